@@ -1,0 +1,46 @@
+// Decoded basic blocks keyed by the guest physical address of their first
+// instruction and the code size they were decoded for. A block never spans
+// a page, so a write to a page invalidates exactly the blocks in it.
+#pragma once
+
+#include "cpu/insn.h"
+#include "mmu/physical_memory.h"
+
+#include <memory>
+#include <unordered_map>
+#include <vector>
+
+struct Block {
+    GuestPhys phys = 0;
+    u8 code_size = 4;
+    std::vector<Insn> insns;
+};
+
+class BlockCache {
+public:
+    static constexpr unsigned MAX_BLOCK_INSNS = 64;
+
+    const Block* find(GuestPhys phys, unsigned code_size) const
+    {
+        auto it = m_blocks.find(key(phys, code_size));
+        return it == m_blocks.end() ? nullptr : it->second.get();
+    }
+    // Takes ownership; the caller has marked the page as code in PhysicalMemory.
+    const Block* insert(std::unique_ptr<Block> block);
+    // Drops every block that starts in `page`. Blocks are retired, not freed,
+    // until release_retired(), because the CPU may be executing one of them.
+    void invalidate_page(GuestPhys page);
+    void release_retired() { m_retired.clear(); }
+    void clear();
+    // Changes whenever a block is invalidated: the CPU compares it after each
+    // instruction to stop executing a block whose code was overwritten.
+    u64 generation() const { return m_generation; }
+    size_t size() const { return m_blocks.size(); }
+
+private:
+    static u64 key(GuestPhys phys, unsigned code_size) { return (phys << 2) | (code_size >> 2); }
+    std::unordered_map<u64, std::unique_ptr<Block>> m_blocks;
+    std::unordered_map<u64, std::vector<u64>> m_keys_by_page;
+    std::vector<std::unique_ptr<Block>> m_retired;
+    u64 m_generation = 0;
+};

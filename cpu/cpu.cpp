@@ -1,0 +1,410 @@
+#include "cpu/cpu.h"
+
+#include "cpu/decoder.h"
+#include "cpu/handler_table.h"
+
+Cpu::Cpu(CpuState& state, PhysicalMemory& memory, PortBus& port_bus, MsrBus& msr_bus,
+         const CpuidModel& cpuid_model, unsigned apic)
+    : s(state), mem(memory), ports(port_bus), msrs(msr_bus), cpuid(cpuid_model), apic_id(apic)
+{
+    // Writes to pages we decoded from (stores, DMA, loaders) drop those blocks.
+    // One CPU per PhysicalMemory listener for now; SMP shares one cache later.
+    mem.set_code_write_listener([this](GuestPhys page) { m_blocks.invalidate_page(page); });
+}
+
+void Cpu::reset()
+{
+    s = CpuState{};
+    if (apic_id != 0)
+        s.msr.apic_base &= ~(1ull << 8);
+    // Power-on: real mode, CS = F000 with base FFFF0000, IP = FFF0 (SDM Vol 3A 9.1.4).
+    for (auto& seg : s.seg) {
+        seg = Segment{};
+        seg.attr = Segment::P | Segment::S | 0x3; // read/write data, accessed
+    }
+    s.seg[CS].selector = 0xF000;
+    s.seg[CS].base = 0xFFFF0000;
+    s.seg[CS].attr = Segment::P | Segment::S | 0xB; // execute/read, accessed
+    s.ldtr.attr = Segment::P | 0x2;
+    s.tr.attr = Segment::P | 0xB;
+    s.gpr[RDX] = 0x600; // family 6 reset signature
+    lf = LazyFlags{};
+    m_tlb.flush_all();
+}
+
+void Cpu::set_gpr(unsigned r, unsigned size, u64 v)
+{
+    switch (size) {
+    case 1:
+        s.gpr[r] = (s.gpr[r] & ~0xFFull) | (v & 0xFF);
+        break;
+    case 2:
+        s.gpr[r] = (s.gpr[r] & ~0xFFFFull) | (v & 0xFFFF);
+        break;
+    case 4:
+        s.gpr[r] = v & 0xFFFFFFFF;
+        break;
+    default:
+        s.gpr[r] = v;
+        break;
+    }
+}
+
+// ---- Flags ----
+
+void Cpu::materialize_flags()
+{
+    if (lf.op == FlagOp::None)
+        return;
+    s.rflags = (s.rflags & ~rf::ARITH) | compute_arith_flags(lf);
+    lf.op = FlagOp::None;
+}
+
+u64 Cpu::rflags()
+{
+    materialize_flags();
+    return s.rflags;
+}
+
+void Cpu::set_rflags_arith(u64 flags_value)
+{
+    lf.op = FlagOp::None;
+    s.rflags = (s.rflags & ~rf::ARITH) | (flags_value & rf::ARITH);
+}
+
+void Cpu::set_flag(u64 bit, bool on)
+{
+    materialize_flags();
+    if (on)
+        s.rflags |= bit;
+    else
+        s.rflags &= ~bit;
+}
+
+bool Cpu::condition(unsigned cc)
+{
+    // Fast paths for the flag producers that dominate real code.
+    if (lf.op == FlagOp::Sub) {
+        const u64 mask = size_mask(lf.size);
+        const u64 a = lf.src1 & mask, b = lf.src2 & mask;
+        switch (cc) {
+        case 0x2: return a < b;                  // B
+        case 0x3: return a >= b;                 // AE
+        case 0x4: return a == b;                 // E
+        case 0x5: return a != b;                 // NE
+        case 0x6: return a <= b;                 // BE
+        case 0x7: return a > b;                  // A
+        case 0xC: return i64(sign_extend(a, lf.size)) < i64(sign_extend(b, lf.size));
+        case 0xD: return i64(sign_extend(a, lf.size)) >= i64(sign_extend(b, lf.size));
+        case 0xE: return i64(sign_extend(a, lf.size)) <= i64(sign_extend(b, lf.size));
+        case 0xF: return i64(sign_extend(a, lf.size)) > i64(sign_extend(b, lf.size));
+        default: break;
+        }
+    } else if (lf.op == FlagOp::Logic && (cc == 0x4 || cc == 0x5)) {
+        bool zero = (lf.result & size_mask(lf.size)) == 0;
+        return cc == 0x4 ? zero : !zero;
+    }
+    const u64 f = rflags();
+    bool result;
+    switch (cc >> 1) {
+    case 0: result = f & rf::OF; break;
+    case 1: result = f & rf::CF; break;
+    case 2: result = f & rf::ZF; break;
+    case 3: result = f & (rf::CF | rf::ZF); break;
+    case 4: result = f & rf::SF; break;
+    case 5: result = f & rf::PF; break;
+    case 6: result = !(f & rf::SF) != !(f & rf::OF); break;
+    default: result = (f & rf::ZF) || (!(f & rf::SF) != !(f & rf::OF)); break;
+    }
+    return (cc & 1) ? !result : result;
+}
+
+void Cpu::write_rflags(u64 value, u64 writable)
+{
+    lf.op = FlagOp::None;
+    s.rflags = (s.rflags & ~writable) | (value & writable) | rf::FIXED1;
+    s.rflags &= ~(u64(1) << 3 | u64(1) << 5 | u64(1) << 15) & 0x3FFFFF;
+}
+
+// ---- Operands ----
+
+u64 Cpu::effective_address(const Insn& insn) const
+{
+    const MemRef& m = insn.mem;
+    u64 ea = static_cast<u64>(m.disp);
+    if (m.base == REG_RIP)
+        ea += next_rip;
+    else if (m.base != NO_REG)
+        ea += s.gpr[m.base];
+    if (m.index != NO_REG)
+        ea += s.gpr[m.index] * m.scale;
+    return ea & size_mask(insn.addrsize);
+}
+
+bool Cpu::read_operand(const Insn& insn, unsigned index, u64& value)
+{
+    const Operand& op = insn.op[index];
+    switch (op.kind) {
+    case OpKind::Gpr:
+        value = s.gpr[op.reg] & size_mask(op.size);
+        return true;
+    case OpKind::GprHigh8:
+        value = (s.gpr[op.reg] >> 8) & 0xFF;
+        return true;
+    case OpKind::Mem:
+        return read_mem(insn.mem.seg, effective_address(insn), op.size, value);
+    case OpKind::Imm:
+        value = insn.imm; // already sign- or zero-extended; callers mask to their size
+        return true;
+    case OpKind::Seg:
+        value = s.seg[op.reg].selector;
+        return true;
+    default:
+        return raise_ud();
+    }
+}
+
+bool Cpu::write_operand(const Insn& insn, unsigned index, u64 value)
+{
+    const Operand& op = insn.op[index];
+    switch (op.kind) {
+    case OpKind::Gpr:
+        set_gpr(op.reg, op.size, value);
+        return true;
+    case OpKind::GprHigh8:
+        s.gpr[op.reg] = (s.gpr[op.reg] & ~0xFF00ull) | ((value & 0xFF) << 8);
+        return true;
+    case OpKind::Mem:
+        return write_mem(insn.mem.seg, effective_address(insn), op.size, value);
+    default:
+        return raise_ud();
+    }
+}
+
+unsigned Cpu::code_size() const
+{
+    if (s.in_64bit_code())
+        return 8;
+    if (!s.protected_mode() || s.v86_mode())
+        return 2;
+    return (s.seg[CS].attr & Segment::DB) ? 4 : 2;
+}
+
+u64 Cpu::ip_mask() const
+{
+    unsigned cs = code_size();
+    return cs == 8 ? ~0ull : cs == 4 ? 0xFFFFFFFFull : 0xFFFFull;
+}
+
+bool Cpu::is_canonical(u64 addr) const
+{
+    unsigned bits = (s.cr4 & cr::CR4_LA57) ? 57 : 48;
+    i64 shifted = static_cast<i64>(addr << (64 - bits)) >> (64 - bits);
+    return static_cast<u64>(shifted) == addr;
+}
+
+// ---- Fetch and run ----
+
+bool Cpu::fetch_bytes(u64 linear, u8* out, unsigned len)
+{
+    for (unsigned i = 0; i < len;) {
+        SoftTlb::Entry* e;
+        u64 addr = linear + i;
+        if (!s.in_64bit_code())
+            addr &= 0xFFFFFFFF;
+        if (!translate(addr, Access::Execute, access_is_user(false), e))
+            return false;
+        unsigned in_page = static_cast<unsigned>(PAGE_SIZE - (addr & 0xFFF));
+        unsigned n = len - i < in_page ? len - i : in_page;
+        for (unsigned k = 0; k < n; ++k)
+            out[i + k] = e->host_page ? e->host_page[(addr & 0xFFF) + k]
+                                      : static_cast<u8>(mem.read(e->phys_page + (addr & 0xFFF) + k, 1));
+        i += n;
+    }
+    return true;
+}
+
+bool Cpu::fetch_block(const Block*& block, u64 linear)
+{
+    SoftTlb::Entry* e;
+    if (!translate(linear, Access::Execute, access_is_user(false), e))
+        return false;
+    const GuestPhys phys = e->phys_page | (linear & 0xFFF);
+    const unsigned csize = code_size();
+    if ((block = m_blocks.find(phys, csize)))
+        return true;
+
+    auto fresh = std::make_unique<Block>();
+    fresh->phys = phys;
+    fresh->code_size = static_cast<u8>(csize);
+    u64 at = linear;
+    bool cacheable = e->host_page != nullptr; // never cache code fetched from MMIO
+    while (fresh->insns.size() < BlockCache::MAX_BLOCK_INSNS) {
+        unsigned in_page = static_cast<unsigned>(PAGE_SIZE - (at & 0xFFF));
+        u8 bytes[16];
+        unsigned avail = in_page < 15 ? in_page : 15;
+        if (!fetch_bytes(at, bytes, avail))
+            return false;
+        Insn insn;
+        DecodeStatus st = decode_insn(csize, bytes, avail, insn);
+        if (st == DecodeStatus::NeedMoreBytes) {
+            // The instruction straddles a page boundary. Decode it alone and
+            // do not cache it: the second page's mapping may change freely.
+            if (!fresh->insns.empty())
+                break;
+            if (!fetch_bytes(at, bytes, 15))
+                return false;
+            st = decode_insn(csize, bytes, 15, insn);
+            cacheable = false;
+        }
+        if (st == DecodeStatus::Invalid) {
+            insn = Insn{};
+            insn.handler = op_unimplemented_decode;
+            insn.length = 1;
+        }
+        fresh->insns.push_back(insn);
+        at += insn.length;
+        if (st != DecodeStatus::Ok || insn_ends_block(insn) || !cacheable ||
+            (at & 0xFFF) == 0 || ((at ^ linear) & PAGE_MASK))
+            break;
+    }
+    if (!cacheable) {
+        m_uncached = std::move(fresh);
+        block = m_uncached.get();
+        return true;
+    }
+    mem.mark_code(phys);
+    block = m_blocks.insert(std::move(fresh));
+    return true;
+}
+
+RunExit Cpu::run(u64 budget)
+{
+    m_stop_requested = false;
+    const u64 end = m_retired + budget;
+    while (m_retired < end) {
+        if (m_triple_fault) {
+            m_triple_fault = false;
+            return RunExit::TripleFault;
+        }
+        if (m_stop_requested)
+            return RunExit::StopRequested;
+        if (!check_pending_events())
+            continue;
+        if (s.events.halted)
+            return RunExit::Halted;
+
+        m_blocks.release_retired();
+        const Block* block;
+        u64 linear = s.seg[CS].base + s.rip;
+        if (!s.in_64bit_code())
+            linear &= 0xFFFFFFFF;
+        if (!fetch_block(block, linear)) {
+            handle_fault();
+            continue;
+        }
+        execute_block(*block, end);
+    }
+    if (m_triple_fault) {
+        m_triple_fault = false;
+        return RunExit::TripleFault;
+    }
+    return m_stop_requested ? RunExit::StopRequested : RunExit::BudgetExhausted;
+}
+
+void Cpu::execute_block(const Block& block, u64 end)
+{
+    const u64 generation = m_blocks.generation();
+    const bool check_limit = !s.in_64bit_code();
+    for (const Insn& insn : block.insns) {
+        if (check_limit && s.rip + insn.length - 1 > s.seg[CS].limit) {
+            raise_gp(0);
+            handle_fault();
+            return;
+        }
+        if (m_trace) [[unlikely]]
+            trace(insn);
+        const bool shadowed = s.events.interrupt_shadow;
+        const bool single_step = s.rflags & rf::TF;
+        next_rip = (s.rip + insn.length) & ip_mask();
+        m_end_block = false;
+        if (!insn.handler(*this, insn)) {
+            handle_fault();
+            return;
+        }
+        s.rip = next_rip;
+        ++m_retired;
+        if (shadowed) {
+            s.events.interrupt_shadow = false;
+            m_end_block = true;
+        }
+        if (single_step) [[unlikely]] {
+            s.dr[6] |= 1u << 14; // BS
+            deliver_event(VEC_DB, EventKind::Exception, false, 0);
+            return;
+        }
+        if (m_end_block || generation != m_blocks.generation() || m_retired >= end ||
+            m_stop_requested)
+            return;
+    }
+}
+
+void Cpu::trace(const Insn& insn)
+{
+    u8 bytes[16];
+    u64 linear = s.seg[CS].base + s.rip;
+    if (!s.in_64bit_code())
+        linear &= 0xFFFFFFFF;
+    Fault saved = m_fault;
+    if (fetch_bytes(linear, bytes, insn.length))
+        m_trace(s, bytes, insn.length);
+    m_fault = saved;
+}
+
+void Cpu::handle_fault()
+{
+    m_last_fault = m_fault;
+    if (m_fault.vector == VEC_PF)
+        s.cr2 = m_fault.address;
+    deliver_event(m_fault.vector, EventKind::Exception, m_fault.has_error_code,
+                  m_fault.error_code);
+}
+
+bool Cpu::check_pending_events()
+{
+    if (s.events.interrupt_shadow)
+        return true;
+    if (m_interrupts && !s.events.nmi_blocked && m_interrupts->take_nmi())
+        s.events.nmi = true;
+    if (s.events.nmi && !s.events.nmi_blocked) {
+        s.events.nmi = false;
+        s.events.halted = false;
+        s.events.nmi_blocked = true;
+        deliver_event(VEC_NMI, EventKind::Nmi, false, 0);
+        return false;
+    }
+    if (m_interrupts && (s.rflags & rf::IF) && m_interrupts->interrupt_pending()) {
+        s.events.halted = false;
+        u8 vector = m_interrupts->acknowledge_interrupt();
+        deliver_event(vector, EventKind::External, false, 0);
+        return false;
+    }
+    return true;
+}
+
+bool Cpu::near_branch(u64 target, unsigned opsize)
+{
+    if (s.in_64bit_code()) {
+        if (opsize != 8)
+            target &= size_mask(opsize);
+        if (!is_canonical(target))
+            return raise_gp(0);
+    } else {
+        target &= size_mask(opsize);
+        if (target > s.seg[CS].limit)
+            return raise_gp(0);
+    }
+    next_rip = target;
+    end_block();
+    return true;
+}

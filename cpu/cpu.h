@@ -1,0 +1,191 @@
+// One vCPU's interpreter: fetches decoded blocks, executes instruction
+// handlers, performs segmented and paged memory accesses through the soft
+// TLB, and delivers exceptions and interrupts in every mode.
+#pragma once
+
+#include "cpu/block_cache.h"
+#include "cpu/cpuid_model.h"
+#include "cpu/insn.h"
+#include "cpu/lazy_flags.h"
+#include "mmu/interrupt_source.h"
+#include "mmu/msr_bus.h"
+#include "mmu/port_bus.h"
+#include "mmu/soft_tlb.h"
+
+#include <functional>
+
+enum class RunExit : u8 {
+    BudgetExhausted, // executed the requested number of instructions
+    Halted,          // HLT (or shutdown wait) with nothing to wake it
+    TripleFault,     // a fault during double-fault delivery: the machine resets
+    StopRequested,   // request_stop() from a device or the frontend
+};
+
+// How an event entered the CPU: decides error-code pushing, privilege
+// checks (INT n checks the gate DPL) and the return address.
+enum class EventKind : u8 { Exception, SoftwareInt, External, Nmi, Int3, Into, Icebp };
+
+class Cpu {
+public:
+    Cpu(CpuState& state, PhysicalMemory& memory, PortBus& ports, MsrBus& msrs,
+        const CpuidModel& cpuid, unsigned apic_id = 0);
+
+    // Runs until `budget` instructions retire or something stops the CPU.
+    RunExit run(u64 budget);
+    void request_stop() { m_stop_requested = true; }
+    u64 retired() const { return m_retired; }
+    // Architectural reset (power-on or INIT state).
+    void reset();
+
+    // Called before each instruction with its linear address and bytes.
+    using TraceHook = std::function<void(const CpuState&, const u8* bytes, unsigned length)>;
+    void set_trace_hook(TraceHook hook) { m_trace = std::move(hook); }
+    void set_interrupt_source(InterruptSource* source) { m_interrupts = source; }
+    // The fault that caused the last TripleFault exit.
+    const Fault& last_fault() const { return m_last_fault; }
+    // Guest TSC before tsc_offset. Defaults to retired instructions.
+    void set_tsc_source(std::function<u64()> source) { m_tsc_source = std::move(source); }
+
+    // ---- Interface for instruction handlers (cpu/*.cpp) ----
+    CpuState& s;
+    PhysicalMemory& mem;
+    PortBus& ports;
+    MsrBus& msrs;
+    const CpuidModel& cpuid;
+    unsigned apic_id;
+    u64 next_rip = 0; // handlers that branch set it
+    LazyFlags lf;
+
+    // Raises a fault: records it and returns false so handlers can `return raise(...)`.
+    bool raise(const Fault& f)
+    {
+        m_fault = f;
+        return false;
+    }
+    bool raise_gp(u32 ec = 0) { return raise(Fault{VEC_GP, true, ec, 0}); }
+    bool raise_ss(u32 ec = 0) { return raise(Fault{VEC_SS, true, ec, 0}); }
+    bool raise_ud() { return raise(Fault{VEC_UD, false, 0, 0}); }
+    bool raise_de() { return raise(Fault{VEC_DE, false, 0, 0}); }
+    // Ends the current block after this instruction (mode, CS or paging changed).
+    void end_block() { m_end_block = true; }
+
+    // General registers by size; 32-bit writes zero-extend, 8/16-bit merge.
+    u64 gpr(unsigned r, unsigned size) const { return s.gpr[r] & size_mask(size); }
+    void set_gpr(unsigned r, unsigned size, u64 v);
+
+    // RFLAGS with the lazy arithmetic flags folded in.
+    u64 rflags();
+    void set_rflags_arith(u64 flags_value); // replaces the six arithmetic flags
+    void materialize_flags();
+    bool flag(u64 bit) { return rflags() & bit; }
+    void set_flag(u64 bit, bool on);
+    bool condition(unsigned cc); // Jcc/SETcc/CMOVcc condition 0..15
+    // Writes RFLAGS as POPF/IRET do, limited to `writable` bits.
+    void write_rflags(u64 value, u64 writable);
+
+    // Operand access.
+    u64 effective_address(const Insn& insn) const;
+    bool read_operand(const Insn& insn, unsigned index, u64& value);
+    bool write_operand(const Insn& insn, unsigned index, u64 value);
+
+    // Memory through segmentation and paging. `offset` is the effective address.
+    bool read_mem(unsigned seg, u64 offset, unsigned size, u64& value);
+    bool write_mem(unsigned seg, u64 offset, unsigned size, u64 value);
+    // Linear-address accesses; `supervisor` forces an implicit supervisor access
+    // (descriptor tables, TSS, IDT).
+    bool read_linear(u64 linear, unsigned size, u64& value, bool supervisor = false);
+    bool write_linear(u64 linear, unsigned size, u64 value, bool supervisor = false);
+    // Segmentation only: checks limit/type/canonical and yields the linear address.
+    bool segment_linear(unsigned seg, u64 offset, unsigned size, bool write, u64& linear);
+
+    // Stack.
+    unsigned stack_addr_size() const; // 2, 4 or 8
+    bool push(u64 value, unsigned size);
+    bool pop(unsigned size, u64& value);
+
+    // Segments and descriptors.
+    bool load_segment(unsigned seg, u16 selector); // MOV/POP to a segment register
+    void load_segment_real(unsigned seg, u16 selector);
+    bool read_descriptor(u16 selector, u64& low, u64& high, bool& in_bounds);
+    void set_segment_from_descriptor(Segment& out, u16 selector, u64 descriptor);
+    bool set_descriptor_accessed(u16 selector, u64 descriptor);
+    unsigned code_size() const; // 2, 4 or 8: default operand size of CS
+    u64 ip_mask() const;
+
+    // Control transfer.
+    bool far_jump_or_call(u16 selector, u64 offset, unsigned opsize, bool is_call);
+    bool far_return(unsigned opsize, u16 pop_extra);
+    bool iret(unsigned opsize);
+    // Delivers an exception or interrupt through the IDT/IVT. The pushed
+    // return address is s.rip (faults, external events) or return_rip (traps
+    // and software interrupts). On success s.rip and next_rip point at the handler;
+    // a fault during delivery becomes #DF or a triple fault as the SDM says.
+    bool deliver_event(u8 vector, EventKind kind, bool has_error, u32 error_code);
+    bool deliver_event(u8 vector, EventKind kind, bool has_error, u32 error_code, u64 return_rip);
+    bool load_cs_for_transfer(u16 selector, unsigned target_cpl, u64 descriptor);
+
+    // Control registers and MSRs (cpu/system.cpp).
+    bool write_cr(unsigned n, u64 value);
+    bool read_msr(u32 index, u64& value);
+    bool write_msr(u32 index, u64 value);
+    void flush_tlb(bool include_global);
+    void invalidate_page(u64 linear) { m_tlb.flush_page(linear); }
+    u64 read_tsc();
+    bool check_io_permission(u16 port, unsigned size);
+    void halt() { s.events.halted = true; m_end_block = true; }
+
+    bool is_canonical(u64 addr) const;
+    // Near branch target check: CS limit outside 64-bit mode, canonical inside.
+    bool near_branch(u64 target, unsigned opsize);
+
+    // Internals below are public only so the handler families can share them.
+    bool translate(u64 linear, Access access, bool user, SoftTlb::Entry*& entry);
+    bool slow_read(u64 linear, unsigned size, u64& value, bool user, Access access);
+    bool slow_write(u64 linear, unsigned size, u64 value, bool user);
+    u64 read_phys_split(GuestPhys addr, unsigned size);
+    bool check_alignment(u64 linear, unsigned size);
+    bool access_is_user(bool supervisor) const { return !supervisor && s.cpl() == 3; }
+    bool fetch_block(const Block*& block, u64 linear);
+    void execute_block(const Block& block, u64 end);
+    void trace(const Insn& insn);
+    bool deliver_once(u8 vector, EventKind kind, bool has_error, u32 error_code, u64 return_rip,
+                      bool ext);
+    bool deliver_real(u8 vector, u64 return_rip);
+    bool deliver_protected(u8 vector, EventKind kind, bool has_error, u32 error_code,
+                           u64 return_rip, bool ext);
+    bool read_tss_stack(unsigned dpl, u16& ss, u64& sp);
+    bool read_tss_rsp(u32 offset, u64& rsp);
+    bool load_stack_segment(u16 selector, unsigned new_cpl, u8 fault_vector, bool ext);
+    void set_code_segment(u16 selector, u64 desc, unsigned cpl);
+    bool gate_target(u16 selector, bool ext, u64& desc);
+    u64 writable_flags_for(unsigned cpl, unsigned opsize) const;
+    void nullify_data_segments_for(unsigned cpl);
+    bool iret_inner(unsigned opsize);
+    bool iret_to_v86(u64 ip, u64 cs, u64 flags);
+    bool far_transfer_inner(u16 selector, u64 offset, unsigned opsize, bool is_call);
+    bool commit_far_target(u64 offset);
+    bool through_call_gate(u16 gate_sel, u64 gate, u64 gate_high, bool is_call);
+    bool far_return_inner(unsigned opsize, u16 pop_extra);
+    bool deliver_long(u8 vector, EventKind kind, bool has_error, u32 error_code, u64 return_rip,
+                      bool ext);
+    bool fetch_bytes(u64 linear, u8* out, unsigned len);
+    void handle_fault();
+    bool check_pending_events();
+
+private:
+    BlockCache m_blocks;
+    std::unique_ptr<Block> m_uncached; // a block that straddles pages, decoded for one run
+    SoftTlb m_tlb;
+    SoftTlb::Entry m_scratch_entry; // an uncacheable translation (SMAP-sensitive)
+    InterruptSource* m_interrupts = nullptr;
+    Fault m_fault{};
+    Fault m_last_fault{};
+    TraceHook m_trace;
+    std::function<u64()> m_tsc_source;
+    u64 m_retired = 0;
+    bool m_end_block = false;
+    bool m_stop_requested = false;
+    bool m_triple_fault = false;
+    u8 m_delivering = 0; // nesting of exception delivery, for #DF/triple fault
+    u8 m_first_vector = 0;
+};

@@ -1,0 +1,91 @@
+#include "cpu/cpuid_model.h"
+
+#include <cstring>
+
+namespace {
+
+// Leaf 1 EDX (SDM Vol 2A, CPUID): FPU, DE, PSE, TSC, MSR, PAE, MCE? no, CX8, APIC? (none
+// until the platform has a LAPIC), SEP, PGE, CMOV, PAT, PSE-36, CLFSH, FXSR? (not yet), SSE? (not yet).
+constexpr u32 LEAF1_EDX = (1u << 0)    // FPU (x87 present: the ISA issue completes it)
+                          | (1u << 2)  // DE
+                          | (1u << 3)  // PSE
+                          | (1u << 4)  // TSC
+                          | (1u << 5)  // MSR
+                          | (1u << 6)  // PAE
+                          | (1u << 8)  // CX8
+                          | (1u << 11) // SEP
+                          | (1u << 13) // PGE
+                          | (1u << 15) // CMOV
+                          | (1u << 16) // PAT
+                          | (1u << 17) // PSE-36
+                          | (1u << 19); // CLFSH
+constexpr u32 LEAF1_ECX = 0;
+// Leaf 7.0 EBX: FSGSBASE (0), SMEP (7), ERMS (9), INVPCID? no, SMAP (20).
+constexpr u32 LEAF7_EBX = (1u << 0) | (1u << 7) | (1u << 9) | (1u << 20);
+// Leaf 7.0 ECX: LA57 (16).
+constexpr u32 LEAF7_ECX = (1u << 16);
+// 0x80000001 EDX: SYSCALL (11), NX (20), Page1GB (26), RDTSCP (27), LM (29).
+constexpr u32 EXT1_EDX = (1u << 11) | (1u << 20) | (1u << 26) | (1u << 27) | (1u << 29);
+// 0x80000001 ECX: LAHF/SAHF in 64-bit mode (0).
+constexpr u32 EXT1_ECX = (1u << 0);
+
+u32 chars(const char* s)
+{
+    u32 v;
+    std::memcpy(&v, s, 4);
+    return v;
+}
+
+} // namespace
+
+CpuidResult CpuidModel::query(u32 leaf, u32 subleaf, unsigned apic_id) const
+{
+    static const char brand[48] = "viridian virtual CPU";
+    CpuidResult r;
+    switch (leaf) {
+    case 0: // max standard leaf, vendor "GenuineIntel"-style triple order EBX, EDX, ECX
+        r.eax = 7;
+        r.ebx = chars("Viri");
+        r.edx = chars("dian");
+        r.ecx = chars("VCPU");
+        break;
+    case 1:
+        // Family 6, model 0x55-ish signature kept generic: family 6, model 15, stepping 1.
+        r.eax = (6u << 8) | (15u << 4) | 1u;
+        r.ebx = (8u << 8) | (m_cpu_count << 16) | (apic_id << 24); // CLFLUSH line 64 bytes
+        r.ecx = LEAF1_ECX;
+        r.edx = LEAF1_EDX | (m_cpu_count > 1 ? (1u << 28) : 0); // HTT when > 1 logical CPU
+        break;
+    case 7:
+        if (subleaf == 0) {
+            r.ebx = LEAF7_EBX;
+            r.ecx = LEAF7_ECX;
+        }
+        break;
+    case 0x80000000:
+        r.eax = 0x80000008;
+        break;
+    case 0x80000001:
+        r.ecx = EXT1_ECX;
+        r.edx = EXT1_EDX;
+        break;
+    case 0x80000002:
+    case 0x80000003:
+    case 0x80000004: {
+        const char* part = brand + (leaf - 0x80000002) * 16;
+        std::memcpy(&r.eax, part, 4);
+        std::memcpy(&r.ebx, part + 4, 4);
+        std::memcpy(&r.ecx, part + 8, 4);
+        std::memcpy(&r.edx, part + 12, 4);
+        break;
+    }
+    case 0x80000008:
+        r.eax = PHYS_BITS | (LINEAR_BITS << 8);
+        break;
+    default:
+        // Intel answers an out-of-range leaf with the highest basic leaf's data;
+        // zeros are what AMD does and what guests handle best.
+        break;
+    }
+    return r;
+}

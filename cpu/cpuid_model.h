@@ -1,0 +1,22 @@
+// One model answers CPUID for every leaf. It advertises exactly what the
+// interpreter implements: a feature bit is set only when its instructions
+// and state exist.
+#pragma once
+
+#include "mmu/types.h"
+
+struct CpuidResult {
+    u32 eax = 0, ebx = 0, ecx = 0, edx = 0;
+};
+
+class CpuidModel {
+public:
+    explicit CpuidModel(unsigned cpu_count = 1) : m_cpu_count(cpu_count) {}
+    CpuidResult query(u32 leaf, u32 subleaf, unsigned apic_id) const;
+
+    // Physical/linear address widths reported in leaf 0x80000008.
+    static constexpr unsigned PHYS_BITS = 46, LINEAR_BITS = 57;
+
+private:
+    unsigned m_cpu_count;
+};

@@ -1,0 +1,202 @@
+#include "cpu/decoder.h"
+
+#include "cpu/handler_table.h"
+
+#include <Zydis/Zydis.h>
+
+namespace {
+
+struct Decoders {
+    ZydisDecoder d16, d32, d64;
+    Decoders()
+    {
+        ZydisDecoderInit(&d16, ZYDIS_MACHINE_MODE_LEGACY_16, ZYDIS_STACK_WIDTH_16);
+        ZydisDecoderInit(&d32, ZYDIS_MACHINE_MODE_LEGACY_32, ZYDIS_STACK_WIDTH_32);
+        ZydisDecoderInit(&d64, ZYDIS_MACHINE_MODE_LONG_64, ZYDIS_STACK_WIDTH_64);
+    }
+    const ZydisDecoder& for_size(unsigned code_size) const
+    {
+        return code_size == 2 ? d16 : code_size == 4 ? d32 : d64;
+    }
+};
+
+const Decoders& decoders()
+{
+    static const Decoders instance;
+    return instance;
+}
+
+// Maps a Zydis register to an operand of ours.
+Operand map_register(ZydisRegister reg, u8 size_bytes)
+{
+    Operand op;
+    op.size = size_bytes;
+    if (reg >= ZYDIS_REGISTER_AL && reg <= ZYDIS_REGISTER_R15B) {
+        unsigned i = reg - ZYDIS_REGISTER_AL;
+        op.size = 1;
+        if (i < 4) {
+            op.kind = OpKind::Gpr;
+            op.reg = static_cast<u8>(i);
+        } else if (i < 8) {
+            op.kind = OpKind::GprHigh8;
+            op.reg = static_cast<u8>(i - 4);
+        } else if (i < 12) {
+            op.kind = OpKind::Gpr;
+            op.reg = static_cast<u8>(i - 4);
+        } else {
+            op.kind = OpKind::Gpr;
+            op.reg = static_cast<u8>(i - 4);
+        }
+    } else if (reg >= ZYDIS_REGISTER_AX && reg <= ZYDIS_REGISTER_R15W) {
+        op.kind = OpKind::Gpr;
+        op.reg = static_cast<u8>(reg - ZYDIS_REGISTER_AX);
+        op.size = 2;
+    } else if (reg >= ZYDIS_REGISTER_EAX && reg <= ZYDIS_REGISTER_R15D) {
+        op.kind = OpKind::Gpr;
+        op.reg = static_cast<u8>(reg - ZYDIS_REGISTER_EAX);
+        op.size = 4;
+    } else if (reg >= ZYDIS_REGISTER_RAX && reg <= ZYDIS_REGISTER_R15) {
+        op.kind = OpKind::Gpr;
+        op.reg = static_cast<u8>(reg - ZYDIS_REGISTER_RAX);
+        op.size = 8;
+    } else if (reg >= ZYDIS_REGISTER_ES && reg <= ZYDIS_REGISTER_GS) {
+        op.kind = OpKind::Seg;
+        op.reg = static_cast<u8>(reg - ZYDIS_REGISTER_ES);
+    } else if (reg >= ZYDIS_REGISTER_CR0 && reg <= ZYDIS_REGISTER_CR15) {
+        op.kind = OpKind::Cr;
+        op.reg = static_cast<u8>(reg - ZYDIS_REGISTER_CR0);
+    } else if (reg >= ZYDIS_REGISTER_DR0 && reg <= ZYDIS_REGISTER_DR15) {
+        op.kind = OpKind::Dr;
+        op.reg = static_cast<u8>(reg - ZYDIS_REGISTER_DR0);
+    } else {
+        op.kind = OpKind::Other;
+        op.reg = 0;
+    }
+    return op;
+}
+
+u8 map_base(ZydisRegister reg)
+{
+    if (reg == ZYDIS_REGISTER_NONE)
+        return NO_REG;
+    if (reg == ZYDIS_REGISTER_RIP || reg == ZYDIS_REGISTER_EIP || reg == ZYDIS_REGISTER_IP)
+        return REG_RIP;
+    Operand op = map_register(reg, 0);
+    return op.kind == OpKind::Gpr ? op.reg : NO_REG;
+}
+
+u8 segment_override(ZyanU64 attributes)
+{
+    if (attributes & ZYDIS_ATTRIB_HAS_SEGMENT_CS) return CS;
+    if (attributes & ZYDIS_ATTRIB_HAS_SEGMENT_SS) return SS;
+    if (attributes & ZYDIS_ATTRIB_HAS_SEGMENT_ES) return ES;
+    if (attributes & ZYDIS_ATTRIB_HAS_SEGMENT_FS) return FS;
+    if (attributes & ZYDIS_ATTRIB_HAS_SEGMENT_GS) return GS;
+    return DS;
+}
+
+// Condition code of Jcc/SETcc/CMOVcc from the opcode's low nibble.
+u8 condition_of(const ZydisDecodedInstruction& zi)
+{
+    return zi.opcode & 0x0F;
+}
+
+void fill_operand(Insn& insn, unsigned i, const ZydisDecodedOperand& zo, const ZydisDecodedInstruction& zi)
+{
+    u8 size = static_cast<u8>(zo.size / 8);
+    Operand& op = insn.op[i];
+    switch (zo.type) {
+    case ZYDIS_OPERAND_TYPE_REGISTER:
+        op = map_register(zo.reg.value, size);
+        break;
+    case ZYDIS_OPERAND_TYPE_MEMORY:
+        op.kind = OpKind::Mem;
+        op.size = size;
+        insn.mem.seg = static_cast<u8>(zo.mem.segment - ZYDIS_REGISTER_ES);
+        if (zo.mem.segment < ZYDIS_REGISTER_ES || zo.mem.segment > ZYDIS_REGISTER_GS)
+            insn.mem.seg = DS;
+        insn.mem.base = map_base(zo.mem.base);
+        insn.mem.index = map_base(zo.mem.index);
+        insn.mem.scale = zo.mem.scale ? zo.mem.scale : 1;
+        insn.mem.disp = zo.mem.disp.value;
+        break;
+    case ZYDIS_OPERAND_TYPE_IMMEDIATE:
+        if (zo.imm.is_relative) {
+            op.kind = OpKind::Rel;
+            op.size = static_cast<u8>(zi.operand_width / 8);
+            insn.imm = static_cast<u64>(zo.imm.value.s);
+        } else {
+            op.kind = OpKind::Imm;
+            op.size = size;
+            // The second immediate (ENTER's level) goes to imm2.
+            if (i > 0 && insn.op[i - 1].kind == OpKind::Imm)
+                insn.imm2 = zo.imm.value.u;
+            else
+                insn.imm = zo.imm.is_signed ? static_cast<u64>(zo.imm.value.s) : zo.imm.value.u;
+        }
+        break;
+    case ZYDIS_OPERAND_TYPE_POINTER:
+        op.kind = OpKind::FarPtr;
+        op.size = size;
+        insn.imm = zo.ptr.offset;
+        insn.imm2 = zo.ptr.segment;
+        break;
+    default:
+        op.kind = OpKind::Other;
+        break;
+    }
+}
+
+} // namespace
+
+DecodeStatus decode_insn(unsigned code_size, const u8* bytes, unsigned available, Insn& out)
+{
+    ZydisDecodedInstruction zi;
+    ZydisDecodedOperand zops[ZYDIS_MAX_OPERAND_COUNT];
+    ZyanStatus st = ZydisDecoderDecodeFull(&decoders().for_size(code_size), bytes, available, &zi,
+                                           zops);
+    if (st == ZYDIS_STATUS_NO_MORE_DATA)
+        return available < 15 ? DecodeStatus::NeedMoreBytes : DecodeStatus::Invalid;
+    if (!ZYAN_SUCCESS(st))
+        return DecodeStatus::Invalid;
+
+    out = Insn{};
+    out.mnemonic = static_cast<u16>(zi.mnemonic);
+    out.length = zi.length;
+    out.opsize = static_cast<u8>(zi.operand_width / 8);
+    if (out.opsize == 0)
+        out.opsize = static_cast<u8>(code_size == 8 ? 4 : code_size);
+    out.addrsize = static_cast<u8>(zi.address_width / 8);
+    out.opcode = zi.opcode;
+    out.modrm_reg = zi.raw.modrm.reg;
+    out.cc = condition_of(zi);
+    if (zi.attributes & ZYDIS_ATTRIB_HAS_REP || zi.attributes & ZYDIS_ATTRIB_HAS_REPE)
+        out.prefixes |= pfx::REP;
+    if (zi.attributes & ZYDIS_ATTRIB_HAS_REPNE)
+        out.prefixes |= pfx::REPNE;
+    if (zi.attributes & ZYDIS_ATTRIB_HAS_LOCK)
+        out.prefixes |= pfx::LOCK;
+    if (zi.attributes & ZYDIS_ATTRIB_HAS_SEGMENT)
+        out.prefixes |= pfx::SEG_OVERRIDE;
+    if (zi.raw.rex.W)
+        out.prefixes |= pfx::REX_W;
+    out.mem.seg = segment_override(zi.attributes);
+
+    unsigned count = zi.operand_count_visible < 4 ? zi.operand_count_visible : 4;
+    out.operand_count = static_cast<u8>(count);
+    for (unsigned i = 0; i < count; ++i)
+        fill_operand(out, i, zops[i], zi);
+
+    out.handler = handler_for(out.mnemonic);
+    // LOCK is legal only on read-modify-write instructions with a memory
+    // destination (SDM Vol 2A, LOCK); everywhere else it is #UD.
+    if ((out.prefixes & pfx::LOCK) && !(zi.attributes & ZYDIS_ATTRIB_ACCEPTS_LOCK &&
+                                        count > 0 && out.op[0].kind == OpKind::Mem))
+        out.handler = op_unimplemented;
+    return DecodeStatus::Ok;
+}
+
+const char* mnemonic_name(const Insn& insn)
+{
+    return ZydisMnemonicGetString(static_cast<ZydisMnemonic>(insn.mnemonic));
+}

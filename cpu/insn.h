@@ -1,0 +1,67 @@
+// The project's compact decoded-instruction form. Zydis decodes once
+// (cpu/decoder.cpp); the interpreter only ever sees this struct.
+#pragma once
+
+#include "cpu/cpu_state.h"
+
+class Cpu;
+struct Insn;
+
+// A handler executes one instruction. It returns false when the instruction
+// raised a fault (the fault is then pending in the Cpu); on success the Cpu
+// commits next_rip, which branch handlers may have changed.
+using Handler = bool (*)(Cpu&, const Insn&);
+
+enum class OpKind : u8 {
+    None,
+    Gpr,      // reg = 0..15
+    GprHigh8, // reg = 0..3 for AH, CH, DH, BH
+    Seg,      // reg = SegReg
+    Cr,       // reg = control register number
+    Dr,       // reg = debug register number
+    Mem,      // the instruction's memory operand (Insn::mem)
+    Imm,      // Insn::imm (sign- or zero-extended as the encoding says)
+    FarPtr,   // ptr16:16/32: Insn::imm = offset, Insn::imm2 = selector
+    Rel,      // relative branch target: Insn::imm = displacement
+    Other,    // registers the integer core does not model yet (x87, XMM, ...)
+};
+
+struct Operand {
+    OpKind kind = OpKind::None;
+    u8 size = 0; // bytes
+    u8 reg = 0;
+};
+
+constexpr u8 NO_REG = 0xFF;
+constexpr u8 REG_RIP = 16;
+
+struct MemRef {
+    u8 seg = DS;
+    u8 base = NO_REG; // 0..15, REG_RIP, or NO_REG
+    u8 index = NO_REG;
+    u8 scale = 1;
+    i64 disp = 0;
+};
+
+// Prefix bits.
+namespace pfx {
+constexpr u8 REP = 1 << 0, REPNE = 1 << 1, LOCK = 1 << 2, SEG_OVERRIDE = 1 << 3,
+             REX_W = 1 << 4;
+} // namespace pfx
+
+struct Insn {
+    Handler handler = nullptr;
+    u16 mnemonic = 0;   // decoder-internal id, for traces and tables
+    u8 length = 0;      // bytes
+    u8 opsize = 4;      // operand size in bytes: 2, 4 or 8
+    u8 addrsize = 4;    // address size in bytes: 2, 4 or 8
+    u8 prefixes = 0;    // pfx bits
+    u8 operand_count = 0;
+    u8 opcode = 0;      // last opcode byte (sub-op selection for some handlers)
+    u8 modrm_reg = 0;   // ModRM.reg field (group opcodes)
+    u8 cc = 0;          // condition code for Jcc/SETcc/CMOVcc
+    Operand op[4];
+    MemRef mem;
+    u64 imm = 0;
+    u64 imm2 = 0;
+};

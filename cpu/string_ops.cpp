@@ -1,0 +1,123 @@
+// MOVS, STOS, LODS, CMPS, SCAS, INS, OUTS with REP/REPE/REPNE, DF and
+// 16/32/64-bit address sizes (SDM Vol 2, "REP/REPE/REPZ/REPNE/REPNZ").
+#include "cpu/handlers.h"
+
+void next_rip_repeat(Cpu& cpu);
+
+namespace {
+
+// A REP string instruction runs at most this many iterations per dispatch,
+// then re-executes itself, so that interrupts and the instruction budget are
+// honoured in the middle of a long copy (as hardware does).
+constexpr u64 REP_CHUNK = 4096;
+
+enum class Str { Movs, Stos, Lods, Cmps, Scas, Ins, Outs };
+
+struct StringRegs {
+    unsigned as;
+    u64 mask;
+    i64 step;
+};
+
+template <Str K>
+bool one_iteration(Cpu& cpu, const Insn& insn, const StringRegs& r, unsigned size)
+{
+    const u64 si = cpu.s.gpr[RSI] & r.mask;
+    const u64 di = cpu.s.gpr[RDI] & r.mask;
+    const unsigned src_seg = insn.mem.seg;
+    u64 a, b;
+    switch (K) {
+    case Str::Movs:
+        TRY(cpu.read_mem(src_seg, si, size, a));
+        TRY(cpu.write_mem(ES, di, size, a));
+        break;
+    case Str::Stos:
+        TRY(cpu.write_mem(ES, di, size, cpu.gpr(RAX, size)));
+        break;
+    case Str::Lods:
+        TRY(cpu.read_mem(src_seg, si, size, a));
+        cpu.set_gpr(RAX, size, a);
+        break;
+    case Str::Cmps:
+        TRY(cpu.read_mem(src_seg, si, size, a));
+        TRY(cpu.read_mem(ES, di, size, b));
+        cpu.lf = LazyFlags{FlagOp::Sub, static_cast<u8>(size), (a - b) & size_mask(size), a, b, 0, 0};
+        break;
+    case Str::Scas:
+        a = cpu.gpr(RAX, size);
+        TRY(cpu.read_mem(ES, di, size, b));
+        cpu.lf = LazyFlags{FlagOp::Sub, static_cast<u8>(size), (a - b) & size_mask(size), a, b, 0, 0};
+        break;
+    case Str::Ins: {
+        // The destination is probed before the port is read: a fault must not
+        // consume device input.
+        u64 probe;
+        TRY(cpu.read_mem(ES, di, size, probe));
+        a = cpu.ports.read(static_cast<u16>(cpu.gpr(RDX, 2)), size);
+        TRY(cpu.write_mem(ES, di, size, a));
+        break;
+    }
+    case Str::Outs:
+        TRY(cpu.read_mem(src_seg, si, size, a));
+        cpu.ports.write(static_cast<u16>(cpu.gpr(RDX, 2)), size, a);
+        break;
+    }
+    const bool uses_si = K == Str::Movs || K == Str::Lods || K == Str::Cmps || K == Str::Outs;
+    const bool uses_di = K != Str::Lods && K != Str::Outs;
+    if (uses_si)
+        cpu.set_gpr(RSI, r.as, (si + static_cast<u64>(r.step)) & r.mask);
+    if (uses_di)
+        cpu.set_gpr(RDI, r.as, (di + static_cast<u64>(r.step)) & r.mask);
+    return true;
+}
+
+template <Str K>
+bool string_op(Cpu& cpu, const Insn& insn)
+{
+    const unsigned size = insn.opsize;
+    if constexpr (K == Str::Ins || K == Str::Outs)
+        TRY(cpu.check_io_permission(static_cast<u16>(cpu.gpr(RDX, 2)), size));
+    StringRegs r;
+    r.as = insn.addrsize;
+    r.mask = size_mask(r.as);
+    r.step = (cpu.s.rflags & rf::DF) ? -static_cast<i64>(size) : static_cast<i64>(size);
+    const bool rep = insn.prefixes & (pfx::REP | pfx::REPNE);
+    if (!rep)
+        return one_iteration<K>(cpu, insn, r, size);
+
+    const bool compares = K == Str::Cmps || K == Str::Scas;
+    const bool repne = insn.prefixes & pfx::REPNE;
+    for (u64 done = 0; done < REP_CHUNK; ++done) {
+        const u64 count = cpu.s.gpr[RCX] & r.mask;
+        if (count == 0)
+            return true;
+        TRY(one_iteration<K>(cpu, insn, r, size));
+        cpu.set_gpr(RCX, r.as, count - 1);
+        if (compares) {
+            const bool zf = cpu.condition(0x4);
+            if (repne ? zf : !zf)
+                return true;
+        }
+    }
+    if (cpu.s.gpr[RCX] & r.mask) {
+        next_rip_repeat(cpu);
+    }
+    return true;
+}
+
+} // namespace
+
+void next_rip_repeat(Cpu& cpu)
+{
+    // Leave RIP on this instruction so it resumes after pending events.
+    cpu.next_rip = cpu.s.rip;
+    cpu.end_block();
+}
+
+HANDLER(op_movs) { return string_op<Str::Movs>(cpu, insn); }
+HANDLER(op_stos) { return string_op<Str::Stos>(cpu, insn); }
+HANDLER(op_lods) { return string_op<Str::Lods>(cpu, insn); }
+HANDLER(op_cmps) { return string_op<Str::Cmps>(cpu, insn); }
+HANDLER(op_scas) { return string_op<Str::Scas>(cpu, insn); }
+HANDLER(op_ins) { return string_op<Str::Ins>(cpu, insn); }
+HANDLER(op_outs) { return string_op<Str::Outs>(cpu, insn); }

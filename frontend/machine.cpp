@@ -1,0 +1,162 @@
+#include "frontend/machine.h"
+
+#include "platform/multiboot.h"
+
+#include <cinttypes>
+#include <new>
+
+Machine::Machine(const MachineConfig& config)
+    : m_config(config), m_memory(config.memory_bytes),
+      // Only the boot vCPU runs for now, so CPUID reports one logical CPU
+      // whatever --cpus said.
+      m_cpuid(1), m_backend(m_state, m_memory, m_ports, m_msrs, m_cpuid, 0),
+      m_uart([this](u8 byte) { serial_output(byte); }),
+      m_debug_exit([this](u64 status) {
+          m_exit_status = status;
+          m_backend.request_stop();
+      })
+{
+    m_ports.map(Uart16550::COM1_BASE, Uart16550::PORT_COUNT, &m_uart);
+    m_ports.map(DebugExit::DEFAULT_BASE, DebugExit::DEFAULT_SIZE, &m_debug_exit);
+}
+
+ErrorOr<std::unique_ptr<Machine>> Machine::create(const MachineConfig& config)
+{
+    std::unique_ptr<Machine> machine;
+    try {
+        machine.reset(new Machine(config));
+    } catch (const std::bad_alloc&) {
+        // PhysicalMemory reserves the guest RAM up front.
+        return make_error("cannot allocate " + std::to_string(config.memory_bytes >> 20) +
+                          " MiB of guest memory");
+    }
+    if (config.trace) {
+        ErrorOr<std::unique_ptr<Tracer>> tracer = Tracer::create(stderr);
+        if (tracer.is_error())
+            return tracer.error();
+        machine->m_tracer = tracer.release_value();
+        Tracer* t = machine->m_tracer.get();
+        machine->m_backend.cpu().set_trace_hook(
+            [t](const CpuState& s, const u8* bytes, unsigned length) {
+                t->trace(s, bytes, length);
+            });
+    }
+    ErrorOr<void> booted = machine->boot();
+    if (booted.is_error())
+        return booted.error();
+    return machine;
+}
+
+ErrorOr<void> Machine::boot()
+{
+    MultibootParams params;
+    params.kernel_name = m_config.kernel_name.empty() ? m_config.kernel_path : m_config.kernel_name;
+    params.append = m_config.append;
+    params.module_spec = m_config.initrd;
+    ErrorOr<MultibootBoot> boot = load_multiboot(m_memory, m_config.kernel_path, params);
+    if (boot.is_error())
+        return boot.error();
+    m_backend.reset();
+    enter_multiboot(m_state, boot.value());
+    return {};
+}
+
+void Machine::serial_output(u8 byte)
+{
+    std::fputc(byte, m_config.serial_out);
+    if (byte == '\n')
+        std::fflush(m_config.serial_out);
+}
+
+int Machine::run()
+{
+    for (;;) {
+        u64 budget = QUANTUM;
+        if (m_config.max_instructions) {
+            u64 done = m_backend.retired();
+            if (done >= *m_config.max_instructions) {
+                std::fflush(m_config.serial_out);
+                std::fprintf(stderr,
+                             "viridian: stopped after the instruction limit (%" PRIu64
+                             " instructions) at RIP=0x%" PRIx64 "\n",
+                             done, m_state.rip);
+                return exit_status::INSTRUCTION_LIMIT;
+            }
+            budget = std::min(budget, *m_config.max_instructions - done);
+        }
+        RunExit exit = m_backend.run(budget);
+        std::fflush(m_config.serial_out);
+        if (m_exit_status)
+            return static_cast<int>(*m_exit_status & 0xFF); // what exit() keeps, as in QEMU
+        switch (exit) {
+        case RunExit::BudgetExhausted:
+        case RunExit::StopRequested:
+            continue;
+        case RunExit::TripleFault:
+            return report_triple_fault();
+        case RunExit::Halted:
+            return report_halt();
+        }
+    }
+}
+
+int Machine::report_triple_fault()
+{
+    const Fault& fault = m_backend.last_fault();
+    std::fprintf(stderr, "viridian: triple fault: vector %u error 0x%x at RIP=0x%" PRIx64 "\n",
+                 fault.vector, fault.error_code, m_state.rip);
+    dump_registers(stderr, m_state);
+    return exit_status::TRIPLE_FAULT;
+}
+
+int Machine::report_halt()
+{
+    // No device raises interrupts yet (the PIC/LAPIC come with the platform
+    // issue), so HLT ends the run whatever RFLAGS.IF says.
+    if (m_state.rflags & rf::IF)
+        std::fprintf(stderr,
+                     "viridian: vCPU halted at RIP=0x%" PRIx64
+                     " and no device can interrupt it yet; stopping\n",
+                     m_state.rip);
+    else
+        std::fprintf(stderr,
+                     "viridian: vCPU halted with interrupts disabled at RIP=0x%" PRIx64
+                     "; nothing can wake it\n",
+                     m_state.rip);
+    return exit_status::HALTED_FOREVER;
+}
+
+namespace {
+
+const char* const SEG_NAMES[SEG_COUNT] = {"ES", "CS", "SS", "DS", "FS", "GS"};
+const char* const GPR_NAMES[16] = {"RAX", "RCX", "RDX", "RBX", "RSP", "RBP", "RSI", "RDI",
+                                   "R8",  "R9",  "R10", "R11", "R12", "R13", "R14", "R15"};
+
+void dump_segment(std::FILE* out, const char* name, const Segment& seg)
+{
+    std::fprintf(out, "  %-4s=%04x base=%016" PRIx64 " limit=%08x attr=%05x\n", name,
+                 seg.selector, seg.base, seg.limit, seg.attr);
+}
+
+} // namespace
+
+void dump_registers(std::FILE* out, const CpuState& s)
+{
+    for (unsigned r = 0; r < 16; r += 4)
+        std::fprintf(out, "  %-3s=%016" PRIx64 " %-3s=%016" PRIx64 " %-3s=%016" PRIx64
+                          " %-3s=%016" PRIx64 "\n",
+                     GPR_NAMES[r], s.gpr[r], GPR_NAMES[r + 1], s.gpr[r + 1], GPR_NAMES[r + 2],
+                     s.gpr[r + 2], GPR_NAMES[r + 3], s.gpr[r + 3]);
+    std::fprintf(out, "  RIP=%016" PRIx64 " RFLAGS=%08" PRIx64 " CPL=%u\n", s.rip, s.rflags,
+                 s.cpl());
+    for (unsigned i = 0; i < SEG_COUNT; ++i)
+        dump_segment(out, SEG_NAMES[i], s.seg[i]);
+    dump_segment(out, "LDTR", s.ldtr);
+    dump_segment(out, "TR", s.tr);
+    std::fprintf(out, "  GDTR=%016" PRIx64 "/%04x IDTR=%016" PRIx64 "/%04x\n", s.gdtr.base,
+                 s.gdtr.limit, s.idtr.base, s.idtr.limit);
+    std::fprintf(out,
+                 "  CR0=%08" PRIx64 " CR2=%016" PRIx64 " CR3=%016" PRIx64 " CR4=%08" PRIx64
+                 " EFER=%04" PRIx64 "\n",
+                 s.cr0, s.cr2, s.cr3, s.cr4, s.msr.efer);
+}

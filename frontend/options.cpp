@@ -1,0 +1,256 @@
+#include "frontend/options.h"
+
+#include <charconv>
+#include <cstdio>
+
+#ifndef VIRIDIAN_VERSION
+#define VIRIDIAN_VERSION "unknown"
+#endif
+
+namespace {
+
+// Each option once, with whether it takes a value. Written by hand instead
+// of getopt_long so that parsing has no global state and reports errors as
+// values.
+enum class Opt : u8 {
+    Kernel, Append, Initrd, Memory, Cpus, Trace, Stats, MaxInstructions, Serial, Help, Version
+};
+
+struct OptionSpec {
+    std::string_view name;
+    Opt id;
+    bool takes_value;
+};
+
+constexpr OptionSpec OPTION_SPECS[] = {
+    {"kernel", Opt::Kernel, true},
+    {"append", Opt::Append, true},
+    {"initrd", Opt::Initrd, true},
+    {"memory", Opt::Memory, true},
+    {"cpus", Opt::Cpus, true},
+    {"trace", Opt::Trace, false},
+    {"stats", Opt::Stats, false},
+    {"max-instructions", Opt::MaxInstructions, true},
+    {"serial", Opt::Serial, true},
+    {"help", Opt::Help, false},
+    {"version", Opt::Version, false},
+};
+
+const OptionSpec* find_option(std::string_view name)
+{
+    for (const OptionSpec& spec : OPTION_SPECS)
+        if (spec.name == name)
+            return &spec;
+    return nullptr;
+}
+
+std::string quoted(std::string_view text)
+{
+    // Appended piece by piece: `"'" + std::string(...)` trips GCC 12's false
+    // -Wrestrict positive at -O3.
+    std::string out;
+    out.reserve(text.size() + 2);
+    out += '\'';
+    out += text;
+    out += '\'';
+    return out;
+}
+
+std::optional<u64> parse_u64(std::string_view text)
+{
+    u64 value = 0;
+    auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+    if (ec != std::errc{} || end != text.data() + text.size() || text.empty())
+        return std::nullopt;
+    return value;
+}
+
+std::string size_text(u64 bytes)
+{
+    if (bytes % (1ull << 30) == 0)
+        return std::to_string(bytes >> 30) + "G";
+    return std::to_string(bytes >> 20) + "M";
+}
+
+ErrorOr<unsigned> parse_cpus(std::string_view text)
+{
+    std::optional<u64> n = parse_u64(text);
+    if (!n || *n < 1 || *n > Options::MAX_CPUS)
+        return make_error("--cpus: " + quoted(text) + " is not a CPU count from 1 to " +
+                          std::to_string(Options::MAX_CPUS));
+    return static_cast<unsigned>(*n);
+}
+
+ErrorOr<SerialTarget> parse_serial(std::string_view text)
+{
+    if (text == "stdio")
+        return SerialTarget{};
+    constexpr std::string_view file_prefix = "file:";
+    if (text.starts_with(file_prefix) && text.size() > file_prefix.size())
+        return SerialTarget{SerialTarget::Kind::File, std::string(text.substr(file_prefix.size()))};
+    return make_error("--serial: " + quoted(text) + " is not 'stdio' or 'file:PATH'");
+}
+
+ErrorOr<void> apply(Options& options, Opt id, std::string_view value)
+{
+    switch (id) {
+    case Opt::Kernel:
+        options.kernel = std::string(value);
+        break;
+    case Opt::Append:
+        options.append = std::string(value);
+        break;
+    case Opt::Initrd:
+        options.initrd = std::string(value);
+        break;
+    case Opt::Memory: {
+        ErrorOr<u64> size = parse_memory_size(value);
+        if (size.is_error())
+            return make_error("--memory: " + size.error().message);
+        options.memory_bytes = size.value();
+        break;
+    }
+    case Opt::Cpus: {
+        ErrorOr<unsigned> cpus = parse_cpus(value);
+        if (cpus.is_error())
+            return cpus.error();
+        options.cpus = cpus.value();
+        break;
+    }
+    case Opt::Trace:
+        options.trace = true;
+        break;
+    case Opt::Stats:
+        options.stats = true;
+        break;
+    case Opt::MaxInstructions: {
+        std::optional<u64> n = parse_u64(value);
+        if (!n || *n == 0)
+            return make_error("--max-instructions: " + quoted(value) +
+                              " is not a positive instruction count");
+        options.max_instructions = *n;
+        break;
+    }
+    case Opt::Serial: {
+        ErrorOr<SerialTarget> serial = parse_serial(value);
+        if (serial.is_error())
+            return serial.error();
+        options.serial = serial.release_value();
+        break;
+    }
+    case Opt::Help:
+        options.help = true;
+        break;
+    case Opt::Version:
+        options.version = true;
+        break;
+    }
+    return {};
+}
+
+} // namespace
+
+ErrorOr<u64> parse_memory_size(std::string_view text)
+{
+    size_t digits = 0;
+    while (digits < text.size() && text[digits] >= '0' && text[digits] <= '9')
+        ++digits;
+    std::optional<u64> number = parse_u64(text.substr(0, digits));
+    std::string_view suffix = text.substr(digits);
+    // Like QEMU: a bare number is MiB; K, M, G, T (either case, optionally
+    // followed by "B" or "iB") scale by powers of 1024.
+    unsigned shift = 20;
+    if (!suffix.empty()) {
+        switch (suffix[0]) {
+        case 'k': case 'K': shift = 10; break;
+        case 'm': case 'M': shift = 20; break;
+        case 'g': case 'G': shift = 30; break;
+        case 't': case 'T': shift = 40; break;
+        default: shift = 64; break;
+        }
+        std::string_view rest = suffix.substr(1);
+        if (!(rest.empty() || rest == "B" || rest == "b" || rest == "iB"))
+            shift = 64;
+    }
+    if (!number || shift == 64)
+        return make_error(quoted(text) + " is not a size (examples: 512M, 2G, 256 for MiB)");
+    if (*number == 0)
+        return make_error("memory size must not be zero");
+    if (*number > (Options::MAX_MEMORY >> shift))
+        return make_error(quoted(text) + " is more than the " + size_text(Options::MAX_MEMORY) +
+                          " viridian supports for now");
+    u64 bytes = *number << shift;
+    if (bytes < Options::MIN_MEMORY)
+        return make_error(quoted(text) + " is less than the " + size_text(Options::MIN_MEMORY) +
+                          " a guest needs (RAM above 1 MiB)");
+    // Whole pages only, rounded up as QEMU aligns -m.
+    return (bytes + PAGE_SIZE - 1) & PAGE_MASK;
+}
+
+ErrorOr<Options> parse_options(std::span<const std::string_view> args)
+{
+    Options options;
+    for (size_t i = 0; i < args.size(); ++i) {
+        std::string_view arg = args[i];
+        if (arg == "-h")
+            arg = "--help";
+        if (!arg.starts_with("--") || arg.size() == 2)
+            return make_error("unexpected argument " + quoted(arg) + " (options start with --)");
+
+        std::string_view name = arg.substr(2);
+        std::optional<std::string_view> inline_value;
+        if (size_t eq = name.find('='); eq != std::string_view::npos) {
+            inline_value = name.substr(eq + 1);
+            name = name.substr(0, eq);
+        }
+        const OptionSpec* spec = find_option(name);
+        if (!spec)
+            return make_error("unknown option " + quoted("--" + std::string(name)) +
+                              " (try --help)");
+
+        std::string_view value;
+        if (spec->takes_value) {
+            if (inline_value) {
+                value = *inline_value;
+            } else if (i + 1 < args.size()) {
+                value = args[++i];
+            } else {
+                return make_error("option --" + std::string(name) + " needs an argument");
+            }
+        } else if (inline_value) {
+            return make_error("option --" + std::string(name) + " takes no argument");
+        }
+        ErrorOr<void> applied = apply(options, spec->id, value);
+        if (applied.is_error())
+            return applied.error();
+    }
+    if (options.initrd && !options.kernel)
+        return make_error("--initrd needs --kernel");
+    return options;
+}
+
+std::string usage_text()
+{
+    return "Usage: viridian [options]\n"
+           "Runs an x86-64 guest on viridian's interpreter. With no --kernel it runs a\n"
+           "built-in demo program.\n"
+           "\n"
+           "  --kernel FILE            multiboot v1 kernel (ELF32 or a.out kludge) to boot\n"
+           "  --append STR             kernel command line\n"
+           "  --initrd FILE[ ARGS]     load FILE as the multiboot module (ARGS: its command line)\n"
+           "  --memory SIZE            guest RAM, e.g. 512M, 2G; a bare number is MiB\n"
+           "                           (default 512M, at most 3G for now)\n"
+           "  --cpus N                 number of vCPUs, 1..64 (only the first runs for now)\n"
+           "  --serial stdio|file:PATH where COM1 output goes (default stdio)\n"
+           "  --trace                  print each executed instruction to stderr\n"
+           "  --stats                  print the retired instruction count to stderr at exit\n"
+           "  --max-instructions N     stop after N instructions (exit status 5)\n"
+           "  --help                   show this help and exit\n"
+           "  --version                show the version and exit\n"
+           "\n"
+           "Exit status: the guest's isa-debug-exit status ((v << 1) | 1, at port 0xF4),\n"
+           "0 when the demo succeeds, 2 usage or input error, 4 triple fault,\n"
+           "5 instruction limit reached, 6 vCPU halted with nothing to wake it.\n";
+}
+
+std::string version_text() { return std::string("viridian ") + VIRIDIAN_VERSION + "\n"; }

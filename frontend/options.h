@@ -1,0 +1,50 @@
+// The command line, in QEMU's spirit with GNU long options
+// (`--kernel FILE` or `--kernel=FILE`). Parsing is a pure function from
+// arguments to Options or one error message, so it is unit-tested without
+// running a machine.
+#pragma once
+
+#include "mmu/types.h"
+#include "platform/error_or.h"
+
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+
+struct SerialTarget {
+    enum class Kind : u8 { Stdio, File };
+    Kind kind = Kind::Stdio;
+    std::string path; // for Kind::File
+};
+
+struct Options {
+    static constexpr u64 DEFAULT_MEMORY = 512ull << 20;
+    // The RAM ends below the 32-bit PCI/APIC window for now; RAM above 4 GiB
+    // comes with the platform issue.
+    static constexpr u64 MAX_MEMORY = 3ull << 30;
+    static constexpr u64 MIN_MEMORY = 2ull << 20;
+    static constexpr unsigned MAX_CPUS = 64;
+
+    std::optional<std::string> kernel;
+    std::string append;
+    std::optional<std::string> initrd;
+    u64 memory_bytes = DEFAULT_MEMORY;
+    unsigned cpus = 1;
+    bool trace = false;
+    bool stats = false;
+    std::optional<u64> max_instructions;
+    SerialTarget serial;
+    bool help = false;
+    bool version = false;
+};
+
+// `args` excludes the program name. The error message has no "viridian: "
+// prefix; the caller adds it.
+ErrorOr<Options> parse_options(std::span<const std::string_view> args);
+
+// "512M", "2G", "1048576K", plain "256" (MiB, as QEMU's -m).
+ErrorOr<u64> parse_memory_size(std::string_view text);
+
+std::string usage_text();
+std::string version_text();

@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Prepare a fresh Debian 12 machine for viridian: install every build and
+# test dependency from Debian's archive, then configure and build into build/.
+# Idempotent: safe to run again; it only installs what is missing and
+# rebuilds incrementally.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PACKAGES=(
+    build-essential g++ meson ninja-build pkg-config cmake
+    libzydis-dev libzycore-dev libcapstone-dev libuv1-dev libsdl2-dev zlib1g-dev
+    doctest-dev nasm
+    qemu-system-x86 qemu-utils
+)
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+    if [ "$(id -u)" -ne 0 ]; then
+        echo "setup.sh: missing packages (${missing[*]}); run as root" >&2
+        exit 1
+    fi
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -q
+    apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi
+
+if [ ! -d build ]; then
+    meson setup build --buildtype=release -Dwerror=true
+fi
+ninja -C build

@@ -1,0 +1,84 @@
+// A tiny machine for CPU unit tests: RAM, buses and one Cpu, with helpers to
+// place code and start it in real, 32-bit protected or 64-bit long mode.
+#pragma once
+
+#include "cpu/cpu.h"
+
+#include <cstring>
+#include <initializer_list>
+#include <vector>
+
+struct CpuHarness {
+    static constexpr u64 RAM = 4 * 1024 * 1024;
+    static constexpr u64 CODE = 0x10000;
+    static constexpr u64 GDT = 0x1000;
+    static constexpr u64 PML4 = 0x20000;
+    static constexpr u64 STACK_TOP = 0x80000;
+
+    PhysicalMemory mem{RAM};
+    PortBus ports;
+    MsrBus msrs;
+    CpuidModel cpuid{1};
+    CpuState state;
+    Cpu cpu{state, mem, ports, msrs, cpuid, 0};
+
+    CpuHarness() { cpu.reset(); }
+
+    void put(u64 addr, std::initializer_list<u8> bytes)
+    {
+        std::vector<u8> v(bytes);
+        mem.write_bytes(addr, v.data(), v.size());
+    }
+    void put64(u64 addr, u64 value) { mem.write_bytes(addr, &value, 8); }
+    u64 get64(u64 addr)
+    {
+        u64 v = 0;
+        mem.read_bytes(addr, &v, 8);
+        return v;
+    }
+
+    // Flat 32-bit protected mode, paging off, code at CODE.
+    void enter_protected32()
+    {
+        put64(GDT + 8, 0x00CF9B000000FFFFull);  // 0x08: code 32-bit
+        put64(GDT + 16, 0x00CF93000000FFFFull); // 0x10: data
+        state.gdtr = {GDT, 0x2F};
+        state.cr0 |= cr::CR0_PE;
+        load_flat(0x08, 0x00CF9B000000FFFFull, 0x10, 0x00CF93000000FFFFull);
+        state.rip = CODE;
+        state.gpr[RSP] = STACK_TOP;
+    }
+
+    // 64-bit long mode with the first 1 GiB identity-mapped by a 1 GiB page.
+    void enter_long64()
+    {
+        put64(GDT + 8, 0x00AF9B000000FFFFull);  // 0x08: code 64-bit
+        put64(GDT + 16, 0x00CF93000000FFFFull); // 0x10: data
+        state.gdtr = {GDT, 0x2F};
+        put64(PML4, (PML4 + 0x1000) | 0x7);
+        put64(PML4 + 0x1000, 0x0 | 0x87); // 1 GiB page, user, writable
+        state.cr3 = PML4;
+        state.cr4 = cr::CR4_PAE;
+        state.msr.efer = cr::EFER_LME | cr::EFER_LMA | cr::EFER_SCE | cr::EFER_NXE;
+        state.cr0 |= cr::CR0_PE | cr::CR0_PG;
+        load_flat(0x08, 0x00AF9B000000FFFFull, 0x10, 0x00CF93000000FFFFull);
+        state.rip = CODE;
+        state.gpr[RSP] = STACK_TOP;
+    }
+
+    void load_flat(u16 cs, u64 cs_desc, u16 ds, u64 ds_desc)
+    {
+        cpu.set_segment_from_descriptor(state.seg[CS], cs, cs_desc);
+        for (unsigned s : {DS, ES, SS, FS, GS})
+            cpu.set_segment_from_descriptor(state.seg[s], ds, ds_desc);
+    }
+
+    // Places code at CODE followed by HLT and runs until the CPU halts.
+    RunExit run_code(std::initializer_list<u8> code, u64 budget = 100000)
+    {
+        std::vector<u8> v(code);
+        v.push_back(0xF4);
+        mem.write_bytes(CODE, v.data(), v.size());
+        return cpu.run(budget);
+    }
+};

@@ -1,0 +1,81 @@
+#!/usr/bin/env bash
+# Command-line behaviour of build/viridian: exit statuses, the one-line
+# error messages, serial output, --trace, --stats and the instruction limit.
+# Usage: cli_test.sh VIRIDIAN EXIT_GUEST TRIPLE_GUEST HALT_GUEST SPIN_GUEST
+set -uo pipefail
+
+viridian=$1 exit_guest=$2 triple_guest=$3 halt_guest=$4 spin_guest=$5
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+failures=0 checks=0
+
+# run ARGS...: runs viridian, leaving status, stdout and stderr in $work.
+run() {
+    "$viridian" "$@" >"$work/out" 2>"$work/err" </dev/null
+    status=$?
+}
+
+check() { # check DESCRIPTION CONDITION...
+    local what=$1
+    shift
+    checks=$((checks + 1))
+    if "$@"; then
+        echo "ok - $what"
+    else
+        failures=$((failures + 1))
+        echo "not ok - $what (status $status)"
+        echo "  stdout: $(head -c 400 "$work/out")"
+        echo "  stderr: $(head -c 400 "$work/err")"
+    fi
+}
+
+status_is() { [ "$status" -eq "$1" ]; }
+stdout_has() { grep -qF -- "$1" "$work/out"; }
+stderr_has() { grep -qF -- "$1" "$work/err"; }
+stderr_is_one_line() { [ "$(wc -l <"$work/err")" -eq 1 ] && grep -q '^viridian: ' "$work/err"; }
+
+run --help
+check "--help exits 0 and prints the usage" eval 'status_is 0 && stdout_has "Usage: viridian"'
+run --version
+check "--version exits 0" eval 'status_is 0 && stdout_has "viridian "'
+run --bogus
+check "an unknown option exits 2 with one line" eval 'status_is 2 && stderr_is_one_line && stderr_has "--bogus"'
+run --kernel
+check "a missing option argument exits 2" eval 'status_is 2 && stderr_is_one_line'
+run --memory 0
+check "a zero memory size exits 2" eval 'status_is 2 && stderr_is_one_line'
+run --memory 4G
+check "a memory size above 3G exits 2" eval 'status_is 2 && stderr_is_one_line'
+run --kernel "$work/does-not-exist.elf"
+check "a missing kernel file exits 2" eval 'status_is 2 && stderr_is_one_line && stderr_has "cannot open"'
+run --kernel "$0"
+check "a file that is not multiboot exits 2" eval 'status_is 2 && stderr_is_one_line && stderr_has "not a multiboot kernel"'
+head -c 100 "$exit_guest" >"$work/truncated.elf"
+run --kernel "$work/truncated.elf"
+check "a truncated kernel exits 2" eval 'status_is 2 && stderr_is_one_line'
+run --kernel "$exit_guest" --initrd "$work/no-module"
+check "a missing initrd exits 2" eval 'status_is 2 && stderr_is_one_line && stderr_has "initrd"'
+
+run
+check "the demo runs and exits 0" eval 'status_is 0 && stdout_has "demo done"'
+run --kernel "$exit_guest"
+check "the guest's debug-exit value v gives status (v << 1) | 1" eval 'status_is 33 && stdout_has "hello from the test guest"'
+run --kernel "$exit_guest" --serial "file:$work/serial.txt"
+check "--serial file: writes COM1 to the file, not stdout" \
+    eval 'status_is 33 && grep -qF "hello from the test guest" "$work/serial.txt" && ! [ -s "$work/out" ]'
+run --kernel "$triple_guest"
+check "a triple fault exits 4 with the fault and registers" \
+    eval 'status_is 4 && stderr_has "viridian: triple fault: vector" && stderr_has "RIP=" && stderr_has "CR0="'
+run --kernel "$halt_guest"
+check "HLT with interrupts off exits 6" eval 'status_is 6 && stderr_has "halted"'
+run --kernel "$spin_guest" --max-instructions 1000 --stats
+check "--max-instructions stops with 5 and --stats counts exactly" \
+    eval 'status_is 5 && stderr_has "instructions: 1000"'
+run --kernel "$exit_guest" --trace
+check "--trace disassembles each instruction with Capstone" \
+    eval 'status_is 33 && grep -qE "^0008:[0-9a-f]{8}  e6f4 +out 0xf4, al$" "$work/err"'
+run --kernel "$exit_guest" --cpus 2
+check "--cpus 2 runs with a note that only one vCPU runs" eval 'status_is 33 && stderr_has "only one vCPU"'
+
+echo "$((checks - failures)) of $checks command-line checks passed"
+[ "$failures" -eq 0 ]

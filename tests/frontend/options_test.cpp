@@ -1,0 +1,144 @@
+#include "frontend/options.h"
+
+#include <doctest/doctest.h>
+
+#include <initializer_list>
+#include <vector>
+
+namespace {
+
+ErrorOr<Options> parse(std::initializer_list<std::string_view> args)
+{
+    std::vector<std::string_view> v(args);
+    return parse_options(v);
+}
+
+Options parse_ok(std::initializer_list<std::string_view> args)
+{
+    ErrorOr<Options> r = parse(args);
+    if (r.is_error())
+        FAIL("unexpected error: " << r.error().message);
+    return r.value();
+}
+
+std::string parse_error(std::initializer_list<std::string_view> args)
+{
+    ErrorOr<Options> r = parse(args);
+    REQUIRE(r.is_error());
+    return r.error().message;
+}
+
+bool contains(const std::string& haystack, std::string_view needle)
+{
+    return haystack.find(needle) != std::string::npos;
+}
+
+} // namespace
+
+TEST_CASE("options default to the demo with 512 MiB and one vCPU")
+{
+    Options o = parse_ok({});
+    CHECK_FALSE(o.kernel.has_value());
+    CHECK(o.memory_bytes == 512ull << 20);
+    CHECK(o.cpus == 1);
+    CHECK_FALSE(o.trace);
+    CHECK(o.serial.kind == SerialTarget::Kind::Stdio);
+}
+
+TEST_CASE("options take values as the next argument or after an equals sign")
+{
+    Options o = parse_ok({"--kernel", "k.elf", "--append=a b=c", "--initrd", "m.img arg"});
+    CHECK(o.kernel == "k.elf");
+    CHECK(o.append == "a b=c");
+    CHECK(o.initrd == "m.img arg");
+}
+
+TEST_CASE("options accept the flags")
+{
+    Options o = parse_ok({"--trace", "--stats", "--help", "--version", "--cpus", "4",
+                          "--max-instructions=1000"});
+    CHECK(o.trace);
+    CHECK(o.stats);
+    CHECK(o.help);
+    CHECK(o.version);
+    CHECK(o.cpus == 4);
+    CHECK(o.max_instructions == 1000u);
+    CHECK(parse_ok({"-h"}).help);
+}
+
+TEST_CASE("options parse --serial stdio and file:PATH")
+{
+    CHECK(parse_ok({"--serial", "stdio"}).serial.kind == SerialTarget::Kind::Stdio);
+    Options o = parse_ok({"--serial=file:/tmp/out.txt"});
+    CHECK(o.serial.kind == SerialTarget::Kind::File);
+    CHECK(o.serial.path == "/tmp/out.txt");
+    CHECK(contains(parse_error({"--serial", "tcp:1234"}), "--serial"));
+    CHECK(contains(parse_error({"--serial", "file:"}), "--serial"));
+}
+
+TEST_CASE("memory sizes follow QEMU: suffixes K M G, bare numbers in MiB")
+{
+    CHECK(parse_ok({"--memory", "512M"}).memory_bytes == 512ull << 20);
+    CHECK(parse_ok({"--memory", "2G"}).memory_bytes == 2ull << 30);
+    CHECK(parse_ok({"--memory", "2g"}).memory_bytes == 2ull << 30);
+    CHECK(parse_ok({"--memory", "256"}).memory_bytes == 256ull << 20);
+    CHECK(parse_ok({"--memory", "65536K"}).memory_bytes == 64ull << 20);
+    CHECK(parse_ok({"--memory", "1GiB"}).memory_bytes == 1ull << 30);
+    CHECK(parse_ok({"--memory", "3G"}).memory_bytes == 3ull << 30);
+    CHECK(parse_ok({"--memory", "4097K"}).memory_bytes == (4097ull << 10) + 3072);
+}
+
+TEST_CASE("memory sizes that are zero, garbage, too small or above 3G are rejected")
+{
+    CHECK(contains(parse_error({"--memory", "0"}), "zero"));
+    CHECK(contains(parse_error({"--memory", "lots"}), "not a size"));
+    CHECK(contains(parse_error({"--memory", "12Q"}), "not a size"));
+    CHECK(contains(parse_error({"--memory", "-5"}), "not a size"));
+    CHECK(contains(parse_error({"--memory", ""}), "not a size"));
+    CHECK(contains(parse_error({"--memory", "3073M"}), "more than"));
+    CHECK(contains(parse_error({"--memory", "99999999999999999999G"}), "--memory"));
+    CHECK(contains(parse_error({"--memory", "1T"}), "more than"));
+    CHECK(contains(parse_error({"--memory", "1M"}), "less than"));
+}
+
+TEST_CASE("cpu counts outside 1..64 are rejected")
+{
+    CHECK(contains(parse_error({"--cpus", "0"}), "--cpus"));
+    CHECK(contains(parse_error({"--cpus", "65"}), "--cpus"));
+    CHECK(contains(parse_error({"--cpus", "two"}), "--cpus"));
+    CHECK(parse_ok({"--cpus", "64"}).cpus == 64);
+}
+
+TEST_CASE("an unknown option is an error that names it")
+{
+    CHECK(parse_error({"--bogus"}) == "unknown option '--bogus' (try --help)");
+    CHECK(contains(parse_error({"--bogus=1"}), "'--bogus'"));
+    CHECK(contains(parse_error({"-kernel"}), "unexpected argument '-kernel'"));
+    CHECK(contains(parse_error({"kernel.elf"}), "unexpected argument"));
+}
+
+TEST_CASE("an option without its argument is an error")
+{
+    CHECK(parse_error({"--kernel"}) == "option --kernel needs an argument");
+    CHECK(contains(parse_error({"--trace=yes"}), "takes no argument"));
+}
+
+TEST_CASE("--max-instructions must be a positive number")
+{
+    CHECK(contains(parse_error({"--max-instructions", "0"}), "--max-instructions"));
+    CHECK(contains(parse_error({"--max-instructions", "1e6"}), "--max-instructions"));
+}
+
+TEST_CASE("--initrd without --kernel is an error")
+{
+    CHECK(contains(parse_error({"--initrd", "x"}), "--initrd needs --kernel"));
+}
+
+TEST_CASE("the usage text lists every option")
+{
+    std::string usage = usage_text();
+    for (std::string_view opt : {"--kernel", "--append", "--initrd", "--memory", "--cpus",
+                                 "--trace", "--stats", "--max-instructions", "--serial", "--help",
+                                 "--version"})
+        CHECK(contains(usage, opt));
+}
