@@ -11,7 +11,13 @@ public:
     void request_stop() override { m_cpu.request_stop(); }
     u64 retired() const override { return m_cpu.retired(); }
     void reset() override { m_cpu.reset(); }
-    CpuState& state() override { return m_cpu.s; }
+    // With the lazy arithmetic flags folded into RFLAGS, so callers see the
+    // architectural value.
+    CpuState& state() override
+    {
+        m_cpu.materialize_flags();
+        return m_cpu.s;
+    }
     const Fault& last_fault() const override { return m_cpu.last_fault(); }
     Cpu& cpu() { return m_cpu; }
 

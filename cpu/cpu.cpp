@@ -196,12 +196,6 @@ u64 Cpu::ip_mask() const
     return cs == 8 ? ~0ull : cs == 4 ? 0xFFFFFFFFull : 0xFFFFull;
 }
 
-bool Cpu::is_canonical(u64 addr) const
-{
-    unsigned bits = (s.cr4 & cr::CR4_LA57) ? 57 : 48;
-    i64 shifted = static_cast<i64>(addr << (64 - bits)) >> (64 - bits);
-    return static_cast<u64>(shifted) == addr;
-}
 
 // ---- Fetch and run ----
 
@@ -231,8 +225,20 @@ bool Cpu::fetch_block(const Block*& block, u64 linear)
         return false;
     const GuestPhys phys = e->phys_page | (linear & 0xFFF);
     const unsigned csize = code_size();
-    if ((block = m_blocks.find(phys, csize)))
+    if (m_fast_generation != m_blocks.generation()) {
+        m_fast_blocks.fill(FastBlock{});
+        m_fast_generation = m_blocks.generation();
+    }
+    const u64 key = (phys << 2) | (csize >> 2);
+    FastBlock& fast = m_fast_blocks[(phys ^ (phys >> 12)) % FAST_BLOCKS];
+    if (fast.key == key) {
+        block = fast.block;
         return true;
+    }
+    if ((block = m_blocks.find(phys, csize))) {
+        fast = FastBlock{key, block};
+        return true;
+    }
 
     auto fresh = std::make_unique<Block>();
     fresh->phys = phys;
@@ -275,6 +281,8 @@ bool Cpu::fetch_block(const Block*& block, u64 linear)
     }
     mem.mark_code(phys);
     block = m_blocks.insert(std::move(fresh));
+    if (m_fast_generation == m_blocks.generation())
+        fast = FastBlock{key, block};
     return true;
 }
 
@@ -316,6 +324,7 @@ void Cpu::execute_block(const Block& block, u64 end)
 {
     const u64 generation = m_blocks.generation();
     const bool check_limit = !s.in_64bit_code();
+    const u64 rip_mask = ip_mask();
     for (const Insn& insn : block.insns) {
         if (check_limit && s.rip + insn.length - 1 > s.seg[CS].limit) {
             raise_gp(0);
@@ -326,7 +335,7 @@ void Cpu::execute_block(const Block& block, u64 end)
             trace(insn);
         const bool shadowed = s.events.interrupt_shadow;
         const bool single_step = s.rflags & rf::TF;
-        next_rip = (s.rip + insn.length) & ip_mask();
+        next_rip = (s.rip + insn.length) & rip_mask;
         m_end_block = false;
         if (!insn.handler(*this, insn)) {
             handle_fault();

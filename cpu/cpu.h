@@ -134,7 +134,12 @@ public:
     bool check_io_permission(u16 port, unsigned size);
     void halt() { s.events.halted = true; m_end_block = true; }
 
-    bool is_canonical(u64 addr) const;
+    bool is_canonical(u64 addr) const
+    {
+        // Bits above the implemented linear width must copy the top bit.
+        const unsigned shift = (s.cr4 & (1u << 12)) ? 7 : 16; // CR4.LA57
+        return static_cast<u64>(static_cast<i64>(addr << shift) >> shift) == addr;
+    }
     // Near branch target check: CS limit outside 64-bit mode, canonical inside.
     bool near_branch(u64 target, unsigned opsize);
 
@@ -174,6 +179,15 @@ public:
 
 private:
     BlockCache m_blocks;
+    // A direct-mapped front for m_blocks: most lookups hit here without hashing.
+    // Valid only while m_fast_generation equals m_blocks.generation().
+    static constexpr unsigned FAST_BLOCKS = 4096;
+    struct FastBlock {
+        u64 key = ~0ull;
+        const Block* block = nullptr;
+    };
+    std::array<FastBlock, FAST_BLOCKS> m_fast_blocks{};
+    u64 m_fast_generation = 0;
     std::unique_ptr<Block> m_uncached; // a block that straddles pages, decoded for one run
     SoftTlb m_tlb;
     SoftTlb::Entry m_scratch_entry; // an uncacheable translation (SMAP-sensitive)

@@ -103,9 +103,10 @@ int Machine::run()
 int Machine::report_triple_fault()
 {
     const Fault& fault = m_backend.last_fault();
+    const CpuState& state = m_backend.state();
     std::fprintf(stderr, "viridian: triple fault: vector %u error 0x%x at RIP=0x%" PRIx64 "\n",
-                 fault.vector, fault.error_code, m_state.rip);
-    dump_registers(stderr, m_state);
+                 fault.vector, fault.error_code, state.rip);
+    dump_registers(stderr, state);
     return exit_status::TRIPLE_FAULT;
 }
 
@@ -113,16 +114,17 @@ int Machine::report_halt()
 {
     // No device raises interrupts yet (the PIC/LAPIC come with the platform
     // issue), so HLT ends the run whatever RFLAGS.IF says.
-    if (m_state.rflags & rf::IF)
+    const CpuState& state = m_backend.state();
+    if (state.rflags & rf::IF)
         std::fprintf(stderr,
                      "viridian: vCPU halted at RIP=0x%" PRIx64
                      " and no device can interrupt it yet; stopping\n",
-                     m_state.rip);
+                     state.rip);
     else
         std::fprintf(stderr,
                      "viridian: vCPU halted with interrupts disabled at RIP=0x%" PRIx64
                      "; nothing can wake it\n",
-                     m_state.rip);
+                     state.rip);
     return exit_status::HALTED_FOREVER;
 }
 

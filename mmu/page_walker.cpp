@@ -2,8 +2,7 @@
 
 #include <array>
 
-namespace
-{
+namespace {
 
 // Paging-structure entry bits shared by all modes (SDM Vol 3A 4.3 tables 4-4..4-6,
 // 4.4.2 tables 4-8..4-11, 4.5.4 tables 4-15..4-20).
@@ -37,9 +36,8 @@ constexpr u64 LONG_HIGH_RESERVED = bit_range(51, PHYS_ADDR_BITS);
 // (SDM Vol 3A 4.4.1, table 4-8).
 constexpr u64 PDPTE_RESERVED = bit_range(63, PHYS_ADDR_BITS) | bit_range(8, 5) | bit_range(2, 1);
 
-class Walker
-{
-  public:
+class Walker {
+public:
     Walker(PhysicalMemory& mem, const PagingRegs& regs, const WalkRequest& req)
         : m_mem(mem), m_regs(regs), m_req(req)
     {
@@ -50,7 +48,7 @@ class Walker
 
     std::optional<Fault> walk(Translation& out);
 
-  private:
+private:
     std::optional<Fault> walk_32bit(Translation& out);
     std::optional<Fault> walk_pae(Translation& out);
     std::optional<Fault> walk_long(unsigned levels, Translation& out);
@@ -150,10 +148,11 @@ std::optional<Fault> Walker::finish(u64 leaf, GuestPhys phys, u64 page_size, Tra
     if (!allowed)
         return page_fault(PFEC_PRESENT);
 
-    // Accessed and dirty bits. The SDM (4.8) lets a processor set A bits in entries
-    // it used even when the access then faults for a permission reason, without
-    // requiring it; we set A and D only once the whole translation succeeds, so a
-    // faulting access leaves guest memory untouched. A is set top-down on every
+    // Accessed and dirty bits (SDM Vol 3A 4.8). Hardware may set A bits in the
+    // entries it used even when the access then faults for a permission reason,
+    // and may set them speculatively, so no guest can depend on either; we set A
+    // and D only once the whole translation succeeds, so a faulting access leaves
+    // guest memory untouched. A is set top-down on every
     // entry used; D only on the leaf and only for a write. Each update writes just
     // the entry's low byte (where A and D live) and only when a bit changes, so
     // untouched tables never look written to the code-page tracking.
@@ -238,9 +237,10 @@ std::optional<Fault> Walker::walk_levels(GuestPhys table, unsigned top_level, u6
 }
 
 // PAE paging, SDM Vol 3A 4.4. The processor loads the four PDPTEs when CR3 is
-// written and faults a bad one with #GP there; we read them during the walk and
-// report reserved bits as a #PF with RSVD instead, which is what an OS that has
-// set up valid PDPTEs can never tell apart.
+// written (4.4.1) and raises #GP there for a reserved bit; we read them on every
+// walk and report reserved bits as #PF with RSVD. A guest that writes valid
+// PDPTEs and then loads CR3 cannot tell; one that edits a PDPTE without
+// reloading CR3 sees the change here sooner than on hardware.
 std::optional<Fault> Walker::walk_pae(Translation& out)
 {
     GuestPhys pdpte_addr = (m_regs.cr3 & 0xffff'ffe0) | ((m_linear >> 30) << 3);
@@ -254,7 +254,8 @@ std::optional<Fault> Walker::walk_pae(Translation& out)
 }
 
 // 4-level and 5-level paging, SDM Vol 3A 4.5. CR3 bits 11:0 (PCID or PWT/PCD)
-// and bits 63:M are not part of the table address.
+// and bits 63:M are not part of the table address. Protection keys (CR4.PKE,
+// leaf bits 62:59) are not modelled: those bits are ignored like 58:52.
 std::optional<Fault> Walker::walk_long(unsigned levels, Translation& out)
 {
     return walk_levels(m_regs.cr3 & frame_mask(12), levels, LONG_HIGH_RESERVED, out);

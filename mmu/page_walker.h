@@ -58,7 +58,11 @@ struct Translation {
 
 // Translates req.vaddr. With paging off the address is returned unchanged
 // (truncated to 32 bits outside long mode). On failure returns the #PF
-// fault (address = vaddr) and leaves out untouched; A/D bits are written
-// only as the SDM says a successful or partially successful walk would.
+// fault (address = the linear address: vaddr, truncated to 32 bits outside
+// long mode) and leaves out untouched. A/D bits are written only when the
+// translation succeeds (see page_walker.cpp). Canonical checks are the
+// caller's: bits above the top index are ignored here.
+// Translation::writable/executable do not fold in SMAP/SMEP; a caller caching
+// a supervisor translation of a user page (user == true) must account for them.
 std::optional<Fault> walk_page_tables(PhysicalMemory& mem, const PagingRegs& regs,
                                       const WalkRequest& req, Translation& out);

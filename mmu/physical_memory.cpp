@@ -7,8 +7,7 @@
 
 #include <sys/mman.h>
 
-namespace
-{
+namespace {
 
 // The PC/AT legacy window (VGA frame buffer, option ROMs, BIOS): never RAM,
 // whatever ram_bytes says, so that a board maps VGA and the BIOS over it.

@@ -1,7 +1,6 @@
 #include "mmu/soft_tlb.h"
 
-namespace
-{
+namespace {
 
 bool is_valid(const SoftTlb::Entry& e)
 {

@@ -5,8 +5,7 @@
 #include <span>
 #include <vector>
 
-namespace
-{
+namespace {
 
 // Entry bits (SDM Vol 3A 4.3-4.5), spelled as the tables below use them.
 constexpr u64 P = 1ull << 0, RW = 1ull << 1, US = 1ull << 2, PWT = 1ull << 3, PCD = 1ull << 4,
@@ -500,8 +499,7 @@ TEST_CASE("Reserved bits in a present entry fault with P and RSVD set")
     check_rows(rows);
 }
 
-namespace
-{
+namespace {
 
 // One row per paging mode and page size, for the A/D and Translation tests.
 // clang-format off

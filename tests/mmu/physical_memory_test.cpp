@@ -5,15 +5,13 @@
 #include <array>
 #include <vector>
 
-namespace
-{
+namespace {
 
 constexpr u64 RAM = 16ull << 20;
 
 // Records every access so a test can see exactly what reached the device.
-class RecordingDevice : public IoDevice
-{
-  public:
+class RecordingDevice : public IoDevice {
+public:
     u64 io_read(u64 offset, unsigned size) override
     {
         reads.push_back({offset, size, 0});

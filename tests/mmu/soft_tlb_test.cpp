@@ -2,8 +2,7 @@
 
 #include <doctest/doctest.h>
 
-namespace
-{
+namespace {
 
 // Fills the slot for vaddr the way the CPU does after a successful walk.
 SoftTlb::Entry& fill(SoftTlb& tlb, bool user, GuestVirt vaddr, u64 page_size = PAGE_SIZE,
