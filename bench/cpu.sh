@@ -15,7 +15,8 @@ cd "$(dirname "$0")/.."
 
 build=${1:-build}
 runs=${2:-3}
-viridian=$build/frontend/viridian
+viridian=$build/viridian
+[ -x "$viridian" ] || viridian=$build/frontend/viridian
 rom=$build/bench/cpu_loop.elf
 empty_rom=$build/bench/cpu_loop_empty.elf
 qemu=(qemu-system-x86_64 -machine pc -accel tcg -display none -serial stdio

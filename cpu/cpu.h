@@ -132,6 +132,8 @@ public:
     void invalidate_page(u64 linear) { m_tlb.flush_page(linear); }
     u64 read_tsc();
     bool check_io_permission(u16 port, unsigned size);
+    // CR0.EM/TS/MP and CR4.OSFXSR checks for x87/SIMD instructions (#NM/#UD).
+    bool check_fpu_available(const Insn& insn);
     void halt() { s.events.halted = true; m_end_block = true; }
 
     bool is_canonical(u64 addr) const

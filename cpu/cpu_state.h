@@ -59,6 +59,27 @@ struct MsrState {
     std::array<u64, 2> mtrr_def_type_and_cap{};
 };
 
+// One x87 register in its 80-bit extended form.
+struct X87Register {
+    u64 mantissa = 0;      // explicit integer bit at 63
+    u16 sign_exponent = 0; // sign at 15, biased exponent 14:0
+};
+
+// x87 and SSE state in the layout FXSAVE describes (SDM Vol 1 10.5.1);
+// the complete-ISA work fills in the arithmetic that uses it.
+struct FpuState {
+    u16 fcw = 0x037F;
+    u16 fsw = 0;
+    u16 ftw = 0xFFFF; // full tag word: 11 = empty for every register
+    u16 fop = 0;
+    u64 fip = 0, fdp = 0;
+    u16 fcs = 0, fds = 0;
+    std::array<X87Register, 8> st{};
+    u32 mxcsr = 0x1F80;
+    std::array<std::array<u64, 2>, 16> xmm{};
+    std::array<std::array<u64, 2>, 16> ymm_high{};
+};
+
 // An event waiting to be delivered at the next instruction boundary.
 struct PendingEvents {
     bool nmi = false;
@@ -81,6 +102,7 @@ struct CpuState {
     std::array<u64, 8> dr{0, 0, 0, 0, 0xFFFF0FF0, 0x400, 0xFFFF0FF0, 0x400};
 
     MsrState msr{};
+    FpuState fpu{};
     PendingEvents events{};
 
     // CPL is SS.DPL, as VMX and KVM keep it: correct in real mode (0), V86 (3)

@@ -68,6 +68,18 @@ Operand map_register(ZydisRegister reg, u8 size_bytes)
     } else if (reg >= ZYDIS_REGISTER_DR0 && reg <= ZYDIS_REGISTER_DR15) {
         op.kind = OpKind::Dr;
         op.reg = static_cast<u8>(reg - ZYDIS_REGISTER_DR0);
+    } else if (reg >= ZYDIS_REGISTER_ST0 && reg <= ZYDIS_REGISTER_ST7) {
+        op.kind = OpKind::X87;
+        op.reg = static_cast<u8>(reg - ZYDIS_REGISTER_ST0);
+    } else if (reg >= ZYDIS_REGISTER_MM0 && reg <= ZYDIS_REGISTER_MM7) {
+        op.kind = OpKind::Mmx;
+        op.reg = static_cast<u8>(reg - ZYDIS_REGISTER_MM0);
+    } else if (reg >= ZYDIS_REGISTER_XMM0 && reg <= ZYDIS_REGISTER_XMM15) {
+        op.kind = OpKind::Xmm;
+        op.reg = static_cast<u8>(reg - ZYDIS_REGISTER_XMM0);
+    } else if (reg >= ZYDIS_REGISTER_YMM0 && reg <= ZYDIS_REGISTER_YMM15) {
+        op.kind = OpKind::Ymm;
+        op.reg = static_cast<u8>(reg - ZYDIS_REGISTER_YMM0);
     } else {
         op.kind = OpKind::Other;
         op.reg = 0;
@@ -83,6 +95,31 @@ u8 map_base(ZydisRegister reg)
         return REG_RIP;
     Operand op = map_register(reg, 0);
     return op.kind == OpKind::Gpr ? op.reg : NO_REG;
+}
+
+u8 fpu_class_of(const ZydisDecodedInstruction& zi)
+{
+    if (zi.mnemonic == ZYDIS_MNEMONIC_FWAIT)
+        return FPU_WAIT;
+    if (zi.encoding == ZYDIS_INSTRUCTION_ENCODING_VEX || zi.encoding == ZYDIS_INSTRUCTION_ENCODING_EVEX)
+        return FPU_AVX;
+    switch (zi.meta.isa_ext) {
+    case ZYDIS_ISA_EXT_X87:
+        return FPU_X87;
+    case ZYDIS_ISA_EXT_MMX:
+    case ZYDIS_ISA_EXT_SSE:
+    case ZYDIS_ISA_EXT_SSE2:
+    case ZYDIS_ISA_EXT_SSE3:
+    case ZYDIS_ISA_EXT_SSSE3:
+    case ZYDIS_ISA_EXT_SSE4:
+    case ZYDIS_ISA_EXT_SSE4A:
+    case ZYDIS_ISA_EXT_AES:
+    case ZYDIS_ISA_EXT_PCLMULQDQ:
+    case ZYDIS_ISA_EXT_SHA:
+        return FPU_SSE;
+    default:
+        return FPU_NONE;
+    }
 }
 
 u8 segment_override(ZyanU64 attributes)
@@ -170,6 +207,7 @@ DecodeStatus decode_insn(unsigned code_size, const u8* bytes, unsigned available
     out.opcode = zi.opcode;
     out.modrm_reg = zi.raw.modrm.reg;
     out.cc = condition_of(zi);
+    out.fpu_class = fpu_class_of(zi);
     if (zi.attributes & ZYDIS_ATTRIB_HAS_REP || zi.attributes & ZYDIS_ATTRIB_HAS_REPE)
         out.prefixes |= pfx::REP;
     if (zi.attributes & ZYDIS_ATTRIB_HAS_REPNE)

@@ -244,6 +244,15 @@ Table build_table()
                             ZYDIS_MNEMONIC_PREFETCHT2, ZYDIS_MNEMONIC_PREFETCHW})
         add(t, m, op_fence);
     add(t, ZYDIS_MNEMONIC_CLAC, op_clac);
+
+    // x87 control (cpu/x87.cpp).
+    add(t, ZYDIS_MNEMONIC_FNINIT, op_fninit);
+    add(t, ZYDIS_MNEMONIC_FNCLEX, op_fnclex);
+    add(t, ZYDIS_MNEMONIC_FNSTSW, op_fnstsw);
+    add(t, ZYDIS_MNEMONIC_FNSTCW, op_fnstcw);
+    add(t, ZYDIS_MNEMONIC_FLDCW, op_fldcw);
+    add(t, ZYDIS_MNEMONIC_FWAIT, op_fwait);
+    add(t, ZYDIS_MNEMONIC_FNOP, op_fnop);
     add(t, ZYDIS_MNEMONIC_STAC, op_stac);
     return t;
 }
@@ -268,7 +277,9 @@ bool insn_ends_block(const Insn& insn)
 
 bool op_unimplemented(Cpu& cpu, const Insn& insn)
 {
-    (void)insn;
+    // An x87/SIMD instruction still faults #NM first when CR0 says so.
+    if (!cpu.check_fpu_available(insn))
+        return false;
     return cpu.raise_ud();
 }
 

@@ -45,6 +45,10 @@ HANDLER(op_int1); HANDLER(op_iret); HANDLER(op_bound);
 HANDLER(op_movs); HANDLER(op_stos); HANDLER(op_lods); HANDLER(op_cmps); HANDLER(op_scas);
 HANDLER(op_ins); HANDLER(op_outs);
 
+// cpu/x87.cpp
+HANDLER(op_fninit); HANDLER(op_fnclex); HANDLER(op_fnstsw); HANDLER(op_fnstcw);
+HANDLER(op_fldcw); HANDLER(op_fwait); HANDLER(op_fnop);
+
 // cpu/system.cpp
 HANDLER(op_cpuid); HANDLER(op_rdtsc); HANDLER(op_rdtscp); HANDLER(op_rdmsr);
 HANDLER(op_wrmsr); HANDLER(op_mov_cr); HANDLER(op_mov_dr); HANDLER(op_lgdt);

@@ -23,7 +23,11 @@ enum class OpKind : u8 {
     Imm,      // Insn::imm (sign- or zero-extended as the encoding says)
     FarPtr,   // ptr16:16/32: Insn::imm = offset, Insn::imm2 = selector
     Rel,      // relative branch target: Insn::imm = displacement
-    Other,    // registers the integer core does not model yet (x87, XMM, ...)
+    X87,      // reg = ST(i) index relative to TOP
+    Mmx,      // reg = 0..7
+    Xmm,      // reg = 0..15 (size 16)
+    Ymm,      // reg = 0..15 (size 32)
+    Other,    // registers the core does not model (ZMM, mask, bound, ...)
 };
 
 struct Operand {
@@ -49,6 +53,10 @@ constexpr u8 REP = 1 << 0, REPNE = 1 << 1, LOCK = 1 << 2, SEG_OVERRIDE = 1 << 3,
              REX_W = 1 << 4;
 } // namespace pfx
 
+// Instructions that touch x87 or SIMD state obey CR0.EM/TS/MP and CR4.OSFXSR
+// (SDM Vol 3A 2.5, 13.1): the decoder tags them so one check serves all.
+enum FpuClass : u8 { FPU_NONE = 0, FPU_X87 = 1, FPU_SSE = 2, FPU_AVX = 3, FPU_WAIT = 4 };
+
 struct Insn {
     Handler handler = nullptr;
     u16 mnemonic = 0;   // decoder-internal id, for traces and tables
@@ -60,6 +68,7 @@ struct Insn {
     u8 opcode = 0;      // last opcode byte (sub-op selection for some handlers)
     u8 modrm_reg = 0;   // ModRM.reg field (group opcodes)
     u8 cc = 0;          // condition code for Jcc/SETcc/CMOVcc
+    u8 fpu_class = 0;   // FpuClass: which device-not-available rules apply
     Operand op[4];
     MemRef mem;
     u64 imm = 0;

@@ -92,6 +92,11 @@ int main(int argc, char** argv)
         config.serial_out = serial_file;
     }
 
+    // A trace writes a line per instruction: buffer stderr rather than make
+    // a system call for each (everything is flushed at exit).
+    if (options.trace)
+        std::setvbuf(stderr, nullptr, _IOFBF, 1 << 16);
+
     ErrorOr<std::unique_ptr<Machine>> machine = Machine::create(config);
     if (machine.is_error())
         return fail(machine.error().message);

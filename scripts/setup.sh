@@ -27,7 +27,17 @@ if [ ${#missing[@]} -gt 0 ]; then
     apt-get install -y -q --no-install-recommends "${missing[@]}"
 fi
 
-if [ ! -d build ]; then
-    meson setup build --buildtype=release -Dwerror=true
+if [ ! -f build/build.ninja ]; then
+    # A half-configured folder (an interrupted first run) is set up afresh.
+    wipe=()
+    [ -d build/meson-private ] && wipe=(--wipe)
+    meson setup "${wipe[@]}" build --buildtype=release -Dwerror=true
 fi
 ninja -C build
+
+# The README runs build/viridian. meson puts a target in the build folder of
+# the meson.build that defines it, which for the executable is frontend/;
+# link it to the promised place unless the build already puts it there.
+if [ -x build/frontend/viridian ] && { [ ! -e build/viridian ] || [ -L build/viridian ]; }; then
+    ln -sfn frontend/viridian build/viridian
+fi
