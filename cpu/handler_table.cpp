@@ -2,18 +2,10 @@
 // handler that executes it and whether it ends a decoded block.
 #include "cpu/handler_table.h"
 
+#include "cpu/handler_registry.h"
 #include "cpu/handlers.h"
 
-#include <Zydis/Zydis.h>
-
-#include <array>
-
 namespace {
-
-struct TableEntry {
-    Handler handler = op_unimplemented;
-    bool ends_block = false;
-};
 
 // Instructions sharing a mnemonic with an SSE form (MOVSD, CMPSD) or a far
 // form (RET) are told apart by opcode here.
@@ -33,16 +25,12 @@ HANDLER(op_mov_dispatch)
     return op_mov(cpu, insn);
 }
 
-using Table = std::array<TableEntry, ZYDIS_MNEMONIC_MAX_VALUE + 1>;
-
-void add(Table& t, ZydisMnemonic m, Handler h, bool ends_block = false)
-{
-    t[m] = TableEntry{h, ends_block};
-}
+using Table = HandlerTableArray;
 
 Table build_table()
 {
     Table t{};
+    t.fill(TableEntry{op_unimplemented, false});
     // Arithmetic and logic (cpu/alu.cpp).
     add(t, ZYDIS_MNEMONIC_ADD, op_add);
     add(t, ZYDIS_MNEMONIC_OR, op_or);

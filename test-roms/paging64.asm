@@ -83,7 +83,7 @@ test_main:
     CHECK_PF 0, 0xFFFF800000001234, "64: not-present upper-half address -> #PF(0), 64-bit CR2"
     mov rax, 0x0000008000000000
     TRY mov rbx, [rax]
-    CHECK_PF PFEC_P | PFEC_RSVD, 0x0000008000000000, "64: PS=1 in a PML4E is reserved -> #PF(P|RSVD)"
+    CHECK_PF_RSVD PFEC_P | PFEC_RSVD, 0x0000008000000000, "64: PS=1 in a PML4E is reserved -> #PF(P|RSVD)"
     cmp dword [has_1g], 0
     je .no_1g
     mov eax, 0x80000000 + frame0
@@ -93,7 +93,7 @@ test_main:
 .no_1g:
     mov eax, 0x80000000 + frame0
     TRY mov eax, [rax]
-    CHECK_PF PFEC_P | PFEC_RSVD, 0x80000000 + frame0, "64: no 1 GiB pages: PS=1 in a PDPTE is reserved -> #PF(P|RSVD)"
+    CHECK_PF_RSVD PFEC_P | PFEC_RSVD, 0x80000000 + frame0, "64: no 1 GiB pages: PS=1 in a PDPTE is reserved -> #PF(P|RSVD)"
 .done_1g:
     TEST_PASS
 
