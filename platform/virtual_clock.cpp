@@ -1,0 +1,67 @@
+#include "platform/virtual_clock.h"
+
+#include <algorithm>
+#include <time.h>
+
+namespace {
+u64 host_monotonic_ns()
+{
+    timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return u64(ts.tv_sec) * 1000000000ull + u64(ts.tv_nsec);
+}
+} // namespace
+
+ClockTimer::ClockTimer(VirtualClock& clock, std::function<void()> callback)
+    : m_clock(clock), m_callback(std::move(callback))
+{
+    m_clock.add(this);
+}
+
+ClockTimer::~ClockTimer() { m_clock.remove(this); }
+
+void ClockTimer::arm(u64 deadline_ns)
+{
+    m_deadline = deadline_ns;
+    m_armed = true;
+}
+
+VirtualClock::VirtualClock(Mode mode) : m_mode(mode), m_host_start_ns(host_monotonic_ns()) {}
+
+u64 VirtualClock::now_ns() const
+{
+    if (m_mode == Mode::Deterministic)
+        return m_instructions ? m_instructions() * NS_PER_INSTRUCTION : 0;
+    return host_monotonic_ns() - m_host_start_ns;
+}
+
+u64 VirtualClock::next_deadline() const
+{
+    u64 next = ~0ull;
+    for (const ClockTimer* t : m_timers)
+        if (t->m_armed)
+            next = std::min(next, t->m_deadline);
+    return next;
+}
+
+void VirtualClock::run_due()
+{
+    const u64 now = now_ns();
+    // Fire in deadline order; a timer fires at most once per call so that a
+    // callback re-arming in the past cannot loop forever.
+    std::vector<ClockTimer*> due;
+    for (ClockTimer* t : m_timers)
+        if (t->m_armed && t->m_deadline <= now)
+            due.push_back(t);
+    std::stable_sort(due.begin(), due.end(),
+                     [](const ClockTimer* a, const ClockTimer* b) { return a->m_deadline < b->m_deadline; });
+    for (ClockTimer* t : due) {
+        t->m_armed = false;
+        t->m_callback();
+    }
+}
+
+void VirtualClock::remove(ClockTimer* t)
+{
+    m_timers.erase(std::remove(m_timers.begin(), m_timers.end(), t), m_timers.end());
+}
