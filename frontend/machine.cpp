@@ -10,8 +10,7 @@ Machine::Machine(const MachineConfig& config)
       // Only the boot vCPU runs for now, so CPUID reports one logical CPU
       // whatever --cpus said.
       m_cpuid(1), m_backend(m_state, m_memory, m_ports, m_msrs, m_cpuid, 0),
-      m_uart([this](u8 byte) { serial_output(byte); }),
-      m_debug_exit([this](u64 status) {
+      m_uart([this](u8 byte) { serial_output(byte); }), m_debug_exit([this](u64 status) {
           m_exit_status = status;
           m_backend.request_stop();
       })
@@ -136,8 +135,8 @@ const char* const GPR_NAMES[16] = {"RAX", "RCX", "RDX", "RBX", "RSP", "RBP", "RS
 
 void dump_segment(std::FILE* out, const char* name, const Segment& seg)
 {
-    std::fprintf(out, "  %-4s=%04x base=%016" PRIx64 " limit=%08x attr=%05x\n", name,
-                 seg.selector, seg.base, seg.limit, seg.attr);
+    std::fprintf(out, "  %-4s=%04x base=%016" PRIx64 " limit=%08x attr=%05x\n", name, seg.selector,
+                 seg.base, seg.limit, seg.attr);
 }
 
 } // namespace
@@ -145,8 +144,9 @@ void dump_segment(std::FILE* out, const char* name, const Segment& seg)
 void dump_registers(std::FILE* out, const CpuState& s)
 {
     for (unsigned r = 0; r < 16; r += 4)
-        std::fprintf(out, "  %-3s=%016" PRIx64 " %-3s=%016" PRIx64 " %-3s=%016" PRIx64
-                          " %-3s=%016" PRIx64 "\n",
+        std::fprintf(out,
+                     "  %-3s=%016" PRIx64 " %-3s=%016" PRIx64 " %-3s=%016" PRIx64
+                     " %-3s=%016" PRIx64 "\n",
                      GPR_NAMES[r], s.gpr[r], GPR_NAMES[r + 1], s.gpr[r + 1], GPR_NAMES[r + 2],
                      s.gpr[r + 2], GPR_NAMES[r + 3], s.gpr[r + 3]);
     std::fprintf(out, "  RIP=%016" PRIx64 " RFLAGS=%08" PRIx64 " CPL=%u\n", s.rip, s.rflags,

@@ -24,7 +24,10 @@ int fail(const std::string& message)
     return exit_status::USAGE;
 }
 
-bool readable(const std::string& path) { return !path.empty() && ::access(path.c_str(), R_OK) == 0; }
+bool readable(const std::string& path)
+{
+    return !path.empty() && ::access(path.c_str(), R_OK) == 0;
+}
 
 // The demo is built beside the executable; fall back to the path the build
 // compiled in (for a binary that was copied or symlinked elsewhere).

@@ -1,5 +1,6 @@
 #include "frontend/options.h"
 
+#include <cctype>
 #include <charconv>
 #include <cstdio>
 
@@ -13,7 +14,17 @@ namespace {
 // of getopt_long so that parsing has no global state and reports errors as
 // values.
 enum class Opt : u8 {
-    Kernel, Append, Initrd, Memory, Cpus, Trace, Stats, MaxInstructions, Serial, Help, Version
+    Kernel,
+    Append,
+    Initrd,
+    Memory,
+    Cpus,
+    Trace,
+    Stats,
+    MaxInstructions,
+    Serial,
+    Help,
+    Version
 };
 
 struct OptionSpec {
@@ -23,16 +34,11 @@ struct OptionSpec {
 };
 
 constexpr OptionSpec OPTION_SPECS[] = {
-    {"kernel", Opt::Kernel, true},
-    {"append", Opt::Append, true},
-    {"initrd", Opt::Initrd, true},
-    {"memory", Opt::Memory, true},
-    {"cpus", Opt::Cpus, true},
-    {"trace", Opt::Trace, false},
-    {"stats", Opt::Stats, false},
-    {"max-instructions", Opt::MaxInstructions, true},
-    {"serial", Opt::Serial, true},
-    {"help", Opt::Help, false},
+    {"kernel", Opt::Kernel, true},    {"append", Opt::Append, true},
+    {"initrd", Opt::Initrd, true},    {"memory", Opt::Memory, true},
+    {"cpus", Opt::Cpus, true},        {"trace", Opt::Trace, false},
+    {"stats", Opt::Stats, false},     {"max-instructions", Opt::MaxInstructions, true},
+    {"serial", Opt::Serial, true},    {"help", Opt::Help, false},
     {"version", Opt::Version, false},
 };
 
@@ -70,6 +76,18 @@ std::string size_text(u64 bytes)
     if (bytes % (1ull << 30) == 0)
         return std::to_string(bytes >> 30) + "G";
     return std::to_string(bytes >> 20) + "M";
+}
+
+std::optional<unsigned> suffix_shift(std::string_view suffix)
+{
+    constexpr std::string_view units = "KMGT";
+    size_t unit =
+        units.find(static_cast<char>(std::toupper(static_cast<unsigned char>(suffix[0]))));
+    std::string_view rest = suffix.substr(1);
+    if (unit == std::string_view::npos ||
+        !(rest.empty() || rest == "B" || rest == "b" || rest == "iB"))
+        return std::nullopt;
+    return static_cast<unsigned>(10 * (unit + 1));
 }
 
 ErrorOr<unsigned> parse_cpus(std::string_view text)
@@ -159,27 +177,15 @@ ErrorOr<u64> parse_memory_size(std::string_view text)
     std::string_view suffix = text.substr(digits);
     // Like QEMU: a bare number is MiB; K, M, G, T (either case, optionally
     // followed by "B" or "iB") scale by powers of 1024.
-    unsigned shift = 20;
-    if (!suffix.empty()) {
-        switch (suffix[0]) {
-        case 'k': case 'K': shift = 10; break;
-        case 'm': case 'M': shift = 20; break;
-        case 'g': case 'G': shift = 30; break;
-        case 't': case 'T': shift = 40; break;
-        default: shift = 64; break;
-        }
-        std::string_view rest = suffix.substr(1);
-        if (!(rest.empty() || rest == "B" || rest == "b" || rest == "iB"))
-            shift = 64;
-    }
-    if (!number || shift == 64)
+    std::optional<unsigned> shift = suffix.empty() ? 20 : suffix_shift(suffix);
+    if (!number || !shift)
         return make_error(quoted(text) + " is not a size (examples: 512M, 2G, 256 for MiB)");
     if (*number == 0)
         return make_error("memory size must not be zero");
-    if (*number > (Options::MAX_MEMORY >> shift))
+    if (*number > (Options::MAX_MEMORY >> *shift))
         return make_error(quoted(text) + " is more than the " + size_text(Options::MAX_MEMORY) +
                           " viridian supports for now");
-    u64 bytes = *number << shift;
+    u64 bytes = *number << *shift;
     if (bytes < Options::MIN_MEMORY)
         return make_error(quoted(text) + " is less than the " + size_text(Options::MIN_MEMORY) +
                           " a guest needs (RAM above 1 MiB)");
@@ -253,4 +259,7 @@ std::string usage_text()
            "5 instruction limit reached, 6 vCPU halted with nothing to wake it.\n";
 }
 
-std::string version_text() { return std::string("viridian ") + VIRIDIAN_VERSION + "\n"; }
+std::string version_text()
+{
+    return std::string("viridian ") + VIRIDIAN_VERSION + "\n";
+}

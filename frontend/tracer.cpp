@@ -15,7 +15,10 @@ unsigned code_size_of(const CpuState& state)
 
 namespace {
 
-unsigned mode_index(unsigned code_size) { return code_size == 8 ? 2 : code_size == 4 ? 1 : 0; }
+unsigned mode_index(unsigned code_size)
+{
+    return code_size == 8 ? 2 : code_size == 4 ? 1 : 0;
+}
 
 constexpr cs_mode MODES[3] = {CS_MODE_16, CS_MODE_32, CS_MODE_64};
 
@@ -64,8 +67,7 @@ void Tracer::trace(const CpuState& state, const u8* bytes, unsigned length)
     text += "  ";
 
     cs_insn* insn = nullptr;
-    size_t count =
-        cs_disasm(m_handles[mode_index(size)], bytes, length, state.rip, 1, &insn);
+    size_t count = cs_disasm(m_handles[mode_index(size)], bytes, length, state.rip, 1, &insn);
     if (count > 0) {
         text += insn[0].mnemonic;
         if (insn[0].op_str[0]) {

@@ -1,6 +1,9 @@
 #include "platform/debug_exit.h"
 
-u64 DebugExit::io_read(u64, unsigned) { return 0; }
+u64 DebugExit::io_read(u64, unsigned)
+{
+    return 0;
+}
 
 void DebugExit::io_write(u64, unsigned size, u64 value)
 {

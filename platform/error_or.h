@@ -11,7 +11,10 @@ struct Error {
     std::string message;
 };
 
-inline Error make_error(std::string message) { return Error{std::move(message)}; }
+inline Error make_error(std::string message)
+{
+    return Error{std::move(message)};
+}
 
 template <class T> class [[nodiscard]] ErrorOr {
 public:
@@ -40,4 +43,3 @@ private:
     Error m_error;
     bool m_failed = false;
 };
-

@@ -44,7 +44,10 @@ std::string hex(u64 value)
     return buffer;
 }
 
-u64 page_align_up(u64 value) { return (value + PAGE_SIZE - 1) & PAGE_MASK; }
+u64 page_align_up(u64 value)
+{
+    return (value + PAGE_SIZE - 1) & PAGE_MASK;
+}
 
 // The multiboot header (spec 3.1.1): magic, flags, checksum, then the
 // a.out-kludge address fields that are valid when flag 16 is set.
@@ -139,8 +142,7 @@ bool is_elf(std::span<const u8> image)
            image[3] == 'F';
 }
 
-ErrorOr<Loaded> load_elf(PhysicalMemory& memory, std::span<const u8> image,
-                         const std::string& name)
+ErrorOr<Loaded> load_elf(PhysicalMemory& memory, std::span<const u8> image, const std::string& name)
 {
     if (!is_elf(image))
         return make_error(name + ": multiboot header without the address fields (flag 16), "
@@ -366,7 +368,10 @@ std::string module_file_name(const std::string& spec)
 
 } // namespace
 
-bool is_multiboot_image(std::span<const u8> image) { return find_header(image).has_value(); }
+bool is_multiboot_image(std::span<const u8> image)
+{
+    return find_header(image).has_value();
+}
 
 ErrorOr<std::vector<u8>> read_whole_file(const std::string& path)
 {
@@ -437,9 +442,10 @@ ErrorOr<MultibootBoot> load_multiboot_image(PhysicalMemory& memory, std::span<co
         u64 end = start + module.size();
         if (end > memory.ram_size() || end > 0xFFFFFFFFull ||
             (module.size() && !memory.write_bytes(start, module.data(), module.size())))
-            return make_error("module '" + module_file_name(*params.module_spec) + "' (" +
-                              std::to_string(module.size()) +
-                              " bytes) does not fit in RAM after the kernel; try a larger --memory");
+            return make_error(
+                "module '" + module_file_name(*params.module_spec) + "' (" +
+                std::to_string(module.size()) +
+                " bytes) does not fit in RAM after the kernel; try a larger --memory");
         boot.module_start = static_cast<u32>(start);
         boot.module_end = static_cast<u32>(end);
     }

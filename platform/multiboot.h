@@ -28,11 +28,11 @@ struct MultibootParams {
 
 struct MultibootBoot {
     u32 entry = 0;
-    u32 info_address = 0;   // what EBX receives
-    u32 gdt_address = 0;    // the flat GDT the loader left for the kernel
-    u32 kernel_start = 0;   // lowest loaded byte
-    u32 kernel_end = 0;     // one past the highest loaded (or zeroed) byte
-    u32 module_start = 0;   // 0 when there is no module
+    u32 info_address = 0; // what EBX receives
+    u32 gdt_address = 0;  // the flat GDT the loader left for the kernel
+    u32 kernel_start = 0; // lowest loaded byte
+    u32 kernel_end = 0;   // one past the highest loaded (or zeroed) byte
+    u32 module_start = 0; // 0 when there is no module
     u32 module_end = 0;
 };
 

@@ -4,7 +4,16 @@ namespace {
 
 // Register offsets (16550D datasheet, table 2). With LCR.DLAB=1, offsets 0
 // and 1 address the divisor latch instead of RBR/THR and IER.
-enum Reg : unsigned { RBR_THR = 0, IER = 1, IIR_FCR = 2, LCR = 3, MCR = 4, LSR = 5, MSR = 6, SCR = 7 };
+enum Reg : unsigned {
+    RBR_THR = 0,
+    IER = 1,
+    IIR_FCR = 2,
+    LCR = 3,
+    MCR = 4,
+    LSR = 5,
+    MSR = 6,
+    SCR = 7
+};
 
 constexpr u8 IER_RDA = 1 << 0;  // received data available
 constexpr u8 IER_THRE = 1 << 1; // transmitter holding register empty
@@ -74,8 +83,14 @@ void Uart16550::io_write(u64 offset, unsigned size, u64 value)
     }
 }
 
-bool Uart16550::dlab() const { return m_lcr & LCR_DLAB; }
-bool Uart16550::loopback() const { return m_mcr & MCR_LOOP; }
+bool Uart16550::dlab() const
+{
+    return m_lcr & LCR_DLAB;
+}
+bool Uart16550::loopback() const
+{
+    return m_mcr & MCR_LOOP;
+}
 
 u8 Uart16550::read_register(unsigned reg)
 {

@@ -35,9 +35,3 @@ if [ ! -f build/build.ninja ]; then
 fi
 ninja -C build
 
-# The README runs build/viridian. meson puts a target in the build folder of
-# the meson.build that defines it, which for the executable is frontend/;
-# link it to the promised place unless the build already puts it there.
-if [ -x build/frontend/viridian ] && { [ ! -e build/viridian ] || [ -L build/viridian ]; }; then
-    ln -sfn frontend/viridian build/viridian
-fi

@@ -55,8 +55,8 @@ TEST_CASE("options take values as the next argument or after an equals sign")
 
 TEST_CASE("options accept the flags")
 {
-    Options o = parse_ok({"--trace", "--stats", "--help", "--version", "--cpus", "4",
-                          "--max-instructions=1000"});
+    Options o = parse_ok(
+        {"--trace", "--stats", "--help", "--version", "--cpus", "4", "--max-instructions=1000"});
     CHECK(o.trace);
     CHECK(o.stats);
     CHECK(o.help);
@@ -137,8 +137,8 @@ TEST_CASE("--initrd without --kernel is an error")
 TEST_CASE("the usage text lists every option")
 {
     std::string usage = usage_text();
-    for (std::string_view opt : {"--kernel", "--append", "--initrd", "--memory", "--cpus",
-                                 "--trace", "--stats", "--max-instructions", "--serial", "--help",
-                                 "--version"})
+    for (std::string_view opt :
+         {"--kernel", "--append", "--initrd", "--memory", "--cpus", "--trace", "--stats",
+          "--max-instructions", "--serial", "--help", "--version"})
         CHECK(contains(usage, opt));
 }

@@ -44,9 +44,9 @@ std::vector<u8> make_elf(u32 entry, const std::vector<ElfSegment>& segments, siz
     std::vector<u8> b(file_size, 0);
     const u8 ident[] = {0x7F, 'E', 'L', 'F', 1, 1, 1};
     std::memcpy(b.data(), ident, sizeof ident);
-    put16(b, 16, 2);  // ET_EXEC
-    put16(b, 18, 3);  // EM_386
-    put32(b, 20, 1);  // EV_CURRENT
+    put16(b, 16, 2); // ET_EXEC
+    put16(b, 18, 3); // EM_386
+    put32(b, 20, 1); // EV_CURRENT
     put32(b, 24, entry);
     put32(b, 28, 52); // e_phoff
     put16(b, 40, 52); // e_ehsize
@@ -70,8 +70,8 @@ std::vector<u8> make_elf(u32 entry, const std::vector<ElfSegment>& segments, siz
 // A kernel with one code segment at 1 MiB (header first) and a bss tail.
 std::vector<u8> simple_kernel()
 {
-    std::vector<u8> elf = make_elf(0x10000C, {{0x1000, 0x100000, 0x100000, 0x20, 0x3000, 5}},
-                                   0x1020);
+    std::vector<u8> elf =
+        make_elf(0x10000C, {{0x1000, 0x100000, 0x100000, 0x20, 0x3000, 5}}, 0x1020);
     put_header(elf, 0x1000, 0x3);
     elf[0x100C] = 0xF4; // hlt
     for (size_t i = 0x100D; i < 0x1020; ++i)
@@ -95,10 +95,13 @@ std::string read_cstring(PhysicalMemory& mem, u64 addr)
     return s;
 }
 
-u32 rd32(PhysicalMemory& mem, u64 addr) { return static_cast<u32>(mem.read(addr, 4)); }
+u32 rd32(PhysicalMemory& mem, u64 addr)
+{
+    return static_cast<u32>(mem.read(addr, 4));
+}
 
-MultibootBoot load_ok(PhysicalMemory& mem, const std::vector<u8>& image,
-                      const MultibootParams& p, std::span<const u8> module = {})
+MultibootBoot load_ok(PhysicalMemory& mem, const std::vector<u8>& image, const MultibootParams& p,
+                      std::span<const u8> module = {})
 {
     ErrorOr<MultibootBoot> boot = load_multiboot_image(mem, image, p, module);
     if (boot.is_error())
@@ -167,8 +170,8 @@ TEST_CASE("multiboot memory map lists low RAM, the legacy hole and RAM above 1 M
 
 TEST_CASE("multiboot enters at the physical address when a code segment's vaddr differs")
 {
-    std::vector<u8> elf = make_elf(0xC010000C, {{0x1000, 0xC0100000, 0x100000, 0x20, 0x20, 5}},
-                                   0x1020);
+    std::vector<u8> elf =
+        make_elf(0xC010000C, {{0x1000, 0xC0100000, 0x100000, 0x20, 0x20, 5}}, 0x1020);
     put_header(elf, 0x1000, 0x3);
     PhysicalMemory mem(RAM);
     CHECK(load_ok(mem, elf, params()).entry == 0x10000C);
@@ -176,9 +179,10 @@ TEST_CASE("multiboot enters at the physical address when a code segment's vaddr 
 
 TEST_CASE("multiboot loads several segments and reports their whole extent")
 {
-    std::vector<u8> elf = make_elf(0x200000, {{0x1000, 0x200000, 0x200000, 0x10, 0x10, 5},
-                                              {0x2000, 0x300000, 0x300000, 0x8, 0x1000, 6}},
-                                   0x2008);
+    std::vector<u8> elf = make_elf(
+        0x200000,
+        {{0x1000, 0x200000, 0x200000, 0x10, 0x10, 5}, {0x2000, 0x300000, 0x300000, 0x8, 0x1000, 6}},
+        0x2008);
     put_header(elf, 0x1000, 0x0);
     put32(elf, 0x2000, 0x11223344);
     PhysicalMemory mem(RAM);
@@ -259,8 +263,8 @@ TEST_CASE("multiboot rejects program headers that point outside the file")
 
 TEST_CASE("multiboot rejects a segment outside RAM or in the legacy hole")
 {
-    std::vector<u8> high = make_elf(0x4000000, {{0x1000, 0x4000000, 0x4000000, 0x10, 0x10, 5}},
-                                    0x1010);
+    std::vector<u8> high =
+        make_elf(0x4000000, {{0x1000, 0x4000000, 0x4000000, 0x10, 0x10, 5}}, 0x1010);
     put_header(high, 0x1000, 0);
     PhysicalMemory mem(RAM);
     CHECK(load_error(mem, high).find("outside RAM") != std::string::npos);

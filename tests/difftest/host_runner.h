@@ -1,0 +1,21 @@
+// Runs a test case on the host CPU: the code page's prologue loads the
+// registers and RFLAGS, the instruction runs at CPL 3, and the INT3 after it
+// (or the fault it raises) is caught by a signal handler that records the
+// register state from the signal context.
+#pragma once
+
+#include "tests/difftest/difftest.h"
+
+#include <string>
+
+namespace difftest {
+
+class HostRunner {
+public:
+    // Maps the window and installs the signal handlers; false with `error` set
+    // when the fixed addresses are taken or the kernel refuses.
+    bool init(std::string& error);
+    Result run(const TestCase& tc, const u8* code_page);
+};
+
+} // namespace difftest

@@ -1,0 +1,28 @@
+// Runs a test case in the interpreter: 64-bit long mode at CPL 3 with the
+// code and data pages mapped at the host's addresses, one instruction per
+// run. Exceptions are delivered through a real IDT to CPL-0 stubs (one HLT
+// per vector), so the vector and the faulting state are read back from the
+// stub address and the exception frame.
+#pragma once
+
+#include "cpu/cpu.h"
+#include "tests/difftest/difftest.h"
+
+namespace difftest {
+
+class InterpRunner {
+public:
+    InterpRunner();
+    Result run(const TestCase& tc, const u8* code_page);
+
+private:
+    PhysicalMemory m_mem{2 * 1024 * 1024};
+    PortBus m_ports;
+    MsrBus m_msrs;
+    CpuidModel m_cpuid{1};
+    CpuState m_state;
+    Cpu m_cpu{m_state, m_mem, m_ports, m_msrs, m_cpuid, 0};
+    CpuState m_initial; // the state every case starts from, before its registers
+};
+
+} // namespace difftest
