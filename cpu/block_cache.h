@@ -14,6 +14,14 @@ struct Block {
     GuestPhys phys = 0;
     u8 code_size = 4;
     std::vector<Insn> insns;
+    // The block that last followed this one, remembered so the run loop can
+    // skip translation and lookup. Valid only while the linear address, the
+    // CPU's translation epoch and the cache generation are all unchanged.
+    mutable const Block* successor = nullptr;
+    mutable u64 successor_linear = ~0ull;
+    mutable u64 successor_epoch = ~0ull;
+    mutable u64 successor_generation = ~0ull;
+    mutable u8 successor_cpl = 0xFF;
 };
 
 class BlockCache {

@@ -141,7 +141,7 @@ u64 Cpu::effective_address(const Insn& insn) const
     return ea & size_mask(insn.addrsize);
 }
 
-bool Cpu::read_operand(const Insn& insn, unsigned index, u64& value)
+bool Cpu::read_operand_slow(const Insn& insn, unsigned index, u64& value)
 {
     const Operand& op = insn.op[index];
     switch (op.kind) {
@@ -164,7 +164,7 @@ bool Cpu::read_operand(const Insn& insn, unsigned index, u64& value)
     }
 }
 
-bool Cpu::write_operand(const Insn& insn, unsigned index, u64 value)
+bool Cpu::write_operand_slow(const Insn& insn, unsigned index, u64 value)
 {
     const Operand& op = insn.op[index];
     switch (op.kind) {
@@ -290,6 +290,7 @@ RunExit Cpu::run(u64 budget)
 {
     m_stop_requested = false;
     const u64 end = m_retired + budget;
+    const Block* previous = nullptr;
     while (m_retired < end) {
         if (m_triple_fault) {
             m_triple_fault = false;
@@ -297,21 +298,44 @@ RunExit Cpu::run(u64 budget)
         }
         if (m_stop_requested)
             return RunExit::StopRequested;
-        if (!check_pending_events())
+        if (!check_pending_events()) {
+            previous = nullptr;
             continue;
+        }
         if (s.events.halted)
             return RunExit::Halted;
 
         m_blocks.release_retired();
-        const Block* block;
         u64 linear = s.seg[CS].base + s.rip;
         if (!s.in_64bit_code())
             linear &= 0xFFFFFFFF;
-        if (!fetch_block(block, linear)) {
-            handle_fault();
-            continue;
+        const u64 epoch = m_translation_epoch;
+        const u64 generation = m_blocks.generation();
+        const u8 cpl = static_cast<u8>(s.cpl());
+        const Block* block;
+        if (previous && previous->successor_linear == linear && previous->successor_epoch == epoch &&
+            previous->successor_generation == generation && previous->successor_cpl == cpl &&
+            previous->successor->code_size == code_size()) {
+            block = previous->successor;
+        } else {
+            if (!fetch_block(block, linear)) {
+                previous = nullptr;
+                handle_fault();
+                continue;
+            }
+            if (previous && block != m_uncached.get() && m_translation_epoch == epoch &&
+                m_blocks.generation() == generation) {
+                previous->successor = block;
+                previous->successor_linear = linear;
+                previous->successor_epoch = epoch;
+                previous->successor_generation = generation;
+                previous->successor_cpl = cpl;
+            }
         }
         execute_block(*block, end);
+        // A block that may be freed (uncached, or invalidated while running) is never chained.
+        previous = (block == m_uncached.get() || m_blocks.generation() != generation) ? nullptr
+                                                                                    : block;
     }
     if (m_triple_fault) {
         m_triple_fault = false;
@@ -321,6 +345,35 @@ RunExit Cpu::run(u64 budget)
 }
 
 void Cpu::execute_block(const Block& block, u64 end)
+{
+    // The common case needs none of the per-instruction bookkeeping below:
+    // tracing, single-stepping and the STI/MOV SS shadow are rare, and every
+    // instruction that can start them ends its block.
+    if (m_trace || (s.rflags & rf::TF) || s.events.interrupt_shadow) [[unlikely]]
+        return execute_block_carefully(block, end);
+    const u64 generation = m_blocks.generation();
+    const bool check_limit = !s.in_64bit_code();
+    const u64 rip_mask = ip_mask();
+    for (const Insn& insn : block.insns) {
+        if (check_limit && s.rip + insn.length - 1 > s.seg[CS].limit) [[unlikely]] {
+            raise_gp(0);
+            handle_fault();
+            return;
+        }
+        next_rip = (s.rip + insn.length) & rip_mask;
+        m_end_block = false;
+        if (!insn.handler(*this, insn)) [[unlikely]] {
+            handle_fault();
+            return;
+        }
+        s.rip = next_rip;
+        ++m_retired;
+        if (m_end_block | (generation != m_blocks.generation()) | (m_retired >= end))
+            return;
+    }
+}
+
+void Cpu::execute_block_carefully(const Block& block, u64 end)
 {
     const u64 generation = m_blocks.generation();
     const bool check_limit = !s.in_64bit_code();

@@ -85,12 +85,57 @@ public:
 
     // Operand access.
     u64 effective_address(const Insn& insn) const;
-    bool read_operand(const Insn& insn, unsigned index, u64& value);
-    bool write_operand(const Insn& insn, unsigned index, u64 value);
+    bool read_operand(const Insn& insn, unsigned index, u64& value)
+    {
+        const Operand& op = insn.op[index];
+        if (op.kind == OpKind::Gpr) [[likely]] {
+            value = s.gpr[op.reg] & size_mask(op.size);
+            return true;
+        }
+        return read_operand_slow(insn, index, value);
+    }
+    bool write_operand(const Insn& insn, unsigned index, u64 value)
+    {
+        const Operand& op = insn.op[index];
+        if (op.kind == OpKind::Gpr && op.size >= 4) [[likely]] {
+            s.gpr[op.reg] = op.size == 8 ? value : value & 0xFFFFFFFF;
+            return true;
+        }
+        return write_operand_slow(insn, index, value);
+    }
+    bool read_operand_slow(const Insn& insn, unsigned index, u64& value);
+    bool write_operand_slow(const Insn& insn, unsigned index, u64 value);
 
     // Memory through segmentation and paging. `offset` is the effective address.
-    bool read_mem(unsigned seg, u64 offset, unsigned size, u64& value);
-    bool write_mem(unsigned seg, u64 offset, unsigned size, u64 value);
+    bool read_mem(unsigned seg, u64 offset, unsigned size, u64& value)
+    {
+        // 64-bit mode with a flat segment and a TLB hit is the hot path.
+        if (s.in_64bit_code() && seg < FS && !(s.cr0 & (1u << 18)) && is_canonical(offset)) [[likely]] {
+            const SoftTlb::Entry& e = m_tlb.slot(s.cpl() == 3, offset);
+            const unsigned in_page = offset & 0xFFF;
+            if (e.read_tag == (offset >> 12) && e.host_page && in_page + size <= PAGE_SIZE) [[likely]] {
+                value = 0;
+                __builtin_memcpy(&value, e.host_page + in_page, size);
+                return true;
+            }
+        }
+        return read_mem_slow(seg, offset, size, value);
+    }
+    bool write_mem(unsigned seg, u64 offset, unsigned size, u64 value)
+    {
+        if (s.in_64bit_code() && seg < FS && !(s.cr0 & (1u << 18)) && is_canonical(offset)) [[likely]] {
+            const SoftTlb::Entry& e = m_tlb.slot(s.cpl() == 3, offset);
+            const unsigned in_page = offset & 0xFFF;
+            if (e.write_tag == (offset >> 12) && in_page + size <= PAGE_SIZE &&
+                !mem.is_code(e.phys_page)) [[likely]] {
+                __builtin_memcpy(e.host_page + in_page, &value, size);
+                return true;
+            }
+        }
+        return write_mem_slow(seg, offset, size, value);
+    }
+    bool read_mem_slow(unsigned seg, u64 offset, unsigned size, u64& value);
+    bool write_mem_slow(unsigned seg, u64 offset, unsigned size, u64 value);
     // Linear-address accesses; `supervisor` forces an implicit supervisor access
     // (descriptor tables, TSS, IDT).
     bool read_linear(u64 linear, unsigned size, u64& value, bool supervisor = false);
@@ -129,7 +174,11 @@ public:
     bool read_msr(u32 index, u64& value);
     bool write_msr(u32 index, u64 value);
     void flush_tlb(bool include_global);
-    void invalidate_page(u64 linear) { m_tlb.flush_page(linear); }
+    void invalidate_page(u64 linear)
+    {
+        m_tlb.flush_page(linear);
+        ++m_translation_epoch;
+    }
     u64 read_tsc();
     bool check_io_permission(u16 port, unsigned size);
     // CR0.EM/TS/MP and CR4.OSFXSR checks for x87/SIMD instructions (#NM/#UD).
@@ -154,6 +203,7 @@ public:
     bool access_is_user(bool supervisor) const { return !supervisor && s.cpl() == 3; }
     bool fetch_block(const Block*& block, u64 linear);
     void execute_block(const Block& block, u64 end);
+    void execute_block_carefully(const Block& block, u64 end);
     void trace(const Insn& insn);
     bool deliver_once(u8 vector, EventKind kind, bool has_error, u32 error_code, u64 return_rip,
                       bool ext);
@@ -190,6 +240,9 @@ private:
     };
     std::array<FastBlock, FAST_BLOCKS> m_fast_blocks{};
     u64 m_fast_generation = 0;
+    // Bumped on every TLB flush: chained successors are only trusted while the
+    // code's linear-to-physical mapping cannot have changed.
+    u64 m_translation_epoch = 0;
     std::unique_ptr<Block> m_uncached; // a block that straddles pages, decoded for one run
     SoftTlb m_tlb;
     SoftTlb::Entry m_scratch_entry; // an uncacheable translation (SMAP-sensitive)

@@ -218,7 +218,7 @@ bool Cpu::check_alignment(u64 linear, unsigned size)
     return true;
 }
 
-bool Cpu::read_mem(unsigned seg, u64 offset, unsigned size, u64& value)
+bool Cpu::read_mem_slow(unsigned seg, u64 offset, unsigned size, u64& value)
 {
     u64 linear;
     if (!segment_linear(seg, offset, size, false, linear))
@@ -228,7 +228,7 @@ bool Cpu::read_mem(unsigned seg, u64 offset, unsigned size, u64& value)
     return read_linear(linear, size, value);
 }
 
-bool Cpu::write_mem(unsigned seg, u64 offset, unsigned size, u64 value)
+bool Cpu::write_mem_slow(unsigned seg, u64 offset, unsigned size, u64 value)
 {
     u64 linear;
     if (!segment_linear(seg, offset, size, true, linear))

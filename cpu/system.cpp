@@ -133,6 +133,7 @@ bool Cpu::write_cr(unsigned n, u64 value)
 
 void Cpu::flush_tlb(bool include_global)
 {
+    ++m_translation_epoch;
     if (include_global)
         m_tlb.flush_all();
     else

@@ -1,0 +1,97 @@
+// What the SSE/MMX handler files (cpu/simd_*.cpp) share: a 128-bit lane
+// view of XMM/MMX values, register and memory operand access with the
+// legacy-SSE alignment rule, the MMX/x87 register aliasing, and MXCSR.
+#pragma once
+
+#include "cpu/handlers.h"
+
+#include <cstring>
+
+// A 128-bit SIMD value in little-endian lanes; an MMX value uses the low 8 bytes.
+struct Vec {
+    u64 q[2] = {0, 0};
+
+    template <class T>
+    T get(unsigned i) const
+    {
+        T v;
+        std::memcpy(&v, reinterpret_cast<const u8*>(q) + i * sizeof(T), sizeof(T));
+        return v;
+    }
+    template <class T>
+    void set(unsigned i, T v)
+    {
+        std::memcpy(reinterpret_cast<u8*>(q) + i * sizeof(T), &v, sizeof(T));
+    }
+    u8 byte(unsigned i) const { return get<u8>(i); }
+    bool operator==(const Vec&) const = default;
+};
+
+// MXCSR fields (SDM Vol 1 10.2.3).
+namespace mxcsr {
+constexpr u32 IE = 1u << 0, DE = 1u << 1, ZE = 1u << 2, OE = 1u << 3, UE = 1u << 4,
+              PE = 1u << 5, DAZ = 1u << 6, IM = 1u << 7, DM = 1u << 8, ZM = 1u << 9,
+              OM = 1u << 10, UM = 1u << 11, PM = 1u << 12, RC = 3u << 13, FTZ = 1u << 15;
+constexpr u32 FLAGS = 0x3F;
+constexpr u32 MASKS = FLAGS << 7;
+constexpr unsigned MASK_SHIFT = 7, RC_SHIFT = 13;
+// Bits LDMXCSR/FXRSTOR accept; the rest raise #GP(0). Reported as MXCSR_MASK by FXSAVE.
+constexpr u32 WRITABLE = 0xFFFF;
+} // namespace mxcsr
+
+namespace simd {
+
+// Whether a legacy-SSE 16-byte memory operand must be 16-byte aligned (#GP(0)).
+enum class Align : u8 { Required, Any };
+
+inline Vec xmm(const Cpu& cpu, unsigned r)
+{
+    return Vec{{cpu.s.fpu.xmm[r][0], cpu.s.fpu.xmm[r][1]}};
+}
+inline void set_xmm(Cpu& cpu, unsigned r, const Vec& v)
+{
+    cpu.s.fpu.xmm[r] = {v.q[0], v.q[1]};
+}
+
+// MMX registers MM0..MM7 are the mantissas of the x87 data registers R0..R7
+// (SDM Vol 1 9.5). Valid after enter_mmx(), which makes ST(i) = R(i).
+inline u64 mmx(const Cpu& cpu, unsigned r) { return cpu.s.fpu.st[r].mantissa; }
+void set_mmx(Cpu& cpu, unsigned r, u64 v);
+
+// The x87-to-MMX transition every MMX instruction makes (SDM Vol 1 9.5.1):
+// TOP = 0 and every tag valid.
+void enter_mmx(Cpu& cpu);
+
+// Device-availability checks for an instruction with an MMX or XMM operand,
+// then the MMX transition when it names an MMX register. Every SIMD handler
+// starts with it. XMM forms follow check_fpu_available's SSE rules;
+// instructions on MMX registers alone need no CR4.OSFXSR (SDM Vol 3A 2.5,
+// 13.1): #UD on CR0.EM, #NM on CR0.TS. Both #MF on a pending x87 exception
+// when an MMX register is involved.
+bool begin(Cpu& cpu, const Insn& insn);
+bool uses_mmx(const Insn& insn);
+
+// 16-byte memory access through segmentation and paging; a store checks
+// both halves before writing either.
+bool read_mem128(Cpu& cpu, const Insn& insn, Vec& v, Align align);
+bool write_mem128(Cpu& cpu, const Insn& insn, const Vec& v, Align align);
+
+// Reads operand `i`: an XMM or MMX register, a GPR (zero-extended), or
+// op.size bytes of memory into the low lanes (the rest zero).
+bool read_src(Cpu& cpu, const Insn& insn, unsigned i, Vec& v, Align align = Align::Required);
+// Writes operand `i`: a whole XMM register, an MMX register (low 8 bytes), a
+// GPR of op.size (32-bit writes zero-extend), or op.size bytes of memory.
+bool write_dst(Cpu& cpu, const Insn& insn, unsigned i, const Vec& v,
+               Align align = Align::Required);
+
+// Width in bytes of the SIMD register operand `i`: 8 for MMX, 16 for XMM.
+inline unsigned width(const Insn& insn, unsigned i = 0)
+{
+    return insn.op[i].kind == OpKind::Mmx ? 8 : 16;
+}
+
+// An unmasked SIMD floating-point exception: #XM when CR4.OSXMMEXCPT, else #UD
+// (SDM Vol 3A 6.15, interrupt 19).
+bool raise_xm(Cpu& cpu);
+
+} // namespace simd
