@@ -41,6 +41,13 @@ public:
     using TraceHook = std::function<void(const CpuState&, const u8* bytes, unsigned length)>;
     void set_trace_hook(TraceHook hook) { m_trace = std::move(hook); }
     void set_interrupt_source(InterruptSource* source) { m_interrupts = source; }
+    // VMCALL/VMMCALL (the hypercall page's instruction) go to this handler,
+    // which reads and writes the registers per the hypercall ABI. Without one,
+    // they raise #UD as on hardware without a hypervisor.
+    using HypercallHandler = std::function<void(Cpu& cpu)>;
+    void set_hypercall_handler(HypercallHandler handler) { m_hypercall = std::move(handler); }
+    bool has_hypercall_handler() const { return static_cast<bool>(m_hypercall); }
+    void call_hypercall_handler() { m_hypercall(*this); }
     // The fault that caused the last TripleFault exit.
     const Fault& last_fault() const { return m_last_fault; }
     // Guest TSC before tsc_offset. Defaults to retired instructions.
@@ -250,6 +257,7 @@ private:
     Fault m_fault{};
     Fault m_last_fault{};
     TraceHook m_trace;
+    HypercallHandler m_hypercall;
     std::function<u64()> m_tsc_source;
     u64 m_retired = 0;
     bool m_end_block = false;

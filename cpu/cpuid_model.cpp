@@ -42,6 +42,8 @@ CpuidResult CpuidModel::query(u32 leaf, u32 subleaf, unsigned apic_id) const
 {
     static const char brand[48] = "viridian virtual CPU";
     CpuidResult r;
+    if (leaf >= 0x40000000 && leaf <= 0x4FFFFFFF)
+        return m_hypervisor ? m_hypervisor(leaf, subleaf, apic_id) : r;
     switch (leaf) {
     case 0: // max standard leaf, vendor "GenuineIntel"-style triple order EBX, EDX, ECX
         r.eax = 7;
@@ -53,7 +55,7 @@ CpuidResult CpuidModel::query(u32 leaf, u32 subleaf, unsigned apic_id) const
         // Family 6, model 0x55-ish signature kept generic: family 6, model 15, stepping 1.
         r.eax = (6u << 8) | (15u << 4) | 1u;
         r.ebx = (8u << 8) | (m_cpu_count << 16) | (apic_id << 24); // CLFLUSH line 64 bytes
-        r.ecx = LEAF1_ECX;
+        r.ecx = LEAF1_ECX | (m_hypervisor ? (1u << 31) : 0);
         r.edx = LEAF1_EDX | (m_cpu_count > 1 ? (1u << 28) : 0); // HTT when > 1 logical CPU
         break;
     case 7:

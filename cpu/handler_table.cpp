@@ -232,6 +232,8 @@ Table build_table()
                             ZYDIS_MNEMONIC_PREFETCHT2, ZYDIS_MNEMONIC_PREFETCHW})
         add(t, m, op_fence);
     add(t, ZYDIS_MNEMONIC_CLAC, op_clac);
+    add(t, ZYDIS_MNEMONIC_VMCALL, op_vmcall, true);
+    add(t, ZYDIS_MNEMONIC_VMMCALL, op_vmcall, true);
 
     // x87 control (cpu/x87.cpp).
     add(t, ZYDIS_MNEMONIC_FNINIT, op_fninit);

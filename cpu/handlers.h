@@ -61,4 +61,4 @@ HANDLER(op_sysenter); HANDLER(op_sysexit); HANDLER(op_swapgs); HANDLER(op_ud);
 HANDLER(op_rdfsbase); HANDLER(op_rdgsbase); HANDLER(op_wrfsbase); HANDLER(op_wrgsbase);
 HANDLER(op_pause); HANDLER(op_clflush); HANDLER(op_fence); HANDLER(op_rdpid);
 HANDLER(op_arpl); HANDLER(op_clac); HANDLER(op_stac); HANDLER(op_mov_seg);
-HANDLER(op_xgetbv_unused);
+HANDLER(op_xgetbv_unused); HANDLER(op_vmcall);

@@ -881,3 +881,16 @@ HANDLER(op_stac)
     cpu.s.rflags |= rf::AC;
     return true;
 }
+
+HANDLER(op_vmcall)
+{
+    (void)insn;
+    // Hypercalls are a kernel-mode interface (TLFS: from CPL 0 only); a user
+    // caller gets #UD like a guest on hardware that has no hypervisor.
+    if (!cpu.has_hypercall_handler() || (cpu.s.protected_mode() && cpu.s.cpl() != 0) ||
+        cpu.s.v86_mode() || !cpu.s.protected_mode())
+        return cpu.raise_ud();
+    cpu.call_hypercall_handler();
+    cpu.end_block();
+    return true;
+}
