@@ -4,12 +4,16 @@
 #include "cpu/handler_table.h"
 
 Cpu::Cpu(CpuState& state, PhysicalMemory& memory, PortBus& port_bus, MsrBus& msr_bus,
-         const CpuidModel& cpuid_model, unsigned apic)
-    : s(state), mem(memory), ports(port_bus), msrs(msr_bus), cpuid(cpuid_model), apic_id(apic)
+         const CpuidModel& cpuid_model, unsigned apic, BlockCache* shared_blocks)
+    : s(state), mem(memory), ports(port_bus), msrs(msr_bus), cpuid(cpuid_model), apic_id(apic),
+      m_own_blocks(shared_blocks ? nullptr : std::make_unique<BlockCache>()),
+      m_blocks(shared_blocks ? *shared_blocks : *m_own_blocks)
 {
     // Writes to pages we decoded from (stores, DMA, loaders) drop those blocks.
-    // One CPU per PhysicalMemory listener for now; SMP shares one cache later.
-    mem.set_code_write_listener([this](GuestPhys page) { m_blocks.invalidate_page(page); });
+    if (!shared_blocks) {
+        BlockCache& blocks = m_blocks;
+        mem.set_code_write_listener([&blocks](GuestPhys page) { blocks.invalidate_page(page); });
+    }
 }
 
 void Cpu::reset()

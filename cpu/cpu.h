@@ -27,8 +27,11 @@ enum class EventKind : u8 { Exception, SoftwareInt, External, Nmi, Int3, Into, I
 
 class Cpu {
 public:
+    // vCPUs of one machine share `shared_blocks` (decoded code is the same for
+    // all; the machine routes PhysicalMemory's code-write listener to it). With
+    // none, the Cpu keeps a private cache and installs the listener itself.
     Cpu(CpuState& state, PhysicalMemory& memory, PortBus& ports, MsrBus& msrs,
-        const CpuidModel& cpuid, unsigned apic_id = 0);
+        const CpuidModel& cpuid, unsigned apic_id = 0, BlockCache* shared_blocks = nullptr);
 
     // Runs until `budget` instructions retire or something stops the CPU.
     RunExit run(u64 budget);
@@ -237,7 +240,8 @@ public:
     bool check_pending_events();
 
 private:
-    BlockCache m_blocks;
+    std::unique_ptr<BlockCache> m_own_blocks;
+    BlockCache& m_blocks;
     // A direct-mapped front for m_blocks: most lookups hit here without hashing.
     // Valid only while m_fast_generation equals m_blocks.generation().
     static constexpr unsigned FAST_BLOCKS = 4096;

@@ -90,6 +90,18 @@ inline unsigned width(const Insn& insn, unsigned i = 0)
     return insn.op[i].kind == OpKind::Mmx ? 8 : 16;
 }
 
+// dst = f(dst, src) for an XMM/MMX destination and an XMM/MMX/memory source:
+// the shape of most SIMD instructions.
+template <class F>
+bool binary(Cpu& cpu, const Insn& insn, F f, Align align = Align::Required)
+{
+    TRY(begin(cpu, insn));
+    Vec d, s;
+    TRY(read_src(cpu, insn, 0, d));
+    TRY(read_src(cpu, insn, 1, s, align));
+    return write_dst(cpu, insn, 0, f(d, s));
+}
+
 // An unmasked SIMD floating-point exception: #XM when CR4.OSXMMEXCPT, else #UD
 // (SDM Vol 3A 6.15, interrupt 19).
 bool raise_xm(Cpu& cpu);
