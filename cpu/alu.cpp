@@ -3,6 +3,32 @@
 // computed as a consistent function of the operands; tests mask them.
 #include "cpu/handlers.h"
 
+bool probe_write(Cpu& cpu, unsigned seg, u64 offset, unsigned size)
+{
+    u64 linear;
+    TRY(cpu.segment_linear(seg, offset, size, true, linear));
+    // #AC comes before #PF, as for any other access.
+    if (cpu.s.cr0 & cr::CR0_AM)
+        TRY(cpu.check_alignment(linear, size));
+    const bool user = cpu.access_is_user(false);
+    SoftTlb::Entry* entry;
+    TRY(cpu.translate(linear, Access::Write, user, entry));
+    if (((linear + size - 1) ^ linear) & PAGE_MASK) {
+        u64 second = (linear & PAGE_MASK) + PAGE_SIZE;
+        if (!cpu.s.long_mode_active())
+            second &= 0xFFFFFFFF;
+        TRY(cpu.translate(second, Access::Write, user, entry));
+    }
+    return true;
+}
+
+bool read_rmw_operand(Cpu& cpu, const Insn& insn, unsigned index, u64& value)
+{
+    if (insn.op[index].kind == OpKind::Mem)
+        TRY(probe_write(cpu, insn.mem.seg, cpu.effective_address(insn), insn.op[index].size));
+    return cpu.read_operand(insn, index, value);
+}
+
 namespace {
 
 enum class Alu { Add, Or, Adc, Sbb, And, Sub, Xor, Cmp, Test };
@@ -13,7 +39,10 @@ bool alu_binary(Cpu& cpu, const Insn& insn)
     const unsigned size = insn.op[0].size;
     const u64 mask = size_mask(size);
     u64 a, b;
-    TRY(cpu.read_operand(insn, 0, a));
+    if constexpr (K == Alu::Cmp || K == Alu::Test)
+        TRY(cpu.read_operand(insn, 0, a));
+    else
+        TRY(read_rmw_operand(cpu, insn, 0, a));
     TRY(cpu.read_operand(insn, 1, b));
     b &= mask;
     u64 carry = 0;
@@ -86,10 +115,15 @@ bool shift_op(Cpu& cpu, const Insn& insn)
     const u64 mask = size_mask(size);
     u64 a;
     unsigned count;
-    TRY(cpu.read_operand(insn, 0, a));
+    TRY(read_rmw_operand(cpu, insn, 0, a));
     TRY(read_shift_count(cpu, insn, 1, size, count));
-    if (count == 0)
-        return true; // no flags change, but the operand is still read (and faults)
+    if (count == 0) {
+        // Value and flags stay, but the operand is still read (and may fault)
+        // and a 32-bit register is still written, which zero-extends it.
+        if (insn.op[0].kind == OpKind::Gpr && size == 4)
+            cpu.set_gpr(insn.op[0].reg, 4, a);
+        return true;
+    }
     u64 r = 0;
     bool cf = false, of = false;
     switch (K) {
@@ -164,11 +198,14 @@ bool double_shift(Cpu& cpu, const Insn& insn)
     const u64 mask = size_mask(size);
     u64 a, b;
     unsigned count;
-    TRY(cpu.read_operand(insn, 0, a));
+    TRY(read_rmw_operand(cpu, insn, 0, a));
     TRY(cpu.read_operand(insn, 1, b));
     TRY(read_shift_count(cpu, insn, 2, size, count));
-    if (count == 0)
+    if (count == 0) {
+        if (insn.op[0].kind == OpKind::Gpr && size == 4)
+            cpu.set_gpr(insn.op[0].reg, 4, a); // zero-extends, as for the one-operand shifts
         return true;
+    }
     u64 r;
     bool cf;
     if (size == 2 && count > 16) {
@@ -219,7 +256,7 @@ HANDLER(op_inc)
 {
     const unsigned size = insn.op[0].size;
     u64 a;
-    TRY(cpu.read_operand(insn, 0, a));
+    TRY(read_rmw_operand(cpu, insn, 0, a));
     const u64 r = (a + 1) & size_mask(size);
     TRY(cpu.write_operand(insn, 0, r));
     const u64 cf = current_cf(cpu);
@@ -231,7 +268,7 @@ HANDLER(op_dec)
 {
     const unsigned size = insn.op[0].size;
     u64 a;
-    TRY(cpu.read_operand(insn, 0, a));
+    TRY(read_rmw_operand(cpu, insn, 0, a));
     const u64 r = (a - 1) & size_mask(size);
     TRY(cpu.write_operand(insn, 0, r));
     const u64 cf = current_cf(cpu);
@@ -243,7 +280,7 @@ HANDLER(op_neg)
 {
     const unsigned size = insn.op[0].size;
     u64 a;
-    TRY(cpu.read_operand(insn, 0, a));
+    TRY(read_rmw_operand(cpu, insn, 0, a));
     const u64 r = (0 - a) & size_mask(size);
     TRY(cpu.write_operand(insn, 0, r));
     cpu.lf = LazyFlags{FlagOp::Sub, static_cast<u8>(size), r, 0, a, 0, 0};
@@ -253,7 +290,7 @@ HANDLER(op_neg)
 HANDLER(op_not)
 {
     u64 a;
-    TRY(cpu.read_operand(insn, 0, a));
+    TRY(read_rmw_operand(cpu, insn, 0, a));
     return cpu.write_operand(insn, 0, ~a);
 }
 
@@ -391,6 +428,8 @@ bool bit_op(Cpu& cpu, const Insn& insn)
         const u64 ea = (cpu.effective_address(insn) + static_cast<u64>(unit * static_cast<i64>(size))) &
                        size_mask(insn.addrsize);
         bit = static_cast<u64>(signed_offset) & (bits - 1);
+        if constexpr (K != BitOp::Test)
+            TRY(probe_write(cpu, insn.mem.seg, ea, size));
         TRY(cpu.read_mem(insn.mem.seg, ea, size, value));
         const bool old = (value >> bit) & 1;
         if constexpr (K != BitOp::Test) {
@@ -402,7 +441,10 @@ bool bit_op(Cpu& cpu, const Insn& insn)
         cpu.set_flag(rf::CF, old);
         return true;
     }
-    TRY(cpu.read_operand(insn, 0, value));
+    if constexpr (K == BitOp::Test)
+        TRY(cpu.read_operand(insn, 0, value));
+    else
+        TRY(read_rmw_operand(cpu, insn, 0, value));
     bit = offset & (bits - 1);
     const bool old = (value >> bit) & 1;
     if constexpr (K != BitOp::Test) {
@@ -489,11 +531,18 @@ HANDLER(op_xadd)
 {
     const unsigned size = insn.op[0].size;
     u64 a, b;
-    TRY(cpu.read_operand(insn, 0, a));
+    TRY(read_rmw_operand(cpu, insn, 0, a));
     TRY(cpu.read_operand(insn, 1, b));
     const u64 r = (a + b) & size_mask(size);
-    TRY(cpu.write_operand(insn, 0, r));
-    TRY(cpu.write_operand(insn, 1, a));
+    if (insn.op[0].kind == OpKind::Mem) {
+        TRY(cpu.write_operand(insn, 0, r)); // a faulting store leaves the register alone
+        TRY(cpu.write_operand(insn, 1, a));
+    } else {
+        // SRC := DEST, then DEST := sum (SDM XADD): with one register as
+        // both operands the sum is what remains.
+        TRY(cpu.write_operand(insn, 1, a));
+        TRY(cpu.write_operand(insn, 0, r));
+    }
     cpu.lf = LazyFlags{FlagOp::Add, static_cast<u8>(size), r, a, b, 0, 0};
     return true;
 }
@@ -502,14 +551,17 @@ HANDLER(op_cmpxchg)
 {
     const unsigned size = insn.op[0].size;
     u64 dest, src;
-    TRY(cpu.read_operand(insn, 0, dest));
+    TRY(read_rmw_operand(cpu, insn, 0, dest));
     TRY(cpu.read_operand(insn, 1, src));
     const u64 acc = cpu.gpr(RAX, size);
     if (acc == dest) {
         TRY(cpu.write_operand(insn, 0, src));
     } else {
-        // The destination is written back with its own value (a locked RMW cycle).
-        TRY(cpu.write_operand(insn, 0, dest));
+        // A memory destination is written back with its own value (a locked
+        // RMW cycle); a register destination is not written at all, so a
+        // 32-bit one is not zero-extended (what Intel and AMD processors do).
+        if (insn.op[0].kind == OpKind::Mem)
+            TRY(cpu.write_operand(insn, 0, dest));
         cpu.set_gpr(RAX, size, dest);
     }
     cpu.lf = LazyFlags{FlagOp::Sub, static_cast<u8>(size), (acc - dest) & size_mask(size), acc, dest, 0, 0};
@@ -522,6 +574,7 @@ HANDLER(op_cmpxchg8b)
         return cpu.raise_ud();
     const u64 ea = cpu.effective_address(insn);
     u64 v;
+    TRY(probe_write(cpu, insn.mem.seg, ea, 8));
     TRY(cpu.read_mem(insn.mem.seg, ea, 8, v));
     const u64 expected = (cpu.gpr(RDX, 4) << 32) | cpu.gpr(RAX, 4);
     if (v == expected) {
@@ -544,6 +597,7 @@ HANDLER(op_cmpxchg16b)
     if (ea & 0xF)
         return cpu.raise_gp(0);
     u64 lo, hi;
+    TRY(probe_write(cpu, insn.mem.seg, ea, 16));
     TRY(cpu.read_mem(insn.mem.seg, ea, 8, lo));
     TRY(cpu.read_mem(insn.mem.seg, ea + 8, 8, hi));
     if (lo == cpu.s.gpr[RAX] && hi == cpu.s.gpr[RDX]) {

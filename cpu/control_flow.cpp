@@ -76,13 +76,11 @@ HANDLER(op_call)
         return op_call_far(cpu, insn);
     u64 target;
     TRY(near_target(cpu, insn, target));
-    const u64 old_rsp = cpu.s.gpr[RSP];
-    TRY(cpu.push(cpu.next_rip, insn.opsize));
-    if (!cpu.near_branch(target, insn.opsize)) {
-        cpu.s.gpr[RSP] = old_rsp;
-        return false;
-    }
-    return true;
+    // The target is checked before anything is pushed: a #GP for a
+    // non-canonical target leaves the stack memory untouched.
+    const u64 return_rip = cpu.next_rip;
+    TRY(cpu.near_branch(target, insn.opsize));
+    return cpu.push(return_rip, insn.opsize);
 }
 
 HANDLER(op_ret)

@@ -295,7 +295,10 @@ RunExit Cpu::run(u64 budget)
     m_stop_requested = false;
     const u64 end = m_retired + budget;
     const Block* previous = nullptr;
-    while (m_retired < end) {
+    // Event deliveries that retire nothing (a fault whose handler faults again
+    // at once) count against the budget too, so that run() always returns.
+    u64 stalls = 0;
+    while (m_retired + stalls < end) {
         if (m_triple_fault) {
             m_triple_fault = false;
             return RunExit::TripleFault;
@@ -304,6 +307,7 @@ RunExit Cpu::run(u64 budget)
             return RunExit::StopRequested;
         if (!check_pending_events()) {
             previous = nullptr;
+            ++stalls;
             continue;
         }
         if (s.events.halted)
@@ -325,6 +329,7 @@ RunExit Cpu::run(u64 budget)
             if (!fetch_block(block, linear)) {
                 previous = nullptr;
                 handle_fault();
+                ++stalls;
                 continue;
             }
             if (previous && block != m_uncached.get() && m_translation_epoch == epoch &&
@@ -336,7 +341,10 @@ RunExit Cpu::run(u64 budget)
                 previous->successor_cpl = cpl;
             }
         }
-        execute_block(*block, end);
+        const u64 retired_before = m_retired;
+        execute_block(*block, end - stalls);
+        if (m_retired == retired_before)
+            ++stalls;
         // A block that may be freed (uncached, or invalidated while running) is never chained.
         previous = (block == m_uncached.get() || m_blocks.generation() != generation) ? nullptr
                                                                                     : block;

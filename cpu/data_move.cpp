@@ -61,8 +61,8 @@ HANDLER(op_lea)
 HANDLER(op_xchg)
 {
     u64 a, b;
-    TRY(cpu.read_operand(insn, 0, a));
-    TRY(cpu.read_operand(insn, 1, b));
+    TRY(read_rmw_operand(cpu, insn, 0, a));
+    TRY(read_rmw_operand(cpu, insn, 1, b));
     // Memory first: if the store faults, the register must be unchanged.
     if (insn.op[1].kind == OpKind::Mem) {
         TRY(cpu.write_operand(insn, 1, a));
@@ -260,9 +260,10 @@ HANDLER(op_enter)
     if (level > 0 && !cpu.push(frame, size))
         return fail();
     const u64 new_rsp = (cpu.gpr(RSP, as) - alloc) & size_mask(as);
-    // The final stack pointer must be writable (SDM: #SS/#PF if not).
-    u64 probe;
-    if (alloc && !cpu.read_mem(SS, new_rsp, 1, probe))
+    // The final stack pointer must be writable (SDM: #SS/#PF if not). The
+    // probe is an operand-sized write, as on AMD hardware: #AC when the new
+    // stack pointer is misaligned, W=1 in a #PF error code.
+    if (alloc && !probe_write(cpu, SS, new_rsp, size))
         return fail();
     cpu.set_gpr(RBP, size, frame);
     cpu.set_gpr(RSP, as, new_rsp);

@@ -13,6 +13,14 @@ struct Decoders {
         ZydisDecoderInit(&d16, ZYDIS_MACHINE_MODE_LEGACY_16, ZYDIS_STACK_WIDTH_16);
         ZydisDecoderInit(&d32, ZYDIS_MACHINE_MODE_LEGACY_32, ZYDIS_STACK_WIDTH_32);
         ZydisDecoderInit(&d64, ZYDIS_MACHINE_MODE_LONG_64, ZYDIS_STACK_WIDTH_64);
+        // MPX, CET and CLDEMOTE reuse the reserved-NOP opcodes 0F 1A-1E; a
+        // processor without them (our CPUID advertises none) runs those
+        // encodings as NOPs (SDM Vol 2B NOP; Vol 1 17.3 for MPX).
+        for (ZydisDecoder* d : {&d16, &d32, &d64}) {
+            ZydisDecoderEnableMode(d, ZYDIS_DECODER_MODE_MPX, ZYAN_FALSE);
+            ZydisDecoderEnableMode(d, ZYDIS_DECODER_MODE_CET, ZYAN_FALSE);
+            ZydisDecoderEnableMode(d, ZYDIS_DECODER_MODE_CLDEMOTE, ZYAN_FALSE);
+        }
     }
     const ZydisDecoder& for_size(unsigned code_size) const
     {
@@ -24,6 +32,16 @@ const Decoders& decoders()
 {
     static const Decoders instance;
     return instance;
+}
+
+// Zydis 4.0 misreads [index*scale + disp32] (SIB base 101 with mod 00) under
+// a 32-bit address size when REX.B is set: it reports base R13D and drops the
+// displacement, though the length counts it. REX.B does not matter for this
+// form (SDM Vol 2A 2.2.1.2): there is no base register.
+bool zydis_dropped_disp32(const ZydisDecodedInstruction& zi, const ZydisDecodedOperand& zo)
+{
+    return zo.mem.base == ZYDIS_REGISTER_R13D && zi.raw.modrm.mod == 0 && zi.raw.modrm.rm == 4 &&
+           zi.raw.sib.base == 5 && zi.raw.disp.size == 32;
 }
 
 // Maps a Zydis register to an operand of ours.
@@ -97,12 +115,41 @@ u8 map_base(ZydisRegister reg)
     return op.kind == OpKind::Gpr ? op.reg : NO_REG;
 }
 
-u8 fpu_class_of(const ZydisDecodedInstruction& zi)
+// Whether an instruction names only general registers, memory and
+// immediates (hidden operands included): POPCNT, CRC32, MOVNTI and the VEX
+// BMI1/BMI2 forms, which Zydis files under SSE/AVX extensions, touch no
+// x87/SSE state, so CR0.EM/TS and CR4.OSFXSR do not apply (SDM Vol 2B, BMI1/BMI2).
+bool gpr_only(const ZydisDecodedInstruction& zi, const ZydisDecodedOperand* zops)
+{
+    if (zi.operand_count_visible == 0)
+        return false;
+    for (unsigned i = 0; i < zi.operand_count; ++i) {
+        if (zops[i].type != ZYDIS_OPERAND_TYPE_REGISTER)
+            continue;
+        switch (ZydisRegisterGetClass(zops[i].reg.value)) {
+        case ZYDIS_REGCLASS_GPR8:
+        case ZYDIS_REGCLASS_GPR16:
+        case ZYDIS_REGCLASS_GPR32:
+        case ZYDIS_REGCLASS_GPR64:
+        case ZYDIS_REGCLASS_FLAGS:
+        case ZYDIS_REGCLASS_IP:
+        case ZYDIS_REGCLASS_SEGMENT:
+            break;
+        default:
+            return false;
+        }
+    }
+    return true;
+}
+
+u8 fpu_class_of(const ZydisDecodedInstruction& zi, const ZydisDecodedOperand* zops)
 {
     if (zi.mnemonic == ZYDIS_MNEMONIC_FWAIT)
         return FPU_WAIT;
     if (zi.encoding == ZYDIS_INSTRUCTION_ENCODING_VEX || zi.encoding == ZYDIS_INSTRUCTION_ENCODING_EVEX)
-        return FPU_AVX;
+        return gpr_only(zi, zops) ? FPU_NONE : FPU_AVX;
+    if (zi.meta.isa_ext != ZYDIS_ISA_EXT_X87 && gpr_only(zi, zops))
+        return FPU_NONE;
     switch (zi.meta.isa_ext) {
     case ZYDIS_ISA_EXT_X87:
         return FPU_X87;
@@ -156,6 +203,10 @@ void fill_operand(Insn& insn, unsigned i, const ZydisDecodedOperand& zo, const Z
         insn.mem.index = map_base(zo.mem.index);
         insn.mem.scale = zo.mem.scale ? zo.mem.scale : 1;
         insn.mem.disp = zo.mem.disp.value;
+        if (zydis_dropped_disp32(zi, zo)) {
+            insn.mem.base = NO_REG;
+            insn.mem.disp = static_cast<i32>(zi.raw.disp.value);
+        }
         break;
     case ZYDIS_OPERAND_TYPE_IMMEDIATE:
         if (zo.imm.is_relative) {
@@ -207,7 +258,7 @@ DecodeStatus decode_insn(unsigned code_size, const u8* bytes, unsigned available
     out.opcode = zi.opcode;
     out.modrm_reg = zi.raw.modrm.reg;
     out.cc = condition_of(zi);
-    out.fpu_class = fpu_class_of(zi);
+    out.fpu_class = fpu_class_of(zi, zops);
     if (zi.attributes & ZYDIS_ATTRIB_HAS_REP || zi.attributes & ZYDIS_ATTRIB_HAS_REPE)
         out.prefixes |= pfx::REP;
     if (zi.attributes & ZYDIS_ATTRIB_HAS_REPNE)

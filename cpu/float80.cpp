@@ -97,6 +97,13 @@ bool round_generic(FpEnv& env, bool sign, i32 exp, u128 sig, const Format& f, un
         if (!register_dest)
             return false;
         e += WRAP;
+        if (e < 1) {
+            // Too small even after wrapping (FSCALE): the x87 gives a zero.
+            env.raise(fpx::PE);
+            r.exp = 0;
+            r.field = 0;
+            return true;
+        }
     }
     r.field = round_field(sig, p, rc, sign, carry, inexact, up);
     if (carry)
@@ -119,6 +126,14 @@ bool round_generic(FpEnv& env, bool sign, i32 exp, u128 sig, const Format& f, un
         if (!register_dest)
             return false;
         e -= WRAP;
+        if (e > f.emax) {
+            // Too large even after wrapping (FSCALE): the x87 gives infinity.
+            env.raise(fpx::PE);
+            env.c1 = true;
+            r.exp = f.emax + 1;
+            r.field = J_BIT;
+            return true;
+        }
     }
     r.exp = e;
     if (inexact) {
@@ -164,6 +179,13 @@ bool check_denormal(FpEnv& env, FpClass a, FpClass b = FpClass::Zero)
 bool is_nan_or_unsupported(FpClass c)
 {
     return is_nan(c) || c == FpClass::Unsupported;
+}
+
+// An operand's class, counting a widened single/double denormal as denormal.
+FpClass operand_class(const FpEnv& env, Float80 v, unsigned index)
+{
+    const FpClass c = classify(v);
+    return c == FpClass::Normal && (env.denormal_inputs >> index & 1) ? FpClass::Denormal : c;
 }
 
 u128 widen(u64 sig)
@@ -219,7 +241,7 @@ u64 round_integer(u64 sig, i32 e, bool sign, unsigned rc, bool& inexact, bool& u
 
 bool add_sub(FpEnv& env, Float80 a, Float80 b, bool subtract, Float80& out)
 {
-    const FpClass ca = classify(a), cb = classify(b);
+    const FpClass ca = operand_class(env, a, 0), cb = operand_class(env, b, 1);
     if (is_nan_or_unsupported(ca) || is_nan_or_unsupported(cb))
         return propagate_nan(env, a, b, out);
     const bool sa = a.sign(), sb = b.sign() ^ subtract;
@@ -320,17 +342,19 @@ bool propagate_nan(FpEnv& env, Float80 a, Float80 b, Float80& out)
         if (!env.masked(fpx::IE))
             return false;
     }
-    if (is_nan(ca) && is_nan(cb)) {
-        // Two NaNs: the one with the larger significand, quieted; on a tie
-        // the positive one (SDM Vol 1 Table 4-7).
+    if (is_nan(ca) && is_nan(cb) && ca != cb) // SNaN and QNaN: the QNaN (SDM Vol 1 Table 4-7)
+        out = ca == FpClass::QNaN ? a : b;
+    else if (is_nan(ca) && is_nan(cb)) {
+        // Two NaNs of one kind: the one with the larger significand, quieted;
+        // on a tie the positive one.
         const u64 ma = a.signif | QUIET_BIT, mb = b.signif | QUIET_BIT;
         if (ma != mb)
             out = quiet(ma > mb ? a : b);
         else
             out = quiet(a.sign() ? b : a);
-        return true;
+    } else {
+        out = quiet(is_nan(ca) ? a : b);
     }
-    out = quiet(is_nan(ca) ? a : b);
     return true;
 }
 
@@ -391,7 +415,7 @@ bool f80_sub(FpEnv& env, Float80 a, Float80 b, Float80& out)
 
 bool f80_mul(FpEnv& env, Float80 a, Float80 b, Float80& out)
 {
-    const FpClass ca = classify(a), cb = classify(b);
+    const FpClass ca = operand_class(env, a, 0), cb = operand_class(env, b, 1);
     if (is_nan_or_unsupported(ca) || is_nan_or_unsupported(cb))
         return propagate_nan(env, a, b, out);
     const bool sign = a.sign() != b.sign();
@@ -420,7 +444,7 @@ bool f80_mul(FpEnv& env, Float80 a, Float80 b, Float80& out)
 
 bool f80_div(FpEnv& env, Float80 a, Float80 b, Float80& out)
 {
-    const FpClass ca = classify(a), cb = classify(b);
+    const FpClass ca = operand_class(env, a, 0), cb = operand_class(env, b, 1);
     if (is_nan_or_unsupported(ca) || is_nan_or_unsupported(cb))
         return propagate_nan(env, a, b, out);
     const bool sign = a.sign() != b.sign();
@@ -442,9 +466,7 @@ bool f80_div(FpEnv& env, Float80 a, Float80 b, Float80& out)
     if (cb == FpClass::Zero) {
         if (ca == FpClass::Zero)
             return invalid(env, out);
-        if (!check_denormal(env, ca))
-            return false;
-        env.raise(fpx::ZE);
+        env.raise(fpx::ZE); // takes priority over DE, which is not reported
         env.c1 = false;
         if (!env.masked(fpx::ZE))
             return false;
@@ -638,14 +660,16 @@ bool f80_rem(FpEnv& env, Float80 a, Float80 b, bool ieee, Float80& out, u8& quot
         return invalid(env, out);
     if (!check_denormal(env, ca, cb))
         return false;
-    if (ca == FpClass::Zero || cb == FpClass::Infinity) {
+    if (ca == FpClass::Zero) {
         out = a;
         return true;
     }
     const Unpacked ua = unpack(a), ub = unpack(b);
     const i32 d = ua.exp - ub.exp;
-    if (d < 0 && !(ieee && d == -1)) {
-        out = a;
+    if (cb == FpClass::Infinity || (d < 0 && !(ieee && d == -1))) {
+        // No reduction; the operand is renormalized (a pseudo-denormal
+        // comes back with exponent 1).
+        out = round_pack(env, ua.sign, ua.exp, widen(ua.sig), 64);
         return true;
     }
     // a = A * 2^(ea-63), b = B * 2^(eb-63). Reduce A * 2^k modulo B, where
@@ -693,7 +717,7 @@ bool f80_rem(FpEnv& env, Float80 a, Float80 b, bool ieee, Float80& out, u8& quot
 
 FpOrder f80_compare(FpEnv& env, Float80 a, Float80 b, bool quiet)
 {
-    const FpClass ca = classify(a), cb = classify(b);
+    const FpClass ca = operand_class(env, a, 0), cb = operand_class(env, b, 1);
     env.c1 = false;
     if (is_nan_or_unsupported(ca) || is_nan_or_unsupported(cb)) {
         if (!quiet || ca == FpClass::SNaN || cb == FpClass::SNaN || ca == FpClass::Unsupported ||
@@ -761,9 +785,7 @@ bool from_binary(FpEnv& env, u64 bits, unsigned frac_bits, unsigned exp_bits, Fl
             out = make_zero(sign);
             return true;
         }
-        env.raise(fpx::DE);
-        if (!env.masked(fpx::DE))
-            return false;
+        env.raise(fpx::DE); // the load completes even when DE is unmasked
         const unsigned n = static_cast<unsigned>(__builtin_clzll(frac));
         const i32 exp = 1 - bias - static_cast<i32>(n - (63 - frac_bits));
         out = Float80{frac << n, static_cast<u16>((sign ? 0x8000 : 0) | (exp + F80_BIAS))};
@@ -813,11 +835,8 @@ bool to_binary(FpEnv& env, Float80 a, const Format& f, Rounded& r, u64 quiet_nan
         r.exp = 0;
         r.field = 0;
         return true;
-    case FpClass::Denormal:
-        if (!check_denormal(env, ca))
-            return false;
-        [[fallthrough]];
-    default: {
+    default: { // a denormal source raises no DE here, only UE/PE
+
         const Unpacked u = unpack(a);
         return round_generic(env, u.sign, u.exp, widen(u.sig), f, f.precision, false, r);
     }

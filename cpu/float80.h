@@ -57,6 +57,9 @@ struct FpEnv {
     // Round to the precision control (24/53/64 bits). Only the basic
     // arithmetic and FSQRT obey PC; every other operation rounds to 64 bits.
     bool use_pc = false;
+    // Operands (bit 0: a, bit 1: b) that were single/double denormals before
+    // they were widened: they count as denormal operands for DE.
+    u8 denormal_inputs = 0;
 
     unsigned rounding() const { return (fcw >> 10) & 3; } // 0 nearest, 1 down, 2 up, 3 zero
     unsigned precision() const;

@@ -244,6 +244,10 @@ Table build_table()
     add(t, ZYDIS_MNEMONIC_FWAIT, op_fwait);
     add(t, ZYDIS_MNEMONIC_FNOP, op_fnop);
     add(t, ZYDIS_MNEMONIC_STAC, op_stac);
+
+    // Family tables; they come last so that they may refine shared mnemonics (MOVSD, CMPSD).
+    add_x87_handlers(t);
+    add_simd_handlers(t);
     return t;
 }
 

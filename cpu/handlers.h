@@ -12,6 +12,12 @@
 
 #define HANDLER(name) bool name(Cpu& cpu, const Insn& insn)
 
+// Read-modify-write operands (cpu/alu.cpp). The memory destination of an RMW
+// instruction is checked for write access before it is read, so that a page
+// fault on it reports a write (#PF error code W=1), as hardware does.
+bool probe_write(Cpu& cpu, unsigned seg, u64 offset, unsigned size);
+bool read_rmw_operand(Cpu& cpu, const Insn& insn, unsigned index, u64& value);
+
 // cpu/alu.cpp
 HANDLER(op_add); HANDLER(op_or); HANDLER(op_adc); HANDLER(op_sbb); HANDLER(op_and);
 HANDLER(op_sub); HANDLER(op_xor); HANDLER(op_cmp); HANDLER(op_test);
@@ -47,7 +53,25 @@ HANDLER(op_ins); HANDLER(op_outs);
 
 // cpu/x87.cpp
 HANDLER(op_fninit); HANDLER(op_fnclex); HANDLER(op_fnstsw); HANDLER(op_fnstcw);
-HANDLER(op_fldcw); HANDLER(op_fwait); HANDLER(op_fnop);
+HANDLER(op_fldcw); HANDLER(op_fwait); HANDLER(op_fnop); HANDLER(op_fnop_legacy);
+HANDLER(op_fnstenv); HANDLER(op_fldenv); HANDLER(op_fnsave); HANDLER(op_frstor);
+HANDLER(op_fxsave); HANDLER(op_fxrstor);
+HANDLER(op_fld); HANDLER(op_fild); HANDLER(op_fbld); HANDLER(op_fld1); HANDLER(op_fldl2t);
+HANDLER(op_fldl2e); HANDLER(op_fldpi); HANDLER(op_fldlg2); HANDLER(op_fldln2); HANDLER(op_fldz);
+HANDLER(op_fst); HANDLER(op_fstp); HANDLER(op_fstpnce); HANDLER(op_fist); HANDLER(op_fistp); HANDLER(op_fisttp);
+HANDLER(op_fbstp);
+HANDLER(op_fadd); HANDLER(op_faddp); HANDLER(op_fiadd); HANDLER(op_fsub); HANDLER(op_fsubp);
+HANDLER(op_fisub); HANDLER(op_fsubr); HANDLER(op_fsubrp); HANDLER(op_fisubr); HANDLER(op_fmul);
+HANDLER(op_fmulp); HANDLER(op_fimul); HANDLER(op_fdiv); HANDLER(op_fdivp); HANDLER(op_fidiv);
+HANDLER(op_fdivr); HANDLER(op_fdivrp); HANDLER(op_fidivr);
+HANDLER(op_fchs); HANDLER(op_fabs); HANDLER(op_fsqrt); HANDLER(op_frndint); HANDLER(op_fscale);
+HANDLER(op_fxtract); HANDLER(op_fprem); HANDLER(op_fprem1);
+HANDLER(op_f2xm1); HANDLER(op_fyl2x); HANDLER(op_fyl2xp1); HANDLER(op_fpatan); HANDLER(op_fsin);
+HANDLER(op_fcos); HANDLER(op_fsincos); HANDLER(op_fptan);
+HANDLER(op_fcom); HANDLER(op_fcomp); HANDLER(op_fcompp); HANDLER(op_fucom); HANDLER(op_fucomp);
+HANDLER(op_fucompp); HANDLER(op_ficom); HANDLER(op_ficomp); HANDLER(op_fcomi); HANDLER(op_fcomip);
+HANDLER(op_fucomi); HANDLER(op_fucomip); HANDLER(op_ftst); HANDLER(op_fxam); HANDLER(op_fcmovcc);
+HANDLER(op_fxch); HANDLER(op_ffree); HANDLER(op_ffreep); HANDLER(op_fincstp); HANDLER(op_fdecstp);
 
 // cpu/system.cpp
 HANDLER(op_cpuid); HANDLER(op_rdtsc); HANDLER(op_rdtscp); HANDLER(op_rdmsr);
@@ -62,3 +86,74 @@ HANDLER(op_rdfsbase); HANDLER(op_rdgsbase); HANDLER(op_wrfsbase); HANDLER(op_wrg
 HANDLER(op_pause); HANDLER(op_clflush); HANDLER(op_fence); HANDLER(op_rdpid);
 HANDLER(op_arpl); HANDLER(op_clac); HANDLER(op_stac); HANDLER(op_mov_seg);
 HANDLER(op_xgetbv_unused); HANDLER(op_vmcall);
+
+// cpu/simd_*.cpp, cpu/bitmanip.cpp: SSE-SSE4.2, MMX, AES-NI, PCLMULQDQ, POPCNT/LZCNT, BMI1/BMI2,
+// ADX, MOVBE
+// cpu/simd_move.cpp
+HANDLER(op_movaps); HANDLER(op_movups); HANDLER(op_movss); HANDLER(op_movsd_sse);
+HANDLER(op_movd_movq); HANDLER(op_movlps); HANDLER(op_movhps); HANDLER(op_movhlps);
+HANDLER(op_movlhps); HANDLER(op_movddup); HANDLER(op_movsldup); HANDLER(op_movshdup);
+HANDLER(op_movmskps); HANDLER(op_movmskpd); HANDLER(op_pmovmskb); HANDLER(op_movnti);
+HANDLER(op_maskmov); HANDLER(op_ldmxcsr); HANDLER(op_stmxcsr); HANDLER(op_emms);
+HANDLER(op_shufps); HANDLER(op_shufpd); HANDLER(op_unpcklps); HANDLER(op_unpckhps);
+HANDLER(op_unpcklpd); HANDLER(op_unpckhpd); HANDLER(op_punpcklbw); HANDLER(op_punpcklwd);
+HANDLER(op_punpckldq); HANDLER(op_punpcklqdq); HANDLER(op_punpckhbw); HANDLER(op_punpckhwd);
+HANDLER(op_punpckhdq); HANDLER(op_punpckhqdq); HANDLER(op_pshufd); HANDLER(op_pshufw);
+HANDLER(op_pshuflw); HANDLER(op_pshufhw); HANDLER(op_pshufb); HANDLER(op_palignr);
+HANDLER(op_pslldq); HANDLER(op_psrldq); HANDLER(op_pinsrb); HANDLER(op_pinsrw);
+HANDLER(op_pinsrd); HANDLER(op_pinsrq); HANDLER(op_pextrb); HANDLER(op_pextrw);
+HANDLER(op_pextrd); HANDLER(op_pextrq); HANDLER(op_extractps); HANDLER(op_insertps);
+HANDLER(op_pmovsxbw); HANDLER(op_pmovsxbd); HANDLER(op_pmovsxbq); HANDLER(op_pmovsxwd);
+HANDLER(op_pmovsxwq); HANDLER(op_pmovsxdq); HANDLER(op_pmovzxbw); HANDLER(op_pmovzxbd);
+HANDLER(op_pmovzxbq); HANDLER(op_pmovzxwd); HANDLER(op_pmovzxwq); HANDLER(op_pmovzxdq);
+HANDLER(op_blendps); HANDLER(op_blendpd); HANDLER(op_pblendw); HANDLER(op_blendvps);
+HANDLER(op_blendvpd); HANDLER(op_pblendvb);
+// cpu/simd_int.cpp
+HANDLER(op_paddb); HANDLER(op_paddw); HANDLER(op_paddd); HANDLER(op_paddq); HANDLER(op_psubb);
+HANDLER(op_psubw); HANDLER(op_psubd); HANDLER(op_psubq); HANDLER(op_paddsb); HANDLER(op_paddsw);
+HANDLER(op_paddusb); HANDLER(op_paddusw); HANDLER(op_psubsb); HANDLER(op_psubsw);
+HANDLER(op_psubusb); HANDLER(op_psubusw); HANDLER(op_pmullw); HANDLER(op_pmulhw);
+HANDLER(op_pmulhuw); HANDLER(op_pmulld); HANDLER(op_pmulhrsw); HANDLER(op_pmuludq);
+HANDLER(op_pmuldq); HANDLER(op_pmaddwd); HANDLER(op_pmaddubsw); HANDLER(op_pavgb);
+HANDLER(op_pavgw); HANDLER(op_psadbw); HANDLER(op_mpsadbw); HANDLER(op_phminposuw);
+HANDLER(op_pminub); HANDLER(op_pmaxub); HANDLER(op_pminsw); HANDLER(op_pmaxsw);
+HANDLER(op_pminsb); HANDLER(op_pmaxsb); HANDLER(op_pminuw); HANDLER(op_pmaxuw);
+HANDLER(op_pminsd); HANDLER(op_pmaxsd); HANDLER(op_pminud); HANDLER(op_pmaxud);
+HANDLER(op_pcmpeqb); HANDLER(op_pcmpeqw); HANDLER(op_pcmpeqd); HANDLER(op_pcmpeqq);
+HANDLER(op_pcmpgtb); HANDLER(op_pcmpgtw); HANDLER(op_pcmpgtd); HANDLER(op_pcmpgtq);
+HANDLER(op_ptest); HANDLER(op_pand); HANDLER(op_pandn); HANDLER(op_por); HANDLER(op_pxor);
+HANDLER(op_psllw); HANDLER(op_pslld); HANDLER(op_psllq); HANDLER(op_psrlw); HANDLER(op_psrld);
+HANDLER(op_psrlq); HANDLER(op_psraw); HANDLER(op_psrad); HANDLER(op_packsswb);
+HANDLER(op_packssdw); HANDLER(op_packuswb); HANDLER(op_packusdw); HANDLER(op_phaddw);
+HANDLER(op_phaddd); HANDLER(op_phsubw); HANDLER(op_phsubd); HANDLER(op_phaddsw);
+HANDLER(op_phsubsw); HANDLER(op_pabsb); HANDLER(op_pabsw); HANDLER(op_pabsd); HANDLER(op_psignb);
+HANDLER(op_psignw); HANDLER(op_psignd);
+// cpu/simd_float.cpp
+HANDLER(op_addps); HANDLER(op_addss); HANDLER(op_addpd); HANDLER(op_addsd); HANDLER(op_subps);
+HANDLER(op_subss); HANDLER(op_subpd); HANDLER(op_subsd); HANDLER(op_mulps); HANDLER(op_mulss);
+HANDLER(op_mulpd); HANDLER(op_mulsd); HANDLER(op_divps); HANDLER(op_divss); HANDLER(op_divpd);
+HANDLER(op_divsd); HANDLER(op_minps); HANDLER(op_minss); HANDLER(op_minpd); HANDLER(op_minsd);
+HANDLER(op_maxps); HANDLER(op_maxss); HANDLER(op_maxpd); HANDLER(op_maxsd); HANDLER(op_sqrtps);
+HANDLER(op_sqrtss); HANDLER(op_sqrtpd); HANDLER(op_sqrtsd); HANDLER(op_rcpps); HANDLER(op_rcpss);
+HANDLER(op_rsqrtps); HANDLER(op_rsqrtss); HANDLER(op_addsubps); HANDLER(op_addsubpd);
+HANDLER(op_haddps); HANDLER(op_haddpd); HANDLER(op_hsubps); HANDLER(op_hsubpd); HANDLER(op_cmpps);
+HANDLER(op_cmpss); HANDLER(op_cmppd); HANDLER(op_cmpsd_sse); HANDLER(op_roundps);
+HANDLER(op_roundss); HANDLER(op_roundpd); HANDLER(op_roundsd); HANDLER(op_dpps); HANDLER(op_dppd);
+HANDLER(op_comiss); HANDLER(op_ucomiss); HANDLER(op_comisd); HANDLER(op_ucomisd);
+HANDLER(op_cvtps2pd); HANDLER(op_cvtpd2ps); HANDLER(op_cvtss2sd); HANDLER(op_cvtsd2ss);
+HANDLER(op_cvtdq2ps); HANDLER(op_cvtps2dq); HANDLER(op_cvttps2dq); HANDLER(op_cvtdq2pd);
+HANDLER(op_cvtpd2dq); HANDLER(op_cvttpd2dq); HANDLER(op_cvtsi2ss); HANDLER(op_cvtsi2sd);
+HANDLER(op_cvtss2si); HANDLER(op_cvttss2si); HANDLER(op_cvtsd2si); HANDLER(op_cvttsd2si);
+HANDLER(op_cvtpi2ps); HANDLER(op_cvtpi2pd); HANDLER(op_cvtps2pi); HANDLER(op_cvttps2pi);
+HANDLER(op_cvtpd2pi); HANDLER(op_cvttpd2pi);
+// cpu/simd_string.cpp
+HANDLER(op_pcmpestri); HANDLER(op_pcmpestrm); HANDLER(op_pcmpistri); HANDLER(op_pcmpistrm);
+HANDLER(op_crc32);
+// cpu/simd_crypto.cpp
+HANDLER(op_aesenc); HANDLER(op_aesenclast); HANDLER(op_aesdec); HANDLER(op_aesdeclast);
+HANDLER(op_aesimc); HANDLER(op_aeskeygenassist); HANDLER(op_pclmulqdq);
+// cpu/bitmanip.cpp
+HANDLER(op_popcnt); HANDLER(op_lzcnt); HANDLER(op_tzcnt); HANDLER(op_andn); HANDLER(op_bextr);
+HANDLER(op_blsi); HANDLER(op_blsmsk); HANDLER(op_blsr); HANDLER(op_bzhi); HANDLER(op_mulx);
+HANDLER(op_pdep); HANDLER(op_pext); HANDLER(op_rorx); HANDLER(op_sarx); HANDLER(op_shlx);
+HANDLER(op_shrx); HANDLER(op_adcx); HANDLER(op_adox); HANDLER(op_movbe);

@@ -54,7 +54,7 @@ inline void set_xmm(Cpu& cpu, unsigned r, const Vec& v)
 }
 
 // MMX registers MM0..MM7 are the mantissas of the x87 data registers R0..R7
-// (SDM Vol 1 9.5). Valid after enter_mmx(), which makes ST(i) = R(i).
+// (SDM Vol 1 9.5), which FpuState.st holds in physical order.
 inline u64 mmx(const Cpu& cpu, unsigned r) { return cpu.s.fpu.st[r].mantissa; }
 void set_mmx(Cpu& cpu, unsigned r, u64 v);
 

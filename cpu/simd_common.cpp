@@ -14,18 +14,11 @@ void set_mmx(Cpu& cpu, unsigned r, u64 v)
 
 void enter_mmx(Cpu& cpu)
 {
+    // FpuState.st holds the physical registers R0..R7 (cpu/x87.cpp reaches
+    // ST(i) as R((TOP + i) mod 8)), so MMi is st[i] whatever TOP is.
     FpuState& f = cpu.s.fpu;
-    const unsigned top = (f.fsw >> 11) & 7;
-    if (top != 0) {
-        // FpuState.st is in ST(i) order, as FXSAVE stores it; MMi is the physical
-        // register Ri = ST((i - TOP) mod 8). With TOP = 0 the two orders agree.
-        std::array<X87Register, 8> physical;
-        for (unsigned i = 0; i < 8; ++i)
-            physical[(top + i) & 7] = f.st[i];
-        f.st = physical;
-        f.fsw = static_cast<u16>(f.fsw & ~(7u << 11));
-    }
-    f.ftw = 0; // every register valid
+    f.fsw = static_cast<u16>(f.fsw & ~(7u << 11)); // TOP = 0
+    f.ftw = 0;                                     // every register valid
 }
 
 bool uses_mmx(const Insn& insn)
@@ -100,7 +93,7 @@ bool write_mem128(Cpu& cpu, const Insn& insn, const Vec& v, Align align)
         SoftTlb::Entry* e;
         const bool user = cpu.access_is_user(false);
         TRY(cpu.translate(linear, Access::Write, user, e));
-        TRY(cpu.translate(last, Access::Write, user, e));
+        TRY(cpu.translate(last & PAGE_MASK, Access::Write, user, e)); // CR2: the page's first byte
     }
     TRY(cpu.write_linear(linear, 8, v.q[0]));
     return cpu.write_linear(next_half(cpu, linear), 8, v.q[1]);

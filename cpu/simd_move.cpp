@@ -48,7 +48,8 @@ template <class T, bool High>
 bool unpack(Cpu& cpu, const Insn& insn)
 {
     const unsigned n = width(insn);
-    return binary(cpu, insn, [n](const Vec& d, const Vec& s) { return interleave<T>(d, s, n, High); });
+    return binary(cpu, insn,
+                  [n](const Vec& d, const Vec& s) { return interleave<T>(d, s, n, High); });
 }
 
 template <class T>
@@ -116,16 +117,31 @@ bool blend_variable(Cpu& cpu, const Insn& insn)
     unsigned bits = 0;
     for (unsigned i = 0; i < 16 / sizeof(T); ++i)
         bits |= static_cast<unsigned>(mask.get<T>(i) >> (sizeof(T) * 8 - 1)) << i;
-    return binary(cpu, insn, [bits](const Vec& d, const Vec& s) { return blend_by_bits<T>(d, s, bits); });
+    return binary(cpu, insn,
+                  [bits](const Vec& d, const Vec& s) { return blend_by_bits<T>(d, s, bits); });
 }
 
+// BLENDPS/BLENDPD/PBLENDW: imm8 bit i selects the source for element i.
 template <class T>
-Vec shuffle_by_imm(const Vec& v, u8 imm, unsigned first, unsigned count)
+bool blend_immediate(Cpu& cpu, const Insn& insn)
 {
-    Vec r = v;
-    for (unsigned i = 0; i < count; ++i)
-        r.set<T>(first + i, v.get<T>(first + ((imm >> (2 * i)) & 3)));
-    return r;
+    const unsigned bits = static_cast<u8>(insn.imm);
+    return binary(cpu, insn,
+                  [bits](const Vec& d, const Vec& s) { return blend_by_bits<T>(d, s, bits); });
+}
+
+// PSHUFD/PSHUFW/PSHUFLW/PSHUFHW: the four lanes of T from `First` on are
+// picked from the source's same four by the 2-bit fields of imm8; the rest copy.
+template <class T, unsigned First>
+bool shuffle(Cpu& cpu, const Insn& insn)
+{
+    const u8 imm = static_cast<u8>(insn.imm);
+    return binary(cpu, insn, [imm](const Vec&, const Vec& s) {
+        Vec r = s;
+        for (unsigned i = 0; i < 4; ++i)
+            r.set<T>(First + i, s.get<T>(First + ((imm >> (2 * i)) & 3)));
+        return r;
+    });
 }
 
 } // namespace
@@ -230,10 +246,10 @@ HANDLER(op_maskmov)
     Vec data, mask;
     TRY(read_src(cpu, insn, 0, data));
     TRY(read_src(cpu, insn, 1, mask));
-    const u64 base = cpu.s.gpr[RDI] & size_mask(insn.addrsize);
+    const u64 addr_mask = size_mask(insn.addrsize), base = cpu.s.gpr[RDI] & addr_mask;
     for (unsigned i = 0; i < width(insn); ++i)
         if (mask.byte(i) & 0x80)
-            TRY(cpu.write_mem(insn.mem.seg, (base + i) & size_mask(insn.addrsize), 1, data.byte(i)));
+            TRY(cpu.write_mem(insn.mem.seg, (base + i) & addr_mask, 1, data.byte(i)));
     return true;
 }
 
@@ -305,29 +321,10 @@ HANDLER(op_punpckhwd) { return unpack<u16, true>(cpu, insn); }
 HANDLER(op_punpckhdq) { return unpack<u32, true>(cpu, insn); }
 HANDLER(op_punpckhqdq) { return unpack<u64, true>(cpu, insn); }
 
-HANDLER(op_pshufd)
-{
-    const u8 imm = static_cast<u8>(insn.imm);
-    return binary(cpu, insn, [imm](const Vec&, const Vec& s) { return shuffle_by_imm<u32>(s, imm, 0, 4); });
-}
-
-HANDLER(op_pshufw)
-{
-    const u8 imm = static_cast<u8>(insn.imm);
-    return binary(cpu, insn, [imm](const Vec&, const Vec& s) { return shuffle_by_imm<u16>(s, imm, 0, 4); });
-}
-
-HANDLER(op_pshuflw)
-{
-    const u8 imm = static_cast<u8>(insn.imm);
-    return binary(cpu, insn, [imm](const Vec&, const Vec& s) { return shuffle_by_imm<u16>(s, imm, 0, 4); });
-}
-
-HANDLER(op_pshufhw)
-{
-    const u8 imm = static_cast<u8>(insn.imm);
-    return binary(cpu, insn, [imm](const Vec&, const Vec& s) { return shuffle_by_imm<u16>(s, imm, 4, 4); });
-}
+HANDLER(op_pshufd) { return shuffle<u32, 0>(cpu, insn); }
+HANDLER(op_pshufw) { return shuffle<u16, 0>(cpu, insn); }
+HANDLER(op_pshuflw) { return shuffle<u16, 0>(cpu, insn); }
+HANDLER(op_pshufhw) { return shuffle<u16, 4>(cpu, insn); }
 
 HANDLER(op_pshufb)
 {
@@ -422,24 +419,9 @@ HANDLER(op_pmovzxdq) { return extend<u32, u64>(cpu, insn); }
 
 // ---- Blends (SSE4.1) ----
 
-HANDLER(op_blendps)
-{
-    const unsigned bits = static_cast<u8>(insn.imm);
-    return binary(cpu, insn, [bits](const Vec& d, const Vec& s) { return blend_by_bits<u32>(d, s, bits); });
-}
-
-HANDLER(op_blendpd)
-{
-    const unsigned bits = static_cast<u8>(insn.imm);
-    return binary(cpu, insn, [bits](const Vec& d, const Vec& s) { return blend_by_bits<u64>(d, s, bits); });
-}
-
-HANDLER(op_pblendw)
-{
-    const unsigned bits = static_cast<u8>(insn.imm);
-    return binary(cpu, insn, [bits](const Vec& d, const Vec& s) { return blend_by_bits<u16>(d, s, bits); });
-}
-
+HANDLER(op_blendps) { return blend_immediate<u32>(cpu, insn); }
+HANDLER(op_blendpd) { return blend_immediate<u64>(cpu, insn); }
+HANDLER(op_pblendw) { return blend_immediate<u16>(cpu, insn); }
 HANDLER(op_blendvps) { return blend_variable<u32>(cpu, insn); }
 HANDLER(op_blendvpd) { return blend_variable<u64>(cpu, insn); }
 HANDLER(op_pblendvb) { return blend_variable<u8>(cpu, insn); }

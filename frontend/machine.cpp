@@ -1,5 +1,6 @@
 #include "frontend/machine.h"
 
+#include "platform/linux_boot.h"
 #include "platform/multiboot.h"
 
 #include <cinttypes>
@@ -48,8 +49,21 @@ ErrorOr<std::unique_ptr<Machine>> Machine::create(const MachineConfig& config)
 
 ErrorOr<void> Machine::boot()
 {
+    std::string name = m_config.kernel_name.empty() ? m_config.kernel_path : m_config.kernel_name;
+    // The loader is chosen by the file's content: a multiboot header, else
+    // a Linux boot header ("HdrS"), else neither.
+    ErrorOr<std::vector<u8>> image = read_whole_file(m_config.kernel_path);
+    if (image.is_error())
+        return make_error("kernel: " + image.error().message);
+    if (!is_multiboot_image(image.value())) {
+        if (!is_linux_bzimage(image.value()))
+            return make_error(name +
+                              ": not a multiboot kernel or a Linux bzImage (no multiboot v1 "
+                              "header in its first 8192 bytes, no \"HdrS\" header at 0x202)");
+        return boot_linux(name);
+    }
     MultibootParams params;
-    params.kernel_name = m_config.kernel_name.empty() ? m_config.kernel_path : m_config.kernel_name;
+    params.kernel_name = name;
     params.append = m_config.append;
     params.module_spec = m_config.initrd;
     ErrorOr<MultibootBoot> boot = load_multiboot(m_memory, m_config.kernel_path, params);
@@ -57,6 +71,20 @@ ErrorOr<void> Machine::boot()
         return boot.error();
     m_backend.reset();
     enter_multiboot(m_state, boot.value());
+    return {};
+}
+
+ErrorOr<void> Machine::boot_linux(const std::string& name)
+{
+    LinuxBootParams params;
+    params.kernel_name = name;
+    params.cmdline = m_config.append;
+    ErrorOr<LinuxBootInfo> boot =
+        load_linux(m_memory, m_config.kernel_path, m_config.initrd, std::move(params));
+    if (boot.is_error())
+        return boot.error();
+    m_backend.reset();
+    enter_linux64(m_state, boot.value());
     return {};
 }
 

@@ -63,6 +63,7 @@ public:
 private:
     explicit Machine(const MachineConfig& config);
     ErrorOr<void> boot();
+    ErrorOr<void> boot_linux(const std::string& name);
     void serial_output(u8 byte);
     int report_triple_fault();
     int report_halt();

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Prepare a fresh Debian 12 machine for viridian: install every build and
-# test dependency from Debian's archive, then configure and build into build/.
+# test dependency from Debian's archive, configure and build into build/, and
+# fetch the default Linux guest into guest/ (scripts/fetch-guest.sh).
 # Idempotent: safe to run again; it only installs what is missing and
 # rebuilds incrementally.
 set -euo pipefail
@@ -35,3 +36,6 @@ if [ ! -f build/build.ninja ]; then
 fi
 ninja -C build
 
+# The default guest (stock Debian kernel + busybox initramfs) in guest/;
+# does nothing when guest/ is already up to date.
+scripts/fetch-guest.sh

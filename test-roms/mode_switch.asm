@@ -96,8 +96,9 @@ bits 64
     TEST_PASS
 bits 32
 
-; mode_probe: 48 FF C8 = DEC RAX in 64-bit mode, DEC EAX; DEC EAX in
-; 32-bit code (0x48 is a REX prefix only in 64-bit mode).
+; mode_probe: in 64-bit mode 48 FF C8 is one DEC RAX; in 32-bit code
+; (protected or compatibility mode) it is DEC EAX (48) then DEC EAX (FF C8):
+; 0x48 is a REX prefix only in 64-bit mode.
 mode_probe:
     db 0x48, 0xFF, 0xC8
     ret                         ; C3: near return in every mode

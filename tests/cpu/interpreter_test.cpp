@@ -113,3 +113,17 @@ TEST_CASE("REP MOVSB copies and advances the registers")
     CHECK(h.state.gpr[RSI] == 0x40005);
     CHECK(h.state.gpr[RDI] == 0x41005);
 }
+
+TEST_CASE("a fault whose handler faults again at once still ends the run at the budget")
+{
+    CpuHarness h;
+    // Real mode: the #UD vector points back at the UD2, forever. Nothing ever
+    // retires, yet run() must return once the budget is spent.
+    h.put(0x18, {0x00, 0x00, 0x00, 0x10}); // IVT[6] = 1000:0000
+    h.put(0x10000, {0x0F, 0x0B});
+    h.cpu.load_segment_real(CS, 0x1000);
+    h.state.rip = 0;
+    h.state.gpr[RSP] = 0x8000;
+    CHECK(h.cpu.run(1000) == RunExit::BudgetExhausted);
+    CHECK(h.cpu.retired() == 0);
+}

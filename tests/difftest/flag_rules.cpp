@@ -8,7 +8,7 @@ namespace {
 enum class Count : u8 {
     None,
     Shift,       // SAR: AF undefined for count != 0, OF for count > 1
-    ShiftWide,   // SHL/SAL/SHR: as Shift, and CF undefined for count >= width
+    ShiftWide,   // SHL (and its /6 alias)/SHR: as Shift, and CF undefined for count >= width
     Rotate,      // ROL/ROR/RCL/RCR: OF undefined for count != 1
     DoubleShift, // SHLD/SHRD: as Shift; count > width makes everything undefined
 };
@@ -40,7 +40,6 @@ constexpr FlagRule FLAG_RULES[] = {
     {ZYDIS_MNEMONIC_BSR, FLAGS_ARITH & ~FLAG_ZF, Count::None},
     {ZYDIS_MNEMONIC_SHL, 0, Count::ShiftWide},
     {ZYDIS_MNEMONIC_SHR, 0, Count::ShiftWide},
-    {ZYDIS_MNEMONIC_SAL, 0, Count::ShiftWide},
     {ZYDIS_MNEMONIC_SAR, 0, Count::Shift},
     {ZYDIS_MNEMONIC_ROL, 0, Count::Rotate},
     {ZYDIS_MNEMONIC_ROR, 0, Count::Rotate},
@@ -58,7 +57,7 @@ u64 shift_count(const ZydisDecodedInstruction& insn, const ZydisDecodedOperand* 
         if (op.type == ZYDIS_OPERAND_TYPE_IMMEDIATE)
             return op.imm.value.u;
         if (op.type == ZYDIS_OPERAND_TYPE_REGISTER && op.reg.value == ZYDIS_REGISTER_CL &&
-            op.visibility == ZYDIS_OPERAND_VISIBILITY_EXPLICIT)
+            op.visibility != ZYDIS_OPERAND_VISIBILITY_HIDDEN)
             return init.gpr[1] & 0xFF;
     }
     return 1;

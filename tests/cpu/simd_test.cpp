@@ -1,0 +1,408 @@
+// SSE, MMX and bit-manipulation behaviour with hand-checked values: results,
+// MXCSR modes, the #XM/#UD/#NM/#GP rules, MMX aliasing of the x87 registers
+// and fault atomicity. simd_host_test.cpp compares the same instructions
+// against the host CPU in bulk.
+#include "tests/cpu/cpu_harness.h"
+
+#include "cpu/simd.h"
+
+#include <doctest/doctest.h>
+
+#include <bit>
+
+namespace {
+
+// Long mode with SSE enabled and an IDT whose every exception vector lands on
+// its own HLT, so a run reports which exception (if any) fired.
+struct SimdMachine : CpuHarness {
+    static constexpr u64 IDT = 0x40000, STUBS = 0x41000, DATA = 0x30000;
+
+    SimdMachine()
+    {
+        enter_long64();
+        state.cr4 |= cr::CR4_OSFXSR | cr::CR4_OSXMMEXCPT;
+        for (u64 v = 0; v < 32; ++v) {
+            const u64 target = STUBS + v * 16;
+            put64(IDT + v * 16, (target & 0xFFFF) | (0x08ull << 16) | (0x8Eull << 40) |
+                                    ((target >> 16) & 0xFFFF) << 48);
+            put64(IDT + v * 16 + 8, target >> 32);
+            put(target, {0xF4});
+        }
+        state.idtr = {IDT, 32 * 16 - 1};
+        state.gpr[RBX] = DATA;
+    }
+
+    // Runs the code and returns the exception vector it raised, -1 when it
+    // reached its final HLT, 99 when it stopped anywhere else.
+    int run(std::initializer_list<u8> code)
+    {
+        state.rip = CODE;
+        state.events.halted = false;
+        run_code(code);
+        if (state.rip >= STUBS && state.rip < STUBS + 32 * 16)
+            return static_cast<int>((state.rip - STUBS) / 16);
+        return state.rip == CODE + code.size() + 1 ? -1 : 99;
+    }
+
+    void set_xmm(unsigned r, u64 lo, u64 hi) { state.fpu.xmm[r] = {lo, hi}; }
+    void set_ps(unsigned r, float a, float b, float c, float d)
+    {
+        set_xmm(r, std::bit_cast<u32>(a) | u64{std::bit_cast<u32>(b)} << 32,
+                std::bit_cast<u32>(c) | u64{std::bit_cast<u32>(d)} << 32);
+    }
+    float ps(unsigned r, unsigned lane)
+    {
+        return std::bit_cast<float>(
+            static_cast<u32>(state.fpu.xmm[r][lane / 2] >> (32 * (lane % 2))));
+    }
+    void set_sd(unsigned r, double v) { set_xmm(r, std::bit_cast<u64>(v), 0); }
+};
+
+constexpr u32 MXCSR_DEFAULT = 0x1F80;
+
+} // namespace
+
+TEST_CASE("ADDPS adds four single-precision lanes")
+{
+    SimdMachine m;
+    m.set_ps(0, 1.5f, -2.0f, 1e30f, 0.25f);
+    m.set_ps(1, 2.25f, 2.0f, 1e30f, -0.5f);
+    CHECK(m.run({0x0F, 0x58, 0xC1}) == -1); // addps xmm0, xmm1
+    CHECK(m.ps(0, 0) == 3.75f);
+    CHECK(m.ps(0, 1) == 0.0f);
+    CHECK(m.ps(0, 2) == 2e30f);
+    CHECK(m.ps(0, 3) == -0.25f);
+    CHECK(m.state.fpu.mxcsr == MXCSR_DEFAULT); // all exact
+}
+
+TEST_CASE("DIVSS by zero sets ZE and gives infinity while ZE is masked")
+{
+    SimdMachine m;
+    m.set_ps(0, 1.0f, 7.0f, 8.0f, 9.0f);
+    m.set_ps(1, 0.0f, 0.0f, 0.0f, 0.0f);
+    CHECK(m.run({0xF3, 0x0F, 0x5E, 0xC1}) == -1);                       // divss xmm0, xmm1
+    CHECK(m.state.fpu.xmm[0][0] == (0x40E00000ull << 32 | 0x7F800000)); // +inf, 7.0 kept
+    CHECK(m.state.fpu.mxcsr == (MXCSR_DEFAULT | mxcsr::ZE));
+}
+
+TEST_CASE("An unmasked SSE exception raises #XM and leaves the destination alone")
+{
+    SimdMachine m;
+    m.state.fpu.mxcsr = MXCSR_DEFAULT & ~mxcsr::ZM;
+    m.set_ps(0, 1.0f, 2.0f, 3.0f, 4.0f);
+    m.set_ps(1, 0.0f, 1.0f, 1.0f, 1.0f);
+    const auto before = m.state.fpu.xmm[0];
+    CHECK(m.run({0x0F, 0x5E, 0xC1}) == VEC_XM); // divps xmm0, xmm1
+    CHECK(m.state.fpu.xmm[0] == before);
+    CHECK((m.state.fpu.mxcsr & mxcsr::FLAGS) == mxcsr::ZE);
+}
+
+TEST_CASE("An unmasked SSE exception raises #UD when CR4.OSXMMEXCPT is clear")
+{
+    SimdMachine m;
+    m.state.cr4 &= ~cr::CR4_OSXMMEXCPT;
+    m.state.fpu.mxcsr = MXCSR_DEFAULT & ~mxcsr::IM;
+    m.set_sd(0, 1.0);
+    m.set_xmm(1, 0x7FF4000000000000ull, 0);           // SNaN
+    CHECK(m.run({0xF2, 0x0F, 0x58, 0xC1}) == VEC_UD); // addsd xmm0, xmm1
+    CHECK((m.state.fpu.mxcsr & mxcsr::FLAGS) == mxcsr::IE);
+}
+
+TEST_CASE("An unmasked overflow reports PE only when the mantissa was rounded")
+{
+    SimdMachine m;
+    m.state.fpu.mxcsr = MXCSR_DEFAULT & ~mxcsr::OM;
+    m.set_xmm(0, 0x7F000000, 0); // 2^127
+    m.set_xmm(1, 0x7F000000, 0);
+    CHECK(m.run({0xF3, 0x0F, 0x59, 0xC1}) == VEC_XM); // mulss: 2^254 exactly
+    CHECK((m.state.fpu.mxcsr & mxcsr::FLAGS) == mxcsr::OE);
+    m.state.fpu.mxcsr = MXCSR_DEFAULT & ~mxcsr::OM;
+    m.set_xmm(0, 0x7F000001, 0); // (1 + 2^-23) * 2^127, squared needs 47 bits
+    m.set_xmm(1, 0x7F000001, 0);
+    CHECK(m.run({0xF3, 0x0F, 0x59, 0xC1}) == VEC_XM);
+    CHECK((m.state.fpu.mxcsr & mxcsr::FLAGS) == (mxcsr::OE | mxcsr::PE));
+}
+
+TEST_CASE("MXCSR rounding control decides CVTSD2SI; CVTTSD2SI always truncates")
+{
+    SimdMachine m;
+    const std::pair<u32, i64> modes[] = {{0, 2}, {1, 2}, {2, 3}, {3, 2}}; // nearest, down, up, zero
+    for (auto [rc, expected] : modes) {
+        m.state.fpu.mxcsr = MXCSR_DEFAULT | (rc << mxcsr::RC_SHIFT);
+        m.set_sd(0, 2.5);
+        CHECK(m.run({0xF2, 0x48, 0x0F, 0x2D, 0xC0}) == -1); // cvtsd2si rax, xmm0
+        CHECK(static_cast<i64>(m.state.gpr[RAX]) == expected);
+        CHECK((m.state.fpu.mxcsr & mxcsr::PE) != 0);
+    }
+    m.state.fpu.mxcsr = MXCSR_DEFAULT | (2u << mxcsr::RC_SHIFT);
+    m.set_sd(0, -2.5);
+    CHECK(m.run({0xF2, 0x48, 0x0F, 0x2C, 0xC0}) == -1); // cvttsd2si rax, xmm0
+    CHECK(static_cast<i64>(m.state.gpr[RAX]) == -2);
+}
+
+TEST_CASE("An out-of-range CVTTSS2SI gives the integer indefinite and sets IE")
+{
+    SimdMachine m;
+    m.set_ps(0, 3e9f, 0, 0, 0);
+    CHECK(m.run({0xF3, 0x0F, 0x2C, 0xC0}) == -1); // cvttss2si eax, xmm0
+    CHECK(m.state.gpr[RAX] == 0x80000000);
+    CHECK((m.state.fpu.mxcsr & mxcsr::FLAGS) == mxcsr::IE);
+}
+
+TEST_CASE("DAZ reads denormal inputs as zero and FTZ flushes tiny results")
+{
+    SimdMachine m;
+    m.set_xmm(0, 0x00000001, 0);                  // the smallest single denormal
+    m.set_xmm(1, 0x3F800000, 0);                  // 1.0
+    CHECK(m.run({0xF3, 0x0F, 0x59, 0xC1}) == -1); // mulss: denormal * 1 = denormal
+    CHECK(m.state.fpu.xmm[0][0] == 0x00000001);
+    CHECK((m.state.fpu.mxcsr & mxcsr::FLAGS) == mxcsr::DE);
+
+    m.state.fpu.mxcsr = MXCSR_DEFAULT | mxcsr::DAZ;
+    CHECK(m.run({0xF3, 0x0F, 0x59, 0xC1}) == -1);
+    CHECK(m.state.fpu.xmm[0][0] == 0); // read as +0, no DE
+    CHECK((m.state.fpu.mxcsr & mxcsr::FLAGS) == 0);
+
+    m.state.fpu.mxcsr = MXCSR_DEFAULT | mxcsr::FTZ;
+    m.set_xmm(0, 0x00800000, 0); // the smallest normal
+    m.set_xmm(1, 0x3F000000, 0); // 0.5
+    CHECK(m.run({0xF3, 0x0F, 0x59, 0xC1}) == -1);
+    CHECK(m.state.fpu.xmm[0][0] == 0);
+    CHECK((m.state.fpu.mxcsr & mxcsr::FLAGS) == (mxcsr::UE | mxcsr::PE));
+}
+
+TEST_CASE("MINSS returns the second operand for a NaN or two zeros")
+{
+    SimdMachine m;
+    m.set_xmm(0, 0x7FC00000, 0);                  // QNaN
+    m.set_xmm(1, 0x3F800000, 0);                  // 1.0
+    CHECK(m.run({0xF3, 0x0F, 0x5D, 0xC1}) == -1); // minss xmm0, xmm1
+    CHECK(m.state.fpu.xmm[0][0] == 0x3F800000);
+    m.set_xmm(0, 0x80000000, 0); // -0
+    m.set_xmm(1, 0x00000000, 0); // +0
+    CHECK(m.run({0xF3, 0x0F, 0x5D, 0xC1}) == -1);
+    CHECK(m.state.fpu.xmm[0][0] == 0x00000000);
+}
+
+TEST_CASE("An invalid operation with IE masked gives the default negative QNaN")
+{
+    SimdMachine m;
+    m.set_xmm(0, 0x7FF0000000000000ull, 0); // +inf
+    m.set_xmm(1, 0x7FF0000000000000ull, 0);
+    CHECK(m.run({0xF2, 0x0F, 0x5C, 0xC1}) == -1); // subsd: inf - inf
+    CHECK(m.state.fpu.xmm[0][0] == 0xFFF8000000000000ull);
+    CHECK((m.state.fpu.mxcsr & mxcsr::FLAGS) == mxcsr::IE);
+}
+
+TEST_CASE("LDMXCSR with a reserved bit set raises #GP(0); STMXCSR stores MXCSR")
+{
+    SimdMachine m;
+    m.put64(SimdMachine::DATA, 0x10000);
+    CHECK(m.run({0x0F, 0xAE, 0x13}) == VEC_GP); // ldmxcsr [rbx]
+    m.put64(SimdMachine::DATA, 0x3F80 | mxcsr::DAZ);
+    CHECK(m.run({0x0F, 0xAE, 0x13}) == -1);
+    CHECK(m.state.fpu.mxcsr == (0x3F80 | mxcsr::DAZ));
+    CHECK(m.run({0x0F, 0xAE, 0x5B, 0x08}) == -1); // stmxcsr [rbx+8]
+    CHECK(m.get64(SimdMachine::DATA + 8) == (0x3F80 | mxcsr::DAZ));
+}
+
+TEST_CASE("A misaligned 16-byte operand raises #GP(0) except for the unaligned moves")
+{
+    SimdMachine m;
+    m.state.gpr[RBX] = SimdMachine::DATA + 4;
+    CHECK(m.run({0x0F, 0x28, 0x03}) == VEC_GP);               // movaps xmm0, [rbx]
+    CHECK(m.run({0x66, 0x0F, 0xFE, 0x03}) == VEC_GP);         // paddd xmm0, [rbx]
+    CHECK(m.run({0x0F, 0x10, 0x03}) == -1);                   // movups xmm0, [rbx]
+    CHECK(m.run({0xF3, 0x0F, 0x58, 0x03}) == -1);             // addss xmm0, [rbx]: 4 bytes
+    CHECK(m.run({0x66, 0x0F, 0x3A, 0x63, 0x03, 0x00}) == -1); // pcmpistri needs no alignment
+}
+
+TEST_CASE("SSE instructions raise #UD without CR4.OSFXSR or with CR0.EM, #NM with CR0.TS")
+{
+    SimdMachine m;
+    m.state.cr4 &= ~cr::CR4_OSFXSR;
+    CHECK(m.run({0x0F, 0x58, 0xC1}) == VEC_UD);
+    m.state.cr4 |= cr::CR4_OSFXSR;
+    m.state.cr0 |= cr::CR0_EM;
+    CHECK(m.run({0x0F, 0x58, 0xC1}) == VEC_UD);
+    m.state.cr0 &= ~cr::CR0_EM;
+    m.state.cr0 |= cr::CR0_TS;
+    CHECK(m.run({0x0F, 0x58, 0xC1}) == VEC_NM);
+}
+
+TEST_CASE("General-register extensions ignore CR0.TS and CR4.OSFXSR")
+{
+    SimdMachine m;
+    m.state.cr0 |= cr::CR0_TS;
+    m.state.cr4 &= ~cr::CR4_OSFXSR;
+    m.state.gpr[RBX] = 0b101;
+    m.state.gpr[RCX] = 0b11010;
+    CHECK(m.run({0xC4, 0xE2, 0xE3, 0xF5, 0xC1}) == -1); // pdep rax, rbx, rcx
+    CHECK(m.state.gpr[RAX] == 0b10010);
+    m.state.gpr[RBX] = 0b10010;
+    CHECK(m.run({0xC4, 0xE2, 0xE2, 0xF5, 0xC1}) == -1); // pext rax, rbx, rcx
+    CHECK(m.state.gpr[RAX] == 0b101);
+    m.state.gpr[RCX] = 0xF0F0;
+    CHECK(m.run({0xF3, 0x0F, 0xB8, 0xC1}) == -1); // popcnt eax, ecx
+    CHECK(m.state.gpr[RAX] == 8);
+    CHECK(m.run({0xF2, 0x0F, 0x38, 0xF0, 0xC1}) == -1); // crc32 eax, cl
+}
+
+TEST_CASE("MMX instructions run without CR4.OSFXSR, set TOP to 0 and tag every register valid")
+{
+    SimdMachine m;
+    m.state.cr4 &= ~cr::CR4_OSFXSR;
+    m.state.fpu.fsw = 5u << 11; // TOP = 5
+    m.state.fpu.ftw = 0xFFFF;
+    m.state.fpu.st[0] = X87Register{0x0102030405060708ull, 0xFFFF};
+    m.state.fpu.st[1] = X87Register{0x0101010101010101ull, 0xFFFF};
+    CHECK(m.run({0x0F, 0xFC, 0xC1}) == -1); // paddb mm0, mm1
+    CHECK(m.state.fpu.st[0].mantissa == 0x0203040506070809ull);
+    CHECK(m.state.fpu.st[0].sign_exponent == 0xFFFF);
+    CHECK(((m.state.fpu.fsw >> 11) & 7) == 0);
+    CHECK(m.state.fpu.ftw == 0);
+    CHECK(m.run({0x0F, 0x77}) == -1); // emms
+    CHECK(m.state.fpu.ftw == 0xFFFF);
+    m.state.cr0 |= cr::CR0_TS;
+    CHECK(m.run({0x0F, 0x77}) == VEC_NM);
+}
+
+TEST_CASE("A write to an MMX register sets its x87 exponent and sign to all ones")
+{
+    SimdMachine m;
+    m.state.fpu.st[2] = X87Register{0, 0};
+    m.state.gpr[RAX] = 0x1234;
+    CHECK(m.run({0x48, 0x0F, 0x6E, 0xD0}) == -1); // movq mm2, rax
+    CHECK(m.state.fpu.st[2].mantissa == 0x1234);
+    CHECK(m.state.fpu.st[2].sign_exponent == 0xFFFF);
+}
+
+TEST_CASE("PCMPISTRI finds the first byte of a set in a NUL-terminated string")
+{
+    SimdMachine m;
+    std::memcpy(m.state.fpu.xmm[0].data(), "aeiou\0\0\0\0\0\0\0\0\0\0\0", 16); // the set
+    std::memcpy(m.state.fpu.xmm[1].data(), "rhythm and blues", 16);
+    CHECK(m.run({0x66, 0x0F, 0x3A, 0x63, 0xC1, 0x00}) == -1); // equal any, unsigned bytes
+    CHECK(m.state.gpr[RCX] == 7);                             // the 'a' of "and"
+    const u64 flags = m.cpu.rflags();
+    CHECK((flags & rf::CF) != 0); // a match
+    CHECK((flags & rf::ZF) == 0); // no NUL in the 16 bytes of xmm1
+    CHECK((flags & rf::SF) != 0); // xmm0 ends early
+}
+
+TEST_CASE("CRC32 accumulates CRC-32C")
+{
+    SimdMachine m;
+    const char text[] = "123456789";
+    for (unsigned i = 0; i < 9; ++i)
+        m.put(SimdMachine::DATA + i, {static_cast<u8>(text[i])});
+    m.state.gpr[RAX] = 0xFFFFFFFF;
+    m.state.gpr[RCX] = 0;
+    // crc32 eax, byte [rbx+rcx]; inc ecx; cmp ecx, 9; jne back
+    CHECK(m.run({0xF2, 0x0F, 0x38, 0xF0, 0x04, 0x0B, 0xFF, 0xC1, 0x83, 0xF9, 0x09, 0x75, 0xF3}) ==
+          -1);
+    CHECK((~m.state.gpr[RAX] & 0xFFFFFFFF) == 0xE3069283); // the CRC-32C check value
+}
+
+TEST_CASE("MOVSD is the string move at A5 and the SSE2 scalar move at F2 0F 10")
+{
+    SimdMachine m;
+    m.put64(SimdMachine::DATA, 0x1122334455667788ull);
+    m.state.gpr[RSI] = SimdMachine::DATA;
+    m.state.gpr[RDI] = SimdMachine::DATA + 0x100;
+    CHECK(m.run({0xA5}) == -1); // movsd (string, 4 bytes)
+    CHECK(m.get64(SimdMachine::DATA + 0x100) == 0x55667788);
+    m.set_xmm(0, 1, 2);
+    m.set_xmm(1, 3, 4);
+    CHECK(m.run({0xF2, 0x0F, 0x10, 0xC1}) == -1); // movsd xmm0, xmm1
+    CHECK(m.state.fpu.xmm[0] == std::array<u64, 2>{3, 2});
+}
+
+TEST_CASE("A 16-byte store that crosses into a non-present page writes nothing")
+{
+    SimdMachine m;
+    // Replace the 1 GiB identity page by 4 KiB pages with 0x60000 not present.
+    constexpr u64 PD = 0x50000, PT = 0x51000;
+    m.put64(CpuHarness::PML4 + 0x1000, PD | 7);
+    m.put64(PD, PT | 7);
+    for (u64 i = 1; i < 512; ++i)
+        m.put64(PD + i * 8, (i << 21) | 0x87);
+    for (u64 i = 0; i < 512; ++i)
+        m.put64(PT + i * 8, i == 0x60 ? 0 : (i << 12) | 7);
+    m.cpu.flush_tlb(true);
+    m.put64(0x5FFF8, 0xAAAAAAAAAAAAAAAAull);
+    m.set_xmm(0, 0x1111111111111111ull, 0x2222222222222222ull);
+    m.state.gpr[RBX] = 0x5FFF8;
+    CHECK(m.run({0x0F, 0x11, 0x03}) == VEC_PF); // movups [rbx], xmm0
+    CHECK(m.state.cr2 == 0x60000);
+    CHECK(m.get64(0x5FFF8) == 0xAAAAAAAAAAAAAAAAull);
+}
+
+TEST_CASE("SSE instructions run in 32-bit protected mode")
+{
+    SimdMachine m;
+    m.enter_protected32();
+    m.state.cr4 |= cr::CR4_OSFXSR;
+    m.state.gpr[RBX] = SimdMachine::DATA;
+    m.put64(SimdMachine::DATA, 0x0000000200000001ull);
+    m.put64(SimdMachine::DATA + 8, 0x0000000400000003ull);
+    m.set_xmm(0, 0x0000001000000010ull, 0x0000001000000010ull);
+    CHECK(m.run({0x66, 0x0F, 0xFE, 0x03}) == -1); // paddd xmm0, [ebx]
+    CHECK(m.state.fpu.xmm[0] == std::array<u64, 2>{0x0000001200000011ull, 0x0000001400000013ull});
+}
+
+TEST_CASE("A pending x87 exception raises #MF before an MMX instruction when CR0.NE is set")
+{
+    SimdMachine m;
+    m.state.fpu.fsw = 0x80 | 0x01; // ES with IE
+    m.state.cr0 |= cr::CR0_NE;
+    CHECK(m.run({0x0F, 0xFC, 0xC1}) == VEC_MF); // paddb mm0, mm1
+    CHECK(m.run({0x0F, 0x77}) == VEC_MF);       // emms
+    m.state.cr0 &= ~cr::CR0_NE;                 // FERR# reports it instead
+    CHECK(m.run({0x0F, 0xFC, 0xC1}) == -1);
+}
+
+TEST_CASE("EMMS raises #UD with CR0.EM; LDMXCSR raises #NM with CR0.TS")
+{
+    SimdMachine m;
+    m.state.cr0 |= cr::CR0_EM;
+    CHECK(m.run({0x0F, 0x77}) == VEC_UD);
+    m.state.cr0 &= ~cr::CR0_EM;
+    m.state.cr0 |= cr::CR0_TS;
+    m.put64(SimdMachine::DATA, 0x1F80);
+    CHECK(m.run({0x0F, 0xAE, 0x13}) == VEC_NM); // ldmxcsr [rbx]
+}
+
+TEST_CASE("AESENC and AESENCLAST compute the FIPS-197 rounds")
+{
+    // FIPS-197 appendix B, round 1: state after the initial AddRoundKey and round key 1.
+    SimdMachine m;
+    m.set_xmm(0, 0x8d31f6e2a1f0e019ull, 0x0839c9a0d1d6b9a2ull);   // 19 3d e3 be ... (bytes LE)
+    m.set_xmm(1, 0x0, 0x0);
+    // aesenc xmm0, xmm1 with a zero round key gives MixColumns(SubBytes(ShiftRows(s))).
+    CHECK(m.run({0x66, 0x0F, 0x38, 0xDC, 0xC1}) == -1);
+    const auto after = m.state.fpu.xmm[0];
+    // Reverting with AESDECLAST/AESIMC: InvMixColumns then an inverse last round
+    // gives the input back.
+    m.set_xmm(2, 0, 0);
+    CHECK(m.run({0x66, 0x0F, 0x38, 0xDB, 0xC0}) == -1); // aesimc xmm0, xmm0
+    CHECK(m.run({0x66, 0x0F, 0x38, 0xDF, 0xC2}) == -1); // aesdeclast xmm0, xmm2
+    CHECK(m.state.fpu.xmm[0] == std::array<u64, 2>{0x8d31f6e2a1f0e019ull, 0x0839c9a0d1d6b9a2ull});
+    CHECK(after != m.state.fpu.xmm[0]);
+}
+
+TEST_CASE("PCLMULQDQ multiplies without carries")
+{
+    SimdMachine m;
+    m.set_xmm(0, 0x3, 0x5);  // x + 1, x^2 + 1
+    m.set_xmm(1, 0x3, 0x7);  // x + 1, x^2 + x + 1
+    CHECK(m.run({0x66, 0x0F, 0x3A, 0x44, 0xC1, 0x00}) == -1); // low * low
+    CHECK(m.state.fpu.xmm[0] == std::array<u64, 2>{0x5, 0}); // (x + 1)^2 = x^2 + 1
+    m.set_xmm(0, 0x3, 0x5);
+    CHECK(m.run({0x66, 0x0F, 0x3A, 0x44, 0xC1, 0x11}) == -1); // high * high
+    CHECK(m.state.fpu.xmm[0] == std::array<u64, 2>{0x1B, 0}); // (x^2+1)(x^2+x+1) = x^4+x^3+x+1
+    m.set_xmm(0, 1ull << 63, 0);
+    m.set_xmm(1, 1ull << 63, 0);
+    CHECK(m.run({0x66, 0x0F, 0x3A, 0x44, 0xC1, 0x00}) == -1);
+    CHECK(m.state.fpu.xmm[0] == std::array<u64, 2>{0, 1ull << 62});
+}

@@ -1,0 +1,1271 @@
+#include "tests/difftest/generator.h"
+
+#include "tests/difftest/decode.h"
+
+#include <cstring>
+#include <vector>
+
+namespace difftest {
+
+namespace {
+
+constexpr unsigned RAX_ = 0, RCX_ = 1, RDX_ = 2, RSP_ = 4, RBP_ = 5, RSI_ = 6, RDI_ = 7;
+
+u64 splitmix(u64& x)
+{
+    u64 z = (x += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+
+// xoshiro256**, seeded per case from (seed, index).
+class Rng {
+public:
+    Rng(u64 seed, u64 index)
+    {
+        u64 x = seed;
+        x = splitmix(x) ^ (index * 0xD1B54A32D192ED03ull);
+        for (u64& w : m_s)
+            w = splitmix(x);
+    }
+    u64 next()
+    {
+        const u64 result = rotl(m_s[1] * 5, 7) * 9;
+        const u64 t = m_s[1] << 17;
+        m_s[2] ^= m_s[0];
+        m_s[3] ^= m_s[1];
+        m_s[1] ^= m_s[2];
+        m_s[0] ^= m_s[3];
+        m_s[2] ^= t;
+        m_s[3] = rotl(m_s[3], 45);
+        return result;
+    }
+    u64 below(u64 n) { return n ? next() % n : 0; }
+    bool chance(unsigned percent) { return below(100) < percent; }
+    template <typename T, size_t N>
+    T pick(const T (&items)[N])
+    {
+        return items[below(N)];
+    }
+
+private:
+    static u64 rotl(u64 x, int k) { return (x << k) | (x >> (64 - k)); }
+    u64 m_s[4];
+};
+
+constexpr u64 mask_of(unsigned bytes) { return bytes >= 8 ? ~0ull : (1ull << (bytes * 8)) - 1; }
+
+u64 sign_extend_from(u64 v, unsigned bits)
+{
+    if (bits >= 64)
+        return v;
+    const u64 sign = 1ull << (bits - 1);
+    v &= (sign << 1) - 1;
+    return (v ^ sign) - sign;
+}
+
+// Values that find bugs: sign and carry boundaries of every width, small
+// numbers, single bits, pointers into the data page, and plain noise.
+u64 interesting(Rng& r)
+{
+    static constexpr u64 edges[] = {0,
+                                    1,
+                                    2,
+                                    0x7F,
+                                    0x80,
+                                    0xFF,
+                                    0x100,
+                                    0x7FFF,
+                                    0x8000,
+                                    0xFFFF,
+                                    0x10000,
+                                    0x7FFFFFFF,
+                                    0x80000000,
+                                    0xFFFFFFFF,
+                                    0x100000000,
+                                    0x7FFFFFFFFFFFFFFF,
+                                    0x8000000000000000,
+                                    ~0ull,
+                                    ~0ull - 1,
+                                    0xFFFFFFFF80000000,
+                                    0xFFFFFFFFFFFF8000,
+                                    0xFFFFFFFFFFFFFF80};
+    switch (r.below(10)) {
+    case 0:
+    case 1:
+    case 2:
+        return r.next();
+    case 3:
+        return r.below(17);
+    case 4:
+        return static_cast<u64>(-static_cast<i64>(r.below(17)));
+    case 5:
+        return r.pick(edges);
+    case 6: {
+        static constexpr unsigned widths[] = {8, 16, 32};
+        const unsigned bits = r.pick(widths);
+        u64 v = r.next() & ((1ull << bits) - 1);
+        if (r.chance(50))
+            v = sign_extend_from(v, bits);
+        else if (r.chance(40))
+            v |= r.next() << bits;
+        return v;
+    }
+    case 7:
+        return 1ull << r.below(64);
+    case 8:
+        return r.chance(50) ? (1ull << r.below(64)) - 1 : ~((1ull << r.below(64)) - 1);
+    default:
+        return DATA_VA + r.below(DATA_SIZE);
+    }
+}
+
+// A tiny x86-64 encoder: legacy prefixes, REX, opcode, ModRM/SIB/disp, imm.
+struct InsnBuilder {
+    std::vector<u8> legacy;
+    bool rex_w = false;
+    bool force_rex = false; // an otherwise empty REX (SPL/BPL/SIL/DIL instead of AH..BH)
+    std::vector<u8> opcode;
+    int opcode_reg = -1;    // +r encodings: register in the opcode's low bits
+    bool has_modrm = false;
+    u8 mod = 3, reg = 0, rm = 0;
+    bool has_sib = false;
+    u8 scale_log = 0, index = 4, base = 0;
+    unsigned disp_size = 0;
+    i64 disp = 0;
+    bool rip_relative = false;
+    u64 rip_target = 0;
+    std::vector<u8> imm;
+
+    u8 rex() const
+    {
+        u8 r = 0x40;
+        if (rex_w)
+            r |= 8;
+        if (has_modrm && (reg & 8))
+            r |= 4;
+        if (has_modrm && has_sib && (index & 8))
+            r |= 2;
+        if (opcode_reg >= 0 ? (opcode_reg & 8) : has_modrm && ((has_sib ? base : rm) & 8))
+            r |= 1;
+        return r;
+    }
+    bool uses_rex() const { return force_rex || rex() != 0x40; }
+
+    // Returns the length, or 0 when the encoding exceeds 15 bytes.
+    unsigned encode(u8* out, u64 address) const
+    {
+        u8 buf[32];
+        unsigned n = 0;
+        for (u8 p : legacy)
+            buf[n++] = p;
+        if (uses_rex())
+            buf[n++] = rex();
+        for (size_t i = 0; i < opcode.size(); ++i)
+            buf[n++] = static_cast<u8>(opcode[i] + (i + 1 == opcode.size() && opcode_reg >= 0
+                                                        ? (opcode_reg & 7)
+                                                        : 0));
+        if (has_modrm) {
+            buf[n++] = static_cast<u8>((mod << 6) | ((reg & 7) << 3) | (rm & 7));
+            if (has_sib)
+                buf[n++] = static_cast<u8>((scale_log << 6) | ((index & 7) << 3) | (base & 7));
+        }
+        const unsigned disp_at = n;
+        for (unsigned i = 0; i < disp_size; ++i)
+            buf[n++] = static_cast<u8>(static_cast<u64>(disp) >> (8 * i));
+        for (u8 b : imm)
+            buf[n++] = b;
+        if (n > MAX_INSN)
+            return 0;
+        if (rip_relative) {
+            const u64 d = rip_target - (address + n);
+            for (unsigned i = 0; i < 4; ++i)
+                buf[disp_at + i] = static_cast<u8>(d >> (8 * i));
+        }
+        std::memcpy(out, buf, n);
+        return n;
+    }
+};
+
+struct Gen {
+    Rng& rng;
+    TestCase& tc;
+    InsnBuilder b;
+    u16 pinned = 0;   // registers holding addresses; later value choices leave them alone
+    bool rm_is_mem = false;
+    u64 ea = 0;       // the memory operand's address when rm_is_mem
+
+    Gen(Rng& r, TestCase& t) : rng(r), tc(t) {}
+
+    u64& gpr(unsigned r) { return tc.init.gpr[r]; }
+    void set_reg(unsigned r, u64 v)
+    {
+        if (!((pinned >> r) & 1))
+            tc.init.gpr[r] = v;
+    }
+    void pin_reg(unsigned r, u64 v)
+    {
+        tc.init.gpr[r] = v;
+        pinned = static_cast<u16>(pinned | (1u << r));
+    }
+    bool is_pinned(unsigned r) const { return (pinned >> r) & 1; }
+    u8 any_reg() { return static_cast<u8>(rng.below(16)); }
+    u8 free_reg()
+    {
+        for (;;) {
+            const u8 r = any_reg();
+            if (!is_pinned(r))
+                return r;
+        }
+    }
+
+    // Writes bytes of `value` that fall inside the data page.
+    void poke(u64 addr, unsigned size, u64 value)
+    {
+        for (unsigned i = 0; i < size; ++i) {
+            const u64 a = addr + i;
+            if (a >= DATA_VA && a < DATA_VA + DATA_SIZE)
+                tc.data[a - DATA_VA] = static_cast<u8>(value >> (8 * i));
+        }
+    }
+    u64 peek(u64 addr, unsigned size) const
+    {
+        u64 v = 0;
+        for (unsigned i = 0; i < size; ++i) {
+            const u64 a = addr + i;
+            if (a >= DATA_VA && a < DATA_VA + DATA_SIZE)
+                v |= u64(tc.data[a - DATA_VA]) << (8 * i);
+        }
+        return v;
+    }
+
+    // Operand size through 66 / REX.W; size 1 sometimes gets an empty REX.
+    void apply_size(unsigned size)
+    {
+        if (size == 2)
+            b.legacy.push_back(0x66);
+        if (size == 8)
+            b.rex_w = true;
+        if (size == 1 && rng.chance(25))
+            b.force_rex = true;
+    }
+    unsigned op_size(bool allow_byte)
+    {
+        static constexpr unsigned all[] = {1, 2, 4, 8};
+        static constexpr unsigned wide[] = {2, 4, 8};
+        const unsigned size = allow_byte ? rng.pick(all) : rng.pick(wide);
+        apply_size(size);
+        return size;
+    }
+    void imm_bytes(unsigned count, u64 value)
+    {
+        for (unsigned i = 0; i < count; ++i)
+            b.imm.push_back(static_cast<u8>(value >> (8 * i)));
+    }
+    // ib / iw / id as the operand size selects (id, sign-extended, for 64-bit).
+    void imm_for(unsigned size) { imm_bytes(size == 1 ? 1 : size == 2 ? 2 : 4, interesting(rng)); }
+
+    // An address in the data page for a `size`-byte access; sometimes one that
+    // straddles the page's edge, so that faults are compared too.
+    u64 pick_ea(unsigned size, unsigned margin = 0)
+    {
+        if (margin == 0 && rng.chance(3)) {
+            return rng.chance(60) ? DATA_VA + DATA_SIZE - 1 - rng.below(size)
+                                  : DATA_VA - 1 - rng.below(size);
+        }
+        const u64 span = DATA_SIZE - size - 2 * margin;
+        u64 off = margin + rng.below(span + 1);
+        if (rng.chance(60))
+            off &= ~u64(size - 1);
+        return DATA_VA + off;
+    }
+
+    // ModRM (and SIB/disp) for a memory operand at `target`, with the base and
+    // index registers set to reach it through every addressing form.
+    void rm_mem(u64 target, bool allow_addr32 = true)
+    {
+        rm_is_mem = true;
+        ea = target;
+        b.has_modrm = true;
+        const bool addr32 = allow_addr32 && rng.chance(12);
+        if (addr32)
+            b.legacy.push_back(0x67);
+        const u64 amask = addr32 ? 0xFFFFFFFFull : ~0ull;
+        auto garbage = [&](u64 v) {
+            v &= amask;
+            if (addr32 && rng.chance(50))
+                v |= rng.next() << 32;
+            return v;
+        };
+        auto small_disp = [&](unsigned size) -> i64 {
+            if (size == 1)
+                return static_cast<i8>(rng.next());
+            return rng.chance(70) ? static_cast<i64>(rng.below(0x20000)) - 0x10000
+                                  : static_cast<i32>(rng.next());
+        };
+        const unsigned form = static_cast<unsigned>(rng.below(10));
+        if (form == 7) { // RIP-relative
+            b.mod = 0;
+            b.rm = 5;
+            b.disp_size = 4;
+            b.rip_relative = true;
+            b.rip_target = target;
+            return;
+        }
+        if (form == 8) { // absolute [disp32] through SIB with no base and no index
+            b.mod = 0;
+            b.rm = 4;
+            b.has_sib = true;
+            b.base = 5;
+            b.index = 4;
+            b.disp_size = 4;
+            b.disp = static_cast<i64>(target);
+            return;
+        }
+        u8 base = free_reg();
+        if (form <= 2) { // [base], [base+disp8], [base+disp32] without SIB
+            while ((base & 7) == 4 || (form == 0 && (base & 7) == 5))
+                base = free_reg();
+            b.mod = static_cast<u8>(form);
+            b.rm = base;
+            b.disp_size = form == 0 ? 0 : form == 1 ? 1 : 4;
+            b.disp = b.disp_size ? small_disp(b.disp_size) : 0;
+            pin_reg(base, garbage(target - static_cast<u64>(b.disp)));
+            return;
+        }
+        b.rm = 4;
+        b.has_sib = true;
+        b.scale_log = static_cast<u8>(rng.below(4));
+        const u64 scale = 1ull << b.scale_log;
+        if (form == 6) { // [index*scale + disp32], no base
+            u8 index;
+            do
+                index = free_reg();
+            while (index == 4);
+            b.mod = 0;
+            b.base = rng.chance(50) ? 5 : 13; // REX.B is ignored here
+            b.index = index;
+            b.disp_size = 4;
+            i64 d = static_cast<i8>(rng.next());
+            d += static_cast<i64>((target - static_cast<u64>(d)) % scale);
+            b.disp = d;
+            pin_reg(index, garbage((target - static_cast<u64>(d)) / scale));
+            return;
+        }
+        // [base + index*scale + disp] (form 9: no index)
+        b.mod = static_cast<u8>(form == 3 ? 0 : form == 4 ? 1 : 2);
+        if (b.mod == 0 && (base & 7) == 5)
+            b.mod = 1;
+        b.disp_size = b.mod == 0 ? 0 : b.mod == 1 ? 1 : 4;
+        b.disp = b.disp_size ? small_disp(b.disp_size) : 0;
+        b.base = base;
+        u64 index_value = 0;
+        if (form == 9) {
+            b.index = 4;
+        } else {
+            u8 index;
+            do
+                index = free_reg();
+            while (index == 4 || index == base);
+            b.index = index;
+            index_value = garbage(rng.chance(50) ? rng.below(64) : interesting(rng));
+            pin_reg(index, index_value);
+        }
+        pin_reg(base, garbage(target - static_cast<u64>(b.disp) - index_value * scale));
+    }
+
+    // A register or memory r/m operand of `size` bytes.
+    bool rm_any(unsigned size, unsigned mem_percent = 50)
+    {
+        if (rng.chance(mem_percent)) {
+            rm_mem(pick_ea(size));
+            return true;
+        }
+        b.has_modrm = true;
+        b.mod = 3;
+        b.rm = any_reg();
+        return false;
+    }
+
+    // LOCK: legal only on a read-modify-write memory destination; a few
+    // random ones check that everything else raises #UD.
+    void maybe_lock(bool lockable)
+    {
+        if ((lockable && rm_is_mem && rng.chance(25)) || rng.chance(4))
+            b.legacy.insert(b.legacy.begin(), 0xF0);
+    }
+
+    // Shift and rotate counts around every width's edges.
+    u8 count_value()
+    {
+        static constexpr u8 counts[] = {0,  1,  2,  3,  7,  8,  9,  15, 16,  17,  31,
+                                        32, 33, 63, 64, 65, 95, 96, 127, 128, 255};
+        return rng.chance(75) ? rng.pick(counts) : static_cast<u8>(rng.next());
+    }
+    void set_cl(u8 count) { set_reg(RCX_, (gpr(RCX_) & ~0xFFull) | count); }
+
+    // The stack pointer somewhere inside the data page, usually aligned.
+    void stack_in_data(unsigned margin = 0x100)
+    {
+        u64 sp = DATA_VA + margin + rng.below(DATA_SIZE - 2 * margin);
+        if (rng.chance(85))
+            sp &= ~7ull;
+        pin_reg(RSP_, sp);
+    }
+};
+
+// ---- Templates ----
+
+void gen_alu(Gen& g)
+{
+    const unsigned op = static_cast<unsigned>(g.rng.below(8)); // ADD OR ADC SBB AND SUB XOR CMP
+    switch (g.rng.below(6)) {
+    case 0:
+    case 1: { // op r/m, r  /  op r, r/m
+        const unsigned size = g.op_size(true);
+        const bool to_reg = g.rng.chance(40);
+        g.b.opcode = {static_cast<u8>(op * 8 + (to_reg ? 2 : 0) + (size == 1 ? 0 : 1))};
+        g.b.reg = g.any_reg();
+        g.rm_any(size);
+        break;
+    }
+    case 2: { // op AL/AX/EAX/RAX, imm
+        const unsigned size = g.op_size(true);
+        g.b.opcode = {static_cast<u8>(op * 8 + 4 + (size == 1 ? 0 : 1))};
+        g.imm_for(size);
+        break;
+    }
+    default: { // 80 /op ib, 81 /op iz, 83 /op ib
+        const unsigned size = g.op_size(true);
+        const bool sign_extended_imm8 = size != 1 && g.rng.chance(50);
+        g.b.opcode = {static_cast<u8>(size == 1 ? 0x80 : sign_extended_imm8 ? 0x83 : 0x81)};
+        g.b.reg = static_cast<u8>(op);
+        g.rm_any(size);
+        if (sign_extended_imm8)
+            g.imm_bytes(1, interesting(g.rng));
+        else
+            g.imm_for(size);
+        break;
+    }
+    }
+    g.maybe_lock(op != 7);
+}
+
+void gen_test(Gen& g)
+{
+    const unsigned size = g.op_size(true);
+    switch (g.rng.below(3)) {
+    case 0:
+        g.b.opcode = {static_cast<u8>(size == 1 ? 0x84 : 0x85)};
+        g.b.reg = g.any_reg();
+        g.rm_any(size);
+        break;
+    case 1:
+        g.b.opcode = {static_cast<u8>(size == 1 ? 0xA8 : 0xA9)};
+        g.imm_for(size);
+        break;
+    default:
+        g.b.opcode = {static_cast<u8>(size == 1 ? 0xF6 : 0xF7)};
+        g.b.reg = g.rng.chance(85) ? 0 : 1; // /1 is an undocumented alias of /0
+        g.rm_any(size);
+        g.imm_for(size);
+        break;
+    }
+}
+
+void gen_incdec(Gen& g)
+{
+    const unsigned size = g.op_size(true);
+    g.b.opcode = {static_cast<u8>(size == 1 ? 0xFE : 0xFF)};
+    g.b.reg = static_cast<u8>(g.rng.below(2));
+    g.rm_any(size);
+    g.maybe_lock(true);
+}
+
+void gen_negnot(Gen& g)
+{
+    const unsigned size = g.op_size(true);
+    g.b.opcode = {static_cast<u8>(size == 1 ? 0xF6 : 0xF7)};
+    g.b.reg = g.rng.chance(50) ? 2 : 3;
+    g.rm_any(size);
+    g.maybe_lock(true);
+}
+
+void gen_muldiv(Gen& g)
+{
+    const unsigned size = g.op_size(true);
+    const unsigned ext = 4 + static_cast<unsigned>(g.rng.below(4)); // MUL IMUL DIV IDIV
+    g.b.opcode = {static_cast<u8>(size == 1 ? 0xF6 : 0xF7)};
+    g.b.reg = static_cast<u8>(ext);
+    g.rm_any(size);
+    if (ext >= 6 && g.rng.chance(60)) {
+        // A high half that makes the quotient fit, so both outcomes are common.
+        const bool is_signed = ext == 7;
+        if (size == 1) {
+            const u64 al = g.gpr(RAX_) & 0xFF;
+            const u64 ah = is_signed && (al & 0x80) ? 0xFF : 0;
+            g.set_reg(RAX_, (g.gpr(RAX_) & ~0xFFFFull) | (ah << 8) | al);
+        } else {
+            const bool negative = (g.gpr(RAX_) >> (size * 8 - 1)) & 1;
+            const u64 high = is_signed && negative ? ~0ull : 0;
+            g.set_reg(RDX_, (g.gpr(RDX_) & ~mask_of(size)) | (high & mask_of(size)));
+        }
+    }
+}
+
+void gen_imul(Gen& g)
+{
+    const unsigned size = g.op_size(false);
+    g.b.reg = g.any_reg();
+    switch (g.rng.below(3)) {
+    case 0:
+        g.b.opcode = {0x0F, 0xAF};
+        g.rm_any(size);
+        break;
+    case 1:
+        g.b.opcode = {0x69};
+        g.rm_any(size);
+        g.imm_for(size);
+        break;
+    default:
+        g.b.opcode = {0x6B};
+        g.rm_any(size);
+        g.imm_bytes(1, interesting(g.rng));
+        break;
+    }
+}
+
+void gen_shift(Gen& g)
+{
+    const unsigned size = g.op_size(true);
+    g.b.reg = static_cast<u8>(g.rng.below(8)); // ROL ROR RCL RCR SHL SHR SAL SAR
+    const u8 base = size == 1 ? 0 : 1;
+    switch (g.rng.below(3)) {
+    case 0:
+        g.b.opcode = {static_cast<u8>(0xC0 + base)};
+        g.rm_any(size);
+        g.imm_bytes(1, g.count_value());
+        break;
+    case 1:
+        g.b.opcode = {static_cast<u8>(0xD0 + base)};
+        g.rm_any(size);
+        break;
+    default:
+        g.b.opcode = {static_cast<u8>(0xD2 + base)};
+        g.rm_any(size);
+        g.set_cl(g.count_value());
+        break;
+    }
+}
+
+void gen_shld(Gen& g)
+{
+    const unsigned size = g.op_size(false);
+    const bool right = g.rng.chance(50);
+    bool by_cl = g.rng.chance(50);
+    g.b.reg = g.any_reg();
+    g.rm_any(size);
+    u8 count = g.count_value();
+    // A 16-bit count above 16 leaves the result undefined (SDM SHLD/SHRD).
+    if (size == 2 && (count & 31) > 16)
+        count &= 15;
+    if (by_cl) {
+        g.set_cl(count);
+        if (size == 2 && (g.gpr(RCX_) & 31) > 16)
+            by_cl = false; // RCX holds an address here
+    }
+    g.b.opcode = {0x0F, static_cast<u8>((right ? 0xAC : 0xA4) + (by_cl ? 1 : 0))};
+    if (!by_cl)
+        g.imm_bytes(1, count);
+}
+
+void gen_bt(Gen& g)
+{
+    const unsigned size = g.op_size(false);
+    const unsigned op = static_cast<unsigned>(g.rng.below(4)); // BT BTS BTR BTC
+    if (g.rng.chance(50)) {
+        g.b.opcode = {0x0F, 0xBA};
+        g.b.reg = static_cast<u8>(4 + op);
+        g.rm_any(size);
+        g.imm_bytes(1, g.rng.chance(70) ? g.rng.below(size * 8) : g.rng.next());
+    } else {
+        static constexpr u8 opcodes[] = {0xA3, 0xAB, 0xB3, 0xBB};
+        g.b.opcode = {0x0F, opcodes[op]};
+        g.rm_any(size);
+        g.b.reg = g.free_reg();
+        if (g.rm_is_mem) {
+            // A register bit offset reaches outside the operand (signed); keep
+            // the addressed unit inside the data page.
+            const unsigned bits = size * 8;
+            const i64 lo = (static_cast<i64>(DATA_VA) - static_cast<i64>(g.ea)) / static_cast<i64>(size);
+            const i64 hi =
+                (static_cast<i64>(DATA_VA + DATA_SIZE - size) - static_cast<i64>(g.ea)) / static_cast<i64>(size);
+            const i64 k = lo + static_cast<i64>(g.rng.below(static_cast<u64>(hi - lo + 1)));
+            u64 offset = static_cast<u64>(k * bits) + g.rng.below(bits);
+            if (size < 8 && g.rng.chance(50))
+                offset = (offset & mask_of(size)) | (g.rng.next() << (size * 8));
+            g.set_reg(g.b.reg, offset);
+        }
+    }
+    g.maybe_lock(op != 0);
+}
+
+void gen_bsf(Gen& g)
+{
+    const unsigned size = g.op_size(false);
+    g.b.opcode = {0x0F, static_cast<u8>(g.rng.chance(50) ? 0xBC : 0xBD)};
+    g.b.reg = g.any_reg();
+    const bool mem = g.rm_any(size);
+    if (g.rng.chance(25)) { // a zero source: ZF set, destination unchanged
+        if (mem)
+            g.poke(g.ea, size, 0);
+        else
+            g.set_reg(g.b.rm, g.gpr(g.b.rm) & ~mask_of(size));
+    }
+}
+
+void gen_setcc(Gen& g)
+{
+    g.apply_size(1);
+    g.b.opcode = {0x0F, static_cast<u8>(0x90 + g.rng.below(16))};
+    g.b.reg = static_cast<u8>(g.rng.chance(80) ? 0 : g.rng.below(8)); // reg is ignored
+    g.rm_any(1);
+}
+
+void gen_cmovcc(Gen& g)
+{
+    const unsigned size = g.op_size(false);
+    g.b.opcode = {0x0F, static_cast<u8>(0x40 + g.rng.below(16))};
+    g.b.reg = g.any_reg();
+    g.rm_any(size);
+}
+
+void gen_bswap(Gen& g)
+{
+    g.apply_size(g.rng.chance(50) ? 4 : 8);
+    g.b.opcode = {0x0F, 0xC8};
+    g.b.opcode_reg = g.any_reg();
+}
+
+void gen_xadd(Gen& g)
+{
+    const unsigned size = g.op_size(true);
+    g.b.opcode = {0x0F, static_cast<u8>(size == 1 ? 0xC0 : 0xC1)};
+    g.b.reg = g.any_reg();
+    g.rm_any(size);
+    g.maybe_lock(true);
+}
+
+void gen_cmpxchg(Gen& g)
+{
+    const unsigned size = g.op_size(true);
+    g.b.opcode = {0x0F, static_cast<u8>(size == 1 ? 0xB0 : 0xB1)};
+    g.b.reg = g.any_reg();
+    const bool mem = g.rm_any(size);
+    if (g.rng.chance(50)) { // make the compare succeed
+        if (mem)
+            g.poke(g.ea, size, g.gpr(RAX_));
+        else if (g.b.rm != RAX_)
+            g.set_reg(g.b.rm, g.gpr(RAX_));
+    }
+    g.maybe_lock(true);
+}
+
+void gen_cmpxchg8b(Gen& g)
+{
+    const bool wide = g.rng.chance(50);
+    if (wide)
+        g.b.rex_w = true;
+    g.b.opcode = {0x0F, 0xC7};
+    g.b.reg = 1;
+    const unsigned size = wide ? 16 : 8;
+    if (g.rng.chance(4)) { // register operand: #UD
+        g.b.has_modrm = true;
+        g.b.mod = 3;
+        g.b.rm = g.any_reg();
+    } else {
+        u64 target = DATA_VA + g.rng.below(DATA_SIZE - size + 1);
+        if (g.rng.chance(85))
+            target &= ~u64(size - 1);
+        g.rm_mem(target);
+        if (g.rng.chance(50)) {
+            g.poke(target, 8, wide ? g.gpr(RAX_) : (g.gpr(RAX_) & 0xFFFFFFFF) | (g.gpr(RDX_) << 32));
+            if (wide)
+                g.poke(target + 8, 8, g.gpr(RDX_));
+        }
+    }
+    g.maybe_lock(true);
+}
+
+void gen_xchg(Gen& g)
+{
+    if (g.rng.chance(30)) {
+        g.op_size(false);
+        g.b.opcode = {0x90};
+        g.b.opcode_reg = g.any_reg();
+        return;
+    }
+    const unsigned size = g.op_size(true);
+    g.b.opcode = {static_cast<u8>(size == 1 ? 0x86 : 0x87)};
+    g.b.reg = g.any_reg();
+    g.rm_any(size);
+    g.maybe_lock(true);
+}
+
+void gen_mov(Gen& g)
+{
+    const unsigned size = g.op_size(true);
+    switch (g.rng.below(4)) {
+    case 0: // 88/89/8A/8B
+        g.b.opcode = {static_cast<u8>(0x88 + (g.rng.chance(50) ? 2 : 0) + (size == 1 ? 0 : 1))};
+        g.b.reg = g.any_reg();
+        g.rm_any(size);
+        break;
+    case 1: // C6/C7 /0
+        g.b.opcode = {static_cast<u8>(size == 1 ? 0xC6 : 0xC7)};
+        g.b.reg = 0;
+        g.rm_any(size);
+        g.imm_for(size);
+        break;
+    case 2: // B0+r ib, B8+r iw/id/io
+        g.b.opcode = {static_cast<u8>(size == 1 ? 0xB0 : 0xB8)};
+        g.b.opcode_reg = g.any_reg();
+        g.imm_bytes(size, interesting(g.rng));
+        break;
+    default: { // A0-A3 moffs
+        const bool addr32 = g.rng.chance(20);
+        if (addr32)
+            g.b.legacy.push_back(0x67);
+        g.b.opcode = {static_cast<u8>(0xA0 + (g.rng.chance(50) ? 2 : 0) + (size == 1 ? 0 : 1))};
+        g.imm_bytes(addr32 ? 4 : 8, g.pick_ea(size));
+        break;
+    }
+    }
+}
+
+void gen_movx(Gen& g)
+{
+    switch (g.rng.below(3)) {
+    case 0:
+    case 1: {
+        const bool word_source = g.rng.chance(50);
+        g.op_size(false);
+        const bool sign = g.rng.chance(50);
+        g.b.opcode = {0x0F, static_cast<u8>((sign ? 0xBE : 0xB6) + (word_source ? 1 : 0))};
+        g.b.reg = g.any_reg();
+        if (!word_source && g.rng.chance(25))
+            g.b.force_rex = true;
+        g.rm_any(word_source ? 2 : 1);
+        break;
+    }
+    default: { // MOVSXD (63 /r); without REX.W it moves 32 (or 16) bits
+        const unsigned size = g.rng.chance(75) ? 8 : g.rng.chance(70) ? 4 : 2;
+        g.apply_size(size);
+        g.b.opcode = {0x63};
+        g.b.reg = g.any_reg();
+        g.rm_any(size == 8 ? 4 : size);
+        break;
+    }
+    }
+}
+
+void gen_lea(Gen& g)
+{
+    g.op_size(false);
+    g.b.opcode = {0x8D};
+    g.b.reg = g.any_reg();
+    if (g.rng.chance(3)) { // register source: #UD
+        g.b.has_modrm = true;
+        g.b.mod = 3;
+        g.b.rm = g.any_reg();
+        return;
+    }
+    g.rm_mem(interesting(g.rng));
+}
+
+void gen_convert(Gen& g)
+{
+    g.op_size(false);
+    g.b.opcode = {static_cast<u8>(g.rng.chance(50) ? 0x98 : 0x99)};
+}
+
+void gen_flagops(Gen& g)
+{
+    static constexpr u8 ops[] = {0x9E, 0x9F, 0xF8, 0xF9, 0xF5, 0xFC, 0xFD};
+    g.b.opcode = {g.rng.pick(ops)};
+}
+
+void gen_stack(Gen& g)
+{
+    g.stack_in_data();
+    const bool word = g.rng.chance(20); // 66: 16-bit pushes and pops
+    const unsigned size = word ? 2 : 8;
+    auto stack_rm = [&] {
+        if (g.rng.chance(15)) { // [rsp + disp8]: the address uses RSP before (PUSH) or after (POP)
+            g.b.has_modrm = true;
+            g.b.mod = 1;
+            g.b.rm = 4;
+            g.b.has_sib = true;
+            g.b.base = 4;
+            g.b.index = 4;
+            g.b.disp_size = 1;
+            g.b.disp = static_cast<i64>(g.rng.below(0x80)) - 0x40;
+            return;
+        }
+        g.rm_mem(g.pick_ea(size, 0x20), false);
+    };
+    if (word)
+        g.b.legacy.push_back(0x66);
+    switch (g.rng.below(9)) {
+    case 0:
+        g.b.opcode = {0x50};
+        g.b.opcode_reg = g.any_reg();
+        break;
+    case 1:
+        g.b.opcode = {0x58};
+        g.b.opcode_reg = g.any_reg();
+        break;
+    case 2:
+        g.b.opcode = {0xFF};
+        g.b.reg = 6;
+        if (g.rng.chance(50)) {
+            g.b.has_modrm = true;
+            g.b.rm = g.any_reg();
+        } else {
+            stack_rm();
+        }
+        break;
+    case 3:
+        g.b.opcode = {0x8F};
+        g.b.reg = 0;
+        if (g.rng.chance(40)) {
+            g.b.has_modrm = true;
+            g.b.rm = g.any_reg();
+        } else {
+            stack_rm();
+        }
+        break;
+    case 4:
+        if (g.rng.chance(50)) {
+            g.b.opcode = {0x6A};
+            g.imm_bytes(1, interesting(g.rng));
+        } else {
+            g.b.opcode = {0x68};
+            g.imm_bytes(word ? 2 : 4, interesting(g.rng));
+        }
+        break;
+    case 5:
+        g.b.opcode = {0x9C};
+        break;
+    case 6: { // POPF of a value with the flags a user program may change
+        g.b.opcode = {0x9D};
+        u64 v = g.rng.next() & (FLAGS_ARITH | FLAG_DF | FLAG_NT | FLAG_AC | FLAG_ID);
+        if (g.rng.chance(30))
+            v |= g.rng.next() & ~(FLAG_TF | 0xFFFFFFFF00000000ull); // IF, IOPL, reserved bits: ignored
+        g.poke(g.gpr(RSP_), size, v | 2);
+        break;
+    }
+    case 7:
+        g.b.opcode = {0xC9}; // LEAVE
+        g.pin_reg(RBP_, (DATA_VA + 0x100 + g.rng.below(DATA_SIZE - 0x200)) & ~(g.rng.chance(85) ? 7ull : 0));
+        break;
+    default: // ENTER alloc, level
+        g.b.opcode = {0xC8};
+        g.imm_bytes(2, g.rng.below(0x40));
+        g.imm_bytes(1, g.rng.chance(70) ? g.rng.below(4) : g.rng.below(0x40));
+        g.pin_reg(RBP_, (DATA_VA + 0x300 + g.rng.below(DATA_SIZE - 0x400)) & ~7ull);
+        break;
+    }
+}
+
+void gen_string(Gen& g)
+{
+    static constexpr u8 ops[] = {0xA4, 0xA6, 0xAA, 0xAC, 0xAE}; // MOVS CMPS STOS LODS SCAS
+    const u8 op = g.rng.pick(ops);
+    const unsigned size = g.op_size(true);
+    const unsigned rep = static_cast<unsigned>(g.rng.below(3)); // none, F3, F2
+    const bool addr32 = g.rng.chance(15);
+    if (addr32)
+        g.b.legacy.push_back(0x67);
+    if (rep)
+        g.b.legacy.push_back(rep == 1 ? 0xF3 : 0xF2);
+    if ((op == 0xA4 || op == 0xA6 || op == 0xAC) && g.rng.chance(10)) {
+        static constexpr u8 segs[] = {0x2E, 0x36, 0x3E, 0x26};
+        g.b.legacy.push_back(g.rng.pick(segs));
+    }
+    g.b.opcode = {static_cast<u8>(op + (size == 1 ? 0 : 1))};
+    const bool down = g.rng.chance(50);
+    g.tc.init.rflags = (g.tc.init.rflags & ~FLAG_DF) | (down ? FLAG_DF : 0);
+
+    const u64 count = rep ? (g.rng.chance(10) ? 0 : 1 + g.rng.below(8)) : 1;
+    const u64 upper = addr32 && g.rng.chance(50) ? g.rng.next() << 32 : 0;
+    g.pin_reg(RCX_, rep ? count | upper : g.gpr(RCX_));
+    const u64 span = (count ? count : 1) * size;
+    auto place = [&]() -> u64 {
+        if (g.rng.chance(5)) // run off the page: a fault part-way through
+            return down ? DATA_VA + g.rng.below(span) : DATA_VA + DATA_SIZE - g.rng.below(span) - 1;
+        u64 start = DATA_VA + g.rng.below(DATA_SIZE - span + 1);
+        if (g.rng.chance(60))
+            start &= ~u64(size - 1);
+        return down ? start + span - size : start;
+    };
+    const u64 si = place(), di = place();
+    g.pin_reg(RSI_, si | (addr32 && g.rng.chance(50) ? g.rng.next() << 32 : 0));
+    g.pin_reg(RDI_, di | (addr32 && g.rng.chance(50) ? g.rng.next() << 32 : 0));
+
+    // Compares stop on the first (in)equality: make both outcomes likely.
+    const i64 step = down ? -static_cast<i64>(size) : static_cast<i64>(size);
+    if ((op == 0xA6 || op == 0xAE) && g.rng.chance(60)) {
+        const u64 stop = g.rng.below(count + 1);
+        for (u64 i = 0; i < count; ++i) {
+            const u64 d = di + static_cast<u64>(static_cast<i64>(i) * step);
+            const u64 want = op == 0xAE ? g.gpr(RAX_) : g.peek(si + static_cast<u64>(static_cast<i64>(i) * step), size);
+            const bool equal = rep == 1 ? i != stop : i == stop;
+            g.poke(d, size, equal ? want : want ^ (1ull << g.rng.below(size * 8)));
+        }
+    }
+}
+
+// Branch displacements that land in the INT3 fill before or after the
+// instruction, never inside it (a jump into itself could loop forever).
+u64 rel8(Rng& r) { return static_cast<u64>(r.chance(30) ? -20 - static_cast<i64>(r.below(90)) : static_cast<i64>(r.below(120))); }
+u64 rel32(Rng& r)
+{
+    return static_cast<u64>(r.chance(30) ? -20 - static_cast<i64>(r.below(0xE0)) : static_cast<i64>(r.below(0x700)));
+}
+
+void gen_branch(Gen& g)
+{
+    const u64 landing = INSN_VA + 0x20 + g.rng.below(0x600); // inside the INT3 fill
+    switch (g.rng.below(9)) {
+    case 0: // Jcc rel8
+        g.b.opcode = {static_cast<u8>(0x70 + g.rng.below(16))};
+        g.imm_bytes(1, rel8(g.rng));
+        break;
+    case 1: // Jcc rel32
+        g.b.opcode = {0x0F, static_cast<u8>(0x80 + g.rng.below(16))};
+        g.imm_bytes(4, rel32(g.rng));
+        break;
+    case 2: // JMP rel8 / rel32
+        if (g.rng.chance(50)) {
+            g.b.opcode = {0xEB};
+            g.imm_bytes(1, rel8(g.rng));
+        } else {
+            g.b.opcode = {0xE9};
+            g.imm_bytes(4, rel32(g.rng));
+        }
+        break;
+    case 3: { // LOOP / LOOPE / LOOPNE / JRCXZ, RCX or ECX
+        if (g.rng.chance(25))
+            g.b.legacy.push_back(0x67);
+        g.b.opcode = {static_cast<u8>(0xE0 + g.rng.below(4))};
+        g.imm_bytes(1, rel8(g.rng));
+        static constexpr u64 counts[] = {0, 1, 2, 3, 0x100000000ull, 0x100000001ull, ~0ull};
+        g.pin_reg(RCX_, g.rng.chance(70) ? g.rng.pick(counts) : interesting(g.rng));
+        break;
+    }
+    case 4: // CALL rel32
+        g.stack_in_data();
+        g.b.opcode = {0xE8};
+        g.imm_bytes(4, rel32(g.rng));
+        break;
+    case 5: { // RET / RET imm16
+        g.stack_in_data();
+        const bool imm = g.rng.chance(30);
+        g.b.opcode = {static_cast<u8>(imm ? 0xC2 : 0xC3)};
+        if (imm)
+            g.imm_bytes(2, g.rng.below(0x40));
+        g.poke(g.gpr(RSP_), 8, g.rng.chance(95) ? landing : interesting(g.rng));
+        break;
+    }
+    default: { // JMP / CALL r/m64
+        const bool call = g.rng.chance(40);
+        if (call)
+            g.stack_in_data();
+        g.b.opcode = {0xFF};
+        g.b.reg = call ? 2 : 4;
+        const u64 target = g.rng.chance(95) ? landing : interesting(g.rng);
+        if (g.rng.chance(50)) {
+            g.rm_mem(g.pick_ea(8, 0x10), false);
+            g.poke(g.ea, 8, target);
+        } else {
+            g.b.has_modrm = true;
+            g.b.rm = g.free_reg();
+            g.set_reg(g.b.rm, target);
+        }
+        break;
+    }
+    }
+}
+
+// ---- Random bytes ----
+
+unsigned gpr_index(ZydisRegister reg)
+{
+    const ZydisRegister full = ZydisRegisterGetLargestEnclosing(ZYDIS_MACHINE_MODE_LONG_64, reg);
+    if (full >= ZYDIS_REGISTER_RAX && full <= ZYDIS_REGISTER_R15)
+        return static_cast<unsigned>(full - ZYDIS_REGISTER_RAX);
+    return 16;
+}
+
+// Integer instructions a user program can run without side effects outside
+// its registers and memory. Others (system, x87, SSE, branches) are not run.
+bool raw_allowed(ZydisMnemonic m)
+{
+    switch (m) {
+    case ZYDIS_MNEMONIC_ADD: case ZYDIS_MNEMONIC_OR: case ZYDIS_MNEMONIC_ADC:
+    case ZYDIS_MNEMONIC_SBB: case ZYDIS_MNEMONIC_AND: case ZYDIS_MNEMONIC_SUB:
+    case ZYDIS_MNEMONIC_XOR: case ZYDIS_MNEMONIC_CMP: case ZYDIS_MNEMONIC_TEST:
+    case ZYDIS_MNEMONIC_INC: case ZYDIS_MNEMONIC_DEC: case ZYDIS_MNEMONIC_NEG:
+    case ZYDIS_MNEMONIC_NOT: case ZYDIS_MNEMONIC_SHL:
+    case ZYDIS_MNEMONIC_SHR: case ZYDIS_MNEMONIC_SAR: case ZYDIS_MNEMONIC_ROL:
+    case ZYDIS_MNEMONIC_ROR: case ZYDIS_MNEMONIC_RCL: case ZYDIS_MNEMONIC_RCR:
+    case ZYDIS_MNEMONIC_SHLD: case ZYDIS_MNEMONIC_SHRD: case ZYDIS_MNEMONIC_MUL:
+    case ZYDIS_MNEMONIC_IMUL: case ZYDIS_MNEMONIC_DIV: case ZYDIS_MNEMONIC_IDIV:
+    case ZYDIS_MNEMONIC_BT: case ZYDIS_MNEMONIC_BTS: case ZYDIS_MNEMONIC_BTR:
+    case ZYDIS_MNEMONIC_BTC: case ZYDIS_MNEMONIC_BSF: case ZYDIS_MNEMONIC_BSR:
+    case ZYDIS_MNEMONIC_BSWAP: case ZYDIS_MNEMONIC_XADD: case ZYDIS_MNEMONIC_CMPXCHG:
+    case ZYDIS_MNEMONIC_CMPXCHG8B: case ZYDIS_MNEMONIC_CMPXCHG16B: case ZYDIS_MNEMONIC_XCHG:
+    case ZYDIS_MNEMONIC_MOV: case ZYDIS_MNEMONIC_MOVZX: case ZYDIS_MNEMONIC_MOVSX:
+    case ZYDIS_MNEMONIC_MOVSXD: case ZYDIS_MNEMONIC_LEA: case ZYDIS_MNEMONIC_CBW:
+    case ZYDIS_MNEMONIC_CWDE: case ZYDIS_MNEMONIC_CDQE: case ZYDIS_MNEMONIC_CWD:
+    case ZYDIS_MNEMONIC_CDQ: case ZYDIS_MNEMONIC_CQO: case ZYDIS_MNEMONIC_LAHF:
+    case ZYDIS_MNEMONIC_SAHF: case ZYDIS_MNEMONIC_CLC: case ZYDIS_MNEMONIC_STC:
+    case ZYDIS_MNEMONIC_CMC: case ZYDIS_MNEMONIC_CLD: case ZYDIS_MNEMONIC_STD:
+    case ZYDIS_MNEMONIC_NOP: case ZYDIS_MNEMONIC_PUSH: case ZYDIS_MNEMONIC_POP:
+    // POPF is left to the stack template: a random TF would trap after it.
+    case ZYDIS_MNEMONIC_PUSHF: case ZYDIS_MNEMONIC_PUSHFQ:
+    case ZYDIS_MNEMONIC_LEAVE: case ZYDIS_MNEMONIC_XLAT:
+    case ZYDIS_MNEMONIC_MOVSB: case ZYDIS_MNEMONIC_MOVSW: case ZYDIS_MNEMONIC_MOVSD:
+    case ZYDIS_MNEMONIC_MOVSQ: case ZYDIS_MNEMONIC_STOSB: case ZYDIS_MNEMONIC_STOSW:
+    case ZYDIS_MNEMONIC_STOSD: case ZYDIS_MNEMONIC_STOSQ: case ZYDIS_MNEMONIC_LODSB:
+    case ZYDIS_MNEMONIC_LODSW: case ZYDIS_MNEMONIC_LODSD: case ZYDIS_MNEMONIC_LODSQ:
+    case ZYDIS_MNEMONIC_CMPSB: case ZYDIS_MNEMONIC_CMPSW: case ZYDIS_MNEMONIC_CMPSD:
+    case ZYDIS_MNEMONIC_CMPSQ: case ZYDIS_MNEMONIC_SCASB: case ZYDIS_MNEMONIC_SCASW:
+    case ZYDIS_MNEMONIC_SCASD: case ZYDIS_MNEMONIC_SCASQ:
+    case ZYDIS_MNEMONIC_SETB: case ZYDIS_MNEMONIC_SETBE: case ZYDIS_MNEMONIC_SETL:
+    case ZYDIS_MNEMONIC_SETLE: case ZYDIS_MNEMONIC_SETNB: case ZYDIS_MNEMONIC_SETNBE:
+    case ZYDIS_MNEMONIC_SETNL: case ZYDIS_MNEMONIC_SETNLE: case ZYDIS_MNEMONIC_SETNO:
+    case ZYDIS_MNEMONIC_SETNP: case ZYDIS_MNEMONIC_SETNS: case ZYDIS_MNEMONIC_SETNZ:
+    case ZYDIS_MNEMONIC_SETO: case ZYDIS_MNEMONIC_SETP: case ZYDIS_MNEMONIC_SETS:
+    case ZYDIS_MNEMONIC_SETZ:
+    case ZYDIS_MNEMONIC_CMOVB: case ZYDIS_MNEMONIC_CMOVBE: case ZYDIS_MNEMONIC_CMOVL:
+    case ZYDIS_MNEMONIC_CMOVLE: case ZYDIS_MNEMONIC_CMOVNB: case ZYDIS_MNEMONIC_CMOVNBE:
+    case ZYDIS_MNEMONIC_CMOVNL: case ZYDIS_MNEMONIC_CMOVNLE: case ZYDIS_MNEMONIC_CMOVNO:
+    case ZYDIS_MNEMONIC_CMOVNP: case ZYDIS_MNEMONIC_CMOVNS: case ZYDIS_MNEMONIC_CMOVNZ:
+    case ZYDIS_MNEMONIC_CMOVO: case ZYDIS_MNEMONIC_CMOVP: case ZYDIS_MNEMONIC_CMOVS:
+    case ZYDIS_MNEMONIC_CMOVZ:
+    // Integer extensions the host has; reported when ours rejects them.
+    case ZYDIS_MNEMONIC_POPCNT: case ZYDIS_MNEMONIC_LZCNT: case ZYDIS_MNEMONIC_TZCNT:
+    case ZYDIS_MNEMONIC_MOVBE: case ZYDIS_MNEMONIC_ADCX: case ZYDIS_MNEMONIC_ADOX:
+    case ZYDIS_MNEMONIC_ANDN: case ZYDIS_MNEMONIC_BEXTR: case ZYDIS_MNEMONIC_BLSI:
+    case ZYDIS_MNEMONIC_BLSMSK: case ZYDIS_MNEMONIC_BLSR: case ZYDIS_MNEMONIC_BZHI:
+    case ZYDIS_MNEMONIC_MULX: case ZYDIS_MNEMONIC_PDEP: case ZYDIS_MNEMONIC_PEXT:
+    case ZYDIS_MNEMONIC_RORX: case ZYDIS_MNEMONIC_SARX: case ZYDIS_MNEMONIC_SHLX:
+    case ZYDIS_MNEMONIC_SHRX:
+        return true;
+    default:
+        return false;
+    }
+}
+
+bool near_code_page(u64 addr)
+{
+    return addr + 0x40 >= CODE_VA - PAGE_SIZE && addr < CODE_VA + 2 * PAGE_SIZE + 0x40;
+}
+
+// A register's value at its own width (AL in XLAT's [RBX+AL] is 8 bits).
+u64 register_value(const Gen& g, ZydisRegister reg)
+{
+    const unsigned r = gpr_index(reg);
+    if (r == 16)
+        return 0;
+    const unsigned bits = ZydisRegisterGetWidth(ZYDIS_MACHINE_MODE_LONG_64, reg);
+    if (reg >= ZYDIS_REGISTER_AH && reg <= ZYDIS_REGISTER_BH)
+        return (g.tc.init.gpr[r] >> 8) & 0xFF;
+    return g.tc.init.gpr[r] & mask_of(bits / 8);
+}
+
+bool is_bit_test(ZydisMnemonic m)
+{
+    return m == ZYDIS_MNEMONIC_BT || m == ZYDIS_MNEMONIC_BTS || m == ZYDIS_MNEMONIC_BTR ||
+           m == ZYDIS_MNEMONIC_BTC;
+}
+
+// Random bytes (biased toward instruction-shaped ones), followed by the INT3
+// fill exactly as both sides will see them. Returns false when the draw is
+// not a runnable case and must be drawn again.
+bool gen_raw(Gen& g)
+{
+    Rng& r = g.rng;
+    u8 bytes[MAX_INSN];
+    std::memset(bytes, 0xCC, sizeof bytes);
+    unsigned n = 0;
+    static constexpr u8 prefixes[] = {0x66, 0x67, 0xF2, 0xF3, 0xF0, 0x2E, 0x3E, 0x26, 0x36};
+    for (unsigned i = 0, count = static_cast<unsigned>(r.below(3)); i < count; ++i)
+        bytes[n++] = r.pick(prefixes);
+    if (r.chance(50))
+        bytes[n++] = static_cast<u8>(0x40 + r.below(16));
+    if (r.chance(30))
+        bytes[n++] = 0x0F;
+    bytes[n++] = static_cast<u8>(r.next());
+    // ModRM: often a register form, so that not every case is a memory access.
+    bytes[n++] = static_cast<u8>(r.chance(40) ? 0xC0 | r.below(64) : r.next());
+    for (unsigned tail = static_cast<unsigned>(r.below(9)); tail && n < MAX_INSN; --tail)
+        bytes[n++] = static_cast<u8>(r.next());
+
+    ZydisDecodedInstruction zi;
+    ZydisDecodedOperand ops[ZYDIS_MAX_OPERAND_COUNT];
+    if (!decode64(bytes, MAX_INSN, zi, ops)) {
+        // Invalid to Zydis (and so to ours): the host must raise #UD too.
+        g.tc.length = n;
+        std::memcpy(g.tc.bytes.data(), bytes, n);
+        return true;
+    }
+    if (!raw_allowed(zi.mnemonic))
+        return false;
+    // 0F 0D with a register operand: a reserved NOP on Intel (and to ours),
+    // #UD on AMD, whose 3DNow! PREFETCH needs memory. A vendor difference.
+    if (zi.opcode_map == ZYDIS_OPCODE_MAP_0F && zi.opcode == 0x0D && zi.raw.modrm.mod == 3)
+        return false;
+    for (unsigned i = 0; i < zi.operand_count_visible; ++i) {
+        const ZydisDecodedOperand& op = ops[i];
+        if (op.type == ZYDIS_OPERAND_TYPE_REGISTER && gpr_index(op.reg.value) == 16)
+            return false; // segment, control or vector registers
+    }
+    g.tc.length = zi.length;
+    std::memcpy(g.tc.bytes.data(), bytes, zi.length);
+    if (zi.attributes & (ZYDIS_ATTRIB_HAS_REP | ZYDIS_ATTRIB_HAS_REPE | ZYDIS_ATTRIB_HAS_REPNE))
+        g.pin_reg(RCX_, r.below(9) | (r.chance(30) ? r.next() << 32 : 0));
+    if (is_bit_test(zi.mnemonic) && ops[0].type == ZYDIS_OPERAND_TYPE_MEMORY &&
+        ops[1].type == ZYDIS_OPERAND_TYPE_REGISTER) {
+        // A register bit offset reaches up to 2^63 bits away: keep it small.
+        const unsigned offset_reg = gpr_index(ops[1].reg.value);
+        if (offset_reg == gpr_index(ops[0].mem.base) || offset_reg == gpr_index(ops[0].mem.index))
+            return false;
+        g.pin_reg(offset_reg, r.below(0x400));
+    }
+
+    // Aim memory operands into the data page most of the time, then make sure
+    // none comes near the code page (a store there would rewrite the INT3 fill).
+    for (unsigned pass = 0; pass < 2; ++pass) {
+        for (unsigned i = 0; i < zi.operand_count; ++i) {
+            const ZydisDecodedOperand& op = ops[i];
+            if (op.type != ZYDIS_OPERAND_TYPE_MEMORY || op.mem.type != ZYDIS_MEMOP_TYPE_MEM)
+                continue;
+            if (op.mem.segment == ZYDIS_REGISTER_FS || op.mem.segment == ZYDIS_REGISTER_GS)
+                return false;
+            const unsigned base = gpr_index(op.mem.base);
+            const u64 amask = zi.address_width == 32 ? 0xFFFFFFFFull : ~0ull;
+            const u64 scale = op.mem.scale ? op.mem.scale : 1;
+            const u64 index_value = register_value(g, op.mem.index) * scale;
+            if (pass == 0) {
+                if (base < 16 && !g.is_pinned(base) && r.chance(85)) {
+                    const u64 target = g.pick_ea(op.size >= 8 ? op.size / 8 : 1);
+                    g.pin_reg(base, (target - static_cast<u64>(op.mem.disp.value) - index_value) & amask);
+                }
+                continue;
+            }
+            u64 addr = static_cast<u64>(op.mem.disp.value) + index_value;
+            if (base < 16)
+                addr += g.gpr(base);
+            else if (op.mem.base == ZYDIS_REGISTER_RIP || op.mem.base == ZYDIS_REGISTER_EIP)
+                addr += INSN_VA + zi.length;
+            addr &= amask;
+            if (near_code_page(addr))
+                return false;
+        }
+    }
+    return true;
+}
+
+struct Family {
+    const char* name;
+    void (*gen)(Gen&);
+    unsigned weight;
+};
+
+constexpr Family FAMILIES[] = {
+    {"alu", gen_alu, 12},       {"test", gen_test, 3},         {"incdec", gen_incdec, 3},
+    {"negnot", gen_negnot, 3},  {"muldiv", gen_muldiv, 6},     {"imul", gen_imul, 4},
+    {"shift", gen_shift, 10},   {"shld", gen_shld, 5},         {"bt", gen_bt, 6},
+    {"bsf", gen_bsf, 3},        {"setcc", gen_setcc, 3},       {"cmovcc", gen_cmovcc, 3},
+    {"bswap", gen_bswap, 1},    {"xadd", gen_xadd, 2},         {"cmpxchg", gen_cmpxchg, 3},
+    {"cmpxchg8b", gen_cmpxchg8b, 2}, {"xchg", gen_xchg, 3},    {"mov", gen_mov, 4},
+    {"movx", gen_movx, 3},      {"lea", gen_lea, 3},           {"convert", gen_convert, 1},
+    {"flagops", gen_flagops, 2}, {"stack", gen_stack, 6},      {"string", gen_string, 8},
+    {"branch", gen_branch, 6},
+};
+constexpr unsigned RAW_WEIGHT = 15;
+
+void randomize_state(Rng& r, TestCase& tc)
+{
+    for (u64& reg : tc.init.gpr)
+        reg = interesting(r);
+    tc.init.gpr[RSP_] = r.chance(80) ? (DATA_VA + 0x400 + r.below(0x800)) & ~7ull : interesting(r);
+    tc.init.rflags = 0x202 | (r.next() & FLAGS_ARITH) | (r.chance(25) ? FLAG_DF : 0);
+    // AC at CPL 3 with CR0.AM (Linux sets it) turns misaligned accesses into #AC.
+    if (r.chance(6))
+        tc.init.rflags |= FLAG_AC;
+    if (r.chance(3))
+        tc.init.rflags |= r.next() & (FLAG_NT | FLAG_ID);
+    tc.init.rip = INSN_VA;
+    for (size_t i = 0; i < DATA_SIZE; i += 8) {
+        const u64 v = r.chance(70) ? r.next() : interesting(r);
+        std::memcpy(&tc.data[i], &v, 8);
+    }
+}
+
+} // namespace
+
+std::vector<std::string> family_names()
+{
+    std::vector<std::string> names;
+    for (const Family& f : FAMILIES)
+        names.emplace_back(f.name);
+    names.emplace_back("raw");
+    return names;
+}
+
+void generate_case(u64 seed, u64 index, const std::string& only, TestCase& tc)
+{
+    Rng rng(seed, index);
+    unsigned total = RAW_WEIGHT;
+    for (const Family& f : FAMILIES)
+        total += f.weight;
+    for (;;) {
+        tc = TestCase{};
+        randomize_state(rng, tc);
+        Gen g(rng, tc);
+        const Family* family = nullptr;
+        if (only.empty()) {
+            u64 pick = rng.below(total);
+            for (const Family& f : FAMILIES) {
+                if (pick < f.weight) {
+                    family = &f;
+                    break;
+                }
+                pick -= f.weight;
+            }
+        } else {
+            for (const Family& f : FAMILIES)
+                if (only == f.name)
+                    family = &f;
+        }
+        if (!family) {
+            tc.family = "raw";
+            tc.raw = true;
+            if (gen_raw(g))
+                return;
+            continue;
+        }
+        tc.family = family->name;
+        family->gen(g);
+        tc.length = g.b.encode(tc.bytes.data(), INSN_VA);
+        if (tc.length)
+            return;
+    }
+}
+
+} // namespace difftest

@@ -1,0 +1,20 @@
+// Test-case generation: a seeded table of integer-ISA templates (every
+// operand size, register and memory forms, immediates, interesting values)
+// plus random byte sequences. Case `index` of `seed` is always the same case,
+// so one mismatch line is enough to reproduce it.
+#pragma once
+
+#include "tests/difftest/difftest.h"
+
+#include <string>
+#include <vector>
+
+namespace difftest {
+
+// Fills `tc` with case `index` of `seed`. `only` (when not empty) restricts
+// the draw to the template family of that name ("raw" for random bytes).
+void generate_case(u64 seed, u64 index, const std::string& only, TestCase& tc);
+
+std::vector<std::string> family_names();
+
+} // namespace difftest
