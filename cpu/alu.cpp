@@ -667,10 +667,9 @@ bool ascii_adjust(Cpu& cpu, bool add)
     u16 ax = static_cast<u16>(cpu.gpr(RAX, 2));
     bool adjust = (ax & 0xF) > 9 || (f & rf::AF);
     if (adjust) {
-        if (add)
-            ax = static_cast<u16>(ax + 0x106);
-        else
-            ax = static_cast<u16>(((ax - 6) & 0xFF) | (((ax >> 8) - 1) << 8));
+        // AAA: AX := AX + 106H. AAS: AX := AX - 6, then AH := AH - 1; the
+        // 16-bit subtraction lets a borrow out of AL reach AH (SDM Vol 2A AAS).
+        ax = static_cast<u16>(add ? ax + 0x106 : ax - 0x106);
     }
     ax &= 0xFF0F;
     cpu.set_gpr(RAX, 2, ax);

@@ -76,8 +76,11 @@ HANDLER(op_call)
         return op_call_far(cpu, insn);
     u64 target;
     TRY(near_target(cpu, insn, target));
-    // The target is checked before anything is pushed: a #GP for a
-    // non-canonical target leaves the stack memory untouched.
+    // The stack slot is checked first (#AC, #PF), then the target (#GP), and
+    // only then is the return address stored: a non-canonical target leaves
+    // the stack memory untouched (what the hardware does).
+    const unsigned as = cpu.stack_addr_size();
+    TRY(probe_write(cpu, SS, (cpu.s.gpr[RSP] - insn.opsize) & size_mask(as), insn.opsize));
     const u64 return_rip = cpu.next_rip;
     TRY(cpu.near_branch(target, insn.opsize));
     return cpu.push(return_rip, insn.opsize);

@@ -229,6 +229,7 @@ public:
     void nullify_data_segments_for(unsigned cpl);
     bool iret_inner(unsigned opsize);
     bool iret_to_v86(u64 ip, u64 cs, u64 flags);
+    bool task_return_checks();
     bool far_transfer_inner(u16 selector, u64 offset, unsigned opsize, bool is_call);
     bool commit_far_target(u64 offset);
     bool through_call_gate(u16 gate_sel, u64 gate, u64 gate_high, bool is_call);

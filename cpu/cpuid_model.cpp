@@ -4,9 +4,9 @@
 
 namespace {
 
-// Leaf 1 EDX (SDM Vol 2A, CPUID): FPU, DE, PSE, TSC, MSR, PAE, MCE? no, CX8, APIC? (none
-// until the platform has a LAPIC), SEP, PGE, CMOV, PAT, PSE-36, CLFSH, FXSR? (not yet), SSE? (not yet).
-constexpr u32 LEAF1_EDX = (1u << 0)    // FPU (x87 present: the ISA issue completes it)
+// Leaf 1 EDX (SDM Vol 2A, CPUID): only what the interpreter implements. APIC
+// (bit 9) waits until the machine wires the local APIC to the vCPU.
+constexpr u32 LEAF1_EDX = (1u << 0)    // FPU
                           | (1u << 2)  // DE
                           | (1u << 3)  // PSE
                           | (1u << 4)  // TSC
@@ -18,16 +18,29 @@ constexpr u32 LEAF1_EDX = (1u << 0)    // FPU (x87 present: the ISA issue comple
                           | (1u << 15) // CMOV
                           | (1u << 16) // PAT
                           | (1u << 17) // PSE-36
-                          | (1u << 19); // CLFSH
-constexpr u32 LEAF1_ECX = 0;
-// Leaf 7.0 EBX: FSGSBASE (0), SMEP (7), ERMS (9), INVPCID? no, SMAP (20).
-constexpr u32 LEAF7_EBX = (1u << 0) | (1u << 7) | (1u << 9) | (1u << 20);
+                          | (1u << 19) // CLFSH
+                          | (1u << 23) // MMX
+                          | (1u << 24) // FXSR
+                          | (1u << 25) // SSE
+                          | (1u << 26); // SSE2
+constexpr u32 LEAF1_ECX = (1u << 0)    // SSE3
+                          | (1u << 1)  // PCLMULQDQ
+                          | (1u << 9)  // SSSE3
+                          | (1u << 13) // CMPXCHG16B
+                          | (1u << 19) // SSE4.1
+                          | (1u << 20) // SSE4.2
+                          | (1u << 22) // MOVBE
+                          | (1u << 23) // POPCNT
+                          | (1u << 25); // AES
+// Leaf 7.0 EBX: FSGSBASE (0), BMI1 (3), SMEP (7), BMI2 (8), ERMS (9), ADX (19), SMAP (20).
+constexpr u32 LEAF7_EBX = (1u << 0) | (1u << 3) | (1u << 7) | (1u << 8) | (1u << 9) | (1u << 19) |
+                          (1u << 20);
 // Leaf 7.0 ECX: LA57 (16).
 constexpr u32 LEAF7_ECX = (1u << 16);
 // 0x80000001 EDX: SYSCALL (11), NX (20), Page1GB (26), RDTSCP (27), LM (29).
 constexpr u32 EXT1_EDX = (1u << 11) | (1u << 20) | (1u << 26) | (1u << 27) | (1u << 29);
-// 0x80000001 ECX: LAHF/SAHF in 64-bit mode (0).
-constexpr u32 EXT1_ECX = (1u << 0);
+// 0x80000001 ECX: LAHF/SAHF in 64-bit mode (0), LZCNT/ABM (5).
+constexpr u32 EXT1_ECX = (1u << 0) | (1u << 5);
 
 u32 chars(const char* s)
 {
@@ -45,11 +58,15 @@ CpuidResult CpuidModel::query(u32 leaf, u32 subleaf, unsigned apic_id) const
     if (leaf >= 0x40000000 && leaf <= 0x4FFFFFFF)
         return m_hypervisor ? m_hypervisor(leaf, subleaf, apic_id) : r;
     switch (leaf) {
-    case 0: // max standard leaf, vendor "GenuineIntel"-style triple order EBX, EDX, ECX
+    case 0: // max standard leaf and vendor (EBX, EDX, ECX)
+        // Guests key errata and feature paths on the vendor; an unknown one
+        // makes Linux warn that the CPU "may be unstable". The model's
+        // semantics are Intel's (SDM), so it says so, as Hyper-V passes the
+        // host vendor through.
         r.eax = 7;
-        r.ebx = chars("Viri");
-        r.edx = chars("dian");
-        r.ecx = chars("VCPU");
+        r.ebx = chars("Genu");
+        r.edx = chars("ineI");
+        r.ecx = chars("ntel");
         break;
     case 1:
         // Family 6, model 0x55-ish signature kept generic: family 6, model 15, stepping 1.

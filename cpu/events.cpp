@@ -395,9 +395,12 @@ bool Cpu::iret_inner(unsigned opsize)
         s.events.nmi_blocked = false;
         return true;
     }
-    if (s.rflags & rf::NT)
-        return raise_gp(0); // task return: task switching is not supported (docs/status.md)
     const bool long_mode = s.long_mode_active();
+    if (s.rflags & rf::NT) {
+        if (long_mode)
+            return raise_gp(0); // IA-32e mode has no task return (SDM Vol 2A IRET)
+        return task_return_checks();
+    }
     if (!pop(opsize, ip) || !pop(opsize, cs) || !pop(opsize, flags))
         return false;
     const unsigned cpl = s.cpl();
@@ -450,6 +453,30 @@ bool Cpu::iret_inner(unsigned opsize)
     next_rip = to_64 ? ip : ip & size_mask(opsize == 8 ? 4 : opsize);
     s.events.nmi_blocked = false;
     return true;
+}
+
+// IRET with NT=1 returns to the task named by the current TSS's back link.
+// The link is validated as the SDM says (#TS(link) for a selector that is
+// not a busy TSS in the GDT, #NP if not present); the task switch itself is
+// not supported (docs/status.md) and ends in #GP(0).
+bool Cpu::task_return_checks()
+{
+    u64 link;
+    if (!read_linear(s.tr.base, 2, link, true))
+        return false;
+    const u16 sel = static_cast<u16>(link);
+    if ((sel & 4) || (sel & 0xFFFC) == 0)
+        return raise(Fault{VEC_TS, true, sel_ec(sel), 0});
+    u64 desc, high;
+    bool in_bounds;
+    if (!read_descriptor(sel, desc, high, in_bounds))
+        return false;
+    const unsigned type = system_type(desc);
+    if (!in_bounds || (type != 0x3 && type != 0xB))
+        return raise(Fault{VEC_TS, true, sel_ec(sel), 0});
+    if (!desc_present(desc))
+        return raise(Fault{VEC_NP, true, sel_ec(sel), 0});
+    return raise_gp(0);
 }
 
 bool Cpu::iret_to_v86(u64 ip, u64 cs, u64 flags)

@@ -84,7 +84,8 @@ bool round_generic(FpEnv& env, bool sign, i32 exp, u128 sig, const Format& f, un
             // Tininess is detected before rounding on the x87 (checked
             // against hardware): a tiny result that is inexact after
             // denormalization signals UE.
-            const u128 denorm = shift_right_jam(sig, static_cast<unsigned>(1 - e < 200 ? 1 - e : 200));
+            const u128 denorm =
+                shift_right_jam(sig, static_cast<unsigned>(1 - e < 200 ? 1 - e : 200));
             r.field = round_field(denorm, p, rc, sign, carry, inexact, up);
             r.exp = (r.field >> 63) ? 1 : 0;
             if (inexact) {
@@ -111,7 +112,8 @@ bool round_generic(FpEnv& env, bool sign, i32 exp, u128 sig, const Format& f, un
     if (e > f.emax) {
         if (env.masked(fpx::OE)) {
             env.raise(fpx::OE | fpx::PE);
-            const bool to_inf = rc == RC_NEAREST || (rc == RC_UP && !sign) || (rc == RC_DOWN && sign);
+            const bool to_inf =
+                rc == RC_NEAREST || (rc == RC_UP && !sign) || (rc == RC_DOWN && sign);
             if (to_inf) {
                 r.exp = f.emax + 1;
                 r.field = J_BIT;
@@ -275,8 +277,8 @@ bool add_sub(FpEnv& env, Float80 a, Float80 b, bool subtract, Float80& out)
         ub = t;
     }
     const u128 x = u128(ua.sig) << 62;
-    const u128 y = shift_right_jam(u128(ub.sig) << 62, static_cast<unsigned>(
-                                                            ua.exp - ub.exp > 200 ? 200 : ua.exp - ub.exp));
+    const u128 y = shift_right_jam(
+        u128(ub.sig) << 62, static_cast<unsigned>(ua.exp - ub.exp > 200 ? 200 : ua.exp - ub.exp));
     u128 sum;
     if (ua.sign == ub.sign) {
         sum = x + y;
@@ -647,8 +649,7 @@ bool f80_extract(FpEnv& env, Float80 a, Float80& exponent, Float80& significand)
     return true;
 }
 
-bool f80_rem(FpEnv& env, Float80 a, Float80 b, bool ieee, Float80& out, u8& quotient,
-             bool& partial)
+bool f80_rem(FpEnv& env, Float80 a, Float80 b, bool ieee, Float80& out, u8& quotient, bool& partial)
 {
     quotient = 0;
     partial = false;
@@ -731,7 +732,7 @@ FpOrder f80_compare(FpEnv& env, Float80 a, Float80 b, bool quiet)
         return FpOrder::Equal;
     if (a.sign() != b.sign())
         return a.sign() && !(ca == FpClass::Zero && cb == FpClass::Zero) ? FpOrder::Less
-                                                                          : FpOrder::Greater;
+                                                                         : FpOrder::Greater;
     const Unpacked ua = unpack(a), ub = unpack(b);
     const i32 ea = ca == FpClass::Zero ? INT32_MIN : ca == FpClass::Infinity ? INT32_MAX : ua.exp;
     const i32 eb = cb == FpClass::Zero ? INT32_MIN : cb == FpClass::Infinity ? INT32_MAX : ub.exp;
@@ -797,8 +798,8 @@ bool from_binary(FpEnv& env, u64 bits, unsigned frac_bits, unsigned exp_bits, Fl
 }
 
 // Narrows to single or double. A memory destination: unmasked OE/UE store nothing.
-bool to_binary(FpEnv& env, Float80 a, const Format& f, Rounded& r, u64 quiet_nan_bits,
-               u64& nan_out, bool& is_special)
+bool to_binary(FpEnv& env, Float80 a, const Format& f, Rounded& r, u64 quiet_nan_bits, u64& nan_out,
+               bool& is_special)
 {
     const FpClass ca = classify(a);
     is_special = false;
@@ -901,8 +902,8 @@ bool f80_to_int(FpEnv& env, Float80 a, unsigned bytes, bool truncate, i64& out)
     if (u.exp > 63)
         return out_of_range();
     bool inexact, up;
-    const u64 mag = round_integer(u.sig, u.exp, u.sign, truncate ? RC_ZERO : env.rounding(),
-                                  inexact, up);
+    const u64 mag =
+        round_integer(u.sig, u.exp, u.sign, truncate ? RC_ZERO : env.rounding(), inexact, up);
     if (u.sign ? mag > limit_pos + 1 : mag > limit_pos)
         return out_of_range();
     if (inexact) {
@@ -972,12 +973,12 @@ Float80 f80_constant(FpConstant c, unsigned rounding)
         i32 exp;
     };
     static constexpr Exact table[] = {
-        {0x8000000000000000ull, 0, 0},                                 // 1
-        {0xd49a784bcd1b8afeull, 0x492bf6ff4dafdb4cull, 1},            // log2(10)
-        {0xb8aa3b295c17f0bbull, 0xbe87fed0691d3e88ull, 0},            // log2(e)
-        {0xc90fdaa22168c234ull, 0xc4c6628b80dc1cd1ull, 1},            // pi
-        {0x9a209a84fbcff798ull, 0x8f8959ac0b7c9178ull, -2},           // log10(2)
-        {0xb17217f7d1cf79abull, 0xc9e3b39803f2f6afull, -1},           // ln(2)
+        {0x8000000000000000ull, 0, 0},                      // 1
+        {0xd49a784bcd1b8afeull, 0x492bf6ff4dafdb4cull, 1},  // log2(10)
+        {0xb8aa3b295c17f0bbull, 0xbe87fed0691d3e88ull, 0},  // log2(e)
+        {0xc90fdaa22168c234ull, 0xc4c6628b80dc1cd1ull, 1},  // pi
+        {0x9a209a84fbcff798ull, 0x8f8959ac0b7c9178ull, -2}, // log10(2)
+        {0xb17217f7d1cf79abull, 0xc9e3b39803f2f6afull, -1}, // ln(2)
     };
     if (c == FpConstant::Zero)
         return F80_ZERO;

@@ -10,8 +10,8 @@
 // x87 status-word exception flags (SDM Vol 1 8.1.3.1); the control word masks
 // them with the same bits.
 namespace fpx {
-constexpr u16 IE = 1u << 0, DE = 1u << 1, ZE = 1u << 2, OE = 1u << 3, UE = 1u << 4,
-              PE = 1u << 5, SF = 1u << 6;
+constexpr u16 IE = 1u << 0, DE = 1u << 1, ZE = 1u << 2, OE = 1u << 3, UE = 1u << 4, PE = 1u << 5,
+              SF = 1u << 6;
 constexpr u16 ALL = 0x3F;
 } // namespace fpx
 
@@ -33,7 +33,7 @@ constexpr Float80 F80_ONE{0x8000000000000000ull, 0x3FFF};
 
 enum class FpClass : u8 {
     Zero,
-    Denormal,    // includes pseudo-denormals (exponent 0, integer bit set)
+    Denormal, // includes pseudo-denormals (exponent 0, integer bit set)
     Normal,
     Infinity,
     QNaN,
@@ -41,7 +41,10 @@ enum class FpClass : u8 {
     Unsupported, // unnormals, pseudo-NaNs and pseudo-infinities (SDM Vol 1 8.2.2)
 };
 FpClass classify(Float80 v);
-inline bool is_nan(FpClass c) { return c == FpClass::QNaN || c == FpClass::SNaN; }
+inline bool is_nan(FpClass c)
+{
+    return c == FpClass::QNaN || c == FpClass::SNaN;
+}
 Float80 make_inf(bool sign);
 Float80 make_zero(bool sign);
 inline Float80 with_sign(Float80 v, bool sign)
@@ -78,8 +81,8 @@ bool f80_sub(FpEnv& env, Float80 a, Float80 b, Float80& out);
 bool f80_mul(FpEnv& env, Float80 a, Float80 b, Float80& out);
 bool f80_div(FpEnv& env, Float80 a, Float80 b, Float80& out);
 bool f80_sqrt(FpEnv& env, Float80 a, Float80& out);
-bool f80_round_to_int(FpEnv& env, Float80 a, Float80& out);           // FRNDINT
-bool f80_scale(FpEnv& env, Float80 a, Float80 b, Float80& out);       // FSCALE: a * 2^trunc(b)
+bool f80_round_to_int(FpEnv& env, Float80 a, Float80& out);     // FRNDINT
+bool f80_scale(FpEnv& env, Float80 a, Float80 b, Float80& out); // FSCALE: a * 2^trunc(b)
 // FXTRACT: exponent and significand; false when nothing is to be written.
 bool f80_extract(FpEnv& env, Float80 a, Float80& exponent, Float80& significand);
 // FPREM (ieee = false) and FPREM1 (ieee = true). `quotient` gets the low

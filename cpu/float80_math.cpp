@@ -94,8 +94,7 @@ Wide mul(Wide a, Wide b)
         return Wide{sign, 0, 0};
     const u64 a1 = static_cast<u64>(a.sig >> 64), a0 = static_cast<u64>(a.sig);
     const u64 b1 = static_cast<u64>(b.sig >> 64), b0 = static_cast<u64>(b.sig);
-    const u128 p11 = u128(a1) * b1, p10 = u128(a1) * b0, p01 = u128(a0) * b1,
-               p00 = u128(a0) * b0;
+    const u128 p11 = u128(a1) * b1, p10 = u128(a1) * b0, p01 = u128(a0) * b1, p00 = u128(a0) * b0;
     const u128 mid = (p00 >> 64) + static_cast<u64>(p10) + static_cast<u64>(p01);
     u128 hi = p11 + (p10 >> 64) + (p01 >> 64) + (mid >> 64);
     i32 exp = a.exp + b.exp + 1;

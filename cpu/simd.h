@@ -76,13 +76,31 @@ bool uses_mmx(const Insn& insn);
 bool read_mem128(Cpu& cpu, const Insn& insn, Vec& v, Align align);
 bool write_mem128(Cpu& cpu, const Insn& insn, const Vec& v, Align align);
 
+bool read_src_other(Cpu& cpu, const Insn& insn, unsigned i, Vec& v, Align align);
+bool write_dst_other(Cpu& cpu, const Insn& insn, unsigned i, const Vec& v, Align align);
+
 // Reads operand `i`: an XMM or MMX register, a GPR (zero-extended), or
 // op.size bytes of memory into the low lanes (the rest zero).
-bool read_src(Cpu& cpu, const Insn& insn, unsigned i, Vec& v, Align align = Align::Required);
+inline bool read_src(Cpu& cpu, const Insn& insn, unsigned i, Vec& v, Align align = Align::Required)
+{
+    if (insn.op[i].kind == OpKind::Xmm) [[likely]] {
+        v = xmm(cpu, insn.op[i].reg);
+        return true;
+    }
+    return read_src_other(cpu, insn, i, v, align);
+}
+
 // Writes operand `i`: a whole XMM register, an MMX register (low 8 bytes), a
 // GPR of op.size (32-bit writes zero-extend), or op.size bytes of memory.
-bool write_dst(Cpu& cpu, const Insn& insn, unsigned i, const Vec& v,
-               Align align = Align::Required);
+inline bool write_dst(Cpu& cpu, const Insn& insn, unsigned i, const Vec& v,
+                      Align align = Align::Required)
+{
+    if (insn.op[i].kind == OpKind::Xmm) [[likely]] {
+        set_xmm(cpu, insn.op[i].reg, v);
+        return true;
+    }
+    return write_dst_other(cpu, insn, i, v, align);
+}
 
 // Width in bytes of the SIMD register operand `i`: 8 for MMX, 16 for XMM.
 inline unsigned width(const Insn& insn, unsigned i = 0)

@@ -99,7 +99,7 @@ bool write_mem128(Cpu& cpu, const Insn& insn, const Vec& v, Align align)
     return cpu.write_linear(next_half(cpu, linear), 8, v.q[1]);
 }
 
-bool read_src(Cpu& cpu, const Insn& insn, unsigned i, Vec& v, Align align)
+bool read_src_other(Cpu& cpu, const Insn& insn, unsigned i, Vec& v, Align align)
 {
     const Operand& op = insn.op[i];
     switch (op.kind) {
@@ -128,7 +128,7 @@ bool read_src(Cpu& cpu, const Insn& insn, unsigned i, Vec& v, Align align)
     }
 }
 
-bool write_dst(Cpu& cpu, const Insn& insn, unsigned i, const Vec& v, Align align)
+bool write_dst_other(Cpu& cpu, const Insn& insn, unsigned i, const Vec& v, Align align)
 {
     const Operand& op = insn.op[i];
     switch (op.kind) {

@@ -14,10 +14,14 @@
 // Unmasked exceptions (SDM Vol 1 11.5.2): the host always runs with every
 // exception masked. When the guest unmasks one, each element is run alone to
 // find its flags: pre-computation exceptions (IE, DE, ZE) of all elements
-// come first and, if one is unmasked, trap without post-computation flags;
-// an element whose overflow or underflow traps reports OE or UE without PE;
-// an unmasked underflow traps on any tiny result, exact or not. On a trap the
-// destination is unchanged and the flags gathered so far are set in MXCSR.
+// come first and, if one is unmasked, trap without post-computation flags.
+// An unmasked underflow traps on any tiny result, exact or not. An element
+// whose overflow or underflow traps reports OE or UE, plus PE only when its
+// significand was rounded (the result with an unbounded exponent is
+// inexact); the other elements report their masked flags. On a trap the
+// destination is unchanged and the flags gathered are set in MXCSR. This is
+// what the hardware does: tests/cpu/simd_host_test.cpp compares it with the
+// host CPU, traps included.
 #include "cpu/simd.h"
 
 #include <emmintrin.h>

@@ -81,8 +81,9 @@ enum class ShiftKind : u8 { Left, Logical, Arithmetic };
 template <class T, ShiftKind K>
 bool shift(Cpu& cpu, const Insn& insn)
 {
-    const unsigned n = width(insn) / sizeof(T), bits = sizeof(T) * 8;
-    return binary(cpu, insn, [n, bits](const Vec& d, const Vec& s) {
+    constexpr unsigned bits = sizeof(T) * 8;
+    const unsigned n = width(insn) / sizeof(T);
+    return binary(cpu, insn, [n](const Vec& d, const Vec& s) {
         const u64 count = s.q[0];
         Vec r;
         for (unsigned i = 0; i < n; ++i) {

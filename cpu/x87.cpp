@@ -198,8 +198,9 @@ u8 rebuild_modrm(const Insn& insn, u8 implied_rm)
     u8 mod = 0, rm = 0;
     const bool disp8 = m.disp >= -128 && m.disp <= 127;
     if (insn.addrsize == 2) {
-        static constexpr u8 combos[8][2] = {{RBX, RSI}, {RBX, RDI}, {RBP, RSI}, {RBP, RDI},
-                                            {RSI, NO_REG}, {RDI, NO_REG}, {RBP, NO_REG}, {RBX, NO_REG}};
+        static constexpr u8 combos[8][2] = {{RBX, RSI},    {RBX, RDI},    {RBP, RSI},
+                                            {RBP, RDI},    {RSI, NO_REG}, {RDI, NO_REG},
+                                            {RBP, NO_REG}, {RBX, NO_REG}};
         if (m.base == NO_REG && m.index == NO_REG)
             return static_cast<u8>(reg | 6);
         for (u8 i = 0; i < 8; ++i) {
@@ -345,7 +346,8 @@ enum class MemType : u8 { Real, Int };
 
 // Loads the instruction's memory operand as an 80-bit value; conversion
 // exceptions (SNaN, denormal) land in e.
-bool load_operand(Cpu& cpu, const Insn& insn, MemType type, FpEnv& e, Float80& out, bool& ok)
+bool load_operand(Cpu& cpu, const Insn& insn, MemType type, FpEnv& e, Float80& out, bool& ok,
+                  bool keep_snan = false)
 {
     const u64 ea = cpu.effective_address(insn);
     const unsigned size = insn.op[0].size;
@@ -359,11 +361,28 @@ bool load_operand(Cpu& cpu, const Insn& insn, MemType type, FpEnv& e, Float80& o
     u64 v;
     TRY(cpu.read_mem(insn.mem.seg, ea, size, v));
     if (type == MemType::Int) {
-        const i64 i = size == 2 ? static_cast<i16>(v) : size == 4 ? static_cast<i32>(v) : static_cast<i64>(v);
+        const i64 i = size == 2   ? static_cast<i16>(v)
+                      : size == 4 ? static_cast<i32>(v)
+                                  : static_cast<i64>(v);
         out = f80_from_int(i);
         return true;
     }
     ok = size == 4 ? f80_from_f32(e, static_cast<u32>(v), out) : f80_from_f64(e, v, out);
+    if (keep_snan) {
+        // As an arithmetic operand an SNaN stays signaling, so that the
+        // operation applies the two-NaN rules and raises IE itself.
+        const bool snan =
+            size == 4 ? ((v & 0x7F800000u) == 0x7F800000u && (v & 0x7FFFFFu) && !(v & 0x400000u))
+                      : ((v & 0x7FF0000000000000ull) == 0x7FF0000000000000ull &&
+                         (v & 0xFFFFFFFFFFFFFull) && !(v & 0x8000000000000ull));
+        if (snan) {
+            const u64 frac = size == 4 ? (v & 0x7FFFFFu) << 40 : (v & 0xFFFFFFFFFFFFFull) << 11;
+            const bool sign = size == 4 ? (v >> 31) & 1 : v >> 63;
+            out = Float80{(1ull << 63) | frac, static_cast<u16>(sign ? 0xFFFF : 0x7FFF)};
+            e.flags &= static_cast<u16>(~fpx::IE);
+            ok = true;
+        }
+    }
     return true;
 }
 
@@ -402,7 +421,7 @@ bool arith(Cpu& cpu, const Insn& insn, Arith op, bool pop, MemType type)
     Float80 src;
     bool loaded = true;
     if (mem) {
-        TRY(load_operand(cpu, insn, type, e, src, loaded));
+        TRY(load_operand(cpu, insn, type, e, src, loaded, true));
     } else {
         dst = insn.op[0].reg;
         src_reg = insn.op[1].reg;
@@ -443,8 +462,7 @@ bool arith(Cpu& cpu, const Insn& insn, Arith op, bool pop, MemType type)
 }
 
 // A one-operand instruction on ST(0).
-template <typename F>
-bool unary(Cpu& cpu, const Insn& insn, u8 rm, F&& fn)
+template <typename F> bool unary(Cpu& cpu, const Insn& insn, u8 rm, F&& fn)
 {
     TRY(begin(cpu, insn));
     note_instruction(cpu, insn, false, rm);
@@ -464,8 +482,7 @@ bool unary(Cpu& cpu, const Insn& insn, u8 rm, F&& fn)
 }
 
 // ST(1) = fn(ST(0), ST(1)), then pop (FYL2X, FYL2XP1, FPATAN).
-template <typename F>
-bool binary_pop(Cpu& cpu, const Insn& insn, u8 rm, F&& fn)
+template <typename F> bool binary_pop(Cpu& cpu, const Insn& insn, u8 rm, F&& fn)
 {
     TRY(begin(cpu, insn));
     note_instruction(cpu, insn, false, rm);
@@ -548,9 +565,8 @@ bool compare(Cpu& cpu, const Insn& insn, bool quiet, unsigned pops, CompareSourc
     unsigned b_reg = 1;
     bool loaded = true;
     if (source == CompareSource::Memory || source == CompareSource::Integer) {
-        TRY(load_operand(cpu, insn,
-                         source == CompareSource::Integer ? MemType::Int : MemType::Real, e, b,
-                         loaded));
+        TRY(load_operand(cpu, insn, source == CompareSource::Integer ? MemType::Int : MemType::Real,
+                         e, b, loaded));
     } else if (source == CompareSource::Register) {
         // FCOM ST(i) has one visible operand; FCOMI ST(0), ST(i) has two.
         for (unsigned i = 0; i < insn.operand_count; ++i)
@@ -703,7 +719,8 @@ u16 full_tags(const FpuState& f)
 {
     u16 t = 0;
     for (unsigned p = 0; p < 8; ++p) {
-        const unsigned tag = ((f.ftw >> (2 * p)) & 3) == TAG_EMPTY ? TAG_EMPTY : tag_for(to_f80(f.st[p]));
+        const unsigned tag =
+            ((f.ftw >> (2 * p)) & 3) == TAG_EMPTY ? TAG_EMPTY : tag_for(to_f80(f.st[p]));
         t = static_cast<u16>(t | (tag << (2 * p)));
     }
     return t;
@@ -715,7 +732,8 @@ void load_tags(FpuState& f, u16 tags)
     f.ftw = 0xFFFF;
     for (unsigned p = 0; p < 8; ++p)
         if (((tags >> (2 * p)) & 3) != TAG_EMPTY)
-            f.ftw = static_cast<u16>((f.ftw & ~(3u << (2 * p))) | (tag_for(to_f80(f.st[p])) << (2 * p)));
+            f.ftw = static_cast<u16>((f.ftw & ~(3u << (2 * p))) |
+                                     (tag_for(to_f80(f.st[p])) << (2 * p)));
 }
 
 // FNSTENV/FNSAVE environment (SDM Vol 1 Figures 8-9..8-12). Reserved
@@ -1334,7 +1352,8 @@ HANDLER(op_fsqrt)
 HANDLER(op_frndint)
 {
     TRY(cpu.check_fpu_available(insn));
-    return unary(cpu, insn, 4, [](FpEnv& e, Float80 a, Float80& r) { return f80_round_to_int(e, a, r); });
+    return unary(cpu, insn, 4,
+                 [](FpEnv& e, Float80 a, Float80& r) { return f80_round_to_int(e, a, r); });
 }
 
 HANDLER(op_f2xm1)
@@ -1401,7 +1420,9 @@ bool partial_remainder(Cpu& cpu, const Insn& insn, bool ieee)
     bool partial;
     const bool ok = f80_rem(e, s.st(0), s.st(1), ieee, r, q, partial);
     s.raise(e.flags);
-    if (ok && is_nan(classify(r))) {
+    if (!ok) {
+        s.set_cc(C1 | C2, 0); // unmasked exception: C0 and C3 stay
+    } else if (is_nan(classify(r))) {
         s.set(0, r);
         s.set_cc(C1 | C2, 0); // a NaN result leaves C0 and C3 as they were
     } else if (ok) {
@@ -1540,12 +1561,14 @@ HANDLER(op_fptan)
 HANDLER(op_fcom)
 {
     TRY(cpu.check_fpu_available(insn));
-    return compare(cpu, insn, false, 0, has_mem(insn) ? CompareSource::Memory : CompareSource::Register, false);
+    return compare(cpu, insn, false, 0,
+                   has_mem(insn) ? CompareSource::Memory : CompareSource::Register, false);
 }
 HANDLER(op_fcomp)
 {
     TRY(cpu.check_fpu_available(insn));
-    return compare(cpu, insn, false, 1, has_mem(insn) ? CompareSource::Memory : CompareSource::Register, false);
+    return compare(cpu, insn, false, 1,
+                   has_mem(insn) ? CompareSource::Memory : CompareSource::Register, false);
 }
 HANDLER(op_fcompp)
 {

@@ -107,6 +107,7 @@ int Machine::run()
                              "viridian: stopped after the instruction limit (%" PRIu64
                              " instructions) at RIP=0x%" PRIx64 "\n",
                              done, m_state.rip);
+                dump_registers(stderr, m_backend.state());
                 return exit_status::INSTRUCTION_LIMIT;
             }
             budget = std::min(budget, *m_config.max_instructions - done);

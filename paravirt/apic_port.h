@@ -16,6 +16,11 @@ public:
     // CPU acknowledges the vector (TLFS 11.8.6 AutoEOI), so the ISR bit never
     // stays set. A software-disabled APIC drops it (TLFS 11.2.1).
     virtual void raise_vector(unsigned vp, u8 vector, bool auto_eoi) = 0;
+    // The SynIC's AutoEOI vectors of VP `vp` changed: `vector` is (or is no
+    // longer) the vector of an unmasked AutoEOI SINT. For an APIC that keeps
+    // AutoEOI per vector (as platform/'s LocalApic::set_auto_eoi does), not
+    // per interrupt; called again for every such vector after a state load.
+    virtual void set_auto_eoi(unsigned /*vp*/, u8 /*vector*/, bool /*enabled*/) {}
 
     // The APIC-access MSRs (TLFS 10.2.3): an EOI write, the 64-bit ICR
     // (high dword = destination field, as in xAPIC ICR_HIGH), the TPR.

@@ -22,7 +22,10 @@ bool HvConnections::add_event_port(u32 connection_id, u16 flag_count, EventHandl
     return true;
 }
 
-bool HvConnections::remove(u32 connection_id) { return m_ports.erase(connection_id) != 0; }
+bool HvConnections::remove(u32 connection_id)
+{
+    return m_ports.erase(connection_id) != 0;
+}
 
 HvStatus HvConnections::post_message(unsigned vp, u32 connection_id, u32 message_type,
                                      std::span<const u8> payload) const

@@ -79,7 +79,9 @@ CpuidResult hv_cpuid_leaf(const HvConfig& config, u32 leaf)
         r.ecx = chars("osof");
         r.edx = chars("t Hv");
         break;
-    case HV_CPUID_INTERFACE: r.eax = HV_CPUID_INTERFACE_SIGNATURE; break;
+    case HV_CPUID_INTERFACE:
+        r.eax = HV_CPUID_INTERFACE_SIGNATURE;
+        break;
     case HV_CPUID_VERSION:
         r.eax = BUILD_NUMBER;
         r.ebx = VERSION;
@@ -99,7 +101,8 @@ CpuidResult hv_cpuid_leaf(const HvConfig& config, u32 leaf)
         break;
     case HV_CPUID_HARDWARE_FEATURES:
         break; // no hardware assist is "in use" by the interpreter
-    default: break;
+    default:
+        break;
     }
     return r;
 }

@@ -25,8 +25,8 @@ struct HvConfig {
     HypercallInstruction hypercall_instruction = HypercallInstruction::Vmcall;
 
     // Groups the machine may withhold when it cannot back them.
-    bool apic_access_msrs = true;  // EOI/ICR/TPR MSRs and the VP assist page
-    bool direct_stimers = true;    // synthetic timers in direct mode
+    bool apic_access_msrs = true; // EOI/ICR/TPR MSRs and the VP assist page
+    bool direct_stimers = true;   // synthetic timers in direct mode
     bool xmm_fast_hypercalls = true;
     bool tlb_flush_hypercalls = true; // needs a TLB flush handler
     bool cluster_ipi_hypercalls = true;

@@ -10,8 +10,14 @@
 
 namespace {
 
-bool in(u32 index, u32 first, u32 last) { return index >= first && index <= last; }
-GuestPhys page_of(u64 reg) { return reg & HV_PAGE_GPA_MASK; }
+bool in(u32 index, u32 first, u32 last)
+{
+    return index >= first && index <= last;
+}
+GuestPhys page_of(u64 reg)
+{
+    return reg & HV_PAGE_GPA_MASK;
+}
 // Bits 11:1 of the page registers. Hyper-V (and Microsoft's own openvmm
 // emulator) refuse set bits there with #GP although the TLFS calls them RsvdP.
 constexpr u64 PAGE_REGISTER_RESERVED = 0xFFE;
@@ -28,21 +34,40 @@ bool HyperV::msr_allowed(u32 index) const
     u64 needed;
     switch (index) {
     case HV_X64_MSR_GUEST_OS_ID:
-    case HV_X64_MSR_HYPERCALL: needed = ACCESS_HYPERCALL_MSRS; break;
-    case HV_X64_MSR_VP_INDEX: needed = ACCESS_VP_INDEX; break;
-    case HV_X64_MSR_RESET: needed = ACCESS_RESET_REG; break;
-    case HV_X64_MSR_VP_RUNTIME: needed = ACCESS_VP_RUNTIME_REG; break;
-    case HV_X64_MSR_TIME_REF_COUNT: needed = ACCESS_PARTITION_REFERENCE_COUNTER; break;
-    case HV_X64_MSR_REFERENCE_TSC: needed = ACCESS_PARTITION_REFERENCE_TSC; break;
+    case HV_X64_MSR_HYPERCALL:
+        needed = ACCESS_HYPERCALL_MSRS;
+        break;
+    case HV_X64_MSR_VP_INDEX:
+        needed = ACCESS_VP_INDEX;
+        break;
+    case HV_X64_MSR_RESET:
+        needed = ACCESS_RESET_REG;
+        break;
+    case HV_X64_MSR_VP_RUNTIME:
+        needed = ACCESS_VP_RUNTIME_REG;
+        break;
+    case HV_X64_MSR_TIME_REF_COUNT:
+        needed = ACCESS_PARTITION_REFERENCE_COUNTER;
+        break;
+    case HV_X64_MSR_REFERENCE_TSC:
+        needed = ACCESS_PARTITION_REFERENCE_TSC;
+        break;
     case HV_X64_MSR_TSC_FREQUENCY:
-    case HV_X64_MSR_APIC_FREQUENCY: needed = ACCESS_FREQUENCY_REGS; break;
+    case HV_X64_MSR_APIC_FREQUENCY:
+        needed = ACCESS_FREQUENCY_REGS;
+        break;
     case HV_X64_MSR_EOI:
     case HV_X64_MSR_ICR:
     case HV_X64_MSR_TPR:
-    case HV_X64_MSR_VP_ASSIST_PAGE: needed = ACCESS_INTR_CTRL_REGS; break;
-    case HV_X64_MSR_GUEST_IDLE: needed = ACCESS_GUEST_IDLE_REG; break;
+    case HV_X64_MSR_VP_ASSIST_PAGE:
+        needed = ACCESS_INTR_CTRL_REGS;
+        break;
+    case HV_X64_MSR_GUEST_IDLE:
+        needed = ACCESS_GUEST_IDLE_REG;
+        break;
     default:
-        if (in(index, HV_X64_MSR_SCONTROL, HV_X64_MSR_EOM) || in(index, HV_X64_MSR_SINT0, HV_X64_MSR_SINT15))
+        if (in(index, HV_X64_MSR_SCONTROL, HV_X64_MSR_EOM) ||
+            in(index, HV_X64_MSR_SINT0, HV_X64_MSR_SINT15))
             needed = ACCESS_SYNIC_REGS;
         else if (in(index, HV_X64_MSR_STIMER0_CONFIG, HV_X64_MSR_STIMER3_COUNT))
             needed = ACCESS_SYNTHETIC_TIMER_REGS;
@@ -60,20 +85,26 @@ std::optional<u64> HyperV::read_msr(unsigned vp, u32 index)
         return std::nullopt;
     Vp& v = *m_vps[vp];
     switch (index) {
-    case HV_X64_MSR_VP_INDEX: return vp;
+    case HV_X64_MSR_VP_INDEX:
+        return vp;
     case HV_X64_MSR_VP_RUNTIME:
         // 100 ns units (TLFS 7.9).
         return m_vp_runtime ? m_vp_runtime(vp) / 100 : m_time.now();
-    case HV_X64_MSR_EOI: return std::nullopt; // write-only (TLFS 10.2.3.1)
-    case HV_X64_MSR_ICR: return m_apic.read_icr(vp);
-    case HV_X64_MSR_TPR: return m_apic.read_tpr(vp);
-    case HV_X64_MSR_VP_ASSIST_PAGE: return v.vp_assist_page;
+    case HV_X64_MSR_EOI:
+        return std::nullopt; // write-only (TLFS 10.2.3.1)
+    case HV_X64_MSR_ICR:
+        return m_apic.read_icr(vp);
+    case HV_X64_MSR_TPR:
+        return m_apic.read_tpr(vp);
+    case HV_X64_MSR_VP_ASSIST_PAGE:
+        return v.vp_assist_page;
     case HV_X64_MSR_GUEST_IDLE:
         // The read is the request to idle (TLFS 7.5).
         if (m_guest_idle)
             m_guest_idle(vp);
         return 0;
-    default: break;
+    default:
+        break;
     }
     if (in(index, HV_X64_MSR_SCONTROL, HV_X64_MSR_SINT15))
         return v.synic.read_msr(index);
@@ -85,15 +116,23 @@ std::optional<u64> HyperV::read_msr(unsigned vp, u32 index)
 std::optional<u64> HyperV::read_partition_msr(u32 index)
 {
     switch (index) {
-    case HV_X64_MSR_GUEST_OS_ID: return m_partition.guest_os_id;
-    case HV_X64_MSR_HYPERCALL: return m_partition.hypercall;
-    case HV_X64_MSR_RESET: return 0;
-    case HV_X64_MSR_TIME_REF_COUNT: return m_time.now();
-    case HV_X64_MSR_REFERENCE_TSC: return m_partition.reference_tsc;
-    case HV_X64_MSR_TSC_FREQUENCY: return m_time.tsc_hz();
-    case HV_X64_MSR_APIC_FREQUENCY: return m_config.apic_frequency_hz;
+    case HV_X64_MSR_GUEST_OS_ID:
+        return m_partition.guest_os_id;
+    case HV_X64_MSR_HYPERCALL:
+        return m_partition.hypercall;
+    case HV_X64_MSR_RESET:
+        return 0;
+    case HV_X64_MSR_TIME_REF_COUNT:
+        return m_time.now();
+    case HV_X64_MSR_REFERENCE_TSC:
+        return m_partition.reference_tsc;
+    case HV_X64_MSR_TSC_FREQUENCY:
+        return m_time.tsc_hz();
+    case HV_X64_MSR_APIC_FREQUENCY:
+        return m_config.apic_frequency_hz;
     // Reading CRASH_CTL reports the supported crash actions (TLFS 4.3.1.1).
-    case HV_X64_MSR_CRASH_CTL: return CRASH_CAPABILITIES;
+    case HV_X64_MSR_CRASH_CTL:
+        return CRASH_CAPABILITIES;
     default:
         if (in(index, HV_X64_MSR_CRASH_P0, HV_X64_MSR_CRASH_P4))
             return m_partition.crash_params[index - HV_X64_MSR_CRASH_P0];
@@ -112,13 +151,16 @@ bool HyperV::write_msr(unsigned vp, u32 index, u64 value)
     case HV_X64_MSR_TIME_REF_COUNT: // TLFS 12.4: writes #GP
     case HV_X64_MSR_TSC_FREQUENCY:
     case HV_X64_MSR_APIC_FREQUENCY:
-    case HV_X64_MSR_GUEST_IDLE: return false;
+    case HV_X64_MSR_GUEST_IDLE:
+        return false;
     case HV_X64_MSR_EOI:
         if (value >> 32) // 63:32 RsvdZ
             return false;
         m_apic.write_eoi(vp);
         return true;
-    case HV_X64_MSR_ICR: m_apic.write_icr(vp, value); return true;
+    case HV_X64_MSR_ICR:
+        m_apic.write_icr(vp, value);
+        return true;
     case HV_X64_MSR_TPR:
         if (value & ~0xFFull) // 63:8 RsvdZ
             return false;
@@ -130,7 +172,8 @@ bool HyperV::write_msr(unsigned vp, u32 index, u64 value)
         const u64 old = v.vp_assist_page;
         // The overlay appears zeroed, so the APIC-assist "no EOI required" bit
         // is clear and the guest always EOIs (TLFS 7.8.7).
-        if ((value & HV_PAGE_ENABLE) && (!(old & HV_PAGE_ENABLE) || page_of(old) != page_of(value))) {
+        if ((value & HV_PAGE_ENABLE) &&
+            (!(old & HV_PAGE_ENABLE) || page_of(old) != page_of(value))) {
             static const std::array<u8, PAGE_SIZE> zeroes{};
             if (!m_memory.write_bytes(page_of(value), zeroes.data(), PAGE_SIZE))
                 return false;
@@ -138,7 +181,8 @@ bool HyperV::write_msr(unsigned vp, u32 index, u64 value)
         v.vp_assist_page = value;
         return true;
     }
-    default: break;
+    default:
+        break;
     }
     if (in(index, HV_X64_MSR_SCONTROL, HV_X64_MSR_SINT15))
         return v.synic.write_msr(index, value);
@@ -156,15 +200,18 @@ bool HyperV::write_partition_msr(unsigned vp, u32 index, u64 value)
         if (value == 0)
             m_partition.hypercall &= ~HV_HYPERCALL_ENABLE;
         return true;
-    case HV_X64_MSR_HYPERCALL: return write_hypercall_msr(value);
+    case HV_X64_MSR_HYPERCALL:
+        return write_hypercall_msr(value);
     case HV_X64_MSR_RESET:
         if (value & ~1ull)
             return false;
         if ((value & 1) && m_reset)
             m_reset();
         return true;
-    case HV_X64_MSR_REFERENCE_TSC: return write_reference_tsc_msr(value);
-    case HV_X64_MSR_CRASH_CTL: return write_crash_ctl(vp, value);
+    case HV_X64_MSR_REFERENCE_TSC:
+        return write_reference_tsc_msr(value);
+    case HV_X64_MSR_CRASH_CTL:
+        return write_crash_ctl(vp, value);
     default:
         if (in(index, HV_X64_MSR_CRASH_P0, HV_X64_MSR_CRASH_P4)) {
             m_partition.crash_params[index - HV_X64_MSR_CRASH_P0] = value;

@@ -50,8 +50,7 @@ const Spec* find_spec(u16 code)
 constexpr unsigned FAST_REGISTER_BYTES = 16;
 constexpr unsigned FAST_XMM_BYTES = 112;
 
-template <class T>
-T load(std::span<const u8> in, size_t offset)
+template <class T> T load(std::span<const u8> in, size_t offset)
 {
     T v{};
     if (offset + sizeof(T) <= in.size())
@@ -93,8 +92,8 @@ namespace {
 
 // Reads an HV_VP_SET at `offset`: format, valid bank mask, then as many bank
 // masks as the mask has bits, which are the call's variable header.
-HvStatus parse_vp_set(std::span<const u8> in, size_t offset, unsigned variable_qwords,
-                      bool& all, std::array<u64, HV_MAX_SPARSE_BANKS>& banks)
+HvStatus parse_vp_set(std::span<const u8> in, size_t offset, unsigned variable_qwords, bool& all,
+                      std::array<u64, HV_MAX_SPARSE_BANKS>& banks)
 {
     const u64 format = load<u64>(in, offset);
     const u64 valid_banks = load<u64>(in, offset + 8);
@@ -130,10 +129,13 @@ HypercallResult HypercallDispatcher::execute(unsigned vp, const HypercallRegiste
     if (!m_features.has(spec->privilege) || (m_features.hints & spec->hints) != spec->hints)
         return completed(HvStatus::AccessDenied);
 
-    Call call{spec, (control & HV_HYPERCALL_FAST) != 0,
-              static_cast<unsigned>((control & HV_HYPERCALL_VARHEAD_MASK) >> HV_HYPERCALL_VARHEAD_SHIFT),
-              static_cast<unsigned>((control >> HV_HYPERCALL_REP_COUNT_SHIFT) & HV_HYPERCALL_REP_FIELD_MASK),
-              static_cast<unsigned>((control >> HV_HYPERCALL_REP_START_SHIFT) & HV_HYPERCALL_REP_FIELD_MASK)};
+    Call call{
+        spec, (control & HV_HYPERCALL_FAST) != 0,
+        static_cast<unsigned>((control & HV_HYPERCALL_VARHEAD_MASK) >> HV_HYPERCALL_VARHEAD_SHIFT),
+        static_cast<unsigned>((control >> HV_HYPERCALL_REP_COUNT_SHIFT) &
+                              HV_HYPERCALL_REP_FIELD_MASK),
+        static_cast<unsigned>((control >> HV_HYPERCALL_REP_START_SHIFT) &
+                              HV_HYPERCALL_REP_FIELD_MASK)};
 
     // TLFS 3.7 / 3.12: reserved bits, rep count and start index, and a
     // variable header only where the call takes one. "Is Nested" asks an L0
@@ -172,22 +174,41 @@ HypercallResult HypercallDispatcher::execute(unsigned vp, const HypercallRegiste
 
     Outcome out;
     switch (spec->code) {
-    case HvCallCode::FlushVirtualAddressSpace: out = flush_space(vp, call, in, false); break;
-    case HvCallCode::FlushVirtualAddressSpaceEx: out = flush_space(vp, call, in, true); break;
-    case HvCallCode::FlushVirtualAddressList: out = flush_list(vp, call, in, false); break;
-    case HvCallCode::FlushVirtualAddressListEx: out = flush_list(vp, call, in, true); break;
-    case HvCallCode::SendSyntheticClusterIpi: out = send_ipi(call, in, false); break;
-    case HvCallCode::SendSyntheticClusterIpiEx: out = send_ipi(call, in, true); break;
-    case HvCallCode::PostMessage: out = post_message(vp, in); break;
-    case HvCallCode::SignalEvent: out = signal_event(vp, in); break;
-    case HvCallCode::NotifyLongSpinWait: out = spin_wait(vp, in); break;
+    case HvCallCode::FlushVirtualAddressSpace:
+        out = flush_space(vp, call, in, false);
+        break;
+    case HvCallCode::FlushVirtualAddressSpaceEx:
+        out = flush_space(vp, call, in, true);
+        break;
+    case HvCallCode::FlushVirtualAddressList:
+        out = flush_list(vp, call, in, false);
+        break;
+    case HvCallCode::FlushVirtualAddressListEx:
+        out = flush_list(vp, call, in, true);
+        break;
+    case HvCallCode::SendSyntheticClusterIpi:
+        out = send_ipi(call, in, false);
+        break;
+    case HvCallCode::SendSyntheticClusterIpiEx:
+        out = send_ipi(call, in, true);
+        break;
+    case HvCallCode::PostMessage:
+        out = post_message(vp, in);
+        break;
+    case HvCallCode::SignalEvent:
+        out = signal_event(vp, in);
+        break;
+    case HvCallCode::NotifyLongSpinWait:
+        out = spin_wait(vp, in);
+        break;
     }
 
     if (spec->rep && out.status == HvStatus::Success && out.reps_completed < call.rep_count) {
         // Continuation: same call, resumed at the first unprocessed element.
         const u64 start_mask = HV_HYPERCALL_REP_FIELD_MASK << HV_HYPERCALL_REP_START_SHIFT;
         return {HypercallResult::Kind::Continue,
-                (control & ~start_mask) | (u64(out.reps_completed) << HV_HYPERCALL_REP_START_SHIFT)};
+                (control & ~start_mask) |
+                    (u64(out.reps_completed) << HV_HYPERCALL_REP_START_SHIFT)};
     }
     return completed(out.status, spec->rep ? out.reps_completed : 0);
 }
@@ -230,8 +251,8 @@ void HypercallDispatcher::flush_targets(const VpSet& set, const TlbFlushRequest&
 }
 
 namespace {
-constexpr u64 FLUSH_SPACE_FLAGS =
-    HV_FLUSH_ALL_PROCESSORS | HV_FLUSH_ALL_VIRTUAL_ADDRESS_SPACES | HV_FLUSH_NON_GLOBAL_MAPPINGS_ONLY;
+constexpr u64 FLUSH_SPACE_FLAGS = HV_FLUSH_ALL_PROCESSORS | HV_FLUSH_ALL_VIRTUAL_ADDRESS_SPACES |
+                                  HV_FLUSH_NON_GLOBAL_MAPPINGS_ONLY;
 // NON_GLOBAL_MAPPINGS_ONLY "does not make sense" for a list (TLFS 9.4).
 constexpr u64 FLUSH_LIST_FLAGS = HV_FLUSH_ALL_PROCESSORS | HV_FLUSH_ALL_VIRTUAL_ADDRESS_SPACES;
 } // namespace
@@ -282,7 +303,8 @@ HypercallDispatcher::Outcome HypercallDispatcher::flush_list(unsigned, const Cal
         set.all = true;
 
     const unsigned batch = m_config.rep_batch ? m_config.rep_batch : 1;
-    const unsigned end = call.rep_count - call.rep_start > batch ? call.rep_start + batch : call.rep_count;
+    const unsigned end =
+        call.rep_count - call.rep_start > batch ? call.rep_start + batch : call.rep_count;
     std::vector<GvaRange> ranges;
     ranges.reserve(end - call.rep_start);
     for (unsigned i = call.rep_start; i < end; ++i) {
@@ -329,7 +351,8 @@ HypercallDispatcher::Outcome HypercallDispatcher::post_message(unsigned vp, std:
     const u32 reserved = load<u32>(in, 4);
     const u32 type = load<u32>(in, 8);
     const u32 size = load<u32>(in, 12);
-    if (reserved || type == HV_MESSAGE_TYPE_NONE || (type & 0x80000000) || size > HV_MESSAGE_MAX_PAYLOAD)
+    if (reserved || type == HV_MESSAGE_TYPE_NONE || (type & 0x80000000) ||
+        size > HV_MESSAGE_MAX_PAYLOAD)
         return {HvStatus::InvalidParameter, 0};
     return {m_connections.post_message(vp, connection, type, in.subspan(16, size)), 0};
 }

@@ -38,9 +38,9 @@ struct TlbFlushRequest {
 
 // The register view of a call, independent of 32- or 64-bit conventions.
 struct HypercallRegisters {
-    u64 control = 0; // hypercall input value
-    u64 input = 0;   // input GPA, or the first fast parameter
-    u64 output = 0;  // output GPA, or the second fast parameter
+    u64 control = 0;           // hypercall input value
+    u64 input = 0;             // input GPA, or the first fast parameter
+    u64 output = 0;            // output GPA, or the second fast parameter
     std::array<u64, 12> xmm{}; // XMM0..XMM5, low then high quadword
 };
 

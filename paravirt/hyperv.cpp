@@ -2,8 +2,8 @@
 
 #include "paravirt/synic.h"
 
-HyperV::Vp::Vp(unsigned index, PhysicalMemory& memory, VirtualClock& clock, const ReferenceTime& time,
-               ApicPort& apic, bool direct_timers)
+HyperV::Vp::Vp(unsigned index, PhysicalMemory& memory, VirtualClock& clock,
+               const ReferenceTime& time, ApicPort& apic, bool direct_timers)
     : synic(index, memory, apic), stimers(index, clock, time, synic, apic, direct_timers)
 {
     synic.set_slot_listener([this](unsigned sint) { stimers.slot_freed(sint); });
@@ -14,7 +14,8 @@ HyperV::HyperV(const HvConfig& config, PhysicalMemory& memory, VirtualClock& clo
       m_time(clock, config.tsc_frequency_hz), m_hypercalls(m_config, memory, apic, m_connections)
 {
     for (unsigned i = 0; i < m_config.vp_count; ++i)
-        m_vps.push_back(std::make_unique<Vp>(i, memory, clock, m_time, apic, m_config.direct_stimers));
+        m_vps.push_back(
+            std::make_unique<Vp>(i, memory, clock, m_time, apic, m_config.direct_stimers));
 }
 
 void HyperV::map_msrs(MsrBus& bus, unsigned vp)

@@ -9,7 +9,10 @@ using u128 = unsigned __int128;
 constexpr u64 NS_PER_SECOND = 1'000'000'000;
 constexpr u64 REFERENCE_HZ = 10'000'000; // 100 ns ticks
 
-u64 saturate(u128 v) { return v > ~0ull ? ~0ull : static_cast<u64>(v); }
+u64 saturate(u128 v)
+{
+    return v > ~0ull ? ~0ull : static_cast<u64>(v);
+}
 } // namespace
 
 ReferenceTime::ReferenceTime(const VirtualClock& clock, u64 tsc_hz)
@@ -27,7 +30,10 @@ u64 ReferenceTime::tsc_at(u64 clock_ns) const
     return saturate(u128(clock_ns) * m_tsc_hz / NS_PER_SECOND);
 }
 
-u64 ReferenceTime::tsc_now() const { return tsc_at(m_clock.now_ns()); }
+u64 ReferenceTime::tsc_now() const
+{
+    return tsc_at(m_clock.now_ns());
+}
 
 u64 ReferenceTime::from_tsc(u64 tsc) const
 {

@@ -3,11 +3,26 @@
 #include <cstring>
 
 namespace {
-bool enabled(u64 config) { return config & HV_STIMER_ENABLE; }
-bool periodic(u64 config) { return config & HV_STIMER_PERIODIC; }
-bool direct(u64 config) { return config & HV_STIMER_DIRECT_MODE; }
-unsigned sint_of(u64 config) { return (config >> HV_STIMER_SINT_SHIFT) & 0xF; }
-u8 vector_of(u64 config) { return static_cast<u8>(config >> HV_STIMER_VECTOR_SHIFT); }
+bool enabled(u64 config)
+{
+    return config & HV_STIMER_ENABLE;
+}
+bool periodic(u64 config)
+{
+    return config & HV_STIMER_PERIODIC;
+}
+bool direct(u64 config)
+{
+    return config & HV_STIMER_DIRECT_MODE;
+}
+unsigned sint_of(u64 config)
+{
+    return (config >> HV_STIMER_SINT_SHIFT) & 0xF;
+}
+u8 vector_of(u64 config)
+{
+    return static_cast<u8>(config >> HV_STIMER_VECTOR_SHIFT);
+}
 } // namespace
 
 SyntheticTimers::SyntheticTimers(unsigned vp, VirtualClock& clock, const ReferenceTime& time,
@@ -16,7 +31,8 @@ SyntheticTimers::SyntheticTimers(unsigned vp, VirtualClock& clock, const Referen
       m_direct_mode_available(direct_mode_available)
 {
     for (unsigned i = 0; i < HV_STIMER_COUNT; ++i)
-        m_timers[i].clock_timer = std::make_unique<ClockTimer>(clock, [this, i] { clock_fired(i); });
+        m_timers[i].clock_timer =
+            std::make_unique<ClockTimer>(clock, [this, i] { clock_fired(i); });
 }
 
 void SyntheticTimers::reset()
@@ -97,7 +113,10 @@ void SyntheticTimers::start(unsigned index)
         arm(t);
 }
 
-void SyntheticTimers::arm(Timer& t) { t.clock_timer->arm(m_time.clock_ns_when(t.expiration)); }
+void SyntheticTimers::arm(Timer& t)
+{
+    t.clock_timer->arm(m_time.clock_ns_when(t.expiration));
+}
 
 void SyntheticTimers::clock_fired(unsigned index)
 {

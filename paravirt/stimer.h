@@ -41,7 +41,7 @@ private:
     struct Timer {
         u64 config = 0;
         u64 count = 0;
-        u64 expiration = 0; // reference time of the current period's end
+        u64 expiration = 0;   // reference time of the current period's end
         bool pending = false; // expired, signal not yet delivered
         std::unique_ptr<ClockTimer> clock_timer;
     };

@@ -5,8 +5,14 @@
 #include <cstring>
 
 namespace {
-GuestPhys page_of(u64 reg) { return reg & HV_PAGE_GPA_MASK; }
-bool page_enabled(u64 reg) { return reg & HV_PAGE_ENABLE; }
+GuestPhys page_of(u64 reg)
+{
+    return reg & HV_PAGE_GPA_MASK;
+}
+bool page_enabled(u64 reg)
+{
+    return reg & HV_PAGE_ENABLE;
+}
 } // namespace
 
 Synic::Synic(unsigned vp, PhysicalMemory& memory, ApicPort& apic)
@@ -24,16 +30,36 @@ void Synic::reset()
     m_sint.fill(HV_SINT_MASKED);
     for (auto& q : m_queue)
         q.clear();
+    update_auto_eoi();
+}
+
+void Synic::update_auto_eoi(bool announce_all)
+{
+    // A vector is AutoEOI while an unmasked SINT with AutoEOI uses it (what
+    // the APIC checks when the CPU acknowledges the vector).
+    std::bitset<256> now;
+    for (u64 s : m_sint)
+        if ((s & HV_SINT_AUTO_EOI) && !(s & HV_SINT_MASKED))
+            now.set(s & HV_SINT_VECTOR_MASK);
+    for (unsigned v = 0; v < 256; ++v)
+        if (now[v] != m_auto_eoi[v] || (announce_all && now[v]))
+            m_apic.set_auto_eoi(m_vp, static_cast<u8>(v), now[v]);
+    m_auto_eoi = now;
 }
 
 std::optional<u64> Synic::read_msr(u32 index) const
 {
     switch (index) {
-    case HV_X64_MSR_SCONTROL: return m_scontrol;
-    case HV_X64_MSR_SVERSION: return HV_SYNIC_VERSION;
-    case HV_X64_MSR_SIEFP: return m_siefp;
-    case HV_X64_MSR_SIMP: return m_simp;
-    case HV_X64_MSR_EOM: return 0; // TLFS 11.8.5: reads return zero
+    case HV_X64_MSR_SCONTROL:
+        return m_scontrol;
+    case HV_X64_MSR_SVERSION:
+        return HV_SYNIC_VERSION;
+    case HV_X64_MSR_SIEFP:
+        return m_siefp;
+    case HV_X64_MSR_SIMP:
+        return m_simp;
+    case HV_X64_MSR_EOM:
+        return 0; // TLFS 11.8.5: reads return zero
     default:
         if (index >= HV_X64_MSR_SINT0 && index <= HV_X64_MSR_SINT15)
             return m_sint[index - HV_X64_MSR_SINT0];
@@ -62,11 +88,13 @@ bool Synic::write_msr(u32 index, u64 value)
                 slot_may_be_free(s);
         return true;
     }
-    case HV_X64_MSR_SVERSION: return false; // read-only (TLFS 11.8.2)
+    case HV_X64_MSR_SVERSION:
+        return false; // read-only (TLFS 11.8.2)
     case HV_X64_MSR_SIEFP:
     case HV_X64_MSR_SIMP: {
         u64& reg = index == HV_X64_MSR_SIMP ? m_simp : m_siefp;
-        const bool moved = page_enabled(value) && (!page_enabled(reg) || page_of(reg) != page_of(value));
+        const bool moved =
+            page_enabled(value) && (!page_enabled(reg) || page_of(reg) != page_of(value));
         if (moved)
             page_write_zeroes(value);
         reg = value;
@@ -92,6 +120,7 @@ bool Synic::write_msr(u32 index, u64 value)
     if (vector < HV_SINT_FIRST_VALID_VECTOR && !(value & HV_SINT_MASKED))
         return false;
     m_sint[index - HV_X64_MSR_SINT0] = value; // RsvdP bits kept
+    update_auto_eoi();
     return true;
 }
 
@@ -127,8 +156,9 @@ Synic::SlotResult Synic::try_deliver(unsigned sint, const HvMessage& message)
     std::memcpy(bytes + HV_MESSAGE_TYPE_OFFSET, &message.type, 4);
     bytes[HV_MESSAGE_PAYLOAD_SIZE_OFFSET] = message.payload_size;
     std::memcpy(bytes + HV_MESSAGE_ORIGIN_OFFSET, &message.origin, 8);
-    const unsigned payload = message.payload_size <= HV_MESSAGE_MAX_PAYLOAD ? message.payload_size
-                                                                            : HV_MESSAGE_MAX_PAYLOAD;
+    const unsigned payload = message.payload_size <= HV_MESSAGE_MAX_PAYLOAD
+                                 ? message.payload_size
+                                 : HV_MESSAGE_MAX_PAYLOAD;
     std::memcpy(bytes + HV_MESSAGE_HEADER_SIZE, message.payload.data(), payload);
     if (!m_memory.write_bytes(slot, bytes, HV_MESSAGE_HEADER_SIZE + payload))
         return SlotResult::Unavailable;
@@ -230,4 +260,6 @@ void Synic::visit_state(StateVisitor& v)
         for (HvMessage& m : q)
             visit_message(v, m);
     }
+    if (v.loading())
+        update_auto_eoi(true);
 }

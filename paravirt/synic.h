@@ -11,6 +11,7 @@
 #include "paravirt/tlfs.h"
 
 #include <array>
+#include <bitset>
 #include <deque>
 #include <functional>
 #include <optional>
@@ -72,6 +73,7 @@ public:
     void visit_state(StateVisitor& v);
 
 private:
+    void update_auto_eoi(bool announce_all = false);
     void scan(unsigned sint);
     void slot_may_be_free(unsigned sint);
     void interrupt(unsigned sint);
@@ -85,6 +87,7 @@ private:
     u64 m_simp = 0;
     std::array<u64, HV_SINT_COUNT> m_sint{};
     std::array<std::deque<HvMessage>, HV_SINT_COUNT> m_queue;
+    std::bitset<256> m_auto_eoi; // vectors announced to the APIC as AutoEOI
     std::function<void(unsigned)> m_slot_listener;
 };
 

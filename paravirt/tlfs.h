@@ -79,8 +79,8 @@ constexpr u32 HV_X64_MSR_SINT15 = 0x4000009F;
 constexpr u32 HV_X64_MSR_STIMER0_CONFIG = 0x400000B0; // 12.5.1
 constexpr u32 HV_X64_MSR_STIMER0_COUNT = 0x400000B1;  // 12.5.2
 constexpr u32 HV_X64_MSR_STIMER3_COUNT = 0x400000B7;
-constexpr u32 HV_X64_MSR_GUEST_IDLE = 0x400000F0;     // 7.5
-constexpr u32 HV_X64_MSR_CRASH_P0 = 0x40000100;       // 4.3
+constexpr u32 HV_X64_MSR_GUEST_IDLE = 0x400000F0; // 7.5
+constexpr u32 HV_X64_MSR_CRASH_P0 = 0x40000100;   // 4.3
 constexpr u32 HV_X64_MSR_CRASH_P4 = 0x40000104;
 constexpr u32 HV_X64_MSR_CRASH_CTL = 0x40000105;
 // The block of MSR indices the enlightenments claim on the MSR bus; every

@@ -9,8 +9,8 @@ constexpr u16 STS_W1C = AcpiPm::TMR_STS | AcpiPm::BM_STS | AcpiPm::GBL_STS | Acp
 constexpr u16 EN_WRITABLE = AcpiPm::TMR_EN | AcpiPm::GBL_EN | AcpiPm::PWRBTN_EN |
                             AcpiPm::SLPBTN_EN | AcpiPm::RTC_EN | AcpiPm::PCIEXP_WAKE_DIS;
 // Status bits that raise the SCI when enabled (the same bit in PM1_EN).
-constexpr u16 SCI_SOURCES = AcpiPm::TMR_STS | AcpiPm::GBL_STS | AcpiPm::PWRBTN_STS |
-                            AcpiPm::SLPBTN_STS | AcpiPm::RTC_STS;
+constexpr u16 SCI_SOURCES =
+    AcpiPm::TMR_STS | AcpiPm::GBL_STS | AcpiPm::PWRBTN_STS | AcpiPm::SLPBTN_STS | AcpiPm::RTC_STS;
 constexpr u16 CNT_WRITABLE = AcpiPm::SCI_EN | AcpiPm::BM_RLD | AcpiPm::SLP_TYP_MASK;
 } // namespace
 
@@ -35,7 +35,10 @@ u64 AcpiPm::ticks() const
                             1'000'000'000u);
 }
 
-u32 AcpiPm::timer_value() const { return static_cast<u32>(ticks()); }
+u32 AcpiPm::timer_value() const
+{
+    return static_cast<u32>(ticks());
+}
 
 u16 AcpiPm::status() const
 {
@@ -66,7 +69,10 @@ void AcpiPm::arm_timer()
     m_timer.arm(ns);
 }
 
-void AcpiPm::timer_fired() { update_sci(); }
+void AcpiPm::timer_fired()
+{
+    update_sci();
+}
 
 void AcpiPm::press_power_button()
 {
@@ -83,13 +89,20 @@ void AcpiPm::wake()
 u8 AcpiPm::read_byte(unsigned offset) const
 {
     switch (offset) {
-    case 0: return static_cast<u8>(status());
-    case 1: return static_cast<u8>(status() >> 8);
-    case 2: return static_cast<u8>(m_enable);
-    case 3: return static_cast<u8>(m_enable >> 8);
-    case 4: return static_cast<u8>(m_control);
-    case 5: return static_cast<u8>(m_control >> 8); // SLP_EN reads 0
-    default: return 0;
+    case 0:
+        return static_cast<u8>(status());
+    case 1:
+        return static_cast<u8>(status() >> 8);
+    case 2:
+        return static_cast<u8>(m_enable);
+    case 3:
+        return static_cast<u8>(m_enable >> 8);
+    case 4:
+        return static_cast<u8>(m_control);
+    case 5:
+        return static_cast<u8>(m_control >> 8); // SLP_EN reads 0
+    default:
+        return 0;
     }
 }
 
@@ -108,7 +121,9 @@ void AcpiPm::write_byte(unsigned offset, u8 value)
         break;
     }
     case 2:
-    case 3: m_enable = static_cast<u16>((m_enable & ~(lane & EN_WRITABLE)) | (v & EN_WRITABLE)); break;
+    case 3:
+        m_enable = static_cast<u16>((m_enable & ~(lane & EN_WRITABLE)) | (v & EN_WRITABLE));
+        break;
     case 4:
     case 5:
         m_control = static_cast<u16>((m_control & ~(lane & CNT_WRITABLE)) | (v & CNT_WRITABLE));
@@ -118,7 +133,8 @@ void AcpiPm::write_byte(unsigned offset, u8 value)
                 m_on_sleep(typ);
         }
         break;
-    default: return; // PM timer: read-only
+    default:
+        return; // PM timer: read-only
     }
     update_sci();
 }

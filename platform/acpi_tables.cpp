@@ -108,16 +108,16 @@ std::vector<u8> build_fadt(const AcpiConfig& c, GuestPhys facs, GuestPhys dsdt)
 {
     // 5.2.9, table 5-34 (revision 6: 276 bytes).
     Writer w = header("FACP", 6);
-    w.u32_(facs);  // FIRMWARE_CTRL
-    w.u32_(dsdt);  // DSDT
-    w.u8_(0);      // reserved
-    w.u8_(0);      // preferred PM profile: unspecified
+    w.u32_(facs); // FIRMWARE_CTRL
+    w.u32_(dsdt); // DSDT
+    w.u8_(0);     // reserved
+    w.u8_(0);     // preferred PM profile: unspecified
     w.u16_(c.sci_irq);
-    w.u32_(0);     // SMI_CMD: none, the hardware is always in ACPI mode
-    w.u8_(0);      // ACPI_ENABLE
-    w.u8_(0);      // ACPI_DISABLE
-    w.u8_(0);      // S4BIOS_REQ
-    w.u8_(0);      // PSTATE_CNT
+    w.u32_(0); // SMI_CMD: none, the hardware is always in ACPI mode
+    w.u8_(0);  // ACPI_ENABLE
+    w.u8_(0);  // ACPI_DISABLE
+    w.u8_(0);  // S4BIOS_REQ
+    w.u8_(0);  // PSTATE_CNT
     const u32 pm1_evt = c.pm_base, pm1_cnt = c.pm_base + 4u, pm_tmr = c.pm_base + 8u;
     w.u32_(pm1_evt); // PM1a_EVT_BLK
     w.u32_(0);       // PM1b_EVT_BLK
@@ -147,17 +147,17 @@ std::vector<u8> build_fadt(const AcpiConfig& c, GuestPhys facs, GuestPhys dsdt)
     w.u16_((1u << 0) | (1u << 1)); // IAPC_BOOT_ARCH: legacy devices, 8042
     w.u8_(0);                      // reserved
     assert(w.size() == 112);
-    const u32 flags = (1u << 0)    // WBINVD works
-                      | (1u << 2)  // PROC_C1: HLT
-                      | (1u << 5)  // SLP_BUTTON: no fixed sleep button
-                      | (1u << 6)  // FIX_RTC: RTC wake status not in PM1
-                      | (1u << 8)  // TMR_VAL_EXT: 32-bit PM timer
+    const u32 flags = (1u << 0)     // WBINVD works
+                      | (1u << 2)   // PROC_C1: HLT
+                      | (1u << 5)   // SLP_BUTTON: no fixed sleep button
+                      | (1u << 6)   // FIX_RTC: RTC wake status not in PM1
+                      | (1u << 8)   // TMR_VAL_EXT: 32-bit PM timer
                       | (1u << 10); // RESET_REG_SUP
     w.u32_(flags); // PWR_BUTTON (bit 4) clear: fixed power button; HW_REDUCED (20) clear
     w.gas(GAS_IO, 8, ACCESS_BYTE, c.reset_port); // RESET_REG
     w.u8_(c.reset_value);
-    w.u16_(0); // ARM_BOOT_ARCH
-    w.u8_(0);  // FADT minor version (ACPI 6.0)
+    w.u16_(0);    // ARM_BOOT_ARCH
+    w.u8_(0);     // FADT minor version (ACPI 6.0)
     w.u64_(facs); // X_FIRMWARE_CTRL
     w.u64_(dsdt); // X_DSDT
     assert(w.size() == 148);
@@ -213,7 +213,7 @@ std::vector<u8> build_madt(const AcpiConfig& c)
         w.u32_(gsi);
         w.u16_(flags);
     };
-    override_irq(0, 2, 0);                                 // PIT/HPET IRQ0 on pin 2, ISA defaults
+    override_irq(0, 2, 0);                                // PIT/HPET IRQ0 on pin 2, ISA defaults
     override_irq(c.sci_irq, c.sci_irq, 0x1 | (0x3 << 2)); // SCI: active high, level
     // Local APIC NMI (5.2.12.7): LINT1 of every processor.
     w.u8_(4);
@@ -230,9 +230,9 @@ std::vector<u8> build_hpet(const AcpiConfig& c)
     Writer w = header("HPET", 1);
     w.u32_(c.hpet_block_id);
     w.gas(GAS_MEMORY, 64, 0, c.hpet_base);
-    w.u8_(0);    // HPET number
+    w.u8_(0);     // HPET number
     w.u16_(0x80); // minimum clock tick in periodic mode
-    w.u8_(0);    // page protection: none
+    w.u8_(0);     // page protection: none
     assert(w.size() == 56);
     return finish(std::move(w));
 }
@@ -257,7 +257,10 @@ std::vector<u8> build_dsdt(const AcpiConfig& c)
     return finish(std::move(w));
 }
 
-void align(std::vector<u8>& blob, size_t alignment) { blob.resize((blob.size() + alignment - 1) & ~(alignment - 1), 0); }
+void align(std::vector<u8>& blob, size_t alignment)
+{
+    blob.resize((blob.size() + alignment - 1) & ~(alignment - 1), 0);
+}
 
 } // namespace
 
@@ -278,8 +281,8 @@ std::vector<u8> build_dsdt_aml(const AcpiConfig& c)
     root.push_back(name("PICF", integer(0)));
     root.push_back(method("_PIC", 1, false, {store(arg(0), ref("PICF"))}));
     // \_S5: SLP_TYP for PM1a and PM1b, then two reserved (7.4.2).
-    root.push_back(name("_S5", package({integer(c.s5_slp_typ), integer(c.s5_slp_typ), integer(0),
-                                        integer(0)})));
+    root.push_back(name(
+        "_S5", package({integer(c.s5_slp_typ), integer(c.s5_slp_typ), integer(0), integer(0)})));
 
     TermList sb;
     for (unsigned cpu = 0; cpu < c.cpu_count; ++cpu) {
@@ -308,8 +311,8 @@ std::vector<u8> build_dsdt_aml(const AcpiConfig& c)
         for (unsigned pin = 0; pin < 4; ++pin) {
             const unsigned pirq = (slot + pin) & 3;
             const Bytes address = integer((u64(slot) << 16) | 0xFFFF);
-            apic_routes.push_back(package(
-                {address, integer(pin), integer(0), integer(c.pirq_gsi_base + pirq)}));
+            apic_routes.push_back(
+                package({address, integer(pin), integer(0), integer(c.pirq_gsi_base + pirq)}));
             pic_routes.push_back(package({address, integer(pin), ref(LINKS[pirq]), integer(0)}));
         }
 
@@ -321,8 +324,9 @@ std::vector<u8> build_dsdt_aml(const AcpiConfig& c)
         return device(n, body);
     };
     TermList isa{name("_ADR", integer(0x00010000))};
-    isa.push_back(isa_device("KBD", "PNP0303", {},
-                             ResourceTemplate().io(0x60, 0x60, 1, 1).io(0x64, 0x64, 1, 1).irq_no_flags(1u << 1)));
+    isa.push_back(isa_device(
+        "KBD", "PNP0303", {},
+        ResourceTemplate().io(0x60, 0x60, 1, 1).io(0x64, 0x64, 1, 1).irq_no_flags(1u << 1)));
     isa.push_back(isa_device("MOU", "PNP0F13", {}, ResourceTemplate().irq_no_flags(1u << 12)));
     isa.push_back(isa_device("RTC", "PNP0B00", {},
                              ResourceTemplate().io(0x70, 0x70, 1, 8).irq_no_flags(1u << 8)));
@@ -358,14 +362,15 @@ std::vector<u8> build_dsdt_aml(const AcpiConfig& c)
     }
 
     if (c.hpet)
-        sb.push_back(device("HPET", {
-                                        name("_HID", eisa_id("PNP0103")),
-                                        name("_UID", integer(0)),
-                                        name("_CRS", ResourceTemplate()
-                                                         .memory32_fixed(static_cast<u32>(c.hpet_base),
-                                                                         0x400, false)
-                                                         .build()),
-                                    }));
+        sb.push_back(
+            device("HPET",
+                   {
+                       name("_HID", eisa_id("PNP0103")),
+                       name("_UID", integer(0)),
+                       name("_CRS", ResourceTemplate()
+                                        .memory32_fixed(static_cast<u32>(c.hpet_base), 0x400, false)
+                                        .build()),
+                   }));
 
     // Motherboard resources the OS must leave alone: the ECAM window (Linux
     // uses MCFG only when it is reserved here) and the fw_cfg ports.

@@ -6,14 +6,17 @@ namespace aml {
 
 namespace {
 // Opcodes (ACPI 6.x 20.3).
-constexpr u8 ZERO_OP = 0x00, ONE_OP = 0x01, NAME_OP = 0x08, BYTE_PREFIX = 0x0A,
-             WORD_PREFIX = 0x0B, DWORD_PREFIX = 0x0C, STRING_PREFIX = 0x0D, QWORD_PREFIX = 0x0E,
-             SCOPE_OP = 0x10, BUFFER_OP = 0x11, PACKAGE_OP = 0x12, METHOD_OP = 0x14,
-             DUAL_NAME_PREFIX = 0x2E, MULTI_NAME_PREFIX = 0x2F, EXT_OP_PREFIX = 0x5B,
-             DEVICE_OP = 0x82, ROOT_CHAR = '\\', PARENT_PREFIX = '^', LOCAL0_OP = 0x60,
-             ARG0_OP = 0x68, STORE_OP = 0x70, IF_OP = 0xA0, ELSE_OP = 0xA1, RETURN_OP = 0xA4;
+constexpr u8 ZERO_OP = 0x00, ONE_OP = 0x01, NAME_OP = 0x08, BYTE_PREFIX = 0x0A, WORD_PREFIX = 0x0B,
+             DWORD_PREFIX = 0x0C, STRING_PREFIX = 0x0D, QWORD_PREFIX = 0x0E, SCOPE_OP = 0x10,
+             BUFFER_OP = 0x11, PACKAGE_OP = 0x12, METHOD_OP = 0x14, DUAL_NAME_PREFIX = 0x2E,
+             MULTI_NAME_PREFIX = 0x2F, EXT_OP_PREFIX = 0x5B, DEVICE_OP = 0x82, ROOT_CHAR = '\\',
+             PARENT_PREFIX = '^', LOCAL0_OP = 0x60, ARG0_OP = 0x68, STORE_OP = 0x70, IF_OP = 0xA0,
+             ELSE_OP = 0xA1, RETURN_OP = 0xA4;
 
-void append(Bytes& out, const Bytes& more) { out.insert(out.end(), more.begin(), more.end()); }
+void append(Bytes& out, const Bytes& more)
+{
+    out.insert(out.end(), more.begin(), more.end());
+}
 
 // An opcode followed by operands. (Built with reserve + push_back: GCC 12's
 // -Warray-bounds misfires on inserting into a one-element vector.)
@@ -176,7 +179,10 @@ Bytes package(const TermList& elements)
     return with_pkg_length({PACKAGE_OP}, body);
 }
 
-Bytes ref(std::string_view path) { return name_string(path); }
+Bytes ref(std::string_view path)
+{
+    return name_string(path);
+}
 
 Bytes arg(unsigned n)
 {
@@ -190,7 +196,10 @@ Bytes local(unsigned n)
     return {static_cast<u8>(LOCAL0_OP + n)};
 }
 
-Bytes name(std::string_view name, const Bytes& value) { return op_then(NAME_OP, name_string(name), value); }
+Bytes name(std::string_view name, const Bytes& value)
+{
+    return op_then(NAME_OP, name_string(name), value);
+}
 
 Bytes scope(std::string_view path, const TermList& body)
 {
@@ -215,7 +224,10 @@ Bytes method(std::string_view name, unsigned arg_count, bool serialized, const T
     return with_pkg_length({METHOD_OP}, inner);
 }
 
-Bytes return_value(const Bytes& value) { return op_then(RETURN_OP, value); }
+Bytes return_value(const Bytes& value)
+{
+    return op_then(RETURN_OP, value);
+}
 
 Bytes if_then(const Bytes& predicate, const TermList& body)
 {
@@ -224,9 +236,15 @@ Bytes if_then(const Bytes& predicate, const TermList& body)
     return with_pkg_length({IF_OP}, inner);
 }
 
-Bytes else_do(const TermList& body) { return with_pkg_length({ELSE_OP}, joined(body)); }
+Bytes else_do(const TermList& body)
+{
+    return with_pkg_length({ELSE_OP}, joined(body));
+}
 
-Bytes store(const Bytes& source, const Bytes& target) { return op_then(STORE_OP, source, target); }
+Bytes store(const Bytes& source, const Bytes& target)
+{
+    return op_then(STORE_OP, source, target);
+}
 
 // ---- Resource descriptors (ACPI 6.x 6.4) ----
 
@@ -239,7 +257,10 @@ constexpr u8 RESOURCE_MEMORY = 0, RESOURCE_IO = 1, RESOURCE_BUS = 2;
 // minimum and maximum fixed.
 constexpr u8 ADDRESS_PRODUCER_FIXED = (1u << 2) | (1u << 3);
 
-u8 small_tag(u8 type, u8 length) { return static_cast<u8>((type << 3) | length); }
+u8 small_tag(u8 type, u8 length)
+{
+    return static_cast<u8>((type << 3) | length);
+}
 } // namespace
 
 void ResourceTemplate::large(u8 tag, const Bytes& body)

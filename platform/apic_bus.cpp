@@ -33,7 +33,15 @@ private:
 ApicBus::ApicBus() = default;
 ApicBus::~ApicBus() = default;
 
-void ApicBus::attach(LocalApic& apic) { m_apics.push_back(&apic); }
+void ApicBus::attach(LocalApic& apic)
+{
+    m_apics.push_back(&apic);
+}
+
+void ApicBus::detach(LocalApic& apic)
+{
+    std::erase(m_apics, &apic);
+}
 
 IoDevice& ApicBus::window(u64 base)
 {
@@ -49,8 +57,8 @@ bool ApicBus::matches(const LocalApic& apic, const ApicMessage& m) const
     // The destination is read in the receiving APIC's own mode, with the
     // 8-bit broadcast ID standing for the x2APIC one (SDM Vol 3A 10.6.2,
     // 10.12.9).
-    const bool broadcast = m.x2apic_destination ? m.destination == 0xFFFFFFFF
-                                                : (m.destination & 0xFF) == 0xFF;
+    const bool broadcast =
+        m.x2apic_destination ? m.destination == 0xFFFFFFFF : (m.destination & 0xFF) == 0xFF;
     if (apic.x2apic_mode()) {
         if (broadcast)
             return true;
@@ -81,10 +89,18 @@ void ApicBus::send(const ApicMessage& message, LocalApic* source)
             continue;
         bool selected = false;
         switch (message.shorthand) {
-        case ApicShorthand::None: selected = matches(*apic, message); break;
-        case ApicShorthand::Self: selected = apic == source; break;
-        case ApicShorthand::AllIncludingSelf: selected = true; break;
-        case ApicShorthand::AllExcludingSelf: selected = apic != source; break;
+        case ApicShorthand::None:
+            selected = matches(*apic, message);
+            break;
+        case ApicShorthand::Self:
+            selected = apic == source;
+            break;
+        case ApicShorthand::AllIncludingSelf:
+            selected = true;
+            break;
+        case ApicShorthand::AllExcludingSelf:
+            selected = apic != source;
+            break;
         }
         if (selected)
             targets.push_back(apic);

@@ -35,7 +35,7 @@ struct ApicMessage {
     ApicDeliveryMode mode = ApicDeliveryMode::Fixed;
     bool logical = false;         // destination mode: false = physical
     bool level_triggered = false; // trigger mode
-    bool assert = true;           // ICR level bit; INIT with level trigger and !assert is a de-assert
+    bool assert = true; // ICR level bit; INIT with level trigger and !assert is a de-assert
     ApicShorthand shorthand = ApicShorthand::None;
     // 8 bits (xAPIC ICR, I/O APIC, MSI) unless x2apic_destination, then 32 bits.
     u32 destination = 0;
@@ -49,8 +49,9 @@ public:
     ApicBus(const ApicBus&) = delete;
     ApicBus& operator=(const ApicBus&) = delete;
 
-    // Local APICs attach themselves in vCPU order.
+    // Local APICs attach themselves in vCPU order (and detach when destroyed).
     void attach(LocalApic& apic);
+    void detach(LocalApic& apic);
     unsigned size() const { return static_cast<unsigned>(m_apics.size()); }
     LocalApic& apic(unsigned index) { return *m_apics[index]; }
 

@@ -33,16 +33,28 @@ FwCfg::FwCfg(u16 cpu_count, u64 ram_bytes)
     rebuild_directory();
 }
 
-void FwCfg::add_bytes(u16 key, std::vector<u8> data) { m_items[key] = std::move(data); }
-void FwCfg::add_u16(u16 key, u16 value) { add_bytes(key, le_bytes(value, 2)); }
-void FwCfg::add_u32(u16 key, u32 value) { add_bytes(key, le_bytes(value, 4)); }
-void FwCfg::add_u64(u16 key, u64 value) { add_bytes(key, le_bytes(value, 8)); }
+void FwCfg::add_bytes(u16 key, std::vector<u8> data)
+{
+    m_items[key] = std::move(data);
+}
+void FwCfg::add_u16(u16 key, u16 value)
+{
+    add_bytes(key, le_bytes(value, 2));
+}
+void FwCfg::add_u32(u16 key, u32 value)
+{
+    add_bytes(key, le_bytes(value, 4));
+}
+void FwCfg::add_u64(u16 key, u64 value)
+{
+    add_bytes(key, le_bytes(value, 8));
+}
 
 u16 FwCfg::add_file(std::string_view name, std::vector<u8> data)
 {
     const u16 key = static_cast<u16>(KEY_FILE_FIRST + m_files.size());
-    m_files.push_back(File{std::string(name.substr(0, FILE_NAME_SIZE - 1)), key,
-                           static_cast<u32>(data.size())});
+    m_files.push_back(
+        File{std::string(name.substr(0, FILE_NAME_SIZE - 1)), key, static_cast<u32>(data.size())});
     add_bytes(key, std::move(data));
     rebuild_directory();
     return key;

@@ -24,7 +24,8 @@ constexpr u64 TN_VAL_SET = 1ull << 6;
 constexpr u64 TN_32BIT = 1ull << 8;
 constexpr u64 TN_ROUTE_MASK = 0x1Full << 9;
 constexpr unsigned TN_ROUTE_SHIFT = 9;
-constexpr u64 TN_WRITABLE = TN_LEVEL | TN_INT_ENABLE | TN_PERIODIC | TN_VAL_SET | TN_32BIT | TN_ROUTE_MASK;
+constexpr u64 TN_WRITABLE =
+    TN_LEVEL | TN_INT_ENABLE | TN_PERIODIC | TN_VAL_SET | TN_32BIT | TN_ROUTE_MASK;
 
 constexpr u64 WRAP32 = 1ull << 32;
 } // namespace
@@ -174,19 +175,28 @@ void Hpet::fire(unsigned n)
 u64 Hpet::read_register(u64 reg) const
 {
     switch (reg) {
-    case REG_CAPABILITIES: return (PERIOD_FS << 32) | CAPABILITIES_ID;
-    case REG_CONFIG: return m_config;
-    case REG_STATUS: return m_status;
-    case REG_COUNTER: return main_counter();
-    default: break;
+    case REG_CAPABILITIES:
+        return (PERIOD_FS << 32) | CAPABILITIES_ID;
+    case REG_CONFIG:
+        return m_config;
+    case REG_STATUS:
+        return m_status;
+    case REG_COUNTER:
+        return main_counter();
+    default:
+        break;
     }
     if (reg >= REG_TIMER0 && reg < REG_TIMER0 + TIMERS * TIMER_STRIDE) {
         const Timer& t = m_timers[(reg - REG_TIMER0) / TIMER_STRIDE];
         switch ((reg - REG_TIMER0) % TIMER_STRIDE) {
-        case TIMER_CONFIG: return t.config;
-        case TIMER_COMPARATOR: return (t.config & TN_32BIT) ? t.comparator & 0xFFFFFFFF : t.comparator;
-        case TIMER_FSB_ROUTE: return 0;
-        default: return 0;
+        case TIMER_CONFIG:
+            return t.config;
+        case TIMER_COMPARATOR:
+            return (t.config & TN_32BIT) ? t.comparator & 0xFFFFFFFF : t.comparator;
+        case TIMER_FSB_ROUTE:
+            return 0;
+        default:
+            return 0;
         }
     }
     return 0;
@@ -216,7 +226,8 @@ void Hpet::write_register(u64 reg, u64 value, u64 mask)
 {
     const auto merge = [&](u64 old) { return (old & ~mask) | (value & mask); };
     switch (reg) {
-    case REG_CAPABILITIES: return;
+    case REG_CAPABILITIES:
+        return;
     case REG_CONFIG: {
         const u64 old = m_config;
         const u64 now_count = main_counter();
@@ -246,14 +257,17 @@ void Hpet::write_register(u64 reg, u64 value, u64 mask)
         for (unsigned n = 0; n < TIMERS; ++n)
             schedule(n, true);
         return;
-    default: break;
+    default:
+        break;
     }
     if (reg < REG_TIMER0 || reg >= REG_TIMER0 + TIMERS * TIMER_STRIDE)
         return;
     const unsigned n = static_cast<unsigned>((reg - REG_TIMER0) / TIMER_STRIDE);
     Timer& t = m_timers[n];
     switch ((reg - REG_TIMER0) % TIMER_STRIDE) {
-    case TIMER_CONFIG: write_timer_config(n, merge(t.config)); return;
+    case TIMER_CONFIG:
+        write_timer_config(n, merge(t.config));
+        return;
     case TIMER_COMPARATOR: {
         const u64 limit = (t.config & TN_32BIT) ? 0xFFFFFFFF : ~0ull;
         const bool periodic = t.config & TN_PERIODIC;
@@ -267,7 +281,8 @@ void Hpet::write_register(u64 reg, u64 value, u64 mask)
         schedule(n, true);
         return;
     }
-    default: return; // FSB route: no FSB delivery
+    default:
+        return; // FSB route: no FSB delivery
     }
 }
 

@@ -32,8 +32,10 @@ u32 IoApic::read_register(u8 index) const
     case IOAPICID:
     case IOAPICARB: // arbitration ID follows the ID on this model
         return u32(m_id) << 24;
-    case IOAPICVER: return VERSION;
-    default: break;
+    case IOAPICVER:
+        return VERSION;
+    default:
+        break;
     }
     if (index >= IOREDTBL && index < IOREDTBL + 2 * PINS) {
         const u64 entry = m_redirection[(index - IOREDTBL) / 2];

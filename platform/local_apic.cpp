@@ -61,7 +61,10 @@ constexpr u64 X2APIC_ICR_RESERVED = 0xFFF33000;
 
 constexpr u32 DFR_FLAT = 0xF;
 
-bool is_lvt(u32 offset) { return offset >= REG_LVT_TIMER && offset <= REG_LVT_ERROR; }
+bool is_lvt(u32 offset)
+{
+    return offset >= REG_LVT_TIMER && offset <= REG_LVT_ERROR;
+}
 
 } // namespace
 
@@ -81,7 +84,10 @@ LocalApic::LocalApic(ApicBus& bus, VirtualClock& clock, Config config)
     m_bus.attach(*this);
 }
 
-LocalApic::~LocalApic() = default;
+LocalApic::~LocalApic()
+{
+    m_bus.detach(*this);
+}
 
 void LocalApic::reset()
 {
@@ -142,7 +148,10 @@ void LocalApic::set_tsc(std::function<u64()> read_tsc, u64 tsc_hz)
         arm_tsc_deadline();
 }
 
-u64 LocalApic::read_tsc() const { return m_read_tsc ? m_read_tsc() : m_clock.now_ns(); }
+u64 LocalApic::read_tsc() const
+{
+    return m_read_tsc ? m_read_tsc() : m_clock.now_ns();
+}
 
 u64 LocalApic::base_address() const
 {
@@ -201,8 +210,7 @@ bool LocalApic::interrupt_pending()
     const u32 lint0 = m_lvt[static_cast<unsigned>(Lvt::Lint0)];
     const bool virtual_wire =
         !hardware_enabled() || m_extint_pending ||
-        (!(lint0 & LVT_MASKED) &&
-         ((lint0 >> 8) & 7) == static_cast<u32>(ApicDeliveryMode::ExtInt));
+        (!(lint0 & LVT_MASKED) && ((lint0 >> 8) & 7) == static_cast<u32>(ApicDeliveryMode::ExtInt));
     return virtual_wire && m_pic->interrupt_pending();
 }
 
@@ -328,8 +336,7 @@ void LocalApic::deliver_lvt(Lvt which)
             raise_error(ESR_RECEIVE_ILLEGAL_VECTOR);
             return;
         }
-        const bool level =
-            (which == Lvt::Lint0 || which == Lvt::Lint1) && (lvt & LVT_LEVEL);
+        const bool level = (which == Lvt::Lint0 || which == Lvt::Lint1) && (lvt & LVT_LEVEL);
         if (level)
             m_lvt[index] |= LVT_REMOTE_IRR;
         set_irr(vector, level);
@@ -454,7 +461,9 @@ void LocalApic::send_ipi(u64 icr)
 LocalApic::TimerMode LocalApic::timer_mode() const
 {
     const u32 mode = (m_lvt[static_cast<unsigned>(Lvt::Timer)] >> LVT_TIMER_MODE_SHIFT) & 3;
-    return mode == 1 ? TimerMode::Periodic : mode == 2 ? TimerMode::TscDeadline : TimerMode::OneShot;
+    return mode == 1   ? TimerMode::Periodic
+           : mode == 2 ? TimerMode::TscDeadline
+                       : TimerMode::OneShot;
 }
 
 unsigned LocalApic::timer_shift() const
@@ -560,14 +569,18 @@ std::optional<u32> LocalApic::read_register(u32 offset) const
 {
     const bool x2 = x2apic_mode();
     switch (offset) {
-    case REG_ID: return x2 ? m_id : m_id << 24;
-    case REG_VERSION: return VERSION;
-    case REG_TPR: return m_tpr;
+    case REG_ID:
+        return x2 ? m_id : m_id << 24;
+    case REG_VERSION:
+        return VERSION;
+    case REG_TPR:
+        return m_tpr;
     case REG_APR:
         if (x2)
             return std::nullopt;
         return arbitration_priority();
-    case REG_PPR: return processor_priority();
+    case REG_PPR:
+        return processor_priority();
     case REG_EOI:
         if (x2)
             return std::nullopt; // write-only
@@ -576,22 +589,30 @@ std::optional<u32> LocalApic::read_register(u32 offset) const
         if (x2)
             return std::nullopt;
         return 0;
-    case REG_LDR: return m_ldr;
+    case REG_LDR:
+        return m_ldr;
     case REG_DFR:
         if (x2)
             return std::nullopt;
         return m_dfr;
-    case REG_SVR: return m_svr;
-    case REG_ESR: return m_esr;
-    case REG_ICR_LOW: return static_cast<u32>(m_icr); // delivery status: always idle
+    case REG_SVR:
+        return m_svr;
+    case REG_ESR:
+        return m_esr;
+    case REG_ICR_LOW:
+        return static_cast<u32>(m_icr); // delivery status: always idle
     case REG_ICR_HIGH:
         if (x2)
             return std::nullopt;
         return static_cast<u32>(m_icr >> 32);
-    case REG_TIMER_INITIAL: return m_timer_initial;
-    case REG_TIMER_CURRENT: return timer_current_count();
-    case REG_TIMER_DIVIDE: return m_timer_dcr;
-    default: break;
+    case REG_TIMER_INITIAL:
+        return m_timer_initial;
+    case REG_TIMER_CURRENT:
+        return timer_current_count();
+    case REG_TIMER_DIVIDE:
+        return m_timer_dcr;
+    default:
+        break;
     }
     if (offset >= REG_ISR && offset < REG_ISR + 0x80)
         return m_isr.words[(offset - REG_ISR) >> 4];
@@ -615,7 +636,9 @@ void LocalApic::write_register(u32 offset, u32 value)
         m_tpr = static_cast<u8>(value);
         update_pending();
         return;
-    case REG_EOI: eoi(); return;
+    case REG_EOI:
+        eoi();
+        return;
     case REG_LDR:
         if (!x2apic_mode())
             m_ldr = value & 0xFF000000;
@@ -638,7 +661,9 @@ void LocalApic::write_register(u32 offset, u32 value)
         m_icr = (m_icr & 0xFFFFFFFF00000000ull) | (value & ICR_WRITABLE);
         send_ipi(m_icr);
         return;
-    case REG_ICR_HIGH: m_icr = (m_icr & 0xFFFFFFFF) | (u64(value & 0xFF000000) << 32); return;
+    case REG_ICR_HIGH:
+        m_icr = (m_icr & 0xFFFFFFFF) | (u64(value & 0xFF000000) << 32);
+        return;
     case REG_TIMER_INITIAL:
         if (timer_mode() != TimerMode::TscDeadline)
             start_timer(value);
@@ -656,7 +681,8 @@ void LocalApic::write_register(u32 offset, u32 value)
         }
         return;
     }
-    default: break;
+    default:
+        break;
     }
     if (is_lvt(offset))
         write_lvt(static_cast<Lvt>((offset - REG_LVT_TIMER) >> 4), value);
@@ -789,7 +815,8 @@ bool LocalApic::x2apic_write(u32 offset, u64 value)
         m_icr = value;
         send_ipi(value);
         return true;
-    case REG_TIMER_INITIAL: break;
+    case REG_TIMER_INITIAL:
+        break;
     case REG_TIMER_DIVIDE:
         if (v & ~0xBu)
             return false;

@@ -11,13 +11,14 @@
 // virtual time (the frequency KVM uses too). TIMER_HZ is what CPUID leaf 0x15
 // or the Hyper-V APIC frequency MSR may report.
 //
-// What the machine wires (see also docs in the platform report):
+// What the machine wires:
 // - MMIO: ApicBus::window(base) at IA32_APIC_BASE's address (0xFEE00000 after
 //   reset); on_base_change tells when a guest moves it.
 // - MSRs 0x1B (IA32_APIC_BASE), 0x6E0 (IA32_TSC_DEADLINE) and 0x800-0x8FF
 //   through MsrBus to read_msr/write_msr (an empty optional / false is #GP).
 // - CR8: a MOV to/from CR8 is TPR[7:4] (set_cr8 / cr8) while the APIC is enabled.
-// - set_pic(): the 8259 pair behind LINT0 (ExtINT); set_lint() for the pins.
+// - set_pic(): the 8259 pair behind the BSP's LINT0 (ExtINT); set_lint() for
+//   the pins.
 // - on_init / on_sipi: the vCPU's INIT reset and start-up.
 // - on_wakeup: something arrived that ends HLT.
 #pragma once
@@ -219,7 +220,7 @@ private:
     u32 m_dfr = 0xFFFFFFFF;
     u32 m_svr = 0xFF;
     VectorSet m_irr, m_isr, m_tmr;
-    VectorSet m_auto_eoi; // configuration from the SynIC, not saved here
+    VectorSet m_auto_eoi;  // configuration from the SynIC, not saved here
     u32 m_esr = 0;         // what ESR reads: errors latched at the last ESR write
     u32 m_esr_pending = 0; // errors since then
     u64 m_icr = 0;

@@ -19,8 +19,9 @@ PciDevice::PciDevice(u16 vendor, u16 device, u32 class_code, u8 revision, bool m
     write_le(CLASS_CODE, 3, class_code & 0xFFFFFF);
     write_le(HEADER_TYPE, 1, multifunction ? 0x80 : 0x00);
     // COMMAND: I/O, memory, bus master, parity, SERR, INTx disable.
-    set_writable(COMMAND, 2, COMMAND_IO | COMMAND_MEMORY | COMMAND_MASTER | (1u << 6) | (1u << 8) |
-                                 COMMAND_INTX_DISABLE);
+    set_writable(COMMAND, 2,
+                 COMMAND_IO | COMMAND_MEMORY | COMMAND_MASTER | (1u << 6) | (1u << 8) |
+                     COMMAND_INTX_DISABLE);
     // STATUS: the error bits 15:11 and 8 are write-1-to-clear.
     set_write_one_to_clear(STATUS, 2, 0xF900);
     set_writable(CACHE_LINE, 1, 0xFF);
@@ -121,7 +122,8 @@ std::optional<u64> PciDevice::bar_address(unsigned index) const
     const u16 reg = static_cast<u16>(BAR0 + 4 * index);
     const u32 low = read_le(reg, 4);
     switch (b.kind) {
-    case PciBarKind::None: return std::nullopt;
+    case PciBarKind::None:
+        return std::nullopt;
     case PciBarKind::Io: {
         if (!(command() & COMMAND_IO))
             return std::nullopt;
@@ -170,7 +172,10 @@ void PciDevice::notify_bar_changes(const std::array<std::optional<u64>, BAR_COUN
     }
 }
 
-void PciDevice::set_interrupt_pin(u8 pin) { m_config[INTERRUPT_PIN] = pin; }
+void PciDevice::set_interrupt_pin(u8 pin)
+{
+    m_config[INTERRUPT_PIN] = pin;
+}
 
 void PciDevice::set_irq(bool level)
 {

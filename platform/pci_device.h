@@ -86,7 +86,10 @@ public:
     using BarListener = std::function<void(PciDevice&, unsigned bar, std::optional<u64> old_base,
                                            std::optional<u64> new_base)>;
     void set_bar_listener(BarListener listener) { m_bar_listener = std::move(listener); }
-    void set_intx_listener(std::function<void()> listener) { m_intx_listener = std::move(listener); }
+    void set_intx_listener(std::function<void()> listener)
+    {
+        m_intx_listener = std::move(listener);
+    }
     // Reports every BAR whose decoding changed since `before` (as returned by
     // bar_addresses()).
     std::array<std::optional<u64>, BAR_COUNT> bar_addresses() const;

@@ -10,7 +10,10 @@ constexpr u32 CONFIG_ENABLE = 1u << 31;
 // dword register (PCI Local Bus Spec 3.0, figure 3-2).
 constexpr u32 CONFIG_ADDRESS_MASK = CONFIG_ENABLE | 0x00FFFFFC;
 
-u32 all_ones(unsigned size) { return size >= 4 ? 0xFFFFFFFF : (1u << (size * 8)) - 1; }
+u32 all_ones(unsigned size)
+{
+    return size >= 4 ? 0xFFFFFFFF : (1u << (size * 8)) - 1;
+}
 } // namespace
 
 I440fxHostBridge::I440fxHostBridge() : PciDevice(VENDOR, DEVICE, 0x060000, 0x02)
@@ -128,7 +131,8 @@ u64 PciHost::Ecam::io_read(u64 offset, unsigned size)
 {
     if (offset >= m_host.ecam_size())
         return size >= 8 ? ~0ull : all_ones(size);
-    const u8 bus = static_cast<u8>(offset >> 20), slot = (offset >> 15) & 31, fn = (offset >> 12) & 7;
+    const u8 bus = static_cast<u8>(offset >> 20), slot = (offset >> 15) & 31,
+             fn = (offset >> 12) & 7;
     const u16 reg = offset & 0xFFF;
     if (size == 8) // two dword configuration reads
         return m_host.read(bus, slot, fn, reg, 4) |
@@ -140,7 +144,8 @@ void PciHost::Ecam::io_write(u64 offset, unsigned size, u64 value)
 {
     if (offset >= m_host.ecam_size())
         return;
-    const u8 bus = static_cast<u8>(offset >> 20), slot = (offset >> 15) & 31, fn = (offset >> 12) & 7;
+    const u8 bus = static_cast<u8>(offset >> 20), slot = (offset >> 15) & 31,
+             fn = (offset >> 12) & 7;
     const u16 reg = offset & 0xFFF;
     if (size == 8) {
         m_host.write(bus, slot, fn, reg, 4, static_cast<u32>(value));

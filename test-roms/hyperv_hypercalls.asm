@@ -26,8 +26,8 @@
 WINDOW          equ 0x80000000
 PAGE_A          equ 0x00600000
 PAGE_B          equ 0x00800000
-MARKER_A        equ 0xAAAA5555
-MARKER_B        equ 0xBBBB6666
+MARKER_A        equ 0x2AAA5555
+MARKER_B        equ 0x3BBB6666
 WINDOW_PDE      equ lm_pd + (WINDOW >> 21) * 8
 
 section .bss
@@ -60,7 +60,8 @@ input_value_tests:
     mov qword [hv_input_page], 0
     mov qword [hv_input_page + 8], 0
     mov qword [hv_input_page + 16], 1
-    mov qword [hv_input_page + 24], WINDOW
+    mov eax, WINDOW             ; above 2 GiB: no sign-extended immediates
+    mov [hv_input_page + 24], rax
     HVS 0x0001, 0, 0, HV_STATUS_INVALID_HYPERCALL_CODE, "call code 0x0001 -> INVALID_HYPERCALL_CODE"
     HVS 0x7FFF | HV_FAST, 0, 0, HV_STATUS_INVALID_HYPERCALL_CODE, "call code 0x7FFF -> INVALID_HYPERCALL_CODE"
     HVS HVCALL_SPIN_WAIT | HV_FAST | (1 << 27), 0, 0, HV_STATUS_INVALID_HYPERCALL_INPUT, "RsvdZ bit 27 -> INVALID_HYPERCALL_INPUT"
@@ -120,7 +121,7 @@ rep_tests:
     mov qword [hv_input_page + 16], 0
     mov ecx, 300
     lea rdi, [hv_input_page + 24]
-    mov rax, WINDOW
+    mov eax, WINDOW
 .fill:
     mov [rdi], rax
     add rdi, 8
@@ -135,7 +136,8 @@ rep_tests:
     CHECK_EQ rax, 300, "reps completed = 300"
     ; RCX may carry a new start index, never a new count or call code.
     mov rax, rcx
-    and rax, ~(0xFFF << 48)
+    mov rdx, ~(0xFFF << 48)
+    and rax, rdx
     CHECK_EQ rax, rbx, "continuations change only the rep start index of RCX"
     mov rbx, HVCALL_FLUSH_LIST | HV_REPS(300, 250)
     HVCALL rbx, hv_input_page, 0
@@ -146,6 +148,12 @@ rep_tests:
     ret
 
 ; ---- TLB flushes -----------------------------------------------------------------------------
+; RAX = the dword the window shows.
+read_window:
+    mov eax, WINDOW
+    mov eax, [rax]
+    ret
+
 ; Points WINDOW at physical page EAX without flushing anything.
 set_window:
     or eax, PTE_P | PTE_RW | PTE_PS
@@ -159,9 +167,9 @@ flush_tests:
     mov [saved_pde], rax
     mov eax, PAGE_A
     call set_window
-    mov rax, WINDOW
+    mov eax, WINDOW
     invlpg [rax]
-    mov eax, [WINDOW]
+    call read_window
     CHECK_EQ rax, MARKER_A, "window shows page A"
 
     ; HvCallFlushVirtualAddressList for the window (this VP only).
@@ -170,9 +178,10 @@ flush_tests:
     mov qword [hv_input_page], 0
     mov qword [hv_input_page + 8], 0
     mov qword [hv_input_page + 16], 1
-    mov qword [hv_input_page + 24], WINDOW
+    mov eax, WINDOW
+    mov [hv_input_page + 24], rax
     HVS HVCALL_FLUSH_LIST | HV_REPS(1, 0), hv_input_page, 0, HV_STATUS_SUCCESS, "HvCallFlushVirtualAddressList -> success"
-    mov eax, [WINDOW]
+    call read_window
     CHECK_EQ rax, MARKER_B, "after the list flush the window shows page B"
 
     ; HvCallFlushVirtualAddressSpace, all address spaces.
@@ -180,16 +189,23 @@ flush_tests:
     call set_window
     mov qword [hv_input_page + 8], HV_FLUSH_ALL_SPACES
     HVS HVCALL_FLUSH_SPACE, hv_input_page, 0, HV_STATUS_SUCCESS, "HvCallFlushVirtualAddressSpace -> success"
-    mov eax, [WINDOW]
+    call read_window
     CHECK_EQ rax, MARKER_A, "after the space flush the window shows page A"
 
     ; The same, XMM-fast: address space in RDX, flags in R8, mask in XMM0.
+    mov rax, cr0
+    and eax, ~CR0_EM
+    or eax, CR0_MP
+    mov cr0, rax
+    mov rax, cr4
+    or eax, 1 << 9              ; CR4.OSFXSR: SSE instructions allowed
+    mov cr4, rax
     mov eax, PAGE_B
     call set_window
     mov eax, 1
     movq xmm0, rax
     HVS HVCALL_FLUSH_SPACE | HV_FAST, 0, HV_FLUSH_ALL_SPACES, HV_STATUS_SUCCESS, "XMM-fast HvCallFlushVirtualAddressSpace -> success"
-    mov eax, [WINDOW]
+    call read_window
     CHECK_EQ rax, MARKER_B, "after the XMM-fast flush the window shows page B"
 
     ; HvCallFlushVirtualAddressListEx with a sparse VP set {0}.
@@ -199,9 +215,10 @@ flush_tests:
     mov qword [hv_input_page + 16], 0          ; HV_GENERIC_SET_SPARSE_4K
     mov qword [hv_input_page + 24], 1          ; valid banks: bank 0
     mov qword [hv_input_page + 32], 1          ; bank 0: VP 0
-    mov qword [hv_input_page + 40], WINDOW
+    mov eax, WINDOW
+    mov [hv_input_page + 40], rax
     HVS HVCALL_FLUSH_LIST_EX | HV_VARHEAD(1) | HV_REPS(1, 0), hv_input_page, 0, HV_STATUS_SUCCESS, "HvCallFlushVirtualAddressListEx -> success"
-    mov eax, [WINDOW]
+    call read_window
     CHECK_EQ rax, MARKER_A, "after the Ex list flush the window shows page A"
     HVS HVCALL_FLUSH_LIST_EX | HV_REPS(1, 0), hv_input_page, 0, HV_STATUS_INVALID_HYPERCALL_INPUT, "Ex VP set without its bank in the variable header -> INVALID_HYPERCALL_INPUT"
 
@@ -211,12 +228,12 @@ flush_tests:
     mov qword [hv_input_page + 16], 1          ; HV_GENERIC_SET_ALL
     mov qword [hv_input_page + 24], 0
     HVS HVCALL_FLUSH_SPACE_EX, hv_input_page, 0, HV_STATUS_SUCCESS, "HvCallFlushVirtualAddressSpaceEx -> success"
-    mov eax, [WINDOW]
+    call read_window
     CHECK_EQ rax, MARKER_B, "after the Ex space flush the window shows page B"
 
     mov rax, [saved_pde]
     mov [WINDOW_PDE], rax
-    mov rax, WINDOW
+    mov eax, WINDOW
     invlpg [rax]
     ret
 

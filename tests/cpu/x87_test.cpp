@@ -274,8 +274,12 @@ namespace {
 // frstor [rax] ; mov ah, FLAGS ; sahf ; <op> ; fnsave [rcx] ; pushfq ; pop rdx ; ret
 std::vector<u8> wrap(const std::vector<u8>& op, u8 flags)
 {
-    std::vector<u8> c = {0xDD, 0x20, 0xB4, flags, 0x9E};
-    c.insert(c.end(), op.begin(), op.end());
+    std::vector<u8> c;
+    c.reserve(16);
+    for (u8 b : {u8(0xDD), u8(0x20), u8(0xB4), flags, u8(0x9E)})
+        c.push_back(b);
+    for (u8 b : op)
+        c.push_back(b);
     for (u8 b : {0xDD, 0x31, 0x9C, 0x5A})
         c.push_back(b);
     return c;
@@ -291,8 +295,8 @@ struct HostCode {
     u8* page = nullptr;
     HostCode()
     {
-        void* p = mmap(nullptr, 4096, PROT_READ | PROT_WRITE | PROT_EXEC, MAP_PRIVATE | MAP_ANONYMOUS,
-                       -1, 0);
+        void* p = mmap(nullptr, 4096, PROT_READ | PROT_WRITE | PROT_EXEC,
+                       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
         page = p == MAP_FAILED ? nullptr : static_cast<u8*>(p);
     }
     ~HostCode()
@@ -399,7 +403,8 @@ void fill_fpu_image(Rng& g, u8 (&img)[108])
     u16 cw = static_cast<u16>(0x40 | (g.below(4) << 10) | ((g.below(2) ? 3 : g.below(4)) << 8));
     cw |= g.below(3) ? 0x3F : static_cast<u16>(g.bits() & 0x3F);
     const unsigned top = g.below(8);
-    u16 sw = static_cast<u16>((top << 11) | (g.bits() & (C0 | C1 | C2 | C3)) | (g.bits() & cw & 0x3F));
+    u16 sw =
+        static_cast<u16>((top << 11) | (g.bits() & (C0 | C1 | C2 | C3)) | (g.bits() & cw & 0x3F));
     u16 tw = 0;
     for (unsigned p = 0; p < 8; ++p)
         tw = static_cast<u16>(tw | ((g.below(4) == 0 ? 3u : 0u) << (2 * p)));
@@ -455,10 +460,14 @@ TEST_CASE("x87 instructions match the host bit for bit (FNSAVE image, memory, EF
 {
     HostCode host;
     REQUIRE(host.page != nullptr);
-    Rng g(2024);
+    // X87_SEED / X87_CASES override the seed and count for longer runs.
+    const char* seed_env = std::getenv("X87_SEED");
+    const char* count_env = std::getenv("X87_CASES");
+    Rng g(seed_env ? std::strtoull(seed_env, nullptr, 0) : 2024);
+    const unsigned COUNT =
+        count_env ? static_cast<unsigned>(std::strtoul(count_env, nullptr, 0)) : 30000;
     unsigned cases = 0, mismatches = 0, skipped = 0;
     std::map<unsigned, unsigned> by_op;
-    constexpr unsigned COUNT = 30000;
     for (unsigned n = 0; n < COUNT; ++n) {
         const u8 esc = static_cast<u8>(0xD8 + g.below(8));
         u8 modrm = static_cast<u8>(g.bits());
@@ -508,11 +517,11 @@ TEST_CASE("x87 instructions match the host bit for bit (FNSAVE image, memory, EF
             const unsigned key = (op[0] & 7) << 8 | (op[1] >= 0xC0 ? op[1] : (op[1] & 0x38));
             ++by_op[key];
             if (by_op[key] <= 1 && std::getenv("X87_VERBOSE")) {
-                MESSAGE("op " << hex(op.data(), 2) << " in=" << hex(in, 108) << " data="
-                              << hex(data, 16) << " ah=" << unsigned(ah) << "\n  host=" << hex(a, 108)
-                              << "\n  emu =" << hex(b, 108) << "\n  hdata=" << hex(hd, 32)
-                              << "\n  edata=" << hex(ed, 32) << " flags " << (hw.flags & fmask)
-                              << "/" << (em.flags & fmask));
+                MESSAGE("op " << hex(op.data(), 2) << " in=" << hex(in, 108)
+                              << " data=" << hex(data, 16) << " ah=" << unsigned(ah)
+                              << "\n  host=" << hex(a, 108) << "\n  emu =" << hex(b, 108)
+                              << "\n  hdata=" << hex(hd, 32) << "\n  edata=" << hex(ed, 32)
+                              << " flags " << (hw.flags & fmask) << "/" << (em.flags & fmask));
             }
         }
     }

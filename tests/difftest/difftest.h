@@ -24,9 +24,13 @@ constexpr u64 DATA_SIZE = 4096;
 // at STATE_OFFSET, the instruction under test at INSN_OFFSET; everything else
 // is INT3, so that any landing point (fall-through or branch target) traps.
 constexpr u64 STATE_OFFSET = 0x40;
+constexpr u64 FAR_POINTER_OFFSET = 0xD0; // m16:32 the prologue jumps through in 32-bit cases
 constexpr u64 INSN_OFFSET = 0x200;
 constexpr u64 INSN_VA = CODE_VA + INSN_OFFSET;
 constexpr unsigned MAX_INSN = 15;
+
+// Linux's user selectors: 32-bit code (compatibility mode), data, 64-bit code.
+constexpr u16 USER_CS32 = 0x23, USER_DS = 0x2B, USER_CS64 = 0x33;
 
 // RFLAGS bits compared after every instruction; the arithmetic ones are
 // further masked by the undefined-flag table (flag_rules.h).
@@ -51,17 +55,18 @@ struct TestCase {
     std::array<u8, DATA_SIZE> data{};
     const char* family = ""; // template name, or "raw"
     bool raw = false;        // random bytes: only compared when both sides accept them
+    bool mode32 = false;     // runs in a 32-bit code segment (compatibility mode)
 };
 
 // What one side did with a test case.
 struct Result {
-    bool ok = true;          // false: the harness itself failed (see `error`)
+    bool ok = true; // false: the harness itself failed (see `error`)
     std::string error;
     bool faulted = false;
-    u8 vector = 0;           // exception vector when faulted
+    u8 vector = 0; // exception vector when faulted
     u32 error_code = 0;
-    u64 fault_address = 0;   // CR2 for #PF
-    Regs regs;               // after the instruction, or at the fault
+    u64 fault_address = 0; // CR2 for #PF
+    Regs regs;             // after the instruction, or at the fault
     std::array<u8, DATA_SIZE> data{};
 };
 

@@ -47,10 +47,17 @@ constexpr FlagRule FLAG_RULES[] = {
     {ZYDIS_MNEMONIC_RCR, 0, Count::Rotate},
     {ZYDIS_MNEMONIC_SHLD, 0, Count::DoubleShift},
     {ZYDIS_MNEMONIC_SHRD, 0, Count::DoubleShift},
+    {ZYDIS_MNEMONIC_DAA, FLAG_OF, Count::None},
+    {ZYDIS_MNEMONIC_DAS, FLAG_OF, Count::None},
+    {ZYDIS_MNEMONIC_AAA, FLAG_OF | FLAG_SF | FLAG_ZF | FLAG_PF, Count::None},
+    {ZYDIS_MNEMONIC_AAS, FLAG_OF | FLAG_SF | FLAG_ZF | FLAG_PF, Count::None},
+    {ZYDIS_MNEMONIC_AAM, FLAG_OF | FLAG_AF | FLAG_CF, Count::None},
+    {ZYDIS_MNEMONIC_AAD, FLAG_OF | FLAG_AF | FLAG_CF, Count::None},
 };
 
 // The count operand of a shift: an immediate, CL, or the implicit 1.
-u64 shift_count(const ZydisDecodedInstruction& insn, const ZydisDecodedOperand* ops, const Regs& init)
+u64 shift_count(const ZydisDecodedInstruction& insn, const ZydisDecodedOperand* ops,
+                const Regs& init)
 {
     for (unsigned i = 1; i < insn.operand_count; ++i) {
         const ZydisDecodedOperand& op = ops[i];

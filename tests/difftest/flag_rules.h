@@ -10,8 +10,8 @@
 namespace difftest {
 
 struct Undefined {
-    u64 flags = 0;         // RFLAGS bits not compared
-    bool result = false;   // the destination is undefined: the case is skipped
+    u64 flags = 0;       // RFLAGS bits not compared
+    bool result = false; // the destination is undefined: the case is skipped
 };
 
 Undefined undefined_for(const ZydisDecodedInstruction& insn, const ZydisDecodedOperand* ops,

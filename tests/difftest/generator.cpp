@@ -43,18 +43,17 @@ public:
     }
     u64 below(u64 n) { return n ? next() % n : 0; }
     bool chance(unsigned percent) { return below(100) < percent; }
-    template <typename T, size_t N>
-    T pick(const T (&items)[N])
-    {
-        return items[below(N)];
-    }
+    template <typename T, size_t N> T pick(const T (&items)[N]) { return items[below(N)]; }
 
 private:
     static u64 rotl(u64 x, int k) { return (x << k) | (x >> (64 - k)); }
     u64 m_s[4];
 };
 
-constexpr u64 mask_of(unsigned bytes) { return bytes >= 8 ? ~0ull : (1ull << (bytes * 8)) - 1; }
+constexpr u64 mask_of(unsigned bytes)
+{
+    return bytes >= 8 ? ~0ull : (1ull << (bytes * 8)) - 1;
+}
 
 u64 sign_extend_from(u64 v, unsigned bits)
 {
@@ -127,7 +126,7 @@ struct InsnBuilder {
     bool rex_w = false;
     bool force_rex = false; // an otherwise empty REX (SPL/BPL/SIL/DIL instead of AH..BH)
     std::vector<u8> opcode;
-    int opcode_reg = -1;    // +r encodings: register in the opcode's low bits
+    int opcode_reg = -1; // +r encodings: register in the opcode's low bits
     bool has_modrm = false;
     u8 mod = 3, reg = 0, rm = 0;
     bool has_sib = false;
@@ -163,9 +162,8 @@ struct InsnBuilder {
         if (uses_rex())
             buf[n++] = rex();
         for (size_t i = 0; i < opcode.size(); ++i)
-            buf[n++] = static_cast<u8>(opcode[i] + (i + 1 == opcode.size() && opcode_reg >= 0
-                                                        ? (opcode_reg & 7)
-                                                        : 0));
+            buf[n++] = static_cast<u8>(
+                opcode[i] + (i + 1 == opcode.size() && opcode_reg >= 0 ? (opcode_reg & 7) : 0));
         if (has_modrm) {
             buf[n++] = static_cast<u8>((mod << 6) | ((reg & 7) << 3) | (rm & 7));
             if (has_sib)
@@ -193,10 +191,11 @@ struct Gen {
     TestCase& tc;
     InsnBuilder b;
     u16 pinned = 0;   // registers holding addresses; later value choices leave them alone
+    bool m32 = false; // compatibility mode: no REX, no 64-bit operands, 32-bit addresses
     bool rm_is_mem = false;
-    u64 ea = 0;       // the memory operand's address when rm_is_mem
+    u64 ea = 0; // the memory operand's address when rm_is_mem
 
-    Gen(Rng& r, TestCase& t) : rng(r), tc(t) {}
+    Gen(Rng& r, TestCase& t) : rng(r), tc(t), m32(t.mode32) {}
 
     u64& gpr(unsigned r) { return tc.init.gpr[r]; }
     void set_reg(unsigned r, u64 v)
@@ -210,7 +209,7 @@ struct Gen {
         pinned = static_cast<u16>(pinned | (1u << r));
     }
     bool is_pinned(unsigned r) const { return (pinned >> r) & 1; }
-    u8 any_reg() { return static_cast<u8>(rng.below(16)); }
+    u8 any_reg() { return static_cast<u8>(rng.below(m32 ? 8 : 16)); }
     u8 free_reg()
     {
         for (;;) {
@@ -247,14 +246,17 @@ struct Gen {
             b.legacy.push_back(0x66);
         if (size == 8)
             b.rex_w = true;
-        if (size == 1 && rng.chance(25))
+        if (size == 1 && !m32 && rng.chance(25))
             b.force_rex = true;
     }
     unsigned op_size(bool allow_byte)
     {
         static constexpr unsigned all[] = {1, 2, 4, 8};
         static constexpr unsigned wide[] = {2, 4, 8};
-        const unsigned size = allow_byte ? rng.pick(all) : rng.pick(wide);
+        static constexpr unsigned all32[] = {1, 2, 4};
+        static constexpr unsigned wide32[] = {2, 4};
+        const unsigned size = m32 ? (allow_byte ? rng.pick(all32) : rng.pick(wide32))
+                                  : (allow_byte ? rng.pick(all) : rng.pick(wide));
         apply_size(size);
         return size;
     }
@@ -288,9 +290,16 @@ struct Gen {
         rm_is_mem = true;
         ea = target;
         b.has_modrm = true;
-        const bool addr32 = allow_addr32 && rng.chance(12);
-        if (addr32)
+        // In compatibility mode addresses are 32-bit already (67h would make
+        // them 16-bit, out of the data page's reach).
+        const bool prefix67 = !m32 && allow_addr32 && rng.chance(12);
+        const bool addr32 = m32 || prefix67;
+        if (prefix67)
             b.legacy.push_back(0x67);
+        if (rng.chance(6)) { // ES/CS/SS/DS overrides: no effect in 64-bit mode
+            static constexpr u8 segs[] = {0x26, 0x2E, 0x36, 0x3E};
+            b.legacy.push_back(rng.pick(segs));
+        }
         const u64 amask = addr32 ? 0xFFFFFFFFull : ~0ull;
         auto garbage = [&](u64 v) {
             v &= amask;
@@ -305,12 +314,13 @@ struct Gen {
                                   : static_cast<i32>(rng.next());
         };
         const unsigned form = static_cast<unsigned>(rng.below(10));
-        if (form == 7) { // RIP-relative
+        if (form == 7) { // RIP-relative ([disp32] in compatibility mode)
             b.mod = 0;
             b.rm = 5;
             b.disp_size = 4;
-            b.rip_relative = true;
+            b.rip_relative = !m32;
             b.rip_target = target;
+            b.disp = static_cast<i64>(target);
             return;
         }
         if (form == 8) { // absolute [disp32] through SIB with no base and no index
@@ -344,7 +354,7 @@ struct Gen {
                 index = free_reg();
             while (index == 4);
             b.mod = 0;
-            b.base = rng.chance(50) ? 5 : 13; // REX.B is ignored here
+            b.base = m32 || rng.chance(50) ? 5 : 13; // REX.B is ignored here
             b.index = index;
             b.disp_size = 4;
             i64 d = static_cast<i8>(rng.next());
@@ -399,16 +409,18 @@ struct Gen {
     // Shift and rotate counts around every width's edges.
     u8 count_value()
     {
-        static constexpr u8 counts[] = {0,  1,  2,  3,  7,  8,  9,  15, 16,  17,  31,
+        static constexpr u8 counts[] = {0,  1,  2,  3,  7,  8,  9,  15,  16,  17, 31,
                                         32, 33, 63, 64, 65, 95, 96, 127, 128, 255};
         return rng.chance(75) ? rng.pick(counts) : static_cast<u8>(rng.next());
     }
     void set_cl(u8 count) { set_reg(RCX_, (gpr(RCX_) & ~0xFFull) | count); }
 
-    // The stack pointer somewhere inside the data page, usually aligned.
+    // The stack pointer somewhere inside the data page, usually aligned;
+    // now and then at its bottom, so that a push faults.
     void stack_in_data(unsigned margin = 0x100)
     {
-        u64 sp = DATA_VA + margin + rng.below(DATA_SIZE - 2 * margin);
+        u64 sp = rng.chance(3) ? DATA_VA + rng.below(16)
+                               : DATA_VA + margin + rng.below(DATA_SIZE - 2 * margin);
         if (rng.chance(85))
             sp &= ~7ull;
         pin_reg(RSP_, sp);
@@ -476,6 +488,12 @@ void gen_test(Gen& g)
 
 void gen_incdec(Gen& g)
 {
+    if (g.m32 && g.rng.chance(30)) { // 40+r / 48+r, which are REX prefixes in 64-bit mode
+        g.op_size(false);
+        g.b.opcode = {static_cast<u8>(g.rng.chance(50) ? 0x40 : 0x48)};
+        g.b.opcode_reg = g.any_reg();
+        return;
+    }
     const unsigned size = g.op_size(true);
     g.b.opcode = {static_cast<u8>(size == 1 ? 0xFE : 0xFF)};
     g.b.reg = static_cast<u8>(g.rng.below(2));
@@ -598,9 +616,10 @@ void gen_bt(Gen& g)
             // A register bit offset reaches outside the operand (signed); keep
             // the addressed unit inside the data page.
             const unsigned bits = size * 8;
-            const i64 lo = (static_cast<i64>(DATA_VA) - static_cast<i64>(g.ea)) / static_cast<i64>(size);
-            const i64 hi =
-                (static_cast<i64>(DATA_VA + DATA_SIZE - size) - static_cast<i64>(g.ea)) / static_cast<i64>(size);
+            const i64 lo =
+                (static_cast<i64>(DATA_VA) - static_cast<i64>(g.ea)) / static_cast<i64>(size);
+            const i64 hi = (static_cast<i64>(DATA_VA + DATA_SIZE - size) - static_cast<i64>(g.ea)) /
+                           static_cast<i64>(size);
             const i64 k = lo + static_cast<i64>(g.rng.below(static_cast<u64>(hi - lo + 1)));
             u64 offset = static_cast<u64>(k * bits) + g.rng.below(bits);
             if (size < 8 && g.rng.chance(50))
@@ -643,7 +662,7 @@ void gen_cmovcc(Gen& g)
 
 void gen_bswap(Gen& g)
 {
-    g.apply_size(g.rng.chance(50) ? 4 : 8);
+    g.apply_size(g.m32 || g.rng.chance(50) ? 4 : 8);
     g.b.opcode = {0x0F, 0xC8};
     g.b.opcode_reg = g.any_reg();
 }
@@ -674,7 +693,7 @@ void gen_cmpxchg(Gen& g)
 
 void gen_cmpxchg8b(Gen& g)
 {
-    const bool wide = g.rng.chance(50);
+    const bool wide = !g.m32 && g.rng.chance(50); // CMPXCHG16B needs REX.W
     if (wide)
         g.b.rex_w = true;
     g.b.opcode = {0x0F, 0xC7};
@@ -690,7 +709,8 @@ void gen_cmpxchg8b(Gen& g)
             target &= ~u64(size - 1);
         g.rm_mem(target);
         if (g.rng.chance(50)) {
-            g.poke(target, 8, wide ? g.gpr(RAX_) : (g.gpr(RAX_) & 0xFFFFFFFF) | (g.gpr(RDX_) << 32));
+            g.poke(target, 8,
+                   wide ? g.gpr(RAX_) : (g.gpr(RAX_) & 0xFFFFFFFF) | (g.gpr(RDX_) << 32));
             if (wide)
                 g.poke(target + 8, 8, g.gpr(RDX_));
         }
@@ -733,9 +753,9 @@ void gen_mov(Gen& g)
         g.b.opcode_reg = g.any_reg();
         g.imm_bytes(size, interesting(g.rng));
         break;
-    default: { // A0-A3 moffs
-        const bool addr32 = g.rng.chance(20);
-        if (addr32)
+    default: { // A0-A3 moffs: 8-byte address, 4-byte with 67h or in compatibility mode
+        const bool addr32 = g.m32 || g.rng.chance(20);
+        if (addr32 && !g.m32)
             g.b.legacy.push_back(0x67);
         g.b.opcode = {static_cast<u8>(0xA0 + (g.rng.chance(50) ? 2 : 0) + (size == 1 ? 0 : 1))};
         g.imm_bytes(addr32 ? 4 : 8, g.pick_ea(size));
@@ -754,12 +774,18 @@ void gen_movx(Gen& g)
         const bool sign = g.rng.chance(50);
         g.b.opcode = {0x0F, static_cast<u8>((sign ? 0xBE : 0xB6) + (word_source ? 1 : 0))};
         g.b.reg = g.any_reg();
-        if (!word_source && g.rng.chance(25))
+        if (!word_source && !g.m32 && g.rng.chance(25))
             g.b.force_rex = true;
         g.rm_any(word_source ? 2 : 1);
         break;
     }
-    default: { // MOVSXD (63 /r); without REX.W it moves 32 (or 16) bits
+    default: {       // MOVSXD (63 /r); without REX.W it moves 32 (or 16) bits
+        if (g.m32) { // 63 /r is ARPL r/m16, r16 outside 64-bit mode
+            g.b.opcode = {0x63};
+            g.b.reg = g.any_reg();
+            g.rm_any(2);
+            break;
+        }
         const unsigned size = g.rng.chance(75) ? 8 : g.rng.chance(70) ? 4 : 2;
         g.apply_size(size);
         g.b.opcode = {0x63};
@@ -781,6 +807,18 @@ void gen_lea(Gen& g)
         g.b.rm = g.any_reg();
         return;
     }
+    if (g.m32 && g.rng.chance(40)) {
+        // 16-bit addressing (67h in a 32-bit segment): [BX+SI], [BP+DI+disp8],
+        // [disp16], ... with 16-bit wrap-around. LEA reads no memory, so any
+        // register values do.
+        g.b.legacy.push_back(0x67);
+        g.b.has_modrm = true;
+        g.b.mod = static_cast<u8>(g.rng.below(3));
+        g.b.rm = static_cast<u8>(g.rng.below(8));
+        g.b.disp_size = g.b.mod == 1 ? 1 : (g.b.mod == 2 || g.b.rm == 6) ? 2 : 0;
+        g.b.disp = static_cast<i64>(interesting(g.rng));
+        return;
+    }
     g.rm_mem(interesting(g.rng));
 }
 
@@ -800,7 +838,7 @@ void gen_stack(Gen& g)
 {
     g.stack_in_data();
     const bool word = g.rng.chance(20); // 66: 16-bit pushes and pops
-    const unsigned size = word ? 2 : 8;
+    const unsigned size = word ? 2 : g.m32 ? 4 : 8;
     auto stack_rm = [&] {
         if (g.rng.chance(15)) { // [rsp + disp8]: the address uses RSP before (PUSH) or after (POP)
             g.b.has_modrm = true;
@@ -862,13 +900,15 @@ void gen_stack(Gen& g)
         g.b.opcode = {0x9D};
         u64 v = g.rng.next() & (FLAGS_ARITH | FLAG_DF | FLAG_NT | FLAG_AC | FLAG_ID);
         if (g.rng.chance(30))
-            v |= g.rng.next() & ~(FLAG_TF | 0xFFFFFFFF00000000ull); // IF, IOPL, reserved bits: ignored
+            v |= g.rng.next() &
+                 ~(FLAG_TF | 0xFFFFFFFF00000000ull); // IF, IOPL, reserved bits: ignored
         g.poke(g.gpr(RSP_), size, v | 2);
         break;
     }
     case 7:
         g.b.opcode = {0xC9}; // LEAVE
-        g.pin_reg(RBP_, (DATA_VA + 0x100 + g.rng.below(DATA_SIZE - 0x200)) & ~(g.rng.chance(85) ? 7ull : 0));
+        g.pin_reg(RBP_, (DATA_VA + 0x100 + g.rng.below(DATA_SIZE - 0x200)) &
+                            ~(g.rng.chance(85) ? 7ull : 0));
         break;
     default: // ENTER alloc, level
         g.b.opcode = {0xC8};
@@ -885,8 +925,9 @@ void gen_string(Gen& g)
     const u8 op = g.rng.pick(ops);
     const unsigned size = g.op_size(true);
     const unsigned rep = static_cast<unsigned>(g.rng.below(3)); // none, F3, F2
-    const bool addr32 = g.rng.chance(15);
-    if (addr32)
+    const bool prefix67 = !g.m32 && g.rng.chance(15);
+    const bool addr32 = g.m32 || prefix67; // ESI, EDI, ECX: their upper halves do not count
+    if (prefix67)
         g.b.legacy.push_back(0x67);
     if (rep)
         g.b.legacy.push_back(rep == 1 ? 0xF3 : 0xF2);
@@ -920,19 +961,71 @@ void gen_string(Gen& g)
         const u64 stop = g.rng.below(count + 1);
         for (u64 i = 0; i < count; ++i) {
             const u64 d = di + static_cast<u64>(static_cast<i64>(i) * step);
-            const u64 want = op == 0xAE ? g.gpr(RAX_) : g.peek(si + static_cast<u64>(static_cast<i64>(i) * step), size);
+            const u64 want = op == 0xAE
+                                 ? g.gpr(RAX_)
+                                 : g.peek(si + static_cast<u64>(static_cast<i64>(i) * step), size);
             const bool equal = rep == 1 ? i != stop : i == stop;
             g.poke(d, size, equal ? want : want ^ (1ull << g.rng.below(size * 8)));
         }
     }
 }
 
+// Instructions that exist only outside 64-bit mode: BCD adjustment, SALC,
+// PUSHA/POPA, BOUND, INTO.
+void gen_legacy32(Gen& g)
+{
+    switch (g.rng.below(8)) {
+    case 0: {
+        static constexpr u8 ops[] = {0x27, 0x2F, 0x37, 0x3F, 0xD6}; // DAA DAS AAA AAS SALC
+        g.b.opcode = {g.rng.pick(ops)};
+        break;
+    }
+    case 1:
+    case 2: { // AAM / AAD imm8 (AAM 0 is #DE)
+        g.b.opcode = {static_cast<u8>(g.rng.chance(50) ? 0xD4 : 0xD5)};
+        static constexpr u8 bases[] = {10, 10, 10, 16, 2, 0, 1, 255};
+        g.imm_bytes(1, g.rng.chance(80) ? g.rng.pick(bases) : g.rng.next());
+        break;
+    }
+    case 3:
+    case 4: // PUSHA / POPA (16-bit with 66h)
+        g.stack_in_data();
+        if (g.rng.chance(25))
+            g.b.legacy.push_back(0x66);
+        g.b.opcode = {static_cast<u8>(g.rng.chance(50) ? 0x60 : 0x61)};
+        break;
+    case 5:
+    case 6: { // BOUND r, m16&16 / m32&32
+        const unsigned size = g.op_size(false);
+        g.b.opcode = {0x62};
+        g.b.reg = g.free_reg();
+        g.rm_mem(g.pick_ea(2 * size));
+        if (g.rng.chance(70)) { // bounds around the index, so that both outcomes happen
+            const i64 v = static_cast<i64>(sign_extend_from(g.gpr(g.b.reg), size * 8));
+            const i64 lo = v - static_cast<i64>(g.rng.below(4)) + (g.rng.chance(20) ? 2 : 0);
+            const i64 hi = v + static_cast<i64>(g.rng.below(4)) - (g.rng.chance(20) ? 2 : 0);
+            g.poke(g.ea, size, static_cast<u64>(lo));
+            g.poke(g.ea + size, size, static_cast<u64>(hi));
+        }
+        break;
+    }
+    default: // INTO: #OF when OF is set
+        g.b.opcode = {0xCE};
+        break;
+    }
+}
+
 // Branch displacements that land in the INT3 fill before or after the
 // instruction, never inside it (a jump into itself could loop forever).
-u64 rel8(Rng& r) { return static_cast<u64>(r.chance(30) ? -20 - static_cast<i64>(r.below(90)) : static_cast<i64>(r.below(120))); }
+u64 rel8(Rng& r)
+{
+    return static_cast<u64>(r.chance(30) ? -20 - static_cast<i64>(r.below(90))
+                                         : static_cast<i64>(r.below(120)));
+}
 u64 rel32(Rng& r)
 {
-    return static_cast<u64>(r.chance(30) ? -20 - static_cast<i64>(r.below(0xE0)) : static_cast<i64>(r.below(0x700)));
+    return static_cast<u64>(r.chance(30) ? -20 - static_cast<i64>(r.below(0xE0))
+                                         : static_cast<i64>(r.below(0x700)));
 }
 
 void gen_branch(Gen& g)
@@ -1013,61 +1106,57 @@ unsigned gpr_index(ZydisRegister reg)
 // its registers and memory. Others (system, x87, SSE, branches) are not run.
 bool raw_allowed(ZydisMnemonic m)
 {
-    switch (m) {
-    case ZYDIS_MNEMONIC_ADD: case ZYDIS_MNEMONIC_OR: case ZYDIS_MNEMONIC_ADC:
-    case ZYDIS_MNEMONIC_SBB: case ZYDIS_MNEMONIC_AND: case ZYDIS_MNEMONIC_SUB:
-    case ZYDIS_MNEMONIC_XOR: case ZYDIS_MNEMONIC_CMP: case ZYDIS_MNEMONIC_TEST:
-    case ZYDIS_MNEMONIC_INC: case ZYDIS_MNEMONIC_DEC: case ZYDIS_MNEMONIC_NEG:
-    case ZYDIS_MNEMONIC_NOT: case ZYDIS_MNEMONIC_SHL:
-    case ZYDIS_MNEMONIC_SHR: case ZYDIS_MNEMONIC_SAR: case ZYDIS_MNEMONIC_ROL:
-    case ZYDIS_MNEMONIC_ROR: case ZYDIS_MNEMONIC_RCL: case ZYDIS_MNEMONIC_RCR:
-    case ZYDIS_MNEMONIC_SHLD: case ZYDIS_MNEMONIC_SHRD: case ZYDIS_MNEMONIC_MUL:
-    case ZYDIS_MNEMONIC_IMUL: case ZYDIS_MNEMONIC_DIV: case ZYDIS_MNEMONIC_IDIV:
-    case ZYDIS_MNEMONIC_BT: case ZYDIS_MNEMONIC_BTS: case ZYDIS_MNEMONIC_BTR:
-    case ZYDIS_MNEMONIC_BTC: case ZYDIS_MNEMONIC_BSF: case ZYDIS_MNEMONIC_BSR:
-    case ZYDIS_MNEMONIC_BSWAP: case ZYDIS_MNEMONIC_XADD: case ZYDIS_MNEMONIC_CMPXCHG:
-    case ZYDIS_MNEMONIC_CMPXCHG8B: case ZYDIS_MNEMONIC_CMPXCHG16B: case ZYDIS_MNEMONIC_XCHG:
-    case ZYDIS_MNEMONIC_MOV: case ZYDIS_MNEMONIC_MOVZX: case ZYDIS_MNEMONIC_MOVSX:
-    case ZYDIS_MNEMONIC_MOVSXD: case ZYDIS_MNEMONIC_LEA: case ZYDIS_MNEMONIC_CBW:
-    case ZYDIS_MNEMONIC_CWDE: case ZYDIS_MNEMONIC_CDQE: case ZYDIS_MNEMONIC_CWD:
-    case ZYDIS_MNEMONIC_CDQ: case ZYDIS_MNEMONIC_CQO: case ZYDIS_MNEMONIC_LAHF:
-    case ZYDIS_MNEMONIC_SAHF: case ZYDIS_MNEMONIC_CLC: case ZYDIS_MNEMONIC_STC:
-    case ZYDIS_MNEMONIC_CMC: case ZYDIS_MNEMONIC_CLD: case ZYDIS_MNEMONIC_STD:
-    case ZYDIS_MNEMONIC_NOP: case ZYDIS_MNEMONIC_PUSH: case ZYDIS_MNEMONIC_POP:
-    // POPF is left to the stack template: a random TF would trap after it.
-    case ZYDIS_MNEMONIC_PUSHF: case ZYDIS_MNEMONIC_PUSHFQ:
-    case ZYDIS_MNEMONIC_LEAVE: case ZYDIS_MNEMONIC_XLAT:
-    case ZYDIS_MNEMONIC_MOVSB: case ZYDIS_MNEMONIC_MOVSW: case ZYDIS_MNEMONIC_MOVSD:
-    case ZYDIS_MNEMONIC_MOVSQ: case ZYDIS_MNEMONIC_STOSB: case ZYDIS_MNEMONIC_STOSW:
-    case ZYDIS_MNEMONIC_STOSD: case ZYDIS_MNEMONIC_STOSQ: case ZYDIS_MNEMONIC_LODSB:
-    case ZYDIS_MNEMONIC_LODSW: case ZYDIS_MNEMONIC_LODSD: case ZYDIS_MNEMONIC_LODSQ:
-    case ZYDIS_MNEMONIC_CMPSB: case ZYDIS_MNEMONIC_CMPSW: case ZYDIS_MNEMONIC_CMPSD:
-    case ZYDIS_MNEMONIC_CMPSQ: case ZYDIS_MNEMONIC_SCASB: case ZYDIS_MNEMONIC_SCASW:
-    case ZYDIS_MNEMONIC_SCASD: case ZYDIS_MNEMONIC_SCASQ:
-    case ZYDIS_MNEMONIC_SETB: case ZYDIS_MNEMONIC_SETBE: case ZYDIS_MNEMONIC_SETL:
-    case ZYDIS_MNEMONIC_SETLE: case ZYDIS_MNEMONIC_SETNB: case ZYDIS_MNEMONIC_SETNBE:
-    case ZYDIS_MNEMONIC_SETNL: case ZYDIS_MNEMONIC_SETNLE: case ZYDIS_MNEMONIC_SETNO:
-    case ZYDIS_MNEMONIC_SETNP: case ZYDIS_MNEMONIC_SETNS: case ZYDIS_MNEMONIC_SETNZ:
-    case ZYDIS_MNEMONIC_SETO: case ZYDIS_MNEMONIC_SETP: case ZYDIS_MNEMONIC_SETS:
-    case ZYDIS_MNEMONIC_SETZ:
-    case ZYDIS_MNEMONIC_CMOVB: case ZYDIS_MNEMONIC_CMOVBE: case ZYDIS_MNEMONIC_CMOVL:
-    case ZYDIS_MNEMONIC_CMOVLE: case ZYDIS_MNEMONIC_CMOVNB: case ZYDIS_MNEMONIC_CMOVNBE:
-    case ZYDIS_MNEMONIC_CMOVNL: case ZYDIS_MNEMONIC_CMOVNLE: case ZYDIS_MNEMONIC_CMOVNO:
-    case ZYDIS_MNEMONIC_CMOVNP: case ZYDIS_MNEMONIC_CMOVNS: case ZYDIS_MNEMONIC_CMOVNZ:
-    case ZYDIS_MNEMONIC_CMOVO: case ZYDIS_MNEMONIC_CMOVP: case ZYDIS_MNEMONIC_CMOVS:
-    case ZYDIS_MNEMONIC_CMOVZ:
-    // Integer extensions the host has; reported when ours rejects them.
-    case ZYDIS_MNEMONIC_POPCNT: case ZYDIS_MNEMONIC_LZCNT: case ZYDIS_MNEMONIC_TZCNT:
-    case ZYDIS_MNEMONIC_MOVBE: case ZYDIS_MNEMONIC_ADCX: case ZYDIS_MNEMONIC_ADOX:
-    case ZYDIS_MNEMONIC_ANDN: case ZYDIS_MNEMONIC_BEXTR: case ZYDIS_MNEMONIC_BLSI:
-    case ZYDIS_MNEMONIC_BLSMSK: case ZYDIS_MNEMONIC_BLSR: case ZYDIS_MNEMONIC_BZHI:
-    case ZYDIS_MNEMONIC_MULX: case ZYDIS_MNEMONIC_PDEP: case ZYDIS_MNEMONIC_PEXT:
-    case ZYDIS_MNEMONIC_RORX: case ZYDIS_MNEMONIC_SARX: case ZYDIS_MNEMONIC_SHLX:
-    case ZYDIS_MNEMONIC_SHRX:
-        return true;
-    default:
-        return false;
-    }
+    // clang-format off
+    static constexpr ZydisMnemonic allowed[] = {
+        ZYDIS_MNEMONIC_ADD, ZYDIS_MNEMONIC_OR, ZYDIS_MNEMONIC_ADC, ZYDIS_MNEMONIC_SBB,
+        ZYDIS_MNEMONIC_AND, ZYDIS_MNEMONIC_SUB, ZYDIS_MNEMONIC_XOR, ZYDIS_MNEMONIC_CMP,
+        ZYDIS_MNEMONIC_TEST, ZYDIS_MNEMONIC_INC, ZYDIS_MNEMONIC_DEC, ZYDIS_MNEMONIC_NEG,
+        ZYDIS_MNEMONIC_NOT, ZYDIS_MNEMONIC_SHL, ZYDIS_MNEMONIC_SHR, ZYDIS_MNEMONIC_SAR,
+        ZYDIS_MNEMONIC_ROL, ZYDIS_MNEMONIC_ROR, ZYDIS_MNEMONIC_RCL, ZYDIS_MNEMONIC_RCR,
+        ZYDIS_MNEMONIC_SHLD, ZYDIS_MNEMONIC_SHRD, ZYDIS_MNEMONIC_MUL, ZYDIS_MNEMONIC_IMUL,
+        ZYDIS_MNEMONIC_DIV, ZYDIS_MNEMONIC_IDIV, ZYDIS_MNEMONIC_BT, ZYDIS_MNEMONIC_BTS,
+        ZYDIS_MNEMONIC_BTR, ZYDIS_MNEMONIC_BTC, ZYDIS_MNEMONIC_BSF, ZYDIS_MNEMONIC_BSR,
+        ZYDIS_MNEMONIC_BSWAP, ZYDIS_MNEMONIC_XADD, ZYDIS_MNEMONIC_CMPXCHG,
+        ZYDIS_MNEMONIC_CMPXCHG8B, ZYDIS_MNEMONIC_CMPXCHG16B, ZYDIS_MNEMONIC_XCHG,
+        ZYDIS_MNEMONIC_MOV, ZYDIS_MNEMONIC_MOVZX, ZYDIS_MNEMONIC_MOVSX, ZYDIS_MNEMONIC_MOVSXD,
+        ZYDIS_MNEMONIC_LEA, ZYDIS_MNEMONIC_CBW, ZYDIS_MNEMONIC_CWDE, ZYDIS_MNEMONIC_CDQE,
+        ZYDIS_MNEMONIC_CWD, ZYDIS_MNEMONIC_CDQ, ZYDIS_MNEMONIC_CQO, ZYDIS_MNEMONIC_LAHF,
+        ZYDIS_MNEMONIC_SAHF, ZYDIS_MNEMONIC_CLC, ZYDIS_MNEMONIC_STC, ZYDIS_MNEMONIC_CMC,
+        ZYDIS_MNEMONIC_CLD, ZYDIS_MNEMONIC_STD, ZYDIS_MNEMONIC_NOP, ZYDIS_MNEMONIC_PUSH,
+        ZYDIS_MNEMONIC_POP, ZYDIS_MNEMONIC_LEAVE, ZYDIS_MNEMONIC_XLAT,
+        // POPF is left to the stack template: a random TF would trap after it.
+        ZYDIS_MNEMONIC_PUSHF, ZYDIS_MNEMONIC_PUSHFD, ZYDIS_MNEMONIC_PUSHFQ,
+        ZYDIS_MNEMONIC_MOVSB, ZYDIS_MNEMONIC_MOVSW, ZYDIS_MNEMONIC_MOVSD, ZYDIS_MNEMONIC_MOVSQ,
+        ZYDIS_MNEMONIC_STOSB, ZYDIS_MNEMONIC_STOSW, ZYDIS_MNEMONIC_STOSD, ZYDIS_MNEMONIC_STOSQ,
+        ZYDIS_MNEMONIC_LODSB, ZYDIS_MNEMONIC_LODSW, ZYDIS_MNEMONIC_LODSD, ZYDIS_MNEMONIC_LODSQ,
+        ZYDIS_MNEMONIC_CMPSB, ZYDIS_MNEMONIC_CMPSW, ZYDIS_MNEMONIC_CMPSD, ZYDIS_MNEMONIC_CMPSQ,
+        ZYDIS_MNEMONIC_SCASB, ZYDIS_MNEMONIC_SCASW, ZYDIS_MNEMONIC_SCASD, ZYDIS_MNEMONIC_SCASQ,
+        ZYDIS_MNEMONIC_SETB, ZYDIS_MNEMONIC_SETBE, ZYDIS_MNEMONIC_SETL, ZYDIS_MNEMONIC_SETLE,
+        ZYDIS_MNEMONIC_SETNB, ZYDIS_MNEMONIC_SETNBE, ZYDIS_MNEMONIC_SETNL, ZYDIS_MNEMONIC_SETNLE,
+        ZYDIS_MNEMONIC_SETNO, ZYDIS_MNEMONIC_SETNP, ZYDIS_MNEMONIC_SETNS, ZYDIS_MNEMONIC_SETNZ,
+        ZYDIS_MNEMONIC_SETO, ZYDIS_MNEMONIC_SETP, ZYDIS_MNEMONIC_SETS, ZYDIS_MNEMONIC_SETZ,
+        ZYDIS_MNEMONIC_CMOVB, ZYDIS_MNEMONIC_CMOVBE, ZYDIS_MNEMONIC_CMOVL, ZYDIS_MNEMONIC_CMOVLE,
+        ZYDIS_MNEMONIC_CMOVNB, ZYDIS_MNEMONIC_CMOVNBE, ZYDIS_MNEMONIC_CMOVNL,
+        ZYDIS_MNEMONIC_CMOVNLE, ZYDIS_MNEMONIC_CMOVNO, ZYDIS_MNEMONIC_CMOVNP,
+        ZYDIS_MNEMONIC_CMOVNS, ZYDIS_MNEMONIC_CMOVNZ, ZYDIS_MNEMONIC_CMOVO, ZYDIS_MNEMONIC_CMOVP,
+        ZYDIS_MNEMONIC_CMOVS, ZYDIS_MNEMONIC_CMOVZ,
+        // Integer extensions (reported as skipped when ours rejects them).
+        ZYDIS_MNEMONIC_POPCNT, ZYDIS_MNEMONIC_LZCNT, ZYDIS_MNEMONIC_TZCNT, ZYDIS_MNEMONIC_MOVBE,
+        ZYDIS_MNEMONIC_ADCX, ZYDIS_MNEMONIC_ADOX, ZYDIS_MNEMONIC_ANDN, ZYDIS_MNEMONIC_BEXTR,
+        ZYDIS_MNEMONIC_BLSI, ZYDIS_MNEMONIC_BLSMSK, ZYDIS_MNEMONIC_BLSR, ZYDIS_MNEMONIC_BZHI,
+        ZYDIS_MNEMONIC_MULX, ZYDIS_MNEMONIC_PDEP, ZYDIS_MNEMONIC_PEXT, ZYDIS_MNEMONIC_RORX,
+        ZYDIS_MNEMONIC_SARX, ZYDIS_MNEMONIC_SHLX, ZYDIS_MNEMONIC_SHRX,
+        // Outside 64-bit mode only.
+        ZYDIS_MNEMONIC_DAA, ZYDIS_MNEMONIC_DAS, ZYDIS_MNEMONIC_AAA, ZYDIS_MNEMONIC_AAS,
+        ZYDIS_MNEMONIC_AAM, ZYDIS_MNEMONIC_AAD, ZYDIS_MNEMONIC_SALC, ZYDIS_MNEMONIC_ARPL,
+        ZYDIS_MNEMONIC_BOUND, ZYDIS_MNEMONIC_PUSHA, ZYDIS_MNEMONIC_PUSHAD, ZYDIS_MNEMONIC_POPA,
+        ZYDIS_MNEMONIC_POPAD, ZYDIS_MNEMONIC_INTO,
+    };
+    // clang-format on
+    for (ZydisMnemonic a : allowed)
+        if (a == m)
+            return true;
+    return false;
 }
 
 bool near_code_page(u64 addr)
@@ -1105,7 +1194,7 @@ bool gen_raw(Gen& g)
     static constexpr u8 prefixes[] = {0x66, 0x67, 0xF2, 0xF3, 0xF0, 0x2E, 0x3E, 0x26, 0x36};
     for (unsigned i = 0, count = static_cast<unsigned>(r.below(3)); i < count; ++i)
         bytes[n++] = r.pick(prefixes);
-    if (r.chance(50))
+    if (!g.m32 && r.chance(50)) // a REX prefix (INC/DEC in compatibility mode)
         bytes[n++] = static_cast<u8>(0x40 + r.below(16));
     if (r.chance(30))
         bytes[n++] = 0x0F;
@@ -1117,7 +1206,7 @@ bool gen_raw(Gen& g)
 
     ZydisDecodedInstruction zi;
     ZydisDecodedOperand ops[ZYDIS_MAX_OPERAND_COUNT];
-    if (!decode64(bytes, MAX_INSN, zi, ops)) {
+    if (!decode_case(g.m32, bytes, MAX_INSN, zi, ops)) {
         // Invalid to Zydis (and so to ours): the host must raise #UD too.
         g.tc.length = n;
         std::memcpy(g.tc.bytes.data(), bytes, n);
@@ -1136,8 +1225,13 @@ bool gen_raw(Gen& g)
     }
     g.tc.length = zi.length;
     std::memcpy(g.tc.bytes.data(), bytes, zi.length);
-    if (zi.attributes & (ZYDIS_ATTRIB_HAS_REP | ZYDIS_ATTRIB_HAS_REPE | ZYDIS_ATTRIB_HAS_REPNE))
-        g.pin_reg(RCX_, r.below(9) | (r.chance(30) ? r.next() << 32 : 0));
+    if (zi.attributes & (ZYDIS_ATTRIB_HAS_REP | ZYDIS_ATTRIB_HAS_REPE | ZYDIS_ATTRIB_HAS_REPNE)) {
+        // A small count; with a 32-bit (or 16-bit) address size the bits
+        // above ECX (CX) do not count and may be anything.
+        const u64 low = zi.address_width == 16 ? 0xFFFF : 0xFFFFFFFF;
+        const u64 upper = zi.address_width < 64 && r.chance(30) ? r.next() & ~low : 0;
+        g.pin_reg(RCX_, r.below(9) | upper);
+    }
     if (is_bit_test(zi.mnemonic) && ops[0].type == ZYDIS_OPERAND_TYPE_MEMORY &&
         ops[1].type == ZYDIS_OPERAND_TYPE_REGISTER) {
         // A register bit offset reaches up to 2^63 bits away: keep it small.
@@ -1157,13 +1251,16 @@ bool gen_raw(Gen& g)
             if (op.mem.segment == ZYDIS_REGISTER_FS || op.mem.segment == ZYDIS_REGISTER_GS)
                 return false;
             const unsigned base = gpr_index(op.mem.base);
-            const u64 amask = zi.address_width == 32 ? 0xFFFFFFFFull : ~0ull;
+            const u64 amask = zi.address_width == 16   ? 0xFFFFull
+                              : zi.address_width == 32 ? 0xFFFFFFFFull
+                                                       : ~0ull;
             const u64 scale = op.mem.scale ? op.mem.scale : 1;
             const u64 index_value = register_value(g, op.mem.index) * scale;
             if (pass == 0) {
                 if (base < 16 && !g.is_pinned(base) && r.chance(85)) {
                     const u64 target = g.pick_ea(op.size >= 8 ? op.size / 8 : 1);
-                    g.pin_reg(base, (target - static_cast<u64>(op.mem.disp.value) - index_value) & amask);
+                    g.pin_reg(base,
+                              (target - static_cast<u64>(op.mem.disp.value) - index_value) & amask);
                 }
                 continue;
             }
@@ -1180,24 +1277,32 @@ bool gen_raw(Gen& g)
     return true;
 }
 
+enum Modes : u8 { M64 = 1, M32 = 2, BOTH = M64 | M32 };
+
 struct Family {
     const char* name;
     void (*gen)(Gen&);
     unsigned weight;
+    u8 modes;
 };
 
 constexpr Family FAMILIES[] = {
-    {"alu", gen_alu, 12},       {"test", gen_test, 3},         {"incdec", gen_incdec, 3},
-    {"negnot", gen_negnot, 3},  {"muldiv", gen_muldiv, 6},     {"imul", gen_imul, 4},
-    {"shift", gen_shift, 10},   {"shld", gen_shld, 5},         {"bt", gen_bt, 6},
-    {"bsf", gen_bsf, 3},        {"setcc", gen_setcc, 3},       {"cmovcc", gen_cmovcc, 3},
-    {"bswap", gen_bswap, 1},    {"xadd", gen_xadd, 2},         {"cmpxchg", gen_cmpxchg, 3},
-    {"cmpxchg8b", gen_cmpxchg8b, 2}, {"xchg", gen_xchg, 3},    {"mov", gen_mov, 4},
-    {"movx", gen_movx, 3},      {"lea", gen_lea, 3},           {"convert", gen_convert, 1},
-    {"flagops", gen_flagops, 2}, {"stack", gen_stack, 6},      {"string", gen_string, 8},
-    {"branch", gen_branch, 6},
+    {"alu", gen_alu, 12, BOTH},        {"test", gen_test, 3, BOTH},
+    {"incdec", gen_incdec, 3, BOTH},   {"negnot", gen_negnot, 3, BOTH},
+    {"muldiv", gen_muldiv, 6, BOTH},   {"imul", gen_imul, 4, BOTH},
+    {"shift", gen_shift, 10, BOTH},    {"shld", gen_shld, 5, BOTH},
+    {"bt", gen_bt, 6, BOTH},           {"bsf", gen_bsf, 3, BOTH},
+    {"setcc", gen_setcc, 3, BOTH},     {"cmovcc", gen_cmovcc, 3, BOTH},
+    {"bswap", gen_bswap, 1, BOTH},     {"xadd", gen_xadd, 2, BOTH},
+    {"cmpxchg", gen_cmpxchg, 3, BOTH}, {"cmpxchg8b", gen_cmpxchg8b, 2, BOTH},
+    {"xchg", gen_xchg, 3, BOTH},       {"mov", gen_mov, 4, BOTH},
+    {"movx", gen_movx, 3, BOTH},       {"lea", gen_lea, 3, BOTH},
+    {"convert", gen_convert, 1, BOTH}, {"flagops", gen_flagops, 2, BOTH},
+    {"stack", gen_stack, 6, BOTH},     {"string", gen_string, 8, BOTH},
+    {"branch", gen_branch, 6, BOTH},   {"legacy32", gen_legacy32, 8, M32},
 };
 constexpr unsigned RAW_WEIGHT = 15;
+constexpr unsigned MODE32_PERCENT = 25; // share of cases run in compatibility mode
 
 void randomize_state(Rng& r, TestCase& tc)
 {
@@ -1228,32 +1333,41 @@ std::vector<std::string> family_names()
     return names;
 }
 
-void generate_case(u64 seed, u64 index, const std::string& only, TestCase& tc)
+void generate_case(u64 seed, u64 index, const std::string& only, unsigned modes, TestCase& tc)
 {
     Rng rng(seed, index);
-    unsigned total = RAW_WEIGHT;
-    for (const Family& f : FAMILIES)
-        total += f.weight;
     for (;;) {
         tc = TestCase{};
-        randomize_state(rng, tc);
-        Gen g(rng, tc);
+        const bool want32 = (modes & MODE_32) && (!(modes & MODE_64) || rng.chance(MODE32_PERCENT));
+        const u8 mode = want32 ? M32 : M64;
+        unsigned total = RAW_WEIGHT;
+        for (const Family& f : FAMILIES)
+            total += (f.modes & mode) ? f.weight : 0;
         const Family* family = nullptr;
+        bool raw = only == "raw";
         if (only.empty()) {
             u64 pick = rng.below(total);
+            raw = true;
             for (const Family& f : FAMILIES) {
+                if (!(f.modes & mode))
+                    continue;
                 if (pick < f.weight) {
                     family = &f;
+                    raw = false;
                     break;
                 }
                 pick -= f.weight;
             }
-        } else {
+        } else if (!raw) {
             for (const Family& f : FAMILIES)
                 if (only == f.name)
                     family = &f;
         }
-        if (!family) {
+        // A family that lacks the drawn mode (only with `only`) runs in its own.
+        tc.mode32 = family && !(family->modes & mode) ? family->modes == M32 : want32;
+        randomize_state(rng, tc);
+        Gen g(rng, tc);
+        if (raw) {
             tc.family = "raw";
             tc.raw = true;
             if (gen_raw(g))

@@ -11,9 +11,12 @@
 
 namespace difftest {
 
+constexpr unsigned MODE_64 = 1, MODE_32 = 2;
+
 // Fills `tc` with case `index` of `seed`. `only` (when not empty) restricts
-// the draw to the template family of that name ("raw" for random bytes).
-void generate_case(u64 seed, u64 index, const std::string& only, TestCase& tc);
+// the draw to the template family of that name ("raw" for random bytes);
+// `modes` to 64-bit and/or 32-bit (compatibility-mode) cases.
+void generate_case(u64 seed, u64 index, const std::string& only, unsigned modes, TestCase& tc);
 
 std::vector<std::string> family_names();
 

@@ -26,6 +26,7 @@ Capture g_capture;
 volatile sig_atomic_t g_in_test = 0;
 volatile u64 g_serial = 0; // counts runs, for the watchdog
 volatile u64 g_serial_at_last_tick = ~0ull;
+volatile unsigned g_stuck_ticks = 0;
 constexpr size_t ALT_STACK_SIZE = 64 * 1024;
 alignas(16) u8 g_alt_stack[ALT_STACK_SIZE];
 
@@ -36,11 +37,16 @@ void on_signal(int sig, siginfo_t* info, void* context)
     // would then raise #AC.
     asm volatile("pushfq\n\tandq $~0x40000, (%%rsp)\n\tpopfq" ::: "memory", "cc");
     if (sig == SIGALRM) {
-        // Watchdog: a case still running at two consecutive ticks is hung.
+        // Watchdog: a case still running after a second of ticks is hung
+        // (an instruction takes nanoseconds; a second survives descheduling).
         if (!g_in_test || g_serial != g_serial_at_last_tick) {
             g_serial_at_last_tick = g_serial;
+            g_stuck_ticks = 0;
             return;
         }
+        g_stuck_ticks = g_stuck_ticks + 1;
+        if (g_stuck_ticks < 4)
+            return;
     } else if (!g_in_test) {
         // A crash of the tester itself: let it die with the usual signal.
         signal(sig, SIG_DFL);
@@ -88,7 +94,7 @@ bool HostRunner::init(std::string& error)
         error = "sigaltstack failed";
         return false;
     }
-    struct sigaction sa{};
+    struct sigaction sa {};
     sa.sa_sigaction = on_signal;
     sa.sa_flags = SA_SIGINFO | SA_ONSTACK | SA_NODEFER | SA_RESTART;
     sigemptyset(&sa.sa_mask);
@@ -138,8 +144,10 @@ Result HostRunner::run(const TestCase& tc, const u8* code_page)
         r.error = "host: the instruction did not finish (hung)";
         return r;
     }
-    const bool known = (c.signal == SIGFPE && c.trapno == 0) || (c.signal == SIGILL && c.trapno == 6) ||
-                       (c.signal == SIGSEGV && (c.trapno == 13 || c.trapno == 14)) ||
+    const bool known = (c.signal == SIGFPE && c.trapno == 0) ||
+                       (c.signal == SIGILL && c.trapno == 6) ||
+                       (c.signal == SIGSEGV &&
+                        (c.trapno == 4 || c.trapno == 5 || c.trapno == 13 || c.trapno == 14)) ||
                        (c.signal == SIGBUS && (c.trapno == 12 || c.trapno == 17));
     // A fault inside the prologue is the harness's own; one at a branch
     // target is the instruction's and is compared like any other.

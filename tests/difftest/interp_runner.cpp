@@ -18,14 +18,17 @@ constexpr u64 CODE_PA = 0x10000, DATA_PA = 0x11000;
 constexpr unsigned VECTORS = 32;
 
 // Selectors as Linux lays them out, so PUSH/POP of selectors would agree.
-constexpr u16 KERNEL_CS = 0x10, KERNEL_DS = 0x18, USER_DS = 0x2B, USER_CS = 0x33, TSS_SEL = 0x40;
+constexpr u16 KERNEL_CS = 0x10, KERNEL_DS = 0x18, TSS_SEL = 0x40;
 constexpr u64 KERNEL_CODE64 = 0x00AF9B000000FFFFull, KERNEL_DATA = 0x00CF93000000FFFFull,
               USER_CODE32 = 0x00CFFB000000FFFFull, USER_DATA = 0x00CFF3000000FFFFull,
               USER_CODE64 = 0x00AFFB000000FFFFull;
 
 constexpr u64 PTE_P = 1, PTE_W = 2, PTE_U = 4, PTE_NX = 1ull << 63;
 
-bool has_error_code(u8 v) { return v == 8 || (v >= 10 && v <= 14) || v == 17 || v == 21; }
+bool has_error_code(u8 v)
+{
+    return v == 8 || (v >= 10 && v <= 14) || v == 17 || v == 21;
+}
 
 } // namespace
 
@@ -36,16 +39,20 @@ InterpRunner::InterpRunner()
 
     put64(GDT + KERNEL_CS, KERNEL_CODE64);
     put64(GDT + KERNEL_DS, KERNEL_DATA);
-    put64(GDT + 0x20, USER_CODE32);
+    put64(GDT + (USER_CS32 & ~3), USER_CODE32);
     put64(GDT + (USER_DS & ~3), USER_DATA);
-    put64(GDT + (USER_CS & ~3), USER_CODE64);
-    const u64 tss_low = 0x67 | ((TSS & 0xFFFFFF) << 16) | (0x8Bull << 40) | (((TSS >> 24) & 0xFF) << 56);
+    put64(GDT + (USER_CS64 & ~3), USER_CODE64);
+    const u64 tss_low =
+        0x67 | ((TSS & 0xFFFFFF) << 16) | (0x8Bull << 40) | (((TSS >> 24) & 0xFF) << 56);
     put64(GDT + TSS_SEL, tss_low);
     put64(GDT + TSS_SEL + 8, TSS >> 32);
 
     for (unsigned v = 0; v < VECTORS; ++v) {
         const u64 target = STUBS + 16 * v;
-        const u64 lo = (target & 0xFFFF) | (u64(KERNEL_CS) << 16) | (0x8Eull << 40) |
+        // #BP and #OF gates have DPL 3, as Linux sets them, so INT3 and INTO
+        // from user mode reach them.
+        const u64 type = (v == VEC_BP || v == VEC_OF) ? 0xEE : 0x8E;
+        const u64 lo = (target & 0xFFFF) | (u64(KERNEL_CS) << 16) | (type << 40) |
                        (((target >> 16) & 0xFFFF) << 48);
         put64(IDT + 16 * v, lo);
         put64(IDT + 16 * v + 8, target >> 32);
@@ -66,13 +73,14 @@ InterpRunner::InterpRunner()
     put64(PT_WINDOW + 8 * ((DATA_VA >> 12) & 511), DATA_PA | PTE_P | PTE_W | PTE_U | PTE_NX);
 
     CpuState& s = m_state;
-    s.cr0 = cr::CR0_PE | cr::CR0_MP | cr::CR0_ET | cr::CR0_NE | cr::CR0_WP | cr::CR0_AM | cr::CR0_PG;
+    s.cr0 =
+        cr::CR0_PE | cr::CR0_MP | cr::CR0_ET | cr::CR0_NE | cr::CR0_WP | cr::CR0_AM | cr::CR0_PG;
     s.cr3 = PML4;
     s.cr4 = cr::CR4_PAE;
     s.msr.efer = cr::EFER_SCE | cr::EFER_LME | cr::EFER_LMA | cr::EFER_NXE;
     s.gdtr = {GDT, 0x4F};
     s.idtr = {IDT, VECTORS * 16 - 1};
-    m_cpu.set_segment_from_descriptor(s.seg[CS], USER_CS, USER_CODE64);
+    m_cpu.set_segment_from_descriptor(s.seg[CS], USER_CS64, USER_CODE64);
     m_cpu.set_segment_from_descriptor(s.seg[SS], USER_DS, USER_DATA);
     for (unsigned seg : {DS, ES, FS, GS}) {
         // Null selectors, as a Linux process has them; usable in 64-bit mode.
@@ -81,19 +89,32 @@ InterpRunner::InterpRunner()
     s.tr = Segment{TSS_SEL, TSS, 0x67, Segment::P | 0xB};
     s.rflags = 0x202;
     m_initial = s;
+    // Compatibility mode, as the host prologue leaves it: 32-bit code, DS and
+    // ES loaded with the user data selector.
+    m_initial32 = s;
+    m_cpu.set_segment_from_descriptor(m_initial32.seg[CS], USER_CS32, USER_CODE32);
+    m_cpu.set_segment_from_descriptor(m_initial32.seg[DS], USER_DS, USER_DATA);
+    m_cpu.set_segment_from_descriptor(m_initial32.seg[ES], USER_DS, USER_DATA);
 }
 
 Result InterpRunner::run(const TestCase& tc, const u8* code_page)
 {
     m_mem.write_bytes(CODE_PA, code_page, PAGE_SIZE);
     m_mem.write_bytes(DATA_PA, tc.data.data(), DATA_SIZE);
-    m_state = m_initial;
+    m_state = tc.mode32 ? m_initial32 : m_initial;
     m_state.gpr = tc.init.gpr;
     m_state.rflags = tc.init.rflags;
     m_state.rip = tc.init.rip;
     m_cpu.lf = LazyFlags{};
 
-    const RunExit exit = m_cpu.run(1);
+    // A long REP string instruction retires in chunks, each leaving RIP on
+    // the instruction; run until it moves on (or faults) as the host does.
+    const u16 user_cs = m_state.seg[CS].selector;
+    RunExit exit = m_cpu.run(1);
+    for (unsigned chunk = 0; chunk < 64 && exit == RunExit::BudgetExhausted &&
+                             m_state.rip == tc.init.rip && m_state.seg[CS].selector == user_cs;
+         ++chunk)
+        exit = m_cpu.run(1);
     Result r;
     m_mem.read_bytes(DATA_PA, r.data.data(), DATA_SIZE);
     if (exit != RunExit::BudgetExhausted) {

@@ -22,7 +22,8 @@ private:
     CpuidModel m_cpuid{1};
     CpuState m_state;
     Cpu m_cpu{m_state, m_mem, m_ports, m_msrs, m_cpuid, 0};
-    CpuState m_initial; // the state every case starts from, before its registers
+    CpuState m_initial;   // the state every 64-bit case starts from, before its registers
+    CpuState m_initial32; // the same in compatibility mode
 };
 
 } // namespace difftest

@@ -49,7 +49,8 @@ TEST_CASE("Hyper-V feature leaf advertises the implemented MSR groups and hyperc
     CHECK(f.ebx == ((1u << 4) | (1u << 5))); // PostMessages, SignalEvents
     CHECK(f.ecx == 0);
     // XMM input, guest idle, frequency MSRs, crash MSRs, polling, MSR lock, direct timers.
-    CHECK(f.edx == ((1u << 4) | (1u << 5) | (1u << 8) | (1u << 10) | (1u << 17) | (1u << 18) | (1u << 19)));
+    CHECK(f.edx ==
+          ((1u << 4) | (1u << 5) | (1u << 8) | (1u << 10) | (1u << 17) | (1u << 18) | (1u << 19)));
     const CpuidResult hints = hv_cpuid_leaf(HvConfig{}, 0x40000004);
     CHECK(hints.eax == ((1u << 2) | (1u << 3) | (1u << 5) | (1u << 9) | (1u << 10) | (1u << 11)));
     CHECK(hints.ebx == 0xFFF);

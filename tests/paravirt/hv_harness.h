@@ -9,6 +9,7 @@
 #include <doctest/doctest.h>
 
 #include <cstring>
+#include <set>
 #include <vector>
 
 struct RecordingApic final : ApicPort {
@@ -20,12 +21,20 @@ struct RecordingApic final : ApicPort {
     };
     std::vector<Raised> raised;
     std::vector<unsigned> eois;
+    std::set<std::pair<unsigned, u8>> auto_eoi; // what set_auto_eoi announced
     u64 icr = 0;
     u8 tpr = 0;
 
     void raise_vector(unsigned vp, u8 vector, bool auto_eoi) override
     {
         raised.push_back({vp, vector, auto_eoi});
+    }
+    void set_auto_eoi(unsigned vp, u8 vector, bool enabled) override
+    {
+        if (enabled)
+            auto_eoi.insert({vp, vector});
+        else
+            auto_eoi.erase({vp, vector});
     }
     void write_eoi(unsigned vp) override { eois.push_back(vp); }
     u64 read_icr(unsigned) override { return icr; }
@@ -84,15 +93,13 @@ struct HvHarness {
         REQUIRE(wrmsr(HV_X64_MSR_HYPERCALL, HYPERCALL_PAGE | HV_HYPERCALL_ENABLE));
     }
 
-    template <class T>
-    T peek(GuestPhys addr)
+    template <class T> T peek(GuestPhys addr)
     {
         T v{};
         REQUIRE(memory.read_bytes(addr, &v, sizeof v));
         return v;
     }
-    template <class T>
-    void poke(GuestPhys addr, T v)
+    template <class T> void poke(GuestPhys addr, T v)
     {
         REQUIRE(memory.write_bytes(addr, &v, sizeof v));
     }

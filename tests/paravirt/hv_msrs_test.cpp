@@ -77,8 +77,8 @@ TEST_CASE("Each VP's MSR bus answers for that VP")
 TEST_CASE("Synthetic MSRs outside the implemented set raise #GP")
 {
     HvHarness h;
-    for (u32 index : {0x40000004u, 0x40000011u, 0x40000024u, 0x40000074u, 0x40000085u,
-                      0x400000B8u, 0x400000F1u, 0x40000106u, 0x400001FFu}) {
+    for (u32 index : {0x40000004u, 0x40000011u, 0x40000024u, 0x40000074u, 0x40000085u, 0x400000B8u,
+                      0x400000F1u, 0x40000106u, 0x400001FFu}) {
         CAPTURE(index);
         CHECK_FALSE(h.hv.read_msr(0, index).has_value());
         CHECK_FALSE(h.wrmsr(index, 0));
@@ -229,7 +229,8 @@ TEST_CASE("Crash MSRs report the five parameters on CrashNotify")
     HvHarness h(config_with_vps(2));
     std::vector<HvCrashReport> reports;
     h.hv.set_crash_handler([&](const HvCrashReport& r) { reports.push_back(r); });
-    CHECK(h.rdmsr(HV_X64_MSR_CRASH_CTL) == (HV_CRASH_CTL_CRASH_NOTIFY | HV_CRASH_CTL_CRASH_MESSAGE));
+    CHECK(h.rdmsr(HV_X64_MSR_CRASH_CTL) ==
+          (HV_CRASH_CTL_CRASH_NOTIFY | HV_CRASH_CTL_CRASH_MESSAGE));
     for (u32 i = 0; i < 5; ++i)
         REQUIRE(h.wrmsr(HV_X64_MSR_CRASH_P0 + i, 0x100 + i));
     CHECK(h.rdmsr(HV_X64_MSR_CRASH_P0 + 3, 1) == 0x103); // partition-wide

@@ -11,8 +11,8 @@
 namespace {
 
 const std::set<u16> DEFINED_STATUSES = {
-    0x0000, 0x0002, 0x0003, 0x0004, 0x0005, 0x0006, 0x0008, 0x000B,
-    0x000E, 0x0011, 0x0012, 0x0013, 0x0018,
+    0x0000, 0x0002, 0x0003, 0x0004, 0x0005, 0x0006, 0x0008,
+    0x000B, 0x000E, 0x0011, 0x0012, 0x0013, 0x0018,
 };
 
 constexpr u16 CODES[] = {0x0002, 0x0003, 0x0008, 0x000B, 0x0013, 0x0014, 0x0015, 0x005C, 0x005D};
@@ -46,12 +46,18 @@ struct Fuzzer {
     u64 gpa()
     {
         switch (below(6)) {
-        case 0: return 0x500000 + below(512) * 8;            // aligned, in RAM
-        case 1: return 0x500000 + below(4096);               // any alignment
-        case 2: return HvHarness::RAM - 8 * below(64);       // at the end of RAM
-        case 3: return 0xA0000 + below(0x60000);             // legacy hole
-        case 4: return any();                                // anywhere at all
-        default: return 0x500000 + 4096 - 8 * below(40);     // near a page end
+        case 0:
+            return 0x500000 + below(512) * 8; // aligned, in RAM
+        case 1:
+            return 0x500000 + below(4096); // any alignment
+        case 2:
+            return HvHarness::RAM - 8 * below(64); // at the end of RAM
+        case 3:
+            return 0xA0000 + below(0x60000); // legacy hole
+        case 4:
+            return any(); // anywhere at all
+        default:
+            return 0x500000 + 4096 - 8 * below(40); // near a page end
         }
     }
 };

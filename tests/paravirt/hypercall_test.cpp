@@ -7,9 +7,18 @@ namespace {
 constexpr GuestPhys INPUT = 0x500000;
 constexpr u64 FAST = HV_HYPERCALL_FAST;
 
-u64 code(HvCallCode c) { return static_cast<u16>(c); }
-u64 reps(unsigned count, unsigned start = 0) { return (u64(count) << 32) | (u64(start) << 48); }
-u64 varhead(unsigned qwords) { return u64(qwords) << 17; }
+u64 code(HvCallCode c)
+{
+    return static_cast<u16>(c);
+}
+u64 reps(unsigned count, unsigned start = 0)
+{
+    return (u64(count) << 32) | (u64(start) << 48);
+}
+u64 varhead(unsigned qwords)
+{
+    return u64(qwords) << 17;
+}
 
 struct Flush {
     unsigned vp;
@@ -177,8 +186,10 @@ TEST_CASE("Calls the partition is not offered answer HV_STATUS_ACCESS_DENIED")
     CallHarness h(c);
     h.input({0, 0, 1});
     CHECK(h.status(code(HvCallCode::FlushVirtualAddressSpace)) == HvStatus::AccessDenied);
-    CHECK(h.status(code(HvCallCode::FlushVirtualAddressListEx) | reps(1)) == HvStatus::AccessDenied);
-    CHECK(h.status(code(HvCallCode::SendSyntheticClusterIpi) | FAST, 0x40, 1) == HvStatus::AccessDenied);
+    CHECK(h.status(code(HvCallCode::FlushVirtualAddressListEx) | reps(1)) ==
+          HvStatus::AccessDenied);
+    CHECK(h.status(code(HvCallCode::SendSyntheticClusterIpi) | FAST, 0x40, 1) ==
+          HvStatus::AccessDenied);
     CHECK(h.status(code(HvCallCode::SendSyntheticClusterIpiEx)) == HvStatus::AccessDenied);
     CHECK(h.flushes.empty());
     CHECK(h.apic.raised.empty());
@@ -241,7 +252,8 @@ TEST_CASE("Reserved flush flags answer INVALID_PARAMETER and flush nothing")
     h.input({0, 1ull << 3, 1});
     CHECK(h.status(code(HvCallCode::FlushVirtualAddressSpace)) == HvStatus::InvalidParameter);
     h.input({0, HV_FLUSH_NON_GLOBAL_MAPPINGS_ONLY, 1, 0x1000});
-    CHECK(h.status(code(HvCallCode::FlushVirtualAddressList) | reps(1)) == HvStatus::InvalidParameter);
+    CHECK(h.status(code(HvCallCode::FlushVirtualAddressList) | reps(1)) ==
+          HvStatus::InvalidParameter);
     CHECK(h.reps_completed() == 0);
     CHECK(h.flushes.empty());
 }
@@ -250,7 +262,8 @@ TEST_CASE("FlushVirtualAddressSpace takes its processor mask from XMM0 in the fa
 {
     CallHarness h;
     h.xmm({0b100});
-    CHECK(h.status(code(HvCallCode::FlushVirtualAddressSpace) | FAST, 0xABC000, 0) == HvStatus::Success);
+    CHECK(h.status(code(HvCallCode::FlushVirtualAddressSpace) | FAST, 0xABC000, 0) ==
+          HvStatus::Success);
     REQUIRE(h.flushes.size() == 1);
     CHECK(h.flushes[0].vp == 2);
     CHECK(h.flushes[0].address_space == 0xABC000);
@@ -339,7 +352,8 @@ TEST_CASE("FlushVirtualAddressListEx takes the GVA list after the VP set")
     CHECK(h.flushes[3].ranges[1].pages == 2);
     h.flushes.clear();
     h.input({0, 0, HV_GENERIC_SET_SPARSE_4K, 1, 0b10, 0x9000});
-    CHECK(h.status(code(HvCallCode::FlushVirtualAddressListEx) | varhead(1) | reps(1)) == HvStatus::Success);
+    CHECK(h.status(code(HvCallCode::FlushVirtualAddressListEx) | varhead(1) | reps(1)) ==
+          HvStatus::Success);
     REQUIRE(h.flushes.size() == 1);
     CHECK(h.flushes[0].vp == 1);
     CHECK(h.flushes[0].ranges[0].base == 0x9000);
@@ -350,7 +364,8 @@ TEST_CASE("FlushVirtualAddressListEx takes the GVA list after the VP set")
 TEST_CASE("SendSyntheticClusterIpi raises the vector on each VP of the mask, fast or not")
 {
     CallHarness h;
-    CHECK(h.status(code(HvCallCode::SendSyntheticClusterIpi) | FAST, 0x31, 0b1001) == HvStatus::Success);
+    CHECK(h.status(code(HvCallCode::SendSyntheticClusterIpi) | FAST, 0x31, 0b1001) ==
+          HvStatus::Success);
     CHECK(h.apic.raised == std::vector<RecordingApic::Raised>{{0, 0x31, false}, {3, 0x31, false}});
     h.apic.raised.clear();
     h.input({0xF0, 0b0110});
@@ -366,7 +381,7 @@ TEST_CASE("Cluster IPIs with a vector outside 0x10-0xFF or another VTL are inval
     CHECK(h.status(ipi, 0x100, 1) == HvStatus::InvalidParameter);
     CHECK(h.status(ipi, 0x40 | (0x11ull << 32), 1) == HvStatus::InvalidParameter); // VTL 1
     CHECK(h.status(ipi, 0x40 | (0x20ull << 32), 1) == HvStatus::InvalidParameter); // RsvdZ
-    CHECK(h.status(ipi, 0x40 | (0x10ull << 32), 1) == HvStatus::Success);           // VTL 0
+    CHECK(h.status(ipi, 0x40 | (0x10ull << 32), 1) == HvStatus::Success);          // VTL 0
     CHECK(h.apic.raised.size() == 1);
 }
 
@@ -396,11 +411,12 @@ TEST_CASE("PostMessage hands the payload to the connection's port")
     CallHarness h;
     std::vector<u8> got;
     unsigned from = 99;
-    REQUIRE(h.hv.connections().add_message_port(4, [&](unsigned vp, u32 type, std::span<const u8> p) {
-        from = vp;
-        got.assign(p.begin(), p.end());
-        return type == 1 ? HvStatus::Success : HvStatus::InsufficientBuffers;
-    }));
+    REQUIRE(
+        h.hv.connections().add_message_port(4, [&](unsigned vp, u32 type, std::span<const u8> p) {
+            from = vp;
+            got.assign(p.begin(), p.end());
+            return type == 1 ? HvStatus::Success : HvStatus::InsufficientBuffers;
+        }));
     h.input({4, 1 | (3ull << 32), 0x0000000000CCBBAAull});
     CHECK(h.status(code(HvCallCode::PostMessage), INPUT, 0, 2) == HvStatus::Success);
     CHECK(from == 2);
@@ -412,10 +428,10 @@ TEST_CASE("PostMessage hands the payload to the connection's port")
 TEST_CASE("PostMessage checks the connection, message type and payload size")
 {
     CallHarness h;
-    REQUIRE(h.hv.connections().add_message_port(4, [](unsigned, u32, std::span<const u8>) {
-        return HvStatus::Success;
-    }));
-    REQUIRE(h.hv.connections().add_event_port(5, 1, [](unsigned, u16) { return HvStatus::Success; }));
+    REQUIRE(h.hv.connections().add_message_port(
+        4, [](unsigned, u32, std::span<const u8>) { return HvStatus::Success; }));
+    REQUIRE(
+        h.hv.connections().add_event_port(5, 1, [](unsigned, u16) { return HvStatus::Success; }));
     const u64 post = code(HvCallCode::PostMessage);
     h.input({3, 1 | (8ull << 32)});
     CHECK(h.status(post) == HvStatus::InvalidConnectionId);
@@ -447,17 +463,18 @@ TEST_CASE("SignalEvent reaches the event port with its flag number, fast or not"
     h.input({0x10 | (1ull << 32)});
     CHECK(h.status(code(HvCallCode::SignalEvent)) == HvStatus::Success);
     CHECK(flags == std::vector<u16>{3, 1});
-    CHECK(h.status(code(HvCallCode::SignalEvent) | FAST, 0x10 | (4ull << 32)) == HvStatus::InvalidParameter);
+    CHECK(h.status(code(HvCallCode::SignalEvent) | FAST, 0x10 | (4ull << 32)) ==
+          HvStatus::InvalidParameter);
     CHECK(h.status(code(HvCallCode::SignalEvent) | FAST, 0x11) == HvStatus::InvalidConnectionId);
-    CHECK(h.status(code(HvCallCode::SignalEvent) | FAST, 0x10 | (1ull << 48)) == HvStatus::InvalidParameter);
+    CHECK(h.status(code(HvCallCode::SignalEvent) | FAST, 0x10 | (1ull << 48)) ==
+          HvStatus::InvalidParameter);
 }
 
 TEST_CASE("SignalEvent to a message port answers INVALID_PORT_ID")
 {
     CallHarness h;
-    REQUIRE(h.hv.connections().add_message_port(4, [](unsigned, u32, std::span<const u8>) {
-        return HvStatus::Success;
-    }));
+    REQUIRE(h.hv.connections().add_message_port(
+        4, [](unsigned, u32, std::span<const u8>) { return HvStatus::Success; }));
     CHECK(h.status(code(HvCallCode::SignalEvent) | FAST, 4) == HvStatus::InvalidPortId);
 }
 
@@ -497,8 +514,8 @@ TEST_CASE("A 32-bit caller passes EDX:EAX, EBX:ECX, EDI:ESI and gets EDX:EAX bac
     regs.gpr[RCX] = INPUT;
     h.input({0, 0, 1, 0x6000});
     REQUIRE(h.hv.hypercall(0, regs) == HypercallResult::Kind::Completed);
-    CHECK(regs.gpr[RAX] == 0);        // HV_STATUS_SUCCESS
-    CHECK(regs.gpr[RDX] == 1);        // one rep completed (result bits 43:32)
+    CHECK(regs.gpr[RAX] == 0); // HV_STATUS_SUCCESS
+    CHECK(regs.gpr[RDX] == 1); // one rep completed (result bits 43:32)
     REQUIRE(h.flushes.size() == 1);
     CHECK(h.flushes[0].ranges[0].base == 0x6000);
 }

@@ -8,7 +8,10 @@ namespace {
 struct Clock {
     u64 ns = 0;
     VirtualClock clock{VirtualClock::Mode::Deterministic};
-    Clock() { clock.set_instruction_counter([this] { return ns; }); }
+    Clock()
+    {
+        clock.set_instruction_counter([this] { return ns; });
+    }
 };
 } // namespace
 

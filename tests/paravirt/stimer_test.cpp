@@ -6,7 +6,10 @@ constexpr GuestPhys SIMP = 0x400000;
 constexpr u8 SINT_VECTOR = 0x93;
 constexpr unsigned SINT = 2;
 
-u64 config(unsigned sint, u64 flags) { return flags | (u64(sint) << 16); }
+u64 config(unsigned sint, u64 flags)
+{
+    return flags | (u64(sint) << 16);
+}
 u64 direct_config(u8 vector, u64 flags)
 {
     return flags | HV_STIMER_DIRECT_MODE | (u64(vector) << 4);
@@ -127,7 +130,8 @@ TEST_CASE("A periodic timer expires at every period boundary")
     h.advance_ns(12345);
     const u64 start = h.now();
     REQUIRE(h.wrmsr(HV_X64_MSR_STIMER0_COUNT + 6, 1000)); // timer 3
-    REQUIRE(h.wrmsr(HV_X64_MSR_STIMER0_CONFIG + 6, config(SINT, HV_STIMER_ENABLE | HV_STIMER_PERIODIC)));
+    REQUIRE(h.wrmsr(HV_X64_MSR_STIMER0_CONFIG + 6,
+                    config(SINT, HV_STIMER_ENABLE | HV_STIMER_PERIODIC)));
     for (u64 k = 1; k <= 5; ++k) {
         h.advance_to_reference(start + k * 1000 - 1);
         CHECK_FALSE(h.take().has_value());
@@ -169,7 +173,8 @@ TEST_CASE("A periodic timer delivers one late tick and skips the periods a busy 
 {
     TimerHarness h;
     REQUIRE(h.wrmsr(HV_X64_MSR_STIMER0_COUNT, 100));
-    REQUIRE(h.wrmsr(HV_X64_MSR_STIMER0_CONFIG, config(SINT, HV_STIMER_ENABLE | HV_STIMER_PERIODIC)));
+    REQUIRE(
+        h.wrmsr(HV_X64_MSR_STIMER0_CONFIG, config(SINT, HV_STIMER_ENABLE | HV_STIMER_PERIODIC)));
     h.advance_to_reference(100);
     // The guest does not look for 450 ticks of 100 ns.
     h.advance_to_reference(550);
@@ -191,8 +196,9 @@ TEST_CASE("A periodic timer delivers one late tick and skips the periods a busy 
 TEST_CASE("A direct-mode timer raises its vector at the APIC")
 {
     TimerHarness h;
-    REQUIRE(h.wrmsr(HV_X64_MSR_STIMER0_CONFIG,
-                    direct_config(0xED, HV_STIMER_ENABLE | HV_STIMER_AUTO_ENABLE | HV_STIMER_PERIODIC)));
+    REQUIRE(h.wrmsr(
+        HV_X64_MSR_STIMER0_CONFIG,
+        direct_config(0xED, HV_STIMER_ENABLE | HV_STIMER_AUTO_ENABLE | HV_STIMER_PERIODIC)));
     REQUIRE(h.wrmsr(HV_X64_MSR_STIMER0_COUNT, 250));
     h.advance_to_reference(249);
     CHECK(h.apic.raised.empty());
@@ -224,7 +230,8 @@ TEST_CASE("A running timer survives save and load")
 {
     TimerHarness h;
     REQUIRE(h.wrmsr(HV_X64_MSR_STIMER0_COUNT, 700));
-    REQUIRE(h.wrmsr(HV_X64_MSR_STIMER0_CONFIG, config(SINT, HV_STIMER_ENABLE | HV_STIMER_PERIODIC)));
+    REQUIRE(
+        h.wrmsr(HV_X64_MSR_STIMER0_CONFIG, config(SINT, HV_STIMER_ENABLE | HV_STIMER_PERIODIC)));
     h.advance_to_reference(300);
     StateVisitor saver = StateVisitor::saver();
     h.hv.visit_state(saver);

@@ -223,3 +223,25 @@ TEST_CASE("SynIC reset empties the queues and restores the register defaults")
     CHECK(h.rdmsr(HV_X64_MSR_SIMP) == 0);
     CHECK(h.rdmsr(HV_X64_MSR_SINT0 + 2) == HV_SINT_MASKED);
 }
+
+TEST_CASE("The APIC learns which vectors belong to unmasked AutoEOI SINTs")
+{
+    HvHarness h(config_with_vps(2));
+    using Set = std::set<std::pair<unsigned, u8>>;
+    REQUIRE(h.wrmsr(HV_X64_MSR_SINT0 + 1, 0x60 | HV_SINT_AUTO_EOI, 1));
+    CHECK(h.apic.auto_eoi == Set{{1, 0x60}});
+    REQUIRE(h.wrmsr(HV_X64_MSR_SINT0 + 4, 0x60 | HV_SINT_AUTO_EOI | HV_SINT_MASKED, 1));
+    REQUIRE(h.wrmsr(HV_X64_MSR_SINT0 + 2, 0x61, 1));
+    CHECK(h.apic.auto_eoi == Set{{1, 0x60}});
+    REQUIRE(h.wrmsr(HV_X64_MSR_SINT0 + 1, 0x60 | HV_SINT_MASKED | HV_SINT_AUTO_EOI, 1));
+    CHECK(h.apic.auto_eoi.empty());
+    REQUIRE(h.wrmsr(HV_X64_MSR_SINT0 + 1, 0x62 | HV_SINT_AUTO_EOI, 1));
+    StateVisitor saver = StateVisitor::saver();
+    h.hv.visit_state(saver);
+    h.hv.reset();
+    CHECK(h.apic.auto_eoi.empty());
+    StateVisitor loader = StateVisitor::loader(saver.bytes());
+    h.hv.visit_state(loader);
+    REQUIRE(loader.ok());
+    CHECK(h.apic.auto_eoi == Set{{1, 0x62}});
+}

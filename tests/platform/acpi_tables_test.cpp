@@ -96,8 +96,10 @@ TEST_CASE("AML EISA ID compresses PNP0A03 to 0x030AD041")
 
 TEST_CASE("AML resource template ends with the end tag and wraps in a buffer")
 {
-    const aml::Bytes d = aml::ResourceTemplate().io(0x3F8, 0x3F8, 1, 8).irq_no_flags(1u << 4).descriptors();
-    CHECK(d == aml::Bytes{0x47, 0x01, 0xF8, 0x03, 0xF8, 0x03, 0x01, 0x08, 0x22, 0x10, 0x00, 0x79, 0x00});
+    const aml::Bytes d =
+        aml::ResourceTemplate().io(0x3F8, 0x3F8, 1, 8).irq_no_flags(1u << 4).descriptors();
+    CHECK(d ==
+          aml::Bytes{0x47, 0x01, 0xF8, 0x03, 0xF8, 0x03, 0x01, 0x08, 0x22, 0x10, 0x00, 0x79, 0x00});
     const aml::Bytes b = aml::ResourceTemplate().irq_no_flags(2).build();
     CHECK(b == aml::Bytes{0x11, 0x08, 0x0A, 0x05, 0x22, 0x02, 0x00, 0x79, 0x00});
 }
@@ -157,11 +159,11 @@ TEST_CASE("ACPI FADT is revision 6 with PM blocks, SCI 9, reset register and no 
     const auto f = t.table("FACP");
     REQUIRE(f.size() == 276);
     CHECK(f[8] == 6);
-    CHECK(le(f, 46, 2) == 9);      // SCI_INT
-    CHECK(le(f, 48, 4) == 0);      // no SMI_CMD
-    CHECK(le(f, 56, 4) == 0x600);  // PM1a_EVT_BLK
-    CHECK(le(f, 64, 4) == 0x604);  // PM1a_CNT_BLK
-    CHECK(le(f, 76, 4) == 0x608);  // PM_TMR_BLK
+    CHECK(le(f, 46, 2) == 9);     // SCI_INT
+    CHECK(le(f, 48, 4) == 0);     // no SMI_CMD
+    CHECK(le(f, 56, 4) == 0x600); // PM1a_EVT_BLK
+    CHECK(le(f, 64, 4) == 0x604); // PM1a_CNT_BLK
+    CHECK(le(f, 76, 4) == 0x608); // PM_TMR_BLK
     CHECK(f[88] == 4);
     CHECK(f[89] == 2);
     CHECK(f[91] == 4);
@@ -242,8 +244,8 @@ TEST_CASE("ACPI DSDT declares the devices the board has")
         const u32 v = aml::eisa_id_value(id);
         return std::vector<u8>{0x0C, u8(v), u8(v >> 8), u8(v >> 16), u8(v >> 24)};
     };
-    for (const char* id : {"PNP0A03", "PNP0303", "PNP0F13", "PNP0B00", "PNP0501", "PNP0103",
-                           "PNP0C02", "PNP0C0F"}) {
+    for (const char* id :
+         {"PNP0A03", "PNP0303", "PNP0F13", "PNP0B00", "PNP0501", "PNP0103", "PNP0C02", "PNP0C0F"}) {
         CAPTURE(id);
         CHECK(contains(aml, eisa(id)));
     }
@@ -274,7 +276,8 @@ TEST_CASE("ACPI tables disassemble with iasl without errors (skipped without acp
     const AcpiTables t = tables_for(2);
     const auto dump = [&](const std::string& name, std::span<const u8> bytes) {
         std::ofstream(std::string(dir) + "/" + name, std::ios::binary)
-            .write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
+            .write(reinterpret_cast<const char*>(bytes.data()),
+                   static_cast<std::streamsize>(bytes.size()));
     };
     for (const char* sig : {"FACS", "DSDT", "FACP", "APIC", "HPET", "MCFG", "XSDT", "RSDT"})
         dump(std::string(sig) + ".dat", t.table(sig));
@@ -282,7 +285,8 @@ TEST_CASE("ACPI tables disassemble with iasl without errors (skipped without acp
     for (const char* name : {"FACS", "DSDT", "FACP", "APIC", "HPET", "MCFG", "XSDT", "RSDT"}) {
         CAPTURE(name);
         const std::string log = d + "/" + name + ".log";
-        const int rc = std::system(("cd " + d + " && iasl -d " + name + ".dat >" + log + " 2>&1").c_str());
+        const int rc =
+            std::system(("cd " + d + " && iasl -d " + name + ".dat >" + log + " 2>&1").c_str());
         std::stringstream text;
         text << std::ifstream(log).rdbuf();
         CAPTURE(text.str());
@@ -293,7 +297,8 @@ TEST_CASE("ACPI tables disassemble with iasl without errors (skipped without acp
     // Compile the disassembled DSDT back to AML: any AML the disassembler
     // could not make sense of fails here.
     const std::string log = d + "/compile.log";
-    const int rc = std::system(("cd " + d + " && iasl -p recompiled DSDT.dsl >" + log + " 2>&1").c_str());
+    const int rc =
+        std::system(("cd " + d + " && iasl -p recompiled DSDT.dsl >" + log + " 2>&1").c_str());
     std::stringstream text;
     text << std::ifstream(log).rdbuf();
     CAPTURE(text.str());

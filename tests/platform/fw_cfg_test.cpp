@@ -73,9 +73,9 @@ TEST_CASE("fw_cfg file directory lists files big-endian with their keys")
     std::vector<u8> dir;
     for (int i = 0; i < 4 + 64; ++i)
         dir.push_back(static_cast<u8>(f.io_read(1, 1)));
-    CHECK(dir[3] == 1);                     // count
-    CHECK(dir[7] == 3);                     // size
-    CHECK((dir[8] << 8 | dir[9]) == 0x20);  // select
+    CHECK(dir[3] == 1);                    // count
+    CHECK(dir[7] == 3);                    // size
+    CHECK((dir[8] << 8 | dir[9]) == 0x20); // select
     CHECK(std::string(reinterpret_cast<const char*>(&dir[12])) == "etc/viridian");
     CHECK(read_item(f, key, 3) == 0x030201);
 }

@@ -1,6 +1,8 @@
 #include "platform/hpet.h"
 
 #include "mmu/state_visitor.h"
+#include "platform/io_apic.h"
+#include "platform/local_apic.h"
 
 #include <doctest/doctest.h>
 
@@ -9,13 +11,22 @@
 namespace {
 
 constexpr u64 CAP = 0x000, CONFIG = 0x010, STATUS = 0x020, COUNTER = 0x0F0;
-constexpr u64 timer_config(unsigned n) { return 0x100 + 0x20 * n; }
-constexpr u64 timer_cmp(unsigned n) { return 0x108 + 0x20 * n; }
+constexpr u64 timer_config(unsigned n)
+{
+    return 0x100 + 0x20 * n;
+}
+constexpr u64 timer_cmp(unsigned n)
+{
+    return 0x108 + 0x20 * n;
+}
 
 constexpr u64 ENABLE = 1, LEGACY = 2;
 constexpr u64 TN_LEVEL = 1 << 1, TN_ENABLE = 1 << 2, TN_PERIODIC = 1 << 3, TN_VAL_SET = 1 << 6,
               TN_32BIT = 1 << 8;
-constexpr u64 route(unsigned gsi) { return u64(gsi) << 9; }
+constexpr u64 route(unsigned gsi)
+{
+    return u64(gsi) << 9;
+}
 
 struct Event {
     u32 gsi;
@@ -268,4 +279,22 @@ TEST_CASE("HPET state saves, loads and saves again to the same bytes")
     b.advance(5000);
     fresh.advance(5000);
     CHECK(fresh.events == b.events);
+}
+
+TEST_CASE("HPET legacy timer 0 reaches a CPU through I/O APIC pin 2 and the local APIC")
+{
+    Bench b;
+    ApicBus bus;
+    LocalApic cpu(bus, b.clock, LocalApic::Config{0, true});
+    IoApic ioapic(bus);
+    b.hpet.set_irq_line([&](u32 gsi, bool level) { ioapic.set_irq(gsi, level); });
+    cpu.io_write(0xF0, 4, 0x1FF);
+    ioapic.io_write(0x00, 4, 0x14); // pin 2, low half: vector 0x30, edge, unmasked
+    ioapic.io_write(0x10, 4, 0x30);
+    b.wr(timer_config(0), TN_ENABLE);
+    b.wr(timer_cmp(0), 100);
+    b.wr(CONFIG, ENABLE | LEGACY);
+    b.advance(1000);
+    REQUIRE(cpu.interrupt_pending());
+    CHECK(cpu.acknowledge_interrupt() == 0x30);
 }

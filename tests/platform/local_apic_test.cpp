@@ -536,7 +536,7 @@ TEST_CASE("LAPIC timer divide configuration selects divide by 2 through 128")
 {
     Board b;
     b.enable();
-    const std::pair<u32, u64> table[] = {{0x0, 2}, {0x1, 4}, {0x2, 8}, {0x3, 16},
+    const std::pair<u32, u64> table[] = {{0x0, 2},  {0x1, 4},  {0x2, 8},   {0x3, 16},
                                          {0x8, 32}, {0x9, 64}, {0xA, 128}, {0xB, 1}};
     for (auto [dcr, divisor] : table) {
         b.wr(TIMER_DIVIDE, dcr);
@@ -717,11 +717,11 @@ TEST_CASE("LAPIC APIC base MSR enforces the x2APIC mode transitions")
     Board b;
     const u64 base = 0xFEE00000 | (1u << 8), en = 1u << 11, extd = 1u << 10;
     CHECK(!b.cpu().write_msr(0x1B, base | extd));      // invalid state
-    CHECK(b.cpu().write_msr(0x1B, base | en | extd));   // xAPIC -> x2APIC
-    CHECK(!b.cpu().write_msr(0x1B, base | en));         // x2APIC -> xAPIC
-    CHECK(b.cpu().write_msr(0x1B, base));               // -> disabled
-    CHECK(!b.cpu().write_msr(0x1B, base | en | extd));  // disabled -> x2APIC
-    CHECK(b.cpu().write_msr(0x1B, base | en));          // disabled -> xAPIC
+    CHECK(b.cpu().write_msr(0x1B, base | en | extd));  // xAPIC -> x2APIC
+    CHECK(!b.cpu().write_msr(0x1B, base | en));        // x2APIC -> xAPIC
+    CHECK(b.cpu().write_msr(0x1B, base));              // -> disabled
+    CHECK(!b.cpu().write_msr(0x1B, base | en | extd)); // disabled -> x2APIC
+    CHECK(b.cpu().write_msr(0x1B, base | en));         // disabled -> xAPIC
 }
 
 TEST_CASE("LAPIC relocation reports the new base and the MMIO window follows")
@@ -776,23 +776,23 @@ TEST_CASE("LAPIC x2APIC ID is the 32-bit initial ID and LDR is derived from it")
     REQUIRE(b.cpu(19).write_msr(0x1B, 0xFEE00C00));
     CHECK(b.cpu(19).read_msr(0x802) == 19u);
     CHECK(b.cpu(19).read_msr(0x80D) == ((1u << 16) | (1u << 3)));
-    CHECK(!b.cpu(19).write_msr(0x802, 5));  // ID is read-only
-    CHECK(!b.cpu(19).write_msr(0x80D, 0));  // LDR is read-only
+    CHECK(!b.cpu(19).write_msr(0x802, 5)); // ID is read-only
+    CHECK(!b.cpu(19).write_msr(0x80D, 0)); // LDR is read-only
 }
 
 TEST_CASE("LAPIC x2APIC rejects write-only reads, read-only writes and reserved bits")
 {
     Board b;
     REQUIRE(b.cpu().write_msr(0x1B, 0xFEE00D00));
-    CHECK(!b.cpu().read_msr(0x80B));        // EOI is write-only
-    CHECK(!b.cpu().read_msr(0x83F));        // SELF IPI is write-only
-    CHECK(!b.cpu().read_msr(0x809));        // no APR
-    CHECK(!b.cpu().read_msr(0x80E));        // no DFR
-    CHECK(!b.cpu().read_msr(0x831));        // no ICR high
-    CHECK(!b.cpu().write_msr(0x80B, 1));    // EOI must be written with 0
-    CHECK(!b.cpu().write_msr(0x828, 1));    // ESR must be written with 0
+    CHECK(!b.cpu().read_msr(0x80B));         // EOI is write-only
+    CHECK(!b.cpu().read_msr(0x83F));         // SELF IPI is write-only
+    CHECK(!b.cpu().read_msr(0x809));         // no APR
+    CHECK(!b.cpu().read_msr(0x80E));         // no DFR
+    CHECK(!b.cpu().read_msr(0x831));         // no ICR high
+    CHECK(!b.cpu().write_msr(0x80B, 1));     // EOI must be written with 0
+    CHECK(!b.cpu().write_msr(0x828, 1));     // ESR must be written with 0
     CHECK(!b.cpu().write_msr(0x808, 0x100)); // TPR bits 31:8 reserved
-    CHECK(!b.cpu().write_msr(0x83E, 0x4));  // DCR bit 2 reserved
+    CHECK(!b.cpu().write_msr(0x83E, 0x4));   // DCR bit 2 reserved
     CHECK(!b.cpu().write_msr(0x80F, 1ull << 32));
     CHECK(!b.cpu().write_msr(0x839, 0)); // current count is read-only
     CHECK(b.cpu().write_msr(0x808, 0x20));

@@ -40,8 +40,10 @@ struct Bench {
     Bench()
     {
         host.attach(3, 0, dev);
-        host.set_bar_listener([this](PciDevice&, unsigned bar, std::optional<u64> from,
-                                     std::optional<u64> to) { moves.push_back({bar, from, to}); });
+        host.set_bar_listener(
+            [this](PciDevice&, unsigned bar, std::optional<u64> from, std::optional<u64> to) {
+                moves.push_back({bar, from, to});
+            });
         host.set_pirq_line([this](unsigned p, bool l) { pirqs.emplace_back(p, l); });
     }
     static u32 address(u8 bus, u8 slot, u8 fn, u8 reg)
