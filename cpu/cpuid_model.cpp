@@ -72,8 +72,10 @@ CpuidResult CpuidModel::query(u32 leaf, u32 subleaf, unsigned apic_id) const
         // Family 6, model 0x55-ish signature kept generic: family 6, model 15, stepping 1.
         r.eax = (6u << 8) | (15u << 4) | 1u;
         r.ebx = (8u << 8) | (m_cpu_count << 16) | (apic_id << 24); // CLFLUSH line 64 bytes
-        r.ecx = LEAF1_ECX | (m_hypervisor ? (1u << 31) : 0);
-        r.edx = LEAF1_EDX | (m_cpu_count > 1 ? (1u << 28) : 0); // HTT when > 1 logical CPU
+        r.ecx = LEAF1_ECX | (m_hypervisor ? (1u << 31) : 0) |
+                (m_local_apic ? (1u << 21) | (1u << 24) : 0); // x2APIC, TSC-deadline
+        r.edx = LEAF1_EDX | (m_cpu_count > 1 ? (1u << 28) : 0) | // HTT when > 1 logical CPU
+                (m_local_apic ? (1u << 9) : 0);                   // APIC
         break;
     case 7:
         if (subleaf == 0) {

@@ -21,6 +21,8 @@ public:
     // hypervisor-present bit (ECX bit 31).
     using HypervisorLeaves = std::function<CpuidResult(u32 leaf, u32 subleaf, unsigned apic_id)>;
     void set_hypervisor_leaves(HypervisorLeaves provider) { m_hypervisor = std::move(provider); }
+    // A local APIC per vCPU (x2APIC and TSC-deadline capable) is present.
+    void set_local_apic(bool present) { m_local_apic = present; }
 
     // Physical/linear address widths reported in leaf 0x80000008.
     static constexpr unsigned PHYS_BITS = 46, LINEAR_BITS = 57;
@@ -28,4 +30,5 @@ public:
 private:
     unsigned m_cpu_count;
     HypervisorLeaves m_hypervisor;
+    bool m_local_apic = false;
 };

@@ -5,7 +5,8 @@
 namespace {
 
 // MSR numbers the core owns (SDM Vol 4).
-constexpr u32 MSR_TSC = 0x10, MSR_APIC_BASE = 0x1B, MSR_MTRRCAP = 0xFE,
+// IA32_APIC_BASE (0x1B) belongs to the local APIC, on the MSR bus.
+constexpr u32 MSR_TSC = 0x10, MSR_MTRRCAP = 0xFE,
               MSR_SYSENTER_CS = 0x174, MSR_SYSENTER_ESP = 0x175, MSR_SYSENTER_EIP = 0x176,
               MSR_MISC_ENABLE = 0x1A0, MSR_PAT = 0x277, MSR_MTRR_DEF_TYPE = 0x2FF,
               MSR_EFER = 0xC0000080, MSR_STAR = 0xC0000081, MSR_LSTAR = 0xC0000082,
@@ -243,7 +244,6 @@ bool Cpu::read_msr(u32 index, u64& value)
 {
     switch (index) {
     case MSR_TSC: value = read_tsc(); return true;
-    case MSR_APIC_BASE: value = s.msr.apic_base; return true;
     case MSR_MTRRCAP: value = 0; return true;
     case MSR_SYSENTER_CS: value = s.msr.sysenter_cs; return true;
     case MSR_SYSENTER_ESP: value = s.msr.sysenter_esp; return true;
@@ -274,11 +274,6 @@ bool Cpu::write_msr(u32 index, u64 value)
     switch (index) {
     case MSR_TSC:
         s.msr.tsc_offset = value - (m_tsc_source ? m_tsc_source() : m_retired);
-        return true;
-    case MSR_APIC_BASE:
-        if (value & ~(0xFFFFFFFFFF000ull | (1ull << 11) | (1ull << 8)))
-            return raise_gp(0);
-        s.msr.apic_base = (value & ~(1ull << 8)) | (s.msr.apic_base & (1ull << 8));
         return true;
     case MSR_SYSENTER_CS: s.msr.sysenter_cs = value & 0xFFFF; return true;
     case MSR_SYSENTER_ESP:

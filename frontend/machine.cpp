@@ -4,7 +4,9 @@
 #include "platform/multiboot.h"
 
 #include <cinttypes>
+#include <ctime>
 #include <new>
+#include <unistd.h>
 
 Machine::Machine(const MachineConfig& config)
     : m_config(config), m_memory(config.memory_bytes),
@@ -18,6 +20,34 @@ Machine::Machine(const MachineConfig& config)
 {
     m_ports.map(Uart16550::COM1_BASE, Uart16550::PORT_COUNT, &m_uart);
     m_ports.map(DebugExit::DEFAULT_BASE, DebugExit::DEFAULT_SIZE, &m_debug_exit);
+    connect_board();
+}
+
+void Machine::connect_board()
+{
+    PcBoardConfig board;
+    board.cpu_count = 1;
+    board.ram_bytes = m_config.memory_bytes;
+    board.rtc_start_time = static_cast<i64>(std::time(nullptr));
+    m_board = std::make_unique<PcBoard>(board, m_memory, m_ports, m_msrs, m_clock);
+    m_cpuid.set_local_apic(true);
+    m_uart.set_irq_line(m_board->isa_irq_input(4));
+
+    // The TSC runs at 1 GHz of virtual time; the LAPIC's TSC-deadline timer
+    // must read exactly what RDTSC returns.
+    Cpu& cpu = m_backend.cpu();
+    m_clock.set_instruction_counter([this] { return m_backend.retired(); });
+    cpu.set_tsc_source([this] { return m_clock.now_ns(); });
+    cpu.set_interrupt_source(&m_board->lapic(0));
+    m_board->lapic(0).set_tsc([&cpu] { return cpu.read_tsc(); }, 1'000'000'000);
+    m_board->set_power_off_handler([this] {
+        m_exit_status = exit_status::SUCCESS;
+        m_backend.request_stop();
+    });
+    m_board->set_reset_handler([this] {
+        m_reset_requested = true;
+        m_backend.request_stop();
+    });
 }
 
 ErrorOr<std::unique_ptr<Machine>> Machine::create(const MachineConfig& config)
@@ -79,6 +109,8 @@ ErrorOr<void> Machine::boot_linux(const std::string& name)
     LinuxBootParams params;
     params.kernel_name = name;
     params.cmdline = m_config.append;
+    params.acpi_rsdp_address = m_board->acpi().rsdp_address;
+    params.acpi_reserved_top = m_board->acpi_reserved_bytes();
     ErrorOr<LinuxBootInfo> boot =
         load_linux(m_memory, m_config.kernel_path, m_config.initrd, std::move(params));
     if (boot.is_error())
@@ -112,10 +144,24 @@ int Machine::run()
             }
             budget = std::min(budget, *m_config.max_instructions - done);
         }
+        m_clock.run_due();
+        m_console.poll([this](u8 byte) { m_uart.push_input(byte); });
+        if (m_console.quit_requested()) {
+            std::fflush(m_config.serial_out);
+            std::fprintf(stderr, "\nviridian: %s\n", m_console.quit_reason().c_str());
+            return m_console.quit_reason().find("SIG") == std::string::npos
+                       ? exit_status::SUCCESS
+                       : exit_status::INTERRUPTED;
+        }
         RunExit exit = m_backend.run(budget);
         std::fflush(m_config.serial_out);
         if (m_exit_status)
             return static_cast<int>(*m_exit_status & 0xFF); // what exit() keeps, as in QEMU
+        if (m_reset_requested) {
+            std::fprintf(stderr, "viridian: the guest reset the machine; stopping "
+                                 "(restarting a guest is not supported yet)\n");
+            return exit_status::SUCCESS;
+        }
         switch (exit) {
         case RunExit::BudgetExhausted:
         case RunExit::StopRequested:
@@ -123,6 +169,8 @@ int Machine::run()
         case RunExit::TripleFault:
             return report_triple_fault();
         case RunExit::Halted:
+            if (wait_for_interrupt())
+                continue;
             return report_halt();
         }
     }
@@ -136,6 +184,26 @@ int Machine::report_triple_fault()
                  fault.vector, fault.error_code, state.rip);
     dump_registers(stderr, state);
     return exit_status::TRIPLE_FAULT;
+}
+
+bool Machine::wait_for_interrupt()
+{
+    const CpuState& state = m_backend.state();
+    if (!(state.rflags & rf::IF) && !state.events.nmi)
+        return false; // only NMI, INIT or SMI could wake it, and nothing sends them
+    // A timer deadline or console input can raise an interrupt. Sleep in
+    // small steps so typed input is seen promptly.
+    const u64 deadline = m_clock.next_deadline();
+    const u64 now = m_clock.now_ns();
+    if (deadline == ~0ull && !isatty(0))
+        return false;
+    if (deadline > now) {
+        const u64 wait_ns = std::min<u64>(deadline - now, 10'000'000);
+        timespec ts{static_cast<time_t>(wait_ns / 1'000'000'000),
+                    static_cast<long>(wait_ns % 1'000'000'000)};
+        nanosleep(&ts, nullptr);
+    }
+    return true;
 }
 
 int Machine::report_halt()

@@ -4,12 +4,15 @@
 #pragma once
 
 #include "accel/interp_backend.h"
+#include "frontend/console.h"
 #include "frontend/tracer.h"
 #include "mmu/msr_bus.h"
 #include "mmu/physical_memory.h"
 #include "mmu/port_bus.h"
 #include "platform/debug_exit.h"
 #include "platform/error_or.h"
+#include "platform/pc_board.h"
+#include "platform/virtual_clock.h"
 #include "platform/uart16550.h"
 
 #include <cstdio>
@@ -25,6 +28,7 @@ constexpr int USAGE = 2; // bad option, missing or malformed kernel
 constexpr int TRIPLE_FAULT = 4;
 constexpr int INSTRUCTION_LIMIT = 5;
 constexpr int HALTED_FOREVER = 6;
+constexpr int INTERRUPTED = 130; // SIGINT/SIGTERM, as a shell reports 128 + SIGINT
 } // namespace exit_status
 
 struct MachineConfig {
@@ -67,18 +71,26 @@ private:
     void serial_output(u8 byte);
     int report_triple_fault();
     int report_halt();
+    void connect_board();
+    // HLT with interrupts enabled: waits (in virtual time) for the next timer.
+    // Returns false when nothing can ever wake the vCPU.
+    bool wait_for_interrupt();
 
     MachineConfig m_config;
     PhysicalMemory m_memory;
     PortBus m_ports;
     MsrBus m_msrs;
+    VirtualClock m_clock;
     CpuidModel m_cpuid;
     CpuState m_state;
     InterpBackend m_backend;
     Uart16550 m_uart;
     DebugExit m_debug_exit;
     std::unique_ptr<Tracer> m_tracer;
+    std::unique_ptr<PcBoard> m_board;
+    Console m_console{true};
     std::optional<u64> m_exit_status;
+    bool m_reset_requested = false;
 };
 
 // Writes the registers a crash report needs, one group per line.

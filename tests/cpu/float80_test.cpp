@@ -419,9 +419,9 @@ struct Tally {
     void fail(const std::string& what)
     {
         if (++mismatches <= 8)
-            MESSAGE(name << ": " << what);
+            MESSAGE(std::string(name) << ": " << what);
     }
-    ~Tally() { MESSAGE(name << ": " << cases << " cases, " << mismatches << " mismatches"); }
+    ~Tally() { MESSAGE(std::string(name) << ": " << cases << " cases, " << mismatches << " mismatches"); }
 };
 
 // Emulates `op` for a two-operand instruction that leaves its result in ST(0)
@@ -763,16 +763,16 @@ struct UlpTally {
         else if (d <= 2)
             ++one_ulp;
         else if (++worse <= 6 && report_worse)
-            MESSAGE(name << " > 1 ulp: " << what << " host=" << hex80(host)
+            MESSAGE(std::string(name) << " > 1 ulp: " << what << " host=" << hex80(host)
                          << " ours=" << hex80(ours));
         // Flags other than PE/C1 (which follow the rounding) must agree.
         if (d == 0 && (our_flags & ~(fpx::PE | C1)) != (host_flags & ~(fpx::PE | C1)) &&
             ++flag_diff <= 6)
-            MESSAGE(name << " flags: " << what << " host=" << host_flags << " ours=" << our_flags);
+            MESSAGE(std::string(name) << " flags: " << what << " host=" << host_flags << " ours=" << our_flags);
     }
     ~UlpTally()
     {
-        MESSAGE(name << ": " << cases << " cases, " << exact << " bit-exact, " << one_ulp
+        MESSAGE(std::string(name) << ": " << cases << " cases, " << exact << " bit-exact, " << one_ulp
                      << " within 1 ulp, " << worse << " worse (max " << max_ulp << " ulp), "
                      << flag_diff << " flag differences");
     }

@@ -56,6 +56,9 @@ struct TestCase {
     const char* family = ""; // template name, or "raw"
     bool raw = false;        // random bytes: only compared when both sides accept them
     bool mode32 = false;     // runs in a 32-bit code segment (compatibility mode)
+    // An instruction the interpreter need not implement: when it raises #UD
+    // and the host does not, the case is skipped rather than a mismatch.
+    bool may_be_unimplemented = false;
 };
 
 // What one side did with a test case.

@@ -1102,12 +1102,18 @@ unsigned gpr_index(ZydisRegister reg)
     return 16;
 }
 
+enum class RawClass : u8 {
+    NotRun,    // system, x87, SSE, branches: not run on the host
+    Core,      // integer instructions the interpreter must implement
+    Extension, // integer extensions it may not implement (skipped when it raises #UD)
+};
+
 // Integer instructions a user program can run without side effects outside
-// its registers and memory. Others (system, x87, SSE, branches) are not run.
-bool raw_allowed(ZydisMnemonic m)
+// its registers and memory.
+RawClass raw_class(ZydisMnemonic m)
 {
     // clang-format off
-    static constexpr ZydisMnemonic allowed[] = {
+    static constexpr ZydisMnemonic core[] = {
         ZYDIS_MNEMONIC_ADD, ZYDIS_MNEMONIC_OR, ZYDIS_MNEMONIC_ADC, ZYDIS_MNEMONIC_SBB,
         ZYDIS_MNEMONIC_AND, ZYDIS_MNEMONIC_SUB, ZYDIS_MNEMONIC_XOR, ZYDIS_MNEMONIC_CMP,
         ZYDIS_MNEMONIC_TEST, ZYDIS_MNEMONIC_INC, ZYDIS_MNEMONIC_DEC, ZYDIS_MNEMONIC_NEG,
@@ -1140,23 +1146,27 @@ bool raw_allowed(ZydisMnemonic m)
         ZYDIS_MNEMONIC_CMOVNLE, ZYDIS_MNEMONIC_CMOVNO, ZYDIS_MNEMONIC_CMOVNP,
         ZYDIS_MNEMONIC_CMOVNS, ZYDIS_MNEMONIC_CMOVNZ, ZYDIS_MNEMONIC_CMOVO, ZYDIS_MNEMONIC_CMOVP,
         ZYDIS_MNEMONIC_CMOVS, ZYDIS_MNEMONIC_CMOVZ,
-        // Integer extensions (reported as skipped when ours rejects them).
-        ZYDIS_MNEMONIC_POPCNT, ZYDIS_MNEMONIC_LZCNT, ZYDIS_MNEMONIC_TZCNT, ZYDIS_MNEMONIC_MOVBE,
-        ZYDIS_MNEMONIC_ADCX, ZYDIS_MNEMONIC_ADOX, ZYDIS_MNEMONIC_ANDN, ZYDIS_MNEMONIC_BEXTR,
-        ZYDIS_MNEMONIC_BLSI, ZYDIS_MNEMONIC_BLSMSK, ZYDIS_MNEMONIC_BLSR, ZYDIS_MNEMONIC_BZHI,
-        ZYDIS_MNEMONIC_MULX, ZYDIS_MNEMONIC_PDEP, ZYDIS_MNEMONIC_PEXT, ZYDIS_MNEMONIC_RORX,
-        ZYDIS_MNEMONIC_SARX, ZYDIS_MNEMONIC_SHLX, ZYDIS_MNEMONIC_SHRX,
         // Outside 64-bit mode only.
         ZYDIS_MNEMONIC_DAA, ZYDIS_MNEMONIC_DAS, ZYDIS_MNEMONIC_AAA, ZYDIS_MNEMONIC_AAS,
         ZYDIS_MNEMONIC_AAM, ZYDIS_MNEMONIC_AAD, ZYDIS_MNEMONIC_SALC, ZYDIS_MNEMONIC_ARPL,
         ZYDIS_MNEMONIC_BOUND, ZYDIS_MNEMONIC_PUSHA, ZYDIS_MNEMONIC_PUSHAD, ZYDIS_MNEMONIC_POPA,
         ZYDIS_MNEMONIC_POPAD, ZYDIS_MNEMONIC_INTO,
     };
+    static constexpr ZydisMnemonic extensions[] = {
+        ZYDIS_MNEMONIC_POPCNT, ZYDIS_MNEMONIC_LZCNT, ZYDIS_MNEMONIC_TZCNT, ZYDIS_MNEMONIC_MOVBE,
+        ZYDIS_MNEMONIC_ADCX, ZYDIS_MNEMONIC_ADOX, ZYDIS_MNEMONIC_ANDN, ZYDIS_MNEMONIC_BEXTR,
+        ZYDIS_MNEMONIC_BLSI, ZYDIS_MNEMONIC_BLSMSK, ZYDIS_MNEMONIC_BLSR, ZYDIS_MNEMONIC_BZHI,
+        ZYDIS_MNEMONIC_MULX, ZYDIS_MNEMONIC_PDEP, ZYDIS_MNEMONIC_PEXT, ZYDIS_MNEMONIC_RORX,
+        ZYDIS_MNEMONIC_SARX, ZYDIS_MNEMONIC_SHLX, ZYDIS_MNEMONIC_SHRX,
+    };
     // clang-format on
-    for (ZydisMnemonic a : allowed)
+    for (ZydisMnemonic a : core)
         if (a == m)
-            return true;
-    return false;
+            return RawClass::Core;
+    for (ZydisMnemonic a : extensions)
+        if (a == m)
+            return RawClass::Extension;
+    return RawClass::NotRun;
 }
 
 bool near_code_page(u64 addr)
@@ -1209,11 +1219,14 @@ bool gen_raw(Gen& g)
     if (!decode_case(g.m32, bytes, MAX_INSN, zi, ops)) {
         // Invalid to Zydis (and so to ours): the host must raise #UD too.
         g.tc.length = n;
+        g.tc.may_be_unimplemented = true; // the host may know bytes that Zydis does not
         std::memcpy(g.tc.bytes.data(), bytes, n);
         return true;
     }
-    if (!raw_allowed(zi.mnemonic))
+    const RawClass kind = raw_class(zi.mnemonic);
+    if (kind == RawClass::NotRun)
         return false;
+    g.tc.may_be_unimplemented = kind == RawClass::Extension;
     // 0F 0D with a register operand: a reserved NOP on Intel (and to ours),
     // #UD on AMD, whose 3DNow! PREFETCH needs memory. A vendor difference.
     if (zi.opcode_map == ZYDIS_OPCODE_MAP_0F && zi.opcode == 0x0D && zi.raw.modrm.mod == 3)
