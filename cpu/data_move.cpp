@@ -318,9 +318,3 @@ HANDLER(op_lds_family)
     cpu.end_block();
     return true;
 }
-
-HANDLER(op_movbe_unused)
-{
-    (void)insn;
-    return cpu.raise_ud();
-}

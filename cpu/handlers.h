@@ -39,7 +39,7 @@ HANDLER(op_cdq); HANDLER(op_cqo); HANDLER(op_push); HANDLER(op_pop); HANDLER(op_
 HANDLER(op_popa); HANDLER(op_pushf); HANDLER(op_popf); HANDLER(op_lahf); HANDLER(op_sahf);
 HANDLER(op_clc); HANDLER(op_stc); HANDLER(op_cmc); HANDLER(op_cld); HANDLER(op_std);
 HANDLER(op_enter); HANDLER(op_leave); HANDLER(op_xlat); HANDLER(op_lds_family);
-HANDLER(op_movbe_unused);
+
 
 // cpu/control_flow.cpp
 HANDLER(op_jmp); HANDLER(op_jcc); HANDLER(op_call); HANDLER(op_ret); HANDLER(op_jmp_far);
@@ -85,7 +85,7 @@ HANDLER(op_sysenter); HANDLER(op_sysexit); HANDLER(op_swapgs); HANDLER(op_ud);
 HANDLER(op_rdfsbase); HANDLER(op_rdgsbase); HANDLER(op_wrfsbase); HANDLER(op_wrgsbase);
 HANDLER(op_pause); HANDLER(op_clflush); HANDLER(op_fence); HANDLER(op_rdpid);
 HANDLER(op_arpl); HANDLER(op_clac); HANDLER(op_stac); HANDLER(op_mov_seg);
-HANDLER(op_xgetbv_unused); HANDLER(op_vmcall);
+HANDLER(op_vmcall);
 
 // cpu/simd_*.cpp, cpu/bitmanip.cpp: SSE-SSE4.2, MMX, AES-NI, PCLMULQDQ, POPCNT/LZCNT, BMI1/BMI2,
 // ADX, MOVBE

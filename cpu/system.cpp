@@ -6,7 +6,7 @@ namespace {
 
 // MSR numbers the core owns (SDM Vol 4).
 // IA32_APIC_BASE (0x1B) belongs to the local APIC, on the MSR bus.
-constexpr u32 MSR_TSC = 0x10, MSR_MTRRCAP = 0xFE,
+constexpr u32 MSR_TSC = 0x10, MSR_PLATFORM_ID = 0x17, MSR_BIOS_SIGN_ID = 0x8B, MSR_MTRRCAP = 0xFE,
               MSR_SYSENTER_CS = 0x174, MSR_SYSENTER_ESP = 0x175, MSR_SYSENTER_EIP = 0x176,
               MSR_MISC_ENABLE = 0x1A0, MSR_PAT = 0x277, MSR_MTRR_DEF_TYPE = 0x2FF,
               MSR_EFER = 0xC0000080, MSR_STAR = 0xC0000081, MSR_LSTAR = 0xC0000082,
@@ -245,6 +245,8 @@ bool Cpu::read_msr(u32 index, u64& value)
     switch (index) {
     case MSR_TSC: value = read_tsc(); return true;
     case MSR_MTRRCAP: value = 0; return true;
+    case MSR_BIOS_SIGN_ID: value = 0; return true; // no microcode update loaded
+    case MSR_PLATFORM_ID: value = 0; return true;  // platform 0 (for microcode matching)
     case MSR_SYSENTER_CS: value = s.msr.sysenter_cs; return true;
     case MSR_SYSENTER_ESP: value = s.msr.sysenter_esp; return true;
     case MSR_SYSENTER_EIP: value = s.msr.sysenter_eip; return true;
@@ -275,6 +277,7 @@ bool Cpu::write_msr(u32 index, u64 value)
     case MSR_TSC:
         s.msr.tsc_offset = value - (m_tsc_source ? m_tsc_source() : m_retired);
         return true;
+    case MSR_BIOS_SIGN_ID: return true; // writing 0 asks CPUID to latch the revision
     case MSR_SYSENTER_CS: s.msr.sysenter_cs = value & 0xFFFF; return true;
     case MSR_SYSENTER_ESP:
     case MSR_SYSENTER_EIP:
@@ -857,7 +860,6 @@ HANDLER(op_clflush)
 
 HANDLER(op_invpcid) { (void)insn; return cpu.raise_ud(); }
 HANDLER(op_rdpid) { (void)insn; return cpu.raise_ud(); }
-HANDLER(op_xgetbv_unused) { (void)insn; return cpu.raise_ud(); }
 
 HANDLER(op_clac)
 {

@@ -54,7 +54,7 @@ int main(int argc, char** argv)
     ErrorOr<Options> parsed = parse_options(args);
     if (parsed.is_error())
         return fail(parsed.error().message);
-    const Options& options = parsed.value();
+    Options options = parsed.value();
     if (options.help) {
         std::fputs(usage_text().c_str(), stdout);
         return exit_status::SUCCESS;
@@ -70,6 +70,21 @@ int main(int argc, char** argv)
     config.initrd = options.initrd;
     config.trace = options.trace;
     config.max_instructions = options.max_instructions;
+    // Without --kernel the default guest boots: the Debian kernel and the
+    // initramfs that scripts/fetch-guest.sh builds into guest/. Without
+    // them (or with --demo) the built-in bare-metal demo runs.
+    const std::string guest_dir = VIRIDIAN_GUEST_DIR;
+    const bool have_guest = readable(guest_dir + "/vmlinuz") && readable(guest_dir + "/initramfs.cpio.gz");
+    if (!options.kernel && !options.demo && have_guest) {
+        options.kernel = guest_dir + "/vmlinuz";
+        if (!options.initrd)
+            config.initrd = guest_dir + "/initramfs.cpio.gz";
+        config.append = std::string("console=ttyS0 panic=-1") + (options.append.empty() ? "" : " " + options.append);
+    } else if (!options.kernel && !options.demo) {
+        std::fprintf(stderr, "viridian: note: the default guest is missing (%s/vmlinuz); run "
+                             "scripts/fetch-guest.sh. Running the built-in demo instead.\n",
+                     guest_dir.c_str());
+    }
     bool demo = !options.kernel;
     if (demo) {
         std::optional<std::string> path = find_demo_kernel();

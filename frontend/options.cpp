@@ -21,6 +21,7 @@ enum class Opt : u8 {
     Cpus,
     Trace,
     Stats,
+    Demo,
     MaxInstructions,
     Serial,
     Help,
@@ -37,7 +38,7 @@ constexpr OptionSpec OPTION_SPECS[] = {
     {"kernel", Opt::Kernel, true},    {"append", Opt::Append, true},
     {"initrd", Opt::Initrd, true},    {"memory", Opt::Memory, true},
     {"cpus", Opt::Cpus, true},        {"trace", Opt::Trace, false},
-    {"stats", Opt::Stats, false},     {"max-instructions", Opt::MaxInstructions, true},
+    {"stats", Opt::Stats, false},     {"demo", Opt::Demo, false},     {"max-instructions", Opt::MaxInstructions, true},
     {"serial", Opt::Serial, true},    {"help", Opt::Help, false},
     {"version", Opt::Version, false},
 };
@@ -141,6 +142,9 @@ ErrorOr<void> apply(Options& options, Opt id, std::string_view value)
     case Opt::Stats:
         options.stats = true;
         break;
+    case Opt::Demo:
+        options.demo = true;
+        break;
     case Opt::MaxInstructions: {
         std::optional<u64> n = parse_u64(value);
         if (!n || *n == 0)
@@ -238,7 +242,8 @@ ErrorOr<Options> parse_options(std::span<const std::string_view> args)
 std::string usage_text()
 {
     return "Usage: viridian [options]\n"
-           "Runs an x86-64 guest on viridian's interpreter. With no --kernel it runs a\n"
+           "Runs an x86-64 guest on viridian's interpreter. With no --kernel it boots the\n"
+           "default Linux guest (guest/, built by scripts/fetch-guest.sh), or else the\n"
            "built-in demo program.\n"
            "\n"
            "  --kernel FILE            kernel to boot: a Linux bzImage (entered in 64-bit mode)\n"
@@ -252,6 +257,7 @@ std::string usage_text()
            "  --serial stdio|file:PATH where COM1 output goes (default stdio)\n"
            "  --trace                  print each executed instruction to stderr\n"
            "  --stats                  print the retired instruction count to stderr at exit\n"
+           "  --demo                   run the built-in bare-metal demo instead of the default guest\n"
            "  --max-instructions N     stop after N instructions (exit status 5)\n"
            "  --help                   show this help and exit\n"
            "  --version                show the version and exit\n"

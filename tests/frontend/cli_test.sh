@@ -56,7 +56,7 @@ check "a truncated kernel exits 2" eval 'status_is 2 && stderr_is_one_line'
 run --kernel "$exit_guest" --initrd "$work/no-module"
 check "a missing initrd exits 2" eval 'status_is 2 && stderr_is_one_line && stderr_has "initrd"'
 
-run
+run --demo
 check "the demo runs and exits 0" eval 'status_is 0 && stdout_has "demo done"'
 run --kernel "$exit_guest"
 check "the guest's debug-exit value v gives status (v << 1) | 1" eval 'status_is 33 && stdout_has "hello from the test guest"'
