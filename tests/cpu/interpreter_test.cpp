@@ -76,6 +76,10 @@ TEST_CASE("DIV by zero raises #DE through the IDT")
     CHECK(h.state.gpr[RBX] == 0xDE);
     // The pushed RIP is the faulting DIV.
     CHECK(h.get64(h.state.gpr[RSP]) == CpuHarness::CODE + 2);
+    // A fault pushes RFLAGS with RF set (kvm-unit-tests idt_test checks it);
+    // the handler itself runs with RF clear.
+    CHECK((h.get64(h.state.gpr[RSP] + 16) & rf::RF) != 0);
+    CHECK((h.state.rflags & rf::RF) == 0);
 }
 
 TEST_CASE("a triple fault ends the run")
