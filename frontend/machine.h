@@ -40,6 +40,9 @@ struct MachineConfig {
     std::string append;
     std::optional<std::string> initrd;
     bool trace = false;
+    // Virtual time derives from retired instructions (and idle skips), the
+    // RTC starts at a fixed date: the same inputs give the same run.
+    bool deterministic = false;
     std::optional<u64> max_instructions;
     // Where COM1's output goes; flushed at the end of each quantum.
     std::FILE* serial_out = stdout;

@@ -22,6 +22,7 @@ enum class Opt : u8 {
     Trace,
     Stats,
     Demo,
+    Deterministic,
     MaxInstructions,
     Serial,
     Help,
@@ -38,7 +39,7 @@ constexpr OptionSpec OPTION_SPECS[] = {
     {"kernel", Opt::Kernel, true},    {"append", Opt::Append, true},
     {"initrd", Opt::Initrd, true},    {"memory", Opt::Memory, true},
     {"cpus", Opt::Cpus, true},        {"trace", Opt::Trace, false},
-    {"stats", Opt::Stats, false},     {"demo", Opt::Demo, false},     {"max-instructions", Opt::MaxInstructions, true},
+    {"stats", Opt::Stats, false},     {"demo", Opt::Demo, false}, {"deterministic", Opt::Deterministic, false},     {"max-instructions", Opt::MaxInstructions, true},
     {"serial", Opt::Serial, true},    {"help", Opt::Help, false},
     {"version", Opt::Version, false},
 };
@@ -144,6 +145,9 @@ ErrorOr<void> apply(Options& options, Opt id, std::string_view value)
         break;
     case Opt::Demo:
         options.demo = true;
+        break;
+    case Opt::Deterministic:
+        options.deterministic = true;
         break;
     case Opt::MaxInstructions: {
         std::optional<u64> n = parse_u64(value);
@@ -258,6 +262,7 @@ std::string usage_text()
            "  --trace                  print each executed instruction to stderr\n"
            "  --stats                  print the retired instruction count to stderr at exit\n"
            "  --demo                   run the built-in bare-metal demo instead of the default guest\n"
+           "  --deterministic          virtual time from retired instructions: a run repeats exactly\n"
            "  --max-instructions N     stop after N instructions (exit status 5)\n"
            "  --help                   show this help and exit\n"
            "  --version                show the version and exit\n"

@@ -33,6 +33,7 @@ struct Options {
     unsigned cpus = 1;
     bool trace = false;
     bool stats = false;
+    bool deterministic = false; // virtual time from retired instructions
     bool demo = false; // run the built-in demo rather than the default Linux guest
     std::optional<u64> max_instructions;
     SerialTarget serial;

@@ -31,8 +31,17 @@ VirtualClock::VirtualClock(Mode mode) : m_mode(mode), m_host_start_ns(host_monot
 u64 VirtualClock::now_ns() const
 {
     if (m_mode == Mode::Deterministic)
-        return m_instructions ? m_instructions() * NS_PER_INSTRUCTION : 0;
+        return (m_instructions ? m_instructions() * NS_PER_INSTRUCTION : 0) + m_idle_ns;
     return host_monotonic_ns() - m_host_start_ns;
+}
+
+void VirtualClock::skip_to(u64 deadline_ns)
+{
+    if (m_mode != Mode::Deterministic)
+        return;
+    const u64 now = now_ns();
+    if (deadline_ns > now)
+        m_idle_ns += deadline_ns - now;
 }
 
 u64 VirtualClock::next_deadline() const

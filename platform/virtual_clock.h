@@ -44,6 +44,9 @@ public:
     void set_instruction_counter(std::function<u64()> counter) { m_instructions = std::move(counter); }
 
     u64 now_ns() const;
+    // Deterministic mode: every vCPU is idle (HLT), so virtual time jumps to
+    // `deadline_ns` instead of being waited for. No effect in host mode.
+    void skip_to(u64 deadline_ns);
     // Earliest armed deadline, or UINT64_MAX.
     u64 next_deadline() const;
     // Fires every timer whose deadline has passed (a callback may re-arm its timer).
@@ -56,6 +59,7 @@ private:
 
     Mode m_mode;
     u64 m_host_start_ns;
+    u64 m_idle_ns = 0; // deterministic mode: time skipped while all vCPUs were idle
     std::function<u64()> m_instructions;
     std::vector<ClockTimer*> m_timers;
 };
