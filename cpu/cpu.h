@@ -45,12 +45,14 @@ public:
     void set_trace_hook(TraceHook hook) { m_trace = std::move(hook); }
     void set_interrupt_source(InterruptSource* source) { m_interrupts = source; }
     // VMCALL/VMMCALL (the hypercall page's instruction) go to this handler,
-    // which reads and writes the registers per the hypercall ABI. Without one,
+    // which reads and writes the registers per the hypercall ABI. It returns
+    // false after raising a fault on the Cpu (e.g. #UD for a partition that
+    // may not call), which the instruction then delivers. Without a handler,
     // they raise #UD as on hardware without a hypervisor.
-    using HypercallHandler = std::function<void(Cpu& cpu)>;
+    using HypercallHandler = std::function<bool(Cpu& cpu)>;
     void set_hypercall_handler(HypercallHandler handler) { m_hypercall = std::move(handler); }
     bool has_hypercall_handler() const { return static_cast<bool>(m_hypercall); }
-    void call_hypercall_handler() { m_hypercall(*this); }
+    bool call_hypercall_handler() { return m_hypercall(*this); }
     // The fault that caused the last TripleFault exit.
     const Fault& last_fault() const { return m_last_fault; }
     // Guest TSC before tsc_offset. Defaults to retired instructions.

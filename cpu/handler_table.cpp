@@ -235,14 +235,6 @@ Table build_table()
     add(t, ZYDIS_MNEMONIC_VMCALL, op_vmcall, true);
     add(t, ZYDIS_MNEMONIC_VMMCALL, op_vmcall, true);
 
-    // x87 control (cpu/x87.cpp).
-    add(t, ZYDIS_MNEMONIC_FNINIT, op_fninit);
-    add(t, ZYDIS_MNEMONIC_FNCLEX, op_fnclex);
-    add(t, ZYDIS_MNEMONIC_FNSTSW, op_fnstsw);
-    add(t, ZYDIS_MNEMONIC_FNSTCW, op_fnstcw);
-    add(t, ZYDIS_MNEMONIC_FLDCW, op_fldcw);
-    add(t, ZYDIS_MNEMONIC_FWAIT, op_fwait);
-    add(t, ZYDIS_MNEMONIC_FNOP, op_fnop);
     add(t, ZYDIS_MNEMONIC_STAC, op_stac);
 
     // Family tables; they come last so that they may refine shared mnemonics (MOVSD, CMPSD).

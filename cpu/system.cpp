@@ -887,7 +887,6 @@ HANDLER(op_vmcall)
     if (!cpu.has_hypercall_handler() || (cpu.s.protected_mode() && cpu.s.cpl() != 0) ||
         cpu.s.v86_mode() || !cpu.s.protected_mode())
         return cpu.raise_ud();
-    cpu.call_hypercall_handler();
     cpu.end_block();
-    return true;
+    return cpu.call_hypercall_handler();
 }

@@ -8,6 +8,7 @@
 // AMD host these were checked on (tests/cpu/x87_test.cpp, float80_test.cpp).
 #include "cpu/float80.h"
 #include "cpu/handlers.h"
+#include "cpu/simd.h"
 
 #include <array>
 #include <cstring>
@@ -46,8 +47,6 @@ constexpr u16 TOP_MASK = 7u << 11;
 // Tag values (SDM Vol 1 8.1.7).
 constexpr unsigned TAG_VALID = 0, TAG_ZERO = 1, TAG_SPECIAL = 2, TAG_EMPTY = 3;
 
-// FXSAVE's MXCSR_MASK: every defined MXCSR bit including DAZ (SDM Vol 1 11.6.6).
-constexpr u32 MXCSR_MASK = 0x0000FFFF;
 
 constexpr u32 I32_INDEFINITE = 0x80000000u;
 constexpr u32 F32_INDEFINITE = 0xFFC00000u;
@@ -1000,7 +999,7 @@ HANDLER(op_fxsave)
         put16(&b[20], f.fds);
     }
     put32(&b[24], f.mxcsr);
-    put32(&b[28], MXCSR_MASK);
+    put32(&b[28], mxcsr::WRITABLE); // MXCSR_MASK (SDM Vol 1 11.6.6)
     const Stack s{cpu.s.fpu};
     for (unsigned i = 0; i < 8; ++i)
         put_f80(&b[32 + 16 * i], s.st(i));
@@ -1021,7 +1020,7 @@ HANDLER(op_fxrstor)
     std::array<u8, 416> b{};
     TRY(read_bytes(cpu, insn, ea, b.data(), 160 + 16 * xmm_count));
     const u32 mxcsr = get32(&b[24]);
-    if (mxcsr & ~MXCSR_MASK)
+    if (mxcsr & ~mxcsr::WRITABLE)
         return cpu.raise_gp(0);
     FpuState& f = cpu.s.fpu;
     const bool rex_w = insn.prefixes & pfx::REX_W;
