@@ -22,6 +22,7 @@ enum class Opt : u8 {
     Trace,
     Stats,
     Demo,
+    NoReboot,
     Deterministic,
     MaxInstructions,
     Serial,
@@ -39,7 +40,10 @@ constexpr OptionSpec OPTION_SPECS[] = {
     {"kernel", Opt::Kernel, true},    {"append", Opt::Append, true},
     {"initrd", Opt::Initrd, true},    {"memory", Opt::Memory, true},
     {"cpus", Opt::Cpus, true},        {"trace", Opt::Trace, false},
-    {"stats", Opt::Stats, false},     {"demo", Opt::Demo, false}, {"deterministic", Opt::Deterministic, false},     {"max-instructions", Opt::MaxInstructions, true},
+    {"stats", Opt::Stats, false},     {"demo", Opt::Demo, false},
+    {"deterministic", Opt::Deterministic, false},
+    {"max-instructions", Opt::MaxInstructions, true},
+    {"no-reboot", Opt::NoReboot, false},
     {"serial", Opt::Serial, true},    {"help", Opt::Help, false},
     {"version", Opt::Version, false},
 };
@@ -149,6 +153,9 @@ ErrorOr<void> apply(Options& options, Opt id, std::string_view value)
     case Opt::Deterministic:
         options.deterministic = true;
         break;
+    case Opt::NoReboot:
+        options.no_reboot = true;
+        break;
     case Opt::MaxInstructions: {
         std::optional<u64> n = parse_u64(value);
         if (!n || *n == 0)
@@ -257,13 +264,14 @@ std::string usage_text()
            "  --initrd FILE[ ARGS]     multiboot: FILE is the module, ARGS its command line\n"
            "  --memory SIZE            guest RAM, e.g. 512M, 2G; a bare number is MiB\n"
            "                           (default 512M, at most 3G for now)\n"
-           "  --cpus N                 number of vCPUs, 1..64 (only the first runs for now)\n"
+           "  --cpus N                 number of vCPUs, 1..64 (default 1)\n"
            "  --serial stdio|file:PATH where COM1 output goes (default stdio)\n"
            "  --trace                  print each executed instruction to stderr\n"
            "  --stats                  print the retired instruction count to stderr at exit\n"
            "  --demo                   run the built-in bare-metal demo instead of the default guest\n"
            "  --deterministic          virtual time from retired instructions: a run repeats exactly\n"
            "  --max-instructions N     stop after N instructions (exit status 5)\n"
+           "  --no-reboot              end the run when the guest reboots (default: restart it)\n"
            "  --help                   show this help and exit\n"
            "  --version                show the version and exit\n"
            "\n"

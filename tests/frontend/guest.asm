@@ -1,5 +1,6 @@
 ; Tiny multiboot guests for the command-line tests (cli_test.sh). One
-; source, assembled once per behaviour with -DEXIT, -DTRIPLE, -DHALT or -DSPIN.
+; source, assembled once per behaviour with -DEXIT, -DTRIPLE, -DHALT, -DSPIN
+; or -DRESET.
 bits 32
 
 section .multiboot
@@ -32,8 +33,14 @@ _start:
 .spin:
     inc eax
     jmp .spin
+%elifdef RESET
+    mov dx, 0xCF9
+    mov al, 0x06                ; hard reset through the reset control register
+    out dx, al
+.wait:
+    jmp .wait                   ; the reset takes effect at once; never reached
 %else
-%error "define EXIT, TRIPLE, HALT or SPIN"
+%error "define EXIT, TRIPLE, HALT, SPIN or RESET"
 %endif
     ud2
 
