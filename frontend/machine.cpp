@@ -14,7 +14,7 @@ Machine::Machine(const MachineConfig& config)
       // Only the boot vCPU runs for now, so CPUID reports one logical CPU
       // whatever --cpus said.
       m_cpuid(1), m_backend(m_state, m_memory, m_ports, m_msrs, m_cpuid, 0),
-      m_uart([this](u8 byte) { serial_output(byte); }), m_debug_exit([this](u64 status) {
+      m_uart(m_clock, [this](u8 byte) { serial_output(byte); }), m_debug_exit([this](u64 status) {
           m_exit_status = status;
           m_backend.request_stop();
       })
