@@ -184,7 +184,7 @@ test_main:
     mov [sec_before], eax
     call clear_c
     WAIT_C C_UF, 1500, "update-ended flag within 1.5 s"
-    CHECK_RANGE eax, PM_MS(800), PM_MS(1200), "register C: update-ended flag once a second"
+    CHECK_RANGE eax, PM_MS(600), PM_MS(1400), "register C: update-ended flag once a second"
     mov al, RTC_SEC
     call cmos_read
     mov ecx, [sec_before]
@@ -216,7 +216,8 @@ test_main:
     CHECK_EQ eax, C_IRQF | C_UF, "register C: IRQF and UF with UIE set"
 
     ; ---- periodic flag ----------------------------------------------------------
-    ; rate 9: 128 Hz; 250 ms -> 32 flags
+    ; rate 9: 128 Hz. (Counts allow for an emulator that is descheduled
+    ; and drops flags, as QEMU's does under load, but no more than 1.4x.)
     mov ah, A_DV_NORMAL | 0x09
     mov al, RTC_A
     call cmos_write
@@ -228,17 +229,17 @@ test_main:
     mov eax, [c_seen]
     and eax, C_IRQF | C_PF
     CHECK_EQ eax, C_IRQF | C_PF, "register C: IRQF and PF with PIE set"
-    mov ecx, PM_MS(250)
+    mov ecx, PM_MS(500)
     call count_pf
-    CHECK_RANGE eax, 16, 48, "periodic flag at 128 Hz: flags in 250 ms"
-    ; rate 12: 16 Hz; 500 ms -> 8 flags
+    CHECK_RANGE eax, 24, 90, "periodic flag at 128 Hz: about 64 flags in 500 ms"
+    ; rate 12: 16 Hz
     mov ah, A_DV_NORMAL | 0x0C
     mov al, RTC_A
     call cmos_write
     call clear_c
-    mov ecx, PM_MS(500)
+    mov ecx, PM_MS(1000)
     call count_pf
-    CHECK_RANGE eax, 5, 11, "periodic flag at 16 Hz: flags in 500 ms"
+    CHECK_RANGE eax, 8, 20, "periodic flag at 16 Hz: about 16 flags in 1 s"
     mov ah, B_24H
     mov al, RTC_B
     call cmos_write
@@ -274,7 +275,7 @@ test_main:
     call cmos_write
     call clear_c
     WAIT_C C_AF, 3500, "alarm flag within 3.5 s"
-    CHECK_RANGE eax, PM_MS(800), PM_MS(2500), "alarm: not at the first update, at the second"
+    CHECK_RANGE eax, PM_MS(1400), PM_MS(3000), "alarm: not at the first update, at the second"
     mov eax, [c_seen]
     and eax, C_IRQF | C_AF
     CHECK_EQ eax, C_IRQF | C_AF, "register C: IRQF and AF with AIE set"
