@@ -320,6 +320,19 @@ test_main:
     call wait_ticks
     CHECK_RANGE eax, 0, PM_MS(50), "TSC-deadline: a deadline in the past fires at once"
     CHECK_EQ [ticks], 2, "TSC-deadline: the past deadline interrupted once"
+    ; Leaving TSC-deadline mode disarms the timer (SDM Vol 3A 10.5.4.1).
+    mov eax, [tsc_per_ms]
+    imul eax, eax, 20
+    call arm_deadline
+    mov dword [LAPIC_LVT_TIMER], VEC_TIMER
+    mov dword [LAPIC_LVT_TIMER], LVT_TSC_DEADLINE | VEC_TIMER
+    mov ecx, PM_MS(50)
+    call sti_wait
+    CHECK_EQ [ticks], 2, "TSC-deadline: a mode change disarms the deadline"
+    mov ecx, MSR_TSC_DEADLINE
+    rdmsr
+    or eax, edx
+    CHECK_EQ eax, 0, "TSC-deadline: the MSR reads 0 after the mode change"
     mov dword [LAPIC_LVT_TIMER], LVT_MASKED | VEC_TIMER
     ret
 
