@@ -182,6 +182,10 @@ u8 I8042::read_data()
     const u8 value = m_output;
     if (m_output_full) {
         m_output_full = false;
+        // Drop the line before the next byte moves in, so that it raises a
+        // fresh edge: on a real PC the next byte arrives a transmission time
+        // later, and edge-triggered inputs see one edge per byte.
+        update_irqs();
         refill();
     }
     return value;

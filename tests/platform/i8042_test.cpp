@@ -461,3 +461,26 @@ TEST_CASE("i8042 state saves, loads and saves again to the same bytes")
     k.write(0xCF);
     CHECK(fresh.drain() == k.drain());
 }
+
+// Linux's PS/2 driver waits for each byte of a multi-byte answer on an
+// edge-triggered IOAPIC input: every byte needs a rising edge of its own. A
+// line that stays high from one byte to the next makes atkbd time out, fail
+// its probe and rescan forever.
+TEST_CASE("i8042 gives each byte of a multi-byte answer its own IRQ 1 edge")
+{
+    Kbc k;
+    k.plain_mode();
+    k.irq1.clear();
+    k.write(0xF2); // identify: FA AB 83
+    CHECK(k.drain() == Bytes{0xFA, 0xAB, 0x83});
+    CHECK(k.irq1 == std::vector<bool>{true, false, true, false, true, false});
+}
+
+TEST_CASE("i8042 gives each byte of a mouse answer its own IRQ 12 edge")
+{
+    Kbc k;
+    k.plain_mode();
+    k.irq12.clear();
+    CHECK(k.mouse(0xFF) == Bytes{0xFA, 0xAA, 0x00}); // reset: ACK, BAT passed, ID
+    CHECK(k.irq12 == std::vector<bool>{true, false, true, false, true, false});
+}
