@@ -60,6 +60,9 @@ HANDLER(op_fxsave); HANDLER(op_fxrstor);
 // cpu/xsave.cpp
 HANDLER(op_xsave); HANDLER(op_xsaveopt); HANDLER(op_xsavec); HANDLER(op_xrstor);
 HANDLER(op_xgetbv); HANDLER(op_xsetbv);
+
+// cpu/random.cpp
+HANDLER(op_rdrand); HANDLER(op_rdseed);
 HANDLER(op_fld); HANDLER(op_fild); HANDLER(op_fbld); HANDLER(op_fld1); HANDLER(op_fldl2t);
 HANDLER(op_fldl2e); HANDLER(op_fldpi); HANDLER(op_fldlg2); HANDLER(op_fldln2); HANDLER(op_fldz);
 HANDLER(op_fst); HANDLER(op_fstp); HANDLER(op_fstpnce); HANDLER(op_fist); HANDLER(op_fistp); HANDLER(op_fisttp);
