@@ -4,9 +4,11 @@
 #pragma once
 
 #include "mmu/types.h"
+#include "platform/error_or.h"
 
 #include <array>
 #include <functional>
+#include <string_view>
 
 struct CpuidResult {
     u32 eax = 0, ebx = 0, ecx = 0, edx = 0;
@@ -63,6 +65,24 @@ public:
     void set_hypervisor_leaves(HypervisorLeaves provider) { m_hypervisor = std::move(provider); }
     // A local APIC per vCPU (x2APIC and TSC-deadline capable) is present.
     void set_local_apic(bool present) { m_local_apic = present; }
+
+    // Narrows the advertised feature set, for running a guest on a smaller
+    // model (the `--cpu-features` option). `spec` is a comma-separated list
+    // of items "-name" (remove) or "+name" (put back), applied left to right,
+    // with names spelled as Linux's /proc/cpuinfo flags ("avx2", "aes",
+    // "sse4_2", "pni" for SSE3, "xsaveopt", ...); spaces around items and
+    // empty items are ignored. Removing a feature also removes every feature
+    // that needs it (-xsave removes avx and xsaveopt/xsavec/xgetbv1, -avx
+    // removes avx2/fma/f16c, -sse2 removes the SSE3-SSE4.2 line and aes);
+    // adding one also adds what it needs. Only implemented features can be
+    // added back: "+name" for a feature viridian lacks, an unknown name or an
+    // item without a sign is an error that names the item, and the model is
+    // then left unchanged. Removal changes what CPUID reports; where a
+    // feature gates architectural state or an instruction the model checks
+    // (XSAVE and CR4.OSXSAVE, the XSAVE variants, AVX state in XCR0, RDRAND,
+    // RDSEED), the CPU also refuses it as hardware without it would (#GP or
+    // #UD). Other instructions of a removed feature still execute.
+    ErrorOr<void> apply_feature_spec(std::string_view spec);
 
     // Whether the model currently offers a feature (after any narrowing).
     bool has(FeatureBit f) const;
