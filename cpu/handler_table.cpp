@@ -242,6 +242,7 @@ Table build_table()
     // Family tables; they come last so that they may refine shared mnemonics (MOVSD, CMPSD).
     add_x87_handlers(t);
     add_simd_handlers(t);
+    add_avx_handlers(t);
     return t;
 }
 

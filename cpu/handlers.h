@@ -61,6 +61,18 @@ HANDLER(op_fxsave); HANDLER(op_fxrstor);
 HANDLER(op_xsave); HANDLER(op_xsaveopt); HANDLER(op_xsavec); HANDLER(op_xrstor);
 HANDLER(op_xgetbv); HANDLER(op_xsetbv);
 
+// cpu/simd_avx.cpp (VEX forms beyond the lane-wise ones, which share the SSE handlers)
+HANDLER(op_vmovdqa); HANDLER(op_vmovdqu); HANDLER(op_vmovd_vmovq);
+HANDLER(op_vpextrb); HANDLER(op_vpextrw); HANDLER(op_vpextrd); HANDLER(op_vpextrq);
+HANDLER(op_vpcmpestri); HANDLER(op_vpcmpestrm); HANDLER(op_vpcmpistri); HANDLER(op_vpcmpistrm);
+HANDLER(op_vpmovmskb); HANDLER(op_vptest); HANDLER(op_vzeroupper); HANDLER(op_vzeroall);
+HANDLER(op_vpbroadcastb); HANDLER(op_vpbroadcastw); HANDLER(op_vpbroadcastd);
+HANDLER(op_vpbroadcastq); HANDLER(op_vbroadcast128); HANDLER(op_vinsert128);
+HANDLER(op_vextract128); HANDLER(op_vperm2x128); HANDLER(op_vpermq); HANDLER(op_vpermd);
+HANDLER(op_vpmovsxbw); HANDLER(op_vpmovsxbd); HANDLER(op_vpmovsxbq); HANDLER(op_vpmovsxwd);
+HANDLER(op_vpmovsxwq); HANDLER(op_vpmovsxdq); HANDLER(op_vpmovzxbw); HANDLER(op_vpmovzxbd);
+HANDLER(op_vpmovzxbq); HANDLER(op_vpmovzxwd); HANDLER(op_vpmovzxwq); HANDLER(op_vpmovzxdq);
+
 // cpu/random.cpp
 HANDLER(op_rdrand); HANDLER(op_rdseed);
 HANDLER(op_fld); HANDLER(op_fild); HANDLER(op_fbld); HANDLER(op_fld1); HANDLER(op_fldl2t);

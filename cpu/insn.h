@@ -50,7 +50,8 @@ struct MemRef {
 // Prefix bits.
 namespace pfx {
 constexpr u8 REP = 1 << 0, REPNE = 1 << 1, LOCK = 1 << 2, SEG_OVERRIDE = 1 << 3,
-             REX_W = 1 << 4;
+             REX_W = 1 << 4,
+             VEX_VVVV = 1 << 5; // a VEX operand is encoded in VEX.vvvv (NDS/NDD forms)
 } // namespace pfx
 
 // Instructions that touch x87 or SIMD state obey CR0.EM/TS/MP and CR4.OSFXSR

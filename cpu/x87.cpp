@@ -32,7 +32,14 @@ bool Cpu::check_fpu_available(const Insn& insn)
             return raise(Fault{VEC_NM, false, 0, 0});
         return true;
     case FPU_AVX:
-        return raise_ud(); // no AVX state is offered yet (CPUID has no AVX/OSXSAVE)
+        // VEX forms need CR4.OSXSAVE and both SSE and AVX state enabled in
+        // XCR0 (#UD), then CR0.TS clear (#NM); CR0.EM does not matter (SDM
+        // Vol 2A 2.8, Vol 1 13.1 and 14.3).
+        if (!(s.cr4 & cr::CR4_OSXSAVE) || (s.xcr0 & 6) != 6)
+            return raise_ud();
+        if (s.cr0 & cr::CR0_TS)
+            return raise(Fault{VEC_NM, false, 0, 0});
+        return true;
     default:
         return true;
     }

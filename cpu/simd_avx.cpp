@@ -1,0 +1,355 @@
+// VEX-encoded (AVX/AVX2) instructions that are more than a lane-wise 128-bit
+// operation: whole-register moves, broadcasts, cross-lane permutes, inserts
+// and extracts, VPMOVMSKB, VPTEST, VZEROUPPER/VZEROALL, and the VEX.128
+// forms of two-operand SSE instructions (SDM Vol 2; Vol 1 14). The
+// lane-wise ones run through simd::binary (cpu/simd.h).
+#include "cpu/simd.h"
+
+using namespace simd;
+
+namespace simd {
+
+namespace {
+
+Vec ymm_high(const Cpu& cpu, unsigned r)
+{
+    return Vec{{cpu.s.fpu.ymm_high[r][0], cpu.s.fpu.ymm_high[r][1]}};
+}
+
+void set_ymm_high(Cpu& cpu, unsigned r, const Vec& v)
+{
+    cpu.s.fpu.ymm_high[r] = {v.q[0], v.q[1]};
+}
+
+// The linear address of a 16- or 32-byte memory operand after the segment
+// check; `aligned` asks for alignment to the operand's size (#GP(0)).
+bool vector_linear(Cpu& cpu, const Insn& insn, unsigned size, bool write, bool aligned, u64& linear)
+{
+    TRY(cpu.segment_linear(insn.mem.seg, cpu.effective_address(insn), size, write, linear));
+    if (aligned && (linear & (size - 1)))
+        return cpu.raise_gp(0);
+    return true;
+}
+
+u64 wrap(const Cpu& cpu, u64 linear)
+{
+    return cpu.s.long_mode_active() ? linear : linear & 0xFFFFFFFF;
+}
+
+bool read_vector(Cpu& cpu, const Insn& insn, unsigned size, bool aligned, Vec lanes[2])
+{
+    u64 linear;
+    TRY(vector_linear(cpu, insn, size, false, aligned, linear));
+    u64 q[4] = {0, 0, 0, 0};
+    for (unsigned i = 0; i < size / 8; ++i)
+        TRY(cpu.read_linear(wrap(cpu, linear + 8 * i), 8, q[i]));
+    lanes[0] = Vec{{q[0], q[1]}};
+    lanes[1] = Vec{{q[2], q[3]}};
+    return true;
+}
+
+bool write_vector(Cpu& cpu, const Insn& insn, unsigned size, bool aligned, const Vec lanes[2])
+{
+    u64 linear;
+    TRY(vector_linear(cpu, insn, size, true, aligned, linear));
+    const u64 last = wrap(cpu, linear + size - 1);
+    if ((linear >> 12) != (last >> 12)) {
+        // Every page must be writable before any byte is stored.
+        SoftTlb::Entry* e;
+        const bool user = cpu.access_is_user(false);
+        TRY(cpu.translate(linear, Access::Write, user, e));
+        TRY(cpu.translate(last & PAGE_MASK, Access::Write, user, e));
+    }
+    const u64 q[4] = {lanes[0].q[0], lanes[0].q[1], lanes[1].q[0], lanes[1].q[1]};
+    for (unsigned i = 0; i < size / 8; ++i)
+        TRY(cpu.write_linear(wrap(cpu, linear + 8 * i), 8, q[i]));
+    return true;
+}
+
+} // namespace
+
+bool vex_read(Cpu& cpu, const Insn& insn, unsigned i, Vec lanes[2])
+{
+    const Operand& op = insn.op[i];
+    switch (op.kind) {
+    case OpKind::Ymm:
+        lanes[0] = xmm(cpu, op.reg);
+        lanes[1] = ymm_high(cpu, op.reg);
+        return true;
+    case OpKind::Mem:
+        if (op.size == 32 || op.size == 16) {
+            TRY(read_vector(cpu, insn, op.size, false, lanes));
+            if (op.size == 16)
+                lanes[1] = lanes[0];
+            return true;
+        }
+        break;
+    default:
+        break;
+    }
+    TRY(read_src_other(cpu, insn, i, lanes[0], Align::Any));
+    lanes[1] = lanes[0];
+    return true;
+}
+
+bool vex_write(Cpu& cpu, const Insn& insn, const Vec lanes[2])
+{
+    const Operand& op = insn.op[0];
+    switch (op.kind) {
+    case OpKind::Ymm:
+        set_xmm(cpu, op.reg, lanes[0]);
+        set_ymm_high(cpu, op.reg, lanes[1]);
+        return true;
+    case OpKind::Xmm:
+        set_xmm(cpu, op.reg, lanes[0]);
+        set_ymm_high(cpu, op.reg, Vec{});
+        return true;
+    case OpKind::Mem:
+        if (op.size == 32 || op.size == 16)
+            return write_vector(cpu, insn, op.size, false, lanes);
+        break;
+    default:
+        break;
+    }
+    return write_dst_other(cpu, insn, 0, lanes[0], Align::Any);
+}
+
+} // namespace simd
+
+namespace {
+
+// VMOVDQA/VMOVAPS/VMOVAPD/VMOVNT*: the memory operand must be aligned to its
+// size; VMOVDQU/VMOVUPS/VMOVUPD/VLDDQU: any address.
+template <bool Aligned>
+bool vmove(Cpu& cpu, const Insn& insn)
+{
+    TRY(cpu.check_fpu_available(insn));
+    Vec v[2];
+    if (insn.op[1].kind == OpKind::Mem)
+        TRY(read_vector(cpu, insn, insn.op[1].size, Aligned, v));
+    else
+        TRY(vex_read(cpu, insn, 1, v));
+    if (insn.op[0].kind == OpKind::Mem)
+        return write_vector(cpu, insn, insn.op[0].size, Aligned, v);
+    return vex_write(cpu, insn, v);
+}
+
+// The VEX.128 form of a two-operand SSE instruction with the legacy operand
+// layout: the legacy handler, then bits 255:128 of the XMM register it wrote
+// cleared (operand 0, or XMM0 for VPCMPxSTRM).
+enum class Writes : u8 { Operand0, Xmm0, Gpr };
+
+template <Handler Legacy, Writes W = Writes::Operand0>
+bool vex128(Cpu& cpu, const Insn& insn)
+{
+    if (is_vex256(insn) || insn.op[1].kind == OpKind::Ymm)
+        return cpu.raise_ud();
+    TRY(Legacy(cpu, insn));
+    if (W == Writes::Operand0 && insn.op[0].kind == OpKind::Xmm)
+        set_ymm_high(cpu, insn.op[0].reg, Vec{});
+    if (W == Writes::Xmm0)
+        set_ymm_high(cpu, 0, Vec{});
+    return true;
+}
+
+template <class T>
+bool broadcast(Cpu& cpu, const Insn& insn)
+{
+    TRY(cpu.check_fpu_available(insn));
+    Vec s[2];
+    TRY(vex_read(cpu, insn, 1, s));
+    Vec r;
+    for (unsigned i = 0; i < 16 / sizeof(T); ++i)
+        r.set<T>(i, s[0].get<T>(0));
+    const Vec out[2] = {r, r};
+    return vex_write(cpu, insn, out);
+}
+
+// VPMOVSX/VPMOVZX with a YMM destination: the low elements of the source,
+// widened, fill both lanes (the VEX.128 form is the legacy handler's).
+template <class From, class To>
+bool extend256(Cpu& cpu, const Insn& insn)
+{
+    TRY(cpu.check_fpu_available(insn));
+    Vec s[2];
+    TRY(vex_read(cpu, insn, 1, s));
+    Vec r[2];
+    constexpr unsigned per_lane = 16 / sizeof(To);
+    for (unsigned i = 0; i < 2 * per_lane; ++i)
+        r[i / per_lane].set<To>(i % per_lane,
+                                static_cast<To>(static_cast<From>(s[0].get<From>(i))));
+    return vex_write(cpu, insn, r);
+}
+
+u8 imm8(const Insn& insn) { return static_cast<u8>(insn.imm); }
+
+} // namespace
+
+HANDLER(op_vmovdqa) { return vmove<true>(cpu, insn); }
+HANDLER(op_vmovdqu) { return vmove<false>(cpu, insn); }
+
+HANDLER(op_vmovd_vmovq) { return vex128<op_movd_movq>(cpu, insn); }
+HANDLER(op_vpextrb) { return vex128<op_pextrb>(cpu, insn); }
+HANDLER(op_vpextrw) { return vex128<op_pextrw>(cpu, insn); }
+HANDLER(op_vpextrd) { return vex128<op_pextrd>(cpu, insn); }
+HANDLER(op_vpextrq) { return vex128<op_pextrq>(cpu, insn); }
+HANDLER(op_vpcmpestri) { return vex128<op_pcmpestri, Writes::Gpr>(cpu, insn); }
+HANDLER(op_vpcmpestrm) { return vex128<op_pcmpestrm, Writes::Xmm0>(cpu, insn); }
+HANDLER(op_vpcmpistri) { return vex128<op_pcmpistri, Writes::Gpr>(cpu, insn); }
+HANDLER(op_vpcmpistrm) { return vex128<op_pcmpistrm, Writes::Xmm0>(cpu, insn); }
+
+HANDLER(op_vpmovmskb)
+{
+    TRY(cpu.check_fpu_available(insn));
+    Vec s[2];
+    TRY(vex_read(cpu, insn, 1, s));
+    const unsigned bytes = insn.op[1].kind == OpKind::Ymm ? 32 : 16;
+    u64 mask = 0;
+    for (unsigned i = 0; i < bytes; ++i)
+        mask |= static_cast<u64>(s[i / 16].byte(i % 16) >> 7) << i;
+    cpu.set_gpr(insn.op[0].reg, insn.op[0].size, mask);
+    return true;
+}
+
+// VPTEST: ZF when dst AND src is zero, CF when src AND NOT dst is zero, over
+// all 128 or 256 bits; OF, SF, AF, PF cleared.
+HANDLER(op_vptest)
+{
+    TRY(cpu.check_fpu_available(insn));
+    Vec d[2], s[2];
+    TRY(vex_read(cpu, insn, 0, d));
+    TRY(vex_read(cpu, insn, 1, s));
+    const unsigned lanes = is_vex256(insn) ? 2 : 1;
+    u64 and_bits = 0, andn_bits = 0;
+    for (unsigned l = 0; l < lanes; ++l)
+        for (unsigned q = 0; q < 2; ++q) {
+            and_bits |= d[l].q[q] & s[l].q[q];
+            andn_bits |= ~d[l].q[q] & s[l].q[q];
+        }
+    cpu.set_rflags_arith((and_bits == 0 ? rf::ZF : 0) | (andn_bits == 0 ? rf::CF : 0));
+    return true;
+}
+
+// VZEROUPPER clears bits 255:128 of every YMM register, VZEROALL all of them
+// (registers 8-15 only in 64-bit mode).
+HANDLER(op_vzeroupper)
+{
+    TRY(cpu.check_fpu_available(insn));
+    const unsigned count = cpu.s.in_64bit_code() ? 16 : 8;
+    for (unsigned r = 0; r < count; ++r)
+        set_ymm_high(cpu, r, Vec{});
+    return true;
+}
+
+HANDLER(op_vzeroall)
+{
+    TRY(op_vzeroupper(cpu, insn));
+    const unsigned count = cpu.s.in_64bit_code() ? 16 : 8;
+    for (unsigned r = 0; r < count; ++r)
+        set_xmm(cpu, r, Vec{});
+    return true;
+}
+
+HANDLER(op_vpbroadcastb) { return broadcast<u8>(cpu, insn); }
+HANDLER(op_vpbroadcastw) { return broadcast<u16>(cpu, insn); }
+HANDLER(op_vpbroadcastd) { return broadcast<u32>(cpu, insn); }
+HANDLER(op_vpbroadcastq) { return broadcast<u64>(cpu, insn); }
+
+// VBROADCASTI128/VBROADCASTF128: an m128 into both lanes.
+HANDLER(op_vbroadcast128)
+{
+    TRY(cpu.check_fpu_available(insn));
+    Vec s[2];
+    TRY(vex_read(cpu, insn, 1, s));
+    const Vec out[2] = {s[0], s[0]};
+    return vex_write(cpu, insn, out);
+}
+
+// VINSERTI128/VINSERTF128 ymm1, ymm2, xmm3/m128, imm8.
+HANDLER(op_vinsert128)
+{
+    TRY(cpu.check_fpu_available(insn));
+    Vec d[2], s[2];
+    TRY(vex_read(cpu, insn, 1, d));
+    TRY(vex_read(cpu, insn, 2, s));
+    d[imm8(insn) & 1] = s[0];
+    return vex_write(cpu, insn, d);
+}
+
+// VEXTRACTI128/VEXTRACTF128 xmm1/m128, ymm2, imm8.
+HANDLER(op_vextract128)
+{
+    TRY(cpu.check_fpu_available(insn));
+    Vec s[2];
+    TRY(vex_read(cpu, insn, 1, s));
+    const Vec out[2] = {s[imm8(insn) & 1], Vec{}};
+    return vex_write(cpu, insn, out);
+}
+
+// VPERM2I128/VPERM2F128 ymm1, ymm2, ymm3/m256, imm8: each lane picks one of
+// the four source lanes (imm[1:0], imm[5:4]) or zero (imm[3], imm[7]).
+HANDLER(op_vperm2x128)
+{
+    TRY(cpu.check_fpu_available(insn));
+    Vec a[2], b[2];
+    TRY(vex_read(cpu, insn, 1, a));
+    TRY(vex_read(cpu, insn, 2, b));
+    const Vec all[4] = {a[0], a[1], b[0], b[1]};
+    const u8 imm = imm8(insn);
+    const Vec out[2] = {(imm & 0x08) ? Vec{} : all[imm & 3],
+                        (imm & 0x80) ? Vec{} : all[(imm >> 4) & 3]};
+    return vex_write(cpu, insn, out);
+}
+
+// VPERMQ/VPERMPD ymm1, ymm2/m256, imm8: qword i = source qword imm[2i+1:2i].
+HANDLER(op_vpermq)
+{
+    TRY(cpu.check_fpu_available(insn));
+    if (!is_vex256(insn))
+        return cpu.raise_ud();
+    Vec s[2];
+    TRY(vex_read(cpu, insn, 1, s));
+    const u8 imm = imm8(insn);
+    Vec out[2];
+    for (unsigned i = 0; i < 4; ++i) {
+        const unsigned k = (imm >> (2 * i)) & 3;
+        out[i / 2].q[i % 2] = s[k / 2].q[k % 2];
+    }
+    return vex_write(cpu, insn, out);
+}
+
+// VPERMD/VPERMPS ymm1, ymm2 (indices), ymm3/m256: dword i = source dword idx[i] & 7.
+HANDLER(op_vpermd)
+{
+    TRY(cpu.check_fpu_available(insn));
+    if (!is_vex256(insn))
+        return cpu.raise_ud();
+    Vec idx[2], s[2];
+    TRY(vex_read(cpu, insn, 1, idx));
+    TRY(vex_read(cpu, insn, 2, s));
+    Vec out[2];
+    for (unsigned i = 0; i < 8; ++i) {
+        const unsigned k = idx[i / 4].get<u32>(i % 4) & 7;
+        out[i / 4].set<u32>(i % 4, s[k / 4].get<u32>(k % 4));
+    }
+    return vex_write(cpu, insn, out);
+}
+
+#define VEX_EXTEND(name, legacy, from, to)                                                         \
+    HANDLER(name)                                                                                  \
+    {                                                                                              \
+        return is_vex256(insn) ? extend256<from, to>(cpu, insn) : vex128<legacy>(cpu, insn);      \
+    }
+VEX_EXTEND(op_vpmovsxbw, op_pmovsxbw, i8, i16)
+VEX_EXTEND(op_vpmovsxbd, op_pmovsxbd, i8, i32)
+VEX_EXTEND(op_vpmovsxbq, op_pmovsxbq, i8, i64)
+VEX_EXTEND(op_vpmovsxwd, op_pmovsxwd, i16, i32)
+VEX_EXTEND(op_vpmovsxwq, op_pmovsxwq, i16, i64)
+VEX_EXTEND(op_vpmovsxdq, op_pmovsxdq, i32, i64)
+VEX_EXTEND(op_vpmovzxbw, op_pmovzxbw, u8, u16)
+VEX_EXTEND(op_vpmovzxbd, op_pmovzxbd, u8, u32)
+VEX_EXTEND(op_vpmovzxbq, op_pmovzxbq, u8, u64)
+VEX_EXTEND(op_vpmovzxwd, op_pmovzxwd, u16, u32)
+VEX_EXTEND(op_vpmovzxwq, op_pmovzxwq, u16, u64)
+VEX_EXTEND(op_vpmovzxdq, op_pmovzxdq, u32, u64)
+#undef VEX_EXTEND

@@ -1,0 +1,129 @@
+// VEX (AVX/AVX2) entries of the opcode table. Lane-wise instructions share
+// the SSE handlers, whose simd::binary runs VEX forms per 128-bit lane; the
+// rest live in cpu/simd_avx.cpp. Forms missing here raise #UD, and CPUID does
+// not advertise AVX until the whole family is in.
+#include "cpu/handler_registry.h"
+#include "cpu/handlers.h"
+
+void add_avx_handlers(HandlerTableArray& t)
+{
+    // Lane-wise integer, logic and in-lane shuffles: the 256-bit form is the
+    // 128-bit operation on each half with the same immediate.
+    const struct {
+        ZydisMnemonic vex;
+        Handler legacy;
+    } lanewise[] = {
+        {ZYDIS_MNEMONIC_VPADDB, op_paddb},         {ZYDIS_MNEMONIC_VPADDW, op_paddw},
+        {ZYDIS_MNEMONIC_VPADDD, op_paddd},         {ZYDIS_MNEMONIC_VPADDQ, op_paddq},
+        {ZYDIS_MNEMONIC_VPSUBB, op_psubb},         {ZYDIS_MNEMONIC_VPSUBW, op_psubw},
+        {ZYDIS_MNEMONIC_VPSUBD, op_psubd},         {ZYDIS_MNEMONIC_VPSUBQ, op_psubq},
+        {ZYDIS_MNEMONIC_VPADDSB, op_paddsb},       {ZYDIS_MNEMONIC_VPADDSW, op_paddsw},
+        {ZYDIS_MNEMONIC_VPADDUSB, op_paddusb},     {ZYDIS_MNEMONIC_VPADDUSW, op_paddusw},
+        {ZYDIS_MNEMONIC_VPSUBSB, op_psubsb},       {ZYDIS_MNEMONIC_VPSUBSW, op_psubsw},
+        {ZYDIS_MNEMONIC_VPSUBUSB, op_psubusb},     {ZYDIS_MNEMONIC_VPSUBUSW, op_psubusw},
+        {ZYDIS_MNEMONIC_VPMULLW, op_pmullw},       {ZYDIS_MNEMONIC_VPMULHW, op_pmulhw},
+        {ZYDIS_MNEMONIC_VPMULHUW, op_pmulhuw},     {ZYDIS_MNEMONIC_VPMULLD, op_pmulld},
+        {ZYDIS_MNEMONIC_VPMULHRSW, op_pmulhrsw},   {ZYDIS_MNEMONIC_VPMULUDQ, op_pmuludq},
+        {ZYDIS_MNEMONIC_VPMULDQ, op_pmuldq},       {ZYDIS_MNEMONIC_VPMADDWD, op_pmaddwd},
+        {ZYDIS_MNEMONIC_VPMADDUBSW, op_pmaddubsw}, {ZYDIS_MNEMONIC_VPAVGB, op_pavgb},
+        {ZYDIS_MNEMONIC_VPAVGW, op_pavgw},         {ZYDIS_MNEMONIC_VPSADBW, op_psadbw},
+        {ZYDIS_MNEMONIC_VPMINUB, op_pminub},       {ZYDIS_MNEMONIC_VPMAXUB, op_pmaxub},
+        {ZYDIS_MNEMONIC_VPMINSW, op_pminsw},       {ZYDIS_MNEMONIC_VPMAXSW, op_pmaxsw},
+        {ZYDIS_MNEMONIC_VPMINSB, op_pminsb},       {ZYDIS_MNEMONIC_VPMAXSB, op_pmaxsb},
+        {ZYDIS_MNEMONIC_VPMINUW, op_pminuw},       {ZYDIS_MNEMONIC_VPMAXUW, op_pmaxuw},
+        {ZYDIS_MNEMONIC_VPMINSD, op_pminsd},       {ZYDIS_MNEMONIC_VPMAXSD, op_pmaxsd},
+        {ZYDIS_MNEMONIC_VPMINUD, op_pminud},       {ZYDIS_MNEMONIC_VPMAXUD, op_pmaxud},
+        {ZYDIS_MNEMONIC_VPCMPEQB, op_pcmpeqb},     {ZYDIS_MNEMONIC_VPCMPEQW, op_pcmpeqw},
+        {ZYDIS_MNEMONIC_VPCMPEQD, op_pcmpeqd},     {ZYDIS_MNEMONIC_VPCMPEQQ, op_pcmpeqq},
+        {ZYDIS_MNEMONIC_VPCMPGTB, op_pcmpgtb},     {ZYDIS_MNEMONIC_VPCMPGTW, op_pcmpgtw},
+        {ZYDIS_MNEMONIC_VPCMPGTD, op_pcmpgtd},     {ZYDIS_MNEMONIC_VPCMPGTQ, op_pcmpgtq},
+        {ZYDIS_MNEMONIC_VPAND, op_pand},           {ZYDIS_MNEMONIC_VANDPS, op_pand},
+        {ZYDIS_MNEMONIC_VANDPD, op_pand},          {ZYDIS_MNEMONIC_VPANDN, op_pandn},
+        {ZYDIS_MNEMONIC_VANDNPS, op_pandn},        {ZYDIS_MNEMONIC_VANDNPD, op_pandn},
+        {ZYDIS_MNEMONIC_VPOR, op_por},             {ZYDIS_MNEMONIC_VORPS, op_por},
+        {ZYDIS_MNEMONIC_VORPD, op_por},            {ZYDIS_MNEMONIC_VPXOR, op_pxor},
+        {ZYDIS_MNEMONIC_VXORPS, op_pxor},          {ZYDIS_MNEMONIC_VXORPD, op_pxor},
+        {ZYDIS_MNEMONIC_VPSLLW, op_psllw},         {ZYDIS_MNEMONIC_VPSLLD, op_pslld},
+        {ZYDIS_MNEMONIC_VPSLLQ, op_psllq},         {ZYDIS_MNEMONIC_VPSRLW, op_psrlw},
+        {ZYDIS_MNEMONIC_VPSRLD, op_psrld},         {ZYDIS_MNEMONIC_VPSRLQ, op_psrlq},
+        {ZYDIS_MNEMONIC_VPSRAW, op_psraw},         {ZYDIS_MNEMONIC_VPSRAD, op_psrad},
+        {ZYDIS_MNEMONIC_VPACKSSWB, op_packsswb},   {ZYDIS_MNEMONIC_VPACKSSDW, op_packssdw},
+        {ZYDIS_MNEMONIC_VPACKUSWB, op_packuswb},   {ZYDIS_MNEMONIC_VPACKUSDW, op_packusdw},
+        {ZYDIS_MNEMONIC_VPHADDW, op_phaddw},       {ZYDIS_MNEMONIC_VPHADDD, op_phaddd},
+        {ZYDIS_MNEMONIC_VPHSUBW, op_phsubw},       {ZYDIS_MNEMONIC_VPHSUBD, op_phsubd},
+        {ZYDIS_MNEMONIC_VPHADDSW, op_phaddsw},     {ZYDIS_MNEMONIC_VPHSUBSW, op_phsubsw},
+        {ZYDIS_MNEMONIC_VPABSB, op_pabsb},         {ZYDIS_MNEMONIC_VPABSW, op_pabsw},
+        {ZYDIS_MNEMONIC_VPABSD, op_pabsd},         {ZYDIS_MNEMONIC_VPSIGNB, op_psignb},
+        {ZYDIS_MNEMONIC_VPSIGNW, op_psignw},       {ZYDIS_MNEMONIC_VPSIGND, op_psignd},
+        {ZYDIS_MNEMONIC_VUNPCKLPS, op_unpcklps},   {ZYDIS_MNEMONIC_VUNPCKHPS, op_unpckhps},
+        {ZYDIS_MNEMONIC_VUNPCKLPD, op_unpcklpd},   {ZYDIS_MNEMONIC_VUNPCKHPD, op_unpckhpd},
+        {ZYDIS_MNEMONIC_VPUNPCKLBW, op_punpcklbw}, {ZYDIS_MNEMONIC_VPUNPCKLWD, op_punpcklwd},
+        {ZYDIS_MNEMONIC_VPUNPCKLDQ, op_punpckldq}, {ZYDIS_MNEMONIC_VPUNPCKLQDQ, op_punpcklqdq},
+        {ZYDIS_MNEMONIC_VPUNPCKHBW, op_punpckhbw}, {ZYDIS_MNEMONIC_VPUNPCKHWD, op_punpckhwd},
+        {ZYDIS_MNEMONIC_VPUNPCKHDQ, op_punpckhdq}, {ZYDIS_MNEMONIC_VPUNPCKHQDQ, op_punpckhqdq},
+        {ZYDIS_MNEMONIC_VPSHUFD, op_pshufd},       {ZYDIS_MNEMONIC_VPSHUFLW, op_pshuflw},
+        {ZYDIS_MNEMONIC_VPSHUFHW, op_pshufhw},     {ZYDIS_MNEMONIC_VPSHUFB, op_pshufb},
+        {ZYDIS_MNEMONIC_VPALIGNR, op_palignr},     {ZYDIS_MNEMONIC_VPSLLDQ, op_pslldq},
+        {ZYDIS_MNEMONIC_VPSRLDQ, op_psrldq},       {ZYDIS_MNEMONIC_VPBLENDW, op_pblendw},
+        {ZYDIS_MNEMONIC_VSHUFPS, op_shufps},
+    };
+    for (const auto& e : lanewise)
+        add(t, e.vex, e.legacy);
+
+    // Moves.
+    for (ZydisMnemonic m : {ZYDIS_MNEMONIC_VMOVDQA, ZYDIS_MNEMONIC_VMOVAPS, ZYDIS_MNEMONIC_VMOVAPD,
+                            ZYDIS_MNEMONIC_VMOVNTDQ, ZYDIS_MNEMONIC_VMOVNTPS,
+                            ZYDIS_MNEMONIC_VMOVNTPD, ZYDIS_MNEMONIC_VMOVNTDQA})
+        add(t, m, op_vmovdqa);
+    for (ZydisMnemonic m : {ZYDIS_MNEMONIC_VMOVDQU, ZYDIS_MNEMONIC_VMOVUPS, ZYDIS_MNEMONIC_VMOVUPD,
+                            ZYDIS_MNEMONIC_VLDDQU})
+        add(t, m, op_vmovdqu);
+    add(t, ZYDIS_MNEMONIC_VMOVD, op_vmovd_vmovq);
+    add(t, ZYDIS_MNEMONIC_VMOVQ, op_vmovd_vmovq);
+
+    // VEX.128-only forms of two-operand SSE instructions.
+    add(t, ZYDIS_MNEMONIC_VPEXTRB, op_vpextrb);
+    add(t, ZYDIS_MNEMONIC_VPEXTRW, op_vpextrw);
+    add(t, ZYDIS_MNEMONIC_VPEXTRD, op_vpextrd);
+    add(t, ZYDIS_MNEMONIC_VPEXTRQ, op_vpextrq);
+    add(t, ZYDIS_MNEMONIC_VPCMPESTRI, op_vpcmpestri);
+    add(t, ZYDIS_MNEMONIC_VPCMPESTRM, op_vpcmpestrm);
+    add(t, ZYDIS_MNEMONIC_VPCMPISTRI, op_vpcmpistri);
+    add(t, ZYDIS_MNEMONIC_VPCMPISTRM, op_vpcmpistrm);
+
+    // Whole-register and cross-lane forms (cpu/simd_avx.cpp).
+    add(t, ZYDIS_MNEMONIC_VPMOVMSKB, op_vpmovmskb);
+    add(t, ZYDIS_MNEMONIC_VPTEST, op_vptest);
+    add(t, ZYDIS_MNEMONIC_VZEROUPPER, op_vzeroupper);
+    add(t, ZYDIS_MNEMONIC_VZEROALL, op_vzeroall);
+    add(t, ZYDIS_MNEMONIC_VPBROADCASTB, op_vpbroadcastb);
+    add(t, ZYDIS_MNEMONIC_VPBROADCASTW, op_vpbroadcastw);
+    add(t, ZYDIS_MNEMONIC_VPBROADCASTD, op_vpbroadcastd);
+    add(t, ZYDIS_MNEMONIC_VBROADCASTSS, op_vpbroadcastd);
+    add(t, ZYDIS_MNEMONIC_VPBROADCASTQ, op_vpbroadcastq);
+    add(t, ZYDIS_MNEMONIC_VBROADCASTSD, op_vpbroadcastq);
+    add(t, ZYDIS_MNEMONIC_VBROADCASTI128, op_vbroadcast128);
+    add(t, ZYDIS_MNEMONIC_VBROADCASTF128, op_vbroadcast128);
+    add(t, ZYDIS_MNEMONIC_VINSERTI128, op_vinsert128);
+    add(t, ZYDIS_MNEMONIC_VINSERTF128, op_vinsert128);
+    add(t, ZYDIS_MNEMONIC_VEXTRACTI128, op_vextract128);
+    add(t, ZYDIS_MNEMONIC_VEXTRACTF128, op_vextract128);
+    add(t, ZYDIS_MNEMONIC_VPERM2I128, op_vperm2x128);
+    add(t, ZYDIS_MNEMONIC_VPERM2F128, op_vperm2x128);
+    add(t, ZYDIS_MNEMONIC_VPERMQ, op_vpermq);
+    add(t, ZYDIS_MNEMONIC_VPERMPD, op_vpermq);
+    add(t, ZYDIS_MNEMONIC_VPERMD, op_vpermd);
+    add(t, ZYDIS_MNEMONIC_VPERMPS, op_vpermd);
+    add(t, ZYDIS_MNEMONIC_VPMOVSXBW, op_vpmovsxbw);
+    add(t, ZYDIS_MNEMONIC_VPMOVSXBD, op_vpmovsxbd);
+    add(t, ZYDIS_MNEMONIC_VPMOVSXBQ, op_vpmovsxbq);
+    add(t, ZYDIS_MNEMONIC_VPMOVSXWD, op_vpmovsxwd);
+    add(t, ZYDIS_MNEMONIC_VPMOVSXWQ, op_vpmovsxwq);
+    add(t, ZYDIS_MNEMONIC_VPMOVSXDQ, op_vpmovsxdq);
+    add(t, ZYDIS_MNEMONIC_VPMOVZXBW, op_vpmovzxbw);
+    add(t, ZYDIS_MNEMONIC_VPMOVZXBD, op_vpmovzxbd);
+    add(t, ZYDIS_MNEMONIC_VPMOVZXBQ, op_vpmovzxbq);
+    add(t, ZYDIS_MNEMONIC_VPMOVZXWD, op_vpmovzxwd);
+    add(t, ZYDIS_MNEMONIC_VPMOVZXWQ, op_vpmovzxwq);
+    add(t, ZYDIS_MNEMONIC_VPMOVZXDQ, op_vpmovzxdq);
+}
