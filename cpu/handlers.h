@@ -72,6 +72,8 @@ HANDLER(op_vextract128); HANDLER(op_vperm2x128); HANDLER(op_vpermq); HANDLER(op_
 HANDLER(op_vpmovsxbw); HANDLER(op_vpmovsxbd); HANDLER(op_vpmovsxbq); HANDLER(op_vpmovsxwd);
 HANDLER(op_vpmovsxwq); HANDLER(op_vpmovsxdq); HANDLER(op_vpmovzxbw); HANDLER(op_vpmovzxbd);
 HANDLER(op_vpmovzxbq); HANDLER(op_vpmovzxwd); HANDLER(op_vpmovzxwq); HANDLER(op_vpmovzxdq);
+HANDLER(op_vcomiss); HANDLER(op_vucomiss); HANDLER(op_vcomisd); HANDLER(op_vucomisd);
+HANDLER(op_vcvtss2si); HANDLER(op_vcvttss2si); HANDLER(op_vcvtsd2si); HANDLER(op_vcvttsd2si);
 
 // cpu/random.cpp
 HANDLER(op_rdrand); HANDLER(op_rdseed);

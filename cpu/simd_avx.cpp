@@ -198,6 +198,15 @@ HANDLER(op_vpcmpestrm) { return vex128<op_pcmpestrm, Writes::Xmm0>(cpu, insn); }
 HANDLER(op_vpcmpistri) { return vex128<op_pcmpistri, Writes::Gpr>(cpu, insn); }
 HANDLER(op_vpcmpistrm) { return vex128<op_pcmpistrm, Writes::Xmm0>(cpu, insn); }
 
+HANDLER(op_vcomiss) { return vex128<op_comiss, Writes::Gpr>(cpu, insn); }
+HANDLER(op_vucomiss) { return vex128<op_ucomiss, Writes::Gpr>(cpu, insn); }
+HANDLER(op_vcomisd) { return vex128<op_comisd, Writes::Gpr>(cpu, insn); }
+HANDLER(op_vucomisd) { return vex128<op_ucomisd, Writes::Gpr>(cpu, insn); }
+HANDLER(op_vcvtss2si) { return vex128<op_cvtss2si, Writes::Gpr>(cpu, insn); }
+HANDLER(op_vcvttss2si) { return vex128<op_cvttss2si, Writes::Gpr>(cpu, insn); }
+HANDLER(op_vcvtsd2si) { return vex128<op_cvtsd2si, Writes::Gpr>(cpu, insn); }
+HANDLER(op_vcvttsd2si) { return vex128<op_cvttsd2si, Writes::Gpr>(cpu, insn); }
+
 HANDLER(op_vpmovmskb)
 {
     TRY(cpu.check_fpu_available(insn));

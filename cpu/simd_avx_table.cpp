@@ -70,6 +70,48 @@ void add_avx_handlers(HandlerTableArray& t)
     for (const auto& e : lanewise)
         add(t, e.vex, e.legacy);
 
+    // Float arithmetic: the SSE kernels per lane (simd_float.cpp's fp_op and
+    // fp_horizontal take the VEX operands). VCMPxx (32 predicates), the
+    // width-changing conversions and VDPPS are not in yet.
+    const struct {
+        ZydisMnemonic vex;
+        Handler legacy;
+    } fp[] = {
+        {ZYDIS_MNEMONIC_VADDPS, op_addps},       {ZYDIS_MNEMONIC_VADDPD, op_addpd},
+        {ZYDIS_MNEMONIC_VADDSS, op_addss},       {ZYDIS_MNEMONIC_VADDSD, op_addsd},
+        {ZYDIS_MNEMONIC_VSUBPS, op_subps},       {ZYDIS_MNEMONIC_VSUBPD, op_subpd},
+        {ZYDIS_MNEMONIC_VSUBSS, op_subss},       {ZYDIS_MNEMONIC_VSUBSD, op_subsd},
+        {ZYDIS_MNEMONIC_VMULPS, op_mulps},       {ZYDIS_MNEMONIC_VMULPD, op_mulpd},
+        {ZYDIS_MNEMONIC_VMULSS, op_mulss},       {ZYDIS_MNEMONIC_VMULSD, op_mulsd},
+        {ZYDIS_MNEMONIC_VDIVPS, op_divps},       {ZYDIS_MNEMONIC_VDIVPD, op_divpd},
+        {ZYDIS_MNEMONIC_VDIVSS, op_divss},       {ZYDIS_MNEMONIC_VDIVSD, op_divsd},
+        {ZYDIS_MNEMONIC_VMINPS, op_minps},       {ZYDIS_MNEMONIC_VMINPD, op_minpd},
+        {ZYDIS_MNEMONIC_VMINSS, op_minss},       {ZYDIS_MNEMONIC_VMINSD, op_minsd},
+        {ZYDIS_MNEMONIC_VMAXPS, op_maxps},       {ZYDIS_MNEMONIC_VMAXPD, op_maxpd},
+        {ZYDIS_MNEMONIC_VMAXSS, op_maxss},       {ZYDIS_MNEMONIC_VMAXSD, op_maxsd},
+        {ZYDIS_MNEMONIC_VSQRTPS, op_sqrtps},     {ZYDIS_MNEMONIC_VSQRTPD, op_sqrtpd},
+        {ZYDIS_MNEMONIC_VSQRTSS, op_sqrtss},     {ZYDIS_MNEMONIC_VSQRTSD, op_sqrtsd},
+        {ZYDIS_MNEMONIC_VRCPPS, op_rcpps},       {ZYDIS_MNEMONIC_VRCPSS, op_rcpss},
+        {ZYDIS_MNEMONIC_VRSQRTPS, op_rsqrtps},   {ZYDIS_MNEMONIC_VRSQRTSS, op_rsqrtss},
+        {ZYDIS_MNEMONIC_VADDSUBPS, op_addsubps}, {ZYDIS_MNEMONIC_VADDSUBPD, op_addsubpd},
+        {ZYDIS_MNEMONIC_VHADDPS, op_haddps},     {ZYDIS_MNEMONIC_VHADDPD, op_haddpd},
+        {ZYDIS_MNEMONIC_VHSUBPS, op_hsubps},     {ZYDIS_MNEMONIC_VHSUBPD, op_hsubpd},
+        {ZYDIS_MNEMONIC_VROUNDPS, op_roundps},   {ZYDIS_MNEMONIC_VROUNDPD, op_roundpd},
+        {ZYDIS_MNEMONIC_VROUNDSS, op_roundss},   {ZYDIS_MNEMONIC_VROUNDSD, op_roundsd},
+        {ZYDIS_MNEMONIC_VCVTDQ2PS, op_cvtdq2ps}, {ZYDIS_MNEMONIC_VCVTPS2DQ, op_cvtps2dq},
+        {ZYDIS_MNEMONIC_VCVTTPS2DQ, op_cvttps2dq},
+    };
+    for (const auto& e : fp)
+        add(t, e.vex, e.legacy);
+    add(t, ZYDIS_MNEMONIC_VCOMISS, op_vcomiss);
+    add(t, ZYDIS_MNEMONIC_VUCOMISS, op_vucomiss);
+    add(t, ZYDIS_MNEMONIC_VCOMISD, op_vcomisd);
+    add(t, ZYDIS_MNEMONIC_VUCOMISD, op_vucomisd);
+    add(t, ZYDIS_MNEMONIC_VCVTSS2SI, op_vcvtss2si);
+    add(t, ZYDIS_MNEMONIC_VCVTTSS2SI, op_vcvttss2si);
+    add(t, ZYDIS_MNEMONIC_VCVTSD2SI, op_vcvtsd2si);
+    add(t, ZYDIS_MNEMONIC_VCVTTSD2SI, op_vcvttsd2si);
+
     // Moves.
     for (ZydisMnemonic m : {ZYDIS_MNEMONIC_VMOVDQA, ZYDIS_MNEMONIC_VMOVAPS, ZYDIS_MNEMONIC_VMOVAPD,
                             ZYDIS_MNEMONIC_VMOVNTDQ, ZYDIS_MNEMONIC_VMOVNTPS,

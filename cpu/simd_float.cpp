@@ -379,9 +379,32 @@ bool execute(Cpu& cpu, Kernel k, const Shape& shape, Vec& d, const Vec& s,
     return true;
 }
 
+// The VEX form of a float instruction: `run(d, s)` on each 128-bit lane
+// (the 256-bit forms here are lane-wise), sources as simd::vex_binary picks
+// them. Every lane runs before an unmasked exception is delivered, so MXCSR
+// collects the flags of all elements; the destination is then left alone.
+template <class Run>
+bool vex_fp(Cpu& cpu, const Insn& insn, Run run)
+{
+    TRY(cpu.check_fpu_available(insn));
+    const unsigned first = (insn.prefixes & pfx::VEX_VVVV) ? 1 : 0;
+    Vec d[2], s[2];
+    TRY(vex_read(cpu, insn, first, d));
+    TRY(vex_read(cpu, insn, first + 1, s));
+    bool ok = run(d[0], s[0]);
+    if (is_vex256(insn))
+        ok = run(d[1], s[1]) && ok;
+    if (!ok)
+        return false;
+    return vex_write(cpu, insn, d);
+}
+
 // dst = k(dst, src) for an XMM destination.
 bool fp_op(Cpu& cpu, const Insn& insn, Kernel k, const Shape& shape)
 {
+    if (is_vex(insn)) [[unlikely]]
+        return vex_fp(cpu, insn,
+                      [&](Vec& d, const Vec& s) { return execute(cpu, k, shape, d, s); });
     TRY(begin(cpu, insn));
     Vec d = xmm(cpu, insn.op[0].reg), s;
     TRY(read_src(cpu, insn, 1, s));
@@ -415,6 +438,11 @@ FlagModel horizontal_model(Kernel lanewise, Arith arith, const Vec& d, const Vec
 template <Kernel K, Kernel Lanewise, Arith A, class T>
 bool fp_horizontal(Cpu& cpu, const Insn& insn)
 {
+    if (is_vex(insn)) [[unlikely]]
+        return vex_fp(cpu, insn, [&](Vec& d, const Vec& s) {
+            const FlagModel model = horizontal_model<T>(Lanewise, A, d, s);
+            return execute(cpu, K, model.shape, d, s, &model);
+        });
     TRY(begin(cpu, insn));
     Vec d = xmm(cpu, insn.op[0].reg), s;
     TRY(read_src(cpu, insn, 1, s));

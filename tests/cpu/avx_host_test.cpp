@@ -25,13 +25,18 @@ struct AvxState {
     u64 ymm[16][4];
     u64 rax, rcx, rdx, rbx;
     u64 rflags;
+    u32 mxcsr, pad;
 };
-static_assert(offsetof(AvxState, rax) == 512 && offsetof(AvxState, rflags) == 544);
+static_assert(offsetof(AvxState, rax) == 512 && offsetof(AvxState, rflags) == 544 &&
+              offsetof(AvxState, mxcsr) == 552);
 
 } // namespace
 
 // Loads an AvxState, calls the code (one instruction and RET), stores it back.
 extern "C" void viridian_avx_host_run(AvxState* s, const void* code);
+extern "C" {
+u32 viridian_avx_host_mxcsr;
+}
 
 asm(R"(
     .text
@@ -63,11 +68,15 @@ viridian_avx_host_run:
     mov 520(%r12), %rcx
     mov 528(%r12), %rdx
     mov 536(%r12), %rbx
+    stmxcsr viridian_avx_host_mxcsr(%rip)
+    ldmxcsr 552(%r12)
     pushq 544(%r12)
     popfq
     call *%r13
     pushfq
     popq 544(%r12)
+    stmxcsr 552(%r12)
+    ldmxcsr viridian_avx_host_mxcsr(%rip)
     mov %rax, 512(%r12)
     mov %rcx, 520(%r12)
     mov %rdx, 528(%r12)
@@ -132,6 +141,7 @@ struct Interpreter {
         s.gpr[RDX] = m.rdx;
         s.gpr[RBX] = m.rbx;
         s.rflags = m.rflags;
+        f.mxcsr = m.mxcsr;
         s.rip = CpuHarness::CODE;
         s.gpr[RSP] = CpuHarness::STACK_TOP;
         s.events.halted = false;
@@ -150,6 +160,7 @@ struct Interpreter {
         m.rcx = s.gpr[RCX];
         m.rdx = s.gpr[RDX];
         m.rflags = h.cpu.rflags();
+        m.mxcsr = f.mxcsr;
         if (s.rip >= STUBS && s.rip < STUBS + 32 * 16)
             return static_cast<int>((s.rip - STUBS) / 16);
         return s.rip == CpuHarness::CODE + bytes.size() ? -1 : 99;
@@ -160,6 +171,7 @@ struct Interpreter {
 
 enum class Kind : u8 { None, Vec, Gpr };
 enum class Len : u8 { L128, L256, Both };
+enum class Data : u8 { Int, F32, F64 };
 
 struct Form {
     const char* name;
@@ -175,6 +187,7 @@ struct Form {
     std::vector<u8> subops = {}; // ModRM.reg values for the VEX.vvvv-destination forms
     bool avx2_256 = true;        // the 256-bit form needs AVX2
     bool no_modrm = false;
+    Data data = Data::Int;
 };
 
 std::vector<Form> forms()
@@ -233,6 +246,100 @@ std::vector<Form> forms()
         f.imm = true;
         f.avx2_256 = false;
         v.push_back(f);
+    }
+    // Float arithmetic (MXCSR: every exception masked, random rounding, DAZ, FTZ).
+    auto fp = [&](const char* name, u8 op, bool packed_only = false, bool imm = false,
+                  unsigned map = 1, bool two_operand = false) {
+        const u8 pps[4] = {0, 1, 2, 3}; // ps, pd, ss, sd
+        for (u8 pp : pps) {
+            if (packed_only && pp >= 2)
+                continue;
+            Form f{name, static_cast<u8>(map), pp, op};
+            f.data = (pp == 1 || pp == 3) ? Data::F64 : Data::F32;
+            f.avx2_256 = false;
+            f.imm = imm;
+            if (pp >= 2)
+                f.len = Len::L128;
+            if (two_operand && pp < 2)
+                f.vvvv = Kind::None;
+            v.push_back(f);
+        }
+    };
+    fp("vadd", 0x58);
+    fp("vmul", 0x59);
+    fp("vsub", 0x5C);
+    fp("vmin", 0x5D);
+    fp("vdiv", 0x5E);
+    fp("vmax", 0x5F);
+    fp("vsqrt", 0x51, false, false, 1, true);
+    for (u8 pp : {1, 3}) { // vaddsubpd/ps, vhadd, vhsub
+        for (u8 op : {0xD0, 0x7C, 0x7D}) {
+            Form f{"vaddsub/vhadd/vhsub", 1, pp, op};
+            f.data = pp == 1 ? Data::F64 : Data::F32;
+            f.avx2_256 = false;
+            v.push_back(f);
+        }
+    }
+    for (u8 op : {0x08, 0x09}) { // vroundps/pd
+        Form f{"vroundp", 3, 1, op};
+        f.vvvv = Kind::None;
+        f.imm = true;
+        f.data = op == 0x08 ? Data::F32 : Data::F64;
+        f.avx2_256 = false;
+        v.push_back(f);
+    }
+    for (u8 op : {0x0A, 0x0B}) { // vroundss/sd
+        Form f{"vrounds", 3, 1, op};
+        f.imm = true;
+        f.len = Len::L128;
+        f.data = op == 0x0A ? Data::F32 : Data::F64;
+        v.push_back(f);
+    }
+    {
+        const struct {
+            u8 pp, op;
+            Data d;
+        } cvt[] = {{0, 0x5B, Data::Int}, {1, 0x5B, Data::F32}, {2, 0x5B, Data::F32}};
+        for (const auto& c : cvt) {
+            Form f{"vcvtdq2ps/ps2dq/tps2dq", 1, c.pp, c.op};
+            f.vvvv = Kind::None;
+            f.data = c.d;
+            f.avx2_256 = false;
+            v.push_back(f);
+        }
+        for (u8 pp : {0, 1})
+            for (u8 op : {0x2E, 0x2F}) {
+                Form f{"v(u)comis", 1, pp, op};
+                f.vvvv = Kind::None;
+                f.len = Len::L128;
+                f.data = pp ? Data::F64 : Data::F32;
+                v.push_back(f);
+            }
+        for (u8 pp : {2, 3})
+            for (u8 op : {0x2C, 0x2D})
+                for (bool w : {false, true}) {
+                    Form f{"vcvt(t)s2si", 1, pp, op};
+                    f.vvvv = Kind::None;
+                    f.reg = Kind::Gpr;
+                    f.len = Len::L128;
+                    f.w = w;
+                    f.data = pp == 3 ? Data::F64 : Data::F32;
+                    v.push_back(f);
+                }
+    }
+    for (u8 pp : {2}) { // vrcpps/ss and vrsqrtps/ss (ps forms two-operand)
+        (void)pp;
+        for (u8 op : {0x52, 0x53}) {
+            Form f{"vrcp/vrsqrt ps", 1, 0, op};
+            f.vvvv = Kind::None;
+            f.data = Data::F32;
+            f.avx2_256 = false;
+            v.push_back(f);
+            Form s{"vrcp/vrsqrt ss", 1, 2, op};
+            s.len = Len::L128;
+            s.data = Data::F32;
+            v.push_back(s);
+        }
     }
     // Two-operand forms.
     auto unary = [&](const char* name, u8 map, u8 pp, u8 op, bool imm = false) {
@@ -391,6 +498,33 @@ struct Gen {
     explicit Gen(u64 seed) : rng(seed) {}
     u64 bits() { return rng(); }
     unsigned below(unsigned n) { return static_cast<unsigned>(rng() % n); }
+    // Floating-point values with the special classes over-represented.
+    u64 fp(unsigned exp_bits, unsigned frac_bits)
+    {
+        const u64 sign = (bits() & 1) << (exp_bits + frac_bits);
+        const u64 exp_max = (1ull << exp_bits) - 1, frac = bits() & ((1ull << frac_bits) - 1);
+        const u64 quiet = 1ull << (frac_bits - 1);
+        auto make = [&](u64 e, u64 f) { return sign | (e << frac_bits) | f; };
+        switch (below(12)) {
+        case 0: return make(0, 0);
+        case 1: return make(0, frac ? frac : 1);
+        case 2: return make(exp_max, 0);
+        case 3: return make(exp_max, quiet | frac);
+        case 4: return make(exp_max, (frac & ~quiet) | 1);
+        case 5: return make(exp_max - 1 - below(3), frac);
+        case 6: return make(1 + below(3), frac);
+        case 7: return make((exp_max >> 1) + below(40), frac & ~0xFFFull);
+        default: return make(1 + below(static_cast<unsigned>(exp_max - 1)), frac);
+        }
+    }
+    u64 lane_of(Data d)
+    {
+        if (d == Data::F32)
+            return fp(8, 23) | fp(8, 23) << 32;
+        if (d == Data::F64)
+            return fp(11, 52);
+        return lane();
+    }
     // Byte patterns string routines meet: NULs, repeats, high bits.
     u64 lane()
     {
@@ -476,6 +610,10 @@ std::string compare(const AvxState& h, const AvxState& m, const u8* host_data, c
                           (unsigned long long)gh[i], (unsigned long long)gm[i]);
             diff += buf;
         }
+    if (h.mxcsr != m.mxcsr) {
+        std::snprintf(buf, sizeof buf, " mxcsr host=%04x interp=%04x", h.mxcsr, m.mxcsr);
+        diff += buf;
+    }
     if ((h.rflags & rf::ARITH) != (m.rflags & rf::ARITH)) {
         std::snprintf(buf, sizeof buf, " rflags host=%03llx interp=%03llx",
                       (unsigned long long)(h.rflags & rf::ARITH),
@@ -489,7 +627,7 @@ std::string compare(const AvxState& h, const AvxState& m, const u8* host_data, c
 
 } // namespace
 
-TEST_CASE("AVX/AVX2 integer, move and permute forms match the host CPU bit for bit")
+TEST_CASE("AVX/AVX2 integer, float, move and permute forms match the host CPU bit for bit")
 {
     if (!host_has_avx()) {
         MESSAGE("host lacks AVX: skipped");
@@ -521,14 +659,16 @@ TEST_CASE("AVX/AVX2 integer, move and permute forms match the host CPU bit for b
                 AvxState in{};
                 for (auto& y : in.ymm)
                     for (u64& q : y)
-                        q = g.lane();
+                        q = g.lane_of(f.data);
+                in.mxcsr = 0x1F80 | (g.below(4) << 13) | (g.below(2) ? 0x40 : 0) |
+                           (g.below(2) ? 0x8000 : 0) | (g.below(4) == 0 ? g.below(64) : 0);
                 in.rax = g.below(40);
                 in.rdx = g.below(40) - 20;
                 in.rcx = g.bits();
                 in.rflags = 0x2 | (g.bits() & rf::ARITH);
                 u8 data[DATA_SIZE];
                 for (unsigned i = 0; i < DATA_SIZE; i += 8) {
-                    const u64 q = g.lane();
+                    const u64 q = g.lane_of(f.data);
                     std::memcpy(data + i, &q, 8);
                 }
                 AvxState host_m = in, interp_m = in;
@@ -564,6 +704,7 @@ TEST_CASE("VEX instructions raise #UD without CR4.OSXSAVE or XCR0.AVX and #NM wi
     Interpreter m;
     AvxState s{};
     s.rflags = 2;
+    s.mxcsr = 0x1F80;
     const std::vector<u8> vpxor = {0xC5, 0xF5, 0xEF, 0xC2}; // vpxor ymm0, ymm1, ymm2
     CHECK(m.run(vpxor, s) == -1);
     m.h.state.xcr0 = 3;
@@ -584,6 +725,7 @@ TEST_CASE("Legacy SSE writes keep YMM bits 255:128; VEX.128 writes clear them")
     Interpreter m;
     AvxState s{};
     s.rflags = 2;
+    s.mxcsr = 0x1F80;
     s.ymm[0][2] = s.ymm[0][3] = 0x1234;
     s.ymm[1][0] = 5;
     CHECK(m.run({0x66, 0x0F, 0xEF, 0xC1}, s) == -1); // pxor xmm0, xmm1
@@ -600,6 +742,7 @@ TEST_CASE("VMOVDQA faults on a misaligned 32-byte operand; VMOVDQU does not")
     Interpreter m;
     AvxState s{};
     s.rflags = 2;
+    s.mxcsr = 0x1F80;
     s.rbx = Interpreter::DATA + 16;
     CHECK(m.run({0xC5, 0xFD, 0x6F, 0x03}, s) == VEC_GP); // vmovdqa ymm0, [rbx]
     CHECK(m.run({0xC5, 0xF9, 0x6F, 0x03}, s) == -1);     // vmovdqa xmm0, [rbx]: 16 is enough
