@@ -74,6 +74,13 @@ HANDLER(op_vpmovsxwq); HANDLER(op_vpmovsxdq); HANDLER(op_vpmovzxbw); HANDLER(op_
 HANDLER(op_vpmovzxbq); HANDLER(op_vpmovzxwd); HANDLER(op_vpmovzxwq); HANDLER(op_vpmovzxdq);
 HANDLER(op_vcomiss); HANDLER(op_vucomiss); HANDLER(op_vcomisd); HANDLER(op_vucomisd);
 HANDLER(op_vcvtss2si); HANDLER(op_vcvttss2si); HANDLER(op_vcvtsd2si); HANDLER(op_vcvttsd2si);
+HANDLER(op_vmovss); HANDLER(op_vmovsd); HANDLER(op_vblendps); HANDLER(op_vblendpd);
+HANDLER(op_vpblendd); HANDLER(op_vblendvps); HANDLER(op_vblendvpd); HANDLER(op_vpblendvb);
+HANDLER(op_vpsllvd); HANDLER(op_vpsllvq); HANDLER(op_vpsrlvd); HANDLER(op_vpsrlvq);
+HANDLER(op_vpsravd); HANDLER(op_vtestps); HANDLER(op_vtestpd); HANDLER(op_vmovmskps);
+HANDLER(op_vmovmskpd); HANDLER(op_vpinsrb); HANDLER(op_vpinsrw); HANDLER(op_vpinsrd);
+HANDLER(op_vpinsrq); HANDLER(op_vextractps); HANDLER(op_vldmxcsr); HANDLER(op_vstmxcsr);
+HANDLER(op_vshufpd); HANDLER(op_vpermilps); HANDLER(op_vpermilpd);
 
 // cpu/random.cpp
 HANDLER(op_rdrand); HANDLER(op_rdseed);

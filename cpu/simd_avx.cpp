@@ -5,6 +5,8 @@
 // lane-wise ones run through simd::binary (cpu/simd.h).
 #include "cpu/simd.h"
 
+#include <type_traits>
+
 using namespace simd;
 
 namespace simd {
@@ -362,3 +364,229 @@ VEX_EXTEND(op_vpmovzxwd, op_pmovzxwd, u16, u32)
 VEX_EXTEND(op_vpmovzxwq, op_pmovzxwq, u16, u64)
 VEX_EXTEND(op_vpmovzxdq, op_pmovzxdq, u32, u64)
 #undef VEX_EXTEND
+
+// ---- Scalar moves, blends, permutes, variable shifts, masks ----
+
+namespace {
+
+// VMOVSS/VMOVSD: a load zero-extends the element to 255; a store writes the
+// element; the three-register form takes the element from operand 2 and bits
+// 127:T from operand 1.
+template <class T>
+bool vmove_scalar(Cpu& cpu, const Insn& insn)
+{
+    TRY(cpu.check_fpu_available(insn));
+    if (insn.op[0].kind == OpKind::Mem) {
+        const Vec v = xmm(cpu, insn.op[1].reg);
+        return cpu.write_mem(insn.mem.seg, cpu.effective_address(insn), sizeof(T), v.get<T>(0));
+    }
+    Vec r;
+    if (insn.op[1].kind == OpKind::Mem) {
+        u64 value;
+        TRY(cpu.read_mem(insn.mem.seg, cpu.effective_address(insn), sizeof(T), value));
+        r.set<T>(0, static_cast<T>(value));
+    } else {
+        r = xmm(cpu, insn.op[1].reg);
+        r.set<T>(0, xmm(cpu, insn.op[2].reg).get<T>(0));
+    }
+    const Vec out[2] = {r, Vec{}};
+    return vex_write(cpu, insn, out);
+}
+
+// dst = f(src1, src2, lane) over the lanes, sources as vex_binary picks them;
+// for forms whose immediate or control differs between the two lanes.
+template <class F>
+bool vex_lanes(Cpu& cpu, const Insn& insn, F f)
+{
+    TRY(cpu.check_fpu_available(insn));
+    const unsigned first = (insn.prefixes & pfx::VEX_VVVV) ? 1 : 0;
+    Vec d[2], s[2];
+    TRY(vex_read(cpu, insn, first, d));
+    TRY(vex_read(cpu, insn, first + 1, s));
+    const Vec r[2] = {f(d[0], s[0], 0u), is_vex256(insn) ? f(d[1], s[1], 1u) : Vec{}};
+    return vex_write(cpu, insn, r);
+}
+
+// VBLENDPS/VBLENDPD/VPBLENDD: imm8 bit i picks operand 2 for element i,
+// counting across both lanes.
+template <class T>
+bool vblend_imm(Cpu& cpu, const Insn& insn)
+{
+    const unsigned imm = imm8(insn), per_lane = 16 / sizeof(T);
+    return vex_lanes(cpu, insn, [imm, per_lane](const Vec& a, const Vec& b, unsigned lane) {
+        Vec r = a;
+        for (unsigned i = 0; i < per_lane; ++i)
+            if ((imm >> (lane * per_lane + i)) & 1)
+                r.set<T>(i, b.get<T>(i));
+        return r;
+    });
+}
+
+// VBLENDVPS/VBLENDVPD/VPBLENDVB: the top bit of each element of operand 3
+// (VEX /is4) picks operand 2.
+template <class T>
+bool vblend_var(Cpu& cpu, const Insn& insn)
+{
+    TRY(cpu.check_fpu_available(insn));
+    Vec a[2], b[2], m[2];
+    TRY(vex_read(cpu, insn, 1, a));
+    TRY(vex_read(cpu, insn, 2, b));
+    TRY(vex_read(cpu, insn, 3, m));
+    const unsigned lanes = is_vex256(insn) ? 2 : 1;
+    Vec r[2];
+    for (unsigned l = 0; l < lanes; ++l) {
+        r[l] = a[l];
+        for (unsigned i = 0; i < 16 / sizeof(T); ++i)
+            if (m[l].get<T>(i) >> (sizeof(T) * 8 - 1))
+                r[l].set<T>(i, b[l].get<T>(i));
+    }
+    return vex_write(cpu, insn, r);
+}
+
+// VPSLLVD/Q, VPSRLVD/Q, VPSRAVD: each element shifted by the matching element
+// of operand 2; a count past the width clears it (or fills it with the sign).
+template <class T, int Kind> // 0 left, 1 logical right, 2 arithmetic right
+bool vshift_var(Cpu& cpu, const Insn& insn)
+{
+    return vex_binary(cpu, insn, [](const Vec& d, const Vec& s) {
+        constexpr unsigned bits = sizeof(T) * 8;
+        Vec r;
+        for (unsigned i = 0; i < 16 / sizeof(T); ++i) {
+            const T v = d.get<T>(i), n = s.get<T>(i);
+            T out;
+            if constexpr (Kind == 2) {
+                using S = std::make_signed_t<T>;
+                out = static_cast<T>(static_cast<S>(v) >> (n >= bits ? bits - 1 : n));
+            } else if (n >= bits) {
+                out = 0;
+            } else {
+                out = static_cast<T>(Kind == 0 ? v << n : v >> n);
+            }
+            r.set<T>(i, out);
+        }
+        return r;
+    });
+}
+
+// VTESTPS/VTESTPD: VPTEST on the sign bits of the elements only.
+template <class T>
+bool vtest(Cpu& cpu, const Insn& insn)
+{
+    TRY(cpu.check_fpu_available(insn));
+    Vec d[2], s[2];
+    TRY(vex_read(cpu, insn, 0, d));
+    TRY(vex_read(cpu, insn, 1, s));
+    const unsigned lanes = is_vex256(insn) ? 2 : 1;
+    bool any_and = false, any_andn = false;
+    for (unsigned l = 0; l < lanes; ++l)
+        for (unsigned i = 0; i < 16 / sizeof(T); ++i) {
+            const bool a = d[l].get<T>(i) >> (sizeof(T) * 8 - 1),
+                       b = s[l].get<T>(i) >> (sizeof(T) * 8 - 1);
+            any_and |= a && b;
+            any_andn |= !a && b;
+        }
+    cpu.set_rflags_arith((any_and ? 0 : rf::ZF) | (any_andn ? 0 : rf::CF));
+    return true;
+}
+
+// VMOVMSKPS/VMOVMSKPD: the element sign bits of 128 or 256 bits into a GPR.
+template <class T>
+bool vmovmsk(Cpu& cpu, const Insn& insn)
+{
+    TRY(cpu.check_fpu_available(insn));
+    Vec s[2];
+    TRY(vex_read(cpu, insn, 1, s));
+    const unsigned lanes = insn.op[1].kind == OpKind::Ymm ? 2 : 1, per_lane = 16 / sizeof(T);
+    u64 mask = 0;
+    for (unsigned l = 0; l < lanes; ++l)
+        for (unsigned i = 0; i < per_lane; ++i)
+            mask |= static_cast<u64>(s[l].get<T>(i) >> (sizeof(T) * 8 - 1)) << (l * per_lane + i);
+    cpu.set_gpr(insn.op[0].reg, insn.op[0].size, mask);
+    return true;
+}
+
+// VPINSRB/W/D/Q xmm1, xmm2, r/m, imm8: operand 1 with one element replaced.
+template <class T>
+bool vinsert_element(Cpu& cpu, const Insn& insn)
+{
+    TRY(cpu.check_fpu_available(insn));
+    Vec d[2], s[2];
+    TRY(vex_read(cpu, insn, 1, d));
+    TRY(vex_read(cpu, insn, 2, s));
+    d[0].set<T>(imm8(insn) & (16 / sizeof(T) - 1), s[0].get<T>(0));
+    d[1] = Vec{};
+    return vex_write(cpu, insn, d);
+}
+
+} // namespace
+
+HANDLER(op_vmovss) { return vmove_scalar<u32>(cpu, insn); }
+HANDLER(op_vmovsd) { return vmove_scalar<u64>(cpu, insn); }
+HANDLER(op_vblendps) { return vblend_imm<u32>(cpu, insn); }
+HANDLER(op_vblendpd) { return vblend_imm<u64>(cpu, insn); }
+HANDLER(op_vpblendd) { return vblend_imm<u32>(cpu, insn); }
+HANDLER(op_vblendvps) { return vblend_var<u32>(cpu, insn); }
+HANDLER(op_vblendvpd) { return vblend_var<u64>(cpu, insn); }
+HANDLER(op_vpblendvb) { return vblend_var<u8>(cpu, insn); }
+HANDLER(op_vpsllvd) { return vshift_var<u32, 0>(cpu, insn); }
+HANDLER(op_vpsllvq) { return vshift_var<u64, 0>(cpu, insn); }
+HANDLER(op_vpsrlvd) { return vshift_var<u32, 1>(cpu, insn); }
+HANDLER(op_vpsrlvq) { return vshift_var<u64, 1>(cpu, insn); }
+HANDLER(op_vpsravd) { return vshift_var<u32, 2>(cpu, insn); }
+HANDLER(op_vtestps) { return vtest<u32>(cpu, insn); }
+HANDLER(op_vtestpd) { return vtest<u64>(cpu, insn); }
+HANDLER(op_vmovmskps) { return vmovmsk<u32>(cpu, insn); }
+HANDLER(op_vmovmskpd) { return vmovmsk<u64>(cpu, insn); }
+HANDLER(op_vpinsrb) { return vinsert_element<u8>(cpu, insn); }
+HANDLER(op_vpinsrw) { return vinsert_element<u16>(cpu, insn); }
+HANDLER(op_vpinsrd) { return vinsert_element<u32>(cpu, insn); }
+HANDLER(op_vpinsrq) { return vinsert_element<u64>(cpu, insn); }
+HANDLER(op_vextractps) { return vex128<op_extractps, Writes::Gpr>(cpu, insn); }
+HANDLER(op_vldmxcsr) { return vex128<op_ldmxcsr, Writes::Gpr>(cpu, insn); }
+HANDLER(op_vstmxcsr) { return vex128<op_stmxcsr, Writes::Gpr>(cpu, insn); }
+
+// VSHUFPD: imm8 bits 2l and 2l+1 pick the qwords of lane l.
+HANDLER(op_vshufpd)
+{
+    const unsigned imm = imm8(insn);
+    return vex_lanes(cpu, insn, [imm](const Vec& a, const Vec& b, unsigned lane) {
+        const unsigned bits = imm >> (2 * lane);
+        return Vec{{a.q[bits & 1], b.q[(bits >> 1) & 1]}};
+    });
+}
+
+// VPERMILPS: each dword of a lane picks a dword of the same source lane, by
+// imm8 2-bit fields (same for both lanes) or by bits 1:0 of a control dword.
+HANDLER(op_vpermilps)
+{
+    const bool by_imm = insn.op[2].kind == OpKind::Imm;
+    const unsigned imm = imm8(insn);
+    if (by_imm)
+        return vex_lanes(cpu, insn, [imm](const Vec&, const Vec& s, unsigned) {
+            Vec r;
+            for (unsigned i = 0; i < 4; ++i)
+                r.set<u32>(i, s.get<u32>((imm >> (2 * i)) & 3));
+            return r;
+        });
+    return vex_lanes(cpu, insn, [](const Vec& s, const Vec& c, unsigned) {
+        Vec r;
+        for (unsigned i = 0; i < 4; ++i)
+            r.set<u32>(i, s.get<u32>(c.get<u32>(i) & 3));
+        return r;
+    });
+}
+
+// VPERMILPD: qword i of a lane picks by imm8 bit (2·lane + i) or by bit 1 of
+// a control qword.
+HANDLER(op_vpermilpd)
+{
+    const bool by_imm = insn.op[2].kind == OpKind::Imm;
+    const unsigned imm = imm8(insn);
+    if (by_imm)
+        return vex_lanes(cpu, insn, [imm](const Vec&, const Vec& s, unsigned lane) {
+            return Vec{{s.q[(imm >> (2 * lane)) & 1], s.q[(imm >> (2 * lane + 1)) & 1]}};
+        });
+    return vex_lanes(cpu, insn, [](const Vec& s, const Vec& c, unsigned) {
+        return Vec{{s.q[(c.q[0] >> 1) & 1], s.q[(c.q[1] >> 1) & 1]}};
+    });
+}

@@ -65,7 +65,9 @@ void add_avx_handlers(HandlerTableArray& t)
         {ZYDIS_MNEMONIC_VPSHUFHW, op_pshufhw},     {ZYDIS_MNEMONIC_VPSHUFB, op_pshufb},
         {ZYDIS_MNEMONIC_VPALIGNR, op_palignr},     {ZYDIS_MNEMONIC_VPSLLDQ, op_pslldq},
         {ZYDIS_MNEMONIC_VPSRLDQ, op_psrldq},       {ZYDIS_MNEMONIC_VPBLENDW, op_pblendw},
-        {ZYDIS_MNEMONIC_VSHUFPS, op_shufps},
+        {ZYDIS_MNEMONIC_VSHUFPS, op_shufps},       {ZYDIS_MNEMONIC_VMOVDDUP, op_movddup},
+        {ZYDIS_MNEMONIC_VMOVSLDUP, op_movsldup},   {ZYDIS_MNEMONIC_VMOVSHDUP, op_movshdup},
+        {ZYDIS_MNEMONIC_VMOVHLPS, op_movhlps},     {ZYDIS_MNEMONIC_VMOVLHPS, op_movlhps},
     };
     for (const auto& e : lanewise)
         add(t, e.vex, e.legacy);
@@ -99,7 +101,11 @@ void add_avx_handlers(HandlerTableArray& t)
         {ZYDIS_MNEMONIC_VROUNDPS, op_roundps},   {ZYDIS_MNEMONIC_VROUNDPD, op_roundpd},
         {ZYDIS_MNEMONIC_VROUNDSS, op_roundss},   {ZYDIS_MNEMONIC_VROUNDSD, op_roundsd},
         {ZYDIS_MNEMONIC_VCVTDQ2PS, op_cvtdq2ps}, {ZYDIS_MNEMONIC_VCVTPS2DQ, op_cvtps2dq},
-        {ZYDIS_MNEMONIC_VCVTTPS2DQ, op_cvttps2dq},
+        {ZYDIS_MNEMONIC_VCVTTPS2DQ, op_cvttps2dq}, {ZYDIS_MNEMONIC_VCVTSS2SD, op_cvtss2sd},
+        {ZYDIS_MNEMONIC_VCVTSD2SS, op_cvtsd2ss},   {ZYDIS_MNEMONIC_VCVTSI2SS, op_cvtsi2ss},
+        {ZYDIS_MNEMONIC_VCVTSI2SD, op_cvtsi2sd},   {ZYDIS_MNEMONIC_VCVTPS2PD, op_cvtps2pd},
+        {ZYDIS_MNEMONIC_VCVTPD2PS, op_cvtpd2ps},   {ZYDIS_MNEMONIC_VCVTDQ2PD, op_cvtdq2pd},
+        {ZYDIS_MNEMONIC_VCVTPD2DQ, op_cvtpd2dq},   {ZYDIS_MNEMONIC_VCVTTPD2DQ, op_cvttpd2dq},
     };
     for (const auto& e : fp)
         add(t, e.vex, e.legacy);
@@ -122,6 +128,35 @@ void add_avx_handlers(HandlerTableArray& t)
         add(t, m, op_vmovdqu);
     add(t, ZYDIS_MNEMONIC_VMOVD, op_vmovd_vmovq);
     add(t, ZYDIS_MNEMONIC_VMOVQ, op_vmovd_vmovq);
+
+    // Scalar moves, blends, permutes, variable shifts, masks (cpu/simd_avx.cpp).
+    add(t, ZYDIS_MNEMONIC_VMOVSS, op_vmovss);
+    add(t, ZYDIS_MNEMONIC_VMOVSD, op_vmovsd);
+    add(t, ZYDIS_MNEMONIC_VBLENDPS, op_vblendps);
+    add(t, ZYDIS_MNEMONIC_VBLENDPD, op_vblendpd);
+    add(t, ZYDIS_MNEMONIC_VPBLENDD, op_vpblendd);
+    add(t, ZYDIS_MNEMONIC_VBLENDVPS, op_vblendvps);
+    add(t, ZYDIS_MNEMONIC_VBLENDVPD, op_vblendvpd);
+    add(t, ZYDIS_MNEMONIC_VPBLENDVB, op_vpblendvb);
+    add(t, ZYDIS_MNEMONIC_VPSLLVD, op_vpsllvd);
+    add(t, ZYDIS_MNEMONIC_VPSLLVQ, op_vpsllvq);
+    add(t, ZYDIS_MNEMONIC_VPSRLVD, op_vpsrlvd);
+    add(t, ZYDIS_MNEMONIC_VPSRLVQ, op_vpsrlvq);
+    add(t, ZYDIS_MNEMONIC_VPSRAVD, op_vpsravd);
+    add(t, ZYDIS_MNEMONIC_VTESTPS, op_vtestps);
+    add(t, ZYDIS_MNEMONIC_VTESTPD, op_vtestpd);
+    add(t, ZYDIS_MNEMONIC_VMOVMSKPS, op_vmovmskps);
+    add(t, ZYDIS_MNEMONIC_VMOVMSKPD, op_vmovmskpd);
+    add(t, ZYDIS_MNEMONIC_VPINSRB, op_vpinsrb);
+    add(t, ZYDIS_MNEMONIC_VPINSRW, op_vpinsrw);
+    add(t, ZYDIS_MNEMONIC_VPINSRD, op_vpinsrd);
+    add(t, ZYDIS_MNEMONIC_VPINSRQ, op_vpinsrq);
+    add(t, ZYDIS_MNEMONIC_VEXTRACTPS, op_vextractps);
+    add(t, ZYDIS_MNEMONIC_VLDMXCSR, op_vldmxcsr);
+    add(t, ZYDIS_MNEMONIC_VSTMXCSR, op_vstmxcsr);
+    add(t, ZYDIS_MNEMONIC_VSHUFPD, op_vshufpd);
+    add(t, ZYDIS_MNEMONIC_VPERMILPS, op_vpermilps);
+    add(t, ZYDIS_MNEMONIC_VPERMILPD, op_vpermilpd);
 
     // VEX.128-only forms of two-operand SSE instructions.
     add(t, ZYDIS_MNEMONIC_VPEXTRB, op_vpextrb);

@@ -533,6 +533,10 @@ bool dot_product(Cpu& cpu, const Insn& insn, Kernel k)
 // CVTSI2SS/CVTSI2SD: the GPR or memory source's size picks the kernel.
 bool from_gpr(Cpu& cpu, const Insn& insn, Kernel k32, Kernel k64)
 {
+    if (is_vex(insn)) [[unlikely]] { // VCVTSI2Sx xmm1, xmm2, r/m32|64
+        const Kernel k = insn.op[2].size == 8 ? k64 : k32;
+        return vex_fp(cpu, insn, [&](Vec& d, const Vec& s) { return execute(cpu, k, ss(), d, s); });
+    }
     TRY(begin(cpu, insn));
     Vec d = xmm(cpu, insn.op[0].reg), s;
     TRY(read_src(cpu, insn, 1, s));
@@ -580,6 +584,42 @@ bool mmx_convert(Cpu& cpu, const Insn& insn, Kernel k, const Shape& shape, bool 
         r = d;
     }
     return write_dst(cpu, insn, 0, r);
+}
+
+// VCVTPS2PD/VCVTDQ2PD ymm, xmm/m128: four 32-bit elements widen to a
+// 256-bit result, two per lane.
+bool vex_widen(Cpu& cpu, const Insn& insn, Kernel k, const Shape& shape)
+{
+    TRY(cpu.check_fpu_available(insn));
+    Vec s[2];
+    TRY(vex_read(cpu, insn, 1, s));
+    const Vec low = s[0], high{{s[0].q[1], 0}};
+    Vec r[2];
+    bool ok = execute(cpu, k, shape, r[0], low);
+    ok = execute(cpu, k, shape, r[1], high) && ok;
+    return ok && vex_write(cpu, insn, r);
+}
+
+// VCVTPD2PS/VCVTPD2DQ/VCVTTPD2DQ xmm, ymm/m256: four doubles narrow to an
+// XMM result (bits 255:128 cleared).
+bool vex_narrow(Cpu& cpu, const Insn& insn, Kernel k, const Shape& shape)
+{
+    TRY(cpu.check_fpu_available(insn));
+    Vec s[2];
+    TRY(vex_read(cpu, insn, 1, s));
+    Vec r[2];
+    bool ok = execute(cpu, k, shape, r[0], s[0]);
+    ok = execute(cpu, k, shape, r[1], s[1]) && ok;
+    if (!ok)
+        return false;
+    const Vec out[2] = {Vec{{r[0].q[0], r[1].q[0]}}, Vec{}};
+    return vex_write(cpu, insn, out);
+}
+
+bool wide_source(const Insn& insn)
+{
+    return is_vex(insn) && (insn.op[1].kind == OpKind::Ymm ||
+                            (insn.op[1].kind == OpKind::Mem && insn.op[1].size == 32));
 }
 
 } // namespace
@@ -641,16 +681,41 @@ HANDLER(op_ucomiss) { return compare_flags(cpu, insn, k_ucomiss); }
 HANDLER(op_comisd) { return compare_flags(cpu, insn, k_comisd); }
 HANDLER(op_ucomisd) { return compare_flags(cpu, insn, k_ucomisd); }
 
-HANDLER(op_cvtps2pd) { return fp<k_cvtps2pd, ps()>(cpu, insn); }
-HANDLER(op_cvtpd2ps) { return fp<k_cvtpd2ps, pd(Narrow)>(cpu, insn); }
+HANDLER(op_cvtps2pd)
+{
+    if (is_vex(insn) && is_vex256(insn))
+        return vex_widen(cpu, insn, k_cvtps2pd, ps());
+    return fp<k_cvtps2pd, ps()>(cpu, insn);
+}
+HANDLER(op_cvtpd2ps)
+{
+    if (wide_source(insn))
+        return vex_narrow(cpu, insn, k_cvtpd2ps, pd(Narrow));
+    return fp<k_cvtpd2ps, pd(Narrow)>(cpu, insn);
+}
 HANDLER(op_cvtss2sd) { return fp<k_cvtss2sd, ss()>(cpu, insn); }
 HANDLER(op_cvtsd2ss) { return fp<k_cvtsd2ss, sd(Narrow)>(cpu, insn); }
 HANDLER(op_cvtdq2ps) { return fp<k_cvtdq2ps, ps()>(cpu, insn); }
 HANDLER(op_cvtps2dq) { return fp<k_cvtps2dq, ps()>(cpu, insn); }
 HANDLER(op_cvttps2dq) { return fp<k_cvttps2dq, ps()>(cpu, insn); }
-HANDLER(op_cvtdq2pd) { return fp<k_cvtdq2pd, ps()>(cpu, insn); }
-HANDLER(op_cvtpd2dq) { return fp<k_cvtpd2dq, pd()>(cpu, insn); }
-HANDLER(op_cvttpd2dq) { return fp<k_cvttpd2dq, pd()>(cpu, insn); }
+HANDLER(op_cvtdq2pd)
+{
+    if (is_vex(insn) && is_vex256(insn))
+        return vex_widen(cpu, insn, k_cvtdq2pd, ps());
+    return fp<k_cvtdq2pd, ps()>(cpu, insn);
+}
+HANDLER(op_cvtpd2dq)
+{
+    if (wide_source(insn))
+        return vex_narrow(cpu, insn, k_cvtpd2dq, pd());
+    return fp<k_cvtpd2dq, pd()>(cpu, insn);
+}
+HANDLER(op_cvttpd2dq)
+{
+    if (wide_source(insn))
+        return vex_narrow(cpu, insn, k_cvttpd2dq, pd());
+    return fp<k_cvttpd2dq, pd()>(cpu, insn);
+}
 
 HANDLER(op_cvtsi2ss) { return from_gpr(cpu, insn, k_cvtsi2ss_32, k_cvtsi2ss_64); }
 HANDLER(op_cvtsi2sd) { return from_gpr(cpu, insn, k_cvtsi2sd_32, k_cvtsi2sd_64); }

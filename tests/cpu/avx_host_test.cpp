@@ -341,6 +341,87 @@ std::vector<Form> forms()
             v.push_back(s);
         }
     }
+    // Scalar moves, blends, permutes, variable shifts, masks, conversions.
+    auto add = [&](const char* name, u8 map, u8 pp, u8 op, auto&& tweak) {
+        Form f{name, map, pp, op};
+        tweak(f);
+        v.push_back(f);
+    };
+    for (u8 pp : {2, 3})
+        for (u8 op : {0x10, 0x11}) {
+            add("vmovss/sd reg", 1, pp, op, [&](Form& f) {
+                f.len = L128;
+                f.mem = 0;
+                f.data = pp == 2 ? Data::F32 : Data::F64;
+            });
+            add("vmovss/sd mem", 1, pp, op, [&](Form& f) {
+                f.len = L128;
+                f.mem = 2;
+                f.vvvv = None;
+            });
+        }
+    add("vblendps", 3, 1, 0x0C, [](Form& f) { f.imm = true; f.avx2_256 = false; });
+    add("vblendpd", 3, 1, 0x0D, [](Form& f) { f.imm = true; f.avx2_256 = false; });
+    add("vpblendd", 3, 1, 0x02, [](Form& f) { f.imm = true; });
+    for (u8 op : {0x4A, 0x4B, 0x4C})
+        add("vblendv", 3, 1, op, [op](Form& f) { f.imm = true; f.avx2_256 = op == 0x4C; });
+    for (u8 op : {0x45, 0x46, 0x47})
+        for (bool w : {false, true}) {
+            if (op == 0x46 && w)
+                continue; // VPSRAVQ is AVX-512
+            add("vpsxxv", 2, 1, op, [w](Form& f) { f.w = w; });
+        }
+    for (u8 op : {0x0E, 0x0F})
+        add("vtestps/pd", 2, 1, op, [](Form& f) { f.vvvv = None; f.avx2_256 = false; });
+    for (u8 pp : {0, 1})
+        add("vmovmskps/pd", 1, pp, 0x50, [](Form& f) {
+            f.vvvv = None;
+            f.reg = Gpr;
+            f.mem = 0;
+            f.avx2_256 = false;
+        });
+    add("vpinsrb", 3, 1, 0x20, [](Form& f) { f.rm = Gpr; f.imm = true; f.len = L128; });
+    add("vpinsrw", 1, 1, 0xC4, [](Form& f) { f.rm = Gpr; f.imm = true; f.len = L128; });
+    add("vpinsrd", 3, 1, 0x22, [](Form& f) { f.rm = Gpr; f.imm = true; f.len = L128; });
+    add("vpinsrq", 3, 1, 0x22, [](Form& f) { f.rm = Gpr; f.imm = true; f.len = L128; f.w = true; });
+    add("vextractps", 3, 1, 0x17, [](Form& f) {
+        f.vvvv = None;
+        f.rm = Gpr;
+        f.imm = true;
+        f.len = L128;
+    });
+    add("vstmxcsr", 1, 0, 0xAE, [](Form& f) {
+        f.vvvv = None;
+        f.reg = None;
+        f.subops = {3};
+        f.mem = 2;
+        f.len = L128;
+    });
+    add("vshufpd", 1, 1, 0xC6, [](Form& f) { f.imm = true; f.avx2_256 = false; });
+    for (u8 op : {0x04, 0x05})
+        add("vpermilps/pd imm", 3, 1, op, [](Form& f) {
+            f.vvvv = None;
+            f.imm = true;
+            f.avx2_256 = false;
+        });
+    for (u8 op : {0x0C, 0x0D})
+        add("vpermilps/pd var", 2, 1, op, [](Form& f) { f.avx2_256 = false; });
+    add("vmovddup", 1, 3, 0x12, [](Form& f) { f.vvvv = None; f.avx2_256 = false; });
+    add("vmovsldup", 1, 2, 0x12, [](Form& f) { f.vvvv = None; f.avx2_256 = false; });
+    add("vmovshdup", 1, 2, 0x16, [](Form& f) { f.vvvv = None; f.avx2_256 = false; });
+    add("vmovhlps", 1, 0, 0x12, [](Form& f) { f.len = L128; f.mem = 0; });
+    add("vmovlhps", 1, 0, 0x16, [](Form& f) { f.len = L128; f.mem = 0; });
+    add("vcvtss2sd", 1, 2, 0x5A, [](Form& f) { f.len = L128; f.data = Data::F32; });
+    add("vcvtsd2ss", 1, 3, 0x5A, [](Form& f) { f.len = L128; f.data = Data::F64; });
+    for (u8 pp : {2, 3})
+        for (bool w : {false, true})
+            add("vcvtsi2ss/sd", 1, pp, 0x2A, [w](Form& f) { f.len = L128; f.rm = Gpr; f.w = w; });
+    add("vcvtps2pd", 1, 0, 0x5A, [](Form& f) { f.vvvv = None; f.data = Data::F32; f.avx2_256 = false; });
+    add("vcvtpd2ps", 1, 1, 0x5A, [](Form& f) { f.vvvv = None; f.data = Data::F64; f.avx2_256 = false; });
+    add("vcvtdq2pd", 1, 2, 0xE6, [](Form& f) { f.vvvv = None; f.avx2_256 = false; });
+    add("vcvtpd2dq", 1, 3, 0xE6, [](Form& f) { f.vvvv = None; f.data = Data::F64; f.avx2_256 = false; });
+    add("vcvttpd2dq", 1, 1, 0xE6, [](Form& f) { f.vvvv = None; f.data = Data::F64; f.avx2_256 = false; });
+
     // Two-operand forms.
     auto unary = [&](const char* name, u8 map, u8 pp, u8 op, bool imm = false) {
         Form f{name, map, pp, op};
