@@ -109,6 +109,10 @@ void add_avx_handlers(HandlerTableArray& t)
     };
     for (const auto& e : fp)
         add(t, e.vex, e.legacy);
+    add(t, ZYDIS_MNEMONIC_VCMPPS, op_cmpps);
+    add(t, ZYDIS_MNEMONIC_VCMPPD, op_cmppd);
+    add(t, ZYDIS_MNEMONIC_VCMPSS, op_cmpss);
+    add(t, ZYDIS_MNEMONIC_VCMPSD, op_cmpsd_sse);
     add(t, ZYDIS_MNEMONIC_VCOMISS, op_vcomiss);
     add(t, ZYDIS_MNEMONIC_VUCOMISS, op_vucomiss);
     add(t, ZYDIS_MNEMONIC_VCOMISD, op_vcomisd);

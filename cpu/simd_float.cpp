@@ -616,6 +616,64 @@ bool vex_narrow(Cpu& cpu, const Insn& insn, Kernel k, const Shape& shape)
     return vex_write(cpu, insn, out);
 }
 
+// VCMPPS/PD/SS/SD with AVX's 32 predicates (SDM Vol 2A CMPPS, Table 3-1),
+// built from the eight legacy compares: predicates 8-15 are unions,
+// intersections and operand swaps of them (FALSE/TRUE constants), 16-31
+// repeat 0-15 with the QNaN signalling reversed. The flags (IE, DE) and any
+// trap come from a legacy compare of the right kind: EQ_OQ (quiet) or LT_OS
+// (signalling) on the same operands.
+bool signalling_predicate(unsigned p)
+{
+    const unsigned rel = p & 3;
+    return p < 16 ? (rel == 1 || rel == 2) : (rel == 0 || rel == 3);
+}
+
+Vec compare_result(const std::array<Kernel, 8>& table, bool scalar, unsigned p, const Vec& d,
+                   const Vec& s, u32 control)
+{
+    const u32 masked = (control | mxcsr::MASKS) & ~mxcsr::FLAGS;
+    const auto run = [&](unsigned q, bool swap) {
+        Vec a = swap ? s : d;
+        table[q](a, swap ? d : s, masked);
+        return a;
+    };
+    const auto both = [](const Vec& a, const Vec& b, bool any) {
+        return any ? Vec{{a.q[0] | b.q[0], a.q[1] | b.q[1]}}
+                   : Vec{{a.q[0] & b.q[0], a.q[1] & b.q[1]}};
+    };
+    Vec r;
+    switch (p & 15) {
+    case 8: r = both(run(0, false), run(3, false), true); break;  // EQ_UQ
+    case 9: r = run(6, true); break;                              // NGE: NLE swapped
+    case 10: r = run(5, true); break;                             // NGT: NLT swapped
+    case 11: r = Vec{}; break;                                    // FALSE
+    case 12: r = both(run(4, false), run(7, false), false); break; // NEQ_OQ
+    case 13: r = run(2, true); break;                             // GE: LE swapped
+    case 14: r = run(1, true); break;                             // GT: LT swapped
+    case 15: r = Vec{{~0ull, ~0ull}}; break;                      // TRUE
+    default: r = run(p & 7, false); break;
+    }
+    if (!scalar)
+        return r;
+    Vec out = d; // scalar forms: the upper elements come from the first source
+    const unsigned bytes = &table == &cmpss_table ? 4 : 8;
+    std::memcpy(out.q, r.q, bytes);
+    return out;
+}
+
+bool vex_compare(Cpu& cpu, const Insn& insn, const std::array<Kernel, 8>& table, const Shape& shape,
+                 bool scalar)
+{
+    const unsigned p = insn.imm & 31;
+    const Kernel flags_from = table[signalling_predicate(p) ? 1 : 0];
+    return vex_fp(cpu, insn, [&](Vec& d, const Vec& s) {
+        Vec probe = d;
+        TRY(execute(cpu, flags_from, shape, probe, s));
+        d = compare_result(table, scalar, p, d, s, cpu.s.fpu.mxcsr);
+        return true;
+    });
+}
+
 bool wide_source(const Insn& insn)
 {
     return is_vex(insn) && (insn.op[1].kind == OpKind::Ymm ||
@@ -665,10 +723,30 @@ HANDLER(op_haddpd) { return fp_horizontal<k_haddpd, k_addpd, Add, u64>(cpu, insn
 HANDLER(op_hsubps) { return fp_horizontal<k_hsubps, k_subps, Sub, u32>(cpu, insn); }
 HANDLER(op_hsubpd) { return fp_horizontal<k_hsubpd, k_subpd, Sub, u64>(cpu, insn); }
 
-HANDLER(op_cmpps) { return fp_op(cpu, insn, cmpps_table[insn.imm & 7], ps()); }
-HANDLER(op_cmpss) { return fp_op(cpu, insn, cmpss_table[insn.imm & 7], ss()); }
-HANDLER(op_cmppd) { return fp_op(cpu, insn, cmppd_table[insn.imm & 7], pd()); }
-HANDLER(op_cmpsd_sse) { return fp_op(cpu, insn, cmpsd_table[insn.imm & 7], sd()); }
+HANDLER(op_cmpps)
+{
+    if (is_vex(insn))
+        return vex_compare(cpu, insn, cmpps_table, ps(), false);
+    return fp_op(cpu, insn, cmpps_table[insn.imm & 7], ps());
+}
+HANDLER(op_cmpss)
+{
+    if (is_vex(insn))
+        return vex_compare(cpu, insn, cmpss_table, ss(), true);
+    return fp_op(cpu, insn, cmpss_table[insn.imm & 7], ss());
+}
+HANDLER(op_cmppd)
+{
+    if (is_vex(insn))
+        return vex_compare(cpu, insn, cmppd_table, pd(), false);
+    return fp_op(cpu, insn, cmppd_table[insn.imm & 7], pd());
+}
+HANDLER(op_cmpsd_sse)
+{
+    if (is_vex(insn))
+        return vex_compare(cpu, insn, cmpsd_table, sd(), true);
+    return fp_op(cpu, insn, cmpsd_table[insn.imm & 7], sd());
+}
 HANDLER(op_roundps) { return fp_op(cpu, insn, roundps_table[insn.imm & 15], ps()); }
 HANDLER(op_roundss) { return fp_op(cpu, insn, roundss_table[insn.imm & 15], ss()); }
 HANDLER(op_roundpd) { return fp_op(cpu, insn, roundpd_table[insn.imm & 15], pd()); }

@@ -272,6 +272,7 @@ std::vector<Form> forms()
     fp("vdiv", 0x5E);
     fp("vmax", 0x5F);
     fp("vsqrt", 0x51, false, false, 1, true);
+    fp("vcmp", 0xC2, false, true);
     for (u8 pp : {1, 3}) { // vaddsubpd/ps, vhadd, vhsub
         for (u8 op : {0xD0, 0x7C, 0x7D}) {
             Form f{"vaddsub/vhadd/vhsub", 1, pp, op};
