@@ -81,6 +81,7 @@ HANDLER(op_vpsravd); HANDLER(op_vtestps); HANDLER(op_vtestpd); HANDLER(op_vmovms
 HANDLER(op_vmovmskpd); HANDLER(op_vpinsrb); HANDLER(op_vpinsrw); HANDLER(op_vpinsrd);
 HANDLER(op_vpinsrq); HANDLER(op_vextractps); HANDLER(op_vldmxcsr); HANDLER(op_vstmxcsr);
 HANDLER(op_vshufpd); HANDLER(op_vpermilps); HANDLER(op_vpermilpd);
+HANDLER(op_vmovlps); HANDLER(op_vmovhps); HANDLER(op_vinsertps);
 
 // cpu/random.cpp
 HANDLER(op_rdrand); HANDLER(op_rdseed);

@@ -590,3 +590,35 @@ HANDLER(op_vpermilpd)
         return Vec{{s.q[(c.q[0] >> 1) & 1], s.q[(c.q[1] >> 1) & 1]}};
     });
 }
+
+// VMOVLPS/VMOVLPD (High = false) and VMOVHPS/VMOVHPD (High = true): a load
+// merges the m64 into one half of operand 1; a store writes that half.
+template <bool High>
+static bool vmove_half(Cpu& cpu, const Insn& insn)
+{
+    TRY(cpu.check_fpu_available(insn));
+    if (insn.op[0].kind == OpKind::Mem)
+        return cpu.write_mem(insn.mem.seg, cpu.effective_address(insn), 8,
+                             xmm(cpu, insn.op[1].reg).q[High ? 1 : 0]);
+    return vex_binary(cpu, insn, [](Vec d, const Vec& s) {
+        d.q[High ? 1 : 0] = s.q[0];
+        return d;
+    });
+}
+
+HANDLER(op_vmovlps) { return vmove_half<false>(cpu, insn); }
+HANDLER(op_vmovhps) { return vmove_half<true>(cpu, insn); }
+
+// VINSERTPS xmm1, xmm2, xmm3/m32, imm8: INSERTPS with operand 1 as the base.
+HANDLER(op_vinsertps)
+{
+    const u8 imm = imm8(insn);
+    const bool from_mem = insn.op[2].kind == OpKind::Mem;
+    return vex_binary(cpu, insn, [imm, from_mem](Vec d, const Vec& s) {
+        d.set<u32>((imm >> 4) & 3, s.get<u32>(from_mem ? 0 : imm >> 6));
+        for (unsigned i = 0; i < 4; ++i)
+            if ((imm >> i) & 1)
+                d.set<u32>(i, 0);
+        return d;
+    });
+}

@@ -161,6 +161,11 @@ void add_avx_handlers(HandlerTableArray& t)
     add(t, ZYDIS_MNEMONIC_VSHUFPD, op_vshufpd);
     add(t, ZYDIS_MNEMONIC_VPERMILPS, op_vpermilps);
     add(t, ZYDIS_MNEMONIC_VPERMILPD, op_vpermilpd);
+    add(t, ZYDIS_MNEMONIC_VMOVLPS, op_vmovlps);
+    add(t, ZYDIS_MNEMONIC_VMOVLPD, op_vmovlps);
+    add(t, ZYDIS_MNEMONIC_VMOVHPS, op_vmovhps);
+    add(t, ZYDIS_MNEMONIC_VMOVHPD, op_vmovhps);
+    add(t, ZYDIS_MNEMONIC_VINSERTPS, op_vinsertps);
 
     // VEX.128-only forms of two-operand SSE instructions.
     add(t, ZYDIS_MNEMONIC_VPEXTRB, op_vpextrb);

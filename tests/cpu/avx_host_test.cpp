@@ -410,6 +410,16 @@ std::vector<Form> forms()
     add("vmovddup", 1, 3, 0x12, [](Form& f) { f.vvvv = None; f.avx2_256 = false; });
     add("vmovsldup", 1, 2, 0x12, [](Form& f) { f.vvvv = None; f.avx2_256 = false; });
     add("vmovshdup", 1, 2, 0x16, [](Form& f) { f.vvvv = None; f.avx2_256 = false; });
+    for (u8 pp : {0, 1})
+        for (u8 op : {0x12, 0x16}) { // vmovlps/lpd, vmovhps/hpd: NDS loads
+            add("vmovlp/hp load", 1, pp, op, [](Form& f) { f.len = L128; f.mem = 2; });
+            add("vmovlp/hp store", 1, pp, static_cast<u8>(op + 1), [](Form& f) {
+                f.len = L128;
+                f.mem = 2;
+                f.vvvv = None;
+            });
+        }
+    add("vinsertps", 3, 1, 0x21, [](Form& f) { f.len = L128; f.imm = true; });
     add("vmovhlps", 1, 0, 0x12, [](Form& f) { f.len = L128; f.mem = 0; });
     add("vmovlhps", 1, 0, 0x16, [](Form& f) { f.len = L128; f.mem = 0; });
     add("vcvtss2sd", 1, 2, 0x5A, [](Form& f) { f.len = L128; f.data = Data::F32; });
