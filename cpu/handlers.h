@@ -82,6 +82,11 @@ HANDLER(op_vmovmskpd); HANDLER(op_vpinsrb); HANDLER(op_vpinsrw); HANDLER(op_vpin
 HANDLER(op_vpinsrq); HANDLER(op_vextractps); HANDLER(op_vldmxcsr); HANDLER(op_vstmxcsr);
 HANDLER(op_vshufpd); HANDLER(op_vpermilps); HANDLER(op_vpermilpd);
 HANDLER(op_vmovlps); HANDLER(op_vmovhps); HANDLER(op_vinsertps);
+HANDLER(op_vmaskmovps); HANDLER(op_vmaskmovpd); HANDLER(op_vpmaskmov); HANDLER(op_vmaskmovdqu);
+HANDLER(op_vmpsadbw);
+
+// cpu/simd_f16c.cpp
+HANDLER(op_vcvtph2ps); HANDLER(op_vcvtps2ph);
 
 // cpu/random.cpp
 HANDLER(op_rdrand); HANDLER(op_rdseed);

@@ -143,6 +143,20 @@ bool vex_binary(Cpu& cpu, const Insn& insn, F f)
     return vex_write(cpu, insn, r);
 }
 
+// vex_binary for forms whose immediate or control differs between the two
+// lanes: f(src1, src2, lane).
+template <class F>
+bool vex_lanes(Cpu& cpu, const Insn& insn, F f)
+{
+    TRY(cpu.check_fpu_available(insn));
+    const unsigned first = (insn.prefixes & pfx::VEX_VVVV) ? 1 : 0;
+    Vec d[2], s[2];
+    TRY(vex_read(cpu, insn, first, d));
+    TRY(vex_read(cpu, insn, first + 1, s));
+    const Vec r[2] = {f(d[0], s[0], 0u), is_vex256(insn) ? f(d[1], s[1], 1u) : Vec{}};
+    return vex_write(cpu, insn, r);
+}
+
 // dst = f(dst, src) for an XMM/MMX destination and an XMM/MMX/memory source:
 // the shape of most SIMD instructions. `f` sees one 128-bit lane at a time,
 // so the VEX forms of lane-wise instructions share it.
@@ -157,6 +171,9 @@ bool binary(Cpu& cpu, const Insn& insn, F f, Align align = Align::Required)
     TRY(read_src(cpu, insn, 1, s, align));
     return write_dst(cpu, insn, 0, f(d, s));
 }
+
+// MPSADBW on one 128-bit lane (cpu/simd_int.cpp), shared with VMPSADBW.
+Vec mpsadbw_lane(const Vec& d, const Vec& s, u8 imm);
 
 // An unmasked SIMD floating-point exception: #XM when CR4.OSXMMEXCPT, else #UD
 // (SDM Vol 3A 6.15, interrupt 19).

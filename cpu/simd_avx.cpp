@@ -393,20 +393,6 @@ bool vmove_scalar(Cpu& cpu, const Insn& insn)
     return vex_write(cpu, insn, out);
 }
 
-// dst = f(src1, src2, lane) over the lanes, sources as vex_binary picks them;
-// for forms whose immediate or control differs between the two lanes.
-template <class F>
-bool vex_lanes(Cpu& cpu, const Insn& insn, F f)
-{
-    TRY(cpu.check_fpu_available(insn));
-    const unsigned first = (insn.prefixes & pfx::VEX_VVVV) ? 1 : 0;
-    Vec d[2], s[2];
-    TRY(vex_read(cpu, insn, first, d));
-    TRY(vex_read(cpu, insn, first + 1, s));
-    const Vec r[2] = {f(d[0], s[0], 0u), is_vex256(insn) ? f(d[1], s[1], 1u) : Vec{}};
-    return vex_write(cpu, insn, r);
-}
-
 // VBLENDPS/VBLENDPD/VPBLENDD: imm8 bit i picks operand 2 for element i,
 // counting across both lanes.
 template <class T>
@@ -620,5 +606,62 @@ HANDLER(op_vinsertps)
             if ((imm >> i) & 1)
                 d.set<u32>(i, 0);
         return d;
+    });
+}
+
+// VMASKMOVPS/PD and VPMASKMOVD/Q: elements whose mask (operand 1) has its
+// top bit set are loaded (the rest zeroed) or stored (the rest untouched);
+// masked-off elements never fault (SDM Vol 2B VMASKMOV).
+template <class T>
+static bool masked_move(Cpu& cpu, const Insn& insn)
+{
+    TRY(cpu.check_fpu_available(insn));
+    const bool store = insn.op[0].kind == OpKind::Mem;
+    const bool wide = insn.op[store ? 2 : 0].kind == OpKind::Ymm;
+    const unsigned count = (wide ? 32 : 16) / sizeof(T), per_lane = 16 / sizeof(T);
+    Vec mask[2], data[2];
+    TRY(vex_read(cpu, insn, 1, mask));
+    const u64 ea = cpu.effective_address(insn);
+    const u64 addr_mask = insn.addrsize == 8 ? ~0ull : insn.addrsize == 4 ? 0xFFFFFFFFull : 0xFFFF;
+    const auto selected = [&](unsigned i) {
+        return (mask[i / per_lane].get<T>(i % per_lane) >> (sizeof(T) * 8 - 1)) != 0;
+    };
+    if (store) {
+        TRY(vex_read(cpu, insn, 2, data));
+        for (unsigned i = 0; i < count; ++i)
+            if (selected(i))
+                TRY(probe_write(cpu, insn.mem.seg, (ea + i * sizeof(T)) & addr_mask, sizeof(T)));
+        for (unsigned i = 0; i < count; ++i)
+            if (selected(i))
+                TRY(cpu.write_mem(insn.mem.seg, (ea + i * sizeof(T)) & addr_mask, sizeof(T),
+                                  data[i / per_lane].get<T>(i % per_lane)));
+        return true;
+    }
+    Vec out[2];
+    for (unsigned i = 0; i < count; ++i) {
+        if (!selected(i))
+            continue;
+        u64 v;
+        TRY(cpu.read_mem(insn.mem.seg, (ea + i * sizeof(T)) & addr_mask, sizeof(T), v));
+        out[i / per_lane].set<T>(i % per_lane, static_cast<T>(v));
+    }
+    return vex_write(cpu, insn, out);
+}
+
+HANDLER(op_vmaskmovps) { return masked_move<u32>(cpu, insn); }
+HANDLER(op_vmaskmovpd) { return masked_move<u64>(cpu, insn); }
+HANDLER(op_vpmaskmov)
+{
+    return (insn.prefixes & pfx::REX_W) ? masked_move<u64>(cpu, insn) : masked_move<u32>(cpu, insn);
+}
+HANDLER(op_vmaskmovdqu) { return vex128<op_maskmov, Writes::Gpr>(cpu, insn); }
+
+// VMPSADBW: the 256-bit form takes imm8[2:0] for the low lane and imm8[5:3]
+// for the high one.
+HANDLER(op_vmpsadbw)
+{
+    const unsigned imm = imm8(insn);
+    return vex_lanes(cpu, insn, [imm](const Vec& d, const Vec& s, unsigned lane) {
+        return mpsadbw_lane(d, s, static_cast<u8>(imm >> (3 * lane)));
     });
 }

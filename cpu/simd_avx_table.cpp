@@ -68,6 +68,11 @@ void add_avx_handlers(HandlerTableArray& t)
         {ZYDIS_MNEMONIC_VSHUFPS, op_shufps},       {ZYDIS_MNEMONIC_VMOVDDUP, op_movddup},
         {ZYDIS_MNEMONIC_VMOVSLDUP, op_movsldup},   {ZYDIS_MNEMONIC_VMOVSHDUP, op_movshdup},
         {ZYDIS_MNEMONIC_VMOVHLPS, op_movhlps},     {ZYDIS_MNEMONIC_VMOVLHPS, op_movlhps},
+        {ZYDIS_MNEMONIC_VPHMINPOSUW, op_phminposuw}, {ZYDIS_MNEMONIC_VAESENC, op_aesenc},
+        {ZYDIS_MNEMONIC_VAESENCLAST, op_aesenclast}, {ZYDIS_MNEMONIC_VAESDEC, op_aesdec},
+        {ZYDIS_MNEMONIC_VAESDECLAST, op_aesdeclast}, {ZYDIS_MNEMONIC_VAESIMC, op_aesimc},
+        {ZYDIS_MNEMONIC_VAESKEYGENASSIST, op_aeskeygenassist},
+        {ZYDIS_MNEMONIC_VPCLMULQDQ, op_pclmulqdq},
     };
     for (const auto& e : lanewise)
         add(t, e.vex, e.legacy);
@@ -106,6 +111,7 @@ void add_avx_handlers(HandlerTableArray& t)
         {ZYDIS_MNEMONIC_VCVTSI2SD, op_cvtsi2sd},   {ZYDIS_MNEMONIC_VCVTPS2PD, op_cvtps2pd},
         {ZYDIS_MNEMONIC_VCVTPD2PS, op_cvtpd2ps},   {ZYDIS_MNEMONIC_VCVTDQ2PD, op_cvtdq2pd},
         {ZYDIS_MNEMONIC_VCVTPD2DQ, op_cvtpd2dq},   {ZYDIS_MNEMONIC_VCVTTPD2DQ, op_cvttpd2dq},
+        {ZYDIS_MNEMONIC_VDPPS, op_dpps},           {ZYDIS_MNEMONIC_VDPPD, op_dppd},
     };
     for (const auto& e : fp)
         add(t, e.vex, e.legacy);
@@ -166,6 +172,16 @@ void add_avx_handlers(HandlerTableArray& t)
     add(t, ZYDIS_MNEMONIC_VMOVHPS, op_vmovhps);
     add(t, ZYDIS_MNEMONIC_VMOVHPD, op_vmovhps);
     add(t, ZYDIS_MNEMONIC_VINSERTPS, op_vinsertps);
+    add(t, ZYDIS_MNEMONIC_VMASKMOVPS, op_vmaskmovps);
+    add(t, ZYDIS_MNEMONIC_VMASKMOVPD, op_vmaskmovpd);
+    add(t, ZYDIS_MNEMONIC_VPMASKMOVD, op_vpmaskmov);
+    add(t, ZYDIS_MNEMONIC_VPMASKMOVQ, op_vpmaskmov);
+    add(t, ZYDIS_MNEMONIC_VMASKMOVDQU, op_vmaskmovdqu);
+    add(t, ZYDIS_MNEMONIC_VMPSADBW, op_vmpsadbw);
+
+    // F16C (cpu/simd_f16c.cpp).
+    add(t, ZYDIS_MNEMONIC_VCVTPH2PS, op_vcvtph2ps);
+    add(t, ZYDIS_MNEMONIC_VCVTPS2PH, op_vcvtps2ph);
 
     // VEX.128-only forms of two-operand SSE instructions.
     add(t, ZYDIS_MNEMONIC_VPEXTRB, op_vpextrb);

@@ -515,6 +515,19 @@ bool dot_product_steps(Cpu& cpu, u8 imm, const Vec& d, const Vec& s)
 template <class T>
 bool dot_product(Cpu& cpu, const Insn& insn, Kernel k)
 {
+    if (is_vex(insn)) [[unlikely]] { // VDPPS ymm: each lane on its own, same imm8
+        return vex_fp(cpu, insn, [&](Vec& d, const Vec& s) {
+            const u32 control = cpu.s.fpu.mxcsr & mxcsr::WRITABLE;
+            if ((control & mxcsr::MASKS) == mxcsr::MASKS) {
+                cpu.s.fpu.mxcsr |= k(d, s, control) & mxcsr::FLAGS;
+                return true;
+            }
+            if (!dot_product_steps<T>(cpu, static_cast<u8>(insn.imm), d, s))
+                return raise_xm(cpu);
+            k(d, s, (control | mxcsr::MASKS) & ~mxcsr::FLAGS);
+            return true;
+        });
+    }
     TRY(begin(cpu, insn));
     Vec d = xmm(cpu, insn.op[0].reg), s;
     TRY(read_src(cpu, insn, 1, s));

@@ -171,7 +171,7 @@ struct Interpreter {
 
 enum class Kind : u8 { None, Vec, Gpr };
 enum class Len : u8 { L128, L256, Both };
-enum class Data : u8 { Int, F32, F64 };
+enum class Data : u8 { Int, F32, F64, HalfRange };
 
 struct Form {
     const char* name;
@@ -420,6 +420,34 @@ std::vector<Form> forms()
             });
         }
     add("vinsertps", 3, 1, 0x21, [](Form& f) { f.len = L128; f.imm = true; });
+    add("vphminposuw", 2, 1, 0x41, [](Form& f) { f.len = L128; f.vvvv = None; });
+    for (u8 op : {0xDC, 0xDD, 0xDE, 0xDF})
+        add("vaesenc/dec", 2, 1, op, [](Form& f) { f.len = L128; });
+    add("vaesimc", 2, 1, 0xDB, [](Form& f) { f.len = L128; f.vvvv = None; });
+    add("vaeskeygenassist", 3, 1, 0xDF, [](Form& f) {
+        f.len = L128;
+        f.vvvv = None;
+        f.imm = true;
+    });
+    add("vpclmulqdq", 3, 1, 0x44, [](Form& f) { f.len = L128; f.imm = true; });
+    add("vdpps", 3, 1, 0x40, [](Form& f) { f.imm = true; f.avx2_256 = false; f.data = Data::F32; });
+    add("vdppd", 3, 1, 0x41, [](Form& f) { f.imm = true; f.len = L128; f.data = Data::F64; });
+    add("vmpsadbw", 3, 1, 0x42, [](Form& f) { f.imm = true; });
+    for (u8 op : {0x2C, 0x2D}) // vmaskmovps/pd loads: VEX.vvvv is the mask
+        add("vmaskmov load", 2, 1, op, [](Form& f) { f.mem = 2; f.avx2_256 = false; });
+    for (u8 op : {0x2E, 0x2F})
+        add("vmaskmov store", 2, 1, op, [](Form& f) { f.mem = 2; f.avx2_256 = false; });
+    add("vcvtph2ps", 2, 1, 0x13, [](Form& f) { f.vvvv = None; f.avx2_256 = false; });
+    add("vcvtps2ph", 3, 1, 0x1D, [](Form& f) {
+        f.vvvv = None;
+        f.imm = true;
+        f.avx2_256 = false;
+        f.data = Data::HalfRange;
+    });
+    for (bool w : {false, true}) {
+        add("vpmaskmov load", 2, 1, 0x8C, [w](Form& f) { f.mem = 2; f.w = w; });
+        add("vpmaskmov store", 2, 1, 0x8E, [w](Form& f) { f.mem = 2; f.w = w; });
+    }
     add("vmovhlps", 1, 0, 0x12, [](Form& f) { f.len = L128; f.mem = 0; });
     add("vmovlhps", 1, 0, 0x16, [](Form& f) { f.len = L128; f.mem = 0; });
     add("vcvtss2sd", 1, 2, 0x5A, [](Form& f) { f.len = L128; f.data = Data::F32; });
@@ -609,8 +637,18 @@ struct Gen {
         default: return make(1 + below(static_cast<unsigned>(exp_max - 1)), frac);
         }
     }
+    // A single whose exponent lies around binary16's range (denormal to overflow).
+    u64 half_range_single()
+    {
+        if (below(4) == 0)
+            return fp(8, 23);
+        const u64 exp = 127 - 26 + below(44);
+        return ((bits() & 1) << 31) | (exp << 23) | (bits() & 0x7FFFFF & (below(2) ? ~0ull : 0x7FE000));
+    }
     u64 lane_of(Data d)
     {
+        if (d == Data::HalfRange)
+            return half_range_single() | half_range_single() << 32;
         if (d == Data::F32)
             return fp(8, 23) | fp(8, 23) << 32;
         if (d == Data::F64)
