@@ -201,6 +201,11 @@ void fill_operand(Insn& insn, unsigned i, const ZydisDecodedOperand& zo, const Z
             insn.mem.seg = DS;
         insn.mem.base = map_base(zo.mem.base);
         insn.mem.index = map_base(zo.mem.index);
+        if (const Operand vsib = map_register(zo.mem.index, 0);
+            vsib.kind == OpKind::Xmm || vsib.kind == OpKind::Ymm) {
+            insn.mem.vsib = vsib.reg;
+            insn.mem.vsib_bytes = vsib.kind == OpKind::Ymm ? 32 : 16;
+        }
         insn.mem.scale = zo.mem.scale ? zo.mem.scale : 1;
         insn.mem.disp = zo.mem.disp.value;
         if (zydis_dropped_disp32(zi, zo)) {

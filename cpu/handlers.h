@@ -83,7 +83,8 @@ HANDLER(op_vpinsrq); HANDLER(op_vextractps); HANDLER(op_vldmxcsr); HANDLER(op_vs
 HANDLER(op_vshufpd); HANDLER(op_vpermilps); HANDLER(op_vpermilpd);
 HANDLER(op_vmovlps); HANDLER(op_vmovhps); HANDLER(op_vinsertps);
 HANDLER(op_vmaskmovps); HANDLER(op_vmaskmovpd); HANDLER(op_vpmaskmov); HANDLER(op_vmaskmovdqu);
-HANDLER(op_vmpsadbw);
+HANDLER(op_vmpsadbw); HANDLER(op_vgatherd_dword); HANDLER(op_vgatherd_qword);
+HANDLER(op_vgatherq_dword); HANDLER(op_vgatherq_qword);
 
 // cpu/simd_f16c.cpp
 HANDLER(op_vcvtph2ps); HANDLER(op_vcvtps2ph);

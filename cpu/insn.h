@@ -44,6 +44,10 @@ struct MemRef {
     u8 base = NO_REG; // 0..15, REG_RIP, or NO_REG
     u8 index = NO_REG;
     u8 scale = 1;
+    // VSIB (gathers): the vector register holding the indices and its width
+    // in bytes (16 or 32); `index` is then NO_REG.
+    u8 vsib = NO_REG;
+    u8 vsib_bytes = 0;
     i64 disp = 0;
 };
 

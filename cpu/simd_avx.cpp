@@ -5,6 +5,7 @@
 // lane-wise ones run through simd::binary (cpu/simd.h).
 #include "cpu/simd.h"
 
+#include <algorithm>
 #include <type_traits>
 
 using namespace simd;
@@ -665,3 +666,63 @@ HANDLER(op_vmpsadbw)
         return mpsadbw_lane(d, s, static_cast<u8>(imm >> (3 * lane)));
     });
 }
+
+// ---- AVX2 gathers ----
+
+// VGATHERDPS/DPD/QPS/QPD and VPGATHERDD/DQ/QD/QQ (SDM Vol 2C): element i of
+// T is loaded from base + index[i] (a signed I of the VSIB register) · scale
+// + disp when the top bit of mask element i is set. Each element's mask is
+// cleared as it completes, so a fault leaves a restartable state; at the end
+// the whole mask register is zero and the destination's unused upper part
+// cleared. Destination, index and mask registers must differ (#UD).
+template <class T, class I>
+static bool gather(Cpu& cpu, const Insn& insn)
+{
+    TRY(cpu.check_fpu_available(insn));
+    const MemRef& m = insn.mem;
+    const unsigned dst = insn.op[0].reg, mask = insn.op[2].reg, index = m.vsib;
+    if (m.vsib == NO_REG || dst == mask || dst == index || mask == index)
+        return cpu.raise_ud();
+    const unsigned dst_bytes = insn.op[0].kind == OpKind::Ymm ? 32 : 16;
+    const unsigned count = std::min(m.vsib_bytes / unsigned{sizeof(I)}, dst_bytes / unsigned{sizeof(T)});
+    const u64 base = cpu.effective_address(insn); // base + disp (the VSIB index is not a GPR)
+    const u64 addr_mask = insn.addrsize == 8 ? ~0ull : insn.addrsize == 4 ? 0xFFFFFFFFull : 0xFFFF;
+    const auto lanes_of = [&cpu](unsigned r, Vec v[2]) {
+        v[0] = xmm(cpu, r);
+        v[1] = ymm_high(cpu, r);
+    };
+    Vec d[2], k[2], idx[2];
+    lanes_of(dst, d);
+    lanes_of(mask, k);
+    lanes_of(index, idx);
+    constexpr unsigned per_lane = 16 / sizeof(T), idx_per_lane = 16 / sizeof(I);
+    for (unsigned i = 0; i < count; ++i) {
+        const T mask_element = k[i / per_lane].get<T>(i % per_lane);
+        if (!(mask_element >> (sizeof(T) * 8 - 1)))
+            continue;
+        using S = std::make_signed_t<I>;
+        const i64 offset = static_cast<S>(idx[i / idx_per_lane].get<I>(i % idx_per_lane));
+        u64 value;
+        TRY(cpu.read_mem(m.seg, (base + static_cast<u64>(offset) * m.scale) & addr_mask, sizeof(T),
+                         value));
+        d[i / per_lane].set<T>(i % per_lane, static_cast<T>(value));
+        k[i / per_lane].set<T>(i % per_lane, T{0});
+        set_xmm(cpu, dst, d[0]);
+        set_ymm_high(cpu, dst, d[1]);
+        set_xmm(cpu, mask, k[0]);
+        set_ymm_high(cpu, mask, k[1]);
+    }
+    // Elements past `count` (and bits 255:128 of an XMM destination) are cleared.
+    for (unsigned i = count; i < 32 / sizeof(T); ++i)
+        d[i / per_lane].set<T>(i % per_lane, T{0});
+    set_xmm(cpu, dst, d[0]);
+    set_ymm_high(cpu, dst, d[1]);
+    set_xmm(cpu, mask, Vec{});
+    set_ymm_high(cpu, mask, Vec{});
+    return true;
+}
+
+HANDLER(op_vgatherd_dword) { return gather<u32, u32>(cpu, insn); }
+HANDLER(op_vgatherd_qword) { return gather<u64, u32>(cpu, insn); }
+HANDLER(op_vgatherq_dword) { return gather<u32, u64>(cpu, insn); }
+HANDLER(op_vgatherq_qword) { return gather<u64, u64>(cpu, insn); }

@@ -179,6 +179,16 @@ void add_avx_handlers(HandlerTableArray& t)
     add(t, ZYDIS_MNEMONIC_VMASKMOVDQU, op_vmaskmovdqu);
     add(t, ZYDIS_MNEMONIC_VMPSADBW, op_vmpsadbw);
 
+    // AVX2 gathers.
+    add(t, ZYDIS_MNEMONIC_VGATHERDPS, op_vgatherd_dword);
+    add(t, ZYDIS_MNEMONIC_VPGATHERDD, op_vgatherd_dword);
+    add(t, ZYDIS_MNEMONIC_VGATHERDPD, op_vgatherd_qword);
+    add(t, ZYDIS_MNEMONIC_VPGATHERDQ, op_vgatherd_qword);
+    add(t, ZYDIS_MNEMONIC_VGATHERQPS, op_vgatherq_dword);
+    add(t, ZYDIS_MNEMONIC_VPGATHERQD, op_vgatherq_dword);
+    add(t, ZYDIS_MNEMONIC_VGATHERQPD, op_vgatherq_qword);
+    add(t, ZYDIS_MNEMONIC_VPGATHERQQ, op_vgatherq_qword);
+
     // F16C (cpu/simd_f16c.cpp).
     add(t, ZYDIS_MNEMONIC_VCVTPH2PS, op_vcvtph2ps);
     add(t, ZYDIS_MNEMONIC_VCVTPS2PH, op_vcvtps2ph);

@@ -188,6 +188,7 @@ struct Form {
     bool avx2_256 = true;        // the 256-bit form needs AVX2
     bool no_modrm = false;
     Data data = Data::Int;
+    bool gather = false;
 };
 
 std::vector<Form> forms()
@@ -437,6 +438,12 @@ std::vector<Form> forms()
         add("vmaskmov load", 2, 1, op, [](Form& f) { f.mem = 2; f.avx2_256 = false; });
     for (u8 op : {0x2E, 0x2F})
         add("vmaskmov store", 2, 1, op, [](Form& f) { f.mem = 2; f.avx2_256 = false; });
+    for (u8 op : {0x90, 0x91, 0x92, 0x93})
+        for (bool w : {false, true})
+            add("vgather", 2, 1, op, [w](Form& f) {
+                f.gather = true;
+                f.w = w;
+            });
     add("vcvtph2ps", 2, 1, 0x13, [](Form& f) { f.vvvv = None; f.avx2_256 = false; });
     add("vcvtps2ph", 3, 1, 0x1D, [](Form& f) {
         f.vvvv = None;
@@ -675,7 +682,48 @@ struct Case {
     std::vector<u8> code;
     bool memory = false;
     unsigned disp = 0;
+    int gather_index = -1; // the VSIB index register of a gather
 };
+
+// VSIB gathers: dst (ModRM.reg), mask (VEX.vvvv) and index (SIB.index, VEX.X)
+// are three different registers; base RBX, disp8 64. The index elements are
+// set small (see fill_gather_index) so every address stays in the data area.
+Case encode_gather(const Form& f, Gen& g, bool wide)
+{
+    Case c;
+    c.memory = true;
+    u8 reg, vvvv, index;
+    do {
+        reg = static_cast<u8>(g.below(16));
+        vvvv = static_cast<u8>(g.below(16));
+        index = static_cast<u8>(g.below(16));
+    } while (reg == vvvv || reg == index || vvvv == index);
+    c.gather_index = index;
+    const u8 scale = static_cast<u8>(g.below(4));
+    c.code = {0xC4,
+              static_cast<u8>((reg >= 8 ? 0 : 0x80) | (index >= 8 ? 0 : 0x40) | 0x20 | f.map),
+              static_cast<u8>((f.w ? 0x80 : 0) | ((~vvvv & 15) << 3) | (wide ? 4 : 0) | f.pp),
+              f.opcode,
+              static_cast<u8>(0x40 | ((reg & 7) << 3) | 4),
+              static_cast<u8>((scale << 6) | ((index & 7) << 3) | RBX),
+              64};
+    return c;
+}
+
+// Index elements in [-8, 8): with scale ≤ 8 and disp 64 every element of up
+// to 8 bytes lies in the 128-byte data area.
+void fill_gather_index(AvxState& m, int reg, bool qword_index, Gen& g)
+{
+    for (unsigned q = 0; q < 4; ++q) {
+        if (qword_index) {
+            m.ymm[reg][q] = static_cast<u64>(static_cast<i64>(g.below(16)) - 8);
+        } else {
+            const u64 lo = static_cast<u32>(static_cast<i32>(g.below(16)) - 8);
+            const u64 hi = static_cast<u32>(static_cast<i32>(g.below(16)) - 8);
+            m.ymm[reg][q] = lo | hi << 32;
+        }
+    }
+}
 
 Case encode(const Form& f, Gen& g, bool wide)
 {
@@ -785,7 +833,7 @@ TEST_CASE("AVX/AVX2 integer, float, move and permute forms match the host CPU bi
                 continue;
             }
             for (unsigned n = 0; n < per_form; ++n) {
-                const Case c = encode(f, g, wide);
+                const Case c = f.gather ? encode_gather(f, g, wide) : encode(f, g, wide);
                 AvxState in{};
                 for (auto& y : in.ymm)
                     for (u64& q : y)
@@ -801,6 +849,8 @@ TEST_CASE("AVX/AVX2 integer, float, move and permute forms match the host CPU bi
                     const u64 q = g.lane_of(f.data);
                     std::memcpy(data + i, &q, 8);
                 }
+                if (c.gather_index >= 0) // opcodes 91 and 93 take qword indices
+                    fill_gather_index(in, c.gather_index, f.opcode & 1, g);
                 AvxState host_m = in, interp_m = in;
                 std::memcpy(host_data, data, DATA_SIZE);
                 interp.h.mem.write_bytes(Interpreter::DATA, data, DATA_SIZE);
@@ -895,6 +945,19 @@ TEST_CASE("Legacy SSE writes keep YMM bits 255:128; VEX.128 writes clear them")
     CHECK(s.ymm[0][0] == 0);
     CHECK(s.ymm[0][2] == 0);
     CHECK(s.ymm[0][3] == 0);
+}
+
+TEST_CASE("A gather whose destination, index and mask registers are not distinct raises #UD")
+{
+    Interpreter m;
+    AvxState s{};
+    s.rflags = 2;
+    s.mxcsr = 0x1F80;
+    s.rbx = Interpreter::DATA;
+    // vpgatherdd ymm0, [rbx + ymm1*1 + 64], ymm2 runs; with ymm0 as the mask too it is #UD.
+    CHECK(m.run({0xC4, 0xE2, 0x6D, 0x90, 0x44, 0x0B, 0x40}, s) == -1);
+    CHECK(m.run({0xC4, 0xE2, 0x7D, 0x90, 0x44, 0x0B, 0x40}, s) == VEC_UD);
+    CHECK(m.run({0xC4, 0xE2, 0x6D, 0x90, 0x44, 0x03, 0x40}, s) == VEC_UD); // index = dst
 }
 
 TEST_CASE("VMOVDQA faults on a misaligned 32-byte operand; VMOVDQU does not")
