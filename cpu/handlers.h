@@ -86,6 +86,28 @@ HANDLER(op_vmaskmovps); HANDLER(op_vmaskmovpd); HANDLER(op_vpmaskmov); HANDLER(o
 HANDLER(op_vmpsadbw); HANDLER(op_vgatherd_dword); HANDLER(op_vgatherd_qword);
 HANDLER(op_vgatherq_dword); HANDLER(op_vgatherq_qword);
 
+// cpu/simd_fma.cpp
+HANDLER(op_vfmadd132ps); HANDLER(op_vfmadd132pd); HANDLER(op_vfmadd132ss);
+HANDLER(op_vfmadd132sd); HANDLER(op_vfmadd213ps); HANDLER(op_vfmadd213pd);
+HANDLER(op_vfmadd213ss); HANDLER(op_vfmadd213sd); HANDLER(op_vfmadd231ps);
+HANDLER(op_vfmadd231pd); HANDLER(op_vfmadd231ss); HANDLER(op_vfmadd231sd);
+HANDLER(op_vfmsub132ps); HANDLER(op_vfmsub132pd); HANDLER(op_vfmsub132ss);
+HANDLER(op_vfmsub132sd); HANDLER(op_vfmsub213ps); HANDLER(op_vfmsub213pd);
+HANDLER(op_vfmsub213ss); HANDLER(op_vfmsub213sd); HANDLER(op_vfmsub231ps);
+HANDLER(op_vfmsub231pd); HANDLER(op_vfmsub231ss); HANDLER(op_vfmsub231sd);
+HANDLER(op_vfnmadd132ps); HANDLER(op_vfnmadd132pd); HANDLER(op_vfnmadd132ss);
+HANDLER(op_vfnmadd132sd); HANDLER(op_vfnmadd213ps); HANDLER(op_vfnmadd213pd);
+HANDLER(op_vfnmadd213ss); HANDLER(op_vfnmadd213sd); HANDLER(op_vfnmadd231ps);
+HANDLER(op_vfnmadd231pd); HANDLER(op_vfnmadd231ss); HANDLER(op_vfnmadd231sd);
+HANDLER(op_vfnmsub132ps); HANDLER(op_vfnmsub132pd); HANDLER(op_vfnmsub132ss);
+HANDLER(op_vfnmsub132sd); HANDLER(op_vfnmsub213ps); HANDLER(op_vfnmsub213pd);
+HANDLER(op_vfnmsub213ss); HANDLER(op_vfnmsub213sd); HANDLER(op_vfnmsub231ps);
+HANDLER(op_vfnmsub231pd); HANDLER(op_vfnmsub231ss); HANDLER(op_vfnmsub231sd);
+HANDLER(op_vfmaddsub132ps); HANDLER(op_vfmaddsub132pd); HANDLER(op_vfmaddsub213ps);
+HANDLER(op_vfmaddsub213pd); HANDLER(op_vfmaddsub231ps); HANDLER(op_vfmaddsub231pd);
+HANDLER(op_vfmsubadd132ps); HANDLER(op_vfmsubadd132pd); HANDLER(op_vfmsubadd213ps);
+HANDLER(op_vfmsubadd213pd); HANDLER(op_vfmsubadd231ps); HANDLER(op_vfmsubadd231pd);
+
 // cpu/simd_f16c.cpp
 HANDLER(op_vcvtph2ps); HANDLER(op_vcvtps2ph);
 

@@ -10,6 +10,8 @@
 
 #if defined(__x86_64__)
 
+#include <bit>
+#include <cmath>
 #include <cpuid.h>
 #include <cstdio>
 #include <cstdlib>
@@ -444,6 +446,20 @@ std::vector<Form> forms()
                 f.gather = true;
                 f.w = w;
             });
+    // FMA3: 0x96-0x9F, 0xA6-0xAF, 0xB6-0xBF (132, 213, 231); W picks pd/sd.
+    for (u8 base : {0x90, 0xA0, 0xB0})
+        for (u8 low = 6; low <= 0xF; ++low)
+            for (bool w : {false, true}) {
+                const u8 op = static_cast<u8>(base + low);
+                const bool scalar = (low & 1) && low >= 9;
+                add("vfma", 2, 1, op, [w, scalar](Form& f) {
+                    f.w = w;
+                    f.data = w ? Data::F64 : Data::F32;
+                    f.avx2_256 = false;
+                    if (scalar)
+                        f.len = L128;
+                });
+            }
     add("vcvtph2ps", 2, 1, 0x13, [](Form& f) { f.vvvv = None; f.avx2_256 = false; });
     add("vcvtps2ph", 3, 1, 0x1D, [](Form& f) {
         f.vvvv = None;
@@ -877,6 +893,61 @@ TEST_CASE("AVX/AVX2 integer, float, move and permute forms match the host CPU bi
                   << " forms skipped (host lacks them)");
     CHECK(mismatches == 0);
     CHECK(cases > 10000);
+}
+
+TEST_CASE("FMA with near-total cancellation and tiny results matches the host CPU")
+{
+    if (!host_has_avx()) {
+        MESSAGE("host lacks AVX: skipped");
+        return;
+    }
+    u8* page = static_cast<u8*>(
+        mmap(nullptr, 4096, PROT_READ | PROT_WRITE | PROT_EXEC, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0));
+    REQUIRE(page != MAP_FAILED);
+    Interpreter interp;
+    std::mt19937_64 rng(0xF3A);
+    unsigned mismatches = 0;
+    for (unsigned n = 0; n < 40000; ++n) {
+        const bool dbl = n & 1;
+        // vfmadd231sd/ss xmm0, xmm1, xmm2: xmm0 = xmm1 * xmm2 + xmm0
+        const std::vector<u8> code = {0xC4, 0xE2, static_cast<u8>(dbl ? 0xF1 : 0x71), 0xB9, 0xC2};
+        AvxState in{};
+        in.rflags = 2;
+        in.mxcsr = 0x1F80 | static_cast<u32>((rng() & 3) << 13) | (rng() & 1 ? 0x8040 : 0);
+        std::uniform_real_distribution<double> mant(1.0, 2.0);
+        const int scale = static_cast<int>(rng() % 80) - 40 + (n % 4 == 0 ? (dbl ? -1000 : -120) : 0);
+        const double a = std::ldexp(mant(rng), scale), b = std::ldexp(mant(rng), static_cast<int>(rng() % 20) - 10);
+        const unsigned ulps = static_cast<unsigned>(rng() % 5);
+        if (dbl) {
+            u64 ab = std::bit_cast<u64>(-(a * b));
+            ab += ulps;
+            in.ymm[1][0] = std::bit_cast<u64>(a);
+            in.ymm[2][0] = std::bit_cast<u64>(b);
+            in.ymm[0][0] = ab;
+        } else {
+            const float fa = static_cast<float>(a), fb = static_cast<float>(b);
+            u32 ab = std::bit_cast<u32>(-(fa * fb));
+            ab += ulps;
+            in.ymm[1][0] = std::bit_cast<u32>(fa);
+            in.ymm[2][0] = std::bit_cast<u32>(fb);
+            in.ymm[0][0] = ab;
+        }
+        AvxState host_m = in, interp_m = in;
+        std::memcpy(page, code.data(), code.size());
+        page[code.size()] = 0xC3;
+        viridian_avx_host_run(&host_m, page);
+        REQUIRE(interp.run(code, interp_m) == -1);
+        if (host_m.ymm[0][0] != interp_m.ymm[0][0] || host_m.mxcsr != interp_m.mxcsr) {
+            if (++mismatches <= 10)
+                MESSAGE((dbl ? "sd" : "ss") << " mxcsr in " << std::hex << in.mxcsr << " a="
+                                            << in.ymm[1][0] << " b=" << in.ymm[2][0] << " c="
+                                            << in.ymm[0][0] << ": host " << host_m.ymm[0][0]
+                                            << "/" << host_m.mxcsr << " interp "
+                                            << interp_m.ymm[0][0] << "/" << interp_m.mxcsr);
+        }
+    }
+    munmap(page, 4096);
+    CHECK(mismatches == 0);
 }
 
 TEST_CASE("random VEX encodings with AVX enabled never crash or hang the interpreter")
