@@ -27,6 +27,7 @@ constexpr u32 LEAF1_EDX = (1u << 0)    // FPU
 constexpr u32 LEAF1_ECX = (1u << 0)    // SSE3
                           | (1u << 1)  // PCLMULQDQ
                           | (1u << 9)  // SSSE3
+                          | (1u << 12) // FMA
                           | (1u << 13) // CMPXCHG16B
                           | (1u << 19) // SSE4.1
                           | (1u << 20) // SSE4.2
@@ -34,12 +35,14 @@ constexpr u32 LEAF1_ECX = (1u << 0)    // SSE3
                           | (1u << 23) // POPCNT
                           | (1u << 25) // AES
                           | (1u << 26)  // XSAVE
+                          | (1u << 28)  // AVX
+                          | (1u << 29)  // F16C
                           | (1u << 30); // RDRAND
 constexpr u32 LEAF1_ECX_OSXSAVE = 1u << 27;
-// Leaf 7.0 EBX: FSGSBASE (0), BMI1 (3), SMEP (7), BMI2 (8), ERMS (9), RDSEED (18), ADX (19),
-// SMAP (20).
-constexpr u32 LEAF7_EBX = (1u << 0) | (1u << 3) | (1u << 7) | (1u << 8) | (1u << 9) | (1u << 18) |
-                          (1u << 19) | (1u << 20);
+// Leaf 7.0 EBX: FSGSBASE (0), BMI1 (3), AVX2 (5), SMEP (7), BMI2 (8), ERMS (9), RDSEED (18),
+// ADX (19), SMAP (20).
+constexpr u32 LEAF7_EBX = (1u << 0) | (1u << 3) | (1u << 5) | (1u << 7) | (1u << 8) | (1u << 9) |
+                          (1u << 18) | (1u << 19) | (1u << 20);
 // Leaf 7.0 ECX: LA57 (16).
 constexpr u32 LEAF7_ECX = (1u << 16);
 // 0x80000001 EDX: SYSCALL (11), NX (20), Page1GB (26), RDTSCP (27), LM (29).

@@ -1,7 +1,8 @@
-// VEX (AVX/AVX2) entries of the opcode table. Lane-wise instructions share
-// the SSE handlers, whose simd::binary runs VEX forms per 128-bit lane; the
-// rest live in cpu/simd_avx.cpp. Forms missing here raise #UD, and CPUID does
-// not advertise AVX until the whole family is in.
+// VEX (AVX, AVX2, FMA, F16C) entries of the opcode table. Lane-wise
+// instructions share the SSE handlers, whose simd::binary runs VEX forms per
+// 128-bit lane; the rest live in cpu/simd_avx.cpp, simd_fma.cpp and
+// simd_f16c.cpp. VEX encodings of other extensions (AVX-VNNI, GFNI, ...) are
+// not here and raise #UD.
 #include "cpu/handler_registry.h"
 #include "cpu/handlers.h"
 
@@ -78,8 +79,7 @@ void add_avx_handlers(HandlerTableArray& t)
         add(t, e.vex, e.legacy);
 
     // Float arithmetic: the SSE kernels per lane (simd_float.cpp's fp_op and
-    // fp_horizontal take the VEX operands). VCMPxx (32 predicates), the
-    // width-changing conversions and VDPPS are not in yet.
+    // fp_horizontal take the VEX operands).
     const struct {
         ZydisMnemonic vex;
         Handler legacy;

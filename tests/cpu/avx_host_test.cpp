@@ -119,7 +119,7 @@ struct Interpreter {
     {
         h.enter_long64();
         h.state.cr4 |= cr::CR4_OSFXSR | cr::CR4_OSXMMEXCPT | cr::CR4_OSXSAVE;
-        h.state.xcr0 = 7; // AVX state on (the model does not offer AVX yet)
+        h.state.xcr0 = 7; // AVX state on, as XSETBV would set it
         for (u64 v = 0; v < 32; ++v) {
             const u64 target = STUBS + v * 16;
             h.put64(IDT + v * 16, (target & 0xFFFF) | (0x08ull << 16) | (0x8Eull << 40) |

@@ -34,6 +34,21 @@ TEST_CASE("apply_feature_spec removes what depends on a removed feature")
     CHECK(m.query(0xD, 1, 0).eax == 0);
     CHECK(!m.has(cpufeat::XSAVEOPT));
     CHECK(m.xcr0_supported() == xfeat::X87);
+    CHECK(!m.has(cpufeat::AVX)); // -xsave takes AVX and its family with it
+    CHECK(!bit(m.query(1, 0, 0).ecx, 12)); // fma
+    CHECK(!bit(m.query(1, 0, 0).ecx, 29)); // f16c
+    CHECK(!bit(m.query(7, 0, 0).ebx, 5));  // avx2
+
+    CpuidModel a;
+    REQUIRE(bit(a.query(7, 0, 0).ebx, 5));
+    REQUIRE(!a.apply_feature_spec("-avx").is_error());
+    CHECK(!bit(a.query(7, 0, 0).ebx, 5));
+    CHECK(!bit(a.query(1, 0, 0).ecx, 12));
+    CHECK(bit(a.query(1, 0, 0).ecx, 26)); // xsave stays
+    CHECK(a.xcr0_supported() == (xfeat::X87 | xfeat::SSE));
+    REQUIRE(!a.apply_feature_spec("+avx2").is_error()); // brings AVX back
+    CHECK(bit(a.query(1, 0, 0).ecx, 28));
+    CHECK(!bit(a.query(1, 0, 0).ecx, 12)); // fma stays removed
 
     CpuidModel s;
     REQUIRE(!s.apply_feature_spec("-sse2").is_error());

@@ -76,21 +76,23 @@ TEST_CASE("XSETBV enforces the XCR0 rules and XGETBV reads them back")
     CHECK(m.state.xcr0 == 3);
     m.mask(2); // x87 cleared
     CHECK(m.run(XSETBV) == VEC_GP);
-    m.mask(5); // AVX without SSE (and AVX is not offered)
+    m.mask(5); // AVX without SSE
     CHECK(m.run(XSETBV) == VEC_GP);
-    m.mask(7); // AVX is not in the model's supported set
+    m.mask(0xF); // MPX bounds: not supported
     CHECK(m.run(XSETBV) == VEC_GP);
     m.mask(1ull << 32);
     CHECK(m.run(XSETBV) == VEC_GP);
-    m.mask(3);
+    m.mask(7);
     m.state.gpr[RCX] = 1; // only XCR0 exists
     CHECK(m.run(XSETBV) == VEC_GP);
     CHECK(m.state.xcr0 == 3);
-
     m.state.gpr[RCX] = 0;
+    CHECK(m.run(XSETBV) == -1); // x87 | SSE | AVX
+    CHECK(m.state.xcr0 == 7);
+
     m.state.gpr[RAX] = m.state.gpr[RDX] = ~0ull;
     CHECK(m.run(XGETBV) == -1);
-    CHECK(m.state.gpr[RAX] == 3);
+    CHECK(m.state.gpr[RAX] == 7);
     CHECK(m.state.gpr[RDX] == 0);
     m.state.gpr[RCX] = 2;
     CHECK(m.run(XGETBV) == VEC_GP);
@@ -166,17 +168,24 @@ TEST_CASE("CPUID leaf 0xD describes the standard-format XSAVE area")
     CHECK(m.cpuid_of(0, 0).eax >= 0xD);
     m.state.xcr0 = 1;
     CpuidResult r = m.cpuid_of(0xD, 0);
-    CHECK(r.eax == 3); // x87 | SSE supported (AVX only when AVX is offered)
-    CHECK(r.ebx == 576);
-    CHECK(r.ecx == 576);
+    CHECK(r.eax == 7); // x87 | SSE | AVX supported
+    CHECK(r.ebx == 576); // for the enabled x87 only
+    CHECK(r.ecx == 832); // for everything supported
     CHECK(r.edx == 0);
+    m.state.xcr0 = 7;
+    CHECK(m.cpuid_of(0xD, 0).ebx == 832);
+    m.state.xcr0 = 1;
     r = m.cpuid_of(0xD, 1);
     CHECK(r.eax == 0x7); // XSAVEOPT, XSAVEC, XGETBV1; no XSAVES
     CHECK(r.ecx == 0);
     CHECK(r.edx == 0);
     r = m.cpuid_of(0xD, 2);
-    CHECK(r.eax == 0); // no AVX component while AVX is not offered
-    CHECK(m.cpuid.xsave_size(7) == 832);
+    CHECK(r.eax == 256); // YMM_Hi128: 256 bytes at offset 576
+    CHECK(r.ebx == 576);
+    CHECK(r.ecx == 0);
+    REQUIRE(!m.cpuid.apply_feature_spec("-avx").is_error());
+    CHECK(m.cpuid_of(0xD, 0).eax == 3);
+    CHECK(m.cpuid_of(0xD, 2).eax == 0);
 }
 
 TEST_CASE("XSAVE writes the requested components and updates only their XSTATE_BV bits")
@@ -381,7 +390,7 @@ TEST_CASE("XRSTOR then XSAVE/XSAVEC matches the host over random images")
         host_restore_save(image, host_out, compacted);
 
         XsaveMachine m;
-        m.state.xcr0 = 7; // the AVX component exists even while AVX is not offered
+        m.state.xcr0 = 7;
         m.mem.write_bytes(XsaveMachine::AREA, image, sizeof image);
         m.zero(XsaveMachine::OUT, 1024);
         m.mask(7);
