@@ -67,6 +67,10 @@ public:
     const Fault& last_fault() const { return m_last_fault; }
     // Guest TSC before tsc_offset. Defaults to retired instructions.
     void set_tsc_source(std::function<u64()> source) { m_tsc_source = std::move(source); }
+    // RDRAND/RDSEED draw from this seeded generator (cpu/random.cpp), so that
+    // runs with the same seed see the same values. Reset does not reseed it.
+    void seed_random(u64 seed) { m_random_state = seed; }
+    u64 next_random();
 
     // ---- Interface for instruction handlers (cpu/*.cpp) ----
     CpuState& s;
@@ -280,6 +284,7 @@ private:
     bool m_end_block = false;
     bool m_stop_requested = false;
     bool m_pause_yields = false;
+    u64 m_random_state = 0x7669726964696E21ull; // default seed
     bool m_triple_fault = false;
     u8 m_delivering = 0; // nesting of exception delivery, for #DF/triple fault
     u8 m_first_vector = 0;

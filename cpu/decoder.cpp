@@ -201,6 +201,11 @@ void fill_operand(Insn& insn, unsigned i, const ZydisDecodedOperand& zo, const Z
             insn.mem.seg = DS;
         insn.mem.base = map_base(zo.mem.base);
         insn.mem.index = map_base(zo.mem.index);
+        if (const Operand vsib = map_register(zo.mem.index, 0);
+            vsib.kind == OpKind::Xmm || vsib.kind == OpKind::Ymm) {
+            insn.mem.vsib = vsib.reg;
+            insn.mem.vsib_bytes = vsib.kind == OpKind::Ymm ? 32 : 16;
+        }
         insn.mem.scale = zo.mem.scale ? zo.mem.scale : 1;
         insn.mem.disp = zo.mem.disp.value;
         if (zydis_dropped_disp32(zi, zo)) {
@@ -267,9 +272,16 @@ DecodeStatus decode_insn(unsigned code_size, const u8* bytes, unsigned available
         out.prefixes |= pfx::LOCK;
     if (zi.attributes & ZYDIS_ATTRIB_HAS_SEGMENT)
         out.prefixes |= pfx::SEG_OVERRIDE;
-    if (zi.raw.rex.W)
+    // Zydis's raw.rex is only meaningful for legacy encodings (for a VEX
+    // instruction it can read as W=1); a VEX instruction's W is VEX.W, which
+    // plays REX.W's part (e.g. RAX/RDX lengths of VPCMPESTRI).
+    const bool vex = zi.encoding == ZYDIS_INSTRUCTION_ENCODING_VEX;
+    if (vex ? zi.raw.vex.W : (zi.encoding == ZYDIS_INSTRUCTION_ENCODING_LEGACY && zi.raw.rex.W))
         out.prefixes |= pfx::REX_W;
     out.mem.seg = segment_override(zi.attributes);
+    for (unsigned i = 0; i < zi.operand_count_visible; ++i)
+        if (zops[i].encoding == ZYDIS_OPERAND_ENCODING_NDSNDD)
+            out.prefixes |= pfx::VEX_VVVV;
 
     unsigned count = zi.operand_count_visible < 4 ? zi.operand_count_visible : 4;
     out.operand_count = static_cast<u8>(count);

@@ -24,3 +24,4 @@ inline void add(HandlerTableArray& t, ZydisMnemonic m, Handler h, bool ends_bloc
 // Family tables (each in its own file).
 void add_x87_handlers(HandlerTableArray& t);  // cpu/x87_table.cpp
 void add_simd_handlers(HandlerTableArray& t); // cpu/simd_table.cpp
+void add_avx_handlers(HandlerTableArray& t);  // cpu/simd_avx_table.cpp

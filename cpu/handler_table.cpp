@@ -236,10 +236,13 @@ Table build_table()
     add(t, ZYDIS_MNEMONIC_VMMCALL, op_vmcall, true);
 
     add(t, ZYDIS_MNEMONIC_STAC, op_stac);
+    add(t, ZYDIS_MNEMONIC_RDRAND, op_rdrand);
+    add(t, ZYDIS_MNEMONIC_RDSEED, op_rdseed);
 
     // Family tables; they come last so that they may refine shared mnemonics (MOVSD, CMPSD).
     add_x87_handlers(t);
     add_simd_handlers(t);
+    add_avx_handlers(t);
     return t;
 }
 

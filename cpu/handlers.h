@@ -56,6 +56,63 @@ HANDLER(op_fninit); HANDLER(op_fnclex); HANDLER(op_fnstsw); HANDLER(op_fnstcw);
 HANDLER(op_fldcw); HANDLER(op_fwait); HANDLER(op_fnop); HANDLER(op_fnop_legacy);
 HANDLER(op_fnstenv); HANDLER(op_fldenv); HANDLER(op_fnsave); HANDLER(op_frstor);
 HANDLER(op_fxsave); HANDLER(op_fxrstor);
+
+// cpu/xsave.cpp
+HANDLER(op_xsave); HANDLER(op_xsaveopt); HANDLER(op_xsavec); HANDLER(op_xrstor);
+HANDLER(op_xgetbv); HANDLER(op_xsetbv);
+
+// cpu/simd_avx.cpp (VEX forms beyond the lane-wise ones, which share the SSE handlers)
+HANDLER(op_vmovdqa); HANDLER(op_vmovdqu); HANDLER(op_vmovd_vmovq);
+HANDLER(op_vpextrb); HANDLER(op_vpextrw); HANDLER(op_vpextrd); HANDLER(op_vpextrq);
+HANDLER(op_vpcmpestri); HANDLER(op_vpcmpestrm); HANDLER(op_vpcmpistri); HANDLER(op_vpcmpistrm);
+HANDLER(op_vpmovmskb); HANDLER(op_vptest); HANDLER(op_vzeroupper); HANDLER(op_vzeroall);
+HANDLER(op_vpbroadcastb); HANDLER(op_vpbroadcastw); HANDLER(op_vpbroadcastd);
+HANDLER(op_vpbroadcastq); HANDLER(op_vbroadcast128); HANDLER(op_vinsert128);
+HANDLER(op_vextract128); HANDLER(op_vperm2x128); HANDLER(op_vpermq); HANDLER(op_vpermd);
+HANDLER(op_vpmovsxbw); HANDLER(op_vpmovsxbd); HANDLER(op_vpmovsxbq); HANDLER(op_vpmovsxwd);
+HANDLER(op_vpmovsxwq); HANDLER(op_vpmovsxdq); HANDLER(op_vpmovzxbw); HANDLER(op_vpmovzxbd);
+HANDLER(op_vpmovzxbq); HANDLER(op_vpmovzxwd); HANDLER(op_vpmovzxwq); HANDLER(op_vpmovzxdq);
+HANDLER(op_vcomiss); HANDLER(op_vucomiss); HANDLER(op_vcomisd); HANDLER(op_vucomisd);
+HANDLER(op_vcvtss2si); HANDLER(op_vcvttss2si); HANDLER(op_vcvtsd2si); HANDLER(op_vcvttsd2si);
+HANDLER(op_vmovss); HANDLER(op_vmovsd); HANDLER(op_vblendps); HANDLER(op_vblendpd);
+HANDLER(op_vpblendd); HANDLER(op_vblendvps); HANDLER(op_vblendvpd); HANDLER(op_vpblendvb);
+HANDLER(op_vpsllvd); HANDLER(op_vpsllvq); HANDLER(op_vpsrlvd); HANDLER(op_vpsrlvq);
+HANDLER(op_vpsravd); HANDLER(op_vtestps); HANDLER(op_vtestpd); HANDLER(op_vmovmskps);
+HANDLER(op_vmovmskpd); HANDLER(op_vpinsrb); HANDLER(op_vpinsrw); HANDLER(op_vpinsrd);
+HANDLER(op_vpinsrq); HANDLER(op_vextractps); HANDLER(op_vldmxcsr); HANDLER(op_vstmxcsr);
+HANDLER(op_vshufpd); HANDLER(op_vpermilps); HANDLER(op_vpermilpd);
+HANDLER(op_vmovlps); HANDLER(op_vmovhps); HANDLER(op_vinsertps);
+HANDLER(op_vmaskmovps); HANDLER(op_vmaskmovpd); HANDLER(op_vpmaskmov); HANDLER(op_vmaskmovdqu);
+HANDLER(op_vmpsadbw); HANDLER(op_vgatherd_dword); HANDLER(op_vgatherd_qword);
+HANDLER(op_vgatherq_dword); HANDLER(op_vgatherq_qword);
+
+// cpu/simd_fma.cpp
+HANDLER(op_vfmadd132ps); HANDLER(op_vfmadd132pd); HANDLER(op_vfmadd132ss);
+HANDLER(op_vfmadd132sd); HANDLER(op_vfmadd213ps); HANDLER(op_vfmadd213pd);
+HANDLER(op_vfmadd213ss); HANDLER(op_vfmadd213sd); HANDLER(op_vfmadd231ps);
+HANDLER(op_vfmadd231pd); HANDLER(op_vfmadd231ss); HANDLER(op_vfmadd231sd);
+HANDLER(op_vfmsub132ps); HANDLER(op_vfmsub132pd); HANDLER(op_vfmsub132ss);
+HANDLER(op_vfmsub132sd); HANDLER(op_vfmsub213ps); HANDLER(op_vfmsub213pd);
+HANDLER(op_vfmsub213ss); HANDLER(op_vfmsub213sd); HANDLER(op_vfmsub231ps);
+HANDLER(op_vfmsub231pd); HANDLER(op_vfmsub231ss); HANDLER(op_vfmsub231sd);
+HANDLER(op_vfnmadd132ps); HANDLER(op_vfnmadd132pd); HANDLER(op_vfnmadd132ss);
+HANDLER(op_vfnmadd132sd); HANDLER(op_vfnmadd213ps); HANDLER(op_vfnmadd213pd);
+HANDLER(op_vfnmadd213ss); HANDLER(op_vfnmadd213sd); HANDLER(op_vfnmadd231ps);
+HANDLER(op_vfnmadd231pd); HANDLER(op_vfnmadd231ss); HANDLER(op_vfnmadd231sd);
+HANDLER(op_vfnmsub132ps); HANDLER(op_vfnmsub132pd); HANDLER(op_vfnmsub132ss);
+HANDLER(op_vfnmsub132sd); HANDLER(op_vfnmsub213ps); HANDLER(op_vfnmsub213pd);
+HANDLER(op_vfnmsub213ss); HANDLER(op_vfnmsub213sd); HANDLER(op_vfnmsub231ps);
+HANDLER(op_vfnmsub231pd); HANDLER(op_vfnmsub231ss); HANDLER(op_vfnmsub231sd);
+HANDLER(op_vfmaddsub132ps); HANDLER(op_vfmaddsub132pd); HANDLER(op_vfmaddsub213ps);
+HANDLER(op_vfmaddsub213pd); HANDLER(op_vfmaddsub231ps); HANDLER(op_vfmaddsub231pd);
+HANDLER(op_vfmsubadd132ps); HANDLER(op_vfmsubadd132pd); HANDLER(op_vfmsubadd213ps);
+HANDLER(op_vfmsubadd213pd); HANDLER(op_vfmsubadd231ps); HANDLER(op_vfmsubadd231pd);
+
+// cpu/simd_f16c.cpp
+HANDLER(op_vcvtph2ps); HANDLER(op_vcvtps2ph);
+
+// cpu/random.cpp
+HANDLER(op_rdrand); HANDLER(op_rdseed);
 HANDLER(op_fld); HANDLER(op_fild); HANDLER(op_fbld); HANDLER(op_fld1); HANDLER(op_fldl2t);
 HANDLER(op_fldl2e); HANDLER(op_fldpi); HANDLER(op_fldlg2); HANDLER(op_fldln2); HANDLER(op_fldz);
 HANDLER(op_fst); HANDLER(op_fstp); HANDLER(op_fstpnce); HANDLER(op_fist); HANDLER(op_fistp); HANDLER(op_fisttp);

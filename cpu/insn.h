@@ -44,13 +44,18 @@ struct MemRef {
     u8 base = NO_REG; // 0..15, REG_RIP, or NO_REG
     u8 index = NO_REG;
     u8 scale = 1;
+    // VSIB (gathers): the vector register holding the indices and its width
+    // in bytes (16 or 32); `index` is then NO_REG.
+    u8 vsib = NO_REG;
+    u8 vsib_bytes = 0;
     i64 disp = 0;
 };
 
 // Prefix bits.
 namespace pfx {
 constexpr u8 REP = 1 << 0, REPNE = 1 << 1, LOCK = 1 << 2, SEG_OVERRIDE = 1 << 3,
-             REX_W = 1 << 4;
+             REX_W = 1 << 4,
+             VEX_VVVV = 1 << 5; // a VEX operand is encoded in VEX.vvvv (NDS/NDD forms)
 } // namespace pfx
 
 // Instructions that touch x87 or SIMD state obey CR0.EM/TS/MP and CR4.OSFXSR

@@ -108,17 +108,72 @@ inline unsigned width(const Insn& insn, unsigned i = 0)
     return insn.op[i].kind == OpKind::Mmx ? 8 : 16;
 }
 
+// ---- VEX (AVX/AVX2) forms ----
+//
+// A VEX.256 register is XMM (bits 127:0) plus FpuState::ymm_high; a VEX.128
+// form that writes an XMM register zeroes bits 255:128, a legacy SSE form
+// leaves them alone. The 256-bit form of most instructions applies the
+// 128-bit operation to each half ("lane") on its own.
+
+inline bool is_vex(const Insn& insn) { return insn.fpu_class == FPU_AVX; }
+inline bool is_vex256(const Insn& insn) { return insn.op[0].kind == OpKind::Ymm; }
+
+// Operand `i` as two 128-bit lanes: a YMM register or a 32-byte memory
+// operand gives both halves; any narrower operand (an XMM shift count, an
+// m128, an immediate) serves both lanes alike. Memory is read only, with no
+// alignment rule.
+bool vex_read(Cpu& cpu, const Insn& insn, unsigned i, Vec lanes[2]);
+// Writes the destination, operand 0: a YMM register, an XMM register with
+// bits 255:128 cleared, 16 or 32 bytes of memory (all checked before any is
+// written), or a GPR.
+bool vex_write(Cpu& cpu, const Insn& insn, const Vec lanes[2]);
+
+// binary() for VEX forms: with a VEX.vvvv operand the sources are operands 1
+// and 2 (vvvv plays the legacy destination's part), else the destination's
+// old value and operand 1.
+template <class F>
+bool vex_binary(Cpu& cpu, const Insn& insn, F f)
+{
+    TRY(cpu.check_fpu_available(insn));
+    const unsigned first = (insn.prefixes & pfx::VEX_VVVV) ? 1 : 0;
+    Vec d[2], s[2];
+    TRY(vex_read(cpu, insn, first, d));
+    TRY(vex_read(cpu, insn, first + 1, s));
+    const Vec r[2] = {f(d[0], s[0]), is_vex256(insn) ? f(d[1], s[1]) : Vec{}};
+    return vex_write(cpu, insn, r);
+}
+
+// vex_binary for forms whose immediate or control differs between the two
+// lanes: f(src1, src2, lane).
+template <class F>
+bool vex_lanes(Cpu& cpu, const Insn& insn, F f)
+{
+    TRY(cpu.check_fpu_available(insn));
+    const unsigned first = (insn.prefixes & pfx::VEX_VVVV) ? 1 : 0;
+    Vec d[2], s[2];
+    TRY(vex_read(cpu, insn, first, d));
+    TRY(vex_read(cpu, insn, first + 1, s));
+    const Vec r[2] = {f(d[0], s[0], 0u), is_vex256(insn) ? f(d[1], s[1], 1u) : Vec{}};
+    return vex_write(cpu, insn, r);
+}
+
 // dst = f(dst, src) for an XMM/MMX destination and an XMM/MMX/memory source:
-// the shape of most SIMD instructions.
+// the shape of most SIMD instructions. `f` sees one 128-bit lane at a time,
+// so the VEX forms of lane-wise instructions share it.
 template <class F>
 bool binary(Cpu& cpu, const Insn& insn, F f, Align align = Align::Required)
 {
+    if (is_vex(insn)) [[unlikely]]
+        return vex_binary(cpu, insn, f);
     TRY(begin(cpu, insn));
     Vec d, s;
     TRY(read_src(cpu, insn, 0, d));
     TRY(read_src(cpu, insn, 1, s, align));
     return write_dst(cpu, insn, 0, f(d, s));
 }
+
+// MPSADBW on one 128-bit lane (cpu/simd_int.cpp), shared with VMPSADBW.
+Vec mpsadbw_lane(const Vec& d, const Vec& s, u8 imm);
 
 // An unmasked SIMD floating-point exception: #XM when CR4.OSXMMEXCPT, else #UD
 // (SDM Vol 3A 6.15, interrupt 19).

@@ -379,9 +379,32 @@ bool execute(Cpu& cpu, Kernel k, const Shape& shape, Vec& d, const Vec& s,
     return true;
 }
 
+// The VEX form of a float instruction: `run(d, s)` on each 128-bit lane
+// (the 256-bit forms here are lane-wise), sources as simd::vex_binary picks
+// them. Every lane runs before an unmasked exception is delivered, so MXCSR
+// collects the flags of all elements; the destination is then left alone.
+template <class Run>
+bool vex_fp(Cpu& cpu, const Insn& insn, Run run)
+{
+    TRY(cpu.check_fpu_available(insn));
+    const unsigned first = (insn.prefixes & pfx::VEX_VVVV) ? 1 : 0;
+    Vec d[2], s[2];
+    TRY(vex_read(cpu, insn, first, d));
+    TRY(vex_read(cpu, insn, first + 1, s));
+    bool ok = run(d[0], s[0]);
+    if (is_vex256(insn))
+        ok = run(d[1], s[1]) && ok;
+    if (!ok)
+        return false;
+    return vex_write(cpu, insn, d);
+}
+
 // dst = k(dst, src) for an XMM destination.
 bool fp_op(Cpu& cpu, const Insn& insn, Kernel k, const Shape& shape)
 {
+    if (is_vex(insn)) [[unlikely]]
+        return vex_fp(cpu, insn,
+                      [&](Vec& d, const Vec& s) { return execute(cpu, k, shape, d, s); });
     TRY(begin(cpu, insn));
     Vec d = xmm(cpu, insn.op[0].reg), s;
     TRY(read_src(cpu, insn, 1, s));
@@ -415,6 +438,11 @@ FlagModel horizontal_model(Kernel lanewise, Arith arith, const Vec& d, const Vec
 template <Kernel K, Kernel Lanewise, Arith A, class T>
 bool fp_horizontal(Cpu& cpu, const Insn& insn)
 {
+    if (is_vex(insn)) [[unlikely]]
+        return vex_fp(cpu, insn, [&](Vec& d, const Vec& s) {
+            const FlagModel model = horizontal_model<T>(Lanewise, A, d, s);
+            return execute(cpu, K, model.shape, d, s, &model);
+        });
     TRY(begin(cpu, insn));
     Vec d = xmm(cpu, insn.op[0].reg), s;
     TRY(read_src(cpu, insn, 1, s));
@@ -487,6 +515,19 @@ bool dot_product_steps(Cpu& cpu, u8 imm, const Vec& d, const Vec& s)
 template <class T>
 bool dot_product(Cpu& cpu, const Insn& insn, Kernel k)
 {
+    if (is_vex(insn)) [[unlikely]] { // VDPPS ymm: each lane on its own, same imm8
+        return vex_fp(cpu, insn, [&](Vec& d, const Vec& s) {
+            const u32 control = cpu.s.fpu.mxcsr & mxcsr::WRITABLE;
+            if ((control & mxcsr::MASKS) == mxcsr::MASKS) {
+                cpu.s.fpu.mxcsr |= k(d, s, control) & mxcsr::FLAGS;
+                return true;
+            }
+            if (!dot_product_steps<T>(cpu, static_cast<u8>(insn.imm), d, s))
+                return raise_xm(cpu);
+            k(d, s, (control | mxcsr::MASKS) & ~mxcsr::FLAGS);
+            return true;
+        });
+    }
     TRY(begin(cpu, insn));
     Vec d = xmm(cpu, insn.op[0].reg), s;
     TRY(read_src(cpu, insn, 1, s));
@@ -505,6 +546,10 @@ bool dot_product(Cpu& cpu, const Insn& insn, Kernel k)
 // CVTSI2SS/CVTSI2SD: the GPR or memory source's size picks the kernel.
 bool from_gpr(Cpu& cpu, const Insn& insn, Kernel k32, Kernel k64)
 {
+    if (is_vex(insn)) [[unlikely]] { // VCVTSI2Sx xmm1, xmm2, r/m32|64
+        const Kernel k = insn.op[2].size == 8 ? k64 : k32;
+        return vex_fp(cpu, insn, [&](Vec& d, const Vec& s) { return execute(cpu, k, ss(), d, s); });
+    }
     TRY(begin(cpu, insn));
     Vec d = xmm(cpu, insn.op[0].reg), s;
     TRY(read_src(cpu, insn, 1, s));
@@ -554,6 +599,100 @@ bool mmx_convert(Cpu& cpu, const Insn& insn, Kernel k, const Shape& shape, bool 
     return write_dst(cpu, insn, 0, r);
 }
 
+// VCVTPS2PD/VCVTDQ2PD ymm, xmm/m128: four 32-bit elements widen to a
+// 256-bit result, two per lane.
+bool vex_widen(Cpu& cpu, const Insn& insn, Kernel k, const Shape& shape)
+{
+    TRY(cpu.check_fpu_available(insn));
+    Vec s[2];
+    TRY(vex_read(cpu, insn, 1, s));
+    const Vec low = s[0], high{{s[0].q[1], 0}};
+    Vec r[2];
+    bool ok = execute(cpu, k, shape, r[0], low);
+    ok = execute(cpu, k, shape, r[1], high) && ok;
+    return ok && vex_write(cpu, insn, r);
+}
+
+// VCVTPD2PS/VCVTPD2DQ/VCVTTPD2DQ xmm, ymm/m256: four doubles narrow to an
+// XMM result (bits 255:128 cleared).
+bool vex_narrow(Cpu& cpu, const Insn& insn, Kernel k, const Shape& shape)
+{
+    TRY(cpu.check_fpu_available(insn));
+    Vec s[2];
+    TRY(vex_read(cpu, insn, 1, s));
+    Vec r[2];
+    bool ok = execute(cpu, k, shape, r[0], s[0]);
+    ok = execute(cpu, k, shape, r[1], s[1]) && ok;
+    if (!ok)
+        return false;
+    const Vec out[2] = {Vec{{r[0].q[0], r[1].q[0]}}, Vec{}};
+    return vex_write(cpu, insn, out);
+}
+
+// VCMPPS/PD/SS/SD with AVX's 32 predicates (SDM Vol 2A CMPPS, Table 3-1),
+// built from the eight legacy compares: predicates 8-15 are unions,
+// intersections and operand swaps of them (FALSE/TRUE constants), 16-31
+// repeat 0-15 with the QNaN signalling reversed. The flags (IE, DE) and any
+// trap come from a legacy compare of the right kind: EQ_OQ (quiet) or LT_OS
+// (signalling) on the same operands.
+bool signalling_predicate(unsigned p)
+{
+    const unsigned rel = p & 3;
+    return p < 16 ? (rel == 1 || rel == 2) : (rel == 0 || rel == 3);
+}
+
+Vec compare_result(const std::array<Kernel, 8>& table, bool scalar, unsigned p, const Vec& d,
+                   const Vec& s, u32 control)
+{
+    const u32 masked = (control | mxcsr::MASKS) & ~mxcsr::FLAGS;
+    const auto run = [&](unsigned q, bool swap) {
+        Vec a = swap ? s : d;
+        table[q](a, swap ? d : s, masked);
+        return a;
+    };
+    const auto both = [](const Vec& a, const Vec& b, bool any) {
+        return any ? Vec{{a.q[0] | b.q[0], a.q[1] | b.q[1]}}
+                   : Vec{{a.q[0] & b.q[0], a.q[1] & b.q[1]}};
+    };
+    Vec r;
+    switch (p & 15) {
+    case 8: r = both(run(0, false), run(3, false), true); break;  // EQ_UQ
+    case 9: r = run(6, true); break;                              // NGE: NLE swapped
+    case 10: r = run(5, true); break;                             // NGT: NLT swapped
+    case 11: r = Vec{}; break;                                    // FALSE
+    case 12: r = both(run(4, false), run(7, false), false); break; // NEQ_OQ
+    case 13: r = run(2, true); break;                             // GE: LE swapped
+    case 14: r = run(1, true); break;                             // GT: LT swapped
+    case 15: r = Vec{{~0ull, ~0ull}}; break;                      // TRUE
+    default: r = run(p & 7, false); break;
+    }
+    if (!scalar)
+        return r;
+    Vec out = d; // scalar forms: the upper elements come from the first source
+    const unsigned bytes = &table == &cmpss_table ? 4 : 8;
+    std::memcpy(out.q, r.q, bytes);
+    return out;
+}
+
+bool vex_compare(Cpu& cpu, const Insn& insn, const std::array<Kernel, 8>& table, const Shape& shape,
+                 bool scalar)
+{
+    const unsigned p = insn.imm & 31;
+    const Kernel flags_from = table[signalling_predicate(p) ? 1 : 0];
+    return vex_fp(cpu, insn, [&](Vec& d, const Vec& s) {
+        Vec probe = d;
+        TRY(execute(cpu, flags_from, shape, probe, s));
+        d = compare_result(table, scalar, p, d, s, cpu.s.fpu.mxcsr);
+        return true;
+    });
+}
+
+bool wide_source(const Insn& insn)
+{
+    return is_vex(insn) && (insn.op[1].kind == OpKind::Ymm ||
+                            (insn.op[1].kind == OpKind::Mem && insn.op[1].size == 32));
+}
+
 } // namespace
 
 using enum Arith;
@@ -597,10 +736,30 @@ HANDLER(op_haddpd) { return fp_horizontal<k_haddpd, k_addpd, Add, u64>(cpu, insn
 HANDLER(op_hsubps) { return fp_horizontal<k_hsubps, k_subps, Sub, u32>(cpu, insn); }
 HANDLER(op_hsubpd) { return fp_horizontal<k_hsubpd, k_subpd, Sub, u64>(cpu, insn); }
 
-HANDLER(op_cmpps) { return fp_op(cpu, insn, cmpps_table[insn.imm & 7], ps()); }
-HANDLER(op_cmpss) { return fp_op(cpu, insn, cmpss_table[insn.imm & 7], ss()); }
-HANDLER(op_cmppd) { return fp_op(cpu, insn, cmppd_table[insn.imm & 7], pd()); }
-HANDLER(op_cmpsd_sse) { return fp_op(cpu, insn, cmpsd_table[insn.imm & 7], sd()); }
+HANDLER(op_cmpps)
+{
+    if (is_vex(insn))
+        return vex_compare(cpu, insn, cmpps_table, ps(), false);
+    return fp_op(cpu, insn, cmpps_table[insn.imm & 7], ps());
+}
+HANDLER(op_cmpss)
+{
+    if (is_vex(insn))
+        return vex_compare(cpu, insn, cmpss_table, ss(), true);
+    return fp_op(cpu, insn, cmpss_table[insn.imm & 7], ss());
+}
+HANDLER(op_cmppd)
+{
+    if (is_vex(insn))
+        return vex_compare(cpu, insn, cmppd_table, pd(), false);
+    return fp_op(cpu, insn, cmppd_table[insn.imm & 7], pd());
+}
+HANDLER(op_cmpsd_sse)
+{
+    if (is_vex(insn))
+        return vex_compare(cpu, insn, cmpsd_table, sd(), true);
+    return fp_op(cpu, insn, cmpsd_table[insn.imm & 7], sd());
+}
 HANDLER(op_roundps) { return fp_op(cpu, insn, roundps_table[insn.imm & 15], ps()); }
 HANDLER(op_roundss) { return fp_op(cpu, insn, roundss_table[insn.imm & 15], ss()); }
 HANDLER(op_roundpd) { return fp_op(cpu, insn, roundpd_table[insn.imm & 15], pd()); }
@@ -613,16 +772,41 @@ HANDLER(op_ucomiss) { return compare_flags(cpu, insn, k_ucomiss); }
 HANDLER(op_comisd) { return compare_flags(cpu, insn, k_comisd); }
 HANDLER(op_ucomisd) { return compare_flags(cpu, insn, k_ucomisd); }
 
-HANDLER(op_cvtps2pd) { return fp<k_cvtps2pd, ps()>(cpu, insn); }
-HANDLER(op_cvtpd2ps) { return fp<k_cvtpd2ps, pd(Narrow)>(cpu, insn); }
+HANDLER(op_cvtps2pd)
+{
+    if (is_vex(insn) && is_vex256(insn))
+        return vex_widen(cpu, insn, k_cvtps2pd, ps());
+    return fp<k_cvtps2pd, ps()>(cpu, insn);
+}
+HANDLER(op_cvtpd2ps)
+{
+    if (wide_source(insn))
+        return vex_narrow(cpu, insn, k_cvtpd2ps, pd(Narrow));
+    return fp<k_cvtpd2ps, pd(Narrow)>(cpu, insn);
+}
 HANDLER(op_cvtss2sd) { return fp<k_cvtss2sd, ss()>(cpu, insn); }
 HANDLER(op_cvtsd2ss) { return fp<k_cvtsd2ss, sd(Narrow)>(cpu, insn); }
 HANDLER(op_cvtdq2ps) { return fp<k_cvtdq2ps, ps()>(cpu, insn); }
 HANDLER(op_cvtps2dq) { return fp<k_cvtps2dq, ps()>(cpu, insn); }
 HANDLER(op_cvttps2dq) { return fp<k_cvttps2dq, ps()>(cpu, insn); }
-HANDLER(op_cvtdq2pd) { return fp<k_cvtdq2pd, ps()>(cpu, insn); }
-HANDLER(op_cvtpd2dq) { return fp<k_cvtpd2dq, pd()>(cpu, insn); }
-HANDLER(op_cvttpd2dq) { return fp<k_cvttpd2dq, pd()>(cpu, insn); }
+HANDLER(op_cvtdq2pd)
+{
+    if (is_vex(insn) && is_vex256(insn))
+        return vex_widen(cpu, insn, k_cvtdq2pd, ps());
+    return fp<k_cvtdq2pd, ps()>(cpu, insn);
+}
+HANDLER(op_cvtpd2dq)
+{
+    if (wide_source(insn))
+        return vex_narrow(cpu, insn, k_cvtpd2dq, pd());
+    return fp<k_cvtpd2dq, pd()>(cpu, insn);
+}
+HANDLER(op_cvttpd2dq)
+{
+    if (wide_source(insn))
+        return vex_narrow(cpu, insn, k_cvttpd2dq, pd());
+    return fp<k_cvttpd2dq, pd()>(cpu, insn);
+}
 
 HANDLER(op_cvtsi2ss) { return from_gpr(cpu, insn, k_cvtsi2ss_32, k_cvtsi2ss_64); }
 HANDLER(op_cvtsi2sd) { return from_gpr(cpu, insn, k_cvtsi2sd_32, k_cvtsi2sd_64); }

@@ -230,22 +230,32 @@ HANDLER(op_psadbw)
 
 // MPSADBW: eight sums of absolute differences of a sliding 4-byte window of
 // the destination against a fixed 4-byte group of the source.
+namespace simd {
+
+// MPSADBW on one 128-bit lane: eight sums of absolute differences between a
+// 4-byte block of the source (imm[1:0]) and sliding windows of the
+// destination starting at byte 4·imm[2].
+Vec mpsadbw_lane(const Vec& d, const Vec& s, u8 imm)
+{
+    const unsigned src_off = (imm & 3) * 4, dst_off = ((imm >> 2) & 1) * 4;
+    Vec r;
+    for (unsigned i = 0; i < 8; ++i) {
+        unsigned sum = 0;
+        for (unsigned j = 0; j < 4; ++j) {
+            const int a = d.byte(dst_off + i + j), b = s.byte(src_off + j);
+            sum += static_cast<unsigned>(a > b ? a - b : b - a);
+        }
+        r.set<u16>(i, static_cast<u16>(sum));
+    }
+    return r;
+}
+
+} // namespace simd
+
 HANDLER(op_mpsadbw)
 {
     const u8 imm = static_cast<u8>(insn.imm);
-    return binary(cpu, insn, [imm](const Vec& d, const Vec& s) {
-        const unsigned src_off = (imm & 3) * 4, dst_off = ((imm >> 2) & 1) * 4;
-        Vec r;
-        for (unsigned i = 0; i < 8; ++i) {
-            unsigned sum = 0;
-            for (unsigned j = 0; j < 4; ++j) {
-                const int a = d.byte(dst_off + i + j), b = s.byte(src_off + j);
-                sum += static_cast<unsigned>(a > b ? a - b : b - a);
-            }
-            r.set<u16>(i, static_cast<u16>(sum));
-        }
-        return r;
-    });
+    return binary(cpu, insn, [imm](const Vec& d, const Vec& s) { return mpsadbw_lane(d, s, imm); });
 }
 
 HANDLER(op_phminposuw)

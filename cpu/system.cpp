@@ -56,7 +56,7 @@ Segment flat_stack(u16 selector, unsigned dpl)
 constexpr u64 CR4_SUPPORTED = cr::CR4_DE | cr::CR4_TSD | cr::CR4_PSE | cr::CR4_PAE |
                               cr::CR4_MCE | cr::CR4_PGE | cr::CR4_PCE | cr::CR4_OSFXSR |
                               cr::CR4_OSXMMEXCPT | cr::CR4_LA57 | cr::CR4_FSGSBASE |
-                              cr::CR4_SMEP | cr::CR4_SMAP;
+                              cr::CR4_SMEP | cr::CR4_SMAP | cr::CR4_OSXSAVE;
 constexpr u64 CR4_PAGING_BITS = cr::CR4_PSE | cr::CR4_PAE | cr::CR4_PGE | cr::CR4_PCIDE |
                                 cr::CR4_SMEP | cr::CR4_SMAP | cr::CR4_LA57;
 
@@ -110,6 +110,8 @@ bool Cpu::write_cr(unsigned n, u64 value)
     }
     case 4: {
         if (value & ~CR4_SUPPORTED)
+            return raise_gp(0);
+        if ((value & cr::CR4_OSXSAVE) && !cpuid.has(cpufeat::XSAVE))
             return raise_gp(0);
         if (s.long_mode_active() && !(value & cr::CR4_PAE))
             return raise_gp(0);
@@ -380,8 +382,9 @@ HANDLER(op_rdtscp)
 HANDLER(op_cpuid)
 {
     (void)insn;
+    const CpuidContext ctx{(cpu.s.cr4 & cr::CR4_OSXSAVE) != 0, cpu.s.xcr0};
     const CpuidResult r = cpu.cpuid.query(static_cast<u32>(cpu.s.gpr[RAX]),
-                                          static_cast<u32>(cpu.s.gpr[RCX]), cpu.apic_id);
+                                          static_cast<u32>(cpu.s.gpr[RCX]), cpu.apic_id, ctx);
     cpu.set_gpr(RAX, 4, r.eax);
     cpu.set_gpr(RBX, 4, r.ebx);
     cpu.set_gpr(RCX, 4, r.ecx);

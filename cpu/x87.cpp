@@ -7,6 +7,7 @@
 // Where Intel and AMD disagree or the SDM is silent, behaviour follows the
 // AMD host these were checked on (tests/cpu/x87_test.cpp, float80_test.cpp).
 #include "cpu/float80.h"
+#include "cpu/fpu_image.h"
 #include "cpu/handlers.h"
 #include "cpu/simd.h"
 
@@ -31,7 +32,14 @@ bool Cpu::check_fpu_available(const Insn& insn)
             return raise(Fault{VEC_NM, false, 0, 0});
         return true;
     case FPU_AVX:
-        return raise_ud(); // no AVX state is offered yet (CPUID has no AVX/OSXSAVE)
+        // VEX forms need CR4.OSXSAVE and both SSE and AVX state enabled in
+        // XCR0 (#UD), then CR0.TS clear (#NM); CR0.EM does not matter (SDM
+        // Vol 2A 2.8, Vol 1 13.1 and 14.3).
+        if (!(s.cr4 & cr::CR4_OSXSAVE) || (s.xcr0 & 6) != 6)
+            return raise_ud();
+        if (s.cr0 & cr::CR0_TS)
+            return raise(Fault{VEC_NM, false, 0, 0});
+        return true;
     default:
         return true;
     }
@@ -972,15 +980,10 @@ HANDLER(op_frstor)
     return true;
 }
 
-// FXSAVE/FXSAVE64 (SDM Vol 1 Table 10-2/10-3).
-HANDLER(op_fxsave)
+// The x87 part of an FXSAVE/XSAVE image (SDM Vol 1 Table 10-2/10-3): bytes
+// 0-23 and 32-159. `wide` selects the 64-bit FIP/FDP form (REX.W).
+void store_x87_image(const FpuState& f, bool wide, u8* b)
 {
-    TRY(check_fxsr_available(cpu, insn));
-    const u64 ea = cpu.effective_address(insn);
-    TRY(fxsave_linear_aligned(cpu, insn, ea, true));
-    const FpuState& f = cpu.s.fpu;
-    const bool rex_w = insn.prefixes & pfx::REX_W;
-    std::array<u8, 416> b{};
     put16(&b[0], f.fcw);
     put16(&b[2], f.fsw);
     u8 abridged = 0;
@@ -988,21 +991,96 @@ HANDLER(op_fxsave)
         if (((f.ftw >> (2 * p)) & 3) != TAG_EMPTY)
             abridged = static_cast<u8>(abridged | (1u << p));
     b[4] = abridged;
+    b[5] = 0;
     put16(&b[6], f.fop & 0x7FF);
-    if (rex_w) {
+    if (wide) {
         put64(&b[8], f.fip);
         put64(&b[16], f.fdp);
     } else {
         put32(&b[8], static_cast<u32>(f.fip));
         put16(&b[12], f.fcs);
+        put16(&b[14], 0);
         put32(&b[16], static_cast<u32>(f.fdp));
         put16(&b[20], f.fds);
+        put16(&b[22], 0);
     }
+    const unsigned top = (f.fsw >> 11) & 7;
+    for (unsigned i = 0; i < 8; ++i) {
+        std::memset(&b[32 + 16 * i], 0, 16);
+        put_f80(&b[32 + 16 * i], to_f80(f.st[(top + i) & 7]));
+    }
+}
+
+void load_x87_image(FpuState& f, bool wide, const u8* b)
+{
+    f.fcw = static_cast<u16>((get16(&b[0]) & 0x1F3F) | 0x40);
+    f.fsw = get16(&b[2]);
+    f.fop = get16(&b[6]) & 0x7FF;
+    if (wide) {
+        f.fip = get64(&b[8]);
+        f.fdp = get64(&b[16]);
+    } else {
+        f.fip = get32(&b[8]);
+        f.fcs = get16(&b[12]);
+        f.fdp = get32(&b[16]);
+        f.fds = get16(&b[20]);
+    }
+    Stack s{f};
+    for (unsigned i = 0; i < 8; ++i) {
+        const Float80 v = get_f80(&b[32 + 16 * i]);
+        f.st[s.phys(i)] = X87Register{v.signif, v.sign_exp};
+    }
+    u16 tags = 0;
+    for (unsigned p = 0; p < 8; ++p)
+        if (!(b[4] & (1u << p)))
+            tags = static_cast<u16>(tags | (TAG_EMPTY << (2 * p)));
+    load_tags(f, tags);
+    update_es(f);
+}
+
+void init_x87_state(FpuState& f)
+{
+    reset_fpu(f);
+    f.st = {};
+}
+
+bool x87_in_init_state(const FpuState& f)
+{
+    if (f.fcw != 0x037F || f.fsw != 0 || f.ftw != 0xFFFF || f.fop != 0 || f.fip != 0 ||
+        f.fdp != 0 || f.fcs != 0 || f.fds != 0)
+        return false;
+    for (const X87Register& r : f.st)
+        if (r.mantissa != 0 || r.sign_exponent != 0)
+            return false;
+    return true;
+}
+
+bool read_fpu_block(Cpu& cpu, const Insn& insn, u64 ea, u8* out, unsigned len)
+{
+    return read_bytes(cpu, insn, ea, out, len);
+}
+
+bool write_fpu_block(Cpu& cpu, const Insn& insn, u64 ea, const u8* in, unsigned len)
+{
+    return write_bytes(cpu, insn, ea, in, len);
+}
+
+bool probe_fpu_block_write(Cpu& cpu, const Insn& insn, u64 ea, unsigned len)
+{
+    return probe_write(cpu, insn, ea, len);
+}
+
+// FXSAVE/FXSAVE64 (SDM Vol 1 Table 10-2/10-3).
+HANDLER(op_fxsave)
+{
+    TRY(check_fxsr_available(cpu, insn));
+    const u64 ea = cpu.effective_address(insn);
+    TRY(fxsave_linear_aligned(cpu, insn, ea, true));
+    const FpuState& f = cpu.s.fpu;
+    std::array<u8, 416> b{};
+    store_x87_image(f, insn.prefixes & pfx::REX_W, b.data());
     put32(&b[24], f.mxcsr);
     put32(&b[28], mxcsr::WRITABLE); // MXCSR_MASK (SDM Vol 1 11.6.6)
-    const Stack s{cpu.s.fpu};
-    for (unsigned i = 0; i < 8; ++i)
-        put_f80(&b[32 + 16 * i], s.st(i));
     const unsigned xmm_count = cpu.s.in_64bit_code() ? 16 : 8;
     for (unsigned i = 0; i < xmm_count; ++i) {
         put64(&b[160 + 16 * i], f.xmm[i][0]);
@@ -1023,35 +1101,12 @@ HANDLER(op_fxrstor)
     if (mxcsr & ~mxcsr::WRITABLE)
         return cpu.raise_gp(0);
     FpuState& f = cpu.s.fpu;
-    const bool rex_w = insn.prefixes & pfx::REX_W;
-    f.fcw = static_cast<u16>((get16(&b[0]) & 0x1F3F) | 0x40);
-    f.fsw = get16(&b[2]);
-    f.fop = get16(&b[6]) & 0x7FF;
-    if (rex_w) {
-        f.fip = get64(&b[8]);
-        f.fdp = get64(&b[16]);
-    } else {
-        f.fip = get32(&b[8]);
-        f.fcs = get16(&b[12]);
-        f.fdp = get32(&b[16]);
-        f.fds = get16(&b[20]);
-    }
+    load_x87_image(f, insn.prefixes & pfx::REX_W, b.data());
     f.mxcsr = mxcsr;
-    Stack s{f};
-    for (unsigned i = 0; i < 8; ++i) {
-        const Float80 v = get_f80(&b[32 + 16 * i]);
-        f.st[s.phys(i)] = X87Register{v.signif, v.sign_exp};
-    }
-    u16 tags = 0;
-    for (unsigned p = 0; p < 8; ++p)
-        if (!(b[4] & (1u << p)))
-            tags = static_cast<u16>(tags | (TAG_EMPTY << (2 * p)));
-    load_tags(f, tags);
     for (unsigned i = 0; i < xmm_count; ++i) {
         f.xmm[i][0] = get64(&b[160 + 16 * i]);
         f.xmm[i][1] = get64(&b[168 + 16 * i]);
     }
-    update_es(f);
     return true;
 }
 

@@ -25,6 +25,18 @@ void add_x87_handlers(HandlerTableArray& t)
     add(t, ZYDIS_MNEMONIC_FXSAVE64, op_fxsave);
     add(t, ZYDIS_MNEMONIC_FXRSTOR, op_fxrstor);
     add(t, ZYDIS_MNEMONIC_FXRSTOR64, op_fxrstor);
+    // The XSAVE feature set (cpu/xsave.cpp). XSAVES/XRSTORS stay #UD: they
+    // need IA32_XSS, which is not modelled and not advertised.
+    add(t, ZYDIS_MNEMONIC_XSAVE, op_xsave);
+    add(t, ZYDIS_MNEMONIC_XSAVE64, op_xsave);
+    add(t, ZYDIS_MNEMONIC_XSAVEOPT, op_xsaveopt);
+    add(t, ZYDIS_MNEMONIC_XSAVEOPT64, op_xsaveopt);
+    add(t, ZYDIS_MNEMONIC_XSAVEC, op_xsavec);
+    add(t, ZYDIS_MNEMONIC_XSAVEC64, op_xsavec);
+    add(t, ZYDIS_MNEMONIC_XRSTOR, op_xrstor);
+    add(t, ZYDIS_MNEMONIC_XRSTOR64, op_xrstor);
+    add(t, ZYDIS_MNEMONIC_XGETBV, op_xgetbv);
+    add(t, ZYDIS_MNEMONIC_XSETBV, op_xsetbv, true);
 
     // Loads and stores.
     add(t, ZYDIS_MNEMONIC_FLD, op_fld);

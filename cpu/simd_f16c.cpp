@@ -1,0 +1,204 @@
+// F16C: VCVTPH2PS and VCVTPS2PH (SDM Vol 2A), conversions between IEEE
+// binary16 and binary32 in software. Half to single is always exact; single
+// to half rounds by imm8 (or MXCSR.RC when imm8[2] is set) and reports
+// invalid, denormal, overflow, underflow and precision flags in MXCSR.
+#include "cpu/simd.h"
+
+using namespace simd;
+
+namespace {
+
+struct Converted {
+    u32 value;
+    u32 flags; // MXCSR flag bits
+};
+
+// binary16 → binary32. Signalling NaNs are quieted (IE); denormal halves
+// become normal singles exactly, with no DE (as the host CPU reports).
+Converted half_to_single(u16 h)
+{
+    const u32 sign = static_cast<u32>(h >> 15) << 31;
+    const unsigned exp = (h >> 10) & 0x1F;
+    u32 frac = h & 0x3FF;
+    if (exp == 0x1F) {
+        if (frac == 0)
+            return {sign | 0x7F800000u, 0};
+        const bool signalling = !(frac & 0x200);
+        return {sign | 0x7FC00000u | (frac << 13), signalling ? mxcsr::IE : 0u};
+    }
+    if (exp == 0) {
+        if (frac == 0)
+            return {sign, 0};
+        int e = -14;
+        while (!(frac & 0x400)) {
+            frac <<= 1;
+            --e;
+        }
+        return {sign | (static_cast<u32>(e + 127) << 23) | ((frac & 0x3FF) << 13), 0};
+    }
+    return {sign | ((exp - 15 + 127) << 23) | (frac << 13), 0};
+}
+
+// Rounds `mant` >> `shift` to an integer under rounding control `rc` (0
+// nearest-even, 1 down, 2 up, 3 toward zero) for a value of sign `negative`.
+u64 round_shift(u64 mant, unsigned shift, unsigned rc, bool negative, bool& inexact)
+{
+    if (shift == 0) {
+        inexact = false;
+        return mant;
+    }
+    if (shift >= 64) {
+        inexact = mant != 0;
+        const bool up = inexact && ((rc == 1 && negative) || (rc == 2 && !negative));
+        return up ? 1 : 0;
+    }
+    const u64 kept = mant >> shift, rest = mant & ((u64{1} << shift) - 1);
+    const u64 half = u64{1} << (shift - 1);
+    inexact = rest != 0;
+    bool up = false;
+    switch (rc) {
+    case 0:
+        up = rest > half || (rest == half && (kept & 1));
+        break;
+    case 1:
+        up = inexact && negative;
+        break;
+    case 2:
+        up = inexact && !negative;
+        break;
+    default:
+        break;
+    }
+    return kept + (up ? 1 : 0);
+}
+
+// binary32 → binary16 under rounding control `rc`; `daz` treats denormal
+// inputs as zero. Underflow is tininess after rounding and inexact.
+Converted single_to_half(u32 f, unsigned rc, bool daz)
+{
+    const u16 sign = static_cast<u16>((f >> 31) << 15);
+    const bool negative = f >> 31;
+    const unsigned exp = (f >> 23) & 0xFF;
+    const u32 frac = f & 0x7FFFFF;
+    if (exp == 0xFF) {
+        if (frac == 0)
+            return {static_cast<u32>(sign | 0x7C00), 0};
+        const bool signalling = !(frac & 0x400000);
+        return {static_cast<u32>(sign | 0x7E00 | (frac >> 13)), signalling ? mxcsr::IE : 0u};
+    }
+    u32 flags = 0;
+    if (exp == 0) {
+        if (frac == 0 || daz)
+            return {sign, 0};
+        flags |= mxcsr::DE;
+    }
+    // value = mant · 2^(e - 23), mant with its integer bit.
+    const u64 mant = exp ? (frac | 0x800000u) : frac;
+    const int e = exp ? static_cast<int>(exp) - 127 : -126;
+    // Tininess after rounding: round to 11 bits with an unbounded exponent.
+    int msb = 23;
+    while (!((mant >> msb) & 1))
+        --msb;
+    const int value_exp = e - 23 + msb; // exponent of the leading bit
+    bool inexact_unbounded;
+    u64 r_unbounded = round_shift(mant, msb > 10 ? static_cast<unsigned>(msb - 10) : 0, rc,
+                                  negative, inexact_unbounded);
+    int r_exp = value_exp;
+    if (r_unbounded >> 11) {
+        r_unbounded >>= 1;
+        ++r_exp;
+    }
+    const bool tiny = r_exp < -14;
+    if (r_exp > 15) { // overflow
+        flags |= mxcsr::OE | mxcsr::PE;
+        const bool to_inf = rc == 0 || (rc == 1 && negative) || (rc == 2 && !negative);
+        return {static_cast<u32>(sign | (to_inf ? 0x7C00 : 0x7BFF)), flags};
+    }
+    // Round at the half's real precision: LSB 2^-24 for denormal results.
+    const int lsb_exp = value_exp < -14 ? -24 : value_exp - 10;
+    const int shift = (e - 23) - lsb_exp; // negative: value has fewer bits than the LSB
+    bool inexact = false;
+    u64 q = shift >= 0 ? mant << shift : round_shift(mant, static_cast<unsigned>(-shift), rc,
+                                                       negative, inexact);
+    // q is the result in units of 2^lsb_exp.
+    u16 bits;
+    if (lsb_exp == -24) {
+        bits = static_cast<u16>(q); // denormal, or the smallest normal when q reaches 2^10
+    } else {
+        int be = lsb_exp + 10; // exponent of q's leading bit when q has 11 bits
+        if (q >> 11) {
+            q >>= 1;
+            ++be;
+        }
+        if (be > 15) {
+            flags |= mxcsr::OE | mxcsr::PE;
+            const bool to_inf = rc == 0 || (rc == 1 && negative) || (rc == 2 && !negative);
+            return {static_cast<u32>(sign | (to_inf ? 0x7C00 : 0x7BFF)), flags};
+        }
+        bits = static_cast<u16>(((be + 15) << 10) | (q & 0x3FF));
+    }
+    if (inexact) {
+        flags |= mxcsr::PE;
+        if (tiny)
+            flags |= mxcsr::UE;
+    }
+    return {static_cast<u32>(sign | bits), flags};
+}
+
+// Sets the flags; with one of them unmasked, raises #XM (or #UD) instead of
+// letting the caller write its result.
+bool report(Cpu& cpu, u32 flags)
+{
+    u32& csr = cpu.s.fpu.mxcsr;
+    csr |= flags;
+    const u32 unmasked = flags & ~(csr >> mxcsr::MASK_SHIFT) & mxcsr::FLAGS;
+    return unmasked ? raise_xm(cpu) : true;
+}
+
+} // namespace
+
+// VCVTPH2PS xmm1, xmm2/m64 and ymm1, xmm2/m128.
+HANDLER(op_vcvtph2ps)
+{
+    TRY(cpu.check_fpu_available(insn));
+    Vec s[2];
+    TRY(vex_read(cpu, insn, 1, s));
+    const unsigned count = is_vex256(insn) ? 8 : 4;
+    Vec out[2];
+    u32 flags = 0;
+    for (unsigned i = 0; i < count; ++i) {
+        const Converted c = half_to_single(s[0].get<u16>(i));
+        out[i / 4].set<u32>(i % 4, c.value);
+        flags |= c.flags;
+    }
+    TRY(report(cpu, flags));
+    return vex_write(cpu, insn, out);
+}
+
+// VCVTPS2PH xmm1/m64, xmm2, imm8 and xmm1/m128, ymm2, imm8.
+HANDLER(op_vcvtps2ph)
+{
+    TRY(cpu.check_fpu_available(insn));
+    Vec s[2];
+    TRY(vex_read(cpu, insn, 1, s));
+    const unsigned count = insn.op[1].kind == OpKind::Ymm ? 8 : 4;
+    const u8 imm = static_cast<u8>(insn.imm);
+    const u32 csr = cpu.s.fpu.mxcsr;
+    const unsigned rc = (imm & 4) ? (csr >> mxcsr::RC_SHIFT) & 3 : imm & 3;
+    Vec out[2];
+    u32 flags = 0;
+    for (unsigned i = 0; i < count; ++i) {
+        const Converted c = single_to_half(s[i / 4].get<u32>(i % 4), rc, csr & mxcsr::DAZ);
+        out[0].set<u16>(i, static_cast<u16>(c.value));
+        flags |= c.flags;
+    }
+    TRY(report(cpu, flags));
+    if (insn.op[0].kind == OpKind::Mem) {
+        if (count == 8)
+            return vex_write(cpu, insn, out);
+        return cpu.write_mem(insn.mem.seg, cpu.effective_address(insn), 8, out[0].q[0]);
+    }
+    out[0].q[1] = count == 8 ? out[0].q[1] : 0;
+    out[1] = Vec{};
+    return vex_write(cpu, insn, out);
+}
