@@ -138,6 +138,11 @@ ErrorOr<std::unique_ptr<Machine>> Machine::create(const MachineConfig& config)
                     t->trace(s, bytes, length);
                 });
     }
+    if (!config.cpu_features.empty()) {
+        ErrorOr<void> narrowed = machine->m_cpuid.apply_feature_spec(config.cpu_features);
+        if (narrowed.is_error())
+            return make_error("--cpu-features: " + narrowed.error().message);
+    }
     ErrorOr<void> booted = machine->boot();
     if (booted.is_error())
         return booted.error();

@@ -35,6 +35,8 @@ constexpr int INTERRUPTED = 130; // SIGINT/SIGTERM, as a shell reports 128 + SIG
 struct MachineConfig {
     u64 memory_bytes = 512ull << 20;
     unsigned cpu_count = 1;
+    // CpuidModel::apply_feature_spec narrowing ("-avx2,-aes"); empty: none.
+    std::string cpu_features;
     std::string kernel_path;
     // The name the guest sees first on its command line (QEMU shows the path
     // as given on its own command line).

@@ -1,5 +1,7 @@
 #include "frontend/options.h"
 
+#include "cpu/cpuid_model.h"
+
 #include <cctype>
 #include <charconv>
 #include <cstdio>
@@ -23,6 +25,7 @@ enum class Opt : u8 {
     Stats,
     Demo,
     NoReboot,
+    CpuFeatures,
     Deterministic,
     MaxInstructions,
     Serial,
@@ -44,6 +47,7 @@ constexpr OptionSpec OPTION_SPECS[] = {
     {"deterministic", Opt::Deterministic, false},
     {"max-instructions", Opt::MaxInstructions, true},
     {"no-reboot", Opt::NoReboot, false},
+    {"cpu-features", Opt::CpuFeatures, true},
     {"serial", Opt::Serial, true},    {"help", Opt::Help, false},
     {"version", Opt::Version, false},
 };
@@ -156,6 +160,16 @@ ErrorOr<void> apply(Options& options, Opt id, std::string_view value)
     case Opt::NoReboot:
         options.no_reboot = true;
         break;
+    case Opt::CpuFeatures: {
+        // Checked here against a scratch model so that a bad name is a usage
+        // error before anything starts; the machine applies it again.
+        CpuidModel scratch;
+        ErrorOr<void> narrowed = scratch.apply_feature_spec(value);
+        if (narrowed.is_error())
+            return make_error("--cpu-features: " + narrowed.error().message);
+        options.cpu_features = std::string(value);
+        break;
+    }
     case Opt::MaxInstructions: {
         std::optional<u64> n = parse_u64(value);
         if (!n || *n == 0)
@@ -272,6 +286,8 @@ std::string usage_text()
            "  --deterministic          virtual time from retired instructions: a run repeats exactly\n"
            "  --max-instructions N     stop after N instructions (exit status 5)\n"
            "  --no-reboot              end the run when the guest reboots (default: restart it)\n"
+           "  --cpu-features LIST      narrow the CPU model, e.g. -avx2,-aes (names as in\n"
+           "                           /proc/cpuinfo; removing one removes what needs it)\n"
            "  --help                   show this help and exit\n"
            "  --version                show the version and exit\n"
            "\n"

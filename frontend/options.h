@@ -36,6 +36,7 @@ struct Options {
     bool deterministic = false; // virtual time from retired instructions
     bool demo = false; // run the built-in demo rather than the default Linux guest
     bool no_reboot = false; // a guest reboot ends the run instead of restarting it
+    std::string cpu_features; // CpuidModel::apply_feature_spec narrowing, e.g. "-avx2,-aes"
     std::optional<u64> max_instructions;
     SerialTarget serial;
     bool help = false;

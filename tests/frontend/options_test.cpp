@@ -58,7 +58,8 @@ TEST_CASE("options accept the flags")
 {
     Options o = parse_ok(
         {"--trace", "--stats", "--help", "--version", "--cpus", "4", "--max-instructions=1000",
-         "--no-reboot", "--deterministic"});
+         "--no-reboot", "--deterministic", "--cpu-features=-avx2,-aes"});
+    CHECK(o.cpu_features == "-avx2,-aes");
     CHECK(o.trace);
     CHECK(o.no_reboot);
     CHECK(o.deterministic);
@@ -144,6 +145,14 @@ TEST_CASE("the usage text lists every option")
     for (std::string_view opt :
          {"--kernel", "--append", "--initrd", "--memory", "--cpus", "--trace", "--stats",
           "--max-instructions", "--serial", "--help", "--version", "--no-reboot", "--deterministic",
-          "--demo"})
+          "--demo", "--cpu-features"})
         CHECK(contains(usage, opt));
+}
+
+TEST_CASE("--cpu-features rejects unknown names and unsigned items with one message")
+{
+    const std::string unknown = parse_error({"--cpu-features", "-avx9"});
+    CHECK(contains(unknown, "--cpu-features"));
+    CHECK(contains(unknown, "avx9"));
+    CHECK(contains(parse_error({"--cpu-features", "avx2"}), "sign"));
 }

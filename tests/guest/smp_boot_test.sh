@@ -7,6 +7,8 @@
 #     as its own core (cpu cores 2: CPUID's topology leaves, not SMT),
 #   - /proc/interrupts: the local timer ticking on both CPUs, and function
 #     call IPIs received,
+#   - --cpu-features -avx2 reaches the guest: /proc/cpuinfo lists avx but
+#     not avx2 (and the kernel uses XSAVE with AVX state),
 #   - the reboot path: "reboot: Restarting system" and viridian's
 #     "--no-reboot" message, exit status 0,
 #   - no TSC warp / unstable clocksource or other device warnings.
@@ -24,7 +26,7 @@ guest=$2
 }
 out=$(mktemp)
 trap 'rm -f "$out"' EXIT
-timeout 900 "$viridian" --deterministic --cpus 2 --no-reboot --kernel "$guest/vmlinuz" \
+timeout 900 "$viridian" --deterministic --cpus 2 --no-reboot --cpu-features=-avx2 --kernel "$guest/vmlinuz" \
     --initrd "$guest/initramfs.cpio.gz" \
     --append 'console=ttyS0 panic=-1 viridian.run="cat /proc/cpuinfo /proc/interrupts; reboot -f"' \
     --stats >"$out" 2>&1 </dev/null
@@ -45,6 +47,11 @@ grep -qE "LOC: +[1-9][0-9]* +[1-9][0-9]* +Local timer interrupts" "$out" ||
     fail "the local APIC timer does not tick on both CPUs"
 grep -qE "CAL: +[0-9]+ +[1-9][0-9]* +Function call interrupts" "$out" ||
     fail "CPU1 received no function-call IPIs"
+flags=$(grep -m1 '^flags' "$out")
+case " $flags " in *" avx "*) ;; *) fail "/proc/cpuinfo lacks avx" ;; esac
+case " $flags " in *" avx2 "*) fail "--cpu-features=-avx2 did not remove avx2" ;; esac
+grep -q "x86/fpu: Supporting XSAVE feature 0x004: 'AVX registers'" "$out" ||
+    fail "the kernel does not manage AVX state with XSAVE"
 grep -q "reboot: Restarting system" "$out" || fail "the kernel did not reboot"
 grep -q "the guest reset the machine; stopping (--no-reboot)" "$out" ||
     fail "viridian did not report the reset"
