@@ -323,6 +323,7 @@ bool Machine::wait_for_interrupt()
                     static_cast<long>(wait_ns % 1'000'000'000)};
         nanosleep(&ts, nullptr);
     }
+    m_clock.note_idle_wait();
     m_clock.run_due();
     m_next_console_poll = 0; // look for typed input after every sleep
     return true;

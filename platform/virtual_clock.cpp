@@ -26,13 +26,38 @@ void ClockTimer::arm(u64 deadline_ns)
     m_armed = true;
 }
 
-VirtualClock::VirtualClock(Mode mode) : m_mode(mode), m_host_start_ns(host_monotonic_ns()) {}
+VirtualClock::VirtualClock(Mode mode)
+    : m_mode(mode), m_host_time(host_monotonic_ns), m_host_start_ns(m_host_time())
+{
+}
+
+void VirtualClock::set_host_time_source(std::function<u64()> source)
+{
+    m_host_time = std::move(source);
+    m_host_start_ns = m_host_time();
+    m_hidden_ns = m_last_ns = m_last_instructions = 0;
+}
 
 u64 VirtualClock::now_ns() const
 {
     if (m_mode == Mode::Deterministic)
         return (m_instructions ? m_instructions() * NS_PER_INSTRUCTION : 0) + m_idle_ns;
-    return host_monotonic_ns() - m_host_start_ns;
+    u64 now = m_host_time() - m_host_start_ns - m_hidden_ns;
+    if (now < m_last_ns)
+        return m_last_ns;
+    if (m_instructions) {
+        const u64 instructions = m_instructions();
+        const u64 allowed = MAX_RUNNING_GAP_NS + (instructions - m_last_instructions) *
+                                                     MAX_NS_PER_RUNNING_INSTRUCTION;
+        if (!m_idle_wait && now - m_last_ns > allowed) {
+            m_hidden_ns += now - m_last_ns - allowed;
+            now = m_last_ns + allowed;
+        }
+        m_last_instructions = instructions;
+    }
+    m_idle_wait = false;
+    m_last_ns = now;
+    return now;
 }
 
 void VirtualClock::skip_to(u64 deadline_ns)
