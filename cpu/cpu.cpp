@@ -1,6 +1,7 @@
 #include "cpu/cpu.h"
 
 #include "cpu/decoder.h"
+#include "cpu/fast_handlers.h"
 #include "cpu/handler_table.h"
 
 Cpu::Cpu(CpuState& state, PhysicalMemory& memory, PortBus& port_bus, MsrBus& msr_bus,
@@ -132,19 +133,6 @@ void Cpu::write_rflags(u64 value, u64 writable)
 
 // ---- Operands ----
 
-u64 Cpu::effective_address(const Insn& insn) const
-{
-    const MemRef& m = insn.mem;
-    u64 ea = static_cast<u64>(m.disp);
-    if (m.base == REG_RIP)
-        ea += next_rip;
-    else if (m.base != NO_REG)
-        ea += s.gpr[m.base];
-    if (m.index != NO_REG)
-        ea += s.gpr[m.index] * m.scale;
-    return ea & size_mask(insn.addrsize);
-}
-
 bool Cpu::read_operand_slow(const Insn& insn, unsigned index, u64& value)
 {
     const Operand& op = insn.op[index];
@@ -184,22 +172,6 @@ bool Cpu::write_operand_slow(const Insn& insn, unsigned index, u64 value)
         return raise_ud();
     }
 }
-
-unsigned Cpu::code_size() const
-{
-    if (s.in_64bit_code())
-        return 8;
-    if (!s.protected_mode() || s.v86_mode())
-        return 2;
-    return (s.seg[CS].attr & Segment::DB) ? 4 : 2;
-}
-
-u64 Cpu::ip_mask() const
-{
-    unsigned cs = code_size();
-    return cs == 8 ? ~0ull : cs == 4 ? 0xFFFFFFFFull : 0xFFFFull;
-}
-
 
 // ---- Fetch and run ----
 
@@ -271,6 +243,8 @@ bool Cpu::fetch_block(const Block*& block, u64 linear)
             insn = Insn{};
             insn.handler = op_unimplemented_decode;
             insn.length = 1;
+        } else {
+            specialize_handler(insn);
         }
         fresh->insns.push_back(insn);
         at += insn.length;
@@ -320,12 +294,9 @@ RunExit Cpu::run(u64 budget)
         const u64 epoch = m_translation_epoch;
         const u64 generation = m_blocks.generation();
         const u8 cpl = static_cast<u8>(s.cpl());
-        const Block* block;
-        if (previous && previous->successor_linear == linear && previous->successor_epoch == epoch &&
-            previous->successor_generation == generation && previous->successor_cpl == cpl &&
-            previous->successor->code_size == code_size()) {
-            block = previous->successor;
-        } else {
+        const Block* block = previous ? chained_successor(*previous, linear, epoch, generation, cpl)
+                                      : nullptr;
+        if (!block) {
             if (!fetch_block(block, linear)) {
                 previous = nullptr;
                 handle_fault();
@@ -334,12 +305,16 @@ RunExit Cpu::run(u64 budget)
             }
             if (previous && block != m_uncached.get() && m_translation_epoch == epoch &&
                 m_blocks.generation() == generation) {
-                previous->successor = block;
-                previous->successor_linear = linear;
-                previous->successor_epoch = epoch;
-                previous->successor_generation = generation;
-                previous->successor_cpl = cpl;
+                Block::Link* links = previous->successors;
+                links[1] = links[0];
+                links[0] = Block::Link{block, linear, epoch, generation, cpl};
             }
+        }
+        if (mem.code_marks() != m_code_marks_seen) [[unlikely]] {
+            // fetch_block (here or on another vCPU) made a page code: stores
+            // to it must now take the slow path that invalidates its blocks.
+            m_tlb.drop_writes_to_code(mem);
+            m_code_marks_seen = mem.code_marks();
         }
         const u64 retired_before = m_retired;
         execute_block(*block, end - stalls);
@@ -356,6 +331,16 @@ RunExit Cpu::run(u64 budget)
     return m_stop_requested ? RunExit::StopRequested : RunExit::BudgetExhausted;
 }
 
+const Block* Cpu::chained_successor(const Block& previous, u64 linear, u64 epoch,
+                                    u64 generation, u8 cpl) const
+{
+    for (const Block::Link& link : previous.successors)
+        if (link.linear == linear && link.epoch == epoch && link.generation == generation &&
+            link.cpl == cpl && link.block->code_size == code_size())
+            return link.block;
+    return nullptr;
+}
+
 void Cpu::execute_block(const Block& block, u64 end)
 {
     // The common case needs none of the per-instruction bookkeeping below:
@@ -363,24 +348,26 @@ void Cpu::execute_block(const Block& block, u64 end)
     // instruction that can start them ends its block.
     if (m_trace || (s.rflags & rf::TF) || s.events.interrupt_shadow) [[unlikely]]
         return execute_block_carefully(block, end);
-    const u64 generation = m_blocks.generation();
+    const u64& generation_counter = m_blocks.generation_counter();
+    const u64 generation = generation_counter;
     const bool check_limit = !s.in_64bit_code();
     const u64 rip_mask = ip_mask();
+    u64 rip = s.rip;
     for (const Insn& insn : block.insns) {
-        if (check_limit && s.rip + insn.length - 1 > s.seg[CS].limit) [[unlikely]] {
+        if (check_limit && rip + insn.length - 1 > s.seg[CS].limit) [[unlikely]] {
             raise_gp(0);
             handle_fault();
             return;
         }
-        next_rip = (s.rip + insn.length) & rip_mask;
+        next_rip = (rip + insn.length) & rip_mask;
         m_end_block = false;
         if (!insn.handler(*this, insn)) [[unlikely]] {
             handle_fault();
             return;
         }
-        s.rip = next_rip;
+        s.rip = rip = next_rip;
         ++m_retired;
-        if (m_end_block | (generation != m_blocks.generation()) | (m_retired >= end))
+        if (m_end_block | (generation != generation_counter) | (m_retired >= end))
             return;
     }
 }

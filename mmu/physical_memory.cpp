@@ -227,8 +227,10 @@ void PhysicalMemory::mark_code(GuestPhys addr)
     // Only RAM can change under the block cache; code run from ROM (the reset
     // vector) or beyond RAM needs no tracking, and must not grow the bitmap.
     u64 page = addr >> 12;
-    if (page < m_code_pages.size())
+    if (page < m_code_pages.size() && !m_code_pages[page]) {
         m_code_pages[page] = 1;
+        ++m_code_marks;
+    }
 }
 
 void PhysicalMemory::note_write(GuestPhys addr, u64 len)

@@ -51,6 +51,10 @@ public:
         return page < m_code_pages.size() && m_code_pages[page];
     }
     void note_write(GuestPhys addr, u64 len);
+    // Counts pages that became code. A CPU whose TLB lets stores bypass
+    // is_code() (write entries are never made for code pages) compares it
+    // before running a block and drops write entries when it moved.
+    u64 code_marks() const { return m_code_marks; }
     void set_code_write_listener(std::function<void(GuestPhys page)> listener)
     {
         m_code_write_listener = std::move(listener);
@@ -86,5 +90,6 @@ private:
     std::vector<MmioRange> m_mmio;
     std::vector<RomRange> m_roms;
     std::vector<u8> m_code_pages;
+    u64 m_code_marks = 0;
     std::function<void(GuestPhys)> m_code_write_listener;
 };

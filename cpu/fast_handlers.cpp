@@ -1,0 +1,228 @@
+// Specialized handlers for the instruction forms that dominate real code
+// (MOV, MOVZX, LEA and the two-operand ALU instructions on 32/64-bit
+// registers). The generic handlers test every operand's kind at run time;
+// these are chosen once, when a block is decoded, for one operand shape and
+// size, so executing them is a few loads and stores. Each does exactly what
+// its generic handler does for that shape (same faults, same lazy flags).
+#include "cpu/fast_handlers.h"
+
+#include "cpu/handler_table.h"
+#include "cpu/handlers.h"
+
+#include <Zydis/Zydis.h>
+
+namespace {
+
+template <unsigned Size>
+u64 truncate(u64 v)
+{
+    return Size == 8 ? v : v & 0xFFFFFFFF;
+}
+
+// ---- MOV ----
+
+template <unsigned Size>
+bool mov_reg_reg(Cpu& cpu, const Insn& insn)
+{
+    cpu.s.gpr[insn.op[0].reg] = truncate<Size>(cpu.s.gpr[insn.op[1].reg]);
+    return true;
+}
+
+template <unsigned Size>
+bool mov_reg_imm(Cpu& cpu, const Insn& insn)
+{
+    cpu.s.gpr[insn.op[0].reg] = truncate<Size>(insn.imm);
+    return true;
+}
+
+template <unsigned Size>
+bool mov_reg_mem(Cpu& cpu, const Insn& insn)
+{
+    u64 v;
+    TRY(cpu.read_mem(insn.mem.seg, cpu.effective_address(insn), Size, v));
+    cpu.s.gpr[insn.op[0].reg] = v;
+    return true;
+}
+
+template <unsigned Size>
+bool mov_mem_reg(Cpu& cpu, const Insn& insn)
+{
+    return cpu.write_mem(insn.mem.seg, cpu.effective_address(insn), Size,
+                         cpu.s.gpr[insn.op[1].reg] & size_mask(Size));
+}
+
+template <unsigned Size>
+bool mov_mem_imm(Cpu& cpu, const Insn& insn)
+{
+    return cpu.write_mem(insn.mem.seg, cpu.effective_address(insn), Size, insn.imm & size_mask(Size));
+}
+
+// MOVZX r32/r64, r/m8 or r/m16 (SrcSize is the source's size).
+template <unsigned SrcSize>
+bool movzx_reg_mem(Cpu& cpu, const Insn& insn)
+{
+    u64 v;
+    TRY(cpu.read_mem(insn.mem.seg, cpu.effective_address(insn), SrcSize, v));
+    cpu.s.gpr[insn.op[0].reg] = v;
+    return true;
+}
+
+template <unsigned SrcSize>
+bool movzx_reg_reg(Cpu& cpu, const Insn& insn)
+{
+    cpu.s.gpr[insn.op[0].reg] = cpu.s.gpr[insn.op[1].reg] & size_mask(SrcSize);
+    return true;
+}
+
+template <unsigned Size>
+bool lea_reg(Cpu& cpu, const Insn& insn)
+{
+    cpu.s.gpr[insn.op[0].reg] = truncate<Size>(cpu.effective_address(insn));
+    return true;
+}
+
+// ---- Two-operand ALU with a register destination ----
+
+enum class Alu { Add, Or, And, Sub, Xor, Cmp, Test };
+enum class Src { Reg, Imm, Mem };
+
+template <Alu K, Src S, unsigned Size>
+bool alu_reg(Cpu& cpu, const Insn& insn)
+{
+    const u64 mask = size_mask(Size);
+    const u64 a = cpu.s.gpr[insn.op[0].reg] & mask;
+    u64 b;
+    if constexpr (S == Src::Reg)
+        b = cpu.s.gpr[insn.op[1].reg] & mask;
+    else if constexpr (S == Src::Imm)
+        b = insn.imm & mask;
+    else {
+        TRY(cpu.read_mem(insn.mem.seg, cpu.effective_address(insn), Size, b));
+    }
+    u64 r;
+    FlagOp op;
+    switch (K) {
+    case Alu::Add: r = a + b; op = FlagOp::Add; break;
+    case Alu::Sub:
+    case Alu::Cmp: r = a - b; op = FlagOp::Sub; break;
+    case Alu::And:
+    case Alu::Test: r = a & b; op = FlagOp::Logic; break;
+    case Alu::Or: r = a | b; op = FlagOp::Logic; break;
+    case Alu::Xor: r = a ^ b; op = FlagOp::Logic; break;
+    }
+    r &= mask;
+    if constexpr (K != Alu::Cmp && K != Alu::Test)
+        cpu.s.gpr[insn.op[0].reg] = r;
+    cpu.lf = LazyFlags{op, static_cast<u8>(Size), r, a, b, 0, 0};
+    return true;
+}
+
+template <Alu K, Src S>
+Handler alu_for_size(unsigned size)
+{
+    return size == 8 ? alu_reg<K, S, 8> : alu_reg<K, S, 4>;
+}
+
+template <Src S>
+Handler alu_for(ZydisMnemonic m, unsigned size)
+{
+    switch (m) {
+    case ZYDIS_MNEMONIC_ADD: return alu_for_size<Alu::Add, S>(size);
+    case ZYDIS_MNEMONIC_OR: return alu_for_size<Alu::Or, S>(size);
+    case ZYDIS_MNEMONIC_AND: return alu_for_size<Alu::And, S>(size);
+    case ZYDIS_MNEMONIC_SUB: return alu_for_size<Alu::Sub, S>(size);
+    case ZYDIS_MNEMONIC_XOR: return alu_for_size<Alu::Xor, S>(size);
+    case ZYDIS_MNEMONIC_CMP: return alu_for_size<Alu::Cmp, S>(size);
+    case ZYDIS_MNEMONIC_TEST: return alu_for_size<Alu::Test, S>(size);
+    default: return nullptr;
+    }
+}
+
+bool is_wide_gpr(const Operand& op)
+{
+    return op.kind == OpKind::Gpr && (op.size == 4 || op.size == 8);
+}
+
+Handler mov_for(const Insn& insn)
+{
+    const Operand& d = insn.op[0];
+    const Operand& s = insn.op[1];
+    if (is_wide_gpr(d) && s.size == d.size) {
+        const bool q = d.size == 8;
+        if (s.kind == OpKind::Gpr)
+            return q ? mov_reg_reg<8> : mov_reg_reg<4>;
+        if (s.kind == OpKind::Imm)
+            return q ? mov_reg_imm<8> : mov_reg_imm<4>;
+        if (s.kind == OpKind::Mem)
+            return q ? mov_reg_mem<8> : mov_reg_mem<4>;
+    }
+    if (d.kind == OpKind::Mem && s.size == d.size) {
+        if (s.kind == OpKind::Gpr) {
+            switch (d.size) {
+            case 1: return mov_mem_reg<1>;
+            case 2: return mov_mem_reg<2>;
+            case 4: return mov_mem_reg<4>;
+            case 8: return mov_mem_reg<8>;
+            default: return nullptr;
+            }
+        }
+        if (s.kind == OpKind::Imm) {
+            switch (d.size) {
+            case 1: return mov_mem_imm<1>;
+            case 2: return mov_mem_imm<2>;
+            case 4: return mov_mem_imm<4>;
+            case 8: return mov_mem_imm<8>;
+            default: return nullptr;
+            }
+        }
+    }
+    return nullptr;
+}
+
+Handler specialized(const Insn& insn)
+{
+    if (insn.operand_count != 2)
+        return nullptr;
+    const auto m = static_cast<ZydisMnemonic>(insn.mnemonic);
+    const Operand& d = insn.op[0];
+    const Operand& s = insn.op[1];
+    switch (m) {
+    case ZYDIS_MNEMONIC_MOV:
+        return mov_for(insn);
+    case ZYDIS_MNEMONIC_MOVZX:
+        if (!is_wide_gpr(d) || (s.size != 1 && s.size != 2))
+            return nullptr;
+        if (s.kind == OpKind::Mem)
+            return s.size == 1 ? movzx_reg_mem<1> : movzx_reg_mem<2>;
+        if (s.kind == OpKind::Gpr)
+            return s.size == 1 ? movzx_reg_reg<1> : movzx_reg_reg<2>;
+        return nullptr;
+    case ZYDIS_MNEMONIC_LEA:
+        if (!is_wide_gpr(d) || s.kind != OpKind::Mem)
+            return nullptr;
+        return d.size == 8 ? lea_reg<8> : lea_reg<4>;
+    default:
+        break;
+    }
+    if (!is_wide_gpr(d))
+        return nullptr;
+    if (s.kind == OpKind::Gpr && s.size == d.size)
+        return alu_for<Src::Reg>(m, d.size);
+    if (s.kind == OpKind::Imm)
+        return alu_for<Src::Imm>(m, d.size);
+    if (s.kind == OpKind::Mem && s.size == d.size)
+        return alu_for<Src::Mem>(m, d.size);
+    return nullptr;
+}
+
+} // namespace
+
+void specialize_handler(Insn& insn)
+{
+    // Only instructions that decoded to their ordinary handler (not, say,
+    // the #UD of a misplaced LOCK prefix).
+    if (insn.handler != handler_for(insn.mnemonic))
+        return;
+    if (Handler h = specialized(insn))
+        insn.handler = h;
+}
