@@ -86,29 +86,8 @@ void Cpu::set_flag(u64 bit, bool on)
         s.rflags &= ~bit;
 }
 
-bool Cpu::condition(unsigned cc)
+bool Cpu::condition_from_rflags(unsigned cc)
 {
-    // Fast paths for the flag producers that dominate real code.
-    if (lf.op == FlagOp::Sub) {
-        const u64 mask = size_mask(lf.size);
-        const u64 a = lf.src1 & mask, b = lf.src2 & mask;
-        switch (cc) {
-        case 0x2: return a < b;                  // B
-        case 0x3: return a >= b;                 // AE
-        case 0x4: return a == b;                 // E
-        case 0x5: return a != b;                 // NE
-        case 0x6: return a <= b;                 // BE
-        case 0x7: return a > b;                  // A
-        case 0xC: return i64(sign_extend(a, lf.size)) < i64(sign_extend(b, lf.size));
-        case 0xD: return i64(sign_extend(a, lf.size)) >= i64(sign_extend(b, lf.size));
-        case 0xE: return i64(sign_extend(a, lf.size)) <= i64(sign_extend(b, lf.size));
-        case 0xF: return i64(sign_extend(a, lf.size)) > i64(sign_extend(b, lf.size));
-        default: break;
-        }
-    } else if (lf.op == FlagOp::Logic && (cc == 0x4 || cc == 0x5)) {
-        bool zero = (lf.result & size_mask(lf.size)) == 0;
-        return cc == 0x4 ? zero : !zero;
-    }
     const u64 f = rflags();
     bool result;
     switch (cc >> 1) {
@@ -244,7 +223,7 @@ bool Cpu::fetch_block(const Block*& block, u64 linear)
             insn.handler = op_unimplemented_decode;
             insn.length = 1;
         } else {
-            specialize_handler(insn);
+            specialize_handler(insn, csize);
         }
         fresh->insns.push_back(insn);
         at += insn.length;

@@ -91,7 +91,33 @@ public:
     void materialize_flags();
     bool flag(u64 bit) { return rflags() & bit; }
     void set_flag(u64 bit, bool on);
-    bool condition(unsigned cc); // Jcc/SETcc/CMOVcc condition 0..15
+    // Jcc/SETcc/CMOVcc condition 0..15. Compares and logic results, what
+    // nearly every branch tests, are answered from the lazy flags inline.
+    bool condition(unsigned cc)
+    {
+        if (lf.op == FlagOp::Sub) {
+            const u64 mask = size_mask(lf.size);
+            const u64 a = lf.src1 & mask, b = lf.src2 & mask;
+            switch (cc) {
+            case 0x2: return a < b;  // B
+            case 0x3: return a >= b; // AE
+            case 0x4: return a == b; // E
+            case 0x5: return a != b; // NE
+            case 0x6: return a <= b; // BE
+            case 0x7: return a > b;  // A
+            case 0xC: return i64(sign_extend(a, lf.size)) < i64(sign_extend(b, lf.size));
+            case 0xD: return i64(sign_extend(a, lf.size)) >= i64(sign_extend(b, lf.size));
+            case 0xE: return i64(sign_extend(a, lf.size)) <= i64(sign_extend(b, lf.size));
+            case 0xF: return i64(sign_extend(a, lf.size)) > i64(sign_extend(b, lf.size));
+            default: break;
+            }
+        } else if (lf.op == FlagOp::Logic && (cc == 0x4 || cc == 0x5)) {
+            const bool zero = (lf.result & size_mask(lf.size)) == 0;
+            return cc == 0x4 ? zero : !zero;
+        }
+        return condition_from_rflags(cc);
+    }
+    bool condition_from_rflags(unsigned cc);
     // Writes RFLAGS as POPF/IRET do, limited to `writable` bits.
     void write_rflags(u64 value, u64 writable);
 
@@ -143,7 +169,9 @@ public:
     // FS/GS base), so a TLB hit there is a tag compare and a host load/store.
     bool flat_linear(unsigned seg, u64 offset, u64& linear) const
     {
-        if (!s.in_64bit_code() || (s.cr0 & (1u << 18))) [[unlikely]] // CR0.AM
+        // Alignment checking needs CR0.AM and EFLAGS.AC (and CPL 3): Linux
+        // keeps CR0.AM set, so test both.
+        if (!s.in_64bit_code() || ((s.cr0 & s.rflags) & (1u << 18))) [[unlikely]]
             return false;
         linear = offset + (seg >= FS ? s.seg[seg].base : 0);
         return is_canonical(linear);

@@ -81,6 +81,28 @@ bool lea_reg(Cpu& cpu, const Insn& insn)
     return true;
 }
 
+// ---- Jcc in 64-bit code (64-bit operand size: no truncation of the target) ----
+
+template <unsigned CC>
+bool jcc64(Cpu& cpu, const Insn& insn)
+{
+    if (cpu.condition(CC)) {
+        const u64 target = cpu.next_rip + insn.imm;
+        if (!cpu.is_canonical(target)) [[unlikely]]
+            return cpu.raise_gp(0);
+        cpu.next_rip = target;
+        cpu.end_block();
+    }
+    return true;
+}
+
+template <unsigned... CC>
+constexpr Handler JCC64[] = {jcc64<CC>...};
+constexpr const Handler* jcc64_table()
+{
+    return JCC64<0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15>;
+}
+
 // ---- Two-operand ALU with a register destination ----
 
 enum class Alu { Add, Or, And, Sub, Xor, Cmp, Test };
@@ -179,11 +201,29 @@ Handler mov_for(const Insn& insn)
     return nullptr;
 }
 
-Handler specialized(const Insn& insn)
+bool is_jcc(ZydisMnemonic m)
 {
+    switch (m) {
+    case ZYDIS_MNEMONIC_JO: case ZYDIS_MNEMONIC_JNO: case ZYDIS_MNEMONIC_JB:
+    case ZYDIS_MNEMONIC_JNB: case ZYDIS_MNEMONIC_JZ: case ZYDIS_MNEMONIC_JNZ:
+    case ZYDIS_MNEMONIC_JBE: case ZYDIS_MNEMONIC_JNBE: case ZYDIS_MNEMONIC_JS:
+    case ZYDIS_MNEMONIC_JNS: case ZYDIS_MNEMONIC_JP: case ZYDIS_MNEMONIC_JNP:
+    case ZYDIS_MNEMONIC_JL: case ZYDIS_MNEMONIC_JNL: case ZYDIS_MNEMONIC_JLE:
+    case ZYDIS_MNEMONIC_JNLE:
+        return true;
+    default:
+        return false;
+    }
+}
+
+Handler specialized(const Insn& insn, unsigned code_size)
+{
+    const auto m = static_cast<ZydisMnemonic>(insn.mnemonic);
+    if (is_jcc(m) && code_size == 8 && insn.opsize == 8 && insn.operand_count == 1 &&
+        insn.op[0].kind == OpKind::Rel)
+        return jcc64_table()[insn.cc & 15];
     if (insn.operand_count != 2)
         return nullptr;
-    const auto m = static_cast<ZydisMnemonic>(insn.mnemonic);
     const Operand& d = insn.op[0];
     const Operand& s = insn.op[1];
     switch (m) {
@@ -217,12 +257,12 @@ Handler specialized(const Insn& insn)
 
 } // namespace
 
-void specialize_handler(Insn& insn)
+void specialize_handler(Insn& insn, unsigned code_size)
 {
     // Only instructions that decoded to their ordinary handler (not, say,
     // the #UD of a misplaced LOCK prefix).
     if (insn.handler != handler_for(insn.mnemonic))
         return;
-    if (Handler h = specialized(insn))
+    if (Handler h = specialized(insn, code_size))
         insn.handler = h;
 }

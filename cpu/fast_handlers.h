@@ -4,4 +4,4 @@
 
 #include "cpu/insn.h"
 
-void specialize_handler(Insn& insn);
+void specialize_handler(Insn& insn, unsigned code_size);
