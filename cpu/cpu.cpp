@@ -71,12 +71,6 @@ u64 Cpu::rflags()
     return s.rflags;
 }
 
-void Cpu::set_rflags_arith(u64 flags_value)
-{
-    lf.op = FlagOp::None;
-    s.rflags = (s.rflags & ~rf::ARITH) | (flags_value & rf::ARITH);
-}
-
 void Cpu::set_flag(u64 bit, bool on)
 {
     materialize_flags();

@@ -87,7 +87,11 @@ public:
 
     // RFLAGS with the lazy arithmetic flags folded in.
     u64 rflags();
-    void set_rflags_arith(u64 flags_value); // replaces the six arithmetic flags
+    void set_rflags_arith(u64 flags_value) // replaces the six arithmetic flags
+    {
+        lf.op = FlagOp::None;
+        s.rflags = (s.rflags & ~rf::ARITH) | (flags_value & rf::ARITH);
+    }
     void materialize_flags();
     bool flag(u64 bit) { return rflags() & bit; }
     void set_flag(u64 bit, bool on);

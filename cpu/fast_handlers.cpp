@@ -103,6 +103,90 @@ constexpr const Handler* jcc64_table()
     return JCC64<0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15>;
 }
 
+// ---- Shifts of a 32/64-bit register by an immediate ----
+
+enum class Shift { Shl, Shr, Sar };
+
+template <Shift K, unsigned Size>
+bool shift_reg_imm(Cpu& cpu, const Insn& insn)
+{
+    constexpr unsigned bits = Size * 8;
+    const u64 mask = size_mask(Size);
+    u64& reg = cpu.s.gpr[insn.op[0].reg];
+    const u64 a = reg & mask;
+    const unsigned count = static_cast<unsigned>(insn.imm & (Size == 8 ? 0x3F : 0x1F));
+    if (count == 0) {
+        reg = a; // flags stay; a 32-bit destination is still zero-extended
+        return true;
+    }
+    u64 r;
+    bool cf, of;
+    if constexpr (K == Shift::Shl) {
+        r = (a << count) & mask;
+        cf = (a >> (bits - count)) & 1;
+        of = ((r >> (bits - 1)) & 1) ^ cf;
+    } else if constexpr (K == Shift::Shr) {
+        r = a >> count;
+        cf = (a >> (count - 1)) & 1;
+        of = (a >> (bits - 1)) & 1;
+    } else {
+        const i64 sa = static_cast<i64>(sign_extend(a, Size));
+        r = static_cast<u64>(sa >> count) & mask;
+        cf = static_cast<u64>(sa >> (count - 1)) & 1;
+        of = false;
+    }
+    reg = r;
+    u64 f = (cf ? rf::CF : 0) | (of ? rf::OF : 0);
+    if (r == 0)
+        f |= rf::ZF;
+    if (r & sign_bit(Size))
+        f |= rf::SF;
+    if (parity_even(r))
+        f |= rf::PF;
+    cpu.set_rflags_arith(f);
+    return true;
+}
+
+template <Shift K>
+Handler shift_for_size(unsigned size)
+{
+    return size == 8 ? shift_reg_imm<K, 8> : shift_reg_imm<K, 4>;
+}
+
+// ---- INC/DEC of a 32/64-bit register ----
+
+template <bool Inc, unsigned Size>
+bool inc_dec_reg(Cpu& cpu, const Insn& insn)
+{
+    u64& reg = cpu.s.gpr[insn.op[0].reg];
+    const u64 a = reg & size_mask(Size);
+    const u64 r = (Inc ? a + 1 : a - 1) & size_mask(Size);
+    reg = r;
+    const u64 cf = cpu.lf.op == FlagOp::None ? (cpu.s.rflags & rf::CF) : cpu.rflags() & rf::CF;
+    cpu.lf = LazyFlags{Inc ? FlagOp::Inc : FlagOp::Dec, static_cast<u8>(Size), r, a, 1, 0, cf};
+    return true;
+}
+
+// ---- PUSH/POP of a 64-bit register in 64-bit code ----
+
+bool push_reg64(Cpu& cpu, const Insn& insn)
+{
+    const u64 rsp = cpu.s.gpr[RSP] - 8;
+    TRY(cpu.write_mem(SS, rsp, 8, cpu.s.gpr[insn.op[0].reg]));
+    cpu.s.gpr[RSP] = rsp;
+    return true;
+}
+
+bool pop_reg64(Cpu& cpu, const Insn& insn)
+{
+    const u64 rsp = cpu.s.gpr[RSP];
+    u64 v;
+    TRY(cpu.read_mem(SS, rsp, 8, v));
+    cpu.s.gpr[RSP] = rsp + 8;
+    cpu.s.gpr[insn.op[0].reg] = v; // after RSP: POP RSP loads the popped value
+    return true;
+}
+
 // ---- Two-operand ALU with a register destination ----
 
 enum class Alu { Add, Or, And, Sub, Xor, Cmp, Test };
@@ -222,6 +306,17 @@ Handler specialized(const Insn& insn, unsigned code_size)
     if (is_jcc(m) && code_size == 8 && insn.opsize == 8 && insn.operand_count == 1 &&
         insn.op[0].kind == OpKind::Rel)
         return jcc64_table()[insn.cc & 15];
+    if (insn.operand_count == 1 && is_wide_gpr(insn.op[0])) {
+        const Operand& r = insn.op[0];
+        const bool stack64 = code_size == 8 && insn.opsize == 8 && r.size == 8;
+        switch (m) {
+        case ZYDIS_MNEMONIC_INC: return r.size == 8 ? inc_dec_reg<true, 8> : inc_dec_reg<true, 4>;
+        case ZYDIS_MNEMONIC_DEC: return r.size == 8 ? inc_dec_reg<false, 8> : inc_dec_reg<false, 4>;
+        case ZYDIS_MNEMONIC_PUSH: return stack64 ? push_reg64 : nullptr;
+        case ZYDIS_MNEMONIC_POP: return stack64 ? pop_reg64 : nullptr;
+        default: return nullptr;
+        }
+    }
     if (insn.operand_count != 2)
         return nullptr;
     const Operand& d = insn.op[0];
@@ -246,6 +341,14 @@ Handler specialized(const Insn& insn, unsigned code_size)
     }
     if (!is_wide_gpr(d))
         return nullptr;
+    if (s.kind == OpKind::Imm) {
+        switch (m) {
+        case ZYDIS_MNEMONIC_SHL: return shift_for_size<Shift::Shl>(d.size);
+        case ZYDIS_MNEMONIC_SHR: return shift_for_size<Shift::Shr>(d.size);
+        case ZYDIS_MNEMONIC_SAR: return shift_for_size<Shift::Sar>(d.size);
+        default: break;
+        }
+    }
     if (s.kind == OpKind::Gpr && s.size == d.size)
         return alu_for<Src::Reg>(m, d.size);
     if (s.kind == OpKind::Imm)
