@@ -237,79 +237,34 @@ bool Cpu::fetch_block(const Block*& block, u64 linear)
     return true;
 }
 
-RunExit Cpu::run(u64 budget)
+bool Cpu::check_pending_events()
 {
-    m_stop_requested = false;
-    const u64 end = m_retired + budget;
-    const Block* previous = nullptr;
-    // Event deliveries that retire nothing (a fault whose handler faults again
-    // at once) count against the budget too, so that run() always returns.
-    u64 stalls = 0;
-    while (m_retired + stalls < end) {
-        if (m_triple_fault) {
-            m_triple_fault = false;
-            return RunExit::TripleFault;
-        }
-        if (m_stop_requested)
-            return RunExit::StopRequested;
-        if (!check_pending_events()) {
-            previous = nullptr;
-            ++stalls;
-            continue;
-        }
-        if (s.events.halted)
-            return RunExit::Halted;
-
-        m_blocks.release_retired();
-        u64 linear = s.seg[CS].base + s.rip;
-        if (!s.in_64bit_code())
-            linear &= 0xFFFFFFFF;
-        const u64 epoch = m_translation_epoch;
-        const u64 generation = m_blocks.generation();
-        const u8 cpl = static_cast<u8>(s.cpl());
-        const Block* block = previous ? chained_successor(*previous, linear, epoch, generation, cpl)
-                                      : nullptr;
-        if (!block) {
-            if (!fetch_block(block, linear)) {
-                previous = nullptr;
-                handle_fault();
-                ++stalls;
-                continue;
-            }
-            if (previous && block != m_uncached.get() && m_translation_epoch == epoch &&
-                m_blocks.generation() == generation) {
-                Block::Link* links = previous->successors;
-                links[1] = links[0];
-                links[0] = Block::Link{block, linear, epoch, generation, cpl};
-            }
-        }
-        if (mem.code_marks() != m_code_marks_seen) [[unlikely]] {
-            // fetch_block (here or on another vCPU) made a page code: stores
-            // to it must now take the slow path that invalidates its blocks.
-            m_tlb.drop_writes_to_code(mem);
-            m_code_marks_seen = mem.code_marks();
-        }
-        const u64 retired_before = m_retired;
-        execute_block(*block, end - stalls);
-        if (m_retired == retired_before)
-            ++stalls;
-        // A block that may be freed (uncached, or invalidated while running) is never chained.
-        previous = (block == m_uncached.get() || m_blocks.generation() != generation) ? nullptr
-                                                                                    : block;
+    if (s.events.interrupt_shadow)
+        return true;
+    if (m_interrupts && !s.events.nmi_blocked && m_interrupts->take_nmi())
+        s.events.nmi = true;
+    if (s.events.nmi && !s.events.nmi_blocked) {
+        s.events.nmi = false;
+        s.events.halted = false;
+        s.events.nmi_blocked = true;
+        deliver_event(VEC_NMI, EventKind::Nmi, false, 0);
+        return false;
     }
-    if (m_triple_fault) {
-        m_triple_fault = false;
-        return RunExit::TripleFault;
+    if (m_interrupts && (s.rflags & rf::IF) && m_interrupts->interrupt_pending()) {
+        s.events.halted = false;
+        u8 vector = m_interrupts->acknowledge_interrupt();
+        deliver_event(vector, EventKind::External, false, 0);
+        return false;
     }
-    return m_stop_requested ? RunExit::StopRequested : RunExit::BudgetExhausted;
+    return true;
 }
 
 const Block* Cpu::chained_successor(const Block& previous, u64 linear, u64 epoch,
-                                    u64 generation, u8 cpl) const
+                                    u64 generation, u8 cpl, unsigned csize) const
 {
     for (const Block::Link& link : previous.successors)
         if (link.linear == linear && link.epoch == epoch && link.generation == generation &&
-            link.cpl == cpl && link.block->code_size == code_size())
+            link.cpl == cpl && link.block->code_size == csize)
             return link.block;
     return nullptr;
 }
@@ -343,6 +298,70 @@ void Cpu::execute_block(const Block& block, u64 end)
         if (m_end_block | (generation != generation_counter) | (m_retired >= end))
             return;
     }
+}
+
+RunExit Cpu::run(u64 budget)
+{
+    m_stop_requested = false;
+    const u64 end = m_retired + budget;
+    const Block* previous = nullptr;
+    // Event deliveries that retire nothing (a fault whose handler faults again
+    // at once) count against the budget too, so that run() always returns.
+    u64 stalls = 0;
+    while (m_retired + stalls < end) {
+        if (m_triple_fault || m_stop_requested) [[unlikely]]
+            break; // reported below
+        if (!check_pending_events()) {
+            previous = nullptr;
+            ++stalls;
+            continue;
+        }
+        if (s.events.halted)
+            return RunExit::Halted;
+
+        m_blocks.release_retired();
+        u64 linear = s.seg[CS].base + s.rip;
+        if (!s.in_64bit_code())
+            linear &= 0xFFFFFFFF;
+        const u64 epoch = m_translation_epoch;
+        const u64 generation = m_blocks.generation();
+        const u8 cpl = static_cast<u8>(s.cpl());
+        const Block* block =
+            previous ? chained_successor(*previous, linear, epoch, generation, cpl, code_size())
+                     : nullptr;
+        if (!block) {
+            if (!fetch_block(block, linear)) {
+                previous = nullptr;
+                handle_fault();
+                ++stalls;
+                continue;
+            }
+            if (previous && block != m_uncached.get() && m_translation_epoch == epoch &&
+                m_blocks.generation() == generation) {
+                Block::Link* links = previous->successors;
+                links[1] = links[0];
+                links[0] = Block::Link{block, linear, epoch, generation, cpl};
+            }
+        }
+        if (mem.code_marks() != m_code_marks_seen) [[unlikely]] {
+            // fetch_block (here or on another vCPU) made a page code: stores
+            // to it must now take the slow path that invalidates its blocks.
+            m_tlb.drop_writes_to_code(mem);
+            m_code_marks_seen = mem.code_marks();
+        }
+        const u64 retired_before = m_retired;
+        execute_block(*block, end - stalls);
+        if (m_retired == retired_before)
+            ++stalls;
+        // A block that may be freed (uncached, or invalidated while running) is never chained.
+        previous = (block == m_uncached.get() || m_blocks.generation() != generation) ? nullptr
+                                                                                    : block;
+    }
+    if (m_triple_fault) {
+        m_triple_fault = false;
+        return RunExit::TripleFault;
+    }
+    return m_stop_requested ? RunExit::StopRequested : RunExit::BudgetExhausted;
 }
 
 void Cpu::execute_block_carefully(const Block& block, u64 end)
@@ -402,28 +421,6 @@ void Cpu::handle_fault()
         s.cr2 = m_fault.address;
     deliver_event(m_fault.vector, EventKind::Exception, m_fault.has_error_code,
                   m_fault.error_code);
-}
-
-bool Cpu::check_pending_events()
-{
-    if (s.events.interrupt_shadow)
-        return true;
-    if (m_interrupts && !s.events.nmi_blocked && m_interrupts->take_nmi())
-        s.events.nmi = true;
-    if (s.events.nmi && !s.events.nmi_blocked) {
-        s.events.nmi = false;
-        s.events.halted = false;
-        s.events.nmi_blocked = true;
-        deliver_event(VEC_NMI, EventKind::Nmi, false, 0);
-        return false;
-    }
-    if (m_interrupts && (s.rflags & rf::IF) && m_interrupts->interrupt_pending()) {
-        s.events.halted = false;
-        u8 vector = m_interrupts->acknowledge_interrupt();
-        deliver_event(vector, EventKind::External, false, 0);
-        return false;
-    }
-    return true;
 }
 
 bool Cpu::near_branch(u64 target, unsigned opsize)

@@ -227,6 +227,16 @@ public:
         }
         return write_mem_slow(seg, offset, size, value);
     }
+    // True when a store of `size` bytes would take write_mem's fast path
+    // (and so cannot fault); false means "not known".
+    bool write_hits_tlb(unsigned seg, u64 offset, unsigned size)
+    {
+        u64 linear;
+        if (!flat_linear(seg, offset, linear))
+            return false;
+        const SoftTlb::Entry& e = m_tlb.slot(s.cpl() == 3, linear);
+        return e.write_tag == (linear >> 12) && (linear & 0xFFF) + size <= PAGE_SIZE;
+    }
     bool read_mem_slow(unsigned seg, u64 offset, unsigned size, u64& value);
     bool write_mem_slow(unsigned seg, u64 offset, unsigned size, u64 value);
     // Linear-address accesses; `supervisor` forces an implicit supervisor access
@@ -306,9 +316,11 @@ public:
     bool check_alignment(u64 linear, unsigned size);
     bool access_is_user(bool supervisor) const { return !supervisor && s.cpl() == 3; }
     bool fetch_block(const Block*& block, u64 linear);
-    const Block* chained_successor(const Block& previous, u64 linear, u64 epoch, u64 generation,
-                                   u8 cpl) const;
-    void execute_block(const Block& block, u64 end);
+    // The per-block steps of run(), defined in cpu.cpp and inlined there only.
+    [[gnu::always_inline]] inline const Block* chained_successor(const Block& previous, u64 linear,
+                                                                 u64 epoch, u64 generation, u8 cpl,
+                                                                 unsigned csize) const;
+    [[gnu::always_inline]] inline void execute_block(const Block& block, u64 end);
     void execute_block_carefully(const Block& block, u64 end);
     void trace(const Insn& insn);
     bool deliver_once(u8 vector, EventKind kind, bool has_error, u32 error_code, u64 return_rip,
@@ -334,7 +346,7 @@ public:
                       bool ext);
     bool fetch_bytes(u64 linear, u8* out, unsigned len);
     void handle_fault();
-    bool check_pending_events();
+    [[gnu::always_inline]] inline bool check_pending_events();
 
 private:
     std::unique_ptr<BlockCache> m_own_blocks;

@@ -187,6 +187,47 @@ bool pop_reg64(Cpu& cpu, const Insn& insn)
     return true;
 }
 
+// ---- Near CALL/RET/JMP in 64-bit code with 64-bit operand size ----
+
+bool call_rel64(Cpu& cpu, const Insn& insn)
+{
+    const u64 target = cpu.next_rip + insn.imm;
+    // A non-canonical target must fault only after the stack slot was checked
+    // (its #PF comes first): the generic handler orders that.
+    if (!cpu.is_canonical(target)) [[unlikely]]
+        return op_call(cpu, insn);
+    const u64 rsp = cpu.s.gpr[RSP] - 8;
+    TRY(cpu.write_mem(SS, rsp, 8, cpu.next_rip));
+    cpu.s.gpr[RSP] = rsp;
+    cpu.next_rip = target;
+    cpu.end_block();
+    return true;
+}
+
+bool ret64(Cpu& cpu, const Insn& insn)
+{
+    (void)insn;
+    const u64 rsp = cpu.s.gpr[RSP];
+    u64 target;
+    TRY(cpu.read_mem(SS, rsp, 8, target));
+    if (!cpu.is_canonical(target)) [[unlikely]]
+        return cpu.raise_gp(0); // RSP unchanged
+    cpu.s.gpr[RSP] = rsp + 8;
+    cpu.next_rip = target;
+    cpu.end_block();
+    return true;
+}
+
+bool jmp_rel64(Cpu& cpu, const Insn& insn)
+{
+    const u64 target = cpu.next_rip + insn.imm;
+    if (!cpu.is_canonical(target)) [[unlikely]]
+        return cpu.raise_gp(0);
+    cpu.next_rip = target;
+    cpu.end_block();
+    return true;
+}
+
 // ---- Two-operand ALU with a register destination ----
 
 enum class Alu { Add, Or, And, Sub, Xor, Cmp, Test };
@@ -306,6 +347,15 @@ Handler specialized(const Insn& insn, unsigned code_size)
     if (is_jcc(m) && code_size == 8 && insn.opsize == 8 && insn.operand_count == 1 &&
         insn.op[0].kind == OpKind::Rel)
         return jcc64_table()[insn.cc & 15];
+    if (code_size == 8 && insn.opsize == 8) {
+        const bool rel = insn.operand_count == 1 && insn.op[0].kind == OpKind::Rel;
+        if (m == ZYDIS_MNEMONIC_CALL && rel)
+            return call_rel64;
+        if (m == ZYDIS_MNEMONIC_JMP && rel)
+            return jmp_rel64;
+        if (m == ZYDIS_MNEMONIC_RET && insn.opcode == 0xC3 && insn.operand_count == 0)
+            return ret64;
+    }
     if (insn.operand_count == 1 && is_wide_gpr(insn.op[0])) {
         const Operand& r = insn.op[0];
         const bool stack64 = code_size == 8 && insn.opsize == 8 && r.size == 8;
