@@ -13,6 +13,11 @@
 
 namespace {
 
+bool is_wide_gpr(const Operand& op)
+{
+    return op.kind == OpKind::Gpr && (op.size == 4 || op.size == 8);
+}
+
 template <unsigned Size>
 u64 truncate(u64 v)
 {
@@ -107,14 +112,16 @@ constexpr const Handler* jcc64_table()
 
 enum class Shift { Shl, Shr, Sar };
 
-template <Shift K, unsigned Size>
-bool shift_reg_imm(Cpu& cpu, const Insn& insn)
+// ByCl: the count is CL (the D3 forms) rather than the immediate.
+template <Shift K, unsigned Size, bool ByCl>
+bool shift_reg(Cpu& cpu, const Insn& insn)
 {
     constexpr unsigned bits = Size * 8;
     const u64 mask = size_mask(Size);
     u64& reg = cpu.s.gpr[insn.op[0].reg];
     const u64 a = reg & mask;
-    const unsigned count = static_cast<unsigned>(insn.imm & (Size == 8 ? 0x3F : 0x1F));
+    const u64 raw_count = ByCl ? cpu.s.gpr[RCX] : insn.imm;
+    const unsigned count = static_cast<unsigned>(raw_count & (Size == 8 ? 0x3F : 0x1F));
     if (count == 0) {
         reg = a; // flags stay; a 32-bit destination is still zero-extended
         return true;
@@ -147,10 +154,75 @@ bool shift_reg_imm(Cpu& cpu, const Insn& insn)
     return true;
 }
 
-template <Shift K>
+template <Shift K, bool ByCl>
 Handler shift_for_size(unsigned size)
 {
-    return size == 8 ? shift_reg_imm<K, 8> : shift_reg_imm<K, 4>;
+    return size == 8 ? shift_reg<K, 8, ByCl> : shift_reg<K, 4, ByCl>;
+}
+
+template <bool ByCl>
+Handler shift_for(ZydisMnemonic m, unsigned size)
+{
+    switch (m) {
+    case ZYDIS_MNEMONIC_SHL: return shift_for_size<Shift::Shl, ByCl>(size);
+    case ZYDIS_MNEMONIC_SHR: return shift_for_size<Shift::Shr, ByCl>(size);
+    case ZYDIS_MNEMONIC_SAR: return shift_for_size<Shift::Sar, ByCl>(size);
+    default: return nullptr;
+    }
+}
+
+// ---- IMUL r32/r64, r/m (two operands) or r/m, imm (three operands) ----
+
+template <unsigned Size, bool ThreeOperands, bool FromMem>
+bool imul_reg(Cpu& cpu, const Insn& insn)
+{
+    u64 va, vb;
+    const unsigned src = ThreeOperands ? 1 : 0;
+    if constexpr (ThreeOperands)
+        vb = insn.imm;
+    else if constexpr (FromMem)
+        TRY(cpu.read_mem(insn.mem.seg, cpu.effective_address(insn), Size, vb));
+    else
+        vb = cpu.s.gpr[insn.op[1].reg];
+    if constexpr (ThreeOperands && FromMem)
+        TRY(cpu.read_mem(insn.mem.seg, cpu.effective_address(insn), Size, va));
+    else
+        va = cpu.s.gpr[insn.op[src].reg];
+    const i64 a = static_cast<i64>(sign_extend(va & size_mask(Size), Size));
+    const i64 b = static_cast<i64>(sign_extend(vb & size_mask(Size), Size));
+    const __int128 p = static_cast<__int128>(a) * static_cast<__int128>(b);
+    const u64 lo = static_cast<u64>(p) & size_mask(Size);
+    const bool overflow = p != static_cast<__int128>(static_cast<i64>(sign_extend(lo, Size)));
+    cpu.s.gpr[insn.op[0].reg] = lo;
+    u64 f = overflow ? rf::CF | rf::OF : 0;
+    if (lo == 0)
+        f |= rf::ZF;
+    if (lo & sign_bit(Size))
+        f |= rf::SF;
+    if (parity_even(lo))
+        f |= rf::PF;
+    cpu.set_rflags_arith(f);
+    return true;
+}
+
+template <bool ThreeOperands, bool FromMem>
+Handler imul_for_size(unsigned size)
+{
+    return size == 8 ? imul_reg<8, ThreeOperands, FromMem> : imul_reg<4, ThreeOperands, FromMem>;
+}
+
+Handler imul_for(const Insn& insn)
+{
+    const Operand& d = insn.op[0];
+    const Operand& s = insn.op[1];
+    if (!is_wide_gpr(d) || s.size != d.size || (s.kind != OpKind::Gpr && s.kind != OpKind::Mem))
+        return nullptr;
+    const bool mem = s.kind == OpKind::Mem;
+    if (insn.operand_count == 2)
+        return mem ? imul_for_size<false, true>(d.size) : imul_for_size<false, false>(d.size);
+    if (insn.operand_count == 3 && insn.op[2].kind == OpKind::Imm)
+        return mem ? imul_for_size<true, true>(d.size) : imul_for_size<true, false>(d.size);
+    return nullptr;
 }
 
 // ---- INC/DEC of a 32/64-bit register ----
@@ -285,11 +357,6 @@ Handler alu_for(ZydisMnemonic m, unsigned size)
     }
 }
 
-bool is_wide_gpr(const Operand& op)
-{
-    return op.kind == OpKind::Gpr && (op.size == 4 || op.size == 8);
-}
-
 Handler mov_for(const Insn& insn)
 {
     const Operand& d = insn.op[0];
@@ -367,6 +434,8 @@ Handler specialized(const Insn& insn, unsigned code_size)
         default: return nullptr;
         }
     }
+    if (m == ZYDIS_MNEMONIC_IMUL)
+        return imul_for(insn);
     if (insn.operand_count != 2)
         return nullptr;
     const Operand& d = insn.op[0];
@@ -391,14 +460,11 @@ Handler specialized(const Insn& insn, unsigned code_size)
     }
     if (!is_wide_gpr(d))
         return nullptr;
-    if (s.kind == OpKind::Imm) {
-        switch (m) {
-        case ZYDIS_MNEMONIC_SHL: return shift_for_size<Shift::Shl>(d.size);
-        case ZYDIS_MNEMONIC_SHR: return shift_for_size<Shift::Shr>(d.size);
-        case ZYDIS_MNEMONIC_SAR: return shift_for_size<Shift::Sar>(d.size);
-        default: break;
-        }
-    }
+    if (s.kind == OpKind::Imm)
+        if (Handler h = shift_for<false>(m, d.size))
+            return h;
+    if (s.kind == OpKind::Gpr && s.reg == RCX && s.size == 1)
+        return shift_for<true>(m, d.size);
     if (s.kind == OpKind::Gpr && s.size == d.size)
         return alu_for<Src::Reg>(m, d.size);
     if (s.kind == OpKind::Imm)
