@@ -227,6 +227,33 @@ public:
         }
         return write_mem_slow(seg, offset, size, value);
     }
+    // Host spans for REP string instructions: the bytes from seg:offset up
+    // to the end of its page (at most max_len, in `len`) when every access
+    // there would take the read_mem/write_mem fast path; nullptr otherwise.
+    u8* fast_write_span(unsigned seg, u64 offset, u64 max_len, u64& len)
+    {
+        u64 linear;
+        if (!flat_linear(seg, offset, linear))
+            return nullptr;
+        const SoftTlb::Entry& e = m_tlb.slot(s.cpl() == 3, linear);
+        if (e.write_tag != (linear >> 12))
+            return nullptr;
+        const u64 in_page = linear & 0xFFF;
+        len = max_len < PAGE_SIZE - in_page ? max_len : PAGE_SIZE - in_page;
+        return e.host_page + in_page;
+    }
+    const u8* fast_read_span(unsigned seg, u64 offset, u64 max_len, u64& len)
+    {
+        u64 linear;
+        if (!flat_linear(seg, offset, linear))
+            return nullptr;
+        const SoftTlb::Entry& e = m_tlb.slot(s.cpl() == 3, linear);
+        if (e.read_tag != (linear >> 12) || !e.host_page)
+            return nullptr;
+        const u64 in_page = linear & 0xFFF;
+        len = max_len < PAGE_SIZE - in_page ? max_len : PAGE_SIZE - in_page;
+        return e.host_page + in_page;
+    }
     // True when a store of `size` bytes would take write_mem's fast path
     // (and so cannot fault); false means "not known".
     bool write_hits_tlb(unsigned seg, u64 offset, unsigned size)
