@@ -330,16 +330,51 @@ bool alu_reg(Cpu& cpu, const Insn& insn)
     case Alu::Xor: r = a ^ b; op = FlagOp::Logic; break;
     }
     r &= mask;
-    if constexpr (K != Alu::Cmp && K != Alu::Test)
-        cpu.s.gpr[insn.op[0].reg] = r;
+    if constexpr (K != Alu::Cmp && K != Alu::Test) {
+        u64& reg = cpu.s.gpr[insn.op[0].reg];
+        reg = Size >= 4 ? r : (reg & ~mask) | r; // 8/16-bit destinations merge
+    }
     cpu.lf = LazyFlags{op, static_cast<u8>(Size), r, a, b, 0, 0};
     return true;
+}
+
+// CMP/TEST with a memory first operand: read only, nothing written back.
+template <Alu K, Src S, unsigned Size>
+bool compare_mem(Cpu& cpu, const Insn& insn)
+{
+    static_assert(K == Alu::Cmp || K == Alu::Test);
+    const u64 mask = size_mask(Size);
+    u64 a;
+    TRY(cpu.read_mem(insn.mem.seg, cpu.effective_address(insn), Size, a));
+    const u64 b = (S == Src::Reg ? cpu.s.gpr[insn.op[1].reg] : insn.imm) & mask;
+    const u64 r = (K == Alu::Cmp ? a - b : a & b) & mask;
+    cpu.lf = LazyFlags{K == Alu::Cmp ? FlagOp::Sub : FlagOp::Logic, static_cast<u8>(Size), r, a, b,
+                       0, 0};
+    return true;
+}
+
+template <Alu K, Src S>
+Handler compare_mem_for_size(unsigned size)
+{
+    switch (size) {
+    case 1: return compare_mem<K, S, 1>;
+    case 2: return compare_mem<K, S, 2>;
+    case 4: return compare_mem<K, S, 4>;
+    case 8: return compare_mem<K, S, 8>;
+    default: return nullptr;
+    }
 }
 
 template <Alu K, Src S>
 Handler alu_for_size(unsigned size)
 {
-    return size == 8 ? alu_reg<K, S, 8> : alu_reg<K, S, 4>;
+    switch (size) {
+    case 1: return alu_reg<K, S, 1>;
+    case 2: return alu_reg<K, S, 2>;
+    case 4: return alu_reg<K, S, 4>;
+    case 8: return alu_reg<K, S, 8>;
+    default: return nullptr;
+    }
 }
 
 template <Src S>
@@ -457,6 +492,26 @@ Handler specialized(const Insn& insn, unsigned code_size)
         return d.size == 8 ? lea_reg<8> : lea_reg<4>;
     default:
         break;
+    }
+    if (d.kind == OpKind::Mem && (m == ZYDIS_MNEMONIC_CMP || m == ZYDIS_MNEMONIC_TEST)) {
+        const bool cmp = m == ZYDIS_MNEMONIC_CMP;
+        if (s.kind == OpKind::Gpr && s.size == d.size)
+            return cmp ? compare_mem_for_size<Alu::Cmp, Src::Reg>(d.size)
+                       : compare_mem_for_size<Alu::Test, Src::Reg>(d.size);
+        if (s.kind == OpKind::Imm)
+            return cmp ? compare_mem_for_size<Alu::Cmp, Src::Imm>(d.size)
+                       : compare_mem_for_size<Alu::Test, Src::Imm>(d.size);
+        return nullptr;
+    }
+    // ALU on AL..R15B and AX..R15W (not AH..BH, which are GprHigh8).
+    if (d.kind == OpKind::Gpr && (d.size == 1 || d.size == 2)) {
+        if (s.kind == OpKind::Gpr && s.size == d.size)
+            return alu_for<Src::Reg>(m, d.size);
+        if (s.kind == OpKind::Imm)
+            return alu_for<Src::Imm>(m, d.size);
+        if (s.kind == OpKind::Mem && s.size == d.size)
+            return alu_for<Src::Mem>(m, d.size);
+        return nullptr;
     }
     if (!is_wide_gpr(d))
         return nullptr;
