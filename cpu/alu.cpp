@@ -6,6 +6,8 @@
 bool probe_write(Cpu& cpu, unsigned seg, u64 offset, unsigned size)
 {
     u64 linear;
+    if (cpu.write_hits_tlb(seg, offset, size)) [[likely]]
+        return true; // the store will not fault
     TRY(cpu.segment_linear(seg, offset, size, true, linear));
     // #AC comes before #PF, as for any other access.
     if (cpu.s.cr0 & cr::CR0_AM)

@@ -14,14 +14,18 @@ struct Block {
     GuestPhys phys = 0;
     u8 code_size = 4;
     std::vector<Insn> insns;
-    // The block that last followed this one, remembered so the run loop can
-    // skip translation and lookup. Valid only while the linear address, the
-    // CPU's translation epoch and the cache generation are all unchanged.
-    mutable const Block* successor = nullptr;
-    mutable u64 successor_linear = ~0ull;
-    mutable u64 successor_epoch = ~0ull;
-    mutable u64 successor_generation = ~0ull;
-    mutable u8 successor_cpl = 0xFF;
+    // The two blocks that last followed this one (a conditional branch has
+    // two), remembered so the run loop can skip translation and lookup. A
+    // link is valid only while the linear address, the CPU's translation
+    // epoch, the cache generation and the CPL are all unchanged.
+    struct Link {
+        const Block* block = nullptr;
+        u64 linear = ~0ull;
+        u64 epoch = ~0ull;
+        u64 generation = ~0ull;
+        u8 cpl = 0xFF;
+    };
+    mutable Link successors[2];
 };
 
 class BlockCache {
@@ -43,6 +47,8 @@ public:
     // Changes whenever a block is invalidated: the CPU compares it after each
     // instruction to stop executing a block whose code was overwritten.
     u64 generation() const { return m_generation; }
+    // The same counter, for loops that re-read it after every instruction.
+    const u64& generation_counter() const { return m_generation; }
     size_t size() const { return m_blocks.size(); }
     // A translation epoch no vCPU sharing this cache has used: chained
     // successors record the epoch of the vCPU that linked them, and vCPUs

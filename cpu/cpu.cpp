@@ -1,6 +1,7 @@
 #include "cpu/cpu.h"
 
 #include "cpu/decoder.h"
+#include "cpu/fast_handlers.h"
 #include "cpu/handler_table.h"
 
 Cpu::Cpu(CpuState& state, PhysicalMemory& memory, PortBus& port_bus, MsrBus& msr_bus,
@@ -71,12 +72,6 @@ u64 Cpu::rflags()
     return s.rflags;
 }
 
-void Cpu::set_rflags_arith(u64 flags_value)
-{
-    lf.op = FlagOp::None;
-    s.rflags = (s.rflags & ~rf::ARITH) | (flags_value & rf::ARITH);
-}
-
 void Cpu::set_flag(u64 bit, bool on)
 {
     materialize_flags();
@@ -86,29 +81,8 @@ void Cpu::set_flag(u64 bit, bool on)
         s.rflags &= ~bit;
 }
 
-bool Cpu::condition(unsigned cc)
+bool Cpu::condition_from_rflags(unsigned cc)
 {
-    // Fast paths for the flag producers that dominate real code.
-    if (lf.op == FlagOp::Sub) {
-        const u64 mask = size_mask(lf.size);
-        const u64 a = lf.src1 & mask, b = lf.src2 & mask;
-        switch (cc) {
-        case 0x2: return a < b;                  // B
-        case 0x3: return a >= b;                 // AE
-        case 0x4: return a == b;                 // E
-        case 0x5: return a != b;                 // NE
-        case 0x6: return a <= b;                 // BE
-        case 0x7: return a > b;                  // A
-        case 0xC: return i64(sign_extend(a, lf.size)) < i64(sign_extend(b, lf.size));
-        case 0xD: return i64(sign_extend(a, lf.size)) >= i64(sign_extend(b, lf.size));
-        case 0xE: return i64(sign_extend(a, lf.size)) <= i64(sign_extend(b, lf.size));
-        case 0xF: return i64(sign_extend(a, lf.size)) > i64(sign_extend(b, lf.size));
-        default: break;
-        }
-    } else if (lf.op == FlagOp::Logic && (cc == 0x4 || cc == 0x5)) {
-        bool zero = (lf.result & size_mask(lf.size)) == 0;
-        return cc == 0x4 ? zero : !zero;
-    }
     const u64 f = rflags();
     bool result;
     switch (cc >> 1) {
@@ -132,19 +106,6 @@ void Cpu::write_rflags(u64 value, u64 writable)
 }
 
 // ---- Operands ----
-
-u64 Cpu::effective_address(const Insn& insn) const
-{
-    const MemRef& m = insn.mem;
-    u64 ea = static_cast<u64>(m.disp);
-    if (m.base == REG_RIP)
-        ea += next_rip;
-    else if (m.base != NO_REG)
-        ea += s.gpr[m.base];
-    if (m.index != NO_REG)
-        ea += s.gpr[m.index] * m.scale;
-    return ea & size_mask(insn.addrsize);
-}
 
 bool Cpu::read_operand_slow(const Insn& insn, unsigned index, u64& value)
 {
@@ -185,22 +146,6 @@ bool Cpu::write_operand_slow(const Insn& insn, unsigned index, u64 value)
         return raise_ud();
     }
 }
-
-unsigned Cpu::code_size() const
-{
-    if (s.in_64bit_code())
-        return 8;
-    if (!s.protected_mode() || s.v86_mode())
-        return 2;
-    return (s.seg[CS].attr & Segment::DB) ? 4 : 2;
-}
-
-u64 Cpu::ip_mask() const
-{
-    unsigned cs = code_size();
-    return cs == 8 ? ~0ull : cs == 4 ? 0xFFFFFFFFull : 0xFFFFull;
-}
-
 
 // ---- Fetch and run ----
 
@@ -272,6 +217,8 @@ bool Cpu::fetch_block(const Block*& block, u64 linear)
             insn = Insn{};
             insn.handler = op_unimplemented_decode;
             insn.length = 1;
+        } else {
+            specialize_handler(insn, csize);
         }
         fresh->insns.push_back(insn);
         at += insn.length;
@@ -291,6 +238,69 @@ bool Cpu::fetch_block(const Block*& block, u64 linear)
     return true;
 }
 
+bool Cpu::check_pending_events()
+{
+    if (s.events.interrupt_shadow)
+        return true;
+    if (m_interrupts && !s.events.nmi_blocked && m_interrupts->take_nmi())
+        s.events.nmi = true;
+    if (s.events.nmi && !s.events.nmi_blocked) {
+        s.events.nmi = false;
+        s.events.halted = false;
+        s.events.nmi_blocked = true;
+        deliver_event(VEC_NMI, EventKind::Nmi, false, 0);
+        return false;
+    }
+    if (m_interrupts && (s.rflags & rf::IF) && m_interrupts->interrupt_pending()) {
+        s.events.halted = false;
+        u8 vector = m_interrupts->acknowledge_interrupt();
+        deliver_event(vector, EventKind::External, false, 0);
+        return false;
+    }
+    return true;
+}
+
+const Block* Cpu::chained_successor(const Block& previous, u64 linear, u64 epoch,
+                                    u64 generation, u8 cpl, unsigned csize) const
+{
+    for (const Block::Link& link : previous.successors)
+        if (link.linear == linear && link.epoch == epoch && link.generation == generation &&
+            link.cpl == cpl && link.block->code_size == csize)
+            return link.block;
+    return nullptr;
+}
+
+void Cpu::execute_block(const Block& block, u64 end)
+{
+    // The common case needs none of the per-instruction bookkeeping below:
+    // tracing, single-stepping and the STI/MOV SS shadow are rare, and every
+    // instruction that can start them ends its block.
+    if (m_trace || (s.rflags & rf::TF) || s.events.interrupt_shadow) [[unlikely]]
+        return execute_block_carefully(block, end);
+    const u64& generation_counter = m_blocks.generation_counter();
+    const u64 generation = generation_counter;
+    const bool check_limit = !s.in_64bit_code();
+    const u64 rip_mask = ip_mask();
+    u64 rip = s.rip;
+    for (const Insn& insn : block.insns) {
+        if (check_limit && rip + insn.length - 1 > s.seg[CS].limit) [[unlikely]] {
+            raise_gp(0);
+            handle_fault();
+            return;
+        }
+        next_rip = (rip + insn.length) & rip_mask;
+        m_end_block = false;
+        if (!insn.handler(*this, insn)) [[unlikely]] {
+            handle_fault();
+            return;
+        }
+        s.rip = rip = next_rip;
+        ++m_retired;
+        if (m_end_block | (generation != generation_counter) | (m_retired >= end))
+            return;
+    }
+}
+
 RunExit Cpu::run(u64 budget)
 {
     m_stop_requested = false;
@@ -300,12 +310,8 @@ RunExit Cpu::run(u64 budget)
     // at once) count against the budget too, so that run() always returns.
     u64 stalls = 0;
     while (m_retired + stalls < end) {
-        if (m_triple_fault) {
-            m_triple_fault = false;
-            return RunExit::TripleFault;
-        }
-        if (m_stop_requested)
-            return RunExit::StopRequested;
+        if (m_triple_fault || m_stop_requested) [[unlikely]]
+            break; // reported below
         if (!check_pending_events()) {
             previous = nullptr;
             ++stalls;
@@ -321,12 +327,10 @@ RunExit Cpu::run(u64 budget)
         const u64 epoch = m_translation_epoch;
         const u64 generation = m_blocks.generation();
         const u8 cpl = static_cast<u8>(s.cpl());
-        const Block* block;
-        if (previous && previous->successor_linear == linear && previous->successor_epoch == epoch &&
-            previous->successor_generation == generation && previous->successor_cpl == cpl &&
-            previous->successor->code_size == code_size()) {
-            block = previous->successor;
-        } else {
+        const Block* block =
+            previous ? chained_successor(*previous, linear, epoch, generation, cpl, code_size())
+                     : nullptr;
+        if (!block) {
             if (!fetch_block(block, linear)) {
                 previous = nullptr;
                 handle_fault();
@@ -335,12 +339,16 @@ RunExit Cpu::run(u64 budget)
             }
             if (previous && block != m_uncached.get() && m_translation_epoch == epoch &&
                 m_blocks.generation() == generation) {
-                previous->successor = block;
-                previous->successor_linear = linear;
-                previous->successor_epoch = epoch;
-                previous->successor_generation = generation;
-                previous->successor_cpl = cpl;
+                Block::Link* links = previous->successors;
+                links[1] = links[0];
+                links[0] = Block::Link{block, linear, epoch, generation, cpl};
             }
+        }
+        if (mem.code_marks() != m_code_marks_seen) [[unlikely]] {
+            // fetch_block (here or on another vCPU) made a page code: stores
+            // to it must now take the slow path that invalidates its blocks.
+            m_tlb.drop_writes_to_code(mem);
+            m_code_marks_seen = mem.code_marks();
         }
         const u64 retired_before = m_retired;
         execute_block(*block, end - stalls);
@@ -355,35 +363,6 @@ RunExit Cpu::run(u64 budget)
         return RunExit::TripleFault;
     }
     return m_stop_requested ? RunExit::StopRequested : RunExit::BudgetExhausted;
-}
-
-void Cpu::execute_block(const Block& block, u64 end)
-{
-    // The common case needs none of the per-instruction bookkeeping below:
-    // tracing, single-stepping and the STI/MOV SS shadow are rare, and every
-    // instruction that can start them ends its block.
-    if (m_trace || (s.rflags & rf::TF) || s.events.interrupt_shadow) [[unlikely]]
-        return execute_block_carefully(block, end);
-    const u64 generation = m_blocks.generation();
-    const bool check_limit = !s.in_64bit_code();
-    const u64 rip_mask = ip_mask();
-    for (const Insn& insn : block.insns) {
-        if (check_limit && s.rip + insn.length - 1 > s.seg[CS].limit) [[unlikely]] {
-            raise_gp(0);
-            handle_fault();
-            return;
-        }
-        next_rip = (s.rip + insn.length) & rip_mask;
-        m_end_block = false;
-        if (!insn.handler(*this, insn)) [[unlikely]] {
-            handle_fault();
-            return;
-        }
-        s.rip = next_rip;
-        ++m_retired;
-        if (m_end_block | (generation != m_blocks.generation()) | (m_retired >= end))
-            return;
-    }
 }
 
 void Cpu::execute_block_carefully(const Block& block, u64 end)
@@ -443,28 +422,6 @@ void Cpu::handle_fault()
         s.cr2 = m_fault.address;
     deliver_event(m_fault.vector, EventKind::Exception, m_fault.has_error_code,
                   m_fault.error_code);
-}
-
-bool Cpu::check_pending_events()
-{
-    if (s.events.interrupt_shadow)
-        return true;
-    if (m_interrupts && !s.events.nmi_blocked && m_interrupts->take_nmi())
-        s.events.nmi = true;
-    if (s.events.nmi && !s.events.nmi_blocked) {
-        s.events.nmi = false;
-        s.events.halted = false;
-        s.events.nmi_blocked = true;
-        deliver_event(VEC_NMI, EventKind::Nmi, false, 0);
-        return false;
-    }
-    if (m_interrupts && (s.rflags & rf::IF) && m_interrupts->interrupt_pending()) {
-        s.events.halted = false;
-        u8 vector = m_interrupts->acknowledge_interrupt();
-        deliver_event(vector, EventKind::External, false, 0);
-        return false;
-    }
-    return true;
 }
 
 bool Cpu::near_branch(u64 target, unsigned opsize)

@@ -101,16 +101,58 @@ public:
 
     // RFLAGS with the lazy arithmetic flags folded in.
     u64 rflags();
-    void set_rflags_arith(u64 flags_value); // replaces the six arithmetic flags
+    void set_rflags_arith(u64 flags_value) // replaces the six arithmetic flags
+    {
+        lf.op = FlagOp::None;
+        s.rflags = (s.rflags & ~rf::ARITH) | (flags_value & rf::ARITH);
+    }
     void materialize_flags();
     bool flag(u64 bit) { return rflags() & bit; }
     void set_flag(u64 bit, bool on);
-    bool condition(unsigned cc); // Jcc/SETcc/CMOVcc condition 0..15
+    // Jcc/SETcc/CMOVcc condition 0..15. Compares and logic results, what
+    // nearly every branch tests, are answered from the lazy flags inline.
+    bool condition(unsigned cc)
+    {
+        if (lf.op == FlagOp::Sub) {
+            const u64 mask = size_mask(lf.size);
+            const u64 a = lf.src1 & mask, b = lf.src2 & mask;
+            switch (cc) {
+            case 0x2: return a < b;  // B
+            case 0x3: return a >= b; // AE
+            case 0x4: return a == b; // E
+            case 0x5: return a != b; // NE
+            case 0x6: return a <= b; // BE
+            case 0x7: return a > b;  // A
+            case 0xC: return i64(sign_extend(a, lf.size)) < i64(sign_extend(b, lf.size));
+            case 0xD: return i64(sign_extend(a, lf.size)) >= i64(sign_extend(b, lf.size));
+            case 0xE: return i64(sign_extend(a, lf.size)) <= i64(sign_extend(b, lf.size));
+            case 0xF: return i64(sign_extend(a, lf.size)) > i64(sign_extend(b, lf.size));
+            default: break;
+            }
+        } else if (lf.op == FlagOp::Logic && (cc == 0x4 || cc == 0x5)) {
+            const bool zero = (lf.result & size_mask(lf.size)) == 0;
+            return cc == 0x4 ? zero : !zero;
+        }
+        return condition_from_rflags(cc);
+    }
+    bool condition_from_rflags(unsigned cc);
     // Writes RFLAGS as POPF/IRET do, limited to `writable` bits.
     void write_rflags(u64 value, u64 writable);
 
-    // Operand access.
-    u64 effective_address(const Insn& insn) const;
+    // Operand access. Registers, immediates and memory in flat 64-bit mode
+    // are handled inline: they are most of what real code does.
+    u64 effective_address(const Insn& insn) const
+    {
+        const MemRef& m = insn.mem;
+        u64 ea = static_cast<u64>(m.disp);
+        if (m.base == REG_RIP)
+            ea += next_rip;
+        else if (m.base != NO_REG)
+            ea += s.gpr[m.base];
+        if (m.index != NO_REG)
+            ea += s.gpr[m.index] * m.scale;
+        return ea & size_mask(insn.addrsize);
+    }
     bool read_operand(const Insn& insn, unsigned index, u64& value)
     {
         const Operand& op = insn.op[index];
@@ -118,6 +160,12 @@ public:
             value = s.gpr[op.reg] & size_mask(op.size);
             return true;
         }
+        if (op.kind == OpKind::Imm) {
+            value = insn.imm; // already sign- or zero-extended; callers mask to their size
+            return true;
+        }
+        if (op.kind == OpKind::Mem)
+            return read_mem(insn.mem.seg, effective_address(insn), op.size, value);
         return read_operand_slow(insn, index, value);
     }
     bool write_operand(const Insn& insn, unsigned index, u64 value)
@@ -127,21 +175,53 @@ public:
             s.gpr[op.reg] = op.size == 8 ? value : value & 0xFFFFFFFF;
             return true;
         }
+        if (op.kind == OpKind::Mem)
+            return write_mem(insn.mem.seg, effective_address(insn), op.size, value);
         return write_operand_slow(insn, index, value);
     }
     bool read_operand_slow(const Insn& insn, unsigned index, u64& value);
     bool write_operand_slow(const Insn& insn, unsigned index, u64 value);
 
     // Memory through segmentation and paging. `offset` is the effective address.
+    // 64-bit code without alignment checking needs no segment checks (only the
+    // FS/GS base), so a TLB hit there is a tag compare and a host load/store.
+    bool flat_linear(unsigned seg, u64 offset, u64& linear) const
+    {
+        // Alignment checking needs CR0.AM and EFLAGS.AC (and CPL 3): Linux
+        // keeps CR0.AM set, so test both.
+        if (!s.in_64bit_code() || ((s.cr0 & s.rflags) & (1u << 18))) [[unlikely]]
+            return false;
+        linear = offset + (seg >= FS ? s.seg[seg].base : 0);
+        return is_canonical(linear);
+    }
+    static u64 load_host(const u8* p, unsigned size)
+    {
+        switch (size) {
+        case 1: return *p;
+        case 2: { u16 v; __builtin_memcpy(&v, p, 2); return v; }
+        case 4: { u32 v; __builtin_memcpy(&v, p, 4); return v; }
+        case 8: { u64 v; __builtin_memcpy(&v, p, 8); return v; }
+        default: { u64 v = 0; __builtin_memcpy(&v, p, size); return v; }
+        }
+    }
+    static void store_host(u8* p, unsigned size, u64 value)
+    {
+        switch (size) {
+        case 1: *p = static_cast<u8>(value); break;
+        case 2: { u16 v = static_cast<u16>(value); __builtin_memcpy(p, &v, 2); break; }
+        case 4: { u32 v = static_cast<u32>(value); __builtin_memcpy(p, &v, 4); break; }
+        case 8: __builtin_memcpy(p, &value, 8); break;
+        default: __builtin_memcpy(p, &value, size); break;
+        }
+    }
     bool read_mem(unsigned seg, u64 offset, unsigned size, u64& value)
     {
-        // 64-bit mode with a flat segment and a TLB hit is the hot path.
-        if (s.in_64bit_code() && seg < FS && !(s.cr0 & (1u << 18)) && is_canonical(offset)) [[likely]] {
-            const SoftTlb::Entry& e = m_tlb.slot(s.cpl() == 3, offset);
-            const unsigned in_page = offset & 0xFFF;
-            if (e.read_tag == (offset >> 12) && e.host_page && in_page + size <= PAGE_SIZE) [[likely]] {
-                value = 0;
-                __builtin_memcpy(&value, e.host_page + in_page, size);
+        u64 linear;
+        if (flat_linear(seg, offset, linear)) [[likely]] {
+            const SoftTlb::Entry& e = m_tlb.slot(s.cpl() == 3, linear);
+            const unsigned in_page = linear & 0xFFF;
+            if (e.read_tag == (linear >> 12) && in_page + size <= PAGE_SIZE && e.host_page) [[likely]] {
+                value = load_host(e.host_page + in_page, size);
                 return true;
             }
         }
@@ -149,16 +229,54 @@ public:
     }
     bool write_mem(unsigned seg, u64 offset, unsigned size, u64 value)
     {
-        if (s.in_64bit_code() && seg < FS && !(s.cr0 & (1u << 18)) && is_canonical(offset)) [[likely]] {
-            const SoftTlb::Entry& e = m_tlb.slot(s.cpl() == 3, offset);
-            const unsigned in_page = offset & 0xFFF;
-            if (e.write_tag == (offset >> 12) && in_page + size <= PAGE_SIZE &&
-                !mem.is_code(e.phys_page)) [[likely]] {
-                __builtin_memcpy(e.host_page + in_page, &value, size);
+        u64 linear;
+        if (flat_linear(seg, offset, linear)) [[likely]] {
+            const SoftTlb::Entry& e = m_tlb.slot(s.cpl() == 3, linear);
+            const unsigned in_page = linear & 0xFFF;
+            // Write entries never cover code pages: no is_code() test here.
+            if (e.write_tag == (linear >> 12) && in_page + size <= PAGE_SIZE) [[likely]] {
+                store_host(e.host_page + in_page, size, value);
                 return true;
             }
         }
         return write_mem_slow(seg, offset, size, value);
+    }
+    // Host spans for REP string instructions: the bytes from seg:offset up
+    // to the end of its page (at most max_len, in `len`) when every access
+    // there would take the read_mem/write_mem fast path; nullptr otherwise.
+    u8* fast_write_span(unsigned seg, u64 offset, u64 max_len, u64& len)
+    {
+        u64 linear;
+        if (!flat_linear(seg, offset, linear))
+            return nullptr;
+        const SoftTlb::Entry& e = m_tlb.slot(s.cpl() == 3, linear);
+        if (e.write_tag != (linear >> 12))
+            return nullptr;
+        const u64 in_page = linear & 0xFFF;
+        len = max_len < PAGE_SIZE - in_page ? max_len : PAGE_SIZE - in_page;
+        return e.host_page + in_page;
+    }
+    const u8* fast_read_span(unsigned seg, u64 offset, u64 max_len, u64& len)
+    {
+        u64 linear;
+        if (!flat_linear(seg, offset, linear))
+            return nullptr;
+        const SoftTlb::Entry& e = m_tlb.slot(s.cpl() == 3, linear);
+        if (e.read_tag != (linear >> 12) || !e.host_page)
+            return nullptr;
+        const u64 in_page = linear & 0xFFF;
+        len = max_len < PAGE_SIZE - in_page ? max_len : PAGE_SIZE - in_page;
+        return e.host_page + in_page;
+    }
+    // True when a store of `size` bytes would take write_mem's fast path
+    // (and so cannot fault); false means "not known".
+    bool write_hits_tlb(unsigned seg, u64 offset, unsigned size)
+    {
+        u64 linear;
+        if (!flat_linear(seg, offset, linear))
+            return false;
+        const SoftTlb::Entry& e = m_tlb.slot(s.cpl() == 3, linear);
+        return e.write_tag == (linear >> 12) && (linear & 0xFFF) + size <= PAGE_SIZE;
     }
     bool read_mem_slow(unsigned seg, u64 offset, unsigned size, u64& value);
     bool write_mem_slow(unsigned seg, u64 offset, unsigned size, u64 value);
@@ -180,8 +298,19 @@ public:
     bool read_descriptor(u16 selector, u64& low, u64& high, bool& in_bounds);
     void set_segment_from_descriptor(Segment& out, u16 selector, u64 descriptor);
     bool set_descriptor_accessed(u16 selector, u64 descriptor);
-    unsigned code_size() const; // 2, 4 or 8: default operand size of CS
-    u64 ip_mask() const;
+    unsigned code_size() const // 2, 4 or 8: default operand size of CS
+    {
+        if (s.in_64bit_code())
+            return 8;
+        if (!s.protected_mode() || s.v86_mode())
+            return 2;
+        return (s.seg[CS].attr & Segment::DB) ? 4 : 2;
+    }
+    u64 ip_mask() const
+    {
+        const unsigned cs = code_size();
+        return cs == 8 ? ~0ull : cs == 4 ? 0xFFFFFFFFull : 0xFFFFull;
+    }
 
     // Control transfer.
     bool far_jump_or_call(u16 selector, u64 offset, unsigned opsize, bool is_call);
@@ -228,7 +357,11 @@ public:
     bool check_alignment(u64 linear, unsigned size);
     bool access_is_user(bool supervisor) const { return !supervisor && s.cpl() == 3; }
     bool fetch_block(const Block*& block, u64 linear);
-    void execute_block(const Block& block, u64 end);
+    // The per-block steps of run(), defined in cpu.cpp and inlined there only.
+    [[gnu::always_inline]] inline const Block* chained_successor(const Block& previous, u64 linear,
+                                                                 u64 epoch, u64 generation, u8 cpl,
+                                                                 unsigned csize) const;
+    [[gnu::always_inline]] inline void execute_block(const Block& block, u64 end);
     void execute_block_carefully(const Block& block, u64 end);
     void trace(const Insn& insn);
     bool deliver_once(u8 vector, EventKind kind, bool has_error, u32 error_code, u64 return_rip,
@@ -254,7 +387,7 @@ public:
                       bool ext);
     bool fetch_bytes(u64 linear, u8* out, unsigned len);
     void handle_fault();
-    bool check_pending_events();
+    [[gnu::always_inline]] inline bool check_pending_events();
 
 private:
     std::unique_ptr<BlockCache> m_own_blocks;
@@ -273,6 +406,7 @@ private:
     u64 m_translation_epoch = 0;
     std::unique_ptr<Block> m_uncached; // a block that straddles pages, decoded for one run
     SoftTlb m_tlb;
+    u64 m_code_marks_seen = 0; // PhysicalMemory::code_marks() when the TLB last dropped code writes
     SoftTlb::Entry m_scratch_entry; // an uncacheable translation (SMAP-sensitive)
     InterruptSource* m_interrupts = nullptr;
     Fault m_fault{};

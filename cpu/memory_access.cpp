@@ -64,14 +64,14 @@ bool Cpu::translate(u64 linear, Access access, bool user, SoftTlb::Entry*& entry
     case Access::Write:
         if (!smap_sensitive) {
             e.read_tag = vpn;
-            if (ram)
+            if (ram && !mem.is_code(page))
                 e.write_tag = vpn;
         }
         break;
     case Access::Read:
         if (!smap_sensitive) {
             e.read_tag = vpn;
-            if (ram && tr.writable && tr.dirty)
+            if (ram && tr.writable && tr.dirty && !mem.is_code(page))
                 e.write_tag = vpn;
         }
         break;
@@ -172,8 +172,8 @@ bool Cpu::write_linear(u64 linear, unsigned size, u64 value, bool supervisor)
     const bool user = access_is_user(supervisor);
     SoftTlb::Entry& e = m_tlb.slot(user, linear);
     const unsigned offset = linear & 0xFFF;
-    if (e.write_tag == (linear >> 12) && offset + size <= PAGE_SIZE &&
-        !mem.is_code(e.phys_page)) [[likely]] {
+    // Write entries never cover code pages (see SoftTlb::drop_writes_to_code).
+    if (e.write_tag == (linear >> 12) && offset + size <= PAGE_SIZE) [[likely]] {
         store_le(e.host_page + offset, size, value);
         return true;
     }

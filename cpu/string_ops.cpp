@@ -71,6 +71,50 @@ bool one_iteration(Cpu& cpu, const Insn& insn, const StringRegs& r, unsigned siz
     return true;
 }
 
+// Forward REP MOVS/STOS with 64-bit addresses over memory the TLB maps
+// directly: as many whole elements as fit before either page ends, in one
+// host copy or fill. Returns how many elements it did (0: none, take one
+// ordinary iteration instead: a fault, MMIO, code, a page crossing or an
+// overlap that a forward copy must replicate).
+template <Str K>
+u64 bulk_iterations(Cpu& cpu, const Insn& insn, const StringRegs& r, unsigned size, u64 max_count)
+{
+    if (r.as != 8 || r.step < 0)
+        return 0;
+    const u64 di = cpu.s.gpr[RDI];
+    u64 dst_len;
+    u8* dst = cpu.fast_write_span(ES, di, max_count * size, dst_len);
+    if (!dst)
+        return 0;
+    if constexpr (K == Str::Stos) {
+        const u64 n = dst_len / size;
+        const u64 value = cpu.gpr(RAX, size);
+        if (size == 1)
+            __builtin_memset(dst, static_cast<int>(value), n);
+        else
+            for (u64 i = 0; i < n; ++i)
+                Cpu::store_host(dst + i * size, size, value);
+        cpu.s.gpr[RDI] = di + n * size;
+        return n;
+    } else {
+        const u64 si = cpu.s.gpr[RSI];
+        u64 src_len;
+        const u8* src = cpu.fast_read_span(insn.mem.seg, si, max_count * size, src_len);
+        if (!src)
+            return 0;
+        const u64 n = (dst_len < src_len ? dst_len : src_len) / size;
+        const u64 bytes = n * size;
+        // Element by element forward equals memmove unless the destination
+        // starts inside the source (then the copy repeats a pattern).
+        if (dst > src && dst < src + bytes)
+            return 0;
+        __builtin_memmove(dst, src, bytes);
+        cpu.s.gpr[RSI] = si + bytes;
+        cpu.s.gpr[RDI] = di + bytes;
+        return n;
+    }
+}
+
 template <Str K>
 bool string_op(Cpu& cpu, const Insn& insn)
 {
@@ -91,6 +135,14 @@ bool string_op(Cpu& cpu, const Insn& insn)
         const u64 count = cpu.s.gpr[RCX] & r.mask;
         if (count == 0)
             return true;
+        if constexpr (K == Str::Movs || K == Str::Stos) {
+            const u64 left = REP_CHUNK - done;
+            if (const u64 n = bulk_iterations<K>(cpu, insn, r, size, count < left ? count : left)) {
+                cpu.set_gpr(RCX, r.as, count - n);
+                done += n - 1;
+                continue;
+            }
+        }
         TRY(one_iteration<K>(cpu, insn, r, size));
         cpu.set_gpr(RCX, r.as, count - 1);
         if (compares) {

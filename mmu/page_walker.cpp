@@ -80,6 +80,7 @@ private:
     bool m_writable = true; // R/W = 1 in every entry
     bool m_no_xd = true;    // XD = 0 in every entry (or XD disabled)
     std::array<GuestPhys, 5> m_used{};
+    std::array<u8, 5> m_used_low{}; // each used entry's low byte (A and D) as read
     unsigned m_used_count = 0;
 };
 
@@ -122,6 +123,7 @@ void Walker::use(GuestPhys addr, u64 entry)
     // 32-bit paging reads 4-byte entries, so bit 63 is never set there.
     if (m_nxe)
         m_no_xd = m_no_xd && !(entry & PTE_XD);
+    m_used_low[m_used_count] = static_cast<u8>(entry);
     m_used[m_used_count++] = addr;
 }
 
@@ -159,7 +161,9 @@ std::optional<Fault> Walker::finish(u64 leaf, GuestPhys phys, u64 page_size, Tra
     for (unsigned i = 0; i < m_used_count; ++i) {
         bool is_leaf = i + 1 == m_used_count;
         u8 set = u8(PTE_A | (is_leaf && write ? PTE_D : 0));
-        u8 low = u8(m_mem.read(m_used[i], 1));
+        // The byte as the walk read it; a table that maps itself may have had
+        // A set by an earlier step, which `low | set` keeps.
+        const u8 low = m_used_low[i];
         if ((low & set) != set)
             m_mem.write(m_used[i], 1, low | set);
     }

@@ -1,5 +1,6 @@
 #include "mmu/physical_memory.h"
 
+#include <algorithm>
 #include <bit>
 #include <cassert>
 #include <cstring>
@@ -64,6 +65,7 @@ PhysicalMemory::PhysicalMemory(u64 ram_bytes) : m_ram_size(ram_bytes)
         throw std::bad_alloc(); // a host error at machine creation, like any failed allocation
     m_ram = std::unique_ptr<u8[], RamUnmapper>(static_cast<u8*>(p), RamUnmapper{bytes});
     m_code_pages.assign(bytes / PAGE_SIZE, 0);
+    update_plain_ram_end();
 }
 
 const PhysicalMemory::MmioRange* PhysicalMemory::find_mmio(GuestPhys addr) const
@@ -84,6 +86,9 @@ const PhysicalMemory::RomRange* PhysicalMemory::find_rom(GuestPhys addr) const
 
 bool PhysicalMemory::is_ram(GuestPhys addr, u64 len) const
 {
+    // Most accesses fall in the RAM above 1 MiB that no range covers.
+    if (addr >= LEGACY_HOLE_END && addr < m_plain_ram_end && len <= m_plain_ram_end - addr)
+        return true;
     if (!contains_range(0, m_ram_size, addr, len))
         return false;
     if (overlaps(addr, len, LEGACY_HOLE_BASE, LEGACY_HOLE_END - LEGACY_HOLE_BASE))
@@ -127,6 +132,19 @@ void PhysicalMemory::map_mmio(GuestPhys base, u64 size, IoDevice* device)
     for (const RomRange& r : m_roms)
         assert(!overlaps(base, size, r.base, r.bytes.size()));
     m_mmio.push_back({base, size, device});
+    update_plain_ram_end();
+}
+
+void PhysicalMemory::update_plain_ram_end()
+{
+    u64 end = m_ram_size;
+    for (const MmioRange& r : m_mmio)
+        if (r.base + (r.size - 1) >= LEGACY_HOLE_END) // the last byte: no wrap at 2^64
+            end = std::min(end, std::max(r.base, LEGACY_HOLE_END));
+    for (const RomRange& r : m_roms)
+        if (r.base + (r.bytes.size() - 1) >= LEGACY_HOLE_END)
+            end = std::min(end, std::max<u64>(r.base, LEGACY_HOLE_END));
+    m_plain_ram_end = end;
 }
 
 void PhysicalMemory::map_rom(GuestPhys base, std::span<const u8> image)
@@ -139,6 +157,7 @@ void PhysicalMemory::map_rom(GuestPhys base, std::span<const u8> image)
     for (const RomRange& r : m_roms)
         assert(!overlaps(base, image.size(), r.base, r.bytes.size()));
     m_roms.push_back({base, std::vector<u8>(image.begin(), image.end())});
+    update_plain_ram_end();
 }
 
 u8 PhysicalMemory::read_byte_slow(GuestPhys addr) const
@@ -227,8 +246,10 @@ void PhysicalMemory::mark_code(GuestPhys addr)
     // Only RAM can change under the block cache; code run from ROM (the reset
     // vector) or beyond RAM needs no tracking, and must not grow the bitmap.
     u64 page = addr >> 12;
-    if (page < m_code_pages.size())
+    if (page < m_code_pages.size() && !m_code_pages[page]) {
         m_code_pages[page] = 1;
+        ++m_code_marks;
+    }
 }
 
 void PhysicalMemory::note_write(GuestPhys addr, u64 len)

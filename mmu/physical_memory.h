@@ -51,6 +51,10 @@ public:
         return page < m_code_pages.size() && m_code_pages[page];
     }
     void note_write(GuestPhys addr, u64 len);
+    // Counts pages that became code. A CPU whose TLB lets stores bypass
+    // is_code() (write entries are never made for code pages) compares it
+    // before running a block and drops write entries when it moved.
+    u64 code_marks() const { return m_code_marks; }
     void set_code_write_listener(std::function<void(GuestPhys page)> listener)
     {
         m_code_write_listener = std::move(listener);
@@ -71,6 +75,8 @@ private:
     // True when every byte of [addr, addr + len) is plain RAM: below ram_size,
     // outside the legacy hole, and not covered by a ROM or MMIO range.
     bool is_ram(GuestPhys addr, u64 len = 1) const;
+    // [1 MiB, m_plain_ram_end) is RAM with no ROM or MMIO range in it.
+    void update_plain_ram_end();
     u8 read_byte_slow(GuestPhys addr) const;
     void write_byte_slow(GuestPhys addr, u8 value);
 
@@ -86,5 +92,7 @@ private:
     std::vector<MmioRange> m_mmio;
     std::vector<RomRange> m_roms;
     std::vector<u8> m_code_pages;
+    u64 m_code_marks = 0;
+    u64 m_plain_ram_end = 0;
     std::function<void(GuestPhys)> m_code_write_listener;
 };

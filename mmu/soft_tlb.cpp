@@ -52,3 +52,11 @@ void SoftTlb::flush_page(GuestVirt vaddr)
                 e = Entry{};
         }
 }
+
+void SoftTlb::drop_writes_to_code(const PhysicalMemory& memory)
+{
+    for (auto& half : m_entries)
+        for (Entry& e : half)
+            if (e.write_tag != INVALID && memory.is_code(e.phys_page))
+                e.write_tag = INVALID;
+}

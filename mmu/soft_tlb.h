@@ -32,6 +32,9 @@ public:
     void flush_all();
     void flush_non_global();
     void flush_page(GuestVirt vaddr);
+    // Makes stores to pages that are now code take the slow path (which
+    // invalidates the blocks decoded from them).
+    void drop_writes_to_code(const PhysicalMemory& memory);
 
 private:
     std::array<std::array<Entry, ENTRIES>, 2> m_entries{};

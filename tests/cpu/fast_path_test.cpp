@@ -1,0 +1,57 @@
+// The interpreter's fast paths (cpu/fast_handlers.cpp, the TLB's direct
+// stores, bulk REP MOVS/STOS) must behave exactly like the general ones in
+// the cases where they are tempting to get wrong.
+#include "tests/cpu/cpu_harness.h"
+
+#include <doctest/doctest.h>
+
+TEST_CASE("a store through a write entry made before its page became code still invalidates it")
+{
+    CpuHarness h;
+    h.enter_long64();
+    // Writes "mov al, 1; ret" at 0x30000 (so the TLB holds a write entry for
+    // that page), calls it (the page becomes code), patches the immediate
+    // and calls it again: the second call must run the new byte.
+    CHECK(h.run_code({
+              0xC6, 0x04, 0x25, 0x00, 0x00, 0x03, 0x00, 0xB0, // mov byte [0x30000], 0xB0
+              0xC6, 0x04, 0x25, 0x01, 0x00, 0x03, 0x00, 0x01, // mov byte [0x30001], 1
+              0xC6, 0x04, 0x25, 0x02, 0x00, 0x03, 0x00, 0xC3, // mov byte [0x30002], 0xC3
+              0xBB, 0x00, 0x00, 0x03, 0x00,                   // mov ebx, 0x30000
+              0xFF, 0xD3,                                     // call rbx
+              0x88, 0xC2,                                     // mov dl, al
+              0xC6, 0x04, 0x25, 0x01, 0x00, 0x03, 0x00, 0x02, // mov byte [0x30001], 2
+              0xFF, 0xD3,                                     // call rbx
+          }) == RunExit::Halted);
+    CHECK((h.state.gpr[RDX] & 0xFF) == 1);
+    CHECK((h.state.gpr[RAX] & 0xFF) == 2);
+}
+
+TEST_CASE("REP MOVSB with the destination just after the source repeats the first byte")
+{
+    CpuHarness h;
+    h.enter_long64();
+    h.put(0x40000, {7, 1, 2, 3, 4, 5, 6, 8, 9});
+    // mov esi, 0x40000 ; mov edi, 0x40001 ; mov ecx, 8 ; rep movsb
+    CHECK(h.run_code({0xBE, 0, 0, 4, 0, 0xBF, 1, 0, 4, 0, 0xB9, 8, 0, 0, 0, 0xF3, 0xA4}) ==
+          RunExit::Halted);
+    u8 out[9];
+    h.mem.read_bytes(0x40000, out, 9);
+    for (u8 b : out)
+        CHECK(b == 7);
+    CHECK(h.state.gpr[RSI] == 0x40008);
+    CHECK(h.state.gpr[RDI] == 0x40009);
+}
+
+TEST_CASE("REP STOSQ fills across a page boundary")
+{
+    CpuHarness h;
+    h.enter_long64();
+    // mov rax, 0x1122334455667788 ; mov edi, 0x40FF0 ; mov ecx, 4 ; rep stosq
+    CHECK(h.run_code({0x48, 0xB8, 0x88, 0x77, 0x66, 0x55, 0x44, 0x33, 0x22, 0x11, 0xBF, 0xF0, 0x0F,
+                      4, 0, 0xB9, 4, 0, 0, 0, 0xF3, 0x48, 0xAB}) == RunExit::Halted);
+    for (u64 a = 0x40FF0; a < 0x41010; a += 8)
+        CHECK(h.get64(a) == 0x1122334455667788ull);
+    CHECK(h.get64(0x41010) == 0);
+    CHECK(h.state.gpr[RDI] == 0x41010);
+    CHECK(h.state.gpr[RCX] == 0);
+}
