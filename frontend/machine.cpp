@@ -42,6 +42,21 @@ void Machine::connect_board()
     cpu.set_tsc_source([this] { return m_clock.now_ns(); });
     cpu.set_interrupt_source(&m_board->lapic(0));
     m_board->lapic(0).set_tsc([&cpu] { return cpu.read_tsc(); }, 1'000'000'000);
+
+    // Hyper-V enlightenments (docs/hyperv.md): one partition, each vCPU
+    // attached with its VP index. With them on, the vCPU's TSC is the
+    // partition TSC (the same 1 GHz of virtual time).
+    HvConfig hv;
+    hv.enabled = m_config.enlightenments;
+    hv.vp_count = board.cpu_count;
+    hv.apic_frequency_hz = LocalApic::TIMER_HZ;
+    m_hyperv = std::make_unique<HypervGlue>(hv, m_memory, m_clock, m_cpuid,
+                                            [this] { return m_board->current_vcpu(); });
+    m_hyperv->set_crash_handler([this](const HvCrashReport&) {
+        m_exit_status = exit_status::GUEST_CRASH;
+        m_backend.request_stop();
+    });
+    m_hyperv->attach_vcpu(0, cpu, m_board->lapic(0), m_msrs);
     m_board->set_power_off_handler([this] {
         m_exit_status = exit_status::SUCCESS;
         m_backend.request_stop();
