@@ -23,6 +23,7 @@ enum class Opt : u8 {
     Stats,
     Demo,
     Deterministic,
+    Enlightenments,
     MaxInstructions,
     Serial,
     Help,
@@ -39,7 +40,10 @@ constexpr OptionSpec OPTION_SPECS[] = {
     {"kernel", Opt::Kernel, true},    {"append", Opt::Append, true},
     {"initrd", Opt::Initrd, true},    {"memory", Opt::Memory, true},
     {"cpus", Opt::Cpus, true},        {"trace", Opt::Trace, false},
-    {"stats", Opt::Stats, false},     {"demo", Opt::Demo, false}, {"deterministic", Opt::Deterministic, false},     {"max-instructions", Opt::MaxInstructions, true},
+    {"stats", Opt::Stats, false},     {"demo", Opt::Demo, false},
+    {"deterministic", Opt::Deterministic, false},
+    {"enlightenments", Opt::Enlightenments, true},
+    {"max-instructions", Opt::MaxInstructions, true},
     {"serial", Opt::Serial, true},    {"help", Opt::Help, false},
     {"version", Opt::Version, false},
 };
@@ -148,6 +152,11 @@ ErrorOr<void> apply(Options& options, Opt id, std::string_view value)
         break;
     case Opt::Deterministic:
         options.deterministic = true;
+        break;
+    case Opt::Enlightenments:
+        if (value != "on" && value != "off")
+            return make_error("--enlightenments: " + quoted(value) + " is not 'on' or 'off'");
+        options.enlightenments = value == "on";
         break;
     case Opt::MaxInstructions: {
         std::optional<u64> n = parse_u64(value);
@@ -263,13 +272,16 @@ std::string usage_text()
            "  --stats                  print the retired instruction count to stderr at exit\n"
            "  --demo                   run the built-in bare-metal demo instead of the default guest\n"
            "  --deterministic          virtual time from retired instructions: a run repeats exactly\n"
+           "  --enlightenments on|off  the Hyper-V interface: CPUID leaves, synthetic MSRs,\n"
+           "                           hypercalls, SynIC, timers (default on)\n"
            "  --max-instructions N     stop after N instructions (exit status 5)\n"
            "  --help                   show this help and exit\n"
            "  --version                show the version and exit\n"
            "\n"
            "Exit status: the guest's isa-debug-exit status ((v << 1) | 1, at port 0xF4),\n"
            "0 when the demo succeeds, 2 usage or input error, 4 triple fault,\n"
-           "5 instruction limit reached, 6 vCPU halted with nothing to wake it.\n";
+           "5 instruction limit reached, 6 vCPU halted with nothing to wake it,\n"
+           "8 the guest reported a crash through the Hyper-V crash MSRs.\n";
 }
 
 std::string version_text()

@@ -34,6 +34,7 @@ struct Options {
     bool trace = false;
     bool stats = false;
     bool deterministic = false; // virtual time from retired instructions
+    bool enlightenments = true; // the Hyper-V partition interface (docs/hyperv.md)
     bool demo = false; // run the built-in demo rather than the default Linux guest
     std::optional<u64> max_instructions;
     SerialTarget serial;

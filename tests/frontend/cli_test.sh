@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Command-line behaviour of build/viridian: exit statuses, the one-line
 # error messages, serial output, --trace, --stats and the instruction limit.
-# Usage: cli_test.sh VIRIDIAN EXIT_GUEST TRIPLE_GUEST HALT_GUEST SPIN_GUEST
+# Usage: cli_test.sh VIRIDIAN EXIT_GUEST TRIPLE_GUEST HALT_GUEST SPIN_GUEST CRASH_GUEST
 set -uo pipefail
 
-viridian=$1 exit_guest=$2 triple_guest=$3 halt_guest=$4 spin_guest=$5
+viridian=$1 exit_guest=$2 triple_guest=$3 halt_guest=$4 spin_guest=$5 crash_guest=$6
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 failures=0 checks=0
@@ -76,6 +76,15 @@ check "--trace disassembles each instruction with Capstone" \
     eval 'status_is 33 && grep -qE "^0008:[0-9a-f]{8}  e6f4 +out 0xf4, al$" "$work/err"'
 run --kernel "$exit_guest" --cpus 2
 check "--cpus 2 runs with a note that only one vCPU runs" eval 'status_is 33 && stderr_has "only one vCPU"'
+run --kernel "$crash_guest"
+check "a guest crash through the Hyper-V crash MSRs exits 8 with its five values" \
+    eval 'status_is 8 && stderr_has "the guest reported a crash (Hyper-V crash MSRs) on VP 0" &&
+          stderr_has "P0=0xc0de000011111111 P1=0xc0de000122222222 P2=0xc0de000233333333" &&
+          stderr_has "P3=0xc0de000344444444 P4=0xc0de000455555555"'
+run --kernel "$crash_guest" --enlightenments off
+check "--enlightenments off: the crash MSRs are #GP" eval 'status_is 4 && stderr_has "vector 13"'
+run --kernel "$exit_guest" --enlightenments maybe
+check "--enlightenments takes only on or off" eval 'status_is 2 && stderr_is_one_line'
 
 echo "$((checks - failures)) of $checks command-line checks passed"
 [ "$failures" -eq 0 ]

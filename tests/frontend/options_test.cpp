@@ -42,6 +42,7 @@ TEST_CASE("options default to the demo with 512 MiB and one vCPU")
     CHECK(o.memory_bytes == 512ull << 20);
     CHECK(o.cpus == 1);
     CHECK_FALSE(o.trace);
+    CHECK(o.enlightenments);
     CHECK(o.serial.kind == SerialTarget::Kind::Stdio);
 }
 
@@ -74,6 +75,15 @@ TEST_CASE("options parse --serial stdio and file:PATH")
     CHECK(o.serial.path == "/tmp/out.txt");
     CHECK(contains(parse_error({"--serial", "tcp:1234"}), "--serial"));
     CHECK(contains(parse_error({"--serial", "file:"}), "--serial"));
+}
+
+TEST_CASE("--enlightenments takes on or off")
+{
+    CHECK_FALSE(parse_ok({"--enlightenments", "off"}).enlightenments);
+    CHECK(parse_ok({"--enlightenments=off", "--enlightenments=on"}).enlightenments);
+    CHECK(parse_error({"--enlightenments", "yes"}) ==
+          "--enlightenments: 'yes' is not 'on' or 'off'");
+    CHECK(parse_error({"--enlightenments"}) == "option --enlightenments needs an argument");
 }
 
 TEST_CASE("memory sizes follow QEMU: suffixes K M G, bare numbers in MiB")
@@ -139,6 +149,6 @@ TEST_CASE("the usage text lists every option")
     std::string usage = usage_text();
     for (std::string_view opt :
          {"--kernel", "--append", "--initrd", "--memory", "--cpus", "--trace", "--stats",
-          "--max-instructions", "--serial", "--help", "--version"})
+          "--max-instructions", "--serial", "--enlightenments", "--help", "--version"})
         CHECK(contains(usage, opt));
 }
