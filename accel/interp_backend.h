@@ -6,7 +6,7 @@
 class InterpBackend final : public VcpuBackend {
 public:
     InterpBackend(CpuState& state, PhysicalMemory& memory, PortBus& ports, MsrBus& msrs,
-                  const CpuidModel& cpuid, unsigned apic_id);
+                  const CpuidModel& cpuid, unsigned apic_id, BlockCache* shared_blocks = nullptr);
     RunExit run(u64 budget) override { return m_cpu.run(budget); }
     void request_stop() override { m_cpu.request_stop(); }
     u64 retired() const override { return m_cpu.retired(); }

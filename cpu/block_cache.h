@@ -44,6 +44,10 @@ public:
     // instruction to stop executing a block whose code was overwritten.
     u64 generation() const { return m_generation; }
     size_t size() const { return m_blocks.size(); }
+    // A translation epoch no vCPU sharing this cache has used: chained
+    // successors record the epoch of the vCPU that linked them, and vCPUs
+    // with different page tables must never match each other's links.
+    u64 new_translation_epoch() { return ++m_translation_epochs; }
 
 private:
     static u64 key(GuestPhys phys, unsigned code_size) { return (phys << 2) | (code_size >> 2); }
@@ -51,4 +55,5 @@ private:
     std::unordered_map<u64, std::vector<u64>> m_keys_by_page;
     std::vector<std::unique_ptr<Block>> m_retired;
     u64 m_generation = 0;
+    u64 m_translation_epochs = 0;
 };

@@ -34,6 +34,7 @@ void Cpu::reset()
     s.gpr[RDX] = 0x600; // family 6 reset signature
     lf = LazyFlags{};
     m_tlb.flush_all();
+    m_translation_epoch = m_blocks.new_translation_epoch();
 }
 
 void Cpu::set_gpr(unsigned r, unsigned size, u64 v)

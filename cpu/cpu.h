@@ -44,6 +44,16 @@ public:
     using TraceHook = std::function<void(const CpuState&, const u8* bytes, unsigned length)>;
     void set_trace_hook(TraceHook hook) { m_trace = std::move(hook); }
     void set_interrupt_source(InterruptSource* source) { m_interrupts = source; }
+    // With other vCPUs on the same host thread, PAUSE (the spin-wait hint)
+    // ends the run after it retires, so the vCPU being waited for gets to run.
+    void set_pause_yields(bool yields) { m_pause_yields = yields; }
+    void pause_hint()
+    {
+        if (m_pause_yields) {
+            m_stop_requested = true;
+            m_end_block = true;
+        }
+    }
     // VMCALL/VMMCALL (the hypercall page's instruction) go to this handler,
     // which reads and writes the registers per the hypercall ABI. It returns
     // false after raising a fault on the Cpu (e.g. #UD for a partition that
@@ -189,7 +199,7 @@ public:
     void invalidate_page(u64 linear)
     {
         m_tlb.flush_page(linear);
-        ++m_translation_epoch;
+        m_translation_epoch = m_blocks.new_translation_epoch();
     }
     u64 read_tsc();
     bool check_io_permission(u16 port, unsigned size);
@@ -269,6 +279,7 @@ private:
     u64 m_retired = 0;
     bool m_end_block = false;
     bool m_stop_requested = false;
+    bool m_pause_yields = false;
     bool m_triple_fault = false;
     u8 m_delivering = 0; // nesting of exception delivery, for #DF/triple fault
     u8 m_first_vector = 0;

@@ -1,5 +1,7 @@
 #include "cpu/cpuid_model.h"
 
+#include <iterator>
+
 #include <cstring>
 
 namespace {
@@ -51,6 +53,60 @@ u32 chars(const char* s)
 
 } // namespace
 
+// The package is one socket of single-threaded cores, one per vCPU: leaf 1's
+// HTT bit alone would make guests count the vCPUs as SMT siblings of one core.
+unsigned CpuidModel::apic_id_bits() const
+{
+    unsigned bits = 0;
+    while ((1u << bits) < m_cpu_count)
+        ++bits;
+    return bits;
+}
+
+// Leaf 4, deterministic cache parameters: 32 KiB L1d and L1i and 1 MiB L2
+// per core, a 16 MiB L3 shared by the package (SDM Vol 2A CPUID leaf 04H).
+CpuidResult CpuidModel::cache_leaf(u32 subleaf) const
+{
+    struct Cache {
+        u32 type, level, ways, sets;
+        bool shared;
+    };
+    static constexpr Cache CACHES[] = {
+        {1, 1, 8, 64, false},     // data
+        {2, 1, 8, 64, false},     // instruction
+        {3, 2, 16, 1024, false},  // unified
+        {3, 3, 16, 16384, true},  // unified, shared
+    };
+    CpuidResult r;
+    if (subleaf >= std::size(CACHES))
+        return r; // type 0: no more caches
+    const Cache& c = CACHES[subleaf];
+    const u32 sharing = c.shared ? m_cpu_count - 1 : 0;
+    r.eax = c.type | (c.level << 5) | (1u << 8) | (sharing << 14) | ((m_cpu_count - 1) << 26);
+    r.ebx = (64u - 1) | ((c.ways - 1) << 22); // 64-byte lines, one partition
+    r.ecx = c.sets - 1;
+    return r;
+}
+
+// Leaf 0BH, extended topology: an SMT level of one thread, then a core
+// level with every vCPU (SDM Vol 2A CPUID leaf 0BH).
+CpuidResult CpuidModel::topology_leaf(u32 subleaf, unsigned apic_id) const
+{
+    CpuidResult r;
+    r.edx = apic_id;
+    r.ecx = subleaf & 0xFF;
+    if (subleaf == 0) {
+        r.eax = 0;
+        r.ebx = 1;
+        r.ecx |= 1u << 8; // SMT
+    } else if (subleaf == 1) {
+        r.eax = apic_id_bits();
+        r.ebx = m_cpu_count;
+        r.ecx |= 2u << 8; // core
+    }
+    return r;
+}
+
 CpuidResult CpuidModel::query(u32 leaf, u32 subleaf, unsigned apic_id) const
 {
     static const char brand[48] = "viridian virtual CPU";
@@ -63,7 +119,7 @@ CpuidResult CpuidModel::query(u32 leaf, u32 subleaf, unsigned apic_id) const
         // makes Linux warn that the CPU "may be unstable". The model's
         // semantics are Intel's (SDM), so it says so, as Hyper-V passes the
         // host vendor through.
-        r.eax = 7;
+        r.eax = 0xB;
         r.ebx = chars("Genu");
         r.edx = chars("ineI");
         r.ecx = chars("ntel");
@@ -76,6 +132,12 @@ CpuidResult CpuidModel::query(u32 leaf, u32 subleaf, unsigned apic_id) const
                 (m_local_apic ? (1u << 21) | (1u << 24) : 0); // x2APIC, TSC-deadline
         r.edx = LEAF1_EDX | (m_cpu_count > 1 ? (1u << 28) : 0) | // HTT when > 1 logical CPU
                 (m_local_apic ? (1u << 9) : 0);                   // APIC
+        break;
+    case 4:
+        r = cache_leaf(subleaf);
+        break;
+    case 0xB:
+        r = topology_leaf(subleaf, apic_id);
         break;
     case 7:
         if (subleaf == 0) {

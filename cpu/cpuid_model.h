@@ -28,6 +28,10 @@ public:
     static constexpr unsigned PHYS_BITS = 46, LINEAR_BITS = 57;
 
 private:
+    unsigned apic_id_bits() const;
+    CpuidResult cache_leaf(u32 subleaf) const;
+    CpuidResult topology_leaf(u32 subleaf, unsigned apic_id) const;
+
     unsigned m_cpu_count;
     HypervisorLeaves m_hypervisor;
     bool m_local_apic = false;

@@ -134,7 +134,7 @@ bool Cpu::write_cr(unsigned n, u64 value)
 
 void Cpu::flush_tlb(bool include_global)
 {
-    ++m_translation_epoch;
+    m_translation_epoch = m_blocks.new_translation_epoch();
     if (include_global)
         m_tlb.flush_all();
     else
@@ -848,7 +848,12 @@ HANDLER(op_ud)
     return cpu.raise_ud();
 }
 
-HANDLER(op_pause) { (void)cpu; (void)insn; return true; }
+HANDLER(op_pause)
+{
+    (void)insn;
+    cpu.pause_hint();
+    return true;
+}
 HANDLER(op_fence) { (void)cpu; (void)insn; return true; }
 
 HANDLER(op_clflush)

@@ -11,23 +11,46 @@
 Machine::Machine(const MachineConfig& config)
     : m_config(config), m_memory(config.memory_bytes),
       m_clock(config.deterministic ? VirtualClock::Mode::Deterministic : VirtualClock::Mode::Host),
-      // Only the boot vCPU runs for now, so CPUID reports one logical CPU
-      // whatever --cpus said.
-      m_cpuid(1), m_backend(m_state, m_memory, m_ports, m_msrs, m_cpuid, 0),
-      m_uart([this](u8 byte) { serial_output(byte); }), m_debug_exit([this](u64 status) {
+      m_cpuid(config.cpu_count), m_uart([this](u8 byte) { serial_output(byte); }),
+      m_debug_exit([this](u64 status) {
           m_exit_status = status;
-          m_backend.request_stop();
+          m_vcpus[m_running]->backend->request_stop();
       })
 {
     m_ports.map(Uart16550::COM1_BASE, Uart16550::PORT_COUNT, &m_uart);
     m_ports.map(DebugExit::DEFAULT_BASE, DebugExit::DEFAULT_SIZE, &m_debug_exit);
+    // Every vCPU decodes from the same memory: one block cache, told of
+    // every write to a page it decoded from.
+    BlockCache& blocks = m_blocks;
+    m_memory.set_code_write_listener([&blocks](GuestPhys page) { blocks.invalidate_page(page); });
+    create_vcpus();
     connect_board();
+}
+
+void Machine::create_vcpus()
+{
+    for (unsigned i = 0; i < m_config.cpu_count; ++i) {
+        auto vcpu = std::make_unique<Vcpu>();
+        // The APIC ID is the vCPU index, as the MADT and the LAPICs say.
+        vcpu->backend = std::make_unique<InterpBackend>(vcpu->state, m_memory, m_ports, m_msrs,
+                                                        m_cpuid, i, &m_blocks);
+        vcpu->backend->cpu().set_pause_yields(m_config.cpu_count > 1);
+        m_vcpus.push_back(std::move(vcpu));
+    }
+}
+
+u64 Machine::retired() const
+{
+    u64 total = 0;
+    for (const auto& vcpu : m_vcpus)
+        total += vcpu->backend->retired();
+    return total;
 }
 
 void Machine::connect_board()
 {
     PcBoardConfig board;
-    board.cpu_count = 1;
+    board.cpu_count = m_config.cpu_count;
     board.ram_bytes = m_config.memory_bytes;
     // Deterministic runs start the RTC at 2026-01-01 00:00:00 UTC.
     board.rtc_start_time = m_config.deterministic ? 1767225600 : static_cast<i64>(std::time(nullptr));
@@ -35,17 +58,9 @@ void Machine::connect_board()
     m_cpuid.set_local_apic(true);
     m_uart.set_irq_line(m_board->isa_irq_input(4));
 
-    // The TSC runs at 1 GHz of virtual time; the LAPIC's TSC-deadline timer
-    // must read exactly what RDTSC returns.
-    Cpu& cpu = m_backend.cpu();
-    m_clock.set_instruction_counter([this] { return m_backend.retired(); });
-    cpu.set_tsc_source([this] { return m_clock.now_ns(); });
-    cpu.set_interrupt_source(&m_board->lapic(0));
-    m_board->lapic(0).set_tsc([&cpu] { return cpu.read_tsc(); }, 1'000'000'000);
-
     // Hyper-V enlightenments (docs/hyperv.md): one partition, each vCPU
-    // attached with its VP index. With them on, the vCPU's TSC is the
-    // partition TSC (the same 1 GHz of virtual time).
+    // attached with its VP index in connect_vcpu. With them on, every vCPU's
+    // TSC is the partition TSC (the same 1 GHz of virtual time).
     HvConfig hv;
     hv.enabled = m_config.enlightenments;
     hv.vp_count = board.cpu_count;
@@ -54,17 +69,62 @@ void Machine::connect_board()
                                             [this] { return m_board->current_vcpu(); });
     m_hyperv->set_crash_handler([this](const HvCrashReport&) {
         m_exit_status = exit_status::GUEST_CRASH;
-        m_backend.request_stop();
+        m_vcpus[m_running]->backend->request_stop();
     });
-    m_hyperv->attach_vcpu(0, cpu, m_board->lapic(0), m_msrs);
+    // Deterministic time counts the instructions of all vCPUs together: it
+    // only ever moves forward, whichever vCPU reads it, so the TSCs agree.
+    m_clock.set_instruction_counter([this] { return retired(); });
+    for (unsigned i = 0; i < m_vcpus.size(); ++i)
+        connect_vcpu(i);
     m_board->set_power_off_handler([this] {
         m_exit_status = exit_status::SUCCESS;
-        m_backend.request_stop();
+        m_vcpus[m_running]->backend->request_stop();
     });
     m_board->set_reset_handler([this] {
         m_reset_requested = true;
-        m_backend.request_stop();
+        m_vcpus[m_running]->backend->request_stop();
     });
+}
+
+void Machine::connect_vcpu(unsigned index)
+{
+    Vcpu& vcpu = *m_vcpus[index];
+    Cpu& cpu = vcpu.backend->cpu();
+    LocalApic& lapic = m_board->lapic(index);
+    // The TSC runs at 1 GHz of virtual time on every vCPU; the LAPIC's
+    // TSC-deadline timer must read exactly what RDTSC returns.
+    cpu.set_tsc_source([this] { return m_clock.now_ns(); });
+    cpu.set_interrupt_source(&lapic);
+    lapic.set_tsc([&cpu] { return cpu.read_tsc(); }, 1'000'000'000);
+    m_hyperv->attach_vcpu(index, cpu, lapic, m_msrs);
+    // INIT and SIPI arrive while another vCPU (or this one) is inside an
+    // instruction: remember them and apply them before this vCPU runs next.
+    lapic.set_init_handler([this, &vcpu, index] {
+        vcpu.pending_init = true;
+        vcpu.pending_sipi.reset();
+        if (index == m_running)
+            vcpu.backend->request_stop();
+    });
+    lapic.set_sipi_handler([&vcpu](u8 vector) { vcpu.pending_sipi = vector; });
+}
+
+void Machine::apply_startup_requests(Vcpu& vcpu)
+{
+    if (vcpu.pending_init) {
+        vcpu.pending_init = false;
+        vcpu.backend->reset();
+    }
+    if (vcpu.pending_sipi) {
+        // Start-up: real mode at vector:0000, i.e. physical vector << 12
+        // (SDM Vol 3A 8.4.4.1).
+        const u8 vector = *vcpu.pending_sipi;
+        vcpu.pending_sipi.reset();
+        CpuState& s = vcpu.backend->state();
+        s.seg[CS].selector = static_cast<u16>(vector << 8);
+        s.seg[CS].base = static_cast<u64>(vector) << 12;
+        s.rip = 0;
+        s.events.halted = false;
+    }
 }
 
 ErrorOr<std::unique_ptr<Machine>> Machine::create(const MachineConfig& config)
@@ -83,10 +143,11 @@ ErrorOr<std::unique_ptr<Machine>> Machine::create(const MachineConfig& config)
             return tracer.error();
         machine->m_tracer = tracer.release_value();
         Tracer* t = machine->m_tracer.get();
-        machine->m_backend.cpu().set_trace_hook(
-            [t](const CpuState& s, const u8* bytes, unsigned length) {
-                t->trace(s, bytes, length);
-            });
+        for (auto& vcpu : machine->m_vcpus)
+            vcpu->backend->cpu().set_trace_hook(
+                [t](const CpuState& s, const u8* bytes, unsigned length) {
+                    t->trace(s, bytes, length);
+                });
     }
     ErrorOr<void> booted = machine->boot();
     if (booted.is_error())
@@ -116,8 +177,8 @@ ErrorOr<void> Machine::boot()
     ErrorOr<MultibootBoot> boot = load_multiboot(m_memory, m_config.kernel_path, params);
     if (boot.is_error())
         return boot.error();
-    m_backend.reset();
-    enter_multiboot(m_state, boot.value());
+    m_vcpus[0]->backend->reset();
+    enter_multiboot(m_vcpus[0]->state, boot.value());
     return {};
 }
 
@@ -132,8 +193,8 @@ ErrorOr<void> Machine::boot_linux(const std::string& name)
         load_linux(m_memory, m_config.kernel_path, m_config.initrd, std::move(params));
     if (boot.is_error())
         return boot.error();
-    m_backend.reset();
-    enter_linux64(m_state, boot.value());
+    m_vcpus[0]->backend->reset();
+    enter_linux64(m_vcpus[0]->state, boot.value());
     return {};
 }
 
@@ -148,66 +209,106 @@ int Machine::run()
 {
     for (;;) {
         u64 budget = QUANTUM;
-        if (m_config.max_instructions) {
-            u64 done = m_backend.retired();
-            if (done >= *m_config.max_instructions) {
-                std::fflush(m_config.serial_out);
-                std::fprintf(stderr,
-                             "viridian: stopped after the instruction limit (%" PRIu64
-                             " instructions) at RIP=0x%" PRIx64 "\n",
-                             done, m_state.rip);
-                dump_registers(stderr, m_backend.state());
-                return exit_status::INSTRUCTION_LIMIT;
-            }
-            budget = std::min(budget, *m_config.max_instructions - done);
-        }
-        m_clock.run_due();
-        m_console.poll([this](u8 byte) { m_uart.push_input(byte); });
-        if (m_console.quit_requested()) {
-            std::fflush(m_config.serial_out);
-            std::fprintf(stderr, "\nviridian: %s\n", m_console.quit_reason().c_str());
-            return m_console.quit_reason().find("SIG") == std::string::npos
-                       ? exit_status::SUCCESS
-                       : exit_status::INTERRUPTED;
-        }
-        RunExit exit = m_backend.run(budget);
-        std::fflush(m_config.serial_out);
-        if (m_exit_status)
-            return static_cast<int>(*m_exit_status & 0xFF); // what exit() keeps, as in QEMU
-        if (m_reset_requested) {
-            std::fprintf(stderr, "viridian: the guest reset the machine; stopping "
-                                 "(restarting a guest is not supported yet)\n");
-            return exit_status::SUCCESS;
-        }
-        switch (exit) {
-        case RunExit::BudgetExhausted:
-        case RunExit::StopRequested:
-            continue;
-        case RunExit::TripleFault:
-            return report_triple_fault();
-        case RunExit::Halted:
-            if (wait_for_interrupt())
-                continue;
+        if (std::optional<int> limit = check_instruction_limit(budget))
+            return *limit;
+        if (std::optional<int> quit = poll_console())
+            return *quit;
+        bool progressed = false;
+        if (std::optional<int> ended = run_round(budget, progressed))
+            return *ended;
+        if (!progressed && !wait_for_interrupt())
             return report_halt();
-        }
     }
 }
 
-int Machine::report_triple_fault()
+std::optional<int> Machine::check_instruction_limit(u64& budget)
 {
-    const Fault& fault = m_backend.last_fault();
-    const CpuState& state = m_backend.state();
-    std::fprintf(stderr, "viridian: triple fault: vector %u error 0x%x at RIP=0x%" PRIx64 "\n",
-                 fault.vector, fault.error_code, state.rip);
+    if (!m_config.max_instructions)
+        return std::nullopt;
+    const u64 done = retired();
+    if (done < *m_config.max_instructions) {
+        budget = std::min(budget, *m_config.max_instructions - done);
+        return std::nullopt;
+    }
+    std::fflush(m_config.serial_out);
+    std::fprintf(stderr,
+                 "viridian: stopped after the instruction limit (%" PRIu64
+                 " instructions) at RIP=0x%" PRIx64 "\n",
+                 done, m_vcpus[0]->state.rip);
+    for (unsigned i = 0; i < m_vcpus.size(); ++i) {
+        if (m_vcpus.size() > 1)
+            std::fprintf(stderr, " vCPU %u:\n", i);
+        dump_registers(stderr, m_vcpus[i]->backend->state());
+    }
+    return exit_status::INSTRUCTION_LIMIT;
+}
+
+std::optional<int> Machine::poll_console()
+{
+    // Polling is a system call: once per QUANTUM instructions is prompt
+    // enough for typed input, and PAUSE-ended slices do not multiply it.
+    const u64 now = retired();
+    if (now < m_next_console_poll)
+        return std::nullopt;
+    m_next_console_poll = now + QUANTUM;
+    m_console.poll([this](u8 byte) { m_uart.push_input(byte); });
+    if (!m_console.quit_requested())
+        return std::nullopt;
+    std::fflush(m_config.serial_out);
+    std::fprintf(stderr, "\nviridian: %s\n", m_console.quit_reason().c_str());
+    return m_console.quit_reason().find("SIG") == std::string::npos ? exit_status::SUCCESS
+                                                                     : exit_status::INTERRUPTED;
+}
+
+std::optional<int> Machine::run_round(u64 budget, bool& progressed)
+{
+    const u64 slice = m_vcpus.size() == 1 ? budget : std::min(budget, VCPU_SLICE);
+    for (unsigned i = 0; i < m_vcpus.size(); ++i) {
+        Vcpu& vcpu = *m_vcpus[i];
+        apply_startup_requests(vcpu);
+        if (m_board->lapic(i).wait_for_sipi())
+            continue; // an AP before its start-up IPI, or after INIT
+        m_clock.run_due();
+        m_running = i;
+        m_board->set_current_vcpu(i);
+        const u64 before = vcpu.backend->retired();
+        RunExit exit = vcpu.backend->run(slice);
+        if (vcpu.backend->retired() != before)
+            progressed = true;
+        std::fflush(m_config.serial_out);
+        if (m_exit_status)
+            return static_cast<int>(*m_exit_status & 0xFF); // what exit() keeps, as in QEMU
+        if (m_reset_requested)
+            return exit_status::SUCCESS;
+        if (exit == RunExit::TripleFault)
+            return report_triple_fault(i);
+        // Halted vCPUs are asked again next round: an interrupt wakes them.
+    }
+    return std::nullopt;
+}
+
+int Machine::report_triple_fault(unsigned index)
+{
+    InterpBackend& backend = *m_vcpus[index]->backend;
+    const Fault& fault = backend.last_fault();
+    const CpuState& state = backend.state();
+    std::fprintf(stderr,
+                 "viridian: triple fault: vector %u error 0x%x at RIP=0x%" PRIx64 " (vCPU %u)\n",
+                 fault.vector, fault.error_code, state.rip, index);
     dump_registers(stderr, state);
     return exit_status::TRIPLE_FAULT;
 }
 
 bool Machine::wait_for_interrupt()
 {
-    const CpuState& state = m_backend.state();
-    if (!(state.rflags & rf::IF) && !state.events.nmi)
-        return false; // only NMI, INIT or SMI could wake it, and nothing sends them
+    bool can_wake = false;
+    for (unsigned i = 0; i < m_vcpus.size(); ++i) {
+        const CpuState& state = m_vcpus[i]->backend->state();
+        if (!m_board->lapic(i).wait_for_sipi() && ((state.rflags & rf::IF) || state.events.nmi))
+            can_wake = true;
+    }
+    if (!can_wake)
+        return false; // only NMI, INIT or SMI could wake them, and nothing sends them
     // A timer deadline or console input can raise an interrupt. Sleep in
     // small steps so typed input is seen promptly.
     const u64 deadline = m_clock.next_deadline();
@@ -217,6 +318,7 @@ bool Machine::wait_for_interrupt()
         if (deadline == ~0ull)
             return false;
         m_clock.skip_to(deadline);
+        m_clock.run_due();
         return true;
     }
     if (deadline == ~0ull && !isatty(0))
@@ -227,23 +329,23 @@ bool Machine::wait_for_interrupt()
                     static_cast<long>(wait_ns % 1'000'000'000)};
         nanosleep(&ts, nullptr);
     }
+    m_clock.run_due();
+    m_next_console_poll = 0; // look for typed input after every sleep
     return true;
 }
 
 int Machine::report_halt()
 {
-    // No device raises interrupts yet (the PIC/LAPIC come with the platform
-    // issue), so HLT ends the run whatever RFLAGS.IF says.
-    const CpuState& state = m_backend.state();
+    const CpuState& state = m_vcpus[0]->backend->state();
     if (state.rflags & rf::IF)
         std::fprintf(stderr,
-                     "viridian: vCPU halted at RIP=0x%" PRIx64
-                     " and no device can interrupt it yet; stopping\n",
+                     "viridian: every vCPU halted at RIP=0x%" PRIx64
+                     " (vCPU 0) and no timer or input can interrupt them; stopping\n",
                      state.rip);
     else
         std::fprintf(stderr,
-                     "viridian: vCPU halted with interrupts disabled at RIP=0x%" PRIx64
-                     "; nothing can wake it\n",
+                     "viridian: every vCPU halted with interrupts disabled (vCPU 0 at RIP=0x%" PRIx64
+                     "); nothing can wake them\n",
                      state.rip);
     return exit_status::HALTED_FOREVER;
 }

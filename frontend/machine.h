@@ -20,6 +20,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 // Process exit statuses besides the guest's own debug-exit statuses (odd
 // numbers, (v << 1) | 1). Listed in README.md.
@@ -35,6 +36,7 @@ constexpr int INTERRUPTED = 130; // SIGINT/SIGTERM, as a shell reports 128 + SIG
 
 struct MachineConfig {
     u64 memory_bytes = 512ull << 20;
+    unsigned cpu_count = 1;
     std::string kernel_path;
     // The name the guest sees first on its command line (QEMU shows the path
     // as given on its own command line).
@@ -54,34 +56,63 @@ struct MachineConfig {
 
 class Machine {
 public:
-    // Instructions per call into the backend: short enough that output is
-    // flushed and limits are checked often, long enough to amortize the call.
+    // Instructions per round of the run loop. With one vCPU it runs them all
+    // in one call; with several, each runs VCPU_SLICE instructions in turn
+    // (round-robin on this thread, so a run is deterministic) and PAUSE ends a
+    // slice early, so a vCPU spinning on a lock lets the holder run.
     static constexpr u64 QUANTUM = 100000;
+    static constexpr u64 VCPU_SLICE = 20000;
 
     static ErrorOr<std::unique_ptr<Machine>> create(const MachineConfig& config);
     Machine(const Machine&) = delete;
     Machine& operator=(const Machine&) = delete;
 
-    // Runs until the guest exits, faults fatally, halts for good or reaches
-    // the instruction limit; reports why on stderr and returns the status.
+    // Runs until the guest exits, resets, faults fatally, halts for good or
+    // reaches the instruction limit; reports why on stderr and returns the
+    // status. After a guest reset, reset_requested() is true (the caller
+    // decides whether to boot a fresh machine).
     int run();
+    bool reset_requested() const { return m_reset_requested; }
 
-    u64 retired() const { return m_backend.retired(); }
-    CpuState& cpu_state() { return m_state; }
+    // Instructions retired by all vCPUs together.
+    u64 retired() const;
+    unsigned vcpu_count() const { return static_cast<unsigned>(m_vcpus.size()); }
+    CpuState& cpu_state(unsigned vcpu = 0) { return m_vcpus[vcpu]->state; }
     PhysicalMemory& memory() { return m_memory; }
     Uart16550& uart() { return m_uart; }
 
 private:
+    // One virtual processor: its architectural state, the backend that runs
+    // it, and the start-up requests its local APIC has received since it
+    // last ran (applied between slices, never inside another vCPU's
+    // instruction).
+    struct Vcpu {
+        CpuState state;
+        std::unique_ptr<InterpBackend> backend;
+        bool pending_init = false;
+        std::optional<u8> pending_sipi;
+    };
+
     explicit Machine(const MachineConfig& config);
     ErrorOr<void> boot();
     ErrorOr<void> boot_linux(const std::string& name);
     void serial_output(u8 byte);
-    int report_triple_fault();
-    int report_halt();
+    void create_vcpus();
     void connect_board();
-    // HLT with interrupts enabled: waits (in virtual time) for the next timer.
-    // Returns false when nothing can ever wake the vCPU.
+    void connect_vcpu(unsigned index);
+    void apply_startup_requests(Vcpu& vcpu);
+    std::optional<int> check_instruction_limit(u64& budget);
+    std::optional<int> poll_console();
+    // Runs every vCPU that can run for one slice. Returns the status that
+    // ends the run, if something ended it; sets `progressed` when any vCPU
+    // retired an instruction.
+    std::optional<int> run_round(u64 budget, bool& progressed);
+    int report_triple_fault(unsigned vcpu);
+    int report_halt();
+    // Every vCPU is halted: waits (in virtual time) for the next timer.
+    // Returns false when nothing can ever wake any of them.
     bool wait_for_interrupt();
+    Cpu& boot_cpu() { return m_vcpus[0]->backend->cpu(); }
 
     MachineConfig m_config;
     PhysicalMemory m_memory;
@@ -89,8 +120,8 @@ private:
     MsrBus m_msrs;
     VirtualClock m_clock;
     CpuidModel m_cpuid;
-    CpuState m_state;
-    InterpBackend m_backend;
+    BlockCache m_blocks;
+    std::vector<std::unique_ptr<Vcpu>> m_vcpus;
     Uart16550 m_uart;
     DebugExit m_debug_exit;
     std::unique_ptr<Tracer> m_tracer;
@@ -99,6 +130,8 @@ private:
     Console m_console{true};
     std::optional<u64> m_exit_status;
     bool m_reset_requested = false;
+    unsigned m_running = 0; // the vCPU whose slice is running
+    u64 m_next_console_poll = 0;
 };
 
 // Writes the registers a crash report needs, one group per line.

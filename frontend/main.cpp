@@ -66,6 +66,7 @@ int main(int argc, char** argv)
 
     MachineConfig config;
     config.memory_bytes = options.memory_bytes;
+    config.cpu_count = options.cpus;
     config.append = options.append;
     config.initrd = options.initrd;
     config.trace = options.trace;
@@ -99,10 +100,6 @@ int main(int argc, char** argv)
         config.kernel_path = *options.kernel;
         config.kernel_name = *options.kernel;
     }
-    if (options.cpus > 1)
-        std::fprintf(stderr, "viridian: note: --cpus %u accepted, but only one vCPU runs for now\n",
-                     options.cpus);
-
     std::FILE* serial_file = nullptr;
     if (options.serial.kind == SerialTarget::Kind::File) {
         serial_file = std::fopen(options.serial.path.c_str(), "wb");
@@ -117,14 +114,31 @@ int main(int argc, char** argv)
     if (options.trace)
         std::setvbuf(stderr, nullptr, _IOFBF, 1 << 16);
 
-    ErrorOr<std::unique_ptr<Machine>> machine = Machine::create(config);
-    if (machine.is_error())
-        return fail(machine.error().message);
-    int status = machine.value()->run();
-    std::fflush(config.serial_out);
+    // A guest reboot boots a fresh machine (new RAM, devices and vCPUs at
+    // power-on) from the same files, as pressing reset would; --no-reboot
+    // ends the run instead, with status 0.
+    int status = exit_status::SUCCESS;
+    u64 retired = 0;
+    for (;;) {
+        ErrorOr<std::unique_ptr<Machine>> machine = Machine::create(config);
+        if (machine.is_error())
+            return fail(machine.error().message);
+        status = machine.value()->run();
+        retired += machine.value()->retired();
+        std::fflush(config.serial_out);
+        if (!machine.value()->reset_requested())
+            break;
+        if (options.no_reboot) {
+            std::fprintf(stderr, "viridian: the guest reset the machine; stopping (--no-reboot)\n");
+            break;
+        }
+        std::fprintf(stderr, "viridian: the guest reset the machine; restarting\n");
+        // The instruction limit is for the whole run, across restarts.
+        if (config.max_instructions)
+            *config.max_instructions -= machine.value()->retired();
+    }
     if (options.stats)
-        std::fprintf(stderr, "instructions: %llu\n",
-                     static_cast<unsigned long long>(machine.value()->retired()));
+        std::fprintf(stderr, "instructions: %llu\n", static_cast<unsigned long long>(retired));
     if (serial_file)
         std::fclose(serial_file);
 

@@ -22,6 +22,7 @@ enum class Opt : u8 {
     Trace,
     Stats,
     Demo,
+    NoReboot,
     Deterministic,
     Enlightenments,
     MaxInstructions,
@@ -44,6 +45,7 @@ constexpr OptionSpec OPTION_SPECS[] = {
     {"deterministic", Opt::Deterministic, false},
     {"enlightenments", Opt::Enlightenments, true},
     {"max-instructions", Opt::MaxInstructions, true},
+    {"no-reboot", Opt::NoReboot, false},
     {"serial", Opt::Serial, true},    {"help", Opt::Help, false},
     {"version", Opt::Version, false},
 };
@@ -158,6 +160,9 @@ ErrorOr<void> apply(Options& options, Opt id, std::string_view value)
             return make_error("--enlightenments: " + quoted(value) + " is not 'on' or 'off'");
         options.enlightenments = value == "on";
         break;
+    case Opt::NoReboot:
+        options.no_reboot = true;
+        break;
     case Opt::MaxInstructions: {
         std::optional<u64> n = parse_u64(value);
         if (!n || *n == 0)
@@ -266,7 +271,7 @@ std::string usage_text()
            "  --initrd FILE[ ARGS]     multiboot: FILE is the module, ARGS its command line\n"
            "  --memory SIZE            guest RAM, e.g. 512M, 2G; a bare number is MiB\n"
            "                           (default 512M, at most 3G for now)\n"
-           "  --cpus N                 number of vCPUs, 1..64 (only the first runs for now)\n"
+           "  --cpus N                 number of vCPUs, 1..64 (default 1)\n"
            "  --serial stdio|file:PATH where COM1 output goes (default stdio)\n"
            "  --trace                  print each executed instruction to stderr\n"
            "  --stats                  print the retired instruction count to stderr at exit\n"
@@ -275,6 +280,7 @@ std::string usage_text()
            "  --enlightenments on|off  the Hyper-V interface: CPUID leaves, synthetic MSRs,\n"
            "                           hypercalls, SynIC, timers (default on)\n"
            "  --max-instructions N     stop after N instructions (exit status 5)\n"
+           "  --no-reboot              end the run when the guest reboots (default: restart it)\n"
            "  --help                   show this help and exit\n"
            "  --version                show the version and exit\n"
            "\n"

@@ -36,6 +36,7 @@ struct Options {
     bool deterministic = false; // virtual time from retired instructions
     bool enlightenments = true; // the Hyper-V partition interface (docs/hyperv.md)
     bool demo = false; // run the built-in demo rather than the default Linux guest
+    bool no_reboot = false; // a guest reboot ends the run instead of restarting it
     std::optional<u64> max_instructions;
     SerialTarget serial;
     bool help = false;

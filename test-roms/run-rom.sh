@@ -7,6 +7,7 @@
 # is taken as the viridian binary and run as `<binary> --kernel <rom.elf>`
 # (plus `--append <cmdline>` when a command line is given).
 # QEMU_EXTRA_ARGS adds arguments to the QEMU command (e.g. "-cpu max").
+# ROM_CPUS=N runs the ROM with N vCPUs (-smp N / --cpus N).
 #
 # Exits 0 iff the run ended with process status 1 (isa-debug-exit code 0)
 # AND the output has a line "PASS" and no "FAIL"; otherwise says why and
@@ -41,6 +42,7 @@ if [ "$emu" = "qemu" ]; then
     # shellcheck disable=SC2086  # word splitting of extra args is intended
     [ -n "${QEMU_EXTRA_ARGS-}" ] && set -- "$@" ${QEMU_EXTRA_ARGS}
     [ $has_cmdline = 1 ] && set -- "$@" -append "$cmdline"
+    [ -n "${ROM_CPUS-}" ] && set -- "$@" -smp "$ROM_CPUS"
 else
     if [ ! -x "$emu" ]; then
         echo "run-rom: emulator not found or not executable: $emu" >&2
@@ -48,6 +50,7 @@ else
     fi
     set -- "$emu" --kernel "$rom"
     [ $has_cmdline = 1 ] && set -- "$@" --append "$cmdline"
+    [ -n "${ROM_CPUS-}" ] && set -- "$@" --cpus "$ROM_CPUS"
 fi
 
 timeout --kill-after=5 "$limit" "$@" </dev/null >"$out" 2>&1

@@ -490,9 +490,14 @@ TEST_CASE("x87 instructions match the host bit for bit (FNSAVE image, memory, EF
         fill_operand_memory(g, data, op);
         const u8 ah = static_cast<u8>(g.bits() & 0xD5);
         const std::vector<u8> code = wrap(op, ah);
-        const Outcome hw = host.run(code, in, data);
+        Outcome hw = host.run(code, in, data);
         const Outcome em = emulate(code, in, data);
         ++cases;
+        // A preemption between the instruction and the host's FNSAVE can
+        // lose FOP (AMD's XSAVE keeps it only with an exception pending), so
+        // a host image that differs from ours is measured once more.
+        if (std::memcmp(hw.image, em.image, 108) != 0)
+            hw = host.run(code, in, data);
         // Mask FIP, FCS, FDP and FDS: addresses differ between the two runs.
         u8 a[108], b[108];
         std::memcpy(a, hw.image, 108);

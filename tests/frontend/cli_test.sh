@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Command-line behaviour of build/viridian: exit statuses, the one-line
 # error messages, serial output, --trace, --stats and the instruction limit.
-# Usage: cli_test.sh VIRIDIAN EXIT_GUEST TRIPLE_GUEST HALT_GUEST SPIN_GUEST CRASH_GUEST
+# Usage: cli_test.sh VIRIDIAN EXIT_GUEST TRIPLE_GUEST HALT_GUEST SPIN_GUEST RESET_GUEST CRASH_GUEST
 set -uo pipefail
 
-viridian=$1 exit_guest=$2 triple_guest=$3 halt_guest=$4 spin_guest=$5 crash_guest=$6
+viridian=$1 exit_guest=$2 triple_guest=$3 halt_guest=$4 spin_guest=$5 reset_guest=$6 crash_guest=$7
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 failures=0 checks=0
@@ -75,7 +75,15 @@ run --kernel "$exit_guest" --trace
 check "--trace disassembles each instruction with Capstone" \
     eval 'status_is 33 && grep -qE "^0008:[0-9a-f]{8}  e6f4 +out 0xf4, al$" "$work/err"'
 run --kernel "$exit_guest" --cpus 2
-check "--cpus 2 runs with a note that only one vCPU runs" eval 'status_is 33 && stderr_has "only one vCPU"'
+check "--cpus 2 runs the boot vCPU (the APs wait for a start-up IPI)" eval 'status_is 33 && ! [ -s "$work/err" ]'
+run --kernel "$triple_guest" --cpus 3
+check "a triple fault on an SMP machine names the vCPU" eval 'status_is 4 && stderr_has "(vCPU 0)"'
+run --kernel "$reset_guest" --no-reboot
+check "a guest reset with --no-reboot ends the run with 0 after one boot" \
+    eval 'status_is 0 && [ "$(grep -c "hello from the test guest" "$work/out")" -eq 1 ] && stderr_has "(--no-reboot)"'
+run --kernel "$reset_guest" --max-instructions 2000 --stats
+check "a guest reset restarts the machine; the instruction limit counts across restarts" \
+    eval 'status_is 5 && [ "$(grep -c "hello from the test guest" "$work/out")" -ge 3 ] && stderr_has "restarting" && stderr_has "instructions: 2000"'
 run --kernel "$crash_guest"
 check "a guest crash through the Hyper-V crash MSRs exits 8 with its five values" \
     eval 'status_is 8 && stderr_has "the guest reported a crash (Hyper-V crash MSRs) on VP 0" &&

@@ -1,6 +1,6 @@
 ; Tiny multiboot guests for the command-line tests (cli_test.sh). One
-; source, assembled once per behaviour with -DEXIT, -DTRIPLE, -DHALT, -DSPIN
-; or -DCRASH.
+; source, assembled once per behaviour with -DEXIT, -DTRIPLE, -DHALT, -DSPIN,
+; -DRESET or -DCRASH.
 bits 32
 
 section .multiboot
@@ -33,6 +33,12 @@ _start:
 .spin:
     inc eax
     jmp .spin
+%elifdef RESET
+    mov dx, 0xCF9
+    mov al, 0x06                ; hard reset through the reset control register
+    out dx, al
+.wait:
+    jmp .wait                   ; the reset takes effect at once; never reached
 %elifdef CRASH
     ; A guest crash notification through the Hyper-V crash MSRs (TLFS 4.3):
     ; HV_X64_MSR_CRASH_P0-P4 (0x40000100-0x40000104), then CRASH_CTL
@@ -55,7 +61,7 @@ _start:
     mov al, 0x20
     out 0xF4, al                ; not reached: the crash ends the run
 %else
-%error "define EXIT, TRIPLE, HALT, SPIN or CRASH"
+%error "define EXIT, TRIPLE, HALT, SPIN, RESET or CRASH"
 %endif
     ud2
 

@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# Guest-boot test on two vCPUs: the stock Debian kernel starts its second
+# CPU through INIT/SIPI, both CPUs take timer interrupts and IPIs, and a
+# guest `reboot` ends a --no-reboot run with status 0.
+# Checked in the console output:
+#   - "smp: Brought up 1 node, 2 CPUs" and /proc/cpuinfo listing processor 1
+#     as its own core (cpu cores 2: CPUID's topology leaves, not SMT),
+#   - /proc/interrupts: the local timer ticking on both CPUs, and function
+#     call IPIs received,
+#   - the reboot path: "reboot: Restarting system" and viridian's
+#     "--no-reboot" message, exit status 0,
+#   - no TSC warp / unstable clocksource or other device warnings.
+# Exits 77 (skipped) when the guest has not been built.
+set -u
+viridian=$1
+guest=$2
+[ -r "$guest/vmlinuz" ] && [ -r "$guest/initramfs.cpio.gz" ] || {
+    echo "guest not built ($guest); run scripts/fetch-guest.sh"
+    exit 77
+}
+out=$(mktemp)
+trap 'rm -f "$out"' EXIT
+timeout 900 "$viridian" --cpus 2 --no-reboot --kernel "$guest/vmlinuz" \
+    --initrd "$guest/initramfs.cpio.gz" \
+    --append 'console=ttyS0 panic=-1 viridian.run="cat /proc/cpuinfo /proc/interrupts; reboot -f"' \
+    --stats >"$out" 2>&1 </dev/null
+status=$?
+cat "$out"
+fail() {
+    echo "smp-boot: $*"
+    exit 1
+}
+[ "$status" -eq 0 ] || fail "viridian exited with status $status, expected 0 (guest reboot with --no-reboot)"
+grep -q "viridian-guest: ready" "$out" || fail "no ready marker"
+grep -q "smp: Brought up 1 node, 2 CPUs" "$out" || fail "the second CPU did not come up"
+grep -qE "^processor[[:space:]]+: 1$" "$out" || fail "/proc/cpuinfo does not list processor 1"
+grep -qE "^cpu cores[[:space:]]+: 2$" "$out" || fail "the vCPUs are not reported as two cores"
+grep -qE "LOC: +[1-9][0-9]* +[1-9][0-9]* +Local timer interrupts" "$out" ||
+    fail "the local APIC timer does not tick on both CPUs"
+grep -qE "CAL: +[0-9]+ +[1-9][0-9]* +Function call interrupts" "$out" ||
+    fail "CPU1 received no function-call IPIs"
+grep -q "reboot: Restarting system" "$out" || fail "the kernel did not reboot"
+grep -q "the guest reset the machine; stopping (--no-reboot)" "$out" ||
+    fail "viridian did not report the reset"
+for bad in "TSC calibration failed" "Marking TSC unstable" "TSC warp" "TSC synchronization" \
+    "IRQ 0 check failed" "APIC timer disabled" "clocksource.*unstable" "ACPI Error" \
+    "ACPI BIOS Error" "unchecked MSR access" "unknown CPU" "may be unstable" \
+    "CPU1: failed" "SMT on" "soft lockup" "rcu.*stall"; do
+    if grep -qiE "$bad" "$out"; then
+        grep -iE "$bad" "$out" | head -3
+        fail "boot log contains '$bad'"
+    fi
+done
+echo "smp-boot: ok"
