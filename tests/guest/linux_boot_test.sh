@@ -5,10 +5,11 @@
 #
 #   linux_boot_test.sh VIRIDIAN GUEST_DIR [plain|hyperv]
 #
-# plain (the default) boots with --enlightenments off, as on bare hardware,
-# and powers off with status 0. hyperv boots with the Hyper-V interface
-# (docs/hyperv.md) and ends with a guest panic (echo c > /proc/sysrq-trigger)
-# that Linux reports through the Hyper-V crash MSRs: exit status 8.
+# plain (the default) boots one vCPU with --enlightenments off, as on bare
+# hardware, and powers off with status 0. hyperv boots two vCPUs with the
+# Hyper-V interface (docs/hyperv.md) and ends with a guest panic (echo c >
+# /proc/sysrq-trigger) that Linux reports through the Hyper-V crash MSRs:
+# exit status 8.
 # Checked in the console output, both ways:
 #   - the initramfs ready marker,
 #   - the IOAPIC routing the UART (/proc/interrupts),
@@ -20,7 +21,8 @@
 # hypervisor is detected, the LAPIC timer ticks, the TSC is stable.
 # hyperv: Linux detects Microsoft Hyper-V and prints the feature line, its
 # clocksource is the reference TSC page, its per-CPU clock event device is
-# the synthetic timer in direct mode, and that timer's vector ticks. The
+# the synthetic timer in direct mode, and that timer's vector ticks on both
+# CPUs; CPU1 receives function-call IPIs (sent by hypercall). The
 # only TSC complaint allowed is the one Linux prints on purpose on Hyper-V
 # without invariant TSC ("Marking TSC unstable due to running on Hyper-V").
 # The panic is reported on stderr with the five crash parameters and the
@@ -36,8 +38,8 @@ mode=${3:-plain}
 }
 show='cat /proc/interrupts /sys/devices/system/clocksource/clocksource0/current_clocksource; grep Clock.Event.Device /proc/timer_list'
 case $mode in
-plain) enlightenments=off expected_status=0 run=$show ;;
-hyperv) enlightenments=on expected_status=8 run="$show; echo c > /proc/sysrq-trigger" ;;
+plain) enlightenments=off cpus=1 expected_status=0 run=$show ;;
+hyperv) enlightenments=on cpus=2 expected_status=8 run="$show; echo c > /proc/sysrq-trigger" ;;
 *)
     echo "linux-boot: unknown mode '$mode' (plain or hyperv)"
     exit 2
@@ -46,7 +48,7 @@ esac
 out=$(mktemp)
 trap 'rm -f "$out"' EXIT
 timeout 900 "$viridian" --kernel "$guest/vmlinuz" --initrd "$guest/initramfs.cpio.gz" \
-    --enlightenments "$enlightenments" --stats \
+    --enlightenments "$enlightenments" --cpus "$cpus" --stats \
     --append "console=ttyS0 panic=-1 viridian.run=\"$run\"" \
     >"$out" 2>&1 </dev/null
 status=$?
@@ -76,13 +78,18 @@ else
     has "clocksource: Switched to clocksource hyperv_clocksource_tsc_page" ||
         fail "Linux did not switch to the reference TSC page"
     has "^hyperv_clocksource_tsc_page" || fail "the current clocksource is not the TSC page"
-    has "Clock Event Device: Hyper-V clockevent" ||
-        fail "the synthetic timer is not a clock event device"
-    has "HVS: +[1-9][0-9]* +Hyper-V stimer0 interrupts" || fail "the synthetic timer did not tick"
+    has "smp: Brought up 1 node, 2 CPUs" || fail "the second CPU did not come up"
+    has "Hyper-V: Using IPI hypercalls" || fail "Linux does not send IPIs by hypercall"
+    [ "$(grep -c "Clock Event Device: Hyper-V clockevent" "$out")" -eq 2 ] ||
+        fail "the synthetic timer is not the clock event device of both CPUs"
+    has "HVS: +[1-9][0-9]* +[1-9][0-9]* +Hyper-V stimer0 interrupts" ||
+        fail "the synthetic timer did not tick on both CPUs"
+    has "CAL: +[0-9]+ +[1-9][0-9]* +Function call interrupts" ||
+        fail "CPU1 received no function-call IPIs"
     if grep -iE "Marking TSC unstable" "$out" | grep -qv "due to running on Hyper-V"; then
         fail "the TSC was marked unstable for another reason than Hyper-V"
     fi
-    has "^viridian: the guest reported a crash \(Hyper-V crash MSRs\) on VP 0:" ||
+    has "^viridian: the guest reported a crash \(Hyper-V crash MSRs\) on VP [01]:" ||
         fail "no crash report from the Hyper-V crash MSRs"
     has "^  P3=0x0*[1-9a-f][0-9a-f]* P4=0x0*[1-9a-f][0-9a-f]*$" ||
         fail "the crash report has no message address and length (P3, P4)"
