@@ -11,13 +11,15 @@
 Machine::Machine(const MachineConfig& config)
     : m_config(config), m_memory(config.memory_bytes),
       m_clock(config.deterministic ? VirtualClock::Mode::Deterministic : VirtualClock::Mode::Host),
-      m_cpuid(config.cpu_count), m_uart([this](u8 byte) { serial_output(byte); }),
+      m_cpuid(config.cpu_count), m_uart(m_clock, [this](u8 byte) { serial_output(byte); }),
+      m_com2(m_clock, [](u8) {}),
       m_debug_exit([this](u64 status) {
           m_exit_status = status;
           m_vcpus[m_running]->backend->request_stop();
       })
 {
     m_ports.map(Uart16550::COM1_BASE, Uart16550::PORT_COUNT, &m_uart);
+    m_ports.map(Uart16550::COM2_BASE, Uart16550::PORT_COUNT, &m_com2);
     m_ports.map(DebugExit::DEFAULT_BASE, DebugExit::DEFAULT_SIZE, &m_debug_exit);
     // Every vCPU decodes from the same memory: one block cache, told of
     // every write to a page it decoded from.
@@ -56,7 +58,8 @@ void Machine::connect_board()
     board.rtc_start_time = m_config.deterministic ? 1767225600 : static_cast<i64>(std::time(nullptr));
     m_board = std::make_unique<PcBoard>(board, m_memory, m_ports, m_msrs, m_clock);
     m_cpuid.set_local_apic(true);
-    m_uart.set_irq_line(m_board->isa_irq_input(4));
+    m_uart.set_irq_line(m_board->isa_irq_input(Uart16550::COM1_IRQ));
+    m_com2.set_irq_line(m_board->isa_irq_input(Uart16550::COM2_IRQ));
 
     // Hyper-V enlightenments (docs/hyperv.md): one partition, each vCPU
     // attached with its VP index in connect_vcpu. With them on, every vCPU's

@@ -123,6 +123,8 @@ private:
     BlockCache m_blocks;
     std::vector<std::unique_ptr<Vcpu>> m_vcpus;
     Uart16550 m_uart;
+    // COM2 at 0x2F8, IRQ 3 (declared in the DSDT); its output is discarded.
+    Uart16550 m_com2;
     DebugExit m_debug_exit;
     std::unique_ptr<Tracer> m_tracer;
     std::unique_ptr<PcBoard> m_board;

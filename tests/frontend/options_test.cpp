@@ -43,6 +43,7 @@ TEST_CASE("options default to the demo with 512 MiB and one vCPU")
     CHECK(o.cpus == 1);
     CHECK_FALSE(o.trace);
     CHECK(o.enlightenments);
+    CHECK_FALSE(o.no_reboot);
     CHECK(o.serial.kind == SerialTarget::Kind::Stdio);
 }
 
@@ -57,8 +58,11 @@ TEST_CASE("options take values as the next argument or after an equals sign")
 TEST_CASE("options accept the flags")
 {
     Options o = parse_ok(
-        {"--trace", "--stats", "--help", "--version", "--cpus", "4", "--max-instructions=1000"});
+        {"--trace", "--stats", "--help", "--version", "--cpus", "4", "--max-instructions=1000",
+         "--no-reboot", "--deterministic"});
     CHECK(o.trace);
+    CHECK(o.no_reboot);
+    CHECK(o.deterministic);
     CHECK(o.stats);
     CHECK(o.help);
     CHECK(o.version);
@@ -149,6 +153,7 @@ TEST_CASE("the usage text lists every option")
     std::string usage = usage_text();
     for (std::string_view opt :
          {"--kernel", "--append", "--initrd", "--memory", "--cpus", "--trace", "--stats",
-          "--max-instructions", "--serial", "--enlightenments", "--help", "--version"})
+          "--max-instructions", "--serial", "--help", "--version", "--no-reboot", "--deterministic",
+          "--demo", "--enlightenments"})
         CHECK(contains(usage, opt));
 }

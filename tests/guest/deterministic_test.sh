@@ -3,7 +3,9 @@
 # byte-identical output and retires the same number of instructions (the
 # --stats line is part of the compared output). Virtual time comes from
 # retired instructions, the RTC starts at a fixed date, and no host input
-# is read, so the two runs must not differ in a single byte.
+# is read, so the two runs must not differ in a single byte. The runs use
+# two vCPUs: the round-robin schedule (fixed slices, PAUSE ending a turn)
+# must be as repeatable as a single vCPU.
 # Exits 77 (skipped) when the guest has not been built.
 set -u
 viridian=$1
@@ -15,7 +17,7 @@ guest=$2
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 for run in 1 2; do
-    timeout 900 "$viridian" --deterministic --stats --kernel "$guest/vmlinuz" \
+    timeout 900 "$viridian" --deterministic --cpus 2 --stats --kernel "$guest/vmlinuz" \
         --initrd "$guest/initramfs.cpio.gz" \
         --append 'console=ttyS0 panic=-1 viridian.run="cat /proc/uptime /proc/interrupts"' \
         >"$work/run$run.txt" 2>&1 </dev/null
