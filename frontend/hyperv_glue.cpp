@@ -18,10 +18,14 @@ constexpr u64 MAX_PAGES_FLUSHED_ONE_BY_ONE = 32;
 HypervGlue::HypervGlue(const HvConfig& config, PhysicalMemory& memory, VirtualClock& clock,
                        CpuidModel& cpuid, std::function<unsigned()> current_vp)
     : m_apics(config.vp_count, nullptr), m_cpus(config.vp_count, nullptr),
-      m_current_vp(std::move(current_vp)), m_hv(config, memory, clock, *this)
+      m_current_vp(std::move(current_vp))
 {
-    m_hv.install_cpuid(cpuid);
-    m_hv.set_tlb_flush_handler(
+    if (!config.enabled)
+        return;
+    ApicPort& port = *this;
+    m_hv = std::make_unique<HyperV>(config, memory, clock, port);
+    m_hv->install_cpuid(cpuid);
+    m_hv->set_tlb_flush_handler(
         [this](unsigned vp, const TlbFlushRequest& request) { flush_tlb(vp, request); });
     set_crash_handler({});
 }
@@ -35,12 +39,12 @@ void HypervGlue::attach_vcpu(unsigned vp, Cpu& cpu, LocalApic& lapic, MsrBus& ms
 
     // One TSC for RDTSC, the LAPIC's TSC-deadline timer, the reference TSC
     // page and HV_X64_MSR_TIME_REF_COUNT, all from the VirtualClock.
-    cpu.set_tsc_source([this] { return m_hv.tsc_now(); });
-    lapic.set_tsc([&cpu] { return cpu.read_tsc(); }, m_hv.time().tsc_hz());
-    lapic.set_eoi_handler([this, vp](u8 vector) { m_hv.apic_eoi(vp, vector); });
+    cpu.set_tsc_source([this] { return m_hv->tsc_now(); });
+    lapic.set_tsc([&cpu] { return cpu.read_tsc(); }, m_hv->time().tsc_hz());
+    lapic.set_eoi_handler([this, vp](u8 vector) { m_hv->apic_eoi(vp, vector); });
 
     cpu.set_hypercall_handler([this, vp](Cpu& c) {
-        switch (m_hv.hypercall(vp, c.s)) {
+        switch (m_hv->hypercall(vp, c.s)) {
         case HypercallResult::Kind::Completed:
             return true;
         case HypercallResult::Kind::Continue:
@@ -57,13 +61,15 @@ void HypervGlue::attach_vcpu(unsigned vp, Cpu& cpu, LocalApic& lapic, MsrBus& ms
     m_mapped_buses.push_back(&msrs);
     msrs.map(
         HV_X64_MSR_FIRST, HV_X64_MSR_COUNT,
-        [this](u32 index) { return m_hv.read_msr(m_current_vp(), index); },
-        [this](u32 index, u64 value) { return m_hv.write_msr(m_current_vp(), index, value); });
+        [this](u32 index) { return m_hv->read_msr(m_current_vp(), index); },
+        [this](u32 index, u64 value) { return m_hv->write_msr(m_current_vp(), index, value); });
 }
 
 void HypervGlue::set_crash_handler(std::function<void(const HvCrashReport&)> on_crash)
 {
-    m_hv.set_crash_handler([on_crash = std::move(on_crash)](const HvCrashReport& report) {
+    if (!m_hv)
+        return;
+    m_hv->set_crash_handler([on_crash = std::move(on_crash)](const HvCrashReport& report) {
         print_crash_report(stderr, report);
         if (on_crash)
             on_crash(report);

@@ -12,6 +12,7 @@
 #include "paravirt/hyperv.h"
 
 #include <functional>
+#include <memory>
 #include <vector>
 
 class Cpu;
@@ -27,8 +28,9 @@ public:
     HypervGlue(const HypervGlue&) = delete;
     HypervGlue& operator=(const HypervGlue&) = delete;
 
-    bool enabled() const { return m_hv.config().enabled; }
-    HyperV& hv() { return m_hv; }
+    bool enabled() const { return m_hv != nullptr; }
+    // Only when enabled.
+    HyperV& hv() { return *m_hv; }
 
     // Wires VP `vp` (0 .. vp_count-1): its TSC becomes the partition TSC
     // (the one the reference TSC page describes), its LAPIC delivers SynIC
@@ -57,7 +59,9 @@ private:
     std::vector<Cpu*> m_cpus;
     std::vector<const MsrBus*> m_mapped_buses;
     std::function<unsigned()> m_current_vp;
-    HyperV m_hv; // after m_apics: its SynICs may announce AutoEOI vectors
+    // Null with the enlightenments off: no partition exists at all (no
+    // timers on the clock, nothing on any bus).
+    std::unique_ptr<HyperV> m_hv; // after m_apics: its SynICs announce AutoEOI vectors
 };
 
 // Prints a guest crash report on `out`: the VP, the five parameters and the
