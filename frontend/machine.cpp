@@ -61,6 +61,19 @@ void Machine::connect_board()
     m_uart.set_irq_line(m_board->isa_irq_input(Uart16550::COM1_IRQ));
     m_com2.set_irq_line(m_board->isa_irq_input(Uart16550::COM2_IRQ));
 
+    // Hyper-V enlightenments (docs/hyperv.md): one partition, each vCPU
+    // attached with its VP index in connect_vcpu. With them on, every vCPU's
+    // TSC is the partition TSC (the same 1 GHz of virtual time).
+    HvConfig hv;
+    hv.enabled = m_config.enlightenments;
+    hv.vp_count = board.cpu_count;
+    hv.apic_frequency_hz = LocalApic::TIMER_HZ;
+    m_hyperv = std::make_unique<HypervGlue>(hv, m_memory, m_clock, m_cpuid,
+                                            [this] { return m_board->current_vcpu(); });
+    m_hyperv->set_crash_handler([this](const HvCrashReport&) {
+        m_exit_status = exit_status::GUEST_CRASH;
+        m_vcpus[m_running]->backend->request_stop();
+    });
     // Deterministic time counts the instructions of all vCPUs together: it
     // only ever moves forward, whichever vCPU reads it, so the TSCs agree.
     m_clock.set_instruction_counter([this] { return retired(); });
@@ -86,6 +99,7 @@ void Machine::connect_vcpu(unsigned index)
     cpu.set_tsc_source([this] { return m_clock.now_ns(); });
     cpu.set_interrupt_source(&lapic);
     lapic.set_tsc([&cpu] { return cpu.read_tsc(); }, 1'000'000'000);
+    m_hyperv->attach_vcpu(index, cpu, lapic, m_msrs);
     // INIT and SIPI arrive while another vCPU (or this one) is inside an
     // instruction: remember them and apply them before this vCPU runs next.
     lapic.set_init_handler([this, &vcpu, index] {

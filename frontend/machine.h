@@ -5,6 +5,7 @@
 
 #include "accel/interp_backend.h"
 #include "frontend/console.h"
+#include "frontend/hyperv_glue.h"
 #include "frontend/tracer.h"
 #include "mmu/msr_bus.h"
 #include "mmu/physical_memory.h"
@@ -29,6 +30,7 @@ constexpr int USAGE = 2; // bad option, missing or malformed kernel
 constexpr int TRIPLE_FAULT = 4;
 constexpr int INSTRUCTION_LIMIT = 5;
 constexpr int HALTED_FOREVER = 6;
+constexpr int GUEST_CRASH = 8; // reported through the Hyper-V crash MSRs
 constexpr int INTERRUPTED = 130; // SIGINT/SIGTERM, as a shell reports 128 + SIGINT
 } // namespace exit_status
 
@@ -48,6 +50,8 @@ struct MachineConfig {
     // RTC starts at a fixed date: the same inputs give the same run.
     bool deterministic = false;
     std::optional<u64> max_instructions;
+    // The Hyper-V partition interface (--enlightenments on|off).
+    bool enlightenments = true;
     // Where COM1's output goes; flushed at the end of each quantum.
     std::FILE* serial_out = stdout;
 };
@@ -126,6 +130,7 @@ private:
     DebugExit m_debug_exit;
     std::unique_ptr<Tracer> m_tracer;
     std::unique_ptr<PcBoard> m_board;
+    std::unique_ptr<HypervGlue> m_hyperv;
     Console m_console{true};
     std::optional<u64> m_exit_status;
     bool m_reset_requested = false;

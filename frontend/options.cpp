@@ -27,6 +27,7 @@ enum class Opt : u8 {
     NoReboot,
     CpuFeatures,
     Deterministic,
+    Enlightenments,
     MaxInstructions,
     Serial,
     Help,
@@ -45,6 +46,7 @@ constexpr OptionSpec OPTION_SPECS[] = {
     {"cpus", Opt::Cpus, true},        {"trace", Opt::Trace, false},
     {"stats", Opt::Stats, false},     {"demo", Opt::Demo, false},
     {"deterministic", Opt::Deterministic, false},
+    {"enlightenments", Opt::Enlightenments, true},
     {"max-instructions", Opt::MaxInstructions, true},
     {"no-reboot", Opt::NoReboot, false},
     {"cpu-features", Opt::CpuFeatures, true},
@@ -156,6 +158,11 @@ ErrorOr<void> apply(Options& options, Opt id, std::string_view value)
         break;
     case Opt::Deterministic:
         options.deterministic = true;
+        break;
+    case Opt::Enlightenments:
+        if (value != "on" && value != "off")
+            return make_error("--enlightenments: " + quoted(value) + " is not 'on' or 'off'");
+        options.enlightenments = value == "on";
         break;
     case Opt::NoReboot:
         options.no_reboot = true;
@@ -284,6 +291,8 @@ std::string usage_text()
            "  --stats                  print the retired instruction count to stderr at exit\n"
            "  --demo                   run the built-in bare-metal demo instead of the default guest\n"
            "  --deterministic          virtual time from retired instructions: a run repeats exactly\n"
+           "  --enlightenments on|off  the Hyper-V interface: CPUID leaves, synthetic MSRs,\n"
+           "                           hypercalls, SynIC, timers (default on)\n"
            "  --max-instructions N     stop after N instructions (exit status 5)\n"
            "  --no-reboot              end the run when the guest reboots (default: restart it)\n"
            "  --cpu-features LIST      narrow the CPU model, e.g. -avx2,-aes (names as in\n"
@@ -293,7 +302,8 @@ std::string usage_text()
            "\n"
            "Exit status: the guest's isa-debug-exit status ((v << 1) | 1, at port 0xF4),\n"
            "0 when the demo succeeds, 2 usage or input error, 4 triple fault,\n"
-           "5 instruction limit reached, 6 vCPU halted with nothing to wake it.\n";
+           "5 instruction limit reached, 6 vCPU halted with nothing to wake it,\n"
+           "8 the guest reported a crash through the Hyper-V crash MSRs.\n";
 }
 
 std::string version_text()

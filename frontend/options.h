@@ -34,6 +34,7 @@ struct Options {
     bool trace = false;
     bool stats = false;
     bool deterministic = false; // virtual time from retired instructions
+    bool enlightenments = true; // the Hyper-V partition interface (docs/hyperv.md)
     bool demo = false; // run the built-in demo rather than the default Linux guest
     bool no_reboot = false; // a guest reboot ends the run instead of restarting it
     std::string cpu_features; // CpuidModel::apply_feature_spec narrowing, e.g. "-avx2,-aes"

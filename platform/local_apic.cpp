@@ -223,6 +223,8 @@ u8 LocalApic::acknowledge_interrupt()
             update_pending();
             if (m_tmr.test(v))
                 m_bus.broadcast_eoi(v);
+            if (m_on_eoi)
+                m_on_eoi(v);
             return v;
         }
         m_isr.set(v);
@@ -409,6 +411,8 @@ void LocalApic::eoi()
                 set_lint(pin, true);
         }
     }
+    if (m_on_eoi)
+        m_on_eoi(vector);
 }
 
 void LocalApic::write_icr(u64 value)

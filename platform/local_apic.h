@@ -132,6 +132,10 @@ public:
     // Vectors the SynIC marks auto-EOI: acknowledging one does not leave it
     // in service (TLFS 11.8.2).
     void set_auto_eoi(u8 vector, bool enabled);
+    // Called after every EOI with the vector it retired, explicit (register
+    // or MSR write) or automatic (an auto-EOI vector acknowledged): the SynIC
+    // redelivers a pending message then (TLFS 11.8.5).
+    void set_eoi_handler(std::function<void(u8 vector)> handler) { m_on_eoi = std::move(handler); }
 
     // --- Interrupt inputs ---
     // A message the bus routed here (IPI, I/O APIC, MSI).
@@ -206,6 +210,7 @@ private:
     SipiHandler m_on_sipi;
     std::function<void()> m_on_wakeup;
     std::function<void(u64)> m_on_base_change;
+    std::function<void(u8)> m_on_eoi;
     std::function<u64()> m_read_tsc;
     u64 m_tsc_hz = 1'000'000'000;
     const u32 m_initial_id;

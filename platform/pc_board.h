@@ -51,6 +51,7 @@ public:
     IrqLine isa_irq_input(unsigned irq) { return m_irqs.input(irq); }
     // Which vCPU runs now: its LAPIC answers MMIO and MSR accesses.
     void set_current_vcpu(unsigned vcpu) { m_apic_bus.set_current(vcpu); }
+    unsigned current_vcpu() const { return m_apic_bus.current_index(); }
 
     // Called when the guest asks to power off (ACPI S5) or to reset
     // (0xCF9, port 0x92, the keyboard controller's reset pulse).

@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Command-line behaviour of build/viridian: exit statuses, the one-line
 # error messages, serial output, --trace, --stats and the instruction limit.
-# Usage: cli_test.sh VIRIDIAN EXIT_GUEST TRIPLE_GUEST HALT_GUEST SPIN_GUEST RESET_GUEST
+# Usage: cli_test.sh VIRIDIAN EXIT_GUEST TRIPLE_GUEST HALT_GUEST SPIN_GUEST RESET_GUEST CRASH_GUEST
 set -uo pipefail
 
-viridian=$1 exit_guest=$2 triple_guest=$3 halt_guest=$4 spin_guest=$5 reset_guest=$6
+viridian=$1 exit_guest=$2 triple_guest=$3 halt_guest=$4 spin_guest=$5 reset_guest=$6 crash_guest=$7
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 failures=0 checks=0
@@ -84,6 +84,15 @@ check "a guest reset with --no-reboot ends the run with 0 after one boot" \
 run --kernel "$reset_guest" --max-instructions 2000 --stats
 check "a guest reset restarts the machine; the instruction limit counts across restarts" \
     eval 'status_is 5 && [ "$(grep -c "hello from the test guest" "$work/out")" -ge 3 ] && stderr_has "restarting" && stderr_has "instructions: 2000"'
+run --kernel "$crash_guest"
+check "a guest crash through the Hyper-V crash MSRs exits 8 with its five values" \
+    eval 'status_is 8 && stderr_has "the guest reported a crash (Hyper-V crash MSRs) on VP 0" &&
+          stderr_has "P0=0xc0de000011111111 P1=0xc0de000122222222 P2=0xc0de000233333333" &&
+          stderr_has "P3=0xc0de000344444444 P4=0xc0de000455555555"'
+run --kernel "$crash_guest" --enlightenments off
+check "--enlightenments off: the crash MSRs are #GP" eval 'status_is 4 && stderr_has "vector 13"'
+run --kernel "$exit_guest" --enlightenments maybe
+check "--enlightenments takes only on or off" eval 'status_is 2 && stderr_is_one_line'
 
 echo "$((checks - failures)) of $checks command-line checks passed"
 [ "$failures" -eq 0 ]

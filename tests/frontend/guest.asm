@@ -1,6 +1,6 @@
 ; Tiny multiboot guests for the command-line tests (cli_test.sh). One
-; source, assembled once per behaviour with -DEXIT, -DTRIPLE, -DHALT, -DSPIN
-; or -DRESET.
+; source, assembled once per behaviour with -DEXIT, -DTRIPLE, -DHALT, -DSPIN,
+; -DRESET or -DCRASH.
 bits 32
 
 section .multiboot
@@ -39,8 +39,29 @@ _start:
     out dx, al
 .wait:
     jmp .wait                   ; the reset takes effect at once; never reached
+%elifdef CRASH
+    ; A guest crash notification through the Hyper-V crash MSRs (TLFS 4.3):
+    ; HV_X64_MSR_CRASH_P0-P4 (0x40000100-0x40000104), then CRASH_CTL
+    ; (0x40000105) with CrashNotify (bit 63). Without enlightenments the
+    ; first WRMSR is #GP, which with no IDT ends in a triple fault.
+    mov ecx, 0x40000100
+.param:
+    lea eax, [ecx - 0x40000100 + 1]
+    imul eax, eax, 0x11111111   ; P0 = 0x11111111 ... P4 = 0x55555555
+    mov edx, ecx
+    and edx, 0xFF
+    or edx, 0xC0DE0000          ; the high half names the register
+    wrmsr
+    inc ecx
+    cmp ecx, 0x40000105
+    jne .param
+    xor eax, eax
+    mov edx, 0x80000000
+    wrmsr
+    mov al, 0x20
+    out 0xF4, al                ; not reached: the crash ends the run
 %else
-%error "define EXIT, TRIPLE, HALT, SPIN or RESET"
+%error "define EXIT, TRIPLE, HALT, SPIN, RESET or CRASH"
 %endif
     ud2
 

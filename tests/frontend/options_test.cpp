@@ -42,6 +42,7 @@ TEST_CASE("options default to the demo with 512 MiB and one vCPU")
     CHECK(o.memory_bytes == 512ull << 20);
     CHECK(o.cpus == 1);
     CHECK_FALSE(o.trace);
+    CHECK(o.enlightenments);
     CHECK_FALSE(o.no_reboot);
     CHECK(o.serial.kind == SerialTarget::Kind::Stdio);
 }
@@ -79,6 +80,15 @@ TEST_CASE("options parse --serial stdio and file:PATH")
     CHECK(o.serial.path == "/tmp/out.txt");
     CHECK(contains(parse_error({"--serial", "tcp:1234"}), "--serial"));
     CHECK(contains(parse_error({"--serial", "file:"}), "--serial"));
+}
+
+TEST_CASE("--enlightenments takes on or off")
+{
+    CHECK_FALSE(parse_ok({"--enlightenments", "off"}).enlightenments);
+    CHECK(parse_ok({"--enlightenments=off", "--enlightenments=on"}).enlightenments);
+    CHECK(parse_error({"--enlightenments", "yes"}) ==
+          "--enlightenments: 'yes' is not 'on' or 'off'");
+    CHECK(parse_error({"--enlightenments"}) == "option --enlightenments needs an argument");
 }
 
 TEST_CASE("memory sizes follow QEMU: suffixes K M G, bare numbers in MiB")
@@ -145,7 +155,7 @@ TEST_CASE("the usage text lists every option")
     for (std::string_view opt :
          {"--kernel", "--append", "--initrd", "--memory", "--cpus", "--trace", "--stats",
           "--max-instructions", "--serial", "--help", "--version", "--no-reboot", "--deterministic",
-          "--demo", "--cpu-features"})
+          "--demo", "--cpu-features", "--enlightenments"})
         CHECK(contains(usage, opt));
 }
 

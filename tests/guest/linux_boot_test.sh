@@ -1,47 +1,106 @@
 #!/usr/bin/env bash
 # Guest-boot test: the stock Debian kernel (guest/, built by
-# scripts/fetch-guest.sh) boots on the interpreter, runs a command given on
-# its command line, prints its output and powers off with status 0.
-# Checked in the console output:
-#   - the initramfs ready marker and the command's exit status 0,
-#   - the command's output (/proc/interrupts shows the LAPIC timer ticking
-#     and the IOAPIC routing the UART),
-#   - ACPI power-off ("reboot: Power down"),
+# scripts/fetch-guest.sh) boots on the interpreter, runs commands given on
+# its command line and prints their output.
+#
+#   linux_boot_test.sh VIRIDIAN GUEST_DIR [plain|hyperv]
+#
+# plain (the default) boots one vCPU with --enlightenments off, as on bare
+# hardware, and powers off with status 0. hyperv boots two vCPUs with the
+# Hyper-V interface (docs/hyperv.md) and ends with a guest panic (echo c >
+# /proc/sysrq-trigger) that Linux reports through the Hyper-V crash MSRs:
+# exit status 8.
+# Checked in the console output, both ways:
+#   - the initramfs ready marker,
+#   - the IOAPIC routing the UART (/proc/interrupts),
 #   - none of the boot-log complaints that would name our devices: TSC
 #     calibration failure, "IRQ 0 check failed"-style timer problems, the
 #     APIC timer being disabled, an unstable clocksource, ACPI errors,
 #     unchecked MSR accesses.
+# plain: the command exits 0, ACPI power-off ("reboot: Power down"), no
+# hypervisor is detected, the LAPIC timer ticks, the TSC is stable.
+# hyperv: Linux detects Microsoft Hyper-V and prints the feature line, its
+# clocksource is the reference TSC page, its per-CPU clock event device is
+# the synthetic timer in direct mode, and that timer's vector ticks on both
+# CPUs; CPU1 receives function-call IPIs (sent by hypercall). The
+# only TSC complaint allowed is the one Linux prints on purpose on Hyper-V
+# without invariant TSC ("Marking TSC unstable due to running on Hyper-V").
+# The panic is reported on stderr with the five crash parameters and the
+# guest's kernel log (CrashMessage: P3 = its address, P4 = its length).
 # Exits 77 (skipped) when the guest has not been built.
 set -u
 viridian=$1
 guest=$2
+mode=${3:-plain}
 [ -r "$guest/vmlinuz" ] && [ -r "$guest/initramfs.cpio.gz" ] || {
     echo "guest not built ($guest); run scripts/fetch-guest.sh"
     exit 77
 }
+show='cat /proc/interrupts /sys/devices/system/clocksource/clocksource0/current_clocksource; grep Clock.Event.Device /proc/timer_list'
+case $mode in
+plain) enlightenments=off cpus=1 expected_status=0 run=$show ;;
+hyperv) enlightenments=on cpus=2 expected_status=8 run="$show; echo c > /proc/sysrq-trigger" ;;
+*)
+    echo "linux-boot: unknown mode '$mode' (plain or hyperv)"
+    exit 2
+    ;;
+esac
 out=$(mktemp)
 trap 'rm -f "$out"' EXIT
 timeout 900 "$viridian" --kernel "$guest/vmlinuz" --initrd "$guest/initramfs.cpio.gz" \
-    --append 'console=ttyS0 panic=-1 viridian.run="cat /proc/interrupts"' --stats \
+    --enlightenments "$enlightenments" --cpus "$cpus" --stats \
+    --append "console=ttyS0 panic=-1 viridian.run=\"$run\"" \
     >"$out" 2>&1 </dev/null
 status=$?
 cat "$out"
 fail() {
-    echo "linux-boot: $*"
+    echo "linux-boot ($mode): $*"
     exit 1
 }
-[ "$status" -eq 0 ] || fail "viridian exited with status $status, expected 0 (guest poweroff)"
-grep -q "viridian-guest: ready" "$out" || fail "no ready marker"
-grep -q "viridian-guest: exit status 0" "$out" || fail "the command did not exit 0"
-grep -qE "LOC: +[1-9][0-9]* +Local timer interrupts" "$out" || fail "no local APIC timer interrupts"
-grep -qE "IO-APIC +4-edge +ttyS0" "$out" || fail "the UART is not routed through the IOAPIC"
-grep -q "reboot: Power down" "$out" || fail "no ACPI power-off"
-for bad in "TSC calibration failed" "Marking TSC unstable" "IRQ 0 check failed" \
-    "APIC timer disabled" "clocksource.*unstable" "ACPI Error" "ACPI BIOS Error" \
-    "unchecked MSR access" "unknown CPU" "may be unstable"; do
+has() { grep -qE -- "$1" "$out"; }
+[ "$status" -eq "$expected_status" ] ||
+    fail "viridian exited with status $status, expected $expected_status"
+has "viridian-guest: ready" || fail "no ready marker"
+has "IO-APIC +4-edge +ttyS0" || fail "the UART is not routed through the IOAPIC"
+bad_lines=("TSC calibration failed" "IRQ 0 check failed" "APIC timer disabled"
+    "clocksource.*unstable" "ACPI Error" "ACPI BIOS Error" "unchecked MSR access"
+    "unknown CPU" "may be unstable")
+if [ "$mode" = plain ]; then
+    has "viridian-guest: exit status 0" || fail "the command did not exit 0"
+    has "reboot: Power down" || fail "no ACPI power-off"
+    has "Hypervisor detected" && fail "a hypervisor was detected with --enlightenments off"
+    has "LOC: +[1-9][0-9]* +Local timer interrupts" || fail "no local APIC timer interrupts"
+    bad_lines+=("Marking TSC unstable")
+else
+    has "Hypervisor detected: Microsoft Hyper-V" || fail "Linux did not detect Hyper-V"
+    has "Hyper-V: privilege flags low 0x[0-9a-f]+, high 0x[0-9a-f]+, hints 0x[0-9a-f]+, misc 0x[0-9a-f]+" ||
+        fail "no Hyper-V feature line"
+    has "clocksource: Switched to clocksource hyperv_clocksource_tsc_page" ||
+        fail "Linux did not switch to the reference TSC page"
+    has "^hyperv_clocksource_tsc_page" || fail "the current clocksource is not the TSC page"
+    has "smp: Brought up 1 node, 2 CPUs" || fail "the second CPU did not come up"
+    has "Hyper-V: Using IPI hypercalls" || fail "Linux does not send IPIs by hypercall"
+    [ "$(grep -c "Clock Event Device: Hyper-V clockevent" "$out")" -eq 2 ] ||
+        fail "the synthetic timer is not the clock event device of both CPUs"
+    has "HVS: +[1-9][0-9]* +[1-9][0-9]* +Hyper-V stimer0 interrupts" ||
+        fail "the synthetic timer did not tick on both CPUs"
+    has "CAL: +[0-9]+ +[1-9][0-9]* +Function call interrupts" ||
+        fail "CPU1 received no function-call IPIs"
+    if grep -iE "Marking TSC unstable" "$out" | grep -qv "due to running on Hyper-V"; then
+        fail "the TSC was marked unstable for another reason than Hyper-V"
+    fi
+    has "^viridian: the guest reported a crash \(Hyper-V crash MSRs\) on VP [01]:" ||
+        fail "no crash report from the Hyper-V crash MSRs"
+    has "^  P3=0x0*[1-9a-f][0-9a-f]* P4=0x0*[1-9a-f][0-9a-f]*$" ||
+        fail "the crash report has no message address and length (P3, P4)"
+    # The kernel log the guest handed over ends with the panic itself.
+    sed -n '/^  message:$/,$p' "$out" | grep -q "Kernel panic - not syncing: sysrq triggered crash" ||
+        fail "the crash message does not contain the panic"
+fi
+for bad in "${bad_lines[@]}"; do
     if grep -qiE "$bad" "$out"; then
         grep -iE "$bad" "$out" | head -3
         fail "boot log contains '$bad'"
     fi
 done
-echo "linux-boot: ok"
+echo "linux-boot ($mode): ok"

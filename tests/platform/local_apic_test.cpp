@@ -888,6 +888,24 @@ TEST_CASE("LAPIC auto-EOI vector is not left in service when acknowledged")
     CHECK(b.cpu().isr_bit(0x92));
 }
 
+TEST_CASE("LAPIC EOI handler hears explicit EOIs and auto-EOIs, edge or level")
+{
+    Board b;
+    b.enable();
+    std::vector<u8> heard;
+    b.cpu().set_eoi_handler([&](u8 v) { heard.push_back(v); });
+    b.cpu().accept(fixed(0x50));
+    CHECK(b.take() == 0x50);
+    CHECK(heard.empty()); // acknowledging a normal vector is not an EOI
+    b.wr(EOI, 0);
+    b.cpu().set_auto_eoi(0x93, true);
+    b.cpu().accept(fixed(0x93));
+    CHECK(b.take() == 0x93);
+    b.wr(EOI, 0); // nothing in service: no EOI to report
+    CHECK(heard == std::vector<u8>{0x50, 0x93});
+    CHECK(b.eois.empty()); // edge-triggered: nothing broadcast to the IOAPICs
+}
+
 TEST_CASE("LAPIC 64-bit ICR write in xAPIC mode takes the destination from bits 63:56")
 {
     Board b(2);

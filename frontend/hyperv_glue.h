@@ -1,0 +1,69 @@
+// Joins paravirt/'s HyperV to the machine's vCPUs (docs/hyperv.md "Wiring
+// it into the Machine"): the CPUID leaves, the synthetic MSRs on the MSR
+// bus, and for each vCPU its TSC, its hypercall entry (VMCALL) and its local
+// APIC, which the enlightenments reach through this object's ApicPort.
+//
+// The machine owns one HypervGlue, creates it after RAM, the clock and the
+// board, and calls attach_vcpu() once per vCPU. With the config disabled
+// (--enlightenments off) nothing is installed: no hypervisor CPUID bit or
+// leaves, every synthetic MSR #GP, VMCALL #UD.
+#pragma once
+
+#include "paravirt/hyperv.h"
+
+#include <functional>
+#include <memory>
+#include <vector>
+
+class Cpu;
+class LocalApic;
+
+class HypervGlue final : private ApicPort {
+public:
+    // `current_vp` tells which VP executes the RDMSR/WRMSR being answered:
+    // the synthetic MSRs are per VP, and the MSR bus may be shared by all
+    // vCPUs (as the LAPIC MSRs are, routed by PcBoard::set_current_vcpu).
+    HypervGlue(const HvConfig& config, PhysicalMemory& memory, VirtualClock& clock,
+               CpuidModel& cpuid, std::function<unsigned()> current_vp);
+    HypervGlue(const HypervGlue&) = delete;
+    HypervGlue& operator=(const HypervGlue&) = delete;
+
+    bool enabled() const { return m_hv != nullptr; }
+    // Only when enabled.
+    HyperV& hv() { return *m_hv; }
+
+    // Wires VP `vp` (0 .. vp_count-1): its TSC becomes the partition TSC
+    // (the one the reference TSC page describes), its LAPIC delivers SynIC
+    // and timer vectors and reports EOIs back, VMCALL enters the hypercall
+    // dispatcher, and the synthetic MSRs are claimed on `msrs` (once per bus).
+    void attach_vcpu(unsigned vp, Cpu& cpu, LocalApic& lapic, MsrBus& msrs);
+
+    // The guest's crash notification (HV_X64_MSR_CRASH_CTL): the report is
+    // printed on stderr first, then `on_crash` ends the run.
+    void set_crash_handler(std::function<void(const HvCrashReport&)> on_crash);
+
+private:
+    // ApicPort over platform/'s LocalApic, addressed by VP index.
+    void raise_vector(unsigned vp, u8 vector, bool auto_eoi) override;
+    void set_auto_eoi(unsigned vp, u8 vector, bool enabled) override;
+    void write_eoi(unsigned vp) override;
+    u64 read_icr(unsigned vp) override;
+    void write_icr(unsigned vp, u64 value) override;
+    u8 read_tpr(unsigned vp) override;
+    void write_tpr(unsigned vp, u8 value) override;
+    LocalApic* apic(unsigned vp) const { return vp < m_apics.size() ? m_apics[vp] : nullptr; }
+
+    void flush_tlb(unsigned vp, const TlbFlushRequest& request);
+
+    std::vector<LocalApic*> m_apics; // by VP index; filled by attach_vcpu
+    std::vector<Cpu*> m_cpus;
+    std::vector<const MsrBus*> m_mapped_buses;
+    std::function<unsigned()> m_current_vp;
+    // Null with the enlightenments off: no partition exists at all (no
+    // timers on the clock, nothing on any bus).
+    std::unique_ptr<HyperV> m_hv; // after m_apics: its SynICs announce AutoEOI vectors
+};
+
+// Prints a guest crash report on `out`: the VP, the five parameters and the
+// message text when the guest gave one.
+void print_crash_report(std::FILE* out, const HvCrashReport& report);
