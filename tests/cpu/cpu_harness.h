@@ -66,6 +66,34 @@ struct CpuHarness {
         state.gpr[RSP] = STACK_TOP;
     }
 
+    // Long mode with an IDT whose 32 exception vectors each lead to a HLT
+    // of their own, so run_to_vector() can tell which exception was raised.
+    static constexpr u64 VECTOR_IDT = 0x40000, VECTOR_STUBS = 0x41000;
+    void enter_long64_with_vector_stubs()
+    {
+        enter_long64();
+        for (u64 v = 0; v < 32; ++v) {
+            const u64 target = VECTOR_STUBS + v * 16;
+            put64(VECTOR_IDT + v * 16, (target & 0xFFFF) | (0x08ull << 16) | (0x8Eull << 40) |
+                                           ((target >> 16) & 0xFFFF) << 48);
+            put64(VECTOR_IDT + v * 16 + 8, target >> 32);
+            put(target, {0xF4});
+        }
+        state.idtr = {VECTOR_IDT, 32 * 16 - 1};
+    }
+
+    // Runs code at CODE and returns the exception vector it raised, -1 when
+    // it reached its final HLT, 99 when it stopped anywhere else.
+    int run_to_vector(std::initializer_list<u8> code)
+    {
+        state.rip = CODE;
+        state.events.halted = false;
+        run_code(code);
+        if (state.rip >= VECTOR_STUBS && state.rip < VECTOR_STUBS + 32 * 16)
+            return static_cast<int>((state.rip - VECTOR_STUBS) / 16);
+        return state.rip == CODE + code.size() + 1 ? -1 : 99;
+    }
+
     void load_flat(u16 cs, u64 cs_desc, u16 ds, u64 ds_desc)
     {
         cpu.set_segment_from_descriptor(state.seg[CS], cs, cs_desc);

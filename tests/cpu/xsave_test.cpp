@@ -14,34 +14,18 @@
 namespace {
 
 struct XsaveMachine : CpuHarness {
-    static constexpr u64 IDT = 0x40000, STUBS = 0x41000, AREA = 0x30000, OUT = 0x31000;
+    static constexpr u64 AREA = 0x30000, OUT = 0x31000;
 
     XsaveMachine()
     {
-        enter_long64();
+        enter_long64_with_vector_stubs();
         state.cr4 |= cr::CR4_OSFXSR | cr::CR4_OSXMMEXCPT | cr::CR4_OSXSAVE;
-        for (u64 v = 0; v < 32; ++v) {
-            const u64 target = STUBS + v * 16;
-            put64(IDT + v * 16, (target & 0xFFFF) | (0x08ull << 16) | (0x8Eull << 40) |
-                                    ((target >> 16) & 0xFFFF) << 48);
-            put64(IDT + v * 16 + 8, target >> 32);
-            put(target, {0xF4});
-        }
-        state.idtr = {IDT, 32 * 16 - 1};
         state.gpr[RBX] = AREA;
         state.gpr[RSI] = OUT;
     }
 
     // The exception vector the code raised, -1 when it reached its final HLT.
-    int run(std::initializer_list<u8> code)
-    {
-        state.rip = CODE;
-        state.events.halted = false;
-        run_code(code);
-        if (state.rip >= STUBS && state.rip < STUBS + 32 * 16)
-            return static_cast<int>((state.rip - STUBS) / 16);
-        return state.rip == CODE + code.size() + 1 ? -1 : 99;
-    }
+    int run(std::initializer_list<u8> code) { return run_to_vector(code); }
     void mask(u64 rfbm)
     {
         state.gpr[RAX] = rfbm & 0xFFFFFFFF;
