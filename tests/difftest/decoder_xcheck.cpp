@@ -1,4 +1,5 @@
 // decoder-xcheck --seed N --cases M [--mode 16|32|64] [--verbose] [--all-decoded]
+// decoder-xcheck --mode 16|32|64 --bytes "f3 41 90"     (one case, as a mismatch line prints it)
 //
 // Cross-checks the project's decoder (cpu/decoder.h, built on Zydis) against
 // an independent one, Capstone, over a seeded random corpus of byte strings
@@ -27,7 +28,6 @@
 #include <capstone/capstone.h>
 
 #include <array>
-
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -45,6 +45,7 @@ struct Options {
     unsigned only_mode = 0; // 0: all three; else 16, 32 or 64
     bool verbose = false;
     bool all_decoded = false; // also instructions the project decodes but does not run
+    std::vector<u8> bytes;    // --bytes: check this one case only
 };
 
 // ---------------------------------------------------------------------------
@@ -582,6 +583,27 @@ bool parse_u64(const char* text, u64& out)
     return end && *end == 0 && end != text;
 }
 
+// "f3 41 90" or "f34190" → bytes, padded with zeros to MAX_BYTES.
+bool parse_hex(const char* text, std::vector<u8>& out)
+{
+    out.clear();
+    std::string digits;
+    for (const char* p = text; *p; ++p)
+        if (*p != ' ')
+            digits += *p;
+    if (digits.empty() || digits.size() % 2 || digits.size() / 2 > 15)
+        return false;
+    for (size_t i = 0; i < digits.size(); i += 2) {
+        char* end = nullptr;
+        const std::string pair = digits.substr(i, 2);
+        out.push_back(static_cast<u8>(std::strtoul(pair.c_str(), &end, 16)));
+        if (*end)
+            return false;
+    }
+    out.resize(MAX_BYTES, 0);
+    return true;
+}
+
 bool parse_options(int argc, char** argv, Options& o)
 {
     for (int i = 1; i < argc; ++i) {
@@ -599,10 +621,12 @@ bool parse_options(int argc, char** argv, Options& o)
             o.verbose = true;
         else if (arg == "--all-decoded")
             o.all_decoded = true;
+        else if (arg == "--bytes" && has_value && parse_hex(argv[++i], o.bytes))
+            continue;
         else
             return false;
     }
-    return true;
+    return o.bytes.empty() || o.only_mode != 0;
 }
 
 std::string hex_bytes(const u8* bytes, unsigned count)
@@ -623,6 +647,41 @@ std::string describe(const View& v)
     return v.mnemonic + "/" + std::to_string(v.length);
 }
 
+struct Tally {
+    u64 accepted = 0, agreed = 0, mismatches = 0;
+    std::map<const KnownDifference*, u64> known_hits;
+};
+
+// Checks one case; prints it when it is a mismatch (or a known difference
+// under --verbose).
+void check_case(const Options& o, Capstone& capstone, unsigned mode, const std::vector<u8>& bytes,
+                Tally& t)
+{
+    bool accepted = false;
+    const View p = project_decode(mode, bytes.data(), MAX_BYTES, accepted);
+    if (!accepted && !(o.all_decoded && p.valid))
+        return;
+    ++t.accepted;
+    View c = capstone.decode(mode, bytes.data(), MAX_BYTES);
+    if (c.valid && c.length == p.length && c.mnemonic == p.mnemonic) {
+        ++t.agreed;
+        return;
+    }
+    ZydisDecodedInstruction zi;
+    zydis_decode(mode, bytes.data(), zi);
+    if (const KnownDifference* k = known_difference(Case{mode, bytes.data(), zi, p, c})) {
+        ++t.known_hits[k];
+        if (o.verbose)
+            std::printf("known: mode %u bytes %s: project %s, capstone %s (%s)\n", mode,
+                        hex_bytes(bytes.data(), p.length).c_str(), describe(p).c_str(),
+                        describe(c).c_str(), k->reason);
+        return;
+    }
+    ++t.mismatches;
+    std::printf("MISMATCH mode %u bytes %s: project %s, capstone %s\n", mode,
+                hex_bytes(bytes.data(), p.length).c_str(), describe(p).c_str(), describe(c).c_str());
+}
+
 } // namespace
 
 int main(int argc, char** argv)
@@ -631,49 +690,34 @@ int main(int argc, char** argv)
     if (!parse_options(argc, argv, o)) {
         std::fprintf(stderr,
                      "usage: %s [--seed N] [--cases M] [--mode 16|32|64] [--verbose] "
-                     "[--all-decoded]\n",
-                     argv[0]);
+                     "[--all-decoded]\n       %s --mode 16|32|64 --bytes HEX [--verbose]\n",
+                     argv[0], argv[0]);
         return 2;
     }
-    CorpusGenerator gen(o.seed);
     Capstone capstone;
-    u64 accepted_count = 0, agreed = 0, mismatches = 0;
-    std::map<const KnownDifference*, u64> known_hits;
-    for (u64 i = 0; i < o.cases; ++i) {
-        const unsigned mode = o.only_mode ? o.only_mode : gen.mode();
-        const std::vector<u8> bytes = gen.instruction(mode);
-        bool accepted = false;
-        const View p = project_decode(mode, bytes.data(), MAX_BYTES, accepted);
-        if (!accepted && !(o.all_decoded && p.valid))
-            continue;
-        ++accepted_count;
-        View c = capstone.decode(mode, bytes.data(), MAX_BYTES);
-        if (c.valid && c.length == p.length && c.mnemonic == p.mnemonic) {
-            ++agreed;
-            continue;
+    Tally t;
+    if (!o.bytes.empty()) {
+        o.verbose = true;
+        o.cases = 1;
+        check_case(o, capstone, o.only_mode, o.bytes, t);
+        if (t.accepted == 0)
+            std::printf("the project does not run these bytes\n");
+        else if (t.agreed)
+            std::printf("the project and Capstone agree\n");
+    } else {
+        CorpusGenerator gen(o.seed);
+        for (u64 i = 0; i < o.cases; ++i) {
+            const unsigned mode = o.only_mode ? o.only_mode : gen.mode();
+            check_case(o, capstone, mode, gen.instruction(mode), t);
         }
-        ZydisDecodedInstruction zi;
-        zydis_decode(mode, bytes.data(), zi);
-        if (const KnownDifference* k = known_difference(Case{mode, bytes.data(), zi, p, c})) {
-            ++known_hits[k];
-            if (o.verbose)
-                std::printf("known: mode %u bytes %s: project %s, capstone %s (%s)\n", mode,
-                            hex_bytes(bytes.data(), p.length).c_str(), describe(p).c_str(),
-                            describe(c).c_str(), k->reason);
-            continue;
-        }
-        ++mismatches;
-        std::printf("MISMATCH mode %u bytes %s: project %s, capstone %s\n", mode,
-                    hex_bytes(bytes.data(), p.length).c_str(), describe(p).c_str(),
-                    describe(c).c_str());
+        std::printf("seed %llu: %llu accepted by the project, %llu agree with Capstone\n",
+                    static_cast<unsigned long long>(o.seed),
+                    static_cast<unsigned long long>(t.accepted),
+                    static_cast<unsigned long long>(t.agreed));
     }
-    std::printf("seed %llu: %llu accepted by the project, %llu agree with Capstone\n",
-                static_cast<unsigned long long>(o.seed),
-                static_cast<unsigned long long>(accepted_count),
-                static_cast<unsigned long long>(agreed));
-    for (const auto& [k, hits] : known_hits)
+    for (const auto& [k, hits] : t.known_hits)
         std::printf("known difference \"%s\": %llu\n", k->name, static_cast<unsigned long long>(hits));
     std::printf("%llu cases, %llu mismatches\n", static_cast<unsigned long long>(o.cases),
-                static_cast<unsigned long long>(mismatches));
-    return mismatches ? 1 : 0;
+                static_cast<unsigned long long>(t.mismatches));
+    return t.mismatches ? 1 : 0;
 }
