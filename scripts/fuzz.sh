@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# Builds the fuzz targets in tests/fuzz with clang 14's libFuzzer, AddressSanitizer
+# and UndefinedBehaviorSanitizer into build-fuzz/, and runs each for a bounded time.
+#
+#   scripts/fuzz.sh [SECONDS] [TARGET...]    (defaults: 60; interpreter hypercall)
+#
+# Each target runs SECONDS seconds. New inputs go to build-fuzz/corpus/TARGET,
+# seeded from tests/fuzz/corpus/TARGET when that exists; a crash, hang (10 s per
+# input) or sanitizer report leaves its input in build-fuzz/artifacts/ and makes
+# the script exit 1. Reproduce one with: build-fuzz/tests/fuzz/TARGET-libfuzzer FILE
+# Installs clang-14 and libclang-rt-14-dev (libFuzzer and the sanitizer
+# runtimes) when missing, as scripts/setup.sh does for the normal build.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+seconds=${1:-60}
+shift || true
+targets=("$@")
+[ ${#targets[@]} -gt 0 ] || targets=(interpreter hypercall)
+build=build-fuzz
+
+PACKAGES=(clang-14 libclang-rt-14-dev)
+missing=()
+for p in "${PACKAGES[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+    if [ "$(id -u)" -ne 0 ]; then
+        echo "fuzz.sh: missing packages (${missing[*]}); run as root" >&2
+        exit 1
+    fi
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -q
+    apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi
+
+if [ ! -f "$build/build.ninja" ]; then
+    # Everything is compiled with the fuzzer's coverage instrumentation
+    # (fuzzer-no-link); only the targets link libFuzzer itself. UBSan reports
+    # abort, so the fuzzer sees them as crashes.
+    CC=clang-14 CXX=clang++-14 meson setup "$build" --buildtype=debugoptimized \
+        -Dlibfuzzer=true -Db_sanitize=address,undefined -Db_lundef=false \
+        -Dcpp_args='-fsanitize=fuzzer-no-link -fno-sanitize-recover=undefined'
+fi
+binaries=()
+for t in "${targets[@]}"; do binaries+=("tests/fuzz/$t-libfuzzer"); done
+nice ninja -C "$build" "${binaries[@]}"
+
+status=0
+mkdir -p "$build/artifacts"
+for t in "${targets[@]}"; do
+    bin=$build/tests/fuzz/$t-libfuzzer
+    corpus=$build/corpus/$t
+    mkdir -p "$corpus"
+    seeds=()
+    [ -d "tests/fuzz/corpus/$t" ] && seeds=("tests/fuzz/corpus/$t")
+    echo "fuzz.sh: $t for $seconds s"
+    if ! nice "$bin" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -max_len=4096 \
+        -print_final_stats=1 -artifact_prefix="$build/artifacts/$t-" "$corpus" "${seeds[@]}" \
+        >"$build/$t.log" 2>&1; then
+        status=1
+        echo "fuzz.sh: $t FAILED; see $build/$t.log and $build/artifacts/" >&2
+        grep -E 'ERROR|SUMMARY|runtime error|#[0-9]+ 0x' "$build/$t.log" | head -n 30 >&2 || true
+    fi
+    grep -E '^stat::(number_of_executed_units|peak_rss_mb)|cov:' "$build/$t.log" | tail -n 3
+done
+exit $status
