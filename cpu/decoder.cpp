@@ -1,5 +1,7 @@
 #include "cpu/decoder.h"
 
+#include <cstring>
+
 #include "cpu/handler_table.h"
 
 #include <Zydis/Zydis.h>
@@ -253,6 +255,20 @@ DecodeStatus decode_insn(unsigned code_size, const u8* bytes, unsigned available
     if (!ZYAN_SUCCESS(st))
         return DecodeStatus::Invalid;
 
+    // F3 REX.B 90 is XCHG r8, rAX on hardware (REX.B names R8, so it is not
+    // NOP and the F3 does not make it PAUSE); Zydis 4 decodes PAUSE. Decode
+    // it with the F3 prefixes turned into CS overrides, which 64-bit mode
+    // ignores and which keep the length.
+    if (zi.mnemonic == ZYDIS_MNEMONIC_PAUSE && zi.raw.rex.B) {
+        u8 copy[15];
+        const unsigned n = available < 15 ? available : 15;
+        std::memcpy(copy, bytes, n);
+        for (unsigned i = 0; i < zi.raw.prefix_count && i < n; ++i)
+            if (copy[i] == 0xF3)
+                copy[i] = 0x2E;
+        return decode_insn(code_size, copy, n, out);
+    }
+
     out = Insn{};
     out.mnemonic = static_cast<u16>(zi.mnemonic);
     out.length = zi.length;
@@ -289,6 +305,16 @@ DecodeStatus decode_insn(unsigned code_size, const u8* bytes, unsigned available
         fill_operand(out, i, zops[i], zi);
 
     out.handler = handler_for(out.mnemonic);
+    // The model has no AVX-512, Knights Corner, XOP or 3DNow!: handlers are
+    // chosen by mnemonic, so encodings that only share a mnemonic with an
+    // implemented form must not reach them (#UD, as CPUID promises).
+    if (zi.encoding != ZYDIS_INSTRUCTION_ENCODING_LEGACY && zi.encoding != ZYDIS_INSTRUCTION_ENCODING_VEX)
+        out.handler = op_unimplemented;
+    // Zydis accepts VEX forms of POPCNT/TZCNT/LZCNT (0F B8/BC/BD) that the
+    // hardware rejects.
+    if (vex && (zi.mnemonic == ZYDIS_MNEMONIC_POPCNT || zi.mnemonic == ZYDIS_MNEMONIC_TZCNT ||
+                zi.mnemonic == ZYDIS_MNEMONIC_LZCNT))
+        out.handler = op_unimplemented;
     // LOCK is legal only on read-modify-write instructions with a memory
     // destination (SDM Vol 2A, LOCK); everywhere else it is #UD.
     if ((out.prefixes & pfx::LOCK) && !(zi.attributes & ZYDIS_ATTRIB_ACCEPTS_LOCK &&

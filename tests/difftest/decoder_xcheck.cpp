@@ -9,9 +9,9 @@
 // accepts (decodes and has a handler for) must have the same length and
 // mnemonic in Capstone, or the disagreement must be listed in KNOWN_DIFFERENCES
 // below with its reason. Anything else is printed as one reproducible line
-// (mode and bytes) and fails the run. Rows named "OPEN PROJECT BUG" are
-// project decoder defects found here and confirmed on the host CPU; they stay
-// listed (and counted in the summary) until the decoder is fixed.
+// (mode and bytes) and fails the run. Project decoder defects it found (F3
+// REX.B 90, VEX 0F B8/BC/BD, EVEX/MVEX encodings) are fixed in cpu/decoder.cpp
+// with regression tests in tests/cpu/decoder_open_bugs_test.cpp.
 // --all-decoded also compares what the project decodes but does not run yet
 // (a preview for instruction families being added). The last line is
 // "M cases, K mismatches";
@@ -559,21 +559,6 @@ const KnownDifference KNOWN_DIFFERENCES[] = {
      "VEX is valid in 16-bit protected-mode code (SDM Vol 2A 2.3.x: only real and virtual-8086 "
      "mode raise #UD, which the interpreter decides, not the decoder); Capstone 4 rejects some "
      "VEX forms in 16-bit mode"},
-    // ---- Project defects: the host CPU disagrees with the project. Reported
-    // to the lead; each row goes when the decoder is fixed. ----
-    {"OPEN PROJECT BUG: F3 REX.B 90",
-     [](const Case& c) {
-         return c.project_is({"pause"}) && c.capstone_says("xchg") && c.rex_b();
-     },
-     "F3 41 90 is XCHG r8, rAX with an ignored F3 (the host CPU swaps the registers); Zydis 4.0 "
-     "and so the project decode PAUSE"},
-    {"OPEN PROJECT BUG: VEX 0F B8/BC/BD",
-     [](const Case& c) {
-         return c.zi.encoding == ZYDIS_INSTRUCTION_ENCODING_VEX && !c.capstone.valid &&
-                c.project_is({"tzcnt", "lzcnt", "popcnt"});
-     },
-     "VEX-encoded 0F B8/BC/BD are undefined (#UD on the host CPU: C5 7A BC CC); Zydis 4.0 "
-     "decodes them as POPCNT/TZCNT/LZCNT and the project runs them"},
     {"F3 REX 90 without REX.B",
      [](const Case& c) {
          return c.project_is({"pause"}) && c.capstone_says("xchg") && !c.rex_b() &&
@@ -581,11 +566,6 @@ const KnownDifference KNOWN_DIFFERENCES[] = {
      },
      "F3 90 is PAUSE; a REX byte without REX.B names no other register (XCHG rAX, rAX), but "
      "Capstone 4 decodes any REX form as XCHG"},
-    {"OPEN PROJECT BUG: EVEX/MVEX runs",
-     [](const Case& c) { return is_evex_or_mvex(c.zi); },
-     "the machine has no AVX-512 (CPUID does not offer it) and no Knights Corner MVEX, so every "
-     "62-prefixed encoding must be #UD in 64-bit mode; the project runs those whose mnemonic has "
-     "a VEX handler (67 62 82 41 80 9A 46 F5, MVEX VFMSUB132PS to Zydis, is #UD on the host)"},
     {"REX followed by a legacy prefix",
      [](const Case& c) {
          return c.has_stray_rex() &&
