@@ -79,6 +79,12 @@ void Machine::connect_board()
     m_clock.set_instruction_counter([this] { return retired(); });
     for (unsigned i = 0; i < m_vcpus.size(); ++i)
         connect_vcpu(i);
+    // Behind an option, not always there: port 0x3000 lies where firmware
+    // and Linux place PCI I/O BARs, and QEMU too only has it on request.
+    if (m_config.hyperv_test_device && m_hyperv->enabled()) {
+        m_hv_test_device = std::make_unique<HvTestDevice>(m_hyperv->hv());
+        m_ports.map(HvTestDevice::PORT, HvTestDevice::PORT_COUNT, m_hv_test_device.get());
+    }
     m_board->set_power_off_handler([this] {
         m_exit_status = exit_status::SUCCESS;
         m_vcpus[m_running]->backend->request_stop();

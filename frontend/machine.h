@@ -6,6 +6,7 @@
 #include "accel/interp_backend.h"
 #include "frontend/console.h"
 #include "frontend/hyperv_glue.h"
+#include "paravirt/hv_test_device.h"
 #include "frontend/tracer.h"
 #include "mmu/msr_bus.h"
 #include "mmu/physical_memory.h"
@@ -52,6 +53,8 @@ struct MachineConfig {
     std::optional<u64> max_instructions;
     // The Hyper-V partition interface (--enlightenments on|off).
     bool enlightenments = true;
+    // kvm-unit-tests' Hyper-V test device at port 0x3000 (--hyperv-test-device).
+    bool hyperv_test_device = false;
     // Where COM1's output goes; flushed at the end of each quantum.
     std::FILE* serial_out = stdout;
 };
@@ -131,6 +134,7 @@ private:
     std::unique_ptr<Tracer> m_tracer;
     std::unique_ptr<PcBoard> m_board;
     std::unique_ptr<HypervGlue> m_hyperv;
+    std::unique_ptr<HvTestDevice> m_hv_test_device; // after m_hyperv: it uses the partition
     Console m_console{true};
     std::optional<u64> m_exit_status;
     bool m_reset_requested = false;

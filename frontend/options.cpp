@@ -28,6 +28,7 @@ enum class Opt : u8 {
     CpuFeatures,
     Deterministic,
     Enlightenments,
+    HypervTestDevice,
     MaxInstructions,
     Serial,
     Help,
@@ -47,6 +48,7 @@ constexpr OptionSpec OPTION_SPECS[] = {
     {"stats", Opt::Stats, false},     {"demo", Opt::Demo, false},
     {"deterministic", Opt::Deterministic, false},
     {"enlightenments", Opt::Enlightenments, true},
+    {"hyperv-test-device", Opt::HypervTestDevice, false},
     {"max-instructions", Opt::MaxInstructions, true},
     {"no-reboot", Opt::NoReboot, false},
     {"cpu-features", Opt::CpuFeatures, true},
@@ -164,6 +166,9 @@ ErrorOr<void> apply(Options& options, Opt id, std::string_view value)
             return make_error("--enlightenments: " + quoted(value) + " is not 'on' or 'off'");
         options.enlightenments = value == "on";
         break;
+    case Opt::HypervTestDevice:
+        options.hyperv_test_device = true;
+        break;
     case Opt::NoReboot:
         options.no_reboot = true;
         break;
@@ -268,6 +273,8 @@ ErrorOr<Options> parse_options(std::span<const std::string_view> args)
     }
     if (options.initrd && !options.kernel)
         return make_error("--initrd needs --kernel");
+    if (options.hyperv_test_device && !options.enlightenments)
+        return make_error("--hyperv-test-device needs --enlightenments on");
     return options;
 }
 
@@ -293,6 +300,7 @@ std::string usage_text()
            "  --deterministic          virtual time from retired instructions: a run repeats exactly\n"
            "  --enlightenments on|off  the Hyper-V interface: CPUID leaves, synthetic MSRs,\n"
            "                           hypercalls, SynIC, timers (default on)\n"
+           "  --hyperv-test-device     the Hyper-V test device kvm-unit-tests drive (port 0x3000)\n"
            "  --max-instructions N     stop after N instructions (exit status 5)\n"
            "  --no-reboot              end the run when the guest reboots (default: restart it)\n"
            "  --cpu-features LIST      narrow the CPU model, e.g. -avx2,-aes (names as in\n"

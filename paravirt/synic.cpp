@@ -219,6 +219,16 @@ HvStatus Synic::signal_event(unsigned sint, unsigned flag)
     return HvStatus::Success;
 }
 
+HvStatus Synic::signal_sint(unsigned sint)
+{
+    if (sint >= HV_SINT_COUNT)
+        return HvStatus::InvalidParameter;
+    if (!enabled() || (m_sint[sint] & HV_SINT_MASKED))
+        return HvStatus::InvalidSynicState;
+    interrupt(sint);
+    return HvStatus::Success;
+}
+
 void Synic::apic_eoi(u8 vector)
 {
     for (unsigned s = 0; s < HV_SINT_COUNT; ++s)

@@ -50,6 +50,11 @@ public:
     // Sets event flag `flag` of `sint` in the SIEF page and interrupts when
     // the flag was clear (TLFS 11.5.2).
     HvStatus signal_event(unsigned sint, unsigned flag);
+    // Raises the interrupt of `sint` as an event would, without setting a
+    // flag (a host-side SINT route, as the Hyper-V test device drives):
+    // InvalidParameter for sint > 15, InvalidSynicState when the SynIC is
+    // disabled or the SINT masked.
+    HvStatus signal_sint(unsigned sint);
 
     // One attempt to place `message` in the slot of `sint`, for sources with
     // a dedicated buffer (synthetic timers). Busy marks the slot's

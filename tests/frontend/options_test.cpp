@@ -43,6 +43,7 @@ TEST_CASE("options default to the demo with 512 MiB and one vCPU")
     CHECK(o.cpus == 1);
     CHECK_FALSE(o.trace);
     CHECK(o.enlightenments);
+    CHECK_FALSE(o.hyperv_test_device);
     CHECK_FALSE(o.no_reboot);
     CHECK(o.serial.kind == SerialTarget::Kind::Stdio);
 }
@@ -89,6 +90,15 @@ TEST_CASE("--enlightenments takes on or off")
     CHECK(parse_error({"--enlightenments", "yes"}) ==
           "--enlightenments: 'yes' is not 'on' or 'off'");
     CHECK(parse_error({"--enlightenments"}) == "option --enlightenments needs an argument");
+}
+
+TEST_CASE("--hyperv-test-device is a switch that needs the enlightenments")
+{
+    CHECK(parse_ok({"--hyperv-test-device"}).hyperv_test_device);
+    CHECK(parse_error({"--hyperv-test-device=on"}) ==
+          "option --hyperv-test-device takes no argument");
+    CHECK(parse_error({"--enlightenments", "off", "--hyperv-test-device"}) ==
+          "--hyperv-test-device needs --enlightenments on");
 }
 
 TEST_CASE("memory sizes follow QEMU: suffixes K M G, bare numbers in MiB")
@@ -155,7 +165,7 @@ TEST_CASE("the usage text lists every option")
     for (std::string_view opt :
          {"--kernel", "--append", "--initrd", "--memory", "--cpus", "--trace", "--stats",
           "--max-instructions", "--serial", "--help", "--version", "--no-reboot", "--deterministic",
-          "--demo", "--cpu-features", "--enlightenments"})
+          "--demo", "--cpu-features", "--enlightenments", "--hyperv-test-device"})
         CHECK(contains(usage, opt));
 }
 

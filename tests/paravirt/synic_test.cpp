@@ -245,3 +245,20 @@ TEST_CASE("The APIC learns which vectors belong to unmasked AutoEOI SINTs")
     REQUIRE(loader.ok());
     CHECK(h.apic.auto_eoi == Set{{1, 0x62}});
 }
+
+TEST_CASE("signal_sint raises the SINT's vector only, not while masked, polled or disabled")
+{
+    SynicHarness h;
+    CHECK(h.synic().signal_sint(2) == HvStatus::Success);
+    CHECK(h.apic.raised == std::vector<RecordingApic::Raised>{{0, VECTOR, false}});
+    CHECK(h.slot_type(2) == 0);
+    CHECK(h.peek<u8>(SIEFP + 2 * 256) == 0);
+    CHECK(h.synic().signal_sint(16) == HvStatus::InvalidParameter);
+    CHECK(h.synic().signal_sint(3) == HvStatus::InvalidSynicState); // masked since reset
+    REQUIRE(h.wrmsr(HV_X64_MSR_SINT0 + 2, VECTOR | HV_SINT_POLLING));
+    CHECK(h.synic().signal_sint(2) == HvStatus::Success);
+    REQUIRE(h.wrmsr(HV_X64_MSR_SINT0 + 2, VECTOR));
+    REQUIRE(h.wrmsr(HV_X64_MSR_SCONTROL, 0));
+    CHECK(h.synic().signal_sint(2) == HvStatus::InvalidSynicState);
+    CHECK(h.apic.raised.size() == 1);
+}
