@@ -346,6 +346,15 @@ public:
         const unsigned shift = (s.cr4 & (1u << 12)) ? 7 : 16; // CR4.LA57
         return static_cast<u64>(static_cast<i64>(addr << shift) >> shift) == addr;
     }
+    // Addresses stored for later use (descriptor-table and TSS/LDT bases,
+    // FS/GS base, SYSENTER/SYSCALL entry MSRs) are checked against the
+    // widest linear address the CPU supports, whatever paging mode is on
+    // now (SDM Vol 3A 4.1.4 on 5-level paging): 57 bits with LA57.
+    bool is_canonical_stored(u64 addr) const
+    {
+        const unsigned shift = cpuid.has(cpufeat::LA57) ? 7 : 16;
+        return static_cast<u64>(static_cast<i64>(addr << shift) >> shift) == addr;
+    }
     // Near branch target check: CS limit outside 64-bit mode, canonical inside.
     bool near_branch(u64 target, unsigned opsize);
 

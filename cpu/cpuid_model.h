@@ -40,6 +40,7 @@ constexpr FeatureBit RDSEED{FeatureWord::Leaf7Ebx, 18};
 constexpr FeatureBit XSAVEOPT{FeatureWord::LeafDEax1, 0};
 constexpr FeatureBit XSAVEC{FeatureWord::LeafDEax1, 1};
 constexpr FeatureBit XGETBV1{FeatureWord::LeafDEax1, 2};
+constexpr FeatureBit LA57{FeatureWord::Leaf7Ecx, 16};
 } // namespace cpufeat
 
 // XCR0 state components (SDM Vol 1 13.1).

@@ -288,7 +288,7 @@ bool Cpu::write_msr(u32 index, u64 value)
     case MSR_FS_BASE:
     case MSR_GS_BASE:
     case MSR_KERNEL_GS_BASE:
-        if (!is_canonical(value))
+        if (!is_canonical_stored(value))
             return raise_gp(0);
         switch (index) {
         case MSR_SYSENTER_ESP: s.msr.sysenter_esp = value; break;
@@ -412,7 +412,7 @@ bool load_table_register(Cpu& cpu, const Insn& insn, DescriptorTable& table)
     const unsigned base_size = cpu.s.in_64bit_code() ? 8 : 4;
     TRY(cpu.read_mem(insn.mem.seg, ea, 2, limit));
     TRY(cpu.read_mem(insn.mem.seg, (ea + 2) & size_mask(insn.addrsize), base_size, base));
-    if (base_size == 8 && !cpu.is_canonical(base))
+    if (base_size == 8 && !cpu.is_canonical_stored(base))
         return cpu.raise_gp(0);
     if (insn.opsize == 2 && base_size == 4)
         base &= 0xFFFFFF; // 16-bit operand size loads a 24-bit base
@@ -442,6 +442,14 @@ bool read_selector(Cpu& cpu, const Insn& insn, unsigned index, u16& selector)
 
 } // namespace
 
+namespace {
+// The 64-bit base of a 16-byte LDT/TSS descriptor (SDM Vol 3A 8.2.3).
+u64 system_base(u64 desc, u64 high)
+{
+    return ((desc >> 16) & 0xFFFFFF) | ((desc >> 32) & 0xFF000000) | ((high & 0xFFFFFFFF) << 32);
+}
+} // namespace
+
 HANDLER(op_lgdt) { return load_table_register(cpu, insn, cpu.s.gdtr); }
 HANDLER(op_lidt) { return load_table_register(cpu, insn, cpu.s.idtr); }
 HANDLER(op_sgdt) { return store_table_register(cpu, insn, cpu.s.gdtr); }
@@ -466,6 +474,8 @@ HANDLER(op_lldt)
         return cpu.raise_gp(sel & 0xFFFC);
     if (!((desc >> 47) & 1))
         return cpu.raise(Fault{VEC_NP, true, static_cast<u32>(sel & 0xFFFC), 0});
+    if (cpu.s.long_mode_active() && !cpu.is_canonical_stored(system_base(desc, high)))
+        return cpu.raise_gp(sel & 0xFFFC);
     cpu.set_segment_from_descriptor(cpu.s.ldtr, sel, desc);
     if (cpu.s.long_mode_active())
         cpu.s.ldtr.base |= (high & 0xFFFFFFFF) << 32;
@@ -489,6 +499,8 @@ HANDLER(op_ltr)
         return cpu.raise_gp(sel & 0xFFFC);
     if (!((desc >> 47) & 1))
         return cpu.raise(Fault{VEC_NP, true, static_cast<u32>(sel & 0xFFFC), 0});
+    if (cpu.s.long_mode_active() && !cpu.is_canonical_stored(system_base(desc, high)))
+        return cpu.raise_gp(sel & 0xFFFC);
     // Mark the descriptor busy in the GDT.
     TRY(cpu.write_linear(cpu.s.gdtr.base + (sel & 0xFFF8u) + 5, 1, ((desc >> 40) & 0xFF) | 0x2, true));
     cpu.set_segment_from_descriptor(cpu.s.tr, sel, desc | (2ull << 40));
@@ -829,7 +841,7 @@ HANDLER(op_wrfsbase)
 {
     TRY(fsgsbase_allowed(cpu));
     const u64 v = cpu.gpr(insn.op[0].reg, insn.op[0].size);
-    if (!cpu.is_canonical(v))
+    if (!cpu.is_canonical_stored(v))
         return cpu.raise_gp(0);
     cpu.s.seg[FS].base = v;
     return true;
@@ -839,7 +851,7 @@ HANDLER(op_wrgsbase)
 {
     TRY(fsgsbase_allowed(cpu));
     const u64 v = cpu.gpr(insn.op[0].reg, insn.op[0].size);
-    if (!cpu.is_canonical(v))
+    if (!cpu.is_canonical_stored(v))
         return cpu.raise_gp(0);
     cpu.s.seg[GS].base = v;
     return true;

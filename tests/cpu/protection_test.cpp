@@ -153,3 +153,42 @@ TEST_CASE("INT n through a gate with DPL below CPL raises #GP with the IDT error
     CHECK(h.get64(h.state.gpr[RSP]) == 0x80 * 8 + 2);
     CHECK(h.get64(h.state.gpr[RSP] + 8) == CpuHarness::CODE); // faulting RIP is the INT
 }
+
+// Stored linear addresses are canonical relative to the widest linear
+// address the CPU supports (57 bits: the model offers LA57), even while
+// 4-level paging is on; kvm-unit-tests' la57 test checks exactly this.
+TEST_CASE("WRMSR FS_BASE and LGDT accept 57-bit canonical bases under 4-level paging")
+{
+    CpuHarness h;
+    h.enter_long64_with_vector_stubs();
+    REQUIRE((h.state.cr4 & (1u << 12)) == 0); // CR4.LA57 off
+    auto wrmsr = [&h](u32 index, u64 value) {
+        h.state.gpr[RCX] = index;
+        h.state.gpr[RAX] = value & 0xFFFFFFFF;
+        h.state.gpr[RDX] = value >> 32;
+        return h.run_to_vector({0x0F, 0x30});
+    };
+    CHECK(wrmsr(0xC0000100, 0xFFAAAAAAAAAAAAAAull) == -1); // 57-bit canonical
+    CHECK(h.state.seg[FS].base == 0xFFAAAAAAAAAAAAAAull);
+    CHECK(wrmsr(0xC0000100, 0xAAAAAAAAAAAAAAAAull) == VEC_GP); // canonical nowhere
+    // LGDT [rbx] with a base that is canonical only with 57 bits.
+    h.put64(0x30000, 0xFFFF);
+    h.put64(0x30002, 0xFF80000000000000ull);
+    h.state.gpr[RBX] = 0x30000;
+    const u64 old_gdt = h.state.gdtr.base;
+    CHECK(h.run_to_vector({0x0F, 0x01, 0x13}) == -1);
+    CHECK(h.state.gdtr.base == 0xFF80000000000000ull);
+    h.state.gdtr.base = old_gdt;
+}
+
+TEST_CASE("LTR raises #GP(selector) for a TSS descriptor with a non-canonical base")
+{
+    CpuHarness h;
+    h.enter_long64_with_vector_stubs();
+    // 16-byte available 64-bit TSS at GDT slot 3 (0x18), base 0xAAAAAAAA_00000000.
+    h.put64(CpuHarness::GDT + 0x18, 0x0000890000000067ull);
+    h.put64(CpuHarness::GDT + 0x20, 0x00000000AAAAAAAAull);
+    h.state.gdtr = {CpuHarness::GDT, 0x2F};
+    h.state.gpr[RAX] = 0x18;
+    CHECK(h.run_to_vector({0x0F, 0x00, 0xD8}) == VEC_GP); // ltr ax
+}
