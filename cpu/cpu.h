@@ -44,6 +44,7 @@ public:
     using TraceHook = std::function<void(const CpuState&, const u8* bytes, unsigned length)>;
     void set_trace_hook(TraceHook hook) { m_trace = std::move(hook); }
     void set_interrupt_source(InterruptSource* source) { m_interrupts = source; }
+    InterruptSource* interrupt_source() const { return m_interrupts; }
     // With other vCPUs on the same host thread, PAUSE (the spin-wait hint)
     // ends the run after it retires, so the vCPU being waited for gets to run.
     void set_pause_yields(bool yields) { m_pause_yields = yields; }
@@ -326,6 +327,12 @@ public:
 
     // Control registers and MSRs (cpu/system.cpp).
     bool write_cr(unsigned n, u64 value);
+    // CR8 reads the local APIC's TPR[7:4] when there is one.
+    u64 read_cr8()
+    {
+        u64 v;
+        return (m_interrupts && m_interrupts->read_cr8(v)) ? v : s.cr8;
+    }
     bool read_msr(u32 index, u64& value);
     bool write_msr(u32 index, u64 value);
     void flush_tlb(bool include_global);

@@ -314,7 +314,7 @@ CpuidResult CpuidModel::query(u32 leaf, u32 subleaf, unsigned apic_id, const Cpu
             r.ecx |= LEAF1_ECX_OSXSAVE;
         r.edx = (word(FeatureWord::Leaf1Edx) |
                  (m_cpu_count > 1 ? (1u << 28) : 0) | // HTT when > 1 logical CPU
-                 (m_local_apic ? (1u << 9) : 0)) &    // APIC
+                 (m_local_apic && ctx.apic_enabled ? (1u << 9) : 0)) & // APIC
                 ~removed(FeatureWord::Leaf1Edx);
         break;
     case 4:

@@ -52,6 +52,7 @@ constexpr u64 X87 = 1u << 0, SSE = 1u << 1, AVX = 1u << 2;
 struct CpuidContext {
     bool osxsave = false; // CR4.OSXSAVE, mirrored in leaf 1 ECX bit 27
     u64 xcr0 = xfeat::X87;
+    bool apic_enabled = true; // IA32_APIC_BASE.EN, mirrored in leaf 1 EDX bit 9
 };
 
 class CpuidModel {

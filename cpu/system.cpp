@@ -127,7 +127,12 @@ bool Cpu::write_cr(unsigned n, u64 value)
     case 8:
         if (value >> 4)
             return raise_gp(0);
+        // With a local APIC, CR8 is its TPR[7:4] (read back through it);
+        // CpuState keeps a copy for machines without one and for dumps.
+        if (m_interrupts)
+            m_interrupts->write_cr8(value);
         s.cr8 = value;
+        end_block(); // a lower priority may unmask a pending interrupt
         return true;
     default:
         return raise_ud();
@@ -160,7 +165,7 @@ HANDLER(op_mov_cr)
     case 2: v = cpu.s.cr2; break;
     case 3: v = cpu.s.cr3; break;
     case 4: v = cpu.s.cr4; break;
-    case 8: v = cpu.s.cr8; break;
+    case 8: v = cpu.read_cr8(); break;
     default: return cpu.raise_ud();
     }
     cpu.set_gpr(insn.op[0].reg, insn.op[0].size, v);
@@ -382,7 +387,8 @@ HANDLER(op_rdtscp)
 HANDLER(op_cpuid)
 {
     (void)insn;
-    const CpuidContext ctx{(cpu.s.cr4 & cr::CR4_OSXSAVE) != 0, cpu.s.xcr0};
+    const CpuidContext ctx{(cpu.s.cr4 & cr::CR4_OSXSAVE) != 0, cpu.s.xcr0,
+                           !cpu.interrupt_source() || cpu.interrupt_source()->apic_enabled()};
     const CpuidResult r = cpu.cpuid.query(static_cast<u32>(cpu.s.gpr[RAX]),
                                           static_cast<u32>(cpu.s.gpr[RCX]), cpu.apic_id, ctx);
     cpu.set_gpr(RAX, 4, r.eax);

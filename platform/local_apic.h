@@ -147,6 +147,17 @@ public:
     bool interrupt_pending() override;
     u8 acknowledge_interrupt() override;
     bool take_nmi() override;
+    bool apic_enabled() const override { return hardware_enabled(); }
+    bool read_cr8(u64& value) override
+    {
+        value = cr8();
+        return true;
+    }
+    bool write_cr8(u64 value) override
+    {
+        set_cr8(value);
+        return true;
+    }
 
     void visit_state(StateVisitor& v);
 

@@ -192,3 +192,61 @@ TEST_CASE("LTR raises #GP(selector) for a TSS descriptor with a non-canonical ba
     h.state.gpr[RAX] = 0x18;
     CHECK(h.run_to_vector({0x0F, 0x00, 0xD8}) == VEC_GP); // ltr ax
 }
+
+namespace {
+// An interrupt controller that owns CR8, as a local APIC's TPR does.
+struct TprSource : InterruptSource {
+    u64 tpr_high = 0; // TPR[7:4]
+    int writes = 0;
+    bool interrupt_pending() override { return false; }
+    u8 acknowledge_interrupt() override { return 0; }
+    bool read_cr8(u64& value) override
+    {
+        value = tpr_high;
+        return true;
+    }
+    bool write_cr8(u64 value) override
+    {
+        tpr_high = value;
+        ++writes;
+        return true;
+    }
+};
+} // namespace
+
+TEST_CASE("MOV to and from CR8 go to the local APIC's task priority")
+{
+    CpuHarness h;
+    TprSource apic;
+    h.cpu.set_interrupt_source(&apic);
+    h.enter_long64_with_vector_stubs();
+    h.state.gpr[RAX] = 0xB;
+    CHECK(h.run_to_vector({0x44, 0x0F, 0x22, 0xC0}) == -1); // mov cr8, rax
+    CHECK(apic.writes == 1);
+    CHECK(apic.tpr_high == 0xB);
+    apic.tpr_high = 0x3; // the guest wrote the TPR through MMIO
+    CHECK(h.run_to_vector({0x44, 0x0F, 0x20, 0xC1}) == -1); // mov rcx, cr8
+    CHECK(h.state.gpr[RCX] == 0x3);
+}
+
+TEST_CASE("CPUID.1:EDX.APIC follows the local APIC's global enable")
+{
+    struct DisabledApic : TprSource {
+        bool enabled = true;
+        bool apic_enabled() const override { return enabled; }
+    };
+    CpuHarness h;
+    DisabledApic apic;
+    h.cpuid.set_local_apic(true);
+    h.cpu.set_interrupt_source(&apic);
+    h.enter_long64_with_vector_stubs();
+    auto apic_bit = [&h] {
+        h.state.gpr[RAX] = 1;
+        h.state.gpr[RCX] = 0;
+        REQUIRE(h.run_to_vector({0x0F, 0xA2}) == -1);
+        return (h.state.gpr[RDX] >> 9) & 1;
+    };
+    CHECK(apic_bit() == 1);
+    apic.enabled = false; // IA32_APIC_BASE.EN cleared
+    CHECK(apic_bit() == 0);
+}
