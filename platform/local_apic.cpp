@@ -551,6 +551,13 @@ void LocalApic::write_lvt(Lvt which, u32 value)
     if (!software_enabled())
         value |= LVT_MASKED;
     const u32 writable = LVT_WRITABLE[index];
+    // A one-shot count that has reached zero has stopped, whether or not the
+    // clock has run our callback yet: settle it under the old LVT before a
+    // new mode could read the stale start time as a running period.
+    if (which == Lvt::Timer && timer_mode() == TimerMode::OneShot && m_timer_running &&
+        m_timer_initial != 0 &&
+        m_clock.now_ns() >= m_timer_start_ns + (u64(m_timer_initial) << timer_shift()))
+        timer_fired();
     const u32 old = m_lvt[index];
     const TimerMode old_mode = timer_mode();
     m_lvt[index] = (value & writable) | (old & ~writable & LVT_REMOTE_IRR);

@@ -532,6 +532,27 @@ TEST_CASE("LAPIC one-shot timer counts down at 1 GHz divided and fires once")
     CHECK(!b.cpu().timer_armed());
 }
 
+// A one-shot count that reached zero stays zero when the mode becomes
+// periodic, even before the machine's timer callback has run (timers fire
+// between vCPU slices); the expiry interrupt is still raised, once.
+TEST_CASE("LAPIC one-shot count that reached zero stays zero when switched to periodic")
+{
+    Board b;
+    b.enable();
+    b.wr(TIMER_DIVIDE, 0x0B);
+    b.wr(LVT_TIMER, 0xEE);
+    b.wr(TIMER_INITIAL, 1000);
+    b.ns += 1500; // past the deadline; no run_due() yet
+    CHECK(b.rd(TIMER_CURRENT) == 0);
+    b.wr(LVT_TIMER, 0x20000 | 0xEE); // periodic, same initial count
+    CHECK(b.rd(TIMER_CURRENT) == 0);
+    CHECK(b.take() == 0xEE);
+    b.wr(EOI, 0);
+    b.advance(5000);
+    CHECK(b.rd(TIMER_CURRENT) == 0);
+    CHECK(b.take() == -1);
+}
+
 TEST_CASE("LAPIC timer divide configuration selects divide by 2 through 128")
 {
     Board b;
