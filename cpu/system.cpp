@@ -188,8 +188,8 @@ HANDLER(op_mov_dr)
         const u64 v = cpu.gpr(insn.op[1].reg, insn.op[1].size);
         if ((n == 6 || n == 7) && (v >> 32))
             return cpu.raise_gp(0);
-        if (n == 6)
-            cpu.s.dr[6] = (v & 0x0001E00F) | 0xFFFE0FF0;
+        if (n == 6) // B0-B3, BD, BS, BT writable; bit 16 (RTM) reads 1 without RTM
+            cpu.s.dr[6] = (v & 0x0000E00F) | 0xFFFF0FF0;
         else if (n == 7)
             cpu.s.dr[7] = (v & 0xFFFF2BFF) | 0x400;
         else

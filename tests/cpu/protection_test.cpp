@@ -250,3 +250,18 @@ TEST_CASE("CPUID.1:EDX.APIC follows the local APIC's global enable")
     apic.enabled = false; // IA32_APIC_BASE.EN cleared
     CHECK(apic_bit() == 0);
 }
+
+// DR6 bit 16 is the active-low RTM bit: without RTM it reads 1 whatever is
+// written, so a cleared DR6 reads 0xFFFF0FF0 and a single-step #DB leaves
+// 0xFFFF4FF0 (kvm-unit-tests debug compares DR6 exactly).
+TEST_CASE("MOV to DR6 keeps the fixed-1 bits, bit 16 included without RTM")
+{
+    CpuHarness h;
+    h.enter_long64_with_vector_stubs();
+    h.state.gpr[RAX] = 0;
+    CHECK(h.run_to_vector({0x0F, 0x23, 0xF0, 0x0F, 0x21, 0xF1}) == -1); // mov dr6, rax; mov rcx, dr6
+    CHECK(h.state.gpr[RCX] == 0xFFFF0FF0);
+    h.state.gpr[RAX] = 0x4001; // BS and B0 are writable
+    CHECK(h.run_to_vector({0x0F, 0x23, 0xF0, 0x0F, 0x21, 0xF1}) == -1);
+    CHECK(h.state.gpr[RCX] == 0xFFFF4FF1);
+}
