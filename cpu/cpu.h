@@ -349,9 +349,7 @@ public:
 
     bool is_canonical(u64 addr) const
     {
-        // Bits above the implemented linear width must copy the top bit.
-        const unsigned shift = (s.cr4 & (1u << 12)) ? 7 : 16; // CR4.LA57
-        return static_cast<u64>(static_cast<i64>(addr << shift) >> shift) == addr;
+        return canonical_in(addr, (s.cr4 & (1u << 12)) ? 57 : 48); // CR4.LA57
     }
     // Addresses stored for later use (descriptor-table and TSS/LDT bases,
     // FS/GS base, SYSENTER/SYSCALL entry MSRs) are checked against the
@@ -359,7 +357,12 @@ public:
     // now (SDM Vol 3A 4.1.4 on 5-level paging): 57 bits with LA57.
     bool is_canonical_stored(u64 addr) const
     {
-        const unsigned shift = cpuid.has(cpufeat::LA57) ? 7 : 16;
+        return canonical_in(addr, cpuid.has(cpufeat::LA57) ? 57 : 48);
+    }
+    // Bits above a `bits`-wide linear address must copy its top bit.
+    static bool canonical_in(u64 addr, unsigned bits)
+    {
+        const unsigned shift = 64 - bits;
         return static_cast<u64>(static_cast<i64>(addr << shift) >> shift) == addr;
     }
     // Near branch target check: CS limit outside 64-bit mode, canonical inside.

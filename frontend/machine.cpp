@@ -15,7 +15,7 @@ Machine::Machine(const MachineConfig& config)
       m_com2(m_clock, [](u8) {}),
       m_debug_exit([this](u64 status) {
           m_exit_status = status;
-          m_vcpus[m_running]->backend->request_stop();
+          stop_running_vcpu();
       })
 {
     m_ports.map(Uart16550::COM1_BASE, Uart16550::PORT_COUNT, &m_uart);
@@ -72,7 +72,7 @@ void Machine::connect_board()
                                             [this] { return m_board->current_vcpu(); });
     m_hyperv->set_crash_handler([this](const HvCrashReport&) {
         m_exit_status = exit_status::GUEST_CRASH;
-        m_vcpus[m_running]->backend->request_stop();
+        stop_running_vcpu();
     });
     // Deterministic time counts the instructions of all vCPUs together: it
     // only ever moves forward, whichever vCPU reads it, so the TSCs agree.
@@ -87,11 +87,11 @@ void Machine::connect_board()
     }
     m_board->set_power_off_handler([this] {
         m_exit_status = exit_status::SUCCESS;
-        m_vcpus[m_running]->backend->request_stop();
+        stop_running_vcpu();
     });
     m_board->set_reset_handler([this] {
         m_reset_requested = true;
-        m_vcpus[m_running]->backend->request_stop();
+        stop_running_vcpu();
     });
 }
 
@@ -332,8 +332,7 @@ bool Machine::wait_for_interrupt()
         if (deadline == ~0ull)
             return false;
         m_clock.skip_to(deadline);
-        m_clock.run_due();
-        return true;
+        return true; // run_round fires the timer before the next slice
     }
     if (deadline == ~0ull && !isatty(0))
         return false;
@@ -344,7 +343,6 @@ bool Machine::wait_for_interrupt()
         nanosleep(&ts, nullptr);
     }
     m_clock.note_idle_wait();
-    m_clock.run_due();
     m_next_console_poll = 0; // look for typed input after every sleep
     return true;
 }

@@ -117,7 +117,8 @@ private:
     // Every vCPU is halted: waits (in virtual time) for the next timer.
     // Returns false when nothing can ever wake any of them.
     bool wait_for_interrupt();
-    Cpu& boot_cpu() { return m_vcpus[0]->backend->cpu(); }
+    // Ends the slice of the vCPU that is running (a device asked to stop).
+    void stop_running_vcpu() { m_vcpus[m_running]->backend->request_stop(); }
 
     MachineConfig m_config;
     PhysicalMemory m_memory;
