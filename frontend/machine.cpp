@@ -286,7 +286,7 @@ std::optional<int> Machine::run_round(u64 budget, bool& progressed)
         m_running = i;
         m_board->set_current_vcpu(i);
         const u64 before = vcpu.backend->retired();
-        RunExit exit = vcpu.backend->run(slice);
+        RunExit exit = vcpu.backend->run(slice_until_next_timer(slice));
         if (vcpu.backend->retired() != before)
             progressed = true;
         std::fflush(m_config.serial_out);
@@ -299,6 +299,16 @@ std::optional<int> Machine::run_round(u64 budget, bool& progressed)
         // Halted vCPUs are asked again next round: an interrupt wakes them.
     }
     return std::nullopt;
+}
+
+u64 Machine::slice_until_next_timer(u64 slice) const
+{
+    // Timers fire between slices, so a slice ends at the next deadline and
+    // an interrupt reaches a busy vCPU on time, not up to a slice late. A
+    // floor keeps a guest that programs a timer in the past or every few
+    // nanoseconds from turning each instruction into a round of the loop.
+    const u64 until = m_clock.instructions_until_next_deadline();
+    return std::min(slice, std::max(until, MIN_TIMER_SLICE));
 }
 
 int Machine::report_triple_fault(unsigned index)

@@ -67,6 +67,8 @@ public:
     // slice early, so a vCPU spinning on a lock lets the holder run.
     static constexpr u64 QUANTUM = 100000;
     static constexpr u64 VCPU_SLICE = 20000;
+    // The shortest slice when a timer deadline is near or past.
+    static constexpr u64 MIN_TIMER_SLICE = 100;
 
     static ErrorOr<std::unique_ptr<Machine>> create(const MachineConfig& config);
     Machine(const Machine&) = delete;
@@ -112,6 +114,7 @@ private:
     // ends the run, if something ended it; sets `progressed` when any vCPU
     // retired an instruction.
     std::optional<int> run_round(u64 budget, bool& progressed);
+    u64 slice_until_next_timer(u64 slice) const;
     int report_triple_fault(unsigned vcpu);
     int report_halt();
     // Every vCPU is halted: waits (in virtual time) for the next timer.

@@ -78,6 +78,18 @@ u64 VirtualClock::next_deadline() const
     return next;
 }
 
+u64 VirtualClock::instructions_until_next_deadline() const
+{
+    const u64 deadline = next_deadline();
+    if (deadline == ~0ull)
+        return ~0ull;
+    const u64 now = now_ns();
+    if (deadline <= now)
+        return 0;
+    // Host mode counts one instruction per nanosecond too: see the header.
+    return (deadline - now + NS_PER_INSTRUCTION - 1) / NS_PER_INSTRUCTION;
+}
+
 void VirtualClock::run_due()
 {
     const u64 now = now_ns();

@@ -63,6 +63,12 @@ public:
     void skip_to(u64 deadline_ns);
     // Earliest armed deadline, or UINT64_MAX.
     u64 next_deadline() const;
+    // How many instructions the vCPUs may retire before the earliest armed
+    // deadline passes, so that the run loop can stop a slice there and fire
+    // the timer on time (UINT64_MAX when no timer is armed, 0 when one is
+    // due). Deterministic mode: exact. Host mode: an upper bound, as the
+    // interpreter retires well under one instruction per nanosecond.
+    u64 instructions_until_next_deadline() const;
     // Fires every timer whose deadline has passed (a callback may re-arm its timer).
     void run_due();
 

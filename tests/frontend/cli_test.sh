@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Command-line behaviour of build/viridian: exit statuses, the one-line
 # error messages, serial output, --trace, --stats and the instruction limit.
-# Usage: cli_test.sh VIRIDIAN EXIT_GUEST TRIPLE_GUEST HALT_GUEST SPIN_GUEST RESET_GUEST CRASH_GUEST
+# Usage: cli_test.sh VIRIDIAN EXIT_GUEST TRIPLE_GUEST HALT_GUEST SPIN_GUEST RESET_GUEST CRASH_GUEST TIMER_GUEST
 set -uo pipefail
 
-viridian=$1 exit_guest=$2 triple_guest=$3 halt_guest=$4 spin_guest=$5 reset_guest=$6 crash_guest=$7
+viridian=$1 exit_guest=$2 triple_guest=$3 halt_guest=$4 spin_guest=$5 reset_guest=$6 crash_guest=$7 timer_guest=$8
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 failures=0 checks=0
@@ -91,6 +91,10 @@ check "a guest crash through the Hyper-V crash MSRs exits 8 with its five values
           stderr_has "P3=0xc0de000344444444 P4=0xc0de000455555555"'
 run --kernel "$crash_guest" --enlightenments off
 check "--enlightenments off: the crash MSRs are #GP" eval 'status_is 4 && stderr_has "vector 13"'
+for cpus in 1 2; do
+    run --kernel "$timer_guest" --deterministic --cpus $cpus
+    check "a LAPIC timer interrupts a busy vCPU within 1 us of its deadline ($cpus vCPUs)" status_is 33
+done
 run --kernel "$exit_guest" --enlightenments maybe
 check "--enlightenments takes only on or off" eval 'status_is 2 && stderr_is_one_line'
 
