@@ -79,3 +79,27 @@ TEST_CASE("deterministic clock counts instructions and skipped idle time")
     instructions += 7;
     CHECK(clock.now_ns() == 10'007);
 }
+
+TEST_CASE("instructions until the next deadline: none armed, exact when deterministic, due")
+{
+    VirtualClock clock{VirtualClock::Mode::Deterministic};
+    u64 instructions = 1000;
+    clock.set_instruction_counter([&] { return instructions; });
+    CHECK(clock.instructions_until_next_deadline() == ~0ull);
+    ClockTimer far{clock, [] {}}, near{clock, [] {}};
+    far.arm(50'000);
+    near.arm(3'500);
+    CHECK(clock.instructions_until_next_deadline() == 2'500);
+    instructions = 3'500;
+    CHECK(clock.instructions_until_next_deadline() == 0);
+    near.disarm();
+    CHECK(clock.instructions_until_next_deadline() == 46'500);
+}
+
+TEST_CASE("host clock: instructions until the next deadline never exceed its nanoseconds")
+{
+    HostClock c;
+    ClockTimer timer{c.clock, [] {}};
+    timer.arm(c.now() + 10'000);
+    CHECK(c.clock.instructions_until_next_deadline() <= 10'000);
+}
