@@ -192,8 +192,11 @@ public:
         // keeps CR0.AM set, so test both.
         if (!s.in_64bit_code() || ((s.cr0 & s.rflags) & (1u << 18))) [[unlikely]]
             return false;
+        // No canonical check: the soft TLB only holds canonical pages
+        // (translate refuses the others), so a non-canonical address misses
+        // every tag and the slow path raises its #GP or #SS.
         linear = offset + (seg >= FS ? s.seg[seg].base : 0);
-        return is_canonical(linear);
+        return true;
     }
     static u64 load_host(const u8* p, unsigned size)
     {

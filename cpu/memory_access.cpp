@@ -32,6 +32,11 @@ bool Cpu::translate(u64 linear, Access access, bool user, SoftTlb::Entry*& entry
         return true;
     }
 
+    // The fast paths in cpu.h skip the canonical check because no entry is
+    // ever filled for a non-canonical page; callers check it before this
+    // with the right fault (#SS for the stack), so this is a backstop.
+    if (s.long_mode_active() && !is_canonical(linear)) [[unlikely]]
+        return raise_gp(0);
     const bool implicit_supervisor = !user && s.cpl() == 3;
     WalkRequest req;
     req.vaddr = linear;

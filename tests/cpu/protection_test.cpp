@@ -181,6 +181,28 @@ TEST_CASE("WRMSR FS_BASE and LGDT accept 57-bit canonical bases under 4-level pa
     h.state.gdtr.base = old_gdt;
 }
 
+// The memory fast path trusts the soft TLB to hold only canonical pages, so
+// a non-canonical address whose low 48 bits alias a page just used must
+// still fault: #GP, or #SS for a stack-segment access.
+TEST_CASE("non-canonical data accesses fault even when their low bits alias a cached page")
+{
+    CpuHarness h;
+    h.enter_long64_with_vector_stubs();
+    h.put64(0x30000, 0x1122334455667788ull);
+    h.state.gpr[RBX] = 0x30000;
+    CHECK(h.run_to_vector({0x48, 0x8B, 0x03}) == -1); // mov rax, [rbx]: caches the page
+    CHECK(h.state.gpr[RAX] == 0x1122334455667788ull);
+    h.state.gpr[RBX] = 0x8000000000030000ull;
+    CHECK(h.run_to_vector({0x48, 0x8B, 0x03}) == VEC_GP);
+    h.state.gpr[RBP] = 0x8000000000030000ull;
+    CHECK(h.run_to_vector({0x48, 0x8B, 0x45, 0x00}) == VEC_SS); // mov rax, [rbp]
+    // An FS base that is canonical only with 57 bits may be stored, but
+    // under 4-level paging an access through it is #GP.
+    h.state.seg[FS].base = 0xFFAAAAAAAAA00000ull;
+    h.state.gpr[RBX] = 0x30000 - (0xFFAAAAAAAAA00000ull & 0xFFFFFFFFFFFFull);
+    CHECK(h.run_to_vector({0x64, 0x48, 0x8B, 0x03}) == VEC_GP); // mov rax, fs:[rbx]
+}
+
 TEST_CASE("LTR raises #GP(selector) for a TSS descriptor with a non-canonical base")
 {
     CpuHarness h;
