@@ -321,6 +321,13 @@ RunExit Cpu::run(u64 budget)
             return RunExit::Halted;
 
         m_blocks.release_retired();
+        if (mem.layout_generation() != m_layout_seen) [[unlikely]] {
+            // An MMIO range moved (a relocated APIC window): entries may
+            // point at RAM it now hides, or miss RAM it uncovered.
+            flush_tlb(true);
+            previous = nullptr;
+            m_layout_seen = mem.layout_generation();
+        }
         u64 linear = s.seg[CS].base + s.rip;
         if (!s.in_64bit_code())
             linear &= 0xFFFFFFFF;

@@ -428,6 +428,7 @@ private:
     u64 m_translation_epoch = 0;
     std::unique_ptr<Block> m_uncached; // a block that straddles pages, decoded for one run
     SoftTlb m_tlb;
+    u64 m_layout_seen = 0;     // PhysicalMemory::layout_generation() when the TLB was last flushed for it
     u64 m_code_marks_seen = 0; // PhysicalMemory::code_marks() when the TLB last dropped code writes
     SoftTlb::Entry m_scratch_entry; // an uncacheable translation (SMAP-sensitive)
     InterruptSource* m_interrupts = nullptr;

@@ -135,6 +135,31 @@ void PhysicalMemory::map_mmio(GuestPhys base, u64 size, IoDevice* device)
     update_plain_ram_end();
 }
 
+bool PhysicalMemory::try_map_mmio(GuestPhys base, u64 size, IoDevice* device)
+{
+    if (size == 0 || base + size - 1 < base)
+        return false;
+    for (const MmioRange& r : m_mmio)
+        if (overlaps(base, size, r.base, r.size))
+            return false;
+    for (const RomRange& r : m_roms)
+        if (overlaps(base, size, r.base, r.bytes.size()))
+            return false;
+    // Code decoded from RAM the range now hides must not run again.
+    note_write(base, size);
+    m_mmio.push_back({base, size, device});
+    update_plain_ram_end();
+    ++m_layout_generation;
+    return true;
+}
+
+void PhysicalMemory::unmap_mmio(GuestPhys base, IoDevice* device)
+{
+    std::erase_if(m_mmio, [&](const MmioRange& r) { return r.base == base && r.device == device; });
+    update_plain_ram_end();
+    ++m_layout_generation;
+}
+
 void PhysicalMemory::update_plain_ram_end()
 {
     u64 end = m_ram_size;

@@ -29,6 +29,14 @@ public:
     const u8* readable_page(GuestPhys addr);
 
     void map_mmio(GuestPhys base, u64 size, IoDevice* device);
+    // Changes to the map while the guest runs (a guest moving its local APIC
+    // window). try_map_mmio refuses (false) a range that overlaps another
+    // MMIO or ROM range; it may cover RAM, which it then hides. Both bump
+    // layout_generation(): a CPU that sees it move drops its TLB, whose
+    // entries may point into RAM that a range now covers, or the other way.
+    bool try_map_mmio(GuestPhys base, u64 size, IoDevice* device);
+    void unmap_mmio(GuestPhys base, IoDevice* device);
+    u64 layout_generation() const { return m_layout_generation; }
     // Copies image into a read-only region; guest writes there are dropped.
     void map_rom(GuestPhys base, std::span<const u8> image);
 
@@ -93,6 +101,7 @@ private:
     std::vector<RomRange> m_roms;
     std::vector<u8> m_code_pages;
     u64 m_code_marks = 0;
+    u64 m_layout_generation = 0;
     u64 m_plain_ram_end = 0;
     std::function<void(GuestPhys)> m_code_write_listener;
 };

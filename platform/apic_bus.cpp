@@ -2,10 +2,13 @@
 
 #include "platform/local_apic.h"
 
+#include <algorithm>
+
 class ApicBus::Window final : public IoDevice {
 public:
     Window(ApicBus& bus, u64 base) : m_bus(bus), m_base(base) {}
     u64 base() const { return m_base; }
+    bool mapped = false; // in the PhysicalMemory map (not if another range is there)
 
     u64 io_read(u64 offset, unsigned size) override
     {
@@ -43,13 +46,29 @@ void ApicBus::detach(LocalApic& apic)
     std::erase(m_apics, &apic);
 }
 
-IoDevice& ApicBus::window(u64 base)
+void ApicBus::update_windows(PhysicalMemory& memory)
 {
-    for (auto& w : m_windows)
-        if (w->base() == base)
-            return *w;
-    m_windows.push_back(std::make_unique<Window>(*this, base));
-    return *m_windows.back();
+    std::vector<u64> wanted{LocalApic::DEFAULT_BASE};
+    for (const LocalApic* apic : m_apics)
+        if (apic->xapic_mode())
+            wanted.push_back(apic->base_address());
+    std::erase_if(m_windows, [&](const std::unique_ptr<Window>& w) {
+        if (std::find(wanted.begin(), wanted.end(), w->base()) != wanted.end())
+            return false;
+        if (w->mapped)
+            memory.unmap_mmio(w->base(), w.get());
+        return true;
+    });
+    for (u64 base : wanted) {
+        auto it = std::find_if(m_windows.begin(), m_windows.end(),
+                               [base](const std::unique_ptr<Window>& w) { return w->base() == base; });
+        if (it == m_windows.end()) {
+            m_windows.push_back(std::make_unique<Window>(*this, base));
+            it = m_windows.end() - 1;
+        }
+        if (!(*it)->mapped)
+            (*it)->mapped = memory.try_map_mmio(base, LocalApic::MMIO_SIZE, it->get());
+    }
 }
 
 bool ApicBus::matches(const LocalApic& apic, const ApicMessage& m) const

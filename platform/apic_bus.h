@@ -9,6 +9,7 @@
 #pragma once
 
 #include "mmu/io_device.h"
+#include "mmu/physical_memory.h"
 
 #include <functional>
 #include <memory>
@@ -61,12 +62,15 @@ public:
     unsigned current_index() const { return m_current; }
     LocalApic* current() { return m_current < m_apics.size() ? m_apics[m_current] : nullptr; }
 
-    // The MMIO window for APICs based at `base` (one page; map it with
-    // PhysicalMemory::map_mmio). Created on first use and owned by the bus.
+    // The MMIO windows: one page at the default base and at every other base
+    // an xAPIC-mode APIC is moved to (IA32_APIC_BASE), none elsewhere, so a
+    // guest moving its APIC around cannot pile windows up. Call it at start
+    // and whenever an APIC's base or mode changes. A base that overlaps
+    // another device's range stays unmapped: that device answers there.
     // An access reaches the current vCPU's APIC only while that APIC is in
-    // xAPIC mode at this base; otherwise reads return all ones and writes are
-    // dropped, as with no device there.
-    IoDevice& window(u64 base);
+    // xAPIC mode at the window's base; otherwise reads return all ones and
+    // writes are dropped, as with no device there.
+    void update_windows(PhysicalMemory& memory);
 
     // Delivers a message to every APIC it selects. `source` is the sending
     // APIC for IPIs (shorthands need it), nullptr for I/O APIC and MSI.

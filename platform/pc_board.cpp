@@ -22,8 +22,9 @@ PcBoard::PcBoard(const PcBoardConfig& config, PhysicalMemory& memory, PortBus& p
         apic.bsp = i == 0;
         m_lapics.push_back(std::make_unique<LocalApic>(m_apic_bus, clock, apic));
     }
-    memory.map_mmio(LocalApic::DEFAULT_BASE, LocalApic::MMIO_SIZE,
-                    &m_apic_bus.window(LocalApic::DEFAULT_BASE));
+    m_apic_bus.update_windows(memory);
+    for (auto& lapic : m_lapics)
+        lapic->set_base_change_handler([this, &memory](u64) { m_apic_bus.update_windows(memory); });
     memory.map_mmio(IoApic::DEFAULT_BASE, IoApic::MMIO_SIZE, &m_ioapic);
     memory.map_mmio(Hpet::DEFAULT_BASE, Hpet::MMIO_SIZE, &m_hpet);
 

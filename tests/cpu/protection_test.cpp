@@ -203,6 +203,29 @@ TEST_CASE("non-canonical data accesses fault even when their low bits alias a ca
     CHECK(h.run_to_vector({0x64, 0x48, 0x8B, 0x03}) == VEC_GP); // mov rax, fs:[rbx]
 }
 
+// A guest that moves its APIC window over RAM (IA32_APIC_BASE) changes the
+// physical map under a running CPU: its soft TLB must not keep serving the
+// RAM page that the window now hides.
+TEST_CASE("an MMIO range mapped over RAM at run time takes effect despite a cached translation")
+{
+    struct Answer : IoDevice {
+        u64 io_read(u64, unsigned) override { return 0xD00DFEED; }
+        void io_write(u64, unsigned, u64) override {}
+    } device;
+    CpuHarness h;
+    h.enter_long64_with_vector_stubs();
+    h.put64(0x30000, 0x11111111);
+    h.state.gpr[RBX] = 0x30000;
+    CHECK(h.run_to_vector({0x8B, 0x03}) == -1); // mov eax, [rbx]
+    CHECK(h.state.gpr[RAX] == 0x11111111);
+    REQUIRE(h.mem.try_map_mmio(0x30000, 0x1000, &device));
+    CHECK(h.run_to_vector({0x8B, 0x03}) == -1);
+    CHECK(h.state.gpr[RAX] == 0xD00DFEED);
+    h.mem.unmap_mmio(0x30000, &device);
+    CHECK(h.run_to_vector({0x8B, 0x03}) == -1);
+    CHECK(h.state.gpr[RAX] == 0x11111111);
+}
+
 TEST_CASE("LTR raises #GP(selector) for a TSS descriptor with a non-canonical base")
 {
     CpuHarness h;

@@ -1,4 +1,5 @@
 #include "platform/local_apic.h"
+#include "mmu/physical_memory.h"
 
 #include "mmu/state_visitor.h"
 
@@ -745,27 +746,75 @@ TEST_CASE("LAPIC APIC base MSR enforces the x2APIC mode transitions")
     CHECK(b.cpu().write_msr(0x1B, base | en));         // disabled -> xAPIC
 }
 
+namespace {
+// A device that answers every read with one value (for overlap tests).
+struct ConstantDevice : IoDevice {
+    u64 io_read(u64, unsigned) override { return 0x5A5A5A5A; }
+    void io_write(u64, unsigned, u64) override {}
+};
+} // namespace
+
 TEST_CASE("LAPIC relocation reports the new base and the MMIO window follows")
 {
     Board b;
+    PhysicalMemory memory{16 << 20};
+    b.bus.update_windows(memory);
     u64 reported = 0;
-    b.cpu().set_base_change_handler([&](u64 base) { reported = base; });
-    IoDevice& old_window = b.bus.window(0xFEE00000);
-    IoDevice& new_window = b.bus.window(0xFED40000);
+    b.cpu().set_base_change_handler([&](u64 base) {
+        reported = base;
+        b.bus.update_windows(memory);
+    });
+    const u64 generation = memory.layout_generation();
     REQUIRE(b.cpu().write_msr(0x1B, 0xFED40000 | (1u << 8) | (1u << 11)));
     CHECK(reported == 0xFED40000);
-    CHECK(new_window.io_read(VER, 4) == 0x00050014);
-    CHECK(old_window.io_read(VER, 4) == 0xFFFFFFFF);
+    CHECK(memory.layout_generation() != generation);
+    CHECK(memory.read(0xFED40000 + VER, 4) == 0x00050014);
+    CHECK(memory.read(0xFEE00000 + VER, 4) == 0xFFFFFFFF); // nobody's APIC is there now
+}
+
+TEST_CASE("LAPIC relocated over RAM hides it, and moving away uncovers it again")
+{
+    Board b;
+    PhysicalMemory memory{16 << 20};
+    b.bus.update_windows(memory);
+    b.cpu().set_base_change_handler([&](u64) { b.bus.update_windows(memory); });
+    memory.write(0x800000 + VER, 4, 0x12345678);
+    REQUIRE(b.cpu().write_msr(0x1B, 0x800000 | (1u << 8) | (1u << 11)));
+    CHECK(memory.read(0x800000 + VER, 4) == 0x00050014);
+    CHECK(memory.ram_page(0x800000) == nullptr);
+    // Many moves leave no window behind at the bases that were given up.
+    for (u64 base = 0x900000; base < 0x900000 + 64 * 0x1000; base += 0x1000)
+        REQUIRE(b.cpu().write_msr(0x1B, base | (1u << 8) | (1u << 11)));
+    REQUIRE(b.cpu().write_msr(0x1B, 0xFEE00000 | (1u << 8) | (1u << 11)));
+    CHECK(memory.read(0x800000 + VER, 4) == 0x12345678);
+    CHECK(memory.ram_page(0x900000) != nullptr);
+    CHECK(memory.read(0xFEE00000 + VER, 4) == 0x00050014);
+}
+
+TEST_CASE("LAPIC relocated onto another device's range leaves that device answering")
+{
+    Board b;
+    PhysicalMemory memory{16 << 20};
+    ConstantDevice hpet;
+    memory.map_mmio(0xFED00000, 0x1000, &hpet);
+    b.bus.update_windows(memory);
+    b.cpu().set_base_change_handler([&](u64) { b.bus.update_windows(memory); });
+    REQUIRE(b.cpu().write_msr(0x1B, 0xFED00000 | (1u << 8) | (1u << 11)));
+    CHECK(memory.read(0xFED00000 + VER, 4) == 0x5A5A5A5A);
+    REQUIRE(b.cpu().write_msr(0x1B, 0xFEE00000 | (1u << 8) | (1u << 11)));
+    CHECK(memory.read(0xFEE00000 + VER, 4) == 0x00050014);
+    CHECK(memory.read(0xFED00000, 4) == 0x5A5A5A5A);
 }
 
 TEST_CASE("LAPIC MMIO window serves the APIC of the current vCPU")
 {
     Board b(2);
-    IoDevice& w = b.bus.window(0xFEE00000);
+    PhysicalMemory memory{16 << 20};
+    b.bus.update_windows(memory);
     b.bus.set_current(1);
-    CHECK(w.io_read(ID, 4) == 0x01000000);
+    CHECK(memory.read(0xFEE00000 + ID, 4) == 0x01000000);
     b.bus.set_current(0);
-    CHECK(w.io_read(ID, 4) == 0x00000000);
+    CHECK(memory.read(0xFEE00000 + ID, 4) == 0x00000000);
 }
 
 TEST_CASE("LAPIC hardware disable resets the APIC and restores the initial ID")
