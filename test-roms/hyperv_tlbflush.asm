@@ -15,8 +15,10 @@
 ; ALL_VIRTUAL_ADDRESS_SPACES, NON_GLOBAL_MAPPINGS_ONLY, XMM-fast), ...List
 ; (one page, several entries with a global one, the additional-page count
 ; in bits 11:0, 100 reps with continuations), ...SpaceEx and ...ListEx
-; (HV_VP_SET sparse with one and two banks, and the ALL format), a flush
-; VP 1 makes for VP 0, flushes of the caller only, and the status codes of
+; (HV_VP_SET sparse with one and two banks, and the ALL format), code VP 1
+; executes through a third window page (X_C; the flush must also reach what
+; it decoded from the old page), a flush VP 1 makes for VP 0, flushes of
+; the caller only, and the status codes of
 ; malformed Ex inputs and of rep counts on the flush calls. A set that
 ; leaves VP 1 out may still flush it (a TLB may drop entries at any time),
 ; so those rounds print a note, not a check; the same for global pages
@@ -50,6 +52,8 @@ PT_N            equ 0x80
 PT_G            equ 0x81
 X_N             equ X_BASE + PT_N * 4096
 X_G             equ X_BASE + PT_G * 4096
+PT_C            equ 0x82
+X_C             equ X_BASE + PT_C * 4096    ; code: `mov eax, marker; ret`
 X_OTHER         equ X_BASE + 0x100 * 4096   ; unmapped pages for list padding
 MARKER_A        equ 0x2AAA5555
 MARKER_B        equ 0x3BBB6666
@@ -58,6 +62,8 @@ MARKER_B        equ 0x3BBB6666
 OP_RELOAD       equ 1           ; INVLPG X_N and X_G, then read them
 OP_READ         equ 2           ; read X_N and X_G
 OP_FLUSH_VP0    equ 3           ; HvCallFlushVirtualAddressSpace for VP 0, then read
+OP_EXEC_RELOAD  equ 4           ; INVLPG X_C, then call it
+OP_EXEC         equ 5           ; call X_C
 
 HV_FLUSH_NON_GLOBAL equ 1 << 2
 
@@ -68,6 +74,8 @@ tlb_pd:         resb 4096
 tlb_pt:         resb 4096
 tlb_page_a:     resb 4096
 tlb_page_b:     resb 4096
+tlb_code_a:     resb 4096
+tlb_code_b:     resb 4096
 ap_input_page:  resb 4096
 alignb 16
 ap_stack:       resb 4096
@@ -81,6 +89,7 @@ ap_done_seq:    resd 1          ; the AP copies it when the command is done
 ap_seen_n:      resd 1          ; what the AP read through X_N
 ap_seen_g:      resd 1          ; ... and through X_G
 ap_status:      resd 1          ; low dword of the AP's hypercall result
+ap_exec:        resd 1          ; EAX from the AP's call of X_C
 
 section .text
 bits 32
@@ -105,6 +114,7 @@ test_main:
     call ex_tests
     call untargeted_notes
     call reverse_and_self_tests
+    call code_tests
     call malformed_tests
     TEST_PASS
 
@@ -157,8 +167,32 @@ build_window:
     mov [tlb_pdpt], rax
     mov eax, tlb_pt + (PTE_P | PTE_RW)
     mov [tlb_pd], rax
+    mov rdi, tlb_code_a
+    mov eax, MARKER_A
+    call write_code
+    mov rdi, tlb_code_b
+    mov eax, MARKER_B
+    call write_code
+    mov eax, tlb_code_a
+    call set_code_mapping
     mov eax, tlb_page_a
     jmp set_mapping
+
+; `mov eax, EAX; ret` at RDI.
+write_code:
+    mov byte [rdi], 0xB8
+    mov [rdi + 1], eax
+    mov byte [rdi + 5], 0xC3
+    ret
+
+; Points X_C at physical page EAX. No INVLPG.
+set_code_mapping:
+    push rdx
+    mov edx, eax
+    or edx, PTE_P | PTE_RW
+    mov [tlb_pt + PT_C * 8], rdx
+    pop rdx
+    ret
 
 ; XMM fast hypercall input needs SSE on.
 enable_sse:
@@ -483,6 +517,40 @@ reverse_and_self_tests:
     CHECK_EQ rax, MARKER_B, "the caller sees the new PTE after an Ex list flush of itself"
     ret
 
+; ---- Code: the flush must reach what VP 1 executes ---------------------------------------------------
+; X_C runs `mov eax, MARKER_A; ret` from code page A, then the PTE moves to
+; code page B; VP 1 keeps running A (its instruction translation, and
+; whatever it decoded from it) until a flush names it.
+code_round:
+    mov eax, tlb_code_a
+    call set_code_mapping
+    mov edi, OP_EXEC_RELOAD
+    call ap_do
+    REQUIRE32 dword [ap_exec], MARKER_A, "VP 1 runs code page A through X_C after INVLPG"
+    mov eax, tlb_code_b
+    call set_code_mapping
+    mov edi, OP_EXEC
+    call ap_do
+    REQUIRE32 dword [ap_exec], MARKER_A, "VP 1 still runs code page A through X_C before any flush"
+    ret
+
+code_tests:
+    call code_round
+    FLUSH_HEADER 0, 1 << 1
+    STORE_GVA 24, X_C
+    HVS HVCALL_FLUSH_LIST | HV_REPS(1, 0), hv_input_page, 0, HV_STATUS_SUCCESS, "HvCallFlushVirtualAddressList [X_C], mask {VP 1} -> success"
+    mov edi, OP_EXEC
+    call ap_do
+    CHECK_EQ32 [ap_exec], MARKER_B, "VP 1 runs the new code page after the list flush"
+
+    call code_round
+    FLUSH_HEADER 0, 1 << 1
+    HVS HVCALL_FLUSH_SPACE, hv_input_page, 0, HV_STATUS_SUCCESS, "HvCallFlushVirtualAddressSpace, mask {VP 1} -> success"
+    mov edi, OP_EXEC
+    call ap_do
+    CHECK_EQ32 [ap_exec], MARKER_B, "VP 1 runs the new code page after the space flush"
+    ret
+
 ; ---- Malformed flush input (hyperv_hypercalls covers the rest) --------------------------------
 malformed_tests:
     FLUSH_HEADER 0, 2                           ; no such HV_VP_SET format
@@ -545,13 +613,26 @@ ap_entry64:
     invlpg [rax]
 .not_reload:
     cmp ebx, OP_FLUSH_VP0
-    jne .read
+    jne .not_flush
     mov rax, cr3
     mov [ap_input_page], rax
     mov qword [ap_input_page + 8], 0
     mov qword [ap_input_page + 16], 1 << 0
     HVCALL HVCALL_FLUSH_SPACE, ap_input_page, 0
     mov [ap_status], eax
+.not_flush:
+    cmp ebx, OP_EXEC_RELOAD
+    jne .not_exec_reload
+    mov rax, X_C
+    invlpg [rax]
+    jmp .exec
+.not_exec_reload:
+    cmp ebx, OP_EXEC
+    jne .read
+.exec:
+    mov rax, X_C
+    call rax
+    mov [ap_exec], eax
 .read:
     mov rax, X_N
     mov eax, [rax]
