@@ -13,7 +13,8 @@
 ;     specified virtual processors have occurred" when the call returns.
 ; Covered: HvCallFlushVirtualAddressSpace (processor mask, ALL_PROCESSORS,
 ; ALL_VIRTUAL_ADDRESS_SPACES, NON_GLOBAL_MAPPINGS_ONLY, XMM-fast), ...List
-; (one page, several entries with a global one, the additional-page count
+; (one page, several entries with a global one and a non-canonical one,
+; the additional-page count
 ; in bits 11:0, 100 reps with continuations), ...SpaceEx and ...ListEx
 ; (HV_VP_SET sparse with one and two banks, and the ALL format), code VP 1
 ; executes through a third window page (X_C; the flush must also reach what
@@ -379,14 +380,15 @@ list_tests:
     call ap_read
     CHECK_EQ32 [ap_seen_n], MARKER_B, "VP 1 sees the new PTE of the listed page"
 
-    ; Three entries, the global page among them: INVLPG semantics.
+    ; Three entries: a GVA beyond the GVA space (non-canonical), which is
+    ; ignored, and the global page (INVLPG semantics).
     call begin_round
     FLUSH_HEADER HV_FLUSH_ALL_SPACES, 1 << 1
-    STORE_GVA 24, X_OTHER
+    STORE_GVA 24, 0x8000000000000000
     STORE_GVA 32, X_G
     STORE_GVA 40, X_N
     HVCALL HVCALL_FLUSH_LIST | HV_REPS(3, 0), hv_input_page, 0
-    CHECK_HVSTATUS HV_STATUS_SUCCESS, "HvCallFlushVirtualAddressList with 3 entries -> success"
+    CHECK_HVSTATUS HV_STATUS_SUCCESS, "HvCallFlushVirtualAddressList [non-canonical, X_G, X_N] -> success"
     CHECK_REPS 3, "reps completed = 3"
     call ap_read
     CHECK_EQ32 [ap_seen_n], MARKER_B, "VP 1 sees the new PTE of the third entry"
