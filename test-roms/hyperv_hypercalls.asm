@@ -23,9 +23,15 @@
 %include "hyperv.inc"
 
 ; A 2 MiB window whose PDE the flush tests retarget between two markers.
+; The markers sit 0x80000 into the pages: linear page 0x80080 takes soft-TLB
+; slot 0x80 (page mod 256), which none of the image's pages at 1 MiB
+; (slots 0x00 onwards) evicts, so the old translation stays cached until a
+; flush (at offset 0 the image's first page shared the slot and every
+; remap showed through at once, flush or not).
 WINDOW          equ 0x80000000
 PAGE_A          equ 0x00600000
 PAGE_B          equ 0x00800000
+MARKER_OFFSET   equ 0x80000
 MARKER_A        equ 0x2AAA5555
 MARKER_B        equ 0x3BBB6666
 WINDOW_PDE      equ lm_pd + (WINDOW >> 21) * 8
@@ -150,8 +156,25 @@ rep_tests:
 ; ---- TLB flushes -----------------------------------------------------------------------------
 ; RAX = the dword the window shows.
 read_window:
-    mov eax, WINDOW
+    mov eax, WINDOW + MARKER_OFFSET
     mov eax, [rax]
+    ret
+
+; Points WINDOW at physical page EAX and requires the window to show the
+; old page still: only a flush may make the new one appear.
+remap_window:
+    push rbx
+    push rax
+    call read_window
+    mov ebx, eax                ; what the window shows now
+    pop rax
+    call set_window
+    call read_window
+    cmp eax, ebx
+    pop rbx
+    je .stale
+    TEST_FAIL "the window changed before any flush (the TLB must hold the old translation for the flush checks to mean anything)"
+.stale:
     ret
 
 ; Points WINDOW at physical page EAX without flushing anything.
@@ -161,8 +184,8 @@ set_window:
     ret
 
 flush_tests:
-    mov dword [PAGE_A], MARKER_A
-    mov dword [PAGE_B], MARKER_B
+    mov dword [PAGE_A + MARKER_OFFSET], MARKER_A
+    mov dword [PAGE_B + MARKER_OFFSET], MARKER_B
     mov rax, [WINDOW_PDE]
     mov [saved_pde], rax
     mov eax, PAGE_A
@@ -174,7 +197,7 @@ flush_tests:
 
     ; HvCallFlushVirtualAddressList for the window (this VP only).
     mov eax, PAGE_B
-    call set_window
+    call remap_window
     mov qword [hv_input_page], 0
     mov qword [hv_input_page + 8], 0
     mov qword [hv_input_page + 16], 1
@@ -186,7 +209,7 @@ flush_tests:
 
     ; HvCallFlushVirtualAddressSpace, all address spaces.
     mov eax, PAGE_A
-    call set_window
+    call remap_window
     mov qword [hv_input_page + 8], HV_FLUSH_ALL_SPACES
     HVS HVCALL_FLUSH_SPACE, hv_input_page, 0, HV_STATUS_SUCCESS, "HvCallFlushVirtualAddressSpace -> success"
     call read_window
@@ -201,7 +224,7 @@ flush_tests:
     or eax, 1 << 9              ; CR4.OSFXSR: SSE instructions allowed
     mov cr4, rax
     mov eax, PAGE_B
-    call set_window
+    call remap_window
     mov eax, 1
     movq xmm0, rax
     HVS HVCALL_FLUSH_SPACE | HV_FAST, 0, HV_FLUSH_ALL_SPACES, HV_STATUS_SUCCESS, "XMM-fast HvCallFlushVirtualAddressSpace -> success"
@@ -210,7 +233,7 @@ flush_tests:
 
     ; HvCallFlushVirtualAddressListEx with a sparse VP set {0}.
     mov eax, PAGE_A
-    call set_window
+    call remap_window
     mov qword [hv_input_page + 8], 0
     mov qword [hv_input_page + 16], 0          ; HV_GENERIC_SET_SPARSE_4K
     mov qword [hv_input_page + 24], 1          ; valid banks: bank 0
@@ -224,7 +247,7 @@ flush_tests:
 
     ; HvCallFlushVirtualAddressSpaceEx with the set of all VPs.
     mov eax, PAGE_B
-    call set_window
+    call remap_window
     mov qword [hv_input_page + 16], 1          ; HV_GENERIC_SET_ALL
     mov qword [hv_input_page + 24], 0
     HVS HVCALL_FLUSH_SPACE_EX, hv_input_page, 0, HV_STATUS_SUCCESS, "HvCallFlushVirtualAddressSpaceEx -> success"

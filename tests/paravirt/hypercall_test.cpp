@@ -536,3 +536,23 @@ TEST_CASE("A 32-bit rep continuation rewrites EDX:EAX with the new start index")
     REQUIRE(h.hv.hypercall(0, regs) == HypercallResult::Kind::Completed);
     CHECK(regs.gpr[RDX] == 2);
 }
+
+TEST_CASE("The caller's mode is EFER.LMA and CS.L: compatibility mode uses EDX:EAX")
+{
+    // TLFS 3.7: a 64-bit caller needs both bits; with LMA=1 and CS.L=0 the
+    // x86 registers carry the call. RCX holds a valid x64 call and EDX:EAX
+    // an unknown code, so the status shows which registers were read.
+    CallHarness h;
+    h.regs.seg[CS].attr &= ~Segment::L;
+    h.regs.gpr[RCX] = code(HvCallCode::NotifyLongSpinWait) | FAST;
+    h.regs.gpr[RDX] = 0;
+    h.regs.gpr[RAX] = 0x0001;
+    REQUIRE(h.hv.hypercall(0, h.regs) == HypercallResult::Kind::Completed);
+    CHECK(h.regs.gpr[RAX] == static_cast<u64>(HvStatus::InvalidHypercallCode));
+    CHECK(h.regs.gpr[RDX] == 0);
+
+    h.regs.seg[CS].attr |= Segment::L; // 64-bit mode: RCX is the input value
+    h.regs.gpr[RAX] = 0x0001;
+    REQUIRE(h.hv.hypercall(0, h.regs) == HypercallResult::Kind::Completed);
+    CHECK(h.regs.gpr[RAX] == static_cast<u64>(HvStatus::Success));
+}
