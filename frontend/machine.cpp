@@ -12,7 +12,7 @@ Machine::Machine(const MachineConfig& config)
     : m_config(config), m_memory(config.memory_bytes),
       m_clock(config.deterministic ? VirtualClock::Mode::Deterministic : VirtualClock::Mode::Host),
       m_cpuid(config.cpu_count), m_uart(m_clock, [this](u8 byte) { serial_output(byte); }),
-      m_com2(m_clock, [](u8) {}),
+      m_com2(m_clock, [this](u8 byte) { serial2_output(byte); }),
       m_debug_exit([this](u64 status) {
           m_exit_status = status;
           stop_running_vcpu();
@@ -210,6 +210,15 @@ ErrorOr<void> Machine::boot_linux(const std::string& name)
     m_vcpus[0]->backend->reset();
     enter_linux64(m_vcpus[0]->state, boot.value());
     return {};
+}
+
+void Machine::serial2_output(u8 byte)
+{
+    if (!m_config.serial2_out)
+        return;
+    std::fputc(byte, m_config.serial2_out);
+    if (byte == '\n')
+        std::fflush(m_config.serial2_out);
 }
 
 void Machine::serial_output(u8 byte)

@@ -57,6 +57,7 @@ struct MachineConfig {
     bool hyperv_test_device = false;
     // Where COM1's output goes; flushed at the end of each quantum.
     std::FILE* serial_out = stdout;
+    std::FILE* serial2_out = nullptr; // COM2; nullptr: discarded
 };
 
 class Machine {
@@ -104,6 +105,7 @@ private:
     ErrorOr<void> boot();
     ErrorOr<void> boot_linux(const std::string& name);
     void serial_output(u8 byte);
+    void serial2_output(u8 byte);
     void create_vcpus();
     void connect_board();
     void connect_vcpu(unsigned index);
@@ -132,7 +134,7 @@ private:
     BlockCache m_blocks;
     std::vector<std::unique_ptr<Vcpu>> m_vcpus;
     Uart16550 m_uart;
-    // COM2 at 0x2F8, IRQ 3 (declared in the DSDT); its output is discarded.
+    // COM2 at 0x2F8, IRQ 3 (declared in the DSDT); output to --serial2.
     Uart16550 m_com2;
     DebugExit m_debug_exit;
     std::unique_ptr<Tracer> m_tracer;

@@ -24,6 +24,19 @@ int fail(const std::string& message)
     return exit_status::USAGE;
 }
 
+// Where a serial port's output goes: stdout, a file (truncated) or nowhere.
+// nullptr and an error message when the file cannot be opened.
+std::FILE* open_serial(const SerialTarget& target, std::string_view option, std::string& error)
+{
+    if (target.kind == SerialTarget::Kind::Stdio)
+        return stdout;
+    const std::string path = target.kind == SerialTarget::Kind::None ? "/dev/null" : target.path;
+    std::FILE* file = std::fopen(path.c_str(), "wb");
+    if (!file)
+        error = std::string(option) + ": cannot open '" + path + "': " + std::strerror(errno);
+    return file;
+}
+
 bool readable(const std::string& path)
 {
     return !path.empty() && ::access(path.c_str(), R_OK) == 0;
@@ -102,14 +115,13 @@ int main(int argc, char** argv)
         config.kernel_path = *options.kernel;
         config.kernel_name = *options.kernel;
     }
-    std::FILE* serial_file = nullptr;
-    if (options.serial.kind == SerialTarget::Kind::File) {
-        serial_file = std::fopen(options.serial.path.c_str(), "wb");
-        if (!serial_file)
-            return fail("--serial: cannot open '" + options.serial.path +
-                        "': " + std::strerror(errno));
-        config.serial_out = serial_file;
-    }
+    std::string serial_error;
+    config.serial_out = open_serial(options.serial, "--serial", serial_error);
+    if (!config.serial_out)
+        return fail(serial_error);
+    config.serial2_out = open_serial(options.serial2, "--serial2", serial_error);
+    if (!config.serial2_out)
+        return fail(serial_error);
 
     // A trace writes a line per instruction: buffer stderr rather than make
     // a system call for each (everything is flushed at exit).
@@ -141,8 +153,9 @@ int main(int argc, char** argv)
     }
     if (options.stats)
         std::fprintf(stderr, "instructions: %llu\n", static_cast<unsigned long long>(retired));
-    if (serial_file)
-        std::fclose(serial_file);
+    for (std::FILE* file : {config.serial_out, config.serial2_out})
+        if (file != stdout)
+            std::fclose(file);
 
     // The demo reports success by writing 0 to the debug-exit port, which
     // QEMU turns into status 1; viridian's own demo run is a success, so the

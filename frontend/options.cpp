@@ -31,6 +31,7 @@ enum class Opt : u8 {
     HypervTestDevice,
     MaxInstructions,
     Serial,
+    Serial2,
     Help,
     Version
 };
@@ -52,7 +53,8 @@ constexpr OptionSpec OPTION_SPECS[] = {
     {"max-instructions", Opt::MaxInstructions, true},
     {"no-reboot", Opt::NoReboot, false},
     {"cpu-features", Opt::CpuFeatures, true},
-    {"serial", Opt::Serial, true},    {"help", Opt::Help, false},
+    {"serial", Opt::Serial, true},    {"serial2", Opt::Serial2, true},
+    {"help", Opt::Help, false},
     {"version", Opt::Version, false},
 };
 
@@ -113,14 +115,17 @@ ErrorOr<unsigned> parse_cpus(std::string_view text)
     return static_cast<unsigned>(*n);
 }
 
-ErrorOr<SerialTarget> parse_serial(std::string_view text)
+ErrorOr<SerialTarget> parse_serial(std::string_view option, std::string_view text)
 {
     if (text == "stdio")
         return SerialTarget{};
+    if (text == "none")
+        return SerialTarget{SerialTarget::Kind::None, {}};
     constexpr std::string_view file_prefix = "file:";
     if (text.starts_with(file_prefix) && text.size() > file_prefix.size())
         return SerialTarget{SerialTarget::Kind::File, std::string(text.substr(file_prefix.size()))};
-    return make_error("--serial: " + quoted(text) + " is not 'stdio' or 'file:PATH'");
+    return make_error(std::string(option) + ": " + quoted(text) +
+                      " is not 'stdio', 'none' or 'file:PATH'");
 }
 
 ErrorOr<void> apply(Options& options, Opt id, std::string_view value)
@@ -190,11 +195,12 @@ ErrorOr<void> apply(Options& options, Opt id, std::string_view value)
         options.max_instructions = *n;
         break;
     }
-    case Opt::Serial: {
-        ErrorOr<SerialTarget> serial = parse_serial(value);
+    case Opt::Serial:
+    case Opt::Serial2: {
+        ErrorOr<SerialTarget> serial = parse_serial(id == Opt::Serial ? "--serial" : "--serial2", value);
         if (serial.is_error())
             return serial.error();
-        options.serial = serial.release_value();
+        (id == Opt::Serial ? options.serial : options.serial2) = serial.release_value();
         break;
     }
     case Opt::Help:
@@ -293,7 +299,10 @@ std::string usage_text()
            "  --memory SIZE            guest RAM, e.g. 512M, 2G; a bare number is MiB\n"
            "                           (default 512M, at most 3G for now)\n"
            "  --cpus N                 number of vCPUs, 1..64 (default 1)\n"
-           "  --serial stdio|file:PATH where COM1 output goes (default stdio)\n"
+           "  --serial stdio|none|file:PATH\n"
+           "                           where COM1 output goes (default stdio)\n"
+           "  --serial2 stdio|none|file:PATH\n"
+           "                           where COM2 output goes (default none: discarded)\n"
            "  --trace                  print each executed instruction to stderr\n"
            "  --stats                  print the retired instruction count to stderr at exit\n"
            "  --demo                   run the built-in bare-metal demo instead of the default guest\n"

@@ -13,7 +13,7 @@
 #include <string_view>
 
 struct SerialTarget {
-    enum class Kind : u8 { Stdio, File };
+    enum class Kind : u8 { Stdio, File, None }; // None: output discarded
     Kind kind = Kind::Stdio;
     std::string path; // for Kind::File
 };
@@ -41,6 +41,7 @@ struct Options {
     std::string cpu_features; // CpuidModel::apply_feature_spec narrowing, e.g. "-avx2,-aes"
     std::optional<u64> max_instructions;
     SerialTarget serial;
+    SerialTarget serial2{SerialTarget::Kind::None, {}}; // COM2
     bool help = false;
     bool version = false;
 };

@@ -91,6 +91,12 @@ check "a guest crash through the Hyper-V crash MSRs exits 8 with its five values
           stderr_has "P3=0xc0de000344444444 P4=0xc0de000455555555"'
 run --kernel "$crash_guest" --enlightenments off
 check "--enlightenments off: the crash MSRs are #GP" eval 'status_is 4 && stderr_has "vector 13"'
+run --kernel "$exit_guest" --serial none --serial2 "file:$work/com2"
+check "--serial none discards COM1; --serial2 file:PATH writes COM2" \
+    eval 'status_is 33 && ! stdout_has "hello" && grep -qF "hello from the test guest" "$work/com2"'
+run --kernel "$exit_guest" --serial2 "file:$work/no-such-dir/com2"
+check "--serial2 with a file that cannot be created is one error line" \
+    eval 'status_is 2 && stderr_is_one_line && stderr_has "--serial2"'
 for cpus in 1 2; do
     run --kernel "$timer_guest" --deterministic --cpus $cpus
     check "a LAPIC timer interrupts a busy vCPU within 1 us of its deadline ($cpus vCPUs)" status_is 33

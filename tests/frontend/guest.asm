@@ -18,6 +18,8 @@ _start:
     jz .behave
     mov dx, 0x3F8
     out dx, al
+    mov dx, 0x2F8               ; and on COM2 (--serial2)
+    out dx, al
     jmp .print
 .behave:
 %ifdef EXIT

@@ -81,6 +81,18 @@ TEST_CASE("options parse --serial stdio and file:PATH")
     CHECK(o.serial.path == "/tmp/out.txt");
     CHECK(contains(parse_error({"--serial", "tcp:1234"}), "--serial"));
     CHECK(contains(parse_error({"--serial", "file:"}), "--serial"));
+    CHECK(parse_ok({"--serial", "none"}).serial.kind == SerialTarget::Kind::None);
+}
+
+TEST_CASE("options parse --serial2 (COM2), discarded by default")
+{
+    CHECK(parse_ok({}).serial2.kind == SerialTarget::Kind::None);
+    Options o = parse_ok({"--serial2", "file:/tmp/com2.txt"});
+    CHECK(o.serial2.kind == SerialTarget::Kind::File);
+    CHECK(o.serial2.path == "/tmp/com2.txt");
+    CHECK(o.serial.kind == SerialTarget::Kind::Stdio);
+    CHECK(parse_ok({"--serial2=stdio"}).serial2.kind == SerialTarget::Kind::Stdio);
+    CHECK(contains(parse_error({"--serial2", "pty"}), "--serial2"));
 }
 
 TEST_CASE("--enlightenments takes on or off")
@@ -164,7 +176,7 @@ TEST_CASE("the usage text lists every option")
     std::string usage = usage_text();
     for (std::string_view opt :
          {"--kernel", "--append", "--initrd", "--memory", "--cpus", "--trace", "--stats",
-          "--max-instructions", "--serial", "--help", "--version", "--no-reboot", "--deterministic",
+          "--max-instructions", "--serial", "--serial2", "--help", "--version", "--no-reboot", "--deterministic",
           "--demo", "--cpu-features", "--enlightenments", "--hyperv-test-device"})
         CHECK(contains(usage, opt));
 }
