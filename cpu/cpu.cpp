@@ -277,26 +277,38 @@ void Cpu::execute_block(const Block& block, u64 end)
     // instruction that can start them ends its block.
     if (m_trace || (s.rflags & rf::TF) || s.events.interrupt_shadow) [[unlikely]]
         return execute_block_carefully(block, end);
+    // At most `end - m_retired` instructions (run() guarantees at least one),
+    // so the loop tests no budget; 64-bit code has no CS limit to check.
+    const size_t budget_left = static_cast<size_t>(end - m_retired);
+    const size_t count = std::min(block.insns.size(), budget_left);
+    if (s.in_64bit_code()) [[likely]]
+        execute_insns<false>(block.insns.data(), count);
+    else
+        execute_insns<true>(block.insns.data(), count);
+}
+
+template <bool CheckLimit>
+void Cpu::execute_insns(const Insn* insn, size_t count)
+{
     const u64& generation_counter = m_blocks.generation_counter();
     const u64 generation = generation_counter;
-    const bool check_limit = !s.in_64bit_code();
     const u64 rip_mask = ip_mask();
     u64 rip = s.rip;
-    for (const Insn& insn : block.insns) {
-        if (check_limit && rip + insn.length - 1 > s.seg[CS].limit) [[unlikely]] {
+    for (const Insn* const last = insn + count; insn != last; ++insn) {
+        if (CheckLimit && rip + insn->length - 1 > s.seg[CS].limit) [[unlikely]] {
             raise_gp(0);
             handle_fault();
             return;
         }
-        next_rip = (rip + insn.length) & rip_mask;
+        next_rip = (rip + insn->length) & rip_mask;
         m_end_block = false;
-        if (!insn.handler(*this, insn)) [[unlikely]] {
+        if (!insn->handler(*this, *insn)) [[unlikely]] {
             handle_fault();
             return;
         }
         s.rip = rip = next_rip;
         ++m_retired;
-        if (m_end_block | (generation != generation_counter) | (m_retired >= end))
+        if (m_end_block | (generation != generation_counter))
             return;
     }
 }

@@ -384,6 +384,8 @@ public:
                                                                  u64 epoch, u64 generation, u8 cpl,
                                                                  unsigned csize) const;
     [[gnu::always_inline]] inline void execute_block(const Block& block, u64 end);
+    template <bool CheckLimit>
+    [[gnu::always_inline]] inline void execute_insns(const Insn* first, size_t count);
     void execute_block_carefully(const Block& block, u64 end);
     void trace(const Insn& insn);
     bool deliver_once(u8 vector, EventKind kind, bool has_error, u32 error_code, u64 return_rip,
