@@ -87,6 +87,7 @@ struct PendingEvents {
     bool interrupt_shadow = false; // STI / MOV SS blocking for one instruction
     bool nmi_blocked = false;      // inside an NMI handler until IRET
     bool halted = false;
+    bool ferr = false; // FERR# asserted (x87 error signalled with CR0.NE = 0)
 };
 
 struct CpuState {

@@ -75,7 +75,7 @@ public:
     // with names spelled as Linux's /proc/cpuinfo flags ("avx2", "aes",
     // "sse4_2", "pni" for SSE3, "xsaveopt", ...); spaces around items and
     // empty items are ignored. Removing a feature also removes every feature
-    // that needs it (-xsave removes avx and xsaveopt/xsavec/xgetbv1, -avx
+    // that needs it (-xsave removes avx and xsaveopt/xsavec/xgetbv1/xsaves, -avx
     // removes avx2/fma/f16c, -sse2 removes the SSE3-SSE4.2 line and aes);
     // adding one also adds what it needs. Only implemented features can be
     // added back: "+name" for a feature viridian lacks, an unknown name or an

@@ -293,6 +293,7 @@ bool do_xrstor(Cpu& cpu, const Insn& insn, bool supervisor)
             f.ymm_high[i] = {get64(area.data() + AVX_AT + 16 * i),
                              get64(area.data() + AVX_AT + 8 + 16 * i)};
     }
+    cpu.update_ferr();
     return true;
 }
 
