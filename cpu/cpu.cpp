@@ -19,7 +19,10 @@ Cpu::Cpu(CpuState& state, PhysicalMemory& memory, PortBus& port_bus, MsrBus& msr
 
 void Cpu::reset()
 {
+    const bool ferr = s.events.ferr;
     s = CpuState{};
+    if (ferr && m_fpu_pins) // the x87 is reset: its error is gone
+        m_fpu_pins->set_ferr(false);
     if (apic_id != 0)
         s.msr.apic_base &= ~(1ull << 8);
     // Power-on: real mode, CS = F000 with base FFFF0000, IP = FFF0 (SDM Vol 3A 9.1.4).
@@ -436,11 +439,53 @@ void Cpu::trace(const Insn& insn)
 
 void Cpu::handle_fault()
 {
+    if (m_x87_frozen) [[unlikely]] {
+        // Not a fault: the instruction stays unexecuted at RIP and the CPU
+        // waits, as after HLT, for the interrupt FERR# brings; the handler
+        // returns to the instruction, which then runs again.
+        m_x87_frozen = false;
+        halt();
+        return;
+    }
     m_last_fault = m_fault;
     if (m_fault.vector == VEC_PF)
         s.cr2 = m_fault.address;
     deliver_event(m_fault.vector, EventKind::Exception, m_fault.has_error_code,
                   m_fault.error_code);
+}
+
+// MS-DOS compatibility mode (CR0.NE = 0; SDM Vol 1 8.7, Appendix D.2):
+// the error goes out on FERR#, which a PC turns into IRQ 13, and unless
+// IGNNE# is asserted the processor "freezes just before executing the next
+// WAIT instruction, waiting floating-point instruction, or MMX instruction"
+// until the handler has run. The model asserts FERR# here, at that next
+// instruction (the P6 and later deferred form), and freezes by not
+// executing the instruction and halting until an interrupt (or NMI)
+// arrives. The interrupt returns to the frozen instruction, which checks
+// again: a handler that wrote port 0xF0 (IGNNE#) and cleared the error with
+// FNCLEX lets it run; one that did neither freezes it again. With IF = 0
+// the freeze lasts, as on hardware.
+bool Cpu::report_x87_error()
+{
+    if (s.cr0 & cr::CR0_NE)
+        return raise(Fault{VEC_MF, false, 0, 0});
+    if (!m_fpu_pins)
+        return true;
+    if (!s.events.ferr) {
+        s.events.ferr = true;
+        m_fpu_pins->set_ferr(true);
+    }
+    if (m_fpu_pins->ignne())
+        return true;
+    m_x87_frozen = true;
+    return false;
+}
+
+void Cpu::release_ferr()
+{
+    s.events.ferr = false;
+    if (m_fpu_pins)
+        m_fpu_pins->set_ferr(false);
 }
 
 bool Cpu::near_branch(u64 target, unsigned opsize)

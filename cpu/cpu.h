@@ -7,6 +7,7 @@
 #include "cpu/cpuid_model.h"
 #include "cpu/insn.h"
 #include "cpu/lazy_flags.h"
+#include "mmu/fpu_error_pins.h"
 #include "mmu/interrupt_source.h"
 #include "mmu/msr_bus.h"
 #include "mmu/port_bus.h"
@@ -45,6 +46,10 @@ public:
     void set_trace_hook(TraceHook hook) { m_trace = std::move(hook); }
     void set_interrupt_source(InterruptSource* source) { m_interrupts = source; }
     InterruptSource* interrupt_source() const { return m_interrupts; }
+    // FERR#/IGNNE# (the x87 error pins for CR0.NE = 0). Without them a
+    // pending x87 error at a waiting instruction is ignored, as if IGNNE#
+    // were asserted.
+    void set_fpu_error_pins(FpuErrorPins* pins) { m_fpu_pins = pins; }
     // With other vCPUs on the same host thread, PAUSE (the spin-wait hint)
     // ends the run after it retires, so the vCPU being waited for gets to run.
     void set_pause_yields(bool yields) { m_pause_yields = yields; }
@@ -349,6 +354,17 @@ public:
     // CR0.EM/TS/MP and CR4.OSFXSR checks for x87/SIMD instructions (#NM/#UD).
     bool check_fpu_available(const Insn& insn);
     void halt() { s.events.halted = true; m_end_block = true; }
+    // A waiting x87 or MMX instruction found FSW.ES set (SDM Vol 1 8.7):
+    // #MF with CR0.NE = 1; otherwise FERR# and, unless IGNNE# is asserted,
+    // the freeze. Returns true when the instruction proceeds.
+    bool report_x87_error();
+    // Releases FERR# once FSW.ES is clear; called by the instructions that
+    // can clear it (FNCLEX, FNINIT, FLDCW, FLDENV, ...).
+    void update_ferr()
+    {
+        if (s.events.ferr && !(s.fpu.fsw & FSW_ES)) [[unlikely]]
+            release_ferr();
+    }
 
     bool is_canonical(u64 addr) const
     {
@@ -412,6 +428,8 @@ public:
     bool fetch_bytes(u64 linear, u8* out, unsigned len);
     void handle_fault();
     [[gnu::always_inline]] inline bool check_pending_events();
+    void release_ferr();
+    static constexpr u16 FSW_ES = 1u << 7;
 
 private:
     std::unique_ptr<BlockCache> m_own_blocks;
@@ -434,6 +452,10 @@ private:
     u64 m_code_marks_seen = 0; // PhysicalMemory::code_marks() when the TLB last dropped code writes
     SoftTlb::Entry m_scratch_entry; // an uncacheable translation (SMAP-sensitive)
     InterruptSource* m_interrupts = nullptr;
+    FpuErrorPins* m_fpu_pins = nullptr;
+    // The handler that returned false froze on an x87 error instead of
+    // faulting (report_x87_error).
+    bool m_x87_frozen = false;
     Fault m_fault{};
     Fault m_last_fault{};
     TraceHook m_trace;

@@ -53,6 +53,7 @@ struct MsrState {
     u64 sysenter_cs = 0, sysenter_esp = 0, sysenter_eip = 0;
     u64 tsc_offset = 0; // guest TSC = virtual clock ticks + tsc_offset
     u64 tsc_aux = 0;
+    u64 xss = 0; // IA32_XSS: supervisor components for XSAVES/XRSTORS
     u64 pat = 0x0007040600070406ull;
     u64 apic_base = 0xFEE00900ull; // BSP flag + enabled; APs clear bit 8
     u64 misc_enable = 1; // fast strings
@@ -86,6 +87,7 @@ struct PendingEvents {
     bool interrupt_shadow = false; // STI / MOV SS blocking for one instruction
     bool nmi_blocked = false;      // inside an NMI handler until IRET
     bool halted = false;
+    bool ferr = false; // FERR# asserted (x87 error signalled with CR0.NE = 0)
 };
 
 struct CpuState {

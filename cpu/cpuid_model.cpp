@@ -52,8 +52,8 @@ constexpr u32 EXT1_EDX = (1u << 11) | (1u << 20) | (1u << 26) | (1u << 27) | (1u
 // 0x80000001 ECX: LAHF/SAHF in 64-bit mode (0), LZCNT/ABM (5).
 constexpr u32 EXT1_ECX = (1u << 0) | (1u << 5);
 // 0xD.1 EAX: XSAVEOPT (0), XSAVEC and the compacted XRSTOR (1), XGETBV with
-// ECX = 1 (2). XSAVES/XRSTORS (3) need IA32_XSS, which is not modelled.
-constexpr u32 LEAFD1_EAX = (1u << 0) | (1u << 1) | (1u << 2);
+// ECX = 1 (2), XSAVES/XRSTORS and IA32_XSS (3).
+constexpr u32 LEAFD1_EAX = (1u << 0) | (1u << 1) | (1u << 2) | (1u << 3);
 
 constexpr std::array<u32, static_cast<size_t>(FeatureWord::Count)> IMPLEMENTED = {
     LEAF1_ECX, LEAF1_EDX, LEAF7_EBX, LEAF7_ECX, EXT1_ECX, EXT1_EDX, LEAFD1_EAX,
@@ -340,8 +340,13 @@ CpuidResult CpuidModel::query(u32 leaf, u32 subleaf, unsigned apic_id, const Cpu
         } else if (subleaf == 1) {
             r.eax = word(FeatureWord::LeafDEax1);
             // Size of the XCR0 | IA32_XSS components in the compacted format;
-            // without supervisor components it equals the standard size.
+            // IA32_XSS is always 0 and the compacted size of the user
+            // components equals the standard one.
             r.ebx = xsave_size(ctx.xcr0);
+            if (has(cpufeat::XSAVES)) { // the IA32_XSS bits that may be set
+                r.ecx = static_cast<u32>(xss_supported());
+                r.edx = static_cast<u32>(xss_supported() >> 32);
+            }
         } else if (subleaf == 2 && (xcr0_supported() & xfeat::AVX)) {
             r.eax = XSAVE_AVX_SIZE;
             r.ebx = XSAVE_AVX_OFFSET;

@@ -40,6 +40,7 @@ constexpr FeatureBit RDSEED{FeatureWord::Leaf7Ebx, 18};
 constexpr FeatureBit XSAVEOPT{FeatureWord::LeafDEax1, 0};
 constexpr FeatureBit XSAVEC{FeatureWord::LeafDEax1, 1};
 constexpr FeatureBit XGETBV1{FeatureWord::LeafDEax1, 2};
+constexpr FeatureBit XSAVES{FeatureWord::LeafDEax1, 3}; // XSAVES/XRSTORS and IA32_XSS
 constexpr FeatureBit LA57{FeatureWord::Leaf7Ecx, 16};
 } // namespace cpufeat
 
@@ -74,7 +75,7 @@ public:
     // with names spelled as Linux's /proc/cpuinfo flags ("avx2", "aes",
     // "sse4_2", "pni" for SSE3, "xsaveopt", ...); spaces around items and
     // empty items are ignored. Removing a feature also removes every feature
-    // that needs it (-xsave removes avx and xsaveopt/xsavec/xgetbv1, -avx
+    // that needs it (-xsave removes avx and xsaveopt/xsavec/xgetbv1/xsaves, -avx
     // removes avx2/fma/f16c, -sse2 removes the SSE3-SSE4.2 line and aes);
     // adding one also adds what it needs. Only implemented features can be
     // added back: "+name" for a feature viridian lacks, an unknown name or an
@@ -90,6 +91,10 @@ public:
     bool has(FeatureBit f) const;
     // The XCR0 bits XSETBV accepts: x87 and SSE always, AVX when offered.
     u64 xcr0_supported() const;
+    // The IA32_XSS bits WRMSR accepts (CPUID.(EAX=0DH,ECX=1):ECX:EDX): none.
+    // The model implements no supervisor state component (PT, CET, HDC,
+    // ...), so IA32_XSS only ever holds 0.
+    static constexpr u64 xss_supported() { return 0; }
 
     // Physical/linear address widths reported in leaf 0x80000008.
     static constexpr unsigned PHYS_BITS = 46, LINEAR_BITS = 57;
@@ -98,7 +103,9 @@ public:
     // region and header, then the AVX state (YMM_Hi128) at a fixed offset.
     static constexpr unsigned XSAVE_LEGACY_SIZE = 512, XSAVE_HEADER_SIZE = 64,
                               XSAVE_AVX_OFFSET = 576, XSAVE_AVX_SIZE = 256;
-    // Size of a standard-format area holding the components in `xcr0`.
+    // Size of a standard-format area holding the components in `xcr0`. The
+    // compacted format of the same components has the same size: the ones
+    // the model offers (x87, SSE, YMM_Hi128) are contiguous and unaligned.
     static unsigned xsave_size(u64 xcr0);
 
 private:

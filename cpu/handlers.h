@@ -59,6 +59,7 @@ HANDLER(op_fxsave); HANDLER(op_fxrstor);
 
 // cpu/xsave.cpp
 HANDLER(op_xsave); HANDLER(op_xsaveopt); HANDLER(op_xsavec); HANDLER(op_xrstor);
+HANDLER(op_xsaves); HANDLER(op_xrstors);
 HANDLER(op_xgetbv); HANDLER(op_xsetbv);
 
 // cpu/simd_avx.cpp (VEX forms beyond the lane-wise ones, which share the SSE handlers)

@@ -45,10 +45,9 @@ bool begin(Cpu& cpu, const Insn& insn)
             return cpu.raise(Fault{VEC_NM, false, 0, 0});
     }
     // A pending unmasked x87 exception (FSW.ES) is reported before an MMX
-    // instruction runs. Without CR0.NE it goes out on FERR# (the x87 code's
-    // IRQ 13 path) and the instruction proceeds.
-    if ((cpu.s.fpu.fsw & 0x80) && (cpu.s.cr0 & cr::CR0_NE))
-        return cpu.raise(Fault{VEC_MF, false, 0, 0});
+    // instruction runs: #MF, or FERR# and the freeze with CR0.NE = 0.
+    if (cpu.s.fpu.fsw & 0x80)
+        TRY(cpu.report_x87_error());
     enter_mmx(cpu);
     return true;
 }

@@ -279,8 +279,8 @@ HANDLER(op_emms)
         return cpu.raise_ud();
     if (cpu.s.cr0 & cr::CR0_TS)
         return cpu.raise(Fault{VEC_NM, false, 0, 0});
-    if ((cpu.s.fpu.fsw & 0x80) && (cpu.s.cr0 & cr::CR0_NE))
-        return cpu.raise(Fault{VEC_MF, false, 0, 0});
+    if (cpu.s.fpu.fsw & 0x80)
+        TRY(cpu.report_x87_error());
     cpu.s.fpu.ftw = 0xFFFF;
     return true;
 }

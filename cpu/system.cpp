@@ -9,6 +9,7 @@ namespace {
 constexpr u32 MSR_TSC = 0x10, MSR_PLATFORM_ID = 0x17, MSR_BIOS_SIGN_ID = 0x8B, MSR_MTRRCAP = 0xFE,
               MSR_SYSENTER_CS = 0x174, MSR_SYSENTER_ESP = 0x175, MSR_SYSENTER_EIP = 0x176,
               MSR_MISC_ENABLE = 0x1A0, MSR_PAT = 0x277, MSR_MTRR_DEF_TYPE = 0x2FF,
+              MSR_XSS = 0xDA0,
               MSR_EFER = 0xC0000080, MSR_STAR = 0xC0000081, MSR_LSTAR = 0xC0000082,
               MSR_CSTAR = 0xC0000083, MSR_SFMASK = 0xC0000084, MSR_FS_BASE = 0xC0000100,
               MSR_GS_BASE = 0xC0000101, MSR_KERNEL_GS_BASE = 0xC0000102,
@@ -269,6 +270,11 @@ bool Cpu::read_msr(u32 index, u64& value)
     case MSR_GS_BASE: value = s.seg[GS].base; return true;
     case MSR_KERNEL_GS_BASE: value = s.msr.kernel_gs_base; return true;
     case MSR_TSC_AUX: value = s.msr.tsc_aux; return true;
+    case MSR_XSS: // exists with XSAVES (SDM Vol 4, IA32_XSS)
+        if (!cpuid.has(cpufeat::XSAVES))
+            return raise_gp(0);
+        value = s.msr.xss;
+        return true;
     default:
         if (auto v = msrs.read(index)) {
             value = *v;
@@ -331,6 +337,11 @@ bool Cpu::write_msr(u32 index, u64 value)
     case MSR_STAR: s.msr.star = value; return true;
     case MSR_SFMASK: s.msr.sfmask = value & 0xFFFFFFFF; return true;
     case MSR_TSC_AUX: s.msr.tsc_aux = value & 0xFFFFFFFF; return true;
+    case MSR_XSS:
+        if (!cpuid.has(cpufeat::XSAVES) || (value & ~CpuidModel::xss_supported()))
+            return raise_gp(0);
+        s.msr.xss = value;
+        return true;
     default:
         if (msrs.write(index, value))
             return true;

@@ -157,21 +157,14 @@ FpEnv env_for(const FpuState& f, bool precision_control = false)
 
 // ---- #MF: pending unmasked exceptions at a waiting instruction ----
 
-// SDM Vol 1 8.7: with CR0.NE=1 a waiting x87 instruction (or WAIT) that
-// finds ES set takes #MF before it executes.
+// SDM Vol 1 8.7: a waiting x87 instruction (or WAIT) that finds ES set
+// takes #MF before it executes with CR0.NE=1, or signals FERR# and freezes
+// with CR0.NE=0 (Cpu::report_x87_error).
 bool check_pending(Cpu& cpu)
 {
     if (!(cpu.s.fpu.fsw & ES)) [[likely]]
         return true;
-    if (cpu.s.cr0 & cr::CR0_NE)
-        return cpu.raise(Fault{VEC_MF, false, 0, 0});
-    // TODO(FERR#): with CR0.NE=0 a PC signals the error on FERR#, which the
-    // chipset turns into IRQ 13, and the instruction waits until the handler
-    // writes port 0xF0 (IGNNE#). That needs a hook on Cpu (for example
-    // Cpu::set_ferr_hook, owned by cpu/cpu.h) to reach the interrupt
-    // controller; until it exists the error is ignored as if IGNNE# were
-    // asserted and the instruction proceeds.
-    return true;
+    return cpu.report_x87_error();
 }
 
 // ---- Instruction and data pointers (SDM Vol 1 8.1.8-8.1.9) ----
@@ -863,6 +856,7 @@ HANDLER(op_fninit)
 {
     TRY(cpu.check_fpu_available(insn));
     reset_fpu(cpu.s.fpu);
+    cpu.update_ferr();
     return true;
 }
 
@@ -870,6 +864,7 @@ HANDLER(op_fnclex)
 {
     TRY(cpu.check_fpu_available(insn));
     cpu.s.fpu.fsw &= 0x7F00; // clear exception flags, SF, ES and B
+    cpu.update_ferr();
     return true;
 }
 
@@ -897,6 +892,7 @@ HANDLER(op_fldcw)
     TRY(cpu.read_mem(insn.mem.seg, cpu.effective_address(insn), 2, v));
     cpu.s.fpu.fcw = static_cast<u16>((v & 0x1F3F) | 0x40);
     update_es(cpu.s.fpu);
+    cpu.update_ferr();
     return true;
 }
 
@@ -929,6 +925,7 @@ HANDLER(op_fnstenv)
     TRY(write_bytes(cpu, insn, cpu.effective_address(insn), buf, len));
     cpu.s.fpu.fcw |= fpx::ALL; // FNSTENV masks every exception afterwards
     update_es(cpu.s.fpu);
+    cpu.update_ferr();
     return true;
 }
 
@@ -943,6 +940,7 @@ HANDLER(op_fldenv)
     load_env(cpu, wide, buf, tags);
     load_tags(cpu.s.fpu, tags);
     update_es(cpu.s.fpu);
+    cpu.update_ferr();
     return true;
 }
 
@@ -957,6 +955,7 @@ HANDLER(op_fnsave)
         put_f80(buf + len, s.st(i));
     TRY(write_bytes(cpu, insn, cpu.effective_address(insn), buf, len));
     reset_fpu(cpu.s.fpu);
+    cpu.update_ferr();
     return true;
 }
 
@@ -977,6 +976,7 @@ HANDLER(op_frstor)
     }
     load_tags(cpu.s.fpu, tags);
     update_es(cpu.s.fpu);
+    cpu.update_ferr();
     return true;
 }
 
@@ -1107,6 +1107,7 @@ HANDLER(op_fxrstor)
         f.xmm[i][0] = get64(&b[160 + 16 * i]);
         f.xmm[i][1] = get64(&b[168 + 16 * i]);
     }
+    cpu.update_ferr();
     return true;
 }
 

@@ -25,8 +25,7 @@ void add_x87_handlers(HandlerTableArray& t)
     add(t, ZYDIS_MNEMONIC_FXSAVE64, op_fxsave);
     add(t, ZYDIS_MNEMONIC_FXRSTOR, op_fxrstor);
     add(t, ZYDIS_MNEMONIC_FXRSTOR64, op_fxrstor);
-    // The XSAVE feature set (cpu/xsave.cpp). XSAVES/XRSTORS stay #UD: they
-    // need IA32_XSS, which is not modelled and not advertised.
+    // The XSAVE feature set (cpu/xsave.cpp).
     add(t, ZYDIS_MNEMONIC_XSAVE, op_xsave);
     add(t, ZYDIS_MNEMONIC_XSAVE64, op_xsave);
     add(t, ZYDIS_MNEMONIC_XSAVEOPT, op_xsaveopt);
@@ -35,6 +34,10 @@ void add_x87_handlers(HandlerTableArray& t)
     add(t, ZYDIS_MNEMONIC_XSAVEC64, op_xsavec);
     add(t, ZYDIS_MNEMONIC_XRSTOR, op_xrstor);
     add(t, ZYDIS_MNEMONIC_XRSTOR64, op_xrstor);
+    add(t, ZYDIS_MNEMONIC_XSAVES, op_xsaves);
+    add(t, ZYDIS_MNEMONIC_XSAVES64, op_xsaves);
+    add(t, ZYDIS_MNEMONIC_XRSTORS, op_xrstors);
+    add(t, ZYDIS_MNEMONIC_XRSTORS64, op_xrstors);
     add(t, ZYDIS_MNEMONIC_XGETBV, op_xgetbv);
     add(t, ZYDIS_MNEMONIC_XSETBV, op_xsetbv, true);
 

@@ -1,7 +1,9 @@
 // The XSAVE feature set (SDM Vol 1 ch. 13, Vol 2 XSAVE/XRSTOR/XGETBV/XSETBV):
 // XCR0, the standard and compacted save-area formats, and the init and
-// in-use tracking that XSAVEOPT, XSAVEC and XRSTOR use. State components:
-// x87 (0), SSE (1) and, when the model offers AVX, YMM_Hi128 (2).
+// in-use tracking that XSAVEOPT, XSAVEC and XRSTOR use, and the supervisor
+// forms XSAVES/XRSTORS (13.11, 13.12). State components: x87 (0), SSE (1)
+// and, when the model offers AVX, YMM_Hi128 (2); no supervisor component
+// exists, so IA32_XSS is 0 and XSAVES/XRSTORS manage the XCR0 components.
 #include "cpu/fpu_image.h"
 #include "cpu/simd.h"
 
@@ -62,6 +64,15 @@ bool check_xsave_available(Cpu& cpu, FeatureBit variant)
     return true;
 }
 
+// XSAVES/XRSTORS are privileged: #GP(0) outside CPL 0 (V86 mode is CPL 3),
+// after the #UD and #NM checks.
+bool check_cpl0(Cpu& cpu)
+{
+    if (cpu.s.protected_mode() && (cpu.s.v86_mode() || cpu.s.cpl() != 0))
+        return cpu.raise_gp(0);
+    return true;
+}
+
 // The save area must be 64-byte aligned (#GP(0)); segment limits apply to
 // the `size` bytes the instruction touches.
 bool xsave_area(Cpu& cpu, const Insn& insn, unsigned size, bool write, u64& ea)
@@ -76,9 +87,18 @@ bool xsave_area(Cpu& cpu, const Insn& insn, unsigned size, bool write, u64& ea)
     return true;
 }
 
-u64 requested_features(const Cpu& cpu)
+// The components an instruction may touch: XCR0, plus IA32_XSS for the
+// supervisor forms.
+u64 enabled_features(const Cpu& cpu, bool supervisor)
 {
-    return ((cpu.s.gpr[RDX] << 32) | (cpu.s.gpr[RAX] & 0xFFFFFFFF)) & cpu.s.xcr0;
+    return supervisor ? cpu.s.xcr0 | cpu.s.msr.xss : cpu.s.xcr0;
+}
+
+// RFBM: EDX:EAX AND the enabled components.
+u64 requested_features(const Cpu& cpu, bool supervisor = false)
+{
+    return ((cpu.s.gpr[RDX] << 32) | (cpu.s.gpr[RAX] & 0xFFFFFFFF)) &
+           enabled_features(cpu, supervisor);
 }
 
 // Byte ranges of the area one save writes.
@@ -108,16 +128,19 @@ void store_mxcsr(const Cpu& cpu, u8* area)
     put32(area + 28, mxcsr::WRITABLE);
 }
 
-enum class SaveKind : u8 { Standard, Optimized, Compacted };
+enum class SaveKind : u8 { Standard, Optimized, Compacted, Supervisor };
 
-// XSAVE, XSAVEOPT and XSAVEC. XSAVE writes every requested component;
-// XSAVEOPT and XSAVEC skip those in their initial configuration (the modified
-// optimization is allowed, not required, and is not done). Standard forms
-// update only the requested XSTATE_BV bits; XSAVEC writes XSTATE_BV and
-// XCOMP_BV. No form writes bytes 416-511 or the rest of the header.
-bool do_xsave(Cpu& cpu, const Insn& insn, SaveKind kind)
+// XSAVE, XSAVEOPT, XSAVEC and XSAVES. XSAVE writes every requested
+// component; XSAVEOPT, XSAVEC and XSAVES skip those in their initial
+// configuration (the modified optimization is allowed, not required, and is
+// not done). Standard forms update only the requested XSTATE_BV bits;
+// XSAVEC and XSAVES write XSTATE_BV and XCOMP_BV = RFBM | bit 63, XSAVES
+// with RFBM taken over XCR0 | IA32_XSS (SDM Vol 1 13.11). No form writes
+// bytes 416-511 or the rest of the header.
+bool do_xsave(Cpu& cpu, const Insn& insn, SaveKind save_kind)
 {
-    const u64 rfbm = requested_features(cpu);
+    const SaveKind kind = save_kind == SaveKind::Supervisor ? SaveKind::Compacted : save_kind;
+    const u64 rfbm = requested_features(cpu, save_kind == SaveKind::Supervisor);
     const unsigned size = CpuidModel::xsave_size(rfbm);
     u64 ea;
     TRY(xsave_area(cpu, insn, size, true, ea));
@@ -167,19 +190,21 @@ bool do_xsave(Cpu& cpu, const Insn& insn, SaveKind kind)
     return true;
 }
 
-// The header checks of SDM Vol 1 13.8.1 (standard) and 13.8.2 (compacted).
-bool header_valid(const Cpu& cpu, const u8* header)
+// The header checks of SDM Vol 1 13.8.1 (standard) and 13.8.2 (compacted)
+// for XRSTOR, and 13.12 for XRSTORS, which accepts only the compacted form
+// and checks XCOMP_BV against XCR0 | IA32_XSS.
+bool header_valid(const Cpu& cpu, const u8* header, bool supervisor)
 {
     const u64 xstate_bv = get64(header), xcomp_bv = get64(header + 8);
-    const u64 xcr0 = cpu.s.xcr0;
+    const u64 enabled = enabled_features(cpu, supervisor);
     if (!(xcomp_bv & COMPACTED)) {
-        if (xstate_bv & ~xcr0)
+        if (supervisor || (xstate_bv & ~enabled))
             return false;
         return xcomp_bv == 0 && get64(header + 16) == 0;
     }
-    if (!cpu.cpuid.has(cpufeat::XSAVEC))
+    if (!supervisor && !cpu.cpuid.has(cpufeat::XSAVEC))
         return false;
-    if ((xcomp_bv & ~COMPACTED & ~xcr0) || (xstate_bv & ~xcomp_bv))
+    if ((xcomp_bv & ~COMPACTED & ~enabled) || (xstate_bv & ~xcomp_bv))
         return false;
     for (unsigned i = 16; i < 64; i += 8)
         if (get64(header + i) != 0)
@@ -207,19 +232,29 @@ HANDLER(op_xsavec)
     return do_xsave(cpu, insn, SaveKind::Compacted);
 }
 
-// XRSTOR (SDM Vol 1 13.8): every requested component is loaded when its
-// XSTATE_BV bit is set and initialized otherwise. The standard form loads
-// MXCSR whenever SSE or AVX is requested; the compacted form treats it as
-// part of the SSE component. All checks come before any state changes.
-HANDLER(op_xrstor)
+HANDLER(op_xsaves)
 {
-    TRY(check_xsave_available(cpu, cpufeat::XSAVE));
-    const u64 rfbm = requested_features(cpu);
+    TRY(check_xsave_available(cpu, cpufeat::XSAVES));
+    TRY(check_cpl0(cpu));
+    return do_xsave(cpu, insn, SaveKind::Supervisor);
+}
+
+namespace {
+
+// XRSTOR and XRSTORS (SDM Vol 1 13.8, 13.12): every requested component is
+// loaded when its XSTATE_BV bit is set and initialized otherwise. The
+// standard form loads MXCSR whenever SSE or AVX is requested; the compacted
+// form treats it as part of the SSE component. All checks come before any
+// state changes. XRSTORS is XRSTOR of a compacted image with RFBM over
+// XCR0 | IA32_XSS.
+bool do_xrstor(Cpu& cpu, const Insn& insn, bool supervisor)
+{
+    const u64 rfbm = requested_features(cpu, supervisor);
     u64 ea;
     TRY(xsave_area(cpu, insn, CpuidModel::xsave_size(rfbm), false, ea));
     std::array<u8, AREA_MAX> area{};
     TRY(read_fpu_block(cpu, insn, ea + HEADER, area.data() + HEADER, 64));
-    if (!header_valid(cpu, area.data() + HEADER))
+    if (!header_valid(cpu, area.data() + HEADER, supervisor))
         return cpu.raise_gp(0);
     const u64 xstate_bv = get64(area.data() + HEADER);
     const bool compacted = get64(area.data() + HEADER + 8) & COMPACTED;
@@ -258,7 +293,23 @@ HANDLER(op_xrstor)
             f.ymm_high[i] = {get64(area.data() + AVX_AT + 16 * i),
                              get64(area.data() + AVX_AT + 8 + 16 * i)};
     }
+    cpu.update_ferr();
     return true;
+}
+
+} // namespace
+
+HANDLER(op_xrstor)
+{
+    TRY(check_xsave_available(cpu, cpufeat::XSAVE));
+    return do_xrstor(cpu, insn, false);
+}
+
+HANDLER(op_xrstors)
+{
+    TRY(check_xsave_available(cpu, cpufeat::XSAVES));
+    TRY(check_cpl0(cpu));
+    return do_xrstor(cpu, insn, true);
 }
 
 // XGETBV (SDM Vol 2C): ECX = 0 reads XCR0; ECX = 1 reads XCR0 AND XINUSE

@@ -104,6 +104,8 @@ void Machine::connect_vcpu(unsigned index)
     // TSC-deadline timer must read exactly what RDTSC returns.
     cpu.set_tsc_source([this] { return m_clock.now_ns(); });
     cpu.set_interrupt_source(&lapic);
+    if (index == 0) // FERR#/IGNNE# are wired to the boot processor only
+        cpu.set_fpu_error_pins(&m_board->fpu_error_pins());
     lapic.set_tsc([&cpu] { return cpu.read_tsc(); }, 1'000'000'000);
     m_hyperv->attach_vcpu(index, cpu, lapic, m_msrs);
     // INIT and SIPI arrive while another vCPU (or this one) is inside an

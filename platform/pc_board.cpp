@@ -34,6 +34,7 @@ PcBoard::PcBoard(const PcBoardConfig& config, PhysicalMemory& memory, PortBus& p
     m_kbc.attach(ports);
     m_port92.attach(ports);
     m_post.attach(ports);
+    m_coprocessor_error.attach(ports);
     ports.map(AcpiPm::DEFAULT_BASE, AcpiPm::PORT_COUNT, &m_pm);
     ports.map(FwCfg::DEFAULT_BASE, FwCfg::PORT_COUNT, &m_fw_cfg);
 
@@ -103,6 +104,7 @@ void PcBoard::wire_interrupts()
     });
     m_kbc.set_keyboard_irq_line(m_irqs.input(I8042::KEYBOARD_IRQ));
     m_kbc.set_mouse_irq_line(m_irqs.input(I8042::MOUSE_IRQ));
+    m_coprocessor_error.set_irq_line(m_irqs.input(CoprocessorError::IRQ));
     m_sci_irq9 = m_irqs.input(9);
     m_pm.set_sci_line([this](bool level) { m_sci_irq9(level); });
 }

@@ -11,6 +11,7 @@
 #include "platform/acpi_tables.h"
 #include "platform/apic_bus.h"
 #include "platform/cmos_rtc.h"
+#include "platform/coprocessor_error.h"
 #include "platform/fw_cfg.h"
 #include "platform/hpet.h"
 #include "platform/i8042.h"
@@ -47,6 +48,8 @@ public:
     PcBoard& operator=(const PcBoard&) = delete;
 
     LocalApic& lapic(unsigned vcpu) { return *m_lapics[vcpu]; }
+    // FERR#/IGNNE# of the boot vCPU (the chipset's pins reach one package).
+    FpuErrorPins& fpu_error_pins() { return m_coprocessor_error; }
     // A fresh input on ISA IRQ line `irq` (COM ports and other ISA devices).
     IrqLine isa_irq_input(unsigned irq) { return m_irqs.input(irq); }
     // Which vCPU runs now: its LAPIC answers MMIO and MSR accesses.
@@ -80,6 +83,7 @@ private:
     A20Gate m_a20;
     SystemControlPortA m_port92;
     PostCodePort m_post;
+    CoprocessorError m_coprocessor_error;
     ApicBus m_apic_bus;
     std::vector<std::unique_ptr<LocalApic>> m_lapics;
     IoApic m_ioapic;

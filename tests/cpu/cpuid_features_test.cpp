@@ -33,6 +33,7 @@ TEST_CASE("apply_feature_spec removes what depends on a removed feature")
     CHECK(m.query(0xD, 0, 0).eax == 0);
     CHECK(m.query(0xD, 1, 0).eax == 0);
     CHECK(!m.has(cpufeat::XSAVEOPT));
+    CHECK(!m.has(cpufeat::XSAVES));
     CHECK(m.xcr0_supported() == xfeat::X87);
     CHECK(!m.has(cpufeat::AVX)); // -xsave takes AVX and its family with it
     CHECK(!bit(m.query(1, 0, 0).ecx, 12)); // fma
@@ -67,6 +68,19 @@ TEST_CASE("apply_feature_spec removes what depends on a removed feature")
     CHECK(!bit(back.ecx, 25)); // aes stays removed
 }
 
+TEST_CASE("apply_feature_spec takes XSAVES away and puts it back")
+{
+    CpuidModel m;
+    REQUIRE(bit(m.query(0xD, 1, 0).eax, 3));
+    REQUIRE(!m.apply_feature_spec("-xsaves").is_error());
+    CHECK(!bit(m.query(0xD, 1, 0).eax, 3));
+    CHECK(bit(m.query(0xD, 1, 0).eax, 1)); // xsavec stays
+    CHECK(!m.has(cpufeat::XSAVES));
+    REQUIRE(!m.apply_feature_spec("-xsave,+xsaves").is_error()); // brings XSAVE back
+    CHECK(bit(m.query(0xD, 1, 0).eax, 3));
+    CHECK(bit(m.query(1, 0, 0).ecx, 26));
+}
+
 TEST_CASE("apply_feature_spec masks machine-dependent flags too")
 {
     CpuidModel m;
@@ -89,7 +103,7 @@ TEST_CASE("apply_feature_spec rejects unknown, unsigned and unimplemented items 
     r = m.apply_feature_spec("aes");
     REQUIRE(r.is_error());
     CHECK(r.error().message.find("sign") != std::string::npos);
-    r = m.apply_feature_spec("+xsaves");
+    r = m.apply_feature_spec("+mtrr");
     REQUIRE(r.is_error());
     CHECK(r.error().message.find("not implemented") != std::string::npos);
     CHECK(!m.apply_feature_spec("").is_error());

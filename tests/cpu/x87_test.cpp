@@ -171,6 +171,192 @@ TEST_CASE("FNCLEX clears a pending exception so no #MF follows")
     CHECK(h.state.rip == CpuHarness::CODE + 15);
 }
 
+// ---- CR0.NE = 0: FERR#, IGNNE# and the freeze (SDM Vol 1 8.7, Appendix D) ----
+
+namespace {
+
+// The chipset's side of FERR#/IGNNE#, and an interrupt controller that
+// raises one vector when FERR# rises, as IRQ 13 would.
+struct FerrBoard : FpuErrorPins, InterruptSource {
+    std::vector<bool> ferr_changes;
+    bool ferr = false, ignne_pin = false, irq = false;
+    bool interrupt_on_ferr = false;
+    u8 vector = 0x75;
+
+    void set_ferr(bool asserted) override
+    {
+        ferr_changes.push_back(asserted);
+        ferr = asserted;
+        if (asserted && interrupt_on_ferr)
+            irq = true;
+    }
+    bool ignne() const override { return ignne_pin; }
+    bool interrupt_pending() override { return irq; }
+    u8 acknowledge_interrupt() override
+    {
+        irq = false;
+        return vector;
+    }
+};
+
+// fninit ; fldcw [rbx] (IE unmasked) ; fldz ; fldz ; fdivp (0/0: IE
+// pending, ES set), then `next` at CODE + 10.
+std::vector<u8> divide_error_then(std::initializer_list<u8> next)
+{
+    std::vector<u8> code;
+    code.reserve(32);
+    for (u8 byte : {0xDB, 0xE3, 0xD9, 0x2B, 0xD9, 0xEE, 0xD9, 0xEE, 0xDE, 0xF9})
+        code.push_back(byte);
+    for (u8 byte : next)
+        code.push_back(byte);
+    code.push_back(0xF4);
+    return code;
+}
+
+struct FerrMachine : CpuHarness {
+    FerrBoard board;
+    FerrMachine()
+    {
+        enter_long64();
+        state.cr0 &= ~cr::CR0_NE;
+        cpu.set_fpu_error_pins(&board);
+        cpu.set_interrupt_source(&board);
+        put(DATA, {0x7E, 0x03}); // FCW 0x037E: IE unmasked
+        state.gpr[RBX] = DATA;
+    }
+    RunExit run(const std::vector<u8>& code)
+    {
+        mem.write_bytes(CODE, code.data(), code.size());
+        state.rip = CODE;
+        state.events.halted = false;
+        return cpu.run(100000);
+    }
+};
+
+constexpr u64 FROZEN_AT = CpuHarness::CODE + 10;
+
+} // namespace
+
+TEST_CASE("with CR0.NE=0 a pending error asserts FERR# and freezes the CPU before FWAIT")
+{
+    FerrMachine m;
+    CHECK(m.run(divide_error_then({0x9B, 0x90})) == RunExit::Halted); // fwait ; nop
+    CHECK(m.state.rip == FROZEN_AT); // FWAIT has not executed
+    CHECK(m.state.events.halted);
+    CHECK(m.board.ferr_changes == std::vector<bool>{true});
+    CHECK((m.state.fpu.fsw & 0x80) != 0);
+
+    // Still frozen with IF = 0: nothing wakes it, and FERR# is not pulsed again.
+    m.state.events.halted = false;
+    CHECK(m.cpu.run(1000) == RunExit::Halted);
+    CHECK(m.state.rip == FROZEN_AT);
+    CHECK(m.board.ferr_changes == std::vector<bool>{true});
+}
+
+TEST_CASE("waiting x87 and MMX instructions freeze too; non-waiting ones run")
+{
+    for (std::initializer_list<u8> waiting : {std::initializer_list<u8>{0xD9, 0xE8}, // fld1
+                                              {0x0F, 0x77},                          // emms
+                                              {0xD9, 0x2B}}) {                        // fldcw [rbx]
+        FerrMachine m;
+        CHECK(m.run(divide_error_then(waiting)) == RunExit::Halted);
+        CHECK(m.state.rip == FROZEN_AT);
+        CHECK(m.board.ferr);
+    }
+    FerrMachine m;
+    // fnstsw ax ; fnstcw [rbx+8] run without waiting; FERR# stays low.
+    CHECK(m.run(divide_error_then({0xDF, 0xE0, 0xD9, 0x7B, 0x08})) == RunExit::Halted);
+    CHECK(m.state.rip == FROZEN_AT + 6);
+    CHECK(m.board.ferr_changes.empty());
+}
+
+TEST_CASE("IGNNE# lets the waiting instruction run with the error still pending")
+{
+    FerrMachine m;
+    m.board.ignne_pin = true;
+    CHECK(m.run(divide_error_then({0x9B, 0xD9, 0xE8})) == RunExit::Halted); // fwait ; fld1
+    CHECK(m.state.rip == FROZEN_AT + 4);
+    CHECK((m.state.fpu.fsw & 0x80) != 0);
+    CHECK(m.board.ferr_changes == std::vector<bool>{true});
+}
+
+TEST_CASE("the interrupt FERR# brings returns to the frozen instruction, which runs once the handler clears the error")
+{
+    FerrMachine m;
+    m.board.interrupt_on_ferr = true;
+    m.state.rflags |= rf::IF;
+    // IDT gate 0x75 -> fnclex ; iretq
+    const u64 idt = 0x3000, handler = 0x11000;
+    m.put64(idt + 16 * 0x75, (handler & 0xFFFF) | (u64(0x08) << 16) | (u64(0x8E) << 40) |
+                                 ((handler >> 16 & 0xFFFF) << 48));
+    m.put64(idt + 16 * 0x75 + 8, 0);
+    m.state.idtr = {idt, 0xFFF};
+    m.put(handler, {0xDB, 0xE2, 0x48, 0xCF});
+    CHECK(m.run(divide_error_then({0x9B, 0x90})) == RunExit::Halted);
+    CHECK(m.state.rip == FROZEN_AT + 3); // past fwait ; nop ; hlt
+    CHECK(m.get64(CpuHarness::STACK_TOP - 40) == FROZEN_AT); // the return RIP
+    CHECK(m.board.ferr_changes == std::vector<bool>{true, false}); // FNCLEX released it
+    CHECK((m.state.fpu.fsw & 0x80) == 0);
+
+    // A handler that leaves the error pending (just iretq) gets the
+    // instruction frozen again.
+    FerrMachine n;
+    n.board.interrupt_on_ferr = true;
+    n.state.rflags |= rf::IF;
+    n.put64(idt + 16 * 0x75, (handler & 0xFFFF) | (u64(0x08) << 16) | (u64(0x8E) << 40) |
+                                 ((handler >> 16 & 0xFFFF) << 48));
+    n.put64(idt + 16 * 0x75 + 8, 0);
+    n.state.idtr = {idt, 0xFFF};
+    n.put(handler, {0x48, 0xCF});
+    CHECK(n.run(divide_error_then({0x9B, 0x90})) == RunExit::Halted);
+    CHECK(n.state.rip == FROZEN_AT);
+    CHECK(n.board.ferr_changes == std::vector<bool>{true});
+}
+
+TEST_CASE("FERR# is released by every instruction that clears FSW.ES")
+{
+    const std::initializer_list<u8> clears[] = {
+        {0xDB, 0xE3},             // fninit
+        {0xDB, 0xE2},             // fnclex
+        {0xD9, 0x73, 0x20},       // fnstenv [rbx+32] (masks every exception)
+        {0xDD, 0x73, 0x40},       // fnsave [rbx+64]
+        {0x0F, 0xAE, 0x4E, 0x00}, // fxrstor [rsi] of a clean image
+    };
+    for (const auto& clear : clears) {
+        FerrMachine m;
+        CHECK(m.run(divide_error_then({0x9B})) == RunExit::Halted);
+        REQUIRE(m.board.ferr);
+        std::vector<u8> code(clear);
+        code.push_back(0xF4);
+        m.state.cr4 |= cr::CR4_OSFXSR;
+        m.state.gpr[RSI] = 0x32000;
+        m.put(0x32000, {0x7F, 0x03});       // FCW 0x037F, FSW 0
+        m.put64(0x32000 + 24, 0x1F80);      // MXCSR
+        CHECK(m.run(code) == RunExit::Halted);
+        CHECK((m.state.fpu.fsw & 0x80) == 0);
+        CHECK(m.board.ferr_changes == std::vector<bool>{true, false});
+    }
+}
+
+TEST_CASE("CR0.NE=1 raises #MF and leaves FERR# alone; without the pins the error is ignored")
+{
+    FerrMachine m;
+    m.state.cr0 |= cr::CR0_NE;
+    install_handler(m, VEC_MF, 0x11000);
+    CHECK(m.run(divide_error_then({0x9B})) == RunExit::Halted);
+    CHECK(m.state.rip == 0x11001);
+    CHECK(m.board.ferr_changes.empty());
+
+    CpuHarness h;
+    h.enter_long64();
+    h.put(DATA, {0x7E, 0x03});
+    h.state.gpr[RBX] = DATA;
+    const std::vector<u8> code = divide_error_then({0x9B});
+    h.mem.write_bytes(CpuHarness::CODE, code.data(), code.size());
+    CHECK(h.cpu.run(1000) == RunExit::Halted);
+    CHECK(h.state.rip == FROZEN_AT + 2); // past fwait ; hlt
+}
+
 TEST_CASE("CR0.EM makes x87 instructions raise #NM")
 {
     CpuHarness h;

@@ -44,6 +44,22 @@ struct XsaveMachine : CpuHarness {
         std::vector<u8> z(len, 0);
         mem.write_bytes(at, z.data(), len);
     }
+    // CPL 3: a 64-bit user code segment and a TSS for the ring switch back
+    // into the exception stubs. The trailing HLT faults too at CPL 3, so a
+    // test tells from the state whether the instruction ran.
+    void enter_cpl3()
+    {
+        const u64 tss = 0x5000;
+        put64(tss + 4, 0x70000);
+        state.tr.base = tss;
+        state.tr.limit = 0x67;
+        state.tr.attr = 0x8B;
+        put64(GDT + 24, 0x00AFFB000000FFFFull);
+        put64(GDT + 32, 0x00CFF3000000FFFFull);
+        state.gdtr.limit = 0x3F;
+        cpu.set_segment_from_descriptor(state.seg[CS], 0x1B, 0x00AFFB000000FFFFull);
+        cpu.set_segment_from_descriptor(state.seg[SS], 0x23, 0x00CFF3000000FFFFull);
+    }
 };
 
 constexpr std::initializer_list<u8> XSETBV = {0x0F, 0x01, 0xD1};
@@ -116,18 +132,7 @@ TEST_CASE("XSETBV needs CPL 0 and CR4.OSXSAVE; XSAVE instructions need CR4.OSXSA
     CHECK(m.run(XGETBV) == -1);                 // XGETBV ignores CR0.TS
     m.state.cr0 &= ~cr::CR0_TS;
 
-    // CPL 3 (a 64-bit user code segment, a TSS for the ring switch). The
-    // trailing HLT faults too at CPL 3, so XCR0 tells whether XSETBV ran.
-    const u64 tss = 0x5000;
-    m.put64(tss + 4, 0x70000);
-    m.state.tr.base = tss;
-    m.state.tr.limit = 0x67;
-    m.state.tr.attr = 0x8B;
-    m.put64(XsaveMachine::GDT + 24, 0x00AFFB000000FFFFull);
-    m.put64(XsaveMachine::GDT + 32, 0x00CFF3000000FFFFull);
-    m.state.gdtr.limit = 0x3F;
-    m.cpu.set_segment_from_descriptor(m.state.seg[CS], 0x1B, 0x00AFFB000000FFFFull);
-    m.cpu.set_segment_from_descriptor(m.state.seg[SS], 0x23, 0x00CFF3000000FFFFull);
+    m.enter_cpl3(); // XCR0 tells whether XSETBV ran
     m.state.xcr0 = 1;
     m.mask(3);
     m.state.gpr[RCX] = 0;
@@ -160,9 +165,13 @@ TEST_CASE("CPUID leaf 0xD describes the standard-format XSAVE area")
     CHECK(m.cpuid_of(0xD, 0).ebx == 832);
     m.state.xcr0 = 1;
     r = m.cpuid_of(0xD, 1);
-    CHECK(r.eax == 0x7); // XSAVEOPT, XSAVEC, XGETBV1; no XSAVES
-    CHECK(r.ecx == 0);
+    CHECK(r.eax == 0xF); // XSAVEOPT, XSAVEC, XGETBV1, XSAVES
+    CHECK(r.ebx == 576); // compacted size of XCR0 | IA32_XSS
+    CHECK(r.ecx == 0);   // IA32_XSS: no supervisor components
     CHECK(r.edx == 0);
+    m.state.xcr0 = 7;
+    CHECK(m.cpuid_of(0xD, 1).ebx == 832);
+    m.state.xcr0 = 1;
     r = m.cpuid_of(0xD, 2);
     CHECK(r.eax == 256); // YMM_Hi128: 256 bytes at offset 576
     CHECK(r.ebx == 576);
@@ -295,6 +304,177 @@ TEST_CASE("XRSTOR raises #GP for invalid headers and MXCSR before changing state
     CHECK(m.run({0x0F, 0xAE, 0x2B}) == -1);
 }
 
+// ---- XSAVES, XRSTORS and IA32_XSS (SDM Vol 1 13.11-13.12) ----
+
+namespace {
+
+constexpr std::initializer_list<u8> XSAVES = {0x0F, 0xC7, 0x2B};  // xsaves [rbx]
+constexpr std::initializer_list<u8> XRSTORS = {0x0F, 0xC7, 0x1B}; // xrstors [rbx]
+constexpr std::initializer_list<u8> RDMSR = {0x0F, 0x32};
+constexpr std::initializer_list<u8> WRMSR = {0x0F, 0x30};
+constexpr u32 IA32_XSS = 0xDA0;
+
+} // namespace
+
+TEST_CASE("IA32_XSS holds only 0: the model has no supervisor state components")
+{
+    XsaveMachine m;
+    m.state.gpr[RCX] = IA32_XSS;
+    m.state.gpr[RAX] = m.state.gpr[RDX] = 0xFFFF;
+    CHECK(m.run(RDMSR) == -1);
+    CHECK(m.state.gpr[RAX] == 0);
+    CHECK(m.state.gpr[RDX] == 0);
+    m.mask(0);
+    CHECK(m.run(WRMSR) == -1);
+    // PT (8), CET user/supervisor (11, 12), HDC (13), an XCR0 bit (0) and a
+    // high bit: all unsupported.
+    for (u64 bit : {8u, 11u, 12u, 13u, 0u, 1u, 40u}) {
+        m.mask(1ull << bit);
+        m.state.gpr[RCX] = IA32_XSS;
+        CHECK(m.run(WRMSR) == VEC_GP);
+    }
+    m.state.gpr[RCX] = IA32_XSS;
+    CHECK(m.run(RDMSR) == -1);
+    CHECK(m.state.gpr[RAX] == 0);
+
+    // The MSR exists only with XSAVES.
+    REQUIRE(!m.cpuid.apply_feature_spec("-xsaves").is_error());
+    CHECK((m.cpuid_of(0xD, 1).eax & 8) == 0);
+    m.state.gpr[RCX] = IA32_XSS;
+    CHECK(m.run(RDMSR) == VEC_GP);
+    m.mask(0);
+    m.state.gpr[RCX] = IA32_XSS;
+    CHECK(m.run(WRMSR) == VEC_GP);
+}
+
+TEST_CASE("XSAVES and XRSTORS need XSAVES in CPUID, CR4.OSXSAVE, CR0.TS clear and CPL 0")
+{
+    XsaveMachine m;
+    m.state.xcr0 = 3;
+    m.mask(3);
+    m.zero(XsaveMachine::AREA, 1024);
+    m.state.cr4 &= ~cr::CR4_OSXSAVE;
+    CHECK(m.run(XSAVES) == VEC_UD);
+    CHECK(m.run(XRSTORS) == VEC_UD);
+    m.state.cr4 |= cr::CR4_OSXSAVE;
+    m.state.cr0 |= cr::CR0_TS;
+    CHECK(m.run(XSAVES) == VEC_NM);
+    CHECK(m.run(XRSTORS) == VEC_NM);
+    m.state.cr0 &= ~cr::CR0_TS;
+    m.state.gpr[RBX] = XsaveMachine::AREA + 32;
+    CHECK(m.run(XSAVES) == VEC_GP);
+    CHECK(m.run(XRSTORS) == VEC_GP);
+    m.state.gpr[RBX] = XsaveMachine::AREA;
+
+    m.enter_cpl3();
+    m.state.fpu.xmm[1][0] = 0x42;
+    CHECK(m.run(XSAVES) == VEC_GP);
+    CHECK(m.get64(XsaveMachine::AREA + 520) == 0); // nothing written
+    m.put64(XsaveMachine::AREA + 520, (1ull << 63) | 3);
+    m.enter_cpl3();
+    CHECK(m.run(XRSTORS) == VEC_GP);
+    CHECK(m.state.fpu.xmm[1][0] == 0x42); // nothing loaded
+
+    XsaveMachine n;
+    REQUIRE(!n.cpuid.apply_feature_spec("-xsaves").is_error());
+    n.state.xcr0 = 3;
+    n.mask(3);
+    CHECK(n.run(XSAVES) == VEC_UD);
+    CHECK(n.run(XRSTORS) == VEC_UD);
+    CHECK(n.run({0x0F, 0xC7, 0x23}) == -1); // XSAVEC stays
+}
+
+TEST_CASE("XSAVES writes the compacted format with XCOMP_BV = RFBM | bit 63")
+{
+    XsaveMachine m;
+    m.state.xcr0 = 7;
+    std::vector<u8> junk(1024, 0xEE);
+    m.mem.write_bytes(XsaveMachine::AREA, junk.data(), junk.size());
+    m.state.fpu.xmm[2] = {0x1234, 0x5678};
+    m.state.fpu.ymm_high[0] = {0x9ABC, 0xDEF0};
+    m.mask(~0ull); // RFBM is EDX:EAX AND (XCR0 | IA32_XSS)
+    CHECK(m.run({0x48, 0x0F, 0xC7, 0x2B}) == -1); // xsaves64 [rbx]
+    CHECK(m.get64(XsaveMachine::AREA) == 0xEEEEEEEEEEEEEEEEull); // x87 in its initial state
+    CHECK(m.get64(XsaveMachine::AREA + 160 + 32) == 0x1234);
+    CHECK(m.get64(XsaveMachine::AREA + 168 + 32) == 0x5678);
+    CHECK(m.get64(XsaveMachine::AREA + 576) == 0x9ABC);
+    CHECK(m.get64(XsaveMachine::AREA + 584) == 0xDEF0);
+    CHECK(m.get64(XsaveMachine::AREA + 512) == 0x6);
+    CHECK(m.get64(XsaveMachine::AREA + 520) == (0x7 | (1ull << 63)));
+    CHECK(m.get64(XsaveMachine::AREA + 528) == 0xEEEEEEEEEEEEEEEEull);
+
+    // With YMM not requested the SSE component still carries MXCSR, and
+    // a non-default MXCSR makes it "in use".
+    m.mem.write_bytes(XsaveMachine::AREA, junk.data(), junk.size());
+    m.state.fpu.xmm[2] = {0, 0};
+    m.state.fpu.mxcsr = 0x1F00;
+    m.mask(3);
+    CHECK(m.run(XSAVES) == -1);
+    CHECK((m.get64(XsaveMachine::AREA + 24) & 0xFFFFFFFF) == 0x1F00);
+    CHECK(m.get64(XsaveMachine::AREA + 512) == 0x2);
+    CHECK(m.get64(XsaveMachine::AREA + 520) == (0x3 | (1ull << 63)));
+    CHECK(m.get64(XsaveMachine::AREA + 576) == 0xEEEEEEEEEEEEEEEEull);
+}
+
+TEST_CASE("XRSTORS loads a compacted image and initializes what XSTATE_BV leaves out")
+{
+    XsaveMachine m;
+    m.state.xcr0 = 7;
+    m.zero(XsaveMachine::AREA, 1024);
+    m.put64(XsaveMachine::AREA + 160, 0x77);
+    m.put64(XsaveMachine::AREA + 24, 0x1F00);
+    m.put64(XsaveMachine::AREA + 512, 0x2);
+    m.put64(XsaveMachine::AREA + 520, (1ull << 63) | 0x3);
+    m.state.fpu.fcw = 0x27F;
+    m.state.fpu.ymm_high[3] = {5, 6};
+    m.mask(7);
+    CHECK(m.run(XRSTORS) == -1);
+    CHECK(m.state.fpu.fcw == 0x37F);
+    CHECK(m.state.fpu.xmm[0][0] == 0x77);
+    CHECK(m.state.fpu.mxcsr == 0x1F00);
+    // YMM is requested but absent from XCOMP_BV: initialized.
+    CHECK(m.state.fpu.ymm_high[3][0] == 0);
+
+    m.put64(XsaveMachine::AREA + 512, 0);
+    CHECK(m.run(XRSTORS) == -1);
+    CHECK(m.state.fpu.xmm[0][0] == 0);
+    CHECK(m.state.fpu.mxcsr == 0x1F80);
+}
+
+TEST_CASE("XRSTORS raises #GP for a standard-format or invalid header before changing state")
+{
+    XsaveMachine m;
+    m.state.xcr0 = 3;
+    m.mask(3);
+    const auto expect_gp = [&m](u64 xstate_bv, u64 xcomp_bv, unsigned word, u64 value, u32 mxcsr) {
+        m.zero(XsaveMachine::AREA, 1024);
+        m.put64(XsaveMachine::AREA + 160, 0x99);
+        m.put64(XsaveMachine::AREA + 24, mxcsr);
+        m.put64(XsaveMachine::AREA + 512, xstate_bv);
+        m.put64(XsaveMachine::AREA + 520, xcomp_bv);
+        if (word)
+            m.put64(XsaveMachine::AREA + 512 + 8 * word, value);
+        m.state.fpu.xmm[0][0] = 1;
+        CHECK(m.run(XRSTORS) == VEC_GP);
+        CHECK(m.state.fpu.xmm[0][0] == 1);
+    };
+    const u64 c = 1ull << 63;
+    expect_gp(0x2, 0, 0, 0, 0x1F80);       // standard form, which XRSTOR accepts
+    expect_gp(0x2, 0x3, 0, 0, 0x1F80);     // XCOMP_BV[63] clear
+    expect_gp(0x2, c | 0x7, 0, 0, 0x1F80); // XCOMP_BV outside XCR0 | IA32_XSS
+    expect_gp(0x2, c | 0x103, 0, 0, 0x1F80); // PT: a supervisor bit IA32_XSS lacks
+    expect_gp(0x3, c | 0x2, 0, 0, 0x1F80); // XSTATE_BV outside XCOMP_BV
+    for (unsigned word = 2; word < 8; ++word)
+        expect_gp(0x2, c | 0x3, word, 1ull << (word * 7), 0x1F80); // header bytes 16-63
+    expect_gp(0x2, c | 0x3, 0, 0, 0x10000); // reserved MXCSR bit
+
+    // The same standard image is fine for XRSTOR.
+    m.zero(XsaveMachine::AREA, 1024);
+    m.put64(XsaveMachine::AREA + 24, 0x1F80);
+    m.put64(XsaveMachine::AREA + 512, 2);
+    CHECK(m.run({0x0F, 0xAE, 0x2B}) == -1);
+}
+
 // ---- Host comparison ----
 
 namespace {
@@ -358,7 +538,12 @@ void random_image(std::mt19937_64& rng, u8* image)
 
 } // namespace
 
-TEST_CASE("XRSTOR then XSAVE/XSAVEC matches the host over random images")
+// XSAVES cannot run on the host (CPL 0), but with IA32_XSS = 0 its image is
+// the one XSAVEC writes: the same compacted layout, XSTATE_BV from XINUSE
+// and XCOMP_BV = RFBM | bit 63, where RFBM = (XCR0 | IA32_XSS) AND EDX:EAX
+// (SDM Vol 1 13.10, 13.11). So the model's XSAVES is compared with the
+// host's XSAVEC.
+TEST_CASE("XRSTOR then XSAVE/XSAVEC/XSAVES matches the host's XSAVE/XSAVEC over random images")
 {
     if (!host_has("xsave") || !host_has("xsavec") || !host_has("avx")) {
         MESSAGE("host lacks xsave/xsavec/avx: skipped");
@@ -367,7 +552,8 @@ TEST_CASE("XRSTOR then XSAVE/XSAVEC matches the host over random images")
     std::mt19937_64 rng(0x5A5E);
     unsigned compared = 0;
     for (unsigned n = 0; n < 300; ++n) {
-        const bool compacted = n & 1;
+        const unsigned form = n % 3; // 0 XSAVE, 1 XSAVEC, 2 XSAVES (host: XSAVEC)
+        const bool compacted = form != 0;
         alignas(64) u8 image[832], host_out[1024], ours[1024];
         random_image(rng, image);
         std::memset(host_out, 0, sizeof host_out);
@@ -378,7 +564,9 @@ TEST_CASE("XRSTOR then XSAVE/XSAVEC matches the host over random images")
         m.mem.write_bytes(XsaveMachine::AREA, image, sizeof image);
         m.zero(XsaveMachine::OUT, 1024);
         m.mask(7);
-        if (compacted)
+        if (form == 2)
+            REQUIRE(m.run({0x48, 0x0F, 0xAE, 0x2B, 0x48, 0x0F, 0xC7, 0x2E}) == -1);
+        else if (form == 1)
             REQUIRE(m.run({0x48, 0x0F, 0xAE, 0x2B, 0x48, 0x0F, 0xC7, 0x26}) == -1);
         else
             REQUIRE(m.run({0x48, 0x0F, 0xAE, 0x2B, 0x48, 0x0F, 0xAE, 0x26}) == -1);
@@ -393,7 +581,7 @@ TEST_CASE("XRSTOR then XSAVE/XSAVEC matches the host over random images")
         }
         // The host's XINUSE may keep a component "in use" at init values
         // (SDM Vol 1 13.6), so XSTATE_BV is compared where the image had it set.
-        INFO("case " << n << " " << std::string(compacted ? "xsavec" : "xsave"));
+        INFO("case " << n << " " << std::string(form == 2 ? "xsaves" : compacted ? "xsavec" : "xsave"));
         for (unsigned i = 0; i < 416; ++i)
             if (ours[i] != host_out[i]) {
                 INFO("byte " << i << " ours " << unsigned(ours[i]) << " host " << unsigned(host_out[i]));
