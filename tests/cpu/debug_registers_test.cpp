@@ -192,3 +192,34 @@ TEST_CASE("SYSCALL traps for single-step only when SFMASK leaves TF set")
     CHECK(h.run_to_vector({0x0F, 0x05}) == VEC_DB);
     CHECK(h.pushed_rip() == CpuHarness::CODE + 0x100);
 }
+
+TEST_CASE("IRET with RF set skips the breakpoint once; the next visit faults")
+{
+    DebugHarness h;
+    const u64 target = CpuHarness::CODE + 0x40;
+    // inc ecx; cmp ecx, 2; jne target; hlt
+    h.put(target, {0xFF, 0xC1, 0x83, 0xF9, 0x02, 0x75, 0xF9, 0xF4});
+    const u64 frame = CpuHarness::STACK_TOP - 0x100;
+    h.put64(frame, target);
+    h.put64(frame + 8, 0x08);
+    h.put64(frame + 16, rf::FIXED1 | rf::RF);
+    h.put64(frame + 24, CpuHarness::STACK_TOP);
+    h.put64(frame + 32, 0x10);
+    h.state.gpr[RSP] = frame;
+    h.state.gpr[RCX] = 0;
+    h.state.dr[0] = target;
+    h.set_dr7(local_enable(0) | rw_len(0, RW_EXEC, LEN1));
+    CHECK(h.run_to_vector({0x48, 0xCF}) == VEC_DB); // iretq
+    CHECK(h.pushed_rip() == target);
+    CHECK(h.state.gpr[RCX] == 1);
+}
+
+TEST_CASE("ICEBP after MOV SS reports its own #DB without the held single-step")
+{
+    DebugHarness h;
+    h.state.rflags |= rf::TF;
+    h.state.gpr[RAX] = 0x10;
+    CHECK(h.run_to_vector({0x8E, 0xD0, 0xF1}) == VEC_DB); // mov ss, ax; int1
+    CHECK(h.pushed_rip() == CpuHarness::CODE + 3);
+    CHECK(h.state.dr[6] == DR6_CLEAR);
+}
