@@ -435,6 +435,8 @@ void Cpu::handle_fault()
     // they waited for did not complete.
     s.events.pending_debug = 0;
     s.events.mov_ss_blocking = false;
+    m_db_hits = 0; // nor do its data breakpoint matches count
+    m_db_hit_enabled = false;
     m_last_fault = m_fault;
     if (m_fault.vector == VEC_PF)
         s.cr2 = m_fault.address;

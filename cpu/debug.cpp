@@ -34,9 +34,7 @@ bool overlaps(u64 a, u64 a_len, u64 b, u64 b_len) { return a < b + b_len && b < 
 
 void Cpu::sync_debug_registers()
 {
-    const DebugSeen now{{s.dr[0], s.dr[1], s.dr[2], s.dr[3]},
-                        s.dr[7],
-                        (s.cr4 & cr::CR4_DE) != 0};
+    const DebugSeen now{{s.dr[0], s.dr[1], s.dr[2], s.dr[3]}, s.dr[7], (s.cr4 & cr::CR4_DE) != 0};
     if (now == m_debug_seen)
         return;
     const u8 old_data_watch = m_data_watch;
@@ -154,6 +152,10 @@ void Cpu::deliver_debug_exception(u64 dr6_bits)
 bool Cpu::debug_trap_after(bool single_step, bool after_mov_ss)
 {
     u64 bits = m_db_hit_enabled ? m_db_hits : 0;
+    // Consumed here: a REP string instruction on the fast path must not see
+    // a stale hit (it stops at one).
+    m_db_hits = 0;
+    m_db_hit_enabled = false;
     if (single_step && !m_no_step_trap)
         bits |= dbg::DR6_BS;
     if (after_mov_ss) {
