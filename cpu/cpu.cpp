@@ -36,6 +36,7 @@ void Cpu::reset()
     lf = LazyFlags{};
     m_tlb.flush_all();
     m_translation_epoch = m_blocks.new_translation_epoch();
+    sync_debug_registers(); // DR7 is back to no breakpoints: nothing watched
 }
 
 void Cpu::set_gpr(unsigned r, unsigned size, u64 v)

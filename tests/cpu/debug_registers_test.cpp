@@ -223,3 +223,18 @@ TEST_CASE("ICEBP after MOV SS reports its own #DB without the held single-step")
     CHECK(h.pushed_rip() == CpuHarness::CODE + 3);
     CHECK(h.state.dr[6] == DR6_CLEAR);
 }
+
+TEST_CASE("REP OUTSB to an I/O breakpoint's port traps after the first iteration")
+{
+    DebugHarness h;
+    h.state.cr4 |= cr::CR4_DE;
+    h.state.dr[0] = 0x80;
+    h.set_dr7(local_enable(0) | rw_len(0, RW_IO, LEN1));
+    h.state.gpr[RSI] = DATA;
+    h.state.gpr[RCX] = 4;
+    h.state.gpr[RDX] = 0x80;
+    CHECK(h.run_to_vector({0xF3, 0x6E}) == VEC_DB);
+    CHECK(h.pushed_rip() == CpuHarness::CODE);
+    CHECK(h.state.gpr[RCX] == 3);
+    CHECK(h.state.dr[6] == (DR6_CLEAR | 1));
+}
