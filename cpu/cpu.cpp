@@ -39,6 +39,7 @@ void Cpu::reset()
     lf = LazyFlags{};
     m_tlb.flush_all();
     m_translation_epoch = m_blocks.new_translation_epoch();
+    sync_debug_registers(); // DR7 is back to no breakpoints: nothing watched
 }
 
 void Cpu::set_gpr(unsigned r, unsigned size, u64 v)
@@ -276,9 +277,10 @@ const Block* Cpu::chained_successor(const Block& previous, u64 linear, u64 epoch
 void Cpu::execute_block(const Block& block, u64 end)
 {
     // The common case needs none of the per-instruction bookkeeping below:
-    // tracing, single-stepping and the STI/MOV SS shadow are rare, and every
-    // instruction that can start them ends its block.
-    if (m_trace || (s.rflags & rf::TF) || s.events.interrupt_shadow) [[unlikely]]
+    // tracing, single-stepping, breakpoints (RF, DR7) and the STI/MOV SS
+    // shadow are rare, and every instruction that can start them ends its block.
+    if (m_trace || (s.rflags & (rf::TF | rf::RF)) || s.events.interrupt_shadow ||
+        debug_active()) [[unlikely]]
         return execute_block_carefully(block, end);
     // At most `end - m_retired` instructions (run() guarantees at least one),
     // so the loop tests no budget; 64-bit code has no CS limit to check.
@@ -389,10 +391,20 @@ RunExit Cpu::run(u64 budget)
 
 void Cpu::execute_block_carefully(const Block& block, u64 end)
 {
+    sync_debug_registers();
     const u64 generation = m_blocks.generation();
     const bool check_limit = !s.in_64bit_code();
     const u64 rip_mask = ip_mask();
     for (const Insn& insn : block.insns) {
+        // The instruction after MOV SS / POP SS: its debug traps are held.
+        const bool after_mov_ss = s.events.mov_ss_blocking;
+        s.events.mov_ss_blocking = false;
+        // Instruction breakpoints are fault-like: checked before the
+        // instruction runs unless RF says this one already reported (and not
+        // right after MOV SS, which blocks debug exceptions).
+        if (m_exec_watch && !(s.rflags & rf::RF) && !after_mov_ss &&
+            instruction_breakpoint()) [[unlikely]]
+            return;
         if (check_limit && s.rip + insn.length - 1 > s.seg[CS].limit) {
             raise_gp(0);
             handle_fault();
@@ -402,6 +414,10 @@ void Cpu::execute_block_carefully(const Block& block, u64 end)
             trace(insn);
         const bool shadowed = s.events.interrupt_shadow;
         const bool single_step = s.rflags & rf::TF;
+        // RF masks instruction breakpoints for one instruction; IRET may set it again.
+        s.rflags &= ~rf::RF;
+        m_db_hits = 0;
+        m_db_hit_enabled = m_no_step_trap = m_icebp = false;
         next_rip = (s.rip + insn.length) & rip_mask;
         m_end_block = false;
         if (!insn.handler(*this, insn)) {
@@ -414,11 +430,10 @@ void Cpu::execute_block_carefully(const Block& block, u64 end)
             s.events.interrupt_shadow = false;
             m_end_block = true;
         }
-        if (single_step) [[unlikely]] {
-            s.dr[6] |= 1u << 14; // BS
-            deliver_event(VEC_DB, EventKind::Exception, false, 0);
+        if (after_mov_ss)
+            s.events.mov_ss_blocking = false; // a second MOV SS does not extend it
+        if (debug_trap_after(single_step, after_mov_ss)) [[unlikely]]
             return;
-        }
         if (m_end_block || generation != m_blocks.generation() || m_retired >= end ||
             m_stop_requested)
             return;
@@ -447,6 +462,12 @@ void Cpu::handle_fault()
         halt();
         return;
     }
+    // A fault discards the debug traps MOV SS held back: the instruction
+    // they waited for did not complete.
+    s.events.pending_debug = 0;
+    s.events.mov_ss_blocking = false;
+    m_db_hits = 0; // nor do its data breakpoint matches count
+    m_db_hit_enabled = false;
     m_last_fault = m_fault;
     if (m_fault.vector == VEC_PF)
         s.cr2 = m_fault.address;

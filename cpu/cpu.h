@@ -427,6 +427,44 @@ public:
                       bool ext);
     bool fetch_bytes(u64 linear, u8* out, unsigned len);
     void handle_fault();
+
+    // ---- Debug registers and single-step (cpu/debug.cpp) ----
+    // Breakpoints work only on the careful path, which run() takes while any
+    // DR7 enable bit is set (or TF/RF, a trace hook, an interrupt shadow).
+    bool debug_active() const { return s.dr[7] & dbg::DR7_ENABLES; }
+    // Re-decodes DR0-DR3/DR7/CR4.DE when they changed; a change in the data
+    // breakpoints flushes the TLB, so watched pages miss it from then on.
+    void sync_debug_registers();
+    // MOV DR with DR7.GD set: a fault-like #DB with DR6.BD (SDM Vol 3B 18.2.4).
+    bool raise_general_detect();
+    // Data and I/O accesses the instruction makes (slow paths only).
+    void note_data_access(u64 linear, unsigned size, bool write)
+    {
+        if (m_data_watch) [[unlikely]]
+            match_data_breakpoints(linear, size, write);
+    }
+    void note_io_access(u16 port, unsigned size)
+    {
+        if (m_io_watch) [[unlikely]]
+            match_io_breakpoints(port, size);
+    }
+    // True once an enabled data/I-O breakpoint matched in this instruction:
+    // a REP string instruction stops after the iteration (trap-like #DB).
+    bool data_breakpoint_hit() const { return m_db_hit_enabled; }
+    // MOV SS / POP SS: interrupts and debug traps wait one instruction.
+    void block_after_mov_ss()
+    {
+        s.events.interrupt_shadow = true;
+        s.events.mov_ss_blocking = true;
+    }
+    // SYSCALL whose SFMASK cleared TF: no single-step trap after it.
+    void suppress_single_step() { m_no_step_trap = true; }
+    bool page_watched(u64 vpn) const;
+    void match_data_breakpoints(u64 linear, unsigned size, bool write);
+    void match_io_breakpoints(u16 port, unsigned size);
+    bool instruction_breakpoint();
+    bool debug_trap_after(bool single_step, bool after_mov_ss);
+    void deliver_debug_exception(u64 dr6_bits);
     [[gnu::always_inline]] inline bool check_pending_events();
     void release_ferr();
     static constexpr u16 FSW_ES = 1u << 7;
@@ -469,4 +507,22 @@ private:
     bool m_triple_fault = false;
     u8 m_delivering = 0; // nesting of exception delivery, for #DF/triple fault
     u8 m_first_vector = 0;
+    // Debug registers as sync_debug_registers() last decoded them.
+    struct DebugSeen {
+        std::array<u64, 4> addr{};
+        u64 dr7 = dbg::DR7_FIXED1;
+        bool de = false;
+        bool operator==(const DebugSeen&) const = default;
+    };
+    DebugSeen m_debug_seen{};
+    u8 m_exec_watch = 0; // DR0-DR3 (bit n) that are instruction breakpoints, while any is enabled
+    u8 m_data_watch = 0; // ... data breakpoints (R/W 01 or 11)
+    u8 m_io_watch = 0;   // ... I/O breakpoints (R/W 10 with CR4.DE)
+    std::array<u64, 4> m_watch_base{}; // breakpoint address aligned down to its length
+    std::array<u64, 4> m_watch_len{};
+    // Per instruction on the careful path:
+    u8 m_db_hits = 0;              // DR6 B0-B3 of the breakpoints its accesses matched
+    bool m_db_hit_enabled = false; // one of them is enabled in DR7
+    bool m_no_step_trap = false;   // it entered a handler with TF cleared (INT n, SYSCALL)
+    bool m_icebp = false;          // it was INT1/ICEBP, whose #DB reports the traps
 };

@@ -23,6 +23,17 @@ constexpr u64 ARITH = CF | PF | AF | ZF | SF | OF;
 constexpr unsigned IOPL_SHIFT = 12;
 } // namespace rf
 
+// Debug status and control bits (SDM Vol 3B 18.2.3-18.2.4).
+namespace dbg {
+constexpr u64 DR6_B_MASK = 0xF, DR6_BD = 1u << 13, DR6_BS = 1u << 14, DR6_BT = 1u << 15;
+constexpr u64 DR6_FIXED1 = 0xFFFF0FF0; // reserved bits that read 1 (RTM, BLD active low)
+constexpr u64 DR6_WRITABLE = 0x0000E00F;
+constexpr u64 DR7_ENABLES = 0xFF; // L0 G0 L1 G1 L2 G2 L3 G3
+constexpr u64 DR7_GD = 1u << 13;
+constexpr u64 DR7_FIXED1 = 0x400;
+constexpr u64 DR7_WRITABLE = 0xFFFF2BFF;
+} // namespace dbg
+
 // A segment register with its hidden descriptor cache. `attr` holds the
 // descriptor's type (bits 0-3), S (4), DPL (5-6), P (7), AVL (8), L (9),
 // D/B (10), G (11), in the packed form KVM and VMX use; bit 16 = unusable.
@@ -85,6 +96,10 @@ struct FpuState {
 struct PendingEvents {
     bool nmi = false;
     bool interrupt_shadow = false; // STI / MOV SS blocking for one instruction
+    // MOV SS / POP SS also hold back the debug traps of their own execution
+    // (single-step, data breakpoints) until after the next instruction.
+    bool mov_ss_blocking = false;
+    u64 pending_debug = 0; // DR6 bits (B0-B3, BS) of the traps held back
     bool nmi_blocked = false;      // inside an NMI handler until IRET
     bool halted = false;
     bool ferr = false; // FERR# asserted (x87 error signalled with CR0.NE = 0)

@@ -21,10 +21,8 @@ HANDLER(op_mov_seg)
         u64 v;
         TRY(cpu.read_operand(insn, 1, v));
         TRY(cpu.load_segment(seg, static_cast<u16>(v)));
-        if (seg == SS) {
-            // MOV SS blocks interrupts and debug traps for one instruction.
-            cpu.s.events.interrupt_shadow = true;
-        }
+        if (seg == SS)
+            cpu.block_after_mov_ss(); // interrupts and debug traps wait one instruction
         cpu.end_block();
         return true;
     }
@@ -127,7 +125,7 @@ HANDLER(op_pop)
             return false;
         }
         if (op.reg == SS)
-            cpu.s.events.interrupt_shadow = true;
+            cpu.block_after_mov_ss();
         cpu.end_block();
         return true;
     }

@@ -62,19 +62,22 @@ bool Cpu::translate(u64 linear, Access access, bool user, SoftTlb::Entry*& entry
     // SMAP's answer for a supervisor data access depends on EFLAGS.AC, which
     // the tag does not capture: such translations are walked every time.
     const bool smap_sensitive = !user && tr.user && (s.cr4 & cr::CR4_SMAP);
+    // Pages with a data breakpoint stay out of the read/write tags, so that
+    // every access to them reaches slow_read/slow_write, which report it.
+    const bool uncached_data = smap_sensitive || (m_data_watch && page_watched(vpn));
     switch (access) {
     case Access::Execute:
         e.exec_tag = vpn;
         break;
     case Access::Write:
-        if (!smap_sensitive) {
+        if (!uncached_data) {
             e.read_tag = vpn;
             if (ram && !mem.is_code(page))
                 e.write_tag = vpn;
         }
         break;
     case Access::Read:
-        if (!smap_sensitive) {
+        if (!uncached_data) {
             e.read_tag = vpn;
             if (ram && tr.writable && tr.dirty && !mem.is_code(page))
                 e.write_tag = vpn;
@@ -114,6 +117,8 @@ bool Cpu::slow_read(u64 linear, unsigned size, u64& value, bool user, Access acc
         value = load_le(e->host_page + offset, size);
     else
         value = read_phys_split(e->phys_page + offset, size);
+    if (access != Access::Execute)
+        note_data_access(linear, size, false);
     return true;
 }
 
@@ -157,6 +162,7 @@ bool Cpu::slow_write(u64 linear, unsigned size, u64 value, bool user)
         for (unsigned i = 0; i < size; ++i)
             mem.write(phys + i, 1, (value >> (8 * i)) & 0xFF);
     }
+    note_data_access(linear, size, true);
     return true;
 }
 

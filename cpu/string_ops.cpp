@@ -55,11 +55,13 @@ bool one_iteration(Cpu& cpu, const Insn& insn, const StringRegs& r, unsigned siz
         TRY(cpu.read_mem(ES, di, size, probe));
         a = cpu.ports.read(static_cast<u16>(cpu.gpr(RDX, 2)), size);
         TRY(cpu.write_mem(ES, di, size, a));
+        cpu.note_io_access(static_cast<u16>(cpu.gpr(RDX, 2)), size);
         break;
     }
     case Str::Outs:
         TRY(cpu.read_mem(src_seg, si, size, a));
         cpu.ports.write(static_cast<u16>(cpu.gpr(RDX, 2)), size, a);
+        cpu.note_io_access(static_cast<u16>(cpu.gpr(RDX, 2)), size);
         break;
     }
     const bool uses_si = K == Str::Movs || K == Str::Lods || K == Str::Cmps || K == Str::Outs;
@@ -131,12 +133,14 @@ bool string_op(Cpu& cpu, const Insn& insn)
 
     const bool compares = K == Str::Cmps || K == Str::Scas;
     const bool repne = insn.prefixes & pfx::REPNE;
-    for (u64 done = 0; done < REP_CHUNK; ++done) {
+    // Single-stepping traps after every iteration (SDM Vol 3B 18.3.1.4).
+    const u64 chunk = (cpu.s.rflags & rf::TF) ? 1 : REP_CHUNK;
+    for (u64 done = 0; done < chunk; ++done) {
         const u64 count = cpu.s.gpr[RCX] & r.mask;
         if (count == 0)
             return true;
         if constexpr (K == Str::Movs || K == Str::Stos) {
-            const u64 left = REP_CHUNK - done;
+            const u64 left = chunk - done;
             if (const u64 n = bulk_iterations<K>(cpu, insn, r, size, count < left ? count : left)) {
                 cpu.set_gpr(RCX, r.as, count - n);
                 done += n - 1;
@@ -150,6 +154,9 @@ bool string_op(Cpu& cpu, const Insn& insn)
             if (repne ? zf : !zf)
                 return true;
         }
+        // A data or I/O breakpoint traps after the iteration that hit it.
+        if (cpu.data_breakpoint_hit())
+            break;
     }
     if (cpu.s.gpr[RCX] & r.mask) {
         next_rip_repeat(cpu);
@@ -161,8 +168,11 @@ bool string_op(Cpu& cpu, const Insn& insn)
 
 void next_rip_repeat(Cpu& cpu)
 {
-    // Leave RIP on this instruction so it resumes after pending events.
+    // Leave RIP on this instruction so it resumes after pending events. An
+    // event taken between iterations pushes RF set, so that an instruction
+    // breakpoint on it does not fire again (SDM Vol 3B 18.3.1.1).
     cpu.next_rip = cpu.s.rip;
+    cpu.s.rflags |= rf::RF;
     cpu.end_block();
 }
 

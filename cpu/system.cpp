@@ -185,16 +185,22 @@ HANDLER(op_mov_dr)
     }
     if (n > 7)
         return cpu.raise_ud();
+    if (cpu.s.dr[7] & dbg::DR7_GD)
+        return cpu.raise_general_detect();
     if (to_dr) {
         const u64 v = cpu.gpr(insn.op[1].reg, insn.op[1].size);
         if ((n == 6 || n == 7) && (v >> 32))
             return cpu.raise_gp(0);
         if (n == 6) // B0-B3, BD, BS, BT writable; bit 16 (RTM) reads 1 without RTM
-            cpu.s.dr[6] = (v & 0x0000E00F) | 0xFFFF0FF0;
+            cpu.s.dr[6] = (v & dbg::DR6_WRITABLE) | dbg::DR6_FIXED1;
         else if (n == 7)
-            cpu.s.dr[7] = (v & 0xFFFF2BFF) | 0x400;
+            cpu.s.dr[7] = (v & dbg::DR7_WRITABLE) | dbg::DR7_FIXED1;
         else
             cpu.s.dr[n] = v;
+        // Breakpoints take effect from the next instruction, which must run
+        // on the careful path if one is now enabled.
+        cpu.sync_debug_registers();
+        cpu.end_block();
         return true;
     }
     cpu.set_gpr(insn.op[0].reg, insn.op[0].size, cpu.s.dr[n]);
@@ -687,6 +693,7 @@ HANDLER(op_in)
     port &= 0xFFFF;
     TRY(cpu.check_io_permission(static_cast<u16>(port), size));
     cpu.set_gpr(RAX, size, cpu.ports.read(static_cast<u16>(port), size));
+    cpu.note_io_access(static_cast<u16>(port), size);
     cpu.end_block(); // a device may have stopped the CPU or raised an interrupt
     return true;
 }
@@ -699,6 +706,7 @@ HANDLER(op_out)
     port &= 0xFFFF;
     TRY(cpu.check_io_permission(static_cast<u16>(port), size));
     cpu.ports.write(static_cast<u16>(port), size, cpu.gpr(RAX, size));
+    cpu.note_io_access(static_cast<u16>(port), size);
     cpu.end_block();
     return true;
 }
@@ -749,6 +757,10 @@ HANDLER(op_syscall)
     cpu.s.seg[CS] = flat_code(sel, 0, true);
     cpu.s.seg[SS] = flat_stack(static_cast<u16>(sel + 8), 0);
     cpu.s.rflags = (cpu.s.rflags & ~cpu.s.msr.sfmask & ~rf::RF) | rf::FIXED1;
+    // The single-step trap follows SYSCALL only if TF survived SFMASK, so
+    // that a kernel masking TF never sees #DB on its entry instruction.
+    if (!(cpu.s.rflags & rf::TF))
+        cpu.suppress_single_step();
     cpu.next_rip = cpu.s.msr.lstar;
     cpu.end_block();
     return true;
