@@ -93,13 +93,18 @@ bool PhysicalMemory::is_ram(GuestPhys addr, u64 len) const
         return false;
     if (overlaps(addr, len, LEGACY_HOLE_BASE, LEGACY_HOLE_END - LEGACY_HOLE_BASE))
         return false;
+    return !overlaps_mmio_or_rom(addr, len);
+}
+
+bool PhysicalMemory::overlaps_mmio_or_rom(GuestPhys addr, u64 len) const
+{
     for (const MmioRange& r : m_mmio)
         if (overlaps(addr, len, r.base, r.size))
-            return false;
+            return true;
     for (const RomRange& r : m_roms)
         if (overlaps(addr, len, r.base, r.bytes.size()))
-            return false;
-    return true;
+            return true;
+    return false;
 }
 
 u8* PhysicalMemory::ram_page(GuestPhys addr)
@@ -127,24 +132,15 @@ const u8* PhysicalMemory::readable_page(GuestPhys addr)
 void PhysicalMemory::map_mmio(GuestPhys base, u64 size, IoDevice* device)
 {
     assert(size > 0 && base + size - 1 >= base && device);
-    for (const MmioRange& r : m_mmio)
-        assert(!overlaps(base, size, r.base, r.size));
-    for (const RomRange& r : m_roms)
-        assert(!overlaps(base, size, r.base, r.bytes.size()));
+    assert(!overlaps_mmio_or_rom(base, size));
     m_mmio.push_back({base, size, device});
     update_plain_ram_end();
 }
 
 bool PhysicalMemory::try_map_mmio(GuestPhys base, u64 size, IoDevice* device)
 {
-    if (size == 0 || base + size - 1 < base)
+    if (size == 0 || base + size - 1 < base || overlaps_mmio_or_rom(base, size))
         return false;
-    for (const MmioRange& r : m_mmio)
-        if (overlaps(base, size, r.base, r.size))
-            return false;
-    for (const RomRange& r : m_roms)
-        if (overlaps(base, size, r.base, r.bytes.size()))
-            return false;
     // Code decoded from RAM the range now hides must not run again.
     note_write(base, size);
     m_mmio.push_back({base, size, device});
@@ -177,10 +173,7 @@ void PhysicalMemory::map_rom(GuestPhys base, std::span<const u8> image)
     if (image.empty())
         return;
     assert(base + image.size() - 1 >= base);
-    for (const MmioRange& r : m_mmio)
-        assert(!overlaps(base, image.size(), r.base, r.size));
-    for (const RomRange& r : m_roms)
-        assert(!overlaps(base, image.size(), r.base, r.bytes.size()));
+    assert(!overlaps_mmio_or_rom(base, image.size()));
     m_roms.push_back({base, std::vector<u8>(image.begin(), image.end())});
     update_plain_ram_end();
 }

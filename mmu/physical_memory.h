@@ -83,6 +83,7 @@ private:
     // True when every byte of [addr, addr + len) is plain RAM: below ram_size,
     // outside the legacy hole, and not covered by a ROM or MMIO range.
     bool is_ram(GuestPhys addr, u64 len = 1) const;
+    bool overlaps_mmio_or_rom(GuestPhys addr, u64 len) const;
     // [1 MiB, m_plain_ram_end) is RAM with no ROM or MMIO range in it.
     void update_plain_ram_end();
     u8 read_byte_slow(GuestPhys addr) const;
