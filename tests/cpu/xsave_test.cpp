@@ -271,22 +271,33 @@ TEST_CASE("XRSTOR loads or initializes each requested component")
     CHECK(m.state.fpu.mxcsr == 0x1F80);
 }
 
+namespace {
+// Writes an image (XMM0's saved half 0x99, MXCSR, XSTATE_BV, XCOMP_BV and
+// further header words by index) over a zeroed area, runs the restore in
+// `code` and expects #GP with the register state left as it was.
+void expect_restore_gp(XsaveMachine& m, std::initializer_list<u8> code, u64 xstate_bv, u64 xcomp_bv,
+                       u32 mxcsr, std::initializer_list<std::pair<unsigned, u64>> header_words)
+{
+    m.zero(XsaveMachine::AREA, 1024);
+    m.put64(XsaveMachine::AREA + 160, 0x99);
+    m.put64(XsaveMachine::AREA + 24, mxcsr);
+    m.put64(XsaveMachine::AREA + 512, xstate_bv);
+    m.put64(XsaveMachine::AREA + 520, xcomp_bv);
+    for (const auto& [word, value] : header_words)
+        m.put64(XsaveMachine::AREA + 512 + 8 * word, value);
+    m.state.fpu.xmm[0][0] = 1;
+    CHECK(m.run(code) == VEC_GP);
+    CHECK(m.state.fpu.xmm[0][0] == 1);
+}
+} // namespace
+
 TEST_CASE("XRSTOR raises #GP for invalid headers and MXCSR before changing state")
 {
     XsaveMachine m;
     m.state.xcr0 = 3;
     m.mask(3);
     const auto expect_gp = [&m](u64 xstate_bv, u64 xcomp_bv, u64 word2, u64 word5, u32 mxcsr) {
-        m.zero(XsaveMachine::AREA, 1024);
-        m.put64(XsaveMachine::AREA + 160, 0x99);
-        m.put64(XsaveMachine::AREA + 24, mxcsr);
-        m.put64(XsaveMachine::AREA + 512, xstate_bv);
-        m.put64(XsaveMachine::AREA + 520, xcomp_bv);
-        m.put64(XsaveMachine::AREA + 528, word2);
-        m.put64(XsaveMachine::AREA + 552, word5);
-        m.state.fpu.xmm[0][0] = 1;
-        CHECK(m.run({0x0F, 0xAE, 0x2B}) == VEC_GP);
-        CHECK(m.state.fpu.xmm[0][0] == 1);
+        expect_restore_gp(m, {0x0F, 0xAE, 0x2B}, xstate_bv, xcomp_bv, mxcsr, {{2, word2}, {5, word5}});
     };
     expect_gp(0x4, 0, 0, 0, 0x1F80);                // XSTATE_BV outside XCR0
     expect_gp(0x2, 0x2, 0, 0, 0x1F80);              // standard form with XCOMP_BV != 0
@@ -447,16 +458,7 @@ TEST_CASE("XRSTORS raises #GP for a standard-format or invalid header before cha
     m.state.xcr0 = 3;
     m.mask(3);
     const auto expect_gp = [&m](u64 xstate_bv, u64 xcomp_bv, unsigned word, u64 value, u32 mxcsr) {
-        m.zero(XsaveMachine::AREA, 1024);
-        m.put64(XsaveMachine::AREA + 160, 0x99);
-        m.put64(XsaveMachine::AREA + 24, mxcsr);
-        m.put64(XsaveMachine::AREA + 512, xstate_bv);
-        m.put64(XsaveMachine::AREA + 520, xcomp_bv);
-        if (word)
-            m.put64(XsaveMachine::AREA + 512 + 8 * word, value);
-        m.state.fpu.xmm[0][0] = 1;
-        CHECK(m.run(XRSTORS) == VEC_GP);
-        CHECK(m.state.fpu.xmm[0][0] == 1);
+        expect_restore_gp(m, XRSTORS, xstate_bv, xcomp_bv, mxcsr, {{word ? word : 2, value}});
     };
     const u64 c = 1ull << 63;
     expect_gp(0x2, 0, 0, 0, 0x1F80);       // standard form, which XRSTOR accepts
