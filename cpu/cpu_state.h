@@ -55,6 +55,20 @@ struct DescriptorTable {
     u16 limit = 0xFFFF;
 };
 
+// Machine-check MSRs (cpu/machine_check.h): IA32_MCG_STATUS, IA32_MCG_CTL and
+// the banks' CTL, STATUS, ADDR and MISC. The enables start all ones, as KVM
+// sets them (the SDM leaves them undefined at reset).
+struct MachineCheckState {
+    u64 mcg_status = 0;
+    u64 mcg_ctl = ~0ull;
+    std::array<std::array<u64, 4>, 10> banks = [] {
+        std::array<std::array<u64, 4>, 10> b{};
+        for (auto& bank : b)
+            bank[0] = ~0ull;
+        return b;
+    }();
+};
+
 // Model-specific registers that the core itself implements. Devices and
 // enlightenments add theirs on the MSR bus.
 struct MsrState {
@@ -69,6 +83,7 @@ struct MsrState {
     u64 apic_base = 0xFEE00900ull; // BSP flag + enabled; APs clear bit 8
     u64 misc_enable = 1; // fast strings
     std::array<u64, 2> mtrr_def_type_and_cap{};
+    MachineCheckState machine_check;
 };
 
 // One x87 register in its 80-bit extended form.

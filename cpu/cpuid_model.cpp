@@ -15,9 +15,11 @@ constexpr u32 LEAF1_EDX = (1u << 0)    // FPU
                           | (1u << 4)  // TSC
                           | (1u << 5)  // MSR
                           | (1u << 6)  // PAE
+                          | (1u << 7)  // MCE (#MC; never raised: no errors are modelled)
                           | (1u << 8)  // CX8
                           | (1u << 11) // SEP
                           | (1u << 13) // PGE
+                          | (1u << 14) // MCA (cpu/machine_check.h)
                           | (1u << 15) // CMOV
                           | (1u << 16) // PAT
                           | (1u << 17) // PSE-36

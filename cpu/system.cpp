@@ -1,6 +1,7 @@
 // System instructions: control/debug registers, MSRs, descriptor-table
 // registers, I/O, HLT, CLI/STI, fast system calls, CPUID and the TSC.
 #include "cpu/handlers.h"
+#include "cpu/machine_check.h"
 
 namespace {
 
@@ -282,6 +283,9 @@ bool Cpu::read_msr(u32 index, u64& value)
         value = s.msr.xss;
         return true;
     default:
+        if (cpuid.has(cpufeat::MCA))
+            if (auto done = mca::read(s.msr.machine_check, index, value))
+                return *done || raise_gp(0);
         if (auto v = msrs.read(index)) {
             value = *v;
             return true;
@@ -349,6 +353,9 @@ bool Cpu::write_msr(u32 index, u64 value)
         s.msr.xss = value;
         return true;
     default:
+        if (cpuid.has(cpufeat::MCA))
+            if (auto done = mca::write(s.msr.machine_check, index, value))
+                return *done || raise_gp(0);
         if (msrs.write(index, value))
             return true;
         return raise_gp(0);

@@ -17,7 +17,7 @@
 #   - none of the boot-log complaints that would name our devices: TSC
 #     calibration failure, "IRQ 0 check failed"-style timer problems, the
 #     APIC timer being disabled, an unstable clocksource, ACPI errors,
-#     unchecked MSR accesses.
+#     unchecked MSR accesses, a machine-check device that fails to start.
 # plain: the command exits 0, ACPI power-off ("reboot: Power down"), no
 # hypervisor is detected, the LAPIC timer ticks, the TSC is stable.
 # hyperv: Linux detects Microsoft Hyper-V and prints the feature line, its
@@ -68,7 +68,7 @@ has "x86/fpu: Enabled xstate features 0x[0-9a-f]+, context size is [0-9]+ bytes,
     fail "Linux does not use the compacted XSAVE format (XSAVES)"
 bad_lines=("TSC calibration failed" "IRQ 0 check failed" "APIC timer disabled"
     "clocksource.*unstable" "ACPI Error" "ACPI BIOS Error" "unchecked MSR access"
-    "unknown CPU" "may be unstable")
+    "unknown CPU" "may be unstable" "Unable to init MCE")
 if [ "$mode" = plain ]; then
     has "viridian-guest: exit status 0" || fail "the command did not exit 0"
     has "reboot: Power down" || fail "no ACPI power-off"
