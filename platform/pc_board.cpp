@@ -1,5 +1,7 @@
 #include "platform/pc_board.h"
 
+#include "platform/smbios_tables.h"
+
 namespace {
 
 // ISA IRQ 0 reaches IOAPIC pin 2 (the MADT's interrupt source override);
@@ -45,6 +47,7 @@ PcBoard::PcBoard(const PcBoardConfig& config, PhysicalMemory& memory, PortBus& p
     wire_pci(memory, ports);
     wire_msrs(msrs);
     write_acpi_tables(memory);
+    write_smbios_tables(memory);
 
     // Resets and power-off all end up at the machine's handlers.
     auto reset = [this] {
@@ -143,6 +146,14 @@ void PcBoard::wire_msrs(MsrBus& msrs)
     msrs.map(LocalApic::MSR_APIC_BASE, 1, reader, writer);
     msrs.map(LocalApic::MSR_TSC_DEADLINE, 1, reader, writer);
     msrs.map(LocalApic::MSR_X2APIC_FIRST, LocalApic::MSR_X2APIC_COUNT, reader, writer);
+}
+
+void PcBoard::write_smbios_tables(PhysicalMemory& memory)
+{
+    SmbiosConfig smbios;
+    smbios.cpu_count = m_config.cpu_count;
+    smbios.ram_bytes = m_config.ram_bytes;
+    memory.map_rom(SMBIOS_ADDRESS, build_smbios_tables(smbios, SMBIOS_ADDRESS).bytes);
 }
 
 void PcBoard::write_acpi_tables(PhysicalMemory& memory)

@@ -40,6 +40,9 @@ public:
     // Where the firmware tables live: the RSDP in the BIOS area (scanned by
     // guests) and the other tables in the top 64 KiB of RAM below 4 GiB.
     static constexpr GuestPhys RSDP_ADDRESS = 0xE0000;
+    // The SMBIOS entry point and structures (smbios_tables.h), scanned for
+    // in 0xF0000-0xFFFFF.
+    static constexpr GuestPhys SMBIOS_ADDRESS = 0xF0000;
     static constexpr u64 ACPI_TABLES_SIZE = 64 * 1024;
 
     PcBoard(const PcBoardConfig& config, PhysicalMemory& memory, PortBus& ports, MsrBus& msrs,
@@ -71,6 +74,7 @@ private:
     void wire_pci(PhysicalMemory& memory, PortBus& ports);
     void wire_msrs(MsrBus& msrs);
     void write_acpi_tables(PhysicalMemory& memory);
+    void write_smbios_tables(PhysicalMemory& memory);
     void set_isa_irq(unsigned irq, bool level);
 
     PcBoardConfig m_config;

@@ -12,6 +12,7 @@ PACKAGES=(
     libzydis-dev libzycore-dev libcapstone-dev libuv1-dev libsdl2-dev zlib1g-dev
     doctest-dev nasm
     qemu-system-x86 qemu-utils
+    acpica-tools dmidecode # oracles: iasl for the ACPI tables, dmidecode for SMBIOS
 )
 
 missing=()

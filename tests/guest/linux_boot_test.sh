@@ -14,6 +14,7 @@
 #   - the initramfs ready marker,
 #   - the IOAPIC routing the UART (/proc/interrupts),
 #   - the FPU state in the compacted XSAVE format (Linux uses XSAVES),
+#   - the SMBIOS tables naming the machine ("DMI: viridian ..."),
 #   - none of the boot-log complaints that would name our devices: TSC
 #     calibration failure, "IRQ 0 check failed"-style timer problems, the
 #     APIC timer being disabled, an unstable clocksource, ACPI errors,
@@ -66,6 +67,7 @@ has "IO-APIC +4-edge +ttyS0" || fail "the UART is not routed through the IOAPIC"
 # CPUID offers XSAVES, so Linux keeps its FPU state in the compacted format.
 has "x86/fpu: Enabled xstate features 0x[0-9a-f]+, context size is [0-9]+ bytes, using 'compacted' format" ||
     fail "Linux does not use the compacted XSAVE format (XSAVES)"
+has "DMI: viridian viridian Virtual Machine, BIOS " || fail "the SMBIOS tables were not found"
 bad_lines=("TSC calibration failed" "IRQ 0 check failed" "APIC timer disabled"
     "clocksource.*unstable" "ACPI Error" "ACPI BIOS Error" "unchecked MSR access"
     "unknown CPU" "may be unstable" "Unable to init MCE")
