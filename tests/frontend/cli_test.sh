@@ -101,6 +101,27 @@ for cpus in 1 2; do
     run --kernel "$timer_guest" --deterministic --cpus $cpus
     check "a LAPIC timer interrupts a busy vCPU within 1 us of its deadline ($cpus vCPUs)" status_is 33
 done
+# SIGTERM and SIGINT end a run cleanly with status 130 and one line.
+for sig in TERM INT; do
+    "$viridian" --kernel "$spin_guest" >"$work/out" 2>"$work/err" </dev/null &
+    pid=$!
+    sleep 0.5
+    kill -$sig $pid
+    wait $pid
+    status=$?
+    check "SIG$sig ends the run with status 130 and says why" \
+        eval 'status_is 130 && stderr_has "(SIG$sig)"'
+done
+# On a terminal the console is raw and Ctrl-A x quits, as in QEMU; the
+# terminal's settings come back afterwards. script(1) provides the terminal.
+if command -v script >/dev/null; then
+    (sleep 0.5; printf '\001x') |
+        timeout 20 script -qec "stty -a | grep -o ' icanon'; $viridian --kernel $spin_guest; stty -a | grep -o ' icanon'" /dev/null \
+        >"$work/out" 2>"$work/err"
+    status=$?
+    check "Ctrl-A x on a terminal quits with status 0 and restores the terminal" \
+        eval 'status_is 0 && stdout_has "quit from the console (Ctrl-A x)" && [ "$(grep -c " icanon" "$work/out")" -eq 2 ]'
+fi
 run --kernel "$exit_guest" --enlightenments maybe
 check "--enlightenments takes only on or off" eval 'status_is 2 && stderr_is_one_line'
 
