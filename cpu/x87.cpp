@@ -176,9 +176,9 @@ bool check_pending(Cpu& cpu)
 
 // ---- Instruction and data pointers (SDM Vol 1 8.1.8-8.1.9) ----
 
-// The ModR/M byte of an x87 instruction. Insn keeps only the reg field, so
-// mod and rm are rebuilt: exactly for register forms, and for memory forms
-// as an assembler encodes them (shortest displacement).
+// The ModR/M byte of an x87 instruction: as encoded for memory forms; for
+// register forms rebuilt from the operands (no-operand forms such as D9 E8
+// pass their rm in `implied_rm`).
 u8 rebuild_modrm(const Insn& insn, u8 implied_rm)
 {
     const u8 reg = static_cast<u8>((insn.modrm_reg & 7) << 3);
@@ -201,30 +201,9 @@ u8 rebuild_modrm(const Insn& insn, u8 implied_rm)
             rm = implied_rm; // no-operand forms (FLD1, FSIN, FCOMPP, ...)
         return static_cast<u8>(0xC0 | reg | (rm & 7));
     }
-    const MemRef& m = insn.mem;
-    u8 mod = 0, rm = 0;
-    const bool disp8 = m.disp >= -128 && m.disp <= 127;
-    if (insn.addrsize == 2) {
-        static constexpr u8 combos[8][2] = {{RBX, RSI},    {RBX, RDI},    {RBP, RSI},
-                                            {RBP, RDI},    {RSI, NO_REG}, {RDI, NO_REG},
-                                            {RBP, NO_REG}, {RBX, NO_REG}};
-        if (m.base == NO_REG && m.index == NO_REG)
-            return static_cast<u8>(reg | 6);
-        for (u8 i = 0; i < 8; ++i) {
-            if ((combos[i][0] == m.base && combos[i][1] == m.index) ||
-                (combos[i][0] == m.index && combos[i][1] == m.base))
-                rm = i;
-        }
-        mod = (m.disp == 0 && rm != 6) ? 0 : disp8 ? 1 : 2;
-        return static_cast<u8>(mod << 6 | reg | rm);
-    }
-    if (m.base == REG_RIP)
-        return static_cast<u8>(reg | 5);
-    if (m.base == NO_REG)
-        return static_cast<u8>(reg | (m.index != NO_REG || insn.addrsize == 8 ? 4 : 5));
-    rm = (m.index != NO_REG || (m.base & 7) == RSP) ? 4 : (m.base & 7);
-    mod = (m.disp == 0 && (m.base & 7) != RBP) ? 0 : disp8 ? 1 : 2;
-    return static_cast<u8>(mod << 6 | reg | rm);
+    // Memory form: the byte as encoded (a SIB form keeps rm = 100b even
+    // when the SIB names only a base).
+    return insn.modrm;
 }
 
 u64 addr_mask(const Insn& insn)
@@ -274,11 +253,15 @@ bool read_bytes(Cpu& cpu, const Insn& insn, u64 ea, u8* out, unsigned len)
     return true;
 }
 
-// Checks that the whole block can be written before changing any of it.
-bool probe_write(Cpu& cpu, const Insn& insn, u64 ea, unsigned len)
+// Checks that the whole block can be written before changing any of it;
+// with `align`, the alignment check (#AC) of an operand of that size comes
+// first, before any #PF, as for every other access.
+bool probe_write(Cpu& cpu, const Insn& insn, u64 ea, unsigned len, unsigned align = 0)
 {
     u64 linear;
     TRY(cpu.segment_linear(insn.mem.seg, ea, len, true, linear));
+    if (align && (cpu.s.cr0 & cr::CR0_AM))
+        TRY(cpu.check_alignment(linear, align));
     const bool user = cpu.access_is_user(false);
     const u64 last = linear + len - 1;
     for (u64 page = linear & PAGE_MASK; page <= (last & PAGE_MASK); page += PAGE_SIZE) {
@@ -643,6 +626,11 @@ bool store(Cpu& cpu, const Insn& insn, StoreKind kind, bool pop)
     }
     const u64 ea = cpu.effective_address(insn);
     const unsigned size = insn.op[0].size;
+    // The destination's faults (#GP, #SS, #AC, #PF) come before the numeric
+    // ones: a store that an unmasked exception suppresses still faults on an
+    // inaccessible operand, as on the host CPU. (m80 is checked as 8-byte
+    // aligned, SDM Vol 3A Table 6-7.)
+    TRY(probe_write(cpu, insn, ea, size, size > 8 ? 8 : size));
     FpEnv e = env_for(cpu.s.fpu);
     u8 bytes[10] = {};
     bool ok = true;
@@ -818,8 +806,11 @@ unsigned load_env(Cpu& cpu, bool wide, const u8* p, u16& tags)
         f.fdp = get16(p + 10) | (u64(get16(p + 12) >> 12) << 16);
         f.fcs = f.fds = 0;
     } else {
+        // This format has no opcode field: FOP reads as 0 after it (as on
+        // the host CPU).
         f.fip = get16(p + 6);
         f.fcs = get16(p + 8);
+        f.fop = 0;
         f.fdp = get16(p + 10);
         f.fds = get16(p + 12);
     }
