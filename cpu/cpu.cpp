@@ -417,6 +417,16 @@ void Cpu::trace(const Insn& insn)
 
 void Cpu::handle_fault()
 {
+    if (m_mmx_undo.armed) [[unlikely]] {
+        // A memory fault undoes the switch the faulting instruction made; #XM
+        // does not (the host reports it with the switch done).
+        if (m_mmx_undo.retired == m_retired && m_fault.vector != VEC_XM) {
+            constexpr u16 TOP = 7u << 11;
+            s.fpu.fsw = static_cast<u16>((s.fpu.fsw & ~TOP) | (m_mmx_undo.fsw & TOP));
+            s.fpu.ftw = m_mmx_undo.ftw;
+        }
+        m_mmx_undo.armed = false;
+    }
     m_last_fault = m_fault;
     if (m_fault.vector == VEC_PF)
         s.cr2 = m_fault.address;

@@ -49,6 +49,7 @@ bool begin(Cpu& cpu, const Insn& insn)
     // IRQ 13 path) and the instruction proceeds.
     if ((cpu.s.fpu.fsw & 0x80) && (cpu.s.cr0 & cr::CR0_NE))
         return cpu.raise(Fault{VEC_MF, false, 0, 0});
+    cpu.note_mmx_switch(cpu.s.fpu.fsw, cpu.s.fpu.ftw);
     enter_mmx(cpu);
     return true;
 }

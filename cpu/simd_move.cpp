@@ -281,7 +281,9 @@ HANDLER(op_emms)
         return cpu.raise(Fault{VEC_NM, false, 0, 0});
     if ((cpu.s.fpu.fsw & 0x80) && (cpu.s.cr0 & cr::CR0_NE))
         return cpu.raise(Fault{VEC_MF, false, 0, 0});
+    // Every register empty and TOP = 0 (SDM Vol 1 Table 9-2; the host agrees).
     cpu.s.fpu.ftw = 0xFFFF;
+    cpu.s.fpu.fsw = static_cast<u16>(cpu.s.fpu.fsw & ~(7u << 11));
     return true;
 }
 

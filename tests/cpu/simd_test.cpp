@@ -394,3 +394,28 @@ TEST_CASE("PCLMULQDQ multiplies without carries")
     CHECK(m.run({0x66, 0x0F, 0x3A, 0x44, 0xC1, 0x00}) == -1);
     CHECK(m.state.fpu.xmm[0] == std::array<u64, 2>{0, 1ull << 62});
 }
+
+// Found by cpu-difftest's sse family against the host CPU (AMD EPYC).
+
+TEST_CASE("EMMS empties every tag and sets TOP to 0 (SDM Vol 1 Table 9-2)")
+{
+    CpuHarness h;
+    h.enter_long64();
+    h.state.cr4 |= cr::CR4_OSFXSR;
+    // fninit ; fld1 (TOP = 7) ; emms
+    CHECK(h.run_code({0xDB, 0xE3, 0xD9, 0xE8, 0x0F, 0x77}) == RunExit::Halted);
+    CHECK(((h.state.fpu.fsw >> 11) & 7) == 0);
+    CHECK(h.state.fpu.ftw == 0xFFFF);
+}
+
+TEST_CASE("An MMX instruction that faults on its memory operand leaves TOP and the tags alone")
+{
+    CpuHarness h;
+    h.enter_long64_with_vector_stubs();
+    h.state.cr4 |= cr::CR4_OSFXSR;
+    h.state.gpr[RCX] = 0x8000000000000000ull; // non-canonical
+    // fninit ; fld1 (TOP = 7, R7 valid) ; movq mm0, [rcx] (#GP)
+    CHECK(h.run_to_vector({0xDB, 0xE3, 0xD9, 0xE8, 0x0F, 0x6F, 0x01}) == VEC_GP);
+    CHECK(((h.state.fpu.fsw >> 11) & 7) == 7);
+    CHECK(h.state.fpu.ftw == 0x3FFF);
+}
