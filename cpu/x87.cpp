@@ -253,6 +253,26 @@ bool read_bytes(Cpu& cpu, const Insn& insn, u64 ea, u8* out, unsigned len)
     return true;
 }
 
+// An FLDENV/FRSTOR area: one alignment check for the whole area, 4-byte
+// for the 32-bit formats and 2-byte for the 16-bit ones (SDM Vol 3A Table
+// 6-7), then the reads without their own (the host reads a 4-byte aligned
+// area without #AC).
+bool read_env_area(Cpu& cpu, const Insn& insn, u64 ea, u8* out, unsigned len, bool wide)
+{
+    const u64 mask = addr_mask(insn);
+    for (unsigned done = 0; done < len;) {
+        const unsigned n = len - done >= 8 ? 8 : len - done;
+        u64 linear, v;
+        TRY(cpu.segment_linear(insn.mem.seg, (ea + done) & mask, n, false, linear));
+        if (done == 0 && (cpu.s.cr0 & cr::CR0_AM))
+            TRY(cpu.check_alignment(linear, wide ? 4 : 2));
+        TRY(cpu.read_linear(linear, n, v));
+        std::memcpy(out + done, &v, n);
+        done += n;
+    }
+    return true;
+}
+
 // Checks that the whole block can be written before changing any of it;
 // with `align`, the alignment check (#AC) of an operand of that size comes
 // first, before any #PF, as for every other access.
@@ -929,7 +949,7 @@ HANDLER(op_fldenv)
     TRY(check_pending(cpu));
     const bool wide = insn.op[0].size != 14;
     u8 buf[28];
-    TRY(read_bytes(cpu, insn, cpu.effective_address(insn), buf, wide ? 28 : 14));
+    TRY(read_env_area(cpu, insn, cpu.effective_address(insn), buf, wide ? 28 : 14, wide));
     u16 tags;
     load_env(cpu, wide, buf, tags);
     load_tags(cpu.s.fpu, tags);
@@ -958,7 +978,7 @@ HANDLER(op_frstor)
     const bool wide = insn.op[0].size != 94;
     u8 buf[108];
     const unsigned len = wide ? 108 : 94;
-    TRY(read_bytes(cpu, insn, cpu.effective_address(insn), buf, len));
+    TRY(read_env_area(cpu, insn, cpu.effective_address(insn), buf, len, wide));
     u16 tags;
     const unsigned at = load_env(cpu, wide, buf, tags);
     Stack s{cpu.s.fpu};

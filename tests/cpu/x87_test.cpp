@@ -310,9 +310,12 @@ TEST_CASE("An x87 store suppressed by an unmasked exception still faults on its 
     CHECK((h.state.fpu.fsw & 0x3F) == 0); // the fault came first: no exception recorded
 }
 
-TEST_CASE("A misaligned x87 store at CPL 3 raises #AC before the #PF of an unmapped page")
+namespace {
+
+// 64-bit CPL 3 with alignment checking on (CR0.AM, EFLAGS.AC), exceptions to
+// the harness's vector stubs. A final HLT raises #GP there.
+void enter_user_with_alignment_checks(CpuHarness& h)
 {
-    CpuHarness h;
     h.enter_long64_with_vector_stubs();
     const u64 tss = 0x5000;
     h.put64(tss + 4, 0x70000); // RSP0
@@ -326,8 +329,31 @@ TEST_CASE("A misaligned x87 store at CPL 3 raises #AC before the #PF of an unmap
     h.cpu.set_segment_from_descriptor(h.state.seg[SS], 0x23, 0x00CFF3000000FFFFull);
     h.state.cr0 |= cr::CR0_AM;
     h.state.rflags |= rf::AC;
+}
+
+} // namespace
+
+TEST_CASE("A misaligned x87 store at CPL 3 raises #AC before the #PF of an unmapped page")
+{
+    CpuHarness h;
+    enter_user_with_alignment_checks(h);
     // fstp qword [0x40000001]: misaligned, and above the 1 GiB the harness maps
     CHECK(h.run_to_vector({0xDD, 0x1C, 0x25, 0x01, 0x00, 0x00, 0x40}) == VEC_AC);
+}
+
+TEST_CASE("FRSTOR and FLDENV need their area 4-byte aligned under #AC, not 8-byte aligned")
+{
+    auto run = [](std::initializer_list<u8> code) {
+        CpuHarness h;
+        enter_user_with_alignment_checks(h);
+        return h.run_to_vector(code);
+    };
+    // frstor / fldenv [0x30004]: zeros, a valid image; the HLT after is #GP at CPL 3
+    CHECK(run({0xDD, 0x24, 0x25, 0x04, 0x00, 0x03, 0x00}) == VEC_GP);
+    CHECK(run({0xD9, 0x24, 0x25, 0x04, 0x00, 0x03, 0x00}) == VEC_GP);
+    // 2-byte aligned: #AC
+    CHECK(run({0xDD, 0x24, 0x25, 0x02, 0x00, 0x03, 0x00}) == VEC_AC);
+    CHECK(run({0xD9, 0x24, 0x25, 0x02, 0x00, 0x03, 0x00}) == VEC_AC);
 }
 
 // ---------------------------------------------------------------------------
