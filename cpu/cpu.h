@@ -413,6 +413,7 @@ public:
     // exception, #XM, comes after the switch there). Called with the values
     // before the switch.
     void note_mmx_switch(u16 fsw, u16 ftw) { m_mmx_undo = {true, m_retired, fsw, ftw}; }
+    void keep_mmx_switch() { m_mmx_undo.armed = false; } // MASKMOVQ: kept even on a fault
 
 private:
     struct MmxUndo {

@@ -192,12 +192,19 @@ HANDLER(op_vcvtps2ph)
         out[0].set<u16>(i, static_cast<u16>(c.value));
         flags |= c.flags;
     }
-    TRY(report(cpu, flags));
     if (insn.op[0].kind == OpKind::Mem) {
+        // An unmasked exception is raised instead of the store; otherwise the
+        // flags follow the store, which a fault leaves them without (as on
+        // the host CPU).
+        if (flags & ~(csr >> mxcsr::MASK_SHIFT) & mxcsr::FLAGS)
+            return report(cpu, flags);
         if (count == 8)
-            return vex_write(cpu, insn, out);
-        return cpu.write_mem(insn.mem.seg, cpu.effective_address(insn), 8, out[0].q[0]);
+            TRY(vex_write(cpu, insn, out));
+        else
+            TRY(cpu.write_mem(insn.mem.seg, cpu.effective_address(insn), 8, out[0].q[0]));
+        return report(cpu, flags);
     }
+    TRY(report(cpu, flags));
     out[0].q[1] = count == 8 ? out[0].q[1] : 0;
     out[1] = Vec{};
     return vex_write(cpu, insn, out);

@@ -379,11 +379,42 @@ bool execute(Cpu& cpu, Kernel k, const Shape& shape, Vec& d, const Vec& s,
     return true;
 }
 
+// Runs the two 128-bit halves of a 256-bit instruction, `half(h, out)`, as
+// one instruction for MXCSR: when either half raises an unmasked
+// pre-computation exception (IE, DE, ZE), MXCSR gets only the
+// pre-computation flags of the whole instruction, none of the
+// post-computation ones (OE, UE, PE) of the other half (SDM Vol 1 11.5.2;
+// the host CPU agrees). `half` must not depend on `out`'s prior contents.
+template <class Half>
+bool run_halves(Cpu& cpu, Vec (&out)[2], Half half)
+{
+    u32& csr = cpu.s.fpu.mxcsr;
+    const u32 before = csr;
+    bool ok = half(0, out[0]);
+    ok = half(1, out[1]) && ok;
+    if (ok)
+        return true;
+    // An unmasked exception: the flags each half raises on its own.
+    u32 flags = 0;
+    for (unsigned h = 0; h < 2; ++h) {
+        Vec scratch{};
+        csr = before & ~mxcsr::FLAGS;
+        half(h, scratch);
+        flags |= csr & mxcsr::FLAGS;
+    }
+    const u32 unmasked = ~(before >> mxcsr::MASK_SHIFT) & mxcsr::FLAGS;
+    const u32 pre = flags & (mxcsr::IE | mxcsr::DE | mxcsr::ZE);
+    csr = before | ((pre & unmasked) ? pre : flags);
+    return raise_xm(cpu);
+}
+
 // The VEX form of a float instruction: `run(d, s)` on each 128-bit lane
 // (the 256-bit forms here are lane-wise), sources as simd::vex_binary picks
 // them. Every lane runs before an unmasked exception is delivered, so MXCSR
-// collects the flags of all elements; the destination is then left alone.
-template <class Run>
+// collects the flags of all elements (through run_halves, unless `staged`:
+// VDPPS computes in steps whose flags add up); the destination is then left
+// alone.
+template <bool staged = false, class Run>
 bool vex_fp(Cpu& cpu, const Insn& insn, Run run)
 {
     TRY(cpu.check_fpu_available(insn));
@@ -391,11 +422,20 @@ bool vex_fp(Cpu& cpu, const Insn& insn, Run run)
     Vec d[2], s[2];
     TRY(vex_read(cpu, insn, first, d));
     TRY(vex_read(cpu, insn, first + 1, s));
-    bool ok = run(d[0], s[0]);
-    if (is_vex256(insn))
+    if (!is_vex256(insn)) {
+        TRY(run(d[0], s[0]));
+        return vex_write(cpu, insn, d);
+    }
+    if (staged) {
+        bool ok = run(d[0], s[0]);
         ok = run(d[1], s[1]) && ok;
-    if (!ok)
-        return false;
+        return ok && vex_write(cpu, insn, d);
+    }
+    const Vec d_in[2] = {d[0], d[1]};
+    TRY(run_halves(cpu, d, [&](unsigned h, Vec& out) {
+        out = d_in[h];
+        return run(out, s[h]);
+    }));
     return vex_write(cpu, insn, d);
 }
 
@@ -516,7 +556,7 @@ template <class T>
 bool dot_product(Cpu& cpu, const Insn& insn, Kernel k)
 {
     if (is_vex(insn)) [[unlikely]] { // VDPPS ymm: each lane on its own, same imm8
-        return vex_fp(cpu, insn, [&](Vec& d, const Vec& s) {
+        return vex_fp<true>(cpu, insn, [&](Vec& d, const Vec& s) {
             const u32 control = cpu.s.fpu.mxcsr & mxcsr::WRITABLE;
             if ((control & mxcsr::MASKS) == mxcsr::MASKS) {
                 cpu.s.fpu.mxcsr |= k(d, s, control) & mxcsr::FLAGS;
@@ -606,11 +646,13 @@ bool vex_widen(Cpu& cpu, const Insn& insn, Kernel k, const Shape& shape)
     TRY(cpu.check_fpu_available(insn));
     Vec s[2];
     TRY(vex_read(cpu, insn, 1, s));
-    const Vec low = s[0], high{{s[0].q[1], 0}};
+    const Vec halves[2] = {s[0], Vec{{s[0].q[1], 0}}};
     Vec r[2];
-    bool ok = execute(cpu, k, shape, r[0], low);
-    ok = execute(cpu, k, shape, r[1], high) && ok;
-    return ok && vex_write(cpu, insn, r);
+    TRY(run_halves(cpu, r, [&](unsigned h, Vec& out) {
+        out = Vec{};
+        return execute(cpu, k, shape, out, halves[h]);
+    }));
+    return vex_write(cpu, insn, r);
 }
 
 // VCVTPD2PS/VCVTPD2DQ/VCVTTPD2DQ xmm, ymm/m256: four doubles narrow to an
@@ -621,10 +663,10 @@ bool vex_narrow(Cpu& cpu, const Insn& insn, Kernel k, const Shape& shape)
     Vec s[2];
     TRY(vex_read(cpu, insn, 1, s));
     Vec r[2];
-    bool ok = execute(cpu, k, shape, r[0], s[0]);
-    ok = execute(cpu, k, shape, r[1], s[1]) && ok;
-    if (!ok)
-        return false;
+    TRY(run_halves(cpu, r, [&](unsigned h, Vec& out) {
+        out = Vec{};
+        return execute(cpu, k, shape, out, s[h]);
+    }));
     const Vec out[2] = {Vec{{r[0].q[0], r[1].q[0]}}, Vec{}};
     return vex_write(cpu, insn, out);
 }

@@ -240,13 +240,26 @@ HANDLER(op_movnti)
 }
 
 // MASKMOVQ/MASKMOVDQU: bytes whose mask byte has its top bit set go to DS:rDI.
+// The whole 8 or 16 bytes are checked first, whatever the mask, as one store
+// (the SDM leaves faults for unselected bytes to the implementation; the host
+// CPU reports them, CR2 = rDI, and #GP for a wrap past a 4 GiB limit). The
+// MMX switch of MASKMOVQ stays even when it faults, as on the host.
 HANDLER(op_maskmov)
 {
     TRY(begin(cpu, insn));
+    cpu.keep_mmx_switch();
     Vec data, mask;
     TRY(read_src(cpu, insn, 0, data));
     TRY(read_src(cpu, insn, 1, mask));
     const u64 addr_mask = size_mask(insn.addrsize), base = cpu.s.gpr[RDI] & addr_mask;
+    u64 linear;
+    TRY(cpu.segment_linear(insn.mem.seg, base, width(insn), true, linear));
+    const u64 last = linear + width(insn) - 1;
+    const bool user = cpu.access_is_user(false);
+    SoftTlb::Entry* e;
+    TRY(cpu.translate(linear, Access::Write, user, e));
+    if ((last >> 12) != (linear >> 12))
+        TRY(cpu.translate(last & PAGE_MASK, Access::Write, user, e));
     for (unsigned i = 0; i < width(insn); ++i)
         if (mask.byte(i) & 0x80)
             TRY(cpu.write_mem(insn.mem.seg, (base + i) & addr_mask, 1, data.byte(i)));

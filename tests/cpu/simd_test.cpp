@@ -419,3 +419,123 @@ TEST_CASE("An MMX instruction that faults on its memory operand leaves TOP and t
     CHECK(((h.state.fpu.fsw >> 11) & 7) == 7);
     CHECK(h.state.fpu.ftw == 0x3FFF);
 }
+
+// Found by cpu-difftest's avx family against the host CPU (AMD EPYC): an
+// unmasked pre-computation exception (here DE) anywhere in the instruction
+// keeps every post-computation flag (here PE) out of MXCSR (SDM Vol 1 11.5.2).
+namespace {
+
+struct AvxMachine {
+    CpuHarness h;
+    AvxMachine()
+    {
+        h.enter_long64_with_vector_stubs();
+        h.state.cr4 |= cr::CR4_OSFXSR | cr::CR4_OSXMMEXCPT | cr::CR4_OSXSAVE;
+        h.state.xcr0 = 7;
+        h.state.fpu.mxcsr = 0x1E80; // DM unmasked
+    }
+};
+
+} // namespace
+
+TEST_CASE("VADDPS ymm: a denormal in the upper half keeps the lower half's PE out of MXCSR")
+{
+    AvxMachine m;
+    FpuState& f = m.h.state.fpu;
+    f.xmm[1] = {0x3F800000, 0};      // element 0: 1.0
+    f.xmm[2] = {0x30800000, 0};      // element 0: 2^-30 (1 + 2^-30 is inexact)
+    f.ymm_high[1] = {0x00000001, 0}; // element 4: a denormal (DE)
+    f.ymm_high[2] = {0x3F800000, 0};
+    // vaddps ymm0, ymm1, ymm2
+    CHECK(m.h.run_to_vector({0xC5, 0xF4, 0x58, 0xC2}) == VEC_XM);
+    CHECK(f.mxcsr == 0x1E82);
+}
+
+TEST_CASE("VFMADD231PS: a denormal in one element keeps another element's PE out of MXCSR")
+{
+    AvxMachine m;
+    FpuState& f = m.h.state.fpu;
+    f.xmm[0] = {0x30800000, 0};                         // element 0 addend: 2^-30
+    f.xmm[1] = {0x3F800000 | (u64{0x00000001} << 32), 0}; // element 1: a denormal (DE)
+    f.xmm[2] = {0x3F800000 | (u64{0x3F800000} << 32), 0};
+    // vfmadd231ps xmm0, xmm1, xmm2: 1.0 * 1.0 + 2^-30 is inexact
+    CHECK(m.h.run_to_vector({0xC4, 0xE2, 0x71, 0xB8, 0xC2}) == VEC_XM);
+    CHECK(f.mxcsr == 0x1E82);
+}
+
+TEST_CASE("A misaligned 16-byte SSE operand raises #GP before a non-canonical stack address's #SS")
+{
+    CpuHarness h;
+    h.enter_long64_with_vector_stubs();
+    h.state.cr4 |= cr::CR4_OSFXSR;
+    h.state.gpr[RBP] = 0x8000000000000000ull;
+    // movaps xmm0, [rbp+1]: misaligned and non-canonical (found by cpu-difftest on the host)
+    CHECK(h.run_to_vector({0x0F, 0x28, 0x45, 0x01}) == VEC_GP);
+}
+
+TEST_CASE("MASKMOVDQU checks all 16 bytes at rDI whatever the mask: a wrap past 4 GiB is #GP")
+{
+    CpuHarness h;
+    h.enter_protected32();
+    h.state.cr4 |= cr::CR4_OSFXSR;
+    // #GP (vector 13) leads to mov ebx, 13 ; hlt.
+    const u32 idt = 0x3000, handler = 0x12000;
+    h.put64(idt + 13 * 8, (handler & 0xFFFF) | (u64(0x08) << 16) | (u64(0x8E) << 40) |
+                              (u64(handler >> 16) << 48));
+    h.state.idtr = {idt, 32 * 8 - 1};
+    h.put(handler, {0xBB, 13, 0, 0, 0, 0xF4});
+    h.state.gpr[RDI] = 0xFFFFFFFE;
+    h.state.fpu.xmm[1] = {0, 0}; // mask: no byte selected
+    // maskmovdqu xmm0, xmm1: 16 bytes from 0xFFFFFFFE run past DS's 4 GiB limit
+    CHECK(h.run_code({0x66, 0x0F, 0xF7, 0xC1}) == RunExit::Halted);
+    CHECK(h.state.gpr[RBX] == 13);
+}
+
+TEST_CASE("MASKMOVQ keeps its MMX switch (TOP 0, tags valid) when its store faults")
+{
+    CpuHarness h;
+    h.enter_long64_with_vector_stubs();
+    h.state.cr4 |= cr::CR4_OSFXSR;
+    h.state.gpr[RDI] = 0x8000000000000000ull; // non-canonical
+    // fninit ; fld1 (TOP = 7) ; maskmovq mm0, mm1 (#GP)
+    CHECK(h.run_to_vector({0xDB, 0xE3, 0xD9, 0xE8, 0x0F, 0xF7, 0xC1}) == VEC_GP);
+    CHECK(((h.state.fpu.fsw >> 11) & 7) == 0);
+    CHECK(h.state.fpu.ftw == 0);
+}
+
+TEST_CASE("VCVTPS2PH to memory: a faulting store leaves MXCSR's flags alone")
+{
+    AvxMachine m;
+    FpuState& f = m.h.state.fpu;
+    f.mxcsr = 0x1F80;
+    f.xmm[1] = {0x3F800001, 0}; // 1 + 2^-23: inexact in binary16 (PE)
+    m.h.state.gpr[RCX] = 0x8000000000000000ull; // non-canonical
+    // vcvtps2ph qword [rcx], xmm1, 0 (found by cpu-difftest on the host)
+    CHECK(m.h.run_to_vector({0xC4, 0xE3, 0x79, 0x1D, 0x09, 0x00}) == VEC_GP);
+    CHECK(f.mxcsr == 0x1F80);
+}
+
+TEST_CASE("VFMADD231SD: an exact overflow with OE unmasked sets OE without PE")
+{
+    AvxMachine m;
+    FpuState& f = m.h.state.fpu;
+    f.mxcsr = 0x1B80;                     // OM unmasked
+    f.xmm[0] = {0, 0};                    // addend 0
+    f.xmm[1] = {0x7E70000000000000ull, 0}; // 2^1000
+    f.xmm[2] = {0x4630000000000000ull, 0}; // 2^100: the product 2^1100 is exact
+    // vfmadd231sd xmm0, xmm1, xmm2 (found by cpu-difftest on the host)
+    CHECK(m.h.run_to_vector({0xC4, 0xE2, 0xF1, 0xB9, 0xC2}) == VEC_XM);
+    CHECK(f.mxcsr == 0x1B88);
+}
+
+TEST_CASE("VFMADD231SD: an exact tiny result with UE unmasked sets UE without PE")
+{
+    AvxMachine m;
+    FpuState& f = m.h.state.fpu;
+    f.mxcsr = 0x1780;                     // UM unmasked
+    f.xmm[0] = {0, 0};
+    f.xmm[1] = {0x0010000000000000ull, 0}; // 2^-1022
+    f.xmm[2] = {0x3FE0000000000000ull, 0}; // 0.5: the product 2^-1023 is exact and tiny
+    CHECK(m.h.run_to_vector({0xC4, 0xE2, 0xF1, 0xB9, 0xC2}) == VEC_XM);
+    CHECK(f.mxcsr == 0x1790);
+}
