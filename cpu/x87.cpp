@@ -256,12 +256,14 @@ bool read_bytes(Cpu& cpu, const Insn& insn, u64 ea, u8* out, unsigned len)
 // An FLDENV/FRSTOR area: one alignment check for the whole area, 4-byte
 // for the 32-bit formats and 2-byte for the 16-bit ones (SDM Vol 3A Table
 // 6-7), then the reads without their own (the host reads a 4-byte aligned
-// area without #AC).
+// area without #AC), field-sized: an area that runs past a segment's limit
+// faults on its first page before the limit, as on the host.
 bool read_env_area(Cpu& cpu, const Insn& insn, u64 ea, u8* out, unsigned len, bool wide)
 {
     const u64 mask = addr_mask(insn);
+    const unsigned field = wide ? 4 : 2;
     for (unsigned done = 0; done < len;) {
-        const unsigned n = len - done >= 8 ? 8 : len - done;
+        const unsigned n = len - done >= field ? field : len - done;
         u64 linear, v;
         TRY(cpu.segment_linear(insn.mem.seg, (ea + done) & mask, n, false, linear));
         if (done == 0 && (cpu.s.cr0 & cr::CR0_AM))
@@ -283,10 +285,13 @@ bool probe_write(Cpu& cpu, const Insn& insn, u64 ea, unsigned len, unsigned alig
     if (align && (cpu.s.cr0 & cr::CR0_AM))
         TRY(cpu.check_alignment(linear, align));
     const bool user = cpu.access_is_user(false);
-    const u64 last = linear + len - 1;
-    for (u64 page = linear & PAGE_MASK; page <= (last & PAGE_MASK); page += PAGE_SIZE) {
+    // Page by page from the first, counted (a block may wrap past 2^64 or 2^32).
+    const u64 pages = (((linear & ~PAGE_MASK) + len - 1) >> 12) + 1;
+    for (u64 p = 0; p < pages; ++p) {
         SoftTlb::Entry* e;
-        TRY(cpu.translate(page == (linear & PAGE_MASK) ? linear : page, Access::Write, user, e));
+        const u64 page = ((linear & PAGE_MASK) + p * PAGE_SIZE) &
+                         (cpu.s.long_mode_active() ? ~0ull : 0xFFFFFFFFull);
+        TRY(cpu.translate(p == 0 ? linear : page, Access::Write, user, e));
     }
     return true;
 }

@@ -310,33 +310,43 @@ TEST_CASE("An x87 store suppressed by an unmasked exception still faults on its 
     CHECK((h.state.fpu.fsw & 0x3F) == 0); // the fault came first: no exception recorded
 }
 
-namespace {
 
-// 64-bit CPL 3 with alignment checking on (CR0.AM, EFLAGS.AC), exceptions to
-// the harness's vector stubs. A final HLT raises #GP there.
-void enter_user_with_alignment_checks(CpuHarness& h)
+TEST_CASE("A suppressed x87 store that wraps the top of the address space still faults")
 {
+    CpuHarness h;
     h.enter_long64_with_vector_stubs();
-    const u64 tss = 0x5000;
-    h.put64(tss + 4, 0x70000); // RSP0
-    h.state.tr.base = tss;
-    h.state.tr.limit = 0x67;
-    h.state.tr.attr = 0x8B;
-    h.put64(CpuHarness::GDT + 24, 0x00AFFB000000FFFFull);
-    h.put64(CpuHarness::GDT + 32, 0x00CFF3000000FFFFull);
-    h.state.gdtr.limit = 0x3F;
-    h.cpu.set_segment_from_descriptor(h.state.seg[CS], 0x1B, 0x00AFFB000000FFFFull);
-    h.cpu.set_segment_from_descriptor(h.state.seg[SS], 0x23, 0x00CFF3000000FFFFull);
-    h.state.cr0 |= cr::CR0_AM;
-    h.state.rflags |= rf::AC;
+    h.put(DATA, {0x7E, 0x03}); // FCW 0x037E: IE unmasked
+    h.state.gpr[RBX] = DATA;
+    h.state.gpr[RAX] = ~0ull - 1; // 4 bytes from 2^64 - 2 wrap to 0 (found by cpu-difftest)
+    // fninit ; fldcw [rbx] ; fstp dword [rax]: ST0 empty (unmasked underflow), operand #PF
+    CHECK(h.run_to_vector({0xDB, 0xE3, 0xD9, 0x2B, 0xD9, 0x18}) == VEC_PF);
 }
 
-} // namespace
+TEST_CASE("FLDENV at the top of a 4 GiB segment faults on its first page before the limit")
+{
+    CpuHarness h;
+    h.enter_protected32();
+    // 32-bit paging: the first 4 MiB identity-mapped by one large page, the rest not.
+    h.put64(0x8000, 0x83); // PDE 0: present, writable, 4 MiB
+    h.state.cr3 = 0x8000;
+    h.state.cr4 |= cr::CR4_PSE;
+    h.state.cr0 |= cr::CR0_PG;
+    const u32 idt = 0x3000, handler = 0x12000; // #PF: mov ebx, 14 ; hlt
+    h.put64(idt + 14 * 8, (handler & 0xFFFF) | (u64(0x08) << 16) | (u64(0x8E) << 40) |
+                              (u64(handler >> 16) << 48));
+    h.state.idtr = {idt, 32 * 8 - 1};
+    h.put(handler, {0xBB, 14, 0, 0, 0, 0xF4});
+    h.state.gpr[RDI] = 0xFFFFFFFA; // the 28-byte area runs past the limit (found by cpu-difftest)
+    // fldenv [edi]
+    CHECK(h.run_code({0xD9, 0x27}) == RunExit::Halted);
+    CHECK(h.state.gpr[RBX] == 14);
+    CHECK(h.state.cr2 == 0xFFFFFFFA);
+}
 
 TEST_CASE("A misaligned x87 store at CPL 3 raises #AC before the #PF of an unmapped page")
 {
     CpuHarness h;
-    enter_user_with_alignment_checks(h);
+    h.enter_user64_with_alignment_checks();
     // fstp qword [0x40000001]: misaligned, and above the 1 GiB the harness maps
     CHECK(h.run_to_vector({0xDD, 0x1C, 0x25, 0x01, 0x00, 0x00, 0x40}) == VEC_AC);
 }
@@ -345,7 +355,7 @@ TEST_CASE("FRSTOR and FLDENV need their area 4-byte aligned under #AC, not 8-byt
 {
     auto run = [](std::initializer_list<u8> code) {
         CpuHarness h;
-        enter_user_with_alignment_checks(h);
+        h.enter_user64_with_alignment_checks();
         return h.run_to_vector(code);
     };
     // frstor / fldenv [0x30004]: zeros, a valid image; the HLT after is #GP at CPL 3
