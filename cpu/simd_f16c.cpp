@@ -196,8 +196,20 @@ HANDLER(op_vcvtps2ph)
         // An unmasked exception is raised instead of the store; otherwise the
         // flags follow the store, which a fault leaves them without (as on
         // the host CPU).
-        if (flags & ~(csr >> mxcsr::MASK_SHIFT) & mxcsr::FLAGS)
+        if (flags & ~(csr >> mxcsr::MASK_SHIFT) & mxcsr::FLAGS) {
+            // The destination's faults still come first.
+            u64 linear;
+            const unsigned size = count == 8 ? 16 : 8;
+            TRY(cpu.segment_linear(insn.mem.seg, cpu.effective_address(insn), size, true, linear));
+            if (cpu.s.cr0 & cr::CR0_AM)
+                TRY(cpu.check_alignment(linear, size));
+            const bool user = cpu.access_is_user(false);
+            SoftTlb::Entry* e;
+            TRY(cpu.translate(linear, Access::Write, user, e));
+            if (((linear + size - 1) >> 12) != (linear >> 12))
+                TRY(cpu.translate((linear + size - 1) & PAGE_MASK, Access::Write, user, e));
             return report(cpu, flags);
+        }
         if (count == 8)
             TRY(vex_write(cpu, insn, out));
         else

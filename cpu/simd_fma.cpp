@@ -192,7 +192,10 @@ Result fma(T a, T b, T c, bool negate_product, bool negate_addend, const T* nan_
             const bool s = ps == cs ? ps : rc == 1;
             return {static_cast<u64>(s ? B::sign_bit() : T{0}), flags};
         }
-        // The exact result is c; a denormal c under FTZ still flushes.
+        // The exact result is c: a denormal c is an exact tiny result, which
+        // underflows when UE is unmasked, and under FTZ still flushes.
+        if (B::denormal(c_abs) && (~csr & (mxcsr::UE << mxcsr::MASK_SHIFT)))
+            return {0, flags | mxcsr::UE};
         if (B::denormal(c_abs) && ftz)
             return {static_cast<u64>(cs ? B::sign_bit() : T{0}), flags | mxcsr::UE | mxcsr::PE};
         return {static_cast<u64>((cs ? B::sign_bit() : T{0}) | c_abs), flags};

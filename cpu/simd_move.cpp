@@ -240,10 +240,11 @@ HANDLER(op_movnti)
 }
 
 // MASKMOVQ/MASKMOVDQU: bytes whose mask byte has its top bit set go to DS:rDI.
-// The whole 8 or 16 bytes are checked first, whatever the mask, as one store
-// (the SDM leaves faults for unselected bytes to the implementation; the host
-// CPU reports them, CR2 = rDI, and #GP for a wrap past a 4 GiB limit). The
-// MMX switch of MASKMOVQ stays even when it faults, as on the host.
+// The whole 8 or 16 bytes are checked first, whatever the mask (the SDM
+// leaves faults for unselected bytes to the implementation; the host CPU
+// reports them, CR2 = rDI, #AC for a misaligned rDI, #GP for a half that
+// runs past a 4 GiB limit). The MMX switch of MASKMOVQ stays even when it
+// faults, as on the host.
 HANDLER(op_maskmov)
 {
     TRY(begin(cpu, insn));
@@ -252,14 +253,19 @@ HANDLER(op_maskmov)
     TRY(read_src(cpu, insn, 0, data));
     TRY(read_src(cpu, insn, 1, mask));
     const u64 addr_mask = size_mask(insn.addrsize), base = cpu.s.gpr[RDI] & addr_mask;
-    u64 linear;
-    TRY(cpu.segment_linear(insn.mem.seg, base, width(insn), true, linear));
-    const u64 last = linear + width(insn) - 1;
+    // In 8-byte halves, each checked whole in turn (limit, alignment, pages),
+    // as the host orders the faults.
     const bool user = cpu.access_is_user(false);
-    SoftTlb::Entry* e;
-    TRY(cpu.translate(linear, Access::Write, user, e));
-    if ((last >> 12) != (linear >> 12))
-        TRY(cpu.translate(last & PAGE_MASK, Access::Write, user, e));
+    for (unsigned half = 0; half < width(insn); half += 8) {
+        u64 linear;
+        TRY(cpu.segment_linear(insn.mem.seg, (base + half) & addr_mask, 8, true, linear));
+        if (cpu.s.cr0 & cr::CR0_AM)
+            TRY(cpu.check_alignment(linear, 8));
+        SoftTlb::Entry* e;
+        TRY(cpu.translate(linear, Access::Write, user, e));
+        if (((linear + 7) >> 12) != (linear >> 12))
+            TRY(cpu.translate((linear + 7) & PAGE_MASK, Access::Write, user, e));
+    }
     for (unsigned i = 0; i < width(insn); ++i)
         if (mask.byte(i) & 0x80)
             TRY(cpu.write_mem(insn.mem.seg, (base + i) & addr_mask, 1, data.byte(i)));

@@ -539,3 +539,88 @@ TEST_CASE("VFMADD231SD: an exact tiny result with UE unmasked sets UE without PE
     CHECK(m.h.run_to_vector({0xC4, 0xE2, 0xF1, 0xB9, 0xC2}) == VEC_XM);
     CHECK(f.mxcsr == 0x1790);
 }
+
+TEST_CASE("VDPPS ymm steps both halves together: an unmasked IE keeps the other half's PE out")
+{
+    AvxMachine m;
+    FpuState& f = m.h.state.fpu;
+    f.mxcsr = 0x1F00;                      // IM unmasked
+    f.xmm[1] = {0x3F800001, 0};            // 1 + 2^-23: its square is inexact (PE)
+    f.xmm[2] = {0x3F800001, 0};
+    f.ymm_high[1] = {0x7F800001, 0};       // element 4: an SNaN (IE)
+    f.ymm_high[2] = {0x3F800000, 0};
+    // vdpps ymm0, ymm1, ymm2, 0xF1 (found by cpu-difftest on the host)
+    CHECK(m.h.run_to_vector({0xC4, 0xE3, 0x75, 0x40, 0xC2, 0xF1}) == VEC_XM);
+    CHECK(f.mxcsr == 0x1F01);
+}
+
+TEST_CASE("A gather clears the mask of an element it skips, before a later element faults")
+{
+    AvxMachine m;
+    FpuState& f = m.h.state.fpu;
+    m.h.state.gpr[RAX] = 0x8000000000000000ull; // non-canonical: element 1 faults
+    f.xmm[1] = {0, 0};                                        // indices
+    f.xmm[2] = {0x4000000000000000ull, 0x8000000000000000ull}; // mask: element 0 off, 1 on
+    // vgatherqpd xmm0, [rax + xmm1], xmm2 (found by cpu-difftest on the host)
+    CHECK(m.h.run_to_vector({0xC4, 0xE2, 0xE9, 0x93, 0x04, 0x08}) == VEC_GP);
+    CHECK(f.xmm[2][0] == 0);
+    CHECK(f.xmm[2][1] == 0x8000000000000000ull);
+}
+
+TEST_CASE("VFMADD231SS: 0 * 1 + a denormal, exact and tiny, underflows with UE unmasked")
+{
+    AvxMachine m;
+    FpuState& f = m.h.state.fpu;
+    f.mxcsr = 0x1780;    // UM unmasked
+    f.xmm[0] = {8, 0};   // addend: a denormal
+    f.xmm[1] = {0, 0};
+    f.xmm[2] = {0x3F800000, 0};
+    // vfmadd231ss xmm0, xmm1, xmm2 (found by cpu-difftest; the host gives #XM, DE and UE)
+    CHECK(m.h.run_to_vector({0xC4, 0xE2, 0x71, 0xB9, 0xC2}) == VEC_XM);
+    CHECK(f.mxcsr == 0x1792);
+}
+
+TEST_CASE("MASKMOVQ at CPL 3 raises #AC for a misaligned rDI before the #PF of its page")
+{
+    CpuHarness h;
+    h.enter_user64_with_alignment_checks();
+    h.state.cr4 |= cr::CR4_OSFXSR;
+    h.state.gpr[RDI] = 0x40000006; // misaligned, above the 1 GiB the harness maps
+    // maskmovq mm1, mm4 (found by cpu-difftest on the host)
+    CHECK(h.run_to_vector({0x0F, 0xF7, 0xCC}) == VEC_AC);
+}
+
+TEST_CASE("VCVTPS2PH to memory: an unmasked exception comes after the store's #PF")
+{
+    AvxMachine m;
+    FpuState& f = m.h.state.fpu;
+    f.mxcsr = 0x0F80;           // PM unmasked
+    f.xmm[0] = {0x3F800001, 0}; // 1 + 2^-23: inexact in binary16
+    m.h.state.gpr[RCX] = 0x40000000; // above the 1 GiB the harness maps
+    // vcvtps2ph qword [rcx], xmm0, 0 (found by cpu-difftest on the host)
+    CHECK(m.h.run_to_vector({0xC4, 0xE3, 0x79, 0x1D, 0x01, 0x00}) == VEC_PF);
+    CHECK(f.mxcsr == 0x0F80);
+}
+
+TEST_CASE("A misaligned VMOVDQA operand raises #GP before a non-canonical stack address's #SS")
+{
+    AvxMachine m;
+    m.h.state.gpr[RBP] = 0x8000000000000000ull;
+    // vmovdqa ymm0, [rbp+1] (found by cpu-difftest on the host)
+    CHECK(m.h.run_to_vector({0xC5, 0xFD, 0x6F, 0x45, 0x01}) == VEC_GP);
+}
+
+TEST_CASE("VPCMPESTRI outside 64-bit mode reads EAX and EDX whatever VEX.W says")
+{
+    CpuHarness h;
+    h.enter_protected32();
+    h.state.cr4 |= cr::CR4_OSFXSR | cr::CR4_OSXSAVE;
+    h.state.xcr0 = 7;
+    h.state.fpu.xmm[0] = {0x6262626262616161ull, 0x6262626262626262ull}; // "aaa" then 'b's
+    h.state.fpu.xmm[1] = {0x6262626262626262ull, 0x6262626262626262ull}; // all 'b'
+    h.state.gpr[RAX] = 0x100000003ull; // EAX = 3: the set is {'a'}
+    h.state.gpr[RDX] = 16;
+    // vpcmpestri xmm0, xmm1, 0 with VEX.W1 (found by cpu-difftest on the host)
+    CHECK(h.run_code({0xC4, 0xE3, 0xF9, 0x61, 0xC1, 0x00}) == RunExit::Halted);
+    CHECK((h.state.gpr[RCX] & 0xFFFFFFFF) == 16); // no 'b' among the first three bytes
+}
