@@ -277,21 +277,25 @@ bool read_env_area(Cpu& cpu, const Insn& insn, u64 ea, u8* out, unsigned len, bo
 
 // Checks that the whole block can be written before changing any of it;
 // with `align`, the alignment check (#AC) of an operand of that size comes
-// first, before any #PF, as for every other access.
+// first, before any #PF, as for every other access. In 8-byte parts, each
+// checked against the segment and then its pages: a block that runs past a
+// 4 GiB limit faults on its first page first, as on the host CPU.
 bool probe_write(Cpu& cpu, const Insn& insn, u64 ea, unsigned len, unsigned align = 0)
 {
-    u64 linear;
-    TRY(cpu.segment_linear(insn.mem.seg, ea, len, true, linear));
-    if (align && (cpu.s.cr0 & cr::CR0_AM))
-        TRY(cpu.check_alignment(linear, align));
+    const u64 mask = addr_mask(insn);
+    const u64 wrap = cpu.s.long_mode_active() ? ~0ull : 0xFFFFFFFFull;
     const bool user = cpu.access_is_user(false);
-    // Page by page from the first, counted (a block may wrap past 2^64 or 2^32).
-    const u64 pages = (((linear & ~PAGE_MASK) + len - 1) >> 12) + 1;
-    for (u64 p = 0; p < pages; ++p) {
+    for (unsigned done = 0; done < len; done += 8) {
+        const unsigned n = len - done >= 8 ? 8 : len - done;
+        u64 linear;
+        TRY(cpu.segment_linear(insn.mem.seg, (ea + done) & mask, n, true, linear));
+        if (done == 0 && align && (cpu.s.cr0 & cr::CR0_AM))
+            TRY(cpu.check_alignment(linear, align));
         SoftTlb::Entry* e;
-        const u64 page = ((linear & PAGE_MASK) + p * PAGE_SIZE) &
-                         (cpu.s.long_mode_active() ? ~0ull : 0xFFFFFFFFull);
-        TRY(cpu.translate(p == 0 ? linear : page, Access::Write, user, e));
+        TRY(cpu.translate(linear, Access::Write, user, e));
+        const u64 last = (linear + n - 1) & wrap; // may wrap past 2^64 or 2^32
+        if ((last & PAGE_MASK) != (linear & PAGE_MASK))
+            TRY(cpu.translate(last & PAGE_MASK, Access::Write, user, e));
     }
     return true;
 }

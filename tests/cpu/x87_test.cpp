@@ -322,25 +322,46 @@ TEST_CASE("A suppressed x87 store that wraps the top of the address space still 
     CHECK(h.run_to_vector({0xDB, 0xE3, 0xD9, 0x2B, 0xD9, 0x18}) == VEC_PF);
 }
 
-TEST_CASE("FLDENV at the top of a 4 GiB segment faults on its first page before the limit")
+namespace {
+
+// 32-bit protected mode with paging: the first 4 MiB identity-mapped by one
+// large page, the rest not; #PF leads to mov ebx, 14 ; hlt.
+void enter_protected32_low_4mib(CpuHarness& h)
 {
-    CpuHarness h;
     h.enter_protected32();
-    // 32-bit paging: the first 4 MiB identity-mapped by one large page, the rest not.
     h.put64(0x8000, 0x83); // PDE 0: present, writable, 4 MiB
     h.state.cr3 = 0x8000;
     h.state.cr4 |= cr::CR4_PSE;
     h.state.cr0 |= cr::CR0_PG;
-    const u32 idt = 0x3000, handler = 0x12000; // #PF: mov ebx, 14 ; hlt
+    const u32 idt = 0x3000, handler = 0x12000;
     h.put64(idt + 14 * 8, (handler & 0xFFFF) | (u64(0x08) << 16) | (u64(0x8E) << 40) |
                               (u64(handler >> 16) << 48));
     h.state.idtr = {idt, 32 * 8 - 1};
     h.put(handler, {0xBB, 14, 0, 0, 0, 0xF4});
+}
+
+} // namespace
+
+TEST_CASE("FLDENV at the top of a 4 GiB segment faults on its first page before the limit")
+{
+    CpuHarness h;
+    enter_protected32_low_4mib(h);
     h.state.gpr[RDI] = 0xFFFFFFFA; // the 28-byte area runs past the limit (found by cpu-difftest)
     // fldenv [edi]
     CHECK(h.run_code({0xD9, 0x27}) == RunExit::Halted);
     CHECK(h.state.gpr[RBX] == 14);
     CHECK(h.state.cr2 == 0xFFFFFFFA);
+}
+
+TEST_CASE("FSTP m80 at the top of a 4 GiB segment faults on its first page before the limit")
+{
+    CpuHarness h;
+    enter_protected32_low_4mib(h);
+    h.state.gpr[RAX] = 0xFFFFFFF8; // the 10 bytes run past the limit (found by cpu-difftest)
+    // fld1 ; fstp tword [eax]
+    CHECK(h.run_code({0xD9, 0xE8, 0xDB, 0x38}) == RunExit::Halted);
+    CHECK(h.state.gpr[RBX] == 14);
+    CHECK(h.state.cr2 == 0xFFFFFFF8);
 }
 
 TEST_CASE("A misaligned x87 store at CPL 3 raises #AC before the #PF of an unmapped page")
