@@ -624,3 +624,24 @@ TEST_CASE("VPCMPESTRI outside 64-bit mode reads EAX and EDX whatever VEX.W says"
     CHECK(h.run_code({0xC4, 0xE3, 0xF9, 0x61, 0xC1, 0x00}) == RunExit::Halted);
     CHECK((h.state.gpr[RCX] & 0xFFFFFFFF) == 16); // no 'b' among the first three bytes
 }
+
+TEST_CASE("VCVTPS2PH: an unmasked DE in one element keeps another element's PE out of MXCSR")
+{
+    AvxMachine m;
+    FpuState& f = m.h.state.fpu;
+    f.xmm[0] = {0x3F800001 | (u64{0x00000001} << 32), 0}; // inexact in binary16; a denormal
+    // vcvtps2ph xmm1, xmm0, 0 (found by cpu-difftest on the host)
+    CHECK(m.h.run_to_vector({0xC4, 0xE3, 0x79, 0x1D, 0xC1, 0x00}) == VEC_XM);
+    CHECK(f.mxcsr == 0x1E82);
+}
+
+TEST_CASE("VCVTPS2PH: an exact overflow with OE unmasked sets OE without PE")
+{
+    AvxMachine m;
+    FpuState& f = m.h.state.fpu;
+    f.mxcsr = 0x1B80;           // OM unmasked
+    f.xmm[0] = {0x47800000, 0}; // 65536.0: beyond binary16, exactly 2^16 (found by cpu-difftest)
+    // vcvtps2ph xmm1, xmm0, 0
+    CHECK(m.h.run_to_vector({0xC4, 0xE3, 0x79, 0x1D, 0xC1, 0x00}) == VEC_XM);
+    CHECK(f.mxcsr == 0x1B88);
+}
