@@ -1433,73 +1433,169 @@ bool fp_excluded(ZydisMnemonic m)
     return std::find(std::begin(excluded), std::end(excluded), m) != std::end(excluded);
 }
 
-u8 random_byte(Rng& r)
+// One opcode of the x87/SIMD table: what selects the instruction (escape or
+// map, mandatory prefix, VEX.W/L, opcode, ModRM.reg, register or memory form,
+// and the whole ModRM of x87 register forms).
+struct FpOpcode {
+    u8 prefix = 0; // legacy: 0, 0x66, 0xF2 or 0xF3
+    u8 map = 0;    // legacy: 0 (0F), 0x38 or 0x3A; VEX: 1-3; x87: the escape byte
+    u8 opcode = 0;
+    u8 pp = 0, w = 0, l = 0; // VEX
+    u8 modrm = 0;            // mod 11 for register forms, 00 for memory ones
+};
+
+// The bytes of `o` up to and including ModRM, then random bytes to MAX_INSN
+// (SIB, displacement, immediate). Without `r` the canonical form the table is
+// built from: no REX, VEX through C4 with R, X, B set and vvvv = 1111, [rax].
+// With it: random REX, C5 when it can encode the same, random VEX.R/X/B and
+// vvvv, random ModRM.mod (memory forms) and rm (but for x87 register forms).
+// Returns where ModRM is.
+unsigned fp_encode(FpShape shape, const FpOpcode& o, Rng* r, bool m32, u8 (&bytes)[MAX_INSN])
 {
-    return static_cast<u8>(r.next());
+    for (u8& b : bytes)
+        b = r ? static_cast<u8>(r->next()) : 0;
+    unsigned n = 0;
+    auto rex = [&] {
+        if (r && !m32 && r->chance(40))
+            bytes[n++] = static_cast<u8>(0x40 + r->below(16));
+    };
+    u8 modrm = o.modrm;
+    if (r && shape != FpShape::X87) {
+        modrm = static_cast<u8>((modrm & 0x38) | r->below(8));
+        if ((o.modrm >> 6) != 3)
+            modrm = static_cast<u8>(modrm | (r->below(3) << 6));
+    } else if (r && shape == FpShape::X87 && (o.modrm >> 6) != 3) {
+        modrm = static_cast<u8>((modrm & 0x38) | r->below(8) | (r->below(3) << 6));
+    }
+    switch (shape) {
+    case FpShape::X87:
+        if (r && r->chance(8))
+            bytes[n++] = 0x66;
+        rex();
+        bytes[n++] = o.map;
+        break;
+    case FpShape::Legacy:
+        if (r && r->chance(5)) { // a second mandatory-prefix byte, which may win or clash
+            static constexpr u8 prefixes[] = {0x66, 0xF2, 0xF3};
+            bytes[n++] = r->pick(prefixes);
+        }
+        if (o.prefix)
+            bytes[n++] = o.prefix;
+        rex();
+        bytes[n++] = 0x0F;
+        if (o.map)
+            bytes[n++] = o.map;
+        bytes[n++] = o.opcode;
+        break;
+    case FpShape::Vex: {
+        // R, X, B and vvvv are stored inverted; outside 64-bit mode R and X
+        // must be set (else C4/C5 are LES/LDS) and vvvv's top bit is ignored.
+        const u8 rxb = r && !m32 ? static_cast<u8>(r->below(8)) : 7;
+        const u8 vvvv = r && r->chance(50) ? static_cast<u8>(r->below(16)) : 15;
+        if (r && o.map == 1 && o.w == 0 && r->chance(50)) {
+            bytes[n++] = 0xC5;
+            bytes[n++] = static_cast<u8>(((rxb & 4) << 5) | (vvvv << 3) | (o.l << 2) | o.pp);
+        } else {
+            bytes[n++] = 0xC4;
+            bytes[n++] = static_cast<u8>((rxb << 5) | o.map);
+            bytes[n++] = static_cast<u8>((o.w << 7) | (vvvv << 3) | (o.l << 2) | o.pp);
+        }
+        bytes[n++] = o.opcode;
+        break;
+    }
+    }
+    bytes[n] = modrm;
+    return n;
 }
 
-// Instruction-shaped bytes of `shape`, padded with random bytes to MAX_INSN.
+// Whether a decoded instruction belongs to the families: an extension the
+// model advertises, not excluded. `needs` gets its CPUID flags.
+bool fp_candidate(const ZydisDecodedInstruction& zi, FpNeeds& needs)
+{
+    static const CpuidModel model;
+    if (!fp_needs(zi, needs) || fp_excluded(zi.mnemonic))
+        return false;
+    for (unsigned i = 0; i < needs.count; ++i)
+        if (!model.has(needs.bits[i]))
+            return false;
+    return true;
+}
+
+// The opcode table of a shape and mode: every opcode whose canonical bytes
+// Zydis decodes to a candidate instruction. Built once; cases draw from it
+// uniformly, so rare maps and opcodes get their share.
+const std::vector<FpOpcode>& fp_table(FpShape shape, bool m32)
+{
+    static std::vector<FpOpcode> tables[3][2];
+    std::vector<FpOpcode>& t = tables[static_cast<unsigned>(shape)][m32 ? 1 : 0];
+    if (!t.empty())
+        return t;
+    // A memory form counts when [rax] or a SIB form (as the VSIB gathers
+    // need) decodes.
+    auto consider = [&](const FpOpcode& o) {
+        for (const bool sib : {false, true}) {
+            if (sib && (o.modrm >> 6) == 3)
+                break;
+            u8 bytes[MAX_INSN];
+            const unsigned modrm_at = fp_encode(shape, o, nullptr, m32, bytes);
+            if (sib) {
+                // SIB 38: [rax+rdi], or [rax+xmm7] for a gather, whose mask
+                // (VEX.vvvv = 1111: xmm0) and index must differ.
+                bytes[modrm_at] = static_cast<u8>(o.modrm | 4);
+                bytes[modrm_at + 1] = 0x38;
+            }
+            ZydisDecodedInstruction zi;
+            ZydisDecodedOperand ops[ZYDIS_MAX_OPERAND_COUNT];
+            FpNeeds needs;
+            if (decode_case(m32, bytes, MAX_INSN, zi, ops) && fp_candidate(zi, needs)) {
+                t.push_back(o);
+                return;
+            }
+        }
+    };
+    switch (shape) {
+    case FpShape::X87:
+        for (unsigned esc = 0xD8; esc <= 0xDF; ++esc)
+            for (unsigned modrm = 0; modrm < 256; ++modrm)
+                if ((modrm >> 6) == 3 || ((modrm >> 6) == 0 && (modrm & 7) == 0))
+                    consider(FpOpcode{0, static_cast<u8>(esc), 0, 0, 0, 0, static_cast<u8>(modrm)});
+        break;
+    case FpShape::Legacy:
+        for (u8 prefix : {0x00, 0x66, 0xF2, 0xF3})
+            for (u8 map : {0x00, 0x38, 0x3A})
+                for (unsigned op = 0; op < 256; ++op)
+                    for (unsigned modrm = 0; modrm < 256; modrm += 8)
+                        if ((modrm >> 6) == 3 || (modrm >> 6) == 0)
+                            consider(FpOpcode{prefix, map, static_cast<u8>(op), 0, 0, 0,
+                                              static_cast<u8>(modrm)});
+        break;
+    case FpShape::Vex:
+        for (u8 map = 1; map <= 3; ++map)
+            for (u8 pp = 0; pp < 4; ++pp)
+                for (u8 w = 0; w < 2; ++w)
+                    for (u8 l = 0; l < 2; ++l)
+                        for (unsigned op = 0; op < 256; ++op)
+                            for (unsigned modrm = 0; modrm < 256; modrm += 8)
+                                if ((modrm >> 6) == 3 || (modrm >> 6) == 0)
+                                    consider(FpOpcode{0, map, static_cast<u8>(op), pp, w, l,
+                                                      static_cast<u8>(modrm)});
+        break;
+    }
+    return t;
+}
+
+// Instruction bytes of `shape` from its opcode table, padded with random
+// bytes to MAX_INSN; sometimes FWAIT among the x87 ones.
 void fp_bytes(Gen& g, FpShape shape, u8 (&bytes)[MAX_INSN])
 {
     Rng& r = g.rng;
-    for (u8& b : bytes)
-        b = random_byte(r);
-    unsigned n = 0;
-    auto rex = [&] {
-        if (!g.m32 && r.chance(40))
-            bytes[n++] = static_cast<u8>(0x40 + r.below(16));
-    };
-    // ModRM: a register form 40% of the time.
-    auto modrm = [&] { bytes[n] = static_cast<u8>(r.chance(40) ? 0xC0 | r.below(64) : bytes[n]); };
-    switch (shape) {
-    case FpShape::X87:
-        if (r.chance(3)) { // FWAIT: #MF when an unmasked exception is pending
-            bytes[n++] = 0x9B;
-            bytes[n] = 0x90;
-            return;
-        }
-        if (r.chance(8))
-            bytes[n++] = 0x66;
-        rex();
-        bytes[n++] = static_cast<u8>(0xD8 + r.below(8));
-        if (r.chance(50))
-            bytes[n] = static_cast<u8>(0xC0 | r.below(64));
-        return;
-    case FpShape::Legacy: {
-        static constexpr u8 mandatory[] = {0x66, 0xF2, 0xF3};
-        if (r.chance(70))
-            bytes[n++] = r.pick(mandatory);
-        if (r.chance(5))
-            bytes[n++] = r.pick(mandatory);
-        rex();
-        bytes[n++] = 0x0F;
-        const unsigned map = static_cast<unsigned>(r.below(10));
-        if (map >= 6)
-            bytes[n++] = map >= 8 ? 0x3A : 0x38;
-        ++n; // the opcode stays random
-        modrm();
+    if (shape == FpShape::X87 && r.chance(3)) { // FWAIT: #MF when an unmasked exception is pending
+        std::memset(bytes, 0x90, sizeof bytes);
+        bytes[0] = 0x9B;
         return;
     }
-    case FpShape::Vex:
-        // In compatibility mode C4/C5 are LES/LDS unless ModRM.mod (VEX.R and
-        // VEX.X there) is 11b.
-        if (r.chance(40)) {
-            bytes[n++] = 0xC5;
-            if (g.m32)
-                bytes[n] |= 0x80;
-            ++n;
-        } else {
-            bytes[n++] = 0xC4;
-            bytes[n] = static_cast<u8>((bytes[n] & 0xE0) | (1 + r.below(3)));
-            if (g.m32)
-                bytes[n] |= 0xC0;
-            ++n;
-            ++n; // W vvvv L pp
-        }
-        ++n; // opcode
-        modrm();
-        return;
-    }
+    const std::vector<FpOpcode>& table = fp_table(shape, g.m32);
+    fp_encode(shape, table[r.below(table.size())], &r, g.m32, bytes);
 }
 
 // Sets every index element of a VSIB operand's vector register small enough
@@ -1622,7 +1718,7 @@ bool gen_fp(Gen& g, FpShape shape)
     if (!decode_case(g.m32, bytes, MAX_INSN, zi, ops))
         return false;
     FpNeeds needs;
-    if (!fp_needs(zi, needs) || fp_excluded(zi.mnemonic))
+    if (!fp_candidate(zi, needs))
         return false;
     // VEX.W1 VPINSRD/VPEXTRD outside 64-bit mode: Zydis (and ours) ignore W
     // there, the host raises #UD; the SDM lists W1 (VPINSRQ/VPEXTRQ) as
@@ -1630,13 +1726,9 @@ bool gen_fp(Gen& g, FpShape shape)
     if (g.m32 && zi.encoding == ZYDIS_INSTRUCTION_ENCODING_VEX && zi.raw.vex.W &&
         (zi.mnemonic == ZYDIS_MNEMONIC_VPINSRD || zi.mnemonic == ZYDIS_MNEMONIC_VPEXTRD))
         return false;
-    static const CpuidModel model;
-    for (unsigned i = 0; i < needs.count; ++i) {
-        if (!model.has(needs.bits[i]))
-            return false;
+    for (unsigned i = 0; i < needs.count; ++i)
         if (!host_has(needs.bits[i]))
             g.tc.host_lacks = true;
-    }
     g.tc.length = zi.length;
     std::memcpy(g.tc.bytes.data(), bytes, zi.length);
     g.tc.fp = true;

@@ -1,4 +1,5 @@
 // cpu-difftest --seed N --cases M [--case I] [--only FAMILY] [--mode 64|32|both] [--verbose]
+//              [--coverage]
 //
 // Runs M generated cases of seed N on the host CPU and in the interpreter and
 // prints one line per mismatch; the last line is "M cases, K mismatches"
@@ -34,6 +35,7 @@ struct Options {
     std::string only;
     unsigned modes = MODE_64 | MODE_32;
     bool verbose = false;
+    bool coverage = false; // count the x87/SIMD cases per extension and mnemonic
 };
 
 bool parse_u64(const char* text, u64& out)
@@ -72,6 +74,8 @@ bool parse_options(int argc, char** argv, Options& o)
                 return false;
         } else if (arg == "--verbose" || arg == "-v") {
             o.verbose = true;
+        } else if (arg == "--coverage") {
+            o.coverage = true;
         } else {
             return false;
         }
@@ -82,7 +86,7 @@ bool parse_options(int argc, char** argv, Options& o)
 void usage()
 {
     std::fprintf(stderr, "usage: cpu-difftest [--seed N] [--cases M] [--case I] [--only FAMILY]\n"
-                         "                    [--mode 64|32|both] [--verbose]\n"
+                         "                    [--mode 64|32|both] [--verbose] [--coverage]\n"
                          "families:");
     for (const std::string& f : family_names())
         std::fprintf(stderr, " %s", f.c_str());
@@ -400,6 +404,7 @@ int main(int argc, char** argv)
         std::map<std::string, u64> faults;
     };
     std::map<std::string, Stats> stats; // per family, for --verbose
+    std::map<std::string, u64> covered;  // "extension mnemonic", for --coverage
     alignas(4096) static u8 page[PAGE_SIZE];
     TestCase tc;
     for (u64 i = first; i < first + count; ++i) {
@@ -413,6 +418,9 @@ int main(int argc, char** argv)
         const Result h = host.run(tc, page);
         const Result o = ours.run(tc, page);
         const Decoded d = decode(tc);
+        if (opt.coverage && tc.fp && d.valid)
+            ++covered[std::string(ZydisISAExtGetString(d.insn.meta.isa_ext)) + " " +
+                      ZydisMnemonicGetString(d.insn.mnemonic)];
         if (opt.verbose) {
             Stats& st = stats[tc.family];
             ++st.cases;
@@ -451,6 +459,15 @@ int main(int argc, char** argv)
     }
     const double seconds =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    if (opt.coverage) {
+        std::map<std::string, u64> per_extension;
+        for (const auto& [name, n] : covered) {
+            std::printf("covered: %s x%" PRIu64 "\n", name.c_str(), n);
+            ++per_extension[name.substr(0, name.find(' '))];
+        }
+        for (const auto& [extension, n] : per_extension)
+            std::printf("extension %s: %" PRIu64 " mnemonics\n", extension.c_str(), n);
+    }
     if (opt.verbose) {
         for (const auto& [family, st] : stats) {
             std::printf("%-10s %7" PRIu64 " cases, %7" PRIu64 " completed", family.c_str(),
