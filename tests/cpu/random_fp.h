@@ -103,7 +103,8 @@ template <typename R> Float80 f80(R& g)
 // time, random masks otherwise; sometimes sticky flags already set.
 template <typename R> u32 mxcsr(R& g)
 {
-    u32 m = static_cast<u32>((g.below(4) << 13) | (g.below(2) ? 0x40 : 0) | (g.below(2) ? 0x8000 : 0));
+    u32 m =
+        static_cast<u32>((g.below(4) << 13) | (g.below(2) ? 0x40 : 0) | (g.below(2) ? 0x8000 : 0));
     m |= g.below(4) == 0 ? static_cast<u32>(g.bits() & 0x1F80) : 0x1F80;
     if (g.below(4) == 0)
         m |= static_cast<u32>(g.bits() & 0x3F);

@@ -455,7 +455,7 @@ TEST_CASE("VFMADD231PS: a denormal in one element keeps another element's PE out
 {
     AvxMachine m;
     FpuState& f = m.h.state.fpu;
-    f.xmm[0] = {0x30800000, 0};                         // element 0 addend: 2^-30
+    f.xmm[0] = {0x30800000, 0};                           // element 0 addend: 2^-30
     f.xmm[1] = {0x3F800000 | (u64{0x00000001} << 32), 0}; // element 1: a denormal (DE)
     f.xmm[2] = {0x3F800000 | (u64{0x3F800000} << 32), 0};
     // vfmadd231ps xmm0, xmm1, xmm2: 1.0 * 1.0 + 2^-30 is inexact
@@ -508,7 +508,7 @@ TEST_CASE("VCVTPS2PH to memory: a faulting store leaves MXCSR's flags alone")
     AvxMachine m;
     FpuState& f = m.h.state.fpu;
     f.mxcsr = 0x1F80;
-    f.xmm[1] = {0x3F800001, 0}; // 1 + 2^-23: inexact in binary16 (PE)
+    f.xmm[1] = {0x3F800001, 0};                 // 1 + 2^-23: inexact in binary16 (PE)
     m.h.state.gpr[RCX] = 0x8000000000000000ull; // non-canonical
     // vcvtps2ph qword [rcx], xmm1, 0 (found by cpu-difftest on the host)
     CHECK(m.h.run_to_vector({0xC4, 0xE3, 0x79, 0x1D, 0x09, 0x00}) == VEC_GP);
@@ -519,8 +519,8 @@ TEST_CASE("VFMADD231SD: an exact overflow with OE unmasked sets OE without PE")
 {
     AvxMachine m;
     FpuState& f = m.h.state.fpu;
-    f.mxcsr = 0x1B80;                     // OM unmasked
-    f.xmm[0] = {0, 0};                    // addend 0
+    f.mxcsr = 0x1B80;                      // OM unmasked
+    f.xmm[0] = {0, 0};                     // addend 0
     f.xmm[1] = {0x7E70000000000000ull, 0}; // 2^1000
     f.xmm[2] = {0x4630000000000000ull, 0}; // 2^100: the product 2^1100 is exact
     // vfmadd231sd xmm0, xmm1, xmm2 (found by cpu-difftest on the host)
@@ -532,7 +532,7 @@ TEST_CASE("VFMADD231SD: an exact tiny result with UE unmasked sets UE without PE
 {
     AvxMachine m;
     FpuState& f = m.h.state.fpu;
-    f.mxcsr = 0x1780;                     // UM unmasked
+    f.mxcsr = 0x1780; // UM unmasked
     f.xmm[0] = {0, 0};
     f.xmm[1] = {0x0010000000000000ull, 0}; // 2^-1022
     f.xmm[2] = {0x3FE0000000000000ull, 0}; // 0.5: the product 2^-1023 is exact and tiny
@@ -544,10 +544,10 @@ TEST_CASE("VDPPS ymm steps both halves together: an unmasked IE keeps the other 
 {
     AvxMachine m;
     FpuState& f = m.h.state.fpu;
-    f.mxcsr = 0x1F00;                      // IM unmasked
-    f.xmm[1] = {0x3F800001, 0};            // 1 + 2^-23: its square is inexact (PE)
+    f.mxcsr = 0x1F00;           // IM unmasked
+    f.xmm[1] = {0x3F800001, 0}; // 1 + 2^-23: its square is inexact (PE)
     f.xmm[2] = {0x3F800001, 0};
-    f.ymm_high[1] = {0x7F800001, 0};       // element 4: an SNaN (IE)
+    f.ymm_high[1] = {0x7F800001, 0}; // element 4: an SNaN (IE)
     f.ymm_high[2] = {0x3F800000, 0};
     // vdpps ymm0, ymm1, ymm2, 0xF1 (found by cpu-difftest on the host)
     CHECK(m.h.run_to_vector({0xC4, 0xE3, 0x75, 0x40, 0xC2, 0xF1}) == VEC_XM);
@@ -558,8 +558,8 @@ TEST_CASE("A gather clears the mask of an element it skips, before a later eleme
 {
     AvxMachine m;
     FpuState& f = m.h.state.fpu;
-    m.h.state.gpr[RAX] = 0x8000000000000000ull; // non-canonical: element 1 faults
-    f.xmm[1] = {0, 0};                                        // indices
+    m.h.state.gpr[RAX] = 0x8000000000000000ull;                // non-canonical: element 1 faults
+    f.xmm[1] = {0, 0};                                         // indices
     f.xmm[2] = {0x4000000000000000ull, 0x8000000000000000ull}; // mask: element 0 off, 1 on
     // vgatherqpd xmm0, [rax + xmm1], xmm2 (found by cpu-difftest on the host)
     CHECK(m.h.run_to_vector({0xC4, 0xE2, 0xE9, 0x93, 0x04, 0x08}) == VEC_GP);
@@ -571,8 +571,8 @@ TEST_CASE("VFMADD231SS: 0 * 1 + a denormal, exact and tiny, underflows with UE u
 {
     AvxMachine m;
     FpuState& f = m.h.state.fpu;
-    f.mxcsr = 0x1780;    // UM unmasked
-    f.xmm[0] = {8, 0};   // addend: a denormal
+    f.mxcsr = 0x1780;  // UM unmasked
+    f.xmm[0] = {8, 0}; // addend: a denormal
     f.xmm[1] = {0, 0};
     f.xmm[2] = {0x3F800000, 0};
     // vfmadd231ss xmm0, xmm1, xmm2 (found by cpu-difftest; the host gives #XM, DE and UE)
@@ -594,8 +594,8 @@ TEST_CASE("VCVTPS2PH to memory: an unmasked exception comes after the store's #P
 {
     AvxMachine m;
     FpuState& f = m.h.state.fpu;
-    f.mxcsr = 0x0F80;           // PM unmasked
-    f.xmm[0] = {0x3F800001, 0}; // 1 + 2^-23: inexact in binary16
+    f.mxcsr = 0x0F80;                // PM unmasked
+    f.xmm[0] = {0x3F800001, 0};      // 1 + 2^-23: inexact in binary16
     m.h.state.gpr[RCX] = 0x40000000; // above the 1 GiB the harness maps
     // vcvtps2ph qword [rcx], xmm0, 0 (found by cpu-difftest on the host)
     CHECK(m.h.run_to_vector({0xC4, 0xE3, 0x79, 0x1D, 0x01, 0x00}) == VEC_PF);

@@ -310,7 +310,6 @@ TEST_CASE("An x87 store suppressed by an unmasked exception still faults on its 
     CHECK((h.state.fpu.fsw & 0x3F) == 0); // the fault came first: no exception recorded
 }
 
-
 TEST_CASE("A suppressed x87 store that wraps the top of the address space still faults")
 {
     CpuHarness h;

@@ -1322,10 +1322,10 @@ bool gen_raw(Gen& g)
 
 // ---- x87, MMX, SSE, AVX ----
 //
-// Instruction-shaped bytes of one encoding (x87 escapes, legacy 0F / 0F 38 /
-// 0F 3A maps with their mandatory prefixes, VEX), kept when Zydis places them
-// in an ISA extension the CpuidModel advertises. Each case also gets a random
-// x87/SSE/AVX state.
+// One instruction of one encoding (x87 escapes, legacy 0F / 0F 38 / 0F 3A
+// maps with their mandatory prefixes, VEX), drawn from an opcode table of the
+// ISA extensions the CpuidModel advertises (fp_table), with random operands.
+// Each case also gets a random x87/SSE/AVX state.
 
 enum class FpShape : u8 { X87, Legacy, Vex };
 
@@ -1609,9 +1609,9 @@ bool aim_vsib(Gen& g, const ZydisDecodedInstruction& zi, const ZydisDecodedOpera
         return false;
     const u64 amask = zi.address_width == 32 ? 0xFFFFFFFFull : ~0ull;
     g.pin_reg(base, (DATA_VA + DATA_SIZE / 2 - static_cast<u64>(op.mem.disp.value)) & amask);
-    const unsigned reg = static_cast<unsigned>(
-        op.mem.index >= ZYDIS_REGISTER_YMM0 ? op.mem.index - ZYDIS_REGISTER_YMM0
-                                            : op.mem.index - ZYDIS_REGISTER_XMM0);
+    const unsigned reg = static_cast<unsigned>(op.mem.index >= ZYDIS_REGISTER_YMM0
+                                                   ? op.mem.index - ZYDIS_REGISTER_YMM0
+                                                   : op.mem.index - ZYDIS_REGISTER_XMM0);
     // VPGATHERDx / VGATHERDPx take dword indices, the Q forms qword ones.
     const char* name = ZydisMnemonicGetString(zi.mnemonic);
     const bool qword = std::strstr(name, "gatherq") || std::strstr(name, "gatherqp");
@@ -1646,7 +1646,8 @@ u64 fp_lane(Rng& r, unsigned kind)
     case 2:
         return interesting(r);
     case 3:
-        return random_fp::near_rounding_boundary(r, random_fp::f64(r), r.chance(70) ? 29 : 1 + static_cast<unsigned>(r.below(52)));
+        return random_fp::near_rounding_boundary(
+            r, random_fp::f64(r), r.chance(70) ? 29 : 1 + static_cast<unsigned>(r.below(52)));
     case 4:
         return random_fp::near_rounding_boundary(r, random_fp::f32(r), 13) |
                random_fp::near_rounding_boundary(r, random_fp::f32(r), 13) << 32;
@@ -1806,7 +1807,8 @@ struct FpFamily {
     bool (*gen)(Gen&);
     unsigned weight;
 };
-constexpr FpFamily FP_FAMILIES[] = {{"x87", gen_x87, 25}, {"sse", gen_sse, 45}, {"avx", gen_avx, 40}};
+constexpr FpFamily FP_FAMILIES[] = {
+    {"x87", gen_x87, 25}, {"sse", gen_sse, 45}, {"avx", gen_avx, 40}};
 constexpr unsigned MODE32_PERCENT = 25; // share of cases run in compatibility mode
 
 void randomize_state(Rng& r, TestCase& tc)

@@ -167,11 +167,12 @@ Result HostRunner::run(const TestCase& tc, const u8* code_page)
         return r;
     }
     // SIGFPE: #DE, and #MF/#XM for the x87 and SIMD exceptions left unmasked.
-    const bool known = (c.signal == SIGFPE && (c.trapno == 0 || c.trapno == 16 || c.trapno == 19)) ||
-                       (c.signal == SIGILL && c.trapno == 6) ||
-                       (c.signal == SIGSEGV &&
-                        (c.trapno == 4 || c.trapno == 5 || c.trapno == 13 || c.trapno == 14)) ||
-                       (c.signal == SIGBUS && (c.trapno == 12 || c.trapno == 17));
+    const bool known =
+        (c.signal == SIGFPE && (c.trapno == 0 || c.trapno == 16 || c.trapno == 19)) ||
+        (c.signal == SIGILL && c.trapno == 6) ||
+        (c.signal == SIGSEGV &&
+         (c.trapno == 4 || c.trapno == 5 || c.trapno == 13 || c.trapno == 14)) ||
+        (c.signal == SIGBUS && (c.trapno == 12 || c.trapno == 17));
     // A fault inside the prologue is the harness's own; one at a branch
     // target is the instruction's and is compared like any other.
     if (!known || (c.regs.rip >= CODE_VA && c.regs.rip < CODE_VA + INSN_OFFSET)) {

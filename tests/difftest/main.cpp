@@ -187,14 +187,14 @@ void compare_fp(const FpImage& host, const FpImage& ours,
         if (image_bytes(host, at, 8) != image_bytes(ours, at, 8) ||
             image_bytes(host, at + 8, 2) != image_bytes(ours, at + 8, 2))
             add("ST" + std::to_string(i) + " host=" + hex(image_bytes(host, at + 8, 2)) + ":" +
-                hex(image_bytes(host, at, 8)) + " ours=" + hex(image_bytes(ours, at + 8, 2)) +
-                ":" + hex(image_bytes(ours, at, 8)));
+                hex(image_bytes(host, at, 8)) + " ours=" + hex(image_bytes(ours, at + 8, 2)) + ":" +
+                hex(image_bytes(ours, at, 8)));
     }
     auto vec = [&](const std::string& name, unsigned at) {
         if (std::memcmp(host.b.data() + at, ours.b.data() + at, 16) != 0)
             add(name + " host=" + hex(image_bytes(host, at + 8, 8)) + "_" +
-                hex(image_bytes(host, at, 8)) + " ours=" + hex(image_bytes(ours, at + 8, 8)) +
-                "_" + hex(image_bytes(ours, at, 8)));
+                hex(image_bytes(host, at, 8)) + " ours=" + hex(image_bytes(ours, at + 8, 8)) + "_" +
+                hex(image_bytes(ours, at, 8)));
     };
     for (unsigned i = 0; i < 16; ++i)
         vec("XMM" + std::to_string(i), fpimg::XMM + 16 * i);
@@ -207,7 +207,8 @@ enum class Verdict { Match, Mismatch, Skip };
 bool has_vsib(const Decoded& d)
 {
     for (unsigned i = 0; i < d.insn.operand_count; ++i)
-        if (d.ops[i].type == ZYDIS_OPERAND_TYPE_MEMORY && d.ops[i].mem.type == ZYDIS_MEMOP_TYPE_VSIB)
+        if (d.ops[i].type == ZYDIS_OPERAND_TYPE_MEMORY &&
+            d.ops[i].mem.type == ZYDIS_MEMOP_TYPE_VSIB)
             return true;
     return false;
 }
@@ -342,12 +343,13 @@ void print_regs(const char* label, const Regs& regs)
 // The x87/SSE/AVX state a case starts from, for reproducing a mismatch.
 void print_fp(const FpImage& img)
 {
-    std::printf("    init FCW=%s FSW=%s FTW=%s MXCSR=%s\n", hex(image_bytes(img, fpimg::FCW, 2)).c_str(),
-                hex(image_bytes(img, fpimg::FSW, 2)).c_str(),
-                hex(image_bytes(img, fpimg::FTW, 1)).c_str(),
-                hex(image_bytes(img, fpimg::MXCSR, 4)).c_str());
+    std::printf(
+        "    init FCW=%s FSW=%s FTW=%s MXCSR=%s\n", hex(image_bytes(img, fpimg::FCW, 2)).c_str(),
+        hex(image_bytes(img, fpimg::FSW, 2)).c_str(), hex(image_bytes(img, fpimg::FTW, 1)).c_str(),
+        hex(image_bytes(img, fpimg::MXCSR, 4)).c_str());
     for (unsigned i = 0; i < 8; ++i)
-        std::printf("    init ST%u=%s:%s\n", i, hex(image_bytes(img, fpimg::ST + 16 * i + 8, 2)).c_str(),
+        std::printf("    init ST%u=%s:%s\n", i,
+                    hex(image_bytes(img, fpimg::ST + 16 * i + 8, 2)).c_str(),
                     hex(image_bytes(img, fpimg::ST + 16 * i, 8)).c_str());
     for (unsigned i = 0; i < 16; ++i) {
         const unsigned lo = fpimg::XMM + 16 * i, hi = fpimg::YMM_HI + 16 * i;
@@ -404,7 +406,7 @@ int main(int argc, char** argv)
         std::map<std::string, u64> faults;
     };
     std::map<std::string, Stats> stats; // per family, for --verbose
-    std::map<std::string, u64> covered;  // "extension mnemonic", for --coverage
+    std::map<std::string, u64> covered; // "extension mnemonic", for --coverage
     alignas(4096) static u8 page[PAGE_SIZE];
     TestCase tc;
     for (u64 i = first; i < first + count; ++i) {
