@@ -462,6 +462,16 @@ void Cpu::handle_fault()
         halt();
         return;
     }
+    if (m_mmx_undo.armed) [[unlikely]] {
+        // A memory fault undoes the switch the faulting instruction made; #XM
+        // does not (the host reports it with the switch done).
+        if (m_mmx_undo.retired == m_retired && m_fault.vector != VEC_XM) {
+            constexpr u16 TOP = 7u << 11;
+            s.fpu.fsw = static_cast<u16>((s.fpu.fsw & ~TOP) | (m_mmx_undo.fsw & TOP));
+            s.fpu.ftw = m_mmx_undo.ftw;
+        }
+        m_mmx_undo.armed = false;
+    }
     // A fault discards the debug traps MOV SS held back: the instruction
     // they waited for did not complete.
     s.events.pending_debug = 0;

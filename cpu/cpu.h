@@ -468,8 +468,21 @@ public:
     [[gnu::always_inline]] inline bool check_pending_events();
     void release_ferr();
     static constexpr u16 FSW_ES = 1u << 7;
+    // An MMX instruction switches the x87 state to MMX use (TOP = 0, every
+    // tag valid) as it starts; should it then fault on memory, the fault puts
+    // back the TOP and tags it found, as the host CPU leaves them (a SIMD
+    // exception, #XM, comes after the switch there). Called with the values
+    // before the switch.
+    void note_mmx_switch(u16 fsw, u16 ftw) { m_mmx_undo = {true, m_retired, fsw, ftw}; }
+    void keep_mmx_switch() { m_mmx_undo.armed = false; } // MASKMOVQ: kept even on a fault
 
 private:
+    struct MmxUndo {
+        bool armed = false;
+        u64 retired = 0; // the instruction: m_retired when it started
+        u16 fsw = 0, ftw = 0;
+    };
+    MmxUndo m_mmx_undo;
     std::unique_ptr<BlockCache> m_own_blocks;
     BlockCache& m_blocks;
     // A direct-mapped front for m_blocks: most lookups hit here without hashing.

@@ -278,6 +278,7 @@ DecodeStatus decode_insn(unsigned code_size, const u8* bytes, unsigned available
     out.addrsize = static_cast<u8>(zi.address_width / 8);
     out.opcode = zi.opcode;
     out.modrm_reg = zi.raw.modrm.reg;
+    out.modrm = static_cast<u8>(zi.raw.modrm.mod << 6 | zi.raw.modrm.reg << 3 | zi.raw.modrm.rm);
     out.cc = condition_of(zi);
     out.fpu_class = fpu_class_of(zi, zops);
     if (zi.attributes & ZYDIS_ATTRIB_HAS_REP || zi.attributes & ZYDIS_ATTRIB_HAS_REPE)

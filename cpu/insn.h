@@ -72,6 +72,7 @@ struct Insn {
     u8 operand_count = 0;
     u8 opcode = 0;      // last opcode byte (sub-op selection for some handlers)
     u8 modrm_reg = 0;   // ModRM.reg field (group opcodes)
+    u8 modrm = 0;       // the ModRM byte as encoded (x87 FOP records it)
     u8 cc = 0;          // condition code for Jcc/SETcc/CMOVcc
     u8 fpu_class = 0;   // FpuClass: which device-not-available rules apply
     Operand op[4];

@@ -25,13 +25,14 @@ void set_ymm_high(Cpu& cpu, unsigned r, const Vec& v)
 }
 
 // The linear address of a 16- or 32-byte memory operand after the segment
-// check; `aligned` asks for alignment to the operand's size (#GP(0)).
+// check; `aligned` asks for alignment to the operand's size (#GP(0)), which
+// comes first: before a non-canonical stack address's #SS, as on the host.
 bool vector_linear(Cpu& cpu, const Insn& insn, unsigned size, bool write, bool aligned, u64& linear)
 {
-    TRY(cpu.segment_linear(insn.mem.seg, cpu.effective_address(insn), size, write, linear));
-    if (aligned && (linear & (size - 1)))
+    const u64 ea = cpu.effective_address(insn);
+    if (aligned && ((cpu.s.seg[insn.mem.seg].base + ea) & (size - 1)))
         return cpu.raise_gp(0);
-    return true;
+    return cpu.segment_linear(insn.mem.seg, ea, size, write, linear);
 }
 
 u64 wrap(const Cpu& cpu, u64 linear)
@@ -698,15 +699,22 @@ static bool gather(Cpu& cpu, const Insn& insn)
     constexpr unsigned per_lane = 16 / sizeof(T), idx_per_lane = 16 / sizeof(I);
     for (unsigned i = 0; i < count; ++i) {
         const T mask_element = k[i / per_lane].get<T>(i % per_lane);
+        // An element whose mask is off completes at once: its mask element
+        // is cleared too (as on the host CPU), and stays so if a later one faults.
+        k[i / per_lane].set<T>(i % per_lane, T{0});
         if (!(mask_element >> (sizeof(T) * 8 - 1)))
             continue;
         using S = std::make_signed_t<I>;
         const i64 offset = static_cast<S>(idx[i / idx_per_lane].get<I>(i % idx_per_lane));
         u64 value;
-        TRY(cpu.read_mem(m.seg, (base + static_cast<u64>(offset) * m.scale) & addr_mask, sizeof(T),
-                         value));
+        if (!cpu.read_mem(m.seg, (base + static_cast<u64>(offset) * m.scale) & addr_mask,
+                          sizeof(T), value)) {
+            k[i / per_lane].set<T>(i % per_lane, mask_element); // not done
+            set_xmm(cpu, mask, k[0]);
+            set_ymm_high(cpu, mask, k[1]);
+            return false;
+        }
         d[i / per_lane].set<T>(i % per_lane, static_cast<T>(value));
-        k[i / per_lane].set<T>(i % per_lane, T{0});
         set_xmm(cpu, dst, d[0]);
         set_ymm_high(cpu, dst, d[1]);
         set_xmm(cpu, mask, k[0]);

@@ -48,6 +48,7 @@ bool begin(Cpu& cpu, const Insn& insn)
     // instruction runs: #MF, or FERR# and the freeze with CR0.NE = 0.
     if (cpu.s.fpu.fsw & 0x80)
         TRY(cpu.report_x87_error());
+    cpu.note_mmx_switch(cpu.s.fpu.fsw, cpu.s.fpu.ftw);
     enter_mmx(cpu);
     return true;
 }
@@ -56,10 +57,12 @@ namespace {
 
 bool linear_128(Cpu& cpu, const Insn& insn, bool write, Align align, u64& linear)
 {
-    TRY(cpu.segment_linear(insn.mem.seg, cpu.effective_address(insn), 16, write, linear));
-    if (align == Align::Required && (linear & 15))
+    const u64 ea = cpu.effective_address(insn);
+    // The alignment #GP comes before the segment's checks: a misaligned
+    // operand at a non-canonical stack address is #GP, not #SS, on the host.
+    if (align == Align::Required && ((cpu.s.seg[insn.mem.seg].base + ea) & 15))
         return cpu.raise_gp(0);
-    return true;
+    return cpu.segment_linear(insn.mem.seg, ea, 16, write, linear);
 }
 
 u64 next_half(const Cpu& cpu, u64 linear)

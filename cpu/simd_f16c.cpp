@@ -73,8 +73,10 @@ u64 round_shift(u64 mant, unsigned shift, unsigned rc, bool negative, bool& inex
 }
 
 // binary32 → binary16 under rounding control `rc`; `daz` treats denormal
-// inputs as zero. Underflow is tininess after rounding and inexact.
-Converted single_to_half(u32 f, unsigned rc, bool daz)
+// inputs as zero. Underflow is tininess after rounding and inexact, or any
+// tininess when UE is in `unmasked` (the MXCSR exceptions not masked), where
+// an overflow or underflow reports PE only for an inexact significand.
+Converted single_to_half(u32 f, unsigned rc, bool daz, u32 unmasked)
 {
     const u16 sign = static_cast<u16>((f >> 31) << 15);
     const bool negative = f >> 31;
@@ -109,6 +111,9 @@ Converted single_to_half(u32 f, unsigned rc, bool daz)
         ++r_exp;
     }
     const bool tiny = r_exp < -14;
+    if ((r_exp > 15 && (unmasked & mxcsr::OE)) || (tiny && (unmasked & mxcsr::UE)))
+        return {0, flags | (r_exp > 15 ? mxcsr::OE : mxcsr::UE) |
+                       (inexact_unbounded ? mxcsr::PE : 0u)};
     if (r_exp > 15) { // overflow
         flags |= mxcsr::OE | mxcsr::PE;
         const bool to_inf = rc == 0 || (rc == 1 && negative) || (rc == 2 && !negative);
@@ -146,13 +151,18 @@ Converted single_to_half(u32 f, unsigned rc, bool daz)
 }
 
 // Sets the flags; with one of them unmasked, raises #XM (or #UD) instead of
-// letting the caller write its result.
+// letting the caller write its result. An unmasked pre-computation exception
+// (IE, DE) in any element keeps out the post-computation flags of all (SDM
+// Vol 1 11.5.2; the host agrees).
 bool report(Cpu& cpu, u32 flags)
 {
     u32& csr = cpu.s.fpu.mxcsr;
+    const u32 unmasked = ~(csr >> mxcsr::MASK_SHIFT) & mxcsr::FLAGS;
+    const u32 pre = flags & (mxcsr::IE | mxcsr::DE | mxcsr::ZE);
+    if (pre & unmasked)
+        flags = pre;
     csr |= flags;
-    const u32 unmasked = flags & ~(csr >> mxcsr::MASK_SHIFT) & mxcsr::FLAGS;
-    return unmasked ? raise_xm(cpu) : true;
+    return (flags & unmasked) ? raise_xm(cpu) : true;
 }
 
 } // namespace
@@ -188,16 +198,36 @@ HANDLER(op_vcvtps2ph)
     Vec out[2];
     u32 flags = 0;
     for (unsigned i = 0; i < count; ++i) {
-        const Converted c = single_to_half(s[i / 4].get<u32>(i % 4), rc, csr & mxcsr::DAZ);
+        const Converted c = single_to_half(s[i / 4].get<u32>(i % 4), rc, csr & mxcsr::DAZ,
+                                           ~(csr >> mxcsr::MASK_SHIFT) & mxcsr::FLAGS);
         out[0].set<u16>(i, static_cast<u16>(c.value));
         flags |= c.flags;
     }
-    TRY(report(cpu, flags));
     if (insn.op[0].kind == OpKind::Mem) {
+        // An unmasked exception is raised instead of the store; otherwise the
+        // flags follow the store, which a fault leaves them without (as on
+        // the host CPU).
+        if (flags & ~(csr >> mxcsr::MASK_SHIFT) & mxcsr::FLAGS) {
+            // The destination's faults still come first.
+            u64 linear;
+            const unsigned size = count == 8 ? 16 : 8;
+            TRY(cpu.segment_linear(insn.mem.seg, cpu.effective_address(insn), size, true, linear));
+            if (cpu.s.cr0 & cr::CR0_AM)
+                TRY(cpu.check_alignment(linear, size));
+            const bool user = cpu.access_is_user(false);
+            SoftTlb::Entry* e;
+            TRY(cpu.translate(linear, Access::Write, user, e));
+            if (((linear + size - 1) >> 12) != (linear >> 12))
+                TRY(cpu.translate((linear + size - 1) & PAGE_MASK, Access::Write, user, e));
+            return report(cpu, flags);
+        }
         if (count == 8)
-            return vex_write(cpu, insn, out);
-        return cpu.write_mem(insn.mem.seg, cpu.effective_address(insn), 8, out[0].q[0]);
+            TRY(vex_write(cpu, insn, out));
+        else
+            TRY(cpu.write_mem(insn.mem.seg, cpu.effective_address(insn), 8, out[0].q[0]));
+        return report(cpu, flags);
     }
+    TRY(report(cpu, flags));
     out[0].q[1] = count == 8 ? out[0].q[1] : 0;
     out[1] = Vec{};
     return vex_write(cpu, insn, out);

@@ -316,6 +316,7 @@ bool result_is_exact(const Shape& shape, const Vec& d, const Vec& s, unsigned i,
 struct Outcome {
     u32 flags = 0;
     bool trap = false;
+    u32 pre = 0; // the pre-computation flags (IE, DE, ZE) among them
 };
 
 Outcome classify(Kernel k, const Shape& shape, const Vec& d, const Vec& s, u32 control)
@@ -347,8 +348,8 @@ Outcome classify(Kernel k, const Shape& shape, const Vec& d, const Vec& s, u32 c
         }
     }
     if (pre & unmasked)
-        return {pre, true};
-    return {pre | post, ((pre | post) & unmasked) != 0};
+        return {pre, true, pre};
+    return {pre | post, ((pre | post) & unmasked) != 0, pre};
 }
 
 // A lane-wise equivalent of a horizontal instruction, for its per-element flags.
@@ -379,10 +380,40 @@ bool execute(Cpu& cpu, Kernel k, const Shape& shape, Vec& d, const Vec& s,
     return true;
 }
 
+// Runs the two 128-bit halves of a 256-bit instruction, `half(h, out)`, as
+// one instruction for MXCSR: when either half raises an unmasked
+// pre-computation exception (IE, DE, ZE), MXCSR gets only the
+// pre-computation flags of the whole instruction, none of the
+// post-computation ones (OE, UE, PE) of the other half (SDM Vol 1 11.5.2;
+// the host CPU agrees). `half` must not depend on `out`'s prior contents.
+template <class Half>
+bool run_halves(Cpu& cpu, Vec (&out)[2], Half half)
+{
+    u32& csr = cpu.s.fpu.mxcsr;
+    const u32 before = csr;
+    bool ok = half(0, out[0]);
+    ok = half(1, out[1]) && ok;
+    if (ok)
+        return true;
+    // An unmasked exception: the flags each half raises on its own.
+    u32 flags = 0;
+    for (unsigned h = 0; h < 2; ++h) {
+        Vec scratch{};
+        csr = before & ~mxcsr::FLAGS;
+        half(h, scratch);
+        flags |= csr & mxcsr::FLAGS;
+    }
+    const u32 unmasked = ~(before >> mxcsr::MASK_SHIFT) & mxcsr::FLAGS;
+    const u32 pre = flags & (mxcsr::IE | mxcsr::DE | mxcsr::ZE);
+    csr = before | ((pre & unmasked) ? pre : flags);
+    return raise_xm(cpu);
+}
+
 // The VEX form of a float instruction: `run(d, s)` on each 128-bit lane
 // (the 256-bit forms here are lane-wise), sources as simd::vex_binary picks
 // them. Every lane runs before an unmasked exception is delivered, so MXCSR
-// collects the flags of all elements; the destination is then left alone.
+// collects the flags of all elements (through run_halves); the destination is
+// then left alone.
 template <class Run>
 bool vex_fp(Cpu& cpu, const Insn& insn, Run run)
 {
@@ -391,11 +422,15 @@ bool vex_fp(Cpu& cpu, const Insn& insn, Run run)
     Vec d[2], s[2];
     TRY(vex_read(cpu, insn, first, d));
     TRY(vex_read(cpu, insn, first + 1, s));
-    bool ok = run(d[0], s[0]);
-    if (is_vex256(insn))
-        ok = run(d[1], s[1]) && ok;
-    if (!ok)
-        return false;
+    if (!is_vex256(insn)) {
+        TRY(run(d[0], s[0]));
+        return vex_write(cpu, insn, d);
+    }
+    const Vec d_in[2] = {d[0], d[1]};
+    TRY(run_halves(cpu, d, [&](unsigned h, Vec& out) {
+        out = d_in[h];
+        return run(out, s[h]);
+    }));
     return vex_write(cpu, insn, d);
 }
 
@@ -462,51 +497,71 @@ struct Step {
 // "determined separately for each add and multiply operation, in the order of
 // their execution").
 template <class T>
-bool dot_product_steps(Cpu& cpu, u8 imm, const Vec& d, const Vec& s)
+bool dot_product_steps(Cpu& cpu, u8 imm, const Vec* d, const Vec* s, unsigned count)
 {
+    const unsigned halves = count > 1 ? 2 : 1;
     constexpr bool single = sizeof(T) == 4;
     constexpr unsigned n = 16 / sizeof(T);
     const u32 control = cpu.s.fpu.mxcsr & mxcsr::WRITABLE;
     const u32 run = (control | mxcsr::MASKS) & ~mxcsr::FLAGS;
+    const u32 unmasked = ~(control >> mxcsr::MASK_SHIFT) & mxcsr::FLAGS;
     u32 flags = 0;
-    auto step = [&](Kernel k, const Shape& shape, Vec a, const Vec& b) {
-        const Outcome o = classify(k, shape, a, b, control);
-        flags |= o.flags;
-        k(a, b, run);
-        return Step{o.trap, a};
+    // One step over every half at once (VDPPS ymm steps both 128-bit halves
+    // in lockstep, as the host does): an unmasked pre-computation exception
+    // in either half keeps out the post-computation flags of both.
+    auto step = [&](Kernel k, const Shape& shape, Vec (&a)[2], const Vec (&b)[2]) {
+        u32 pre = 0, all = 0;
+        bool trap = false;
+        for (unsigned h = 0; h < halves; ++h) {
+            const Outcome o = classify(k, shape, a[h], b[h], control);
+            pre |= o.pre;
+            all |= o.flags;
+            trap |= o.trap;
+            k(a[h], b[h], run);
+        }
+        flags |= (pre & unmasked) ? pre : all;
+        return trap;
     };
     // Products of the elements imm[7:4] (imm[5:4] for DPPD) selects; +0.0 elsewhere.
-    Vec a, b;
-    for (unsigned i = 0; i < n; ++i) {
-        const bool on = (imm >> (4 + i)) & 1;
-        a.set<T>(i, on ? d.get<T>(i) : static_cast<T>(single ? ONE_F32 : ONE_F64));
-        b.set<T>(i, on ? s.get<T>(i) : static_cast<T>(single ? ONE_F32 : ONE_F64));
-    }
-    const Shape mul_shape = single ? ps(Arith::Mul) : pd(Arith::Mul);
-    const Step mul = step(single ? k_mulps : k_mulpd, mul_shape, a, b);
-    bool trapped = mul.trapped;
-    Vec products = mul.value;
-    for (unsigned i = 0; i < n; ++i)
-        if (!((imm >> (4 + i)) & 1))
-            products.set<T>(i, 0);
-    if (!trapped && single) {
-        Vec lo, hi;
-        lo.set<u32>(0, products.get<u32>(0));
-        hi.set<u32>(0, products.get<u32>(1));
-        lo.set<u32>(1, products.get<u32>(2));
-        hi.set<u32>(1, products.get<u32>(3));
-        for (unsigned i = 2; i < 4; ++i) {
-            lo.set<u32>(i, ONE_F32);
-            hi.set<u32>(i, ONE_F32);
+    Vec a[2], b[2];
+    for (unsigned h = 0; h < halves; ++h)
+        for (unsigned i = 0; i < n; ++i) {
+            const bool on = (imm >> (4 + i)) & 1;
+            a[h].set<T>(i, on ? d[h].get<T>(i) : static_cast<T>(single ? ONE_F32 : ONE_F64));
+            b[h].set<T>(i, on ? s[h].get<T>(i) : static_cast<T>(single ? ONE_F32 : ONE_F64));
         }
-        const Step sums = step(k_addps, ps(Arith::Add), lo, hi);
-        trapped = sums.trapped;
-        if (!trapped)
-            trapped = step(k_addss, ss(Arith::Add), sums.value,
-                           Vec{{sums.value.get<u32>(1), 0}}).trapped;
+    const Shape mul_shape = single ? ps(Arith::Mul) : pd(Arith::Mul);
+    bool trapped = step(single ? k_mulps : k_mulpd, mul_shape, a, b);
+    for (unsigned h = 0; h < halves; ++h)
+        for (unsigned i = 0; i < n; ++i)
+            if (!((imm >> (4 + i)) & 1))
+                a[h].set<T>(i, 0);
+    if (!trapped && single) {
+        Vec lo[2], hi[2];
+        for (unsigned h = 0; h < halves; ++h) {
+            lo[h].set<u32>(0, a[h].get<u32>(0));
+            hi[h].set<u32>(0, a[h].get<u32>(1));
+            lo[h].set<u32>(1, a[h].get<u32>(2));
+            hi[h].set<u32>(1, a[h].get<u32>(3));
+            for (unsigned i = 2; i < 4; ++i) {
+                lo[h].set<u32>(i, ONE_F32);
+                hi[h].set<u32>(i, ONE_F32);
+            }
+        }
+        trapped = step(k_addps, ps(Arith::Add), lo, hi);
+        if (!trapped) {
+            Vec odd[2];
+            for (unsigned h = 0; h < halves; ++h)
+                odd[h] = Vec{{lo[h].get<u32>(1), 0}};
+            trapped = step(k_addss, ss(Arith::Add), lo, odd);
+        }
     } else if (!trapped) {
-        trapped = step(k_addsd, sd(Arith::Add), Vec{{products.q[0], 0}},
-                       Vec{{products.q[1], 0}}).trapped;
+        Vec x[2], y[2];
+        for (unsigned h = 0; h < halves; ++h) {
+            x[h] = Vec{{a[h].q[0], 0}};
+            y[h] = Vec{{a[h].q[1], 0}};
+        }
+        trapped = step(k_addsd, sd(Arith::Add), x, y);
     }
     cpu.s.fpu.mxcsr |= flags;
     return !trapped;
@@ -516,17 +571,23 @@ template <class T>
 bool dot_product(Cpu& cpu, const Insn& insn, Kernel k)
 {
     if (is_vex(insn)) [[unlikely]] { // VDPPS ymm: each lane on its own, same imm8
-        return vex_fp(cpu, insn, [&](Vec& d, const Vec& s) {
-            const u32 control = cpu.s.fpu.mxcsr & mxcsr::WRITABLE;
-            if ((control & mxcsr::MASKS) == mxcsr::MASKS) {
-                cpu.s.fpu.mxcsr |= k(d, s, control) & mxcsr::FLAGS;
-                return true;
-            }
-            if (!dot_product_steps<T>(cpu, static_cast<u8>(insn.imm), d, s))
-                return raise_xm(cpu);
-            k(d, s, (control | mxcsr::MASKS) & ~mxcsr::FLAGS);
-            return true;
-        });
+        TRY(cpu.check_fpu_available(insn));
+        const unsigned first = (insn.prefixes & pfx::VEX_VVVV) ? 1 : 0;
+        Vec d[2], s[2];
+        TRY(vex_read(cpu, insn, first, d));
+        TRY(vex_read(cpu, insn, first + 1, s));
+        const unsigned halves = is_vex256(insn) ? 2 : 1;
+        const u32 control = cpu.s.fpu.mxcsr & mxcsr::WRITABLE;
+        const bool all_masked = (control & mxcsr::MASKS) == mxcsr::MASKS;
+        // With an exception unmasked the steps give the flags (or the trap).
+        if (!all_masked && !dot_product_steps<T>(cpu, static_cast<u8>(insn.imm), d, s, halves))
+            return raise_xm(cpu);
+        for (unsigned h = 0; h < halves; ++h) {
+            const u32 f = k(d[h], s[h], all_masked ? control : (control | mxcsr::MASKS) & ~mxcsr::FLAGS);
+            if (all_masked)
+                cpu.s.fpu.mxcsr |= f & mxcsr::FLAGS;
+        }
+        return vex_write(cpu, insn, d);
     }
     TRY(begin(cpu, insn));
     Vec d = xmm(cpu, insn.op[0].reg), s;
@@ -535,7 +596,7 @@ bool dot_product(Cpu& cpu, const Insn& insn, Kernel k)
     if ((control & mxcsr::MASKS) == mxcsr::MASKS) {
         cpu.s.fpu.mxcsr |= k(d, s, control) & mxcsr::FLAGS;
     } else {
-        if (!dot_product_steps<T>(cpu, static_cast<u8>(insn.imm), d, s))
+        if (!dot_product_steps<T>(cpu, static_cast<u8>(insn.imm), &d, &s, 1))
             return raise_xm(cpu);
         k(d, s, (control | mxcsr::MASKS) & ~mxcsr::FLAGS);
     }
@@ -606,11 +667,13 @@ bool vex_widen(Cpu& cpu, const Insn& insn, Kernel k, const Shape& shape)
     TRY(cpu.check_fpu_available(insn));
     Vec s[2];
     TRY(vex_read(cpu, insn, 1, s));
-    const Vec low = s[0], high{{s[0].q[1], 0}};
+    const Vec halves[2] = {s[0], Vec{{s[0].q[1], 0}}};
     Vec r[2];
-    bool ok = execute(cpu, k, shape, r[0], low);
-    ok = execute(cpu, k, shape, r[1], high) && ok;
-    return ok && vex_write(cpu, insn, r);
+    TRY(run_halves(cpu, r, [&](unsigned h, Vec& out) {
+        out = Vec{};
+        return execute(cpu, k, shape, out, halves[h]);
+    }));
+    return vex_write(cpu, insn, r);
 }
 
 // VCVTPD2PS/VCVTPD2DQ/VCVTTPD2DQ xmm, ymm/m256: four doubles narrow to an
@@ -621,10 +684,10 @@ bool vex_narrow(Cpu& cpu, const Insn& insn, Kernel k, const Shape& shape)
     Vec s[2];
     TRY(vex_read(cpu, insn, 1, s));
     Vec r[2];
-    bool ok = execute(cpu, k, shape, r[0], s[0]);
-    ok = execute(cpu, k, shape, r[1], s[1]) && ok;
-    if (!ok)
-        return false;
+    TRY(run_halves(cpu, r, [&](unsigned h, Vec& out) {
+        out = Vec{};
+        return execute(cpu, k, shape, out, s[h]);
+    }));
     const Vec out[2] = {Vec{{r[0].q[0], r[1].q[0]}}, Vec{}};
     return vex_write(cpu, insn, out);
 }

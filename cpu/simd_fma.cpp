@@ -56,9 +56,10 @@ struct Result {
     u32 flags;
 };
 
-// Rounds sign · m · 2^e (m != 0) to format T under `rc` with FTZ.
+// Rounds sign · m · 2^e (m != 0) to format T under `rc` with FTZ; `unmasked`
+// holds the MXCSR exceptions that are not masked.
 template <class T>
-Result round_pack(bool negative, u128 m, int e, unsigned rc, bool ftz)
+Result round_pack(bool negative, u128 m, int e, unsigned rc, bool ftz, u32 unmasked)
 {
     using F = Format<T>;
     using B = Fields<T>;
@@ -94,6 +95,11 @@ Result round_pack(bool negative, u128 m, int e, unsigned rc, bool ftz)
         ++r_exp;
     const bool tiny = r_exp < EMIN;
     u32 flags = 0;
+    // Unmasked overflow or underflow: #XM follows and the result is not
+    // written; PE tells whether the rounded significand was inexact, and an
+    // exact tiny result still underflows (SDM Vol 1 11.5.2.3-11.5.2.4).
+    if ((r_exp > EMAX && (unmasked & mxcsr::OE)) || (tiny && (unmasked & mxcsr::UE)))
+        return {0, (r_exp > EMAX ? mxcsr::OE : mxcsr::UE) | (inexact_unbounded ? mxcsr::PE : 0u)};
     if (r_exp > EMAX) {
         const bool to_inf = rc == 0 || (rc == 1 && negative) || (rc == 2 && !negative);
         const T big = to_inf ? (B::EXP_MAX << F::FRAC) : (((B::EXP_MAX - 1) << F::FRAC) | B::FRAC_MASK);
@@ -186,7 +192,10 @@ Result fma(T a, T b, T c, bool negate_product, bool negate_addend, const T* nan_
             const bool s = ps == cs ? ps : rc == 1;
             return {static_cast<u64>(s ? B::sign_bit() : T{0}), flags};
         }
-        // The exact result is c; a denormal c under FTZ still flushes.
+        // The exact result is c: a denormal c is an exact tiny result, which
+        // underflows when UE is unmasked, and under FTZ still flushes.
+        if (B::denormal(c_abs) && (~csr & (mxcsr::UE << mxcsr::MASK_SHIFT)))
+            return {0, flags | mxcsr::UE};
         if (B::denormal(c_abs) && ftz)
             return {static_cast<u64>(cs ? B::sign_bit() : T{0}), flags | mxcsr::UE | mxcsr::PE};
         return {static_cast<u64>((cs ? B::sign_bit() : T{0}) | c_abs), flags};
@@ -239,7 +248,8 @@ Result fma(T a, T b, T c, bool negate_product, bool negate_addend, const T* nan_
     }
     if (sum == 0)
         return {static_cast<u64>(rc == 1 ? B::sign_bit() : T{0}), flags};
-    const Result r = round_pack<T>(negative, sum, e, rc, ftz);
+    const Result r =
+        round_pack<T>(negative, sum, e, rc, ftz, ~(csr >> mxcsr::MASK_SHIFT) & mxcsr::FLAGS);
     return {r.bits, flags | r.flags};
 }
 
@@ -279,9 +289,13 @@ bool fma_op(Cpu& cpu, const Insn& insn, bool scalar)
             out[l].set<T>(i, static_cast<T>(r.bits));
             flags |= r.flags;
         }
+    // An unmasked pre-computation exception (IE, DE) in any element leaves
+    // out every post-computation flag (SDM Vol 1 11.5.2; the host agrees).
     u32& mx = cpu.s.fpu.mxcsr;
-    mx |= flags;
-    if (flags & ~(mx >> mxcsr::MASK_SHIFT) & mxcsr::FLAGS)
+    const u32 unmasked = ~(mx >> mxcsr::MASK_SHIFT) & mxcsr::FLAGS;
+    const u32 pre = flags & (mxcsr::IE | mxcsr::DE | mxcsr::ZE);
+    mx |= (pre & unmasked) ? pre : flags;
+    if (flags & unmasked)
         return raise_xm(cpu);
     if (!is_vex256(insn))
         out[1] = Vec{};

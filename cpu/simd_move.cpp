@@ -240,13 +240,32 @@ HANDLER(op_movnti)
 }
 
 // MASKMOVQ/MASKMOVDQU: bytes whose mask byte has its top bit set go to DS:rDI.
+// The whole 8 or 16 bytes are checked first, whatever the mask (the SDM
+// leaves faults for unselected bytes to the implementation; the host CPU
+// reports them, CR2 = rDI, #AC for a misaligned rDI, #GP for a half that
+// runs past a 4 GiB limit). The MMX switch of MASKMOVQ stays even when it
+// faults, as on the host.
 HANDLER(op_maskmov)
 {
     TRY(begin(cpu, insn));
+    cpu.keep_mmx_switch();
     Vec data, mask;
     TRY(read_src(cpu, insn, 0, data));
     TRY(read_src(cpu, insn, 1, mask));
     const u64 addr_mask = size_mask(insn.addrsize), base = cpu.s.gpr[RDI] & addr_mask;
+    // In 8-byte halves, each checked whole in turn (limit, alignment, pages),
+    // as the host orders the faults.
+    const bool user = cpu.access_is_user(false);
+    for (unsigned half = 0; half < width(insn); half += 8) {
+        u64 linear;
+        TRY(cpu.segment_linear(insn.mem.seg, (base + half) & addr_mask, 8, true, linear));
+        if (cpu.s.cr0 & cr::CR0_AM)
+            TRY(cpu.check_alignment(linear, 8));
+        SoftTlb::Entry* e;
+        TRY(cpu.translate(linear, Access::Write, user, e));
+        if (((linear + 7) >> 12) != (linear >> 12))
+            TRY(cpu.translate((linear + 7) & PAGE_MASK, Access::Write, user, e));
+    }
     for (unsigned i = 0; i < width(insn); ++i)
         if (mask.byte(i) & 0x80)
             TRY(cpu.write_mem(insn.mem.seg, (base + i) & addr_mask, 1, data.byte(i)));
@@ -281,7 +300,9 @@ HANDLER(op_emms)
         return cpu.raise(Fault{VEC_NM, false, 0, 0});
     if (cpu.s.fpu.fsw & 0x80)
         TRY(cpu.report_x87_error());
+    // Every register empty and TOP = 0 (SDM Vol 1 Table 9-2; the host agrees).
     cpu.s.fpu.ftw = 0xFFFF;
+    cpu.s.fpu.fsw = static_cast<u16>(cpu.s.fpu.fsw & ~(7u << 11));
     return true;
 }
 

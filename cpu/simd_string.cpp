@@ -121,7 +121,9 @@ bool string_compare(Cpu& cpu, const Insn& insn)
     TRY(read_src(cpu, insn, 1, b, Align::Any));
     unsigned len_a, len_b;
     if constexpr (Explicit) {
-        const bool wide = insn.prefixes & pfx::REX_W;
+        // REX.W / VEX.W selects RAX and RDX in 64-bit mode only; elsewhere
+        // VEX.W is ignored (the host reads EAX and EDX).
+        const bool wide = (insn.prefixes & pfx::REX_W) && cpu.s.in_64bit_code();
         const i64 eax = wide ? static_cast<i64>(cpu.s.gpr[RAX]) : static_cast<i32>(cpu.s.gpr[RAX]);
         const i64 edx = wide ? static_cast<i64>(cpu.s.gpr[RDX]) : static_cast<i32>(cpu.s.gpr[RDX]);
         len_a = explicit_length(eax, c);

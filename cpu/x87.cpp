@@ -169,9 +169,9 @@ bool check_pending(Cpu& cpu)
 
 // ---- Instruction and data pointers (SDM Vol 1 8.1.8-8.1.9) ----
 
-// The ModR/M byte of an x87 instruction. Insn keeps only the reg field, so
-// mod and rm are rebuilt: exactly for register forms, and for memory forms
-// as an assembler encodes them (shortest displacement).
+// The ModR/M byte of an x87 instruction: as encoded for memory forms; for
+// register forms rebuilt from the operands (no-operand forms such as D9 E8
+// pass their rm in `implied_rm`).
 u8 rebuild_modrm(const Insn& insn, u8 implied_rm)
 {
     const u8 reg = static_cast<u8>((insn.modrm_reg & 7) << 3);
@@ -194,30 +194,9 @@ u8 rebuild_modrm(const Insn& insn, u8 implied_rm)
             rm = implied_rm; // no-operand forms (FLD1, FSIN, FCOMPP, ...)
         return static_cast<u8>(0xC0 | reg | (rm & 7));
     }
-    const MemRef& m = insn.mem;
-    u8 mod = 0, rm = 0;
-    const bool disp8 = m.disp >= -128 && m.disp <= 127;
-    if (insn.addrsize == 2) {
-        static constexpr u8 combos[8][2] = {{RBX, RSI},    {RBX, RDI},    {RBP, RSI},
-                                            {RBP, RDI},    {RSI, NO_REG}, {RDI, NO_REG},
-                                            {RBP, NO_REG}, {RBX, NO_REG}};
-        if (m.base == NO_REG && m.index == NO_REG)
-            return static_cast<u8>(reg | 6);
-        for (u8 i = 0; i < 8; ++i) {
-            if ((combos[i][0] == m.base && combos[i][1] == m.index) ||
-                (combos[i][0] == m.index && combos[i][1] == m.base))
-                rm = i;
-        }
-        mod = (m.disp == 0 && rm != 6) ? 0 : disp8 ? 1 : 2;
-        return static_cast<u8>(mod << 6 | reg | rm);
-    }
-    if (m.base == REG_RIP)
-        return static_cast<u8>(reg | 5);
-    if (m.base == NO_REG)
-        return static_cast<u8>(reg | (m.index != NO_REG || insn.addrsize == 8 ? 4 : 5));
-    rm = (m.index != NO_REG || (m.base & 7) == RSP) ? 4 : (m.base & 7);
-    mod = (m.disp == 0 && (m.base & 7) != RBP) ? 0 : disp8 ? 1 : 2;
-    return static_cast<u8>(mod << 6 | reg | rm);
+    // Memory form: the byte as encoded (a SIB form keeps rm = 100b even
+    // when the SIB names only a base).
+    return insn.modrm;
 }
 
 u64 addr_mask(const Insn& insn)
@@ -267,16 +246,49 @@ bool read_bytes(Cpu& cpu, const Insn& insn, u64 ea, u8* out, unsigned len)
     return true;
 }
 
-// Checks that the whole block can be written before changing any of it.
-bool probe_write(Cpu& cpu, const Insn& insn, u64 ea, unsigned len)
+// An FLDENV/FRSTOR area: one alignment check for the whole area, 4-byte
+// for the 32-bit formats and 2-byte for the 16-bit ones (SDM Vol 3A Table
+// 6-7), then the reads without their own (the host reads a 4-byte aligned
+// area without #AC), field-sized: an area that runs past a segment's limit
+// faults on its first page before the limit, as on the host.
+bool read_env_area(Cpu& cpu, const Insn& insn, u64 ea, u8* out, unsigned len, bool wide)
 {
-    u64 linear;
-    TRY(cpu.segment_linear(insn.mem.seg, ea, len, true, linear));
+    const u64 mask = addr_mask(insn);
+    const unsigned field = wide ? 4 : 2;
+    for (unsigned done = 0; done < len;) {
+        const unsigned n = len - done >= field ? field : len - done;
+        u64 linear, v;
+        TRY(cpu.segment_linear(insn.mem.seg, (ea + done) & mask, n, false, linear));
+        if (done == 0 && (cpu.s.cr0 & cr::CR0_AM))
+            TRY(cpu.check_alignment(linear, wide ? 4 : 2));
+        TRY(cpu.read_linear(linear, n, v));
+        std::memcpy(out + done, &v, n);
+        done += n;
+    }
+    return true;
+}
+
+// Checks that the whole block can be written before changing any of it;
+// with `align`, the alignment check (#AC) of an operand of that size comes
+// first, before any #PF, as for every other access. In 8-byte parts, each
+// checked against the segment and then its pages: a block that runs past a
+// 4 GiB limit faults on its first page first, as on the host CPU.
+bool probe_write(Cpu& cpu, const Insn& insn, u64 ea, unsigned len, unsigned align = 0)
+{
+    const u64 mask = addr_mask(insn);
+    const u64 wrap = cpu.s.long_mode_active() ? ~0ull : 0xFFFFFFFFull;
     const bool user = cpu.access_is_user(false);
-    const u64 last = linear + len - 1;
-    for (u64 page = linear & PAGE_MASK; page <= (last & PAGE_MASK); page += PAGE_SIZE) {
+    for (unsigned done = 0; done < len; done += 8) {
+        const unsigned n = len - done >= 8 ? 8 : len - done;
+        u64 linear;
+        TRY(cpu.segment_linear(insn.mem.seg, (ea + done) & mask, n, true, linear));
+        if (done == 0 && align && (cpu.s.cr0 & cr::CR0_AM))
+            TRY(cpu.check_alignment(linear, align));
         SoftTlb::Entry* e;
-        TRY(cpu.translate(page == (linear & PAGE_MASK) ? linear : page, Access::Write, user, e));
+        TRY(cpu.translate(linear, Access::Write, user, e));
+        const u64 last = (linear + n - 1) & wrap; // may wrap past 2^64 or 2^32
+        if ((last & PAGE_MASK) != (linear & PAGE_MASK))
+            TRY(cpu.translate(last & PAGE_MASK, Access::Write, user, e));
     }
     return true;
 }
@@ -636,6 +648,11 @@ bool store(Cpu& cpu, const Insn& insn, StoreKind kind, bool pop)
     }
     const u64 ea = cpu.effective_address(insn);
     const unsigned size = insn.op[0].size;
+    // The destination's faults (#GP, #SS, #AC, #PF) come before the numeric
+    // ones: a store that an unmasked exception suppresses still faults on an
+    // inaccessible operand, as on the host CPU. (m80 is checked as 8-byte
+    // aligned, SDM Vol 3A Table 6-7.)
+    TRY(probe_write(cpu, insn, ea, size, size > 8 ? 8 : size));
     FpEnv e = env_for(cpu.s.fpu);
     u8 bytes[10] = {};
     bool ok = true;
@@ -811,8 +828,11 @@ unsigned load_env(Cpu& cpu, bool wide, const u8* p, u16& tags)
         f.fdp = get16(p + 10) | (u64(get16(p + 12) >> 12) << 16);
         f.fcs = f.fds = 0;
     } else {
+        // This format has no opcode field: FOP reads as 0 after it (as on
+        // the host CPU).
         f.fip = get16(p + 6);
         f.fcs = get16(p + 8);
+        f.fop = 0;
         f.fdp = get16(p + 10);
         f.fds = get16(p + 12);
     }
@@ -935,7 +955,7 @@ HANDLER(op_fldenv)
     TRY(check_pending(cpu));
     const bool wide = insn.op[0].size != 14;
     u8 buf[28];
-    TRY(read_bytes(cpu, insn, cpu.effective_address(insn), buf, wide ? 28 : 14));
+    TRY(read_env_area(cpu, insn, cpu.effective_address(insn), buf, wide ? 28 : 14, wide));
     u16 tags;
     load_env(cpu, wide, buf, tags);
     load_tags(cpu.s.fpu, tags);
@@ -966,7 +986,7 @@ HANDLER(op_frstor)
     const bool wide = insn.op[0].size != 94;
     u8 buf[108];
     const unsigned len = wide ? 108 : 94;
-    TRY(read_bytes(cpu, insn, cpu.effective_address(insn), buf, len));
+    TRY(read_env_area(cpu, insn, cpu.effective_address(insn), buf, len, wide));
     u16 tags;
     const unsigned at = load_env(cpu, wide, buf, tags);
     Stack s{cpu.s.fpu};

@@ -5,6 +5,7 @@
 // and the memory. Only cases that cannot fault are generated (aligned forms
 // get aligned addresses). Seeded; forms the host lacks are skipped and counted.
 #include "tests/cpu/cpu_harness.h"
+#include "tests/cpu/random_fp.h"
 
 #include <doctest/doctest.h>
 
@@ -641,25 +642,7 @@ struct Gen {
     explicit Gen(u64 seed) : rng(seed) {}
     u64 bits() { return rng(); }
     unsigned below(unsigned n) { return static_cast<unsigned>(rng() % n); }
-    // Floating-point values with the special classes over-represented.
-    u64 fp(unsigned exp_bits, unsigned frac_bits)
-    {
-        const u64 sign = (bits() & 1) << (exp_bits + frac_bits);
-        const u64 exp_max = (1ull << exp_bits) - 1, frac = bits() & ((1ull << frac_bits) - 1);
-        const u64 quiet = 1ull << (frac_bits - 1);
-        auto make = [&](u64 e, u64 f) { return sign | (e << frac_bits) | f; };
-        switch (below(12)) {
-        case 0: return make(0, 0);
-        case 1: return make(0, frac ? frac : 1);
-        case 2: return make(exp_max, 0);
-        case 3: return make(exp_max, quiet | frac);
-        case 4: return make(exp_max, (frac & ~quiet) | 1);
-        case 5: return make(exp_max - 1 - below(3), frac);
-        case 6: return make(1 + below(3), frac);
-        case 7: return make((exp_max >> 1) + below(40), frac & ~0xFFFull);
-        default: return make(1 + below(static_cast<unsigned>(exp_max - 1)), frac);
-        }
-    }
+    u64 fp(unsigned exp_bits, unsigned frac_bits) { return random_fp::ieee(*this, exp_bits, frac_bits); }
     // A single whose exponent lies around binary16's range (denormal to overflow).
     u64 half_range_single()
     {

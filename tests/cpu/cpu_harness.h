@@ -82,6 +82,25 @@ struct CpuHarness {
         state.idtr = {VECTOR_IDT, 32 * 16 - 1};
     }
 
+    // The same at CPL 3 with alignment checking on (CR0.AM, EFLAGS.AC). The
+    // final HLT raises #GP there.
+    void enter_user64_with_alignment_checks()
+    {
+        enter_long64_with_vector_stubs();
+        const u64 tss = 0x5000;
+        put64(tss + 4, 0x70000); // RSP0
+        state.tr.base = tss;
+        state.tr.limit = 0x67;
+        state.tr.attr = 0x8B;
+        put64(GDT + 24, 0x00AFFB000000FFFFull);
+        put64(GDT + 32, 0x00CFF3000000FFFFull);
+        state.gdtr.limit = 0x3F;
+        cpu.set_segment_from_descriptor(state.seg[CS], 0x1B, 0x00AFFB000000FFFFull);
+        cpu.set_segment_from_descriptor(state.seg[SS], 0x23, 0x00CFF3000000FFFFull);
+        state.cr0 |= cr::CR0_AM;
+        state.rflags |= rf::AC;
+    }
+
     // Runs code at CODE and returns the exception vector it raised, -1 when
     // it reached its final HLT, 99 when it stopped anywhere else.
     int run_to_vector(std::initializer_list<u8> code)

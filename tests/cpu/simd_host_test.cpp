@@ -11,6 +11,7 @@
 
 #if defined(__x86_64__)
 
+#include "tests/cpu/random_fp.h"
 #include "tests/cpu/simd_host_runner.h"
 
 #include <cpuid.h>
@@ -590,42 +591,8 @@ struct Gen {
     u64 bits() { return rng(); }
     unsigned below(unsigned n) { return static_cast<unsigned>(rng() % n); }
 
-    // Floating-point values with the interesting classes over-represented.
-    u64 fp(unsigned exp_bits, unsigned frac_bits)
-    {
-        const u64 sign = (bits() & 1) << (exp_bits + frac_bits);
-        const u64 exp_max = (1ull << exp_bits) - 1, frac = bits() & ((1ull << frac_bits) - 1);
-        const u64 quiet = 1ull << (frac_bits - 1);
-        auto make = [&](u64 e, u64 f) { return sign | (e << frac_bits) | f; };
-        switch (below(16)) {
-        case 0:
-            return make(0, 0); // zero
-        case 1:
-            return make(0, frac ? frac : 1); // denormal
-        case 2:
-            return make(exp_max, 0); // infinity
-        case 3:
-            return make(exp_max, quiet | frac); // QNaN
-        case 4:
-            return make(exp_max, (frac & ~quiet) | 1); // SNaN
-        case 5:
-            return make(exp_max - 1 - below(3), frac); // near overflow
-        case 6:
-            return make(1 + below(3), frac); // near underflow
-        case 7:
-            return make((exp_max >> 1) + below(4), 0); // small integers
-        case 8:
-            return make((exp_max >> 1) + below(64), frac & ~0xFFFull); // few digits
-        case 9:
-            return make((exp_max >> 1) - 1, frac); // 0.5..1
-        case 10:
-            return bits() & ((1ull << (1 + exp_bits + frac_bits)) - 1);
-        default:
-            return make(1 + below(static_cast<unsigned>(exp_max - 1)), frac);
-        }
-    }
-    u32 f32() { return static_cast<u32>(fp(8, 23)); }
-    u64 f64() { return fp(11, 52); }
+    u32 f32() { return random_fp::f32(*this); }
+    u64 f64() { return random_fp::f64(*this); }
 
     void xmm(u64 out[2], Data d)
     {
@@ -681,15 +648,7 @@ struct Gen {
         }
     }
 
-    u32 control()
-    {
-        // RC, DAZ, FTZ at random; mostly everything masked; sometimes old flags set.
-        u32 m = (below(4) << 13) | (below(2) ? 0x40 : 0) | (below(2) ? 0x8000 : 0);
-        m |= below(4) == 0 ? static_cast<u32>(bits() & 0x1F80) : 0x1F80;
-        if (below(4) == 0)
-            m |= bits() & 0x3F;
-        return m;
-    }
+    u32 control() { return random_fp::mxcsr(*this); }
 };
 
 // ---- One case ----

@@ -394,3 +394,254 @@ TEST_CASE("PCLMULQDQ multiplies without carries")
     CHECK(m.run({0x66, 0x0F, 0x3A, 0x44, 0xC1, 0x00}) == -1);
     CHECK(m.state.fpu.xmm[0] == std::array<u64, 2>{0, 1ull << 62});
 }
+
+// Found by cpu-difftest's sse family against the host CPU (AMD EPYC).
+
+TEST_CASE("EMMS empties every tag and sets TOP to 0 (SDM Vol 1 Table 9-2)")
+{
+    CpuHarness h;
+    h.enter_long64();
+    h.state.cr4 |= cr::CR4_OSFXSR;
+    // fninit ; fld1 (TOP = 7) ; emms
+    CHECK(h.run_code({0xDB, 0xE3, 0xD9, 0xE8, 0x0F, 0x77}) == RunExit::Halted);
+    CHECK(((h.state.fpu.fsw >> 11) & 7) == 0);
+    CHECK(h.state.fpu.ftw == 0xFFFF);
+}
+
+TEST_CASE("An MMX instruction that faults on its memory operand leaves TOP and the tags alone")
+{
+    CpuHarness h;
+    h.enter_long64_with_vector_stubs();
+    h.state.cr4 |= cr::CR4_OSFXSR;
+    h.state.gpr[RCX] = 0x8000000000000000ull; // non-canonical
+    // fninit ; fld1 (TOP = 7, R7 valid) ; movq mm0, [rcx] (#GP)
+    CHECK(h.run_to_vector({0xDB, 0xE3, 0xD9, 0xE8, 0x0F, 0x6F, 0x01}) == VEC_GP);
+    CHECK(((h.state.fpu.fsw >> 11) & 7) == 7);
+    CHECK(h.state.fpu.ftw == 0x3FFF);
+}
+
+// Found by cpu-difftest's avx family against the host CPU (AMD EPYC): an
+// unmasked pre-computation exception (here DE) anywhere in the instruction
+// keeps every post-computation flag (here PE) out of MXCSR (SDM Vol 1 11.5.2).
+namespace {
+
+struct AvxMachine {
+    CpuHarness h;
+    AvxMachine()
+    {
+        h.enter_long64_with_vector_stubs();
+        h.state.cr4 |= cr::CR4_OSFXSR | cr::CR4_OSXMMEXCPT | cr::CR4_OSXSAVE;
+        h.state.xcr0 = 7;
+        h.state.fpu.mxcsr = 0x1E80; // DM unmasked
+    }
+};
+
+} // namespace
+
+TEST_CASE("VADDPS ymm: a denormal in the upper half keeps the lower half's PE out of MXCSR")
+{
+    AvxMachine m;
+    FpuState& f = m.h.state.fpu;
+    f.xmm[1] = {0x3F800000, 0};      // element 0: 1.0
+    f.xmm[2] = {0x30800000, 0};      // element 0: 2^-30 (1 + 2^-30 is inexact)
+    f.ymm_high[1] = {0x00000001, 0}; // element 4: a denormal (DE)
+    f.ymm_high[2] = {0x3F800000, 0};
+    // vaddps ymm0, ymm1, ymm2
+    CHECK(m.h.run_to_vector({0xC5, 0xF4, 0x58, 0xC2}) == VEC_XM);
+    CHECK(f.mxcsr == 0x1E82);
+}
+
+TEST_CASE("VFMADD231PS: a denormal in one element keeps another element's PE out of MXCSR")
+{
+    AvxMachine m;
+    FpuState& f = m.h.state.fpu;
+    f.xmm[0] = {0x30800000, 0};                           // element 0 addend: 2^-30
+    f.xmm[1] = {0x3F800000 | (u64{0x00000001} << 32), 0}; // element 1: a denormal (DE)
+    f.xmm[2] = {0x3F800000 | (u64{0x3F800000} << 32), 0};
+    // vfmadd231ps xmm0, xmm1, xmm2: 1.0 * 1.0 + 2^-30 is inexact
+    CHECK(m.h.run_to_vector({0xC4, 0xE2, 0x71, 0xB8, 0xC2}) == VEC_XM);
+    CHECK(f.mxcsr == 0x1E82);
+}
+
+TEST_CASE("A misaligned 16-byte SSE operand raises #GP before a non-canonical stack address's #SS")
+{
+    CpuHarness h;
+    h.enter_long64_with_vector_stubs();
+    h.state.cr4 |= cr::CR4_OSFXSR;
+    h.state.gpr[RBP] = 0x8000000000000000ull;
+    // movaps xmm0, [rbp+1]: misaligned and non-canonical (found by cpu-difftest on the host)
+    CHECK(h.run_to_vector({0x0F, 0x28, 0x45, 0x01}) == VEC_GP);
+}
+
+TEST_CASE("MASKMOVDQU checks all 16 bytes at rDI whatever the mask: a wrap past 4 GiB is #GP")
+{
+    CpuHarness h;
+    h.enter_protected32();
+    h.state.cr4 |= cr::CR4_OSFXSR;
+    // #GP (vector 13) leads to mov ebx, 13 ; hlt.
+    const u32 idt = 0x3000, handler = 0x12000;
+    h.put64(idt + 13 * 8, (handler & 0xFFFF) | (u64(0x08) << 16) | (u64(0x8E) << 40) |
+                              (u64(handler >> 16) << 48));
+    h.state.idtr = {idt, 32 * 8 - 1};
+    h.put(handler, {0xBB, 13, 0, 0, 0, 0xF4});
+    h.state.gpr[RDI] = 0xFFFFFFFE;
+    h.state.fpu.xmm[1] = {0, 0}; // mask: no byte selected
+    // maskmovdqu xmm0, xmm1: 16 bytes from 0xFFFFFFFE run past DS's 4 GiB limit
+    CHECK(h.run_code({0x66, 0x0F, 0xF7, 0xC1}) == RunExit::Halted);
+    CHECK(h.state.gpr[RBX] == 13);
+}
+
+TEST_CASE("MASKMOVQ keeps its MMX switch (TOP 0, tags valid) when its store faults")
+{
+    CpuHarness h;
+    h.enter_long64_with_vector_stubs();
+    h.state.cr4 |= cr::CR4_OSFXSR;
+    h.state.gpr[RDI] = 0x8000000000000000ull; // non-canonical
+    // fninit ; fld1 (TOP = 7) ; maskmovq mm0, mm1 (#GP)
+    CHECK(h.run_to_vector({0xDB, 0xE3, 0xD9, 0xE8, 0x0F, 0xF7, 0xC1}) == VEC_GP);
+    CHECK(((h.state.fpu.fsw >> 11) & 7) == 0);
+    CHECK(h.state.fpu.ftw == 0);
+}
+
+TEST_CASE("VCVTPS2PH to memory: a faulting store leaves MXCSR's flags alone")
+{
+    AvxMachine m;
+    FpuState& f = m.h.state.fpu;
+    f.mxcsr = 0x1F80;
+    f.xmm[1] = {0x3F800001, 0};                 // 1 + 2^-23: inexact in binary16 (PE)
+    m.h.state.gpr[RCX] = 0x8000000000000000ull; // non-canonical
+    // vcvtps2ph qword [rcx], xmm1, 0 (found by cpu-difftest on the host)
+    CHECK(m.h.run_to_vector({0xC4, 0xE3, 0x79, 0x1D, 0x09, 0x00}) == VEC_GP);
+    CHECK(f.mxcsr == 0x1F80);
+}
+
+TEST_CASE("VFMADD231SD: an exact overflow with OE unmasked sets OE without PE")
+{
+    AvxMachine m;
+    FpuState& f = m.h.state.fpu;
+    f.mxcsr = 0x1B80;                      // OM unmasked
+    f.xmm[0] = {0, 0};                     // addend 0
+    f.xmm[1] = {0x7E70000000000000ull, 0}; // 2^1000
+    f.xmm[2] = {0x4630000000000000ull, 0}; // 2^100: the product 2^1100 is exact
+    // vfmadd231sd xmm0, xmm1, xmm2 (found by cpu-difftest on the host)
+    CHECK(m.h.run_to_vector({0xC4, 0xE2, 0xF1, 0xB9, 0xC2}) == VEC_XM);
+    CHECK(f.mxcsr == 0x1B88);
+}
+
+TEST_CASE("VFMADD231SD: an exact tiny result with UE unmasked sets UE without PE")
+{
+    AvxMachine m;
+    FpuState& f = m.h.state.fpu;
+    f.mxcsr = 0x1780; // UM unmasked
+    f.xmm[0] = {0, 0};
+    f.xmm[1] = {0x0010000000000000ull, 0}; // 2^-1022
+    f.xmm[2] = {0x3FE0000000000000ull, 0}; // 0.5: the product 2^-1023 is exact and tiny
+    CHECK(m.h.run_to_vector({0xC4, 0xE2, 0xF1, 0xB9, 0xC2}) == VEC_XM);
+    CHECK(f.mxcsr == 0x1790);
+}
+
+TEST_CASE("VDPPS ymm steps both halves together: an unmasked IE keeps the other half's PE out")
+{
+    AvxMachine m;
+    FpuState& f = m.h.state.fpu;
+    f.mxcsr = 0x1F00;           // IM unmasked
+    f.xmm[1] = {0x3F800001, 0}; // 1 + 2^-23: its square is inexact (PE)
+    f.xmm[2] = {0x3F800001, 0};
+    f.ymm_high[1] = {0x7F800001, 0}; // element 4: an SNaN (IE)
+    f.ymm_high[2] = {0x3F800000, 0};
+    // vdpps ymm0, ymm1, ymm2, 0xF1 (found by cpu-difftest on the host)
+    CHECK(m.h.run_to_vector({0xC4, 0xE3, 0x75, 0x40, 0xC2, 0xF1}) == VEC_XM);
+    CHECK(f.mxcsr == 0x1F01);
+}
+
+TEST_CASE("A gather clears the mask of an element it skips, before a later element faults")
+{
+    AvxMachine m;
+    FpuState& f = m.h.state.fpu;
+    m.h.state.gpr[RAX] = 0x8000000000000000ull;                // non-canonical: element 1 faults
+    f.xmm[1] = {0, 0};                                         // indices
+    f.xmm[2] = {0x4000000000000000ull, 0x8000000000000000ull}; // mask: element 0 off, 1 on
+    // vgatherqpd xmm0, [rax + xmm1], xmm2 (found by cpu-difftest on the host)
+    CHECK(m.h.run_to_vector({0xC4, 0xE2, 0xE9, 0x93, 0x04, 0x08}) == VEC_GP);
+    CHECK(f.xmm[2][0] == 0);
+    CHECK(f.xmm[2][1] == 0x8000000000000000ull);
+}
+
+TEST_CASE("VFMADD231SS: 0 * 1 + a denormal, exact and tiny, underflows with UE unmasked")
+{
+    AvxMachine m;
+    FpuState& f = m.h.state.fpu;
+    f.mxcsr = 0x1780;  // UM unmasked
+    f.xmm[0] = {8, 0}; // addend: a denormal
+    f.xmm[1] = {0, 0};
+    f.xmm[2] = {0x3F800000, 0};
+    // vfmadd231ss xmm0, xmm1, xmm2 (found by cpu-difftest; the host gives #XM, DE and UE)
+    CHECK(m.h.run_to_vector({0xC4, 0xE2, 0x71, 0xB9, 0xC2}) == VEC_XM);
+    CHECK(f.mxcsr == 0x1792);
+}
+
+TEST_CASE("MASKMOVQ at CPL 3 raises #AC for a misaligned rDI before the #PF of its page")
+{
+    CpuHarness h;
+    h.enter_user64_with_alignment_checks();
+    h.state.cr4 |= cr::CR4_OSFXSR;
+    h.state.gpr[RDI] = 0x40000006; // misaligned, above the 1 GiB the harness maps
+    // maskmovq mm1, mm4 (found by cpu-difftest on the host)
+    CHECK(h.run_to_vector({0x0F, 0xF7, 0xCC}) == VEC_AC);
+}
+
+TEST_CASE("VCVTPS2PH to memory: an unmasked exception comes after the store's #PF")
+{
+    AvxMachine m;
+    FpuState& f = m.h.state.fpu;
+    f.mxcsr = 0x0F80;                // PM unmasked
+    f.xmm[0] = {0x3F800001, 0};      // 1 + 2^-23: inexact in binary16
+    m.h.state.gpr[RCX] = 0x40000000; // above the 1 GiB the harness maps
+    // vcvtps2ph qword [rcx], xmm0, 0 (found by cpu-difftest on the host)
+    CHECK(m.h.run_to_vector({0xC4, 0xE3, 0x79, 0x1D, 0x01, 0x00}) == VEC_PF);
+    CHECK(f.mxcsr == 0x0F80);
+}
+
+TEST_CASE("A misaligned VMOVDQA operand raises #GP before a non-canonical stack address's #SS")
+{
+    AvxMachine m;
+    m.h.state.gpr[RBP] = 0x8000000000000000ull;
+    // vmovdqa ymm0, [rbp+1] (found by cpu-difftest on the host)
+    CHECK(m.h.run_to_vector({0xC5, 0xFD, 0x6F, 0x45, 0x01}) == VEC_GP);
+}
+
+TEST_CASE("VPCMPESTRI outside 64-bit mode reads EAX and EDX whatever VEX.W says")
+{
+    CpuHarness h;
+    h.enter_protected32();
+    h.state.cr4 |= cr::CR4_OSFXSR | cr::CR4_OSXSAVE;
+    h.state.xcr0 = 7;
+    h.state.fpu.xmm[0] = {0x6262626262616161ull, 0x6262626262626262ull}; // "aaa" then 'b's
+    h.state.fpu.xmm[1] = {0x6262626262626262ull, 0x6262626262626262ull}; // all 'b'
+    h.state.gpr[RAX] = 0x100000003ull; // EAX = 3: the set is {'a'}
+    h.state.gpr[RDX] = 16;
+    // vpcmpestri xmm0, xmm1, 0 with VEX.W1 (found by cpu-difftest on the host)
+    CHECK(h.run_code({0xC4, 0xE3, 0xF9, 0x61, 0xC1, 0x00}) == RunExit::Halted);
+    CHECK((h.state.gpr[RCX] & 0xFFFFFFFF) == 16); // no 'b' among the first three bytes
+}
+
+TEST_CASE("VCVTPS2PH: an unmasked DE in one element keeps another element's PE out of MXCSR")
+{
+    AvxMachine m;
+    FpuState& f = m.h.state.fpu;
+    f.xmm[0] = {0x3F800001 | (u64{0x00000001} << 32), 0}; // inexact in binary16; a denormal
+    // vcvtps2ph xmm1, xmm0, 0 (found by cpu-difftest on the host)
+    CHECK(m.h.run_to_vector({0xC4, 0xE3, 0x79, 0x1D, 0xC1, 0x00}) == VEC_XM);
+    CHECK(f.mxcsr == 0x1E82);
+}
+
+TEST_CASE("VCVTPS2PH: an exact overflow with OE unmasked sets OE without PE")
+{
+    AvxMachine m;
+    FpuState& f = m.h.state.fpu;
+    f.mxcsr = 0x1B80;           // OM unmasked
+    f.xmm[0] = {0x47800000, 0}; // 65536.0: beyond binary16, exactly 2^16 (found by cpu-difftest)
+    // vcvtps2ph xmm1, xmm0, 0
+    CHECK(m.h.run_to_vector({0xC4, 0xE3, 0x79, 0x1D, 0xC1, 0x00}) == VEC_XM);
+    CHECK(f.mxcsr == 0x1B88);
+}

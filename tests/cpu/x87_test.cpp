@@ -5,6 +5,7 @@
 #include "cpu/decoder.h"
 #include "cpu/float80.h"
 #include "tests/cpu/cpu_harness.h"
+#include "tests/cpu/random_fp.h"
 
 #include <doctest/doctest.h>
 
@@ -451,6 +452,126 @@ TEST_CASE("FXRSTOR with reserved MXCSR bits raises #GP")
     CHECK(h.state.rip == 0x11001);
 }
 
+// Found by cpu-difftest's x87 family against the host CPU (AMD EPYC).
+
+TEST_CASE("FOP keeps the ModRM byte as encoded, SIB form included")
+{
+    CpuHarness h;
+    h.enter_long64();
+    h.put64(DATA, 0x3F800000); // 1.0f
+    h.state.gpr[RBX] = DATA;
+    // fninit ; fld dword [rbx+0] through a SIB byte: D9 44 23 00 (ModRM 0x44, rm = 100b)
+    CHECK(h.run_code({0xDB, 0xE3, 0xD9, 0x44, 0x23, 0x00}) == RunExit::Halted);
+    CHECK(h.state.fpu.fop == 0x144);
+    // fld dword [rbx] through mod 10 with a SIB and a zero disp32: ModRM 0x84
+    CpuHarness h2;
+    h2.enter_long64();
+    h2.put64(DATA, 0x3F800000);
+    h2.state.gpr[RBX] = DATA;
+    CHECK(h2.run_code({0xDB, 0xE3, 0xD9, 0x84, 0x23, 0, 0, 0, 0}) == RunExit::Halted);
+    CHECK(h2.state.fpu.fop == 0x184);
+}
+
+TEST_CASE("FLDENV of the 16-bit protected-mode format, which has no FOP, clears FOP")
+{
+    CpuHarness h;
+    h.enter_long64();
+    const u8 env[14] = {0x7F, 0x03, 0, 0, 0xFF, 0xFF, 0, 0, 0, 0, 0, 0, 0, 0};
+    h.mem.write_bytes(DATA, env, sizeof env);
+    h.state.gpr[RBX] = DATA;
+    // fninit ; fld1 (FOP 0x1E8) ; o16 fldenv [rbx]
+    CHECK(h.run_code({0xDB, 0xE3, 0xD9, 0xE8, 0x66, 0xD9, 0x23}) == RunExit::Halted);
+    CHECK(h.state.fpu.fop == 0);
+}
+
+TEST_CASE("An x87 store suppressed by an unmasked exception still faults on its operand")
+{
+    CpuHarness h;
+    h.enter_long64_with_vector_stubs();
+    h.put(DATA, {0x7E, 0x03}); // FCW 0x037E: IE unmasked
+    h.state.gpr[RBX] = DATA;
+    h.state.gpr[RCX] = 0x8000000000000000ull; // non-canonical
+    // fninit ; fldcw [rbx] ; fstp dword [rcx]: ST0 empty (unmasked underflow), operand #GP
+    CHECK(h.run_to_vector({0xDB, 0xE3, 0xD9, 0x2B, 0xD9, 0x19}) == VEC_GP);
+    CHECK((h.state.fpu.fsw & 0x3F) == 0); // the fault came first: no exception recorded
+}
+
+TEST_CASE("A suppressed x87 store that wraps the top of the address space still faults")
+{
+    CpuHarness h;
+    h.enter_long64_with_vector_stubs();
+    h.put(DATA, {0x7E, 0x03}); // FCW 0x037E: IE unmasked
+    h.state.gpr[RBX] = DATA;
+    h.state.gpr[RAX] = ~0ull - 1; // 4 bytes from 2^64 - 2 wrap to 0 (found by cpu-difftest)
+    // fninit ; fldcw [rbx] ; fstp dword [rax]: ST0 empty (unmasked underflow), operand #PF
+    CHECK(h.run_to_vector({0xDB, 0xE3, 0xD9, 0x2B, 0xD9, 0x18}) == VEC_PF);
+}
+
+namespace {
+
+// 32-bit protected mode with paging: the first 4 MiB identity-mapped by one
+// large page, the rest not; #PF leads to mov ebx, 14 ; hlt.
+void enter_protected32_low_4mib(CpuHarness& h)
+{
+    h.enter_protected32();
+    h.put64(0x8000, 0x83); // PDE 0: present, writable, 4 MiB
+    h.state.cr3 = 0x8000;
+    h.state.cr4 |= cr::CR4_PSE;
+    h.state.cr0 |= cr::CR0_PG;
+    const u32 idt = 0x3000, handler = 0x12000;
+    h.put64(idt + 14 * 8, (handler & 0xFFFF) | (u64(0x08) << 16) | (u64(0x8E) << 40) |
+                              (u64(handler >> 16) << 48));
+    h.state.idtr = {idt, 32 * 8 - 1};
+    h.put(handler, {0xBB, 14, 0, 0, 0, 0xF4});
+}
+
+} // namespace
+
+TEST_CASE("FLDENV at the top of a 4 GiB segment faults on its first page before the limit")
+{
+    CpuHarness h;
+    enter_protected32_low_4mib(h);
+    h.state.gpr[RDI] = 0xFFFFFFFA; // the 28-byte area runs past the limit (found by cpu-difftest)
+    // fldenv [edi]
+    CHECK(h.run_code({0xD9, 0x27}) == RunExit::Halted);
+    CHECK(h.state.gpr[RBX] == 14);
+    CHECK(h.state.cr2 == 0xFFFFFFFA);
+}
+
+TEST_CASE("FSTP m80 at the top of a 4 GiB segment faults on its first page before the limit")
+{
+    CpuHarness h;
+    enter_protected32_low_4mib(h);
+    h.state.gpr[RAX] = 0xFFFFFFF8; // the 10 bytes run past the limit (found by cpu-difftest)
+    // fld1 ; fstp tword [eax]
+    CHECK(h.run_code({0xD9, 0xE8, 0xDB, 0x38}) == RunExit::Halted);
+    CHECK(h.state.gpr[RBX] == 14);
+    CHECK(h.state.cr2 == 0xFFFFFFF8);
+}
+
+TEST_CASE("A misaligned x87 store at CPL 3 raises #AC before the #PF of an unmapped page")
+{
+    CpuHarness h;
+    h.enter_user64_with_alignment_checks();
+    // fstp qword [0x40000001]: misaligned, and above the 1 GiB the harness maps
+    CHECK(h.run_to_vector({0xDD, 0x1C, 0x25, 0x01, 0x00, 0x00, 0x40}) == VEC_AC);
+}
+
+TEST_CASE("FRSTOR and FLDENV need their area 4-byte aligned under #AC, not 8-byte aligned")
+{
+    auto run = [](std::initializer_list<u8> code) {
+        CpuHarness h;
+        h.enter_user64_with_alignment_checks();
+        return h.run_to_vector(code);
+    };
+    // frstor / fldenv [0x30004]: zeros, a valid image; the HLT after is #GP at CPL 3
+    CHECK(run({0xDD, 0x24, 0x25, 0x04, 0x00, 0x03, 0x00}) == VEC_GP);
+    CHECK(run({0xD9, 0x24, 0x25, 0x04, 0x00, 0x03, 0x00}) == VEC_GP);
+    // 2-byte aligned: #AC
+    CHECK(run({0xDD, 0x24, 0x25, 0x02, 0x00, 0x03, 0x00}) == VEC_AC);
+    CHECK(run({0xD9, 0x24, 0x25, 0x02, 0x00, 0x03, 0x00}) == VEC_AC);
+}
+
 // ---------------------------------------------------------------------------
 // The same instruction bytes on the host x87 and in the emulator.
 #if defined(__x86_64__)
@@ -551,34 +672,7 @@ struct Rng {
     explicit Rng(u64 seed) : r(seed) {}
     u64 bits() { return r(); }
     unsigned below(unsigned n) { return static_cast<unsigned>(r() % n); }
-    Float80 value()
-    {
-        const u16 s = (bits() & 1) ? 0x8000 : 0;
-        u64 m = bits() | (1ull << 63);
-        if (below(3) == 0)
-            m &= ~0ull << (32 + below(32));
-        switch (below(16)) {
-        case 0:
-            return Float80{0, s};
-        case 1:
-            return Float80{1ull << 63, static_cast<u16>(s | 0x7FFF)};
-        case 2:
-            return Float80{0xC000000000000000ull | (bits() >> 3), static_cast<u16>(s | 0x7FFF)};
-        case 3:
-            return Float80{(1ull << 63) | (bits() >> 3) | 1, static_cast<u16>(s | 0x7FFF)};
-        case 4:
-            return Float80{bits() >> 1, s}; // denormal
-        case 5:
-            return Float80{bits() >> 1, static_cast<u16>(s | (1 + below(0x7FFE)))}; // unnormal
-        case 6:
-        case 7:
-            return f80_from_int(static_cast<i64>(bits() >> (32 + below(32))) * (s ? -1 : 1));
-        case 8:
-            return Float80{m, static_cast<u16>(s | below(64))};
-        default:
-            return Float80{m, static_cast<u16>(s | (0x3FFF - 70 + below(140)))};
-        }
-    }
+    Float80 value() { return random_fp::f80(*this); }
 };
 
 // An FRSTOR image: random registers, tags, TOP and control word, with no

@@ -2,6 +2,7 @@
 
 #include "tests/difftest/decode.h"
 
+#include <cstdlib>
 #include <cstring>
 
 namespace difftest {
@@ -23,6 +24,17 @@ void build_code_page(const TestCase& tc, u8* page)
 {
     std::memset(page, 0xCC, PAGE_SIZE);
     u8* p = page;
+    if (tc.fp) {
+        // mov eax, 7 ; xor edx, edx ; xrstor64 [image]: x87, SSE and AVX
+        // state (the 64-bit form, so FIP and FDP load whole).
+        *p++ = 0xB8;
+        put32(p, 7);
+        p += 4;
+        *p++ = 0x31, *p++ = 0xD2;
+        *p++ = 0x48, *p++ = 0x0F, *p++ = 0xAE, *p++ = 0x2C, *p++ = 0x25;
+        put32(p, static_cast<u32>(CODE_VA + FP_IMAGE_OFFSET));
+        p += 4;
+    }
     if (tc.mode32) {
         // mov eax, USER_DS ; mov ds, eax ; mov es, eax: a 64-bit Linux process
         // has null DS/ES, which compatibility mode cannot use.
@@ -55,6 +67,9 @@ void build_code_page(const TestCase& tc, u8* page)
         p += 4;
     }
 
+    if (p - page > static_cast<long>(STATE_OFFSET))
+        std::abort(); // the prologue grew into the register block
+
     u8* state = page + STATE_OFFSET;
     const auto& g = tc.init.gpr;
     const u64 block[17] = {tc.init.rflags, g[0],  g[1],  g[2],  g[3],  g[5],  g[6],  g[7], g[8],
@@ -63,6 +78,8 @@ void build_code_page(const TestCase& tc, u8* page)
         put64(state + 8 * i, block[i]);
 
     std::memcpy(page + INSN_OFFSET, tc.bytes.data(), tc.length);
+    if (tc.fp)
+        std::memcpy(page + FP_IMAGE_OFFSET, tc.fp_init.b.data(), fpimg::SIZE);
 }
 
 namespace {

@@ -1,7 +1,13 @@
 #include "tests/difftest/generator.h"
 
+#include "cpu/cpuid_model.h"
+#include "tests/cpu/random_fp.h"
 #include "tests/difftest/decode.h"
 
+#include <cpuid.h>
+
+#include <algorithm>
+#include <bit>
 #include <cstring>
 #include <vector>
 
@@ -41,6 +47,7 @@ public:
         m_s[3] = rotl(m_s[3], 45);
         return result;
     }
+    u64 bits() { return next(); } // for tests/cpu/random_fp.h
     u64 below(u64 n) { return n ? next() % n : 0; }
     bool chance(unsigned percent) { return below(100) < percent; }
     template <typename T, size_t N> T pick(const T (&items)[N]) { return items[below(N)]; }
@@ -1192,6 +1199,62 @@ bool is_bit_test(ZydisMnemonic m)
            m == ZYDIS_MNEMONIC_BTC;
 }
 
+// The address a memory operand of the case reaches (pinned registers included).
+u64 operand_address(const Gen& g, const ZydisDecodedInstruction& zi, const ZydisDecodedOperand& op)
+{
+    const u64 amask = zi.address_width == 16   ? 0xFFFFull
+                      : zi.address_width == 32 ? 0xFFFFFFFFull
+                                               : ~0ull;
+    u64 addr = static_cast<u64>(op.mem.disp.value) +
+               register_value(g, op.mem.index) * (op.mem.scale ? op.mem.scale : 1);
+    const unsigned base = gpr_index(op.mem.base);
+    if (base < 16)
+        addr += g.tc.init.gpr[base];
+    else if (op.mem.base == ZYDIS_REGISTER_RIP || op.mem.base == ZYDIS_REGISTER_EIP)
+        addr += INSN_VA + zi.length;
+    return addr & amask;
+}
+
+// Aims memory operands into the data page most of the time (a memory
+// operand's base register is pinned to reach a random address there, aligned
+// to the access size `align_percent` percent of the time beyond what pick_ea
+// does), then makes sure none comes near the code page (a store there would
+// rewrite the INT3 fill). False when the case must be drawn again.
+bool aim_memory_operands(Gen& g, const ZydisDecodedInstruction& zi, const ZydisDecodedOperand* ops,
+                         unsigned align_percent)
+{
+    Rng& r = g.rng;
+    for (unsigned pass = 0; pass < 2; ++pass) {
+        for (unsigned i = 0; i < zi.operand_count; ++i) {
+            const ZydisDecodedOperand& op = ops[i];
+            if (op.type != ZYDIS_OPERAND_TYPE_MEMORY || op.mem.type != ZYDIS_MEMOP_TYPE_MEM)
+                continue;
+            if (op.mem.segment == ZYDIS_REGISTER_FS || op.mem.segment == ZYDIS_REGISTER_GS)
+                return false;
+            const unsigned base = gpr_index(op.mem.base);
+            const u64 amask = zi.address_width == 16   ? 0xFFFFull
+                              : zi.address_width == 32 ? 0xFFFFFFFFull
+                                                       : ~0ull;
+            const u64 scale = op.mem.scale ? op.mem.scale : 1;
+            const u64 index_value = register_value(g, op.mem.index) * scale;
+            if (pass == 0) {
+                if (base < 16 && !g.is_pinned(base) && r.chance(85)) {
+                    const unsigned size = op.size >= 8 ? op.size / 8 : 1;
+                    u64 target = g.pick_ea(size);
+                    if (align_percent && r.chance(align_percent))
+                        target &= ~u64(std::bit_ceil(std::min(size, 32u)) - 1);
+                    g.pin_reg(base,
+                              (target - static_cast<u64>(op.mem.disp.value) - index_value) & amask);
+                }
+                continue;
+            }
+            if (near_code_page(operand_address(g, zi, op)))
+                return false;
+        }
+    }
+    return true;
+}
+
 // Random bytes (biased toward instruction-shaped ones), followed by the INT3
 // fill exactly as both sides will see them. Returns false when the draw is
 // not a runnable case and must be drawn again.
@@ -1254,40 +1317,462 @@ bool gen_raw(Gen& g)
         g.pin_reg(offset_reg, r.below(0x400));
     }
 
-    // Aim memory operands into the data page most of the time, then make sure
-    // none comes near the code page (a store there would rewrite the INT3 fill).
-    for (unsigned pass = 0; pass < 2; ++pass) {
-        for (unsigned i = 0; i < zi.operand_count; ++i) {
-            const ZydisDecodedOperand& op = ops[i];
-            if (op.type != ZYDIS_OPERAND_TYPE_MEMORY || op.mem.type != ZYDIS_MEMOP_TYPE_MEM)
-                continue;
-            if (op.mem.segment == ZYDIS_REGISTER_FS || op.mem.segment == ZYDIS_REGISTER_GS)
-                return false;
-            const unsigned base = gpr_index(op.mem.base);
-            const u64 amask = zi.address_width == 16   ? 0xFFFFull
-                              : zi.address_width == 32 ? 0xFFFFFFFFull
-                                                       : ~0ull;
-            const u64 scale = op.mem.scale ? op.mem.scale : 1;
-            const u64 index_value = register_value(g, op.mem.index) * scale;
-            if (pass == 0) {
-                if (base < 16 && !g.is_pinned(base) && r.chance(85)) {
-                    const u64 target = g.pick_ea(op.size >= 8 ? op.size / 8 : 1);
-                    g.pin_reg(base,
-                              (target - static_cast<u64>(op.mem.disp.value) - index_value) & amask);
-                }
-                continue;
+    return aim_memory_operands(g, zi, ops, 0);
+}
+
+// ---- x87, MMX, SSE, AVX ----
+//
+// One instruction of one encoding (x87 escapes, legacy 0F / 0F 38 / 0F 3A
+// maps with their mandatory prefixes, VEX), drawn from an opcode table of the
+// ISA extensions the CpuidModel advertises (fp_table), with random operands.
+// Each case also gets a random x87/SSE/AVX state.
+
+enum class FpShape : u8 { X87, Legacy, Vex };
+
+// The CPUID flags an instruction needs (at most three), none when its
+// extension is not one the tester covers.
+struct FpNeeds {
+    FeatureBit bits[3];
+    unsigned count = 0;
+    void add(FeatureBit b) { bits[count++] = b; }
+};
+
+bool fp_needs(const ZydisDecodedInstruction& zi, FpNeeds& n)
+{
+    constexpr FeatureBit FPU{FeatureWord::Leaf1Edx, 0}, MMX{FeatureWord::Leaf1Edx, 23},
+        SSE{FeatureWord::Leaf1Edx, 25}, SSE2{FeatureWord::Leaf1Edx, 26},
+        SSE3{FeatureWord::Leaf1Ecx, 0}, PCLMUL{FeatureWord::Leaf1Ecx, 1},
+        SSSE3{FeatureWord::Leaf1Ecx, 9}, FMA{FeatureWord::Leaf1Ecx, 12},
+        SSE41{FeatureWord::Leaf1Ecx, 19}, SSE42{FeatureWord::Leaf1Ecx, 20},
+        AES{FeatureWord::Leaf1Ecx, 25}, F16C{FeatureWord::Leaf1Ecx, 29},
+        AVX2{FeatureWord::Leaf7Ebx, 5};
+    switch (zi.meta.isa_ext) {
+    case ZYDIS_ISA_EXT_X87:
+        n.add(FPU);
+        break;
+    case ZYDIS_ISA_EXT_MMX:
+        n.add(MMX);
+        break;
+    case ZYDIS_ISA_EXT_SSE:
+        n.add(SSE);
+        break;
+    case ZYDIS_ISA_EXT_SSE2:
+        n.add(SSE2);
+        break;
+    case ZYDIS_ISA_EXT_SSE3:
+        n.add(SSE3);
+        break;
+    case ZYDIS_ISA_EXT_SSSE3:
+        n.add(SSSE3);
+        break;
+    case ZYDIS_ISA_EXT_SSE4:
+        n.add(zi.meta.isa_set == ZYDIS_ISA_SET_SSE42 ? SSE42 : SSE41);
+        break;
+    case ZYDIS_ISA_EXT_AES:
+        n.add(AES);
+        break;
+    case ZYDIS_ISA_EXT_PCLMULQDQ:
+        n.add(PCLMUL);
+        break;
+    case ZYDIS_ISA_EXT_AVX:
+        n.add(cpufeat::AVX);
+        break;
+    case ZYDIS_ISA_EXT_AVXAES:
+        n.add(cpufeat::AVX);
+        n.add(AES);
+        break;
+    case ZYDIS_ISA_EXT_AVX2:
+    case ZYDIS_ISA_EXT_AVX2GATHER:
+        n.add(AVX2);
+        break;
+    case ZYDIS_ISA_EXT_FMA:
+        n.add(FMA);
+        break;
+    case ZYDIS_ISA_EXT_F16C:
+        n.add(F16C);
+        break;
+    default:
+        return false;
+    }
+    if (zi.meta.isa_set == ZYDIS_ISA_SET_PCLMULQDQ && zi.meta.isa_ext != ZYDIS_ISA_EXT_PCLMULQDQ)
+        n.add(PCLMUL); // VPCLMULQDQ (VEX.128) needs AVX and PCLMULQDQ
+    return true;
+}
+
+bool host_has(FeatureBit f)
+{
+    static const std::array<u32, static_cast<size_t>(FeatureWord::Count)> words = [] {
+        std::array<u32, static_cast<size_t>(FeatureWord::Count)> w{};
+        unsigned a, b, c, d;
+        __cpuid(1, a, b, c, d);
+        w[static_cast<size_t>(FeatureWord::Leaf1Ecx)] = c;
+        w[static_cast<size_t>(FeatureWord::Leaf1Edx)] = d;
+        __cpuid_count(7, 0, a, b, c, d);
+        w[static_cast<size_t>(FeatureWord::Leaf7Ebx)] = b;
+        return w;
+    }();
+    return (words[static_cast<size_t>(f.word)] >> f.bit) & 1;
+}
+
+// Instructions of the covered extensions that are not compared here.
+bool fp_excluded(ZydisMnemonic m)
+{
+    // clang-format off
+    static constexpr ZydisMnemonic excluded[] = {
+        // Transcendentals: within an ulp of the host, not bit-exact by design
+        // (compared with a tolerance in tests/cpu/float80_test.cpp).
+        ZYDIS_MNEMONIC_F2XM1, ZYDIS_MNEMONIC_FCOS, ZYDIS_MNEMONIC_FPATAN, ZYDIS_MNEMONIC_FPTAN,
+        ZYDIS_MNEMONIC_FSIN, ZYDIS_MNEMONIC_FSINCOS, ZYDIS_MNEMONIC_FYL2X, ZYDIS_MNEMONIC_FYL2XP1,
+        // They store FIP/FDP/FOP, which an AMD host zeroes unless an exception
+        // is pending, and the host's MXCSR_MASK: tests/cpu/x87_test.cpp and
+        // xsave_test.cpp compare them with those fields masked.
+        ZYDIS_MNEMONIC_FNSTENV, ZYDIS_MNEMONIC_FNSAVE, ZYDIS_MNEMONIC_FXSAVE,
+        ZYDIS_MNEMONIC_FXSAVE64, ZYDIS_MNEMONIC_FXRSTOR, ZYDIS_MNEMONIC_FXRSTOR64,
+    };
+    // clang-format on
+    return std::find(std::begin(excluded), std::end(excluded), m) != std::end(excluded);
+}
+
+// One opcode of the x87/SIMD table: what selects the instruction (escape or
+// map, mandatory prefix, VEX.W/L, opcode, ModRM.reg, register or memory form,
+// and the whole ModRM of x87 register forms).
+struct FpOpcode {
+    u8 prefix = 0; // legacy: 0, 0x66, 0xF2 or 0xF3
+    u8 map = 0;    // legacy: 0 (0F), 0x38 or 0x3A; VEX: 1-3; x87: the escape byte
+    u8 opcode = 0;
+    u8 pp = 0, w = 0, l = 0; // VEX
+    u8 modrm = 0;            // mod 11 for register forms, 00 for memory ones
+};
+
+// The bytes of `o` up to and including ModRM, then random bytes to MAX_INSN
+// (SIB, displacement, immediate). Without `r` the canonical form the table is
+// built from: no REX, VEX through C4 with R, X, B set and vvvv = 1111, [rax].
+// With it: random REX, C5 when it can encode the same, random VEX.R/X/B and
+// vvvv, random ModRM.mod (memory forms) and rm (but for x87 register forms).
+// Returns where ModRM is.
+unsigned fp_encode(FpShape shape, const FpOpcode& o, Rng* r, bool m32, u8 (&bytes)[MAX_INSN])
+{
+    for (u8& b : bytes)
+        b = r ? static_cast<u8>(r->next()) : 0;
+    unsigned n = 0;
+    auto rex = [&] {
+        if (r && !m32 && r->chance(40))
+            bytes[n++] = static_cast<u8>(0x40 + r->below(16));
+    };
+    u8 modrm = o.modrm;
+    if (r && shape != FpShape::X87) {
+        modrm = static_cast<u8>((modrm & 0x38) | r->below(8));
+        if ((o.modrm >> 6) != 3)
+            modrm = static_cast<u8>(modrm | (r->below(3) << 6));
+    } else if (r && shape == FpShape::X87 && (o.modrm >> 6) != 3) {
+        modrm = static_cast<u8>((modrm & 0x38) | r->below(8) | (r->below(3) << 6));
+    }
+    switch (shape) {
+    case FpShape::X87:
+        if (r && r->chance(8))
+            bytes[n++] = 0x66;
+        rex();
+        bytes[n++] = o.map;
+        break;
+    case FpShape::Legacy:
+        if (r && r->chance(5)) { // a second mandatory-prefix byte, which may win or clash
+            static constexpr u8 prefixes[] = {0x66, 0xF2, 0xF3};
+            bytes[n++] = r->pick(prefixes);
+        }
+        if (o.prefix)
+            bytes[n++] = o.prefix;
+        rex();
+        bytes[n++] = 0x0F;
+        if (o.map)
+            bytes[n++] = o.map;
+        bytes[n++] = o.opcode;
+        break;
+    case FpShape::Vex: {
+        // R, X, B and vvvv are stored inverted; outside 64-bit mode R and X
+        // must be set (else C4/C5 are LES/LDS) and vvvv's top bit is ignored.
+        const u8 rxb = r && !m32 ? static_cast<u8>(r->below(8)) : 7;
+        const u8 vvvv = r && r->chance(50) ? static_cast<u8>(r->below(16)) : 15;
+        if (r && o.map == 1 && o.w == 0 && r->chance(50)) {
+            bytes[n++] = 0xC5;
+            bytes[n++] = static_cast<u8>(((rxb & 4) << 5) | (vvvv << 3) | (o.l << 2) | o.pp);
+        } else {
+            bytes[n++] = 0xC4;
+            bytes[n++] = static_cast<u8>((rxb << 5) | o.map);
+            bytes[n++] = static_cast<u8>((o.w << 7) | (vvvv << 3) | (o.l << 2) | o.pp);
+        }
+        bytes[n++] = o.opcode;
+        break;
+    }
+    }
+    bytes[n] = modrm;
+    return n;
+}
+
+// Whether a decoded instruction belongs to the families: an extension the
+// model advertises, not excluded. `needs` gets its CPUID flags.
+bool fp_candidate(const ZydisDecodedInstruction& zi, FpNeeds& needs)
+{
+    static const CpuidModel model;
+    if (!fp_needs(zi, needs) || fp_excluded(zi.mnemonic))
+        return false;
+    for (unsigned i = 0; i < needs.count; ++i)
+        if (!model.has(needs.bits[i]))
+            return false;
+    return true;
+}
+
+// The opcode table of a shape and mode: every opcode whose canonical bytes
+// Zydis decodes to a candidate instruction. Built once; cases draw from it
+// uniformly, so rare maps and opcodes get their share.
+const std::vector<FpOpcode>& fp_table(FpShape shape, bool m32)
+{
+    static std::vector<FpOpcode> tables[3][2];
+    std::vector<FpOpcode>& t = tables[static_cast<unsigned>(shape)][m32 ? 1 : 0];
+    if (!t.empty())
+        return t;
+    // A memory form counts when [rax] or a SIB form (as the VSIB gathers
+    // need) decodes.
+    auto consider = [&](const FpOpcode& o) {
+        for (const bool sib : {false, true}) {
+            if (sib && (o.modrm >> 6) == 3)
+                break;
+            u8 bytes[MAX_INSN];
+            const unsigned modrm_at = fp_encode(shape, o, nullptr, m32, bytes);
+            if (sib) {
+                // SIB 38: [rax+rdi], or [rax+xmm7] for a gather, whose mask
+                // (VEX.vvvv = 1111: xmm0) and index must differ.
+                bytes[modrm_at] = static_cast<u8>(o.modrm | 4);
+                bytes[modrm_at + 1] = 0x38;
             }
-            u64 addr = static_cast<u64>(op.mem.disp.value) + index_value;
-            if (base < 16)
-                addr += g.gpr(base);
-            else if (op.mem.base == ZYDIS_REGISTER_RIP || op.mem.base == ZYDIS_REGISTER_EIP)
-                addr += INSN_VA + zi.length;
-            addr &= amask;
-            if (near_code_page(addr))
-                return false;
+            ZydisDecodedInstruction zi;
+            ZydisDecodedOperand ops[ZYDIS_MAX_OPERAND_COUNT];
+            FpNeeds needs;
+            if (decode_case(m32, bytes, MAX_INSN, zi, ops) && fp_candidate(zi, needs)) {
+                t.push_back(o);
+                return;
+            }
+        }
+    };
+    switch (shape) {
+    case FpShape::X87:
+        for (unsigned esc = 0xD8; esc <= 0xDF; ++esc)
+            for (unsigned modrm = 0; modrm < 256; ++modrm)
+                if ((modrm >> 6) == 3 || ((modrm >> 6) == 0 && (modrm & 7) == 0))
+                    consider(FpOpcode{0, static_cast<u8>(esc), 0, 0, 0, 0, static_cast<u8>(modrm)});
+        break;
+    case FpShape::Legacy:
+        for (u8 prefix : {0x00, 0x66, 0xF2, 0xF3})
+            for (u8 map : {0x00, 0x38, 0x3A})
+                for (unsigned op = 0; op < 256; ++op)
+                    for (unsigned modrm = 0; modrm < 256; modrm += 8)
+                        if ((modrm >> 6) == 3 || (modrm >> 6) == 0)
+                            consider(FpOpcode{prefix, map, static_cast<u8>(op), 0, 0, 0,
+                                              static_cast<u8>(modrm)});
+        break;
+    case FpShape::Vex:
+        for (u8 map = 1; map <= 3; ++map)
+            for (u8 pp = 0; pp < 4; ++pp)
+                for (u8 w = 0; w < 2; ++w)
+                    for (u8 l = 0; l < 2; ++l)
+                        for (unsigned op = 0; op < 256; ++op)
+                            for (unsigned modrm = 0; modrm < 256; modrm += 8)
+                                if ((modrm >> 6) == 3 || (modrm >> 6) == 0)
+                                    consider(FpOpcode{0, map, static_cast<u8>(op), pp, w, l,
+                                                      static_cast<u8>(modrm)});
+        break;
+    }
+    return t;
+}
+
+// Instruction bytes of `shape` from its opcode table, padded with random
+// bytes to MAX_INSN; sometimes FWAIT among the x87 ones.
+void fp_bytes(Gen& g, FpShape shape, u8 (&bytes)[MAX_INSN])
+{
+    Rng& r = g.rng;
+    if (shape == FpShape::X87 && r.chance(3)) { // FWAIT: #MF when an unmasked exception is pending
+        std::memset(bytes, 0x90, sizeof bytes);
+        bytes[0] = 0x9B;
+        return;
+    }
+    const std::vector<FpOpcode>& table = fp_table(shape, g.m32);
+    fp_encode(shape, table[r.below(table.size())], &r, g.m32, bytes);
+}
+
+// Sets every index element of a VSIB operand's vector register small enough
+// (with the base pointing mid-page) for the whole gather to stay in the data
+// page, most of the time; the elements not set keep their random values.
+bool aim_vsib(Gen& g, const ZydisDecodedInstruction& zi, const ZydisDecodedOperand& op)
+{
+    Rng& r = g.rng;
+    const unsigned base = gpr_index(op.mem.base);
+    if (base >= 16 || g.is_pinned(base))
+        return false;
+    const u64 amask = zi.address_width == 32 ? 0xFFFFFFFFull : ~0ull;
+    g.pin_reg(base, (DATA_VA + DATA_SIZE / 2 - static_cast<u64>(op.mem.disp.value)) & amask);
+    const unsigned reg = static_cast<unsigned>(op.mem.index >= ZYDIS_REGISTER_YMM0
+                                                   ? op.mem.index - ZYDIS_REGISTER_YMM0
+                                                   : op.mem.index - ZYDIS_REGISTER_XMM0);
+    // VPGATHERDx / VGATHERDPx take dword indices, the Q forms qword ones.
+    const char* name = ZydisMnemonicGetString(zi.mnemonic);
+    const bool qword = std::strstr(name, "gatherq") || std::strstr(name, "gatherqp");
+    if (!r.chance(90))
+        return true;
+    FpImage& img = g.tc.fp_init;
+    for (unsigned half = 0; half < 2; ++half) {
+        u8* p = img.b.data() + (half ? fpimg::YMM_HI : fpimg::XMM) + 16 * reg;
+        for (unsigned e = 0; e < (qword ? 2u : 4u); ++e) {
+            const i64 index = static_cast<i64>(r.below(128)) - 64;
+            if (qword)
+                std::memcpy(p + 8 * e, &index, 8);
+            else {
+                const i32 i32v = static_cast<i32>(index);
+                std::memcpy(p + 4 * e, &i32v, 4);
+            }
         }
     }
     return true;
+}
+
+// Eight bytes of vector register or memory content of one kind: binary32
+// pairs, binary64, integers, values on rounding boundaries (binary64 to
+// binary32, binary32 to binary16, float to integer).
+u64 fp_lane(Rng& r, unsigned kind)
+{
+    switch (kind) {
+    case 0:
+        return random_fp::f32(r) | u64{random_fp::f32(r)} << 32;
+    case 1:
+        return random_fp::f64(r);
+    case 2:
+        return interesting(r);
+    case 3:
+        return random_fp::near_rounding_boundary(
+            r, random_fp::f64(r), r.chance(70) ? 29 : 1 + static_cast<unsigned>(r.below(52)));
+    case 4:
+        return random_fp::near_rounding_boundary(r, random_fp::f32(r), 13) |
+               random_fp::near_rounding_boundary(r, random_fp::f32(r), 13) << 32;
+    default: {
+        // n + 1/2 (and its neighbours) as binary64, or two as binary32.
+        const double whole = static_cast<double>(static_cast<i64>(r.below(2000)) - 1000);
+        const double half = whole + (r.chance(50) ? 0.5 : -0.5);
+        if (r.chance(50)) {
+            u64 bits = std::bit_cast<u64>(half);
+            return bits + static_cast<u64>(static_cast<i64>(r.below(3)) - 1);
+        }
+        const u32 single = std::bit_cast<u32>(static_cast<float>(half));
+        return single | u64{single + static_cast<u32>(r.below(3)) - 1} << 32;
+    }
+    }
+}
+
+// A random x87/SSE/AVX state: x87 registers, tags, TOP, control word
+// (precision, rounding, masks), status word (sometimes with an unmasked
+// exception pending), MXCSR, and XMM/YMM contents of every class.
+void randomize_fp_state(Rng& r, FpImage& img)
+{
+    u8* b = img.b.data();
+    auto put = [&](unsigned at, u64 v, unsigned n) { std::memcpy(b + at, &v, n); };
+    const u16 masks = r.chance(75) ? 0x3F : static_cast<u16>(r.next() & 0x3F);
+    const u16 fcw = static_cast<u16>(0x40 | (r.below(4) << 10) |
+                                     ((r.chance(50) ? 3 : r.below(4)) << 8) | masks);
+    u16 sticky = static_cast<u16>(r.chance(50) ? 0 : r.next() & 0x3F);
+    if (!r.chance(10))
+        sticky &= masks; // mostly no unmasked exception pending
+    if ((sticky & 1) && r.chance(30))
+        sticky |= 0x40; // SF: the invalid operation was a stack fault
+    const bool pending = sticky & ~masks & 0x3F;
+    const u16 fsw = static_cast<u16>((r.below(8) << 11) | (r.next() & 0x4700) | sticky |
+                                     (pending ? 0x8080 : 0));
+    put(fpimg::FCW, fcw, 2);
+    put(fpimg::FSW, fsw, 2);
+    // Abridged tags: each register in use three times out of four.
+    put(fpimg::FTW, r.chance(20) ? 0xFF : r.chance(5) ? 0 : (r.next() | r.next()) & 0xFF, 1);
+    put(fpimg::FOP, r.below(0x800), 2);
+    // Canonical pointers: the host keeps only the low 56 bits of a loaded
+    // FIP/FDP (sign-extended), a detail of XRSTOR no instruction produces.
+    put(fpimg::FIP, r.chance(50) ? 0 : sign_extend_from(interesting(r), 48), 8);
+    put(fpimg::FDP, r.chance(50) ? 0 : sign_extend_from(interesting(r), 48), 8);
+    put(fpimg::MXCSR, random_fp::mxcsr(r), 4);
+    for (unsigned i = 0; i < 8; ++i) {
+        const Float80 v = random_fp::f80(r);
+        put(fpimg::ST + 16 * i, v.signif, 8);
+        put(fpimg::ST + 16 * i + 8, v.sign_exp, 2);
+    }
+    for (unsigned i = 0; i < 16; ++i) {
+        // One kind of content per register, sometimes mixed.
+        const unsigned kind = static_cast<unsigned>(r.below(6));
+        for (unsigned lane = 0; lane < 4; ++lane) {
+            const unsigned at = (lane < 2 ? fpimg::XMM : fpimg::YMM_HI) + 16 * i + 8 * (lane & 1);
+            put(at, fp_lane(r, r.chance(85) ? kind : static_cast<unsigned>(r.below(6))), 8);
+        }
+    }
+    put(fpimg::XSTATE_BV, 7, 8);
+}
+
+bool gen_fp(Gen& g, FpShape shape)
+{
+    Rng& r = g.rng;
+    u8 bytes[MAX_INSN];
+    fp_bytes(g, shape, bytes);
+    ZydisDecodedInstruction zi;
+    ZydisDecodedOperand ops[ZYDIS_MAX_OPERAND_COUNT];
+    if (!decode_case(g.m32, bytes, MAX_INSN, zi, ops))
+        return false;
+    FpNeeds needs;
+    if (!fp_candidate(zi, needs))
+        return false;
+    // VEX.W1 VPINSRD/VPEXTRD outside 64-bit mode: Zydis (and ours) ignore W
+    // there, the host raises #UD; the SDM lists W1 (VPINSRQ/VPEXTRQ) as
+    // 64-bit-mode only without saying which. Not generated.
+    if (g.m32 && zi.encoding == ZYDIS_INSTRUCTION_ENCODING_VEX && zi.raw.vex.W &&
+        (zi.mnemonic == ZYDIS_MNEMONIC_VPINSRD || zi.mnemonic == ZYDIS_MNEMONIC_VPEXTRD))
+        return false;
+    for (unsigned i = 0; i < needs.count; ++i)
+        if (!host_has(needs.bits[i]))
+            g.tc.host_lacks = true;
+    g.tc.length = zi.length;
+    std::memcpy(g.tc.bytes.data(), bytes, zi.length);
+    g.tc.fp = true;
+    randomize_fp_state(r, g.tc.fp_init);
+    for (size_t i = 0; i < DATA_SIZE; i += 8) {
+        const u64 v = fp_lane(r, static_cast<unsigned>(r.below(6)));
+        std::memcpy(&g.tc.data[i], &v, 8);
+    }
+    for (unsigned i = 0; i < zi.operand_count; ++i) {
+        const ZydisDecodedOperand& op = ops[i];
+        if (op.type == ZYDIS_OPERAND_TYPE_MEMORY && op.mem.type == ZYDIS_MEMOP_TYPE_VSIB &&
+            !aim_vsib(g, zi, op))
+            return false;
+        if (op.type == ZYDIS_OPERAND_TYPE_REGISTER &&
+            ZydisRegisterGetClass(op.reg.value) == ZYDIS_REGCLASS_SEGMENT)
+            return false;
+    }
+    if (!aim_memory_operands(g, zi, ops, 80))
+        return false;
+    if (zi.mnemonic == ZYDIS_MNEMONIC_FBLD) {
+        // Valid digits only: invalid BCD is undefined and differs by vendor.
+        for (unsigned i = 0; i < zi.operand_count; ++i) {
+            if (ops[i].type != ZYDIS_OPERAND_TYPE_MEMORY)
+                continue;
+            const u64 at = operand_address(g, zi, ops[i]);
+            for (unsigned d = 0; d < 9; ++d)
+                g.poke(at + d, 1, r.below(10) << 4 | r.below(10));
+        }
+    }
+    return true;
+}
+
+bool gen_x87(Gen& g)
+{
+    return gen_fp(g, FpShape::X87);
+}
+bool gen_sse(Gen& g)
+{
+    return gen_fp(g, FpShape::Legacy);
+}
+bool gen_avx(Gen& g)
+{
+    return gen_fp(g, FpShape::Vex);
 }
 
 enum Modes : u8 { M64 = 1, M32 = 2, BOTH = M64 | M32 };
@@ -1315,6 +1800,15 @@ constexpr Family FAMILIES[] = {
     {"branch", gen_branch, 6, BOTH},   {"legacy32", gen_legacy32, 8, M32},
 };
 constexpr unsigned RAW_WEIGHT = 15;
+
+// The x87/SIMD families draw bytes that may not fit (returning false): drawn again.
+struct FpFamily {
+    const char* name;
+    bool (*gen)(Gen&);
+    unsigned weight;
+};
+constexpr FpFamily FP_FAMILIES[] = {
+    {"x87", gen_x87, 25}, {"sse", gen_sse, 45}, {"avx", gen_avx, 40}};
 constexpr unsigned MODE32_PERCENT = 25; // share of cases run in compatibility mode
 
 void randomize_state(Rng& r, TestCase& tc)
@@ -1342,6 +1836,8 @@ std::vector<std::string> family_names()
     std::vector<std::string> names;
     for (const Family& f : FAMILIES)
         names.emplace_back(f.name);
+    for (const FpFamily& f : FP_FAMILIES)
+        names.emplace_back(f.name);
     names.emplace_back("raw");
     return names;
 }
@@ -1349,14 +1845,30 @@ std::vector<std::string> family_names()
 void generate_case(u64 seed, u64 index, const std::string& only, unsigned modes, TestCase& tc)
 {
     Rng rng(seed, index);
+    // An x87/SIMD family keeps its draw until its bytes fit: otherwise the
+    // families that reject fewer byte strings would get more than their weight.
+    const FpFamily* kept = nullptr;
+    bool kept32 = false;
     for (;;) {
         tc = TestCase{};
+        if (kept) {
+            tc.mode32 = kept32;
+            randomize_state(rng, tc);
+            Gen g(rng, tc);
+            tc.family = kept->name;
+            if (kept->gen(g))
+                return;
+            continue;
+        }
         const bool want32 = (modes & MODE_32) && (!(modes & MODE_64) || rng.chance(MODE32_PERCENT));
         const u8 mode = want32 ? M32 : M64;
         unsigned total = RAW_WEIGHT;
         for (const Family& f : FAMILIES)
             total += (f.modes & mode) ? f.weight : 0;
+        for (const FpFamily& f : FP_FAMILIES)
+            total += f.weight;
         const Family* family = nullptr;
+        const FpFamily* fp_family = nullptr;
         bool raw = only == "raw";
         if (only.empty()) {
             u64 pick = rng.below(total);
@@ -1371,10 +1883,23 @@ void generate_case(u64 seed, u64 index, const std::string& only, unsigned modes,
                 }
                 pick -= f.weight;
             }
+            for (const FpFamily& f : FP_FAMILIES) {
+                if (family || fp_family)
+                    break;
+                if (pick < f.weight) {
+                    fp_family = &f;
+                    raw = false;
+                    break;
+                }
+                pick -= f.weight;
+            }
         } else if (!raw) {
             for (const Family& f : FAMILIES)
                 if (only == f.name)
                     family = &f;
+            for (const FpFamily& f : FP_FAMILIES)
+                if (only == f.name)
+                    fp_family = &f;
         }
         // A family that lacks the drawn mode (only with `only`) runs in its own.
         tc.mode32 = family && !(family->modes & mode) ? family->modes == M32 : want32;
@@ -1385,6 +1910,14 @@ void generate_case(u64 seed, u64 index, const std::string& only, unsigned modes,
             tc.raw = true;
             if (gen_raw(g))
                 return;
+            continue;
+        }
+        if (fp_family) {
+            tc.family = fp_family->name;
+            if (fp_family->gen(g))
+                return;
+            kept = fp_family;
+            kept32 = tc.mode32;
             continue;
         }
         tc.family = family->name;

@@ -1,7 +1,8 @@
 // Test-case generation: a seeded table of integer-ISA templates (every
-// operand size, register and memory forms, immediates, interesting values)
-// plus random byte sequences. Case `index` of `seed` is always the same case,
-// so one mismatch line is enough to reproduce it.
+// operand size, register and memory forms, immediates, interesting values),
+// random byte sequences, and x87/SIMD instructions drawn from an opcode table
+// with a random x87/SSE/AVX state. Case `index` of `seed` is always the same
+// case, so one mismatch line is enough to reproduce it.
 #pragma once
 
 #include "tests/difftest/difftest.h"

@@ -19,6 +19,7 @@ struct Capture {
     u64 err = 0;
     u64 address = 0;
     Regs regs;
+    FpImage fp;
 };
 
 sigjmp_buf g_jump;
@@ -29,6 +30,25 @@ volatile u64 g_serial_at_last_tick = ~0ull;
 volatile unsigned g_stuck_ticks = 0;
 constexpr size_t ALT_STACK_SIZE = 64 * 1024;
 alignas(16) u8 g_alt_stack[ALT_STACK_SIZE];
+
+// The x87/SSE/AVX state at the signal, from the frame the kernel built with
+// XSAVE: the legacy region, and YMM_Hi128 when the frame has an XSAVE header
+// (FP_XSTATE_MAGIC1 in the software-reserved bytes) that marks AVX in use.
+void capture_fp(const ucontext_t* uc, FpImage& out)
+{
+    const auto* frame = reinterpret_cast<const u8*>(uc->uc_mcontext.fpregs);
+    std::memcpy(out.b.data(), frame, fpimg::XSTATE_BV);
+    std::memset(out.b.data() + fpimg::XSTATE_BV, 0, fpimg::SIZE - fpimg::XSTATE_BV);
+    constexpr u32 XSAVE_FRAME_MAGIC = 0x46505853; // FP_XSTATE_MAGIC1
+    u32 magic = 0;
+    std::memcpy(&magic, frame + 464, 4);
+    if (magic != XSAVE_FRAME_MAGIC)
+        return;
+    u64 xstate_bv = 0;
+    std::memcpy(&xstate_bv, frame + fpimg::XSTATE_BV, 8);
+    if (xstate_bv & 4)
+        std::memcpy(out.b.data() + fpimg::YMM_HI, frame + fpimg::YMM_HI, 256);
+}
 
 void on_signal(int sig, siginfo_t* info, void* context)
 {
@@ -67,6 +87,7 @@ void on_signal(int sig, siginfo_t* info, void* context)
         c.regs.gpr[i] = static_cast<u64>(g[order[i]]);
     c.regs.rip = static_cast<u64>(g[REG_RIP]);
     c.regs.rflags = static_cast<u64>(g[REG_EFL]);
+    capture_fp(uc, c.fp);
     // SA_NODEFER left the signal unblocked, so no mask needs restoring.
     siglongjmp(g_jump, 1);
 }
@@ -129,6 +150,7 @@ Result HostRunner::run(const TestCase& tc, const u8* code_page)
     Result r;
     const Capture& c = g_capture;
     r.regs = c.regs;
+    r.fp = c.fp;
     std::memcpy(r.data.data(), reinterpret_cast<const void*>(DATA_VA), DATA_SIZE);
     if (c.signal == SIGTRAP && c.trapno == 3) {
         r.regs.rip -= 1; // the INT3 that ended the run
@@ -144,11 +166,13 @@ Result HostRunner::run(const TestCase& tc, const u8* code_page)
         r.error = "host: the instruction did not finish (hung)";
         return r;
     }
-    const bool known = (c.signal == SIGFPE && c.trapno == 0) ||
-                       (c.signal == SIGILL && c.trapno == 6) ||
-                       (c.signal == SIGSEGV &&
-                        (c.trapno == 4 || c.trapno == 5 || c.trapno == 13 || c.trapno == 14)) ||
-                       (c.signal == SIGBUS && (c.trapno == 12 || c.trapno == 17));
+    // SIGFPE: #DE, and #MF/#XM for the x87 and SIMD exceptions left unmasked.
+    const bool known =
+        (c.signal == SIGFPE && (c.trapno == 0 || c.trapno == 16 || c.trapno == 19)) ||
+        (c.signal == SIGILL && c.trapno == 6) ||
+        (c.signal == SIGSEGV &&
+         (c.trapno == 4 || c.trapno == 5 || c.trapno == 13 || c.trapno == 14)) ||
+        (c.signal == SIGBUS && (c.trapno == 12 || c.trapno == 17));
     // A fault inside the prologue is the harness's own; one at a branch
     // target is the instruction's and is compared like any other.
     if (!known || (c.regs.rip >= CODE_VA && c.regs.rip < CODE_VA + INSN_OFFSET)) {

@@ -1,6 +1,9 @@
 #include "tests/difftest/interp_runner.h"
 
+#include "cpu/fpu_image.h"
 #include "mmu/page_walker.h"
+
+#include <cstring>
 
 namespace difftest {
 
@@ -28,6 +31,44 @@ constexpr u64 PTE_P = 1, PTE_W = 2, PTE_U = 4, PTE_NX = 1ull << 63;
 bool has_error_code(u8 v)
 {
     return v == 8 || (v >= 10 && v <= 14) || v == 17 || v == 21;
+}
+
+u64 get64(const u8* p)
+{
+    u64 v;
+    std::memcpy(&v, p, 8);
+    return v;
+}
+
+void put64(u8* p, u64 v)
+{
+    std::memcpy(p, &v, 8);
+}
+
+// What the host's XRSTOR does with the case's image (every component present).
+void load_fp(FpuState& f, const FpImage& img)
+{
+    const u8* b = img.b.data();
+    load_x87_image(f, true, b);
+    std::memcpy(&f.mxcsr, b + fpimg::MXCSR, 4);
+    for (unsigned i = 0; i < 16; ++i) {
+        f.xmm[i] = {get64(b + fpimg::XMM + 16 * i), get64(b + fpimg::XMM + 16 * i + 8)};
+        f.ymm_high[i] = {get64(b + fpimg::YMM_HI + 16 * i), get64(b + fpimg::YMM_HI + 16 * i + 8)};
+    }
+}
+
+// The state as the host's signal frame shows it (XSAVE64 layout).
+void store_fp(const FpuState& f, FpImage& img)
+{
+    u8* b = img.b.data();
+    store_x87_image(f, true, b);
+    std::memcpy(b + fpimg::MXCSR, &f.mxcsr, 4);
+    for (unsigned i = 0; i < 16; ++i) {
+        put64(b + fpimg::XMM + 16 * i, f.xmm[i][0]);
+        put64(b + fpimg::XMM + 16 * i + 8, f.xmm[i][1]);
+        put64(b + fpimg::YMM_HI + 16 * i, f.ymm_high[i][0]);
+        put64(b + fpimg::YMM_HI + 16 * i + 8, f.ymm_high[i][1]);
+    }
 }
 
 } // namespace
@@ -76,7 +117,9 @@ InterpRunner::InterpRunner()
     s.cr0 =
         cr::CR0_PE | cr::CR0_MP | cr::CR0_ET | cr::CR0_NE | cr::CR0_WP | cr::CR0_AM | cr::CR0_PG;
     s.cr3 = PML4;
-    s.cr4 = cr::CR4_PAE;
+    // SSE and AVX enabled as Linux enables them (OSFXSR, OSXMMEXCPT, OSXSAVE, XCR0 = x87|SSE|AVX).
+    s.cr4 = cr::CR4_PAE | cr::CR4_OSFXSR | cr::CR4_OSXMMEXCPT | cr::CR4_OSXSAVE;
+    s.xcr0 = xfeat::X87 | xfeat::SSE | xfeat::AVX;
     s.msr.efer = cr::EFER_SCE | cr::EFER_LME | cr::EFER_LMA | cr::EFER_NXE;
     s.gdtr = {GDT, 0x4F};
     s.idtr = {IDT, VECTORS * 16 - 1};
@@ -105,6 +148,8 @@ Result InterpRunner::run(const TestCase& tc, const u8* code_page)
     m_state.gpr = tc.init.gpr;
     m_state.rflags = tc.init.rflags;
     m_state.rip = tc.init.rip;
+    if (tc.fp)
+        load_fp(m_state.fpu, tc.fp_init);
     m_cpu.lf = LazyFlags{};
 
     // A long REP string instruction retires in chunks, each leaving RIP on
@@ -117,6 +162,8 @@ Result InterpRunner::run(const TestCase& tc, const u8* code_page)
         exit = m_cpu.run(1);
     Result r;
     m_mem.read_bytes(DATA_PA, r.data.data(), DATA_SIZE);
+    if (tc.fp)
+        store_fp(m_state.fpu, r.fp);
     if (exit != RunExit::BudgetExhausted) {
         r.ok = false;
         r.error = exit == RunExit::TripleFault ? "ours: triple fault" : "ours: run did not finish";

@@ -1,8 +1,9 @@
 // Runs a test case in the interpreter: 64-bit long mode at CPL 3 with the
-// code and data pages mapped at the host's addresses, one instruction per
-// run. Exceptions are delivered through a real IDT to CPL-0 stubs (one HLT
-// per vector), so the vector and the faulting state are read back from the
-// stub address and the exception frame.
+// code and data pages mapped at the host's addresses, SSE and AVX enabled as
+// Linux enables them, one instruction per run. Exceptions are delivered
+// through a real IDT to CPL-0 stubs (one HLT per vector), so the vector and
+// the faulting state are read back from the stub address and the exception
+// frame.
 #pragma once
 
 #include "cpu/cpu.h"
