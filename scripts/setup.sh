@@ -13,6 +13,7 @@ PACKAGES=(
     doctest-dev nasm
     qemu-system-x86 qemu-utils
     acpica-tools dmidecode # oracles: iasl for the ACPI tables, dmidecode for SMBIOS
+    clang-14 libclang-rt-14-dev # libFuzzer and the sanitizers (the libfuzzer test)
 )
 
 missing=()

@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# The fuzz targets under clang 14's libFuzzer with AddressSanitizer and
+# UndefinedBehaviorSanitizer, each for a bounded time (FUZZ_SECONDS, default
+# 60), through scripts/fuzz.sh: a crash, a hang or a sanitizer report fails.
+# Exits 77 (skipped) when clang 14 or its libFuzzer runtime is not installed
+# (scripts/setup.sh installs them).
+set -u
+source_root=$1
+if ! command -v clang++-14 >/dev/null ||
+    ! dpkg-query -W -f='${Status}' libclang-rt-14-dev 2>/dev/null | grep -q "install ok installed"; then
+    echo "clang-14 / libclang-rt-14-dev not installed: skipped"
+    exit 77
+fi
+exec "$source_root/scripts/fuzz.sh" "${FUZZ_SECONDS:-60}" interpreter hypercall
