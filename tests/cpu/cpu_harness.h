@@ -87,6 +87,15 @@ struct CpuHarness {
     void enter_user64_with_alignment_checks()
     {
         enter_long64_with_vector_stubs();
+        enter_cpl3();
+        state.cr0 |= cr::CR0_AM;
+        state.rflags |= rf::AC;
+    }
+    // From long mode with the vector stubs: CPL 3 in 64-bit code, with a TSS
+    // whose RSP0 takes exceptions back to the stubs. The trailing HLT faults
+    // at CPL 3 too, so a test tells from the state whether the code ran.
+    void enter_cpl3()
+    {
         const u64 tss = 0x5000;
         put64(tss + 4, 0x70000); // RSP0
         state.tr.base = tss;
@@ -97,8 +106,6 @@ struct CpuHarness {
         state.gdtr.limit = 0x3F;
         cpu.set_segment_from_descriptor(state.seg[CS], 0x1B, 0x00AFFB000000FFFFull);
         cpu.set_segment_from_descriptor(state.seg[SS], 0x23, 0x00CFF3000000FFFFull);
-        state.cr0 |= cr::CR0_AM;
-        state.rflags |= rf::AC;
     }
 
     // Runs code at CODE and returns the exception vector it raised, -1 when

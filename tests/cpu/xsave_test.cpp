@@ -44,22 +44,6 @@ struct XsaveMachine : CpuHarness {
         std::vector<u8> z(len, 0);
         mem.write_bytes(at, z.data(), len);
     }
-    // CPL 3: a 64-bit user code segment and a TSS for the ring switch back
-    // into the exception stubs. The trailing HLT faults too at CPL 3, so a
-    // test tells from the state whether the instruction ran.
-    void enter_cpl3()
-    {
-        const u64 tss = 0x5000;
-        put64(tss + 4, 0x70000);
-        state.tr.base = tss;
-        state.tr.limit = 0x67;
-        state.tr.attr = 0x8B;
-        put64(GDT + 24, 0x00AFFB000000FFFFull);
-        put64(GDT + 32, 0x00CFF3000000FFFFull);
-        state.gdtr.limit = 0x3F;
-        cpu.set_segment_from_descriptor(state.seg[CS], 0x1B, 0x00AFFB000000FFFFull);
-        cpu.set_segment_from_descriptor(state.seg[SS], 0x23, 0x00CFF3000000FFFFull);
-    }
 };
 
 constexpr std::initializer_list<u8> XSETBV = {0x0F, 0x01, 0xD1};

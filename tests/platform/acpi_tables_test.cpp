@@ -2,6 +2,8 @@
 
 #include "platform/aml_builder.h"
 
+#include "tests/platform/little_endian.h"
+
 #include <doctest/doctest.h>
 
 #include <algorithm>
@@ -17,13 +19,7 @@ namespace {
 
 constexpr GuestPhys TABLES = 0x1FFF0000;
 
-u64 le(std::span<const u8> t, size_t offset, unsigned size)
-{
-    u64 v = 0;
-    for (unsigned i = 0; i < size; ++i)
-        v |= u64(t[offset + i]) << (8 * i);
-    return v;
-}
+u64 le(std::span<const u8> t, size_t offset, unsigned size) { return read_le(t, offset, size); }
 
 AcpiTables tables_for(unsigned cpus)
 {

@@ -4,6 +4,8 @@
 #include "mmu/page_walker.h"
 #include "platform/multiboot.h" // read_whole_file
 
+#include "tests/platform/little_endian.h"
+
 #include <doctest/doctest.h>
 
 #include <cstdlib>
@@ -15,19 +17,9 @@ namespace {
 
 constexpr u64 RAM = 64ull << 20;
 
-void put(std::vector<u8>& b, size_t at, u64 value, unsigned size)
-{
-    for (unsigned i = 0; i < size; ++i)
-        b[at + i] = static_cast<u8>(value >> (8 * i));
-}
+void put(std::vector<u8>& b, size_t at, u64 value, unsigned size) { write_le(b, at, value, size); }
 
-u64 get(const std::vector<u8>& b, size_t at, unsigned size)
-{
-    u64 value = 0;
-    for (unsigned i = 0; i < size; ++i)
-        value |= u64(b[at + i]) << (8 * i);
-    return value;
-}
+u64 get(const std::vector<u8>& b, size_t at, unsigned size) { return read_le(b, at, size); }
 
 // The fields a fake bzImage is made from; the defaults are those of
 // Debian's 6.1 kernel, with a smaller init_size.

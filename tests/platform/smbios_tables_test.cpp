@@ -1,5 +1,7 @@
 #include "platform/smbios_tables.h"
 
+#include "tests/platform/little_endian.h"
+
 #include <doctest/doctest.h>
 
 #include <cstdlib>
@@ -13,13 +15,7 @@ namespace {
 
 constexpr GuestPhys ADDRESS = 0xF0000;
 
-u64 le(const std::vector<u8>& b, size_t offset, unsigned size)
-{
-    u64 v = 0;
-    for (unsigned i = 0; i < size; ++i)
-        v |= u64(b[offset + i]) << (8 * i);
-    return v;
-}
+u64 le(const std::vector<u8>& b, size_t offset, unsigned size) { return read_le(b, offset, size); }
 
 struct Parsed {
     u8 type;
