@@ -27,11 +27,6 @@ RED_RIRR        equ 1 << 14
 RED_DELIVS      equ 1 << 12
 RED_MASKED      equ 1 << 16
 
-LAPIC           equ 0xFEE00000
-LAPIC_ID        equ LAPIC + 0x020
-LAPIC_TPR       equ LAPIC + 0x080
-LAPIC_EOI       equ LAPIC + 0x0B0
-LAPIC_SVR       equ LAPIC + 0x0F0
 LAPIC_ISR2      equ LAPIC + 0x120   ; vectors 0x40-0x5F
 LAPIC_TMR2      equ LAPIC + 0x1A0
 

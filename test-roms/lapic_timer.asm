@@ -12,15 +12,6 @@
 %include "rom.inc"
 %include "timing.inc"
 
-LAPIC           equ 0xFEE00000
-LAPIC_EOI       equ LAPIC + 0x0B0
-LAPIC_SVR       equ LAPIC + 0x0F0
-LAPIC_ISR       equ LAPIC + 0x100
-LAPIC_IRR       equ LAPIC + 0x200
-LAPIC_LVT_TIMER equ LAPIC + 0x320
-LAPIC_INITIAL   equ LAPIC + 0x380
-LAPIC_CURRENT   equ LAPIC + 0x390
-LAPIC_DIVIDE    equ LAPIC + 0x3E0
 
 VEC_TIMER       equ 0x40        ; ISR/IRR word 2, bit 0
 VEC_SPURIOUS    equ 0xFF

@@ -28,9 +28,6 @@ COPROC_ERROR    equ 0xF0        ; writing clears IRQ 13, asserts IGNNE#
 VEC_PIC1        equ 0x20        ; IRQ 0-7
 VEC_PIC2        equ 0x28        ; IRQ 8-15
 VEC_IRQ13       equ VEC_PIC2 + 5
-LAPIC           equ 0xFEE00000
-LAPIC_SVR       equ LAPIC + 0x0F0
-LAPIC_LVT_LINT0 equ LAPIC + 0x350
 VEC_SPURIOUS    equ 0xFF
 FSW_ZE          equ 1 << 2
 FSW_ES          equ 1 << 7
