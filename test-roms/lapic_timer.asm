@@ -14,7 +14,6 @@
 
 
 VEC_TIMER       equ 0x40        ; ISR/IRR word 2, bit 0
-VEC_SPURIOUS    equ 0xFF
 LVT_MASKED      equ 1 << 16
 LVT_PERIODIC    equ 1 << 17
 LVT_TSC_DEADLINE equ 2 << 17
@@ -43,9 +42,6 @@ timer_isr:
     mov [isr_seen], eax
     mov dword [LAPIC_EOI], 0
     pop eax
-    iret
-
-spurious_isr:
     iret
 
 ; read_current: EAX = the timer's current count
@@ -109,10 +105,7 @@ test_main:
     mov ebx, timer_isr
     mov cl, ACC_INTGATE
     call idt32_set_gate
-    mov eax, VEC_SPURIOUS
-    mov ebx, spurious_isr
-    call idt32_set_gate
-    mov dword [LAPIC_SVR], 0x100 | VEC_SPURIOUS
+    call lapic_enable
 
     ; ---- divide configuration ------------------------------------------------------
     mov dword [LAPIC_DIVIDE], DIV_128

@@ -28,7 +28,6 @@ COPROC_ERROR    equ 0xF0        ; writing clears IRQ 13, asserts IGNNE#
 VEC_PIC1        equ 0x20        ; IRQ 0-7
 VEC_PIC2        equ 0x28        ; IRQ 8-15
 VEC_IRQ13       equ VEC_PIC2 + 5
-VEC_SPURIOUS    equ 0xFF
 FSW_ZE          equ 1 << 2
 FSW_ES          equ 1 << 7
 
@@ -64,9 +63,6 @@ irq13_isr:
     out PIC2_CMD, al
     out PIC1_CMD, al
     pop eax
-    iret
-
-spurious_isr:
     iret
 
 ; pic_init: master vectors 0x20-0x27, slave 0x28-0x2F, slave on IRQ 2;
@@ -136,10 +132,8 @@ test_main:
     call idt32_set_gate
     mov eax, VEC_PIC2 + 7
     call idt32_set_gate
-    mov eax, VEC_SPURIOUS
-    call idt32_set_gate
     ; The 8259 reaches the CPU through the local APIC's LINT0 (virtual wire).
-    mov dword [LAPIC_SVR], 0x100 | VEC_SPURIOUS
+    call lapic_enable
     mov dword [LAPIC_LVT_LINT0], 0x700 ; ExtINT, unmasked
     call pic_init
     fninit
