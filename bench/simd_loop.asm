@@ -21,9 +21,10 @@
 
 MB_MAGIC    equ 0x1BADB002
 MB_FLAGS    equ 0x00000003
-COM1        equ 0x3F8
-DEBUG_EXIT  equ 0xF4
 TABLE_BYTES equ 4096
+
+%include "defs.inc"            ; COM1, DEBUG_EXIT_PORT
+%include "serial.inc"          ; serial_puts64, serial_hex64, exit_with64
 
 section .multiboot
 align 4
@@ -57,8 +58,6 @@ x0:         dq 0.123456789
 section .rodata
 msg_checksum: db "simd_loop checksum: ", 0
 msg_iters:    db " iterations: ", 0
-newline:      db 10, 0
-hex_digits:   db "0123456789abcdef"
 
 section .text
 bits 32
@@ -191,55 +190,13 @@ long_mode:
 %endif
 
     lea rsi, [rel msg_checksum]
-    call puts
+    call serial_puts64
     mov rax, r13
-    call print_hex
+    call serial_hex64
     lea rsi, [rel msg_iters]
-    call puts
+    call serial_puts64
     mov rax, ITERATIONS
-    call print_hex
-    lea rsi, [rel newline]
-    call puts
+    call serial_hex64
+    call serial_newline64
     xor eax, eax
-    out DEBUG_EXIT, al
-.halt:
-    cli
-    hlt
-    jmp .halt
-
-puts:
-    lodsb
-    test al, al
-    jz .done
-    call putc
-    jmp puts
-.done:
-    ret
-
-putc:
-    push rdx
-    push rax
-    mov dx, COM1 + 5
-.wait:
-    in al, dx
-    test al, 0x20
-    jz .wait
-    pop rax
-    mov dx, COM1
-    out dx, al
-    pop rdx
-    ret
-
-; Prints rax as 16 hex digits.
-print_hex:
-    mov rdx, rax
-    mov ecx, 16
-    lea rdi, [rel hex_digits]
-.digit:
-    rol rdx, 4
-    mov eax, edx
-    and eax, 15
-    mov al, [rdi + rax]
-    call putc
-    loop .digit
-    ret
+    jmp exit_with64
