@@ -19,36 +19,19 @@
 %define ITERATIONS 2000000
 %endif
 
-MB_MAGIC    equ 0x1BADB002
-MB_FLAGS    equ 0x00000003
-COM1        equ 0x3F8
-DEBUG_EXIT  equ 0xF4
 TABLE_BYTES equ 4096
 
-section .multiboot
-align 4
-    dd MB_MAGIC, MB_FLAGS, -(MB_MAGIC + MB_FLAGS)
+%define GUEST_CR4 CR4_OSFXSR | (1 << 10)           ; OSXMMEXCPT
+%define GUEST_CR0_SET CR0_MP | CR0_NE
+%define GUEST_CR0_CLEAR CR0_EM
+%include "guest64.inc"
 
 section .bss
 align 4096
-pml4:       resb 4096
-pdpt:       resb 4096
-pd:         resb 4096
-stack:      resb 16384
-stack_top:
 table:      resb TABLE_BYTES
 result:     resq 2
 
 section .data
-align 16
-gdt64:
-    dq 0
-    dq 0x00AF9A000000FFFF
-    dq 0x00CF92000000FFFF
-gdt64_end:
-gdt64_ptr:
-    dw gdt64_end - gdt64 - 1
-    dd gdt64
 align 16
 low_bytes:  times 4 dd 0xFF
 logistic_r: dq 3.9
@@ -56,50 +39,10 @@ x0:         dq 0.123456789
 
 section .rodata
 msg_checksum: db "simd_loop checksum: ", 0
-msg_iters:    db " iterations: ", 0
-newline:      db 10, 0
-hex_digits:   db "0123456789abcdef"
 
 section .text
-bits 32
-global _start
-_start:
-    mov esp, stack_top
-    ; Identity-map 1 GiB with 2 MiB pages and enter long mode.
-    mov dword [pml4], pdpt + 0x003
-    mov dword [pdpt], pd + 0x003
-    xor ecx, ecx
-.map:
-    mov eax, ecx
-    shl eax, 21
-    or eax, 0x083
-    mov [pd + ecx * 8], eax
-    inc ecx
-    cmp ecx, 512
-    jb .map
-    mov eax, cr4
-    or eax, (1 << 5) | (1 << 9) | (1 << 10)    ; PAE, OSFXSR, OSXMMEXCPT
-    mov cr4, eax
-    mov eax, pml4
-    mov cr3, eax
-    mov ecx, 0xC0000080
-    rdmsr
-    or eax, 1 << 8
-    wrmsr
-    mov eax, cr0
-    and eax, ~(1 << 2)                          ; EM = 0
-    or eax, (1 << 31) | (1 << 1) | (1 << 5)     ; PG, MP, NE
-    mov cr0, eax
-    lgdt [gdt64_ptr]
-    jmp 0x08:long_mode
-
 bits 64
-long_mode:
-    mov ax, 0x10
-    mov ds, ax
-    mov es, ax
-    mov ss, ax
-    mov esp, stack_top
+guest_main:
     fninit
 
     ; Fill the table with xorshift64 output (start-up, in the empty run too).
@@ -191,55 +134,4 @@ long_mode:
 %endif
 
     lea rsi, [rel msg_checksum]
-    call puts
-    mov rax, r13
-    call print_hex
-    lea rsi, [rel msg_iters]
-    call puts
-    mov rax, ITERATIONS
-    call print_hex
-    lea rsi, [rel newline]
-    call puts
-    xor eax, eax
-    out DEBUG_EXIT, al
-.halt:
-    cli
-    hlt
-    jmp .halt
-
-puts:
-    lodsb
-    test al, al
-    jz .done
-    call putc
-    jmp puts
-.done:
-    ret
-
-putc:
-    push rdx
-    push rax
-    mov dx, COM1 + 5
-.wait:
-    in al, dx
-    test al, 0x20
-    jz .wait
-    pop rax
-    mov dx, COM1
-    out dx, al
-    pop rdx
-    ret
-
-; Prints rax as 16 hex digits.
-print_hex:
-    mov rdx, rax
-    mov ecx, 16
-    lea rdi, [rel hex_digits]
-.digit:
-    rol rdx, 4
-    mov eax, edx
-    and eax, 15
-    mov al, [rdi + rax]
-    call putc
-    loop .digit
-    ret
+    jmp guest_report

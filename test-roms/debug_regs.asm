@@ -13,12 +13,6 @@
 %include "rom.inc"
 %include "debugregs.inc"
 
-section .data
-align 8
-watched:    dd 0, 0, 0, 0
-ss_value:   dd SEL_KDATA
-bp_eip:     dd 0
-
 section .text
 bits 32
 test_main:
@@ -45,35 +39,33 @@ instruction_breakpoint:
     CHECK_EQ [db_eip], .target, "instruction breakpoint: a fault (EIP = the instruction)"
     CHECK_EQ ecx, 1, "instruction breakpoint: RF lets the instruction run once"
     CHECK_EQ [db_dr6], 1, "instruction breakpoint: DR6.B0"
-    mov eax, [db_eflags]
-    and eax, FL_RF
-    CHECK_EQ eax, 0, "instruction breakpoint: RF pushed clear"
+    CHECK_DB_RF 0, 0, "instruction breakpoint: RF pushed clear"
     ret
 
 ; --- Data breakpoints: traps after the access ------------------------------
 data_breakpoints:
-    ; LEN 4 at watched+4 watches watched+4..+7: a byte store to +6 hits.
+    ; LEN 4 at db_watched+4 watches db_watched+4..+7: a byte store to +6 hits.
     call db_begin
-    mov eax, watched + 4
+    mov eax, db_watched + 4
     mov dr1, eax
     mov eax, DR7_L(1) | DR7_RW(1, RW_WRITE) | DR7_LEN(1, LEN_4)
     mov dr7, eax
-    mov byte [watched + 6], 1
+    mov byte [db_watched + 6], 1
 .after_store:
-    mov eax, [watched + 4]      ; a read: no hit for a write breakpoint
-    mov byte [watched + 3], 1   ; just below: no hit
-    mov byte [watched + 8], 1   ; just above: no hit
+    mov eax, [db_watched + 4]   ; a read: no hit for a write breakpoint
+    mov byte [db_watched + 3], 1 ; just below: no hit
+    mov byte [db_watched + 8], 1 ; just above: no hit
     call db_end
     CHECK_EQ [db_count], 1, "write breakpoint: one #DB (reads and neighbours ignored)"
     CHECK_EQ [db_eip], .after_store, "write breakpoint: a trap (EIP = next instruction)"
     CHECK_EQ [db_dr6], 2, "write breakpoint: DR6.B1"
 
     call db_begin
-    mov eax, watched + 4
+    mov eax, db_watched + 4
     mov dr3, eax
     mov eax, DR7_L(3) | DR7_RW(3, RW_RW) | DR7_LEN(3, LEN_2)
     mov dr7, eax
-    mov eax, [watched + 2]      ; reads watched+2..+5: overlaps +4..+5
+    mov eax, [db_watched + 2]   ; reads db_watched+2..+5: overlaps +4..+5
 .after_read:
     call db_end
     CHECK_EQ [db_count], 1, "read/write breakpoint: a read hits"
@@ -130,10 +122,7 @@ single_step:
     ; INT3 with TF set: its handler runs with TF clear and no single-step
     ; #DB comes before it; after IRET the stepping goes on.
     call db_begin
-    mov eax, VEC_BP
-    mov ebx, bp_record32
-    mov cl, ACC_INTGATE
-    call idt32_set_gate
+    call bp_begin
     pushfd
     or dword [esp], FL_TF
     popfd
@@ -143,38 +132,16 @@ single_step:
     and dword [esp], ~FL_TF
     popfd
     call db_end
-    mov eax, VEC_BP
-    mov ebx, [isr32_table + VEC_BP * 4]
-    mov cl, ACC_INTGATE
-    call idt32_set_gate
+    call bp_end
     CHECK_EQ [bp_eip], .after_int3, "INT3 with TF: #BP delivered"
     CHECK_EQ [db_count], 3, "INT3 with TF: no step into the handler, steps resume after IRET"
     CHECK_EQ [db_eip], .after_int3 + 1, "INT3 with TF: first step after the PUSHFD"
     ret
 
-; #BP handler: record EIP and return.
-bp_record32:
-    push eax
-    mov eax, [esp + 4]
-    mov [bp_eip], eax
-    pop eax
-    iretd
-
 ; --- REP STOSB: the trap comes after the iteration that hit ------------------
 rep_string:
-    call db_begin
-    mov eax, watched + 5
-    mov dr0, eax
-    mov eax, DR7_L(0) | DR7_RW(0, RW_WRITE) | DR7_LEN(0, LEN_1)
-    mov dr7, eax
-    cld
-    mov edi, watched
-    mov ecx, 12
-    xor eax, eax
-.rep:
-    rep stosb
-    call db_end
+    call db_rep_stosb
     CHECK_EQ [db_count], 1, "REP STOSB: one #DB"
-    CHECK_EQ [db_eip], .rep, "REP STOSB: trap with EIP on the REP (iterations left)"
+    CHECK_EQ [db_eip], db_rep_stosb.rep, "REP STOSB: trap with EIP on the REP (iterations left)"
     CHECK_EQ ecx, 0, "REP STOSB: resumes to the end"
     ret

@@ -19,10 +19,8 @@
 %include "debugregs.inc"
 
 section .data
-align 8
-watched:    dd 0, 0, 0, 0
+align 4
 ss_value:   dd SEL_KDATA
-bp_eip:     dd 0
 
 section .text
 bits 32
@@ -36,12 +34,12 @@ test_main:
 
 length_masks_address:
     call db_begin
-    mov eax, watched + 6        ; LEN 4: watches watched+4..+7
+    mov eax, db_watched + 6     ; LEN 4: watches db_watched+4..+7
     mov dr1, eax
     mov eax, DR7_L(1) | DR7_RW(1, RW_WRITE) | DR7_LEN(1, LEN_4)
     mov dr7, eax
-    mov byte [watched + 8], 1   ; past the aligned dword: no hit
-    mov byte [watched + 4], 1
+    mov byte [db_watched + 8], 1 ; past the aligned dword: no hit
+    mov byte [db_watched + 4], 1
 .after_store:
     call db_end
     CHECK_EQ [db_count], 1, "LEN 4 at +6: one #DB"
@@ -51,35 +49,22 @@ length_masks_address:
 
 two_matches:
     call db_begin
-    mov eax, watched + 2
+    mov eax, db_watched + 2
     mov dr0, eax
-    mov eax, watched + 5
+    mov eax, db_watched + 5
     mov dr2, eax
     mov eax, DR7_L(0) | DR7_RW(0, RW_WRITE) | DR7_LEN(0, LEN_2) | DR7_L(2) | DR7_RW(2, RW_WRITE) | DR7_LEN(2, LEN_1)
     mov dr7, eax
-    mov dword [watched + 2], 0  ; writes +2..+5
+    mov dword [db_watched + 2], 0 ; writes +2..+5
     call db_end
     CHECK_EQ [db_count], 1, "two matching breakpoints: one #DB"
     CHECK_EQ [db_dr6], 5, "two matching breakpoints: DR6.B0 and B2"
     ret
 
 rep_string_rf:
-    call db_begin
-    mov eax, watched + 5
-    mov dr0, eax
-    mov eax, DR7_L(0) | DR7_RW(0, RW_WRITE) | DR7_LEN(0, LEN_1)
-    mov dr7, eax
-    cld
-    mov edi, watched
-    mov ecx, 12
-    xor eax, eax
-.rep:
-    rep stosb
-    call db_end
-    CHECK_EQ [db_eip], .rep, "REP STOSB: trap with EIP on the REP"
-    mov eax, [db_eflags]
-    and eax, FL_RF
-    CHECK_EQ eax, FL_RF, "REP STOSB: RF pushed set (not the last iteration)"
+    call db_rep_stosb
+    CHECK_EQ [db_eip], db_rep_stosb.rep, "REP STOSB: trap with EIP on the REP"
+    CHECK_DB_RF 0, FL_RF, "REP STOSB: RF pushed set (not the last iteration)"
     ret
 
 ; --- DR7.GD: MOV DR faults with DR6.BD, GD cleared for the handler ----------
@@ -96,19 +81,14 @@ general_detect:
     CHECK_EQ [db_count], 1, "GD: one #DB"
     CHECK_EQ [db_eip], .mov_dr, "GD: a fault (EIP = the MOV DR)"
     CHECK_EQ [db_dr6], DR6_BD, "GD: DR6.BD"
-    mov eax, [db_eflags]
-    and eax, FL_RF
-    CHECK_EQ eax, FL_RF, "GD: RF pushed set, as for faults"
+    CHECK_DB_RF 0, FL_RF, "GD: RF pushed set, as for faults"
     ret
 
 ; --- A data breakpoint on MOV SS, then INT3: the #DB waits for the #BP
 ; handler's first instruction (SDM Vol 3A 6.8.3).
 mov_ss_data_int3:
     call db_begin
-    mov eax, VEC_BP
-    mov ebx, bp_record32
-    mov cl, ACC_INTGATE
-    call idt32_set_gate
+    call bp_begin
     mov eax, ss_value
     mov dr1, eax
     mov eax, DR7_L(1) | DR7_RW(1, RW_RW) | DR7_LEN(1, LEN_2)
@@ -117,20 +97,9 @@ mov_ss_data_int3:
     int3
 .after_int3:
     call db_end
-    mov eax, VEC_BP
-    mov ebx, [isr32_table + VEC_BP * 4]
-    mov cl, ACC_INTGATE
-    call idt32_set_gate
+    call bp_end
     CHECK_EQ [bp_eip], .after_int3, "MOV SS + INT3: #BP delivered"
     CHECK_EQ [db_count], 1, "MOV SS + INT3: one #DB"
     CHECK_EQ [db_eip], bp_record32, "MOV SS + INT3: #DB at the #BP handler's entry"
     CHECK_EQ [db_dr6], 2, "MOV SS + INT3: DR6.B1"
     ret
-
-; #BP handler: record EIP and return.
-bp_record32:
-    push eax
-    mov eax, [esp + 4]
-    mov [bp_eip], eax
-    pop eax
-    iretd

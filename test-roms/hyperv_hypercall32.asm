@@ -31,8 +31,6 @@
 %include "hyperv.inc"
 %include "timing.inc"
 
-LAPIC_SVR       equ 0xFEE000F0
-LAPIC_EOI       equ 0xFEE000B0
 VEC_IPI         equ 0x61
 
 ; A 4 MiB window whose PDE the flush tests retarget between two markers.

@@ -54,12 +54,6 @@ test_main:
     TEST_PASS
 
 bits 64
-; HVS control, input, output, status, "name": call and check the status.
-%macro HVS 5
-    HVCALL %1, %2, %3
-    CHECK_HVSTATUS %4, %5
-%endmacro
-
 ; ---- The hypercall input value ------------------------------------------------------
 input_value_tests:
     ; An input block the flushes below accept: no flags, processor mask 1.
@@ -135,22 +129,16 @@ rep_tests:
     dec ecx
     jnz .fill
     mov rbx, HVCALL_FLUSH_LIST | HV_REPS(300, 0)
-    HVCALL rbx, hv_input_page, 0
-    CHECK_HVSTATUS HV_STATUS_SUCCESS, "HvCallFlushVirtualAddressList with 300 reps -> success"
-    shr rax, 32
-    and eax, 0xFFF
-    CHECK_EQ rax, 300, "reps completed = 300"
+    HVS rbx, hv_input_page, 0, HV_STATUS_SUCCESS, "HvCallFlushVirtualAddressList with 300 reps -> success"
+    CHECK_REPS 300, "reps completed = 300"
     ; RCX may carry a new start index, never a new count or call code.
     mov rax, rcx
     mov rdx, ~(0xFFF << 48)
     and rax, rdx
     CHECK_EQ rax, rbx, "continuations change only the rep start index of RCX"
     mov rbx, HVCALL_FLUSH_LIST | HV_REPS(300, 250)
-    HVCALL rbx, hv_input_page, 0
-    CHECK_HVSTATUS HV_STATUS_SUCCESS, "rep call started at index 250 -> success"
-    shr rax, 32
-    and eax, 0xFFF
-    CHECK_EQ rax, 300, "reps completed counts from 0, not from the start index"
+    HVS rbx, hv_input_page, 0, HV_STATUS_SUCCESS, "rep call started at index 250 -> success"
+    CHECK_REPS 300, "reps completed counts from 0, not from the start index"
     ret
 
 ; ---- TLB flushes -----------------------------------------------------------------------------
@@ -216,13 +204,7 @@ flush_tests:
     CHECK_EQ rax, MARKER_A, "after the space flush the window shows page A"
 
     ; The same, XMM-fast: address space in RDX, flags in R8, mask in XMM0.
-    mov rax, cr0
-    and eax, ~CR0_EM
-    or eax, CR0_MP
-    mov cr0, rax
-    mov rax, cr4
-    or eax, 1 << 9              ; CR4.OSFXSR: SSE instructions allowed
-    mov cr4, rax
+    call hv_enable_sse
     mov eax, PAGE_B
     call remap_window
     mov eax, 1

@@ -23,30 +23,16 @@
 %define ROM_NAME "hyperv_smp"
 %include "rom.inc"
 %include "hyperv.inc"
+%include "smp.inc"
 
-LAPIC           equ 0xFEE00000
-LAPIC_EOI       equ LAPIC + 0xB0
-LAPIC_SVR       equ LAPIC + 0xF0
-LAPIC_ICR_LOW   equ LAPIC + 0x300
-LAPIC_ICR_HIGH  equ LAPIC + 0x310
-ICR_INIT        equ 0x4500
-ICR_STARTUP     equ 0x4600
-ICR_PENDING     equ 1 << 12
-
-TRAMPOLINE      equ 0x7000      ; start-up vector 0x07 (as smp.asm)
 VEC_IPI         equ 0x61
 ROUNDS          equ 200         ; turns each vCPU takes in the ping-pong
-TIMEOUT         equ 100000000   ; 10 s of reference time per wait
 
 section .bss
-alignb 16
-ap_stack:       resb 4096
-ap_stack_top:
 alignb 8
 last_ref:       resq 1          ; latest TIME_REF_COUNT reading, either vCPU
 last_page:      resq 1          ; latest reference TSC page time, either vCPU
 ap_product:     resq 1          ; the AP's (TSC * scale) >> 64 in the making
-deadline:       resq 1
 turn:           resd 1          ; 0: the BSP's turn, 1: the AP's
 ap_up:          resd 1          ; the AP reached 32-bit protected mode
 ap_vp_index:    resd 1
@@ -63,21 +49,16 @@ ap_ipi_count:   resd 1
 section .text
 bits 32
 test_main:
-    mov esi, ap_trampoline
-    mov edi, TRAMPOLINE
-    mov ecx, ap_trampoline_end - ap_trampoline
-    rep movsb
+    SMP_INSTALL_TRAMPOLINE
     ENTER_LONG_MODE
     call hv_enable_hypercalls
     RDMSR64 HV_MSR_VP_INDEX
     CHECK_EQ rax, 0, "VP_INDEX on the BSP is 0"
     WRMSR64 HV_MSR_REFERENCE_TSC, hv_tsc_page + 1
-    mov ebx, LAPIC              ; zero-extended: a 32-bit displacement would sign-extend
-    or dword [rbx + LAPIC_SVR - LAPIC], 0x1FF
-    call start_ap
+    call smp_start_ap64
     lea rdi, [ap_up]
     mov esi, 1
-    call wait_dword
+    call hv_wait_dword
     CHECK_EQ32 [ap_up], 1, "the AP reached 32-bit protected mode"
     CHECK_EQ32 [ap_vp_index], 1, "VP_INDEX on the AP is 1"
     CHECK_EQ32 [ap_reftsc_msr], hv_tsc_page + 1, "the AP reads the BSP's REFERENCE_TSC (partition-wide)"
@@ -85,53 +66,13 @@ test_main:
     call cluster_ipi
     TEST_PASS
 
-; INIT, then two start-up IPIs to APIC ID 1.
-start_ap:
-    mov eax, ICR_INIT
-    call send_ipi_to_ap
-    mov eax, ICR_STARTUP | (TRAMPOLINE >> 12)
-    call send_ipi_to_ap
-    mov eax, ICR_STARTUP | (TRAMPOLINE >> 12)
-    call send_ipi_to_ap
-    ret
-
-send_ipi_to_ap:
-    mov ebx, LAPIC
-    mov dword [rbx + LAPIC_ICR_HIGH - LAPIC], 1 << 24
-    mov [rbx + LAPIC_ICR_LOW - LAPIC], eax
-    mov ecx, 1000000
-.sent:
-    test dword [rbx + LAPIC_ICR_LOW - LAPIC], ICR_PENDING
-    jz .done
-    pause
-    loop .sent
-    TEST_FAIL "the ICR stays busy"
-.done:
-    ret
-
-; Waits until the dword at RDI equals ESI or TIMEOUT of reference time
-; passes (the caller checks which).
-wait_dword:
-    call hv_ref_now
-    add rax, TIMEOUT
-    mov [deadline], rax
-.poll:
-    cmp [rdi], esi
-    je .done
-    pause
-    call hv_ref_now
-    cmp rax, [deadline]
-    jb .poll
-.done:
-    ret
-
 ; The BSP's half of the ping-pong: it goes first, the AP answers.
 ping_pong:
     mov r12d, ROUNDS
 .round:
     lea rdi, [turn]
     xor esi, esi
-    call wait_dword
+    call hv_wait_dword
     cmp dword [turn], 0
     jne .lost
     call hv_ref_now
@@ -152,7 +93,7 @@ ping_pong:
     jnz .round
     lea rdi, [turn]
     xor esi, esi
-    call wait_dword             ; the AP's last turn
+    call hv_wait_dword         ; the AP's last turn
     cmp dword [turn], 0
     jne .lost
     CHECK_EQ32 [ap_turns], ROUNDS, "the AP took its 200 turns"
@@ -193,33 +134,23 @@ bsp_page_time:
 cluster_ipi:
     lea rdi, [ap_ipi_ready]
     mov esi, 1
-    call wait_dword
+    call hv_wait_dword
     CHECK_EQ32 [ap_ipi_ready], 1, "the AP waits for interrupts"
-    HVCALL HVCALL_SEND_IPI | HV_FAST, VEC_IPI, 1 << 1
-    CHECK_HVSTATUS HV_STATUS_SUCCESS, "HvCallSendSyntheticClusterIpi to VP 1 -> success"
+    HVS HVCALL_SEND_IPI | HV_FAST, VEC_IPI, 1 << 1, HV_STATUS_SUCCESS, "HvCallSendSyntheticClusterIpi to VP 1 -> success"
     lea rdi, [ap_ipi_count]
     mov esi, 1
-    call wait_dword
+    call hv_wait_dword
     CHECK_EQ32 [ap_ipi_count], 1, "the cluster IPI interrupts the AP"
-    HVCALL HVCALL_SEND_IPI | HV_FAST, VEC_IPI, 1 << 1
-    CHECK_HVSTATUS HV_STATUS_SUCCESS, "a second cluster IPI to VP 1 -> success"
+    HVS HVCALL_SEND_IPI | HV_FAST, VEC_IPI, 1 << 1, HV_STATUS_SUCCESS, "a second cluster IPI to VP 1 -> success"
     lea rdi, [ap_ipi_count]
     mov esi, 2
-    call wait_dword
+    call hv_wait_dword
     CHECK_EQ32 [ap_ipi_count], 2, "after its EOI the AP takes a second cluster IPI"
     ret
 
 ; ---- The AP ---------------------------------------------------------------------------------------------
 bits 32
 ap_entry32:
-    mov ax, SEL_KDATA
-    mov ds, ax
-    mov es, ax
-    mov fs, ax
-    mov gs, ax
-    mov ss, ax
-    mov esp, ap_stack_top
-    cld
     lidt [idt32_ptr]
     mov ecx, HV_MSR_VP_INDEX
     rdmsr
@@ -323,20 +254,4 @@ ap_ipi_isr:
     mov dword [LAPIC_EOI], 0
     iretd
 
-; Copied to TRAMPOLINE; the AP starts here in real mode at 0700:0000.
-bits 16
-ap_trampoline:
-    cli
-    xor ax, ax
-    mov ds, ax
-    o32 lgdt [TRAMPOLINE + (ap_gdt_ptr - ap_trampoline)]
-    mov eax, cr0
-    or al, 1
-    mov cr0, eax
-    jmp dword SEL_KCODE32:ap_entry32
-align 4
-ap_gdt_ptr:
-    dw gdt_end - gdt - 1
-    dd gdt
-ap_trampoline_end:
-bits 32
+SMP_PM32_TRAMPOLINE ap_entry32

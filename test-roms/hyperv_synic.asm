@@ -24,7 +24,6 @@ VEC_MSG         equ 0x50
 VEC_DIRECT      equ 0x51
 VEC_IPI         equ 0x52
 VEC_AUTOEOI     equ 0x53
-LAPIC_SVR       equ 0xFEE000F0
 TIMEOUT         equ 1000000     ; 100 ms of reference time
 CONFIG_MSG      equ HV_STIMER_ENABLE | (SINT << 16)
 

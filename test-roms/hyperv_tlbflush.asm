@@ -33,16 +33,8 @@
 %define ROM_NAME "hyperv_tlbflush"
 %include "rom.inc"
 %include "hyperv.inc"
+%include "smp.inc"
 
-LAPIC           equ 0xFEE00000
-LAPIC_SVR       equ LAPIC + 0xF0
-LAPIC_ICR_LOW   equ LAPIC + 0x300
-LAPIC_ICR_HIGH  equ LAPIC + 0x310
-ICR_INIT        equ 0x4500
-ICR_STARTUP     equ 0x4600
-ICR_PENDING     equ 1 << 12
-TRAMPOLINE      equ 0x7000      ; start-up vector 0x07
-TIMEOUT         equ 100000000   ; 10 s of reference time per wait
 
 ; The window: PML4 entry 1 -> tlb_pdpt -> tlb_pd -> tlb_pt. The PT indexes
 ; put X_N and X_G in soft-TLB slots (linear page mod 256) 0x80 and 0x81,
@@ -78,11 +70,7 @@ tlb_page_b:     resb 4096
 tlb_code_a:     resb 4096
 tlb_code_b:     resb 4096
 ap_input_page:  resb 4096
-alignb 16
-ap_stack:       resb 4096
-ap_stack_top:
 alignb 8
-deadline:       resq 1
 ap_up:          resd 1
 cmd_op:         resd 1
 cmd_seq:        resd 1          ; the BSP bumps it to post a command
@@ -95,20 +83,15 @@ ap_exec:        resd 1          ; EAX from the AP's call of X_C
 section .text
 bits 32
 test_main:
-    mov esi, ap_trampoline
-    mov edi, TRAMPOLINE
-    mov ecx, ap_trampoline_end - ap_trampoline
-    rep movsb
+    SMP_INSTALL_TRAMPOLINE
     ENTER_LONG_MODE
     call hv_enable_hypercalls
     call build_window
-    call enable_sse
-    mov ebx, LAPIC              ; zero-extended: a 32-bit displacement would sign-extend
-    or dword [rbx + LAPIC_SVR - LAPIC], 0x1FF
-    call start_ap
+    call hv_enable_sse
+    call smp_start_ap64
     lea rdi, [ap_up]
     mov esi, 1
-    call wait_dword
+    call hv_wait_dword
     CHECK_EQ32 [ap_up], 1, "VP 1 runs in long mode on the BSP's page tables"
     call space_tests
     call list_tests
@@ -120,12 +103,6 @@ test_main:
     TEST_PASS
 
 bits 64
-; HVS control, input, output, status, "name": call and check the status.
-%macro HVS 5
-    HVCALL %1, %2, %3
-    CHECK_HVSTATUS %4, %5
-%endmacro
-
 ; REQUIRE32 dword, value, "name": a precondition; silent when it holds.
 %macro REQUIRE32 3
     cmp %1, %2
@@ -147,15 +124,6 @@ bits 64
 %macro STORE_GVA 2
     mov rax, %2
     mov [hv_input_page + %1], rax
-%endmacro
-
-; CHECK_REPS n, "name": RAX's reps completed field (bits 43:32) is n.
-%macro CHECK_REPS 2
-    push rax
-    shr rax, 32
-    and eax, 0xFFF
-    CHECK_EQ rax, %1, %2
-    pop rax
 %endmacro
 
 ; ---- Set-up -------------------------------------------------------------------------------------
@@ -195,17 +163,6 @@ set_code_mapping:
     pop rdx
     ret
 
-; XMM fast hypercall input needs SSE on.
-enable_sse:
-    mov rax, cr0
-    and eax, ~CR0_EM
-    or eax, CR0_MP
-    mov cr0, rax
-    mov rax, cr4
-    or eax, CR4_OSFXSR
-    mov cr4, rax
-    ret
-
 ; Points X_N (non-global) and X_G (global) at physical page EAX. No INVLPG.
 set_mapping:
     push rdx
@@ -215,46 +172,6 @@ set_mapping:
     or edx, PTE_G
     mov [tlb_pt + PT_G * 8], rdx
     pop rdx
-    ret
-
-; INIT, then two start-up IPIs to APIC ID 1.
-start_ap:
-    mov eax, ICR_INIT
-    call send_ipi_to_ap
-    mov eax, ICR_STARTUP | (TRAMPOLINE >> 12)
-    call send_ipi_to_ap
-    mov eax, ICR_STARTUP | (TRAMPOLINE >> 12)
-    call send_ipi_to_ap
-    ret
-
-send_ipi_to_ap:
-    mov ebx, LAPIC
-    mov dword [rbx + LAPIC_ICR_HIGH - LAPIC], 1 << 24
-    mov [rbx + LAPIC_ICR_LOW - LAPIC], eax
-    mov ecx, 1000000
-.sent:
-    test dword [rbx + LAPIC_ICR_LOW - LAPIC], ICR_PENDING
-    jz .done
-    pause
-    loop .sent
-    TEST_FAIL "the ICR stays busy"
-.done:
-    ret
-
-; Waits until the dword at RDI equals ESI or TIMEOUT of reference time
-; passes (the caller checks which).
-wait_dword:
-    call hv_ref_now
-    add rax, TIMEOUT
-    mov [deadline], rax
-.poll:
-    cmp [rdi], esi
-    je .done
-    pause
-    call hv_ref_now
-    cmp rax, [deadline]
-    jb .poll
-.done:
     ret
 
 ; Runs AP command EDI and waits for it to finish.
@@ -267,7 +184,7 @@ ap_do:
     inc esi
     mov [cmd_seq], esi          ; posted after cmd_op (stores stay in order)
     lea rdi, [ap_done_seq]
-    call wait_dword
+    call hv_wait_dword
     cmp [ap_done_seq], esi
     jne .lost
     pop rdi
@@ -578,14 +495,6 @@ malformed_tests:
 ; ---- The AP ---------------------------------------------------------------------------------------
 bits 32
 ap_entry32:
-    mov ax, SEL_KDATA
-    mov ds, ax
-    mov es, ax
-    mov fs, ax
-    mov gs, ax
-    mov ss, ax
-    mov esp, ap_stack_top
-    cld
     call lm_prepare32           ; the BSP's tables (already built); compatibility mode
     jmp SEL_KCODE64:ap_entry64
 bits 64
@@ -646,20 +555,4 @@ ap_entry64:
     mov [ap_done_seq], eax
     jmp .idle
 
-; Copied to TRAMPOLINE; the AP starts here in real mode at 0700:0000.
-bits 16
-ap_trampoline:
-    cli
-    xor ax, ax
-    mov ds, ax
-    o32 lgdt [TRAMPOLINE + (ap_gdt_ptr - ap_trampoline)]
-    mov eax, cr0
-    or al, 1
-    mov cr0, eax
-    jmp dword SEL_KCODE32:ap_entry32
-align 4
-ap_gdt_ptr:
-    dw gdt_end - gdt - 1
-    dd gdt
-ap_trampoline_end:
-bits 32
+SMP_PM32_TRAMPOLINE ap_entry32

@@ -27,17 +27,11 @@ RED_RIRR        equ 1 << 14
 RED_DELIVS      equ 1 << 12
 RED_MASKED      equ 1 << 16
 
-LAPIC           equ 0xFEE00000
-LAPIC_ID        equ LAPIC + 0x020
-LAPIC_TPR       equ LAPIC + 0x080
-LAPIC_EOI       equ LAPIC + 0x0B0
-LAPIC_SVR       equ LAPIC + 0x0F0
 LAPIC_ISR2      equ LAPIC + 0x120   ; vectors 0x40-0x5F
 LAPIC_TMR2      equ LAPIC + 0x1A0
 
 VEC_LEVEL       equ 0x50            ; bit 16 of the third ISR/TMR word
 VEC_BIT         equ 1 << (VEC_LEVEL - 0x40)
-VEC_SPURIOUS    equ 0xFF
 
 CMOS_INDEX      equ 0x70
 CMOS_DATA       equ 0x71
@@ -51,9 +45,6 @@ bits 32
 
 level_isr:                          ; no EOI: the test gives it
     inc dword [count]
-    iret
-
-spurious_isr:
     iret
 
 ; ioapic_read: EAX = register ECX
@@ -131,10 +122,7 @@ test_main:
     mov ebx, level_isr
     mov cl, ACC_INTGATE
     call idt32_set_gate
-    mov eax, VEC_SPURIOUS
-    mov ebx, spurious_isr
-    call idt32_set_gate
-    mov dword [LAPIC_SVR], 0x100 | VEC_SPURIOUS
+    call lapic_enable
     mov dword [LAPIC_TPR], 0
 
     mov ecx, IOAPIC_VER

@@ -12,18 +12,8 @@
 %include "rom.inc"
 %include "timing.inc"
 
-LAPIC           equ 0xFEE00000
-LAPIC_EOI       equ LAPIC + 0x0B0
-LAPIC_SVR       equ LAPIC + 0x0F0
-LAPIC_ISR       equ LAPIC + 0x100
-LAPIC_IRR       equ LAPIC + 0x200
-LAPIC_LVT_TIMER equ LAPIC + 0x320
-LAPIC_INITIAL   equ LAPIC + 0x380
-LAPIC_CURRENT   equ LAPIC + 0x390
-LAPIC_DIVIDE    equ LAPIC + 0x3E0
 
 VEC_TIMER       equ 0x40        ; ISR/IRR word 2, bit 0
-VEC_SPURIOUS    equ 0xFF
 LVT_MASKED      equ 1 << 16
 LVT_PERIODIC    equ 1 << 17
 LVT_TSC_DEADLINE equ 2 << 17
@@ -52,9 +42,6 @@ timer_isr:
     mov [isr_seen], eax
     mov dword [LAPIC_EOI], 0
     pop eax
-    iret
-
-spurious_isr:
     iret
 
 ; read_current: EAX = the timer's current count
@@ -118,10 +105,7 @@ test_main:
     mov ebx, timer_isr
     mov cl, ACC_INTGATE
     call idt32_set_gate
-    mov eax, VEC_SPURIOUS
-    mov ebx, spurious_isr
-    call idt32_set_gate
-    mov dword [LAPIC_SVR], 0x100 | VEC_SPURIOUS
+    call lapic_enable
 
     ; ---- divide configuration ------------------------------------------------------
     mov dword [LAPIC_DIVIDE], DIV_128

@@ -21,15 +21,7 @@ bits 32
 test_main:
     PAGING_PREPARE
     ; identity map: 0..4 MiB with 4 KiB pages, 4..16 MiB with 4 MiB pages
-    xor ecx, ecx
-.pt0:
-    mov eax, ecx
-    shl eax, 12
-    or eax, PTE_P | PTE_RW | PTE_US
-    mov [pt0 + ecx * 4], eax
-    inc ecx
-    cmp ecx, 1024
-    jb .pt0
+    PAGING_FILL pt0, 0, 1024, 12, PTE_P | PTE_RW | PTE_US
     mov dword [pd + 0 * 4], pt0 + (PTE_P | PTE_RW | PTE_US)
     mov dword [pd + 1 * 4], 0x400000 | PTE_P | PTE_RW | PTE_US | PTE_PS
     mov dword [pd + 2 * 4], 0x800000 | PTE_P | PTE_RW | PTE_US | PTE_PS

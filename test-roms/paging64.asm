@@ -30,25 +30,9 @@ test_main:
     shr edx, 26
     and edx, 1
     mov [has_1g], edx
-    xor ecx, ecx
-.pt0:
-    mov eax, ecx
-    shl eax, 12
-    or eax, PTE_P | PTE_RW | PTE_US
-    mov [pt0 + ecx * 8], eax
-    inc ecx
-    cmp ecx, 512
-    jb .pt0
+    PAGING_FILL pt0, 0, 512, 12, PTE_P | PTE_RW | PTE_US
     mov dword [pd0], pt0 + (PTE_P | PTE_RW | PTE_US)
-    mov ecx, 1
-.pd0:
-    mov eax, ecx
-    shl eax, 21
-    or eax, PTE_P | PTE_RW | PTE_US | PTE_PS
-    mov [pd0 + ecx * 8], eax
-    inc ecx
-    cmp ecx, 8
-    jb .pd0
+    PAGING_FILL pd0, 1, 8, 21, PTE_P | PTE_RW | PTE_US | PTE_PS   ; 2..16 MiB: 2 MiB pages
     mov dword [pml4 + 0 * 8], pdpt + (PTE_P | PTE_RW | PTE_US)
     ; PML4E 1 (VA 512 GiB) with PS=1: reserved in a PML4E
     mov dword [pml4 + 1 * 8], pdpt + (PTE_P | PTE_RW | PTE_US | PTE_PS)

@@ -25,25 +25,9 @@ section .text
 bits 32
 test_main:
     PAGING_PREPARE
-    xor ecx, ecx
-.pt0:
-    mov eax, ecx
-    shl eax, 12
-    or eax, PTE_P | PTE_RW | PTE_US
-    mov [pt0 + ecx * 8], eax
-    inc ecx
-    cmp ecx, 512
-    jb .pt0
+    PAGING_FILL pt0, 0, 512, 12, PTE_P | PTE_RW | PTE_US
     mov dword [pd0], pt0 + (PTE_P | PTE_RW | PTE_US)
-    mov ecx, 1                  ; 2..16 MiB: 2 MiB pages
-.pd0:
-    mov eax, ecx
-    shl eax, 21
-    or eax, PTE_P | PTE_RW | PTE_US | PTE_PS
-    mov [pd0 + ecx * 8], eax
-    inc ecx
-    cmp ecx, 8
-    jb .pd0
+    PAGING_FILL pd0, 1, 8, 21, PTE_P | PTE_RW | PTE_US | PTE_PS   ; 2..16 MiB: 2 MiB pages
     ; PDPTEs: only P (R/W, U/S are reserved in PAE PDPTEs; SDM Table 4-8)
     mov dword [pdpt + 0 * 8], pd0 + PTE_P
     mov dword [pdpt + 1 * 8], pd_t + PTE_P

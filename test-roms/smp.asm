@@ -7,17 +7,8 @@
 
 %define ROM_NAME "smp"
 %include "rom.inc"
+%include "smp.inc"
 
-LAPIC           equ 0xFEE00000
-LAPIC_ID        equ LAPIC + 0x20
-LAPIC_SVR       equ LAPIC + 0xF0
-LAPIC_ICR_LOW   equ LAPIC + 0x300
-LAPIC_ICR_HIGH  equ LAPIC + 0x310
-ICR_INIT        equ 0x4500          ; INIT, level assert, edge
-ICR_STARTUP     equ 0x4600          ; start-up; the vector is the page number
-ICR_PENDING     equ 1 << 12
-
-TRAMPOLINE      equ 0x7000          ; start-up vector 0x07
 STARTS          equ 0x6000          ; word: how many times an AP started
 SEEN_IDS        equ 0x6010          ; byte per APIC ID that ran the trampoline
 
@@ -26,10 +17,7 @@ bits 32
 test_main:
     mov dword [STARTS], 0
     mov dword [SEEN_IDS], 0
-    mov esi, ap_trampoline
-    mov edi, TRAMPOLINE
-    mov ecx, ap_trampoline_end - ap_trampoline
-    rep movsb
+    SMP_INSTALL_TRAMPOLINE
 
     mov ecx, 0x1B
     rdmsr
@@ -38,9 +26,8 @@ test_main:
     mov eax, [LAPIC_ID]
     shr eax, 24
     CHECK_EQ eax, 0, "the BSP's APIC ID is 0"
-    or dword [LAPIC_SVR], 0x1FF     ; software-enable the APIC
 
-    call start_ap
+    call smp_start_ap
     mov eax, 1
     call wait_for_starts
     CHECK_EQ32 [STARTS], 1, "INIT + SIPI + SIPI: the AP ran the trampoline once"
@@ -50,14 +37,14 @@ test_main:
     CHECK_EQ eax, 0, "the BSP never ran the trampoline"
 
     ; A start-up IPI to an AP that is already running is ignored.
-    mov eax, ICR_STARTUP | (TRAMPOLINE >> 12)
-    call send_ipi_to_ap
+    mov eax, SMP_SIPI
+    call smp_send_ipi
     mov eax, 1
     call spin_a_while
     CHECK_EQ32 [STARTS], 1, "a SIPI to a running AP is ignored"
 
     ; INIT puts the AP back into wait-for-SIPI; a new SIPI restarts it.
-    call start_ap
+    call smp_start_ap
     mov eax, 2
     call wait_for_starts
     CHECK_EQ32 [STARTS], 2, "a second INIT + SIPI restarts the AP"
@@ -72,31 +59,6 @@ test_main:
     xchg al, ah
     movzx eax, ax
     CHECK_EQ eax, 2, "fw_cfg reports two CPUs"
-    ret
-
-; INIT, then two start-up IPIs, as the MP specification's universal
-; algorithm sends them (a started AP ignores the second).
-start_ap:
-    mov eax, ICR_INIT
-    call send_ipi_to_ap
-    mov eax, ICR_STARTUP | (TRAMPOLINE >> 12)
-    call send_ipi_to_ap
-    mov eax, ICR_STARTUP | (TRAMPOLINE >> 12)
-    call send_ipi_to_ap
-    ret
-
-; EAX = ICR low word, destination APIC ID 1.
-send_ipi_to_ap:
-    mov dword [LAPIC_ICR_HIGH], 1 << 24
-    mov [LAPIC_ICR_LOW], eax
-    mov ecx, 1000000
-.sent:
-    test dword [LAPIC_ICR_LOW], ICR_PENDING
-    jz .done
-    pause
-    loop .sent
-    TEST_FAIL "the ICR stays busy"
-.done:
     ret
 
 ; Waits until [STARTS] reaches EAX (or fails after a generous spin).
@@ -119,9 +81,9 @@ spin_a_while:
     loop .spin
     ret
 
-; Copied to TRAMPOLINE; runs in real mode at 0700:0000 on the AP (below QEMU's multiboot info at 0x9000).
+; Copied to SMP_TRAMPOLINE; runs in real mode at 0700:0000 on the AP.
 bits 16
-ap_trampoline:
+smp_trampoline:
     cli
     xor ax, ax
     mov ds, ax
@@ -134,5 +96,5 @@ ap_trampoline:
 .halt:
     hlt
     jmp .halt
-ap_trampoline_end:
+smp_trampoline_end:
 bits 32
