@@ -183,6 +183,7 @@ Table build_table()
     // System (cpu/system.cpp).
     add(t, ZYDIS_MNEMONIC_CPUID, op_cpuid);
     add(t, ZYDIS_MNEMONIC_RDTSC, op_rdtsc);
+    add(t, ZYDIS_MNEMONIC_RDPMC, op_rdpmc);
     add(t, ZYDIS_MNEMONIC_RDTSCP, op_rdtscp);
     add(t, ZYDIS_MNEMONIC_RDMSR, op_rdmsr);
     add(t, ZYDIS_MNEMONIC_WRMSR, op_wrmsr, true);

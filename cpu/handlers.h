@@ -132,7 +132,7 @@ HANDLER(op_fucomi); HANDLER(op_fucomip); HANDLER(op_ftst); HANDLER(op_fxam); HAN
 HANDLER(op_fxch); HANDLER(op_ffree); HANDLER(op_ffreep); HANDLER(op_fincstp); HANDLER(op_fdecstp);
 
 // cpu/system.cpp
-HANDLER(op_cpuid); HANDLER(op_rdtsc); HANDLER(op_rdtscp); HANDLER(op_rdmsr);
+HANDLER(op_cpuid); HANDLER(op_rdtsc); HANDLER(op_rdpmc); HANDLER(op_rdtscp); HANDLER(op_rdmsr);
 HANDLER(op_wrmsr); HANDLER(op_mov_cr); HANDLER(op_mov_dr); HANDLER(op_lgdt);
 HANDLER(op_lidt); HANDLER(op_sgdt); HANDLER(op_sidt); HANDLER(op_lldt); HANDLER(op_sldt);
 HANDLER(op_ltr); HANDLER(op_str); HANDLER(op_lmsw); HANDLER(op_smsw); HANDLER(op_lar);

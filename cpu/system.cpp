@@ -401,6 +401,15 @@ HANDLER(op_rdtsc)
     return true;
 }
 
+// The model has no performance-monitoring counters (CPUID leaf 0AH reports
+// version 0), so every ECX names an invalid counter: #GP(0), which is also
+// the answer at CPL > 0 with CR4.PCE clear (SDM Vol 2B, RDPMC).
+HANDLER(op_rdpmc)
+{
+    (void)insn;
+    return cpu.raise_gp(0);
+}
+
 HANDLER(op_rdtscp)
 {
     TRY(op_rdtsc(cpu, insn));

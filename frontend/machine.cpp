@@ -85,6 +85,10 @@ void Machine::connect_board()
         m_hv_test_device = std::make_unique<HvTestDevice>(m_hyperv->hv());
         m_ports.map(HvTestDevice::PORT, HvTestDevice::PORT_COUNT, m_hv_test_device.get());
     }
+    if (m_config.pc_testdev) {
+        m_pc_testdev = std::make_unique<PcTestdev>([this](unsigned irq) { return m_board->isa_irq_input(irq); });
+        m_pc_testdev->attach(m_ports, m_memory);
+    }
     m_board->set_power_off_handler([this] {
         m_exit_status = exit_status::SUCCESS;
         stop_running_vcpu();

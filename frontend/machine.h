@@ -7,6 +7,7 @@
 #include "frontend/console.h"
 #include "frontend/hyperv_glue.h"
 #include "paravirt/hv_test_device.h"
+#include "platform/pc_testdev.h"
 #include "frontend/tracer.h"
 #include "mmu/msr_bus.h"
 #include "mmu/physical_memory.h"
@@ -55,6 +56,7 @@ struct MachineConfig {
     bool enlightenments = true;
     // kvm-unit-tests' Hyper-V test device at port 0x3000 (--hyperv-test-device).
     bool hyperv_test_device = false;
+    bool pc_testdev = false;
     // Where COM1's output goes; flushed at the end of each quantum.
     std::FILE* serial_out = stdout;
     std::FILE* serial2_out = nullptr; // COM2; nullptr: discarded
@@ -141,6 +143,7 @@ private:
     std::unique_ptr<PcBoard> m_board;
     std::unique_ptr<HypervGlue> m_hyperv;
     std::unique_ptr<HvTestDevice> m_hv_test_device; // after m_hyperv: it uses the partition
+    std::unique_ptr<PcTestdev> m_pc_testdev;
     Console m_console{true};
     std::optional<u64> m_exit_status;
     bool m_reset_requested = false;

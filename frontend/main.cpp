@@ -87,6 +87,7 @@ int main(int argc, char** argv)
     config.deterministic = options.deterministic;
     config.enlightenments = options.enlightenments;
     config.hyperv_test_device = options.hyperv_test_device;
+    config.pc_testdev = options.pc_testdev;
     config.max_instructions = options.max_instructions;
     // Without --kernel the default guest boots: the Debian kernel and the
     // initramfs that scripts/fetch-guest.sh builds into guest/. Without

@@ -29,6 +29,7 @@ enum class Opt : u8 {
     Deterministic,
     Enlightenments,
     HypervTestDevice,
+    PcTestdev,
     MaxInstructions,
     Serial,
     Serial2,
@@ -50,6 +51,7 @@ constexpr OptionSpec OPTION_SPECS[] = {
     {"deterministic", Opt::Deterministic, false},
     {"enlightenments", Opt::Enlightenments, true},
     {"hyperv-test-device", Opt::HypervTestDevice, false},
+    {"pc-testdev", Opt::PcTestdev, false},
     {"max-instructions", Opt::MaxInstructions, true},
     {"no-reboot", Opt::NoReboot, false},
     {"cpu-features", Opt::CpuFeatures, true},
@@ -170,6 +172,9 @@ ErrorOr<void> apply(Options& options, Opt id, std::string_view value)
         if (value != "on" && value != "off")
             return make_error("--enlightenments: " + quoted(value) + " is not 'on' or 'off'");
         options.enlightenments = value == "on";
+        break;
+    case Opt::PcTestdev:
+        options.pc_testdev = true;
         break;
     case Opt::HypervTestDevice:
         options.hyperv_test_device = true;
@@ -310,6 +315,8 @@ std::string usage_text()
            "  --enlightenments on|off  the Hyper-V interface: CPUID leaves, synthetic MSRs,\n"
            "                           hypercalls, SynIC, timers (default on)\n"
            "  --hyperv-test-device     the Hyper-V test device kvm-unit-tests drive (port 0x3000)\n"
+           "  --pc-testdev             QEMU's pc-testdev for kvm-unit-tests (ports 0xE0-0xEB and\n"
+           "                           0x2000-0x2017, 64 KiB of MMIO at 0xFF000000)\n"
            "  --max-instructions N     stop after N instructions (exit status 5)\n"
            "  --no-reboot              end the run when the guest reboots (default: restart it)\n"
            "  --cpu-features LIST      narrow the CPU model, e.g. -avx2,-aes (names as in\n"

@@ -36,6 +36,7 @@ struct Options {
     bool deterministic = false; // virtual time from retired instructions
     bool enlightenments = true; // the Hyper-V partition interface (docs/hyperv.md)
     bool hyperv_test_device = false; // kvm-unit-tests' control port at 0x3000
+    bool pc_testdev = false;         // QEMU's pc-testdev (kvm-unit-tests)
     bool demo = false; // run the built-in demo rather than the default Linux guest
     bool no_reboot = false; // a guest reboot ends the run instead of restarting it
     std::string cpu_features; // CpuidModel::apply_feature_spec narrowing, e.g. "-avx2,-aes"

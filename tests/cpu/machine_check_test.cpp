@@ -93,3 +93,14 @@ TEST_CASE("banks past MCG_CAP's count, and every MCA MSR without CPUID.MCA, rais
     CHECK(p.read(mca::MSR_MCG_CAP, v) == VEC_GP);
     CHECK(p.write(bank_msr(0, 1), 0) == VEC_GP);
 }
+
+// Not a machine-check MSR, but the same kind of model question: which
+// counters exist. None do (CPUID leaf 0AH: no architectural PMU).
+TEST_CASE("RDPMC raises #GP(0) for every counter: the model has no performance counters")
+{
+    MsrProbe p;
+    for (u64 counter : {0ull, 1ull, 64ull, 0x40000000ull}) {
+        p.h.state.gpr[RCX] = counter;
+        CHECK(p.h.run_to_vector({0x0F, 0x33}) == VEC_GP);
+    }
+}

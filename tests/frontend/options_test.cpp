@@ -107,6 +107,8 @@ TEST_CASE("--enlightenments takes on or off")
 TEST_CASE("--hyperv-test-device is a switch that needs the enlightenments")
 {
     CHECK(parse_ok({"--hyperv-test-device"}).hyperv_test_device);
+    CHECK(parse_ok({"--pc-testdev"}).pc_testdev);
+    CHECK_FALSE(parse_ok({}).pc_testdev);
     CHECK(parse_error({"--hyperv-test-device=on"}) ==
           "option --hyperv-test-device takes no argument");
     CHECK(parse_error({"--enlightenments", "off", "--hyperv-test-device"}) ==
@@ -177,7 +179,7 @@ TEST_CASE("the usage text lists every option")
     for (std::string_view opt :
          {"--kernel", "--append", "--initrd", "--memory", "--cpus", "--trace", "--stats",
           "--max-instructions", "--serial", "--serial2", "--help", "--version", "--no-reboot", "--deterministic",
-          "--demo", "--cpu-features", "--enlightenments", "--hyperv-test-device"})
+          "--demo", "--cpu-features", "--enlightenments", "--hyperv-test-device", "--pc-testdev"})
         CHECK(contains(usage, opt));
 }
 
