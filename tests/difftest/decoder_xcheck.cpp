@@ -504,6 +504,17 @@ const KnownDifference KNOWN_DIFFERENCES[] = {
      },
      "0F 0D and 0F 18-1F are hint NOPs / PREFETCH for every ModRM (SDM Vol 2B NOP, Table A-3); "
      "Capstone 4 rejects the reserved forms"},
+    {"CET end-branch markers",
+     [](const Case& c) {
+         return c.project_is({"nop"}) && (c.capstone_says("endbr32") || c.capstone_says("endbr64")) &&
+                c.same_length();
+     },
+     "F3 0F 1E FB/FA are ENDBR32/ENDBR64, which execute as NOPs (0F 1E is a hint-NOP row) on "
+     "processors without CET, and the model offers none; Capstone names them by their CET role"},
+    {"VBROADCASTI128 unknown to Capstone",
+     [](const Case& c) { return c.project_is({"vbroadcasti128"}) && !c.capstone.valid; },
+     "VEX.256.66.0F38.W0 5A /r is AVX2's VBROADCASTI128 (SDM Vol 2A VPBROADCAST); Capstone 4 "
+     "rejects it in every mode (checked through its C API), and cpu-difftest runs it on the host"},
     {"MOV Sreg with REX.R",
      [](const Case& c) {
          return c.mode == 64 && c.project_is({"mov"}) && !c.capstone.valid &&
