@@ -78,14 +78,10 @@ u64 current_cf(Cpu& cpu)
 // Sets SF, ZF, PF from a result and the given CF/OF/AF, replacing all six.
 void set_result_flags(Cpu& cpu, u64 result, unsigned size, bool cf, bool of, bool af = false)
 {
-    result &= size_mask(size);
-    u64 f = 0;
+    u64 f = zf_sf_pf(result, size);
     if (cf) f |= rf::CF;
     if (of) f |= rf::OF;
     if (af) f |= rf::AF;
-    if (result == 0) f |= rf::ZF;
-    if (result & sign_bit(size)) f |= rf::SF;
-    if (parity_even(result)) f |= rf::PF;
     cpu.set_rflags_arith(f);
 }
 

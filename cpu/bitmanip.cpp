@@ -13,13 +13,6 @@ void update_flags(Cpu& cpu, u64 affected, u64 value)
     cpu.set_rflags_arith((cpu.rflags() & ~affected) | (value & affected));
 }
 
-u64 zf_sf_pf(u64 result, unsigned size)
-{
-    result &= size_mask(size);
-    return (result == 0 ? rf::ZF : 0) | ((result & sign_bit(size)) ? rf::SF : 0) |
-           (parity_even(result) ? rf::PF : 0);
-}
-
 unsigned bits_of(unsigned size) { return size * 8; }
 
 } // namespace

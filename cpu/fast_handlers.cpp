@@ -143,14 +143,7 @@ bool shift_reg(Cpu& cpu, const Insn& insn)
         of = false;
     }
     reg = r;
-    u64 f = (cf ? rf::CF : 0) | (of ? rf::OF : 0);
-    if (r == 0)
-        f |= rf::ZF;
-    if (r & sign_bit(Size))
-        f |= rf::SF;
-    if (parity_even(r))
-        f |= rf::PF;
-    cpu.set_rflags_arith(f);
+    cpu.set_rflags_arith(zf_sf_pf(r, Size) | (cf ? rf::CF : 0) | (of ? rf::OF : 0));
     return true;
 }
 
@@ -194,14 +187,7 @@ bool imul_reg(Cpu& cpu, const Insn& insn)
     const u64 lo = static_cast<u64>(p) & size_mask(Size);
     const bool overflow = p != static_cast<__int128>(static_cast<i64>(sign_extend(lo, Size)));
     cpu.s.gpr[insn.op[0].reg] = lo;
-    u64 f = overflow ? rf::CF | rf::OF : 0;
-    if (lo == 0)
-        f |= rf::ZF;
-    if (lo & sign_bit(Size))
-        f |= rf::SF;
-    if (parity_even(lo))
-        f |= rf::PF;
-    cpu.set_rflags_arith(f);
+    cpu.set_rflags_arith(zf_sf_pf(lo, Size) | (overflow ? rf::CF | rf::OF : 0));
     return true;
 }
 

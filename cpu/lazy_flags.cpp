@@ -8,13 +8,7 @@ u64 compute_arith_flags(const LazyFlags& lf)
     const u64 res = lf.result & mask;
     const u64 a = lf.src1 & mask;
     const u64 b = lf.src2 & mask;
-    u64 flags = 0;
-    if (res == 0)
-        flags |= rf::ZF;
-    if (res & sign)
-        flags |= rf::SF;
-    if (parity_even(res))
-        flags |= rf::PF;
+    u64 flags = zf_sf_pf(res, size);
 
     switch (lf.op) {
     case FlagOp::None:

@@ -29,3 +29,10 @@ constexpr u64 sign_extend(u64 v, unsigned size)
     return size >= 8 ? v : (v & sign_bit(size)) ? v | ~size_mask(size) : v & size_mask(size);
 }
 inline bool parity_even(u64 v) { return !__builtin_parity(static_cast<unsigned>(v & 0xFF)); }
+// ZF, SF and PF (as RFLAGS bits) of a result of `size` bytes.
+inline u64 zf_sf_pf(u64 result, unsigned size)
+{
+    result &= size_mask(size);
+    return (result == 0 ? rf::ZF : 0) | ((result & sign_bit(size)) ? rf::SF : 0) |
+           (parity_even(result) ? rf::PF : 0);
+}
