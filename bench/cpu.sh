@@ -32,45 +32,30 @@ trap 'rm -rf "$out"' EXIT
 # shellcheck source=bench/timing.sh
 source "$(dirname "$0")/timing.sh"
 
-best viridian "$viridian" --stats --kernel "$rom"
-v_total=$best
-instructions=$(sed -n 's/^instructions: //p' "$out/viridian.err")
-v_checksum=$(cat "$out/viridian.out")
-best viridian_empty "$viridian" --stats --kernel "$empty_rom"
-v_empty=$best
-empty_instructions=$(sed -n 's/^instructions: //p' "$out/viridian_empty.err")
-loop_instructions=$((instructions - empty_instructions))
+measure_loop viridian "$rom" "$empty_rom" "$viridian" --stats --kernel
+v_total=$total v_empty=$empty v_checksum=$checksum
+empty_instructions=$(stats_instructions viridian_empty)
+loop_instructions=$(($(stats_instructions viridian) - empty_instructions))
 
 have_qemu=0
 if command -v qemu-system-x86_64 >/dev/null; then
     have_qemu=1
-    best qemu "${qemu[@]}" "$rom"
-    q_total=$best
-    q_checksum=$(cat "$out/qemu.out")
-    best qemu_empty "${qemu[@]}" "$empty_rom"
-    q_empty=$best
+    measure_loop qemu "$rom" "$empty_rom" "${qemu[@]}"
+    q_total=$total q_empty=$empty q_checksum=$checksum
     if [ "$q_checksum" != "$v_checksum" ]; then
         echo "cpu.sh: checksums differ: viridian '$v_checksum', QEMU '$q_checksum'" >&2
         exit 1
     fi
 fi
 
-report() { # NAME TOTAL EMPTY
-    awk -v name="$1" -v total="$2" -v empty="$3" -v n="$loop_instructions" 'BEGIN {
-        net = total - empty; if (net <= 0) net = 0.0001
-        printf "%-10s %9.3f s %9.3f s %9.3f s %12.1f\n", name, total, empty, net, n / net / 1e6 }'
-}
-
 echo "guest: $rom ($v_checksum)"
 echo "guest instructions in the loop: $loop_instructions (start-up: $empty_instructions)"
 echo "best of $runs runs, $(date -u +%Y-%m-%d), $(nproc) host CPUs"
-printf "%-10s %11s %11s %11s %12s\n" emulator total start-up net "guest MIPS"
-report viridian "$v_total" "$v_empty"
+report_header ""
+report "" viridian "$v_total" "$v_empty" "$loop_instructions"
 if [ "$have_qemu" -eq 1 ]; then
-    report "QEMU TCG" "$q_total" "$q_empty"
-    awk -v vt="$v_total" -v ve="$v_empty" -v qt="$q_total" -v qe="$q_empty" 'BEGIN {
-        v = vt - ve; q = qt - qe; if (q <= 0) q = 0.0001
-        printf "time ratio viridian / QEMU TCG (net): %.2f\n", v / q }'
+    report "" "QEMU TCG" "$q_total" "$q_empty" "$loop_instructions"
+    report_ratio "" "$v_total" "$v_empty" "$q_total" "$q_empty"
 else
     echo "QEMU TCG: qemu-system-x86_64 not found (scripts/setup.sh installs it); skipped"
 fi

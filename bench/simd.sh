@@ -33,41 +33,25 @@ trap 'rm -rf "$out"' EXIT
 # shellcheck source=bench/timing.sh
 source "$(dirname "$0")/timing.sh"
 
-report() { # NAME TOTAL EMPTY INSTRUCTIONS
-    awk -v name="$1" -v total="$2" -v empty="$3" -v n="$4" 'BEGIN {
-        net = total - empty; if (net <= 0) net = 0.0001
-        printf "  %-10s %9.3f s %9.3f s %9.3f s %12.1f\n", name, total, empty, net, n / net / 1e6 }'
-}
-
 echo "best of $runs runs, $(date -u +%Y-%m-%d), $(nproc) host CPUs"
 for kernel in sse x87; do
     rom=$build/bench/simd_$kernel.elf
     empty_rom=$build/bench/simd_${kernel}_empty.elf
-    best v "$viridian" --stats --kernel "$rom"
-    v_total=$best
-    instructions=$(sed -n 's/^instructions: //p' "$out/v.err")
-    v_checksum=$(cat "$out/v.out")
-    best v_empty "$viridian" --stats --kernel "$empty_rom"
-    v_empty=$best
-    empty_instructions=$(sed -n 's/^instructions: //p' "$out/v_empty.err")
-    n=$((instructions - empty_instructions))
+    measure_loop v "$rom" "$empty_rom" "$viridian" --stats --kernel
+    v_total=$total v_empty=$empty v_checksum=$checksum
+    n=$(($(stats_instructions v) - $(stats_instructions v_empty)))
     echo "kernel $kernel: $n guest instructions in the loop ($v_checksum)"
-    printf "  %-10s %11s %11s %11s %12s\n" emulator total start-up net "guest MIPS"
-    report viridian "$v_total" "$v_empty" "$n"
+    report_header "  "
+    report "  " viridian "$v_total" "$v_empty" "$n"
     if [ "$have_qemu" -eq 1 ]; then
-        best q "${qemu[@]}" "$rom"
-        q_total=$best
-        q_checksum=$(cat "$out/q.out")
-        best q_empty "${qemu[@]}" "$empty_rom"
-        q_empty=$best
+        measure_loop q "$rom" "$empty_rom" "${qemu[@]}"
+        q_total=$total q_empty=$empty q_checksum=$checksum
         if [ "$q_checksum" != "$v_checksum" ]; then
             echo "simd.sh: $kernel checksums differ: viridian '$v_checksum', QEMU '$q_checksum'" >&2
             exit 1
         fi
-        report "QEMU TCG" "$q_total" "$q_empty" "$n"
-        awk -v vt="$v_total" -v ve="$v_empty" -v qt="$q_total" -v qe="$q_empty" 'BEGIN {
-            v = vt - ve; q = qt - qe; if (q <= 0) q = 0.0001
-            printf "  time ratio viridian / QEMU TCG (net): %.2f\n", v / q }'
+        report "  " "QEMU TCG" "$q_total" "$q_empty" "$n"
+        report_ratio "  " "$v_total" "$v_empty" "$q_total" "$q_empty"
     else
         echo "  QEMU TCG: qemu-system-x86_64 not found (scripts/setup.sh installs it); skipped"
     fi
