@@ -20,19 +20,9 @@ targets=("$@")
 build=build-fuzz
 
 PACKAGES=(clang-14 libclang-rt-14-dev)
-missing=()
-for p in "${PACKAGES[@]}"; do
-    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
-done
-if [ ${#missing[@]} -gt 0 ]; then
-    if [ "$(id -u)" -ne 0 ]; then
-        echo "fuzz.sh: missing packages (${missing[*]}); run as root" >&2
-        exit 1
-    fi
-    export DEBIAN_FRONTEND=noninteractive
-    apt-get update -q
-    apt-get install -y -q --no-install-recommends "${missing[@]}"
-fi
+# shellcheck source=scripts/packages.sh
+source scripts/packages.sh
+install_packages fuzz.sh "${PACKAGES[@]}"
 
 if [ ! -f "$build/build.ninja" ]; then
     # Everything is compiled with the fuzzer's coverage instrumentation

@@ -16,19 +16,9 @@ PACKAGES=(
     clang-14 libclang-rt-14-dev # libFuzzer and the sanitizers (the libfuzzer test)
 )
 
-missing=()
-for p in "${PACKAGES[@]}"; do
-    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
-done
-if [ ${#missing[@]} -gt 0 ]; then
-    if [ "$(id -u)" -ne 0 ]; then
-        echo "setup.sh: missing packages (${missing[*]}); run as root" >&2
-        exit 1
-    fi
-    export DEBIAN_FRONTEND=noninteractive
-    apt-get update -q
-    apt-get install -y -q --no-install-recommends "${missing[@]}"
-fi
+# shellcheck source=scripts/packages.sh
+source scripts/packages.sh
+install_packages setup.sh "${PACKAGES[@]}"
 
 if [ ! -f build/build.ninja ]; then
     # A half-configured folder (an interrupted first run) is set up afresh.

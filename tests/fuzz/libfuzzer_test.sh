@@ -6,8 +6,9 @@
 # (scripts/setup.sh installs them).
 set -u
 source_root=$1
-if ! command -v clang++-14 >/dev/null ||
-    ! dpkg-query -W -f='${Status}' libclang-rt-14-dev 2>/dev/null | grep -q "install ok installed"; then
+# shellcheck source=scripts/packages.sh
+source "$source_root/scripts/packages.sh"
+if [ -n "$(packages_missing clang-14 libclang-rt-14-dev)" ]; then
     echo "clang-14 / libclang-rt-14-dev not installed: skipped"
     exit 77
 fi
