@@ -11,6 +11,7 @@
 #include "mmu/physical_memory.h"
 #include "paravirt/hyperv.h"
 #include "platform/virtual_clock.h"
+#include "tests/paravirt/hypercall_caller.h"
 
 #include <cstddef>
 #include <cstdint>
@@ -118,21 +119,7 @@ void one_call(HyperV& hv, ByteReader& in)
     const u64 input = pick_gpa(how, in.u64_());
     const u64 output = pick_gpa(how >> 2, in.u64_());
 
-    CpuState regs;
-    if (caller64) {
-        regs.msr.efer |= 1ull << 10; // LMA
-        regs.seg[CS].attr |= Segment::L;
-        regs.gpr[RCX] = control;
-        regs.gpr[RDX] = input;
-        regs.gpr[R8] = output;
-    } else {
-        regs.gpr[RDX] = control >> 32;
-        regs.gpr[RAX] = control & 0xFFFFFFFF;
-        regs.gpr[RBX] = input >> 32;
-        regs.gpr[RCX] = input & 0xFFFFFFFF;
-        regs.gpr[RDI] = output >> 32;
-        regs.gpr[RSI] = output & 0xFFFFFFFF;
-    }
+    CpuState regs = hypercall_caller(caller64, control, input, output);
     for (unsigned i = 0; i < 6; ++i)
         regs.fpu.xmm[i] = {in.u64_(), in.u64_()};
 

@@ -3,6 +3,7 @@
 // input GPAs (aligned, misaligned, page-crossing, outside RAM) over random
 // input pages, random XMM registers. The host must never fault, and every
 // call must end in a defined way with a status the TLFS defines.
+#include "tests/paravirt/hypercall_caller.h"
 #include "tests/paravirt/hv_harness.h"
 
 #include <random>
@@ -92,27 +93,11 @@ TEST_CASE("Random hypercalls never fault the host and always end with a defined 
                 b = static_cast<u8>(f.chance(60) ? 0 : f.any());
             REQUIRE(h.memory.write_bytes(0x500000, page.data(), page.size()));
         }
-        CpuState regs;
         const bool caller64 = f.chance(80);
-        if (caller64) {
-            regs.msr.efer |= 1ull << 10;
-            regs.seg[CS].attr |= Segment::L;
-        }
         const u64 control = f.control();
         const u64 input = f.chance(50) ? f.gpa() : f.any();
         const u64 output = f.any();
-        if (caller64) {
-            regs.gpr[RCX] = control;
-            regs.gpr[RDX] = input;
-            regs.gpr[R8] = output;
-        } else {
-            regs.gpr[RDX] = control >> 32;
-            regs.gpr[RAX] = control & 0xFFFFFFFF;
-            regs.gpr[RBX] = input >> 32;
-            regs.gpr[RCX] = input & 0xFFFFFFFF;
-            regs.gpr[RDI] = output >> 32;
-            regs.gpr[RSI] = output & 0xFFFFFFFF;
-        }
+        CpuState regs = hypercall_caller(caller64, control, input, output);
         for (auto& x : regs.fpu.xmm)
             x = {f.any(), f.any()};
 
