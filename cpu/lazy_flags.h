@@ -22,7 +22,6 @@ struct LazyFlags {
 // Computes the six arithmetic flags (as RFLAGS bits) that `lf` describes.
 u64 compute_arith_flags(const LazyFlags& lf);
 
-constexpr u64 size_mask(unsigned size) { return size >= 8 ? ~0ull : (1ull << (size * 8)) - 1; }
 constexpr u64 sign_bit(unsigned size) { return 1ull << (size * 8 - 1); }
 constexpr u64 sign_extend(u64 v, unsigned size)
 {

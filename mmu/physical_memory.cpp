@@ -19,11 +19,6 @@ constexpr GuestPhys LEGACY_HOLE_END = 0x100000;
 // integers; a big-endian host would need byte swaps there.
 static_assert(std::endian::native == std::endian::little);
 
-u64 all_ones(unsigned size)
-{
-    return size >= 8 ? ~0ull : (1ull << (size * 8)) - 1;
-}
-
 // The range checks below are written as differences so that ranges that end at
 // (or a guest address near) the top of the 64-bit space cannot wrap around.
 bool contains(u64 base, u64 size, u64 addr)
@@ -209,7 +204,7 @@ u64 PhysicalMemory::read(GuestPhys addr, unsigned size)
         return value;
     }
     if (const MmioRange* r = find_mmio(addr))
-        return r->device->io_read(addr - r->base, size) & all_ones(size);
+        return r->device->io_read(addr - r->base, size) & size_mask(size);
     // ROM, the hole, beyond RAM, or an access straddling two of those. Bytes
     // past the top of the address space do not wrap around to 0.
     u64 value = 0;
@@ -230,7 +225,7 @@ void PhysicalMemory::write(GuestPhys addr, unsigned size, u64 value)
         return;
     }
     if (const MmioRange* r = find_mmio(addr)) {
-        r->device->io_write(addr - r->base, size, value & all_ones(size));
+        r->device->io_write(addr - r->base, size, value & size_mask(size));
         return;
     }
     // Bytes that land in RAM are stored; ROM, hole and unbacked bytes are dropped.

@@ -20,6 +20,10 @@ using i64 = std::int64_t;
 using GuestPhys = u64;
 using GuestVirt = u64;
 
+// The bits of a `size`-byte value (1 to 8): also what a read from no device
+// returns (an open bus reads as all ones).
+constexpr u64 size_mask(unsigned size) { return size >= 8 ? ~0ull : (1ull << (size * 8)) - 1; }
+
 constexpr u64 PAGE_SIZE = 4096;
 constexpr u64 PAGE_MASK = ~(PAGE_SIZE - 1);
 

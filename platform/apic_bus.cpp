@@ -14,7 +14,7 @@ public:
     {
         if (LocalApic* apic = target())
             return apic->io_read(offset, size);
-        return size >= 8 ? ~0ull : (1ull << (size * 8)) - 1;
+        return size_mask(size);
     }
     void io_write(u64 offset, unsigned size, u64 value) override
     {

@@ -27,7 +27,7 @@ void CoprocessorError::set_ferr(bool asserted)
 
 u64 CoprocessorError::io_read(u64 /*offset*/, unsigned size)
 {
-    return size >= 8 ? ~0ull : (1ull << (8 * size)) - 1;
+    return size_mask(size);
 }
 
 void CoprocessorError::io_write(u64 offset, unsigned /*size*/, u64 /*value*/)

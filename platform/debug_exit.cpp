@@ -7,7 +7,7 @@ u64 DebugExit::io_read(u64, unsigned)
 
 void DebugExit::io_write(u64, unsigned size, u64 value)
 {
-    u64 mask = size >= 8 ? ~0ull : (1ull << (size * 8)) - 1;
+    u64 mask = size_mask(size);
     if (m_handler)
         m_handler(exit_status(value & mask));
 }

@@ -291,7 +291,7 @@ u64 Hpet::io_read(u64 offset, unsigned size)
     if (offset >= MMIO_SIZE || size == 0 || size > 8)
         return 0;
     const unsigned shift = (offset & 7) * 8;
-    const u64 ones = size >= 8 ? ~0ull : (1ull << (size * 8)) - 1;
+    const u64 ones = size_mask(size);
     return (read_register(offset & ~7ull) >> shift) & ones;
 }
 
@@ -300,7 +300,7 @@ void Hpet::io_write(u64 offset, unsigned size, u64 value)
     if (offset >= MMIO_SIZE || size == 0 || size > 8 || (offset & 7) + size > 8)
         return;
     const unsigned shift = (offset & 7) * 8;
-    const u64 ones = size >= 8 ? ~0ull : (1ull << (size * 8)) - 1;
+    const u64 ones = size_mask(size);
     write_register(offset & ~7ull, (value & ones) << shift, ones << shift);
 }
 

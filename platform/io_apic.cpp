@@ -133,7 +133,7 @@ u64 IoApic::io_read(u64 offset, unsigned size)
         value = m_select;
     else if (offset == IOWIN)
         value = read_register(m_select);
-    const u64 ones = size >= 8 ? ~0ull : (1ull << (size * 8)) - 1;
+    const u64 ones = size_mask(size);
     return value & ones;
 }
 

@@ -702,7 +702,7 @@ void LocalApic::write_register(u32 offset, u32 value)
 
 u64 LocalApic::io_read(u64 offset, unsigned size)
 {
-    const u64 ones = size >= 8 ? ~0ull : (1ull << (size * 8)) - 1;
+    const u64 ones = size_mask(size);
     if (!xapic_mode() || offset >= MMIO_SIZE)
         return ones;
     const u32 reg = static_cast<u32>(offset & 0xFF0);

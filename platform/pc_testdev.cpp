@@ -5,8 +5,6 @@ namespace {
 constexpr u64 FLUSH_OFFSET = 4; // 0xE4-0xE7 within the data ports
 constexpr unsigned DATA_BYTES = 4;
 
-u64 all_ones(unsigned size) { return size >= 8 ? ~0ull : (1ull << (size * 8)) - 1; }
-
 } // namespace
 
 PcTestdev::PcTestdev(const std::function<IrqLine(unsigned irq)>& line)
@@ -28,7 +26,7 @@ void PcTestdev::attach(PortBus& ports, PhysicalMemory& memory)
 u64 PcTestdev::DataPorts::io_read(u64 offset, unsigned size)
 {
     if (offset / DATA_BYTES == FLUSH_OFFSET / DATA_BYTES)
-        return all_ones(size); // the flush port is write-only
+        return size_mask(size); // the flush port is write-only
     const unsigned lane = offset % DATA_BYTES;
     u64 value = 0;
     for (unsigned i = 0; i < size && lane + i < DATA_BYTES; ++i)
@@ -47,7 +45,7 @@ void PcTestdev::DataPorts::io_write(u64 offset, unsigned size, u64 value)
     }
 }
 
-u64 PcTestdev::IrqPorts::io_read(u64, unsigned size) { return all_ones(size); }
+u64 PcTestdev::IrqPorts::io_read(u64, unsigned size) { return size_mask(size); }
 
 void PcTestdev::IrqPorts::io_write(u64 offset, unsigned size, u64 value)
 {

@@ -9,7 +9,7 @@ constexpr u8 PORT92_A20 = 1 << 1;
 
 u64 ones(unsigned size)
 {
-    return size >= 8 ? ~0ull : (1ull << (8 * size)) - 1;
+    return size_mask(size);
 }
 
 } // namespace
