@@ -15,7 +15,6 @@ namespace {
 
 constexpr GuestPhys ADDRESS = 0xF0000;
 
-u64 le(const std::vector<u8>& b, size_t offset, unsigned size) { return read_le(b, offset, size); }
 
 struct Parsed {
     u8 type;
@@ -78,8 +77,8 @@ TEST_CASE("SMBIOS 3.0 entry point: anchor, length, checksum, version, table size
     CHECK(sum == 0);
     CHECK(b[7] == 3);
     CHECK(b[8] == 0);
-    CHECK(le(b, 12, 4) == b.size() - image.table_offset);
-    CHECK(le(b, 16, 8) == ADDRESS + image.table_offset);
+    CHECK(read_le(b, 12, 4) == b.size() - image.table_offset);
+    CHECK(read_le(b, 16, 8) == ADDRESS + image.table_offset);
     CHECK(image.table_offset % 16 == 0);
 }
 
@@ -95,7 +94,7 @@ TEST_CASE("SMBIOS structures: one processor per vCPU, RAM size, strings by numbe
     std::map<u16, bool> handles;
     for (const Parsed& p : s) {
         ++count[p.type];
-        const u16 handle = static_cast<u16>(le(p.formatted, 2, 2));
+        const u16 handle = static_cast<u16>(read_le(p.formatted, 2, 2));
         CHECK_FALSE(handles[handle]); // unique
         handles[handle] = true;
     }
@@ -113,9 +112,9 @@ TEST_CASE("SMBIOS structures: one processor per vCPU, RAM size, strings by numbe
     CHECK((bios.formatted[0x13] & 0x10) != 0); // "virtual machine"
     for (const Parsed& p : s)
         if (p.type == 17)
-            CHECK(le(p.formatted, 0x0C, 2) == 768);
+            CHECK(read_le(p.formatted, 0x0C, 2) == 768);
         else if (p.type == 19)
-            CHECK(le(p.formatted, 8, 4) == (768u << 10) - 1);
+            CHECK(read_le(p.formatted, 8, 4) == (768u << 10) - 1);
 }
 
 // dmidecode (Debian's dmidecode package) is the independent check: it reads
