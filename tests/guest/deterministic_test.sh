@@ -10,10 +10,9 @@
 set -u
 viridian=$1
 guest=$2
-[ -r "$guest/vmlinuz" ] && [ -r "$guest/initramfs.cpio.gz" ] || {
-    echo "guest not built ($guest); run scripts/fetch-guest.sh"
-    exit 77
-}
+# shellcheck source=tests/guest/common.sh
+source "$(dirname "$0")/common.sh"
+require_guest "$guest"
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 for run in 1 2; do
