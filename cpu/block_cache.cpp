@@ -35,3 +35,14 @@ void BlockCache::clear()
     m_keys_by_page.clear();
     ++m_generation;
 }
+
+void BlockCache::drop_translations()
+{
+    for (auto& [k, b] : m_blocks) {
+        b->native = nullptr;
+        b->runs = 0;
+    }
+    for (auto& b : m_retired)
+        b->native = nullptr;
+    m_code.reset();
+}

@@ -4,16 +4,24 @@
 #pragma once
 
 #include "cpu/insn.h"
+#include "cpu/jit/code_arena.h"
 #include "mmu/physical_memory.h"
 
 #include <memory>
 #include <unordered_map>
 #include <vector>
 
+// A block translated to host code (cpu/jit/block_translator.h).
+using NativeBlock = void (*)(Cpu* cpu, CpuState* state);
+
 struct Block {
     GuestPhys phys = 0;
     u8 code_size = 4;
     std::vector<Insn> insns;
+    // Host code for the whole block, once it has run often enough to be
+    // worth translating (Cpu::execute_block counts `runs`).
+    mutable NativeBlock native = nullptr;
+    mutable u32 runs = 0;
     // The two blocks that last followed this one (a conditional branch has
     // two), remembered so the run loop can skip translation and lookup. A
     // link is valid only while the linear address, the CPU's translation
@@ -55,6 +63,13 @@ public:
     // with different page tables must never match each other's links.
     u64 new_translation_epoch() { return ++m_translation_epochs; }
 
+    // Executable memory for the translations of these blocks, shared by the
+    // vCPUs as the blocks are. When it is full, drop_translations() forgets
+    // every translation and the arena starts afresh (blocks run interpreted
+    // until they are translated again).
+    CodeArena& code_arena() { return m_code; }
+    void drop_translations();
+
 private:
     static u64 key(GuestPhys phys, unsigned code_size) { return (phys << 2) | (code_size >> 2); }
     std::unordered_map<u64, std::unique_ptr<Block>> m_blocks;
@@ -62,4 +77,5 @@ private:
     std::vector<std::unique_ptr<Block>> m_retired;
     u64 m_generation = 0;
     u64 m_translation_epochs = 0;
+    CodeArena m_code{64u << 20};
 };

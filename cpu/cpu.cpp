@@ -3,6 +3,7 @@
 #include "cpu/decoder.h"
 #include "cpu/fast_handlers.h"
 #include "cpu/handler_table.h"
+#include "cpu/jit/block_translator.h"
 
 Cpu::Cpu(CpuState& state, PhysicalMemory& memory, PortBus& port_bus, MsrBus& msr_bus,
          const CpuidModel& cpuid_model, unsigned apic, BlockCache* shared_blocks)
@@ -286,10 +287,50 @@ void Cpu::execute_block(const Block& block, u64 end)
     // so the loop tests no budget; 64-bit code has no CS limit to check.
     const size_t budget_left = static_cast<size_t>(end - m_retired);
     const size_t count = std::min(block.insns.size(), budget_left);
-    if (s.in_64bit_code()) [[likely]]
-        execute_insns<false>(block.insns.data(), count);
-    else
-        execute_insns<true>(block.insns.data(), count);
+    if (!s.in_64bit_code()) [[unlikely]]
+        return execute_insns<true>(block.insns.data(), count);
+    // Translated code runs whole blocks with the flat 64-bit memory fast
+    // path inlined, so it needs the whole block in the budget and no
+    // alignment checking (block_translator.h).
+    if (count == block.insns.size() && !((s.cr0 & s.rflags) & rf::AC) &&
+        &block != m_uncached.get()) [[likely]] {
+        if (block.native)
+            return block.native(this, &s);
+        if (m_jit_enabled && ++block.runs == JIT_THRESHOLD)
+            translate(block);
+    }
+    execute_insns<false>(block.insns.data(), count);
+}
+
+void Cpu::translate(const Block& block)
+{
+    if (translate_block(*this, block, m_blocks.code_arena()) == TranslateResult::ArenaFull) {
+        m_blocks.drop_translations(); // start the arena afresh; this block comes round again
+        translate_block(*this, block, m_blocks.code_arena());
+    }
+}
+
+Cpu::JitLayout Cpu::jit_layout() const
+{
+    auto from = [](const void* base, const void* member) {
+        return static_cast<i32>(static_cast<const char*>(member) - static_cast<const char*>(base));
+    };
+    JitLayout l{};
+    l.gpr = from(&s, s.gpr.data());
+    l.rip = from(&s, &s.rip);
+    l.rflags = from(&s, &s.rflags);
+    l.cr0 = from(&s, &s.cr0);
+    l.ss_attr = from(&s, &s.seg[SS].attr);
+    l.seg_base = from(&s, &s.seg[0].base);
+    l.seg_stride = from(&s.seg[0], &s.seg[1]);
+    l.retired = from(this, &m_retired);
+    l.end_block = from(this, &m_end_block);
+    l.next_rip = from(this, &next_rip);
+    l.lazy_flags = from(this, &lf);
+    l.tlb_supervisor = from(this, m_tlb.half(false));
+    l.tlb_user = from(this, m_tlb.half(true));
+    l.generation = &m_blocks.generation_counter();
+    return l;
 }
 
 template <bool CheckLimit>

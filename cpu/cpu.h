@@ -77,6 +77,18 @@ public:
     // runs with the same seed see the same values. Reset does not reseed it.
     void seed_random(u64 seed) { m_random_state = seed; }
     u64 next_random();
+    // Blocks of 64-bit code that run often are translated to host code
+    // (cpu/jit/block_translator.h); off, everything is interpreted. The
+    // results are the same either way.
+    void set_jit_enabled(bool on) { m_jit_enabled = on; }
+    // Where translated code finds what it reads and writes: offsets from the
+    // CpuState (gpr .. seg_base) and from the Cpu (the rest).
+    struct JitLayout {
+        i32 gpr, rip, rflags, cr0, ss_attr, seg_base, seg_stride;
+        i32 retired, end_block, next_rip, lazy_flags, tlb_supervisor, tlb_user;
+        const u64* generation; // the block cache's
+    };
+    JitLayout jit_layout() const;
 
     // ---- Interface for instruction handlers (cpu/*.cpp) ----
     CpuState& s;
@@ -513,6 +525,10 @@ private:
     HypercallHandler m_hypercall;
     std::function<u64()> m_tsc_source;
     u64 m_retired = 0;
+    bool m_jit_enabled = true;
+    // A block is translated on its JIT_THRESHOLD-th run on the fast path.
+    static constexpr u32 JIT_THRESHOLD = 16;
+    void translate(const Block& block);
     bool m_end_block = false;
     bool m_stop_requested = false;
     bool m_pause_yields = false;

@@ -11,6 +11,8 @@
 
 #include <Zydis/Zydis.h>
 
+#include <unordered_map>
+
 namespace {
 
 bool is_wide_gpr(const Operand& op)
@@ -288,8 +290,8 @@ bool jmp_rel64(Cpu& cpu, const Insn& insn)
 
 // ---- Two-operand ALU with a register destination ----
 
-enum class Alu { Add, Or, And, Sub, Xor, Cmp, Test };
-enum class Src { Reg, Imm, Mem };
+using Alu = FastAlu;
+using Src = FastSrc;
 
 template <Alu K, Src S, unsigned Size>
 bool alu_reg(Cpu& cpu, const Insn& insn)
@@ -515,7 +517,89 @@ Handler specialized(const Insn& insn, unsigned code_size)
     return nullptr;
 }
 
+
+// ---- Shapes for the block translator ----
+
+using FormTable = std::unordered_map<Handler, FastForm>;
+
+template <unsigned Size>
+void add_mov_forms(FormTable& t)
+{
+    t[mov_mem_reg<Size>] = {FastKind::MovMemReg, Size};
+    t[mov_mem_imm<Size>] = {FastKind::MovMemImm, Size};
+    if constexpr (Size >= 4) {
+        t[mov_reg_reg<Size>] = {FastKind::MovRegReg, Size};
+        t[mov_reg_imm<Size>] = {FastKind::MovRegImm, Size};
+        t[mov_reg_mem<Size>] = {FastKind::MovRegMem, Size};
+        t[lea_reg<Size>] = {FastKind::Lea, Size};
+    }
+}
+
+template <Alu K, unsigned Size>
+void add_alu_forms(FormTable& t)
+{
+    t[alu_reg<K, Src::Reg, Size>] = {FastKind::Alu, Size, K, Src::Reg};
+    t[alu_reg<K, Src::Imm, Size>] = {FastKind::Alu, Size, K, Src::Imm};
+    t[alu_reg<K, Src::Mem, Size>] = {FastKind::Alu, Size, K, Src::Mem};
+    if constexpr (K == Alu::Cmp || K == Alu::Test) {
+        t[compare_mem<K, Src::Reg, Size>] = {FastKind::CompareMem, Size, K, Src::Reg};
+        t[compare_mem<K, Src::Imm, Size>] = {FastKind::CompareMem, Size, K, Src::Imm};
+    }
+}
+
+template <unsigned Size>
+void add_alu_forms_of_size(FormTable& t)
+{
+    add_alu_forms<Alu::Add, Size>(t);
+    add_alu_forms<Alu::Or, Size>(t);
+    add_alu_forms<Alu::And, Size>(t);
+    add_alu_forms<Alu::Sub, Size>(t);
+    add_alu_forms<Alu::Xor, Size>(t);
+    add_alu_forms<Alu::Cmp, Size>(t);
+    add_alu_forms<Alu::Test, Size>(t);
+}
+
+const FormTable& form_table()
+{
+    static const FormTable table = [] {
+        FormTable t;
+        add_mov_forms<1>(t);
+        add_mov_forms<2>(t);
+        add_mov_forms<4>(t);
+        add_mov_forms<8>(t);
+        add_alu_forms_of_size<1>(t);
+        add_alu_forms_of_size<2>(t);
+        add_alu_forms_of_size<4>(t);
+        add_alu_forms_of_size<8>(t);
+        t[movzx_reg_reg<1>] = {FastKind::MovzxRegReg, 1};
+        t[movzx_reg_reg<2>] = {FastKind::MovzxRegReg, 2};
+        t[movzx_reg_mem<1>] = {FastKind::MovzxRegMem, 1};
+        t[movzx_reg_mem<2>] = {FastKind::MovzxRegMem, 2};
+        for (Handler h : JCC64<0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15>)
+            t[h] = {FastKind::Jcc64, 8};
+        t[jmp_rel64] = {FastKind::JmpRel64, 8};
+        return t;
+    }();
+    return table;
+}
+
+bool is_cmov_between_wide_gprs(const Insn& insn)
+{
+    return insn.handler == op_cmovcc && insn.operand_count == 2 && is_wide_gpr(insn.op[0]) &&
+           insn.op[1].kind == OpKind::Gpr && insn.op[1].size == insn.op[0].size &&
+           insn.handler == handler_for(insn.mnemonic);
+}
+
 } // namespace
+
+FastForm fast_form_of(const Insn& insn)
+{
+    if (is_cmov_between_wide_gprs(insn))
+        return {FastKind::CmovRegReg, insn.op[0].size};
+    const FormTable& t = form_table();
+    auto it = t.find(insn.handler);
+    return it == t.end() ? FastForm{} : it->second;
+}
 
 void specialize_handler(Insn& insn, unsigned code_size)
 {

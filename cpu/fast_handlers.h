@@ -5,3 +5,30 @@
 #include "cpu/insn.h"
 
 void specialize_handler(Insn& insn, unsigned code_size);
+
+// What a specialized handler does, for the block translator (cpu/jit/),
+// which emits host code for these shapes and calls every other handler.
+// Reading the shape off the handler the decoder chose (rather than off the
+// operands again) keeps the translator to exactly the forms, sizes and
+// prefixes that specialize_handler accepted.
+enum class FastKind : u8 {
+    None,
+    MovRegReg, MovRegImm, MovRegMem, MovMemReg, MovMemImm, // size = operand size
+    MovzxRegReg, MovzxRegMem,                               // size = source size
+    Lea,                                                    // size = destination size
+    Jcc64, JmpRel64,                                        // cc in Insn::cc
+    Alu,        // register destination; alu and src say which; size 1, 2, 4 or 8
+    CompareMem, // CMP/TEST with a memory first operand; src is Reg or Imm
+    CmovRegReg, // CMOVcc between 32/64-bit registers (the generic handler)
+};
+enum class FastAlu : u8 { Add, Or, And, Sub, Xor, Cmp, Test };
+enum class FastSrc : u8 { Reg, Imm, Mem };
+
+struct FastForm {
+    FastKind kind = FastKind::None;
+    u8 size = 0;
+    FastAlu alu = FastAlu::Add;
+    FastSrc src = FastSrc::Reg;
+};
+
+FastForm fast_form_of(const Insn& insn);

@@ -37,6 +37,7 @@ void Machine::create_vcpus()
         vcpu->backend = std::make_unique<InterpBackend>(vcpu->state, m_memory, m_ports, m_msrs,
                                                         m_cpuid, i, &m_blocks);
         vcpu->backend->cpu().set_pause_yields(m_config.cpu_count > 1);
+        vcpu->backend->cpu().set_jit_enabled(m_config.jit);
         m_vcpus.push_back(std::move(vcpu));
     }
 }

@@ -54,6 +54,7 @@ struct MachineConfig {
     std::optional<u64> max_instructions;
     // The Hyper-V partition interface (--enlightenments on|off).
     bool enlightenments = true;
+    bool jit = true; // block translation (cpu/jit/); off: interpreter only
     // kvm-unit-tests' Hyper-V test device at port 0x3000 (--hyperv-test-device).
     bool hyperv_test_device = false;
     bool pc_testdev = false;

@@ -86,6 +86,7 @@ int main(int argc, char** argv)
     config.trace = options.trace;
     config.deterministic = options.deterministic;
     config.enlightenments = options.enlightenments;
+    config.jit = options.jit;
     config.hyperv_test_device = options.hyperv_test_device;
     config.pc_testdev = options.pc_testdev;
     config.max_instructions = options.max_instructions;

@@ -28,6 +28,7 @@ enum class Opt : u8 {
     CpuFeatures,
     Deterministic,
     Enlightenments,
+    Jit,
     HypervTestDevice,
     PcTestdev,
     MaxInstructions,
@@ -50,6 +51,7 @@ constexpr OptionSpec OPTION_SPECS[] = {
     {"stats", Opt::Stats, false},     {"demo", Opt::Demo, false},
     {"deterministic", Opt::Deterministic, false},
     {"enlightenments", Opt::Enlightenments, true},
+    {"jit", Opt::Jit, true},
     {"hyperv-test-device", Opt::HypervTestDevice, false},
     {"pc-testdev", Opt::PcTestdev, false},
     {"max-instructions", Opt::MaxInstructions, true},
@@ -172,6 +174,11 @@ ErrorOr<void> apply(Options& options, Opt id, std::string_view value)
         if (value != "on" && value != "off")
             return make_error("--enlightenments: " + quoted(value) + " is not 'on' or 'off'");
         options.enlightenments = value == "on";
+        break;
+    case Opt::Jit:
+        if (value != "on" && value != "off")
+            return make_error("--jit: " + quoted(value) + " is not 'on' or 'off'");
+        options.jit = value == "on";
         break;
     case Opt::PcTestdev:
         options.pc_testdev = true;
@@ -314,6 +321,8 @@ std::string usage_text()
            "  --deterministic          virtual time from retired instructions: a run repeats exactly\n"
            "  --enlightenments on|off  the Hyper-V interface: CPUID leaves, synthetic MSRs,\n"
            "                           hypercalls, SynIC, timers (default on)\n"
+           "  --jit on|off             translate hot blocks of 64-bit code to host code\n"
+           "                           (default on; off interprets everything, same results)\n"
            "  --hyperv-test-device     the Hyper-V test device kvm-unit-tests drive (port 0x3000)\n"
            "  --pc-testdev             QEMU's pc-testdev for kvm-unit-tests (ports 0xE0-0xEB and\n"
            "                           0x2000-0x2017, 64 KiB of MMIO at 0xFF000000)\n"

@@ -34,7 +34,8 @@ struct Options {
     bool trace = false;
     bool stats = false;
     bool deterministic = false; // virtual time from retired instructions
-    bool enlightenments = true; // the Hyper-V partition interface (docs/hyperv.md)
+    bool enlightenments = true;
+    bool jit = true; // translate hot 64-bit blocks to host code (cpu/jit/) // the Hyper-V partition interface (docs/hyperv.md)
     bool hyperv_test_device = false; // kvm-unit-tests' control port at 0x3000
     bool pc_testdev = false;         // QEMU's pc-testdev (kvm-unit-tests)
     bool demo = false; // run the built-in demo rather than the default Linux guest

@@ -29,6 +29,8 @@ public:
     {
         return m_entries[user][(vaddr >> 12) % ENTRIES];
     }
+    // The supervisor or user half (translated code indexes it itself).
+    const Entry* half(bool user) const { return m_entries[user].data(); }
     void flush_all();
     void flush_non_global();
     void flush_page(GuestVirt vaddr);

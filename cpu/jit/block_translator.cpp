@@ -1,0 +1,650 @@
+#include "cpu/jit/block_translator.h"
+
+#include "cpu/cpu.h"
+#include "cpu/fast_handlers.h"
+#include "cpu/jit/code_arena.h"
+
+#include <xbyak/xbyak.h>
+
+#include <cstddef>
+#include <vector>
+
+namespace {
+
+using namespace Xbyak;
+using namespace Xbyak::util;
+
+// Called from translated code.
+bool condition_of(Cpu* cpu, u64 cc) { return cpu->condition(static_cast<unsigned>(cc)); }
+void deliver_fault(Cpu* cpu) { cpu->handle_fault(); }
+
+constexpr size_t MAX_BLOCK_CODE = 256 * 1024;
+constexpr u32 EFLAGS_AC_BIT = 18; // with CR0.AM: alignment checking
+
+// The flag-setting instruction whose lazy flags a later Jcc/CMOVcc of the
+// same block reads, when the translator knows it (no handler call between).
+struct KnownFlags {
+    bool known = false;
+    FlagOp op = FlagOp::None;
+    u8 size = 0;
+};
+
+FlagOp flag_op_of(FastAlu alu)
+{
+    switch (alu) {
+    case FastAlu::Add: return FlagOp::Add;
+    case FastAlu::Sub:
+    case FastAlu::Cmp: return FlagOp::Sub;
+    default: return FlagOp::Logic;
+    }
+}
+
+bool fits_i32(i64 v) { return v == static_cast<i32>(v); }
+
+// Registers, all callee-saved so handler calls keep them:
+//   rbx = CpuState*, rbp = Cpu*, r12 = the soft-TLB half for the current CPL,
+//   r13 = RIP at block entry, r14 = retired count at entry, r15 = the block
+//   cache generation at entry.
+class Emitter : public CodeGenerator {
+public:
+    Emitter(const Cpu& cpu, const Block& block, u8* where, size_t room)
+        : CodeGenerator(room, where), m_block(block), m_layout(cpu.jit_layout())
+    {
+        setDefaultJmpNEAR(true);
+    }
+
+    void emit_block();
+
+private:
+    const Block& m_block;
+    Cpu::JitLayout m_layout;
+    std::vector<u32> m_offsets; // each instruction's byte offset from the block's RIP
+    std::vector<Label> m_slow;  // per instruction: call its handler instead
+    std::vector<Label> m_next;  // per instruction: the code after it
+    std::vector<bool> m_has_slow;
+    Label m_exit, m_fault;
+    KnownFlags m_flags;
+
+    // ---- addressing of the vCPU's state ----
+    Address gpr(unsigned r, unsigned size = 8)
+    {
+        const i32 off = m_layout.gpr + 8 * static_cast<i32>(r);
+        switch (size) {
+        case 1: return byte[rbx + off];
+        case 2: return word[rbx + off];
+        case 4: return dword[rbx + off];
+        default: return qword[rbx + off];
+        }
+    }
+    Address cpu_field(i32 off, unsigned size = 8)
+    {
+        switch (size) {
+        case 1: return byte[rbp + off];
+        default: return qword[rbp + off];
+        }
+    }
+    static Reg sized(const Reg64& r, unsigned size)
+    {
+        switch (size) {
+        case 1: return r.cvt8();
+        case 2: return r.cvt16();
+        case 4: return r.cvt32();
+        default: return r;
+        }
+    }
+
+    // Loads a register operand's low `size` bytes, zero-extended, into `to`.
+    void load_gpr(const Reg64& to, unsigned reg, unsigned size)
+    {
+        switch (size) {
+        case 1: movzx(to.cvt32(), gpr(reg, 1)); break;
+        case 2: movzx(to.cvt32(), gpr(reg, 2)); break;
+        case 4: mov(to.cvt32(), gpr(reg, 4)); break;
+        default: mov(to, gpr(reg)); break;
+        }
+    }
+    void load_imm(const Reg64& to, u64 value)
+    {
+        if (value <= 0xFFFFFFFFull)
+            mov(to.cvt32(), static_cast<u32>(value));
+        else
+            mov(to, value);
+    }
+    // to &= size_mask(size)
+    void truncate(const Reg64& r, unsigned size)
+    {
+        switch (size) {
+        case 1: movzx(r.cvt32(), sized(r, 1)); break;
+        case 2: movzx(r.cvt32(), sized(r, 2)); break;
+        case 4: mov(r.cvt32(), r.cvt32()); break;
+        default: break;
+        }
+    }
+
+    void set_rip(i64 offset)
+    {
+        lea(rax, ptr[r13 + static_cast<i32>(offset)]);
+        mov(qword[rbx + m_layout.rip], rax);
+    }
+    void set_retired(size_t count)
+    {
+        lea(rcx, ptr[r14 + static_cast<i32>(count)]);
+        mov(cpu_field(m_layout.retired), rcx);
+    }
+    void call_function(const void* fn)
+    {
+        mov(rax, reinterpret_cast<u64>(fn));
+        call(rax);
+    }
+    // r12 = the soft-TLB half that CPL selects (user when CPL = 3).
+    void select_tlb_half()
+    {
+        mov(eax, dword[rbx + m_layout.ss_attr]);
+        shr(eax, 5);
+        and_(eax, 3);
+        cmp(eax, 3);
+        sete(al);
+        movzx(eax, al);
+        imul(eax, eax, m_layout.tlb_user - m_layout.tlb_supervisor);
+        lea(r12, ptr[rbp + rax + m_layout.tlb_supervisor]);
+    }
+
+    // ---- pieces ----
+    void emit_prologue();
+    void emit_epilogue();
+    bool native(size_t i) const;
+    void emit_insn(size_t i);
+    void emit_handler_call(size_t i);
+    bool emit_effective_address(const Insn& insn, size_t i); // -> rsi
+    void emit_linear(const Insn& insn);                       // rsi += FS/GS base
+    void emit_tlb_slot();                                     // rsi -> rax = VPN, rcx = slot offset
+    void emit_load(unsigned size, Label& miss);               // [rsi] -> rax
+    void emit_store(unsigned size, const Reg64& value, Label& miss);
+    void emit_lazy_flags(FlagOp op, unsigned size); // result rcx, src1 rax, src2 rdx
+    void emit_condition(unsigned cc, Label& if_false);
+    void emit_branch_exit(size_t i, i64 target_offset);
+
+    void emit_mov(size_t i, const FastForm& f);
+    void emit_alu(size_t i, const FastForm& f);
+    void emit_compare_mem(size_t i, const FastForm& f);
+    void emit_cmov(size_t i, const FastForm& f);
+    void emit_jcc(size_t i);
+};
+
+void Emitter::emit_prologue()
+{
+    push(rbx);
+    push(rbp);
+    push(r12);
+    push(r13);
+    push(r14);
+    push(r15);
+    sub(rsp, 8); // 16-byte alignment for the calls
+    mov(rbp, rdi);
+    mov(rbx, rsi);
+    mov(r13, qword[rbx + m_layout.rip]);
+    mov(r14, cpu_field(m_layout.retired));
+    mov(rax, reinterpret_cast<u64>(m_layout.generation));
+    mov(r15, qword[rax]);
+    select_tlb_half();
+}
+
+void Emitter::emit_epilogue()
+{
+    L(m_fault);
+    mov(rdi, rbp);
+    call_function(reinterpret_cast<const void*>(&deliver_fault));
+    L(m_exit);
+    add(rsp, 8);
+    pop(r15);
+    pop(r14);
+    pop(r13);
+    pop(r12);
+    pop(rbp);
+    pop(rbx);
+    ret();
+}
+
+bool Emitter::native(size_t i) const
+{
+    const Insn& insn = m_block.insns[i];
+    const FastForm f = fast_form_of(insn);
+    switch (f.kind) {
+    case FastKind::None:
+        return false;
+    case FastKind::Alu:
+        if (f.size < 4) // 8/16-bit destinations merge: left to the handler
+            return false;
+        break;
+    default:
+        break;
+    }
+    const bool has_mem = f.kind == FastKind::MovRegMem || f.kind == FastKind::MovMemReg ||
+                         f.kind == FastKind::MovMemImm || f.kind == FastKind::MovzxRegMem ||
+                         f.kind == FastKind::Lea || f.kind == FastKind::CompareMem ||
+                         (f.kind == FastKind::Alu && f.src == FastSrc::Mem);
+    if (has_mem) {
+        const MemRef& m = insn.mem;
+        if (m.vsib != NO_REG || (insn.addrsize != 4 && insn.addrsize != 8))
+            return false;
+        const i64 disp = m.base == REG_RIP ? m.disp + m_offsets[i] + insn.length : m.disp;
+        if (!fits_i32(disp))
+            return false;
+    }
+    if (f.kind == FastKind::Jcc64 || f.kind == FastKind::JmpRel64)
+        return fits_i32(static_cast<i64>(insn.imm) + m_offsets[i] + insn.length);
+    return true;
+}
+
+void Emitter::emit_block()
+{
+    const size_t n = m_block.insns.size();
+    m_offsets.resize(n + 1);
+    for (size_t i = 0; i < n; ++i)
+        m_offsets[i + 1] = m_offsets[i] + m_block.insns[i].length;
+    m_slow.resize(n);
+    m_next.resize(n);
+    m_has_slow.assign(n, false);
+
+    emit_prologue();
+    for (size_t i = 0; i < n; ++i) {
+        if (native(i)) {
+            m_has_slow[i] = true;
+            emit_insn(i);
+        } else {
+            emit_handler_call(i);
+            m_flags = KnownFlags{}; // whatever the handler did to the flags
+        }
+        L(m_next[i]);
+    }
+    // Fell off the end of the block (page end or its length limit).
+    set_rip(m_offsets[n]);
+    set_retired(n);
+    jmp(m_exit);
+
+    // The slow paths: the instruction's handler does everything again from
+    // the start, as nothing was committed before the fast path gave up.
+    for (size_t i = 0; i < n; ++i) {
+        if (!m_has_slow[i])
+            continue;
+        L(m_slow[i]);
+        emit_handler_call(i);
+        jmp(m_next[i]);
+    }
+    emit_epilogue();
+}
+
+// Runs instruction i through its handler as Cpu::execute_insns does: RIP,
+// next_rip and the retired count up to date, then the checks that may end
+// the block after it.
+void Emitter::emit_handler_call(size_t i)
+{
+    const Insn& insn = m_block.insns[i];
+    const bool last = i + 1 == m_block.insns.size();
+    set_rip(m_offsets[i]);
+    lea(rcx, ptr[rax + insn.length]);
+    mov(cpu_field(m_layout.next_rip), rcx);
+    mov(cpu_field(m_layout.end_block, 1), 0);
+    set_retired(i);
+    mov(rdi, rbp);
+    mov(rsi, reinterpret_cast<u64>(&insn));
+    call_function(reinterpret_cast<const void*>(insn.handler));
+    test(al, al);
+    jz(m_fault); // RIP and the retired count are the faulting instruction's
+    mov(rax, cpu_field(m_layout.next_rip));
+    mov(qword[rbx + m_layout.rip], rax);
+    set_retired(i + 1);
+    if (last) {
+        jmp(m_exit);
+        return;
+    }
+    cmp(cpu_field(m_layout.end_block, 1), 0);
+    jne(m_exit);
+    mov(rcx, reinterpret_cast<u64>(m_layout.generation));
+    cmp(r15, qword[rcx]);
+    jne(m_exit); // this block's code was overwritten
+    lea(rcx, ptr[r13 + static_cast<i32>(m_offsets[i + 1])]);
+    cmp(rax, rcx);
+    jne(m_exit); // the handler moved RIP elsewhere without ending the block
+    // The inlined memory accesses assume no alignment checking and the TLB
+    // half of the CPL they were entered with: re-check after a handler.
+    mov(rax, qword[rbx + m_layout.cr0]);
+    and_(rax, qword[rbx + m_layout.rflags]);
+    bt(eax, EFLAGS_AC_BIT);
+    jc(m_exit);
+    select_tlb_half();
+}
+
+bool Emitter::emit_effective_address(const Insn& insn, size_t i)
+{
+    const MemRef& m = insn.mem;
+    if (m.base == REG_RIP) {
+        lea(rsi, ptr[r13 + static_cast<i32>(m.disp + m_offsets[i] + insn.length)]);
+    } else {
+        if (m.base != NO_REG)
+            mov(rsi, gpr(m.base));
+        else
+            xor_(esi, esi);
+        const i32 disp = static_cast<i32>(m.disp);
+        if (m.index != NO_REG) {
+            mov(rcx, gpr(m.index));
+            lea(rsi, ptr[rsi + rcx * m.scale + disp]);
+        } else if (disp != 0) {
+            lea(rsi, ptr[rsi + disp]);
+        }
+    }
+    if (insn.addrsize == 4)
+        mov(esi, esi);
+    return true;
+}
+
+void Emitter::emit_linear(const Insn& insn)
+{
+    if (insn.mem.seg == FS || insn.mem.seg == GS)
+        add(rsi, qword[rbx + m_layout.seg_base + static_cast<i32>(insn.mem.seg) * m_layout.seg_stride]);
+}
+
+void Emitter::emit_tlb_slot()
+{
+    mov(rax, rsi);
+    shr(rax, 12);
+    mov(ecx, eax);
+    and_(ecx, SoftTlb::ENTRIES - 1);
+    imul(ecx, ecx, static_cast<int>(sizeof(SoftTlb::Entry)));
+}
+
+void Emitter::emit_load(unsigned size, Label& miss)
+{
+    emit_tlb_slot();
+    cmp(qword[r12 + rcx + static_cast<i32>(offsetof(SoftTlb::Entry, read_tag))], rax);
+    jne(miss);
+    mov(edx, esi);
+    and_(edx, 0xFFF);
+    if (size > 1) {
+        cmp(edx, static_cast<u32>(PAGE_SIZE - size));
+        ja(miss); // crosses into the next page
+    }
+    mov(rax, qword[r12 + rcx + static_cast<i32>(offsetof(SoftTlb::Entry, host_page))]);
+    test(rax, rax);
+    jz(miss); // MMIO
+    switch (size) {
+    case 1: movzx(eax, byte[rax + rdx]); break;
+    case 2: movzx(eax, word[rax + rdx]); break;
+    case 4: mov(eax, dword[rax + rdx]); break;
+    default: mov(rax, qword[rax + rdx]); break;
+    }
+}
+
+void Emitter::emit_store(unsigned size, const Reg64& value, Label& miss)
+{
+    emit_tlb_slot();
+    // Write entries never cover code pages or MMIO (SoftTlb).
+    cmp(qword[r12 + rcx + static_cast<i32>(offsetof(SoftTlb::Entry, write_tag))], rax);
+    jne(miss);
+    mov(edx, esi);
+    and_(edx, 0xFFF);
+    if (size > 1) {
+        cmp(edx, static_cast<u32>(PAGE_SIZE - size));
+        ja(miss);
+    }
+    mov(rax, qword[r12 + rcx + static_cast<i32>(offsetof(SoftTlb::Entry, host_page))]);
+    switch (size) {
+    case 1: mov(byte[rax + rdx], sized(value, 1).cvt8()); break;
+    case 2: mov(word[rax + rdx], sized(value, 2).cvt16()); break;
+    case 4: mov(dword[rax + rdx], sized(value, 4).cvt32()); break;
+    default: mov(qword[rax + rdx], value); break;
+    }
+}
+
+void Emitter::emit_lazy_flags(FlagOp op, unsigned size)
+{
+    const i32 lf = m_layout.lazy_flags;
+    mov(byte[rbp + lf + static_cast<i32>(offsetof(LazyFlags, op))], static_cast<u8>(op));
+    mov(byte[rbp + lf + static_cast<i32>(offsetof(LazyFlags, size))], static_cast<u8>(size));
+    mov(qword[rbp + lf + static_cast<i32>(offsetof(LazyFlags, result))], rcx);
+    mov(qword[rbp + lf + static_cast<i32>(offsetof(LazyFlags, src1))], rax);
+    mov(qword[rbp + lf + static_cast<i32>(offsetof(LazyFlags, src2))], rdx);
+    mov(qword[rbp + lf + static_cast<i32>(offsetof(LazyFlags, carry_in))], 0);
+    mov(qword[rbp + lf + static_cast<i32>(offsetof(LazyFlags, preserved_cf))], 0);
+    m_flags = KnownFlags{true, op, static_cast<u8>(size)};
+}
+
+// Falls through when condition `cc` holds, jumps to if_false otherwise.
+// The guest's condition codes are the host's, so when this block's own
+// code set the lazy flags the host instruction is simply done again.
+void Emitter::emit_condition(unsigned cc, Label& if_false)
+{
+    if (!m_flags.known) {
+        mov(rdi, rbp);
+        mov(esi, cc);
+        call_function(reinterpret_cast<const void*>(&condition_of));
+        test(al, al);
+        jz(if_false);
+        return;
+    }
+    const i32 lf = m_layout.lazy_flags;
+    const unsigned size = m_flags.size;
+    const Reg a = sized(rax, size);
+    auto operand = [&](size_t member) {
+        const i32 off = lf + static_cast<i32>(member);
+        switch (size) {
+        case 1: return byte[rbp + off];
+        case 2: return word[rbp + off];
+        case 4: return dword[rbp + off];
+        default: return qword[rbp + off];
+        }
+    };
+    switch (m_flags.op) {
+    case FlagOp::Sub:
+        mov(rax, qword[rbp + lf + static_cast<i32>(offsetof(LazyFlags, src1))]);
+        cmp(a, operand(offsetof(LazyFlags, src2)));
+        break;
+    case FlagOp::Add:
+        mov(rax, qword[rbp + lf + static_cast<i32>(offsetof(LazyFlags, src1))]);
+        add(a, operand(offsetof(LazyFlags, src2)));
+        break;
+    default: // Logic: CF = OF = 0, ZF/SF/PF from the result
+        mov(rax, qword[rbp + lf + static_cast<i32>(offsetof(LazyFlags, result))]);
+        test(a, a);
+        break;
+    }
+    // Jump on the opposite condition (cc ^ 1).
+    switch (cc ^ 1) {
+    case 0x0: jo(if_false); break;
+    case 0x1: jno(if_false); break;
+    case 0x2: jb(if_false); break;
+    case 0x3: jae(if_false); break;
+    case 0x4: je(if_false); break;
+    case 0x5: jne(if_false); break;
+    case 0x6: jbe(if_false); break;
+    case 0x7: ja(if_false); break;
+    case 0x8: js(if_false); break;
+    case 0x9: jns(if_false); break;
+    case 0xA: jp(if_false); break;
+    case 0xB: jnp(if_false); break;
+    case 0xC: jl(if_false); break;
+    case 0xD: jge(if_false); break;
+    case 0xE: jle(if_false); break;
+    default: jg(if_false); break;
+    }
+}
+
+// A taken near branch to block RIP + target_offset: the target must be
+// canonical (48 bits; anything else, 57-bit addresses included, is left to
+// the handler, which knows CR4.LA57).
+void Emitter::emit_branch_exit(size_t i, i64 target_offset)
+{
+    lea(rax, ptr[r13 + static_cast<i32>(target_offset)]);
+    mov(rcx, rax);
+    shl(rcx, 16);
+    sar(rcx, 16);
+    cmp(rcx, rax);
+    jne(m_slow[i]);
+    mov(qword[rbx + m_layout.rip], rax);
+    set_retired(i + 1);
+    jmp(m_exit);
+}
+
+void Emitter::emit_jcc(size_t i)
+{
+    const Insn& insn = m_block.insns[i];
+    const i64 fallthrough = m_offsets[i] + insn.length;
+    Label not_taken;
+    emit_condition(insn.cc & 15, not_taken);
+    emit_branch_exit(i, fallthrough + static_cast<i64>(insn.imm));
+    L(not_taken);
+    if (i + 1 == m_block.insns.size()) {
+        set_rip(fallthrough);
+        set_retired(i + 1);
+        jmp(m_exit);
+    }
+}
+
+void Emitter::emit_mov(size_t i, const FastForm& f)
+{
+    const Insn& insn = m_block.insns[i];
+    const unsigned dst = insn.op[0].reg;
+    switch (f.kind) {
+    case FastKind::MovRegReg:
+        load_gpr(rax, insn.op[1].reg, f.size);
+        mov(gpr(dst), rax);
+        break;
+    case FastKind::MovRegImm:
+        load_imm(rax, insn.imm & size_mask(f.size));
+        mov(gpr(dst), rax);
+        break;
+    case FastKind::MovRegMem:
+    case FastKind::MovzxRegMem:
+        emit_effective_address(insn, i);
+        emit_linear(insn);
+        emit_load(f.size, m_slow[i]);
+        mov(gpr(dst), rax);
+        break;
+    case FastKind::MovzxRegReg:
+        load_gpr(rax, insn.op[1].reg, f.size);
+        mov(gpr(dst), rax);
+        break;
+    case FastKind::MovMemReg:
+    case FastKind::MovMemImm:
+        if (f.kind == FastKind::MovMemReg)
+            load_gpr(r8, insn.op[1].reg, 8);
+        else
+            load_imm(r8, insn.imm & size_mask(f.size));
+        emit_effective_address(insn, i);
+        emit_linear(insn);
+        emit_store(f.size, r8, m_slow[i]);
+        break;
+    case FastKind::Lea:
+        emit_effective_address(insn, i);
+        if (f.size == 4)
+            mov(esi, esi);
+        mov(gpr(dst), rsi);
+        break;
+    default:
+        break;
+    }
+}
+
+void Emitter::emit_alu(size_t i, const FastForm& f)
+{
+    const Insn& insn = m_block.insns[i];
+    const unsigned size = f.size; // 4 or 8 (native() leaves 1 and 2 to the handler)
+    const u64 mask = size_mask(size);
+    if (f.src == FastSrc::Mem) {
+        emit_effective_address(insn, i);
+        emit_linear(insn);
+        emit_load(size, m_slow[i]);
+        mov(rdx, rax);
+    } else if (f.src == FastSrc::Reg) {
+        load_gpr(rdx, insn.op[1].reg, size);
+    } else {
+        load_imm(rdx, insn.imm & mask);
+    }
+    load_gpr(rax, insn.op[0].reg, size);
+    mov(rcx, rax);
+    const Reg r = sized(rcx, size);
+    const Reg b = sized(rdx, size);
+    switch (f.alu) {
+    case FastAlu::Add: add(r, b); break;
+    case FastAlu::Or: or_(r, b); break;
+    case FastAlu::And:
+    case FastAlu::Test: and_(r, b); break;
+    case FastAlu::Sub:
+    case FastAlu::Cmp: sub(r, b); break;
+    case FastAlu::Xor: xor_(r, b); break;
+    }
+    if (f.alu != FastAlu::Cmp && f.alu != FastAlu::Test)
+        mov(gpr(insn.op[0].reg), rcx);
+    emit_lazy_flags(flag_op_of(f.alu), size);
+}
+
+void Emitter::emit_compare_mem(size_t i, const FastForm& f)
+{
+    const Insn& insn = m_block.insns[i];
+    const unsigned size = f.size;
+    emit_effective_address(insn, i);
+    emit_linear(insn);
+    emit_load(size, m_slow[i]);
+    if (f.src == FastSrc::Reg)
+        load_gpr(rdx, insn.op[1].reg, size);
+    else
+        load_imm(rdx, insn.imm & size_mask(size));
+    mov(rcx, rax);
+    if (f.alu == FastAlu::Cmp)
+        sub(rcx, rdx);
+    else
+        and_(rcx, rdx);
+    truncate(rcx, size);
+    emit_lazy_flags(f.alu == FastAlu::Cmp ? FlagOp::Sub : FlagOp::Logic, size);
+}
+
+void Emitter::emit_cmov(size_t i, const FastForm& f)
+{
+    const Insn& insn = m_block.insns[i];
+    const unsigned dst = insn.op[0].reg;
+    Label no_move, done;
+    emit_condition(insn.cc & 15, no_move);
+    load_gpr(rax, insn.op[1].reg, f.size);
+    mov(gpr(dst), rax);
+    jmp(done);
+    L(no_move);
+    if (f.size == 4) { // a 32-bit destination is zero-extended either way
+        mov(eax, gpr(dst, 4));
+        mov(gpr(dst), rax);
+    }
+    L(done);
+}
+
+void Emitter::emit_insn(size_t i)
+{
+    const Insn& insn = m_block.insns[i];
+    const FastForm f = fast_form_of(insn);
+    switch (f.kind) {
+    case FastKind::Alu: emit_alu(i, f); break;
+    case FastKind::CompareMem: emit_compare_mem(i, f); break;
+    case FastKind::CmovRegReg: emit_cmov(i, f); break;
+    case FastKind::Jcc64: emit_jcc(i); break;
+    case FastKind::JmpRel64:
+        emit_branch_exit(i, m_offsets[i] + insn.length + static_cast<i64>(insn.imm));
+        break;
+    default: emit_mov(i, f); break;
+    }
+}
+
+} // namespace
+
+TranslateResult translate_block(const Cpu& cpu, const Block& block, CodeArena& arena)
+{
+    if (!arena.usable())
+        return TranslateResult::Done; // stays interpreted
+    const size_t room = arena.room() < MAX_BLOCK_CODE ? arena.room() : MAX_BLOCK_CODE;
+    try {
+        Emitter e(cpu, block, arena.cursor(), room);
+        e.emit_block();
+        block.native = reinterpret_cast<NativeBlock>(const_cast<u8*>(e.getCode()));
+        arena.commit(e.getSize());
+        return TranslateResult::Done;
+    } catch (const Xbyak::Error&) {
+        return TranslateResult::ArenaFull;
+    }
+}

@@ -1,0 +1,385 @@
+// The block translator (cpu/jit/) against the interpreter: random loops
+// built from the forms it emits natively, mixed with instructions it leaves
+// to their handlers, run on two identical machines, one with translation
+// and one without. Registers, flags, memory, RIP, CR2, the exit and the
+// retired count must match exactly. The loops run past the translation
+// threshold, and their memory operands sometimes straddle a page, miss the
+// TLB, fault (#PF above 1 GiB, #GP when non-canonical) or use FS.
+#include "tests/cpu/cpu_harness.h"
+
+#include <doctest/doctest.h>
+
+#include <random>
+
+namespace {
+
+// The loops work on 64 KiB of data at linear LINEAR_DATA, mapped by 4 KiB
+// pages in reverse order onto physical DATA, so that an access straddling
+// two pages must be split (the host pages are not adjacent either).
+constexpr u64 DATA = 0x200000;
+constexpr u64 DATA_SIZE = 0x10000;
+constexpr u64 LINEAR_DATA = 1ull << 39; // PML4 entry 1
+constexpr u64 FS_BASE = 0x3000;
+constexpr u64 PDPT2 = 0x60000, PD2 = 0x61000, PT2 = 0x62000;
+
+// Registers the random instructions write: not RSP (stack), RSI (data
+// pointer), RDI (index, set only to small values) or R14 (loop counter).
+constexpr unsigned WRITABLE[] = {RAX, RCX, RDX, RBX, RBP, R8, R9, R10, R11, R12, R13, R15};
+
+class LoopGenerator {
+public:
+    explicit LoopGenerator(u32 seed) : m_rng(seed) {}
+
+    std::vector<u8> loop()
+    {
+        std::vector<u8> code;
+        const size_t top = 0;
+        const unsigned count = pick(4, 24);
+        for (unsigned i = 0; i < count; ++i) {
+            std::vector<u8> insn = instruction();
+            if (pick(0, 7) == 0) { // a forward Jcc over it: two blocks
+                code.push_back(static_cast<u8>(0x70 + pick(0, 15)));
+                code.push_back(static_cast<u8>(insn.size()));
+            }
+            code.insert(code.end(), insn.begin(), insn.end());
+        }
+        append(code, {0x41, 0xFF, 0xCE}); // dec r14d
+        const i64 back = static_cast<i64>(top) - static_cast<i64>(code.size() + 6);
+        append(code, {0x0F, 0x85}); // jnz top (rel32)
+        append32(code, static_cast<u32>(back));
+        return code;
+    }
+
+private:
+    std::mt19937 m_rng;
+    bool m_addr32 = false; // this instruction has a 0x67 prefix (32-bit addressing)
+
+    unsigned pick(unsigned lo, unsigned hi) { return std::uniform_int_distribution<unsigned>(lo, hi)(m_rng); }
+    unsigned writable() { return WRITABLE[pick(0, std::size(WRITABLE) - 1)]; }
+    static void append(std::vector<u8>& c, std::initializer_list<u8> bytes) { c.insert(c.end(), bytes); }
+    static void append32(std::vector<u8>& c, u32 v)
+    {
+        for (int i = 0; i < 4; ++i)
+            c.push_back(static_cast<u8>(v >> (8 * i)));
+    }
+
+    // REX (when needed) for operand size `size`, ModRM.reg `reg`, and an r/m
+    // register `rm` or memory with SIB index `index`.
+    void prefix(std::vector<u8>& c, unsigned size, unsigned reg, unsigned index, unsigned rm,
+                bool byte_regs = false)
+    {
+        if (m_addr32)
+            c.push_back(0x67);
+        if (size == 2)
+            c.push_back(0x66);
+        const u8 rex = static_cast<u8>(0x40 | (size == 8 ? 8 : 0) | ((reg & 8) ? 4 : 0) |
+                                       ((index & 8) ? 2 : 0) | ((rm & 8) ? 1 : 0));
+        if (rex != 0x40 || byte_regs)
+            c.push_back(rex);
+    }
+
+    // A memory operand for ModRM.reg = reg: [rsi + disp32], [rsi + rdi*s +
+    // disp32], [rip + disp32] or, rarely, an address that faults.
+    void memory(std::vector<u8>& c, unsigned reg, unsigned size, size_t imm_bytes)
+    {
+        const unsigned form = pick(0, 9);
+        (void)imm_bytes;
+        if (form == 0) { // RIP-relative: the page after the code's
+            c.push_back(static_cast<u8>(((reg & 7) << 3) | 5));
+            append32(c, static_cast<u32>(0x1000 + pick(0, 64)));
+            return;
+        }
+        i32 disp = static_cast<i32>(pick(0, DATA_SIZE / 2 - 16));
+        if (pick(0, 5) == 0) // straddle a page
+            disp = static_cast<i32>(0x1000 * pick(1, 6) - pick(1, size));
+        // With 32-bit addressing ESI is 0 (RSI = LINEAR_DATA): the identity
+        // mapping of physical DATA. Without the truncation it would fault.
+        if (m_addr32)
+            disp += static_cast<i32>(DATA);
+        if (form == 1) { // [rsi + rdi*scale + disp]
+            c.push_back(static_cast<u8>(0x84 | ((reg & 7) << 3)));
+            c.push_back(static_cast<u8>((pick(0, 3) << 6) | (RDI << 3) | RSI));
+        } else if (form == 2 && pick(0, 3) == 0) { // absolute, faulting: #PF above 1 GiB
+            c.push_back(static_cast<u8>(0x04 | ((reg & 7) << 3)));
+            c.push_back(0x25); // SIB: no base, no index
+            append32(c, 0x40000000u + pick(0, 0x1000));
+            return;
+        } else {
+            c.push_back(static_cast<u8>(0x80 | ((reg & 7) << 3) | RSI));
+        }
+        append32(c, static_cast<u32>(disp));
+    }
+
+    std::vector<u8> instruction()
+    {
+        std::vector<u8> c;
+        m_addr32 = pick(0, 9) == 0;
+        const unsigned size = pick(0, 1) ? 8 : 4;
+        const unsigned d = writable(), s = writable();
+        static constexpr u8 ALU[] = {0x01, 0x09, 0x21, 0x29, 0x31, 0x39, 0x85}; // add or and sub xor cmp test
+        const u8 alu = ALU[pick(0, 6)];
+        if (pick(0, 3) == 0 && alu != 0x85) { // rarely an FS override
+            if (pick(0, 3) == 0)
+                c.push_back(0x64);
+        }
+        switch (pick(0, 21)) {
+        case 0: // ALU r, r
+            prefix(c, size, s, 0, d);
+            c.push_back(alu);
+            c.push_back(static_cast<u8>(0xC0 | ((s & 7) << 3) | (d & 7)));
+            break;
+        case 1: // ALU r, imm8 / imm32
+        {
+            const bool imm8 = pick(0, 1);
+            const unsigned n = pick(0, 7);
+            prefix(c, size, 0, 0, d);
+            c.push_back(imm8 ? 0x83 : 0x81);
+            c.push_back(static_cast<u8>(0xC0 | (n << 3) | (d & 7)));
+            if (imm8)
+                c.push_back(static_cast<u8>(pick(0, 255)));
+            else
+                append32(c, m_rng());
+            break;
+        }
+        case 2: // ALU r, [m] (03 0B 23 2B 33 3B: add or and sub xor cmp)
+            prefix(c, size, d, RDI, RSI);
+            c.push_back(static_cast<u8>((alu == 0x85 ? 0x39 : alu) + 2));
+            memory(c, d, size, 0);
+            break;
+        case 3: // MOV r, r
+            prefix(c, size, s, 0, d);
+            c.push_back(0x89);
+            c.push_back(static_cast<u8>(0xC0 | ((s & 7) << 3) | (d & 7)));
+            break;
+        case 4: // MOV r32, imm32 / MOV r64, imm64
+            prefix(c, size, 0, 0, d);
+            c.push_back(static_cast<u8>(0xB8 + (d & 7)));
+            append32(c, m_rng());
+            if (size == 8)
+                append32(c, m_rng());
+            break;
+        case 5: // MOV r, [m]
+            prefix(c, size, d, RDI, RSI);
+            c.push_back(0x8B);
+            memory(c, d, size, 0);
+            break;
+        case 6: // MOV [m], r (8/16/32/64)
+        {
+            const unsigned ms = 1u << pick(0, 3);
+            prefix(c, ms, s, RDI, RSI, ms == 1);
+            c.push_back(ms == 1 ? 0x88 : 0x89);
+            memory(c, s, ms, 0);
+            break;
+        }
+        case 7: // MOV [m], imm (8/16/32/64)
+        {
+            const unsigned ms = 1u << pick(0, 3);
+            prefix(c, ms, 0, RDI, RSI);
+            c.push_back(ms == 1 ? 0xC6 : 0xC7);
+            memory(c, 0, ms, ms == 1 ? 1 : ms == 2 ? 2 : 4);
+            const u32 imm = m_rng();
+            for (unsigned i = 0; i < (ms == 1 ? 1u : ms == 2 ? 2u : 4u); ++i)
+                c.push_back(static_cast<u8>(imm >> (8 * i)));
+            break;
+        }
+        case 8: // MOVZX r, r/m8 or r/m16
+        {
+            const bool word = pick(0, 1);
+            if (pick(0, 1)) {
+                prefix(c, size, d, 0, s, true);
+                append(c, {0x0F, static_cast<u8>(word ? 0xB7 : 0xB6)});
+                c.push_back(static_cast<u8>(0xC0 | ((d & 7) << 3) | (s & 7)));
+            } else {
+                prefix(c, size, d, RDI, RSI);
+                append(c, {0x0F, static_cast<u8>(word ? 0xB7 : 0xB6)});
+                memory(c, d, word ? 2 : 1, 0);
+            }
+            break;
+        }
+        case 9: // LEA
+            prefix(c, size, d, RDI, RSI);
+            c.push_back(0x8D);
+            memory(c, d, size, 0);
+            break;
+        case 10: // CMP/TEST [m], r (any size)
+        {
+            const unsigned ms = 1u << pick(0, 3);
+            const bool test = pick(0, 1);
+            prefix(c, ms, s, RDI, RSI, ms == 1);
+            c.push_back(static_cast<u8>((test ? 0x84 : 0x38) + (ms == 1 ? 0 : 1)));
+            memory(c, s, ms, 0);
+            break;
+        }
+        case 11: // CMP [m], imm8
+        {
+            const unsigned ms = 1u << pick(0, 3);
+            prefix(c, ms, 7, RDI, RSI);
+            c.push_back(ms == 1 ? 0x80 : 0x83);
+            memory(c, 7, ms, 1);
+            c.push_back(static_cast<u8>(pick(0, 255)));
+            break;
+        }
+        case 12: case 13: // CMOVcc r, r
+            prefix(c, size, d, 0, s);
+            append(c, {0x0F, static_cast<u8>(0x40 + pick(0, 15))});
+            c.push_back(static_cast<u8>(0xC0 | ((d & 7) << 3) | (s & 7)));
+            break;
+        // Left to their handlers, in the middle of translated code:
+        case 14: // ADC r, r (reads CF from whatever set the flags)
+            prefix(c, size, s, 0, d);
+            c.push_back(0x11);
+            c.push_back(static_cast<u8>(0xC0 | ((s & 7) << 3) | (d & 7)));
+            break;
+        case 15: // SETcc r8
+            prefix(c, 1, 0, 0, d, true);
+            append(c, {0x0F, static_cast<u8>(0x90 + pick(0, 15))});
+            c.push_back(static_cast<u8>(0xC0 | (d & 7)));
+            break;
+        case 16: // PUSHFQ; POP r: every flag, materialized
+            c.push_back(0x9C);
+            if (d & 8)
+                c.push_back(0x41);
+            c.push_back(static_cast<u8>(0x58 + (d & 7)));
+            break;
+        case 17: // SHL/SHR/SAR r, imm8
+            prefix(c, size, 0, 0, d);
+            c.push_back(0xC1);
+        {
+            static constexpr u8 KIND[] = {4, 5, 7}; // SHL, SHR, SAR
+            c.push_back(static_cast<u8>(0xC0 | (KIND[pick(0, 2)] << 3) | (d & 7)));
+        }
+            c.push_back(static_cast<u8>(pick(0, 70)));
+            break;
+        case 18: // INC r / IMUL r, r
+            if (pick(0, 1)) {
+                prefix(c, size, 0, 0, d);
+                append(c, {0xFF, static_cast<u8>(0xC0 | (d & 7))});
+            } else {
+                prefix(c, size, d, 0, s);
+                append(c, {0x0F, 0xAF, static_cast<u8>(0xC0 | ((d & 7) << 3) | (s & 7))});
+            }
+            break;
+        case 19: // ALU r16/r8, r (merging destinations: handlers)
+            prefix(c, 2, s, 0, d);
+            c.push_back(alu);
+            c.push_back(static_cast<u8>(0xC0 | ((s & 7) << 3) | (d & 7)));
+            break;
+        case 20: // MOV edi, small (the index register)
+            c.clear();
+            append(c, {0xBF});
+            append32(c, pick(0, 0x800));
+            break;
+        default: // ADD [m], r (read-modify-write: handler)
+            prefix(c, size, s, RDI, RSI);
+            c.push_back(0x01);
+            memory(c, s, size, 0);
+            break;
+        }
+        return c;
+    }
+};
+
+struct Machine {
+    CpuHarness h;
+    explicit Machine(bool jit, const std::vector<u8>& code, u32 seed)
+    {
+        h.cpu.set_jit_enabled(jit);
+        h.enter_long64_with_vector_stubs();
+        h.put64(CpuHarness::PML4 + 8, PDPT2 | 7);
+        h.put64(PDPT2, PD2 | 7);
+        h.put64(PD2, PT2 | 7);
+        for (u64 i = 0; i < DATA_SIZE / 0x1000; ++i)
+            h.put64(PT2 + 8 * i, (DATA + DATA_SIZE - 0x1000 * (i + 1)) | 7);
+        std::mt19937_64 rng(seed);
+        for (u64 a = DATA; a < DATA + DATA_SIZE; a += 8)
+            h.put64(a, rng());
+        for (unsigned r : WRITABLE)
+            h.state.gpr[r] = rng() >> (rng() % 64);
+        h.state.gpr[RSI] = LINEAR_DATA;
+        h.state.gpr[RDI] = rng() % 0x800;
+        h.state.gpr[R14] = 40; // iterations: past the translation threshold
+        h.state.seg[FS].base = FS_BASE;
+        h.state.rip = CpuHarness::CODE;
+        std::vector<u8> image = code;
+        image.push_back(0xF4);
+        h.mem.write_bytes(CpuHarness::CODE, image.data(), image.size());
+    }
+};
+
+void expect_same(Machine& a, Machine& b)
+{
+    for (unsigned r = 0; r < 16; ++r) {
+        INFO("register " << r);
+        CHECK(a.h.state.gpr[r] == b.h.state.gpr[r]);
+    }
+    CHECK(a.h.state.rip == b.h.state.rip);
+    CHECK(a.h.cpu.rflags() == b.h.cpu.rflags());
+    CHECK(a.h.state.cr2 == b.h.state.cr2);
+    CHECK(a.h.cpu.retired() == b.h.cpu.retired());
+    std::vector<u8> da(DATA_SIZE), db(DATA_SIZE);
+    a.h.mem.read_bytes(DATA, da.data(), da.size());
+    b.h.mem.read_bytes(DATA, db.data(), db.size());
+    CHECK(da == db);
+}
+
+} // namespace
+
+TEST_CASE("translated blocks do exactly what the interpreter does (random loops)")
+{
+    for (u32 seed = 1; seed <= 400; ++seed) {
+        const std::vector<u8> code = LoopGenerator(seed).loop();
+        Machine jit(true, code, seed), interp(false, code, seed);
+        const RunExit ja = jit.h.cpu.run(100000);
+        const RunExit ia = interp.h.cpu.run(100000);
+        INFO("seed " << seed);
+        CHECK(ja == ia);
+        expect_same(jit, interp);
+    }
+}
+
+TEST_CASE("a translated loop runs natively and stops on the budget like the interpreter")
+{
+    // add eax, ecx ; cmp eax, 1000000 ; jb top — translated after 16 runs;
+    // budgets that end mid-block fall back to the interpreter for it.
+    const std::vector<u8> code = {0x01, 0xC8, 0x3D, 0x40, 0x42, 0x0F, 0x00, 0x72, 0xF7};
+    for (u64 budget : {1ull, 47ull, 48ull, 49ull, 3000ull, 30001ull}) {
+        Machine jit(true, code, 7), interp(false, code, 7);
+        jit.h.state.gpr[RAX] = 0;
+        interp.h.state.gpr[RAX] = 0;
+        jit.h.state.gpr[RCX] = interp.h.state.gpr[RCX] = 3;
+        CHECK(jit.h.cpu.run(budget) == interp.h.cpu.run(budget));
+        INFO("budget " << budget);
+        expect_same(jit, interp);
+    }
+}
+
+TEST_CASE("a store that overwrites the running translated block stops it")
+{
+    // One block, translated after 16 iterations. In iteration 30 its store
+    // goes to the immediate of its own next instruction (RBX picks the code
+    // address instead of a data address), which must then run as patched:
+    // the interpreter re-decodes after the store, and so must translated code.
+    CpuHarness h;
+    h.enter_long64();
+    const std::vector<u8> code = {
+        0xFF, 0xC0,                   // 0: inc eax
+        0x48, 0x89, 0xF3,             // 2: mov rbx, rsi (data)
+        0x83, 0xF8, 0x1E,             // 5: cmp eax, 30
+        0x48, 0x0F, 0x44, 0xDF,       // 8: cmove rbx, rdi (the immediate below)
+        0xC6, 0x03, 0x05,             // 12: mov byte [rbx], 5
+        0xB9, 0x01, 0x00, 0x00, 0x00, // 15: mov ecx, 1
+        0x01, 0xCA,                   // 20: add edx, ecx
+        0x83, 0xF8, 0x28,             // 22: cmp eax, 40
+        0x72, 0xE5,                   // 25: jb 0
+    };
+    std::vector<u8> image = code;
+    image.push_back(0xF4);
+    h.mem.write_bytes(CpuHarness::CODE, image.data(), image.size());
+    h.state.rip = CpuHarness::CODE;
+    h.state.gpr[RAX] = h.state.gpr[RDX] = 0;
+    h.state.gpr[RSI] = 0x30000;
+    h.state.gpr[RDI] = CpuHarness::CODE + 16;
+    CHECK(h.cpu.run(100000) == RunExit::Halted);
+    // Iterations 1-29 add 1; from the patching one on (30-40) they add 5.
+    CHECK(h.state.gpr[RDX] == 29 + 11 * 5);
+}
