@@ -40,9 +40,12 @@ void BlockCache::drop_translations()
 {
     for (auto& [k, b] : m_blocks) {
         b->native = nullptr;
+        b->native_chained = nullptr;
         b->runs = 0;
     }
-    for (auto& b : m_retired)
+    for (auto& b : m_retired) {
         b->native = nullptr;
+        b->native_chained = nullptr;
+    }
     m_code.reset();
 }

@@ -21,6 +21,10 @@ struct Block {
     // Host code for the whole block, once it has run often enough to be
     // worth translating (Cpu::execute_block counts `runs`).
     mutable NativeBlock native = nullptr;
+    // Where translated code that ends in this block's predecessor enters it
+    // directly (past the register set-up), and its instruction count.
+    mutable const void* native_chained = nullptr;
+    mutable u32 native_insns = 0;
     mutable u32 runs = 0;
     // The two blocks that last followed this one (a conditional branch has
     // two), remembered so the run loop can skip translation and lookup. A

@@ -294,8 +294,10 @@ void Cpu::execute_block(const Block& block, u64 end)
     // alignment checking (block_translator.h).
     if (count == block.insns.size() && !((s.cr0 & s.rflags) & rf::AC) &&
         &block != m_uncached.get()) [[likely]] {
-        if (block.native)
+        if (block.native) {
+            m_native_end = end;
             return block.native(this, &s);
+        }
         if (m_jit_enabled && ++block.runs == JIT_THRESHOLD)
             translate(block);
     }
@@ -329,6 +331,8 @@ Cpu::JitLayout Cpu::jit_layout() const
     l.lazy_flags = from(this, &lf);
     l.tlb_supervisor = from(this, m_tlb.half(false));
     l.tlb_user = from(this, m_tlb.half(true));
+    l.native_end = from(this, &m_native_end);
+    l.translation_epoch = from(this, &m_translation_epoch);
     l.generation = &m_blocks.generation_counter();
     return l;
 }

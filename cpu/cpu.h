@@ -86,6 +86,7 @@ public:
     struct JitLayout {
         i32 gpr, rip, rflags, cr0, ss_attr, seg_base, seg_stride;
         i32 retired, end_block, next_rip, lazy_flags, tlb_supervisor, tlb_user;
+        i32 native_end, translation_epoch;
         const u64* generation; // the block cache's
     };
     JitLayout jit_layout() const;
@@ -526,6 +527,9 @@ private:
     std::function<u64()> m_tsc_source;
     u64 m_retired = 0;
     bool m_jit_enabled = true;
+    // Translated code goes on into a translated successor only while its
+    // whole block fits before this retired count (the run's budget).
+    u64 m_native_end = 0;
     // A block is translated on its JIT_THRESHOLD-th run on the fast path.
     static constexpr u32 JIT_THRESHOLD = 16;
     void translate(const Block& block);

@@ -112,7 +112,7 @@ constexpr const Handler* jcc64_table()
 
 // ---- Shifts of a 32/64-bit register by an immediate ----
 
-enum class Shift { Shl, Shr, Sar };
+using Shift = FastShift;
 
 // ByCl: the count is CL (the D3 forms) rather than the immediate.
 template <Shift K, unsigned Size, bool ByCl>
@@ -559,6 +559,22 @@ void add_alu_forms_of_size(FormTable& t)
     add_alu_forms<Alu::Test, Size>(t);
 }
 
+template <unsigned Size>
+void add_shift_and_imul_forms(FormTable& t)
+{
+    for (Shift k : {Shift::Shl, Shift::Shr, Shift::Sar}) {
+        FastForm f{FastKind::ShiftImm, Size};
+        f.shift = k;
+        t[k == Shift::Shl ? shift_reg<Shift::Shl, Size, false>
+          : k == Shift::Shr ? shift_reg<Shift::Shr, Size, false>
+                            : shift_reg<Shift::Sar, Size, false>] = f;
+    }
+    t[imul_reg<Size, false, false>] = {FastKind::Imul, Size, Alu::Add, Src::Reg, Shift::Shl, false};
+    t[imul_reg<Size, false, true>] = {FastKind::Imul, Size, Alu::Add, Src::Mem, Shift::Shl, false};
+    t[imul_reg<Size, true, false>] = {FastKind::Imul, Size, Alu::Add, Src::Reg, Shift::Shl, true};
+    t[imul_reg<Size, true, true>] = {FastKind::Imul, Size, Alu::Add, Src::Mem, Shift::Shl, true};
+}
+
 const FormTable& form_table()
 {
     static const FormTable table = [] {
@@ -578,6 +594,12 @@ const FormTable& form_table()
         for (Handler h : JCC64<0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15>)
             t[h] = {FastKind::Jcc64, 8};
         t[jmp_rel64] = {FastKind::JmpRel64, 8};
+        t[call_rel64] = {FastKind::CallRel64, 8};
+        t[ret64] = {FastKind::Ret64, 8};
+        t[push_reg64] = {FastKind::Push64, 8};
+        t[pop_reg64] = {FastKind::Pop64, 8};
+        add_shift_and_imul_forms<4>(t);
+        add_shift_and_imul_forms<8>(t);
         return t;
     }();
     return table;

@@ -20,15 +20,21 @@ enum class FastKind : u8 {
     Alu,        // register destination; alu and src say which; size 1, 2, 4 or 8
     CompareMem, // CMP/TEST with a memory first operand; src is Reg or Imm
     CmovRegReg, // CMOVcc between 32/64-bit registers (the generic handler)
+    ShiftImm,   // SHL/SHR/SAR of a 32/64-bit register by an immediate; shift says which
+    Imul,       // IMUL r, r/m (src Reg or Mem) or r, r/m, imm (three_operands)
+    Push64, Pop64, CallRel64, Ret64, // 64-bit stack forms in 64-bit code
 };
 enum class FastAlu : u8 { Add, Or, And, Sub, Xor, Cmp, Test };
 enum class FastSrc : u8 { Reg, Imm, Mem };
+enum class FastShift : u8 { Shl, Shr, Sar };
 
 struct FastForm {
     FastKind kind = FastKind::None;
     u8 size = 0;
     FastAlu alu = FastAlu::Add;
     FastSrc src = FastSrc::Reg;
+    FastShift shift = FastShift::Shl;
+    bool three_operands = false;
 };
 
 FastForm fast_form_of(const Insn& insn);

@@ -47,6 +47,7 @@ bool fits_i32(i64 v) { return v == static_cast<i32>(v); }
 //   cache generation at entry.
 class Emitter : public CodeGenerator {
 public:
+    const void* chained_entry() const { return m_chained_entry.getAddress(); }
     Emitter(const Cpu& cpu, const Block& block, u8* where, size_t room)
         : CodeGenerator(room, where), m_block(block), m_layout(cpu.jit_layout())
     {
@@ -62,7 +63,7 @@ private:
     std::vector<Label> m_slow;  // per instruction: call its handler instead
     std::vector<Label> m_next;  // per instruction: the code after it
     std::vector<bool> m_has_slow;
-    Label m_exit, m_fault;
+    Label m_exit, m_fault, m_chain, m_chained_entry;
     KnownFlags m_flags;
 
     // ---- addressing of the vCPU's state ----
@@ -152,6 +153,14 @@ private:
     // ---- pieces ----
     void emit_prologue();
     void emit_epilogue();
+    void emit_chain();
+    template <typename T>
+    static i32 block_field(T Block::*member)
+    {
+        static const Block probe{};
+        return static_cast<i32>(reinterpret_cast<const char*>(&(probe.*member)) -
+                                reinterpret_cast<const char*>(&probe));
+    }
     bool native(size_t i) const;
     void emit_insn(size_t i);
     void emit_handler_call(size_t i);
@@ -169,7 +178,157 @@ private:
     void emit_compare_mem(size_t i, const FastForm& f);
     void emit_cmov(size_t i, const FastForm& f);
     void emit_jcc(size_t i);
+    void emit_set_arith_flags(); // RFLAGS' six arithmetic flags = rcx, lazy flags off
+    void emit_shift(size_t i, const FastForm& f);
+    void emit_imul(size_t i, const FastForm& f);
+    void emit_stack(size_t i, const FastForm& f);
 };
+
+void Emitter::emit_set_arith_flags()
+{
+    mov(byte[rbp + m_layout.lazy_flags + static_cast<i32>(offsetof(LazyFlags, op))],
+        static_cast<u8>(FlagOp::None));
+    mov(rdx, qword[rbx + m_layout.rflags]);
+    and_(rdx, static_cast<u32>(~rf::ARITH));
+    or_(rdx, rcx);
+    mov(qword[rbx + m_layout.rflags], rdx);
+    m_flags = KnownFlags{}; // held in RFLAGS now: conditions ask the Cpu
+}
+
+// SHL/SHR/SAR by an immediate. The host's shift gives CF, ZF, SF and PF as
+// the guest's (AF is cleared, as the handler does); OF is the handler's
+// rule for every count: MSB(result) ^ CF, MSB(source), 0.
+void Emitter::emit_shift(size_t i, const FastForm& f)
+{
+    const Insn& insn = m_block.insns[i];
+    const unsigned size = f.size;
+    const unsigned count = static_cast<unsigned>(insn.imm & (size == 8 ? 0x3F : 0x1F));
+    const unsigned reg = insn.op[0].reg;
+    const Reg a = sized(rax, size);
+    load_gpr(rax, reg, size);
+    if (count == 0) { // flags stay; a 32-bit destination is still zero-extended
+        mov(gpr(reg), rax);
+        return;
+    }
+    if (f.shift == FastShift::Shr) {
+        mov(rdx, rax);
+        shr(rdx, size * 8 - 1);
+        shl(edx, 11); // OF = the source's MSB
+    }
+    switch (f.shift) {
+    case FastShift::Shl: shl(a, count); break;
+    case FastShift::Shr: shr(a, count); break;
+    case FastShift::Sar: sar(a, count); break;
+    }
+    mov(gpr(reg), rax);
+    lahf();
+    movzx(ecx, ah);
+    and_(ecx, static_cast<u32>(rf::SF | rf::ZF | rf::PF | rf::CF));
+    if (f.shift == FastShift::Shl) { // OF = SF ^ CF
+        mov(edx, ecx);
+        shr(edx, 7);
+        xor_(edx, ecx);
+        and_(edx, 1);
+        shl(edx, 11);
+        or_(ecx, edx);
+    } else if (f.shift == FastShift::Shr) {
+        or_(ecx, edx);
+    }
+    (void)i;
+    emit_set_arith_flags();
+}
+
+// IMUL: CF = OF = the signed product did not fit; ZF, SF and PF of the
+// truncated product (undefined on the host, so taken from a TEST).
+void Emitter::emit_imul(size_t i, const FastForm& f)
+{
+    const Insn& insn = m_block.insns[i];
+    const unsigned size = f.size;
+    const Reg a = sized(rax, size);
+    const Reg b = sized(rdx, size);
+    // The source (register or memory) and the other factor.
+    if (f.src == FastSrc::Mem) {
+        emit_effective_address(insn, i);
+        emit_linear(insn);
+        emit_load(size, m_slow[i]);
+        mov(r8, rax);
+    } else {
+        load_gpr(r8, insn.op[1].reg, size); // the second operand either way
+    }
+    if (f.three_operands) {
+        mov(rax, r8);
+        load_imm(rdx, insn.imm & size_mask(size));
+    } else {
+        load_gpr(rax, insn.op[0].reg, size);
+        mov(rdx, r8);
+    }
+    imul(a, b);
+    seto(dl);
+    movzx(edx, dl);
+    mov(gpr(insn.op[0].reg), rax);
+    test(a, a);
+    lahf();
+    movzx(ecx, ah);
+    and_(ecx, static_cast<u32>(rf::SF | rf::ZF | rf::PF));
+    imul(edx, edx, static_cast<int>(rf::CF | rf::OF));
+    or_(ecx, edx);
+    emit_set_arith_flags();
+}
+
+// PUSH/POP r64, CALL rel32, RET: 64-bit stack accesses through SS (base 0).
+void Emitter::emit_stack(size_t i, const FastForm& f)
+{
+    const Insn& insn = m_block.insns[i];
+    const i64 next = m_offsets[i] + insn.length;
+    switch (f.kind) {
+    case FastKind::Push64:
+    case FastKind::CallRel64:
+        if (f.kind == FastKind::Push64) {
+            mov(r8, gpr(insn.op[0].reg));
+        } else {
+            lea(r8, ptr[r13 + static_cast<i32>(next)]); // the return address
+            // The target must be canonical (the handler orders the faults otherwise).
+            lea(rax, ptr[r13 + static_cast<i32>(next + static_cast<i64>(insn.imm))]);
+            mov(rcx, rax);
+            shl(rcx, 16);
+            sar(rcx, 16);
+            cmp(rcx, rax);
+            jne(m_slow[i]);
+        }
+        mov(rsi, gpr(RSP));
+        sub(rsi, 8);
+        mov(r9, rsi);
+        emit_store(8, r8, m_slow[i]);
+        mov(gpr(RSP), r9);
+        if (f.kind == FastKind::CallRel64)
+            emit_branch_exit(i, next + static_cast<i64>(insn.imm));
+        break;
+    case FastKind::Pop64:
+    case FastKind::Ret64:
+        mov(rsi, gpr(RSP));
+        mov(r9, rsi);
+        emit_load(8, m_slow[i]);
+        if (f.kind == FastKind::Pop64) {
+            add(r9, 8);
+            mov(gpr(RSP), r9);
+            mov(gpr(insn.op[0].reg), rax); // after RSP: POP RSP loads the popped value
+        } else {
+            mov(rcx, rax); // a non-canonical target: the handler raises #GP
+            shl(rcx, 16);
+            sar(rcx, 16);
+            cmp(rcx, rax);
+            jne(m_slow[i]);
+            add(r9, 8);
+            mov(gpr(RSP), r9);
+            mov(qword[rbx + m_layout.rip], rax);
+            set_retired(i + 1);
+            jmp(m_chain);
+        }
+        break;
+    default:
+        break;
+    }
+}
 
 void Emitter::emit_prologue()
 {
@@ -182,6 +341,8 @@ void Emitter::emit_prologue()
     sub(rsp, 8); // 16-byte alignment for the calls
     mov(rbp, rdi);
     mov(rbx, rsi);
+    L(m_chained_entry); // a translated predecessor jumps here (emit_chain)
+    mov(qword[rsp], 0); // no handler has run: the block may chain at its end
     mov(r13, qword[rbx + m_layout.rip]);
     mov(r14, cpu_field(m_layout.retired));
     mov(rax, reinterpret_cast<u64>(m_layout.generation));
@@ -189,8 +350,53 @@ void Emitter::emit_prologue()
     select_tlb_half();
 }
 
+// The end of the block, with RIP and the retired count stored and the new
+// RIP in rax. The run loop would next check for events, find the successor
+// through this block's links and run it. When no handler ran in this block
+// nothing can have changed that those checks look at (events, paging, CPL,
+// mode, the block cache: only handlers change them), so the successor a
+// link names is entered directly if the link is still valid for this
+// vCPU, the successor is translated and its whole block fits the budget.
+void Emitter::emit_chain()
+{
+    L(m_chain);
+    cmp(byte[rsp], 0);
+    jne(m_exit);
+    mov(rdx, reinterpret_cast<u64>(&m_block.successors[0]));
+    mov(r8d, dword[rbx + m_layout.ss_attr]);
+    shr(r8d, 5);
+    and_(r8d, 3); // CPL
+    for (size_t k = 0; k < std::size(m_block.successors); ++k) {
+        const i32 link = static_cast<i32>(k * sizeof(Block::Link));
+        Label next;
+        cmp(qword[rdx + link + static_cast<i32>(offsetof(Block::Link, linear))], rax);
+        jne(next);
+        mov(rcx, qword[rbp + m_layout.translation_epoch]);
+        cmp(qword[rdx + link + static_cast<i32>(offsetof(Block::Link, epoch))], rcx);
+        jne(next);
+        cmp(qword[rdx + link + static_cast<i32>(offsetof(Block::Link, generation))], r15);
+        jne(next);
+        cmp(byte[rdx + link + static_cast<i32>(offsetof(Block::Link, cpl))], r8b);
+        jne(next);
+        mov(rsi, qword[rdx + link + static_cast<i32>(offsetof(Block::Link, block))]);
+        cmp(byte[rsi + block_field(&Block::code_size)], 8);
+        jne(next);
+        mov(rdi, qword[rsi + block_field(&Block::native_chained)]);
+        test(rdi, rdi);
+        jz(next);
+        mov(ecx, dword[rsi + block_field(&Block::native_insns)]);
+        add(rcx, cpu_field(m_layout.retired));
+        cmp(rcx, cpu_field(m_layout.native_end));
+        ja(next);
+        jmp(rdi);
+        L(next);
+    }
+    jmp(m_exit);
+}
+
 void Emitter::emit_epilogue()
 {
+    emit_chain();
     L(m_fault);
     mov(rdi, rbp);
     call_function(reinterpret_cast<const void*>(&deliver_fault));
@@ -222,7 +428,8 @@ bool Emitter::native(size_t i) const
     const bool has_mem = f.kind == FastKind::MovRegMem || f.kind == FastKind::MovMemReg ||
                          f.kind == FastKind::MovMemImm || f.kind == FastKind::MovzxRegMem ||
                          f.kind == FastKind::Lea || f.kind == FastKind::CompareMem ||
-                         (f.kind == FastKind::Alu && f.src == FastSrc::Mem);
+                         ((f.kind == FastKind::Alu || f.kind == FastKind::Imul) &&
+                          f.src == FastSrc::Mem);
     if (has_mem) {
         const MemRef& m = insn.mem;
         if (m.vsib != NO_REG || (insn.addrsize != 4 && insn.addrsize != 8))
@@ -231,7 +438,7 @@ bool Emitter::native(size_t i) const
         if (!fits_i32(disp))
             return false;
     }
-    if (f.kind == FastKind::Jcc64 || f.kind == FastKind::JmpRel64)
+    if (f.kind == FastKind::Jcc64 || f.kind == FastKind::JmpRel64 || f.kind == FastKind::CallRel64)
         return fits_i32(static_cast<i64>(insn.imm) + m_offsets[i] + insn.length);
     return true;
 }
@@ -260,7 +467,7 @@ void Emitter::emit_block()
     // Fell off the end of the block (page end or its length limit).
     set_rip(m_offsets[n]);
     set_retired(n);
-    jmp(m_exit);
+    jmp(m_chain);
 
     // The slow paths: the instruction's handler does everything again from
     // the start, as nothing was committed before the fast path gave up.
@@ -281,6 +488,7 @@ void Emitter::emit_handler_call(size_t i)
 {
     const Insn& insn = m_block.insns[i];
     const bool last = i + 1 == m_block.insns.size();
+    mov(byte[rsp], 1); // a handler ran: return to the run loop at the end
     set_rip(m_offsets[i]);
     lea(rcx, ptr[rax + insn.length]);
     mov(cpu_field(m_layout.next_rip), rcx);
@@ -482,7 +690,7 @@ void Emitter::emit_branch_exit(size_t i, i64 target_offset)
     jne(m_slow[i]);
     mov(qword[rbx + m_layout.rip], rax);
     set_retired(i + 1);
-    jmp(m_exit);
+    jmp(m_chain);
 }
 
 void Emitter::emit_jcc(size_t i)
@@ -496,7 +704,7 @@ void Emitter::emit_jcc(size_t i)
     if (i + 1 == m_block.insns.size()) {
         set_rip(fallthrough);
         set_retired(i + 1);
-        jmp(m_exit);
+        jmp(m_chain);
     }
 }
 
@@ -627,6 +835,12 @@ void Emitter::emit_insn(size_t i)
     case FastKind::JmpRel64:
         emit_branch_exit(i, m_offsets[i] + insn.length + static_cast<i64>(insn.imm));
         break;
+    case FastKind::ShiftImm: emit_shift(i, f); break;
+    case FastKind::Imul: emit_imul(i, f); break;
+    case FastKind::Push64:
+    case FastKind::Pop64:
+    case FastKind::CallRel64:
+    case FastKind::Ret64: emit_stack(i, f); break;
     default: emit_mov(i, f); break;
     }
 }
@@ -642,6 +856,8 @@ TranslateResult translate_block(const Cpu& cpu, const Block& block, CodeArena& a
         Emitter e(cpu, block, arena.cursor(), room);
         e.emit_block();
         block.native = reinterpret_cast<NativeBlock>(const_cast<u8*>(e.getCode()));
+        block.native_chained = e.chained_entry();
+        block.native_insns = static_cast<u32>(block.insns.size());
         arena.commit(e.getSize());
         return TranslateResult::Done;
     } catch (const Xbyak::Error&) {

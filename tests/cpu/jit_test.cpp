@@ -122,7 +122,7 @@ private:
             if (pick(0, 3) == 0)
                 c.push_back(0x64);
         }
-        switch (pick(0, 21)) {
+        switch (pick(0, 25)) {
         case 0: // ALU r, r
             prefix(c, size, s, 0, d);
             c.push_back(alu);
@@ -268,6 +268,36 @@ private:
             c.clear();
             append(c, {0xBF});
             append32(c, pick(0, 0x800));
+            break;
+        case 22: // IMUL r, [m]
+            prefix(c, size, d, RDI, RSI);
+            append(c, {0x0F, 0xAF});
+            memory(c, d, size, 0);
+            break;
+        case 23: // IMUL r, r, imm8 / imm32
+        {
+            const bool imm8 = pick(0, 1);
+            prefix(c, size, d, 0, s);
+            c.push_back(imm8 ? 0x6B : 0x69);
+            c.push_back(static_cast<u8>(0xC0 | ((d & 7) << 3) | (s & 7)));
+            if (imm8)
+                c.push_back(static_cast<u8>(pick(0, 255)));
+            else
+                append32(c, m_rng());
+            break;
+        }
+        case 24: // PUSH r; POP r
+            c.clear();
+            if (s & 8)
+                c.push_back(0x41);
+            c.push_back(static_cast<u8>(0x50 + (s & 7)));
+            if (d & 8)
+                c.push_back(0x41);
+            c.push_back(static_cast<u8>(0x58 + (d & 7)));
+            break;
+        case 25: // CALL to a RET, which comes back to a JMP over it
+            c.clear();
+            append(c, {0xE8, 0x02, 0x00, 0x00, 0x00, 0xEB, 0x01, 0xC3});
             break;
         default: // ADD [m], r (read-modify-write: handler)
             prefix(c, size, s, RDI, RSI);
