@@ -299,12 +299,12 @@ void Cpu::execute_block(const Block& block, u64 end)
             return block.native(this, &s);
         }
         if (m_jit_enabled && ++block.runs == JIT_THRESHOLD)
-            translate(block);
+            translate_to_host(block);
     }
     execute_insns<false>(block.insns.data(), count);
 }
 
-void Cpu::translate(const Block& block)
+void Cpu::translate_to_host(const Block& block)
 {
     if (translate_block(*this, block, m_blocks.code_arena()) == TranslateResult::ArenaFull) {
         m_blocks.drop_translations(); // start the arena afresh; this block comes round again

@@ -532,7 +532,7 @@ private:
     u64 m_native_end = 0;
     // A block is translated on its JIT_THRESHOLD-th run on the fast path.
     static constexpr u32 JIT_THRESHOLD = 16;
-    void translate(const Block& block);
+    void translate_to_host(const Block& block);
     bool m_end_block = false;
     bool m_stop_requested = false;
     bool m_pause_yields = false;

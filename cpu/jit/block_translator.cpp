@@ -4,6 +4,7 @@
 #include "cpu/fast_handlers.h"
 #include "cpu/jit/code_arena.h"
 
+#include <Zydis/Zydis.h>
 #include <xbyak/xbyak.h>
 
 #include <cstddef>
@@ -40,6 +41,37 @@ FlagOp flag_op_of(FastAlu alu)
 }
 
 bool fits_i32(i64 v) { return v == static_cast<i32>(v); }
+
+// Handlers that, on registers alone, change nothing but registers and
+// flags: after one of these the block may still chain (emit_chain). Any
+// memory operand could be MMIO (a device, an interrupt), and every other
+// instruction may change what the run loop checks between blocks.
+bool register_only_alu(const Insn& insn)
+{
+    for (unsigned k = 0; k < insn.operand_count; ++k) {
+        const OpKind kind = insn.op[k].kind;
+        if (kind != OpKind::Gpr && kind != OpKind::GprHigh8 && kind != OpKind::Imm)
+            return false;
+    }
+    switch (static_cast<ZydisMnemonic>(insn.mnemonic)) {
+    case ZYDIS_MNEMONIC_ADD: case ZYDIS_MNEMONIC_OR: case ZYDIS_MNEMONIC_ADC:
+    case ZYDIS_MNEMONIC_SBB: case ZYDIS_MNEMONIC_AND: case ZYDIS_MNEMONIC_SUB:
+    case ZYDIS_MNEMONIC_XOR: case ZYDIS_MNEMONIC_CMP: case ZYDIS_MNEMONIC_TEST:
+    case ZYDIS_MNEMONIC_NOT: case ZYDIS_MNEMONIC_NEG: case ZYDIS_MNEMONIC_INC:
+    case ZYDIS_MNEMONIC_DEC: case ZYDIS_MNEMONIC_SHL: case ZYDIS_MNEMONIC_SHR:
+    case ZYDIS_MNEMONIC_SAR: case ZYDIS_MNEMONIC_ROL: case ZYDIS_MNEMONIC_ROR:
+    case ZYDIS_MNEMONIC_RCL: case ZYDIS_MNEMONIC_RCR: case ZYDIS_MNEMONIC_SHLD:
+    case ZYDIS_MNEMONIC_SHRD: case ZYDIS_MNEMONIC_MOV: case ZYDIS_MNEMONIC_MOVZX:
+    case ZYDIS_MNEMONIC_MOVSX: case ZYDIS_MNEMONIC_MOVSXD: case ZYDIS_MNEMONIC_XCHG:
+    case ZYDIS_MNEMONIC_BSWAP: case ZYDIS_MNEMONIC_IMUL: case ZYDIS_MNEMONIC_BT:
+    case ZYDIS_MNEMONIC_BTS: case ZYDIS_MNEMONIC_BTR: case ZYDIS_MNEMONIC_BTC:
+    case ZYDIS_MNEMONIC_BSF: case ZYDIS_MNEMONIC_BSR: case ZYDIS_MNEMONIC_CDQE:
+    case ZYDIS_MNEMONIC_CWDE: case ZYDIS_MNEMONIC_CBW:
+        return true;
+    default:
+        return false;
+    }
+}
 
 // Registers, all callee-saved so handler calls keep them:
 //   rbx = CpuState*, rbp = Cpu*, r12 = the soft-TLB half for the current CPL,
@@ -488,7 +520,8 @@ void Emitter::emit_handler_call(size_t i)
 {
     const Insn& insn = m_block.insns[i];
     const bool last = i + 1 == m_block.insns.size();
-    mov(byte[rsp], 1); // a handler ran: return to the run loop at the end
+    if (!register_only_alu(insn))
+        mov(byte[rsp], 1); // a handler ran: return to the run loop at the end
     set_rip(m_offsets[i]);
     lea(rcx, ptr[rax + insn.length]);
     mov(cpu_field(m_layout.next_rip), rcx);
