@@ -199,6 +199,7 @@ private:
     bool emit_effective_address(const Insn& insn, size_t i); // -> rsi
     void emit_linear(const Insn& insn);                       // rsi += FS/GS base
     void emit_tlb_slot();                                     // rsi -> rax = VPN, rcx = slot offset
+    void emit_tlb_hit(size_t tag, unsigned size, Label& miss);
     void emit_load(unsigned size, Label& miss);               // [rsi] -> rax
     void emit_store(unsigned size, const Reg64& value, Label& miss);
     void emit_lazy_flags(FlagOp op, unsigned size); // result rcx, src1 rax, src2 rdx
@@ -594,10 +595,14 @@ void Emitter::emit_tlb_slot()
     imul(ecx, ecx, static_cast<int>(sizeof(SoftTlb::Entry)));
 }
 
-void Emitter::emit_load(unsigned size, Label& miss)
+// The soft-TLB hit test both accesses share: the entry for the page of
+// rsi must carry `tag` (its read or write tag), and `size` bytes at rsi must
+// not cross into the next page. Leaves the host page in rax and the offset
+// in it in rdx.
+void Emitter::emit_tlb_hit(size_t tag, unsigned size, Label& miss)
 {
     emit_tlb_slot();
-    cmp(qword[r12 + rcx + static_cast<i32>(offsetof(SoftTlb::Entry, read_tag))], rax);
+    cmp(qword[r12 + rcx + static_cast<i32>(tag)], rax);
     jne(miss);
     mov(edx, esi);
     and_(edx, 0xFFF);
@@ -606,6 +611,11 @@ void Emitter::emit_load(unsigned size, Label& miss)
         ja(miss); // crosses into the next page
     }
     mov(rax, qword[r12 + rcx + static_cast<i32>(offsetof(SoftTlb::Entry, host_page))]);
+}
+
+void Emitter::emit_load(unsigned size, Label& miss)
+{
+    emit_tlb_hit(offsetof(SoftTlb::Entry, read_tag), size, miss);
     test(rax, rax);
     jz(miss); // MMIO
     switch (size) {
@@ -618,17 +628,8 @@ void Emitter::emit_load(unsigned size, Label& miss)
 
 void Emitter::emit_store(unsigned size, const Reg64& value, Label& miss)
 {
-    emit_tlb_slot();
     // Write entries never cover code pages or MMIO (SoftTlb).
-    cmp(qword[r12 + rcx + static_cast<i32>(offsetof(SoftTlb::Entry, write_tag))], rax);
-    jne(miss);
-    mov(edx, esi);
-    and_(edx, 0xFFF);
-    if (size > 1) {
-        cmp(edx, static_cast<u32>(PAGE_SIZE - size));
-        ja(miss);
-    }
-    mov(rax, qword[r12 + rcx + static_cast<i32>(offsetof(SoftTlb::Entry, host_page))]);
+    emit_tlb_hit(offsetof(SoftTlb::Entry, write_tag), size, miss);
     switch (size) {
     case 1: mov(byte[rax + rdx], sized(value, 1).cvt8()); break;
     case 2: mov(word[rax + rdx], sized(value, 2).cvt16()); break;
