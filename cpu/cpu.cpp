@@ -275,20 +275,24 @@ const Block* Cpu::chained_successor(const Block& previous, u64 linear, u64 epoch
     return nullptr;
 }
 
-void Cpu::execute_block(const Block& block, u64 end)
+const Block* Cpu::execute_block(const Block& block, u64 end)
 {
     // The common case needs none of the per-instruction bookkeeping below:
     // tracing, single-stepping, breakpoints (RF, DR7) and the STI/MOV SS
     // shadow are rare, and every instruction that can start them ends its block.
     if (m_trace || (s.rflags & (rf::TF | rf::RF)) || s.events.interrupt_shadow ||
-        debug_active()) [[unlikely]]
-        return execute_block_carefully(block, end);
+        debug_active()) [[unlikely]] {
+        execute_block_carefully(block, end);
+        return &block;
+    }
     // At most `end - m_retired` instructions (run() guarantees at least one),
     // so the loop tests no budget; 64-bit code has no CS limit to check.
     const size_t budget_left = static_cast<size_t>(end - m_retired);
     const size_t count = std::min(block.insns.size(), budget_left);
-    if (!s.in_64bit_code()) [[unlikely]]
-        return execute_insns<true>(block.insns.data(), count);
+    if (!s.in_64bit_code()) [[unlikely]] {
+        execute_insns<true>(block.insns.data(), count);
+        return &block;
+    }
     // Translated code runs whole blocks with the flat 64-bit memory fast
     // path inlined, so it needs the whole block in the budget and no
     // alignment checking (block_translator.h).
@@ -296,12 +300,14 @@ void Cpu::execute_block(const Block& block, u64 end)
         &block != m_uncached.get()) [[likely]] {
         if (block.native) {
             m_native_end = end;
-            return block.native(this, &s);
+            block.native(this, &s);
+            return m_last_native_block;
         }
         if (m_jit_enabled && ++block.runs == JIT_THRESHOLD)
             translate_to_host(block);
     }
     execute_insns<false>(block.insns.data(), count);
+    return &block;
 }
 
 void Cpu::translate_to_host(const Block& block)
@@ -333,6 +339,7 @@ Cpu::JitLayout Cpu::jit_layout() const
     l.tlb_user = from(this, m_tlb.half(true));
     l.native_end = from(this, &m_native_end);
     l.translation_epoch = from(this, &m_translation_epoch);
+    l.last_native_block = from(this, &m_last_native_block);
     l.generation = &m_blocks.generation_counter();
     return l;
 }
@@ -420,12 +427,12 @@ RunExit Cpu::run(u64 budget)
             m_code_marks_seen = mem.code_marks();
         }
         const u64 retired_before = m_retired;
-        execute_block(*block, end - stalls);
+        const Block* last = execute_block(*block, end - stalls);
         if (m_retired == retired_before)
             ++stalls;
         // A block that may be freed (uncached, or invalidated while running) is never chained.
-        previous = (block == m_uncached.get() || m_blocks.generation() != generation) ? nullptr
-                                                                                    : block;
+        previous = (last == m_uncached.get() || m_blocks.generation() != generation) ? nullptr
+                                                                                   : last;
     }
     if (m_triple_fault) {
         m_triple_fault = false;

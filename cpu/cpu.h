@@ -86,7 +86,7 @@ public:
     struct JitLayout {
         i32 gpr, rip, rflags, cr0, ss_attr, seg_base, seg_stride;
         i32 retired, end_block, next_rip, lazy_flags, tlb_supervisor, tlb_user;
-        i32 native_end, translation_epoch;
+        i32 native_end, translation_epoch, last_native_block;
         const u64* generation; // the block cache's
     };
     JitLayout jit_layout() const;
@@ -412,7 +412,9 @@ public:
     [[gnu::always_inline]] inline const Block* chained_successor(const Block& previous, u64 linear,
                                                                  u64 epoch, u64 generation, u8 cpl,
                                                                  unsigned csize) const;
-    [[gnu::always_inline]] inline void execute_block(const Block& block, u64 end);
+    // Returns the block that ran last: `block`, or the last of the
+    // translated blocks that ran chained from it.
+    [[gnu::always_inline]] inline const Block* execute_block(const Block& block, u64 end);
     template <bool CheckLimit>
     [[gnu::always_inline]] inline void execute_insns(const Insn* first, size_t count);
     void execute_block_carefully(const Block& block, u64 end);
@@ -530,6 +532,9 @@ private:
     // Translated code goes on into a translated successor only while its
     // whole block fits before this retired count (the run's budget).
     u64 m_native_end = 0;
+    // The block translated code ended in (it stores it as it returns): the
+    // run loop links the next block to that one, not to the chain's first.
+    const Block* m_last_native_block = nullptr;
     // A block is translated on its JIT_THRESHOLD-th run on the fast path.
     static constexpr u32 JIT_THRESHOLD = 16;
     void translate_to_host(const Block& block);

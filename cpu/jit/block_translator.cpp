@@ -434,6 +434,8 @@ void Emitter::emit_epilogue()
     mov(rdi, rbp);
     call_function(reinterpret_cast<const void*>(&deliver_fault));
     L(m_exit);
+    mov(rax, reinterpret_cast<u64>(&m_block));
+    mov(cpu_field(m_layout.last_native_block), rax);
     add(rsp, 8);
     pop(r15);
     pop(r14);
