@@ -568,6 +568,10 @@ void add_shift_and_imul_forms(FormTable& t)
         t[k == Shift::Shl ? shift_reg<Shift::Shl, Size, false>
           : k == Shift::Shr ? shift_reg<Shift::Shr, Size, false>
                             : shift_reg<Shift::Sar, Size, false>] = f;
+        f.kind = FastKind::ShiftCl;
+        t[k == Shift::Shl ? shift_reg<Shift::Shl, Size, true>
+          : k == Shift::Shr ? shift_reg<Shift::Shr, Size, true>
+                            : shift_reg<Shift::Sar, Size, true>] = f;
     }
     t[imul_reg<Size, false, false>] = {FastKind::Imul, Size, Alu::Add, Src::Reg, Shift::Shl, false};
     t[imul_reg<Size, false, true>] = {FastKind::Imul, Size, Alu::Add, Src::Mem, Shift::Shl, false};
@@ -612,12 +616,35 @@ bool is_cmov_between_wide_gprs(const Insn& insn)
            insn.handler == handler_for(insn.mnemonic);
 }
 
+// Shapes of generic handlers the translator also emits.
+FastForm generic_form_of(const Insn& insn)
+{
+    const Operand& d = insn.op[0];
+    const Operand& s = insn.op[1];
+    if (insn.handler == op_nop)
+        return {FastKind::Nop};
+    if (insn.handler == op_movsx && insn.operand_count == 2 && is_wide_gpr(d) && s.size < d.size &&
+        (s.size == 1 || s.size == 2 || s.size == 4)) {
+        if (s.kind == OpKind::Gpr)
+            return {FastKind::MovsxReg, s.size};
+        if (s.kind == OpKind::Mem)
+            return {FastKind::MovsxMem, s.size};
+    }
+    if (insn.handler == op_setcc && insn.operand_count == 1 && d.kind == OpKind::Gpr && d.size == 1)
+        return {FastKind::SetccReg, 1};
+    if (insn.handler == op_not && insn.operand_count == 1 && d.kind == OpKind::Gpr)
+        return {FastKind::NotReg, d.size};
+    return {};
+}
+
 } // namespace
 
 FastForm fast_form_of(const Insn& insn)
 {
     if (is_cmov_between_wide_gprs(insn))
         return {FastKind::CmovRegReg, insn.op[0].size};
+    if (FastForm f = generic_form_of(insn); f.kind != FastKind::None)
+        return f;
     const FormTable& t = form_table();
     auto it = t.find(insn.handler);
     return it == t.end() ? FastForm{} : it->second;

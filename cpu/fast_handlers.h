@@ -21,8 +21,14 @@ enum class FastKind : u8 {
     CompareMem, // CMP/TEST with a memory first operand; src is Reg or Imm
     CmovRegReg, // CMOVcc between 32/64-bit registers (the generic handler)
     ShiftImm,   // SHL/SHR/SAR of a 32/64-bit register by an immediate; shift says which
+    ShiftCl,    // ... by CL
     Imul,       // IMUL r, r/m (src Reg or Mem) or r, r/m, imm (three_operands)
     Push64, Pop64, CallRel64, Ret64, // 64-bit stack forms in 64-bit code
+    // Generic handlers on these operand shapes:
+    Nop,        // NOP/ENDBR: nothing at all
+    MovsxReg, MovsxMem, // MOVSX/MOVSXD into a 32/64-bit register; size = source size
+    SetccReg,   // SETcc of a low-byte register
+    NotReg,     // NOT of a register (any size but AH..BH)
 };
 enum class FastAlu : u8 { Add, Or, And, Sub, Xor, Cmp, Test };
 enum class FastSrc : u8 { Reg, Imm, Mem };

@@ -213,6 +213,9 @@ private:
     void emit_jcc(size_t i);
     void emit_set_arith_flags(); // RFLAGS' six arithmetic flags = rcx, lazy flags off
     void emit_shift(size_t i, const FastForm& f);
+    void emit_shift_by_cl(size_t i, const FastForm& f);
+    void emit_shift_flags(unsigned reg, FastShift shift);
+    void emit_simple_generic(size_t i, const FastForm& f);
     void emit_imul(size_t i, const FastForm& f);
     void emit_stack(size_t i, const FastForm& f);
 };
@@ -253,22 +256,112 @@ void Emitter::emit_shift(size_t i, const FastForm& f)
     case FastShift::Shr: shr(a, count); break;
     case FastShift::Sar: sar(a, count); break;
     }
+    emit_shift_flags(reg, f.shift);
+}
+
+// SHL/SHR/SAR by CL: a count of zero (after masking) changes no flag and
+// only zero-extends a 32-bit register; otherwise as emit_shift.
+void Emitter::emit_shift_by_cl(size_t i, const FastForm& f)
+{
+    const Insn& insn = m_block.insns[i];
+    const unsigned size = f.size;
+    const unsigned reg = insn.op[0].reg;
+    const Reg a = sized(rax, size);
+    Label shift_it, done;
+    load_gpr(rax, reg, size);
+    movzx(ecx, gpr(RCX, 1));
+    and_(ecx, size == 8 ? 0x3F : 0x1F);
+    jnz(shift_it);
+    mov(gpr(reg), rax);
+    jmp(done);
+    L(shift_it);
+    if (f.shift == FastShift::Shr) {
+        mov(rdx, rax);
+        shr(rdx, size * 8 - 1);
+        shl(edx, 11); // OF = the source's MSB
+    }
+    switch (f.shift) {
+    case FastShift::Shl: shl(a, cl); break;
+    case FastShift::Shr: shr(a, cl); break;
+    case FastShift::Sar: sar(a, cl); break;
+    }
+    emit_shift_flags(reg, f.shift);
+    L(done);
+    m_flags = KnownFlags{};
+}
+
+// After the host shift of rax (count not zero): stores it and sets the
+// flags as the handler does (OF of SHR already in edx).
+void Emitter::emit_shift_flags(unsigned reg, FastShift shift)
+{
     mov(gpr(reg), rax);
     lahf();
     movzx(ecx, ah);
     and_(ecx, static_cast<u32>(rf::SF | rf::ZF | rf::PF | rf::CF));
-    if (f.shift == FastShift::Shl) { // OF = SF ^ CF
+    if (shift == FastShift::Shl) { // OF = SF ^ CF
         mov(edx, ecx);
         shr(edx, 7);
         xor_(edx, ecx);
         and_(edx, 1);
         shl(edx, 11);
         or_(ecx, edx);
-    } else if (f.shift == FastShift::Shr) {
+    } else if (shift == FastShift::Shr) {
         or_(ecx, edx);
     }
-    (void)i;
     emit_set_arith_flags();
+}
+
+// MOVSX/MOVSXD r32/r64, r/m8/16/32; NOP; SETcc r8; NOT r.
+void Emitter::emit_simple_generic(size_t i, const FastForm& f)
+{
+    const Insn& insn = m_block.insns[i];
+    const unsigned dst = insn.op[0].reg;
+    switch (f.kind) {
+    case FastKind::Nop:
+        break;
+    case FastKind::MovsxReg:
+    case FastKind::MovsxMem:
+    {
+        if (f.kind == FastKind::MovsxMem) {
+            emit_effective_address(insn, i);
+            emit_linear(insn);
+            emit_load(f.size, m_slow[i]);
+        } else {
+            load_gpr(rax, insn.op[1].reg, f.size);
+        }
+        const bool wide = insn.op[0].size == 8;
+        if (f.size == 1)
+            movsx(wide ? static_cast<const Reg&>(rax) : eax, al);
+        else if (f.size == 2)
+            movsx(wide ? static_cast<const Reg&>(rax) : eax, ax);
+        else
+            movsxd(rax, eax);
+        mov(gpr(dst), rax); // a 32-bit destination: the 32-bit movsx cleared the top
+        break;
+    }
+    case FastKind::SetccReg:
+    {
+        Label no, done;
+        emit_condition(insn.cc & 15, no); // may call out: nothing live across it
+        mov(gpr(dst, 1), 1);
+        jmp(done);
+        L(no);
+        mov(gpr(dst, 1), 0);
+        L(done);
+        break;
+    }
+    case FastKind::NotReg:
+        if (f.size == 4) {
+            mov(eax, gpr(dst, 4));
+            not_(eax);
+            mov(gpr(dst), rax);
+        } else {
+            not_(gpr(dst, f.size));
+        }
+        break;
+    default:
+        break;
+    }
 }
 
 // IMUL: CF = OF = the signed product did not fit; ZF, SF and PF of the
@@ -450,19 +543,12 @@ bool Emitter::native(size_t i) const
 {
     const Insn& insn = m_block.insns[i];
     const FastForm f = fast_form_of(insn);
-    switch (f.kind) {
-    case FastKind::None:
+    if (f.kind == FastKind::None)
         return false;
-    case FastKind::Alu:
-        if (f.size < 4) // 8/16-bit destinations merge: left to the handler
-            return false;
-        break;
-    default:
-        break;
-    }
     const bool has_mem = f.kind == FastKind::MovRegMem || f.kind == FastKind::MovMemReg ||
                          f.kind == FastKind::MovMemImm || f.kind == FastKind::MovzxRegMem ||
                          f.kind == FastKind::Lea || f.kind == FastKind::CompareMem ||
+                         f.kind == FastKind::MovsxMem ||
                          ((f.kind == FastKind::Alu || f.kind == FastKind::Imul) &&
                           f.src == FastSrc::Mem);
     if (has_mem) {
@@ -792,7 +878,7 @@ void Emitter::emit_mov(size_t i, const FastForm& f)
 void Emitter::emit_alu(size_t i, const FastForm& f)
 {
     const Insn& insn = m_block.insns[i];
-    const unsigned size = f.size; // 4 or 8 (native() leaves 1 and 2 to the handler)
+    const unsigned size = f.size;
     const u64 mask = size_mask(size);
     if (f.src == FastSrc::Mem) {
         emit_effective_address(insn, i);
@@ -817,8 +903,16 @@ void Emitter::emit_alu(size_t i, const FastForm& f)
     case FastAlu::Cmp: sub(r, b); break;
     case FastAlu::Xor: xor_(r, b); break;
     }
-    if (f.alu != FastAlu::Cmp && f.alu != FastAlu::Test)
-        mov(gpr(insn.op[0].reg), rcx);
+    // An 8/16-bit result goes into the register's low bytes in place (the
+    // merge); a 32-bit one is zero-extended. rcx holds the masked result
+    // either way: a 1- or 2-byte operation leaves the upper bits of the
+    // zero-extended operand clear.
+    if (f.alu != FastAlu::Cmp && f.alu != FastAlu::Test) {
+        if (size >= 4)
+            mov(gpr(insn.op[0].reg), rcx);
+        else
+            mov(gpr(insn.op[0].reg, size), r);
+    }
     emit_lazy_flags(flag_op_of(f.alu), size);
 }
 
@@ -872,6 +966,12 @@ void Emitter::emit_insn(size_t i)
         emit_branch_exit(i, m_offsets[i] + insn.length + static_cast<i64>(insn.imm));
         break;
     case FastKind::ShiftImm: emit_shift(i, f); break;
+    case FastKind::ShiftCl: emit_shift_by_cl(i, f); break;
+    case FastKind::Nop:
+    case FastKind::MovsxReg:
+    case FastKind::MovsxMem:
+    case FastKind::SetccReg:
+    case FastKind::NotReg: emit_simple_generic(i, f); break;
     case FastKind::Imul: emit_imul(i, f); break;
     case FastKind::Push64:
     case FastKind::Pop64:

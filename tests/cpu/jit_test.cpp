@@ -122,7 +122,7 @@ private:
             if (pick(0, 3) == 0)
                 c.push_back(0x64);
         }
-        switch (pick(0, 25)) {
+        switch (pick(0, 30)) {
         case 0: // ALU r, r
             prefix(c, size, s, 0, d);
             c.push_back(alu);
@@ -264,10 +264,16 @@ private:
             c.push_back(alu);
             c.push_back(static_cast<u8>(0xC0 | ((s & 7) << 3) | (d & 7)));
             break;
-        case 20: // MOV edi, small (the index register)
+        case 20: // MOV edi, small (the index register) or ECX, a shift count at an edge
             c.clear();
-            append(c, {0xBF});
-            append32(c, pick(0, 0x800));
+            if (pick(0, 1)) {
+                append(c, {0xBF});
+                append32(c, pick(0, 0x800));
+            } else {
+                static constexpr u32 COUNTS[] = {0, 1, 31, 32, 33, 63, 64, 0x120};
+                append(c, {0xB9});
+                append32(c, COUNTS[pick(0, 7)]);
+            }
             break;
         case 22: // IMUL r, [m]
             prefix(c, size, d, RDI, RSI);
@@ -298,6 +304,47 @@ private:
         case 25: // CALL to a RET, which comes back to a JMP over it
             c.clear();
             append(c, {0xE8, 0x02, 0x00, 0x00, 0x00, 0xEB, 0x01, 0xC3});
+            break;
+        case 26: // SHL/SHR/SAR r, CL
+        {
+            static constexpr u8 KIND[] = {4, 5, 7};
+            prefix(c, size, 0, 0, d);
+            c.push_back(0xD3);
+            c.push_back(static_cast<u8>(0xC0 | (KIND[pick(0, 2)] << 3) | (d & 7)));
+            break;
+        }
+        case 27: // MOVSX r, r8/r16 or [m]; MOVSXD r64, r32 or [m]
+        {
+            const unsigned kind = pick(0, 2); // byte, word, dword source
+            const bool mem = pick(0, 1);
+            const unsigned dsize = kind == 2 ? 8 : size;
+            prefix(c, dsize, d, mem ? RDI : 0, mem ? RSI : s, kind == 0);
+            if (kind == 2)
+                c.push_back(0x63);
+            else
+                append(c, {0x0F, static_cast<u8>(kind == 0 ? 0xBE : 0xBF)});
+            if (mem)
+                memory(c, d, 1u << kind, 0);
+            else
+                c.push_back(static_cast<u8>(0xC0 | ((d & 7) << 3) | (s & 7)));
+            break;
+        }
+        case 28: // NOT r (8/16/32/64)
+        {
+            const unsigned ns = 1u << pick(0, 3);
+            prefix(c, ns, 0, 0, d, ns == 1);
+            append(c, {static_cast<u8>(ns == 1 ? 0xF6 : 0xF7), static_cast<u8>(0xD0 | (d & 7))});
+            break;
+        }
+        case 29: // NOP [m] (no access)
+            prefix(c, 4, 0, RDI, RSI);
+            append(c, {0x0F, 0x1F});
+            memory(c, 0, 4, 0);
+            break;
+        case 30: // ALU r8, r8 (merging)
+            prefix(c, 1, s, 0, d, true);
+            c.push_back(static_cast<u8>(alu - 1));
+            c.push_back(static_cast<u8>(0xC0 | ((s & 7) << 3) | (d & 7)));
             break;
         default: // ADD [m], r (read-modify-write: handler)
             prefix(c, size, s, RDI, RSI);
