@@ -634,6 +634,23 @@ FastForm generic_form_of(const Insn& insn)
         return {FastKind::SetccReg, 1};
     if (insn.handler == op_not && insn.operand_count == 1 && d.kind == OpKind::Gpr)
         return {FastKind::NotReg, d.size};
+    if ((insn.handler == op_adc || insn.handler == op_sbb) && insn.operand_count == 2 &&
+        d.kind == OpKind::Gpr && ((s.kind == OpKind::Gpr && s.size == d.size) || s.kind == OpKind::Imm)) {
+        FastForm f{FastKind::AdcSbbReg, d.size, Alu::Add, s.kind == OpKind::Imm ? Src::Imm : Src::Reg};
+        f.sbb = insn.handler == op_sbb;
+        return f;
+    }
+    const bool narrow_shift = insn.handler == op_shl || insn.handler == op_shr || insn.handler == op_sar;
+    if (narrow_shift && insn.operand_count == 2 && d.kind == OpKind::Gpr && d.size <= 2 &&
+        s.kind == OpKind::Imm) {
+        // Counts of the operand's width or more (up to 31) are left to the handler.
+        const unsigned count = static_cast<unsigned>(insn.imm & 0x1F);
+        if (count == 0 || count >= d.size * 8u)
+            return {};
+        FastForm f{FastKind::ShiftImmNarrow, d.size};
+        f.shift = insn.handler == op_shl ? Shift::Shl : insn.handler == op_shr ? Shift::Shr : Shift::Sar;
+        return f;
+    }
     return {};
 }
 

@@ -29,6 +29,8 @@ enum class FastKind : u8 {
     MovsxReg, MovsxMem, // MOVSX/MOVSXD into a 32/64-bit register; size = source size
     SetccReg,   // SETcc of a low-byte register
     NotReg,     // NOT of a register (any size but AH..BH)
+    AdcSbbReg,  // ADC/SBB of a register with a register or immediate; sbb says which
+    ShiftImmNarrow, // SHL/SHR/SAR of an 8/16-bit register by 1..width-1
 };
 enum class FastAlu : u8 { Add, Or, And, Sub, Xor, Cmp, Test };
 enum class FastSrc : u8 { Reg, Imm, Mem };
@@ -41,6 +43,7 @@ struct FastForm {
     FastSrc src = FastSrc::Reg;
     FastShift shift = FastShift::Shl;
     bool three_operands = false;
+    bool sbb = false;
 };
 
 FastForm fast_form_of(const Insn& insn);

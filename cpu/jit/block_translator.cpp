@@ -17,6 +17,8 @@ using namespace Xbyak::util;
 
 // Called from translated code.
 bool condition_of(Cpu* cpu, u64 cc) { return cpu->condition(static_cast<unsigned>(cc)); }
+// ADC/SBB read CF as their handler does (which folds the lazy flags into RFLAGS).
+bool carry_of(Cpu* cpu) { return cpu->flag(rf::CF); }
 void deliver_fault(Cpu* cpu) { cpu->handle_fault(); }
 
 constexpr size_t MAX_BLOCK_CODE = 256 * 1024;
@@ -215,6 +217,9 @@ private:
     void emit_shift(size_t i, const FastForm& f);
     void emit_shift_by_cl(size_t i, const FastForm& f);
     void emit_shift_flags(unsigned reg, FastShift shift);
+    void emit_shift_flags_of_result(FastShift shift);
+    void emit_adc_sbb(size_t i, const FastForm& f);
+    void emit_narrow_shift(size_t i, const FastForm& f);
     void emit_simple_generic(size_t i, const FastForm& f);
     void emit_imul(size_t i, const FastForm& f);
     void emit_stack(size_t i, const FastForm& f);
@@ -259,6 +264,77 @@ void Emitter::emit_shift(size_t i, const FastForm& f)
     emit_shift_flags(reg, f.shift);
 }
 
+// ADC/SBB r, r/imm: the carry comes from the lazy flags (the host's CF when
+// this block set them, else asked of the Cpu), then the host's ADC/SBB.
+void Emitter::emit_adc_sbb(size_t i, const FastForm& f)
+{
+    const Insn& insn = m_block.insns[i];
+    const unsigned size = f.size;
+    if (m_flags.known) {
+        Label clear, done;
+        emit_condition(0x2, clear); // B: CF set
+        mov(r8d, 1);
+        jmp(done);
+        L(clear);
+        mov(r8d, 0);
+        L(done);
+    } else {
+        mov(rdi, rbp);
+        call_function(reinterpret_cast<const void*>(&carry_of));
+        movzx(r8d, al);
+    }
+    if (f.src == FastSrc::Reg)
+        load_gpr(rdx, insn.op[1].reg, size);
+    else
+        load_imm(rdx, insn.imm & size_mask(size));
+    load_gpr(rax, insn.op[0].reg, size);
+    mov(rcx, rax);
+    const Reg r = sized(rcx, size);
+    const Reg b = sized(rdx, size);
+    bt(r8d, 0); // CF = the carry in
+    if (f.sbb)
+        sbb(r, b);
+    else
+        adc(r, b);
+    if (size >= 4)
+        mov(gpr(insn.op[0].reg), rcx);
+    else
+        mov(gpr(insn.op[0].reg, size), r);
+    const i32 lf = m_layout.lazy_flags;
+    mov(byte[rbp + lf + static_cast<i32>(offsetof(LazyFlags, op))],
+        static_cast<u8>(f.sbb ? FlagOp::Sbb : FlagOp::Adc));
+    mov(byte[rbp + lf + static_cast<i32>(offsetof(LazyFlags, size))], static_cast<u8>(size));
+    mov(qword[rbp + lf + static_cast<i32>(offsetof(LazyFlags, result))], rcx);
+    mov(qword[rbp + lf + static_cast<i32>(offsetof(LazyFlags, src1))], rax);
+    mov(qword[rbp + lf + static_cast<i32>(offsetof(LazyFlags, src2))], rdx);
+    mov(qword[rbp + lf + static_cast<i32>(offsetof(LazyFlags, carry_in))], r8);
+    mov(qword[rbp + lf + static_cast<i32>(offsetof(LazyFlags, preserved_cf))], 0);
+    m_flags = KnownFlags{}; // conditions on ADC/SBB flags ask the Cpu
+}
+
+// SHL/SHR/SAR of an 8/16-bit register by 1..width-1: stored in place.
+void Emitter::emit_narrow_shift(size_t i, const FastForm& f)
+{
+    const Insn& insn = m_block.insns[i];
+    const unsigned size = f.size;
+    const unsigned count = static_cast<unsigned>(insn.imm & 0x1F);
+    const unsigned reg = insn.op[0].reg;
+    const Reg a = sized(rax, size);
+    load_gpr(rax, reg, size);
+    if (f.shift == FastShift::Shr) {
+        mov(edx, eax);
+        shr(edx, size * 8 - 1);
+        shl(edx, 11); // OF = the source's MSB
+    }
+    switch (f.shift) {
+    case FastShift::Shl: shl(a, count); break;
+    case FastShift::Shr: shr(a, count); break;
+    case FastShift::Sar: sar(a, count); break;
+    }
+    mov(gpr(reg, size), a);
+    emit_shift_flags_of_result(f.shift);
+}
+
 // SHL/SHR/SAR by CL: a count of zero (after masking) changes no flag and
 // only zero-extends a 32-bit register; otherwise as emit_shift.
 void Emitter::emit_shift_by_cl(size_t i, const FastForm& f)
@@ -295,6 +371,12 @@ void Emitter::emit_shift_by_cl(size_t i, const FastForm& f)
 void Emitter::emit_shift_flags(unsigned reg, FastShift shift)
 {
     mov(gpr(reg), rax);
+    emit_shift_flags_of_result(shift);
+}
+
+// The flags of the host shift just done (and OF of SHR in edx).
+void Emitter::emit_shift_flags_of_result(FastShift shift)
+{
     lahf();
     movzx(ecx, ah);
     and_(ecx, static_cast<u32>(rf::SF | rf::ZF | rf::PF | rf::CF));
@@ -967,6 +1049,8 @@ void Emitter::emit_insn(size_t i)
         break;
     case FastKind::ShiftImm: emit_shift(i, f); break;
     case FastKind::ShiftCl: emit_shift_by_cl(i, f); break;
+    case FastKind::AdcSbbReg: emit_adc_sbb(i, f); break;
+    case FastKind::ShiftImmNarrow: emit_narrow_shift(i, f); break;
     case FastKind::Nop:
     case FastKind::MovsxReg:
     case FastKind::MovsxMem:

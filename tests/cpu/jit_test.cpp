@@ -122,7 +122,7 @@ private:
             if (pick(0, 3) == 0)
                 c.push_back(0x64);
         }
-        switch (pick(0, 30)) {
+        switch (pick(0, 32)) {
         case 0: // ALU r, r
             prefix(c, size, s, 0, d);
             c.push_back(alu);
@@ -346,6 +346,24 @@ private:
             c.push_back(static_cast<u8>(alu - 1));
             c.push_back(static_cast<u8>(0xC0 | ((s & 7) << 3) | (d & 7)));
             break;
+        case 31: // ADC/SBB r8/r16/r32/r64, r
+        {
+            const unsigned as = 1u << pick(0, 3);
+            prefix(c, as, s, 0, d, as == 1);
+            c.push_back(static_cast<u8>((pick(0, 1) ? 0x10 : 0x18) + (as == 1 ? 0 : 1)));
+            c.push_back(static_cast<u8>(0xC0 | ((s & 7) << 3) | (d & 7)));
+            break;
+        }
+        case 32: // SHL/SHR/SAR r8/r16, imm8 (counts past the width too)
+        {
+            static constexpr u8 KIND[] = {4, 5, 7};
+            const unsigned ss = pick(0, 1) ? 2 : 1;
+            prefix(c, ss, 0, 0, d, ss == 1);
+            c.push_back(ss == 1 ? 0xC0 : 0xC1);
+            c.push_back(static_cast<u8>(0xC0 | (KIND[pick(0, 2)] << 3) | (d & 7)));
+            c.push_back(static_cast<u8>(pick(0, 33)));
+            break;
+        }
         default: // ADD [m], r (read-modify-write: handler)
             prefix(c, size, s, RDI, RSI);
             c.push_back(0x01);
@@ -370,8 +388,10 @@ struct Machine {
         std::mt19937_64 rng(seed);
         for (u64 a = DATA; a < DATA + DATA_SIZE; a += 8)
             h.put64(a, rng());
+        static constexpr u64 EDGES[] = {0, ~0ull, 1, 0x7FFFFFFF, 0x80000000, 0xFFFFFFFF,
+                                        0x8000000000000000ull, 0xFF, 0x80, 0xFFFF, 0x8000};
         for (unsigned r : WRITABLE)
-            h.state.gpr[r] = rng() >> (rng() % 64);
+            h.state.gpr[r] = rng() % 4 == 0 ? EDGES[rng() % std::size(EDGES)] : rng() >> (rng() % 64);
         h.state.gpr[RSI] = LINEAR_DATA;
         h.state.gpr[RDI] = rng() % 0x800;
         h.state.gpr[R14] = 40; // iterations: past the translation threshold
@@ -459,4 +479,39 @@ TEST_CASE("a store that overwrites the running translated block stops it")
     CHECK(h.cpu.run(100000) == RunExit::Halted);
     // Iterations 1-29 add 1; from the patching one on (30-40) they add 5.
     CHECK(h.state.gpr[RDX] == 29 + 11 * 5);
+}
+
+TEST_CASE("translated shifts leave the interpreter's flags for every form, size and count")
+{
+    // shift rax by imm or CL ; pushfq ; pop rbx ; add r12, rbx ; add rax, r13
+    // (the value changes every iteration, the flags of each are summed).
+    for (u8 kind : {4, 5, 7}) // SHL, SHR, SAR
+        for (unsigned size : {1u, 2u, 4u, 8u})
+            for (unsigned count = 0; count <= 34; ++count) {
+                std::vector<u8> code;
+                if (size == 2)
+                    code.push_back(0x66);
+                if (size == 8)
+                    code.push_back(0x48);
+                const bool by_cl = count == 34;
+                code.push_back(by_cl ? (size == 1 ? 0xD2 : 0xD3) : (size == 1 ? 0xC0 : 0xC1));
+                code.push_back(static_cast<u8>(0xC0 | (kind << 3))); // rax
+                if (!by_cl)
+                    code.push_back(static_cast<u8>(count));
+                code.insert(code.end(), {0x9C, 0x5B, 0x49, 0x01, 0xDC, 0x4C, 0x01, 0xE8});
+                code.insert(code.end(), {0x41, 0xFF, 0xCE, 0x0F, 0x85}); // dec r14d ; jnz top
+                const u32 back = static_cast<u32>(-static_cast<i32>(code.size() + 4));
+                for (int i = 0; i < 4; ++i)
+                    code.push_back(static_cast<u8>(back >> (8 * i)));
+                Machine jit(true, code, count), interp(false, code, count);
+                for (Machine* m : {&jit, &interp}) {
+                    m->h.state.gpr[RAX] = 0x8123456789ABCDEFull;
+                    m->h.state.gpr[R13] = 0x0F0F0F0F87654321ull;
+                    m->h.state.gpr[R12] = 0;
+                    m->h.state.gpr[RCX] = count * 7; // CL counts: 0, 7, ... past the width
+                }
+                INFO("kind " << int(kind) << " size " << size << " count " << count);
+                CHECK(jit.h.cpu.run(100000) == interp.h.cpu.run(100000));
+                expect_same(jit, interp);
+            }
 }
