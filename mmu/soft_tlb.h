@@ -10,7 +10,7 @@
 
 class SoftTlb {
 public:
-    static constexpr unsigned ENTRIES = 256;
+    static constexpr unsigned ENTRIES = 2048;
     static constexpr u64 INVALID = ~0ull;
 
     struct Entry {
