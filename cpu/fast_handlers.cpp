@@ -651,6 +651,22 @@ FastForm generic_form_of(const Insn& insn)
         f.shift = insn.handler == op_shl ? Shift::Shl : insn.handler == op_shr ? Shift::Shr : Shift::Sar;
         return f;
     }
+    if ((insn.handler == op_rol || insn.handler == op_ror) && insn.operand_count == 2 &&
+        is_wide_gpr(d) && s.kind == OpKind::Imm) {
+        FastForm f{FastKind::RotateImm, d.size};
+        f.shift = insn.handler == op_rol ? Shift::Rol : Shift::Ror;
+        return f;
+    }
+    // The generic MOV between 8/16-bit registers, immediates and memory.
+    if (insn.handler == handler_for(ZYDIS_MNEMONIC_MOV) && insn.operand_count == 2 &&
+        d.kind == OpKind::Gpr && (d.size == 1 || d.size == 2)) {
+        if (s.kind == OpKind::Gpr && s.size == d.size)
+            return {FastKind::MovRegReg, d.size};
+        if (s.kind == OpKind::Imm)
+            return {FastKind::MovRegImm, d.size};
+        if (s.kind == OpKind::Mem && s.size == d.size)
+            return {FastKind::MovRegMem, d.size};
+    }
     return {};
 }
 

@@ -31,10 +31,13 @@ enum class FastKind : u8 {
     NotReg,     // NOT of a register (any size but AH..BH)
     AdcSbbReg,  // ADC/SBB of a register with a register or immediate; sbb says which
     ShiftImmNarrow, // SHL/SHR/SAR of an 8/16-bit register by 1..width-1
+    RotateImm,  // ROL/ROR of a 32/64-bit register by an immediate; shift says which
+    // MovRegReg, MovRegImm and MovRegMem also come with size 1 or 2 (the
+    // generic MOV into AL..R15B or AX..R15W, merged into the register).
 };
 enum class FastAlu : u8 { Add, Or, And, Sub, Xor, Cmp, Test };
 enum class FastSrc : u8 { Reg, Imm, Mem };
-enum class FastShift : u8 { Shl, Shr, Sar };
+enum class FastShift : u8 { Shl, Shr, Sar, Rol, Ror };
 
 struct FastForm {
     FastKind kind = FastKind::None;

@@ -19,6 +19,7 @@ using namespace Xbyak::util;
 bool condition_of(Cpu* cpu, u64 cc) { return cpu->condition(static_cast<unsigned>(cc)); }
 // ADC/SBB read CF as their handler does (which folds the lazy flags into RFLAGS).
 bool carry_of(Cpu* cpu) { return cpu->flag(rf::CF); }
+void materialize(Cpu* cpu) { cpu->materialize_flags(); }
 void deliver_fault(Cpu* cpu) { cpu->handle_fault(); }
 
 constexpr size_t MAX_BLOCK_CODE = 256 * 1024;
@@ -220,6 +221,7 @@ private:
     void emit_shift_flags_of_result(FastShift shift);
     void emit_adc_sbb(size_t i, const FastForm& f);
     void emit_narrow_shift(size_t i, const FastForm& f);
+    void emit_rotate(size_t i, const FastForm& f);
     void emit_simple_generic(size_t i, const FastForm& f);
     void emit_imul(size_t i, const FastForm& f);
     void emit_stack(size_t i, const FastForm& f);
@@ -333,6 +335,55 @@ void Emitter::emit_narrow_shift(size_t i, const FastForm& f)
     }
     mov(gpr(reg, size), a);
     emit_shift_flags_of_result(f.shift);
+}
+
+// ROL/ROR r32/r64 by an immediate: only CF and OF change (CF = the bit that
+// went round, OF by the handler's rule for every count), so the other lazy
+// flags are folded into RFLAGS first, as the handler's rflags() does.
+void Emitter::emit_rotate(size_t i, const FastForm& f)
+{
+    const Insn& insn = m_block.insns[i];
+    const unsigned size = f.size;
+    const unsigned bits = size * 8;
+    const unsigned count = static_cast<unsigned>(insn.imm & (size == 8 ? 0x3F : 0x1F));
+    const unsigned reg = insn.op[0].reg;
+    const Reg a = sized(rax, size);
+    if (count == 0) { // flags stay; a 32-bit register is still zero-extended
+        load_gpr(rax, reg, size);
+        mov(gpr(reg), rax);
+        return;
+    }
+    Label folded;
+    cmp(byte[rbp + m_layout.lazy_flags + static_cast<i32>(offsetof(LazyFlags, op))],
+        static_cast<u8>(FlagOp::None));
+    je(folded);
+    mov(rdi, rbp);
+    call_function(reinterpret_cast<const void*>(&materialize));
+    L(folded);
+    load_gpr(rax, reg, size);
+    if (f.shift == FastShift::Rol)
+        rol(a, count);
+    else
+        ror(a, count);
+    mov(gpr(reg), rax);
+    mov(rcx, rax);
+    mov(rdx, rax);
+    if (f.shift == FastShift::Rol) {
+        and_(ecx, 1);       // CF = the result's low bit
+        shr(rdx, bits - 1); // OF = MSB ^ CF
+    } else {
+        shr(rcx, bits - 1); // CF = the result's MSB
+        shr(rdx, bits - 2);
+        and_(edx, 1); // OF = MSB ^ the bit below it
+    }
+    xor_(edx, ecx);
+    shl(edx, 11);
+    or_(ecx, edx);
+    mov(rdx, qword[rbx + m_layout.rflags]);
+    and_(rdx, static_cast<u32>(~(rf::CF | rf::OF)));
+    or_(rdx, rcx);
+    mov(qword[rbx + m_layout.rflags], rdx);
+    m_flags = KnownFlags{};
 }
 
 // SHL/SHR/SAR by CL: a count of zero (after masking) changes no flag and
@@ -916,21 +967,23 @@ void Emitter::emit_mov(size_t i, const FastForm& f)
 {
     const Insn& insn = m_block.insns[i];
     const unsigned dst = insn.op[0].reg;
+    // MOV into an 8/16-bit register writes its low bytes in place (the merge).
+    const bool narrow = f.size < 4 && f.kind != FastKind::MovzxRegMem;
     switch (f.kind) {
     case FastKind::MovRegReg:
         load_gpr(rax, insn.op[1].reg, f.size);
-        mov(gpr(dst), rax);
+        mov(narrow ? gpr(dst, f.size) : gpr(dst), sized(rax, narrow ? f.size : 8));
         break;
     case FastKind::MovRegImm:
         load_imm(rax, insn.imm & size_mask(f.size));
-        mov(gpr(dst), rax);
+        mov(narrow ? gpr(dst, f.size) : gpr(dst), sized(rax, narrow ? f.size : 8));
         break;
     case FastKind::MovRegMem:
     case FastKind::MovzxRegMem:
         emit_effective_address(insn, i);
         emit_linear(insn);
         emit_load(f.size, m_slow[i]);
-        mov(gpr(dst), rax);
+        mov(narrow ? gpr(dst, f.size) : gpr(dst), sized(rax, narrow ? f.size : 8));
         break;
     case FastKind::MovzxRegReg:
         load_gpr(rax, insn.op[1].reg, f.size);
@@ -1051,6 +1104,7 @@ void Emitter::emit_insn(size_t i)
     case FastKind::ShiftCl: emit_shift_by_cl(i, f); break;
     case FastKind::AdcSbbReg: emit_adc_sbb(i, f); break;
     case FastKind::ShiftImmNarrow: emit_narrow_shift(i, f); break;
+    case FastKind::RotateImm: emit_rotate(i, f); break;
     case FastKind::Nop:
     case FastKind::MovsxReg:
     case FastKind::MovsxMem:

@@ -122,7 +122,7 @@ private:
             if (pick(0, 3) == 0)
                 c.push_back(0x64);
         }
-        switch (pick(0, 32)) {
+        switch (pick(0, 34)) {
         case 0: // ALU r, r
             prefix(c, size, s, 0, d);
             c.push_back(alu);
@@ -364,6 +364,36 @@ private:
             c.push_back(static_cast<u8>(pick(0, 33)));
             break;
         }
+        case 33: // MOV r8/r16, r / imm / [m] (merging)
+        {
+            const unsigned ms = pick(0, 1) ? 2 : 1;
+            switch (pick(0, 2)) {
+            case 0:
+                prefix(c, ms, s, 0, d, ms == 1);
+                c.push_back(ms == 1 ? 0x88 : 0x89);
+                c.push_back(static_cast<u8>(0xC0 | ((s & 7) << 3) | (d & 7)));
+                break;
+            case 1:
+                prefix(c, ms, 0, 0, d, ms == 1);
+                c.push_back(static_cast<u8>((ms == 1 ? 0xB0 : 0xB8) + (d & 7)));
+                c.push_back(static_cast<u8>(pick(0, 255)));
+                if (ms == 2)
+                    c.push_back(static_cast<u8>(pick(0, 255)));
+                break;
+            default:
+                prefix(c, ms, d, RDI, RSI, ms == 1);
+                c.push_back(ms == 1 ? 0x8A : 0x8B);
+                memory(c, d, ms, 0);
+                break;
+            }
+            break;
+        }
+        case 34: // ROL/ROR r32/r64, imm8
+            prefix(c, size, 0, 0, d);
+            c.push_back(0xC1);
+            c.push_back(static_cast<u8>(0xC0 | (pick(0, 1) << 3) | (d & 7)));
+            c.push_back(static_cast<u8>(pick(0, 70)));
+            break;
         default: // ADD [m], r (read-modify-write: handler)
             prefix(c, size, s, RDI, RSI);
             c.push_back(0x01);
@@ -481,11 +511,11 @@ TEST_CASE("a store that overwrites the running translated block stops it")
     CHECK(h.state.gpr[RDX] == 29 + 11 * 5);
 }
 
-TEST_CASE("translated shifts leave the interpreter's flags for every form, size and count")
+TEST_CASE("translated shifts and rotates leave the interpreter's flags for every form, size and count")
 {
     // shift rax by imm or CL ; pushfq ; pop rbx ; add r12, rbx ; add rax, r13
     // (the value changes every iteration, the flags of each are summed).
-    for (u8 kind : {4, 5, 7}) // SHL, SHR, SAR
+    for (u8 kind : {0, 1, 4, 5, 7}) // ROL, ROR, SHL, SHR, SAR
         for (unsigned size : {1u, 2u, 4u, 8u})
             for (unsigned count = 0; count <= 34; ++count) {
                 std::vector<u8> code;
