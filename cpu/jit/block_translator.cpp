@@ -207,6 +207,8 @@ private:
     void emit_store(unsigned size, const Reg64& value, Label& miss);
     void emit_lazy_flags(FlagOp op, unsigned size); // result rcx, src1 rax, src2 rdx
     void emit_condition(unsigned cc, Label& if_false);
+    void emit_host_flags(FlagOp op, unsigned size);
+    void emit_jump_unless(unsigned cc, Label& if_false);
     void emit_branch_exit(size_t i, i64 target_offset);
 
     void emit_mov(size_t i, const FastForm& f);
@@ -877,16 +879,41 @@ void Emitter::emit_lazy_flags(FlagOp op, unsigned size)
 // code set the lazy flags the host instruction is simply done again.
 void Emitter::emit_condition(unsigned cc, Label& if_false)
 {
-    if (!m_flags.known) {
-        mov(rdi, rbp);
-        mov(esi, cc);
-        call_function(reinterpret_cast<const void*>(&condition_of));
-        test(al, al);
-        jz(if_false);
+    if (m_flags.known) {
+        emit_host_flags(m_flags.op, m_flags.size);
+        emit_jump_unless(cc, if_false);
         return;
     }
+    // Set before this block (or by a handler): the common kinds, a 32/64-bit
+    // compare or logic result, are still answered on the host; the rest ask
+    // the Cpu.
+    static_assert(offsetof(LazyFlags, size) == offsetof(LazyFlags, op) + 1);
     const i32 lf = m_layout.lazy_flags;
-    const unsigned size = m_flags.size;
+    Label done;
+    movzx(eax, word[rbp + lf + static_cast<i32>(offsetof(LazyFlags, op))]); // op | size << 8
+    for (const FlagOp op : {FlagOp::Sub, FlagOp::Logic})
+        for (const unsigned size : {4u, 8u}) {
+            Label other;
+            cmp(eax, static_cast<u32>(static_cast<u8>(op)) | size << 8);
+            jne(other);
+            emit_host_flags(op, size);
+            emit_jump_unless(cc, if_false);
+            jmp(done);
+            L(other);
+        }
+    mov(rdi, rbp);
+    mov(esi, cc);
+    call_function(reinterpret_cast<const void*>(&condition_of));
+    test(al, al);
+    jz(if_false);
+    L(done);
+}
+
+// The host flags of the lazy flags' operation (op of `size` bytes), from
+// the operands stored in Cpu::lf.
+void Emitter::emit_host_flags(FlagOp op, unsigned size)
+{
+    const i32 lf = m_layout.lazy_flags;
     const Reg a = sized(rax, size);
     auto operand = [&](size_t member) {
         const i32 off = lf + static_cast<i32>(member);
@@ -897,7 +924,7 @@ void Emitter::emit_condition(unsigned cc, Label& if_false)
         default: return qword[rbp + off];
         }
     };
-    switch (m_flags.op) {
+    switch (op) {
     case FlagOp::Sub:
         mov(rax, qword[rbp + lf + static_cast<i32>(offsetof(LazyFlags, src1))]);
         cmp(a, operand(offsetof(LazyFlags, src2)));
@@ -911,7 +938,12 @@ void Emitter::emit_condition(unsigned cc, Label& if_false)
         test(a, a);
         break;
     }
-    // Jump on the opposite condition (cc ^ 1).
+}
+
+// Jumps to if_false unless host condition `cc` holds (the guest's
+// condition codes are the host's).
+void Emitter::emit_jump_unless(unsigned cc, Label& if_false)
+{
     switch (cc ^ 1) {
     case 0x0: jo(if_false); break;
     case 0x1: jno(if_false); break;
