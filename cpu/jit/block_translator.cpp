@@ -204,6 +204,7 @@ private:
     void emit_tlb_slot();                                     // rsi -> rax = VPN, rcx = slot offset
     void emit_tlb_hit(size_t tag, unsigned size, Label& miss);
     void emit_load(unsigned size, Label& miss);               // [rsi] -> rax
+    void emit_load_operand(size_t i, unsigned size);          // insn i's memory operand -> rax
     void emit_store(unsigned size, const Reg64& value, Label& miss);
     void emit_lazy_flags(FlagOp op, unsigned size); // result rcx, src1 rax, src2 rdx
     void emit_condition(unsigned cc, Label& if_false);
@@ -264,6 +265,8 @@ void Emitter::emit_shift(size_t i, const FastForm& f)
     case FastShift::Shl: shl(a, count); break;
     case FastShift::Shr: shr(a, count); break;
     case FastShift::Sar: sar(a, count); break;
+    case FastShift::Rol:
+    case FastShift::Ror: break; // rotates: emit_rotate
     }
     emit_shift_flags(reg, f.shift);
 }
@@ -334,6 +337,8 @@ void Emitter::emit_narrow_shift(size_t i, const FastForm& f)
     case FastShift::Shl: shl(a, count); break;
     case FastShift::Shr: shr(a, count); break;
     case FastShift::Sar: sar(a, count); break;
+    case FastShift::Rol:
+    case FastShift::Ror: break; // rotates: emit_rotate
     }
     mov(gpr(reg, size), a);
     emit_shift_flags_of_result(f.shift);
@@ -413,6 +418,8 @@ void Emitter::emit_shift_by_cl(size_t i, const FastForm& f)
     case FastShift::Shl: shl(a, cl); break;
     case FastShift::Shr: shr(a, cl); break;
     case FastShift::Sar: sar(a, cl); break;
+    case FastShift::Rol:
+    case FastShift::Ror: break; // rotates: emit_rotate
     }
     emit_shift_flags(reg, f.shift);
     L(done);
@@ -458,9 +465,7 @@ void Emitter::emit_simple_generic(size_t i, const FastForm& f)
     case FastKind::MovsxMem:
     {
         if (f.kind == FastKind::MovsxMem) {
-            emit_effective_address(insn, i);
-            emit_linear(insn);
-            emit_load(f.size, m_slow[i]);
+            emit_load_operand(i, f.size);
         } else {
             load_gpr(rax, insn.op[1].reg, f.size);
         }
@@ -509,9 +514,7 @@ void Emitter::emit_imul(size_t i, const FastForm& f)
     const Reg b = sized(rdx, size);
     // The source (register or memory) and the other factor.
     if (f.src == FastSrc::Mem) {
-        emit_effective_address(insn, i);
-        emit_linear(insn);
-        emit_load(size, m_slow[i]);
+        emit_load_operand(i, size);
         mov(r8, rax);
     } else {
         load_gpr(r8, insn.op[1].reg, size); // the second operand either way
@@ -836,6 +839,16 @@ void Emitter::emit_tlb_hit(size_t tag, unsigned size, Label& miss)
     mov(rax, qword[r12 + rcx + static_cast<i32>(offsetof(SoftTlb::Entry, host_page))]);
 }
 
+// Loads instruction i's memory operand (`size` bytes) into rax, or leaves
+// for the instruction's slow path.
+void Emitter::emit_load_operand(size_t i, unsigned size)
+{
+    const Insn& insn = m_block.insns[i];
+    emit_effective_address(insn, i);
+    emit_linear(insn);
+    emit_load(size, m_slow[i]);
+}
+
 void Emitter::emit_load(unsigned size, Label& miss)
 {
     emit_tlb_hit(offsetof(SoftTlb::Entry, read_tag), size, miss);
@@ -1012,9 +1025,7 @@ void Emitter::emit_mov(size_t i, const FastForm& f)
         break;
     case FastKind::MovRegMem:
     case FastKind::MovzxRegMem:
-        emit_effective_address(insn, i);
-        emit_linear(insn);
-        emit_load(f.size, m_slow[i]);
+        emit_load_operand(i, f.size);
         mov(narrow ? gpr(dst, f.size) : gpr(dst), sized(rax, narrow ? f.size : 8));
         break;
     case FastKind::MovzxRegReg:
@@ -1048,9 +1059,7 @@ void Emitter::emit_alu(size_t i, const FastForm& f)
     const unsigned size = f.size;
     const u64 mask = size_mask(size);
     if (f.src == FastSrc::Mem) {
-        emit_effective_address(insn, i);
-        emit_linear(insn);
-        emit_load(size, m_slow[i]);
+        emit_load_operand(i, size);
         mov(rdx, rax);
     } else if (f.src == FastSrc::Reg) {
         load_gpr(rdx, insn.op[1].reg, size);
@@ -1087,9 +1096,7 @@ void Emitter::emit_compare_mem(size_t i, const FastForm& f)
 {
     const Insn& insn = m_block.insns[i];
     const unsigned size = f.size;
-    emit_effective_address(insn, i);
-    emit_linear(insn);
-    emit_load(size, m_slow[i]);
+    emit_load_operand(i, size);
     if (f.src == FastSrc::Reg)
         load_gpr(rdx, insn.op[1].reg, size);
     else

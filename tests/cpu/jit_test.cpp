@@ -318,7 +318,7 @@ private:
             const unsigned kind = pick(0, 2); // byte, word, dword source
             const bool mem = pick(0, 1);
             const unsigned dsize = kind == 2 ? 8 : size;
-            prefix(c, dsize, d, mem ? RDI : 0, mem ? RSI : s, kind == 0);
+            prefix(c, dsize, d, mem ? unsigned{RDI} : 0u, mem ? unsigned{RSI} : s, kind == 0);
             if (kind == 2)
                 c.push_back(0x63);
             else
