@@ -604,6 +604,12 @@ const FormTable& form_table()
         t[pop_reg64] = {FastKind::Pop64, 8};
         add_shift_and_imul_forms<4>(t);
         add_shift_and_imul_forms<8>(t);
+        for (unsigned size : {4u, 8u}) {
+            FastForm inc{FastKind::IncDecReg, static_cast<u8>(size)};
+            t[size == 8 ? inc_dec_reg<true, 8> : inc_dec_reg<true, 4>] = inc;
+            inc.sbb = true;
+            t[size == 8 ? inc_dec_reg<false, 8> : inc_dec_reg<false, 4>] = inc;
+        }
         return t;
     }();
     return table;
@@ -656,6 +662,16 @@ FastForm generic_form_of(const Insn& insn)
         FastForm f{FastKind::RotateImm, d.size};
         f.shift = insn.handler == op_rol ? Shift::Rol : Shift::Ror;
         return f;
+    }
+    // Read-modify-write ALU on memory (ADC/SBB and the compares are not here).
+    if (insn.operand_count == 2 && d.kind == OpKind::Mem &&
+        ((s.kind == OpKind::Gpr && s.size == d.size) || s.kind == OpKind::Imm)) {
+        const Src src = s.kind == OpKind::Imm ? Src::Imm : Src::Reg;
+        if (insn.handler == op_add) return {FastKind::AluMem, d.size, Alu::Add, src};
+        if (insn.handler == op_or) return {FastKind::AluMem, d.size, Alu::Or, src};
+        if (insn.handler == op_and) return {FastKind::AluMem, d.size, Alu::And, src};
+        if (insn.handler == op_sub) return {FastKind::AluMem, d.size, Alu::Sub, src};
+        if (insn.handler == op_xor) return {FastKind::AluMem, d.size, Alu::Xor, src};
     }
     // The generic MOV between 8/16-bit registers, immediates and memory.
     if (insn.handler == handler_for(ZYDIS_MNEMONIC_MOV) && insn.operand_count == 2 &&

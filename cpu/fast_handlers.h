@@ -32,6 +32,8 @@ enum class FastKind : u8 {
     AdcSbbReg,  // ADC/SBB of a register with a register or immediate; sbb says which
     ShiftImmNarrow, // SHL/SHR/SAR of an 8/16-bit register by 1..width-1
     RotateImm,  // ROL/ROR of a 32/64-bit register by an immediate; shift says which
+    IncDecReg,  // INC/DEC of a 32/64-bit register; sbb = true for DEC
+    AluMem,     // ADD/OR/AND/SUB/XOR with a memory destination; src Reg or Imm
     // MovRegReg, MovRegImm and MovRegMem also come with size 1 or 2 (the
     // generic MOV into AL..R15B or AX..R15W, merged into the register).
 };

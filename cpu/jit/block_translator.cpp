@@ -225,6 +225,8 @@ private:
     void emit_adc_sbb(size_t i, const FastForm& f);
     void emit_narrow_shift(size_t i, const FastForm& f);
     void emit_rotate(size_t i, const FastForm& f);
+    void emit_inc_dec(size_t i, const FastForm& f);
+    void emit_alu_mem(size_t i, const FastForm& f);
     void emit_simple_generic(size_t i, const FastForm& f);
     void emit_imul(size_t i, const FastForm& f);
     void emit_stack(size_t i, const FastForm& f);
@@ -391,6 +393,80 @@ void Emitter::emit_rotate(size_t i, const FastForm& f)
     or_(rdx, rcx);
     mov(qword[rbx + m_layout.rflags], rdx);
     m_flags = KnownFlags{};
+}
+
+// INC/DEC r32/r64: CF stays what it was (kept in the lazy flags as
+// preserved_cf, as the handler does, which folds pending flags to read it).
+void Emitter::emit_inc_dec(size_t i, const FastForm& f)
+{
+    const Insn& insn = m_block.insns[i];
+    const unsigned size = f.size;
+    const bool dec = f.sbb;
+    if (m_flags.known) {
+        Label clear, done;
+        emit_condition(0x2, clear); // B: CF set
+        mov(r8d, 1);
+        jmp(done);
+        L(clear);
+        mov(r8d, 0);
+        L(done);
+    } else {
+        mov(rdi, rbp);
+        call_function(reinterpret_cast<const void*>(&carry_of));
+        movzx(r8d, al);
+    }
+    load_gpr(rax, insn.op[0].reg, size);
+    mov(rcx, rax);
+    if (dec)
+        sub(sized(rcx, size), 1);
+    else
+        add(sized(rcx, size), 1);
+    mov(gpr(insn.op[0].reg), rcx);
+    mov(edx, 1);
+    emit_lazy_flags(dec ? FlagOp::Dec : FlagOp::Inc, size);
+    mov(qword[rbp + m_layout.lazy_flags + static_cast<i32>(offsetof(LazyFlags, preserved_cf))], r8);
+    m_flags = KnownFlags{}; // INC/DEC flags: conditions ask the Cpu
+}
+
+// ADD/OR/AND/SUB/XOR [m], r/imm: the write entry of the soft TLB (which
+// implies the page is RAM and writable) serves the read and the write, as
+// the handler's write probe and its fast read and write do.
+void Emitter::emit_alu_mem(size_t i, const FastForm& f)
+{
+    const Insn& insn = m_block.insns[i];
+    const unsigned size = f.size;
+    if (f.src == FastSrc::Reg)
+        load_gpr(r8, insn.op[1].reg, size);
+    else
+        load_imm(r8, insn.imm & size_mask(size));
+    emit_effective_address(insn, i);
+    emit_linear(insn);
+    emit_tlb_hit(offsetof(SoftTlb::Entry, write_tag), size, m_slow[i]);
+    lea(r9, ptr[rax + rdx]); // the host address
+    switch (size) {
+    case 1: movzx(eax, byte[r9]); break;
+    case 2: movzx(eax, word[r9]); break;
+    case 4: mov(eax, dword[r9]); break;
+    default: mov(rax, qword[r9]); break;
+    }
+    mov(rcx, rax);
+    mov(rdx, r8);
+    const Reg r = sized(rcx, size);
+    const Reg b = sized(rdx, size);
+    switch (f.alu) {
+    case FastAlu::Add: add(r, b); break;
+    case FastAlu::Or: or_(r, b); break;
+    case FastAlu::And: and_(r, b); break;
+    case FastAlu::Sub: sub(r, b); break;
+    default: xor_(r, b); break;
+    }
+    switch (size) {
+    case 1: mov(byte[r9], r.cvt8()); break;
+    case 2: mov(word[r9], r.cvt16()); break;
+    case 4: mov(dword[r9], r.cvt32()); break;
+    default: mov(qword[r9], rcx); break;
+    }
+    emit_lazy_flags(flag_op_of(f.alu), size);
 }
 
 // SHL/SHR/SAR by CL: a count of zero (after masking) changes no flag and
@@ -686,7 +762,7 @@ bool Emitter::native(size_t i) const
     const bool has_mem = f.kind == FastKind::MovRegMem || f.kind == FastKind::MovMemReg ||
                          f.kind == FastKind::MovMemImm || f.kind == FastKind::MovzxRegMem ||
                          f.kind == FastKind::Lea || f.kind == FastKind::CompareMem ||
-                         f.kind == FastKind::MovsxMem ||
+                         f.kind == FastKind::MovsxMem || f.kind == FastKind::AluMem ||
                          ((f.kind == FastKind::Alu || f.kind == FastKind::Imul) &&
                           f.src == FastSrc::Mem);
     if (has_mem) {
@@ -1144,6 +1220,8 @@ void Emitter::emit_insn(size_t i)
     case FastKind::AdcSbbReg: emit_adc_sbb(i, f); break;
     case FastKind::ShiftImmNarrow: emit_narrow_shift(i, f); break;
     case FastKind::RotateImm: emit_rotate(i, f); break;
+    case FastKind::IncDecReg: emit_inc_dec(i, f); break;
+    case FastKind::AluMem: emit_alu_mem(i, f); break;
     case FastKind::Nop:
     case FastKind::MovsxReg:
     case FastKind::MovsxMem:

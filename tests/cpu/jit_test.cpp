@@ -250,10 +250,10 @@ private:
         }
             c.push_back(static_cast<u8>(pick(0, 70)));
             break;
-        case 18: // INC r / IMUL r, r
-            if (pick(0, 1)) {
+        case 18: // INC/DEC r / IMUL r, r
+            if (pick(0, 1)) { // INC or DEC
                 prefix(c, size, 0, 0, d);
-                append(c, {0xFF, static_cast<u8>(0xC0 | (d & 7))});
+                append(c, {0xFF, static_cast<u8>((pick(0, 1) ? 0xC8 : 0xC0) | (d & 7))});
             } else {
                 prefix(c, size, d, 0, s);
                 append(c, {0x0F, 0xAF, static_cast<u8>(0xC0 | ((d & 7) << 3) | (s & 7))});
@@ -394,11 +394,22 @@ private:
             c.push_back(static_cast<u8>(0xC0 | (pick(0, 1) << 3) | (d & 7)));
             c.push_back(static_cast<u8>(pick(0, 70)));
             break;
-        default: // ADD [m], r (read-modify-write: handler)
-            prefix(c, size, s, RDI, RSI);
-            c.push_back(0x01);
-            memory(c, s, size, 0);
+        default: // ADD/OR/ADC/SBB/AND/SUB/XOR [m], r or imm (read-modify-write), 1-8 bytes
+        {
+            const unsigned ms = 1u << pick(0, 3);
+            const unsigned n = pick(0, 6); // not CMP (7)
+            if (pick(0, 1)) {
+                prefix(c, ms, s, RDI, RSI, ms == 1);
+                c.push_back(static_cast<u8>(n * 8 + (ms == 1 ? 0 : 1)));
+                memory(c, s, ms, 0);
+            } else {
+                prefix(c, ms, n, RDI, RSI);
+                c.push_back(ms == 1 ? 0x80 : 0x83);
+                memory(c, n, ms, 1);
+                c.push_back(static_cast<u8>(pick(0, 255)));
+            }
             break;
+        }
         }
         return c;
     }
@@ -413,8 +424,9 @@ struct Machine {
         h.put64(CpuHarness::PML4 + 8, PDPT2 | 7);
         h.put64(PDPT2, PD2 | 7);
         h.put64(PD2, PT2 | 7);
+        // Linear page 5 is read-only: stores and read-modify-writes there fault.
         for (u64 i = 0; i < DATA_SIZE / 0x1000; ++i)
-            h.put64(PT2 + 8 * i, (DATA + DATA_SIZE - 0x1000 * (i + 1)) | 7);
+            h.put64(PT2 + 8 * i, (DATA + DATA_SIZE - 0x1000 * (i + 1)) | (i == 5 ? 5 : 7));
         std::mt19937_64 rng(seed);
         for (u64 a = DATA; a < DATA + DATA_SIZE; a += 8)
             h.put64(a, rng());
@@ -426,6 +438,7 @@ struct Machine {
         h.state.gpr[RDI] = rng() % 0x800;
         h.state.gpr[R14] = 40; // iterations: past the translation threshold
         h.state.seg[FS].base = FS_BASE;
+        h.state.cr0 |= cr::CR0_WP; // so that the read-only page is read-only at CPL 0
         h.state.rip = CpuHarness::CODE;
         std::vector<u8> image = code;
         image.push_back(0xF4);
@@ -544,4 +557,63 @@ TEST_CASE("translated shifts and rotates leave the interpreter's flags for every
                 CHECK(jit.h.cpu.run(100000) == interp.h.cpu.run(100000));
                 expect_same(jit, interp);
             }
+}
+
+TEST_CASE("translated INC and DEC keep CF and wrap like the interpreter's")
+{
+    // inc/dec rax (32 or 64 bits) ; pushfq ; pop rbx ; add r12, rbx ; add r13, rax
+    for (bool dec : {false, true})
+        for (unsigned size : {4u, 8u})
+            for (u64 start : {0ull, 5ull, 0x7FFFFFF0ull, 0xFFFFFFF0ull, 0x7FFFFFFFFFFFFFF0ull,
+                              ~0ull - 10}) {
+                std::vector<u8> code;
+                if (size == 8)
+                    code.push_back(0x48);
+                code.insert(code.end(), {0xFF, static_cast<u8>(dec ? 0xC8 : 0xC0)});
+                code.insert(code.end(), {0x9C, 0x5B, 0x49, 0x01, 0xDC, 0x49, 0x01, 0xC5});
+                code.insert(code.end(), {0x41, 0xFF, 0xCE, 0x0F, 0x85}); // dec r14d ; jnz top
+                const u32 back = static_cast<u32>(-static_cast<i32>(code.size() + 4));
+                for (int i = 0; i < 4; ++i)
+                    code.push_back(static_cast<u8>(back >> (8 * i)));
+                Machine jit(true, code, 1), interp(false, code, 1);
+                for (Machine* m : {&jit, &interp}) {
+                    m->h.state.gpr[RAX] = dec ? start + 20 : start;
+                    m->h.state.gpr[R12] = m->h.state.gpr[R13] = 0;
+                    m->h.state.rflags |= rf::CF; // INC/DEC must keep it
+                }
+                INFO("dec " << dec << " size " << size << " start " << start);
+                CHECK(jit.h.cpu.run(100000) == interp.h.cpu.run(100000));
+                expect_same(jit, interp);
+            }
+}
+
+TEST_CASE("a translated store to a read-only page that was read before faults")
+{
+    // The read leaves a read entry for the page in the soft TLB; the store
+    // (in iteration 37, after translation) must still take the write path
+    // and raise #PF, for a plain MOV and for a read-modify-write ADD.
+    for (bool rmw : {false, true}) {
+        std::vector<u8> code = {
+            0x8B, 0x07,             // mov eax, [rdi] (the read-only page)
+            0x48, 0x89, 0xF3,       // mov rbx, rsi (a writable page)
+            0x41, 0x83, 0xFE, 0x03, // cmp r14d, 3
+            0x48, 0x0F, 0x44, 0xDF, // cmove rbx, rdi
+        };
+        if (rmw)
+            code.insert(code.end(), {0x01, 0x03});       // add [rbx], eax
+        else
+            code.insert(code.end(), {0x89, 0x43, 0x08}); // mov [rbx + 8], eax
+        code.insert(code.end(), {0x41, 0xFF, 0xCE, 0x0F, 0x85});
+        const u32 back = static_cast<u32>(-static_cast<i32>(code.size() + 4));
+        for (int i = 0; i < 4; ++i)
+            code.push_back(static_cast<u8>(back >> (8 * i)));
+        Machine jit(true, code, 3), interp(false, code, 3);
+        for (Machine* m : {&jit, &interp})
+            m->h.state.gpr[RDI] = LINEAR_DATA + 0x5000;
+        INFO("rmw " << rmw);
+        CHECK(jit.h.cpu.run(100000) == interp.h.cpu.run(100000));
+        expect_same(jit, interp);
+        CHECK(jit.h.state.rip == CpuHarness::VECTOR_STUBS + VEC_PF * 16 + 1); // after its HLT
+        CHECK(jit.h.state.cr2 == LINEAR_DATA + 0x5000 + (rmw ? 0 : 8));
+    }
 }
