@@ -222,6 +222,26 @@ private:
     void emit_shift_by_cl(size_t i, const FastForm& f);
     void emit_shift_flags(unsigned reg, FastShift shift);
     void emit_shift_flags_of_result(FastShift shift);
+    // The host shift of rax's low `size` bytes by `count` (an immediate or
+    // CL), with OF of SHR (the source's MSB) put in edx first.
+    template <typename Count>
+    void emit_host_shift(FastShift shift, unsigned size, Count count)
+    {
+        const Reg a = sized(rax, size);
+        if (shift == FastShift::Shr) {
+            mov(rdx, rax);
+            shr(rdx, size * 8 - 1);
+            shl(edx, 11);
+        }
+        switch (shift) {
+        case FastShift::Shl: shl(a, count); break;
+        case FastShift::Shr: shr(a, count); break;
+        case FastShift::Sar: sar(a, count); break;
+        case FastShift::Rol:
+        case FastShift::Ror: break; // rotates: emit_rotate
+        }
+    }
+    void emit_current_carry();
     void emit_adc_sbb(size_t i, const FastForm& f);
     void emit_narrow_shift(size_t i, const FastForm& f);
     void emit_rotate(size_t i, const FastForm& f);
@@ -252,33 +272,20 @@ void Emitter::emit_shift(size_t i, const FastForm& f)
     const unsigned size = f.size;
     const unsigned count = static_cast<unsigned>(insn.imm & (size == 8 ? 0x3F : 0x1F));
     const unsigned reg = insn.op[0].reg;
-    const Reg a = sized(rax, size);
     load_gpr(rax, reg, size);
     if (count == 0) { // flags stay; a 32-bit destination is still zero-extended
         mov(gpr(reg), rax);
         return;
     }
-    if (f.shift == FastShift::Shr) {
-        mov(rdx, rax);
-        shr(rdx, size * 8 - 1);
-        shl(edx, 11); // OF = the source's MSB
-    }
-    switch (f.shift) {
-    case FastShift::Shl: shl(a, count); break;
-    case FastShift::Shr: shr(a, count); break;
-    case FastShift::Sar: sar(a, count); break;
-    case FastShift::Rol:
-    case FastShift::Ror: break; // rotates: emit_rotate
-    }
+    emit_host_shift(f.shift, size, count);
     emit_shift_flags(reg, f.shift);
 }
 
-// ADC/SBB r, r/imm: the carry comes from the lazy flags (the host's CF when
-// this block set them, else asked of the Cpu), then the host's ADC/SBB.
-void Emitter::emit_adc_sbb(size_t i, const FastForm& f)
+// r8 = CF (0 or 1) as the lazy flags stand: the host's CF of the operation
+// when this block set them, else asked of the Cpu (which folds pending
+// flags into RFLAGS to read it, as the ADC/SBB/INC/DEC handlers do).
+void Emitter::emit_current_carry()
 {
-    const Insn& insn = m_block.insns[i];
-    const unsigned size = f.size;
     if (m_flags.known) {
         Label clear, done;
         emit_condition(0x2, clear); // B: CF set
@@ -292,6 +299,15 @@ void Emitter::emit_adc_sbb(size_t i, const FastForm& f)
         call_function(reinterpret_cast<const void*>(&carry_of));
         movzx(r8d, al);
     }
+}
+
+// ADC/SBB r, r/imm: the carry comes from the lazy flags (the host's CF when
+// this block set them, else asked of the Cpu), then the host's ADC/SBB.
+void Emitter::emit_adc_sbb(size_t i, const FastForm& f)
+{
+    const Insn& insn = m_block.insns[i];
+    const unsigned size = f.size;
+    emit_current_carry(); // r8
     if (f.src == FastSrc::Reg)
         load_gpr(rdx, insn.op[1].reg, size);
     else
@@ -330,18 +346,7 @@ void Emitter::emit_narrow_shift(size_t i, const FastForm& f)
     const unsigned reg = insn.op[0].reg;
     const Reg a = sized(rax, size);
     load_gpr(rax, reg, size);
-    if (f.shift == FastShift::Shr) {
-        mov(edx, eax);
-        shr(edx, size * 8 - 1);
-        shl(edx, 11); // OF = the source's MSB
-    }
-    switch (f.shift) {
-    case FastShift::Shl: shl(a, count); break;
-    case FastShift::Shr: shr(a, count); break;
-    case FastShift::Sar: sar(a, count); break;
-    case FastShift::Rol:
-    case FastShift::Ror: break; // rotates: emit_rotate
-    }
+    emit_host_shift(f.shift, size, count);
     mov(gpr(reg, size), a);
     emit_shift_flags_of_result(f.shift);
 }
@@ -402,19 +407,7 @@ void Emitter::emit_inc_dec(size_t i, const FastForm& f)
     const Insn& insn = m_block.insns[i];
     const unsigned size = f.size;
     const bool dec = f.sbb;
-    if (m_flags.known) {
-        Label clear, done;
-        emit_condition(0x2, clear); // B: CF set
-        mov(r8d, 1);
-        jmp(done);
-        L(clear);
-        mov(r8d, 0);
-        L(done);
-    } else {
-        mov(rdi, rbp);
-        call_function(reinterpret_cast<const void*>(&carry_of));
-        movzx(r8d, al);
-    }
+    emit_current_carry(); // r8
     load_gpr(rax, insn.op[0].reg, size);
     mov(rcx, rax);
     if (dec)
@@ -476,7 +469,6 @@ void Emitter::emit_shift_by_cl(size_t i, const FastForm& f)
     const Insn& insn = m_block.insns[i];
     const unsigned size = f.size;
     const unsigned reg = insn.op[0].reg;
-    const Reg a = sized(rax, size);
     Label shift_it, done;
     load_gpr(rax, reg, size);
     movzx(ecx, gpr(RCX, 1));
@@ -485,18 +477,7 @@ void Emitter::emit_shift_by_cl(size_t i, const FastForm& f)
     mov(gpr(reg), rax);
     jmp(done);
     L(shift_it);
-    if (f.shift == FastShift::Shr) {
-        mov(rdx, rax);
-        shr(rdx, size * 8 - 1);
-        shl(edx, 11); // OF = the source's MSB
-    }
-    switch (f.shift) {
-    case FastShift::Shl: shl(a, cl); break;
-    case FastShift::Shr: shr(a, cl); break;
-    case FastShift::Sar: sar(a, cl); break;
-    case FastShift::Rol:
-    case FastShift::Ror: break; // rotates: emit_rotate
-    }
+    emit_host_shift(f.shift, size, cl);
     emit_shift_flags(reg, f.shift);
     L(done);
     m_flags = KnownFlags{};
