@@ -303,7 +303,7 @@ const Block* Cpu::execute_block(const Block& block, u64 end)
             block.native(this, &s);
             return m_last_native_block;
         }
-        if (m_jit_enabled && ++block.runs == JIT_THRESHOLD)
+        if (m_jit_enabled && ++block.runs == m_jit_threshold)
             translate_to_host(block);
     }
     execute_insns<false>(block.insns.data(), count);

@@ -81,6 +81,9 @@ public:
     // (cpu/jit/block_translator.h); off, everything is interpreted. The
     // results are the same either way.
     void set_jit_enabled(bool on) { m_jit_enabled = on; }
+    // Runs on the interpreter's fast path before a block is translated
+    // (default 16; the fuzz targets use 1 so that random code gets translated).
+    void set_jit_threshold(u32 runs) { m_jit_threshold = runs ? runs : 1; }
     // Where translated code finds what it reads and writes: offsets from the
     // CpuState (gpr .. seg_base) and from the Cpu (the rest).
     struct JitLayout {
@@ -535,8 +538,8 @@ private:
     // The block translated code ended in (it stores it as it returns): the
     // run loop links the next block to that one, not to the chain's first.
     const Block* m_last_native_block = nullptr;
-    // A block is translated on its JIT_THRESHOLD-th run on the fast path.
-    static constexpr u32 JIT_THRESHOLD = 16;
+    // A block is translated on its m_jit_threshold-th run on the fast path.
+    u32 m_jit_threshold = 16;
     void translate_to_host(const Block& block);
     bool m_end_block = false;
     bool m_stop_requested = false;
