@@ -296,7 +296,7 @@ const Block* Cpu::execute_block(const Block& block, u64 end)
     // Translated code runs whole blocks with the flat 64-bit memory fast
     // path inlined, so it needs the whole block in the budget and no
     // alignment checking (block_translator.h).
-    if (count == block.insns.size() && !((s.cr0 & s.rflags) & rf::AC) &&
+    if (count == block.insns.size() && !alignment_checks_armed() &&
         &block != m_uncached.get()) [[likely]] {
         if (block.native) {
             m_native_end = end;

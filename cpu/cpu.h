@@ -207,11 +207,12 @@ public:
     // Memory through segmentation and paging. `offset` is the effective address.
     // 64-bit code without alignment checking needs no segment checks (only the
     // FS/GS base), so a TLB hit there is a tag compare and a host load/store.
+    // Alignment checking needs CR0.AM and EFLAGS.AC (and CPL 3): Linux keeps
+    // CR0.AM set, so the fast paths test both (CR0.AM is bit 18 too).
+    bool alignment_checks_armed() const { return (s.cr0 & s.rflags) & rf::AC; }
     bool flat_linear(unsigned seg, u64 offset, u64& linear) const
     {
-        // Alignment checking needs CR0.AM and EFLAGS.AC (and CPL 3): Linux
-        // keeps CR0.AM set, so test both.
-        if (!s.in_64bit_code() || ((s.cr0 & s.rflags) & (1u << 18))) [[unlikely]]
+        if (!s.in_64bit_code() || alignment_checks_armed()) [[unlikely]]
             return false;
         // No canonical check: the soft TLB only holds canonical pages
         // (translate refuses the others), so a non-canonical address misses

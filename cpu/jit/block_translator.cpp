@@ -23,7 +23,6 @@ void materialize(Cpu* cpu) { cpu->materialize_flags(); }
 void deliver_fault(Cpu* cpu) { cpu->handle_fault(); }
 
 constexpr size_t MAX_BLOCK_CODE = 256 * 1024;
-constexpr u32 EFLAGS_AC_BIT = 18; // with CR0.AM: alignment checking
 
 // The flag-setting instruction whose lazy flags a later Jcc/CMOVcc of the
 // same block reads, when the translator knows it (no handler call between).
@@ -97,7 +96,8 @@ private:
     std::vector<u32> m_offsets; // each instruction's byte offset from the block's RIP
     std::vector<Label> m_slow;  // per instruction: call its handler instead
     std::vector<Label> m_next;  // per instruction: the code after it
-    std::vector<bool> m_has_slow;
+    std::vector<FastForm> m_forms; // per instruction, from fast_form_of
+    std::vector<bool> m_native;    // per instruction: emitted natively (with a slow path)
     Label m_exit, m_fault, m_chain, m_chained_entry;
     KnownFlags m_flags;
 
@@ -206,11 +206,16 @@ private:
     void emit_load(unsigned size, Label& miss);               // [rsi] -> rax
     void emit_load_operand(size_t i, unsigned size);          // insn i's memory operand -> rax
     void emit_store(unsigned size, const Reg64& value, Label& miss);
-    void emit_lazy_flags(FlagOp op, unsigned size); // result rcx, src1 rax, src2 rdx
+    // The lazy flags: result rcx, src1 rax, src2 rdx; carry_in (ADC/SBB) or
+    // preserved_cf (INC/DEC) from r8 where `extra` says so, else 0.
+    enum LazyExtra { NoExtra, CarryInR8, PreservedCfR8 };
+    void emit_lazy_flags(FlagOp op, unsigned size, LazyExtra extra = NoExtra);
     void emit_condition(unsigned cc, Label& if_false);
     void emit_host_flags(FlagOp op, unsigned size);
     void emit_jump_unless(unsigned cc, Label& if_false);
     void emit_branch_exit(size_t i, i64 target_offset);
+    void emit_canonical_check(const Reg64& target, Label& bad);
+    void emit_exit_to_rax(size_t i);
 
     void emit_mov(size_t i, const FastForm& f);
     void emit_alu(size_t i, const FastForm& f);
@@ -325,15 +330,7 @@ void Emitter::emit_adc_sbb(size_t i, const FastForm& f)
         mov(gpr(insn.op[0].reg), rcx);
     else
         mov(gpr(insn.op[0].reg, size), r);
-    const i32 lf = m_layout.lazy_flags;
-    mov(byte[rbp + lf + static_cast<i32>(offsetof(LazyFlags, op))],
-        static_cast<u8>(f.sbb ? FlagOp::Sbb : FlagOp::Adc));
-    mov(byte[rbp + lf + static_cast<i32>(offsetof(LazyFlags, size))], static_cast<u8>(size));
-    mov(qword[rbp + lf + static_cast<i32>(offsetof(LazyFlags, result))], rcx);
-    mov(qword[rbp + lf + static_cast<i32>(offsetof(LazyFlags, src1))], rax);
-    mov(qword[rbp + lf + static_cast<i32>(offsetof(LazyFlags, src2))], rdx);
-    mov(qword[rbp + lf + static_cast<i32>(offsetof(LazyFlags, carry_in))], r8);
-    mov(qword[rbp + lf + static_cast<i32>(offsetof(LazyFlags, preserved_cf))], 0);
+    emit_lazy_flags(f.sbb ? FlagOp::Sbb : FlagOp::Adc, size, CarryInR8);
     m_flags = KnownFlags{}; // conditions on ADC/SBB flags ask the Cpu
 }
 
@@ -416,8 +413,7 @@ void Emitter::emit_inc_dec(size_t i, const FastForm& f)
         add(sized(rcx, size), 1);
     mov(gpr(insn.op[0].reg), rcx);
     mov(edx, 1);
-    emit_lazy_flags(dec ? FlagOp::Dec : FlagOp::Inc, size);
-    mov(qword[rbp + m_layout.lazy_flags + static_cast<i32>(offsetof(LazyFlags, preserved_cf))], r8);
+    emit_lazy_flags(dec ? FlagOp::Dec : FlagOp::Inc, size, PreservedCfR8);
     m_flags = KnownFlags{}; // INC/DEC flags: conditions ask the Cpu
 }
 
@@ -608,21 +604,20 @@ void Emitter::emit_stack(size_t i, const FastForm& f)
             mov(r8, gpr(insn.op[0].reg));
         } else {
             lea(r8, ptr[r13 + static_cast<i32>(next)]); // the return address
-            // The target must be canonical (the handler orders the faults otherwise).
-            lea(rax, ptr[r13 + static_cast<i32>(next + static_cast<i64>(insn.imm))]);
-            mov(rcx, rax);
-            shl(rcx, 16);
-            sar(rcx, 16);
-            cmp(rcx, rax);
-            jne(m_slow[i]);
+            // The target must be canonical before the push (the handler
+            // orders the faults otherwise).
+            lea(r10, ptr[r13 + static_cast<i32>(next + static_cast<i64>(insn.imm))]);
+            emit_canonical_check(r10, m_slow[i]);
         }
         mov(rsi, gpr(RSP));
         sub(rsi, 8);
         mov(r9, rsi);
         emit_store(8, r8, m_slow[i]);
         mov(gpr(RSP), r9);
-        if (f.kind == FastKind::CallRel64)
-            emit_branch_exit(i, next + static_cast<i64>(insn.imm));
+        if (f.kind == FastKind::CallRel64) {
+            mov(rax, r10);
+            emit_exit_to_rax(i);
+        }
         break;
     case FastKind::Pop64:
     case FastKind::Ret64:
@@ -634,16 +629,10 @@ void Emitter::emit_stack(size_t i, const FastForm& f)
             mov(gpr(RSP), r9);
             mov(gpr(insn.op[0].reg), rax); // after RSP: POP RSP loads the popped value
         } else {
-            mov(rcx, rax); // a non-canonical target: the handler raises #GP
-            shl(rcx, 16);
-            sar(rcx, 16);
-            cmp(rcx, rax);
-            jne(m_slow[i]);
+            emit_canonical_check(rax, m_slow[i]); // else the handler raises #GP
             add(r9, 8);
             mov(gpr(RSP), r9);
-            mov(qword[rbx + m_layout.rip], rax);
-            set_retired(i + 1);
-            jmp(m_chain);
+            emit_exit_to_rax(i);
         }
         break;
     default:
@@ -737,7 +726,7 @@ void Emitter::emit_epilogue()
 bool Emitter::native(size_t i) const
 {
     const Insn& insn = m_block.insns[i];
-    const FastForm f = fast_form_of(insn);
+    const FastForm& f = m_forms[i];
     if (f.kind == FastKind::None)
         return false;
     const bool has_mem = f.kind == FastKind::MovRegMem || f.kind == FastKind::MovMemReg ||
@@ -767,12 +756,16 @@ void Emitter::emit_block()
         m_offsets[i + 1] = m_offsets[i] + m_block.insns[i].length;
     m_slow.resize(n);
     m_next.resize(n);
-    m_has_slow.assign(n, false);
+    m_forms.resize(n);
+    m_native.resize(n);
+    for (size_t i = 0; i < n; ++i) {
+        m_forms[i] = fast_form_of(m_block.insns[i]);
+        m_native[i] = native(i);
+    }
 
     emit_prologue();
     for (size_t i = 0; i < n; ++i) {
-        if (native(i)) {
-            m_has_slow[i] = true;
+        if (m_native[i]) {
             emit_insn(i);
         } else {
             emit_handler_call(i);
@@ -788,7 +781,7 @@ void Emitter::emit_block()
     // The slow paths: the instruction's handler does everything again from
     // the start, as nothing was committed before the fast path gave up.
     for (size_t i = 0; i < n; ++i) {
-        if (!m_has_slow[i])
+        if (!m_native[i])
             continue;
         L(m_slow[i]);
         emit_handler_call(i);
@@ -835,8 +828,8 @@ void Emitter::emit_handler_call(size_t i)
     // half of the CPL they were entered with: re-check after a handler.
     mov(rax, qword[rbx + m_layout.cr0]);
     and_(rax, qword[rbx + m_layout.rflags]);
-    bt(eax, EFLAGS_AC_BIT);
-    jc(m_exit);
+    test(eax, static_cast<u32>(rf::AC)); // CR0.AM & EFLAGS.AC: Cpu::alignment_checks_armed
+    jnz(m_exit);
     select_tlb_half();
 }
 
@@ -931,7 +924,7 @@ void Emitter::emit_store(unsigned size, const Reg64& value, Label& miss)
     }
 }
 
-void Emitter::emit_lazy_flags(FlagOp op, unsigned size)
+void Emitter::emit_lazy_flags(FlagOp op, unsigned size, LazyExtra extra)
 {
     const i32 lf = m_layout.lazy_flags;
     mov(byte[rbp + lf + static_cast<i32>(offsetof(LazyFlags, op))], static_cast<u8>(op));
@@ -939,8 +932,16 @@ void Emitter::emit_lazy_flags(FlagOp op, unsigned size)
     mov(qword[rbp + lf + static_cast<i32>(offsetof(LazyFlags, result))], rcx);
     mov(qword[rbp + lf + static_cast<i32>(offsetof(LazyFlags, src1))], rax);
     mov(qword[rbp + lf + static_cast<i32>(offsetof(LazyFlags, src2))], rdx);
-    mov(qword[rbp + lf + static_cast<i32>(offsetof(LazyFlags, carry_in))], 0);
-    mov(qword[rbp + lf + static_cast<i32>(offsetof(LazyFlags, preserved_cf))], 0);
+    const Address carry_in = qword[rbp + lf + static_cast<i32>(offsetof(LazyFlags, carry_in))];
+    const Address preserved_cf = qword[rbp + lf + static_cast<i32>(offsetof(LazyFlags, preserved_cf))];
+    if (extra == CarryInR8)
+        mov(carry_in, r8);
+    else
+        mov(carry_in, 0);
+    if (extra == PreservedCfR8)
+        mov(preserved_cf, r8);
+    else
+        mov(preserved_cf, 0);
     m_flags = KnownFlags{true, op, static_cast<u8>(size)};
 }
 
@@ -1040,11 +1041,23 @@ void Emitter::emit_jump_unless(unsigned cc, Label& if_false)
 void Emitter::emit_branch_exit(size_t i, i64 target_offset)
 {
     lea(rax, ptr[r13 + static_cast<i32>(target_offset)]);
-    mov(rcx, rax);
+    emit_canonical_check(rax, m_slow[i]);
+    emit_exit_to_rax(i);
+}
+
+// Jumps to `bad` unless `target` is a canonical 48-bit address (clobbers rcx).
+void Emitter::emit_canonical_check(const Reg64& target, Label& bad)
+{
+    mov(rcx, target);
     shl(rcx, 16);
     sar(rcx, 16);
-    cmp(rcx, rax);
-    jne(m_slow[i]);
+    cmp(rcx, target);
+    jne(bad);
+}
+
+// Instruction i, the block's last, branched to RIP = rax.
+void Emitter::emit_exit_to_rax(size_t i)
+{
     mov(qword[rbx + m_layout.rip], rax);
     set_retired(i + 1);
     jmp(m_chain);
@@ -1187,7 +1200,7 @@ void Emitter::emit_cmov(size_t i, const FastForm& f)
 void Emitter::emit_insn(size_t i)
 {
     const Insn& insn = m_block.insns[i];
-    const FastForm f = fast_form_of(insn);
+    const FastForm& f = m_forms[i];
     switch (f.kind) {
     case FastKind::Alu: emit_alu(i, f); break;
     case FastKind::CompareMem: emit_compare_mem(i, f); break;

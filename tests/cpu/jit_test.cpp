@@ -26,6 +26,15 @@ constexpr u64 PDPT2 = 0x60000, PD2 = 0x61000, PT2 = 0x62000;
 // pointer), RDI (index, set only to small values) or R14 (loop counter).
 constexpr unsigned WRITABLE[] = {RAX, RCX, RDX, RBX, RBP, R8, R9, R10, R11, R12, R13, R15};
 
+// Ends a loop body that starts at offset 0: dec r14d ; jnz (rel32) to 0.
+void close_loop(std::vector<u8>& code)
+{
+    code.insert(code.end(), {0x41, 0xFF, 0xCE, 0x0F, 0x85});
+    const u32 back = static_cast<u32>(-static_cast<i32>(code.size() + 4));
+    for (int i = 0; i < 4; ++i)
+        code.push_back(static_cast<u8>(back >> (8 * i)));
+}
+
 class LoopGenerator {
 public:
     explicit LoopGenerator(u32 seed) : m_rng(seed) {}
@@ -33,7 +42,6 @@ public:
     std::vector<u8> loop()
     {
         std::vector<u8> code;
-        const size_t top = 0;
         const unsigned count = pick(4, 24);
         for (unsigned i = 0; i < count; ++i) {
             std::vector<u8> insn = instruction();
@@ -43,10 +51,7 @@ public:
             }
             code.insert(code.end(), insn.begin(), insn.end());
         }
-        append(code, {0x41, 0xFF, 0xCE}); // dec r14d
-        const i64 back = static_cast<i64>(top) - static_cast<i64>(code.size() + 6);
-        append(code, {0x0F, 0x85}); // jnz top (rel32)
-        append32(code, static_cast<u32>(back));
+        close_loop(code);
         return code;
     }
 
@@ -542,10 +547,7 @@ TEST_CASE("translated shifts and rotates leave the interpreter's flags for every
                 if (!by_cl)
                     code.push_back(static_cast<u8>(count));
                 code.insert(code.end(), {0x9C, 0x5B, 0x49, 0x01, 0xDC, 0x4C, 0x01, 0xE8});
-                code.insert(code.end(), {0x41, 0xFF, 0xCE, 0x0F, 0x85}); // dec r14d ; jnz top
-                const u32 back = static_cast<u32>(-static_cast<i32>(code.size() + 4));
-                for (int i = 0; i < 4; ++i)
-                    code.push_back(static_cast<u8>(back >> (8 * i)));
+                close_loop(code);
                 Machine jit(true, code, count), interp(false, code, count);
                 for (Machine* m : {&jit, &interp}) {
                     m->h.state.gpr[RAX] = 0x8123456789ABCDEFull;
@@ -571,10 +573,7 @@ TEST_CASE("translated INC and DEC keep CF and wrap like the interpreter's")
                     code.push_back(0x48);
                 code.insert(code.end(), {0xFF, static_cast<u8>(dec ? 0xC8 : 0xC0)});
                 code.insert(code.end(), {0x9C, 0x5B, 0x49, 0x01, 0xDC, 0x49, 0x01, 0xC5});
-                code.insert(code.end(), {0x41, 0xFF, 0xCE, 0x0F, 0x85}); // dec r14d ; jnz top
-                const u32 back = static_cast<u32>(-static_cast<i32>(code.size() + 4));
-                for (int i = 0; i < 4; ++i)
-                    code.push_back(static_cast<u8>(back >> (8 * i)));
+                close_loop(code);
                 Machine jit(true, code, 1), interp(false, code, 1);
                 for (Machine* m : {&jit, &interp}) {
                     m->h.state.gpr[RAX] = dec ? start + 20 : start;
@@ -603,10 +602,7 @@ TEST_CASE("a translated store to a read-only page that was read before faults")
             code.insert(code.end(), {0x01, 0x03});       // add [rbx], eax
         else
             code.insert(code.end(), {0x89, 0x43, 0x08}); // mov [rbx + 8], eax
-        code.insert(code.end(), {0x41, 0xFF, 0xCE, 0x0F, 0x85});
-        const u32 back = static_cast<u32>(-static_cast<i32>(code.size() + 4));
-        for (int i = 0; i < 4; ++i)
-            code.push_back(static_cast<u8>(back >> (8 * i)));
+        close_loop(code);
         Machine jit(true, code, 3), interp(false, code, 3);
         for (Machine* m : {&jit, &interp})
             m->h.state.gpr[RDI] = LINEAR_DATA + 0x5000;
