@@ -104,6 +104,10 @@ public:
     u64 next_rip = 0; // handlers that branch set it
     LazyFlags lf;
 
+    // Where Intel and AMD processors differ, handlers follow the model's vendor.
+    bool intel() const { return cpuid.vendor() == CpuVendor::Intel; }
+    bool amd() const { return cpuid.vendor() == CpuVendor::Amd; }
+
     // Raises a fault: records it and returns false so handlers can `return raise(...)`.
     bool raise(const Fault& f)
     {

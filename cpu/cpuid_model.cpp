@@ -55,6 +55,8 @@ constexpr u32 EXT1_EDX = (1u << 11) | (1u << 20) | (1u << 26) | (1u << 27) | (1u
 constexpr u32 EXT1_ECX = (1u << 0) | (1u << 5);
 // 0xD.1 EAX: XSAVEOPT (0), XSAVEC and the compacted XRSTOR (1), XGETBV with
 // ECX = 1 (2), XSAVES/XRSTORS and IA32_XSS (3).
+// The leaf 1 EDX flags AMD repeats in 0x80000001 EDX: bits 0-9, 12-17, 23, 24.
+constexpr u32 AMD_LEAF1_EDX_MIRROR = 0x0183F3FF;
 constexpr u32 LEAFD1_EAX = (1u << 0) | (1u << 1) | (1u << 2) | (1u << 3);
 
 constexpr std::array<u32, static_cast<size_t>(FeatureWord::Count)> IMPLEMENTED = {
@@ -173,6 +175,53 @@ CpuidResult CpuidModel::cache_leaf(u32 subleaf) const
     r.eax = c.type | (c.level << 5) | (1u << 8) | (sharing << 14) | ((m_cpu_count - 1) << 26);
     r.ebx = (64u - 1) | ((c.ways - 1) << 22); // 64-byte lines, one partition
     r.ecx = c.sets - 1;
+    return r;
+}
+
+CpuidResult CpuidModel::vendor_leaf() const
+{
+    // Guests key errata and feature paths on the vendor; an unknown one
+    // makes Linux warn that the CPU "may be unstable".
+    CpuidResult r;
+    const char* name = m_vendor == CpuVendor::Amd ? "AuthenticAMD" : "GenuineIntel";
+    r.ebx = chars(name);
+    r.edx = chars(name + 4);
+    r.ecx = chars(name + 8);
+    return r;
+}
+
+// Leaf 1 EAX. Intel: family 6, model 15, stepping 1 (a generic P6-family
+// signature). AMD: family 17h (base 0Fh + extended 08h), model 31h, stepping
+// 0, a second-generation EPYC.
+u32 CpuidModel::signature() const
+{
+    if (m_vendor == CpuVendor::Amd)
+        return (0x8u << 20) | (0x3u << 16) | (0xFu << 8) | (0x1u << 4) | 0u;
+    return (6u << 8) | (15u << 4) | 1u;
+}
+
+// AMD's cache and power leaves (APM Vol 3, CPUID Fn8000_0005-7): the same
+// caches leaf 4 describes for the Intel model (32 KiB 8-way L1d and L1i,
+// 64-byte lines; here a 512 KiB 8-way L2 and a 16 MiB 16-way L3), and the
+// invariant TSC, without which Linux does not trust the TSC on AMD.
+CpuidResult CpuidModel::amd_cache_leaf(u32 leaf) const
+{
+    constexpr u32 LINE = 64, ONE_LINE_PER_TAG = 1u << 8;
+    constexpr u32 WAYS_8 = 6, WAYS_16 = 8; // the L2/L3 associativity codes
+    CpuidResult r;
+    switch (leaf) {
+    case 0x80000005:
+        r.ecx = (32u << 24) | (8u << 16) | ONE_LINE_PER_TAG | LINE; // L1d
+        r.edx = r.ecx;                                                 // L1i
+        break;
+    case 0x80000006:
+        r.ecx = (512u << 16) | (WAYS_8 << 12) | ONE_LINE_PER_TAG | LINE;
+        r.edx = (32u << 18) | (WAYS_16 << 12) | ONE_LINE_PER_TAG | LINE; // 32 x 512 KiB
+        break;
+    case 0x80000007:
+        r.edx = 1u << 8; // TscInvariant
+        break;
+    }
     return r;
 }
 
@@ -296,18 +345,11 @@ CpuidResult CpuidModel::query(u32 leaf, u32 subleaf, unsigned apic_id, const Cpu
     const auto removed = [this](FeatureWord w) { return m_removed[static_cast<size_t>(w)]; };
     switch (leaf) {
     case 0: // max standard leaf and vendor (EBX, EDX, ECX)
-        // Guests key errata and feature paths on the vendor; an unknown one
-        // makes Linux warn that the CPU "may be unstable". The model's
-        // semantics are Intel's (SDM), so it says so, as Hyper-V passes the
-        // host vendor through.
+        r = vendor_leaf();
         r.eax = 0xD;
-        r.ebx = chars("Genu");
-        r.edx = chars("ineI");
-        r.ecx = chars("ntel");
         break;
     case 1:
-        // Family 6, model 0x55-ish signature kept generic: family 6, model 15, stepping 1.
-        r.eax = (6u << 8) | (15u << 4) | 1u;
+        r.eax = signature();
         r.ebx = (8u << 8) | (m_cpu_count << 16) | (apic_id << 24); // CLFLUSH line 64 bytes
         r.ecx = (word(FeatureWord::Leaf1Ecx) | (m_hypervisor ? (1u << 31) : 0) |
                  (m_local_apic ? (1u << 21) | (1u << 24) : 0)) & // x2APIC, TSC-deadline
@@ -319,8 +361,9 @@ CpuidResult CpuidModel::query(u32 leaf, u32 subleaf, unsigned apic_id, const Cpu
                  (m_local_apic && ctx.apic_enabled ? (1u << 9) : 0)) & // APIC
                 ~removed(FeatureWord::Leaf1Edx);
         break;
-    case 4:
-        r = cache_leaf(subleaf);
+    case 4: // AMD reserves leaf 4 (its caches are in 0x80000005-6)
+        if (m_vendor == CpuVendor::Intel)
+            r = cache_leaf(subleaf);
         break;
     case 0xB:
         r = topology_leaf(subleaf, apic_id);
@@ -355,11 +398,30 @@ CpuidResult CpuidModel::query(u32 leaf, u32 subleaf, unsigned apic_id, const Cpu
         }
         break;
     case 0x80000000:
+        // AMD repeats the vendor string here (APM Vol 3, CPUID Fn8000_0000).
+        if (m_vendor == CpuVendor::Amd)
+            r = vendor_leaf();
         r.eax = 0x80000008;
         break;
     case 0x80000001:
         r.ecx = word(FeatureWord::Ext1Ecx);
         r.edx = word(FeatureWord::Ext1Edx);
+        if (m_vendor == CpuVendor::Amd) {
+            // AMD repeats the signature and most of leaf 1 EDX (FPU..APIC,
+            // MTRR..PSE36, MMX, FXSR; bit 11 is SYSCALL here), and reports
+            // CmpLegacy when the package has more than one core (APM Vol 3,
+            // CPUID Fn8000_0001).
+            r.eax = signature();
+            r.edx |= query(1, 0, apic_id, ctx).edx & AMD_LEAF1_EDX_MIRROR;
+            if (m_cpu_count > 1)
+                r.ecx |= 1u << 1;
+        }
+        break;
+    case 0x80000005:
+    case 0x80000006:
+    case 0x80000007:
+        if (m_vendor == CpuVendor::Amd)
+            r = amd_cache_leaf(leaf);
         break;
     case 0x80000002:
     case 0x80000003:
@@ -373,6 +435,10 @@ CpuidResult CpuidModel::query(u32 leaf, u32 subleaf, unsigned apic_id, const Cpu
     }
     case 0x80000008:
         r.eax = PHYS_BITS | (LINEAR_BITS << 8);
+        // AMD: ApicIdCoreIdSize and NC (cores per package - 1); Linux takes
+        // its core count and core IDs from them (APM Vol 3, CPUID Fn8000_0008).
+        if (m_vendor == CpuVendor::Amd)
+            r.ecx = (apic_id_bits() << 12) | (m_cpu_count - 1);
         break;
     default:
         // Intel answers an out-of-range leaf with the highest basic leaf's data;

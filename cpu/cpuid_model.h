@@ -3,6 +3,7 @@
 // and state exist.
 #pragma once
 
+#include "cpu/cpu_vendor.h"
 #include "mmu/types.h"
 #include "platform/error_or.h"
 
@@ -59,7 +60,13 @@ struct CpuidContext {
 
 class CpuidModel {
 public:
-    explicit CpuidModel(unsigned cpu_count = 1) : m_cpu_count(cpu_count) {}
+    // The default vendor is fixed (Intel), not the host's: a run, a recording
+    // or a snapshot must behave the same on any machine.
+    explicit CpuidModel(unsigned cpu_count = 1, CpuVendor vendor = CpuVendor::Intel)
+        : m_cpu_count(cpu_count), m_vendor(vendor)
+    {
+    }
+    CpuVendor vendor() const { return m_vendor; }
     CpuidResult query(u32 leaf, u32 subleaf, unsigned apic_id, const CpuidContext& ctx = {}) const;
 
     // The hypervisor range 0x40000000-0x4FFFFFFF belongs to an enlightenment
@@ -115,7 +122,12 @@ private:
     CpuidResult topology_leaf(u32 subleaf, unsigned apic_id) const;
     u32 word(FeatureWord w) const;
 
+    CpuidResult vendor_leaf() const;
+    u32 signature() const;
+    CpuidResult amd_cache_leaf(u32 leaf) const;
+
     unsigned m_cpu_count;
+    CpuVendor m_vendor;
     HypervisorLeaves m_hypervisor;
     bool m_local_apic = false;
     // Flags removed by narrowing; they mask both the implemented set and the

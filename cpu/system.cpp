@@ -946,9 +946,13 @@ HANDLER(op_stac)
 
 HANDLER(op_vmcall)
 {
-    (void)insn;
     // Hypercalls are a kernel-mode interface (TLFS: from CPL 0 only); a user
-    // caller gets #UD like a guest on hardware that has no hypervisor.
+    // caller gets #UD like a guest on hardware that has no hypervisor. Each
+    // vendor's guest uses its own instruction (VMCALL on VT-x, VMMCALL on
+    // SVM); the other one is #UD there, as in a real guest.
+    const bool vmmcall = insn.modrm == 0xD9;
+    if (vmmcall != cpu.amd())
+        return cpu.raise_ud();
     if (!cpu.has_hypercall_handler() || (cpu.s.protected_mode() && cpu.s.cpl() != 0) ||
         cpu.s.v86_mode() || !cpu.s.protected_mode())
         return cpu.raise_ud();

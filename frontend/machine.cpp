@@ -11,7 +11,7 @@
 Machine::Machine(const MachineConfig& config)
     : m_config(config), m_memory(config.memory_bytes),
       m_clock(config.deterministic ? VirtualClock::Mode::Deterministic : VirtualClock::Mode::Host),
-      m_cpuid(config.cpu_count), m_uart(m_clock, [this](u8 byte) { serial_output(byte); }),
+      m_cpuid(config.cpu_count, config.cpu_vendor), m_uart(m_clock, [this](u8 byte) { serial_output(byte); }),
       m_com2(m_clock, [this](u8 byte) { serial2_output(byte); }),
       m_debug_exit([this](u64 status) {
           m_exit_status = status;
@@ -69,6 +69,10 @@ void Machine::connect_board()
     hv.enabled = m_config.enlightenments;
     hv.vp_count = board.cpu_count;
     hv.apic_frequency_hz = LocalApic::TIMER_HZ;
+    // The hypercall page holds the instruction of the vendor's hardware assist.
+    hv.hypercall_instruction = m_config.cpu_vendor == CpuVendor::Amd
+                                   ? HypercallInstruction::Vmmcall
+                                   : HypercallInstruction::Vmcall;
     m_hyperv = std::make_unique<HypervGlue>(hv, m_memory, m_clock, m_cpuid,
                                             [this] { return m_board->current_vcpu(); });
     m_hyperv->set_crash_handler([this](const HvCrashReport&) {

@@ -39,6 +39,7 @@ constexpr int INTERRUPTED = 130; // SIGINT/SIGTERM, as a shell reports 128 + SIG
 struct MachineConfig {
     u64 memory_bytes = 512ull << 20;
     unsigned cpu_count = 1;
+    CpuVendor cpu_vendor = CpuVendor::Intel;
     // CpuidModel::apply_feature_spec narrowing ("-avx2,-aes"); empty: none.
     std::string cpu_features;
     std::string kernel_path;

@@ -80,6 +80,7 @@ int main(int argc, char** argv)
     MachineConfig config;
     config.memory_bytes = options.memory_bytes;
     config.cpu_count = options.cpus;
+    config.cpu_vendor = options.cpu_vendor;
     config.cpu_features = options.cpu_features;
     config.append = options.append;
     config.initrd = options.initrd;

@@ -26,6 +26,7 @@ enum class Opt : u8 {
     Demo,
     NoReboot,
     CpuFeatures,
+    Cpu,
     Deterministic,
     Enlightenments,
     Jit,
@@ -57,6 +58,7 @@ constexpr OptionSpec OPTION_SPECS[] = {
     {"max-instructions", Opt::MaxInstructions, true},
     {"no-reboot", Opt::NoReboot, false},
     {"cpu-features", Opt::CpuFeatures, true},
+    {"cpu", Opt::Cpu, true},
     {"serial", Opt::Serial, true},    {"serial2", Opt::Serial2, true},
     {"help", Opt::Help, false},
     {"version", Opt::Version, false},
@@ -189,6 +191,13 @@ ErrorOr<void> apply(Options& options, Opt id, std::string_view value)
     case Opt::NoReboot:
         options.no_reboot = true;
         break;
+    case Opt::Cpu: {
+        const std::optional<CpuVendor> vendor = parse_cpu_vendor(value);
+        if (!vendor)
+            return make_error("--cpu: " + quoted(value) + " is not 'intel' or 'amd'");
+        options.cpu_vendor = *vendor;
+        break;
+    }
     case Opt::CpuFeatures: {
         // Checked here against a scratch model so that a bad name is a usage
         // error before anything starts; the machine applies it again.
@@ -328,6 +337,8 @@ std::string usage_text()
            "                           0x2000-0x2017, 64 KiB of MMIO at 0xFF000000)\n"
            "  --max-instructions N     stop after N instructions (exit status 5)\n"
            "  --no-reboot              end the run when the guest reboots (default: restart it)\n"
+           "  --cpu intel|amd          the CPU model's vendor: its CPUID and the behaviour\n"
+           "                           where Intel and AMD processors differ (default intel)\n"
            "  --cpu-features LIST      narrow the CPU model, e.g. -avx2,-aes (names as in\n"
            "                           /proc/cpuinfo; removing one removes what needs it)\n"
            "  --help                   show this help and exit\n"

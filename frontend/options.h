@@ -4,6 +4,7 @@
 // running a machine.
 #pragma once
 
+#include "cpu/cpu_vendor.h"
 #include "mmu/types.h"
 #include "platform/error_or.h"
 
@@ -40,6 +41,7 @@ struct Options {
     bool pc_testdev = false;         // QEMU's pc-testdev (kvm-unit-tests)
     bool demo = false; // run the built-in demo rather than the default Linux guest
     bool no_reboot = false; // a guest reboot ends the run instead of restarting it
+    CpuVendor cpu_vendor = CpuVendor::Intel; // --cpu intel|amd
     std::string cpu_features; // CpuidModel::apply_feature_spec narrowing, e.g. "-avx2,-aes"
     std::optional<u64> max_instructions;
     SerialTarget serial;

@@ -438,6 +438,8 @@ int main(int argc, char** argv)
                 std::printf("seed=%" PRIu64 " case=%" PRIu64 " %s [%s] %s: match (%s)\n", opt.seed,
                             i, tc.family, hex_bytes(tc.bytes.data(), tc.length).c_str(),
                             d.text.c_str(), describe_fault(h).c_str());
+            if (opt.verbose)
+                print_state(tc, h, o);
             break;
         case Verdict::Skip:
             ++skipped;
