@@ -18,11 +18,13 @@ struct CpuHarness {
     PhysicalMemory mem{RAM};
     PortBus ports;
     MsrBus msrs;
-    CpuidModel cpuid{1};
+    CpuidModel cpuid;
     CpuState state;
     Cpu cpu{state, mem, ports, msrs, cpuid, 0};
 
-    CpuHarness() { cpu.reset(); }
+    // The Intel model unless a test names another (host comparisons take
+    // the host's vendor, tests/host_cpu.h).
+    explicit CpuHarness(CpuVendor vendor = CpuVendor::Intel) : cpuid(1, vendor) { cpu.reset(); }
 
     void put(u64 addr, std::initializer_list<u8> bytes)
     {

@@ -73,7 +73,7 @@ void store_fp(const FpuState& f, FpImage& img)
 
 } // namespace
 
-InterpRunner::InterpRunner()
+InterpRunner::InterpRunner(CpuVendor vendor) : m_cpuid(1, vendor)
 {
     m_cpu.reset();
     auto put64 = [&](u64 addr, u64 v) { m_mem.write_bytes(addr, &v, 8); };

@@ -13,14 +13,15 @@ namespace difftest {
 
 class InterpRunner {
 public:
-    InterpRunner();
+    // `vendor`: the CPU model whose behaviour is compared.
+    explicit InterpRunner(CpuVendor vendor);
     Result run(const TestCase& tc, const u8* code_page);
 
 private:
     PhysicalMemory m_mem{2 * 1024 * 1024};
     PortBus m_ports;
     MsrBus m_msrs;
-    CpuidModel m_cpuid{1};
+    CpuidModel m_cpuid;
     CpuState m_state;
     Cpu m_cpu{m_state, m_mem, m_ports, m_msrs, m_cpuid, 0};
     CpuState m_initial;   // the state every 64-bit case starts from, before its registers

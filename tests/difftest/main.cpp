@@ -1,5 +1,8 @@
 // cpu-difftest --seed N --cases M [--case I] [--only FAMILY] [--mode 64|32|both] [--verbose]
-//              [--coverage]
+//              [--coverage] [--cpu intel|amd]
+//
+// --cpu picks the CPU model the interpreter runs (default: the host's vendor,
+// the only model the host can be compared with).
 //
 // Runs M generated cases of seed N on the host CPU and in the interpreter and
 // prints one line per mismatch; the last line is "M cases, K mismatches"
@@ -10,6 +13,7 @@
 #include "tests/difftest/generator.h"
 #include "tests/difftest/host_runner.h"
 #include "tests/difftest/interp_runner.h"
+#include "tests/host_cpu.h"
 
 #include <Zydis/Zydis.h>
 
@@ -36,6 +40,7 @@ struct Options {
     unsigned modes = MODE_64 | MODE_32;
     bool verbose = false;
     bool coverage = false; // count the x87/SIMD cases per extension and mnemonic
+    CpuVendor vendor = host_cpu_vendor();
 };
 
 bool parse_u64(const char* text, u64& out)
@@ -74,6 +79,11 @@ bool parse_options(int argc, char** argv, Options& o)
                 return false;
         } else if (arg == "--verbose" || arg == "-v") {
             o.verbose = true;
+        } else if (arg == "--cpu" && has_value) {
+            const std::optional<CpuVendor> vendor = parse_cpu_vendor(argv[++i]);
+            if (!vendor)
+                return false;
+            o.vendor = *vendor;
         } else if (arg == "--coverage") {
             o.coverage = true;
         } else {
@@ -87,6 +97,7 @@ void usage()
 {
     std::fprintf(stderr, "usage: cpu-difftest [--seed N] [--cases M] [--case I] [--only FAMILY]\n"
                          "                    [--mode 64|32|both] [--verbose] [--coverage]\n"
+                         "                    [--cpu intel|amd]\n"
                          "families:");
     for (const std::string& f : family_names())
         std::fprintf(stderr, " %s", f.c_str());
@@ -394,7 +405,7 @@ int main(int argc, char** argv)
         std::fprintf(stderr, "cpu-difftest: %s\n", error.c_str());
         return 2;
     }
-    InterpRunner ours;
+    InterpRunner ours(opt.vendor);
 
     const auto start = std::chrono::steady_clock::now();
     const u64 first = opt.single ? opt.single_index : 0;
