@@ -69,6 +69,13 @@ struct MachineCheckState {
     }();
 };
 
+// The AMD model's own MSRs (cpu/amd_msrs.h).
+struct AmdMsrState {
+    u64 hwcr = 0;
+    u64 nb_cfg = 0;
+    std::array<u64, 4> perf_ctl{}, perf_ctr{};
+};
+
 // Model-specific registers that the core itself implements. Devices and
 // enlightenments add theirs on the MSR bus.
 struct MsrState {
@@ -84,6 +91,7 @@ struct MsrState {
     u64 misc_enable = 1; // fast strings
     std::array<u64, 2> mtrr_def_type_and_cap{};
     MachineCheckState machine_check;
+    AmdMsrState amd;
 };
 
 // One x87 register in its 80-bit extended form.

@@ -1,6 +1,7 @@
 // System instructions: control/debug registers, MSRs, descriptor-table
 // registers, I/O, HLT, CLI/STI, fast system calls, CPUID and the TSC.
 #include "cpu/handlers.h"
+#include "cpu/amd_msrs.h"
 #include "cpu/machine_check.h"
 
 namespace {
@@ -261,11 +262,12 @@ bool Cpu::read_msr(u32 index, u64& value)
     case MSR_TSC: value = read_tsc(); return true;
     case MSR_MTRRCAP: value = 0; return true;
     case MSR_BIOS_SIGN_ID: value = 0; return true; // no microcode update loaded
-    case MSR_PLATFORM_ID: value = 0; return true;  // platform 0 (for microcode matching)
+    // Intel's alone: AMD processors raise #GP for these two.
+    case MSR_PLATFORM_ID: value = 0; return intel() || raise_gp(0); // platform 0 (microcode)
     case MSR_SYSENTER_CS: value = s.msr.sysenter_cs; return true;
     case MSR_SYSENTER_ESP: value = s.msr.sysenter_esp; return true;
     case MSR_SYSENTER_EIP: value = s.msr.sysenter_eip; return true;
-    case MSR_MISC_ENABLE: value = s.msr.misc_enable; return true;
+    case MSR_MISC_ENABLE: value = s.msr.misc_enable; return intel() || raise_gp(0);
     case MSR_PAT: value = s.msr.pat; return true;
     case MSR_MTRR_DEF_TYPE: value = s.msr.mtrr_def_type_and_cap[0]; return true;
     case MSR_EFER: value = s.msr.efer; return true;
@@ -285,6 +287,9 @@ bool Cpu::read_msr(u32 index, u64& value)
     default:
         if (cpuid.has(cpufeat::MCA))
             if (auto done = mca::read(s.msr.machine_check, index, value))
+                return *done || raise_gp(0);
+        if (amd())
+            if (auto done = amd_msr::read(s.msr.amd, index, value))
                 return *done || raise_gp(0);
         if (auto v = msrs.read(index)) {
             value = *v;
@@ -321,7 +326,11 @@ bool Cpu::write_msr(u32 index, u64 value)
         default: s.msr.kernel_gs_base = value; break;
         }
         return true;
-    case MSR_MISC_ENABLE: s.msr.misc_enable = value; return true;
+    case MSR_MISC_ENABLE:
+        if (amd())
+            return raise_gp(0);
+        s.msr.misc_enable = value;
+        return true;
     case MSR_PAT:
         for (unsigned i = 0; i < 8; ++i) {
             const u64 type = (value >> (i * 8)) & 0xFF;
@@ -355,6 +364,9 @@ bool Cpu::write_msr(u32 index, u64 value)
     default:
         if (cpuid.has(cpufeat::MCA))
             if (auto done = mca::write(s.msr.machine_check, index, value))
+                return *done || raise_gp(0);
+        if (amd())
+            if (auto done = amd_msr::write(s.msr.amd, index, value))
                 return *done || raise_gp(0);
         if (msrs.write(index, value))
             return true;
@@ -761,15 +773,31 @@ HANDLER(op_sti)
 
 // ---- Fast system calls ----
 
+// SYSCALL and SYSRET are AMD's: AMD runs them in legacy mode and in
+// compatibility mode too (APM Vol 3, SYSCALL/SYSRET); Intel only in 64-bit
+// mode (SDM Vol 2B). SYSENTER/SYSEXIT are Intel's: AMD raises #UD for them in
+// long mode (APM Vol 3, SYSENTER), Intel runs them in every protected mode.
 HANDLER(op_syscall)
 {
     (void)insn;
-    // Intel: SYSCALL is valid only in 64-bit mode with EFER.SCE.
-    if (!cpu.s.in_64bit_code() || !(cpu.s.msr.efer & cr::EFER_SCE))
+    if (!(cpu.s.msr.efer & cr::EFER_SCE) || (cpu.intel() && !cpu.s.in_64bit_code()))
         return cpu.raise_ud();
+    const u16 sel = static_cast<u16>((cpu.s.msr.star >> 32) & 0xFFFC);
+    if (!cpu.s.long_mode_active()) {
+        // AMD legacy mode: a flat 32-bit ring-0 CS:EIP from STAR (APM Vol 3).
+        cpu.s.gpr[RCX] = cpu.next_rip & 0xFFFFFFFF;
+        cpu.materialize_flags();
+        cpu.s.rflags &= ~(rf::VM | rf::IF | rf::RF);
+        cpu.s.seg[CS] = flat_code(sel, 0, false);
+        cpu.s.seg[SS] = flat_stack(static_cast<u16>(sel + 8), 0);
+        cpu.next_rip = cpu.s.msr.star & 0xFFFFFFFF;
+        cpu.end_block();
+        return true;
+    }
     cpu.s.gpr[RCX] = cpu.next_rip;
     cpu.s.gpr[R11] = cpu.rflags() & ~rf::RF;
-    const u16 sel = static_cast<u16>((cpu.s.msr.star >> 32) & 0xFFFC);
+    // From compatibility mode (AMD only) the entry point is CSTAR.
+    const u64 target = cpu.s.in_64bit_code() ? cpu.s.msr.lstar : cpu.s.msr.cstar;
     cpu.s.seg[CS] = flat_code(sel, 0, true);
     cpu.s.seg[SS] = flat_stack(static_cast<u16>(sel + 8), 0);
     cpu.s.rflags = (cpu.s.rflags & ~cpu.s.msr.sfmask & ~rf::RF) | rf::FIXED1;
@@ -777,20 +805,33 @@ HANDLER(op_syscall)
     // that a kernel masking TF never sees #DB on its entry instruction.
     if (!(cpu.s.rflags & rf::TF))
         cpu.suppress_single_step();
-    cpu.next_rip = cpu.s.msr.lstar;
+    cpu.next_rip = target;
     cpu.end_block();
     return true;
 }
 
 HANDLER(op_sysret)
 {
-    if (!cpu.s.in_64bit_code() || !(cpu.s.msr.efer & cr::EFER_SCE))
+    if (!(cpu.s.msr.efer & cr::EFER_SCE) || (cpu.intel() && !cpu.s.in_64bit_code()))
         return cpu.raise_ud();
-    if (cpu.s.cpl() != 0)
+    if (!cpu.s.protected_mode() || cpu.s.v86_mode() || cpu.s.cpl() != 0)
         return cpu.raise_gp(0);
     const u16 base = static_cast<u16>((cpu.s.msr.star >> 48) & 0xFFFF);
+    if (!cpu.s.long_mode_active()) {
+        // AMD legacy mode: back to flat 32-bit ring 3 with interrupts on.
+        cpu.materialize_flags();
+        cpu.s.rflags |= rf::IF;
+        cpu.s.seg[CS] = flat_code(static_cast<u16>(base | 3), 3, false);
+        cpu.s.seg[SS] = flat_stack(static_cast<u16>((base + 8) | 3), 3);
+        cpu.next_rip = cpu.s.gpr[RCX] & 0xFFFFFFFF;
+        cpu.end_block();
+        return true;
+    }
     const bool to_64 = insn.opsize == 8;
-    if (to_64 && !cpu.is_canonical(cpu.s.gpr[RCX]))
+    // Intel refuses a non-canonical return address here, at CPL 0; AMD
+    // returns and the fetch faults at CPL 3 (the SYSRET erratum every
+    // kernel guards against).
+    if (to_64 && cpu.intel() && !cpu.is_canonical(cpu.s.gpr[RCX]))
         return cpu.raise_gp(0);
     cpu.write_rflags(cpu.s.gpr[R11], 0x3C7FD7);
     if (to_64) {
@@ -801,6 +842,8 @@ HANDLER(op_sysret)
         cpu.next_rip = cpu.s.gpr[RCX] & 0xFFFFFFFF;
     }
     // SS keeps its selector-derived attributes as a flat ring-3 data segment.
+    // (AMD leaves SS's hidden attributes as they were, X86_BUG_SYSRET_SS_ATTRS
+    // in Linux; the model loads them on both vendors, since the CPL is SS.DPL.)
     cpu.s.seg[SS] = flat_stack(static_cast<u16>((base + 8) | 3), 3);
     cpu.end_block();
     return true;
@@ -809,6 +852,8 @@ HANDLER(op_sysret)
 HANDLER(op_sysenter)
 {
     (void)insn;
+    if (cpu.amd() && cpu.s.long_mode_active())
+        return cpu.raise_ud();
     if (!cpu.s.protected_mode() || (cpu.s.msr.sysenter_cs & 0xFFFC) == 0)
         return cpu.raise_gp(0);
     const bool long_mode = cpu.s.long_mode_active();
@@ -825,6 +870,8 @@ HANDLER(op_sysenter)
 
 HANDLER(op_sysexit)
 {
+    if (cpu.amd() && cpu.s.long_mode_active())
+        return cpu.raise_ud();
     if (!cpu.s.protected_mode() || cpu.s.v86_mode() || cpu.s.cpl() != 0 ||
         (cpu.s.msr.sysenter_cs & 0xFFFC) == 0)
         return cpu.raise_gp(0);
