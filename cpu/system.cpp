@@ -413,13 +413,23 @@ HANDLER(op_rdtsc)
     return true;
 }
 
-// The model has no performance-monitoring counters (CPUID leaf 0AH reports
-// version 0), so every ECX names an invalid counter: #GP(0), which is also
-// the answer at CPL > 0 with CR4.PCE clear (SDM Vol 2B, RDPMC).
+// The Intel model has no performance-monitoring counters (CPUID leaf 0AH
+// reports version 0), so every ECX names an invalid counter: #GP(0), which
+// is also the answer at CPL > 0 with CR4.PCE clear (SDM Vol 2B, RDPMC). On
+// AMD the four legacy counters are architectural (APM Vol 3, RDPMC): ECX 0-3
+// read PerfCtr0-3 (cpu/amd_msrs.h), which hold what was written and never
+// count.
 HANDLER(op_rdpmc)
 {
     (void)insn;
-    return cpu.raise_gp(0);
+    const u64 index = cpu.s.gpr[RCX] & 0xFFFFFFFF;
+    const bool allowed = cpu.s.cpl() == 0 || (cpu.s.cr4 & cr::CR4_PCE);
+    if (!cpu.amd() || !allowed || index >= 4)
+        return cpu.raise_gp(0);
+    const u64 count = cpu.s.msr.amd.perf_ctr[index];
+    cpu.set_gpr(RAX, 4, count & 0xFFFFFFFF);
+    cpu.set_gpr(RDX, 4, count >> 32);
+    return true;
 }
 
 HANDLER(op_rdtscp)

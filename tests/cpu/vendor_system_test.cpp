@@ -166,3 +166,24 @@ TEST_CASE("IA32_MISC_ENABLE and IA32_PLATFORM_ID exist on the Intel model only")
     CHECK_FALSE(amd.cpu.write_msr(0x1A0, 1));
     CHECK_FALSE(amd.cpu.read_msr(0x17, v));
 }
+
+TEST_CASE("RDPMC reads the AMD model's legacy counters and raises #GP on the Intel model")
+{
+    for (CpuVendor vendor : {CpuVendor::Intel, CpuVendor::Amd}) {
+        CAPTURE(cpu_vendor_name(vendor));
+        VendorHarness h(vendor);
+        if (vendor == CpuVendor::Amd)
+            REQUIRE(h.cpu.write_msr(amd_msr::MSR_PERF_CTR0 + 2, 0x123456789ABCull));
+        h.state.gpr[RCX] = 2;
+        const int vector = h.run_to_vector({0x0F, 0x33});
+        if (vendor == CpuVendor::Intel) {
+            CHECK(vector == VEC_GP);
+            continue;
+        }
+        CHECK(vector == -1);
+        CHECK(h.state.gpr[RAX] == 0x56789ABCu);
+        CHECK(h.state.gpr[RDX] == 0x1234u);
+        h.state.gpr[RCX] = 4; // no fifth legacy counter
+        CHECK(h.run_to_vector({0x0F, 0x33}) == VEC_GP);
+    }
+}

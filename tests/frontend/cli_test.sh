@@ -40,6 +40,8 @@ run --version
 check "--version exits 0" eval 'status_is 0 && stdout_has "viridian "'
 run --bogus
 check "an unknown option exits 2 with one line" eval 'status_is 2 && stderr_is_one_line && stderr_has "--bogus"'
+run --cpu pentium
+check "an unknown CPU model exits 2 with one line" eval 'status_is 2 && stderr_is_one_line && stderr_has "pentium"'
 run --kernel
 check "a missing option argument exits 2" eval 'status_is 2 && stderr_is_one_line'
 run --memory 0

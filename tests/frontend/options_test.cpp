@@ -179,8 +179,18 @@ TEST_CASE("the usage text lists every option")
     for (std::string_view opt :
          {"--kernel", "--append", "--initrd", "--memory", "--cpus", "--trace", "--stats",
           "--max-instructions", "--serial", "--serial2", "--help", "--version", "--no-reboot", "--deterministic",
-          "--demo", "--cpu-features", "--enlightenments", "--hyperv-test-device", "--pc-testdev"})
+          "--demo", "--cpu", "--cpu-features", "--enlightenments", "--hyperv-test-device", "--pc-testdev"})
         CHECK(contains(usage, opt));
+}
+
+TEST_CASE("--cpu picks the vendor of the CPU model, Intel by default")
+{
+    CHECK(parse_ok({}).cpu_vendor == CpuVendor::Intel);
+    CHECK(parse_ok({"--cpu", "amd"}).cpu_vendor == CpuVendor::Amd);
+    CHECK(parse_ok({"--cpu=intel"}).cpu_vendor == CpuVendor::Intel);
+    const std::string bad = parse_error({"--cpu", "pentium"});
+    CHECK(contains(bad, "--cpu"));
+    CHECK(contains(bad, "pentium"));
 }
 
 TEST_CASE("--cpu-features rejects unknown names and unsigned items with one message")

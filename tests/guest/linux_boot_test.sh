@@ -3,8 +3,11 @@
 # scripts/fetch-guest.sh) boots on the interpreter, runs commands given on
 # its command line and prints their output.
 #
-#   linux_boot_test.sh VIRIDIAN GUEST_DIR [plain|hyperv]
+#   linux_boot_test.sh VIRIDIAN GUEST_DIR [plain|hyperv] [intel|amd]
 #
+# The last argument is the CPU model (--cpu, default intel); /proc/cpuinfo
+# must name its vendor. The AMD model's Hyper-V guest calls the hypervisor
+# with VMMCALL and runs 32-bit SYSCALL through CSTAR, as on AMD hardware.
 # plain (the default) boots one vCPU with --enlightenments off, as on bare
 # hardware, and powers off with status 0. hyperv boots two vCPUs with the
 # Hyper-V interface (docs/hyperv.md) and ends with a guest panic (echo c >
@@ -34,10 +37,11 @@ set -u
 viridian=$1
 guest=$2
 mode=${3:-plain}
+vendor=${4:-intel}
 # shellcheck source=tests/guest/common.sh
 source "$(dirname "$0")/common.sh"
 require_guest "$guest"
-show='cat /proc/interrupts /sys/devices/system/clocksource/clocksource0/current_clocksource; grep Clock.Event.Device /proc/timer_list'
+show='grep -m1 vendor_id /proc/cpuinfo; cat /proc/interrupts /sys/devices/system/clocksource/clocksource0/current_clocksource; grep Clock.Event.Device /proc/timer_list'
 case $mode in
 plain) enlightenments=off cpus=1 expected_status=0 run=$show ;;
 hyperv) enlightenments=on cpus=2 expected_status=8 run="$show; echo c > /proc/sysrq-trigger" ;;
@@ -49,19 +53,25 @@ esac
 out=$(mktemp)
 trap 'rm -f "$out"' EXIT
 timeout 900 "$viridian" --kernel "$guest/vmlinuz" --initrd "$guest/initramfs.cpio.gz" \
-    --enlightenments "$enlightenments" --cpus "$cpus" --stats \
+    --enlightenments "$enlightenments" --cpus "$cpus" --cpu "$vendor" --stats \
     --append "console=ttyS0 panic=-1 viridian.run=\"$run\"" \
     >"$out" 2>&1 </dev/null
 status=$?
 cat "$out"
 fail() {
-    echo "linux-boot ($mode): $*"
+    echo "linux-boot ($mode, $vendor): $*"
     exit 1
 }
 has() { grep -qE -- "$1" "$out"; }
 [ "$status" -eq "$expected_status" ] ||
     fail "viridian exited with status $status, expected $expected_status"
 has "viridian-guest: ready" || fail "no ready marker"
+case $vendor in
+intel) vendor_id=GenuineIntel ;;
+amd) vendor_id=AuthenticAMD ;;
+*) fail "unknown CPU model '$vendor' (intel or amd)" ;;
+esac
+has "^vendor_id\s*: $vendor_id" || fail "/proc/cpuinfo does not name $vendor_id"
 has "IO-APIC +4-edge +ttyS0" || fail "the UART is not routed through the IOAPIC"
 # CPUID offers XSAVES, so Linux keeps its FPU state in the compacted format.
 has "x86/fpu: Enabled xstate features 0x[0-9a-f]+, context size is [0-9]+ bytes, using 'compacted' format" ||
@@ -101,4 +111,4 @@ else
         fail "the crash message does not contain the panic"
 fi
 fail_on_complaints "$out" "${bad_lines[@]}"
-echo "linux-boot ($mode): ok"
+echo "linux-boot ($mode, $vendor): ok"
