@@ -428,6 +428,13 @@ RunExit Cpu::run(u64 budget)
         }
         const u64 retired_before = m_retired;
         const Block* last = execute_block(*block, end - stalls);
+        if (m_step_trap_requested) [[unlikely]] {
+            // Ran on the fast path (TF was clear when the block began).
+            m_step_trap_requested = false;
+            deliver_debug_exception(dbg::DR6_BS);
+            previous = nullptr;
+            continue;
+        }
         if (m_retired == retired_before)
             ++stalls;
         // A block that may be freed (uncached, or invalidated while running) is never chained.

@@ -482,6 +482,11 @@ public:
     }
     // SYSCALL whose SFMASK cleared TF: no single-step trap after it.
     void suppress_single_step() { m_no_step_trap = true; }
+    // The instruction traps for single-step if TF is set when it ends, even
+    // though it began with TF clear: SYSRET, whose R11 may set TF ("#DB is
+    // raised if TF is 1 at the end of syscall/sysret", kvm-unit-tests
+    // x86/syscall.c). The instruction must end its block.
+    void request_single_step_trap() { m_step_trap_requested = true; }
     bool page_watched(u64 vpn) const;
     void match_data_breakpoints(u64 linear, unsigned size, bool write);
     void match_io_breakpoints(u16 port, unsigned size);
@@ -570,5 +575,6 @@ private:
     u8 m_db_hits = 0;              // DR6 B0-B3 of the breakpoints its accesses matched
     bool m_db_hit_enabled = false; // one of them is enabled in DR7
     bool m_no_step_trap = false;   // it entered a handler with TF cleared (INT n, SYSCALL)
+    bool m_step_trap_requested = false; // request_single_step_trap()
     bool m_icebp = false;          // it was INT1/ICEBP, whose #DB reports the traps
 };

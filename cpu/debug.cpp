@@ -156,8 +156,9 @@ bool Cpu::debug_trap_after(bool single_step, bool after_mov_ss)
     // a stale hit (it stops at one).
     m_db_hits = 0;
     m_db_hit_enabled = false;
-    if (single_step && !m_no_step_trap)
+    if ((single_step || m_step_trap_requested) && !m_no_step_trap)
         bits |= dbg::DR6_BS;
+    m_step_trap_requested = false;
     if (after_mov_ss) {
         u64 held = s.events.pending_debug;
         s.events.pending_debug = 0;

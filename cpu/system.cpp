@@ -844,6 +844,8 @@ HANDLER(op_sysret)
     if (to_64 && cpu.intel() && !cpu.is_canonical(cpu.s.gpr[RCX]))
         return cpu.raise_gp(0);
     cpu.write_rflags(cpu.s.gpr[R11], 0x3C7FD7);
+    if (cpu.s.rflags & rf::TF)
+        cpu.request_single_step_trap();
     if (to_64) {
         cpu.s.seg[CS] = flat_code(static_cast<u16>((base + 16) | 3), 3, true);
         cpu.next_rip = cpu.s.gpr[RCX];

@@ -30,7 +30,9 @@ struct VendorHarness : CpuHarness {
         state.gdtr.limit = 0x3F;
         cpu.set_segment_from_descriptor(state.seg[CS], 0x28, CODE32);
     }
-    u64 frame(unsigned slot) { return get64(RSP0 - 48 + 8 * slot); } // error code first
+    // The frame of an exception taken from CPL 3: slot 0 is the error code
+    // (unused without one), then RIP, CS, RFLAGS, RSP, SS.
+    u64 frame(unsigned slot) { return get64(RSP0 - 48 + 8 * slot); }
 };
 
 } // namespace
@@ -185,5 +187,20 @@ TEST_CASE("RDPMC reads the AMD model's legacy counters and raises #GP on the Int
         CHECK(h.state.gpr[RDX] == 0x1234u);
         h.state.gpr[RCX] = 4; // no fifth legacy counter
         CHECK(h.run_to_vector({0x0F, 0x33}) == VEC_GP);
+    }
+}
+
+TEST_CASE("SYSRET that sets TF traps for single-step after itself on both models")
+{
+    for (CpuVendor vendor : {CpuVendor::Intel, CpuVendor::Amd}) {
+        CAPTURE(cpu_vendor_name(vendor));
+        VendorHarness h(vendor);
+        h.state.msr.star = u64(0x10) << 48;
+        h.state.gpr[RCX] = ENTRY; // the user code: HLT
+        h.state.gpr[R11] = 0x302;  // TF | IF
+        CHECK(h.run_to_vector({0x48, 0x0F, 0x07}) == VEC_DB);
+        CHECK(h.frame(1) == ENTRY); // before the HLT ran
+        CHECK(h.frame(2) == 0x23);  // at CPL 3
+        CHECK((h.state.dr[6] & dbg::DR6_BS) != 0);
     }
 }
