@@ -711,6 +711,13 @@ int run_replay(const Options& opt)
         if (!reader.open(path, error))
             return fail(error);
         const RecordHeader& header = reader.header();
+        if (opt.verbose)
+            std::printf("%s: seed %" PRIu64 ", cases %" PRIu64 "..%" PRIu64 ", modes %u%s%s, host "
+                        "%s family %u model %u stepping %u \"%s\", source: %s\n",
+                        path.c_str(), header.seed, header.first, header.first + header.count - 1,
+                        header.modes, header.only.empty() ? "" : ", only ", header.only.c_str(),
+                        header.host.vendor.c_str(), header.host.family, header.host.model,
+                        header.host.stepping, header.host.brand.c_str(), header.source.c_str());
         const std::optional<CpuVendor> vendor = opt.vendor ? opt.vendor : vendor_of(header.host);
         if (!vendor)
             return fail(path + ": recorded on a \"" + header.host.vendor +
@@ -757,7 +764,8 @@ int run_amend(const Options& opt)
         return fail(error);
     const size_t slash = opt.amend.rfind('/');
     header.source += "; amended with " +
-                     (slash == std::string::npos ? opt.amend : opt.amend.substr(slash + 1));
+                     (slash == std::string::npos ? opt.amend : opt.amend.substr(slash + 1)) +
+                     (opt.sparse ? " (--sparse: only the cases it lists)" : "");
     RecordWriter writer;
     if (!writer.open(opt.record, header, error))
         return fail(error);

@@ -353,7 +353,7 @@ bool RecordReader::open(const std::string& path, std::string& error)
         const int n = gzread(f, chunk, sizeof chunk);
         if (n < 0) {
             int code = 0;
-            error = path + ": corrupt or truncated stream (" + gzerror(f, &code) + ")";
+            error = std::string("corrupt or truncated stream (") + gzerror(f, &code) + ")";
             gzclose(f);
             return false;
         }
@@ -361,7 +361,13 @@ bool RecordReader::open(const std::string& path, std::string& error)
             break;
         m_bytes.insert(m_bytes.end(), chunk, chunk + n);
     }
+    int code = Z_OK;
+    const std::string gz_error = gzerror(f, &code);
     gzclose(f);
+    if (code != Z_OK) {
+        error = "corrupt or truncated stream (" + gz_error + ")";
+        return false;
+    }
 
     In in(m_bytes, m_at);
     u8 magic[sizeof RECORD_MAGIC];
