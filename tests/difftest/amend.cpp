@@ -147,8 +147,8 @@ bool parse_item(const std::string& item, Amendment& a)
     static constexpr struct {
         const char* name;
         unsigned at, size;
-    } fields[] = {{"FCW", fpimg::FCW, 2}, {"FSW", fpimg::FSW, 2}, {"FTW", fpimg::FTW, 1},
-                  {"FOP", fpimg::FOP, 2}, {"FIP", fpimg::FIP, 8}, {"FDP", fpimg::FDP, 8},
+    } fields[] = {{"FCW", fpimg::FCW, 2},    {"FSW", fpimg::FSW, 2}, {"FTW", fpimg::FTW, 1},
+                  {"FOP", fpimg::FOP, 2},    {"FIP", fpimg::FIP, 8}, {"FDP", fpimg::FDP, 8},
                   {"MXCSR", fpimg::MXCSR, 4}};
     for (const auto& f : fields) {
         if (name == f.name) {

@@ -480,8 +480,7 @@ public:
         ++m_not_run[static_cast<size_t>(why)];
     }
 
-    void compare(u64 seed, u64 i, const TestCase& tc, Known known, const Result& h,
-                 const Result& o)
+    void compare(u64 seed, u64 i, const TestCase& tc, Known known, const Result& h, const Result& o)
     {
         const Decoded d = decode(tc);
         if (m_opt.coverage && tc.fp && d.valid)
@@ -581,7 +580,7 @@ private:
     };
     const Options& m_opt;
     u64 m_mismatches = 0, m_skipped = 0;
-    std::array<u64, 5> m_not_run{}; // by Known
+    std::array<u64, 5> m_not_run{};             // by Known
     std::map<std::string, u64> m_unimplemented; // host runs them, ours raises #UD
     std::map<std::string, Stats> m_stats;       // per family, for --verbose
     std::map<std::string, u64> m_covered;       // "extension mnemonic", for --coverage
@@ -642,9 +641,9 @@ int run_live(const Options& opt)
     for (u64 i = first; i < first + count; ++i) {
         generate_case(opt.seed, i, opt.only, opt.modes, features, tc);
         digest = case_digest(digest, tc);
-        const Known not_run = tc.host_lacks                                    ? Known::HostLacks
+        const Known not_run = tc.host_lacks                                ? Known::HostLacks
                               : on_host && tc.mode32 && !host.can_run_32() ? Known::No32Bit
-                                                                             : Known::Full;
+                                                                           : Known::Full;
         if (not_run != Known::Full) {
             tally.not_run(not_run);
             if (!opt.record.empty())
@@ -665,8 +664,9 @@ int run_live(const Options& opt)
             // all leaves the case unknown.
             const Result again = host.run(tc, page), third = host.run(tc, page);
             if (!agree(tc, h, again)) {
-                std::fprintf(stderr, "cpu-difftest: seed %" PRIu64 " case %" PRIu64
-                                     ": the host's result changed when run again\n",
+                std::fprintf(stderr,
+                             "cpu-difftest: seed %" PRIu64 " case %" PRIu64
+                             ": the host's result changed when run again\n",
                              opt.seed, i);
                 if (agree(tc, again, third))
                     h = again;
@@ -787,8 +787,7 @@ int run_amend(const Options& opt)
         } else if (opt.sparse && known_ran(known)) {
             known = Known::Unknown;
             ++unknown;
-        } else if (known == Known::Full && tc.may_be_unimplemented && r.faulted &&
-                   r.vector == 6) {
+        } else if (known == Known::Full && tc.may_be_unimplemented && r.faulted && r.vector == 6) {
             // Bytes the interpreter rejects: the report is silent both when the
             // host rejected them too and when it ran them (a skip).
             known = Known::Unknown;
