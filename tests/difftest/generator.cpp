@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <bit>
+#include <cstdlib>
 #include <cstring>
 #include <vector>
 
@@ -202,7 +203,9 @@ struct Gen {
     bool rm_is_mem = false;
     u64 ea = 0; // the memory operand's address when rm_is_mem
 
-    Gen(Rng& r, TestCase& t) : rng(r), tc(t), m32(t.mode32) {}
+    const HostFeatures& host; // decides tc.host_lacks, nothing else
+
+    Gen(Rng& r, TestCase& t, const HostFeatures& h) : rng(r), tc(t), m32(t.mode32), host(h) {}
 
     u64& gpr(unsigned r) { return tc.init.gpr[r]; }
     void set_reg(unsigned r, u64 v)
@@ -1399,19 +1402,18 @@ bool fp_needs(const ZydisDecodedInstruction& zi, FpNeeds& n)
     return true;
 }
 
-bool host_has(FeatureBit f)
+bool host_has(const HostFeatures& host, FeatureBit f)
 {
-    static const std::array<u32, static_cast<size_t>(FeatureWord::Count)> words = [] {
-        std::array<u32, static_cast<size_t>(FeatureWord::Count)> w{};
-        unsigned a, b, c, d;
-        __cpuid(1, a, b, c, d);
-        w[static_cast<size_t>(FeatureWord::Leaf1Ecx)] = c;
-        w[static_cast<size_t>(FeatureWord::Leaf1Edx)] = d;
-        __cpuid_count(7, 0, a, b, c, d);
-        w[static_cast<size_t>(FeatureWord::Leaf7Ebx)] = b;
-        return w;
-    }();
-    return (words[static_cast<size_t>(f.word)] >> f.bit) & 1;
+    switch (f.word) {
+    case FeatureWord::Leaf1Ecx:
+        return (host.leaf1_ecx >> f.bit) & 1;
+    case FeatureWord::Leaf1Edx:
+        return (host.leaf1_edx >> f.bit) & 1;
+    case FeatureWord::Leaf7Ebx:
+        return (host.leaf7_ebx >> f.bit) & 1;
+    default:
+        std::abort(); // fp_candidate asks for no other word
+    }
 }
 
 // Instructions of the covered extensions that are not compared here.
@@ -1728,7 +1730,7 @@ bool gen_fp(Gen& g, FpShape shape)
         (zi.mnemonic == ZYDIS_MNEMONIC_VPINSRD || zi.mnemonic == ZYDIS_MNEMONIC_VPEXTRD))
         return false;
     for (unsigned i = 0; i < needs.count; ++i)
-        if (!host_has(needs.bits[i]))
+        if (!host_has(g.host, needs.bits[i]))
             g.tc.host_lacks = true;
     g.tc.length = zi.length;
     std::memcpy(g.tc.bytes.data(), bytes, zi.length);
@@ -1842,7 +1844,8 @@ std::vector<std::string> family_names()
     return names;
 }
 
-void generate_case(u64 seed, u64 index, const std::string& only, unsigned modes, TestCase& tc)
+void generate_case(u64 seed, u64 index, const std::string& only, unsigned modes,
+                   const HostFeatures& host, TestCase& tc)
 {
     Rng rng(seed, index);
     // An x87/SIMD family keeps its draw until its bytes fit: otherwise the
@@ -1854,7 +1857,7 @@ void generate_case(u64 seed, u64 index, const std::string& only, unsigned modes,
         if (kept) {
             tc.mode32 = kept32;
             randomize_state(rng, tc);
-            Gen g(rng, tc);
+            Gen g(rng, tc, host);
             tc.family = kept->name;
             if (kept->gen(g))
                 return;
@@ -1904,7 +1907,7 @@ void generate_case(u64 seed, u64 index, const std::string& only, unsigned modes,
         // A family that lacks the drawn mode (only with `only`) runs in its own.
         tc.mode32 = family && !(family->modes & mode) ? family->modes == M32 : want32;
         randomize_state(rng, tc);
-        Gen g(rng, tc);
+        Gen g(rng, tc, host);
         if (raw) {
             tc.family = "raw";
             tc.raw = true;
@@ -1926,6 +1929,18 @@ void generate_case(u64 seed, u64 index, const std::string& only, unsigned modes,
         if (tc.length)
             return;
     }
+}
+
+HostFeatures HostFeatures::of_this_host()
+{
+    HostFeatures h;
+    unsigned a, b, c, d;
+    __cpuid(1, a, b, c, d);
+    h.leaf1_ecx = c;
+    h.leaf1_edx = d;
+    __cpuid_count(7, 0, a, b, c, d);
+    h.leaf7_ebx = b;
+    return h;
 }
 
 } // namespace difftest

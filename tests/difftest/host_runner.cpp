@@ -130,6 +130,16 @@ bool HostRunner::init(std::string& error)
         error = "setitimer failed";
         return false;
     }
+    // The probe: a NOP in a 32-bit case. Where compatibility mode is not to
+    // be had, the prologue's far jump raises #GP before the NOP.
+    TestCase probe;
+    probe.mode32 = true;
+    probe.bytes[0] = 0x90;
+    probe.length = 1;
+    alignas(4096) static u8 page[PAGE_SIZE];
+    build_code_page(probe, page);
+    const Result r = run(probe, page);
+    m_can_run_32 = r.ok && !r.faulted && r.regs.rip == INSN_VA + 1;
     return true;
 }
 

@@ -14,8 +14,17 @@ class HostRunner {
 public:
     // Maps the window and installs the signal handlers; false with `error` set
     // when the fixed addresses are taken or the kernel refuses.
+    // Also probes once whether the host runs compatibility-mode code.
     bool init(std::string& error);
     Result run(const TestCase& tc, const u8* code_page);
+
+    // False when the far jump to the 32-bit user code segment faults: some
+    // kernels (paravirtualized ones among them) give a 64-bit process no
+    // usable 32-bit code segment. 32-bit cases cannot run on such a host.
+    bool can_run_32() const { return m_can_run_32; }
+
+private:
+    bool m_can_run_32 = false;
 };
 
 } // namespace difftest

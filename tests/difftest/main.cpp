@@ -1,18 +1,32 @@
 // cpu-difftest --seed N --cases M [--case I] [--only FAMILY] [--mode 64|32|both] [--verbose]
-//              [--coverage] [--cpu intel|amd]
+//              [--coverage] [--cpu intel|amd] [--record FILE [--record-oracle interp]
+//              [--record-host VENDOR,FAMILY,MODEL,STEPPING,BRAND]]
+// cpu-difftest --replay FILE [--replay FILE...] [--case I] [--verbose] [--cpu intel|amd]
+// cpu-difftest --replay IN --amend NOTES [--sparse] --record OUT
 //
 // --cpu picks the CPU model the interpreter runs (default: the host's vendor,
-// the only model the host can be compared with).
+// the only model the host can be compared with; on replay, the vendor of the
+// recorded host).
 //
 // Runs M generated cases of seed N on the host CPU and in the interpreter and
 // prints one line per mismatch; the last line is "M cases, K mismatches"
-// (", S skipped" when some cases could not be compared). Exit status 1 when
-// K > 0, 2 on a usage or setup error.
+// (", S skipped" when some cases could not be compared, with the reasons in
+// parentheses when some were not run at all). Exit status 1 when K > 0, 2 on
+// a usage or setup error.
+//
+// --record FILE also writes the host's result of every case to FILE;
+// --replay judges the interpreter alone against such files, on any machine.
+// --record-oracle interp records the interpreter as if it were the host and
+// --amend applies a host's MISMATCH report to a recording: together they
+// reconstruct a host's results from its report (docs/difftest-corpora.md);
+// --sparse keeps only the cases the report lists (the rest become unknown).
+#include "tests/difftest/amend.h"
 #include "tests/difftest/decode.h"
 #include "tests/difftest/flag_rules.h"
 #include "tests/difftest/generator.h"
 #include "tests/difftest/host_runner.h"
 #include "tests/difftest/interp_runner.h"
+#include "tests/difftest/record.h"
 #include "tests/host_cpu.h"
 
 #include <Zydis/Zydis.h>
@@ -25,7 +39,9 @@
 #include <cstring>
 #include <functional>
 #include <map>
+#include <optional>
 #include <string>
+#include <vector>
 
 using namespace difftest;
 
@@ -40,7 +56,13 @@ struct Options {
     unsigned modes = MODE_64 | MODE_32;
     bool verbose = false;
     bool coverage = false; // count the x87/SIMD cases per extension and mnemonic
-    CpuVendor vendor = host_cpu_vendor();
+    std::optional<CpuVendor> vendor;
+    std::string record;
+    bool oracle_interp = false; // --record-oracle interp
+    std::optional<HostIdentity> record_host;
+    std::vector<std::string> replay;
+    std::string amend;
+    bool sparse = false; // --amend keeps only the cases the report lists
 };
 
 bool parse_u64(const char* text, u64& out)
@@ -48,6 +70,30 @@ bool parse_u64(const char* text, u64& out)
     char* end = nullptr;
     out = std::strtoull(text, &end, 0);
     return end && *end == 0 && end != text;
+}
+
+// "GenuineIntel,6,167,1,Intel(R) Xeon(R) Processor"
+bool parse_host_identity(const std::string& text, HostIdentity& out)
+{
+    std::vector<std::string> parts;
+    size_t at = 0;
+    for (unsigned i = 0; i < 4; ++i) {
+        const size_t comma = text.find(',', at);
+        if (comma == std::string::npos)
+            return false;
+        parts.push_back(text.substr(at, comma - at));
+        at = comma + 1;
+    }
+    u64 family = 0, model = 0, stepping = 0;
+    if (!parse_u64(parts[1].c_str(), family) || !parse_u64(parts[2].c_str(), model) ||
+        !parse_u64(parts[3].c_str(), stepping))
+        return false;
+    out.vendor = parts[0];
+    out.family = static_cast<u32>(family);
+    out.model = static_cast<u32>(model);
+    out.stepping = static_cast<u32>(stepping);
+    out.brand = text.substr(at);
+    return true;
 }
 
 bool parse_options(int argc, char** argv, Options& o)
@@ -80,25 +126,56 @@ bool parse_options(int argc, char** argv, Options& o)
         } else if (arg == "--verbose" || arg == "-v") {
             o.verbose = true;
         } else if (arg == "--cpu" && has_value) {
-            const std::optional<CpuVendor> vendor = parse_cpu_vendor(argv[++i]);
-            if (!vendor)
+            o.vendor = parse_cpu_vendor(argv[++i]);
+            if (!o.vendor)
                 return false;
-            o.vendor = *vendor;
         } else if (arg == "--coverage") {
             o.coverage = true;
+        } else if (arg == "--record" && has_value) {
+            o.record = argv[++i];
+        } else if (arg == "--record-oracle" && has_value) {
+            if (std::string(argv[++i]) != "interp")
+                return false;
+            o.oracle_interp = true;
+        } else if (arg == "--record-host" && has_value) {
+            HostIdentity id;
+            if (!parse_host_identity(argv[++i], id))
+                return false;
+            o.record_host = id;
+        } else if (arg == "--replay" && has_value) {
+            o.replay.push_back(argv[++i]);
+        } else if (arg == "--amend" && has_value) {
+            o.amend = argv[++i];
+        } else if (arg == "--sparse") {
+            o.sparse = true;
         } else {
             return false;
         }
     }
+    // --record with --replay only to amend one file; the oracle and the host
+    // identity only when recording a live run.
+    if (!o.amend.empty() && (o.replay.size() != 1 || o.record.empty()))
+        return false;
+    if (o.sparse && o.amend.empty())
+        return false;
+    if (!o.replay.empty() && !o.record.empty() && o.amend.empty())
+        return false;
+    if ((o.oracle_interp || o.record_host) && (o.record.empty() || !o.replay.empty()))
+        return false;
     return true;
 }
 
 void usage()
 {
-    std::fprintf(stderr, "usage: cpu-difftest [--seed N] [--cases M] [--case I] [--only FAMILY]\n"
-                         "                    [--mode 64|32|both] [--verbose] [--coverage]\n"
-                         "                    [--cpu intel|amd]\n"
-                         "families:");
+    std::fprintf(stderr,
+                 "usage: cpu-difftest [--seed N] [--cases M] [--case I] [--only FAMILY]\n"
+                 "                    [--mode 64|32|both] [--verbose] [--coverage]\n"
+                 "                    [--cpu intel|amd] [--record FILE [--record-oracle interp]\n"
+                 "                    [--record-host VENDOR,FAMILY,MODEL,STEPPING,BRAND]]\n"
+                 "       cpu-difftest --replay FILE [--replay FILE...] [--case I] [--verbose]\n"
+                 "                    [--cpu intel|amd]\n"
+                 "       cpu-difftest --replay IN --amend NOTES [--sparse] --record OUT\n"
+                 "families:");
     for (const std::string& f : family_names())
         std::fprintf(stderr, " %s", f.c_str());
     std::fprintf(stderr, "\n");
@@ -233,8 +310,10 @@ unsigned widest_memory_operand(const Decoded& d)
     return bytes;
 }
 
-// Compares the two results; `detail` lists every difference.
-Verdict judge(const TestCase& tc, const Decoded& d, Result host, const Result& ours,
+// Compares the two results; `detail` lists every difference. `known` says
+// how much of `host` is known: a FaultOnly record is compared up to the fault
+// (vector, and CR2 for #PF).
+Verdict judge(const TestCase& tc, const Decoded& d, Result host, const Result& ours, Known known,
               std::string& detail)
 {
     // A branch to an unmapped target faults on the host when the target is
@@ -281,6 +360,26 @@ Verdict judge(const TestCase& tc, const Decoded& d, Result host, const Result& o
         add("fault host=" + describe_fault(host) + " ours=" + describe_fault(ours));
         return Verdict::Mismatch;
     }
+    auto compare_page_fault = [&](bool with_error_code) {
+        if (!host.faulted || host.vector != 14)
+            return;
+        // An x87 environment or state load that crosses into an unmapped
+        // page: the host reports some address in that page, not its first
+        // byte (the order the block is read in is the CPU's own; the SDM does
+        // not define it), so only the page is compared.
+        const bool block_load = d.valid && (d.insn.mnemonic == ZYDIS_MNEMONIC_FLDENV ||
+                                            d.insn.mnemonic == ZYDIS_MNEMONIC_FRSTOR);
+        const u64 cr2_mask = block_load ? ~u64(PAGE_SIZE - 1) : ~0ull;
+        if ((host.fault_address ^ ours.fault_address) & cr2_mask)
+            add("CR2 host=" + hex(host.fault_address) + " ours=" + hex(ours.fault_address));
+        if (with_error_code && ((host.error_code ^ ours.error_code) & 2))
+            add("#PF.W host=" + std::to_string((host.error_code >> 1) & 1) +
+                " ours=" + std::to_string((ours.error_code >> 1) & 1));
+    };
+    if (known == Known::FaultOnly) {
+        compare_page_fault(false);
+        return detail.empty() ? Verdict::Match : Verdict::Mismatch;
+    }
     // A faulting POPA leaves the registers it popped before the fault loaded
     // on AMD processors; the SDM has a fault restore the state before the
     // instruction (Vol 3A 6.5), which is what ours does. Not compared.
@@ -326,20 +425,7 @@ Verdict judge(const TestCase& tc, const Decoded& d, Result host, const Result& o
     }
     if (tc.fp)
         compare_fp(host.fp, ours.fp, add);
-    if (host.faulted && host.vector == 14) {
-        // An x87 environment or state load that crosses into an unmapped
-        // page: the host reports some address in that page, not its first
-        // byte (the order the block is read in is the CPU's own; the SDM does
-        // not define it), so only the page is compared.
-        const bool block_load = d.valid && (d.insn.mnemonic == ZYDIS_MNEMONIC_FLDENV ||
-                                            d.insn.mnemonic == ZYDIS_MNEMONIC_FRSTOR);
-        const u64 cr2_mask = block_load ? ~u64(PAGE_SIZE - 1) : ~0ull;
-        if ((host.fault_address ^ ours.fault_address) & cr2_mask)
-            add("CR2 host=" + hex(host.fault_address) + " ours=" + hex(ours.fault_address));
-        if ((host.error_code ^ ours.error_code) & 2)
-            add("#PF.W host=" + std::to_string((host.error_code >> 1) & 1) +
-                " ours=" + std::to_string((ours.error_code >> 1) & 1));
-    }
+    compare_page_fault(true);
     return detail.empty() ? Verdict::Match : Verdict::Mismatch;
 }
 
@@ -381,6 +467,351 @@ void print_state(const TestCase& tc, const Result& host, const Result& ours)
     print_regs("ours", ours.regs);
 }
 
+// What the cases came to: counts, mismatch lines, the summary. One per run,
+// across every replayed file.
+class Tally {
+public:
+    explicit Tally(const Options& opt) : m_opt(opt) {}
+
+    // A case the host did not run, or whose result the recording lacks.
+    void not_run(Known why)
+    {
+        ++m_skipped;
+        ++m_not_run[static_cast<size_t>(why)];
+    }
+
+    void compare(u64 seed, u64 i, const TestCase& tc, Known known, const Result& h, const Result& o)
+    {
+        const Decoded d = decode(tc);
+        if (m_opt.coverage && tc.fp && d.valid)
+            ++m_covered[std::string(ZydisISAExtGetString(d.insn.meta.isa_ext)) + " " +
+                        ZydisMnemonicGetString(d.insn.mnemonic)];
+        if (m_opt.verbose) {
+            Stats& st = m_stats[tc.family];
+            ++st.cases;
+            if (h.faulted)
+                ++st.faults[vector_name(h.vector)];
+            else
+                ++st.completed;
+        }
+        std::string detail;
+        switch (judge(tc, d, h, o, known, detail)) {
+        case Verdict::Match:
+            if (m_opt.single)
+                std::printf("seed=%" PRIu64 " case=%" PRIu64 " %s [%s] %s: match (%s)%s\n", seed, i,
+                            tc.family, hex_bytes(tc.bytes.data(), tc.length).c_str(),
+                            d.text.c_str(), describe_fault(h).c_str(),
+                            known == Known::FaultOnly ? " (only the host's fault is recorded)"
+                                                      : "");
+            if (m_opt.verbose)
+                print_state(tc, h, o);
+            break;
+        case Verdict::Skip:
+            ++m_skipped;
+            if (d.valid)
+                ++m_unimplemented[ZydisMnemonicGetString(d.insn.mnemonic)];
+            if (m_opt.verbose || m_opt.single)
+                std::printf("skip seed=%" PRIu64 " case=%" PRIu64 " %s [%s] %s\n", seed, i,
+                            tc.family, hex_bytes(tc.bytes.data(), tc.length).c_str(),
+                            d.text.c_str());
+            break;
+        case Verdict::Mismatch:
+            ++m_mismatches;
+            std::printf("MISMATCH seed=%" PRIu64 " case=%" PRIu64 " %s%s [%s] %s: %s\n", seed, i,
+                        tc.family, tc.mode32 ? "/32" : "",
+                        hex_bytes(tc.bytes.data(), tc.length).c_str(), d.text.c_str(),
+                        detail.c_str());
+            if (m_opt.verbose || m_opt.single)
+                print_state(tc, h, o);
+            break;
+        }
+    }
+
+    // The last line: "N cases, K mismatches[, S skipped[ (reasons)]]".
+    void print_summary(u64 count, bool replay, double seconds) const
+    {
+        if (m_opt.coverage) {
+            std::map<std::string, u64> per_extension;
+            for (const auto& [name, n] : m_covered) {
+                std::printf("covered: %s x%" PRIu64 "\n", name.c_str(), n);
+                ++per_extension[name.substr(0, name.find(' '))];
+            }
+            for (const auto& [extension, n] : per_extension)
+                std::printf("extension %s: %" PRIu64 " mnemonics\n", extension.c_str(), n);
+        }
+        if (m_opt.verbose) {
+            for (const auto& [family, st] : m_stats) {
+                std::printf("%-10s %7" PRIu64 " cases, %7" PRIu64 " completed", family.c_str(),
+                            st.cases, st.completed);
+                for (const auto& [vector, n] : st.faults)
+                    std::printf(", %s %" PRIu64, vector.c_str(), n);
+                std::printf("\n");
+            }
+            for (const auto& [name, n] : m_unimplemented)
+                std::printf("skipped: %s x%" PRIu64 "\n", name.c_str(), n);
+            std::printf("%.2f s\n", seconds);
+        }
+        std::string reasons;
+        auto reason = [&](Known why, const char* text) {
+            const u64 n = m_not_run[static_cast<size_t>(why)];
+            if (!n)
+                return;
+            reasons += reasons.empty() ? " (" : "; ";
+            reasons += std::to_string(n) + " of them" + text;
+        };
+        reason(Known::HostLacks, " for extensions the host lacks");
+        reason(Known::No32Bit, replay ? ": the recorded host could not run 32-bit code"
+                                      : ": this host cannot run 32-bit code");
+        reason(Known::Unknown, replay ? ": the recording does not know the host's result"
+                                      : ": the host's result changed from run to run");
+        if (!reasons.empty())
+            reasons += ")";
+        std::printf("%" PRIu64 " cases, %" PRIu64 " mismatches", count, m_mismatches);
+        if (m_skipped)
+            std::printf(", %" PRIu64 " skipped%s", m_skipped, reasons.c_str());
+        std::printf("\n");
+    }
+
+    u64 mismatches() const { return m_mismatches; }
+
+private:
+    struct Stats {
+        u64 cases = 0, completed = 0;
+        std::map<std::string, u64> faults;
+    };
+    const Options& m_opt;
+    u64 m_mismatches = 0, m_skipped = 0;
+    std::array<u64, 5> m_not_run{};             // by Known
+    std::map<std::string, u64> m_unimplemented; // host runs them, ours raises #UD
+    std::map<std::string, Stats> m_stats;       // per family, for --verbose
+    std::map<std::string, u64> m_covered;       // "extension mnemonic", for --coverage
+};
+
+// Whether the judge finds nothing between `a` (as the host) and `b`.
+bool agree(const TestCase& tc, const Result& a, const Result& b)
+{
+    std::string detail;
+    return judge(tc, decode(tc), a, b, Known::Full, detail) != Verdict::Mismatch;
+}
+
+int fail(const std::string& error)
+{
+    std::fprintf(stderr, "cpu-difftest: %s\n", error.c_str());
+    return 2;
+}
+
+double seconds_since(std::chrono::steady_clock::time_point start)
+{
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
+// The cases of one seed on the host (or, with --record-oracle interp, on the
+// interpreter standing in for a host) and in the interpreter.
+int run_live(const Options& opt)
+{
+    const bool on_host = !opt.oracle_interp;
+    HostRunner host;
+    std::string error;
+    if (on_host && !host.init(error))
+        return fail(error);
+    // The oracle stands in for a host with every extension.
+    const HostFeatures features = on_host ? HostFeatures::of_this_host() : HostFeatures{};
+    InterpRunner ours(opt.vendor.value_or(host_cpu_vendor()));
+
+    const auto start = std::chrono::steady_clock::now();
+    const u64 first = opt.single ? opt.single_index : 0;
+    const u64 count = opt.single ? 1 : opt.cases;
+    RecordWriter writer;
+    if (!opt.record.empty()) {
+        RecordHeader header;
+        header.seed = opt.seed;
+        header.first = first;
+        header.count = count;
+        header.modes = opt.modes;
+        header.only = opt.only;
+        header.host = opt.record_host.value_or(HostIdentity::of_this_host());
+        header.features = features;
+        header.source = on_host ? "host" : "interpreter (--record-oracle interp)";
+        if (!writer.open(opt.record, header, error))
+            return fail(error);
+    }
+    Tally tally(opt);
+    u64 digest = 0;
+    alignas(4096) static u8 page[PAGE_SIZE];
+    TestCase tc;
+    for (u64 i = first; i < first + count; ++i) {
+        generate_case(opt.seed, i, opt.only, opt.modes, features, tc);
+        digest = case_digest(digest, tc);
+        const Known not_run = tc.host_lacks                                ? Known::HostLacks
+                              : on_host && tc.mode32 && !host.can_run_32() ? Known::No32Bit
+                                                                           : Known::Full;
+        if (not_run != Known::Full) {
+            tally.not_run(not_run);
+            if (!opt.record.empty())
+                writer.add(tc, not_run, Result{});
+            continue;
+        }
+        build_code_page(tc, page);
+        Result h = on_host ? host.run(tc, page) : Result{};
+        const Result o = ours.run(tc, page);
+        if (!on_host)
+            h = o;
+        Known known = Known::Full;
+        if (on_host && !agree(tc, h, o)) {
+            // Neither a run nor a recording may keep a host hiccup (seen on
+            // the paravirtualized AMD host about once in 100,000 cases: a
+            // spurious #UD for FCOM, FIP/FDP saved truncated to 32 bits, an
+            // AVX result): a mismatch counts only when the host does the
+            // same again. Two further runs that agree with each other
+            // replace a first one that differs; no agreement at all leaves
+            // the case unknown.
+            const Result again = host.run(tc, page), third = host.run(tc, page);
+            if (!agree(tc, h, again)) {
+                std::fprintf(stderr,
+                             "cpu-difftest: seed %" PRIu64 " case %" PRIu64
+                             ": the host's result changed when run again\n",
+                             opt.seed, i);
+                if (agree(tc, again, third))
+                    h = again;
+                else
+                    known = Known::Unknown;
+            }
+        }
+        if (!opt.record.empty())
+            writer.add(tc, known, h);
+        if (known == Known::Unknown)
+            tally.not_run(known);
+        else
+            tally.compare(opt.seed, i, tc, known, h, o);
+    }
+    if (!opt.record.empty() && !writer.finish(digest, error))
+        return fail(error);
+    tally.print_summary(count, false, seconds_since(start));
+    return tally.mismatches() ? 1 : 0;
+}
+
+std::optional<CpuVendor> vendor_of(const HostIdentity& host)
+{
+    if (host.vendor == "GenuineIntel")
+        return CpuVendor::Intel;
+    if (host.vendor == "AuthenticAMD")
+        return CpuVendor::Amd;
+    return std::nullopt;
+}
+
+// The interpreter alone against recorded host results.
+int run_replay(const Options& opt)
+{
+    const auto start = std::chrono::steady_clock::now();
+    Tally tally(opt);
+    u64 total = 0;
+    alignas(4096) static u8 page[PAGE_SIZE];
+    TestCase tc;
+    Result h;
+    for (const std::string& path : opt.replay) {
+        RecordReader reader;
+        std::string error;
+        if (!reader.open(path, error))
+            return fail(error);
+        const RecordHeader& header = reader.header();
+        if (opt.verbose)
+            std::printf("%s: seed %" PRIu64 ", cases %" PRIu64 "..%" PRIu64 ", modes %u%s%s, host "
+                        "%s family %u model %u stepping %u \"%s\", source: %s\n",
+                        path.c_str(), header.seed, header.first, header.first + header.count - 1,
+                        header.modes, header.only.empty() ? "" : ", only ", header.only.c_str(),
+                        header.host.vendor.c_str(), header.host.family, header.host.model,
+                        header.host.stepping, header.host.brand.c_str(), header.source.c_str());
+        const std::optional<CpuVendor> vendor = opt.vendor ? opt.vendor : vendor_of(header.host);
+        if (!vendor)
+            return fail(path + ": recorded on a \"" + header.host.vendor +
+                        "\" host; name the model with --cpu");
+        InterpRunner ours(*vendor);
+        u64 digest = 0;
+        for (u64 i = header.first; i < header.first + header.count; ++i) {
+            generate_case(header.seed, i, header.only, header.modes, header.features, tc);
+            digest = case_digest(digest, tc);
+            Known known;
+            if (!reader.next(tc, known, h, error))
+                return fail(path + ": case " + std::to_string(i) + ": " + error);
+            if ((known == Known::HostLacks) != tc.host_lacks)
+                return fail(path + ": case " + std::to_string(i) +
+                            ": the recording and the generator disagree on whether the host "
+                            "has the instruction's extension");
+            if (opt.single && i != opt.single_index)
+                continue;
+            ++total;
+            if (!known_ran(known)) {
+                tally.not_run(known);
+                continue;
+            }
+            build_code_page(tc, page);
+            tally.compare(header.seed, i, tc, known, h, ours.run(tc, page));
+        }
+        if (!reader.finish(digest, error))
+            return fail(path + ": " + error);
+    }
+    tally.print_summary(total, true, seconds_since(start));
+    return tally.mismatches() ? 1 : 0;
+}
+
+// A recording with a host's MISMATCH report applied (see amend.h).
+int run_amend(const Options& opt)
+{
+    RecordReader reader;
+    std::string error;
+    if (!reader.open(opt.replay[0], error))
+        return fail(error);
+    RecordHeader header = reader.header();
+    Amendments amendments;
+    if (!amendments.load(opt.amend, header.seed, error))
+        return fail(error);
+    const size_t slash = opt.amend.rfind('/');
+    header.source += "; amended with " +
+                     (slash == std::string::npos ? opt.amend : opt.amend.substr(slash + 1)) +
+                     (opt.sparse ? " (--sparse: only the cases it lists)" : "");
+    RecordWriter writer;
+    if (!writer.open(opt.record, header, error))
+        return fail(error);
+    u64 digest = 0, applied = 0, fault_only = 0, unknown = 0;
+    TestCase tc;
+    Result r;
+    for (u64 i = header.first; i < header.first + header.count; ++i) {
+        generate_case(header.seed, i, header.only, header.modes, header.features, tc);
+        digest = case_digest(digest, tc);
+        Known known;
+        if (!reader.next(tc, known, r, error))
+            return fail(opt.replay[0] + ": case " + std::to_string(i) + ": " + error);
+        if (const Amendment* a = amendments.find(i)) {
+            if (known != Known::Full)
+                return fail("case " + std::to_string(i) + " is in the report but not run");
+            apply_amendment(*a, known, r);
+            ++applied;
+            fault_only += known == Known::FaultOnly;
+        } else if (opt.sparse && known_ran(known)) {
+            known = Known::Unknown;
+            ++unknown;
+        } else if (known == Known::Full && tc.may_be_unimplemented && r.faulted && r.vector == 6) {
+            // Bytes the interpreter rejects: the report is silent both when the
+            // host rejected them too and when it ran them (a skip).
+            known = Known::Unknown;
+            ++unknown;
+        }
+        writer.add(tc, known, r);
+    }
+    if (!reader.finish(digest, error))
+        return fail(opt.replay[0] + ": " + error);
+    if (!writer.finish(digest, error))
+        return fail(error);
+    if (applied != amendments.size())
+        return fail(opt.amend + ": " + std::to_string(amendments.size() - applied) +
+                    " MISMATCH lines name cases outside the recording");
+    std::printf("%" PRIu64 " cases amended (%" PRIu64 " of them fault only), %" PRIu64
+                " unknown (%s)\n",
+                applied, fault_only, unknown,
+                opt.sparse ? "not in the report" : "#UD in the interpreter, not in the report");
+    return 0;
+}
+
 } // namespace
 
 int main(int argc, char** argv)
@@ -399,110 +830,9 @@ int main(int argc, char** argv)
             return 2;
         }
     }
-    HostRunner host;
-    std::string error;
-    if (!host.init(error)) {
-        std::fprintf(stderr, "cpu-difftest: %s\n", error.c_str());
-        return 2;
-    }
-    InterpRunner ours(opt.vendor);
-
-    const auto start = std::chrono::steady_clock::now();
-    const u64 first = opt.single ? opt.single_index : 0;
-    const u64 count = opt.single ? 1 : opt.cases;
-    u64 mismatches = 0, skipped = 0, host_lacks = 0;
-    std::map<std::string, u64> unimplemented; // host runs them, ours raises #UD
-    struct Stats {
-        u64 cases = 0, completed = 0;
-        std::map<std::string, u64> faults;
-    };
-    std::map<std::string, Stats> stats; // per family, for --verbose
-    std::map<std::string, u64> covered; // "extension mnemonic", for --coverage
-    alignas(4096) static u8 page[PAGE_SIZE];
-    TestCase tc;
-    for (u64 i = first; i < first + count; ++i) {
-        generate_case(opt.seed, i, opt.only, opt.modes, tc);
-        if (tc.host_lacks) {
-            ++skipped;
-            ++host_lacks;
-            continue;
-        }
-        build_code_page(tc, page);
-        const Result h = host.run(tc, page);
-        const Result o = ours.run(tc, page);
-        const Decoded d = decode(tc);
-        if (opt.coverage && tc.fp && d.valid)
-            ++covered[std::string(ZydisISAExtGetString(d.insn.meta.isa_ext)) + " " +
-                      ZydisMnemonicGetString(d.insn.mnemonic)];
-        if (opt.verbose) {
-            Stats& st = stats[tc.family];
-            ++st.cases;
-            if (h.faulted)
-                ++st.faults[vector_name(h.vector)];
-            else
-                ++st.completed;
-        }
-        std::string detail;
-        switch (judge(tc, d, h, o, detail)) {
-        case Verdict::Match:
-            if (opt.single)
-                std::printf("seed=%" PRIu64 " case=%" PRIu64 " %s [%s] %s: match (%s)\n", opt.seed,
-                            i, tc.family, hex_bytes(tc.bytes.data(), tc.length).c_str(),
-                            d.text.c_str(), describe_fault(h).c_str());
-            if (opt.verbose)
-                print_state(tc, h, o);
-            break;
-        case Verdict::Skip:
-            ++skipped;
-            if (d.valid)
-                ++unimplemented[ZydisMnemonicGetString(d.insn.mnemonic)];
-            if (opt.verbose || opt.single)
-                std::printf("skip seed=%" PRIu64 " case=%" PRIu64 " %s [%s] %s\n", opt.seed, i,
-                            tc.family, hex_bytes(tc.bytes.data(), tc.length).c_str(),
-                            d.text.c_str());
-            break;
-        case Verdict::Mismatch:
-            ++mismatches;
-            std::printf("MISMATCH seed=%" PRIu64 " case=%" PRIu64 " %s%s [%s] %s: %s\n", opt.seed,
-                        i, tc.family, tc.mode32 ? "/32" : "",
-                        hex_bytes(tc.bytes.data(), tc.length).c_str(), d.text.c_str(),
-                        detail.c_str());
-            if (opt.verbose || opt.single)
-                print_state(tc, h, o);
-            break;
-        }
-    }
-    const double seconds =
-        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    if (opt.coverage) {
-        std::map<std::string, u64> per_extension;
-        for (const auto& [name, n] : covered) {
-            std::printf("covered: %s x%" PRIu64 "\n", name.c_str(), n);
-            ++per_extension[name.substr(0, name.find(' '))];
-        }
-        for (const auto& [extension, n] : per_extension)
-            std::printf("extension %s: %" PRIu64 " mnemonics\n", extension.c_str(), n);
-    }
-    if (opt.verbose) {
-        for (const auto& [family, st] : stats) {
-            std::printf("%-10s %7" PRIu64 " cases, %7" PRIu64 " completed", family.c_str(),
-                        st.cases, st.completed);
-            for (const auto& [vector, n] : st.faults)
-                std::printf(", %s %" PRIu64, vector.c_str(), n);
-            std::printf("\n");
-        }
-        for (const auto& [name, n] : unimplemented)
-            std::printf("skipped: %s x%" PRIu64 "\n", name.c_str(), n);
-        std::printf("%.2f s\n", seconds);
-    }
-    if (skipped && host_lacks)
-        std::printf("%" PRIu64 " cases, %" PRIu64 " mismatches, %" PRIu64 " skipped (%" PRIu64
-                    " of them for extensions the host lacks)\n",
-                    count, mismatches, skipped, host_lacks);
-    else if (skipped)
-        std::printf("%" PRIu64 " cases, %" PRIu64 " mismatches, %" PRIu64 " skipped\n", count,
-                    mismatches, skipped);
-    else
-        std::printf("%" PRIu64 " cases, %" PRIu64 " mismatches\n", count, mismatches);
-    return mismatches ? 1 : 0;
+    if (!opt.amend.empty())
+        return run_amend(opt);
+    if (!opt.replay.empty())
+        return run_replay(opt);
+    return run_live(opt);
 }
