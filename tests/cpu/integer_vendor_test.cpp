@@ -53,8 +53,14 @@ struct Machine {
 
     // The interrupted RIP the exception frame holds (after the error code
     // when the vector pushes one).
-    u64 faulting_rip(bool has_error_code) { return h.get64(h.state.gpr[RSP] + (has_error_code ? 8 : 0)); }
-    u64 saved_rflags(bool has_error_code) { return h.get64(h.state.gpr[RSP] + (has_error_code ? 24 : 16)); }
+    u64 faulting_rip(bool has_error_code)
+    {
+        return h.get64(h.state.gpr[RSP] + (has_error_code ? 8 : 0));
+    }
+    u64 saved_rflags(bool has_error_code)
+    {
+        return h.get64(h.state.gpr[RSP] + (has_error_code ? 24 : 16));
+    }
 
     // Compatibility mode: a 32-bit code segment under the same long-mode paging.
     void enter_compatibility_mode()
@@ -70,7 +76,7 @@ constexpr u64 ARITH = rf::ARITH;
 
 // ---- 0x67 string instructions in 64-bit mode ----
 
-TEST_CASE("REP MOVSQ with a 0x67 prefix and a count of 0 clears the upper halves of RCX, RSI and RDI on Intel")
+TEST_CASE("Intel REP MOVSQ with 0x67 and a count of 0 clears the upper halves of RCX, RSI and RDI")
 {
     // Intel host: seed 1 case 61925 (RSI, RDI), 69390 (RCX, RSI), 66914 (RCX).
     for (CpuVendor vendor : {CpuVendor::Intel, CpuVendor::Amd}) {
@@ -91,7 +97,7 @@ TEST_CASE("REP MOVSQ with a 0x67 prefix and a count of 0 clears the upper halves
     }
 }
 
-TEST_CASE("REP STOSB with a 0x67 prefix and a count of 0 clears the upper halves of RCX and RDI on Intel, not RSI")
+TEST_CASE("Intel REP STOSB with 0x67 and a count of 0 clears RCX's and RDI's upper halves, not RSI's")
 {
     // Intel host: seed 1 case 91569 (RCX; RSI's upper half kept), 95388 (RCX, RDI).
     Machine m{CpuVendor::Intel};
@@ -104,7 +110,7 @@ TEST_CASE("REP STOSB with a 0x67 prefix and a count of 0 clears the upper halves
     CHECK(m.h.state.gpr[RDI] == 0x100203AAull);
 }
 
-TEST_CASE("REPNE SCASB, REPE CMPSB and REP LODSB with a 0x67 prefix and a count of 0 clear only RCX's upper half on Intel")
+TEST_CASE("Intel REP SCAS, CMPS and LODS with 0x67 and a count of 0 clear only RCX's upper half")
 {
     // Intel host: seed 1 cases 13498 (scasb: RDI kept), 99525 (cmpsb: RSI and
     // RDI kept), 52383 (lodsd: RSI kept).
@@ -123,7 +129,7 @@ TEST_CASE("REPNE SCASB, REPE CMPSB and REP LODSB with a 0x67 prefix and a count 
     }
 }
 
-TEST_CASE("REP MOVSQ with a 0x67 prefix faulting on its first element has cleared RCX's and RSI's upper halves on Intel")
+TEST_CASE("Intel REP MOVSQ with 0x67 faulting on its first element has cleared RCX's and RSI's tops")
 {
     // Intel host: seed 1 case 9147 (#PF on the first element: RCX=0x5,
     // RSI=0x10020a40 zero-extended).
@@ -140,7 +146,7 @@ TEST_CASE("REP MOVSQ with a 0x67 prefix faulting on its first element has cleare
     }
 }
 
-TEST_CASE("REPNE CMPSD with a 0x67 prefix faulting on its first element clears RCX's upper half, not RSI's, on Intel")
+TEST_CASE("Intel REPNE CMPSD with 0x67 faulting on its first element clears RCX's top, not RSI's")
 {
     // Intel host: seed 1 case 38257 (RCX listed, RSI's upper half kept).
     Machine m{CpuVendor::Intel};
@@ -197,7 +203,7 @@ TEST_CASE("REPE CMPSB faulting in a later chunk still leaves the flags from befo
     }
 }
 
-TEST_CASE("REPE CMPSB between chunks shows the flags from before it on Intel, and its own when it finishes")
+TEST_CASE("Intel REPE CMPSB shows its old flags between chunks and its own when it finishes")
 {
     Machine m{CpuVendor::Intel};
     m.h.state.gpr[RSI] = 0x100000;
@@ -235,7 +241,7 @@ TEST_CASE("CALL to a non-canonical target stores the return address and then rai
     }
 }
 
-TEST_CASE("CALL rel32 to a non-canonical target stores the return address on Intel in the JIT as well")
+TEST_CASE("Intel CALL rel32 to a non-canonical target stores the return address in the JIT too")
 {
     // The fast handler and the block translator hand non-canonical targets
     // to the CALL handler. Code at the top of the lower canonical half: a
@@ -290,7 +296,7 @@ TEST_CASE("MOVSXD r16, m32 reads only 16 bits on Intel and the whole doubleword 
 
 // ---- BOUND (32-bit code) ----
 
-TEST_CASE("BOUND below a lower bound whose upper bound is not mapped raises #BR on Intel and #PF on AMD")
+TEST_CASE("BOUND below a lower bound next to an unmapped upper bound: #BR on Intel, #PF on AMD")
 {
     // Intel host: seed 5 case 82006 `bound cx, [esi]`: CX=0x00FF, lower bound
     // 0x6CCA at the page's last two bytes but one, upper bound across the
@@ -353,12 +359,16 @@ u64 host_count(bool lz, u64 flags_in, u64 source, u64& result)
 {
     u64 flags_out, r = 0;
     if (lz)
-        asm volatile("sub $128, %%rsp; push %3; popfq; lzcnt %2, %1; pushfq; pop %0; add $128, %%rsp"
+        // Below the red zone, which the compiler may use.
+        asm volatile("sub $128, %%rsp; push %3; popfq; lzcnt %2, %1;"
+                     "pushfq; pop %0; add $128, %%rsp"
                      : "=r"(flags_out), "+r"(r)
                      : "r"(source), "r"(flags_in)
                      : "cc");
     else
-        asm volatile("sub $128, %%rsp; push %3; popfq; tzcnt %2, %1; pushfq; pop %0; add $128, %%rsp"
+        // Below the red zone, which the compiler may use.
+        asm volatile("sub $128, %%rsp; push %3; popfq; tzcnt %2, %1;"
+                     "pushfq; pop %0; add $128, %%rsp"
                      : "=r"(flags_out), "+r"(r)
                      : "r"(source), "r"(flags_in)
                      : "cc");
