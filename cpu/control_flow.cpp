@@ -77,11 +77,24 @@ HANDLER(op_call)
     u64 target;
     TRY(near_target(cpu, insn, target));
     // The stack slot is checked first (#AC, #PF), then the target (#GP), and
-    // only then is the return address stored: a non-canonical target leaves
-    // the stack memory untouched (what the hardware does).
+    // only then is the return address stored.
     const unsigned as = cpu.stack_addr_size();
-    TRY(probe_write(cpu, SS, (cpu.s.gpr[RSP] - insn.opsize) & size_mask(as), insn.opsize));
+    const u64 slot = (cpu.s.gpr[RSP] - insn.opsize) & size_mask(as);
+    TRY(probe_write(cpu, SS, slot, insn.opsize));
     const u64 return_rip = cpu.next_rip;
+    // A non-canonical target in 64-bit mode: AMD raises #GP with the stack
+    // memory untouched (this host). Intel stores the return address at RSP-8
+    // first and then raises #GP with RSP unchanged (Intel host: seed 1 cases
+    // 27784 `call [rax*8+0x60]`, 35609 `call r12`, and every `branch ... call`
+    // line of seeds 1-6), although the SDM's pseudocode checks the target
+    // before Push(RIP). A store that would fault raises its own #PF/#AC/#SS
+    // instead, before the #GP: the slot was probed above (store first, the
+    // order the host implies). A target beyond the CS limit in 32-bit code
+    // keeps the SDM's order on both.
+    if (cpu.intel() && cpu.s.in_64bit_code() && insn.opsize == 8 && !cpu.is_canonical(target)) {
+        TRY(cpu.write_mem(SS, slot, 8, return_rip));
+        return cpu.raise_gp(0);
+    }
     TRY(cpu.near_branch(target, insn.opsize));
     return cpu.push(return_rip, insn.opsize);
 }
@@ -172,12 +185,24 @@ HANDLER(op_bound)
         return cpu.raise_ud();
     const unsigned size = insn.op[0].size;
     const u64 ea = cpu.effective_address(insn);
+    const u64 hi_ea = (ea + size) & size_mask(insn.addrsize);
     u64 lo, hi, v;
-    TRY(cpu.read_mem(insn.mem.seg, ea, size, lo));
-    TRY(cpu.read_mem(insn.mem.seg, (ea + size) & size_mask(insn.addrsize), size, hi));
     TRY(cpu.read_operand(insn, 0, v));
     const i64 sv = static_cast<i64>(sign_extend(v, size));
-    if (sv < static_cast<i64>(sign_extend(lo, size)) || sv > static_cast<i64>(sign_extend(hi, size)))
-        return cpu.raise(Fault{VEC_BR, false, 0, 0});
+    const auto below = [&] { return sv < static_cast<i64>(sign_extend(lo, size)); };
+    const auto above = [&] { return sv > static_cast<i64>(sign_extend(hi, size)); };
+    const Fault br{VEC_BR, false, 0, 0};
+    TRY(cpu.read_mem(insn.mem.seg, ea, size, lo));
+    // Intel compares with the lower bound before it reads the upper one: an
+    // index below it raises #BR even when the upper bound lies on a page that
+    // is not present (Intel host, 32-bit: seed 5 cases 31542, 82006, 136919,
+    // seed 6 case 118745: #BR where reading both first takes #PF at
+    // 0x10021000). AMD: both bounds are read first (as before; no 32-bit AMD
+    // host evidence either way).
+    if (cpu.intel() && below())
+        return cpu.raise(br);
+    TRY(cpu.read_mem(insn.mem.seg, hi_ea, size, hi));
+    if (below() || above())
+        return cpu.raise(br);
     return true;
 }

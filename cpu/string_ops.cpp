@@ -117,6 +117,25 @@ u64 bulk_iterations(Cpu& cpu, const Insn& insn, const StringRegs& r, unsigned si
     }
 }
 
+// Intel, 64-bit mode, REP with a 0x67 prefix (32-bit addresses): the
+// instruction writes ECX, and MOVS/STOS also ESI/EDI (those they use), at its
+// start, so their upper halves are cleared even when no iteration completes
+// (a count of 0, or a fault on the first element). CMPS, SCAS and LODS clear
+// ESI/EDI only through an iteration. Intel host: seed 1 cases 9147 (MOVSQ
+// faulting: RCX, RSI), 13498 (SCASB, count 0: RCX only, RDI kept), 61925
+// (MOVSQ, count 0: RSI, RDI), 38257 (CMPSD faulting: RCX only); all 268 such
+// lines of seeds 1-6 fit. AMD leaves all three until an iteration writes them.
+// INS/OUTS (not testable at CPL 3) are taken to behave like the compares.
+template <Str K>
+void zero_extend_address_registers(Cpu& cpu)
+{
+    cpu.set_gpr(RCX, 4, cpu.s.gpr[RCX]);
+    if constexpr (K == Str::Movs)
+        cpu.set_gpr(RSI, 4, cpu.s.gpr[RSI]);
+    if constexpr (K == Str::Movs || K == Str::Stos)
+        cpu.set_gpr(RDI, 4, cpu.s.gpr[RDI]);
+}
+
 template <Str K>
 bool string_op(Cpu& cpu, const Insn& insn)
 {
@@ -133,6 +152,24 @@ bool string_op(Cpu& cpu, const Insn& insn)
 
     const bool compares = K == Str::Cmps || K == Str::Scas;
     const bool repne = insn.prefixes & pfx::REPNE;
+    if (r.as == 4 && cpu.intel() && cpu.s.in_64bit_code())
+        zero_extend_address_registers<K>(cpu);
+    // Intel: an unfinished REP CMPS/SCAS leaves the arithmetic flags it
+    // started with; they are written only when it finishes (the count runs
+    // out or the compare ends it). The Intel host showed it on faults after
+    // completed iterations (seed 1 cases 4951, 5605, 7288; all 270 such
+    // lines of seeds 1-6 have the flags from before the instruction). A
+    // pause between chunks restores them as well, so that a fault in a later
+    // chunk, an interrupt or a single-step trap between iterations all see
+    // the flags from before the instruction, independent of REP_CHUNK. AMD
+    // (and this interpreter before) leaves the last iteration's flags.
+    const bool keep_flags = compares && cpu.intel();
+    const u64 flags_before = keep_flags ? cpu.rflags() : 0;
+    const auto unfinished = [&](bool result) {
+        if (keep_flags)
+            cpu.set_rflags_arith(flags_before);
+        return result;
+    };
     // Single-stepping traps after every iteration (SDM Vol 3B 18.3.1.4).
     const u64 chunk = (cpu.s.rflags & rf::TF) ? 1 : REP_CHUNK;
     for (u64 done = 0; done < chunk; ++done) {
@@ -147,7 +184,8 @@ bool string_op(Cpu& cpu, const Insn& insn)
                 continue;
             }
         }
-        TRY(one_iteration<K>(cpu, insn, r, size));
+        if (!one_iteration<K>(cpu, insn, r, size))
+            return unfinished(false);
         cpu.set_gpr(RCX, r.as, count - 1);
         if (compares) {
             const bool zf = cpu.condition(0x4);
@@ -160,6 +198,7 @@ bool string_op(Cpu& cpu, const Insn& insn)
     }
     if (cpu.s.gpr[RCX] & r.mask) {
         next_rip_repeat(cpu);
+        return unfinished(true);
     }
     return true;
 }
