@@ -19,9 +19,11 @@ namespace {
 // Intel host (notes/intel-host/unit-x87-float80.txt), tests/cpu/x87_test.cpp
 // (FRSTOR an image with FOP = 0, one instruction, FNSAVE; FIP/FDP masked)
 // differed on 21,646 of 27,101 cases, on every non-control opcode and on no
-// control one, while recording FOP always passes on the AMD host; cpu-difftest
-// compares FOP only with ES set and found no FOP difference on the Intel
-// host (difftest-seed1..6.txt). An instruction incurred an unmasked
+// control one, while recording FOP always passes on the AMD host. The other
+// way round, this Intel model run against the AMD host differs on the same
+// 21,646 cases, opcode for opcode. cpu-difftest compares FOP only with ES
+// set and found no FOP difference on the Intel host (difftest-seed1..6.txt).
+// An instruction incurred an unmasked
 // exception exactly when it leaves ES set (a waiting instruction that finds
 // ES set takes #MF before it changes anything), so on Intel the opcode the
 // instruction recorded is withdrawn when ES is clear, including when the
