@@ -576,6 +576,29 @@ bool f80_round_to_int(FpEnv& env, Float80 a, Float80& out)
     return true;
 }
 
+namespace {
+
+// FPREM/FPREM1 of a finite value by an infinity and FSCALE of a finite value
+// by a zero return the value itself (SDM Vol 2A FPREM, FSCALE tables). A
+// (true) denormal with UE unmasked shows whether it is rounded on the way:
+// AMD rounds it as any tiny result, raising UE and biasing the exponent by
+// 24576 (AMD EPYC host: fprem cw=076b a=0000:00000414dea2f4ee b=-inf gives
+// 5fec:829bd45e9dc00000 with DE and UE); Intel returns it unchanged with DE
+// alone (Intel host, notes/intel-host/unit-x87-float80.txt: that same case,
+// fprem1 cw=0f4e a=0000:00000009a3fcfa11 b=-inf, fscale cw=076f
+// a=8000:00006a805748e27c b=+0 and cw=0f46 a=8000:000000000084fb52 b=-0).
+// Intel still rounds a denormal when the result comes from arithmetic that
+// happens to leave it unchanged (FPREM by a larger finite value, FSCALE by
+// 0 < |b| < 1: ~130 such host cases agreed with AMD), and renormalizes a
+// pseudo-denormal as AMD does. With UE masked a true denormal passes
+// unchanged on both, exact and without UE.
+bool passes_denormal_through(const FpEnv& env, Float80 a)
+{
+    return env.vendor == CpuVendor::Intel && a.exp() == 0 && !(a.signif >> 63);
+}
+
+} // namespace
+
 bool f80_scale(FpEnv& env, Float80 a, Float80 b, Float80& out)
 {
     const FpClass ca = classify(a), cb = classify(b);
@@ -601,6 +624,10 @@ bool f80_scale(FpEnv& env, Float80 a, Float80 b, Float80& out)
     if (!check_denormal(env, ca, cb))
         return false;
     if (ca == FpClass::Zero || ca == FpClass::Infinity) {
+        out = a;
+        return true;
+    }
+    if (cb == FpClass::Zero && passes_denormal_through(env, a)) {
         out = a;
         return true;
     }
@@ -667,6 +694,10 @@ bool f80_rem(FpEnv& env, Float80 a, Float80 b, bool ieee, Float80& out, u8& quot
     }
     const Unpacked ua = unpack(a), ub = unpack(b);
     const i32 d = ua.exp - ub.exp;
+    if (cb == FpClass::Infinity && passes_denormal_through(env, a)) {
+        out = a;
+        return true;
+    }
     if (cb == FpClass::Infinity || (d < 0 && !(ieee && d == -1))) {
         // No reduction; the operand is renormalized (a pseudo-denormal
         // comes back with exponent 1).

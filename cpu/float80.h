@@ -5,6 +5,7 @@
 // Portable C++: no host long double and no soft-float library.
 #pragma once
 
+#include "cpu/cpu_vendor.h"
 #include "mmu/types.h"
 
 // x87 status-word exception flags (SDM Vol 1 8.1.3.1); the control word masks
@@ -63,6 +64,9 @@ struct FpEnv {
     // Operands (bit 0: a, bit 1: b) that were single/double denormals before
     // they were widened: they count as denormal operands for DE.
     u8 denormal_inputs = 0;
+    // Whose x87 to imitate where Intel and AMD differ: FPREM/FPREM1 by an
+    // infinity and FSCALE by a zero of a denormal (f80_rem, f80_scale).
+    CpuVendor vendor = CpuVendor::Intel;
 
     unsigned rounding() const { return (fcw >> 10) & 3; } // 0 nearest, 1 down, 2 up, 3 zero
     unsigned precision() const;

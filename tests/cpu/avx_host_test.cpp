@@ -6,6 +6,7 @@
 // get aligned addresses). Seeded; forms the host lacks are skipped and counted.
 #include "tests/cpu/cpu_harness.h"
 #include "tests/cpu/random_fp.h"
+#include "tests/host_cpu.h"
 
 #include <doctest/doctest.h>
 
@@ -114,7 +115,7 @@ constexpr unsigned DATA_SIZE = 128;
 
 struct Interpreter {
     static constexpr u64 IDT = 0x40000, STUBS = 0x41000, DATA = 0x30000;
-    CpuHarness h;
+    CpuHarness h{host_cpu_vendor()};
 
     Interpreter()
     {

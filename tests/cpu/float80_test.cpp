@@ -3,6 +3,7 @@
 // asm, FNSAVE to read results and flags without waiting) for many seeded
 // random operands in every rounding and precision mode, masked and unmasked.
 #include "cpu/float80.h"
+#include "tests/host_cpu.h"
 
 #include <doctest/doctest.h>
 
@@ -20,11 +21,12 @@ Float80 f(u16 se, u64 m)
     return Float80{m, se};
 }
 
-FpEnv env_with(u16 fcw, bool pc = true)
+FpEnv env_with(u16 fcw, bool pc = true, CpuVendor vendor = CpuVendor::Intel)
 {
     FpEnv e;
     e.fcw = fcw;
     e.use_pc = pc;
+    e.vendor = vendor;
     return e;
 }
 
@@ -105,6 +107,83 @@ TEST_CASE("float80 unmasked overflow wraps the exponent by 24576")
     REQUIRE(f80_mul(e, big, f80_from_int(4), r));
     CHECK(r == f(0x7FFE + 2 - 24576, 0x8000000000000000ull));
     CHECK(e.flags == fpx::OE);
+}
+
+// Intel host: notes/intel-host/unit-x87-float80.txt (float80 FPREM/FSCALE
+// host comparisons); AMD: the AMD EPYC host, same operands.
+TEST_CASE("FPREM and FPREM1 of a denormal by an infinity with UE unmasked return it unchanged on Intel")
+{
+    Float80 r;
+    u8 q = 9;
+    bool partial = true;
+    FpEnv e = env_with(0x076B, false, CpuVendor::Intel);
+    REQUIRE(f80_rem(e, f(0, 0x00000414DEA2F4EEull), f(0xFFFF, 0x8000000000000000ull), false, r, q,
+                    partial));
+    CHECK(r == f(0, 0x00000414DEA2F4EEull));
+    CHECK(e.flags == fpx::DE);
+    CHECK(q == 0);
+    CHECK(!partial);
+    e = env_with(0x0F4E, false, CpuVendor::Intel);
+    REQUIRE(f80_rem(e, f(0, 0x00000009A3FCFA11ull), f(0xFFFF, 0x8000000000000000ull), true, r, q,
+                    partial));
+    CHECK(r == f(0, 0x00000009A3FCFA11ull));
+    CHECK(e.flags == fpx::DE);
+}
+
+TEST_CASE("FPREM and FPREM1 of a denormal by an infinity with UE unmasked underflow on AMD")
+{
+    Float80 r;
+    u8 q;
+    bool partial;
+    FpEnv e = env_with(0x076B, false, CpuVendor::Amd);
+    REQUIRE(f80_rem(e, f(0, 0x00000414DEA2F4EEull), f(0xFFFF, 0x8000000000000000ull), false, r, q,
+                    partial));
+    CHECK(r == f(0x5FEC, 0x829BD45E9DC00000ull));
+    CHECK(e.flags == (fpx::DE | fpx::UE));
+    e = env_with(0x0F4E, false, CpuVendor::Amd);
+    REQUIRE(f80_rem(e, f(0, 0x00000009A3FCFA11ull), f(0xFFFF, 0x8000000000000000ull), true, r, q,
+                    partial));
+    CHECK(r == f(0x5FE5, 0x9A3FCFA110000000ull));
+    CHECK(e.flags == (fpx::DE | fpx::UE));
+}
+
+TEST_CASE("FSCALE of a denormal by zero with UE unmasked returns it unchanged on Intel only")
+{
+    Float80 r;
+    FpEnv e = env_with(0x076F, false, CpuVendor::Intel);
+    REQUIRE(f80_scale(e, f(0x8000, 0x00006A805748E27Cull), f(0, 0), r));
+    CHECK(r == f(0x8000, 0x00006A805748E27Cull));
+    CHECK(e.flags == fpx::DE);
+    e = env_with(0x0F46, false, CpuVendor::Intel);
+    REQUIRE(f80_scale(e, f(0x8000, 0x000000000084FB52ull), f(0x8000, 0), r));
+    CHECK(r == f(0x8000, 0x000000000084FB52ull));
+    CHECK(e.flags == fpx::DE);
+    e = env_with(0x076F, false, CpuVendor::Amd);
+    REQUIRE(f80_scale(e, f(0x8000, 0x00006A805748E27Cull), f(0, 0), r));
+    CHECK(r == f(0xDFF0, 0xD500AE91C4F80000ull));
+    CHECK(e.flags == (fpx::DE | fpx::UE));
+    e = env_with(0x0F46, false, CpuVendor::Amd);
+    REQUIRE(f80_scale(e, f(0x8000, 0x000000000084FB52ull), f(0x8000, 0), r));
+    CHECK(r == f(0xDFD9, 0x84FB520000000000ull));
+    CHECK(e.flags == (fpx::DE | fpx::UE));
+}
+
+TEST_CASE("FSCALE and FPREM still underflow a denormal on Intel when they compute")
+{
+    // FSCALE by 1 and FPREM by 1 (|a| < |b|): rounded, UE and the bias, on both vendors.
+    for (CpuVendor v : {CpuVendor::Intel, CpuVendor::Amd}) {
+        Float80 r;
+        FpEnv e = env_with(0x076F, false, v);
+        REQUIRE(f80_scale(e, f(0x8000, 0x00006A805748E27Cull), F80_ONE, r));
+        CHECK(r == f(0xDFF1, 0xD500AE91C4F80000ull));
+        CHECK(e.flags == (fpx::DE | fpx::UE));
+        u8 q;
+        bool partial;
+        e = env_with(0x076B, false, v);
+        REQUIRE(f80_rem(e, f(0, 0x00000414DEA2F4EEull), F80_ONE, false, r, q, partial));
+        CHECK(r == f(0x5FEC, 0x829BD45E9DC00000ull));
+        CHECK(e.flags == (fpx::DE | fpx::UE));
+    }
 }
 
 TEST_CASE("float80 masked underflow produces a denormal and flags UE only when inexact")
@@ -212,6 +291,12 @@ TEST_CASE("float80 constants round per RC like the x87")
 #if defined(__x86_64__) || defined(__i386__)
 
 namespace {
+
+// The model of the host's vendor: the comparisons run on Intel and AMD hosts.
+FpEnv host_env(u16 fcw, bool pc)
+{
+    return env_with(fcw, pc, host_cpu_vendor());
+}
 
 struct Host {
     u8 image[108]; // FNSAVE, 32-bit protected-mode layout
@@ -456,7 +541,7 @@ void run_binary(const char* name, BinaryOp op, Host (*host)(u16, Float80, Float8
         const u16 cw = g.control_word(pc);
         const Float80 a = g.value();
         const Float80 b = g.value(a.exp());
-        FpEnv e = env_with(cw, pc);
+        FpEnv e = host_env(cw, pc);
         Float80 r;
         const bool ok = op(e, a, b, r);
         compare_st0(t, name, cw, a, b, ok, r, e, host(cw, a, b));
@@ -472,7 +557,7 @@ void run_unary(const char* name, bool (*op)(FpEnv&, Float80, Float80&),
     for (unsigned i = 0; i < count; ++i) {
         const u16 cw = g.control_word(pc);
         const Float80 a = g.value();
-        FpEnv e = env_with(cw, pc);
+        FpEnv e = host_env(cw, pc);
         Float80 r;
         const bool ok = op(e, a, r);
         compare_st0(t, name, cw, a, F80_ZERO, ok, r, e, host(cw, a, F80_ZERO));
@@ -516,7 +601,7 @@ TEST_CASE("float80 FSCALE matches the host x87")
         const u16 cw = g.control_word(false);
         const Float80 a = g.value();
         const Float80 b = g.below(3) ? g.in_range(-2, 16) : g.value();
-        FpEnv e = env_with(cw, false);
+        FpEnv e = host_env(cw, false);
         Float80 r;
         const bool ok = f80_scale(e, a, b, r);
         compare_st0(t, "fscale", cw, a, b, ok, r, e, host_scale(cw, a, b));
@@ -531,7 +616,7 @@ TEST_CASE("float80 FXTRACT matches the host x87")
     for (unsigned i = 0; i < N; ++i) {
         const u16 cw = g.control_word(false);
         const Float80 a = g.value();
-        FpEnv e = env_with(cw, false);
+        FpEnv e = host_env(cw, false);
         Float80 ex, sig;
         const bool ok = f80_extract(e, a, ex, sig);
         const Host h = host_xtract(cw, a, F80_ZERO);
@@ -554,7 +639,7 @@ TEST_CASE("float80 FPREM and FPREM1 match the host x87")
             const u16 cw = g.control_word(false);
             const Float80 b = g.value();
             const Float80 a = g.below(2) ? g.value(b.exp()) : g.value();
-            FpEnv e = env_with(cw, false);
+            FpEnv e = host_env(cw, false);
             Float80 r;
             u8 q;
             bool partial;
@@ -594,7 +679,7 @@ TEST_CASE("float80 FCOM and FUCOM match the host x87")
             const u16 cw = g.control_word(false);
             const Float80 a = g.value();
             const Float80 b = g.below(4) ? g.value() : a;
-            FpEnv e = env_with(cw, false);
+            FpEnv e = host_env(cw, false);
             const FpOrder o = f80_compare(e, a, b, quiet);
             const u16 cc = o == FpOrder::Less      ? C0
                            : o == FpOrder::Equal   ? C3
@@ -633,7 +718,7 @@ TEST_CASE("float80 stores to single, double, integers and BCD match the host x87
         {
             u32 host = 0xDEADBEEF, ours = 0xDEADBEEF;
             const Host h = host_st32(cw, a, host);
-            FpEnv e = env_with(cw, false);
+            FpEnv e = host_env(cw, false);
             f80_to_f32(e, a, ours);
             ++t32.cases;
             if (host != ours || flags_of(h) != ours_of(e))
@@ -644,7 +729,7 @@ TEST_CASE("float80 stores to single, double, integers and BCD match the host x87
         {
             u64 host = 0xDEADBEEFDEADBEEF, ours = host;
             const Host h = host_st64(cw, a, host);
-            FpEnv e = env_with(cw, false);
+            FpEnv e = host_env(cw, false);
             f80_to_f64(e, a, ours);
             ++t64.cases;
             if (host != ours || flags_of(h) != ours_of(e))
@@ -669,7 +754,7 @@ TEST_CASE("float80 stores to single, double, integers and BCD match the host x87
                     h = trunc ? host_istt64(cw, a, v) : host_ist64(cw, a, v);
                     host = v;
                 }
-                FpEnv e = env_with(cw, false);
+                FpEnv e = host_env(cw, false);
                 f80_to_int(e, a, bytes, trunc, ours);
                 Tally& t = trunc ? tt : ti;
                 ++t.cases;
@@ -685,7 +770,7 @@ TEST_CASE("float80 stores to single, double, integers and BCD match the host x87
             std::memset(host.b, 0x5A, 10);
             std::memset(ours.b, 0x5A, 10);
             const Host h = host_bstp(cw, a, host);
-            FpEnv e = env_with(cw, false);
+            FpEnv e = host_env(cw, false);
             f80_to_bcd(e, a, ours.b);
             ++tb.cases;
             if (std::memcmp(host.b, ours.b, 10) != 0 || flags_of(h) != ours_of(e))
@@ -709,7 +794,7 @@ TEST_CASE("float80 loads from single and double match the host x87")
         const u32 s = static_cast<u32>(raw) | (g.below(8) == 0 ? 0x7F800000u : 0);
         const u64 d = raw | (g.below(8) == 0 ? 0x7FF0000000000000ull : 0);
         for (int k = 0; k < 2; ++k) {
-            FpEnv e = env_with(cw, false);
+            FpEnv e = host_env(cw, false);
             Float80 r{};
             const bool ok = k == 0 ? f80_from_f32(e, s, r) : f80_from_f64(e, d, r);
             const Host h = k == 0 ? host_ld32(cw, s) : host_ld64(cw, d);
@@ -810,7 +895,7 @@ TEST_CASE("float80 transcendentals are within 1 ulp of the host x87")
         {
             const Float80 x = g.below(8) ? g.in_range(-70, -1) : g.value();
             if (classify(x) == FpClass::Normal && x.exp() < F80_BIAS) {
-                FpEnv e = env_with(cw, false);
+                FpEnv e = host_env(cw, false);
                 Float80 r;
                 f80_f2xm1(e, x, r);
                 const Host h = host_f2xm1(cw, x, F80_ZERO);
@@ -819,7 +904,7 @@ TEST_CASE("float80 transcendentals are within 1 ulp of the host x87")
         }
         {
             const Float80 x = g.in_range(-200, 200, false), y = g.in_range(-20, 20);
-            FpEnv e = env_with(cw, false);
+            FpEnv e = host_env(cw, false);
             Float80 r;
             f80_yl2x(e, x, y, r);
             const Host h = host_yl2x(cw, x, y);
@@ -827,7 +912,7 @@ TEST_CASE("float80 transcendentals are within 1 ulp of the host x87")
         }
         {
             const Float80 x = g.in_range(-70, -3), y = g.in_range(-20, 20);
-            FpEnv e = env_with(cw, false);
+            FpEnv e = host_env(cw, false);
             Float80 r;
             f80_yl2xp1(e, x, y, r);
             const Host h = host_yl2xp1(cw, x, y);
@@ -835,7 +920,7 @@ TEST_CASE("float80 transcendentals are within 1 ulp of the host x87")
         }
         {
             const Float80 x = g.in_range(-40, 40), y = g.in_range(-40, 40);
-            FpEnv e = env_with(cw, false);
+            FpEnv e = host_env(cw, false);
             Float80 r;
             f80_atan2(e, y, x, r);
             const Host h = host_patan(cw, x, y);
@@ -852,16 +937,16 @@ TEST_CASE("float80 transcendentals are within 1 ulp of the host x87")
                                 : range == 1 ? fsincos_mid
                                              : fsincos_large;
             bool oor;
-            FpEnv e = env_with(cw, false);
+            FpEnv e = host_env(cw, false);
             Float80 s, c, t;
             f80_sin_cos(e, x, &s, nullptr, oor);
             Host h = host_sin(cw, x, F80_ZERO);
             fsin.add(s, h.st(0), our_flags(e), host_flags(h), "x=" + hex80(x));
-            e = env_with(cw, false);
+            e = host_env(cw, false);
             f80_sin_cos(e, x, nullptr, &c, oor);
             h = host_cos(cw, x, F80_ZERO);
             fcos.add(c, h.st(0), our_flags(e), host_flags(h), "x=" + hex80(x));
-            e = env_with(cw, false);
+            e = host_env(cw, false);
             f80_tan(e, x, t, oor);
             h = host_tan(cw, x, F80_ZERO);
             ftan.add(t, h.st(1), our_flags(e), host_flags(h), "x=" + hex80(x));

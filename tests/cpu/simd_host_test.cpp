@@ -13,6 +13,7 @@
 
 #include "tests/cpu/random_fp.h"
 #include "tests/cpu/simd_host_runner.h"
+#include "tests/host_cpu.h"
 
 #include <cpuid.h>
 #include <cstdarg>
@@ -27,7 +28,7 @@ namespace {
 
 struct Interpreter {
     static constexpr u64 IDT = 0x40000, STUBS = 0x41000, DATA = 0x30000;
-    CpuHarness h;
+    CpuHarness h{host_cpu_vendor()};
 
     Interpreter()
     {

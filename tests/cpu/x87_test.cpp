@@ -6,6 +6,7 @@
 #include "cpu/float80.h"
 #include "tests/cpu/cpu_harness.h"
 #include "tests/cpu/random_fp.h"
+#include "tests/host_cpu.h"
 
 #include <doctest/doctest.h>
 
@@ -65,7 +66,7 @@ TEST_CASE("FLD1 and FLDPI push onto the stack and set tags")
 
 TEST_CASE("FADD m64 adds a double from memory")
 {
-    CpuHarness h;
+    CpuHarness h{CpuVendor::Amd}; // records FOP without an exception (x87_vendor_test.cpp)
     h.enter_long64();
     const u64 two = 0x4000000000000000ull;
     h.put64(DATA, two);
@@ -388,7 +389,7 @@ TEST_CASE("FNSAVE stores the state, reinitializes, and FRSTOR brings it back")
 
 TEST_CASE("FNSTENV in real mode stores the 16-bit real-mode layout")
 {
-    CpuHarness h;
+    CpuHarness h{CpuVendor::Amd}; // whose FLD1 records its FOP without an exception
     h.state.seg[CS].selector = 0x1000;
     h.state.seg[CS].base = 0x10000;
     h.state.rip = 0;
@@ -456,7 +457,9 @@ TEST_CASE("FXRSTOR with reserved MXCSR bits raises #GP")
 
 TEST_CASE("FOP keeps the ModRM byte as encoded, SIB form included")
 {
-    CpuHarness h;
+    // The AMD model records FOP for every non-control instruction, Intel's
+    // only with an unmasked exception (x87_vendor_test.cpp).
+    CpuHarness h{CpuVendor::Amd};
     h.enter_long64();
     h.put64(DATA, 0x3F800000); // 1.0f
     h.state.gpr[RBX] = DATA;
@@ -464,7 +467,7 @@ TEST_CASE("FOP keeps the ModRM byte as encoded, SIB form included")
     CHECK(h.run_code({0xDB, 0xE3, 0xD9, 0x44, 0x23, 0x00}) == RunExit::Halted);
     CHECK(h.state.fpu.fop == 0x144);
     // fld dword [rbx] through mod 10 with a SIB and a zero disp32: ModRM 0x84
-    CpuHarness h2;
+    CpuHarness h2{CpuVendor::Amd};
     h2.enter_long64();
     h2.put64(DATA, 0x3F800000);
     h2.state.gpr[RBX] = DATA;
@@ -474,7 +477,7 @@ TEST_CASE("FOP keeps the ModRM byte as encoded, SIB form included")
 
 TEST_CASE("FLDENV of the 16-bit protected-mode format, which has no FOP, clears FOP")
 {
-    CpuHarness h;
+    CpuHarness h{CpuVendor::Amd}; // FLD1 records its FOP first
     h.enter_long64();
     const u8 env[14] = {0x7F, 0x03, 0, 0, 0xFF, 0xFF, 0, 0, 0, 0, 0, 0, 0, 0};
     h.mem.write_bytes(DATA, env, sizeof env);
@@ -484,9 +487,9 @@ TEST_CASE("FLDENV of the 16-bit protected-mode format, which has no FOP, clears 
     CHECK(h.state.fpu.fop == 0);
 }
 
-TEST_CASE("An x87 store suppressed by an unmasked exception still faults on its operand")
+TEST_CASE("An x87 store suppressed by an unmasked exception still faults on its operand on AMD")
 {
-    CpuHarness h;
+    CpuHarness h{CpuVendor::Amd}; // Intel: x87_vendor_test.cpp
     h.enter_long64_with_vector_stubs();
     h.put(DATA, {0x7E, 0x03}); // FCW 0x037E: IE unmasked
     h.state.gpr[RBX] = DATA;
@@ -496,9 +499,9 @@ TEST_CASE("An x87 store suppressed by an unmasked exception still faults on its 
     CHECK((h.state.fpu.fsw & 0x3F) == 0); // the fault came first: no exception recorded
 }
 
-TEST_CASE("A suppressed x87 store that wraps the top of the address space still faults")
+TEST_CASE("A suppressed x87 store that wraps the top of the address space still faults on AMD")
 {
-    CpuHarness h;
+    CpuHarness h{CpuVendor::Amd};
     h.enter_long64_with_vector_stubs();
     h.put(DATA, {0x7E, 0x03}); // FCW 0x037E: IE unmasked
     h.state.gpr[RBX] = DATA;
@@ -635,7 +638,7 @@ struct HostCode {
 
 Outcome emulate(const std::vector<u8>& code, const u8 (&in)[108], const u8 (&data)[128])
 {
-    CpuHarness h;
+    CpuHarness h{host_cpu_vendor()};
     h.enter_long64();
     constexpr u64 IN = 0x30000, DAT = 0x31000, OUT = 0x32000;
     h.mem.write_bytes(IN, in, 108);
