@@ -16,9 +16,7 @@ bool probe_write(Cpu& cpu, unsigned seg, u64 offset, unsigned size)
     SoftTlb::Entry* entry;
     TRY(cpu.translate(linear, Access::Write, user, entry));
     if (((linear + size - 1) ^ linear) & PAGE_MASK) {
-        u64 second = (linear & PAGE_MASK) + PAGE_SIZE;
-        if (!cpu.s.long_mode_active())
-            second &= 0xFFFFFFFF;
+        const u64 second = ((linear & PAGE_MASK) + PAGE_SIZE) & cpu.linear_wrap();
         TRY(cpu.translate(second, Access::Write, user, entry));
     }
     return true;

@@ -314,6 +314,14 @@ public:
     // (descriptor tables, TSS, IDT).
     bool read_linear(u64 linear, unsigned size, u64& value, bool supervisor = false);
     bool write_linear(u64 linear, unsigned size, u64 value, bool supervisor = false);
+    // The mask of a linear address: 32 bits outside 64-bit code (legacy and
+    // compatibility mode, SDM Vol 3A 3.4.4 and 5.3.1), so an access that
+    // runs past 0xFFFFFFFF continues at 0; 64 bits in 64-bit code and for the
+    // system structures of long mode (`supervisor`: GDT, IDT, TSS).
+    u64 linear_wrap(bool supervisor = false) const
+    {
+        return s.in_64bit_code() || (supervisor && s.long_mode_active()) ? ~0ull : 0xFFFFFFFFull;
+    }
     // Segmentation only: checks limit/type/canonical and yields the linear address.
     bool segment_linear(unsigned seg, u64 offset, unsigned size, bool write, u64& linear);
 
@@ -410,8 +418,8 @@ public:
 
     // Internals below are public only so the handler families can share them.
     bool translate(u64 linear, Access access, bool user, SoftTlb::Entry*& entry);
-    bool slow_read(u64 linear, unsigned size, u64& value, bool user, Access access);
-    bool slow_write(u64 linear, unsigned size, u64 value, bool user);
+    bool slow_read(u64 linear, unsigned size, u64& value, bool user, Access access, u64 wrap);
+    bool slow_write(u64 linear, unsigned size, u64 value, bool user, u64 wrap);
     u64 read_phys_split(GuestPhys addr, unsigned size);
     bool check_alignment(u64 linear, unsigned size);
     bool access_is_user(bool supervisor) const { return !supervisor && s.cpl() == 3; }

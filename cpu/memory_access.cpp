@@ -94,18 +94,16 @@ bool Cpu::translate(u64 linear, Access access, bool user, SoftTlb::Entry*& entry
     return true;
 }
 
-bool Cpu::slow_read(u64 linear, unsigned size, u64& value, bool user, Access access)
+bool Cpu::slow_read(u64 linear, unsigned size, u64& value, bool user, Access access, u64 wrap)
 {
     const unsigned offset = linear & 0xFFF;
     if (offset + size > PAGE_SIZE) {
         // Split across two pages; both must translate before the value counts.
         unsigned first = static_cast<unsigned>(PAGE_SIZE - offset);
         u64 lo, hi;
-        u64 second_linear = linear + first;
-        if (!s.long_mode_active())
-            second_linear &= 0xFFFFFFFF;
-        if (!slow_read(linear, first, lo, user, access) ||
-            !slow_read(second_linear, size - first, hi, user, access))
+        const u64 second_linear = (linear + first) & wrap;
+        if (!slow_read(linear, first, lo, user, access, wrap) ||
+            !slow_read(second_linear, size - first, hi, user, access, wrap))
             return false;
         value = lo | (hi << (first * 8));
         return true;
@@ -133,21 +131,19 @@ u64 Cpu::read_phys_split(GuestPhys addr, unsigned size)
     return v;
 }
 
-bool Cpu::slow_write(u64 linear, unsigned size, u64 value, bool user)
+bool Cpu::slow_write(u64 linear, unsigned size, u64 value, bool user, u64 wrap)
 {
     const unsigned offset = linear & 0xFFF;
     if (offset + size > PAGE_SIZE) {
         unsigned first = static_cast<unsigned>(PAGE_SIZE - offset);
-        u64 second_linear = linear + first;
-        if (!s.long_mode_active())
-            second_linear &= 0xFFFFFFFF;
+        const u64 second_linear = (linear + first) & wrap;
         // Probe both pages for write before changing either (no partial store).
         SoftTlb::Entry* e;
         if (!translate(linear, Access::Write, user, e) ||
             !translate(second_linear, Access::Write, user, e))
             return false;
-        return slow_write(linear, first, value, user) &&
-               slow_write(second_linear, size - first, value >> (first * 8), user);
+        return slow_write(linear, first, value, user, wrap) &&
+               slow_write(second_linear, size - first, value >> (first * 8), user, wrap);
     }
     SoftTlb::Entry* e;
     if (!translate(linear, Access::Write, user, e))
@@ -175,7 +171,7 @@ bool Cpu::read_linear(u64 linear, unsigned size, u64& value, bool supervisor)
         value = load_le(e.host_page + offset, size);
         return true;
     }
-    return slow_read(linear, size, value, user, Access::Read);
+    return slow_read(linear, size, value, user, Access::Read, linear_wrap(supervisor));
 }
 
 bool Cpu::write_linear(u64 linear, unsigned size, u64 value, bool supervisor)
@@ -188,7 +184,7 @@ bool Cpu::write_linear(u64 linear, unsigned size, u64 value, bool supervisor)
         store_le(e.host_page + offset, size, value);
         return true;
     }
-    return slow_write(linear, size, value, user);
+    return slow_write(linear, size, value, user, linear_wrap(supervisor));
 }
 
 bool Cpu::segment_linear(unsigned seg, u64 offset, unsigned size, bool write, u64& linear)
@@ -214,7 +210,13 @@ bool Cpu::segment_linear(unsigned seg, u64 offset, unsigned size, bool write, u6
         const u64 upper = (sg.attr & Segment::DB) ? 0xFFFFFFFFull : 0xFFFFull;
         if (offset <= sg.limit || last > upper) [[unlikely]]
             return seg == SS ? raise_ss(0) : raise_gp(0);
-    } else if (last > sg.limit) [[unlikely]] {
+    } else if (last > sg.limit && !(intel() && sg.limit == 0xFFFFFFFF)) [[unlikely]] {
+        // With an effective limit of FFFFFFFFH an access past it "may or may
+        // not" fault (SDM Vol 3A 5.3). Intel's does not: the linear address
+        // wraps to 0 and paging decides (Intel host: seed 1 case 2108
+        // `vperm2i128 ymm6, ymm2, [ecx]` with ECX = 0xFFFFFFFF is #PF at
+        // 0xFFFFFFFF, and #AC comes next for a misaligned one, seed 1 case
+        // 37570). AMD's faults: #GP, or #SS for SS (AMD host).
         return seg == SS ? raise_ss(0) : raise_gp(0);
     }
     linear = (sg.base + offset) & 0xFFFFFFFF;

@@ -37,7 +37,7 @@ bool vector_linear(Cpu& cpu, const Insn& insn, unsigned size, bool write, bool a
 
 u64 wrap(const Cpu& cpu, u64 linear)
 {
-    return cpu.s.long_mode_active() ? linear : linear & 0xFFFFFFFF;
+    return linear & cpu.linear_wrap();
 }
 
 bool read_vector(Cpu& cpu, const Insn& insn, unsigned size, bool aligned, Vec lanes[2])
@@ -611,6 +611,30 @@ HANDLER(op_vinsertps)
     });
 }
 
+// Checks that a masked store can write one selected element. An element
+// that runs onto a page that faults: AMD reports that page's first byte, as
+// for any split store (AMD host); Intel reports the element's last byte
+// (Intel host: seed 1 case 72822 `vpmaskmovd [r10-0x23], ymm12, ymm10`,
+// element 7 at 0x10020FFF, CR2 0x10021002 where AMD's is 0x10021000; seed 6
+// case 172302 `vmaskmovpd`, element 0 at 0x10020FFE, CR2 0x10021005). An
+// element that starts on the faulting page reports its first byte on both.
+static bool probe_masked_element(Cpu& cpu, unsigned seg, u64 offset, unsigned size)
+{
+    if (cpu.amd() || cpu.write_hits_tlb(seg, offset, size))
+        return probe_write(cpu, seg, offset, size);
+    u64 linear;
+    TRY(cpu.segment_linear(seg, offset, size, true, linear));
+    if (cpu.s.cr0 & cr::CR0_AM)
+        TRY(cpu.check_alignment(linear, size));
+    const bool user = cpu.access_is_user(false);
+    SoftTlb::Entry* e;
+    TRY(cpu.translate(linear, Access::Write, user, e));
+    const u64 last = (linear + size - 1) & cpu.linear_wrap();
+    if ((last >> 12) != (linear >> 12))
+        TRY(cpu.translate(last, Access::Write, user, e));
+    return true;
+}
+
 // VMASKMOVPS/PD and VPMASKMOVD/Q: elements whose mask (operand 1) has its
 // top bit set are loaded (the rest zeroed) or stored (the rest untouched);
 // masked-off elements never fault (SDM Vol 2B VMASKMOV).
@@ -632,7 +656,8 @@ static bool masked_move(Cpu& cpu, const Insn& insn)
         TRY(vex_read(cpu, insn, 2, data));
         for (unsigned i = 0; i < count; ++i)
             if (selected(i))
-                TRY(probe_write(cpu, insn.mem.seg, (ea + i * sizeof(T)) & addr_mask, sizeof(T)));
+                TRY(probe_masked_element(cpu, insn.mem.seg, (ea + i * sizeof(T)) & addr_mask,
+                                         sizeof(T)));
         for (unsigned i = 0; i < count; ++i)
             if (selected(i))
                 TRY(cpu.write_mem(insn.mem.seg, (ea + i * sizeof(T)) & addr_mask, sizeof(T),
@@ -669,6 +694,28 @@ HANDLER(op_vmpsadbw)
 }
 
 // ---- AVX2 gathers ----
+
+// The mask a gather leaves when element `first` faults, on Intel: the
+// SDM's operation first sets each mask element to its top bit extended
+// (all ones or zero) and zeroes the mask register past its width (an XMM
+// mask's bits 255:128), then clears each element as it completes; the
+// elements past `count` of a QPS/QD mask are zeroed too (SDM Vol 2C
+// VPGATHERDD: "may update these unused elements ... even if the
+// instruction triggers an exception"). Intel host, seed 2 case 192525
+// `vgatherqpd xmm13, [r14+xmm2+0x32], xmm8`: XMM8 0x94eb06cae8dc85f3_0 →
+// 0xffffffffffffffff_0, YMM8.hi → 0. AMD leaves the elements not yet
+// done and the upper half as they were (AMD host).
+// (The mask is as wide as the destination, so `count` covers both.)
+template <class T>
+static void normalize_gather_mask(Vec k[2], unsigned first, unsigned count)
+{
+    constexpr unsigned per_lane = 16 / sizeof(T);
+    for (unsigned i = 0; i < 32 / sizeof(T); ++i) {
+        const bool live = i >= first && i < count;
+        const bool set = live && (k[i / per_lane].get<T>(i % per_lane) >> (sizeof(T) * 8 - 1));
+        k[i / per_lane].set<T>(i % per_lane, set ? static_cast<T>(~T{0}) : T{0});
+    }
+}
 
 // VGATHERDPS/DPD/QPS/QPD and VPGATHERDD/DQ/QD/QQ (SDM Vol 2C): element i of
 // T is loaded from base + index[i] (a signed I of the VSIB register) · scale
@@ -710,6 +757,8 @@ static bool gather(Cpu& cpu, const Insn& insn)
         if (!cpu.read_mem(m.seg, (base + static_cast<u64>(offset) * m.scale) & addr_mask,
                           sizeof(T), value)) {
             k[i / per_lane].set<T>(i % per_lane, mask_element); // not done
+            if (cpu.intel())
+                normalize_gather_mask<T>(k, i, count);
             set_xmm(cpu, mask, k[0]);
             set_ymm_high(cpu, mask, k[1]);
             return false;

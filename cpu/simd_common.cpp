@@ -67,8 +67,7 @@ bool linear_128(Cpu& cpu, const Insn& insn, bool write, Align align, u64& linear
 
 u64 next_half(const Cpu& cpu, u64 linear)
 {
-    const u64 next = linear + 8;
-    return cpu.s.long_mode_active() ? next : next & 0xFFFFFFFF;
+    return (linear + 8) & cpu.linear_wrap();
 }
 
 } // namespace

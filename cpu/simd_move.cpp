@@ -275,8 +275,9 @@ HANDLER(op_maskmov)
             TRY(cpu.check_alignment(linear, 8));
         SoftTlb::Entry* e;
         TRY(cpu.translate(linear, Access::Write, user, e));
-        if (((linear + 7) >> 12) != (linear >> 12))
-            TRY(cpu.translate((linear + 7) & PAGE_MASK, Access::Write, user, e));
+        const u64 last = (linear + 7) & cpu.linear_wrap();
+        if ((last >> 12) != (linear >> 12))
+            TRY(cpu.translate(last & PAGE_MASK, Access::Write, user, e));
     }
     for (unsigned i = 0; i < width(insn); ++i)
         if (mask.byte(i) & 0x80)
