@@ -1,18 +1,100 @@
-// The interface every backend that runs vCPUs implements (DESIGN.md accel/):
-// the interpreter now, KVM later. The frontend's Machine drives vCPUs only
-// through it, so devices and the run loop never know which backend runs.
+// The interface every backend that runs vCPUs implements (docs/architecture.md
+// "Layers"): the interpreter and JIT now (accel/interp/), KVM next. The
+// Machine drives vCPUs only through it, so the devices, the Hyper-V
+// partition and the run loop never know which backend runs the guest.
+//
+// State moves in one backend-neutral schema, CpuState (cpu/state/), the same
+// one snapshots, record/replay and the debugger use. Interrupts reach a vCPU
+// through its InterruptSource (its local APIC), which the interpreter polls
+// at instruction boundaries and a hardware backend asks when the guest opens
+// an interrupt window; INIT and SIPI are reset() and set_state() by the
+// machine between runs.
+//
+// Threading: today every vCPU runs on the machine's one thread in turns.
+// docs/architecture.md "Threads" has the plan for one host thread per vCPU:
+// request_stop() is the only call that may come from another thread.
 #pragma once
 
-#include "cpu/cpu.h"
+#include "cpu/state/cpu_state.h"
+#include "cpu/state/cpuid_model.h"
+#include "mmu/bus/fpu_error_pins.h"
+#include "mmu/bus/interrupt_source.h"
+#include "mmu/bus/msr_bus.h"
+#include "mmu/bus/port_bus.h"
+#include "mmu/physical_memory.h"
+
+#include <functional>
+#include <memory>
+
+enum class VcpuExit : u8 {
+    BudgetExhausted, // ran the requested number of instructions
+    Halted,          // HLT (or a shutdown wait) with nothing to wake it yet
+    TripleFault,     // a fault while delivering a double fault: the machine resets
+    StopRequested,   // request_stop(): a device, a timer or the host asked
+};
+
+// What a hypercall handler tells the vCPU to do next (TLFS 3.7).
+enum class HypercallOutcome : u8 {
+    Completed,     // results are in the registers; go on after the instruction
+    Repeat,        // a rep hypercall made progress: run the instruction again
+    InvalidOpcode, // no hypercall interface for this caller: #UD
+};
 
 class VcpuBackend {
 public:
+    // The guest's registers before each instruction (--trace).
+    using TraceHook = std::function<void(const CpuState&, const u8* bytes, unsigned length)>;
+    // VMCALL/VMMCALL from the hypercall page: the handler reads and writes
+    // the registers as the hypercall ABI says.
+    using HypercallHook = std::function<HypercallOutcome(CpuState&)>;
+
     virtual ~VcpuBackend() = default;
-    virtual RunExit run(u64 budget) = 0;
+
+    // ---- Running ----
+    virtual VcpuExit run(u64 budget) = 0;
     virtual void request_stop() = 0;
     virtual u64 retired() const = 0;
-    // Architectural power-on state; loaders then set up their entry state.
-    virtual void reset() = 0;
-    virtual CpuState& state() = 0;
+    // The fault that caused the last TripleFault exit.
     virtual const Fault& last_fault() const = 0;
+
+    // ---- State ----
+    // Power-on or INIT state (SDM Vol 3A 9.1.1).
+    virtual void reset() = 0;
+    virtual CpuState get_state() = 0;
+    virtual void set_state(const CpuState& state) = 0;
+
+    // ---- Wiring: what the vCPU asks of the machine ----
+    virtual void set_interrupt_source(InterruptSource* source) = 0;
+    // FERR#/IGNNE# (CR0.NE = 0 error reporting); only the boot vCPU has them.
+    virtual void set_fpu_error_pins(FpuErrorPins* pins) = 0;
+    // The time the TSC counts from (before the guest's TSC offset).
+    virtual void set_tsc_source(std::function<u64()> source) = 0;
+    // What RDTSC returns now (the LAPIC's TSC-deadline timer compares it).
+    virtual u64 read_tsc() = 0;
+    virtual void set_hypercall_hook(HypercallHook hook) = 0;
+    virtual void set_trace_hook(TraceHook hook) = 0;
+
+    // ---- TLB (the Hyper-V flush hypercalls) ----
+    virtual void flush_tlb(bool include_global) = 0;
+    virtual void invalidate_page(u64 linear) = 0;
+};
+
+// What the backends of one machine share (the interpreter's block cache, the
+// KVM VM file descriptor): it makes the machine's vCPUs. Made once per
+// machine, after RAM and the buses.
+class Accelerator {
+public:
+    virtual ~Accelerator() = default;
+    virtual const char* name() const = 0;
+    // vCPU `index` (also its initial APIC ID).
+    virtual std::unique_ptr<VcpuBackend> create_vcpu(unsigned index) = 0;
+};
+
+// Everything a backend needs from the machine to make vCPUs.
+struct AcceleratorWiring {
+    PhysicalMemory& memory;
+    PortBus& ports;
+    MsrBus& msrs;
+    const CpuidModel& cpuid;
+    unsigned vcpu_count = 1;
 };

@@ -4,7 +4,7 @@
 // literal Ctrl-A). SIGINT and SIGTERM ask the run loop to stop cleanly.
 #pragma once
 
-#include "mmu/types.h"
+#include "mmu/base/types.h"
 
 #include <functional>
 #include <string>

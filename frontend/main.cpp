@@ -1,7 +1,10 @@
 // viridian's entry point: options → machine → run → exit status. Every
 // error reaches here as a value and leaves as one line on stderr.
-#include "frontend/machine.h"
+#include "frontend/console.h"
 #include "frontend/options.h"
+#include "frontend/run_report.h"
+#include "frontend/tracer.h"
+#include "platform/machine/machine.h"
 
 #include <cerrno>
 #include <cstdio>
@@ -82,25 +85,24 @@ int main(int argc, char** argv)
     config.cpu_count = options.cpus;
     config.cpu_vendor = options.cpu_vendor;
     config.cpu_features = options.cpu_features;
-    config.append = options.append;
-    config.initrd = options.initrd;
-    config.trace = options.trace;
     config.deterministic = options.deterministic;
     config.enlightenments = options.enlightenments;
     config.jit = options.jit;
     config.hyperv_test_device = options.hyperv_test_device;
     config.pc_testdev = options.pc_testdev;
-    config.max_instructions = options.max_instructions;
     // Without --kernel the default guest boots: the Debian kernel and the
     // initramfs that scripts/fetch-guest.sh builds into guest/. Without
     // them (or with --demo) the built-in bare-metal demo runs.
     const std::string guest_dir = VIRIDIAN_GUEST_DIR;
     const bool have_guest = readable(guest_dir + "/vmlinuz") && readable(guest_dir + "/initramfs.cpio.gz");
+    KernelSpec kernel;
+    kernel.append = options.append;
+    kernel.initrd = options.initrd;
     if (!options.kernel && !options.demo && have_guest) {
         options.kernel = guest_dir + "/vmlinuz";
         if (!options.initrd)
-            config.initrd = guest_dir + "/initramfs.cpio.gz";
-        config.append = std::string("console=ttyS0 panic=-1") + (options.append.empty() ? "" : " " + options.append);
+            kernel.initrd = guest_dir + "/initramfs.cpio.gz";
+        kernel.append = std::string("console=ttyS0 panic=-1") + (options.append.empty() ? "" : " " + options.append);
     } else if (!options.kernel && !options.demo) {
         std::fprintf(stderr, "viridian: note: the default guest is missing (%s/vmlinuz); run "
                              "scripts/fetch-guest.sh. Running the built-in demo instead.\n",
@@ -112,24 +114,57 @@ int main(int argc, char** argv)
         if (!path)
             return fail("no --kernel given and the built-in demo (" + std::string(DEMO_FILE_NAME) +
                         ") was not found beside the executable; run ninja -C build");
-        config.kernel_path = *path;
-        config.kernel_name = DEMO_FILE_NAME;
+        kernel.path = *path;
+        kernel.name = DEMO_FILE_NAME;
     } else {
-        config.kernel_path = *options.kernel;
-        config.kernel_name = *options.kernel;
+        kernel.path = *options.kernel;
+        kernel.name = *options.kernel;
     }
     std::string serial_error;
-    config.serial_out = open_serial(options.serial, "--serial", serial_error);
-    if (!config.serial_out)
+    std::FILE* const com1 = open_serial(options.serial, "--serial", serial_error);
+    if (!com1)
         return fail(serial_error);
-    config.serial2_out = open_serial(options.serial2, "--serial2", serial_error);
-    if (!config.serial2_out)
+    std::FILE* const com2 = open_serial(options.serial2, "--serial2", serial_error);
+    if (!com2)
         return fail(serial_error);
+    // Lines reach the terminal as the guest ends them; a partial line (a
+    // shell prompt) at the next poll.
+    auto sink_to = [](std::FILE* file) {
+        return [file](u8 byte) {
+            std::fputc(byte, file);
+            if (byte == '\n')
+                std::fflush(file);
+        };
+    };
+    config.com1_output = sink_to(com1);
+    config.com2_output = sink_to(com2);
 
     // A trace writes a line per instruction: buffer stderr rather than make
     // a system call for each (everything is flushed at exit).
-    if (options.trace)
+    std::unique_ptr<Tracer> tracer;
+    if (options.trace) {
+        ErrorOr<std::unique_ptr<Tracer>> created = Tracer::create(stderr);
+        if (created.is_error())
+            return fail(created.error().message);
+        tracer = created.release_value();
         std::setvbuf(stderr, nullptr, _IOFBF, 1 << 16);
+        config.trace = [t = tracer.get()](const CpuState& s, const u8* bytes, unsigned length) {
+            t->trace(s, bytes, length);
+        };
+    }
+    // Typed input reaches COM1; Ctrl-A x and SIGINT/SIGTERM end the run.
+    Console console(true);
+    config.input_can_wake = ::isatty(0);
+    Machine* running = nullptr;
+    const HostPoll poll = [&]() -> std::optional<int> {
+        std::fflush(com1);
+        console.poll([&](u8 byte) { running->serial_input(byte); });
+        if (!console.quit_requested())
+            return std::nullopt;
+        std::fprintf(stderr, "\nviridian: %s\n", console.quit_reason().c_str());
+        return console.quit_reason().find("SIG") == std::string::npos ? exit_status::SUCCESS
+                                                                       : exit_status::INTERRUPTED;
+    };
 
     // A guest reboot boots a fresh machine (new RAM, devices and vCPUs at
     // power-on) from the same files, as pressing reset would; --no-reboot
@@ -137,26 +172,33 @@ int main(int argc, char** argv)
     int status = exit_status::SUCCESS;
     u64 retired = 0;
     for (;;) {
-        ErrorOr<std::unique_ptr<Machine>> machine = Machine::create(config);
-        if (machine.is_error())
-            return fail(machine.error().message);
-        status = machine.value()->run();
-        retired += machine.value()->retired();
-        std::fflush(config.serial_out);
-        if (!machine.value()->reset_requested())
+        ErrorOr<std::unique_ptr<Machine>> created = Machine::create(config);
+        if (created.is_error())
+            return fail(created.error().message);
+        Machine& machine = *created.value();
+        if (ErrorOr<void> loaded = machine.load_kernel(kernel); loaded.is_error())
+            return fail(loaded.error().message);
+        running = &machine;
+        // The instruction limit is for the whole run, across restarts.
+        std::optional<u64> limit;
+        if (options.max_instructions)
+            limit = *options.max_instructions > retired ? *options.max_instructions - retired : 0;
+        const RunOutcome outcome = machine.run(poll, limit);
+        retired += machine.retired();
+        std::fflush(com1);
+        std::fflush(com2);
+        status = report_outcome(stderr, outcome, machine, retired);
+        if (outcome.kind != RunOutcome::Kind::Reset)
             break;
         if (options.no_reboot) {
             std::fprintf(stderr, "viridian: the guest reset the machine; stopping (--no-reboot)\n");
             break;
         }
         std::fprintf(stderr, "viridian: the guest reset the machine; restarting\n");
-        // The instruction limit is for the whole run, across restarts.
-        if (config.max_instructions)
-            *config.max_instructions -= machine.value()->retired();
     }
     if (options.stats)
         std::fprintf(stderr, "instructions: %llu\n", static_cast<unsigned long long>(retired));
-    for (std::FILE* file : {config.serial_out, config.serial2_out})
+    for (std::FILE* file : {com1, com2})
         if (file != stdout)
             std::fclose(file);
 

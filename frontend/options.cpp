@@ -1,6 +1,6 @@
 #include "frontend/options.h"
 
-#include "cpu/cpuid_model.h"
+#include "cpu/state/cpuid_model.h"
 
 #include <cctype>
 #include <charconv>

@@ -4,9 +4,9 @@
 // running a machine.
 #pragma once
 
-#include "cpu/cpu_vendor.h"
-#include "mmu/types.h"
-#include "platform/error_or.h"
+#include "cpu/state/cpu_vendor.h"
+#include "mmu/base/types.h"
+#include "mmu/base/error_or.h"
 
 #include <optional>
 #include <span>

@@ -4,8 +4,8 @@
 // so a trace also cross-checks the decoder by eye.
 #pragma once
 
-#include "cpu/cpu_state.h"
-#include "platform/error_or.h"
+#include "cpu/state/cpu_state.h"
+#include "mmu/base/error_or.h"
 
 #include <cstdio>
 #include <memory>

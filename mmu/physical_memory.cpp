@@ -194,7 +194,7 @@ void PhysicalMemory::write_byte_slow(GuestPhys addr, u8 value)
     }
 }
 
-u64 PhysicalMemory::read(GuestPhys addr, unsigned size)
+u64 PhysicalMemory::read(GuestPhys addr, unsigned size, unsigned vcpu)
 {
     if (size == 0 || size > 8)
         return ~0ull;
@@ -204,7 +204,7 @@ u64 PhysicalMemory::read(GuestPhys addr, unsigned size)
         return value;
     }
     if (const MmioRange* r = find_mmio(addr))
-        return r->device->io_read(addr - r->base, size) & size_mask(size);
+        return r->device->io_read_by(vcpu, addr - r->base, size) & size_mask(size);
     // ROM, the hole, beyond RAM, or an access straddling two of those. Bytes
     // past the top of the address space do not wrap around to 0.
     u64 value = 0;
@@ -215,7 +215,7 @@ u64 PhysicalMemory::read(GuestPhys addr, unsigned size)
     return value;
 }
 
-void PhysicalMemory::write(GuestPhys addr, unsigned size, u64 value)
+void PhysicalMemory::write(GuestPhys addr, unsigned size, u64 value, unsigned vcpu)
 {
     if (size == 0 || size > 8)
         return;
@@ -225,7 +225,7 @@ void PhysicalMemory::write(GuestPhys addr, unsigned size, u64 value)
         return;
     }
     if (const MmioRange* r = find_mmio(addr)) {
-        r->device->io_write(addr - r->base, size, value & size_mask(size));
+        r->device->io_write_by(vcpu, addr - r->base, size, value & size_mask(size));
         return;
     }
     // Bytes that land in RAM are stored; ROM, hole and unbacked bytes are dropped.

@@ -3,7 +3,7 @@
 // decoded-block cache coherent with writes (stores, DMA, loaders).
 #pragma once
 
-#include "mmu/io_device.h"
+#include "mmu/bus/io_device.h"
 
 #include <functional>
 #include <memory>
@@ -40,9 +40,11 @@ public:
     // Copies image into a read-only region; guest writes there are dropped.
     void map_rom(GuestPhys base, std::span<const u8> image);
 
-    // Single access of 1, 2, 4 or 8 bytes that does not cross a page.
-    u64 read(GuestPhys addr, unsigned size);
-    void write(GuestPhys addr, unsigned size, u64 value);
+    // Single access of 1, 2, 4 or 8 bytes that does not cross a page. A vCPU
+    // names itself (`vcpu`), so that an MMIO access reaches its own local
+    // APIC; device DMA and loaders leave it NO_VCPU.
+    u64 read(GuestPhys addr, unsigned size, unsigned vcpu = NO_VCPU);
+    void write(GuestPhys addr, unsigned size, u64 value, unsigned vcpu = NO_VCPU);
 
     // Bulk copies for loaders and DMA; false (and nothing copied) unless the
     // whole range is RAM. Writes invalidate cached code they overlap.

@@ -2,10 +2,10 @@
 // machine adapts platform/'s LAPIC model to it (one adapter for all vCPUs,
 // addressed by VP index), so SynIC interrupts, synthetic timers in direct
 // mode, cluster IPIs and the APIC-access MSRs reach the same interrupt
-// controller the emulated devices use (DESIGN.md "Interrupts").
+// controller the emulated devices use (docs/architecture.md "Interrupts").
 #pragma once
 
-#include "mmu/types.h"
+#include "mmu/base/types.h"
 
 class ApicPort {
 public:

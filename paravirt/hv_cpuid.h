@@ -5,7 +5,7 @@
 // then no leaf, MSR or hypercall exists at all).
 #pragma once
 
-#include "cpu/cpuid_model.h"
+#include "cpu/state/cpuid_model.h"
 #include "paravirt/tlfs.h"
 
 enum class HypercallInstruction : u8 {

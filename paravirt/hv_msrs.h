@@ -4,7 +4,7 @@
 // hv_msrs.cpp decode the whole synthetic MSR block.
 #pragma once
 
-#include "mmu/state_visitor.h"
+#include "mmu/base/state_visitor.h"
 
 #include <array>
 #include <optional>

@@ -20,7 +20,7 @@
 // device drops the request). Reads return all ones.
 #pragma once
 
-#include "mmu/io_device.h"
+#include "mmu/bus/io_device.h"
 #include "paravirt/tlfs.h"
 
 #include <bitset>

@@ -8,7 +8,7 @@
 // GPA is a status code, never a host fault.
 #pragma once
 
-#include "cpu/cpu_state.h"
+#include "cpu/state/cpu_state.h"
 #include "paravirt/apic_port.h"
 #include "paravirt/hv_connections.h"
 #include "paravirt/hv_cpuid.h"

@@ -18,13 +18,15 @@ HyperV::HyperV(const HvConfig& config, PhysicalMemory& memory, VirtualClock& clo
             std::make_unique<Vp>(i, memory, clock, m_time, apic, m_config.direct_stimers));
 }
 
-void HyperV::map_msrs(MsrBus& bus, unsigned vp)
+void HyperV::map_msrs(MsrBus& bus)
 {
     if (!m_config.enabled)
         return;
+    // The VP index is the vCPU index (the machine numbers both from 0).
     bus.map(
-        HV_X64_MSR_FIRST, HV_X64_MSR_COUNT, [this, vp](u32 index) { return read_msr(vp, index); },
-        [this, vp](u32 index, u64 value) { return write_msr(vp, index, value); });
+        HV_X64_MSR_FIRST, HV_X64_MSR_COUNT,
+        [this](unsigned vp, u32 index) { return read_msr(vp, index); },
+        [this](unsigned vp, u32 index, u64 value) { return write_msr(vp, index, value); });
 }
 
 HypercallResult::Kind HyperV::hypercall(unsigned vp, CpuState& regs)

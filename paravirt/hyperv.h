@@ -1,4 +1,4 @@
-// The Hyper-V partition interface of one machine (DESIGN.md "paravirt/"):
+// The Hyper-V partition interface of one machine (docs/architecture.md "paravirt/"):
 // CPUID leaves, synthetic MSRs, the hypercall dispatcher, a SynIC and four
 // synthetic timers per virtual processor, the reference time and TSC page,
 // and the host side of the connection table. It reaches the vCPUs only
@@ -8,10 +8,10 @@
 // the wiring.
 #pragma once
 
-#include "cpu/cpu_state.h"
-#include "cpu/cpuid_model.h"
-#include "mmu/msr_bus.h"
-#include "mmu/state_visitor.h"
+#include "cpu/state/cpu_state.h"
+#include "cpu/state/cpuid_model.h"
+#include "mmu/bus/msr_bus.h"
+#include "mmu/base/state_visitor.h"
 #include "paravirt/apic_port.h"
 #include "paravirt/hv_connections.h"
 #include "paravirt/hv_cpuid.h"
@@ -40,8 +40,9 @@ public:
 
     // ---- Wiring (all no-ops when the config is disabled) ----
     void install_cpuid(CpuidModel& cpuid) const { install_hv_cpuid(cpuid, m_config); }
-    // Claims the synthetic MSR block on the bus of VP `vp`.
-    void map_msrs(MsrBus& bus, unsigned vp);
+    // Claims the synthetic MSR block on `bus`; an access reaches the VP the
+    // bus names (read_msr/write_msr below).
+    void map_msrs(MsrBus& bus);
 
     // What the guest asks of the machine.
     using CrashHandler = std::function<void(const HvCrashReport&)>;

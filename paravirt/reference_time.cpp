@@ -1,6 +1,6 @@
 #include "paravirt/reference_time.h"
 
-#include "platform/virtual_clock.h"
+#include "platform/clock/virtual_clock.h"
 
 #include <cassert>
 

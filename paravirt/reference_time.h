@@ -8,7 +8,7 @@
 // therefore deterministic in deterministic mode.
 #pragma once
 
-#include "mmu/types.h"
+#include "mmu/base/types.h"
 
 class VirtualClock;
 

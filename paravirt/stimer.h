@@ -6,11 +6,11 @@
 // deterministic.
 #pragma once
 
-#include "mmu/state_visitor.h"
+#include "mmu/base/state_visitor.h"
 #include "paravirt/apic_port.h"
 #include "paravirt/reference_time.h"
 #include "paravirt/synic.h"
-#include "platform/virtual_clock.h"
+#include "platform/clock/virtual_clock.h"
 
 #include <array>
 #include <memory>

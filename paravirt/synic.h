@@ -6,7 +6,7 @@
 // describes.
 #pragma once
 
-#include "mmu/state_visitor.h"
+#include "mmu/base/state_visitor.h"
 #include "paravirt/apic_port.h"
 #include "paravirt/tlfs.h"
 

@@ -3,7 +3,7 @@
 // below refer to it). Only what paravirt/ implements or checks is listed.
 #pragma once
 
-#include "mmu/types.h"
+#include "mmu/base/types.h"
 
 // ---- CPUID leaves (TLFS 2.4) ----
 constexpr u32 HV_CPUID_VENDOR_AND_MAX_FUNCTIONS = 0x40000000;

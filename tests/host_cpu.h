@@ -3,7 +3,7 @@
 // clean on Intel and AMD hosts alike; every other test names its model.
 #pragma once
 
-#include "cpu/cpu_vendor.h"
+#include "cpu/state/cpu_vendor.h"
 
 #include <cpuid.h>
 #include <cstring>

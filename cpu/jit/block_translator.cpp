@@ -1,7 +1,7 @@
 #include "cpu/jit/block_translator.h"
 
-#include "cpu/cpu.h"
-#include "cpu/fast_handlers.h"
+#include "cpu/core/cpu.h"
+#include "cpu/core/fast_handlers.h"
 #include "cpu/jit/code_arena.h"
 
 #include <Zydis/Zydis.h>

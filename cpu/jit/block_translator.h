@@ -1,7 +1,7 @@
 // The first step past the interpreter: a decoded block becomes one host
 // function (x86-64, emitted with xbyak). The forms real code spends its
 // time in (MOV, MOVZX, LEA, the two-operand ALU instructions, CMOVcc, Jcc,
-// JMP; fast_form_of in cpu/fast_handlers.h) become host instructions
+// JMP; fast_form_of in cpu/core/fast_handlers.h) become host instructions
 // working on CpuState in memory, with the soft-TLB lookup of a memory
 // operand inlined; every other instruction, and every such instruction
 // whose fast path misses (a TLB miss, an unusual branch target), calls the
@@ -18,7 +18,7 @@
 // invalidated, the handler branched, or CPL/EFLAGS.AC may have changed.
 #pragma once
 
-#include "cpu/block_cache.h"
+#include "cpu/core/block_cache.h"
 
 class Cpu;
 class CodeArena;

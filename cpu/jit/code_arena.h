@@ -3,7 +3,7 @@
 // its owner drops every translation and starts again from the front.
 #pragma once
 
-#include "mmu/types.h"
+#include "mmu/base/types.h"
 
 #include <cstddef>
 

@@ -2,7 +2,7 @@
 // place code and start it in real, 32-bit protected or 64-bit long mode.
 #pragma once
 
-#include "cpu/cpu.h"
+#include "cpu/core/cpu.h"
 
 #include <cstring>
 #include <initializer_list>

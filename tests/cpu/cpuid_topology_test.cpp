@@ -1,7 +1,7 @@
 // CPUID's topology leaves: each vCPU is a single-threaded core of one
 // package, so guests count cores, not SMT siblings (Linux's "SMT on"
 // mitigations key on this).
-#include "cpu/cpuid_model.h"
+#include "cpu/state/cpuid_model.h"
 
 #include <doctest/doctest.h>
 

@@ -1,6 +1,6 @@
 // The CPUID of each vendor's model: a coherent identity in that vendor's
 // format (APM Vol 3 "CPUID"; SDM Vol 2A "CPUID").
-#include "cpu/cpuid_model.h"
+#include "cpu/state/cpuid_model.h"
 
 #include <doctest/doctest.h>
 

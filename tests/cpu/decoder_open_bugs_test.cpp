@@ -1,7 +1,7 @@
 // Decoder bugs found by decoder-xcheck (tests/difftest/decoder_xcheck.cpp),
-// confirmed on the host CPU and fixed in cpu/decoder.cpp: regression tests.
-#include "cpu/decoder.h"
-#include "cpu/handler_table.h"
+// confirmed on the host CPU and fixed in cpu/decoder/decoder.cpp: regression tests.
+#include "cpu/decoder/decoder.h"
+#include "cpu/decoder/handler_table.h"
 
 #include <doctest/doctest.h>
 

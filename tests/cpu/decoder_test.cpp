@@ -1,4 +1,4 @@
-#include "cpu/decoder.h"
+#include "cpu/decoder/decoder.h"
 
 #include <doctest/doctest.h>
 

@@ -1,4 +1,4 @@
-// The interpreter's fast paths (cpu/fast_handlers.cpp, the TLB's direct
+// The interpreter's fast paths (cpu/core/fast_handlers.cpp, the TLB's direct
 // stores, bulk REP MOVS/STOS) must behave exactly like the general ones in
 // the cases where they are tempting to get wrong.
 #include "tests/cpu/cpu_harness.h"

@@ -2,7 +2,7 @@
 // differential test that runs the same operation on the host's x87 (inline
 // asm, FNSAVE to read results and flags without waiting) for many seeded
 // random operands in every rounding and precision mode, masked and unmasked.
-#include "cpu/float80.h"
+#include "cpu/x87/float80.h"
 #include "tests/host_cpu.h"
 
 #include <doctest/doctest.h>

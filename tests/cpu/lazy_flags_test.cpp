@@ -1,4 +1,4 @@
-#include "cpu/lazy_flags.h"
+#include "cpu/core/lazy_flags.h"
 
 #include <doctest/doctest.h>
 

@@ -1,5 +1,5 @@
 // Machine-check MSRs (SDM Vol 3B 16.3), through the CPU's RDMSR/WRMSR.
-#include "cpu/machine_check.h"
+#include "cpu/system/machine_check.h"
 #include "tests/cpu/cpu_harness.h"
 
 #include <doctest/doctest.h>

@@ -6,8 +6,8 @@
 // bits() (64 random bits) and below(n) (uniform in [0, n)).
 #pragma once
 
-#include "cpu/float80.h"
-#include "mmu/types.h"
+#include "cpu/x87/float80.h"
+#include "mmu/base/types.h"
 
 namespace random_fp {
 

@@ -1,6 +1,6 @@
 // Runs one instruction on the host CPU from a given register file, for the
 // SSE host-comparison test (tests/cpu/simd_host_test.cpp). Kept apart from
-// the cpu/ headers because <ucontext.h> and cpu/insn.h both name REG_RIP.
+// the cpu/ headers because <ucontext.h> and cpu/decoder/insn.h both name REG_RIP.
 #pragma once
 
 #include <cstddef>

@@ -4,7 +4,7 @@
 // against the host CPU in bulk.
 #include "tests/cpu/cpu_harness.h"
 
-#include "cpu/simd.h"
+#include "cpu/simd/simd.h"
 
 #include <doctest/doctest.h>
 

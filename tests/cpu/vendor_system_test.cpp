@@ -2,7 +2,7 @@
 // SYSCALL/SYSRET (AMD's, also in legacy and compatibility mode on AMD),
 // SYSENTER/SYSEXIT (Intel's, #UD in long mode on AMD), the hypercall
 // instruction of each vendor's hardware assist, and the vendor-only MSRs.
-#include "cpu/amd_msrs.h"
+#include "cpu/system/amd_msrs.h"
 #include "tests/cpu/cpu_harness.h"
 
 #include <doctest/doctest.h>

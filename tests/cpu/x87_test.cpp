@@ -2,8 +2,8 @@
 // environments and FXSAVE, and a differential test that runs the very same
 // instruction bytes on the host's x87 and in the emulator and compares the
 // whole FNSAVE image (registers, tags, status and control words, FOP).
-#include "cpu/decoder.h"
-#include "cpu/float80.h"
+#include "cpu/decoder/decoder.h"
+#include "cpu/x87/float80.h"
 #include "tests/cpu/cpu_harness.h"
 #include "tests/cpu/random_fp.h"
 #include "tests/host_cpu.h"

@@ -2,7 +2,7 @@
 // that an unmasked exception suppresses, and the x87 stack after an MMX
 // store faults. Each test names the evidence (docs/testing.md, "Vendor
 // differences"; the Intel host's output is in notes/intel-host/).
-#include "cpu/float80.h"
+#include "cpu/x87/float80.h"
 #include "tests/cpu/cpu_harness.h"
 
 #include <doctest/doctest.h>

@@ -1,7 +1,7 @@
 // decoder-xcheck --seed N --cases M [--mode 16|32|64] [--verbose] [--all-decoded]
 // decoder-xcheck --mode 16|32|64 --bytes "f3 41 90"     (one case, as a mismatch line prints it)
 //
-// Cross-checks the project's decoder (cpu/decoder.h, built on Zydis) against
+// Cross-checks the project's decoder (cpu/decoder/decoder.h, built on Zydis) against
 // an independent one, Capstone, over a seeded random corpus of byte strings
 // shaped like real instructions: random legacy prefixes (and REX in 64-bit
 // mode), the one-byte, 0F, 0F 38 and 0F 3A opcode maps and VEX, followed by
@@ -10,7 +10,7 @@
 // mnemonic in Capstone, or the disagreement must be listed in KNOWN_DIFFERENCES
 // below with its reason. Anything else is printed as one reproducible line
 // (mode and bytes) and fails the run. Project decoder defects it found (F3
-// REX.B 90, VEX 0F B8/BC/BD, EVEX/MVEX encodings) are fixed in cpu/decoder.cpp
+// REX.B 90, VEX 0F B8/BC/BD, EVEX/MVEX encodings) are fixed in cpu/decoder/decoder.cpp
 // with regression tests in tests/cpu/decoder_open_bugs_test.cpp.
 // --all-decoded also compares what the project decodes but does not run yet
 // (a preview for instruction families being added). The last line is
@@ -21,8 +21,8 @@
 // by construction (the project's decoder is Zydis), so the check that matters
 // is the one Capstone gives: bytes the project runs but Capstone rejects are
 // compared like any other disagreement ("(invalid)" on Capstone's side).
-#include "cpu/decoder.h"
-#include "cpu/handler_table.h"
+#include "cpu/decoder/decoder.h"
+#include "cpu/decoder/handler_table.h"
 
 #include <Zydis/Zydis.h>
 #include <capstone/capstone.h>
@@ -216,7 +216,7 @@ private:
     csh m_handle[3] = {};
 };
 
-// Zydis set up as cpu/decoder.cpp sets it up, for the prefix facts the
+// Zydis set up as cpu/decoder/decoder.cpp sets it up, for the prefix facts the
 // known-difference rows look at.
 void zydis_decode(unsigned mode, const u8* bytes, ZydisDecodedInstruction& zi)
 {
@@ -259,7 +259,7 @@ View project_decode(unsigned mode, const u8* bytes, unsigned size, bool& accepte
 // spelled two ways) or a Capstone 4.0.2 defect checked against the SDM (and,
 // where the SDM is silent, against the host CPU). A row matches on facts
 // about the case: the project's and Capstone's views, and the prefixes as
-// Zydis (set up like cpu/decoder.cpp) reports them.
+// Zydis (set up like cpu/decoder/decoder.cpp) reports them.
 
 const char* const CONDITIONS[][2] = {{"z", "e"}, {"nz", "ne"}, {"nb", "ae"}, {"nbe", "a"},
                                       {"nl", "ge"}, {"nle", "g"}};

@@ -5,7 +5,7 @@
 // for the floating-point and vector families, x87/SSE/AVX state.
 #pragma once
 
-#include "mmu/types.h"
+#include "mmu/base/types.h"
 
 #include <array>
 #include <string>

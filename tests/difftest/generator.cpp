@@ -1,6 +1,6 @@
 #include "tests/difftest/generator.h"
 
-#include "cpu/cpuid_model.h"
+#include "cpu/state/cpuid_model.h"
 #include "tests/cpu/random_fp.h"
 #include "tests/difftest/decode.h"
 

@@ -1,6 +1,6 @@
 #include "tests/difftest/interp_runner.h"
 
-#include "cpu/fpu_image.h"
+#include "cpu/x87/fpu_image.h"
 #include "mmu/page_walker.h"
 
 #include <cstring>

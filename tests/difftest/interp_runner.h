@@ -6,7 +6,7 @@
 // frame.
 #pragma once
 
-#include "cpu/cpu.h"
+#include "cpu/core/cpu.h"
 #include "tests/difftest/difftest.h"
 
 namespace difftest {

@@ -10,7 +10,7 @@
 // and with the seeded driver fuzz_driver.cpp, run in the tests.
 #include "mmu/physical_memory.h"
 #include "paravirt/hyperv.h"
-#include "platform/virtual_clock.h"
+#include "platform/clock/virtual_clock.h"
 #include "tests/paravirt/hypercall_caller.h"
 
 #include <cstddef>

@@ -4,7 +4,7 @@
 
 #include "mmu/physical_memory.h"
 #include "paravirt/hyperv.h"
-#include "platform/virtual_clock.h"
+#include "platform/clock/virtual_clock.h"
 
 #include <doctest/doctest.h>
 

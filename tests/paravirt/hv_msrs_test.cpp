@@ -61,17 +61,18 @@ TEST_CASE("VP index MSR reports each VP's index and is read-only")
     CHECK_FALSE(h.hv.read_msr(3, HV_X64_MSR_VP_INDEX).has_value());
 }
 
-TEST_CASE("Each VP's MSR bus answers for that VP")
+TEST_CASE("The MSR bus reaches the synthetic MSRs of the VP it names")
 {
     HvHarness h(config_with_vps(2));
-    MsrBus bus0, bus1;
-    h.hv.map_msrs(bus0, 0);
-    h.hv.map_msrs(bus1, 1);
-    CHECK(bus0.read(HV_X64_MSR_VP_INDEX) == 0u);
-    CHECK(bus1.read(HV_X64_MSR_VP_INDEX) == 1u);
-    CHECK(bus1.write(HV_X64_MSR_SINT0 + 2, 0x30));
-    CHECK(bus1.read(HV_X64_MSR_SINT0 + 2) == 0x30u);
-    CHECK(bus0.read(HV_X64_MSR_SINT0 + 2) == HV_SINT_MASKED);
+    MsrBus bus;
+    h.hv.map_msrs(bus);
+    CHECK(bus.read(0, HV_X64_MSR_VP_INDEX) == 0u);
+    CHECK(bus.read(1, HV_X64_MSR_VP_INDEX) == 1u);
+    CHECK(bus.write(1, HV_X64_MSR_SINT0 + 2, 0x30));
+    CHECK(bus.read(1, HV_X64_MSR_SINT0 + 2) == 0x30u);
+    CHECK(bus.read(0, HV_X64_MSR_SINT0 + 2) == HV_SINT_MASKED);
+    // A VP the partition does not have gets #GP.
+    CHECK_FALSE(bus.read(2, HV_X64_MSR_VP_INDEX).has_value());
 }
 
 TEST_CASE("Synthetic MSRs outside the implemented set raise #GP")
@@ -91,9 +92,9 @@ TEST_CASE("Disabled enlightenments map no synthetic MSR")
     c.enabled = false;
     HvHarness h(c);
     MsrBus bus;
-    h.hv.map_msrs(bus, 0);
-    CHECK_FALSE(bus.read(HV_X64_MSR_GUEST_OS_ID).has_value());
-    CHECK_FALSE(bus.write(HV_X64_MSR_GUEST_OS_ID, 1));
+    h.hv.map_msrs(bus);
+    CHECK_FALSE(bus.read(0, HV_X64_MSR_GUEST_OS_ID).has_value());
+    CHECK_FALSE(bus.write(0, HV_X64_MSR_GUEST_OS_ID, 1));
     CHECK_FALSE(h.hv.read_msr(0, HV_X64_MSR_VP_INDEX).has_value());
 }
 

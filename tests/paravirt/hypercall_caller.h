@@ -4,7 +4,7 @@
 // EDX:EAX, EBX:ECX, EDI:ESI. For the hypercall fuzzers.
 #pragma once
 
-#include "cpu/cpu_state.h"
+#include "cpu/state/cpu_state.h"
 
 inline CpuState hypercall_caller(bool caller64, u64 control, u64 input, u64 output)
 {

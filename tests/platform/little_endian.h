@@ -2,7 +2,7 @@
 // the platform tests.
 #pragma once
 
-#include "mmu/types.h"
+#include "mmu/base/types.h"
 
 #include <span>
 

@@ -1,0 +1,15 @@
+// The interpreter backend: runs a vCPU on cpu/'s Cpu (the interpreter and
+// its block translator).
+#pragma once
+
+#include "accel/vcpu_backend.h"
+
+struct InterpOptions {
+    bool jit = true; // block translation (cpu/jit/); off: interpreter only
+};
+
+// The vCPUs of one machine share one decoded-block cache (decoded code is
+// the same for all); the accelerator owns it and tells it of every write to
+// guest memory that lands on a decoded page.
+std::unique_ptr<Accelerator> make_interp_accelerator(const AcceleratorWiring& wiring,
+                                                     const InterpOptions& options);

@@ -1,0 +1,607 @@
+#include "cpu/core/cpu.h"
+
+#include "cpu/decoder/decoder.h"
+#include "cpu/core/fast_handlers.h"
+#include "cpu/decoder/handler_table.h"
+#include "cpu/jit/block_translator.h"
+
+Cpu::Cpu(CpuState& state, PhysicalMemory& memory, PortBus& port_bus, MsrBus& msr_bus,
+         const CpuidModel& cpuid_model, unsigned apic, BlockCache* shared_blocks)
+    : s(state), mem(memory), ports(port_bus), msrs(msr_bus), cpuid(cpuid_model), apic_id(apic),
+      m_own_blocks(shared_blocks ? nullptr : std::make_unique<BlockCache>()),
+      m_blocks(shared_blocks ? *shared_blocks : *m_own_blocks)
+{
+    // Writes to pages we decoded from (stores, DMA, loaders) drop those blocks.
+    if (!shared_blocks) {
+        BlockCache& blocks = m_blocks;
+        mem.set_code_write_listener([&blocks](GuestPhys page) { blocks.invalidate_page(page); });
+    }
+}
+
+void Cpu::reset()
+{
+    const bool ferr = s.events.ferr;
+    s = CpuState{};
+    if (ferr && m_fpu_pins) // the x87 is reset: its error is gone
+        m_fpu_pins->set_ferr(false);
+    if (apic_id != 0)
+        s.msr.apic_base &= ~(1ull << 8);
+    // Power-on: real mode, CS = F000 with base FFFF0000, IP = FFF0 (SDM Vol 3A 9.1.4).
+    for (auto& seg : s.seg) {
+        seg = Segment{};
+        seg.attr = Segment::P | Segment::S | 0x3; // read/write data, accessed
+    }
+    s.seg[CS].selector = 0xF000;
+    s.seg[CS].base = 0xFFFF0000;
+    s.seg[CS].attr = Segment::P | Segment::S | 0xB; // execute/read, accessed
+    s.ldtr.attr = Segment::P | 0x2;
+    s.tr.attr = Segment::P | 0xB;
+    s.gpr[RDX] = 0x600; // family 6 reset signature
+    lf = LazyFlags{};
+    m_tlb.flush_all();
+    m_translation_epoch = m_blocks.new_translation_epoch();
+    sync_debug_registers(); // DR7 is back to no breakpoints: nothing watched
+}
+
+void Cpu::load_state(const CpuState& state)
+{
+    s = state;
+    lf = LazyFlags{}; // RFLAGS in `state` is whole
+    m_tlb.flush_all();
+    m_translation_epoch = m_blocks.new_translation_epoch();
+    sync_debug_registers();
+    if (m_fpu_pins)
+        m_fpu_pins->set_ferr(s.events.ferr);
+}
+
+void Cpu::set_gpr(unsigned r, unsigned size, u64 v)
+{
+    switch (size) {
+    case 1:
+        s.gpr[r] = (s.gpr[r] & ~0xFFull) | (v & 0xFF);
+        break;
+    case 2:
+        s.gpr[r] = (s.gpr[r] & ~0xFFFFull) | (v & 0xFFFF);
+        break;
+    case 4:
+        s.gpr[r] = v & 0xFFFFFFFF;
+        break;
+    default:
+        s.gpr[r] = v;
+        break;
+    }
+}
+
+// ---- Flags ----
+
+void Cpu::materialize_flags()
+{
+    if (lf.op == FlagOp::None)
+        return;
+    s.rflags = (s.rflags & ~rf::ARITH) | compute_arith_flags(lf);
+    lf.op = FlagOp::None;
+}
+
+u64 Cpu::rflags()
+{
+    materialize_flags();
+    return s.rflags;
+}
+
+void Cpu::set_flag(u64 bit, bool on)
+{
+    materialize_flags();
+    if (on)
+        s.rflags |= bit;
+    else
+        s.rflags &= ~bit;
+}
+
+bool Cpu::condition_from_rflags(unsigned cc)
+{
+    const u64 f = rflags();
+    bool result;
+    switch (cc >> 1) {
+    case 0: result = f & rf::OF; break;
+    case 1: result = f & rf::CF; break;
+    case 2: result = f & rf::ZF; break;
+    case 3: result = f & (rf::CF | rf::ZF); break;
+    case 4: result = f & rf::SF; break;
+    case 5: result = f & rf::PF; break;
+    case 6: result = !(f & rf::SF) != !(f & rf::OF); break;
+    default: result = (f & rf::ZF) || (!(f & rf::SF) != !(f & rf::OF)); break;
+    }
+    return (cc & 1) ? !result : result;
+}
+
+void Cpu::write_rflags(u64 value, u64 writable)
+{
+    lf.op = FlagOp::None;
+    s.rflags = (s.rflags & ~writable) | (value & writable) | rf::FIXED1;
+    s.rflags &= ~(u64(1) << 3 | u64(1) << 5 | u64(1) << 15) & 0x3FFFFF;
+}
+
+// ---- Operands ----
+
+bool Cpu::read_operand_slow(const Insn& insn, unsigned index, u64& value)
+{
+    const Operand& op = insn.op[index];
+    switch (op.kind) {
+    case OpKind::Gpr:
+        value = s.gpr[op.reg] & size_mask(op.size);
+        return true;
+    case OpKind::GprHigh8:
+        value = (s.gpr[op.reg] >> 8) & 0xFF;
+        return true;
+    case OpKind::Mem:
+        return read_mem(insn.mem.seg, effective_address(insn), op.size, value);
+    case OpKind::Imm:
+        value = insn.imm; // already sign- or zero-extended; callers mask to their size
+        return true;
+    case OpKind::Seg:
+        value = s.seg[op.reg].selector;
+        return true;
+    default:
+        return raise_ud();
+    }
+}
+
+bool Cpu::write_operand_slow(const Insn& insn, unsigned index, u64 value)
+{
+    const Operand& op = insn.op[index];
+    switch (op.kind) {
+    case OpKind::Gpr:
+        set_gpr(op.reg, op.size, value);
+        return true;
+    case OpKind::GprHigh8:
+        s.gpr[op.reg] = (s.gpr[op.reg] & ~0xFF00ull) | ((value & 0xFF) << 8);
+        return true;
+    case OpKind::Mem:
+        return write_mem(insn.mem.seg, effective_address(insn), op.size, value);
+    default:
+        return raise_ud();
+    }
+}
+
+// ---- Fetch and run ----
+
+bool Cpu::fetch_bytes(u64 linear, u8* out, unsigned len)
+{
+    for (unsigned i = 0; i < len;) {
+        SoftTlb::Entry* e;
+        u64 addr = linear + i;
+        if (!s.in_64bit_code())
+            addr &= 0xFFFFFFFF;
+        if (!translate(addr, Access::Execute, access_is_user(false), e))
+            return false;
+        unsigned in_page = static_cast<unsigned>(PAGE_SIZE - (addr & 0xFFF));
+        unsigned n = len - i < in_page ? len - i : in_page;
+        for (unsigned k = 0; k < n; ++k)
+            out[i + k] = e->host_page ? e->host_page[(addr & 0xFFF) + k]
+                                      : static_cast<u8>(mem.read(e->phys_page + (addr & 0xFFF) + k, 1, apic_id));
+        i += n;
+    }
+    return true;
+}
+
+bool Cpu::fetch_block(const Block*& block, u64 linear)
+{
+    SoftTlb::Entry* e;
+    if (!translate(linear, Access::Execute, access_is_user(false), e))
+        return false;
+    const GuestPhys phys = e->phys_page | (linear & 0xFFF);
+    const unsigned csize = code_size();
+    if (m_fast_generation != m_blocks.generation()) {
+        m_fast_blocks.fill(FastBlock{});
+        m_fast_generation = m_blocks.generation();
+    }
+    const u64 key = (phys << 2) | (csize >> 2);
+    FastBlock& fast = m_fast_blocks[(phys ^ (phys >> 12)) % FAST_BLOCKS];
+    if (fast.key == key) {
+        block = fast.block;
+        return true;
+    }
+    if ((block = m_blocks.find(phys, csize))) {
+        fast = FastBlock{key, block};
+        return true;
+    }
+
+    auto fresh = std::make_unique<Block>();
+    fresh->phys = phys;
+    fresh->code_size = static_cast<u8>(csize);
+    u64 at = linear;
+    bool cacheable = e->host_page != nullptr; // never cache code fetched from MMIO
+    while (fresh->insns.size() < BlockCache::MAX_BLOCK_INSNS) {
+        unsigned in_page = static_cast<unsigned>(PAGE_SIZE - (at & 0xFFF));
+        u8 bytes[16];
+        unsigned avail = in_page < 15 ? in_page : 15;
+        if (!fetch_bytes(at, bytes, avail))
+            return false;
+        Insn insn;
+        DecodeStatus st = decode_insn(csize, bytes, avail, insn);
+        if (st == DecodeStatus::NeedMoreBytes) {
+            // The instruction straddles a page boundary. Decode it alone and
+            // do not cache it: the second page's mapping may change freely.
+            if (!fresh->insns.empty())
+                break;
+            if (!fetch_bytes(at, bytes, 15))
+                return false;
+            st = decode_insn(csize, bytes, 15, insn);
+            cacheable = false;
+        }
+        if (st == DecodeStatus::Invalid) {
+            insn = Insn{};
+            insn.handler = op_unimplemented_decode;
+            insn.length = 1;
+        } else {
+            specialize_handler(insn, csize);
+        }
+        fresh->insns.push_back(insn);
+        at += insn.length;
+        if (st != DecodeStatus::Ok || insn_ends_block(insn) || !cacheable ||
+            (at & 0xFFF) == 0 || ((at ^ linear) & PAGE_MASK))
+            break;
+    }
+    if (!cacheable) {
+        m_uncached = std::move(fresh);
+        block = m_uncached.get();
+        return true;
+    }
+    mem.mark_code(phys);
+    block = m_blocks.insert(std::move(fresh));
+    if (m_fast_generation == m_blocks.generation())
+        fast = FastBlock{key, block};
+    return true;
+}
+
+bool Cpu::check_pending_events()
+{
+    if (s.events.interrupt_shadow)
+        return true;
+    if (m_interrupts && !s.events.nmi_blocked && m_interrupts->take_nmi())
+        s.events.nmi = true;
+    if (s.events.nmi && !s.events.nmi_blocked) {
+        s.events.nmi = false;
+        s.events.halted = false;
+        s.events.nmi_blocked = true;
+        deliver_event(VEC_NMI, EventKind::Nmi, false, 0);
+        return false;
+    }
+    if (m_interrupts && (s.rflags & rf::IF) && m_interrupts->interrupt_pending()) {
+        s.events.halted = false;
+        u8 vector = m_interrupts->acknowledge_interrupt();
+        deliver_event(vector, EventKind::External, false, 0);
+        return false;
+    }
+    return true;
+}
+
+const Block* Cpu::chained_successor(const Block& previous, u64 linear, u64 epoch,
+                                    u64 generation, u8 cpl, unsigned csize) const
+{
+    for (const Block::Link& link : previous.successors)
+        if (link.linear == linear && link.epoch == epoch && link.generation == generation &&
+            link.cpl == cpl && link.block->code_size == csize)
+            return link.block;
+    return nullptr;
+}
+
+const Block* Cpu::execute_block(const Block& block, u64 end)
+{
+    // The common case needs none of the per-instruction bookkeeping below:
+    // tracing, single-stepping, breakpoints (RF, DR7) and the STI/MOV SS
+    // shadow are rare, and every instruction that can start them ends its block.
+    if (m_trace || (s.rflags & (rf::TF | rf::RF)) || s.events.interrupt_shadow ||
+        debug_active()) [[unlikely]] {
+        execute_block_carefully(block, end);
+        return &block;
+    }
+    // At most `end - m_retired` instructions (run() guarantees at least one),
+    // so the loop tests no budget; 64-bit code has no CS limit to check.
+    const size_t budget_left = static_cast<size_t>(end - m_retired);
+    const size_t count = std::min(block.insns.size(), budget_left);
+    if (!s.in_64bit_code()) [[unlikely]] {
+        execute_insns<true>(block.insns.data(), count);
+        return &block;
+    }
+    // Translated code runs whole blocks with the flat 64-bit memory fast
+    // path inlined, so it needs the whole block in the budget and no
+    // alignment checking (block_translator.h).
+    if (count == block.insns.size() && !alignment_checks_armed() &&
+        &block != m_uncached.get()) [[likely]] {
+        if (block.native) {
+            m_native_end = end;
+            block.native(this, &s);
+            return m_last_native_block;
+        }
+        if (m_jit_enabled && ++block.runs == m_jit_threshold)
+            translate_to_host(block);
+    }
+    execute_insns<false>(block.insns.data(), count);
+    return &block;
+}
+
+void Cpu::translate_to_host(const Block& block)
+{
+    if (translate_block(*this, block, m_blocks.code_arena()) == TranslateResult::ArenaFull) {
+        m_blocks.drop_translations(); // start the arena afresh; this block comes round again
+        translate_block(*this, block, m_blocks.code_arena());
+    }
+}
+
+Cpu::JitLayout Cpu::jit_layout() const
+{
+    auto from = [](const void* base, const void* member) {
+        return static_cast<i32>(static_cast<const char*>(member) - static_cast<const char*>(base));
+    };
+    JitLayout l{};
+    l.gpr = from(&s, s.gpr.data());
+    l.rip = from(&s, &s.rip);
+    l.rflags = from(&s, &s.rflags);
+    l.cr0 = from(&s, &s.cr0);
+    l.ss_attr = from(&s, &s.seg[SS].attr);
+    l.seg_base = from(&s, &s.seg[0].base);
+    l.seg_stride = from(&s.seg[0], &s.seg[1]);
+    l.retired = from(this, &m_retired);
+    l.end_block = from(this, &m_end_block);
+    l.next_rip = from(this, &next_rip);
+    l.lazy_flags = from(this, &lf);
+    l.tlb_supervisor = from(this, m_tlb.half(false));
+    l.tlb_user = from(this, m_tlb.half(true));
+    l.native_end = from(this, &m_native_end);
+    l.translation_epoch = from(this, &m_translation_epoch);
+    l.last_native_block = from(this, &m_last_native_block);
+    l.generation = &m_blocks.generation_counter();
+    return l;
+}
+
+template <bool CheckLimit>
+void Cpu::execute_insns(const Insn* insn, size_t count)
+{
+    const u64& generation_counter = m_blocks.generation_counter();
+    const u64 generation = generation_counter;
+    const u64 rip_mask = ip_mask();
+    u64 rip = s.rip;
+    for (const Insn* const last = insn + count; insn != last; ++insn) {
+        if (CheckLimit && rip + insn->length - 1 > s.seg[CS].limit) [[unlikely]] {
+            raise_gp(0);
+            handle_fault();
+            return;
+        }
+        next_rip = (rip + insn->length) & rip_mask;
+        m_end_block = false;
+        if (!insn->handler(*this, *insn)) [[unlikely]] {
+            handle_fault();
+            return;
+        }
+        s.rip = rip = next_rip;
+        ++m_retired;
+        if (m_end_block | (generation != generation_counter))
+            return;
+    }
+}
+
+RunExit Cpu::run(u64 budget)
+{
+    m_stop_requested = false;
+    const u64 end = m_retired + budget;
+    const Block* previous = nullptr;
+    // Event deliveries that retire nothing (a fault whose handler faults again
+    // at once) count against the budget too, so that run() always returns.
+    u64 stalls = 0;
+    while (m_retired + stalls < end) {
+        if (m_triple_fault || m_stop_requested) [[unlikely]]
+            break; // reported below
+        if (!check_pending_events()) {
+            previous = nullptr;
+            ++stalls;
+            continue;
+        }
+        if (s.events.halted)
+            return RunExit::Halted;
+
+        m_blocks.release_retired();
+        if (mem.layout_generation() != m_layout_seen) [[unlikely]] {
+            // An MMIO range moved (a relocated APIC window): entries may
+            // point at RAM it now hides, or miss RAM it uncovered.
+            flush_tlb(true);
+            previous = nullptr;
+            m_layout_seen = mem.layout_generation();
+        }
+        u64 linear = s.seg[CS].base + s.rip;
+        if (!s.in_64bit_code())
+            linear &= 0xFFFFFFFF;
+        const u64 epoch = m_translation_epoch;
+        const u64 generation = m_blocks.generation();
+        const u8 cpl = static_cast<u8>(s.cpl());
+        const Block* block =
+            previous ? chained_successor(*previous, linear, epoch, generation, cpl, code_size())
+                     : nullptr;
+        if (!block) {
+            if (!fetch_block(block, linear)) {
+                previous = nullptr;
+                handle_fault();
+                ++stalls;
+                continue;
+            }
+            if (previous && block != m_uncached.get() && m_translation_epoch == epoch &&
+                m_blocks.generation() == generation) {
+                Block::Link* links = previous->successors;
+                links[1] = links[0];
+                links[0] = Block::Link{block, linear, epoch, generation, cpl};
+            }
+        }
+        if (mem.code_marks() != m_code_marks_seen) [[unlikely]] {
+            // fetch_block (here or on another vCPU) made a page code: stores
+            // to it must now take the slow path that invalidates its blocks.
+            m_tlb.drop_writes_to_code(mem);
+            m_code_marks_seen = mem.code_marks();
+        }
+        const u64 retired_before = m_retired;
+        const Block* last = execute_block(*block, end - stalls);
+        if (m_step_trap_requested) [[unlikely]] {
+            // Ran on the fast path (TF was clear when the block began).
+            m_step_trap_requested = false;
+            deliver_debug_exception(dbg::DR6_BS);
+            previous = nullptr;
+            continue;
+        }
+        if (m_retired == retired_before)
+            ++stalls;
+        // A block that may be freed (uncached, or invalidated while running) is never chained.
+        previous = (last == m_uncached.get() || m_blocks.generation() != generation) ? nullptr
+                                                                                   : last;
+    }
+    if (m_triple_fault) {
+        m_triple_fault = false;
+        return RunExit::TripleFault;
+    }
+    return m_stop_requested ? RunExit::StopRequested : RunExit::BudgetExhausted;
+}
+
+void Cpu::execute_block_carefully(const Block& block, u64 end)
+{
+    sync_debug_registers();
+    const u64 generation = m_blocks.generation();
+    const bool check_limit = !s.in_64bit_code();
+    const u64 rip_mask = ip_mask();
+    for (const Insn& insn : block.insns) {
+        // The instruction after MOV SS / POP SS: its debug traps are held.
+        const bool after_mov_ss = s.events.mov_ss_blocking;
+        s.events.mov_ss_blocking = false;
+        // Instruction breakpoints are fault-like: checked before the
+        // instruction runs unless RF says this one already reported (and not
+        // right after MOV SS, which blocks debug exceptions).
+        if (m_exec_watch && !(s.rflags & rf::RF) && !after_mov_ss &&
+            instruction_breakpoint()) [[unlikely]]
+            return;
+        if (check_limit && s.rip + insn.length - 1 > s.seg[CS].limit) {
+            raise_gp(0);
+            handle_fault();
+            return;
+        }
+        if (m_trace) [[unlikely]]
+            trace(insn);
+        const bool shadowed = s.events.interrupt_shadow;
+        const bool single_step = s.rflags & rf::TF;
+        // RF masks instruction breakpoints for one instruction; IRET may set it again.
+        s.rflags &= ~rf::RF;
+        m_db_hits = 0;
+        m_db_hit_enabled = m_no_step_trap = m_icebp = false;
+        next_rip = (s.rip + insn.length) & rip_mask;
+        m_end_block = false;
+        if (!insn.handler(*this, insn)) {
+            handle_fault();
+            return;
+        }
+        s.rip = next_rip;
+        ++m_retired;
+        if (shadowed) {
+            s.events.interrupt_shadow = false;
+            m_end_block = true;
+        }
+        if (after_mov_ss)
+            s.events.mov_ss_blocking = false; // a second MOV SS does not extend it
+        if (debug_trap_after(single_step, after_mov_ss)) [[unlikely]]
+            return;
+        if (m_end_block || generation != m_blocks.generation() || m_retired >= end ||
+            m_stop_requested)
+            return;
+    }
+}
+
+void Cpu::trace(const Insn& insn)
+{
+    u8 bytes[16];
+    u64 linear = s.seg[CS].base + s.rip;
+    if (!s.in_64bit_code())
+        linear &= 0xFFFFFFFF;
+    Fault saved = m_fault;
+    if (fetch_bytes(linear, bytes, insn.length))
+        m_trace(s, bytes, insn.length);
+    m_fault = saved;
+}
+
+void Cpu::handle_fault()
+{
+    if (m_x87_frozen) [[unlikely]] {
+        // Not a fault: the instruction stays unexecuted at RIP and the CPU
+        // waits, as after HLT, for the interrupt FERR# brings; the handler
+        // returns to the instruction, which then runs again.
+        m_x87_frozen = false;
+        halt();
+        return;
+    }
+    if (m_mmx_undo.armed) [[unlikely]] {
+        // A memory fault undoes the switch the faulting instruction made; #XM
+        // does not (the host reports it with the switch done).
+        if (m_mmx_undo.retired == m_retired && m_fault.vector != VEC_XM) {
+            constexpr u16 TOP = 7u << 11;
+            s.fpu.fsw = static_cast<u16>((s.fpu.fsw & ~TOP) | (m_mmx_undo.fsw & TOP));
+            s.fpu.ftw = m_mmx_undo.ftw;
+        }
+        m_mmx_undo.armed = false;
+    }
+    // A fault discards the debug traps MOV SS held back: the instruction
+    // they waited for did not complete.
+    s.events.pending_debug = 0;
+    s.events.mov_ss_blocking = false;
+    m_db_hits = 0; // nor do its data breakpoint matches count
+    m_db_hit_enabled = false;
+    m_last_fault = m_fault;
+    if (m_fault.vector == VEC_PF)
+        s.cr2 = m_fault.address;
+    deliver_event(m_fault.vector, EventKind::Exception, m_fault.has_error_code,
+                  m_fault.error_code);
+}
+
+// MS-DOS compatibility mode (CR0.NE = 0; SDM Vol 1 8.7, Appendix D.2):
+// the error goes out on FERR#, which a PC turns into IRQ 13, and unless
+// IGNNE# is asserted the processor "freezes just before executing the next
+// WAIT instruction, waiting floating-point instruction, or MMX instruction"
+// until the handler has run. The model asserts FERR# here, at that next
+// instruction (the P6 and later deferred form), and freezes by not
+// executing the instruction and halting until an interrupt (or NMI)
+// arrives. The interrupt returns to the frozen instruction, which checks
+// again: a handler that wrote port 0xF0 (IGNNE#) and cleared the error with
+// FNCLEX lets it run; one that did neither freezes it again. With IF = 0
+// the freeze lasts, as on hardware.
+bool Cpu::report_x87_error()
+{
+    if (s.cr0 & cr::CR0_NE)
+        return raise(Fault{VEC_MF, false, 0, 0});
+    if (!m_fpu_pins)
+        return true;
+    if (!s.events.ferr) {
+        s.events.ferr = true;
+        m_fpu_pins->set_ferr(true);
+    }
+    if (m_fpu_pins->ignne())
+        return true;
+    m_x87_frozen = true;
+    return false;
+}
+
+void Cpu::release_ferr()
+{
+    s.events.ferr = false;
+    if (m_fpu_pins)
+        m_fpu_pins->set_ferr(false);
+}
+
+bool Cpu::near_branch(u64 target, unsigned opsize)
+{
+    if (s.in_64bit_code()) {
+        if (opsize != 8)
+            target &= size_mask(opsize);
+        if (!is_canonical(target))
+            return raise_gp(0);
+    } else {
+        target &= size_mask(opsize);
+        if (target > s.seg[CS].limit)
+            return raise_gp(0);
+    }
+    next_rip = target;
+    end_block();
+    return true;
+}

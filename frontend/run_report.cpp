@@ -1,0 +1,112 @@
+#include "frontend/run_report.h"
+
+#include <cinttypes>
+
+int report_outcome(std::FILE* out, const RunOutcome& outcome, const Machine& machine,
+                   u64 total_retired)
+{
+    using Kind = RunOutcome::Kind;
+    switch (outcome.kind) {
+    case Kind::GuestExit:
+    case Kind::HostStop:
+        return outcome.status;
+    case Kind::PowerOff:
+    case Kind::Reset:
+        return exit_status::SUCCESS;
+    case Kind::TripleFault: {
+        const CpuState state = machine.vcpu_state(outcome.vcpu);
+        std::fprintf(out,
+                     "viridian: triple fault: vector %u error 0x%x at RIP=0x%" PRIx64 " (vCPU %u)\n",
+                     outcome.fault.vector, outcome.fault.error_code, state.rip, outcome.vcpu);
+        dump_registers(out, state);
+        return exit_status::TRIPLE_FAULT;
+    }
+    case Kind::InstructionLimit:
+        std::fprintf(out,
+                     "viridian: stopped after the instruction limit (%" PRIu64
+                     " instructions) at RIP=0x%" PRIx64 "\n",
+                     total_retired, machine.vcpu_state(0).rip);
+        for (unsigned i = 0; i < machine.vcpu_count(); ++i) {
+            if (machine.vcpu_count() > 1)
+                std::fprintf(out, " vCPU %u:\n", i);
+            dump_registers(out, machine.vcpu_state(i));
+        }
+        return exit_status::INSTRUCTION_LIMIT;
+    case Kind::HaltedForever: {
+        const CpuState state = machine.vcpu_state(0);
+        if (state.rflags & rf::IF)
+            std::fprintf(out,
+                         "viridian: every vCPU halted at RIP=0x%" PRIx64
+                         " (vCPU 0) and no timer or input can interrupt them; stopping\n",
+                         state.rip);
+        else
+            std::fprintf(out,
+                         "viridian: every vCPU halted with interrupts disabled (vCPU 0 at RIP=0x%" PRIx64
+                         "); nothing can wake them\n",
+                         state.rip);
+        return exit_status::HALTED_FOREVER;
+    }
+    case Kind::GuestCrash:
+        if (outcome.crash)
+            print_crash_report(out, *outcome.crash);
+        return exit_status::GUEST_CRASH;
+    }
+    return exit_status::SUCCESS;
+}
+
+namespace {
+
+const char* const SEG_NAMES[SEG_COUNT] = {"ES", "CS", "SS", "DS", "FS", "GS"};
+const char* const GPR_NAMES[16] = {"RAX", "RCX", "RDX", "RBX", "RSP", "RBP", "RSI", "RDI",
+                                   "R8",  "R9",  "R10", "R11", "R12", "R13", "R14", "R15"};
+
+void dump_segment(std::FILE* out, const char* name, const Segment& seg)
+{
+    std::fprintf(out, "  %-4s=%04x base=%016" PRIx64 " limit=%08x attr=%05x\n", name, seg.selector,
+                 seg.base, seg.limit, seg.attr);
+}
+
+} // namespace
+
+void dump_registers(std::FILE* out, const CpuState& s)
+{
+    for (unsigned r = 0; r < 16; r += 4)
+        std::fprintf(out,
+                     "  %-3s=%016" PRIx64 " %-3s=%016" PRIx64 " %-3s=%016" PRIx64
+                     " %-3s=%016" PRIx64 "\n",
+                     GPR_NAMES[r], s.gpr[r], GPR_NAMES[r + 1], s.gpr[r + 1], GPR_NAMES[r + 2],
+                     s.gpr[r + 2], GPR_NAMES[r + 3], s.gpr[r + 3]);
+    std::fprintf(out, "  RIP=%016" PRIx64 " RFLAGS=%08" PRIx64 " CPL=%u\n", s.rip, s.rflags,
+                 s.cpl());
+    for (unsigned i = 0; i < SEG_COUNT; ++i)
+        dump_segment(out, SEG_NAMES[i], s.seg[i]);
+    dump_segment(out, "LDTR", s.ldtr);
+    dump_segment(out, "TR", s.tr);
+    std::fprintf(out, "  GDTR=%016" PRIx64 "/%04x IDTR=%016" PRIx64 "/%04x\n", s.gdtr.base,
+                 s.gdtr.limit, s.idtr.base, s.idtr.limit);
+    std::fprintf(out,
+                 "  CR0=%08" PRIx64 " CR2=%016" PRIx64 " CR3=%016" PRIx64 " CR4=%08" PRIx64
+                 " EFER=%04" PRIx64 "\n",
+                 s.cr0, s.cr2, s.cr3, s.cr4, s.msr.efer);
+}
+
+void print_crash_report(std::FILE* out, const HvCrashReport& report)
+{
+    std::fprintf(out,
+                 "viridian: the guest reported a crash (Hyper-V crash MSRs) on VP %u:\n"
+                 "  P0=0x%016" PRIx64 " P1=0x%016" PRIx64 " P2=0x%016" PRIx64 "\n"
+                 "  P3=0x%016" PRIx64 " P4=0x%016" PRIx64 "\n",
+                 report.vp, report.params[0], report.params[1], report.params[2],
+                 report.params[3], report.params[4]);
+    if (!report.message)
+        return;
+    // The text is the guest's: control bytes other than newline and tab are
+    // shown as '.', so it cannot drive the host terminal.
+    std::fputs("  message:\n", out);
+    for (char c : *report.message) {
+        const auto byte = static_cast<unsigned char>(c);
+        std::fputc(byte == '\n' || byte == '\t' || (byte >= 0x20 && byte < 0x7F) ? byte : '.', out);
+    }
+    if (report.message->empty() || report.message->back() != '\n')
+        std::fputc('\n', out);
+}

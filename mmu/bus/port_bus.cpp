@@ -1,0 +1,31 @@
+#include "mmu/bus/port_bus.h"
+
+#include <cassert>
+
+void PortBus::map(u16 base, u32 count, IoDevice* device)
+{
+    for (const Range& r : m_ranges)
+        assert(base + count <= r.base || r.base + r.count <= base);
+    m_ranges.push_back({base, count, device});
+}
+
+const PortBus::Range* PortBus::find(u16 port) const
+{
+    for (const Range& r : m_ranges)
+        if (port >= r.base && port < r.base + r.count)
+            return &r;
+    return nullptr;
+}
+
+u64 PortBus::read(u16 port, unsigned size)
+{
+    if (const Range* r = find(port))
+        return r->device->io_read(port - r->base, size);
+    return size >= 8 ? ~0ull : (1ull << (size * 8)) - 1;
+}
+
+void PortBus::write(u16 port, unsigned size, u64 value)
+{
+    if (const Range* r = find(port))
+        r->device->io_write(port - r->base, size, value);
+}

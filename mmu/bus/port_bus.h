@@ -1,0 +1,25 @@
+// The x86 port I/O space (64 KiB of ports). Devices claim ranges; the bus,
+// not the device, decides that an unclaimed read returns all ones and an
+// unclaimed write is dropped.
+#pragma once
+
+#include "mmu/bus/io_device.h"
+
+#include <vector>
+
+class PortBus {
+public:
+    // Claims [base, base + count). Overlapping claims are a programming error.
+    void map(u16 base, u32 count, IoDevice* device);
+    u64 read(u16 port, unsigned size);
+    void write(u16 port, unsigned size, u64 value);
+
+private:
+    struct Range {
+        u16 base;
+        u32 count;
+        IoDevice* device;
+    };
+    const Range* find(u16 port) const;
+    std::vector<Range> m_ranges;
+};

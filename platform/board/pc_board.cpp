@@ -1,0 +1,167 @@
+#include "platform/board/pc_board.h"
+
+#include "platform/firmware/smbios_tables.h"
+
+namespace {
+
+// ISA IRQ 0 reaches IOAPIC pin 2 (the MADT's interrupt source override);
+// every other ISA IRQ n reaches pin n.
+unsigned ioapic_pin_of_isa_irq(unsigned irq) { return irq == 0 ? 2 : irq; }
+
+constexpr unsigned PIRQ_GSI_BASE = 16; // PIRQA-D on IOAPIC pins 16-19 (the DSDT's _PRT)
+
+} // namespace
+
+PcBoard::PcBoard(const PcBoardConfig& config, PhysicalMemory& memory, PortBus& ports,
+                 MsrBus& msrs, VirtualClock& clock)
+    : m_config(config), m_clock(clock), m_pit(clock), m_rtc(clock, config.rtc_start_time),
+      m_ioapic(m_apic_bus, 0), m_hpet(clock), m_pm(clock),
+      m_fw_cfg(static_cast<u16>(config.cpu_count), config.ram_bytes)
+{
+    for (unsigned i = 0; i < config.cpu_count; ++i) {
+        LocalApic::Config apic;
+        apic.apic_id = i;
+        apic.bsp = i == 0;
+        m_lapics.push_back(std::make_unique<LocalApic>(m_apic_bus, clock, apic));
+    }
+    m_apic_bus.update_windows(memory);
+    for (auto& lapic : m_lapics)
+        lapic->set_base_change_handler([this, &memory](u64) { m_apic_bus.update_windows(memory); });
+    memory.map_mmio(IoApic::DEFAULT_BASE, IoApic::MMIO_SIZE, &m_ioapic);
+    memory.map_mmio(Hpet::DEFAULT_BASE, Hpet::MMIO_SIZE, &m_hpet);
+
+    m_pic.attach(ports);
+    m_pit.attach(ports);
+    m_rtc.attach(ports);
+    m_kbc.attach(ports);
+    m_port92.attach(ports);
+    m_post.attach(ports);
+    m_coprocessor_error.attach(ports);
+    ports.map(AcpiPm::DEFAULT_BASE, AcpiPm::PORT_COUNT, &m_pm);
+    ports.map(FwCfg::DEFAULT_BASE, FwCfg::PORT_COUNT, &m_fw_cfg);
+
+    const u64 low_ram = config.ram_bytes;
+    m_rtc.set_memory_size(low_ram, 0);
+
+    wire_interrupts();
+    wire_pci(memory, ports);
+    wire_msrs(msrs);
+    write_acpi_tables(memory);
+    write_smbios_tables(memory);
+
+    // Resets and power-off all end up at the machine's handlers.
+    auto reset = [this] {
+        if (m_on_reset)
+            m_on_reset();
+    };
+    m_kbc.set_reset_handler(reset);
+    m_port92.set_reset_handler(reset);
+    m_piix.set_reset_handler([reset](bool) { reset(); });
+    m_pm.set_sleep_handler([this](u8 slp_typ) {
+        if (slp_typ == AcpiPm::SLP_TYP_S5 && m_on_power_off)
+            m_on_power_off();
+    });
+    m_kbc.set_a20_handler([this](bool on) { m_a20.set_keyboard_controller(on); });
+    m_port92.set_a20_handler([this](bool on) { m_a20.set_port92(on); });
+}
+
+void PcBoard::set_isa_irq(unsigned irq, bool level)
+{
+    m_pic.set_irq(irq, level);
+    m_ioapic.set_irq(ioapic_pin_of_isa_irq(irq), level);
+}
+
+void PcBoard::wire_interrupts()
+{
+    // Every ISA line goes to both the 8259 pair and the IOAPIC; the guest
+    // masks the one it does not use.
+    m_irqs.add_sink([this](unsigned irq, bool level) { set_isa_irq(irq, level); });
+
+    // The 8259's INTR reaches the BSP's LINT0 (ExtINT in virtual-wire mode).
+    LocalApic& bsp = *m_lapics[0];
+    bsp.set_pic(&m_pic);
+    m_pic.set_output_line([&bsp](bool level) { bsp.set_lint(0, level); });
+
+    // PIT IRQ0 and RTC IRQ8 are disconnected while the HPET's legacy
+    // replacement route drives those lines instead (IA-PC HPET spec 2.4).
+    m_pit_irq0 = m_irqs.input(0);
+    m_rtc_irq8 = m_irqs.input(Mc146818Rtc::IRQ);
+    m_hpet_irq0 = m_irqs.input(0);
+    m_hpet_irq8 = m_irqs.input(Mc146818Rtc::IRQ);
+    m_pit.set_irq_line([this](bool level) { m_pit_irq0(level && !m_hpet_legacy); });
+    m_rtc.set_irq_line([this](bool level) { m_rtc_irq8(level && !m_hpet_legacy); });
+    m_hpet.set_legacy_handler([this](bool on) {
+        m_hpet_legacy = on;
+        if (on) {
+            m_pit_irq0(false);
+            m_rtc_irq8(false);
+        }
+    });
+    m_hpet.set_irq_line([this](u32 gsi, bool level) {
+        if (gsi == Hpet::LEGACY_TIMER0_GSI)
+            m_hpet_irq0(level);
+        else if (gsi == Hpet::LEGACY_TIMER1_GSI)
+            m_hpet_irq8(level);
+        else
+            m_ioapic.set_irq(gsi, level);
+    });
+    m_kbc.set_keyboard_irq_line(m_irqs.input(I8042::KEYBOARD_IRQ));
+    m_kbc.set_mouse_irq_line(m_irqs.input(I8042::MOUSE_IRQ));
+    m_coprocessor_error.set_irq_line(m_irqs.input(CoprocessorError::IRQ));
+    m_sci_irq9 = m_irqs.input(9);
+    m_pm.set_sci_line([this](bool level) { m_sci_irq9(level); });
+}
+
+void PcBoard::wire_pci(PhysicalMemory& memory, PortBus& ports)
+{
+    m_pci.attach(1, 0, m_piix);
+    ports.map(PciHost::CONFIG_PORT_BASE, PciHost::CONFIG_PORT_COUNT, &m_pci.config_ports());
+    // The ECAM window must not cover RAM (RAM above it waits for the
+    // above-4-GiB layout).
+    if (m_config.ram_bytes <= m_pci.ecam_base())
+        memory.map_mmio(m_pci.ecam_base(), m_pci.ecam_size(), &m_pci.ecam());
+    m_pci.set_reset_control(&m_piix.reset_control());
+    m_pci.set_pirq_line([this](unsigned pirq, bool level) {
+        m_ioapic.set_irq(PIRQ_GSI_BASE + pirq, level);
+        m_piix.set_pirq(pirq, level);
+    });
+    m_piix.set_isa_irq_line([this](unsigned irq, bool level) { set_isa_irq(irq, level); });
+    // Route PIRQs as firmware does and mark those lines level-triggered.
+    const u16 elcr = m_piix.firmware_routing();
+    m_pic.elcr_ports().io_write(0, 2, elcr);
+}
+
+void PcBoard::wire_msrs(MsrBus& msrs)
+{
+    // IA32_APIC_BASE, IA32_TSC_DEADLINE and the x2APIC range belong to the
+    // LAPIC of the vCPU that executes RDMSR/WRMSR.
+    auto reader = [this](unsigned vcpu, u32 index) -> std::optional<u64> {
+        return vcpu < m_apic_bus.size() ? m_apic_bus.apic(vcpu).read_msr(index) : std::nullopt;
+    };
+    auto writer = [this](unsigned vcpu, u32 index, u64 value) {
+        return vcpu < m_apic_bus.size() && m_apic_bus.apic(vcpu).write_msr(index, value);
+    };
+    msrs.map(LocalApic::MSR_APIC_BASE, 1, reader, writer);
+    msrs.map(LocalApic::MSR_TSC_DEADLINE, 1, reader, writer);
+    msrs.map(LocalApic::MSR_X2APIC_FIRST, LocalApic::MSR_X2APIC_COUNT, reader, writer);
+}
+
+void PcBoard::write_smbios_tables(PhysicalMemory& memory)
+{
+    SmbiosConfig smbios;
+    smbios.cpu_count = m_config.cpu_count;
+    smbios.ram_bytes = m_config.ram_bytes;
+    memory.map_rom(SMBIOS_ADDRESS, build_smbios_tables(smbios, SMBIOS_ADDRESS).bytes);
+}
+
+void PcBoard::write_acpi_tables(PhysicalMemory& memory)
+{
+    AcpiConfig acpi;
+    acpi.cpu_count = m_config.cpu_count;
+    const u64 top = std::min<u64>(m_config.ram_bytes, m_pci.ecam_base());
+    const GuestPhys tables_at = (top - ACPI_TABLES_SIZE) & ~0x3Full;
+    m_acpi = build_acpi_tables(acpi, tables_at, RSDP_ADDRESS);
+    memory.write_bytes(m_acpi.tables_address, m_acpi.tables.data(), m_acpi.tables.size());
+    // The RSDP sits in the BIOS area, which is ROM on a PC.
+    memory.map_rom(m_acpi.rsdp_address, m_acpi.rsdp);
+}

@@ -1,0 +1,101 @@
+// The PC board: every emulated platform device, created and wired the way
+// a PIIX3/i440FX PC with an IOAPIC, HPET and ACPI wires them (issue 5,
+// "The board"). The board knows devices, not vCPUs: the machine connects
+// each vCPU to lapic(i) as its interrupt source and routes its MSRs here.
+#pragma once
+
+#include "mmu/bus/msr_bus.h"
+#include "mmu/physical_memory.h"
+#include "mmu/bus/port_bus.h"
+#include "platform/chipset/acpi_pm.h"
+#include "platform/firmware/acpi_tables.h"
+#include "platform/interrupts/apic_bus.h"
+#include "platform/timers/cmos_rtc.h"
+#include "platform/chipset/coprocessor_error.h"
+#include "platform/firmware/fw_cfg.h"
+#include "platform/timers/hpet.h"
+#include "platform/serial/i8042.h"
+#include "platform/timers/i8254_pit.h"
+#include "platform/interrupts/i8259_pic.h"
+#include "platform/interrupts/io_apic.h"
+#include "platform/interrupts/irq_router.h"
+#include "platform/interrupts/local_apic.h"
+#include "platform/chipset/pci_host.h"
+#include "platform/chipset/piix_isa_bridge.h"
+#include "platform/chipset/port92_reset.h"
+#include "platform/clock/virtual_clock.h"
+
+#include <functional>
+#include <memory>
+#include <vector>
+
+struct PcBoardConfig {
+    unsigned cpu_count = 1;
+    u64 ram_bytes = 512ull << 20;
+    i64 rtc_start_time = 0; // seconds since the epoch the RTC starts at
+};
+
+class PcBoard {
+public:
+    // Where the firmware tables live: the RSDP in the BIOS area (scanned by
+    // guests) and the other tables in the top 64 KiB of RAM below 4 GiB.
+    static constexpr GuestPhys RSDP_ADDRESS = 0xE0000;
+    // The SMBIOS entry point and structures (smbios_tables.h), scanned for
+    // in 0xF0000-0xFFFFF.
+    static constexpr GuestPhys SMBIOS_ADDRESS = 0xF0000;
+    static constexpr u64 ACPI_TABLES_SIZE = 64 * 1024;
+
+    PcBoard(const PcBoardConfig& config, PhysicalMemory& memory, PortBus& ports, MsrBus& msrs,
+            VirtualClock& clock);
+    PcBoard(const PcBoard&) = delete;
+    PcBoard& operator=(const PcBoard&) = delete;
+
+    LocalApic& lapic(unsigned vcpu) { return *m_lapics[vcpu]; }
+    // FERR#/IGNNE# of the boot vCPU (the chipset's pins reach one package).
+    FpuErrorPins& fpu_error_pins() { return m_coprocessor_error; }
+    // A fresh input on ISA IRQ line `irq` (COM ports and other ISA devices).
+    IrqLine isa_irq_input(unsigned irq) { return m_irqs.input(irq); }
+
+    // Called when the guest asks to power off (ACPI S5) or to reset
+    // (0xCF9, port 0x92, the keyboard controller's reset pulse).
+    void set_power_off_handler(std::function<void()> handler) { m_on_power_off = std::move(handler); }
+    void set_reset_handler(std::function<void()> handler) { m_on_reset = std::move(handler); }
+
+    // The ACPI tables, already written to guest memory.
+    const AcpiTables& acpi() const { return m_acpi; }
+    // RAM reserved for the tables at the top of low memory (for e820).
+    u64 acpi_reserved_bytes() const { return ACPI_TABLES_SIZE; }
+
+private:
+    void wire_interrupts();
+    void wire_pci(PhysicalMemory& memory, PortBus& ports);
+    void wire_msrs(MsrBus& msrs);
+    void write_acpi_tables(PhysicalMemory& memory);
+    void write_smbios_tables(PhysicalMemory& memory);
+    void set_isa_irq(unsigned irq, bool level);
+
+    PcBoardConfig m_config;
+    VirtualClock& m_clock;
+    IsaIrqRouter m_irqs;
+    I8259Pic m_pic;
+    I8254Pit m_pit;
+    Mc146818Rtc m_rtc;
+    I8042 m_kbc;
+    A20Gate m_a20;
+    SystemControlPortA m_port92;
+    PostCodePort m_post;
+    CoprocessorError m_coprocessor_error;
+    ApicBus m_apic_bus;
+    std::vector<std::unique_ptr<LocalApic>> m_lapics;
+    IoApic m_ioapic;
+    Hpet m_hpet;
+    PciHost m_pci;
+    PiixIsaBridge m_piix;
+    AcpiPm m_pm;
+    FwCfg m_fw_cfg;
+    AcpiTables m_acpi;
+    IrqLine m_pit_irq0, m_rtc_irq8, m_hpet_irq0, m_hpet_irq8, m_sci_irq9;
+    bool m_hpet_legacy = false;
+    std::function<void()> m_on_power_off;
+    std::function<void()> m_on_reset;
+};

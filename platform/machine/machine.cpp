@@ -1,0 +1,319 @@
+#include "platform/machine/machine.h"
+
+#include "platform/boot/linux_boot.h"
+#include "platform/boot/multiboot.h"
+#include "accel/interp/interp_backend.h"
+
+#include <ctime>
+#include <new>
+
+Machine::Machine(const MachineConfig& config)
+    : m_config(config), m_memory(config.memory_bytes),
+      m_clock(config.deterministic ? VirtualClock::Mode::Deterministic : VirtualClock::Mode::Host),
+      m_cpuid(config.cpu_count, config.cpu_vendor),
+      m_uart(m_clock, [this](u8 byte) { if (m_config.com1_output) m_config.com1_output(byte); }),
+      m_com2(m_clock, [this](u8 byte) { if (m_config.com2_output) m_config.com2_output(byte); }),
+      m_debug_exit([this](u64 status) {
+          // What exit() keeps of the value, as with QEMU's isa-debug-exit.
+          end_run(RunOutcome::of(RunOutcome::Kind::GuestExit, static_cast<int>(status & 0xFF)));
+      })
+{
+    m_ports.map(Uart16550::COM1_BASE, Uart16550::PORT_COUNT, &m_uart);
+    m_ports.map(Uart16550::COM2_BASE, Uart16550::PORT_COUNT, &m_com2);
+    m_ports.map(DebugExit::DEFAULT_BASE, DebugExit::DEFAULT_SIZE, &m_debug_exit);
+    InterpOptions interp;
+    interp.jit = config.jit;
+    m_accel = make_interp_accelerator(
+        AcceleratorWiring{m_memory, m_ports, m_msrs, m_cpuid, config.cpu_count}, interp);
+    create_vcpus();
+    connect_board();
+}
+
+Machine::~Machine() = default;
+
+void Machine::create_vcpus()
+{
+    // The APIC ID is the vCPU index, as the MADT and the LAPICs say.
+    for (unsigned i = 0; i < m_config.cpu_count; ++i) {
+        auto vcpu = std::make_unique<Vcpu>();
+        vcpu->backend = m_accel->create_vcpu(i);
+        if (m_config.trace)
+            vcpu->backend->set_trace_hook(m_config.trace);
+        m_vcpus.push_back(std::move(vcpu));
+    }
+}
+
+u64 Machine::retired() const
+{
+    u64 total = 0;
+    for (const auto& vcpu : m_vcpus)
+        total += vcpu->backend->retired();
+    return total;
+}
+
+void Machine::end_run(RunOutcome outcome)
+{
+    if (!m_ending) // the first reason wins
+        m_ending = std::move(outcome);
+    stop_running_vcpu();
+}
+
+void Machine::connect_board()
+{
+    PcBoardConfig board;
+    board.cpu_count = m_config.cpu_count;
+    board.ram_bytes = m_config.memory_bytes;
+    // Deterministic runs start the RTC at 2026-01-01 00:00:00 UTC.
+    board.rtc_start_time = m_config.deterministic ? 1767225600 : static_cast<i64>(std::time(nullptr));
+    m_board = std::make_unique<PcBoard>(board, m_memory, m_ports, m_msrs, m_clock);
+    m_cpuid.set_local_apic(true);
+    m_uart.set_irq_line(m_board->isa_irq_input(Uart16550::COM1_IRQ));
+    m_com2.set_irq_line(m_board->isa_irq_input(Uart16550::COM2_IRQ));
+
+    // Hyper-V enlightenments (docs/hyperv.md): one partition, each vCPU
+    // attached with its VP index in connect_vcpu. With them on, every vCPU's
+    // TSC is the partition TSC (the same 1 GHz of virtual time).
+    HvConfig hv;
+    hv.enabled = m_config.enlightenments;
+    hv.vp_count = board.cpu_count;
+    hv.apic_frequency_hz = LocalApic::TIMER_HZ;
+    // The hypercall page holds the instruction of the vendor's hardware assist.
+    hv.hypercall_instruction = m_config.cpu_vendor == CpuVendor::Amd
+                                   ? HypercallInstruction::Vmmcall
+                                   : HypercallInstruction::Vmcall;
+    m_hyperv = std::make_unique<HypervGlue>(hv, m_memory, m_clock, m_cpuid);
+    m_hyperv->set_crash_handler([this](const HvCrashReport& report) {
+        RunOutcome crash = RunOutcome::of(RunOutcome::Kind::GuestCrash);
+        crash.crash = report;
+        end_run(crash);
+    });
+    // Deterministic time counts the instructions of all vCPUs together: it
+    // only ever moves forward, whichever vCPU reads it, so the TSCs agree.
+    m_clock.set_instruction_counter([this] { return retired(); });
+    for (unsigned i = 0; i < m_vcpus.size(); ++i)
+        connect_vcpu(i);
+    // Behind an option, not always there: port 0x3000 lies where firmware
+    // and Linux place PCI I/O BARs, and QEMU too only has it on request.
+    if (m_config.hyperv_test_device && m_hyperv->enabled()) {
+        m_hv_test_device = std::make_unique<HvTestDevice>(m_hyperv->hv());
+        m_ports.map(HvTestDevice::PORT, HvTestDevice::PORT_COUNT, m_hv_test_device.get());
+    }
+    if (m_config.pc_testdev) {
+        m_pc_testdev = std::make_unique<PcTestdev>([this](unsigned irq) { return m_board->isa_irq_input(irq); });
+        m_pc_testdev->attach(m_ports, m_memory);
+    }
+    m_board->set_power_off_handler([this] { end_run(RunOutcome::of(RunOutcome::Kind::PowerOff)); });
+    m_board->set_reset_handler([this] { end_run(RunOutcome::of(RunOutcome::Kind::Reset)); });
+}
+
+void Machine::connect_vcpu(unsigned index)
+{
+    Vcpu& vcpu = *m_vcpus[index];
+    VcpuBackend& backend = *vcpu.backend;
+    LocalApic& lapic = m_board->lapic(index);
+    // The TSC runs at 1 GHz of virtual time on every vCPU; the LAPIC's
+    // TSC-deadline timer must read exactly what RDTSC returns.
+    backend.set_tsc_source([this] { return m_clock.now_ns(); });
+    backend.set_interrupt_source(&lapic);
+    if (index == 0) // FERR#/IGNNE# are wired to the boot processor only
+        backend.set_fpu_error_pins(&m_board->fpu_error_pins());
+    lapic.set_tsc([&backend] { return backend.read_tsc(); }, 1'000'000'000);
+    m_hyperv->attach_vcpu(index, backend, lapic, m_msrs);
+    // INIT and SIPI arrive while another vCPU (or this one) is inside an
+    // instruction: remember them and apply them before this vCPU runs next.
+    lapic.set_init_handler([this, &vcpu, index] {
+        vcpu.pending_init = true;
+        vcpu.pending_sipi.reset();
+        if (index == m_running)
+            vcpu.backend->request_stop();
+    });
+    lapic.set_sipi_handler([&vcpu](u8 vector) { vcpu.pending_sipi = vector; });
+}
+
+void Machine::apply_startup_requests(Vcpu& vcpu)
+{
+    if (vcpu.pending_init) {
+        vcpu.pending_init = false;
+        vcpu.backend->reset();
+    }
+    if (vcpu.pending_sipi) {
+        // Start-up: real mode at vector:0000, i.e. physical vector << 12
+        // (SDM Vol 3A 8.4.4.1).
+        const u8 vector = *vcpu.pending_sipi;
+        vcpu.pending_sipi.reset();
+        CpuState s = vcpu.backend->get_state();
+        s.seg[CS].selector = static_cast<u16>(vector << 8);
+        s.seg[CS].base = static_cast<u64>(vector) << 12;
+        s.rip = 0;
+        s.events.halted = false;
+        vcpu.backend->set_state(s);
+    }
+}
+
+ErrorOr<std::unique_ptr<Machine>> Machine::create(const MachineConfig& config)
+{
+    std::unique_ptr<Machine> machine;
+    try {
+        machine.reset(new Machine(config));
+    } catch (const std::bad_alloc&) {
+        // PhysicalMemory reserves the guest RAM up front.
+        return make_error("cannot allocate " + std::to_string(config.memory_bytes >> 20) +
+                          " MiB of guest memory");
+    }
+    if (!config.cpu_features.empty()) {
+        ErrorOr<void> narrowed = machine->m_cpuid.apply_feature_spec(config.cpu_features);
+        if (narrowed.is_error())
+            return make_error("--cpu-features: " + narrowed.error().message);
+    }
+    return machine;
+}
+
+ErrorOr<void> Machine::load_kernel(const KernelSpec& kernel)
+{
+    const std::string name = kernel.name.empty() ? kernel.path : kernel.name;
+    // The loader is chosen by the file's content: a multiboot header, else
+    // a Linux boot header ("HdrS"), else neither.
+    ErrorOr<std::vector<u8>> image = read_whole_file(kernel.path);
+    if (image.is_error())
+        return make_error("kernel: " + image.error().message);
+    if (!is_multiboot_image(image.value())) {
+        if (!is_linux_bzimage(image.value()))
+            return make_error(name +
+                              ": not a multiboot kernel or a Linux bzImage (no multiboot v1 "
+                              "header in its first 8192 bytes, no \"HdrS\" header at 0x202)");
+        return boot_linux(kernel);
+    }
+    MultibootParams params;
+    params.kernel_name = name;
+    params.append = kernel.append;
+    params.module_spec = kernel.initrd;
+    const MultibootBoot boot = TRY(load_multiboot(m_memory, kernel.path, params));
+    VcpuBackend& boot_vcpu = *m_vcpus[0]->backend;
+    boot_vcpu.reset();
+    CpuState state = boot_vcpu.get_state();
+    enter_multiboot(state, boot);
+    boot_vcpu.set_state(state);
+    return {};
+}
+
+ErrorOr<void> Machine::boot_linux(const KernelSpec& kernel)
+{
+    LinuxBootParams params;
+    params.kernel_name = kernel.name.empty() ? kernel.path : kernel.name;
+    params.cmdline = kernel.append;
+    params.acpi_rsdp_address = m_board->acpi().rsdp_address;
+    params.acpi_reserved_top = m_board->acpi_reserved_bytes();
+    const LinuxBootInfo boot = TRY(::load_linux(m_memory, kernel.path, kernel.initrd, std::move(params)));
+    VcpuBackend& boot_vcpu = *m_vcpus[0]->backend;
+    boot_vcpu.reset();
+    CpuState state = boot_vcpu.get_state();
+    enter_linux64(state, boot);
+    boot_vcpu.set_state(state);
+    return {};
+}
+
+RunOutcome Machine::run(const HostPoll& poll, std::optional<u64> max_instructions)
+{
+    m_ending.reset();
+    const u64 start = retired();
+    for (;;) {
+        u64 budget = QUANTUM;
+        if (max_instructions) {
+            const u64 done = retired() - start;
+            if (done >= *max_instructions)
+                return RunOutcome::of(RunOutcome::Kind::InstructionLimit);
+            budget = std::min(budget, *max_instructions - done);
+        }
+        if (std::optional<RunOutcome> stop = poll_host(poll))
+            return *stop;
+        bool progressed = false;
+        if (std::optional<RunOutcome> ended = run_round(budget, progressed))
+            return *ended;
+        if (!progressed && !wait_for_interrupt())
+            return RunOutcome::of(RunOutcome::Kind::HaltedForever);
+    }
+}
+
+std::optional<RunOutcome> Machine::poll_host(const HostPoll& poll)
+{
+    // Polling costs a system call: once per QUANTUM instructions is prompt
+    // enough for typed input, and PAUSE-ended slices do not multiply it.
+    const u64 now = retired();
+    if (!poll || now < m_next_host_poll)
+        return std::nullopt;
+    m_next_host_poll = now + QUANTUM;
+    if (std::optional<int> status = poll())
+        return RunOutcome::of(RunOutcome::Kind::HostStop, *status);
+    return std::nullopt;
+}
+
+std::optional<RunOutcome> Machine::run_round(u64 budget, bool& progressed)
+{
+    const u64 slice = m_vcpus.size() == 1 ? budget : std::min(budget, VCPU_SLICE);
+    for (unsigned i = 0; i < m_vcpus.size(); ++i) {
+        Vcpu& vcpu = *m_vcpus[i];
+        apply_startup_requests(vcpu);
+        if (m_board->lapic(i).wait_for_sipi())
+            continue; // an AP before its start-up IPI, or after INIT
+        m_clock.run_due();
+        m_running = i;
+        const u64 before = vcpu.backend->retired();
+        const VcpuExit exit = vcpu.backend->run(slice_until_next_timer(slice));
+        if (vcpu.backend->retired() != before)
+            progressed = true;
+        if (m_ending)
+            return m_ending;
+        if (exit == VcpuExit::TripleFault) {
+            RunOutcome fault = RunOutcome::of(RunOutcome::Kind::TripleFault);
+            fault.vcpu = i;
+            fault.fault = vcpu.backend->last_fault();
+            return fault;
+        }
+        // Halted vCPUs are asked again next round: an interrupt wakes them.
+    }
+    return std::nullopt;
+}
+
+u64 Machine::slice_until_next_timer(u64 slice) const
+{
+    // Timers fire between slices, so a slice ends at the next deadline and
+    // an interrupt reaches a busy vCPU on time, not up to a slice late. A
+    // floor keeps a guest that programs a timer in the past or every few
+    // nanoseconds from turning each instruction into a round of the loop.
+    const u64 until = m_clock.instructions_until_next_deadline();
+    return std::min(slice, std::max(until, MIN_TIMER_SLICE));
+}
+
+bool Machine::wait_for_interrupt()
+{
+    bool can_wake = false;
+    for (unsigned i = 0; i < m_vcpus.size(); ++i) {
+        const CpuState state = m_vcpus[i]->backend->get_state();
+        if (!m_board->lapic(i).wait_for_sipi() && ((state.rflags & rf::IF) || state.events.nmi))
+            can_wake = true;
+    }
+    if (!can_wake)
+        return false; // only NMI, INIT or SMI could wake them, and nothing sends them
+    // A timer deadline or console input can raise an interrupt. Sleep in
+    // small steps so typed input is seen promptly.
+    const u64 deadline = m_clock.next_deadline();
+    const u64 now = m_clock.now_ns();
+    if (m_clock.mode() == VirtualClock::Mode::Deterministic) {
+        // Nothing runs until the next timer: jump virtual time there.
+        if (deadline == ~0ull)
+            return false;
+        m_clock.skip_to(deadline);
+        return true; // run_round fires the timer before the next slice
+    }
+    if (deadline == ~0ull && !m_config.input_can_wake)
+        return false;
+    if (deadline > now) {
+        const u64 wait_ns = std::min<u64>(deadline - now, 10'000'000);
+        timespec ts{static_cast<time_t>(wait_ns / 1'000'000'000),
+                    static_cast<long>(wait_ns % 1'000'000'000)};
+        nanosleep(&ts, nullptr);
+    }
+    m_clock.note_idle_wait();
+    m_next_host_poll = 0; // look for typed input after every sleep
+    return true;
+}

@@ -1,0 +1,183 @@
+// The whole PC as one object (docs/coding-style.md "State"): guest memory,
+// the buses, the board and its devices, the Hyper-V partition and the vCPUs
+// behind their backend interface (accel/vcpu_backend.h). It is built from a
+// configuration alone, so a test can make one in-process; a kernel is loaded
+// into it as a separate step; run() runs it until something ends the run
+// and says what did. Printing and exit statuses are the frontend's.
+#pragma once
+
+#include "accel/vcpu_backend.h"
+#include "mmu/base/error_or.h"
+#include "mmu/bus/msr_bus.h"
+#include "mmu/bus/port_bus.h"
+#include "mmu/physical_memory.h"
+#include "paravirt/hv_test_device.h"
+#include "platform/board/pc_board.h"
+#include "platform/clock/virtual_clock.h"
+#include "platform/machine/hyperv_glue.h"
+#include "platform/serial/uart16550.h"
+#include "platform/testdev/debug_exit.h"
+#include "platform/testdev/pc_testdev.h"
+
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+// Where a serial port's bytes go (the frontend: stdout or a file; a test: a
+// string). Empty: discarded.
+using ByteSink = std::function<void(u8)>;
+
+struct MachineConfig {
+    u64 memory_bytes = 512ull << 20;
+    unsigned cpu_count = 1;
+    CpuVendor cpu_vendor = CpuVendor::Intel;
+    // CpuidModel::apply_feature_spec narrowing ("-avx2,-aes"); empty: none.
+    std::string cpu_features;
+    // Virtual time derives from retired instructions (and idle skips), the
+    // RTC starts at a fixed date: the same inputs give the same run.
+    bool deterministic = false;
+    // The Hyper-V partition interface (--enlightenments on|off).
+    bool enlightenments = true;
+    bool jit = true; // block translation (cpu/jit/); off: interpreter only
+    // kvm-unit-tests' Hyper-V test device at port 0x3000 (--hyperv-test-device).
+    bool hyperv_test_device = false;
+    bool pc_testdev = false;
+    ByteSink com1_output;
+    ByteSink com2_output;
+    // Called before every instruction of every vCPU (--trace); empty: none.
+    VcpuBackend::TraceHook trace;
+    // Whether host input can still arrive (a terminal on stdin): with no
+    // timer armed, halted vCPUs then wait for it instead of ending the run.
+    bool input_can_wake = false;
+};
+
+// The kernel a machine boots: a multiboot image or a Linux bzImage, chosen
+// by the file's content.
+struct KernelSpec {
+    std::string path;
+    // The name the guest sees first on its command line (QEMU shows the path
+    // as given on its own command line).
+    std::string name;
+    std::string append;
+    std::optional<std::string> initrd;
+};
+
+// Why run() returned.
+struct RunOutcome {
+    enum class Kind {
+        GuestExit,        // the guest wrote the debug-exit port: `status`
+        PowerOff,         // ACPI S5
+        Reset,            // the guest reset the machine (0xCF9, port 0x92, ...)
+        TripleFault,      // on vCPU `vcpu`, by `fault`
+        InstructionLimit, // run()'s limit was reached
+        HaltedForever,    // every vCPU halted and nothing can wake them
+        GuestCrash,       // the Hyper-V crash MSRs: `crash`
+        HostStop,         // the HostPoll asked: `status`
+    };
+    Kind kind = Kind::PowerOff;
+    int status = 0;
+    unsigned vcpu = 0;
+    Fault fault{};
+    std::optional<HvCrashReport> crash;
+
+    static RunOutcome of(Kind kind, int status = 0)
+    {
+        RunOutcome outcome;
+        outcome.kind = kind;
+        outcome.status = status;
+        return outcome;
+    }
+};
+
+// What the run loop asks of whoever runs the machine (the frontend's console
+// now): called about every QUANTUM retired instructions and after every idle
+// wait; it may feed input (Machine::serial_input) and returns a status to
+// stop the run with (RunOutcome::Kind::HostStop), or nothing to go on.
+using HostPoll = std::function<std::optional<int>()>;
+
+class Machine {
+public:
+    // Instructions per round of the run loop. With one vCPU it runs them all
+    // in one call; with several, each runs VCPU_SLICE instructions in turn
+    // (round-robin on this thread, so a run is deterministic) and PAUSE ends a
+    // slice early, so a vCPU spinning on a lock lets the holder run.
+    static constexpr u64 QUANTUM = 100000;
+    static constexpr u64 VCPU_SLICE = 20000;
+    // The shortest slice when a timer deadline is near or past.
+    static constexpr u64 MIN_TIMER_SLICE = 100;
+
+    // A powered-on machine: firmware tables in place, every vCPU at its
+    // reset state (the boot vCPU at F000:FFF0, the others waiting for SIPI).
+    static ErrorOr<std::unique_ptr<Machine>> create(const MachineConfig& config);
+    ~Machine();
+    Machine(const Machine&) = delete;
+    Machine& operator=(const Machine&) = delete;
+
+    // Loads a kernel and points the boot vCPU at its entry.
+    ErrorOr<void> load_kernel(const KernelSpec& kernel);
+
+    // Runs until the guest or the host ends the run, or until
+    // `max_instructions` more have retired (all vCPUs together).
+    RunOutcome run(const HostPoll& poll = {}, std::optional<u64> max_instructions = {});
+
+    // Instructions retired by all vCPUs together.
+    u64 retired() const;
+    unsigned vcpu_count() const { return static_cast<unsigned>(m_vcpus.size()); }
+    CpuState vcpu_state(unsigned vcpu) const { return m_vcpus[vcpu]->backend->get_state(); }
+    void set_vcpu_state(unsigned vcpu, const CpuState& state) { m_vcpus[vcpu]->backend->set_state(state); }
+    PhysicalMemory& memory() { return m_memory; }
+    // A byte typed on the host for COM1.
+    void serial_input(u8 byte) { m_uart.push_input(byte); }
+
+private:
+    // One virtual processor: the backend that runs it, and the start-up
+    // requests its local APIC has received since it last ran (applied
+    // between slices, never inside another vCPU's instruction).
+    struct Vcpu {
+        std::unique_ptr<VcpuBackend> backend;
+        bool pending_init = false;
+        std::optional<u8> pending_sipi;
+    };
+
+    explicit Machine(const MachineConfig& config);
+    ErrorOr<void> boot_linux(const KernelSpec& kernel);
+    void create_vcpus();
+    void connect_board();
+    void connect_vcpu(unsigned index);
+    void apply_startup_requests(Vcpu& vcpu);
+    std::optional<RunOutcome> poll_host(const HostPoll& poll);
+    // Runs every vCPU that can run for one slice. Returns why the run ended,
+    // if something ended it; sets `progressed` when any vCPU retired an
+    // instruction.
+    std::optional<RunOutcome> run_round(u64 budget, bool& progressed);
+    u64 slice_until_next_timer(u64 slice) const;
+    // Every vCPU is halted: waits (in virtual time) for the next timer.
+    // Returns false when nothing can ever wake any of them.
+    bool wait_for_interrupt();
+    // Ends the slice of the vCPU that is running (a device asked to stop).
+    void stop_running_vcpu() { m_vcpus[m_running]->backend->request_stop(); }
+    void end_run(RunOutcome outcome);
+
+    MachineConfig m_config;
+    PhysicalMemory m_memory;
+    PortBus m_ports;
+    MsrBus m_msrs;
+    VirtualClock m_clock;
+    CpuidModel m_cpuid;
+    std::unique_ptr<Accelerator> m_accel; // before m_vcpus: they use what it shares
+    std::vector<std::unique_ptr<Vcpu>> m_vcpus;
+    Uart16550 m_uart;
+    // COM2 at 0x2F8, IRQ 3 (declared in the DSDT).
+    Uart16550 m_com2;
+    DebugExit m_debug_exit;
+    std::unique_ptr<PcBoard> m_board;
+    std::unique_ptr<HypervGlue> m_hyperv;
+    std::unique_ptr<HvTestDevice> m_hv_test_device; // after m_hyperv: it uses the partition
+    std::unique_ptr<PcTestdev> m_pc_testdev;
+    // Why the run ends, once a device or the guest has said so.
+    std::optional<RunOutcome> m_ending;
+    unsigned m_running = 0; // the vCPU whose slice is running
+    u64 m_next_host_poll = 0;
+};

@@ -1,0 +1,146 @@
+// The Machine built in-process from a configuration alone: code is placed
+// in its RAM, the boot vCPU pointed at it, and the run's outcome, the
+// registers and the serial output are compared.
+#include "platform/machine/machine.h"
+
+#include <doctest/doctest.h>
+
+#include <initializer_list>
+#include <string>
+
+namespace {
+
+constexpr GuestPhys CODE = 0x7C00;
+
+struct TestMachine {
+    std::string com1;
+    std::unique_ptr<Machine> machine;
+
+    explicit TestMachine(unsigned cpus = 1, bool jit = true)
+    {
+        MachineConfig config;
+        config.memory_bytes = 32ull << 20;
+        config.cpu_count = cpus;
+        config.deterministic = true;
+        config.jit = jit;
+        config.com1_output = [this](u8 byte) { com1.push_back(static_cast<char>(byte)); };
+        ErrorOr<std::unique_ptr<Machine>> created = Machine::create(config);
+        REQUIRE_FALSE(created.is_error());
+        machine = created.release_value();
+    }
+
+    // Real mode at 0000:7C00 with the given code there, as a boot sector runs.
+    void boot_real_mode(std::initializer_list<u8> code)
+    {
+        std::vector<u8> bytes(code);
+        REQUIRE(machine->memory().write_bytes(CODE, bytes.data(), bytes.size()));
+        CpuState state = machine->vcpu_state(0);
+        state.seg[CS].selector = 0;
+        state.seg[CS].base = 0;
+        state.rip = CODE;
+        machine->set_vcpu_state(0, state);
+    }
+};
+
+// mov dx,0x3F8; mov al,'h'; out dx,al; mov al,'i'; out dx,al;
+// mov ax,0x1234; mov bx,ax; add bx,0x0101;
+// mov dx,0xF4; mov al,0x10; out dx,al (debug exit: status 0x21); hlt
+const std::initializer_list<u8> HELLO = {
+    0xBA, 0xF8, 0x03, 0xB0, 0x68, 0xEE, 0xB0, 0x69, 0xEE, 0xB8, 0x34, 0x12, 0x89, 0xC3,
+    0x81, 0xC3, 0x01, 0x01, 0xBA, 0xF4, 0x00, 0xB0, 0x10, 0xEE, 0xF4};
+
+} // namespace
+
+TEST_CASE("A machine built from a configuration alone runs code placed in its RAM")
+{
+    TestMachine t;
+    t.boot_real_mode(HELLO);
+    const RunOutcome outcome = t.machine->run();
+    CHECK(outcome.kind == RunOutcome::Kind::GuestExit);
+    CHECK(outcome.status == 0x21);
+    CHECK(t.com1 == "hi");
+    const CpuState state = t.machine->vcpu_state(0);
+    CHECK((state.gpr[RBX] & 0xFFFF) == 0x1335);
+    CHECK(state.rip == CODE + 24); // after the OUT to the debug-exit port
+    CHECK(t.machine->retired() == 11);
+}
+
+TEST_CASE("A machine's run stops at its instruction limit and can go on from there")
+{
+    TestMachine t;
+    t.boot_real_mode({0x40, 0xEB, 0xFD}); // inc ax; jmp back
+    RunOutcome outcome = t.machine->run({}, 1001);
+    CHECK(outcome.kind == RunOutcome::Kind::InstructionLimit);
+    CHECK(t.machine->retired() == 1001);
+    CHECK((t.machine->vcpu_state(0).gpr[RAX] & 0xFFFF) == 501);
+    outcome = t.machine->run({}, 1000);
+    CHECK(outcome.kind == RunOutcome::Kind::InstructionLimit);
+    CHECK(t.machine->retired() == 2001);
+    CHECK((t.machine->vcpu_state(0).gpr[RAX] & 0xFFFF) == 1001);
+}
+
+TEST_CASE("A machine with every vCPU halted and interrupts off reports it cannot wake")
+{
+    TestMachine t(2);
+    t.boot_real_mode({0xFA, 0xF4}); // cli; hlt
+    const RunOutcome outcome = t.machine->run();
+    CHECK(outcome.kind == RunOutcome::Kind::HaltedForever);
+    CHECK(t.machine->retired() == 2); // the AP never left wait-for-SIPI
+}
+
+TEST_CASE("A fault with no way to deliver it ends the machine's run as a triple fault")
+{
+    TestMachine t;
+    t.boot_real_mode({0xCC}); // int3 with an IDT too short for any vector
+    CpuState state = t.machine->vcpu_state(0);
+    state.idtr.limit = 0;
+    t.machine->set_vcpu_state(0, state);
+    const RunOutcome outcome = t.machine->run();
+    CHECK(outcome.kind == RunOutcome::Kind::TripleFault);
+    CHECK(outcome.vcpu == 0);
+}
+
+TEST_CASE("The host poll ends a machine's run with the status it returns")
+{
+    TestMachine t;
+    t.boot_real_mode({0xEB, 0xFE}); // jmp $
+    unsigned polls = 0;
+    const RunOutcome outcome = t.machine->run([&]() -> std::optional<int> {
+        return ++polls == 3 ? std::optional<int>(130) : std::nullopt;
+    });
+    CHECK(outcome.kind == RunOutcome::Kind::HostStop);
+    CHECK(outcome.status == 130);
+    // Polls come between rounds, about every QUANTUM instructions.
+    CHECK(t.machine->retired() >= 2 * Machine::QUANTUM);
+    CHECK(t.machine->retired() < 3 * Machine::QUANTUM);
+}
+
+TEST_CASE("Typed input reaches the guest through COM1")
+{
+    TestMachine t;
+    // mov dx,0x3FD; poll: in al,dx; test al,1; jz poll; mov dx,0x3F8;
+    // in al,dx; out dx,al (echo); mov dx,0xF4; out dx,al
+    t.boot_real_mode({0xBA, 0xFD, 0x03, 0xEC, 0xA8, 0x01, 0x74, 0xFB, 0xBA, 0xF8, 0x03,
+                      0xEC, 0xEE, 0xBA, 0xF4, 0x00, 0xEE});
+    bool typed = false;
+    const RunOutcome outcome = t.machine->run([&]() -> std::optional<int> {
+        if (!typed)
+            t.machine->serial_input('x');
+        typed = true;
+        return std::nullopt;
+    });
+    CHECK(outcome.kind == RunOutcome::Kind::GuestExit);
+    CHECK(outcome.status == (('x' << 1) | 1));
+    CHECK(t.com1 == "x");
+}
+
+TEST_CASE("The same program on the interpreter alone and with the JIT retires the same")
+{
+    TestMachine interpreted(1, false), translated(1, true);
+    for (TestMachine* t : {&interpreted, &translated}) {
+        t->boot_real_mode(HELLO);
+        CHECK(t->machine->run().kind == RunOutcome::Kind::GuestExit);
+    }
+    CHECK(interpreted.machine->retired() == translated.machine->retired());
+    CHECK(interpreted.com1 == translated.com1);
+}
