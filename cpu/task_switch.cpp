@@ -245,7 +245,7 @@ bool Cpu::switch_task(u16 selector, u64 desc, TaskSwitch reason, u64 return_ip, 
 }
 
 // Loads LDTR and the segment registers of the task just switched to, with
-// the checks of SDM Vol 3A Table 8-2 in its order.
+// the checks of SDM Vol 3A Table 8-2.
 bool Cpu::load_task_segments(u64 ldt_sel, const std::array<u64, 6>& sel, unsigned count, bool ext)
 {
     const auto ts = [&](u64 selector) {
@@ -269,58 +269,59 @@ bool Cpu::load_task_segments(u64 ldt_sel, const std::array<u64, 6>& sel, unsigne
         return true;
     }
 
-    std::array<u64, 6> d{};
-    std::array<bool, 6> null{};
-    for (unsigned i = 0; i < count; ++i) {
-        null[i] = (sel[i] & 0xFFFC) == 0;
-        if (null[i])
-            continue;
+    // Each register is checked and loaded in turn, CS and SS first, so that
+    // a fault on a data segment is delivered with the new task's code and
+    // stack (SDM Vol 3A Table 8-2 gives the checks and their faults).
+    const unsigned cpl = sel[CS] & 3;
+    const auto fetch = [&](unsigned i, u64& d) {
         u64 high;
         bool in_bounds;
-        if (!read_descriptor(static_cast<u16>(sel[i]), d[i], high, in_bounds))
+        if (!read_descriptor(static_cast<u16>(sel[i]), d, high, in_bounds))
             return false;
-        if (!in_bounds)
-            return ts(sel[i]);
-    }
-    const unsigned cpl = sel[CS] & 3;
-    if (null[CS] || !desc_is_code(d[CS]))
+        return in_bounds || ts(sel[i]);
+    };
+    const auto commit = [&](unsigned i, u64 d) {
+        if (!set_descriptor_accessed(static_cast<u16>(sel[i]), d))
+            return false;
+        set_segment_from_descriptor(s.seg[i], static_cast<u16>(sel[i]), d | (1ull << 40));
+        return true;
+    };
+    u64 cs, ss;
+    if ((sel[CS] & 0xFFFC) == 0)
         return ts(sel[CS]);
-    if (null[SS] || !desc_is_data(d[SS]) || !desc_readable_or_writable(d[SS]))
-        return ts(sel[SS]);
-    if (!desc_present(d[SS]))
-        return raise(Fault{VEC_SS, true, sel_ec(static_cast<u16>(sel[SS]), ext), 0});
-    if (desc_dpl(d[SS]) != cpl)
-        return ts(sel[SS]);
-    if (desc_conforming(d[CS]) ? desc_dpl(d[CS]) > cpl : desc_dpl(d[CS]) != cpl)
+    if (!fetch(CS, cs))
+        return false;
+    if (!desc_is_code(cs) || (desc_conforming(cs) ? desc_dpl(cs) > cpl : desc_dpl(cs) != cpl))
         return ts(sel[CS]);
-    if ((sel[SS] & 3) != cpl)
-        return ts(sel[SS]);
-    const unsigned data_segs[] = {ES, DS, FS, GS};
-    for (unsigned i : data_segs) {
-        if (i >= count || null[i])
-            continue;
-        // Data, or code that can be read (SDM Vol 3A Table 8-2, rows 13-14).
-        if (!desc_is_data(d[i]) && !(desc_is_code(d[i]) && desc_readable_or_writable(d[i])))
-            return ts(sel[i]);
-    }
-    if (!desc_present(d[CS]))
+    if (!desc_present(cs))
         return raise(Fault{VEC_NP, true, sel_ec(static_cast<u16>(sel[CS]), ext), 0});
-    for (unsigned i : data_segs)
-        if (i < count && !null[i] && !desc_present(d[i]))
-            return raise(Fault{VEC_NP, true, sel_ec(static_cast<u16>(sel[i]), ext), 0});
-    for (unsigned i : data_segs) {
-        if (i >= count || null[i])
-            continue;
-        const bool conforming_code = desc_is_code(d[i]) && desc_conforming(d[i]);
-        if (!conforming_code && (desc_dpl(d[i]) < cpl || desc_dpl(d[i]) < (sel[i] & 3)))
-            return ts(sel[i]);
-    }
-    for (unsigned i = 0; i < count; ++i) {
-        if (null[i])
-            continue;
-        if (!set_descriptor_accessed(static_cast<u16>(sel[i]), d[i]))
+    if ((sel[SS] & 0xFFFC) == 0)
+        return ts(sel[SS]);
+    if (!fetch(SS, ss))
+        return false;
+    if (!desc_is_data(ss) || !desc_readable_or_writable(ss) || desc_dpl(ss) != cpl ||
+        (sel[SS] & 3) != cpl)
+        return ts(sel[SS]);
+    if (!desc_present(ss))
+        return raise(Fault{VEC_SS, true, sel_ec(static_cast<u16>(sel[SS]), ext), 0});
+    if (!commit(CS, cs) || !commit(SS, ss))
+        return false;
+    for (unsigned i : {ES, DS, FS, GS}) {
+        if (i >= count || (sel[i] & 0xFFFC) == 0)
+            continue; // stays unusable
+        u64 d;
+        if (!fetch(i, d))
             return false;
-        set_segment_from_descriptor(s.seg[i], static_cast<u16>(sel[i]), d[i] | (1ull << 40));
+        // Data, or code that can be read; below CPL or RPL only if conforming.
+        if (!desc_is_data(d) && !(desc_is_code(d) && desc_readable_or_writable(d)))
+            return ts(sel[i]);
+        const bool conforming_code = desc_is_code(d) && desc_conforming(d);
+        if (!conforming_code && (desc_dpl(d) < cpl || desc_dpl(d) < (sel[i] & 3)))
+            return ts(sel[i]);
+        if (!desc_present(d))
+            return raise(Fault{VEC_NP, true, sel_ec(static_cast<u16>(sel[i]), ext), 0});
+        if (!commit(i, d))
+            return false;
     }
     return true;
 }
