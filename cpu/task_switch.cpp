@@ -177,6 +177,9 @@ bool Cpu::switch_task(u16 selector, u64 desc, TaskSwitch reason, u64 return_ip, 
     const bool old32 = s.tr.type() & 0x8;
     const TssLayout& ol = old32 ? TSS32 : TSS16;
     const u64 old_base = s.tr.base;
+    // The current TSS must hold everything about to be saved in it.
+    if (s.tr.limit < ol.segs + ol.seg_count * ol.width - 1)
+        return raise(Fault{VEC_TS, true, sel_ec(s.tr.selector, ext), 0});
     u64 old_flags = s.rflags;
     if (reason == TaskSwitch::Iret)
         old_flags &= ~rf::NT;

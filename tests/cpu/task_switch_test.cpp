@@ -226,3 +226,14 @@ TEST_CASE("IRET with NT=1 switches to the back-linked task, here a virtual-8086 
     CHECK(m.type_byte(SEL_TSS_B) == 0x8B);
     CHECK((m.get32(TSS_A + 0x24) & rf::NT) == 0);
 }
+
+TEST_CASE("a task switch away from a TSS too small to hold the saved state raises #TS(current TSS)")
+{
+    TaskMachine m;
+    m.h.cpu.set_segment_from_descriptor(m.h.state.tr, SEL_TSS_A, descriptor(TSS_A, 0x40, 0x8B, 0));
+    m.h.run_code({0xEA, 0, 0, 0, 0, SEL_TSS_B, 0});
+    CHECK(m.h.state.gpr[RBX] == VEC_TS);
+    CHECK(m.stack(0) == SEL_TSS_A);
+    CHECK(m.h.state.tr.selector == SEL_TSS_A);
+    CHECK(m.type_byte(SEL_TSS_B) == 0x89);
+}
