@@ -256,6 +256,11 @@ bool Cpu::fetch_block(const Block*& block, u64 linear)
 
 bool Cpu::check_pending_events()
 {
+    if (s.events.task_switch_trap) [[unlikely]] {
+        s.events.task_switch_trap = false;
+        deliver_debug_exception(dbg::DR6_BT);
+        return false;
+    }
     if (s.events.interrupt_shadow)
         return true;
     if (m_interrupts && !s.events.nmi_blocked && m_interrupts->take_nmi())

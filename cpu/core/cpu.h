@@ -26,6 +26,10 @@ enum class RunExit : u8 {
 // checks (INT n checks the gate DPL) and the return address.
 enum class EventKind : u8 { Exception, SoftwareInt, External, Nmi, Int3, Into, Icebp };
 
+// What started a task switch: decides the busy bits, NT and the back link
+// (SDM Vol 3A Table 8-2).
+enum class TaskSwitch : u8 { Jmp, Call, Iret, Event };
+
 class Cpu {
 public:
     // vCPUs of one machine share `shared_blocks` (decoded code is the same for
@@ -455,7 +459,21 @@ public:
     void nullify_data_segments_for(unsigned cpl);
     bool iret_inner(unsigned opsize);
     bool iret_to_v86(u64 ip, u64 cs, u64 flags);
-    bool task_return_checks();
+    // Task switching (cpu/task_switch.cpp).
+    bool task_return();
+    bool new_tss_descriptor(u16 selector, bool ext, u64& desc);
+    bool far_transfer_to_task(u16 selector, u64 desc, bool is_call);
+    bool deliver_through_task_gate(u64 gate, bool has_error, u32 error_code, u64 return_rip,
+                                   bool ext);
+    bool switch_task(u16 selector, u64 desc, TaskSwitch reason, u64 return_ip, bool ext);
+    bool load_task_segments(u64 ldt_sel, const std::array<u64, 6>& sel, unsigned count, bool ext);
+    bool task_entry_ip_check(bool ext);
+    // Virtual-8086 mode extensions and protected-mode virtual interrupts (cpu/vme.cpp).
+    bool virtual_interrupt_flag() const;
+    u64 v86_virtual_flags();
+    bool v86_write_virtual_flags(u64 flags);
+    bool v86_interrupt_redirected(u8 vector, bool& redirected);
+    bool v86_interrupt_to_ivt(u8 vector);
     bool far_transfer_inner(u16 selector, u64 offset, unsigned opsize, bool is_call);
     bool commit_far_target(u64 offset);
     bool through_call_gate(u16 gate_sel, u64 gate, u64 gate_high, bool is_call);
@@ -572,6 +590,9 @@ private:
     bool m_triple_fault = false;
     u8 m_delivering = 0; // nesting of exception delivery, for #DF/triple fault
     u8 m_first_vector = 0;
+    // A task switch passed its commit point in the current transfer: a
+    // later fault is the new task's, and the old state is not restored.
+    bool m_task_switched = false;
     // Debug registers as sync_debug_registers() last decoded them.
     struct DebugSeen {
         std::array<u64, 4> addr{};

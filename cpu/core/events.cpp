@@ -89,6 +89,7 @@ bool Cpu::deliver_event(u8 vector, EventKind kind, bool has_error, u32 error_cod
     if (kind == EventKind::Exception && is_fault_vector(vector))
         s.rflags |= rf::RF;
     ++m_delivering;
+    m_task_switched = false;
     bool ok = deliver_once(vector, kind, has_error, error_code, return_rip, ext);
     --m_delivering;
     if (ok) {
@@ -97,7 +98,10 @@ bool Cpu::deliver_event(u8 vector, EventKind kind, bool has_error, u32 error_cod
         end_block();
         return true;
     }
-    snap.restore(s);
+    // A fault after a task switch's commit point belongs to the new task
+    // (SDM Vol 3A 8.3): nothing is rolled back.
+    if (!m_task_switched)
+        snap.restore(s);
     const Fault second = m_fault;
     m_last_fault = second;
     if (vector == VEC_DF || m_delivering >= 3) {
@@ -220,12 +224,14 @@ bool Cpu::deliver_protected(u8 vector, EventKind kind, bool has_error, u32 error
     const unsigned type = system_type(gate);
     const bool software = kind == EventKind::SoftwareInt || kind == EventKind::Int3 ||
                           kind == EventKind::Into;
-    if (type != 0x6 && type != 0x7 && type != 0xE && type != 0xF)
-        return raise_gp(idt_ec); // task gates are not supported (docs/status.md)
+    if (type != 0x5 && type != 0x6 && type != 0x7 && type != 0xE && type != 0xF)
+        return raise_gp(idt_ec);
     if (software && desc_dpl(gate) < s.cpl())
         return raise_gp(idt_ec);
     if (!desc_present(gate))
         return raise(Fault{VEC_NP, true, idt_ec, 0});
+    if (type == 0x5)
+        return deliver_through_task_gate(gate, has_error, error_code, return_rip, ext);
 
     const u16 selector = static_cast<u16>(gate >> 16);
     const bool gate32 = type & 0x8;
@@ -392,8 +398,9 @@ bool Cpu::iret(unsigned opsize)
 {
     materialize_flags();
     TransferSnapshot snap(s);
+    m_task_switched = false;
     bool ok = iret_inner(opsize);
-    if (!ok)
+    if (!ok && !m_task_switched)
         snap.restore(s);
     else
         end_block();
@@ -404,8 +411,19 @@ bool Cpu::iret_inner(unsigned opsize)
 {
     u64 ip, cs, flags;
     if (!s.protected_mode() || s.v86_mode()) {
-        if (s.v86_mode() && ((s.rflags & rf::IOPL) >> rf::IOPL_SHIFT) < 3)
-            return raise_gp(0);
+        if (s.v86_mode() && ((s.rflags & rf::IOPL) >> rf::IOPL_SHIFT) < 3) {
+            // With VME a 16-bit IRET works on VIF (SDM Vol 2A IRET).
+            if (!(s.cr4 & cr::CR4_VME) || opsize != 2)
+                return raise_gp(0);
+            if (!pop(2, ip) || !pop(2, cs) || !pop(2, flags))
+                return false;
+            if (!v86_write_virtual_flags(flags))
+                return false;
+            load_segment_real(CS, static_cast<u16>(cs));
+            next_rip = ip;
+            s.events.nmi_blocked = false;
+            return true;
+        }
         if (!pop(opsize, ip) || !pop(opsize, cs) || !pop(opsize, flags))
             return false;
         if (ip > s.seg[CS].limit && !s.v86_mode())
@@ -425,7 +443,7 @@ bool Cpu::iret_inner(unsigned opsize)
     if (s.rflags & rf::NT) {
         if (long_mode)
             return raise_gp(0); // IA-32e mode has no task return (SDM Vol 2A IRET)
-        return task_return_checks();
+        return task_return();
     }
     if (!pop(opsize, ip) || !pop(opsize, cs) || !pop(opsize, flags))
         return false;
@@ -481,30 +499,6 @@ bool Cpu::iret_inner(unsigned opsize)
     return true;
 }
 
-// IRET with NT=1 returns to the task named by the current TSS's back link.
-// The link is validated as the SDM says (#TS(link) for a selector that is
-// not a busy TSS in the GDT, #NP if not present); the task switch itself is
-// not supported (docs/status.md) and ends in #GP(0).
-bool Cpu::task_return_checks()
-{
-    u64 link;
-    if (!read_linear(s.tr.base, 2, link, true))
-        return false;
-    const u16 sel = static_cast<u16>(link);
-    if ((sel & 4) || (sel & 0xFFFC) == 0)
-        return raise(Fault{VEC_TS, true, sel_ec(sel), 0});
-    u64 desc, high;
-    bool in_bounds;
-    if (!read_descriptor(sel, desc, high, in_bounds))
-        return false;
-    const unsigned type = system_type(desc);
-    if (!in_bounds || (type != 0x3 && type != 0xB))
-        return raise(Fault{VEC_TS, true, sel_ec(sel), 0});
-    if (!desc_present(desc))
-        return raise(Fault{VEC_NP, true, sel_ec(sel), 0});
-    return raise_gp(0);
-}
-
 bool Cpu::iret_to_v86(u64 ip, u64 cs, u64 flags)
 {
     u64 esp, ss, es, ds, fs, gs;
@@ -526,8 +520,9 @@ bool Cpu::far_jump_or_call(u16 selector, u64 offset, unsigned opsize, bool is_ca
 {
     materialize_flags();
     TransferSnapshot snap(s);
+    m_task_switched = false;
     bool ok = far_transfer_inner(selector, offset, opsize, is_call);
-    if (!ok)
+    if (!ok && !m_task_switched)
         snap.restore(s);
     else
         end_block();
@@ -573,7 +568,10 @@ bool Cpu::far_transfer_inner(u16 selector, u64 offset, unsigned opsize, bool is_
     const unsigned type = system_type(desc);
     if (type == 0x4 || type == 0xC)
         return through_call_gate(selector, desc, high, is_call);
-    return raise_gp(sel_ec(selector)); // task gates and TSS targets are not supported
+    // A TSS or a task gate: a task switch, which IA-32e mode does not have.
+    if (!s.long_mode_active() && (type == 0x1 || type == 0x9 || type == 0x5))
+        return far_transfer_to_task(selector, desc, is_call);
+    return raise_gp(sel_ec(selector));
 }
 
 bool Cpu::commit_far_target(u64 offset)

@@ -150,9 +150,18 @@ HANDLER(op_jcxz)
 
 HANDLER(op_int)
 {
-    // INT n in V86 mode with IOPL < 3 is #GP(0) (no VME support).
-    if (cpu.s.v86_mode() && ((cpu.s.rflags & rf::IOPL) >> rf::IOPL_SHIFT) < 3)
-        return cpu.raise_gp(0);
+    if (cpu.s.v86_mode()) {
+        // With VME, the TSS's redirection bitmap may send INT n to the
+        // 8086 handler in the IVT (SDM Vol 3A 20.3.3, Table 20-2).
+        if (cpu.s.cr4 & cr::CR4_VME) {
+            bool redirected;
+            CPU_TRY(cpu.v86_interrupt_redirected(static_cast<u8>(insn.imm), redirected));
+            if (redirected)
+                return cpu.v86_interrupt_to_ivt(static_cast<u8>(insn.imm));
+        }
+        if (((cpu.s.rflags & rf::IOPL) >> rf::IOPL_SHIFT) < 3)
+            return cpu.raise_gp(0);
+    }
     return cpu.deliver_event(static_cast<u8>(insn.imm), EventKind::SoftwareInt, false, 0,
                              cpu.next_rip) || true;
 }

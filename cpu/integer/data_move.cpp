@@ -195,8 +195,11 @@ HANDLER(op_popa)
 
 HANDLER(op_pushf)
 {
-    if (cpu.s.v86_mode() && ((cpu.s.rflags & rf::IOPL) >> rf::IOPL_SHIFT) < 3)
-        return cpu.raise_gp(0);
+    if (cpu.s.v86_mode() && ((cpu.s.rflags & rf::IOPL) >> rf::IOPL_SHIFT) < 3) {
+        if (!(cpu.s.cr4 & cr::CR4_VME) || insn.opsize != 2)
+            return cpu.raise_gp(0);
+        return cpu.push(cpu.v86_virtual_flags(), 2);
+    }
     // VM and RF are never pushed as set (SDM Vol 2B PUSHF).
     const u64 f = cpu.rflags() & ~(rf::VM | rf::RF);
     return cpu.push(f & size_mask(insn.opsize), insn.opsize);
@@ -205,8 +208,19 @@ HANDLER(op_pushf)
 HANDLER(op_popf)
 {
     const unsigned size = insn.opsize;
-    if (cpu.s.v86_mode() && ((cpu.s.rflags & rf::IOPL) >> rf::IOPL_SHIFT) < 3)
-        return cpu.raise_gp(0);
+    if (cpu.s.v86_mode() && ((cpu.s.rflags & rf::IOPL) >> rf::IOPL_SHIFT) < 3) {
+        if (!(cpu.s.cr4 & cr::CR4_VME) || size != 2)
+            return cpu.raise_gp(0);
+        const u64 old_rsp = cpu.s.gpr[RSP];
+        u64 v;
+        CPU_TRY(cpu.pop(2, v));
+        if (!cpu.v86_write_virtual_flags(v)) {
+            cpu.s.gpr[RSP] = old_rsp;
+            return false;
+        }
+        cpu.end_block();
+        return true;
+    }
     u64 v;
     CPU_TRY(cpu.pop(size, v));
     // IF changes only when CPL <= IOPL, IOPL only at CPL 0; VM, RF, VIF, VIP

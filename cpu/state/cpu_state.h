@@ -126,6 +126,9 @@ struct PendingEvents {
     bool nmi_blocked = false;      // inside an NMI handler until IRET
     bool halted = false;
     bool ferr = false; // FERR# asserted (x87 error signalled with CR0.NE = 0)
+    // The new TSS had its T bit set: #DB with DR6.BT before the new task's
+    // first instruction (SDM Vol 3B 18.3.1.5).
+    bool task_switch_trap = false;
 };
 
 struct CpuState {

@@ -10,6 +10,7 @@ namespace {
 // Leaf 1 EDX (SDM Vol 2A, CPUID): only what the interpreter implements. APIC
 // (bit 9) waits until the machine wires the local APIC to the vCPU.
 constexpr u32 LEAF1_EDX = (1u << 0)    // FPU
+                          | (1u << 1)  // VME (and PVI: cpu/vme.cpp)
                           | (1u << 2)  // DE
                           | (1u << 3)  // PSE
                           | (1u << 4)  // TSC

@@ -56,7 +56,7 @@ Segment flat_stack(u16 selector, unsigned dpl)
     return s;
 }
 
-constexpr u64 CR4_SUPPORTED = cr::CR4_DE | cr::CR4_TSD | cr::CR4_PSE | cr::CR4_PAE |
+constexpr u64 CR4_SUPPORTED = cr::CR4_VME | cr::CR4_PVI | cr::CR4_DE | cr::CR4_TSD | cr::CR4_PSE | cr::CR4_PAE |
                               cr::CR4_MCE | cr::CR4_PGE | cr::CR4_PCE | cr::CR4_OSFXSR |
                               cr::CR4_OSXMMEXCPT | cr::CR4_LA57 | cr::CR4_FSGSBASE |
                               cr::CR4_SMEP | cr::CR4_SMAP | cr::CR4_OSXSAVE;
@@ -115,6 +115,8 @@ bool Cpu::write_cr(unsigned n, u64 value)
         if (value & ~CR4_SUPPORTED)
             return raise_gp(0);
         if ((value & cr::CR4_OSXSAVE) && !cpuid.has(cpufeat::XSAVE))
+            return raise_gp(0);
+        if ((value & (cr::CR4_VME | cr::CR4_PVI)) && !cpuid.has(cpufeat::VME))
             return raise_gp(0);
         if (s.long_mode_active() && !(value & cr::CR4_PAE))
             return raise_gp(0);
@@ -762,8 +764,12 @@ HANDLER(op_hlt)
 HANDLER(op_cli)
 {
     (void)insn;
-    if (cpu.s.protected_mode() && iopl(cpu) < (cpu.s.v86_mode() ? 3u : cpu.s.cpl()))
-        return cpu.raise_gp(0);
+    if (cpu.s.protected_mode() && iopl(cpu) < (cpu.s.v86_mode() ? 3u : cpu.s.cpl())) {
+        if (!cpu.virtual_interrupt_flag())
+            return cpu.raise_gp(0);
+        cpu.s.rflags &= ~rf::VIF;
+        return true;
+    }
     cpu.s.rflags &= ~rf::IF;
     return true;
 }
@@ -771,8 +777,14 @@ HANDLER(op_cli)
 HANDLER(op_sti)
 {
     (void)insn;
-    if (cpu.s.protected_mode() && iopl(cpu) < (cpu.s.v86_mode() ? 3u : cpu.s.cpl()))
-        return cpu.raise_gp(0);
+    if (cpu.s.protected_mode() && iopl(cpu) < (cpu.s.v86_mode() ? 3u : cpu.s.cpl())) {
+        // A pending virtual interrupt makes STI fault, so the monitor can
+        // deliver it (SDM Vol 2B STI).
+        if (!cpu.virtual_interrupt_flag() || (cpu.s.rflags & rf::VIP))
+            return cpu.raise_gp(0);
+        cpu.s.rflags |= rf::VIF;
+        return true;
+    }
     if (!(cpu.s.rflags & rf::IF)) {
         cpu.s.rflags |= rf::IF;
         cpu.s.events.interrupt_shadow = true; // interrupts wait one instruction
