@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 PACKAGES=(
     build-essential g++ meson ninja-build pkg-config cmake
     libzydis-dev libzycore-dev libxbyak-dev libcapstone-dev libuv1-dev libsdl2-dev zlib1g-dev
-    doctest-dev nasm
+    doctest-dev nlohmann-json3-dev nasm
     qemu-system-x86 qemu-utils
     acpica-tools dmidecode # oracles: iasl for the ACPI tables, dmidecode for SMBIOS
     clang-14 libclang-rt-14-dev # libFuzzer and the sanitizers (the libfuzzer test)
