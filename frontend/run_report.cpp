@@ -12,6 +12,7 @@ int report_outcome(std::FILE* out, const RunOutcome& outcome, const Machine& mac
         return outcome.status;
     case Kind::PowerOff:
     case Kind::Reset:
+    case Kind::Checkpoint:
         return exit_status::SUCCESS;
     case Kind::TripleFault: {
         const CpuState state = machine.vcpu_state(outcome.vcpu);

@@ -14,7 +14,7 @@ constexpr unsigned PIRQ_GSI_BASE = 16; // PIRQA-D on IOAPIC pins 16-19 (the DSDT
 
 PcBoard::PcBoard(const PcBoardConfig& config, PhysicalMemory& memory, PortBus& ports,
                  MsrBus& msrs, VirtualClock& clock)
-    : m_config(config), m_clock(clock), m_pit(clock), m_rtc(clock, config.rtc_start_time),
+    : m_config(config), m_memory(memory), m_clock(clock), m_pit(clock), m_rtc(clock, config.rtc_start_time),
       m_ioapic(m_apic_bus, 0), m_hpet(clock), m_pm(clock),
       m_fw_cfg(static_cast<u16>(config.cpu_count), config.ram_bytes)
 {
@@ -164,4 +164,29 @@ void PcBoard::write_acpi_tables(PhysicalMemory& memory)
     memory.write_bytes(m_acpi.tables_address, m_acpi.tables.data(), m_acpi.tables.size());
     // The RSDP sits in the BIOS area, which is ROM on a PC.
     memory.map_rom(m_acpi.rsdp_address, m_acpi.rsdp);
+}
+
+void PcBoard::visit_state(StateVisitor& v)
+{
+    v.section("pc-board", 1);
+    v.field("hpet_legacy", m_hpet_legacy);
+    m_irqs.visit_state(v);
+    m_pic.visit_state(v);
+    m_pit.visit_state(v);
+    m_rtc.visit_state(v);
+    m_kbc.visit_state(v);
+    m_a20.visit_state(v);
+    m_port92.visit_state(v);
+    m_post.visit_state(v);
+    m_coprocessor_error.visit_state(v);
+    for (auto& lapic : m_lapics)
+        lapic->visit_state(v);
+    m_ioapic.visit_state(v);
+    m_hpet.visit_state(v);
+    m_pci.visit_state(v);
+    m_piix.visit_state(v);
+    m_pm.visit_state(v);
+    m_fw_cfg.visit_state(v);
+    if (v.loading())
+        m_apic_bus.update_windows(m_memory);
 }

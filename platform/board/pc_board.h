@@ -66,6 +66,11 @@ public:
     // RAM reserved for the tables at the top of low memory (for e820).
     u64 acpi_reserved_bytes() const { return ACPI_TABLES_SIZE; }
 
+    // Every device's state, in a fixed order (the firmware tables are ROM,
+    // rebuilt from the configuration). Loading also re-maps what the state
+    // moved (the local APICs' MMIO windows).
+    void visit_state(StateVisitor& v);
+
 private:
     void wire_interrupts();
     void wire_pci(PhysicalMemory& memory, PortBus& ports);
@@ -75,6 +80,7 @@ private:
     void set_isa_irq(unsigned irq, bool level);
 
     PcBoardConfig m_config;
+    PhysicalMemory& m_memory;
     VirtualClock& m_clock;
     IsaIrqRouter m_irqs;
     I8259Pic m_pic;

@@ -224,6 +224,8 @@ RunOutcome Machine::run(const HostPoll& poll, std::optional<u64> max_instruction
                 return RunOutcome::of(RunOutcome::Kind::InstructionLimit);
             budget = std::min(budget, *max_instructions - done);
         }
+        if (m_stop_at && retired() >= *m_stop_at)
+            return RunOutcome::of(RunOutcome::Kind::Checkpoint);
         if (std::optional<RunOutcome> stop = poll_host(poll))
             return *stop;
         bool progressed = false;
