@@ -203,6 +203,10 @@ ErrorOr<void> Machine::boot()
     if (boot.is_error())
         return boot.error();
     m_vcpus[0]->backend->reset();
+    // No firmware runs before a multiboot kernel here, but under QEMU SeaBIOS
+    // did, and such kernels count on the PIC and PIT it leaves (kvm-unit-tests
+    // realmode waits in HLT for IRQ 0).
+    m_board->program_as_firmware_leaves_it();
     enter_multiboot(m_vcpus[0]->state, boot.value());
     return {};
 }

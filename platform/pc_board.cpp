@@ -65,6 +65,28 @@ PcBoard::PcBoard(const PcBoardConfig& config, PhysicalMemory& memory, PortBus& p
     m_port92.set_a20_handler([this](bool on) { m_a20.set_port92(on); });
 }
 
+void PcBoard::program_as_firmware_leaves_it()
+{
+    // SeaBIOS (src/hw/pic.c pic_setup) initialises both 8259s with vector
+    // bases 0x08/0x70 (the PIC's power-on state here already is that) and
+    // masks everything but the cascade; its setup code then unmasks the lines
+    // it installs handlers for (enable_hwirq): IRQ 0 timer (src/clock.c),
+    // 1 and 12 PS/2 (src/hw/ps2port.c), 6 floppy (src/hw/floppy.c), 8 RTC
+    // (src/clock.c, CONFIG_RTC_TIMER), 13 FPU (src/misc.c), 14 ATA
+    // (src/hw/ata.c). QEMU 7.2's SeaBIOS leaves exactly these masks for a
+    // -kernel multiboot image (ROM bios_timer checks them on both).
+    constexpr u8 BIOS_MASTER_MASK = 0xB8; // IRQ 0, 1, 2, 6 open
+    constexpr u8 BIOS_SLAVE_MASK = 0x8E;  // IRQ 8, 12, 13, 14 open
+    m_pic.master_ports().io_write(1, 1, BIOS_MASTER_MASK);
+    m_pic.slave_ports().io_write(1, 1, BIOS_SLAVE_MASK);
+    // SeaBIOS (src/hw/timer.c pit_setup): counter 0, LSB then MSB, mode 2,
+    // binary, count 0 = 65536 (18.2 Hz).
+    constexpr u8 COUNTER0_MODE2_LSB_MSB = 0x34;
+    m_pit.counter_ports().io_write(3, 1, COUNTER0_MODE2_LSB_MSB);
+    m_pit.counter_ports().io_write(0, 1, 0x00);
+    m_pit.counter_ports().io_write(0, 1, 0x00);
+}
+
 void PcBoard::set_isa_irq(unsigned irq, bool level)
 {
     m_pic.set_irq(irq, level);

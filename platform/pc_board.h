@@ -64,6 +64,12 @@ public:
     void set_power_off_handler(std::function<void()> handler) { m_on_power_off = std::move(handler); }
     void set_reset_handler(std::function<void()> handler) { m_on_reset = std::move(handler); }
 
+    // Leaves the 8259s and PIT counter 0 the way SeaBIOS hands them to a
+    // kernel it boots: for a kernel loaded without firmware (multiboot), which
+    // may sleep in HLT with IF=1 and wait for the 18.2 Hz timer tick. Not for
+    // the Linux boot protocol, whose kernels program both themselves.
+    void program_as_firmware_leaves_it();
+
     // The ACPI tables, already written to guest memory.
     const AcpiTables& acpi() const { return m_acpi; }
     // RAM reserved for the tables at the top of low memory (for e820).

@@ -1,0 +1,70 @@
+// The PC board as a whole: state the board itself sets up, seen through the
+// guest's ports.
+#include "platform/pc_board.h"
+
+#include <doctest/doctest.h>
+
+namespace {
+
+struct Board {
+    u64 ns = 0; // deterministic virtual time is the instruction count
+    PhysicalMemory memory{16ull << 20};
+    PortBus ports;
+    MsrBus msrs;
+    VirtualClock clock{VirtualClock::Mode::Deterministic};
+    PcBoard board{{1, 16ull << 20, 0}, memory, ports, msrs, clock};
+
+    Board() { clock.set_instruction_counter([this] { return ns; }); }
+
+    // PIT read-back command (8254 datasheet): the status byte of counter 0.
+    u8 pit_counter0_status()
+    {
+        ports.write(0x43, 1, 0xE2);
+        return static_cast<u8>(ports.read(0x40, 1));
+    }
+};
+
+} // namespace
+
+TEST_CASE("A board at power-on masks every 8259 input but the cascade")
+{
+    Board b;
+    CHECK(b.ports.read(0x21, 1) == 0xFB);
+    CHECK(b.ports.read(0xA1, 1) == 0xFF);
+}
+
+TEST_CASE("The firmware's hand-over opens IRQ 0, 1, 2, 6, 8, 12, 13, 14 as SeaBIOS does")
+{
+    Board b;
+    b.board.program_as_firmware_leaves_it();
+    CHECK(b.ports.read(0x21, 1) == 0xB8);
+    CHECK(b.ports.read(0xA1, 1) == 0x8E);
+}
+
+TEST_CASE("The firmware's hand-over leaves PIT counter 0 in mode 2 with count 65536")
+{
+    Board b;
+    b.board.program_as_firmware_leaves_it();
+    // Status: LSB then MSB (bits 5-4 = 11), mode 2 (bits 3-1 = 010), binary.
+    CHECK((b.pit_counter0_status() & 0x3F) == 0x34);
+    // Counting down from 65536: shortly after the load the count is high.
+    b.ports.write(0x43, 1, 0x00); // latch counter 0
+    const u32 count = static_cast<u32>(b.ports.read(0x40, 1)) |
+                      static_cast<u32>(b.ports.read(0x40, 1)) << 8;
+    CHECK(count > 0xF000);
+}
+
+TEST_CASE("After the firmware's hand-over the timer's IRQ 0 reaches the CPU at vector 0x08")
+{
+    Board b;
+    b.board.program_as_firmware_leaves_it();
+    LocalApic& bsp = b.board.lapic(0);
+    // One period of 65536 PIT clocks is 54.9 ms of virtual time.
+    for (int i = 0; i < 100 && !bsp.interrupt_pending(); ++i) {
+        b.ns += 1'000'000;
+        b.clock.run_due();
+    }
+    CHECK(b.ns > 50'000'000);
+    REQUIRE(bsp.interrupt_pending());
+    CHECK(bsp.acknowledge_interrupt() == 0x08);
+}
