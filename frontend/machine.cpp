@@ -102,6 +102,33 @@ void Machine::connect_board()
         m_reset_requested = true;
         stop_running_vcpu();
     });
+    // S3: no vCPU runs while the board sleeps; its timers go on and one of
+    // them (the RTC alarm) may wake it.
+    m_board->set_suspend_handler([this] { stop_running_vcpu(); });
+    m_board->set_wake_handler([this] { m_resume_pending = true; });
+}
+
+bool Machine::resume_from_suspend()
+{
+    m_resume_pending = false;
+    // Waking from S3 the CPUs start at their reset vector (ACPI 6.4 16.3);
+    // firmware sets up a little and, as SeaBIOS's s3_resume does, jumps to the FACS's Firmware
+    // Waking Vector in real mode as CS:IP = (vector >> 4):(vector & 0xF).
+    // The devices other than the 8259s and LAPICs keep their state (QEMU
+    // resets them; the OS initialises them again after resume).
+    const u32 vector = m_board->resume_as_firmware_does(m_memory);
+    if (!vector)
+        return false; // SeaBIOS reboots when no vector is set
+    for (auto& vcpu : m_vcpus) {
+        vcpu->backend->reset();
+        vcpu->pending_init = false;
+        vcpu->pending_sipi.reset();
+    }
+    CpuState& s = m_vcpus[0]->backend->state();
+    s.seg[CS].selector = static_cast<u16>(vector >> 4);
+    s.seg[CS].base = vector & ~0xFull;
+    s.rip = vector & 0xF;
+    return true;
 }
 
 void Machine::connect_vcpu(unsigned index)
@@ -246,6 +273,10 @@ void Machine::serial_output(u8 byte)
 int Machine::run()
 {
     for (;;) {
+        if (m_resume_pending && !resume_from_suspend()) {
+            m_reset_requested = true;
+            return exit_status::SUCCESS;
+        }
         u64 budget = QUANTUM;
         if (std::optional<int> limit = check_instruction_limit(budget))
             return *limit;
@@ -301,7 +332,14 @@ std::optional<int> Machine::poll_console()
 std::optional<int> Machine::run_round(u64 budget, bool& progressed)
 {
     const u64 slice = m_vcpus.size() == 1 ? budget : std::min(budget, VCPU_SLICE);
+    if (m_board->suspended()) {
+        m_clock.run_due(); // a wake event sets m_resume_pending
+        progressed = m_resume_pending;
+        return std::nullopt;
+    }
     for (unsigned i = 0; i < m_vcpus.size(); ++i) {
+        if (m_board->suspended())
+            break; // the vCPU before this one suspended the machine
         Vcpu& vcpu = *m_vcpus[i];
         apply_startup_requests(vcpu);
         if (m_board->lapic(i).wait_for_sipi())
@@ -349,7 +387,7 @@ int Machine::report_triple_fault(unsigned index)
 
 bool Machine::wait_for_interrupt()
 {
-    bool can_wake = false;
+    bool can_wake = m_board->suspended(); // a timer may be a wake event
     for (unsigned i = 0; i < m_vcpus.size(); ++i) {
         const CpuState& state = m_vcpus[i]->backend->state();
         if (!m_board->lapic(i).wait_for_sipi() && ((state.rflags & rf::IF) || state.events.nmi))

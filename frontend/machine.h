@@ -126,6 +126,9 @@ private:
     // Every vCPU is halted: waits (in virtual time) for the next timer.
     // Returns false when nothing can ever wake any of them.
     bool wait_for_interrupt();
+    // Back from ACPI S3: the vCPUs reset, the BSP in real mode at the OS's
+    // waking vector; false when the OS set none (then the machine resets).
+    bool resume_from_suspend();
     // Ends the slice of the vCPU that is running (a device asked to stop).
     void stop_running_vcpu() { m_vcpus[m_running]->backend->request_stop(); }
 
@@ -149,6 +152,7 @@ private:
     Console m_console{true};
     std::optional<u64> m_exit_status;
     bool m_reset_requested = false;
+    bool m_resume_pending = false; // a wake event ended S3; resume before the next round
     unsigned m_running = 0; // the vCPU whose slice is running
     u64 m_next_console_poll = 0;
 };

@@ -60,6 +60,12 @@ PcBoard::PcBoard(const PcBoardConfig& config, PhysicalMemory& memory, PortBus& p
     m_pm.set_sleep_handler([this](u8 slp_typ) {
         if (slp_typ == AcpiPm::SLP_TYP_S5 && m_on_power_off)
             m_on_power_off();
+        if (slp_typ == AcpiPm::SLP_TYP_S3 && m_on_suspend)
+            m_on_suspend();
+    });
+    m_pm.set_wake_handler([this] {
+        if (m_on_wake)
+            m_on_wake();
     });
     m_kbc.set_a20_handler([this](bool on) { m_a20.set_keyboard_controller(on); });
     m_port92.set_a20_handler([this](bool on) { m_a20.set_port92(on); });
@@ -87,6 +93,26 @@ void PcBoard::program_as_firmware_leaves_it()
     m_pit.counter_ports().io_write(0, 1, 0x00);
 }
 
+u32 PcBoard::resume_as_firmware_does(PhysicalMemory& memory)
+{
+    // SeaBIOS pic_setup (src/hw/pic.c): ICW1-ICW4 to both chips, vector
+    // bases 0x08/0x70, everything masked but the cascade.
+    for (u8 v : {0x11, 0x08, 0x04, 0x01})
+        m_pic.master_ports().io_write(v == 0x11 ? 0 : 1, 1, v);
+    for (u8 v : {0x11, 0x70, 0x02, 0x01})
+        m_pic.slave_ports().io_write(v == 0x11 ? 0 : 1, 1, v);
+    m_pic.master_ports().io_write(1, 1, 0xFB);
+    m_pic.slave_ports().io_write(1, 1, 0xFF);
+    for (auto& lapic : m_lapics)
+        lapic->reset();
+    // The FACS the OS wrote its vector into: FACS offset 12, 32 bits.
+    u32 vector = 0;
+    for (const auto& [signature, offset] : m_acpi.index)
+        if (signature == "FACS")
+            vector = static_cast<u32>(memory.read(m_acpi.tables_address + offset + 12, 4));
+    return vector;
+}
+
 void PcBoard::set_isa_irq(unsigned irq, bool level)
 {
     m_pic.set_irq(irq, level);
@@ -111,7 +137,10 @@ void PcBoard::wire_interrupts()
     m_hpet_irq0 = m_irqs.input(0);
     m_hpet_irq8 = m_irqs.input(Mc146818Rtc::IRQ);
     m_pit.set_irq_line([this](bool level) { m_pit_irq0(level && !m_hpet_legacy); });
-    m_rtc.set_irq_line([this](bool level) { m_rtc_irq8(level && !m_hpet_legacy); });
+    m_rtc.set_irq_line([this](bool level) {
+        m_rtc_irq8(level && !m_hpet_legacy);
+        m_pm.set_rtc_irq(level); // the RTC's alarm is an ACPI wake event
+    });
     m_hpet.set_legacy_handler([this](bool on) {
         m_hpet_legacy = on;
         if (on) {

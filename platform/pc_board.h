@@ -63,6 +63,16 @@ public:
     // (0xCF9, port 0x92, the keyboard controller's reset pulse).
     void set_power_off_handler(std::function<void()> handler) { m_on_power_off = std::move(handler); }
     void set_reset_handler(std::function<void()> handler) { m_on_reset = std::move(handler); }
+    // Called when the guest suspends to RAM (ACPI S3) and when a wake event
+    // ends the sleep (acpi_pm.h). RAM and the devices keep their state.
+    void set_suspend_handler(std::function<void()> handler) { m_on_suspend = std::move(handler); }
+    void set_wake_handler(std::function<void()> handler) { m_on_wake = std::move(handler); }
+    bool suspended() const { return m_pm.sleeping(); }
+    // What firmware does on the way back from S3 before it jumps to the
+    // OS: the 8259s initialised again (SeaBIOS src/resume.c s3_resume ->
+    // pic_setup), the LAPICs as after a reset. Returns the FACS's real-mode
+    // Firmware Waking Vector (ACPI 6.x 5.2.10), 0 if the OS set none.
+    u32 resume_as_firmware_does(PhysicalMemory& memory);
 
     // Leaves the 8259s and PIT counter 0 the way SeaBIOS hands them to a
     // kernel it boots: for a kernel loaded without firmware (multiboot), which
@@ -107,4 +117,6 @@ private:
     bool m_hpet_legacy = false;
     std::function<void()> m_on_power_off;
     std::function<void()> m_on_reset;
+    std::function<void()> m_on_suspend;
+    std::function<void()> m_on_wake;
 };

@@ -68,3 +68,45 @@ TEST_CASE("After the firmware's hand-over the timer's IRQ 0 reaches the CPU at v
     REQUIRE(bsp.interrupt_pending());
     CHECK(bsp.acknowledge_interrupt() == 0x08);
 }
+
+TEST_CASE("The board suspends on SLP_TYP 1 and the RTC alarm wakes it when RTC_EN is set")
+{
+    Board b;
+    unsigned suspends = 0, wakes = 0;
+    b.board.set_suspend_handler([&] { ++suspends; });
+    b.board.set_wake_handler([&] { ++wakes; });
+    b.ports.write(0x602, 2, 0x0400);                  // PM1_EN: RTC_EN
+    for (u8 reg : {0x01, 0x03, 0x05}) {               // alarm: every second
+        b.ports.write(0x70, 1, reg);
+        b.ports.write(0x71, 1, 0xC0);
+    }
+    b.ports.write(0x70, 1, 0x0B);
+    b.ports.write(0x71, 1, 0x22);                     // 24-hour, AIE
+    b.ports.write(0x604, 2, 0x2400);                  // PM1_CNT: SLP_TYP 1 | SLP_EN
+    CHECK(suspends == 1);
+    CHECK(b.board.suspended());
+    for (int i = 0; i < 2000 && b.board.suspended(); ++i) {
+        b.ns += 1'000'000;
+        b.clock.run_due();
+    }
+    CHECK(wakes == 1);
+    CHECK_FALSE(b.board.suspended());
+    CHECK((b.ports.read(0x600, 2) & 0x8400) == 0x8400); // WAK_STS | RTC_STS
+}
+
+TEST_CASE("Resuming from S3 reads the FACS waking vector and sets the 8259s up as SeaBIOS does")
+{
+    Board b;
+    b.board.program_as_firmware_leaves_it();
+    const auto facs = b.board.acpi().table("FACS");
+    REQUIRE(facs.size() >= 32);
+    GuestPhys facs_at = 0;
+    for (const auto& [signature, offset] : b.board.acpi().index)
+        if (signature == "FACS")
+            facs_at = b.board.acpi().tables_address + offset;
+    CHECK(b.board.resume_as_firmware_does(b.memory) == 0); // the OS set none
+    b.memory.write(facs_at + 12, 4, 0x9A000);
+    CHECK(b.board.resume_as_firmware_does(b.memory) == 0x9A000);
+    CHECK(b.ports.read(0x21, 1) == 0xFB);
+    CHECK(b.ports.read(0xA1, 1) == 0xFF);
+}
