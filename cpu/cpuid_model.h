@@ -44,6 +44,7 @@ constexpr FeatureBit XGETBV1{FeatureWord::LeafDEax1, 2};
 constexpr FeatureBit XSAVES{FeatureWord::LeafDEax1, 3}; // XSAVES/XRSTORS and IA32_XSS
 constexpr FeatureBit LA57{FeatureWord::Leaf7Ecx, 16};
 constexpr FeatureBit MCA{FeatureWord::Leaf1Edx, 14}; // the machine-check MSRs
+constexpr FeatureBit X2APIC{FeatureWord::Leaf1Ecx, 21}; // IA32_APIC_BASE.EXTD exists
 } // namespace cpufeat
 
 // XCR0 state components (SDM Vol 1 13.1).

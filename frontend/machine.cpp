@@ -200,6 +200,9 @@ ErrorOr<std::unique_ptr<Machine>> Machine::create(const MachineConfig& config)
         ErrorOr<void> narrowed = machine->m_cpuid.apply_feature_spec(config.cpu_features);
         if (narrowed.is_error())
             return make_error("--cpu-features: " + narrowed.error().message);
+        // The LAPICs follow the narrowed model (`-x2apic`: EXTD reserved).
+        for (unsigned i = 0; i < config.cpu_count; ++i)
+            machine->m_board->lapic(i).set_x2apic_supported(machine->m_cpuid.has(cpufeat::X2APIC));
     }
     ErrorOr<void> booted = machine->boot();
     if (booted.is_error())
