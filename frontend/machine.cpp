@@ -236,7 +236,7 @@ ErrorOr<void> Machine::boot()
     // No firmware runs before a multiboot kernel here, but under QEMU SeaBIOS
     // did, and such kernels count on the PIC and PIT it leaves (kvm-unit-tests
     // realmode waits in HLT for IRQ 0).
-    m_board->program_as_firmware_leaves_it();
+    m_board->program_as_firmware_leaves_it(m_memory);
     enter_multiboot(m_vcpus[0]->state, boot.value());
     return {};
 }

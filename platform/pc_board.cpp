@@ -71,8 +71,38 @@ PcBoard::PcBoard(const PcBoardConfig& config, PhysicalMemory& memory, PortBus& p
     m_port92.set_a20_handler([this](bool on) { m_a20.set_port92(on); });
 }
 
-void PcBoard::program_as_firmware_leaves_it()
+void PcBoard::program_as_firmware_leaves_it(PhysicalMemory& memory)
 {
+    // The real-mode IVT: the timer now ticks, and a kernel that runs in real
+    // mode with IF=1 (kvm-unit-tests realmode) takes IRQ 0 at vector 0x08
+    // through the IVT; SeaBIOS's handlers acknowledge the 8259s, and with an
+    // empty IVT the CPU would run from 0000:0000 and never send the EOI that
+    // lets the next tick in. Every vector gets a handler in the BIOS ROM
+    // segment F000: the 8259 vectors 0x08-0x0F and 0x70-0x77 an EOI to the
+    // chip(s) (keeping AX), every other vector an IRET.
+    static constexpr u8 HANDLERS[] = {
+        // +0x00 slave IRQ: push ax; mov al, 0x20; out 0xA0, al; out 0x20, al; pop ax; iret
+        0x50, 0xB0, 0x20, 0xE6, 0xA0, 0xE6, 0x20, 0x58, 0xCF,
+        // +0x09 master IRQ: push ax; mov al, 0x20; out 0x20, al; pop ax; iret
+        0x50, 0xB0, 0x20, 0xE6, 0x20, 0x58, 0xCF,
+        // +0x10 anything else: iret
+        0xCF};
+    constexpr u32 SLAVE_IRQ = 0x00, MASTER_IRQ = 0x09, IRET = 0x10;
+    if (!m_firmware_handlers_mapped) {
+        memory.map_rom(FIRMWARE_HANDLERS_ADDRESS, HANDLERS);
+        m_firmware_handlers_mapped = true;
+    }
+    constexpr u32 segment = 0xF000;
+    const u32 offset = static_cast<u32>(FIRMWARE_HANDLERS_ADDRESS - (segment << 4));
+    for (u32 vector = 0; vector < 256; ++vector) {
+        u32 handler = IRET;
+        if (vector >= 0x08 && vector <= 0x0F)
+            handler = MASTER_IRQ;
+        else if (vector >= 0x70 && vector <= 0x77)
+            handler = SLAVE_IRQ;
+        memory.write(vector * 4, 4, (segment << 16) | (offset + handler));
+    }
+
     // SeaBIOS (src/hw/pic.c pic_setup) initialises both 8259s with vector
     // bases 0x08/0x70 (the PIC's power-on state here already is that) and
     // masks everything but the cascade; its setup code then unmasks the lines
@@ -81,6 +111,7 @@ void PcBoard::program_as_firmware_leaves_it()
     // (src/clock.c, CONFIG_RTC_TIMER), 13 FPU (src/misc.c), 14 ATA
     // (src/hw/ata.c). QEMU 7.2's SeaBIOS leaves exactly these masks for a
     // -kernel multiboot image (ROM bios_timer checks them on both).
+    // The vector bases stay: the power-on state already is SeaBIOS's.
     constexpr u8 BIOS_MASTER_MASK = 0xB8; // IRQ 0, 1, 2, 6 open
     constexpr u8 BIOS_SLAVE_MASK = 0x8E;  // IRQ 8, 12, 13, 14 open
     m_pic.master_ports().io_write(1, 1, BIOS_MASTER_MASK);

@@ -74,11 +74,14 @@ public:
     // Firmware Waking Vector (ACPI 6.x 5.2.10), 0 if the OS set none.
     u32 resume_as_firmware_does(PhysicalMemory& memory);
 
-    // Leaves the 8259s and PIT counter 0 the way SeaBIOS hands them to a
-    // kernel it boots: for a kernel loaded without firmware (multiboot), which
-    // may sleep in HLT with IF=1 and wait for the 18.2 Hz timer tick. Not for
-    // the Linux boot protocol, whose kernels program both themselves.
-    void program_as_firmware_leaves_it();
+    // Leaves the 8259s, PIT counter 0 and the real-mode interrupt vector
+    // table the way SeaBIOS hands them to a kernel it boots: for a kernel
+    // loaded without firmware (multiboot), which may sleep in HLT with IF=1
+    // and wait for the 18.2 Hz timer tick, or take that tick in real mode.
+    // Not for the Linux boot protocol, whose kernels program all of it.
+    void program_as_firmware_leaves_it(PhysicalMemory& memory);
+    // Where the interrupt handlers of that vector table live (BIOS ROM).
+    static constexpr GuestPhys FIRMWARE_HANDLERS_ADDRESS = 0xFFF40;
 
     // The ACPI tables, already written to guest memory.
     const AcpiTables& acpi() const { return m_acpi; }
@@ -115,6 +118,7 @@ private:
     AcpiTables m_acpi;
     IrqLine m_pit_irq0, m_rtc_irq8, m_hpet_irq0, m_hpet_irq8, m_sci_irq9;
     bool m_hpet_legacy = false;
+    bool m_firmware_handlers_mapped = false;
     std::function<void()> m_on_power_off;
     std::function<void()> m_on_reset;
     std::function<void()> m_on_suspend;

@@ -8,9 +8,13 @@
 ;     (keyboard), 2 (cascade), 6 (floppy), 8 (RTC), 12 (mouse), 13 (FPU)
 ;     and 14 (primary IDE) unmasked;
 ;   - PIT counter 0 in mode 2, LSB then MSB, binary, count 0 (65536: 18.2 Hz).
+;   - a real-mode interrupt vector table whose 8259 vectors acknowledge the
+;     interrupt (SeaBIOS's handlers, src/romlayout.S, end with an EOI).
 ; Checked: the two masks, counter 0's read-back status, IRQ 0 arriving at
 ; vector 0x08 and waking a HLT with IF=1, IRQ 0's period on the PM timer,
-; and IRQ 8 (the RTC's periodic interrupt) arriving at vector 0x70.
+; IRQ 8 (the RTC's periodic interrupt) arriving at vector 0x70, and, in
+; real mode through the IVT the ROM found, 300 ms of IF=1 with the timer
+; open leaving no IRQ 0 in service and the registers as they were.
 
 %define ROM_NAME "bios_timer"
 %include "rom.inc"
@@ -172,4 +176,74 @@ test_main:
     out PIC2_DATA, al
     CHECK_EQ dword [last_vector], 0x70, "IRQ 8 arrives at vector 0x70"
     CHECK_EQ dword [stray], 0, "no other 8259 vector seen with the RTC"
+
+    ; Real mode, the firmware's IVT, the timer open: about five ticks.
+    mov al, 0xFE
+    out PIC1_DATA, al
+    mov eax, RMOFF(rm_ticks)
+    call rm_call
+    movzx eax, word [RMADDR(rm_isr)]
+    CHECK_EQ eax, 0, "real mode: after 300 ms of IF=1 no 8259 interrupt is left in service"
+    CHECK_EQ dword [RMADDR(rm_regs_ok)], 1, "real mode: the IVT's timer handler keeps the registers"
+    movzx eax, word [RMADDR(rm_loops)]
+    CHECK_RANGE eax, 1, 0xFFFF, "real mode: the wait loop ran"
+    mov al, 0xFF
+    out PIC1_DATA, al
     ret
+
+section .rmblob
+bits 16
+rm_isr:     dw 0
+rm_loops:   dw 0
+align 4
+rm_regs_ok: dd 0
+; Waits 300 ms of PM time with IF=1 and recognisable values in the
+; registers the handlers could clobber, then reads both ISRs (OCW3 0x0B).
+rm_ticks:
+    mov dx, PM_TIMER_PORT
+    in eax, dx
+    mov ebx, eax
+    mov esi, 0x12345678
+    mov edi, 0x9ABCDEF0
+    mov ebp, 0x0BADF00D
+    mov ecx, 0x13579BDF
+    sti
+.wait:
+    inc word [RMOFF(rm_loops) + RM_BASE]
+    mov ax, 0x5A5A              ; AX must survive an interrupt between here...
+    nop
+    nop
+    cmp ax, 0x5A5A              ; ...and here
+    jne .clobbered
+    mov dx, PM_TIMER_PORT
+    in eax, dx
+    sub eax, ebx
+    and eax, 0xFFFFFF
+    cmp eax, PM_MS(300)
+    jb .wait
+    cli
+    cmp esi, 0x12345678
+    jne .clobbered
+    cmp edi, 0x9ABCDEF0
+    jne .clobbered
+    cmp ebp, 0x0BADF00D
+    jne .clobbered
+    cmp ecx, 0x13579BDF
+    jne .clobbered
+    mov dword [RMOFF(rm_regs_ok) + RM_BASE], 1
+.clobbered:
+    cli
+    mov al, 0x0B
+    out PIC1_CMD, al
+    out PIC2_CMD, al
+    in al, PIC1_CMD
+    mov ah, al
+    in al, PIC2_CMD
+    xchg al, ah
+    mov [RMOFF(rm_isr) + RM_BASE], ax
+    mov al, 0x0A                ; back to reading IRR
+    out PIC1_CMD, al
+    out PIC2_CMD, al
+    ret
+section .text
+bits 32

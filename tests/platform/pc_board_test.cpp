@@ -36,7 +36,7 @@ TEST_CASE("A board at power-on masks every 8259 input but the cascade")
 TEST_CASE("The firmware's hand-over opens IRQ 0, 1, 2, 6, 8, 12, 13, 14 as SeaBIOS does")
 {
     Board b;
-    b.board.program_as_firmware_leaves_it();
+    b.board.program_as_firmware_leaves_it(b.memory);
     CHECK(b.ports.read(0x21, 1) == 0xB8);
     CHECK(b.ports.read(0xA1, 1) == 0x8E);
 }
@@ -44,7 +44,7 @@ TEST_CASE("The firmware's hand-over opens IRQ 0, 1, 2, 6, 8, 12, 13, 14 as SeaBI
 TEST_CASE("The firmware's hand-over leaves PIT counter 0 in mode 2 with count 65536")
 {
     Board b;
-    b.board.program_as_firmware_leaves_it();
+    b.board.program_as_firmware_leaves_it(b.memory);
     // Status: LSB then MSB (bits 5-4 = 11), mode 2 (bits 3-1 = 010), binary.
     CHECK((b.pit_counter0_status() & 0x3F) == 0x34);
     // Counting down from 65536 (which reads as 0 until the first clock):
@@ -60,7 +60,7 @@ TEST_CASE("The firmware's hand-over leaves PIT counter 0 in mode 2 with count 65
 TEST_CASE("After the firmware's hand-over the timer's IRQ 0 reaches the CPU at vector 0x08")
 {
     Board b;
-    b.board.program_as_firmware_leaves_it();
+    b.board.program_as_firmware_leaves_it(b.memory);
     LocalApic& bsp = b.board.lapic(0);
     // One period of 65536 PIT clocks is 54.9 ms of virtual time.
     for (int i = 0; i < 100 && !bsp.interrupt_pending(); ++i) {
@@ -100,7 +100,7 @@ TEST_CASE("The board suspends on SLP_TYP 1 and the RTC alarm wakes it when RTC_E
 TEST_CASE("Resuming from S3 reads the FACS waking vector and sets the 8259s up as SeaBIOS does")
 {
     Board b;
-    b.board.program_as_firmware_leaves_it();
+    b.board.program_as_firmware_leaves_it(b.memory);
     const auto facs = b.board.acpi().table("FACS");
     REQUIRE(facs.size() >= 32);
     GuestPhys facs_at = 0;
@@ -112,4 +112,31 @@ TEST_CASE("Resuming from S3 reads the FACS waking vector and sets the 8259s up a
     CHECK(b.board.resume_as_firmware_does(b.memory) == 0x9A000);
     CHECK(b.ports.read(0x21, 1) == 0xFB);
     CHECK(b.ports.read(0xA1, 1) == 0xFF);
+}
+
+TEST_CASE("The firmware's hand-over fills the real-mode IVT: 8259 vectors send an EOI, the rest IRET")
+{
+    Board b;
+    b.board.program_as_firmware_leaves_it(b.memory);
+    const auto handler = [&](u32 vector) {
+        const u32 far = static_cast<u32>(b.memory.read(vector * 4, 4));
+        return (static_cast<GuestPhys>(far >> 16) << 4) + (far & 0xFFFF);
+    };
+    const GuestPhys master = handler(0x08), slave = handler(0x70), other = handler(0x10);
+    for (u32 v = 0x08; v <= 0x0F; ++v)
+        CHECK(handler(v) == master);
+    for (u32 v = 0x70; v <= 0x77; ++v)
+        CHECK(handler(v) == slave);
+    CHECK(handler(0x00) == other);
+    CHECK(handler(0xFF) == other);
+    // push ax; mov al, 0x20; out 0x20, al (master EOI) ...
+    CHECK(b.memory.read(master, 4) == 0xE620B050);
+    CHECK(b.memory.read(master + 4, 1) == 0x20);
+    // push ax; mov al, 0x20; out 0xA0, al (slave EOI) ...
+    CHECK(b.memory.read(slave, 4) == 0xE620B050);
+    CHECK(b.memory.read(slave + 4, 1) == 0xA0);
+    CHECK(b.memory.read(other, 1) == 0xCF); // iret
+    // The handlers are ROM, as a BIOS's are.
+    b.memory.write(master, 1, 0x90);
+    CHECK(b.memory.read(master, 1) == 0x50);
 }
