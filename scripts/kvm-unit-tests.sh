@@ -13,8 +13,9 @@
 # pc-testdev and isa-debug-exit -> --pc-testdev, `-device hyperv-testdev` ->
 # --hyperv-test-device, `-cpu ...,vendor=AuthenticAMD` -> --cpu amd,
 # `-cpu ...,-feature` -> --cpu-features (for the features viridian can
-# remove), `-m SIZE` -> --memory (at most 3G). The environment that QEMU's
-# runner passes with -initrd is an empty file here.
+# remove), `-m SIZE` -> --memory (at most 3G); other QEMU options are
+# dropped, and `check` lines (host settings for KVM) are not looked at. The
+# environment that QEMU's runner passes with -initrd is an empty file here.
 #
 # Judged as QEMU's runner judges: exit status 1 (the test wrote 0 to the
 # isa-debug-exit port) is PASS, 77 is SKIP, anything else FAIL; a test that
@@ -80,6 +81,7 @@ parse_cfg() {
 translate_params() {
     local params=$1 out="" features="" word cpu item feat
     set -f
+    # shellcheck disable=SC2086 # split the options into words, no globbing
     set -- $params
     set +f
     while [ $# -gt 0 ]; do
