@@ -425,7 +425,10 @@ bool Machine::wait_for_interrupt()
 int Machine::report_halt()
 {
     const CpuState& state = m_vcpus[0]->backend->state();
-    if (state.rflags & rf::IF)
+    if (m_board->suspended())
+        std::fprintf(stderr, "viridian: the guest suspended to RAM (ACPI S3) and no enabled wake "
+                             "event can come; stopping\n");
+    else if (state.rflags & rf::IF)
         std::fprintf(stderr,
                      "viridian: every vCPU halted at RIP=0x%" PRIx64
                      " (vCPU 0) and no timer or input can interrupt them; stopping\n",
