@@ -82,6 +82,7 @@ struct RunOutcome {
     unsigned vcpu = 0;
     Fault fault{};
     std::optional<HvCrashReport> crash;
+    bool suspended = false; // HaltedForever: in ACPI S3 with no wake event left
 
     static RunOutcome of(Kind kind, int status = 0)
     {
@@ -171,6 +172,9 @@ private:
     // Every vCPU is halted: waits (in virtual time) for the next timer.
     // Returns false when nothing can ever wake any of them.
     bool wait_for_interrupt();
+    // Back from ACPI S3: the vCPUs reset, the BSP in real mode at the OS's
+    // waking vector; false when the OS set none (then the machine resets).
+    bool resume_from_suspend();
     // Ends the slice of the vCPU that is running (a device asked to stop).
     void stop_running_vcpu() { m_vcpus[m_running]->backend->request_stop(); }
     void end_run(RunOutcome outcome);
@@ -194,6 +198,7 @@ private:
     // Why the run ends, once a device or the guest has said so.
     std::optional<RunOutcome> m_ending;
     std::optional<u64> m_stop_at;
+    bool m_resume_pending = false; // a wake event ended S3; resume before the next round
     unsigned m_running = 0; // the vCPU whose slice is running
     u64 m_next_host_poll = 0;
 };

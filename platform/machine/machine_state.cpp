@@ -25,6 +25,7 @@ void Machine::visit_state(StateVisitor& v)
         if (v.loading())
             vcpu->pending_sipi = sipi ? std::optional<u8>(vector) : std::nullopt;
     }
+    v.field("resume_pending", m_resume_pending);
     m_clock.visit_state(v);
     m_board->visit_state(v);
     m_uart.visit_state(v);
