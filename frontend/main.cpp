@@ -11,6 +11,7 @@
 #include <cstdio>
 #include <cstring>
 #include <string>
+#include <ctime>
 #include <unistd.h>
 #include <vector>
 
@@ -32,6 +33,13 @@ ErrorOr<void> restore_machine(Machine& machine, const MigrationUri& uri)
 {
     return uri.kind == MigrationUri::Kind::File ? load_snapshot_file(machine, uri.target)
                                                 : load_snapshot_exec(machine, uri.target);
+}
+
+double monotonic_seconds()
+{
+    timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return static_cast<double>(now.tv_sec) + static_cast<double>(now.tv_nsec) * 1e-9;
 }
 
 int fail(const std::string& message)
@@ -209,10 +217,11 @@ int main(int argc, char** argv)
         const RunOutcome outcome = machine.run(poll, limit);
         retired = before + machine.retired();
         if (outcome.kind == RunOutcome::Kind::Checkpoint) {
+            const double start = monotonic_seconds();
             if (ErrorOr<void> saved = save_machine(machine, options.save_at->uri); saved.is_error())
                 return fail(saved.error().message);
-            std::fprintf(stderr, "viridian: saved the machine after %llu instructions\n",
-                         static_cast<unsigned long long>(retired));
+            std::fprintf(stderr, "viridian: saved the machine after %llu instructions (in %.2f s)\n",
+                         static_cast<unsigned long long>(retired), monotonic_seconds() - start);
         }
         std::fflush(com1);
         std::fflush(com2);
