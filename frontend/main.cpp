@@ -5,6 +5,7 @@
 #include "frontend/run_report.h"
 #include "frontend/tracer.h"
 #include "platform/machine/machine.h"
+#include "platform/machine/snapshot.h"
 
 #include <cerrno>
 #include <cstdio>
@@ -20,6 +21,18 @@
 namespace {
 
 constexpr const char* DEMO_FILE_NAME = "demo.elf";
+
+ErrorOr<void> save_machine(Machine& machine, const MigrationUri& uri)
+{
+    return uri.kind == MigrationUri::Kind::File ? save_snapshot_file(machine, uri.target)
+                                                : save_snapshot_exec(machine, uri.target);
+}
+
+ErrorOr<void> restore_machine(Machine& machine, const MigrationUri& uri)
+{
+    return uri.kind == MigrationUri::Kind::File ? load_snapshot_file(machine, uri.target)
+                                                : load_snapshot_exec(machine, uri.target);
+}
 
 int fail(const std::string& message)
 {
@@ -170,21 +183,37 @@ int main(int argc, char** argv)
     // power-on) from the same files, as pressing reset would; --no-reboot
     // ends the run instead, with status 0.
     int status = exit_status::SUCCESS;
-    u64 retired = 0;
+    u64 retired = 0; // by every machine of the run together
+    bool first = true;
     for (;;) {
         ErrorOr<std::unique_ptr<Machine>> created = Machine::create(config);
         if (created.is_error())
             return fail(created.error().message);
         Machine& machine = *created.value();
-        if (ErrorOr<void> loaded = machine.load_kernel(kernel); loaded.is_error())
-            return fail(loaded.error().message);
+        // --incoming restores the first machine; a reboot boots the kernel.
+        ErrorOr<void> started = options.incoming && first ? restore_machine(machine, *options.incoming)
+                                                          : machine.load_kernel(kernel);
+        first = false;
+        // A restored machine counts on from where it was saved.
+        const u64 before = retired;
+        retired += machine.retired();
+        if (started.is_error())
+            return fail(started.error().message);
+        if (options.save_at)
+            machine.stop_at(options.save_at->instructions);
         running = &machine;
         // The instruction limit is for the whole run, across restarts.
         std::optional<u64> limit;
         if (options.max_instructions)
             limit = *options.max_instructions > retired ? *options.max_instructions - retired : 0;
         const RunOutcome outcome = machine.run(poll, limit);
-        retired += machine.retired();
+        retired = before + machine.retired();
+        if (outcome.kind == RunOutcome::Kind::Checkpoint) {
+            if (ErrorOr<void> saved = save_machine(machine, options.save_at->uri); saved.is_error())
+                return fail(saved.error().message);
+            std::fprintf(stderr, "viridian: saved the machine after %llu instructions\n",
+                         static_cast<unsigned long long>(retired));
+        }
         std::fflush(com1);
         std::fflush(com2);
         status = report_outcome(stderr, outcome, machine, retired);

@@ -19,6 +19,21 @@ struct SerialTarget {
     std::string path; // for Kind::File
 };
 
+// Where a machine is saved to or restored from, as QEMU's migration URIs
+// spell it: `file:PATH` or `exec:COMMAND` (a shell command that reads the
+// snapshot on its stdin when saving, writes it on its stdout when restoring).
+struct MigrationUri {
+    enum class Kind : u8 { File, Exec };
+    Kind kind = Kind::File;
+    std::string target; // the path or the command
+};
+ErrorOr<MigrationUri> parse_migration_uri(std::string_view option, std::string_view text);
+
+struct SaveAt {
+    u64 instructions = 0;
+    MigrationUri uri;
+};
+
 struct Options {
     static constexpr u64 DEFAULT_MEMORY = 512ull << 20;
     // RAM past the PCI hole continues from 4 GiB (mmu/pc_memory_map.h); the
@@ -45,6 +60,8 @@ struct Options {
     CpuVendor cpu_vendor = CpuVendor::Intel; // --cpu intel|amd
     std::string cpu_features; // CpuidModel::apply_feature_spec narrowing, e.g. "-avx2,-aes"
     std::optional<u64> max_instructions;
+    std::optional<MigrationUri> incoming; // --incoming: restore instead of booting
+    std::optional<SaveAt> save_at;        // --save-at N,URI
     SerialTarget serial;
     SerialTarget serial2{SerialTarget::Kind::None, {}}; // COM2
     bool help = false;

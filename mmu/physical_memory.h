@@ -50,6 +50,9 @@ public:
         return NOT_RAM;
     }
     u64 ram_page_count() const { return m_page_count; }
+    // The host bytes of RAM page `index` (< ram_page_count()), for snapshot
+    // save and restore; bypasses code tracking and the dirty log.
+    u8* ram_page_by_index(u64 index) { return m_ram.get() + index * PAGE_SIZE; }
 
     // Host pointer to the start of the RAM page containing addr, or nullptr
     // when that page is not plain writable RAM (ROM, MMIO, hole, beyond RAM).
