@@ -282,7 +282,7 @@ ErrorOr<u64> parse_memory_size(std::string_view text)
         return make_error("memory size must not be zero");
     if (*number > (Options::MAX_MEMORY >> *shift))
         return make_error(quoted(text) + " is more than the " + size_text(Options::MAX_MEMORY) +
-                          " viridian supports for now");
+                          " viridian supports");
     u64 bytes = *number << *shift;
     if (bytes < Options::MIN_MEMORY)
         return make_error(quoted(text) + " is less than the " + size_text(Options::MIN_MEMORY) +
@@ -348,7 +348,7 @@ std::string usage_text()
            "  --initrd FILE            Linux: the initrd (initramfs) to load\n"
            "  --initrd FILE[ ARGS]     multiboot: FILE is the module, ARGS its command line\n"
            "  --memory SIZE            guest RAM, e.g. 512M, 2G; a bare number is MiB\n"
-           "                           (default 512M, at most 3G for now)\n"
+           "                           (default 512M, at most 1T)\n"
            "  --cpus N                 number of vCPUs, 1..64 (default 1)\n"
            "  --serial stdio|none|file:PATH\n"
            "                           where COM1 output goes (default stdio)\n"

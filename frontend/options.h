@@ -36,9 +36,10 @@ struct SaveAt {
 
 struct Options {
     static constexpr u64 DEFAULT_MEMORY = 512ull << 20;
-    // The RAM ends below the 32-bit PCI/APIC window for now; RAM above 4 GiB
-    // comes with the platform issue.
-    static constexpr u64 MAX_MEMORY = 3ull << 30;
+    // RAM past the PCI hole continues from 4 GiB (mmu/pc_memory_map.h); the
+    // host backing is reserved lazily, so the limit is what the firmware
+    // tables and the guest-physical address width comfortably describe.
+    static constexpr u64 MAX_MEMORY = 1ull << 40;
     static constexpr u64 MIN_MEMORY = 2ull << 20;
     static constexpr unsigned MAX_CPUS = 64;
 

@@ -12,8 +12,11 @@ namespace {
 
 // The PC/AT legacy window (VGA frame buffer, option ROMs, BIOS): never RAM,
 // whatever ram_bytes says, so that a board maps VGA and the BIOS over it.
-constexpr GuestPhys LEGACY_HOLE_BASE = 0xA0000;
-constexpr GuestPhys LEGACY_HOLE_END = 0x100000;
+constexpr GuestPhys LEGACY_HOLE_BASE = pc_memory_map::LOW_RAM_END;
+constexpr GuestPhys LEGACY_HOLE_END = pc_memory_map::HIGH_RAM_START;
+constexpr GuestPhys HIGH_BASE = pc_memory_map::RAM_ABOVE_4G_BASE;
+
+u64 page_align_up(u64 bytes) { return (bytes + PAGE_SIZE - 1) & PAGE_MASK; }
 
 // Guest memory is little-endian and the fast paths copy it straight into host
 // integers; a big-endian host would need byte swaps there.
@@ -46,20 +49,28 @@ void PhysicalMemory::RamUnmapper::operator()(u8* p) const
         munmap(p, bytes);
 }
 
-PhysicalMemory::PhysicalMemory(u64 ram_bytes) : m_ram_size(ram_bytes)
+PhysicalMemory::PhysicalMemory(u64 ram_bytes) : m_layout(pc_memory_map::ram_layout(ram_bytes))
 {
     if (ram_bytes == 0)
         return;
-    // An anonymous mapping rather than new[]: it is zero-filled lazily (a 4 GiB
-    // guest costs nothing until touched) and page-aligned, as KVM requires of
-    // guest memory slots.
-    u64 bytes = (ram_bytes + PAGE_SIZE - 1) & PAGE_MASK;
+    // One anonymous mapping for both ranges rather than new[]: it is
+    // zero-filled lazily and reserves no swap (MAP_NORESERVE), so a 64 GiB
+    // guest starts on a smaller host and costs only the pages it touches;
+    // and it is page-aligned, as KVM requires of guest memory slots.
+    m_high_offset = page_align_up(m_layout.below_4g);
+    m_high_first_page = m_high_offset / PAGE_SIZE;
+    const u64 bytes = m_high_offset + page_align_up(m_layout.above_4g);
     void* p = mmap(nullptr, bytes, PROT_READ | PROT_WRITE,
                    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     if (p == MAP_FAILED)
         throw std::bad_alloc(); // a host error at machine creation, like any failed allocation
     m_ram = std::unique_ptr<u8[], RamUnmapper>(static_cast<u8*>(p), RamUnmapper{bytes});
-    m_code_pages.assign(bytes / PAGE_SIZE, 0);
+    m_ranges.push_back({0, m_layout.below_4g, m_ram.get()});
+    if (m_layout.above_4g)
+        m_ranges.push_back({HIGH_BASE, m_layout.above_4g, m_ram.get() + m_high_offset});
+    m_page_count = bytes / PAGE_SIZE;
+    m_code_pages.assign((m_page_count + 63) / 64, 0);
+    m_dirty_pages.assign(m_code_pages.size(), 0);
     update_plain_ram_end();
 }
 
@@ -81,10 +92,15 @@ const PhysicalMemory::RomRange* PhysicalMemory::find_rom(GuestPhys addr) const
 
 bool PhysicalMemory::is_ram(GuestPhys addr, u64 len) const
 {
-    // Most accesses fall in the RAM above 1 MiB that no range covers.
+    // Most accesses fall in the RAM above 1 MiB or 4 GiB that no range covers.
     if (addr >= LEGACY_HOLE_END && addr < m_plain_ram_end && len <= m_plain_ram_end - addr)
         return true;
-    if (!contains_range(0, m_ram_size, addr, len))
+    if (addr >= HIGH_BASE && addr < m_plain_high_end && len <= m_plain_high_end - addr)
+        return true;
+    // A range must lie in one RAM range: the bytes of two are not adjacent
+    // in the guest, whatever they are in the backing.
+    if (!contains_range(0, m_layout.below_4g, addr, len) &&
+        !contains_range(HIGH_BASE, m_layout.above_4g, addr, len))
         return false;
     if (overlaps(addr, len, LEGACY_HOLE_BASE, LEGACY_HOLE_END - LEGACY_HOLE_BASE))
         return false;
@@ -105,7 +121,7 @@ bool PhysicalMemory::overlaps_mmio_or_rom(GuestPhys addr, u64 len) const
 u8* PhysicalMemory::ram_page(GuestPhys addr)
 {
     GuestPhys page = addr & PAGE_MASK;
-    return is_ram(page, PAGE_SIZE) ? m_ram.get() + page : nullptr;
+    return is_ram(page, PAGE_SIZE) ? host(page) : nullptr;
 }
 
 const u8* PhysicalMemory::readable_page(GuestPhys addr)
@@ -153,14 +169,19 @@ void PhysicalMemory::unmap_mmio(GuestPhys base, IoDevice* device)
 
 void PhysicalMemory::update_plain_ram_end()
 {
-    u64 end = m_ram_size;
-    for (const MmioRange& r : m_mmio)
-        if (r.base + (r.size - 1) >= LEGACY_HOLE_END) // the last byte: no wrap at 2^64
-            end = std::min(end, std::max(r.base, LEGACY_HOLE_END));
-    for (const RomRange& r : m_roms)
-        if (r.base + (r.bytes.size() - 1) >= LEGACY_HOLE_END)
-            end = std::min(end, std::max<u64>(r.base, LEGACY_HOLE_END));
-    m_plain_ram_end = end;
+    // The end of the plain part of the RAM range that starts at `start`: the
+    // first ROM or MMIO range that reaches into it cuts it short.
+    const auto plain_end = [this](u64 start, u64 end) {
+        for (const MmioRange& r : m_mmio)
+            if (r.base + (r.size - 1) >= start) // the last byte: no wrap at 2^64
+                end = std::min(end, std::max(r.base, start));
+        for (const RomRange& r : m_roms)
+            if (r.base + (r.bytes.size() - 1) >= start)
+                end = std::min(end, std::max<u64>(r.base, start));
+        return end;
+    };
+    m_plain_ram_end = plain_end(LEGACY_HOLE_END, std::max(m_layout.below_4g, LEGACY_HOLE_END));
+    m_plain_high_end = plain_end(HIGH_BASE, m_layout.above_4g_end());
 }
 
 void PhysicalMemory::map_rom(GuestPhys base, std::span<const u8> image)
@@ -182,15 +203,15 @@ u8 PhysicalMemory::read_byte_slow(GuestPhys addr) const
     if (const RomRange* r = find_rom(addr))
         return r->bytes[addr - r->base];
     if (is_ram(addr))
-        return m_ram[addr];
+        return *host(addr);
     return 0xff;
 }
 
 void PhysicalMemory::write_byte_slow(GuestPhys addr, u8 value)
 {
     if (is_ram(addr)) {
-        m_ram[addr] = value;
         note_write(addr, 1);
+        *host(addr) = value;
     }
 }
 
@@ -200,7 +221,7 @@ u64 PhysicalMemory::read(GuestPhys addr, unsigned size, unsigned vcpu)
         return ~0ull;
     if (is_ram(addr, size)) {
         u64 value = 0;
-        std::memcpy(&value, m_ram.get() + addr, size);
+        std::memcpy(&value, host(addr), size);
         return value;
     }
     if (const MmioRange* r = find_mmio(addr))
@@ -220,8 +241,8 @@ void PhysicalMemory::write(GuestPhys addr, unsigned size, u64 value, unsigned vc
     if (size == 0 || size > 8)
         return;
     if (is_ram(addr, size)) {
-        std::memcpy(m_ram.get() + addr, &value, size);
         note_write(addr, size);
+        std::memcpy(host(addr), &value, size);
         return;
     }
     if (const MmioRange* r = find_mmio(addr)) {
@@ -239,7 +260,7 @@ bool PhysicalMemory::read_bytes(GuestPhys addr, void* out, u64 len)
         return true;
     if (!is_ram(addr, len))
         return false;
-    std::memcpy(out, m_ram.get() + addr, len);
+    std::memcpy(out, host(addr), len);
     return true;
 }
 
@@ -249,37 +270,68 @@ bool PhysicalMemory::write_bytes(GuestPhys addr, const void* data, u64 len)
         return true;
     if (!is_ram(addr, len))
         return false;
-    std::memcpy(m_ram.get() + addr, data, len);
     note_write(addr, len);
+    std::memcpy(host(addr), data, len);
     return true;
 }
 
 void PhysicalMemory::mark_code(GuestPhys addr)
 {
     // Only RAM can change under the block cache; code run from ROM (the reset
-    // vector) or beyond RAM needs no tracking, and must not grow the bitmap.
-    u64 page = addr >> 12;
-    if (page < m_code_pages.size() && !m_code_pages[page]) {
-        m_code_pages[page] = 1;
-        ++m_code_marks;
+    // vector) or beyond RAM needs no tracking.
+    const u64 index = ram_page_index(addr);
+    if (index != NOT_RAM && !test_bit(m_code_pages, index)) {
+        set_bit(m_code_pages, index);
+        ++m_write_barrier;
     }
 }
 
 void PhysicalMemory::note_write(GuestPhys addr, u64 len)
 {
-    if (len == 0 || m_code_pages.empty())
+    if (len == 0 || m_ranges.empty())
         return;
-    u64 first = addr >> 12;
-    u64 last = len - 1 > ~0ull - addr ? ~0ull >> 12 : (addr + len - 1) >> 12;
-    if (last >= m_code_pages.size())
-        last = m_code_pages.size() - 1;
-    for (u64 page = first; page <= last; ++page) {
-        if (!m_code_pages[page])
+    // The last byte, without wrapping past 2^64.
+    const u64 last_byte = len - 1 > ~0ull - addr ? ~0ull : addr + len - 1;
+    for (const RamRange& range : m_ranges) {
+        // The part of [addr, last_byte] inside this range, page by page.
+        const u64 range_last = range.base + range.size - 1;
+        if (last_byte < range.base || addr > range_last)
             continue;
-        // The listener runs while the page still reads as code, so that it can
-        // tell which of its blocks the write hits; then the mark goes.
-        if (m_code_write_listener)
-            m_code_write_listener(page << 12);
-        m_code_pages[page] = 0;
+        const u64 first = std::max(addr, range.base) >> 12;
+        const u64 last = std::min(last_byte, range_last) >> 12;
+        const u64 index_base = ram_page_index(range.base) - (range.base >> 12);
+        for (u64 page = first; page <= last; ++page) {
+            const u64 index = index_base + page;
+            if (m_dirty_logging)
+                set_bit(m_dirty_pages, index);
+            if (!test_bit(m_code_pages, index))
+                continue;
+            // The listener runs while the page still reads as code, so that it
+            // can tell which of its blocks the write hits; then the mark goes.
+            if (m_code_write_listener)
+                m_code_write_listener(page << 12);
+            clear_bit(m_code_pages, index);
+        }
     }
+}
+
+void PhysicalMemory::start_dirty_log()
+{
+    std::fill(m_dirty_pages.begin(), m_dirty_pages.end(), 0);
+    m_dirty_logging = true;
+    // Every page is clean now: no CPU may keep storing past note_write().
+    ++m_write_barrier;
+}
+
+void PhysicalMemory::stop_dirty_log()
+{
+    m_dirty_logging = false;
+}
+
+void PhysicalMemory::collect_dirty(DirtyBitmap& out)
+{
+    out = m_dirty_pages;
+    std::fill(m_dirty_pages.begin(), m_dirty_pages.end(), 0);
+    if (m_dirty_logging)
+        ++m_write_barrier;
 }

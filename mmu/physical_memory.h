@@ -1,9 +1,11 @@
 // Guest physical address space: RAM, read-only ROM images and MMIO ranges
 // dispatched to devices, plus the code-page tracking that keeps the CPU's
-// decoded-block cache coherent with writes (stores, DMA, loaders).
+// decoded-block cache coherent with writes (stores, DMA, loaders) and the
+// dirty-page log that snapshots and migration read.
 #pragma once
 
 #include "mmu/bus/io_device.h"
+#include "mmu/pc_memory_map.h"
 
 #include <functional>
 #include <memory>
@@ -12,15 +14,45 @@
 
 class PhysicalMemory {
 public:
-    // RAM occupies [0, ram_bytes). The legacy hole [0xA0000, 0x100000) is not
-    // RAM: it reads as all ones unless a ROM or MMIO range is mapped there.
+    // ram_bytes of RAM laid out as pc_memory_map::ram_layout says: from 0 up
+    // to the PCI hole, the rest from 4 GiB. The legacy hole [0xA0000,
+    // 0x100000) is not RAM: it reads as all ones unless a ROM or MMIO range
+    // is mapped there. The host backing is reserved, not committed: a page
+    // costs host memory only once it is touched.
     explicit PhysicalMemory(u64 ram_bytes);
 
-    u64 ram_size() const { return m_ram_size; }
-    // Host address of guest physical 0; RAM is one page-aligned host mapping of
-    // ram_size() bytes (what KVM_SET_USER_MEMORY_REGION wants). Includes the
-    // legacy hole's backing bytes, which the guest never sees through this class.
-    u8* ram_base() { return m_ram.get(); }
+    // Total RAM (both ranges).
+    u64 ram_size() const { return m_layout.total(); }
+    const pc_memory_map::RamLayout& layout() const { return m_layout; }
+
+    // One contiguous piece of RAM and its host backing: what
+    // KVM_SET_USER_MEMORY_REGION takes (one slot per range). The range below
+    // 4 GiB includes the legacy hole's backing bytes, which the guest never
+    // sees through this class.
+    struct RamRange {
+        GuestPhys base;
+        u64 size;
+        u8* host;
+    };
+    std::span<const RamRange> ram_ranges() const { return {m_ranges.data(), m_ranges.size()}; }
+
+    // RAM pages are numbered through the ranges in order (the range below
+    // 4 GiB first): the index of the dirty log's bit for a page. NOT_RAM for
+    // an address outside every range.
+    static constexpr u64 NOT_RAM = ~0ull;
+    u64 ram_page_index(GuestPhys addr) const
+    {
+        if (addr < m_layout.below_4g)
+            return addr >> 12;
+        if (addr >= pc_memory_map::RAM_ABOVE_4G_BASE &&
+            addr - pc_memory_map::RAM_ABOVE_4G_BASE < m_layout.above_4g)
+            return m_high_first_page + ((addr - pc_memory_map::RAM_ABOVE_4G_BASE) >> 12);
+        return NOT_RAM;
+    }
+    u64 ram_page_count() const { return m_page_count; }
+    // The host bytes of RAM page `index` (< ram_page_count()), for snapshot
+    // save and restore; bypasses code tracking and the dirty log.
+    u8* ram_page_by_index(u64 index) { return m_ram.get() + index * PAGE_SIZE; }
 
     // Host pointer to the start of the RAM page containing addr, or nullptr
     // when that page is not plain writable RAM (ROM, MMIO, hole, beyond RAM).
@@ -48,6 +80,7 @@ public:
 
     // Bulk copies for loaders and DMA; false (and nothing copied) unless the
     // whole range is RAM. Writes invalidate cached code they overlap.
+    // Devices and loaders go through GuestMemory (mmu/guest_memory.h).
     bool read_bytes(GuestPhys addr, void* out, u64 len);
     bool write_bytes(GuestPhys addr, const void* data, u64 len);
 
@@ -55,16 +88,42 @@ public:
     // it; any later write to that page (through write(), write_bytes() or a
     // caller of note_write()) clears the mark and calls the listener first.
     void mark_code(GuestPhys addr);
-    bool is_code(GuestPhys addr) const
-    {
-        u64 page = addr >> 12;
-        return page < m_code_pages.size() && m_code_pages[page];
-    }
+    bool is_code(GuestPhys addr) const { return test_bit(m_code_pages, ram_page_index(addr)); }
+    // Every write to RAM that does not go through write()/write_bytes()
+    // (a CPU storing through a host pointer) calls this first: it keeps the
+    // block cache coherent and marks the pages dirty.
     void note_write(GuestPhys addr, u64 len);
-    // Counts pages that became code. A CPU whose TLB lets stores bypass
-    // is_code() (write entries are never made for code pages) compares it
-    // before running a block and drops write entries when it moved.
-    u64 code_marks() const { return m_code_marks; }
+
+    // Dirty-page log (for snapshots and live migration). While it is on,
+    // every write to a RAM page sets the page's bit: stores, DMA, loaders.
+    // Stores through a CPU's soft TLB bypass note_write(), so a TLB makes a
+    // write entry only for a page that may_cache_writes() allows, i.e. one
+    // already dirty: the first store to a clean page takes the slow path.
+    // Bits are numbered by ram_page_index().
+    using DirtyBitmap = std::vector<u64>;
+    void start_dirty_log();
+    void stop_dirty_log();
+    bool dirty_logging() const { return m_dirty_logging; }
+    // Hands the pages written since the last call (or since start) to `out`,
+    // one bit per RAM page, and starts a new round with every page clean.
+    void collect_dirty(DirtyBitmap& out);
+    static bool test_bit(const DirtyBitmap& bits, u64 index)
+    {
+        return index < bits.size() * 64 && ((bits[index >> 6] >> (index & 63)) & 1);
+    }
+
+    // True when a CPU may store to this RAM page through a host pointer
+    // without telling note_write(): not code, and dirty if the log is on.
+    bool may_cache_writes(GuestPhys page) const
+    {
+        const u64 index = ram_page_index(page);
+        return !test_bit(m_code_pages, index) &&
+               (!m_dirty_logging || test_bit(m_dirty_pages, index));
+    }
+    // Moves whenever a page stops allowing cached writes (it became code, or
+    // the dirty log cleaned it). A CPU compares it before running a block
+    // and drops the write entries may_cache_writes() no longer allows.
+    u64 write_barrier() const { return m_write_barrier; }
     void set_code_write_listener(std::function<void(GuestPhys page)> listener)
     {
         m_code_write_listener = std::move(listener);
@@ -82,12 +141,25 @@ private:
     };
     const MmioRange* find_mmio(GuestPhys addr) const;
     const RomRange* find_rom(GuestPhys addr) const;
-    // True when every byte of [addr, addr + len) is plain RAM: below ram_size,
-    // outside the legacy hole, and not covered by a ROM or MMIO range.
+    // True when every byte of [addr, addr + len) is plain RAM: inside one RAM
+    // range, outside the legacy hole, and not covered by a ROM or MMIO range.
     bool is_ram(GuestPhys addr, u64 len = 1) const;
     bool overlaps_mmio_or_rom(GuestPhys addr, u64 len) const;
-    // [1 MiB, m_plain_ram_end) is RAM with no ROM or MMIO range in it.
+    // [1 MiB, m_plain_ram_end) and [4 GiB, m_plain_high_end) are RAM with no
+    // ROM or MMIO range in them.
     void update_plain_ram_end();
+    // Host address of a RAM byte (the caller checked is_ram).
+    u8* host(GuestPhys addr) const
+    {
+        return addr < pc_memory_map::RAM_ABOVE_4G_BASE
+                   ? m_ram.get() + addr
+                   : m_ram.get() + m_high_offset + (addr - pc_memory_map::RAM_ABOVE_4G_BASE);
+    }
+    static void set_bit(DirtyBitmap& bits, u64 index) { bits[index >> 6] |= 1ull << (index & 63); }
+    static void clear_bit(DirtyBitmap& bits, u64 index)
+    {
+        bits[index >> 6] &= ~(1ull << (index & 63));
+    }
     u8 read_byte_slow(GuestPhys addr) const;
     void write_byte_slow(GuestPhys addr, u8 value);
 
@@ -98,13 +170,20 @@ private:
         void operator()(u8* p) const;
     };
 
-    u64 m_ram_size;
+    pc_memory_map::RamLayout m_layout;
+    u64 m_high_offset = 0;     // where the range above 4 GiB starts in the backing
+    u64 m_high_first_page = 0; // its first page's ram_page_index
+    u64 m_page_count = 0;
     std::unique_ptr<u8[], RamUnmapper> m_ram;
+    std::vector<RamRange> m_ranges;
     std::vector<MmioRange> m_mmio;
     std::vector<RomRange> m_roms;
-    std::vector<u8> m_code_pages;
-    u64 m_code_marks = 0;
+    DirtyBitmap m_code_pages; // one bit per RAM page, as the dirty log
+    DirtyBitmap m_dirty_pages;
+    bool m_dirty_logging = false;
+    u64 m_write_barrier = 0;
     u64 m_layout_generation = 0;
     u64 m_plain_ram_end = 0;
+    u64 m_plain_high_end = 0;
     std::function<void(GuestPhys)> m_code_write_listener;
 };

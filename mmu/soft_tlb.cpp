@@ -53,10 +53,10 @@ void SoftTlb::flush_page(GuestVirt vaddr)
         }
 }
 
-void SoftTlb::drop_writes_to_code(const PhysicalMemory& memory)
+void SoftTlb::drop_stale_writes(const PhysicalMemory& memory)
 {
     for (auto& half : m_entries)
         for (Entry& e : half)
-            if (e.write_tag != INVALID && memory.is_code(e.phys_page))
+            if (e.write_tag != INVALID && !memory.may_cache_writes(e.phys_page))
                 e.write_tag = INVALID;
 }

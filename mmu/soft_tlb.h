@@ -34,9 +34,10 @@ public:
     void flush_all();
     void flush_non_global();
     void flush_page(GuestVirt vaddr);
-    // Makes stores to pages that are now code take the slow path (which
-    // invalidates the blocks decoded from them).
-    void drop_writes_to_code(const PhysicalMemory& memory);
+    // Makes stores to pages that no longer allow cached writes (now code, or
+    // cleaned by the dirty log) take the slow path, which invalidates the
+    // blocks decoded from them and marks them dirty.
+    void drop_stale_writes(const PhysicalMemory& memory);
 
 private:
     std::array<std::array<Entry, ENTRIES>, 2> m_entries{};

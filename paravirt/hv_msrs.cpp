@@ -3,7 +3,7 @@
 // dispatch of per-VP ones to their owners.
 #include "paravirt/hyperv.h"
 
-#include "mmu/physical_memory.h"
+#include "mmu/guest_memory.h"
 
 #include <algorithm>
 #include <cstring>
@@ -175,7 +175,7 @@ bool HyperV::write_msr(unsigned vp, u32 index, u64 value)
         if ((value & HV_PAGE_ENABLE) &&
             (!(old & HV_PAGE_ENABLE) || page_of(old) != page_of(value))) {
             static const std::array<u8, PAGE_SIZE> zeroes{};
-            if (!m_memory.write_bytes(page_of(value), zeroes.data(), PAGE_SIZE))
+            if (!m_memory.write(page_of(value), zeroes.data(), PAGE_SIZE))
                 return false;
         }
         v.vp_assist_page = value;
@@ -240,7 +240,7 @@ bool HyperV::write_hypercall_msr(u64 value)
         const bool vmmcall = m_config.hypercall_instruction == HypercallInstruction::Vmmcall;
         const u8 sequence[] = {0x0F, 0x01, static_cast<u8>(vmmcall ? 0xD9 : 0xC1), 0xC3};
         std::memcpy(page.data(), sequence, sizeof sequence);
-        if (!m_memory.write_bytes(page_of(value), page.data(), PAGE_SIZE))
+        if (!m_memory.write(page_of(value), page.data(), PAGE_SIZE))
             return false;
     }
     m_partition.hypercall = value;
@@ -277,7 +277,7 @@ bool HyperV::write_reference_tsc_page()
     std::memcpy(page.data(), &sequence, 4);
     std::memcpy(page.data() + 8, &scale, 8);
     std::memcpy(page.data() + 16, &offset, 8);
-    return m_memory.write_bytes(page_of(m_partition.reference_tsc), page.data(), PAGE_SIZE);
+    return m_memory.write(page_of(m_partition.reference_tsc), page.data(), PAGE_SIZE);
 }
 
 void HyperV::set_reference_tsc_usable(bool usable)
@@ -300,7 +300,7 @@ bool HyperV::write_crash_ctl(unsigned vp, u64 value)
         // P3 = message GPA, P4 = length, at most a page (TLFS 4.3.1.1).
         const u64 length = std::min<u64>(report.params[4], PAGE_SIZE);
         std::string text(length, '\0');
-        if (length && m_memory.read_bytes(report.params[3], text.data(), length)) {
+        if (length && m_memory.read(report.params[3], text.data(), length)) {
             text.resize(std::strlen(text.c_str()));
             report.message = std::move(text);
         }

@@ -1,6 +1,6 @@
 #include "paravirt/hypercall.h"
 
-#include "mmu/physical_memory.h"
+#include "mmu/guest_memory.h"
 
 #include <bit>
 #include <cstring>
@@ -112,7 +112,7 @@ HvStatus parse_vp_set(std::span<const u8> in, size_t offset, unsigned variable_q
 
 } // namespace
 
-HypercallDispatcher::HypercallDispatcher(const HvConfig& config, PhysicalMemory& memory,
+HypercallDispatcher::HypercallDispatcher(const HvConfig& config, GuestMemory memory,
                                          ApicPort& apic, HvConnections& connections)
     : m_config(config), m_features(HvFeatures::from(config)), m_memory(memory), m_apic(apic),
       m_connections(connections)
@@ -167,7 +167,7 @@ HypercallResult HypercallDispatcher::execute(unsigned vp, const HypercallRegiste
         // TLFS 3.6: 8-byte aligned, within one page, inside guest RAM.
         if ((regs.input & 7) || (regs.input & (PAGE_SIZE - 1)) + size > PAGE_SIZE)
             return completed(HvStatus::InvalidAlignment);
-        if (!m_memory.read_bytes(regs.input, buffer.data(), size))
+        if (!m_memory.read(regs.input, buffer.data(), size))
             return completed(HvStatus::InvalidAlignment);
     }
     const std::span<const u8> in(buffer.data(), call.fast ? FAST_XMM_BYTES : size);

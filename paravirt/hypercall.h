@@ -4,10 +4,11 @@
 // codes, runs the call and writes the result value back. Rep hypercalls
 // process at most HvConfig::rep_batch elements per entry and otherwise
 // return with the new start index for the guest to re-execute (TLFS 3.3).
-// Guest memory is only read through PhysicalMemory's checked copies: a bad
+// Guest memory is only read through GuestMemory's checked copies: a bad
 // GPA is a status code, never a host fault.
 #pragma once
 
+#include "mmu/guest_memory.h"
 #include "cpu/state/cpu_state.h"
 #include "paravirt/apic_port.h"
 #include "paravirt/hv_connections.h"
@@ -17,7 +18,6 @@
 #include <functional>
 #include <span>
 
-class PhysicalMemory;
 
 // A range of guest virtual pages: `pages` pages starting at `base` (TLFS 9.4,
 // the low 12 bits of a GVA list entry give the additional page count).
@@ -63,7 +63,7 @@ public:
     using FlushHandler = std::function<void(unsigned vp, const TlbFlushRequest&)>;
     using SpinWaitHandler = std::function<void(unsigned vp, u32 spin_count)>;
 
-    HypercallDispatcher(const HvConfig& config, PhysicalMemory& memory, ApicPort& apic,
+    HypercallDispatcher(const HvConfig& config, GuestMemory memory, ApicPort& apic,
                         HvConnections& connections);
 
     // Called once per target VP of a TLB flush hypercall, before it returns.
@@ -97,7 +97,7 @@ private:
 
     const HvConfig& m_config;
     HvFeatures m_features;
-    PhysicalMemory& m_memory;
+    GuestMemory m_memory;
     ApicPort& m_apic;
     HvConnections& m_connections;
     FlushHandler m_flush;

@@ -2,14 +2,14 @@
 
 #include "paravirt/synic.h"
 
-HyperV::Vp::Vp(unsigned index, PhysicalMemory& memory, VirtualClock& clock,
+HyperV::Vp::Vp(unsigned index, GuestMemory memory, VirtualClock& clock,
                const ReferenceTime& time, ApicPort& apic, bool direct_timers)
     : synic(index, memory, apic), stimers(index, clock, time, synic, apic, direct_timers)
 {
     synic.set_slot_listener([this](unsigned sint) { stimers.slot_freed(sint); });
 }
 
-HyperV::HyperV(const HvConfig& config, PhysicalMemory& memory, VirtualClock& clock, ApicPort& apic)
+HyperV::HyperV(const HvConfig& config, GuestMemory memory, VirtualClock& clock, ApicPort& apic)
     : m_config(config), m_features(HvFeatures::from(config)), m_memory(memory), m_apic(apic),
       m_time(clock, config.tsc_frequency_hz), m_hypercalls(m_config, memory, apic, m_connections)
 {

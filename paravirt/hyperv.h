@@ -8,6 +8,7 @@
 // the wiring.
 #pragma once
 
+#include "mmu/guest_memory.h"
 #include "cpu/state/cpu_state.h"
 #include "cpu/state/cpuid_model.h"
 #include "mmu/bus/msr_bus.h"
@@ -26,12 +27,11 @@
 #include <optional>
 #include <vector>
 
-class PhysicalMemory;
 class VirtualClock;
 
 class HyperV {
 public:
-    HyperV(const HvConfig& config, PhysicalMemory& memory, VirtualClock& clock, ApicPort& apic);
+    HyperV(const HvConfig& config, GuestMemory memory, VirtualClock& clock, ApicPort& apic);
     HyperV(const HyperV&) = delete;
     HyperV& operator=(const HyperV&) = delete;
 
@@ -102,7 +102,7 @@ public:
 
 private:
     struct Vp {
-        Vp(unsigned index, PhysicalMemory& memory, VirtualClock& clock, const ReferenceTime& time,
+        Vp(unsigned index, GuestMemory memory, VirtualClock& clock, const ReferenceTime& time,
            ApicPort& apic, bool direct_timers);
         Synic synic;
         SyntheticTimers stimers;
@@ -119,7 +119,7 @@ private:
 
     HvConfig m_config;
     HvFeatures m_features;
-    PhysicalMemory& m_memory;
+    GuestMemory m_memory;
     ApicPort& m_apic;
     ReferenceTime m_time;
     HvConnections m_connections;

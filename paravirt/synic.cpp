@@ -1,6 +1,6 @@
 #include "paravirt/synic.h"
 
-#include "mmu/physical_memory.h"
+#include "mmu/guest_memory.h"
 
 #include <cstring>
 
@@ -15,7 +15,7 @@ bool page_enabled(u64 reg)
 }
 } // namespace
 
-Synic::Synic(unsigned vp, PhysicalMemory& memory, ApicPort& apic)
+Synic::Synic(unsigned vp, GuestMemory memory, ApicPort& apic)
     : m_vp(vp), m_memory(memory), m_apic(apic)
 {
     reset();
@@ -73,7 +73,7 @@ bool Synic::page_write_zeroes(u64 reg)
     // inaccessible (deliveries to it fail), as the TLFS says for a base
     // beyond the GPA space.
     static const std::array<u8, PAGE_SIZE> zeroes{};
-    return m_memory.write_bytes(page_of(reg), zeroes.data(), PAGE_SIZE);
+    return m_memory.write(page_of(reg), zeroes.data(), PAGE_SIZE);
 }
 
 bool Synic::write_msr(u32 index, u64 value)
@@ -140,7 +140,7 @@ Synic::SlotResult Synic::try_deliver(unsigned sint, const HvMessage& message)
         return SlotResult::Unavailable;
     const GuestPhys slot = page_of(m_simp) + sint * HV_MESSAGE_SIZE;
     u8 header[HV_MESSAGE_HEADER_SIZE];
-    if (!m_memory.read_bytes(slot, header, sizeof header))
+    if (!m_memory.read(slot, header, sizeof header))
         return SlotResult::Unavailable;
     u32 type;
     std::memcpy(&type, header + HV_MESSAGE_TYPE_OFFSET, 4);
@@ -148,7 +148,8 @@ Synic::SlotResult Synic::try_deliver(unsigned sint, const HvMessage& message)
         // The slot is full: tell the guest to write EOM once it empties it.
         if (!(header[HV_MESSAGE_FLAGS_OFFSET] & HV_MESSAGE_FLAG_PENDING)) {
             const u8 flags = header[HV_MESSAGE_FLAGS_OFFSET] | HV_MESSAGE_FLAG_PENDING;
-            m_memory.write_bytes(slot + HV_MESSAGE_FLAGS_OFFSET, &flags, 1);
+            // Cannot fail: the header was just read from the same page.
+            static_cast<void>(m_memory.write(slot + HV_MESSAGE_FLAGS_OFFSET, &flags, 1));
         }
         return SlotResult::Busy;
     }
@@ -160,7 +161,7 @@ Synic::SlotResult Synic::try_deliver(unsigned sint, const HvMessage& message)
                                  ? message.payload_size
                                  : HV_MESSAGE_MAX_PAYLOAD;
     std::memcpy(bytes + HV_MESSAGE_HEADER_SIZE, message.payload.data(), payload);
-    if (!m_memory.write_bytes(slot, bytes, HV_MESSAGE_HEADER_SIZE + payload))
+    if (!m_memory.write(slot, bytes, HV_MESSAGE_HEADER_SIZE + payload))
         return SlotResult::Unavailable;
     interrupt(sint);
     return SlotResult::Delivered;
@@ -208,13 +209,13 @@ HvStatus Synic::signal_event(unsigned sint, unsigned flag)
         return HvStatus::InvalidSynicState;
     const GuestPhys byte = page_of(m_siefp) + sint * HV_EVENT_FLAGS_BYTES + flag / 8;
     u8 flags;
-    if (!m_memory.read_bytes(byte, &flags, 1))
+    if (!m_memory.read(byte, &flags, 1))
         return HvStatus::InvalidSynicState;
     const u8 bit = static_cast<u8>(1u << (flag % 8));
     if (flags & bit)
         return HvStatus::Success; // already pending: no new interrupt
     flags |= bit;
-    m_memory.write_bytes(byte, &flags, 1);
+    static_cast<void>(m_memory.write(byte, &flags, 1)); // read above: it is RAM
     interrupt(sint);
     return HvStatus::Success;
 }

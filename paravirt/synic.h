@@ -6,6 +6,7 @@
 // describes.
 #pragma once
 
+#include "mmu/guest_memory.h"
 #include "mmu/base/state_visitor.h"
 #include "paravirt/apic_port.h"
 #include "paravirt/tlfs.h"
@@ -16,7 +17,6 @@
 #include <functional>
 #include <optional>
 
-class PhysicalMemory;
 
 // A message as the hypervisor queues it (HV_MESSAGE, TLFS 11.10).
 struct HvMessage {
@@ -32,7 +32,7 @@ public:
     // gets sixteen message buffers on Hyper-V (TLFS 11.3.1).
     static constexpr unsigned QUEUE_DEPTH = 16;
 
-    Synic(unsigned vp, PhysicalMemory& memory, ApicPort& apic);
+    Synic(unsigned vp, GuestMemory memory, ApicPort& apic);
 
     // HV_X64_MSR_SCONTROL .. HV_X64_MSR_SINT15. Empty / false means #GP.
     std::optional<u64> read_msr(u32 index) const;
@@ -85,7 +85,7 @@ private:
     bool page_write_zeroes(u64 reg);
 
     unsigned m_vp;
-    PhysicalMemory& m_memory;
+    GuestMemory m_memory;
     ApicPort& m_apic;
     u64 m_scontrol = 0;
     u64 m_siefp = 0;

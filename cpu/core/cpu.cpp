@@ -386,9 +386,20 @@ void Cpu::execute_insns(const Insn* insn, size_t count)
     }
 }
 
+void Cpu::drop_stale_writes()
+{
+    if (mem.write_barrier() != m_write_barrier_seen) [[unlikely]] {
+        m_tlb.drop_stale_writes(mem);
+        m_write_barrier_seen = mem.write_barrier();
+    }
+}
+
 RunExit Cpu::run(u64 budget)
 {
     m_stop_requested = false;
+    // The dirty log may have cleaned pages since the last run (between
+    // slices): even an interrupt frame pushed below must mark its page.
+    drop_stale_writes();
     const u64 end = m_retired + budget;
     const Block* previous = nullptr;
     // Event deliveries that retire nothing (a fault whose handler faults again
@@ -436,12 +447,9 @@ RunExit Cpu::run(u64 budget)
                 links[0] = Block::Link{block, linear, epoch, generation, cpl};
             }
         }
-        if (mem.code_marks() != m_code_marks_seen) [[unlikely]] {
-            // fetch_block (here or on another vCPU) made a page code: stores
-            // to it must now take the slow path that invalidates its blocks.
-            m_tlb.drop_writes_to_code(mem);
-            m_code_marks_seen = mem.code_marks();
-        }
+        // fetch_block (here or on another vCPU) may have made a page code:
+        // stores to it must now take the slow path that invalidates its blocks.
+        drop_stale_writes();
         const u64 retired_before = m_retired;
         const Block* last = execute_block(*block, end - stalls);
         if (m_step_trap_requested) [[unlikely]] {

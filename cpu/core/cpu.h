@@ -287,7 +287,8 @@ public:
         if (flat_linear(seg, offset, linear)) [[likely]] {
             const SoftTlb::Entry& e = m_tlb.slot(s.cpl() == 3, linear);
             const unsigned in_page = linear & 0xFFF;
-            // Write entries never cover code pages: no is_code() test here.
+            // Write entries never cover code pages or pages the dirty log
+            // has not seen written (PhysicalMemory::may_cache_writes).
             if (e.write_tag == (linear >> 12) && in_page + size <= PAGE_SIZE) [[likely]] {
                 store_host(e.host_page + in_page, size, value);
                 return true;
@@ -455,6 +456,9 @@ public:
     // Returns the block that ran last: `block`, or the last of the
     // translated blocks that ran chained from it.
     [[gnu::always_inline]] inline const Block* execute_block(const Block& block, u64 end);
+    // Drops TLB write entries PhysicalMemory::may_cache_writes no longer
+    // allows, when its write_barrier() moved.
+    void drop_stale_writes();
     template <bool CheckLimit>
     [[gnu::always_inline]] inline void execute_insns(const Insn* first, size_t count);
     void execute_block_carefully(const Block& block, u64 end);
@@ -574,7 +578,7 @@ private:
     std::unique_ptr<Block> m_uncached; // a block that straddles pages, decoded for one run
     SoftTlb m_tlb;
     u64 m_layout_seen = 0;     // PhysicalMemory::layout_generation() when the TLB was last flushed for it
-    u64 m_code_marks_seen = 0; // PhysicalMemory::code_marks() when the TLB last dropped code writes
+    u64 m_write_barrier_seen = 0; // PhysicalMemory::write_barrier() when the TLB last dropped writes
     SoftTlb::Entry m_scratch_entry; // an uncacheable translation (SMAP-sensitive)
     InterruptSource* m_interrupts = nullptr;
     FpuErrorPins* m_fpu_pins = nullptr;

@@ -72,14 +72,14 @@ bool Cpu::translate(u64 linear, Access access, bool user, SoftTlb::Entry*& entry
     case Access::Write:
         if (!uncached_data) {
             e.read_tag = vpn;
-            if (ram && !mem.is_code(page))
+            if (ram && mem.may_cache_writes(page))
                 e.write_tag = vpn;
         }
         break;
     case Access::Read:
         if (!uncached_data) {
             e.read_tag = vpn;
-            if (ram && tr.writable && tr.dirty && !mem.is_code(page))
+            if (ram && tr.writable && tr.dirty && mem.may_cache_writes(page))
                 e.write_tag = vpn;
         }
         break;
@@ -179,7 +179,8 @@ bool Cpu::write_linear(u64 linear, unsigned size, u64 value, bool supervisor)
     const bool user = access_is_user(supervisor);
     SoftTlb::Entry& e = m_tlb.slot(user, linear);
     const unsigned offset = linear & 0xFFF;
-    // Write entries never cover code pages (see SoftTlb::drop_writes_to_code).
+    // Write entries never cover code pages or clean pages while the dirty log
+    // is on (see SoftTlb::drop_stale_writes).
     if (e.write_tag == (linear >> 12) && offset + size <= PAGE_SIZE) [[likely]] {
         store_le(e.host_page + offset, size, value);
         return true;

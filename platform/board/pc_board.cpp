@@ -1,6 +1,10 @@
 #include "platform/board/pc_board.h"
 
+#include "mmu/guest_memory.h"
 #include "platform/firmware/smbios_tables.h"
+
+#include <algorithm>
+#include <cassert>
 
 namespace {
 
@@ -14,7 +18,8 @@ constexpr unsigned PIRQ_GSI_BASE = 16; // PIRQA-D on IOAPIC pins 16-19 (the DSDT
 
 PcBoard::PcBoard(const PcBoardConfig& config, PhysicalMemory& memory, PortBus& ports,
                  MsrBus& msrs, VirtualClock& clock)
-    : m_config(config), m_memory(memory), m_clock(clock), m_pit(clock), m_rtc(clock, config.rtc_start_time),
+    : m_config(config), m_layout(pc_memory_map::ram_layout(config.ram_bytes)), m_memory(memory),
+      m_clock(clock), m_pit(clock), m_rtc(clock, config.rtc_start_time),
       m_ioapic(m_apic_bus, 0), m_hpet(clock), m_pm(clock),
       m_fw_cfg(static_cast<u16>(config.cpu_count), config.ram_bytes)
 {
@@ -40,8 +45,7 @@ PcBoard::PcBoard(const PcBoardConfig& config, PhysicalMemory& memory, PortBus& p
     ports.map(AcpiPm::DEFAULT_BASE, AcpiPm::PORT_COUNT, &m_pm);
     ports.map(FwCfg::DEFAULT_BASE, FwCfg::PORT_COUNT, &m_fw_cfg);
 
-    const u64 low_ram = config.ram_bytes;
-    m_rtc.set_memory_size(low_ram, 0);
+    m_rtc.set_memory_size(m_layout.below_4g, m_layout.above_4g);
 
     wire_interrupts();
     wire_pci(memory, ports);
@@ -198,10 +202,8 @@ void PcBoard::wire_pci(PhysicalMemory& memory, PortBus& ports)
 {
     m_pci.attach(1, 0, m_piix);
     ports.map(PciHost::CONFIG_PORT_BASE, PciHost::CONFIG_PORT_COUNT, &m_pci.config_ports());
-    // The ECAM window must not cover RAM (RAM above it waits for the
-    // above-4-GiB layout).
-    if (m_config.ram_bytes <= m_pci.ecam_base())
-        memory.map_mmio(m_pci.ecam_base(), m_pci.ecam_size(), &m_pci.ecam());
+    // The ECAM window lies in the PCI hole, above any low RAM.
+    memory.map_mmio(m_pci.ecam_base(), m_pci.ecam_size(), &m_pci.ecam());
     m_pci.set_reset_control(&m_piix.reset_control());
     m_pci.set_pirq_line([this](unsigned pirq, bool level) {
         m_ioapic.set_irq(PIRQ_GSI_BASE + pirq, level);
@@ -232,7 +234,9 @@ void PcBoard::write_smbios_tables(PhysicalMemory& memory)
 {
     SmbiosConfig smbios;
     smbios.cpu_count = m_config.cpu_count;
-    smbios.ram_bytes = m_config.ram_bytes;
+    smbios.ram_ranges.push_back({0, m_layout.below_4g});
+    if (m_layout.above_4g)
+        smbios.ram_ranges.push_back({pc_memory_map::RAM_ABOVE_4G_BASE, m_layout.above_4g});
     memory.map_rom(SMBIOS_ADDRESS, build_smbios_tables(smbios, SMBIOS_ADDRESS).bytes);
 }
 
@@ -240,10 +244,26 @@ void PcBoard::write_acpi_tables(PhysicalMemory& memory)
 {
     AcpiConfig acpi;
     acpi.cpu_count = m_config.cpu_count;
-    const u64 top = std::min<u64>(m_config.ram_bytes, m_pci.ecam_base());
-    const GuestPhys tables_at = (top - ACPI_TABLES_SIZE) & ~0x3Full;
+    acpi.ecam_base = m_pci.ecam_base();
+    acpi.ecam_buses = m_pci.ecam_buses();
+    // The root bridge forwards the PCI hole (less the ECAM window, which is
+    // the chipset's) and the 64-bit window above RAM, as QEMU's pc does.
+    acpi.pci_mmio32.clear();
+    const GuestPhys hole = pc_memory_map::pci_hole_start(m_layout);
+    if (hole < acpi.ecam_base)
+        acpi.pci_mmio32.push_back({static_cast<u32>(hole), static_cast<u32>(acpi.ecam_base - 1)});
+    const GuestPhys after_ecam = std::max(hole, acpi.ecam_base + m_pci.ecam_size());
+    acpi.pci_mmio32.push_back(
+        {static_cast<u32>(after_ecam), static_cast<u32>(pc_memory_map::PCI_HOLE_END - 1)});
+    acpi.pci_mmio64_base = pc_memory_map::pci_hole64_start(m_layout);
+    acpi.pci_mmio64_size = pc_memory_map::PCI_HOLE64_SIZE;
+    // The tables go at the top of RAM below 4 GiB.
+    const GuestPhys tables_at = (m_layout.below_4g - ACPI_TABLES_SIZE) & ~0x3Full;
     m_acpi = build_acpi_tables(acpi, tables_at, RSDP_ADDRESS);
-    memory.write_bytes(m_acpi.tables_address, m_acpi.tables.data(), m_acpi.tables.size());
+    // The board sizes RAM; a machine too small for the tables is a bug here.
+    const bool written = GuestMemory(memory).write(m_acpi.tables_address, m_acpi.tables);
+    assert(written);
+    static_cast<void>(written);
     // The RSDP sits in the BIOS area, which is ROM on a PC.
     memory.map_rom(m_acpi.rsdp_address, m_acpi.rsdp);
 }

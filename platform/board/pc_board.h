@@ -38,7 +38,8 @@ struct PcBoardConfig {
 class PcBoard {
 public:
     // Where the firmware tables live: the RSDP in the BIOS area (scanned by
-    // guests) and the other tables in the top 64 KiB of RAM below 4 GiB.
+    // guests) and the other tables in the top 64 KiB of RAM below 4 GiB
+    // (the guest-physical map is mmu/pc_memory_map.h).
     static constexpr GuestPhys RSDP_ADDRESS = 0xE0000;
     // The SMBIOS entry point and structures (smbios_tables.h), scanned for
     // in 0xF0000-0xFFFFF.
@@ -82,7 +83,7 @@ public:
 
     // The ACPI tables, already written to guest memory.
     const AcpiTables& acpi() const { return m_acpi; }
-    // RAM reserved for the tables at the top of low memory (for e820).
+    // RAM reserved for the tables at the top of RAM below 4 GiB (for e820).
     u64 acpi_reserved_bytes() const { return ACPI_TABLES_SIZE; }
 
     // Every device's state, in a fixed order (the firmware tables are ROM,
@@ -99,6 +100,7 @@ private:
     void set_isa_irq(unsigned irq, bool level);
 
     PcBoardConfig m_config;
+    pc_memory_map::RamLayout m_layout;
     PhysicalMemory& m_memory;
     VirtualClock& m_clock;
     IsaIrqRouter m_irqs;

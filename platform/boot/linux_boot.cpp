@@ -1,5 +1,6 @@
 #include "platform/boot/linux_boot.h"
 
+#include "mmu/guest_memory.h"
 #include "mmu/page_walker.h"
 #include "platform/boot/multiboot.h" // read_whole_file
 
@@ -175,10 +176,10 @@ std::vector<u8> identity_page_tables(u64 base)
     return tables;
 }
 
-ErrorOr<void> write(PhysicalMemory& memory, u64 address, std::span<const u8> bytes,
+ErrorOr<void> write(GuestMemory memory, u64 address, std::span<const u8> bytes,
                     const std::string& what)
 {
-    if (!bytes.empty() && !memory.write_bytes(address, bytes.data(), bytes.size()))
+    if (!memory.write(address, bytes))
         return make_error("cannot place " + what + " at " + hex(address) + "-" +
                           hex(address + bytes.size() - 1) + ": not RAM");
     return {};
@@ -249,12 +250,16 @@ std::vector<E820Entry> linux_e820_map(u64 ram_size, const LinuxBootParams& param
     // Reserved: the EBDA and the firmware area (what SeaBIOS reports), the
     // ACPI tables at the top of RAM, and whatever the caller adds. The VGA
     // window and option ROM area between them is not RAM and not listed.
+    // RAM is where PhysicalMemory puts it: below the PCI hole and from 4 GiB.
+    const pc_memory_map::RamLayout layout = pc_memory_map::ram_layout(ram_size);
+    const u64 low_top = layout.below_4g;
     std::vector<E820Entry> reserved;
     reserved.push_back({EBDA_START, LOW_RAM_END - EBDA_START, E820Type::Reserved});
     reserved.push_back({FIRMWARE_START, HIGH_RAM_START - FIRMWARE_START, E820Type::Reserved});
-    if (params.acpi_reserved_top > 0 && params.acpi_reserved_top < ram_size - HIGH_RAM_START)
+    if (params.acpi_reserved_top > 0 && low_top > HIGH_RAM_START &&
+        params.acpi_reserved_top < low_top - HIGH_RAM_START)
         reserved.push_back(
-            {ram_size - params.acpi_reserved_top, params.acpi_reserved_top, E820Type::Acpi});
+            {low_top - params.acpi_reserved_top, params.acpi_reserved_top, E820Type::Acpi});
     for (const E820Entry& e : params.extra_reserved)
         if (e.size > 0)
             reserved.push_back(e);
@@ -263,7 +268,10 @@ std::vector<E820Entry> linux_e820_map(u64 ram_size, const LinuxBootParams& param
     holes.push_back({LOW_RAM_END, HIGH_RAM_START}); // never RAM in PhysicalMemory
     for (const E820Entry& e : reserved)
         holes.push_back({e.address, e.address + e.size});
-    std::vector<Range> ram = subtract({{0, ram_size}}, holes);
+    std::vector<Range> ranges{{0, low_top}};
+    if (layout.above_4g)
+        ranges.push_back({pc_memory_map::RAM_ABOVE_4G_BASE, layout.above_4g_end()});
+    std::vector<Range> ram = subtract(ranges, holes);
 
     std::vector<E820Entry> map = reserved;
     for (const Range& r : ram)
@@ -305,9 +313,9 @@ ErrorOr<LinuxBootInfo> load_linux_image(PhysicalMemory& memory, std::span<const 
     if (map.size() > E820_MAX_ENTRIES)
         return make_error(name + ": the memory map has " + std::to_string(map.size()) +
                           " entries; boot_params holds " + std::to_string(E820_MAX_ENTRIES));
-    u64 ram_top = 0; // end of the highest RAM entry
+    u64 ram_top = 0; // end of the highest RAM entry below 4 GiB, where the kernel runs
     for (const E820Entry& e : map)
-        if (e.type == E820Type::Ram)
+        if (e.type == E820Type::Ram && e.address < pc_memory_map::RAM_ABOVE_4G_BASE)
             ram_top = std::max(ram_top, e.address + e.size);
     if (boot.kernel_end > ram_top || boot.runtime_end > ram_top)
         return make_error(name + ": the kernel needs RAM up to " + hex(boot.runtime_end) + " (" +

@@ -17,7 +17,8 @@
 //   0x20000  the command line (up to the kernel's cmdline_size)
 // and the e820 map: RAM [0, 0x9FC00), reserved [0x9FC00, 0xA0000) (EBDA) and
 // [0xE0000, 0x100000) (firmware: the ACPI tables and RSDP go there), RAM from
-// 1 MiB to the top of RAM, less what the caller reserves.
+// 1 MiB to the PCI hole and from 4 GiB up (mmu/pc_memory_map.h), less what
+// the caller reserves.
 #pragma once
 
 #include "cpu/state/cpu_state.h"
@@ -53,11 +54,12 @@ constexpr u64 CMDLINE_ADDRESS = 0x20000;
 // Selectors the kernel expects at entry (boot.rst "64-bit Boot Protocol").
 constexpr u16 BOOT_CS = 0x10, BOOT_DS = 0x18;
 
-// The e820 map (ACPI 6.5 §15 "System Address Map Interfaces").
+// The e820 map (ACPI 6.5 §15 "System Address Map Interfaces"); RAM as
+// pc_memory_map lays it out.
 constexpr u64 EBDA_START = 0x9FC00;
-constexpr u64 LOW_RAM_END = 0xA0000;
+constexpr u64 LOW_RAM_END = pc_memory_map::LOW_RAM_END;
 constexpr u64 FIRMWARE_START = 0xE0000;
-constexpr u64 HIGH_RAM_START = 0x100000;
+constexpr u64 HIGH_RAM_START = pc_memory_map::HIGH_RAM_START;
 constexpr unsigned E820_MAX_ENTRIES = 128; // what boot_params holds
 } // namespace linux_boot
 
@@ -97,8 +99,8 @@ struct LinuxBootParams {
     // boot_params.acpi_rsdp_addr: where the RSDP is, so that Linux need not
     // scan for it; 0 leaves the scan (EBDA, 0xE0000-0xFFFFF) to Linux.
     u64 acpi_rsdp_address = 0;
-    // Bytes at the top of RAM reported as ACPI tables (type 3) instead of
-    // RAM, for firmware tables too large for [0xE0000, 0x100000).
+    // Bytes at the top of RAM below 4 GiB reported as ACPI tables (type 3)
+    // instead of RAM, for firmware tables too large for [0xE0000, 0x100000).
     u64 acpi_reserved_top = 0;
     // Further ranges reported as reserved, e.g. the PCI ECAM window, which
     // Linux uses only when e820 or ACPI reserves it.
@@ -132,7 +134,8 @@ bool is_linux_bzimage(std::span<const u8> image);
 // XLF_KERNEL_64), not truncated, with a sane alignment.
 ErrorOr<LinuxSetupHeader> parse_linux_header(std::span<const u8> image, const std::string& name);
 
-// The e820 map the loader reports for RAM of ram_size bytes.
+// The e820 map the loader reports for RAM of ram_size bytes (laid out by
+// pc_memory_map::ram_layout, as PhysicalMemory lays it out).
 std::vector<E820Entry> linux_e820_map(u64 ram_size, const LinuxBootParams& params);
 
 // Loads an image already in memory (used by load_linux and by tests).

@@ -1,5 +1,6 @@
 #include "platform/boot/multiboot.h"
 
+#include "mmu/guest_memory.h"
 #include "mmu/page_walker.h"
 
 #include <algorithm>
@@ -94,7 +95,7 @@ ErrorOr<void> zero_fill(PhysicalMemory& memory, u64 addr, u64 len)
     static const std::vector<u8> zeros(64 * 1024, 0);
     while (len > 0) {
         u64 chunk = std::min<u64>(len, zeros.size());
-        if (!memory.write_bytes(addr, zeros.data(), chunk))
+        if (!GuestMemory(memory).write(addr, zeros.data(), chunk))
             return make_error("cannot zero " + hex(addr) + ": not RAM");
         addr += chunk;
         len -= chunk;
@@ -105,7 +106,8 @@ ErrorOr<void> zero_fill(PhysicalMemory& memory, u64 addr, u64 len)
 std::string outside_ram(const std::string& name, u64 start, u64 end, const PhysicalMemory& memory)
 {
     return name + ": segment " + hex(start) + "-" + hex(end) +
-           " lies outside RAM (RAM is 0x0-0x9ffff and 0x100000-" + hex(memory.ram_size() - 1) +
+           " lies outside RAM (RAM is 0x0-0x9ffff and 0x100000-" +
+           hex(memory.layout().below_4g - 1) +
            "; try a larger --memory)";
 }
 
@@ -118,7 +120,7 @@ ErrorOr<void> place_segment(PhysicalMemory& memory, const std::string& name, u64
     if (end > 0xFFFFFFFFull)
         return make_error(name + ": segment " + hex(paddr) + " + " + hex(memsz) +
                           " does not fit below 4 GiB");
-    if (!file.empty() && !memory.write_bytes(paddr, file.data(), file.size()))
+    if (!GuestMemory(memory).write(paddr, file))
         return make_error(outside_ram(name, paddr, end - 1, memory));
     if (memsz > file.size()) {
         ErrorOr<void> zeroed = zero_fill(memory, paddr + file.size(), memsz - file.size());
@@ -263,7 +265,8 @@ constexpr u32 MBI_FLAGS = 0, MBI_MEM_LOWER = 4, MBI_MEM_UPPER = 8, MBI_BOOT_DEVI
               MBI_MMAP_ADDR = 48, MBI_LOADER_NAME = 64;
 
 constexpr u32 MMAP_AVAILABLE = 1, MMAP_RESERVED = 2;
-constexpr u64 LOW_RAM_END = 0xA0000, HIGH_RAM_START = 0x100000;
+using pc_memory_map::HIGH_RAM_START;
+using pc_memory_map::LOW_RAM_END;
 
 struct MapEntry {
     u64 base, length;
@@ -271,14 +274,18 @@ struct MapEntry {
 };
 
 // The memory map matches PhysicalMemory: RAM below 640 KiB, the legacy hole
-// (VGA window and ROM area, never RAM here), RAM from 1 MiB to the end.
-std::vector<MapEntry> memory_map(u64 ram_size)
+// (VGA window and ROM area, never RAM here), RAM from 1 MiB to the PCI hole
+// and from 4 GiB up (mmu/pc_memory_map.h).
+std::vector<MapEntry> memory_map(const pc_memory_map::RamLayout& layout)
 {
+    const u64 low_top = layout.below_4g;
     std::vector<MapEntry> map;
-    map.push_back({0, std::min(ram_size, LOW_RAM_END), MMAP_AVAILABLE});
+    map.push_back({0, std::min(low_top, LOW_RAM_END), MMAP_AVAILABLE});
     map.push_back({LOW_RAM_END, HIGH_RAM_START - LOW_RAM_END, MMAP_RESERVED});
-    if (ram_size > HIGH_RAM_START)
-        map.push_back({HIGH_RAM_START, ram_size - HIGH_RAM_START, MMAP_AVAILABLE});
+    if (low_top > HIGH_RAM_START)
+        map.push_back({HIGH_RAM_START, low_top - HIGH_RAM_START, MMAP_AVAILABLE});
+    if (layout.above_4g)
+        map.push_back({pc_memory_map::RAM_ABOVE_4G_BASE, layout.above_4g, MMAP_AVAILABLE});
     return map;
 }
 
@@ -308,7 +315,8 @@ struct InfoStrings {
     std::string module_cmdline;
 };
 
-std::vector<u8> build_info_block(u32 base, const InfoStrings& strings, u64 ram_size,
+std::vector<u8> build_info_block(u32 base, const InfoStrings& strings,
+                                 const pc_memory_map::RamLayout& layout,
                                  const MultibootBoot& boot, bool has_module)
 {
     u32 cmdline_offset = STRINGS_OFFSET;
@@ -317,7 +325,7 @@ std::vector<u8> build_info_block(u32 base, const InfoStrings& strings, u64 ram_s
     u32 end = module_cmdline_offset + static_cast<u32>(strings.module_cmdline.size()) + 1;
     std::vector<u8> block(end, 0);
 
-    std::vector<MapEntry> map = memory_map(ram_size);
+    std::vector<MapEntry> map = memory_map(layout);
     for (size_t i = 0; i < map.size(); ++i) {
         u32 at = MMAP_OFFSET + static_cast<u32>(i) * MMAP_ENTRY_SIZE;
         store_u32(block, at, MMAP_ENTRY_SIZE - 4);
@@ -341,8 +349,10 @@ std::vector<u8> build_info_block(u32 base, const InfoStrings& strings, u64 ram_s
                 strings.module_cmdline.size());
 
     u32 info = INFO_OFFSET_IN_BLOCK;
-    u64 low_kib = std::min(ram_size, LOW_RAM_END) / 1024;
-    u64 high_kib = ram_size > HIGH_RAM_START ? (ram_size - HIGH_RAM_START) / 1024 : 0;
+    // mem_upper: the RAM from 1 MiB up to the first hole (spec 3.3).
+    const u64 low_top = layout.below_4g;
+    u64 low_kib = std::min(low_top, LOW_RAM_END) / 1024;
+    u64 high_kib = low_top > HIGH_RAM_START ? (low_top - HIGH_RAM_START) / 1024 : 0;
     // The same flags QEMU sets (it also reports the boot device).
     store_u32(block, info + MBI_FLAGS,
               INFO_MEMORY | INFO_BOOT_DEVICE | INFO_CMDLINE | INFO_MODS | INFO_MMAP |
@@ -431,7 +441,9 @@ ErrorOr<MultibootBoot> load_multiboot_image(PhysicalMemory& memory, std::span<co
 
     u64 block_size = page_align_up(STRINGS_OFFSET + strings.cmdline.size() +
                                    strings.loader_name.size() + strings.module_cmdline.size() + 3);
-    std::optional<u32> block_base = place_info_block(block_size, loaded, memory.ram_size());
+    // Everything goes below 4 GiB (the info block holds 32-bit addresses).
+    const u64 low_top = memory.layout().below_4g;
+    std::optional<u32> block_base = place_info_block(block_size, loaded, low_top);
     if (!block_base)
         return make_error(name + ": no free memory for the multiboot information");
 
@@ -440,8 +452,7 @@ ErrorOr<MultibootBoot> load_multiboot_image(PhysicalMemory& memory, std::span<co
         // everything loaded so far.
         u64 start = page_align_up(std::max<u64>(loaded.end, *block_base + block_size));
         u64 end = start + module.size();
-        if (end > memory.ram_size() || end > 0xFFFFFFFFull ||
-            (module.size() && !memory.write_bytes(start, module.data(), module.size())))
+        if (end > low_top || !GuestMemory(memory).write(start, module))
             return make_error(
                 "module '" + module_file_name(*params.module_spec) + "' (" +
                 std::to_string(module.size()) +
@@ -451,8 +462,8 @@ ErrorOr<MultibootBoot> load_multiboot_image(PhysicalMemory& memory, std::span<co
     }
 
     std::vector<u8> block =
-        build_info_block(*block_base, strings, memory.ram_size(), boot, has_module);
-    if (!memory.write_bytes(*block_base, block.data(), block.size()))
+        build_info_block(*block_base, strings, memory.layout(), boot, has_module);
+    if (!GuestMemory(memory).write(*block_base, block))
         return make_error(name + ": cannot write the multiboot information at " + hex(*block_base));
     boot.info_address = *block_base + INFO_OFFSET_IN_BLOCK;
     boot.gdt_address = *block_base + GDT_OFFSET;

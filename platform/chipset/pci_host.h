@@ -16,6 +16,7 @@
 #pragma once
 
 #include "mmu/bus/io_device.h"
+#include "mmu/pc_memory_map.h"
 #include "platform/chipset/pci_device.h"
 
 #include <array>
@@ -37,8 +38,8 @@ class PciHost {
 public:
     static constexpr u16 CONFIG_PORT_BASE = 0xCF8;
     static constexpr u32 CONFIG_PORT_COUNT = 8;
-    static constexpr u64 DEFAULT_ECAM_BASE = 0xB0000000;
-    static constexpr unsigned DEFAULT_ECAM_BUSES = 256;
+    static constexpr u64 DEFAULT_ECAM_BASE = pc_memory_map::ECAM_BASE;
+    static constexpr unsigned DEFAULT_ECAM_BUSES = pc_memory_map::ECAM_BUSES;
     static constexpr unsigned SLOTS = 32, FUNCTIONS = 8;
 
     struct Config {

@@ -297,8 +297,9 @@ std::vector<u8> build_dsdt_aml(const AcpiConfig& c)
         .io(0x0CF8, 0x0CF8, 1, 8)
         .word_io(0x0000, 0x0CF7)
         .word_io(0x0D00, 0xFFFF)
-        .dword_memory(0x000A0000, 0x000BFFFF, true, true)
-        .dword_memory(c.pci_mmio32_base, c.pci_mmio32_limit, false, true);
+        .dword_memory(0x000A0000, 0x000BFFFF, true, true);
+    for (const AcpiConfig::Window32& window : c.pci_mmio32)
+        pci_crs.dword_memory(window.base, window.limit, false, true);
     if (c.pci_mmio64_size)
         pci_crs.qword_memory(c.pci_mmio64_base, c.pci_mmio64_base + c.pci_mmio64_size - 1, false,
                              true);

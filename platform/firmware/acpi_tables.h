@@ -20,6 +20,7 @@
 #pragma once
 
 #include "mmu/base/types.h"
+#include "mmu/pc_memory_map.h"
 
 #include <array>
 #include <span>
@@ -36,8 +37,8 @@ struct AcpiConfig {
     bool hpet = true;
     u64 hpet_base = 0xFED00000;
     u32 hpet_block_id = 0x8086A201; // Hpet::CAPABILITIES_ID
-    u64 ecam_base = 0xB0000000;
-    unsigned ecam_buses = 256;
+    u64 ecam_base = pc_memory_map::ECAM_BASE;
+    unsigned ecam_buses = pc_memory_map::ECAM_BUSES;
     u16 pm_base = 0x600; // AcpiPm::DEFAULT_BASE
     u8 sci_irq = 9;
     u8 s5_slp_typ = 0; // AcpiPm::SLP_TYP_S5
@@ -45,9 +46,14 @@ struct AcpiConfig {
     u8 reset_value = 0x06;
     u16 fw_cfg_port = 0x510;
     u8 rtc_century = 0x32; // CMOS index of the century byte
-    // PCI windows the root bridge forwards; the 64-bit one is optional.
-    u32 pci_mmio32_base = 0xC0000000;
-    u32 pci_mmio32_limit = 0xFEBFFFFF;
+    // PCI memory windows the root bridge forwards (_CRS): below 4 GiB the
+    // PCI hole, which may be in two pieces around the ECAM window; above,
+    // an optional 64-bit window past the end of RAM.
+    struct Window32 {
+        u32 base;
+        u32 limit; // inclusive
+    };
+    std::vector<Window32> pci_mmio32 = {{0xF0000000, 0xFEBFFFFF}};
     u64 pci_mmio64_base = 0;
     u64 pci_mmio64_size = 0;
     // APIC mode: PIRQA..D arrive on GSI base .. base + 3.

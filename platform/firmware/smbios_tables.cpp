@@ -1,7 +1,9 @@
 #include "platform/firmware/smbios_tables.h"
 
+#include <algorithm>
 #include <cassert>
 #include <initializer_list>
+#include <string>
 #include <string_view>
 
 namespace {
@@ -128,30 +130,52 @@ Structure processor(const SmbiosConfig& c, unsigned index)
     return s;
 }
 
+// QEMU's split of RAM into DIMMs (hw/smbios/smbios.c, MAX_DIMM_SZ): each
+// at most 16 GiB, which a type 17 size in MiB can always express.
+constexpr u64 MAX_DIMM_BYTES = 16ull << 30;
+
+u64 total_ram(const SmbiosConfig& c)
+{
+    u64 total = 0;
+    for (const SmbiosConfig::RamRange& r : c.ram_ranges)
+        total += r.size;
+    return total;
+}
+
+u64 dimm_count(const SmbiosConfig& c)
+{
+    return (total_ram(c) + MAX_DIMM_BYTES - 1) / MAX_DIMM_BYTES;
+}
+
 Structure memory_array(const SmbiosConfig& c)
 {
+    // DSP0134 7.17: a capacity of 2 TiB or more goes in the extended field.
+    const u64 kib = total_ram(c) >> 10;
+    const bool extended = kib >= 0x80000000ull;
     Structure s(16, MEMORY_ARRAY);
     s.u8_field(0x03);                 // location: system board
     s.u8_field(0x03);                 // use: system memory
     s.u8_field(0x03);                 // error correction: none
-    s.u32_field(static_cast<u32>(c.ram_bytes >> 10)); // maximum capacity, KiB
+    s.u32_field(extended ? 0x80000000u : static_cast<u32>(kib)); // maximum capacity, KiB
     s.u16_field(0xFFFE);              // no memory error information
-    s.u16_field(1);                   // one memory device
-    s.u64_field(0);                   // extended maximum capacity: unused
+    s.u16_field(static_cast<u16>(dimm_count(c))); // memory devices
+    s.u64_field(extended ? total_ram(c) : 0); // extended maximum capacity, bytes
     return s;
 }
 
-Structure memory_device(const SmbiosConfig& c)
+Structure memory_device(const SmbiosConfig& c, unsigned index)
 {
-    Structure s(17, MEMORY_DEVICE);
+    const u64 total = total_ram(c);
+    const u64 bytes = std::min(MAX_DIMM_BYTES, total - index * MAX_DIMM_BYTES);
+    Structure s(17, static_cast<u16>(MEMORY_DEVICE + index));
     s.u16_field(MEMORY_ARRAY);
     s.u16_field(0xFFFE);              // no memory error information
     s.u16_field(0xFFFF);              // total width: unknown
     s.u16_field(0xFFFF);              // data width: unknown
-    s.u16_field(static_cast<u16>(c.ram_bytes >> 20)); // size in MiB (bit 15 clear)
+    s.u16_field(static_cast<u16>(bytes >> 20)); // size in MiB (bit 15 clear: at most 16 GiB)
     s.u8_field(0x09);                 // form factor: DIMM
     s.u8_field(0);                    // not in a set
-    s.string_field("DIMM 0");         // device locator
+    s.string_field("DIMM " + std::to_string(index)); // device locator
     s.string_field("");               // bank locator
     s.u8_field(0x07);                 // memory type: RAM
     s.u16_field(1u << 1);             // type detail: other
@@ -163,13 +187,20 @@ Structure memory_device(const SmbiosConfig& c)
     return s;
 }
 
-Structure mapped_range(const SmbiosConfig& c)
+Structure mapped_range(const SmbiosConfig::RamRange& range, unsigned index)
 {
-    Structure s(19, MAPPED_RANGE);
-    s.u32_field(0);                                         // start, KiB
-    s.u32_field(static_cast<u32>((c.ram_bytes >> 10) - 1)); // end (inclusive), KiB
+    // DSP0134 7.20: addresses in KiB, or all ones there and the byte
+    // addresses in the extended fields when they do not fit 32 bits.
+    const u64 start_kib = range.base >> 10;
+    const u64 end_kib = ((range.base + range.size) >> 10) - 1;
+    const bool extended = end_kib >= 0xFFFFFFFFull;
+    Structure s(19, static_cast<u16>(MAPPED_RANGE + index));
+    s.u32_field(extended ? 0xFFFFFFFFu : static_cast<u32>(start_kib)); // start, KiB
+    s.u32_field(extended ? 0xFFFFFFFFu : static_cast<u32>(end_kib));   // end (inclusive), KiB
     s.u16_field(MEMORY_ARRAY);
     s.u8_field(1);                                          // partition width
+    s.u64_field(extended ? range.base : 0);                 // extended start, bytes
+    s.u64_field(extended ? range.base + range.size - 1 : 0); // extended end (inclusive), bytes
     return s;
 }
 
@@ -193,15 +224,17 @@ u8 checksum_byte(const std::vector<u8>& bytes, size_t begin, size_t end)
 
 SmbiosImage build_smbios_tables(const SmbiosConfig& c, GuestPhys address)
 {
-    // The sizes the fields can express: up to 32 GiB in a type 17 size, and
-    // a type 16/19 capacity in KiB that fits 32 bits.
-    assert((address & 15) == 0 && c.cpu_count >= 1 && c.ram_bytes < (32ull << 30));
+    // Handles: up to 256 DIMMs (4 TiB) and 256 ranges in their blocks.
+    assert((address & 15) == 0 && c.cpu_count >= 1 && dimm_count(c) <= 0x100 &&
+           c.ram_ranges.size() <= 0x100);
     std::vector<Structure> structures{bios_information(c), system_information(c), chassis(c)};
     for (unsigned i = 0; i < c.cpu_count; ++i)
         structures.push_back(processor(c, i));
     structures.push_back(memory_array(c));
-    structures.push_back(memory_device(c));
-    structures.push_back(mapped_range(c));
+    for (unsigned i = 0; i < dimm_count(c); ++i)
+        structures.push_back(memory_device(c, i));
+    for (unsigned i = 0; i < c.ram_ranges.size(); ++i)
+        structures.push_back(mapped_range(c.ram_ranges[i], i));
     structures.push_back(boot_information());
     structures.emplace_back(127, END);
 

@@ -4,8 +4,10 @@
 //
 // Structures: BIOS (type 0, marked as describing a virtual machine), system
 // (1), chassis (3), one processor per vCPU (4), the RAM as one physical
-// memory array (16) with one memory device (17) and its mapped address
-// range (19), system boot information (32) and the end-of-table marker (127).
+// memory array (16) of DIMMs of at most 16 GiB each (17), one mapped address
+// range (19) per RAM range (below the PCI hole, above 4 GiB), as QEMU
+// describes it (hw/smbios/smbios.c), system boot information (32) and the
+// end-of-table marker (127).
 //
 // Where they go: a guest without EFI finds the 64-bit ("_SM3_") entry point
 // by scanning 0xF0000-0xFFFFF on 16-byte boundaries; the image this builds
@@ -20,8 +22,13 @@
 #include <vector>
 
 struct SmbiosConfig {
+    struct RamRange {
+        GuestPhys base;
+        u64 size;
+    };
     unsigned cpu_count = 1;
-    u64 ram_bytes = 512ull << 20;
+    // Guest RAM as PhysicalMemory::ram_ranges() has it.
+    std::vector<RamRange> ram_ranges = {{0, 512ull << 20}};
     std::string manufacturer = "viridian";
     std::string product = "viridian Virtual Machine";
     std::string version = "0.1";

@@ -182,9 +182,9 @@ ErrorOr<void> save_snapshot(Machine& machine, std::FILE* out)
     bool ok = z.ok() && z.write(&state_bytes, sizeof state_bytes) &&
               z.write(state.bytes().data(), state.bytes().size());
     PhysicalMemory& memory = machine.memory();
-    const u64 pages = memory.ram_size() / PAGE_BYTES;
+    const u64 pages = memory.ram_page_count(); // both RAM ranges, in order
     for (u64 page = 0; ok && page < pages; ++page) {
-        const u8* bytes = memory.ram_base() + page * PAGE_BYTES;
+        const u8* bytes = memory.ram_page_by_index(page);
         if (all_zero(bytes))
             continue;
         ok = z.write(&page, sizeof page) && z.write(bytes, PAGE_BYTES);
@@ -257,7 +257,7 @@ ErrorOr<void> load_snapshot(Machine& machine, std::FILE* in)
 
     // RAM first: pages the snapshot does not list are zero.
     PhysicalMemory& memory = machine.memory();
-    const u64 pages = memory.ram_size() / PAGE_BYTES;
+    const u64 pages = memory.ram_page_count(); // both RAM ranges, in order
     std::vector<bool> listed(pages, false);
     for (;;) {
         u64 page = 0;
@@ -268,14 +268,14 @@ ErrorOr<void> load_snapshot(Machine& machine, std::FILE* in)
         if (page >= pages || listed[page])
             return damaged("a RAM page out of place");
         listed[page] = true;
-        if (!z.read(memory.ram_base() + page * PAGE_BYTES, PAGE_BYTES))
+        if (!z.read(memory.ram_page_by_index(page), PAGE_BYTES))
             return damaged("RAM");
     }
     u64 end = 0;
     if (!z.read(&end, sizeof end) || end != END_MARKER || !z.finish())
         return damaged("end marker or checksum");
     for (u64 page = 0; page < pages; ++page) {
-        u8* p = memory.ram_base() + page * PAGE_BYTES;
+        u8* p = memory.ram_page_by_index(page);
         if (!listed[page] && !all_zero(p))
             std::memset(p, 0, PAGE_BYTES);
     }

@@ -46,8 +46,8 @@ run --kernel
 check "a missing option argument exits 2" eval 'status_is 2 && stderr_is_one_line'
 run --memory 0
 check "a zero memory size exits 2" eval 'status_is 2 && stderr_is_one_line'
-run --memory 4G
-check "a memory size above 3G exits 2" eval 'status_is 2 && stderr_is_one_line'
+run --memory 2T
+check "a memory size above 1T exits 2" eval 'status_is 2 && stderr_is_one_line'
 run --kernel "$work/does-not-exist.elf"
 check "a missing kernel file exits 2" eval 'status_is 2 && stderr_is_one_line && stderr_has "cannot open"'
 run --kernel "$0"

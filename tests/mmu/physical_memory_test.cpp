@@ -127,7 +127,7 @@ TEST_CASE("A machine with no RAM answers every access as unclaimed")
 TEST_CASE("ram_page points into one host allocation at the page's offset")
 {
     PhysicalMemory mem(RAM);
-    u8* base = mem.ram_base();
+    u8* base = mem.ram_ranges()[0].host;
     REQUIRE(base != nullptr);
     CHECK(reinterpret_cast<uintptr_t>(base) % PAGE_SIZE == 0);
     CHECK(mem.ram_page(0x0) == base);

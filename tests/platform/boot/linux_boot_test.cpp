@@ -228,7 +228,7 @@ TEST_CASE("the e820 map reports ACPI tables at the top of RAM and extra reserved
     LinuxBootParams params;
     params.acpi_reserved_top = 0x20000;
     params.extra_reserved.push_back({0x2000000, 0x100000, E820Type::Reserved});
-    params.extra_reserved.push_back({0xB0000000, 0x10000000, E820Type::Reserved});
+    params.extra_reserved.push_back({0xE0000000, 0x10000000, E820Type::Reserved});
     std::vector<E820Entry> map = linux_e820_map(RAM, params);
     std::vector<E820Entry> expected = {
         {0, 0x9FC00, E820Type::Ram},
@@ -238,9 +238,53 @@ TEST_CASE("the e820 map reports ACPI tables at the top of RAM and extra reserved
         {0x2000000, 0x100000, E820Type::Reserved},
         {0x2100000, RAM - 0x20000 - 0x2100000, E820Type::Ram},
         {RAM - 0x20000, 0x20000, E820Type::Acpi},
-        {0xB0000000, 0x10000000, E820Type::Reserved},
+        {0xE0000000, 0x10000000, E820Type::Reserved},
     };
     CHECK(map == expected);
+}
+
+TEST_CASE("the e820 map splits RAM around the PCI hole as QEMU's pc machine does")
+{
+    constexpr u64 MIB = 1ull << 20, GIB = 1ull << 30, FOUR_GIB = 4 * GIB;
+    LinuxBootParams params;
+    params.acpi_reserved_top = 0x10000; // what the board reserves for its tables
+    const auto map_for = [&](u64 ram) { return linux_e820_map(ram, params); };
+    const auto low = [](u64 below_4g) {
+        return std::vector<E820Entry>{
+            {0, 0x9FC00, E820Type::Ram},
+            {0x9FC00, 0x400, E820Type::Reserved},
+            {0xE0000, 0x20000, E820Type::Reserved},
+            {0x100000, below_4g - 0x10000 - 0x100000, E820Type::Ram},
+            {below_4g - 0x10000, 0x10000, E820Type::Acpi},
+        };
+    };
+    const auto with_high = [](std::vector<E820Entry> map, u64 above_4g) {
+        map.push_back({FOUR_GIB, above_4g, E820Type::Ram});
+        return map;
+    };
+    CHECK(map_for(512 * MIB) == low(512 * MIB));
+    // Just below QEMU's max-ram-below-4g (3.5 GiB): still all low.
+    CHECK(map_for(3 * GIB + 511 * MIB) == low(3 * GIB + 511 * MIB));
+    // From 3.5 GiB on, 3 GiB stay low and the rest moves above 4 GiB.
+    CHECK(map_for(3 * GIB + 512 * MIB) == with_high(low(3 * GIB), 512 * MIB));
+    CHECK(map_for(4 * GIB) == with_high(low(3 * GIB), 1 * GIB));
+    CHECK(map_for(8 * GIB) == with_high(low(3 * GIB), 5 * GIB));
+    CHECK(map_for(64 * GIB) == with_high(low(3 * GIB), 61 * GIB));
+}
+
+TEST_CASE("an 8 GiB machine's boot_params carry RAM above 4 GiB and the kernel stays low")
+{
+    PhysicalMemory memory(8ull << 30);
+    LinuxBootParams params;
+    params.acpi_reserved_top = 0x10000;
+    LinuxBootInfo boot = load_ok(memory, FakeKernel{}.build(), params);
+    REQUIRE(!boot.e820.empty());
+    CHECK(boot.e820.back() == E820Entry{4ull << 30, 5ull << 30, E820Type::Ram});
+    CHECK(boot.runtime_end < 3ull << 30);
+    std::vector<u8> bp = read_memory(memory, 0x7000, 4096);
+    const size_t last = 0x2D0 + (boot.e820.size() - 1) * 20;
+    CHECK(read_le(bp, last, 8) == 4ull << 30);
+    CHECK(read_le(bp, last + 8, 8) == 5ull << 30);
 }
 
 TEST_CASE("the command line is placed low and NUL-terminated")

@@ -168,6 +168,32 @@ TEST_CASE("multiboot memory map lists low RAM, the legacy hole and RAM above 1 M
     }
 }
 
+TEST_CASE("multiboot memory map and mem_upper of an 8 GiB machine give RAM below the hole and from 4 GiB")
+{
+    constexpr u64 GIB = 1ull << 30;
+    PhysicalMemory mem(8 * GIB);
+    MultibootBoot boot = load_ok(mem, simple_kernel(), params());
+    // mem_upper: from 1 MiB up to the first hole.
+    CHECK(rd32(mem, boot.info_address + 8) == (3 * GIB - 0x100000) / 1024);
+    u32 length = rd32(mem, boot.info_address + 44);
+    u32 addr = rd32(mem, boot.info_address + 48);
+    REQUIRE(length == 4 * 24);
+    struct E {
+        u64 base, len;
+        u32 type;
+    };
+    const E expected[] = {{0, 0xA0000, 1},
+                          {0xA0000, 0x60000, 2},
+                          {0x100000, 3 * GIB - 0x100000, 1},
+                          {4 * GIB, 5 * GIB, 1}};
+    for (const E& e : expected) {
+        CHECK(mem.read(addr + 4, 8) == e.base);
+        CHECK(mem.read(addr + 12, 8) == e.len);
+        CHECK(rd32(mem, addr + 20) == e.type);
+        addr += 24;
+    }
+}
+
 TEST_CASE("multiboot enters at the physical address when a code segment's vaddr differs")
 {
     std::vector<u8> elf =

@@ -227,7 +227,7 @@ TEST_CASE("ACPI MCFG describes the ECAM window for buses 0-255")
     const AcpiTables t = tables_for(1);
     const auto m = t.table("MCFG");
     REQUIRE(m.size() == 60);
-    CHECK(read_le(m, 44, 8) == 0xB0000000);
+    CHECK(read_le(m, 44, 8) == pc_memory_map::ECAM_BASE);
     CHECK(m[54] == 0);
     CHECK(m[55] == 255);
 }

@@ -86,7 +86,7 @@ TEST_CASE("SMBIOS structures: one processor per vCPU, RAM size, strings by numbe
 {
     SmbiosConfig config;
     config.cpu_count = 3;
-    config.ram_bytes = 768ull << 20;
+    config.ram_ranges = {{0, 768ull << 20}};
     const SmbiosImage image = build_smbios_tables(config, ADDRESS);
     const std::vector<Parsed> s = walk(image);
     REQUIRE(s.size() == image.structure_count);
@@ -115,6 +115,48 @@ TEST_CASE("SMBIOS structures: one processor per vCPU, RAM size, strings by numbe
             CHECK(read_le(p.formatted, 0x0C, 2) == 768);
         else if (p.type == 19)
             CHECK(read_le(p.formatted, 8, 4) == (768u << 10) - 1);
+}
+
+TEST_CASE("SMBIOS describes RAM above 4 GiB: 16 GiB DIMMs and one mapped range per RAM range")
+{
+    constexpr u64 GIB = 1ull << 30;
+    SmbiosConfig config;
+    config.ram_ranges = {{0, 3 * GIB}, {4 * GIB, 61 * GIB}}; // a 64 GiB machine
+    const std::vector<Parsed> s = walk(build_smbios_tables(config, ADDRESS));
+    std::vector<u64> dimm_mib;
+    std::vector<std::pair<u64, u64>> ranges_kib;
+    for (const Parsed& p : s) {
+        if (p.type == 16) {
+            CHECK(read_le(p.formatted, 0x07, 4) == (64 * GIB) >> 10); // maximum capacity, KiB
+            CHECK(read_le(p.formatted, 0x0D, 2) == 4);                // devices
+        } else if (p.type == 17) {
+            dimm_mib.push_back(read_le(p.formatted, 0x0C, 2));
+            CHECK(p.strings.at(p.formatted[0x10] - 1) ==
+                  "DIMM " + std::to_string(dimm_mib.size() - 1));
+        } else if (p.type == 19) {
+            REQUIRE(p.formatted.size() == 0x1F);
+            ranges_kib.emplace_back(read_le(p.formatted, 4, 4), read_le(p.formatted, 8, 4));
+        }
+    }
+    CHECK(dimm_mib == std::vector<u64>{16384, 16384, 16384, 16384});
+    CHECK(ranges_kib == std::vector<std::pair<u64, u64>>{{0, (3 * GIB >> 10) - 1},
+                                                          {4 * GIB >> 10, (65 * GIB >> 10) - 1}});
+}
+
+TEST_CASE("SMBIOS type 19 gives RAM at 4 TiB and above in its extended address fields")
+{
+    SmbiosConfig config;
+    config.ram_ranges = {{0, 1ull << 30}, {1ull << 42, 1ull << 32}}; // 4 GiB at 4 TiB
+    const std::vector<Parsed> s = walk(build_smbios_tables(config, ADDRESS));
+    bool found = false;
+    for (const Parsed& p : s)
+        if (p.type == 19 && read_le(p.formatted, 4, 4) == 0xFFFFFFFF) {
+            found = true;
+            CHECK(read_le(p.formatted, 8, 4) == 0xFFFFFFFF);
+            CHECK(read_le(p.formatted, 0x0F, 8) == 1ull << 42);
+            CHECK(read_le(p.formatted, 0x17, 8) == (1ull << 42) + (1ull << 32) - 1);
+        }
+    CHECK(found);
 }
 
 // dmidecode (Debian's dmidecode package) is the independent check: it reads
