@@ -117,6 +117,21 @@ TEST_CASE("The host poll ends a machine's run with the status it returns")
     CHECK(t.machine->retired() < 3 * Machine::QUANTUM);
 }
 
+TEST_CASE("The host poll is asked after every idle wait of a deterministic machine")
+{
+    TestMachine t;
+    // sti; hlt; jmp back: the PIT's IRQ 0 fires on and on, masked at the
+    // 8259A (its power-on state), so the vCPU never wakes and no
+    // instruction retires; only the host can end this run.
+    t.boot_real_mode({0xFB, 0xF4, 0xEB, 0xFD});
+    unsigned polls = 0;
+    const RunOutcome outcome =
+        t.machine->run([&]() -> std::optional<int> { return ++polls == 5 ? std::optional<int>(3) : std::nullopt; });
+    CHECK(outcome.kind == RunOutcome::Kind::HostStop);
+    CHECK(outcome.status == 3);
+    CHECK(t.machine->retired() == 2);
+}
+
 TEST_CASE("Typed input reaches the guest through COM1")
 {
     TestMachine t;
