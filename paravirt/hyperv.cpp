@@ -56,8 +56,9 @@ void HyperV::visit_state(StateVisitor& v)
     v.field("tsc_page_usable", m_tsc_page_usable);
     u32 vps = static_cast<u32>(m_vps.size());
     v.field("vp_count", vps);
-    if (v.loading() && vps != m_vps.size())
-        return reject_load(v);
+    if (v.loading() && v.ok() && vps != m_vps.size())
+        return v.fail("the snapshot's Hyper-V partition has " + std::to_string(vps) + " VPs, this one " +
+                      std::to_string(m_vps.size()));
     for (auto& vp : m_vps) {
         v.field("vp_assist_page", vp->vp_assist_page);
         vp->synic.visit_state(v);

@@ -187,6 +187,21 @@ void SyntheticTimers::slot_freed(unsigned sint)
     }
 }
 
+// A timer as writes to its registers can leave it (a snapshot is input):
+// no reserved bits, direct mode only where it is offered, an enabled
+// message-mode timer on a SINT other than 0 (TLFS 12.5.1); an expiration or
+// a message pending only for an enabled timer with a count (a periodic one
+// would otherwise compute its next period modulo zero).
+bool SyntheticTimers::loadable(const Timer& t) const
+{
+    if ((t.config & HV_STIMER_RESERVED) || (direct(t.config) && !m_direct_mode_available))
+        return false;
+    if (enabled(t.config) && !direct(t.config) && sint_of(t.config) == 0)
+        return false;
+    const bool running = t.expiration != 0 || t.pending;
+    return !running || (enabled(t.config) && t.count != 0);
+}
+
 void SyntheticTimers::visit_state(StateVisitor& v)
 {
     v.section("stimers", 1);
@@ -195,6 +210,9 @@ void SyntheticTimers::visit_state(StateVisitor& v)
         v.field("count", t.count);
         v.field("expiration", t.expiration);
         v.field("pending", t.pending);
+        if (v.loading() && v.ok() && !loadable(t))
+            return v.fail("a synthetic timer's configuration, count or expiration is not one the "
+                          "registers can give");
         if (v.loading()) {
             t.clock_timer->disarm();
             if (enabled(t.config) && !t.pending && t.expiration != 0)

@@ -47,6 +47,7 @@ private:
     };
 
     void stop(Timer& t);
+    bool loadable(const Timer& t) const;
     void start(unsigned index);
     void arm(Timer& t);
     void clock_fired(unsigned index);

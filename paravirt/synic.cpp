@@ -237,14 +237,6 @@ void Synic::apic_eoi(u8 vector)
             slot_may_be_free(s);
 }
 
-void reject_load(StateVisitor& v)
-{
-    // StateVisitor has no public way to fail a load; asking it for a section
-    // that cannot follow does (the name never matches what the stream has).
-    if (v.loading() && v.ok())
-        v.section("\x01invalid paravirt state", ~0u);
-}
-
 void visit_message(StateVisitor& v, HvMessage& m)
 {
     v.field("type", m.type);
@@ -265,7 +257,8 @@ void Synic::visit_state(StateVisitor& v)
         v.field("queued", n);
         if (v.loading()) {
             if (!v.ok() || n > QUEUE_DEPTH)
-                return reject_load(v);
+                return v.fail("a SynIC message queue is longer than its " + std::to_string(QUEUE_DEPTH) +
+                              " messages");
             q.assign(n, HvMessage{});
         }
         for (HvMessage& m : q)

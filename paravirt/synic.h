@@ -98,5 +98,3 @@ private:
 
 // Saves or loads one message field by field (no padding bytes in snapshots).
 void visit_message(StateVisitor& v, HvMessage& m);
-// Makes a load fail when the stream holds a value the model cannot take.
-void reject_load(StateVisitor& v);

@@ -2,7 +2,7 @@
 # Builds the fuzz targets in tests/fuzz with clang 14's libFuzzer, AddressSanitizer
 # and UndefinedBehaviorSanitizer into build-fuzz/, and runs each for a bounded time.
 #
-#   scripts/fuzz.sh [SECONDS] [TARGET...]    (defaults: 60; interpreter hypercall qmp)
+#   scripts/fuzz.sh [SECONDS] [TARGET...]    (defaults: 60; interpreter hypercall qmp snapshot snapshot-file)
 #
 # Each target runs SECONDS seconds. New inputs go to build-fuzz/corpus/TARGET,
 # seeded from tests/fuzz/corpus/TARGET when that exists; a crash, hang (10 s per
@@ -16,7 +16,7 @@ cd "$(dirname "$0")/.."
 seconds=${1:-60}
 shift || true
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(interpreter hypercall qmp)
+[ ${#targets[@]} -gt 0 ] || targets=(interpreter hypercall qmp snapshot snapshot-file)
 build=build-fuzz
 
 PACKAGES=(clang-14 libclang-rt-14-dev)
@@ -43,9 +43,16 @@ for t in "${targets[@]}"; do
     corpus=$build/corpus/$t
     mkdir -p "$corpus"
     seeds=()
-    [ -d "tests/fuzz/corpus/$t" ] && seeds=("tests/fuzz/corpus/$t")
+    max_len=4096
+    if [ -d "tests/fuzz/corpus/$t" ]; then
+        seeds=("tests/fuzz/corpus/$t")
+        # Inputs may grow a little past the largest seed (a snapshot's state
+        # is larger than 4096 bytes).
+        largest=$(find "tests/fuzz/corpus/$t" -type f -printf '%s\n' | sort -n | tail -n 1)
+        [ -z "$largest" ] || [ "$largest" -lt 3072 ] || max_len=$((largest + 1024))
+    fi
     echo "fuzz.sh: $t for $seconds s"
-    if ! nice "$bin" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -max_len=4096 \
+    if ! nice "$bin" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -max_len="$max_len" \
         -print_final_stats=1 -artifact_prefix="$build/artifacts/$t-" "$corpus" "${seeds[@]}" \
         >"$build/$t.log" 2>&1; then
         status=1

@@ -2,8 +2,23 @@
 
 #include "cpu/core/block_cache.h"
 #include "cpu/core/cpu.h"
+#include "cpu/core/cpu_state_check.h"
+
+#include <array>
+#include <cstddef>
+#include <cstring>
+#include <optional>
+#include <string>
 
 namespace {
+
+// The bools of CpuState (all in PendingEvents; a new one belongs here too).
+constexpr size_t EVENT_FLAGS[] = {
+    offsetof(PendingEvents, nmi),           offsetof(PendingEvents, interrupt_shadow),
+    offsetof(PendingEvents, mov_ss_blocking), offsetof(PendingEvents, nmi_blocked),
+    offsetof(PendingEvents, halted),        offsetof(PendingEvents, ferr),
+    offsetof(PendingEvents, task_switch_trap),
+};
 
 class InterpBackend final : public VcpuBackend {
 public:
@@ -41,16 +56,27 @@ public:
     void visit_state(StateVisitor& v) override
     {
         v.section("vcpu-interp", 1);
+        // CpuState as it lies in memory (the snapshot's build identity names
+        // its size). A loaded one is checked as bytes before it becomes a
+        // CpuState: a byte other than 0 or 1 in a bool is no bool.
         CpuState state = get_state();
-        v.field("cpu_state", state);
+        std::array<u8, sizeof(CpuState)> bytes;
+        std::memcpy(bytes.data(), &state, sizeof state);
+        v.bytes_field(bytes.data(), bytes.size());
         Cpu::InternalState internal = m_cpu.internal_state();
         v.field("retired", internal.retired);
         v.field("random_state", internal.random_state);
         v.field("x87_frozen", internal.x87_frozen);
-        if (v.loading() && v.ok()) {
-            m_cpu.load_state(state);
-            m_cpu.set_internal_state(internal);
-        }
+        if (!v.loading() || !v.ok())
+            return;
+        for (size_t offset : EVENT_FLAGS)
+            if (bytes[offsetof(CpuState, events) + offset] > 1)
+                return v.fail("a vCPU's pending-event flags are not 0 or 1");
+        std::memcpy(&state, bytes.data(), sizeof state);
+        if (std::optional<std::string> problem = cpu_state_problem(state, m_cpu.cpuid))
+            return v.fail("a vCPU's state is invalid: " + *problem);
+        m_cpu.load_state(state);
+        m_cpu.set_internal_state(internal);
     }
 
     void set_interrupt_source(InterruptSource* source) override { m_cpu.set_interrupt_source(source); }

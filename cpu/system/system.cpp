@@ -1,8 +1,12 @@
 // System instructions: control/debug registers, MSRs, descriptor-table
 // registers, I/O, HLT, CLI/STI, fast system calls, CPUID and the TSC.
+#include "cpu/core/cpu_state_check.h"
 #include "cpu/core/handlers.h"
 #include "cpu/system/amd_msrs.h"
+#include "cpu/simd/simd.h"
 #include "cpu/system/machine_check.h"
+
+#include <cstdio>
 
 namespace {
 
@@ -62,6 +66,13 @@ constexpr u64 CR4_SUPPORTED = cr::CR4_VME | cr::CR4_PVI | cr::CR4_DE | cr::CR4_T
                               cr::CR4_SMEP | cr::CR4_SMAP | cr::CR4_OSXSAVE;
 constexpr u64 CR4_PAGING_BITS = cr::CR4_PSE | cr::CR4_PAE | cr::CR4_PGE | cr::CR4_PCIDE |
                                 cr::CR4_SMEP | cr::CR4_SMAP | cr::CR4_LA57;
+
+std::string hex(u64 value)
+{
+    char text[24];
+    std::snprintf(text, sizeof text, "%#llx", static_cast<unsigned long long>(value));
+    return text;
+}
 
 } // namespace
 
@@ -142,6 +153,44 @@ bool Cpu::write_cr(unsigned n, u64 value)
     default:
         return raise_ud();
     }
+}
+
+std::optional<std::string> cpu_state_problem(const CpuState& s, const CpuidModel& cpuid)
+{
+    const bool lma = s.msr.efer & cr::EFER_LMA;
+    if ((s.cr0 >> 32) || ((s.cr0 & cr::CR0_PG) && !(s.cr0 & cr::CR0_PE)) ||
+        ((s.cr0 & cr::CR0_NW) && !(s.cr0 & cr::CR0_CD)))
+        return "CR0 " + hex(s.cr0) + " is not a value MOV to CR0 accepts";
+    if ((s.cr4 & ~CR4_SUPPORTED) || ((s.cr4 & cr::CR4_OSXSAVE) && !cpuid.has(cpufeat::XSAVE)) ||
+        ((s.cr4 & (cr::CR4_VME | cr::CR4_PVI)) && !cpuid.has(cpufeat::VME)))
+        return "CR4 " + hex(s.cr4) + " has bits this CPU does not have";
+    if (s.cr8 >> 4)
+        return "CR8 " + hex(s.cr8) + " has reserved bits";
+    if (s.msr.efer & ~(cr::EFER_SCE | cr::EFER_LME | cr::EFER_LMA | cr::EFER_NXE))
+        return "EFER " + hex(s.msr.efer) + " has reserved bits";
+    // LMA is LME with paging on (SDM Vol 3A 9.8.5); IA-32e mode needs PAE
+    // and 64-bit code segments are not also 32-bit ones (SDM Vol 3C 27.3.1.2).
+    if (lma != ((s.msr.efer & cr::EFER_LME) && (s.cr0 & cr::CR0_PG)))
+        return "EFER.LMA does not follow EFER.LME and CR0.PG";
+    if (lma && !(s.cr4 & cr::CR4_PAE))
+        return "long mode without CR4.PAE";
+    if (lma && (s.seg[CS].attr & Segment::L) && (s.seg[CS].attr & Segment::DB))
+        return "a code segment with both L and D set in long mode";
+    // RFLAGS: bit 1 reads 1; bits 3, 5, 15 and 22-63 are reserved; no
+    // virtual-8086 mode in long mode (SDM Vol 3C 27.3.1.4).
+    constexpr u64 RFLAGS_RESERVED = (1ull << 3) | (1ull << 5) | (1ull << 15) | ~((1ull << 22) - 1);
+    if (!(s.rflags & rf::FIXED1) || (s.rflags & RFLAGS_RESERVED) || (lma && (s.rflags & rf::VM)))
+        return "RFLAGS " + hex(s.rflags) + " has reserved bits or VM in long mode";
+    if (!s.in_64bit_code() && (s.rip >> 32))
+        return "RIP " + hex(s.rip) + " beyond 4 GiB outside 64-bit code";
+    if ((s.dr[6] >> 32) || (s.dr[7] >> 32))
+        return "DR6 or DR7 has bits 63:32 set";
+    if ((s.xcr0 & ~cpuid.xcr0_supported()) || !(s.xcr0 & xfeat::X87) ||
+        ((s.xcr0 & xfeat::AVX) && !(s.xcr0 & xfeat::SSE)))
+        return "XCR0 " + hex(s.xcr0) + " is not a value XSETBV accepts";
+    if (s.fpu.mxcsr & ~mxcsr::WRITABLE)
+        return "MXCSR " + hex(s.fpu.mxcsr) + " has reserved bits";
+    return std::nullopt;
 }
 
 void Cpu::flush_tlb(bool include_global)

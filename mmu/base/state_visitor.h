@@ -55,8 +55,8 @@ public:
         u32 v = version;
         raw(&v, sizeof v);
         if (loading() && m_ok && (n != name || v != version))
-            fail("section " + std::string(name) + " v" + std::to_string(version) + " expected, found " + n +
-                 " v" + std::to_string(v));
+            fail("section " + std::string(name) + " v" + std::to_string(version) + " expected, found " +
+                 printable(n) + " v" + std::to_string(v));
     }
 
     // Integral, enum and bool fields, and fixed arrays of them.
@@ -89,6 +89,16 @@ public:
     }
 
 private:
+    // A name read from the stream, for a one-line message: a damaged one may
+    // hold any bytes, a newline or a terminal escape among them.
+    static std::string printable(std::string text)
+    {
+        for (char& c : text)
+            if (c < 0x20 || c > 0x7E)
+                c = '?';
+        return text.empty() ? "nothing" : text;
+    }
+
     StateVisitor(Mode mode, std::vector<u8> bytes) : m_mode(mode), m_bytes(std::move(bytes)) {}
 
     void raw(void* p, size_t n)

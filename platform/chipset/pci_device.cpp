@@ -210,6 +210,27 @@ u8 PciDevice::add_capability(u8 id, std::span<const u8> body)
 void PciDevice::visit_state(StateVisitor& v)
 {
     v.section("pci_device", 1);
+    const std::array<u8, CONFIG_SIZE> before = m_config;
     v.field("config", m_config);
     v.field("irq_level", m_irq_level);
+    if (!v.loading() || !v.ok())
+        return;
+    // A snapshot is input: the bits no config write can change (IDs, class,
+    // header type, a BAR's kind and size bits, capabilities) stay the
+    // device's, so a BAR cannot decode a size or a kind it was not defined
+    // with. STATUS.Interrupt follows the loaded INTx level.
+    for (unsigned i = 0; i < CONFIG_SIZE; ++i) {
+        u8 fixed = static_cast<u8>(~(m_writable[i] | m_w1c[i]));
+        if (i == STATUS)
+            fixed &= static_cast<u8>(~STATUS_INTERRUPT);
+        if ((m_config[i] ^ before[i]) & fixed) {
+            m_config = before;
+            return v.fail("a PCI device's read-only configuration byte " + std::to_string(i) +
+                          " differs from this device's");
+        }
+    }
+    if (m_irq_level)
+        m_config[STATUS] |= STATUS_INTERRUPT;
+    else
+        m_config[STATUS] &= static_cast<u8>(~STATUS_INTERRUPT);
 }

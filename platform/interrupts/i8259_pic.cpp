@@ -335,8 +335,15 @@ void I8259Pic::Chip::visit_state(StateVisitor& v)
 void I8259Pic::visit_state(StateVisitor& v)
 {
     v.section("i8259-pic-pair", 1);
-    m_chips[0].visit_state(v);
-    m_chips[1].visit_state(v);
+    for (Chip& chip : m_chips) {
+        chip.visit_state(v);
+        // As the ICWs and OCWs can leave a chip (a snapshot is input): between
+        // ICWs 2-4 or initialized, a vector base of ICW2 bits 7-3, a rotation
+        // naming one of the eight inputs.
+        const bool step_ok = chip.init_step == 0 || (chip.init_step >= 2 && chip.init_step <= 4);
+        if (v.loading() && v.ok() && (!step_ok || (chip.vector_base & 7) || chip.lowest_priority > 7))
+            return v.fail("an 8259A's initialization step, vector base or rotation is out of range");
+    }
     v.field("output", m_output);
 }
 

@@ -154,4 +154,6 @@ void IoApic::visit_state(StateVisitor& v)
     v.field("irr", m_irr);
     v.field("lines", m_lines);
     v.field("redirection", m_redirection);
+    if (v.loading() && v.ok() && m_id > 0xF)
+        v.fail("the IOAPIC's ID " + std::to_string(m_id) + " is wider than its four bits");
 }

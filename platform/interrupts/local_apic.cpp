@@ -889,7 +889,21 @@ void LocalApic::visit_state(StateVisitor& v)
     u64 deadline = armed ? m_timer.deadline() : 0;
     v.field("timer_armed", armed);
     v.field("timer_deadline", deadline);
-    if (v.loading()) {
+    if (v.loading() && v.ok()) {
+        // What IA32_APIC_BASE writes can leave (a snapshot is input): the
+        // base within the physical address width, x2APIC mode only with the
+        // APIC enabled (SDM Vol 3A 10.12.5), the BSP flag this APIC was
+        // built with, the x2APIC ID read-only; DCR bits 3 and 1:0.
+        const u64 top = m_phys_bits >= 64 ? ~0ull : (1ull << m_phys_bits) - 1;
+        const u64 allowed = (top & ~0xFFFull) | BASE_ENABLE | BASE_EXTD | BASE_BSP;
+        if ((m_apic_base & ~allowed) || ((m_apic_base & BASE_EXTD) && !(m_apic_base & BASE_ENABLE)) ||
+            bool(m_apic_base & BASE_BSP) != m_is_bsp)
+            return v.fail("a local APIC's IA32_APIC_BASE is not a value it can hold");
+        if ((x2apic_mode() && m_id != m_initial_id) || (!x2apic_mode() && m_id > 0xFF && m_id != m_initial_id) ||
+            (m_timer_dcr & ~0xBu))
+            return v.fail("a local APIC's ID or timer divide register is out of range");
+    }
+    if (v.loading() && v.ok()) {
         if (armed)
             m_timer.arm(deadline);
         else

@@ -354,6 +354,11 @@ bool Machine::wait_for_interrupt()
         if (deadline == ~0ull)
             return false;
         m_clock.skip_to(deadline);
+        // The host is asked after every idle wait here too: timers whose
+        // interrupts never reach a halted vCPU (masked at the PIC) would
+        // otherwise skip virtual time on and on without retiring an
+        // instruction, and nothing could stop the run.
+        m_next_host_poll = 0;
         return true; // run_round fires the timer before the next slice
     }
     if (deadline == ~0ull && !m_config.input_can_wake)

@@ -147,6 +147,16 @@ ErrorOr<std::string> read_header_string(std::FILE* in, const char* what)
     return text;
 }
 
+// Text from the file shown in a message: a damaged header may hold any
+// bytes, and the refusal is one line on a terminal.
+std::string printable(std::string text)
+{
+    for (char& c : text)
+        if (c < 0x20 || c > 0x7E)
+            c = '?';
+    return text;
+}
+
 Error damaged(const std::string& what) { return make_error("the snapshot is truncated or damaged: " + what); }
 
 } // namespace
@@ -232,7 +242,7 @@ ErrorOr<void> load_snapshot(Machine& machine, std::FILE* in)
                           std::to_string(FORMAT_VERSION) + ")");
     const std::string build = TRY(read_header_string(in, "build"));
     if (build != build_identity())
-        return make_error("the snapshot was made by " + build + "; this is " + build_identity());
+        return make_error("the snapshot was made by " + printable(build) + "; this is " + build_identity());
     const std::string config = TRY(read_header_string(in, "configuration"));
     const std::string ours = snapshot_configuration(machine.config());
     if (config != ours) {
@@ -244,7 +254,7 @@ ErrorOr<void> load_snapshot(Machine& machine, std::FILE* in)
         line = line == std::string::npos ? 0 : line + 1;
         const std::string theirs = config.substr(line, config.find('\n', line) - line);
         const std::string mine = ours.substr(line, ours.find('\n', line) - line);
-        return make_error("the snapshot's machine differs: it has " + theirs + ", this one " + mine);
+        return make_error("the snapshot's machine differs: it has " + printable(theirs) + ", this one " + mine);
     }
 
     Inflater z(in);

@@ -559,6 +559,19 @@ void Mc146818Rtc::visit_state(StateVisitor& v)
     v.field("weekday_offset", m_weekday_offset);
     v.field("flags_checked_ns", m_flags_checked_ns);
     v.field("irq_level", m_irq_level);
-    if (v.loading())
-        arm_timer();
+    if (!v.loading() || !v.ok())
+        return;
+    // A snapshot is input: the index register selects one of 128 bytes (an
+    // index past them would read and write beyond the RAM); the divider's
+    // phase is within a second; the weekday offset is a day of the week.
+    // The time stays within what the registers show (years 0-9999) with a
+    // wide margin, so the calendar arithmetic cannot overflow.
+    if (m_index >= m_ram.size())
+        return v.fail("the RTC's register index " + std::to_string(m_index) + " is beyond its 128 bytes");
+    if (m_phase_ns >= NS_PER_SECOND || m_weekday_offset >= 7)
+        return v.fail("the RTC's divider phase or weekday offset is out of range");
+    constexpr i64 MAX_SECONDS = i64{1} << 40; // about 35,000 years either side of 1970
+    if (m_base_time > MAX_SECONDS || m_base_time < -MAX_SECONDS)
+        return v.fail("the RTC's time is out of range");
+    arm_timer();
 }

@@ -311,12 +311,30 @@ void Hpet::visit_state(StateVisitor& v)
     v.field("status", m_status);
     v.field("counter_base", m_counter_base);
     v.field("base_ns", m_base_ns);
+    if (v.loading() && v.ok() && ((m_config & ~(CFG_ENABLE | CFG_LEGACY)) || (m_status >> TIMERS)))
+        return v.fail("the HPET's configuration or status has bits it does not have");
     for (Timer& t : m_timers) {
+        const u64 fixed_config = t.config;
         v.field("timer_config", t.config);
         v.field("comparator", t.comparator);
         v.field("period", t.period);
         v.field("line", t.line);
         v.field("line_gsi", t.line_gsi);
+        // As register writes leave a timer (a snapshot is input): its
+        // capability bits, periodic mode only where it is capable, a 32-bit
+        // timer's comparator and period within 32 bits (a period whose low
+        // half is zero divided by zero at the next match), a level held on
+        // one of the 32 routes.
+        if (v.loading() && v.ok()) {
+            const bool capable = fixed_config & TN_PERIODIC_CAP;
+            const bool wide = (t.config & TN_32BIT) && ((t.comparator | t.period) >> 32);
+            if (((t.config ^ fixed_config) & ~TN_WRITABLE) || (!capable && (t.config & TN_PERIODIC)) || wide ||
+                (t.line && t.line_gsi > 31)) {
+                t.config = fixed_config;
+                return v.fail("an HPET timer's configuration, comparator or period is not one its registers "
+                              "can hold");
+            }
+        }
         bool armed = t.clock->armed();
         u64 deadline = armed ? t.clock->deadline() : 0;
         v.field("armed", armed);

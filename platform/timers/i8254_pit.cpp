@@ -649,11 +649,25 @@ void I8254Pit::Counter::visit_state(StateVisitor& v)
     v.field("status", status);
 }
 
+// A counter as the control word and count writes can leave it (a snapshot
+// is input): a mode 0-5 that is the written mode folded, an access mode of
+// LSB, MSB or both, a run state, counts of 1 to 0x10000.
+bool I8254Pit::Counter::valid() const
+{
+    const u8 folded = control_mode >= 6 ? control_mode - 4 : control_mode;
+    return control_mode <= 7 && mode == folded && access >= ACCESS_LSB && access <= ACCESS_WORD &&
+           static_cast<u8>(run) <= static_cast<u8>(Run::Paused) && count_register >= 1 &&
+           count_register <= 0x10000 && initial >= 1 && initial <= 0x10000;
+}
+
 void I8254Pit::visit_state(StateVisitor& v)
 {
     v.section("i8254-pit", 1);
-    for (Counter& c : m_counters)
+    for (Counter& c : m_counters) {
         c.visit_state(v);
+        if (v.loading() && v.ok() && !c.valid())
+            return v.fail("a PIT counter's mode, access, run state or count is out of range");
+    }
     v.field("irq_level", m_irq_level);
     v.field("irq_checked_tick", m_irq_checked_tick);
     v.field("port_b", m_port_b_value);

@@ -99,6 +99,7 @@ private:
         u8 status = 0;
 
         void visit_state(StateVisitor& v);
+        bool valid() const;
     };
 
     class CounterPorts final : public IoDevice {

@@ -1,4 +1,5 @@
 #include "tests/paravirt/hv_harness.h"
+#include "tests/state_patch.h"
 
 namespace {
 
@@ -247,4 +248,31 @@ TEST_CASE("A running timer survives save and load")
     const auto e = copy.take();
     REQUIRE(e.has_value());
     CHECK(e->expiration == 700);
+}
+
+TEST_CASE("Synthetic timer state that writes to the registers cannot give is refused")
+{
+    TimerHarness h;
+    StateVisitor save = StateVisitor::saver();
+    h.hv.stimers(0).visit_state(save);
+    // Timer 0: config, count, expiration, pending.
+    const size_t t0 = section_bytes("stimers");
+    const u64 periodic = config(SINT, HV_STIMER_ENABLE | HV_STIMER_PERIODIC);
+    {
+        TimerHarness fresh;
+        CHECK(loads(fresh.hv.stimers(0), save.bytes()));
+    }
+    {
+        // An enabled periodic timer with a zero period would divide by zero at its next expiry.
+        TimerHarness fresh;
+        CHECK_FALSE(loads(fresh.hv.stimers(0), patched<u64>(patched<u64>(save.bytes(), t0, periodic), t0 + 16, 5000)));
+    }
+    {
+        TimerHarness fresh;
+        CHECK_FALSE(loads(fresh.hv.stimers(0), patched<u64>(save.bytes(), t0, HV_STIMER_RESERVED)));
+    }
+    {
+        TimerHarness fresh; // a disabled timer has no expiration
+        CHECK_FALSE(loads(fresh.hv.stimers(0), patched<u64>(save.bytes(), t0 + 16, 5000)));
+    }
 }

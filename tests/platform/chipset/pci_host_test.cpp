@@ -1,6 +1,7 @@
 #include "platform/chipset/pci_host.h"
 
 #include "mmu/base/state_visitor.h"
+#include "tests/state_patch.h"
 
 #include <doctest/doctest.h>
 
@@ -241,4 +242,21 @@ TEST_CASE("PCI host state saves, loads and saves again to the same bytes and rem
     CHECK(fresh.moves == std::vector<Moved>{{0, std::nullopt, 0xC000}});
     CHECK(fresh.pirqs == std::vector<std::pair<unsigned, bool>>{{3, true}});
     CHECK(fresh.host.config_address() == 0x80001810);
+}
+
+TEST_CASE("PCI state that changes a device's read-only configuration bits is refused")
+{
+    Bench b;
+    StateVisitor save = StateVisitor::saver();
+    b.host.visit_state(save);
+    // The config address, then the first device's section and its 4096 bytes.
+    const size_t config = section_bytes("pci_host") + 4 + section_bytes("pci_device");
+    Bench good, vendor, bar_kind;
+    CHECK(loads(good.host, save.bytes()));
+    std::vector<u8> bytes = save.bytes();
+    bytes[config] ^= 0xFF; // vendor ID
+    CHECK_FALSE(loads(vendor.host, bytes));
+    bytes = save.bytes();
+    bytes[config + 0x10] ^= 0x01; // BAR0: I/O space or memory
+    CHECK_FALSE(loads(bar_kind.host, bytes));
 }

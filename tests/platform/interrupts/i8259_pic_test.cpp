@@ -1,4 +1,5 @@
 #include "platform/interrupts/i8259_pic.h"
+#include "tests/state_patch.h"
 
 #include <doctest/doctest.h>
 
@@ -398,4 +399,19 @@ TEST_CASE("PIC state saves, loads and saves again to the same bytes")
     CHECK(again.bytes() == save.bytes());
     CHECK(fresh.interrupt_pending() == p.pic.interrupt_pending());
     CHECK(fresh.acknowledge_interrupt() == p.pic.acknowledge_interrupt());
+}
+
+TEST_CASE("PIC state with an initialization step, vector base or rotation out of range is refused")
+{
+    Pair p;
+    StateVisitor save = StateVisitor::saver();
+    p.pic.visit_state(save);
+    // The master: irr, isr, imr, lines, elcr, vector_base, icw3, lowest_priority, init_step.
+    const size_t master = section_bytes("i8259-pic-pair");
+    Pair fresh;
+    CHECK(loads(fresh.pic, save.bytes()));
+    Pair step, base, rotation;
+    CHECK_FALSE(loads(step.pic, patched<u8>(save.bytes(), master + 8, 1)));
+    CHECK_FALSE(loads(base.pic, patched<u8>(save.bytes(), master + 5, 0x21)));
+    CHECK_FALSE(loads(rotation.pic, patched<u8>(save.bytes(), master + 7, 8)));
 }

@@ -2,6 +2,7 @@
 
 #include "mmu/base/state_visitor.h"
 #include "platform/interrupts/local_apic.h"
+#include "tests/state_patch.h"
 
 #include <doctest/doctest.h>
 
@@ -270,4 +271,14 @@ TEST_CASE("IOAPIC state saves, loads and saves again to the same bytes")
     fresh.eoi();
     fresh.ioapic.eoi(0x77); // line still asserted: delivered again
     CHECK(fresh.take() == 0x77);
+}
+
+TEST_CASE("IOAPIC state with an ID wider than four bits is refused")
+{
+    Board b;
+    StateVisitor save = StateVisitor::saver();
+    b.ioapic.visit_state(save);
+    Board good, bad;
+    CHECK(loads(good.ioapic, patched<u8>(save.bytes(), section_bytes("io_apic"), 0x0F)));
+    CHECK_FALSE(loads(bad.ioapic, patched<u8>(save.bytes(), section_bytes("io_apic"), 0x10)));
 }

@@ -2,6 +2,7 @@
 #include "mmu/physical_memory.h"
 
 #include "mmu/base/state_visitor.h"
+#include "tests/state_patch.h"
 
 #include <doctest/doctest.h>
 
@@ -1045,4 +1046,23 @@ TEST_CASE("LAPIC state saves, loads and saves again to the same bytes")
     b.wr(EOI, 0);
     fresh.wr(EOI, 0);
     CHECK(fresh.take() == b.take());
+}
+
+TEST_CASE("LAPIC state with an APIC base or timer divide the registers cannot hold is refused")
+{
+    Board b(2);
+    b.enable();
+    StateVisitor save = StateVisitor::saver();
+    b.cpu().visit_state(save);
+    const size_t base = section_bytes("local_apic");
+    // apic_base u64, id u32, tpr u8, ldr, dfr, svr u32, irr/isr/tmr 8 x u32, esr u32,
+    // esr_pending u32, icr u64, 6 LVTs u32, timer_initial u32, timer_dcr u32.
+    const size_t dcr = base + 8 + 4 + 1 + 3 * 4 + 3 * 32 + 4 + 4 + 8 + 6 * 4 + 4;
+    Board good(2), extd(2), bsp(2), high(2), divide(2);
+    CHECK(loads(good.cpu(), save.bytes()));
+    // x2APIC mode (EXTD) with the APIC disabled is an invalid state (SDM Vol 3A 10.12.5).
+    CHECK_FALSE(loads(extd.cpu(), patched<u64>(save.bytes(), base, 0xFEE00000ull | (1u << 10) | (1u << 8))));
+    CHECK_FALSE(loads(bsp.cpu(), patched<u64>(save.bytes(), base, 0xFEE00000ull | (1u << 11))));
+    CHECK_FALSE(loads(high.cpu(), patched<u64>(save.bytes(), base, (1ull << 60) | (1u << 11) | (1u << 8))));
+    CHECK_FALSE(loads(divide.cpu(), patched<u32>(save.bytes(), dcr, 0x4)));
 }

@@ -2,9 +2,11 @@
 // in its RAM, the boot vCPU pointed at it, and the run's outcome, the
 // registers and the serial output are compared.
 #include "platform/machine/machine.h"
+#include "tests/state_patch.h"
 
 #include <doctest/doctest.h>
 
+#include <cstddef>
 #include <initializer_list>
 #include <string>
 
@@ -115,6 +117,21 @@ TEST_CASE("The host poll ends a machine's run with the status it returns")
     CHECK(t.machine->retired() < 3 * Machine::QUANTUM);
 }
 
+TEST_CASE("The host poll is asked after every idle wait of a deterministic machine")
+{
+    TestMachine t;
+    // sti; hlt; jmp back: the PIT's IRQ 0 fires on and on, masked at the
+    // 8259A (its power-on state), so the vCPU never wakes and no
+    // instruction retires; only the host can end this run.
+    t.boot_real_mode({0xFB, 0xF4, 0xEB, 0xFD});
+    unsigned polls = 0;
+    const RunOutcome outcome =
+        t.machine->run([&]() -> std::optional<int> { return ++polls == 5 ? std::optional<int>(3) : std::nullopt; });
+    CHECK(outcome.kind == RunOutcome::Kind::HostStop);
+    CHECK(outcome.status == 3);
+    CHECK(t.machine->retired() == 2);
+}
+
 TEST_CASE("Typed input reaches the guest through COM1")
 {
     TestMachine t;
@@ -143,4 +160,44 @@ TEST_CASE("The same program on the interpreter alone and with the JIT retires th
     }
     CHECK(interpreted.machine->retired() == translated.machine->retired());
     CHECK(interpreted.com1 == translated.com1);
+}
+
+TEST_CASE("A machine refuses a saved vCPU state with a flag that is no bool or registers no instruction sets")
+{
+    TestMachine t;
+    StateVisitor save = StateVisitor::saver();
+    t.machine->visit_state(save);
+    REQUIRE(save.ok());
+    // The machine's section and vCPU count, then vCPU 0's section and its CpuState.
+    const size_t cpu = section_bytes("machine") + 4 + section_bytes("vcpu-interp");
+    struct Bad {
+        size_t offset;
+        u64 value;
+        size_t size;
+    };
+    const Bad cases[] = {
+        {offsetof(CpuState, events) + offsetof(PendingEvents, halted), 2, 1},
+        {offsetof(CpuState, events) + offsetof(PendingEvents, nmi), 0xFF, 1},
+        {offsetof(CpuState, cr0), 0x80000010, 8},                       // PG without PE
+        {offsetof(CpuState, cr4), 1ull << 30, 8},                       // reserved
+        {offsetof(CpuState, msr) + offsetof(MsrState, efer), 1 << 10, 8}, // LMA without LME and PG
+        {offsetof(CpuState, rflags), 0, 8},                             // bit 1 reads 1
+        {offsetof(CpuState, fpu) + offsetof(FpuState, mxcsr), 0x10000, 4},
+        {offsetof(CpuState, xcr0), 0, 8}, // x87 is always enabled
+        {offsetof(CpuState, rip), 1ull << 40, 8}, // beyond 4 GiB in real mode
+    };
+    for (const Bad& bad : cases) {
+        CAPTURE(bad.offset);
+        std::vector<u8> bytes = save.bytes();
+        std::memcpy(bytes.data() + cpu + bad.offset, &bad.value, bad.size);
+        TestMachine fresh;
+        StateVisitor load = StateVisitor::loader(bytes);
+        fresh.machine->visit_state(load);
+        CHECK_FALSE(load.ok());
+        CHECK(load.error().find("vCPU") != std::string::npos);
+    }
+    TestMachine fresh;
+    StateVisitor load = StateVisitor::loader(save.bytes());
+    fresh.machine->visit_state(load);
+    CHECK(load.ok());
 }

@@ -1,4 +1,5 @@
 #include "platform/timers/cmos_rtc.h"
+#include "tests/state_patch.h"
 
 #include <doctest/doctest.h>
 
@@ -427,4 +428,21 @@ TEST_CASE("RTC state saves, loads and saves again to the same bytes")
     fresh.run_to(4 * SECOND);
     b.run_to(4 * SECOND);
     CHECK(fresh.read(0x0C) == b.read(0x0C));
+}
+
+TEST_CASE("RTC state with a register index, divider phase or weekday out of range is refused")
+{
+    Bench b;
+    StateVisitor save = StateVisitor::saver();
+    b.rtc.visit_state(save);
+    const size_t index = section_bytes("mc146818-rtc") + 128; // after the 128 bytes of RAM
+    const size_t base_time = index + 2, phase = index + 10, weekday = index + 18;
+    Bench good(0);
+    CHECK(loads(good.rtc, patched<u8>(save.bytes(), index, 0x7F)));
+    // Index 0x80 would read and write past the RTC's 128 bytes.
+    Bench bad_index(0), bad_phase(0), bad_weekday(0), bad_time(0);
+    CHECK_FALSE(loads(bad_index.rtc, patched<u8>(save.bytes(), index, 0x80)));
+    CHECK_FALSE(loads(bad_phase.rtc, patched<u64>(save.bytes(), phase, 1'000'000'000)));
+    CHECK_FALSE(loads(bad_weekday.rtc, patched<u8>(save.bytes(), weekday, 7)));
+    CHECK_FALSE(loads(bad_time.rtc, patched<i64>(save.bytes(), base_time, INT64_MAX - 10)));
 }

@@ -3,6 +3,7 @@
 #include "mmu/base/state_visitor.h"
 #include "platform/interrupts/io_apic.h"
 #include "platform/interrupts/local_apic.h"
+#include "tests/state_patch.h"
 
 #include <doctest/doctest.h>
 
@@ -297,4 +298,22 @@ TEST_CASE("HPET legacy timer 0 reaches a CPU through I/O APIC pin 2 and the loca
     b.advance(1000);
     REQUIRE(cpu.interrupt_pending());
     CHECK(cpu.acknowledge_interrupt() == 0x30);
+}
+
+TEST_CASE("HPET state with bits its registers cannot hold is refused")
+{
+    Bench b;
+    StateVisitor save = StateVisitor::saver();
+    b.hpet.visit_state(save);
+    // config, status, counter_base, base_ns; then timer 0: config, comparator, period.
+    const size_t config = section_bytes("hpet"), status = config + 8, t0 = config + 32;
+    const u64 timer0 = b.rd(timer_config(0));
+    Bench good, bad_config, bad_status, capability, wide_period;
+    CHECK(loads(good.hpet, save.bytes()));
+    CHECK_FALSE(loads(bad_config.hpet, patched<u64>(save.bytes(), config, 4)));
+    CHECK_FALSE(loads(bad_status.hpet, patched<u64>(save.bytes(), status, 1ull << 3)));
+    CHECK_FALSE(loads(capability.hpet, patched<u64>(save.bytes(), t0, timer0 ^ (1ull << 32))));
+    // A 32-bit periodic timer whose period's low half is zero divided by zero at its next match.
+    std::vector<u8> bytes = patched<u64>(save.bytes(), t0, timer0 | TN_ENABLE | TN_PERIODIC | TN_32BIT);
+    CHECK_FALSE(loads(wide_period.hpet, patched<u64>(bytes, t0 + 16, 1ull << 32)));
 }

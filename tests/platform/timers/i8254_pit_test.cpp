@@ -1,4 +1,5 @@
 #include "platform/timers/i8254_pit.h"
+#include "tests/state_patch.h"
 
 #include <doctest/doctest.h>
 
@@ -471,4 +472,35 @@ TEST_CASE("PIT state saves, loads and saves again to the same bytes")
     b.run_to_tick(5000);
     fresh.run_to_tick(5000);
     CHECK(fresh.irq == b.irq);
+}
+
+TEST_CASE("PIT state with a counter mode, access, run state or count out of range is refused")
+{
+    Bench b;
+    StateVisitor save = StateVisitor::saver();
+    b.pit.visit_state(save);
+    // Counter 0: mode, control_mode, access, bcd, gate, run, count_register, initial.
+    const size_t c0 = section_bytes("i8254-pit");
+    struct Bad {
+        size_t offset;
+        u32 value;
+        size_t size;
+    };
+    const Bad cases[] = {
+        {c0 + 0, 6, 1},        // mode (6 and 7 fold onto 2 and 3 when written)
+        {c0 + 1, 8, 1},        // control_mode
+        {c0 + 2, 0, 1},        // access
+        {c0 + 5, 4, 1},        // run
+        {c0 + 6, 0, 4},        // count_register
+        {c0 + 10, 0x10001, 4}, // initial
+    };
+    for (const Bad& bad : cases) {
+        CAPTURE(bad.offset);
+        std::vector<u8> bytes = save.bytes();
+        std::memcpy(bytes.data() + bad.offset, &bad.value, bad.size);
+        Bench fresh;
+        CHECK_FALSE(loads(fresh.pit, bytes));
+    }
+    Bench fresh;
+    CHECK(loads(fresh.pit, save.bytes()));
 }
