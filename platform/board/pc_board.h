@@ -61,6 +61,10 @@ public:
     void set_power_off_handler(std::function<void()> handler) { m_on_power_off = std::move(handler); }
     void set_reset_handler(std::function<void()> handler) { m_on_reset = std::move(handler); }
 
+    // The fixed-feature power button (ACPI 6.x 4.8.3.1.1): PWRBTN_STS and
+    // the SCI if the OS enabled it.
+    void press_power_button() { m_pm.press_power_button(); }
+
     // The ACPI tables, already written to guest memory.
     const AcpiTables& acpi() const { return m_acpi; }
     // RAM reserved for the tables at the top of low memory (for e820).
