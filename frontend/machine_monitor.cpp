@@ -68,6 +68,9 @@ void MachineMonitor::emit_reset(ShutdownCause cause)
 
 void MachineMonitor::emit_shutdown(ShutdownCause cause)
 {
+    if (m_shutdown_sent) // quit already said it
+        return;
+    m_shutdown_sent = true;
     emit_event("SHUTDOWN", Json{{"guest", shutdown_cause_is_guest(cause)}, {"reason", shutdown_cause_name(cause)}});
 }
 
@@ -82,7 +85,8 @@ void MachineMonitor::add_run_state_commands()
     // qapi/run-state.json StatusInfo. "singlestep" is always false here
     // (QEMU's -singlestep TCG option); "running" is status == "running".
     m_commands.add("query-status", {}, [this](const Json&) -> QmpResult {
-        return Json{{"status", m_paused ? "paused" : "running"}, {"singlestep", false}, {"running", !m_paused}};
+        const char* status = !m_paused ? "running" : m_prelaunch ? "prelaunch" : "paused";
+        return Json{{"status", status}, {"singlestep", false}, {"running", !m_paused}};
     });
     // stop and cont take effect before they return, and their events come
     // before the reply, as in QEMU (vm_stop and vm_start run synchronously
@@ -101,29 +105,33 @@ void MachineMonitor::add_run_state_commands()
             return machine_gone();
         if (m_paused) {
             m_paused = false;
+            m_prelaunch = false;
             emit_event("RESUME");
         }
         return Json::object();
     });
-    // The reply comes first and the RESET event when the machine has reset,
-    // as QEMU's main loop handles the request after the command returns.
+    // QEMU 7.2 sends RESET, POWERDOWN and SHUTDOWN before the reply to
+    // system_reset, system_powerdown and quit (seen on its socket); the
+    // machine acts on the request at its next poll point. A reset of a
+    // stopped machine leaves it stopped, in QEMU's "prelaunch" state.
     m_commands.add("system_reset", {}, [this](const Json&) -> QmpResult {
         if (!m_hooks.reset())
             return machine_gone();
+        emit_reset(ShutdownCause::HostQmpSystemReset);
+        if (m_paused)
+            m_prelaunch = true;
         return Json::object();
     });
-    // QEMU sends POWERDOWN from its main loop once the request is taken,
-    // after the reply: post it so that it follows the reply here too.
     m_commands.add("system_powerdown", {}, [this](const Json&) -> QmpResult {
         if (!m_hooks.power_button())
             return machine_gone();
-        m_loop.post([this] { emit_event("POWERDOWN"); });
+        emit_event("POWERDOWN");
         return Json::object();
     });
-    // Replies, then the machine stops and SHUTDOWN (host-qmp-quit) follows.
     m_commands.add("quit", {}, [this](const Json&) -> QmpResult {
         if (!m_hooks.quit())
             return machine_gone();
+        emit_shutdown(ShutdownCause::HostQmpQuit);
         return Json::object();
     });
 }

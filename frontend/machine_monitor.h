@@ -63,6 +63,7 @@ public:
     // Events, sent to every client at once.
     void emit_event(std::string_view name, const Json& data = Json());
     void emit_reset(ShutdownCause cause);
+    // Once: the machine's end after quit repeats nothing.
     void emit_shutdown(ShutdownCause cause);
 
     // Sends what is queued, then closes every client and server.
@@ -83,4 +84,6 @@ private:
     QmpMonitor m_monitor;
     std::vector<std::unique_ptr<QmpServer>> m_servers;
     bool m_paused = false;
+    bool m_prelaunch = false; // reset while stopped (QEMU's RUN_STATE_PRELAUNCH)
+    bool m_shutdown_sent = false;
 };

@@ -363,8 +363,9 @@ int main(int argc, char** argv)
                              outcome.by_host ? "system_reset" : "the guest");
                 break;
             }
-            if (!outcome.by_host)
-                std::fprintf(stderr, "viridian: the guest reset the machine; restarting\n");
+            if (outcome.by_host)
+                continue; // system_reset already sent RESET
+            std::fprintf(stderr, "viridian: the guest reset the machine; restarting\n");
             loop.post([&monitor, cause] {
                 if (monitor)
                     monitor->emit_reset(cause);

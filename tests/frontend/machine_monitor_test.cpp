@@ -49,12 +49,6 @@ struct Fixture {
             out.push_back(Json::parse(line));
         return out;
     }
-    // Runs what the commands posted to the loop.
-    void run_posted()
-    {
-        loop.post([this] { loop.stop(); });
-        loop.run();
-    }
 };
 
 } // namespace
@@ -93,27 +87,39 @@ TEST_CASE("cont resumes a stopped machine and sends RESUME")
     CHECK_FALSE(f.monitor->paused());
 }
 
-TEST_CASE("system_powerdown presses the power button and sends POWERDOWN after its reply")
+TEST_CASE("system_powerdown presses the power button and sends POWERDOWN before its reply, as QEMU")
 {
     Fixture f;
     std::vector<Json> replies = f.execute(R"({"execute": "system_powerdown"})");
-    REQUIRE(replies.size() == 1);
-    CHECK(replies[0].contains("return"));
-    CHECK(f.presses == 1);
-    f.run_posted();
-    replies = f.messages();
-    REQUIRE(replies.size() == 1);
+    REQUIRE(replies.size() == 2);
     CHECK(replies[0]["event"] == "POWERDOWN");
     CHECK_FALSE(replies[0].contains("data"));
+    CHECK(replies[1].contains("return"));
+    CHECK(f.presses == 1);
 }
 
-TEST_CASE("system_reset and quit ask the machine and reply at once")
+TEST_CASE("system_reset sends RESET before its reply, and a stopped machine stays stopped in prelaunch")
 {
     Fixture f;
-    CHECK(f.execute(R"({"execute": "system_reset"})")[0].contains("return"));
-    CHECK(f.execute(R"({"execute": "quit"})")[0].contains("return"));
+    f.execute(R"({"execute": "stop"})");
+    std::vector<Json> replies = f.execute(R"({"execute": "system_reset"})");
+    REQUIRE(replies.size() == 2);
+    CHECK(replies[0]["event"] == "RESET");
+    CHECK(replies[0]["data"] == Json{{"guest", false}, {"reason", "host-qmp-system-reset"}});
     CHECK(f.resets == 1);
+    replies = f.execute(R"({"execute": "query-status"})");
+    CHECK(replies[0]["return"]["status"] == "prelaunch");
+}
+
+TEST_CASE("quit sends SHUTDOWN once, before its reply")
+{
+    Fixture f;
+    std::vector<Json> replies = f.execute(R"({"execute": "quit"})");
+    REQUIRE(replies.size() == 2);
+    CHECK(replies[0]["data"] == Json{{"guest", false}, {"reason", "host-qmp-quit"}});
     CHECK(f.quits == 1);
+    f.monitor->emit_shutdown(ShutdownCause::HostQmpQuit); // the machine's end
+    CHECK(f.messages().empty());
 }
 
 TEST_CASE("RESET and SHUTDOWN carry QEMU's guest flag and reason")
