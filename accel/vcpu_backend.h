@@ -16,6 +16,7 @@
 #pragma once
 
 #include "cpu/state/cpu_state.h"
+#include "mmu/base/state_visitor.h"
 #include "cpu/state/cpuid_model.h"
 #include "mmu/bus/fpu_error_pins.h"
 #include "mmu/bus/interrupt_source.h"
@@ -62,6 +63,9 @@ public:
     virtual void reset() = 0;
     virtual CpuState get_state() = 0;
     virtual void set_state(const CpuState& state) = 0;
+    // The whole vCPU for a snapshot: the CpuState and whatever else the
+    // backend keeps that the guest's future depends on (retired count).
+    virtual void visit_state(StateVisitor& v) = 0;
 
     // ---- Wiring: what the vCPU asks of the machine ----
     virtual void set_interrupt_source(InterruptSource* source) = 0;

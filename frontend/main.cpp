@@ -8,6 +8,7 @@
 #include "platform/host/command_queue.h"
 #include "platform/host/event_loop.h"
 #include "platform/machine/machine.h"
+#include "platform/machine/snapshot.h"
 
 #include <atomic>
 #include <cerrno>
@@ -15,6 +16,7 @@
 #include <cstdio>
 #include <cstring>
 #include <string>
+#include <ctime>
 #include <sys/syscall.h>
 #include <thread>
 #include <unistd.h>
@@ -27,6 +29,25 @@
 namespace {
 
 constexpr const char* DEMO_FILE_NAME = "demo.elf";
+
+ErrorOr<void> save_machine(Machine& machine, const MigrationUri& uri)
+{
+    return uri.kind == MigrationUri::Kind::File ? save_snapshot_file(machine, uri.target)
+                                                : save_snapshot_exec(machine, uri.target);
+}
+
+ErrorOr<void> restore_machine(Machine& machine, const MigrationUri& uri)
+{
+    return uri.kind == MigrationUri::Kind::File ? load_snapshot_file(machine, uri.target)
+                                                : load_snapshot_exec(machine, uri.target);
+}
+
+double monotonic_seconds()
+{
+    timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return static_cast<double>(now.tv_sec) + static_cast<double>(now.tv_nsec) * 1e-9;
+}
 
 int fail(const std::string& message)
 {
@@ -84,6 +105,8 @@ ShutdownCause shutdown_cause_of(const RunOutcome& outcome)
         return ShutdownCause::GuestReset; // what a PC does on a triple fault
     case RunOutcome::Kind::GuestCrash:
         return ShutdownCause::GuestPanic;
+    case RunOutcome::Kind::Checkpoint: // --save-at: saved, and the run ends on purpose
+        return ShutdownCause::HostQmpQuit;
     case RunOutcome::Kind::InstructionLimit:
     case RunOutcome::Kind::HostStop:
         return ShutdownCause::HostError;
@@ -332,14 +355,24 @@ int main(int argc, char** argv)
         vcpu_thread = static_cast<long>(::syscall(SYS_gettid));
         int status = exit_status::SUCCESS;
         ShutdownCause cause = ShutdownCause::GuestShutdown;
-        u64 retired = 0;
+        u64 retired = 0; // by every machine of the run together
+        bool first = true;
         for (;;) {
             ErrorOr<std::unique_ptr<Machine>> created = Machine::create(config);
             if (created.is_error())
                 return {fail(created.error().message), ShutdownCause::HostError};
             Machine& machine = *created.value();
-            if (ErrorOr<void> loaded = machine.load_kernel(kernel); loaded.is_error())
-                return {fail(loaded.error().message), ShutdownCause::HostError};
+            // --incoming restores the first machine; a reboot boots the kernel.
+            ErrorOr<void> started = options.incoming && first ? restore_machine(machine, *options.incoming)
+                                                              : machine.load_kernel(kernel);
+            first = false;
+            // A restored machine counts on from where it was saved.
+            const u64 before = retired;
+            retired += machine.retired();
+            if (started.is_error())
+                return {fail(started.error().message), ShutdownCause::HostError};
+            if (options.save_at)
+                machine.stop_at(options.save_at->instructions);
             running = &machine;
             if (paused)
                 machine.pause();
@@ -349,7 +382,14 @@ int main(int argc, char** argv)
                 limit = *options.max_instructions > retired ? *options.max_instructions - retired : 0;
             const RunOutcome outcome = machine.run(poll, limit);
             running = nullptr;
-            retired += machine.retired();
+            retired = before + machine.retired();
+            if (outcome.kind == RunOutcome::Kind::Checkpoint) {
+                const double start = monotonic_seconds();
+                if (ErrorOr<void> saved = save_machine(machine, options.save_at->uri); saved.is_error())
+                    return {fail(saved.error().message), ShutdownCause::HostError};
+                std::fprintf(stderr, "viridian: saved the machine after %llu instructions (in %.2f s)\n",
+                             static_cast<unsigned long long>(retired), monotonic_seconds() - start);
+            }
             std::fflush(com1);
             std::fflush(com2);
             status = report_outcome(stderr, outcome, machine, retired);

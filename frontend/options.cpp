@@ -33,6 +33,8 @@ enum class Opt : u8 {
     HypervTestDevice,
     PcTestdev,
     MaxInstructions,
+    Incoming,
+    SaveAt,
     Serial,
     Serial2,
     Qmp,
@@ -57,6 +59,8 @@ constexpr OptionSpec OPTION_SPECS[] = {
     {"hyperv-test-device", Opt::HypervTestDevice, false},
     {"pc-testdev", Opt::PcTestdev, false},
     {"max-instructions", Opt::MaxInstructions, true},
+    {"incoming", Opt::Incoming, true},
+    {"save-at", Opt::SaveAt, true},
     {"no-reboot", Opt::NoReboot, false},
     {"cpu-features", Opt::CpuFeatures, true},
     {"cpu", Opt::Cpu, true},
@@ -218,6 +222,18 @@ ErrorOr<void> apply(Options& options, Opt id, std::string_view value)
         options.max_instructions = *n;
         break;
     }
+    case Opt::Incoming:
+        options.incoming = TRY(parse_migration_uri("--incoming", value));
+        break;
+    case Opt::SaveAt: {
+        const size_t comma = value.find(',');
+        std::optional<u64> n = comma == std::string_view::npos ? std::nullopt : parse_u64(value.substr(0, comma));
+        if (!n)
+            return make_error("--save-at: " + quoted(value) +
+                              " is not INSTRUCTIONS,URI (e.g. 50000000,file:boot.snap)");
+        options.save_at = SaveAt{*n, TRY(parse_migration_uri("--save-at", value.substr(comma + 1)))};
+        break;
+    }
     case Opt::Serial:
     case Opt::Serial2: {
         ErrorOr<SerialTarget> serial = parse_serial(id == Opt::Serial ? "--serial" : "--serial2", value);
@@ -244,6 +260,20 @@ ErrorOr<void> apply(Options& options, Opt id, std::string_view value)
 }
 
 } // namespace
+
+ErrorOr<MigrationUri> parse_migration_uri(std::string_view option, std::string_view text)
+{
+    for (auto [prefix, kind] : {std::pair{std::string_view("file:"), MigrationUri::Kind::File},
+                                std::pair{std::string_view("exec:"), MigrationUri::Kind::Exec}}) {
+        if (text.substr(0, prefix.size()) != prefix)
+            continue;
+        if (text.size() == prefix.size())
+            break;
+        return MigrationUri{kind, std::string(text.substr(prefix.size()))};
+    }
+    return make_error(std::string(option) + ": " + quoted(text) +
+                      " is not a migration URI (file:PATH or exec:COMMAND)");
+}
 
 ErrorOr<u64> parse_memory_size(std::string_view text)
 {
@@ -410,6 +440,10 @@ std::string usage_text()
            "  --pc-testdev             QEMU's pc-testdev for kvm-unit-tests (ports 0xE0-0xEB and\n"
            "                           0x2000-0x2017, 64 KiB of MMIO at 0xFF000000)\n"
            "  --max-instructions N     stop after N instructions (exit status 5)\n"
+           "  --incoming URI           restore a saved machine instead of booting: file:PATH or\n"
+           "                           exec:COMMAND (the same options as the saved run)\n"
+           "  --save-at N,URI          after N instructions (at the next boundary between vCPU\n"
+           "                           turns) save the machine to file:PATH or exec:COMMAND, exit 0\n"
            "  --no-reboot              end the run when the guest reboots (default: restart it)\n"
            "  --cpu intel|amd          the CPU model's vendor: its CPUID and the behaviour\n"
            "                           where Intel and AMD processors differ (default intel)\n"

@@ -21,6 +21,21 @@ struct SerialTarget {
     std::string path; // for Kind::File
 };
 
+// Where a machine is saved to or restored from, as QEMU's migration URIs
+// spell it: `file:PATH` or `exec:COMMAND` (a shell command that reads the
+// snapshot on its stdin when saving, writes it on its stdout when restoring).
+struct MigrationUri {
+    enum class Kind : u8 { File, Exec };
+    Kind kind = Kind::File;
+    std::string target; // the path or the command
+};
+ErrorOr<MigrationUri> parse_migration_uri(std::string_view option, std::string_view text);
+
+struct SaveAt {
+    u64 instructions = 0;
+    MigrationUri uri;
+};
+
 // --qmp: a QMP server socket, in QEMU's -qmp spelling
 // (unix:PATH,server,wait=off or tcp:HOST:PORT,server,wait=off).
 struct QmpSpec {
@@ -55,6 +70,8 @@ struct Options {
     CpuVendor cpu_vendor = CpuVendor::Intel; // --cpu intel|amd
     std::string cpu_features; // CpuidModel::apply_feature_spec narrowing, e.g. "-avx2,-aes"
     std::optional<u64> max_instructions;
+    std::optional<MigrationUri> incoming; // --incoming: restore instead of booting
+    std::optional<SaveAt> save_at;        // --save-at N,URI
     SerialTarget serial;
     SerialTarget serial2{SerialTarget::Kind::None, {}}; // COM2
     std::vector<QmpSpec> qmp; // each --qmp, in order

@@ -12,6 +12,7 @@ int report_outcome(std::FILE* out, const RunOutcome& outcome, const Machine& mac
         return outcome.status;
     case Kind::PowerOff:
     case Kind::Reset:
+    case Kind::Checkpoint:
         return exit_status::SUCCESS;
     case Kind::TripleFault: {
         const CpuState state = machine.vcpu_state(outcome.vcpu);
@@ -34,7 +35,10 @@ int report_outcome(std::FILE* out, const RunOutcome& outcome, const Machine& mac
         return exit_status::INSTRUCTION_LIMIT;
     case Kind::HaltedForever: {
         const CpuState state = machine.vcpu_state(0);
-        if (state.rflags & rf::IF)
+        if (outcome.suspended)
+            std::fprintf(out, "viridian: the guest suspended to RAM (ACPI S3) and no enabled wake "
+                              "event can come; stopping\n");
+        else if (state.rflags & rf::IF)
             std::fprintf(out,
                          "viridian: every vCPU halted at RIP=0x%" PRIx64
                          " (vCPU 0) and no timer or input can interrupt them; stopping\n",

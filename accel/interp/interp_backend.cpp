@@ -38,6 +38,20 @@ public:
         return m_state;
     }
     void set_state(const CpuState& state) override { m_cpu.load_state(state); }
+    void visit_state(StateVisitor& v) override
+    {
+        v.section("vcpu-interp", 1);
+        CpuState state = get_state();
+        v.field("cpu_state", state);
+        Cpu::InternalState internal = m_cpu.internal_state();
+        v.field("retired", internal.retired);
+        v.field("random_state", internal.random_state);
+        v.field("x87_frozen", internal.x87_frozen);
+        if (v.loading() && v.ok()) {
+            m_cpu.load_state(state);
+            m_cpu.set_internal_state(internal);
+        }
+    }
 
     void set_interrupt_source(InterruptSource* source) override { m_cpu.set_interrupt_source(source); }
     void set_fpu_error_pins(FpuErrorPins* pins) override { m_cpu.set_fpu_error_pins(pins); }

@@ -47,6 +47,20 @@ public:
     // Replaces the whole architectural state (a snapshot, a backend switch,
     // a debugger): everything cached from the old state is dropped.
     void load_state(const CpuState& state);
+    // What the interpreter keeps beside CpuState that decides what the guest
+    // sees next: a snapshot carries it with the CpuState.
+    struct InternalState {
+        u64 retired = 0;      // deterministic time is counted from it
+        u64 random_state = 0; // RDRAND/RDSEED
+        bool x87_frozen = false; // waiting on FERR# (CR0.NE = 0)
+    };
+    InternalState internal_state() const { return {m_retired, m_random_state, m_x87_frozen}; }
+    void set_internal_state(const InternalState& state)
+    {
+        m_retired = state.retired;
+        m_random_state = state.random_state;
+        m_x87_frozen = state.x87_frozen;
+    }
 
     // Called before each instruction with its linear address and bytes.
     using TraceHook = std::function<void(const CpuState&, const u8* bytes, unsigned length)>;

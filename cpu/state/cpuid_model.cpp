@@ -321,7 +321,12 @@ u32 CpuidModel::word(FeatureWord w) const
 
 bool CpuidModel::has(FeatureBit f) const
 {
-    return (word(f.word) >> f.bit) & 1;
+    u32 w = word(f.word);
+    // The machine-dependent leaf 1 ECX flags, as query() reports them.
+    if (f.word == FeatureWord::Leaf1Ecx)
+        w |= ((m_hypervisor ? (1u << 31) : 0) | (m_local_apic ? (1u << 21) | (1u << 24) : 0)) &
+             ~m_removed[static_cast<size_t>(f.word)];
+    return (w >> f.bit) & 1;
 }
 
 u64 CpuidModel::xcr0_supported() const

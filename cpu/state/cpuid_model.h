@@ -45,6 +45,7 @@ constexpr FeatureBit XSAVES{FeatureWord::LeafDEax1, 3}; // XSAVES/XRSTORS and IA
 constexpr FeatureBit LA57{FeatureWord::Leaf7Ecx, 16};
 constexpr FeatureBit MCA{FeatureWord::Leaf1Edx, 14}; // the machine-check MSRs
 constexpr FeatureBit VME{FeatureWord::Leaf1Edx, 1};  // CR4.VME and CR4.PVI
+constexpr FeatureBit X2APIC{FeatureWord::Leaf1Ecx, 21}; // IA32_APIC_BASE.EXTD exists
 } // namespace cpufeat
 
 // XCR0 state components (SDM Vol 1 13.1).

@@ -27,6 +27,18 @@ public:
     bool ok() const { return m_ok; }
     const std::string& error() const { return m_error; }
     const std::vector<u8>& bytes() const { return m_bytes; }
+    // A load that meets a value it cannot accept (a configuration that
+    // differs) stops here; the first reason is kept.
+    void fail(std::string why)
+    {
+        if (m_ok)
+            m_error = std::move(why);
+        m_ok = false;
+    }
+    // Loading: every byte was consumed.
+    bool at_end() const { return m_offset == m_bytes.size(); }
+    // Raw bytes (RAM pages), saved and loaded as they are.
+    void bytes_field(void* data, size_t length) { raw(data, length); }
 
     // Starts a named section; on load, checks name and version.
     void section(std::string_view name, u32 version)
@@ -93,13 +105,6 @@ private:
         std::memcpy(p, m_bytes.data() + m_offset, n);
         m_offset += n;
     }
-    void fail(std::string why)
-    {
-        if (m_ok)
-            m_error = std::move(why);
-        m_ok = false;
-    }
-
     Mode m_mode;
     std::vector<u8> m_bytes;
     size_t m_offset = 0;

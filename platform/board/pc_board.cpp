@@ -14,7 +14,7 @@ constexpr unsigned PIRQ_GSI_BASE = 16; // PIRQA-D on IOAPIC pins 16-19 (the DSDT
 
 PcBoard::PcBoard(const PcBoardConfig& config, PhysicalMemory& memory, PortBus& ports,
                  MsrBus& msrs, VirtualClock& clock)
-    : m_config(config), m_clock(clock), m_pit(clock), m_rtc(clock, config.rtc_start_time),
+    : m_config(config), m_memory(memory), m_clock(clock), m_pit(clock), m_rtc(clock, config.rtc_start_time),
       m_ioapic(m_apic_bus, 0), m_hpet(clock), m_pm(clock),
       m_fw_cfg(static_cast<u16>(config.cpu_count), config.ram_bytes)
 {
@@ -60,9 +60,88 @@ PcBoard::PcBoard(const PcBoardConfig& config, PhysicalMemory& memory, PortBus& p
     m_pm.set_sleep_handler([this](u8 slp_typ) {
         if (slp_typ == AcpiPm::SLP_TYP_S5 && m_on_power_off)
             m_on_power_off();
+        if (slp_typ == AcpiPm::SLP_TYP_S3 && m_on_suspend)
+            m_on_suspend();
+    });
+    m_pm.set_wake_handler([this] {
+        if (m_on_wake)
+            m_on_wake();
     });
     m_kbc.set_a20_handler([this](bool on) { m_a20.set_keyboard_controller(on); });
     m_port92.set_a20_handler([this](bool on) { m_a20.set_port92(on); });
+}
+
+void PcBoard::program_as_firmware_leaves_it(PhysicalMemory& memory)
+{
+    // The real-mode IVT: the timer now ticks, and a kernel that runs in real
+    // mode with IF=1 (kvm-unit-tests realmode) takes IRQ 0 at vector 0x08
+    // through the IVT; SeaBIOS's handlers acknowledge the 8259s, and with an
+    // empty IVT the CPU would run from 0000:0000 and never send the EOI that
+    // lets the next tick in. Every vector gets a handler in the BIOS ROM
+    // segment F000: the 8259 vectors 0x08-0x0F and 0x70-0x77 an EOI to the
+    // chip(s) (keeping AX), every other vector an IRET.
+    static constexpr u8 HANDLERS[] = {
+        // +0x00 slave IRQ: push ax; mov al, 0x20; out 0xA0, al; out 0x20, al; pop ax; iret
+        0x50, 0xB0, 0x20, 0xE6, 0xA0, 0xE6, 0x20, 0x58, 0xCF,
+        // +0x09 master IRQ: push ax; mov al, 0x20; out 0x20, al; pop ax; iret
+        0x50, 0xB0, 0x20, 0xE6, 0x20, 0x58, 0xCF,
+        // +0x10 anything else: iret
+        0xCF};
+    constexpr u32 SLAVE_IRQ = 0x00, MASTER_IRQ = 0x09, IRET = 0x10;
+    if (!m_firmware_handlers_mapped) {
+        memory.map_rom(FIRMWARE_HANDLERS_ADDRESS, HANDLERS);
+        m_firmware_handlers_mapped = true;
+    }
+    constexpr u32 segment = 0xF000;
+    const u32 offset = static_cast<u32>(FIRMWARE_HANDLERS_ADDRESS - (segment << 4));
+    for (u32 vector = 0; vector < 256; ++vector) {
+        u32 handler = IRET;
+        if (vector >= 0x08 && vector <= 0x0F)
+            handler = MASTER_IRQ;
+        else if (vector >= 0x70 && vector <= 0x77)
+            handler = SLAVE_IRQ;
+        memory.write(vector * 4, 4, (segment << 16) | (offset + handler));
+    }
+
+    // SeaBIOS (src/hw/pic.c pic_setup) initialises both 8259s with vector
+    // bases 0x08/0x70 (the PIC's power-on state here already is that) and
+    // masks everything but the cascade; its setup code then unmasks the lines
+    // it installs handlers for (enable_hwirq): IRQ 0 timer (src/clock.c),
+    // 1 and 12 PS/2 (src/hw/ps2port.c), 6 floppy (src/hw/floppy.c), 8 RTC
+    // (src/clock.c, CONFIG_RTC_TIMER), 13 FPU (src/misc.c), 14 ATA
+    // (src/hw/ata.c). QEMU 7.2's SeaBIOS leaves exactly these masks for a
+    // -kernel multiboot image (ROM bios_timer checks them on both).
+    // The vector bases stay: the power-on state already is SeaBIOS's.
+    constexpr u8 BIOS_MASTER_MASK = 0xB8; // IRQ 0, 1, 2, 6 open
+    constexpr u8 BIOS_SLAVE_MASK = 0x8E;  // IRQ 8, 12, 13, 14 open
+    m_pic.master_ports().io_write(1, 1, BIOS_MASTER_MASK);
+    m_pic.slave_ports().io_write(1, 1, BIOS_SLAVE_MASK);
+    // SeaBIOS (src/hw/timer.c pit_setup): counter 0, LSB then MSB, mode 2,
+    // binary, count 0 = 65536 (18.2 Hz).
+    constexpr u8 COUNTER0_MODE2_LSB_MSB = 0x34;
+    m_pit.counter_ports().io_write(3, 1, COUNTER0_MODE2_LSB_MSB);
+    m_pit.counter_ports().io_write(0, 1, 0x00);
+    m_pit.counter_ports().io_write(0, 1, 0x00);
+}
+
+u32 PcBoard::resume_as_firmware_does(PhysicalMemory& memory)
+{
+    // SeaBIOS pic_setup (src/hw/pic.c): ICW1-ICW4 to both chips, vector
+    // bases 0x08/0x70, everything masked but the cascade.
+    for (u8 v : {0x11, 0x08, 0x04, 0x01})
+        m_pic.master_ports().io_write(v == 0x11 ? 0 : 1, 1, v);
+    for (u8 v : {0x11, 0x70, 0x02, 0x01})
+        m_pic.slave_ports().io_write(v == 0x11 ? 0 : 1, 1, v);
+    m_pic.master_ports().io_write(1, 1, 0xFB);
+    m_pic.slave_ports().io_write(1, 1, 0xFF);
+    for (auto& lapic : m_lapics)
+        lapic->reset();
+    // The FACS the OS wrote its vector into: FACS offset 12, 32 bits.
+    u32 vector = 0;
+    for (const auto& [signature, offset] : m_acpi.index)
+        if (signature == "FACS")
+            vector = static_cast<u32>(memory.read(m_acpi.tables_address + offset + 12, 4));
+    return vector;
 }
 
 void PcBoard::set_isa_irq(unsigned irq, bool level)
@@ -89,7 +168,10 @@ void PcBoard::wire_interrupts()
     m_hpet_irq0 = m_irqs.input(0);
     m_hpet_irq8 = m_irqs.input(Mc146818Rtc::IRQ);
     m_pit.set_irq_line([this](bool level) { m_pit_irq0(level && !m_hpet_legacy); });
-    m_rtc.set_irq_line([this](bool level) { m_rtc_irq8(level && !m_hpet_legacy); });
+    m_rtc.set_irq_line([this](bool level) {
+        m_rtc_irq8(level && !m_hpet_legacy);
+        m_pm.set_rtc_irq(level); // the RTC's alarm is an ACPI wake event
+    });
     m_hpet.set_legacy_handler([this](bool on) {
         m_hpet_legacy = on;
         if (on) {
@@ -164,4 +246,29 @@ void PcBoard::write_acpi_tables(PhysicalMemory& memory)
     memory.write_bytes(m_acpi.tables_address, m_acpi.tables.data(), m_acpi.tables.size());
     // The RSDP sits in the BIOS area, which is ROM on a PC.
     memory.map_rom(m_acpi.rsdp_address, m_acpi.rsdp);
+}
+
+void PcBoard::visit_state(StateVisitor& v)
+{
+    v.section("pc-board", 1);
+    v.field("hpet_legacy", m_hpet_legacy);
+    m_irqs.visit_state(v);
+    m_pic.visit_state(v);
+    m_pit.visit_state(v);
+    m_rtc.visit_state(v);
+    m_kbc.visit_state(v);
+    m_a20.visit_state(v);
+    m_port92.visit_state(v);
+    m_post.visit_state(v);
+    m_coprocessor_error.visit_state(v);
+    for (auto& lapic : m_lapics)
+        lapic->visit_state(v);
+    m_ioapic.visit_state(v);
+    m_hpet.visit_state(v);
+    m_pci.visit_state(v);
+    m_piix.visit_state(v);
+    m_pm.visit_state(v);
+    m_fw_cfg.visit_state(v);
+    if (v.loading())
+        m_apic_bus.update_windows(m_memory);
 }

@@ -60,6 +60,25 @@ public:
     // (0xCF9, port 0x92, the keyboard controller's reset pulse).
     void set_power_off_handler(std::function<void()> handler) { m_on_power_off = std::move(handler); }
     void set_reset_handler(std::function<void()> handler) { m_on_reset = std::move(handler); }
+    // Called when the guest suspends to RAM (ACPI S3) and when a wake event
+    // ends the sleep (acpi_pm.h). RAM and the devices keep their state.
+    void set_suspend_handler(std::function<void()> handler) { m_on_suspend = std::move(handler); }
+    void set_wake_handler(std::function<void()> handler) { m_on_wake = std::move(handler); }
+    bool suspended() const { return m_pm.sleeping(); }
+    // What firmware does on the way back from S3 before it jumps to the
+    // OS: the 8259s initialised again (SeaBIOS src/resume.c s3_resume ->
+    // pic_setup), the LAPICs as after a reset. Returns the FACS's real-mode
+    // Firmware Waking Vector (ACPI 6.x 5.2.10), 0 if the OS set none.
+    u32 resume_as_firmware_does(PhysicalMemory& memory);
+
+    // Leaves the 8259s, PIT counter 0 and the real-mode interrupt vector
+    // table the way SeaBIOS hands them to a kernel it boots: for a kernel
+    // loaded without firmware (multiboot), which may sleep in HLT with IF=1
+    // and wait for the 18.2 Hz timer tick, or take that tick in real mode.
+    // Not for the Linux boot protocol, whose kernels program all of it.
+    void program_as_firmware_leaves_it(PhysicalMemory& memory);
+    // Where the interrupt handlers of that vector table live (BIOS ROM).
+    static constexpr GuestPhys FIRMWARE_HANDLERS_ADDRESS = 0xFFF40;
 
     // The fixed-feature power button (ACPI 6.x 4.8.3.1.1): PWRBTN_STS and
     // the SCI if the OS enabled it.
@@ -70,6 +89,11 @@ public:
     // RAM reserved for the tables at the top of low memory (for e820).
     u64 acpi_reserved_bytes() const { return ACPI_TABLES_SIZE; }
 
+    // Every device's state, in a fixed order (the firmware tables are ROM,
+    // rebuilt from the configuration). Loading also re-maps what the state
+    // moved (the local APICs' MMIO windows).
+    void visit_state(StateVisitor& v);
+
 private:
     void wire_interrupts();
     void wire_pci(PhysicalMemory& memory, PortBus& ports);
@@ -79,6 +103,7 @@ private:
     void set_isa_irq(unsigned irq, bool level);
 
     PcBoardConfig m_config;
+    PhysicalMemory& m_memory;
     VirtualClock& m_clock;
     IsaIrqRouter m_irqs;
     I8259Pic m_pic;
@@ -100,6 +125,9 @@ private:
     AcpiTables m_acpi;
     IrqLine m_pit_irq0, m_rtc_irq8, m_hpet_irq0, m_hpet_irq8, m_sci_irq9;
     bool m_hpet_legacy = false;
+    bool m_firmware_handlers_mapped = false;
     std::function<void()> m_on_power_off;
     std::function<void()> m_on_reset;
+    std::function<void()> m_on_suspend;
+    std::function<void()> m_on_wake;
 };

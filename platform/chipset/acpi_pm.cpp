@@ -26,6 +26,7 @@ void AcpiPm::reset()
     m_control = SCI_EN;
     m_tmr_epoch = timer_period_index();
     m_timer.disarm();
+    m_sleeping = false;
     update_sci();
 }
 
@@ -78,12 +79,36 @@ void AcpiPm::press_power_button()
 {
     m_status |= PWRBTN_STS;
     update_sci();
+    // The power button wakes the system from any sleep state, enabled or
+    // not (ACPI 6.x 4.8.3.1.1, PWRBTN_EN).
+    if (m_sleeping)
+        wake_from_sleep();
 }
 
 void AcpiPm::wake()
 {
     m_status |= WAK_STS;
     update_sci();
+}
+
+void AcpiPm::set_rtc_irq(bool level)
+{
+    const bool rising = level && !m_rtc_irq;
+    m_rtc_irq = level;
+    if (!rising)
+        return;
+    m_status |= RTC_STS;
+    update_sci();
+    if (m_sleeping && (m_enable & RTC_EN))
+        wake_from_sleep();
+}
+
+void AcpiPm::wake_from_sleep()
+{
+    m_sleeping = false;
+    wake();
+    if (m_on_wake)
+        m_on_wake();
 }
 
 u8 AcpiPm::read_byte(unsigned offset) const
@@ -129,6 +154,8 @@ void AcpiPm::write_byte(unsigned offset, u8 value)
         m_control = static_cast<u16>((m_control & ~(lane & CNT_WRITABLE)) | (v & CNT_WRITABLE));
         if (v & SLP_EN) {
             const u8 typ = static_cast<u8>((m_control & SLP_TYP_MASK) >> 10);
+            if (typ == SLP_TYP_S3)
+                m_sleeping = true;
             if (m_on_sleep)
                 m_on_sleep(typ);
         }
@@ -159,12 +186,14 @@ void AcpiPm::io_write(u64 offset, unsigned size, u64 value)
 
 void AcpiPm::visit_state(StateVisitor& v)
 {
-    v.section("acpi_pm", 1);
+    v.section("acpi_pm", 2);
     v.field("status", m_status);
     v.field("enable", m_enable);
     v.field("control", m_control);
     v.field("tmr_epoch", m_tmr_epoch);
     v.field("sci_level", m_sci_level);
+    v.field("rtc_irq", m_rtc_irq);
+    v.field("sleeping", m_sleeping);
     if (v.loading())
         arm_timer();
 }

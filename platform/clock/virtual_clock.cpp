@@ -111,3 +111,25 @@ void VirtualClock::remove(ClockTimer* t)
 {
     m_timers.erase(std::remove(m_timers.begin(), m_timers.end(), t), m_timers.end());
 }
+
+void VirtualClock::visit_state(StateVisitor& v)
+{
+    v.section("virtual-clock", 1);
+    u8 mode = static_cast<u8>(m_mode);
+    v.field("mode", mode);
+    if (v.loading() && mode != static_cast<u8>(m_mode))
+        return v.fail("the snapshot's clock mode differs (--deterministic)");
+    v.field("idle_ns", m_idle_ns);
+    u64 now = m_mode == Mode::Host ? now_ns() : 0;
+    v.field("host_mode_now_ns", now);
+    if (v.loading() && m_mode == Mode::Host) {
+        // Host time goes on from the saved reading: this process's elapsed
+        // time so far is hidden, as preemption is.
+        const u64 elapsed = m_host_time() - m_host_start_ns;
+        m_host_start_ns = m_host_time() - std::max(now, elapsed);
+        m_hidden_ns = std::max(now, elapsed) - now;
+        m_last_ns = now;
+        m_last_instructions = m_instructions ? m_instructions() : 0;
+        m_idle_wait = true;
+    }
+}

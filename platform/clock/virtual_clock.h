@@ -6,6 +6,7 @@
 // (to bound the vCPU quantum) and fires due timers between quanta.
 #pragma once
 
+#include "mmu/base/state_visitor.h"
 #include "mmu/base/types.h"
 
 #include <functional>
@@ -71,6 +72,11 @@ public:
     u64 instructions_until_next_deadline() const;
     // Fires every timer whose deadline has passed (a callback may re-arm its timer).
     void run_due();
+
+    // The clock's own state (the timers are their devices'). Load it after
+    // the vCPUs' retired counts: in deterministic mode time is computed from
+    // them; in host mode it goes on from the saved time.
+    void visit_state(StateVisitor& v);
 
 private:
     friend class ClockTimer;

@@ -736,7 +736,8 @@ void LocalApic::io_write(u64 offset, unsigned size, u64 value)
 bool LocalApic::write_apic_base(u64 value)
 {
     const u64 top = m_phys_bits >= 64 ? ~0ull : (1ull << m_phys_bits) - 1;
-    const u64 allowed = (top & ~0xFFFull) | BASE_ENABLE | BASE_EXTD | BASE_BSP;
+    const u64 allowed =
+        (top & ~0xFFFull) | BASE_ENABLE | (m_x2apic_supported ? BASE_EXTD : 0) | BASE_BSP;
     if (value & ~allowed)
         return false;
     const bool en = value & BASE_ENABLE, extd = value & BASE_EXTD;

@@ -100,6 +100,9 @@ public:
     u64 base_address() const;
     u64 apic_base_msr() const { return m_apic_base; }
     bool hardware_enabled() const { return m_apic_base & BASE_ENABLE; }
+    // Whether the CPU model offers x2APIC (CPUID.01H:ECX[21]); without it
+    // IA32_APIC_BASE.EXTD is a reserved bit (SDM Vol 3A 10.12.1).
+    void set_x2apic_supported(bool supported) { m_x2apic_supported = supported; }
     bool x2apic_mode() const { return hardware_enabled() && (m_apic_base & BASE_EXTD); }
     bool xapic_mode() const { return hardware_enabled() && !(m_apic_base & BASE_EXTD); }
     bool software_enabled() const { return m_svr & SVR_ENABLE; }
@@ -249,6 +252,7 @@ private:
     bool m_nmi_pending = false;
     bool m_extint_pending = false;
     bool m_wait_for_sipi = false;
+    bool m_x2apic_supported = true;
     std::array<bool, 2> m_lint_level{};
 
     // Derived: some IRR bit may beat the PPR (recomputed by update_pending).

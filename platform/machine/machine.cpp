@@ -111,6 +111,36 @@ void Machine::connect_board()
     }
     m_board->set_power_off_handler([this] { end_run(RunOutcome::of(RunOutcome::Kind::PowerOff)); });
     m_board->set_reset_handler([this] { end_run(RunOutcome::of(RunOutcome::Kind::Reset)); });
+    // S3: no vCPU runs while the board sleeps; its timers go on and one of
+    // them (the RTC alarm) may wake it.
+    m_board->set_suspend_handler([this] { stop_running_vcpu(); });
+    m_board->set_wake_handler([this] { m_resume_pending = true; });
+}
+
+bool Machine::resume_from_suspend()
+{
+    m_resume_pending = false;
+    // Waking from S3 the CPUs start at their reset vector (ACPI 6.4 16.3);
+    // firmware sets up a little and, as SeaBIOS's s3_resume does, jumps to
+    // the FACS's Firmware Waking Vector in real mode as
+    // CS:IP = (vector >> 4):(vector & 0xF). The devices other than the 8259s
+    // and LAPICs keep their state (QEMU resets them; the OS initialises them
+    // again after resume).
+    const u32 vector = m_board->resume_as_firmware_does(m_memory);
+    if (!vector)
+        return false; // SeaBIOS reboots when no vector is set
+    for (auto& vcpu : m_vcpus) {
+        vcpu->backend->reset();
+        vcpu->pending_init = false;
+        vcpu->pending_sipi.reset();
+    }
+    VcpuBackend& boot_vcpu = *m_vcpus[0]->backend;
+    CpuState s = boot_vcpu.get_state();
+    s.seg[CS].selector = static_cast<u16>(vector >> 4);
+    s.seg[CS].base = vector & ~0xFull;
+    s.rip = vector & 0xF;
+    boot_vcpu.set_state(s);
+    return true;
 }
 
 void Machine::connect_vcpu(unsigned index)
@@ -171,6 +201,9 @@ ErrorOr<std::unique_ptr<Machine>> Machine::create(const MachineConfig& config)
         ErrorOr<void> narrowed = machine->m_cpuid.apply_feature_spec(config.cpu_features);
         if (narrowed.is_error())
             return make_error("--cpu-features: " + narrowed.error().message);
+        // The LAPICs follow the narrowed model (`-x2apic`: EXTD reserved).
+        for (unsigned i = 0; i < config.cpu_count; ++i)
+            machine->m_board->lapic(i).set_x2apic_supported(machine->m_cpuid.has(cpufeat::X2APIC));
     }
     return machine;
 }
@@ -197,6 +230,10 @@ ErrorOr<void> Machine::load_kernel(const KernelSpec& kernel)
     const MultibootBoot boot = TRY(load_multiboot(m_memory, kernel.path, params));
     VcpuBackend& boot_vcpu = *m_vcpus[0]->backend;
     boot_vcpu.reset();
+    // No firmware runs before a multiboot kernel here, but under QEMU SeaBIOS
+    // did, and such kernels count on the PIC and PIT it leaves (kvm-unit-tests
+    // realmode waits in HLT for IRQ 0).
+    m_board->program_as_firmware_leaves_it(m_memory);
     CpuState state = boot_vcpu.get_state();
     enter_multiboot(state, boot);
     boot_vcpu.set_state(state);
@@ -224,6 +261,8 @@ RunOutcome Machine::run(const HostPoll& poll, std::optional<u64> max_instruction
     m_ending.reset();
     const u64 start = retired();
     for (;;) {
+        if (m_resume_pending && !resume_from_suspend())
+            return RunOutcome::of(RunOutcome::Kind::Reset);
         u64 budget = QUANTUM;
         if (max_instructions) {
             const u64 done = retired() - start;
@@ -231,6 +270,8 @@ RunOutcome Machine::run(const HostPoll& poll, std::optional<u64> max_instruction
                 return RunOutcome::of(RunOutcome::Kind::InstructionLimit);
             budget = std::min(budget, *max_instructions - done);
         }
+        if (m_stop_at && retired() >= *m_stop_at)
+            return RunOutcome::of(RunOutcome::Kind::Checkpoint);
         if (std::optional<RunOutcome> stop = poll_host(poll))
             return *stop;
         if (m_paused) {
@@ -241,8 +282,11 @@ RunOutcome Machine::run(const HostPoll& poll, std::optional<u64> max_instruction
         bool progressed = false;
         if (std::optional<RunOutcome> ended = run_round(budget, progressed))
             return *ended;
-        if (!progressed && !wait_for_interrupt())
-            return RunOutcome::of(RunOutcome::Kind::HaltedForever);
+        if (!progressed && !wait_for_interrupt()) {
+            RunOutcome halted = RunOutcome::of(RunOutcome::Kind::HaltedForever);
+            halted.suspended = m_board->suspended();
+            return halted;
+        }
     }
 }
 
@@ -284,7 +328,14 @@ std::optional<RunOutcome> Machine::wait_while_paused(const HostPoll& poll)
 std::optional<RunOutcome> Machine::run_round(u64 budget, bool& progressed)
 {
     const u64 slice = m_vcpus.size() == 1 ? budget : std::min(budget, VCPU_SLICE);
+    if (m_board->suspended()) {
+        m_clock.run_due(); // a wake event sets m_resume_pending
+        progressed = m_resume_pending;
+        return std::nullopt;
+    }
     for (unsigned i = 0; i < m_vcpus.size(); ++i) {
+        if (m_board->suspended())
+            break; // the vCPU before this one suspended the machine
         Vcpu& vcpu = *m_vcpus[i];
         apply_startup_requests(vcpu);
         if (m_board->lapic(i).wait_for_sipi())
@@ -320,7 +371,7 @@ u64 Machine::slice_until_next_timer(u64 slice) const
 
 bool Machine::wait_for_interrupt()
 {
-    bool can_wake = false;
+    bool can_wake = m_board->suspended(); // a timer may be a wake event
     for (unsigned i = 0; i < m_vcpus.size(); ++i) {
         const CpuState state = m_vcpus[i]->backend->get_state();
         if (!m_board->lapic(i).wait_for_sipi() && ((state.rflags & rf::IF) || state.events.nmi))

@@ -80,6 +80,7 @@ struct RunOutcome {
         HaltedForever,    // every vCPU halted and nothing can wake them
         GuestCrash,       // the Hyper-V crash MSRs: `crash`
         HostStop,         // the HostPoll asked: `status`
+        Checkpoint,       // the instruction count set by stop_at() was reached
     };
     Kind kind = Kind::PowerOff;
     int status = 0;
@@ -89,6 +90,7 @@ struct RunOutcome {
     // Reset: the host asked for it (Machine::request_reset, QMP
     // system_reset), not the guest.
     bool by_host = false;
+    bool suspended = false; // HaltedForever: in ACPI S3 with no wake event left
 
     static RunOutcome of(Kind kind, int status = 0)
     {
@@ -129,6 +131,20 @@ public:
     // Runs until the guest or the host ends the run, or until
     // `max_instructions` more have retired (all vCPUs together).
     RunOutcome run(const HostPoll& poll = {}, std::optional<u64> max_instructions = {});
+
+    // Ends run() with RunOutcome::Kind::Checkpoint at the first boundary
+    // between rounds of the run loop at or after `retired` instructions (all
+    // vCPUs together). Such a boundary is where an uninterrupted run passes
+    // too, so a machine saved there and restored runs on exactly as it would
+    // have (deterministic mode).
+    void stop_at(std::optional<u64> retired) { m_stop_at = retired; }
+
+    // The whole machine but RAM, in a fixed order: vCPUs, clock, board,
+    // serial ports, the Hyper-V partition (platform/machine/snapshot.h adds
+    // the header and RAM). Fails (v.fail) for devices that have no saved
+    // state (the kvm-unit-tests test devices).
+    void visit_state(StateVisitor& v);
+    const MachineConfig& config() const { return m_config; }
 
     // Instructions retired by all vCPUs together.
     u64 retired() const;
@@ -183,6 +199,9 @@ private:
     // Every vCPU is halted: waits (in virtual time) for the next timer.
     // Returns false when nothing can ever wake any of them.
     bool wait_for_interrupt();
+    // Back from ACPI S3: the vCPUs reset, the BSP in real mode at the OS's
+    // waking vector; false when the OS set none (then the machine resets).
+    bool resume_from_suspend();
     // Ends the slice of the vCPU that is running (a device asked to stop).
     void stop_running_vcpu() { m_vcpus[m_running]->backend->request_stop(); }
     void end_run(RunOutcome outcome);
@@ -207,6 +226,8 @@ private:
     std::unique_ptr<PcTestdev> m_pc_testdev;
     // Why the run ends, once a device or the guest has said so.
     std::optional<RunOutcome> m_ending;
+    std::optional<u64> m_stop_at;
+    bool m_resume_pending = false; // a wake event ended S3; resume before the next round
     unsigned m_running = 0; // the vCPU whose slice is running
     bool m_paused = false;
     u64 m_next_host_poll = 0;

@@ -92,6 +92,19 @@ TEST_CASE("apply_feature_spec masks machine-dependent flags too")
     CHECK(!bit(m.query(1, 0, 0).ecx, 24)); // so does the TSC deadline timer
 }
 
+TEST_CASE("has() agrees with CPUID on the machine-dependent x2APIC flag")
+{
+    CpuidModel m;
+    CHECK_FALSE(m.has(cpufeat::X2APIC)); // no local APIC yet
+    m.set_local_apic(true);
+    CHECK(m.has(cpufeat::X2APIC));
+    REQUIRE(!m.apply_feature_spec("-rdtscp").is_error()); // narrowing something else
+    CHECK(m.has(cpufeat::X2APIC));
+    REQUIRE(!m.apply_feature_spec("-x2apic").is_error());
+    CHECK_FALSE(m.has(cpufeat::X2APIC));
+    CHECK(!bit(m.query(1, 0, 0).ecx, 21));
+}
+
 TEST_CASE("apply_feature_spec rejects unknown, unsigned and unimplemented items unchanged")
 {
     CpuidModel m;

@@ -776,31 +776,36 @@ TEST_CASE("x87 instructions match the host bit for bit (FNSAVE image, memory, EF
         Outcome hw = host.run(code, in, data);
         const Outcome em = emulate(code, in, data);
         ++cases;
-        // A preemption between the instruction and the host's FNSAVE can
-        // lose FOP (AMD's XSAVE keeps it only with an exception pending), so
-        // a host image that differs from ours is measured once more.
-        if (std::memcmp(hw.image, em.image, 108) != 0)
-            hw = host.run(code, in, data);
         // Mask FIP, FCS, FDP and FDS: addresses differ between the two runs.
-        u8 a[108], b[108];
-        std::memcpy(a, hw.image, 108);
-        std::memcpy(b, em.image, 108);
-        for (unsigned i : {12u, 13u, 14u, 15u, 16u, 17u, 20u, 21u, 22u, 23u, 24u, 25u}) {
-            a[i] = 0;
-            b[i] = 0;
-        }
-        u8 hd[128], ed[128];
-        std::memcpy(hd, hw.data, 128);
-        std::memcpy(ed, em.data, 128);
-        if (esc == 0xD9 && ((modrm >> 3) & 7) == 6 && (modrm >> 6) != 3) // FNSTENV: pointers
-            for (unsigned i : {12u, 13u, 14u, 15u, 16u, 17u, 20u, 21u, 22u, 23u, 24u, 25u})
-                hd[i] = ed[i] = 0;
-        if (esc == 0xDD && ((modrm >> 3) & 7) == 6 && (modrm >> 6) != 3) // FNSAVE: pointers
-            for (unsigned i : {12u, 13u, 14u, 15u, 16u, 17u, 20u, 21u, 22u, 23u, 24u, 25u})
-                hd[i] = ed[i] = 0;
+        u8 a[108], b[108], hd[128], ed[128];
         const u64 fmask = rf::CF | rf::PF | rf::ZF | rf::SF | rf::AF;
-        if (std::memcmp(a, b, 108) != 0 || std::memcmp(hd, ed, 128) != 0 ||
-            (hw.flags & fmask) != (em.flags & fmask)) {
+        auto differs = [&](const Outcome& host_run) {
+            std::memcpy(a, host_run.image, 108);
+            std::memcpy(b, em.image, 108);
+            for (unsigned i : {12u, 13u, 14u, 15u, 16u, 17u, 20u, 21u, 22u, 23u, 24u, 25u}) {
+                a[i] = 0;
+                b[i] = 0;
+            }
+            std::memcpy(hd, host_run.data, 128);
+            std::memcpy(ed, em.data, 128);
+            if (esc == 0xD9 && ((modrm >> 3) & 7) == 6 && (modrm >> 6) != 3) // FNSTENV: pointers
+                for (unsigned i : {12u, 13u, 14u, 15u, 16u, 17u, 20u, 21u, 22u, 23u, 24u, 25u})
+                    hd[i] = ed[i] = 0;
+            if (esc == 0xDD && ((modrm >> 3) & 7) == 6 && (modrm >> 6) != 3) // FNSAVE: pointers
+                for (unsigned i : {12u, 13u, 14u, 15u, 16u, 17u, 20u, 21u, 22u, 23u, 24u, 25u})
+                    hd[i] = ed[i] = 0;
+            return std::memcmp(a, b, 108) != 0 || std::memcmp(hd, ed, 128) != 0 ||
+                   (host_run.flags & fmask) != (em.flags & fmask);
+        };
+        // A preemption between the instruction and the host's FNSAVE can lose
+        // FOP (AMD's XSAVE keeps it only with an exception pending), and this
+        // paravirtualized host gives a different x87 answer about once in
+        // 100,000 runs: a case counts as a mismatch only when three host runs
+        // all disagree with the interpreter (as cpu-difftest does).
+        bool mismatch = differs(hw);
+        for (unsigned rerun = 0; mismatch && rerun < 2; ++rerun)
+            mismatch = differs(host.run(code, in, data));
+        if (mismatch) {
             ++mismatches;
             const unsigned key = (op[0] & 7) << 8 | (op[1] >= 0xC0 ? op[1] : (op[1] & 0x38));
             ++by_op[key];

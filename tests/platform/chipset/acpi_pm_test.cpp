@@ -14,13 +14,17 @@ struct Bench {
     AcpiPm pm{clock};
     std::vector<bool> sci;
     std::vector<u8> sleeps;
+    unsigned wakes = 0;
 
     Bench()
     {
         clock.set_instruction_counter([this] { return ns; });
         pm.set_sci_line([this](bool l) { sci.push_back(l); });
         pm.set_sleep_handler([this](u8 typ) { sleeps.push_back(typ); });
+        pm.set_wake_handler([this] { ++wakes; });
     }
+    // PM1_CNT <- SLP_TYP 1 (S3) | SLP_EN, as kvm-unit-tests' s3 writes it.
+    void suspend() { out(4, 2, 0x2400); }
     u64 in(u64 off, unsigned size) { return pm.io_read(off, size); }
     void out(u64 off, unsigned size, u64 v) { pm.io_write(off, size, v); }
     void advance(u64 delta)
@@ -132,6 +136,46 @@ TEST_CASE("ACPI PM wake sets WAK_STS")
     Bench b;
     b.pm.wake();
     CHECK((b.in(0, 2) & AcpiPm::WAK_STS) != 0);
+}
+
+TEST_CASE("ACPI PM S3 lasts until the RTC's interrupt with RTC_EN, which sets WAK_STS and RTC_STS")
+{
+    Bench b;
+    b.out(2, 2, AcpiPm::RTC_EN);
+    b.suspend();
+    CHECK(b.sleeps == std::vector<u8>{AcpiPm::SLP_TYP_S3});
+    CHECK(b.pm.sleeping());
+    CHECK(b.wakes == 0);
+    b.pm.set_rtc_irq(true);
+    CHECK_FALSE(b.pm.sleeping());
+    CHECK(b.wakes == 1);
+    CHECK((b.in(0, 2) & (AcpiPm::WAK_STS | AcpiPm::RTC_STS)) == (AcpiPm::WAK_STS | AcpiPm::RTC_STS));
+    b.pm.set_rtc_irq(true); // still high: no second edge, no second wake
+    CHECK(b.wakes == 1);
+}
+
+TEST_CASE("ACPI PM the RTC's interrupt does not end S3 without RTC_EN, the power button does")
+{
+    Bench b;
+    b.suspend();
+    b.pm.set_rtc_irq(true);
+    CHECK(b.pm.sleeping());
+    CHECK((b.in(0, 2) & AcpiPm::RTC_STS) != 0);
+    CHECK(b.wakes == 0);
+    b.pm.press_power_button();
+    CHECK_FALSE(b.pm.sleeping());
+    CHECK(b.wakes == 1);
+}
+
+TEST_CASE("ACPI PM S5 is not a sleep that wakes")
+{
+    Bench b;
+    b.out(2, 2, AcpiPm::RTC_EN);
+    b.out(4, 2, 0x2000); // SLP_TYP 0 (S5) | SLP_EN
+    CHECK(b.sleeps == std::vector<u8>{AcpiPm::SLP_TYP_S5});
+    CHECK_FALSE(b.pm.sleeping());
+    b.pm.set_rtc_irq(true);
+    CHECK(b.wakes == 0);
 }
 
 TEST_CASE("ACPI PM state saves, loads and saves again to the same bytes")

@@ -746,6 +746,17 @@ TEST_CASE("LAPIC APIC base MSR enforces the x2APIC mode transitions")
     CHECK(b.cpu().write_msr(0x1B, base | en));         // disabled -> xAPIC
 }
 
+TEST_CASE("LAPIC APIC base MSR: EXTD is reserved when the CPU model offers no x2APIC")
+{
+    Board b;
+    b.cpu().set_x2apic_supported(false);
+    const u64 base = 0xFEE00000 | (1u << 8), en = 1u << 11, extd = 1u << 10;
+    CHECK(!b.cpu().write_msr(0x1B, base | en | extd)); // #GP, still xAPIC
+    CHECK_FALSE(b.cpu().x2apic_mode());
+    CHECK(b.cpu().write_msr(0x1B, base));              // disabling still works
+    CHECK(b.cpu().write_msr(0x1B, base | en));
+}
+
 namespace {
 // A device that answers every read with one value (for overlap tests).
 struct ConstantDevice : IoDevice {

@@ -1,0 +1,39 @@
+// Machine::visit_state: the order in which a machine's parts are saved and
+// loaded. The vCPUs come before the clock because deterministic time is
+// computed from their retired counts; devices come after the clock because
+// their timers are absolute times on it.
+#include "platform/machine/machine.h"
+
+void Machine::visit_state(StateVisitor& v)
+{
+    v.section("machine", 1);
+    if (m_hv_test_device || m_pc_testdev)
+        return v.fail("the kvm-unit-tests test devices (--pc-testdev, --hyperv-test-device) "
+                      "have no saved state");
+    u32 vcpus = vcpu_count();
+    v.field("vcpu_count", vcpus);
+    if (v.loading() && vcpus != vcpu_count())
+        return v.fail("the snapshot has " + std::to_string(vcpus) + " vCPUs, this machine " +
+                      std::to_string(vcpu_count()));
+    for (auto& vcpu : m_vcpus) {
+        vcpu->backend->visit_state(v);
+        v.field("pending_init", vcpu->pending_init);
+        bool sipi = vcpu->pending_sipi.has_value();
+        u8 vector = sipi ? *vcpu->pending_sipi : 0;
+        v.field("pending_sipi", sipi);
+        v.field("sipi_vector", vector);
+        if (v.loading())
+            vcpu->pending_sipi = sipi ? std::optional<u8>(vector) : std::nullopt;
+    }
+    v.field("resume_pending", m_resume_pending);
+    m_clock.visit_state(v);
+    m_board->visit_state(v);
+    m_uart.visit_state(v);
+    m_com2.visit_state(v);
+    bool enlightened = m_hyperv->enabled();
+    v.field("enlightenments", enlightened);
+    if (v.loading() && enlightened != m_hyperv->enabled())
+        return v.fail("the snapshot's Hyper-V enlightenments setting differs");
+    if (enlightened)
+        m_hyperv->hv().visit_state(v);
+}
