@@ -22,7 +22,8 @@ bool CommandQueue::call(Command command, u64 timeout_ns)
     // unrun (close()), destroying it breaks the promise and wakes us.
     auto done = std::make_shared<std::promise<void>>();
     std::future<void> finished = done->get_future();
-    if (!post([command = std::move(command), done] {
+    // Only the command holds the promise, so that dropping it breaks it.
+    if (!post([command = std::move(command), done = std::move(done)] {
             command();
             done->set_value();
         }))

@@ -395,6 +395,9 @@ bool Machine::wait_for_interrupt()
             return true;
         }
         m_clock.skip_to(deadline);
+        // Idle vCPUs retire nothing, so the instruction-count gate would
+        // keep host commands out until a timer interrupt makes one run.
+        m_next_host_poll = 0;
         return true; // run_round fires the timer before the next slice
     }
     if (deadline == ~0ull && !m_config.input_can_wake)

@@ -18,14 +18,14 @@ struct TestMachine {
     std::unique_ptr<Machine> machine;
 
     explicit TestMachine(unsigned cpus = 1, bool jit = true, CommandQueue* commands = nullptr,
-                         bool input_can_wake = false)
+                         bool input_can_wake = false, bool deterministic = true)
     {
         MachineConfig config;
         config.commands = commands;
         config.input_can_wake = input_can_wake;
         config.memory_bytes = 32ull << 20;
         config.cpu_count = cpus;
-        config.deterministic = true;
+        config.deterministic = deterministic;
         config.jit = jit;
         config.com1_output = [this](u8 byte) { com1.push_back(static_cast<char>(byte)); };
         ErrorOr<std::unique_ptr<Machine>> created = Machine::create(config);
@@ -176,8 +176,25 @@ TEST_CASE("A paused machine retires nothing until a host command resumes it")
 TEST_CASE("A halted guest that only host input can wake waits for a host command")
 {
     CommandQueue commands;
-    TestMachine t(1, true, &commands, true);
+    TestMachine t(1, true, &commands, true, false); // host time: a real wait
     t.boot_real_mode({0xFB, 0xF4, 0xEB, 0xFD}); // sti; hlt; jmp back (no timer armed)
+    std::thread host([&] {
+        std::this_thread::sleep_for(std::chrono::milliseconds(30));
+        commands.post([&] { t.machine->request_reset(); });
+    });
+    const RunOutcome outcome = t.machine->run();
+    host.join();
+    CHECK(outcome.kind == RunOutcome::Kind::Reset);
+}
+
+TEST_CASE("A deterministic machine whose vCPUs idle between timers still takes host commands")
+{
+    CommandQueue commands;
+    TestMachine t(1, true, &commands);
+    // sti; hlt; jmp back. The board keeps a timer of its own armed, so
+    // virtual time skips from deadline to deadline and no instruction
+    // retires between them.
+    t.boot_real_mode({0xFB, 0xF4, 0xEB, 0xFD});
     std::thread host([&] {
         std::this_thread::sleep_for(std::chrono::milliseconds(30));
         commands.post([&] { t.machine->request_reset(); });
