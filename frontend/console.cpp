@@ -1,6 +1,7 @@
 #include "frontend/console.h"
 
 #include <atomic>
+#include <cerrno>
 #include <csignal>
 #include <cstdlib>
 #include <fcntl.h>
@@ -12,11 +13,8 @@ namespace {
 
 constexpr u8 CTRL_A = 0x01;
 
-volatile std::sig_atomic_t g_signal = 0;
 termios g_saved_termios;
 std::atomic<bool> g_termios_saved{false};
-
-void on_signal(int signal_number) { g_signal = signal_number; }
 
 void restore_saved_termios()
 {
@@ -28,11 +26,6 @@ void restore_saved_termios()
 
 Console::Console(bool interactive) : m_interactive(interactive)
 {
-    struct sigaction sa {};
-    sa.sa_handler = on_signal;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, nullptr);
-    sigaction(SIGTERM, &sa, nullptr);
     if (!m_interactive || !isatty(STDIN_FILENO))
         return;
     if (tcgetattr(STDIN_FILENO, &g_saved_termios) != 0)
@@ -67,6 +60,8 @@ void Console::poll(const std::function<void(u8)>& deliver)
     while (::poll(&pfd, 1, 0) > 0 && (pfd.revents & (POLLIN | POLLHUP))) {
         u8 buf[256];
         const ssize_t n = ::read(STDIN_FILENO, buf, sizeof buf);
+        if (n < 0 && (errno == EAGAIN || errno == EINTR))
+            return; // the event loop made stdin non-blocking; nothing yet
         if (n <= 0) {
             m_eof = true; // stdin closed: the guest just gets no more input
             return;
@@ -92,15 +87,15 @@ void Console::poll(const std::function<void(u8)>& deliver)
     }
 }
 
-bool Console::quit_requested() const { return m_user_quit || g_signal != 0; }
+bool Console::quit_requested() const { return m_user_quit || m_signal != 0; }
 
 std::string Console::quit_reason() const
 {
     if (m_user_quit)
         return "quit from the console (Ctrl-A x)";
-    if (g_signal == SIGINT)
+    if (m_signal == SIGINT)
         return "interrupted (SIGINT)";
-    if (g_signal == SIGTERM)
+    if (m_signal == SIGTERM)
         return "terminated (SIGTERM)";
     return "stopped";
 }

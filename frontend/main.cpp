@@ -1,17 +1,24 @@
 // viridian's entry point: options → machine → run → exit status. Every
 // error reaches here as a value and leaves as one line on stderr.
 #include "frontend/console.h"
+#include "frontend/machine_monitor.h"
 #include "frontend/options.h"
 #include "frontend/run_report.h"
 #include "frontend/tracer.h"
+#include "platform/host/command_queue.h"
+#include "platform/host/event_loop.h"
 #include "platform/machine/machine.h"
 #include "platform/machine/snapshot.h"
 
+#include <atomic>
 #include <cerrno>
+#include <csignal>
 #include <cstdio>
 #include <cstring>
 #include <string>
 #include <ctime>
+#include <sys/syscall.h>
+#include <thread>
 #include <unistd.h>
 #include <vector>
 
@@ -81,6 +88,30 @@ std::optional<std::string> find_demo_kernel()
     if (readable(VIRIDIAN_DEMO_KERNEL))
         return std::string(VIRIDIAN_DEMO_KERNEL);
     return std::nullopt;
+}
+
+// The reason SHUTDOWN (or RESET) gives for a run that ended this way
+// (docs/qmp.md "Events").
+ShutdownCause shutdown_cause_of(const RunOutcome& outcome)
+{
+    switch (outcome.kind) {
+    case RunOutcome::Kind::GuestExit:
+    case RunOutcome::Kind::PowerOff:
+    case RunOutcome::Kind::HaltedForever:
+        return ShutdownCause::GuestShutdown;
+    case RunOutcome::Kind::Reset:
+        return outcome.by_host ? ShutdownCause::HostQmpSystemReset : ShutdownCause::GuestReset;
+    case RunOutcome::Kind::TripleFault:
+        return ShutdownCause::GuestReset; // what a PC does on a triple fault
+    case RunOutcome::Kind::GuestCrash:
+        return ShutdownCause::GuestPanic;
+    case RunOutcome::Kind::Checkpoint: // --save-at: saved, and the run ends on purpose
+        return ShutdownCause::HostQmpQuit;
+    case RunOutcome::Kind::InstructionLimit:
+    case RunOutcome::Kind::HostStop:
+        return ShutdownCause::HostError;
+    }
+    return ShutdownCause::HostError;
 }
 
 } // namespace
@@ -173,69 +204,235 @@ int main(int argc, char** argv)
             t->trace(s, bytes, length);
         };
     }
+    // Two threads (docs/architecture.md "Threads"): this one runs the event
+    // loop (the console, signals, QMP sockets); the machine runs on its own
+    // and takes the loop's commands at its poll points. Nothing is posted to
+    // it unless input arrives, so a run without input is the same run as
+    // with no loop at all (--deterministic repeats byte for byte).
+    std::signal(SIGPIPE, SIG_IGN); // a QMP client that goes away is an error value, not a signal
+    EventLoop loop;
+    CommandQueue commands;
+    config.commands = &commands;
     // Typed input reaches COM1; Ctrl-A x and SIGINT/SIGTERM end the run.
     Console console(true);
-    config.input_can_wake = ::isatty(0);
+    // With a QMP socket the host can always wake a halted guest
+    // (system_powerdown raises an SCI), so halted vCPUs wait for it.
+    config.input_can_wake = ::isatty(0) || !options.qmp.empty();
+
+    // The machine thread's state: only that thread touches it (commands
+    // from the loop run there).
+    struct HostStop {
+        int status;
+        std::string message; // printed on its own line; empty: nothing
+        ShutdownCause cause;
+    };
+    std::optional<HostStop> host_stop;
     Machine* running = nullptr;
+    bool paused = false; // kept across a reset, as QEMU keeps a stopped VM stopped
+    std::atomic<long> vcpu_thread{0};
+    // The loop asks the machine to end the run; the first reason wins.
+    const auto request_stop = [&](HostStop stop) {
+        return commands.post([&host_stop, stop] {
+            if (!host_stop)
+                host_stop = stop;
+        });
+    };
     const HostPoll poll = [&]() -> std::optional<int> {
         std::fflush(com1);
-        console.poll([&](u8 byte) { running->serial_input(byte); });
-        if (!console.quit_requested())
+        if (!host_stop)
             return std::nullopt;
-        std::fprintf(stderr, "\nviridian: %s\n", console.quit_reason().c_str());
-        return console.quit_reason().find("SIG") == std::string::npos ? exit_status::SUCCESS
-                                                                       : exit_status::INTERRUPTED;
+        if (!host_stop->message.empty())
+            std::fprintf(stderr, "\nviridian: %s\n", host_stop->message.c_str());
+        return host_stop->status;
     };
+
+    // --qmp: the monitor and its sockets live on the loop.
+    std::unique_ptr<MachineMonitor> monitor;
+    bool waiting_for_client = false;
+    std::function<void()> start_machine;
+    if (!options.qmp.empty()) {
+        constexpr u64 COMMAND_TIMEOUT_NS = 10'000'000'000;
+        MachineMonitorHooks hooks;
+        hooks.cpu_count = options.cpus;
+        hooks.vcpu_thread_id = [&] { return vcpu_thread.load(); };
+        hooks.set_paused = [&](bool pause) {
+            return commands.call(
+                [&, pause] {
+                    paused = pause;
+                    if (running)
+                        pause ? running->pause() : running->resume();
+                },
+                COMMAND_TIMEOUT_NS);
+        };
+        hooks.reset = [&] {
+            return commands.post([&] {
+                if (running)
+                    running->request_reset();
+            });
+        };
+        hooks.power_button = [&] {
+            return commands.post([&] {
+                if (running)
+                    running->press_power_button();
+            });
+        };
+        hooks.quit = [&] { return request_stop({exit_status::SUCCESS, "", ShutdownCause::HostQmpQuit}); };
+        monitor = std::make_unique<MachineMonitor>(loop, std::move(hooks));
+        for (const QmpSpec& spec : options.qmp) {
+            ErrorOr<void> listening = monitor->listen(spec.address, [&] {
+                if (waiting_for_client && start_machine)
+                    start_machine();
+            });
+            if (listening.is_error())
+                return fail("--qmp: " + listening.error().message);
+            if (spec.wait) {
+                waiting_for_client = true;
+                std::fprintf(stderr, "viridian: waiting for a QMP connection on %s\n",
+                             spec.address.describe().c_str());
+            }
+        }
+    }
+
+    // Console input and the quit keys, read on the loop, typed into the
+    // machine that runs when the bytes arrive.
+    std::unique_ptr<FdWatcher> stdin_watcher;
+    const auto read_console = [&] {
+        std::string typed;
+        console.poll([&](u8 byte) { typed += static_cast<char>(byte); });
+        if (!typed.empty()) {
+            commands.post([&running, typed] {
+                if (running)
+                    for (char byte : typed)
+                        running->serial_input(static_cast<u8>(byte));
+            });
+        }
+        if (console.quit_requested())
+            request_stop({exit_status::SUCCESS, console.quit_reason(), ShutdownCause::HostUi});
+        if ((console.at_eof() || console.quit_requested()) && stdin_watcher)
+            stdin_watcher->stop();
+    };
+    if (ErrorOr<std::unique_ptr<FdWatcher>> watcher = FdWatcher::create(loop, STDIN_FILENO, read_console);
+        !watcher.is_error())
+        stdin_watcher = watcher.release_value();
+    else
+        read_console(); // a file or /dev/null: epoll cannot watch it, and it never blocks
+    std::vector<std::unique_ptr<SignalWatcher>> signals;
+    // Ends the loop once the machine's thread is done (or never started):
+    // the last words to every client, then everything closes and the loop
+    // returns when the sockets have flushed.
+    int status = exit_status::SUCCESS;
+    const auto finish_loop = [&](int final_status, ShutdownCause cause) {
+        status = final_status;
+        if (monitor) {
+            monitor->emit_shutdown(cause);
+            monitor->close();
+        }
+        stdin_watcher.reset();
+        signals.clear();
+        loop.finish_when_idle();
+    };
+    for (int number : {SIGINT, SIGTERM}) {
+        signals.push_back(std::make_unique<SignalWatcher>(loop, number, [&](int received) {
+            console.signal_received(received);
+            if (waiting_for_client) { // no machine yet to stop
+                std::fprintf(stderr, "\nviridian: %s\n", console.quit_reason().c_str());
+                waiting_for_client = false;
+                finish_loop(exit_status::INTERRUPTED, ShutdownCause::HostSignal);
+                return;
+            }
+            request_stop({exit_status::INTERRUPTED, console.quit_reason(), ShutdownCause::HostSignal});
+        }));
+    }
 
     // A guest reboot boots a fresh machine (new RAM, devices and vCPUs at
     // power-on) from the same files, as pressing reset would; --no-reboot
     // ends the run instead, with status 0.
-    int status = exit_status::SUCCESS;
-    u64 retired = 0; // by every machine of the run together
-    bool first = true;
-    for (;;) {
-        ErrorOr<std::unique_ptr<Machine>> created = Machine::create(config);
-        if (created.is_error())
-            return fail(created.error().message);
-        Machine& machine = *created.value();
-        // --incoming restores the first machine; a reboot boots the kernel.
-        ErrorOr<void> started = options.incoming && first ? restore_machine(machine, *options.incoming)
-                                                          : machine.load_kernel(kernel);
-        first = false;
-        // A restored machine counts on from where it was saved.
-        const u64 before = retired;
-        retired += machine.retired();
-        if (started.is_error())
-            return fail(started.error().message);
-        if (options.save_at)
-            machine.stop_at(options.save_at->instructions);
-        running = &machine;
-        // The instruction limit is for the whole run, across restarts.
-        std::optional<u64> limit;
-        if (options.max_instructions)
-            limit = *options.max_instructions > retired ? *options.max_instructions - retired : 0;
-        const RunOutcome outcome = machine.run(poll, limit);
-        retired = before + machine.retired();
-        if (outcome.kind == RunOutcome::Kind::Checkpoint) {
-            const double start = monotonic_seconds();
-            if (ErrorOr<void> saved = save_machine(machine, options.save_at->uri); saved.is_error())
-                return fail(saved.error().message);
-            std::fprintf(stderr, "viridian: saved the machine after %llu instructions (in %.2f s)\n",
-                         static_cast<unsigned long long>(retired), monotonic_seconds() - start);
+    struct Finish {
+        int status;
+        ShutdownCause cause;
+    };
+    const auto run_machines = [&]() -> Finish {
+        vcpu_thread = static_cast<long>(::syscall(SYS_gettid));
+        int status = exit_status::SUCCESS;
+        ShutdownCause cause = ShutdownCause::GuestShutdown;
+        u64 retired = 0; // by every machine of the run together
+        bool first = true;
+        for (;;) {
+            ErrorOr<std::unique_ptr<Machine>> created = Machine::create(config);
+            if (created.is_error())
+                return {fail(created.error().message), ShutdownCause::HostError};
+            Machine& machine = *created.value();
+            // --incoming restores the first machine; a reboot boots the kernel.
+            ErrorOr<void> started = options.incoming && first ? restore_machine(machine, *options.incoming)
+                                                              : machine.load_kernel(kernel);
+            first = false;
+            // A restored machine counts on from where it was saved.
+            const u64 before = retired;
+            retired += machine.retired();
+            if (started.is_error())
+                return {fail(started.error().message), ShutdownCause::HostError};
+            if (options.save_at)
+                machine.stop_at(options.save_at->instructions);
+            running = &machine;
+            if (paused)
+                machine.pause();
+            // The instruction limit is for the whole run, across restarts.
+            std::optional<u64> limit;
+            if (options.max_instructions)
+                limit = *options.max_instructions > retired ? *options.max_instructions - retired : 0;
+            const RunOutcome outcome = machine.run(poll, limit);
+            running = nullptr;
+            retired = before + machine.retired();
+            if (outcome.kind == RunOutcome::Kind::Checkpoint) {
+                const double start = monotonic_seconds();
+                if (ErrorOr<void> saved = save_machine(machine, options.save_at->uri); saved.is_error())
+                    return {fail(saved.error().message), ShutdownCause::HostError};
+                std::fprintf(stderr, "viridian: saved the machine after %llu instructions (in %.2f s)\n",
+                             static_cast<unsigned long long>(retired), monotonic_seconds() - start);
+            }
+            std::fflush(com1);
+            std::fflush(com2);
+            status = report_outcome(stderr, outcome, machine, retired);
+            cause = shutdown_cause_of(outcome);
+            if (outcome.kind == RunOutcome::Kind::HostStop && host_stop)
+                cause = host_stop->cause;
+            if (outcome.kind != RunOutcome::Kind::Reset)
+                break;
+            if (options.no_reboot) {
+                std::fprintf(stderr, "viridian: %s reset the machine; stopping (--no-reboot)\n",
+                             outcome.by_host ? "system_reset" : "the guest");
+                break;
+            }
+            if (outcome.by_host)
+                continue; // system_reset already sent RESET
+            std::fprintf(stderr, "viridian: the guest reset the machine; restarting\n");
+            loop.post([&monitor, cause] {
+                if (monitor)
+                    monitor->emit_reset(cause);
+            });
         }
-        std::fflush(com1);
-        std::fflush(com2);
-        status = report_outcome(stderr, outcome, machine, retired);
-        if (outcome.kind != RunOutcome::Kind::Reset)
-            break;
-        if (options.no_reboot) {
-            std::fprintf(stderr, "viridian: the guest reset the machine; stopping (--no-reboot)\n");
-            break;
-        }
-        std::fprintf(stderr, "viridian: the guest reset the machine; restarting\n");
-    }
-    if (options.stats)
-        std::fprintf(stderr, "instructions: %llu\n", static_cast<unsigned long long>(retired));
+        if (options.stats)
+            std::fprintf(stderr, "instructions: %llu\n", static_cast<unsigned long long>(retired));
+        return {status, cause};
+    };
+
+    std::thread machine_thread;
+    start_machine = [&] {
+        waiting_for_client = false;
+        if (machine_thread.joinable())
+            return;
+        machine_thread = std::thread([&] {
+            const Finish finish = run_machines();
+            commands.close(); // a command posted from now on fails at once
+            loop.post([&, finish] { finish_loop(finish.status, finish.cause); });
+        });
+    };
+    if (!waiting_for_client)
+        start_machine();
+    loop.run();
+    if (machine_thread.joinable())
+        machine_thread.join();
+    monitor.reset();
     for (std::FILE* file : {com1, com2})
         if (file != stdout)
             std::fclose(file);

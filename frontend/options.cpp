@@ -37,6 +37,7 @@ enum class Opt : u8 {
     SaveAt,
     Serial,
     Serial2,
+    Qmp,
     Help,
     Version
 };
@@ -64,6 +65,7 @@ constexpr OptionSpec OPTION_SPECS[] = {
     {"cpu-features", Opt::CpuFeatures, true},
     {"cpu", Opt::Cpu, true},
     {"serial", Opt::Serial, true},    {"serial2", Opt::Serial2, true},
+    {"qmp", Opt::Qmp, true},
     {"help", Opt::Help, false},
     {"version", Opt::Version, false},
 };
@@ -240,6 +242,13 @@ ErrorOr<void> apply(Options& options, Opt id, std::string_view value)
         (id == Opt::Serial ? options.serial : options.serial2) = serial.release_value();
         break;
     }
+    case Opt::Qmp: {
+        ErrorOr<QmpSpec> spec = parse_qmp_spec(value);
+        if (spec.is_error())
+            return spec.error();
+        options.qmp.push_back(spec.release_value());
+        break;
+    }
     case Opt::Help:
         options.help = true;
         break;
@@ -289,6 +298,67 @@ ErrorOr<u64> parse_memory_size(std::string_view text)
                           " a guest needs (RAM above 1 MiB)");
     // Whole pages only, rounded up as QEMU aligns -m.
     return (bytes + PAGE_SIZE - 1) & PAGE_MASK;
+}
+
+ErrorOr<QmpSpec> parse_qmp_spec(std::string_view text)
+{
+    // QEMU's legacy character-device syntax (qemu-options.hx, -chardev and
+    // -serial): the address, then comma-separated flags. "server" and
+    // "nowait" are the old spellings of server=on and wait=off.
+    const auto bad = [&](const std::string& why) {
+        return make_error("--qmp: " + quoted(text) + ": " + why +
+                          " (expected unix:PATH,server,wait=off or tcp:HOST:PORT,server,wait=off)");
+    };
+    std::vector<std::string_view> parts;
+    for (size_t start = 0;;) {
+        const size_t comma = text.find(',', start);
+        parts.push_back(text.substr(start, comma == std::string_view::npos ? comma : comma - start));
+        if (comma == std::string_view::npos)
+            break;
+        start = comma + 1;
+    }
+    QmpSpec spec;
+    const std::string_view where = parts[0];
+    if (where.starts_with("unix:")) {
+        spec.address.kind = ListenAddress::Kind::Unix;
+        spec.address.path = std::string(where.substr(5));
+        if (spec.address.path.empty())
+            return bad("no socket path");
+    } else if (where.starts_with("tcp:")) {
+        spec.address.kind = ListenAddress::Kind::Tcp;
+        std::string_view rest = where.substr(4);
+        const size_t colon = rest.rfind(':');
+        if (colon == std::string_view::npos)
+            return bad("no port");
+        std::string_view host = rest.substr(0, colon);
+        if (host.size() >= 2 && host.front() == '[' && host.back() == ']')
+            host = host.substr(1, host.size() - 2); // [::1]
+        const std::optional<u64> port = parse_u64(rest.substr(colon + 1));
+        if (!port || *port > 65535)
+            return bad(quoted(rest.substr(colon + 1)) + " is not a port number");
+        spec.address.host = std::string(host);
+        spec.address.port = static_cast<u16>(*port);
+    } else {
+        return bad("not a unix: or tcp: address");
+    }
+    bool server = false;
+    for (size_t i = 1; i < parts.size(); ++i) {
+        const std::string_view flag = parts[i];
+        if (flag == "server" || flag == "server=on") {
+            server = true;
+        } else if (flag == "server=off") {
+            server = false;
+        } else if (flag == "wait=on" || flag == "wait") {
+            spec.wait = true;
+        } else if (flag == "wait=off" || flag == "nowait") {
+            spec.wait = false;
+        } else {
+            return bad(quoted(flag) + " is not supported (server, wait=on|off)");
+        }
+    }
+    if (!server)
+        return bad("viridian only listens: add ',server'");
+    return spec;
 }
 
 ErrorOr<Options> parse_options(std::span<const std::string_view> args)
@@ -354,6 +424,10 @@ std::string usage_text()
            "                           where COM1 output goes (default stdio)\n"
            "  --serial2 stdio|none|file:PATH\n"
            "                           where COM2 output goes (default none: discarded)\n"
+           "  --qmp unix:PATH,server,wait=off\n"
+           "  --qmp tcp:HOST:PORT,server,wait=off\n"
+           "                           serve QMP, the QEMU Machine Protocol (docs/qmp.md); wait=on\n"
+           "                           (the default) starts the guest when the first client connects\n"
            "  --trace                  print each executed instruction to stderr\n"
            "  --stats                  print the retired instruction count to stderr at exit\n"
            "  --demo                   run the built-in bare-metal demo instead of the default guest\n"

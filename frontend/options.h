@@ -7,11 +7,13 @@
 #include "cpu/state/cpu_vendor.h"
 #include "mmu/base/types.h"
 #include "mmu/base/error_or.h"
+#include "platform/host/event_loop.h"
 
 #include <optional>
 #include <span>
 #include <string>
 #include <string_view>
+#include <vector>
 
 struct SerialTarget {
     enum class Kind : u8 { Stdio, File, None }; // None: output discarded
@@ -32,6 +34,15 @@ ErrorOr<MigrationUri> parse_migration_uri(std::string_view option, std::string_v
 struct SaveAt {
     u64 instructions = 0;
     MigrationUri uri;
+};
+
+// --qmp: a QMP server socket, in QEMU's -qmp spelling
+// (unix:PATH,server,wait=off or tcp:HOST:PORT,server,wait=off).
+struct QmpSpec {
+    ListenAddress address;
+    // wait=on (QEMU's default for a server): the guest starts only once a
+    // client has connected.
+    bool wait = true;
 };
 
 struct Options {
@@ -64,6 +75,7 @@ struct Options {
     std::optional<SaveAt> save_at;        // --save-at N,URI
     SerialTarget serial;
     SerialTarget serial2{SerialTarget::Kind::None, {}}; // COM2
+    std::vector<QmpSpec> qmp; // each --qmp, in order
     bool help = false;
     bool version = false;
 };
@@ -74,6 +86,8 @@ ErrorOr<Options> parse_options(std::span<const std::string_view> args);
 
 // "512M", "2G", "1048576K", plain "256" (MiB, as QEMU's -m).
 ErrorOr<u64> parse_memory_size(std::string_view text);
+
+ErrorOr<QmpSpec> parse_qmp_spec(std::string_view text);
 
 std::string usage_text();
 std::string version_text();

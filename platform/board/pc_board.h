@@ -81,6 +81,10 @@ public:
     // Where the interrupt handlers of that vector table live (BIOS ROM).
     static constexpr GuestPhys FIRMWARE_HANDLERS_ADDRESS = 0xFFF40;
 
+    // The fixed-feature power button (ACPI 6.x 4.8.3.1.1): PWRBTN_STS and
+    // the SCI if the OS enabled it.
+    void press_power_button() { m_pm.press_power_button(); }
+
     // The ACPI tables, already written to guest memory.
     const AcpiTables& acpi() const { return m_acpi; }
     // RAM reserved for the tables at the top of RAM below 4 GiB (for e820).

@@ -58,6 +58,13 @@ void Machine::end_run(RunOutcome outcome)
     stop_running_vcpu();
 }
 
+void Machine::request_reset()
+{
+    RunOutcome reset = RunOutcome::of(RunOutcome::Kind::Reset);
+    reset.by_host = true;
+    end_run(reset);
+}
+
 void Machine::connect_board()
 {
     PcBoardConfig board;
@@ -267,6 +274,11 @@ RunOutcome Machine::run(const HostPoll& poll, std::optional<u64> max_instruction
             return RunOutcome::of(RunOutcome::Kind::Checkpoint);
         if (std::optional<RunOutcome> stop = poll_host(poll))
             return *stop;
+        if (m_paused) {
+            if (std::optional<RunOutcome> stop = wait_while_paused(poll))
+                return *stop;
+            continue;
+        }
         bool progressed = false;
         if (std::optional<RunOutcome> ended = run_round(budget, progressed))
             return *ended;
@@ -283,12 +295,34 @@ std::optional<RunOutcome> Machine::poll_host(const HostPoll& poll)
     // Polling costs a system call: once per QUANTUM instructions is prompt
     // enough for typed input, and PAUSE-ended slices do not multiply it.
     const u64 now = retired();
-    if (!poll || now < m_next_host_poll)
+    if ((!poll && !m_config.commands) || now < m_next_host_poll)
         return std::nullopt;
     m_next_host_poll = now + QUANTUM;
+    if (m_config.commands)
+        m_config.commands->run_pending();
+    // A command may have ended the run (a host reset).
+    if (m_ending)
+        return m_ending;
+    if (!poll)
+        return std::nullopt;
     if (std::optional<int> status = poll())
         return RunOutcome::of(RunOutcome::Kind::HostStop, *status);
     return std::nullopt;
+}
+
+std::optional<RunOutcome> Machine::wait_while_paused(const HostPoll& poll)
+{
+    // Only a host command resumes a paused machine; without a queue none
+    // can come, but the HostPoll may still end the run.
+    constexpr u64 PAUSED_POLL_NS = 100'000'000;
+    if (m_config.commands) {
+        m_config.commands->wait_for(PAUSED_POLL_NS);
+    } else {
+        timespec ts{0, static_cast<long>(PAUSED_POLL_NS)};
+        nanosleep(&ts, nullptr);
+    }
+    m_next_host_poll = 0;
+    return poll_host(poll);
 }
 
 std::optional<RunOutcome> Machine::run_round(u64 budget, bool& progressed)
@@ -345,14 +379,21 @@ bool Machine::wait_for_interrupt()
     }
     if (!can_wake)
         return false; // only NMI, INIT or SMI could wake them, and nothing sends them
-    // A timer deadline or console input can raise an interrupt. Sleep in
-    // small steps so typed input is seen promptly.
+    // A timer deadline or host input can raise an interrupt. Sleep in
+    // small steps, and wake at once when the host posts a command.
     const u64 deadline = m_clock.next_deadline();
     const u64 now = m_clock.now_ns();
     if (m_clock.mode() == VirtualClock::Mode::Deterministic) {
         // Nothing runs until the next timer: jump virtual time there.
-        if (deadline == ~0ull)
-            return false;
+        if (deadline == ~0ull) {
+            if (!m_config.input_can_wake || !m_config.commands)
+                return false;
+            // Only host input can wake them: wait for it without moving
+            // virtual time (the guest sees no time pass).
+            m_config.commands->wait_for(10'000'000);
+            m_next_host_poll = 0;
+            return true;
+        }
         m_clock.skip_to(deadline);
         // The host is asked after every idle wait here too: timers whose
         // interrupts never reach a halted vCPU (masked at the PIC) would
@@ -367,7 +408,10 @@ bool Machine::wait_for_interrupt()
         const u64 wait_ns = std::min<u64>(deadline - now, 10'000'000);
         timespec ts{static_cast<time_t>(wait_ns / 1'000'000'000),
                     static_cast<long>(wait_ns % 1'000'000'000)};
-        nanosleep(&ts, nullptr);
+        if (m_config.commands)
+            m_config.commands->wait_for(wait_ns);
+        else
+            nanosleep(&ts, nullptr);
     }
     m_clock.note_idle_wait();
     m_next_host_poll = 0; // look for typed input after every sleep

@@ -14,6 +14,7 @@
 #include "paravirt/hv_test_device.h"
 #include "platform/board/pc_board.h"
 #include "platform/clock/virtual_clock.h"
+#include "platform/host/command_queue.h"
 #include "platform/machine/hyperv_glue.h"
 #include "platform/serial/uart16550.h"
 #include "platform/testdev/debug_exit.h"
@@ -51,6 +52,10 @@ struct MachineConfig {
     // Whether host input can still arrive (a terminal on stdin): with no
     // timer armed, halted vCPUs then wait for it instead of ending the run.
     bool input_can_wake = false;
+    // Commands from the host (QMP, the console): run() runs them at its
+    // HostPoll points, and idle or paused waits end when one is posted.
+    // Null: nothing but the HostPoll talks to the machine.
+    CommandQueue* commands = nullptr;
 };
 
 // The kernel a machine boots: a multiboot image or a Linux bzImage, chosen
@@ -82,6 +87,9 @@ struct RunOutcome {
     unsigned vcpu = 0;
     Fault fault{};
     std::optional<HvCrashReport> crash;
+    // Reset: the host asked for it (Machine::request_reset, QMP
+    // system_reset), not the guest.
+    bool by_host = false;
     bool suspended = false; // HaltedForever: in ACPI S3 with no wake event left
 
     static RunOutcome of(Kind kind, int status = 0)
@@ -147,6 +155,25 @@ public:
     // A byte typed on the host for COM1.
     void serial_input(u8 byte) { m_uart.push_input(byte); }
 
+    // Host commands, called on the machine's thread (from a CommandQueue
+    // command or the HostPoll). A paused machine runs no instructions and
+    // fires no timers; in host mode its virtual time stands still (the gap
+    // is hidden as host preemption is), as QEMU's stopped VM clock does.
+    void pause()
+    {
+        // Reading the clock ends a pending idle wait's claim on host time, so
+        // the paused interval is hidden rather than counted as idle.
+        (void)m_clock.now_ns();
+        m_paused = true;
+    }
+    void resume() { m_paused = false; }
+    bool paused() const { return m_paused; }
+    // The ACPI fixed power button (QMP system_powerdown): the guest's OSPM
+    // sees PWRBTN_STS and an SCI, and decides what to do.
+    void press_power_button() { m_board->press_power_button(); }
+    // Ends the run with a host reset (RunOutcome::Kind::Reset, by_host).
+    void request_reset();
+
 private:
     // One virtual processor: the backend that runs it, and the start-up
     // requests its local APIC has received since it last ran (applied
@@ -178,6 +205,8 @@ private:
     // Ends the slice of the vCPU that is running (a device asked to stop).
     void stop_running_vcpu() { m_vcpus[m_running]->backend->request_stop(); }
     void end_run(RunOutcome outcome);
+    // While paused: waits for a host command and takes it.
+    std::optional<RunOutcome> wait_while_paused(const HostPoll& poll);
 
     MachineConfig m_config;
     PhysicalMemory m_memory;
@@ -200,5 +229,6 @@ private:
     std::optional<u64> m_stop_at;
     bool m_resume_pending = false; // a wake event ended S3; resume before the next round
     unsigned m_running = 0; // the vCPU whose slice is running
+    bool m_paused = false;
     u64 m_next_host_poll = 0;
 };

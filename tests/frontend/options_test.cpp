@@ -202,3 +202,30 @@ TEST_CASE("--cpu-features rejects unknown names and unsigned items with one mess
     CHECK(contains(unknown, "avx9"));
     CHECK(contains(parse_error({"--cpu-features", "avx2"}), "sign"));
 }
+
+TEST_CASE("--qmp takes QEMU's unix: and tcp: server specs, more than once")
+{
+    const Options o = parse_ok({"--qmp", "unix:/tmp/q.sock,server,wait=off", "--qmp=tcp:localhost:4444,server=on,nowait",
+                                "--qmp", "tcp::5555,server"});
+    REQUIRE(o.qmp.size() == 3);
+    CHECK(o.qmp[0].address.kind == ListenAddress::Kind::Unix);
+    CHECK(o.qmp[0].address.path == "/tmp/q.sock");
+    CHECK_FALSE(o.qmp[0].wait);
+    CHECK(o.qmp[1].address.kind == ListenAddress::Kind::Tcp);
+    CHECK(o.qmp[1].address.host == "localhost");
+    CHECK(o.qmp[1].address.port == 4444);
+    CHECK_FALSE(o.qmp[1].wait);
+    CHECK(o.qmp[2].address.host.empty()); // every address, as QEMU's tcp::PORT
+    CHECK(o.qmp[2].wait);                 // QEMU's default for a server
+}
+
+TEST_CASE("--qmp refuses client mode, unknown flags, bad ports and other transports with one message")
+{
+    CHECK(contains(parse_error({"--qmp", "unix:/tmp/q.sock"}), "add ',server'"));
+    CHECK(contains(parse_error({"--qmp", "unix:/tmp/q.sock,server,bogus=1"}), "'bogus=1' is not supported"));
+    CHECK(contains(parse_error({"--qmp", "tcp:localhost:99999,server"}), "'99999' is not a port number"));
+    CHECK(contains(parse_error({"--qmp", "tcp:localhost,server"}), "no port"));
+    CHECK(contains(parse_error({"--qmp", "stdio"}), "not a unix: or tcp: address"));
+    CHECK(contains(parse_error({"--qmp", "unix:,server"}), "no socket path"));
+    CHECK(contains(usage_text(), "--qmp"));
+}

@@ -9,6 +9,7 @@
 #include <cstddef>
 #include <initializer_list>
 #include <string>
+#include <thread>
 
 namespace {
 
@@ -18,12 +19,15 @@ struct TestMachine {
     std::string com1;
     std::unique_ptr<Machine> machine;
 
-    explicit TestMachine(unsigned cpus = 1, bool jit = true)
+    explicit TestMachine(unsigned cpus = 1, bool jit = true, CommandQueue* commands = nullptr,
+                         bool input_can_wake = false, bool deterministic = true)
     {
         MachineConfig config;
+        config.commands = commands;
+        config.input_can_wake = input_can_wake;
         config.memory_bytes = 32ull << 20;
         config.cpu_count = cpus;
-        config.deterministic = true;
+        config.deterministic = deterministic;
         config.jit = jit;
         config.com1_output = [this](u8 byte) { com1.push_back(static_cast<char>(byte)); };
         ErrorOr<std::unique_ptr<Machine>> created = Machine::create(config);
@@ -200,4 +204,71 @@ TEST_CASE("A machine refuses a saved vCPU state with a flag that is no bool or r
     StateVisitor load = StateVisitor::loader(save.bytes());
     fresh.machine->visit_state(load);
     CHECK(load.ok());
+}
+
+TEST_CASE("A paused machine retires nothing until a host command resumes it")
+{
+    CommandQueue commands;
+    TestMachine t(1, true, &commands);
+    t.boot_real_mode({0xEB, 0xFE}); // jmp $
+    t.machine->pause();
+    u64 retired_while_paused = ~0ull;
+    std::thread host([&] {
+        std::this_thread::sleep_for(std::chrono::milliseconds(30));
+        commands.post([&] {
+            retired_while_paused = t.machine->retired();
+            t.machine->resume();
+        });
+        std::this_thread::sleep_for(std::chrono::milliseconds(30));
+        commands.post([&] { t.machine->request_reset(); });
+    });
+    const RunOutcome outcome = t.machine->run();
+    host.join();
+    CHECK(retired_while_paused == 0);
+    CHECK(outcome.kind == RunOutcome::Kind::Reset);
+    CHECK(outcome.by_host);
+    CHECK(t.machine->retired() > 0);
+}
+
+TEST_CASE("A halted guest that only host input can wake waits for a host command")
+{
+    CommandQueue commands;
+    TestMachine t(1, true, &commands, true, false); // host time: a real wait
+    t.boot_real_mode({0xFB, 0xF4, 0xEB, 0xFD}); // sti; hlt; jmp back (no timer armed)
+    std::thread host([&] {
+        std::this_thread::sleep_for(std::chrono::milliseconds(30));
+        commands.post([&] { t.machine->request_reset(); });
+    });
+    const RunOutcome outcome = t.machine->run();
+    host.join();
+    CHECK(outcome.kind == RunOutcome::Kind::Reset);
+}
+
+TEST_CASE("A deterministic machine whose vCPUs idle between timers still takes host commands")
+{
+    CommandQueue commands;
+    TestMachine t(1, true, &commands);
+    // sti; hlt; jmp back. The board keeps a timer of its own armed, so
+    // virtual time skips from deadline to deadline and no instruction
+    // retires between them.
+    t.boot_real_mode({0xFB, 0xF4, 0xEB, 0xFD});
+    std::thread host([&] {
+        std::this_thread::sleep_for(std::chrono::milliseconds(30));
+        commands.post([&] { t.machine->request_reset(); });
+    });
+    const RunOutcome outcome = t.machine->run();
+    host.join();
+    CHECK(outcome.kind == RunOutcome::Kind::Reset);
+}
+
+TEST_CASE("The host's power button shows in the guest's PM1 status register")
+{
+    TestMachine t;
+    // mov dx,0x600; in ax,dx (PM1_STS); mov al,ah; mov dx,0xF4; out dx,al
+    t.boot_real_mode({0xBA, 0x00, 0x06, 0xED, 0x88, 0xE0, 0xBA, 0xF4, 0x00, 0xEE});
+    t.machine->press_power_button();
+    const RunOutcome outcome = t.machine->run();
+    CHECK(outcome.kind == RunOutcome::Kind::GuestExit);
+    // PWRBTN_STS is bit 8, so AH = 1; the debug-exit status is (AH << 1) | 1.
+    CHECK(outcome.status == 3);
 }

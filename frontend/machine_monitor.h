@@ -1,0 +1,89 @@
+// The machine's QMP monitor (docs/qmp.md): the QMP sockets, the machine's
+// commands (query-status, stop, cont, system_reset, system_powerdown, quit,
+// query-cpus-fast) and its events (STOP, RESUME, RESET, POWERDOWN,
+// SHUTDOWN). Runs on the event loop's thread; what a command does to the
+// machine goes through the hooks, which the frontend runs on the machine's
+// thread.
+#pragma once
+
+#include "frontend/qmp/qmp_server.h"
+#include "frontend/qmp/qmp_session.h"
+
+#include <nlohmann/json.hpp>
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+// What the commands ask of the machine. Each returns false when the
+// machine's thread has ended (the command then fails with an error).
+struct MachineMonitorHooks {
+    unsigned cpu_count = 1;
+    // The host thread that runs the vCPUs (QEMU reports each vCPU's thread;
+    // viridian's vCPUs share one).
+    std::function<long()> vcpu_thread_id;
+    // Pauses or resumes and returns once the machine has done so.
+    std::function<bool(bool paused)> set_paused;
+    // Asked, not waited for: the machine acts at its next poll point.
+    std::function<bool()> reset;
+    std::function<bool()> power_button;
+    std::function<bool()> quit;
+};
+
+// QEMU's ShutdownCause (qapi/run-state.json), for the SHUTDOWN and RESET
+// events' "reason".
+enum class ShutdownCause {
+    HostError,
+    HostQmpQuit,
+    HostQmpSystemReset,
+    HostSignal,
+    HostUi,
+    GuestShutdown,
+    GuestReset,
+    GuestPanic,
+};
+const char* shutdown_cause_name(ShutdownCause cause);
+bool shutdown_cause_is_guest(ShutdownCause cause);
+
+class MachineMonitor {
+public:
+    explicit MachineMonitor(EventLoop& loop, MachineMonitorHooks hooks, QmpClock clock = qmp_host_time);
+    ~MachineMonitor();
+
+    // Serves QMP on `address`; `on_connection` is told of each client.
+    ErrorOr<void> listen(const ListenAddress& address, std::function<void()> on_connection = {});
+    const std::vector<std::unique_ptr<QmpServer>>& servers() const { return m_servers; }
+
+    // The machine's run state as query-status reports it. The frontend
+    // sets it when a machine starts paused; the commands keep it.
+    bool paused() const { return m_paused; }
+    void set_paused(bool paused) { m_paused = paused; }
+
+    // Events, sent to every client at once.
+    void emit_event(std::string_view name, const Json& data = Json());
+    void emit_reset(ShutdownCause cause);
+    // Once: the machine's end after quit repeats nothing.
+    void emit_shutdown(ShutdownCause cause);
+
+    // Sends what is queued, then closes every client and server.
+    void close();
+
+    // Where more commands plug in (migrate, migrate_cancel and
+    // query-migrate come with save/restore).
+    QmpCommands& commands() { return m_commands; }
+    QmpMonitor& monitor() { return m_monitor; }
+
+private:
+    void add_run_state_commands();
+    void add_cpu_commands();
+
+    EventLoop& m_loop;
+    MachineMonitorHooks m_hooks;
+    QmpCommands m_commands;
+    QmpMonitor m_monitor;
+    std::vector<std::unique_ptr<QmpServer>> m_servers;
+    bool m_paused = false;
+    bool m_prelaunch = false; // reset while stopped (QEMU's RUN_STATE_PRELAUNCH)
+    bool m_shutdown_sent = false;
+};

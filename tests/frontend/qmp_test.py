@@ -1,0 +1,245 @@
+#!/usr/bin/env python3
+"""QMP end to end (docs/qmp.md): one script of requests runs against viridian
+(--qmp unix:...) and, when it is installed, against qemu-system-x86_64 with
+the same tiny multiboot guest; the SHAPES of the replies and events (keys and
+value types, not values) must match. viridian's own answers are checked for
+their values too: stop/cont change query-status, system_reset sends RESET,
+quit sends SHUTDOWN and ends the process with status 0. Bad JSON, unknown
+commands and wrong arguments must get errors, never a crash or a hang.
+
+Usage: qmp_test.py VIRIDIAN GUEST_ELF [--no-qemu]"""
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+TIMEOUT = 20  # seconds for any one answer
+
+# (name, bytes to send, events to wait for after the reply). Each request
+# carries an id, so the reply can be told from errors for earlier bad input.
+SCRIPT = [
+    ('capabilities', {'execute': 'qmp_capabilities'}, []),
+    ('bad JSON', '{"execute": }', []),
+    ('not an object', '[1, 2]', []),
+    ('unknown command', {'execute': 'no-such-command'}, []),
+    ('unexpected argument', {'execute': 'stop', 'arguments': {'now': True}}, []),
+    ('arguments not an object', {'execute': 'query-status', 'arguments': [1]}, []),
+    ('execute not a string', {'execute': 42}, []),
+    ('query-version', {'execute': 'query-version'}, []),
+    ('query-status running', {'execute': 'query-status'}, []),
+    ('stop', {'execute': 'stop'}, []),
+    ('query-status paused', {'execute': 'query-status'}, []),
+    ('cont', {'execute': 'cont'}, []),
+    ('query-status resumed', {'execute': 'query-status'}, []),
+    ('query-cpus-fast', {'execute': 'query-cpus-fast'}, []),
+    ('system_reset', {'execute': 'system_reset'}, ['RESET']),
+    ('query-status after reset', {'execute': 'query-status'}, []),
+    ('system_powerdown', {'execute': 'system_powerdown'}, ['POWERDOWN']),
+    ('quit', {'execute': 'quit'}, ['SHUTDOWN']),
+]
+
+
+def shape(value):
+    """Keys and value types; lists by the shapes of their distinct elements."""
+    if isinstance(value, dict):
+        return {key: shape(v) for key, v in sorted(value.items())}
+    if isinstance(value, list):
+        shapes = []
+        for element in value:
+            s = shape(element)
+            if s not in shapes:
+                shapes.append(s)
+        return shapes
+    if isinstance(value, bool):
+        return 'bool'
+    if isinstance(value, int):
+        return 'int'
+    if isinstance(value, float):
+        return 'number'
+    if isinstance(value, str):
+        return 'string'
+    return 'null'
+
+
+class Client:
+    def __init__(self, path):
+        deadline = time.time() + TIMEOUT
+        while True:
+            try:
+                self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+                self.sock.connect(path)
+                break
+            except OSError:
+                self.sock.close()
+                if time.time() > deadline:
+                    raise
+                time.sleep(0.05)
+        self.sock.settimeout(TIMEOUT)
+        self.buffer = b''
+
+    def read(self):
+        """One message, or None at the end of the stream."""
+        while b'\n' not in self.buffer:
+            chunk = self.sock.recv(65536)
+            if not chunk:
+                return None
+            self.buffer += chunk
+        line, self.buffer = self.buffer.split(b'\n', 1)
+        return json.loads(line)
+
+    def send(self, data):
+        self.sock.sendall(data.encode() if isinstance(data, str) else data)
+
+
+def run_script(command, path):
+    """Runs SCRIPT against the process `command` serving QMP on `path`.
+    Returns (list of (step, messages)), exit status."""
+    process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.PIPE)
+    steps = []
+    try:
+        client = Client(path)
+        steps.append(('greeting', [client.read()]))
+        for number, (name, request, events) in enumerate(SCRIPT):
+            sync_id = 'step-%d' % number
+            if isinstance(request, dict):
+                client.send(json.dumps(dict(request, id=sync_id)))
+                sync = None
+            else:  # bad input: a well-formed request after it tells where its errors end
+                client.send(request)
+                sync = {'execute': 'query-version', 'id': sync_id}
+                client.send(json.dumps(sync))
+            messages = []
+            while True:
+                try:
+                    message = client.read()
+                except socket.timeout:
+                    raise RuntimeError('%s: no reply in %d s (so far: %s)' % (name, TIMEOUT, messages))
+                if message is None:
+                    raise RuntimeError('%s: the connection closed before the reply' % name)
+                if message.get('id') == sync_id:
+                    if sync is None:
+                        messages.append(message)
+                    break
+                messages.append(message)
+            # QEMU 7.2 sends these events before the reply; wait for any
+            # that have not come yet.
+            waiting = [e for e in events if e not in [m.get('event') for m in messages]]
+            while waiting:
+                message = client.read()
+                if message is None:
+                    raise RuntimeError('%s: the connection closed before %s' % (name, waiting))
+                messages.append(message)
+                if message.get('event') in waiting:
+                    waiting.remove(message['event'])
+            steps.append((name, messages))
+        # After quit the server closes the connection and the process ends.
+        rest = client.read()
+        steps.append(('end of stream', [] if rest is None else [rest]))
+        status = process.wait(timeout=TIMEOUT)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    return steps, status, process.stderr.read().decode(errors='replace')
+
+
+def collapse(messages):
+    """Shapes of the messages, consecutive repeats folded (QEMU's parser can
+    answer one bad value with several errors, viridian with one). RESET
+    events the guest caused are left out: QEMU's firmware (SeaBIOS) resets
+    the machine itself while it starts, at times of its own; viridian has
+    no firmware to do so."""
+    shapes = []
+    for message in messages:
+        if 'QMP' in message:
+            # viridian offers no capabilities (no "oob"; docs/qmp.md): only
+            # that the list is there is compared.
+            message = json.loads(json.dumps(message))
+            message['QMP']['capabilities'] = []
+        if message.get('event') == 'RESET' and message.get('data', {}).get('guest'):
+            continue
+        s = shape(message)
+        if not shapes or shapes[-1] != s:
+            shapes.append(s)
+    return shapes
+
+
+def main():
+    viridian, guest = sys.argv[1], sys.argv[2]
+    use_qemu = '--no-qemu' not in sys.argv[3:]
+    work = tempfile.mkdtemp(prefix='viridian-qmp-')
+    failures = []
+
+    def check(what, condition):
+        print('%s - %s' % ('ok' if condition else 'not ok', what))
+        if not condition:
+            failures.append(what)
+
+    try:
+        path = os.path.join(work, 'viridian.sock')
+        ours, status, stderr = run_script(
+            [viridian, '--kernel', guest, '--qmp', 'unix:%s,server,wait=off' % path], path)
+        by_step = dict(ours)
+        check('viridian exits 0 after quit (status %d, stderr %r)' % (status, stderr[-300:]), status == 0)
+        check('the greeting names viridian', 'viridian' in by_step['greeting'][0]['QMP']['version']['package'])
+
+        def reply(step):
+            return [m for m in by_step[step] if 'return' in m or 'error' in m][-1]
+
+        def events(step):
+            return [m['event'] for m in by_step[step] if 'event' in m]
+
+        for step in ('bad JSON', 'not an object', 'unknown command', 'unexpected argument',
+                     'arguments not an object', 'execute not a string'):
+            errors = [m for m in by_step[step] if 'error' in m]
+            check('%s gets an error' % step, len(errors) >= 1)
+        check('an unknown command is CommandNotFound',
+              reply('unknown command')['error']['class'] == 'CommandNotFound')
+        check('query-status says running', reply('query-status running')['return']['status'] == 'running')
+        check('stop sends STOP before its reply', [list(m)[0] for m in by_step['stop']] == ['timestamp', 'return']
+              and events('stop') == ['STOP'])
+        check('quit sends SHUTDOWN before its reply', [list(m)[0] for m in by_step['quit']] == ['timestamp', 'return'])
+        check('query-status says paused after stop', reply('query-status paused')['return'] ==
+              {'status': 'paused', 'singlestep': False, 'running': False})
+        check('cont sends RESUME', events('cont') == ['RESUME'])
+        check('query-status says running after cont', reply('query-status resumed')['return']['running'] is True)
+        check('query-cpus-fast lists one x86_64 vCPU', len(reply('query-cpus-fast')['return']) == 1 and
+              reply('query-cpus-fast')['return'][0]['target'] == 'x86_64')
+        reset = [m for m in by_step['system_reset'] if m.get('event') == 'RESET']
+        check('system_reset sends RESET (host-qmp-system-reset)',
+              reset and reset[0]['data'] == {'guest': False, 'reason': 'host-qmp-system-reset'})
+        check('system_powerdown sends POWERDOWN', events('system_powerdown') == ['POWERDOWN'])
+        shutdown = [m for m in by_step['quit'] if m.get('event') == 'SHUTDOWN']
+        check('quit sends SHUTDOWN (host-qmp-quit) once',
+              len(shutdown) == 1 and
+              shutdown[0]['data'] == {'guest': False, 'reason': 'host-qmp-quit'})
+        check('the connection closes after quit', by_step['end of stream'] == [])
+
+        qemu = shutil.which('qemu-system-x86_64')
+        if not use_qemu or not qemu:
+            print('# qemu-system-x86_64 not found: the shapes are not compared with QEMU')
+        else:
+            path = os.path.join(work, 'qemu.sock')
+            theirs, status, stderr = run_script(
+                [qemu, '-machine', 'pc', '-accel', 'tcg', '-display', 'none', '-nodefaults', '-m', '128',
+                 '-kernel', guest, '-qmp', 'unix:%s,server,wait=off' % path], path)
+            check('QEMU exits 0 after quit (status %d, stderr %r)' % (status, stderr[-300:]), status == 0)
+            for (step, mine), (_, qemus) in zip(ours, theirs):
+                same = collapse(mine) == collapse(qemus)
+                check('%s: the same shapes as QEMU' % step, same)
+                if not same:
+                    print('#   viridian: %s' % json.dumps(mine))
+                    print('#   QEMU:     %s' % json.dumps(qemus))
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    print('%d failure(s)' % len(failures))
+    return 1 if failures else 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
