@@ -75,13 +75,8 @@ public:
         m_z.next_out = static_cast<Bytef*>(data);
         m_z.avail_out = static_cast<uInt>(length);
         while (m_ok && m_z.avail_out > 0) {
-            if (m_z.avail_in == 0) {
-                const size_t got = std::fread(m_buffer.data(), 1, m_buffer.size(), m_in);
-                if (got == 0)
-                    return m_ok = false;
-                m_z.next_in = m_buffer.data();
-                m_z.avail_in = static_cast<uInt>(got);
-            }
+            if (m_z.avail_in == 0 && !refill())
+                return m_ok = false;
             const int status = inflate(&m_z, Z_NO_FLUSH);
             m_ended = status == Z_STREAM_END;
             if (m_ended && m_z.avail_out > 0)
@@ -101,13 +96,8 @@ public:
         m_z.next_out = &extra;
         m_z.avail_out = 1;
         while (m_ok) {
-            if (m_z.avail_in == 0) {
-                const size_t got = std::fread(m_buffer.data(), 1, m_buffer.size(), m_in);
-                if (got == 0)
-                    return m_ok = false;
-                m_z.next_in = m_buffer.data();
-                m_z.avail_in = static_cast<uInt>(got);
-            }
+            if (m_z.avail_in == 0 && !refill())
+                return m_ok = false;
             const int status = inflate(&m_z, Z_NO_FLUSH);
             if (status == Z_STREAM_END)
                 return m_z.avail_out == 1;
@@ -118,6 +108,15 @@ public:
     }
 
 private:
+    // More compressed input; false at the end of the file.
+    bool refill()
+    {
+        const size_t got = std::fread(m_buffer.data(), 1, m_buffer.size(), m_in);
+        m_z.next_in = m_buffer.data();
+        m_z.avail_in = static_cast<uInt>(got);
+        return got != 0;
+    }
+
     std::FILE* m_in;
     z_stream m_z{};
     std::array<Bytef, 1 << 16> m_buffer;
