@@ -13,6 +13,10 @@ struct OpenOptions {
     std::string format; // "" = probe; otherwise "raw", "vpc" (or "vhd"), "vhdx"
     bool read_only = false;
     CacheMode cache = CacheMode::Writeback;
+    // A differencing image alone, without its parent chain: ranges it does
+    // not hold read as zeros and map() reports them Unallocated
+    // (viridian-img commit and map of one layer).
+    bool without_parent = false;
 };
 
 struct CreateOptions {
