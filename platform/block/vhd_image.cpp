@@ -616,7 +616,10 @@ BlockStatus VhdImage::open_parent(const OpenOptions& options)
     std::string expected = hex_id(m_header.parent_unique_id);
     std::string tried, mismatch;
     for (const std::string& candidate : parent_candidates()) {
-        if (!std::filesystem::exists(candidate)) {
+        // Only regular files: a locator naming a FIFO or a device would
+        // block the open or read something that is no image.
+        std::error_code error;
+        if (!std::filesystem::is_regular_file(candidate, error)) {
             tried += (tried.empty() ? "" : ", ") + candidate;
             continue;
         }
