@@ -83,23 +83,16 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size)
         return 0;
     }
     const std::string path = "/proc/self/fd/" + std::to_string(fd);
-    {
-        OpenOptions alone;
-        alone.format = "vpc";
-        alone.without_parent = true;
-        auto opened = open_image(path, alone);
+    OpenOptions alone, chain;
+    alone.format = chain.format = "vpc";
+    alone.without_parent = true;
+    chain.read_only = true;
+    for (const OpenOptions& options : {alone, chain}) {
+        auto opened = open_image(path, options);
         if (!opened.is_error())
             exercise(*opened.value().image, data, size);
         else if (opened.error().message.empty())
             fail("an error without a message");
-    }
-    {
-        OpenOptions chain;
-        chain.format = "vpc";
-        chain.read_only = true;
-        auto opened = open_image(path, chain);
-        if (!opened.is_error())
-            exercise(*opened.value().image, data, size);
     }
     close(fd);
     return 0;
