@@ -62,9 +62,9 @@ BlockResult<const ImageFormat*> probe_format(const HostFile& file)
 
 // A raw image whose format was only guessed must not be turned into
 // something that probes as another format on its next open (the guest
-// writing a VHD footer or VHDX header into its first sectors would make
-// the host open the file as that format): such writes to the start are
-// refused, as QEMU does.
+// writing a VHDX header into its first sectors, or a fixed VHD footer into
+// its last, would make the host open the file as that format): such writes
+// are refused, as QEMU refuses them at the start.
 class ProbedRawImage final : public BlockImage {
 public:
     explicit ProbedRawImage(std::unique_ptr<BlockImage> raw) : m_raw(std::move(raw)) {}
@@ -72,10 +72,12 @@ public:
     BlockStatus read(u64 offset, std::span<u8> out) override { return m_raw->read(offset, out); }
     BlockStatus write(u64 offset, std::span<const u8> data) override
     {
-        if (offset == 0 && looks_like_another_format(data))
-            return block_error(BlockErrorKind::ReadOnly,
-                               "write to the first sector of a probed raw image refused: it "
-                               "would make the image look like another format");
+        if (offset == 0 && looks_like_another_format(data, {}))
+            return refused("first");
+        u64 size = info().virtual_size;
+        if (data.size() >= 512 && offset + data.size() == size &&
+            looks_like_another_format({}, data.last(512)))
+            return refused("last");
         return m_raw->write(offset, data);
     }
     BlockStatus flush() override { return m_raw->flush(); }
@@ -87,12 +89,19 @@ public:
     BlockResult<CheckReport> check(bool repair) override { return m_raw->check(repair); }
 
 private:
-    static bool looks_like_another_format(std::span<const u8> data)
+    static bool looks_like_another_format(std::span<const u8> head, std::span<const u8> tail)
     {
         for (const ImageFormat* format : all_formats)
-            if (format != &raw_format && format->probe(data, {}, 0))
+            if (format != &raw_format && format->probe(head, tail, 0))
                 return true;
         return false;
+    }
+    static BlockError refused(const char* which)
+    {
+        return block_error(BlockErrorKind::ReadOnly,
+                           std::string("write to the ") + which +
+                               " sector of a probed raw image refused: it would make the image "
+                               "look like another format (give format=raw)");
     }
     std::unique_ptr<BlockImage> m_raw;
 };

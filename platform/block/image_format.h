@@ -32,8 +32,9 @@ struct ImageFormat {
     const char* name;
     // Is this file in this format? `head` holds the first bytes of the file
     // (up to 64 KiB, fewer if the file is smaller), `tail` its last 512
-    // bytes. Also asked about data a guest writes to the start of a probed
-    // raw image, with `tail` empty and `file_size` 0.
+    // bytes. Also asked about data a guest writes to the first or the last
+    // sector of a probed raw image, with the other span empty and
+    // `file_size` 0.
     bool (*probe)(std::span<const u8> head, std::span<const u8> tail, u64 file_size);
     BlockResult<std::unique_ptr<BlockImage>> (*open)(HostFile file, const OpenOptions& options);
     BlockStatus (*create)(const std::string& path, const CreateOptions& options);

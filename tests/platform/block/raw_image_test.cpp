@@ -3,6 +3,7 @@
 #include "tests/platform/block/temp_dir.h"
 
 #include <doctest/doctest.h>
+#include <cstring>
 #include <fstream>
 #include <vector>
 
@@ -82,4 +83,37 @@ TEST_CASE("An unknown format name is refused before the file is touched")
     REQUIRE(opened.is_error());
     CHECK(opened.error().kind == BlockErrorKind::InvalidArgument);
     CHECK(find_image_format("vhd") == find_image_format("vpc"));
+}
+
+TEST_CASE("A probed raw image refuses writes that would make it probe as VHD next time")
+{
+    TempDir dir;
+    std::string vhd = dir.file("fixed.vhd");
+    REQUIRE(!create_image(vhd, {"vpc", 1 << 20, {{"subformat", "fixed"}, {"force_size", "on"}}, ""})
+                 .is_error());
+    // The fixed VHD's footer, which the guest of a raw disk could write.
+    std::vector<u8> footer(512);
+    {
+        auto opened = open_image(vhd, {"raw", true});
+        REQUIRE(!opened.is_error());
+        u64 size = opened.value().image->info().virtual_size;
+        REQUIRE(!opened.value().image->read(size - 512, footer).is_error());
+    }
+    { std::ofstream(dir.file("blob")) << std::string(1 << 20, 'x'); }
+    auto opened = open_image(dir.file("blob"), {});
+    REQUIRE(!opened.is_error());
+    REQUIRE(opened.value().probed_raw);
+    BlockImage& image = *opened.value().image;
+    CHECK(image.write((1 << 20) - 512, footer).error().kind == BlockErrorKind::ReadOnly);
+    std::vector<u8> dynamic_copy(512, 0);
+    std::memcpy(dynamic_copy.data(), "conectix", 8);
+    CHECK(image.write(0, dynamic_copy).error().kind == BlockErrorKind::ReadOnly);
+    CHECK(!image.write(512, dynamic_copy).is_error());
+    CHECK(!image.write(0, std::vector<u8>(512, 1)).is_error());
+
+    // Given explicitly, raw writes anything anywhere.
+    opened.value().image.reset(); // its lock
+    opened = open_image(dir.file("blob"), {"raw"});
+    REQUIRE(!opened.is_error());
+    CHECK(!opened.value().image->write((1 << 20) - 512, footer).is_error());
 }
