@@ -1,6 +1,7 @@
 #include "platform/block/image_format.h"
 
 #include "platform/block/raw_image.h"
+#include "platform/block/vhdx_image.h"
 
 #include <algorithm>
 #include <array>
@@ -9,7 +10,7 @@
 namespace {
 
 // Probed in this order; raw matches anything, so it is last.
-const std::array<const ImageFormat*, 1> all_formats{&raw_format};
+const std::array<const ImageFormat*, 2> all_formats{&vhdx_format, &raw_format};
 
 } // namespace
 
