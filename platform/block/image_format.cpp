@@ -2,15 +2,17 @@
 
 #include "platform/block/raw_image.h"
 #include "platform/block/vhd_image.h"
+#include "platform/block/vhdx_image.h"
 
 #include <algorithm>
 #include <array>
+#include <filesystem>
 #include <vector>
 
 namespace {
 
 // Probed in this order; raw matches anything, so it is last.
-const std::array<const ImageFormat*, 2> all_formats{&vpc_format, &raw_format};
+const std::array<const ImageFormat*, 3> all_formats{&vhdx_format, &vpc_format, &raw_format};
 
 } // namespace
 
@@ -137,6 +139,16 @@ BlockStatus create_image(const std::string& path, const CreateOptions& options)
         return block_error(BlockErrorKind::InvalidArgument,
                            "unknown image format '" + options.format + "'");
     return format->create(path, options);
+}
+
+std::optional<std::string> first_regular_file(const std::vector<std::string>& paths)
+{
+    for (const std::string& path : paths) {
+        std::error_code error;
+        if (std::filesystem::is_regular_file(path, error))
+            return path;
+    }
+    return std::nullopt;
 }
 
 std::string raw_probe_warning(const std::string& path)

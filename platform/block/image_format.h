@@ -15,7 +15,8 @@ struct OpenOptions {
     CacheMode cache = CacheMode::Writeback;
     // A differencing image alone, without its parent chain: ranges it does
     // not hold read as zeros and map() reports them Unallocated
-    // (viridian-img commit and map of one layer).
+    // (viridian-img commit and map of one layer). info().parent still names
+    // the parent file that the locators lead to.
     bool without_parent = false;
 };
 
@@ -54,6 +55,10 @@ struct OpenedImage {
 // differencing image opens its parent chain read-only.
 BlockResult<OpenedImage> open_image(const std::string& path, const OpenOptions& options);
 BlockStatus create_image(const std::string& path, const CreateOptions& options);
+
+// The first of a differencing disk's candidate parent paths that is a
+// regular file (what info().parent names when the parent is not opened).
+std::optional<std::string> first_regular_file(const std::vector<std::string>& paths);
 
 // QEMU's warning for a probed raw image, as the frontends print it.
 std::string raw_probe_warning(const std::string& path);

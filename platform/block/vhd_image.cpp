@@ -472,6 +472,8 @@ BlockStatus VhdImage::open(const FooterChoice& choice, u64 file_size, const Open
     TRY(open_dynamic(file_size));
     if (m_type == DiskType::Differencing && !options.without_parent)
         TRY(open_parent(options));
+    else if (m_type == DiskType::Differencing)
+        m_info.parent = first_regular_file(parent_candidates());
     return {};
 }
 
