@@ -302,8 +302,18 @@ void MachineMonitor::add_migration_commands()
                        if (args.value("blk", false) || args.value("inc", false))
                            return qmp_error("viridian has no old-style (blk/-b, inc/-i) block migration");
                        const std::string uri = args["uri"].get<std::string>();
-                       if (parse_migration_uri("migrate", uri).is_error())
-                           return qmp_error("Parameter 'uri' expects a valid migration protocol");
+                       if (parse_migration_uri("migrate", uri).is_error()) {
+                           // QEMU has begun (setup) when it reads the URI, and fails.
+                           const std::string why = "Parameter 'uri' expects a valid migration protocol";
+                           m_migration = MigrationProgress{};
+                           m_migration->status = MigrationProgress::Status::Failed;
+                           m_migration->error = why;
+                           if (m_migration_events) {
+                               emit_event("MIGRATION", Json{{"status", "setup"}});
+                               emit_event("MIGRATION", Json{{"status", "failed"}});
+                           }
+                           return qmp_error(why);
+                       }
                        m_migration = MigrationProgress{};
                        m_cancelling = false;
                        m_passes_sent = 0;

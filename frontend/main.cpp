@@ -271,6 +271,7 @@ int main(int argc, char** argv)
     // An outgoing migration (QMP migrate), driven from the poll: a slice of
     // sending between vCPU rounds (docs/snapshots.md "Live migration").
     std::unique_ptr<MigrationSender> migration;
+    std::optional<std::string> pending_migration; // its URI, until the next poll
     std::unique_ptr<MachineMonitor> monitor;
     const auto report_migration = [&] {
         loop.post([&monitor, progress = migration->progress()] {
@@ -285,8 +286,26 @@ int main(int argc, char** argv)
         report_migration();
         migration.reset();
     };
+    const auto migration_failed = [&](const std::string& why) {
+        MigrationProgress failed;
+        failed.status = MigrationProgress::Status::Failed;
+        failed.error = why;
+        loop.post([&monitor, failed] {
+            if (monitor)
+                monitor->migration_update(failed);
+        });
+    };
     const HostPoll poll = [&]() -> std::optional<int> {
         std::fflush(com1);
+        if (pending_migration && running) {
+            ErrorOr<std::unique_ptr<SnapshotSink>> sink =
+                open_sink(parse_migration_uri("migrate", *pending_migration).value());
+            pending_migration.reset();
+            if (sink.is_error())
+                migration_failed(sink.error().message);
+            else
+                migration = std::make_unique<MigrationSender>(*running, sink.release_value());
+        }
         if (migration && running) {
             // A paused guest gives the migration all the time it wants; a
             // running one gets most of it back between slices.
@@ -347,23 +366,11 @@ int main(int argc, char** argv)
             });
         };
         hooks.quit = [&] { return request_stop({exit_status::SUCCESS, "", ShutdownCause::HostQmpQuit}); };
+        // Taken up by the poll of the machine that runs next: a reset
+        // asked for just before must not end the migration with the old
+        // machine.
         hooks.migrate = [&](const std::string& text) {
-            return commands.post([&, text] {
-                ErrorOr<MigrationUri> uri = parse_migration_uri("migrate", text);
-                ErrorOr<std::unique_ptr<SnapshotSink>> sink =
-                    !running ? make_error("the machine is not running") : open_sink(uri.value());
-                if (sink.is_error()) {
-                    MigrationProgress failed;
-                    failed.status = MigrationProgress::Status::Failed;
-                    failed.error = sink.error().message;
-                    loop.post([&monitor, failed] {
-                        if (monitor)
-                            monitor->migration_update(failed);
-                    });
-                    return;
-                }
-                migration = std::make_unique<MigrationSender>(*running, sink.release_value());
-            });
+            return commands.post([&, text] { pending_migration = text; });
         };
         hooks.cancel_migration = [&] {
             return commands.post([&] {
@@ -520,6 +527,8 @@ int main(int argc, char** argv)
                     monitor->emit_reset(cause);
             });
         }
+        if (pending_migration)
+            migration_failed("the machine stopped running");
         if (options.stats)
             std::fprintf(stderr, "instructions: %llu\n", static_cast<unsigned long long>(retired));
         return {status, cause};
