@@ -53,9 +53,7 @@ SCRIPT = [
     ('query-status postmigrate', {'execute': 'query-status'}, []),
     ('migrate again', {'execute': 'migrate', 'arguments': {'uri': 'exec:true'}}, []),
     ('migrate_cancel after', {'execute': 'migrate_cancel'}, []),
-    # QEMU 7.2 sometimes ends the process on cont after a migration of this
-    # guest (no message on stderr): viridian's alone.
-    ('cont after migrate', {'execute': 'cont'}, ['RESUME'], 'viridian'),
+    ('cont after migrate', {'execute': 'cont'}, ['RESUME']),
     ('migrate file', {'execute': 'migrate', 'arguments': {'uri': 'file:WORK/qmp.snap'}},
      ['MIGRATION:completed'], 'viridian'),
     ('cont after file', {'execute': 'cont'}, ['RESUME'], 'viridian'),
@@ -151,6 +149,13 @@ def run_script(command, path, work, who):
                 except socket.timeout:
                     raise RuntimeError('%s: no reply in %d s (so far: %s)' % (name, TIMEOUT, messages))
                 if message is None:
+                    if who == 'qemu' and 'migrate exec' in dict(steps):
+                        # QEMU 7.2 sometimes ends the process after a
+                        # migration of this guest, with no message; the
+                        # steps it answered are compared.
+                        print('# QEMU closed the connection at %s, after the migration' % name)
+                        process.kill()
+                        return steps, None, ''
                     raise RuntimeError('%s: the connection closed before the reply' % name)
                 if message.get('id') == sync_id:
                     if sync is None:
@@ -168,6 +173,10 @@ def run_script(command, path, work, who):
                 except socket.timeout:
                     raise RuntimeError('%s: no %s in %d s (so far: %s)' % (name, waiting, TIMEOUT, messages))
                 if message is None:
+                    if who == 'qemu' and 'migrate exec' in dict(steps):
+                        print('# QEMU closed the connection at %s, after the migration' % name)
+                        process.kill()
+                        return steps, None, ''
                     raise RuntimeError('%s: the connection closed before %s' % (name, waiting))
                 messages.append(message)
                 waiting = [e for e in waiting if not seen(e, message)]
@@ -283,7 +292,8 @@ def main():
             theirs, status, stderr = run_script(
                 [qemu, '-machine', 'pc', '-accel', 'tcg', '-display', 'none', '-nodefaults', '-m', '128',
                  '-kernel', guest, '-qmp', 'unix:%s,server,wait=off' % path], path, work, 'qemu')
-            check('QEMU exits 0 after quit (status %d, stderr %r)' % (status, stderr[-300:]), status == 0)
+            if status is not None:
+                check('QEMU exits 0 after quit (status %d, stderr %r)' % (status, stderr[-300:]), status == 0)
             theirs = dict(theirs)
             for step, mine in ours:
                 if step not in theirs:
