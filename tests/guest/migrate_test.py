@@ -148,6 +148,26 @@ def main():
         check('every sum on the target is the host\'s', sums and all(s == expected for s in sums))
         check('the workload ends with status 0', 'viridian-guest: exit status 0' in output)
         print('# boot %.0f s, migration and the rest %.0f s' % (booted - start, time.time() - booted))
+
+        # A stream cut short is refused in one line with status 2.
+        saved = os.path.join(work, 'early.snap')
+        subprocess.run(common + ['--save-at', '1000000,file:' + saved], stdin=subprocess.DEVNULL,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=120)
+        port = free_port()
+        cut = subprocess.Popen(common + ['--incoming', 'tcp:127.0.0.1:%d' % port], stdin=subprocess.DEVNULL,
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        processes.append(cut)
+        for _ in range(100):
+            try:
+                with socket.create_connection(('127.0.0.1', port)) as s:
+                    data = open(saved, 'rb').read()
+                    s.sendall(data[:len(data) // 2])
+                break
+            except ConnectionRefusedError:
+                time.sleep(0.1)
+        out = cut.communicate(timeout=60)[0].decode(errors='replace')
+        check('a truncated stream is refused in one line with status 2 (%d, %r)' % (cut.returncode, out),
+              cut.returncode == 2 and out.count('\n') == 1 and 'truncated' in out)
         if failures:
             print(output[-2000:])
     finally:
