@@ -214,6 +214,7 @@ bool MigrationSender::step(u64 budget_ns)
         m_round_left = m_machine.memory().ram_page_count();
     }
     u64 looked = 0;
+    const u64 normal_before = m_progress.normal;
     for (;;) {
         // The clock is read every few pages: a page costs about a microsecond.
         if ((looked & 31) == 0 && looked && monotonic_ns() - start >= budget_ns)
@@ -234,8 +235,10 @@ bool MigrationSender::step(u64 budget_ns)
             return true;
         }
     }
+    // The rate of pages sent with their bytes: the last copy is mostly
+    // such pages, and zero pages would make it look far faster than it is.
     m_busy_ns += monotonic_ns() - start;
-    m_busy_pages += looked;
+    m_busy_pages += m_progress.normal - normal_before;
     m_progress.remaining = m_round_left * PAGE_BYTES;
     m_progress.transferred = m_writer.bytes_written();
     update_rates();

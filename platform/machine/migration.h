@@ -82,7 +82,7 @@ private:
     u64 m_start_ns = 0;
     u64 m_round_start_ns = 0;
     u64 m_busy_ns = 0;     // time spent in step(): the bandwidth's denominator
-    u64 m_busy_pages = 0;  // pages looked at in that time
+    u64 m_busy_pages = 0;  // pages sent with their bytes in that time
 };
 
 // Blocking TCP helpers for migration (the machine's thread, not the loop).
