@@ -51,9 +51,13 @@ SCRIPT = [
      ['MIGRATION:completed']),
     ('query-migrate completed', {'execute': 'query-migrate'}, []),
     ('query-status postmigrate', {'execute': 'query-status'}, []),
-    ('migrate again', {'execute': 'migrate', 'arguments': {'uri': 'exec:true'}}, []),
-    ('migrate_cancel after', {'execute': 'migrate_cancel'}, []),
-    ('cont after migrate', {'execute': 'cont'}, ['RESUME']),
+    # QEMU 7.2 sends "completed" before its migration thread has cleaned
+    # up: a migrate right after it may start a new migration that fails
+    # ("duplicate yank instance"), a cont may get "Migration is not
+    # finalized yet". These three are viridian's alone.
+    ('migrate again', {'execute': 'migrate', 'arguments': {'uri': 'exec:true'}}, [], 'viridian'),
+    ('migrate_cancel after', {'execute': 'migrate_cancel'}, [], 'viridian'),
+    ('cont after migrate', {'execute': 'cont'}, ['RESUME'], 'viridian'),
     ('migrate file', {'execute': 'migrate', 'arguments': {'uri': 'file:WORK/qmp.snap'}},
      ['MIGRATION:completed'], 'viridian'),
     ('cont after file', {'execute': 'cont'}, ['RESUME'], 'viridian'),
@@ -62,6 +66,10 @@ SCRIPT = [
 # Steps whose events come in an order of their own (QEMU counts its passes
 # differently): the distinct shapes are compared, not their sequence.
 UNORDERED = {'migrate exec'}
+# QEMU prints a double that happens to be whole as an integer ("mbps": 0,
+# which its statistics are right after "completed"): int and number are
+# one type here.
+LOOSE_NUMBERS = {'query-migrate completed'}
 
 
 def shape(value):
@@ -276,6 +284,8 @@ def main():
         check('query-migrate reports the completed migration',
               done['status'] == 'completed' and done['ram']['transferred'] == os.path.getsize(work + '/exec.snap'))
         check('the source is postmigrate', reply('query-status postmigrate')['return']['status'] == 'postmigrate')
+        check('a postmigrate source refuses another migration',
+              'previous migration' in reply('migrate again')['error']['desc'])
         check('migrate to file: completes', 'MIGRATION:completed' in map(event_key, by_step['migrate file']))
         # What QMP migrate wrote starts a machine that runs on.
         restored = subprocess.run([viridian, '--kernel', guest, '--incoming', 'file:%s/qmp.snap' % work,
@@ -301,6 +311,9 @@ def main():
                 qemus = theirs[step]
                 if step in UNORDERED:
                     same = set(map(json.dumps, collapse(mine))) == set(map(json.dumps, collapse(qemus)))
+                elif step in LOOSE_NUMBERS:
+                    same = json.dumps(collapse(mine)).replace('"int"', '"number"') == \
+                        json.dumps(collapse(qemus)).replace('"int"', '"number"')
                 else:
                     same = collapse(mine) == collapse(qemus)
                 check('%s: the same shapes as QEMU' % step, same)
