@@ -1,5 +1,9 @@
 #include "frontend/machine_monitor.h"
 
+#include "frontend/options.h"
+
+#include <cmath>
+
 const char* shutdown_cause_name(ShutdownCause cause)
 {
     switch (cause) {
@@ -40,8 +44,7 @@ MachineMonitor::MachineMonitor(EventLoop& loop, MachineMonitorHooks hooks, QmpCl
 {
     add_run_state_commands();
     add_cpu_commands();
-    // Save/restore adds migrate, migrate_cancel and query-migrate here
-    // (issue 13 item 6), with the MIGRATION event.
+    add_migration_commands();
 }
 
 MachineMonitor::~MachineMonitor() = default;
@@ -85,7 +88,11 @@ void MachineMonitor::add_run_state_commands()
     // qapi/run-state.json StatusInfo. "singlestep" is always false here
     // (QEMU's -singlestep TCG option); "running" is status == "running".
     m_commands.add("query-status", {}, [this](const Json&) -> QmpResult {
-        const char* status = !m_paused ? "running" : m_prelaunch ? "prelaunch" : "paused";
+        const char* status = m_incoming     ? "inmigrate"
+                             : !m_paused    ? "running"
+                             : m_prelaunch  ? "prelaunch"
+                             : m_postmigrate ? "postmigrate"
+                                             : "paused";
         return Json{{"status", status}, {"singlestep", false}, {"running", !m_paused}};
     });
     // stop and cont take effect before they return, and their events come
@@ -106,6 +113,7 @@ void MachineMonitor::add_run_state_commands()
         if (m_paused) {
             m_paused = false;
             m_prelaunch = false;
+            m_postmigrate = false;
             emit_event("RESUME");
         }
         return Json::object();
@@ -154,4 +162,205 @@ void MachineMonitor::add_cpu_commands()
         }
         return cpus;
     });
+}
+
+namespace {
+
+// QEMU prints a double with %.17g, so a whole number reads as an integer
+// ("mbps": 0) and a client sees the same JSON types from both.
+Json qemu_number(double value)
+{
+    if (std::isfinite(value) && value == std::floor(value) && std::fabs(value) < 9e15)
+        return static_cast<int64_t>(value);
+    return value;
+}
+
+// QEMU 7.2's MigrationCapability names (qapi/migration.json).
+constexpr const char* MIGRATION_CAPABILITIES[] = {
+    "xbzrle", "rdma-pin-all", "auto-converge", "zero-blocks", "compress", "events", "postcopy-ram",
+    "x-colo", "release-ram", "block", "return-path", "pause-before-switchover", "multifd",
+    "dirty-bitmaps", "postcopy-blocktime", "late-block-activate", "x-ignore-shared", "validate-uuid",
+    "background-snapshot", "zero-copy-send", "postcopy-preempt"};
+
+} // namespace
+
+bool MachineMonitor::migration_running() const
+{
+    return m_migration && (m_migration->status == MigrationProgress::Status::Setup ||
+                           m_migration->status == MigrationProgress::Status::Active);
+}
+
+void MachineMonitor::migration_update(const MigrationProgress& progress)
+{
+    if (!m_migration)
+        return;
+    const MigrationProgress before = *m_migration;
+    *m_migration = progress;
+    // QEMU's order: MIGRATION_PASS 1, "active", the later passes, STOP for
+    // the last copy, "completed". A short migration may pass through all of
+    // them between two updates.
+    const auto passes = [&](u64 last) {
+        for (u64 pass = m_passes_sent + 1; pass <= last; ++pass)
+            emit_event("MIGRATION_PASS", Json{{"pass", pass}});
+        m_passes_sent = std::max(m_passes_sent, last);
+    };
+    const bool events = m_migration_events;
+    if (before.status == MigrationProgress::Status::Setup && progress.dirty_sync_count > 0 && events) {
+        passes(1);
+        emit_event("MIGRATION", Json{{"status", "active"}});
+    }
+    const bool completed = progress.status == MigrationProgress::Status::Completed;
+    if (events)
+        passes(completed ? progress.dirty_sync_count - 1 : progress.dirty_sync_count);
+    if (completed) {
+        // The source stops for the last copy and stays stopped (QEMU's
+        // RUN_STATE_POSTMIGRATE).
+        if (!m_paused) {
+            m_paused = true;
+            emit_event("STOP");
+        }
+        m_postmigrate = true;
+    }
+    if (!events)
+        return;
+    passes(progress.dirty_sync_count);
+    const bool still_cancelling = m_cancelling && migration_running();
+    if (progress.status != before.status && progress.status != MigrationProgress::Status::Active &&
+        !still_cancelling)
+        emit_event("MIGRATION", Json{{"status", migration_status_name(progress.status)}});
+}
+
+// qapi/migration.json MigrationInfo, with the members QEMU 7.2 fills for a
+// source in each state.
+Json MachineMonitor::query_migrate() const
+{
+    if (!m_migration)
+        return Json::object();
+    const MigrationProgress& p = *m_migration;
+    const bool cancelling = m_cancelling && migration_running();
+    Json info{{"status", cancelling ? "cancelling" : migration_status_name(p.status)}};
+    switch (p.status) {
+    case MigrationProgress::Status::Setup:
+    case MigrationProgress::Status::Cancelled:
+        return info;
+    case MigrationProgress::Status::Failed:
+        info["error-desc"] = p.error;
+        return info;
+    case MigrationProgress::Status::Active:
+        info["expected-downtime"] = MigrationSender::MAX_DOWNTIME_NS / 1'000'000;
+        break;
+    case MigrationProgress::Status::Completed:
+        info["downtime"] = p.downtime_ms;
+        break;
+    }
+    info["setup-time"] = p.setup_ms;
+    info["total-time"] = p.total_ms;
+    const u64 precopy = p.transferred - std::min(p.transferred, p.downtime_bytes);
+    info["ram"] = Json{{"transferred", p.transferred},
+                       {"remaining", p.remaining},
+                       {"total", p.total_bytes},
+                       {"duplicate", p.duplicate},
+                       {"skipped", 0},
+                       {"normal", p.normal},
+                       {"normal-bytes", p.normal * 4096},
+                       {"dirty-pages-rate", p.dirty_pages_rate},
+                       {"mbps", qemu_number(p.mbps)},
+                       {"dirty-sync-count", p.dirty_sync_count},
+                       {"postcopy-requests", 0},
+                       {"page-size", 4096},
+                       {"multifd-bytes", 0},
+                       {"pages-per-second", p.pages_per_second},
+                       {"precopy-bytes", precopy},
+                       {"downtime-bytes", p.downtime_bytes},
+                       {"postcopy-bytes", 0},
+                       {"dirty-sync-missed-zero-copy", 0}};
+    return info;
+}
+
+void MachineMonitor::add_migration_commands()
+{
+    // qmp_migrate and migrate_prepare in QEMU 7.2's migration/migration.c:
+    // the checks in its order, with its texts. viridian has no disks to
+    // copy, so the old block migration (blk, inc) is refused as a QEMU
+    // built without it refuses it; detach is accepted and ignored, as in
+    // QEMU.
+    m_commands.add("migrate",
+                   {{"uri", QmpType::String},
+                    {"blk", QmpType::Boolean, true},
+                    {"inc", QmpType::Boolean, true},
+                    {"detach", QmpType::Boolean, true},
+                    {"resume", QmpType::Boolean, true}},
+                   [this](const Json& args) -> QmpResult {
+                       if (args.value("resume", false))
+                           return qmp_error("Cannot resume if there is no paused migration");
+                       if (migration_running())
+                           return qmp_error("There's a migration process in progress");
+                       if (m_incoming)
+                           return qmp_error("Guest is waiting for an incoming migration");
+                       if (m_postmigrate && m_paused)
+                           return qmp_error("Can't migrate the vm that was paused due to previous migration");
+                       if (args.value("blk", false) || args.value("inc", false))
+                           return qmp_error("viridian has no old-style (blk/-b, inc/-i) block migration");
+                       const std::string uri = args["uri"].get<std::string>();
+                       if (parse_migration_uri("migrate", uri).is_error()) {
+                           // QEMU has begun (setup) when it reads the URI, and fails.
+                           const std::string why = "Parameter 'uri' expects a valid migration protocol";
+                           m_migration = MigrationProgress{};
+                           m_migration->status = MigrationProgress::Status::Failed;
+                           m_migration->error = why;
+                           if (m_migration_events) {
+                               emit_event("MIGRATION", Json{{"status", "setup"}});
+                               emit_event("MIGRATION", Json{{"status", "failed"}});
+                           }
+                           return qmp_error(why);
+                       }
+                       m_migration = MigrationProgress{};
+                       m_cancelling = false;
+                       m_passes_sent = 0;
+                       if (!m_hooks.migrate || !m_hooks.migrate(uri)) {
+                           m_migration.reset();
+                           return machine_gone();
+                       }
+                       if (m_migration_events)
+                           emit_event("MIGRATION", Json{{"status", "setup"}});
+                       return Json::object();
+                   });
+    // Cancelling is asked of the machine; "cancelled" follows once it has
+    // dropped the stream. Nothing to cancel: nothing happens.
+    m_commands.add("migrate_cancel", {}, [this](const Json&) -> QmpResult {
+        if (!migration_running() || m_cancelling)
+            return Json::object();
+        if (!m_hooks.cancel_migration || !m_hooks.cancel_migration())
+            return machine_gone();
+        m_cancelling = true;
+        if (m_migration_events)
+            emit_event("MIGRATION", Json{{"status", "cancelling"}});
+        return Json::object();
+    });
+    m_commands.add("query-migrate", {}, [this](const Json&) -> QmpResult { return query_migrate(); });
+    // Only "events" changes anything here; the other capabilities name
+    // QEMU features viridian does not have, and may only be turned off.
+    m_commands.add("migrate-set-capabilities", {{"capabilities", QmpType::Array, false, QmpType::Object}},
+                   [this](const Json& args) -> QmpResult {
+                       if (migration_running())
+                           return qmp_error("There's a migration process in progress");
+                       bool events = m_migration_events;
+                       for (const Json& entry : args["capabilities"]) {
+                           TRY(check_qmp_arguments(entry, {{"capability", QmpType::String},
+                                                           {"state", QmpType::Boolean}}));
+                           const std::string name = entry["capability"].get<std::string>();
+                           const bool state = entry["state"].get<bool>();
+                           bool known = false;
+                           for (const char* capability : MIGRATION_CAPABILITIES)
+                               known = known || name == capability;
+                           if (!known)
+                               return qmp_error("Parameter 'capability' does not accept value '" + name + "'");
+                           if (name == "events")
+                               events = state;
+                           else if (state)
+                               return qmp_error("Migration capability '" + name + "' is not supported by viridian");
+                       }
+                       m_migration_events = events;
+                       return Json::object();
+                   });
 }

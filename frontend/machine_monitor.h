@@ -1,18 +1,21 @@
 // The machine's QMP monitor (docs/qmp.md): the QMP sockets, the machine's
 // commands (query-status, stop, cont, system_reset, system_powerdown, quit,
-// query-cpus-fast) and its events (STOP, RESUME, RESET, POWERDOWN,
-// SHUTDOWN). Runs on the event loop's thread; what a command does to the
+// query-cpus-fast, migrate, migrate_cancel, query-migrate,
+// migrate-set-capabilities) and its events (STOP, RESUME, RESET, POWERDOWN,
+// SHUTDOWN, MIGRATION, MIGRATION_PASS). Runs on the event loop's thread; what a command does to the
 // machine goes through the hooks, which the frontend runs on the machine's
 // thread.
 #pragma once
 
 #include "frontend/qmp/qmp_server.h"
 #include "frontend/qmp/qmp_session.h"
+#include "platform/machine/migration.h"
 
 #include <nlohmann/json.hpp>
 
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -29,6 +32,12 @@ struct MachineMonitorHooks {
     std::function<bool()> reset;
     std::function<bool()> power_button;
     std::function<bool()> quit;
+    // Starts sending the machine to `uri` (checked: file:, exec: or
+    // tcp:HOST:PORT) at the machine's next poll point; the machine reports
+    // through MachineMonitor::migration_update. cancel_migration asks it to
+    // give up.
+    std::function<bool(const std::string& uri)> migrate;
+    std::function<bool()> cancel_migration;
 };
 
 // QEMU's ShutdownCause (qapi/run-state.json), for the SHUTDOWN and RESET
@@ -69,14 +78,24 @@ public:
     // Sends what is queued, then closes every client and server.
     void close();
 
-    // Where more commands plug in (migrate, migrate_cancel and
-    // query-migrate come with save/restore).
+    // The machine's thread, through the loop: where an outgoing migration
+    // is. Sends MIGRATION and MIGRATION_PASS (when the "events" capability
+    // is on) and, on completion, STOP: the source stays paused
+    // ("postmigrate"), as in QEMU.
+    void migration_update(const MigrationProgress& progress);
+    // --incoming: "inmigrate" until the machine has been received.
+    void set_incoming(bool incoming) { m_incoming = incoming; }
+
+    // Where more commands plug in.
     QmpCommands& commands() { return m_commands; }
     QmpMonitor& monitor() { return m_monitor; }
 
 private:
     void add_run_state_commands();
     void add_cpu_commands();
+    void add_migration_commands();
+    bool migration_running() const;
+    Json query_migrate() const;
 
     EventLoop& m_loop;
     MachineMonitorHooks m_hooks;
@@ -86,4 +105,10 @@ private:
     bool m_paused = false;
     bool m_prelaunch = false; // reset while stopped (QEMU's RUN_STATE_PRELAUNCH)
     bool m_shutdown_sent = false;
+    bool m_incoming = false;
+    bool m_postmigrate = false; // paused by a completed migration
+    std::optional<MigrationProgress> m_migration;
+    bool m_cancelling = false;
+    bool m_migration_events = false; // migrate-set-capabilities "events"
+    u64 m_passes_sent = 0;           // MIGRATION_PASS events of this migration
 };

@@ -8,6 +8,7 @@
 #include "platform/host/command_queue.h"
 #include "platform/host/event_loop.h"
 #include "platform/machine/machine.h"
+#include "platform/machine/migration.h"
 #include "platform/machine/snapshot.h"
 
 #include <atomic>
@@ -30,16 +31,46 @@ namespace {
 
 constexpr const char* DEMO_FILE_NAME = "demo.elf";
 
-ErrorOr<void> save_machine(Machine& machine, const MigrationUri& uri)
+// Where a saved machine goes: the file (through PATH.tmp), the command's
+// stdin, or a connection to the target.
+ErrorOr<std::unique_ptr<SnapshotSink>> open_sink(const MigrationUri& uri)
 {
-    return uri.kind == MigrationUri::Kind::File ? save_snapshot_file(machine, uri.target)
-                                                : save_snapshot_exec(machine, uri.target);
+    switch (uri.kind) {
+    case MigrationUri::Kind::File:
+        return SnapshotSink::file(uri.target);
+    case MigrationUri::Kind::Exec:
+        return SnapshotSink::exec(uri.target);
+    case MigrationUri::Kind::Tcp:
+        break;
+    }
+    const int fd = TRY(migration_connect(uri.host, uri.port));
+    return SnapshotSink::socket(fd, "tcp:" + uri.target);
 }
 
-ErrorOr<void> restore_machine(Machine& machine, const MigrationUri& uri)
+ErrorOr<void> save_machine(Machine& machine, const MigrationUri& uri)
 {
-    return uri.kind == MigrationUri::Kind::File ? load_snapshot_file(machine, uri.target)
-                                                : load_snapshot_exec(machine, uri.target);
+    std::unique_ptr<SnapshotSink> sink = TRY(open_sink(uri));
+    ErrorOr<void> saved = save_snapshot(machine, sink->stream());
+    ErrorOr<void> closed = sink->close(!saved.is_error());
+    return saved.is_error() ? saved : closed;
+}
+
+// --incoming tcp: `listener` listens already (since before the QMP sockets
+// opened, so a client that sees QMP can start the source); `keep_waiting`
+// is asked while no source has connected.
+ErrorOr<void> restore_machine(Machine& machine, const MigrationUri& uri, int listener,
+                              const std::function<bool()>& keep_waiting)
+{
+    switch (uri.kind) {
+    case MigrationUri::Kind::File:
+        return load_snapshot_file(machine, uri.target);
+    case MigrationUri::Kind::Exec:
+        return load_snapshot_exec(machine, uri.target);
+    case MigrationUri::Kind::Tcp:
+        break;
+    }
+    const int fd = TRY(migration_accept(listener, keep_waiting));
+    return load_snapshot_socket(machine, fd);
 }
 
 double monotonic_seconds()
@@ -237,8 +268,58 @@ int main(int argc, char** argv)
                 host_stop = stop;
         });
     };
+    // An outgoing migration (QMP migrate), driven from the poll: a slice of
+    // sending between vCPU rounds (docs/snapshots.md "Live migration").
+    std::unique_ptr<MigrationSender> migration;
+    std::optional<std::string> pending_migration; // its URI, until the next poll
+    std::unique_ptr<MachineMonitor> monitor;
+    const auto report_migration = [&] {
+        loop.post([&monitor, progress = migration->progress()] {
+            if (monitor)
+                monitor->migration_update(progress);
+        });
+    };
+    const auto end_migration = [&](const std::string& why) {
+        if (!migration)
+            return;
+        migration->fail(why);
+        report_migration();
+        migration.reset();
+    };
+    const auto migration_failed = [&](const std::string& why) {
+        MigrationProgress failed;
+        failed.status = MigrationProgress::Status::Failed;
+        failed.error = why;
+        loop.post([&monitor, failed] {
+            if (monitor)
+                monitor->migration_update(failed);
+        });
+    };
     const HostPoll poll = [&]() -> std::optional<int> {
         std::fflush(com1);
+        if (pending_migration && running) {
+            ErrorOr<std::unique_ptr<SnapshotSink>> sink =
+                open_sink(parse_migration_uri("migrate", *pending_migration).value());
+            pending_migration.reset();
+            if (sink.is_error())
+                migration_failed(sink.error().message);
+            else
+                migration = std::make_unique<MigrationSender>(*running, sink.release_value());
+        }
+        if (migration && running) {
+            // A paused guest gives the migration all the time it wants; a
+            // running one gets most of it back between slices.
+            constexpr u64 RUNNING_SLICE_NS = 5'000'000, PAUSED_SLICE_NS = 100'000'000;
+            const bool done = migration->step(running->paused() ? PAUSED_SLICE_NS : RUNNING_SLICE_NS);
+            report_migration();
+            if (done) {
+                if (migration->progress().status == MigrationProgress::Status::Completed) {
+                    paused = true; // the machine is on the target now
+                    running->pause();
+                }
+                migration.reset();
+            }
+        }
         if (!host_stop)
             return std::nullopt;
         if (!host_stop->message.empty())
@@ -246,8 +327,16 @@ int main(int argc, char** argv)
         return host_stop->status;
     };
 
+    // --incoming tcp: listen now, accept on the machine's thread.
+    int incoming_listener = -1;
+    if (options.incoming && options.incoming->kind == MigrationUri::Kind::Tcp) {
+        ErrorOr<int> listening = migration_listen(options.incoming->host, options.incoming->port);
+        if (listening.is_error())
+            return fail("--incoming: " + listening.error().message);
+        incoming_listener = listening.value();
+    }
+
     // --qmp: the monitor and its sockets live on the loop.
-    std::unique_ptr<MachineMonitor> monitor;
     bool waiting_for_client = false;
     std::function<void()> start_machine;
     if (!options.qmp.empty()) {
@@ -277,6 +366,21 @@ int main(int argc, char** argv)
             });
         };
         hooks.quit = [&] { return request_stop({exit_status::SUCCESS, "", ShutdownCause::HostQmpQuit}); };
+        // Taken up by the poll of the machine that runs next: a reset
+        // asked for just before must not end the migration with the old
+        // machine.
+        hooks.migrate = [&](const std::string& text) {
+            return commands.post([&, text] { pending_migration = text; });
+        };
+        hooks.cancel_migration = [&] {
+            return commands.post([&] {
+                if (!migration)
+                    return;
+                migration->cancel();
+                report_migration();
+                migration.reset();
+            });
+        };
         monitor = std::make_unique<MachineMonitor>(loop, std::move(hooks));
         for (const QmpSpec& spec : options.qmp) {
             ErrorOr<void> listening = monitor->listen(spec.address, [&] {
@@ -363,8 +467,19 @@ int main(int argc, char** argv)
                 return {fail(created.error().message), ShutdownCause::HostError};
             Machine& machine = *created.value();
             // --incoming restores the first machine; a reboot boots the kernel.
-            ErrorOr<void> started = options.incoming && first ? restore_machine(machine, *options.incoming)
-                                                              : machine.load_kernel(kernel);
+            const auto keep_waiting = [&] {
+                commands.run_pending(); // a signal or quit ends the wait
+                return !host_stop;
+            };
+            ErrorOr<void> started =
+                options.incoming && first
+                    ? restore_machine(machine, *options.incoming, incoming_listener, keep_waiting)
+                    : machine.load_kernel(kernel);
+            if (options.incoming && first && monitor)
+                loop.post([&monitor] {
+                    if (monitor)
+                        monitor->set_incoming(false);
+                });
             first = false;
             // A restored machine counts on from where it was saved.
             const u64 before = retired;
@@ -381,6 +496,7 @@ int main(int argc, char** argv)
             if (options.max_instructions)
                 limit = *options.max_instructions > retired ? *options.max_instructions - retired : 0;
             const RunOutcome outcome = machine.run(poll, limit);
+            end_migration("the machine stopped running");
             running = nullptr;
             retired = before + machine.retired();
             if (outcome.kind == RunOutcome::Kind::Checkpoint) {
@@ -411,6 +527,8 @@ int main(int argc, char** argv)
                     monitor->emit_reset(cause);
             });
         }
+        if (pending_migration)
+            migration_failed("the machine stopped running");
         if (options.stats)
             std::fprintf(stderr, "instructions: %llu\n", static_cast<unsigned long long>(retired));
         return {status, cause};
@@ -427,12 +545,16 @@ int main(int argc, char** argv)
             loop.post([&, finish] { finish_loop(finish.status, finish.cause); });
         });
     };
+    if (monitor && options.incoming)
+        monitor->set_incoming(true);
     if (!waiting_for_client)
         start_machine();
     loop.run();
     if (machine_thread.joinable())
         machine_thread.join();
     monitor.reset();
+    if (incoming_listener >= 0)
+        ::close(incoming_listener);
     for (std::FILE* file : {com1, com2})
         if (file != stdout)
             std::fclose(file);

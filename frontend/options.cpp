@@ -269,10 +269,22 @@ ErrorOr<MigrationUri> parse_migration_uri(std::string_view option, std::string_v
             continue;
         if (text.size() == prefix.size())
             break;
-        return MigrationUri{kind, std::string(text.substr(prefix.size()))};
+        return MigrationUri{kind, std::string(text.substr(prefix.size())), {}, 0};
+    }
+    if (text.substr(0, 4) == "tcp:") {
+        // tcp:HOST:PORT; the host may be a bracketed IPv6 address.
+        const std::string_view rest = text.substr(4);
+        const size_t colon = rest.rfind(':');
+        std::optional<u64> port = colon == std::string_view::npos ? std::nullopt : parse_u64(rest.substr(colon + 1));
+        if (port && *port > 0 && *port <= 0xFFFF && colon > 0) {
+            std::string host(rest.substr(0, colon));
+            if (host.size() > 2 && host.front() == '[' && host.back() == ']')
+                host = host.substr(1, host.size() - 2);
+            return MigrationUri{MigrationUri::Kind::Tcp, std::string(rest), host, static_cast<u16>(*port)};
+        }
     }
     return make_error(std::string(option) + ": " + quoted(text) +
-                      " is not a migration URI (file:PATH or exec:COMMAND)");
+                      " is not a migration URI (file:PATH, exec:COMMAND or tcp:HOST:PORT)");
 }
 
 ErrorOr<u64> parse_memory_size(std::string_view text)
@@ -440,10 +452,12 @@ std::string usage_text()
            "  --pc-testdev             QEMU's pc-testdev for kvm-unit-tests (ports 0xE0-0xEB and\n"
            "                           0x2000-0x2017, 64 KiB of MMIO at 0xFF000000)\n"
            "  --max-instructions N     stop after N instructions (exit status 5)\n"
-           "  --incoming URI           restore a saved machine instead of booting: file:PATH or\n"
-           "                           exec:COMMAND (the same options as the saved run)\n"
+           "  --incoming URI           restore a saved machine instead of booting: file:PATH,\n"
+           "                           exec:COMMAND or tcp:HOST:PORT (listen for a live migration;\n"
+           "                           the same options as the source)\n"
            "  --save-at N,URI          after N instructions (at the next boundary between vCPU\n"
-           "                           turns) save the machine to file:PATH or exec:COMMAND, exit 0\n"
+           "                           turns) save the machine to file:PATH, exec:COMMAND or\n"
+           "                           tcp:HOST:PORT, exit 0\n"
            "  --no-reboot              end the run when the guest reboots (default: restart it)\n"
            "  --cpu intel|amd          the CPU model's vendor: its CPUID and the behaviour\n"
            "                           where Intel and AMD processors differ (default intel)\n"

@@ -22,12 +22,16 @@ struct SerialTarget {
 };
 
 // Where a machine is saved to or restored from, as QEMU's migration URIs
-// spell it: `file:PATH` or `exec:COMMAND` (a shell command that reads the
-// snapshot on its stdin when saving, writes it on its stdout when restoring).
+// spell it: `file:PATH`, `exec:COMMAND` (a shell command that reads the
+// snapshot on its stdin when saving, writes it on its stdout when restoring)
+// or `tcp:HOST:PORT` (live migration: the target listens, the source
+// connects).
 struct MigrationUri {
-    enum class Kind : u8 { File, Exec };
+    enum class Kind : u8 { File, Exec, Tcp };
     Kind kind = Kind::File;
-    std::string target; // the path or the command
+    std::string target; // the path, the command, or HOST:PORT
+    std::string host;   // Tcp
+    u16 port = 0;       // Tcp
 };
 ErrorOr<MigrationUri> parse_migration_uri(std::string_view option, std::string_view text);
 

@@ -6,15 +6,22 @@
 #include <cerrno>
 #include <cstring>
 #include <optional>
+#include <utility>
 #include <sys/wait.h>
+#include <fcntl.h>
 #include <unistd.h>
 
 namespace {
 
 constexpr char MAGIC[8] = {'V', 'R', 'D', 'N', 'S', 'N', 'A', 'P'};
-constexpr u32 FORMAT_VERSION = 1;
+// 2: page records (data or zero) in any order, the state after them.
+constexpr u32 FORMAT_VERSION = 2;
 constexpr u64 PAGE_BYTES = 4096;
-constexpr u64 END_OF_PAGES = ~0ull;
+// A record's tag: a RAM page index (its 4096 bytes follow), the index with
+// ZERO_PAGE set (the page is zero), or STATE (the state's length and bytes,
+// then END_MARKER and the end of the zlib stream).
+constexpr u64 ZERO_PAGE = 1ull << 63;
+constexpr u64 STATE = ~0ull;
 constexpr u64 END_MARKER = 0x444E45'50414E53ull; // "SNAPEND" backwards, after the pages
 // Larger header strings than these are not ours.
 constexpr u32 MAX_HEADER_STRING = 1 << 16;
@@ -38,6 +45,7 @@ public:
     bool write(const void* data, size_t length) { return pump(data, length, Z_NO_FLUSH); }
     bool finish() { return pump(nullptr, 0, Z_FINISH); }
     bool ok() const { return m_ok; }
+    u64 produced() const { return m_produced; }
 
 private:
     bool pump(const void* data, size_t length, int flush)
@@ -54,6 +62,7 @@ private:
             const size_t produced = m_buffer.size() - m_z.avail_out;
             if (status == Z_STREAM_ERROR || std::fwrite(m_buffer.data(), 1, produced, m_out) != produced)
                 return m_ok = false;
+            m_produced += produced;
         } while (m_z.avail_out == 0 || (flush == Z_FINISH && status != Z_STREAM_END));
         return true;
     }
@@ -62,6 +71,7 @@ private:
     z_stream m_z{};
     std::array<Bytef, 1 << 16> m_buffer;
     bool m_ok = false;
+    u64 m_produced = 0;
 };
 
 // A zlib inflate stream from a FILE*.
@@ -124,7 +134,9 @@ private:
     bool m_ended = false; // inflate() reported the end of the stream (checksum verified)
 };
 
-bool all_zero(const u8* page)
+} // namespace
+
+bool is_zero_page(const u8* page)
 {
     u64 word;
     for (u64 offset = 0; offset < PAGE_BYTES; offset += sizeof word) {
@@ -134,6 +146,32 @@ bool all_zero(const u8* page)
     }
     return true;
 }
+
+PhysicalMemory::DirtyBitmap populated_ram_pages(PhysicalMemory& memory)
+{
+    const u64 pages = memory.ram_page_count();
+    PhysicalMemory::DirtyBitmap bits((pages + 63) / 64, ~0ull);
+    // /proc/self/pagemap: one u64 per virtual page, bit 63 present, bit 62
+    // swapped (Documentation/admin-guide/mm/pagemap.rst).
+    const int fd = ::open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return bits;
+    const u64 first = reinterpret_cast<uintptr_t>(memory.ram_page_by_index(0)) / PAGE_BYTES;
+    std::vector<u64> entries(4096);
+    for (u64 page = 0; page < pages; page += entries.size()) {
+        const u64 count = std::min<u64>(entries.size(), pages - page);
+        const ssize_t got = ::pread(fd, entries.data(), count * 8, static_cast<off_t>((first + page) * 8));
+        if (got != static_cast<ssize_t>(count * 8))
+            break; // the rest stays set: scanned the slow way
+        for (u64 i = 0; i < count; ++i)
+            if (!(entries[i] >> 62))
+                bits[(page + i) >> 6] &= ~(1ull << ((page + i) & 63));
+    }
+    ::close(fd);
+    return bits;
+}
+
+namespace {
 
 ErrorOr<std::string> read_header_string(std::FILE* in, const char* what)
 {
@@ -168,64 +206,133 @@ std::string snapshot_configuration(const MachineConfig& c)
            "\nenlightenments=" + (c.enlightenments ? "on" : "off") + "\n";
 }
 
-ErrorOr<void> save_snapshot(Machine& machine, std::FILE* out)
-{
-    StateVisitor state = StateVisitor::saver();
-    machine.visit_state(state);
-    if (!state.ok())
-        return make_error("cannot save the machine: " + state.error());
+struct SnapshotWriter::Impl {
+    explicit Impl(std::FILE* out) : out(out), z(out) {}
+    std::FILE* out;
+    Deflater z;
+    u64 header_bytes = 0;
+};
 
+SnapshotWriter::SnapshotWriter(std::FILE* out) : m_impl(std::make_unique<Impl>(out)) {}
+SnapshotWriter::~SnapshotWriter() = default;
+
+u64 SnapshotWriter::bytes_written() const { return m_impl->header_bytes + m_impl->z.produced(); }
+
+namespace {
+
+Error write_failed() { return make_error(std::string("cannot write the snapshot: ") + (errno ? std::strerror(errno) : "compression failed")); }
+
+} // namespace
+
+ErrorOr<void> SnapshotWriter::begin(const MachineConfig& config)
+{
     std::string header(MAGIC, sizeof MAGIC);
     put_u32(header, FORMAT_VERSION);
     const std::string build = build_identity();
     put_u32(header, static_cast<u32>(build.size()));
     header += build;
-    const std::string config = snapshot_configuration(machine.config());
-    put_u32(header, static_cast<u32>(config.size()));
-    header += config;
-    if (std::fwrite(header.data(), 1, header.size(), out) != header.size())
-        return make_error(std::string("cannot write the snapshot: ") + std::strerror(errno));
-
-    Deflater z(out);
-    const u64 state_bytes = state.bytes().size();
-    bool ok = z.ok() && z.write(&state_bytes, sizeof state_bytes) &&
-              z.write(state.bytes().data(), state.bytes().size());
-    PhysicalMemory& memory = machine.memory();
-    const u64 pages = memory.ram_page_count(); // both RAM ranges, in order
-    for (u64 page = 0; ok && page < pages; ++page) {
-        const u8* bytes = memory.ram_page_by_index(page);
-        if (all_zero(bytes))
-            continue;
-        ok = z.write(&page, sizeof page) && z.write(bytes, PAGE_BYTES);
-    }
-    ok = ok && z.write(&END_OF_PAGES, sizeof END_OF_PAGES) && z.write(&END_MARKER, sizeof END_MARKER) &&
-         z.finish() && std::fflush(out) == 0;
-    if (!ok)
-        return make_error(std::string("cannot write the snapshot: ") +
-                          (errno ? std::strerror(errno) : "compression failed"));
+    const std::string text = snapshot_configuration(config);
+    put_u32(header, static_cast<u32>(text.size()));
+    header += text;
+    errno = 0;
+    if (!m_impl->z.ok() || std::fwrite(header.data(), 1, header.size(), m_impl->out) != header.size())
+        return write_failed();
+    m_impl->header_bytes = header.size();
     return {};
 }
 
-ErrorOr<void> save_snapshot_file(Machine& machine, const std::string& path)
+ErrorOr<void> SnapshotWriter::page(u64 index, const u8* bytes)
+{
+    errno = 0;
+    if (!m_impl->z.write(&index, sizeof index) || !m_impl->z.write(bytes, PAGE_BYTES))
+        return write_failed();
+    return {};
+}
+
+ErrorOr<void> SnapshotWriter::zero_page(u64 index)
+{
+    errno = 0;
+    const u64 tag = index | ZERO_PAGE;
+    if (!m_impl->z.write(&tag, sizeof tag))
+        return write_failed();
+    return {};
+}
+
+ErrorOr<void> SnapshotWriter::finish(Machine& machine)
+{
+    StateVisitor state = StateVisitor::saver();
+    machine.visit_state(state);
+    if (!state.ok())
+        return make_error("cannot save the machine: " + state.error());
+    errno = 0;
+    const u64 state_bytes = state.bytes().size();
+    Deflater& z = m_impl->z;
+    if (!z.write(&STATE, sizeof STATE) || !z.write(&state_bytes, sizeof state_bytes) ||
+        !z.write(state.bytes().data(), state.bytes().size()) || !z.write(&END_MARKER, sizeof END_MARKER) ||
+        !z.finish() || std::fflush(m_impl->out) != 0)
+        return write_failed();
+    return {};
+}
+
+ErrorOr<void> save_snapshot(Machine& machine, std::FILE* out)
+{
+    // Refuse a machine that cannot be saved before writing anything.
+    StateVisitor probe = StateVisitor::saver();
+    machine.visit_state(probe);
+    if (!probe.ok())
+        return make_error("cannot save the machine: " + probe.error());
+    SnapshotWriter writer(out);
+    TRY(writer.begin(machine.config()));
+    PhysicalMemory& memory = machine.memory();
+    const u64 pages = memory.ram_page_count(); // both RAM ranges, in order
+    const PhysicalMemory::DirtyBitmap populated = populated_ram_pages(memory);
+    for (u64 page = 0; page < pages; ++page) {
+        const u8* bytes = memory.ram_page_by_index(page);
+        if (PhysicalMemory::test_bit(populated, page) && !is_zero_page(bytes))
+            TRY(writer.page(page, bytes));
+    }
+    return writer.finish(machine);
+}
+
+SnapshotSink::~SnapshotSink()
+{
+    if (m_file)
+        (void)close(false);
+}
+
+ErrorOr<std::unique_ptr<SnapshotSink>> SnapshotSink::file(const std::string& path)
 {
     const std::string temporary = path + ".tmp";
     std::FILE* out = std::fopen(temporary.c_str(), "wb");
     if (!out)
         return make_error("cannot create '" + temporary + "': " + std::strerror(errno));
-    ErrorOr<void> saved = save_snapshot(machine, out);
-    const bool synced = !saved.is_error() && ::fsync(fileno(out)) == 0;
-    const int sync_error = errno;
-    std::fclose(out);
-    if (saved.is_error() || !synced) {
-        std::remove(temporary.c_str());
-        return saved.is_error() ? saved : make_error("cannot write '" + temporary + "': " + std::strerror(sync_error));
+    return std::unique_ptr<SnapshotSink>(new SnapshotSink(Kind::File, out, path));
+}
+
+ErrorOr<std::unique_ptr<SnapshotSink>> SnapshotSink::exec(const std::string& command)
+{
+    std::FILE* pipe = ::popen(command.c_str(), "w");
+    if (!pipe)
+        return make_error("cannot run '" + command + "': " + std::strerror(errno));
+    return std::unique_ptr<SnapshotSink>(new SnapshotSink(Kind::Exec, pipe, command));
+}
+
+ErrorOr<std::unique_ptr<SnapshotSink>> SnapshotSink::socket(int fd, const std::string& name)
+{
+    std::FILE* out = ::fdopen(fd, "wb");
+    if (!out) {
+        ::close(fd);
+        return make_error("cannot use the connection to " + name + ": " + std::strerror(errno));
     }
-    if (std::rename(temporary.c_str(), path.c_str()) != 0) {
-        const int rename_error = errno;
-        std::remove(temporary.c_str());
-        return make_error("cannot rename '" + temporary + "' to '" + path + "': " + std::strerror(rename_error));
-    }
-    return {};
+    return std::unique_ptr<SnapshotSink>(new SnapshotSink(Kind::Socket, out, name));
+}
+
+ErrorOr<void> save_snapshot_file(Machine& machine, const std::string& path)
+{
+    std::unique_ptr<SnapshotSink> sink = TRY(SnapshotSink::file(path));
+    ErrorOr<void> saved = save_snapshot(machine, sink->stream());
+    ErrorOr<void> closed = sink->close(!saved.is_error());
+    return saved.is_error() ? saved : closed;
 }
 
 ErrorOr<void> load_snapshot(Machine& machine, std::FILE* in)
@@ -256,36 +363,41 @@ ErrorOr<void> load_snapshot(Machine& machine, std::FILE* in)
         return make_error("the snapshot's machine differs: it has " + printable(theirs) + ", this one " + mine);
     }
 
+    // RAM first: pages no record names are zero. A page may come more than
+    // once (live migration sends the pages written meanwhile again): the
+    // last record wins.
     Inflater z(in);
+    PhysicalMemory& memory = machine.memory();
+    const u64 pages = memory.ram_page_count(); // both RAM ranges, in order
+    std::vector<bool> listed(pages, false);
+    for (;;) {
+        u64 tag = 0;
+        if (!z.read(&tag, sizeof tag))
+            return damaged("RAM");
+        if (tag == STATE)
+            break;
+        const u64 page = tag & ~ZERO_PAGE;
+        if (page >= pages)
+            return damaged("a RAM page out of place");
+        listed[page] = true;
+        if (tag & ZERO_PAGE)
+            std::memset(memory.ram_page_by_index(page), 0, PAGE_BYTES);
+        else if (!z.read(memory.ram_page_by_index(page), PAGE_BYTES))
+            return damaged("RAM");
+    }
     u64 state_bytes = 0;
     if (!z.read(&state_bytes, sizeof state_bytes) || state_bytes > MAX_STATE_BYTES)
         return damaged("machine state");
     std::vector<u8> bytes(state_bytes);
     if (!z.read(bytes.data(), bytes.size()))
         return damaged("machine state");
-
-    // RAM first: pages the snapshot does not list are zero.
-    PhysicalMemory& memory = machine.memory();
-    const u64 pages = memory.ram_page_count(); // both RAM ranges, in order
-    std::vector<bool> listed(pages, false);
-    for (;;) {
-        u64 page = 0;
-        if (!z.read(&page, sizeof page))
-            return damaged("RAM");
-        if (page == END_OF_PAGES)
-            break;
-        if (page >= pages || listed[page])
-            return damaged("a RAM page out of place");
-        listed[page] = true;
-        if (!z.read(memory.ram_page_by_index(page), PAGE_BYTES))
-            return damaged("RAM");
-    }
     u64 end = 0;
     if (!z.read(&end, sizeof end) || end != END_MARKER || !z.finish())
         return damaged("end marker or checksum");
+    const PhysicalMemory::DirtyBitmap populated = populated_ram_pages(memory);
     for (u64 page = 0; page < pages; ++page) {
         u8* p = memory.ram_page_by_index(page);
-        if (!listed[page] && !all_zero(p))
+        if (!listed[page] && PhysicalMemory::test_bit(populated, page) && !is_zero_page(p))
             std::memset(p, 0, PAGE_BYTES);
     }
 
@@ -324,18 +436,50 @@ std::optional<std::string> command_failure(int status)
 
 } // namespace
 
+ErrorOr<void> SnapshotSink::close(bool complete)
+{
+    std::FILE* file = std::exchange(m_file, nullptr);
+    if (!file)
+        return {};
+    switch (m_kind) {
+    case Kind::File: {
+        const std::string temporary = m_name + ".tmp";
+        const bool synced = complete && std::fflush(file) == 0 && ::fsync(fileno(file)) == 0;
+        const int sync_error = errno;
+        std::fclose(file);
+        if (!synced) {
+            std::remove(temporary.c_str());
+            if (!complete)
+                return {};
+            return make_error("cannot write '" + temporary + "': " + std::strerror(sync_error));
+        }
+        if (std::rename(temporary.c_str(), m_name.c_str()) != 0) {
+            const int rename_error = errno;
+            std::remove(temporary.c_str());
+            return make_error("cannot rename '" + temporary + "' to '" + m_name + "': " + std::strerror(rename_error));
+        }
+        return {};
+    }
+    case Kind::Exec: {
+        const std::optional<std::string> failure = command_failure(::pclose(file));
+        if (complete && failure)
+            return make_error("the snapshot command '" + m_name + "' failed: " + *failure);
+        return {};
+    }
+    case Kind::Socket:
+        if (std::fclose(file) != 0 && complete)
+            return make_error("cannot send the machine to " + m_name + ": " + std::strerror(errno));
+        return {};
+    }
+    return {};
+}
+
 ErrorOr<void> save_snapshot_exec(Machine& machine, const std::string& command)
 {
-    std::FILE* pipe = ::popen(command.c_str(), "w");
-    if (!pipe)
-        return make_error("cannot run '" + command + "': " + std::strerror(errno));
-    ErrorOr<void> saved = save_snapshot(machine, pipe);
-    const std::optional<std::string> failure = command_failure(::pclose(pipe));
-    if (saved.is_error())
-        return saved;
-    if (failure)
-        return make_error("the snapshot command '" + command + "' failed: " + *failure);
-    return {};
+    std::unique_ptr<SnapshotSink> sink = TRY(SnapshotSink::exec(command));
+    ErrorOr<void> saved = save_snapshot(machine, sink->stream());
+    ErrorOr<void> closed = sink->close(!saved.is_error());
+    return saved.is_error() ? saved : closed;
 }
 
 ErrorOr<void> load_snapshot_exec(Machine& machine, const std::string& command)
@@ -354,4 +498,16 @@ ErrorOr<void> load_snapshot_exec(Machine& machine, const std::string& command)
     if (failure)
         return make_error("the snapshot command '" + command + "' failed: " + *failure);
     return {};
+}
+
+ErrorOr<void> load_snapshot_socket(Machine& machine, int fd)
+{
+    std::FILE* in = ::fdopen(fd, "rb");
+    if (!in) {
+        ::close(fd);
+        return make_error(std::string("cannot read the incoming migration: ") + std::strerror(errno));
+    }
+    ErrorOr<void> loaded = load_snapshot(machine, in);
+    std::fclose(in);
+    return loaded;
 }

@@ -13,7 +13,8 @@ struct Fixture {
     EventLoop loop;
     bool machine_paused = false;
     bool machine_alive = true;
-    int resets = 0, presses = 0, quits = 0;
+    int resets = 0, presses = 0, quits = 0, cancels = 0;
+    std::vector<std::string> migrations;
     std::unique_ptr<MachineMonitor> monitor;
     std::unique_ptr<QmpSession> session;
 
@@ -29,6 +30,8 @@ struct Fixture {
         hooks.reset = [this] { return ++resets, machine_alive; };
         hooks.power_button = [this] { return ++presses, machine_alive; };
         hooks.quit = [this] { return ++quits, machine_alive; };
+        hooks.migrate = [this](const std::string& uri) { return migrations.push_back(uri), machine_alive; };
+        hooks.cancel_migration = [this] { return ++cancels, machine_alive; };
         monitor = std::make_unique<MachineMonitor>(loop, std::move(hooks), [] { return QmpTimestamp{1, 2}; });
         session = std::make_unique<QmpSession>(monitor->monitor());
         session->receive(R"({"execute": "qmp_capabilities"})");
@@ -163,4 +166,105 @@ TEST_CASE("The machine's commands refuse arguments they do not take")
     Fixture f;
     const std::vector<Json> replies = f.execute(R"({"execute": "stop", "arguments": {"now": true}})");
     CHECK(replies[0]["error"]["desc"] == "Parameter 'now' is unexpected");
+}
+
+namespace {
+
+std::vector<std::string> event_names(const std::vector<Json>& messages)
+{
+    std::vector<std::string> names;
+    for (const Json& m : messages) {
+        if (!m.contains("event"))
+            continue;
+        std::string name = m["event"].get<std::string>();
+        if (m.contains("data") && m["data"].contains("status"))
+            name.append(":").append(m["data"]["status"].get<std::string>());
+        names.push_back(name);
+    }
+    return names;
+}
+
+MigrationProgress progress(MigrationProgress::Status status, u64 passes)
+{
+    MigrationProgress p;
+    p.status = status;
+    p.dirty_sync_count = passes;
+    p.total_bytes = 1 << 20;
+    p.transferred = 1000;
+    return p;
+}
+
+} // namespace
+
+TEST_CASE("query-migrate is an empty object before any migration")
+{
+    Fixture f;
+    CHECK(f.execute(R"({"execute": "query-migrate"})")[0]["return"] == Json::object());
+}
+
+TEST_CASE("migrate hands the URI to the machine and a completed migration leaves the source postmigrate")
+{
+    Fixture f;
+    f.execute(R"({"execute": "migrate-set-capabilities", "arguments": {"capabilities": [{"capability": "events", "state": true}]}})");
+    std::vector<Json> replies = f.execute(R"({"execute": "migrate", "arguments": {"uri": "exec:cat > /dev/null"}})");
+    CHECK(f.migrations == std::vector<std::string>{"exec:cat > /dev/null"});
+    CHECK(event_names(replies) == std::vector<std::string>{"MIGRATION:setup"});
+    CHECK(replies.back()["return"] == Json::object());
+    CHECK(f.execute(R"({"execute": "query-migrate"})")[0]["return"] == Json{{"status", "setup"}});
+    // QEMU's order when everything happened between two updates.
+    f.monitor->migration_update(progress(MigrationProgress::Status::Completed, 3));
+    CHECK(event_names(f.messages()) == std::vector<std::string>{"MIGRATION_PASS", "MIGRATION:active", "MIGRATION_PASS",
+                                                                "STOP", "MIGRATION_PASS", "MIGRATION:completed"});
+    const Json info = f.execute(R"({"execute": "query-migrate"})")[0]["return"];
+    CHECK(info["status"] == "completed");
+    CHECK(info.contains("downtime"));
+    CHECK(info["ram"]["transferred"] == 1000);
+    CHECK(info["ram"]["mbps"].is_number_integer()); // 0, as QEMU prints it
+    CHECK(f.execute(R"({"execute": "query-status"})")[0]["return"]["status"] == "postmigrate");
+    CHECK(f.execute(R"({"execute": "migrate", "arguments": {"uri": "exec:true"}})")[0]["error"]["desc"] ==
+          "Can't migrate the vm that was paused due to previous migration");
+}
+
+TEST_CASE("migrate refuses what QEMU 7.2 refuses, with its texts")
+{
+    Fixture f;
+    CHECK(f.execute(R"({"execute": "migrate", "arguments": {"uri": "exec:true", "resume": true}})")[0]["error"]["desc"] ==
+          "Cannot resume if there is no paused migration");
+    CHECK(f.execute(R"({"execute": "migrate", "arguments": {"uri": "nfs:x"}})")[0]["error"]["desc"] ==
+          "Parameter 'uri' expects a valid migration protocol");
+    CHECK(f.execute(R"({"execute": "migrate", "arguments": {"uri": "exec:true", "blk": true}})")[0].contains("error"));
+    CHECK(f.execute(R"({"execute": "migrate", "arguments": {"uri": "tcp:127.0.0.1:5", "detach": true}})")[0]["return"] ==
+          Json::object());
+    CHECK(f.execute(R"({"execute": "migrate", "arguments": {"uri": "exec:true"}})")[0]["error"]["desc"] ==
+          "There's a migration process in progress");
+    CHECK(f.migrations.size() == 1);
+}
+
+TEST_CASE("migrate_cancel asks the machine and reports cancelling, then cancelled")
+{
+    Fixture f;
+    f.execute(R"({"execute": "migrate-set-capabilities", "arguments": {"capabilities": [{"capability": "events", "state": true}]}})");
+    CHECK(f.execute(R"({"execute": "migrate_cancel"})")[0]["return"] == Json::object());
+    CHECK(f.cancels == 0); // nothing to cancel
+    f.execute(R"({"execute": "migrate", "arguments": {"uri": "exec:cat"}})");
+    f.monitor->migration_update(progress(MigrationProgress::Status::Active, 1));
+    f.messages();
+    CHECK(event_names(f.execute(R"({"execute": "migrate_cancel"})")) == std::vector<std::string>{"MIGRATION:cancelling"});
+    CHECK(f.cancels == 1);
+    CHECK(f.execute(R"({"execute": "query-migrate"})")[0]["return"]["status"] == "cancelling");
+    f.monitor->migration_update(progress(MigrationProgress::Status::Cancelled, 1));
+    CHECK(event_names(f.messages()) == std::vector<std::string>{"MIGRATION:cancelled"});
+    CHECK(f.execute(R"({"execute": "query-migrate"})")[0]["return"] == Json{{"status", "cancelled"}});
+    CHECK(f.execute(R"({"execute": "query-status"})")[0]["return"]["status"] == "running");
+}
+
+TEST_CASE("migrate-set-capabilities knows QEMU's names and refuses features viridian lacks")
+{
+    Fixture f;
+    CHECK(f.execute(R"({"execute": "migrate-set-capabilities", "arguments": {"capabilities": [{"capability": "nosuch", "state": true}]}})")[0]["error"]["desc"] ==
+          "Parameter 'capability' does not accept value 'nosuch'");
+    CHECK(f.execute(R"({"execute": "migrate-set-capabilities", "arguments": {"capabilities": [{"capability": "xbzrle", "state": true}]}})")[0].contains("error"));
+    CHECK(f.execute(R"({"execute": "migrate-set-capabilities", "arguments": {"capabilities": [{"capability": "xbzrle", "state": false}]}})")[0]["return"] == Json::object());
+    // Without "events" no MIGRATION event is sent.
+    CHECK(event_names(f.execute(R"({"execute": "migrate", "arguments": {"uri": "exec:cat"}})")).empty());
 }

@@ -229,3 +229,16 @@ TEST_CASE("--qmp refuses client mode, unknown flags, bad ports and other transpo
     CHECK(contains(parse_error({"--qmp", "unix:,server"}), "no socket path"));
     CHECK(contains(usage_text(), "--qmp"));
 }
+
+TEST_CASE("A tcp: migration URI names a host and a port, a bracketed IPv6 host too")
+{
+    ErrorOr<MigrationUri> uri = parse_migration_uri("--incoming", "tcp:127.0.0.1:4444");
+    REQUIRE_FALSE(uri.is_error());
+    CHECK(uri.value().kind == MigrationUri::Kind::Tcp);
+    CHECK(uri.value().host == "127.0.0.1");
+    CHECK(uri.value().port == 4444);
+    CHECK(parse_migration_uri("migrate", "tcp:[::1]:5").value().host == "::1");
+    CHECK(parse_migration_uri("migrate", "tcp:host").is_error());
+    CHECK(parse_migration_uri("migrate", "tcp:host:0").is_error());
+    CHECK(parse_migration_uri("migrate", "tcp:host:70000").is_error());
+}
