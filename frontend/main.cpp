@@ -5,6 +5,7 @@
 #include "frontend/options.h"
 #include "frontend/run_report.h"
 #include "frontend/tracer.h"
+#include "platform/block/image_format.h"
 #include "platform/host/command_queue.h"
 #include "platform/host/event_loop.h"
 #include "platform/machine/machine.h"
@@ -173,6 +174,20 @@ int main(int argc, char** argv)
     config.jit = options.jit;
     config.hyperv_test_device = options.hyperv_test_device;
     config.pc_testdev = options.pc_testdev;
+    // --drive: every image is opened (and locked) once, here, before
+    // anything runs, and shared with the machine of every reboot.
+    for (const DriveSpec& drive : options.drives) {
+        OpenOptions open;
+        open.format = drive.format;
+        open.read_only = drive.read_only;
+        open.cache = drive.cache == DriveSpec::Cache::Unsafe ? CacheMode::Unsafe : CacheMode::Writeback;
+        BlockResult<OpenedImage> opened = open_image(drive.file, open);
+        if (opened.is_error())
+            return fail("--drive: " + opened.error().message);
+        if (opened.value().probed_raw)
+            std::fprintf(stderr, "%s\n", raw_probe_warning(drive.file).c_str());
+        config.drives.push_back({std::shared_ptr<BlockImage>(std::move(opened.value().image)), *drive.index});
+    }
     // Without --kernel the default guest boots: the Debian kernel and the
     // initramfs that scripts/fetch-guest.sh builds into guest/. Without
     // them (or with --demo) the built-in bare-metal demo runs.

@@ -2,6 +2,7 @@
 
 #include "cpu/state/cpuid_model.h"
 
+#include <array>
 #include <cctype>
 #include <charconv>
 #include <cstdio>
@@ -38,6 +39,7 @@ enum class Opt : u8 {
     Serial,
     Serial2,
     Qmp,
+    Drive,
     Help,
     Version
 };
@@ -66,6 +68,7 @@ constexpr OptionSpec OPTION_SPECS[] = {
     {"cpu", Opt::Cpu, true},
     {"serial", Opt::Serial, true},    {"serial2", Opt::Serial2, true},
     {"qmp", Opt::Qmp, true},
+    {"drive", Opt::Drive, true},
     {"help", Opt::Help, false},
     {"version", Opt::Version, false},
 };
@@ -249,6 +252,20 @@ ErrorOr<void> apply(Options& options, Opt id, std::string_view value)
         options.qmp.push_back(spec.release_value());
         break;
     }
+    case Opt::Drive: {
+        DriveSpec drive = TRY(parse_drive_spec(value));
+        // Accepted by the parser (QEMU's spelling), refused until it exists.
+        if (drive.interface == DriveSpec::Interface::Scsi)
+            return make_error("--drive: if=scsi: the synthetic SCSI controller (VMBus storage) "
+                              "is not there yet; use if=ide");
+        if (drive.cache == DriveSpec::Cache::None)
+            return make_error("--drive: cache=none (O_DIRECT) is not implemented; use "
+                              "cache=writeback or cache=unsafe");
+        if (drive.media == DriveSpec::Media::Cdrom)
+            return make_error("--drive: media=cdrom: the ATAPI CD-ROM drive is not there yet");
+        options.drives.push_back(std::move(drive));
+        break;
+    }
     case Opt::Help:
         options.help = true;
         break;
@@ -260,6 +277,78 @@ ErrorOr<void> apply(Options& options, Opt id, std::string_view value)
 }
 
 } // namespace
+
+ErrorOr<DriveSpec> parse_drive_spec(std::string_view text)
+{
+    DriveSpec drive;
+    bool have_file = false;
+    auto bad = [&](std::string_view why) {
+        return make_error("--drive: " + quoted(text) + ": " + std::string(why));
+    };
+    while (!text.empty()) {
+        const size_t comma = text.find(',');
+        const std::string_view item = text.substr(0, comma);
+        text = comma == std::string_view::npos ? std::string_view() : text.substr(comma + 1);
+        const size_t eq = item.find('=');
+        if (eq == std::string_view::npos)
+            return bad(quoted(item) + " is not KEY=VALUE");
+        const std::string_view key = item.substr(0, eq), value = item.substr(eq + 1);
+        auto on_off = [&](bool& out) -> ErrorOr<void> {
+            if (value != "on" && value != "off")
+                return bad(std::string(key) + "=" + quoted(value) + " is not 'on' or 'off'");
+            out = value == "on";
+            return {};
+        };
+        if (key == "file") {
+            if (value.empty())
+                return bad("file= names no file");
+            drive.file = std::string(value);
+            have_file = true;
+        } else if (key == "format") {
+            if (value != "raw" && value != "vpc" && value != "vhd" && value != "vhdx")
+                return bad("format=" + quoted(value) + " is not raw, vpc (vhd) or vhdx");
+            drive.format = value == "vhd" ? "vpc" : std::string(value);
+        } else if (key == "if") {
+            if (value == "ide")
+                drive.interface = DriveSpec::Interface::Ide;
+            else if (value == "scsi")
+                drive.interface = DriveSpec::Interface::Scsi;
+            else
+                return bad("if=" + quoted(value) + " is not ide or scsi");
+        } else if (key == "media") {
+            if (value == "disk")
+                drive.media = DriveSpec::Media::Disk;
+            else if (value == "cdrom")
+                drive.media = DriveSpec::Media::Cdrom;
+            else
+                return bad("media=" + quoted(value) + " is not disk or cdrom");
+        } else if (key == "readonly") {
+            TRY(on_off(drive.read_only));
+        } else if (key == "cache") {
+            if (value == "writeback")
+                drive.cache = DriveSpec::Cache::Writeback;
+            else if (value == "unsafe")
+                drive.cache = DriveSpec::Cache::Unsafe;
+            else if (value == "none")
+                drive.cache = DriveSpec::Cache::None;
+            else
+                return bad("cache=" + quoted(value) + " is not writeback, unsafe or none");
+        } else if (key == "index") {
+            const std::optional<u64> n = parse_u64(value);
+            if (!n || *n >= DriveSpec::IDE_SLOTS)
+                return bad("index=" + quoted(value) + " is not 0-3 (primary master, primary "
+                           "slave, secondary master, secondary slave)");
+            drive.index = static_cast<unsigned>(*n);
+        } else {
+            return bad("unknown key " + quoted(key));
+        }
+    }
+    if (!have_file)
+        return bad("no file=PATH");
+    if (drive.media == DriveSpec::Media::Cdrom)
+        drive.read_only = true;
+    return drive;
+}
 
 ErrorOr<MigrationUri> parse_migration_uri(std::string_view option, std::string_view text)
 {
@@ -410,6 +499,27 @@ ErrorOr<Options> parse_options(std::span<const std::string_view> args)
         if (applied.is_error())
             return applied.error();
     }
+    // Drives with index= take theirs; the others the next free slot, in order.
+    std::array<bool, DriveSpec::IDE_SLOTS> taken{};
+    for (const DriveSpec& drive : options.drives) {
+        if (!drive.index)
+            continue;
+        if (taken[*drive.index])
+            return make_error("--drive: two drives with index=" + std::to_string(*drive.index));
+        taken[*drive.index] = true;
+    }
+    for (DriveSpec& drive : options.drives) {
+        if (drive.index)
+            continue;
+        unsigned free = 0;
+        while (free < DriveSpec::IDE_SLOTS && taken[free])
+            ++free;
+        if (free == DriveSpec::IDE_SLOTS)
+            return make_error("--drive: more than " + std::to_string(DriveSpec::IDE_SLOTS) +
+                              " IDE drives (two channels, master and slave)");
+        drive.index = free;
+        taken[free] = true;
+    }
     if (options.initrd && !options.kernel)
         return make_error("--initrd needs --kernel");
     if (options.hyperv_test_device && !options.enlightenments)
@@ -436,6 +546,8 @@ std::string usage_text()
            "                           where COM1 output goes (default stdio)\n"
            "  --serial2 stdio|none|file:PATH\n"
            "                           where COM2 output goes (default none: discarded)\n"
+           "  --drive file=PATH[,format=raw|vpc|vhdx][,index=0-3][,readonly=on][,cache=unsafe]\n"
+           "                           an IDE disk (repeatable; docs/storage.md)\n"
            "  --qmp unix:PATH,server,wait=off\n"
            "  --qmp tcp:HOST:PORT,server,wait=off\n"
            "                           serve QMP, the QEMU Machine Protocol (docs/qmp.md); wait=on\n"

@@ -49,6 +49,29 @@ struct QmpSpec {
     bool wait = true;
 };
 
+// --drive, in QEMU's -drive spelling: file=PATH[,format=raw|vpc|vhd|vhdx]
+// [,if=ide|scsi][,media=disk|cdrom][,readonly=on|off]
+// [,cache=writeback|unsafe|none][,index=N] (docs/storage.md).
+struct DriveSpec {
+    enum class Interface : u8 { Ide, Scsi };
+    enum class Media : u8 { Disk, Cdrom };
+    enum class Cache : u8 { Writeback, Unsafe, None };
+    static constexpr unsigned IDE_SLOTS = 4; // primary/secondary x master/slave
+
+    std::string file;
+    std::string format; // "" = probe
+    Interface interface = Interface::Ide;
+    Media media = Media::Disk;
+    bool read_only = false; // a cdrom always is
+    Cache cache = Cache::Writeback;
+    // 0 primary master, 1 primary slave, 2 secondary master, 3 secondary
+    // slave; parse_options gives a drive without one the next free index.
+    std::optional<unsigned> index;
+};
+// One --drive value; the checks that need the other drives (a free index)
+// are parse_options's.
+ErrorOr<DriveSpec> parse_drive_spec(std::string_view text);
+
 struct Options {
     static constexpr u64 DEFAULT_MEMORY = 512ull << 20;
     // RAM past the PCI hole continues from 4 GiB (mmu/pc_memory_map.h); the
@@ -80,6 +103,7 @@ struct Options {
     SerialTarget serial;
     SerialTarget serial2{SerialTarget::Kind::None, {}}; // COM2
     std::vector<QmpSpec> qmp; // each --qmp, in order
+    std::vector<DriveSpec> drives; // each --drive, in order, every index assigned
     bool help = false;
     bool version = false;
 };

@@ -1,12 +1,29 @@
 #include "mmu/bus/port_bus.h"
 
 #include <cassert>
+#include <vector>
 
 void PortBus::map(u16 base, u32 count, IoDevice* device)
 {
     for (const Range& r : m_ranges)
         assert(base + count <= r.base || r.base + r.count <= base);
     m_ranges.push_back({base, count, device});
+}
+
+bool PortBus::try_map(u16 base, u32 count, IoDevice* device)
+{
+    if (count == 0 || u32(base) + count > 0x10000)
+        return false;
+    for (const Range& r : m_ranges)
+        if (!(base + count <= r.base || r.base + r.count <= base))
+            return false;
+    m_ranges.push_back({base, count, device});
+    return true;
+}
+
+void PortBus::unmap(u16 base, IoDevice* device)
+{
+    std::erase_if(m_ranges, [&](const Range& r) { return r.base == base && r.device == device; });
 }
 
 const PortBus::Range* PortBus::find(u16 port) const

@@ -11,6 +11,12 @@ class PortBus {
 public:
     // Claims [base, base + count). Overlapping claims are a programming error.
     void map(u16 base, u32 count, IoDevice* device);
+    // For ranges the guest moves (PCI I/O BARs): refuses (false) a range that
+    // overlaps another instead of asserting, so a guest cannot crash the host
+    // by pointing a BAR at a port that is taken; such a BAR does not decode.
+    bool try_map(u16 base, u32 count, IoDevice* device);
+    // Releases the range `device` claimed at `base` (nothing if it has none).
+    void unmap(u16 base, IoDevice* device);
     u64 read(u16 port, unsigned size);
     void write(u16 port, unsigned size, u64 value);
 

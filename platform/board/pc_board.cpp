@@ -20,7 +20,7 @@ PcBoard::PcBoard(const PcBoardConfig& config, PhysicalMemory& memory, PortBus& p
                  MsrBus& msrs, VirtualClock& clock)
     : m_config(config), m_layout(pc_memory_map::ram_layout(config.ram_bytes)), m_memory(memory),
       m_clock(clock), m_pit(clock), m_rtc(clock, config.rtc_start_time),
-      m_ioapic(m_apic_bus, 0), m_hpet(clock), m_pm(clock),
+      m_ioapic(m_apic_bus, 0), m_hpet(clock), m_ide(GuestMemory(memory)), m_pm(clock),
       m_fw_cfg(static_cast<u16>(config.cpu_count), config.ram_bytes)
 {
     for (unsigned i = 0; i < config.cpu_count; ++i) {
@@ -210,6 +210,35 @@ void PcBoard::wire_pci(PhysicalMemory& memory, PortBus& ports)
         m_piix.set_pirq(pirq, level);
     });
     m_piix.set_isa_irq_line([this](unsigned irq, bool level) { set_isa_irq(irq, level); });
+    // PCI BARs decode where the guest puts them: I/O BARs on the port bus,
+    // memory BARs as MMIO. A range that collides with another device's does
+    // not decode (try_map), so no BAR value can break the host.
+    m_pci.set_bar_listener([&memory, &ports](PciDevice& device, unsigned index,
+                                             std::optional<u64> old_base,
+                                             std::optional<u64> new_base) {
+        const PciBar& bar = device.bar(index);
+        if (!bar.handler)
+            return;
+        if (bar.kind == PciBarKind::Io) {
+            if (old_base)
+                ports.unmap(static_cast<u16>(*old_base), bar.handler);
+            if (new_base)
+                (void)ports.try_map(static_cast<u16>(*new_base), static_cast<u32>(bar.size),
+                                    bar.handler);
+        } else {
+            if (old_base)
+                memory.unmap_mmio(*old_base, bar.handler);
+            if (new_base)
+                (void)memory.try_map_mmio(*new_base, bar.size, bar.handler);
+        }
+    });
+    // The IDE function, in compatibility mode on IRQ 14 and 15, set up as
+    // firmware leaves it (its BAR reaches the port bus through the listener).
+    m_pci.attach(1, 1, m_ide);
+    m_ide.attach_legacy_ports(ports);
+    m_ide.channel(0).set_irq_line(m_irqs.input(PiixIde::PRIMARY_IRQ));
+    m_ide.channel(1).set_irq_line(m_irqs.input(PiixIde::SECONDARY_IRQ));
+    m_ide.program_as_firmware_does();
     // Route PIRQs as firmware does and mark those lines level-triggered.
     const u16 elcr = m_piix.firmware_routing();
     m_pic.elcr_ports().io_write(0, 2, elcr);

@@ -24,6 +24,7 @@
 #include "platform/chipset/piix_isa_bridge.h"
 #include "platform/chipset/port92_reset.h"
 #include "platform/clock/virtual_clock.h"
+#include "platform/storage/piix_ide.h"
 
 #include <functional>
 #include <memory>
@@ -85,6 +86,9 @@ public:
     // the SCI if the OS enabled it.
     void press_power_button() { m_pm.press_power_button(); }
 
+    // The PIIX3 IDE function (00:01.1); the machine attaches the drives.
+    PiixIde& ide() { return m_ide; }
+
     // The ACPI tables, already written to guest memory.
     const AcpiTables& acpi() const { return m_acpi; }
     // RAM reserved for the tables at the top of RAM below 4 GiB (for e820).
@@ -122,6 +126,7 @@ private:
     Hpet m_hpet;
     PciHost m_pci;
     PiixIsaBridge m_piix;
+    PiixIde m_ide;
     AcpiPm m_pm;
     FwCfg m_fw_cfg;
     AcpiTables m_acpi;

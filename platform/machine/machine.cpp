@@ -3,6 +3,7 @@
 #include "platform/boot/linux_boot.h"
 #include "platform/boot/multiboot.h"
 #include "accel/interp/interp_backend.h"
+#include "platform/storage/ata_disk.h"
 
 #include <ctime>
 #include <new>
@@ -25,11 +26,112 @@ Machine::Machine(const MachineConfig& config)
     interp.jit = config.jit;
     m_accel = make_interp_accelerator(
         AcceleratorWiring{m_memory, m_ports, m_msrs, m_cpuid, config.cpu_count}, interp);
+    m_commands = config.commands ? config.commands
+                                 : (config.drives.empty() ? nullptr : &m_own_commands);
     create_vcpus();
     connect_board();
+    attach_drives();
 }
 
-Machine::~Machine() = default;
+Machine::~Machine()
+{
+    // Every write the guest saw completed reaches the image, and the image
+    // is flushed: it outlives this machine (a reboot makes the next one).
+    drain_disks();
+    for (unsigned i = 0; i < 4; ++i)
+        if (IdeDevice* device = m_board->ide().channel(i / 2).device(i % 2))
+            (void)device->disk().image().flush();
+}
+
+namespace {
+
+// A BlockDevice owns its image; the machine's drives share theirs with the
+// frontend, which keeps them open across reboots.
+class SharedImage final : public BlockImage {
+public:
+    explicit SharedImage(std::shared_ptr<BlockImage> image) : m_image(std::move(image)) {}
+    const ImageInfo& info() const override { return m_image->info(); }
+    BlockStatus read(u64 offset, std::span<u8> out) override { return m_image->read(offset, out); }
+    BlockStatus write(u64 offset, std::span<const u8> data) override
+    {
+        return m_image->write(offset, data);
+    }
+    BlockStatus flush() override { return m_image->flush(); }
+    BlockStatus discard(u64 offset, u64 length) override { return m_image->discard(offset, length); }
+    BlockResult<Extent> map(u64 offset, u64 max_length) override
+    {
+        return m_image->map(offset, max_length);
+    }
+    BlockResult<CheckReport> check(bool repair) override { return m_image->check(repair); }
+
+private:
+    std::shared_ptr<BlockImage> m_image;
+};
+
+} // namespace
+
+void Machine::attach_drives()
+{
+    const bool deterministic = m_clock.mode() == VirtualClock::Mode::Deterministic;
+    if (deterministic)
+        m_disk_timer = std::make_unique<ClockTimer>(m_clock, [this] { run_due_disk_deliveries(); });
+    for (const MachineDrive& drive : m_config.drives) {
+        // Host mode: the I/O runs on the disk's thread and the completion
+        // waits for the next HostPoll point. Deterministic mode: the I/O is
+        // done at once and the completion comes a fixed virtual time later.
+        RunOnMachine run_on_machine;
+        if (deterministic)
+            run_on_machine = [this](std::function<void()> deliver) {
+                deliver_at_disk_latency(std::move(deliver));
+            };
+        else
+            run_on_machine = [queue = m_commands](std::function<void()> deliver) {
+                queue->post(std::move(deliver));
+            };
+        auto disk = std::make_unique<BlockDevice>(
+            std::make_unique<SharedImage>(drive.image),
+            deterministic ? BlockDevice::Execution::Inline : BlockDevice::Execution::WorkerThread,
+            std::move(run_on_machine));
+        const std::string serial = "VIRIDIAN-HD" + std::to_string(drive.index);
+        m_board->ide().channel(drive.index / 2).attach(
+            drive.index % 2, std::make_unique<AtaDisk>(std::move(disk), serial));
+    }
+}
+
+void Machine::deliver_at_disk_latency(std::function<void()> deliver)
+{
+    const u64 due = m_clock.now_ns() + DETERMINISTIC_DISK_LATENCY_NS;
+    m_disk_deliveries.emplace_back(due, std::move(deliver));
+    if (!m_disk_timer->armed())
+        m_disk_timer->arm(due);
+}
+
+void Machine::run_due_disk_deliveries()
+{
+    const u64 now = m_clock.now_ns();
+    // Due times only grow (the clock is monotonic, the latency fixed).
+    while (!m_disk_deliveries.empty() && m_disk_deliveries.front().first <= now) {
+        std::function<void()> deliver = std::move(m_disk_deliveries.front().second);
+        m_disk_deliveries.pop_front();
+        deliver();
+    }
+    if (!m_disk_deliveries.empty())
+        m_disk_timer->arm(m_disk_deliveries.front().first);
+}
+
+void Machine::drain_disks()
+{
+    m_board->ide().drain();
+    // What drain() ran early has nothing left to deliver.
+    m_disk_deliveries.clear();
+    if (m_disk_timer)
+        m_disk_timer->disarm();
+}
+
+size_t Machine::disks_in_flight() const
+{
+    return m_board->ide().in_flight();
+}
 
 void Machine::create_vcpus()
 {
@@ -295,11 +397,11 @@ std::optional<RunOutcome> Machine::poll_host(const HostPoll& poll)
     // Polling costs a system call: once per QUANTUM instructions is prompt
     // enough for typed input, and PAUSE-ended slices do not multiply it.
     const u64 now = retired();
-    if ((!poll && !m_config.commands) || now < m_next_host_poll)
+    if ((!poll && !m_commands) || now < m_next_host_poll)
         return std::nullopt;
     m_next_host_poll = now + QUANTUM;
-    if (m_config.commands)
-        m_config.commands->run_pending();
+    if (m_commands)
+        m_commands->run_pending();
     // A command may have ended the run (a host reset).
     if (m_ending)
         return m_ending;
@@ -315,8 +417,8 @@ std::optional<RunOutcome> Machine::wait_while_paused(const HostPoll& poll)
     // Only a host command resumes a paused machine; without a queue none
     // can come, but the HostPoll may still end the run.
     constexpr u64 PAUSED_POLL_NS = 100'000'000;
-    if (m_config.commands) {
-        m_config.commands->wait_for(PAUSED_POLL_NS);
+    if (m_commands) {
+        m_commands->wait_for(PAUSED_POLL_NS);
     } else {
         timespec ts{0, static_cast<long>(PAUSED_POLL_NS)};
         nanosleep(&ts, nullptr);
@@ -402,14 +504,15 @@ bool Machine::wait_for_interrupt()
         m_next_host_poll = 0;
         return true; // run_round fires the timer before the next slice
     }
-    if (deadline == ~0ull && !m_config.input_can_wake)
+    // A disk request in flight will raise its interrupt when it completes.
+    if (deadline == ~0ull && !m_config.input_can_wake && disks_in_flight() == 0)
         return false;
     if (deadline > now) {
         const u64 wait_ns = std::min<u64>(deadline - now, 10'000'000);
         timespec ts{static_cast<time_t>(wait_ns / 1'000'000'000),
                     static_cast<long>(wait_ns % 1'000'000'000)};
-        if (m_config.commands)
-            m_config.commands->wait_for(wait_ns);
+        if (m_commands)
+            m_commands->wait_for(wait_ns);
         else
             nanosleep(&ts, nullptr);
     }

@@ -12,6 +12,7 @@
 #include "mmu/bus/port_bus.h"
 #include "mmu/physical_memory.h"
 #include "paravirt/hv_test_device.h"
+#include "platform/block/block_image.h"
 #include "platform/board/pc_board.h"
 #include "platform/clock/virtual_clock.h"
 #include "platform/host/command_queue.h"
@@ -20,6 +21,7 @@
 #include "platform/testdev/debug_exit.h"
 #include "platform/testdev/pc_testdev.h"
 
+#include <deque>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -29,6 +31,15 @@
 // Where a serial port's bytes go (the frontend: stdout or a file; a test: a
 // string). Empty: discarded.
 using ByteSink = std::function<void(u8)>;
+
+// A disk on the IDE controller (--drive). The image is opened by whoever
+// makes the machine and shared with the machines of later reboots; the
+// machine flushes it when it is destroyed.
+struct MachineDrive {
+    std::shared_ptr<BlockImage> image;
+    // 0 primary master, 1 primary slave, 2 secondary master, 3 secondary slave.
+    unsigned index = 0;
+};
 
 struct MachineConfig {
     u64 memory_bytes = 512ull << 20;
@@ -56,6 +67,7 @@ struct MachineConfig {
     // HostPoll points, and idle or paused waits end when one is posted.
     // Null: nothing but the HostPoll talks to the machine.
     CommandQueue* commands = nullptr;
+    std::vector<MachineDrive> drives;
 };
 
 // The kernel a machine boots: a multiboot image or a Linux bzImage, chosen
@@ -173,6 +185,13 @@ public:
     void press_power_button() { m_board->press_power_button(); }
     // Ends the run with a host reset (RunOutcome::Kind::Reset, by_host).
     void request_reset();
+    // Runs every disk request's completion now (before a snapshot, at exit).
+    void drain_disks();
+    // Requests submitted to the disks and not yet completed.
+    size_t disks_in_flight() const;
+    // The virtual time a disk request takes with --deterministic: its
+    // completion is delivered then, so a run replays exactly.
+    static constexpr u64 DETERMINISTIC_DISK_LATENCY_NS = 20'000;
 
 private:
     // One virtual processor: the backend that runs it, and the start-up
@@ -190,6 +209,11 @@ private:
     void connect_board();
     void connect_vcpu(unsigned index);
     void apply_startup_requests(Vcpu& vcpu);
+    void attach_drives();
+    // RunOnMachine in deterministic mode: `deliver` runs at a fixed point
+    // of virtual time.
+    void deliver_at_disk_latency(std::function<void()> deliver);
+    void run_due_disk_deliveries();
     std::optional<RunOutcome> poll_host(const HostPoll& poll);
     // Runs every vCPU that can run for one slice. Returns why the run ended,
     // if something ended it; sets `progressed` when any vCPU retired an
@@ -231,4 +255,11 @@ private:
     unsigned m_running = 0; // the vCPU whose slice is running
     bool m_paused = false;
     u64 m_next_host_poll = 0;
+    // Where disk completions are posted in host mode: the host's queue, or
+    // the machine's own when it has none (tests).
+    CommandQueue m_own_commands;
+    CommandQueue* m_commands = nullptr;
+    // Deterministic mode: completions waiting for their virtual time.
+    std::deque<std::pair<u64, std::function<void()>>> m_disk_deliveries;
+    std::unique_ptr<ClockTimer> m_disk_timer;
 };

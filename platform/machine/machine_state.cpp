@@ -6,6 +6,10 @@
 
 void Machine::visit_state(StateVisitor& v)
 {
+    // The disks' requests complete first: what is in flight is not state
+    // (docs/storage.md); the IDE registers are, with the board's devices.
+    if (v.saving())
+        drain_disks();
     v.section("machine", 1);
     if (m_hv_test_device || m_pc_testdev)
         return v.fail("the kvm-unit-tests test devices (--pc-testdev, --hyperv-test-device) "

@@ -124,6 +124,26 @@ if command -v script >/dev/null; then
     check "Ctrl-A x on a terminal quits with status 0 and restores the terminal" \
         eval 'status_is 0 && stdout_has "quit from the console (Ctrl-A x)" && [ "$(grep -c " icanon" "$work/out")" -eq 2 ]'
 fi
+# --drive: the image is opened before anything runs.
+run --kernel "$exit_guest" --drive file="$work/no-such.img"
+check "a missing drive image exits 2 with one line" eval 'status_is 2 && stderr_is_one_line && stderr_has "no-such.img"'
+run --kernel "$exit_guest" --drive file="$work/x.img,format=qcow2"
+check "an unknown drive format exits 2 with one line" eval 'status_is 2 && stderr_is_one_line && stderr_has "qcow2"'
+run --kernel "$exit_guest" --drive file="$work/x.img,if=scsi"
+check "if=scsi is refused with one line" eval 'status_is 2 && stderr_is_one_line && stderr_has "SCSI"'
+truncate -s 1M "$work/disk.img"
+run --kernel "$exit_guest" --drive file="$work/disk.img"
+check "a probed raw drive prints QEMU's warning and runs" \
+    eval 'status_is 33 && stderr_has "probing guessed raw"'
+run --kernel "$exit_guest" --drive file="$work/disk.img,format=raw"
+check "format=raw runs without the warning" eval 'status_is 33 && ! stderr_has "WARNING"'
+"$viridian" --kernel "$spin_guest" --drive file="$work/disk.img,format=raw" >/dev/null 2>&1 </dev/null &
+holder=$!
+sleep 0.5
+run --kernel "$exit_guest" --drive file="$work/disk.img,format=raw"
+check "an image another viridian is using exits 2 with one line" eval 'status_is 2 && stderr_is_one_line'
+kill $holder
+wait $holder
 run --kernel "$exit_guest" --enlightenments maybe
 check "--enlightenments takes only on or off" eval 'status_is 2 && stderr_is_one_line'
 

@@ -242,3 +242,42 @@ TEST_CASE("A tcp: migration URI names a host and a port, a bracketed IPv6 host t
     CHECK(parse_migration_uri("migrate", "tcp:host:0").is_error());
     CHECK(parse_migration_uri("migrate", "tcp:host:70000").is_error());
 }
+
+TEST_CASE("--drive takes QEMU's keys and gives drives without index= the next free one")
+{
+    Options o = parse_ok({"--drive", "file=a.img,index=0", "--drive=file=b.vhd,format=vhd,readonly=on,cache=unsafe",
+                          "--drive", "file=c.img,index=1"});
+    REQUIRE(o.drives.size() == 3);
+    CHECK(o.drives[0].file == "a.img");
+    CHECK(o.drives[0].format.empty());
+    CHECK(o.drives[1].format == "vpc");
+    CHECK(o.drives[1].read_only);
+    CHECK(o.drives[1].cache == DriveSpec::Cache::Unsafe);
+    CHECK(*o.drives[1].index == 2);
+    CHECK(*o.drives[2].index == 1);
+    CHECK(o.drives[0].interface == DriveSpec::Interface::Ide);
+}
+
+TEST_CASE("--drive refuses bad keys, values, indexes and more than four IDE drives")
+{
+    CHECK(contains(parse_error({"--drive", "format=raw"}), "no file=PATH"));
+    CHECK(contains(parse_error({"--drive", "file=a,format=qcow2"}), "qcow2"));
+    CHECK(contains(parse_error({"--drive", "file=a,index=4"}), "0-3"));
+    CHECK(contains(parse_error({"--drive", "file=a,bogus=1"}), "bogus"));
+    CHECK(contains(parse_error({"--drive", "file=a,readonly=yes"}), "'on' or 'off'"));
+    CHECK(contains(parse_error({"--drive", "file=a,index=1", "--drive", "file=b,index=1"}), "index=1"));
+    CHECK(contains(parse_error({"--drive", "file=a", "--drive", "file=b", "--drive", "file=c",
+                                "--drive", "file=d", "--drive", "file=e"}),
+                   "more than 4"));
+}
+
+TEST_CASE("--drive parses if=scsi, cache=none and media=cdrom but refuses them for now")
+{
+    ErrorOr<DriveSpec> scsi = parse_drive_spec("file=a,if=scsi,media=cdrom");
+    REQUIRE(!scsi.is_error());
+    CHECK(scsi.value().interface == DriveSpec::Interface::Scsi);
+    CHECK(scsi.value().read_only); // a CD-ROM always is
+    CHECK(contains(parse_error({"--drive", "file=a,if=scsi"}), "SCSI controller"));
+    CHECK(contains(parse_error({"--drive", "file=a,cache=none"}), "not implemented"));
+    CHECK(contains(parse_error({"--drive", "file=a,media=cdrom"}), "ATAPI"));
+}
