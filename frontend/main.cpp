@@ -190,23 +190,32 @@ int main(int argc, char** argv)
     }
     // Without --kernel the default guest boots: the Debian kernel and the
     // initramfs that scripts/fetch-guest.sh builds into guest/. Without
-    // them (or with --demo) the built-in bare-metal demo runs.
+    // them, or with --bios, the machine boots through its firmware
+    // (SeaBIOS); --demo runs the built-in bare-metal demo.
     const std::string guest_dir = VIRIDIAN_GUEST_DIR;
     const bool have_guest = readable(guest_dir + "/vmlinuz") && readable(guest_dir + "/initramfs.cpio.gz");
     KernelSpec kernel;
     kernel.append = options.append;
     kernel.initrd = options.initrd;
-    if (!options.kernel && !options.demo && have_guest) {
+    bool firmware = false;
+    if (!options.kernel && !options.demo && !options.bios && have_guest) {
         options.kernel = guest_dir + "/vmlinuz";
         if (!options.initrd)
             kernel.initrd = guest_dir + "/initramfs.cpio.gz";
         kernel.append = std::string("console=ttyS0 panic=-1") + (options.append.empty() ? "" : " " + options.append);
     } else if (!options.kernel && !options.demo) {
-        std::fprintf(stderr, "viridian: note: the default guest is missing (%s/vmlinuz); run "
-                             "scripts/fetch-guest.sh. Running the built-in demo instead.\n",
-                     guest_dir.c_str());
+        if (!options.bios)
+            std::fprintf(stderr, "viridian: note: the default guest is missing (%s/vmlinuz; run "
+                                 "scripts/fetch-guest.sh); booting the firmware (--demo runs the "
+                                 "built-in demo)\n",
+                         guest_dir.c_str());
+        ErrorOr<std::vector<u8>> bios = read_bios_image(options.bios.value_or(DEFAULT_BIOS_PATH));
+        if (bios.is_error())
+            return fail(bios.error().message);
+        config.bios = bios.release_value();
+        firmware = true;
     }
-    bool demo = !options.kernel;
+    bool demo = !options.kernel && !firmware;
     if (demo) {
         std::optional<std::string> path = find_demo_kernel();
         if (!path)
@@ -214,7 +223,7 @@ int main(int argc, char** argv)
                         ") was not found beside the executable; run ninja -C build");
         kernel.path = *path;
         kernel.name = DEMO_FILE_NAME;
-    } else {
+    } else if (!firmware) {
         kernel.path = *options.kernel;
         kernel.name = *options.kernel;
     }
@@ -224,6 +233,9 @@ int main(int argc, char** argv)
         return fail(serial_error);
     std::FILE* const com2 = open_serial(options.serial2, "--serial2", serial_error);
     if (!com2)
+        return fail(serial_error);
+    std::FILE* const debugcon = open_serial(options.debugcon, "--debugcon", serial_error);
+    if (!debugcon)
         return fail(serial_error);
     // Lines reach the terminal as the guest ends them; a partial line (a
     // shell prompt) at the next poll.
@@ -236,6 +248,8 @@ int main(int argc, char** argv)
     };
     config.com1_output = sink_to(com1);
     config.com2_output = sink_to(com2);
+    if (options.debugcon.kind != SerialTarget::Kind::None)
+        config.debugcon_output = sink_to(debugcon);
 
     // A trace writes a line per instruction: buffer stderr rather than make
     // a system call for each (everything is flushed at exit).
@@ -470,6 +484,12 @@ int main(int argc, char** argv)
         int status;
         ShutdownCause cause;
     };
+    const auto boot = [&](Machine& machine) -> ErrorOr<void> {
+        if (!firmware)
+            return machine.load_kernel(kernel);
+        machine.start_firmware();
+        return {};
+    };
     const auto run_machines = [&]() -> Finish {
         vcpu_thread = static_cast<long>(::syscall(SYS_gettid));
         int status = exit_status::SUCCESS;
@@ -481,7 +501,8 @@ int main(int argc, char** argv)
             if (created.is_error())
                 return {fail(created.error().message), ShutdownCause::HostError};
             Machine& machine = *created.value();
-            // --incoming restores the first machine; a reboot boots the kernel.
+            // --incoming restores the first machine; a reboot boots the kernel,
+            // or the firmware from its reset vector.
             const auto keep_waiting = [&] {
                 commands.run_pending(); // a signal or quit ends the wait
                 return !host_stop;
@@ -489,7 +510,7 @@ int main(int argc, char** argv)
             ErrorOr<void> started =
                 options.incoming && first
                     ? restore_machine(machine, *options.incoming, incoming_listener, keep_waiting)
-                    : machine.load_kernel(kernel);
+                    : boot(machine);
             if (options.incoming && first && monitor)
                 loop.post([&monitor] {
                     if (monitor)
@@ -523,6 +544,7 @@ int main(int argc, char** argv)
             }
             std::fflush(com1);
             std::fflush(com2);
+            std::fflush(debugcon);
             status = report_outcome(stderr, outcome, machine, retired);
             cause = shutdown_cause_of(outcome);
             if (outcome.kind == RunOutcome::Kind::HostStop && host_stop)
@@ -570,7 +592,7 @@ int main(int argc, char** argv)
     monitor.reset();
     if (incoming_listener >= 0)
         ::close(incoming_listener);
-    for (std::FILE* file : {com1, com2})
+    for (std::FILE* file : {com1, com2, debugcon})
         if (file != stdout)
             std::fclose(file);
 

@@ -25,6 +25,8 @@ enum class Opt : u8 {
     Trace,
     Stats,
     Demo,
+    Bios,
+    Debugcon,
     NoReboot,
     CpuFeatures,
     Cpu,
@@ -69,6 +71,8 @@ constexpr OptionSpec OPTION_SPECS[] = {
     {"serial", Opt::Serial, true},    {"serial2", Opt::Serial2, true},
     {"qmp", Opt::Qmp, true},
     {"drive", Opt::Drive, true},
+    {"bios", Opt::Bios, true},
+    {"debugcon", Opt::Debugcon, true},
     {"help", Opt::Help, false},
     {"version", Opt::Version, false},
 };
@@ -178,6 +182,16 @@ ErrorOr<void> apply(Options& options, Opt id, std::string_view value)
     case Opt::Demo:
         options.demo = true;
         break;
+    case Opt::Bios:
+        options.bios = std::string(value);
+        break;
+    case Opt::Debugcon: {
+        ErrorOr<SerialTarget> target = parse_serial("--debugcon", value);
+        if (target.is_error())
+            return target.error();
+        options.debugcon = target.release_value();
+        break;
+    }
     case Opt::Deterministic:
         options.deterministic = true;
         break;
@@ -522,6 +536,8 @@ ErrorOr<Options> parse_options(std::span<const std::string_view> args)
     }
     if (options.initrd && !options.kernel)
         return make_error("--initrd needs --kernel");
+    if (options.bios && (options.kernel || options.demo))
+        return make_error("--bios boots through firmware; it does not go with --kernel or --demo");
     if (options.hyperv_test_device && !options.enlightenments)
         return make_error("--hyperv-test-device needs --enlightenments on");
     return options;
@@ -532,7 +548,7 @@ std::string usage_text()
     return "Usage: viridian [options]\n"
            "Runs an x86-64 guest on viridian's interpreter. With no --kernel it boots the\n"
            "default Linux guest (guest/, built by scripts/fetch-guest.sh), or else the\n"
-           "built-in demo program.\n"
+           "firmware (SeaBIOS), which boots from the machine's disks.\n"
            "\n"
            "  --kernel FILE            kernel to boot: a Linux bzImage (entered in 64-bit mode)\n"
            "                           or a multiboot v1 kernel (ELF32 or a.out kludge)\n"
@@ -555,6 +571,11 @@ std::string usage_text()
            "  --trace                  print each executed instruction to stderr\n"
            "  --stats                  print the retired instruction count to stderr at exit\n"
            "  --demo                   run the built-in bare-metal demo instead of the default guest\n"
+           "  --debugcon stdio|none|file:PATH\n"
+           "                           QEMU's debug console at port 0x402, where SeaBIOS logs\n"
+           "                           (default: no such device)\n"
+           "  --bios FILE              boot through this system ROM (a SeaBIOS build) rather than\n"
+           "                           a kernel (default without a guest: /usr/share/seabios/bios.bin)\n"
            "  --deterministic          virtual time from retired instructions: a run repeats exactly\n"
            "  --enlightenments on|off  the Hyper-V interface: CPUID leaves, synthetic MSRs,\n"
            "                           hypercalls, SynIC, timers (default on)\n"

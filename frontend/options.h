@@ -94,6 +94,7 @@ struct Options {
     bool hyperv_test_device = false; // kvm-unit-tests' control port at 0x3000
     bool pc_testdev = false;         // QEMU's pc-testdev (kvm-unit-tests)
     bool demo = false; // run the built-in demo rather than the default Linux guest
+    std::optional<std::string> bios; // --bios: boot through this system ROM
     bool no_reboot = false; // a guest reboot ends the run instead of restarting it
     CpuVendor cpu_vendor = CpuVendor::Intel; // --cpu intel|amd
     std::string cpu_features; // CpuidModel::apply_feature_spec narrowing, e.g. "-avx2,-aes"
@@ -102,6 +103,7 @@ struct Options {
     std::optional<SaveAt> save_at;        // --save-at N,URI
     SerialTarget serial;
     SerialTarget serial2{SerialTarget::Kind::None, {}}; // COM2
+    SerialTarget debugcon{SerialTarget::Kind::None, {}}; // port 0x402
     std::vector<QmpSpec> qmp; // each --qmp, in order
     std::vector<DriveSpec> drives; // each --drive, in order, every index assigned
     bool help = false;

@@ -102,16 +102,54 @@ bool PhysicalMemory::is_ram(GuestPhys addr, u64 len) const
     if (!contains_range(0, m_layout.below_4g, addr, len) &&
         !contains_range(HIGH_BASE, m_layout.above_4g, addr, len))
         return false;
+    // Shadow RAM open for both reads and writes is RAM, whatever ROM it hides.
     if (overlaps(addr, len, LEGACY_HOLE_BASE, LEGACY_HOLE_END - LEGACY_HOLE_BASE))
-        return false;
+        return shadowed(addr, len, SHADOW_READ | SHADOW_WRITE) && !overlaps_mmio(addr, len);
     return !overlaps_mmio_or_rom(addr, len);
 }
 
-bool PhysicalMemory::overlaps_mmio_or_rom(GuestPhys addr, u64 len) const
+bool PhysicalMemory::shadowed(GuestPhys addr, u64 len, u8 mode) const
+{
+    if (len == 0 || !contains_range(SHADOW_BASE, SHADOW_END - SHADOW_BASE, addr, len) ||
+        !contains_range(0, m_layout.below_4g, addr, len))
+        return false;
+    for (u64 g = (addr - SHADOW_BASE) / SHADOW_GRANULE; g <= (addr + len - 1 - SHADOW_BASE) / SHADOW_GRANULE;
+         ++g)
+        if ((m_shadow[g] & mode) != mode)
+            return false;
+    return true;
+}
+
+void PhysicalMemory::set_shadow(GuestPhys base, u64 size, bool read_ram, bool write_ram)
+{
+    assert(contains_range(SHADOW_BASE, SHADOW_END - SHADOW_BASE, base, size));
+    assert(base % SHADOW_GRANULE == 0 && size % SHADOW_GRANULE == 0);
+    const u8 mode = static_cast<u8>((read_ram ? SHADOW_READ : 0) | (write_ram ? SHADOW_WRITE : 0));
+    bool changed = false;
+    for (u64 g = (base - SHADOW_BASE) / SHADOW_GRANULE; g < (base + size - SHADOW_BASE) / SHADOW_GRANULE; ++g) {
+        changed |= m_shadow[g] != mode;
+        m_shadow[g] = mode;
+    }
+    if (!changed)
+        return;
+    // What a CPU decoded or cached a host pointer for may now read from
+    // elsewhere.
+    note_write(base, size);
+    ++m_layout_generation;
+}
+
+bool PhysicalMemory::overlaps_mmio(GuestPhys addr, u64 len) const
 {
     for (const MmioRange& r : m_mmio)
         if (overlaps(addr, len, r.base, r.size))
             return true;
+    return false;
+}
+
+bool PhysicalMemory::overlaps_mmio_or_rom(GuestPhys addr, u64 len) const
+{
+    if (overlaps_mmio(addr, len))
+        return true;
     for (const RomRange& r : m_roms)
         if (overlaps(addr, len, r.base, r.bytes.size()))
             return true;
@@ -129,9 +167,11 @@ const u8* PhysicalMemory::readable_page(GuestPhys addr)
     if (u8* p = ram_page(addr))
         return p;
     GuestPhys page = addr & PAGE_MASK;
-    for (const MmioRange& r : m_mmio)
-        if (overlaps(page, PAGE_SIZE, r.base, r.size))
-            return nullptr;
+    if (overlaps_mmio(page, PAGE_SIZE))
+        return nullptr;
+    // Read-only shadow RAM: reads from the RAM, writes take the slow path.
+    if (shadowed(page, PAGE_SIZE, SHADOW_READ))
+        return host(page);
     // Only a page that one ROM image covers completely: a pointer to a partly
     // covered page would let the caller read past the image.
     for (const RomRange& r : m_roms)
@@ -200,6 +240,8 @@ u8 PhysicalMemory::read_byte_slow(GuestPhys addr) const
     // it reads as unclaimed: a device only answers accesses aimed at it.
     if (find_mmio(addr))
         return 0xff;
+    if (shadowed(addr, 1, SHADOW_READ))
+        return *host(addr);
     if (const RomRange* r = find_rom(addr))
         return r->bytes[addr - r->base];
     if (is_ram(addr))
@@ -209,7 +251,7 @@ u8 PhysicalMemory::read_byte_slow(GuestPhys addr) const
 
 void PhysicalMemory::write_byte_slow(GuestPhys addr, u8 value)
 {
-    if (is_ram(addr)) {
+    if (is_ram(addr) || (shadowed(addr, 1, SHADOW_WRITE) && !find_mmio(addr))) {
         note_write(addr, 1);
         *host(addr) = value;
     }

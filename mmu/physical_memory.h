@@ -7,6 +7,7 @@
 #include "mmu/bus/io_device.h"
 #include "mmu/pc_memory_map.h"
 
+#include <array>
 #include <functional>
 #include <memory>
 #include <span>
@@ -71,6 +72,17 @@ public:
     u64 layout_generation() const { return m_layout_generation; }
     // Copies image into a read-only region; guest writes there are dropped.
     void map_rom(GuestPhys base, std::span<const u8> image);
+
+    // Shadow RAM in [SHADOW_BASE, SHADOW_END), the option-ROM and BIOS
+    // window, as a chipset's PAM registers decode it (82441FX datasheet
+    // 3.2.18): per SHADOW_GRANULE, reads go to RAM or to what is mapped
+    // there otherwise (a ROM, or nothing), and writes go to RAM or are
+    // dropped. The RAM behind it is the backing of the legacy hole. At
+    // power-on neither reaches RAM. A change drops code decoded from the
+    // range and bumps layout_generation().
+    static constexpr GuestPhys SHADOW_BASE = 0xC0000, SHADOW_END = 0x100000;
+    static constexpr u64 SHADOW_GRANULE = 0x4000;
+    void set_shadow(GuestPhys base, u64 size, bool read_ram, bool write_ram);
 
     // Single access of 1, 2, 4 or 8 bytes that does not cross a page. A vCPU
     // names itself (`vcpu`), so that an MMIO access reaches its own local
@@ -145,6 +157,11 @@ private:
     // range, outside the legacy hole, and not covered by a ROM or MMIO range.
     bool is_ram(GuestPhys addr, u64 len = 1) const;
     bool overlaps_mmio_or_rom(GuestPhys addr, u64 len) const;
+    bool overlaps_mmio(GuestPhys addr, u64 len) const;
+    // True when every byte of [addr, addr + len) is shadow RAM with all of
+    // `mode`'s access bits (SHADOW_READ, SHADOW_WRITE).
+    bool shadowed(GuestPhys addr, u64 len, u8 mode) const;
+    static constexpr u8 SHADOW_READ = 1, SHADOW_WRITE = 2;
     // [1 MiB, m_plain_ram_end) and [4 GiB, m_plain_high_end) are RAM with no
     // ROM or MMIO range in them.
     void update_plain_ram_end();
@@ -178,6 +195,7 @@ private:
     std::vector<RamRange> m_ranges;
     std::vector<MmioRange> m_mmio;
     std::vector<RomRange> m_roms;
+    std::array<u8, (SHADOW_END - SHADOW_BASE) / SHADOW_GRANULE> m_shadow{};
     DirtyBitmap m_code_pages; // one bit per RAM page, as the dirty log
     DirtyBitmap m_dirty_pages;
     bool m_dirty_logging = false;

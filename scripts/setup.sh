@@ -14,6 +14,7 @@ PACKAGES=(
     qemu-system-x86 qemu-utils
     acpica-tools dmidecode # oracles: iasl for the ACPI tables, dmidecode for SMBIOS
     clang-14 libclang-rt-14-dev # libFuzzer and the sanitizers (the libfuzzer test)
+    seabios # the system ROM a machine boots through without --kernel (/usr/share/seabios/bios.bin)
 )
 
 # shellcheck source=scripts/packages.sh

@@ -1,6 +1,7 @@
 #include "platform/board/pc_board.h"
 
 #include "mmu/guest_memory.h"
+#include "platform/firmware/firmware_files.h"
 #include "platform/firmware/smbios_tables.h"
 
 #include <algorithm>
@@ -17,8 +18,8 @@ constexpr unsigned PIRQ_GSI_BASE = 16; // PIRQA-D on IOAPIC pins 16-19 (the DSDT
 } // namespace
 
 PcBoard::PcBoard(const PcBoardConfig& config, PhysicalMemory& memory, PortBus& ports,
-                 MsrBus& msrs, VirtualClock& clock)
-    : m_config(config), m_layout(pc_memory_map::ram_layout(config.ram_bytes)), m_memory(memory),
+                 MsrBus& msrs, VirtualClock& clock, PcFirmware firmware)
+    : m_config(config), m_firmware(std::move(firmware)), m_layout(pc_memory_map::ram_layout(config.ram_bytes)), m_memory(memory),
       m_clock(clock), m_pit(clock), m_rtc(clock, config.rtc_start_time),
       m_ioapic(m_apic_bus, 0), m_hpet(clock), m_ide(GuestMemory(memory)), m_pm(clock),
       m_fw_cfg(static_cast<u16>(config.cpu_count), config.ram_bytes)
@@ -50,8 +51,12 @@ PcBoard::PcBoard(const PcBoardConfig& config, PhysicalMemory& memory, PortBus& p
     wire_interrupts();
     wire_pci(memory, ports);
     wire_msrs(msrs);
-    write_acpi_tables(memory);
-    write_smbios_tables(memory);
+    if (m_firmware.bios.empty()) {
+        write_acpi_tables(memory);
+        write_smbios_tables(memory);
+    } else {
+        install_firmware(memory, ports);
+    }
 
     // Resets and power-off all end up at the machine's handlers.
     auto reset = [this] {
@@ -130,6 +135,10 @@ void PcBoard::program_as_firmware_leaves_it(PhysicalMemory& memory)
 
 u32 PcBoard::resume_as_firmware_does(PhysicalMemory& memory)
 {
+    // With real firmware the tables are where it put them; a resume through
+    // it (the CMOS shutdown status) is not modelled: the machine resets.
+    if (!m_firmware.bios.empty())
+        return 0;
     // SeaBIOS pic_setup (src/hw/pic.c): ICW1-ICW4 to both chips, vector
     // bases 0x08/0x70, everything masked but the cascade.
     for (u8 v : {0x11, 0x08, 0x04, 0x01})
@@ -259,17 +268,22 @@ void PcBoard::wire_msrs(MsrBus& msrs)
     msrs.map(LocalApic::MSR_X2APIC_FIRST, LocalApic::MSR_X2APIC_COUNT, reader, writer);
 }
 
-void PcBoard::write_smbios_tables(PhysicalMemory& memory)
+SmbiosConfig PcBoard::smbios_config() const
 {
     SmbiosConfig smbios;
     smbios.cpu_count = m_config.cpu_count;
     smbios.ram_ranges.push_back({0, m_layout.below_4g});
     if (m_layout.above_4g)
         smbios.ram_ranges.push_back({pc_memory_map::RAM_ABOVE_4G_BASE, m_layout.above_4g});
-    memory.map_rom(SMBIOS_ADDRESS, build_smbios_tables(smbios, SMBIOS_ADDRESS).bytes);
+    return smbios;
 }
 
-void PcBoard::write_acpi_tables(PhysicalMemory& memory)
+void PcBoard::write_smbios_tables(PhysicalMemory& memory)
+{
+    memory.map_rom(SMBIOS_ADDRESS, build_smbios_tables(smbios_config(), SMBIOS_ADDRESS).bytes);
+}
+
+AcpiConfig PcBoard::acpi_config() const
 {
     AcpiConfig acpi;
     acpi.cpu_count = m_config.cpu_count;
@@ -286,6 +300,12 @@ void PcBoard::write_acpi_tables(PhysicalMemory& memory)
         {static_cast<u32>(after_ecam), static_cast<u32>(pc_memory_map::PCI_HOLE_END - 1)});
     acpi.pci_mmio64_base = pc_memory_map::pci_hole64_start(m_layout);
     acpi.pci_mmio64_size = pc_memory_map::PCI_HOLE64_SIZE;
+    return acpi;
+}
+
+void PcBoard::write_acpi_tables(PhysicalMemory& memory)
+{
+    const AcpiConfig acpi = acpi_config();
     // The tables go at the top of RAM below 4 GiB.
     const GuestPhys tables_at = (m_layout.below_4g - ACPI_TABLES_SIZE) & ~0x3Full;
     m_acpi = build_acpi_tables(acpi, tables_at, RSDP_ADDRESS);
@@ -295,6 +315,52 @@ void PcBoard::write_acpi_tables(PhysicalMemory& memory)
     static_cast<void>(written);
     // The RSDP sits in the BIOS area, which is ROM on a PC.
     memory.map_rom(m_acpi.rsdp_address, m_acpi.rsdp);
+}
+
+void PcBoard::install_firmware(PhysicalMemory& memory, PortBus& ports)
+{
+    const std::vector<u8>& bios = m_firmware.bios;
+    // The reset vector (0xFFFFFFF0) is in the image's last 16 bytes.
+    memory.map_rom(pc_memory_map::RAM_ABOVE_4G_BASE - bios.size(), bios);
+    // Its last 128 KiB again at 0xE0000-0xFFFFF (QEMU's "isa-bios"), read
+    // there while the PAM registers send reads to the ROM side, as they do
+    // from reset; SeaBIOS then copies itself into the RAM behind it.
+    constexpr size_t ISA_BIOS_SIZE = 128 * 1024;
+    const size_t low = std::min(bios.size(), ISA_BIOS_SIZE);
+    memory.map_rom(pc_memory_map::HIGH_RAM_START - low,
+                   std::span<const u8>(bios).subspan(bios.size() - low));
+    I440fxHostBridge& bridge = m_pci.host_bridge();
+    bridge.set_shadow_memory(&memory);
+    // SeaBIOS takes its QEMU paths (fw_cfg, the table loader) only on a host
+    // bridge with QEMU's subsystem IDs (src/fw/paravirt.c qemu_detect).
+    constexpr u16 REDHAT_VENDOR = 0x1AF4, QEMU_SUBSYSTEM = 0x1100;
+    bridge.set_subsystem(REDHAT_VENDOR, QEMU_SUBSYSTEM);
+    // No SMM: SeaBIOS sets it up only with a PIIX4 power-management function
+    // (8086:7113, src/fw/smm.c smm_device_setup), which this board has not.
+
+    m_fw_cfg.enable_dma(GuestMemory(memory));
+    ports.map(FwCfg::DMA_BASE, FwCfg::DMA_PORT_COUNT, &m_fw_cfg.dma_ports());
+    m_fw_cfg.add_file("etc/e820", e820_file(m_layout));
+    // The tables at address 0: every pointer between them is an offset the
+    // table loader turns into an address.
+    m_acpi = build_acpi_tables(acpi_config(), 0, 0);
+    for (FirmwareFile& f : acpi_firmware_files(m_acpi))
+        m_fw_cfg.add_file(f.name, std::move(f.data));
+    for (FirmwareFile& f : smbios_firmware_files(build_smbios_tables(smbios_config(), 0)))
+        m_fw_cfg.add_file(f.name, std::move(f.data));
+    // With no VGA, SeaBIOS's serial console shows int 10h text on COM1
+    // (src/sercon.c), which is how boot menus and loaders become visible.
+    constexpr u16 COM1 = 0x3F8;
+    m_fw_cfg.add_file("etc/sercon-port", {COM1 & 0xFF, COM1 >> 8});
+    // Boot order, as QEMU's pc writes it for SeaBIOS (src/boot.c boot_init):
+    // 0x3D bits 3:0 the first device, 7:4 the second, 0x38 bits 7:4 the
+    // third (1 floppy, 2 hard disk, 3 CD-ROM); 0x38 bit 0 clear: check the
+    // floppy boot signature. Hard disk, CD-ROM, then floppy.
+    m_rtc.set_nvram(0x3D, 0x32);
+    m_rtc.set_nvram(0x38, 0x10);
+    const u32 wait = m_firmware.boot_fail_wait_ms;
+    m_fw_cfg.add_file("etc/boot-fail-wait", {static_cast<u8>(wait), static_cast<u8>(wait >> 8),
+                                             static_cast<u8>(wait >> 16), static_cast<u8>(wait >> 24)});
 }
 
 void PcBoard::visit_state(StateVisitor& v)

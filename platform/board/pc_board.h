@@ -13,6 +13,7 @@
 #include "platform/timers/cmos_rtc.h"
 #include "platform/chipset/coprocessor_error.h"
 #include "platform/firmware/fw_cfg.h"
+#include "platform/firmware/smbios_tables.h"
 #include "platform/timers/hpet.h"
 #include "platform/serial/i8042.h"
 #include "platform/timers/i8254_pit.h"
@@ -36,6 +37,16 @@ struct PcBoardConfig {
     i64 rtc_start_time = 0; // seconds since the epoch the RTC starts at
 };
 
+// The system ROM a board boots through. Without one (a kernel loaded
+// directly) the board writes its firmware tables into guest memory itself;
+// with one it looks to the ROM like QEMU's i440FX PC (install_firmware).
+struct PcFirmware {
+    std::vector<u8> bios; // platform/boot/bios_image.h
+    // SeaBIOS's wait before it resets after finding nothing to boot
+    // ("etc/boot-fail-wait"), in milliseconds.
+    u32 boot_fail_wait_ms = 5000;
+};
+
 class PcBoard {
 public:
     // Where the firmware tables live: the RSDP in the BIOS area (scanned by
@@ -48,7 +59,7 @@ public:
     static constexpr u64 ACPI_TABLES_SIZE = 64 * 1024;
 
     PcBoard(const PcBoardConfig& config, PhysicalMemory& memory, PortBus& ports, MsrBus& msrs,
-            VirtualClock& clock);
+            VirtualClock& clock, PcFirmware firmware = {});
     PcBoard(const PcBoard&) = delete;
     PcBoard& operator=(const PcBoard&) = delete;
 
@@ -103,11 +114,17 @@ private:
     void wire_interrupts();
     void wire_pci(PhysicalMemory& memory, PortBus& ports);
     void wire_msrs(MsrBus& msrs);
+    AcpiConfig acpi_config() const;
+    SmbiosConfig smbios_config() const;
     void write_acpi_tables(PhysicalMemory& memory);
+    // The ROM at the top of 4 GiB and in the BIOS window behind the PAM
+    // registers, fw_cfg's DMA interface and the files SeaBIOS reads.
+    void install_firmware(PhysicalMemory& memory, PortBus& ports);
     void write_smbios_tables(PhysicalMemory& memory);
     void set_isa_irq(unsigned irq, bool level);
 
     PcBoardConfig m_config;
+    PcFirmware m_firmware;
     pc_memory_map::RamLayout m_layout;
     PhysicalMemory& m_memory;
     VirtualClock& m_clock;

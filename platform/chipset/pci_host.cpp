@@ -26,6 +26,48 @@ I440fxHostBridge::I440fxHostBridge() : PciDevice(VENDOR, DEVICE, 0x060000, 0x02)
     write_le(STATUS, 2, 0x0280); // fast back-to-back capable, medium DEVSEL
 }
 
+void I440fxHostBridge::set_shadow_memory(PhysicalMemory* memory)
+{
+    m_shadow_memory = memory;
+    apply_pam();
+}
+
+void I440fxHostBridge::set_subsystem(u16 vendor, u16 id)
+{
+    write_le(SUBSYSTEM_VENDOR, 2, vendor);
+    write_le(SUBSYSTEM_ID, 2, id);
+}
+
+void I440fxHostBridge::config_written(u16 offset, unsigned size)
+{
+    if (offset < PAM0 + PAM_COUNT && offset + size > PAM0)
+        apply_pam();
+}
+
+void I440fxHostBridge::apply_pam()
+{
+    if (!m_shadow_memory)
+        return;
+    constexpr u64 BLOCK = PhysicalMemory::SHADOW_GRANULE;
+    const auto apply = [this](GuestPhys base, u64 size, u8 field) {
+        m_shadow_memory->set_shadow(base, size, field & 1, field & 2);
+    };
+    apply(0xF0000, 4 * BLOCK, static_cast<u8>(read_le(PAM0, 1) >> 4));
+    for (u16 n = 1; n < PAM_COUNT; ++n) {
+        const u8 pam = static_cast<u8>(read_le(static_cast<u16>(PAM0 + n), 1));
+        const GuestPhys base = 0xC0000 + (n - 1) * 2 * BLOCK;
+        apply(base, BLOCK, pam & 3);
+        apply(base + BLOCK, BLOCK, (pam >> 4) & 3);
+    }
+}
+
+void I440fxHostBridge::visit_state(StateVisitor& v)
+{
+    PciDevice::visit_state(v);
+    if (v.loading())
+        apply_pam();
+}
+
 PciHost::PciHost(Config config) : m_config(config)
 {
     assert(config.ecam_buses >= 1 && config.ecam_buses <= 256);

@@ -17,6 +17,7 @@
 
 #include "mmu/bus/io_device.h"
 #include "mmu/pc_memory_map.h"
+#include "mmu/physical_memory.h"
 #include "platform/chipset/pci_device.h"
 
 #include <array>
@@ -26,12 +27,36 @@
 class StateVisitor;
 
 // Intel 82441FX (i440FX) PCI and memory controller, function 0 of slot 0.
-// Its chipset registers (PAM, DRAM rows, SMRAM) keep what the guest writes
-// and have no other effect: RAM and ROM shadowing are fixed in this machine.
+// Its chipset registers (PAM, DRAM rows, SMRAM) keep what the guest writes.
+// The PAM registers decide where reads and writes of 0xC0000-0xFFFFF go
+// (RAM or the ROM / PCI side) once a machine with firmware hands the host
+// bridge its memory (set_shadow_memory): SeaBIOS copies itself into that
+// RAM and write-protects it. Without it (a kernel booted directly) they
+// have no effect. DRAM rows and SMRAM (0x72: no SMM here) never do.
 class I440fxHostBridge final : public PciDevice {
 public:
     static constexpr u16 VENDOR = 0x8086, DEVICE = 0x1237;
+    // PAM0..PAM6 (82441FX datasheet 3.2.18): PAM0 bits 5:4 for
+    // 0xF0000-0xFFFFF; PAMn (n = 1..6) bits 1:0 and 5:4 for the two 16 KiB
+    // blocks from 0xC0000 + (n - 1) * 32 KiB. Per field, bit 0 sends reads
+    // to RAM and bit 1 writes.
+    static constexpr u16 PAM0 = 0x59, PAM_COUNT = 7;
     I440fxHostBridge();
+
+    void set_shadow_memory(PhysicalMemory* memory);
+    // Subsystem vendor and ID (config 0x2C/0x2E); SeaBIOS recognises QEMU's
+    // board by Red Hat's 0x1AF4:0x1100 on the host bridge.
+    void set_subsystem(u16 vendor, u16 id);
+    void apply_pam();
+
+    // A load applies the loaded PAM registers.
+    void visit_state(StateVisitor& v) override;
+
+protected:
+    void config_written(u16 offset, unsigned size) override;
+
+private:
+    PhysicalMemory* m_shadow_memory = nullptr;
 };
 
 class PciHost {

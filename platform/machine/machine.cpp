@@ -22,6 +22,10 @@ Machine::Machine(const MachineConfig& config)
     m_ports.map(Uart16550::COM1_BASE, Uart16550::PORT_COUNT, &m_uart);
     m_ports.map(Uart16550::COM2_BASE, Uart16550::PORT_COUNT, &m_com2);
     m_ports.map(DebugExit::DEFAULT_BASE, DebugExit::DEFAULT_SIZE, &m_debug_exit);
+    if (config.debugcon_output) {
+        m_debugcon = std::make_unique<DebugConsole>(config.debugcon_output);
+        m_ports.map(DebugConsole::DEFAULT_BASE, DebugConsole::PORT_COUNT, m_debugcon.get());
+    }
     InterpOptions interp;
     interp.jit = config.jit;
     m_accel = make_interp_accelerator(
@@ -174,7 +178,7 @@ void Machine::connect_board()
     board.ram_bytes = m_config.memory_bytes;
     // Deterministic runs start the RTC at 2026-01-01 00:00:00 UTC.
     board.rtc_start_time = m_config.deterministic ? 1767225600 : static_cast<i64>(std::time(nullptr));
-    m_board = std::make_unique<PcBoard>(board, m_memory, m_ports, m_msrs, m_clock);
+    m_board = std::make_unique<PcBoard>(board, m_memory, m_ports, m_msrs, m_clock, PcFirmware{m_config.bios});
     m_cpuid.set_local_apic(true);
     m_uart.set_irq_line(m_board->isa_irq_input(Uart16550::COM1_IRQ));
     m_com2.set_irq_line(m_board->isa_irq_input(Uart16550::COM2_IRQ));

@@ -14,10 +14,12 @@
 #include "paravirt/hv_test_device.h"
 #include "platform/block/block_image.h"
 #include "platform/board/pc_board.h"
+#include "platform/boot/bios_image.h" // for the frontend: read_bios_image
 #include "platform/clock/virtual_clock.h"
 #include "platform/host/command_queue.h"
 #include "platform/machine/hyperv_glue.h"
 #include "platform/serial/uart16550.h"
+#include "platform/testdev/debug_console.h"
 #include "platform/testdev/debug_exit.h"
 #include "platform/testdev/pc_testdev.h"
 
@@ -56,8 +58,14 @@ struct MachineConfig {
     // kvm-unit-tests' Hyper-V test device at port 0x3000 (--hyperv-test-device).
     bool hyperv_test_device = false;
     bool pc_testdev = false;
+    // The system ROM to boot through (read_bios_image); empty: a kernel is
+    // loaded directly (load_kernel).
+    std::vector<u8> bios;
     ByteSink com1_output;
     ByteSink com2_output;
+    // QEMU's debug console at port 0x402 (--debugcon), where SeaBIOS logs;
+    // empty: no device there.
+    ByteSink debugcon_output;
     // Called before every instruction of every vCPU (--trace); empty: none.
     VcpuBackend::TraceHook trace;
     // Whether host input can still arrive (a terminal on stdin): with no
@@ -139,6 +147,9 @@ public:
 
     // Loads a kernel and points the boot vCPU at its entry.
     ErrorOr<void> load_kernel(const KernelSpec& kernel);
+    // Boots through the system ROM (MachineConfig::bios) instead: the boot
+    // vCPU at its power-on state, at the reset vector F000:FFF0.
+    void start_firmware() { m_vcpus[0]->backend->reset(); }
 
     // Runs until the guest or the host ends the run, or until
     // `max_instructions` more have retired (all vCPUs together).
@@ -244,6 +255,7 @@ private:
     // COM2 at 0x2F8, IRQ 3 (declared in the DSDT).
     Uart16550 m_com2;
     DebugExit m_debug_exit;
+    std::unique_ptr<DebugConsole> m_debugcon;
     std::unique_ptr<PcBoard> m_board;
     std::unique_ptr<HypervGlue> m_hyperv;
     std::unique_ptr<HvTestDevice> m_hv_test_device; // after m_hyperv: it uses the partition

@@ -147,5 +147,24 @@ wait $holder
 run --kernel "$exit_guest" --enlightenments maybe
 check "--enlightenments takes only on or off" eval 'status_is 2 && stderr_is_one_line'
 
+# Firmware boot (docs/storage.md): --bios FILE boots through a system ROM.
+run --bios "$work/no-such-bios.bin"
+check "a missing --bios file exits 2 with one line" eval 'status_is 2 && stderr_is_one_line && stderr_has "cannot open"'
+head -c 100000 /dev/zero >"$work/odd.bin"
+run --bios "$work/odd.bin"
+check "a --bios file that is not a whole number of 64 KiB exits 2 with one line" \
+    eval 'status_is 2 && stderr_is_one_line && stderr_has "not a BIOS ROM image"'
+run --bios "$work/odd.bin" --kernel "$exit_guest"
+check "--bios with --kernel exits 2 with one line" eval 'status_is 2 && stderr_is_one_line'
+if [ -r /usr/share/seabios/bios.bin ]; then
+    run --bios /usr/share/seabios/bios.bin --deterministic --no-reboot --max-instructions 50000000 \
+        --debugcon "file:$work/debugcon"
+    check "SeaBIOS boots, shows its banner on COM1, finds nothing to boot and resets" \
+        eval 'status_is 0 && stdout_has "SeaBIOS (version" && stdout_has "No bootable device" &&
+              stderr_has "reset the machine" && grep -qF "QEMU fw_cfg DMA interface supported" "$work/debugcon"'
+else
+    echo "ok - # SKIP no /usr/share/seabios/bios.bin (Debian's seabios package)"
+fi
+
 echo "$((checks - failures)) of $checks command-line checks passed"
 [ "$failures" -eq 0 ]

@@ -364,3 +364,81 @@ TEST_CASE("Code pages are tracked without a listener")
     mem.write(0x9000, 1, 1);
     CHECK_FALSE(mem.is_code(0x9000));
 }
+
+// ---- Shadow RAM behind the PAM registers ----
+
+namespace {
+
+struct ShadowRig {
+    PhysicalMemory mem{RAM};
+    std::vector<u8> rom = std::vector<u8>(0x20000, 0xAA); // at 0xE0000-0xFFFFF
+    ShadowRig() { mem.map_rom(0xE0000, rom); }
+};
+
+} // namespace
+
+TEST_CASE("shadow RAM off: the BIOS window reads the ROM and drops writes, as at power-on")
+{
+    ShadowRig r;
+    r.mem.write(0xF0000, 1, 0x11);
+    CHECK(r.mem.read(0xF0000, 1) == 0xAA);
+    CHECK(r.mem.read(0xC0000, 1) == 0xFF); // nothing mapped: unclaimed
+    CHECK(r.mem.ram_page(0xF0000) == nullptr);
+}
+
+TEST_CASE("shadow RAM write-only: writes reach the RAM while reads still come from the ROM")
+{
+    ShadowRig r;
+    r.mem.set_shadow(0xF0000, 0x10000, false, true);
+    r.mem.write(0xF1234, 1, 0x11);
+    CHECK(r.mem.read(0xF1234, 1) == 0xAA);
+    r.mem.set_shadow(0xF0000, 0x10000, true, false);
+    CHECK(r.mem.read(0xF1234, 1) == 0x11); // what was copied is there
+}
+
+TEST_CASE("shadow RAM read-write is plain RAM, for DMA too; read-only drops writes")
+{
+    ShadowRig r;
+    r.mem.set_shadow(0xE0000, 0x20000, true, true);
+    r.mem.write(0xE8000, 4, 0x12345678);
+    CHECK(r.mem.read(0xE8000, 4) == 0x12345678);
+    CHECK(r.mem.ram_page(0xE8000) != nullptr);
+    const u8 bytes[3] = {1, 2, 3};
+    CHECK(r.mem.write_bytes(0xFFFF0, bytes, 3));
+    CHECK_FALSE(r.mem.write_bytes(0xFFFFE, bytes, 3)); // runs past the window
+    r.mem.set_shadow(0xE0000, 0x20000, true, false);
+    r.mem.write(0xE8000, 4, 0);
+    CHECK(r.mem.read(0xE8000, 4) == 0x12345678);
+    CHECK(r.mem.ram_page(0xE8000) == nullptr);
+    REQUIRE(r.mem.readable_page(0xE8000) != nullptr);
+    CHECK(r.mem.readable_page(0xE8000)[0] == 0x78);
+    CHECK_FALSE(r.mem.write_bytes(0xFFFF0, bytes, 3));
+}
+
+TEST_CASE("shadow RAM is decoded per 16 KiB block and never opens the VGA window")
+{
+    ShadowRig r;
+    r.mem.set_shadow(0xC4000, 0x4000, true, true);
+    r.mem.write(0xC4000, 1, 0x5A);
+    r.mem.write(0xC0000, 1, 0x5A);
+    r.mem.write(0xBFFFF, 1, 0x5A);
+    CHECK(r.mem.read(0xC4000, 1) == 0x5A);
+    CHECK(r.mem.read(0xC0000, 1) == 0xFF);
+    CHECK(r.mem.read(0xBFFFF, 1) == 0xFF);
+    CHECK_FALSE(r.mem.write_bytes(0xC3FFF, "ab", 2)); // half in a closed block
+}
+
+TEST_CASE("changing shadow RAM moves the layout generation and drops code decoded there")
+{
+    ShadowRig r;
+    std::vector<GuestPhys> dropped;
+    r.mem.set_code_write_listener([&](GuestPhys page) { dropped.push_back(page); });
+    r.mem.mark_code(0xF0000);
+    const u64 generation = r.mem.layout_generation();
+    r.mem.set_shadow(0xF0000, 0x10000, true, true);
+    CHECK(r.mem.layout_generation() != generation);
+    CHECK(dropped == std::vector<GuestPhys>{0xF0000});
+    const u64 again = r.mem.layout_generation();
+    r.mem.set_shadow(0xF0000, 0x10000, true, true); // no change
+    CHECK(r.mem.layout_generation() == again);
+}

@@ -260,3 +260,65 @@ TEST_CASE("PCI state that changes a device's read-only configuration bits is ref
     bytes[config + 0x10] ^= 0x01; // BAR0: I/O space or memory
     CHECK_FALSE(loads(bar_kind.host, bytes));
 }
+
+// ---- i440FX PAM registers ----
+
+namespace {
+
+void config_write_byte(PciHost& host, u16 reg, u8 value)
+{
+    host.config_ports().io_write(0, 4, 0x80000000u | (reg & 0xFC));
+    host.config_ports().io_write(4 + (reg & 3), 1, value);
+}
+
+} // namespace
+
+TEST_CASE("i440FX PAM registers send the BIOS window's reads and writes to RAM once given memory")
+{
+    PhysicalMemory memory(16ull << 20);
+    const std::vector<u8> rom(0x10000, 0xAA);
+    memory.map_rom(0xF0000, rom);
+    PciHost host;
+    config_write_byte(host, I440fxHostBridge::PAM0, 0x30); // before: no effect
+    memory.write(0xF0000, 1, 0x11);
+    CHECK(memory.read(0xF0000, 1) == 0xAA);
+    host.host_bridge().set_shadow_memory(&memory); // applies what is there: F segment RW
+    memory.write(0xF0000, 1, 0x11);
+    CHECK(memory.read(0xF0000, 1) == 0x11);
+    config_write_byte(host, I440fxHostBridge::PAM0, 0x10); // read-only
+    memory.write(0xF0000, 1, 0x22);
+    CHECK(memory.read(0xF0000, 1) == 0x11);
+    config_write_byte(host, I440fxHostBridge::PAM0, 0x00); // back to the ROM
+    CHECK(memory.read(0xF0000, 1) == 0xAA);
+    // PAM1 high nibble: 0xC4000-0xC7FFF; low nibble 0xC0000-0xC3FFF.
+    config_write_byte(host, I440fxHostBridge::PAM0 + 1, 0x30);
+    memory.write(0xC4000, 1, 0x33);
+    memory.write(0xC0000, 1, 0x33);
+    CHECK(memory.read(0xC4000, 1) == 0x33);
+    CHECK(memory.read(0xC0000, 1) == 0xFF);
+    // PAM6 low nibble: 0xE8000-0xEBFFF.
+    config_write_byte(host, I440fxHostBridge::PAM0 + 6, 0x03);
+    memory.write(0xE8000, 1, 0x44);
+    CHECK(memory.read(0xE8000, 1) == 0x44);
+}
+
+TEST_CASE("i440FX PAM registers loaded from a snapshot decode as saved")
+{
+    PhysicalMemory memory(16ull << 20);
+    PciHost saved;
+    saved.host_bridge().set_shadow_memory(&memory);
+    config_write_byte(saved, I440fxHostBridge::PAM0, 0x30);
+    StateVisitor out = StateVisitor::saver();
+    saved.visit_state(out);
+
+    PhysicalMemory fresh(16ull << 20);
+    PciHost loaded;
+    loaded.host_bridge().set_shadow_memory(&fresh);
+    fresh.write(0xF0000, 1, 0x55);
+    CHECK(fresh.read(0xF0000, 1) == 0xFF);
+    StateVisitor in = StateVisitor::loader(out.bytes());
+    loaded.visit_state(in);
+    REQUIRE(in.ok());
+    fresh.write(0xF0000, 1, 0x55);
+    CHECK(fresh.read(0xF0000, 1) == 0x55);
+}
