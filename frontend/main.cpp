@@ -189,22 +189,23 @@ int main(int argc, char** argv)
         config.drives.push_back({std::shared_ptr<BlockImage>(std::move(opened.value().image)), *drive.index});
     }
     // Without --kernel the default guest boots: the Debian kernel and the
-    // initramfs that scripts/fetch-guest.sh builds into guest/. Without
-    // them, or with --bios, the machine boots through its firmware
-    // (SeaBIOS); --demo runs the built-in bare-metal demo.
+    // initramfs that scripts/fetch-guest.sh builds into guest/. With
+    // --drive (as QEMU boots its disks when there is no -kernel), with
+    // --bios, or without the default guest, the machine boots through its
+    // firmware (SeaBIOS); --demo runs the built-in bare-metal demo.
     const std::string guest_dir = VIRIDIAN_GUEST_DIR;
     const bool have_guest = readable(guest_dir + "/vmlinuz") && readable(guest_dir + "/initramfs.cpio.gz");
     KernelSpec kernel;
     kernel.append = options.append;
     kernel.initrd = options.initrd;
     bool firmware = false;
-    if (!options.kernel && !options.demo && !options.bios && have_guest) {
+    if (!options.kernel && !options.demo && !options.bios && options.drives.empty() && have_guest) {
         options.kernel = guest_dir + "/vmlinuz";
         if (!options.initrd)
             kernel.initrd = guest_dir + "/initramfs.cpio.gz";
         kernel.append = std::string("console=ttyS0 panic=-1") + (options.append.empty() ? "" : " " + options.append);
     } else if (!options.kernel && !options.demo) {
-        if (!options.bios)
+        if (!options.bios && options.drives.empty())
             std::fprintf(stderr, "viridian: note: the default guest is missing (%s/vmlinuz; run "
                                  "scripts/fetch-guest.sh); booting the firmware (--demo runs the "
                                  "built-in demo)\n",
