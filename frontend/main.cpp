@@ -180,7 +180,9 @@ int main(int argc, char** argv)
         OpenOptions open;
         open.format = drive.format;
         open.read_only = drive.read_only;
-        open.cache = drive.cache == DriveSpec::Cache::Unsafe ? CacheMode::Unsafe : CacheMode::Writeback;
+        open.cache = drive.cache == DriveSpec::Cache::Unsafe ? CacheMode::Unsafe
+                     : drive.cache == DriveSpec::Cache::None ? CacheMode::None
+                                                             : CacheMode::Writeback;
         BlockResult<OpenedImage> opened = open_image(drive.file, open);
         if (opened.is_error())
             return fail("--drive: " + opened.error().message);

@@ -272,9 +272,6 @@ ErrorOr<void> apply(Options& options, Opt id, std::string_view value)
         if (drive.interface == DriveSpec::Interface::Scsi)
             return make_error("--drive: if=scsi: the synthetic SCSI controller (VMBus storage) "
                               "is not there yet; use if=ide");
-        if (drive.cache == DriveSpec::Cache::None)
-            return make_error("--drive: cache=none (O_DIRECT) is not implemented; use "
-                              "cache=writeback or cache=unsafe");
         if (drive.media == DriveSpec::Media::Cdrom)
             return make_error("--drive: media=cdrom: the ATAPI CD-ROM drive is not there yet");
         options.drives.push_back(std::move(drive));
@@ -562,7 +559,7 @@ std::string usage_text()
            "                           where COM1 output goes (default stdio)\n"
            "  --serial2 stdio|none|file:PATH\n"
            "                           where COM2 output goes (default none: discarded)\n"
-           "  --drive file=PATH[,format=raw|vpc|vhdx][,index=0-3][,readonly=on][,cache=unsafe]\n"
+           "  --drive file=PATH[,format=raw|vpc|vhdx][,index=0-3][,readonly=on][,cache=writeback|unsafe|none]\n"
            "                           an IDE disk (repeatable; docs/storage.md)\n"
            "  --qmp unix:PATH,server,wait=off\n"
            "  --qmp tcp:HOST:PORT,server,wait=off\n"

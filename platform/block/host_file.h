@@ -13,6 +13,7 @@
 enum class CacheMode : u8 {
     Writeback, // the host page cache; flush() calls fdatasync
     Unsafe,    // flush() does nothing: fast, and a host crash may lose data
+    None,      // O_DIRECT, past the host page cache; flush() calls fdatasync
 };
 
 enum class FileAccess : u8 { ReadOnly, ReadWrite };
@@ -56,6 +57,11 @@ public:
 
 private:
     BlockError errno_error(const char* what) const;
+    // O_DIRECT needs buffer, offset and length aligned to the file system's
+    // block; these go through an aligned bounce buffer (a partial block is
+    // read, patched and written back: the formats call one at a time).
+    BlockStatus direct_read(u64 offset, std::span<u8> out, bool zero_past_end) const;
+    BlockStatus direct_write(u64 offset, std::span<const u8> data);
 
     int m_fd = -1;
     std::string m_path;

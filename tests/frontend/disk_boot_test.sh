@@ -49,7 +49,10 @@ for fmt in raw vpc vhdx; do
             continue
         }
     fi
-    "$viridian" --drive "file=$disk,format=$fmt" --deterministic --no-reboot \
+    # The VHDX disk also goes past the host page cache (cache=none, O_DIRECT).
+    cache=writeback
+    [ $fmt = vhdx ] && cache=none
+    "$viridian" --drive "file=$disk,format=$fmt,cache=$cache" --deterministic --no-reboot \
         --max-instructions 200000000 >"$work/out" 2>"$work/err" </dev/null
     status=$?
     if [ $status -eq 1 ] && grep -q "disk-boot: all checks passed" "$work/out"; then

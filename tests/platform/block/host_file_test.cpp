@@ -73,3 +73,39 @@ TEST_CASE("Zeroing a range of a host file makes it read as zeros and keeps its s
     CHECK(out[8192] == 0x5A);
     CHECK(file.size().value() == data.size());
 }
+
+TEST_CASE("A host file opened with cache=none (O_DIRECT) reads and writes at any offset and length")
+{
+    TempDir dir;
+    std::vector<u8> original(3 * 4096 + 100);
+    for (size_t i = 0; i < original.size(); ++i)
+        original[i] = static_cast<u8>(i * 13);
+    {
+        auto file = HostFile::create(dir.file("disk.img")).release_value();
+        REQUIRE(!file.write_at(0, original).is_error());
+    }
+    auto opened = HostFile::open(dir.file("disk.img"), FileAccess::ReadWrite, CacheMode::None);
+    REQUIRE_MESSAGE(!opened.is_error(), opened.error().message);
+    HostFile file = opened.release_value();
+
+    std::vector<u8> patch(700, 0xEE);
+    REQUIRE(!file.write_at(4000, patch).is_error()); // across a block boundary
+    std::copy(patch.begin(), patch.end(), original.begin() + 4000);
+    std::vector<u8> out(original.size());
+    REQUIRE(!file.read_at(0, out).is_error());
+    CHECK(out == original);
+    std::vector<u8> middle(333);
+    REQUIRE(!file.read_at(4321, middle).is_error());
+    CHECK(std::equal(middle.begin(), middle.end(), original.begin() + 4321));
+
+    // The size is what buffered I/O would leave: not rounded up to a block.
+    std::vector<u8> tail(50, 0x77);
+    REQUIRE(!file.write_at(original.size() + 10, tail).is_error());
+    CHECK(file.size().value() == original.size() + 60);
+    std::vector<u8> past(100);
+    CHECK(file.read_at(original.size() + 10, past).error().kind == BlockErrorKind::Corrupt);
+    REQUIRE(!file.read_at_or_zero(original.size() + 10, past).is_error());
+    CHECK(past[49] == 0x77);
+    CHECK(past[50] == 0);
+    REQUIRE(!file.flush().is_error());
+}

@@ -485,3 +485,37 @@ TEST_CASE("A VHDX image probes as vhdx and a read-only one refuses writes")
     std::vector<u8> sector(512);
     CHECK(opened.value().image->write(0, sector).error().kind == BlockErrorKind::ReadOnly);
 }
+
+TEST_CASE("Raw, VHD and VHDX images work the same with cache=none (O_DIRECT)")
+{
+    TempDir dir;
+    for (const char* format : {"raw", "vpc", "vhdx"}) {
+        CAPTURE(format);
+        std::string path = dir.file(std::string("disk.") + format);
+        CreateOptions create{format, 64 << 20, {}, ""};
+        if (std::string(format) == "vpc")
+            create.options["force_size"] = "on";
+        REQUIRE(!create_image(path, create).is_error());
+        std::vector<u8> data(3 * 512);
+        for (size_t i = 0; i < data.size(); ++i)
+            data[i] = static_cast<u8>(i ^ 0x5A);
+        {
+            OpenOptions direct{format};
+            direct.cache = CacheMode::None;
+            auto opened = open_image(path, direct);
+            REQUIRE_MESSAGE(!opened.is_error(), opened.error().message);
+            BlockImage& image = *opened.value().image;
+            REQUIRE(!image.write(7 * 512, data).is_error());
+            REQUIRE(!image.write(40 << 20, data).is_error());
+            REQUIRE(!image.flush().is_error());
+        }
+        auto reopened = open_image(path, {format, true});
+        REQUIRE(!reopened.is_error());
+        std::vector<u8> out(data.size());
+        REQUIRE(!reopened.value().image->read(40 << 20, out).is_error());
+        CHECK(out == data);
+        REQUIRE(!reopened.value().image->read(7 * 512, out).is_error());
+        CHECK(out == data);
+        CHECK(reopened.value().image->check(false).value().ok());
+    }
+}
