@@ -327,6 +327,21 @@ int main(int argc, char** argv)
                 monitor->migration_update(failed);
         });
     };
+    // One slice of the outgoing migration's sending; false when none runs.
+    const auto migration_slice = [&](u64 budget_ns) {
+        if (!migration || !running)
+            return false;
+        const bool done = migration->step(budget_ns);
+        report_migration();
+        if (done) {
+            if (migration->progress().status == MigrationProgress::Status::Completed) {
+                paused = true; // the machine is on the target now
+                running->pause();
+            }
+            migration.reset();
+        }
+        return true;
+    };
     const HostPoll poll = [&]() -> std::optional<int> {
         std::fflush(com1);
         if (pending_migration && running) {
@@ -342,15 +357,7 @@ int main(int argc, char** argv)
             // A paused guest gives the migration all the time it wants; a
             // running one gets most of it back between slices.
             constexpr u64 RUNNING_SLICE_NS = 5'000'000, PAUSED_SLICE_NS = 100'000'000;
-            const bool done = migration->step(running->paused() ? PAUSED_SLICE_NS : RUNNING_SLICE_NS);
-            report_migration();
-            if (done) {
-                if (migration->progress().status == MigrationProgress::Status::Completed) {
-                    paused = true; // the machine is on the target now
-                    running->pause();
-                }
-                migration.reset();
-            }
+            migration_slice(running->paused() ? PAUSED_SLICE_NS : RUNNING_SLICE_NS);
         }
         if (!host_stop)
             return std::nullopt;
@@ -504,6 +511,8 @@ int main(int argc, char** argv)
             if (created.is_error())
                 return {fail(created.error().message), ShutdownCause::HostError};
             Machine& machine = *created.value();
+            // An idle guest's waits go to the migration (docs/snapshots.md).
+            machine.set_idle_work(migration_slice);
             // --incoming restores the first machine; a reboot boots the kernel,
             // or the firmware from its reset vector.
             const auto keep_waiting = [&] {

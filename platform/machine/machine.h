@@ -126,6 +126,12 @@ struct RunOutcome {
 // wait; it may feed input (Machine::serial_input) and returns a status to
 // stop the run with (RunOutcome::Kind::HostStop), or nothing to go on.
 using HostPoll = std::function<std::optional<int>()>;
+// Host work that may use the time every vCPU spends waiting for an interrupt
+// (an outgoing migration's sending): in host-time mode the run loop calls it
+// instead of sleeping, with the time until the next timer deadline (at most
+// 10 ms) as its budget; it returns false when it has nothing to do, and the
+// loop sleeps as before. On the machine's thread, like the HostPoll.
+using IdleWork = std::function<bool(u64 budget_ns)>;
 
 class Machine {
 public:
@@ -161,6 +167,8 @@ public:
     // too, so a machine saved there and restored runs on exactly as it would
     // have (deterministic mode).
     void stop_at(std::optional<u64> retired) { m_stop_at = retired; }
+    // Work done in the guest's idle waits instead of sleeping (IdleWork).
+    void set_idle_work(IdleWork work) { m_idle_work = std::move(work); }
 
     // The whole machine but RAM, in a fixed order: vCPUs, clock, board,
     // serial ports, the Hyper-V partition (platform/machine/snapshot.h adds
@@ -271,6 +279,7 @@ private:
     // the machine's own when it has none (tests).
     CommandQueue m_own_commands;
     CommandQueue* m_commands = nullptr;
+    IdleWork m_idle_work;
     // Deterministic mode: completions waiting for their virtual time.
     std::deque<std::pair<u64, std::function<void()>>> m_disk_deliveries;
     std::unique_ptr<ClockTimer> m_disk_timer;

@@ -6,6 +6,7 @@
 
 #include <doctest/doctest.h>
 
+#include <chrono>
 #include <cstddef>
 #include <initializer_list>
 #include <string>
@@ -259,6 +260,38 @@ TEST_CASE("A deterministic machine whose vCPUs idle between timers still takes h
     const RunOutcome outcome = t.machine->run();
     host.join();
     CHECK(outcome.kind == RunOutcome::Kind::Reset);
+}
+
+TEST_CASE("An idle guest's waits go to the host's idle work instead of a sleep, and to a sleep when it has none")
+{
+    for (const bool has_work : {true, false}) {
+        CAPTURE(has_work);
+        TestMachine t(1, true, nullptr, false, false); // host time: real waits
+        // sti; hlt; jmp back: the board's own timers bound each wait.
+        t.boot_real_mode({0xFB, 0xF4, 0xEB, 0xFD});
+        unsigned calls = 0;
+        u64 budgets = 0;
+        t.machine->set_idle_work([&](u64 budget_ns) {
+            CHECK(budget_ns > 0);
+            CHECK(budget_ns <= 10'000'000);
+            ++calls;
+            budgets += budget_ns;
+            return has_work;
+        });
+        const auto start = std::chrono::steady_clock::now();
+        unsigned polls = 0; // a bound, should the work never be asked
+        const RunOutcome outcome = t.machine->run([&]() -> std::optional<int> {
+            return calls == 20 || ++polls == 500 ? std::optional<int>(5) : std::nullopt;
+        });
+        const u64 elapsed = static_cast<u64>(
+            std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - start).count());
+        CHECK(outcome.kind == RunOutcome::Kind::HostStop);
+        CHECK(calls == 20);
+        if (has_work)
+            CHECK(elapsed < budgets / 2); // the work took no time and nothing slept
+        else
+            CHECK(elapsed >= budgets * 9 / 10); // each wait slept its budget
+    }
 }
 
 TEST_CASE("The host's power button shows in the guest's PM1 status register")
