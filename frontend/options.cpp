@@ -272,8 +272,6 @@ ErrorOr<void> apply(Options& options, Opt id, std::string_view value)
         if (drive.interface == DriveSpec::Interface::Scsi)
             return make_error("--drive: if=scsi: the synthetic SCSI controller (VMBus storage) "
                               "is not there yet; use if=ide");
-        if (drive.media == DriveSpec::Media::Cdrom)
-            return make_error("--drive: media=cdrom: the ATAPI CD-ROM drive is not there yet");
         options.drives.push_back(std::move(drive));
         break;
     }

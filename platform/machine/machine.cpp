@@ -4,6 +4,7 @@
 #include "platform/boot/multiboot.h"
 #include "accel/interp/interp_backend.h"
 #include "platform/storage/ata_disk.h"
+#include "platform/storage/atapi_cdrom.h"
 
 #include <ctime>
 #include <new>
@@ -43,7 +44,8 @@ Machine::~Machine()
     // is flushed: it outlives this machine (a reboot makes the next one).
     drain_disks();
     for (unsigned i = 0; i < 4; ++i)
-        if (IdeDevice* device = m_board->ide().channel(i / 2).device(i % 2))
+        if (IdeDevice* device = m_board->ide().channel(i / 2).device(i % 2);
+            device && !device->is_atapi())
             (void)device->disk().image().flush();
 }
 
@@ -96,9 +98,14 @@ void Machine::attach_drives()
             std::make_unique<SharedImage>(drive.image),
             deterministic ? BlockDevice::Execution::Inline : BlockDevice::Execution::WorkerThread,
             std::move(run_on_machine));
+        IdeChannel& channel = m_board->ide().channel(drive.index / 2);
+        if (drive.cdrom) {
+            const std::string serial = "VIRIDIAN-CD" + std::to_string(drive.index);
+            channel.attach(drive.index % 2, std::make_unique<AtapiCdrom>(std::move(disk), serial));
+            continue;
+        }
         const std::string serial = "VIRIDIAN-HD" + std::to_string(drive.index);
-        m_board->ide().channel(drive.index / 2).attach(
-            drive.index % 2, std::make_unique<AtaDisk>(std::move(disk), serial));
+        channel.attach(drive.index % 2, std::make_unique<AtaDisk>(std::move(disk), serial));
     }
 }
 

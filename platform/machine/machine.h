@@ -41,6 +41,8 @@ struct MachineDrive {
     std::shared_ptr<BlockImage> image;
     // 0 primary master, 1 primary slave, 2 secondary master, 3 secondary slave.
     unsigned index = 0;
+    // An ATAPI CD/DVD-ROM drive with this image as its disc (media=cdrom).
+    bool cdrom = false;
 };
 
 struct MachineConfig {

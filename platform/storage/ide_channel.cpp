@@ -390,7 +390,7 @@ size_t IdeChannel::in_flight() const
 {
     size_t n = 0;
     for (const auto& device : m_devices)
-        if (device)
+        if (device && device->m_disk) // an empty CD-ROM drive has no disk
             n += device->m_disk->in_flight();
     return n;
 }
@@ -398,7 +398,7 @@ size_t IdeChannel::in_flight() const
 void IdeChannel::drain()
 {
     for (auto& device : m_devices)
-        if (device)
+        if (device && device->m_disk)
             device->m_disk->drain();
 }
 

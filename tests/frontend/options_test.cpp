@@ -271,7 +271,7 @@ TEST_CASE("--drive refuses bad keys, values, indexes and more than four IDE driv
                    "more than 4"));
 }
 
-TEST_CASE("--drive parses if=scsi and media=cdrom but refuses them for now; cache=none is taken")
+TEST_CASE("--drive parses if=scsi but refuses it for now; cache=none is taken")
 {
     ErrorOr<DriveSpec> scsi = parse_drive_spec("file=a,if=scsi,media=cdrom");
     REQUIRE(!scsi.is_error());
@@ -280,5 +280,14 @@ TEST_CASE("--drive parses if=scsi and media=cdrom but refuses them for now; cach
     CHECK(contains(parse_error({"--drive", "file=a,if=scsi"}), "SCSI controller"));
     Options direct = parse_ok({"--drive", "file=a,cache=none"});
     CHECK(direct.drives[0].cache == DriveSpec::Cache::None);
-    CHECK(contains(parse_error({"--drive", "file=a,media=cdrom"}), "ATAPI"));
+}
+
+TEST_CASE("--drive takes media=cdrom on IDE as a read-only drive")
+{
+    ErrorOr<Options> options = parse({"--drive", "file=a.iso,media=cdrom"});
+    REQUIRE(!options.is_error());
+    REQUIRE(options.value().drives.size() == 1);
+    CHECK(options.value().drives[0].media == DriveSpec::Media::Cdrom);
+    CHECK(options.value().drives[0].read_only);
+    CHECK(options.value().drives[0].format.empty()); // probed: an ISO is raw
 }
