@@ -15,6 +15,7 @@ PACKAGES=(
     acpica-tools dmidecode # oracles: iasl for the ACPI tables, dmidecode for SMBIOS
     clang-14 libclang-rt-14-dev # libFuzzer and the sanitizers (the libfuzzer test)
     seabios # the system ROM a machine boots through without --kernel (/usr/share/seabios/bios.bin)
+    xorriso # El Torito ISO images for the CD-ROM boot test (tests/frontend/cdrom_boot_test.sh)
 )
 
 # shellcheck source=scripts/packages.sh
