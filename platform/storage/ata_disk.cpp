@@ -111,11 +111,14 @@ bool AtaDisk::take_range(bool lba48)
 {
     TaskFile& r = regs();
     u64 lba = 0;
+    // Taken only once the range fits: a refused command leaves the saved
+    // transfer state as it was (consistent with m_lba).
+    u32 count = 0;
     if (lba48) {
         lba = r.lba48();
-        m_remaining = r.count48();
+        count = r.count48();
     } else {
-        m_remaining = r.count28();
+        count = r.count28();
         if (r.device & DEVICE_LBA) {
             lba = r.lba28();
         } else {
@@ -130,11 +133,12 @@ bool AtaDisk::take_range(bool lba48)
             lba = (cylinder * m_current_heads + head) * m_current_sectors + sector - 1;
         }
     }
-    if (lba > m_sectors || m_remaining > m_sectors - lba) {
+    if (lba > m_sectors || count > m_sectors - lba) {
         abort_command(ERROR_IDNF);
         return false;
     }
     m_lba = lba;
+    m_remaining = count;
     return true;
 }
 

@@ -173,6 +173,7 @@ void AtapiCdrom::execute(u8 command)
         m_dma = r.feature & 0x01;
         m_byte_limit = static_cast<u16>(r.lba_high << 8 | r.lba_mid);
         m_phase = Phase::Cdb;
+        m_pos = m_end = 0;
         r.count = REASON_COD;
         m_buffer->assign(CDB_SIZE, 0);
         return start_pio_out(0, CDB_SIZE, false);
@@ -239,6 +240,7 @@ void AtapiCdrom::dma_done(bool ok)
 void AtapiCdrom::command_ok()
 {
     m_phase = Phase::None;
+    m_pos = m_end = 0;
     m_sense_key = NO_SENSE;
     m_asc = m_ascq = 0;
     TaskFile& r = regs();
@@ -253,6 +255,7 @@ void AtapiCdrom::check_condition(u8 key, u8 asc, u8 ascq)
     // The sense key in the error register's high nibble, ERR in status
     // (ATA/ATAPI-6 8.21 "Error outputs").
     m_phase = Phase::None;
+    m_pos = m_end = 0;
     m_sense_key = key;
     m_asc = asc;
     m_ascq = ascq;
@@ -689,14 +692,15 @@ void AtapiCdrom::visit_state(StateVisitor& v)
         return;
     if (disc != (m_disk != nullptr))
         return v.fail("the snapshot's CD-ROM disc differs from this machine's");
-    // What a damaged snapshot could make out of range.
-    const u64 total = blocks();
+    // What a damaged snapshot could make out of range. The next block of a
+    // READ is checked against the disc before every refill, so a disc
+    // changed since (or a damaged m_lba) ends the read with the protocol's
+    // error instead.
     const bool bad_phase = m_phase > Phase::ReadDma;
     const bool bad_event = m_media_event != MediaEvent::None &&
                            m_media_event != MediaEvent::NewMedia &&
                            m_media_event != MediaEvent::MediaRemoval;
-    if (bad_phase || bad_event || m_pos > m_end || m_end > m_buffer->size() || m_lba > total ||
-        m_remaining > total - m_lba) {
+    if (bad_phase || bad_event || m_pos > m_end || m_end > m_buffer->size()) {
         m_phase = Phase::None;
         m_pos = m_end = 0;
         m_lba = m_remaining = 0;

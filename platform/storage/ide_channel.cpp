@@ -201,8 +201,11 @@ void IdeDevice::visit_state(StateVisitor& v)
     if (v.loading()) {
         m_dma = dma ? std::optional(pending) : std::nullopt;
         // A damaged snapshot must not point the data port past the buffer.
+        // Without a PIO transfer the positions are stale and never used (a
+        // later command may have made the buffer smaller).
         const u32 size = static_cast<u32>(m_buffer->size());
-        if (m_pio_end > size || m_pio_pos > m_pio_end || (dma && pending.bytes > size)) {
+        const bool pio = m_pio != Pio::None;
+        if ((pio && (m_pio_end > size || m_pio_pos > m_pio_end)) || (dma && pending.bytes > size)) {
             m_pio = Pio::None;
             m_pio_pos = m_pio_end = 0;
             m_dma.reset();

@@ -227,3 +227,19 @@ TEST_CASE("INITIALIZE DEVICE PARAMETERS sets the CHS geometry reads are addresse
     CHECK((rig.status() & STATUS_ERR) != 0);
     CHECK((rig.error() & ERROR_IDNF) != 0);
 }
+
+TEST_CASE("A read refused as past the end leaves a disk state that saves and loads")
+{
+    IdeRig rig;
+    rig.lba28(IdeRig::DISK_BYTES / 512 - 1, 1);
+    rig.command(AtaDisk::READ_VERIFY); // the last sector: fits
+    rig.lba28(IdeRig::DISK_BYTES / 512 - 1, 8);
+    rig.command(AtaDisk::READ_SECTORS);
+    CHECK(rig.error() == ata::ERROR_IDNF);
+    StateVisitor saver = StateVisitor::saver();
+    rig.ch().visit_state(saver);
+    IdeRig fresh;
+    StateVisitor loader = StateVisitor::loader(saver.bytes());
+    fresh.ch().visit_state(loader);
+    CHECK(loader.ok());
+}

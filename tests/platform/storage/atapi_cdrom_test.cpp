@@ -550,3 +550,19 @@ TEST_CASE("A snapshot with a disc does not load into an empty drive")
     empty.ch().visit_state(loader);
     CHECK(!loader.ok());
 }
+
+TEST_CASE("A finished PIO transfer's positions do not stop a later state from loading")
+{
+    CdRig rig;
+    CHECK(CdRig::good(rig.packet(CdRig::read10(0, 1), 2048)));
+    // A DMA reply leaves the data port's old positions past the now smaller buffer.
+    rig.prd_table(0x1000, {{0x10000, 8, true}});
+    rig.start_dma(0x1000, true);
+    CHECK(CdRig::good(rig.packet({AtapiCdrom::READ_CAPACITY}, 0, true)));
+    StateVisitor saver = StateVisitor::saver();
+    rig.ch().visit_state(saver);
+    CdRig fresh;
+    StateVisitor loader = StateVisitor::loader(saver.bytes());
+    fresh.ch().visit_state(loader);
+    CHECK(loader.ok());
+}
