@@ -8,17 +8,6 @@ using namespace ata;
 
 namespace {
 
-// IDENTIFY strings: ASCII, space padded, two characters a word with the
-// first in the high byte (ATA/ATAPI-6 8.15.9 "String").
-void put_string(std::array<u16, 256>& words, unsigned first, unsigned count, std::string_view text)
-{
-    for (unsigned i = 0; i < count; ++i) {
-        const char hi = 2 * i < text.size() ? text[2 * i] : ' ';
-        const char lo = 2 * i + 1 < text.size() ? text[2 * i + 1] : ' ';
-        words[first + i] = static_cast<u16>(u8(hi) << 8 | u8(lo));
-    }
-}
-
 constexpr u64 LBA28_LIMIT = 0x0FFFFFFF; // words 60-61 hold at most this
 
 } // namespace
@@ -55,9 +44,9 @@ std::array<u16, 256> AtaDisk::identify() const
     w[1] = m_cylinders;
     w[3] = m_heads;
     w[6] = m_sectors_per_track;
-    put_string(w, 10, 10, m_serial);
-    put_string(w, 23, 4, "0.1");
-    put_string(w, 27, 20, "VIRIDIAN HARDDISK");
+    put_identify_string(w, 10, 10, m_serial);
+    put_identify_string(w, 23, 4, "0.1");
+    put_identify_string(w, 27, 20, "VIRIDIAN HARDDISK");
     w[47] = 0x8000 | MAX_MULTIPLE;
     w[49] = (1u << 11) | (1u << 9) | (1u << 8); // IORDY, LBA, DMA
     w[50] = 0x4000;
@@ -72,10 +61,6 @@ std::array<u16, 256> AtaDisk::identify() const
     w[59] = m_multiple ? static_cast<u16>(0x0100 | m_multiple) : 0;
     w[60] = static_cast<u16>(lba28);
     w[61] = static_cast<u16>(lba28 >> 16);
-    // Multiword DMA modes 0-2 supported; the selected one in bits 10:8.
-    w[63] = 0x0007;
-    if ((m_transfer_mode & 0xF8) == 0x20)
-        w[63] |= static_cast<u16>(0x0100 << (m_transfer_mode & 7));
     w[64] = 0x0003; // PIO modes 3 and 4
     w[65] = w[66] = w[67] = w[68] = 120; // cycle times, ns
     w[80] = 0x00F0;                     // ATA/ATAPI-4 to -7
@@ -88,22 +73,13 @@ std::array<u16, 256> AtaDisk::identify() const
     w[85] = static_cast<u16>((m_write_cache ? 1u << 5 : 0) | (1u << 3));
     w[86] = (1u << 13) | (1u << 12) | (1u << 10);
     w[87] = 0x4000;
-    // Ultra DMA modes 0-5 supported; the selected one in bits 13:8.
-    w[88] = 0x003F;
-    if ((m_transfer_mode & 0xF8) == 0x40)
-        w[88] |= static_cast<u16>(0x0100 << (m_transfer_mode & 7));
+    put_dma_modes(w, m_transfer_mode);
     w[93] = 0x6001; // hardware reset result: device 0 passed, 80-conductor cable
     w[100] = static_cast<u16>(m_sectors);
     w[101] = static_cast<u16>(m_sectors >> 16);
     w[102] = static_cast<u16>(m_sectors >> 32);
     w[103] = static_cast<u16>(m_sectors >> 48);
-    // Integrity word (8.15.60): signature A5h and a checksum that makes the
-    // 512 bytes sum to zero.
-    w[255] = 0x00A5;
-    u8 sum = 0;
-    for (u16 word : w)
-        sum = static_cast<u8>(sum + (word & 0xFF) + (word >> 8));
-    w[255] = static_cast<u16>(0x00A5 | u16(static_cast<u8>(-sum)) << 8);
+    seal_identify(w);
     return w;
 }
 
@@ -159,16 +135,9 @@ void AtaDisk::execute(u8 command)
                        command == WRITE_DMA_EXT || command == WRITE_MULTIPLE_EXT ||
                        command == READ_VERIFY_EXT;
     switch (command) {
-    case IDENTIFY_DEVICE: {
-        const std::array<u16, 256> words = identify();
-        m_buffer->resize(SECTOR_SIZE);
-        for (unsigned i = 0; i < words.size(); ++i) {
-            (*m_buffer)[2 * i] = static_cast<u8>(words[i]);
-            (*m_buffer)[2 * i + 1] = static_cast<u8>(words[i] >> 8);
-        }
+    case IDENTIFY_DEVICE:
         m_remaining = 0;
-        return start_pio_in(0, SECTOR_SIZE, true);
-    }
+        return send_identify(identify());
     case READ_MULTIPLE:
     case READ_MULTIPLE_EXT:
     case WRITE_MULTIPLE:
@@ -279,17 +248,10 @@ void AtaDisk::set_features()
                 return abort_command();
             complete();
         });
-    case 0x03: { // set transfer mode (8.37.10)
-        const u8 mode = r.count;
-        const bool pio = mode <= 0x01 || (mode >= 0x08 && mode <= 0x0C);
-        const bool mwdma = mode >= 0x20 && mode <= 0x22;
-        const bool udma = mode >= 0x40 && mode <= 0x45;
-        if (!pio && !mwdma && !udma)
+    case 0x03: // set transfer mode
+        if (!set_transfer_mode(r.count, m_transfer_mode))
             return abort_command();
-        if (!pio)
-            m_transfer_mode = mode;
         return complete();
-    }
     case 0x55: // read look-ahead off/on, reverting to defaults off/on: accepted
     case 0xAA:
     case 0x66:

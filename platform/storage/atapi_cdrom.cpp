@@ -57,17 +57,7 @@ void put_address(u8* p, u64 lba, bool msf)
     p[3] = static_cast<u8>(frames % 75);
 }
 
-// IDENTIFY and INQUIRY strings. IDENTIFY: two characters a word, the first
-// in the high byte (ATA/ATAPI-6 8.15.9).
-void put_identify_string(std::array<u16, 256>& words, unsigned first, unsigned count,
-                         std::string_view text)
-{
-    for (unsigned i = 0; i < count; ++i) {
-        const char hi = 2 * i < text.size() ? text[2 * i] : ' ';
-        const char lo = 2 * i + 1 < text.size() ? text[2 * i + 1] : ' ';
-        words[first + i] = static_cast<u16>(u8(hi) << 8 | u8(lo));
-    }
-}
+// INQUIRY strings: ASCII, space padded (SPC-3 4.4.1).
 void put_padded(u8* p, unsigned length, std::string_view text)
 {
     for (unsigned i = 0; i < length; ++i)
@@ -114,9 +104,6 @@ std::array<u16, 256> AtapiCdrom::identify() const
     put_identify_string(w, 27, 20, "VIRIDIAN DVD-ROM");
     w[49] = (1u << 11) | (1u << 9) | (1u << 8); // IORDY, LBA, DMA
     w[53] = 0x0006;                             // words 64-70 and 88 are valid
-    w[63] = 0x0007;
-    if ((m_transfer_mode & 0xF8) == 0x20)
-        w[63] |= static_cast<u16>(0x0100 << (m_transfer_mode & 7));
     w[64] = 0x0003;
     w[65] = w[66] = w[67] = w[68] = 120;
     w[80] = 0x0070; // ATA/ATAPI-4 to -6
@@ -126,15 +113,9 @@ std::array<u16, 256> AtapiCdrom::identify() const
     w[84] = 0x4000;
     w[85] = w[82];
     w[87] = 0x4000;
-    w[88] = 0x003F;
-    if ((m_transfer_mode & 0xF8) == 0x40)
-        w[88] |= static_cast<u16>(0x0100 << (m_transfer_mode & 7));
+    put_dma_modes(w, m_transfer_mode);
     w[93] = 0x6001;
-    w[255] = 0x00A5;
-    u8 sum = 0;
-    for (u16 word : w)
-        sum = static_cast<u8>(sum + (word & 0xFF) + (word >> 8));
-    w[255] = static_cast<u16>(0x00A5 | u16(static_cast<u8>(-sum)) << 8);
+    seal_identify(w);
     return w;
 }
 
@@ -148,17 +129,10 @@ void AtapiCdrom::execute(u8 command)
     case EXECUTE_DEVICE_DIAGNOSTIC:
         set_signature();
         return raise_irq();
-    case IDENTIFY_PACKET_DEVICE: {
+    case IDENTIFY_PACKET_DEVICE:
         r.error = 0;
         m_phase = Phase::None;
-        const std::array<u16, 256> words = identify();
-        m_buffer->resize(SECTOR_SIZE);
-        for (unsigned i = 0; i < words.size(); ++i) {
-            (*m_buffer)[2 * i] = static_cast<u8>(words[i]);
-            (*m_buffer)[2 * i + 1] = static_cast<u8>(words[i] >> 8);
-        }
-        return start_pio_in(0, SECTOR_SIZE, true);
-    }
+        return send_identify(identify());
     case IDENTIFY_DEVICE:
     case READ_SECTORS:
         // A packet device aborts these and shows its signature, so a host
@@ -178,15 +152,9 @@ void AtapiCdrom::execute(u8 command)
         m_buffer->assign(CDB_SIZE, 0);
         return start_pio_out(0, CDB_SIZE, false);
     case SET_FEATURES:
-        if (r.feature == 0x03) { // set transfer mode (8.37.10)
-            const u8 mode = r.count;
-            const bool pio = mode <= 0x01 || (mode >= 0x08 && mode <= 0x0C);
-            const bool mwdma = mode >= 0x20 && mode <= 0x22;
-            const bool udma = mode >= 0x40 && mode <= 0x45;
-            if (!pio && !mwdma && !udma)
+        if (r.feature == 0x03) {
+            if (!set_transfer_mode(r.count, m_transfer_mode))
                 return abort_command();
-            if (!pio)
-                m_transfer_mode = mode;
         } else if (r.feature != 0x02 && r.feature != 0x82 && r.feature != 0x55 &&
                    r.feature != 0xAA && r.feature != 0x66 && r.feature != 0xCC) {
             return abort_command();

@@ -61,6 +61,59 @@ bool IdeDevice::set_status_ok(u8 extra)
     return true;
 }
 
+void IdeDevice::put_identify_string(IdentifyWords& words, unsigned first, unsigned count,
+                                    std::string_view text)
+{
+    for (unsigned i = 0; i < count; ++i) {
+        const char hi = 2 * i < text.size() ? text[2 * i] : ' ';
+        const char lo = 2 * i + 1 < text.size() ? text[2 * i + 1] : ' ';
+        words[first + i] = static_cast<u16>(u8(hi) << 8 | u8(lo));
+    }
+}
+
+void IdeDevice::put_dma_modes(IdentifyWords& w, u8 transfer_mode)
+{
+    // Multiword DMA modes 0-2 supported; the selected one in bits 10:8.
+    w[63] = 0x0007;
+    if ((transfer_mode & 0xF8) == 0x20)
+        w[63] |= static_cast<u16>(0x0100 << (transfer_mode & 7));
+    // Ultra DMA modes 0-5 supported; the selected one in bits 13:8.
+    w[88] = 0x003F;
+    if ((transfer_mode & 0xF8) == 0x40)
+        w[88] |= static_cast<u16>(0x0100 << (transfer_mode & 7));
+}
+
+void IdeDevice::seal_identify(IdentifyWords& w)
+{
+    w[255] = 0x00A5;
+    u8 sum = 0;
+    for (u16 word : w)
+        sum = static_cast<u8>(sum + (word & 0xFF) + (word >> 8));
+    w[255] = static_cast<u16>(0x00A5 | u16(static_cast<u8>(-sum)) << 8);
+}
+
+void IdeDevice::send_identify(const IdentifyWords& words)
+{
+    m_buffer->resize(SECTOR_SIZE);
+    for (unsigned i = 0; i < words.size(); ++i) {
+        (*m_buffer)[2 * i] = static_cast<u8>(words[i]);
+        (*m_buffer)[2 * i + 1] = static_cast<u8>(words[i] >> 8);
+    }
+    start_pio_in(0, SECTOR_SIZE, true);
+}
+
+bool IdeDevice::set_transfer_mode(u8 mode, u8& transfer_mode)
+{
+    const bool pio = mode <= 0x01 || (mode >= 0x08 && mode <= 0x0C);
+    const bool mwdma = mode >= 0x20 && mode <= 0x22;
+    const bool udma = mode >= 0x40 && mode <= 0x45;
+    if (!pio && !mwdma && !udma)
+        return false;
+    if (!pio)
+        transfer_mode = mode;
+    return true;
+}
+
 void IdeDevice::raise_irq()
 {
     m_intrq = true;

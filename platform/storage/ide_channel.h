@@ -20,6 +20,7 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <string_view>
 #include <vector>
 
 class StateVisitor;
@@ -122,6 +123,23 @@ protected:
     void submit(BlockOp op, u64 byte_offset, u32 bytes, u32 buffer_offset,
                 std::function<void(bool ok)> then);
     bool set_status_ok(u8 extra = 0);
+
+    // IDENTIFY (PACKET) DEVICE data, as disks and packet devices share it.
+    using IdentifyWords = std::array<u16, 256>;
+    // ASCII, space padded, two characters a word with the first in the high
+    // byte (ATA/ATAPI-6 8.15.9 "String").
+    static void put_identify_string(IdentifyWords& words, unsigned first, unsigned count,
+                                    std::string_view text);
+    // The DMA modes supported and the one SET FEATURES selected (words 63, 88).
+    static void put_dma_modes(IdentifyWords& words, u8 transfer_mode);
+    // The integrity word (8.15.60): signature A5h and a checksum that makes
+    // the 512 bytes sum to zero.
+    static void seal_identify(IdentifyWords& words);
+    // The words as one PIO data-in block, with an interrupt.
+    void send_identify(const IdentifyWords& words);
+    // SET FEATURES 03h (8.37.10): false for a mode that does not exist;
+    // a DMA mode is kept in `transfer_mode`, a PIO mode changes nothing.
+    static bool set_transfer_mode(u8 mode, u8& transfer_mode);
 
     IdeChannel* m_channel = nullptr;
     TaskFile* m_regs = nullptr;
