@@ -6,7 +6,8 @@ stock kernel and systemd, to a login prompt on the serial console. The test
 logs in as root, writes a file and records its SHA-256, syncs, reboots from
 inside (viridian restarts the machine), logs in again and checks the file,
 then powers off from inside: viridian must exit 0 and the image must pass
-`viridian-img check` (and `qemu-img check` where installed).
+`viridian-img check` (and `qemu-img check` where installed and QEMU reads
+the image: not the differencing VHDX).
 
 Twice: on a copy of the VHDX, and on a differencing VHDX whose parent is
 guest/debian.vhdx itself (the parent must come out unchanged).
@@ -73,7 +74,7 @@ def boot_and_check(viridian, image, work, name, failures):
                                                              log))
 
 
-def image_checks(viridian_img, image, name, failures):
+def image_checks(viridian_img, image, name, failures, qemu_reads_it=True):
     def check(what, condition):
         print('%s - %s: %s' % ('ok' if condition else 'not ok', name, what), flush=True)
         if not condition:
@@ -83,7 +84,7 @@ def image_checks(viridian_img, image, name, failures):
     check('viridian-img check passes', result.returncode == 0)
     if result.returncode != 0:
         print(result.stdout + result.stderr)
-    if shutil.which('qemu-img'):
+    if qemu_reads_it and shutil.which('qemu-img'):
         result = subprocess.run(['qemu-img', 'check', image], capture_output=True, text=True)
         check('qemu-img check passes', result.returncode == 0)
         if result.returncode != 0:
@@ -111,7 +112,8 @@ def main():
             subprocess.run([viridian_img, 'create', '-f', 'vhdx', '-b', parent, image], check=True,
                            stdout=subprocess.DEVNULL)
             boot_and_check(viridian, image, work, 'child', failures)
-            image_checks(viridian_img, image, 'child', failures)
+            # QEMU's vhdx driver refuses differencing images (ENOTSUP).
+            image_checks(viridian_img, image, 'child', failures, qemu_reads_it=False)
             after = os.stat(parent)
             unchanged = (before.st_size, before.st_mtime_ns) == (after.st_size, after.st_mtime_ns)
             print('%s - child: the parent is unchanged' % ('ok' if unchanged else 'not ok'))

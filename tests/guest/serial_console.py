@@ -84,7 +84,11 @@ class SerialConsole:
         if echoed >= 0:
             output = output[output.find('\n', echoed) + 1:]
         self.expect(PROMPT, 60)
-        return output.replace('\r', ''), int(match.group(1))
+        # Without the terminal's escape sequences (bash's bracketed-paste
+        # switches end up on the output's first line) and with a bare CR as
+        # a line break.
+        output = re.sub(r'\x1b\[[0-9;?]*[A-Za-z]', '', output)
+        return output.replace('\r\n', '\n').replace('\r', '\n'), int(match.group(1))
 
     def wait(self, seconds):
         """Waits for the process to exit, reading its output; returns its status."""
