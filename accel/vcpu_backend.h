@@ -55,6 +55,8 @@ public:
     virtual VcpuExit run(u64 budget) = 0;
     virtual void request_stop() = 0;
     virtual u64 retired() const = 0;
+    // External (controller) interrupts the vCPU has taken (--stats).
+    virtual u64 external_interrupts() const = 0;
     // The fault that caused the last TripleFault exit.
     virtual const Fault& last_fault() const = 0;
 

@@ -292,6 +292,10 @@ int main(int argc, char** argv)
     };
     std::optional<HostStop> host_stop;
     Machine* running = nullptr;
+    // --stats: the counters of the machines that ended (a reboot starts a new
+    // one), and the instructions retired before the running one started.
+    MachineStats ended_stats{};
+    u64 retired_before_running = 0;
     bool paused = false; // kept across a reset, as QEMU keeps a stopped VM stopped
     std::atomic<long> vcpu_thread{0};
     // The loop asks the machine to end the run; the first reason wins.
@@ -475,6 +479,17 @@ int main(int argc, char** argv)
         signals.clear();
         loop.finish_when_idle();
     };
+    // With --stats, SIGUSR1 prints the counters so far, as at exit, taken on
+    // the machine's thread between vCPU turns: a benchmark reads them before
+    // and after a workload (bench/disk.sh).
+    if (options.stats)
+        signals.push_back(std::make_unique<SignalWatcher>(loop, SIGUSR1, [&](int) {
+            commands.post([&] {
+                if (running)
+                    print_stats(stderr, retired_before_running + running->retired(),
+                                ended_stats + running->stats());
+            });
+        }));
     for (int number : {SIGINT, SIGTERM}) {
         signals.push_back(std::make_unique<SignalWatcher>(loop, number, [&](int received) {
             console.signal_received(received);
@@ -532,6 +547,7 @@ int main(int argc, char** argv)
             first = false;
             // A restored machine counts on from where it was saved.
             const u64 before = retired;
+            retired_before_running = before;
             retired += machine.retired();
             if (started.is_error())
                 return {fail(started.error().message), ShutdownCause::HostError};
@@ -548,6 +564,7 @@ int main(int argc, char** argv)
             end_migration("the machine stopped running");
             running = nullptr;
             retired = before + machine.retired();
+            ended_stats = ended_stats + machine.stats();
             if (outcome.kind == RunOutcome::Kind::Checkpoint) {
                 const double start = monotonic_seconds();
                 if (ErrorOr<void> saved = save_machine(machine, options.save_at->uri); saved.is_error())
@@ -580,7 +597,7 @@ int main(int argc, char** argv)
         if (pending_migration)
             migration_failed("the machine stopped running");
         if (options.stats)
-            std::fprintf(stderr, "instructions: %llu\n", static_cast<unsigned long long>(retired));
+            print_stats(stderr, retired, ended_stats);
         return {status, cause};
     };
 

@@ -114,3 +114,17 @@ void print_crash_report(std::FILE* out, const HvCrashReport& report)
     if (report.message->empty() || report.message->back() != '\n')
         std::fputc('\n', out);
 }
+
+void print_stats(std::FILE* out, u64 retired, const MachineStats& stats)
+{
+    std::fprintf(out, "instructions: %llu\nport accesses: %llu\nmmio accesses: %llu\ninterrupts: %llu\n",
+                 static_cast<unsigned long long>(retired), static_cast<unsigned long long>(stats.port_accesses),
+                 static_cast<unsigned long long>(stats.mmio_accesses),
+                 static_cast<unsigned long long>(stats.interrupts));
+    std::fflush(out);
+}
+
+MachineStats operator+(const MachineStats& a, const MachineStats& b)
+{
+    return {a.port_accesses + b.port_accesses, a.mmio_accesses + b.mmio_accesses, a.interrupts + b.interrupts};
+}

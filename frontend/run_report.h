@@ -23,6 +23,12 @@ constexpr int INTERRUPTED = 130; // SIGINT/SIGTERM, as a shell reports 128 + SIG
 int report_outcome(std::FILE* out, const RunOutcome& outcome, const Machine& machine,
                    u64 total_retired);
 
+// --stats: the instructions retired and the machine's counters, one
+// "name: value" line each, the instruction line first (scripts grep for it).
+void print_stats(std::FILE* out, u64 retired, const MachineStats& stats);
+// The counters of several machines of one run (the restarts) together.
+MachineStats operator+(const MachineStats& a, const MachineStats& b);
+
 // Writes the registers a crash report needs, one group per line.
 void dump_registers(std::FILE* out, const CpuState& state);
 

@@ -266,8 +266,10 @@ u64 PhysicalMemory::read(GuestPhys addr, unsigned size, unsigned vcpu)
         std::memcpy(&value, host(addr), size);
         return value;
     }
-    if (const MmioRange* r = find_mmio(addr))
+    if (const MmioRange* r = find_mmio(addr)) {
+        ++m_mmio_accesses;
         return r->device->io_read_by(vcpu, addr - r->base, size) & size_mask(size);
+    }
     // ROM, the hole, beyond RAM, or an access straddling two of those. Bytes
     // past the top of the address space do not wrap around to 0.
     u64 value = 0;
@@ -288,6 +290,7 @@ void PhysicalMemory::write(GuestPhys addr, unsigned size, u64 value, unsigned vc
         return;
     }
     if (const MmioRange* r = find_mmio(addr)) {
+        ++m_mmio_accesses;
         r->device->io_write_by(vcpu, addr - r->base, size, value & size_mask(size));
         return;
     }

@@ -140,6 +140,9 @@ public:
     {
         m_code_write_listener = std::move(listener);
     }
+    // read() and write() accesses that reached an MMIO device: the guest's
+    // MMIO exits (--stats).
+    u64 mmio_accesses() const { return m_mmio_accesses; }
 
 private:
     struct MmioRange {
@@ -203,5 +206,6 @@ private:
     u64 m_layout_generation = 0;
     u64 m_plain_ram_end = 0;
     u64 m_plain_high_end = 0;
+    u64 m_mmio_accesses = 0;
     std::function<void(GuestPhys)> m_code_write_listener;
 };

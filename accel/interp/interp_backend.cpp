@@ -43,6 +43,7 @@ public:
     }
     void request_stop() override { m_cpu.request_stop(); }
     u64 retired() const override { return m_cpu.retired(); }
+    u64 external_interrupts() const override { return m_cpu.external_interrupts(); }
     const Fault& last_fault() const override { return m_cpu.last_fault(); }
 
     void reset() override { m_cpu.reset(); }

@@ -275,6 +275,7 @@ bool Cpu::check_pending_events()
     if (m_interrupts && (s.rflags & rf::IF) && m_interrupts->interrupt_pending()) {
         s.events.halted = false;
         u8 vector = m_interrupts->acknowledge_interrupt();
+        ++m_external_interrupts;
         deliver_event(vector, EventKind::External, false, 0);
         return false;
     }

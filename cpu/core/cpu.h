@@ -42,6 +42,9 @@ public:
     RunExit run(u64 budget);
     void request_stop() { m_stop_requested = true; }
     u64 retired() const { return m_retired; }
+    // External interrupts taken (--stats): acknowledged from the interrupt
+    // controller and delivered through the IDT.
+    u64 external_interrupts() const { return m_external_interrupts; }
     // Architectural reset (power-on or INIT state).
     void reset();
     // Replaces the whole architectural state (a snapshot, a backend switch,
@@ -591,6 +594,7 @@ private:
     HypercallHandler m_hypercall;
     std::function<u64()> m_tsc_source;
     u64 m_retired = 0;
+    u64 m_external_interrupts = 0;
     bool m_jit_enabled = true;
     // Translated code goes on into a translated successor only while its
     // whole block fits before this retired count (the run's budget).

@@ -36,6 +36,7 @@ const PortBus::Range* PortBus::find(u16 port) const
 
 u64 PortBus::read(u16 port, unsigned size)
 {
+    ++m_accesses;
     if (const Range* r = find(port))
         return r->device->io_read(port - r->base, size);
     return size >= 8 ? ~0ull : (1ull << (size * 8)) - 1;
@@ -43,6 +44,7 @@ u64 PortBus::read(u16 port, unsigned size)
 
 void PortBus::write(u16 port, unsigned size, u64 value)
 {
+    ++m_accesses;
     if (const Range* r = find(port))
         r->device->io_write(port - r->base, size, value);
 }

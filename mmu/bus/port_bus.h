@@ -19,6 +19,9 @@ public:
     void unmap(u16 base, IoDevice* device);
     u64 read(u16 port, unsigned size);
     void write(u16 port, unsigned size, u64 value);
+    // Reads and writes so far, claimed or not: the guest's port I/O exits
+    // (--stats). A REP INS/OUTS counts once per element.
+    u64 accesses() const { return m_accesses; }
 
 private:
     struct Range {
@@ -28,4 +31,5 @@ private:
     };
     const Range* find(u16 port) const;
     std::vector<Range> m_ranges;
+    u64 m_accesses = 0;
 };

@@ -164,6 +164,14 @@ u64 Machine::retired() const
     return total;
 }
 
+MachineStats Machine::stats() const
+{
+    MachineStats stats{m_ports.accesses(), m_memory.mmio_accesses(), 0};
+    for (const auto& vcpu : m_vcpus)
+        stats.interrupts += vcpu->backend->external_interrupts();
+    return stats;
+}
+
 void Machine::end_run(RunOutcome outcome)
 {
     if (!m_ending) // the first reason wins

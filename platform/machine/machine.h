@@ -91,6 +91,15 @@ struct KernelSpec {
     std::optional<std::string> initrd;
 };
 
+// What the guest made the machine do so far (--stats): port and MMIO
+// accesses (the device exits a hardware VMM would take) and the external
+// interrupts its vCPUs took.
+struct MachineStats {
+    u64 port_accesses = 0;
+    u64 mmio_accesses = 0;
+    u64 interrupts = 0;
+};
+
 // Why run() returned.
 struct RunOutcome {
     enum class Kind {
@@ -181,6 +190,7 @@ public:
 
     // Instructions retired by all vCPUs together.
     u64 retired() const;
+    MachineStats stats() const;
     unsigned vcpu_count() const { return static_cast<unsigned>(m_vcpus.size()); }
     CpuState vcpu_state(unsigned vcpu) const { return m_vcpus[vcpu]->backend->get_state(); }
     void set_vcpu_state(unsigned vcpu, const CpuState& state) { m_vcpus[vcpu]->backend->set_state(state); }

@@ -310,3 +310,26 @@ TEST_CASE("MOV to DR6 keeps the fixed-1 bits, bit 16 included without RTM")
     CHECK(h.run_to_vector({0x0F, 0x23, 0xF0, 0x0F, 0x21, 0xF1}) == -1);
     CHECK(h.state.gpr[RCX] == 0xFFFF4FF1);
 }
+
+TEST_CASE("The vCPU counts the external interrupts it takes")
+{
+    // One interrupt at vector 5, pending until acknowledged.
+    struct OneInterrupt : InterruptSource {
+        bool pending = true;
+        bool interrupt_pending() override { return pending; }
+        u8 acknowledge_interrupt() override
+        {
+            pending = false;
+            return 5;
+        }
+    };
+    CpuHarness h;
+    OneInterrupt pic;
+    h.cpu.set_interrupt_source(&pic);
+    h.enter_long64_with_vector_stubs();
+    h.state.rflags &= ~rf::IF;
+    CHECK(h.run_to_vector({0x90}) == -1); // masked: nop, then the final HLT
+    CHECK(h.cpu.external_interrupts() == 0);
+    CHECK(h.run_to_vector({0xFB, 0x90}) == 5); // sti; nop: taken after the shadow
+    CHECK(h.cpu.external_interrupts() == 1);
+}

@@ -442,3 +442,18 @@ TEST_CASE("changing shadow RAM moves the layout generation and drops code decode
     r.mem.set_shadow(0xF0000, 0x10000, true, true); // no change
     CHECK(r.mem.layout_generation() == again);
 }
+
+TEST_CASE("Accesses that reach an MMIO device are counted, RAM accesses are not")
+{
+    PhysicalMemory mem(RAM);
+    RecordingDevice dev;
+    mem.map_mmio(0xfee0'0000, 0x1000, &dev);
+    mem.write(0x1000, 8, 1);
+    (void)mem.read(0x1000, 8);
+    CHECK(mem.mmio_accesses() == 0);
+    mem.write(0xfee0'0080, 4, 0x10);
+    (void)mem.read(0xfee0'0080, 4);
+    (void)mem.read(0xfee0'0030, 4);
+    CHECK(mem.mmio_accesses() == 3);
+    CHECK(dev.reads.size() == 2);
+}

@@ -1,0 +1,16 @@
+#include "frontend/run_report.h"
+
+#include <doctest/doctest.h>
+
+#include <cstdio>
+#include <string>
+
+TEST_CASE("--stats prints the instructions first, then the device exits and interrupts")
+{
+    char buffer[256] = {};
+    std::FILE* out = fmemopen(buffer, sizeof buffer, "w");
+    REQUIRE(out);
+    print_stats(out, 1234, MachineStats{10, 20, 30} + MachineStats{1, 2, 3});
+    std::fclose(out);
+    CHECK(std::string(buffer) == "instructions: 1234\nport accesses: 11\nmmio accesses: 22\ninterrupts: 33\n");
+}
