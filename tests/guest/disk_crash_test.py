@@ -202,22 +202,24 @@ class Disk:
         result = run([t['viridian_img'], 'check', '-f', self.format, image])
         if result.returncode != 0 and self.format == 'vhdx' and 'log holds' in result.stdout and \
                 '\n1 errors were found' in result.stdout:
-            # A log left to replay is how a VHDX looks after a crash (2.3.3):
-            # replay it, as the next open would, and check again.
+            # A log left to replay is how a VHDX looks after a crash (2.3.3).
+            # A read-only open reads the image as the replay will leave it:
+            # keep that reading, replay (as the next open would), check again.
+            pending = self.convert(image, 'pending.raw')
             result = run([t['viridian_img'], 'check', '-r', 'all', '-f', self.format, image])
             if result.returncode != 0:
                 fail('%s: viridian-img check -r all failed after kill %d:\n%s' % (self.kind, self.kills,
                                                                                  result.stdout))
             self.replays += 1
             result = run([t['viridian_img'], 'check', '-f', self.format, image])
+        else:
+            pending = None
         if result.returncode != 0:
             fail('%s: viridian-img check failed after kill %d:\n%s' % (self.kind, self.kills, result.stdout))
-        raw = os.path.join(self.work, 'read.raw')
-        if os.path.exists(raw):
-            os.remove(raw)
-        result = run([t['viridian_img'], 'convert', '-f', self.format, '-O', 'raw', image, raw])
-        if result.returncode != 0:
-            fail('%s: viridian-img convert failed:\n%s' % (self.kind, result.stdout))
+        raw = self.convert(image, 'read.raw')
+        if pending and run(['cmp', pending, raw]).returncode != 0:
+            fail('%s: the disk read before the log replay differs from the one after it (kill %d)' %
+                 (self.kind, self.kills))
         lost = self.lost_records(raw)
         qemu_raw = self.qemu_agrees(raw)
         if qemu_raw and self.lost_records(qemu_raw) and not lost:
@@ -228,6 +230,15 @@ class Disk:
             print('disk-crash: %s: %d acknowledged records lost after kill %d, e.g. %s' %
                   (self.kind, len(lost), self.kills, lost[:5]), flush=True)
         return len(lost)
+
+    def convert(self, image, name):
+        raw = os.path.join(self.work, name)
+        if os.path.exists(raw):
+            os.remove(raw)
+        result = run([self.tools['viridian_img'], 'convert', '-f', self.format, '-O', 'raw', image, raw])
+        if result.returncode != 0:
+            fail('%s: viridian-img convert failed after kill %d:\n%s' % (self.kind, self.kills, result.stdout))
+        return raw
 
     def lost_records(self, raw):
         lost = []
