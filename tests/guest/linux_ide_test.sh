@@ -33,8 +33,11 @@ pattern_sum=$(sha256sum <"$work/pattern" | cut -d' ' -f1)
 boot() { # boot COMMAND [OPTIONS...]
     local run=$1
     shift
+    # --kernel: with --drive and no kernel, viridian boots the disk through
+    # SeaBIOS (as QEMU does), and this disk has no boot sector.
     timeout 300 "$viridian" --enlightenments off --drive file="$work/disk.img,format=raw" "$@" \
-        --append "viridian.modules=ata_piix,sd_mod viridian.run=\"$run\"" \
+        --kernel "$guest/vmlinuz" --initrd "$guest/initramfs.cpio.gz" \
+        --append "console=ttyS0 panic=-1 viridian.modules=ata_piix,sd_mod viridian.run=\"$run\"" \
         >"$work/out" 2>&1 </dev/null
     status=$?
     cat "$work/out"
