@@ -413,9 +413,10 @@ def main():
         start = time.time()
         total_lost = 0
         totals = [0, 0, 0]
-        for kind in kinds:
-            disk = Disk(kind, work, tools)
-            for k in range(kills_per_kind):
+        # Kind by kind in turn, so that a long run cut short has covered all.
+        disks = [Disk(kind, work, tools) for kind in kinds]
+        for k in range(kills_per_kind):
+            for disk in disks:
                 if k % fresh_every == 0:
                     disk.create()
                 if disk.on_parent and k % fresh_every == 1:
@@ -424,20 +425,20 @@ def main():
                 deterministic = rng.random() < 0.15
                 began = time.time()
                 lines = disk.boot_and_kill(rng, boot_kill, deterministic)
-                disk.deterministic_kills += deterministic
                 disk.kills += 1
                 disk.boot_kills += boot_kill
+                disk.deterministic_kills += deterministic
                 acked = disk.account(lines)
                 lost = disk.check()
                 total_lost += lost
                 print('disk-crash: %s kill %d (%s%s): %d records acknowledged, %d lost; %.1f s%s' %
-                      (kind, disk.kills, 'during boot' if boot_kill else 'while writing',
-                       ', deterministic' if deterministic else '', acked, lost,
-                       time.time() - began,
+                      (disk.kind, disk.kills, 'during boot' if boot_kill else 'while writing',
+                       ', deterministic' if deterministic else '', acked, lost, time.time() - began,
                        ' (writing from %.1f s)' % disk.boot_time if disk.boot_time else ''), flush=True)
+        for disk in disks:
             print('disk-crash: %s: %d kills (%d during boot, %d deterministic), %d records acknowledged, '
                   '%d lost, %d images, %d VHDX logs replayed, %d unflushed VHD sectors QEMU reads' %
-                  (kind, disk.kills, disk.boot_kills, disk.deterministic_kills, disk.acked, disk.lost,
+                  (disk.kind, disk.kills, disk.boot_kills, disk.deterministic_kills, disk.acked, disk.lost,
                    disk.generation, disk.replays, disk.unflushed_sectors), flush=True)
             totals = [a + b for a, b in zip(totals, (disk.kills, disk.acked, disk.lost))]
         print('disk-crash: %d kills, %d records acknowledged, %d lost; %d VHDX logs replayed by qemu-img; '
