@@ -151,43 +151,32 @@ BlockResult<HostFile> HostFile::create(const std::string& path)
 
 BlockStatus HostFile::read_at(u64 offset, std::span<u8> out) const
 {
-    if (m_cache == CacheMode::None)
-        return direct_read(offset, out, false);
-    size_t done = 0;
-    while (done < out.size()) {
-        ssize_t n = ::pread(m_fd, out.data() + done, out.size() - done,
-                            static_cast<off_t>(offset + done));
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0)
-            return errno_error("read failed");
-        if (n == 0)
-            return file_error(BlockErrorKind::Corrupt, m_path,
-                              "read of " + std::to_string(out.size()) + " bytes at offset " +
-                                  std::to_string(offset) + " runs past the end of the file");
-        done += static_cast<size_t>(n);
-    }
-    return {};
+    return read_into(offset, out, false);
 }
 
 BlockStatus HostFile::read_at_or_zero(u64 offset, std::span<u8> out) const
 {
+    return read_into(offset, out, true);
+}
+
+BlockStatus HostFile::read_into(u64 offset, std::span<u8> out, bool zero_past_end) const
+{
     if (m_cache == CacheMode::None)
-        return direct_read(offset, out, true);
-    size_t done = 0;
-    while (done < out.size()) {
-        ssize_t n = ::pread(m_fd, out.data() + done, out.size() - done,
-                            static_cast<off_t>(offset + done));
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0)
-            return errno_error("read failed");
-        if (n == 0)
-            break;
-        done += static_cast<size_t>(n);
-    }
-    std::fill(out.begin() + static_cast<std::ptrdiff_t>(done), out.end(), u8{0});
+        return direct_read(offset, out, zero_past_end);
+    ssize_t got = pread_full(m_fd, out.data(), out.size(), offset);
+    if (got < 0)
+        return errno_error("read failed");
+    if (static_cast<size_t>(got) < out.size() && !zero_past_end)
+        return past_end_error(offset, out.size());
+    std::fill(out.begin() + got, out.end(), u8{0});
     return {};
+}
+
+BlockError HostFile::past_end_error(u64 offset, u64 length) const
+{
+    return file_error(BlockErrorKind::Corrupt, m_path,
+                      "read of " + std::to_string(length) + " bytes at offset " +
+                          std::to_string(offset) + " runs past the end of the file");
 }
 
 BlockStatus HostFile::write_at(u64 offset, std::span<const u8> data)
@@ -269,9 +258,7 @@ BlockStatus HostFile::direct_read(u64 offset, std::span<u8> out, bool zero_past_
         return errno_error("read failed");
     u64 available = static_cast<u64>(got) > offset - start ? static_cast<u64>(got) - (offset - start) : 0;
     if (available < out.size() && !zero_past_end)
-        return file_error(BlockErrorKind::Corrupt, m_path,
-                          "read of " + std::to_string(out.size()) + " bytes at offset " +
-                              std::to_string(offset) + " runs past the end of the file");
+        return past_end_error(offset, out.size());
     u64 copied = std::min<u64>(available, out.size());
     std::memcpy(out.data(), bounce.data + (offset - start), copied);
     std::fill(out.begin() + static_cast<std::ptrdiff_t>(copied), out.end(), u8{0});

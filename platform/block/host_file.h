@@ -57,6 +57,8 @@ public:
 
 private:
     BlockError errno_error(const char* what) const;
+    BlockError past_end_error(u64 offset, u64 length) const;
+    BlockStatus read_into(u64 offset, std::span<u8> out, bool zero_past_end) const;
     // O_DIRECT needs buffer, offset and length aligned to the file system's
     // block; these go through an aligned bounce buffer (a partial block is
     // read, patched and written back: the formats call one at a time).
