@@ -403,15 +403,20 @@ RunExit Cpu::run(u64 budget)
     drop_stale_writes();
     const u64 end = m_retired + budget;
     const Block* previous = nullptr;
-    // Event deliveries that retire nothing (a fault whose handler faults again
-    // at once) count against the budget too, so that run() always returns.
-    u64 stalls = 0;
-    while (m_retired + stalls < end) {
+    // Every event delivered (an interrupt, a fault, one whose handler faults
+    // again at once) counts against the budget like an instruction, so that
+    // run() always returns. It is counted where it is delivered, never by
+    // whether a block retired nothing: translated code leaves some blocks
+    // early (after STAC, for one), so where blocks begin differs between
+    // the interpreter and the JIT, and the count must not.
+    const u64 events_before = m_events_delivered;
+    u64 stalls = 0; // blocks that neither retired nor delivered anything (a backstop)
+    auto used = [&] { return m_retired + (m_events_delivered - events_before) + stalls; };
+    while (used() < end) {
         if (m_triple_fault || m_stop_requested) [[unlikely]]
             break; // reported below
         if (!check_pending_events()) {
             previous = nullptr;
-            ++stalls;
             continue;
         }
         if (s.events.halted)
@@ -438,7 +443,6 @@ RunExit Cpu::run(u64 budget)
             if (!fetch_block(block, linear)) {
                 previous = nullptr;
                 handle_fault();
-                ++stalls;
                 continue;
             }
             if (previous && block != m_uncached.get() && m_translation_epoch == epoch &&
@@ -451,8 +455,8 @@ RunExit Cpu::run(u64 budget)
         // fetch_block (here or on another vCPU) may have made a page code:
         // stores to it must now take the slow path that invalidates its blocks.
         drop_stale_writes();
-        const u64 retired_before = m_retired;
-        const Block* last = execute_block(*block, end - stalls);
+        const u64 used_before = used();
+        const Block* last = execute_block(*block, end - (used_before - m_retired));
         if (m_step_trap_requested) [[unlikely]] {
             // Ran on the fast path (TF was clear when the block began).
             m_step_trap_requested = false;
@@ -460,7 +464,7 @@ RunExit Cpu::run(u64 budget)
             previous = nullptr;
             continue;
         }
-        if (m_retired == retired_before)
+        if (used() == used_before) [[unlikely]]
             ++stalls;
         // A block that may be freed (uncached, or invalidated while running) is never chained.
         previous = (last == m_uncached.get() || m_blocks.generation() != generation) ? nullptr

@@ -595,6 +595,10 @@ private:
     std::function<u64()> m_tsc_source;
     u64 m_retired = 0;
     u64 m_external_interrupts = 0;
+    // Events delivered that no instruction retires with: exceptions, external
+    // interrupts, NMIs (not INT n, INT3, INTO, ICEBP, which are instructions).
+    // run() counts them against its budget.
+    u64 m_events_delivered = 0;
     bool m_jit_enabled = true;
     // Translated code goes on into a translated successor only while its
     // whole block fits before this retired count (the run's budget).

@@ -73,6 +73,8 @@ bool Cpu::deliver_event(u8 vector, EventKind kind, bool has_error, u32 error_cod
     const bool software = kind == EventKind::SoftwareInt || kind == EventKind::Int3 ||
                           kind == EventKind::Into;
     const bool ext = !software || m_delivering > 0;
+    if (!software && kind != EventKind::Icebp && m_delivering == 0)
+        ++m_events_delivered; // once per event, not again for a fault while delivering it
     if (software || kind == EventKind::Icebp) {
         // The handler is entered with TF clear: no single-step trap follows
         // the instruction (SDM Vol 3B 18.3.1.4).

@@ -243,13 +243,11 @@ void PcBoard::wire_pci(PhysicalMemory& memory, PortBus& ports)
     });
     // The IDE function, in compatibility mode on IRQ 14 and 15, set up as
     // firmware leaves it (its BAR reaches the port bus through the listener).
-    if (m_config.ide_controller) {
-        m_pci.attach(1, 1, m_ide);
-        m_ide.attach_legacy_ports(ports);
-        m_ide.channel(0).set_irq_line(m_irqs.input(PiixIde::PRIMARY_IRQ));
-        m_ide.channel(1).set_irq_line(m_irqs.input(PiixIde::SECONDARY_IRQ));
-        m_ide.program_as_firmware_does();
-    }
+    m_pci.attach(1, 1, m_ide);
+    m_ide.attach_legacy_ports(ports);
+    m_ide.channel(0).set_irq_line(m_irqs.input(PiixIde::PRIMARY_IRQ));
+    m_ide.channel(1).set_irq_line(m_irqs.input(PiixIde::SECONDARY_IRQ));
+    m_ide.program_as_firmware_does();
     // Route PIRQs as firmware does and mark those lines level-triggered.
     const u16 elcr = m_piix.firmware_routing();
     m_pic.elcr_ports().io_write(0, 2, elcr);

@@ -35,12 +35,6 @@ struct PcBoardConfig {
     unsigned cpu_count = 1;
     u64 ram_bytes = 512ull << 20;
     i64 rtc_start_time = 0; // seconds since the epoch the RTC starts at
-    // The PIIX IDE function at 00:01.1. The machine leaves it out when it
-    // has no drives and boots a kernel directly: a Linux boot with the
-    // controller present retires a different count under --jit off than
-    // with the JIT (a determinism bug not yet found, docs/status.md), so
-    // runs without disks stay as they were before the controller existed.
-    bool ide_controller = true;
 };
 
 // The system ROM a board boots through. Without one (a kernel loaded

@@ -193,7 +193,6 @@ void Machine::connect_board()
     board.ram_bytes = m_config.memory_bytes;
     // Deterministic runs start the RTC at 2026-01-01 00:00:00 UTC.
     board.rtc_start_time = m_config.deterministic ? 1767225600 : static_cast<i64>(std::time(nullptr));
-    board.ide_controller = !m_config.drives.empty() || !m_config.bios.empty();
     m_board = std::make_unique<PcBoard>(board, m_memory, m_ports, m_msrs, m_clock, PcFirmware{m_config.bios});
     m_cpuid.set_local_apic(true);
     m_uart.set_irq_line(m_board->isa_irq_input(Uart16550::COM1_IRQ));

@@ -613,3 +613,36 @@ TEST_CASE("a translated store to a read-only page that was read before faults")
         CHECK(jit.h.state.cr2 == LINEAR_DATA + 0x5000 + (rmw ? 0 : 8));
     }
 }
+
+TEST_CASE("a fault right after a block the translated code left early costs the budget the interpreter's does")
+{
+    // Translated code leaves its block after STAC (CR0.AM & EFLAGS.AC arm
+    // alignment checks, which native code does not do), so the load after
+    // it starts a block of its own; the interpreter runs on in one block.
+    // In iteration 31 the load faults and the #PF handler points RBX at
+    // readable data again. How much of the budget the fault costs must not
+    // depend on where blocks begin: Linux's user-copy routines (STAC, then
+    // the access) made a 2-vCPU boot retire a different count with the JIT.
+    std::vector<u8> code = {
+        0x0F, 0x01, 0xCB,       // stac
+        0x8B, 0x03,             // mov eax, [rbx]
+        0x0F, 0x01, 0xCA,       // clac
+        0x41, 0x83, 0xFE, 0x0A, // cmp r14d, 10
+        0x48, 0x0F, 0x44, 0xDF, // cmove rbx, rdi (an unmapped address)
+    };
+    close_loop(code);
+    for (u64 budget = 240; budget <= 300; ++budget) {
+        Machine jit(true, code, 5), interp(false, code, 5);
+        for (Machine* m : {&jit, &interp}) {
+            m->h.state.cr0 |= cr::CR0_AM;
+            m->h.state.gpr[RBX] = m->h.state.gpr[RSI];
+            m->h.state.gpr[RDI] = 0x40000000;
+            // #PF: mov rbx, rsi ; add rsp, 8 ; iretq
+            m->h.put(CpuHarness::VECTOR_STUBS + VEC_PF * 16,
+                     {0x48, 0x89, 0xF3, 0x48, 0x83, 0xC4, 0x08, 0x48, 0xCF});
+        }
+        INFO("budget " << budget);
+        CHECK(jit.h.cpu.run(budget) == interp.h.cpu.run(budget));
+        expect_same(jit, interp);
+    }
+}
