@@ -6,16 +6,24 @@ HyperV::Vp::Vp(unsigned index, GuestMemory memory, VirtualClock& clock,
                const ReferenceTime& time, ApicPort& apic, bool direct_timers)
     : synic(index, memory, apic), stimers(index, clock, time, synic, apic, direct_timers)
 {
-    synic.set_slot_listener([this](unsigned sint) { stimers.slot_freed(sint); });
 }
 
 HyperV::HyperV(const HvConfig& config, GuestMemory memory, VirtualClock& clock, ApicPort& apic)
     : m_config(config), m_features(HvFeatures::from(config)), m_memory(memory), m_apic(apic),
       m_time(clock, config.tsc_frequency_hz), m_hypercalls(m_config, memory, apic, m_connections)
 {
-    for (unsigned i = 0; i < m_config.vp_count; ++i)
+    for (unsigned i = 0; i < m_config.vp_count; ++i) {
         m_vps.push_back(
             std::make_unique<Vp>(i, memory, clock, m_time, apic, m_config.direct_stimers));
+        // A freed slot goes to the timers first (their messages have a
+        // buffer of their own), then to the host's message sources.
+        Vp* vp = m_vps.back().get();
+        vp->synic.set_slot_listener([this, vp, i](unsigned sint) {
+            vp->stimers.slot_freed(sint);
+            if (m_host_slot_listener)
+                m_host_slot_listener(i, sint);
+        });
+    }
 }
 
 void HyperV::map_msrs(MsrBus& bus)

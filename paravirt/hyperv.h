@@ -95,6 +95,12 @@ public:
     Synic& synic(unsigned vp) { return m_vps[vp]->synic; }
     SyntheticTimers& stimers(unsigned vp) { return m_vps[vp]->stimers; }
     const HvPartitionRegisters& partition_registers() const { return m_partition; }
+    // Called when a SINT slot of VP `vp` may have emptied: a host sender
+    // whose messages the SynIC queue refused (InsufficientBuffers) retries.
+    void set_host_slot_listener(std::function<void(unsigned vp, unsigned sint)> listener)
+    {
+        m_host_slot_listener = std::move(listener);
+    }
 
     // System reset: every register back to its power-on value.
     void reset();
@@ -132,4 +138,5 @@ private:
     std::function<void()> m_reset;
     std::function<void(unsigned)> m_guest_idle;
     std::function<u64(unsigned)> m_vp_runtime;
+    std::function<void(unsigned, unsigned)> m_host_slot_listener;
 };

@@ -287,6 +287,7 @@ AcpiConfig PcBoard::acpi_config() const
 {
     AcpiConfig acpi;
     acpi.cpu_count = m_config.cpu_count;
+    acpi.vmbus = m_config.vmbus;
     acpi.ecam_base = m_pci.ecam_base();
     acpi.ecam_buses = m_pci.ecam_buses();
     // The root bridge forwards the PCI hole (less the ECAM window, which is

@@ -35,6 +35,7 @@ struct PcBoardConfig {
     unsigned cpu_count = 1;
     u64 ram_bytes = 512ull << 20;
     i64 rtc_start_time = 0; // seconds since the epoch the RTC starts at
+    bool vmbus = false;     // the DSDT names a VMBus device (a Hyper-V partition)
 };
 
 // The system ROM a board boots through. Without one (a kernel loaded

@@ -385,6 +385,16 @@ std::vector<u8> build_dsdt_aml(const AcpiConfig& c)
                                                      .build()),
                                 }));
 
+    // The VMBus of a Hyper-V partition. hv_vmbus matches the _HID and needs
+    // a _CRS it can walk; on x86 it takes no resources from it (its
+    // interrupt is the SynIC's, and no synthetic device here needs MMIO).
+    if (c.vmbus)
+        sb.push_back(device("VMBS", {
+                                        name("_HID", string("VMBus")),
+                                        name("_UID", integer(0)),
+                                        name("_CRS", ResourceTemplate().build()),
+                                    }));
+
     root.push_back(scope("\\_SB", sb));
 
     std::vector<u8> out;

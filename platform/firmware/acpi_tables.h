@@ -46,6 +46,7 @@ struct AcpiConfig {
     u8 reset_value = 0x06;
     u16 fw_cfg_port = 0x510;
     u8 rtc_century = 0x32; // CMOS index of the century byte
+    bool vmbus = false;    // \_SB.VMBS, _HID "VMBus", for Linux's hv_vmbus
     // PCI memory windows the root bridge forwards (_CRS): below 4 GiB the
     // PCI hole, which may be in two pieces around the ECAM window; above,
     // an optional 64-bit window past the end of RAM.

@@ -193,6 +193,7 @@ void Machine::connect_board()
     board.ram_bytes = m_config.memory_bytes;
     // Deterministic runs start the RTC at 2026-01-01 00:00:00 UTC.
     board.rtc_start_time = m_config.deterministic ? 1767225600 : static_cast<i64>(std::time(nullptr));
+    board.vmbus = m_config.enlightenments;
     m_board = std::make_unique<PcBoard>(board, m_memory, m_ports, m_msrs, m_clock, PcFirmware{m_config.bios});
     m_cpuid.set_local_apic(true);
     m_uart.set_irq_line(m_board->isa_irq_input(Uart16550::COM1_IRQ));
@@ -220,6 +221,13 @@ void Machine::connect_board()
     m_clock.set_instruction_counter([this] { return retired(); });
     for (unsigned i = 0; i < m_vcpus.size(); ++i)
         connect_vcpu(i);
+    // The VMBus host (docs/vmbus.md): the DSDT names its device whenever the
+    // partition exists, and Linux's hv_vmbus binds to it.
+    if (m_hyperv->enabled()) {
+        m_vmbus = std::make_unique<VmbusServer>(m_hyperv->hv());
+        m_hyperv->hv().set_host_slot_listener(
+            [this](unsigned vp, unsigned sint) { m_vmbus->slot_freed(vp, sint); });
+    }
     // Behind an option, not always there: port 0x3000 lies where firmware
     // and Linux place PCI I/O BARs, and QEMU too only has it on request.
     if (m_config.hyperv_test_device && m_hyperv->enabled()) {

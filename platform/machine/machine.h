@@ -12,6 +12,7 @@
 #include "mmu/bus/port_bus.h"
 #include "mmu/physical_memory.h"
 #include "paravirt/hv_test_device.h"
+#include "paravirt/vmbus/vmbus_server.h"
 #include "platform/block/block_image.h"
 #include "platform/board/pc_board.h"
 #include "platform/boot/bios_image.h" // for the frontend: read_bios_image
@@ -279,6 +280,7 @@ private:
     std::unique_ptr<PcBoard> m_board;
     std::unique_ptr<HypervGlue> m_hyperv;
     std::unique_ptr<HvTestDevice> m_hv_test_device; // after m_hyperv: it uses the partition
+    std::unique_ptr<VmbusServer> m_vmbus;           // likewise; with the enlightenments only
     std::unique_ptr<PcTestdev> m_pc_testdev;
     // Why the run ends, once a device or the guest has said so.
     std::optional<RunOutcome> m_ending;

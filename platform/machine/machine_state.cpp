@@ -38,6 +38,8 @@ void Machine::visit_state(StateVisitor& v)
     v.field("enlightenments", enlightened);
     if (v.loading() && enlightened != m_hyperv->enabled())
         return v.fail("the snapshot's Hyper-V enlightenments setting differs");
-    if (enlightened)
+    if (enlightened) {
         m_hyperv->hv().visit_state(v);
+        m_vmbus->visit_state(v);
+    }
 }

@@ -1,0 +1,354 @@
+// The VMBus host's channel management against the guest side's rules
+// (Linux 6.1 drivers/hv: connection.c, channel.c, channel_mgmt.c): messages
+// are posted as the guest posts them and read back from the SynIC message
+// slot the guest would read, with EOM in between.
+#include "paravirt/vmbus/vmbus_server.h"
+#include "tests/paravirt/hv_harness.h"
+
+#include <vector>
+
+using namespace vmbus;
+
+namespace {
+
+constexpr GuestPhys SIMP = 0x400000;
+constexpr GuestPhys SIEFP = 0x401000;
+constexpr unsigned VPS = 2;
+
+struct FakeDevice : VmbusServer::Device {
+    std::vector<VmbusServer::OpenRequest> opens;
+    unsigned closes = 0, signals = 0;
+    bool accept = true;
+    bool open(const VmbusServer::OpenRequest& r) override
+    {
+        opens.push_back(r);
+        return accept;
+    }
+    void close() override { ++closes; }
+    void signaled() override { ++signals; }
+};
+
+struct VmbusHarness : HvHarness {
+    VmbusServer server{hv};
+
+    VmbusHarness() : HvHarness(config_with_vps(VPS))
+    {
+        hv.set_host_slot_listener([this](unsigned vp, unsigned sint) { server.slot_freed(vp, sint); });
+        for (unsigned vp = 0; vp < VPS; ++vp) {
+            REQUIRE(wrmsr(HV_X64_MSR_SIMP, (SIMP + vp * 0x2000) | 1, vp));
+            REQUIRE(wrmsr(HV_X64_MSR_SIEFP, (SIEFP + vp * 0x2000) | 1, vp));
+            REQUIRE(wrmsr(HV_X64_MSR_SCONTROL, 1, vp));
+            REQUIRE(wrmsr(HV_X64_MSR_SINT0 + MESSAGE_SINT, 0xF3, vp));
+        }
+    }
+
+    HvStatus post(std::vector<u8> m, u32 connection = MESSAGE_CONNECTION_ID, unsigned vp = 0)
+    {
+        return hv.connections().post_message(vp, connection, SYNIC_MESSAGE_TYPE, m);
+    }
+    // The message in VP `vp`'s SINT 2 slot, consumed as the guest does
+    // (type cleared, then EOM); empty when the slot is empty.
+    std::vector<u8> take(unsigned vp = 0)
+    {
+        const GuestPhys slot = SIMP + vp * 0x2000 + MESSAGE_SINT * HV_MESSAGE_SIZE;
+        if (peek<u32>(slot) == 0)
+            return {};
+        CHECK(peek<u32>(slot) == SYNIC_MESSAGE_TYPE);
+        std::vector<u8> m(peek<u8>(slot + 4));
+        REQUIRE(memory.read_bytes(slot + 16, m.data(), m.size()));
+        poke<u32>(slot, 0);
+        REQUIRE(wrmsr(HV_X64_MSR_EOM, 0, vp));
+        return m;
+    }
+    bool event_flag(unsigned vp, unsigned flag)
+    {
+        return peek<u8>(SIEFP + vp * 0x2000 + MESSAGE_SINT * HV_EVENT_FLAGS_BYTES + flag / 8) &
+               (1u << (flag % 8));
+    }
+    void contact(u32 v = VERSION_MAX, unsigned target = 0)
+    {
+        std::vector<u8> m(initiate_contact::SIZE);
+        store_u32(m, 0, INITIATE_CONTACT);
+        store_u32(m, initiate_contact::VERSION, v);
+        store_u32(m, initiate_contact::TARGET_VCPU, target);
+        m[initiate_contact::MSG_SINT] = MESSAGE_SINT;
+        REQUIRE(post(m, v >= VERSION_WIN10_V5 ? MESSAGE_CONNECTION_ID_WIN10_V5 : MESSAGE_CONNECTION_ID) ==
+                HvStatus::Success);
+    }
+    static std::vector<u8> header(u32 type, unsigned size)
+    {
+        std::vector<u8> m(size);
+        store_u32(m, 0, type);
+        return m;
+    }
+    // A GPADL as Linux creates one: a header with up to 26 PFNs, then bodies
+    // of up to 28; one range at offset 0.
+    void create_gpadl(u32 relid, u32 handle, unsigned pages, u64 first_pfn = 0x100)
+    {
+        const unsigned in_header = std::min(pages, 26u);
+        std::vector<u8> h = header(GPADL_HEADER, gpadl_header::SIZE + 8 + 8 * in_header);
+        store_u32(h, gpadl_header::CHILD_RELID, relid);
+        store_u32(h, gpadl_header::GPADL, handle);
+        store_u16(h, gpadl_header::RANGE_BUFLEN, static_cast<u16>(8 + 8 * pages));
+        store_u16(h, gpadl_header::RANGE_COUNT, 1);
+        store_u32(h, gpadl_header::RANGES, pages * 4096);
+        for (unsigned i = 0; i < in_header; ++i)
+            store_u64(h, gpadl_header::RANGES + 8 + 8 * i, first_pfn + i);
+        REQUIRE(post(h) == HvStatus::Success);
+        for (unsigned sent = in_header; sent < pages;) {
+            const unsigned n = std::min(pages - sent, 28u);
+            std::vector<u8> b = header(GPADL_BODY, gpadl_body::SIZE + 8 * n);
+            store_u32(b, gpadl_body::GPADL, handle);
+            for (unsigned i = 0; i < n; ++i)
+                store_u64(b, gpadl_body::PFNS + 8 * i, first_pfn + sent + i);
+            REQUIRE(post(b) == HvStatus::Success);
+            sent += n;
+        }
+    }
+    static void store_u64(std::vector<u8>& m, unsigned at, u64 v) { std::memcpy(m.data() + at, &v, 8); }
+    std::vector<u8> open(u32 relid, u32 gpadl, u32 target_vp, u32 downstream)
+    {
+        std::vector<u8> m = header(OPEN_CHANNEL, open_channel::SIZE);
+        store_u32(m, open_channel::CHILD_RELID, relid);
+        store_u32(m, open_channel::OPEN_ID, relid);
+        store_u32(m, open_channel::RING_GPADL, gpadl);
+        store_u32(m, open_channel::TARGET_VP, target_vp);
+        store_u32(m, open_channel::DOWNSTREAM_OFFSET, downstream);
+        REQUIRE(post(m) == HvStatus::Success);
+        return take();
+    }
+};
+
+VmbusServer::Offer scsi_offer(u8 instance)
+{
+    VmbusServer::Offer o;
+    o.type = parse_guid("ba6163d9-04a1-4d29-b605-72e2ffb1dc7f");
+    o.instance[0] = instance;
+    return o;
+}
+
+} // namespace
+
+TEST_CASE("VMBus: GUIDs are stored in the Windows byte order")
+{
+    const Guid g = parse_guid("ba6163d9-04a1-4d29-b605-72e2ffb1dc7f");
+    CHECK(g == Guid{0xd9, 0x63, 0x61, 0xba, 0xa1, 0x04, 0x29, 0x4d, 0xb6, 0x05, 0x72, 0xe2, 0xff,
+                    0xb1, 0xdc, 0x7f});
+    CHECK(parse_guid("not a guid") == Guid{});
+    CHECK(parse_guid("ba6163d9-04a1-4d29-b605-72e2ffb1dcxx") == Guid{});
+}
+
+TEST_CASE("VMBus: every version Linux tries is accepted, on the connection it uses, on the VP it names")
+{
+    for (u32 v : SUPPORTED_VERSIONS) {
+        VmbusHarness h;
+        h.contact(v, 1);
+        CHECK(h.take(0).empty());
+        const std::vector<u8> r = h.take(1);
+        REQUIRE(r.size() == version_response::SIZE);
+        CHECK(load_u32(r, 0) == VERSION_RESPONSE);
+        CHECK(r[version_response::SUPPORTED] == 1);
+        CHECK(load_u32(r, version_response::MSG_CONN_ID) == MESSAGE_CONNECTION_ID);
+        CHECK(h.server.version() == v);
+    }
+}
+
+TEST_CASE("VMBus: an unknown version, a VP or connection that is wrong, is answered 'not supported'")
+{
+    VmbusHarness h;
+    h.contact(version(6, 0));
+    CHECK(h.take()[version_response::SUPPORTED] == 0);
+    h.contact(version(1, 1));
+    CHECK(h.take()[version_response::SUPPORTED] == 0);
+    h.contact(VERSION_MAX, 7); // no VP 7: the answer goes to VP 0
+    CHECK(h.take(0)[version_response::SUPPORTED] == 0);
+    std::vector<u8> m = VmbusHarness::header(INITIATE_CONTACT, initiate_contact::SIZE);
+    store_u32(m, initiate_contact::VERSION, VERSION_MAX);
+    REQUIRE(h.post(m, MESSAGE_CONNECTION_ID) == HvStatus::Success); // 5.x belongs on connection 4
+    CHECK(h.take()[version_response::SUPPORTED] == 0);
+    CHECK(h.server.version() == 0);
+    // Without contact, the rest is refused and unanswered.
+    REQUIRE(h.post(VmbusHarness::header(REQUEST_OFFERS, HEADER_SIZE)) == HvStatus::Success);
+    CHECK(h.take().empty());
+    // Counted as refused: the VP, the connection, the early request (an
+    // unknown version is an ordinary step of the negotiation).
+    CHECK(h.server.counters().refused == 3);
+}
+
+TEST_CASE("VMBus: REQUESTOFFERS lists every channel with its relid and connection, then ALLOFFERS_DELIVERED")
+{
+    VmbusHarness h;
+    FakeDevice a, b;
+    CHECK(h.server.add_channel(scsi_offer(1), a) == 1);
+    CHECK(h.server.add_channel(scsi_offer(2), b) == 2);
+    h.contact();
+    h.take();
+    REQUIRE(h.post(VmbusHarness::header(REQUEST_OFFERS, HEADER_SIZE)) == HvStatus::Success);
+    for (u32 relid : {1u, 2u}) {
+        const std::vector<u8> o = h.take();
+        REQUIRE(o.size() == offer::SIZE);
+        CHECK(load_u32(o, 0) == OFFER_CHANNEL);
+        CHECK(o[offer::IF_TYPE] == 0xd9);
+        CHECK(o[offer::IF_INSTANCE] == relid);
+        CHECK(load_u32(o, offer::CHILD_RELID) == relid);
+        CHECK(o[offer::MONITOR_ALLOCATED] == 0);
+        CHECK(load_u16(o, offer::DEDICATED_INTERRUPT) == 1);
+        CHECK(load_u32(o, offer::CONNECTION_ID) == CHANNEL_CONNECTION_ID_BASE + relid);
+    }
+    CHECK(load_u32(h.take(), 0) == ALL_OFFERS_DELIVERED);
+    CHECK(h.take().empty());
+}
+
+TEST_CASE("VMBus: more offers than the SINT queue holds wait for the guest's EOMs")
+{
+    VmbusHarness h;
+    std::vector<FakeDevice> devices(60);
+    for (unsigned i = 0; i < devices.size(); ++i)
+        h.server.add_channel(scsi_offer(static_cast<u8>(i)), devices[i]);
+    h.contact();
+    h.take();
+    REQUIRE(h.post(VmbusHarness::header(REQUEST_OFFERS, HEADER_SIZE)) == HvStatus::Success);
+    for (u32 relid = 1; relid <= devices.size(); ++relid)
+        CHECK(load_u32(h.take(), offer::CHILD_RELID) == relid);
+    CHECK(load_u32(h.take(), 0) == ALL_OFFERS_DELIVERED);
+}
+
+TEST_CASE("VMBus: a GPADL in a header and many bodies, then an open channel signalled both ways")
+{
+    VmbusHarness h;
+    FakeDevice d;
+    const u32 relid = h.server.add_channel(scsi_offer(1), d);
+    h.contact();
+    h.take();
+    h.create_gpadl(relid, 0xE1E10, 100);
+    const std::vector<u8> created = h.take();
+    REQUIRE(created.size() == gpadl_created::SIZE);
+    CHECK(load_u32(created, gpadl_created::GPADL) == 0xE1E10);
+    CHECK(load_u32(created, gpadl_created::STATUS) == STATUS_SUCCESS);
+
+    const std::vector<u8> result = h.open(relid, 0xE1E10, 1, 40);
+    CHECK(load_u32(result, 0) == OPEN_CHANNEL_RESULT);
+    CHECK(load_u32(result, open_result::STATUS) == STATUS_SUCCESS);
+    REQUIRE(d.opens.size() == 1);
+    CHECK(d.opens[0].ring_pfns.size() == 100);
+    CHECK(d.opens[0].ring_pfns[99] == 0x100 + 99);
+    CHECK(d.opens[0].downstream_offset == 40);
+    CHECK(h.server.channel_open(relid));
+
+    // Guest to host: HvSignalEvent on the offer's connection.
+    CHECK(h.hv.connections().signal_event(0, CHANNEL_CONNECTION_ID_BASE + relid, 0) == HvStatus::Success);
+    CHECK(d.signals == 1);
+    // Host to guest: the relid's bit in the target VP's event flags.
+    CHECK(h.server.signal_guest(relid));
+    CHECK(h.event_flag(1, relid));
+    CHECK_FALSE(h.event_flag(0, relid));
+
+    // The ring's GPADL stays while the channel is open.
+    std::vector<u8> teardown = VmbusHarness::header(GPADL_TEARDOWN, gpadl_teardown::SIZE);
+    store_u32(teardown, gpadl_teardown::CHILD_RELID, relid);
+    store_u32(teardown, gpadl_teardown::GPADL, 0xE1E10);
+    REQUIRE(h.post(teardown) == HvStatus::Success);
+    CHECK(h.take().empty());
+    std::vector<u8> close = VmbusHarness::header(CLOSE_CHANNEL, relid_message::SIZE);
+    store_u32(close, relid_message::CHILD_RELID, relid);
+    REQUIRE(h.post(close) == HvStatus::Success);
+    CHECK(d.closes == 1);
+    CHECK_FALSE(h.server.signal_guest(relid));
+    REQUIRE(h.post(teardown) == HvStatus::Success);
+    const std::vector<u8> torndown = h.take();
+    CHECK(load_u32(torndown, 0) == GPADL_TORNDOWN);
+    CHECK(load_u32(torndown, gpadl_torndown::GPADL) == 0xE1E10);
+}
+
+TEST_CASE("VMBus: impossible GPADLs and opens are refused with a failure status")
+{
+    VmbusHarness h;
+    FakeDevice d;
+    const u32 relid = h.server.add_channel(scsi_offer(1), d);
+    h.contact();
+    h.take();
+    // Unknown relid.
+    h.create_gpadl(9, 1, 4);
+    CHECK(load_u32(h.take(), gpadl_created::STATUS) != STATUS_SUCCESS);
+    // A range longer than its page list.
+    std::vector<u8> g = VmbusHarness::header(GPADL_HEADER, gpadl_header::SIZE + 8 + 8);
+    store_u32(g, gpadl_header::CHILD_RELID, relid);
+    store_u32(g, gpadl_header::GPADL, 2);
+    store_u16(g, gpadl_header::RANGE_BUFLEN, 16);
+    store_u16(g, gpadl_header::RANGE_COUNT, 1);
+    store_u32(g, gpadl_header::RANGES, 3 * 4096);
+    REQUIRE(h.post(g) == HvStatus::Success);
+    CHECK(load_u32(h.take(), gpadl_created::STATUS) != STATUS_SUCCESS);
+    // Opens: no such GPADL; the ring split outside the ring; no such VP;
+    // then the device itself refusing.
+    h.create_gpadl(relid, 3, 8);
+    CHECK(load_u32(h.take(), gpadl_created::STATUS) == STATUS_SUCCESS);
+    CHECK(load_u32(h.open(relid, 77, 0, 4), open_result::STATUS) != STATUS_SUCCESS);
+    CHECK(load_u32(h.open(relid, 3, 0, 8), open_result::STATUS) != STATUS_SUCCESS);
+    CHECK(load_u32(h.open(relid, 3, 0, 0), open_result::STATUS) != STATUS_SUCCESS);
+    CHECK(load_u32(h.open(relid, 3, 5, 4), open_result::STATUS) != STATUS_SUCCESS);
+    CHECK(load_u32(h.open(99, 3, 0, 4), open_result::STATUS) != STATUS_SUCCESS);
+    d.accept = false;
+    CHECK(load_u32(h.open(relid, 3, 0, 4), open_result::STATUS) != STATUS_SUCCESS);
+    CHECK_FALSE(h.server.channel_open(relid));
+    // Messages too short for their type, or of no known type: dropped.
+    REQUIRE(h.post(VmbusHarness::header(OPEN_CHANNEL, 20)) == HvStatus::Success);
+    REQUIRE(h.post(VmbusHarness::header(200, 40)) == HvStatus::Success);
+    REQUIRE(h.post(std::vector<u8>(4)) == HvStatus::Success);
+    CHECK(h.take().empty());
+}
+
+TEST_CASE("VMBus: UNLOAD closes every channel, answers, and a new contact starts over")
+{
+    VmbusHarness h;
+    FakeDevice d;
+    const u32 relid = h.server.add_channel(scsi_offer(1), d);
+    h.contact();
+    h.take();
+    h.create_gpadl(relid, 5, 4);
+    h.take();
+    CHECK(load_u32(h.open(relid, 5, 0, 2), open_result::STATUS) == STATUS_SUCCESS);
+    REQUIRE(h.post(VmbusHarness::header(UNLOAD, HEADER_SIZE)) == HvStatus::Success);
+    CHECK(load_u32(h.take(), 0) == UNLOAD_RESPONSE);
+    CHECK(d.closes == 1);
+    CHECK(h.server.version() == 0);
+    h.contact(version(4, 0));
+    CHECK(h.take()[version_response::SUPPORTED] == 1);
+    // The GPADL went with the old connection.
+    CHECK(load_u32(h.open(relid, 5, 0, 2), open_result::STATUS) != STATUS_SUCCESS);
+}
+
+TEST_CASE("VMBus: the protocol state survives a save and load")
+{
+    VmbusHarness a;
+    FakeDevice da;
+    const u32 relid = a.server.add_channel(scsi_offer(1), da);
+    a.contact(version(5, 2), 1);
+    a.take(1);
+    a.create_gpadl(relid, 8, 30);
+    StateVisitor saver = StateVisitor::saver();
+    a.server.visit_state(saver);
+
+    VmbusHarness b;
+    FakeDevice db;
+    b.server.add_channel(scsi_offer(1), db);
+    StateVisitor loader = StateVisitor::loader(saver.bytes());
+    b.server.visit_state(loader);
+    REQUIRE(loader.ok());
+    CHECK(loader.at_end());
+    CHECK(b.server.version() == version(5, 2));
+    // The GPADL_CREATED message was still queued in a's SynIC (VP 1); the
+    // GPADL itself moved: an open on b finds it (answered on VP 1).
+    std::vector<u8> m = VmbusHarness::header(OPEN_CHANNEL, open_channel::SIZE);
+    store_u32(m, open_channel::CHILD_RELID, relid);
+    store_u32(m, open_channel::RING_GPADL, 8);
+    store_u32(m, open_channel::DOWNSTREAM_OFFSET, 10);
+    REQUIRE(b.post(m) == HvStatus::Success);
+    CHECK(load_u32(b.take(1), open_result::STATUS) == STATUS_SUCCESS);
+
+    // A machine with another number of channels refuses the state.
+    VmbusHarness c;
+    StateVisitor bad = StateVisitor::loader(saver.bytes());
+    c.server.visit_state(bad);
+    CHECK_FALSE(bad.ok());
+}
