@@ -1,0 +1,210 @@
+#include "paravirt/vmbus/vmbus_ring.h"
+
+#include <algorithm>
+#include <cstring>
+
+namespace vmbus {
+
+namespace {
+
+u32 load32(std::span<const u8> b, size_t at)
+{
+    u32 v;
+    std::memcpy(&v, b.data() + at, 4);
+    return v;
+}
+
+u64 pages_touched(u64 byte_offset, u64 byte_count)
+{
+    return (byte_offset + byte_count + PAGE_SIZE - 1) / PAGE_SIZE;
+}
+
+} // namespace
+
+std::optional<std::vector<GpaRange>> parse_gpa_ranges(std::span<const u8> extra)
+{
+    if (extra.size() < 8)
+        return std::nullopt;
+    const u32 count = load32(extra, 4);
+    if (count == 0 || count > extra.size() / 8)
+        return std::nullopt;
+    std::vector<GpaRange> ranges;
+    size_t at = 8;
+    for (u32 i = 0; i < count; ++i) {
+        if (at + 8 > extra.size())
+            return std::nullopt;
+        GpaRange r;
+        r.byte_count = load32(extra, at);
+        r.byte_offset = load32(extra, at + 4);
+        at += 8;
+        if (r.byte_count == 0 || r.byte_offset >= PAGE_SIZE)
+            return std::nullopt;
+        const u64 pages = pages_touched(r.byte_offset, r.byte_count);
+        if (pages > (extra.size() - at) / 8)
+            return std::nullopt;
+        r.pfns.resize(pages);
+        std::memcpy(r.pfns.data(), extra.data() + at, pages * 8);
+        at += pages * 8;
+        ranges.push_back(std::move(r));
+    }
+    return ranges;
+}
+
+std::optional<RingPair> RingPair::create(GuestMemory memory, std::span<const u64> pfns,
+                                         u32 downstream_offset)
+{
+    // Each ring: its header page and at least one data page.
+    if (downstream_offset < 2 || downstream_offset > pfns.size() || pfns.size() - downstream_offset < 2)
+        return std::nullopt;
+    Ring in, out;
+    in.pfns.assign(pfns.begin(), pfns.begin() + downstream_offset);
+    out.pfns.assign(pfns.begin() + downstream_offset, pfns.end());
+    in.data_size = static_cast<u32>((in.pfns.size() - 1) * PAGE_SIZE);
+    out.data_size = static_cast<u32>((out.pfns.size() - 1) * PAGE_SIZE);
+    return RingPair(memory, std::move(in), std::move(out));
+}
+
+bool RingPair::header_u32(const Ring& r, u32 offset, u32& value)
+{
+    return m_memory.read(r.pfns[0] * PAGE_SIZE + offset, &value, 4) || fail();
+}
+
+bool RingPair::set_header_u32(const Ring& r, u32 offset, u32 value)
+{
+    return m_memory.write(r.pfns[0] * PAGE_SIZE + offset, &value, 4) || fail();
+}
+
+bool RingPair::indices(const Ring& r, u32& write_index, u32& read_index)
+{
+    if (m_broken || !header_u32(r, WRITE_INDEX, write_index) || !header_u32(r, READ_INDEX, read_index))
+        return false;
+    // Packets, trailers and so both indices are multiples of 8 inside the data.
+    if (write_index >= r.data_size || read_index >= r.data_size || (write_index | read_index) % 8)
+        return fail();
+    return true;
+}
+
+bool RingPair::copy_from(const Ring& r, u32 at, std::span<u8> out)
+{
+    for (size_t done = 0; done < out.size();) {
+        const u32 in_page = at % PAGE_SIZE;
+        const size_t chunk = std::min<size_t>({out.size() - done, PAGE_SIZE - in_page, r.data_size - at});
+        if (!m_memory.read(r.pfns[1 + at / PAGE_SIZE] * PAGE_SIZE + in_page, out.subspan(done, chunk)))
+            return fail();
+        done += chunk;
+        at = static_cast<u32>((at + chunk) % r.data_size);
+    }
+    return true;
+}
+
+bool RingPair::copy_to(const Ring& r, u32 at, std::span<const u8> in)
+{
+    for (size_t done = 0; done < in.size();) {
+        const u32 in_page = at % PAGE_SIZE;
+        const size_t chunk = std::min<size_t>({in.size() - done, PAGE_SIZE - in_page, r.data_size - at});
+        if (!m_memory.write(r.pfns[1 + at / PAGE_SIZE] * PAGE_SIZE + in_page, in.subspan(done, chunk)))
+            return fail();
+        done += chunk;
+        at = static_cast<u32>((at + chunk) % r.data_size);
+    }
+    return true;
+}
+
+bool RingPair::can_read()
+{
+    u32 w, r;
+    return indices(m_in, w, r) && w != r;
+}
+
+void RingPair::mask_incoming(bool masked)
+{
+    if (!m_broken)
+        set_header_u32(m_in, INTERRUPT_MASK, masked ? 1 : 0);
+}
+
+std::optional<Packet> RingPair::read(bool& signal_writer)
+{
+    signal_writer = false;
+    u32 w, r;
+    if (!indices(m_in, w, r) || w == r)
+        return std::nullopt;
+    const u32 size = m_in.data_size;
+    const u32 used = (w + size - r) % size;
+    std::array<u8, PACKET_DESCRIPTOR_SIZE> d;
+    if (used < PACKET_DESCRIPTOR_SIZE + PACKET_TRAILER_SIZE || !copy_from(m_in, r, d)) {
+        fail();
+        return std::nullopt;
+    }
+    Packet p;
+    std::memcpy(&p.type, d.data(), 2);
+    u16 offset8, length8;
+    std::memcpy(&offset8, d.data() + 2, 2);
+    std::memcpy(&length8, d.data() + 4, 2);
+    std::memcpy(&p.flags, d.data() + 6, 2);
+    std::memcpy(&p.transaction_id, d.data() + 8, 8);
+    const u32 offset = offset8 * 8u, length = length8 * 8u;
+    if (offset < PACKET_DESCRIPTOR_SIZE || offset > length || length + PACKET_TRAILER_SIZE > used) {
+        fail();
+        return std::nullopt;
+    }
+    p.extra.resize(offset - PACKET_DESCRIPTOR_SIZE);
+    p.body.resize(length - offset);
+    if (!copy_from(m_in, (r + PACKET_DESCRIPTOR_SIZE) % size, p.extra) ||
+        !copy_from(m_in, (r + offset) % size, p.body))
+        return std::nullopt;
+    const u32 consumed = length + PACKET_TRAILER_SIZE;
+    if (!set_header_u32(m_in, READ_INDEX, (r + consumed) % size))
+        return std::nullopt;
+    // A writer that found too little room said how much it needs; tell it
+    // when this read is what made enough (free space crossed pending_send_sz).
+    u32 pending = 0;
+    header_u32(m_in, PENDING_SEND_SIZE, pending);
+    const u32 free_after = size - (used - consumed);
+    const u32 free_before = free_after - consumed;
+    signal_writer = pending != 0 && free_before <= pending && pending < free_after;
+    return p;
+}
+
+bool RingPair::write(u16 type, u16 flags, u64 transaction_id, std::span<const u8> extra,
+                     std::span<const u8> body, bool& signal_reader)
+{
+    signal_reader = false;
+    const size_t offset = PACKET_DESCRIPTOR_SIZE + extra.size();
+    const size_t length = (offset + body.size() + 7) & ~size_t{7};
+    if (extra.size() % 8 || length > 0xFFFF * 8u)
+        return false;
+    u32 w, r;
+    if (!indices(m_out, w, r))
+        return false;
+    const u32 size = m_out.data_size;
+    const u32 free = size - (w + size - r) % size;
+    const u32 needed = static_cast<u32>(length + PACKET_TRAILER_SIZE);
+    // One byte always stays free, so that a full ring is not an empty one.
+    if (needed >= free) {
+        set_header_u32(m_out, PENDING_SEND_SIZE, needed);
+        return false;
+    }
+    std::vector<u8> packet(length + PACKET_TRAILER_SIZE);
+    const u16 offset8 = static_cast<u16>(offset / 8), length8 = static_cast<u16>(length / 8);
+    std::memcpy(packet.data(), &type, 2);
+    std::memcpy(packet.data() + 2, &offset8, 2);
+    std::memcpy(packet.data() + 4, &length8, 2);
+    std::memcpy(packet.data() + 6, &flags, 2);
+    std::memcpy(packet.data() + 8, &transaction_id, 8);
+    std::copy(extra.begin(), extra.end(), packet.begin() + PACKET_DESCRIPTOR_SIZE);
+    std::copy(body.begin(), body.end(), packet.begin() + static_cast<std::ptrdiff_t>(offset));
+    const u64 trailer = u64{w} << 32;
+    std::memcpy(packet.data() + length, &trailer, 8);
+    if (!copy_to(m_out, w, packet) || !set_header_u32(m_out, WRITE_INDEX, (w + needed) % size))
+        return false;
+    set_header_u32(m_out, PENDING_SEND_SIZE, 0);
+    // Interrupt only on the empty-to-non-empty transition, and never while
+    // the guest masks (it is reading and will see this packet).
+    u32 mask = 0, read_now = 0;
+    if (!header_u32(m_out, INTERRUPT_MASK, mask) || !header_u32(m_out, READ_INDEX, read_now))
+        return false;
+    signal_reader = mask == 0 && read_now == w;
+    return true;
+}
+
+} // namespace vmbus
