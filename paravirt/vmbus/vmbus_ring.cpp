@@ -14,6 +14,13 @@ u32 load32(std::span<const u8> b, size_t at)
     return v;
 }
 
+// A page frame number whose address fits 52 bits: larger ones would wrap
+// round to low memory when multiplied by the page size.
+bool valid_pfn(u64 pfn)
+{
+    return pfn < (1ull << (52 - 12));
+}
+
 u64 pages_touched(u64 byte_offset, u64 byte_count)
 {
     return (byte_offset + byte_count + PAGE_SIZE - 1) / PAGE_SIZE;
@@ -45,6 +52,8 @@ std::optional<std::vector<GpaRange>> parse_gpa_ranges(std::span<const u8> extra)
         r.pfns.resize(pages);
         std::memcpy(r.pfns.data(), extra.data() + at, pages * 8);
         at += pages * 8;
+        if (!std::all_of(r.pfns.begin(), r.pfns.end(), valid_pfn))
+            return std::nullopt;
         ranges.push_back(std::move(r));
     }
     return ranges;
@@ -54,7 +63,8 @@ std::optional<RingPair> RingPair::create(GuestMemory memory, std::span<const u64
                                          u32 downstream_offset)
 {
     // Each ring: its header page and at least one data page.
-    if (downstream_offset < 2 || downstream_offset > pfns.size() || pfns.size() - downstream_offset < 2)
+    if (downstream_offset < 2 || downstream_offset > pfns.size() || pfns.size() - downstream_offset < 2 ||
+        !std::all_of(pfns.begin(), pfns.end(), valid_pfn))
         return std::nullopt;
     Ring in, out;
     in.pfns.assign(pfns.begin(), pfns.begin() + downstream_offset);

@@ -1,0 +1,311 @@
+// storvsp against the guest side of Linux's hv_storvsc (drivers/scsi/
+// storvsc_drv.c): the initialization handshake, SRBs with GPA-direct data
+// both ways, errors with sense, the scan of absent targets, a full ring,
+// and completions that arrive after the channel closed.
+#include "paravirt/vmbus/storvsp.h"
+#include "tests/paravirt/vmbus_guest_ring.h"
+
+#include <map>
+
+using namespace vmbus;
+
+namespace {
+
+constexpr u64 DATA_PFN = 0x300; // where the guest's I/O buffers are
+constexpr u64 INIT_TRANSACTION = ~0ull - 2; // Linux's VMBUS_RQST_INIT
+
+// 64 sectors in host memory; INQUIRY, READ(10), WRITE(10); completions at
+// once or held until release().
+struct FakeDisk : ScsiTarget {
+    std::vector<u8> sectors = std::vector<u8>(64 * 512);
+    bool hold = false;
+    std::vector<std::pair<Result, Done>> held;
+    std::vector<u8> last_luns;
+
+    void execute(const Command& c, Done done) override
+    {
+        last_luns.push_back(c.lun);
+        Result r;
+        const u8 op = c.cdb[0];
+        if (c.lun != 0 && op == 0x12) {
+            r.transferred = static_cast<u32>(std::min<size_t>(c.data.size(), 36));
+            std::fill_n(c.data.begin(), r.transferred, 0);
+            c.data[0] = 0x7F; // no device here
+        } else if (c.lun == 0 && (op == 0x28 || op == 0x2A)) {
+            const u32 lba = (u32{c.cdb[2]} << 24) | (c.cdb[3] << 16) | (c.cdb[4] << 8) | c.cdb[5];
+            const u32 bytes = ((c.cdb[7] << 8) | c.cdb[8]) * 512u;
+            if (u64{lba} * 512 + bytes > sectors.size() || bytes > c.data.size()) {
+                r.status = 2;
+                r.sense = {0x70, 0, 0x05, 0, 0, 0, 0, 10, 0, 0, 0, 0, 0x21, 0x00};
+            } else if (op == 0x28) {
+                std::copy_n(sectors.begin() + lba * 512, bytes, c.data.begin());
+                r.transferred = bytes;
+            } else {
+                std::copy_n(c.data.begin(), bytes, sectors.begin() + lba * 512);
+                r.transferred = bytes;
+            }
+        } else {
+            r.status = 2;
+            r.sense = {0x70, 0, 0x05, 0, 0, 0, 0, 10, 0, 0, 0, 0, 0x20, 0x00};
+        }
+        if (hold)
+            held.emplace_back(r, std::move(done));
+        else
+            done(r);
+    }
+    void release()
+    {
+        auto h = std::move(held);
+        held.clear();
+        for (auto& [r, done] : h)
+            done(r);
+    }
+};
+
+struct Harness : GuestRings {
+    FakeDisk disk;
+    unsigned interrupts = 0;
+    Storvsp vsp{memory, disk, [this] { ++interrupts; }};
+
+    Harness()
+    {
+        VmbusServer::OpenRequest open;
+        open.relid = 1;
+        open.ring_pfns = pfns;
+        open.downstream_offset = OUT_PAGES;
+        REQUIRE(vsp.open(open));
+    }
+    static std::vector<u8> packet(u32 operation, size_t size = vstor::PACKET_SIZE)
+    {
+        std::vector<u8> p(size);
+        std::memcpy(p.data(), &operation, 4);
+        return p;
+    }
+    // Posts one request and returns the completion's body.
+    std::vector<u8> request(const std::vector<u8>& body, u64 trans = INIT_TRANSACTION,
+                            const std::vector<u8>& extra = {})
+    {
+        REQUIRE(guest_write(extra.empty() ? PACKET_DATA_INBAND : PACKET_DATA_USING_GPA_DIRECT, trans, body,
+                            PACKET_FLAG_COMPLETION_REQUESTED, extra));
+        vsp.signaled();
+        auto c = guest_read();
+        REQUIRE(c);
+        CHECK(std::get<0>(*c) == PACKET_COMPLETION);
+        CHECK(std::get<1>(*c) == trans);
+        return std::get<2>(*c);
+    }
+    static u32 u32_at(const std::vector<u8>& b, unsigned at)
+    {
+        u32 v;
+        std::memcpy(&v, b.data() + at, 4);
+        return v;
+    }
+    void initialize(u16 version = vstor::VERSION_WIN10)
+    {
+        CHECK(u32_at(request(packet(vstor::BEGIN_INITIALIZATION)), vstor::STATUS) == 0);
+        std::vector<u8> v = packet(vstor::QUERY_PROTOCOL_VERSION);
+        std::memcpy(v.data() + vstor::VERSION, &version, 2);
+        CHECK(u32_at(request(v), vstor::STATUS) == 0);
+        request(packet(vstor::QUERY_PROPERTIES));
+        CHECK(u32_at(request(packet(vstor::END_INITIALIZATION)), vstor::STATUS) == 0);
+    }
+    // An SRB for READ(10)/WRITE(10) of `sectors` at `lba`, data at DATA_PFN.
+    static std::vector<u8> srb(u8 op, u32 lba, u16 sectors, u8 lun = 0, u8 target = 0)
+    {
+        std::vector<u8> p = packet(vstor::EXECUTE_SRB);
+        p[vstor::SRB_TARGET] = target;
+        p[vstor::SRB_LUN] = lun;
+        p[vstor::SRB_CDB_LENGTH] = 10;
+        p[vstor::SRB_SENSE_LENGTH] = 20;
+        p[vstor::SRB_DATA_IN] = op == 0x2A ? vstor::DATA_WRITE : vstor::DATA_READ;
+        const u32 length = sectors * 512u;
+        std::memcpy(p.data() + vstor::SRB_TRANSFER_LENGTH, &length, 4);
+        const u8 cdb[10] = {op, 0, static_cast<u8>(lba >> 24), static_cast<u8>(lba >> 16), static_cast<u8>(lba >> 8),
+                            static_cast<u8>(lba), 0, static_cast<u8>(sectors >> 8), static_cast<u8>(sectors), 0};
+        std::copy(cdb, cdb + 10, p.begin() + vstor::SRB_CDB);
+        return p;
+    }
+    // One GPA-direct range of `bytes` from `offset` into DATA_PFN...
+    static std::vector<u8> range(u32 bytes, u32 offset = 0)
+    {
+        std::vector<u8> e(8);
+        const u32 count = 1;
+        std::memcpy(e.data() + 4, &count, 4);
+        e.resize(16);
+        std::memcpy(e.data() + 8, &bytes, 4);
+        std::memcpy(e.data() + 12, &offset, 4);
+        const u64 pages = (offset + bytes + 4095) / 4096;
+        for (u64 i = 0; i < pages; ++i) {
+            const u64 pfn = DATA_PFN + i * 3; // scattered pages
+            e.resize(e.size() + 8);
+            std::memcpy(e.data() + e.size() - 8, &pfn, 8);
+        }
+        return e;
+    }
+    GuestPhys data_address(u32 byte, u32 offset = 0)
+    {
+        const u32 at = offset + byte;
+        return (DATA_PFN + (at / 4096) * 3) * 4096 + at % 4096;
+    }
+};
+
+} // namespace
+
+TEST_CASE("storvsp: the initialization handshake as Linux runs it, with the version it asks for")
+{
+    Harness h;
+    CHECK(Harness::u32_at(h.request(Harness::packet(vstor::BEGIN_INITIALIZATION)), vstor::OPERATION) ==
+          vstor::COMPLETE_IO);
+    // Linux tries 6.2, then 6.0, then 5.1; older ones are refused.
+    std::vector<u8> v = Harness::packet(vstor::QUERY_PROTOCOL_VERSION);
+    const u16 old = 0x0402;
+    std::memcpy(v.data() + vstor::VERSION, &old, 2);
+    CHECK(Harness::u32_at(h.request(v), vstor::STATUS) == vstor::STATUS_REVISION_MISMATCH);
+    const u16 win10 = vstor::VERSION_WIN10;
+    std::memcpy(v.data() + vstor::VERSION, &win10, 2);
+    CHECK(Harness::u32_at(h.request(v), vstor::STATUS) == 0);
+    CHECK(h.vsp.protocol_version() == vstor::VERSION_WIN10);
+    const std::vector<u8> props = h.request(Harness::packet(vstor::QUERY_PROPERTIES));
+    REQUIRE(props.size() == vstor::PACKET_SIZE);
+    CHECK(Harness::u32_at(props, vstor::PROPERTIES_MAX_TRANSFER) == Storvsp::MAX_TRANSFER);
+    CHECK(Harness::u32_at(props, vstor::PROPERTIES_FLAGS) == 0); // no multi-channel
+    CHECK(Harness::u32_at(h.request(Harness::packet(vstor::CREATE_SUB_CHANNELS)), vstor::STATUS) != 0);
+    CHECK(Harness::u32_at(h.request(Harness::packet(vstor::END_INITIALIZATION)), vstor::STATUS) == 0);
+    // Pre-Windows 8 packets are 48 bytes, and so are their completions.
+    CHECK(h.request(Harness::packet(vstor::BEGIN_INITIALIZATION, vstor::PACKET_SIZE_PRE_WIN8)).size() ==
+          vstor::PACKET_SIZE_PRE_WIN8);
+    CHECK(h.interrupts > 0);
+}
+
+TEST_CASE("storvsp: SRBs write and read through scattered guest pages at any offset")
+{
+    Harness h;
+    h.initialize();
+    std::vector<u8> pattern(4 * 512);
+    for (size_t i = 0; i < pattern.size(); ++i)
+        pattern[i] = static_cast<u8>(i * 13 + 1);
+    for (size_t i = 0; i < pattern.size(); ++i)
+        REQUIRE(h.memory.write(h.data_address(static_cast<u32>(i), 0x300), &pattern[i], 1));
+    const std::vector<u8> w = h.request(Harness::srb(0x2A, 8, 4), 1, Harness::range(2048, 0x300));
+    CHECK(w[vstor::SRB_STATUS] == vstor::SRB_SUCCESS);
+    CHECK(Harness::u32_at(w, vstor::SRB_TRANSFER_LENGTH) == 2048);
+    CHECK(std::equal(pattern.begin(), pattern.end(), h.disk.sectors.begin() + 8 * 512));
+
+    const std::vector<u8> r = h.request(Harness::srb(0x28, 8, 4), 2, Harness::range(2048, 0xF00));
+    CHECK(r[vstor::SRB_STATUS] == vstor::SRB_SUCCESS);
+    for (size_t i = 0; i < pattern.size(); ++i) {
+        u8 b = 0;
+        REQUIRE(h.memory.read(h.data_address(static_cast<u32>(i), 0xF00), &b, 1));
+        REQUIRE(b == pattern[i]);
+    }
+}
+
+TEST_CASE("storvsp: a failed command returns CHECK CONDITION with its sense in the SRB")
+{
+    Harness h;
+    h.initialize();
+    const std::vector<u8> r = h.request(Harness::srb(0x28, 63, 4), 3, Harness::range(2048));
+    CHECK(r[vstor::SRB_STATUS] == (vstor::SRB_ERROR | vstor::SRB_AUTOSENSE_VALID));
+    CHECK(r[vstor::SRB_SCSI_STATUS] == 2);
+    CHECK(r[vstor::SRB_SENSE_LENGTH] == 14);
+    CHECK(r[vstor::SRB_CDB + 2] == 0x05);
+    CHECK(r[vstor::SRB_CDB + 12] == 0x21);
+    CHECK(Harness::u32_at(r, vstor::SRB_TRANSFER_LENGTH) == 0);
+}
+
+TEST_CASE("storvsp: SRBs for other targets and paths reach the disk as a LUN that is not there")
+{
+    Harness h;
+    h.initialize();
+    std::vector<u8> inquiry = Harness::packet(vstor::EXECUTE_SRB);
+    inquiry[vstor::SRB_TARGET] = 1;
+    inquiry[vstor::SRB_CDB_LENGTH] = 6;
+    inquiry[vstor::SRB_DATA_IN] = vstor::DATA_READ;
+    const u32 len = 36;
+    std::memcpy(inquiry.data() + vstor::SRB_TRANSFER_LENGTH, &len, 4);
+    inquiry[vstor::SRB_CDB] = 0x12;
+    inquiry[vstor::SRB_CDB + 4] = 36;
+    const std::vector<u8> r = h.request(inquiry, 4, Harness::range(36));
+    CHECK(r[vstor::SRB_STATUS] == vstor::SRB_SUCCESS);
+    u8 first = 0;
+    REQUIRE(h.memory.read(DATA_PFN * 4096, &first, 1));
+    CHECK(first == 0x7F);
+    CHECK(h.disk.last_luns.back() != 0);
+}
+
+TEST_CASE("storvsp: SRBs that do not add up are refused without touching the disk or memory")
+{
+    Harness h;
+    h.initialize();
+    struct Case {
+        const char* what;
+        std::vector<u8> srb;
+        std::vector<u8> extra;
+    };
+    std::vector<Case> cases;
+    cases.push_back({"data longer than its pages", Harness::srb(0x28, 0, 8), Harness::range(2048)});
+    cases.push_back({"data but no pages", Harness::srb(0x28, 0, 1), {}});
+    std::vector<u8> no_cdb = Harness::srb(0x28, 0, 1);
+    no_cdb[vstor::SRB_CDB_LENGTH] = 0;
+    cases.push_back({"no CDB", no_cdb, Harness::range(512)});
+    std::vector<u8> long_cdb = Harness::srb(0x28, 0, 1);
+    long_cdb[vstor::SRB_CDB_LENGTH] = 17;
+    cases.push_back({"a CDB longer than 16", long_cdb, Harness::range(512)});
+    std::vector<u8> huge = Harness::srb(0x28, 0, 1);
+    const u32 too_much = Storvsp::MAX_TRANSFER + 512;
+    std::memcpy(huge.data() + vstor::SRB_TRANSFER_LENGTH, &too_much, 4);
+    cases.push_back({"more than the maximum transfer", huge, Harness::range(too_much)});
+    std::vector<u8> bad_pfn = Harness::range(512);
+    const u64 far = 1ull << 45;
+    std::memcpy(bad_pfn.data() + 16, &far, 8);
+    cases.push_back({"a page frame past any address", Harness::srb(0x28, 0, 1), bad_pfn});
+    u64 trans = 10;
+    for (const Case& c : cases) {
+        INFO(c.what);
+        const size_t calls = h.disk.last_luns.size();
+        const std::vector<u8> r = h.request(c.srb, trans++, c.extra);
+        CHECK(r[vstor::SRB_STATUS] == vstor::SRB_INVALID_REQUEST);
+        CHECK(h.disk.last_luns.size() == calls);
+    }
+    // A page that is not RAM: the disk ran, the copy failed, the SRB says so.
+    std::vector<u8> mmio = Harness::range(512);
+    const u64 hole = 0xFEE00; // the local APIC page
+    std::memcpy(mmio.data() + 16, &hole, 8);
+    CHECK(h.request(Harness::srb(0x28, 0, 1), trans++, mmio)[vstor::SRB_STATUS] == vstor::SRB_ERROR);
+}
+
+TEST_CASE("storvsp: completions wait while the guest's ring is full, and none reach a closed channel")
+{
+    Harness h;
+    h.initialize();
+    h.disk.hold = true;
+    // Many reads in flight (the guest's queue depth), completed at once:
+    // 64-byte completions (88 bytes with descriptor and trailer) fill the
+    // 8 KiB ring after 93; the rest wait for the guest to read.
+    for (u64 t = 0; t < 120; ++t) {
+        REQUIRE(h.guest_write(PACKET_DATA_USING_GPA_DIRECT, 100 + t, Harness::srb(0x28, 0, 1),
+                              PACKET_FLAG_COMPLETION_REQUESTED, Harness::range(512)));
+        h.vsp.signaled();
+    }
+    CHECK(h.vsp.in_flight() == 120);
+    h.disk.release();
+    std::vector<u64> seen;
+    while (auto c = h.guest_read())
+        seen.push_back(std::get<1>(*c));
+    CHECK(seen.size() < 120);
+    CHECK(h.get(false, 12) != 0); // pending_send_sz: the host is waiting for room
+    h.vsp.signaled();             // the guest's signal after reading
+    while (auto c = h.guest_read())
+        seen.push_back(std::get<1>(*c));
+    REQUIRE(seen.size() == 120);
+    for (u64 t = 0; t < 120; ++t)
+        CHECK(seen[t] == 100 + t);
+
+    REQUIRE(h.guest_write(PACKET_DATA_USING_GPA_DIRECT, 999, Harness::srb(0x28, 0, 1),
+                          PACKET_FLAG_COMPLETION_REQUESTED, Harness::range(512)));
+    h.vsp.signaled();
+    h.vsp.close();
+    h.disk.release(); // completes into a closed channel: dropped
+    CHECK(h.vsp.in_flight() == 0);
+    CHECK_FALSE(h.guest_read());
+}
