@@ -7,40 +7,18 @@
 // its completion goes back with the SRB and SCSI status, sense data and
 // the bytes moved.
 //
-// The SCSI command set itself is not here: ScsiTarget is the seam to the
-// disk model (platform/storage), so the same disks serve any transport.
+// The SCSI command set itself is not here: ScsiTarget (platform/storage)
+// is the seam to the disk model, so the same disks serve any transport.
 #pragma once
 
 #include "paravirt/vmbus/vmbus_ring.h"
+#include "platform/storage/scsi_target.h"
 #include "paravirt/vmbus/vmbus_server.h"
 
 #include <deque>
 #include <functional>
 #include <memory>
 #include <optional>
-
-// A SCSI target as a transport sees it: commands addressed by LUN, data in
-// a host buffer, completed (possibly later) through the callback.
-class ScsiTarget {
-public:
-    enum class Direction : u8 { None, ToDevice, FromDevice };
-    struct Command {
-        u8 lun = 0;
-        std::span<const u8> cdb;
-        Direction direction = Direction::None;
-        // ToDevice: the data; FromDevice: where it goes (the target fills
-        // at most this much). Valid until the callback.
-        std::span<u8> data;
-    };
-    struct Result {
-        u8 status = 0;          // SAM status: 0 GOOD, 2 CHECK CONDITION
-        std::vector<u8> sense;  // fixed-format sense data with CHECK CONDITION
-        u32 transferred = 0;    // bytes of `data` moved
-    };
-    using Done = std::function<void(const Result&)>;
-    virtual ~ScsiTarget() = default;
-    virtual void execute(const Command& command, Done done) = 0;
-};
 
 namespace vstor {
 // Operations (vstor_packet.operation).
