@@ -121,10 +121,16 @@ void print_stats(std::FILE* out, u64 retired, const MachineStats& stats)
                  static_cast<unsigned long long>(retired), static_cast<unsigned long long>(stats.port_accesses),
                  static_cast<unsigned long long>(stats.mmio_accesses),
                  static_cast<unsigned long long>(stats.interrupts));
+    std::fprintf(out, "vmbus messages: %llu\nvmbus signals to host: %llu\nvmbus signals to guest: %llu\n",
+                 static_cast<unsigned long long>(stats.vmbus_messages),
+                 static_cast<unsigned long long>(stats.vmbus_signals_in),
+                 static_cast<unsigned long long>(stats.vmbus_signals_out));
     std::fflush(out);
 }
 
 MachineStats operator+(const MachineStats& a, const MachineStats& b)
 {
-    return {a.port_accesses + b.port_accesses, a.mmio_accesses + b.mmio_accesses, a.interrupts + b.interrupts};
+    return {a.port_accesses + b.port_accesses, a.mmio_accesses + b.mmio_accesses, a.interrupts + b.interrupts,
+            a.vmbus_messages + b.vmbus_messages, a.vmbus_signals_in + b.vmbus_signals_in,
+            a.vmbus_signals_out + b.vmbus_signals_out};
 }

@@ -169,6 +169,12 @@ MachineStats Machine::stats() const
     MachineStats stats{m_ports.accesses(), m_memory.mmio_accesses(), 0};
     for (const auto& vcpu : m_vcpus)
         stats.interrupts += vcpu->backend->external_interrupts();
+    if (m_vmbus) {
+        const VmbusServer::Counters& c = m_vmbus->counters();
+        stats.vmbus_messages = c.messages_in + c.messages_out;
+        stats.vmbus_signals_in = c.signals_in;
+        stats.vmbus_signals_out = c.signals_out;
+    }
     return stats;
 }
 

@@ -99,6 +99,11 @@ struct MachineStats {
     u64 port_accesses = 0;
     u64 mmio_accesses = 0;
     u64 interrupts = 0;
+    // VMBus (docs/vmbus.md): channel-management messages both ways, and
+    // channel signals guest to host (HvSignalEvent) and host to guest.
+    u64 vmbus_messages = 0;
+    u64 vmbus_signals_in = 0;
+    u64 vmbus_signals_out = 0;
 };
 
 // Why run() returned.

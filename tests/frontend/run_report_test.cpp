@@ -10,7 +10,8 @@ TEST_CASE("--stats prints the instructions first, then the device exits and inte
     char buffer[256] = {};
     std::FILE* out = fmemopen(buffer, sizeof buffer, "w");
     REQUIRE(out);
-    print_stats(out, 1234, MachineStats{10, 20, 30} + MachineStats{1, 2, 3});
+    print_stats(out, 1234, MachineStats{10, 20, 30, 40, 50, 60} + MachineStats{1, 2, 3, 4, 5, 6});
     std::fclose(out);
-    CHECK(std::string(buffer) == "instructions: 1234\nport accesses: 11\nmmio accesses: 22\ninterrupts: 33\n");
+    CHECK(std::string(buffer) == "instructions: 1234\nport accesses: 11\nmmio accesses: 22\ninterrupts: 33\n"
+                                 "vmbus messages: 44\nvmbus signals to host: 55\nvmbus signals to guest: 66\n");
 }

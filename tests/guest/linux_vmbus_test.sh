@@ -41,6 +41,9 @@ boot() { # boot KERNEL_ARGS VIRIDIAN_OPTIONS...
 
 boot "" --cpus 2 --stats
 has "hv_vmbus: Vmbus version:5\.3" || fail "hv_vmbus did not negotiate 5.3"
+# Contact, version response, offers request, all-offers-delivered at least.
+messages=$(sed -n 's/^vmbus messages: //p' "$work/out")
+[ "${messages:-0}" -ge 4 ] || fail "--stats counted ${messages:-no} VMBus messages"
 boot "hv_vmbus.max_version=0x40001" --deterministic
 has "hv_vmbus: Vmbus version:4\.1" || fail "hv_vmbus.max_version=0x40001 did not give 4.1"
 echo "linux-vmbus: ok"
