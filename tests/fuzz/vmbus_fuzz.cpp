@@ -119,6 +119,7 @@ struct Rig {
     std::vector<u8> last_post;
     u32 last_connection = MESSAGE_CONNECTION_ID;
     unsigned last_vp = 0;
+    u32 last_type = SYNIC_MESSAGE_TYPE;
 
     static HvConfig config()
     {
@@ -159,11 +160,12 @@ struct Rig {
                 fail("SynIC set-up refused", vp);
     }
 
-    HvStatus post(unsigned vp, u32 connection, std::vector<u8> bytes)
+    HvStatus post(unsigned vp, u32 connection, std::vector<u8> bytes, u32 type = SYNIC_MESSAGE_TYPE)
     {
         last_post = std::move(bytes);
         last_connection = connection;
         last_vp = vp;
+        last_type = type;
         return repost();
     }
     HvStatus repost()
@@ -171,7 +173,7 @@ struct Rig {
         for (unsigned i = 0; i < channels; ++i)
             devices[i].posting = &last_post;
         const HvStatus status =
-            hv.connections().post_message(last_vp, last_connection, SYNIC_MESSAGE_TYPE, last_post);
+            hv.connections().post_message(last_vp, last_connection, last_type, last_post);
         for (unsigned i = 0; i < channels; ++i)
             devices[i].posting = nullptr;
         if (status != HvStatus::Success && status != HvStatus::InsufficientBuffers)
@@ -340,12 +342,13 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size)
         const u8 op = in.byte();
         const unsigned vp = (op >> 4) & 1;
         switch (op & 0x0F) {
-        case 0: // a message on connection 1, or 4: length, then bytes
+        case 0: // a message on connection 1, or 4 (of type 1, or 2 with op bit 5): length, then bytes
         case 1: {
             const u8 length = in.byte();
             std::vector<u8> m = in.bytes(length <= HV_MESSAGE_MAX_PAYLOAD ? length : HV_MESSAGE_MAX_PAYLOAD);
             if (posts++ < MAX_POSTS)
-                rig->post(vp, op & 1 ? MESSAGE_CONNECTION_ID_WIN10_V5 : MESSAGE_CONNECTION_ID, std::move(m));
+                rig->post(vp, op & 1 ? MESSAGE_CONNECTION_ID_WIN10_V5 : MESSAGE_CONNECTION_ID, std::move(m),
+                          op & 0x20 ? 2 : SYNIC_MESSAGE_TYPE);
             break;
         }
         case 2: { // a burst: the last message again, 1..256 times
