@@ -8,6 +8,14 @@ using namespace vmbus;
 
 namespace {
 
+// Messages the outbox may hold before the guest's requests are refused with
+// InsufficientBuffers (which Linux's vmbus_post_msg retries, as on Hyper-V
+// when the host's buffers are full). A guest that reads its messages waits
+// for each answer and never comes near it; the one burst larger than a few
+// answers, the offers, is admitted whole. Without it a guest that posts and
+// never reads grows host memory without bound, past what a snapshot loads.
+constexpr size_t MAX_OUTBOX = 256;
+
 // The smallest message of each type the guest sends; shorter ones are refused.
 unsigned minimum_size(u32 type)
 {
@@ -136,6 +144,11 @@ VmbusServer::Channel* VmbusServer::channel(u32 relid)
 
 HvStatus VmbusServer::receive(unsigned /*vp*/, u32 connection_id, std::span<const u8> m)
 {
+    // Contact and UNLOAD empty the outbox: a guest starting over always gets through.
+    const bool starts_over = m.size() >= HEADER_SIZE &&
+                             (load_u32(m, 0) == INITIATE_CONTACT || load_u32(m, 0) == UNLOAD);
+    if (m_outbox.size() >= MAX_OUTBOX && !starts_over)
+        return HvStatus::InsufficientBuffers;
     ++m_counters.messages_in;
     if (m.size() < HEADER_SIZE) {
         refuse();

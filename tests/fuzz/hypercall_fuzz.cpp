@@ -11,6 +11,7 @@
 #include "mmu/physical_memory.h"
 #include "paravirt/hyperv.h"
 #include "platform/clock/virtual_clock.h"
+#include "tests/fuzz/null_apic.h"
 #include "tests/paravirt/hypercall_caller.h"
 
 #include <cstddef>
@@ -42,16 +43,6 @@ private:
     const uint8_t* m_data;
     size_t m_size;
     size_t m_pos = 0;
-};
-
-struct NullApic final : ApicPort {
-    void raise_vector(unsigned, u8, bool) override {}
-    void set_auto_eoi(unsigned, u8, bool) override {}
-    void write_eoi(unsigned) override {}
-    u64 read_icr(unsigned) override { return 0; }
-    void write_icr(unsigned, u64) override {}
-    u8 read_tpr(unsigned) override { return 0; }
-    void write_tpr(unsigned, u8) override {}
 };
 
 constexpr u64 RAM = 16ull << 20;

@@ -18,6 +18,7 @@
 #include "platform/storage/ata_disk.h"
 #include "platform/storage/atapi_cdrom.h"
 #include "platform/storage/piix_ide.h"
+#include "tests/fuzz/fuzz_input.h"
 
 #include <cstdint>
 #include <cstdio>
@@ -105,17 +106,6 @@ struct Rig {
     IoDevice& bus_master() { return *ide.bar(PiixIde::BMIBA_BAR).handler; }
 };
 
-// Reads the input front to back; past its end everything is 0.
-struct Input {
-    const uint8_t* data;
-    size_t size;
-    size_t pos = 0;
-    bool done() const { return pos >= size; }
-    u8 byte() { return pos < size ? data[pos++] : 0; }
-    u16 word() { return static_cast<u16>(byte() | byte() << 8); }
-    u32 dword() { return u32(word()) | u32(word()) << 16; }
-};
-
 unsigned access_size(u8 b)
 {
     static constexpr unsigned sizes[] = {1, 2, 4, 2};
@@ -145,7 +135,7 @@ void save_load_save(Rig& rig)
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size)
 {
     Rig rig;
-    Input in{data, size};
+    FuzzInput in{data, size};
     for (size_t step = 0; step < MAX_STEPS && !in.done(); ++step) {
         const u8 op = in.byte();
         IdeChannel& channel = rig.ide.channel(op >> 7);
