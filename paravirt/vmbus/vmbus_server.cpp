@@ -15,6 +15,11 @@ namespace {
 // answers, the offers, is admitted whole. Without it a guest that posts and
 // never reads grows host memory without bound, past what a snapshot loads.
 constexpr size_t MAX_OUTBOX = 256;
+// GPADLs the guest may hold at once, complete or being sent. Linux needs a
+// few per channel (a ring, netvsc's send and receive buffers); each may
+// name up to 8190 pages (a 64 KiB range buffer), so this bounds the host
+// memory a guest can make the server keep to about 128 MiB.
+constexpr size_t MAX_GPADLS = 2048;
 
 // The smallest message of each type the guest sends; shorter ones are refused.
 unsigned minimum_size(u32 type)
@@ -247,7 +252,8 @@ void VmbusServer::gpadl_header(std::span<const u8> m)
     g.relid = relid;
     g.range_buflen = load_u16(m, gpadl_header::RANGE_BUFLEN);
     g.range_count = load_u16(m, gpadl_header::RANGE_COUNT);
-    if (!channel(relid) || m_gpadls.count(handle) || g.range_count == 0 || g.range_buflen < 8) {
+    if (!channel(relid) || m_gpadls.count(handle) || g.range_count == 0 || g.range_buflen < 8 ||
+        m_gpadls.size() >= MAX_GPADLS) {
         refuse();
         // A handle in use stays as it is; any other refusal answers now.
         if (!m_gpadls.count(handle))
@@ -511,6 +517,17 @@ void VmbusServer::visit_state(StateVisitor& v)
             visit_gpadl(h, g);
             m_gpadls[h] = std::move(g);
         }
+    }
+    if (v.loading() && m_gpadls.size() > MAX_GPADLS)
+        return v.fail("vmbus: too many GPADLs");
+    // An open channel's ring must be there, complete and its own.
+    for (u32 relid = 1; v.loading() && relid <= m_channels.size(); ++relid) {
+        const Channel& ch = m_channels[relid - 1];
+        if (ch.state != ChannelState::Open)
+            continue;
+        auto g = m_gpadls.find(ch.ring_gpadl);
+        if (g == m_gpadls.end() || !g->second.complete || g->second.relid != relid)
+            return v.fail("vmbus: an open channel without its ring");
     }
     u32 queued = static_cast<u32>(m_outbox.size());
     v.field("outbox", queued);

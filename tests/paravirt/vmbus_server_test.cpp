@@ -391,3 +391,49 @@ TEST_CASE("VMBus: a guest that never reads its answers is told to retry, and UNL
     CHECK(load_u32(m, 0) == UNLOAD_RESPONSE);
     CHECK(reads <= Synic::QUEUE_DEPTH + 2);
 }
+
+TEST_CASE("VMBus: a guest cannot make the host keep more than 2048 GPADLs")
+{
+    VmbusHarness h;
+    FakeDevice d;
+    const u32 relid = h.server.add_channel(scsi_offer(1), d);
+    h.contact();
+    h.take();
+    for (u32 handle = 1; handle <= 2048; ++handle) {
+        h.create_gpadl(relid, handle, 1);
+        REQUIRE(load_u32(h.take(), gpadl_created::STATUS) == STATUS_SUCCESS);
+    }
+    h.create_gpadl(relid, 5000, 1);
+    CHECK(load_u32(h.take(), gpadl_created::STATUS) != STATUS_SUCCESS);
+}
+
+TEST_CASE("VMBus: a saved state with an open channel whose ring is missing does not load")
+{
+    VmbusHarness a;
+    FakeDevice da;
+    const u32 relid = a.server.add_channel(scsi_offer(1), da);
+    a.contact();
+    a.take();
+    a.create_gpadl(relid, 8, 4);
+    a.take();
+    REQUIRE(load_u32(a.open(relid, 8, 0, 2), open_result::STATUS) == STATUS_SUCCESS);
+    StateVisitor saver = StateVisitor::saver();
+    a.server.visit_state(saver);
+    // Damage the ring GPADL handle the channel names (its 4 bytes after the
+    // channel's state and target VP): 8 becomes 9, which does not exist.
+    std::vector<u8> bytes = saver.bytes();
+    bool damaged = false;
+    for (size_t i = 0; i + 4 <= bytes.size() && !damaged; ++i)
+        if (bytes[i] == 8 && bytes[i + 1] == 0 && bytes[i + 2] == 0 && bytes[i + 3] == 0 && i >= 5 &&
+            bytes[i - 5] == 1 /* Open */) {
+            bytes[i] = 9;
+            damaged = true;
+        }
+    REQUIRE(damaged);
+    VmbusHarness b;
+    FakeDevice db;
+    b.server.add_channel(scsi_offer(1), db);
+    StateVisitor loader = StateVisitor::loader(bytes);
+    b.server.visit_state(loader);
+    CHECK_FALSE(loader.ok());
+}
