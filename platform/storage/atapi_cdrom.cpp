@@ -1,19 +1,17 @@
 #include "platform/storage/atapi_cdrom.h"
 
 #include "mmu/base/state_visitor.h"
+#include "platform/storage/scsi.h"
 
 #include <algorithm>
 #include <cstring>
 
 using namespace ata;
+// The byte helpers and additional sense codes of SPC-3 (MMC-3's own are below).
+using namespace scsi;
 
 namespace {
 
-// Additional sense codes (SPC-3 annex D, MMC-3 annex F).
-constexpr u8 ASC_INVALID_OPCODE = 0x20, ASC_LBA_OUT_OF_RANGE = 0x21,
-             ASC_INVALID_FIELD_IN_CDB = 0x24, ASC_MEDIUM_MAY_HAVE_CHANGED = 0x28,
-             ASC_SAVING_PARAMETERS_NOT_SUPPORTED = 0x39, ASC_MEDIUM_NOT_PRESENT = 0x3A,
-             ASC_MEDIUM_REMOVAL_PREVENTED = 0x53, ASC_UNRECOVERED_READ_ERROR = 0x11;
 // ASCQs of MEDIUM NOT PRESENT that Linux's sr reads as the tray state.
 constexpr u8 ASCQ_TRAY_CLOSED = 0x01, ASCQ_TRAY_OPEN = 0x02;
 constexpr u8 ASCQ_MEDIUM_REMOVAL_PREVENTED = 0x02;
@@ -32,19 +30,6 @@ constexpr u8 PAGE_ERROR_RECOVERY = 0x01, PAGE_CD_DEVICE = 0x0D, PAGE_CAPABILITIE
 // A CD's first block lies 2 seconds (150 frames) into the disc (MMC-3 4.2.3.6).
 constexpr u32 MSF_OFFSET = 150;
 
-void put_be16(u8* p, u32 v)
-{
-    p[0] = static_cast<u8>(v >> 8);
-    p[1] = static_cast<u8>(v);
-}
-void put_be32(u8* p, u32 v)
-{
-    put_be16(p, v >> 16);
-    put_be16(p + 2, v);
-}
-u32 be16(const u8* p) { return u32(p[0]) << 8 | p[1]; }
-u32 be32(const u8* p) { return be16(p) << 16 | be16(p + 2); }
-
 // A TOC address: a logical block, or minute/second/frame with MSF set.
 void put_address(u8* p, u64 lba, bool msf)
 {
@@ -55,13 +40,6 @@ void put_address(u8* p, u64 lba, bool msf)
     p[1] = static_cast<u8>(std::min<u64>(frames / (60 * 75), 0xFF));
     p[2] = static_cast<u8>(frames / 75 % 60);
     p[3] = static_cast<u8>(frames % 75);
-}
-
-// INQUIRY strings: ASCII, space padded (SPC-3 4.4.1).
-void put_padded(u8* p, unsigned length, std::string_view text)
-{
-    for (unsigned i = 0; i < length; ++i)
-        p[i] = i < text.size() ? static_cast<u8>(text[i]) : ' ';
 }
 
 } // namespace

@@ -1,0 +1,73 @@
+// What the SCSI targets (the ATAPI CD-ROM, the SCSI disk) share of the
+// wire: big-endian CDB and parameter fields, space-padded identification
+// strings, sense keys and additional sense codes (SPC-3 4.5.6, annex D).
+#pragma once
+
+#include "mmu/base/types.h"
+
+#include <string_view>
+
+namespace scsi {
+
+// Sense keys (SPC-3 4.5.6).
+enum SenseKey : u8 {
+    NO_SENSE = 0x0,
+    NOT_READY = 0x2,
+    MEDIUM_ERROR = 0x3,
+    ILLEGAL_REQUEST = 0x5,
+    UNIT_ATTENTION = 0x6,
+    DATA_PROTECT = 0x7,
+    ABORTED_COMMAND = 0xB,
+};
+
+// Additional sense codes (SPC-3 annex D); the qualifier is 0 unless named.
+constexpr u8 ASC_WRITE_ERROR = 0x0C, ASC_UNRECOVERED_READ_ERROR = 0x11,
+             ASC_PARAMETER_LIST_LENGTH_ERROR = 0x1A, ASC_INVALID_OPCODE = 0x20,
+             ASC_LBA_OUT_OF_RANGE = 0x21, ASC_INVALID_FIELD_IN_CDB = 0x24,
+             ASC_LOGICAL_UNIT_NOT_SUPPORTED = 0x25, ASC_INVALID_FIELD_IN_PARAMETER_LIST = 0x26,
+             ASC_WRITE_PROTECTED = 0x27, ASC_MEDIUM_MAY_HAVE_CHANGED = 0x28,
+             ASC_SAVING_PARAMETERS_NOT_SUPPORTED = 0x39, ASC_MEDIUM_NOT_PRESENT = 0x3A,
+             ASC_DATA_PHASE_ERROR = 0x4B, ASC_MEDIUM_REMOVAL_PREVENTED = 0x53;
+// WRITE PROTECTED's qualifier when a thin-provisioned disk ran out of space.
+constexpr u8 ASCQ_SPACE_ALLOCATION_FAILED = 0x07;
+
+inline void put_be16(u8* p, u32 v)
+{
+    p[0] = static_cast<u8>(v >> 8);
+    p[1] = static_cast<u8>(v);
+}
+inline void put_be32(u8* p, u32 v)
+{
+    put_be16(p, v >> 16);
+    put_be16(p + 2, v);
+}
+inline void put_be64(u8* p, u64 v)
+{
+    put_be32(p, static_cast<u32>(v >> 32));
+    put_be32(p + 4, static_cast<u32>(v));
+}
+inline u32 be16(const u8* p)
+{
+    return u32(p[0]) << 8 | p[1];
+}
+inline u32 be24(const u8* p)
+{
+    return u32(p[0]) << 16 | be16(p + 1);
+}
+inline u32 be32(const u8* p)
+{
+    return be16(p) << 16 | be16(p + 2);
+}
+inline u64 be64(const u8* p)
+{
+    return u64(be32(p)) << 32 | be32(p + 4);
+}
+
+// INQUIRY strings: ASCII, space padded (SPC-3 4.4.1).
+inline void put_padded(u8* p, unsigned length, std::string_view text)
+{
+    for (unsigned i = 0; i < length; ++i)
+        p[i] = i < text.size() ? static_cast<u8>(text[i]) : ' ';
+}
+
+} // namespace scsi
