@@ -16,6 +16,7 @@
 #pragma once
 
 #include "platform/storage/ide_channel.h"
+#include "platform/storage/scsi.h"
 
 #include <string>
 
@@ -54,15 +55,8 @@ public:
         SET_CD_SPEED = 0xBB,
         MECHANISM_STATUS = 0xBD,
     };
-    // Sense keys (SPC-3 4.5.6).
-    enum SenseKey : u8 {
-        NO_SENSE = 0x0,
-        NOT_READY = 0x2,
-        MEDIUM_ERROR = 0x3,
-        ILLEGAL_REQUEST = 0x5,
-        UNIT_ATTENTION = 0x6,
-        ABORTED_COMMAND = 0xB,
-    };
+    // Sense keys (SPC-3 4.5.6), as AtapiCdrom::ILLEGAL_REQUEST and so on.
+    using enum scsi::SenseKey;
     static constexpr u32 BLOCK_SIZE = 2048;
     static constexpr unsigned CDB_SIZE = 12;
     // Interrupt reason, in the sector count register (ATA/ATAPI-6 9.10).
@@ -137,7 +131,7 @@ private:
     u16 m_byte_limit = 0;
     u32 m_pos = 0; // next byte of m_buffer for the host
     u32 m_end = 0;
-    u64 m_lba = 0;      // next sector of a READ
+    u64 m_lba = 0;       // next sector of a READ
     u64 m_remaining = 0; // sectors of a READ not yet in the buffer
     // Sense data of the last command (SPC-3 4.5).
     u8 m_sense_key = NO_SENSE, m_asc = 0, m_ascq = 0;

@@ -44,7 +44,8 @@ enum class PageControl : u8 { Current = 0, Changeable = 1, Default = 2, Saved = 
 // A WRITE SAME that writes moves its pattern this many bytes at a time.
 constexpr u32 WRITE_SAME_CHUNK = 1 << 20;
 
-// The CDB length of an operation code's group (SAM-4 5.2, SPC-3 4.3.4).
+// The CDB length of an operation code's group (SAM-4 5.2, SPC-3 4.3.4), 0
+// for the groups without one.
 size_t cdb_length(u8 opcode)
 {
     switch (opcode >> 5) {
@@ -58,7 +59,7 @@ size_t cdb_length(u8 opcode)
     case 5:
         return 12;
     default:
-        return 16; // reserved and vendor groups: none is supported anyway
+        return 0; // reserved and vendor groups: none is supported
     }
 }
 
@@ -140,7 +141,7 @@ void ScsiDisk::execute(const ScsiRequest& request, ScsiCallback done)
     // A CDB shorter than its group's, or one asking for NACA (SAM-4 5.2:
     // the control byte; auto contingent allegiance is not supported).
     const size_t length = cdb_length(c->cdb[0]);
-    if (given == 0 || given < length || (c->cdb[length - 1] & 0x04))
+    if (given == 0 || given < length || (length && (c->cdb[length - 1] & 0x04)))
         return check_condition(c, ILLEGAL_REQUEST, ASC_INVALID_FIELD_IN_CDB);
     run(c);
 }

@@ -1,6 +1,7 @@
 #include "platform/block/block_device.h"
 #include "platform/block/image_format.h"
 
+#include "tests/platform/block/fake_machine.h"
 #include "tests/platform/block/temp_dir.h"
 
 #include <doctest/doctest.h>
@@ -9,32 +10,6 @@
 #include <vector>
 
 namespace {
-
-// The machine thread's side in a test: deliveries are collected and run
-// when the test says so.
-struct FakeMachine {
-    std::mutex mutex;
-    std::vector<std::function<void()>> posted;
-
-    RunOnMachine runner()
-    {
-        return [this](std::function<void()> deliver) {
-            std::lock_guard lock(mutex);
-            posted.push_back(std::move(deliver));
-        };
-    }
-    size_t run_posted()
-    {
-        std::vector<std::function<void()>> batch;
-        {
-            std::lock_guard lock(mutex);
-            batch.swap(posted);
-        }
-        for (auto& deliver : batch)
-            deliver();
-        return batch.size();
-    }
-};
 
 std::unique_ptr<BlockImage> raw_disk(const TempDir& dir, u64 size)
 {

@@ -3,11 +3,11 @@
 #include "mmu/base/state_visitor.h"
 #include "platform/block/image_format.h"
 #include "platform/storage/scsi.h"
+#include "tests/platform/block/fake_machine.h"
 #include "tests/platform/block/temp_dir.h"
 
 #include <doctest/doctest.h>
 #include <map>
-#include <mutex>
 #include <random>
 #include <vector>
 
@@ -81,20 +81,12 @@ struct ScsiRig {
     static constexpr u64 RAW_BLOCKS = RAW_BYTES / 512;
 
     TempDir dir;
-    std::mutex mutex;
-    std::vector<std::function<void()>> posted;
+    FakeMachine machine;
     std::unique_ptr<ScsiDisk> disk;
     MemoryImage* memory = nullptr; // owned by the disk's BlockDevice
 
     static u8 pattern(u64 sector, unsigned i) { return static_cast<u8>(sector * 7 + i); }
 
-    RunOnMachine poster()
-    {
-        return [this](std::function<void()> deliver) {
-            std::lock_guard lock(mutex);
-            posted.push_back(std::move(deliver));
-        };
-    }
     static ScsiDiskIdentity identity(bool discard = true)
     {
         ScsiDiskIdentity id;
@@ -127,7 +119,7 @@ struct ScsiRig {
         REQUIRE(!opened.is_error());
         disk = std::make_unique<ScsiDisk>(
             std::make_unique<BlockDevice>(std::move(opened.value().image),
-                                          BlockDevice::Execution::Inline, poster()),
+                                          BlockDevice::Execution::Inline, machine.runner()),
             identity(discard));
     }
     // A disk in memory instead.
@@ -137,21 +129,11 @@ struct ScsiRig {
         memory = image.get();
         disk = std::make_unique<ScsiDisk>(
             std::make_unique<BlockDevice>(std::move(image), BlockDevice::Execution::Inline,
-                                          poster()),
+                                          machine.runner()),
             identity());
     }
 
-    size_t deliver()
-    {
-        std::vector<std::function<void()>> batch;
-        {
-            std::lock_guard lock(mutex);
-            batch.swap(posted);
-        }
-        for (auto& d : batch)
-            d();
-        return batch.size();
-    }
+    size_t deliver() { return machine.run_posted(); }
 
     // Runs one command to its end; its callback must come exactly once.
     ScsiResult run(const Cdb& cdb, ScsiDataDirection direction, std::span<u8> data, u32 lun = 0)
@@ -793,6 +775,8 @@ TEST_CASE("SCSI disk: unknown operation codes, short CDBs and NACA are refused")
                 scsi::ASC_INVALID_OPCODE); // REPORT SUPPORTED OPERATION CODES
     check_sense(rig.none({0xFF, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0}),
                 scsi::ILLEGAL_REQUEST, scsi::ASC_INVALID_OPCODE);
+    check_sense(rig.none({0x7F, 0}), scsi::ILLEGAL_REQUEST,
+                scsi::ASC_INVALID_OPCODE); // a reserved group, whatever its length
     check_sense(rig.none({ScsiDisk::READ_10, 0, 0, 0}), scsi::ILLEGAL_REQUEST,
                 scsi::ASC_INVALID_FIELD_IN_CDB);
     check_sense(rig.none({}), scsi::ILLEGAL_REQUEST, scsi::ASC_INVALID_FIELD_IN_CDB);
