@@ -6,8 +6,14 @@
 #include "mmu/base/types.h"
 
 #include <string_view>
+#include <vector>
 
 namespace scsi {
+
+// Status codes (SAM-4 5.3.1).
+constexpr u8 STATUS_GOOD = 0x00, STATUS_CHECK_CONDITION = 0x02;
+// Fixed-format sense data is 18 bytes (SPC-3 4.5.3).
+constexpr size_t FIXED_SENSE_SIZE = 18;
 
 // Sense keys (SPC-3 4.5.6).
 enum SenseKey : u8 {
@@ -61,6 +67,19 @@ inline u32 be32(const u8* p)
 inline u64 be64(const u8* p)
 {
     return u64(be32(p)) << 32 | be32(p + 4);
+}
+
+// Fixed-format sense data of a current error without an information
+// field (SPC-3 4.5.3).
+inline std::vector<u8> fixed_sense(u8 key, u8 asc, u8 ascq = 0)
+{
+    std::vector<u8> sense(FIXED_SENSE_SIZE, 0);
+    sense[0] = 0x70;
+    sense[2] = key;
+    sense[7] = FIXED_SENSE_SIZE - 8; // additional sense length
+    sense[12] = asc;
+    sense[13] = ascq;
+    return sense;
 }
 
 // INQUIRY strings: ASCII, space padded (SPC-3 4.4.1).

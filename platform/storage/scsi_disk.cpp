@@ -65,7 +65,7 @@ size_t cdb_length(u8 opcode)
 
 } // namespace
 
-struct ScsiDisk::Command {
+struct ScsiDisk::Request {
     // A continuation (captureless, so the command holds no reference to itself).
     using Step = void (*)(ScsiDisk&, const CommandPtr&);
 
@@ -73,8 +73,8 @@ struct ScsiDisk::Command {
     u32 lun = 0;
     std::span<u8> in;  // the data-in buffer (empty unless the transport reads)
     std::span<u8> out; // the data-out buffer (empty unless the transport writes)
-    ScsiCallback done;
-    ScsiResult result;
+    Done done;
+    Result result;
     // Block requests submitted and not yet back; the first error among them.
     unsigned pending = 0;
     bool failed = false;
@@ -126,16 +126,16 @@ bool ScsiDisk::discard_zeroes() const
     return discard_enabled() && m_disk->info().format == "raw";
 }
 
-void ScsiDisk::execute(const ScsiRequest& request, ScsiCallback done)
+void ScsiDisk::execute(const Command& command, Done done)
 {
-    auto c = std::make_shared<Command>();
-    const size_t given = std::min(request.cdb.size(), c->cdb.size());
-    std::copy_n(request.cdb.begin(), given, c->cdb.begin());
-    c->lun = request.lun;
-    if (request.direction == ScsiDataDirection::FromDevice)
-        c->in = request.data;
-    else if (request.direction == ScsiDataDirection::ToDevice)
-        c->out = request.data;
+    auto c = std::make_shared<Request>();
+    const size_t given = std::min(command.cdb.size(), c->cdb.size());
+    std::copy_n(command.cdb.begin(), given, c->cdb.begin());
+    c->lun = command.lun;
+    if (command.direction == Direction::FromDevice)
+        c->in = command.data;
+    else if (command.direction == Direction::ToDevice)
+        c->out = command.data;
     c->done = std::move(done);
     ++m_in_flight;
     // A CDB shorter than its group's, or one asking for NACA (SAM-4 5.2:
@@ -150,7 +150,7 @@ void ScsiDisk::complete(const CommandPtr& c)
 {
     assert(c->done);
     --m_in_flight;
-    ScsiCallback done = std::move(c->done);
+    Done done = std::move(c->done);
     c->done = nullptr;
     done(c->result);
 }
@@ -158,15 +158,10 @@ void ScsiDisk::complete(const CommandPtr& c)
 void ScsiDisk::check_condition(const CommandPtr& c, u8 key, u8 asc, u8 ascq)
 {
     // Fixed format, current error, no information field (SPC-3 4.5.3).
-    ScsiResult& r = c->result;
-    r.status = ScsiStatus::CheckCondition;
-    r.sense.fill(0);
-    r.sense[0] = 0x70;
-    r.sense[2] = key;
-    r.sense[7] = ScsiResult::SENSE_SIZE - 8;
-    r.sense[12] = asc;
-    r.sense[13] = ascq;
-    r.data_length = 0;
+    Result& r = c->result;
+    r.status = STATUS_CHECK_CONDITION;
+    r.sense = fixed_sense(key, asc, ascq);
+    r.transferred = 0;
     complete(c);
 }
 
@@ -174,7 +169,7 @@ void ScsiDisk::reply(const CommandPtr& c, std::span<const u8> bytes, u32 allocat
 {
     const size_t n = std::min({bytes.size(), size_t(allocation), c->in.size()});
     std::copy_n(bytes.begin(), n, c->in.begin());
-    c->result.data_length = static_cast<u32>(n);
+    c->result.transferred = static_cast<u32>(n);
     complete(c);
 }
 
@@ -199,13 +194,9 @@ void ScsiDisk::run(const CommandPtr& c)
         // Sense is returned with each CHECK CONDITION (autosense), so none
         // is left pending here: NO SENSE, or the missing unit. Fixed format
         // even when DESC asks for descriptors (SPC-3 6.27).
-        std::array<u8, ScsiResult::SENSE_SIZE> sense{};
-        sense[0] = 0x70;
-        sense[7] = ScsiResult::SENSE_SIZE - 8;
-        if (c->lun != 0) {
-            sense[2] = ILLEGAL_REQUEST;
-            sense[12] = ASC_LOGICAL_UNIT_NOT_SUPPORTED;
-        }
+        const std::vector<u8> sense =
+            c->lun == 0 ? fixed_sense(NO_SENSE, 0)
+                        : fixed_sense(ILLEGAL_REQUEST, ASC_LOGICAL_UNIT_NOT_SUPPORTED);
         return reply(c, sense, cdb[4]);
     }
     case INQUIRY:
@@ -516,7 +507,7 @@ void ScsiDisk::mode_select(const CommandPtr& c, bool ten)
         pos += 2 + length;
     }
     m_write_cache = write_cache;
-    c->result.data_length = static_cast<u32>(list.size());
+    c->result.transferred = static_cast<u32>(list.size());
     complete(c);
 }
 
@@ -546,7 +537,7 @@ void ScsiDisk::read(const CommandPtr& c, u64 lba, u32 count)
     // initiator keeps what fits (the residual tells it the rest).
     const u64 bytes = u64(count) * m_block_size;
     const u32 n = static_cast<u32>(std::min<u64>(bytes, c->in.size()));
-    c->result.data_length = n;
+    c->result.transferred = n;
     const u32 whole = n / m_block_size;
     const u32 partial = n % m_block_size;
     if (whole)
@@ -577,7 +568,7 @@ void ScsiDisk::write(const CommandPtr& c, u64 lba, u32 count, bool fua)
     // cannot be, and a partial write reported as done would lose data).
     if (c->out.size() < bytes)
         return check_condition(c, ABORTED_COMMAND, ASC_DATA_PHASE_ERROR);
-    c->result.data_length = static_cast<u32>(bytes);
+    c->result.transferred = static_cast<u32>(bytes);
     if (bytes == 0)
         return complete(c);
     // FUA, or the write cache switched off: durable before GOOD.
@@ -650,7 +641,7 @@ void ScsiDisk::unmap(const CommandPtr& c)
     }
     if (total > m_max_unmap_blocks)
         return check_condition(c, ILLEGAL_REQUEST, ASC_INVALID_FIELD_IN_PARAMETER_LIST);
-    c->result.data_length = static_cast<u32>(list.size());
+    c->result.transferred = static_cast<u32>(list.size());
     for (u32 i = 0; i < descriptors; ++i) {
         const u8* d = &list[8 + i * 16];
         const u32 count = be32(d + 8);
@@ -674,7 +665,7 @@ void ScsiDisk::write_same(const CommandPtr& c, u64 lba, u32 count)
     if (c->out.size() < m_block_size)
         return check_condition(c, ABORTED_COMMAND, ASC_DATA_PHASE_ERROR);
     const std::span<const u8> pattern = c->out.first(m_block_size);
-    c->result.data_length = m_block_size;
+    c->result.transferred = m_block_size;
     // Unmapped blocks must read back as the pattern: only a discard that
     // leaves zeros may stand in for writing zeros.
     const bool zeros = std::all_of(pattern.begin(), pattern.end(), [](u8 b) { return b == 0; });
@@ -743,7 +734,7 @@ void ScsiDisk::block_done(const CommandPtr& c, BlockOp op, const BlockStatus& st
         return;
     if (c->failed)
         return check_condition(c, c->error_key, c->error_asc, c->error_ascq);
-    const Command::Step step = c->after;
+    const Request::Step step = c->after;
     c->after = nullptr;
     if (!step)
         return complete(c);

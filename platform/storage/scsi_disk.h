@@ -1,13 +1,15 @@
-// A SCSI direct-access disk (SPC-3, SBC-3) on a BlockDevice, independent of
-// the transport that carries its commands (storvsp over VMBus hands it each
-// SRB's CDB, LUN and data buffer). It answers what Linux's sd driver sends:
+// A SCSI direct-access disk (SPC-3, SBC-3) on a BlockDevice, behind the
+// ScsiTarget seam, so independent of the transport that carries its
+// commands (storvsp over VMBus hands it each SRB's CDB, LUN and data
+// buffer, directly or through a ScsiBus). It answers what Linux's sd sends:
 // INQUIRY with the VPD pages 00h, 80h, 83h, B0h, B1h, B2h, REPORT LUNS,
 // READ CAPACITY(10/16), MODE SENSE/SELECT(6/10) with the caching page,
 // READ/WRITE(6/10/12/16), SYNCHRONIZE CACHE, UNMAP and WRITE SAME (as
 // discards), VERIFY, START STOP UNIT, TEST UNIT READY and REQUEST SENSE.
 //
-// The target has one logical unit, LUN 0. Commands for another LUN are
-// answered as SPC-3 has a target answer for a LUN it does not have: INQUIRY
+// The disk is LUN 0 (a ScsiBus forwards its LUN as 0). Commands for another
+// LUN are answered as SPC-3 has a target answer for a LUN it does not have
+// (as ScsiBus does): INQUIRY
 // with peripheral qualifier 3 (byte 0 = 7Fh), REPORT LUNS with the real
 // inventory, anything else CHECK CONDITION, LOGICAL UNIT NOT SUPPORTED.
 //
@@ -18,6 +20,7 @@
 #pragma once
 
 #include "platform/block/block_device.h"
+#include "platform/storage/scsi_target.h"
 
 #include <array>
 #include <functional>
@@ -26,47 +29,6 @@
 #include <string>
 
 class StateVisitor;
-
-// Status codes (SAM-4 5.3.1).
-enum class ScsiStatus : u8 { Good = 0x00, CheckCondition = 0x02 };
-
-// Which way the transport moves the request's data (SRB DataIn/DataOut).
-enum class ScsiDataDirection : u8 {
-    None,
-    FromDevice, // data-in: the disk fills the buffer (READ, INQUIRY)
-    ToDevice,   // data-out: the buffer holds the data (WRITE, UNMAP, MODE SELECT)
-};
-
-struct ScsiRequest {
-    // The CDB (6 to 16 bytes; more are ignored). A CDB shorter than its
-    // operation code's group says ends in INVALID FIELD IN CDB.
-    std::span<const u8> cdb;
-    u32 lun = 0;
-    ScsiDataDirection direction = ScsiDataDirection::None;
-    // The host buffer of the transfer, owned by the transport: it stays
-    // alive and untouched until `done` runs. A data-in command sees it only
-    // with direction FromDevice, a data-out command only with ToDevice
-    // (otherwise as empty).
-    std::span<u8> data;
-};
-
-struct ScsiResult {
-    static constexpr size_t SENSE_SIZE = 18;
-
-    ScsiStatus status = ScsiStatus::Good;
-    // Fixed-format sense data (SPC-3 4.5.3), all zero with GOOD.
-    std::array<u8, SENSE_SIZE> sense{};
-    // Bytes the command moved into (data-in) or took from (data-out) the
-    // buffer, from its start; the transport's residual is data.size() minus
-    // this.
-    u32 data_length = 0;
-
-    u8 sense_key() const { return sense[2] & 0x0F; }
-    u8 asc() const { return sense[12]; }
-    u8 ascq() const { return sense[13]; }
-};
-
-using ScsiCallback = std::function<void(const ScsiResult&)>;
 
 struct ScsiDiskIdentity {
     // Unit serial number (VPD 80h), printable ASCII; also in the T10 vendor
@@ -80,12 +42,12 @@ struct ScsiDiskIdentity {
     // provisioning in READ CAPACITY(16) and VPD B2h); a read-only disk never does.
     bool discard = true;
     // MAXIMUM TRANSFER LENGTH (VPD B0h) in bytes, rounded down to the sector
-    // size; a READ or WRITE asking for more is refused. storvsp should
-    // report the same in QUERY_PROPERTIES.
-    u32 max_transfer_bytes = 2 << 20;
+    // size; a READ or WRITE asking for more is refused. The transport's own
+    // limit (storvsp's QUERY_PROPERTIES maximum, 256 KiB) belongs here too.
+    u32 max_transfer_bytes = 256 << 10;
 };
 
-class ScsiDisk {
+class ScsiDisk final : public ScsiTarget {
 public:
     // SCSI operation codes (SPC-3, SBC-3).
     enum Opcode : u8 {
@@ -133,8 +95,14 @@ public:
     // Machine thread. Runs one command; `done` is called once, on the machine
     // thread: before execute() returns for a command without disk I/O, from
     // a BlockDevice callback otherwise. Any number may be in flight; they
-    // complete in any order.
-    void execute(const ScsiRequest& request, ScsiCallback done);
+    // complete in any order. The command's CDB (6 to 16 bytes; more are
+    // ignored, fewer than its group's length is INVALID FIELD IN CDB) is
+    // copied; its data buffer must stay until `done`. A data-in command sees
+    // the buffer only with direction FromDevice, a data-out command only
+    // with ToDevice (otherwise as empty). GOOD comes with empty sense;
+    // CHECK CONDITION with 18 bytes of fixed-format sense (autosense).
+    // `transferred` counts the bytes moved from the buffer's start.
+    void execute(const Command& command, Done done) override;
 
     // Commands whose `done` has not run yet.
     size_t in_flight() const { return m_in_flight; }
@@ -153,8 +121,8 @@ public:
     void visit_state(StateVisitor& v);
 
 private:
-    struct Command;
-    using CommandPtr = std::shared_ptr<Command>;
+    struct Request;
+    using CommandPtr = std::shared_ptr<Request>;
 
     void run(const CommandPtr& c);
     void complete(const CommandPtr& c);

@@ -13,6 +13,7 @@
 #include "mmu/base/state_visitor.h"
 #include "platform/block/image_format.h"
 #include "platform/storage/scsi_disk.h"
+#include "tests/fuzz/fuzz_input.h"
 
 #include <cstdint>
 #include <cstdio>
@@ -40,26 +41,17 @@ constexpr u8 KNOWN[] = {0x00, 0x03, 0x08, 0x0A, 0x12, 0x15, 0x1A, 0x1B, 0x1E, 0x
                         0x28, 0x2A, 0x2F, 0x35, 0x41, 0x42, 0x55, 0x5A, 0x88, 0x8A,
                         0x8F, 0x91, 0x93, 0x9E, 0xA0, 0xA8, 0xAA, 0xAF};
 
-struct Input {
-    const u8* data;
-    size_t size;
-    size_t pos = 0;
-    bool empty() const { return pos >= size; }
-    u8 byte() { return pos < size ? data[pos++] : 0; }
-    u16 word() { return static_cast<u16>(byte() | byte() << 8); }
-};
-
 struct Pending {
     std::vector<u8> buffer;
     unsigned calls = 0;
-    ScsiResult result;
+    ScsiTarget::Result result;
 };
 
 } // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size)
 {
-    Input in{data, size};
+    FuzzInput in{data, size};
     const bool read_only = in.byte() & 1;
 
     const int fd = memfd_create("scsi-fuzz", MFD_CLOEXEC);
@@ -94,13 +86,13 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size)
         identity);
 
     std::list<Pending> commands;
-    for (size_t step = 0; step < MAX_STEPS && !in.empty(); ++step) {
+    for (size_t step = 0; step < MAX_STEPS && !in.done(); ++step) {
         switch (in.byte() % 5) {
         case 0:
         case 1: { // a command
             const u8 shape = in.byte();
-            const u32 lun = shape & 0x80 ? in.byte() : 0;
-            const auto direction = static_cast<ScsiDataDirection>((shape >> 4) % 3);
+            const u8 lun = shape & 0x80 ? in.byte() : 0;
+            const auto direction = static_cast<ScsiTarget::Direction>((shape >> 4) % 3);
             std::vector<u8> cdb(in.byte() % 17);
             for (u8& b : cdb)
                 b = in.byte();
@@ -108,10 +100,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size)
                 cdb[0] = KNOWN[cdb[0] % sizeof KNOWN];
             Pending& p = commands.emplace_back();
             p.buffer.resize(in.word() % MAX_BUFFER);
-            if (direction == ScsiDataDirection::ToDevice)
+            if (direction == ScsiTarget::Direction::ToDevice)
                 for (u8& b : p.buffer)
                     b = in.byte();
-            disk->execute({cdb, lun, direction, p.buffer}, [&p](const ScsiResult& r) {
+            disk->execute({lun, cdb, direction, p.buffer}, [&p](const ScsiTarget::Result& r) {
                 ++p.calls;
                 p.result = r;
             });
@@ -138,7 +130,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size)
         for (auto it = commands.begin(); it != commands.end();) {
             if (it->calls > 1)
                 fail("a command completed twice");
-            if (it->calls == 1 && it->result.data_length > it->buffer.size())
+            if (it->calls == 1 && it->result.transferred > it->buffer.size())
                 fail("a command moved more than its buffer");
             it = it->calls ? commands.erase(it) : std::next(it);
         }
@@ -146,7 +138,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size)
     disk->drain();
     deliver();
     for (const Pending& p : commands)
-        if (p.calls != 1 || p.result.data_length > p.buffer.size())
+        if (p.calls != 1 || p.result.transferred > p.buffer.size())
             fail("a command did not complete once within its buffer");
     if (disk->in_flight() != 0)
         fail("commands left in flight");

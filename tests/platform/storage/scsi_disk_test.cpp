@@ -3,6 +3,7 @@
 #include "mmu/base/state_visitor.h"
 #include "platform/block/image_format.h"
 #include "platform/storage/scsi.h"
+#include "platform/storage/scsi_bus.h"
 #include "tests/platform/block/fake_machine.h"
 #include "tests/platform/block/temp_dir.h"
 
@@ -136,11 +137,12 @@ struct ScsiRig {
     size_t deliver() { return machine.run_posted(); }
 
     // Runs one command to its end; its callback must come exactly once.
-    ScsiResult run(const Cdb& cdb, ScsiDataDirection direction, std::span<u8> data, u32 lun = 0)
+    ScsiTarget::Result run(const Cdb& cdb, ScsiTarget::Direction direction, std::span<u8> data,
+                           u8 lun = 0)
     {
         unsigned calls = 0;
-        ScsiResult result;
-        disk->execute({cdb, lun, direction, data}, [&](const ScsiResult& r) {
+        ScsiTarget::Result result;
+        disk->execute({lun, cdb, direction, data}, [&](const ScsiTarget::Result& r) {
             ++calls;
             result = r;
         });
@@ -152,37 +154,39 @@ struct ScsiRig {
         return result;
     }
     // A data-in command with a buffer of `size`; the bytes it returned.
-    std::vector<u8> in(const Cdb& cdb, size_t size, ScsiResult* result = nullptr, u32 lun = 0)
+    std::vector<u8> in(const Cdb& cdb, size_t size, ScsiTarget::Result* result = nullptr,
+                       u8 lun = 0)
     {
         std::vector<u8> buffer(size, 0xEE);
-        ScsiResult r = run(cdb, ScsiDataDirection::FromDevice, buffer, lun);
-        REQUIRE(r.data_length <= size);
-        buffer.resize(r.data_length);
+        ScsiTarget::Result r = run(cdb, ScsiTarget::Direction::FromDevice, buffer, lun);
+        REQUIRE(r.transferred <= size);
+        buffer.resize(r.transferred);
         if (result)
             *result = r;
         else
-            CHECK(r.status == ScsiStatus::Good);
+            CHECK(r.status == scsi::STATUS_GOOD);
         return buffer;
     }
-    ScsiResult out(const Cdb& cdb, std::vector<u8> data)
+    ScsiTarget::Result out(const Cdb& cdb, std::vector<u8> data)
     {
-        return run(cdb, ScsiDataDirection::ToDevice, data);
+        return run(cdb, ScsiTarget::Direction::ToDevice, data);
     }
-    ScsiResult none(const Cdb& cdb, u32 lun = 0)
+    ScsiTarget::Result none(const Cdb& cdb, u8 lun = 0)
     {
-        return run(cdb, ScsiDataDirection::None, {}, lun);
+        return run(cdb, ScsiTarget::Direction::None, {}, lun);
     }
 };
 
-void check_sense(const ScsiResult& r, u8 key, u8 asc, u8 ascq = 0)
+void check_sense(const ScsiTarget::Result& r, u8 key, u8 asc, u8 ascq = 0)
 {
-    CHECK(r.status == ScsiStatus::CheckCondition);
+    CHECK(r.status == scsi::STATUS_CHECK_CONDITION);
+    REQUIRE(r.sense.size() == 18);
     CHECK(r.sense[0] == 0x70); // fixed format, current
     CHECK(r.sense[7] == 10);
-    CHECK(r.sense_key() == key);
-    CHECK(r.asc() == asc);
-    CHECK(r.ascq() == ascq);
-    CHECK(r.data_length == 0);
+    CHECK((r.sense[2] & 0x0F) == key);
+    CHECK(r.sense[12] == asc);
+    CHECK(r.sense[13] == ascq);
+    CHECK(r.transferred == 0);
 }
 
 u32 be32_at(const std::vector<u8>& v, size_t at)
@@ -295,10 +299,10 @@ TEST_CASE("SCSI disk: INQUIRY stops at the allocation length and at the buffer")
     ScsiRig rig;
     CHECK(rig.in(inquiry(0, 0, 5), 96).size() == 5);
     std::vector<u8> buffer(40, 0xEE);
-    ScsiResult r =
-        rig.run(inquiry(0, 0, 255), ScsiDataDirection::FromDevice, std::span(buffer).first(8));
-    CHECK(r.status == ScsiStatus::Good);
-    CHECK(r.data_length == 8);
+    ScsiTarget::Result r =
+        rig.run(inquiry(0, 0, 255), ScsiTarget::Direction::FromDevice, std::span(buffer).first(8));
+    CHECK(r.status == scsi::STATUS_GOOD);
+    CHECK(r.transferred == 8);
     CHECK(buffer[8] == 0xEE); // nothing past the buffer the transport gave
     CHECK(rig.in(inquiry(0, 0, 0), 96).empty());
 }
@@ -396,7 +400,7 @@ TEST_CASE("SCSI disk: VPD page B2h reports thin provisioning only when the disk 
 TEST_CASE("SCSI disk: INQUIRY refuses an unknown VPD page, a page without EVPD and CMDDT")
 {
     ScsiRig rig;
-    ScsiResult r;
+    ScsiTarget::Result r;
     rig.in(inquiry(1, 0x89), 255, &r);
     check_sense(r, scsi::ILLEGAL_REQUEST, scsi::ASC_INVALID_FIELD_IN_CDB);
     rig.in(inquiry(0, 0x80), 255, &r);
@@ -408,9 +412,9 @@ TEST_CASE("SCSI disk: INQUIRY refuses an unknown VPD page, a page without EVPD a
 TEST_CASE("SCSI disk: an absent LUN answers INQUIRY with qualifier 3 and refuses other commands")
 {
     ScsiRig rig;
-    ScsiResult r;
+    ScsiTarget::Result r;
     auto d = rig.in(inquiry(0, 0), 96, &r, 1);
-    CHECK(r.status == ScsiStatus::Good);
+    CHECK(r.status == scsi::STATUS_GOOD);
     REQUIRE(d.size() == 36);
     CHECK(d[0] == 0x7F);
     rig.in(inquiry(1, 0x00), 96, &r, 3);
@@ -421,14 +425,14 @@ TEST_CASE("SCSI disk: an absent LUN answers INQUIRY with qualifier 3 and refuses
     check_sense(r, scsi::ILLEGAL_REQUEST, scsi::ASC_LOGICAL_UNIT_NOT_SUPPORTED);
     // REQUEST SENSE returns the missing unit as data, with GOOD status.
     d = rig.in({ScsiDisk::REQUEST_SENSE, 0, 0, 0, 18, 0}, 18, &r, 1);
-    CHECK(r.status == ScsiStatus::Good);
+    CHECK(r.status == scsi::STATUS_GOOD);
     REQUIRE(d.size() == 18);
     CHECK(d[0] == 0x70);
     CHECK(d[2] == scsi::ILLEGAL_REQUEST);
     CHECK(d[12] == scsi::ASC_LOGICAL_UNIT_NOT_SUPPORTED);
     // REPORT LUNS gives the real inventory from any LUN.
     d = rig.in({ScsiDisk::REPORT_LUNS, 0, 0, 0, 0, 0, 0, 0, 0, 64, 0, 0}, 64, &r, 2);
-    CHECK(r.status == ScsiStatus::Good);
+    CHECK(r.status == scsi::STATUS_GOOD);
     CHECK(d.size() == 16);
 }
 
@@ -439,7 +443,7 @@ TEST_CASE("SCSI disk: REPORT LUNS lists LUN 0 and refuses an allocation under 16
     CHECK(d == std::vector<u8>{0, 0, 0, 8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0});
     d = rig.in({ScsiDisk::REPORT_LUNS, 0, 1, 0, 0, 0, 0, 0, 1, 0, 0, 0}, 256);
     CHECK(d == std::vector<u8>(8, 0)); // well-known units: none
-    ScsiResult r;
+    ScsiTarget::Result r;
     rig.in({ScsiDisk::REPORT_LUNS, 0, 0, 0, 0, 0, 0, 0, 0, 15, 0, 0}, 256, &r);
     check_sense(r, scsi::ILLEGAL_REQUEST, scsi::ASC_INVALID_FIELD_IN_CDB);
     rig.in({ScsiDisk::REPORT_LUNS, 0, 0x10, 0, 0, 0, 0, 0, 1, 0, 0, 0}, 256, &r);
@@ -449,8 +453,8 @@ TEST_CASE("SCSI disk: REPORT LUNS lists LUN 0 and refuses an allocation under 16
 TEST_CASE("SCSI disk: TEST UNIT READY, START STOP UNIT and REQUEST SENSE answer GOOD")
 {
     ScsiRig rig;
-    CHECK(rig.none({ScsiDisk::TEST_UNIT_READY, 0, 0, 0, 0, 0}).status == ScsiStatus::Good);
-    CHECK(rig.none({ScsiDisk::START_STOP_UNIT, 0, 0, 0, 1, 0}).status == ScsiStatus::Good);
+    CHECK(rig.none({ScsiDisk::TEST_UNIT_READY, 0, 0, 0, 0, 0}).status == scsi::STATUS_GOOD);
+    CHECK(rig.none({ScsiDisk::START_STOP_UNIT, 0, 0, 0, 1, 0}).status == scsi::STATUS_GOOD);
     auto d = rig.in({ScsiDisk::REQUEST_SENSE, 0, 0, 0, 252, 0}, 252);
     REQUIRE(d.size() == 18);
     CHECK(d[0] == 0x70);
@@ -474,7 +478,7 @@ TEST_CASE("SCSI disk: READ CAPACITY(10) and (16) give the last LBA and the block
     CHECK(d[13] == 0);                                    // one logical block per physical block
     CHECK(d[14] == 0xC0);                                 // LBPME, LBPRZ
     CHECK(rig.in(read_capacity_16(12), 32).size() == 12); // allocation length
-    ScsiResult r;
+    ScsiTarget::Result r;
     rig.in({ScsiDisk::READ_CAPACITY_10, 0, 0, 0, 0, 1, 0, 0, 0, 0}, 8, &r); // LBA without PMI
     check_sense(r, scsi::ILLEGAL_REQUEST, scsi::ASC_INVALID_FIELD_IN_CDB);
 }
@@ -508,7 +512,7 @@ TEST_CASE("SCSI disk: SERVICE ACTION IN with another action is an invalid field"
     ScsiRig rig;
     Cdb c = read_capacity_16();
     c[1] = 0x12; // GET LBA STATUS
-    ScsiResult r;
+    ScsiTarget::Result r;
     rig.in(c, 32, &r);
     check_sense(r, scsi::ILLEGAL_REQUEST, scsi::ASC_INVALID_FIELD_IN_CDB);
 }
@@ -563,7 +567,7 @@ TEST_CASE("SCSI disk: MODE SENSE reports which fields change, refuses saved valu
     REQUIRE(d.size() == 24);
     CHECK(d[6] == 0x04);
     CHECK(std::all_of(d.begin() + 7, d.end(), [](u8 b) { return b == 0; }));
-    ScsiResult r;
+    ScsiTarget::Result r;
     rig.in({ScsiDisk::MODE_SENSE_6, 0x08, 0xC8, 0, 255, 0}, 255, &r);
     check_sense(r, scsi::ILLEGAL_REQUEST, scsi::ASC_SAVING_PARAMETERS_NOT_SUPPORTED);
     rig.in({ScsiDisk::MODE_SENSE_6, 0x08, 0x0A, 0, 255, 0}, 255, &r);
@@ -588,7 +592,7 @@ TEST_CASE("SCSI disk: a read-only disk sets WP and refuses writes with DATA PROT
                 scsi::DATA_PROTECT, scsi::ASC_WRITE_PROTECTED);
     // Reading and flushing still work.
     CHECK(rig.in(rw10(ScsiDisk::READ_10, 1, 1), 512)[0] == ScsiRig::pattern(1, 0));
-    CHECK(rig.none(rw10(ScsiDisk::SYNCHRONIZE_CACHE_10, 0, 0)).status == ScsiStatus::Good);
+    CHECK(rig.none(rw10(ScsiDisk::SYNCHRONIZE_CACHE_10, 0, 0)).status == scsi::STATUS_GOOD);
 }
 
 TEST_CASE("SCSI disk: MODE SELECT turns the write cache off and writes become durable one by one")
@@ -598,12 +602,12 @@ TEST_CASE("SCSI disk: MODE SELECT turns the write cache off and writes become du
     std::vector<u8> list(4 + 20, 0);
     list[4] = 0x08;
     list[5] = 0x12;
-    CHECK(rig.out({ScsiDisk::MODE_SELECT_6, 0x10, 0, 0, 24, 0}, list).status == ScsiStatus::Good);
+    CHECK(rig.out({ScsiDisk::MODE_SELECT_6, 0x10, 0, 0, 24, 0}, list).status == scsi::STATUS_GOOD);
     CHECK(!rig.disk->write_cache_enabled());
     auto d = rig.in({ScsiDisk::MODE_SENSE_6, 0x08, 0x08, 0, 255, 0}, 255);
     CHECK(d[6] == 0x00);
     CHECK(rig.out(rw10(ScsiDisk::WRITE_10, 0, 1), std::vector<u8>(512, 1)).status ==
-          ScsiStatus::Good);
+          scsi::STATUS_GOOD);
     CHECK(rig.memory->flushes == 1);
     // And back on, through MODE SELECT(10) with a block descriptor.
     std::vector<u8> list10(8 + 8 + 20, 0);
@@ -613,10 +617,10 @@ TEST_CASE("SCSI disk: MODE SELECT turns the write cache off and writes become du
     list10[17] = 0x12;
     list10[18] = 0x04;
     CHECK(rig.out({ScsiDisk::MODE_SELECT_10, 0x10, 0, 0, 0, 0, 0, 0, 36, 0}, list10).status ==
-          ScsiStatus::Good);
+          scsi::STATUS_GOOD);
     CHECK(rig.disk->write_cache_enabled());
     CHECK(rig.out(rw10(ScsiDisk::WRITE_10, 0, 1), std::vector<u8>(512, 1)).status ==
-          ScsiStatus::Good);
+          scsi::STATUS_GOOD);
     CHECK(rig.memory->flushes == 1);
 }
 
@@ -658,9 +662,9 @@ TEST_CASE("SCSI disk: WRITE and READ of each size round-trip through a raw image
     std::vector<u8> data(4 * 512);
     for (size_t i = 0; i < data.size(); ++i)
         data[i] = static_cast<u8>(i * 3 + 1);
-    ScsiResult r = rig.out(rw10(ScsiDisk::WRITE_10, 100, 4), data);
-    CHECK(r.status == ScsiStatus::Good);
-    CHECK(r.data_length == 4 * 512);
+    ScsiTarget::Result r = rig.out(rw10(ScsiDisk::WRITE_10, 100, 4), data);
+    CHECK(r.status == scsi::STATUS_GOOD);
+    CHECK(r.transferred == 4 * 512);
     CHECK(rig.in(rw16(ScsiDisk::READ_16, 100, 4), 4 * 512) == data);
     CHECK(rig.in(rw12(ScsiDisk::READ_12, 101, 2), 2 * 512) ==
           std::vector<u8>(data.begin() + 512, data.begin() + 3 * 512));
@@ -669,9 +673,9 @@ TEST_CASE("SCSI disk: WRITE and READ of each size round-trip through a raw image
 
     std::vector<u8> other(512, 0x5A);
     CHECK(rig.out(rw16(ScsiDisk::WRITE_16, ScsiRig::RAW_BLOCKS - 1, 1), other).status ==
-          ScsiStatus::Good);
-    CHECK(rig.out(rw12(ScsiDisk::WRITE_12, 200, 1), other).status == ScsiStatus::Good);
-    CHECK(rig.out({ScsiDisk::WRITE_6, 0x00, 0x01, 0x2C, 1, 0}, other).status == ScsiStatus::Good);
+          scsi::STATUS_GOOD);
+    CHECK(rig.out(rw12(ScsiDisk::WRITE_12, 200, 1), other).status == scsi::STATUS_GOOD);
+    CHECK(rig.out({ScsiDisk::WRITE_6, 0x00, 0x01, 0x2C, 1, 0}, other).status == scsi::STATUS_GOOD);
     CHECK(rig.in(rw10(ScsiDisk::READ_10, ScsiRig::RAW_BLOCKS - 1, 1), 512) == other);
     CHECK(rig.in(rw10(ScsiDisk::READ_10, 200, 1), 512) == other);
     CHECK(rig.in(rw10(ScsiDisk::READ_10, 300, 1), 512) == other);
@@ -699,10 +703,10 @@ TEST_CASE("SCSI disk: a read longer than the buffer fills the buffer and no furt
     ScsiRig rig;
     std::vector<u8> buffer(4096, 0xEE);
     const size_t given = 512 + 100; // one sector and part of the next
-    ScsiResult r = rig.run(rw10(ScsiDisk::READ_10, 3, 4), ScsiDataDirection::FromDevice,
-                           std::span(buffer).first(given));
-    CHECK(r.status == ScsiStatus::Good);
-    CHECK(r.data_length == given);
+    ScsiTarget::Result r = rig.run(rw10(ScsiDisk::READ_10, 3, 4), ScsiTarget::Direction::FromDevice,
+                                   std::span(buffer).first(given));
+    CHECK(r.status == scsi::STATUS_GOOD);
+    CHECK(r.transferred == given);
     CHECK(buffer[0] == ScsiRig::pattern(3, 0));
     CHECK(buffer[511] == ScsiRig::pattern(3, 511));
     CHECK(buffer[512] == ScsiRig::pattern(4, 0));
@@ -710,9 +714,9 @@ TEST_CASE("SCSI disk: a read longer than the buffer fills the buffer and no furt
     CHECK(std::all_of(buffer.begin() + given, buffer.end(), [](u8 b) { return b == 0xEE; }));
     // A buffer the transport gave for the other direction is not written.
     std::fill(buffer.begin(), buffer.end(), 0xEE);
-    r = rig.run(rw10(ScsiDisk::READ_10, 3, 1), ScsiDataDirection::ToDevice, buffer);
-    CHECK(r.status == ScsiStatus::Good);
-    CHECK(r.data_length == 0);
+    r = rig.run(rw10(ScsiDisk::READ_10, 3, 1), ScsiTarget::Direction::ToDevice, buffer);
+    CHECK(r.status == scsi::STATUS_GOOD);
+    CHECK(r.transferred == 0);
     CHECK(std::all_of(buffer.begin(), buffer.end(), [](u8 b) { return b == 0xEE; }));
 }
 
@@ -722,7 +726,7 @@ TEST_CASE("SCSI disk: a write with less data than it names writes nothing")
     check_sense(rig.out(rw10(ScsiDisk::WRITE_10, 0, 2), std::vector<u8>(1000, 0x33)),
                 scsi::ABORTED_COMMAND, scsi::ASC_DATA_PHASE_ERROR);
     check_sense(
-        rig.run(rw10(ScsiDisk::WRITE_10, 0, 1), ScsiDataDirection::FromDevice, std::span<u8>()),
+        rig.run(rw10(ScsiDisk::WRITE_10, 0, 1), ScsiTarget::Direction::FromDevice, std::span<u8>()),
         scsi::ABORTED_COMMAND, scsi::ASC_DATA_PHASE_ERROR);
     CHECK(rig.in(rw10(ScsiDisk::READ_10, 0, 1), 512)[0] == ScsiRig::pattern(0, 0));
 }
@@ -731,7 +735,7 @@ TEST_CASE("SCSI disk: transfers past the end of the disk are LBA OUT OF RANGE")
 {
     ScsiRig rig;
     const u64 last = ScsiRig::RAW_BLOCKS - 1;
-    ScsiResult r;
+    ScsiTarget::Result r;
     rig.in(rw10(ScsiDisk::READ_10, static_cast<u32>(last), 2), 1024, &r);
     check_sense(r, scsi::ILLEGAL_REQUEST, scsi::ASC_LBA_OUT_OF_RANGE);
     rig.in(rw16(ScsiDisk::READ_16, ~u64(0), 1), 512, &r); // LBA + count wraps
@@ -744,15 +748,15 @@ TEST_CASE("SCSI disk: transfers past the end of the disk are LBA OUT OF RANGE")
                 scsi::ASC_LBA_OUT_OF_RANGE);
     check_sense(rig.out(rw16(ScsiDisk::WRITE_SAME_16, last, 2), std::vector<u8>(512)),
                 scsi::ILLEGAL_REQUEST, scsi::ASC_LBA_OUT_OF_RANGE);
-    CHECK(rig.none(rw16(ScsiDisk::VERIFY_16, last, 1)).status == ScsiStatus::Good);
-    CHECK(rig.none(rw10(ScsiDisk::VERIFY_10, 0, 10)).status == ScsiStatus::Good);
-    CHECK(rig.none(rw12(ScsiDisk::VERIFY_12, 0, 10)).status == ScsiStatus::Good);
+    CHECK(rig.none(rw16(ScsiDisk::VERIFY_16, last, 1)).status == scsi::STATUS_GOOD);
+    CHECK(rig.none(rw10(ScsiDisk::VERIFY_10, 0, 10)).status == scsi::STATUS_GOOD);
+    CHECK(rig.none(rw12(ScsiDisk::VERIFY_12, 0, 10)).status == scsi::STATUS_GOOD);
 }
 
 TEST_CASE("SCSI disk: a transfer above the maximum transfer length or with protection is refused")
 {
     ScsiRig rig;
-    ScsiResult r;
+    ScsiTarget::Result r;
     rig.in(rw10(ScsiDisk::READ_10, 0, 2049), 2049 * 512, &r);
     check_sense(r, scsi::ILLEGAL_REQUEST, scsi::ASC_INVALID_FIELD_IN_CDB);
     rig.in(rw16(ScsiDisk::READ_16, 0, 0xFFFFFFFF), 512, &r);
@@ -787,14 +791,15 @@ TEST_CASE("SCSI disk: unknown operation codes, short CDBs and NACA are refused")
 TEST_CASE("SCSI disk: SYNCHRONIZE CACHE(10) and (16) flush the image, FUA writes too")
 {
     ScsiRig rig(1 << 20, 512, 512);
-    CHECK(rig.none(rw10(ScsiDisk::SYNCHRONIZE_CACHE_10, 0, 0)).status == ScsiStatus::Good);
+    CHECK(rig.none(rw10(ScsiDisk::SYNCHRONIZE_CACHE_10, 0, 0)).status == scsi::STATUS_GOOD);
     CHECK(rig.memory->flushes == 1);
-    CHECK(rig.none(rw16(ScsiDisk::SYNCHRONIZE_CACHE_16, 10, 5)).status == ScsiStatus::Good);
+    CHECK(rig.none(rw16(ScsiDisk::SYNCHRONIZE_CACHE_16, 10, 5)).status == scsi::STATUS_GOOD);
     CHECK(rig.memory->flushes == 2);
-    CHECK(rig.out(rw10(ScsiDisk::WRITE_10, 0, 1), std::vector<u8>(512)).status == ScsiStatus::Good);
+    CHECK(rig.out(rw10(ScsiDisk::WRITE_10, 0, 1), std::vector<u8>(512)).status ==
+          scsi::STATUS_GOOD);
     CHECK(rig.memory->flushes == 2);
     CHECK(rig.out(rw10(ScsiDisk::WRITE_10, 0, 1, 0x08), std::vector<u8>(512)).status ==
-          ScsiStatus::Good);
+          scsi::STATUS_GOOD);
     CHECK(rig.memory->flushes == 3);
 }
 
@@ -802,9 +807,9 @@ TEST_CASE("SCSI disk: UNMAP discards each described range of a raw image")
 {
     ScsiRig rig;
     auto list = unmap_list({{2, 3}, {10, 0}, {20, 1}});
-    ScsiResult r = rig.out(unmap_cdb(static_cast<u16>(list.size())), list);
-    CHECK(r.status == ScsiStatus::Good);
-    CHECK(r.data_length == list.size());
+    ScsiTarget::Result r = rig.out(unmap_cdb(static_cast<u16>(list.size())), list);
+    CHECK(r.status == scsi::STATUS_GOOD);
+    CHECK(r.transferred == list.size());
     auto d = rig.in(rw10(ScsiDisk::READ_10, 1, 6), 6 * 512);
     CHECK(d[0] == ScsiRig::pattern(1, 0));
     CHECK(std::all_of(d.begin() + 512, d.begin() + 4 * 512, [](u8 b) { return b == 0; }));
@@ -812,7 +817,7 @@ TEST_CASE("SCSI disk: UNMAP discards each described range of a raw image")
     CHECK(rig.in(rw10(ScsiDisk::READ_10, 20, 1), 512) == std::vector<u8>(512, 0));
     CHECK(rig.in(rw10(ScsiDisk::READ_10, 21, 1), 512)[3] == ScsiRig::pattern(21, 3));
     // An empty list does nothing.
-    CHECK(rig.out(unmap_cdb(0), {}).status == ScsiStatus::Good);
+    CHECK(rig.out(unmap_cdb(0), {}).status == scsi::STATUS_GOOD);
 }
 
 TEST_CASE("SCSI disk: UNMAP checks every length of its parameter list before discarding")
@@ -859,7 +864,7 @@ TEST_CASE("SCSI disk: UNMAP checks every length of its parameter list before dis
     anchor[1] = 0x01;
     check_sense(rig.out(anchor, list), scsi::ILLEGAL_REQUEST, scsi::ASC_INVALID_FIELD_IN_CDB);
     CHECK(rig.memory->discards == 0);
-    CHECK(rig.out(unmap_cdb(24), list).status == ScsiStatus::Good);
+    CHECK(rig.out(unmap_cdb(24), list).status == scsi::STATUS_GOOD);
     CHECK(rig.memory->discards == 1);
 }
 
@@ -873,8 +878,9 @@ TEST_CASE("SCSI disk: UNMAP is an unknown command when discards are off")
 TEST_CASE("SCSI disk: WRITE SAME with UNMAP and zeros discards on a raw image")
 {
     ScsiRig rig;
-    ScsiResult r = rig.out(rw16(ScsiDisk::WRITE_SAME_16, 4, 3, 0x08), std::vector<u8>(512, 0));
-    CHECK(r.status == ScsiStatus::Good);
+    ScsiTarget::Result r =
+        rig.out(rw16(ScsiDisk::WRITE_SAME_16, 4, 3, 0x08), std::vector<u8>(512, 0));
+    CHECK(r.status == scsi::STATUS_GOOD);
     auto d = rig.in(rw10(ScsiDisk::READ_10, 3, 5), 5 * 512);
     CHECK(d[0] == ScsiRig::pattern(3, 0));
     CHECK(std::all_of(d.begin() + 512, d.begin() + 4 * 512, [](u8 b) { return b == 0; }));
@@ -888,7 +894,7 @@ TEST_CASE("SCSI disk: WRITE SAME writes its block where a discard would not read
     for (unsigned i = 0; i < 512; ++i)
         block[i] = static_cast<u8>(i ^ 0xA5);
     // 2100 blocks: more than one chunk of the pattern.
-    CHECK(rig.out(rw10(ScsiDisk::WRITE_SAME_10, 10, 2100), block).status == ScsiStatus::Good);
+    CHECK(rig.out(rw10(ScsiDisk::WRITE_SAME_10, 10, 2100), block).status == scsi::STATUS_GOOD);
     CHECK(rig.memory->writes == 2);
     CHECK(rig.memory->discards == 0);
     CHECK(rig.in(rw10(ScsiDisk::READ_10, 10, 1), 512) == block);
@@ -896,7 +902,7 @@ TEST_CASE("SCSI disk: WRITE SAME writes its block where a discard would not read
     CHECK(rig.in(rw10(ScsiDisk::READ_10, 2110, 1), 512) == std::vector<u8>(512, 0));
     // With UNMAP, zeros still get written: this image's discard keeps data.
     CHECK(rig.out(rw16(ScsiDisk::WRITE_SAME_16, 10, 1, 0x08), std::vector<u8>(512, 0)).status ==
-          ScsiStatus::Good);
+          scsi::STATUS_GOOD);
     CHECK(rig.in(rw10(ScsiDisk::READ_10, 10, 1), 512) == std::vector<u8>(512, 0));
     // 0 blocks (WSNZ), LBDATA, a missing block.
     check_sense(rig.out(rw10(ScsiDisk::WRITE_SAME_10, 10, 0), block), scsi::ILLEGAL_REQUEST,
@@ -913,16 +919,16 @@ TEST_CASE("SCSI disk: several commands are in flight at once and each completes 
     std::vector<std::vector<u8>> buffers(4, std::vector<u8>(1024, 0));
     std::vector<u8> data(1024, 0x77);
     std::vector<unsigned> calls(5, 0);
-    std::vector<ScsiResult> results(5);
+    std::vector<ScsiTarget::Result> results(5);
     for (unsigned i = 0; i < 4; ++i)
         rig.disk->execute(
-            {rw10(ScsiDisk::READ_10, i * 2, 2), 0, ScsiDataDirection::FromDevice, buffers[i]},
-            [&, i](const ScsiResult& r) {
+            {0, rw10(ScsiDisk::READ_10, i * 2, 2), ScsiTarget::Direction::FromDevice, buffers[i]},
+            [&, i](const ScsiTarget::Result& r) {
                 ++calls[i];
                 results[i] = r;
             });
-    rig.disk->execute({rw10(ScsiDisk::WRITE_10, 40, 2), 0, ScsiDataDirection::ToDevice, data},
-                      [&](const ScsiResult& r) {
+    rig.disk->execute({0, rw10(ScsiDisk::WRITE_10, 40, 2), ScsiTarget::Direction::ToDevice, data},
+                      [&](const ScsiTarget::Result& r) {
                           ++calls[4];
                           results[4] = r;
                       });
@@ -932,11 +938,11 @@ TEST_CASE("SCSI disk: several commands are in flight at once and each completes 
     CHECK(rig.disk->in_flight() == 0);
     CHECK(calls == std::vector<unsigned>(5, 1));
     for (unsigned i = 0; i < 4; ++i) {
-        CHECK(results[i].status == ScsiStatus::Good);
+        CHECK(results[i].status == scsi::STATUS_GOOD);
         CHECK(buffers[i][0] == ScsiRig::pattern(i * 2, 0));
         CHECK(buffers[i][512] == ScsiRig::pattern(i * 2 + 1, 0));
     }
-    CHECK(results[4].status == ScsiStatus::Good);
+    CHECK(results[4].status == scsi::STATUS_GOOD);
     CHECK(rig.in(rw10(ScsiDisk::READ_10, 40, 2), 1024) == data);
 }
 
@@ -945,8 +951,8 @@ TEST_CASE("SCSI disk: drain completes every command in flight")
     ScsiRig rig;
     std::vector<u8> buffer(512);
     unsigned calls = 0;
-    rig.disk->execute({rw10(ScsiDisk::READ_10, 1, 1), 0, ScsiDataDirection::FromDevice, buffer},
-                      [&](const ScsiResult&) { ++calls; });
+    rig.disk->execute({0, rw10(ScsiDisk::READ_10, 1, 1), ScsiTarget::Direction::FromDevice, buffer},
+                      [&](const ScsiTarget::Result&) { ++calls; });
     CHECK(calls == 0);
     rig.disk->drain();
     CHECK(calls == 1);
@@ -957,7 +963,7 @@ TEST_CASE("SCSI disk: host I/O errors are medium errors, a full image is out of 
 {
     ScsiRig rig(1 << 20, 512, 512);
     rig.memory->fail = true;
-    ScsiResult r;
+    ScsiTarget::Result r;
     rig.in(rw10(ScsiDisk::READ_10, 0, 1), 512, &r);
     check_sense(r, scsi::MEDIUM_ERROR, scsi::ASC_UNRECOVERED_READ_ERROR);
     check_sense(rig.out(rw10(ScsiDisk::WRITE_10, 0, 1), std::vector<u8>(512)), scsi::MEDIUM_ERROR,
@@ -973,7 +979,8 @@ TEST_CASE("SCSI disk: the write cache setting survives save and load")
     std::vector<u8> list(4 + 20, 0);
     list[4] = 0x08;
     list[5] = 0x12;
-    REQUIRE(rig.out({ScsiDisk::MODE_SELECT_6, 0x10, 0, 0, 24, 0}, list).status == ScsiStatus::Good);
+    REQUIRE(rig.out({ScsiDisk::MODE_SELECT_6, 0x10, 0, 0, 24, 0}, list).status ==
+            scsi::STATUS_GOOD);
     StateVisitor saver = StateVisitor::saver();
     rig.disk->visit_state(saver);
     ScsiRig fresh(1 << 20, 512, 512);
@@ -1015,20 +1022,20 @@ TEST_CASE("SCSI disk: random CDBs and parameter lists complete once and stay in 
         for (size_t i = 0; i < size; ++i)
             memory[i] = static_cast<u8>(rng() % 4 ? 0 : rng());
         std::fill(memory.begin() + static_cast<long>(size), memory.end(), 0xEE);
-        const auto direction = static_cast<ScsiDataDirection>(rng() % 3);
+        const auto direction = static_cast<ScsiTarget::Direction>(rng() % 3);
         unsigned calls = 0;
-        ScsiResult result;
+        ScsiTarget::Result result;
         rig.disk->execute(
-            {cdb, static_cast<u32>(rng() % 8 == 0), direction, std::span(memory).first(size)},
-            [&](const ScsiResult& r) {
+            {static_cast<u8>(rng() % 8 == 0), cdb, direction, std::span(memory).first(size)},
+            [&](const ScsiTarget::Result& r) {
                 ++calls;
                 result = r;
             });
         rig.disk->drain();
         REQUIRE(calls == 1);
-        CHECK(result.data_length <= size);
-        good += result.status == ScsiStatus::Good;
-        moved += result.data_length > 0;
+        CHECK(result.transferred <= size);
+        good += result.status == scsi::STATUS_GOOD;
+        moved += result.transferred > 0;
         rig.deliver();
         REQUIRE(std::all_of(memory.begin() + static_cast<long>(size), memory.end(),
                             [](u8 b) { return b == 0xEE; }));
@@ -1038,4 +1045,45 @@ TEST_CASE("SCSI disk: random CDBs and parameter lists complete once and stay in 
     MESSAGE(good, " of 20000 GOOD, ", moved, " moved data");
     CHECK(good > 2000);
     CHECK(moved > 500);
+}
+
+TEST_CASE("SCSI disk: behind a ScsiBus it answers its LUN, and the bus the absent ones")
+{
+    ScsiRig rig;
+    ScsiBus bus;
+    bus.attach(2, *rig.disk);
+    std::vector<u8> data(96, 0);
+    ScsiTarget::Result result;
+    unsigned calls = 0;
+    const Cdb cdb = inquiry(0, 0, 96);
+    bus.execute({2, cdb, ScsiTarget::Direction::FromDevice, data},
+                [&](const ScsiTarget::Result& r) {
+                    ++calls;
+                    result = r;
+                });
+    REQUIRE(calls == 1);
+    CHECK(result.status == scsi::STATUS_GOOD);
+    CHECK(result.transferred == 36);
+    CHECK(data[0] == 0x00);
+    CHECK(std::string(data.begin() + 16, data.begin() + 28) == "VIRTUAL DISK");
+    bus.execute({0, cdb, ScsiTarget::Direction::FromDevice, data},
+                [&](const ScsiTarget::Result& r) {
+                    ++calls;
+                    result = r;
+                });
+    REQUIRE(calls == 2);
+    CHECK(data[0] == 0x7F);
+    // A read through the bus completes when the disk's I/O does.
+    std::vector<u8> sector(512);
+    const Cdb read = rw10(ScsiDisk::READ_10, 9, 1);
+    bus.execute({2, read, ScsiTarget::Direction::FromDevice, sector},
+                [&](const ScsiTarget::Result& r) {
+                    ++calls;
+                    result = r;
+                });
+    CHECK(calls == 2);
+    rig.deliver();
+    CHECK(calls == 3);
+    CHECK(result.transferred == 512);
+    CHECK(sector[0] == ScsiRig::pattern(9, 0));
 }
