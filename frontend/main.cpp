@@ -189,7 +189,8 @@ int main(int argc, char** argv)
         if (opened.value().probed_raw)
             std::fprintf(stderr, "%s\n", raw_probe_warning(drive.file).c_str());
         config.drives.push_back({std::shared_ptr<BlockImage>(std::move(opened.value().image)),
-                                 *drive.index, drive.media == DriveSpec::Media::Cdrom});
+                                 *drive.index, drive.media == DriveSpec::Media::Cdrom,
+                                 drive.interface == DriveSpec::Interface::Scsi});
     }
     // Without --kernel the default guest boots: the Debian kernel and the
     // initramfs that scripts/fetch-guest.sh builds into guest/. With

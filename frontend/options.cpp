@@ -268,10 +268,9 @@ ErrorOr<void> apply(Options& options, Opt id, std::string_view value)
     }
     case Opt::Drive: {
         DriveSpec drive = TRY(parse_drive_spec(value));
-        // Accepted by the parser (QEMU's spelling), refused until it exists.
-        if (drive.interface == DriveSpec::Interface::Scsi)
-            return make_error("--drive: if=scsi: the synthetic SCSI controller (VMBus storage) "
-                              "is not there yet; use if=ide");
+        if (drive.interface == DriveSpec::Interface::Scsi && drive.media == DriveSpec::Media::Cdrom)
+            return make_error("--drive: if=scsi: the synthetic SCSI controller has disks only; "
+                              "put a CD-ROM on if=ide");
         options.drives.push_back(std::move(drive));
         break;
     }
@@ -281,6 +280,35 @@ ErrorOr<void> apply(Options& options, Opt id, std::string_view value)
     case Opt::Version:
         options.version = true;
         break;
+    }
+    return {};
+}
+
+ErrorOr<void> assign_drive_indices(std::vector<DriveSpec>& drives, DriveSpec::Interface interface)
+{
+    const bool ide = interface == DriveSpec::Interface::Ide;
+    const unsigned slots = ide ? DriveSpec::IDE_SLOTS : DriveSpec::SCSI_SLOTS;
+    const char* name = ide ? "if=ide" : "if=scsi";
+    std::vector<bool> taken(slots);
+    for (const DriveSpec& drive : drives) {
+        if (drive.interface != interface || !drive.index)
+            continue;
+        if (taken[*drive.index])
+            return make_error("--drive: two " + std::string(name) + " drives with index=" +
+                              std::to_string(*drive.index));
+        taken[*drive.index] = true;
+    }
+    for (DriveSpec& drive : drives) {
+        if (drive.interface != interface || drive.index)
+            continue;
+        unsigned free = 0;
+        while (free < slots && taken[free])
+            ++free;
+        if (free == slots)
+            return make_error(ide ? std::string("--drive: more than 4 IDE drives (two channels, master and slave)")
+                                  : "--drive: more than " + std::to_string(slots) + " SCSI drives");
+        drive.index = free;
+        taken[free] = true;
     }
     return {};
 }
@@ -343,10 +371,11 @@ ErrorOr<DriveSpec> parse_drive_spec(std::string_view text)
             else
                 return bad("cache=" + quoted(value) + " is not writeback, unsafe or none");
         } else if (key == "index") {
+            // Checked against the interface (which may come later) below.
             const std::optional<u64> n = parse_u64(value);
-            if (!n || *n >= DriveSpec::IDE_SLOTS)
-                return bad("index=" + quoted(value) + " is not 0-3 (primary master, primary "
-                           "slave, secondary master, secondary slave)");
+            if (!n || *n >= DriveSpec::SCSI_SLOTS)
+                return bad("index=" + quoted(value) + " is not a number from 0 to " +
+                           std::to_string(DriveSpec::SCSI_SLOTS - 1));
             drive.index = static_cast<unsigned>(*n);
         } else {
             return bad("unknown key " + quoted(key));
@@ -354,6 +383,9 @@ ErrorOr<DriveSpec> parse_drive_spec(std::string_view text)
     }
     if (!have_file)
         return bad("no file=PATH");
+    if (drive.interface == DriveSpec::Interface::Ide && drive.index && *drive.index >= DriveSpec::IDE_SLOTS)
+        return bad("index=" + std::to_string(*drive.index) + " is not 0-3 (primary master, primary "
+                   "slave, secondary master, secondary slave)");
     if (drive.media == DriveSpec::Media::Cdrom)
         drive.read_only = true;
     return drive;
@@ -508,27 +540,14 @@ ErrorOr<Options> parse_options(std::span<const std::string_view> args)
         if (applied.is_error())
             return applied.error();
     }
-    // Drives with index= take theirs; the others the next free slot, in order.
-    std::array<bool, DriveSpec::IDE_SLOTS> taken{};
-    for (const DriveSpec& drive : options.drives) {
-        if (!drive.index)
-            continue;
-        if (taken[*drive.index])
-            return make_error("--drive: two drives with index=" + std::to_string(*drive.index));
-        taken[*drive.index] = true;
-    }
-    for (DriveSpec& drive : options.drives) {
-        if (drive.index)
-            continue;
-        unsigned free = 0;
-        while (free < DriveSpec::IDE_SLOTS && taken[free])
-            ++free;
-        if (free == DriveSpec::IDE_SLOTS)
-            return make_error("--drive: more than " + std::to_string(DriveSpec::IDE_SLOTS) +
-                              " IDE drives (two channels, master and slave)");
-        drive.index = free;
-        taken[free] = true;
-    }
+    // Drives with index= take theirs; the others the next free slot of their
+    // interface, in order.
+    for (DriveSpec::Interface interface : {DriveSpec::Interface::Ide, DriveSpec::Interface::Scsi})
+        TRY(assign_drive_indices(options.drives, interface));
+    for (const DriveSpec& drive : options.drives)
+        if (drive.interface == DriveSpec::Interface::Scsi && !options.enlightenments)
+            return make_error("--drive: if=scsi is the Hyper-V synthetic SCSI controller, on VMBus, "
+                              "which --enlightenments off removes");
     if (options.initrd && !options.kernel)
         return make_error("--initrd needs --kernel");
     if (options.bios && (options.kernel || options.demo))

@@ -56,7 +56,8 @@ struct DriveSpec {
     enum class Interface : u8 { Ide, Scsi };
     enum class Media : u8 { Disk, Cdrom };
     enum class Cache : u8 { Writeback, Unsafe, None };
-    static constexpr unsigned IDE_SLOTS = 4; // primary/secondary x master/slave
+    static constexpr unsigned IDE_SLOTS = 4;   // primary/secondary x master/slave
+    static constexpr unsigned SCSI_SLOTS = 64; // LUNs of the synthetic SCSI controller
 
     std::string file;
     std::string format; // "" = probe
@@ -64,8 +65,9 @@ struct DriveSpec {
     Media media = Media::Disk;
     bool read_only = false; // a cdrom always is
     Cache cache = Cache::Writeback;
-    // 0 primary master, 1 primary slave, 2 secondary master, 3 secondary
-    // slave; parse_options gives a drive without one the next free index.
+    // IDE: 0 primary master, 1 primary slave, 2 secondary master, 3
+    // secondary slave. SCSI: the LUN. parse_options gives a drive without
+    // one the next free index of its interface.
     std::optional<unsigned> index;
 };
 // One --drive value; the checks that need the other drives (a free index)

@@ -47,6 +47,8 @@ Storvsp::~Storvsp() = default;
 bool Storvsp::open(const VmbusServer::OpenRequest& request)
 {
     m_rings = RingPair::create(m_memory, request.ring_pfns, request.downstream_offset);
+    m_ring_pfns = request.ring_pfns;
+    m_downstream_offset = request.downstream_offset;
     m_version = 0;
     m_backlog.clear();
     return m_rings.has_value();
@@ -55,6 +57,7 @@ bool Storvsp::open(const VmbusServer::OpenRequest& request)
 void Storvsp::close()
 {
     m_rings.reset();
+    m_ring_pfns.clear();
     m_backlog.clear();
     ++m_generation;
 }
@@ -249,5 +252,37 @@ void Storvsp::flush_backlog()
         m_backlog.pop_front();
         if (wake)
             m_signal_guest();
+    }
+}
+
+void Storvsp::visit_state(StateVisitor& v)
+{
+    v.section("storvsp", 1);
+    v.field("version", m_version);
+    bool open = m_rings.has_value();
+    v.field("open", open);
+    v.field("ring_pfns", m_ring_pfns);
+    v.field("downstream_offset", m_downstream_offset);
+    u32 backlog = static_cast<u32>(m_backlog.size());
+    v.field("backlog", backlog);
+    if (v.loading()) {
+        if (backlog > 4096)
+            return v.fail("storvsp: too many completions waiting");
+        m_backlog.resize(backlog);
+    }
+    for (auto& [id, body] : m_backlog) {
+        v.field("transaction_id", id);
+        v.field("body", body);
+        if (v.loading() && body.size() > vstor::PACKET_SIZE)
+            return v.fail("storvsp: a waiting completion of a bad size");
+    }
+    if (!v.loading() || !v.ok())
+        return;
+    ++m_generation;
+    m_rings.reset();
+    if (open) {
+        m_rings = RingPair::create(m_memory, m_ring_pfns, m_downstream_offset);
+        if (!m_rings)
+            v.fail("storvsp: the saved rings do not make a ring pair");
     }
 }

@@ -11,6 +11,7 @@
 // is the seam to the disk model, so the same disks serve any transport.
 #pragma once
 
+#include "mmu/base/state_visitor.h"
 #include "paravirt/vmbus/vmbus_ring.h"
 #include "platform/storage/scsi_target.h"
 #include "paravirt/vmbus/vmbus_server.h"
@@ -77,6 +78,9 @@ public:
     void signaled() override;
 
     u16 protocol_version() const { return m_version; }
+    // The channel's state (its rings, version, completions not yet sent).
+    // Only with nothing in flight: the machine drains its disks first.
+    void visit_state(StateVisitor& v);
     unsigned in_flight() const { return m_in_flight; }
 
 private:
@@ -95,6 +99,8 @@ private:
     ScsiTarget& m_target;
     std::function<void()> m_signal_guest;
     std::optional<vmbus::RingPair> m_rings;
+    std::vector<u64> m_ring_pfns; // what the rings were made from, for snapshots
+    u32 m_downstream_offset = 0;
     u16 m_version = 0;
     u64 m_generation = 0; // bumped at close: late completions of an old open are dropped
     unsigned m_in_flight = 0;

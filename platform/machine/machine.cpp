@@ -47,6 +47,8 @@ Machine::~Machine()
         if (IdeDevice* device = m_board->ide().channel(i / 2).device(i % 2);
             device && !device->is_atapi())
             (void)device->disk().image().flush();
+    for (const auto& disk : m_scsi_disks)
+        (void)disk->block_device().image().flush();
 }
 
 namespace {
@@ -98,6 +100,10 @@ void Machine::attach_drives()
             std::make_unique<SharedImage>(drive.image),
             deterministic ? BlockDevice::Execution::Inline : BlockDevice::Execution::WorkerThread,
             std::move(run_on_machine));
+        if (drive.scsi) {
+            attach_scsi_disk(drive, std::move(disk));
+            continue;
+        }
         IdeChannel& channel = m_board->ide().channel(drive.index / 2);
         if (drive.cdrom) {
             const std::string serial = "VIRIDIAN-CD" + std::to_string(drive.index);
@@ -107,6 +113,28 @@ void Machine::attach_drives()
         const std::string serial = "VIRIDIAN-HD" + std::to_string(drive.index);
         channel.attach(drive.index % 2, std::make_unique<AtaDisk>(std::move(disk), serial));
     }
+}
+
+void Machine::attach_scsi_disk(const MachineDrive& drive, std::unique_ptr<BlockDevice> disk)
+{
+    // One controller for all of them, offered when the first disk comes
+    // (Machine::create refused if=scsi without the enlightenments).
+    if (!m_storvsp) {
+        m_storvsp = std::make_unique<Storvsp>(m_memory, m_scsi_bus,
+                                              [this] { m_vmbus->signal_guest(m_storvsp_relid); });
+        VmbusServer::Offer offer;
+        offer.type = vmbus::parse_guid(vstor::SCSI_CLASS_GUID);
+        // Fixed, so that a guest sees the same controller on every boot.
+        offer.instance = vmbus::parse_guid("f8b3781b-1e82-4818-a1c3-63d806ec15bb");
+        m_storvsp_relid = m_vmbus->add_channel(offer, *m_storvsp);
+    }
+    ScsiDiskIdentity identity;
+    identity.serial = "VIRIDIAN-SCSI" + std::to_string(drive.index);
+    identity.naa[15] = static_cast<u8>(drive.index); // unique per LUN (the top nibble is set to 6)
+    identity.naa[14] = 0x5C;
+    identity.max_transfer_bytes = Storvsp::MAX_TRANSFER;
+    m_scsi_disks.push_back(std::make_unique<ScsiDisk>(std::move(disk), identity));
+    m_scsi_bus.attach(static_cast<u8>(drive.index), *m_scsi_disks.back());
 }
 
 void Machine::deliver_at_disk_latency(std::function<void()> deliver)
@@ -133,6 +161,8 @@ void Machine::run_due_disk_deliveries()
 void Machine::drain_disks()
 {
     m_board->ide().drain();
+    for (const auto& disk : m_scsi_disks)
+        disk->drain();
     // What drain() ran early has nothing left to deliver.
     m_disk_deliveries.clear();
     if (m_disk_timer)
@@ -141,7 +171,10 @@ void Machine::drain_disks()
 
 size_t Machine::disks_in_flight() const
 {
-    return m_board->ide().in_flight();
+    size_t n = m_board->ide().in_flight();
+    for (const auto& disk : m_scsi_disks)
+        n += disk->in_flight();
+    return n;
 }
 
 void Machine::create_vcpus()
@@ -324,6 +357,10 @@ void Machine::apply_startup_requests(Vcpu& vcpu)
 
 ErrorOr<std::unique_ptr<Machine>> Machine::create(const MachineConfig& config)
 {
+    for (const MachineDrive& drive : config.drives)
+        if (drive.scsi && !config.enlightenments)
+            return make_error("--drive: if=scsi is the Hyper-V synthetic SCSI controller, on VMBus, "
+                              "which --enlightenments off removes");
     std::unique_ptr<Machine> machine;
     try {
         machine.reset(new Machine(config));

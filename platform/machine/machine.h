@@ -12,6 +12,7 @@
 #include "mmu/bus/port_bus.h"
 #include "mmu/physical_memory.h"
 #include "paravirt/hv_test_device.h"
+#include "paravirt/vmbus/storvsp.h"
 #include "paravirt/vmbus/vmbus_server.h"
 #include "platform/block/block_image.h"
 #include "platform/board/pc_board.h"
@@ -20,6 +21,8 @@
 #include "platform/host/command_queue.h"
 #include "platform/machine/hyperv_glue.h"
 #include "platform/serial/uart16550.h"
+#include "platform/storage/scsi_bus.h"
+#include "platform/storage/scsi_disk.h"
 #include "platform/testdev/debug_console.h"
 #include "platform/testdev/debug_exit.h"
 #include "platform/testdev/pc_testdev.h"
@@ -44,6 +47,9 @@ struct MachineDrive {
     unsigned index = 0;
     // An ATAPI CD/DVD-ROM drive with this image as its disc (media=cdrom).
     bool cdrom = false;
+    // A disk on the synthetic SCSI controller (storvsp over VMBus; needs the
+    // enlightenments) at LUN `index`, instead of an IDE slot.
+    bool scsi = false;
 };
 
 struct MachineConfig {
@@ -225,6 +231,7 @@ public:
     // Runs every disk request's completion now (before a snapshot, at exit).
     void drain_disks();
     // Requests submitted to the disks and not yet completed.
+    void attach_scsi_disk(const MachineDrive& drive, std::unique_ptr<BlockDevice> disk);
     size_t disks_in_flight() const;
     // The virtual time a disk request takes with --deterministic: its
     // completion is delivered then, so a run replays exactly.
@@ -286,6 +293,12 @@ private:
     std::unique_ptr<HypervGlue> m_hyperv;
     std::unique_ptr<HvTestDevice> m_hv_test_device; // after m_hyperv: it uses the partition
     std::unique_ptr<VmbusServer> m_vmbus;           // likewise; with the enlightenments only
+    // The synthetic SCSI controller, when a drive has if=scsi: its disks by
+    // LUN behind one storvsp channel.
+    std::vector<std::unique_ptr<ScsiDisk>> m_scsi_disks;
+    ScsiBus m_scsi_bus;
+    std::unique_ptr<Storvsp> m_storvsp;
+    u32 m_storvsp_relid = 0;
     std::unique_ptr<PcTestdev> m_pc_testdev;
     // Why the run ends, once a device or the guest has said so.
     std::optional<RunOutcome> m_ending;

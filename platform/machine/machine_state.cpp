@@ -41,5 +41,14 @@ void Machine::visit_state(StateVisitor& v)
     if (enlightened) {
         m_hyperv->hv().visit_state(v);
         m_vmbus->visit_state(v);
+        // The synthetic SCSI controller and its disks (drained above).
+        u32 scsi_disks = static_cast<u32>(m_scsi_disks.size());
+        v.field("scsi_disks", scsi_disks);
+        if (v.loading() && scsi_disks != m_scsi_disks.size())
+            return v.fail("the snapshot's machine has another number of if=scsi drives");
+        if (m_storvsp)
+            m_storvsp->visit_state(v);
+        for (const auto& disk : m_scsi_disks)
+            disk->visit_state(v);
     }
 }

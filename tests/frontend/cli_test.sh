@@ -129,8 +129,8 @@ run --kernel "$exit_guest" --drive file="$work/no-such.img"
 check "a missing drive image exits 2 with one line" eval 'status_is 2 && stderr_is_one_line && stderr_has "no-such.img"'
 run --kernel "$exit_guest" --drive file="$work/x.img,format=qcow2"
 check "an unknown drive format exits 2 with one line" eval 'status_is 2 && stderr_is_one_line && stderr_has "qcow2"'
-run --kernel "$exit_guest" --drive file="$work/x.img,if=scsi"
-check "if=scsi is refused with one line" eval 'status_is 2 && stderr_is_one_line && stderr_has "SCSI"'
+run --kernel "$exit_guest" --enlightenments off --drive file="$work/x.img,if=scsi"
+check "if=scsi without the enlightenments (no VMBus) is refused with one line" eval 'status_is 2 && stderr_is_one_line && stderr_has "SCSI"'
 truncate -s 1M "$work/disk.img"
 run --kernel "$exit_guest" --drive file="$work/disk.img"
 check "a probed raw drive prints QEMU's warning and runs" \

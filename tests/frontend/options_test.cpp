@@ -271,13 +271,23 @@ TEST_CASE("--drive refuses bad keys, values, indexes and more than four IDE driv
                    "more than 4"));
 }
 
-TEST_CASE("--drive parses if=scsi but refuses it for now; cache=none is taken")
+TEST_CASE("--drive if=scsi numbers its own LUNs apart from the IDE slots; no SCSI CD-ROM; cache=none is taken")
 {
     ErrorOr<DriveSpec> scsi = parse_drive_spec("file=a,if=scsi,media=cdrom");
     REQUIRE(!scsi.is_error());
     CHECK(scsi.value().interface == DriveSpec::Interface::Scsi);
     CHECK(scsi.value().read_only); // a CD-ROM always is
-    CHECK(contains(parse_error({"--drive", "file=a,if=scsi"}), "SCSI controller"));
+    CHECK(contains(parse_error({"--drive", "file=a,if=scsi,media=cdrom"}), "disks only"));
+    Options o = parse_ok({"--drive", "file=a,if=scsi", "--drive", "file=b", "--drive", "file=c,if=scsi,index=9",
+                          "--drive", "file=d,if=scsi"});
+    CHECK(*o.drives[0].index == 0);
+    CHECK(*o.drives[1].index == 0); // IDE primary master
+    CHECK(*o.drives[2].index == 9);
+    CHECK(*o.drives[3].index == 1);
+    CHECK(contains(parse_error({"--drive", "file=a,index=9,if=scsi", "--drive", "file=b,if=scsi,index=9"}),
+                   "two if=scsi drives with index=9"));
+    CHECK(contains(parse_error({"--drive", "file=a,if=scsi,index=64"}), "0 to 63"));
+    CHECK(contains(parse_error({"--drive", "file=a,index=9"}), "0-3"));
     Options direct = parse_ok({"--drive", "file=a,cache=none"});
     CHECK(direct.drives[0].cache == DriveSpec::Cache::None);
 }

@@ -309,3 +309,38 @@ TEST_CASE("storvsp: completions wait while the guest's ring is full, and none re
     CHECK(h.vsp.in_flight() == 0);
     CHECK_FALSE(h.guest_read());
 }
+
+TEST_CASE("storvsp: a saved channel is loaded with its rings, version and waiting completions")
+{
+    Harness h;
+    h.initialize(vstor::VERSION_WIN8_1);
+    StateVisitor saver = StateVisitor::saver();
+    h.vsp.visit_state(saver);
+
+    FakeDisk disk;
+    unsigned interrupts = 0;
+    Storvsp loaded(h.memory, disk, [&] { ++interrupts; });
+    StateVisitor loader = StateVisitor::loader(saver.bytes());
+    loaded.visit_state(loader);
+    REQUIRE(loader.ok());
+    CHECK(loader.at_end());
+    CHECK(loaded.protocol_version() == vstor::VERSION_WIN8_1);
+    // The same rings in guest memory: a request written now is answered by
+    // the loaded channel.
+    REQUIRE(h.guest_write(PACKET_DATA_USING_GPA_DIRECT, 77, Harness::srb(0x28, 0, 1),
+                          PACKET_FLAG_COMPLETION_REQUESTED, Harness::range(512)));
+    loaded.signaled();
+    auto c = h.guest_read();
+    REQUIRE(c);
+    CHECK(std::get<1>(*c) == 77);
+    CHECK(std::get<2>(*c)[vstor::SRB_STATUS] == vstor::SRB_SUCCESS);
+
+    // A closed channel saves and loads closed.
+    StateVisitor bad_saver = StateVisitor::saver();
+    h.vsp.close();
+    h.vsp.visit_state(bad_saver); // closed: no rings
+    Storvsp closed(h.memory, disk, [] {});
+    StateVisitor closed_loader = StateVisitor::loader(bad_saver.bytes());
+    closed.visit_state(closed_loader);
+    CHECK(closed_loader.ok());
+}
