@@ -67,7 +67,7 @@ class Storvsp final : public VmbusServer::Device {
 public:
     // The largest transfer one SRB may move (QUERY_PROPERTIES tells Linux,
     // which sizes its requests by it).
-    static constexpr u32 MAX_TRANSFER = 256 * 1024;
+    static constexpr u32 MAX_TRANSFER = 1024 * 1024;
 
     // `signal_guest` interrupts the guest for this channel (VmbusServer::signal_guest).
     Storvsp(GuestMemory memory, ScsiTarget& target, std::function<void()> signal_guest);
