@@ -1,5 +1,6 @@
 # tests/guest/common.sh — sourced by the guest-boot tests. The sourcing
-# script defines fail MESSAGE (print and exit 1).
+# script defines fail MESSAGE (print and exit 1), or begin_guest_test below
+# defines it.
 
 # require_guest DIR: exits 77 (skipped) when the default guest is not built.
 require_guest() {
@@ -26,4 +27,20 @@ fail_on_complaints() {
             fail "boot log contains '$bad'"
         fi
     done
+}
+
+# begin_guest_test NAME GUEST_DIR: what most guest tests start with. Skips
+# (77) without the guest; makes $work, a folder removed at exit; defines
+# fail MESSAGE ("NAME: MESSAGE", exit 1) and has PATTERN (an extended
+# regular expression found in $work/out, where the tests keep a boot's log).
+begin_guest_test() {
+    test_name=$1
+    require_guest "$2"
+    work=$(mktemp -d)
+    trap 'rm -rf "$work"' EXIT
+    fail() {
+        echo "$test_name: $*"
+        exit 1
+    }
+    has() { grep -qE -- "$1" "$work/out"; }
 }

@@ -13,15 +13,8 @@ viridian=$1
 guest=$2
 # shellcheck source=tests/guest/common.sh
 source "$(dirname "$0")/common.sh"
-require_guest "$guest"
+begin_guest_test linux-cdrom "$guest"
 command -v xorriso >/dev/null || { echo "linux-cdrom: no xorriso (scripts/setup.sh)"; exit 77; }
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-fail() {
-    echo "linux-cdrom: $*"
-    exit 1
-}
-has() { grep -qE -- "$1" "$work/out"; }
 
 mkdir "$work/root"
 head -c 1M /dev/urandom >"$work/root/data.bin"

@@ -13,14 +13,7 @@ viridian=$1
 guest=$2
 # shellcheck source=tests/guest/common.sh
 source "$(dirname "$0")/common.sh"
-require_guest "$guest"
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-fail() {
-    echo "linux-ide: $*"
-    exit 1
-}
-has() { grep -qE -- "$1" "$work/out"; }
+begin_guest_test linux-ide "$guest"
 
 # 32 MiB; 1 MiB of the host's data at 1 MiB; the guest writes 2 MiB at 4 MiB.
 truncate -s 32M "$work/disk.img"

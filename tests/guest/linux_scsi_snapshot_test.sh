@@ -17,13 +17,7 @@ viridian=$1
 guest=$2
 # shellcheck source=tests/guest/common.sh
 source "$(dirname "$0")/common.sh"
-require_guest "$guest"
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-fail() {
-    echo "linux-scsi-snapshot: $*"
-    exit 1
-}
+begin_guest_test linux-scsi-snapshot "$guest"
 
 yes viridian-scsi-snapshot | head -c 16777216 >"$work/pattern"
 pattern_sum=$(sha256sum <"$work/pattern" | cut -d' ' -f1)

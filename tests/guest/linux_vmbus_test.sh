@@ -14,14 +14,7 @@ viridian=$1
 guest=$2
 # shellcheck source=tests/guest/common.sh
 source "$(dirname "$0")/common.sh"
-require_guest "$guest"
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-fail() {
-    echo "linux-vmbus: $*"
-    exit 1
-}
-has() { grep -qE -- "$1" "$work/out"; }
+begin_guest_test linux-vmbus "$guest"
 
 boot() { # boot KERNEL_ARGS VIRIDIAN_OPTIONS...
     local args=$1
