@@ -407,7 +407,7 @@ int main(int argc, char** argv)
         hooks.power_button = [&] {
             return commands.post([&] {
                 if (running)
-                    running->press_power_button();
+                    running->request_powerdown();
             });
         };
         hooks.quit = [&] { return request_stop({exit_status::SUCCESS, "", ShutdownCause::HostQmpQuit}); };

@@ -67,27 +67,7 @@ void Storvsp::signaled()
     if (!m_rings)
         return;
     flush_backlog(); // the guest may have made room for refused completions
-    drain();
-}
-
-void Storvsp::drain()
-{
-    // Masked while draining, then unmasked and looked at once more: a packet
-    // written in between would otherwise wait for the next signal.
-    for (;;) {
-        m_rings->mask_incoming(true);
-        bool wake_writer = false;
-        while (std::optional<Packet> packet = m_rings->read(wake_writer)) {
-            if (wake_writer)
-                m_signal_guest();
-            handle(*packet);
-            if (!m_rings)
-                return;
-        }
-        m_rings->mask_incoming(false);
-        if (!m_rings->can_read())
-            return;
-    }
+    m_rings->drain([this](const Packet& packet) { handle(packet); }, m_signal_guest);
 }
 
 void Storvsp::handle(const Packet& packet)

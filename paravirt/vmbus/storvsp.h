@@ -86,7 +86,6 @@ public:
 private:
     struct Pending; // an SRB at the target
 
-    void drain();
     void handle(const vmbus::Packet& packet);
     void execute_srb(const vmbus::Packet& packet, std::vector<u8> reply);
     void srb_done(const std::shared_ptr<Pending>& pending, const ScsiTarget::Result& result);

@@ -132,6 +132,22 @@ void RingPair::mask_incoming(bool masked)
         set_header_u32(m_in, INTERRUPT_MASK, masked ? 1 : 0);
 }
 
+void RingPair::drain(const std::function<void(const Packet&)>& handle, const std::function<void()>& wake_writer)
+{
+    for (;;) {
+        mask_incoming(true);
+        bool wake = false;
+        while (std::optional<Packet> packet = read(wake)) {
+            if (wake)
+                wake_writer();
+            handle(*packet);
+        }
+        mask_incoming(false);
+        if (!can_read())
+            return;
+    }
+}
+
 std::optional<Packet> RingPair::read(bool& signal_writer)
 {
     signal_writer = false;

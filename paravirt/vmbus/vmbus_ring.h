@@ -18,6 +18,7 @@
 #include "mmu/guest_memory.h"
 
 #include <array>
+#include <functional>
 #include <optional>
 #include <span>
 #include <vector>
@@ -71,6 +72,10 @@ public:
     // (interrupt_mask 1); when done it unmasks and must look once more,
     // since a packet may have come just before: true means read again.
     void mask_incoming(bool masked);
+    // Reads every packet there is into `handle`, masked while it reads and
+    // looking once more after unmasking; `wake_writer` runs when a read made
+    // the room a waiting guest asked for. `handle` must not destroy this.
+    void drain(const std::function<void(const Packet&)>& handle, const std::function<void()>& wake_writer);
 
     // ---- Host to guest (the host writes) ----
     // Writes one packet; false when it does not fit (then pending_send_sz

@@ -377,6 +377,8 @@ void VmbusServer::open_channel(std::span<const u8> m)
     store_u32(reply, open_result::OPEN_ID, open_id);
     store_u32(reply, open_result::STATUS, ok ? STATUS_SUCCESS : STATUS_UNSUCCESSFUL);
     send(reply);
+    if (ok)
+        ch->device->opened();
 }
 
 void VmbusServer::close_channel(std::span<const u8> m)

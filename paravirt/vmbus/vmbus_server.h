@@ -43,6 +43,9 @@ public:
         virtual ~Device() = default;
         // False refuses the open (the guest sees a failure status).
         virtual bool open(const OpenRequest& request) = 0;
+        // After the guest has been told the channel is open: a device that
+        // speaks first (an integration service) may send now.
+        virtual void opened() {}
         virtual void close() = 0;
         // The guest signalled the channel (HvSignalEvent on its connection).
         virtual void signaled() = 0;

@@ -137,6 +137,13 @@ void Machine::attach_scsi_disk(const MachineDrive& drive, std::unique_ptr<BlockD
     m_scsi_bus.attach(static_cast<u8>(drive.index), *m_scsi_disks.back());
 }
 
+void Machine::request_powerdown()
+{
+    if (m_shutdown_ic && m_shutdown_ic->request_shutdown())
+        return;
+    press_power_button();
+}
+
 void Machine::deliver_at_disk_latency(std::function<void()> deliver)
 {
     const u64 due = m_clock.now_ns() + DETERMINISTIC_DISK_LATENCY_NS;
@@ -266,6 +273,11 @@ void Machine::connect_board()
         m_vmbus = std::make_unique<VmbusServer>(m_hyperv->hv());
         m_hyperv->hv().set_host_slot_listener(
             [this](unsigned vp, unsigned sint) { m_vmbus->slot_freed(vp, sint); });
+        m_shutdown_ic = std::make_unique<ShutdownIc>(m_memory, [this] { m_vmbus->signal_guest(m_shutdown_relid); });
+        VmbusServer::Offer offer;
+        offer.type = vmbus::parse_guid(ic::SHUTDOWN_CLASS_GUID);
+        offer.instance = vmbus::parse_guid("b6650ff7-33bc-4840-8048-e0676786f393");
+        m_shutdown_relid = m_vmbus->add_channel(offer, *m_shutdown_ic);
     }
     // Behind an option, not always there: port 0x3000 lies where firmware
     // and Linux place PCI I/O BARs, and QEMU too only has it on request.

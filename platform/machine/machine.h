@@ -12,6 +12,7 @@
 #include "mmu/bus/port_bus.h"
 #include "mmu/physical_memory.h"
 #include "paravirt/hv_test_device.h"
+#include "paravirt/vmbus/shutdown_ic.h"
 #include "paravirt/vmbus/storvsp.h"
 #include "paravirt/vmbus/vmbus_server.h"
 #include "platform/block/block_image.h"
@@ -223,6 +224,9 @@ public:
     }
     void resume() { m_paused = false; }
     bool paused() const { return m_paused; }
+    // QMP system_powerdown: through the shutdown integration service when
+    // the guest has opened it (as Hyper-V's Stop-VM), else the power button.
+    void request_powerdown();
     // The ACPI fixed power button (QMP system_powerdown): the guest's OSPM
     // sees PWRBTN_STS and an SCI, and decides what to do.
     void press_power_button() { m_board->press_power_button(); }
@@ -298,6 +302,8 @@ private:
     std::vector<std::unique_ptr<ScsiDisk>> m_scsi_disks;
     ScsiBus m_scsi_bus;
     std::unique_ptr<Storvsp> m_storvsp;
+    std::unique_ptr<ShutdownIc> m_shutdown_ic; // with the VMBus: always offered, as on Hyper-V
+    u32 m_shutdown_relid = 0;
     u32 m_storvsp_relid = 0;
     std::unique_ptr<PcTestdev> m_pc_testdev;
     // Why the run ends, once a device or the guest has said so.

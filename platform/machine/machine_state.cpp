@@ -46,6 +46,7 @@ void Machine::visit_state(StateVisitor& v)
         v.field("scsi_disks", scsi_disks);
         if (v.loading() && scsi_disks != m_scsi_disks.size())
             return v.fail("the snapshot's machine has another number of if=scsi drives");
+        m_shutdown_ic->visit_state(v);
         if (m_storvsp)
             m_storvsp->visit_state(v);
         for (const auto& disk : m_scsi_disks)

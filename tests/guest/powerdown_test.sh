@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
-# Guest-boot test: QMP system_powerdown presses the ACPI power button and
-# the Debian guest powers off. Linux's button driver sees PWRBTN_STS through
-# the SCI and reports a key press; the guest's /init watches for it and
-# powers off (scripts/guest-init/init). Checked: the QMP replies, the
-# POWERDOWN event, then SHUTDOWN (guest-shutdown), "reboot: Power down" on
-# the console and exit status 0.
+# Guest-boot test: QMP system_powerdown powers the Debian guest off, twice.
+# Without the enlightenments it presses the ACPI power button: Linux's
+# button driver sees PWRBTN_STS through the SCI and reports a key press,
+# which the guest's /init watches for (scripts/guest-init/init). With them
+# and hv_utils loaded it goes through the Hyper-V shutdown integration
+# service (as Stop-VM does): the kernel's orderly power-off signals /init.
+# Checked each time: the QMP replies, the POWERDOWN event, then SHUTDOWN
+# (guest-shutdown), "reboot: Power down" on the console and exit status 0.
 #
 #   powerdown_test.sh VIRIDIAN GUEST_DIR
 #
@@ -25,11 +27,15 @@ fail() {
     exit 1
 }
 work=$(mktemp -d)
+pid=
 trap 'kill $pid 2>/dev/null; rm -rf "$work"' EXIT
 socket=$work/qmp.sock
+
+powerdown() { # ENLIGHTENMENTS MODULES
 start=$(date +%s)
-"$viridian" --kernel "$guest/vmlinuz" --initrd "$guest/initramfs.cpio.gz" --enlightenments off \
-    --append 'console=ttyS0 panic=-1 viridian.run="sleep 600"' \
+rm -f "$socket"
+"$viridian" --kernel "$guest/vmlinuz" --initrd "$guest/initramfs.cpio.gz" --enlightenments "$1" \
+    --append "console=ttyS0 panic=-1 viridian.modules=$2 viridian.run=\"sleep 600\"" \
     --qmp "unix:$socket,server,wait=off" >"$work/out" 2>&1 </dev/null &
 pid=$!
 for _ in $(seq 6000); do
@@ -70,6 +76,15 @@ cat "$work/out"
 cat "$work/qmp"
 echo "powerdown: $(($(date +%s) - start)) s"
 [ "$status" -eq 0 ] || fail "viridian exited with status $status, expected 0"
-grep -q "viridian-guest: power button pressed" "$work/out" || fail "the guest did not see the power button"
 grep -q "reboot: Power down" "$work/out" || fail "Linux did not power off"
+}
+
+powerdown off loop
+grep -q "viridian-guest: power button pressed" "$work/out" || fail "the guest did not see the power button"
+powerdown on hv_vmbus,hv_utils
+grep -q "hv_utils: Shutdown IC version 3.2" "$work/out" || fail "hv_utils did not negotiate the shutdown service"
+grep -q "Shutdown request received - graceful shutdown initiated" "$work/out" ||
+    fail "the shutdown service did not reach the guest"
+grep -q "viridian-guest: shutdown requested" "$work/out" || fail "the kernel's orderly power-off did not reach /init"
+grep -q "power button pressed" "$work/out" && fail "the power button was pressed although the service was there"
 echo "powerdown: ok"
