@@ -1,6 +1,5 @@
 #include "paravirt/vmbus/shutdown_ic.h"
 
-#include <cstring>
 #include <utility>
 
 using namespace vmbus;
@@ -12,37 +11,23 @@ namespace {
 constexpr u32 FRAMEWORK_VERSIONS[] = {0x30000, 0x10000};
 constexpr u32 SHUTDOWN_VERSIONS[] = {0x30002, 0x30001, 0x30000, 0x10000};
 
-void put16(std::vector<u8>& m, unsigned at, u16 v) { std::memcpy(m.data() + at, &v, 2); }
-void put32(std::vector<u8>& m, unsigned at, u32 v) { std::memcpy(m.data() + at, &v, 4); }
-u16 get16(const std::vector<u8>& m, unsigned at)
-{
-    u16 v;
-    std::memcpy(&v, m.data() + at, 2);
-    return v;
-}
-u32 get32(const std::vector<u8>& m, unsigned at)
-{
-    u32 v;
-    std::memcpy(&v, m.data() + at, 4);
-    return v;
-}
 void put_version(std::vector<u8>& m, unsigned at, u32 version)
 {
-    put16(m, at, static_cast<u16>(version >> 16));
-    put16(m, at + 2, static_cast<u16>(version));
+    store_u16(m, at, static_cast<u16>(version >> 16));
+    store_u16(m, at + 2, static_cast<u16>(version));
 }
-u32 get_version(const std::vector<u8>& m, unsigned at) { return (u32{get16(m, at)} << 16) | get16(m, at + 2); }
+u32 get_version(const std::vector<u8>& m, unsigned at) { return (u32{load_u16(m, at)} << 16) | load_u16(m, at + 2); }
 
 // A request with the framing filled in: pipe header, IC header.
 std::vector<u8> request(u16 type, u32 framework, u32 message_version, size_t body, u8 transaction)
 {
     std::vector<u8> m(ic::HEADER_END + body);
-    put32(m, ic::PIPE_FLAGS, 1);
-    put32(m, ic::PIPE_SIZE, static_cast<u32>(m.size() - ic::PIPE_HEADER));
+    store_u32(m, ic::PIPE_FLAGS, 1);
+    store_u32(m, ic::PIPE_SIZE, static_cast<u32>(m.size() - ic::PIPE_HEADER));
     put_version(m, ic::FRAMEWORK_VERSION, framework);
-    put16(m, ic::TYPE, type);
+    store_u16(m, ic::TYPE, type);
     put_version(m, ic::MESSAGE_VERSION, message_version);
-    put16(m, ic::SIZE, static_cast<u16>(body));
+    store_u16(m, ic::SIZE, static_cast<u16>(body));
     m[ic::TRANSACTION] = transaction;
     m[ic::FLAGS] = ic::FLAG_TRANSACTION | ic::FLAG_REQUEST;
     return m;
@@ -60,8 +45,6 @@ bool ShutdownIc::open(const VmbusServer::OpenRequest& r)
     m_rings = RingPair::create(m_memory, r.ring_pfns, r.downstream_offset);
     if (!m_rings)
         return false;
-    m_ring_pfns = r.ring_pfns;
-    m_downstream_offset = r.downstream_offset;
     m_negotiated = false;
     m_framework = m_service = 0;
     m_shutdown_status.reset();
@@ -74,8 +57,8 @@ void ShutdownIc::opened()
     const size_t count = std::size(FRAMEWORK_VERSIONS) + std::size(SHUTDOWN_VERSIONS);
     std::vector<u8> m = request(ic::TYPE_NEGOTIATE, FRAMEWORK_VERSIONS[0], 0x10000, 8 + 4 * count,
                                 ++m_transaction);
-    put16(m, ic::NEGOTIATE_FRAMEWORK_COUNT, static_cast<u16>(std::size(FRAMEWORK_VERSIONS)));
-    put16(m, ic::NEGOTIATE_MESSAGE_COUNT, static_cast<u16>(std::size(SHUTDOWN_VERSIONS)));
+    store_u16(m, ic::NEGOTIATE_FRAMEWORK_COUNT, static_cast<u16>(std::size(FRAMEWORK_VERSIONS)));
+    store_u16(m, ic::NEGOTIATE_MESSAGE_COUNT, static_cast<u16>(std::size(SHUTDOWN_VERSIONS)));
     unsigned at = ic::NEGOTIATE_VERSIONS;
     for (u32 v : FRAMEWORK_VERSIONS)
         put_version(m, std::exchange(at, at + 4), v);
@@ -87,7 +70,6 @@ void ShutdownIc::opened()
 void ShutdownIc::close()
 {
     m_rings.reset();
-    m_ring_pfns.clear();
     m_negotiated = false;
 }
 
@@ -113,18 +95,18 @@ void ShutdownIc::receive(const Packet& packet)
     const std::vector<u8>& m = packet.body;
     if (packet.type != PACKET_DATA_INBAND || m.size() < ic::HEADER_END || !(m[ic::FLAGS] & ic::FLAG_RESPONSE))
         return;
-    switch (get16(m, ic::TYPE)) {
+    switch (load_u16(m, ic::TYPE)) {
     case ic::TYPE_NEGOTIATE:
         // The guest rewrote the counts to 1 and 1 and put its choices first.
-        if (m.size() < ic::NEGOTIATE_VERSIONS + 8 || get32(m, ic::STATUS) != 0 ||
-            get16(m, ic::NEGOTIATE_FRAMEWORK_COUNT) != 1 || get16(m, ic::NEGOTIATE_MESSAGE_COUNT) != 1)
+        if (m.size() < ic::NEGOTIATE_VERSIONS + 8 || load_u32(m, ic::STATUS) != 0 ||
+            load_u16(m, ic::NEGOTIATE_FRAMEWORK_COUNT) != 1 || load_u16(m, ic::NEGOTIATE_MESSAGE_COUNT) != 1)
             return;
         m_framework = get_version(m, ic::NEGOTIATE_VERSIONS);
         m_service = get_version(m, ic::NEGOTIATE_VERSIONS + 4);
         m_negotiated = true;
         return;
     case ic::TYPE_SHUTDOWN:
-        m_shutdown_status = get32(m, ic::STATUS);
+        m_shutdown_status = load_u32(m, ic::STATUS);
         return;
     default:
         return;
@@ -136,7 +118,7 @@ bool ShutdownIc::request_shutdown()
     if (!ready())
         return false;
     std::vector<u8> m = request(ic::TYPE_SHUTDOWN, m_framework, m_service, ic::SHUTDOWN_BODY, ++m_transaction);
-    put32(m, ic::SHUTDOWN_FLAGS, 0); // a graceful shutdown
+    store_u32(m, ic::SHUTDOWN_FLAGS, 0); // a graceful shutdown
     m_shutdown_status.reset();
     return send(m);
 }
@@ -144,17 +126,9 @@ bool ShutdownIc::request_shutdown()
 void ShutdownIc::visit_state(StateVisitor& v)
 {
     v.section("shutdown-ic", 1);
-    bool open = m_rings.has_value();
-    v.field("open", open);
-    v.field("ring_pfns", m_ring_pfns);
-    v.field("downstream_offset", m_downstream_offset);
+    RingPair::visit_state(v, m_memory, m_rings);
     v.field("negotiated", m_negotiated);
     v.field("framework", m_framework);
     v.field("service", m_service);
     v.field("transaction", m_transaction);
-    if (!v.loading() || !v.ok())
-        return;
-    m_rings.reset();
-    if (open && !(m_rings = RingPair::create(m_memory, m_ring_pfns, m_downstream_offset)))
-        v.fail("shutdown-ic: the saved rings do not make a ring pair");
 }

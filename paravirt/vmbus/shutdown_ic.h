@@ -63,8 +63,6 @@ private:
     GuestMemory m_memory;
     std::function<void()> m_signal_guest;
     std::optional<vmbus::RingPair> m_rings;
-    std::vector<u64> m_ring_pfns;
-    u32 m_downstream_offset = 0;
     bool m_negotiated = false;
     u32 m_framework = 0, m_service = 0;
     u8 m_transaction = 0;

@@ -1,20 +1,10 @@
 #include "paravirt/vmbus/storvsp.h"
 
 #include <algorithm>
-#include <cstring>
 
 using namespace vmbus;
 
 namespace {
-
-u32 get32(const std::vector<u8>& b, unsigned at)
-{
-    u32 v;
-    std::memcpy(&v, b.data() + at, 4);
-    return v;
-}
-
-void put32(std::vector<u8>& b, unsigned at, u32 v) { std::memcpy(b.data() + at, &v, 4); }
 
 bool supported_version(u16 v)
 {
@@ -47,8 +37,6 @@ Storvsp::~Storvsp() = default;
 bool Storvsp::open(const VmbusServer::OpenRequest& request)
 {
     m_rings = RingPair::create(m_memory, request.ring_pfns, request.downstream_offset);
-    m_ring_pfns = request.ring_pfns;
-    m_downstream_offset = request.downstream_offset;
     m_version = 0;
     m_backlog.clear();
     return m_rings.has_value();
@@ -57,7 +45,6 @@ bool Storvsp::open(const VmbusServer::OpenRequest& request)
 void Storvsp::close()
 {
     m_rings.reset();
-    m_ring_pfns.clear();
     m_backlog.clear();
     ++m_generation;
 }
@@ -82,7 +69,7 @@ void Storvsp::handle(const Packet& packet)
     // completion is as long as what it sent.
     std::vector<u8> reply(packet.body.begin(),
                           packet.body.begin() + std::min<size_t>(packet.body.size(), vstor::PACKET_SIZE));
-    switch (get32(reply, vstor::OPERATION)) {
+    switch (load_u32(reply, vstor::OPERATION)) {
     case vstor::BEGIN_INITIALIZATION:
     case vstor::END_INITIALIZATION:
     case vstor::RESET_LUN:
@@ -90,8 +77,7 @@ void Storvsp::handle(const Packet& packet)
     case vstor::RESET_BUS:
         return complete(packet.transaction_id, std::move(reply), vstor::STATUS_SUCCESS);
     case vstor::QUERY_PROTOCOL_VERSION: {
-        u16 v;
-        std::memcpy(&v, reply.data() + vstor::VERSION, 2);
+        const u16 v = load_u16(reply, vstor::VERSION);
         const bool ok = supported_version(v);
         if (ok)
             m_version = v;
@@ -101,7 +87,7 @@ void Storvsp::handle(const Packet& packet)
     case vstor::QUERY_PROPERTIES:
         std::fill(reply.begin() + vstor::VERSION, reply.end(), 0);
         // One channel (no sub-channels offered), no flags.
-        put32(reply, vstor::PROPERTIES_MAX_TRANSFER, MAX_TRANSFER);
+        store_u32(reply, vstor::PROPERTIES_MAX_TRANSFER, MAX_TRANSFER);
         return complete(packet.transaction_id, std::move(reply), vstor::STATUS_SUCCESS);
     case vstor::EXECUTE_SRB:
         return execute_srb(packet, std::move(reply));
@@ -115,12 +101,12 @@ void Storvsp::execute_srb(const Packet& packet, std::vector<u8> reply)
     auto refuse = [&](u8 srb_status) {
         reply[vstor::SRB_STATUS] = srb_status;
         reply[vstor::SRB_SCSI_STATUS] = 0;
-        put32(reply, vstor::SRB_TRANSFER_LENGTH, 0);
+        store_u32(reply, vstor::SRB_TRANSFER_LENGTH, 0);
         complete(packet.transaction_id, std::move(reply), vstor::STATUS_SUCCESS);
     };
     const u8 cdb_length = reply[vstor::SRB_CDB_LENGTH];
     const u8 data_in = reply[vstor::SRB_DATA_IN];
-    const u32 length = get32(reply, vstor::SRB_TRANSFER_LENGTH);
+    const u32 length = load_u32(reply, vstor::SRB_TRANSFER_LENGTH);
     if (cdb_length == 0 || cdb_length > vstor::SRB_CDB_MAX || data_in > vstor::DATA_NONE)
         return refuse(vstor::SRB_INVALID_REQUEST);
 
@@ -171,7 +157,7 @@ void Storvsp::srb_done(const std::shared_ptr<Pending>& pending, const ScsiTarget
         !copy_guest(pending->ranges, std::span<u8>(pending->buffer).first(moved), true))
         srb_status = vstor::SRB_ERROR;
     reply[vstor::SRB_SCSI_STATUS] = result.status;
-    put32(reply, vstor::SRB_TRANSFER_LENGTH, moved);
+    store_u32(reply, vstor::SRB_TRANSFER_LENGTH, moved);
     // Sense data replaces the CDB in the SRB, at most what the guest has room for.
     const size_t sense = std::min<size_t>({result.sense.size(), vstor::SRB_SENSE_MAX,
                                            reply[vstor::SRB_SENSE_LENGTH]});
@@ -210,9 +196,9 @@ bool Storvsp::copy_guest(const std::vector<GpaRange>& ranges, std::span<u8> buff
 
 void Storvsp::complete(u64 transaction_id, std::vector<u8> reply, u32 status)
 {
-    put32(reply, vstor::OPERATION, vstor::COMPLETE_IO);
-    put32(reply, vstor::FLAGS, 0);
-    put32(reply, vstor::STATUS, status);
+    store_u32(reply, vstor::OPERATION, vstor::COMPLETE_IO);
+    store_u32(reply, vstor::FLAGS, 0);
+    store_u32(reply, vstor::STATUS, status);
     send(transaction_id, std::move(reply));
 }
 
@@ -239,10 +225,7 @@ void Storvsp::visit_state(StateVisitor& v)
 {
     v.section("storvsp", 1);
     v.field("version", m_version);
-    bool open = m_rings.has_value();
-    v.field("open", open);
-    v.field("ring_pfns", m_ring_pfns);
-    v.field("downstream_offset", m_downstream_offset);
+    RingPair::visit_state(v, m_memory, m_rings);
     u32 backlog = static_cast<u32>(m_backlog.size());
     v.field("backlog", backlog);
     if (v.loading()) {
@@ -256,13 +239,6 @@ void Storvsp::visit_state(StateVisitor& v)
         if (v.loading() && body.size() > vstor::PACKET_SIZE)
             return v.fail("storvsp: a waiting completion of a bad size");
     }
-    if (!v.loading() || !v.ok())
-        return;
-    ++m_generation;
-    m_rings.reset();
-    if (open) {
-        m_rings = RingPair::create(m_memory, m_ring_pfns, m_downstream_offset);
-        if (!m_rings)
-            v.fail("storvsp: the saved rings do not make a ring pair");
-    }
+    if (v.loading())
+        ++m_generation; // nothing in flight belongs to the loaded channel
 }

@@ -98,8 +98,6 @@ private:
     ScsiTarget& m_target;
     std::function<void()> m_signal_guest;
     std::optional<vmbus::RingPair> m_rings;
-    std::vector<u64> m_ring_pfns; // what the rings were made from, for snapshots
-    u32 m_downstream_offset = 0;
     u16 m_version = 0;
     u64 m_generation = 0; // bumped at close: late completions of an old open are dropped
     unsigned m_in_flight = 0;

@@ -7,13 +7,6 @@ namespace vmbus {
 
 namespace {
 
-u32 load32(std::span<const u8> b, size_t at)
-{
-    u32 v;
-    std::memcpy(&v, b.data() + at, 4);
-    return v;
-}
-
 // A page frame number whose address fits 52 bits: larger ones would wrap
 // round to low memory when multiplied by the page size.
 bool valid_pfn(u64 pfn)
@@ -32,7 +25,7 @@ std::optional<std::vector<GpaRange>> parse_gpa_ranges(std::span<const u8> extra)
 {
     if (extra.size() < 8)
         return std::nullopt;
-    const u32 count = load32(extra, 4);
+    const u32 count = load_u32(extra, 4);
     if (count == 0 || count > extra.size() / 8)
         return std::nullopt;
     std::vector<GpaRange> ranges;
@@ -41,8 +34,8 @@ std::optional<std::vector<GpaRange>> parse_gpa_ranges(std::span<const u8> extra)
         if (at + 8 > extra.size())
             return std::nullopt;
         GpaRange r;
-        r.byte_count = load32(extra, at);
-        r.byte_offset = load32(extra, at + 4);
+        r.byte_count = load_u32(extra, at);
+        r.byte_offset = load_u32(extra, at + 4);
         at += 8;
         if (r.byte_count == 0 || r.byte_offset >= PAGE_SIZE)
             return std::nullopt;
@@ -94,25 +87,15 @@ bool RingPair::indices(const Ring& r, u32& write_index, u32& read_index)
     return true;
 }
 
-bool RingPair::copy_from(const Ring& r, u32 at, std::span<u8> out)
+bool RingPair::copy(const Ring& r, u32 at, std::span<u8> bytes, bool to_ring)
 {
-    for (size_t done = 0; done < out.size();) {
+    // Page by page through the ring's data pages, wrapping at its end.
+    for (size_t done = 0; done < bytes.size();) {
         const u32 in_page = at % PAGE_SIZE;
-        const size_t chunk = std::min<size_t>({out.size() - done, PAGE_SIZE - in_page, r.data_size - at});
-        if (!m_memory.read(r.pfns[1 + at / PAGE_SIZE] * PAGE_SIZE + in_page, out.subspan(done, chunk)))
-            return fail();
-        done += chunk;
-        at = static_cast<u32>((at + chunk) % r.data_size);
-    }
-    return true;
-}
-
-bool RingPair::copy_to(const Ring& r, u32 at, std::span<const u8> in)
-{
-    for (size_t done = 0; done < in.size();) {
-        const u32 in_page = at % PAGE_SIZE;
-        const size_t chunk = std::min<size_t>({in.size() - done, PAGE_SIZE - in_page, r.data_size - at});
-        if (!m_memory.write(r.pfns[1 + at / PAGE_SIZE] * PAGE_SIZE + in_page, in.subspan(done, chunk)))
+        const size_t chunk = std::min<size_t>({bytes.size() - done, PAGE_SIZE - in_page, r.data_size - at});
+        const GuestPhys address = r.pfns[1 + at / PAGE_SIZE] * PAGE_SIZE + in_page;
+        const std::span<u8> piece = bytes.subspan(done, chunk);
+        if (!(to_ring ? m_memory.write(address, piece) : m_memory.read(address, piece)))
             return fail();
         done += chunk;
         at = static_cast<u32>((at + chunk) % r.data_size);
@@ -157,26 +140,23 @@ std::optional<Packet> RingPair::read(bool& signal_writer)
     const u32 size = m_in.data_size;
     const u32 used = (w + size - r) % size;
     std::array<u8, PACKET_DESCRIPTOR_SIZE> d;
-    if (used < PACKET_DESCRIPTOR_SIZE + PACKET_TRAILER_SIZE || !copy_from(m_in, r, d)) {
+    if (used < PACKET_DESCRIPTOR_SIZE + PACKET_TRAILER_SIZE || !copy(m_in, r, d, false)) {
         fail();
         return std::nullopt;
     }
     Packet p;
-    std::memcpy(&p.type, d.data(), 2);
-    u16 offset8, length8;
-    std::memcpy(&offset8, d.data() + 2, 2);
-    std::memcpy(&length8, d.data() + 4, 2);
-    std::memcpy(&p.flags, d.data() + 6, 2);
-    std::memcpy(&p.transaction_id, d.data() + 8, 8);
-    const u32 offset = offset8 * 8u, length = length8 * 8u;
+    p.type = load_u16(d, 0);
+    p.flags = load_u16(d, 6);
+    p.transaction_id = load_u64(d, 8);
+    const u32 offset = load_u16(d, 2) * 8u, length = load_u16(d, 4) * 8u;
     if (offset < PACKET_DESCRIPTOR_SIZE || offset > length || length + PACKET_TRAILER_SIZE > used) {
         fail();
         return std::nullopt;
     }
     p.extra.resize(offset - PACKET_DESCRIPTOR_SIZE);
     p.body.resize(length - offset);
-    if (!copy_from(m_in, (r + PACKET_DESCRIPTOR_SIZE) % size, p.extra) ||
-        !copy_from(m_in, (r + offset) % size, p.body))
+    if (!copy(m_in, (r + PACKET_DESCRIPTOR_SIZE) % size, p.extra, false) ||
+        !copy(m_in, (r + offset) % size, p.body, false))
         return std::nullopt;
     const u32 consumed = length + PACKET_TRAILER_SIZE;
     if (!set_header_u32(m_in, READ_INDEX, (r + consumed) % size))
@@ -211,17 +191,15 @@ bool RingPair::write(u16 type, u16 flags, u64 transaction_id, std::span<const u8
         return false;
     }
     std::vector<u8> packet(length + PACKET_TRAILER_SIZE);
-    const u16 offset8 = static_cast<u16>(offset / 8), length8 = static_cast<u16>(length / 8);
-    std::memcpy(packet.data(), &type, 2);
-    std::memcpy(packet.data() + 2, &offset8, 2);
-    std::memcpy(packet.data() + 4, &length8, 2);
-    std::memcpy(packet.data() + 6, &flags, 2);
-    std::memcpy(packet.data() + 8, &transaction_id, 8);
+    store_u16(packet, 0, type);
+    store_u16(packet, 2, static_cast<u16>(offset / 8));
+    store_u16(packet, 4, static_cast<u16>(length / 8));
+    store_u16(packet, 6, flags);
+    store_u64(packet, 8, transaction_id);
     std::copy(extra.begin(), extra.end(), packet.begin() + PACKET_DESCRIPTOR_SIZE);
     std::copy(body.begin(), body.end(), packet.begin() + static_cast<std::ptrdiff_t>(offset));
-    const u64 trailer = u64{w} << 32;
-    std::memcpy(packet.data() + length, &trailer, 8);
-    if (!copy_to(m_out, w, packet) || !set_header_u32(m_out, WRITE_INDEX, (w + needed) % size))
+    store_u64(packet, length, u64{w} << 32);
+    if (!copy(m_out, w, packet, true) || !set_header_u32(m_out, WRITE_INDEX, (w + needed) % size))
         return false;
     set_header_u32(m_out, PENDING_SEND_SIZE, 0);
     // Interrupt only on the empty-to-non-empty transition, and never while
@@ -231,6 +209,26 @@ bool RingPair::write(u16 type, u16 flags, u64 transaction_id, std::span<const u8
         return false;
     signal_reader = mask == 0 && read_now == w;
     return true;
+}
+
+void RingPair::visit_state(StateVisitor& v, GuestMemory memory, std::optional<RingPair>& rings)
+{
+    bool open = rings.has_value();
+    std::vector<u64> pfns;
+    u32 downstream_offset = 0;
+    if (open) {
+        pfns = rings->m_in.pfns;
+        pfns.insert(pfns.end(), rings->m_out.pfns.begin(), rings->m_out.pfns.end());
+        downstream_offset = static_cast<u32>(rings->m_in.pfns.size());
+    }
+    v.field("open", open);
+    v.field("ring_pfns", pfns);
+    v.field("downstream_offset", downstream_offset);
+    if (!v.loading() || !v.ok())
+        return;
+    rings.reset();
+    if (open && !(rings = create(memory, pfns, downstream_offset)))
+        v.fail("vmbus: a channel's saved rings do not make a ring pair");
 }
 
 } // namespace vmbus

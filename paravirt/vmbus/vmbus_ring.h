@@ -15,7 +15,9 @@
 // dead channel, never a host crash or a read beyond the ring).
 #pragma once
 
+#include "mmu/base/state_visitor.h"
 #include "mmu/guest_memory.h"
+#include "paravirt/vmbus/vmbus_protocol.h"
 
 #include <array>
 #include <functional>
@@ -86,6 +88,12 @@ public:
                std::span<const u8> body, bool& signal_reader);
 
     bool broken() const { return m_broken; }
+
+    // Saves an open channel's rings (or that there are none) as the GPADL
+    // pages they were made from and the split; a load makes them again from
+    // those (the indices live in guest memory) and fails when they do not
+    // make a pair.
+    static void visit_state(StateVisitor& v, GuestMemory memory, std::optional<RingPair>& rings);
     u32 incoming_size() const { return m_in.data_size; }
     u32 outgoing_size() const { return m_out.data_size; }
 
@@ -101,8 +109,8 @@ private:
     bool header_u32(const Ring& r, u32 offset, u32& value);
     bool set_header_u32(const Ring& r, u32 offset, u32 value);
     bool indices(const Ring& r, u32& write_index, u32& read_index);
-    bool copy_from(const Ring& r, u32 at, std::span<u8> out);
-    bool copy_to(const Ring& r, u32 at, std::span<const u8> in);
+    // Copies between `bytes` and the ring's data area from offset `at`.
+    bool copy(const Ring& r, u32 at, std::span<u8> bytes, bool to_ring);
     bool fail()
     {
         m_broken = true;

@@ -291,8 +291,8 @@ bool VmbusServer::finish_gpadl(Gpadl& g) const
     for (unsigned i = 0; i < g.range_count; ++i) {
         if (at + 8 > r.size())
             return false;
-        const u32 byte_count = load_u32(r, static_cast<unsigned>(at));
-        const u32 byte_offset = load_u32(r, static_cast<unsigned>(at + 4));
+        const u32 byte_count = load_u32(r, at);
+        const u32 byte_offset = load_u32(r, at + 4);
         at += 8;
         if (byte_count == 0 || byte_offset >= PAGE_SIZE)
             return false;
@@ -300,7 +300,7 @@ bool VmbusServer::finish_gpadl(Gpadl& g) const
         if (at + pages * 8 > r.size())
             return false;
         for (u64 p = 0; p < pages; ++p, at += 8)
-            pfns.push_back(load_u64(r, static_cast<unsigned>(at)));
+            pfns.push_back(load_u64(r, at));
     }
     if (at != r.size())
         return false;

@@ -1,27 +1,22 @@
 #include "platform/storage/scsi_bus.h"
 
+#include "platform/storage/scsi.h"
+
 #include <algorithm>
+
+using namespace scsi;
 
 namespace {
 
 constexpr u8 INQUIRY = 0x12;
 constexpr u8 REPORT_LUNS = 0xA0;
 
-ScsiTarget::Result check_condition(u8 key, u8 asc)
+ScsiTarget::Result check_condition(u8 asc)
 {
     ScsiTarget::Result r;
-    r.status = 2;
-    r.sense.assign(18, 0);
-    r.sense[0] = 0x70; // current error, fixed format
-    r.sense[2] = key;
-    r.sense[7] = 10; // additional sense length
-    r.sense[12] = asc;
+    r.status = STATUS_CHECK_CONDITION;
+    r.sense = fixed_sense(ILLEGAL_REQUEST, asc);
     return r;
-}
-
-u32 be32(std::span<const u8> b, size_t at)
-{
-    return (u32{b[at]} << 24) | (u32{b[at + 1]} << 16) | (u32{b[at + 2]} << 8) | b[at + 3];
 }
 
 // Copies what fits of `bytes` into the command's buffer, no more than the
@@ -41,7 +36,7 @@ ScsiTarget::Result data_in(const ScsiTarget::Command& c, std::span<const u8> byt
 void ScsiBus::execute(const Command& command, Done done)
 {
     if (command.cdb.empty()) {
-        done(check_condition(0x05, 0x20)); // ILLEGAL REQUEST, INVALID COMMAND OPERATION CODE
+        done(check_condition(ASC_INVALID_OPCODE));
         return;
     }
     if (command.cdb[0] == REPORT_LUNS) {
@@ -61,25 +56,23 @@ void ScsiBus::execute(const Command& command, Done done)
 ScsiTarget::Result ScsiBus::report_luns(const Command& c) const
 {
     if (c.cdb.size() < 12)
-        return check_condition(0x05, 0x24); // INVALID FIELD IN CDB
+        return check_condition(ASC_INVALID_FIELD_IN_CDB);
     // A header {list length, reserved} and one 8-byte entry per LUN, single
     // level peripheral addressing (SAM-5 4.7.7): the LUN in byte 1.
     std::vector<u8> list(8 + 8 * m_luns.size());
-    const u32 length = static_cast<u32>(8 * m_luns.size());
-    for (int i = 0; i < 4; ++i)
-        list[i] = static_cast<u8>(length >> (24 - 8 * i));
+    put_be32(list.data(), static_cast<u32>(8 * m_luns.size()));
     size_t at = 8;
     for (const auto& [lun, disk] : m_luns) {
         list[at + 1] = lun;
         at += 8;
     }
-    return data_in(c, list, be32(c.cdb, 6));
+    return data_in(c, list, be32(&c.cdb[6]));
 }
 
 ScsiTarget::Result ScsiBus::absent(const Command& c)
 {
     if (c.cdb[0] != INQUIRY || c.cdb.size() < 6)
-        return check_condition(0x05, 0x25); // LOGICAL UNIT NOT SUPPORTED
+        return check_condition(ASC_LOGICAL_UNIT_NOT_SUPPORTED);
     // Standard INQUIRY data of no device: qualifier 3, type 0x1F; SPC-4 and
     // 31 additional bytes, so the header a scan reads is complete.
     std::vector<u8> inquiry(36, 0);
@@ -87,6 +80,5 @@ ScsiTarget::Result ScsiBus::absent(const Command& c)
     inquiry[2] = 0x06;
     inquiry[3] = 0x02;
     inquiry[4] = 31;
-    const u32 allocation = (u32{c.cdb[3]} << 8) | c.cdb[4];
-    return data_in(c, inquiry, allocation);
+    return data_in(c, inquiry, be16(&c.cdb[3]));
 }

@@ -3,9 +3,9 @@
 small guest programs that reach each path (ATA PIO and DMA, ATAPI PACKET
 commands by PIO and DMA, media changes, resets, save/load). Usage:
 ide_seed.py [DIR] (default: corpus/ide beside this script)."""
-import os
 import struct
-import sys
+
+from seed_corpus import write_seeds
 
 CH1 = 0x80  # the op's bit 7 picks the secondary channel
 
@@ -85,11 +85,7 @@ SEEDS = {
 
 
 def main():
-    out = sys.argv[1] if len(sys.argv) > 1 else os.path.join(os.path.dirname(__file__), 'corpus', 'ide')
-    os.makedirs(out, exist_ok=True)
-    for name, program in SEEDS.items():
-        with open(os.path.join(out, name), 'wb') as f:
-            f.write(program)
+    write_seeds(SEEDS, 'ide')
 
 
 if __name__ == '__main__':

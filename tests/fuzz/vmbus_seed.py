@@ -6,9 +6,9 @@ signals both ways, MODIFYCHANNEL, close, teardown, UNLOAD), and the host's
 side around them (save/load, hot-added channels, a device refusing, the
 SynIC switched off, a kexec'd kernel making contact again). Usage:
 vmbus_seed.py [DIR] (default: corpus/vmbus beside this script)."""
-import os
 import struct
-import sys
+
+from seed_corpus import write_seeds
 
 # Message types and sizes (paravirt/vmbus/vmbus_protocol.h).
 OFFER_CHANNEL, REQUEST_OFFERS, OPEN_CHANNEL, CLOSE_CHANNEL = 1, 3, 5, 7
@@ -181,11 +181,7 @@ SEEDS = {
 
 
 def main():
-    out = sys.argv[1] if len(sys.argv) > 1 else os.path.join(os.path.dirname(__file__), 'corpus', 'vmbus')
-    os.makedirs(out, exist_ok=True)
-    for name, program in SEEDS.items():
-        with open(os.path.join(out, name), 'wb') as f:
-            f.write(program)
+    write_seeds(SEEDS, 'vmbus')
 
 
 if __name__ == '__main__':

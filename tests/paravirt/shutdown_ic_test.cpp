@@ -9,14 +9,6 @@ using namespace vmbus;
 
 namespace {
 
-u16 get16(const std::vector<u8>& m, unsigned at)
-{
-    u16 v;
-    std::memcpy(&v, m.data() + at, 2);
-    return v;
-}
-void put16(std::vector<u8>& m, unsigned at, u16 v) { std::memcpy(m.data() + at, &v, 2); }
-
 struct Harness : GuestRings {
     unsigned interrupts = 0;
     ShutdownIc service{memory, [this] { ++interrupts; }};
@@ -35,23 +27,23 @@ struct Harness : GuestRings {
         auto p = guest_read();
         REQUIRE(p);
         std::vector<u8> m = std::get<2>(*p);
-        REQUIRE(get16(m, ic::TYPE) == ic::TYPE_NEGOTIATE);
-        const unsigned frameworks = get16(m, ic::NEGOTIATE_FRAMEWORK_COUNT);
-        const unsigned messages = get16(m, ic::NEGOTIATE_MESSAGE_COUNT);
+        REQUIRE(load_u16(m, ic::TYPE) == ic::TYPE_NEGOTIATE);
+        const unsigned frameworks = load_u16(m, ic::NEGOTIATE_FRAMEWORK_COUNT);
+        const unsigned messages = load_u16(m, ic::NEGOTIATE_MESSAGE_COUNT);
         bool fw_found = false, srv_found = false;
         for (unsigned i = 0; i < frameworks + messages; ++i) {
-            const u32 v = (u32{get16(m, ic::NEGOTIATE_VERSIONS + 4 * i)} << 16) |
-                          get16(m, ic::NEGOTIATE_VERSIONS + 4 * i + 2);
+            const u32 v = (u32{load_u16(m, ic::NEGOTIATE_VERSIONS + 4 * i)} << 16) |
+                          load_u16(m, ic::NEGOTIATE_VERSIONS + 4 * i + 2);
             (i < frameworks ? fw_found : srv_found) |= v == (i < frameworks ? fw : srv);
         }
         REQUIRE(fw_found);
         REQUIRE(srv_found);
-        put16(m, ic::NEGOTIATE_FRAMEWORK_COUNT, 1);
-        put16(m, ic::NEGOTIATE_MESSAGE_COUNT, 1);
-        put16(m, ic::NEGOTIATE_VERSIONS, static_cast<u16>(fw >> 16));
-        put16(m, ic::NEGOTIATE_VERSIONS + 2, static_cast<u16>(fw));
-        put16(m, ic::NEGOTIATE_VERSIONS + 4, static_cast<u16>(srv >> 16));
-        put16(m, ic::NEGOTIATE_VERSIONS + 6, static_cast<u16>(srv));
+        store_u16(m, ic::NEGOTIATE_FRAMEWORK_COUNT, 1);
+        store_u16(m, ic::NEGOTIATE_MESSAGE_COUNT, 1);
+        store_u16(m, ic::NEGOTIATE_VERSIONS, static_cast<u16>(fw >> 16));
+        store_u16(m, ic::NEGOTIATE_VERSIONS + 2, static_cast<u16>(fw));
+        store_u16(m, ic::NEGOTIATE_VERSIONS + 4, static_cast<u16>(srv >> 16));
+        store_u16(m, ic::NEGOTIATE_VERSIONS + 6, static_cast<u16>(srv));
         m[ic::FLAGS] = ic::FLAG_TRANSACTION | ic::FLAG_RESPONSE;
         REQUIRE(guest_write(PACKET_DATA_INBAND, std::get<1>(*p), m));
         service.signaled();
@@ -77,9 +69,9 @@ TEST_CASE("shutdown service: the host negotiates first, then asks the guest to s
     std::vector<u8> m = std::get<2>(*p);
     // hv_utils needs the whole shutdown_msg_data (2060 bytes) after the headers.
     REQUIRE(m.size() >= ic::HEADER_END + ic::SHUTDOWN_BODY);
-    CHECK(get16(m, ic::TYPE) == ic::TYPE_SHUTDOWN);
-    CHECK(get16(m, ic::MESSAGE_VERSION) == 3);     // the negotiated 3.2
-    CHECK(get16(m, ic::MESSAGE_VERSION + 2) == 2);
+    CHECK(load_u16(m, ic::TYPE) == ic::TYPE_SHUTDOWN);
+    CHECK(load_u16(m, ic::MESSAGE_VERSION) == 3);     // the negotiated 3.2
+    CHECK(load_u16(m, ic::MESSAGE_VERSION + 2) == 2);
     CHECK(m[ic::SHUTDOWN_FLAGS] == 0);              // graceful
     CHECK(m[ic::FLAGS] == (ic::FLAG_TRANSACTION | ic::FLAG_REQUEST));
     m[ic::FLAGS] = ic::FLAG_TRANSACTION | ic::FLAG_RESPONSE;
