@@ -1,0 +1,208 @@
+// Fuzz target: the channel side of VMBus devices as a hostile guest drives
+// it — the ring buffers in guest memory (vmbus_ring.h), storvsp's vstor
+// packets and GPA-direct page lists (storvsp.h) and the shutdown service's
+// IC messages (shutdown_ic.h). The guest writes packets the way Linux does
+// or pokes any bytes into the ring pages (indices, masks, descriptors),
+// reads or ignores the host's packets, re-opens channels on page lists of
+// its choice, and signals; the SCSI target under storvsp completes at once
+// or later. After each save, a load into fresh devices and a second save
+// must give the same bytes. Built with libFuzzer (scripts/fuzz.sh) and with
+// the seeded driver fuzz_driver.cpp, like the others.
+#include "paravirt/vmbus/shutdown_ic.h"
+#include "paravirt/vmbus/storvsp.h"
+#include "tests/fuzz/fuzz_input.h"
+
+#include <cstdio>
+#include <cstdlib>
+#include <functional>
+#include <vector>
+
+namespace {
+
+[[noreturn]] void fail(const char* what)
+{
+    std::fprintf(stderr, "vmbus_channel_fuzz: %s\n", what);
+    std::abort();
+}
+
+constexpr u64 RAM = 4ull << 20;
+constexpr u64 RING_PFN = 0x100;    // storvsp's ring GPADL: 8 pages
+constexpr u64 IC_RING_PFN = 0x110; // the shutdown service's: 4 pages
+constexpr u64 DATA_PFN = 0x200;    // where SRB data pages point, mostly
+constexpr size_t MAX_STEPS = 1024;
+constexpr u32 KNOWN_OPERATIONS[] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13};
+
+// Completes SCSI commands at once or when released, filling reads.
+struct Target : ScsiTarget {
+    bool hold = false;
+    std::vector<std::pair<Result, Done>> held;
+    void execute(const Command& c, Done done) override
+    {
+        Result r;
+        if (!c.cdb.empty() && (c.cdb[0] & 1)) {
+            r.status = 2;
+            r.sense.assign(18, 0x70);
+        } else {
+            r.transferred = static_cast<u32>(c.data.size());
+            if (c.direction == Direction::FromDevice)
+                for (u8& b : c.data)
+                    b = 0xA5;
+        }
+        if (hold)
+            held.emplace_back(r, std::move(done));
+        else
+            done(r);
+    }
+    void release()
+    {
+        auto batch = std::move(held);
+        held.clear();
+        for (auto& [r, done] : batch)
+            done(r);
+    }
+};
+
+// The guest's writer (Linux's hv_ringbuffer_write) on the first ring of the
+// GPADL at `pfn`, its `data_pages` data pages contiguous.
+void guest_write(GuestMemory m, u64 pfn, u32 data_pages, u16 type, u16 flags, const std::vector<u8>& extra,
+                 const std::vector<u8>& body)
+{
+    const u64 header = pfn * PAGE_SIZE, data = header + PAGE_SIZE;
+    const u32 size = data_pages * PAGE_SIZE;
+    u32 w = 0, r = 0;
+    if (!m.read(header, &w, 4) || !m.read(header + 4, &r, 4) || w >= size || r >= size || (w | r) % 8)
+        return; // the guest broke its own ring: nothing to write
+    const size_t offset = 16 + (extra.size() & ~size_t{7});
+    const size_t length = (offset + body.size() + 7) & ~size_t{7};
+    if (length + 8 >= size - (w + size - r) % size)
+        return;
+    std::vector<u8> p(length + 8);
+    vmbus::store_u16(p, 0, type);
+    vmbus::store_u16(p, 2, static_cast<u16>(offset / 8));
+    vmbus::store_u16(p, 4, static_cast<u16>(length / 8));
+    vmbus::store_u16(p, 6, flags);
+    std::copy_n(extra.begin(), offset - 16, p.begin() + 16);
+    std::copy(body.begin(), body.end(), p.begin() + static_cast<std::ptrdiff_t>(offset));
+    vmbus::store_u64(p, length, u64{w} << 32);
+    for (size_t i = 0; i < p.size(); ++i)
+        (void)m.write(data + (w + i) % size, &p[i], 1);
+    const u32 next = static_cast<u32>((w + p.size()) % size);
+    (void)m.write(header, &next, 4);
+}
+
+VmbusServer::OpenRequest ring(u64 pfn, u32 pages, u32 downstream)
+{
+    VmbusServer::OpenRequest r;
+    for (u32 i = 0; i < pages; ++i)
+        r.ring_pfns.push_back(pfn + i);
+    r.downstream_offset = downstream;
+    return r;
+}
+
+template <class Device>
+void round_trip(Device& device, const std::function<std::unique_ptr<Device>()>& fresh)
+{
+    StateVisitor saver = StateVisitor::saver();
+    device.visit_state(saver);
+    auto copy = fresh();
+    StateVisitor loader = StateVisitor::loader(saver.bytes());
+    copy->visit_state(loader);
+    if (!loader.ok() || !loader.at_end())
+        fail("a saved state does not load");
+    StateVisitor again = StateVisitor::saver();
+    copy->visit_state(again);
+    if (again.bytes() != saver.bytes())
+        fail("save, load, save gives other bytes");
+}
+
+} // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size)
+{
+    FuzzInput in{data, size};
+    PhysicalMemory ram{RAM};
+    GuestMemory memory{ram};
+    Target target;
+    Storvsp vsp(memory, target, [] {});
+    ShutdownIc ic(memory, [] {});
+    if (!vsp.open(ring(RING_PFN, 8, 4)) || !ic.open(ring(IC_RING_PFN, 4, 2)))
+        fail("the first open failed");
+    ic.opened();
+    for (size_t step = 0; step < MAX_STEPS && !in.done(); ++step) {
+        const u8 op = in.byte();
+        switch (op % 10) {
+        case 0:
+        case 1: { // a vstor packet as Linux writes it, inband or GPA-direct
+            std::vector<u8> body = in.bytes(in.byte() % 2 ? 64 : in.byte() % 80);
+            if (body.size() >= 4 && (op & 0x10))
+                vmbus::store_u32(body, 0, KNOWN_OPERATIONS[body[0] % std::size(KNOWN_OPERATIONS)]);
+            std::vector<u8> extra;
+            if (op & 0x20) { // one range of up to 4 pages near the data pages
+                const u32 pages = 1 + in.byte() % 4;
+                extra.resize(16 + 8 * pages);
+                vmbus::store_u32(extra, 4, 1);
+                vmbus::store_u32(extra, 8, in.word() % (pages * PAGE_SIZE) + 1);
+                vmbus::store_u32(extra, 12, in.byte() % 2 ? 0 : in.word() % PAGE_SIZE);
+                for (u32 i = 0; i < pages; ++i)
+                    vmbus::store_u64(extra, 16 + 8 * i, in.byte() % 8 ? DATA_PFN + in.byte() % 16 : in.dword());
+                extra.resize(16 + 8 * pages - (in.byte() % 4 == 0 ? 8 : 0)); // sometimes one short
+            }
+            guest_write(memory, RING_PFN, 3, op & 0x20 ? vmbus::PACKET_DATA_USING_GPA_DIRECT : in.byte() % 12,
+                        in.byte() & 1, extra, body);
+            break;
+        }
+        case 2: { // any bytes anywhere in the two ring GPADLs
+            const u64 at = RING_PFN * PAGE_SIZE + in.word() % (0x14 * PAGE_SIZE);
+            const std::vector<u8> bytes = in.bytes(in.byte() % 16);
+            (void)memory.write(at, bytes.data(), bytes.size());
+            break;
+        }
+        case 3:
+            vsp.signaled();
+            break;
+        case 4: { // the guest consumes (or skips) what the host wrote
+            const u64 pfn = op & 0x10 ? IC_RING_PFN + 2 : RING_PFN + 4;
+            u32 w = 0;
+            (void)memory.read(pfn * PAGE_SIZE, &w, 4);
+            (void)memory.write(pfn * PAGE_SIZE + 4, &w, 4);
+            break;
+        }
+        case 5:
+            target.hold = op & 0x10;
+            target.release();
+            break;
+        case 6: { // the shutdown service: a guest answer, a signal, a request
+            std::vector<u8> answer = in.bytes(in.byte() % 64);
+            if (answer.size() > ic::FLAGS)
+                answer[ic::FLAGS] |= ic::FLAG_RESPONSE;
+            guest_write(memory, IC_RING_PFN, 1, vmbus::PACKET_DATA_INBAND, 0, {}, answer);
+            ic.signaled();
+            (void)ic.request_shutdown();
+            break;
+        }
+        case 7: { // close and open again, on the usual pages or the guest's choice
+            vsp.close();
+            VmbusServer::OpenRequest r = ring(RING_PFN, 8, 4);
+            if (op & 0x10)
+                for (u64& pfn : r.ring_pfns)
+                    pfn = in.byte() % 4 ? pfn : in.dword();
+            r.downstream_offset = op & 0x20 ? in.byte() % 10 : 4;
+            (void)vsp.open(r);
+            break;
+        }
+        case 8:
+            target.release();
+            round_trip<Storvsp>(vsp, [&] { return std::make_unique<Storvsp>(memory, target, [] {}); });
+            round_trip<ShutdownIc>(ic, [&] { return std::make_unique<ShutdownIc>(memory, [] {}); });
+            break;
+        case 9:
+            ic.close();
+            (void)ic.open(ring(IC_RING_PFN, 4, 2));
+            ic.opened();
+            break;
+        }
+    }
+    target.hold = false;
+    target.release();
+    return 0;
+}
