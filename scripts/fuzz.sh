@@ -8,6 +8,8 @@
 # seeded from tests/fuzz/corpus/TARGET when that exists; a crash, hang (10 s per
 # input) or sanitizer report leaves its input in build-fuzz/artifacts/ and makes
 # the script exit 1. Reproduce one with: build-fuzz/tests/fuzz/TARGET-libfuzzer FILE
+# FUZZ_SEED=N fixes libFuzzer's random seed (the test suite does, so that its
+# runs try the same inputs in the same order); without it each run explores anew.
 # Installs clang-14 and libclang-rt-14-dev (libFuzzer and the sanitizer
 # runtimes) when missing, as scripts/setup.sh does for the normal build.
 set -euo pipefail
@@ -51,8 +53,10 @@ for t in "${targets[@]}"; do
         largest=$(find "tests/fuzz/corpus/$t" -type f -printf '%s\n' | sort -n | tail -n 1)
         [ -z "$largest" ] || [ "$largest" -lt 3072 ] || max_len=$((largest + 1024))
     fi
-    echo "fuzz.sh: $t for $seconds s"
-    if ! nice "$bin" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -max_len="$max_len" \
+    seed=()
+    [ -z "${FUZZ_SEED:-}" ] || seed=(-seed="$FUZZ_SEED")
+    echo "fuzz.sh: $t for $seconds s${FUZZ_SEED:+, seed $FUZZ_SEED}"
+    if ! nice "$bin" "${seed[@]}" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -max_len="$max_len" \
         -print_final_stats=1 -artifact_prefix="$build/artifacts/$t-" "$corpus" "${seeds[@]}" \
         >"$build/$t.log" 2>&1; then
         status=1

@@ -500,7 +500,8 @@ BlockStatus VhdImage::open_dynamic(u64 file_size)
         return corrupt("VHD block size " + std::to_string(block_size) +
                        " is not a power of two from 512 bytes to 256 MiB");
     m_block_size = static_cast<u32>(block_size);
-    m_bitmap_size = static_cast<u32>(round_up(block_size / SECTOR / 8, SECTOR));
+    // One bit per sector, padded to whole sectors: never less than one sector.
+    m_bitmap_size = static_cast<u32>(round_up((block_size / SECTOR + 7) / 8, SECTOR));
     m_info.block_size = block_size;
     u64 entries = m_header.max_table_entries.get();
     if (entries * block_size < m_info.virtual_size)

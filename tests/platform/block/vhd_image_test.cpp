@@ -535,3 +535,33 @@ TEST_CASE("A VHD opened read-only refuses writes")
     CHECK(image->write(0, std::vector<u8>(512, 1)).error().kind == BlockErrorKind::ReadOnly);
     CHECK(!image->discard(0, 512).is_error());
 }
+
+// The sector bitmap holds one bit per sector of the block, padded to a whole
+// sector: a block of fewer than 4096 bytes still has a one-sector bitmap
+// (found by the fuzzer: a 512-byte block gave an empty bitmap).
+TEST_CASE("A VHD with blocks smaller than 4 KiB keeps a one-sector bitmap per block")
+{
+    for (const char* block_size : {"512", "1K", "2K", "4K"}) {
+        CAPTURE(block_size);
+        TempDir dir;
+        std::string vhd = dir.file("small.vhd");
+        create_or_fail(vhd, 64 << 10, {{"force_size", "on"}, {"block_size", block_size}});
+        u64 before = std::filesystem::file_size(vhd);
+        std::vector<u8> data = pattern(3 * 512, 5);
+        {
+            auto image = open_or_fail(vhd);
+            REQUIRE(!image->write(8192, data).is_error());
+            REQUIRE(!image->flush().is_error());
+        }
+        u64 block = std::stoul(block_size) * (std::string(block_size).ends_with('K') ? 1024 : 1);
+        u64 blocks = (3 * 512 + block - 1) / block;
+        CHECK(std::filesystem::file_size(vhd) == before + blocks * (block + 512));
+        auto image = open_or_fail(vhd);
+        std::vector<u8> out(data.size());
+        REQUIRE(!image->read(8192, out).is_error());
+        CHECK(out == data);
+        auto report = image->check(false).release_value();
+        CHECK(report.ok());
+        CHECK(report.allocated_blocks == blocks);
+    }
+}
