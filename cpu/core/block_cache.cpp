@@ -4,6 +4,8 @@ const Block* BlockCache::insert(std::unique_ptr<Block> block)
 {
     u64 k = key(block->phys, block->code_size);
     m_keys_by_page[block->phys >> 12].push_back(k);
+    if (block->tail_page != Block::NO_TAIL)
+        m_keys_by_page[block->tail_page >> 12].push_back(k);
     auto& slot = m_blocks[k];
     if (slot)
         m_retired.push_back(std::move(slot));

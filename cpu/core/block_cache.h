@@ -1,6 +1,7 @@
 // Decoded basic blocks keyed by the guest physical address of their first
 // instruction and the code size they were decoded for. A block never spans
-// a page, so a write to a page invalidates exactly the blocks in it.
+// a page, except one whose single instruction straddles two: it is filed
+// under both, so a write to either page invalidates exactly its blocks.
 #pragma once
 
 #include "cpu/decoder/insn.h"
@@ -15,7 +16,11 @@
 using NativeBlock = void (*)(Cpu* cpu, CpuState* state);
 
 struct Block {
+    static constexpr GuestPhys NO_TAIL = ~GuestPhys{0};
     GuestPhys phys = 0;
+    // For a block of one instruction that straddles into the next page: the
+    // physical page holding the rest of it.
+    GuestPhys tail_page = NO_TAIL;
     u8 code_size = 4;
     std::vector<Insn> insns;
     // Host code for the whole block, once it has run often enough to be

@@ -184,6 +184,14 @@ bool Cpu::fetch_bytes(u64 linear, u8* out, unsigned len)
     return true;
 }
 
+// The linear address of the page after the one holding `linear`, as
+// instruction fetch wraps it (at 4 GiB outside 64-bit code).
+u64 Cpu::next_page(u64 linear) const
+{
+    u64 next = (linear | 0xFFF) + 1;
+    return s.in_64bit_code() ? next : next & 0xFFFFFFFF;
+}
+
 bool Cpu::fetch_block(const Block*& block, u64 linear)
 {
     SoftTlb::Entry* e;
@@ -191,21 +199,28 @@ bool Cpu::fetch_block(const Block*& block, u64 linear)
         return false;
     const GuestPhys phys = e->phys_page | (linear & 0xFFF);
     const unsigned csize = code_size();
-    if (m_fast_generation != m_blocks.generation()) {
-        m_fast_blocks.fill(FastBlock{});
-        m_fast_generation = m_blocks.generation();
-    }
     const u64 key = (phys << 2) | (csize >> 2);
-    FastBlock& fast = m_fast_blocks[(phys ^ (phys >> 12)) % FAST_BLOCKS];
-    if (fast.key == key) {
+    const u64 generation = m_blocks.generation();
+    FastBlock& fast = m_fast_blocks[(phys ^ (phys >> 14)) % FAST_BLOCKS];
+    if (fast.key == key && fast.generation == generation) {
         block = fast.block;
-        return true;
+    } else {
+        if ((block = m_blocks.find(phys, csize)))
+            fast = FastBlock{key, generation, block};
     }
-    if ((block = m_blocks.find(phys, csize))) {
-        fast = FastBlock{key, block};
-        return true;
+    if (block) {
+        if (block->tail_page == Block::NO_TAIL)
+            return true;
+        // Its one instruction ends on the next page: valid while that page
+        // maps to the frame it was decoded from (a fault there is the fetch's).
+        SoftTlb::Entry* tail;
+        if (!translate(next_page(linear), Access::Execute, access_is_user(false), tail))
+            return false;
+        if (tail->phys_page == block->tail_page)
+            return true;
     }
 
+    ++m_blocks_decoded;
     auto fresh = std::make_unique<Block>();
     fresh->phys = phys;
     fresh->code_size = static_cast<u8>(csize);
@@ -220,14 +235,21 @@ bool Cpu::fetch_block(const Block*& block, u64 linear)
         Insn insn;
         DecodeStatus st = decode_insn(csize, bytes, avail, insn);
         if (st == DecodeStatus::NeedMoreBytes) {
-            // The instruction straddles a page boundary. Decode it alone and
-            // do not cache it: the second page's mapping may change freely.
+            // The instruction straddles a page boundary: it makes a block of
+            // its own, which also depends on the frame behind the next page
+            // (checked at every lookup; writes to it invalidate the block).
             if (!fresh->insns.empty())
                 break;
             if (!fetch_bytes(at, bytes, 15))
                 return false;
             st = decode_insn(csize, bytes, 15, insn);
-            cacheable = false;
+            SoftTlb::Entry* tail;
+            if (!translate(next_page(at), Access::Execute, access_is_user(false), tail))
+                return false;
+            if (tail->host_page)
+                fresh->tail_page = tail->phys_page;
+            else
+                cacheable = false;
         }
         if (st == DecodeStatus::Invalid) {
             insn = Insn{};
@@ -248,9 +270,11 @@ bool Cpu::fetch_block(const Block*& block, u64 linear)
         return true;
     }
     mem.mark_code(phys);
+    if (fresh->tail_page != Block::NO_TAIL)
+        mem.mark_code(fresh->tail_page);
     block = m_blocks.insert(std::move(fresh));
-    if (m_fast_generation == m_blocks.generation())
-        fast = FastBlock{key, block};
+    if (generation == m_blocks.generation())
+        fast = FastBlock{key, generation, block};
     return true;
 }
 

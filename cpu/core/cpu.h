@@ -45,6 +45,9 @@ public:
     // External interrupts taken (--stats): acknowledged from the interrupt
     // controller and delivered through the IDT.
     u64 external_interrupts() const { return m_external_interrupts; }
+    // Blocks decoded from guest memory (cached or not): how often the
+    // block cache missed, for tests and profiling.
+    u64 blocks_decoded() const { return m_blocks_decoded; }
     // Architectural reset (power-on or INIT state).
     void reset();
     // Replaces the whole architectural state (a snapshot, a backend switch,
@@ -452,6 +455,7 @@ public:
     bool check_alignment(u64 linear, unsigned size);
     bool access_is_user(bool supervisor) const { return !supervisor && s.cpl() == 3; }
     bool fetch_block(const Block*& block, u64 linear);
+    u64 next_page(u64 linear) const;
     // The per-block steps of run(), defined in cpu.cpp and inlined there only.
     [[gnu::always_inline]] inline const Block* chained_successor(const Block& previous, u64 linear,
                                                                  u64 epoch, u64 generation, u8 cpl,
@@ -566,15 +570,18 @@ private:
     MmxUndo m_mmx_undo;
     std::unique_ptr<BlockCache> m_own_blocks;
     BlockCache& m_blocks;
-    // A direct-mapped front for m_blocks: most lookups hit here without hashing.
-    // Valid only while m_fast_generation equals m_blocks.generation().
-    static constexpr unsigned FAST_BLOCKS = 4096;
+    // A direct-mapped front for m_blocks: most lookups hit here without
+    // hashing. An entry is valid only for the cache generation it was made
+    // in, so an invalidation does not have to clear the table. Sized for a
+    // kernel's hot paths (an I/O request through the block layer and a
+    // driver touches a few thousand blocks).
+    static constexpr unsigned FAST_BLOCKS = 16384;
     struct FastBlock {
         u64 key = ~0ull;
+        u64 generation = ~0ull;
         const Block* block = nullptr;
     };
-    std::array<FastBlock, FAST_BLOCKS> m_fast_blocks{};
-    u64 m_fast_generation = 0;
+    std::unique_ptr<FastBlock[]> m_fast_blocks = std::make_unique<FastBlock[]>(FAST_BLOCKS);
     // Bumped on every TLB flush: chained successors are only trusted while the
     // code's linear-to-physical mapping cannot have changed.
     u64 m_translation_epoch = 0;
@@ -595,6 +602,7 @@ private:
     std::function<u64()> m_tsc_source;
     u64 m_retired = 0;
     u64 m_external_interrupts = 0;
+    u64 m_blocks_decoded = 0;
     // Events delivered that no instruction retires with: exceptions, external
     // interrupts, NMIs (not INT n, INT3, INTO, ICEBP, which are instructions).
     // run() counts them against its budget.

@@ -1,3 +1,6 @@
+// The block cache: decoded blocks are reused until the code they came from
+// changes, including the one kind of block that depends on two pages, an
+// instruction straddling a page boundary.
 #include "tests/cpu/cpu_harness.h"
 
 #include <doctest/doctest.h>
@@ -50,4 +53,96 @@ TEST_CASE("a store into the running block takes effect on the next instruction")
     // Patch turns byte 12 (0x0F) into 0x90: nop ; hlt
     CHECK(h.cpu.run(100) == RunExit::Halted);
     CHECK(h.state.rip == CpuHarness::CODE + 14);
+}
+
+namespace {
+
+// Long mode with 4 KiB pages for the code under test: linear 0x400000 and
+// 0x401000 map to frames the test chooses; the first 4 MiB stay identity-
+// mapped (2 MiB pages) for the harness's GDT, stack and page tables.
+struct TwoPageCode : CpuHarness {
+    static constexpr u64 PDPT = 0x21000, PD = 0x22000, PT = 0x23000;
+    static constexpr u64 FIRST = 0x400000, SECOND = 0x401000;
+    static constexpr u64 FRAME_A = 0x200000, FRAME_B = 0x201000, FRAME_C = 0x202000;
+
+    explicit TwoPageCode(bool jit)
+    {
+        enter_long64();
+        cpu.set_jit_enabled(jit);
+        put64(PML4, PDPT | 0x7);
+        put64(PDPT, PD | 0x7);
+        put64(PD + 0, 0x000000 | 0x87);
+        put64(PD + 8, 0x200000 | 0x87);
+        put64(PD + 16, PT | 0x7);
+        map(FIRST, FRAME_A);
+        map(SECOND, FRAME_B);
+        // mov eax, imm32 at 0x400FFE: B8 and one byte of the immediate on the
+        // first page, three on the second; then add edx, eax; dec ecx;
+        // jnz back to the MOV; hlt.
+        put(FRAME_A + 0xFFE, {0xB8, 0x11});
+        put(FRAME_B, {0x22, 0x33, 0x44, 0x01, 0xC2, 0xFF, 0xC9, 0x75, 0xF5, 0xF4});
+        state.rip = FIRST + 0xFFE;
+    }
+    void map(u64 linear, u64 frame) { put64(PT + ((linear >> 12) & 0x1FF) * 8, frame | 0x7); }
+    // Runs the loop `count` times from the MOV and returns EDX (the sum).
+    u32 run_loop(u32 count)
+    {
+        state.rip = FIRST + 0xFFE;
+        state.events.halted = false;
+        state.gpr[RCX] = count;
+        state.gpr[RDX] = 0;
+        REQUIRE(cpu.run(100000) == RunExit::Halted);
+        return static_cast<u32>(state.gpr[RDX]);
+    }
+};
+
+} // namespace
+
+TEST_CASE("An instruction that straddles two pages is decoded once, not on every run")
+{
+    for (bool jit : {false, true}) {
+        CAPTURE(jit);
+        TwoPageCode h(jit);
+        CHECK(h.run_loop(1000) == 1000u * 0x44332211u);
+        // The MOV's block and the loop body's block, and the HLT after it:
+        // a handful of decodes, not one per iteration.
+        CHECK(h.cpu.blocks_decoded() < 10);
+    }
+}
+
+TEST_CASE("A straddling instruction follows a new mapping of its second page")
+{
+    for (bool jit : {false, true}) {
+        CAPTURE(jit);
+        TwoPageCode h(jit);
+        CHECK(h.run_loop(100) == 100u * 0x44332211u);
+        // The same code on another frame with another immediate; the MOV's
+        // first page is unchanged. After INVLPG-equivalent flushing (a CR3
+        // reload), the MOV must read its immediate from the new frame.
+        h.put(TwoPageCode::FRAME_C, {0x66, 0x55, 0x00, 0x01, 0xC2, 0xFF, 0xC9, 0x75, 0xF5, 0xF4});
+        h.map(TwoPageCode::SECOND, TwoPageCode::FRAME_C);
+        h.cpu.flush_tlb(true);
+        CHECK(h.run_loop(100) == 100u * 0x00556611u);
+        // And back.
+        h.map(TwoPageCode::SECOND, TwoPageCode::FRAME_B);
+        h.cpu.flush_tlb(true);
+        CHECK(h.run_loop(100) == 100u * 0x44332211u);
+    }
+}
+
+TEST_CASE("A store to the second page of a straddling instruction changes what it does")
+{
+    for (bool jit : {false, true}) {
+        CAPTURE(jit);
+        TwoPageCode h(jit);
+        CHECK(h.run_loop(100) == 100u * 0x44332211u);
+        // The guest rewrites the top byte of the immediate through its own
+        // mapping of the second page (mov byte [0x401001], 0x77; then jumps
+        // back to the loop), as self-modifying code would.
+        h.put(0x30000, {0xC6, 0x04, 0x25, 0x01, 0x10, 0x40, 0x00, 0x77, 0xF4});
+        h.state.rip = 0x30000;
+        h.state.events.halted = false;
+        REQUIRE(h.cpu.run(100) == RunExit::Halted);
+        CHECK(h.run_loop(100) == 100u * 0x44772211u);
+    }
 }
