@@ -11,6 +11,7 @@
 #include "platform/machine/machine.h"
 #include "platform/machine/migration.h"
 #include "platform/machine/snapshot.h"
+#include "platform/net/slirp_backend.h"
 
 #include <atomic>
 #include <cerrno>
@@ -278,11 +279,21 @@ int main(int argc, char** argv)
     EventLoop loop;
     CommandQueue commands;
     config.commands = &commands;
+    // --nic user: the backend runs on this thread's loop and serves the
+    // machines of every reboot; finish_loop closes it.
+    std::shared_ptr<SlirpBackend> user_network;
+    if (options.nic) {
+        ErrorOr<std::unique_ptr<SlirpBackend>> created = SlirpBackend::create(loop, options.nic->user);
+        if (created.is_error())
+            return fail("--nic: " + created.error().message);
+        user_network = created.release_value();
+        config.nic = MachineNic{user_network, options.nic->mac};
+    }
     // Typed input reaches COM1; Ctrl-A x and SIGINT/SIGTERM end the run.
     Console console(true);
     // With a QMP socket the host can always wake a halted guest
     // (system_powerdown raises an SCI), so halted vCPUs wait for it.
-    config.input_can_wake = ::isatty(0) || !options.qmp.empty();
+    config.input_can_wake = ::isatty(0) || !options.qmp.empty() || options.nic.has_value();
 
     // The machine thread's state: only that thread touches it (commands
     // from the loop run there).
@@ -478,6 +489,8 @@ int main(int argc, char** argv)
         }
         stdin_watcher.reset();
         signals.clear();
+        config.nic.reset();
+        user_network.reset();
         loop.finish_when_idle();
     };
     // With --stats, SIGUSR1 prints the counters so far, as at exit, taken on
