@@ -1,0 +1,54 @@
+#!/usr/bin/env python3
+"""The host side of the e1000 guest test (linux_e1000_test.sh): an HTTP server
+on 127.0.0.1 that the guest reaches as 10.0.2.2 through user-mode networking.
+
+  net_helper.py PORT_FILE DATA_FILE HOSTFWD_PORT
+
+Writes the port it bound to PORT_FILE, then serves:
+  GET  /data      DATA_FILE's bytes (the guest checks their sha256)
+  POST /upload    answers with the sha256 of the body the guest sent
+  GET  /hostfwd/NAME
+                  fetches http://127.0.0.1:HOSTFWD_PORT/NAME, which the
+                  guest's httpd serves through the hostfwd rule, and answers
+                  with its sha256 (or "error ...")
+"""
+import hashlib
+import http.server
+import sys
+import urllib.request
+
+
+class Handler(http.server.BaseHTTPRequestHandler):
+    def reply(self, body):
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def do_GET(self):
+        if self.path == "/data":
+            with open(sys.argv[2], "rb") as f:
+                return self.reply(f.read())
+        if self.path.startswith("/hostfwd/"):
+            url = "http://127.0.0.1:%s/%s" % (sys.argv[3], self.path[len("/hostfwd/"):])
+            try:
+                with urllib.request.urlopen(url, timeout=60) as r:
+                    digest = hashlib.sha256(r.read()).hexdigest()
+                return self.reply(("hostfwd-sha256 %s\n" % digest).encode())
+            except Exception as e:  # the guest prints what went wrong
+                return self.reply(("hostfwd error %s\n" % e).encode())
+        self.send_error(404)
+
+    def do_POST(self):
+        length = int(self.headers.get("Content-Length", "0"))
+        body = self.rfile.read(length)
+        self.reply(("upload-sha256 %s %d\n" % (hashlib.sha256(body).hexdigest(), len(body))).encode())
+
+    def log_message(self, *args):
+        pass
+
+
+server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+with open(sys.argv[1], "w") as f:
+    f.write("%d\n" % server.server_address[1])
+server.serve_forever()
