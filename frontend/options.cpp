@@ -101,6 +101,15 @@ std::string quoted(std::string_view text)
     return out;
 }
 
+// Takes the next comma-separated item off the front of `text`.
+std::string_view take_item(std::string_view& text)
+{
+    const size_t comma = text.find(',');
+    const std::string_view item = text.substr(0, comma);
+    text = comma == std::string_view::npos ? std::string_view() : text.substr(comma + 1);
+    return item;
+}
+
 std::optional<u64> parse_u64(std::string_view text)
 {
     u64 value = 0;
@@ -334,9 +343,7 @@ ErrorOr<DriveSpec> parse_drive_spec(std::string_view text)
         return make_error("--drive: " + quoted(text) + ": " + std::string(why));
     };
     while (!text.empty()) {
-        const size_t comma = text.find(',');
-        const std::string_view item = text.substr(0, comma);
-        text = comma == std::string_view::npos ? std::string_view() : text.substr(comma + 1);
+        const std::string_view item = take_item(text);
         const size_t eq = item.find('=');
         if (eq == std::string_view::npos)
             return bad(quoted(item) + " is not KEY=VALUE");
@@ -472,9 +479,8 @@ ErrorOr<std::optional<NicSpec>> parse_nic_spec(std::string_view text)
     auto bad = [&](std::string_view why) {
         return make_error("--nic: " + quoted(text) + ": " + std::string(why));
     };
-    const size_t first_comma = text.find(',');
-    const std::string_view type = text.substr(0, first_comma);
-    std::string_view rest = first_comma == std::string_view::npos ? std::string_view() : text.substr(first_comma + 1);
+    std::string_view rest = text;
+    const std::string_view type = take_item(rest);
     if (type == "none") {
         if (!rest.empty())
             return bad("none takes no options");
@@ -487,9 +493,7 @@ ErrorOr<std::optional<NicSpec>> parse_nic_spec(std::string_view text)
         return bad(quoted(type) + " is not user or none");
     NicSpec nic;
     while (!rest.empty()) {
-        const size_t comma = rest.find(',');
-        const std::string_view item = rest.substr(0, comma);
-        rest = comma == std::string_view::npos ? std::string_view() : rest.substr(comma + 1);
+        const std::string_view item = take_item(rest);
         const size_t eq = item.find('=');
         if (eq == std::string_view::npos)
             return bad(quoted(item) + " is not KEY=VALUE");

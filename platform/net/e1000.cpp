@@ -427,8 +427,11 @@ void E1000::visit_state(StateVisitor& v)
             return v.fail("e1000: bad saved state");
         m_rx_backlog.assign(backlog, {});
     }
-    for (auto& frame : m_rx_backlog)
+    for (auto& frame : m_rx_backlog) {
         v.field("frame", frame);
+        if (v.loading() && (frame.size() < MIN_FRAME || frame.size() > MAX_FRAME))
+            return v.fail("e1000: a saved frame of " + std::to_string(frame.size()) + " bytes");
+    }
     if (v.loading()) {
         m_throttle.disarm();
         if (throttled)

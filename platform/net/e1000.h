@@ -40,6 +40,9 @@ public:
     // Frames waiting for receive descriptors (the controller's packet buffer,
     // counted in frames); more are dropped and counted in MPC.
     static constexpr size_t RX_BACKLOG = 256;
+    // The frames receive() takes: an Ethernet header at least, a jumbo
+    // frame at most (RCTL.LPE).
+    static constexpr size_t MIN_FRAME = 14, MAX_FRAME = 16384;
     // The largest packet a transmit may gather (a TCP segmentation offload
     // of 64 KiB and its headers) and the smallest segment size it accepts.
     static constexpr size_t TX_MAX_PACKET = 0x10000 + 256;

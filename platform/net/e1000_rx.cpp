@@ -14,9 +14,8 @@ using namespace net;
 
 namespace {
 
-constexpr size_t ETHERNET_HEADER = 14, MINIMUM_FRAME = 60, FCS = 4;
+constexpr size_t MINIMUM_FRAME = 60, FCS = 4;
 constexpr size_t MAX_STANDARD_FRAME = 1522; // with a VLAN tag; more needs RCTL.LPE
-constexpr size_t MAX_LONG_FRAME = 16384;
 
 bool is_broadcast(std::span<const u8> frame)
 {
@@ -39,7 +38,7 @@ u32 multicast_hash(std::span<const u8> frame, u32 offset_select)
 
 void E1000::receive(std::span<const u8> frame)
 {
-    if (frame.size() < ETHERNET_HEADER || frame.size() > MAX_LONG_FRAME)
+    if (frame.size() < MIN_FRAME || frame.size() > MAX_FRAME)
         return;
     if (!m_link_up || !(reg(RCTL) & RCTL_EN) || !accepts(frame))
         return;
