@@ -28,7 +28,10 @@ void insert_checksum(std::span<u8> frame, u32 start, u32 offset, u32 end, u64 ex
     if (stop <= start)
         return;
     const u64 sum = checksum_add(frame.subspan(start, stop - start), extra);
-    store_be16(frame, offset, checksum_finish(sum));
+    // 0 and 0xFFFF are the same one's-complement sum; 0 in a UDP checksum
+    // would mean "none" (RFC 768), so a computed 0 goes out as 0xFFFF.
+    const u16 checksum = checksum_finish(sum);
+    store_be16(frame, offset, checksum == 0 ? 0xFFFF : checksum);
 }
 
 } // namespace

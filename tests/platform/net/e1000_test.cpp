@@ -537,3 +537,27 @@ TEST_CASE("A saved e1000 whose backlog holds a frame shorter than an Ethernet he
     other.nic.visit_state(loader);
     CHECK_FALSE(loader.ok());
 }
+
+TEST_CASE("A transmit checksum that comes out zero is sent as 0xFFFF, as a UDP checksum must be")
+{
+    Rig rig;
+    rig.setup_tx();
+    // Ethernet, IPv4, UDP, two payload bytes chosen so the sum is all ones.
+    std::vector<u8> p(14 + 20 + 8 + 2);
+    p[12] = 0x08;
+    p[14] = 0x45;
+    p[14 + 9] = 17;
+    store_be32(p, 26, 0x0A00020F);
+    store_be32(p, 30, 0x0A000202);
+    store_be16(p, 34 + 4, 10);
+    const u64 pseudo = checksum_add(std::span<const u8>(p).subspan(26, 8)) + 17 + 10;
+    store_be16(p, 34 + 6, static_cast<u16>(~checksum_finish(pseudo)));
+    const u16 folded = static_cast<u16>(~checksum_finish(checksum_add(std::span<const u8>(p).subspan(34))));
+    store_be16(p, 42, static_cast<u16>(0xFFFF - folded));
+    rig.put(BUFFERS, p);
+    rig.context_tx(0, 0, 0, 0, 34, 40, TUCMD_IP, 0, 0, 0);
+    rig.data_tx(1, BUFFERS, static_cast<u32>(p.size()), TXD_EOP | TXD_RS, POPTS_TXSM);
+    rig.wr(TDT, 2);
+    REQUIRE(rig.sent.size() == 1);
+    CHECK(load_be16(rig.sent[0], 40) == 0xFFFF);
+}
