@@ -132,6 +132,7 @@ void Machine::attach_nic()
     m_nic = std::make_shared<E1000>(GuestMemory(m_memory), m_clock, m_config.nic->mac);
     m_board->attach_pci_device(NIC_SLOT, *m_nic);
     m_nic->program_as_firmware_does(NIC_MMIO, NIC_IO);
+    m_nic->set_link_up(backend->link_up()); // the cable as the backend has it at power-on
     m_nic->set_transmit([backend](std::span<const u8> frame) { backend->send(frame); });
     // Frames arrive on the backend's thread and are taken to this one.
     backend->set_receiver([queue = m_commands, nic = std::weak_ptr<E1000>(m_nic)](std::vector<u8> frame) {

@@ -17,6 +17,7 @@ constexpr GuestPhys CODE = 0x7C00, RX_RING = 0x10000, TX_RING = 0x11000, BUFFER 
 constexpr GuestPhys NIC_MMIO = 0xFEBC0000; // where the machine assigns BAR 0
 
 struct FakeBackend final : NetBackend {
+    bool up = true;
     std::mutex mutex;
     std::vector<std::vector<u8>> sent;
     Receiver receiver;
@@ -30,6 +31,7 @@ struct FakeBackend final : NetBackend {
         std::lock_guard lock(mutex);
         receiver = std::move(r);
     }
+    bool link_up() const override { return up; }
 };
 
 std::unique_ptr<Machine> make_machine(std::shared_ptr<FakeBackend> backend)
@@ -65,6 +67,14 @@ TEST_CASE("A machine with a network adapter has an e1000 at 00:03.0 answering at
     CHECK(m->memory().read(0xE0000000 + (3u << 15), 4) == 0x100E8086);
     CHECK((nic_read(*m, e1000::STATUS) & STATUS_LU) != 0);
     CHECK(backend->receiver);
+}
+
+TEST_CASE("The adapter's link starts as the backend's is")
+{
+    auto backend = std::make_shared<FakeBackend>();
+    backend->up = false;
+    std::unique_ptr<Machine> m = make_machine(backend);
+    CHECK((nic_read(*m, e1000::STATUS) & STATUS_LU) == 0);
 }
 
 TEST_CASE("Frames from the backend reach the e1000's ring on the machine's thread and its frames reach the backend")
