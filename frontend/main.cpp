@@ -309,6 +309,7 @@ int main(int argc, char** argv)
     MachineStats ended_stats{};
     u64 retired_before_running = 0;
     bool paused = false; // kept across a reset, as QEMU keeps a stopped VM stopped
+    bool nic_link_up = true; // QMP set_link, likewise kept
     std::atomic<long> vcpu_thread{0};
     // The loop asks the machine to end the run; the first reason wins.
     const auto request_stop = [&](HostStop stop) {
@@ -425,6 +426,16 @@ int main(int argc, char** argv)
         // Taken up by the poll of the machine that runs next: a reset
         // asked for just before must not end the migration with the old
         // machine.
+        // set_link: kept across reboots, as QEMU keeps a link down.
+        if (options.nic)
+            hooks.nic_names = {"e1000.0", "__org.qemu.nic0"};
+        hooks.set_link = [&](bool up) {
+            return commands.post([&, up] {
+                nic_link_up = up;
+                if (running)
+                    running->set_nic_link(up);
+            });
+        };
         hooks.migrate = [&](const std::string& text) {
             return commands.post([&, text] { pending_migration = text; });
         };
@@ -541,6 +552,8 @@ int main(int argc, char** argv)
             if (created.is_error())
                 return {fail(created.error().message), ShutdownCause::HostError};
             Machine& machine = *created.value();
+            if (!nic_link_up)
+                machine.set_nic_link(false);
             // An idle guest's waits go to the migration (docs/snapshots.md).
             machine.set_idle_work(migration_slice);
             // --incoming restores the first machine; a reboot boots the kernel,

@@ -243,6 +243,12 @@ public:
     void press_power_button() { m_board->press_power_button(); }
     // Ends the run with a host reset (RunOutcome::Kind::Reset, by_host).
     void request_reset();
+    // QMP set_link: the network adapter's cable (no adapter: nothing).
+    void set_nic_link(bool up)
+    {
+        if (m_nic)
+            m_nic->set_link_up(up);
+    }
     // Runs every disk request's completion now (before a snapshot, at exit).
     void drain_disks();
     // Requests submitted to the disks and not yet completed.

@@ -141,3 +141,15 @@ TEST_CASE("A machine saves its network adapter, and a snapshot without one does 
     other->visit_state(mismatched);
     CHECK_FALSE((mismatched.ok() && mismatched.at_end()));
 }
+
+TEST_CASE("set_nic_link takes the adapter's link down and up with a link status change")
+{
+    auto backend = std::make_shared<FakeBackend>();
+    std::unique_ptr<Machine> m = make_machine(backend);
+    (void)nic_read(*m, ICR);
+    m->set_nic_link(false);
+    CHECK((nic_read(*m, e1000::STATUS) & STATUS_LU) == 0);
+    CHECK((nic_read(*m, ICR) & ICR_LSC) != 0);
+    m->set_nic_link(true);
+    CHECK((nic_read(*m, e1000::STATUS) & STATUS_LU) != 0);
+}
