@@ -2,7 +2,7 @@
 """The host side of the e1000 guest test (linux_e1000_test.sh): an HTTP server
 on 127.0.0.1 that the guest reaches as 10.0.2.2 through user-mode networking.
 
-  net_helper.py PORT_FILE DATA_FILE HOSTFWD_PORT
+  net_helper.py PORT_FILE DATA_FILE HOSTFWD_PORT QMP_SOCKET
 
 Writes the port it bound to PORT_FILE, then serves:
   GET  /data      DATA_FILE's bytes (the guest checks their sha256)
@@ -11,11 +11,39 @@ Writes the port it bound to PORT_FILE, then serves:
                   fetches http://127.0.0.1:HOSTFWD_PORT/NAME, which the
                   guest's httpd serves through the hostfwd rule, and answers
                   with its sha256 (or "error ...")
+  GET  /flap      answers, then through viridian's QMP socket takes the
+                  guest's link down (set_link) and after 3 s up again
 """
 import hashlib
 import http.server
+import json
+import socket
 import sys
+import threading
+import time
 import urllib.request
+
+
+def qmp(command, arguments):
+    with socket.socket(socket.AF_UNIX) as s:
+        s.connect(sys.argv[4])
+        f = s.makefile("rw")
+        f.readline()  # the greeting
+        for message in ({"execute": "qmp_capabilities"}, {"execute": command, "arguments": arguments}):
+            f.write(json.dumps(message) + "\n")
+            f.flush()
+            while True:  # events may come first
+                reply = json.loads(f.readline())
+                if "return" in reply or "error" in reply:
+                    break
+        return reply
+
+
+def flap():
+    time.sleep(0.5)
+    qmp("set_link", {"name": "e1000.0", "up": False})
+    time.sleep(3)
+    qmp("set_link", {"name": "e1000.0", "up": True})
 
 
 class Handler(http.server.BaseHTTPRequestHandler):
@@ -37,6 +65,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 return self.reply(("hostfwd-sha256 %s\n" % digest).encode())
             except Exception as e:  # the guest prints what went wrong
                 return self.reply(("hostfwd error %s\n" % e).encode())
+        if self.path == "/flap":
+            self.reply(b"flapping\n")
+            threading.Thread(target=flap, daemon=True).start()
+            return
         self.send_error(404)
 
     def do_POST(self):
