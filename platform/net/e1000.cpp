@@ -9,7 +9,7 @@ using namespace e1000;
 namespace {
 
 constexpr u32 CLASS_ETHERNET = 0x020000;
-constexpr u8 REVISION = 0x03;
+constexpr u8 E1000_REVISION = 0x03; // not REVISION: PciDevice names its offset so
 // Intel PRO/1000 MT Desktop Adapter, as the EEPROM of the 82540EM boards
 // names it (and QEMU's model).
 constexpr u16 PRO1000_MT_DESKTOP = 0x001E;
@@ -23,7 +23,7 @@ constexpr u32 POINTER_MASK = 0xFFFF, RING_LENGTH_MASK = 0xFFF80;
 } // namespace
 
 E1000::E1000(GuestMemory memory, VirtualClock& clock, const MacAddress& mac)
-    : PciDevice(VENDOR, DEVICE, CLASS_ETHERNET, REVISION), m_memory(memory), m_clock(clock),
+    : PciDevice(VENDOR, DEVICE, CLASS_ETHERNET, E1000_REVISION), m_memory(memory), m_clock(clock),
       m_mac(mac), m_regs(MMIO_SIZE / 4), m_throttle(clock, [this] { update_interrupt(); })
 {
     define_bar(MMIO_BAR, PciBarKind::Memory32, MMIO_SIZE, &m_mmio);

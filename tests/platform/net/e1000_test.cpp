@@ -561,3 +561,12 @@ TEST_CASE("A transmit checksum that comes out zero is sent as 0xFFFF, as a UDP c
     REQUIRE(rig.sent.size() == 1);
     CHECK(load_be16(rig.sent[0], 40) == 0xFFFF);
 }
+
+TEST_CASE("The e1000's PCI header names the 82540EM: 8086:100E, revision 3, an Ethernet controller on INTA#")
+{
+    Rig rig;
+    CHECK(rig.nic.config_read(PciDevice::VENDOR_ID, 4) == 0x100E8086);
+    CHECK(rig.nic.config_read(PciDevice::REVISION, 4) == 0x02000003);
+    CHECK(rig.nic.config_read(PciDevice::SUBSYSTEM_VENDOR, 4) == 0x001E8086);
+    CHECK(rig.nic.interrupt_pin() == 1);
+}
