@@ -20,6 +20,20 @@ constexpr u32 EECD_GUEST_BITS = EECD_SK | EECD_CS | EECD_DI | EECD_REQ | (3u << 
 // (bits 19:7, a multiple of 128 bytes).
 constexpr u32 POINTER_MASK = 0xFFFF, RING_LENGTH_MASK = 0xFFF80;
 
+// A byte buffer as its length and then its bytes in one block; a length
+// over `limit` fails the load before anything is allocated.
+void visit_bytes(StateVisitor& v, std::vector<u8>& bytes, size_t limit)
+{
+    u64 length = bytes.size();
+    v.field("length", length);
+    if (v.loading()) {
+        if (!v.ok() || length > limit)
+            return v.fail("e1000: a saved buffer of " + std::to_string(length) + " bytes");
+        bytes.resize(length);
+    }
+    v.bytes_field(bytes.data(), bytes.size());
+}
+
 } // namespace
 
 E1000::E1000(GuestMemory memory, VirtualClock& clock, const MacAddress& mac)
@@ -415,7 +429,7 @@ void E1000::visit_state(StateVisitor& v)
     bool throttled = m_throttle.armed();
     v.field("throttled", throttled);
     v.field("context", m_context);
-    v.field("tx_packet", m_tx_packet);
+    visit_bytes(v, m_tx_packet, TX_MAX_PACKET);
     v.field("tx_tse", m_tx_tse);
     v.field("tx_ip_checksum", m_tx_ip_checksum);
     v.field("tx_l4_checksum", m_tx_l4_checksum);
@@ -423,13 +437,13 @@ void E1000::visit_state(StateVisitor& v)
     u64 backlog = m_rx_backlog.size();
     v.field("rx_backlog", backlog);
     if (v.loading()) {
-        if (backlog > RX_BACKLOG || m_tx_packet.size() > TX_MAX_PACKET)
-            return v.fail("e1000: bad saved state");
+        if (backlog > RX_BACKLOG)
+            return v.fail("e1000: a saved backlog of " + std::to_string(backlog) + " frames");
         m_rx_backlog.assign(backlog, {});
     }
     for (auto& frame : m_rx_backlog) {
-        v.field("frame", frame);
-        if (v.loading() && (frame.size() < MIN_FRAME || frame.size() > MAX_FRAME))
+        visit_bytes(v, frame, MAX_FRAME);
+        if (v.loading() && frame.size() < MIN_FRAME)
             return v.fail("e1000: a saved frame of " + std::to_string(frame.size()) + " bytes");
     }
     if (v.loading()) {
