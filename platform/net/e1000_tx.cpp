@@ -162,7 +162,8 @@ void E1000::send_frame(std::span<u8> frame, bool last_segment, u32 segment, u32 
         if (c.tucmd & TUCMD_IP) {
             if (c.ipcss + IPV4_HEADER <= size) {
                 store_be16(frame, c.ipcss + 2, static_cast<u16>(size - c.ipcss));
-                store_be16(frame, c.ipcss + 4, static_cast<u16>(load_be16(frame, c.ipcss + 4) + segment));
+                store_be16(frame, c.ipcss + 4,
+                           static_cast<u16>(load_be16(frame, c.ipcss + 4) + segment));
             }
         } else if (c.ipcss + IPV6_HEADER <= size) {
             store_be16(frame, c.ipcss + 4, static_cast<u16>(size - c.ipcss - IPV6_HEADER));

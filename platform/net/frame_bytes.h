@@ -8,7 +8,10 @@
 
 namespace net {
 
-inline u16 load_be16(std::span<const u8> b, size_t at) { return static_cast<u16>(b[at] << 8 | b[at + 1]); }
+inline u16 load_be16(std::span<const u8> b, size_t at)
+{
+    return static_cast<u16>(b[at] << 8 | b[at + 1]);
+}
 inline u32 load_be32(std::span<const u8> b, size_t at)
 {
     return u32(load_be16(b, at)) << 16 | load_be16(b, at + 2);

@@ -11,15 +11,15 @@
 #include <unistd.h>
 
 #include <cerrno>
-#include <cstring>
 #include <cstdio>
+#include <cstring>
 #include <mutex>
 #include <unordered_map>
 
 namespace {
 
-constexpr const char* NETWORK = "10.0.2.0", *NETMASK = "255.255.255.0", *HOST = "10.0.2.2",
-                      *DHCP_START = "10.0.2.15", *NAMESERVER = "10.0.2.3";
+constexpr const char *NETWORK = "10.0.2.0", *NETMASK = "255.255.255.0", *HOST = "10.0.2.2",
+                     *DHCP_START = "10.0.2.15", *NAMESERVER = "10.0.2.3";
 constexpr unsigned GUEST_ERRORS_SHOWN = 5;
 
 in_addr address(const char* text)
@@ -29,7 +29,10 @@ in_addr address(const char* text)
     return a;
 }
 
-i64 now_ns() { return static_cast<i64>(uv_hrtime()); }
+i64 now_ns()
+{
+    return static_cast<i64>(uv_hrtime());
+}
 
 // One slirp timer: a loop timer that calls slirp back when it expires.
 struct SlirpTimer {
@@ -81,7 +84,10 @@ struct SlirpBackend::Impl {
 
 namespace {
 
-SlirpBackend::Impl& impl_of(void* opaque) { return *static_cast<SlirpBackend::Impl*>(opaque); }
+SlirpBackend::Impl& impl_of(void* opaque)
+{
+    return *static_cast<SlirpBackend::Impl*>(opaque);
+}
 
 ssize_t send_packet(const void* data, size_t length, void* opaque)
 {
@@ -101,16 +107,23 @@ void guest_error(const char* message, void* opaque)
         std::fprintf(stderr, "viridian: user network: guest error: %s\n", message);
 }
 
-int64_t clock_get_ns(void*) { return now_ns(); }
+int64_t clock_get_ns(void*)
+{
+    return now_ns();
+}
 
 void* timer_new(SlirpTimerCb callback, void* callback_opaque, void* opaque)
 {
     auto* t = new SlirpTimer{callback, callback_opaque, nullptr};
-    t->timer = std::make_unique<LoopTimer>(impl_of(opaque).loop, [t] { t->callback(t->callback_opaque); });
+    t->timer =
+        std::make_unique<LoopTimer>(impl_of(opaque).loop, [t] { t->callback(t->callback_opaque); });
     return t;
 }
 
-void timer_free(void* timer, void*) { delete static_cast<SlirpTimer*>(timer); }
+void timer_free(void* timer, void*)
+{
+    delete static_cast<SlirpTimer*>(timer);
+}
 
 void timer_mod(void* timer, int64_t expire_ms, void*)
 {
@@ -198,8 +211,10 @@ bool SlirpBackend::Impl::start_handles()
                            reinterpret_cast<uv_handle_t*>(&handles->wake),
                            reinterpret_cast<uv_handle_t*>(&handles->poll)})
         h->data = this;
-    uv_prepare_start(&handles->prepare, [](uv_prepare_t* h) { static_cast<Impl*>(h->data)->before_wait(); });
-    uv_check_start(&handles->check, [](uv_check_t* h) { static_cast<Impl*>(h->data)->after_wait(); });
+    uv_prepare_start(&handles->prepare,
+                     [](uv_prepare_t* h) { static_cast<Impl*>(h->data)->before_wait(); });
+    uv_check_start(&handles->check,
+                   [](uv_check_t* h) { static_cast<Impl*>(h->data)->after_wait(); });
     uv_poll_start(&handles->poll, UV_READABLE, [](uv_poll_t*, int, int) {});
     return true;
 }
@@ -231,7 +246,8 @@ void SlirpBackend::Impl::before_wait()
         watch(fd, events);
     watched = std::move(now);
     // The wake timer only ends the loop's wait; after_wait does the work.
-    uv_timer_start(&handles->wake, [](uv_timer_t*) {}, timeout_ms, 0);
+    uv_timer_start(
+        &handles->wake, [](uv_timer_t*) {}, timeout_ms, 0);
 }
 
 void SlirpBackend::Impl::after_wait()
@@ -263,7 +279,8 @@ SlirpBackend::Impl::~Impl()
         ::close(epoll_fd);
 }
 
-ErrorOr<std::unique_ptr<SlirpBackend>> SlirpBackend::create(EventLoop& loop, const SlirpOptions& options)
+ErrorOr<std::unique_ptr<SlirpBackend>> SlirpBackend::create(EventLoop& loop,
+                                                            const SlirpOptions& options)
 {
     auto impl = std::make_shared<Impl>(loop);
     SlirpConfig config{};
@@ -286,17 +303,22 @@ ErrorOr<std::unique_ptr<SlirpBackend>> SlirpBackend::create(EventLoop& loop, con
             return make_error("hostfwd: " + f.host_address + " is not an IPv4 address");
         if (!f.guest_address.empty() && inet_pton(AF_INET, f.guest_address.c_str(), &guest) != 1)
             return make_error("hostfwd: " + f.guest_address + " is not an IPv4 address");
-        if (slirp_add_hostfwd(impl->slirp, f.udp ? 1 : 0, host, f.host_port, guest, f.guest_port) != 0)
-            return make_error("hostfwd: cannot listen on " + std::string(f.udp ? "udp" : "tcp") + " " +
-                              (f.host_address.empty() ? "*" : f.host_address) + ":" +
+        if (slirp_add_hostfwd(impl->slirp, f.udp ? 1 : 0, host, f.host_port, guest, f.guest_port) !=
+            0)
+            return make_error("hostfwd: cannot listen on " + std::string(f.udp ? "udp" : "tcp") +
+                              " " + (f.host_address.empty() ? "*" : f.host_address) + ":" +
                               std::to_string(f.host_port) + ": " + std::strerror(errno));
     }
     if (!impl->start_handles())
-        return make_error("user network: cannot watch slirp's sockets: " + std::string(std::strerror(errno)));
+        return make_error("user network: cannot watch slirp's sockets: " +
+                          std::string(std::strerror(errno)));
     return std::unique_ptr<SlirpBackend>(new SlirpBackend(std::move(impl)));
 }
 
-SlirpBackend::~SlirpBackend() { set_receiver({}); }
+SlirpBackend::~SlirpBackend()
+{
+    set_receiver({});
+}
 
 void SlirpBackend::send(std::span<const u8> frame)
 {

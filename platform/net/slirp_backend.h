@@ -36,7 +36,8 @@ struct SlirpOptions {
 class SlirpBackend final : public NetBackend {
 public:
     // On the loop's thread. Fails when a hostfwd cannot listen.
-    static ErrorOr<std::unique_ptr<SlirpBackend>> create(EventLoop& loop, const SlirpOptions& options);
+    static ErrorOr<std::unique_ptr<SlirpBackend>> create(EventLoop& loop,
+                                                         const SlirpOptions& options);
     // On the loop's thread: slirp's sockets close, its handles go.
     ~SlirpBackend() override;
 

@@ -30,9 +30,9 @@ constexpr GuestPhys TX_RING = 0x1000, RX_RING = 0x2000, BUFFERS = 0x10000;
 constexpr u32 RING_ENTRIES = 16;
 constexpr size_t MAX_STEPS = 2048;
 constexpr MacAddress MAC = {0x52, 0x54, 0x00, 0x12, 0x34, 0x56};
-constexpr u32 REGISTERS[] = {CTRL,  EECD,  EERD,  MDIC,  ICR,   ITR,   ICS,    IMS,   IMC,
-                             RCTL,  TCTL,  RDBAL, RDBAH, RDLEN, RDH,   RDT,    TDBAL, TDBAH,
-                             TDLEN, TDH,   TDT,   MTA,   RAL0,  RAH0,  GPRC,   RXCSUM};
+constexpr u32 REGISTERS[] = {CTRL,  EECD, EERD,  MDIC,  ICR,   ITR,  ICS,  IMS,   IMC,
+                             RCTL,  TCTL, RDBAL, RDBAH, RDLEN, RDH,  RDT,  TDBAL, TDBAH,
+                             TDLEN, TDH,  TDT,   MTA,   RAL0,  RAH0, GPRC, RXCSUM};
 constexpr size_t REGISTER_COUNT = sizeof REGISTERS / sizeof REGISTERS[0];
 
 struct Rig {

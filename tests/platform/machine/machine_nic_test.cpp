@@ -54,8 +54,14 @@ std::unique_ptr<Machine> make_machine(std::shared_ptr<FakeBackend> backend)
     return machine;
 }
 
-void nic_write(Machine& m, u32 reg, u32 value) { m.memory().write(NIC_MMIO + reg, 4, value); }
-u32 nic_read(Machine& m, u32 reg) { return static_cast<u32>(m.memory().read(NIC_MMIO + reg, 4)); }
+void nic_write(Machine& m, u32 reg, u32 value)
+{
+    m.memory().write(NIC_MMIO + reg, 4, value);
+}
+u32 nic_read(Machine& m, u32 reg)
+{
+    return static_cast<u32>(m.memory().read(NIC_MMIO + reg, 4));
+}
 
 } // namespace
 
@@ -77,7 +83,8 @@ TEST_CASE("The adapter's link starts as the backend's is")
     CHECK((nic_read(*m, e1000::STATUS) & STATUS_LU) == 0);
 }
 
-TEST_CASE("Frames from the backend reach the e1000's ring on the machine's thread and its frames reach the backend")
+TEST_CASE("Frames from the backend reach the e1000's ring on the machine's thread and its frames "
+          "reach the backend")
 {
     auto backend = std::make_shared<FakeBackend>();
     std::unique_ptr<Machine> m = make_machine(backend);

@@ -36,7 +36,10 @@ struct Rig {
         ns += delta;
         clock.run_due();
     }
-    void put(GuestPhys at, std::span<const u8> bytes) { REQUIRE(GuestMemory(memory).write(at, bytes)); }
+    void put(GuestPhys at, std::span<const u8> bytes)
+    {
+        REQUIRE(GuestMemory(memory).write(at, bytes));
+    }
     std::vector<u8> get(GuestPhys at, size_t n)
     {
         std::vector<u8> out(n);
@@ -179,7 +182,10 @@ bool tcp_checksum_valid(std::span<const u8> f)
     return checksum_finish(checksum_add(f.subspan(34), sum)) == 0;
 }
 
-bool ip_checksum_valid(std::span<const u8> f) { return checksum_finish(checksum_add(f.subspan(14, 20))) == 0; }
+bool ip_checksum_valid(std::span<const u8> f)
+{
+    return checksum_finish(checksum_add(f.subspan(14, 20))) == 0;
+}
 
 } // namespace
 
@@ -222,7 +228,8 @@ TEST_CASE("A PHY reset and a restarted autonegotiation leave the link up")
     Rig rig;
     rig.wr(MDIC, PHY_ADDRESS << 21 | u32(PHY_CTRL) << 16 | MDIC_OP_WRITE | 0x8000);
     rig.wr(MDIC, PHY_ADDRESS << 21 | u32(PHY_CTRL) << 16 | MDIC_OP_WRITE | 0x1340);
-    CHECK((mdic_read(rig, PHY_ADDRESS, PHY_CTRL) & (PHY_CTRL_RESET | PHY_CTRL_RESTART_AUTONEG)) == 0);
+    CHECK((mdic_read(rig, PHY_ADDRESS, PHY_CTRL) & (PHY_CTRL_RESET | PHY_CTRL_RESTART_AUTONEG)) ==
+          0);
     CHECK((mdic_read(rig, PHY_ADDRESS, PHY_STATUS) & PHY_STATUS_AUTONEG_DONE) != 0);
     CHECK((rig.rd(STATUS) & STATUS_LU) != 0);
 }
@@ -306,7 +313,8 @@ TEST_CASE("A packet gathered from several data descriptors gets its TCP checksum
     rig.put(BUFFERS + 0x1000, std::span<const u8>(p).subspan(40));
     rig.context_tx(0, 0, 0, 0, 34, 50, TUCMD_TCP | TUCMD_IP, 0, 0, 0);
     rig.data_tx(1, BUFFERS, 40, TXD_IFCS, POPTS_TXSM);
-    rig.data_tx(2, BUFFERS + 0x1000, static_cast<u32>(p.size() - 40), TXD_EOP | TXD_IFCS | TXD_RS, 0);
+    rig.data_tx(2, BUFFERS + 0x1000, static_cast<u32>(p.size() - 40), TXD_EOP | TXD_IFCS | TXD_RS,
+                0);
     rig.wr(TDT, 3);
     REQUIRE(rig.sent.size() == 1);
     CHECK(rig.sent[0].size() == p.size());
@@ -356,7 +364,8 @@ TEST_CASE("A segmentation context with no room for its headers or a tiny MSS dro
     CHECK(rig.rd(TDH) == 4);
 }
 
-TEST_CASE("A received frame for the station address lands in the ring with DD and EOP and raises RXT0")
+TEST_CASE(
+    "A received frame for the station address lands in the ring with DD and EOP and raises RXT0")
 {
     Rig rig;
     rig.setup_rx();
@@ -394,7 +403,8 @@ TEST_CASE("A frame larger than the receive buffer spans descriptors and only the
     CHECK(load_le(rig.get(RX_RING + 2 * 16, 16), 8, 2) == 600 - 512);
 }
 
-TEST_CASE("The e1000 drops frames for other stations unless promiscuous, and filters multicast by the MTA")
+TEST_CASE("The e1000 drops frames for other stations unless promiscuous, and filters multicast by "
+          "the MTA")
 {
     Rig rig;
     rig.setup_rx();
@@ -552,7 +562,8 @@ TEST_CASE("A transmit checksum that comes out zero is sent as 0xFFFF, as a UDP c
     store_be16(p, 34 + 4, 10);
     const u64 pseudo = checksum_add(std::span<const u8>(p).subspan(26, 8)) + 17 + 10;
     store_be16(p, 34 + 6, static_cast<u16>(~checksum_finish(pseudo)));
-    const u16 folded = static_cast<u16>(~checksum_finish(checksum_add(std::span<const u8>(p).subspan(34))));
+    const u16 folded =
+        static_cast<u16>(~checksum_finish(checksum_add(std::span<const u8>(p).subspan(34))));
     store_be16(p, 42, static_cast<u16>(0xFFFF - folded));
     rig.put(BUFFERS, p);
     rig.context_tx(0, 0, 0, 0, 34, 40, TUCMD_IP, 0, 0, 0);
@@ -562,7 +573,8 @@ TEST_CASE("A transmit checksum that comes out zero is sent as 0xFFFF, as a UDP c
     CHECK(load_be16(rig.sent[0], 40) == 0xFFFF);
 }
 
-TEST_CASE("The e1000's PCI header names the 82540EM: 8086:100E, revision 3, an Ethernet controller on INTA#")
+TEST_CASE("The e1000's PCI header names the 82540EM: 8086:100E, revision 3, an Ethernet controller "
+          "on INTA#")
 {
     Rig rig;
     CHECK(rig.nic.config_read(PciDevice::VENDOR_ID, 4) == 0x100E8086);
