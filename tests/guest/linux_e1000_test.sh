@@ -10,12 +10,13 @@
 #     sees its carrier go and come back, and downloads again.
 # A second boot with restrict=on gets its lease but cannot reach the host.
 #
-#   linux_e1000_test.sh VIRIDIAN GUEST_DIR
+#   linux_e1000_test.sh VIRIDIAN GUEST_DIR [CPUS]
 #
 # Exits 77 (skipped) when the guest has not been built.
 set -u
 viridian=$1
 guest=$2
+cpus=${3:-1}
 helper="$(dirname "$0")/net_helper.py"
 # shellcheck source=tests/guest/common.sh
 source "$(dirname "$0")/common.sh"
@@ -39,7 +40,7 @@ port=$(cat "$work/port" 2>/dev/null) || fail "the host server did not start"
 dhcp="echo '[ \$1 = bound ] || exit 0' >/tmp/s; echo 'ifconfig \$interface \$ip netmask \$subnet; route add default gw \$router' >>/tmp/s; chmod +x /tmp/s; ip link set eth0 up; udhcpc -i eth0 -n -q -t 10 -s /tmp/s; ip addr show eth0"
 
 boot() { # boot NIC COMMAND
-    timeout 600 "$viridian" --enlightenments off --nic "$1" --qmp "unix:$work/qmp.sock,server,wait=off" \
+    timeout 600 "$viridian" --enlightenments off --cpus "$cpus" --nic "$1" --qmp "unix:$work/qmp.sock,server,wait=off" \
         --kernel "$guest/vmlinuz" --initrd "$guest/initramfs.cpio.gz" \
         --append "console=ttyS0 panic=-1 viridian.modules=e1000 viridian.run=\"$2\"" \
         >"$work/out" 2>&1 </dev/null
