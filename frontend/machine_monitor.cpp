@@ -2,6 +2,7 @@
 
 #include "frontend/options.h"
 
+#include <algorithm>
 #include <cmath>
 
 const char* shutdown_cause_name(ShutdownCause cause)
@@ -45,6 +46,25 @@ MachineMonitor::MachineMonitor(EventLoop& loop, MachineMonitorHooks hooks, QmpCl
     add_run_state_commands();
     add_cpu_commands();
     add_migration_commands();
+    add_network_commands();
+}
+
+void MachineMonitor::add_network_commands()
+{
+    // set_link (qapi/net.json): the adapter's link goes down or up, and the
+    // guest gets a link status change. QEMU finds the adapter by its name
+    // (the NIC's "e1000.0" or the -nic backend's "__org.qemu.nic0") and
+    // answers DeviceNotFound for any other.
+    m_commands.add("set_link", {{"name", QmpType::String}, {"up", QmpType::Boolean}},
+                   [this](const Json& args) -> QmpResult {
+                       const std::string name = args["name"].get<std::string>();
+                       if (std::find(m_hooks.nic_names.begin(), m_hooks.nic_names.end(), name) ==
+                           m_hooks.nic_names.end())
+                           return QmpError{QmpErrorClass::DeviceNotFound, "Device '" + name + "' not found"};
+                       if (!m_hooks.set_link(args["up"].get<bool>()))
+                           return machine_gone();
+                       return Json::object();
+                   });
 }
 
 MachineMonitor::~MachineMonitor() = default;

@@ -38,6 +38,10 @@ struct MachineMonitorHooks {
     // give up.
     std::function<bool(const std::string& uri)> migrate;
     std::function<bool()> cancel_migration;
+    // The names set_link knows the network adapter by (none: no adapter),
+    // and the cable: up or down, as the guest will see it.
+    std::vector<std::string> nic_names;
+    std::function<bool(bool up)> set_link;
 };
 
 // QEMU's ShutdownCause (qapi/run-state.json), for the SHUTDOWN and RESET
@@ -94,6 +98,7 @@ private:
     void add_run_state_commands();
     void add_cpu_commands();
     void add_migration_commands();
+    void add_network_commands();
     bool migration_running() const;
     Json query_migrate() const;
 

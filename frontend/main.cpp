@@ -11,6 +11,7 @@
 #include "platform/machine/machine.h"
 #include "platform/machine/migration.h"
 #include "platform/machine/snapshot.h"
+#include "platform/net/slirp_backend.h"
 
 #include <atomic>
 #include <cerrno>
@@ -278,11 +279,21 @@ int main(int argc, char** argv)
     EventLoop loop;
     CommandQueue commands;
     config.commands = &commands;
+    // --nic user: the backend runs on this thread's loop and serves the
+    // machines of every reboot; finish_loop closes it.
+    std::shared_ptr<SlirpBackend> user_network;
+    if (options.nic) {
+        ErrorOr<std::unique_ptr<SlirpBackend>> created = SlirpBackend::create(loop, options.nic->user);
+        if (created.is_error())
+            return fail("--nic: " + created.error().message);
+        user_network = created.release_value();
+        config.nic = MachineNic{user_network, options.nic->mac};
+    }
     // Typed input reaches COM1; Ctrl-A x and SIGINT/SIGTERM end the run.
     Console console(true);
     // With a QMP socket the host can always wake a halted guest
     // (system_powerdown raises an SCI), so halted vCPUs wait for it.
-    config.input_can_wake = ::isatty(0) || !options.qmp.empty();
+    config.input_can_wake = ::isatty(0) || !options.qmp.empty() || options.nic.has_value();
 
     // The machine thread's state: only that thread touches it (commands
     // from the loop run there).
@@ -298,6 +309,7 @@ int main(int argc, char** argv)
     MachineStats ended_stats{};
     u64 retired_before_running = 0;
     bool paused = false; // kept across a reset, as QEMU keeps a stopped VM stopped
+    bool nic_link_up = true; // QMP set_link, likewise kept
     std::atomic<long> vcpu_thread{0};
     // The loop asks the machine to end the run; the first reason wins.
     const auto request_stop = [&](HostStop stop) {
@@ -414,6 +426,16 @@ int main(int argc, char** argv)
         // Taken up by the poll of the machine that runs next: a reset
         // asked for just before must not end the migration with the old
         // machine.
+        // set_link: kept across reboots, as QEMU keeps a link down.
+        if (options.nic)
+            hooks.nic_names = {"e1000.0", "__org.qemu.nic0"};
+        hooks.set_link = [&](bool up) {
+            return commands.post([&, up] {
+                nic_link_up = up;
+                if (running)
+                    running->set_nic_link(up);
+            });
+        };
         hooks.migrate = [&](const std::string& text) {
             return commands.post([&, text] { pending_migration = text; });
         };
@@ -478,6 +500,8 @@ int main(int argc, char** argv)
         }
         stdin_watcher.reset();
         signals.clear();
+        config.nic.reset();
+        user_network.reset();
         loop.finish_when_idle();
     };
     // With --stats, SIGUSR1 prints the counters so far, as at exit, taken on
@@ -528,6 +552,8 @@ int main(int argc, char** argv)
             if (created.is_error())
                 return {fail(created.error().message), ShutdownCause::HostError};
             Machine& machine = *created.value();
+            if (!nic_link_up)
+                machine.set_nic_link(false);
             // An idle guest's waits go to the migration (docs/snapshots.md).
             machine.set_idle_work(migration_slice);
             // --incoming restores the first machine; a reboot boots the kernel,

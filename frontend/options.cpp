@@ -2,6 +2,8 @@
 
 #include "cpu/state/cpuid_model.h"
 
+#include <arpa/inet.h>
+
 #include <array>
 #include <cctype>
 #include <charconv>
@@ -42,6 +44,7 @@ enum class Opt : u8 {
     Serial2,
     Qmp,
     Drive,
+    Nic,
     Help,
     Version
 };
@@ -71,6 +74,7 @@ constexpr OptionSpec OPTION_SPECS[] = {
     {"serial", Opt::Serial, true},    {"serial2", Opt::Serial2, true},
     {"qmp", Opt::Qmp, true},
     {"drive", Opt::Drive, true},
+    {"nic", Opt::Nic, true},
     {"bios", Opt::Bios, true},
     {"debugcon", Opt::Debugcon, true},
     {"help", Opt::Help, false},
@@ -95,6 +99,15 @@ std::string quoted(std::string_view text)
     out += text;
     out += '\'';
     return out;
+}
+
+// Takes the next comma-separated item off the front of `text`.
+std::string_view take_item(std::string_view& text)
+{
+    const size_t comma = text.find(',');
+    const std::string_view item = text.substr(0, comma);
+    text = comma == std::string_view::npos ? std::string_view() : text.substr(comma + 1);
+    return item;
 }
 
 std::optional<u64> parse_u64(std::string_view text)
@@ -274,6 +287,13 @@ ErrorOr<void> apply(Options& options, Opt id, std::string_view value)
         options.drives.push_back(std::move(drive));
         break;
     }
+    case Opt::Nic: {
+        std::optional<NicSpec> nic = TRY(parse_nic_spec(value));
+        if (nic && options.nic)
+            return make_error("--nic: one network adapter for now; a second --nic user is not supported");
+        options.nic = std::move(nic);
+        break;
+    }
     case Opt::Help:
         options.help = true;
         break;
@@ -323,9 +343,7 @@ ErrorOr<DriveSpec> parse_drive_spec(std::string_view text)
         return make_error("--drive: " + quoted(text) + ": " + std::string(why));
     };
     while (!text.empty()) {
-        const size_t comma = text.find(',');
-        const std::string_view item = text.substr(0, comma);
-        text = comma == std::string_view::npos ? std::string_view() : text.substr(comma + 1);
+        const std::string_view item = take_item(text);
         const size_t eq = item.find('=');
         if (eq == std::string_view::npos)
             return bad(quoted(item) + " is not KEY=VALUE");
@@ -389,6 +407,125 @@ ErrorOr<DriveSpec> parse_drive_spec(std::string_view text)
     if (drive.media == DriveSpec::Media::Cdrom)
         drive.read_only = true;
     return drive;
+}
+
+namespace {
+
+std::optional<u16> parse_port(std::string_view text, bool zero_ok)
+{
+    const std::optional<u64> n = parse_u64(text);
+    if (!n || *n > 0xFFFF || (*n == 0 && !zero_ok))
+        return std::nullopt;
+    return static_cast<u16>(*n);
+}
+
+bool is_ipv4(std::string_view text)
+{
+    in_addr address{};
+    return inet_pton(AF_INET, std::string(text).c_str(), &address) == 1;
+}
+
+// hostfwd=[tcp|udp]:[HOSTADDR]:HOSTPORT-[GUESTADDR]:GUESTPORT (QEMU's
+// slirp_hostfwd): an empty host address is every address, an empty guest
+// address the DHCP address.
+std::optional<SlirpOptions::HostForward> parse_hostfwd(std::string_view text)
+{
+    SlirpOptions::HostForward forward;
+    const size_t colon = text.find(':');
+    const size_t dash = text.find('-');
+    if (colon == std::string_view::npos || dash == std::string_view::npos || dash < colon)
+        return std::nullopt;
+    const std::string_view protocol = text.substr(0, colon);
+    if (protocol != "" && protocol != "tcp" && protocol != "udp")
+        return std::nullopt;
+    forward.udp = protocol == "udp";
+    const std::string_view host = text.substr(colon + 1, dash - colon - 1);
+    const std::string_view guest = text.substr(dash + 1);
+    const size_t host_colon = host.rfind(':'), guest_colon = guest.rfind(':');
+    if (host_colon == std::string_view::npos || guest_colon == std::string_view::npos)
+        return std::nullopt;
+    forward.host_address = std::string(host.substr(0, host_colon));
+    forward.guest_address = std::string(guest.substr(0, guest_colon));
+    const std::optional<u16> host_port = parse_port(host.substr(host_colon + 1), true);
+    const std::optional<u16> guest_port = parse_port(guest.substr(guest_colon + 1), false);
+    if (!host_port || !guest_port || (!forward.host_address.empty() && !is_ipv4(forward.host_address)) ||
+        (!forward.guest_address.empty() && !is_ipv4(forward.guest_address)))
+        return std::nullopt;
+    forward.host_port = *host_port;
+    forward.guest_port = *guest_port;
+    return forward;
+}
+
+std::optional<std::array<u8, 6>> parse_mac(std::string_view text)
+{
+    std::array<u8, 6> mac{};
+    if (text.size() != 17)
+        return std::nullopt;
+    for (size_t i = 0; i < 6; ++i) {
+        if (i < 5 && text[3 * i + 2] != ':')
+            return std::nullopt;
+        const std::string_view pair = text.substr(3 * i, 2);
+        auto [end, ec] = std::from_chars(pair.data(), pair.data() + 2, mac[i], 16);
+        if (ec != std::errc{} || end != pair.data() + 2)
+            return std::nullopt;
+    }
+    return mac;
+}
+
+} // namespace
+
+ErrorOr<std::optional<NicSpec>> parse_nic_spec(std::string_view text)
+{
+    auto bad = [&](std::string_view why) {
+        return make_error("--nic: " + quoted(text) + ": " + std::string(why));
+    };
+    std::string_view rest = text;
+    const std::string_view type = take_item(rest);
+    if (type == "none") {
+        if (!rest.empty())
+            return bad("none takes no options");
+        return std::optional<NicSpec>();
+    }
+    if (type == "tap" || type == "socket" || type == "switch" || type == "bridge" || type == "stream" ||
+        type == "dgram")
+        return bad(quoted(type) + " networking is not available yet; use user or none");
+    if (type != "user")
+        return bad(quoted(type) + " is not user or none");
+    NicSpec nic;
+    while (!rest.empty()) {
+        const std::string_view item = take_item(rest);
+        const size_t eq = item.find('=');
+        if (eq == std::string_view::npos)
+            return bad(quoted(item) + " is not KEY=VALUE");
+        const std::string_view key = item.substr(0, eq), value = item.substr(eq + 1);
+        if (key == "model") {
+            if (value == "netvsc")
+                return bad("model=netvsc: the VMBus network adapter is not available yet; use model=e1000");
+            if (value != "e1000")
+                return bad("model=" + quoted(value) + " is not e1000");
+            nic.model = NicSpec::Model::E1000;
+        } else if (key == "mac") {
+            const std::optional<std::array<u8, 6>> mac = parse_mac(value);
+            if (!mac)
+                return bad("mac=" + quoted(value) + " is not XX:XX:XX:XX:XX:XX");
+            if ((*mac)[0] & 1)
+                return bad("mac=" + quoted(value) + " is a multicast address");
+            nic.mac = *mac;
+        } else if (key == "hostfwd") {
+            const std::optional<SlirpOptions::HostForward> forward = parse_hostfwd(value);
+            if (!forward)
+                return bad("hostfwd=" + quoted(value) +
+                           " is not [tcp|udp]:[HOSTADDR]:HOSTPORT-[GUESTADDR]:GUESTPORT");
+            nic.user.forwards.push_back(*forward);
+        } else if (key == "restrict") {
+            if (value != "on" && value != "off" && value != "yes" && value != "no")
+                return bad("restrict=" + quoted(value) + " is not 'on' or 'off'");
+            nic.user.restricted = value == "on" || value == "yes";
+        } else {
+            return bad("unknown key " + quoted(key));
+        }
+    }
+    return std::optional<NicSpec>(std::move(nic));
 }
 
 ErrorOr<MigrationUri> parse_migration_uri(std::string_view option, std::string_view text)
@@ -581,6 +718,11 @@ std::string usage_text()
            "                           a disk or CD-ROM on the IDE controller (index 0-3), or a disk on\n"
            "                           the synthetic SCSI controller on VMBus (if=scsi, index = LUN 0-63);\n"
            "                           repeatable (docs/storage.md, docs/vmbus.md)\n"
+           "  --nic user[,model=e1000][,mac=52:54:00:XX:XX:XX][,restrict=on]\n"
+           "        [,hostfwd=[tcp|udp]:[HOSTADDR]:HOSTPORT-[GUESTADDR]:GUESTPORT]...\n"
+           "  --nic none               an e1000 on user-mode networking (libslirp: DHCP gives the guest\n"
+           "                           10.0.2.15, the host is 10.0.2.2, DNS 10.0.2.3), or no adapter,\n"
+           "                           the default (docs/network.md)\n"
            "  --qmp unix:PATH,server,wait=off\n"
            "  --qmp tcp:HOST:PORT,server,wait=off\n"
            "                           serve QMP, the QEMU Machine Protocol (docs/qmp.md); wait=on\n"

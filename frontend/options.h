@@ -8,6 +8,9 @@
 #include "mmu/base/types.h"
 #include "mmu/base/error_or.h"
 #include "platform/host/event_loop.h"
+#include "platform/net/slirp_backend.h"
+
+#include <array>
 
 #include <optional>
 #include <span>
@@ -74,6 +77,18 @@ struct DriveSpec {
 // are parse_options's.
 ErrorOr<DriveSpec> parse_drive_spec(std::string_view text);
 
+// --nic, in QEMU's -nic spelling (docs/network.md): `none`, or
+// `user[,model=e1000][,mac=52:54:00:XX:XX:XX][,hostfwd=[tcp|udp]:[HOSTADDR]:
+// HOSTPORT-[GUESTADDR]:GUESTPORT]...[,restrict=on|off]`. The model is e1000
+// until the VMBus adapter (netvsc, the default) exists.
+struct NicSpec {
+    enum class Model : u8 { E1000 };
+    Model model = Model::E1000;
+    std::array<u8, 6> mac = {0x52, 0x54, 0x00, 0x12, 0x34, 0x56}; // QEMU's first NIC's
+    SlirpOptions user;
+};
+ErrorOr<std::optional<NicSpec>> parse_nic_spec(std::string_view text);
+
 struct Options {
     static constexpr u64 DEFAULT_MEMORY = 512ull << 20;
     // RAM past the PCI hole continues from 4 GiB (mmu/pc_memory_map.h); the
@@ -108,6 +123,7 @@ struct Options {
     SerialTarget debugcon{SerialTarget::Kind::None, {}}; // port 0x402
     std::vector<QmpSpec> qmp; // each --qmp, in order
     std::vector<DriveSpec> drives; // each --drive, in order, every index assigned
+    std::optional<NicSpec> nic;    // --nic user; none without --nic or with --nic none
     bool help = false;
     bool version = false;
 };

@@ -10,6 +10,7 @@ cd "$(dirname "$0")/.."
 PACKAGES=(
     build-essential g++ meson ninja-build pkg-config cmake
     libzydis-dev libzycore-dev libxbyak-dev libcapstone-dev libuv1-dev libsdl2-dev zlib1g-dev
+    libslirp-dev # user-mode networking (--nic user, platform/net/slirp_backend)
     doctest-dev nlohmann-json3-dev nasm
     qemu-system-x86 qemu-utils
     acpica-tools dmidecode # oracles: iasl for the ACPI tables, dmidecode for SMBIOS

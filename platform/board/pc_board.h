@@ -100,6 +100,10 @@ public:
 
     // The PIIX3 IDE function (00:01.1); the machine attaches the drives.
     PiixIde& ide() { return m_ide; }
+    // Plugs a device the machine made (a network adapter) into `slot` as
+    // function 0: its BARs decode where the guest puts them and its INTA#
+    // reaches the PIRQ the swizzle picks (pci_host.h).
+    void attach_pci_device(u8 slot, PciDevice& device) { m_pci.attach(slot, 0, device); }
 
     // The ACPI tables, already written to guest memory.
     const AcpiTables& acpi() const { return m_acpi; }

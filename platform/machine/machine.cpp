@@ -32,14 +32,18 @@ Machine::Machine(const MachineConfig& config)
     m_accel = make_interp_accelerator(
         AcceleratorWiring{m_memory, m_ports, m_msrs, m_cpuid, config.cpu_count}, interp);
     m_commands = config.commands ? config.commands
-                                 : (config.drives.empty() ? nullptr : &m_own_commands);
+                                 : (config.drives.empty() && !config.nic ? nullptr : &m_own_commands);
     create_vcpus();
     connect_board();
     attach_drives();
+    attach_nic();
 }
 
 Machine::~Machine()
 {
+    // No frame reaches this machine's adapter from now on.
+    if (m_config.nic)
+        m_config.nic->backend->set_receiver({});
     // Every write the guest saw completed reaches the image, and the image
     // is flushed: it outlives this machine (a reboot makes the next one).
     drain_disks();
@@ -113,6 +117,30 @@ void Machine::attach_drives()
         const std::string serial = "VIRIDIAN-HD" + std::to_string(drive.index);
         channel.attach(drive.index % 2, std::make_unique<AtaDisk>(std::move(disk), serial));
     }
+}
+
+void Machine::attach_nic()
+{
+    if (!m_config.nic)
+        return;
+    // QEMU's pc puts the first NIC at 00:03.0 and SeaBIOS its BARs here;
+    // a kernel booted without firmware finds them assigned the same way.
+    constexpr u8 NIC_SLOT = 3;
+    constexpr u32 NIC_MMIO = 0xFEBC0000;
+    constexpr u16 NIC_IO = 0xC040;
+    std::shared_ptr<NetBackend> backend = m_config.nic->backend;
+    m_nic = std::make_shared<E1000>(GuestMemory(m_memory), m_clock, m_config.nic->mac);
+    m_board->attach_pci_device(NIC_SLOT, *m_nic);
+    m_nic->program_as_firmware_does(NIC_MMIO, NIC_IO);
+    m_nic->set_link_up(backend->link_up()); // the cable as the backend has it at power-on
+    m_nic->set_transmit([backend](std::span<const u8> frame) { backend->send(frame); });
+    // Frames arrive on the backend's thread and are taken to this one.
+    backend->set_receiver([queue = m_commands, nic = std::weak_ptr<E1000>(m_nic)](std::vector<u8> frame) {
+        queue->post([nic, frame = std::move(frame)] {
+            if (std::shared_ptr<E1000> alive = nic.lock())
+                alive->receive(frame);
+        });
+    });
 }
 
 void Machine::attach_scsi_disk(const MachineDrive& drive, std::unique_ptr<BlockDevice> disk)

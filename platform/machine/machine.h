@@ -21,6 +21,8 @@
 #include "platform/clock/virtual_clock.h"
 #include "platform/host/command_queue.h"
 #include "platform/machine/hyperv_glue.h"
+#include "platform/net/e1000.h"
+#include "platform/net/net_backend.h"
 #include "platform/serial/uart16550.h"
 #include "platform/storage/scsi_bus.h"
 #include "platform/storage/scsi_disk.h"
@@ -51,6 +53,14 @@ struct MachineDrive {
     // A disk on the synthetic SCSI controller (storvsp over VMBus; needs the
     // enlightenments) at LUN `index`, instead of an IDE slot.
     bool scsi = false;
+};
+
+// A network adapter (--nic): an e1000 at 00:03.0 with this MAC address,
+// plugged into `backend`, which the frontend made and which outlives the
+// machines of every reboot.
+struct MachineNic {
+    std::shared_ptr<NetBackend> backend;
+    MacAddress mac{};
 };
 
 struct MachineConfig {
@@ -86,6 +96,7 @@ struct MachineConfig {
     // Null: nothing but the HostPoll talks to the machine.
     CommandQueue* commands = nullptr;
     std::vector<MachineDrive> drives;
+    std::optional<MachineNic> nic;
 };
 
 // The kernel a machine boots: a multiboot image or a Linux bzImage, chosen
@@ -232,6 +243,12 @@ public:
     void press_power_button() { m_board->press_power_button(); }
     // Ends the run with a host reset (RunOutcome::Kind::Reset, by_host).
     void request_reset();
+    // QMP set_link: the network adapter's cable (no adapter: nothing).
+    void set_nic_link(bool up)
+    {
+        if (m_nic)
+            m_nic->set_link_up(up);
+    }
     // Runs every disk request's completion now (before a snapshot, at exit).
     void drain_disks();
     // Requests submitted to the disks and not yet completed.
@@ -258,6 +275,7 @@ private:
     void connect_vcpu(unsigned index);
     void apply_startup_requests(Vcpu& vcpu);
     void attach_drives();
+    void attach_nic();
     // RunOnMachine in deterministic mode: `deliver` runs at a fixed point
     // of virtual time.
     void deliver_at_disk_latency(std::function<void()> deliver);
@@ -306,6 +324,9 @@ private:
     u32 m_shutdown_relid = 0;
     u32 m_storvsp_relid = 0;
     std::unique_ptr<PcTestdev> m_pc_testdev;
+    // The network adapter, shared so that a frame posted for it finds it
+    // gone (a weak pointer) after this machine ends.
+    std::shared_ptr<E1000> m_nic;
     // Why the run ends, once a device or the guest has said so.
     std::optional<RunOutcome> m_ending;
     std::optional<u64> m_stop_at;

@@ -52,4 +52,8 @@ void Machine::visit_state(StateVisitor& v)
         for (const auto& disk : m_scsi_disks)
             disk->visit_state(v);
     }
+    // The network adapter, with the frames it holds (a machine without one
+    // saves nothing here, as before adapters existed).
+    if (m_nic)
+        m_nic->visit_state(v);
 }

@@ -124,6 +124,13 @@ if command -v script >/dev/null; then
     check "Ctrl-A x on a terminal quits with status 0 and restores the terminal" \
         eval 'status_is 0 && stdout_has "quit from the console (Ctrl-A x)" && [ "$(grep -c " icanon" "$work/out")" -eq 2 ]'
 fi
+# --nic: QEMU's spelling; what is not there yet says so in one line.
+run --kernel "$exit_guest" --nic user,model=netvsc
+check "--nic model=netvsc exits 2 with one line" eval 'status_is 2 && stderr_is_one_line && stderr_has "netvsc"'
+run --kernel "$exit_guest" --nic user,hostfwd=tcp::99999-:22
+check "a bad --nic hostfwd rule exits 2 with one line" eval 'status_is 2 && stderr_is_one_line && stderr_has "hostfwd"'
+run --kernel "$exit_guest" --nic user
+check "--nic user runs a guest to its exit" eval 'status_is 33'
 # --drive: the image is opened before anything runs.
 run --kernel "$exit_guest" --drive file="$work/no-such.img"
 check "a missing drive image exits 2 with one line" eval 'status_is 2 && stderr_is_one_line && stderr_has "no-such.img"'

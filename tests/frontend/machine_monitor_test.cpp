@@ -268,3 +268,27 @@ TEST_CASE("migrate-set-capabilities knows QEMU's names and refuses features viri
     // Without "events" no MIGRATION event is sent.
     CHECK(event_names(f.execute(R"({"execute": "migrate", "arguments": {"uri": "exec:cat"}})")).empty());
 }
+
+TEST_CASE("set_link takes the adapter's link down and up, and names no other device")
+{
+    Fixture f;
+    std::vector<bool> links;
+    MachineMonitorHooks hooks;
+    hooks.set_paused = [](bool) { return true; };
+    hooks.nic_names = {"e1000.0", "__org.qemu.nic0"};
+    hooks.set_link = [&](bool up) { return links.push_back(up), true; };
+    MachineMonitor monitor(f.loop, std::move(hooks), [] { return QmpTimestamp{1, 2}; });
+    QmpSession session(monitor.monitor());
+    session.receive(R"({"execute": "qmp_capabilities"})");
+    session.take_output();
+    session.receive(R"({"execute": "set_link", "arguments": {"name": "e1000.0", "up": false}})");
+    CHECK(Json::parse(session.take_output()) == Json{{"return", Json::object()}});
+    session.receive(R"({"execute": "set_link", "arguments": {"name": "__org.qemu.nic0", "up": true}})");
+    CHECK(Json::parse(session.take_output()) == Json{{"return", Json::object()}});
+    CHECK(links == std::vector<bool>{false, true});
+    session.receive(R"({"execute": "set_link", "arguments": {"name": "net9", "up": true}})");
+    const Json error = Json::parse(session.take_output());
+    CHECK(error["error"]["class"] == "DeviceNotFound");
+    CHECK(error["error"]["desc"] == "Device 'net9' not found");
+    CHECK(links.size() == 2);
+}

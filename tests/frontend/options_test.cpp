@@ -301,3 +301,56 @@ TEST_CASE("--drive takes media=cdrom on IDE as a read-only drive")
     CHECK(options.value().drives[0].read_only);
     CHECK(options.value().drives[0].format.empty()); // probed: an ISO is raw
 }
+
+TEST_CASE("--nic user takes QEMU's model, mac, hostfwd and restrict keys")
+{
+    Options o = parse_ok({"--nic", "user,model=e1000,mac=52:54:00:ab:cd:0e,hostfwd=tcp::5555-:22,"
+                                   "hostfwd=udp:127.0.0.1:6000-10.0.2.15:7000,restrict=on"});
+    REQUIRE(o.nic.has_value());
+    CHECK(o.nic->model == NicSpec::Model::E1000);
+    CHECK(o.nic->mac == std::array<u8, 6>{0x52, 0x54, 0x00, 0xAB, 0xCD, 0x0E});
+    CHECK(o.nic->user.restricted);
+    REQUIRE(o.nic->user.forwards.size() == 2);
+    const SlirpOptions::HostForward& tcp = o.nic->user.forwards[0];
+    CHECK_FALSE(tcp.udp);
+    CHECK(tcp.host_address.empty());
+    CHECK(tcp.host_port == 5555);
+    CHECK(tcp.guest_address.empty());
+    CHECK(tcp.guest_port == 22);
+    const SlirpOptions::HostForward& udp = o.nic->user.forwards[1];
+    CHECK(udp.udp);
+    CHECK(udp.host_address == "127.0.0.1");
+    CHECK(udp.guest_address == "10.0.2.15");
+    CHECK(udp.guest_port == 7000);
+}
+
+TEST_CASE("--nic user defaults to an e1000 with QEMU's first MAC address, and no --nic or --nic none to no adapter")
+{
+    Options o = parse_ok({"--nic", "user"});
+    REQUIRE(o.nic.has_value());
+    CHECK(o.nic->model == NicSpec::Model::E1000);
+    CHECK(o.nic->mac == std::array<u8, 6>{0x52, 0x54, 0x00, 0x12, 0x34, 0x56});
+    CHECK_FALSE(o.nic->user.restricted);
+    CHECK_FALSE(parse_ok({}).nic.has_value());
+    CHECK_FALSE(parse_ok({"--nic", "none"}).nic.has_value());
+}
+
+TEST_CASE("--nic rejects netvsc for now, other backends, bad MACs and bad hostfwd rules in one line")
+{
+    CHECK(contains(parse_error({"--nic", "user,model=netvsc"}), "not available yet"));
+    CHECK(contains(parse_error({"--nic", "user,model=virtio"}), "is not e1000"));
+    CHECK(contains(parse_error({"--nic", "tap,ifname=tap0"}), "not available yet"));
+    CHECK(contains(parse_error({"--nic", "bogus"}), "is not user or none"));
+    CHECK(contains(parse_error({"--nic", "none,model=e1000"}), "none takes no options"));
+    CHECK(contains(parse_error({"--nic", "user,mac=52:54:00:12:34"}), "mac="));
+    CHECK(contains(parse_error({"--nic", "user,mac=01:54:00:12:34:56"}), "multicast"));
+    CHECK(contains(parse_error({"--nic", "user,mac=52:54:00:12:34:zz"}), "mac="));
+    CHECK(contains(parse_error({"--nic", "user,hostfwd=tcp::5555"}), "hostfwd="));
+    CHECK(contains(parse_error({"--nic", "user,hostfwd=sctp::1-:2"}), "hostfwd="));
+    CHECK(contains(parse_error({"--nic", "user,hostfwd=tcp::70000-:22"}), "hostfwd="));
+    CHECK(contains(parse_error({"--nic", "user,hostfwd=tcp::5555-:0"}), "hostfwd="));
+    CHECK(contains(parse_error({"--nic", "user,hostfwd=tcp:1.2.3:5555-:22"}), "hostfwd="));
+    CHECK(contains(parse_error({"--nic", "user,restrict=maybe"}), "restrict="));
+    CHECK(contains(parse_error({"--nic", "user,ifname=x"}), "unknown key"));
+    CHECK(contains(parse_error({"--nic", "user", "--nic", "user"}), "second --nic"));
+}

@@ -1,0 +1,162 @@
+// A machine with a network adapter (MachineConfig::nic): the e1000 on the
+// board's PCI bus, frames to and from its backend, its saved state.
+#include "platform/machine/machine.h"
+
+#include "mmu/base/state_visitor.h"
+#include "platform/net/frame_bytes.h"
+
+#include <doctest/doctest.h>
+
+#include <mutex>
+
+using namespace e1000;
+
+namespace {
+
+constexpr GuestPhys CODE = 0x7C00, RX_RING = 0x10000, TX_RING = 0x11000, BUFFER = 0x20000;
+constexpr GuestPhys NIC_MMIO = 0xFEBC0000; // where the machine assigns BAR 0
+
+struct FakeBackend final : NetBackend {
+    bool up = true;
+    std::mutex mutex;
+    std::vector<std::vector<u8>> sent;
+    Receiver receiver;
+    void send(std::span<const u8> frame) override
+    {
+        std::lock_guard lock(mutex);
+        sent.emplace_back(frame.begin(), frame.end());
+    }
+    void set_receiver(Receiver r) override
+    {
+        std::lock_guard lock(mutex);
+        receiver = std::move(r);
+    }
+    bool link_up() const override { return up; }
+};
+
+std::unique_ptr<Machine> make_machine(std::shared_ptr<FakeBackend> backend)
+{
+    MachineConfig config;
+    config.memory_bytes = 32ull << 20;
+    config.deterministic = true;
+    if (backend)
+        config.nic = MachineNic{backend, {0x52, 0x54, 0x00, 0x12, 0x34, 0x56}};
+    ErrorOr<std::unique_ptr<Machine>> created = Machine::create(config);
+    REQUIRE_FALSE(created.is_error());
+    std::unique_ptr<Machine> machine = created.release_value();
+    const u8 spin[] = {0xEB, 0xFE}; // jmp $
+    REQUIRE(machine->memory().write_bytes(CODE, spin, sizeof spin));
+    CpuState state = machine->vcpu_state(0);
+    state.seg[CS].selector = 0;
+    state.seg[CS].base = 0;
+    state.rip = CODE;
+    machine->set_vcpu_state(0, state);
+    return machine;
+}
+
+void nic_write(Machine& m, u32 reg, u32 value)
+{
+    m.memory().write(NIC_MMIO + reg, 4, value);
+}
+u32 nic_read(Machine& m, u32 reg)
+{
+    return static_cast<u32>(m.memory().read(NIC_MMIO + reg, 4));
+}
+
+} // namespace
+
+TEST_CASE("A machine with a network adapter has an e1000 at 00:03.0 answering at its BAR")
+{
+    auto backend = std::make_shared<FakeBackend>();
+    std::unique_ptr<Machine> m = make_machine(backend);
+    // ECAM at 0xE0000000: bus 0, device 3, function 0.
+    CHECK(m->memory().read(0xE0000000 + (3u << 15), 4) == 0x100E8086);
+    CHECK((nic_read(*m, e1000::STATUS) & STATUS_LU) != 0);
+    CHECK(backend->receiver);
+}
+
+TEST_CASE("The adapter's link starts as the backend's is")
+{
+    auto backend = std::make_shared<FakeBackend>();
+    backend->up = false;
+    std::unique_ptr<Machine> m = make_machine(backend);
+    CHECK((nic_read(*m, e1000::STATUS) & STATUS_LU) == 0);
+}
+
+TEST_CASE("Frames from the backend reach the e1000's ring on the machine's thread and its frames "
+          "reach the backend")
+{
+    auto backend = std::make_shared<FakeBackend>();
+    std::unique_ptr<Machine> m = make_machine(backend);
+    std::array<u8, 16> desc{};
+    net::store_le(desc, 0, BUFFER, 8);
+    REQUIRE(m->memory().write_bytes(RX_RING, desc.data(), desc.size()));
+    nic_write(*m, RDBAL, static_cast<u32>(RX_RING));
+    nic_write(*m, RDLEN, 128);
+    nic_write(*m, RCTL, RCTL_EN | RCTL_BAM | RCTL_SECRC);
+    nic_write(*m, RDT, 1);
+    std::vector<u8> frame(60, 0x5A);
+    std::fill(frame.begin(), frame.begin() + 6, 0xFF);
+    backend->receiver(frame);
+    CHECK(nic_read(*m, RDH) == 0); // not before the machine takes its commands
+    (void)m->run({}, 3 * Machine::QUANTUM);
+    CHECK(nic_read(*m, RDH) == 1);
+    CHECK(m->memory().read(BUFFER + 59, 1) == 0x5A);
+
+    // Transmit the same bytes back out.
+    net::store_le(desc, 8, 60, 2);
+    desc[11] = TXD_EOP | TXD_RS;
+    REQUIRE(m->memory().write_bytes(TX_RING, desc.data(), desc.size()));
+    nic_write(*m, TDBAL, static_cast<u32>(TX_RING));
+    nic_write(*m, TDLEN, 128);
+    nic_write(*m, TCTL, TCTL_EN);
+    nic_write(*m, TDT, 1);
+    REQUIRE(backend->sent.size() == 1);
+    CHECK(backend->sent[0] == frame);
+}
+
+TEST_CASE("A machine that ends lets go of its backend, and a frame posted for it is dropped")
+{
+    auto backend = std::make_shared<FakeBackend>();
+    std::unique_ptr<Machine> m = make_machine(backend);
+    NetBackend::Receiver receiver = backend->receiver;
+    m.reset();
+    CHECK_FALSE(backend->receiver);
+    receiver(std::vector<u8>(60, 0xFF)); // posts to a queue nobody runs: nothing happens
+}
+
+TEST_CASE("A machine saves its network adapter, and a snapshot without one does not load into it")
+{
+    auto backend = std::make_shared<FakeBackend>();
+    std::unique_ptr<Machine> m = make_machine(backend);
+    nic_write(*m, IMS, ICR_RXT0);
+    StateVisitor saver = StateVisitor::saver();
+    m->visit_state(saver);
+    REQUIRE(saver.ok());
+
+    std::unique_ptr<Machine> other = make_machine(std::make_shared<FakeBackend>());
+    StateVisitor loader = StateVisitor::loader(saver.bytes());
+    other->visit_state(loader);
+    CHECK(loader.ok());
+    CHECK(loader.at_end());
+    CHECK(nic_read(*other, IMS) == ICR_RXT0);
+
+    std::unique_ptr<Machine> plain = make_machine(nullptr);
+    StateVisitor plain_saver = StateVisitor::saver();
+    plain->visit_state(plain_saver);
+    StateVisitor mismatched = StateVisitor::loader(plain_saver.bytes());
+    other->visit_state(mismatched);
+    CHECK_FALSE((mismatched.ok() && mismatched.at_end()));
+}
+
+TEST_CASE("set_nic_link takes the adapter's link down and up with a link status change")
+{
+    auto backend = std::make_shared<FakeBackend>();
+    std::unique_ptr<Machine> m = make_machine(backend);
+    (void)nic_read(*m, ICR);
+    m->set_nic_link(false);
+    CHECK((nic_read(*m, e1000::STATUS) & STATUS_LU) == 0);
+    CHECK((nic_read(*m, ICR) & ICR_LSC) != 0);
+    m->set_nic_link(true);
+    CHECK((nic_read(*m, e1000::STATUS) & STATUS_LU) != 0);
+}
