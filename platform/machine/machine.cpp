@@ -222,6 +222,26 @@ MachineStats Machine::stats() const
     return stats;
 }
 
+std::vector<IntegrationServiceState> Machine::integration_services() const
+{
+    const char* names[] = {"shutdown", "heartbeat", "time-sync", "kvp"};
+    std::vector<IntegrationServiceState> out;
+    if (!m_vmbus) {
+        for (const char* name : names)
+            out.push_back({name, "not offered", 0});
+        return out;
+    }
+    const IcService* services[] = {m_shutdown_ic.get(), m_heartbeat_ic.get(), m_timesync_ic.get(), m_kvp_ic.get()};
+    for (size_t i = 0; i < std::size(services); ++i) {
+        const IcService& s = *services[i];
+        std::string state = !s.is_open() ? "closed" : !s.negotiated() ? "negotiating" : "ready";
+        if (s.negotiated() && &s == m_heartbeat_ic.get())
+            state = HeartbeatIc::state_name(m_heartbeat_ic->state());
+        out.push_back({names[i], state, s.service_version()});
+    }
+    return out;
+}
+
 void Machine::end_run(RunOutcome outcome)
 {
     if (!m_ending) // the first reason wins

@@ -123,6 +123,15 @@ struct MachineStats {
     u64 time_sync_messages = 0;
 };
 
+// One integration service as QMP x-query-integration-services shows it.
+struct IntegrationServiceState {
+    std::string name;  // "shutdown", "heartbeat", "time-sync", "kvp"
+    // "not offered" (no enlightenments), "closed", "negotiating", "ready";
+    // the heartbeat's own states (HeartbeatIc::state_name) once negotiated.
+    std::string state;
+    u32 version = 0; // the negotiated service version ((major << 16) | minor), 0 before
+};
+
 // Why run() returned.
 struct RunOutcome {
     enum class Kind {
@@ -214,6 +223,8 @@ public:
     // Instructions retired by all vCPUs together.
     u64 retired() const;
     MachineStats stats() const;
+    // Shutdown, heartbeat, time sync and KVP, in that order.
+    std::vector<IntegrationServiceState> integration_services() const;
     unsigned vcpu_count() const { return static_cast<unsigned>(m_vcpus.size()); }
     CpuState vcpu_state(unsigned vcpu) const { return m_vcpus[vcpu]->backend->get_state(); }
     void set_vcpu_state(unsigned vcpu, const CpuState& state) { m_vcpus[vcpu]->backend->set_state(state); }

@@ -49,7 +49,7 @@ boot() { # boot LOG VIRIDIAN_OPTIONS...
     [ "${synced:-0}" -ge 1 ] || fail "no time sync message sent"
     fail_on_complaints "$work/out" "${DEVICE_COMPLAINTS[@]}" "hv_utils.*(invalid|error|fail|too small)" \
         "vmbus.*(error|fail|timed out|warn)"
-    guest_time=$(sed -n 's/^guest-time: //p' "$work/out")
+    guest_time=$(sed -n 's/^guest-time: \([0-9]*\).*/\1/p' "$work/out")
 }
 
 before=$(date +%s)

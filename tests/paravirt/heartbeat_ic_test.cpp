@@ -8,20 +8,9 @@ using namespace vmbus;
 
 namespace {
 
-struct Harness : IcGuest {
-    u64 ns = 0;
-    VirtualClock clock{VirtualClock::Mode::Deterministic};
+struct Harness : IcGuest, IcClock {
     HeartbeatIc heartbeat{memory, signal, clock};
-    Harness()
-    {
-        clock.set_instruction_counter([this] { return ns; });
-        open(heartbeat);
-    }
-    void advance(u64 by)
-    {
-        ns += by;
-        clock.run_due();
-    }
+    Harness() { open(heartbeat); }
     // A heartbeat request; answered with `plus` added to its number when set.
     u64 take_beat(std::optional<u64> plus = 1)
     {

@@ -64,5 +64,17 @@ struct IcGuest : GuestRings {
     }
 };
 
+// A deterministic clock the test moves, for the services' timers.
+struct IcClock {
+    u64 ns = 0;
+    VirtualClock clock{VirtualClock::Mode::Deterministic};
+    IcClock() { clock.set_instruction_counter([this] { return ns; }); }
+    void advance(u64 by)
+    {
+        ns += by;
+        clock.run_due();
+    }
+};
+
 // Linux 6.1's framework versions (fw_versions in hv_util.c).
 inline constexpr std::initializer_list<u32> LINUX_FRAMEWORKS = {0x30000, 0x10000};

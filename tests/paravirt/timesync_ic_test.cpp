@@ -11,21 +11,10 @@ namespace {
 
 constexpr u64 UNIX_START_NS = 1767225600ull * 1'000'000'000; // 2026-01-01
 
-struct Harness : IcGuest {
-    u64 ns = 0;
-    VirtualClock clock{VirtualClock::Mode::Deterministic};
+struct Harness : IcGuest, IcClock {
     TimesyncIc timesync{memory, signal, clock, [this] { return UNIX_START_NS + clock.now_ns(); },
                         [this] { return 1000 + clock.now_ns() / 100; }};
-    Harness()
-    {
-        clock.set_instruction_counter([this] { return ns; });
-        open(timesync);
-    }
-    void advance(u64 by)
-    {
-        ns += by;
-        clock.run_due();
-    }
+    Harness() { open(timesync); }
 };
 
 } // namespace
