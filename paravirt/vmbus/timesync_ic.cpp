@@ -44,6 +44,8 @@ void TimesyncIc::send_time(bool sync)
     }
     if (send(m))
         ++(sync ? m_syncs : m_samples);
+    else if (sync)
+        m_sync_pending = true; // a full ring: the next message is the SYNC
     m_timer.arm(m_clock.now_ns() + SAMPLE_PERIOD_NS);
 }
 

@@ -76,6 +76,26 @@ TEST_CASE("time sync: sync_soon sends a SYNC at the next timer run, then SAMPLEs
     CHECK(sample[ic::TIMESYNC_V4_FLAGS] == ic::TIMESYNC_FLAG_SAMPLE);
 }
 
+TEST_CASE("time sync: a SYNC that finds the ring full goes with the next message instead")
+{
+    Harness h;
+    h.negotiate(h.timesync, LINUX_FRAMEWORKS, {0x40000});
+    // The guest reads nothing: samples fill its ring.
+    u64 sent = 0;
+    for (; sent < 1000 && h.timesync.samples_sent() == sent; ++sent)
+        h.advance(TimesyncIc::SAMPLE_PERIOD_NS);
+    REQUIRE(h.timesync.samples_sent() < 1000);
+    h.timesync.sync_soon();
+    h.advance(0);
+    CHECK(h.timesync.syncs_sent() == 1); // only the first
+    while (h.guest_read()) {
+    }
+    h.advance(TimesyncIc::SAMPLE_PERIOD_NS);
+    CHECK(h.timesync.syncs_sent() == 2);
+    auto [transaction, m] = h.next();
+    CHECK(m[ic::TIMESYNC_V4_FLAGS] == ic::TIMESYNC_FLAG_SYNC);
+}
+
 TEST_CASE("time sync: answers of other types or sizes are ignored, and a closed channel sends nothing")
 {
     Harness h;
