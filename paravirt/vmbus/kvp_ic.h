@@ -5,7 +5,8 @@
 // hyperv-daemons) has registered on /dev/vmbus/hv_kvp (hv_kvp.c defers the
 // negotiation until then), and the pools it would answer from are that
 // daemon's: without it the host's NEGOTIATE waits in the ring and the
-// service stays "negotiating", with no error on either side. The host's
+// service stays "negotiating", with no error on either side; with it the
+// guest picks 4.0. The host's
 // pool and queries of the guest's pools (KVPEXCHANGE requests) are not
 // implemented; an answer to one is counted and otherwise ignored.
 #pragma once

@@ -2,9 +2,10 @@
 # Integration services test: the Debian kernel's hv_utils binds the
 # shutdown, heartbeat, time sync and KVP channels every enlightened machine
 # offers and negotiates the newest versions (dmesg: Shutdown 3.2, Heartbeat
-# 3.0, TimeSync 4.0; KVP binds and waits for its daemon, which the
-# initramfs lacks). The guest sets its clock to 2000 before it loads
-# hv_utils; the time sync's SYNC must bring it back to the host's time.
+# 3.0, TimeSync 4.0, and KVP 4.0 once a stand-in for hv_kvp_daemon, which
+# the initramfs lacks, has registered). The guest sets its clock to 2000
+# before it loads hv_utils; the time sync's SYNC must bring it back to the
+# host's time.
 # --stats must show the heartbeat answered ("heartbeat: ok"). Then twice
 # with --deterministic: the clock comes back to the deterministic start
 # (2026-01-01) and the two runs print the same bytes. Last, a host-time
@@ -22,7 +23,13 @@ guest=$2
 source "$(dirname "$0")/common.sh"
 begin_guest_test linux-ic "$guest"
 
-run="date -s '2000-01-01 00:00:00' >/dev/null; modprobe hv_utils; sleep 5; dmesg | grep hv_utils;"
+# What hv_kvp_daemon does first, by hand: it registers on /dev/vmbus/hv_kvp
+# (operation KVP_OP_REGISTER1 = 100 = 'd', one write at least the size of
+# struct hv_kvp_msg) and reads the kernel's reply; only then does hv_kvp
+# read its channel and answer the host's NEGOTIATE.
+kvp_daemon="printf d >/tmp/reg; head -c 16383 /dev/zero >>/tmp/reg; exec 3<>/dev/vmbus/hv_kvp;"
+kvp_daemon+=" dd if=/tmp/reg bs=16384 count=1 >&3 2>/dev/null; dd of=/dev/null bs=16384 count=1 <&3 2>/dev/null;"
+run="date -s '2000-01-01 00:00:00' >/dev/null; modprobe hv_utils; $kvp_daemon sleep 5; dmesg | grep hv_utils;"
 run+=" for d in /sys/bus/vmbus/devices/*; do echo device \$(cat \$d/class_id) \$(basename \$(readlink \$d/driver)); done;"
 run+=" ls /dev/vmbus; echo guest-time: \$(date +%s)"
 
@@ -40,6 +47,7 @@ boot() { # boot LOG VIRIDIAN_OPTIONS...
     has "hv_utils: Shutdown IC version 3\.2" || fail "the shutdown service did not negotiate 3.2"
     has "hv_utils: Heartbeat IC version 3\.0" || fail "the heartbeat did not negotiate 3.0"
     has "hv_utils: TimeSync IC version 4\.0" || fail "time sync did not negotiate 4.0"
+    has "hv_utils: KVP IC version 4\.0" || fail "KVP did not negotiate 4.0 once the daemon registered"
     for class in 0e0b6031-5213-4934-818b-38d90ced39db 57164f39-9115-4e78-ab55-382f3bd5422d \
         9527e630-d0ae-497b-adce-e80ab0175caf a9a0f4e7-5a45-4d96-b827-8a841e8c03e6; do
         has "^device \{$class\} hv_utils" || fail "hv_utils did not bind the channel of class $class"
