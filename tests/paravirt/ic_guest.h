@@ -76,5 +76,21 @@ struct IcClock {
     }
 };
 
+// Saves `service`, loads the bytes into `copy` (a fresh instance) and
+// checks that `copy` saves the same bytes again.
+template <class Service>
+void check_round_trip(Service& service, Service& copy)
+{
+    StateVisitor saver = StateVisitor::saver();
+    service.visit_state(saver);
+    StateVisitor loader = StateVisitor::loader(saver.bytes());
+    copy.visit_state(loader);
+    REQUIRE(loader.ok());
+    CHECK(loader.at_end());
+    StateVisitor again = StateVisitor::saver();
+    copy.visit_state(again);
+    CHECK(again.bytes() == saver.bytes());
+}
+
 // Linux 6.1's framework versions (fw_versions in hv_util.c).
 inline constexpr std::initializer_list<u32> LINUX_FRAMEWORKS = {0x30000, 0x10000};

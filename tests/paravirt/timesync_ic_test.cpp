@@ -117,14 +117,7 @@ TEST_CASE("time sync: save and load give the same bytes")
     Harness h;
     h.negotiate(h.timesync, LINUX_FRAMEWORKS, {0x40000});
     h.next();
-    StateVisitor saver = StateVisitor::saver();
-    h.timesync.visit_state(saver);
     TimesyncIc copy(h.memory, h.signal, h.clock, [] { return u64{0}; }, [] { return u64{0}; });
-    StateVisitor loader = StateVisitor::loader(saver.bytes());
-    copy.visit_state(loader);
-    REQUIRE(loader.ok());
-    StateVisitor again = StateVisitor::saver();
-    copy.visit_state(again);
-    CHECK(again.bytes() == saver.bytes());
+    check_round_trip(h.timesync, copy);
     CHECK(copy.syncs_sent() == 1);
 }
