@@ -5,8 +5,10 @@
 using namespace vmbus;
 
 // Linux 6.1 takes heartbeat 3.0, else 1.0 (hb_versions in hv_util.c).
-HeartbeatIc::HeartbeatIc(GuestMemory memory, std::function<void()> signal_guest, VirtualClock& clock)
-    : IcService(memory, std::move(signal_guest), {0x30000, 0x10000}), m_clock(clock), m_timer(clock, [this] { beat(); })
+HeartbeatIc::HeartbeatIc(GuestMemory memory, std::function<void()> signal_guest,
+                         VirtualClock& clock)
+    : IcService(memory, std::move(signal_guest), {0x30000, 0x10000}), m_clock(clock),
+      m_timer(clock, [this] { beat(); })
 {
 }
 
@@ -24,11 +26,16 @@ HeartbeatIc::State HeartbeatIc::state() const
 const char* HeartbeatIc::state_name(State state)
 {
     switch (state) {
-    case State::Closed: return "closed";
-    case State::Negotiating: return "negotiating";
-    case State::Waiting: return "waiting";
-    case State::Ok: return "ok";
-    case State::NoContact: return "no contact";
+    case State::Closed:
+        return "closed";
+    case State::Negotiating:
+        return "negotiating";
+    case State::Waiting:
+        return "waiting";
+    case State::Ok:
+        return "ok";
+    case State::NoContact:
+        return "no contact";
     }
     return "?";
 }

@@ -49,7 +49,7 @@ private:
 
     VirtualClock& m_clock;
     ClockTimer m_timer;
-    u64 m_sequence = 0;       // the number the last request carried
+    u64 m_sequence = 0;         // the number the last request carried
     bool m_outstanding = false; // that request is not answered yet
     u32 m_missed_in_row = 0;
     u64 m_answered = 0, m_missed = 0, m_bad = 0;

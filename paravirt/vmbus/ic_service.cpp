@@ -30,8 +30,10 @@ void ic::visit_timer(StateVisitor& v, ClockTimer& timer)
     }
 }
 
-IcService::IcService(GuestMemory memory, std::function<void()> signal_guest, std::vector<u32> service_versions)
-    : m_memory(memory), m_signal_guest(std::move(signal_guest)), m_service_versions(std::move(service_versions))
+IcService::IcService(GuestMemory memory, std::function<void()> signal_guest,
+                     std::vector<u32> service_versions)
+    : m_memory(memory), m_signal_guest(std::move(signal_guest)),
+      m_service_versions(std::move(service_versions))
 {
 }
 
@@ -51,7 +53,8 @@ void IcService::opened()
     // The host opens the conversation with its versions. Before the
     // negotiation the header carries framework 1.0 and message 1.0, the
     // versions every guest understands.
-    const size_t frameworks = std::size(ic::FRAMEWORK_VERSIONS), services = m_service_versions.size();
+    const size_t frameworks = std::size(ic::FRAMEWORK_VERSIONS),
+                 services = m_service_versions.size();
     // Room for one version more than offered: Linux kernels before 5.11
     // declared icversion_data[1] and count it in the size they require.
     std::vector<u8> m = frame(ic::TYPE_NEGOTIATE, ic::FRAMEWORK_VERSIONS[0], 0x10000,
@@ -107,7 +110,8 @@ void IcService::receive(const Packet& packet)
 {
     // Only the guest's responses come here; anything else, or too short, is ignored.
     const std::vector<u8>& m = packet.body;
-    if (packet.type != PACKET_DATA_INBAND || m.size() < ic::HEADER_END || !(m[ic::FLAGS] & ic::FLAG_RESPONSE))
+    if (packet.type != PACKET_DATA_INBAND || m.size() < ic::HEADER_END ||
+        !(m[ic::FLAGS] & ic::FLAG_RESPONSE))
         return;
     const u16 type = load_u16(m, ic::TYPE);
     if (type != ic::TYPE_NEGOTIATE) {
@@ -118,7 +122,8 @@ void IcService::receive(const Packet& packet)
     // The guest rewrote the counts to 1 and 1 and put its choices first;
     // counts of 0 say it found nothing it could use.
     if (m_negotiated || m.size() < ic::NEGOTIATE_VERSIONS + 8 || load_u32(m, ic::STATUS) != 0 ||
-        load_u16(m, ic::NEGOTIATE_FRAMEWORK_COUNT) != 1 || load_u16(m, ic::NEGOTIATE_MESSAGE_COUNT) != 1)
+        load_u16(m, ic::NEGOTIATE_FRAMEWORK_COUNT) != 1 ||
+        load_u16(m, ic::NEGOTIATE_MESSAGE_COUNT) != 1)
         return;
     const u32 framework = ic::load_version(m, ic::NEGOTIATE_VERSIONS);
     const u32 service = ic::load_version(m, ic::NEGOTIATE_VERSIONS + 4);

@@ -15,9 +15,9 @@
 #pragma once
 
 #include "mmu/base/state_visitor.h"
-#include "platform/clock/virtual_clock.h"
 #include "paravirt/vmbus/vmbus_ring.h"
 #include "paravirt/vmbus/vmbus_server.h"
+#include "platform/clock/virtual_clock.h"
 
 #include <functional>
 #include <optional>
@@ -70,12 +70,16 @@ public:
 
 protected:
     // `service_versions`: the service's versions, newest first.
-    IcService(GuestMemory memory, std::function<void()> signal_guest, std::vector<u32> service_versions);
+    IcService(GuestMemory memory, std::function<void()> signal_guest,
+              std::vector<u32> service_versions);
 
     // A request with the framing filled in (pipe header, IC header with the
     // negotiated versions and the next transaction number) and `body` zero
     // bytes after it, for the caller to fill from ic::HEADER_END.
-    std::vector<u8> request(u16 type, size_t body) { return frame(type, m_framework, m_service, body); }
+    std::vector<u8> request(u16 type, size_t body)
+    {
+        return frame(type, m_framework, m_service, body);
+    }
     // Writes it to the guest; false when the channel is not open, the ring
     // is full or broken.
     bool send(std::span<const u8> message);

@@ -32,7 +32,8 @@ void TimesyncIc::send_time(bool sync)
     if (!negotiated())
         return;
     const bool v4 = service_version() >= 0x40000;
-    std::vector<u8> m = request(ic::TYPE_TIMESYNC, v4 ? ic::TIMESYNC_V4_BODY : ic::TIMESYNC_V3_BODY);
+    std::vector<u8> m =
+        request(ic::TYPE_TIMESYNC, v4 ? ic::TIMESYNC_V4_BODY : ic::TIMESYNC_V3_BODY);
     // Both clocks read together, so the guest's correction is right.
     store_u64(m, ic::TIMESYNC_PARENT_TIME, m_unix_time_ns() / 100 + ic::EPOCH_1601_TO_1970);
     const u8 flags = sync ? ic::TIMESYNC_FLAG_SYNC : ic::TIMESYNC_FLAG_SAMPLE;

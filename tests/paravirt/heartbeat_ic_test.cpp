@@ -28,7 +28,8 @@ struct Harness : IcGuest, IcClock {
 
 } // namespace
 
-TEST_CASE("heartbeat: a request goes at once after the negotiation and every two seconds; answers make it ok")
+TEST_CASE("heartbeat: a request goes at once after the negotiation and every two seconds; answers "
+          "make it ok")
 {
     Harness h;
     CHECK(h.heartbeat.state() == HeartbeatIc::State::Negotiating);

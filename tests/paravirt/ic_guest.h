@@ -40,7 +40,8 @@ struct IcGuest : GuestRings {
     // What hv_utils does with a NEGOTIATE: the first of `frameworks` and of
     // `services` (its own lists, in its order) the host offered; counts 1/1
     // and the choices first, or counts 0/0 when nothing matched.
-    void negotiate(IcService& service, std::initializer_list<u32> frameworks, std::initializer_list<u32> services)
+    void negotiate(IcService& service, std::initializer_list<u32> frameworks,
+                   std::initializer_list<u32> services)
     {
         auto [transaction, m] = next();
         REQUIRE(vmbus::load_u16(m, ic::TYPE) == ic::TYPE_NEGOTIATE);
@@ -68,7 +69,10 @@ struct IcGuest : GuestRings {
 struct IcClock {
     u64 ns = 0;
     VirtualClock clock{VirtualClock::Mode::Deterministic};
-    IcClock() { clock.set_instruction_counter([this] { return ns; }); }
+    IcClock()
+    {
+        clock.set_instruction_counter([this] { return ns; });
+    }
     void advance(u64 by)
     {
         ns += by;
@@ -78,8 +82,7 @@ struct IcClock {
 
 // Saves `service`, loads the bytes into `copy` (a fresh instance) and
 // checks that `copy` saves the same bytes again.
-template <class Service>
-void check_round_trip(Service& service, Service& copy)
+template <class Service> void check_round_trip(Service& service, Service& copy)
 {
     StateVisitor saver = StateVisitor::saver();
     service.visit_state(saver);

@@ -24,7 +24,8 @@ std::vector<u8> negotiate_answer(std::vector<u8> m, u32 fw, u32 srv)
 
 } // namespace
 
-TEST_CASE("integration services: the NEGOTIATE lists frameworks 3.0 and 1.0, then the service's versions, newest first")
+TEST_CASE("integration services: the NEGOTIATE lists frameworks 3.0 and 1.0, then the service's "
+          "versions, newest first")
 {
     Harness h;
     CHECK(h.interrupts == 1);
@@ -80,7 +81,8 @@ TEST_CASE("integration services: an answer naming a version the host did not off
     CHECK(h.service.service_version() == 0x40000);
 }
 
-TEST_CASE("integration services: short, unflagged, out-of-band or truncated messages change nothing")
+TEST_CASE(
+    "integration services: short, unflagged, out-of-band or truncated messages change nothing")
 {
     Harness h;
     auto [transaction, m] = h.next();
@@ -91,7 +93,8 @@ TEST_CASE("integration services: short, unflagged, out-of-band or truncated mess
     // Too short for the IC header, and for the versions (in whole 8-byte
     // units: the ring pads a body with zeros, which the host cannot tell
     // from the guest's).
-    for (size_t size : {size_t{0}, size_t{8}, size_t{ic::HEADER_END - 4}, size_t{ic::NEGOTIATE_VERSIONS + 4}}) {
+    for (size_t size :
+         {size_t{0}, size_t{8}, size_t{ic::HEADER_END - 4}, size_t{ic::NEGOTIATE_VERSIONS + 4}}) {
         std::vector<u8> cut(good.begin(), good.begin() + static_cast<long>(size));
         if (cut.size() > ic::FLAGS)
             cut[ic::FLAGS] = ic::FLAG_RESPONSE;

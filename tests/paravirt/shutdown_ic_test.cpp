@@ -33,14 +33,15 @@ TEST_CASE("shutdown service: the host negotiates first, then asks the guest to s
     REQUIRE(m.size() >= ic::HEADER_END + ic::SHUTDOWN_BODY);
     CHECK(load_u16(m, ic::TYPE) == ic::TYPE_SHUTDOWN);
     CHECK(ic::load_version(m, ic::MESSAGE_VERSION) == 0x30002); // the negotiated 3.2
-    CHECK(m[ic::SHUTDOWN_FLAGS] == 0);              // graceful
+    CHECK(m[ic::SHUTDOWN_FLAGS] == 0);                          // graceful
     CHECK(m[ic::FLAGS] == (ic::FLAG_TRANSACTION | ic::FLAG_REQUEST));
     h.answer(h.service, transaction, m);
     REQUIRE(h.service.shutdown_status());
     CHECK(*h.service.shutdown_status() == 0);
 }
 
-TEST_CASE("shutdown service: answers that do not add up are ignored, and a closed channel sends nothing")
+TEST_CASE(
+    "shutdown service: answers that do not add up are ignored, and a closed channel sends nothing")
 {
     Harness h;
     auto [transaction, m] = h.next();

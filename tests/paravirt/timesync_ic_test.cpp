@@ -19,7 +19,8 @@ struct Harness : IcGuest, IcClock {
 
 } // namespace
 
-TEST_CASE("time sync: 4.0 sends a SYNC at once with the host time since 1601 and the reference time, then SAMPLEs")
+TEST_CASE("time sync: 4.0 sends a SYNC at once with the host time since 1601 and the reference "
+          "time, then SAMPLEs")
 {
     Harness h;
     h.advance(123'400);
@@ -96,7 +97,8 @@ TEST_CASE("time sync: a SYNC that finds the ring full goes with the next message
     CHECK(m[ic::TIMESYNC_V4_FLAGS] == ic::TIMESYNC_FLAG_SYNC);
 }
 
-TEST_CASE("time sync: answers of other types or sizes are ignored, and a closed channel sends nothing")
+TEST_CASE(
+    "time sync: answers of other types or sizes are ignored, and a closed channel sends nothing")
 {
     Harness h;
     h.negotiate(h.timesync, LINUX_FRAMEWORKS, {0x40000});
@@ -117,7 +119,8 @@ TEST_CASE("time sync: save and load give the same bytes")
     Harness h;
     h.negotiate(h.timesync, LINUX_FRAMEWORKS, {0x40000});
     h.next();
-    TimesyncIc copy(h.memory, h.signal, h.clock, [] { return u64{0}; }, [] { return u64{0}; });
+    TimesyncIc copy(
+        h.memory, h.signal, h.clock, [] { return u64{0}; }, [] { return u64{0}; });
     check_round_trip(h.timesync, copy);
     CHECK(copy.syncs_sent() == 1);
 }
