@@ -158,7 +158,8 @@ void MachineMonitor::add_cpu_commands()
         for (const IntegrationServiceState& s : services) {
             Json version = nullptr;
             if (s.version)
-                version = std::to_string(s.version >> 16) + "." + std::to_string(s.version & 0xFFFF);
+                version =
+                    std::to_string(s.version >> 16) + "." + std::to_string(s.version & 0xFFFF);
             out.push_back(Json{{"name", s.name}, {"state", s.state}, {"version", version}});
         }
         return out;

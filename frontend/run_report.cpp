@@ -125,7 +125,9 @@ void print_stats(std::FILE* out, u64 retired, const MachineStats& stats)
                  static_cast<unsigned long long>(stats.vmbus_messages),
                  static_cast<unsigned long long>(stats.vmbus_signals_in),
                  static_cast<unsigned long long>(stats.vmbus_signals_out));
-    std::fprintf(out, "heartbeat: %s\nheartbeats answered: %llu\nheartbeats missed: %llu\ntime sync messages: %llu\n",
+    std::fprintf(out,
+                 "heartbeat: %s\nheartbeats answered: %llu\nheartbeats missed: %llu\n"
+                 "time sync messages: %llu\n",
                  stats.heartbeat.c_str(), static_cast<unsigned long long>(stats.heartbeats_answered),
                  static_cast<unsigned long long>(stats.heartbeats_missed),
                  static_cast<unsigned long long>(stats.time_sync_messages));

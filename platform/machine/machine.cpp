@@ -231,7 +231,8 @@ std::vector<IntegrationServiceState> Machine::integration_services() const
             out.push_back({name, "not offered", 0});
         return out;
     }
-    const IcService* services[] = {m_shutdown_ic.get(), m_heartbeat_ic.get(), m_timesync_ic.get(), m_kvp_ic.get()};
+    const IcService* services[] = {m_shutdown_ic.get(), m_heartbeat_ic.get(), m_timesync_ic.get(),
+                                   m_kvp_ic.get()};
     for (size_t i = 0; i < std::size(services); ++i) {
         const IcService& s = *services[i];
         std::string state = !s.is_open() ? "closed" : !s.negotiated() ? "negotiating" : "ready";
@@ -261,7 +262,8 @@ void Machine::connect_board()
     PcBoardConfig board;
     board.cpu_count = m_config.cpu_count;
     board.ram_bytes = m_config.memory_bytes;
-    board.rtc_start_time = m_config.deterministic ? DETERMINISTIC_START : static_cast<i64>(std::time(nullptr));
+    board.rtc_start_time =
+        m_config.deterministic ? DETERMINISTIC_START : static_cast<i64>(std::time(nullptr));
     board.vmbus = m_config.enlightenments;
     m_board = std::make_unique<PcBoard>(board, m_memory, m_ports, m_msrs, m_clock, PcFirmware{m_config.bios});
     m_cpuid.set_local_apic(true);
@@ -325,15 +327,19 @@ void Machine::offer_integration_services()
         o.instance = vmbus::parse_guid(instance);
         return m_vmbus->add_channel(o, device);
     };
-    m_shutdown_ic = std::make_unique<ShutdownIc>(m_memory, [this] { m_vmbus->signal_guest(m_shutdown_relid); });
-    m_shutdown_relid = offer(ic::SHUTDOWN_CLASS_GUID, "b6650ff7-33bc-4840-8048-e0676786f393", *m_shutdown_ic);
+    m_shutdown_ic = std::make_unique<ShutdownIc>(
+        m_memory, [this] { m_vmbus->signal_guest(m_shutdown_relid); });
+    m_shutdown_relid =
+        offer(ic::SHUTDOWN_CLASS_GUID, "b6650ff7-33bc-4840-8048-e0676786f393", *m_shutdown_ic);
     m_heartbeat_ic = std::make_unique<HeartbeatIc>(
         m_memory, [this] { m_vmbus->signal_guest(m_heartbeat_relid); }, m_clock);
-    m_heartbeat_relid = offer(ic::HEARTBEAT_CLASS_GUID, "2b1a4b5e-6c38-4d0f-9a7e-01d6c2f3a901", *m_heartbeat_ic);
+    m_heartbeat_relid =
+        offer(ic::HEARTBEAT_CLASS_GUID, "2b1a4b5e-6c38-4d0f-9a7e-01d6c2f3a901", *m_heartbeat_ic);
     m_timesync_ic = std::make_unique<TimesyncIc>(
-        m_memory, [this] { m_vmbus->signal_guest(m_timesync_relid); }, m_clock, [this] { return utc_time_ns(); },
-        [this] { return m_hyperv->hv().reference_time(); });
-    m_timesync_relid = offer(ic::TIMESYNC_CLASS_GUID, "7e5c2f14-93d1-4b8a-b06f-5a2e8c4d1b02", *m_timesync_ic);
+        m_memory, [this] { m_vmbus->signal_guest(m_timesync_relid); }, m_clock,
+        [this] { return utc_time_ns(); }, [this] { return m_hyperv->hv().reference_time(); });
+    m_timesync_relid =
+        offer(ic::TIMESYNC_CLASS_GUID, "7e5c2f14-93d1-4b8a-b06f-5a2e8c4d1b02", *m_timesync_ic);
     m_kvp_ic = std::make_unique<KvpIc>(m_memory, [this] { m_vmbus->signal_guest(m_kvp_relid); });
     m_kvp_relid = offer(ic::KVP_CLASS_GUID, "c4d9e0a3-1f62-4e7b-8d35-9b0a6f2e7c03", *m_kvp_ic);
 }
