@@ -166,6 +166,24 @@ void MachineMonitor::add_run_state_commands()
 
 void MachineMonitor::add_cpu_commands()
 {
+    // viridian's own (QEMU has no integration services; x- as QMP names
+    // what is not stable): the Hyper-V integration services' states
+    // (docs/vmbus.md), versions as "major.minor" or null before the
+    // negotiation.
+    m_commands.add("x-query-integration-services", {}, [this](const Json&) -> QmpResult {
+        std::vector<IntegrationServiceState> services;
+        if (!m_hooks.integration_services || !m_hooks.integration_services(services))
+            return machine_gone();
+        Json out = Json::array();
+        for (const IntegrationServiceState& s : services) {
+            Json version = nullptr;
+            if (s.version)
+                version =
+                    std::to_string(s.version >> 16) + "." + std::to_string(s.version & 0xFFFF);
+            out.push_back(Json{{"name", s.name}, {"state", s.state}, {"version", version}});
+        }
+        return out;
+    });
     // qapi/machine.json CpuInfoFast. The topology is what CPUID describes
     // (cpu/state/cpuid_model.cpp): one socket of N single-threaded cores,
     // which is also QEMU 7.2's default for -smp N on the pc machine. qom-path names the CPU objects as

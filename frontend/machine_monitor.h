@@ -1,14 +1,15 @@
 // The machine's QMP monitor (docs/qmp.md): the QMP sockets, the machine's
 // commands (query-status, stop, cont, system_reset, system_powerdown, quit,
 // query-cpus-fast, migrate, migrate_cancel, query-migrate,
-// migrate-set-capabilities) and its events (STOP, RESUME, RESET, POWERDOWN,
-// SHUTDOWN, MIGRATION, MIGRATION_PASS). Runs on the event loop's thread; what a command does to the
-// machine goes through the hooks, which the frontend runs on the machine's
-// thread.
+// migrate-set-capabilities, x-query-integration-services) and its events
+// (STOP, RESUME, RESET, POWERDOWN, SHUTDOWN, MIGRATION, MIGRATION_PASS).
+// Runs on the event loop's thread; what a command does to the machine goes
+// through the hooks, which the frontend runs on the machine's thread.
 #pragma once
 
 #include "frontend/qmp/qmp_server.h"
 #include "frontend/qmp/qmp_session.h"
+#include "platform/machine/machine.h"
 #include "platform/machine/migration.h"
 
 #include <nlohmann/json.hpp>
@@ -42,6 +43,8 @@ struct MachineMonitorHooks {
     // and the cable: up or down, as the guest will see it.
     std::vector<std::string> nic_names;
     std::function<bool(bool up)> set_link;
+    // Fills in the integration services' states, read on the machine's thread.
+    std::function<bool(std::vector<IntegrationServiceState>& out)> integration_services;
 };
 
 // QEMU's ShutdownCause (qapi/run-state.json), for the SHUTDOWN and RESET

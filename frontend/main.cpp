@@ -448,6 +448,19 @@ int main(int argc, char** argv)
                 migration.reset();
             });
         };
+        hooks.integration_services = [&](std::vector<IntegrationServiceState>& out) {
+            // Owned by the command too: it may run after a timeout here.
+            auto result = std::make_shared<std::vector<IntegrationServiceState>>();
+            if (!commands.call(
+                    [&running, result] {
+                        if (running)
+                            *result = running->integration_services();
+                    },
+                    COMMAND_TIMEOUT_NS))
+                return false;
+            out = *result;
+            return true;
+        };
         monitor = std::make_unique<MachineMonitor>(loop, std::move(hooks));
         for (const QmpSpec& spec : options.qmp) {
             ErrorOr<void> listening = monitor->listen(spec.address, [&] {

@@ -125,6 +125,12 @@ void print_stats(std::FILE* out, u64 retired, const MachineStats& stats)
                  static_cast<unsigned long long>(stats.vmbus_messages),
                  static_cast<unsigned long long>(stats.vmbus_signals_in),
                  static_cast<unsigned long long>(stats.vmbus_signals_out));
+    std::fprintf(out,
+                 "heartbeat: %s\nheartbeats answered: %llu\nheartbeats missed: %llu\n"
+                 "time sync messages: %llu\n",
+                 stats.heartbeat.c_str(), static_cast<unsigned long long>(stats.heartbeats_answered),
+                 static_cast<unsigned long long>(stats.heartbeats_missed),
+                 static_cast<unsigned long long>(stats.time_sync_messages));
     std::fflush(out);
 }
 
@@ -132,5 +138,8 @@ MachineStats operator+(const MachineStats& a, const MachineStats& b)
 {
     return {a.port_accesses + b.port_accesses, a.mmio_accesses + b.mmio_accesses, a.interrupts + b.interrupts,
             a.vmbus_messages + b.vmbus_messages, a.vmbus_signals_in + b.vmbus_signals_in,
-            a.vmbus_signals_out + b.vmbus_signals_out};
+            a.vmbus_signals_out + b.vmbus_signals_out,
+            // The state is the later machine's (the one running after a reboot).
+            b.heartbeat, a.heartbeats_answered + b.heartbeats_answered,
+            a.heartbeats_missed + b.heartbeats_missed, a.time_sync_messages + b.time_sync_messages};
 }

@@ -242,8 +242,33 @@ MachineStats Machine::stats() const
         stats.vmbus_messages = c.messages_in + c.messages_out;
         stats.vmbus_signals_in = c.signals_in;
         stats.vmbus_signals_out = c.signals_out;
+        stats.heartbeat = HeartbeatIc::state_name(m_heartbeat_ic->state());
+        stats.heartbeats_answered = m_heartbeat_ic->answered();
+        stats.heartbeats_missed = m_heartbeat_ic->missed();
+        stats.time_sync_messages = m_timesync_ic->syncs_sent() + m_timesync_ic->samples_sent();
     }
     return stats;
+}
+
+std::vector<IntegrationServiceState> Machine::integration_services() const
+{
+    const char* names[] = {"shutdown", "heartbeat", "time-sync", "kvp"};
+    std::vector<IntegrationServiceState> out;
+    if (!m_vmbus) {
+        for (const char* name : names)
+            out.push_back({name, "not offered", 0});
+        return out;
+    }
+    const IcService* services[] = {m_shutdown_ic.get(), m_heartbeat_ic.get(), m_timesync_ic.get(),
+                                   m_kvp_ic.get()};
+    for (size_t i = 0; i < std::size(services); ++i) {
+        const IcService& s = *services[i];
+        std::string state = !s.is_open() ? "closed" : !s.negotiated() ? "negotiating" : "ready";
+        if (s.negotiated() && &s == m_heartbeat_ic.get())
+            state = HeartbeatIc::state_name(m_heartbeat_ic->state());
+        out.push_back({names[i], state, s.service_version()});
+    }
+    return out;
 }
 
 void Machine::end_run(RunOutcome outcome)
@@ -265,8 +290,8 @@ void Machine::connect_board()
     PcBoardConfig board;
     board.cpu_count = m_config.cpu_count;
     board.ram_bytes = m_config.memory_bytes;
-    // Deterministic runs start the RTC at 2026-01-01 00:00:00 UTC.
-    board.rtc_start_time = m_config.deterministic ? 1767225600 : static_cast<i64>(std::time(nullptr));
+    board.rtc_start_time =
+        m_config.deterministic ? DETERMINISTIC_START : static_cast<i64>(std::time(nullptr));
     board.vmbus = m_config.enlightenments;
     m_board = std::make_unique<PcBoard>(board, m_memory, m_ports, m_msrs, m_clock, PcFirmware{m_config.bios});
     m_cpuid.set_local_apic(true);
@@ -301,11 +326,7 @@ void Machine::connect_board()
         m_vmbus = std::make_unique<VmbusServer>(m_hyperv->hv());
         m_hyperv->hv().set_host_slot_listener(
             [this](unsigned vp, unsigned sint) { m_vmbus->slot_freed(vp, sint); });
-        m_shutdown_ic = std::make_unique<ShutdownIc>(m_memory, [this] { m_vmbus->signal_guest(m_shutdown_relid); });
-        VmbusServer::Offer offer;
-        offer.type = vmbus::parse_guid(ic::SHUTDOWN_CLASS_GUID);
-        offer.instance = vmbus::parse_guid("b6650ff7-33bc-4840-8048-e0676786f393");
-        m_shutdown_relid = m_vmbus->add_channel(offer, *m_shutdown_ic);
+        offer_integration_services();
     }
     // Behind an option, not always there: port 0x3000 lies where firmware
     // and Linux place PCI I/O BARs, and QEMU too only has it on request.
@@ -323,6 +344,41 @@ void Machine::connect_board()
     // them (the RTC alarm) may wake it.
     m_board->set_suspend_handler([this] { stop_running_vcpu(); });
     m_board->set_wake_handler([this] { m_resume_pending = true; });
+}
+
+void Machine::offer_integration_services()
+{
+    // Instance GUIDs fixed, so that the guest sees the same devices on every boot.
+    auto offer = [this](const char* type, const char* instance, VmbusServer::Device& device) {
+        VmbusServer::Offer o;
+        o.type = vmbus::parse_guid(type);
+        o.instance = vmbus::parse_guid(instance);
+        return m_vmbus->add_channel(o, device);
+    };
+    m_shutdown_ic = std::make_unique<ShutdownIc>(
+        m_memory, [this] { m_vmbus->signal_guest(m_shutdown_relid); });
+    m_shutdown_relid =
+        offer(ic::SHUTDOWN_CLASS_GUID, "b6650ff7-33bc-4840-8048-e0676786f393", *m_shutdown_ic);
+    m_heartbeat_ic = std::make_unique<HeartbeatIc>(
+        m_memory, [this] { m_vmbus->signal_guest(m_heartbeat_relid); }, m_clock);
+    m_heartbeat_relid =
+        offer(ic::HEARTBEAT_CLASS_GUID, "2b1a4b5e-6c38-4d0f-9a7e-01d6c2f3a901", *m_heartbeat_ic);
+    m_timesync_ic = std::make_unique<TimesyncIc>(
+        m_memory, [this] { m_vmbus->signal_guest(m_timesync_relid); }, m_clock,
+        [this] { return utc_time_ns(); }, [this] { return m_hyperv->hv().reference_time(); });
+    m_timesync_relid =
+        offer(ic::TIMESYNC_CLASS_GUID, "7e5c2f14-93d1-4b8a-b06f-5a2e8c4d1b02", *m_timesync_ic);
+    m_kvp_ic = std::make_unique<KvpIc>(m_memory, [this] { m_vmbus->signal_guest(m_kvp_relid); });
+    m_kvp_relid = offer(ic::KVP_CLASS_GUID, "c4d9e0a3-1f62-4e7b-8d35-9b0a6f2e7c03", *m_kvp_ic);
+}
+
+u64 Machine::utc_time_ns() const
+{
+    if (m_config.deterministic)
+        return static_cast<u64>(DETERMINISTIC_START) * 1'000'000'000 + m_clock.now_ns();
+    timespec now{};
+    clock_gettime(CLOCK_REALTIME, &now);
+    return static_cast<u64>(now.tv_sec) * 1'000'000'000 + static_cast<u64>(now.tv_nsec);
 }
 
 bool Machine::resume_from_suspend()

@@ -12,7 +12,10 @@
 #include "mmu/bus/port_bus.h"
 #include "mmu/physical_memory.h"
 #include "paravirt/hv_test_device.h"
+#include "paravirt/vmbus/heartbeat_ic.h"
+#include "paravirt/vmbus/kvp_ic.h"
 #include "paravirt/vmbus/shutdown_ic.h"
+#include "paravirt/vmbus/timesync_ic.h"
 #include "paravirt/vmbus/storvsp.h"
 #include "paravirt/vmbus/vmbus_server.h"
 #include "platform/block/block_image.h"
@@ -122,6 +125,22 @@ struct MachineStats {
     u64 vmbus_messages = 0;
     u64 vmbus_signals_in = 0;
     u64 vmbus_signals_out = 0;
+    // The heartbeat integration service: the state the guest left it in
+    // (HeartbeatIc::state_name, or "not offered" without the
+    // enlightenments), requests answered and missed; time-sync messages sent.
+    std::string heartbeat = "not offered";
+    u64 heartbeats_answered = 0;
+    u64 heartbeats_missed = 0;
+    u64 time_sync_messages = 0;
+};
+
+// One integration service as QMP x-query-integration-services shows it.
+struct IntegrationServiceState {
+    std::string name;  // "shutdown", "heartbeat", "time-sync", "kvp"
+    // "not offered" (no enlightenments), "closed", "negotiating", "ready";
+    // the heartbeat's own states (HeartbeatIc::state_name) once negotiated.
+    std::string state;
+    u32 version = 0; // the negotiated service version ((major << 16) | minor), 0 before
 };
 
 // Why run() returned.
@@ -215,6 +234,8 @@ public:
     // Instructions retired by all vCPUs together.
     u64 retired() const;
     MachineStats stats() const;
+    // Shutdown, heartbeat, time sync and KVP, in that order.
+    std::vector<IntegrationServiceState> integration_services() const;
     unsigned vcpu_count() const { return static_cast<unsigned>(m_vcpus.size()); }
     CpuState vcpu_state(unsigned vcpu) const { return m_vcpus[vcpu]->backend->get_state(); }
     void set_vcpu_state(unsigned vcpu, const CpuState& state) { m_vcpus[vcpu]->backend->set_state(state); }
@@ -257,6 +278,9 @@ public:
     // The virtual time a disk request takes with --deterministic: its
     // completion is delivered then, so a run replays exactly.
     static constexpr u64 DETERMINISTIC_DISK_LATENCY_NS = 20'000;
+    // Where a deterministic run's wall clock starts (the RTC, time sync):
+    // 2026-01-01 00:00:00 UTC, in seconds since 1970.
+    static constexpr i64 DETERMINISTIC_START = 1767225600;
 
 private:
     // One virtual processor: the backend that runs it, and the start-up
@@ -272,6 +296,10 @@ private:
     ErrorOr<void> boot_linux(const KernelSpec& kernel);
     void create_vcpus();
     void connect_board();
+    void offer_integration_services();
+    // UTC in ns since 1970 as the guest should see it: the host's clock, or
+    // with --deterministic DETERMINISTIC_START plus virtual time.
+    u64 utc_time_ns() const;
     void connect_vcpu(unsigned index);
     void apply_startup_requests(Vcpu& vcpu);
     void attach_drives();
@@ -320,8 +348,12 @@ private:
     std::vector<std::unique_ptr<ScsiDisk>> m_scsi_disks;
     ScsiBus m_scsi_bus;
     std::unique_ptr<Storvsp> m_storvsp;
-    std::unique_ptr<ShutdownIc> m_shutdown_ic; // with the VMBus: always offered, as on Hyper-V
-    u32 m_shutdown_relid = 0;
+    // The integration services, with the VMBus: always offered, as on Hyper-V.
+    std::unique_ptr<ShutdownIc> m_shutdown_ic;
+    std::unique_ptr<HeartbeatIc> m_heartbeat_ic;
+    std::unique_ptr<TimesyncIc> m_timesync_ic;
+    std::unique_ptr<KvpIc> m_kvp_ic;
+    u32 m_shutdown_relid = 0, m_heartbeat_relid = 0, m_timesync_relid = 0, m_kvp_relid = 0;
     u32 m_storvsp_relid = 0;
     std::unique_ptr<PcTestdev> m_pc_testdev;
     // The network adapter, shared so that a frame posted for it finds it

@@ -47,6 +47,14 @@ void Machine::visit_state(StateVisitor& v)
         if (v.loading() && scsi_disks != m_scsi_disks.size())
             return v.fail("the snapshot's machine has another number of if=scsi drives");
         m_shutdown_ic->visit_state(v);
+        m_heartbeat_ic->visit_state(v);
+        m_timesync_ic->visit_state(v);
+        m_kvp_ic->visit_state(v);
+        // The guest's clock stood still while the machine was saved; with
+        // host time the world's went on (Hyper-V sends a SYNC after a
+        // restore). A deterministic run must go on as if never saved.
+        if (v.loading() && v.ok() && !m_config.deterministic)
+            m_timesync_ic->sync_soon();
         if (m_storvsp)
             m_storvsp->visit_state(v);
         for (const auto& disk : m_scsi_disks)

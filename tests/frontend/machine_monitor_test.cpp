@@ -32,6 +32,10 @@ struct Fixture {
         hooks.quit = [this] { return ++quits, machine_alive; };
         hooks.migrate = [this](const std::string& uri) { return migrations.push_back(uri), machine_alive; };
         hooks.cancel_migration = [this] { return ++cancels, machine_alive; };
+        hooks.integration_services = [this](std::vector<IntegrationServiceState>& out) {
+            out = {{"shutdown", "ready", 0x30002}, {"heartbeat", "negotiating", 0}};
+            return machine_alive;
+        };
         monitor = std::make_unique<MachineMonitor>(loop, std::move(hooks), [] { return QmpTimestamp{1, 2}; });
         session = std::make_unique<QmpSession>(monitor->monitor());
         session->receive(R"({"execute": "qmp_capabilities"})");
@@ -149,6 +153,16 @@ TEST_CASE("query-cpus-fast lists every vCPU in QEMU's shape")
                           {"thread-id", 4242},
                           {"props", {{"core-id", 1}, {"thread-id", 0}, {"socket-id", 0}}},
                           {"target", "x86_64"}});
+}
+
+TEST_CASE("x-query-integration-services lists each service's state and negotiated version")
+{
+    Fixture f;
+    const std::vector<Json> replies = f.execute(R"({"execute": "x-query-integration-services"})");
+    const Json& services = replies[0]["return"];
+    REQUIRE(services.size() == 2);
+    CHECK(services[0] == Json{{"name", "shutdown"}, {"state", "ready"}, {"version", "3.2"}});
+    CHECK(services[1] == Json{{"name", "heartbeat"}, {"state", "negotiating"}, {"version", nullptr}});
 }
 
 TEST_CASE("A machine command after the machine has stopped is an error, not a hang")

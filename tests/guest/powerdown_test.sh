@@ -6,7 +6,9 @@
 # and hv_utils loaded it goes through the Hyper-V shutdown integration
 # service (as Stop-VM does): the kernel's orderly power-off signals /init.
 # Checked each time: the QMP replies, the POWERDOWN event, then SHUTDOWN
-# (guest-shutdown), "reboot: Power down" on the console and exit status 0.
+# (guest-shutdown), "reboot: Power down" on the console and exit status 0;
+# before, x-query-integration-services says "not offered", then the
+# shutdown service ready at 3.2 and the heartbeat at 3.0.
 #
 #   powerdown_test.sh VIRIDIAN GUEST_DIR
 #
@@ -60,6 +62,9 @@ def read():
 read()  # greeting
 s.sendall(b'{"execute": "qmp_capabilities"}')
 read()
+s.sendall(b'{"execute": "x-query-integration-services", "id": 0}')
+while read().get('id') != 0:
+    pass
 s.sendall(b'{"execute": "system_powerdown", "id": 1}')
 seen = []
 while 'SHUTDOWN' not in seen:
@@ -81,8 +86,14 @@ grep -q "reboot: Power down" "$work/out" || fail "Linux did not power off"
 
 powerdown off loop
 grep -q "viridian-guest: power button pressed" "$work/out" || fail "the guest did not see the power button"
+grep -q '{"name": "shutdown", "state": "not offered", "version": null}' "$work/qmp" ||
+    fail "x-query-integration-services does not say the services are not offered"
 powerdown on hv_vmbus,hv_utils
 grep -q "hv_utils: Shutdown IC version 3.2" "$work/out" || fail "hv_utils did not negotiate the shutdown service"
+grep -q '{"name": "shutdown", "state": "ready", "version": "3.2"}' "$work/qmp" ||
+    fail "x-query-integration-services does not show the shutdown service ready"
+grep -qE '\{"name": "heartbeat", "state": "(waiting|ok)", "version": "3.0"\}' "$work/qmp" ||
+    fail "x-query-integration-services does not show the heartbeat"
 grep -q "Shutdown request received - graceful shutdown initiated" "$work/out" ||
     fail "the shutdown service did not reach the guest"
 grep -q "viridian-guest: shutdown requested" "$work/out" || fail "the kernel's orderly power-off did not reach /init"

@@ -305,3 +305,30 @@ TEST_CASE("The host's power button shows in the guest's PM1 status register")
     // PWRBTN_STS is bit 8, so AH = 1; the debug-exit status is (AH << 1) | 1.
     CHECK(outcome.status == 3);
 }
+
+TEST_CASE("An enlightened machine offers four integration services, closed until the guest opens them")
+{
+    TestMachine t;
+    const std::vector<IntegrationServiceState> services = t.machine->integration_services();
+    REQUIRE(services.size() == 4);
+    const char* names[] = {"shutdown", "heartbeat", "time-sync", "kvp"};
+    for (size_t i = 0; i < 4; ++i) {
+        CHECK(services[i].name == names[i]);
+        CHECK(services[i].state == "closed");
+        CHECK(services[i].version == 0);
+    }
+    CHECK(t.machine->stats().heartbeat == "closed");
+}
+
+TEST_CASE("A machine without the enlightenments reports its integration services not offered")
+{
+    MachineConfig config;
+    config.memory_bytes = 32ull << 20;
+    config.enlightenments = false;
+    ErrorOr<std::unique_ptr<Machine>> created = Machine::create(config);
+    REQUIRE_FALSE(created.is_error());
+    const std::unique_ptr<Machine> machine = created.release_value();
+    for (const IntegrationServiceState& s : machine->integration_services())
+        CHECK(s.state == "not offered");
+    CHECK(machine->stats().heartbeat == "not offered");
+}
