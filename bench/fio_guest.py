@@ -25,11 +25,13 @@ BOOT_SECONDS = 1800  # to the login prompt; 3-6 minutes on viridian on a loaded 
 # The guest's counters around a job, on one line: all interrupts the guest
 # took (every CPU, every source in /proc/interrupts, the timer's included),
 # then the VMBus channel interrupts (host to guest) and events (guest to
-# host) of the disks on hv_storvsc (0 without them).
+# host) of the disks on hv_storvsc (0 without them), then the guest's idle
+# (idle + iowait) and total CPU time in clock ticks (/proc/stat).
 GUEST_SNAPSHOT = (
     "echo @snap $(awk 'NR>1{for(i=2;i<=NF&&$i~/^[0-9]+$/;i++)s+=$i} END{print s+0}' /proc/interrupts)"
     " $(cat /sys/bus/vmbus/drivers/hv_storvsc/*/channels/*/interrupts 2>/dev/null | awk '{s+=$1} END{print s+0}')"
-    " $(cat /sys/bus/vmbus/drivers/hv_storvsc/*/channels/*/events 2>/dev/null | awk '{s+=$1} END{print s+0}')")
+    " $(cat /sys/bus/vmbus/drivers/hv_storvsc/*/channels/*/events 2>/dev/null | awk '{s+=$1} END{print s+0}')"
+    " $(awk '/^cpu /{print $5+$6, $2+$3+$4+$5+$6+$7+$8+$9}' /proc/stat)")
 GUEST_COUNTERS = ('guest interrupts', 'channel interrupts', 'channel events')
 
 
@@ -144,21 +146,31 @@ class Guest:
         pid = self.console.process.pid
         before_counters = self.emulator.counters()
         before_cpu = cpu_seconds(pid)
+        start = time.monotonic()
         output, status = self.console.run('%s; %s; %s' % (GUEST_SNAPSHOT, fio_command, GUEST_SNAPSHOT), seconds)
+        wall = time.monotonic() - start
         cpu = cpu_seconds(pid) - before_cpu
         after_counters = self.emulator.counters()
         line = next((l for l in output.splitlines() if l.startswith('3;')), None)
         snaps = [list(map(int, s.split())) for s in re.findall(r'^@snap ([\d ]+)$', output, re.M)]
-        if status != 0 or not line or len(snaps) != 2:
+        if status != 0 or not line or len(snaps) != 2 or len(snaps[0]) != 5 or len(snaps[1]) != 5:
             raise RuntimeError('%s: fio failed:\n%s' % (self.emulator.name, output))
         row = parse_terse(line, is_read)
         mib = row['mib']
-        row['cpu_ms_per_mib'] = 1000 * cpu / mib
+        # The host's view: wall and CPU seconds of the whole command (fio's
+        # start and end included; a caller may subtract them), beside fio's
+        # own figures, which are in the guest's time.
+        row['host_s'], row['cpu_s'] = wall, cpu
+        row['cpu_ms_per_mib'] = 1000 * cpu / mib if mib else 0
         for key, before, after in zip(GUEST_COUNTERS, snaps[0], snaps[1]):
-            row[key] = (after - before) / mib
+            row[key] = (after - before) / mib if mib else 0
+        # How much of the job the guest's CPU was busy (not idle waiting for
+        # a completion): with the guest's clock, so host preemption is not in it.
+        idle, total = snaps[1][3] - snaps[0][3], snaps[1][4] - snaps[0][4]
+        row['guest busy'] = 100 * (1 - idle / total) if total else 0
         if before_counters:
             for key in before_counters:
-                row[key] = (after_counters[key] - before_counters[key]) / mib
+                row[key] = (after_counters[key] - before_counters[key]) / mib if mib else 0
             # Every guest access that leaves the CPU for a device model:
             # port and MMIO accesses (the emulated path), HvSignalEvent
             # hypercalls (VMBus).
