@@ -43,7 +43,7 @@ JOBS = [
 FIO = ('fio --name=bench --filename=%s --direct=1 --ioengine=libaio --size=%dM --runtime=%d --time_based '
        '--output-format=terse --terse-version=3 %s')
 # One 4 KiB read: fio's start and end, subtracted from every job's host
-# wall and CPU time (on viridian they are seconds of emulated CPU).
+# CPU time (on viridian they are seconds of emulated CPU).
 FIO_EMPTY = ('fio --name=bench --filename=%s --direct=1 --ioengine=libaio --size=%dM --number_ios=1 '
              '--output-format=terse --terse-version=3 --rw=read --bs=4k --iodepth=1')
 # (emulator, its --drive/-drive values for the two data disks (%s: the
@@ -97,7 +97,8 @@ def run_boot(emulator_class, drives, disks, build, guest_dir, template, args, wo
     results = {}
     try:
         print('%s: logged in after %.0f s' % (machine.emulator.name, machine.boot_seconds), flush=True)
-        info = machine.check('uname -r; fio --version').split()
+        info = machine.check('uname -r; fio --version; '
+                             'cat /sys/devices/system/clocksource/clocksource0/current_clocksource').split()
         devices = [(label, machine.disk_named(DATA_MIB, 'ata' if how == 'ata' else 'other'))
                    for label, how in disks]
         empty = {}
@@ -117,12 +118,6 @@ def run_boot(emulator_class, drives, disks, build, guest_dir, template, args, wo
                 finally:
                     if perf:
                         perf.stop()
-                # The host's clock: viridian's guest clock hides host time
-                # in which the vCPU retired nothing (platform/clock/virtual_clock.h),
-                # so fio's own figures can run ahead of the wall clock.
-                net_wall = max(row['host_s'] - empty[label]['host_s'], 1e-3)
-                row['host_mib_s'] = row['mib'] / net_wall
-                row['clock_ratio'] = (args.runtime / net_wall)
                 row['cpu_ms_per_mib'] = 1000 * max(row['cpu_s'] - empty[label]['cpu_s'], 0) / row['mib']
                 results[(label, name)] = row
                 print('  %-20s %-18s %8.1f MiB/s (host clock %.1f) %8.0f IOPS %8.0f us' %
@@ -224,14 +219,16 @@ def report(host, boots, results, args):
            '%.1f / %.1f / %.1f at the end. Commit %s; %s.' %
            ((host['cpu'], host['cpus'], host['kernel']) + tuple(host['load_start']) + tuple(load) +
             (host['commit'], host['qemu'])),
-           'Guest: Debian 12 disk, kernel %s, %s; data disks %d MiB raw, fio %d s per job, time-based.' %
-           (boots['kernel'], boots['fio'], DATA_MIB, args.runtime),
+           'Guest: Debian 12 disk, kernel %s, %s; data disks %d MiB raw, fio %d s per job, time-based; '
+           'clock source %s on viridian, %s on QEMU.' %
+           (boots['kernel'], boots['fio'], DATA_MIB, args.runtime, boots.get('clocksource viridian', '-'),
+            boots.get('clocksource QEMU TCG', '-')),
            'Boot to the login prompt: viridian %.0f s, QEMU TCG %.0f s.' % (boots['viridian'], boots['QEMU TCG'])]
     out += table('Throughput, MiB/s', results, 'mib_s', '%.1f')
-    out += table('Throughput by the host clock, MiB/s (MiB over the wall time of the fio command, less the '
-                 "wall time of a one-request fio run on the same disk)", results, 'host_mib_s', '%.1f')
-    out += table("Guest seconds per host second during the job (fio's runtime over the net wall time; "
-                 'below 1: the guest clock ran slow)', results, 'clock_ratio', '%.2f')
+    out += table("Throughput by the host clock, MiB/s (fio's figure times the guest's clock rate below)",
+                 results, 'host_mib_s', '%.1f')
+    out += table("Guest seconds per host second over the fio command (the guest's /proc/uptime over the wall "
+                 'time; below 1: the guest clock ran slow)', results, 'clock_ratio', '%.2f')
     out += table('IOPS', results, 'iops', '%.0f')
     out += table('Mean latency (submission to completion), us', results, 'lat_us', '%.0f')
     out += table('99th percentile completion latency, us', results, 'p99_us', '%.0f')
@@ -282,6 +279,7 @@ def main():
                                            run_dir)
             boots[emulator_class.name] = seconds
             boots['kernel'], boots['fio'] = info[0], info[1]
+            boots['clocksource ' + emulator_class.name] = info[2]
             results.update(rows)
             remove_tree(run_dir)
         host['load_end'] = os.getloadavg()
