@@ -140,10 +140,13 @@ class Guest:
                                                                        transport, output))
         return '/dev/' + names[0]
 
-    def fio(self, fio_command, is_read, seconds=600):
+    def fio(self, fio_command, is_read, seconds=600, overhead=None):
         """Runs FIO_COMMAND (terse v3 output) in the guest; returns the job's
         figures with the host CPU, viridian's counters and the guest's
-        counters over it, per MiB where that is what they mean."""
+        counters over it, per MiB where that is what they mean. OVERHEAD, a
+        row this returned for a run that moved next to nothing (fio's start
+        and end, the console's typing and printing), is taken off the CPU
+        time and the counters first; the figures before that are row['raw']."""
         pid = self.console.process.pid
         before_counters = self.emulator.counters()
         before_cpu = cpu_seconds(pid)
@@ -158,26 +161,29 @@ class Guest:
             raise RuntimeError('%s: fio failed:\n%s' % (self.emulator.name, output))
         row = parse_terse(line, is_read)
         mib = row['mib']
-        # The host's view: wall and CPU seconds of the whole command (fio's
-        # start and end included; a caller may subtract them), beside fio's
-        # own figures, which are in the guest's time.
-        row['host_s'], row['cpu_s'] = wall, cpu
+        # The host's view: the command's wall time, beside fio's own figures,
+        # which are in the guest's time.
+        row['host_s'] = wall
         # Guest seconds per host second over the command: viridian's guest
         # clock leaves out host time beyond an allowance per retired
         # instruction (platform/clock/virtual_clock.h), so under load fio's
         # figures run ahead of the wall clock; QEMU's follows the host's.
         row['clock_ratio'] = (snaps[1][5] - snaps[0][5]) / wall if wall else 0
         row['host_mib_s'] = row['mib_s'] * row['clock_ratio']
-        row['cpu_ms_per_mib'] = 1000 * cpu / mib if mib else 0
-        for key, before, after in zip(GUEST_COUNTERS, snaps[0], snaps[1]):
-            row[key] = (after - before) / mib if mib else 0
         # How much of the job the guest's CPU was busy (not idle waiting for
         # a completion): with the guest's clock, so host preemption is not in it.
         idle, total = snaps[1][3] - snaps[0][3], snaps[1][4] - snaps[0][4]
         row['guest busy'] = 100 * (1 - idle / total) if total else 0
+        raw = {'cpu': cpu}
+        raw.update({key: after - before for key, before, after in zip(GUEST_COUNTERS, snaps[0], snaps[1])})
         if before_counters:
-            for key in before_counters:
-                row[key] = (after_counters[key] - before_counters[key]) / mib if mib else 0
+            raw.update({key: after_counters[key] - before_counters[key] for key in before_counters})
+        row['raw'] = raw
+        base = overhead['raw'] if overhead else {}
+        net = {key: max(value - base.get(key, 0), 0) / mib if mib else 0 for key, value in raw.items()}
+        row['cpu_ms_per_mib'] = 1000 * net.pop('cpu')
+        row.update(net)
+        if before_counters:
             # Every guest access that leaves the CPU for a device model:
             # port and MMIO accesses (the emulated path), HvSignalEvent
             # hypercalls (VMBus).

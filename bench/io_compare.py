@@ -42,8 +42,9 @@ JOBS = [
 ]
 FIO = ('fio --name=bench --filename=%s --direct=1 --ioengine=libaio --size=%dM --runtime=%d --time_based '
        '--output-format=terse --terse-version=3 %s')
-# One 4 KiB read: fio's start and end, subtracted from every job's host
-# CPU time (on viridian they are seconds of emulated CPU).
+# One 4 KiB read: fio's start and end and the console's typing and
+# printing, taken off every job's host CPU time and counters (on viridian
+# they are seconds of emulated CPU and a few thousand UART accesses).
 FIO_EMPTY = ('fio --name=bench --filename=%s --direct=1 --ioengine=libaio --size=%dM --number_ios=1 '
              '--output-format=terse --terse-version=3 --rw=read --bs=4k --iodepth=1')
 # (emulator, its --drive/-drive values for the two data disks (%s: the
@@ -106,7 +107,7 @@ def run_boot(emulator_class, drives, disks, build, guest_dir, template, args, wo
             machine.fio(FIO_EMPTY % (device, DATA_MIB), True)  # warms the guest's page cache with fio
             empty[label] = machine.fio(FIO_EMPTY % (device, DATA_MIB), True)
             print('  %-20s fio start and end: %.1f s wall, %.1f s CPU' % (label, empty[label]['host_s'],
-                                                                         empty[label]['cpu_s']), flush=True)
+                                                                         empty[label]['raw']['cpu']), flush=True)
         for name, options, is_read in JOBS:
             for label, device in devices:
                 perf = None
@@ -114,11 +115,10 @@ def run_boot(emulator_class, drives, disks, build, guest_dir, template, args, wo
                     perf = Perf(args.perf, machine.console.process.pid, '%s-%s' % (label, name).replace(' ', '_'))
                 try:
                     row = machine.fio(FIO % (device, DATA_MIB, args.runtime, options), is_read,
-                                      args.runtime * 10 + 300)
+                                      args.runtime * 10 + 300, empty[label])
                 finally:
                     if perf:
                         perf.stop()
-                row['cpu_ms_per_mib'] = 1000 * max(row['cpu_s'] - empty[label]['cpu_s'], 0) / row['mib']
                 results[(label, name)] = row
                 print('  %-20s %-18s %8.1f MiB/s (host clock %.1f) %8.0f IOPS %8.0f us' %
                       (label, name, row['mib_s'], row['host_mib_s'], row['iops'], row['lat_us']), flush=True)
@@ -140,11 +140,12 @@ def table(title, results, key, fmt):
 
 
 def exits_table(results):
-    columns = [('instructions', 'guest instructions'), ('port accesses', 'port'), ('mmio accesses', 'MMIO'), ('vmbus signals to host', 'VMBus signals'),
+    columns = [('instructions', 'guest instructions'), ('port accesses', 'port'), ('mmio accesses', 'MMIO'),
+               ('vmbus signals to host', 'VMBus signals'),
                ('device exits', 'device exits'), ('interrupts', 'interrupts injected'),
                ('channel interrupts', 'guest channel interrupts'), ('channel events', 'guest channel events')]
     lines = ['', "viridian's counters per MiB moved (--stats before and after each job; the guest's hv_storvsc "
-             'channel counters from /sys/bus/vmbus)', '',
+             'channel counters from /sys/bus/vmbus; less those of a one-request fio run)', '',
              '| job | disk | ' + ' | '.join(c[1] for c in columns) + ' |', '|---' * (len(columns) + 2) + '|']
     for name, _, _ in JOBS:
         for disk in DISKS[:2]:
@@ -232,8 +233,8 @@ def report(host, boots, results, args):
     out += table('IOPS', results, 'iops', '%.0f')
     out += table('Mean latency (submission to completion), us', results, 'lat_us', '%.0f')
     out += table('99th percentile completion latency, us', results, 'p99_us', '%.0f')
-    out += table("Host CPU time of the emulator process per MiB, ms (/proc/PID/stat, all threads, less a one-request fio run)", results,
-                 'cpu_ms_per_mib', '%.1f')
+    out += table('Host CPU time of the emulator process per MiB, ms (/proc/PID/stat, all threads, less a '
+                 'one-request fio run)', results, 'cpu_ms_per_mib', '%.1f')
     out += table("Interrupts the guest took per MiB (/proc/interrupts, all sources, the timer's included)",
                  results, 'guest interrupts', '%.1f')
     out += table("The guest's CPU busy during the job, % (/proc/stat; the rest it was idle, waiting for "
