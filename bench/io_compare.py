@@ -112,7 +112,8 @@ def run_boot(emulator_class, drives, disks, build, guest_dir, template, args, wo
             for label, device in devices:
                 perf = None
                 if args.perf and emulator_class is Viridian and name in args.perf_jobs:
-                    perf = Perf(args.perf, machine.console.process.pid, '%s-%s' % (label, name).replace(' ', '_'))
+                    perf = Perf(args.perf, machine.console.process.pid,
+                                ('%s-%s' % (label, name)).replace(' ', '_'))
                 try:
                     row = machine.fio(FIO % (device, DATA_MIB, args.runtime, options), is_read,
                                       args.runtime * 10 + 300, empty[label])
