@@ -16,9 +16,9 @@
 #               --perf-job (default "seq read 1M qd1"), for both of its disks
 #
 # Needs guest/debian.raw (sudo scripts/make-debian-disk.sh; or
-# VIRIDIAN_GUEST_DIR) and a built viridian; installs QEMU and gnuplot from
+# VIRIDIAN_GUEST_DIR) and a built viridian; installs QEMU, gnuplot and perf from
 # Debian's archive when they are missing (as root). About 25 minutes on a
-# loaded 2-core machine, 12 with --quick.
+# loaded 2-core machine, 15 with --quick (the two boots take 6-8 of them).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 build=build

@@ -12,7 +12,7 @@ figures; this file prints them as markdown tables and draws SVG plots
 with gnuplot.
 
 Usage: io_compare.py BUILD_DIR GUEST_DIR [--quick] [--runtime S] [--svg-dir DIR]
-                     [--json FILE] [--perf DIR]"""
+                     [--json FILE] [--perf DIR [--perf-job NAME]...] [--only viridian|qemu]"""
 import argparse
 import datetime
 import json
