@@ -8,12 +8,14 @@
 #
 #   bench/io-compare.sh [--build DIR] [--quick] [--runtime S] [--svg-dir DIR]
 #                       [--json FILE] [--perf DIR [--perf-job NAME]...]
-#                       [--only viridian|qemu]
+#                       [--only viridian|qemu] [--from-json FILE]
 #
 #   --quick     2 s per fio job instead of 15: checks the script end to end
 #               (the two boots still take most of the time)
 #   --perf DIR  perf record -g on viridian over the job(s) named by
 #               --perf-job (default "seq read 1M qd1"), for both of its disks
+#   --from-json FILE  no run: prints the tables and draws the plots of the
+#               figures a run saved with --json FILE
 #
 # Needs guest/debian.raw (sudo scripts/make-debian-disk.sh; or
 # VIRIDIAN_GUEST_DIR) and a built viridian; installs QEMU, gnuplot and perf from

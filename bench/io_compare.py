@@ -11,11 +11,12 @@ other (libaio, direct=1, time-based). bench/fio_guest.py takes the
 figures; this file prints them as markdown tables and draws SVG plots
 with gnuplot.
 
-Usage: io_compare.py BUILD_DIR GUEST_DIR [--quick] [--runtime S] [--svg-dir DIR]
+Usage: io_compare.py BUILD_DIR GUEST_DIR [--from-json FILE] [--quick] [--runtime S] [--svg-dir DIR]
                      [--json FILE] [--perf DIR [--perf-job NAME]...] [--only viridian|qemu]"""
 import argparse
 import datetime
 import json
+import math
 import os
 import platform
 import re
@@ -194,18 +195,24 @@ def plot(results, svg_dir, work, stamp):
     made = []
     for svg, key, label, disks in plots:
         data = os.path.join(work, key.replace(' ', '_') + '.dat')
+        shown = []
         with open(data, 'w') as f:
             for name, _, _ in JOBS:
                 values = [results.get((d, name), {}).get(key) for d in disks]
+                shown += [max(v, 1e-3) for v in values if v is not None]
                 f.write('"%s" %s\n' % (name, ' '.join('%g' % max(v, 1e-3) if v is not None else '?'
                                                       for v in values)))
+        # The axis starts a decade below the smallest bar, so that no bar is
+        # drawn with zero height.
+        bottom = 10 ** (math.floor(math.log10(min(shown))) - 1) if shown else 0.1
         script = '\n'.join([
             'set terminal svg size 900,420 dynamic font "sans,11" background "white"',
             'set output "%s"' % os.path.join(svg_dir, svg),
             'set title "%s — %s"' % (label.replace(' (log scale)', ''), stamp),
             'set style data histograms', 'set style histogram clustered gap 1',
             'set style fill solid 0.85 border -1', 'set boxwidth 0.9', 'set logscale y',
-            'set ylabel "%s"' % label, 'set xtics rotate by -25 scale 0', 'set key top right',
+            'set yrange [%g:*]' % bottom, 'set rmargin 8', 'set bmargin 5',
+            'set ylabel "%s"' % label, 'set xtics rotate by -25 scale 0', 'set key outside top center horizontal',
             'set grid ytics', 'set datafile missing "?"',
             'plot ' + ', '.join('"%s" using %d:xtic(1) title "%s"' % (data, i + 2, d) for i, d in enumerate(disks)),
         ])
@@ -257,6 +264,7 @@ def main():
     parser.add_argument('--perf-job', dest='perf_jobs', action='append', default=[],
                         help='a job name to profile (default: seq read 1M qd1)')
     parser.add_argument('--only', choices=['viridian', 'qemu'], help='boot only one emulator')
+    parser.add_argument('--from-json', help="no run: the tables and plots of a --json file's figures")
     args = parser.parse_args()
     # A kill ends the run through the finally blocks: the emulators and the work directory go too.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
@@ -265,14 +273,22 @@ def main():
     if args.perf and not args.perf_jobs:
         args.perf_jobs = ['seq read 1M qd1']
     host = host_description()
-    print('io-compare: %s, %s, %d CPUs, load average %.1f at the start' %
-          (host['date'], host['cpu'], host['cpus'], host['load_start'][0]), flush=True)
-    work = tempfile.mkdtemp(prefix='viridian-io-compare-')
     results, boots = {}, {'viridian': 0, 'QEMU TCG': 0}
+    if args.from_json:
+        with open(args.from_json) as f:
+            saved = json.load(f)
+        host, boots = saved['host'], saved['boots']
+        args.runtime, args.quick = saved['args']['runtime'], saved['args']['quick']
+        results = {(r['disk'], r['job']): r for r in saved['results']}
+    else:
+        print('io-compare: %s, %s, %d CPUs, load average %.1f at the start' %
+              (host['date'], host['cpu'], host['cpus'], host['load_start'][0]), flush=True)
+    work = tempfile.mkdtemp(prefix='viridian-io-compare-')
     try:
         template = os.path.join(work, 'data-template.raw')
-        random_file(template, DATA_MIB)
-        for emulator_class, drives, disks in BOOTS:
+        if not args.from_json:
+            random_file(template, DATA_MIB)
+        for emulator_class, drives, disks in [] if args.from_json else BOOTS:
             if args.only and args.only not in emulator_class.name.lower():
                 continue
             run_dir = os.path.join(work, emulator_class.__name__)
@@ -284,7 +300,7 @@ def main():
             boots['clocksource ' + emulator_class.name] = info[2]
             results.update(rows)
             remove_tree(run_dir)
-        host['load_end'] = os.getloadavg()
+        host.setdefault('load_end', os.getloadavg())
         stamp = '%s, %s, %d CPUs, loaded' % (host['date'][:10], host['cpu'], host['cpus'])
         svgs = plot(results, args.svg_dir, work, stamp)
         if args.json:
