@@ -17,18 +17,15 @@
 Usage: disk.py BUILD_DIR GUEST_DIR [fio|convert ...]"""
 import datetime
 import os
-import re
-import resource
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
 import time
 
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'tests', 'guest'))
-from serial_console import SerialConsole  # noqa: E402
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from fio_guest import Guest, Qemu, Viridian, random_file  # noqa: E402
 
 DATA_MIB = 256
 # name, fio options; sizes keep each job to some seconds on the emulators.
@@ -44,95 +41,24 @@ FIO = ('fio --name=bench --filename=/dev/sdb --direct=1 --ioengine=libaio --size
        '--output-format=terse --terse-version=3 %s')
 
 
-def cpu_seconds(pid):
-    """utime + stime of PID and all its threads (fields 14 and 15)."""
-    with open('/proc/%d/stat' % pid) as f:
-        fields = f.read().rsplit(')', 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf('SC_CLK_TCK')
-
-
-class Viridian:
-    name = 'viridian'
-
-    def __init__(self, build, root, data, work):
-        self.stderr_path = os.path.join(work, 'viridian.stderr')
-        self.console = SerialConsole([os.path.join(build, 'viridian'), '--memory', '1G', '--stats',
-                                      '--drive', 'file=%s,format=raw,index=0' % root,
-                                      '--drive', 'file=%s,format=raw,index=1' % data],
-                                     os.path.join(work, 'viridian.console'), self.stderr_path)
-
-    def counters(self):
-        """The --stats counters now: SIGUSR1, then the block it prints."""
-        with open(self.stderr_path) as f:
-            seen = f.read().count('interrupts:')
-        self.console.process.send_signal(signal.SIGUSR1)
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            with open(self.stderr_path) as f:
-                text = f.read()
-            if text.count('interrupts:') > seen:
-                block = text[text.rfind('instructions:'):]
-                return {k: int(v) for k, v in re.findall(r'^(port accesses|mmio accesses|interrupts): (\d+)$',
-                                                         block, re.M)}
-            time.sleep(0.1)
-        raise RuntimeError('viridian printed no --stats after SIGUSR1')
-
-
-class Qemu:
-    name = 'QEMU TCG'
-
-    def __init__(self, build, root, data, work):
-        self.console = SerialConsole(['qemu-system-x86_64', '-accel', 'tcg', '-m', '1G', '-display', 'none',
-                                      '-serial', 'stdio', '-monitor', 'none',
-                                      '-drive', 'file=%s,format=raw,if=ide,index=0' % root,
-                                      '-drive', 'file=%s,format=raw,if=ide,index=1' % data],
-                                     os.path.join(work, 'qemu.console'))
-
-    def counters(self):
-        return None
-
-
 def run_fio(emulator_class, build, guest, data_template, work):
-    root = os.path.join(work, 'root.raw')
     data = os.path.join(work, 'data.raw')
-    subprocess.run(['cp', '--sparse=always', os.path.join(guest, 'debian.raw'), root], check=True)
     shutil.copyfile(data_template, data)
-    emulator = emulator_class(build, root, data, work)
-    console = emulator.console
+    if_ide = 'if=ide,' if emulator_class is Qemu else ''
+    machine = Guest(emulator_class, build, guest, ['file=%s,format=raw,%sindex=1' % (data, if_ide)], work)
     results = []
     try:
-        start = time.monotonic()
-        console.login(1800)
-        boot_seconds = time.monotonic() - start
-        output, status = console.run('test -b /dev/sdb && fio --version')
-        if status != 0:
-            raise RuntimeError('%s: no /dev/sdb or no fio in the guest:\n%s' % (emulator.name, output))
+        machine.check('test -b /dev/sdb')
         for name, options in JOBS:
-            before_counters = emulator.counters()
-            before_cpu = cpu_seconds(console.process.pid)
-            output, status = console.run(FIO % (DATA_MIB, options), 600)
-            cpu = cpu_seconds(console.process.pid) - before_cpu
-            after_counters = emulator.counters()
-            line = next((l for l in output.splitlines() if l.startswith('3;')), None)
-            if status != 0 or not line:
-                raise RuntimeError('%s: fio failed for %s:\n%s' % (emulator.name, name, output))
-            f = line.split(';')
-            # terse v3: read io KiB, bandwidth, IOPS, runtime ms at 6-9; write at 47-50 (1-based).
-            kib, iops, ms = (int(f[5]), float(f[7]), int(f[8])) if 'read' in name else \
-                (int(f[46]), float(f[48]), int(f[49]))
-            mib = kib / 1024
-            row = {'job': name, 'mib_s': mib / (ms / 1000) if ms else 0, 'iops': iops,
-                   'cpu_ms_per_mib': 1000 * cpu / mib}
-            if before_counters:
-                for key in before_counters:
-                    row[key] = (after_counters[key] - before_counters[key]) / mib
+            row = machine.fio(FIO % (DATA_MIB, options), 'read' in name)
+            row['job'] = name
             results.append(row)
-            print('  %s %-18s %8.1f MiB/s %8.0f IOPS' % (emulator.name, name, row['mib_s'], iops), flush=True)
-        console.send('poweroff\n')
-        console.wait(300)
+            print('  %s %-18s %8.1f MiB/s %8.0f IOPS' % (machine.emulator.name, name, row['mib_s'], row['iops']),
+                  flush=True)
+        machine.poweroff()
     finally:
-        console.kill()
-    return boot_seconds, results
+        machine.console.kill()
+    return machine.boot_seconds, results
 
 
 def timed(argv):
@@ -147,9 +73,7 @@ def timed(argv):
 
 def bench_convert(build, work):
     source = os.path.join(work, 'source.raw')
-    with open(source, 'wb') as f:
-        for _ in range(1024):
-            f.write(os.urandom(1 << 20))
+    random_file(source, 1024)
     img = os.path.join(build, 'viridian-img')
     rows = []
     for label, argv in [
@@ -179,9 +103,7 @@ def main():
     try:
         if 'fio' in parts:
             data = os.path.join(work, 'data-template.raw')
-            with open(data, 'wb') as f:
-                for _ in range(DATA_MIB):
-                    f.write(os.urandom(1 << 20))
+            random_file(data, DATA_MIB)
             table = {}
             for emulator_class in (Viridian, Qemu):
                 run_dir = os.path.join(work, emulator_class.__name__)

@@ -86,7 +86,7 @@ echo MODULES=list >"$tmp/initramfs-conf"
 mmdebstrap --variant=minbase --include="$INCLUDE" \
     --essential-hook="install -D -m 644 $tmp/initramfs-conf \"\$1/etc/initramfs-tools/conf.d/viridian\"" \
     --essential-hook="install -D -m 755 $tmp/initramfs-hook \"\$1/etc/initramfs-tools/hooks/viridian\"" \
-    --customize-hook='echo "/dev/sda1 / ext4 errors=remount-ro 0 1" > "$1/etc/fstab"' \
+    --customize-hook='echo "LABEL=debian / ext4 errors=remount-ro 0 1" > "$1/etc/fstab"' \
     --customize-hook='echo viridian > "$1/etc/hostname"' \
     --customize-hook='chroot "$1" passwd -d root' \
     --customize-hook='rm -f "$1/etc/machine-id"; touch "$1/etc/machine-id"' \
@@ -97,6 +97,9 @@ kernel=$(cd "$tmp/root/boot" && ls vmlinuz-* | sort -V | tail -1)
 initrd=initrd.img-${kernel#vmlinuz-}
 [ -f "$tmp/root/boot/$initrd" ] || die "the bootstrap made no $initrd"
 mkdir -p "$tmp/root/boot/extlinux"
+# The root is found by its label: with more disks beside it (bench/io-compare.sh)
+# the kernel names them in the order their probes end, so the root disk is not
+# always sda.
 # EXTLINUX (syslinux.cfg syntax): no menu, the stock kernel with the serial
 # console. No SERIAL line: SeaBIOS's serial console already copies the text
 # screen to COM1, and EXTLINUX's own copy would print every line twice.
@@ -107,7 +110,7 @@ TIMEOUT 0
 LABEL debian
     KERNEL /boot/$kernel
     INITRD /boot/$initrd
-    APPEND root=/dev/sda1 ro console=ttyS0,115200
+    APPEND root=LABEL=debian ro console=ttyS0,115200
 CONF
 
 say "making the ext4 file system"
