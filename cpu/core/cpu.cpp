@@ -209,7 +209,9 @@ bool Cpu::fetch_block(const Block*& block, u64 linear)
             fast = FastBlock{key, generation, block};
     }
     if (block) {
-        if (block->tail_page == Block::NO_TAIL)
+        // Only an instruction starting in a page's last 14 bytes can reach
+        // the next page: other blocks are not even touched here.
+        if ((phys & 0xFFF) <= PAGE_SIZE - 15 || block->tail_page == Block::NO_TAIL)
             return true;
         // Its one instruction ends on the next page: valid while that page
         // maps to the frame it was decoded from (a fault there is the fetch's).
