@@ -103,6 +103,8 @@ private:
 
     void raw(void* p, size_t n)
     {
+        if (n == 0)
+            return; // an empty buffer's data() may be null, which memcpy must not get
         if (saving()) {
             const u8* b = static_cast<const u8*>(p);
             m_bytes.insert(m_bytes.end(), b, b + n);

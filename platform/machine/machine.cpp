@@ -32,7 +32,7 @@ Machine::Machine(const MachineConfig& config)
     m_accel = make_interp_accelerator(
         AcceleratorWiring{m_memory, m_ports, m_msrs, m_cpuid, config.cpu_count}, interp);
     m_commands = config.commands ? config.commands
-                                 : (config.drives.empty() && !config.nic ? nullptr : &m_own_commands);
+                                 : (config.drives.empty() && !config.nic ? nullptr : m_own_commands.get());
     create_vcpus();
     connect_board();
     attach_drives();
@@ -135,7 +135,11 @@ void Machine::attach_nic()
     m_nic->set_link_up(backend->link_up()); // the cable as the backend has it at power-on
     m_nic->set_transmit([backend](std::span<const u8> frame) { backend->send(frame); });
     // Frames arrive on the backend's thread and are taken to this one.
-    backend->set_receiver([queue = m_commands, nic = std::weak_ptr<E1000>(m_nic)](std::vector<u8> frame) {
+    // The receiver keeps the machine's own queue alive: a copy of it may
+    // still be called after this machine ended (the host's queue outlives
+    // every machine). What it posts then is never run.
+    backend->set_receiver([queue = m_commands, keep = m_own_commands,
+                           nic = std::weak_ptr<E1000>(m_nic)](std::vector<u8> frame) {
         queue->post([nic, frame = std::move(frame)] {
             if (std::shared_ptr<E1000> alive = nic.lock())
                 alive->receive(frame);

@@ -367,8 +367,9 @@ private:
     bool m_paused = false;
     u64 m_next_host_poll = 0;
     // Where disk completions are posted in host mode: the host's queue, or
-    // the machine's own when it has none (tests).
-    CommandQueue m_own_commands;
+    // the machine's own when it has none (tests). Shared, because the
+    // network backend's receiver may be called after this machine ended.
+    std::shared_ptr<CommandQueue> m_own_commands = std::make_shared<CommandQueue>();
     CommandQueue* m_commands = nullptr;
     IdleWork m_idle_work;
     // Deterministic mode: completions waiting for their virtual time.

@@ -44,10 +44,12 @@ for cpus in 1 2; do
     grep -q "^viridian: saved the machine after" "$work/first$cpus.txt" || fail "no save message"
     boot "$cpus" --incoming "$restore" >"$work/second$cpus.txt" ||
         fail "the restored run on $cpus vCPUs failed: $(tail -2 "$work/second$cpus.txt")"
-    # --stats' device counters are the host process's, not machine state
-    # (a restored run counts from zero): only `instructions:` is compared.
+    # --stats' device and integration-service counters are the host
+    # process's, not machine state (a restored run counts from zero): only
+    # `instructions:` is compared.
     for run in full first second; do
-        grep -Ev '^(port accesses|mmio accesses|interrupts|vmbus [a-z ]+):' "$work/$run$cpus.txt" >"$work/$run$cpus.cmp"
+        grep -Ev '^(port accesses|mmio accesses|interrupts|vmbus [a-z ]+|heartbeats? ?[a-z]*|time sync messages):' \
+            "$work/$run$cpus.txt" >"$work/$run$cpus.cmp"
         mv "$work/$run$cpus.cmp" "$work/$run$cpus.txt"
     done
     # The saving run ends with the save message and its --stats line.
