@@ -89,7 +89,7 @@ TEST_CASE("Frames from the backend reach the e1000's ring on the machine's threa
     auto backend = std::make_shared<FakeBackend>();
     std::unique_ptr<Machine> m = make_machine(backend);
     std::array<u8, 16> desc{};
-    net::store_le(desc, 0, BUFFER, 8);
+    store_le(desc, 0, BUFFER, 8);
     REQUIRE(m->memory().write_bytes(RX_RING, desc.data(), desc.size()));
     nic_write(*m, RDBAL, static_cast<u32>(RX_RING));
     nic_write(*m, RDLEN, 128);
@@ -104,7 +104,7 @@ TEST_CASE("Frames from the backend reach the e1000's ring on the machine's threa
     CHECK(m->memory().read(BUFFER + 59, 1) == 0x5A);
 
     // Transmit the same bytes back out.
-    net::store_le(desc, 8, 60, 2);
+    store_le(desc, 8, 60, 2);
     desc[11] = TXD_EOP | TXD_RS;
     REQUIRE(m->memory().write_bytes(TX_RING, desc.data(), desc.size()));
     nic_write(*m, TDBAL, static_cast<u32>(TX_RING));
