@@ -1,7 +1,9 @@
 # Run inside gdb (gdb -batch -x gdb_script.py) by gdb_test.py against
 # viridian's gdb stub and the guest gdb_guest.asm. Every check prints "ok
 # ..." or "FAIL: ..." and a failure exits gdb with status 1.
+import json
 import os
+import socket
 
 import gdb
 
@@ -31,6 +33,27 @@ def pc():
     return value("$pc")
 
 
+class Qmp:
+    """A QMP client on viridian's --qmp socket (when the test gives one)."""
+
+    def __init__(self, path):
+        self.sock = socket.socket(socket.AF_UNIX)
+        self.sock.connect(path)
+        self.file = self.sock.makefile("r")
+        self.events = []
+        json.loads(self.file.readline())  # the greeting
+        self.execute("qmp_capabilities")
+
+    def execute(self, command):
+        self.sock.sendall(json.dumps({"execute": command}).encode() + b"\n")
+        while True:
+            message = json.loads(self.file.readline())
+            if "event" in message:
+                self.events.append(message["event"])
+            else:
+                return message.get("return")
+
+
 def counter():
     return int.from_bytes(bytes(gdb.selected_inferior().read_memory(COUNTER, 8)), "little")
 
@@ -47,6 +70,11 @@ gdb.execute("continue")
 check(pc() == COUNT_LOOP, "a temporary breakpoint stops at the count loop")
 check(value("$rbx") == RBX + WARM, "rbx counts the warm-up calls")
 
+qmp = Qmp(env["QMP_SOCK"]) if env.get("QMP_SOCK") else None
+if qmp:
+    # gdb and QMP agree on the run state: a debug stop is a pause.
+    check(qmp.execute("query-status")["status"] == "paused", "QMP sees the machine paused at a breakpoint")
+
 # A breakpoint in code that ran thousands of times (translated, chained).
 gdb.execute("break *%#x" % WORK)
 gdb.execute("continue")
@@ -61,6 +89,10 @@ gdb.execute("continue")
 check(pc() == WORK and counter() == 2, "continuing stops at the breakpoint again, one round later")
 check(value("$rbx") == RBX + WARM + 1, "the breakpointed instruction ran once in between")
 gdb.execute("delete")
+if qmp:
+    qmp.execute("query-status")
+    check(qmp.events.count("RESUME") >= 2 and qmp.events.count("STOP") >= 2,
+          "QMP got RESUME and STOP for gdb's continues and stops (%s)" % qmp.events)
 
 # A watchpoint on the variable the loop writes: stops after the write.
 gdb.execute("watch *(long long *)%#x" % COUNTER)

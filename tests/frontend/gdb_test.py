@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """The gdb stub end to end with Debian's gdb (docs/gdb.md): viridian boots
 gdb_guest.elf paused (-S) with --gdb on a Unix socket; gdb runs
-gdb_script.py in batch mode against it. Cases: two vCPUs with the JIT on,
-one vCPU with it off. Skipped (status 77) when gdb is not installed.
+gdb_script.py in batch mode against it. Cases: two vCPUs with the JIT on
+and a QMP socket (the script checks that QMP sees gdb's stops), one vCPU
+with the JIT off. Skipped (status 77) when gdb is not installed.
 
 usage: gdb_test.py VIRIDIAN GUEST_ELF GDB_SCRIPT"""
 import os
@@ -18,11 +19,14 @@ def symbols(elf):
     return {name: address for address, kind, name in (line.split() for line in out.splitlines()) if kind in "TDB"}
 
 
-def run_case(viridian, elf, script, cpus, jit):
+def run_case(viridian, elf, script, cpus, jit, qmp):
     with tempfile.TemporaryDirectory() as tmp:
         sock = os.path.join(tmp, "gdb.sock")
         args = [viridian, "--kernel", elf, "--memory", "64M", "--cpus", str(cpus), "--jit", jit,
                 "--gdb", "unix:" + sock, "-S"]
+        qmp_sock = os.path.join(tmp, "qmp.sock")
+        if qmp:
+            args += ["--qmp", "unix:%s,server,wait=off" % qmp_sock]
         machine = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                    stderr=subprocess.STDOUT, text=True)
         try:
@@ -30,7 +34,7 @@ def run_case(viridian, elf, script, cpus, jit):
                 if os.path.exists(sock):
                     break
                 time.sleep(0.05)
-            env = dict(os.environ, GDB_CPUS=str(cpus))
+            env = dict(os.environ, GDB_CPUS=str(cpus), QMP_SOCK=qmp_sock if qmp else "")
             for name, address in symbols(elf).items():
                 env["ADDR_" + name] = address
             gdb = subprocess.run(
@@ -58,7 +62,7 @@ def main():
         print("gdb is not installed: skipped")
         return 77
     viridian, elf, script = sys.argv[1:]
-    results = [run_case(viridian, elf, script, 2, "on"), run_case(viridian, elf, script, 1, "off")]
+    results = [run_case(viridian, elf, script, 2, "on", True), run_case(viridian, elf, script, 1, "off", False)]
     return 0 if all(results) else 1
 
 
