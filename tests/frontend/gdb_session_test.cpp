@@ -247,8 +247,12 @@ TEST_CASE("Continue and step resume the target; the stop reply names the thread 
     CHECK(exchange(session, "c").empty());
     session.report_stop(GdbStop{GdbStop::Reason::Watchpoint, 0, 0x3000, WatchKind::Access, 0});
     CHECK(session.take_output() == gdb_frame("T05awatch:3000;thread:1;"));
+    CHECK(one(session, "Z1,2000,1") == "OK");
+    CHECK(exchange(session, "c").empty());
+    session.report_stop(GdbStop{GdbStop::Reason::Breakpoint, 0, 0x2000, WatchKind::Write, 0});
+    CHECK(session.take_output() == gdb_frame("T05hwbreak:;thread:1;"));
     CHECK(one(session, "vCont?") == "vCont;c;C;s;S");
-    CHECK(one(session, "?") == "T05awatch:3000;thread:1;");
+    CHECK(one(session, "?") == "T05hwbreak:;thread:1;");
 }
 
 TEST_CASE("Ctrl-C interrupts a running target and the stop comes back as SIGINT")
