@@ -4,8 +4,12 @@
 import json
 import os
 import socket
+import sys
 
 import gdb
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from gdb_checks import MASK, check, read, value  # noqa: E402
 
 env = os.environ
 CPUS = int(env["GDB_CPUS"])
@@ -15,18 +19,6 @@ AFTER_INC = int(env["ADDR_after_inc"], 16)
 RBX = 0x1122334455667788
 WARM = 10000
 PATTERN = [0x0706050403020100, 0x0F0E0D0C0B0A0908, 0x1716151413121110, 0x1F1E1D1C1B1A1918]
-MASK = (1 << 64) - 1
-
-
-def check(condition, what):
-    if not condition:
-        print("FAIL: " + what, flush=True)
-        os._exit(1)
-    print("ok " + what, flush=True)
-
-
-def value(expression):
-    return int(gdb.parse_and_eval(expression)) & MASK
 
 
 def pc():
@@ -55,7 +47,7 @@ class Qmp:
 
 
 def counter():
-    return int.from_bytes(bytes(gdb.selected_inferior().read_memory(COUNTER, 8)), "little")
+    return int.from_bytes(read(COUNTER, 8), "little")
 
 
 check(pc() == START, "-S stops the machine before its first instruction (pc %#x)" % pc())
@@ -113,7 +105,7 @@ gdb.execute("set $rbx = 42")
 check(value("$rbx") == 42, "a register write reads back")
 gdb.selected_inferior().write_memory(COUNTER, (4).to_bytes(8, "little"))
 check(counter() == 4, "a memory write reads back")
-check(bytes(gdb.selected_inferior().read_memory(WORK, 1)) == b"\x48", "code memory reads as the guest's bytes")
+check(read(WORK, 1) == b"\x48", "code memory reads as the guest's bytes")
 try:
     gdb.selected_inferior().read_memory(0x7FFF00000000, 8)
     check(False, "unmapped memory reads fail")

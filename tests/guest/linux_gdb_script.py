@@ -4,25 +4,12 @@
 # breaks in the kernel's interrupt entries found through the IDT, continues
 # until Ctrl-C (the test sends SIGINT to gdb) and detaches.
 import os
+import sys
 
 import gdb
 
-MASK = (1 << 64) - 1
-
-
-def check(condition, what):
-    if not condition:
-        print("FAIL: " + what, flush=True)
-        os._exit(1)
-    print("ok " + what, flush=True)
-
-
-def value(expression):
-    return int(gdb.parse_and_eval(expression)) & MASK
-
-
-def read(address, length):
-    return bytes(gdb.selected_inferior().read_memory(address, length))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "frontend"))
+from gdb_checks import check, read, value  # noqa: E402
 
 
 check(len(gdb.selected_inferior().threads()) == 2, "two vCPUs, two threads")
