@@ -351,6 +351,12 @@ int main(int argc, char** argv)
     // --gdb: the stub (the server refers to the debugger, so it goes first).
     std::unique_ptr<MachineDebugger> debugger;
     std::unique_ptr<GdbServer> gdb_server;
+    // QMP stop/cont and gdb pause and resume alike (on the machine's thread).
+    const auto set_machine_paused = [&](bool pause) {
+        paused = pause;
+        if (running)
+            pause ? running->pause() : running->resume();
+    };
     const auto report_migration = [&] {
         loop.post([&monitor, progress = migration->progress()] {
             if (monitor)
@@ -430,13 +436,7 @@ int main(int argc, char** argv)
         hooks.cpu_count = options.cpus;
         hooks.vcpu_thread_id = [&] { return vcpu_thread.load(); };
         hooks.set_paused = [&](bool pause) {
-            const bool done = commands.call(
-                [&, pause] {
-                    paused = pause;
-                    if (running)
-                        pause ? running->pause() : running->resume();
-                },
-                COMMAND_TIMEOUT_NS);
+            const bool done = commands.call([&, pause] { set_machine_paused(pause); }, COMMAND_TIMEOUT_NS);
             // A gdb waiting for a stop hears of it, as of a Ctrl-C.
             if (done && pause && gdb_server)
                 gdb_server->report_stop(GdbStop{});
@@ -522,11 +522,7 @@ int main(int argc, char** argv)
     if (options.gdb) {
         MachineDebuggerHooks hooks;
         hooks.machine = [&running] { return running; };
-        hooks.set_paused = [&](bool pause) {
-            paused = pause;
-            if (running)
-                pause ? running->pause() : running->resume();
-        };
+        hooks.set_paused = set_machine_paused;
         hooks.run_state_changed = note_run_state;
         hooks.kill = [&] { request_stop({exit_status::SUCCESS, "", ShutdownCause::HostQmpQuit}); };
         hooks.report_stop = [&](const GdbStop& stop) {
