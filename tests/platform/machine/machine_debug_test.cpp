@@ -113,3 +113,77 @@ TEST_CASE("A debugger reads through the guest's page tables and leaves unmapped 
     REQUIRE(machine->memory().read_bytes(pt, &pte, 8));
     CHECK((pte & 0x20) == 0);
 }
+
+namespace {
+
+// Two vCPUs: the BSP, in flat 32-bit protected mode at CODE, starts the AP
+// (INIT, SIPI to 0x8000) and then spins on `inc ebx`; the AP spins on
+// `inc ax` at 0x8000 in real mode.
+std::unique_ptr<Machine> smp_machine()
+{
+    MachineConfig config;
+    config.memory_bytes = 32ull << 20;
+    config.cpu_count = 2;
+    config.deterministic = true;
+    ErrorOr<std::unique_ptr<Machine>> created = Machine::create(config);
+    REQUIRE_FALSE(created.is_error());
+    std::unique_ptr<Machine> machine = created.release_value();
+    const std::vector<u8> bsp = {
+        0xB8, 0x00, 0x00, 0x00, 0x01, 0xA3, 0x10, 0x03, 0xE0, 0xFE, // ICR high: APIC ID 1
+        0xB8, 0x00, 0x45, 0x00, 0x00, 0xA3, 0x00, 0x03, 0xE0, 0xFE, // INIT
+        0xB8, 0x08, 0x46, 0x00, 0x00, 0xA3, 0x00, 0x03, 0xE0, 0xFE, // SIPI, vector 8
+        0x43, 0xEB, 0xFD};                                           // inc ebx; jmp back
+    const std::vector<u8> ap = {0x40, 0xEB, 0xFD};                   // inc ax; jmp back
+    REQUIRE(machine->memory().write_bytes(CODE, bsp.data(), bsp.size()));
+    REQUIRE(machine->memory().write_bytes(0x8000, ap.data(), ap.size()));
+    CpuState state = machine->vcpu_state(0);
+    state.cr0 |= cr::CR0_PE;
+    for (unsigned s = 0; s < SEG_COUNT; ++s) {
+        state.seg[s].base = 0;
+        state.seg[s].limit = 0xFFFFFFFF;
+        state.seg[s].attr = Segment::P | Segment::S | Segment::DB | Segment::G | (s == CS ? 0xB : 0x3);
+    }
+    state.rip = CODE;
+    machine->set_vcpu_state(0, state);
+    return machine;
+}
+
+constexpr u64 BSP_SPIN = CODE + 30;
+
+} // namespace
+
+TEST_CASE("A breakpoint on one vCPU stops the whole machine and names that vCPU")
+{
+    auto machine = smp_machine();
+    machine->set_debug_points({0x8000 + 1}, {}); // the AP's jmp
+    const RunOutcome outcome = machine->run({}, 1'000'000);
+    REQUIRE(outcome.kind == RunOutcome::Kind::DebugStop);
+    CHECK(outcome.vcpu == 1);
+    CHECK(machine->vcpu_state(1).rip == 1); // CS base 0x8000, IP 1
+    CHECK((machine->vcpu_state(1).gpr[RAX] & 0xFFFF) == 1);
+}
+
+TEST_CASE("Stepping one vCPU runs one of its instructions while the others stay stopped")
+{
+    auto machine = smp_machine();
+    machine->set_debug_points({BSP_SPIN}, {});
+    REQUIRE(machine->run({}, 1'000'000).kind == RunOutcome::Kind::DebugStop);
+    machine->set_debug_points({}, {});
+    // Let the AP run too, then stop both at the BSP's spin again.
+    machine->run({}, 50'000);
+    machine->set_debug_points({BSP_SPIN}, {});
+    REQUIRE(machine->run({}, 1'000'000).kind == RunOutcome::Kind::DebugStop);
+    const CpuState ap_before = machine->vcpu_state(1);
+    const u64 ebx = machine->vcpu_state(0).gpr[RBX];
+    CHECK(ap_before.gpr[RAX] != 0); // the AP has been running
+    for (int i = 0; i < 4; ++i) {
+        machine->step_vcpu(0);
+        const RunOutcome outcome = machine->run({}, 1'000'000);
+        REQUIRE(outcome.kind == RunOutcome::Kind::DebugStop);
+        CHECK(outcome.debug.kind == DebugEvent::Kind::Step);
+        CHECK(outcome.vcpu == 0);
+    }
+    CHECK(machine->vcpu_state(0).gpr[RBX] == ebx + 2); // inc, jmp, inc, jmp
+    CHECK(machine->vcpu_state(1).gpr[RAX] == ap_before.gpr[RAX]);
+    CHECK(machine->vcpu_state(1).rip == ap_before.rip);
+}
