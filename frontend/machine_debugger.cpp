@@ -19,6 +19,24 @@ std::optional<CpuState> MachineDebugger::registers(unsigned vcpu)
     return *result;
 }
 
+std::string MachineDebugger::thread_state(unsigned vcpu)
+{
+    if (vcpu >= m_vcpu_count)
+        return "";
+    auto result = std::make_shared<std::string>();
+    const auto machine = m_hooks.machine;
+    if (!m_commands.call(
+            [machine, vcpu, result] {
+                if (Machine* m = machine())
+                    *result = m->vcpu_waits_for_sipi(vcpu)        ? "waiting for SIPI"
+                              : m->vcpu_state(vcpu).events.halted ? "halted"
+                                                                  : "running";
+            },
+            CALL_TIMEOUT_NS))
+        return "";
+    return *result;
+}
+
 bool MachineDebugger::set_registers(unsigned vcpu, const CpuState& state)
 {
     if (vcpu >= m_vcpu_count)

@@ -36,6 +36,7 @@ public:
 
     unsigned vcpu_count() const override { return m_vcpu_count; }
     std::optional<CpuState> registers(unsigned vcpu) override;
+    std::string thread_state(unsigned vcpu) override;
     bool set_registers(unsigned vcpu, const CpuState& state) override;
     size_t read_memory(unsigned vcpu, u64 address, std::span<u8> out, bool physical) override;
     size_t write_memory(unsigned vcpu, u64 address, std::span<const u8> data, bool physical) override;

@@ -528,10 +528,9 @@ std::optional<std::string> GdbSession::query(std::string_view packet)
         const std::optional<unsigned> thread = parse_thread(packet.substr(17));
         if (!thread)
             return E_INVALID;
-        const std::optional<CpuState> state = m_target.registers(*thread);
         std::string text = cat({"CPU#", std::to_string(*thread)});
-        if (state)
-            text += state->events.halted ? " [halted]" : " [running]";
+        if (const std::string state = m_target.thread_state(*thread); !state.empty())
+            text += cat({" [", state, "]"});
         return gdb_hex(text);
     }
     if (packet.starts_with("qRcmd,"))

@@ -43,6 +43,13 @@ public:
 
     // A vCPU's registers; nothing when the machine is gone.
     virtual std::optional<CpuState> registers(unsigned vcpu) = 0;
+    // What qThreadExtraInfo says of a vCPU beside its number ("running",
+    // "halted", "waiting for SIPI"); empty when the machine is gone.
+    virtual std::string thread_state(unsigned vcpu)
+    {
+        const std::optional<CpuState> state = registers(vcpu);
+        return !state ? "" : state->events.halted ? "halted" : "running";
+    }
     virtual bool set_registers(unsigned vcpu, const CpuState& state) = 0;
     // Guest memory at a virtual address through `vcpu`'s page tables (or a
     // physical one): how many bytes from the start were read or written

@@ -287,6 +287,8 @@ public:
     // the start were copied before an unmapped page or a hole.
     size_t debug_read(unsigned vcpu, u64 address, u8* out, size_t length, bool physical);
     size_t debug_write(unsigned vcpu, u64 address, const u8* data, size_t length, bool physical);
+    // An AP that has not been started (or was sent INIT) waits for a SIPI.
+    bool vcpu_waits_for_sipi(unsigned vcpu) const;
 
     // Runs every disk request's completion now (before a snapshot, at exit).
     void drain_disks();

@@ -33,6 +33,11 @@ void Machine::apply_guest_debug()
     }
 }
 
+bool Machine::vcpu_waits_for_sipi(unsigned vcpu) const
+{
+    return vcpu < m_vcpus.size() && m_board->lapic(vcpu).wait_for_sipi();
+}
+
 bool Machine::skipped_for_step(unsigned index)
 {
     const unsigned stepping = *m_step_vcpu;

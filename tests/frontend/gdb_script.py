@@ -118,6 +118,8 @@ out = gdb.execute("monitor help", to_string=True)
 check("phys" in out, "monitor help lists the physical-memory mode")
 
 if CPUS > 1:
+    threads_text = gdb.execute("info threads", to_string=True)
+    check("CPU#1 [waiting for SIPI]" in threads_text, "thread 2's extra info says the AP waits for its SIPI")
     gdb.execute("thread 2")
     check(value("$pc") == 0xFFF0, "thread 2 is the AP, waiting for its start-up IPI at its reset RIP")
     gdb.execute("thread 1")

@@ -159,8 +159,16 @@ TEST_CASE("A breakpoint on one vCPU stops the whole machine and names that vCPU"
     const RunOutcome outcome = machine->run({}, 1'000'000);
     REQUIRE(outcome.kind == RunOutcome::Kind::DebugStop);
     CHECK(outcome.vcpu == 1);
+    CHECK_FALSE(machine->vcpu_waits_for_sipi(1));
     CHECK(machine->vcpu_state(1).rip == 1); // CS base 0x8000, IP 1
     CHECK((machine->vcpu_state(1).gpr[RAX] & 0xFFFF) == 1);
+}
+
+TEST_CASE("An AP the guest has not started waits for its SIPI")
+{
+    auto machine = smp_machine();
+    CHECK(machine->vcpu_waits_for_sipi(1));
+    CHECK_FALSE(machine->vcpu_waits_for_sipi(0));
 }
 
 TEST_CASE("Stepping one vCPU runs one of its instructions while the others stay stopped")
