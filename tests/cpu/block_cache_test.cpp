@@ -146,3 +146,75 @@ TEST_CASE("A store to the second page of a straddling instruction changes what i
         CHECK(h.run_loop(100) == 100u * 0x44772211u);
     }
 }
+
+namespace {
+
+// Two blocks on two pages that jump to each other: `jmp SECOND` on the
+// first page; `dec ecx; jnz FIRST; hlt` on the second.
+struct PingPong : TwoPageCode {
+    explicit PingPong(bool jit, bool global) : TwoPageCode(jit)
+    {
+        if (global)
+            state.cr4 |= cr::CR4_PGE;
+        const u64 flags = global ? 0x107 : 0x7; // G, U, W, P
+        put64(PT + ((FIRST >> 12) & 0x1FF) * 8, FRAME_A | flags);
+        put64(PT + ((SECOND >> 12) & 0x1FF) * 8, FRAME_B | flags);
+        put(FRAME_A, {0xE9, 0xFB, 0x0F, 0x00, 0x00});
+        put(FRAME_B, {0xFF, 0xC9, 0x0F, 0x85, 0xF8, 0xEF, 0xFF, 0xFF, 0xF4});
+        cpu.flush_tlb(true);
+    }
+    // Block lookups made by `count` round trips from the first page.
+    u64 lookups_for(u32 count)
+    {
+        state.rip = FIRST;
+        state.events.halted = false;
+        state.gpr[RCX] = count;
+        const u64 before = cpu.block_lookups();
+        REQUIRE(cpu.run(100000) == RunExit::Halted);
+        CHECK(state.gpr[RCX] == 0);
+        return cpu.block_lookups() - before;
+    }
+};
+
+} // namespace
+
+TEST_CASE("Links between blocks on global pages survive a TLB flush that keeps global entries")
+{
+    for (bool jit : {false, true}) {
+        CAPTURE(jit);
+        PingPong h(jit, true);
+        h.lookups_for(100); // decoded, translated and linked
+        // A MOV CR3 without PCID: global entries stay, and so do the links
+        // into their pages. Only the first block of the run is looked up
+        // (and the HLT's block, not linked before).
+        h.cpu.flush_tlb(false);
+        CHECK(h.lookups_for(100) <= 2);
+    }
+}
+
+TEST_CASE("Links into non-global pages are dropped by every TLB flush, links into global ones by a global flush")
+{
+    for (bool global : {false, true})
+        for (bool jit : {false, true}) {
+            CAPTURE(global);
+            CAPTURE(jit);
+            PingPong h(jit, global);
+            h.lookups_for(100);
+            h.cpu.flush_tlb(global); // a global flush for global pages, any for the others
+            // Both links are looked up again once: the first block, the
+            // second, the first again (its link from the second), the HLT.
+            CHECK(h.lookups_for(100) >= 3);
+            // The second page now maps to another frame whose loop counts
+            // ECX down by two: after the flush the new code runs.
+            h.put(TwoPageCode::FRAME_C, {0x83, 0xE9, 0x02, 0x0F, 0x85, 0xF7, 0xEF, 0xFF, 0xFF, 0xF4});
+            h.put64(TwoPageCode::PT + ((TwoPageCode::SECOND >> 12) & 0x1FF) * 8,
+                    TwoPageCode::FRAME_C | (global ? 0x107 : 0x7));
+            h.cpu.flush_tlb(true);
+            h.state.rip = TwoPageCode::FIRST;
+            h.state.events.halted = false;
+            h.state.gpr[RCX] = 10;
+            const u64 before = h.cpu.retired();
+            REQUIRE(h.cpu.run(100000) == RunExit::Halted);
+            CHECK(h.cpu.retired() - before == 5 * 3 + 1); // five rounds of jmp, sub, jnz; the HLT
+        }
+}
