@@ -609,7 +609,7 @@ std::optional<RunOutcome> Machine::poll_host(const HostPoll& poll)
         return std::nullopt;
     if (std::optional<int> status = poll())
         return RunOutcome::of(RunOutcome::Kind::HostStop, *status);
-    return std::nullopt;
+    return m_ending; // the HostPoll may have asked for a reset too
 }
 
 std::optional<RunOutcome> Machine::wait_while_paused(const HostPoll& poll)

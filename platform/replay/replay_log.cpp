@@ -194,8 +194,10 @@ std::optional<int> Replayer::at_poll(Machine& machine, bool again)
             return r.end_status;
         }
         if (r.poll < m_poll || r.retired != retired)
-            return diverge("replay diverged: the recording has an input or sync record at " +
-                           where(r.poll, r.retired) + ", the replay is at " + where(m_poll, retired));
+            return diverge("replay diverged at " + where(m_poll, retired) + ": the recording reached " +
+                           (r.poll < m_poll ? "host poll " + std::to_string(r.poll) : std::string("it")) +
+                           " at instruction " + std::to_string(r.retired) + " (with " +
+                           (r.type == Record::Type::Sync ? "a sync record" : "an input") + " there)");
         if (r.type == Record::Type::Sync) {
             ++m_syncs;
             if (std::optional<std::string> differs = compare(r, take_sync(machine, m_scratch)))

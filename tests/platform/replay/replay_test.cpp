@@ -100,7 +100,8 @@ struct Recorded {
 // Records the echo machine with `typed` bytes typed at those host polls
 // (counted from 1); the host stops it at poll `stop_at` if the guest has not
 // ended the run by then.
-Recorded record_echo(const std::string& path, const std::map<unsigned, char>& typed, unsigned stop_at = 1000)
+Recorded record_echo(const std::string& path, const std::map<unsigned, char>& typed, unsigned stop_at = 1000,
+                     unsigned reset_at = 0)
 {
     RecordingHeader header;
     header.build = recording_build_identity();
@@ -116,6 +117,8 @@ Recorded record_echo(const std::string& path, const std::map<unsigned, char>& ty
         ++polls;
         if (auto it = typed.find(polls); it != typed.end())
             t.machine->serial_input(static_cast<u8>(it->second));
+        if (polls == reset_at)
+            t.machine->request_reset(); // QMP system_reset
         if (polls == stop_at)
             return 7;
         return std::nullopt;
@@ -278,6 +281,21 @@ TEST_CASE("A replay stops where the host stopped the recording")
     CHECK(replayed.outcome.kind == RunOutcome::Kind::HostStop);
     CHECK(replayed.outcome.status == 7);
     CHECK(replayed.retired == recorded.retired);
+    CHECK_FALSE(replayed.end_differs);
+    std::remove(path.c_str());
+}
+
+TEST_CASE("A host reset is recorded and replayed at the same point")
+{
+    const std::string path = temporary_path("reset.vrr");
+    const Recorded recorded = record_echo(path, {{2, 'r'}}, 1000, 4);
+    CHECK(recorded.outcome.kind == RunOutcome::Kind::Reset);
+    CHECK(recorded.outcome.by_host);
+    const Replayed replayed = replay_echo(path);
+    CHECK(replayed.outcome.kind == RunOutcome::Kind::Reset);
+    CHECK(replayed.outcome.by_host);
+    CHECK(replayed.retired == recorded.retired);
+    CHECK(replayed.com1 == "r");
     CHECK_FALSE(replayed.end_differs);
     std::remove(path.c_str());
 }
