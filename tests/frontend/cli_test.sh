@@ -85,6 +85,11 @@ check "--replay prints the same and ends as the recording did" \
     eval 'status_is 33 && cmp -s "$work/out" "$work/recorded.out" && stderr_has "replayed to the recording"'
 run --replay "$work/exit.vrr" --memory 64M
 check "--replay refuses a machine option" eval 'status_is 2 && stderr_is_one_line && stderr_has "--memory"'
+run --kernel "$reset_guest" --max-instructions 2000 --record "$work/reset.vrr"
+cp "$work/out" "$work/recorded.out"
+run --replay "$work/reset.vrr" --stats
+check "a recording spans the guest's reboots and replays to the same instruction" \
+    eval 'status_is 5 && cmp -s "$work/out" "$work/recorded.out" && stderr_has "instructions: 2000" && stderr_has "replayed to the recording"'
 run --replay "$exit_guest"
 check "--replay refuses a file that is not a recording" \
     eval 'status_is 2 && stderr_is_one_line && stderr_has "not a viridian recording"'
