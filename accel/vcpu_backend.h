@@ -16,6 +16,7 @@
 #pragma once
 
 #include "cpu/state/cpu_state.h"
+#include "cpu/state/guest_debug.h"
 #include "mmu/base/state_visitor.h"
 #include "cpu/state/cpuid_model.h"
 #include "mmu/bus/fpu_error_pins.h"
@@ -32,6 +33,7 @@ enum class VcpuExit : u8 {
     Halted,          // HLT (or a shutdown wait) with nothing to wake it yet
     TripleFault,     // a fault while delivering a double fault: the machine resets
     StopRequested,   // request_stop(): a device, a timer or the host asked
+    DebugStop,       // the debugger's breakpoint, watchpoint or step: debug_event()
 };
 
 // What a hypercall handler tells the vCPU to do next (TLFS 3.7).
@@ -79,6 +81,16 @@ public:
     virtual u64 read_tsc() = 0;
     virtual void set_hypercall_hook(HypercallHook hook) = 0;
     virtual void set_trace_hook(TraceHook hook) = 0;
+
+    // ---- A debugger (the gdb stub) ----
+    // Its breakpoints, watchpoints and single-step, kept by the backend and
+    // invisible to the guest (the interpreter checks them itself; a KVM
+    // backend would hand them to KVM_SET_GUEST_DEBUG). run() returns
+    // DebugStop when one stops the vCPU: a breakpoint before its
+    // instruction, a watchpoint after the access, a step after one
+    // instruction or one delivered event.
+    virtual void set_guest_debug(const GuestDebugSet& set) = 0;
+    virtual DebugEvent debug_event() const = 0;
 
     // ---- TLB (the Hyper-V flush hypercalls) ----
     virtual void flush_tlb(bool include_global) = 0;

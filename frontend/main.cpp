@@ -1,6 +1,8 @@
 // viridian's entry point: options → machine → run → exit status. Every
 // error reaches here as a value and leaves as one line on stderr.
 #include "frontend/console.h"
+#include "frontend/gdb/gdb_server.h"
+#include "frontend/machine_debugger.h"
 #include "frontend/machine_monitor.h"
 #include "frontend/options.h"
 #include "frontend/replay_session.h"
@@ -143,9 +145,32 @@ ShutdownCause shutdown_cause_of(const RunOutcome& outcome)
         return ShutdownCause::HostQmpQuit;
     case RunOutcome::Kind::InstructionLimit:
     case RunOutcome::Kind::HostStop:
+    case RunOutcome::Kind::DebugStop:
         return ShutdownCause::HostError;
     }
     return ShutdownCause::HostError;
+}
+
+// What gdb is told of a machine's debug stop.
+GdbStop gdb_stop_of(const RunOutcome& outcome)
+{
+    GdbStop stop;
+    stop.vcpu = outcome.vcpu;
+    stop.address = outcome.debug.address;
+    stop.watch = outcome.debug.watch;
+    switch (outcome.debug.kind) {
+    case DebugEvent::Kind::Breakpoint:
+        stop.reason = GdbStop::Reason::Breakpoint;
+        break;
+    case DebugEvent::Kind::Watchpoint:
+        stop.reason = GdbStop::Reason::Watchpoint;
+        break;
+    case DebugEvent::Kind::Step:
+    case DebugEvent::Kind::None:
+        stop.reason = GdbStop::Reason::Step;
+        break;
+    }
+    return stop;
 }
 
 } // namespace
@@ -309,7 +334,7 @@ int main(int argc, char** argv)
     Console console(true);
     // With a QMP socket the host can always wake a halted guest
     // (system_powerdown raises an SCI), so halted vCPUs wait for it.
-    config.input_can_wake = ::isatty(0) || !options.qmp.empty() || options.nic.has_value();
+    config.input_can_wake = ::isatty(0) || !options.qmp.empty() || options.nic.has_value() || options.gdb;
     // --record and --replay: the log every machine of the run takes its
     // input through, and the files the recording names.
     std::unique_ptr<ReplaySession> session;
@@ -346,7 +371,7 @@ int main(int argc, char** argv)
     // one), and the instructions retired before the running one started.
     MachineStats ended_stats{};
     u64 retired_before_running = 0;
-    bool paused = false; // kept across a reset, as QEMU keeps a stopped VM stopped
+    bool paused = options.start_paused; // kept across a reset, as QEMU keeps a stopped VM stopped
     bool nic_link_up = true; // QMP set_link, likewise kept
     std::atomic<long> vcpu_thread{0};
     // The loop asks the machine to end the run; the first reason wins.
@@ -361,6 +386,15 @@ int main(int argc, char** argv)
     std::unique_ptr<MigrationSender> migration;
     std::optional<std::string> pending_migration; // its URI, until the next poll
     std::unique_ptr<MachineMonitor> monitor;
+    // --gdb: the stub (the server refers to the debugger, so it goes first).
+    std::unique_ptr<MachineDebugger> debugger;
+    std::unique_ptr<GdbServer> gdb_server;
+    // QMP stop/cont and gdb pause and resume alike (on the machine's thread).
+    const auto set_machine_paused = [&](bool pause) {
+        paused = pause;
+        if (running)
+            pause ? running->pause() : running->resume();
+    };
     const auto report_migration = [&] {
         loop.post([&monitor, progress = migration->progress()] {
             if (monitor)
@@ -444,13 +478,11 @@ int main(int argc, char** argv)
             hooks.migration_refused = "not while recording or replaying (docs/replay.md)";
         hooks.vcpu_thread_id = [&] { return vcpu_thread.load(); };
         hooks.set_paused = [&](bool pause) {
-            return commands.call(
-                [&, pause] {
-                    paused = pause;
-                    if (running)
-                        pause ? running->pause() : running->resume();
-                },
-                COMMAND_TIMEOUT_NS);
+            const bool done = commands.call([&, pause] { set_machine_paused(pause); }, COMMAND_TIMEOUT_NS);
+            // A gdb waiting for a stop hears of it, as of a Ctrl-C.
+            if (done && pause && gdb_server)
+                gdb_server->report_stop(GdbStop{});
+            return done;
         };
         hooks.reset = [&] {
             return commands.post([&] {
@@ -519,6 +551,35 @@ int main(int argc, char** argv)
         }
     }
 
+    // --gdb: the stub's socket on the loop; its target reaches the machine
+    // through the command queue. QMP's run state follows what gdb does.
+    const auto note_run_state = [&](bool now_paused) { // the loop's thread
+        if (monitor && monitor->paused() != now_paused) {
+            monitor->set_paused(now_paused);
+            monitor->emit_event(now_paused ? "STOP" : "RESUME");
+        }
+    };
+    if (monitor && options.start_paused)
+        monitor->set_paused(true);
+    if (options.gdb) {
+        MachineDebuggerHooks hooks;
+        hooks.machine = [&running] { return running; };
+        hooks.set_paused = set_machine_paused;
+        hooks.run_state_changed = note_run_state;
+        hooks.kill = [&] { request_stop({exit_status::SUCCESS, "", ShutdownCause::HostQmpQuit}); };
+        hooks.report_stop = [&](const GdbStop& stop) {
+            loop.post([&gdb_server, stop] {
+                if (gdb_server)
+                    gdb_server->report_stop(stop);
+            });
+        };
+        debugger = std::make_unique<MachineDebugger>(commands, options.cpus, std::move(hooks));
+        ErrorOr<std::unique_ptr<GdbServer>> listening = GdbServer::listen(loop, *debugger, *options.gdb);
+        if (listening.is_error())
+            return fail("--gdb: " + listening.error().message);
+        gdb_server = listening.release_value();
+    }
+
     // Console input and the quit keys, read on the loop, typed into the
     // machine that runs when the bytes arrive.
     std::unique_ptr<FdWatcher> stdin_watcher;
@@ -555,6 +616,13 @@ int main(int argc, char** argv)
         if (monitor) {
             monitor->emit_shutdown(cause);
             monitor->close();
+        }
+        if (gdb_server) {
+            GdbStop exited;
+            exited.reason = GdbStop::Reason::Exited;
+            exited.status = final_status;
+            gdb_server->report_stop(exited);
+            gdb_server->close();
         }
         stdin_watcher.reset();
         signals.clear();
@@ -643,13 +711,31 @@ int main(int argc, char** argv)
             if (session)
                 session->begin(machine);
             running = &machine;
+            if (debugger)
+                debugger->machine_started(machine);
             if (paused)
                 machine.pause();
             // The instruction limit is for the whole run, across restarts.
             std::optional<u64> limit;
             if (options.max_instructions)
                 limit = *options.max_instructions > retired ? *options.max_instructions - retired : 0;
-            const RunOutcome outcome = machine.run(poll, limit);
+            RunOutcome outcome = machine.run(poll, limit);
+            // A debug stop pauses the machine (for QMP too) until gdb or
+            // QMP cont resumes it; the run goes on in the same machine.
+            while (outcome.kind == RunOutcome::Kind::DebugStop) {
+                paused = true;
+                machine.pause();
+                loop.post([&, stop = gdb_stop_of(outcome)] {
+                    note_run_state(true);
+                    if (gdb_server)
+                        gdb_server->report_stop(stop);
+                });
+                if (options.max_instructions) {
+                    const u64 so_far = before + machine.retired();
+                    limit = *options.max_instructions > so_far ? *options.max_instructions - so_far : 0;
+                }
+                outcome = machine.run(poll, limit);
+            }
             end_migration("the machine stopped running");
             running = nullptr;
             retired = before + machine.retired();

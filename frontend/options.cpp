@@ -43,6 +43,7 @@ enum class Opt : u8 {
     Serial,
     Serial2,
     Qmp,
+    Gdb,
     Drive,
     Nic,
     Record,
@@ -77,6 +78,7 @@ constexpr OptionSpec OPTION_SPECS[] = {
     {"cpu", Opt::Cpu, true},
     {"serial", Opt::Serial, true},    {"serial2", Opt::Serial2, true},
     {"qmp", Opt::Qmp, true},
+    {"gdb", Opt::Gdb, true},
     {"drive", Opt::Drive, true},
     {"nic", Opt::Nic, true},
     {"bios", Opt::Bios, true},
@@ -307,6 +309,9 @@ ErrorOr<void> apply(Options& options, Opt id, std::string_view value)
         options.qmp.push_back(spec.release_value());
         break;
     }
+    case Opt::Gdb:
+        options.gdb = TRY(parse_gdb_address(value));
+        break;
     case Opt::Drive: {
         DriveSpec drive = TRY(parse_drive_spec(value));
         if (drive.interface == DriveSpec::Interface::Scsi && drive.media == DriveSpec::Media::Cdrom)
@@ -607,6 +612,37 @@ ErrorOr<u64> parse_memory_size(std::string_view text)
     return (bytes + PAGE_SIZE - 1) & PAGE_MASK;
 }
 
+ErrorOr<ListenAddress> parse_gdb_address(std::string_view text)
+{
+    const auto bad = [&](const std::string& why) {
+        return make_error("--gdb: " + quoted(text) + ": " + why + " (expected tcp::PORT, tcp:HOST:PORT or unix:PATH)");
+    };
+    ListenAddress address;
+    if (text.starts_with("unix:")) {
+        address.kind = ListenAddress::Kind::Unix;
+        address.path = std::string(text.substr(5));
+        if (address.path.empty())
+            return bad("no socket path");
+        return address;
+    }
+    if (!text.starts_with("tcp:"))
+        return bad("not a tcp: or unix: address");
+    address.kind = ListenAddress::Kind::Tcp;
+    const std::string_view rest = text.substr(4);
+    const size_t colon = rest.rfind(':');
+    if (colon == std::string_view::npos)
+        return bad("no port");
+    std::string_view host = rest.substr(0, colon);
+    if (host.size() >= 2 && host.front() == '[' && host.back() == ']')
+        host = host.substr(1, host.size() - 2);
+    const std::optional<u64> port = parse_u64(rest.substr(colon + 1));
+    if (!port || *port > 65535)
+        return bad(quoted(rest.substr(colon + 1)) + " is not a port number");
+    address.host = std::string(host);
+    address.port = static_cast<u16>(*port);
+    return address;
+}
+
 ErrorOr<QmpSpec> parse_qmp_spec(std::string_view text)
 {
     // QEMU's legacy character-device syntax (qemu-options.hx, -chardev and
@@ -678,6 +714,13 @@ ErrorOr<Options> parse_options(std::span<const std::string_view> args)
         std::string_view arg = args[i];
         if (arg == "-h")
             arg = "--help";
+        // QEMU's short forms: -s is -gdb tcp::1234, -S starts paused.
+        if (arg == "-s")
+            arg = "--gdb=tcp::1234";
+        if (arg == "-S") {
+            options.start_paused = true;
+            continue;
+        }
         if (!arg.starts_with("--") || arg.size() == 2)
             return make_error("unexpected argument " + quoted(arg) + " (options start with --)");
 
@@ -732,6 +775,10 @@ ErrorOr<Options> parse_options(std::span<const std::string_view> args)
         return make_error("--replay-alter-input needs --replay");
     if (options.sync_interval && !options.record)
         return make_error("--sync-interval needs --record");
+    // A debugger writes registers and memory: input a recording does not
+    // hold (reverse execution in a replay comes later, issue 18).
+    if ((options.record || options.replay) && options.gdb)
+        return make_error("--gdb does not go with --record or --replay yet");
     if (options.record && (options.incoming || options.save_at))
         return make_error("--record starts from power-on: it does not go with --incoming or --save-at");
     if (options.record)
@@ -777,6 +824,10 @@ std::string usage_text()
            "  --nic none               an e1000 on user-mode networking (libslirp: DHCP gives the guest\n"
            "                           10.0.2.15, the host is 10.0.2.2, DNS 10.0.2.3), or no adapter,\n"
            "                           the default (docs/network.md)\n"
+           "  --gdb tcp::PORT | tcp:HOST:PORT | unix:PATH\n"
+           "                           serve the gdb remote protocol there (docs/gdb.md)\n"
+           "  -s                       --gdb tcp::1234\n"
+           "  -S                       start paused until gdb or QMP cont resumes the machine\n"
            "  --qmp unix:PATH,server,wait=off\n"
            "  --qmp tcp:HOST:PORT,server,wait=off\n"
            "                           serve QMP, the QEMU Machine Protocol (docs/qmp.md); wait=on\n"

@@ -122,6 +122,10 @@ struct Options {
     SerialTarget serial2{SerialTarget::Kind::None, {}}; // COM2
     SerialTarget debugcon{SerialTarget::Kind::None, {}}; // port 0x402
     std::vector<QmpSpec> qmp; // each --qmp, in order
+    // --gdb (or -s: tcp::1234): the gdb remote stub's socket (docs/gdb.md).
+    std::optional<ListenAddress> gdb;
+    // -S: the machine starts paused until gdb or QMP cont resumes it.
+    bool start_paused = false;
     std::vector<DriveSpec> drives; // each --drive, in order, every index assigned
     std::optional<NicSpec> nic;    // --nic user; none without --nic or with --nic none
     // Record and replay (docs/replay.md).
@@ -141,6 +145,8 @@ ErrorOr<Options> parse_options(std::span<const std::string_view> args);
 ErrorOr<u64> parse_memory_size(std::string_view text);
 
 ErrorOr<QmpSpec> parse_qmp_spec(std::string_view text);
+// --gdb: tcp::PORT, tcp:HOST:PORT or unix:PATH (QEMU's -gdb spellings).
+ErrorOr<ListenAddress> parse_gdb_address(std::string_view text);
 
 std::string usage_text();
 std::string version_text();

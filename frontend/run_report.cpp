@@ -13,6 +13,7 @@ int report_outcome(std::FILE* out, const RunOutcome& outcome, const Machine& mac
     case Kind::PowerOff:
     case Kind::Reset:
     case Kind::Checkpoint:
+    case Kind::DebugStop: // the frontend pauses and runs on; it never ends a run
         return exit_status::SUCCESS;
     case Kind::TripleFault: {
         const CpuState state = machine.vcpu_state(outcome.vcpu);

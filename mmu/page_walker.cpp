@@ -158,7 +158,7 @@ std::optional<Fault> Walker::finish(u64 leaf, GuestPhys phys, u64 page_size, Tra
     // entry used; D only on the leaf and only for a write. Each update writes just
     // the entry's low byte (where A and D live) and only when a bit changes, so
     // untouched tables never look written to the code-page tracking.
-    for (unsigned i = 0; i < m_used_count; ++i) {
+    for (unsigned i = 0; i < m_used_count && !m_req.inspect_only; ++i) {
         bool is_leaf = i + 1 == m_used_count;
         u8 set = u8(PTE_A | (is_leaf && write ? PTE_D : 0));
         // The byte as the walk read it; a table that maps itself may have had

@@ -44,6 +44,8 @@ struct WalkRequest {
     bool user = false;
     // Supervisor data access with EFLAGS.AC=1 (explicit, CPL < 3): SMAP allows it.
     bool smap_override = false;
+    // A debugger's look (the gdb stub): no accessed or dirty bit is written.
+    bool inspect_only = false;
 };
 
 struct Translation {

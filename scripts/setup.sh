@@ -17,6 +17,7 @@ PACKAGES=(
     clang-14 libclang-rt-14-dev # libFuzzer and the sanitizers (the libfuzzer test)
     seabios # the system ROM a machine boots through without --kernel (/usr/share/seabios/bios.bin)
     xorriso # El Torito ISO images for the CD-ROM boot test (tests/frontend/cdrom_boot_test.sh)
+    gdb # the gdb stub tests (tests/frontend/gdb_test.py, docs/gdb.md)
 )
 
 # shellcheck source=scripts/packages.sh

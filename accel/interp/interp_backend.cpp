@@ -38,6 +38,8 @@ public:
             return VcpuExit::TripleFault;
         case RunExit::StopRequested:
             return VcpuExit::StopRequested;
+        case RunExit::DebugStop:
+            return VcpuExit::DebugStop;
         }
         return VcpuExit::StopRequested;
     }
@@ -104,6 +106,8 @@ public:
         });
     }
     void set_trace_hook(TraceHook hook) override { m_cpu.set_trace_hook(std::move(hook)); }
+    void set_guest_debug(const GuestDebugSet& set) override { m_cpu.set_guest_debug(set); }
+    DebugEvent debug_event() const override { return m_cpu.debug_event(); }
 
     void flush_tlb(bool include_global) override { m_cpu.flush_tlb(include_global); }
     void invalidate_page(u64 linear) override { m_cpu.invalidate_page(linear); }

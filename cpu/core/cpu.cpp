@@ -324,7 +324,7 @@ const Block* Cpu::execute_block(const Block& block, u64 end)
     // tracing, single-stepping, breakpoints (RF, DR7) and the STI/MOV SS
     // shadow are rare, and every instruction that can start them ends its block.
     if (m_trace || (s.rflags & (rf::TF | rf::RF)) || s.events.interrupt_shadow ||
-        debug_active()) [[unlikely]] {
+        debug_active() || (m_gdb_any && gdb_block_needs_care(block))) [[unlikely]] {
         execute_block_carefully(block, end);
         return &block;
     }
@@ -342,7 +342,9 @@ const Block* Cpu::execute_block(const Block& block, u64 end)
     if (count == block.insns.size() && !alignment_checks_armed() &&
         &block != m_uncached.get()) [[likely]] {
         if (block.native) {
-            m_native_end = end;
+            // With debugger breakpoints set, translated code goes into no
+            // successor: that block may hold one (gdb_block_needs_care).
+            m_native_end = m_gdb_any ? m_retired : end;
             block.native(this, &s);
             return m_last_native_block;
         }
@@ -424,6 +426,10 @@ void Cpu::drop_stale_writes()
 RunExit Cpu::run(u64 budget)
 {
     m_stop_requested = false;
+    m_debug_event = DebugEvent{};
+    // A debugger's single-step: one instruction or one event.
+    if (m_guest_debug.single_step) [[unlikely]]
+        budget = 1;
     // The dirty log may have cleaned pages since the last run (between
     // slices): even an interrupt frame pushed below must mark its page.
     drop_stale_writes();
@@ -500,6 +506,14 @@ RunExit Cpu::run(u64 budget)
         m_triple_fault = false;
         return RunExit::TripleFault;
     }
+    if (m_debug_event.kind != DebugEvent::Kind::None) [[unlikely]]
+        return RunExit::DebugStop;
+    // The step is done once it retired an instruction or delivered an event
+    // (stepping into an interrupt handler, as gdb expects on hardware).
+    if (m_guest_debug.single_step && used() != end - budget) [[unlikely]] {
+        m_debug_event = DebugEvent{DebugEvent::Kind::Step, s.rip, WatchKind::Write};
+        return RunExit::DebugStop;
+    }
     return m_stop_requested ? RunExit::StopRequested : RunExit::BudgetExhausted;
 }
 
@@ -510,6 +524,11 @@ void Cpu::execute_block_carefully(const Block& block, u64 end)
     const bool check_limit = !s.in_64bit_code();
     const u64 rip_mask = ip_mask();
     for (const Insn& insn : block.insns) {
+        // A debugger's breakpoint stops the vCPU before the instruction;
+        // a single-step runs the instruction it starts on, whatever is set
+        // there (stepping off a breakpoint).
+        if (m_gdb_any && !m_guest_debug.single_step && gdb_breakpoint_here()) [[unlikely]]
+            return;
         // The instruction after MOV SS / POP SS: its debug traps are held.
         const bool after_mov_ss = s.events.mov_ss_blocking;
         s.events.mov_ss_blocking = false;
@@ -548,6 +567,11 @@ void Cpu::execute_block_carefully(const Block& block, u64 end)
             s.events.mov_ss_blocking = false; // a second MOV SS does not extend it
         if (debug_trap_after(single_step, after_mov_ss)) [[unlikely]]
             return;
+        // A debugger's watchpoint stops the vCPU after the instruction.
+        if (m_debug_event.kind != DebugEvent::Kind::None) [[unlikely]] {
+            m_stop_requested = true;
+            return;
+        }
         if (m_end_block || generation != m_blocks.generation() || m_retired >= end ||
             m_stop_requested)
             return;
@@ -592,6 +616,8 @@ void Cpu::handle_fault()
     s.events.mov_ss_blocking = false;
     m_db_hits = 0; // nor do its data breakpoint matches count
     m_db_hit_enabled = false;
+    if (m_debug_event.kind == DebugEvent::Kind::Watchpoint) // nor the debugger's
+        m_debug_event = DebugEvent{};
     m_last_fault = m_fault;
     if (m_fault.vector == VEC_PF)
         s.cr2 = m_fault.address;

@@ -5,6 +5,7 @@
 
 #include "cpu/core/block_cache.h"
 #include "cpu/state/cpuid_model.h"
+#include "cpu/state/guest_debug.h"
 #include "cpu/decoder/insn.h"
 #include "cpu/core/lazy_flags.h"
 #include "mmu/bus/fpu_error_pins.h"
@@ -20,6 +21,7 @@ enum class RunExit : u8 {
     Halted,          // HLT (or shutdown wait) with nothing to wake it
     TripleFault,     // a fault during double-fault delivery: the machine resets
     StopRequested,   // request_stop() from a device or the frontend
+    DebugStop,       // the debugger's breakpoint, watchpoint or step: debug_event()
 };
 
 // How an event entered the CPU: decides error-code pushing, privilege
@@ -98,6 +100,11 @@ public:
     bool call_hypercall_handler() { return m_hypercall(*this); }
     // The fault that caused the last TripleFault exit.
     const Fault& last_fault() const { return m_last_fault; }
+    // A debugger's own breakpoints, watchpoints and single-step
+    // (cpu/core/guest_debug.cpp); run() returns DebugStop when one stops the
+    // vCPU, and debug_event() says which.
+    void set_guest_debug(const GuestDebugSet& set);
+    const DebugEvent& debug_event() const { return m_debug_event; }
     // Guest TSC before tsc_offset. Defaults to retired instructions.
     void set_tsc_source(std::function<u64()> source) { m_tsc_source = std::move(source); }
     // RDRAND/RDSEED draw from this seeded generator (cpu/core/random.cpp), so that
@@ -520,7 +527,7 @@ public:
     // Data and I/O accesses the instruction makes (slow paths only).
     void note_data_access(u64 linear, unsigned size, bool write)
     {
-        if (m_data_watch) [[unlikely]]
+        if (m_data_watch | m_gdb_watch) [[unlikely]]
             match_data_breakpoints(linear, size, write);
     }
     void note_io_access(u16 port, unsigned size)
@@ -530,7 +537,10 @@ public:
     }
     // True once an enabled data/I-O breakpoint matched in this instruction:
     // a REP string instruction stops after the iteration (trap-like #DB).
-    bool data_breakpoint_hit() const { return m_db_hit_enabled; }
+    bool data_breakpoint_hit() const
+    {
+        return m_db_hit_enabled || m_debug_event.kind == DebugEvent::Kind::Watchpoint;
+    }
     // MOV SS / POP SS: interrupts and debug traps wait one instruction.
     void block_after_mov_ss()
     {
@@ -545,6 +555,13 @@ public:
     // x86/syscall.c). The instruction must end its block.
     void request_single_step_trap() { m_step_trap_requested = true; }
     bool page_watched(u64 vpn) const;
+    bool any_page_watched() const { return m_data_watch | m_gdb_watch; }
+    // The debugger's set (cpu/core/guest_debug.cpp): whether `block` must run
+    // on the careful path, whether a breakpoint is at the next instruction,
+    // and its watchpoints' matches.
+    bool gdb_block_needs_care(const Block& block) const;
+    bool gdb_breakpoint_here();
+    void match_gdb_watchpoints(u64 linear, unsigned size, bool write);
     void match_data_breakpoints(u64 linear, unsigned size, bool write);
     void match_io_breakpoints(u16 port, unsigned size);
     bool instruction_breakpoint();
@@ -646,4 +663,10 @@ private:
     bool m_no_step_trap = false;   // it entered a handler with TF cleared (INT n, SYSCALL)
     bool m_step_trap_requested = false; // request_single_step_trap()
     bool m_icebp = false;          // it was INT1/ICEBP, whose #DB reports the traps
+    // The debugger's own set (set_guest_debug) and what stopped the vCPU.
+    GuestDebugSet m_guest_debug;
+    bool m_gdb_any = false;     // anything in the set
+    bool m_gdb_careful = false; // watchpoints or single-step: every block runs carefully
+    u8 m_gdb_watch = 0;         // 1 while it has watchpoints
+    DebugEvent m_debug_event;
 };

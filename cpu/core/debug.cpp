@@ -73,6 +73,9 @@ void Cpu::sync_debug_registers()
 
 bool Cpu::page_watched(u64 vpn) const
 {
+    for (const Watchpoint& w : m_guest_debug.watchpoints)
+        if ((w.linear >> 12) <= vpn && vpn <= ((w.linear + w.length - 1) >> 12))
+            return true;
     for (unsigned n = 0; n < 4; ++n)
         if (((m_data_watch >> n) & 1) && (m_watch_base[n] >> 12) == vpn)
             return true;
@@ -81,6 +84,8 @@ bool Cpu::page_watched(u64 vpn) const
 
 void Cpu::match_data_breakpoints(u64 linear, unsigned size, bool write)
 {
+    if (m_gdb_watch) [[unlikely]]
+        match_gdb_watchpoints(linear, size, write);
     for (unsigned n = 0; n < 4; ++n) {
         if (!((m_data_watch >> n) & 1))
             continue;

@@ -64,7 +64,7 @@ bool Cpu::translate(u64 linear, Access access, bool user, SoftTlb::Entry*& entry
     const bool smap_sensitive = !user && tr.user && (s.cr4 & cr::CR4_SMAP);
     // Pages with a data breakpoint stay out of the read/write tags, so that
     // every access to them reaches slow_read/slow_write, which report it.
-    const bool uncached_data = smap_sensitive || (m_data_watch && page_watched(vpn));
+    const bool uncached_data = smap_sensitive || (any_page_watched() && page_watched(vpn));
     switch (access) {
     case Access::Execute:
         e.exec_tag = vpn;

@@ -49,7 +49,7 @@ void HeartbeatIc::beat()
         ++m_missed_in_row;
     }
     std::vector<u8> m = request(ic::TYPE_HEARTBEAT, ic::HEARTBEAT_BODY);
-    store_u64(m, ic::HEARTBEAT_SEQUENCE, m_sequence);
+    store_le64(m, ic::HEARTBEAT_SEQUENCE, m_sequence);
     // A full ring (a guest that stopped reading) is a missed beat next time.
     send(m);
     m_outstanding = true;
@@ -61,12 +61,12 @@ void HeartbeatIc::on_response(u16 type, std::span<const u8> m)
     if (type != ic::TYPE_HEARTBEAT)
         return;
     if (m.size() < ic::HEARTBEAT_SEQUENCE + 8 || !m_outstanding ||
-        load_u64(m, ic::HEARTBEAT_SEQUENCE) != m_sequence + 1) {
+        load_le64(m, ic::HEARTBEAT_SEQUENCE) != m_sequence + 1) {
         ++m_bad;
         return;
     }
     // The next request carries the guest's number, which it will bump again.
-    m_sequence = load_u64(m, ic::HEARTBEAT_SEQUENCE);
+    m_sequence = load_le64(m, ic::HEARTBEAT_SEQUENCE);
     m_outstanding = false;
     m_missed_in_row = 0;
     ++m_answered;

@@ -7,13 +7,13 @@ using namespace vmbus;
 
 u32 ic::load_version(std::span<const u8> m, unsigned at)
 {
-    return (u32{load_u16(m, at)} << 16) | load_u16(m, at + 2);
+    return (u32{load_le16(m, at)} << 16) | load_le16(m, at + 2);
 }
 
 void ic::store_version(std::span<u8> m, unsigned at, u32 version)
 {
-    store_u16(m, at, static_cast<u16>(version >> 16));
-    store_u16(m, at + 2, static_cast<u16>(version));
+    store_le16(m, at, static_cast<u16>(version >> 16));
+    store_le16(m, at + 2, static_cast<u16>(version));
 }
 
 void ic::visit_timer(StateVisitor& v, ClockTimer& timer)
@@ -59,8 +59,8 @@ void IcService::opened()
     // declared icversion_data[1] and count it in the size they require.
     std::vector<u8> m = frame(ic::TYPE_NEGOTIATE, ic::FRAMEWORK_VERSIONS[0], 0x10000,
                               8 + 4 * (frameworks + services + 1));
-    store_u16(m, ic::NEGOTIATE_FRAMEWORK_COUNT, static_cast<u16>(frameworks));
-    store_u16(m, ic::NEGOTIATE_MESSAGE_COUNT, static_cast<u16>(services));
+    store_le16(m, ic::NEGOTIATE_FRAMEWORK_COUNT, static_cast<u16>(frameworks));
+    store_le16(m, ic::NEGOTIATE_MESSAGE_COUNT, static_cast<u16>(services));
     unsigned at = ic::NEGOTIATE_VERSIONS;
     for (u32 v : ic::FRAMEWORK_VERSIONS)
         ic::store_version(m, std::exchange(at, at + 4), v);
@@ -79,12 +79,12 @@ void IcService::close()
 std::vector<u8> IcService::frame(u16 type, u32 framework, u32 message_version, size_t body)
 {
     std::vector<u8> m(ic::HEADER_END + body);
-    store_u32(m, ic::PIPE_FLAGS, 1);
-    store_u32(m, ic::PIPE_SIZE, static_cast<u32>(m.size() - ic::PIPE_HEADER));
+    store_le32(m, ic::PIPE_FLAGS, 1);
+    store_le32(m, ic::PIPE_SIZE, static_cast<u32>(m.size() - ic::PIPE_HEADER));
     ic::store_version(m, ic::FRAMEWORK_VERSION, framework);
-    store_u16(m, ic::TYPE, type);
+    store_le16(m, ic::TYPE, type);
     ic::store_version(m, ic::MESSAGE_VERSION, message_version);
-    store_u16(m, ic::SIZE, static_cast<u16>(body));
+    store_le16(m, ic::SIZE, static_cast<u16>(body));
     m[ic::TRANSACTION] = ++m_transaction;
     m[ic::FLAGS] = ic::FLAG_TRANSACTION | ic::FLAG_REQUEST;
     return m;
@@ -113,7 +113,7 @@ void IcService::receive(const Packet& packet)
     if (packet.type != PACKET_DATA_INBAND || m.size() < ic::HEADER_END ||
         !(m[ic::FLAGS] & ic::FLAG_RESPONSE))
         return;
-    const u16 type = load_u16(m, ic::TYPE);
+    const u16 type = load_le16(m, ic::TYPE);
     if (type != ic::TYPE_NEGOTIATE) {
         if (m_negotiated)
             on_response(type, m);
@@ -121,9 +121,9 @@ void IcService::receive(const Packet& packet)
     }
     // The guest rewrote the counts to 1 and 1 and put its choices first;
     // counts of 0 say it found nothing it could use.
-    if (m_negotiated || m.size() < ic::NEGOTIATE_VERSIONS + 8 || load_u32(m, ic::STATUS) != 0 ||
-        load_u16(m, ic::NEGOTIATE_FRAMEWORK_COUNT) != 1 ||
-        load_u16(m, ic::NEGOTIATE_MESSAGE_COUNT) != 1)
+    if (m_negotiated || m.size() < ic::NEGOTIATE_VERSIONS + 8 || load_le32(m, ic::STATUS) != 0 ||
+        load_le16(m, ic::NEGOTIATE_FRAMEWORK_COUNT) != 1 ||
+        load_le16(m, ic::NEGOTIATE_MESSAGE_COUNT) != 1)
         return;
     const u32 framework = ic::load_version(m, ic::NEGOTIATE_VERSIONS);
     const u32 service = ic::load_version(m, ic::NEGOTIATE_VERSIONS + 4);

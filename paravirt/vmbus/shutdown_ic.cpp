@@ -14,7 +14,7 @@ ShutdownIc::ShutdownIc(GuestMemory memory, std::function<void()> signal_guest)
 void ShutdownIc::on_response(u16 type, std::span<const u8> m)
 {
     if (type == ic::TYPE_SHUTDOWN)
-        m_shutdown_status = load_u32(m, ic::STATUS);
+        m_shutdown_status = load_le32(m, ic::STATUS);
 }
 
 bool ShutdownIc::request_shutdown()
@@ -22,7 +22,7 @@ bool ShutdownIc::request_shutdown()
     if (!ready())
         return false;
     std::vector<u8> m = request(ic::TYPE_SHUTDOWN, ic::SHUTDOWN_BODY);
-    store_u32(m, ic::SHUTDOWN_FLAGS, 0); // a graceful shutdown
+    store_le32(m, ic::SHUTDOWN_FLAGS, 0); // a graceful shutdown
     m_shutdown_status.reset();
     return send(m);
 }

@@ -69,7 +69,7 @@ void Storvsp::handle(const Packet& packet)
     // completion is as long as what it sent.
     std::vector<u8> reply(packet.body.begin(),
                           packet.body.begin() + std::min<size_t>(packet.body.size(), vstor::PACKET_SIZE));
-    switch (load_u32(reply, vstor::OPERATION)) {
+    switch (load_le32(reply, vstor::OPERATION)) {
     case vstor::BEGIN_INITIALIZATION:
     case vstor::END_INITIALIZATION:
     case vstor::RESET_LUN:
@@ -77,7 +77,7 @@ void Storvsp::handle(const Packet& packet)
     case vstor::RESET_BUS:
         return complete(packet.transaction_id, std::move(reply), vstor::STATUS_SUCCESS);
     case vstor::QUERY_PROTOCOL_VERSION: {
-        const u16 v = load_u16(reply, vstor::VERSION);
+        const u16 v = load_le16(reply, vstor::VERSION);
         const bool ok = supported_version(v);
         if (ok)
             m_version = v;
@@ -87,7 +87,7 @@ void Storvsp::handle(const Packet& packet)
     case vstor::QUERY_PROPERTIES:
         std::fill(reply.begin() + vstor::VERSION, reply.end(), 0);
         // One channel (no sub-channels offered), no flags.
-        store_u32(reply, vstor::PROPERTIES_MAX_TRANSFER, MAX_TRANSFER);
+        store_le32(reply, vstor::PROPERTIES_MAX_TRANSFER, MAX_TRANSFER);
         return complete(packet.transaction_id, std::move(reply), vstor::STATUS_SUCCESS);
     case vstor::EXECUTE_SRB:
         return execute_srb(packet, std::move(reply));
@@ -101,12 +101,12 @@ void Storvsp::execute_srb(const Packet& packet, std::vector<u8> reply)
     auto refuse = [&](u8 srb_status) {
         reply[vstor::SRB_STATUS] = srb_status;
         reply[vstor::SRB_SCSI_STATUS] = 0;
-        store_u32(reply, vstor::SRB_TRANSFER_LENGTH, 0);
+        store_le32(reply, vstor::SRB_TRANSFER_LENGTH, 0);
         complete(packet.transaction_id, std::move(reply), vstor::STATUS_SUCCESS);
     };
     const u8 cdb_length = reply[vstor::SRB_CDB_LENGTH];
     const u8 data_in = reply[vstor::SRB_DATA_IN];
-    const u32 length = load_u32(reply, vstor::SRB_TRANSFER_LENGTH);
+    const u32 length = load_le32(reply, vstor::SRB_TRANSFER_LENGTH);
     if (cdb_length == 0 || cdb_length > vstor::SRB_CDB_MAX || data_in > vstor::DATA_NONE)
         return refuse(vstor::SRB_INVALID_REQUEST);
 
@@ -157,7 +157,7 @@ void Storvsp::srb_done(const std::shared_ptr<Pending>& pending, const ScsiTarget
         !copy_guest(pending->ranges, std::span<u8>(pending->buffer).first(moved), true))
         srb_status = vstor::SRB_ERROR;
     reply[vstor::SRB_SCSI_STATUS] = result.status;
-    store_u32(reply, vstor::SRB_TRANSFER_LENGTH, moved);
+    store_le32(reply, vstor::SRB_TRANSFER_LENGTH, moved);
     // Sense data replaces the CDB in the SRB, at most what the guest has room for.
     const size_t sense = std::min<size_t>({result.sense.size(), vstor::SRB_SENSE_MAX,
                                            reply[vstor::SRB_SENSE_LENGTH]});
@@ -196,9 +196,9 @@ bool Storvsp::copy_guest(const std::vector<GpaRange>& ranges, std::span<u8> buff
 
 void Storvsp::complete(u64 transaction_id, std::vector<u8> reply, u32 status)
 {
-    store_u32(reply, vstor::OPERATION, vstor::COMPLETE_IO);
-    store_u32(reply, vstor::FLAGS, 0);
-    store_u32(reply, vstor::STATUS, status);
+    store_le32(reply, vstor::OPERATION, vstor::COMPLETE_IO);
+    store_le32(reply, vstor::FLAGS, 0);
+    store_le32(reply, vstor::STATUS, status);
     send(transaction_id, std::move(reply));
 }
 

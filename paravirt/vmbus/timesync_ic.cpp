@@ -35,10 +35,10 @@ void TimesyncIc::send_time(bool sync)
     std::vector<u8> m =
         request(ic::TYPE_TIMESYNC, v4 ? ic::TIMESYNC_V4_BODY : ic::TIMESYNC_V3_BODY);
     // Both clocks read together, so the guest's correction is right.
-    store_u64(m, ic::TIMESYNC_PARENT_TIME, m_unix_time_ns() / 100 + ic::EPOCH_1601_TO_1970);
+    store_le64(m, ic::TIMESYNC_PARENT_TIME, m_unix_time_ns() / 100 + ic::EPOCH_1601_TO_1970);
     const u8 flags = sync ? ic::TIMESYNC_FLAG_SYNC : ic::TIMESYNC_FLAG_SAMPLE;
     if (v4) {
-        store_u64(m, ic::TIMESYNC_REFERENCE_TIME, m_reference_time());
+        store_le64(m, ic::TIMESYNC_REFERENCE_TIME, m_reference_time());
         m[ic::TIMESYNC_V4_FLAGS] = flags;
     } else {
         m[ic::TIMESYNC_V3_FLAGS] = flags;

@@ -7,6 +7,7 @@
 // All fields are little-endian and packed.
 #pragma once
 
+#include "mmu/base/byte_order.h" // every VMBus device reads fields with load_le32 & co.
 #include "mmu/base/types.h"
 
 #include <array>
@@ -134,30 +135,6 @@ constexpr unsigned SIZE = 16, CHILD_RELID = 8, TARGET_VP = 12, STATUS = 12;
 // (the guest only tests for non-zero).
 constexpr u32 STATUS_SUCCESS = 0;
 constexpr u32 STATUS_UNSUCCESSFUL = 0xC0000001;
-
-// Little-endian field access on a message or packet buffer (every VMBus
-// device uses these); the caller checks sizes.
-inline u32 load_u32(std::span<const u8> m, size_t at)
-{
-    u32 v;
-    std::memcpy(&v, m.data() + at, 4);
-    return v;
-}
-inline u16 load_u16(std::span<const u8> m, size_t at)
-{
-    u16 v;
-    std::memcpy(&v, m.data() + at, 2);
-    return v;
-}
-inline u64 load_u64(std::span<const u8> m, size_t at)
-{
-    u64 v;
-    std::memcpy(&v, m.data() + at, 8);
-    return v;
-}
-inline void store_u16(std::span<u8> m, size_t at, u16 v) { std::memcpy(m.data() + at, &v, 2); }
-inline void store_u32(std::span<u8> m, size_t at, u32 v) { std::memcpy(m.data() + at, &v, 4); }
-inline void store_u64(std::span<u8> m, size_t at, u64 v) { std::memcpy(m.data() + at, &v, 8); }
 
 // A GUID as VMBus carries it: the first three fields little-endian (the
 // Windows layout), the last eight bytes as written.

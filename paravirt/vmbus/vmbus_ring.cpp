@@ -25,7 +25,7 @@ std::optional<std::vector<GpaRange>> parse_gpa_ranges(std::span<const u8> extra)
 {
     if (extra.size() < 8)
         return std::nullopt;
-    const u32 count = load_u32(extra, 4);
+    const u32 count = load_le32(extra, 4);
     if (count == 0 || count > extra.size() / 8)
         return std::nullopt;
     std::vector<GpaRange> ranges;
@@ -34,8 +34,8 @@ std::optional<std::vector<GpaRange>> parse_gpa_ranges(std::span<const u8> extra)
         if (at + 8 > extra.size())
             return std::nullopt;
         GpaRange r;
-        r.byte_count = load_u32(extra, at);
-        r.byte_offset = load_u32(extra, at + 4);
+        r.byte_count = load_le32(extra, at);
+        r.byte_offset = load_le32(extra, at + 4);
         at += 8;
         if (r.byte_count == 0 || r.byte_offset >= PAGE_SIZE)
             return std::nullopt;
@@ -145,10 +145,10 @@ std::optional<Packet> RingPair::read(bool& signal_writer)
         return std::nullopt;
     }
     Packet p;
-    p.type = load_u16(d, 0);
-    p.flags = load_u16(d, 6);
-    p.transaction_id = load_u64(d, 8);
-    const u32 offset = load_u16(d, 2) * 8u, length = load_u16(d, 4) * 8u;
+    p.type = load_le16(d, 0);
+    p.flags = load_le16(d, 6);
+    p.transaction_id = load_le64(d, 8);
+    const u32 offset = load_le16(d, 2) * 8u, length = load_le16(d, 4) * 8u;
     if (offset < PACKET_DESCRIPTOR_SIZE || offset > length || length + PACKET_TRAILER_SIZE > used) {
         fail();
         return std::nullopt;
@@ -191,14 +191,14 @@ bool RingPair::write(u16 type, u16 flags, u64 transaction_id, std::span<const u8
         return false;
     }
     std::vector<u8> packet(length + PACKET_TRAILER_SIZE);
-    store_u16(packet, 0, type);
-    store_u16(packet, 2, static_cast<u16>(offset / 8));
-    store_u16(packet, 4, static_cast<u16>(length / 8));
-    store_u16(packet, 6, flags);
-    store_u64(packet, 8, transaction_id);
+    store_le16(packet, 0, type);
+    store_le16(packet, 2, static_cast<u16>(offset / 8));
+    store_le16(packet, 4, static_cast<u16>(length / 8));
+    store_le16(packet, 6, flags);
+    store_le64(packet, 8, transaction_id);
     std::copy(extra.begin(), extra.end(), packet.begin() + PACKET_DESCRIPTOR_SIZE);
     std::copy(body.begin(), body.end(), packet.begin() + static_cast<std::ptrdiff_t>(offset));
-    store_u64(packet, length, u64{w} << 32);
+    store_le64(packet, length, u64{w} << 32);
     if (!copy(m_out, w, packet, true) || !set_header_u32(m_out, WRITE_INDEX, (w + needed) % size))
         return false;
     set_header_u32(m_out, PENDING_SEND_SIZE, 0);

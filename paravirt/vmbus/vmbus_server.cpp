@@ -42,7 +42,7 @@ unsigned minimum_size(u32 type)
 std::vector<u8> message(u32 type, unsigned size)
 {
     std::vector<u8> m(size);
-    store_u32(m, 0, type);
+    store_le32(m, 0, type);
     return m;
 }
 
@@ -151,7 +151,7 @@ HvStatus VmbusServer::receive(unsigned /*vp*/, u32 connection_id, std::span<cons
 {
     // Contact and UNLOAD empty the outbox: a guest starting over always gets through.
     const bool starts_over = m.size() >= HEADER_SIZE &&
-                             (load_u32(m, 0) == INITIATE_CONTACT || load_u32(m, 0) == UNLOAD);
+                             (load_le32(m, 0) == INITIATE_CONTACT || load_le32(m, 0) == UNLOAD);
     if (m_outbox.size() >= MAX_OUTBOX && !starts_over)
         return HvStatus::InsufficientBuffers;
     ++m_counters.messages_in;
@@ -159,7 +159,7 @@ HvStatus VmbusServer::receive(unsigned /*vp*/, u32 connection_id, std::span<cons
         refuse();
         return HvStatus::Success;
     }
-    const u32 type = load_u32(m, 0);
+    const u32 type = load_le32(m, 0);
     const unsigned minimum = minimum_size(type);
     if (minimum == 0 || m.size() < minimum) {
         refuse();
@@ -188,8 +188,8 @@ HvStatus VmbusServer::receive(unsigned /*vp*/, u32 connection_id, std::span<cons
 
 void VmbusServer::initiate_contact(u32 connection_id, std::span<const u8> m)
 {
-    const u32 requested = load_u32(m, initiate_contact::VERSION);
-    const u32 target = load_u32(m, initiate_contact::TARGET_VCPU);
+    const u32 requested = load_le32(m, initiate_contact::VERSION);
+    const u32 target = load_le32(m, initiate_contact::TARGET_VCPU);
     // From 5.0 the guest names its SINT and posts to connection 4; before,
     // messages come on SINT 2 and contact on connection 1.
     const bool modern = requested >= VERSION_WIN10_V5;
@@ -213,7 +213,7 @@ void VmbusServer::initiate_contact(u32 connection_id, std::span<const u8> m)
     if (known && valid) {
         m_version = requested;
         reply[version_response::SUPPORTED] = 1;
-        store_u32(reply, version_response::MSG_CONN_ID, MESSAGE_CONNECTION_ID);
+        store_le32(reply, version_response::MSG_CONN_ID, MESSAGE_CONNECTION_ID);
     }
     send(reply);
 }
@@ -232,26 +232,26 @@ void VmbusServer::send_offer(u32 relid)
     std::vector<u8> m = message(OFFER_CHANNEL, offer::SIZE);
     std::copy(ch.offer.type.begin(), ch.offer.type.end(), m.begin() + offer::IF_TYPE);
     std::copy(ch.offer.instance.begin(), ch.offer.instance.end(), m.begin() + offer::IF_INSTANCE);
-    store_u16(m, offer::MMIO_MEGABYTES, ch.offer.mmio_megabytes);
+    store_le16(m, offer::MMIO_MEGABYTES, ch.offer.mmio_megabytes);
     std::copy(ch.offer.user_defined.begin(), ch.offer.user_defined.end(),
               m.begin() + offer::USER_DEFINED);
-    store_u16(m, offer::SUB_CHANNEL_INDEX, ch.offer.sub_channel_index);
-    store_u32(m, offer::CHILD_RELID, relid);
+    store_le16(m, offer::SUB_CHANNEL_INDEX, ch.offer.sub_channel_index);
+    store_le32(m, offer::CHILD_RELID, relid);
     m[offer::MONITOR_ID] = 0xFF;            // no monitor page
     m[offer::MONITOR_ALLOCATED] = 0;
-    store_u16(m, offer::DEDICATED_INTERRUPT, 1);
-    store_u32(m, offer::CONNECTION_ID, CHANNEL_CONNECTION_ID_BASE + relid);
+    store_le16(m, offer::DEDICATED_INTERRUPT, 1);
+    store_le32(m, offer::CONNECTION_ID, CHANNEL_CONNECTION_ID_BASE + relid);
     send(m);
 }
 
 void VmbusServer::gpadl_header(std::span<const u8> m)
 {
-    const u32 relid = load_u32(m, gpadl_header::CHILD_RELID);
-    const u32 handle = load_u32(m, gpadl_header::GPADL);
+    const u32 relid = load_le32(m, gpadl_header::CHILD_RELID);
+    const u32 handle = load_le32(m, gpadl_header::GPADL);
     Gpadl g;
     g.relid = relid;
-    g.range_buflen = load_u16(m, gpadl_header::RANGE_BUFLEN);
-    g.range_count = load_u16(m, gpadl_header::RANGE_COUNT);
+    g.range_buflen = load_le16(m, gpadl_header::RANGE_BUFLEN);
+    g.range_count = load_le16(m, gpadl_header::RANGE_COUNT);
     if (!channel(relid) || m_gpadls.count(handle) || g.range_count == 0 || g.range_buflen < 8 ||
         m_gpadls.size() >= MAX_GPADLS) {
         refuse();
@@ -268,7 +268,7 @@ void VmbusServer::gpadl_header(std::span<const u8> m)
 
 void VmbusServer::gpadl_body(std::span<const u8> m)
 {
-    const u32 handle = load_u32(m, gpadl_body::GPADL);
+    const u32 handle = load_le32(m, gpadl_body::GPADL);
     auto it = m_gpadls.find(handle);
     if (it == m_gpadls.end() || it->second.complete) {
         refuse();
@@ -291,8 +291,8 @@ bool VmbusServer::finish_gpadl(Gpadl& g) const
     for (unsigned i = 0; i < g.range_count; ++i) {
         if (at + 8 > r.size())
             return false;
-        const u32 byte_count = load_u32(r, at);
-        const u32 byte_offset = load_u32(r, at + 4);
+        const u32 byte_count = load_le32(r, at);
+        const u32 byte_offset = load_le32(r, at + 4);
         at += 8;
         if (byte_count == 0 || byte_offset >= PAGE_SIZE)
             return false;
@@ -300,7 +300,7 @@ bool VmbusServer::finish_gpadl(Gpadl& g) const
         if (at + pages * 8 > r.size())
             return false;
         for (u64 p = 0; p < pages; ++p, at += 8)
-            pfns.push_back(load_u64(r, at));
+            pfns.push_back(load_le64(r, at));
     }
     if (at != r.size())
         return false;
@@ -318,15 +318,15 @@ void VmbusServer::gpadl_created(u32 relid, u32 handle, bool ok)
         m_gpadls.erase(handle);
     }
     std::vector<u8> reply = message(GPADL_CREATED, gpadl_created::SIZE);
-    store_u32(reply, gpadl_created::CHILD_RELID, relid);
-    store_u32(reply, gpadl_created::GPADL, handle);
-    store_u32(reply, gpadl_created::STATUS, ok ? STATUS_SUCCESS : STATUS_UNSUCCESSFUL);
+    store_le32(reply, gpadl_created::CHILD_RELID, relid);
+    store_le32(reply, gpadl_created::GPADL, handle);
+    store_le32(reply, gpadl_created::STATUS, ok ? STATUS_SUCCESS : STATUS_UNSUCCESSFUL);
     send(reply);
 }
 
 void VmbusServer::gpadl_teardown(std::span<const u8> m)
 {
-    const u32 handle = load_u32(m, gpadl_teardown::GPADL);
+    const u32 handle = load_le32(m, gpadl_teardown::GPADL);
     auto it = m_gpadls.find(handle);
     // The ring of an open channel stays until the channel closes.
     for (const Channel& ch : m_channels)
@@ -340,18 +340,18 @@ void VmbusServer::gpadl_teardown(std::span<const u8> m)
         m_gpadls.erase(it);
     // The guest waits for the answer either way.
     std::vector<u8> reply = message(GPADL_TORNDOWN, gpadl_torndown::SIZE);
-    store_u32(reply, gpadl_torndown::GPADL, handle);
+    store_le32(reply, gpadl_torndown::GPADL, handle);
     send(reply);
 }
 
 void VmbusServer::open_channel(std::span<const u8> m)
 {
     OpenRequest request;
-    request.relid = load_u32(m, open_channel::CHILD_RELID);
-    const u32 open_id = load_u32(m, open_channel::OPEN_ID);
-    const u32 ring = load_u32(m, open_channel::RING_GPADL);
-    request.target_vp = load_u32(m, open_channel::TARGET_VP);
-    request.downstream_offset = load_u32(m, open_channel::DOWNSTREAM_OFFSET);
+    request.relid = load_le32(m, open_channel::CHILD_RELID);
+    const u32 open_id = load_le32(m, open_channel::OPEN_ID);
+    const u32 ring = load_le32(m, open_channel::RING_GPADL);
+    request.target_vp = load_le32(m, open_channel::TARGET_VP);
+    request.downstream_offset = load_le32(m, open_channel::DOWNSTREAM_OFFSET);
     std::copy_n(m.begin() + open_channel::USER_DATA, request.user_data.size(),
                 request.user_data.begin());
     Channel* ch = channel(request.relid);
@@ -373,9 +373,9 @@ void VmbusServer::open_channel(std::span<const u8> m)
     }
     // A relid that names no channel still gets its answer: the guest waits.
     std::vector<u8> reply = message(OPEN_CHANNEL_RESULT, open_result::SIZE);
-    store_u32(reply, open_result::CHILD_RELID, request.relid);
-    store_u32(reply, open_result::OPEN_ID, open_id);
-    store_u32(reply, open_result::STATUS, ok ? STATUS_SUCCESS : STATUS_UNSUCCESSFUL);
+    store_le32(reply, open_result::CHILD_RELID, request.relid);
+    store_le32(reply, open_result::OPEN_ID, open_id);
+    store_le32(reply, open_result::STATUS, ok ? STATUS_SUCCESS : STATUS_UNSUCCESSFUL);
     send(reply);
     if (ok)
         ch->device->opened();
@@ -383,7 +383,7 @@ void VmbusServer::open_channel(std::span<const u8> m)
 
 void VmbusServer::close_channel(std::span<const u8> m)
 {
-    Channel* ch = channel(load_u32(m, relid_message::CHILD_RELID));
+    Channel* ch = channel(load_le32(m, relid_message::CHILD_RELID));
     if (!ch || ch->state != ChannelState::Open) {
         refuse();
         return;
@@ -395,8 +395,8 @@ void VmbusServer::close_channel(std::span<const u8> m)
 
 void VmbusServer::modify_channel(std::span<const u8> m)
 {
-    const u32 relid = load_u32(m, modify_channel::CHILD_RELID);
-    const u32 target = load_u32(m, modify_channel::TARGET_VP);
+    const u32 relid = load_le32(m, modify_channel::CHILD_RELID);
+    const u32 target = load_le32(m, modify_channel::TARGET_VP);
     Channel* ch = channel(relid);
     const bool ok = ch && ch->state == ChannelState::Open && target < m_hv.config().vp_count;
     if (ok)
@@ -407,8 +407,8 @@ void VmbusServer::modify_channel(std::span<const u8> m)
     if (m_version < vmbus::version(5, 3))
         return;
     std::vector<u8> reply = message(MODIFY_CHANNEL_RESPONSE, modify_channel::SIZE);
-    store_u32(reply, modify_channel::CHILD_RELID, relid);
-    store_u32(reply, modify_channel::STATUS, ok ? STATUS_SUCCESS : STATUS_UNSUCCESSFUL);
+    store_le32(reply, modify_channel::CHILD_RELID, relid);
+    store_le32(reply, modify_channel::STATUS, ok ? STATUS_SUCCESS : STATUS_UNSUCCESSFUL);
     send(reply);
 }
 

@@ -1,5 +1,6 @@
 #include "platform/boot/linux_boot.h"
 
+#include "mmu/base/byte_order.h"
 #include "mmu/guest_memory.h"
 #include "mmu/page_walker.h"
 #include "platform/boot/multiboot.h" // read_whole_file
@@ -46,27 +47,6 @@ constexpr u64 DATA_DESCRIPTOR = 0x00CF93000000FFFFull;   // D/B=1, read/write
 constexpr u64 LOADER_GDT[] = {0, 0, CODE64_DESCRIPTOR, DATA_DESCRIPTOR};
 static_assert(BOOT_CS == 2 * 8 && BOOT_DS == 3 * 8);
 
-u16 load_u16(std::span<const u8> b, u64 at)
-{
-    return static_cast<u16>(b[at] | (b[at + 1] << 8));
-}
-
-u32 load_u32(std::span<const u8> b, u64 at)
-{
-    return u32(b[at]) | u32(b[at + 1]) << 8 | u32(b[at + 2]) << 16 | u32(b[at + 3]) << 24;
-}
-
-u64 load_u64(std::span<const u8> b, u64 at)
-{
-    return u64(load_u32(b, at)) | u64(load_u32(b, at + 4)) << 32;
-}
-
-template <class T> void store(std::vector<u8>& b, u64 at, T value)
-{
-    for (unsigned i = 0; i < sizeof(T); ++i)
-        b[at + i] = static_cast<u8>(u64(value) >> (8 * i));
-}
-
 std::string hex(u64 value)
 {
     char buffer[24];
@@ -100,7 +80,7 @@ bool is_power_of_two(u64 value)
 // boot.rst "kernel_version"), if it lies inside the setup code.
 std::string kernel_version_string(std::span<const u8> image, u64 setup_bytes)
 {
-    u16 pointer = load_u16(image, HDR_KERNEL_VERSION);
+    u16 pointer = load_le16(image, HDR_KERNEL_VERSION);
     if (pointer == 0)
         return {};
     u64 at = u64(pointer) + 0x200;
@@ -163,13 +143,13 @@ std::vector<u8> identity_page_tables(u64 base)
     std::vector<u8> tables((2 + directories) * PAGE_SIZE, 0);
     u64 pdpt = base + PAGE_SIZE;
     u64 first_pd = base + 2 * PAGE_SIZE;
-    store<u64>(tables, 0, pdpt | PTE_PRESENT | PTE_WRITABLE);
+    store_le64(tables, 0, pdpt | PTE_PRESENT | PTE_WRITABLE);
     for (u64 d = 0; d < directories; ++d) {
-        store<u64>(tables, PAGE_SIZE + d * 8,
+        store_le64(tables, PAGE_SIZE + d * 8,
                    (first_pd + d * PAGE_SIZE) | PTE_PRESENT | PTE_WRITABLE);
         for (u64 i = 0; i < 512; ++i) {
             u64 phys = (d << 30) + i * PAGE_2M;
-            store<u64>(tables, (2 + d) * PAGE_SIZE + i * 8,
+            store_le64(tables, (2 + d) * PAGE_SIZE + i * 8,
                        phys | PTE_PRESENT | PTE_WRITABLE | PTE_LARGE);
         }
     }
@@ -189,16 +169,16 @@ ErrorOr<void> write(GuestMemory memory, u64 address, std::span<const u8> bytes,
 
 bool is_linux_bzimage(std::span<const u8> image)
 {
-    return image.size() >= HDR_HEADER + 4 && load_u32(image, HDR_HEADER) == HDRS_MAGIC;
+    return image.size() >= HDR_HEADER + 4 && load_le32(image, HDR_HEADER) == HDRS_MAGIC;
 }
 
 ErrorOr<LinuxSetupHeader> parse_linux_header(std::span<const u8> image, const std::string& name)
 {
-    if (!is_linux_bzimage(image) || load_u16(image, HDR_BOOT_FLAG) != BOOT_FLAG)
+    if (!is_linux_bzimage(image) || load_le16(image, HDR_BOOT_FLAG) != BOOT_FLAG)
         return make_error(name + ": not a Linux bzImage (no \"HdrS\" boot header at 0x202)");
 
     LinuxSetupHeader h;
-    h.protocol = load_u16(image, HDR_VERSION);
+    h.protocol = load_le16(image, HDR_VERSION);
     h.header_end = static_cast<u32>(HDR_JUMP + 2 + image[HDR_JUMP + 1]);
     if (h.protocol < MIN_PROTOCOL)
         return make_error(name + ": Linux boot protocol " + protocol_text(h.protocol) +
@@ -207,15 +187,15 @@ ErrorOr<LinuxSetupHeader> parse_linux_header(std::span<const u8> image, const st
         return make_error(name + ": truncated Linux boot header");
 
     h.setup_sects = image[HDR_SETUP_SECTS] == 0 ? 4 : image[HDR_SETUP_SECTS];
-    h.syssize = load_u32(image, HDR_SYSSIZE);
+    h.syssize = load_le32(image, HDR_SYSSIZE);
     h.loadflags = image[HDR_LOADFLAGS];
-    h.initrd_addr_max = load_u32(image, HDR_INITRD_ADDR_MAX);
-    h.kernel_alignment = load_u32(image, HDR_KERNEL_ALIGNMENT);
+    h.initrd_addr_max = load_le32(image, HDR_INITRD_ADDR_MAX);
+    h.kernel_alignment = load_le32(image, HDR_KERNEL_ALIGNMENT);
     h.relocatable = image[HDR_RELOCATABLE] != 0;
-    h.xloadflags = load_u16(image, HDR_XLOADFLAGS);
-    h.cmdline_size = load_u32(image, HDR_CMDLINE_SIZE);
-    h.pref_address = load_u64(image, HDR_PREF_ADDRESS);
-    h.init_size = load_u32(image, HDR_INIT_SIZE);
+    h.xloadflags = load_le16(image, HDR_XLOADFLAGS);
+    h.cmdline_size = load_le32(image, HDR_CMDLINE_SIZE);
+    h.pref_address = load_le64(image, HDR_PREF_ADDRESS);
+    h.init_size = load_le32(image, HDR_INIT_SIZE);
     if (h.initrd_addr_max == 0)
         h.initrd_addr_max = DEFAULT_INITRD_ADDR_MAX;
     if (h.cmdline_size == 0)
@@ -355,32 +335,32 @@ ErrorOr<LinuxBootInfo> load_linux_image(PhysicalMemory& memory, std::span<const 
     std::vector<u8> bp(BOOT_PARAMS_SIZE, 0);
     u64 header_end = std::min<u64>({h.header_end, HDR_MAX_END, kernel.size()});
     std::memcpy(&bp[HDR_SETUP_SECTS], &kernel[HDR_SETUP_SECTS], header_end - HDR_SETUP_SECTS);
-    store<u16>(bp, HDR_VID_MODE, VID_MODE_NORMAL);
-    store<u8>(bp, HDR_TYPE_OF_LOADER, LOADER_TYPE_UNDEFINED);
+    store_le16(bp, HDR_VID_MODE, VID_MODE_NORMAL);
+    bp[HDR_TYPE_OF_LOADER] = LOADER_TYPE_UNDEFINED;
     // No real-mode code runs, so no heap (CAN_USE_HEAP) and no QUIET_FLAG.
-    store<u8>(bp, HDR_LOADFLAGS, LOADED_HIGH);
-    store<u32>(bp, HDR_CODE32_START, static_cast<u32>(boot.kernel_start));
-    store<u32>(bp, HDR_CMD_LINE_PTR, static_cast<u32>(boot.cmdline_address));
-    store<u32>(bp, BP_EXT_CMD_LINE_PTR, static_cast<u32>(boot.cmdline_address >> 32));
-    store<u32>(bp, HDR_RAMDISK_IMAGE, static_cast<u32>(boot.initrd_address));
-    store<u32>(bp, BP_EXT_RAMDISK_IMAGE, static_cast<u32>(boot.initrd_address >> 32));
-    store<u32>(bp, HDR_RAMDISK_SIZE, static_cast<u32>(boot.initrd_size));
-    store<u32>(bp, BP_EXT_RAMDISK_SIZE, static_cast<u32>(boot.initrd_size >> 32));
-    store<u64>(bp, BP_ACPI_RSDP_ADDR, params.acpi_rsdp_address);
+    bp[HDR_LOADFLAGS] = LOADED_HIGH;
+    store_le32(bp, HDR_CODE32_START, static_cast<u32>(boot.kernel_start));
+    store_le32(bp, HDR_CMD_LINE_PTR, static_cast<u32>(boot.cmdline_address));
+    store_le32(bp, BP_EXT_CMD_LINE_PTR, static_cast<u32>(boot.cmdline_address >> 32));
+    store_le32(bp, HDR_RAMDISK_IMAGE, static_cast<u32>(boot.initrd_address));
+    store_le32(bp, BP_EXT_RAMDISK_IMAGE, static_cast<u32>(boot.initrd_address >> 32));
+    store_le32(bp, HDR_RAMDISK_SIZE, static_cast<u32>(boot.initrd_size));
+    store_le32(bp, BP_EXT_RAMDISK_SIZE, static_cast<u32>(boot.initrd_size >> 32));
+    store_le64(bp, BP_ACPI_RSDP_ADDR, params.acpi_rsdp_address);
     // Extended memory in KiB above 1 MiB, for code that predates e820.
-    store<u32>(bp, BP_ALT_MEM_K,
+    store_le32(bp, BP_ALT_MEM_K,
                static_cast<u32>(std::min<u64>((ram_top - HIGH_RAM_START) >> 10, 0xFFFFFFFF)));
-    store<u8>(bp, BP_E820_ENTRIES, static_cast<u8>(map.size()));
+    bp[BP_E820_ENTRIES] = static_cast<u8>(map.size());
     for (size_t i = 0; i < map.size(); ++i) {
         u64 at = BP_E820_TABLE + i * E820_ENTRY_SIZE;
-        store<u64>(bp, at, map[i].address);
-        store<u64>(bp, at + 8, map[i].size);
-        store<u32>(bp, at + 16, static_cast<u32>(map[i].type));
+        store_le64(bp, at, map[i].address);
+        store_le64(bp, at + 8, map[i].size);
+        store_le32(bp, at + 16, static_cast<u32>(map[i].type));
     }
 
     std::vector<u8> gdt(sizeof LOADER_GDT);
     for (size_t i = 0; i < std::size(LOADER_GDT); ++i)
-        store<u64>(gdt, i * 8, LOADER_GDT[i]);
+        store_le64(gdt, i * 8, LOADER_GDT[i]);
 
     boot.boot_params_address = BOOT_PARAMS_ADDRESS;
     boot.page_table_address = PML4_ADDRESS;

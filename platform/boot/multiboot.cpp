@@ -1,5 +1,6 @@
 #include "platform/boot/multiboot.h"
 
+#include "mmu/base/byte_order.h"
 #include "mmu/guest_memory.h"
 #include "mmu/page_walker.h"
 
@@ -14,29 +15,6 @@
 namespace {
 
 using namespace multiboot;
-
-u16 load_u16(std::span<const u8> bytes, u64 offset)
-{
-    return static_cast<u16>(bytes[offset] | (bytes[offset + 1] << 8));
-}
-
-u32 load_u32(std::span<const u8> bytes, u64 offset)
-{
-    return u32(bytes[offset]) | u32(bytes[offset + 1]) << 8 | u32(bytes[offset + 2]) << 16 |
-           u32(bytes[offset + 3]) << 24;
-}
-
-void store_u32(std::vector<u8>& bytes, u64 offset, u32 value)
-{
-    for (unsigned i = 0; i < 4; ++i)
-        bytes[offset + i] = static_cast<u8>(value >> (8 * i));
-}
-
-void store_u64(std::vector<u8>& bytes, u64 offset, u64 value)
-{
-    for (unsigned i = 0; i < 8; ++i)
-        bytes[offset + i] = static_cast<u8>(value >> (8 * i));
-}
 
 std::string hex(u64 value)
 {
@@ -63,20 +41,20 @@ std::optional<Header> find_header(std::span<const u8> image)
     u64 limit = std::min<u64>(image.size(), SEARCH_LIMIT);
     // The header is 32-bit aligned and 12 bytes at least.
     for (u64 i = 0; i + 12 <= limit; i += 4) {
-        if (load_u32(image, i) != HEADER_MAGIC)
+        if (load_le32(image, i) != HEADER_MAGIC)
             continue;
-        u32 flags = load_u32(image, i + 4);
-        if (u32(HEADER_MAGIC + flags + load_u32(image, i + 8)) != 0)
+        u32 flags = load_le32(image, i + 4);
+        if (u32(HEADER_MAGIC + flags + load_le32(image, i + 8)) != 0)
             continue;
         Header header;
         header.offset = static_cast<u32>(i);
         header.flags = flags;
         if (i + 32 <= image.size()) {
-            header.header_addr = load_u32(image, i + 12);
-            header.load_addr = load_u32(image, i + 16);
-            header.load_end_addr = load_u32(image, i + 20);
-            header.bss_end_addr = load_u32(image, i + 24);
-            header.entry_addr = load_u32(image, i + 28);
+            header.header_addr = load_le32(image, i + 12);
+            header.load_addr = load_le32(image, i + 16);
+            header.load_end_addr = load_le32(image, i + 20);
+            header.bss_end_addr = load_le32(image, i + 24);
+            header.entry_addr = load_le32(image, i + 28);
         }
         return header;
     }
@@ -151,16 +129,16 @@ ErrorOr<Loaded> load_elf(PhysicalMemory& memory, std::span<const u8> image, cons
                                  "and the file is not ELF");
     if (image.size() < elf::EHDR_SIZE)
         return make_error(name + ": truncated ELF header");
-    if (image[4] == elf::CLASS64 || load_u16(image, 18) == elf::EM_X86_64)
+    if (image[4] == elf::CLASS64 || load_le16(image, 18) == elf::EM_X86_64)
         return make_error(name + ": a 64-bit ELF kernel cannot be loaded by multiboot v1; "
                                  "link it as ELF32 (ld -m elf_i386)");
-    if (image[4] != elf::CLASS32 || image[5] != elf::DATA_LSB || load_u16(image, 18) != elf::EM_386)
+    if (image[4] != elf::CLASS32 || image[5] != elf::DATA_LSB || load_le16(image, 18) != elf::EM_386)
         return make_error(name + ": not a 32-bit little-endian i386 ELF file");
 
-    u32 entry = load_u32(image, 24);
-    u64 phoff = load_u32(image, 28);
-    u64 phentsize = load_u16(image, 42);
-    u64 phnum = load_u16(image, 44);
+    u32 entry = load_le32(image, 24);
+    u64 phoff = load_le32(image, 28);
+    u64 phentsize = load_le16(image, 42);
+    u64 phnum = load_le16(image, 44);
     if (phentsize < elf::PHDR_SIZE || phoff + phnum * phentsize > image.size())
         return make_error(name + ": malformed ELF program header table");
 
@@ -168,14 +146,14 @@ ErrorOr<Loaded> load_elf(PhysicalMemory& memory, std::span<const u8> image, cons
     u32 translated_entry = entry;
     for (u64 i = 0; i < phnum; ++i) {
         u64 ph = phoff + i * phentsize;
-        if (load_u32(image, ph) != elf::PT_LOAD)
+        if (load_le32(image, ph) != elf::PT_LOAD)
             continue;
-        u64 offset = load_u32(image, ph + 4);
-        u64 vaddr = load_u32(image, ph + 8);
-        u64 paddr = load_u32(image, ph + 12);
-        u64 filesz = load_u32(image, ph + 16);
-        u64 memsz = load_u32(image, ph + 20);
-        u32 flags = load_u32(image, ph + 24);
+        u64 offset = load_le32(image, ph + 4);
+        u64 vaddr = load_le32(image, ph + 8);
+        u64 paddr = load_le32(image, ph + 12);
+        u64 filesz = load_le32(image, ph + 16);
+        u64 memsz = load_le32(image, ph + 20);
+        u32 flags = load_le32(image, ph + 24);
         if (memsz == 0)
             continue;
         if (filesz > memsz || offset + filesz > image.size())
@@ -328,19 +306,19 @@ std::vector<u8> build_info_block(u32 base, const InfoStrings& strings,
     std::vector<MapEntry> map = memory_map(layout);
     for (size_t i = 0; i < map.size(); ++i) {
         u32 at = MMAP_OFFSET + static_cast<u32>(i) * MMAP_ENTRY_SIZE;
-        store_u32(block, at, MMAP_ENTRY_SIZE - 4);
-        store_u64(block, at + 4, map[i].base);
-        store_u64(block, at + 12, map[i].length);
-        store_u32(block, at + 20, map[i].type);
+        store_le32(block, at, MMAP_ENTRY_SIZE - 4);
+        store_le64(block, at + 4, map[i].base);
+        store_le64(block, at + 12, map[i].length);
+        store_le32(block, at + 20, map[i].type);
     }
 
     for (size_t i = 0; i < std::size(LOADER_GDT); ++i)
-        store_u64(block, GDT_OFFSET + i * 8, LOADER_GDT[i]);
+        store_le64(block, GDT_OFFSET + i * 8, LOADER_GDT[i]);
 
     if (has_module) {
-        store_u32(block, MODULE_LIST_OFFSET, boot.module_start);
-        store_u32(block, MODULE_LIST_OFFSET + 4, boot.module_end);
-        store_u32(block, MODULE_LIST_OFFSET + 8, base + module_cmdline_offset);
+        store_le32(block, MODULE_LIST_OFFSET, boot.module_start);
+        store_le32(block, MODULE_LIST_OFFSET + 4, boot.module_end);
+        store_le32(block, MODULE_LIST_OFFSET + 8, base + module_cmdline_offset);
     }
 
     std::memcpy(&block[cmdline_offset], strings.cmdline.data(), strings.cmdline.size());
@@ -354,18 +332,18 @@ std::vector<u8> build_info_block(u32 base, const InfoStrings& strings,
     u64 low_kib = std::min(low_top, LOW_RAM_END) / 1024;
     u64 high_kib = low_top > HIGH_RAM_START ? (low_top - HIGH_RAM_START) / 1024 : 0;
     // The same flags QEMU sets (it also reports the boot device).
-    store_u32(block, info + MBI_FLAGS,
+    store_le32(block, info + MBI_FLAGS,
               INFO_MEMORY | INFO_BOOT_DEVICE | INFO_CMDLINE | INFO_MODS | INFO_MMAP |
                   INFO_LOADER_NAME);
-    store_u32(block, info + MBI_MEM_LOWER, static_cast<u32>(low_kib));
-    store_u32(block, info + MBI_MEM_UPPER, static_cast<u32>(std::min<u64>(high_kib, 0xFFFFFFFF)));
-    store_u32(block, info + MBI_BOOT_DEVICE, 0x8000FFFF); // "no BIOS drive", as QEMU
-    store_u32(block, info + MBI_CMDLINE, base + cmdline_offset);
-    store_u32(block, info + MBI_MODS_COUNT, has_module ? 1 : 0);
-    store_u32(block, info + MBI_MODS_ADDR, base + MODULE_LIST_OFFSET);
-    store_u32(block, info + MBI_MMAP_LENGTH, static_cast<u32>(map.size()) * MMAP_ENTRY_SIZE);
-    store_u32(block, info + MBI_MMAP_ADDR, base + MMAP_OFFSET);
-    store_u32(block, info + MBI_LOADER_NAME, base + loader_offset);
+    store_le32(block, info + MBI_MEM_LOWER, static_cast<u32>(low_kib));
+    store_le32(block, info + MBI_MEM_UPPER, static_cast<u32>(std::min<u64>(high_kib, 0xFFFFFFFF)));
+    store_le32(block, info + MBI_BOOT_DEVICE, 0x8000FFFF); // "no BIOS drive", as QEMU
+    store_le32(block, info + MBI_CMDLINE, base + cmdline_offset);
+    store_le32(block, info + MBI_MODS_COUNT, has_module ? 1 : 0);
+    store_le32(block, info + MBI_MODS_ADDR, base + MODULE_LIST_OFFSET);
+    store_le32(block, info + MBI_MMAP_LENGTH, static_cast<u32>(map.size()) * MMAP_ENTRY_SIZE);
+    store_le32(block, info + MBI_MMAP_ADDR, base + MMAP_OFFSET);
+    store_le32(block, info + MBI_LOADER_NAME, base + loader_offset);
     return block;
 }
 

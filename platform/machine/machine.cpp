@@ -643,6 +643,8 @@ std::optional<RunOutcome> Machine::run_round(u64 budget, bool& progressed)
         apply_startup_requests(vcpu);
         if (m_board->lapic(i).wait_for_sipi())
             continue; // an AP before its start-up IPI, or after INIT
+        if (m_step_vcpu && skipped_for_step(i)) [[unlikely]]
+            continue;
         m_clock.run_due();
         m_running = i;
         const u64 before = vcpu.backend->retired();
@@ -651,6 +653,8 @@ std::optional<RunOutcome> Machine::run_round(u64 budget, bool& progressed)
             progressed = true;
         if (m_ending)
             return m_ending;
+        if (exit == VcpuExit::DebugStop) [[unlikely]]
+            return debug_stop(i);
         if (exit == VcpuExit::TripleFault) {
             RunOutcome fault = RunOutcome::of(RunOutcome::Kind::TripleFault);
             fault.vcpu = i;

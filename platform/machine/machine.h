@@ -156,6 +156,7 @@ struct RunOutcome {
         GuestCrash,       // the Hyper-V crash MSRs: `crash`
         HostStop,         // the HostPoll asked: `status`
         Checkpoint,       // the instruction count set by stop_at() was reached
+        DebugStop,        // the debugger's breakpoint, watchpoint or step on `vcpu`: `debug`
     };
     Kind kind = Kind::PowerOff;
     int status = 0;
@@ -166,6 +167,7 @@ struct RunOutcome {
     // system_reset), not the guest.
     bool by_host = false;
     bool suspended = false; // HaltedForever: in ACPI S3 with no wake event left
+    DebugEvent debug{};     // DebugStop: what stopped the vCPU
 
     static RunOutcome of(Kind kind, int status = 0)
     {
@@ -273,6 +275,24 @@ public:
     void request_reset() { host_input({HostInput::Kind::Reset, 0, {}}); }
     // QMP set_link: the network adapter's cable (no adapter: nothing).
     void set_nic_link(bool up) { host_input({HostInput::Kind::SetLink, up ? 1u : 0u, {}}); }
+    // ---- A debugger (platform/machine/machine_debug.cpp; the gdb stub) ----
+    // Breakpoints and watchpoints on every vCPU, kept in the emulator: run()
+    // returns DebugStop when one stops a vCPU (all-stop: the others stop
+    // with it). Calling run() again continues every vCPU.
+    void set_debug_points(const std::vector<u64>& breakpoints, const std::vector<Watchpoint>& watchpoints);
+    // The next run() single-steps vCPU `vcpu` and returns DebugStop: one
+    // instruction (or one delivered event) while the others stay stopped; a
+    // halted vCPU waits for its interrupt while the others run.
+    void step_vcpu(unsigned vcpu);
+    // Guest memory for a debugger, through `vcpu`'s page tables (or at
+    // physical addresses): RAM and ROM only, never a device; the page tables'
+    // accessed and dirty bits are left alone. Returns how many bytes from
+    // the start were copied before an unmapped page or a hole.
+    size_t debug_read(unsigned vcpu, u64 address, u8* out, size_t length, bool physical);
+    size_t debug_write(unsigned vcpu, u64 address, const u8* data, size_t length, bool physical);
+    // An AP that has not been started (or was sent INIT) waits for a SIPI.
+    bool vcpu_waits_for_sipi(unsigned vcpu) const;
+
     // Runs every disk request's completion now (before a snapshot, at exit).
     void drain_disks();
     // Requests submitted to the disks and not yet completed.
@@ -329,6 +349,12 @@ private:
     void host_input(HostInput input);
     // While paused: waits for a host command and takes it.
     std::optional<RunOutcome> wait_while_paused(const HostPoll& poll);
+    // The debugger (machine_debug.cpp): each vCPU's set; whether run_round
+    // leaves vCPU `index` out while another single-steps; the outcome of a
+    // vCPU's DebugStop.
+    void apply_guest_debug();
+    bool skipped_for_step(unsigned index);
+    RunOutcome debug_stop(unsigned index);
 
     MachineConfig m_config;
     PhysicalMemory m_memory;
@@ -384,4 +410,6 @@ private:
     // Live frames for the adapter come through host_input; a frame posted
     // after this machine ended finds the token gone.
     std::shared_ptr<Machine*> m_alive = std::make_shared<Machine*>(this);
+    GuestDebugSet m_guest_debug; // the debugger's, without the step
+    std::optional<unsigned> m_step_vcpu;
 };

@@ -1,43 +1,14 @@
-// Byte-order loads and stores on frames and descriptors, and the Internet
-// checksum (RFC 1071), for the network adapters. Callers check bounds first.
+// The Internet checksum (RFC 1071) for the network adapters, and the
+// byte-order loads and stores of frames and descriptors (mmu/base/byte_order.h).
+// Callers check bounds first.
 #pragma once
 
+#include "mmu/base/byte_order.h"
 #include "mmu/base/types.h"
 
 #include <span>
 
 namespace net {
-
-inline u16 load_be16(std::span<const u8> b, size_t at)
-{
-    return static_cast<u16>(b[at] << 8 | b[at + 1]);
-}
-inline u32 load_be32(std::span<const u8> b, size_t at)
-{
-    return u32(load_be16(b, at)) << 16 | load_be16(b, at + 2);
-}
-inline void store_be16(std::span<u8> b, size_t at, u16 v)
-{
-    b[at] = static_cast<u8>(v >> 8);
-    b[at + 1] = static_cast<u8>(v);
-}
-inline void store_be32(std::span<u8> b, size_t at, u32 v)
-{
-    store_be16(b, at, static_cast<u16>(v >> 16));
-    store_be16(b, at + 2, static_cast<u16>(v));
-}
-inline u64 load_le(std::span<const u8> b, size_t at, unsigned size)
-{
-    u64 v = 0;
-    for (unsigned i = 0; i < size; ++i)
-        v |= u64(b[at + i]) << (8 * i);
-    return v;
-}
-inline void store_le(std::span<u8> b, size_t at, u64 v, unsigned size)
-{
-    for (unsigned i = 0; i < size; ++i)
-        b[at + i] = static_cast<u8>(v >> (8 * i));
-}
 
 // The one's-complement sum of big-endian 16-bit words (an odd last byte is
 // the high half of a word), added to `sum` without folding.

@@ -19,6 +19,7 @@ const char* outcome_name(u8 kind)
     case RunOutcome::Kind::GuestCrash: return "a guest crash";
     case RunOutcome::Kind::HostStop: return "a host stop";
     case RunOutcome::Kind::Checkpoint: return "a checkpoint";
+    case RunOutcome::Kind::DebugStop: return "a debugger's stop";
     }
     return "an unknown end";
 }

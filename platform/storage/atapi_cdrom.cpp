@@ -31,10 +31,10 @@ constexpr u8 PAGE_ERROR_RECOVERY = 0x01, PAGE_CD_DEVICE = 0x0D, PAGE_CAPABILITIE
 constexpr u32 MSF_OFFSET = 150;
 
 // A TOC address: a logical block, or minute/second/frame with MSF set.
-void put_address(u8* p, u64 lba, bool msf)
+void put_address(std::span<u8> p, u64 lba, bool msf)
 {
     if (!msf)
-        return put_be32(p, static_cast<u32>(std::min<u64>(lba, 0xFFFFFFFF)));
+        return store_be32(p, 0, static_cast<u32>(std::min<u64>(lba, 0xFFFFFFFF)));
     const u64 frames = lba + MSF_OFFSET;
     p[0] = 0;
     p[1] = static_cast<u8>(std::min<u64>(frames / (60 * 75), 0xFF));
@@ -344,14 +344,14 @@ void AtapiCdrom::run_cdb()
             return;
         buf.assign(8, 0);
         const u64 total = blocks();
-        put_be32(&buf[0], static_cast<u32>(std::min<u64>(total ? total - 1 : 0, 0xFFFFFFFF)));
-        put_be32(&buf[4], BLOCK_SIZE);
+        store_be32(buf, 0, static_cast<u32>(std::min<u64>(total ? total - 1 : 0, 0xFFFFFFFF)));
+        store_be32(buf, 4, BLOCK_SIZE);
         return reply(8, 8);
     }
     case READ_10:
-        return read_sectors(be32(&m_cdb[2]), be16(&m_cdb[7]));
+        return read_sectors(load_be32(m_cdb, 2), load_be16(m_cdb, 7));
     case READ_12:
-        return read_sectors(be32(&m_cdb[2]), be32(&m_cdb[6]));
+        return read_sectors(load_be32(m_cdb, 2), load_be32(m_cdb, 6));
     case READ_TOC:
         return read_toc();
     case GET_CONFIGURATION:
@@ -392,7 +392,7 @@ void AtapiCdrom::inquiry()
     put_padded(&buf[8], 8, "VIRIDIAN");
     put_padded(&buf[16], 16, "DVD-ROM");
     put_padded(&buf[32], 4, "0.1");
-    reply(36, be16(&m_cdb[3]));
+    reply(36, load_be16(m_cdb, 3));
 }
 
 void AtapiCdrom::mode_sense()
@@ -429,8 +429,8 @@ void AtapiCdrom::mode_sense()
                  {0x3B, 0x00, 0x70, 0x00, static_cast<u8>(0x28 | lock), 0x00, 0x0B, 0x00, 0x00,
                   0x00, 0x02, 0x00, 0x0B, 0x00, 0, 0, 0, 0, 0, 0});
     }
-    put_be16(&buf[0], static_cast<u32>(buf.size() - 2));
-    reply(static_cast<u32>(buf.size()), be16(&m_cdb[7]));
+    store_be16(buf, 0, static_cast<u32>(buf.size() - 2));
+    reply(static_cast<u32>(buf.size()), load_be16(m_cdb, 7));
 }
 
 void AtapiCdrom::read_toc()
@@ -458,7 +458,7 @@ void AtapiCdrom::read_toc()
             buf.resize(at + 8, 0);
             buf[at + 1] = 0x14; // ADR 1 (Q sub-channel position), control 4: data track
             buf[at + 2] = number;
-            put_address(&buf[at + 4], lba, msf);
+            put_address(std::span(buf).subspan(at + 4), lba, msf);
         };
         if (start_track <= 1)
             add_track(1, 0);
@@ -471,19 +471,19 @@ void AtapiCdrom::read_toc()
         buf[3] = 1;
         buf[5] = 0x14;
         buf[6] = 1;
-        put_address(&buf[8], 0, msf);
+        put_address(std::span(buf).subspan(8), 0, msf);
         break;
     default:
         return check_condition(ILLEGAL_REQUEST, ASC_INVALID_FIELD_IN_CDB);
     }
-    put_be16(&buf[0], static_cast<u32>(buf.size() - 2));
-    reply(static_cast<u32>(buf.size()), be16(&m_cdb[7]));
+    store_be16(buf, 0, static_cast<u32>(buf.size() - 2));
+    reply(static_cast<u32>(buf.size()), load_be16(m_cdb, 7));
 }
 
 void AtapiCdrom::get_configuration()
 {
     const u8 requested = m_cdb[1] & 0x03;
-    const u16 start = static_cast<u16>(be16(&m_cdb[2]));
+    const u16 start = static_cast<u16>(load_be16(m_cdb, 2));
     if (requested == 3)
         return check_condition(ILLEGAL_REQUEST, ASC_INVALID_FIELD_IN_CDB);
     const bool present = m_disk && !m_tray_open;
@@ -491,7 +491,7 @@ void AtapiCdrom::get_configuration()
     const u16 profile = !present ? 0 : dvd ? PROFILE_DVD_ROM : PROFILE_CD_ROM;
     std::vector<u8>& buf = *m_buffer;
     buf.assign(8, 0); // feature header (MMC-3 5.3.2)
-    put_be16(&buf[6], profile);
+    store_be16(buf, 6, profile);
     auto add_feature = [&](u16 code, u8 version, bool current, std::initializer_list<u8> data) {
         if (requested == 2 ? code != start : code < start)
             return;
@@ -513,8 +513,8 @@ void AtapiCdrom::get_configuration()
     add_feature(FEATURE_MORPHING, 1, true, {0x02, 0, 0, 0});
     // Removable medium: a tray (type 001b) that ejects and locks.
     add_feature(FEATURE_REMOVABLE_MEDIUM, 0, true, {0x29, 0, 0, 0});
-    put_be32(&buf[0], static_cast<u32>(buf.size() - 4));
-    reply(static_cast<u32>(buf.size()), be16(&m_cdb[7]));
+    store_be32(buf, 0, static_cast<u32>(buf.size() - 4));
+    reply(static_cast<u32>(buf.size()), load_be16(m_cdb, 7));
 }
 
 void AtapiCdrom::get_event_status()
@@ -526,20 +526,20 @@ void AtapiCdrom::get_event_status()
     constexpr u8 SUPPORTED_CLASSES = 1u << EVENT_CLASS_MEDIA;
     if (!(m_cdb[4] & SUPPORTED_CLASSES)) {
         buf.assign(4, 0);
-        put_be16(&buf[0], 2);
+        store_be16(buf, 0, 2);
         buf[2] = EVENT_NEA;
         buf[3] = SUPPORTED_CLASSES;
-        return reply(4, be16(&m_cdb[7]));
+        return reply(4, load_be16(m_cdb, 7));
     }
     buf.assign(8, 0);
-    put_be16(&buf[0], 6);
+    store_be16(buf, 0, 6);
     buf[2] = EVENT_CLASS_MEDIA;
     buf[3] = SUPPORTED_CLASSES;
     buf[4] = static_cast<u8>(m_media_event);
     // Media status: medium present (bit 1), tray open (bit 0).
     buf[5] = static_cast<u8>((m_disk && !m_tray_open ? 0x02 : 0) | (m_tray_open ? 0x01 : 0));
     m_media_event = MediaEvent::None;
-    reply(8, be16(&m_cdb[7]));
+    reply(8, load_be16(m_cdb, 7));
 }
 
 void AtapiCdrom::start_stop_unit()
@@ -572,7 +572,7 @@ void AtapiCdrom::read_disc_information()
         return check_condition(ILLEGAL_REQUEST, ASC_INVALID_FIELD_IN_CDB);
     std::vector<u8>& buf = *m_buffer;
     buf.assign(34, 0);
-    put_be16(&buf[0], 32);
+    store_be16(buf, 0, 32);
     buf[2] = 0x0E; // last session complete, disc finalized
     buf[3] = 1;    // first track
     buf[4] = 1;    // sessions
@@ -580,7 +580,7 @@ void AtapiCdrom::read_disc_information()
     buf[6] = 1;    // last track of the last session
     // No next session: lead-in and last lead-out addresses all ones.
     std::fill(buf.begin() + 16, buf.begin() + 24, 0xFF);
-    reply(34, be16(&m_cdb[7]));
+    reply(34, load_be16(m_cdb, 7));
 }
 
 void AtapiCdrom::mechanism_status()
@@ -589,7 +589,7 @@ void AtapiCdrom::mechanism_status()
     std::vector<u8>& buf = *m_buffer;
     buf.assign(8, 0);
     buf[1] = m_tray_open ? 0x10 : 0;
-    reply(8, be16(&m_cdb[8]));
+    reply(8, load_be16(m_cdb, 8));
 }
 
 void AtapiCdrom::remove_disc()

@@ -1,8 +1,9 @@
 // What the SCSI targets (the ATAPI CD-ROM, the SCSI disk) share of the
-// wire: big-endian CDB and parameter fields, space-padded identification
+// wire: big-endian CDB and parameter fields (mmu/base/byte_order.h), space-padded identification
 // strings, sense keys and additional sense codes (SPC-3 4.5.6, annex D).
 #pragma once
 
+#include "mmu/base/byte_order.h"
 #include "mmu/base/types.h"
 
 #include <string_view>
@@ -36,38 +37,6 @@ constexpr u8 ASC_WRITE_ERROR = 0x0C, ASC_UNRECOVERED_READ_ERROR = 0x11,
              ASC_DATA_PHASE_ERROR = 0x4B, ASC_MEDIUM_REMOVAL_PREVENTED = 0x53;
 // WRITE PROTECTED's qualifier when a thin-provisioned disk ran out of space.
 constexpr u8 ASCQ_SPACE_ALLOCATION_FAILED = 0x07;
-
-inline void put_be16(u8* p, u32 v)
-{
-    p[0] = static_cast<u8>(v >> 8);
-    p[1] = static_cast<u8>(v);
-}
-inline void put_be32(u8* p, u32 v)
-{
-    put_be16(p, v >> 16);
-    put_be16(p + 2, v);
-}
-inline void put_be64(u8* p, u64 v)
-{
-    put_be32(p, static_cast<u32>(v >> 32));
-    put_be32(p + 4, static_cast<u32>(v));
-}
-inline u32 be16(const u8* p)
-{
-    return u32(p[0]) << 8 | p[1];
-}
-inline u32 be24(const u8* p)
-{
-    return u32(p[0]) << 16 | be16(p + 1);
-}
-inline u32 be32(const u8* p)
-{
-    return be16(p) << 16 | be16(p + 2);
-}
-inline u64 be64(const u8* p)
-{
-    return u64(be32(p)) << 32 | be32(p + 4);
-}
 
 // Fixed-format sense data of a current error without an information
 // field (SPC-3 4.5.3).

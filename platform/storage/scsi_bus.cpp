@@ -60,13 +60,13 @@ ScsiTarget::Result ScsiBus::report_luns(const Command& c) const
     // A header {list length, reserved} and one 8-byte entry per LUN, single
     // level peripheral addressing (SAM-5 4.7.7): the LUN in byte 1.
     std::vector<u8> list(8 + 8 * m_luns.size());
-    put_be32(list.data(), static_cast<u32>(8 * m_luns.size()));
+    store_be32(list, 0, static_cast<u32>(8 * m_luns.size()));
     size_t at = 8;
     for (const auto& [lun, disk] : m_luns) {
         list[at + 1] = lun;
         at += 8;
     }
-    return data_in(c, list, be32(&c.cdb[6]));
+    return data_in(c, list, load_be32(c.cdb, 6));
 }
 
 ScsiTarget::Result ScsiBus::absent(const Command& c)
@@ -80,5 +80,5 @@ ScsiTarget::Result ScsiBus::absent(const Command& c)
     inquiry[2] = 0x06;
     inquiry[3] = 0x02;
     inquiry[4] = 31;
-    return data_in(c, inquiry, be16(&c.cdb[3]));
+    return data_in(c, inquiry, load_be16(c.cdb, 3));
 }

@@ -175,7 +175,7 @@ void ScsiDisk::reply(const CommandPtr& c, std::span<const u8> bytes, u32 allocat
 
 void ScsiDisk::run(const CommandPtr& c)
 {
-    const u8* cdb = c->cdb.data();
+    const std::span<const u8> cdb = c->cdb;
     const u8 op = cdb[0];
     if (c->lun != 0) {
         // SPC-3 6.4.2 and 6.11: a target answers INQUIRY and REPORT LUNS for
@@ -205,13 +205,12 @@ void ScsiDisk::run(const CommandPtr& c)
         return report_luns(c);
     case READ_CAPACITY_10: {
         // SBC-3 5.15: PMI is obsolete; with it clear the LBA field must be 0.
-        if (!(cdb[8] & 0x01) && be32(&cdb[2]) != 0)
+        if (!(cdb[8] & 0x01) && load_be32(cdb, 2) != 0)
             return check_condition(c, ILLEGAL_REQUEST, ASC_INVALID_FIELD_IN_CDB);
         std::array<u8, 8> data{};
         // All ones when the last LBA does not fit: READ CAPACITY(16) then.
-        put_be32(&data[0],
-                 static_cast<u32>(std::min<u64>(m_blocks ? m_blocks - 1 : 0, 0xFFFFFFFF)));
-        put_be32(&data[4], m_block_size);
+        store_be32(data, 0, static_cast<u32>(std::min<u64>(m_blocks ? m_blocks - 1 : 0, 0xFFFFFFFF)));
+        store_be32(data, 4, m_block_size);
         return reply(c, data, data.size());
     }
     case SERVICE_ACTION_IN_16:
@@ -228,9 +227,9 @@ void ScsiDisk::run(const CommandPtr& c)
         return mode_select(c, true);
     case READ_6:
         // A transfer length of 0 means 256 blocks (SBC-3 5.7).
-        return read(c, be24(&cdb[1]) & 0x1FFFFF, cdb[4] ? cdb[4] : 256);
+        return read(c, load_be24(cdb, 1) & 0x1FFFFF, cdb[4] ? cdb[4] : 256);
     case WRITE_6:
-        return write(c, be24(&cdb[1]) & 0x1FFFFF, cdb[4] ? cdb[4] : 256, false);
+        return write(c, load_be24(cdb, 1) & 0x1FFFFF, cdb[4] ? cdb[4] : 256, false);
     case READ_10:
     case READ_12:
     case READ_16:
@@ -238,10 +237,10 @@ void ScsiDisk::run(const CommandPtr& c)
         if (cdb[1] & 0xE0)
             return check_condition(c, ILLEGAL_REQUEST, ASC_INVALID_FIELD_IN_CDB);
         if (op == READ_10)
-            return read(c, be32(&cdb[2]), be16(&cdb[7]));
+            return read(c, load_be32(cdb, 2), load_be16(cdb, 7));
         if (op == READ_12)
-            return read(c, be32(&cdb[2]), be32(&cdb[6]));
-        return read(c, be64(&cdb[2]), be32(&cdb[10]));
+            return read(c, load_be32(cdb, 2), load_be32(cdb, 6));
+        return read(c, load_be64(cdb, 2), load_be32(cdb, 10));
     case WRITE_10:
     case WRITE_12:
     case WRITE_16: {
@@ -249,27 +248,27 @@ void ScsiDisk::run(const CommandPtr& c)
             return check_condition(c, ILLEGAL_REQUEST, ASC_INVALID_FIELD_IN_CDB);
         const bool fua = cdb[1] & 0x08;
         if (op == WRITE_10)
-            return write(c, be32(&cdb[2]), be16(&cdb[7]), fua);
+            return write(c, load_be32(cdb, 2), load_be16(cdb, 7), fua);
         if (op == WRITE_12)
-            return write(c, be32(&cdb[2]), be32(&cdb[6]), fua);
-        return write(c, be64(&cdb[2]), be32(&cdb[10]), fua);
+            return write(c, load_be32(cdb, 2), load_be32(cdb, 6), fua);
+        return write(c, load_be64(cdb, 2), load_be32(cdb, 10), fua);
     }
     case VERIFY_10:
-        return verify(c, be32(&cdb[2]), be16(&cdb[7]));
+        return verify(c, load_be32(cdb, 2), load_be16(cdb, 7));
     case VERIFY_12:
-        return verify(c, be32(&cdb[2]), be32(&cdb[6]));
+        return verify(c, load_be32(cdb, 2), load_be32(cdb, 6));
     case VERIFY_16:
-        return verify(c, be64(&cdb[2]), be32(&cdb[10]));
+        return verify(c, load_be64(cdb, 2), load_be32(cdb, 10));
     case SYNCHRONIZE_CACHE_10:
-        return synchronize_cache(c, be32(&cdb[2]), be16(&cdb[7]));
+        return synchronize_cache(c, load_be32(cdb, 2), load_be16(cdb, 7));
     case SYNCHRONIZE_CACHE_16:
-        return synchronize_cache(c, be64(&cdb[2]), be32(&cdb[10]));
+        return synchronize_cache(c, load_be64(cdb, 2), load_be32(cdb, 10));
     case UNMAP:
         return unmap(c);
     case WRITE_SAME_10:
-        return write_same(c, be32(&cdb[2]), be16(&cdb[7]));
+        return write_same(c, load_be32(cdb, 2), load_be16(cdb, 7));
     case WRITE_SAME_16:
-        return write_same(c, be64(&cdb[2]), be32(&cdb[10]));
+        return write_same(c, load_be64(cdb, 2), load_be32(cdb, 10));
     default:
         return check_condition(c, ILLEGAL_REQUEST, ASC_INVALID_OPCODE);
     }
@@ -277,9 +276,9 @@ void ScsiDisk::run(const CommandPtr& c)
 
 void ScsiDisk::inquiry(const CommandPtr& c)
 {
-    const u8* cdb = c->cdb.data();
+    const std::span<const u8> cdb = c->cdb;
     const bool evpd = cdb[1] & 0x01;
-    const u32 allocation = be16(&cdb[3]);
+    const u32 allocation = load_be16(cdb, 3);
     // CMDDT (obsolete) is refused; a page code needs EVPD (SPC-3 6.4.1).
     if ((cdb[1] & 0x02) || (!evpd && cdb[2] != 0))
         return check_condition(c, ILLEGAL_REQUEST, ASC_INVALID_FIELD_IN_CDB);
@@ -330,19 +329,19 @@ void ScsiDisk::vpd_page(const CommandPtr& c, u8 page, u32 allocation)
     case VPD_BLOCK_LIMITS: { // SBC-3 6.5.3
         data.resize(64, 0);
         data[4] = 0x01; // WSNZ: a WRITE SAME of 0 blocks (the whole rest) is refused
-        put_be16(&data[6], physical_ratio); // optimal transfer length granularity
-        put_be32(&data[8], m_max_transfer_blocks);
+        store_be16(data, 6, physical_ratio); // optimal transfer length granularity
+        store_be32(data, 8, m_max_transfer_blocks);
         if (discard_enabled()) {
-            put_be32(&data[20], m_max_unmap_blocks);
-            put_be32(&data[24], MAX_UNMAP_DESCRIPTORS);
-            put_be32(&data[28], physical_ratio); // optimal unmap granularity
+            store_be32(data, 20, m_max_unmap_blocks);
+            store_be32(data, 24, MAX_UNMAP_DESCRIPTORS);
+            store_be32(data, 28, physical_ratio); // optimal unmap granularity
         }
-        put_be64(&data[36], m_max_unmap_blocks); // maximum WRITE SAME length
+        store_be64(data, 36, m_max_unmap_blocks); // maximum WRITE SAME length
         break;
     }
     case VPD_BLOCK_CHARACTERISTICS: // SBC-3 6.5.2
         data.resize(64, 0);
-        put_be16(&data[4], 0x0001); // medium rotation rate 1: not rotating (an SSD)
+        store_be16(data, 4, 0x0001); // medium rotation rate 1: not rotating (an SSD)
         break;
     case VPD_PROVISIONING: { // SBC-3 6.5.4
         data.resize(8, 0);
@@ -356,52 +355,52 @@ void ScsiDisk::vpd_page(const CommandPtr& c, u8 page, u32 allocation)
     default:
         return check_condition(c, ILLEGAL_REQUEST, ASC_INVALID_FIELD_IN_CDB);
     }
-    put_be16(&data[2], static_cast<u32>(data.size() - 4));
+    store_be16(data, 2, static_cast<u32>(data.size() - 4));
     reply(c, data, allocation);
 }
 
 void ScsiDisk::report_luns(const CommandPtr& c)
 {
-    const u8* cdb = c->cdb.data();
+    const std::span<const u8> cdb = c->cdb;
     const u8 select = cdb[2];
-    const u32 allocation = be32(&cdb[6]);
+    const u32 allocation = load_be32(cdb, 6);
     // SPC-3 6.21: select 0 and 2 list LUN 0, 1 the (no) well-known units; an
     // allocation length under 16 is refused.
     if (select > 2 || allocation < 16)
         return check_condition(c, ILLEGAL_REQUEST, ASC_INVALID_FIELD_IN_CDB);
     std::array<u8, 16> data{};
     const u32 luns = select == 1 ? 0 : 1;
-    put_be32(&data[0], luns * 8); // LUN 0 is all zeros
+    store_be32(data, 0, luns * 8); // LUN 0 is all zeros
     reply(c, std::span(data).first(8 + luns * 8), allocation);
 }
 
 void ScsiDisk::read_capacity_16(const CommandPtr& c)
 {
     // SBC-3 5.16.2.
-    const u8* cdb = c->cdb.data();
-    if (!(cdb[14] & 0x01) && be64(&cdb[2]) != 0) // PMI clear: the LBA must be 0
+    const std::span<const u8> cdb = c->cdb;
+    if (!(cdb[14] & 0x01) && load_be64(cdb, 2) != 0) // PMI clear: the LBA must be 0
         return check_condition(c, ILLEGAL_REQUEST, ASC_INVALID_FIELD_IN_CDB);
     std::array<u8, 32> data{};
-    put_be64(&data[0], m_blocks ? m_blocks - 1 : 0);
-    put_be32(&data[8], m_block_size);
+    store_be64(data, 0, m_blocks ? m_blocks - 1 : 0);
+    store_be32(data, 8, m_block_size);
     const u32 physical = m_disk->info().physical_sector_size;
     if (physical > m_block_size && std::has_single_bit(physical / m_block_size))
         data[13] = static_cast<u8>(std::countr_zero(physical / m_block_size) & 0x0F);
     if (discard_enabled())
         data[14] = static_cast<u8>(0x80 | (discard_zeroes() ? 0x40 : 0)); // LBPME, LBPRZ
-    reply(c, data, be32(&cdb[10]));
+    reply(c, data, load_be32(cdb, 10));
 }
 
 void ScsiDisk::mode_sense(const CommandPtr& c, bool ten)
 {
     // SPC-3 6.9 and 6.10; the pages and block descriptors of SBC-3 6.4.
-    const u8* cdb = c->cdb.data();
+    const std::span<const u8> cdb = c->cdb;
     const bool dbd = cdb[1] & 0x08;
     const bool long_lba = ten && (cdb[1] & 0x10);
     const auto control = static_cast<PageControl>(cdb[2] >> 6);
     const u8 page = cdb[2] & 0x3F;
     const u8 subpage = cdb[3];
-    const u32 allocation = ten ? be16(&cdb[7]) : cdb[4];
+    const u32 allocation = ten ? load_be16(cdb, 7) : cdb[4];
     if (control == PageControl::Saved)
         return check_condition(c, ILLEGAL_REQUEST, ASC_SAVING_PARAMETERS_NOT_SUPPORTED);
     const bool all = page == PAGE_ALL && (subpage == 0 || subpage == SUBPAGE_ALL);
@@ -416,18 +415,18 @@ void ScsiDisk::mode_sense(const CommandPtr& c, bool ten)
     if (!dbd) {
         if (long_lba) { // long LBA block descriptor (SBC-3 6.4.2.3)
             data.resize(header + 16, 0);
-            put_be64(&data[header], m_blocks);
-            put_be32(&data[header + 12], m_block_size);
+            store_be64(data, header, m_blocks);
+            store_be32(data, header + 12, m_block_size);
             data[4] = 0x01; // LONGLBA
         } else {            // short LBA block descriptor (6.4.2.2)
             data.resize(header + 8, 0);
-            put_be32(&data[header], static_cast<u32>(std::min<u64>(m_blocks, 0xFFFFFFFF)));
-            put_be32(&data[header + 4], m_block_size & 0xFFFFFF);
+            store_be32(data, header, static_cast<u32>(std::min<u64>(m_blocks, 0xFFFFFFFF)));
+            store_be32(data, header + 4, m_block_size & 0xFFFFFF);
         }
     }
     const size_t descriptors = data.size() - header;
     if (ten)
-        put_be16(&data[6], static_cast<u32>(descriptors));
+        store_be16(data, 6, static_cast<u32>(descriptors));
     else
         data[3] = static_cast<u8>(descriptors);
 
@@ -450,7 +449,7 @@ void ScsiDisk::mode_sense(const CommandPtr& c, bool ten)
     }
     // MODE DATA LENGTH counts the bytes after itself.
     if (ten)
-        put_be16(&data[0], static_cast<u32>(data.size() - 2));
+        store_be16(data, 0, static_cast<u32>(data.size() - 2));
     else
         data[0] = static_cast<u8>(data.size() - 1);
     reply(c, data, allocation);
@@ -460,10 +459,10 @@ void ScsiDisk::mode_select(const CommandPtr& c, bool ten)
 {
     // SPC-3 6.7 and 6.8: a header, block descriptors, then pages; only the
     // caching page's WCE may differ from what MODE SENSE reports.
-    const u8* cdb = c->cdb.data();
+    const std::span<const u8> cdb = c->cdb;
     const bool pf = cdb[1] & 0x10;
     const bool sp = cdb[1] & 0x01;
-    const u32 list_length = ten ? be16(&cdb[7]) : cdb[4];
+    const u32 list_length = ten ? load_be16(cdb, 7) : cdb[4];
     if (sp)
         return check_condition(c, ILLEGAL_REQUEST, ASC_INVALID_FIELD_IN_CDB);
     if (list_length == 0)
@@ -474,7 +473,7 @@ void ScsiDisk::mode_select(const CommandPtr& c, bool ten)
     const size_t header = ten ? 8 : 4;
     if (list.size() < header || list.size() < list_length)
         return check_condition(c, ILLEGAL_REQUEST, ASC_PARAMETER_LIST_LENGTH_ERROR);
-    const size_t descriptor_length = ten ? be16(&list[6]) : list[3];
+    const size_t descriptor_length = ten ? load_be16(list, 6) : list[3];
     const size_t descriptor_size = ten && (list[4] & 0x01) ? 16 : 8;
     if (descriptor_length > list.size() - header)
         return check_condition(c, ILLEGAL_REQUEST, ASC_PARAMETER_LIST_LENGTH_ERROR);
@@ -482,8 +481,7 @@ void ScsiDisk::mode_select(const CommandPtr& c, bool ten)
         return check_condition(c, ILLEGAL_REQUEST, ASC_INVALID_FIELD_IN_PARAMETER_LIST);
     if (descriptor_length) {
         // The block length cannot change.
-        const u8* d = &list[header];
-        const u32 length = descriptor_size == 16 ? be32(d + 12) : be24(d + 5);
+        const u32 length = descriptor_size == 16 ? load_be32(list, header + 12) : load_be24(list, header + 5);
         if (length != m_block_size)
             return check_condition(c, ILLEGAL_REQUEST, ASC_INVALID_FIELD_IN_PARAMETER_LIST);
     }
@@ -606,12 +604,12 @@ void ScsiDisk::flush_then_complete(const CommandPtr& c)
 void ScsiDisk::unmap(const CommandPtr& c)
 {
     // SBC-3 5.28.
-    const u8* cdb = c->cdb.data();
+    const std::span<const u8> cdb = c->cdb;
     if (!discard_enabled() && !m_disk->read_only())
         return check_condition(c, ILLEGAL_REQUEST, ASC_INVALID_OPCODE);
     if (cdb[1] & 0x01) // ANCHOR: not supported (ANC_SUP is 0)
         return check_condition(c, ILLEGAL_REQUEST, ASC_INVALID_FIELD_IN_CDB);
-    const u32 list_length = be16(&cdb[7]);
+    const u32 list_length = load_be16(cdb, 7);
     if (list_length == 0)
         return complete(c);
     if (!check_writable(c))
@@ -621,8 +619,8 @@ void ScsiDisk::unmap(const CommandPtr& c)
     // 16 bytes each.
     if (list.size() < 8 || list.size() < list_length)
         return check_condition(c, ILLEGAL_REQUEST, ASC_PARAMETER_LIST_LENGTH_ERROR);
-    const u32 data_length = be16(&list[0]);
-    const u32 descriptor_length = be16(&list[2]);
+    const u32 data_length = load_be16(list, 0);
+    const u32 descriptor_length = load_be16(list, 2);
     if (data_length + 2 > list.size() || descriptor_length + 8 > list.size() ||
         descriptor_length % 16 != 0)
         return check_condition(c, ILLEGAL_REQUEST, ASC_PARAMETER_LIST_LENGTH_ERROR);
@@ -632,9 +630,9 @@ void ScsiDisk::unmap(const CommandPtr& c)
     // Every descriptor is checked before any block is discarded.
     u64 total = 0;
     for (u32 i = 0; i < descriptors; ++i) {
-        const u8* d = &list[8 + i * 16];
-        const u64 lba = be64(d);
-        const u32 count = be32(d + 8);
+        const size_t d = 8 + i * 16;
+        const u64 lba = load_be64(list, d);
+        const u32 count = load_be32(list, d + 8);
         if (!check_range(c, lba, count))
             return;
         total += count;
@@ -643,10 +641,10 @@ void ScsiDisk::unmap(const CommandPtr& c)
         return check_condition(c, ILLEGAL_REQUEST, ASC_INVALID_FIELD_IN_PARAMETER_LIST);
     c->result.transferred = static_cast<u32>(list.size());
     for (u32 i = 0; i < descriptors; ++i) {
-        const u8* d = &list[8 + i * 16];
-        const u32 count = be32(d + 8);
+        const size_t d = 8 + i * 16;
+        const u32 count = load_be32(list, d + 8);
         if (count)
-            submit(c, BlockOp::Discard, be64(d) * m_block_size, u64(count) * m_block_size, nullptr);
+            submit(c, BlockOp::Discard, load_be64(list, d) * m_block_size, u64(count) * m_block_size, nullptr);
     }
     if (c->pending == 0)
         complete(c);

@@ -170,6 +170,10 @@ kill $holder
 wait $holder
 run --kernel "$exit_guest" --enlightenments maybe
 check "--enlightenments takes only on or off" eval 'status_is 2 && stderr_is_one_line'
+run --kernel "$exit_guest" --gdb tcp:localhost
+check "a --gdb address without a port exits 2 with one line" eval 'status_is 2 && stderr_is_one_line && stderr_has "--gdb"'
+run --kernel "$exit_guest" --gdb "unix:$work/no-such-dir/gdb.sock"
+check "a --gdb socket that cannot be made exits 2 with one line" eval 'status_is 2 && stderr_is_one_line && stderr_has "--gdb"'
 
 # Firmware boot (docs/storage.md): --bios FILE boots through a system ROM.
 run --bios "$work/no-such-bios.bin"

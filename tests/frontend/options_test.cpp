@@ -354,3 +354,30 @@ TEST_CASE("--nic rejects netvsc for now, other backends, bad MACs and bad hostfw
     CHECK(contains(parse_error({"--nic", "user,ifname=x"}), "unknown key"));
     CHECK(contains(parse_error({"--nic", "user", "--nic", "user"}), "second --nic"));
 }
+
+TEST_CASE("--gdb takes QEMU's tcp::PORT, tcp:HOST:PORT and unix:PATH; -s and -S are QEMU's short forms")
+{
+    Options o = parse_ok({"--gdb", "tcp::1234"});
+    REQUIRE(o.gdb);
+    CHECK(o.gdb->kind == ListenAddress::Kind::Tcp);
+    CHECK(o.gdb->host.empty());
+    CHECK(o.gdb->port == 1234);
+    CHECK_FALSE(o.start_paused);
+    o = parse_ok({"--gdb=unix:/tmp/g.sock", "-S"});
+    CHECK(o.gdb->kind == ListenAddress::Kind::Unix);
+    CHECK(o.gdb->path == "/tmp/g.sock");
+    CHECK(o.start_paused);
+    o = parse_ok({"-s"});
+    CHECK(o.gdb->port == 1234);
+    CHECK(parse_ok({"--gdb", "tcp:127.0.0.1:0"}).gdb->host == "127.0.0.1");
+    CHECK(contains(usage_text(), "--gdb"));
+}
+
+TEST_CASE("--gdb refuses other transports, bad ports and empty paths with one message")
+{
+    CHECK(contains(parse_error({"--gdb", "1234"}), "not a tcp: or unix: address"));
+    CHECK(contains(parse_error({"--gdb", "tcp::99999"}), "'99999' is not a port number"));
+    CHECK(contains(parse_error({"--gdb", "tcp:localhost"}), "no port"));
+    CHECK(contains(parse_error({"--gdb", "unix:"}), "no socket path"));
+    CHECK(contains(parse_error({"-x"}), "unexpected argument"));
+}

@@ -44,6 +44,7 @@ TEST_CASE("--record refuses a writable disk and snapshots")
     CHECK_FALSE(parse({"--record", "r", "--drive", "file=disk.img,format=raw,readonly=on"}).is_error());
     CHECK(contains(parse_error({"--record", "r", "--save-at", "5,file:x"}), "--save-at"));
     CHECK(contains(parse_error({"--sync-interval", "5"}), "needs --record"));
+    CHECK(contains(parse_error({"--record", "r", "--gdb", "tcp::1234"}), "--gdb does not go with --record"));
     CHECK(contains(parse_error({"--replay-alter-input", "5"}), "needs --replay"));
 }
 

@@ -82,13 +82,13 @@ void guest_write(GuestMemory m, u64 pfn, u32 data_pages, u16 type, u16 flags, co
     if (length + 8 >= size - (w + size - r) % size)
         return;
     std::vector<u8> p(length + 8);
-    vmbus::store_u16(p, 0, type);
-    vmbus::store_u16(p, 2, static_cast<u16>(offset / 8));
-    vmbus::store_u16(p, 4, static_cast<u16>(length / 8));
-    vmbus::store_u16(p, 6, flags);
+    store_le16(p, 0, type);
+    store_le16(p, 2, static_cast<u16>(offset / 8));
+    store_le16(p, 4, static_cast<u16>(length / 8));
+    store_le16(p, 6, flags);
     std::copy_n(extra.begin(), offset - 16, p.begin() + 16);
     std::copy(body.begin(), body.end(), p.begin() + static_cast<std::ptrdiff_t>(offset));
-    vmbus::store_u64(p, length, u64{w} << 32);
+    store_le64(p, length, u64{w} << 32);
     for (size_t i = 0; i < p.size(); ++i)
         (void)m.write(data + (w + i) % size, &p[i], 1);
     const u32 next = static_cast<u32>((w + p.size()) % size);
@@ -107,7 +107,7 @@ std::optional<std::vector<u8>> guest_read(GuestMemory m, u64 pfn)
     u8 d[16];
     for (u32 i = 0; i < 16; ++i)
         (void)m.read(data + (r + i) % PAGE_SIZE, &d[i], 1);
-    const u32 offset = vmbus::load_u16(d, 2) * 8u, length = vmbus::load_u16(d, 4) * 8u;
+    const u32 offset = load_le16(d, 2) * 8u, length = load_le16(d, 4) * 8u;
     if (offset < 16 || length < offset || length + 8 > PAGE_SIZE)
         return std::nullopt;
     std::vector<u8> body(length - offset);
@@ -176,16 +176,16 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size)
         case 1: { // a vstor packet as Linux writes it, inband or GPA-direct
             std::vector<u8> body = in.bytes(in.byte() % 2 ? 64 : in.byte() % 80);
             if (body.size() >= 4 && (op & 0x10))
-                vmbus::store_u32(body, 0, KNOWN_OPERATIONS[body[0] % std::size(KNOWN_OPERATIONS)]);
+                store_le32(body, 0, KNOWN_OPERATIONS[body[0] % std::size(KNOWN_OPERATIONS)]);
             std::vector<u8> extra;
             if (op & 0x20) { // one range of up to 4 pages near the data pages
                 const u32 pages = 1 + in.byte() % 4;
                 extra.resize(16 + 8 * pages);
-                vmbus::store_u32(extra, 4, 1);
-                vmbus::store_u32(extra, 8, in.word() % (pages * PAGE_SIZE) + 1);
-                vmbus::store_u32(extra, 12, in.byte() % 2 ? 0 : in.word() % PAGE_SIZE);
+                store_le32(extra, 4, 1);
+                store_le32(extra, 8, in.word() % (pages * PAGE_SIZE) + 1);
+                store_le32(extra, 12, in.byte() % 2 ? 0 : in.word() % PAGE_SIZE);
                 for (u32 i = 0; i < pages; ++i)
-                    vmbus::store_u64(extra, 16 + 8 * i, in.byte() % 8 ? DATA_PFN + in.byte() % 16 : in.dword());
+                    store_le64(extra, 16 + 8 * i, in.byte() % 8 ? DATA_PFN + in.byte() % 16 : in.dword());
                 extra.resize(16 + 8 * pages - (in.byte() % 4 == 0 ? 8 : 0)); // sometimes one short
             }
             guest_write(memory, RING_PFN, 3, op & 0x20 ? vmbus::PACKET_DATA_USING_GPA_DIRECT : in.byte() % 12,
@@ -220,13 +220,13 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size)
                 // (the host's first versions), the heartbeat's number plus
                 // one, then maybe one byte changed.
                 answer = guest_read(memory, IC_RING_PFN + 4 * which).value_or(std::vector<u8>{});
-                if (answer.size() >= ic::NEGOTIATE_VERSIONS && vmbus::load_u16(answer, ic::TYPE) == ic::TYPE_NEGOTIATE) {
-                    vmbus::store_u16(answer, ic::NEGOTIATE_FRAMEWORK_COUNT, 1);
-                    vmbus::store_u16(answer, ic::NEGOTIATE_MESSAGE_COUNT, 1);
+                if (answer.size() >= ic::NEGOTIATE_VERSIONS && load_le16(answer, ic::TYPE) == ic::TYPE_NEGOTIATE) {
+                    store_le16(answer, ic::NEGOTIATE_FRAMEWORK_COUNT, 1);
+                    store_le16(answer, ic::NEGOTIATE_MESSAGE_COUNT, 1);
                 } else if (answer.size() >= ic::HEARTBEAT_SEQUENCE + 8 &&
-                           vmbus::load_u16(answer, ic::TYPE) == ic::TYPE_HEARTBEAT) {
-                    vmbus::store_u64(answer, ic::HEARTBEAT_SEQUENCE,
-                                     vmbus::load_u64(answer, ic::HEARTBEAT_SEQUENCE) + 1);
+                           load_le16(answer, ic::TYPE) == ic::TYPE_HEARTBEAT) {
+                    store_le64(answer, ic::HEARTBEAT_SEQUENCE,
+                                     load_le64(answer, ic::HEARTBEAT_SEQUENCE) + 1);
                 }
                 if (!answer.empty() && in.byte() % 4 == 0)
                     answer[in.word() % answer.size()] = in.byte();

@@ -87,10 +87,10 @@ struct FakeDevice final : VmbusServer::Device {
             fail("an open request the server should have refused", r.relid);
         if (!state.accept)
             return false;
-        if (!posting || posting->size() < open_channel::SIZE || load_u32(*posting, 0) != OPEN_CHANNEL)
+        if (!posting || posting->size() < open_channel::SIZE || load_le32(*posting, 0) != OPEN_CHANNEL)
             fail("a channel opened by something other than OPEN_CHANNEL", r.relid);
         state.open = true;
-        state.ring_gpadl = load_u32(*posting, open_channel::RING_GPADL);
+        state.ring_gpadl = load_le32(*posting, open_channel::RING_GPADL);
         state.request = r;
         return true;
     }
@@ -214,7 +214,7 @@ struct Rig {
     {
         if (m.size() < HEADER_SIZE || m.size() > HV_MESSAGE_MAX_PAYLOAD)
             fail("a message of an impossible size", static_cast<u32>(m.size()));
-        const u32 type = load_u32(m, 0);
+        const u32 type = load_le32(m, 0);
         unsigned size = 0;
         switch (type) {
         case OFFER_CHANNEL: size = offer::SIZE; break;
@@ -251,18 +251,18 @@ struct Rig {
             const u32 relid = i + 1;
             const DeviceState before = d.state;
             std::vector<u8> close(relid_message::SIZE);
-            store_u32(close, 0, CLOSE_CHANNEL);
-            store_u32(close, relid_message::CHILD_RELID, relid);
+            store_le32(close, 0, CLOSE_CHANNEL);
+            store_le32(close, relid_message::CHILD_RELID, relid);
             if (post(0, MESSAGE_CONNECTION_ID, close) != HvStatus::Success)
                 continue; // the outbox is full: the guest would try again later
             if (d.state.open || server.channel_open(relid))
                 fail("CLOSE_CHANNEL left the channel open", relid);
             std::vector<u8> open(open_channel::SIZE);
-            store_u32(open, 0, OPEN_CHANNEL);
-            store_u32(open, open_channel::CHILD_RELID, relid);
-            store_u32(open, open_channel::RING_GPADL, before.ring_gpadl);
-            store_u32(open, open_channel::TARGET_VP, before.request.target_vp);
-            store_u32(open, open_channel::DOWNSTREAM_OFFSET, before.request.downstream_offset);
+            store_le32(open, 0, OPEN_CHANNEL);
+            store_le32(open, open_channel::CHILD_RELID, relid);
+            store_le32(open, open_channel::RING_GPADL, before.ring_gpadl);
+            store_le32(open, open_channel::TARGET_VP, before.request.target_vp);
+            store_le32(open, open_channel::DOWNSTREAM_OFFSET, before.request.downstream_offset);
             d.state.accept = true;
             if (post(0, MESSAGE_CONNECTION_ID, open) != HvStatus::Success)
                 continue; // the outbox is full: the guest would try again later

@@ -15,11 +15,11 @@ struct Harness : IcGuest, IcClock {
     u64 take_beat(std::optional<u64> plus = 1)
     {
         auto [transaction, m] = next();
-        REQUIRE(load_u16(m, ic::TYPE) == ic::TYPE_HEARTBEAT);
+        REQUIRE(load_le16(m, ic::TYPE) == ic::TYPE_HEARTBEAT);
         REQUIRE(m.size() >= ic::HEADER_END + ic::HEARTBEAT_BODY);
-        const u64 sequence = load_u64(m, ic::HEARTBEAT_SEQUENCE);
+        const u64 sequence = load_le64(m, ic::HEARTBEAT_SEQUENCE);
         if (plus) {
-            store_u64(m, ic::HEARTBEAT_SEQUENCE, sequence + *plus);
+            store_le64(m, ic::HEARTBEAT_SEQUENCE, sequence + *plus);
             answer(heartbeat, transaction, m);
         }
         return sequence;
@@ -71,14 +71,14 @@ TEST_CASE("heartbeat: a wrong or short answer is counted and not taken")
     Harness h;
     h.negotiate(h.heartbeat, LINUX_FRAMEWORKS, {0x30000});
     auto [transaction, m] = h.next();
-    const u64 sequence = load_u64(m, ic::HEARTBEAT_SEQUENCE);
+    const u64 sequence = load_le64(m, ic::HEARTBEAT_SEQUENCE);
     std::vector<u8> same = m; // not incremented
     h.answer(h.heartbeat, transaction, same);
     std::vector<u8> short_answer(m.begin(), m.begin() + ic::HEADER_END + 4);
     h.answer(h.heartbeat, transaction, short_answer);
     CHECK(h.heartbeat.bad_answers() == 2);
     CHECK(h.heartbeat.state() == HeartbeatIc::State::Waiting);
-    store_u64(m, ic::HEARTBEAT_SEQUENCE, sequence + 1);
+    store_le64(m, ic::HEARTBEAT_SEQUENCE, sequence + 1);
     h.answer(h.heartbeat, transaction, m);
     CHECK(h.heartbeat.state() == HeartbeatIc::State::Ok);
     // An answer to nothing outstanding.
@@ -111,5 +111,5 @@ TEST_CASE("heartbeat: save and load give the same bytes and the same next beat")
     CHECK(copy.state() == HeartbeatIc::State::Ok);
     h.advance(HeartbeatIc::PERIOD_NS / 2);
     auto [transaction, m] = h.next();
-    CHECK(load_u64(m, ic::HEARTBEAT_SEQUENCE) == first + 1);
+    CHECK(load_le64(m, ic::HEARTBEAT_SEQUENCE) == first + 1);
 }

@@ -43,10 +43,14 @@ struct IcGuest : GuestRings {
     void negotiate(IcService& service, std::initializer_list<u32> frameworks,
                    std::initializer_list<u32> services)
     {
-        auto [transaction, m] = next();
-        REQUIRE(vmbus::load_u16(m, ic::TYPE) == ic::TYPE_NEGOTIATE);
-        const unsigned fw_count = vmbus::load_u16(m, ic::NEGOTIATE_FRAMEWORK_COUNT);
-        const unsigned srv_count = vmbus::load_u16(m, ic::NEGOTIATE_MESSAGE_COUNT);
+        // Not a structured binding: the lambda below uses m, and clang 14
+        // cannot capture a binding.
+        auto message = next();
+        const auto transaction = message.first;
+        auto& m = message.second;
+        REQUIRE(load_le16(m, ic::TYPE) == ic::TYPE_NEGOTIATE);
+        const unsigned fw_count = load_le16(m, ic::NEGOTIATE_FRAMEWORK_COUNT);
+        const unsigned srv_count = load_le16(m, ic::NEGOTIATE_MESSAGE_COUNT);
         REQUIRE(m.size() >= ic::NEGOTIATE_VERSIONS + 4 * (fw_count + srv_count));
         auto pick = [&](std::initializer_list<u32> own, unsigned first, unsigned count) -> u32 {
             for (u32 v : own)
@@ -57,8 +61,8 @@ struct IcGuest : GuestRings {
         };
         const u32 fw = pick(frameworks, 0, fw_count), srv = pick(services, fw_count, srv_count);
         const u16 count = fw && srv ? 1 : 0;
-        vmbus::store_u16(m, ic::NEGOTIATE_FRAMEWORK_COUNT, count);
-        vmbus::store_u16(m, ic::NEGOTIATE_MESSAGE_COUNT, count);
+        store_le16(m, ic::NEGOTIATE_FRAMEWORK_COUNT, count);
+        store_le16(m, ic::NEGOTIATE_MESSAGE_COUNT, count);
         ic::store_version(m, ic::NEGOTIATE_VERSIONS, fw);
         ic::store_version(m, ic::NEGOTIATE_VERSIONS + 4, srv);
         answer(service, transaction, m);

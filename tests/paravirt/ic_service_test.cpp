@@ -15,8 +15,8 @@ struct Harness : IcGuest {
 // A NEGOTIATE answer naming framework `fw` and service `srv`.
 std::vector<u8> negotiate_answer(std::vector<u8> m, u32 fw, u32 srv)
 {
-    store_u16(m, ic::NEGOTIATE_FRAMEWORK_COUNT, 1);
-    store_u16(m, ic::NEGOTIATE_MESSAGE_COUNT, 1);
+    store_le16(m, ic::NEGOTIATE_FRAMEWORK_COUNT, 1);
+    store_le16(m, ic::NEGOTIATE_MESSAGE_COUNT, 1);
     ic::store_version(m, ic::NEGOTIATE_VERSIONS, fw);
     ic::store_version(m, ic::NEGOTIATE_VERSIONS + 4, srv);
     return m;
@@ -30,15 +30,15 @@ TEST_CASE("integration services: the NEGOTIATE lists frameworks 3.0 and 1.0, the
     Harness h;
     CHECK(h.interrupts == 1);
     auto [transaction, m] = h.next();
-    CHECK(load_u32(m, ic::PIPE_FLAGS) == 1);
+    CHECK(load_le32(m, ic::PIPE_FLAGS) == 1);
     // The ring pads a body to 8 bytes.
-    CHECK(load_u32(m, ic::PIPE_SIZE) + ic::PIPE_HEADER + 8 > m.size());
-    CHECK(load_u16(m, ic::TYPE) == ic::TYPE_NEGOTIATE);
-    CHECK(load_u16(m, ic::SIZE) == load_u32(m, ic::PIPE_SIZE) + ic::PIPE_HEADER - ic::HEADER_END);
+    CHECK(load_le32(m, ic::PIPE_SIZE) + ic::PIPE_HEADER + 8 > m.size());
+    CHECK(load_le16(m, ic::TYPE) == ic::TYPE_NEGOTIATE);
+    CHECK(load_le16(m, ic::SIZE) == load_le32(m, ic::PIPE_SIZE) + ic::PIPE_HEADER - ic::HEADER_END);
     CHECK(m[ic::FLAGS] == (ic::FLAG_TRANSACTION | ic::FLAG_REQUEST));
     CHECK(m[ic::TRANSACTION] == transaction);
-    REQUIRE(load_u16(m, ic::NEGOTIATE_FRAMEWORK_COUNT) == 2);
-    REQUIRE(load_u16(m, ic::NEGOTIATE_MESSAGE_COUNT) == 3);
+    REQUIRE(load_le16(m, ic::NEGOTIATE_FRAMEWORK_COUNT) == 2);
+    REQUIRE(load_le16(m, ic::NEGOTIATE_MESSAGE_COUNT) == 3);
     const u32 expected[] = {0x30000, 0x10000, 0x40000, 0x30000, 0x10000};
     for (unsigned i = 0; i < 5; ++i)
         CHECK(ic::load_version(m, ic::NEGOTIATE_VERSIONS + 4 * i) == expected[i]);
@@ -65,13 +65,13 @@ TEST_CASE("integration services: an answer naming a version the host did not off
     CHECK_FALSE(h.service.negotiated());
     // Counts of 0: the guest found nothing it could use.
     std::vector<u8> none = negotiate_answer(m, 0x30000, 0x40000);
-    store_u16(none, ic::NEGOTIATE_FRAMEWORK_COUNT, 0);
-    store_u16(none, ic::NEGOTIATE_MESSAGE_COUNT, 0);
+    store_le16(none, ic::NEGOTIATE_FRAMEWORK_COUNT, 0);
+    store_le16(none, ic::NEGOTIATE_MESSAGE_COUNT, 0);
     h.answer(h.service, transaction, none);
     CHECK_FALSE(h.service.negotiated());
     // A failure status.
     std::vector<u8> failed = negotiate_answer(m, 0x30000, 0x40000);
-    store_u32(failed, ic::STATUS, 0x80004005);
+    store_le32(failed, ic::STATUS, 0x80004005);
     h.answer(h.service, transaction, failed);
     CHECK_FALSE(h.service.negotiated());
     h.answer(h.service, transaction, negotiate_answer(m, 0x30000, 0x40000));
@@ -107,7 +107,7 @@ TEST_CASE(
     // A response of another type before the negotiation.
     std::vector<u8> exchange = good;
     exchange[ic::FLAGS] = ic::FLAG_RESPONSE;
-    store_u16(exchange, ic::TYPE, ic::TYPE_KVP_EXCHANGE);
+    store_le16(exchange, ic::TYPE, ic::TYPE_KVP_EXCHANGE);
     REQUIRE(h.guest_write(PACKET_DATA_INBAND, transaction, exchange));
     h.service.signaled();
     CHECK_FALSE(h.service.negotiated());

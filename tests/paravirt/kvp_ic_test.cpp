@@ -13,7 +13,7 @@ TEST_CASE("KVP service: the guest's daemon takes 4.0 and its exchange answers ar
     g.negotiate(kvp, LINUX_FRAMEWORKS, {0x40000, 0x30000, 0x10000});
     CHECK(kvp.service_version() == 0x40000);
     std::vector<u8> m(ic::HEADER_END + 16);
-    store_u16(m, ic::TYPE, ic::TYPE_KVP_EXCHANGE);
+    store_le16(m, ic::TYPE, ic::TYPE_KVP_EXCHANGE);
     g.answer(kvp, 9, m);
     CHECK(kvp.exchanges() == 1);
 }
@@ -26,7 +26,7 @@ TEST_CASE("KVP service: without the guest's daemon the NEGOTIATE waits and nothi
     kvp.signaled();
     CHECK_FALSE(kvp.negotiated());
     auto [transaction, m] = g.next();
-    CHECK(load_u16(m, ic::TYPE) == ic::TYPE_NEGOTIATE);
+    CHECK(load_le16(m, ic::TYPE) == ic::TYPE_NEGOTIATE);
     CHECK(g.empty());
 }
 

@@ -31,7 +31,7 @@ TEST_CASE("shutdown service: the host negotiates first, then asks the guest to s
     auto [transaction, m] = h.next();
     // hv_utils needs the whole shutdown_msg_data (2060 bytes) after the headers.
     REQUIRE(m.size() >= ic::HEADER_END + ic::SHUTDOWN_BODY);
-    CHECK(load_u16(m, ic::TYPE) == ic::TYPE_SHUTDOWN);
+    CHECK(load_le16(m, ic::TYPE) == ic::TYPE_SHUTDOWN);
     CHECK(ic::load_version(m, ic::MESSAGE_VERSION) == 0x30002); // the negotiated 3.2
     CHECK(m[ic::SHUTDOWN_FLAGS] == 0);                          // graceful
     CHECK(m[ic::FLAGS] == (ic::FLAG_TRANSACTION | ic::FLAG_REQUEST));

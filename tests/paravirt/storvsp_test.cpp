@@ -96,12 +96,12 @@ struct Harness : GuestRings {
     }
     void initialize(u16 version = vstor::VERSION_WIN10)
     {
-        CHECK(load_u32(request(packet(vstor::BEGIN_INITIALIZATION)), vstor::STATUS) == 0);
+        CHECK(load_le32(request(packet(vstor::BEGIN_INITIALIZATION)), vstor::STATUS) == 0);
         std::vector<u8> v = packet(vstor::QUERY_PROTOCOL_VERSION);
         std::memcpy(v.data() + vstor::VERSION, &version, 2);
-        CHECK(load_u32(request(v), vstor::STATUS) == 0);
+        CHECK(load_le32(request(v), vstor::STATUS) == 0);
         request(packet(vstor::QUERY_PROPERTIES));
-        CHECK(load_u32(request(packet(vstor::END_INITIALIZATION)), vstor::STATUS) == 0);
+        CHECK(load_le32(request(packet(vstor::END_INITIALIZATION)), vstor::STATUS) == 0);
     }
     // An SRB for READ(10)/WRITE(10) of `sectors` at `lba`, data at DATA_PFN.
     static std::vector<u8> srb(u8 op, u32 lba, u16 sectors, u8 lun = 0, u8 target = 0)
@@ -148,23 +148,23 @@ struct Harness : GuestRings {
 TEST_CASE("storvsp: the initialization handshake as Linux runs it, with the version it asks for")
 {
     Harness h;
-    CHECK(load_u32(h.request(Harness::packet(vstor::BEGIN_INITIALIZATION)), vstor::OPERATION) ==
+    CHECK(load_le32(h.request(Harness::packet(vstor::BEGIN_INITIALIZATION)), vstor::OPERATION) ==
           vstor::COMPLETE_IO);
     // Linux tries 6.2, then 6.0, then 5.1; older ones are refused.
     std::vector<u8> v = Harness::packet(vstor::QUERY_PROTOCOL_VERSION);
     const u16 old = 0x0402;
     std::memcpy(v.data() + vstor::VERSION, &old, 2);
-    CHECK(load_u32(h.request(v), vstor::STATUS) == vstor::STATUS_REVISION_MISMATCH);
+    CHECK(load_le32(h.request(v), vstor::STATUS) == vstor::STATUS_REVISION_MISMATCH);
     const u16 win10 = vstor::VERSION_WIN10;
     std::memcpy(v.data() + vstor::VERSION, &win10, 2);
-    CHECK(load_u32(h.request(v), vstor::STATUS) == 0);
+    CHECK(load_le32(h.request(v), vstor::STATUS) == 0);
     CHECK(h.vsp.protocol_version() == vstor::VERSION_WIN10);
     const std::vector<u8> props = h.request(Harness::packet(vstor::QUERY_PROPERTIES));
     REQUIRE(props.size() == vstor::PACKET_SIZE);
-    CHECK(load_u32(props, vstor::PROPERTIES_MAX_TRANSFER) == Storvsp::MAX_TRANSFER);
-    CHECK(load_u32(props, vstor::PROPERTIES_FLAGS) == 0); // no multi-channel
-    CHECK(load_u32(h.request(Harness::packet(vstor::CREATE_SUB_CHANNELS)), vstor::STATUS) != 0);
-    CHECK(load_u32(h.request(Harness::packet(vstor::END_INITIALIZATION)), vstor::STATUS) == 0);
+    CHECK(load_le32(props, vstor::PROPERTIES_MAX_TRANSFER) == Storvsp::MAX_TRANSFER);
+    CHECK(load_le32(props, vstor::PROPERTIES_FLAGS) == 0); // no multi-channel
+    CHECK(load_le32(h.request(Harness::packet(vstor::CREATE_SUB_CHANNELS)), vstor::STATUS) != 0);
+    CHECK(load_le32(h.request(Harness::packet(vstor::END_INITIALIZATION)), vstor::STATUS) == 0);
     // Pre-Windows 8 packets are 48 bytes, and so are their completions.
     CHECK(h.request(Harness::packet(vstor::BEGIN_INITIALIZATION, vstor::PACKET_SIZE_PRE_WIN8)).size() ==
           vstor::PACKET_SIZE_PRE_WIN8);
@@ -182,7 +182,7 @@ TEST_CASE("storvsp: SRBs write and read through scattered guest pages at any off
         REQUIRE(h.memory.write(h.data_address(static_cast<u32>(i), 0x300), &pattern[i], 1));
     const std::vector<u8> w = h.request(Harness::srb(0x2A, 8, 4), 1, Harness::range(2048, 0x300));
     CHECK(w[vstor::SRB_STATUS] == vstor::SRB_SUCCESS);
-    CHECK(load_u32(w, vstor::SRB_TRANSFER_LENGTH) == 2048);
+    CHECK(load_le32(w, vstor::SRB_TRANSFER_LENGTH) == 2048);
     CHECK(std::equal(pattern.begin(), pattern.end(), h.disk.sectors.begin() + 8 * 512));
 
     const std::vector<u8> r = h.request(Harness::srb(0x28, 8, 4), 2, Harness::range(2048, 0xF00));
@@ -204,7 +204,7 @@ TEST_CASE("storvsp: a failed command returns CHECK CONDITION with its sense in t
     CHECK(r[vstor::SRB_SENSE_LENGTH] == 14);
     CHECK(r[vstor::SRB_CDB + 2] == 0x05);
     CHECK(r[vstor::SRB_CDB + 12] == 0x21);
-    CHECK(load_u32(r, vstor::SRB_TRANSFER_LENGTH) == 0);
+    CHECK(load_le32(r, vstor::SRB_TRANSFER_LENGTH) == 0);
 }
 
 TEST_CASE("storvsp: SRBs for other targets and paths reach the disk as a LUN that is not there")

@@ -27,11 +27,11 @@ TEST_CASE("time sync: 4.0 sends a SYNC at once with the host time since 1601 and
     h.negotiate(h.timesync, LINUX_FRAMEWORKS, {0x40000, 0x30000, 0x10000});
     CHECK(h.timesync.service_version() == 0x40000);
     auto [transaction, m] = h.next();
-    CHECK(load_u16(m, ic::TYPE) == ic::TYPE_TIMESYNC);
+    CHECK(load_le16(m, ic::TYPE) == ic::TYPE_TIMESYNC);
     REQUIRE(m.size() >= ic::HEADER_END + ic::TIMESYNC_V4_BODY);
     // 2026-01-01 00:00:00 UTC in Windows' count, plus 123.4 us.
-    CHECK(load_u64(m, ic::TIMESYNC_PARENT_TIME) == 134'116'992'000'000'000ull + 1234);
-    CHECK(load_u64(m, ic::TIMESYNC_REFERENCE_TIME) == 1000 + 1234);
+    CHECK(load_le64(m, ic::TIMESYNC_PARENT_TIME) == 134'116'992'000'000'000ull + 1234);
+    CHECK(load_le64(m, ic::TIMESYNC_REFERENCE_TIME) == 1000 + 1234);
     CHECK(m[ic::TIMESYNC_V4_FLAGS] == ic::TIMESYNC_FLAG_SYNC);
     h.answer(h.timesync, transaction, m);
     CHECK(h.timesync.answers() == 1);
@@ -41,7 +41,7 @@ TEST_CASE("time sync: 4.0 sends a SYNC at once with the host time since 1601 and
     h.advance(1);
     auto [t2, sample] = h.next();
     CHECK(sample[ic::TIMESYNC_V4_FLAGS] == ic::TIMESYNC_FLAG_SAMPLE);
-    CHECK(load_u64(sample, ic::TIMESYNC_PARENT_TIME) ==
+    CHECK(load_le64(sample, ic::TIMESYNC_PARENT_TIME) ==
           134'116'992'000'000'000ull + 1234 + TimesyncIc::SAMPLE_PERIOD_NS / 100);
     CHECK(h.timesync.syncs_sent() == 1);
     CHECK(h.timesync.samples_sent() == 1);
@@ -54,7 +54,7 @@ TEST_CASE("time sync: a guest that takes 3.0 gets the older layout, flags after 
     auto [transaction, m] = h.next();
     REQUIRE(m.size() >= ic::HEADER_END + ic::TIMESYNC_V3_BODY);
     CHECK(ic::load_version(m, ic::MESSAGE_VERSION) == 0x30000);
-    CHECK(load_u64(m, ic::TIMESYNC_PARENT_TIME) == 134'116'992'000'000'000ull);
+    CHECK(load_le64(m, ic::TIMESYNC_PARENT_TIME) == 134'116'992'000'000'000ull);
     CHECK(m[ic::TIMESYNC_V3_FLAGS] == ic::TIMESYNC_FLAG_SYNC);
 }
 
@@ -104,7 +104,7 @@ TEST_CASE(
     h.negotiate(h.timesync, LINUX_FRAMEWORKS, {0x40000});
     auto [transaction, m] = h.next();
     std::vector<u8> other = m;
-    store_u16(other, ic::TYPE, 77);
+    store_le16(other, ic::TYPE, 77);
     h.answer(h.timesync, transaction, other);
     std::vector<u8> header_only(m.begin(), m.begin() + ic::HEADER_END);
     h.answer(h.timesync, transaction, header_only); // counted: only the type matters

@@ -68,9 +68,9 @@ struct VmbusHarness : HvHarness {
     void contact(u32 v = VERSION_MAX, unsigned target = 0)
     {
         std::vector<u8> m(initiate_contact::SIZE);
-        store_u32(m, 0, INITIATE_CONTACT);
-        store_u32(m, initiate_contact::VERSION, v);
-        store_u32(m, initiate_contact::TARGET_VCPU, target);
+        store_le32(m, 0, INITIATE_CONTACT);
+        store_le32(m, initiate_contact::VERSION, v);
+        store_le32(m, initiate_contact::TARGET_VCPU, target);
         m[initiate_contact::MSG_SINT] = MESSAGE_SINT;
         REQUIRE(post(m, v >= VERSION_WIN10_V5 ? MESSAGE_CONNECTION_ID_WIN10_V5 : MESSAGE_CONNECTION_ID) ==
                 HvStatus::Success);
@@ -78,7 +78,7 @@ struct VmbusHarness : HvHarness {
     static std::vector<u8> header(u32 type, unsigned size)
     {
         std::vector<u8> m(size);
-        store_u32(m, 0, type);
+        store_le32(m, 0, type);
         return m;
     }
     // A GPADL as Linux creates one: a header with up to 26 PFNs, then bodies
@@ -87,33 +87,33 @@ struct VmbusHarness : HvHarness {
     {
         const unsigned in_header = std::min(pages, 26u);
         std::vector<u8> h = header(GPADL_HEADER, gpadl_header::SIZE + 8 + 8 * in_header);
-        store_u32(h, gpadl_header::CHILD_RELID, relid);
-        store_u32(h, gpadl_header::GPADL, handle);
-        store_u16(h, gpadl_header::RANGE_BUFLEN, static_cast<u16>(8 + 8 * pages));
-        store_u16(h, gpadl_header::RANGE_COUNT, 1);
-        store_u32(h, gpadl_header::RANGES, pages * 4096);
+        store_le32(h, gpadl_header::CHILD_RELID, relid);
+        store_le32(h, gpadl_header::GPADL, handle);
+        store_le16(h, gpadl_header::RANGE_BUFLEN, static_cast<u16>(8 + 8 * pages));
+        store_le16(h, gpadl_header::RANGE_COUNT, 1);
+        store_le32(h, gpadl_header::RANGES, pages * 4096);
         for (unsigned i = 0; i < in_header; ++i)
-            store_u64(h, gpadl_header::RANGES + 8 + 8 * i, first_pfn + i);
+            store_le64(h, gpadl_header::RANGES + 8 + 8 * i, first_pfn + i);
         REQUIRE(post(h) == HvStatus::Success);
         for (unsigned sent = in_header; sent < pages;) {
             const unsigned n = std::min(pages - sent, 28u);
             std::vector<u8> b = header(GPADL_BODY, gpadl_body::SIZE + 8 * n);
-            store_u32(b, gpadl_body::GPADL, handle);
+            store_le32(b, gpadl_body::GPADL, handle);
             for (unsigned i = 0; i < n; ++i)
-                store_u64(b, gpadl_body::PFNS + 8 * i, first_pfn + sent + i);
+                store_le64(b, gpadl_body::PFNS + 8 * i, first_pfn + sent + i);
             REQUIRE(post(b) == HvStatus::Success);
             sent += n;
         }
     }
-    static void store_u64(std::vector<u8>& m, unsigned at, u64 v) { std::memcpy(m.data() + at, &v, 8); }
+    static void store_le64(std::vector<u8>& m, unsigned at, u64 v) { std::memcpy(m.data() + at, &v, 8); }
     std::vector<u8> open(u32 relid, u32 gpadl, u32 target_vp, u32 downstream)
     {
         std::vector<u8> m = header(OPEN_CHANNEL, open_channel::SIZE);
-        store_u32(m, open_channel::CHILD_RELID, relid);
-        store_u32(m, open_channel::OPEN_ID, relid);
-        store_u32(m, open_channel::RING_GPADL, gpadl);
-        store_u32(m, open_channel::TARGET_VP, target_vp);
-        store_u32(m, open_channel::DOWNSTREAM_OFFSET, downstream);
+        store_le32(m, open_channel::CHILD_RELID, relid);
+        store_le32(m, open_channel::OPEN_ID, relid);
+        store_le32(m, open_channel::RING_GPADL, gpadl);
+        store_le32(m, open_channel::TARGET_VP, target_vp);
+        store_le32(m, open_channel::DOWNSTREAM_OFFSET, downstream);
         REQUIRE(post(m) == HvStatus::Success);
         return take();
     }
@@ -146,9 +146,9 @@ TEST_CASE("VMBus: every version Linux tries is accepted, on the connection it us
         CHECK(h.take(0).empty());
         const std::vector<u8> r = h.take(1);
         REQUIRE(r.size() == version_response::SIZE);
-        CHECK(load_u32(r, 0) == VERSION_RESPONSE);
+        CHECK(load_le32(r, 0) == VERSION_RESPONSE);
         CHECK(r[version_response::SUPPORTED] == 1);
-        CHECK(load_u32(r, version_response::MSG_CONN_ID) == MESSAGE_CONNECTION_ID);
+        CHECK(load_le32(r, version_response::MSG_CONN_ID) == MESSAGE_CONNECTION_ID);
         CHECK(h.server.version() == v);
     }
 }
@@ -163,7 +163,7 @@ TEST_CASE("VMBus: an unknown version, a VP or connection that is wrong, is answe
     h.contact(VERSION_MAX, 7); // no VP 7: the answer goes to VP 0
     CHECK(h.take(0)[version_response::SUPPORTED] == 0);
     std::vector<u8> m = VmbusHarness::header(INITIATE_CONTACT, initiate_contact::SIZE);
-    store_u32(m, initiate_contact::VERSION, VERSION_MAX);
+    store_le32(m, initiate_contact::VERSION, VERSION_MAX);
     REQUIRE(h.post(m, MESSAGE_CONNECTION_ID) == HvStatus::Success); // 5.x belongs on connection 4
     CHECK(h.take()[version_response::SUPPORTED] == 0);
     CHECK(h.server.version() == 0);
@@ -187,15 +187,15 @@ TEST_CASE("VMBus: REQUESTOFFERS lists every channel with its relid and connectio
     for (u32 relid : {1u, 2u}) {
         const std::vector<u8> o = h.take();
         REQUIRE(o.size() == offer::SIZE);
-        CHECK(load_u32(o, 0) == OFFER_CHANNEL);
+        CHECK(load_le32(o, 0) == OFFER_CHANNEL);
         CHECK(o[offer::IF_TYPE] == 0xd9);
         CHECK(o[offer::IF_INSTANCE] == relid);
-        CHECK(load_u32(o, offer::CHILD_RELID) == relid);
+        CHECK(load_le32(o, offer::CHILD_RELID) == relid);
         CHECK(o[offer::MONITOR_ALLOCATED] == 0);
-        CHECK(load_u16(o, offer::DEDICATED_INTERRUPT) == 1);
-        CHECK(load_u32(o, offer::CONNECTION_ID) == CHANNEL_CONNECTION_ID_BASE + relid);
+        CHECK(load_le16(o, offer::DEDICATED_INTERRUPT) == 1);
+        CHECK(load_le32(o, offer::CONNECTION_ID) == CHANNEL_CONNECTION_ID_BASE + relid);
     }
-    CHECK(load_u32(h.take(), 0) == ALL_OFFERS_DELIVERED);
+    CHECK(load_le32(h.take(), 0) == ALL_OFFERS_DELIVERED);
     CHECK(h.take().empty());
 }
 
@@ -209,8 +209,8 @@ TEST_CASE("VMBus: more offers than the SINT queue holds wait for the guest's EOM
     h.take();
     REQUIRE(h.post(VmbusHarness::header(REQUEST_OFFERS, HEADER_SIZE)) == HvStatus::Success);
     for (u32 relid = 1; relid <= devices.size(); ++relid)
-        CHECK(load_u32(h.take(), offer::CHILD_RELID) == relid);
-    CHECK(load_u32(h.take(), 0) == ALL_OFFERS_DELIVERED);
+        CHECK(load_le32(h.take(), offer::CHILD_RELID) == relid);
+    CHECK(load_le32(h.take(), 0) == ALL_OFFERS_DELIVERED);
 }
 
 TEST_CASE("VMBus: a GPADL in a header and many bodies, then an open channel signalled both ways")
@@ -223,12 +223,12 @@ TEST_CASE("VMBus: a GPADL in a header and many bodies, then an open channel sign
     h.create_gpadl(relid, 0xE1E10, 100);
     const std::vector<u8> created = h.take();
     REQUIRE(created.size() == gpadl_created::SIZE);
-    CHECK(load_u32(created, gpadl_created::GPADL) == 0xE1E10);
-    CHECK(load_u32(created, gpadl_created::STATUS) == STATUS_SUCCESS);
+    CHECK(load_le32(created, gpadl_created::GPADL) == 0xE1E10);
+    CHECK(load_le32(created, gpadl_created::STATUS) == STATUS_SUCCESS);
 
     const std::vector<u8> result = h.open(relid, 0xE1E10, 1, 40);
-    CHECK(load_u32(result, 0) == OPEN_CHANNEL_RESULT);
-    CHECK(load_u32(result, open_result::STATUS) == STATUS_SUCCESS);
+    CHECK(load_le32(result, 0) == OPEN_CHANNEL_RESULT);
+    CHECK(load_le32(result, open_result::STATUS) == STATUS_SUCCESS);
     REQUIRE(d.opens.size() == 1);
     CHECK(d.opens[0].ring_pfns.size() == 100);
     CHECK(d.opens[0].ring_pfns[99] == 0x100 + 99);
@@ -245,19 +245,19 @@ TEST_CASE("VMBus: a GPADL in a header and many bodies, then an open channel sign
 
     // The ring's GPADL stays while the channel is open.
     std::vector<u8> teardown = VmbusHarness::header(GPADL_TEARDOWN, gpadl_teardown::SIZE);
-    store_u32(teardown, gpadl_teardown::CHILD_RELID, relid);
-    store_u32(teardown, gpadl_teardown::GPADL, 0xE1E10);
+    store_le32(teardown, gpadl_teardown::CHILD_RELID, relid);
+    store_le32(teardown, gpadl_teardown::GPADL, 0xE1E10);
     REQUIRE(h.post(teardown) == HvStatus::Success);
     CHECK(h.take().empty());
     std::vector<u8> close = VmbusHarness::header(CLOSE_CHANNEL, relid_message::SIZE);
-    store_u32(close, relid_message::CHILD_RELID, relid);
+    store_le32(close, relid_message::CHILD_RELID, relid);
     REQUIRE(h.post(close) == HvStatus::Success);
     CHECK(d.closes == 1);
     CHECK_FALSE(h.server.signal_guest(relid));
     REQUIRE(h.post(teardown) == HvStatus::Success);
     const std::vector<u8> torndown = h.take();
-    CHECK(load_u32(torndown, 0) == GPADL_TORNDOWN);
-    CHECK(load_u32(torndown, gpadl_torndown::GPADL) == 0xE1E10);
+    CHECK(load_le32(torndown, 0) == GPADL_TORNDOWN);
+    CHECK(load_le32(torndown, gpadl_torndown::GPADL) == 0xE1E10);
 }
 
 TEST_CASE("VMBus: impossible GPADLs and opens are refused with a failure status")
@@ -269,27 +269,27 @@ TEST_CASE("VMBus: impossible GPADLs and opens are refused with a failure status"
     h.take();
     // Unknown relid.
     h.create_gpadl(9, 1, 4);
-    CHECK(load_u32(h.take(), gpadl_created::STATUS) != STATUS_SUCCESS);
+    CHECK(load_le32(h.take(), gpadl_created::STATUS) != STATUS_SUCCESS);
     // A range longer than its page list.
     std::vector<u8> g = VmbusHarness::header(GPADL_HEADER, gpadl_header::SIZE + 8 + 8);
-    store_u32(g, gpadl_header::CHILD_RELID, relid);
-    store_u32(g, gpadl_header::GPADL, 2);
-    store_u16(g, gpadl_header::RANGE_BUFLEN, 16);
-    store_u16(g, gpadl_header::RANGE_COUNT, 1);
-    store_u32(g, gpadl_header::RANGES, 3 * 4096);
+    store_le32(g, gpadl_header::CHILD_RELID, relid);
+    store_le32(g, gpadl_header::GPADL, 2);
+    store_le16(g, gpadl_header::RANGE_BUFLEN, 16);
+    store_le16(g, gpadl_header::RANGE_COUNT, 1);
+    store_le32(g, gpadl_header::RANGES, 3 * 4096);
     REQUIRE(h.post(g) == HvStatus::Success);
-    CHECK(load_u32(h.take(), gpadl_created::STATUS) != STATUS_SUCCESS);
+    CHECK(load_le32(h.take(), gpadl_created::STATUS) != STATUS_SUCCESS);
     // Opens: no such GPADL; the ring split outside the ring; no such VP;
     // then the device itself refusing.
     h.create_gpadl(relid, 3, 8);
-    CHECK(load_u32(h.take(), gpadl_created::STATUS) == STATUS_SUCCESS);
-    CHECK(load_u32(h.open(relid, 77, 0, 4), open_result::STATUS) != STATUS_SUCCESS);
-    CHECK(load_u32(h.open(relid, 3, 0, 8), open_result::STATUS) != STATUS_SUCCESS);
-    CHECK(load_u32(h.open(relid, 3, 0, 0), open_result::STATUS) != STATUS_SUCCESS);
-    CHECK(load_u32(h.open(relid, 3, 5, 4), open_result::STATUS) != STATUS_SUCCESS);
-    CHECK(load_u32(h.open(99, 3, 0, 4), open_result::STATUS) != STATUS_SUCCESS);
+    CHECK(load_le32(h.take(), gpadl_created::STATUS) == STATUS_SUCCESS);
+    CHECK(load_le32(h.open(relid, 77, 0, 4), open_result::STATUS) != STATUS_SUCCESS);
+    CHECK(load_le32(h.open(relid, 3, 0, 8), open_result::STATUS) != STATUS_SUCCESS);
+    CHECK(load_le32(h.open(relid, 3, 0, 0), open_result::STATUS) != STATUS_SUCCESS);
+    CHECK(load_le32(h.open(relid, 3, 5, 4), open_result::STATUS) != STATUS_SUCCESS);
+    CHECK(load_le32(h.open(99, 3, 0, 4), open_result::STATUS) != STATUS_SUCCESS);
     d.accept = false;
-    CHECK(load_u32(h.open(relid, 3, 0, 4), open_result::STATUS) != STATUS_SUCCESS);
+    CHECK(load_le32(h.open(relid, 3, 0, 4), open_result::STATUS) != STATUS_SUCCESS);
     CHECK_FALSE(h.server.channel_open(relid));
     // Messages too short for their type, or of no known type: dropped.
     REQUIRE(h.post(VmbusHarness::header(OPEN_CHANNEL, 20)) == HvStatus::Success);
@@ -307,15 +307,15 @@ TEST_CASE("VMBus: UNLOAD closes every channel, answers, and a new contact starts
     h.take();
     h.create_gpadl(relid, 5, 4);
     h.take();
-    CHECK(load_u32(h.open(relid, 5, 0, 2), open_result::STATUS) == STATUS_SUCCESS);
+    CHECK(load_le32(h.open(relid, 5, 0, 2), open_result::STATUS) == STATUS_SUCCESS);
     REQUIRE(h.post(VmbusHarness::header(UNLOAD, HEADER_SIZE)) == HvStatus::Success);
-    CHECK(load_u32(h.take(), 0) == UNLOAD_RESPONSE);
+    CHECK(load_le32(h.take(), 0) == UNLOAD_RESPONSE);
     CHECK(d.closes == 1);
     CHECK(h.server.version() == 0);
     h.contact(version(4, 0));
     CHECK(h.take()[version_response::SUPPORTED] == 1);
     // The GPADL went with the old connection.
-    CHECK(load_u32(h.open(relid, 5, 0, 2), open_result::STATUS) != STATUS_SUCCESS);
+    CHECK(load_le32(h.open(relid, 5, 0, 2), open_result::STATUS) != STATUS_SUCCESS);
 }
 
 TEST_CASE("VMBus: the protocol state survives a save and load")
@@ -340,11 +340,11 @@ TEST_CASE("VMBus: the protocol state survives a save and load")
     // The GPADL_CREATED message was still queued in a's SynIC (VP 1); the
     // GPADL itself moved: an open on b finds it (answered on VP 1).
     std::vector<u8> m = VmbusHarness::header(OPEN_CHANNEL, open_channel::SIZE);
-    store_u32(m, open_channel::CHILD_RELID, relid);
-    store_u32(m, open_channel::RING_GPADL, 8);
-    store_u32(m, open_channel::DOWNSTREAM_OFFSET, 10);
+    store_le32(m, open_channel::CHILD_RELID, relid);
+    store_le32(m, open_channel::RING_GPADL, 8);
+    store_le32(m, open_channel::DOWNSTREAM_OFFSET, 10);
     REQUIRE(b.post(m) == HvStatus::Success);
-    CHECK(load_u32(b.take(1), open_result::STATUS) == STATUS_SUCCESS);
+    CHECK(load_le32(b.take(1), open_result::STATUS) == STATUS_SUCCESS);
 
     // A machine with another number of channels refuses the state.
     VmbusHarness c;
@@ -361,7 +361,7 @@ TEST_CASE("VMBus: a guest that never reads its answers is told to retry, and UNL
     h.contact();
     // Every GPADL_TEARDOWN is answered; the guest reads none of the answers.
     std::vector<u8> teardown = VmbusHarness::header(GPADL_TEARDOWN, gpadl_teardown::SIZE);
-    store_u32(teardown, gpadl_teardown::GPADL, 0x1234);
+    store_le32(teardown, gpadl_teardown::GPADL, 0x1234);
     unsigned accepted = 0;
     while (accepted < 20000 && h.post(teardown) == HvStatus::Success)
         ++accepted;
@@ -377,7 +377,7 @@ TEST_CASE("VMBus: a guest that never reads its answers is told to retry, and UNL
     fresh.server.visit_state(loader);
     CHECK(loader.ok());
     // Reading one answer makes room for one more request.
-    CHECK(load_u32(h.take(), 0) == VERSION_RESPONSE);
+    CHECK(load_le32(h.take(), 0) == VERSION_RESPONSE);
     CHECK(h.post(teardown) == HvStatus::Success);
     CHECK(h.post(teardown) == HvStatus::InsufficientBuffers);
     // UNLOAD (a panicking or kexec'ing guest) empties the outbox and is
@@ -387,8 +387,8 @@ TEST_CASE("VMBus: a guest that never reads its answers is told to retry, and UNL
     std::vector<u8> m;
     do
         m = h.take();
-    while (++reads < 40 && !m.empty() && load_u32(m, 0) != UNLOAD_RESPONSE);
-    CHECK(load_u32(m, 0) == UNLOAD_RESPONSE);
+    while (++reads < 40 && !m.empty() && load_le32(m, 0) != UNLOAD_RESPONSE);
+    CHECK(load_le32(m, 0) == UNLOAD_RESPONSE);
     CHECK(reads <= Synic::QUEUE_DEPTH + 2);
 }
 
@@ -401,10 +401,10 @@ TEST_CASE("VMBus: a guest cannot make the host keep more than 2048 GPADLs")
     h.take();
     for (u32 handle = 1; handle <= 2048; ++handle) {
         h.create_gpadl(relid, handle, 1);
-        REQUIRE(load_u32(h.take(), gpadl_created::STATUS) == STATUS_SUCCESS);
+        REQUIRE(load_le32(h.take(), gpadl_created::STATUS) == STATUS_SUCCESS);
     }
     h.create_gpadl(relid, 5000, 1);
-    CHECK(load_u32(h.take(), gpadl_created::STATUS) != STATUS_SUCCESS);
+    CHECK(load_le32(h.take(), gpadl_created::STATUS) != STATUS_SUCCESS);
 }
 
 TEST_CASE("VMBus: a saved state with an open channel whose ring is missing does not load")
@@ -416,7 +416,7 @@ TEST_CASE("VMBus: a saved state with an open channel whose ring is missing does 
     a.take();
     a.create_gpadl(relid, 8, 4);
     a.take();
-    REQUIRE(load_u32(a.open(relid, 8, 0, 2), open_result::STATUS) == STATUS_SUCCESS);
+    REQUIRE(load_le32(a.open(relid, 8, 0, 2), open_result::STATUS) == STATUS_SUCCESS);
     StateVisitor saver = StateVisitor::saver();
     a.server.visit_state(saver);
     // Damage the ring GPADL handle the channel names (its 4 bytes after the

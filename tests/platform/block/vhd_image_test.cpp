@@ -501,7 +501,10 @@ TEST_CASE("Every intermediate state of a VHD block allocation opens with the flu
         }
         REQUIRE(states.size() >= 8);
         bool past_first_flush = false;
-        for (const auto& [step, copy] : states) {
+        for (const auto& state : states) {
+            // Named, not a structured binding: clang 14 cannot capture one.
+            const auto& step = state.first;
+            const auto& copy = state.second;
             CAPTURE(step);
             auto image = open_or_fail(copy, vpc(true));
             std::vector<u8> contents = read_all(*image);

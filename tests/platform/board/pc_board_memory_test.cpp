@@ -3,7 +3,7 @@
 // place, the CMOS sizes, the ECAM window.
 #include "platform/board/pc_board.h"
 
-#include "tests/platform/little_endian.h"
+#include "mmu/base/byte_order.h"
 
 #include <doctest/doctest.h>
 
@@ -30,7 +30,7 @@ bool has_window(std::span<const u8> bytes, u8 tag, unsigned width, u64 min, u64 
     const size_t min_at = 6 + width, max_at = min_at + width;
     for (size_t i = 0; i + max_at + width <= bytes.size(); ++i)
         if (bytes[i] == tag && bytes[i + 3] == 0 /* memory */ &&
-            read_le(bytes, i + min_at, width) == min && read_le(bytes, i + max_at, width) == max)
+            load_le(bytes, i + min_at, width) == min && load_le(bytes, i + max_at, width) == max)
             return true;
     return false;
 }
@@ -55,7 +55,7 @@ TEST_CASE("an 8 GiB board forwards the PCI hole around ECAM and a 64-bit window 
     CHECK(has_window(dsdt, QWORD, 8, 9 * GIB, 11 * GIB - 1));
     // MCFG and the ECAM window agree, above all RAM below 4 GiB.
     const std::span<const u8> mcfg = b.board.acpi().table("MCFG");
-    CHECK(read_le(mcfg, 44, 8) == pc_memory_map::ECAM_BASE);
+    CHECK(load_le(mcfg, 44, 8) == pc_memory_map::ECAM_BASE);
     CHECK(b.memory.read(pc_memory_map::ECAM_BASE, 4) == 0x12378086); // the i440FX at 00:00.0
 }
 

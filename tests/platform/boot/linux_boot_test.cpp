@@ -4,7 +4,7 @@
 #include "mmu/page_walker.h"
 #include "platform/boot/multiboot.h" // read_whole_file
 
-#include "tests/platform/little_endian.h"
+#include "mmu/base/byte_order.h"
 
 #include <doctest/doctest.h>
 
@@ -39,24 +39,24 @@ struct FakeKernel {
         u64 setup = (u64(setup_sects == 0 ? 4 : setup_sects) + 1) * 512;
         std::vector<u8> b(setup + protected_size, 0);
         b[0x1F1] = setup_sects;
-        write_le(b, 0x1F4, protected_size / 16, 4);
-        write_le(b, 0x1FE, 0xAA55, 2);
+        store_le(b, 0x1F4, protected_size / 16, 4);
+        store_le(b, 0x1FE, 0xAA55, 2);
         b[0x200] = 0xEB;
         b[0x201] = jump_offset;
-        write_le(b, 0x202, 0x53726448, 4); // "HdrS"
-        write_le(b, 0x206, protocol, 2);
-        write_le(b, 0x20E, 0x600 - 0x200, 2); // kernel_version string at 0x600
+        store_le(b, 0x202, 0x53726448, 4); // "HdrS"
+        store_le(b, 0x206, protocol, 2);
+        store_le(b, 0x20E, 0x600 - 0x200, 2); // kernel_version string at 0x600
         std::memcpy(&b[0x600], "6.1.0-fake (test) #1", 21);
         b[0x211] = loadflags;
-        write_le(b, 0x214, 0x100000, 4);
-        write_le(b, 0x22C, initrd_addr_max, 4);
-        write_le(b, 0x230, kernel_alignment, 4);
+        store_le(b, 0x214, 0x100000, 4);
+        store_le(b, 0x22C, initrd_addr_max, 4);
+        store_le(b, 0x230, kernel_alignment, 4);
         b[0x234] = relocatable;
         b[0x235] = 21;
-        write_le(b, 0x236, xloadflags, 2);
-        write_le(b, 0x238, cmdline_size, 4);
-        write_le(b, 0x258, pref_address, 8);
-        write_le(b, 0x260, init_size, 4);
+        store_le(b, 0x236, xloadflags, 2);
+        store_le(b, 0x238, cmdline_size, 4);
+        store_le(b, 0x258, pref_address, 8);
+        store_le(b, 0x260, init_size, 4);
         // Recognizable protected-mode bytes, then the entry code.
         for (u64 i = setup; i < b.size(); ++i)
             b[i] = static_cast<u8>(i * 7 + 3);
@@ -179,22 +179,22 @@ TEST_CASE("boot_params holds the kernel's setup header with the loader's fields"
     for (size_t at :
          {0x1F1, 0x1F4, 0x202, 0x206, 0x20E, 0x22C, 0x230, 0x234, 0x236, 0x238, 0x258, 0x260})
         CHECK(bp[at] == image[at]);
-    CHECK(read_le(bp, 0x26C, 4) == 0); // nothing copied past the header's end
+    CHECK(load_le(bp, 0x26C, 4) == 0); // nothing copied past the header's end
 
     CHECK(bp[0x210] == 0xFF);             // type_of_loader: undefined
     CHECK(bp[0x211] == 0x01);             // loadflags: LOADED_HIGH only
-    CHECK(read_le(bp, 0x1FA, 2) == 0xFFFF);   // vid_mode: normal
-    CHECK(read_le(bp, 0x214, 4) == 0x100000); // code32_start
-    CHECK(read_le(bp, 0x228, 4) == 0x20000);  // cmd_line_ptr
-    CHECK(read_le(bp, 0x0C8, 4) == 0);        // ext_cmd_line_ptr
-    CHECK(read_le(bp, 0x218, 4) == boot.initrd_address);
-    CHECK(read_le(bp, 0x21C, 4) == 10000);
-    CHECK(read_le(bp, 0x0C0, 4) == 0);                      // ext_ramdisk_image
-    CHECK(read_le(bp, 0x0C4, 4) == 0);                      // ext_ramdisk_size
-    CHECK(read_le(bp, 0x070, 8) == 0xF0000);                // acpi_rsdp_addr
-    CHECK(read_le(bp, 0x1E0, 4) == (RAM - 0x100000) >> 10); // alt_mem_k
+    CHECK(load_le(bp, 0x1FA, 2) == 0xFFFF);   // vid_mode: normal
+    CHECK(load_le(bp, 0x214, 4) == 0x100000); // code32_start
+    CHECK(load_le(bp, 0x228, 4) == 0x20000);  // cmd_line_ptr
+    CHECK(load_le(bp, 0x0C8, 4) == 0);        // ext_cmd_line_ptr
+    CHECK(load_le(bp, 0x218, 4) == boot.initrd_address);
+    CHECK(load_le(bp, 0x21C, 4) == 10000);
+    CHECK(load_le(bp, 0x0C0, 4) == 0);                      // ext_ramdisk_image
+    CHECK(load_le(bp, 0x0C4, 4) == 0);                      // ext_ramdisk_size
+    CHECK(load_le(bp, 0x070, 8) == 0xF0000);                // acpi_rsdp_addr
+    CHECK(load_le(bp, 0x1E0, 4) == (RAM - 0x100000) >> 10); // alt_mem_k
     CHECK(bp[0x1EF] == 0);                              // sentinel: a clean page
-    CHECK(read_le(bp, 0x250, 8) == 0);                      // setup_data: none
+    CHECK(load_le(bp, 0x250, 8) == 0);                      // setup_data: none
 }
 
 TEST_CASE("boot_params carries the e820 map")
@@ -205,9 +205,9 @@ TEST_CASE("boot_params carries the e820 map")
     REQUIRE(bp[0x1E8] == boot.e820.size());
     for (size_t i = 0; i < boot.e820.size(); ++i) {
         size_t at = 0x2D0 + i * 20;
-        CHECK(read_le(bp, at, 8) == boot.e820[i].address);
-        CHECK(read_le(bp, at + 8, 8) == boot.e820[i].size);
-        CHECK(read_le(bp, at + 16, 4) == static_cast<u32>(boot.e820[i].type));
+        CHECK(load_le(bp, at, 8) == boot.e820[i].address);
+        CHECK(load_le(bp, at + 8, 8) == boot.e820[i].size);
+        CHECK(load_le(bp, at + 16, 4) == static_cast<u32>(boot.e820[i].type));
     }
 }
 
@@ -283,8 +283,8 @@ TEST_CASE("an 8 GiB machine's boot_params carry RAM above 4 GiB and the kernel s
     CHECK(boot.runtime_end < 3ull << 30);
     std::vector<u8> bp = read_memory(memory, 0x7000, 4096);
     const size_t last = 0x2D0 + (boot.e820.size() - 1) * 20;
-    CHECK(read_le(bp, last, 8) == 4ull << 30);
-    CHECK(read_le(bp, last + 8, 8) == 5ull << 30);
+    CHECK(load_le(bp, last, 8) == 4ull << 30);
+    CHECK(load_le(bp, last + 8, 8) == 5ull << 30);
 }
 
 TEST_CASE("the command line is placed low and NUL-terminated")
@@ -400,8 +400,8 @@ TEST_CASE("the loaded segment state matches the GDT the loader left in memory")
     Cpu cpu(scratch, memory, ports, msrs, cpuid);
     std::vector<u8> gdt = read_memory(memory, boot.gdt_address, 32);
     Segment code, data;
-    cpu.set_segment_from_descriptor(code, 0x10, read_le(gdt, 0x10, 8));
-    cpu.set_segment_from_descriptor(data, 0x18, read_le(gdt, 0x18, 8));
+    cpu.set_segment_from_descriptor(code, 0x10, load_le(gdt, 0x10, 8));
+    cpu.set_segment_from_descriptor(data, 0x18, load_le(gdt, 0x18, 8));
     CHECK(state.seg[CS].attr == code.attr);
     CHECK(state.seg[CS].limit == code.limit);
     CHECK(state.seg[SS].attr == data.attr);
@@ -439,7 +439,7 @@ TEST_CASE("a file without a Linux boot header is rejected")
     std::vector<u8> image(8192, 0);
     CHECK(contains(load_error(image), "not a Linux bzImage"));
     std::vector<u8> no_boot_flag = FakeKernel{}.build();
-    write_le(no_boot_flag, 0x1FE, 0, 2);
+    store_le(no_boot_flag, 0x1FE, 0, 2);
     CHECK(contains(load_error(no_boot_flag), "not a Linux bzImage"));
 }
 

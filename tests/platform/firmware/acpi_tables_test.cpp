@@ -2,7 +2,7 @@
 
 #include "platform/firmware/aml_builder.h"
 
-#include "tests/platform/little_endian.h"
+#include "mmu/base/byte_order.h"
 
 #include <doctest/doctest.h>
 
@@ -128,7 +128,7 @@ TEST_CASE("ACPI RSDP has both checksums right and points at RSDT and XSDT")
     CHECK(acpi_checksum(std::span<const u8>(t.rsdp.data(), 20)) == 0);
     CHECK(acpi_checksum(t.rsdp) == 0);
     CHECK(t.rsdp[15] == 2);
-    const u64 rsdt = read_le(t.rsdp, 16, 4), xsdt = read_le(t.rsdp, 24, 8);
+    const u64 rsdt = load_le(t.rsdp, 16, 4), xsdt = load_le(t.rsdp, 24, 8);
     CHECK(std::memcmp(t.tables.data() + (rsdt - TABLES), "RSDT", 4) == 0);
     CHECK(std::memcmp(t.tables.data() + (xsdt - TABLES), "XSDT", 4) == 0);
     CHECK(t.rsdp_address == 0xE0000);
@@ -141,11 +141,11 @@ TEST_CASE("ACPI XSDT lists FADT, MADT, HPET and MCFG by address")
     REQUIRE(x.size() == 36 + 4 * 8);
     const char* expected[] = {"FACP", "APIC", "HPET", "MCFG"};
     for (unsigned i = 0; i < 4; ++i) {
-        const u64 addr = read_le(x, 36 + 8 * i, 8);
+        const u64 addr = load_le(x, 36 + 8 * i, 8);
         CHECK(std::memcmp(t.tables.data() + (addr - TABLES), expected[i], 4) == 0);
     }
     const auto r = t.table("RSDT");
-    CHECK(read_le(r, 36, 4) == read_le(x, 36, 8));
+    CHECK(load_le(r, 36, 4) == load_le(x, 36, 8));
 }
 
 TEST_CASE("ACPI FADT is revision 6 with PM blocks, SCI 9, reset register and no HW-reduced flag")
@@ -154,59 +154,59 @@ TEST_CASE("ACPI FADT is revision 6 with PM blocks, SCI 9, reset register and no 
     const auto f = t.table("FACP");
     REQUIRE(f.size() == 276);
     CHECK(f[8] == 6);
-    CHECK(read_le(f, 46, 2) == 9);     // SCI_INT
-    CHECK(read_le(f, 48, 4) == 0);     // no SMI_CMD
-    CHECK(read_le(f, 56, 4) == 0x600); // PM1a_EVT_BLK
-    CHECK(read_le(f, 64, 4) == 0x604); // PM1a_CNT_BLK
-    CHECK(read_le(f, 76, 4) == 0x608); // PM_TMR_BLK
+    CHECK(load_le(f, 46, 2) == 9);     // SCI_INT
+    CHECK(load_le(f, 48, 4) == 0);     // no SMI_CMD
+    CHECK(load_le(f, 56, 4) == 0x600); // PM1a_EVT_BLK
+    CHECK(load_le(f, 64, 4) == 0x604); // PM1a_CNT_BLK
+    CHECK(load_le(f, 76, 4) == 0x608); // PM_TMR_BLK
     CHECK(f[88] == 4);
     CHECK(f[89] == 2);
     CHECK(f[91] == 4);
-    const u32 flags = static_cast<u32>(read_le(f, 112, 4));
+    const u32 flags = static_cast<u32>(load_le(f, 112, 4));
     CHECK((flags & (1u << 20)) == 0); // HW_REDUCED_ACPI
     CHECK((flags & (1u << 10)) != 0); // RESET_REG_SUP
     CHECK((flags & (1u << 8)) != 0);  // TMR_VAL_EXT
     CHECK(f[116] == 1);               // reset register in I/O space
-    CHECK(read_le(f, 120, 8) == 0xCF9);
+    CHECK(load_le(f, 120, 8) == 0xCF9);
     CHECK(f[128] == 0x06);
-    CHECK(read_le(f, 140, 8) == read_le(f, 40, 4)); // X_DSDT == DSDT
-    CHECK(read_le(f, 132, 8) == read_le(f, 36, 4)); // X_FIRMWARE_CTRL == FIRMWARE_CTRL
-    CHECK(read_le(f, 208 + 4, 8) == 0x608);    // X_PM_TMR_BLK
-    CHECK(std::memcmp(t.tables.data() + (read_le(f, 40, 4) - TABLES), "DSDT", 4) == 0);
-    CHECK(std::memcmp(t.tables.data() + (read_le(f, 36, 4) - TABLES), "FACS", 4) == 0);
+    CHECK(load_le(f, 140, 8) == load_le(f, 40, 4)); // X_DSDT == DSDT
+    CHECK(load_le(f, 132, 8) == load_le(f, 36, 4)); // X_FIRMWARE_CTRL == FIRMWARE_CTRL
+    CHECK(load_le(f, 208 + 4, 8) == 0x608);    // X_PM_TMR_BLK
+    CHECK(std::memcmp(t.tables.data() + (load_le(f, 40, 4) - TABLES), "DSDT", 4) == 0);
+    CHECK(std::memcmp(t.tables.data() + (load_le(f, 36, 4) - TABLES), "FACS", 4) == 0);
 }
 
 TEST_CASE("ACPI FACS sits on a 64-byte boundary")
 {
     const AcpiTables t = tables_for(1);
     const auto f = t.table("FACP");
-    CHECK(read_le(f, 36, 4) % 64 == 0);
+    CHECK(load_le(f, 36, 4) % 64 == 0);
 }
 
 TEST_CASE("ACPI MADT has one enabled local APIC per CPU, the IOAPIC and the ISA overrides")
 {
     const AcpiTables t = tables_for(3);
     const auto m = t.table("APIC");
-    CHECK(read_le(m, 36, 4) == 0xFEE00000);
-    CHECK(read_le(m, 40, 4) == 1); // PCAT_COMPAT
+    CHECK(load_le(m, 36, 4) == 0xFEE00000);
+    CHECK(load_le(m, 40, 4) == 1); // PCAT_COMPAT
     const auto lapics = madt_entries(m, 0);
     REQUIRE(lapics.size() == 3);
     for (unsigned i = 0; i < 3; ++i) {
         CHECK(m[lapics[i] + 2] == i); // UID
         CHECK(m[lapics[i] + 3] == i); // APIC ID
-        CHECK(read_le(m, lapics[i] + 4, 4) == 1);
+        CHECK(load_le(m, lapics[i] + 4, 4) == 1);
     }
     const auto ioapics = madt_entries(m, 1);
     REQUIRE(ioapics.size() == 1);
-    CHECK(read_le(m, ioapics[0] + 4, 4) == 0xFEC00000);
-    CHECK(read_le(m, ioapics[0] + 8, 4) == 0);
+    CHECK(load_le(m, ioapics[0] + 4, 4) == 0xFEC00000);
+    CHECK(load_le(m, ioapics[0] + 8, 4) == 0);
     const auto overrides = madt_entries(m, 2);
     REQUIRE(overrides.size() == 2);
     CHECK(m[overrides[0] + 3] == 0);
-    CHECK(read_le(m, overrides[0] + 4, 4) == 2);
+    CHECK(load_le(m, overrides[0] + 4, 4) == 2);
     CHECK(m[overrides[1] + 3] == 9);
-    CHECK(read_le(m, overrides[1] + 4, 4) == 9);
-    CHECK(read_le(m, overrides[1] + 8, 2) == 0x000D); // active high, level
+    CHECK(load_le(m, overrides[1] + 4, 4) == 9);
+    CHECK(load_le(m, overrides[1] + 8, 2) == 0x000D); // active high, level
     const auto nmis = madt_entries(m, 4);
     REQUIRE(nmis.size() == 1);
     CHECK(m[nmis[0] + 5] == 1); // LINT1
@@ -217,9 +217,9 @@ TEST_CASE("ACPI HPET table carries the block ID and the MMIO base")
     const AcpiTables t = tables_for(1);
     const auto h = t.table("HPET");
     REQUIRE(h.size() == 56);
-    CHECK(read_le(h, 36, 4) == 0x8086A201);
+    CHECK(load_le(h, 36, 4) == 0x8086A201);
     CHECK(h[40] == 0); // system memory
-    CHECK(read_le(h, 44, 8) == 0xFED00000);
+    CHECK(load_le(h, 44, 8) == 0xFED00000);
 }
 
 TEST_CASE("ACPI MCFG describes the ECAM window for buses 0-255")
@@ -227,7 +227,7 @@ TEST_CASE("ACPI MCFG describes the ECAM window for buses 0-255")
     const AcpiTables t = tables_for(1);
     const auto m = t.table("MCFG");
     REQUIRE(m.size() == 60);
-    CHECK(read_le(m, 44, 8) == pc_memory_map::ECAM_BASE);
+    CHECK(load_le(m, 44, 8) == pc_memory_map::ECAM_BASE);
     CHECK(m[54] == 0);
     CHECK(m[55] == 255);
 }

@@ -1,6 +1,6 @@
 #include "platform/firmware/smbios_tables.h"
 
-#include "tests/platform/little_endian.h"
+#include "mmu/base/byte_order.h"
 
 #include <doctest/doctest.h>
 
@@ -77,8 +77,8 @@ TEST_CASE("SMBIOS 3.0 entry point: anchor, length, checksum, version, table size
     CHECK(sum == 0);
     CHECK(b[7] == 3);
     CHECK(b[8] == 0);
-    CHECK(read_le(b, 12, 4) == b.size() - image.table_offset);
-    CHECK(read_le(b, 16, 8) == ADDRESS + image.table_offset);
+    CHECK(load_le(b, 12, 4) == b.size() - image.table_offset);
+    CHECK(load_le(b, 16, 8) == ADDRESS + image.table_offset);
     CHECK(image.table_offset % 16 == 0);
 }
 
@@ -94,7 +94,7 @@ TEST_CASE("SMBIOS structures: one processor per vCPU, RAM size, strings by numbe
     std::map<u16, bool> handles;
     for (const Parsed& p : s) {
         ++count[p.type];
-        const u16 handle = static_cast<u16>(read_le(p.formatted, 2, 2));
+        const u16 handle = static_cast<u16>(load_le(p.formatted, 2, 2));
         CHECK_FALSE(handles[handle]); // unique
         handles[handle] = true;
     }
@@ -112,9 +112,9 @@ TEST_CASE("SMBIOS structures: one processor per vCPU, RAM size, strings by numbe
     CHECK((bios.formatted[0x13] & 0x10) != 0); // "virtual machine"
     for (const Parsed& p : s)
         if (p.type == 17)
-            CHECK(read_le(p.formatted, 0x0C, 2) == 768);
+            CHECK(load_le(p.formatted, 0x0C, 2) == 768);
         else if (p.type == 19)
-            CHECK(read_le(p.formatted, 8, 4) == (768u << 10) - 1);
+            CHECK(load_le(p.formatted, 8, 4) == (768u << 10) - 1);
 }
 
 TEST_CASE("SMBIOS describes RAM above 4 GiB: 16 GiB DIMMs and one mapped range per RAM range")
@@ -127,15 +127,15 @@ TEST_CASE("SMBIOS describes RAM above 4 GiB: 16 GiB DIMMs and one mapped range p
     std::vector<std::pair<u64, u64>> ranges_kib;
     for (const Parsed& p : s) {
         if (p.type == 16) {
-            CHECK(read_le(p.formatted, 0x07, 4) == (64 * GIB) >> 10); // maximum capacity, KiB
-            CHECK(read_le(p.formatted, 0x0D, 2) == 4);                // devices
+            CHECK(load_le(p.formatted, 0x07, 4) == (64 * GIB) >> 10); // maximum capacity, KiB
+            CHECK(load_le(p.formatted, 0x0D, 2) == 4);                // devices
         } else if (p.type == 17) {
-            dimm_mib.push_back(read_le(p.formatted, 0x0C, 2));
+            dimm_mib.push_back(load_le(p.formatted, 0x0C, 2));
             CHECK(p.strings.at(p.formatted[0x10] - 1) ==
                   "DIMM " + std::to_string(dimm_mib.size() - 1));
         } else if (p.type == 19) {
             REQUIRE(p.formatted.size() == 0x1F);
-            ranges_kib.emplace_back(read_le(p.formatted, 4, 4), read_le(p.formatted, 8, 4));
+            ranges_kib.emplace_back(load_le(p.formatted, 4, 4), load_le(p.formatted, 8, 4));
         }
     }
     CHECK(dimm_mib == std::vector<u64>{16384, 16384, 16384, 16384});
@@ -150,11 +150,11 @@ TEST_CASE("SMBIOS type 19 gives RAM at 4 TiB and above in its extended address f
     const std::vector<Parsed> s = walk(build_smbios_tables(config, ADDRESS));
     bool found = false;
     for (const Parsed& p : s)
-        if (p.type == 19 && read_le(p.formatted, 4, 4) == 0xFFFFFFFF) {
+        if (p.type == 19 && load_le(p.formatted, 4, 4) == 0xFFFFFFFF) {
             found = true;
-            CHECK(read_le(p.formatted, 8, 4) == 0xFFFFFFFF);
-            CHECK(read_le(p.formatted, 0x0F, 8) == 1ull << 42);
-            CHECK(read_le(p.formatted, 0x17, 8) == (1ull << 42) + (1ull << 32) - 1);
+            CHECK(load_le(p.formatted, 8, 4) == 0xFFFFFFFF);
+            CHECK(load_le(p.formatted, 0x0F, 8) == 1ull << 42);
+            CHECK(load_le(p.formatted, 0x17, 8) == (1ull << 42) + (1ull << 32) - 1);
         }
     CHECK(found);
 }

@@ -88,7 +88,7 @@ TEST_CASE("The adapter's link starts as the backend's is")
 void give_receive_buffer(Machine& m)
 {
     std::array<u8, 16> desc{};
-    net::store_le(desc, 0, BUFFER, 8);
+    store_le(desc, 0, BUFFER, 8);
     REQUIRE(m.memory().write_bytes(RX_RING, desc.data(), desc.size()));
     nic_write(m, RDBAL, static_cast<u32>(RX_RING));
     nic_write(m, RDLEN, 128);
@@ -105,7 +105,7 @@ TEST_CASE("Frames from the backend reach the e1000's ring on the machine's threa
     std::unique_ptr<Machine> m = make_machine(backend);
     give_receive_buffer(*m);
     std::array<u8, 16> desc{};
-    net::store_le(desc, 0, BUFFER, 8);
+    store_le(desc, 0, BUFFER, 8);
     std::vector<u8> frame(60, 0x5A);
     std::fill(frame.begin(), frame.begin() + 6, 0xFF);
     backend->receiver(frame);
@@ -115,7 +115,7 @@ TEST_CASE("Frames from the backend reach the e1000's ring on the machine's threa
     CHECK(m->memory().read(BUFFER + 59, 1) == 0x5A);
 
     // Transmit the same bytes back out.
-    net::store_le(desc, 8, 60, 2);
+    store_le(desc, 8, 60, 2);
     desc[11] = TXD_EOP | TXD_RS;
     REQUIRE(m->memory().write_bytes(TX_RING, desc.data(), desc.size()));
     nic_write(*m, TDBAL, static_cast<u32>(TX_RING));

@@ -1,0 +1,70 @@
+#!/usr/bin/env python3
+"""The gdb stub end to end with Debian's gdb (docs/gdb.md): viridian boots
+gdb_guest.elf paused (-S) with --gdb on a Unix socket; gdb runs
+gdb_script.py in batch mode against it. Cases: two vCPUs with the JIT on
+and a QMP socket (the script checks that QMP sees gdb's stops), one vCPU
+with the JIT off. Skipped (status 77) when gdb is not installed.
+
+usage: gdb_test.py VIRIDIAN GUEST_ELF GDB_SCRIPT"""
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+
+def symbols(elf):
+    out = subprocess.run(["nm", elf], check=True, capture_output=True, text=True).stdout
+    return {name: address for address, kind, name in (line.split() for line in out.splitlines()) if kind in "TDB"}
+
+
+def run_case(viridian, elf, script, cpus, jit, qmp):
+    with tempfile.TemporaryDirectory() as tmp:
+        sock = os.path.join(tmp, "gdb.sock")
+        args = [viridian, "--kernel", elf, "--memory", "64M", "--cpus", str(cpus), "--jit", jit,
+                "--gdb", "unix:" + sock, "-S"]
+        qmp_sock = os.path.join(tmp, "qmp.sock")
+        if qmp:
+            args += ["--qmp", "unix:%s,server,wait=off" % qmp_sock]
+        machine = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                   stderr=subprocess.STDOUT, text=True)
+        try:
+            for _ in range(200):
+                if os.path.exists(sock):
+                    break
+                time.sleep(0.05)
+            env = dict(os.environ, GDB_CPUS=str(cpus), QMP_SOCK=qmp_sock if qmp else "")
+            for name, address in symbols(elf).items():
+                env["ADDR_" + name] = address
+            gdb = subprocess.run(
+                ["gdb", "-q", "-n", "-batch", "-ex", "set pagination off", "-ex", "set confirm off",
+                 "-ex", "set architecture i386:x86-64", "-ex", "target remote " + sock, "-x", script],
+                env=env, capture_output=True, text=True, timeout=120)
+            print(gdb.stdout)
+            print(gdb.stderr, file=sys.stderr)
+            status = machine.wait(timeout=30)
+        finally:
+            if machine.poll() is None:
+                machine.kill()
+                machine.wait()
+        print(machine.stdout.read())
+        ok = gdb.returncode == 0 and "PASS" in gdb.stdout.splitlines() and status == 1
+        print("%s: --cpus %d --jit %s (gdb %d, viridian %d)" % ("ok" if ok else "FAIL", cpus, jit, gdb.returncode, status))
+        return ok
+
+
+def main():
+    if len(sys.argv) != 4:
+        print(__doc__, file=sys.stderr)
+        return 2
+    if not shutil.which("gdb"):
+        print("gdb is not installed: skipped")
+        return 77
+    viridian, elf, script = sys.argv[1:]
+    results = [run_case(viridian, elf, script, 2, "on", True), run_case(viridian, elf, script, 1, "off", False)]
+    return 0 if all(results) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
