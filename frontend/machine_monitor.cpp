@@ -61,6 +61,8 @@ void MachineMonitor::add_network_commands()
                        if (std::find(m_hooks.nic_names.begin(), m_hooks.nic_names.end(), name) ==
                            m_hooks.nic_names.end())
                            return QmpError{QmpErrorClass::DeviceNotFound, "Device '" + name + "' not found"};
+                       if (!m_hooks.guest_input_refused.empty())
+                           return qmp_error(m_hooks.guest_input_refused);
                        if (!m_hooks.set_link(args["up"].get<bool>()))
                            return machine_gone();
                        return Json::object();
@@ -143,6 +145,8 @@ void MachineMonitor::add_run_state_commands()
     // machine acts on the request at its next poll point. A reset of a
     // stopped machine leaves it stopped, in QEMU's "prelaunch" state.
     m_commands.add("system_reset", {}, [this](const Json&) -> QmpResult {
+        if (!m_hooks.guest_input_refused.empty())
+            return qmp_error(m_hooks.guest_input_refused);
         if (!m_hooks.reset())
             return machine_gone();
         emit_reset(ShutdownCause::HostQmpSystemReset);
@@ -151,6 +155,8 @@ void MachineMonitor::add_run_state_commands()
         return Json::object();
     });
     m_commands.add("system_powerdown", {}, [this](const Json&) -> QmpResult {
+        if (!m_hooks.guest_input_refused.empty())
+            return qmp_error(m_hooks.guest_input_refused);
         if (!m_hooks.power_button())
             return machine_gone();
         emit_event("POWERDOWN");
@@ -329,6 +335,8 @@ void MachineMonitor::add_migration_commands()
                     {"detach", QmpType::Boolean, true},
                     {"resume", QmpType::Boolean, true}},
                    [this](const Json& args) -> QmpResult {
+                       if (!m_hooks.migration_refused.empty())
+                           return qmp_error(m_hooks.migration_refused);
                        if (args.value("resume", false))
                            return qmp_error("Cannot resume if there is no paused migration");
                        if (migration_running())

@@ -45,6 +45,13 @@ struct MachineMonitorHooks {
     std::function<bool(bool up)> set_link;
     // Fills in the integration services' states, read on the machine's thread.
     std::function<bool(std::vector<IntegrationServiceState>& out)> integration_services;
+    // Non-empty: the commands that would change the guest (system_reset,
+    // system_powerdown, set_link, migrate) fail with this (a replay's input
+    // is its recording's).
+    std::string guest_input_refused;
+    // Non-empty: migrate fails with this (a recording hashes the dirty log
+    // that migration reads).
+    std::string migration_refused;
 };
 
 // QEMU's ShutdownCause (qapi/run-state.json), for the SHUTDOWN and RESET

@@ -5,6 +5,7 @@
 #include "frontend/machine_debugger.h"
 #include "frontend/machine_monitor.h"
 #include "frontend/options.h"
+#include "frontend/replay_session.h"
 #include "frontend/run_report.h"
 #include "frontend/tracer.h"
 #include "platform/block/image_format.h"
@@ -189,6 +190,18 @@ int main(int argc, char** argv)
         std::fputs(version_text().c_str(), stdout);
         return exit_status::SUCCESS;
     }
+    // --replay: the machine is the recording's (docs/replay.md).
+    std::optional<replay::Recording> recording;
+    if (options.replay) {
+        ErrorOr<replay::Recording> read = replay::read_recording(*options.replay);
+        if (read.is_error())
+            return fail("--replay: " + read.error().message);
+        ErrorOr<Options> replayed = replay_options(read.value().header, options, args);
+        if (replayed.is_error())
+            return fail("--replay: " + replayed.error().message);
+        options = replayed.release_value();
+        recording = read.release_value();
+    }
 
     MachineConfig config;
     config.memory_bytes = options.memory_bytes;
@@ -307,7 +320,10 @@ int main(int argc, char** argv)
     // --nic user: the backend runs on this thread's loop and serves the
     // machines of every reboot; finish_loop closes it.
     std::shared_ptr<SlirpBackend> user_network;
-    if (options.nic) {
+    if (options.nic && options.replay) {
+        // Received frames come from the recording; sent ones go nowhere.
+        config.nic = MachineNic{std::make_shared<replay::DiscardingNetBackend>(), options.nic->mac};
+    } else if (options.nic) {
         ErrorOr<std::unique_ptr<SlirpBackend>> created = SlirpBackend::create(loop, options.nic->user);
         if (created.is_error())
             return fail("--nic: " + created.error().message);
@@ -319,6 +335,28 @@ int main(int argc, char** argv)
     // With a QMP socket the host can always wake a halted guest
     // (system_powerdown raises an SCI), so halted vCPUs wait for it.
     config.input_can_wake = ::isatty(0) || !options.qmp.empty() || options.nic.has_value() || options.gdb;
+    // --record and --replay: the log every machine of the run takes its
+    // input through, and the files the recording names.
+    std::unique_ptr<ReplaySession> session;
+    if (options.record || recording) {
+        std::vector<MachineFile> files;
+        if (firmware)
+            files.push_back({"bios", options.bios.value_or(DEFAULT_BIOS_PATH)});
+        else
+            files.push_back({"kernel", kernel.path});
+        if (kernel.initrd && !firmware)
+            files.push_back({"initrd", *kernel.initrd});
+        for (const DriveSpec& drive : options.drives)
+            files.push_back({"drive" + std::to_string(*drive.index), drive.file});
+        if (recording)
+            config.input_can_wake = recording->header.input_can_wake;
+        ErrorOr<std::unique_ptr<ReplaySession>> made =
+            recording ? ReplaySession::replay(std::move(*recording), files, options.replay_alter_input)
+                      : ReplaySession::record(options, recorded_arguments(args), files, config.input_can_wake);
+        if (made.is_error())
+            return fail(made.error().message);
+        session = made.release_value();
+    }
 
     // The machine thread's state: only that thread touches it (commands
     // from the loop run there).
@@ -434,6 +472,10 @@ int main(int argc, char** argv)
         constexpr u64 COMMAND_TIMEOUT_NS = 10'000'000'000;
         MachineMonitorHooks hooks;
         hooks.cpu_count = options.cpus;
+        if (options.replay)
+            hooks.guest_input_refused = "replaying a recording: the guest's input comes from it";
+        if (session)
+            hooks.migration_refused = "not while recording or replaying (docs/replay.md)";
         hooks.vcpu_thread_id = [&] { return vcpu_thread.load(); };
         hooks.set_paused = [&](bool pause) {
             const bool done = commands.call([&, pause] { set_machine_paused(pause); }, COMMAND_TIMEOUT_NS);
@@ -556,11 +598,14 @@ int main(int argc, char** argv)
         if ((console.at_eof() || console.quit_requested()) && stdin_watcher)
             stdin_watcher->stop();
     };
-    if (ErrorOr<std::unique_ptr<FdWatcher>> watcher = FdWatcher::create(loop, STDIN_FILENO, read_console);
-        !watcher.is_error())
+    if (options.replay) {
+        // No live input: a replay's typed bytes are its recording's.
+    } else if (ErrorOr<std::unique_ptr<FdWatcher>> watcher = FdWatcher::create(loop, STDIN_FILENO, read_console);
+               !watcher.is_error()) {
         stdin_watcher = watcher.release_value();
-    else
+    } else {
         read_console(); // a file or /dev/null: epoll cannot watch it, and it never blocks
+    }
     std::vector<std::unique_ptr<SignalWatcher>> signals;
     // Ends the loop once the machine's thread is done (or never started):
     // the last words to every client, then everything closes and the loop
@@ -628,12 +673,14 @@ int main(int argc, char** argv)
         ShutdownCause cause = ShutdownCause::GuestShutdown;
         u64 retired = 0; // by every machine of the run together
         bool first = true;
+        RunOutcome::Kind last_kind = RunOutcome::Kind::HostStop;
+        u64 last_machine_retired = 0;
         for (;;) {
             ErrorOr<std::unique_ptr<Machine>> created = Machine::create(config);
             if (created.is_error())
                 return {fail(created.error().message), ShutdownCause::HostError};
             Machine& machine = *created.value();
-            if (!nic_link_up)
+            if (!(session ? session->nic_link_up() : nic_link_up))
                 machine.set_nic_link(false);
             // An idle guest's waits go to the migration (docs/snapshots.md).
             machine.set_idle_work(migration_slice);
@@ -661,6 +708,8 @@ int main(int argc, char** argv)
                 return {fail(started.error().message), ShutdownCause::HostError};
             if (options.save_at)
                 machine.stop_at(options.save_at->instructions);
+            if (session)
+                session->begin(machine);
             running = &machine;
             if (debugger)
                 debugger->machine_started(machine);
@@ -703,6 +752,8 @@ int main(int argc, char** argv)
             std::fflush(debugcon);
             status = report_outcome(stderr, outcome, machine, retired);
             cause = shutdown_cause_of(outcome);
+            last_kind = outcome.kind;
+            last_machine_retired = machine.retired();
             if (outcome.kind == RunOutcome::Kind::HostStop && host_stop)
                 cause = host_stop->cause;
             if (outcome.kind != RunOutcome::Kind::Reset)
@@ -720,6 +771,9 @@ int main(int argc, char** argv)
                     monitor->emit_reset(cause);
             });
         }
+        // A replay the host stopped (a signal) ends early, not differently.
+        if (session && !(session->replaying() && host_stop))
+            status = session->finish(last_kind, status, last_machine_retired, retired);
         if (pending_migration)
             migration_failed("the machine stopped running");
         if (options.stats)

@@ -46,6 +46,10 @@ enum class Opt : u8 {
     Gdb,
     Drive,
     Nic,
+    Record,
+    Replay,
+    SyncInterval,
+    ReplayAlterInput,
     Help,
     Version
 };
@@ -79,6 +83,10 @@ constexpr OptionSpec OPTION_SPECS[] = {
     {"nic", Opt::Nic, true},
     {"bios", Opt::Bios, true},
     {"debugcon", Opt::Debugcon, true},
+    {"record", Opt::Record, true},
+    {"replay", Opt::Replay, true},
+    {"sync-interval", Opt::SyncInterval, true},
+    {"replay-alter-input", Opt::ReplayAlterInput, true},
     {"help", Opt::Help, false},
     {"version", Opt::Version, false},
 };
@@ -252,6 +260,26 @@ ErrorOr<void> apply(Options& options, Opt id, std::string_view value)
             return make_error("--max-instructions: " + quoted(value) +
                               " is not a positive instruction count");
         options.max_instructions = *n;
+        break;
+    }
+    case Opt::Record:
+        if (value.empty())
+            return make_error("--record needs a file name");
+        options.record = std::string(value);
+        options.deterministic = true; // a recording is of a deterministic run
+        break;
+    case Opt::Replay:
+        if (value.empty())
+            return make_error("--replay needs a file name");
+        options.replay = std::string(value);
+        break;
+    case Opt::SyncInterval:
+    case Opt::ReplayAlterInput: {
+        std::optional<u64> n = parse_u64(value);
+        const char* name = id == Opt::SyncInterval ? "--sync-interval" : "--replay-alter-input";
+        if (!n || (id == Opt::SyncInterval && *n == 0))
+            return make_error(std::string(name) + ": " + quoted(value) + " is not a positive count");
+        (id == Opt::SyncInterval ? options.sync_interval : options.replay_alter_input) = *n;
         break;
     }
     case Opt::Incoming:
@@ -679,6 +707,9 @@ ErrorOr<QmpSpec> parse_qmp_spec(std::string_view text)
 ErrorOr<Options> parse_options(std::span<const std::string_view> args)
 {
     Options options;
+    // --replay takes the machine from its recording: only the options that
+    // change how the host shows the run go with it.
+    std::optional<std::string_view> machine_option;
     for (size_t i = 0; i < args.size(); ++i) {
         std::string_view arg = args[i];
         if (arg == "-h")
@@ -716,6 +747,14 @@ ErrorOr<Options> parse_options(std::span<const std::string_view> args)
         } else if (inline_value) {
             return make_error("option --" + std::string(name) + " takes no argument");
         }
+        switch (spec->id) {
+        case Opt::Replay: case Opt::ReplayAlterInput: case Opt::Serial: case Opt::Serial2:
+        case Opt::Debugcon: case Opt::Qmp: case Opt::Stats: case Opt::Trace: case Opt::Jit:
+        case Opt::Help: case Opt::Version:
+            break;
+        default:
+            machine_option = spec->name;
+        }
         ErrorOr<void> applied = apply(options, spec->id, value);
         if (applied.is_error())
             return applied.error();
@@ -728,6 +767,25 @@ ErrorOr<Options> parse_options(std::span<const std::string_view> args)
         if (drive.interface == DriveSpec::Interface::Scsi && !options.enlightenments)
             return make_error("--drive: if=scsi is the Hyper-V synthetic SCSI controller, on VMBus, "
                               "which --enlightenments off removes");
+    if (options.replay && machine_option)
+        return make_error("--replay takes the machine from the recording; --" + std::string(*machine_option) +
+                          " does not go with it (only --serial, --serial2, --debugcon, --qmp, --stats, "
+                          "--trace, --jit)");
+    if (options.replay_alter_input && !options.replay)
+        return make_error("--replay-alter-input needs --replay");
+    if (options.sync_interval && !options.record)
+        return make_error("--sync-interval needs --record");
+    // A debugger writes registers and memory: input a recording does not
+    // hold (reverse execution in a replay comes later, issue 18).
+    if ((options.record || options.replay) && options.gdb)
+        return make_error("--gdb does not go with --record or --replay yet");
+    if (options.record && (options.incoming || options.save_at))
+        return make_error("--record starts from power-on: it does not go with --incoming or --save-at");
+    if (options.record)
+        for (const DriveSpec& drive : options.drives)
+            if (drive.media != DriveSpec::Media::Cdrom && !drive.read_only)
+                return make_error("--record: the disk '" + drive.file +
+                                  "' is writable; a recording needs its disks unchanged (readonly=on)");
     if (options.initrd && !options.kernel)
         return make_error("--initrd needs --kernel");
     if (options.bios && (options.kernel || options.demo))
@@ -798,6 +856,13 @@ std::string usage_text()
            "  --save-at N,URI          after N instructions (at the next boundary between vCPU\n"
            "                           turns) save the machine to file:PATH, exec:COMMAND or\n"
            "                           tcp:HOST:PORT, exit 0\n"
+           "  --record FILE            record the run's host input (typed bytes, QMP commands\n"
+           "                           that change the guest, network frames) to FILE; implies\n"
+           "                           --deterministic; disks must be read-only (docs/replay.md)\n"
+           "  --replay FILE            run a recording again: the machine, its files and its\n"
+           "                           input come from FILE; stops with status 9 where it diverges\n"
+           "  --sync-interval N        with --record: a sync record (registers, written memory)\n"
+           "                           every N instructions (default 10000000)\n"
            "  --no-reboot              end the run when the guest reboots (default: restart it)\n"
            "  --cpu intel|amd          the CPU model's vendor: its CPUID and the behaviour\n"
            "                           where Intel and AMD processors differ (default intel)\n"

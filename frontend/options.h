@@ -128,6 +128,11 @@ struct Options {
     bool start_paused = false;
     std::vector<DriveSpec> drives; // each --drive, in order, every index assigned
     std::optional<NicSpec> nic;    // --nic user; none without --nic or with --nic none
+    // Record and replay (docs/replay.md).
+    std::optional<std::string> record;
+    std::optional<std::string> replay;
+    std::optional<u64> sync_interval;
+    std::optional<u64> replay_alter_input; // tests: the N-th typed byte is replayed changed
     bool help = false;
     bool version = false;
 };

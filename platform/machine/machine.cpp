@@ -8,6 +8,7 @@
 
 #include <ctime>
 #include <new>
+#include <utility>
 
 Machine::Machine(const MachineConfig& config)
     : m_config(config), m_memory(config.memory_bytes),
@@ -139,10 +140,10 @@ void Machine::attach_nic()
     // still be called after this machine ended (the host's queue outlives
     // every machine). What it posts then is never run.
     backend->set_receiver([queue = m_commands, keep = m_own_commands,
-                           nic = std::weak_ptr<E1000>(m_nic)](std::vector<u8> frame) {
-        queue->post([nic, frame = std::move(frame)] {
-            if (std::shared_ptr<E1000> alive = nic.lock())
-                alive->receive(frame);
+                           machine = std::weak_ptr<Machine*>(m_alive)](std::vector<u8> frame) {
+        queue->post([machine, frame = std::move(frame)]() mutable {
+            if (std::shared_ptr<Machine*> alive = machine.lock())
+                (*alive)->host_input({HostInput::Kind::NetFrame, 0, std::move(frame)});
         });
     });
 }
@@ -169,11 +170,42 @@ void Machine::attach_scsi_disk(const MachineDrive& drive, std::unique_ptr<BlockD
     m_scsi_bus.attach(static_cast<u8>(drive.index), *m_scsi_disks.back());
 }
 
-void Machine::request_powerdown()
+void Machine::host_input(HostInput input)
 {
-    if (m_shutdown_ic && m_shutdown_ic->request_shutdown())
+    if (m_input_log && !m_input_log->live_input(*this, input))
         return;
-    press_power_button();
+    apply_input(input);
+}
+
+void Machine::apply_input(const HostInput& input)
+{
+    switch (input.kind) {
+    case HostInput::Kind::SerialByte:
+        m_uart.push_input(static_cast<u8>(input.value));
+        return;
+    case HostInput::Kind::Powerdown:
+        if (m_shutdown_ic && m_shutdown_ic->request_shutdown())
+            return;
+        m_board->press_power_button();
+        return;
+    case HostInput::Kind::PowerButton:
+        m_board->press_power_button();
+        return;
+    case HostInput::Kind::Reset: {
+        RunOutcome reset = RunOutcome::of(RunOutcome::Kind::Reset);
+        reset.by_host = true;
+        end_run(reset);
+        return;
+    }
+    case HostInput::Kind::SetLink:
+        if (m_nic)
+            m_nic->set_link_up(input.value != 0);
+        return;
+    case HostInput::Kind::NetFrame:
+        if (m_nic)
+            m_nic->receive(input.bytes);
+        return;
+    }
 }
 
 void Machine::deliver_at_disk_latency(std::function<void()> deliver)
@@ -280,13 +312,6 @@ void Machine::end_run(RunOutcome outcome)
     if (!m_ending) // the first reason wins
         m_ending = std::move(outcome);
     stop_running_vcpu();
-}
-
-void Machine::request_reset()
-{
-    RunOutcome reset = RunOutcome::of(RunOutcome::Kind::Reset);
-    reset.by_host = true;
-    end_run(reset);
 }
 
 void Machine::connect_board()
@@ -567,9 +592,14 @@ std::optional<RunOutcome> Machine::poll_host(const HostPoll& poll)
     // Polling costs a system call: once per QUANTUM instructions is prompt
     // enough for typed input, and PAUSE-ended slices do not multiply it.
     const u64 now = retired();
-    if ((!poll && !m_commands) || now < m_next_host_poll)
+    if ((!poll && !m_commands && !m_input_log) || now < m_next_host_poll)
         return std::nullopt;
     m_next_host_poll = now + QUANTUM;
+    // Record or replay: this point's inputs come (replaying) before the
+    // host's commands, which then bring none.
+    if (m_input_log)
+        if (std::optional<int> stop = m_input_log->at_poll(*this, std::exchange(m_poll_again, false)))
+            return RunOutcome::of(RunOutcome::Kind::HostStop, *stop);
     if (m_commands)
         m_commands->run_pending();
     // A command may have ended the run (a host reset).
@@ -579,7 +609,7 @@ std::optional<RunOutcome> Machine::poll_host(const HostPoll& poll)
         return std::nullopt;
     if (std::optional<int> status = poll())
         return RunOutcome::of(RunOutcome::Kind::HostStop, *status);
-    return std::nullopt;
+    return m_ending; // the HostPoll may have asked for a reset too
 }
 
 std::optional<RunOutcome> Machine::wait_while_paused(const HostPoll& poll)
@@ -594,6 +624,7 @@ std::optional<RunOutcome> Machine::wait_while_paused(const HostPoll& poll)
         nanosleep(&ts, nullptr);
     }
     m_next_host_poll = 0;
+    m_poll_again = true; // nothing ran while paused
     return poll_host(poll);
 }
 
@@ -665,8 +696,10 @@ bool Machine::wait_for_interrupt()
             if (!m_config.input_can_wake || !m_config.commands)
                 return false;
             // Only host input can wake them: wait for it without moving
-            // virtual time (the guest sees no time pass).
-            m_config.commands->wait_for(10'000'000);
+            // virtual time (the guest sees no time pass). A replay's input
+            // is in its log: poll again at once.
+            if (!m_input_log || !m_input_log->replaying())
+                m_config.commands->wait_for(10'000'000);
             m_next_host_poll = 0;
             return true;
         }

@@ -24,6 +24,7 @@
 #include "platform/clock/virtual_clock.h"
 #include "platform/host/command_queue.h"
 #include "platform/machine/hyperv_glue.h"
+#include "platform/machine/machine_input.h"
 #include "platform/net/e1000.h"
 #include "platform/net/net_backend.h"
 #include "platform/serial/uart16550.h"
@@ -242,8 +243,14 @@ public:
     CpuState vcpu_state(unsigned vcpu) const { return m_vcpus[vcpu]->backend->get_state(); }
     void set_vcpu_state(unsigned vcpu, const CpuState& state) { m_vcpus[vcpu]->backend->set_state(state); }
     PhysicalMemory& memory() { return m_memory; }
+    u64 vcpu_retired(unsigned vcpu) const { return m_vcpus[vcpu]->backend->retired(); }
     // A byte typed on the host for COM1.
-    void serial_input(u8 byte) { m_uart.push_input(byte); }
+    void serial_input(u8 byte) { host_input({HostInput::Kind::SerialByte, byte, {}}); }
+    // Record and replay (docs/replay.md): every host input below goes
+    // through the log, which records it or (replaying) drops it; the log
+    // applies recorded inputs with apply_input.
+    void set_input_log(MachineInputLog* log) { m_input_log = log; }
+    void apply_input(const HostInput& input);
 
     // Host commands, called on the machine's thread (from a CommandQueue
     // command or the HostPoll). A paused machine runs no instructions and
@@ -260,18 +267,14 @@ public:
     bool paused() const { return m_paused; }
     // QMP system_powerdown: through the shutdown integration service when
     // the guest has opened it (as Hyper-V's Stop-VM), else the power button.
-    void request_powerdown();
+    void request_powerdown() { host_input({HostInput::Kind::Powerdown, 0, {}}); }
     // The ACPI fixed power button (QMP system_powerdown): the guest's OSPM
     // sees PWRBTN_STS and an SCI, and decides what to do.
-    void press_power_button() { m_board->press_power_button(); }
+    void press_power_button() { host_input({HostInput::Kind::PowerButton, 0, {}}); }
     // Ends the run with a host reset (RunOutcome::Kind::Reset, by_host).
-    void request_reset();
+    void request_reset() { host_input({HostInput::Kind::Reset, 0, {}}); }
     // QMP set_link: the network adapter's cable (no adapter: nothing).
-    void set_nic_link(bool up)
-    {
-        if (m_nic)
-            m_nic->set_link_up(up);
-    }
+    void set_nic_link(bool up) { host_input({HostInput::Kind::SetLink, up ? 1u : 0u, {}}); }
     // ---- A debugger (platform/machine/machine_debug.cpp; the gdb stub) ----
     // Breakpoints and watchpoints on every vCPU, kept in the emulator: run()
     // returns DebugStop when one stops a vCPU (all-stop: the others stop
@@ -343,6 +346,7 @@ private:
     // Ends the slice of the vCPU that is running (a device asked to stop).
     void stop_running_vcpu() { m_vcpus[m_running]->backend->request_stop(); }
     void end_run(RunOutcome outcome);
+    void host_input(HostInput input);
     // While paused: waits for a host command and takes it.
     std::optional<RunOutcome> wait_while_paused(const HostPoll& poll);
     // The debugger (machine_debug.cpp): each vCPU's set; whether run_round
@@ -401,6 +405,11 @@ private:
     // Deterministic mode: completions waiting for their virtual time.
     std::deque<std::pair<u64, std::function<void()>>> m_disk_deliveries;
     std::unique_ptr<ClockTimer> m_disk_timer;
+    MachineInputLog* m_input_log = nullptr;
+    bool m_poll_again = false; // the next poll is the same point (paused)
+    // Live frames for the adapter come through host_input; a frame posted
+    // after this machine ended finds the token gone.
+    std::shared_ptr<Machine*> m_alive = std::make_shared<Machine*>(this);
     GuestDebugSet m_guest_debug; // the debugger's, without the step
     std::optional<unsigned> m_step_vcpu;
 };

@@ -27,14 +27,6 @@ constexpr u64 END_MARKER = 0x444E45'50414E53ull; // "SNAPEND" backwards, after t
 constexpr u32 MAX_HEADER_STRING = 1 << 16;
 constexpr u64 MAX_STATE_BYTES = 256ull << 20;
 
-// The build a snapshot comes from: the version and the sizes of the
-// structures saved as they are laid out in memory.
-std::string build_identity()
-{
-    return std::string("viridian ") + VIRIDIAN_VERSION + " (CpuState " +
-           std::to_string(sizeof(CpuState)) + " bytes)";
-}
-
 void put_u32(std::string& out, u32 v) { out.append(reinterpret_cast<const char*>(&v), 4); }
 
 // A zlib deflate stream onto a FILE*.
@@ -135,6 +127,12 @@ private:
 };
 
 } // namespace
+
+std::string build_identity()
+{
+    return std::string("viridian ") + VIRIDIAN_VERSION + " (CpuState " +
+           std::to_string(sizeof(CpuState)) + " bytes)";
+}
 
 bool is_zero_page(const u8* page)
 {

@@ -19,6 +19,9 @@
 // enlightenments). Options that only change how the host runs the guest
 // (the JIT, tracing, where serial output goes) may differ.
 std::string snapshot_configuration(const MachineConfig& config);
+// The build a snapshot (or a recording) comes from: the version and the
+// sizes of the structures saved as they are laid out in memory.
+std::string build_identity();
 
 // Writes the stream piece by piece: the header, page records in any order
 // and number, then the state, which ends it. Live migration (migration.h)

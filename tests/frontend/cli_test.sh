@@ -76,6 +76,23 @@ check "--max-instructions stops with 5 and --stats counts exactly" \
 run --kernel "$exit_guest" --trace
 check "--trace disassembles each instruction with Capstone" \
     eval 'status_is 33 && grep -qE "^0008:[0-9a-f]{8}  e6f4 +out 0xf4, al$" "$work/err"'
+run --kernel "$exit_guest" --record "$work/exit.vrr"
+check "--record records the run and renames its file when the run ends" \
+    eval 'status_is 33 && stdout_has "hello from the test guest" && stderr_has "recorded 0 inputs" && [ -s "$work/exit.vrr" ] && ! [ -e "$work/exit.vrr.tmp" ]'
+cp "$work/out" "$work/recorded.out"
+run --replay "$work/exit.vrr"
+check "--replay prints the same and ends as the recording did" \
+    eval 'status_is 33 && cmp -s "$work/out" "$work/recorded.out" && stderr_has "replayed to the recording"'
+run --replay "$work/exit.vrr" --memory 64M
+check "--replay refuses a machine option" eval 'status_is 2 && stderr_is_one_line && stderr_has "--memory"'
+run --kernel "$reset_guest" --max-instructions 2000 --record "$work/reset.vrr"
+cp "$work/out" "$work/recorded.out"
+run --replay "$work/reset.vrr" --stats
+check "a recording spans the guest's reboots and replays to the same instruction" \
+    eval 'status_is 5 && cmp -s "$work/out" "$work/recorded.out" && stderr_has "instructions: 2000" && stderr_has "replayed to the recording"'
+run --replay "$exit_guest"
+check "--replay refuses a file that is not a recording" \
+    eval 'status_is 2 && stderr_is_one_line && stderr_has "not a viridian recording"'
 run --kernel "$exit_guest" --cpus 2
 check "--cpus 2 runs the boot vCPU (the APs wait for a start-up IPI)" eval 'status_is 33 && ! [ -s "$work/err" ]'
 run --kernel "$triple_guest" --cpus 3

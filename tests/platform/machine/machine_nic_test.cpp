@@ -4,10 +4,13 @@
 
 #include "mmu/base/state_visitor.h"
 #include "platform/net/frame_bytes.h"
+#include "platform/replay/replay_log.h"
 
 #include <doctest/doctest.h>
 
+#include <cstdio>
 #include <mutex>
+#include <unistd.h>
 
 using namespace e1000;
 
@@ -63,8 +66,6 @@ u32 nic_read(Machine& m, u32 reg)
     return static_cast<u32>(m.memory().read(NIC_MMIO + reg, 4));
 }
 
-} // namespace
-
 TEST_CASE("A machine with a network adapter has an e1000 at 00:03.0 answering at its BAR")
 {
     auto backend = std::make_shared<FakeBackend>();
@@ -83,18 +84,28 @@ TEST_CASE("The adapter's link starts as the backend's is")
     CHECK((nic_read(*m, e1000::STATUS) & STATUS_LU) == 0);
 }
 
+// One receive descriptor at RX_RING for a buffer at BUFFER, receiving on.
+void give_receive_buffer(Machine& m)
+{
+    std::array<u8, 16> desc{};
+    store_le(desc, 0, BUFFER, 8);
+    REQUIRE(m.memory().write_bytes(RX_RING, desc.data(), desc.size()));
+    nic_write(m, RDBAL, static_cast<u32>(RX_RING));
+    nic_write(m, RDLEN, 128);
+    nic_write(m, RCTL, RCTL_EN | RCTL_BAM | RCTL_SECRC);
+    nic_write(m, RDT, 1);
+}
+
+} // namespace
+
 TEST_CASE("Frames from the backend reach the e1000's ring on the machine's thread and its frames "
           "reach the backend")
 {
     auto backend = std::make_shared<FakeBackend>();
     std::unique_ptr<Machine> m = make_machine(backend);
+    give_receive_buffer(*m);
     std::array<u8, 16> desc{};
     store_le(desc, 0, BUFFER, 8);
-    REQUIRE(m->memory().write_bytes(RX_RING, desc.data(), desc.size()));
-    nic_write(*m, RDBAL, static_cast<u32>(RX_RING));
-    nic_write(*m, RDLEN, 128);
-    nic_write(*m, RCTL, RCTL_EN | RCTL_BAM | RCTL_SECRC);
-    nic_write(*m, RDT, 1);
     std::vector<u8> frame(60, 0x5A);
     std::fill(frame.begin(), frame.begin() + 6, 0xFF);
     backend->receiver(frame);
@@ -159,4 +170,47 @@ TEST_CASE("set_nic_link takes the adapter's link down and up with a link status 
     CHECK((nic_read(*m, ICR) & ICR_LSC) != 0);
     m->set_nic_link(true);
     CHECK((nic_read(*m, e1000::STATUS) & STATUS_LU) != 0);
+}
+
+TEST_CASE("A received frame is recorded with its bytes and replayed into the ring from the log alone")
+{
+    const std::string path = "/tmp/viridian-nic-replay-" + std::to_string(::getpid()) + ".vrr";
+    std::vector<u8> frame(60, 0x5A);
+    std::fill(frame.begin(), frame.begin() + 6, 0xFF);
+    {
+        auto backend = std::make_shared<FakeBackend>();
+        std::unique_ptr<Machine> m = make_machine(backend);
+        replay::RecordingHeader header;
+        header.build = replay::recording_build_identity();
+        header.sync_interval = Machine::QUANTUM;
+        ErrorOr<std::unique_ptr<replay::RecordingWriter>> writer = replay::RecordingWriter::create(path, header);
+        REQUIRE_FALSE(writer.is_error());
+        replay::Recorder recorder(writer.release_value(), header.sync_interval);
+        m->set_input_log(&recorder);
+        recorder.begin(*m);
+        give_receive_buffer(*m);
+        backend->receiver(frame);
+        (void)m->run({}, 3 * Machine::QUANTUM);
+        CHECK(nic_read(*m, RDH) == 1);
+        REQUIRE_FALSE(recorder.finish(RunOutcome::Kind::InstructionLimit, 5, m->retired(), m->retired()).is_error());
+    }
+    ErrorOr<replay::Recording> recording = replay::read_recording(path);
+    std::remove(path.c_str());
+    REQUIRE_FALSE(recording.is_error());
+    REQUIRE(recording.value().records[0].type == replay::Record::Type::Input);
+    CHECK(recording.value().records[0].input.kind == HostInput::Kind::NetFrame);
+    CHECK(recording.value().records[0].input.bytes == frame);
+
+    auto backend = std::make_shared<FakeBackend>();
+    std::unique_ptr<Machine> m = make_machine(backend);
+    replay::Replayer replayer(recording.release_value());
+    m->set_input_log(&replayer);
+    replayer.begin(*m);
+    give_receive_buffer(*m);
+    backend->receiver(std::vector<u8>(60, 0x77)); // live: dropped
+    (void)m->run({}, 3 * Machine::QUANTUM);
+    CHECK_FALSE(replayer.divergence());
+    CHECK(nic_read(*m, RDH) == 1);
+    CHECK(m->memory().read(BUFFER + 59, 1) == 0x5A);
+    CHECK_FALSE(replayer.check_end(RunOutcome::Kind::InstructionLimit, 5, m->retired()));
 }

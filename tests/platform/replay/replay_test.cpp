@@ -1,0 +1,349 @@
+// Record and replay (platform/replay/): the recording file's round trip and
+// refusals, and a machine recorded with typed input and replayed from its
+// file: the same output at the same instruction, divergence caught.
+#include "platform/replay/replay_log.h"
+
+#include <doctest/doctest.h>
+
+#include <cstdio>
+#include <cstring>
+#include <map>
+#include <string>
+#include <unistd.h>
+
+using namespace replay;
+
+namespace {
+
+Recording sample_recording()
+{
+    Recording rec;
+    rec.header.build = recording_build_identity();
+    rec.header.args = {"--kernel", "vmlinuz", "--cpus", "2", "--deterministic"};
+    rec.header.files = {{"kernel", "vmlinuz", 1234, 0xABCDEF0123456789ull}};
+    rec.header.input_can_wake = true;
+    rec.header.sync_interval = 5000;
+    rec.header.rng_seed = 42;
+    Record typed;
+    typed.type = Record::Type::Input;
+    typed.poll = 3;
+    typed.retired = 200000;
+    typed.input = {HostInput::Kind::SerialByte, 'x', {}};
+    Record frame = typed;
+    frame.poll = 7;
+    frame.input = {HostInput::Kind::NetFrame, 0, {1, 2, 3, 4, 5}};
+    Record sync;
+    sync.type = Record::Type::Sync;
+    sync.poll = 7;
+    sync.retired = 600000;
+    sync.vcpus = {{300000, 0x1111}, {300000, 0x2222}};
+    sync.memory_hash = 0x3333;
+    sync.dirty_pages = 17;
+    Record end;
+    end.type = Record::Type::End;
+    end.poll = 9;
+    end.retired = 800000;
+    end.end_kind = static_cast<u8>(RunOutcome::Kind::PowerOff);
+    end.end_status = -1;
+    end.total_retired = 900000;
+    rec.records = {typed, frame, sync, end};
+    return rec;
+}
+
+std::string refusal(std::span<const u8> bytes)
+{
+    ErrorOr<Recording> parsed = parse_recording(bytes);
+    REQUIRE(parsed.is_error());
+    return parsed.error().message;
+}
+
+std::string temporary_path(const char* name)
+{
+    return "/tmp/viridian-replay-test-" + std::to_string(::getpid()) + "-" + name;
+}
+
+// Real mode: poll COM1's LSR; echo each byte, add it to BL; 'q' exits with
+// status (('q' << 1) | 1) & 0xFF through the debug-exit port.
+const std::vector<u8> ECHO = {0xBA, 0xFD, 0x03, 0xEC, 0xA8, 0x01, 0x74, 0xF8, 0xBA, 0xF8,
+                              0x03, 0xEC, 0x00, 0xC3, 0xEE, 0x3C, 0x71, 0x75, 0xED, 0xBA,
+                              0xF4, 0x00, 0xEE, 0xF4};
+
+struct EchoMachine {
+    std::string com1;
+    std::unique_ptr<Machine> machine;
+
+    explicit EchoMachine(bool jit = true)
+    {
+        MachineConfig config;
+        config.memory_bytes = 32ull << 20;
+        config.deterministic = true;
+        config.jit = jit;
+        config.com1_output = [this](u8 byte) { com1.push_back(static_cast<char>(byte)); };
+        ErrorOr<std::unique_ptr<Machine>> created = Machine::create(config);
+        REQUIRE_FALSE(created.is_error());
+        machine = created.release_value();
+        REQUIRE(machine->memory().write_bytes(0x7C00, ECHO.data(), ECHO.size()));
+        CpuState state = machine->vcpu_state(0);
+        state.seg[CS].selector = 0;
+        state.seg[CS].base = 0;
+        state.rip = 0x7C00;
+        machine->set_vcpu_state(0, state);
+    }
+};
+
+struct Recorded {
+    std::string com1;
+    RunOutcome outcome;
+    u64 retired = 0;
+};
+
+// Records the echo machine with `typed` bytes typed at those host polls
+// (counted from 1); the host stops it at poll `stop_at` if the guest has not
+// ended the run by then.
+Recorded record_echo(const std::string& path, const std::map<unsigned, char>& typed, unsigned stop_at = 1000,
+                     unsigned reset_at = 0)
+{
+    RecordingHeader header;
+    header.build = recording_build_identity();
+    header.sync_interval = 50000;
+    ErrorOr<std::unique_ptr<RecordingWriter>> writer = RecordingWriter::create(path, header);
+    REQUIRE_FALSE(writer.is_error());
+    Recorder recorder(writer.release_value(), header.sync_interval);
+    EchoMachine t;
+    t.machine->set_input_log(&recorder);
+    recorder.begin(*t.machine);
+    unsigned polls = 0;
+    const RunOutcome outcome = t.machine->run([&]() -> std::optional<int> {
+        ++polls;
+        if (auto it = typed.find(polls); it != typed.end())
+            t.machine->serial_input(static_cast<u8>(it->second));
+        if (polls == reset_at)
+            t.machine->request_reset(); // QMP system_reset
+        if (polls == stop_at)
+            return 7;
+        return std::nullopt;
+    });
+    const int status = outcome.kind == RunOutcome::Kind::HostStop ? outcome.status : 0;
+    REQUIRE_FALSE(recorder.finish(outcome.kind, status, t.machine->retired(), t.machine->retired()).is_error());
+    CHECK(recorder.syncs() > 0);
+    return {t.com1, outcome, t.machine->retired()};
+}
+
+struct Replayed {
+    std::string com1;
+    RunOutcome outcome;
+    u64 retired = 0;
+    std::optional<std::string> divergence;
+    std::optional<std::string> end_differs;
+};
+
+Replayed replay_echo(const std::string& path, std::optional<u64> alter = {}, bool jit = true)
+{
+    ErrorOr<Recording> rec = read_recording(path);
+    REQUIRE_FALSE(rec.is_error());
+    Replayer replayer(rec.release_value());
+    if (alter)
+        replayer.alter_serial_input(*alter);
+    EchoMachine t(jit);
+    t.machine->set_input_log(&replayer);
+    replayer.begin(*t.machine);
+    // Live input during a replay is dropped.
+    const RunOutcome outcome = t.machine->run([&]() -> std::optional<int> {
+        t.machine->serial_input('z');
+        return std::nullopt;
+    });
+    const int status = outcome.kind == RunOutcome::Kind::HostStop ? outcome.status : 0;
+    return {t.com1, outcome, t.machine->retired(), replayer.divergence(),
+            replayer.check_end(outcome.kind, status, t.machine->retired())};
+}
+
+} // namespace
+
+TEST_CASE("A recording survives a round trip through its file format")
+{
+    const Recording rec = sample_recording();
+    ErrorOr<Recording> parsed = parse_recording(serialize_recording(rec));
+    REQUIRE_FALSE(parsed.is_error());
+    const Recording& back = parsed.value();
+    CHECK(back.header.args == rec.header.args);
+    REQUIRE(back.header.files.size() == 1);
+    CHECK(back.header.files[0].hash == 0xABCDEF0123456789ull);
+    CHECK(back.header.files[0].size == 1234);
+    CHECK(back.header.input_can_wake);
+    CHECK(back.header.sync_interval == 5000);
+    REQUIRE(back.records.size() == 4);
+    CHECK(back.records[0].poll == 3);
+    CHECK(back.records[0].input.value == 'x');
+    CHECK(back.records[1].input.kind == HostInput::Kind::NetFrame);
+    CHECK(back.records[1].input.bytes == std::vector<u8>{1, 2, 3, 4, 5});
+    CHECK(back.records[2].vcpus[1].state_hash == 0x2222);
+    CHECK(back.records[2].dirty_pages == 17);
+    CHECK(back.records[3].end_status == -1);
+    CHECK(back.records[3].total_retired == 900000);
+}
+
+TEST_CASE("A file that is not a recording is refused")
+{
+    const std::string text = "hello, this is not a recording at all";
+    CHECK(refusal({reinterpret_cast<const u8*>(text.data()), text.size()}) == "not a viridian recording");
+}
+
+TEST_CASE("A recording of another format version is refused with both versions")
+{
+    std::vector<u8> bytes = serialize_recording(sample_recording());
+    bytes[8] = 99;
+    CHECK(refusal(bytes).find("format version 99; this viridian reads version 1") != std::string::npos);
+}
+
+TEST_CASE("A recording made by another build is refused")
+{
+    Recording rec = sample_recording();
+    rec.header.build = "viridian 0.0.1 (CpuState 1 bytes)";
+    CHECK(refusal(serialize_recording(rec)).find("recorded by viridian 0.0.1") != std::string::npos);
+}
+
+TEST_CASE("A recording with a damaged header or event stream is refused")
+{
+    const std::vector<u8> good = serialize_recording(sample_recording());
+    std::vector<u8> header = good;
+    header[20] ^= 0x40;
+    CHECK(refusal(header).find("checksum") != std::string::npos);
+    std::vector<u8> stream = good;
+    stream[stream.size() - 3] ^= 0xFF; // inside the Adler-32 or the last block
+    CHECK(refusal(stream).find("damaged") != std::string::npos);
+}
+
+TEST_CASE("A truncated recording is refused as truncated")
+{
+    const std::vector<u8> good = serialize_recording(sample_recording());
+    const std::vector<u8> cut(good.begin(), good.end() - 6);
+    CHECK(refusal(cut).find("truncated") != std::string::npos);
+    Recording no_end = sample_recording();
+    no_end.records.pop_back();
+    CHECK(refusal(serialize_recording(no_end)).find("no end record") != std::string::npos);
+}
+
+TEST_CASE("A recording is written to a temporary file and renamed when the run ends")
+{
+    const std::string path = temporary_path("written.vrr");
+    const Recording rec = sample_recording();
+    ErrorOr<std::unique_ptr<RecordingWriter>> writer = RecordingWriter::create(path, rec.header);
+    REQUIRE_FALSE(writer.is_error());
+    for (size_t i = 0; i + 1 < rec.records.size(); ++i)
+        REQUIRE_FALSE(writer.value()->append(rec.records[i]).is_error());
+    REQUIRE_FALSE(writer.value()->flush().is_error());
+    CHECK(::access(path.c_str(), F_OK) != 0);
+    // What was flushed is a readable prefix, refused as unfinished.
+    ErrorOr<Recording> prefix = read_recording(path + ".tmp");
+    REQUIRE(prefix.is_error());
+    CHECK(prefix.error().message.find("truncated") != std::string::npos);
+    REQUIRE_FALSE(writer.value()->finish(rec.records.back()).is_error());
+    CHECK(::access((path + ".tmp").c_str(), F_OK) != 0);
+    ErrorOr<Recording> read = read_recording(path);
+    REQUIRE_FALSE(read.is_error());
+    CHECK(read.value().records.size() == rec.records.size());
+    std::remove(path.c_str());
+}
+
+TEST_CASE("A replay delivers each typed byte at the host poll it was recorded at")
+{
+    const std::string path = temporary_path("echo.vrr");
+    const Recorded recorded = record_echo(path, {{3, 'a'}, {5, 'b'}, {9, 'q'}});
+    CHECK(recorded.outcome.kind == RunOutcome::Kind::GuestExit);
+    CHECK(recorded.com1 == "abq");
+    const Replayed replayed = replay_echo(path);
+    CHECK_FALSE(replayed.divergence);
+    CHECK_FALSE(replayed.end_differs);
+    CHECK(replayed.com1 == "abq");
+    CHECK(replayed.outcome.kind == RunOutcome::Kind::GuestExit);
+    CHECK(replayed.outcome.status == recorded.outcome.status);
+    CHECK(replayed.retired == recorded.retired);
+    std::remove(path.c_str());
+}
+
+TEST_CASE("A replay with the JIT off matches a recording made with it on")
+{
+    const std::string path = temporary_path("echo-nojit.vrr");
+    const Recorded recorded = record_echo(path, {{2, 'x'}, {4, 'q'}});
+    const Replayed replayed = replay_echo(path, {}, false);
+    CHECK_FALSE(replayed.divergence);
+    CHECK(replayed.com1 == recorded.com1);
+    CHECK(replayed.retired == recorded.retired);
+    std::remove(path.c_str());
+}
+
+TEST_CASE("A replay stops where the host stopped the recording")
+{
+    const std::string path = temporary_path("stopped.vrr");
+    const Recorded recorded = record_echo(path, {{2, 'h'}}, 6);
+    CHECK(recorded.outcome.kind == RunOutcome::Kind::HostStop);
+    const Replayed replayed = replay_echo(path);
+    CHECK(replayed.outcome.kind == RunOutcome::Kind::HostStop);
+    CHECK(replayed.outcome.status == 7);
+    CHECK(replayed.retired == recorded.retired);
+    CHECK_FALSE(replayed.end_differs);
+    std::remove(path.c_str());
+}
+
+TEST_CASE("A host reset is recorded and replayed at the same point")
+{
+    const std::string path = temporary_path("reset.vrr");
+    const Recorded recorded = record_echo(path, {{2, 'r'}}, 1000, 4);
+    CHECK(recorded.outcome.kind == RunOutcome::Kind::Reset);
+    CHECK(recorded.outcome.by_host);
+    const Replayed replayed = replay_echo(path);
+    CHECK(replayed.outcome.kind == RunOutcome::Kind::Reset);
+    CHECK(replayed.outcome.by_host);
+    CHECK(replayed.retired == recorded.retired);
+    CHECK(replayed.com1 == "r");
+    CHECK_FALSE(replayed.end_differs);
+    std::remove(path.c_str());
+}
+
+TEST_CASE("A replay whose input was changed stops at the next sync record and says where")
+{
+    const std::string path = temporary_path("altered.vrr");
+    record_echo(path, {{3, 'a'}, {5, 'b'}, {9, 'q'}});
+    const Replayed replayed = replay_echo(path, 0);
+    REQUIRE(replayed.divergence);
+    CHECK(replayed.outcome.kind == RunOutcome::Kind::HostStop);
+    CHECK(replayed.outcome.status == DIVERGED);
+    // Typed at the third poll, caught by the sync record of the fourth.
+    CHECK(replayed.divergence->find("(host poll 4): ") != std::string::npos);
+    CHECK(replayed.divergence->find("vCPU 0's registers differ") != std::string::npos);
+    CHECK(replayed.end_differs == replayed.divergence);
+    std::remove(path.c_str());
+}
+
+TEST_CASE("A replay refuses to run past the end of its recording")
+{
+    const std::string path = temporary_path("short.vrr");
+    {
+        RecordingHeader header;
+        header.build = recording_build_identity();
+        ErrorOr<std::unique_ptr<RecordingWriter>> writer = RecordingWriter::create(path, header);
+        REQUIRE_FALSE(writer.is_error());
+        Record end;
+        end.type = Record::Type::End;
+        end.poll = 2;
+        end.retired = Machine::QUANTUM;
+        end.end_kind = static_cast<u8>(RunOutcome::Kind::PowerOff);
+        REQUIRE_FALSE(writer.value()->finish(end).is_error());
+    }
+    const Replayed replayed = replay_echo(path);
+    REQUIRE(replayed.divergence);
+    CHECK(replayed.divergence->find("the recording ended at instruction 100000") != std::string::npos);
+    std::remove(path.c_str());
+}
+
+TEST_CASE("The register hash sees a changed register and ignores nothing it covers")
+{
+    CpuState a;
+    CpuState b = a;
+    CHECK(hash_cpu_state(a) == hash_cpu_state(b));
+    b.gpr[RCX] = 1;
+    CHECK(hash_cpu_state(a) != hash_cpu_state(b));
+    b = a;
+    b.fpu.ymm_high[15][1] = 1;
+    CHECK(hash_cpu_state(a) != hash_cpu_state(b));
+}
