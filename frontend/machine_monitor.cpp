@@ -665,9 +665,12 @@ void MachineMonitor::add_block_commands()
             open.cache = d.cache;
             BlockResult<OpenedImage> opened = open_image(filename, open);
             if (opened.is_error()) {
+                // QEMU's "Could not open 'PATH': REASON" (block.c), the
+                // reason as the block layer words it after the path.
                 std::string why = opened.error().message;
-                if (why.starts_with(filename + ": "))
-                    why = why.substr(filename.size() + 2);
+                for (const std::string& prefix : {filename + ": ", std::string("cannot open: ")})
+                    if (why.starts_with(prefix))
+                        why = why.substr(prefix.size());
                 return qmp_error("Could not open '" + filename + "': " + why);
             }
             std::shared_ptr<BlockImage> image(std::move(opened.value().image));

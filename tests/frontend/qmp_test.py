@@ -100,6 +100,9 @@ SCRIPT = [
 # Steps whose events come in an order of their own (QEMU counts its passes
 # differently): the distinct shapes are compared, not their sequence.
 UNORDERED = {'migrate exec'}
+# Steps whose error texts are QEMU's word for word.
+SAME_ERROR_TEXT = {'eject a disk', 'eject unknown', 'eject neither', 'change-medium missing file',
+                   'change-medium unknown format', 'change-medium a disk', 'blockdev-remove-medium by device'}
 # QEMU prints a double that happens to be whole as an integer ("mbps": 0,
 # which its statistics are right after "completed"): int and number are
 # one type here.
@@ -391,6 +394,9 @@ def main():
                 else:
                     same = collapse(mine) == collapse(qemus)
                 check('%s: the same shapes as QEMU' % step, same)
+                if step in SAME_ERROR_TEXT:
+                    texts = [[m['error']['desc'] for m in messages if 'error' in m] for messages in (mine, qemus)]
+                    check('%s: the same error text as QEMU (%r)' % (step, texts), texts[0] == texts[1])
                 if not same:
                     print('#   viridian: %s' % json.dumps(mine))
                     print('#   QEMU:     %s' % json.dumps(qemus))
