@@ -297,3 +297,14 @@ TEST_CASE("A block command after the machine has stopped is an error, not a hang
     f.machine_alive = false;
     CHECK(f.command("eject", {{"device", "ide1-cd0"}})["error"]["desc"] == "The machine has stopped running");
 }
+
+TEST_CASE("A changed or ejected disc is what the machine of the next reboot starts with")
+{
+    TempDir dir;
+    std::vector<MachineDrive> drives{{raw_image(dir.file("a.iso"), 1 << 20, true), 2, true, false}};
+    const std::shared_ptr<BlockImage> b = raw_image(dir.file("b.iso"), 2 << 20, true);
+    apply_tray_action(nullptr, drives, 0, TrayAction::Insert, b); // between two machines
+    CHECK(drives[0].image == b);
+    apply_tray_action(nullptr, drives, 0, TrayAction::Remove, nullptr);
+    CHECK_FALSE(drives[0].image);
+}
