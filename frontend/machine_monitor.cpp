@@ -406,7 +406,8 @@ void MachineMonitor::add_migration_commands()
                    });
 }
 
-std::vector<MonitorDrive> monitor_drives(const std::vector<MachineDrive>& drives, unsigned cpus, bool nic)
+std::vector<MonitorDrive> monitor_drives(const std::vector<MachineDrive>& drives, unsigned cpus,
+                                         bool nic)
 {
     std::vector<MonitorDrive> out(drives.size());
     // QEMU's pc machine makes the vCPUs first (device[0..cpus-1]), then
@@ -418,12 +419,14 @@ std::vector<MonitorDrive> monitor_drives(const std::vector<MachineDrive>& drives
         for (size_t i = 0; i < drives.size(); ++i)
             if (drives[i].scsi == scsi)
                 order.push_back(i);
-        std::sort(order.begin(), order.end(), [&](size_t a, size_t b) { return drives[a].index < drives[b].index; });
+        std::sort(order.begin(), order.end(),
+                  [&](size_t a, size_t b) { return drives[a].index < drives[b].index; });
         for (size_t i : order) {
             const MachineDrive& drive = drives[i];
             const unsigned per_bus = scsi ? 7 : 2;
-            out[i].device = std::string(scsi ? "scsi" : "ide") + std::to_string(drive.index / per_bus) +
-                            (drive.cdrom ? "-cd" : "-hd") + std::to_string(drive.index % per_bus);
+            out[i].device = std::string(scsi ? "scsi" : "ide") +
+                            std::to_string(drive.index / per_bus) + (drive.cdrom ? "-cd" : "-hd") +
+                            std::to_string(drive.index % per_bus);
             out[i].qdev = "/machine/unattached/device[" + std::to_string(next++) + "]";
             out[i].cdrom = drive.cdrom;
             out[i].image = drive.image;
@@ -443,7 +446,8 @@ TrayState apply_tray_action(Machine* machine, std::vector<MachineDrive>& drives,
             drives[drive].image = image;
     }
     if (!machine) // between two machines: the next starts with its tray shut
-        return TrayState{action == TrayAction::Open || action == TrayAction::ForceOpen, false, false};
+        return TrayState{action == TrayAction::Open || action == TrayAction::ForceOpen, false,
+                         false};
     return machine->tray(drive, action, std::move(image));
 }
 
@@ -454,7 +458,8 @@ void MachineMonitor::tray_moved(size_t drive, bool open)
     // qapi/block.json DEVICE_TRAY_MOVED: "id" is the device's QOM path when
     // it has no id (as QEMU 7.2 sends it for -drive).
     const MonitorDrive& d = m_hooks.drives[drive];
-    emit_event("DEVICE_TRAY_MOVED", Json{{"device", d.device}, {"id", d.qdev}, {"tray-open", open}});
+    emit_event("DEVICE_TRAY_MOVED",
+               Json{{"device", d.device}, {"id", d.qdev}, {"tray-open", open}});
 }
 
 // qmp_get_blk (QEMU 7.2 blockdev.c): exactly one of a device name and a
@@ -471,7 +476,8 @@ ErrorOr<size_t, QmpError> MachineMonitor::find_drive(const Json& args) const
     return QmpError{QmpErrorClass::DeviceNotFound, "Device '" + name + "' not found"};
 }
 
-ErrorOr<TrayState, QmpError> MachineMonitor::tray(size_t drive, TrayAction action, std::shared_ptr<BlockImage> image)
+ErrorOr<TrayState, QmpError> MachineMonitor::tray(size_t drive, TrayAction action,
+                                                  std::shared_ptr<BlockImage> image)
 {
     TrayState state;
     if (!m_hooks.tray || !m_hooks.tray(drive, action, std::move(image), state))
@@ -479,7 +485,8 @@ ErrorOr<TrayState, QmpError> MachineMonitor::tray(size_t drive, TrayAction actio
     return state;
 }
 
-ErrorOr<void, QmpError> MachineMonitor::open_tray(size_t drive, const std::string& name, bool force, bool& locked)
+ErrorOr<void, QmpError> MachineMonitor::open_tray(size_t drive, const std::string& name, bool force,
+                                                  bool& locked)
 {
     locked = false;
     if (!m_hooks.drives[drive].cdrom)
@@ -489,7 +496,8 @@ ErrorOr<void, QmpError> MachineMonitor::open_tray(size_t drive, const std::strin
         tray_moved(drive, true);
     if (!state.open) {
         locked = true;
-        return qmp_error("Device '" + name + "' is locked and force was not specified, "
+        return qmp_error("Device '" + name +
+                         "' is locked and force was not specified, "
                          "wait for tray to open and try again");
     }
     return {};
@@ -523,7 +531,8 @@ u64 allocated_bytes(const std::string& file)
 
 std::string name_given(const Json& args)
 {
-    return args.contains("device") ? args["device"].get<std::string>() : args["id"].get<std::string>();
+    return args.contains("device") ? args["device"].get<std::string>()
+                                   : args["id"].get<std::string>();
 }
 
 } // namespace
@@ -540,7 +549,7 @@ Json MachineMonitor::block_info(size_t drive)
         if (!now.is_error())
             state = now.value();
     }
-    Json info{{"device", d.device},   {"qdev", d.qdev},          {"locked", state.locked},
+    Json info{{"device", d.device},   {"qdev", d.qdev},    {"locked", state.locked},
               {"removable", d.cdrom}, {"io-status", "ok"}, {"type", "unknown"}};
     if (d.cdrom)
         info["tray_open"] = state.open;
@@ -599,8 +608,9 @@ void MachineMonitor::add_block_commands()
     // qmp_eject (QEMU 7.2 blockdev.c): open the tray, then take the medium
     // out. A tray the guest locked only gets an eject request, and the
     // command fails unless `force` unlocks it.
-    const std::vector<QmpParam> tray_params{
-        {"device", QmpType::String, true}, {"id", QmpType::String, true}, {"force", QmpType::Boolean, true}};
+    const std::vector<QmpParam> tray_params{{"device", QmpType::String, true},
+                                            {"id", QmpType::String, true},
+                                            {"force", QmpType::Boolean, true}};
     m_commands.add("eject", tray_params, [this](const Json& args) -> QmpResult {
         const size_t drive = TRY(find_drive(args));
         bool locked = false;
@@ -613,12 +623,14 @@ void MachineMonitor::add_block_commands()
     m_commands.add("blockdev-open-tray", tray_params, [this](const Json& args) -> QmpResult {
         const size_t drive = TRY(find_drive(args));
         bool locked = false;
-        ErrorOr<void, QmpError> opened = open_tray(drive, name_given(args), args.value("force", false), locked);
+        ErrorOr<void, QmpError> opened =
+            open_tray(drive, name_given(args), args.value("force", false), locked);
         if (opened.is_error() && !locked)
             return opened.error();
         return Json::object();
     });
-    m_commands.add("blockdev-close-tray", {{"device", QmpType::String, true}, {"id", QmpType::String, true}},
+    m_commands.add("blockdev-close-tray",
+                   {{"device", QmpType::String, true}, {"id", QmpType::String, true}},
                    [this](const Json& args) -> QmpResult {
                        const size_t drive = TRY(find_drive(args));
                        if (!m_hooks.drives[drive].cdrom)
@@ -630,11 +642,12 @@ void MachineMonitor::add_block_commands()
                    });
     // QEMU 7.2 names the drive of blockdev-remove-medium by its qdev id
     // only (here: the QOM path query-block gives as "qdev").
-    m_commands.add("blockdev-remove-medium", {{"id", QmpType::String}}, [this](const Json& args) -> QmpResult {
-        const size_t drive = TRY(find_drive(args));
-        TRY(remove_medium(drive, name_given(args)));
-        return Json::object();
-    });
+    m_commands.add("blockdev-remove-medium", {{"id", QmpType::String}},
+                   [this](const Json& args) -> QmpResult {
+                       const size_t drive = TRY(find_drive(args));
+                       TRY(remove_medium(drive, name_given(args)));
+                       return Json::object();
+                   });
     // qmp_blockdev_change_medium: the image is opened first (so a file that
     // cannot be opened leaves the drive as it was), then the tray opens, the
     // old medium goes, the new one goes in and the tray closes.
@@ -653,7 +666,8 @@ void MachineMonitor::add_block_commands()
                 return qmp_error("Parameter 'read-only-mode' does not accept value '" + mode + "'");
             const std::string zeroes = args.value("detect-zeroes", "off");
             if (zeroes != "off" && zeroes != "on" && zeroes != "unmap")
-                return qmp_error("Parameter 'detect-zeroes' does not accept value '" + zeroes + "'");
+                return qmp_error("Parameter 'detect-zeroes' does not accept value '" + zeroes +
+                                 "'");
             const size_t drive = TRY(find_drive(args));
             MonitorDrive& d = m_hooks.drives[drive];
             const std::string filename = args["filename"].get<std::string>();

@@ -9,8 +9,8 @@
 
 #include "frontend/qmp/qmp_server.h"
 #include "frontend/qmp/qmp_session.h"
-#include "platform/machine/machine.h"
 #include "platform/block/image_format.h"
+#include "platform/machine/machine.h"
 #include "platform/machine/migration.h"
 
 #include <nlohmann/json.hpp>
@@ -38,7 +38,8 @@ struct MonitorDrive {
 // for a CD-ROM) and if=scsi (seven units a bus: "scsi<N/7>-hd<N%7>"), and
 // the QOM paths of its pc machine with -nodefaults: the devices are made
 // unattached after the vCPUs (and the NIC), the IDE ones in index order.
-std::vector<MonitorDrive> monitor_drives(const std::vector<MachineDrive>& drives, unsigned cpus, bool nic);
+std::vector<MonitorDrive> monitor_drives(const std::vector<MachineDrive>& drives, unsigned cpus,
+                                         bool nic);
 
 // Runs `action` on CD drive `drive` of the running machine (null between
 // two machines) and keeps `drives` (what the next machine starts with)
@@ -74,7 +75,9 @@ struct MachineMonitorHooks {
     // The drives (query-block, eject, blockdev-*), and what a tray command
     // does, on the machine's thread (apply_tray_action).
     std::vector<MonitorDrive> drives;
-    std::function<bool(size_t drive, TrayAction action, std::shared_ptr<BlockImage> image, TrayState& out)> tray;
+    std::function<bool(size_t drive, TrayAction action, std::shared_ptr<BlockImage> image,
+                       TrayState& out)>
+        tray;
 };
 
 // QEMU's ShutdownCause (qapi/run-state.json), for the SHUTDOWN and RESET
@@ -138,10 +141,12 @@ private:
     void add_block_commands();
     ErrorOr<size_t, QmpError> find_drive(const Json& args) const;
     Json block_info(size_t drive);
-    ErrorOr<TrayState, QmpError> tray(size_t drive, TrayAction action, std::shared_ptr<BlockImage> image = {});
+    ErrorOr<TrayState, QmpError> tray(size_t drive, TrayAction action,
+                                      std::shared_ptr<BlockImage> image = {});
     // QEMU's do_open_tray and blockdev_remove_medium (blockdev.c): `name`
     // is the device or id the client gave.
-    ErrorOr<void, QmpError> open_tray(size_t drive, const std::string& name, bool force, bool& locked);
+    ErrorOr<void, QmpError> open_tray(size_t drive, const std::string& name, bool force,
+                                      bool& locked);
     ErrorOr<void, QmpError> remove_medium(size_t drive, const std::string& name);
     bool migration_running() const;
     Json query_migrate() const;

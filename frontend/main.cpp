@@ -503,9 +503,10 @@ int main(int argc, char** argv)
         hooks.drives = monitor_drives(config.drives, options.cpus, options.nic.has_value());
         for (size_t i = 0; i < hooks.drives.size(); ++i) {
             hooks.drives[i].file = options.drives[i].file;
-            hooks.drives[i].cache = config.drives[i].image ? cache_mode(options.drives[i]) : CacheMode::Writeback;
+            hooks.drives[i].cache = cache_mode(options.drives[i]);
         }
-        hooks.tray = [&](size_t drive, TrayAction action, std::shared_ptr<BlockImage> image, TrayState& out) {
+        hooks.tray = [&](size_t drive, TrayAction action, std::shared_ptr<BlockImage> image,
+                         TrayState& out) {
             auto result = std::make_shared<TrayState>();
             if (!commands.call(
                     [&running, &config, result, drive, action, image] {

@@ -90,13 +90,17 @@ std::unique_ptr<BlockDevice> Machine::make_block_device(std::shared_ptr<BlockIma
     const bool deterministic = m_clock.mode() == VirtualClock::Mode::Deterministic;
     RunOnMachine run_on_machine;
     if (deterministic)
-        run_on_machine = [this](std::function<void()> deliver) { deliver_at_disk_latency(std::move(deliver)); };
+        run_on_machine = [this](std::function<void()> deliver) {
+            deliver_at_disk_latency(std::move(deliver));
+        };
     else
-        run_on_machine = [queue = m_commands](std::function<void()> deliver) { queue->post(std::move(deliver)); };
-    return std::make_unique<BlockDevice>(
-        std::make_unique<SharedImage>(std::move(image)),
-        deterministic ? BlockDevice::Execution::Inline : BlockDevice::Execution::WorkerThread,
-        std::move(run_on_machine));
+        run_on_machine = [queue = m_commands](std::function<void()> deliver) {
+            queue->post(std::move(deliver));
+        };
+    return std::make_unique<BlockDevice>(std::make_unique<SharedImage>(std::move(image)),
+                                         deterministic ? BlockDevice::Execution::Inline
+                                                       : BlockDevice::Execution::WorkerThread,
+                                         std::move(run_on_machine));
 }
 
 void Machine::attach_drives()
@@ -116,7 +120,8 @@ void Machine::attach_drives()
             continue;
         }
         const std::string serial = "VIRIDIAN-HD" + std::to_string(drive.index);
-        channel.attach(drive.index % 2, std::make_unique<AtaDisk>(make_block_device(drive.image), serial));
+        channel.attach(drive.index % 2,
+                       std::make_unique<AtaDisk>(make_block_device(drive.image), serial));
     }
 }
 

@@ -677,10 +677,9 @@ void AtapiCdrom::visit_state(StateVisitor& v)
     // changed since (or a damaged m_lba) ends the read with the protocol's
     // error instead.
     const bool bad_phase = m_phase > Phase::ReadDma;
-    const bool bad_event = m_media_event != MediaEvent::None &&
-                           m_media_event != MediaEvent::EjectRequest &&
-                           m_media_event != MediaEvent::NewMedia &&
-                           m_media_event != MediaEvent::MediaRemoval;
+    const bool bad_event =
+        m_media_event != MediaEvent::None && m_media_event != MediaEvent::EjectRequest &&
+        m_media_event != MediaEvent::NewMedia && m_media_event != MediaEvent::MediaRemoval;
     if (bad_phase || bad_event || m_pos > m_end || m_end > m_buffer->size()) {
         m_phase = Phase::None;
         m_pos = m_end = 0;

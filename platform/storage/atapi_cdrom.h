@@ -96,7 +96,10 @@ public:
     bool host_close_tray();
     // Told when the guest moves the tray itself (START STOP UNIT), for
     // QMP's DEVICE_TRAY_MOVED; the host's own moves are not reported here.
-    void set_tray_listener(std::function<void(bool open)> listener) { m_tray_listener = std::move(listener); }
+    void set_tray_listener(std::function<void(bool open)> listener)
+    {
+        m_tray_listener = std::move(listener);
+    }
 
     bool has_disc() const { return m_disk != nullptr; }
     bool tray_open() const { return m_tray_open; }

@@ -5,6 +5,7 @@
 #include "frontend/machine_monitor.h"
 
 #include "tests/platform/block/temp_dir.h"
+#include "tests/platform/block/test_image.h"
 
 #include <doctest/doctest.h>
 
@@ -12,17 +13,6 @@
 #include <vector>
 
 namespace {
-
-std::shared_ptr<BlockImage> raw_image(const std::string& path, u64 size, bool read_only)
-{
-    REQUIRE_FALSE(create_image(path, CreateOptions{"raw", size, {}, {}}).is_error());
-    OpenOptions open;
-    open.format = "raw";
-    open.read_only = read_only;
-    BlockResult<OpenedImage> opened = open_image(path, open);
-    REQUIRE_FALSE(opened.is_error());
-    return std::shared_ptr<BlockImage>(std::move(opened.value().image));
-}
 
 struct Fixture {
     TempDir dir;
@@ -36,14 +26,16 @@ struct Fixture {
 
     Fixture()
     {
-        std::vector<MachineDrive> drives{{raw_image(dir.file("disk.img"), 1 << 20, false), 0, false, false},
-                                         {raw_image(dir.file("a.iso"), 1 << 20, true), 2, true, false}};
+        std::vector<MachineDrive> drives{
+            {make_raw_image(dir.file("disk.img"), 1 << 20, false), 0, false, false},
+            {make_raw_image(dir.file("a.iso"), 1 << 20, true), 2, true, false}};
         disc = drives[1].image;
         MachineMonitorHooks hooks;
         hooks.drives = monitor_drives(drives, 1, false);
         hooks.drives[0].file = dir.file("disk.img");
         hooks.drives[1].file = dir.file("a.iso");
-        hooks.tray = [this](size_t drive, TrayAction action, std::shared_ptr<BlockImage> image, TrayState& out) {
+        hooks.tray = [this](size_t drive, TrayAction action, std::shared_ptr<BlockImage> image,
+                            TrayState& out) {
             REQUIRE(drive == 1);
             out.moved = false;
             switch (action) {
@@ -78,7 +70,9 @@ struct Fixture {
             out.locked = locked;
             return machine_alive;
         };
-        monitor = std::make_unique<MachineMonitor>(loop, std::move(hooks), [] { return QmpTimestamp{1, 2}; });
+        monitor = std::make_unique<MachineMonitor>(loop, std::move(hooks), [] {
+            return QmpTimestamp{1, 2};
+        });
         session = std::make_unique<QmpSession>(monitor->monitor());
         session->receive(R"({"execute": "qmp_capabilities"})");
         session->take_output();
@@ -99,7 +93,8 @@ struct Fixture {
     }
     static Json tray_event(bool open)
     {
-        return Json{{"device", "ide1-cd0"}, {"id", "/machine/unattached/device[19]"}, {"tray-open", open}};
+        return Json{
+            {"device", "ide1-cd0"}, {"id", "/machine/unattached/device[19]"}, {"tray-open", open}};
     }
 };
 
@@ -107,8 +102,10 @@ struct Fixture {
 
 TEST_CASE("Drives get QEMU's -drive names and the QOM paths of its pc machine")
 {
-    const std::vector<MachineDrive> drives{
-        {nullptr, 3, true, false}, {nullptr, 0, false, false}, {nullptr, 8, false, true}, {nullptr, 1, false, false}};
+    const std::vector<MachineDrive> drives{{nullptr, 3, true, false},
+                                           {nullptr, 0, false, false},
+                                           {nullptr, 8, false, true},
+                                           {nullptr, 1, false, false}};
     const std::vector<MonitorDrive> named = monitor_drives(drives, 2, true);
     CHECK(named[0].device == "ide1-cd1");
     CHECK(named[1].device == "ide0-hd0");
@@ -148,7 +145,8 @@ TEST_CASE("query-block describes a disk and a CD-ROM drive in QEMU 7.2's shape")
 TEST_CASE("eject opens the tray, sends DEVICE_TRAY_MOVED before its reply and takes the disc out")
 {
     Fixture f;
-    const std::vector<Json> replies = f.execute(Json{{"execute", "eject"}, {"arguments", {{"device", "ide1-cd0"}}}});
+    const std::vector<Json> replies =
+        f.execute(Json{{"execute", "eject"}, {"arguments", {{"device", "ide1-cd0"}}}});
     REQUIRE(replies.size() == 2);
     CHECK(replies[0]["event"] == "DEVICE_TRAY_MOVED");
     CHECK(replies[0]["data"] == Fixture::tray_event(true));
@@ -159,21 +157,25 @@ TEST_CASE("eject opens the tray, sends DEVICE_TRAY_MOVED before its reply and ta
     CHECK(cd["tray_open"] == true);
     CHECK_FALSE(cd.contains("inserted"));
     // Again: nothing moves, nothing fails.
-    CHECK(f.execute(Json{{"execute", "eject"}, {"arguments", {{"device", "ide1-cd0"}}}}).size() == 1);
+    CHECK(f.execute(Json{{"execute", "eject"}, {"arguments", {{"device", "ide1-cd0"}}}}).size() ==
+          1);
 }
 
-TEST_CASE("eject of a tray the guest locked fails with QEMU's text and asks the guest; force opens it")
+TEST_CASE(
+    "eject of a tray the guest locked fails with QEMU's text and asks the guest; force opens it")
 {
     Fixture f;
     f.locked = true;
     const Json refused = f.command("eject", {{"device", "ide1-cd0"}});
     CHECK(refused["error"]["class"] == "GenericError");
-    CHECK(refused["error"]["desc"] == "Device 'ide1-cd0' is locked and force was not specified, wait for "
-                                      "tray to open and try again");
+    CHECK(refused["error"]["desc"] ==
+          "Device 'ide1-cd0' is locked and force was not specified, wait for "
+          "tray to open and try again");
     CHECK(f.eject_requested);
     CHECK_FALSE(f.tray_open);
     CHECK(f.disc);
-    CHECK(f.command("eject", {{"device", "ide1-cd0"}, {"force", true}})["return"] == Json::object());
+    CHECK(f.command("eject", {{"device", "ide1-cd0"}, {"force", true}})["return"] ==
+          Json::object());
     CHECK(f.tray_open);
     CHECK_FALSE(f.disc);
 }
@@ -194,14 +196,18 @@ TEST_CASE("blockdev-open-tray and blockdev-close-tray move the tray, each once, 
 {
     Fixture f;
     std::vector<Json> replies =
-        f.execute(Json{{"execute", "blockdev-open-tray"}, {"arguments", {{"id", "/machine/unattached/device[19]"}}}});
+        f.execute(Json{{"execute", "blockdev-open-tray"},
+                       {"arguments", {{"id", "/machine/unattached/device[19]"}}}});
     REQUIRE(replies.size() == 2);
     CHECK(replies[0]["data"] == Fixture::tray_event(true));
     CHECK(f.tray_open);
-    replies = f.execute(Json{{"execute", "blockdev-close-tray"}, {"arguments", {{"device", "ide1-cd0"}}}});
+    replies = f.execute(
+        Json{{"execute", "blockdev-close-tray"}, {"arguments", {{"device", "ide1-cd0"}}}});
     REQUIRE(replies.size() == 2);
     CHECK(replies[0]["data"] == Fixture::tray_event(false));
-    CHECK(f.execute(Json{{"execute", "blockdev-close-tray"}, {"arguments", {{"device", "ide1-cd0"}}}}).size() == 1);
+    CHECK(
+        f.execute(Json{{"execute", "blockdev-close-tray"}, {"arguments", {{"device", "ide1-cd0"}}}})
+            .size() == 1);
     CHECK(f.disc);
 }
 
@@ -236,10 +242,11 @@ TEST_CASE("blockdev-remove-medium wants the tray open")
 TEST_CASE("blockdev-change-medium opens the image and swaps the disc: the tray opens and closes")
 {
     Fixture f;
-    raw_image(f.dir.file("b.iso"), 2 << 20, true);
+    make_raw_image(f.dir.file("b.iso"), 2 << 20, true);
     const std::vector<Json> replies = f.execute(
         Json{{"execute", "blockdev-change-medium"},
-             {"arguments", {{"device", "ide1-cd0"}, {"filename", f.dir.file("b.iso")}, {"format", "raw"}}}});
+             {"arguments",
+              {{"device", "ide1-cd0"}, {"filename", f.dir.file("b.iso")}, {"format", "raw"}}}});
     REQUIRE(replies.size() == 3);
     CHECK(replies[0]["data"] == Fixture::tray_event(true));
     CHECK(replies[1]["data"] == Fixture::tray_event(false));
@@ -256,14 +263,18 @@ TEST_CASE("blockdev-change-medium opens the image and swaps the disc: the tray o
 TEST_CASE("blockdev-change-medium leaves the drive alone when the image does not open")
 {
     Fixture f;
-    Json reply = f.command("blockdev-change-medium", {{"device", "ide1-cd0"}, {"filename", f.dir.file("none.iso")}});
+    Json reply = f.command("blockdev-change-medium",
+                           {{"device", "ide1-cd0"}, {"filename", f.dir.file("none.iso")}});
     CHECK(reply["error"]["class"] == "GenericError");
-    CHECK(reply["error"]["desc"] == "Could not open '" + f.dir.file("none.iso") + "': No such file or directory");
-    reply = f.command("blockdev-change-medium",
-                      {{"device", "ide1-cd0"}, {"filename", f.dir.file("a.iso")}, {"format", "foo"}});
+    CHECK(reply["error"]["desc"] ==
+          "Could not open '" + f.dir.file("none.iso") + "': No such file or directory");
+    reply =
+        f.command("blockdev-change-medium",
+                  {{"device", "ide1-cd0"}, {"filename", f.dir.file("a.iso")}, {"format", "foo"}});
     CHECK(reply["error"]["desc"] == "Unknown driver 'foo'");
-    reply = f.command("blockdev-change-medium",
-                      {{"device", "ide1-cd0"}, {"filename", f.dir.file("a.iso")}, {"read-only-mode", "maybe"}});
+    reply = f.command(
+        "blockdev-change-medium",
+        {{"device", "ide1-cd0"}, {"filename", f.dir.file("a.iso")}, {"read-only-mode", "maybe"}});
     CHECK(reply["error"]["desc"] == "Parameter 'read-only-mode' does not accept value 'maybe'");
     CHECK_FALSE(f.tray_open);
     CHECK(f.disc);
@@ -274,9 +285,9 @@ TEST_CASE("blockdev-change-medium of a locked tray fails as eject does and keeps
     Fixture f;
     f.locked = true;
     const std::shared_ptr<BlockImage> old = f.disc;
-    raw_image(f.dir.file("b.iso"), 2 << 20, true);
-    const Json reply =
-        f.command("blockdev-change-medium", {{"device", "ide1-cd0"}, {"filename", f.dir.file("b.iso")}});
+    make_raw_image(f.dir.file("b.iso"), 2 << 20, true);
+    const Json reply = f.command("blockdev-change-medium",
+                                 {{"device", "ide1-cd0"}, {"filename", f.dir.file("b.iso")}});
     CHECK(reply["error"]["desc"].get<std::string>().starts_with("Device 'ide1-cd0' is locked"));
     CHECK(f.disc == old);
 }
@@ -295,14 +306,16 @@ TEST_CASE("A block command after the machine has stopped is an error, not a hang
 {
     Fixture f;
     f.machine_alive = false;
-    CHECK(f.command("eject", {{"device", "ide1-cd0"}})["error"]["desc"] == "The machine has stopped running");
+    CHECK(f.command("eject", {{"device", "ide1-cd0"}})["error"]["desc"] ==
+          "The machine has stopped running");
 }
 
 TEST_CASE("A changed or ejected disc is what the machine of the next reboot starts with")
 {
     TempDir dir;
-    std::vector<MachineDrive> drives{{raw_image(dir.file("a.iso"), 1 << 20, true), 2, true, false}};
-    const std::shared_ptr<BlockImage> b = raw_image(dir.file("b.iso"), 2 << 20, true);
+    std::vector<MachineDrive> drives{
+        {make_raw_image(dir.file("a.iso"), 1 << 20, true), 2, true, false}};
+    const std::shared_ptr<BlockImage> b = make_raw_image(dir.file("b.iso"), 2 << 20, true);
     apply_tray_action(nullptr, drives, 0, TrayAction::Insert, b); // between two machines
     CHECK(drives[0].image == b);
     apply_tray_action(nullptr, drives, 0, TrayAction::Remove, nullptr);

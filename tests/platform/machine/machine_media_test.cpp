@@ -3,23 +3,12 @@
 // of a --drive list, and a machine that starts with an empty drive.
 #include "platform/machine/machine.h"
 
-#include "platform/block/image_format.h"
 #include "tests/platform/block/temp_dir.h"
+#include "tests/platform/block/test_image.h"
 
 #include <doctest/doctest.h>
 
 namespace {
-
-std::shared_ptr<BlockImage> raw_image(const std::string& path, u64 size)
-{
-    REQUIRE_FALSE(create_image(path, CreateOptions{"raw", size, {}, {}}).is_error());
-    OpenOptions open;
-    open.format = "raw";
-    open.read_only = true;
-    BlockResult<OpenedImage> opened = open_image(path, open);
-    REQUIRE_FALSE(opened.is_error());
-    return std::shared_ptr<BlockImage>(std::move(opened.value().image));
-}
 
 std::unique_ptr<Machine> machine_with(std::vector<MachineDrive> drives)
 {
@@ -38,8 +27,9 @@ std::unique_ptr<Machine> machine_with(std::vector<MachineDrive> drives)
 TEST_CASE("Machine::tray opens and closes a CD-ROM tray, each move once, and leaves a disk alone")
 {
     TempDir dir;
-    const auto machine = machine_with({{raw_image(dir.file("disk.img"), 1 << 20), 0, false, false},
-                                       {raw_image(dir.file("a.iso"), 1 << 20), 2, true, false}});
+    const auto machine =
+        machine_with({{make_raw_image(dir.file("disk.img"), 1 << 20, true), 0, false, false},
+                      {make_raw_image(dir.file("a.iso"), 1 << 20, true), 2, true, false}});
     TrayState state = machine->tray(1, TrayAction::Open);
     CHECK(state.open);
     CHECK(state.moved);
@@ -55,13 +45,16 @@ TEST_CASE("Machine::tray opens and closes a CD-ROM tray, each move once, and lea
     CHECK_FALSE(machine->tray(7, TrayAction::Query).open); // no such drive
 }
 
-TEST_CASE("Machine::tray swaps the disc: removed from the open tray, the new one in with the tray shut")
+TEST_CASE(
+    "Machine::tray swaps the disc: removed from the open tray, the new one in with the tray shut")
 {
     TempDir dir;
-    const auto machine = machine_with({{raw_image(dir.file("a.iso"), 1 << 20), 2, true, false}});
+    const auto machine =
+        machine_with({{make_raw_image(dir.file("a.iso"), 1 << 20, true), 2, true, false}});
     machine->tray(0, TrayAction::Open);
     machine->tray(0, TrayAction::Remove);
-    const TrayState state = machine->tray(0, TrayAction::Insert, raw_image(dir.file("b.iso"), 2 << 20));
+    const TrayState state =
+        machine->tray(0, TrayAction::Insert, make_raw_image(dir.file("b.iso"), 2 << 20, true));
     CHECK(state.moved);
     CHECK_FALSE(state.open);
 }

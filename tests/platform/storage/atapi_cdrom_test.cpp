@@ -570,7 +570,8 @@ TEST_CASE("A finished PIO transfer's positions do not stop a later state from lo
 TEST_CASE("The host opens an unlocked tray: the guest sees the medium removed and the tray open")
 {
     CdRig rig;
-    const std::array<u8, 12> events{AtapiCdrom::GET_EVENT_STATUS_NOTIFICATION, 1, 0, 0, 0x10, 0, 0, 0, 8};
+    const std::array<u8, 12> events{
+        AtapiCdrom::GET_EVENT_STATUS_NOTIFICATION, 1, 0, 0, 0x10, 0, 0, 0, 8};
     CHECK(rig.cd().host_open_tray(false));
     CHECK(rig.cd().tray_open());
     CHECK_FALSE(rig.cd().host_open_tray(false)); // already open
@@ -584,7 +585,8 @@ TEST_CASE("The host opens an unlocked tray: the guest sees the medium removed an
 TEST_CASE("The host closes the tray on its disc and the guest sees UNIT ATTENTION and new media")
 {
     CdRig rig;
-    const std::array<u8, 12> events{AtapiCdrom::GET_EVENT_STATUS_NOTIFICATION, 1, 0, 0, 0x10, 0, 0, 0, 8};
+    const std::array<u8, 12> events{
+        AtapiCdrom::GET_EVENT_STATUS_NOTIFICATION, 1, 0, 0, 0x10, 0, 0, 0, 8};
     rig.cd().host_open_tray(false);
     (void)rig.packet(events);
     CHECK(rig.cd().host_close_tray());
@@ -594,10 +596,12 @@ TEST_CASE("The host closes the tray on its disc and the guest sees UNIT ATTENTIO
     CHECK(CdRig::good(rig.packet({AtapiCdrom::TEST_UNIT_READY})));
 }
 
-TEST_CASE("A locked tray stays shut for the host's eject button and the guest gets an eject request")
+TEST_CASE(
+    "A locked tray stays shut for the host's eject button and the guest gets an eject request")
 {
     CdRig rig;
-    const std::array<u8, 12> events{AtapiCdrom::GET_EVENT_STATUS_NOTIFICATION, 1, 0, 0, 0x10, 0, 0, 0, 8};
+    const std::array<u8, 12> events{
+        AtapiCdrom::GET_EVENT_STATUS_NOTIFICATION, 1, 0, 0, 0x10, 0, 0, 0, 8};
     CHECK(CdRig::good(rig.packet({AtapiCdrom::PREVENT_ALLOW_MEDIUM_REMOVAL, 0, 0, 0, 1})));
     CHECK_FALSE(rig.cd().host_open_tray(false));
     CHECK_FALSE(rig.cd().tray_open());
