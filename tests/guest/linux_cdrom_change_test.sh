@@ -4,7 +4,8 @@
 # and QMP eject is refused with QEMU's text; once the guest has unmounted,
 # eject opens the tray and blockdev-change-medium puts disc B in. The guest
 # sees the new disc (its size, its bytes, a file on it) without a reboot,
-# and every tray move comes as DEVICE_TRAY_MOVED.
+# and every tray move comes as DEVICE_TRAY_MOVED, also the guest's own
+# (Linux closes an open tray when a program opens the drive).
 #
 #   linux_cdrom_change_test.sh VIRIDIAN GUEST_DIR
 #
@@ -37,7 +38,10 @@ run+=" sleep 10;"
 run+=" umount /mnt; echo cd-unlocked; i=0; while [ \$i -lt 600 ]; do"
 run+=" dd if=/dev/sr0 of=/dev/null bs=2k count=1 2>/dev/null; [ \$(cat /sys/block/sr0/size) = $b_sectors ] && break;"
 run+=" sleep 0.5; i=\$((i+1)); done; echo size: \$(cat /sys/block/sr0/size);"
-run+=" dd if=/dev/sr0 bs=64k 2>/dev/null | sha256sum; mount -t iso9660 -o ro /dev/sr0 /mnt && sha256sum /mnt/data.bin; echo cd-changed"
+run+=" dd if=/dev/sr0 bs=64k 2>/dev/null | sha256sum; mount -t iso9660 -o ro /dev/sr0 /mnt && sha256sum /mnt/data.bin; echo cd-changed;"
+# Then the host opens the tray, and the guest's next open of the drive
+# closes it (the cdrom driver's autoclose: START STOP UNIT), which QMP hears of.
+run+=" umount /mnt; echo cd-wait-open; sleep 5; dd if=/dev/sr0 bs=64k 2>/dev/null | sha256sum; echo cd-reopened"
 socket=$work/qmp.sock
 pid=
 trap 'kill $pid 2>/dev/null; rm -rf "$work"' EXIT
@@ -99,7 +103,19 @@ if 'return' not in reply:
 block = execute('query-block')['return'][0]
 print('inserted:', block.get('inserted', {}).get('file'), flush=True)
 for _ in range(1200):
-    if printed('cd-changed'):
+    if printed('cd-wait-open'):
+        break
+    time.sleep(0.1)
+execute('blockdev-open-tray', device='ide1-cd0')
+print('host-opened', flush=True)
+s.settimeout(60)
+while True:  # the guest's own close
+    message = json.loads(stream.readline())
+    print(json.dumps(message), flush=True)
+    if message.get('event') == 'DEVICE_TRAY_MOVED' and not message['data']['tray-open']:
+        break
+for _ in range(600):
+    if printed('cd-reopened'):
         break
     time.sleep(0.1)
 PY
@@ -118,6 +134,9 @@ grep -q "^inserted: $work/b.iso" "$work/qmp" || fail "query-block does not show 
 has "^size: $b_sectors" || fail "the guest did not see disc B's size ($b_sectors sectors)"
 has "^$b_iso_sum " || fail "the guest's /dev/sr0 does not hold disc B's bytes"
 has "^$b_sum  /mnt/data.bin" || fail "the file on disc B does not match"
+sed -n '/^host-opened/,$p' "$work/qmp" | grep -q '"event": "DEVICE_TRAY_MOVED".*"tray-open": false' ||
+    fail "no DEVICE_TRAY_MOVED when the guest closed the tray"
+[ "$(grep -c "^$b_iso_sum " "$work/out")" -eq 2 ] || fail "the guest did not read disc B again after closing the tray"
 has "viridian-guest: exit status 0" || fail "the guest's command failed"
 has "ata.*(failed|timeout)" && fail "libata reported an error"
 fail_on_complaints "$work/out" "${DEVICE_COMPLAINTS[@]}"
