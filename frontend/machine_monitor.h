@@ -1,8 +1,11 @@
 // The machine's QMP monitor (docs/qmp.md): the QMP sockets, the machine's
 // commands (query-status, stop, cont, system_reset, system_powerdown, quit,
 // query-cpus-fast, migrate, migrate_cancel, query-migrate,
-// migrate-set-capabilities, x-query-integration-services) and its events
-// (STOP, RESUME, RESET, POWERDOWN, SHUTDOWN, MIGRATION, MIGRATION_PASS).
+// migrate-set-capabilities, x-query-integration-services, set_link, and the
+// block commands query-block, eject, blockdev-open-tray, blockdev-close-tray,
+// blockdev-remove-medium, blockdev-change-medium) and its events (STOP,
+// RESUME, RESET, POWERDOWN, SHUTDOWN, MIGRATION, MIGRATION_PASS,
+// DEVICE_TRAY_MOVED).
 // Runs on the event loop's thread; what a command does to the machine goes
 // through the hooks, which the frontend runs on the machine's thread.
 #pragma once
