@@ -2,6 +2,8 @@
 
 #include "frontend/options.h"
 
+#include <sys/stat.h>
+
 #include <algorithm>
 #include <cmath>
 
@@ -47,6 +49,7 @@ MachineMonitor::MachineMonitor(EventLoop& loop, MachineMonitorHooks hooks, QmpCl
     add_cpu_commands();
     add_migration_commands();
     add_network_commands();
+    add_block_commands();
 }
 
 void MachineMonitor::add_network_commands()
@@ -409,4 +412,302 @@ void MachineMonitor::add_migration_commands()
                        m_migration_events = events;
                        return Json::object();
                    });
+}
+
+std::vector<MonitorDrive> monitor_drives(const std::vector<MachineDrive>& drives, unsigned cpus,
+                                         bool nic)
+{
+    std::vector<MonitorDrive> out(drives.size());
+    // QEMU's pc machine makes the vCPUs first (device[0..cpus-1]), then
+    // what -nodefaults leaves up to its IDE drives (16 more, as QEMU 7.2's
+    // query-block shows), the NIC, the IDE drives by index, the SCSI disks.
+    unsigned next = cpus + 17 + (nic ? 1 : 0);
+    for (bool scsi : {false, true}) {
+        std::vector<size_t> order;
+        for (size_t i = 0; i < drives.size(); ++i)
+            if (drives[i].scsi == scsi)
+                order.push_back(i);
+        std::sort(order.begin(), order.end(),
+                  [&](size_t a, size_t b) { return drives[a].index < drives[b].index; });
+        for (size_t i : order) {
+            const MachineDrive& drive = drives[i];
+            const unsigned per_bus = scsi ? 7 : 2;
+            out[i].device = std::string(scsi ? "scsi" : "ide") +
+                            std::to_string(drive.index / per_bus) + (drive.cdrom ? "-cd" : "-hd") +
+                            std::to_string(drive.index % per_bus);
+            out[i].qdev = "/machine/unattached/device[" + std::to_string(next++) + "]";
+            out[i].cdrom = drive.cdrom;
+            out[i].image = drive.image;
+            out[i].read_only = drive.cdrom || (drive.image && drive.image->info().read_only);
+        }
+    }
+    return out;
+}
+
+TrayState apply_tray_action(Machine* machine, std::vector<MachineDrive>& drives, size_t drive,
+                            TrayAction action, std::shared_ptr<BlockImage> image)
+{
+    if (drive < drives.size()) {
+        if (action == TrayAction::Remove)
+            drives[drive].image.reset();
+        if (action == TrayAction::Insert)
+            drives[drive].image = image;
+    }
+    if (!machine) // between two machines: the next starts with its tray shut
+        return TrayState{action == TrayAction::Open || action == TrayAction::ForceOpen, false,
+                         false};
+    return machine->tray(drive, action, std::move(image));
+}
+
+void MachineMonitor::tray_moved(size_t drive, bool open)
+{
+    if (drive >= m_hooks.drives.size())
+        return;
+    // qapi/block.json DEVICE_TRAY_MOVED: "id" is the device's QOM path when
+    // it has no id (as QEMU 7.2 sends it for -drive).
+    const MonitorDrive& d = m_hooks.drives[drive];
+    emit_event("DEVICE_TRAY_MOVED",
+               Json{{"device", d.device}, {"id", d.qdev}, {"tray-open", open}});
+}
+
+// qmp_get_blk (QEMU 7.2 blockdev.c): exactly one of a device name and a
+// qdev id (or QOM path, which QEMU also resolves).
+ErrorOr<size_t, QmpError> MachineMonitor::find_drive(const Json& args) const
+{
+    const bool by_device = args.contains("device");
+    if (by_device == args.contains("id"))
+        return qmp_error("Need exactly one of 'device' and 'id'");
+    const std::string name = args[by_device ? "device" : "id"].get<std::string>();
+    for (size_t i = 0; i < m_hooks.drives.size(); ++i)
+        if ((by_device ? m_hooks.drives[i].device : m_hooks.drives[i].qdev) == name)
+            return i;
+    return QmpError{QmpErrorClass::DeviceNotFound, "Device '" + name + "' not found"};
+}
+
+ErrorOr<TrayState, QmpError> MachineMonitor::tray(size_t drive, TrayAction action,
+                                                  std::shared_ptr<BlockImage> image)
+{
+    if (action != TrayAction::Query && !m_hooks.tray_refused.empty())
+        return qmp_error(m_hooks.tray_refused);
+    TrayState state;
+    if (!m_hooks.tray || !m_hooks.tray(drive, action, std::move(image), state))
+        return machine_gone();
+    return state;
+}
+
+ErrorOr<void, QmpError> MachineMonitor::open_tray(size_t drive, const std::string& name, bool force,
+                                                  bool& locked)
+{
+    locked = false;
+    if (!m_hooks.drives[drive].cdrom)
+        return qmp_error("Device '" + name + "' is not removable");
+    const TrayState state = TRY(tray(drive, force ? TrayAction::ForceOpen : TrayAction::Open));
+    if (state.moved)
+        tray_moved(drive, true);
+    if (!state.open) {
+        locked = true;
+        return qmp_error("Device '" + name +
+                         "' is locked and force was not specified, "
+                         "wait for tray to open and try again");
+    }
+    return {};
+}
+
+ErrorOr<void, QmpError> MachineMonitor::remove_medium(size_t drive, const std::string& name)
+{
+    MonitorDrive& d = m_hooks.drives[drive];
+    if (!d.cdrom)
+        return qmp_error("Device '" + name + "' is not removable");
+    const TrayState state = TRY(tray(drive, TrayAction::Query));
+    if (!state.open)
+        return qmp_error("Tray of device '" + name + "' is not open");
+    if (!d.image)
+        return {};
+    TRY(tray(drive, TrayAction::Remove));
+    d.image.reset();
+    return {};
+}
+
+namespace {
+
+// The bytes the file takes on the host (QEMU's "actual-size").
+u64 allocated_bytes(const std::string& file)
+{
+    struct stat st {};
+    if (::stat(file.c_str(), &st) != 0)
+        return 0;
+    return static_cast<u64>(st.st_blocks) * 512;
+}
+
+std::string name_given(const Json& args)
+{
+    return args.contains("device") ? args["device"].get<std::string>()
+                                   : args["id"].get<std::string>();
+}
+
+} // namespace
+
+// qapi/block-core.json BlockInfo and BlockDeviceInfo, with the members
+// QEMU 7.2 fills for -drive (no throttling, no encryption, no
+// detect-zeroes: those are zeros and "off").
+Json MachineMonitor::block_info(size_t drive)
+{
+    const MonitorDrive& d = m_hooks.drives[drive];
+    TrayState state;
+    if (d.cdrom) {
+        ErrorOr<TrayState, QmpError> now = tray(drive, TrayAction::Query);
+        if (!now.is_error())
+            state = now.value();
+    }
+    Json info{{"device", d.device},   {"qdev", d.qdev},    {"locked", state.locked},
+              {"removable", d.cdrom}, {"io-status", "ok"}, {"type", "unknown"}};
+    if (d.cdrom)
+        info["tray_open"] = state.open;
+    if (!d.image)
+        return info;
+    const ImageInfo& image = d.image->info();
+    Json details{{"filename", d.file},
+                 {"format", image.format},
+                 {"virtual-size", image.virtual_size},
+                 {"actual-size", allocated_bytes(d.file)},
+                 {"dirty-flag", false}};
+    if (image.block_size)
+        details["cluster-size"] = image.block_size;
+    int depth = 0;
+    if (image.parent) {
+        details["backing-filename"] = *image.parent;
+        details["full-backing-filename"] = *image.parent;
+        depth = 1;
+    }
+    Json inserted{{"file", d.file},
+                  {"node-name", d.node_name},
+                  {"ro", d.read_only},
+                  {"drv", image.format},
+                  {"backing_file_depth", depth},
+                  {"encrypted", false},
+                  {"detect_zeroes", "off"},
+                  {"bps", 0},
+                  {"bps_rd", 0},
+                  {"bps_wr", 0},
+                  {"iops", 0},
+                  {"iops_rd", 0},
+                  {"iops_wr", 0},
+                  {"write_threshold", 0},
+                  {"cache",
+                   {{"writeback", true},
+                    {"direct", d.cache == CacheMode::None},
+                    {"no-flush", d.cache == CacheMode::Unsafe}}},
+                  {"image", details}};
+    if (image.parent)
+        inserted["backing_file"] = *image.parent;
+    info["inserted"] = inserted;
+    return info;
+}
+
+void MachineMonitor::add_block_commands()
+{
+    for (MonitorDrive& d : m_hooks.drives)
+        if (d.node_name.empty())
+            d.node_name = "#block" + std::to_string(++m_next_node);
+    m_commands.add("query-block", {}, [this](const Json&) -> QmpResult {
+        Json list = Json::array();
+        for (size_t i = 0; i < m_hooks.drives.size(); ++i)
+            list.push_back(block_info(i));
+        return list;
+    });
+    // qmp_eject (QEMU 7.2 blockdev.c): open the tray, then take the medium
+    // out. A tray the guest locked only gets an eject request, and the
+    // command fails unless `force` unlocks it.
+    const std::vector<QmpParam> tray_params{{"device", QmpType::String, true},
+                                            {"id", QmpType::String, true},
+                                            {"force", QmpType::Boolean, true}};
+    m_commands.add("eject", tray_params, [this](const Json& args) -> QmpResult {
+        const size_t drive = TRY(find_drive(args));
+        bool locked = false;
+        TRY(open_tray(drive, name_given(args), args.value("force", false), locked));
+        TRY(remove_medium(drive, name_given(args)));
+        return Json::object();
+    });
+    // blockdev-open-tray: a locked tray is not an error here; the guest
+    // has been asked to eject and the tray moves when it does.
+    m_commands.add("blockdev-open-tray", tray_params, [this](const Json& args) -> QmpResult {
+        const size_t drive = TRY(find_drive(args));
+        bool locked = false;
+        ErrorOr<void, QmpError> opened =
+            open_tray(drive, name_given(args), args.value("force", false), locked);
+        if (opened.is_error() && !locked)
+            return opened.error();
+        return Json::object();
+    });
+    m_commands.add("blockdev-close-tray",
+                   {{"device", QmpType::String, true}, {"id", QmpType::String, true}},
+                   [this](const Json& args) -> QmpResult {
+                       const size_t drive = TRY(find_drive(args));
+                       if (!m_hooks.drives[drive].cdrom)
+                           return qmp_error("Device '" + name_given(args) + "' is not removable");
+                       const TrayState state = TRY(tray(drive, TrayAction::Close));
+                       if (state.moved)
+                           tray_moved(drive, false);
+                       return Json::object();
+                   });
+    // QEMU 7.2 names the drive of blockdev-remove-medium by its qdev id
+    // only (here: the QOM path query-block gives as "qdev").
+    m_commands.add("blockdev-remove-medium", {{"id", QmpType::String}},
+                   [this](const Json& args) -> QmpResult {
+                       const size_t drive = TRY(find_drive(args));
+                       TRY(remove_medium(drive, name_given(args)));
+                       return Json::object();
+                   });
+    // qmp_blockdev_change_medium: the image is opened first (so a file that
+    // cannot be opened leaves the drive as it was), then the tray opens, the
+    // old medium goes, the new one goes in and the tray closes.
+    m_commands.add(
+        "blockdev-change-medium",
+        {{"device", QmpType::String, true},
+         {"id", QmpType::String, true},
+         {"filename", QmpType::String},
+         {"format", QmpType::String, true},
+         {"force", QmpType::Boolean, true},
+         {"read-only-mode", QmpType::String, true},
+         {"detect-zeroes", QmpType::String, true}},
+        [this](const Json& args) -> QmpResult {
+            const std::string mode = args.value("read-only-mode", "retain");
+            if (mode != "retain" && mode != "read-only" && mode != "read-write")
+                return qmp_error("Parameter 'read-only-mode' does not accept value '" + mode + "'");
+            const std::string zeroes = args.value("detect-zeroes", "off");
+            if (zeroes != "off" && zeroes != "on" && zeroes != "unmap")
+                return qmp_error("Parameter 'detect-zeroes' does not accept value '" + zeroes +
+                                 "'");
+            const size_t drive = TRY(find_drive(args));
+            MonitorDrive& d = m_hooks.drives[drive];
+            const std::string filename = args["filename"].get<std::string>();
+            OpenOptions open;
+            open.format = args.value("format", "");
+            if (!open.format.empty() && !find_image_format(open.format))
+                return qmp_error("Unknown driver '" + open.format + "'");
+            open.read_only = mode == "retain" ? d.read_only : mode == "read-only";
+            open.cache = d.cache;
+            BlockResult<OpenedImage> opened = open_image(filename, open);
+            if (opened.is_error()) {
+                // QEMU's "Could not open 'PATH': REASON" (block.c), the
+                // reason as the block layer words it after the path.
+                std::string why = opened.error().message;
+                for (const std::string& prefix : {filename + ": ", std::string("cannot open: ")})
+                    if (why.starts_with(prefix))
+                        why = why.substr(prefix.size());
+                return qmp_error("Could not open '" + filename + "': " + why);
+            }
+            std::shared_ptr<BlockImage> image(std::move(opened.value().image));
+            bool locked = false;
+            TRY(open_tray(drive, name_given(args), args.value("force", false), locked));
+            TRY(remove_medium(drive, name_given(args)));
+            const TrayState state = TRY(tray(drive, TrayAction::Insert, image));
+            d.image = image;
+            d.file = filename;
+            d.read_only = open.read_only;
+            d.node_name = "#block" + std::to_string(++m_next_node);
+            if (state.moved)
+                tray_moved(drive, false);
+            return Json::object();
+        });
 }

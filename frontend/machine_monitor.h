@@ -1,14 +1,18 @@
 // The machine's QMP monitor (docs/qmp.md): the QMP sockets, the machine's
 // commands (query-status, stop, cont, system_reset, system_powerdown, quit,
 // query-cpus-fast, migrate, migrate_cancel, query-migrate,
-// migrate-set-capabilities, x-query-integration-services) and its events
-// (STOP, RESUME, RESET, POWERDOWN, SHUTDOWN, MIGRATION, MIGRATION_PASS).
+// migrate-set-capabilities, x-query-integration-services, set_link, and the
+// block commands query-block, eject, blockdev-open-tray, blockdev-close-tray,
+// blockdev-remove-medium, blockdev-change-medium) and its events (STOP,
+// RESUME, RESET, POWERDOWN, SHUTDOWN, MIGRATION, MIGRATION_PASS,
+// DEVICE_TRAY_MOVED).
 // Runs on the event loop's thread; what a command does to the machine goes
 // through the hooks, which the frontend runs on the machine's thread.
 #pragma once
 
 #include "frontend/qmp/qmp_server.h"
 #include "frontend/qmp/qmp_session.h"
+#include "platform/block/image_format.h"
 #include "platform/machine/machine.h"
 #include "platform/machine/migration.h"
 
@@ -19,6 +23,32 @@
 #include <optional>
 #include <string>
 #include <vector>
+
+// A drive as QMP's block commands know it (qapi/block-core.json BlockInfo).
+struct MonitorDrive {
+    std::string device; // QEMU's name for the -drive: "ide0-hd0", "ide1-cd0", "scsi0-hd0"
+    std::string qdev;   // the QOM path QEMU's pc machine gives its device; also its "id"
+    bool cdrom = false; // removable, with a tray
+    // The medium (null: none), as it was opened.
+    std::shared_ptr<BlockImage> image;
+    std::string file;
+    std::string node_name;
+    bool read_only = false;
+    CacheMode cache = CacheMode::Writeback;
+};
+
+// The names QEMU 7.2 gives -drive if=ide (index N: "ide<N/2>-hd<N%2>", "cd"
+// for a CD-ROM) and if=scsi (seven units a bus: "scsi<N/7>-hd<N%7>"), and
+// the QOM paths of its pc machine with -nodefaults: the devices are made
+// unattached after the vCPUs (and the NIC), the IDE ones in index order.
+std::vector<MonitorDrive> monitor_drives(const std::vector<MachineDrive>& drives, unsigned cpus,
+                                         bool nic);
+
+// Runs `action` on CD drive `drive` of the running machine (null between
+// two machines) and keeps `drives` (what the next machine starts with)
+// holding the drive's disc. On the machine's thread.
+TrayState apply_tray_action(Machine* machine, std::vector<MachineDrive>& drives, size_t drive,
+                            TrayAction action, std::shared_ptr<BlockImage> image);
 
 // What the commands ask of the machine. Each returns false when the
 // machine's thread has ended (the command then fails with an error).
@@ -52,6 +82,15 @@ struct MachineMonitorHooks {
     // Non-empty: migrate fails with this (a recording hashes the dirty log
     // that migration reads).
     std::string migration_refused;
+    // Non-empty: the tray and medium commands fail with this (a recording
+    // does not log them yet, and a replay takes no live input).
+    std::string tray_refused;
+    // The drives (query-block, eject, blockdev-*), and what a tray command
+    // does, on the machine's thread (apply_tray_action).
+    std::vector<MonitorDrive> drives;
+    std::function<bool(size_t drive, TrayAction action, std::shared_ptr<BlockImage> image,
+                       TrayState& out)>
+        tray;
 };
 
 // QEMU's ShutdownCause (qapi/run-state.json), for the SHUTDOWN and RESET
@@ -100,6 +139,9 @@ public:
     // --incoming: "inmigrate" until the machine has been received.
     void set_incoming(bool incoming) { m_incoming = incoming; }
 
+    // The guest moved CD drive `drive`'s tray: DEVICE_TRAY_MOVED.
+    void tray_moved(size_t drive, bool open);
+
     // Where more commands plug in.
     QmpCommands& commands() { return m_commands; }
     QmpMonitor& monitor() { return m_monitor; }
@@ -109,6 +151,16 @@ private:
     void add_cpu_commands();
     void add_migration_commands();
     void add_network_commands();
+    void add_block_commands();
+    ErrorOr<size_t, QmpError> find_drive(const Json& args) const;
+    Json block_info(size_t drive);
+    ErrorOr<TrayState, QmpError> tray(size_t drive, TrayAction action,
+                                      std::shared_ptr<BlockImage> image = {});
+    // QEMU's do_open_tray and blockdev_remove_medium (blockdev.c): `name`
+    // is the device or id the client gave.
+    ErrorOr<void, QmpError> open_tray(size_t drive, const std::string& name, bool force,
+                                      bool& locked);
+    ErrorOr<void, QmpError> remove_medium(size_t drive, const std::string& name);
     bool migration_running() const;
     Json query_migrate() const;
 
@@ -126,4 +178,5 @@ private:
     bool m_cancelling = false;
     bool m_migration_events = false; // migrate-set-capabilities "events"
     u64 m_passes_sent = 0;           // MIGRATION_PASS events of this migration
+    u64 m_next_node = 0;             // for the "#blockN" node names of new media
 };

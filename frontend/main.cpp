@@ -173,6 +173,13 @@ GdbStop gdb_stop_of(const RunOutcome& outcome)
     return stop;
 }
 
+CacheMode cache_mode(const DriveSpec& drive)
+{
+    return drive.cache == DriveSpec::Cache::Unsafe ? CacheMode::Unsafe
+           : drive.cache == DriveSpec::Cache::None ? CacheMode::None
+                                                   : CacheMode::Writeback;
+}
+
 } // namespace
 
 int main(int argc, char** argv)
@@ -219,9 +226,7 @@ int main(int argc, char** argv)
         OpenOptions open;
         open.format = drive.format;
         open.read_only = drive.read_only;
-        open.cache = drive.cache == DriveSpec::Cache::Unsafe ? CacheMode::Unsafe
-                     : drive.cache == DriveSpec::Cache::None ? CacheMode::None
-                                                             : CacheMode::Writeback;
+        open.cache = cache_mode(drive);
         BlockResult<OpenedImage> opened = open_image(drive.file, open);
         if (opened.is_error())
             return fail("--drive: " + opened.error().message);
@@ -474,8 +479,10 @@ int main(int argc, char** argv)
         hooks.cpu_count = options.cpus;
         if (options.replay)
             hooks.guest_input_refused = "replaying a recording: the guest's input comes from it";
-        if (session)
+        if (session) {
             hooks.migration_refused = "not while recording or replaying (docs/replay.md)";
+            hooks.tray_refused = "the tray and medium commands are not recorded yet (docs/replay.md)";
+        }
         hooks.vcpu_thread_id = [&] { return vcpu_thread.load(); };
         hooks.set_paused = [&](bool pause) {
             const bool done = commands.call([&, pause] { set_machine_paused(pause); }, COMMAND_TIMEOUT_NS);
@@ -529,6 +536,25 @@ int main(int argc, char** argv)
                     [&running, result] {
                         if (running)
                             *result = running->integration_services();
+                    },
+                    COMMAND_TIMEOUT_NS))
+                return false;
+            out = *result;
+            return true;
+        };
+        // The drives (query-block, eject, blockdev-change-medium): a medium
+        // changed here is also the one the machine of the next reboot gets.
+        hooks.drives = monitor_drives(config.drives, options.cpus, options.nic.has_value());
+        for (size_t i = 0; i < hooks.drives.size(); ++i) {
+            hooks.drives[i].file = options.drives[i].file;
+            hooks.drives[i].cache = cache_mode(options.drives[i]);
+        }
+        hooks.tray = [&](size_t drive, TrayAction action, std::shared_ptr<BlockImage> image,
+                         TrayState& out) {
+            auto result = std::make_shared<TrayState>();
+            if (!commands.call(
+                    [&running, &config, result, drive, action, image] {
+                        *result = apply_tray_action(running, config.drives, drive, action, image);
                     },
                     COMMAND_TIMEOUT_NS))
                 return false;
@@ -682,6 +708,13 @@ int main(int argc, char** argv)
             Machine& machine = *created.value();
             if (!(session ? session->nic_link_up() : nic_link_up))
                 machine.set_nic_link(false);
+            if (monitor) // the guest's own tray moves: DEVICE_TRAY_MOVED
+                machine.set_tray_listener([&](size_t drive, bool open) {
+                    loop.post([&monitor, drive, open] {
+                        if (monitor)
+                            monitor->tray_moved(drive, open);
+                    });
+                });
             // An idle guest's waits go to the migration (docs/snapshots.md).
             machine.set_idle_work(migration_slice);
             // --incoming restores the first machine; a reboot boots the kernel,

@@ -83,40 +83,46 @@ private:
 
 } // namespace
 
+std::unique_ptr<BlockDevice> Machine::make_block_device(std::shared_ptr<BlockImage> image)
+{
+    // Host mode: the I/O runs on the disk's thread and the completion
+    // waits for the next HostPoll point. Deterministic mode: the I/O is
+    // done at once and the completion comes a fixed virtual time later.
+    const bool deterministic = m_clock.mode() == VirtualClock::Mode::Deterministic;
+    RunOnMachine run_on_machine;
+    if (deterministic)
+        run_on_machine = [this](std::function<void()> deliver) {
+            deliver_at_disk_latency(std::move(deliver));
+        };
+    else
+        run_on_machine = [queue = m_commands](std::function<void()> deliver) {
+            queue->post(std::move(deliver));
+        };
+    return std::make_unique<BlockDevice>(std::make_unique<SharedImage>(std::move(image)),
+                                         deterministic ? BlockDevice::Execution::Inline
+                                                       : BlockDevice::Execution::WorkerThread,
+                                         std::move(run_on_machine));
+}
+
 void Machine::attach_drives()
 {
-    const bool deterministic = m_clock.mode() == VirtualClock::Mode::Deterministic;
-    if (deterministic)
+    if (m_clock.mode() == VirtualClock::Mode::Deterministic)
         m_disk_timer = std::make_unique<ClockTimer>(m_clock, [this] { run_due_disk_deliveries(); });
     for (const MachineDrive& drive : m_config.drives) {
-        // Host mode: the I/O runs on the disk's thread and the completion
-        // waits for the next HostPoll point. Deterministic mode: the I/O is
-        // done at once and the completion comes a fixed virtual time later.
-        RunOnMachine run_on_machine;
-        if (deterministic)
-            run_on_machine = [this](std::function<void()> deliver) {
-                deliver_at_disk_latency(std::move(deliver));
-            };
-        else
-            run_on_machine = [queue = m_commands](std::function<void()> deliver) {
-                queue->post(std::move(deliver));
-            };
-        auto disk = std::make_unique<BlockDevice>(
-            std::make_unique<SharedImage>(drive.image),
-            deterministic ? BlockDevice::Execution::Inline : BlockDevice::Execution::WorkerThread,
-            std::move(run_on_machine));
         if (drive.scsi) {
-            attach_scsi_disk(drive, std::move(disk));
+            attach_scsi_disk(drive, make_block_device(drive.image));
             continue;
         }
         IdeChannel& channel = m_board->ide().channel(drive.index / 2);
         if (drive.cdrom) {
             const std::string serial = "VIRIDIAN-CD" + std::to_string(drive.index);
-            channel.attach(drive.index % 2, std::make_unique<AtapiCdrom>(std::move(disk), serial));
+            auto disc = drive.image ? make_block_device(drive.image) : nullptr;
+            channel.attach(drive.index % 2, std::make_unique<AtapiCdrom>(std::move(disc), serial));
             continue;
         }
         const std::string serial = "VIRIDIAN-HD" + std::to_string(drive.index);
-        channel.attach(drive.index % 2, std::make_unique<AtaDisk>(std::move(disk), serial));
+        channel.attach(drive.index % 2,
+                       std::make_unique<AtaDisk>(make_block_device(drive.image), serial));
     }
 }
 

@@ -52,11 +52,27 @@ struct MachineDrive {
     std::shared_ptr<BlockImage> image;
     // 0 primary master, 1 primary slave, 2 secondary master, 3 secondary slave.
     unsigned index = 0;
-    // An ATAPI CD/DVD-ROM drive with this image as its disc (media=cdrom).
+    // An ATAPI CD/DVD-ROM drive with this image as its disc (media=cdrom);
+    // `image` is null when the drive is empty (after a QMP eject).
     bool cdrom = false;
     // A disk on the synthetic SCSI controller (storvsp over VMBus; needs the
     // enlightenments) at LUN `index`, instead of an IDE slot.
     bool scsi = false;
+};
+
+// A CD-ROM tray as the machine reports it after a TrayAction.
+struct TrayState {
+    bool open = false;
+    bool locked = false;
+    bool moved = false; // the action opened or closed it
+};
+enum class TrayAction : u8 {
+    Query,
+    Open,      // unless locked (then the guest is only asked to eject)
+    ForceOpen, // unlocks and opens
+    Close,
+    Remove, // takes the disc out
+    Insert, // puts the image in and closes the tray
 };
 
 // A network adapter (--nic): an e1000 at 00:03.0 with this MAC address,
@@ -275,6 +291,15 @@ public:
     void request_reset() { host_input({HostInput::Kind::Reset, 0, {}}); }
     // QMP set_link: the network adapter's cable (no adapter: nothing).
     void set_nic_link(bool up) { host_input({HostInput::Kind::SetLink, up ? 1u : 0u, {}}); }
+    // QMP's tray and medium commands on the CD-ROM drive of
+    // config.drives[drive] (platform/machine/machine_media.cpp); a drive
+    // that is not one reports a closed, unlocked tray and does nothing.
+    TrayState tray(size_t drive, TrayAction action, std::shared_ptr<BlockImage> image = {});
+    // Told when the guest opens or closes a CD-ROM tray itself.
+    void set_tray_listener(std::function<void(size_t drive, bool open)> listener);
+    // A disk for `image`, made as the machine makes its drives' (the I/O
+    // off the vCPU thread).
+    std::unique_ptr<BlockDevice> make_block_device(std::shared_ptr<BlockImage> image);
     // ---- A debugger (platform/machine/machine_debug.cpp; the gdb stub) ----
     // Breakpoints and watchpoints on every vCPU, kept in the emulator: run()
     // returns DebugStop when one stops a vCPU (all-stop: the others stop

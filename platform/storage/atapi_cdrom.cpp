@@ -551,7 +551,10 @@ void AtapiCdrom::start_stop_unit()
     if (start) {
         if (m_tray_open && m_disk)
             m_media_event = MediaEvent::NewMedia;
+        const bool moved = m_tray_open;
         m_tray_open = false;
+        if (moved && m_tray_listener)
+            m_tray_listener(false);
         return command_ok();
     }
     if (m_locked)
@@ -559,7 +562,10 @@ void AtapiCdrom::start_stop_unit()
                                ASCQ_MEDIUM_REMOVAL_PREVENTED);
     if (!m_tray_open && m_disk)
         m_media_event = MediaEvent::MediaRemoval;
+    const bool moved = !m_tray_open;
     m_tray_open = true;
+    if (moved && m_tray_listener)
+        m_tray_listener(true);
     command_ok();
 }
 
@@ -612,6 +618,34 @@ void AtapiCdrom::insert_disc(std::unique_ptr<BlockDevice> disc)
     }
 }
 
+bool AtapiCdrom::host_open_tray(bool force)
+{
+    if (m_tray_open)
+        return false;
+    if (m_locked) {
+        m_media_event = MediaEvent::EjectRequest;
+        if (!force)
+            return false;
+        m_locked = false;
+    }
+    if (m_disk)
+        m_media_event = MediaEvent::MediaRemoval;
+    m_tray_open = true;
+    return true;
+}
+
+bool AtapiCdrom::host_close_tray()
+{
+    if (!m_tray_open)
+        return false;
+    m_tray_open = false;
+    if (m_disk) {
+        m_unit_attention = true;
+        m_media_event = MediaEvent::NewMedia;
+    }
+    return true;
+}
+
 void AtapiCdrom::visit_state(StateVisitor& v)
 {
     v.section("atapi-cdrom", 1);
@@ -643,9 +677,9 @@ void AtapiCdrom::visit_state(StateVisitor& v)
     // changed since (or a damaged m_lba) ends the read with the protocol's
     // error instead.
     const bool bad_phase = m_phase > Phase::ReadDma;
-    const bool bad_event = m_media_event != MediaEvent::None &&
-                           m_media_event != MediaEvent::NewMedia &&
-                           m_media_event != MediaEvent::MediaRemoval;
+    const bool bad_event =
+        m_media_event != MediaEvent::None && m_media_event != MediaEvent::EjectRequest &&
+        m_media_event != MediaEvent::NewMedia && m_media_event != MediaEvent::MediaRemoval;
     if (bad_phase || bad_event || m_pos > m_end || m_end > m_buffer->size()) {
         m_phase = Phase::None;
         m_pos = m_end = 0;

@@ -18,6 +18,7 @@
 #include "platform/storage/ide_channel.h"
 #include "platform/storage/scsi.h"
 
+#include <functional>
 #include <string>
 
 class AtapiCdrom final : public IdeDevice {
@@ -84,6 +85,21 @@ public:
     // drained first.
     void remove_disc();
     void insert_disc(std::unique_ptr<BlockDevice> disc);
+    // The host's eject button (QMP eject, blockdev-open-tray): the tray
+    // opens unless the guest locked it. A locked tray gets an eject request
+    // (the media event the guest's driver answers by unlocking and
+    // ejecting, MMC-3 Table 113); `force` also unlocks the tray and opens it
+    // anyway, as QEMU's ide-cd does. Returns whether the tray moved.
+    bool host_open_tray(bool force);
+    // Closes the tray (QMP blockdev-close-tray); a disc in it is announced
+    // as new. Returns whether the tray moved.
+    bool host_close_tray();
+    // Told when the guest moves the tray itself (START STOP UNIT), for
+    // QMP's DEVICE_TRAY_MOVED; the host's own moves are not reported here.
+    void set_tray_listener(std::function<void(bool open)> listener)
+    {
+        m_tray_listener = std::move(listener);
+    }
 
     bool has_disc() const { return m_disk != nullptr; }
     bool tray_open() const { return m_tray_open; }
@@ -99,7 +115,8 @@ protected:
 
 private:
     enum class Phase : u8 { None, Cdb, Reply, ReadPio, ReadDma };
-    enum class MediaEvent : u8 { None = 0, NewMedia = 2, MediaRemoval = 3 };
+    // MMC-3 Table 113, media event codes.
+    enum class MediaEvent : u8 { None = 0, EjectRequest = 1, NewMedia = 2, MediaRemoval = 3 };
 
     void take_cdb();
     void run_cdb();
@@ -140,4 +157,5 @@ private:
     bool m_tray_open = false;
     bool m_locked = false;
     u8 m_transfer_mode = 0;
+    std::function<void(bool open)> m_tray_listener;
 };

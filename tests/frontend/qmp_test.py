@@ -39,6 +39,40 @@ SCRIPT = [
     ('system_reset', {'execute': 'system_reset'}, ['RESET']),
     ('query-status after reset', {'execute': 'query-status'}, []),
     ('system_powerdown', {'execute': 'system_powerdown'}, ['POWERDOWN']),
+    # Block devices (docs/qmp.md "Block devices"): a raw disk (ide0-hd0) and
+    # a CD-ROM drive (ide1-cd0) with a.iso; b.iso goes in and out. The
+    # tray ends closed on a disc, as the migration below expects.
+    ('query-block', {'execute': 'query-block'}, []),
+    ('eject a disk', {'execute': 'eject', 'arguments': {'device': 'ide0-hd0'}}, []),
+    ('eject unknown', {'execute': 'eject', 'arguments': {'device': 'nope'}}, []),
+    ('eject neither', {'execute': 'eject', 'arguments': {}}, []),
+    ('blockdev-open-tray', {'execute': 'blockdev-open-tray', 'arguments': {'device': 'ide1-cd0'}},
+     ['DEVICE_TRAY_MOVED']),
+    ('query-block tray open', {'execute': 'query-block'}, []),
+    ('blockdev-close-tray', {'execute': 'blockdev-close-tray', 'arguments': {'device': 'ide1-cd0'}},
+     ['DEVICE_TRAY_MOVED']),
+    ('blockdev-close-tray again', {'execute': 'blockdev-close-tray', 'arguments': {'device': 'ide1-cd0'}}, []),
+    ('eject', {'execute': 'eject', 'arguments': {'device': 'ide1-cd0'}}, ['DEVICE_TRAY_MOVED']),
+    ('query-block ejected', {'execute': 'query-block'}, []),
+    ('change-medium missing file', {'execute': 'blockdev-change-medium',
+                                    'arguments': {'device': 'ide1-cd0', 'filename': 'WORK/none.iso'}}, []),
+    ('change-medium unknown format', {'execute': 'blockdev-change-medium',
+                                      'arguments': {'device': 'ide1-cd0', 'filename': 'WORK/b.iso',
+                                                    'format': 'foo'}}, []),
+    ('change-medium into the open tray', {'execute': 'blockdev-change-medium',
+                                          'arguments': {'device': 'ide1-cd0', 'filename': 'WORK/b.iso',
+                                                        'format': 'raw'}}, ['DEVICE_TRAY_MOVED']),
+    ('query-block changed', {'execute': 'query-block'}, []),
+    ('change-medium a disk', {'execute': 'blockdev-change-medium',
+                              'arguments': {'device': 'ide0-hd0', 'filename': 'WORK/b.iso', 'format': 'raw',
+                                            'read-only-mode': 'read-only'}}, []),
+    ('change-medium back', {'execute': 'blockdev-change-medium',
+                            'arguments': {'id': 'QDEV', 'filename': 'WORK/a.iso', 'format': 'raw'}},
+     ['DEVICE_TRAY_MOVED:false']),
+    ('blockdev-remove-medium by device', {'execute': 'blockdev-remove-medium',
+                                          'arguments': {'device': 'ide1-cd0'}}, []),
+    ('blockdev-remove-medium tray shut', {'execute': 'blockdev-remove-medium', 'arguments': {'id': 'QDEV'}}, []),
+    ('query-block at the end', {'execute': 'query-block'}, []),
     # Migration (docs/snapshots.md): QEMU 7.2 sends MIGRATION events only
     # with the "events" capability; its exec: URI is compared, file: (which
     # QEMU 7.2 does not have) is viridian's alone. WORK is the test's folder.
@@ -66,6 +100,9 @@ SCRIPT = [
 # Steps whose events come in an order of their own (QEMU counts its passes
 # differently): the distinct shapes are compared, not their sequence.
 UNORDERED = {'migrate exec'}
+# Steps whose error texts are QEMU's word for word.
+SAME_ERROR_TEXT = {'eject a disk', 'eject unknown', 'eject neither', 'change-medium missing file',
+                   'change-medium unknown format', 'change-medium a disk', 'blockdev-remove-medium by device'}
 # QEMU prints a double that happens to be whole as an integer ("mbps": 0,
 # which its statistics are right after "completed"): int and number are
 # one type here.
@@ -126,10 +163,12 @@ class Client:
 
 def event_key(message):
     data = message.get('data', {})
+    if 'tray-open' in data:
+        return message.get('event', '') + ':' + ('true' if data['tray-open'] else 'false')
     return message.get('event', '') + (':' + data['status'] if 'status' in data else '')
 
 
-def run_script(command, path, work, who):
+def run_script(command, path, work, who, qdev=None):
     """Runs SCRIPT against the process `command` serving QMP on `path`.
     Returns (list of (step, messages)), exit status."""
     process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
@@ -143,7 +182,7 @@ def run_script(command, path, work, who):
                 continue
             sync_id = 'step-%d' % number
             if isinstance(request, dict):
-                request = json.loads(json.dumps(request).replace('WORK', work))
+                request = json.loads(json.dumps(request).replace('WORK', work).replace('QDEV', qdev or ''))
                 client.send(json.dumps(dict(request, id=sync_id)))
                 sync = None
             else:  # bad input: a well-formed request after it tells where its errors end
@@ -189,6 +228,11 @@ def run_script(command, path, work, who):
                 messages.append(message)
                 waiting = [e for e in waiting if not seen(e, message)]
             steps.append((name, messages))
+            if name == 'query-block' and qdev is None:
+                # QDEV: the CD-ROM drive's QOM path, which QEMU's and
+                # viridian's may number apart.
+                blocks = [m for m in messages if 'return' in m][0]['return']
+                qdev = [b['qdev'] for b in blocks if b['device'] == 'ide1-cd0'][0]
         # After quit the server closes the connection and the process ends.
         rest = client.read()
         steps.append(('end of stream', [] if rest is None else [rest]))
@@ -238,9 +282,16 @@ def main():
             failures.append(what)
 
     try:
+        # The drives: a raw disk and two "discs" with a pattern of their own.
+        for name, size, byte in (('disk.raw', 4 << 20, 0), ('a.iso', 1 << 20, 0xA5), ('b.iso', 2 << 20, 0xB6)):
+            with open(os.path.join(work, name), 'wb') as f:
+                f.write(bytes([byte]) * size)
+        drives = ['file=%s/disk.raw,format=raw,index=0' % work,
+                  'file=%s/a.iso,format=raw,index=2,media=cdrom' % work]
         path = os.path.join(work, 'viridian.sock')
         ours, status, stderr = run_script(
-            [viridian, '--kernel', guest, '--qmp', 'unix:%s,server,wait=off' % path], path, work, 'viridian')
+            [viridian, '--kernel', guest, '--qmp', 'unix:%s,server,wait=off' % path] +
+            [arg for d in drives for arg in ('--drive', d)], path, work, 'viridian')
         by_step = dict(ours)
         check('viridian exits 0 after quit (status %d, stderr %r)' % (status, stderr[-300:]), status == 0)
         check('the greeting names viridian', 'viridian' in by_step['greeting'][0]['QMP']['version']['package'])
@@ -276,6 +327,30 @@ def main():
               len(shutdown) == 1 and
               shutdown[0]['data'] == {'guest': False, 'reason': 'host-qmp-quit'})
         check('the connection closes after quit', by_step['end of stream'] == [])
+        blocks = reply('query-block')['return']
+        check('query-block lists the disk and the CD-ROM drive',
+              [(b['device'], b['removable'], b['inserted']['ro']) for b in blocks] ==
+              [('ide0-hd0', False, False), ('ide1-cd0', True, True)] and blocks[1]['tray_open'] is False)
+        check('eject refuses a disk', reply('eject a disk')['error']['desc'] == "Device 'ide0-hd0' is not removable")
+        check('eject of an unknown device is DeviceNotFound',
+              reply('eject unknown')['error']['class'] == 'DeviceNotFound')
+        check('blockdev-open-tray sends DEVICE_TRAY_MOVED (open) before its reply',
+              list(map(event_key, by_step['blockdev-open-tray'])) == ['DEVICE_TRAY_MOVED:true', ''])
+        check('query-block shows the tray open', reply('query-block tray open')['return'][1]['tray_open'] is True)
+        check('closing a closed tray sends nothing', events('blockdev-close-tray again') == [])
+        ejected = reply('query-block ejected')['return'][1]
+        check('after eject the tray is open and empty', ejected['tray_open'] is True and 'inserted' not in ejected)
+        check('a missing file is one error, QEMU\'s text',
+              reply('change-medium missing file')['error']['desc'].startswith("Could not open '%s/none.iso'" % work))
+        changed = reply('query-block changed')['return'][1]
+        check('blockdev-change-medium puts b.iso in and closes the tray',
+              changed['tray_open'] is False and changed['inserted']['file'] == '%s/b.iso' % work and
+              changed['inserted']['image']['virtual-size'] == 2 << 20)
+        check('change-medium back opens and closes the tray',
+              list(map(event_key, by_step['change-medium back'])) ==
+              ['DEVICE_TRAY_MOVED:true', 'DEVICE_TRAY_MOVED:false', ''])
+        check('blockdev-remove-medium wants the tray open',
+              'is not open' in reply('blockdev-remove-medium tray shut')['error']['desc'])
         check('query-migrate is {} before a migration', reply('query-migrate before')['return'] == {})
         check('migrate sends MIGRATION setup, active, completed and STOP',
               [k for k in map(event_key, by_step['migrate exec']) if k.startswith(('MIGRATION:', 'STOP'))] ==
@@ -289,7 +364,8 @@ def main():
         check('migrate to file: completes', 'MIGRATION:completed' in map(event_key, by_step['migrate file']))
         # What QMP migrate wrote starts a machine that runs on.
         restored = subprocess.run([viridian, '--kernel', guest, '--incoming', 'file:%s/qmp.snap' % work,
-                                   '--max-instructions', '2000000'], stdin=subprocess.DEVNULL,
+                                   '--max-instructions', '2000000'] +
+                                  [arg for d in drives for arg in ('--drive', d)], stdin=subprocess.DEVNULL,
                                   stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, timeout=TIMEOUT)
         check('--incoming file: of the QMP migration runs on (%r)' % restored.stderr.decode()[:200],
               b'instruction limit' in restored.stderr)
@@ -301,7 +377,8 @@ def main():
             path = os.path.join(work, 'qemu.sock')
             theirs, status, stderr = run_script(
                 [qemu, '-machine', 'pc', '-accel', 'tcg', '-display', 'none', '-nodefaults', '-m', '128',
-                 '-kernel', guest, '-qmp', 'unix:%s,server,wait=off' % path], path, work, 'qemu')
+                 '-kernel', guest, '-qmp', 'unix:%s,server,wait=off' % path] +
+                [arg for d in drives for arg in ('-drive', d + ',if=ide')], path, work, 'qemu')
             if status is not None:
                 check('QEMU exits 0 after quit (status %d, stderr %r)' % (status, stderr[-300:]), status == 0)
             theirs = dict(theirs)
@@ -317,6 +394,9 @@ def main():
                 else:
                     same = collapse(mine) == collapse(qemus)
                 check('%s: the same shapes as QEMU' % step, same)
+                if step in SAME_ERROR_TEXT:
+                    texts = [[m['error']['desc'] for m in messages if 'error' in m] for messages in (mine, qemus)]
+                    check('%s: the same error text as QEMU (%r)' % (step, texts), texts[0] == texts[1])
                 if not same:
                     print('#   viridian: %s' % json.dumps(mine))
                     print('#   QEMU:     %s' % json.dumps(qemus))

@@ -566,3 +566,70 @@ TEST_CASE("A finished PIO transfer's positions do not stop a later state from lo
     fresh.ch().visit_state(loader);
     CHECK(loader.ok());
 }
+
+TEST_CASE("The host opens an unlocked tray: the guest sees the medium removed and the tray open")
+{
+    CdRig rig;
+    const std::array<u8, 12> events{
+        AtapiCdrom::GET_EVENT_STATUS_NOTIFICATION, 1, 0, 0, 0x10, 0, 0, 0, 8};
+    CHECK(rig.cd().host_open_tray(false));
+    CHECK(rig.cd().tray_open());
+    CHECK_FALSE(rig.cd().host_open_tray(false)); // already open
+    const CdRig::Result event = rig.packet(events);
+    CHECK(event.data[4] == 3);    // media removal
+    CHECK(event.data[5] == 0x01); // tray open, no medium ready
+    CHECK(rig.packet({AtapiCdrom::TEST_UNIT_READY}).key() == AtapiCdrom::NOT_READY);
+    CHECK(rig.sense() == Sense{AtapiCdrom::NOT_READY, 0x3A, 0x02});
+}
+
+TEST_CASE("The host closes the tray on its disc and the guest sees UNIT ATTENTION and new media")
+{
+    CdRig rig;
+    const std::array<u8, 12> events{
+        AtapiCdrom::GET_EVENT_STATUS_NOTIFICATION, 1, 0, 0, 0x10, 0, 0, 0, 8};
+    rig.cd().host_open_tray(false);
+    (void)rig.packet(events);
+    CHECK(rig.cd().host_close_tray());
+    CHECK_FALSE(rig.cd().host_close_tray()); // already closed
+    CHECK(rig.packet(events).data[4] == 2);
+    CHECK(rig.packet({AtapiCdrom::TEST_UNIT_READY}).key() == AtapiCdrom::UNIT_ATTENTION);
+    CHECK(CdRig::good(rig.packet({AtapiCdrom::TEST_UNIT_READY})));
+}
+
+TEST_CASE(
+    "A locked tray stays shut for the host's eject button and the guest gets an eject request")
+{
+    CdRig rig;
+    const std::array<u8, 12> events{
+        AtapiCdrom::GET_EVENT_STATUS_NOTIFICATION, 1, 0, 0, 0x10, 0, 0, 0, 8};
+    CHECK(CdRig::good(rig.packet({AtapiCdrom::PREVENT_ALLOW_MEDIUM_REMOVAL, 0, 0, 0, 1})));
+    CHECK_FALSE(rig.cd().host_open_tray(false));
+    CHECK_FALSE(rig.cd().tray_open());
+    CHECK(rig.cd().locked());
+    CHECK(rig.packet(events).data[4] == 1); // eject request
+    CHECK(CdRig::good(rig.packet({AtapiCdrom::TEST_UNIT_READY})));
+}
+
+TEST_CASE("A forced eject unlocks and opens a locked tray")
+{
+    CdRig rig;
+    CHECK(CdRig::good(rig.packet({AtapiCdrom::PREVENT_ALLOW_MEDIUM_REMOVAL, 0, 0, 0, 1})));
+    CHECK(rig.cd().host_open_tray(true));
+    CHECK(rig.cd().tray_open());
+    CHECK_FALSE(rig.cd().locked());
+}
+
+TEST_CASE("The guest's own tray moves are told to the tray listener, the host's are not")
+{
+    CdRig rig;
+    std::vector<bool> moves;
+    rig.cd().set_tray_listener([&](bool open) { moves.push_back(open); });
+    const std::array<u8, 12> eject{AtapiCdrom::START_STOP_UNIT, 0, 0, 0, 0x02};
+    const std::array<u8, 12> load{AtapiCdrom::START_STOP_UNIT, 0, 0, 0, 0x03};
+    CHECK(CdRig::good(rig.packet(eject)));
+    CHECK(CdRig::good(rig.packet(eject))); // already open: no move
+    CHECK(CdRig::good(rig.packet(load)));
+    rig.cd().host_open_tray(false);
+    rig.cd().host_close_tray();
+    CHECK(moves == std::vector<bool>{true, false});
+}
