@@ -288,8 +288,20 @@ int main(int argc, char** argv)
         return fail(serial_error);
     // Lines reach the terminal as the guest ends them; a partial line (a
     // shell prompt) at the next poll.
-    auto sink_to = [](std::FILE* file) {
-        return [file](u8 byte) {
+    // --mark-output: the instruction count of the whole run so far (set
+    // once the machines exist; the sinks run on the machine's thread).
+    std::function<u64()> output_mark;
+    auto sink_to = [&](std::FILE* file) -> ByteSink {
+        if (!options.mark_output)
+            return [file](u8 byte) {
+                std::fputc(byte, file);
+                if (byte == '\n')
+                    std::fflush(file);
+            };
+        return [file, &output_mark, line_start = true](u8 byte) mutable {
+            if (line_start)
+                std::fprintf(file, "[%llu] ", static_cast<unsigned long long>(output_mark()));
+            line_start = byte == '\n';
             std::fputc(byte, file);
             if (byte == '\n')
                 std::fflush(file);
@@ -376,6 +388,7 @@ int main(int argc, char** argv)
     // one), and the instructions retired before the running one started.
     MachineStats ended_stats{};
     u64 retired_before_running = 0;
+    output_mark = [&] { return running ? retired_before_running + running->retired() : retired_before_running; };
     bool paused = options.start_paused; // kept across a reset, as QEMU keeps a stopped VM stopped
     bool nic_link_up = true; // QMP set_link, likewise kept
     std::atomic<long> vcpu_thread{0};

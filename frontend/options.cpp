@@ -26,6 +26,7 @@ enum class Opt : u8 {
     Cpus,
     Trace,
     Stats,
+    MarkOutput,
     Demo,
     Bios,
     Debugcon,
@@ -65,6 +66,7 @@ constexpr OptionSpec OPTION_SPECS[] = {
     {"initrd", Opt::Initrd, true},    {"memory", Opt::Memory, true},
     {"cpus", Opt::Cpus, true},        {"trace", Opt::Trace, false},
     {"stats", Opt::Stats, false},     {"demo", Opt::Demo, false},
+    {"mark-output", Opt::MarkOutput, false},
     {"deterministic", Opt::Deterministic, false},
     {"enlightenments", Opt::Enlightenments, true},
     {"jit", Opt::Jit, true},
@@ -201,6 +203,9 @@ ErrorOr<void> apply(Options& options, Opt id, std::string_view value)
         break;
     case Opt::Stats:
         options.stats = true;
+        break;
+    case Opt::MarkOutput:
+        options.mark_output = true;
         break;
     case Opt::Demo:
         options.demo = true;
@@ -750,6 +755,7 @@ ErrorOr<Options> parse_options(std::span<const std::string_view> args)
         switch (spec->id) {
         case Opt::Replay: case Opt::ReplayAlterInput: case Opt::Serial: case Opt::Serial2:
         case Opt::Debugcon: case Opt::Qmp: case Opt::Stats: case Opt::Trace: case Opt::Jit:
+        case Opt::MarkOutput:
         case Opt::Help: case Opt::Version:
             break;
         default:
@@ -833,6 +839,8 @@ std::string usage_text()
            "                           serve QMP, the QEMU Machine Protocol (docs/qmp.md); wait=on\n"
            "                           (the default) starts the guest when the first client connects\n"
            "  --trace                  print each executed instruction to stderr\n"
+           "  --mark-output            begin each line of serial output with the instruction count\n"
+           "                           (all vCPUs) at which its first byte was written: [N] text\n"
            "  --stats                  print the retired instructions, port and MMIO accesses and\n"
            "                           interrupts taken to stderr at exit (and on SIGUSR1)\n"
            "  --demo                   run the built-in bare-metal demo instead of the default guest\n"

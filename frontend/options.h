@@ -105,6 +105,9 @@ struct Options {
     unsigned cpus = 1;
     bool trace = false;
     bool stats = false;
+    // Each serial line begins with the instruction count it was written at
+    // (--mark-output), as rr's --mark-stdio: where to seek a replay to.
+    bool mark_output = false;
     bool deterministic = false; // virtual time from retired instructions
     bool enlightenments = true;
     bool jit = true; // translate hot 64-bit blocks to host code (cpu/jit/) // the Hyper-V partition interface (docs/hyperv.md)

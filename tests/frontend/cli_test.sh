@@ -60,6 +60,12 @@ check "a missing initrd exits 2" eval 'status_is 2 && stderr_is_one_line && stde
 
 run --demo
 check "the demo runs and exits 0" eval 'status_is 0 && stdout_has "demo done"'
+run --demo --deterministic --mark-output --jit off
+cp "$work/out" "$work/marks-interpreted"
+run --demo --deterministic --mark-output
+check "--mark-output begins every line with its instruction count, rising, the same with the JIT" \
+    eval 'status_is 0 && stdout_has "demo done" && cmp -s "$work/out" "$work/marks-interpreted" &&
+          awk "!/^\[[0-9]+\] / { exit 1 } { n = substr(\$1, 2) + 0; if (n < last) exit 1; last = n }" "$work/out"'
 run --kernel "$exit_guest"
 check "the guest's debug-exit value v gives status (v << 1) | 1" eval 'status_is 33 && stdout_has "hello from the test guest"'
 run --kernel "$exit_guest" --serial "file:$work/serial.txt"
