@@ -1,5 +1,6 @@
 #include "platform/replay/recording.h"
 
+#include "mmu/base/byte_reader.h"
 #include "platform/machine/snapshot.h"
 
 #include <zlib.h>
@@ -49,81 +50,6 @@ void put_string(std::string& out, const std::string& s)
     put_varint(out, s.size());
     out += s;
 }
-
-// Reads what the put_ functions wrote; every read checks the bounds, and the
-// first failure sticks (ok() false).
-class Reader {
-public:
-    explicit Reader(std::span<const u8> bytes) : m_bytes(bytes) {}
-    bool ok() const { return m_ok; }
-    bool at_end() const { return m_pos == m_bytes.size(); }
-    u8 u8_()
-    {
-        if (!need(1))
-            return 0;
-        return m_bytes[m_pos++];
-    }
-    u64 fixed(unsigned n)
-    {
-        if (!need(n))
-            return 0;
-        u64 v = 0;
-        for (unsigned i = 0; i < n; ++i)
-            v |= u64{m_bytes[m_pos + i]} << (8 * i);
-        m_pos += n;
-        return v;
-    }
-    u64 varint()
-    {
-        u64 v = 0;
-        for (unsigned shift = 0; shift < 64; shift += 7) {
-            const u8 b = u8_();
-            if (!m_ok)
-                return 0;
-            v |= u64{b & 0x7Fu} << shift;
-            if (!(b & 0x80))
-                return v;
-        }
-        m_ok = false; // longer than 10 bytes
-        return 0;
-    }
-    u64 count(u64 max)
-    {
-        const u64 n = varint();
-        if (n > max)
-            m_ok = false;
-        return m_ok ? n : 0;
-    }
-    std::string string()
-    {
-        const u64 n = count(MAX_STRING);
-        if (!need(n))
-            return {};
-        std::string s(reinterpret_cast<const char*>(m_bytes.data() + m_pos), n);
-        m_pos += n;
-        return s;
-    }
-    std::vector<u8> bytes(u64 n)
-    {
-        if (!need(n))
-            return {};
-        std::vector<u8> out(m_bytes.begin() + static_cast<std::ptrdiff_t>(m_pos),
-                            m_bytes.begin() + static_cast<std::ptrdiff_t>(m_pos + n));
-        m_pos += n;
-        return out;
-    }
-
-private:
-    bool need(u64 n)
-    {
-        if (!m_ok || n > m_bytes.size() - m_pos)
-            m_ok = false;
-        return m_ok;
-    }
-    std::span<const u8> m_bytes;
-    size_t m_pos = 0;
-    bool m_ok = true;
-};
 
 std::string encode_header(const RecordingHeader& h)
 {
@@ -273,7 +199,7 @@ ErrorOr<Recording> parse_recording(std::span<const u8> bytes)
 {
     if (bytes.size() < PREAMBLE || std::memcmp(bytes.data(), MAGIC, sizeof MAGIC) != 0)
         return make_error("not a viridian recording");
-    Reader pre(bytes.subspan(sizeof MAGIC, 8));
+    ByteReader pre(bytes.subspan(sizeof MAGIC, 8));
     const u32 version = static_cast<u32>(pre.fixed(4));
     const u32 header_length = static_cast<u32>(pre.fixed(4));
     if (version != FORMAT_VERSION)
@@ -282,25 +208,25 @@ ErrorOr<Recording> parse_recording(std::span<const u8> bytes)
     if (header_length > MAX_HEADER || bytes.size() - PREAMBLE < u64{header_length} + 4)
         return make_error("truncated or damaged: the header is cut short");
     const std::span<const u8> body = bytes.subspan(PREAMBLE, header_length);
-    Reader crc_reader(bytes.subspan(PREAMBLE + header_length, 4));
+    ByteReader crc_reader(bytes.subspan(PREAMBLE + header_length, 4));
     if (crc_reader.fixed(4) != crc32(0, body.data(), static_cast<uInt>(body.size())))
         return make_error("damaged: the header's checksum does not match");
 
     Recording rec;
     RecordingHeader& h = rec.header;
-    Reader r(body);
-    h.build = r.string();
+    ByteReader r(body);
+    h.build = r.string(MAX_STRING);
     if (r.ok() && h.build != recording_build_identity())
         return make_error("recorded by " + h.build + "; this is " + recording_build_identity() +
                           " (a recording replays only in the build that made it)");
     const u64 argc = r.count(MAX_LIST);
     for (u64 i = 0; i < argc && r.ok(); ++i)
-        h.args.push_back(r.string());
+        h.args.push_back(r.string(MAX_STRING));
     const u64 files = r.count(MAX_LIST);
     for (u64 i = 0; i < files && r.ok(); ++i) {
         FileIdentity f;
-        f.role = r.string();
-        f.path = r.string();
+        f.role = r.string(MAX_STRING);
+        f.path = r.string(MAX_STRING);
         f.size = r.varint();
         f.hash = r.fixed(8);
         h.files.push_back(std::move(f));
@@ -315,7 +241,7 @@ ErrorOr<Recording> parse_recording(std::span<const u8> bytes)
     ErrorOr<std::vector<u8>> stream = inflate_stream(bytes.subspan(PREAMBLE + header_length + 4));
     if (stream.is_error())
         return stream.error();
-    Reader s(stream.value());
+    ByteReader s(stream.value());
     u64 poll = 0;
     bool ended = false;
     while (!s.at_end() && s.ok() && !ended) {

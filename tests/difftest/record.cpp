@@ -1,5 +1,7 @@
 #include "tests/difftest/record.h"
 
+#include "mmu/base/byte_reader.h"
+
 #include <cpuid.h>
 #include <zlib.h>
 
@@ -70,64 +72,25 @@ private:
     std::vector<u8>& m_b;
 };
 
-class In {
+// The shared bounded reader, keeping the RecordReader's position: the
+// position is written back when the reader goes.
+class In : public ByteReader {
 public:
-    In(const std::vector<u8>& b, size_t& at) : m_b(b), m_at(at) {}
-    bool ok() const { return m_ok; }
-    u8 u8_()
-    {
-        if (!need(1))
-            return 0;
-        return m_b[m_at++];
-    }
-    u64 fixed(unsigned n)
-    {
-        if (!need(n))
-            return 0;
-        u64 v = 0;
-        for (unsigned i = 0; i < n; ++i)
-            v |= u64(m_b[m_at + i]) << (8 * i);
-        m_at += n;
-        return v;
-    }
-    u64 leb()
-    {
-        u64 v = 0;
-        for (unsigned shift = 0; shift < 64; shift += 7) {
-            const u8 byte = u8_();
-            if (!m_ok)
-                return 0;
-            v |= u64(byte & 0x7F) << shift;
-            if (!(byte & 0x80))
-                return v;
-        }
-        m_ok = false;
-        return 0;
-    }
-    void bytes(u8* p, size_t n)
-    {
-        if (!need(n))
-            return;
-        std::memcpy(p, m_b.data() + m_at, n);
-        m_at += n;
-    }
-    std::string str()
-    {
-        const u64 n = leb();
-        if (!m_ok || !need(n))
-            return {};
-        std::string s(reinterpret_cast<const char*>(m_b.data() + m_at), n);
-        m_at += n;
-        return s;
-    }
+    In(const std::vector<u8>& b, size_t& at) : ByteReader(b, at), m_at(at) {}
+    ~In() { m_at = position(); }
+    In(const In&) = delete;
+    In& operator=(const In&) = delete;
+    u64 leb() { return varint(); }
+    void bytes(u8* p, size_t n) { read_into(p, n); }
+    std::string str() { return string(); }
     void runs(u8* now, size_t n)
     {
         const u64 count = leb();
         size_t end = 0;
-        for (u64 i = 0; m_ok && i < count; ++i) {
+        for (u64 i = 0; ok() && i < count; ++i) {
             const u64 gap = leb(), len = leb();
-            if (!m_ok || gap > n - end || len > n - end - gap) {
-                m_ok = false;
+            if (!ok() || gap > n - end || len > n - end - gap) {
+                fail();
                 return;
             }
             bytes(now + end + gap, len);
@@ -136,17 +99,7 @@ public:
     }
 
 private:
-    bool need(u64 n)
-    {
-        if (m_ok && n <= m_b.size() - m_at)
-            return true;
-        m_ok = false;
-        return false;
-    }
-
-    const std::vector<u8>& m_b;
     size_t& m_at;
-    bool m_ok = true;
 };
 
 void put_fault(Out& o, const Result& r)
@@ -453,7 +406,7 @@ bool RecordReader::finish(u64 digest, std::string& error)
     const u8 mark = in.u8_();
     const u64 entries = in.fixed(8);
     const u64 recorded_digest = in.fixed(8);
-    if (!in.ok() || mark != TRAILER_MARK || entries != m_entries || m_at != m_bytes.size()) {
+    if (!in.ok() || mark != TRAILER_MARK || entries != m_entries || !in.at_end()) {
         error = "bad trailer (entries beyond the header's count, or a damaged end)";
         return false;
     }
