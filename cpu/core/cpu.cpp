@@ -39,7 +39,7 @@ void Cpu::reset()
     s.gpr[RDX] = 0x600; // family 6 reset signature
     lf = LazyFlags{};
     m_tlb.flush_all();
-    new_translation_epochs(true);
+    m_translation_epoch = m_blocks.new_translation_epoch();
     sync_debug_registers(); // DR7 is back to no breakpoints: nothing watched
 }
 
@@ -48,7 +48,7 @@ void Cpu::load_state(const CpuState& state)
     s = state;
     lf = LazyFlags{}; // RFLAGS in `state` is whole
     m_tlb.flush_all();
-    new_translation_epochs(true);
+    m_translation_epoch = m_blocks.new_translation_epoch();
     sync_debug_registers();
     if (m_fpu_pins)
         m_fpu_pins->set_ferr(s.events.ferr);
@@ -194,12 +194,10 @@ u64 Cpu::next_page(u64 linear) const
 
 bool Cpu::fetch_block(const Block*& block, u64 linear)
 {
-    ++m_block_lookups;
     SoftTlb::Entry* e;
     if (!translate(linear, Access::Execute, access_is_user(false), e))
         return false;
     const GuestPhys phys = e->phys_page | (linear & 0xFFF);
-    m_fetched_global = e->global;
     const unsigned csize = code_size();
     const u64 key = (phys << 2) | (csize >> 2);
     const u64 generation = m_blocks.generation();
@@ -220,10 +218,8 @@ bool Cpu::fetch_block(const Block*& block, u64 linear)
         SoftTlb::Entry* tail;
         if (!translate(next_page(linear), Access::Execute, access_is_user(false), tail))
             return false;
-        if (tail->phys_page == block->tail_page) {
-            m_fetched_global &= tail->global;
+        if (tail->phys_page == block->tail_page)
             return true;
-        }
     }
 
     ++m_blocks_decoded;
@@ -252,7 +248,6 @@ bool Cpu::fetch_block(const Block*& block, u64 linear)
             SoftTlb::Entry* tail;
             if (!translate(next_page(at), Access::Execute, access_is_user(false), tail))
                 return false;
-            m_fetched_global &= tail->global;
             if (tail->host_page)
                 fresh->tail_page = tail->phys_page;
             else
@@ -314,12 +309,10 @@ bool Cpu::check_pending_events()
 }
 
 const Block* Cpu::chained_successor(const Block& previous, u64 linear, u64 epoch,
-                                    u64 global_epoch, u64 generation, u8 cpl,
-                                    unsigned csize) const
+                                    u64 generation, u8 cpl, unsigned csize) const
 {
     for (const Block::Link& link : previous.successors)
-        if (link.linear == linear && (link.epoch == epoch || link.epoch == global_epoch) &&
-            link.generation == generation &&
+        if (link.linear == linear && link.epoch == epoch && link.generation == generation &&
             link.cpl == cpl && link.block->code_size == csize)
             return link.block;
     return nullptr;
@@ -391,7 +384,6 @@ Cpu::JitLayout Cpu::jit_layout() const
     l.tlb_user = from(this, m_tlb.half(true));
     l.native_end = from(this, &m_native_end);
     l.translation_epoch = from(this, &m_translation_epoch);
-    l.global_epoch = from(this, &m_global_epoch);
     l.last_native_block = from(this, &m_last_native_block);
     l.generation = &m_blocks.generation_counter();
     return l;
@@ -474,11 +466,10 @@ RunExit Cpu::run(u64 budget)
         if (!s.in_64bit_code())
             linear &= 0xFFFFFFFF;
         const u64 epoch = m_translation_epoch;
-        const u64 global_epoch = m_global_epoch;
         const u64 generation = m_blocks.generation();
         const u8 cpl = static_cast<u8>(s.cpl());
         const Block* block =
-            previous ? chained_successor(*previous, linear, epoch, global_epoch, generation, cpl, code_size())
+            previous ? chained_successor(*previous, linear, epoch, generation, cpl, code_size())
                      : nullptr;
         if (!block) {
             if (!fetch_block(block, linear)) {
@@ -490,8 +481,7 @@ RunExit Cpu::run(u64 budget)
                 m_blocks.generation() == generation) {
                 Block::Link* links = previous->successors;
                 links[1] = links[0];
-                links[0] = Block::Link{block, linear, m_fetched_global ? global_epoch : epoch,
-                                       generation, cpl};
+                links[0] = Block::Link{block, linear, epoch, generation, cpl};
             }
         }
         // fetch_block (here or on another vCPU) may have made a page code:

@@ -50,9 +50,6 @@ public:
     // Blocks decoded from guest memory (cached or not): how often the
     // block cache missed, for tests and profiling.
     u64 blocks_decoded() const { return m_blocks_decoded; }
-    // Blocks looked up by address: every block entered other than through a
-    // valid link from the one before it.
-    u64 block_lookups() const { return m_block_lookups; }
     // Architectural reset (power-on or INIT state).
     void reset();
     // Replaces the whole architectural state (a snapshot, a backend switch,
@@ -126,7 +123,7 @@ public:
     struct JitLayout {
         i32 gpr, rip, rflags, cr0, ss_attr, seg_base, seg_stride;
         i32 retired, end_block, next_rip, lazy_flags, tlb_supervisor, tlb_user;
-        i32 native_end, translation_epoch, global_epoch, last_native_block;
+        i32 native_end, translation_epoch, last_native_block;
         const u64* generation; // the block cache's
     };
     JitLayout jit_layout() const;
@@ -417,7 +414,7 @@ public:
     void invalidate_page(u64 linear)
     {
         m_tlb.flush_page(linear);
-        new_translation_epochs(true); // INVLPG drops a global entry too
+        m_translation_epoch = m_blocks.new_translation_epoch();
     }
     u64 read_tsc();
     bool check_io_permission(u16 port, unsigned size);
@@ -468,8 +465,7 @@ public:
     u64 next_page(u64 linear) const;
     // The per-block steps of run(), defined in cpu.cpp and inlined there only.
     [[gnu::always_inline]] inline const Block* chained_successor(const Block& previous, u64 linear,
-                                                                 u64 epoch, u64 global_epoch,
-                                                                 u64 generation, u8 cpl,
+                                                                 u64 epoch, u64 generation, u8 cpl,
                                                                  unsigned csize) const;
     // Returns the block that ran last: `block`, or the last of the
     // translated blocks that ran chained from it.
@@ -606,23 +602,6 @@ private:
     // Bumped on every TLB flush: chained successors are only trusted while the
     // code's linear-to-physical mapping cannot have changed.
     u64 m_translation_epoch = 0;
-    // The epoch of links into blocks fetched through global TLB entries:
-    // a flush that keeps global entries (MOV CR3 without PCID) keeps them
-    // too, so kernel code stays chained across address-space switches. It
-    // changes with every flush that drops global entries. Never equal to a
-    // value m_translation_epoch has (see new_translation_epochs).
-    u64 m_global_epoch = ~0ull - 1;
-    // fetch_block's last block came through global TLB entries only.
-    bool m_fetched_global = false;
-    // A TLB flush: links recorded before it name successors by linear
-    // addresses that may now map elsewhere. Each epoch is a fresh value
-    // from the block cache, distinct for the two kinds.
-    void new_translation_epochs(bool include_global)
-    {
-        if (include_global)
-            m_global_epoch = m_blocks.new_translation_epoch();
-        m_translation_epoch = m_blocks.new_translation_epoch();
-    }
     std::unique_ptr<Block> m_uncached; // a block that straddles pages, decoded for one run
     SoftTlb m_tlb;
     u64 m_layout_seen = 0;     // PhysicalMemory::layout_generation() when the TLB was last flushed for it
@@ -641,7 +620,6 @@ private:
     u64 m_retired = 0;
     u64 m_external_interrupts = 0;
     u64 m_blocks_decoded = 0;
-    u64 m_block_lookups = 0;
     // Events delivered that no instruction retires with: exceptions, external
     // interrupts, NMIs (not INT n, INT3, INTO, ICEBP, which are instructions).
     // run() counts them against its budget.

@@ -678,17 +678,12 @@ void Emitter::emit_chain()
     and_(r8d, 3); // CPL
     for (size_t k = 0; k < std::size(m_block.successors); ++k) {
         const i32 link = static_cast<i32>(k * sizeof(Block::Link));
-        Label next, epoch_ok;
+        Label next;
         cmp(qword[rdx + link + static_cast<i32>(offsetof(Block::Link, linear))], rax);
         jne(next);
-        // Recorded under this vCPU's current epoch, or under its global one
-        // (a successor on a global page: Cpu::new_translation_epochs).
-        mov(rcx, qword[rdx + link + static_cast<i32>(offsetof(Block::Link, epoch))]);
-        cmp(rcx, qword[rbp + m_layout.translation_epoch]);
-        je(epoch_ok);
-        cmp(rcx, qword[rbp + m_layout.global_epoch]);
+        mov(rcx, qword[rbp + m_layout.translation_epoch]);
+        cmp(qword[rdx + link + static_cast<i32>(offsetof(Block::Link, epoch))], rcx);
         jne(next);
-        L(epoch_ok);
         cmp(qword[rdx + link + static_cast<i32>(offsetof(Block::Link, generation))], r15);
         jne(next);
         cmp(byte[rdx + link + static_cast<i32>(offsetof(Block::Link, cpl))], r8b);

@@ -195,7 +195,7 @@ std::optional<std::string> cpu_state_problem(const CpuState& s, const CpuidModel
 
 void Cpu::flush_tlb(bool include_global)
 {
-    new_translation_epochs(include_global);
+    m_translation_epoch = m_blocks.new_translation_epoch();
     if (include_global)
         m_tlb.flush_all();
     else
