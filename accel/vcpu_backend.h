@@ -57,6 +57,10 @@ public:
     virtual VcpuExit run(u64 budget) = 0;
     virtual void request_stop() = 0;
     virtual u64 retired() const = 0;
+    // What run()'s budget counts, since power-on: retired instructions plus
+    // events delivered without one (interrupts, exceptions). A point of a
+    // deterministic run is named by a vCPU's units (Machine::stop_at_position).
+    virtual u64 units() const = 0;
     // External (controller) interrupts the vCPU has taken (--stats).
     virtual u64 external_interrupts() const = 0;
     // The fault that caused the last TripleFault exit.

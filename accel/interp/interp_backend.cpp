@@ -45,6 +45,7 @@ public:
     }
     void request_stop() override { m_cpu.request_stop(); }
     u64 retired() const override { return m_cpu.retired(); }
+    u64 units() const override { return m_cpu.units(); }
     u64 external_interrupts() const override { return m_cpu.external_interrupts(); }
     const Fault& last_fault() const override { return m_cpu.last_fault(); }
 
@@ -58,7 +59,7 @@ public:
     void set_state(const CpuState& state) override { m_cpu.load_state(state); }
     void visit_state(StateVisitor& v) override
     {
-        v.section("vcpu-interp", 1);
+        v.section("vcpu-interp", 2);
         // CpuState as it lies in memory (the snapshot's build identity names
         // its size). A loaded one is checked as bytes before it becomes a
         // CpuState: a byte other than 0 or 1 in a bool is no bool.
@@ -70,6 +71,7 @@ public:
         v.field("retired", internal.retired);
         v.field("random_state", internal.random_state);
         v.field("x87_frozen", internal.x87_frozen);
+        v.field("events", internal.events);
         if (!v.loading() || !v.ok())
             return;
         for (size_t offset : EVENT_FLAGS)

@@ -433,7 +433,6 @@ RunExit Cpu::run(u64 budget)
     // The dirty log may have cleaned pages since the last run (between
     // slices): even an interrupt frame pushed below must mark its page.
     drop_stale_writes();
-    const u64 end = m_retired + budget;
     const Block* previous = nullptr;
     // Every event delivered (an interrupt, a fault, one whose handler faults
     // again at once) counts against the budget like an instruction, so that
@@ -441,9 +440,8 @@ RunExit Cpu::run(u64 budget)
     // whether a block retired nothing: translated code leaves some blocks
     // early (after STAC, for one), so where blocks begin differs between
     // the interpreter and the JIT, and the count must not.
-    const u64 events_before = m_events_delivered;
-    u64 stalls = 0; // blocks that neither retired nor delivered anything (a backstop)
-    auto used = [&] { return m_retired + (m_events_delivered - events_before) + stalls; };
+    const u64 end = units() + budget;
+    auto used = [&] { return units(); };
     while (used() < end) {
         if (m_triple_fault || m_stop_requested) [[unlikely]]
             break; // reported below
@@ -497,7 +495,7 @@ RunExit Cpu::run(u64 budget)
             continue;
         }
         if (used() == used_before) [[unlikely]]
-            ++stalls;
+            ++m_stalls;
         // A block that may be freed (uncached, or invalidated while running) is never chained.
         previous = (last == m_uncached.get() || m_blocks.generation() != generation) ? nullptr
                                                                                    : last;

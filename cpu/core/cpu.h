@@ -44,6 +44,11 @@ public:
     RunExit run(u64 budget);
     void request_stop() { m_stop_requested = true; }
     u64 retired() const { return m_retired; }
+    // What run() budgets count: instructions retired, events delivered
+    // without one, and stalled blocks (a backstop), since power-on. Each
+    // unit belongs to one vCPU, so a vCPU's units name a point of its run
+    // that the JIT and the interpreter agree on (docs/replay.md "Positions").
+    u64 units() const { return m_retired + m_events_delivered + m_stalls; }
     // External interrupts taken (--stats): acknowledged from the interrupt
     // controller and delivered through the IDT.
     u64 external_interrupts() const { return m_external_interrupts; }
@@ -61,13 +66,19 @@ public:
         u64 retired = 0;      // deterministic time is counted from it
         u64 random_state = 0; // RDRAND/RDSEED
         bool x87_frozen = false; // waiting on FERR# (CR0.NE = 0)
+        u64 events = 0;          // units() that are not retired instructions
     };
-    InternalState internal_state() const { return {m_retired, m_random_state, m_x87_frozen}; }
+    InternalState internal_state() const
+    {
+        return {m_retired, m_random_state, m_x87_frozen, m_events_delivered + m_stalls};
+    }
     void set_internal_state(const InternalState& state)
     {
         m_retired = state.retired;
         m_random_state = state.random_state;
         m_x87_frozen = state.x87_frozen;
+        m_events_delivered = state.events;
+        m_stalls = 0;
     }
 
     // Called before each instruction with its linear address and bytes.
@@ -624,6 +635,7 @@ private:
     // interrupts, NMIs (not INT n, INT3, INTO, ICEBP, which are instructions).
     // run() counts them against its budget.
     u64 m_events_delivered = 0;
+    u64 m_stalls = 0; // blocks that neither retired nor delivered anything (a backstop)
     bool m_jit_enabled = true;
     // Translated code goes on into a translated successor only while its
     // whole block fits before this retired count (the run's budget).

@@ -564,33 +564,51 @@ RunOutcome Machine::run(const HostPoll& poll, std::optional<u64> max_instruction
     m_ending.reset();
     const u64 start = retired();
     for (;;) {
-        if (m_resume_pending && !resume_from_suspend())
-            return RunOutcome::of(RunOutcome::Kind::Reset);
-        u64 budget = QUANTUM;
-        if (max_instructions) {
-            const u64 done = retired() - start;
-            if (done >= *max_instructions)
-                return RunOutcome::of(RunOutcome::Kind::InstructionLimit);
-            budget = std::min(budget, *max_instructions - done);
-        }
-        if (m_stop_at && retired() >= *m_stop_at)
-            return RunOutcome::of(RunOutcome::Kind::Checkpoint);
-        if (std::optional<RunOutcome> stop = poll_host(poll))
-            return *stop;
-        if (m_paused) {
-            if (std::optional<RunOutcome> stop = wait_while_paused(poll))
+        if (!m_round.active) {
+            if (std::optional<RunOutcome> stop = begin_round(poll, max_instructions, start))
+                return *stop;
+            if (!m_round.active)
+                continue; // paused
+        } else if (m_paused) {
+            // Stopped inside a round (a debugger's stop): the host is heard,
+            // but the round's host poll was before it and is not repeated.
+            wait_for_host();
+            if (std::optional<RunOutcome> stop = run_host_commands(poll))
                 return *stop;
             continue;
         }
-        bool progressed = false;
-        if (std::optional<RunOutcome> ended = run_round(budget, progressed))
+        if (std::optional<RunOutcome> ended = run_round())
             return *ended;
-        if (!progressed && !wait_for_interrupt()) {
+        if (!m_round.progressed && !wait_for_interrupt()) {
             RunOutcome halted = RunOutcome::of(RunOutcome::Kind::HaltedForever);
             halted.suspended = m_board->suspended();
             return halted;
         }
     }
+}
+
+std::optional<RunOutcome> Machine::begin_round(const HostPoll& poll, std::optional<u64> max_instructions,
+                                               u64 start)
+{
+    if (m_resume_pending && !resume_from_suspend())
+        return RunOutcome::of(RunOutcome::Kind::Reset);
+    u64 budget = QUANTUM;
+    if (max_instructions) {
+        const u64 done = retired() - start;
+        if (done >= *max_instructions)
+            return RunOutcome::of(RunOutcome::Kind::InstructionLimit);
+        budget = std::min(budget, *max_instructions - done);
+    }
+    if (m_stop_at && retired() >= *m_stop_at)
+        return RunOutcome::of(RunOutcome::Kind::Checkpoint);
+    if (std::optional<RunOutcome> stop = poll_host(poll))
+        return stop;
+    if (m_paused)
+        return wait_while_paused(poll);
+    m_round = Round{};
+    m_round.active = true;
+    m_round.slice = m_vcpus.size() == 1 ? budget : std::min(budget, VCPU_SLICE);
+    return std::nullopt;
 }
 
 std::optional<RunOutcome> Machine::poll_host(const HostPoll& poll)
@@ -606,6 +624,11 @@ std::optional<RunOutcome> Machine::poll_host(const HostPoll& poll)
     if (m_input_log)
         if (std::optional<int> stop = m_input_log->at_poll(*this, std::exchange(m_poll_again, false)))
             return RunOutcome::of(RunOutcome::Kind::HostStop, *stop);
+    return run_host_commands(poll);
+}
+
+std::optional<RunOutcome> Machine::run_host_commands(const HostPoll& poll)
+{
     if (m_commands)
         m_commands->run_pending();
     // A command may have ended the run (a host reset).
@@ -618,7 +641,7 @@ std::optional<RunOutcome> Machine::poll_host(const HostPoll& poll)
     return m_ending; // the HostPoll may have asked for a reset too
 }
 
-std::optional<RunOutcome> Machine::wait_while_paused(const HostPoll& poll)
+void Machine::wait_for_host()
 {
     // Only a host command resumes a paused machine; without a queue none
     // can come, but the HostPoll may still end the run.
@@ -629,46 +652,81 @@ std::optional<RunOutcome> Machine::wait_while_paused(const HostPoll& poll)
         timespec ts{0, static_cast<long>(PAUSED_POLL_NS)};
         nanosleep(&ts, nullptr);
     }
+}
+
+std::optional<RunOutcome> Machine::wait_while_paused(const HostPoll& poll)
+{
+    wait_for_host();
     m_next_host_poll = 0;
     m_poll_again = true; // nothing ran while paused
     return poll_host(poll);
 }
 
-std::optional<RunOutcome> Machine::run_round(u64 budget, bool& progressed)
+std::optional<RunOutcome> Machine::run_round()
 {
-    const u64 slice = m_vcpus.size() == 1 ? budget : std::min(budget, VCPU_SLICE);
-    if (m_board->suspended()) {
+    if (m_board->suspended() && !m_round.in_slice) {
         m_clock.run_due(); // a wake event sets m_resume_pending
-        progressed = m_resume_pending;
+        m_round.progressed = m_resume_pending;
+        m_round.active = false;
         return std::nullopt;
     }
-    for (unsigned i = 0; i < m_vcpus.size(); ++i) {
-        if (m_board->suspended())
-            break; // the vCPU before this one suspended the machine
-        Vcpu& vcpu = *m_vcpus[i];
-        apply_startup_requests(vcpu);
-        if (m_board->lapic(i).wait_for_sipi())
-            continue; // an AP before its start-up IPI, or after INIT
-        if (m_step_vcpu && skipped_for_step(i)) [[unlikely]]
-            continue;
-        m_clock.run_due();
-        m_running = i;
-        const u64 before = vcpu.backend->retired();
-        const VcpuExit exit = vcpu.backend->run(slice_until_next_timer(slice));
-        if (vcpu.backend->retired() != before)
-            progressed = true;
-        if (m_ending)
-            return m_ending;
-        if (exit == VcpuExit::DebugStop) [[unlikely]]
-            return debug_stop(i);
-        if (exit == VcpuExit::TripleFault) {
-            RunOutcome fault = RunOutcome::of(RunOutcome::Kind::TripleFault);
-            fault.vcpu = i;
-            fault.fault = vcpu.backend->last_fault();
-            return fault;
+    for (; m_round.next < m_vcpus.size(); ++m_round.next) {
+        const unsigned i = m_round.next;
+        // A round a debug stop left goes on inside the slice it stopped in.
+        if (!std::exchange(m_round.in_slice, false)) {
+            if (m_board->suspended())
+                break; // the vCPU before this one suspended the machine
+            Vcpu& vcpu = *m_vcpus[i];
+            apply_startup_requests(vcpu);
+            if (m_board->lapic(i).wait_for_sipi())
+                continue; // an AP before its start-up IPI, or after INIT
+            if (m_step_vcpu && skipped_for_step(i)) [[unlikely]]
+                continue;
+            m_clock.run_due();
+            m_round.slice_end = vcpu.backend->units() + slice_until_next_timer(m_round.slice);
         }
+        m_running = i;
+        if (std::optional<RunOutcome> ended = run_slice(i))
+            return ended;
         // Halted vCPUs are asked again next round: an interrupt wakes them.
     }
+    m_round.active = false;
+    return std::nullopt;
+}
+
+std::optional<RunOutcome> Machine::run_slice(unsigned i)
+{
+    VcpuBackend& backend = *m_vcpus[i]->backend;
+    const u64 now = backend.units();
+    if (now >= m_round.slice_end)
+        return std::nullopt; // stopped at the very end of its slice
+    u64 end = m_round.slice_end;
+    if (m_stop_position && m_stop_position->vcpu == i) [[unlikely]] {
+        if (now == m_stop_position->units)
+            return position_stop(i);
+        if (now < m_stop_position->units)
+            end = std::min(end, m_stop_position->units);
+    }
+    const u64 before = backend.retired();
+    const VcpuExit exit = backend.run(end - now);
+    if (backend.retired() != before)
+        m_round.progressed = true;
+    if (m_ending)
+        return m_ending;
+    if (exit == VcpuExit::DebugStop) [[unlikely]] {
+        m_round.in_slice = true;
+        return debug_stop(i);
+    }
+    if (exit == VcpuExit::TripleFault) {
+        RunOutcome fault = RunOutcome::of(RunOutcome::Kind::TripleFault);
+        fault.vcpu = i;
+        fault.fault = backend.last_fault();
+        return fault;
+    }
+    // Stopped short of its slice at the position asked for; a slice that
+    // ends there anyway stops at this vCPU's next turn instead.
+    if (exit == VcpuExit::BudgetExhausted && end < m_round.slice_end) [[unlikely]]
+        return position_stop(i);
     return std::nullopt;
 }
 

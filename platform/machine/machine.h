@@ -318,6 +318,29 @@ public:
     // An AP that has not been started (or was sent INIT) waits for a SIPI.
     bool vcpu_waits_for_sipi(unsigned vcpu) const;
 
+    // ---- Positions of a deterministic run (record/replay, docs/replay.md) ----
+    // A point of the run: vCPU `vcpu` about to execute (or take) the unit
+    // after its `units`-th (VcpuBackend::units). A stop inside a round and
+    // the next run() go on in the slice where it stopped, so a run that
+    // stops schedules as an uninterrupted one, and a position names one
+    // machine state of a deterministic run.
+    struct Position {
+        unsigned vcpu = 0;
+        u64 units = 0;
+        bool operator==(const Position&) const = default;
+    };
+    // run() returns DebugStop (a Step on `vcpu`) at the first point where
+    // the vCPU has `units` units and is about to run: inside its slice, or
+    // at the start of its next one. Once: the stop clears it.
+    void stop_at_position(std::optional<Position> position) { m_stop_position = position; }
+    u64 vcpu_units(unsigned vcpu) const { return m_vcpus[vcpu]->backend->units(); }
+    // Every vCPU's units together: they only grow, one at a time.
+    u64 units() const;
+    // Where the machine stands for a debugger that last stopped on `vcpu`.
+    Position position_of(unsigned vcpu) const { return {vcpu, vcpu_units(vcpu)}; }
+    // Between rounds of the run loop (a snapshot may be taken, a host poll is due).
+    bool between_rounds() const { return !m_round.active; }
+
     // Runs every disk request's completion now (before a snapshot, at exit).
     void drain_disks();
     // Requests submitted to the disks and not yet completed.
@@ -356,11 +379,22 @@ private:
     // of virtual time.
     void deliver_at_disk_latency(std::function<void()> deliver);
     void run_due_disk_deliveries();
+    // The start of a round: the host's poll, a pause, the limits; starts
+    // m_round unless paused. Returns why the run ends, if it does.
+    std::optional<RunOutcome> begin_round(const HostPoll& poll, std::optional<u64> max_instructions,
+                                          u64 start);
     std::optional<RunOutcome> poll_host(const HostPoll& poll);
-    // Runs every vCPU that can run for one slice. Returns why the run ended,
-    // if something ended it; sets `progressed` when any vCPU retired an
-    // instruction.
-    std::optional<RunOutcome> run_round(u64 budget, bool& progressed);
+    // The host's commands and its HostPoll, without the input log's point.
+    std::optional<RunOutcome> run_host_commands(const HostPoll& poll);
+    // Waits (100 ms at most) for a host command while paused.
+    void wait_for_host();
+    // Runs every vCPU that can run for one slice, from where m_round says.
+    // Returns why the run ended, if something ended it (m_round then says
+    // where the next run() goes on).
+    std::optional<RunOutcome> run_round();
+    // The rest of vCPU `i`'s slice, up to a position stop.
+    std::optional<RunOutcome> run_slice(unsigned i);
+    RunOutcome position_stop(unsigned i);
     u64 slice_until_next_timer(u64 slice) const;
     // Every vCPU is halted: waits (in virtual time) for the next timer.
     // Returns false when nothing can ever wake any of them.
@@ -437,4 +471,16 @@ private:
     std::shared_ptr<Machine*> m_alive = std::make_shared<Machine*>(this);
     GuestDebugSet m_guest_debug; // the debugger's, without the step
     std::optional<unsigned> m_step_vcpu;
+    std::optional<Position> m_stop_position;
+    // Where run() left the round it returned from (a debug stop): the next
+    // run() goes on from there, and only a new round polls the host.
+    struct Round {
+        bool active = false;
+        unsigned next = 0;     // the vCPU to run next
+        bool in_slice = false; // `next` stopped inside its slice
+        u64 slice_end = 0;     // its units when that slice is over
+        u64 slice = 0;         // the round's slice
+        bool progressed = false; // some vCPU retired an instruction
+    };
+    Round m_round;
 };

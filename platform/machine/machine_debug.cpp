@@ -66,6 +66,28 @@ RunOutcome Machine::debug_stop(unsigned index)
     return outcome;
 }
 
+RunOutcome Machine::position_stop(unsigned index)
+{
+    m_stop_position.reset();
+    m_round.in_slice = true;
+    RunOutcome outcome = RunOutcome::of(RunOutcome::Kind::DebugStop);
+    outcome.vcpu = index;
+    outcome.debug = DebugEvent{DebugEvent::Kind::Step, m_vcpus[index]->backend->get_state().rip, WatchKind::Write};
+    if (m_step_vcpu) {
+        m_step_vcpu.reset();
+        apply_guest_debug();
+    }
+    return outcome;
+}
+
+u64 Machine::units() const
+{
+    u64 total = 0;
+    for (const auto& vcpu : m_vcpus)
+        total += vcpu->backend->units();
+    return total;
+}
+
 namespace {
 
 // Where a debugger's access at `address` lands: the physical address, or

@@ -119,12 +119,13 @@ namespace {
 // Two vCPUs: the BSP, in flat 32-bit protected mode at CODE, starts the AP
 // (INIT, SIPI to 0x8000) and then spins on `inc ebx`; the AP spins on
 // `inc ax` at 0x8000 in real mode.
-std::unique_ptr<Machine> smp_machine()
+std::unique_ptr<Machine> smp_machine(bool jit = true)
 {
     MachineConfig config;
     config.memory_bytes = 32ull << 20;
     config.cpu_count = 2;
     config.deterministic = true;
+    config.jit = jit;
     ErrorOr<std::unique_ptr<Machine>> created = Machine::create(config);
     REQUIRE_FALSE(created.is_error());
     std::unique_ptr<Machine> machine = created.release_value();
@@ -194,4 +195,72 @@ TEST_CASE("Stepping one vCPU runs one of its instructions while the others stay 
     CHECK(machine->vcpu_state(0).gpr[RBX] == ebx + 2); // inc, jmp, inc, jmp
     CHECK(machine->vcpu_state(1).gpr[RAX] == ap_before.gpr[RAX]);
     CHECK(machine->vcpu_state(1).rip == ap_before.rip);
+}
+
+namespace {
+
+// Runs `machine` until `total` instructions have retired, through every
+// debug stop, as a frontend that resumes at once would.
+void run_to(Machine& machine, u64 total)
+{
+    while (machine.retired() < total) {
+        const RunOutcome outcome = machine.run({}, total - machine.retired());
+        if (outcome.kind != RunOutcome::Kind::DebugStop)
+            REQUIRE(outcome.kind == RunOutcome::Kind::InstructionLimit);
+    }
+}
+
+} // namespace
+
+TEST_CASE("A position stop lands on the vCPU's exact unit count, inside a slice or at its next turn")
+{
+    auto machine = smp_machine();
+    for (const Machine::Position position : {Machine::Position{1, 5}, Machine::Position{0, 30'123},
+                                             Machine::Position{1, 20'000}, Machine::Position{0, 200'000}}) {
+        CAPTURE(position.vcpu);
+        CAPTURE(position.units);
+        machine->stop_at_position(position);
+        const RunOutcome outcome = machine->run({}, 10'000'000);
+        REQUIRE(outcome.kind == RunOutcome::Kind::DebugStop);
+        CHECK(outcome.vcpu == position.vcpu);
+        CHECK(outcome.debug.kind == DebugEvent::Kind::Step);
+        CHECK(machine->vcpu_units(position.vcpu) == position.units);
+    }
+    // Once: the next run goes on to its limit.
+    CHECK(machine->run({}, 100'000).kind == RunOutcome::Kind::InstructionLimit);
+}
+
+TEST_CASE("A run stopped at positions and breakpoints schedules its vCPUs as an uninterrupted run")
+{
+    constexpr u64 TOTAL = 400'000;
+    auto reference = smp_machine();
+    run_to(*reference, TOTAL);
+    for (bool jit : {true, false}) {
+        CAPTURE(jit);
+        auto machine = smp_machine(jit);
+        // Stops inside slices, at their ends, and on both vCPUs.
+        for (const Machine::Position position :
+             {Machine::Position{1, 7}, Machine::Position{0, 20'000}, Machine::Position{0, 33'333},
+              Machine::Position{1, 40'001}, Machine::Position{1, 90'000}}) {
+            machine->stop_at_position(position);
+            REQUIRE(machine->run({}, TOTAL - machine->retired()).kind == RunOutcome::Kind::DebugStop);
+        }
+        machine->set_debug_points({0x8000 + 1}, {});
+        for (int i = 0; i < 3; ++i) {
+            REQUIRE(machine->run({}, TOTAL - machine->retired()).kind == RunOutcome::Kind::DebugStop);
+            // Off the breakpoint without the step (which holds the others).
+            machine->stop_at_position(Machine::Position{1, machine->vcpu_units(1) + 1});
+            machine->set_debug_points({}, {});
+            REQUIRE(machine->run({}, TOTAL - machine->retired()).kind == RunOutcome::Kind::DebugStop);
+            machine->set_debug_points({0x8000 + 1}, {});
+        }
+        machine->set_debug_points({}, {});
+        run_to(*machine, TOTAL);
+        for (unsigned v = 0; v < 2; ++v) {
+            CHECK(machine->vcpu_units(v) == reference->vcpu_units(v));
+            CHECK(machine->vcpu_state(v).gpr[RAX] == reference->vcpu_state(v).gpr[RAX]);
+            CHECK(machine->vcpu_state(v).gpr[RBX] == reference->vcpu_state(v).gpr[RBX]);
+            CHECK(machine->vcpu_state(v).rip == reference->vcpu_state(v).rip);
+        }
+    }
 }
