@@ -155,6 +155,8 @@ std::string GdbSession::stop_reply(const GdbStop& stop) const
     default:
         break;
     }
+    if (stop.history_begin)
+        reply += "replaylog:begin;";
     reply += cat({"thread:", hex_number(stop.vcpu + 1), ";"});
     return reply;
 }
@@ -289,6 +291,15 @@ std::optional<std::string> GdbSession::dispatch(std::string_view packet)
         return resume_packet(packet);
     case 'v':
         return v_packet(packet);
+    case 'b':
+        // bs, bc: reverse step and continue (gdb manual, "Packets"); only
+        // offered (qSupported) by a target that can.
+        if (!m_target.can_reverse() || (packet != "bs" && packet != "bc"))
+            return "";
+        if (!m_target.reverse(packet == "bs" ? std::optional<unsigned>(m_c_thread) : std::nullopt))
+            return E_GONE;
+        m_running = true;
+        return std::nullopt;
     case 'H': {
         if (args.empty())
             return E_INVALID;

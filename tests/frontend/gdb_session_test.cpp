@@ -18,10 +18,10 @@ struct FakeTarget final : GdbTarget {
     std::vector<Watchpoint> watchpoints;
     std::optional<std::optional<unsigned>> resumed; // the last resume(step)
     int interrupts = 0, attaches = 0, kills = 0;
-    bool reverse = false;
+    bool reversible = false;
 
     unsigned vcpu_count() const override { return 2; }
-    bool can_reverse() const override { return reverse; }
+    bool can_reverse() const override { return reversible; }
     std::optional<CpuState> registers(unsigned vcpu) override { return cpus.at(vcpu); }
     bool set_registers(unsigned vcpu, const CpuState& state) override
     {
@@ -51,6 +51,12 @@ struct FakeTarget final : GdbTarget {
     bool resume(std::optional<unsigned> step) override
     {
         resumed = step;
+        return true;
+    }
+    std::optional<std::optional<unsigned>> reversed; // the last reverse(step)
+    bool reverse(std::optional<unsigned> step) override
+    {
+        reversed = step;
         return true;
     }
     void interrupt() override { ++interrupts; }
@@ -105,7 +111,7 @@ TEST_CASE("gdb's qSupported is answered with the stub's features, reverse ones o
     for (const char* feature : {"qXfer:features:read+", "vContSupported+", "swbreak+", "hwbreak+", "QStartNoAckMode+"})
         CHECK(reply.find(feature) != std::string::npos);
     CHECK(reply.find("Reverse") == std::string::npos);
-    target.reverse = true;
+    target.reversible = true;
     CHECK(one(session, "qSupported").find("ReverseStep+;ReverseContinue+") != std::string::npos);
 }
 
@@ -339,4 +345,26 @@ TEST_CASE("A gdb client cannot make the session keep unbounded breakpoints")
     (void)session.take_output();
     CHECK(one(session, "Z0,ffffffff,1") == "E22");
     CHECK(target.breakpoints.size() == GdbSession::MAX_BREAKPOINTS);
+}
+
+TEST_CASE("bs and bc run the target backwards; the start of its history is replaylog:begin")
+{
+    FakeTarget target;
+    GdbSession session(target);
+    // Not offered: the empty reply, nothing asked of the target.
+    CHECK(one(session, "bc").empty());
+    CHECK_FALSE(target.reversed);
+    target.reversible = true;
+    CHECK(one(session, "Hc2") == "OK");
+    CHECK(exchange(session, "bs").empty());
+    REQUIRE(target.reversed);
+    CHECK(*target.reversed == 1u);
+    session.report_stop(GdbStop{GdbStop::Reason::Step, 1, 0, WatchKind::Write, 0, false});
+    CHECK(session.take_output().find("T05thread:2;") != std::string::npos);
+    CHECK(exchange(session, "bc").empty());
+    CHECK_FALSE(*target.reversed);
+    GdbStop begin{GdbStop::Reason::Step, 0, 0, WatchKind::Write, 0, true};
+    session.report_stop(begin);
+    CHECK(session.take_output().find("T05replaylog:begin;thread:1;") != std::string::npos);
+    CHECK(one(session, "bx").empty());
 }
