@@ -39,7 +39,7 @@ std::string MachineDebugger::thread_state(unsigned vcpu)
 
 bool MachineDebugger::set_registers(unsigned vcpu, const CpuState& state)
 {
-    if (vcpu >= m_vcpu_count)
+    if (vcpu >= m_vcpu_count || m_hooks.replaying)
         return false;
     auto done = std::make_shared<bool>(false);
     const auto machine = m_hooks.machine;
@@ -72,6 +72,8 @@ size_t MachineDebugger::read_memory(unsigned vcpu, u64 address, std::span<u8> ou
 
 size_t MachineDebugger::write_memory(unsigned vcpu, u64 address, std::span<const u8> data, bool physical)
 {
+    if (m_hooks.replaying)
+        return 0;
     auto buffer = std::make_shared<std::vector<u8>>(data.begin(), data.end());
     auto wrote = std::make_shared<size_t>(0);
     const auto machine = m_hooks.machine;
@@ -109,10 +111,35 @@ bool MachineDebugger::resume(std::optional<unsigned> step)
 {
     const auto machine = m_hooks.machine;
     const auto set_paused = m_hooks.set_paused;
-    if (!m_commands.post([machine, set_paused, step] {
-            if (Machine* m = machine(); m && step)
-                m->step_vcpu(*step);
+    const bool replaying = m_hooks.replaying;
+    if (!m_commands.post([machine, set_paused, step, replaying] {
+            if (Machine* m = machine(); m && step) {
+                // A replay's step is the vCPU's next unit in the recorded
+                // schedule (the others run when their turns come).
+                if (replaying)
+                    m->stop_at_position(Machine::Position{*step, m->vcpu_units(*step) + 1});
+                else
+                    m->step_vcpu(*step);
+            }
             set_paused(false);
+        }))
+        return false;
+    if (m_hooks.run_state_changed)
+        m_hooks.run_state_changed(false);
+    return true;
+}
+
+bool MachineDebugger::reverse(unsigned vcpu, bool step)
+{
+    if (!m_hooks.request_reverse || vcpu >= m_vcpu_count)
+        return false;
+    const auto machine = m_hooks.machine;
+    const auto request = m_hooks.request_reverse;
+    // The frontend goes back between runs: the run in progress ends.
+    if (!m_commands.post([machine, request, vcpu, step] {
+            request(vcpu, step);
+            if (Machine* m = machine())
+                m->interrupt_for_debugger();
         }))
         return false;
     if (m_hooks.run_state_changed)

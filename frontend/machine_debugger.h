@@ -25,6 +25,12 @@ struct MachineDebuggerHooks {
     // The machine's thread: the stop interrupt() caused, to be handed to
     // the gdb server on the loop's thread.
     std::function<void(const GdbStop&)> report_stop;
+    // A replay (--replay): the debugger may not write registers or memory
+    // (the recording holds no such input), a step keeps the recorded
+    // schedule, and with `request_reverse` (the machine's thread: remember
+    // gdb's bs/bc for the frontend) it can go back.
+    bool replaying = false;
+    std::function<void(unsigned vcpu, bool step)> request_reverse;
 };
 
 class MachineDebugger final : public GdbTarget {
@@ -35,6 +41,8 @@ public:
     }
 
     unsigned vcpu_count() const override { return m_vcpu_count; }
+    bool can_reverse() const override { return m_hooks.request_reverse != nullptr; }
+    bool reverse(unsigned vcpu, bool step) override;
     std::optional<CpuState> registers(unsigned vcpu) override;
     std::string thread_state(unsigned vcpu) override;
     bool set_registers(unsigned vcpu, const CpuState& state) override;
@@ -49,6 +57,9 @@ public:
     // The machine's thread: a new machine (a reboot) gets the debugger's
     // breakpoints and watchpoints.
     void machine_started(Machine& machine);
+    // The machine's thread: gdb's breakpoints and watchpoints now.
+    const std::vector<u64>& breakpoints() const { return m_points->breakpoints; }
+    const std::vector<Watchpoint>& watchpoints() const { return m_points->watchpoints; }
 
     // How long a call into the machine may take before the stub gives up.
     static constexpr u64 CALL_TIMEOUT_NS = 10'000'000'000;

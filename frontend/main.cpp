@@ -35,6 +35,9 @@
 namespace {
 
 constexpr const char* DEMO_FILE_NAME = "demo.elf";
+// The memory a replay under gdb may keep in snapshots to go back with
+// (docs/replay.md "Reverse execution"): older ones are thinned beyond it.
+constexpr u64 REVERSE_SNAPSHOT_BYTES = 2ull << 30;
 
 // Where a saved machine goes: the file (through PATH.tmp), the command's
 // stdin, or a connection to the target.
@@ -291,14 +294,21 @@ int main(int argc, char** argv)
     // --mark-output: the instruction count of the whole run so far (set
     // once the machines exist; the sinks run on the machine's thread).
     std::function<u64()> output_mark;
+    // Reverse execution in a replay: output the run makes again where it
+    // has been before was shown already (set once the session exists).
+    std::function<bool()> output_shown_before;
     auto sink_to = [&](std::FILE* file) -> ByteSink {
         if (!options.mark_output)
-            return [file](u8 byte) {
+            return [file, &output_shown_before](u8 byte) {
+                if (output_shown_before && output_shown_before())
+                    return;
                 std::fputc(byte, file);
                 if (byte == '\n')
                     std::fflush(file);
             };
-        return [file, &output_mark, line_start = true](u8 byte) mutable {
+        return [file, &output_mark, &output_shown_before, line_start = true](u8 byte) mutable {
+            if (output_shown_before && output_shown_before())
+                return;
             if (line_start)
                 std::fprintf(file, "[%llu] ", static_cast<unsigned long long>(output_mark()));
             line_start = byte == '\n';
@@ -389,6 +399,11 @@ int main(int argc, char** argv)
     MachineStats ended_stats{};
     u64 retired_before_running = 0;
     output_mark = [&] { return running ? retired_before_running + running->retired() : retired_before_running; };
+    // --gdb with --replay: snapshots along the replay so gdb can go back.
+    if (session && session->replaying() && options.gdb) {
+        session->enable_reverse(REVERSE_SNAPSHOT_BYTES);
+        output_shown_before = [&] { return running && session->output_shown_before(*running); };
+    }
     bool paused = options.start_paused; // kept across a reset, as QEMU keeps a stopped VM stopped
     bool nic_link_up = true; // QMP set_link, likewise kept
     std::atomic<long> vcpu_thread{0};
@@ -606,6 +621,9 @@ int main(int argc, char** argv)
         hooks.set_paused = set_machine_paused;
         hooks.run_state_changed = note_run_state;
         hooks.kill = [&] { request_stop({exit_status::SUCCESS, "", ShutdownCause::HostQmpQuit}); };
+        hooks.replaying = options.replay.has_value();
+        if (session && session->can_reverse())
+            hooks.request_reverse = [&](unsigned vcpu, bool step) { session->request_reverse(vcpu, step); };
         hooks.report_stop = [&](const GdbStop& stop) {
             loop.post([&gdb_server, stop] {
                 if (gdb_server)
@@ -769,9 +787,22 @@ int main(int argc, char** argv)
             // A debug stop pauses the machine (for QMP too) until gdb or
             // QMP cont resumes it; the run goes on in the same machine.
             while (outcome.kind == RunOutcome::Kind::DebugStop) {
+                GdbStop stop = gdb_stop_of(outcome);
+                // gdb's bs or bc (a replay): the machine goes back here.
+                if (session && debugger)
+                    if (std::optional<replay::Navigator::Stop> back =
+                            session->take_reverse(machine, debugger->breakpoints(), debugger->watchpoints())) {
+                        debugger->machine_started(machine); // gdb's points, which going back took out
+                        if (back->outcome.kind != RunOutcome::Kind::DebugStop) {
+                            outcome = back->outcome; // the replay diverged going back
+                            break;
+                        }
+                        stop = gdb_stop_of(back->outcome);
+                        stop.history_begin = back->history_begin;
+                    }
                 paused = true;
                 machine.pause();
-                loop.post([&, stop = gdb_stop_of(outcome)] {
+                loop.post([&, stop] {
                     note_run_state(true);
                     if (gdb_server)
                         gdb_server->report_stop(stop);

@@ -755,7 +755,7 @@ ErrorOr<Options> parse_options(std::span<const std::string_view> args)
         switch (spec->id) {
         case Opt::Replay: case Opt::ReplayAlterInput: case Opt::Serial: case Opt::Serial2:
         case Opt::Debugcon: case Opt::Qmp: case Opt::Stats: case Opt::Trace: case Opt::Jit:
-        case Opt::MarkOutput:
+        case Opt::MarkOutput: case Opt::Gdb:
         case Opt::Help: case Opt::Version:
             break;
         default:
@@ -776,15 +776,15 @@ ErrorOr<Options> parse_options(std::span<const std::string_view> args)
     if (options.replay && machine_option)
         return make_error("--replay takes the machine from the recording; --" + std::string(*machine_option) +
                           " does not go with it (only --serial, --serial2, --debugcon, --qmp, --stats, "
-                          "--trace, --jit)");
+                          "--trace, --jit, --mark-output, --gdb, -S)");
     if (options.replay_alter_input && !options.replay)
         return make_error("--replay-alter-input needs --replay");
     if (options.sync_interval && !options.record)
         return make_error("--sync-interval needs --record");
     // A debugger writes registers and memory: input a recording does not
-    // hold (reverse execution in a replay comes later, issue 18).
-    if ((options.record || options.replay) && options.gdb)
-        return make_error("--gdb does not go with --record or --replay yet");
+    // hold. A replay takes one (it refuses the writes and can go back).
+    if (options.record && options.gdb)
+        return make_error("--gdb does not go with --record (debug the replay: --replay FILE --gdb ...)");
     if (options.record && (options.incoming || options.save_at))
         return make_error("--record starts from power-on: it does not go with --incoming or --save-at");
     if (options.record)

@@ -71,6 +71,9 @@ ErrorOr<Options> replay_options(const replay::RecordingHeader& header, const Opt
         options.jit = host.jit; // the JIT changes nothing the guest sees
     options.replay = host.replay;
     options.replay_alter_input = host.replay_alter_input;
+    options.gdb = host.gdb; // a debugger that may go back, docs/gdb.md
+    options.start_paused = host.start_paused;
+    options.mark_output = options.mark_output || host.mark_output;
     return options;
 }
 
@@ -124,8 +127,30 @@ MachineInputLog* ReplaySession::log()
     return m_recorder ? static_cast<MachineInputLog*>(m_recorder.get()) : m_replayer.get();
 }
 
+void ReplaySession::enable_reverse(u64 max_bytes)
+{
+    if (!m_replayer)
+        return;
+    m_replayer->keep_snapshots(max_bytes);
+    m_navigator = std::make_unique<replay::Navigator>(*m_replayer);
+}
+
+std::optional<replay::Navigator::Stop> ReplaySession::take_reverse(Machine& machine,
+                                                                   const std::vector<u64>& breakpoints,
+                                                                   const std::vector<Watchpoint>& watchpoints)
+{
+    const std::optional<ReverseRequest> request = std::exchange(m_reverse_request, std::nullopt);
+    if (!request || !m_navigator || request->vcpu >= machine.vcpu_count())
+        return std::nullopt;
+    if (request->step)
+        return m_navigator->step_back(machine, request->vcpu);
+    return m_navigator->continue_back(machine, request->vcpu, breakpoints, watchpoints);
+}
+
 void ReplaySession::begin(Machine& machine)
 {
+    if (m_navigator)
+        m_navigator->restart();
     machine.set_input_log(log());
     if (m_recorder)
         m_recorder->begin(machine);

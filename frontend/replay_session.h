@@ -5,6 +5,7 @@
 
 #include "frontend/options.h"
 #include "platform/replay/replay_log.h"
+#include "platform/replay/replay_navigator.h"
 
 #include <memory>
 #include <optional>
@@ -52,8 +53,32 @@ public:
     // Returns the status to exit with and prints one line when it differs.
     int finish(RunOutcome::Kind kind, int status, u64 machine_retired, u64 total_retired);
 
+    // ---- Reverse execution (--gdb with --replay; replay_navigator.h) ----
+    // Keeps snapshots along the replay (in at most `max_bytes`) so a
+    // debugger can go back. All on the machine's thread.
+    void enable_reverse(u64 max_bytes);
+    bool can_reverse() const { return m_navigator != nullptr; }
+    // gdb's bs or bc on its thread `vcpu`: done by take_reverse between runs.
+    void request_reverse(unsigned vcpu, bool step) { m_reverse_request = ReverseRequest{vcpu, step}; }
+    // The request made since the last call, if any, carried out against
+    // these breakpoints and watchpoints.
+    std::optional<replay::Navigator::Stop> take_reverse(Machine& machine, const std::vector<u64>& breakpoints,
+                                                        const std::vector<Watchpoint>& watchpoints);
+    // Output the run makes where it has been before (after going back) was
+    // shown already: the frontend drops it.
+    bool output_shown_before(const Machine& machine) const
+    {
+        return m_navigator && machine.units() < m_navigator->high_water();
+    }
+
 private:
+    struct ReverseRequest {
+        unsigned vcpu = 0;
+        bool step = false;
+    };
     std::unique_ptr<replay::Recorder> m_recorder;
     std::unique_ptr<replay::Replayer> m_replayer;
+    std::unique_ptr<replay::Navigator> m_navigator;
+    std::optional<ReverseRequest> m_reverse_request;
     std::string m_path;
 };

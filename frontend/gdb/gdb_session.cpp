@@ -296,7 +296,7 @@ std::optional<std::string> GdbSession::dispatch(std::string_view packet)
         // offered (qSupported) by a target that can.
         if (!m_target.can_reverse() || (packet != "bs" && packet != "bc"))
             return "";
-        if (!m_target.reverse(packet == "bs" ? std::optional<unsigned>(m_c_thread) : std::nullopt))
+        if (!m_target.reverse(m_c_thread, packet == "bs"))
             return E_GONE;
         m_running = true;
         return std::nullopt;

@@ -67,11 +67,11 @@ public:
     // Runs: `step` names the vCPU that single-steps (the others stay
     // stopped); none: every vCPU continues. False when the machine is gone.
     virtual bool resume(std::optional<unsigned> step) = 0;
-    // Reverse execution (gdb's bs and bc): runs backwards, `step` naming the
-    // vCPU that steps back one instruction, none: back to the previous
-    // breakpoint or watchpoint hit. The stop comes back as resume()'s does.
-    // False when the target cannot.
-    virtual bool reverse(std::optional<unsigned> /*step*/) { return false; }
+    // Reverse execution (gdb's bs and bc) from gdb's thread `vcpu`: one
+    // instruction back on it (`step`), or back to the previous breakpoint
+    // or watchpoint hit. The stop comes back as resume()'s does. False when
+    // the target cannot.
+    virtual bool reverse(unsigned /*vcpu*/, bool /*step*/) { return false; }
     // Asks a running machine to stop; a Reason::Interrupt stop follows.
     virtual void interrupt() = 0;
     // A debugger attached: stops the machine and returns once it has

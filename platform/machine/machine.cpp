@@ -601,6 +601,10 @@ std::optional<RunOutcome> Machine::begin_round(const HostPoll& poll, std::option
     }
     if (m_stop_at && retired() >= *m_stop_at)
         return RunOutcome::of(RunOutcome::Kind::Checkpoint);
+    if (m_stop_units && units() >= *m_stop_units) [[unlikely]] {
+        m_stop_units.reset();
+        return RunOutcome::of(RunOutcome::Kind::Checkpoint);
+    }
     if (std::optional<RunOutcome> stop = poll_host(poll))
         return stop;
     if (m_paused)

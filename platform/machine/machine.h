@@ -340,6 +340,17 @@ public:
     Position position_of(unsigned vcpu) const { return {vcpu, vcpu_units(vcpu)}; }
     // Between rounds of the run loop (a snapshot may be taken, a host poll is due).
     bool between_rounds() const { return !m_round.active; }
+    // run() returns Checkpoint at the first boundary between rounds where
+    // every vCPU's units together reach `units` (where a replay snapshot
+    // with that key was taken). Once.
+    void stop_at_units(std::optional<u64> units) { m_stop_units = units; }
+    // Ends the run() in progress (paused or not) with a DebugStop of kind
+    // None: the debugger has work for the frontend between runs (reverse
+    // execution restores a snapshot).
+    void interrupt_for_debugger();
+    // The machine was put back to a point between rounds (a replay
+    // snapshot): no round, stop or ending is pending any more.
+    void forget_round();
 
     // Runs every disk request's completion now (before a snapshot, at exit).
     void drain_disks();
@@ -472,6 +483,7 @@ private:
     GuestDebugSet m_guest_debug; // the debugger's, without the step
     std::optional<unsigned> m_step_vcpu;
     std::optional<Position> m_stop_position;
+    std::optional<u64> m_stop_units;
     // Where run() left the round it returned from (a debug stop): the next
     // run() goes on from there, and only a new round polls the host.
     struct Round {

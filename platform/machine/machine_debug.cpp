@@ -80,6 +80,25 @@ RunOutcome Machine::position_stop(unsigned index)
     return outcome;
 }
 
+void Machine::interrupt_for_debugger()
+{
+    RunOutcome outcome = RunOutcome::of(RunOutcome::Kind::DebugStop);
+    outcome.vcpu = m_running;
+    end_run(outcome);
+}
+
+void Machine::forget_round()
+{
+    m_round = Round{};
+    m_stop_position.reset();
+    m_stop_units.reset();
+    m_ending.reset();
+    if (m_step_vcpu) {
+        m_step_vcpu.reset();
+        apply_guest_debug();
+    }
+}
+
 u64 Machine::units() const
 {
     u64 total = 0;

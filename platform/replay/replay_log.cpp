@@ -140,7 +140,50 @@ ErrorOr<void> Recorder::finish(RunOutcome::Kind kind, int status, u64 retired, u
 
 Replayer::Replayer(Recording recording) : m_recording(std::move(recording)) {}
 
-void Replayer::begin(Machine& machine) { machine.memory().start_dirty_log(); }
+void Replayer::begin(Machine& machine)
+{
+    machine.memory().start_dirty_log();
+    // History starts again with each machine (a reboot makes a new one).
+    if (m_snapshots) {
+        m_snapshots->clear();
+        m_snapshot_points.clear();
+        m_snapshot_due = true;
+    }
+}
+
+void Replayer::keep_snapshots(u64 max_bytes) { m_snapshots = std::make_unique<ReplaySnapshots>(max_bytes); }
+
+const std::vector<u64>& Replayer::snapshot_units(size_t index) const
+{
+    return m_snapshot_points.at(m_snapshots->key(index)).units;
+}
+
+void Replayer::take_snapshot(Machine& machine)
+{
+    // A run that went back passes its snapshots again: the ones it has stay.
+    const u64 key = machine.units();
+    if (m_snapshots->count() > 0 && m_snapshots->key(m_snapshots->count() - 1) >= key)
+        return;
+    SnapshotPoint point{m_next, m_poll, m_serial_seen, m_syncs, m_link_up, {}};
+    for (unsigned i = 0; i < machine.vcpu_count(); ++i)
+        point.units.push_back(machine.vcpu_units(i));
+    if (m_snapshots->take(machine, key, {}))
+        m_snapshot_points[key] = std::move(point);
+}
+
+ErrorOr<void> Replayer::rewind(size_t index, Machine& machine)
+{
+    const SnapshotPoint& point = m_snapshot_points.at(m_snapshots->key(index));
+    TRY(m_snapshots->restore(index, machine));
+    machine.forget_round();
+    m_next = point.next;
+    m_poll = point.poll;
+    m_serial_seen = point.serial_seen;
+    m_syncs = point.syncs;
+    m_link_up = point.link_up;
+    m_divergence.reset();
+    return {};
+}
 
 int Replayer::diverge(std::string message)
 {
@@ -178,8 +221,12 @@ std::optional<int> Replayer::at_poll(Machine& machine, bool again)
     const u64 retired = machine.retired();
     while (m_next < m_recording.records.size()) {
         const Record& r = m_recording.records[m_next];
-        if (r.poll > m_poll)
+        if (r.poll > m_poll) {
+            // This point's inputs are in: a snapshot here resumes after them.
+            if (m_snapshots && !again && std::exchange(m_snapshot_due, false))
+                take_snapshot(machine);
             return std::nullopt;
+        }
         if (r.type == Record::Type::End) {
             if (r.poll < m_poll)
                 return diverge("replay diverged: the recording ended at " + where(r.poll, r.retired) +
@@ -203,6 +250,10 @@ std::optional<int> Replayer::at_poll(Machine& machine, bool again)
             ++m_syncs;
             if (std::optional<std::string> differs = compare(r, take_sync(machine, m_scratch)))
                 return diverge(*differs);
+            if (m_snapshots) {
+                m_snapshots->note_written(m_scratch);
+                m_snapshot_due = true;
+            }
         } else {
             HostInput input = r.input;
             if (input.kind == HostInput::Kind::SerialByte && m_alter && m_serial_seen++ == *m_alter)

@@ -15,7 +15,9 @@
 #include "platform/machine/machine.h"
 #include "platform/net/net_backend.h"
 #include "platform/replay/recording.h"
+#include "platform/replay/replay_snapshots.h"
 
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -85,9 +87,34 @@ public:
     std::optional<std::string> check_end(RunOutcome::Kind kind, int status, u64 total_retired) const;
     u64 syncs_checked() const { return m_syncs; }
 
+    // ---- Reverse execution (replay_navigator.h) ----
+    // Keeps in-memory snapshots along the replay, at the machine's first
+    // host poll and at every sync record, in at most `max_bytes`.
+    void keep_snapshots(u64 max_bytes);
+    bool keeps_snapshots() const { return m_snapshots != nullptr; }
+    size_t snapshot_count() const { return m_snapshots ? m_snapshots->count() : 0; }
+    // Each vCPU's units at snapshot `index`.
+    const std::vector<u64>& snapshot_units(size_t index) const;
+    u64 snapshot_key(size_t index) const { return m_snapshots->key(index); }
+    // Puts the machine and this replayer back to snapshot `index`.
+    ErrorOr<void> rewind(size_t index, Machine& machine);
+
 private:
     int diverge(std::string message);
     std::optional<std::string> compare(const Record& recorded, const Record& now) const;
+    void take_snapshot(Machine& machine);
+
+    // Where a snapshot left the replay: with the machine's state, this is
+    // what going back to it restores.
+    struct SnapshotPoint {
+        size_t next = 0;
+        u64 poll = 0, serial_seen = 0, syncs = 0;
+        bool link_up = true;
+        std::vector<u64> units; // each vCPU's
+    };
+    std::unique_ptr<ReplaySnapshots> m_snapshots;
+    std::map<u64, SnapshotPoint> m_snapshot_points; // by the snapshot's key
+    bool m_snapshot_due = false;
 
     Recording m_recording;
     size_t m_next = 0;

@@ -53,10 +53,10 @@ struct FakeTarget final : GdbTarget {
         resumed = step;
         return true;
     }
-    std::optional<std::optional<unsigned>> reversed; // the last reverse(step)
-    bool reverse(std::optional<unsigned> step) override
+    std::optional<std::pair<unsigned, bool>> reversed; // the last reverse(vcpu, step)
+    bool reverse(unsigned vcpu, bool step) override
     {
-        reversed = step;
+        reversed = {vcpu, step};
         return true;
     }
     void interrupt() override { ++interrupts; }
@@ -358,11 +358,11 @@ TEST_CASE("bs and bc run the target backwards; the start of its history is repla
     CHECK(one(session, "Hc2") == "OK");
     CHECK(exchange(session, "bs").empty());
     REQUIRE(target.reversed);
-    CHECK(*target.reversed == 1u);
+    CHECK(*target.reversed == std::pair<unsigned, bool>{1, true});
     session.report_stop(GdbStop{GdbStop::Reason::Step, 1, 0, WatchKind::Write, 0, false});
     CHECK(session.take_output().find("T05thread:2;") != std::string::npos);
     CHECK(exchange(session, "bc").empty());
-    CHECK_FALSE(*target.reversed);
+    CHECK(*target.reversed == std::pair<unsigned, bool>{1, false});
     GdbStop begin{GdbStop::Reason::Step, 0, 0, WatchKind::Write, 0, true};
     session.report_stop(begin);
     CHECK(session.take_output().find("T05replaylog:begin;thread:1;") != std::string::npos);

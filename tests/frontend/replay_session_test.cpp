@@ -78,3 +78,19 @@ TEST_CASE("a replay takes the host's serial targets and --jit only when given")
     CHECK(merged.value().serial.kind == SerialTarget::Kind::Stdio);
     CHECK(merged.value().deterministic);
 }
+
+TEST_CASE("a replay takes a debugger, -S and --mark-output from the host's command line")
+{
+    replay::RecordingHeader header;
+    header.args = {"--cpus", "2", "--deterministic"};
+    const std::vector<std::string_view> host_args = {"--replay", "r.vrr", "--gdb", "tcp::1234", "-S",
+                                                     "--mark-output"};
+    ErrorOr<Options> host = parse(host_args);
+    REQUIRE_FALSE(host.is_error());
+    ErrorOr<Options> merged = replay_options(header, host.value(), host_args);
+    REQUIRE_FALSE(merged.is_error());
+    REQUIRE(merged.value().gdb);
+    CHECK(merged.value().start_paused);
+    CHECK(merged.value().mark_output);
+    CHECK(merged.value().cpus == 2);
+}

@@ -1,0 +1,176 @@
+#include "platform/replay/replay_navigator.h"
+
+namespace replay {
+
+namespace {
+
+// The frontend keeps a machine that gdb stopped paused; a run here is
+// the navigator's, not the guest's wish.
+RunOutcome run_once(Machine& machine)
+{
+    machine.resume();
+    const RunOutcome outcome = machine.run();
+    machine.pause();
+    return outcome;
+}
+
+bool is_debug_stop(const RunOutcome& outcome, DebugEvent::Kind kind)
+{
+    return outcome.kind == RunOutcome::Kind::DebugStop && outcome.debug.kind == kind;
+}
+
+} // namespace
+
+std::optional<size_t> Navigator::snapshot_before(unsigned vcpu, u64 units) const
+{
+    for (size_t i = m_replayer.snapshot_count(); i-- > 0;)
+        if (m_replayer.snapshot_units(i).at(vcpu) <= units)
+            return i;
+    return std::nullopt;
+}
+
+Navigator::Stop Navigator::history_begin(Machine& machine, unsigned vcpu)
+{
+    Stop stop;
+    stop.outcome = RunOutcome::of(RunOutcome::Kind::DebugStop);
+    stop.outcome.vcpu = vcpu;
+    stop.outcome.debug.kind = DebugEvent::Kind::Step;
+    stop.history_begin = true;
+    if (m_replayer.snapshot_count() == 0)
+        return stop; // nothing kept: the machine stays where it is
+    if (ErrorOr<void> back = m_replayer.rewind(0, machine); back.is_error()) {
+        stop.outcome = RunOutcome::of(RunOutcome::Kind::HostStop, DIVERGED);
+        stop.history_begin = false;
+        return stop;
+    }
+    machine.forget_round();
+    stop.outcome.debug.address = machine.vcpu_state(vcpu).rip;
+    return stop;
+}
+
+Navigator::Stop Navigator::run_to(Machine& machine, Machine::Position position)
+{
+    machine.set_debug_points({}, {});
+    machine.stop_at_position(position);
+    Stop stop;
+    stop.outcome = run_once(machine);
+    machine.stop_at_position(std::nullopt);
+    return stop;
+}
+
+Navigator::Stop Navigator::go_to(Machine& machine, Machine::Position position)
+{
+    note_reached(machine);
+    if (position.vcpu >= machine.vcpu_count())
+        return history_begin(machine, 0);
+    if (machine.vcpu_units(position.vcpu) < position.units)
+        return run_to(machine, position); // ahead: from here
+    const std::optional<size_t> index = snapshot_before(position.vcpu, position.units);
+    if (!index)
+        return history_begin(machine, position.vcpu);
+    if (ErrorOr<void> back = m_replayer.rewind(*index, machine); back.is_error())
+        return Stop{RunOutcome::of(RunOutcome::Kind::HostStop, DIVERGED), false};
+    machine.forget_round();
+    return run_to(machine, position);
+}
+
+Navigator::Stop Navigator::step_back(Machine& machine, unsigned vcpu)
+{
+    const u64 units = machine.vcpu_units(vcpu);
+    if (units == 0)
+        return history_begin(machine, vcpu);
+    return go_to(machine, Machine::Position{vcpu, units - 1});
+}
+
+std::optional<std::vector<Navigator::Hit>> Navigator::hits_after(Machine& machine, size_t index,
+                                                                 std::optional<Machine::Position> end,
+                                                                 const std::vector<u64>& breakpoints,
+                                                                 const std::vector<Watchpoint>& watchpoints,
+                                                                 RunOutcome& failure)
+{
+    if (ErrorOr<void> back = m_replayer.rewind(index, machine); back.is_error()) {
+        failure = RunOutcome::of(RunOutcome::Kind::HostStop, DIVERGED);
+        return std::nullopt;
+    }
+    machine.forget_round();
+    const auto arm_end = [&] {
+        if (end)
+            machine.stop_at_position(*end);
+    };
+    if (!end)
+        machine.stop_at_units(m_replayer.snapshot_key(index + 1));
+    arm_end();
+    machine.set_debug_points(breakpoints, watchpoints);
+    std::vector<Hit> hits;
+    for (;;) {
+        const RunOutcome outcome = run_once(machine);
+        if (outcome.kind == RunOutcome::Kind::Checkpoint || is_debug_stop(outcome, DebugEvent::Kind::Step))
+            break; // the window's end
+        if (outcome.kind != RunOutcome::Kind::DebugStop) {
+            failure = outcome;
+            return std::nullopt;
+        }
+        const Machine::Position here = machine.position_of(outcome.vcpu);
+        if (end && here == *end)
+            break; // a watchpoint that fired where the search began is not behind it
+        hits.push_back({here, outcome});
+        if (outcome.debug.kind != DebugEvent::Kind::Breakpoint)
+            continue; // a watchpoint stops after its access: on from there
+        // Off the breakpoint: that vCPU's next unit with the breakpoints out
+        // (one unit inside the slice it stopped in, so nothing else runs).
+        machine.set_debug_points({}, watchpoints);
+        machine.stop_at_position(Machine::Position{outcome.vcpu, here.units + 1});
+        for (;;) {
+            const RunOutcome off = run_once(machine);
+            if (is_debug_stop(off, DebugEvent::Kind::Step))
+                break;
+            if (!is_debug_stop(off, DebugEvent::Kind::Watchpoint)) {
+                failure = off;
+                return std::nullopt;
+            }
+            hits.push_back({machine.position_of(off.vcpu), off});
+        }
+        machine.set_debug_points(breakpoints, watchpoints);
+        arm_end();
+    }
+    machine.stop_at_units(std::nullopt);
+    machine.stop_at_position(std::nullopt);
+    machine.set_debug_points({}, {});
+    return hits;
+}
+
+Navigator::Stop Navigator::continue_back(Machine& machine, unsigned vcpu, const std::vector<u64>& breakpoints,
+                                         const std::vector<Watchpoint>& watchpoints)
+{
+    note_reached(machine);
+    const Machine::Position from = machine.position_of(vcpu);
+    const u64 from_units = machine.units();
+    // The windows between snapshots, the latest first: the first one that
+    // holds a hit holds the last hit before where the search began.
+    size_t index = m_replayer.snapshot_count();
+    while (index > 0 && m_replayer.snapshot_key(index - 1) >= from_units)
+        --index;
+    const size_t first_window = index;
+    while (index-- > 0) {
+        RunOutcome failure;
+        const std::optional<Machine::Position> end =
+            index + 1 == first_window ? std::optional<Machine::Position>(from) : std::nullopt;
+        const std::optional<std::vector<Hit>> hits =
+            hits_after(machine, index, end, breakpoints, watchpoints, failure);
+        if (!hits)
+            return Stop{failure, false};
+        if (hits->empty())
+            continue;
+        const Hit last = hits->back();
+        if (ErrorOr<void> back = m_replayer.rewind(index, machine); back.is_error())
+            return Stop{RunOutcome::of(RunOutcome::Kind::HostStop, DIVERGED), false};
+        machine.forget_round();
+        Stop stop = run_to(machine, last.position);
+        if (is_debug_stop(stop.outcome, DebugEvent::Kind::Step))
+            stop.outcome = last.outcome; // reported as what it was
+        return stop;
+    }
+    return history_begin(machine, vcpu);
+}
+
+} // namespace replay
