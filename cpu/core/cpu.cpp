@@ -47,6 +47,10 @@ void Cpu::load_state(const CpuState& state)
 {
     s = state;
     lf = LazyFlags{}; // RFLAGS in `state` is whole
+    // An MMX switch's undo belongs to the instruction that made it; a state
+    // loaded over a running vCPU (a replay put back) must not let a later
+    // fault at the same retired count undo it.
+    m_mmx_undo.armed = false;
     m_tlb.flush_all();
     m_translation_epoch = m_blocks.new_translation_epoch();
     sync_debug_registers();

@@ -364,6 +364,24 @@ public:
     // 2026-01-01 00:00:00 UTC, in seconds since 1970.
     static constexpr i64 DETERMINISTIC_START = 1767225600;
 
+    // ---- Replay snapshots (platform/machine/machine_rewind.cpp; platform/replay/replay_snapshots.h) ----
+    // A disk request is in flight or waits for its deterministic completion
+    // time: saving the state now would drain it (visit_state), which changes
+    // the run.
+    bool disk_requests_pending() const;
+    // The retired count from which run() next asks the host (poll_host): not
+    // the guest's state, but where the run is; a machine put back to a point
+    // must ask the host again where it did then.
+    u64 next_host_poll() const { return m_next_host_poll; }
+    // Puts this machine, which has run since, back to the state that
+    // visit_state saved as `state` (between rounds of run()): vCPUs, clock
+    // and devices load, the vCPUs' TLBs are dropped, and run() next polls
+    // the host at `next_host_poll`. Before it: drain_disks() (a completion
+    // in flight belongs to the abandoned future; it may write RAM), then
+    // RAM, which devices read as they load. Refused while a disk request is
+    // pending.
+    ErrorOr<void> rewind_state(std::vector<u8> state, u64 next_host_poll);
+
 private:
     // One virtual processor: the backend that runs it, and the start-up
     // requests its local APIC has received since it last ran (applied
