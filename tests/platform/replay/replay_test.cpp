@@ -2,6 +2,7 @@
 // refusals, and a machine recorded with typed input and replayed from its
 // file: the same output at the same instruction, divergence caught.
 #include "platform/replay/replay_log.h"
+#include "platform/replay/replay_navigator.h"
 
 #include <doctest/doctest.h>
 
@@ -346,4 +347,84 @@ TEST_CASE("The register hash sees a changed register and ignores nothing it cove
     b = a;
     b.fpu.ymm_high[15][1] = 1;
     CHECK(hash_cpu_state(a) != hash_cpu_state(b));
+}
+
+namespace {
+
+constexpr u64 ECHO_OUT = 0x7C0E; // the echo's OUT: a breakpoint there stops at each typed byte
+
+// Runs until the next stop at a breakpoint (true) or the end of the run.
+bool run_to_breakpoint(Machine& machine, const std::vector<u64>& breakpoints)
+{
+    machine.resume();
+    machine.set_debug_points(breakpoints, {});
+    const RunOutcome outcome = machine.run();
+    return outcome.kind == RunOutcome::Kind::DebugStop && outcome.debug.kind == DebugEvent::Kind::Breakpoint;
+}
+
+// Off a breakpoint: the vCPU's next unit with the breakpoints out.
+void step_off(Machine& machine)
+{
+    machine.set_debug_points({}, {});
+    machine.stop_at_position(Machine::Position{0, machine.vcpu_units(0) + 1});
+    REQUIRE(machine.run().kind == RunOutcome::Kind::DebugStop);
+}
+
+} // namespace
+
+TEST_CASE("Reverse execution comes back to the states the replay passed: a step back and earlier breakpoint hits")
+{
+    const std::string path = temporary_path("reverse.vrr");
+    const Recorded recorded = record_echo(path, {{3, 'a'}, {5, 'b'}, {7, 'c'}, {30, 'q'}});
+    REQUIRE(recorded.com1 == "abcq");
+    for (bool jit : {true, false}) {
+        CAPTURE(jit);
+        ErrorOr<Recording> rec = read_recording(path);
+        REQUIRE_FALSE(rec.is_error());
+        Replayer replayer(rec.release_value());
+        replayer.keep_snapshots(64ull << 20);
+        EchoMachine t(jit);
+        t.machine->set_input_log(&replayer);
+        replayer.begin(*t.machine);
+        Machine& machine = *t.machine;
+        // Forward to the third echo, noting where each one stopped.
+        std::vector<std::pair<u64, u64>> hits; // units, register hash
+        for (int i = 0; i < 3; ++i) {
+            if (i > 0)
+                step_off(machine);
+            REQUIRE(run_to_breakpoint(machine, {ECHO_OUT}));
+            hits.emplace_back(machine.vcpu_units(0), hash_cpu_state(machine.vcpu_state(0)));
+        }
+        CHECK(replayer.snapshot_count() > 2);
+        Navigator navigator(replayer);
+        // One step back: the ADD before the OUT, one unit earlier.
+        Navigator::Stop stop = navigator.step_back(machine, 0);
+        REQUIRE(stop.outcome.kind == RunOutcome::Kind::DebugStop);
+        CHECK(machine.vcpu_units(0) == hits[2].first - 1);
+        CHECK(machine.vcpu_state(0).rip == ECHO_OUT - 2);
+        // Back to the second and the first echo, then the start.
+        for (int i = 1; i >= 0; --i) {
+            stop = navigator.continue_back(machine, 0, {ECHO_OUT}, {});
+            REQUIRE(stop.outcome.kind == RunOutcome::Kind::DebugStop);
+            CHECK(stop.outcome.debug.kind == DebugEvent::Kind::Breakpoint);
+            CHECK_FALSE(stop.history_begin);
+            CHECK(machine.vcpu_units(0) == hits[static_cast<size_t>(i)].first);
+            CHECK(hash_cpu_state(machine.vcpu_state(0)) == hits[static_cast<size_t>(i)].second);
+        }
+        stop = navigator.continue_back(machine, 0, {ECHO_OUT}, {});
+        CHECK(stop.history_begin);
+        CHECK(machine.retired() == 0);
+        // Forward again to the third echo: the same state.
+        stop = navigator.go_to(machine, Machine::Position{0, hits[2].first});
+        CHECK(machine.vcpu_units(0) == hits[2].first);
+        CHECK(hash_cpu_state(machine.vcpu_state(0)) == hits[2].second);
+        // And on to the end, as recorded (every sync record on the way agrees).
+        machine.resume();
+        const RunOutcome end = machine.run();
+        CHECK_FALSE(replayer.divergence());
+        CHECK(end.kind == RunOutcome::Kind::GuestExit);
+        CHECK(machine.retired() == recorded.retired);
+        CHECK_FALSE(replayer.check_end(end.kind, 0, machine.retired()));
+    }
+    std::remove(path.c_str());
 }
