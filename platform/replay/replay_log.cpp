@@ -218,15 +218,20 @@ std::optional<int> Replayer::at_poll(Machine& machine, bool again)
         return DIVERGED;
     if (!again)
         ++m_poll;
+    const std::optional<int> stop = deliver(machine);
+    // This point's inputs are in: a snapshot here resumes after them.
+    if (!stop && m_snapshots && !again && std::exchange(m_snapshot_due, false))
+        take_snapshot(machine);
+    return stop;
+}
+
+std::optional<int> Replayer::deliver(Machine& machine)
+{
     const u64 retired = machine.retired();
     while (m_next < m_recording.records.size()) {
         const Record& r = m_recording.records[m_next];
-        if (r.poll > m_poll) {
-            // This point's inputs are in: a snapshot here resumes after them.
-            if (m_snapshots && !again && std::exchange(m_snapshot_due, false))
-                take_snapshot(machine);
+        if (r.poll > m_poll)
             return std::nullopt;
-        }
         if (r.type == Record::Type::End) {
             if (r.poll < m_poll)
                 return diverge("replay diverged: the recording ended at " + where(r.poll, r.retired) +

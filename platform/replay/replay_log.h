@@ -103,6 +103,8 @@ private:
     int diverge(std::string message);
     std::optional<std::string> compare(const Record& recorded, const Record& now) const;
     void take_snapshot(Machine& machine);
+    // This host poll's records: the inputs applied, the sync compared.
+    std::optional<int> deliver(Machine& machine);
 
     // Where a snapshot left the replay: with the machine's state, this is
     // what going back to it restores.
