@@ -701,37 +701,48 @@ std::optional<RunOutcome> Machine::run_round()
 std::optional<RunOutcome> Machine::run_slice(unsigned i)
 {
     VcpuBackend& backend = *m_vcpus[i]->backend;
-    const u64 now = backend.units();
-    if (now >= m_round.slice_end)
-        return std::nullopt; // stopped at the very end of its slice
-    u64 end = m_round.slice_end;
-    if (m_stop_position && m_stop_position->vcpu == i) [[unlikely]] {
-        if (now == m_stop_position->units)
+    for (;;) {
+        const u64 now = backend.units();
+        if (now >= m_round.slice_end)
+            return std::nullopt; // stopped at the very end of its slice
+        const u64 end = std::min(m_round.slice_end, stop_cap(i, now));
+        if (end == now)
             return position_stop(i);
-        if (now < m_stop_position->units)
-            end = std::min(end, m_stop_position->units);
+        const u64 before = backend.retired();
+        const VcpuExit exit = backend.run(end - now);
+        if (backend.retired() != before)
+            m_round.progressed = true;
+        if (m_ending)
+            return m_ending;
+        if (exit == VcpuExit::DebugStop) [[unlikely]] {
+            m_round.in_slice = true;
+            return debug_stop(i);
+        }
+        if (exit == VcpuExit::TripleFault) {
+            RunOutcome fault = RunOutcome::of(RunOutcome::Kind::TripleFault);
+            fault.vcpu = i;
+            fault.fault = backend.last_fault();
+            return fault;
+        }
+        // Only a stop point makes the slice go on here (it stops there next
+        // time round, or, for an instruction count, events used the units);
+        // a slice that ends at one stops at this vCPU's next turn instead.
+        if (exit != VcpuExit::BudgetExhausted || end == m_round.slice_end)
+            return std::nullopt;
     }
-    const u64 before = backend.retired();
-    const VcpuExit exit = backend.run(end - now);
-    if (backend.retired() != before)
-        m_round.progressed = true;
-    if (m_ending)
-        return m_ending;
-    if (exit == VcpuExit::DebugStop) [[unlikely]] {
-        m_round.in_slice = true;
-        return debug_stop(i);
+}
+
+u64 Machine::stop_cap(unsigned i, u64 now) const
+{
+    u64 cap = ~0ull;
+    if (m_stop_position && m_stop_position->vcpu == i && m_stop_position->units >= now) [[unlikely]]
+        cap = m_stop_position->units;
+    if (m_stop_retired) [[unlikely]] {
+        // A unit retires one instruction at most: this many cannot pass it.
+        const u64 total = retired();
+        cap = std::min(cap, now + (*m_stop_retired > total ? *m_stop_retired - total : 0));
     }
-    if (exit == VcpuExit::TripleFault) {
-        RunOutcome fault = RunOutcome::of(RunOutcome::Kind::TripleFault);
-        fault.vcpu = i;
-        fault.fault = backend.last_fault();
-        return fault;
-    }
-    // Stopped short of its slice at the position asked for; a slice that
-    // ends there anyway stops at this vCPU's next turn instead.
-    if (exit == VcpuExit::BudgetExhausted && end < m_round.slice_end) [[unlikely]]
-        return position_stop(i);
-    return std::nullopt;
+    return cap;
 }
 
 u64 Machine::slice_until_next_timer(u64 slice) const

@@ -333,6 +333,11 @@ public:
     // the vCPU has `units` units and is about to run: inside its slice, or
     // at the start of its next one. Once: the stop clears it.
     void stop_at_position(std::optional<Position> position) { m_stop_position = position; }
+    // run() returns DebugStop (a Step on the vCPU that runs then) at the
+    // first point where all vCPUs together have retired `retired`
+    // instructions (the count --mark-output prints) and one is about to
+    // run. Once.
+    void stop_at_retired(std::optional<u64> retired) { m_stop_retired = retired; }
     u64 vcpu_units(unsigned vcpu) const { return m_vcpus[vcpu]->backend->units(); }
     // Every vCPU's units together: they only grow, one at a time.
     u64 units() const;
@@ -421,8 +426,10 @@ private:
     // Returns why the run ended, if something ended it (m_round then says
     // where the next run() goes on).
     std::optional<RunOutcome> run_round();
-    // The rest of vCPU `i`'s slice, up to a position stop.
+    // The rest of vCPU `i`'s slice, up to a stop point.
     std::optional<RunOutcome> run_slice(unsigned i);
+    // The units vCPU `i` (now at `now`) may reach before a stop point.
+    u64 stop_cap(unsigned i, u64 now) const;
     RunOutcome position_stop(unsigned i);
     u64 slice_until_next_timer(u64 slice) const;
     // Every vCPU is halted: waits (in virtual time) for the next timer.
@@ -502,6 +509,7 @@ private:
     std::optional<unsigned> m_step_vcpu;
     std::optional<Position> m_stop_position;
     std::optional<u64> m_stop_units;
+    std::optional<u64> m_stop_retired;
     // Where run() left the round it returned from (a debug stop): the next
     // run() goes on from there, and only a new round polls the host.
     struct Round {

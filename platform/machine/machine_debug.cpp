@@ -69,6 +69,7 @@ RunOutcome Machine::debug_stop(unsigned index)
 RunOutcome Machine::position_stop(unsigned index)
 {
     m_stop_position.reset();
+    m_stop_retired.reset();
     m_round.in_slice = true;
     RunOutcome outcome = RunOutcome::of(RunOutcome::Kind::DebugStop);
     outcome.vcpu = index;
@@ -92,6 +93,7 @@ void Machine::forget_round()
     m_round = Round{};
     m_stop_position.reset();
     m_stop_units.reset();
+    m_stop_retired.reset();
     m_ending.reset();
     if (m_step_vcpu) {
         m_step_vcpu.reset();

@@ -9,7 +9,7 @@ import sys
 import gdb
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "frontend"))
-from gdb_checks import check, read, value  # noqa: E402
+from gdb_checks import check, interrupt_entries, read, value  # noqa: E402
 
 
 check(len(gdb.selected_inferior().threads()) == 2, "two vCPUs, two threads")
@@ -24,15 +24,7 @@ print("after stepi: pc %#x" % value("$pc"), flush=True)
 # Breakpoints on the kernel's interrupt entries, found through the IDT
 # (vectors 32-255 with a present gate): whichever timer the kernel uses,
 # its next interrupt stops the machine there.
-regs = gdb.execute("monitor info registers", to_string=True)
-idt = int([line.split()[1] for line in regs.splitlines() if line.startswith("idt ")][0], 16)
-table = read(idt + 32 * 16, 224 * 16)
-handlers = set()
-for vector in range(224):
-    gate = table[vector * 16:vector * 16 + 16]
-    if gate[5] & 0x80:  # P
-        handlers.add(int.from_bytes(gate[0:2], "little") | int.from_bytes(gate[6:8], "little") << 16 |
-                     int.from_bytes(gate[8:12], "little") << 32)
+handlers = interrupt_entries()
 check(handlers and min(handlers) >= 0xFFFFFFFF80000000,
       "%d interrupt entries, all in the kernel" % len(handlers))
 for handler in sorted(handlers):

@@ -4,6 +4,8 @@
 # host chooses (after the prompt, after each command's output), then
 #  - a replay with no input prints the same serial output byte for byte and
 #    ends at the same instruction count, with the JIT and without it;
+#  - gdb on a replay goes back (reverse-stepi, reverse-continue, to the
+#    start) and the replay still ends with the same output;
 #  - a replay whose 4th typed byte is changed stops with status 9 and one
 #    line naming the instruction count where it diverged;
 #  - a damaged recording, and one whose kernel file changed, are refused
@@ -79,6 +81,13 @@ for jit in on off; do
     grep -q "replayed to the recording's end" "$work/replay-$jit.err" || fail "no replay summary (JIT $jit)"
     echo "replay with the JIT $jit: identical ($replayed)"
 done
+
+# gdb on the replay: reverse steps and continues, back to the start and on
+# to the end with the same output (linux_reverse_test.py).
+python3 "$(dirname "$0")/linux_reverse_test.py" "$viridian" "$work/run.vrr" "$work/record.out" \
+    "$(dirname "$0")/linux_reverse_script.py"
+status=$?
+[ "$status" -eq 0 ] || [ "$status" -eq 77 ] || fail "reverse execution under gdb (status $status)"
 
 "$viridian" --replay "$work/run.vrr" --replay-alter-input 3 >"$work/altered.out" 2>"$work/altered.err" </dev/null
 status=$?

@@ -264,3 +264,24 @@ TEST_CASE("A run stopped at positions and breakpoints schedules its vCPUs as an 
         }
     }
 }
+
+TEST_CASE("A stop at an instruction count lands on it exactly and the run goes on as if uninterrupted")
+{
+    constexpr u64 TOTAL = 300'000;
+    auto reference = smp_machine();
+    run_to(*reference, TOTAL);
+    auto machine = smp_machine();
+    for (u64 at : {1ull, 19'999ull, 20'000ull, 54'321ull, 123'456ull}) {
+        CAPTURE(at);
+        machine->stop_at_retired(at);
+        const RunOutcome outcome = machine->run({}, TOTAL - machine->retired());
+        REQUIRE(outcome.kind == RunOutcome::Kind::DebugStop);
+        CHECK(outcome.debug.kind == DebugEvent::Kind::Step);
+        CHECK(machine->retired() == at);
+    }
+    run_to(*machine, TOTAL);
+    for (unsigned v = 0; v < 2; ++v) {
+        CHECK(machine->vcpu_units(v) == reference->vcpu_units(v));
+        CHECK(machine->vcpu_state(v).rip == reference->vcpu_state(v).rip);
+    }
+}
