@@ -361,7 +361,7 @@ TEST_CASE("The in-memory snapshots stay under their limit by thinning out older 
     CHECK(store.bytes() == 0);
 }
 
-TEST_CASE("An in-memory snapshot is refused while a disk request waits for its completion")
+TEST_CASE("An in-memory snapshot is refused while a disk request waits for its completion, and a restore drops one")
 {
     TempDir dir;
     MachineConfig config;
@@ -372,10 +372,13 @@ TEST_CASE("An in-memory snapshot is refused while a disk request waits for its c
     ErrorOr<std::unique_ptr<Machine>> created = Machine::create(config);
     REQUIRE_FALSE(created.is_error());
     std::unique_ptr<Machine> machine = created.release_value();
-    // Real mode: READ SECTORS of LBA 0 on the primary master, then spin.
-    const std::vector<u8> code = {0xBA, 0xF6, 0x01, 0xB0, 0xE0, 0xEE, 0xBA, 0xF2, 0x01, 0xB0,
-                                  0x01, 0xEE, 0x30, 0xC0, 0xBA, 0xF3, 0x01, 0xEE, 0x42, 0xEE,
-                                  0x42, 0xEE, 0xBA, 0xF7, 0x01, 0xB0, 0x20, 0xEE, 0xEB, 0xFE};
+    // Real mode, over and over: READ SECTORS of LBA 0 on the primary master,
+    // 65535 rounds of LOOP (the completion comes 20,000 instructions of
+    // virtual time after the command), the sector in with REP INSW at 0x9000.
+    const std::vector<u8> code = {0xBA, 0xF6, 0x01, 0xB0, 0xE0, 0xEE, 0xBA, 0xF2, 0x01, 0xB0, 0x01, 0xEE, 0x30,
+                                  0xC0, 0xBA, 0xF3, 0x01, 0xEE, 0x42, 0xEE, 0x42, 0xEE, 0xBA, 0xF7, 0x01, 0xB0,
+                                  0x20, 0xEE, 0xB9, 0xFF, 0xFF, 0xE2, 0xFE, 0x31, 0xC0, 0x8E, 0xC0, 0xBF, 0x00,
+                                  0x90, 0xBA, 0xF0, 0x01, 0xB9, 0x00, 0x01, 0xF3, 0x6D, 0xEB, 0xCE};
     REQUIRE(machine->memory().write_bytes(0x7C00, code.data(), code.size()));
     CpuState state = machine->vcpu_state(0);
     state.seg[CS].selector = 0;
@@ -383,17 +386,34 @@ TEST_CASE("An in-memory snapshot is refused while a disk request waits for its c
     state.rip = 0x7C00;
     machine->set_vcpu_state(0, state);
     machine->memory().start_dirty_log();
+    const std::vector<u8> at_start = saved_state(*machine);
     ReplaySnapshots store;
     PhysicalMemory::DirtyBitmap written;
-    machine->run({}, 20); // the command is out; its completion comes 20 us of virtual time later
+    machine->run({}, 20); // the command is out
     REQUIRE(machine->disk_requests_pending());
     machine->memory().collect_dirty(written);
     CHECK_FALSE(store.take(*machine, 1, {}));
     CHECK(store.count() == 0);
-    machine->run({}, 100'000);
+    CHECK(machine->rewind_state(at_start, 0).is_error());
+    machine->run({}, 30'000);
     REQUIRE_FALSE(machine->disk_requests_pending());
     machine->memory().collect_dirty(written);
-    CHECK(store.take(*machine, 2, {}));
+    REQUIRE(store.take(*machine, 2, extra_of(2)));
+    const Taken taken{2, point(*machine), saved_state(*machine), 0};
+    machine->run({}, 200'000);
+    const Point end = point(*machine);
+    // Back from a point where the next request is in flight: it is dropped
+    // with the future it belonged to, and the rerun ends where the run did.
+    for (int i = 0; i < 200 && !machine->disk_requests_pending(); ++i)
+        machine->run({}, 1'000);
+    REQUIRE(machine->disk_requests_pending());
+    ErrorOr<std::vector<u8>> restored = store.restore(0, *machine);
+    REQUIRE_FALSE(restored.is_error());
+    CHECK_FALSE(machine->disk_requests_pending());
+    CHECK(point(*machine) == taken.at);
+    CHECK(saved_state(*machine) == taken.state);
+    machine->run({}, 200'000);
+    CHECK(point(*machine) == end);
 }
 
 // Not in CI: the numbers for docs/replay.md, on the Debian kernel booting
