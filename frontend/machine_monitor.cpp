@@ -50,6 +50,7 @@ MachineMonitor::MachineMonitor(EventLoop& loop, MachineMonitorHooks hooks, QmpCl
     add_migration_commands();
     add_network_commands();
     add_block_commands();
+    add_replay_commands();
 }
 
 void MachineMonitor::add_network_commands()

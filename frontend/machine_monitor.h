@@ -91,6 +91,16 @@ struct MachineMonitorHooks {
     std::function<bool(size_t drive, TrayAction action, std::shared_ptr<BlockImage> image,
                        TrayState& out)>
         tray;
+    // Record and replay (qapi/replay.json; frontend/machine_monitor_replay.cpp):
+    // "none", "record" or "play", the recording's file, and on the machine's
+    // thread the run's instruction count (--mark-output's). replay_break
+    // (none: delete it) and replay_seek answer an error message or nothing;
+    // a seek or a break reached stops the machine (STOP).
+    std::string replay_mode = "none";
+    std::string replay_file;
+    std::function<bool(u64& icount)> replay_icount;
+    std::function<std::optional<std::string>(std::optional<u64> icount)> replay_break;
+    std::function<std::optional<std::string>(u64 icount)> replay_seek;
 };
 
 // QEMU's ShutdownCause (qapi/run-state.json), for the SHUTDOWN and RESET
@@ -152,6 +162,7 @@ private:
     void add_migration_commands();
     void add_network_commands();
     void add_block_commands();
+    void add_replay_commands();
     ErrorOr<size_t, QmpError> find_drive(const Json& args) const;
     Json block_info(size_t drive);
     ErrorOr<TrayState, QmpError> tray(size_t drive, TrayAction action,

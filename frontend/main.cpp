@@ -399,12 +399,24 @@ int main(int argc, char** argv)
     MachineStats ended_stats{};
     u64 retired_before_running = 0;
     output_mark = [&] { return running ? retired_before_running + running->retired() : retired_before_running; };
-    // --gdb with --replay: snapshots along the replay so gdb can go back.
-    if (session && session->replaying() && options.gdb) {
+    // --gdb or --qmp with --replay: snapshots along the replay so gdb can
+    // go back and QMP seek.
+    if (session && session->replaying() && (options.gdb || !options.qmp.empty())) {
         session->enable_reverse(REVERSE_SNAPSHOT_BYTES);
         output_shown_before = [&] { return running && session->output_shown_before(*running); };
     }
     bool paused = options.start_paused; // kept across a reset, as QEMU keeps a stopped VM stopped
+    // QMP replay-break or --replay-goto: the run's instruction count where
+    // the replay stops next (kept across reboots until reached).
+    std::optional<u64> replay_break = options.replay_goto;
+    const auto set_replay_break = [&](std::optional<u64> icount) -> std::optional<std::string> {
+        if (icount && *icount <= output_mark())
+            return "cannot set a break in the past: the replay is at instruction " + std::to_string(output_mark());
+        replay_break = icount;
+        if (running)
+            running->stop_at_retired(icount ? std::optional<u64>(*icount - retired_before_running) : std::nullopt);
+        return std::nullopt;
+    };
     bool nic_link_up = true; // QMP set_link, likewise kept
     std::atomic<long> vcpu_thread{0};
     // The loop asks the machine to end the run; the first reason wins.
@@ -510,6 +522,41 @@ int main(int argc, char** argv)
         if (session) {
             hooks.migration_refused = "not while recording or replaying (docs/replay.md)";
             hooks.tray_refused = "the tray and medium commands are not recorded yet (docs/replay.md)";
+        }
+        if (session) {
+            hooks.replay_mode = session->replaying() ? "play" : "record";
+            hooks.replay_file = options.replay ? *options.replay : options.record.value_or("");
+        }
+        hooks.replay_icount = [&](u64& icount) {
+            auto count = std::make_shared<u64>(0);
+            const bool done = commands.call([&, count] { *count = output_mark(); }, COMMAND_TIMEOUT_NS);
+            icount = *count;
+            return done;
+        };
+        if (session && session->replaying()) {
+            // Answered on the machine's thread; owned by the command too (it
+            // may run after a timeout here).
+            const auto on_machine = [&](std::function<std::optional<std::string>()> act) -> std::optional<std::string> {
+                auto answer = std::make_shared<std::optional<std::string>>();
+                if (!commands.call([act, answer] { *answer = act(); }, COMMAND_TIMEOUT_NS))
+                    return "The machine has stopped running";
+                return *answer;
+            };
+            hooks.replay_break = [&, on_machine](std::optional<u64> icount) {
+                return on_machine([&, icount] { return set_replay_break(icount); });
+            };
+            hooks.replay_seek = [&, on_machine](u64 icount) {
+                return on_machine([&, icount]() -> std::optional<std::string> {
+                    if (!running || !session->can_reverse())
+                        return "cannot seek: the machine is not running";
+                    if (icount < retired_before_running)
+                        return "cannot seek to instruction " + std::to_string(icount) +
+                               ": it is before the guest's last reboot, where the history starts";
+                    session->request_seek(icount - retired_before_running);
+                    running->interrupt_for_debugger();
+                    return std::nullopt;
+                });
+            };
         }
         hooks.vcpu_thread_id = [&] { return vcpu_thread.load(); };
         hooks.set_paused = [&](bool pause) {
@@ -777,6 +824,8 @@ int main(int argc, char** argv)
             running = &machine;
             if (debugger)
                 debugger->machine_started(machine);
+            if (replay_break && *replay_break > before)
+                machine.stop_at_retired(*replay_break - before);
             if (paused)
                 machine.pause();
             // The instruction limit is for the whole run, across restarts.
@@ -788,11 +837,18 @@ int main(int argc, char** argv)
             // QMP cont resumes it; the run goes on in the same machine.
             while (outcome.kind == RunOutcome::Kind::DebugStop) {
                 GdbStop stop = gdb_stop_of(outcome);
-                // gdb's bs or bc (a replay): the machine goes back here.
-                if (session && debugger)
-                    if (std::optional<replay::Navigator::Stop> back =
-                            session->take_reverse(machine, debugger->breakpoints(), debugger->watchpoints())) {
-                        debugger->machine_started(machine); // gdb's points, which going back took out
+                if (replay_break && before + machine.retired() >= *replay_break) {
+                    std::fprintf(stderr, "viridian: the replay stopped at instruction %llu\n",
+                                 static_cast<unsigned long long>(before + machine.retired()));
+                    replay_break.reset();
+                }
+                // gdb's bs or bc, QMP replay-seek (a replay): the machine goes back here.
+                if (session)
+                    if (std::optional<replay::Navigator::Stop> back = session->take_reverse(
+                            machine, debugger ? debugger->breakpoints() : std::vector<u64>{},
+                            debugger ? debugger->watchpoints() : std::vector<Watchpoint>{})) {
+                        if (debugger)
+                            debugger->machine_started(machine); // gdb's points, which going back took out
                         if (back->outcome.kind != RunOutcome::Kind::DebugStop) {
                             outcome = back->outcome; // the replay diverged going back
                             break;

@@ -51,6 +51,7 @@ enum class Opt : u8 {
     Replay,
     SyncInterval,
     ReplayAlterInput,
+    ReplayGoto,
     Help,
     Version
 };
@@ -89,6 +90,7 @@ constexpr OptionSpec OPTION_SPECS[] = {
     {"replay", Opt::Replay, true},
     {"sync-interval", Opt::SyncInterval, true},
     {"replay-alter-input", Opt::ReplayAlterInput, true},
+    {"replay-goto", Opt::ReplayGoto, true},
     {"help", Opt::Help, false},
     {"version", Opt::Version, false},
 };
@@ -285,6 +287,13 @@ ErrorOr<void> apply(Options& options, Opt id, std::string_view value)
         if (!n || (id == Opt::SyncInterval && *n == 0))
             return make_error(std::string(name) + ": " + quoted(value) + " is not a positive count");
         (id == Opt::SyncInterval ? options.sync_interval : options.replay_alter_input) = *n;
+        break;
+    }
+    case Opt::ReplayGoto: {
+        const std::optional<u64> n = parse_u64(value);
+        if (!n)
+            return make_error("--replay-goto: " + quoted(value) + " is not an instruction count");
+        options.replay_goto = *n;
         break;
     }
     case Opt::Incoming:
@@ -753,7 +762,7 @@ ErrorOr<Options> parse_options(std::span<const std::string_view> args)
             return make_error("option --" + std::string(name) + " takes no argument");
         }
         switch (spec->id) {
-        case Opt::Replay: case Opt::ReplayAlterInput: case Opt::Serial: case Opt::Serial2:
+        case Opt::Replay: case Opt::ReplayAlterInput: case Opt::ReplayGoto: case Opt::Serial: case Opt::Serial2:
         case Opt::Debugcon: case Opt::Qmp: case Opt::Stats: case Opt::Trace: case Opt::Jit:
         case Opt::MarkOutput: case Opt::Gdb:
         case Opt::Help: case Opt::Version:
@@ -776,9 +785,13 @@ ErrorOr<Options> parse_options(std::span<const std::string_view> args)
     if (options.replay && machine_option)
         return make_error("--replay takes the machine from the recording; --" + std::string(*machine_option) +
                           " does not go with it (only --serial, --serial2, --debugcon, --qmp, --stats, "
-                          "--trace, --jit, --mark-output, --gdb, -S)");
+                          "--trace, --jit, --mark-output, --gdb, -S, --replay-goto)");
     if (options.replay_alter_input && !options.replay)
         return make_error("--replay-alter-input needs --replay");
+    if (options.replay_goto && !options.replay)
+        return make_error("--replay-goto needs --replay");
+    if (options.replay_goto && !options.gdb && options.qmp.empty())
+        return make_error("--replay-goto stops the replay for a debugger or QMP: give --gdb or --qmp");
     if (options.sync_interval && !options.record)
         return make_error("--sync-interval needs --record");
     // A debugger writes registers and memory: input a recording does not
@@ -868,7 +881,10 @@ std::string usage_text()
            "                           that change the guest, network frames) to FILE; implies\n"
            "                           --deterministic; disks must be read-only (docs/replay.md)\n"
            "  --replay FILE            run a recording again: the machine, its files and its\n"
-           "                           input come from FILE; stops with status 9 where it diverges\n"
+           "                           input come from FILE; stops with status 9 where it diverges;\n"
+           "                           with --gdb it can run backwards (docs/replay.md)\n"
+           "  --replay-goto N          with --replay: stop (paused) at instruction N of the run\n"
+           "                           (--mark-output's count), for --gdb or --qmp\n"
            "  --sync-interval N        with --record: a sync record (registers, written memory)\n"
            "                           every N instructions (default 10000000)\n"
            "  --no-reboot              end the run when the guest reboots (default: restart it)\n"

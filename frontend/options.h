@@ -136,6 +136,9 @@ struct Options {
     std::optional<std::string> replay;
     std::optional<u64> sync_interval;
     std::optional<u64> replay_alter_input; // tests: the N-th typed byte is replayed changed
+    // --replay-goto N: the replay stops (paused) at instruction N of the run
+    // for --gdb or --qmp to take over there.
+    std::optional<u64> replay_goto;
     bool help = false;
     bool version = false;
 };

@@ -71,6 +71,7 @@ ErrorOr<Options> replay_options(const replay::RecordingHeader& header, const Opt
         options.jit = host.jit; // the JIT changes nothing the guest sees
     options.replay = host.replay;
     options.replay_alter_input = host.replay_alter_input;
+    options.replay_goto = host.replay_goto;
     options.gdb = host.gdb; // a debugger that may go back, docs/gdb.md
     options.start_paused = host.start_paused;
     options.mark_output = options.mark_output || host.mark_output;
@@ -142,9 +143,15 @@ std::optional<replay::Navigator::Stop> ReplaySession::take_reverse(Machine& mach
     const std::optional<ReverseRequest> request = std::exchange(m_reverse_request, std::nullopt);
     if (!request || !m_navigator || request->vcpu >= machine.vcpu_count())
         return std::nullopt;
-    if (request->step)
+    switch (request->kind) {
+    case ReverseRequest::Step:
         return m_navigator->step_back(machine, request->vcpu);
-    return m_navigator->continue_back(machine, request->vcpu, breakpoints, watchpoints);
+    case ReverseRequest::Continue:
+        return m_navigator->continue_back(machine, request->vcpu, breakpoints, watchpoints);
+    case ReverseRequest::Seek:
+        break;
+    }
+    return m_navigator->seek(machine, request->retired);
 }
 
 void ReplaySession::begin(Machine& machine)

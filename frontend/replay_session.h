@@ -59,7 +59,12 @@ public:
     void enable_reverse(u64 max_bytes);
     bool can_reverse() const { return m_navigator != nullptr; }
     // gdb's bs or bc on its thread `vcpu`: done by take_reverse between runs.
-    void request_reverse(unsigned vcpu, bool step) { m_reverse_request = ReverseRequest{vcpu, step}; }
+    void request_reverse(unsigned vcpu, bool step)
+    {
+        m_reverse_request = ReverseRequest{step ? ReverseRequest::Step : ReverseRequest::Continue, vcpu, 0};
+    }
+    // QMP replay-seek: to the machine's instruction count `retired`.
+    void request_seek(u64 retired) { m_reverse_request = ReverseRequest{ReverseRequest::Seek, 0, retired}; }
     // The request made since the last call, if any, carried out against
     // these breakpoints and watchpoints.
     std::optional<replay::Navigator::Stop> take_reverse(Machine& machine, const std::vector<u64>& breakpoints,
@@ -73,8 +78,9 @@ public:
 
 private:
     struct ReverseRequest {
+        enum Kind : u8 { Step, Continue, Seek } kind = Step;
         unsigned vcpu = 0;
-        bool step = false;
+        u64 retired = 0; // Seek
     };
     std::unique_ptr<replay::Recorder> m_recorder;
     std::unique_ptr<replay::Replayer> m_replayer;

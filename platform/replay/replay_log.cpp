@@ -158,13 +158,18 @@ const std::vector<u64>& Replayer::snapshot_units(size_t index) const
     return m_snapshot_points.at(m_snapshots->key(index)).units;
 }
 
+u64 Replayer::snapshot_retired(size_t index) const
+{
+    return m_snapshot_points.at(m_snapshots->key(index)).retired;
+}
+
 void Replayer::take_snapshot(Machine& machine)
 {
     // A run that went back passes its snapshots again: the ones it has stay.
     const u64 key = machine.units();
     if (m_snapshots->count() > 0 && m_snapshots->key(m_snapshots->count() - 1) >= key)
         return;
-    SnapshotPoint point{m_next, m_poll, m_serial_seen, m_syncs, m_link_up, {}};
+    SnapshotPoint point{m_next, m_poll, m_serial_seen, m_syncs, m_link_up, machine.retired(), {}};
     for (unsigned i = 0; i < machine.vcpu_count(); ++i)
         point.units.push_back(machine.vcpu_units(i));
     if (m_snapshots->take(machine, key, {}))

@@ -96,6 +96,8 @@ public:
     // Each vCPU's units at snapshot `index`.
     const std::vector<u64>& snapshot_units(size_t index) const;
     u64 snapshot_key(size_t index) const { return m_snapshots->key(index); }
+    // The machine's instruction count at snapshot `index`.
+    u64 snapshot_retired(size_t index) const;
     // Puts the machine and this replayer back to snapshot `index`.
     ErrorOr<void> rewind(size_t index, Machine& machine);
 
@@ -112,6 +114,7 @@ private:
         size_t next = 0;
         u64 poll = 0, serial_seen = 0, syncs = 0;
         bool link_up = true;
+        u64 retired = 0;        // by the machine's vCPUs together
         std::vector<u64> units; // each vCPU's
     };
     std::unique_ptr<ReplaySnapshots> m_snapshots;

@@ -43,7 +43,6 @@ Navigator::Stop Navigator::history_begin(Machine& machine, unsigned vcpu)
         stop.history_begin = false;
         return stop;
     }
-    machine.forget_round();
     stop.outcome.debug.address = machine.vcpu_state(vcpu).rip;
     return stop;
 }
@@ -70,8 +69,27 @@ Navigator::Stop Navigator::go_to(Machine& machine, Machine::Position position)
         return history_begin(machine, position.vcpu);
     if (ErrorOr<void> back = m_replayer.rewind(*index, machine); back.is_error())
         return Stop{RunOutcome::of(RunOutcome::Kind::HostStop, DIVERGED), false};
-    machine.forget_round();
     return run_to(machine, position);
+}
+
+Navigator::Stop Navigator::seek(Machine& machine, u64 retired)
+{
+    note_reached(machine);
+    if (retired < machine.retired()) {
+        size_t index = m_replayer.snapshot_count();
+        while (index > 0 && m_replayer.snapshot_retired(index - 1) > retired)
+            --index;
+        if (index == 0)
+            return history_begin(machine, 0);
+        if (ErrorOr<void> back = m_replayer.rewind(index - 1, machine); back.is_error())
+            return Stop{RunOutcome::of(RunOutcome::Kind::HostStop, DIVERGED), false};
+    }
+    machine.set_debug_points({}, {});
+    machine.stop_at_retired(retired);
+    Stop stop;
+    stop.outcome = run_once(machine);
+    machine.stop_at_retired(std::nullopt);
+    return stop;
 }
 
 Navigator::Stop Navigator::step_back(Machine& machine, unsigned vcpu)
@@ -92,7 +110,6 @@ std::optional<std::vector<Navigator::Hit>> Navigator::hits_after(Machine& machin
         failure = RunOutcome::of(RunOutcome::Kind::HostStop, DIVERGED);
         return std::nullopt;
     }
-    machine.forget_round();
     const auto arm_end = [&] {
         if (end)
             machine.stop_at_position(*end);
@@ -164,7 +181,6 @@ Navigator::Stop Navigator::continue_back(Machine& machine, unsigned vcpu, const 
         const Hit last = hits->back();
         if (ErrorOr<void> back = m_replayer.rewind(index, machine); back.is_error())
             return Stop{RunOutcome::of(RunOutcome::Kind::HostStop, DIVERGED), false};
-        machine.forget_round();
         Stop stop = run_to(machine, last.position);
         if (is_debug_stop(stop.outcome, DebugEvent::Kind::Step))
             stop.outcome = last.outcome; // reported as what it was

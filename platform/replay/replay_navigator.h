@@ -36,6 +36,11 @@ public:
     // behind (or from here when it lies ahead).
     Stop go_to(Machine& machine, Machine::Position position);
 
+    // To the point where the machine's vCPUs together have retired
+    // `retired` instructions (QMP replay-seek; the count --mark-output shows,
+    // less the machines before a reboot), stopped on the vCPU that runs next.
+    Stop seek(Machine& machine, u64 retired);
+
     // The point furthest into the run the machine has been at, in units of
     // all vCPUs together: output before it was shown already.
     u64 high_water() const { return m_high_water; }

@@ -4,6 +4,10 @@ recorded while a client sends stop/cont, system_reset (a new machine: the
 recording spans it), system_powerdown and quit; the replay, with no client,
 stops at the same instruction count with the same status. A replay with a
 client refuses system_reset, system_powerdown and migrate with an error.
+QEMU's replay commands: a replay started with --replay-goto stops there;
+query-replay, replay-break (a break in the past refused), replay-seek back
+and forward within the last machine (before its reboot refused), and the
+replay still ends as recorded.
 
 Usage: replay_qmp_test.py VIRIDIAN SPIN_GUEST_ELF"""
 import json
@@ -108,7 +112,56 @@ def main():
     _, err = process.communicate(timeout=120)
     if process.returncode != 0:
         fail('the replay with a client: status %d, %s' % (process.returncode, err.decode()))
+    replay_commands(viridian, recording, recorded, sock)
     print('replay-qmp: all checks passed')
+
+
+def wait_for_icount(client, icount):
+    for _ in range(600):
+        reply = client.command('query-replay')['return']
+        if reply['icount'] == icount:
+            return reply
+        time.sleep(0.05)
+    fail('the replay never got to instruction %d (at %s)' % (icount, reply))
+
+
+def replay_commands(viridian, recording, recorded, sock):
+    os.unlink(sock) if os.path.exists(sock) else None
+    goto = recorded // 3
+    process = subprocess.Popen([viridian, '--replay', recording, '--stats', '--replay-goto', str(goto),
+                                '--qmp', 'unix:%s,server,wait=on' % sock],
+                               stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    client = Client(sock)
+    info = wait_for_icount(client, goto)
+    if info['mode'] != 'play' or info['filename'] != recording:
+        fail('query-replay: %s' % info)
+    if client.command('query-status')['return']['status'] != 'paused':
+        fail('--replay-goto did not leave the replay paused')
+    print('--replay-goto %d: paused there, query-replay %s' % (goto, info))
+    target = recorded - 1000
+    if 'error' not in client.command('replay-break', {'icount': goto - 1}):
+        fail('a replay-break in the past was not refused')
+    if 'return' not in client.command('replay-break', {'icount': target}):
+        fail('replay-break failed')
+    client.command('cont')
+    wait_for_icount(client, target)
+    print('replay-break %d: stopped there' % target)
+    for seek in (recorded - 50000, recorded - 20000):
+        reply = client.command('replay-seek', {'icount': seek})
+        if 'return' not in reply:
+            fail('replay-seek %d: %s' % (seek, reply))
+        wait_for_icount(client, seek)
+        print('replay-seek %d: there' % seek)
+    reply = client.command('replay-seek', {'icount': 10})
+    if 'error' not in reply:
+        fail('a seek to before the reboot was not refused')
+    print('replay-seek before the reboot: %s' % reply['error']['desc'])
+    client.command('cont')
+    _, err = process.communicate(timeout=120)
+    text = err.decode()
+    if process.returncode != 0 or instructions(text) != recorded or 'replayed to the recording' not in text:
+        fail('the replay that went back and forth: status %d, %s' % (process.returncode, text))
+    print('after seeking back and forth the replay ends as recorded (%d instructions)' % recorded)
 
 
 main()

@@ -46,6 +46,9 @@ TEST_CASE("--record refuses a writable disk and snapshots")
     CHECK(contains(parse_error({"--sync-interval", "5"}), "needs --record"));
     CHECK(contains(parse_error({"--record", "r", "--gdb", "tcp::1234"}), "--gdb does not go with --record"));
     CHECK(contains(parse_error({"--replay-alter-input", "5"}), "needs --replay"));
+    CHECK(contains(parse_error({"--replay-goto", "5"}), "needs --replay"));
+    CHECK(contains(parse_error({"--replay", "r", "--replay-goto", "5"}), "give --gdb or --qmp"));
+    CHECK(contains(parse_error({"--replay", "r", "--replay-goto", "x", "--gdb", "tcp::1"}), "not an instruction count"));
 }
 
 TEST_CASE("the usage text lists --record, --replay and --sync-interval")
@@ -79,12 +82,12 @@ TEST_CASE("a replay takes the host's serial targets and --jit only when given")
     CHECK(merged.value().deterministic);
 }
 
-TEST_CASE("a replay takes a debugger, -S and --mark-output from the host's command line")
+TEST_CASE("a replay takes a debugger, -S, --mark-output and --replay-goto from the host's command line")
 {
     replay::RecordingHeader header;
     header.args = {"--cpus", "2", "--deterministic"};
     const std::vector<std::string_view> host_args = {"--replay", "r.vrr", "--gdb", "tcp::1234", "-S",
-                                                     "--mark-output"};
+                                                     "--mark-output", "--replay-goto", "1234"};
     ErrorOr<Options> host = parse(host_args);
     REQUIRE_FALSE(host.is_error());
     ErrorOr<Options> merged = replay_options(header, host.value(), host_args);
@@ -92,5 +95,6 @@ TEST_CASE("a replay takes a debugger, -S and --mark-output from the host's comma
     REQUIRE(merged.value().gdb);
     CHECK(merged.value().start_paused);
     CHECK(merged.value().mark_output);
+    CHECK(merged.value().replay_goto == 1234u);
     CHECK(merged.value().cpus == 2);
 }
