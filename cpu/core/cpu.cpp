@@ -498,7 +498,10 @@ RunExit Cpu::run(u64 budget)
             previous = nullptr;
             continue;
         }
-        if (used() == used_before) [[unlikely]]
+        // A debugger's breakpoint on the block's first instruction (or any
+        // stop asked for before it ran) ends the run without progress: no
+        // stall, which would count a unit the instruction has not used.
+        if (used() == used_before && !m_stop_requested) [[unlikely]]
             ++m_stalls;
         // A block that may be freed (uncached, or invalidated while running) is never chained.
         previous = (last == m_uncached.get() || m_blocks.generation() != generation) ? nullptr

@@ -68,8 +68,12 @@ RunOutcome Machine::debug_stop(unsigned index)
 
 RunOutcome Machine::position_stop(unsigned index)
 {
-    m_stop_position.reset();
-    m_stop_retired.reset();
+    // Only the stop points reached go: a QMP break further on stays while
+    // a debugger steps.
+    if (m_stop_position && m_stop_position->vcpu == index && m_stop_position->units <= vcpu_units(index))
+        m_stop_position.reset();
+    if (m_stop_retired && retired() >= *m_stop_retired)
+        m_stop_retired.reset();
     m_round.in_slice = true;
     RunOutcome outcome = RunOutcome::of(RunOutcome::Kind::DebugStop);
     outcome.vcpu = index;

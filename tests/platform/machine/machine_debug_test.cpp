@@ -245,14 +245,18 @@ TEST_CASE("A run stopped at positions and breakpoints schedules its vCPUs as an 
             machine->stop_at_position(position);
             REQUIRE(machine->run({}, TOTAL - machine->retired()).kind == RunOutcome::Kind::DebugStop);
         }
-        machine->set_debug_points({0x8000 + 1}, {});
-        for (int i = 0; i < 3; ++i) {
-            REQUIRE(machine->run({}, TOTAL - machine->retired()).kind == RunOutcome::Kind::DebugStop);
-            // Off the breakpoint without the step (which holds the others).
-            machine->stop_at_position(Machine::Position{1, machine->vcpu_units(1) + 1});
-            machine->set_debug_points({}, {});
-            REQUIRE(machine->run({}, TOTAL - machine->retired()).kind == RunOutcome::Kind::DebugStop);
-            machine->set_debug_points({0x8000 + 1}, {});
+        // Inside a block (the AP's jmp) and at a block's first instruction
+        // (the AP's loop head, where translated code enters).
+        for (const u64 breakpoint : {0x8000 + 1, 0x8000}) {
+            machine->set_debug_points({breakpoint}, {});
+            for (int i = 0; i < 3; ++i) {
+                REQUIRE(machine->run({}, TOTAL - machine->retired()).kind == RunOutcome::Kind::DebugStop);
+                // Off the breakpoint without the step (which holds the others).
+                machine->stop_at_position(Machine::Position{1, machine->vcpu_units(1) + 1});
+                machine->set_debug_points({}, {});
+                REQUIRE(machine->run({}, TOTAL - machine->retired()).kind == RunOutcome::Kind::DebugStop);
+                machine->set_debug_points({breakpoint}, {});
+            }
         }
         machine->set_debug_points({}, {});
         run_to(*machine, TOTAL);
@@ -284,4 +288,21 @@ TEST_CASE("A stop at an instruction count lands on it exactly and the run goes o
         CHECK(machine->vcpu_units(v) == reference->vcpu_units(v));
         CHECK(machine->vcpu_state(v).rip == reference->vcpu_state(v).rip);
     }
+}
+
+TEST_CASE("A position stop leaves an instruction-count stop further on armed, and the other way round")
+{
+    auto machine = smp_machine();
+    machine->stop_at_retired(100'000);
+    machine->stop_at_position(Machine::Position{0, 1'000});
+    REQUIRE(machine->run({}, 1'000'000).kind == RunOutcome::Kind::DebugStop);
+    CHECK(machine->vcpu_units(0) == 1'000);
+    REQUIRE(machine->run({}, 1'000'000).kind == RunOutcome::Kind::DebugStop);
+    CHECK(machine->retired() == 100'000);
+    machine->stop_at_position(Machine::Position{1, 200'000});
+    machine->stop_at_retired(150'000);
+    REQUIRE(machine->run({}, 1'000'000).kind == RunOutcome::Kind::DebugStop);
+    CHECK(machine->retired() == 150'000);
+    REQUIRE(machine->run({}, 1'000'000).kind == RunOutcome::Kind::DebugStop);
+    CHECK(machine->vcpu_units(1) == 200'000);
 }
