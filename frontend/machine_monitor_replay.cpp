@@ -5,15 +5,6 @@
 // with one vCPU.
 #include "frontend/machine_monitor.h"
 
-namespace {
-
-QmpError play_only(const char* command)
-{
-    return qmp_error(std::string(command) + " is allowed only in play mode");
-}
-
-} // namespace
-
 void MachineMonitor::add_replay_commands()
 {
     m_commands.add("query-replay", {}, [this](const Json&) -> QmpResult {
@@ -25,25 +16,21 @@ void MachineMonitor::add_replay_commands()
             info["filename"] = m_hooks.replay_file;
         return info;
     });
-    m_commands.add("replay-break", {{"icount", QmpType::Integer}}, [this](const Json& args) -> QmpResult {
-        if (m_hooks.replay_mode != "play" || !m_hooks.replay_break)
-            return play_only("replay-break");
-        if (std::optional<std::string> refused = m_hooks.replay_break(args["icount"].get<u64>()))
-            return qmp_error(*refused);
-        return Json::object();
-    });
-    m_commands.add("replay-delete-break", {}, [this](const Json&) -> QmpResult {
-        if (m_hooks.replay_mode != "play" || !m_hooks.replay_break)
-            return play_only("replay-delete-break");
-        if (std::optional<std::string> refused = m_hooks.replay_break(std::nullopt))
-            return qmp_error(*refused);
-        return Json::object();
-    });
-    m_commands.add("replay-seek", {{"icount", QmpType::Integer}}, [this](const Json& args) -> QmpResult {
-        if (m_hooks.replay_mode != "play" || !m_hooks.replay_seek)
-            return play_only("replay-seek");
-        if (std::optional<std::string> refused = m_hooks.replay_seek(args["icount"].get<u64>()))
-            return qmp_error(*refused);
-        return Json::object();
-    });
+    // The commands that move the replay: play mode only, and the hook
+    // answers (an error message or nothing).
+    const auto moving = [this](const char* name, std::vector<QmpParam> args,
+                               std::function<std::optional<std::string>(const Json&)> act) {
+        m_commands.add(name, std::move(args), [this, name, act](const Json& a) -> QmpResult {
+            if (m_hooks.replay_mode != "play" || !m_hooks.replay_break || !m_hooks.replay_seek)
+                return qmp_error(std::string(name) + " is allowed only in play mode");
+            if (std::optional<std::string> refused = act(a))
+                return qmp_error(*refused);
+            return Json::object();
+        });
+    };
+    moving("replay-break", {{"icount", QmpType::Integer}},
+           [this](const Json& a) { return m_hooks.replay_break(a["icount"].get<u64>()); });
+    moving("replay-delete-break", {}, [this](const Json&) { return m_hooks.replay_break(std::nullopt); });
+    moving("replay-seek", {{"icount", QmpType::Integer}},
+           [this](const Json& a) { return m_hooks.replay_seek(a["icount"].get<u64>()); });
 }

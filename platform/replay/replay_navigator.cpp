@@ -47,13 +47,16 @@ Navigator::Stop Navigator::history_begin(Machine& machine, unsigned vcpu)
     return stop;
 }
 
-Navigator::Stop Navigator::run_to(Machine& machine, Machine::Position position)
+Navigator::Stop Navigator::run_to(Machine& machine, std::optional<Machine::Position> position,
+                                  std::optional<u64> retired)
 {
     machine.set_debug_points({}, {});
     machine.stop_at_position(position);
+    machine.stop_at_retired(retired);
     Stop stop;
     stop.outcome = run_once(machine);
     machine.stop_at_position(std::nullopt);
+    machine.stop_at_retired(std::nullopt);
     return stop;
 }
 
@@ -84,12 +87,7 @@ Navigator::Stop Navigator::seek(Machine& machine, u64 retired)
         if (ErrorOr<void> back = m_replayer.rewind(index - 1, machine); back.is_error())
             return Stop{RunOutcome::of(RunOutcome::Kind::HostStop, DIVERGED), false};
     }
-    machine.set_debug_points({}, {});
-    machine.stop_at_retired(retired);
-    Stop stop;
-    stop.outcome = run_once(machine);
-    machine.stop_at_retired(std::nullopt);
-    return stop;
+    return run_to(machine, std::nullopt, retired);
 }
 
 Navigator::Stop Navigator::step_back(Machine& machine, unsigned vcpu)

@@ -56,8 +56,9 @@ private:
     // The latest snapshot where `vcpu` had at most `units` units.
     std::optional<size_t> snapshot_before(unsigned vcpu, u64 units) const;
     Stop history_begin(Machine& machine, unsigned vcpu);
-    // Runs from where the machine is to `position`, breakpoints off.
-    Stop run_to(Machine& machine, Machine::Position position);
+    // Runs from where the machine is to `position` or to the instruction
+    // count `retired`, breakpoints off.
+    Stop run_to(Machine& machine, std::optional<Machine::Position> position, std::optional<u64> retired = {});
     // From snapshot `index`, the hits before `end` (or before the next
     // snapshot when none), in the order they happen.
     std::optional<std::vector<Hit>> hits_after(Machine& machine, size_t index,

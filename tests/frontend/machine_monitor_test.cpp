@@ -306,3 +306,19 @@ TEST_CASE("set_link takes the adapter's link down and up, and names no other dev
     CHECK(error["error"]["desc"] == "Device 'net9' not found");
     CHECK(links.size() == 2);
 }
+
+TEST_CASE("query-replay says none outside a recording, and the replay commands need play mode")
+{
+    Fixture f;
+    std::vector<Json> replies = f.execute(R"({"execute": "query-replay"})");
+    REQUIRE(replies.size() == 1);
+    CHECK(replies[0]["return"] == Json{{"mode", "none"}, {"icount", 0}});
+    for (const char* command : {"replay-break", "replay-seek"}) {
+        replies = f.execute(std::string(R"({"execute": ")") + command + R"(", "arguments": {"icount": 5}})");
+        REQUIRE(replies.size() == 1);
+        CHECK(replies[0]["error"]["desc"] == std::string(command) + " is allowed only in play mode");
+    }
+    replies = f.execute(R"({"execute": "replay-seek"})");
+    REQUIRE(replies.size() == 1);
+    CHECK(replies[0].contains("error")); // icount is required
+}
