@@ -126,11 +126,17 @@ std::optional<std::vector<Navigator::Hit>> Navigator::hits_after(Machine& machin
             return std::nullopt;
         }
         const Machine::Position here = machine.position_of(outcome.vcpu);
-        if (end && here == *end)
-            break; // a watchpoint that fired where the search began is not behind it
+        if (outcome.debug.kind != DebugEvent::Kind::Breakpoint) {
+            // A watchpoint stops after the access; going backwards, the stop
+            // is before it, where the value is the old one (gdb then says
+            // "Old value" and "New value" as in rr). An access that ended
+            // where the search began is the first one behind it.
+            hits.push_back({Machine::Position{here.vcpu, here.units - 1}, outcome});
+            if (end && here == *end)
+                break;
+            continue;
+        }
         hits.push_back({here, outcome});
-        if (outcome.debug.kind != DebugEvent::Kind::Breakpoint)
-            continue; // a watchpoint stops after its access: on from there
         // Off the breakpoint: that vCPU's next unit with the breakpoints out
         // (one unit inside the slice it stopped in, so nothing else runs).
         machine.set_debug_points({}, watchpoints);
@@ -143,7 +149,8 @@ std::optional<std::vector<Navigator::Hit>> Navigator::hits_after(Machine& machin
                 failure = off;
                 return std::nullopt;
             }
-            hits.push_back({machine.position_of(off.vcpu), off});
+            const Machine::Position access = machine.position_of(off.vcpu);
+            hits.push_back({Machine::Position{access.vcpu, access.units - 1}, off});
         }
         machine.set_debug_points(breakpoints, watchpoints);
         arm_end();

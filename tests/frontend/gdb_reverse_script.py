@@ -16,6 +16,7 @@ from gdb_checks import check, read, value  # noqa: E402
 env = os.environ
 START = int(env["ADDR__start"], 16)
 COUNTER, AFTER_INC = int(env["ADDR_counter"], 16), int(env["ADDR_after_inc"], 16)
+COUNT_LOOP = int(env["ADDR_count_loop"], 16)
 
 
 def counter():
@@ -53,6 +54,13 @@ check(value("$pc") == AFTER_INC and counter() == 2, "reverse-continue: the previ
 run("reverse-continue")
 check(value("$pc") == AFTER_INC and counter() == 1, "reverse-continue: the one before (counter 1)")
 
+# A watchpoint going backwards stops before the write that changed the
+# value (gdb: "Old value = 1, New value = 0" is the earlier write undone).
+run("delete")
+run("watch *(long *)%#x" % COUNTER)
+run("reverse-continue")
+check(value("$pc") == COUNT_LOOP and counter() == 0, "reverse-continue with a watchpoint: before the first "
+      "increment, the counter 0 (pc %#x, counter %d)" % (value("$pc"), counter()))
 run("delete")
 run("reverse-continue")
 check(value("$pc") == START, "reverse-continue without breakpoints: back at the start (no history)")
