@@ -9,6 +9,7 @@
 #include "frontend/run_report.h"
 #include "frontend/tracer.h"
 #include "platform/block/image_format.h"
+#include "platform/block/overlay_image.h"
 #include "platform/host/command_queue.h"
 #include "platform/host/event_loop.h"
 #include "platform/machine/machine.h"
@@ -228,14 +229,17 @@ int main(int argc, char** argv)
     for (const DriveSpec& drive : options.drives) {
         OpenOptions open;
         open.format = drive.format;
-        open.read_only = drive.read_only;
+        open.read_only = drive.read_only || drive.snapshot;
         open.cache = cache_mode(drive);
         BlockResult<OpenedImage> opened = open_image(drive.file, open);
         if (opened.is_error())
             return fail("--drive: " + opened.error().message);
         if (opened.value().probed_raw)
             std::fprintf(stderr, "%s\n", raw_probe_warning(drive.file).c_str());
-        config.drives.push_back({std::shared_ptr<BlockImage>(std::move(opened.value().image)),
+        std::unique_ptr<BlockImage> image = std::move(opened.value().image);
+        if (drive.snapshot && !drive.read_only)
+            image = make_memory_overlay(std::move(image));
+        config.drives.push_back({std::shared_ptr<BlockImage>(std::move(image)),
                                  *drive.index, drive.media == DriveSpec::Media::Cdrom,
                                  drive.interface == DriveSpec::Interface::Scsi});
     }

@@ -426,6 +426,8 @@ ErrorOr<DriveSpec> parse_drive_spec(std::string_view text)
                 return bad("media=" + quoted(value) + " is not disk or cdrom");
         } else if (key == "readonly") {
             TRY(on_off(drive.read_only));
+        } else if (key == "snapshot") {
+            TRY(on_off(drive.snapshot));
         } else if (key == "cache") {
             if (value == "writeback")
                 drive.cache = DriveSpec::Cache::Writeback;
@@ -802,9 +804,10 @@ ErrorOr<Options> parse_options(std::span<const std::string_view> args)
         return make_error("--record starts from power-on: it does not go with --incoming or --save-at");
     if (options.record)
         for (const DriveSpec& drive : options.drives)
-            if (drive.media != DriveSpec::Media::Cdrom && !drive.read_only)
+            if (drive.media != DriveSpec::Media::Cdrom && !drive.read_only && !drive.snapshot)
                 return make_error("--record: the disk '" + drive.file +
-                                  "' is writable; a recording needs its disks unchanged (readonly=on)");
+                                  "' is writable; a recording needs its disks unchanged (readonly=on, or "
+                                  "snapshot=on to keep the guest's writes in memory)");
     if (options.initrd && !options.kernel)
         return make_error("--initrd needs --kernel");
     if (options.bios && (options.kernel || options.demo))
@@ -834,7 +837,7 @@ std::string usage_text()
            "  --serial2 stdio|none|file:PATH\n"
            "                           where COM2 output goes (default none: discarded)\n"
            "  --drive file=PATH[,format=raw|vpc|vhdx][,if=ide|scsi][,media=disk|cdrom][,index=N]\n"
-           "          [,readonly=on][,cache=writeback|unsafe|none]\n"
+           "          [,readonly=on][,snapshot=on][,cache=writeback|unsafe|none]\n"
            "                           a disk or CD-ROM on the IDE controller (index 0-3), or a disk on\n"
            "                           the synthetic SCSI controller on VMBus (if=scsi, index = LUN 0-63);\n"
            "                           repeatable (docs/storage.md, docs/vmbus.md)\n"

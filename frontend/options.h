@@ -54,7 +54,7 @@ struct QmpSpec {
 
 // --drive, in QEMU's -drive spelling: file=PATH[,format=raw|vpc|vhd|vhdx]
 // [,if=ide|scsi][,media=disk|cdrom][,readonly=on|off]
-// [,cache=writeback|unsafe|none][,index=N] (docs/storage.md).
+// [,cache=writeback|unsafe|none][,index=N][,snapshot=on|off] (docs/storage.md).
 struct DriveSpec {
     enum class Interface : u8 { Ide, Scsi };
     enum class Media : u8 { Disk, Cdrom };
@@ -67,6 +67,9 @@ struct DriveSpec {
     Interface interface = Interface::Ide;
     Media media = Media::Disk;
     bool read_only = false; // a cdrom always is
+    // snapshot=on: the image opens read-only and the guest's writes stay in
+    // memory (platform/block/overlay_image.h), as QEMU's -drive snapshot=on.
+    bool snapshot = false;
     Cache cache = Cache::Writeback;
     // IDE: 0 primary master, 1 primary slave, 2 secondary master, 3
     // secondary slave. SCSI: the LUN. parse_options gives a drive without

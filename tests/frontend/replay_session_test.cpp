@@ -42,6 +42,8 @@ TEST_CASE("--record refuses a writable disk and snapshots")
 {
     CHECK(contains(parse_error({"--record", "r", "--drive", "file=disk.img,format=raw"}), "is writable"));
     CHECK_FALSE(parse({"--record", "r", "--drive", "file=disk.img,format=raw,readonly=on"}).is_error());
+    CHECK_FALSE(parse({"--record", "r", "--drive", "file=disk.img,format=raw,snapshot=on"}).is_error());
+    CHECK(contains(parse_error({"--record", "r", "--drive", "file=disk.img,snapshot=maybe"}), "is not 'on' or 'off'"));
     CHECK(contains(parse_error({"--record", "r", "--save-at", "5,file:x"}), "--save-at"));
     CHECK(contains(parse_error({"--sync-interval", "5"}), "needs --record"));
     CHECK(contains(parse_error({"--record", "r", "--gdb", "tcp::1234"}), "--gdb does not go with --record"));

@@ -54,4 +54,21 @@ fi
 
 boot "dd if=/dev/sda bs=1M skip=4 count=2 iflag=direct | sha256sum" --deterministic
 has "^$pattern_sum " || fail "the second (deterministic) boot did not read the pattern back"
+
+# snapshot=on, recorded: the guest overwrites its pattern and reads the new
+# bytes back, the image file keeps the old ones, and the replay (whose
+# command line has snapshot=on too) prints the same.
+cp "$work/disk.img" "$work/before.img"
+run="dd if=/dev/urandom of=/dev/sda bs=1M seek=4 count=2 oflag=direct; sync; dd if=/dev/sda bs=1M skip=4 count=2 iflag=direct | sha256sum"
+timeout 300 "$viridian" --enlightenments off --drive file="$work/disk.img,format=raw,snapshot=on" \
+    --kernel "$guest/vmlinuz" --initrd "$guest/initramfs.cpio.gz" --record "$work/run.vrr" \
+    --append "console=ttyS0 panic=-1 viridian.modules=ata_piix,sd_mod viridian.run=\"$run\"" \
+    >"$work/out" 2>"$work/err" </dev/null || { cat "$work/err"; fail "the recorded snapshot=on boot failed"; }
+has "viridian-guest: exit status 0" || fail "the snapshot=on guest's command failed"
+has "^$pattern_sum " && fail "the snapshot=on guest read its old pattern after overwriting it"
+cmp -s "$work/disk.img" "$work/before.img" || fail "snapshot=on changed the image file"
+timeout 300 "$viridian" --replay "$work/run.vrr" >"$work/replayed" 2>"$work/err" </dev/null ||
+    { cat "$work/err"; fail "the snapshot=on replay failed"; }
+cmp -s "$work/out" "$work/replayed" || fail "the snapshot=on replay printed other output"
+echo "linux-ide: snapshot=on keeps the file, and its recording replays"
 echo "linux-ide: ok"
