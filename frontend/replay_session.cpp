@@ -117,6 +117,11 @@ ErrorOr<std::unique_ptr<ReplaySession>> ReplaySession::replay(replay::Recording 
                               std::to_string(now.value().size) + " now, or other content)");
     }
     auto session = std::make_unique<ReplaySession>();
+    if (recording.cut_short)
+        std::fprintf(stderr,
+                     "viridian: --replay: the recording was cut short (killed?); it replays to its last sync "
+                     "record, instruction %llu of its last machine\n",
+                     static_cast<unsigned long long>(recording.records.back().retired));
     session->m_replayer = std::make_unique<replay::Replayer>(std::move(recording));
     if (alter_input)
         session->m_replayer->alter_serial_input(*alter_input);
@@ -188,7 +193,8 @@ int ReplaySession::finish(RunOutcome::Kind kind, int status, u64 machine_retired
         std::fprintf(stderr, "viridian: %s\n", differs->c_str());
         return replay::DIVERGED;
     }
-    std::fprintf(stderr, "viridian: replayed to the recording's end: %llu instructions, %llu sync records matched\n",
+    std::fprintf(stderr, "viridian: replayed to the recording's %s: %llu instructions, %llu sync records matched\n",
+                 m_replayer->cut_short() ? "last sync record (it was cut short)" : "end",
                  static_cast<unsigned long long>(total_retired),
                  static_cast<unsigned long long>(m_replayer->syncs_checked()));
     return status;

@@ -110,8 +110,12 @@ void encode_record(std::string& out, const Record& r, u64& last_poll)
 
 bool valid_input_kind(u8 kind) { return kind >= 1 && kind <= 6; }
 
-ErrorOr<std::vector<u8>> inflate_stream(std::span<const u8> in)
+// The decompressed event stream; `cut_short` says the input ended inside
+// it (the bytes decoded up to there are returned: the writer flushes at
+// every sync record, so a killed recording's prefix decodes).
+ErrorOr<std::vector<u8>> inflate_stream(std::span<const u8> in, bool& cut_short)
 {
+    cut_short = false;
     z_stream z{};
     if (inflateInit(&z) != Z_OK)
         return make_error("cannot start zlib");
@@ -138,8 +142,10 @@ ErrorOr<std::vector<u8>> inflate_stream(std::span<const u8> in)
         return out;
     if (status == Z_STREAM_END)
         return make_error("damaged: bytes after the end of the event stream");
-    if (status == Z_BUF_ERROR)
-        return make_error("truncated: the event stream does not end (was the recording killed?)");
+    if (status == Z_BUF_ERROR) {
+        cut_short = true;
+        return out;
+    }
     return make_error("damaged: the event stream does not decompress");
 }
 
@@ -195,6 +201,33 @@ ErrorOr<FileIdentity> identify_file(const std::string& role, const std::string& 
     return id;
 }
 
+namespace {
+
+// A killed recording: its records to the last sync record, where the replay
+// stops as if the host had stopped it. Without a sync record there is
+// nothing a replay could check, so nothing to replay.
+ErrorOr<Recording> replayable_prefix(Recording rec)
+{
+    size_t last_sync = rec.records.size();
+    for (size_t i = 0; i < rec.records.size(); ++i)
+        if (rec.records[i].type == Record::Type::Sync)
+            last_sync = i;
+    if (last_sync == rec.records.size())
+        return make_error("truncated: the event stream does not end and holds no sync record to replay to "
+                          "(was the recording killed at once?)");
+    rec.records.resize(last_sync + 1);
+    Record end;
+    end.type = Record::Type::End;
+    end.poll = rec.records.back().poll;
+    end.retired = rec.records.back().retired;
+    end.end_kind = static_cast<u8>(RunOutcome::Kind::HostStop);
+    rec.records.push_back(end);
+    rec.cut_short = true;
+    return rec;
+}
+
+} // namespace
+
 ErrorOr<Recording> parse_recording(std::span<const u8> bytes)
 {
     if (bytes.size() < PREAMBLE || std::memcmp(bytes.data(), MAGIC, sizeof MAGIC) != 0)
@@ -238,7 +271,8 @@ ErrorOr<Recording> parse_recording(std::span<const u8> bytes)
     if (!r.ok() || !r.at_end() || can_wake > 1)
         return make_error("damaged: the header does not parse");
 
-    ErrorOr<std::vector<u8>> stream = inflate_stream(bytes.subspan(PREAMBLE + header_length + 4));
+    bool cut_short = false;
+    ErrorOr<std::vector<u8>> stream = inflate_stream(bytes.subspan(PREAMBLE + header_length + 4), cut_short);
     if (stream.is_error())
         return stream.error();
     ByteReader s(stream.value());
@@ -292,6 +326,10 @@ ErrorOr<Recording> parse_recording(std::span<const u8> bytes)
         if (s.ok())
             rec.records.push_back(std::move(rr));
     }
+    if (cut_short && ended)
+        return make_error("truncated: the event stream's end is cut short");
+    if (cut_short)
+        return replayable_prefix(std::move(rec));
     if (!s.ok())
         return make_error("damaged: a record is cut short");
     if (!ended)

@@ -66,6 +66,10 @@ struct Record {
 struct Recording {
     RecordingHeader header;
     std::vector<Record> records; // the last one is the End
+    // The file was cut short (a killed recording's PATH.tmp): the records
+    // are its prefix up to the last sync record, and the End is a host stop
+    // there that the file does not hold (its total count is unknown).
+    bool cut_short = false;
 };
 
 // The build a recording must be replayed by (snapshot.h build_identity).

@@ -77,6 +77,10 @@ public:
     bool replaying() const override { return true; }
     bool nic_link_up() const { return m_link_up; }
     const RecordingHeader& header() const { return m_recording.header; }
+    // The recording was cut short (recording.h): replayed to its last sync record.
+    bool cut_short() const { return m_recording.cut_short; }
+    // Where the replay ends: the End record's machine instruction count.
+    u64 end_retired() const { return m_recording.records.back().retired; }
     // For tests of divergence: the n-th typed byte (from 0) of the log is
     // delivered with its low bit flipped.
     void alter_serial_input(u64 n) { m_alter = n; }

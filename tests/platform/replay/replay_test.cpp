@@ -216,12 +216,55 @@ TEST_CASE("A recording with a damaged header or event stream is refused")
 
 TEST_CASE("A truncated recording is refused as truncated")
 {
-    const std::vector<u8> good = serialize_recording(sample_recording());
+    Recording no_sync = sample_recording();
+    no_sync.records.erase(no_sync.records.begin() + 2); // the sync record
+    const std::vector<u8> good = serialize_recording(no_sync);
     const std::vector<u8> cut(good.begin(), good.end() - 6);
     CHECK(refusal(cut).find("truncated") != std::string::npos);
     Recording no_end = sample_recording();
     no_end.records.pop_back();
     CHECK(refusal(serialize_recording(no_end)).find("no end record") != std::string::npos);
+}
+
+TEST_CASE("A killed recording replays to its last sync record and stops there as the host had")
+{
+    const std::string path = temporary_path("killed.vrr");
+    const Recorded recorded = record_echo(path, {{3, 'a'}, {5, 'b'}, {9, 'q'}});
+    REQUIRE(recorded.com1 == "abq");
+    // The same records written as the recorder writes them (flushed at
+    // each sync record) and never finished: the .tmp a killed run leaves.
+    ErrorOr<Recording> whole = read_recording(path);
+    REQUIRE_FALSE(whole.is_error());
+    const std::string killed = temporary_path("killed-2.vrr");
+    ErrorOr<std::unique_ptr<RecordingWriter>> writer = RecordingWriter::create(killed, whole.value().header);
+    REQUIRE_FALSE(writer.is_error());
+    for (size_t i = 0; i + 1 < whole.value().records.size(); ++i) {
+        REQUIRE_FALSE(writer.value()->append(whole.value().records[i]).is_error());
+        if (whole.value().records[i].type == Record::Type::Sync)
+            REQUIRE_FALSE(writer.value()->flush().is_error());
+    }
+    ErrorOr<Recording> cut = read_recording(killed + ".tmp");
+    REQUIRE_MESSAGE(!cut.is_error(), cut.error().message);
+    CHECK(cut.value().cut_short);
+    const Record& end = cut.value().records.back();
+    CHECK(end.type == Record::Type::End);
+    CHECK(end.end_kind == static_cast<u8>(RunOutcome::Kind::HostStop));
+    REQUIRE(cut.value().records.size() >= 2);
+    CHECK(cut.value().records[cut.value().records.size() - 2].type == Record::Type::Sync);
+
+    Replayer replayer(cut.release_value());
+    EchoMachine t;
+    t.machine->set_input_log(&replayer);
+    replayer.begin(*t.machine);
+    const RunOutcome outcome = t.machine->run();
+    CHECK(outcome.kind == RunOutcome::Kind::HostStop);
+    CHECK(t.machine->retired() == end.retired);
+    CHECK_FALSE(replayer.divergence());
+    CHECK_FALSE(replayer.check_end(outcome.kind, outcome.status, t.machine->retired()));
+    CHECK(recorded.com1.starts_with(t.com1));
+    writer.value().reset();
+    std::remove(path.c_str());
+    std::remove((killed + ".tmp").c_str());
 }
 
 TEST_CASE("A recording is written to a temporary file and renamed when the run ends")
@@ -234,10 +277,12 @@ TEST_CASE("A recording is written to a temporary file and renamed when the run e
         REQUIRE_FALSE(writer.value()->append(rec.records[i]).is_error());
     REQUIRE_FALSE(writer.value()->flush().is_error());
     CHECK(::access(path.c_str(), F_OK) != 0);
-    // What was flushed is a readable prefix, refused as unfinished.
+    // What was flushed is a readable prefix, replayable to its sync record.
     ErrorOr<Recording> prefix = read_recording(path + ".tmp");
-    REQUIRE(prefix.is_error());
-    CHECK(prefix.error().message.find("truncated") != std::string::npos);
+    REQUIRE_FALSE(prefix.is_error());
+    CHECK(prefix.value().cut_short);
+    CHECK(prefix.value().records.size() == rec.records.size()); // the inputs, the sync and an End there
+    CHECK(prefix.value().records.back().retired == rec.records[2].retired);
     REQUIRE_FALSE(writer.value()->finish(rec.records.back()).is_error());
     CHECK(::access((path + ".tmp").c_str(), F_OK) != 0);
     ErrorOr<Recording> read = read_recording(path);
