@@ -89,7 +89,6 @@ private:
     void handle(const vmbus::Packet& packet);
     void execute_srb(const vmbus::Packet& packet, std::vector<u8> reply);
     void srb_done(const std::shared_ptr<Pending>& pending, const ScsiTarget::Result& result);
-    bool copy_guest(const std::vector<vmbus::GpaRange>& ranges, std::span<u8> buffer, bool to_guest);
     void complete(u64 transaction_id, std::vector<u8> reply, u32 status);
     void send(u64 transaction_id, std::vector<u8> body);
     void flush_backlog();

@@ -52,6 +52,30 @@ std::optional<std::vector<GpaRange>> parse_gpa_ranges(std::span<const u8> extra)
     return ranges;
 }
 
+bool copy_ranges(GuestMemory memory, const std::vector<GpaRange>& ranges, std::span<u8> buffer,
+                 bool to_guest)
+{
+    size_t done = 0;
+    for (const GpaRange& r : ranges) {
+        u64 offset = r.byte_offset;
+        u64 left = std::min<u64>(r.byte_count, buffer.size() - done);
+        while (left > 0) {
+            const u64 page = offset / PAGE_SIZE, in_page = offset % PAGE_SIZE;
+            const size_t chunk = static_cast<size_t>(std::min<u64>(left, PAGE_SIZE - in_page));
+            const GuestPhys at = r.pfns[page] * PAGE_SIZE + in_page;
+            const std::span<u8> piece = buffer.subspan(done, chunk);
+            if (!(to_guest ? memory.write(at, piece) : memory.read(at, piece)))
+                return false;
+            done += chunk;
+            offset += chunk;
+            left -= chunk;
+        }
+        if (done == buffer.size())
+            return true;
+    }
+    return done == buffer.size();
+}
+
 std::optional<RingPair> RingPair::create(GuestMemory memory, std::span<const u64> pfns,
                                          u32 downstream_offset)
 {

@@ -57,6 +57,10 @@ struct GpaRange {
 // The ranges of a GPA-direct packet's `extra` bytes {u32 reserved, u32
 // range_count, ranges}; nothing when a count or length does not fit.
 std::optional<std::vector<GpaRange>> parse_gpa_ranges(std::span<const u8> extra);
+// Copies between `buffer` and the ranges' bytes in order, until the buffer
+// is full; false when the ranges hold fewer bytes or a page is not RAM.
+bool copy_ranges(GuestMemory memory, const std::vector<GpaRange>& ranges, std::span<u8> buffer,
+                 bool to_guest);
 
 class RingPair {
 public:
