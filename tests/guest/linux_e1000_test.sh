@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# e1000 test: the Debian kernel's e1000 driver finds the 82540EM (--nic user),
+# e1000 test: the Debian kernel's e1000 driver finds the 82540EM (--nic user,model=e1000),
 # brings eth0 up, gets 10.0.2.15 from slirp's DHCP with busybox udhcpc, then
 # moves data both ways through user-mode networking and checks every byte:
 #   - an HTTP download from a server on the host's loopback (10.0.2.2),
@@ -49,7 +49,7 @@ boot() { # boot NIC COMMAND
     [ "$status" -eq 0 ] || fail "viridian exited with status $status"
 }
 
-boot "user,hostfwd=tcp:127.0.0.1:$hostfwd_port-:8080" "$dhcp; \
+boot "user,model=e1000,hostfwd=tcp:127.0.0.1:$hostfwd_port-:8080" "$dhcp; \
 wget -q -O - http://10.0.2.2:$port/data | sha256sum; \
 yes viridian-e1000-upload | head -c 2000000 >/tmp/up; wget -q -O - --post-file /tmp/up http://10.0.2.2:$port/upload; \
 mkdir /tmp/www; yes viridian-e1000-www | head -c 1000000 >/tmp/www/f; httpd -p 8080 -h /tmp/www; \
@@ -73,7 +73,7 @@ has "e1000.*(Detected Tx Unit Hang|EEPROM Checksum Is Not Valid)" && fail "e1000
 fail_on_complaints "$work/out" "${DEVICE_COMPLAINTS[@]}"
 
 # restrict=on: DHCP still answers, the host does not.
-boot "user,restrict=on" "$dhcp; wget -q -T 5 -O - http://10.0.2.2:$port/data | sha256sum"
+boot "user,model=e1000,restrict=on" "$dhcp; wget -q -T 5 -O - http://10.0.2.2:$port/data | sha256sum"
 has "lease of 10.0.2.15 obtained" || fail "udhcpc got no lease with restrict=on"
 has "^$data_sum " && fail "the guest reached the host with restrict=on"
 echo "linux-e1000: ok"
