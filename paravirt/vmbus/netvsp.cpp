@@ -401,15 +401,7 @@ void Netvsp::complete(u64 transaction_id, std::vector<u8> body)
 
 void Netvsp::flush_backlog()
 {
-    while (m_rings && !m_backlog.empty()) {
-        bool wake = false;
-        const auto& [id, body] = m_backlog.front();
-        if (!m_rings->write(PACKET_COMPLETION, 0, id, {}, body, wake))
-            return; // full: the guest signals when it has read (pending_send_sz)
-        m_backlog.pop_front();
-        if (wake)
-            m_signal_guest();
-    }
+    write_completions(m_rings, m_backlog, m_signal_guest);
 }
 
 void Netvsp::set_link_up(bool up)
@@ -482,17 +474,5 @@ void Netvsp::visit_state(StateVisitor& v)
         if (v.loading() && message.size() > RECEIVE_SECTION_SIZE)
             return v.fail("netvsp: a waiting RNDIS message larger than a section");
     }
-    u32 backlog = static_cast<u32>(m_backlog.size());
-    v.field("backlog", backlog);
-    if (v.loading()) {
-        if (backlog > MAX_COMPLETION_BACKLOG)
-            return v.fail("netvsp: too many completions waiting");
-        m_backlog.resize(backlog);
-    }
-    for (auto& [id, body] : m_backlog) {
-        v.field("transaction_id", id);
-        v.field("body", body);
-        if (v.loading() && body.size() > nvsp::MESSAGE_SIZE)
-            return v.fail("netvsp: a waiting completion of a bad size");
-    }
+    visit_completions(v, m_backlog, MAX_COMPLETION_BACKLOG, nvsp::MESSAGE_SIZE, "netvsp");
 }

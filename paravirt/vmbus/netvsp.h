@@ -255,6 +255,6 @@ private:
     u32 m_next_section = 0; // where the search for a free one starts
     u64 m_next_transaction = 1;
     std::deque<std::vector<u8>> m_control;                   // RNDIS messages without a section yet
-    std::deque<std::pair<u64, std::vector<u8>>> m_backlog;   // completions without room in the ring
+    vmbus::CompletionBacklog m_backlog;                      // completions without room in the ring
     Counters m_counters;
 };

@@ -187,15 +187,7 @@ void Storvsp::send(u64 transaction_id, std::vector<u8> body)
 
 void Storvsp::flush_backlog()
 {
-    while (m_rings && !m_backlog.empty()) {
-        bool wake = false;
-        const auto& [id, body] = m_backlog.front();
-        if (!m_rings->write(PACKET_COMPLETION, 0, id, {}, body, wake))
-            return; // full: the guest signals when it has read (pending_send_sz)
-        m_backlog.pop_front();
-        if (wake)
-            m_signal_guest();
-    }
+    write_completions(m_rings, m_backlog, m_signal_guest);
 }
 
 void Storvsp::visit_state(StateVisitor& v)
@@ -203,19 +195,7 @@ void Storvsp::visit_state(StateVisitor& v)
     v.section("storvsp", 1);
     v.field("version", m_version);
     RingPair::visit_state(v, m_memory, m_rings);
-    u32 backlog = static_cast<u32>(m_backlog.size());
-    v.field("backlog", backlog);
-    if (v.loading()) {
-        if (backlog > 4096)
-            return v.fail("storvsp: too many completions waiting");
-        m_backlog.resize(backlog);
-    }
-    for (auto& [id, body] : m_backlog) {
-        v.field("transaction_id", id);
-        v.field("body", body);
-        if (v.loading() && body.size() > vstor::PACKET_SIZE)
-            return v.fail("storvsp: a waiting completion of a bad size");
-    }
-    if (v.loading())
+    visit_completions(v, m_backlog, 4096, vstor::PACKET_SIZE, "storvsp");
+    if (v.loading() && v.ok())
         ++m_generation; // nothing in flight belongs to the loaded channel
 }

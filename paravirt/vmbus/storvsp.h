@@ -102,5 +102,5 @@ private:
     unsigned m_in_flight = 0;
     // Completions the full ring refused, in order; sent when the guest
     // signals that it made room.
-    std::deque<std::pair<u64, std::vector<u8>>> m_backlog;
+    vmbus::CompletionBacklog m_backlog;
 };

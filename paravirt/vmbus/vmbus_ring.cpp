@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <string>
 
 namespace vmbus {
 
@@ -253,6 +254,38 @@ void RingPair::visit_state(StateVisitor& v, GuestMemory memory, std::optional<Ri
     rings.reset();
     if (open && !(rings = create(memory, pfns, downstream_offset)))
         v.fail("vmbus: a channel's saved rings do not make a ring pair");
+}
+
+void write_completions(std::optional<RingPair>& rings, CompletionBacklog& backlog,
+                       const std::function<void()>& signal_reader)
+{
+    while (rings && !backlog.empty()) {
+        bool wake = false;
+        const auto& [id, body] = backlog.front();
+        if (!rings->write(PACKET_COMPLETION, 0, id, {}, body, wake))
+            return;
+        backlog.pop_front();
+        if (wake)
+            signal_reader();
+    }
+}
+
+void visit_completions(StateVisitor& v, CompletionBacklog& backlog, size_t max_count, size_t max_body,
+                       const char* device)
+{
+    u32 count = static_cast<u32>(backlog.size());
+    v.field("backlog", count);
+    if (v.loading()) {
+        if (count > max_count)
+            return v.fail(std::string(device) + ": too many completions waiting");
+        backlog.resize(count);
+    }
+    for (auto& [id, body] : backlog) {
+        v.field("transaction_id", id);
+        v.field("body", body);
+        if (v.loading() && body.size() > max_body)
+            return v.fail(std::string(device) + ": a waiting completion of a bad size");
+    }
 }
 
 } // namespace vmbus

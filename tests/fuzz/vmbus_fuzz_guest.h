@@ -56,8 +56,10 @@ inline VmbusServer::OpenRequest ring(u64 pfn, u32 pages, u32 downstream)
     return r;
 }
 
+// Saves `device`, loads the bytes into a fresh one, saves that again and
+// fails unless both saves are the same; returns the loaded device.
 template <class Device>
-void round_trip(Device& device, const std::function<std::unique_ptr<Device>()>& fresh)
+std::unique_ptr<Device> round_trip(Device& device, const std::function<std::unique_ptr<Device>()>& fresh)
 {
     StateVisitor saver = StateVisitor::saver();
     device.visit_state(saver);
@@ -70,5 +72,6 @@ void round_trip(Device& device, const std::function<std::unique_ptr<Device>()>& 
     copy->visit_state(again);
     if (again.bytes() != saver.bytes())
         fail("save, load, save gives other bytes");
+    return copy;
 }
 
