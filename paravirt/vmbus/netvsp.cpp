@@ -312,12 +312,25 @@ void Netvsp::receive(std::span<const u8> frame)
         ++m_counters.rx_dropped;
         return;
     }
-    std::vector<u8> message(rndis::HEADER_SIZE + rndis::PACKET_SIZE + frame.size());
+    // A checksum the host verified goes with the frame, so that the guest's
+    // stack need not check it again (receive checksum offload).
+    const u32 checksum = verified_checksum(frame);
+    const u32 info = checksum ? rndis::CHECKSUM_INFO_SIZE : 0;
+    std::vector<u8> message(rndis::HEADER_SIZE + rndis::PACKET_SIZE + info + frame.size());
     store_le32(message, 0, rndis::PACKET);
     store_le32(message, 4, static_cast<u32>(message.size()));
-    store_le32(message, rndis::PACKET_DATA_OFFSET, rndis::PACKET_SIZE);
+    store_le32(message, rndis::PACKET_DATA_OFFSET, rndis::PACKET_SIZE + info);
     store_le32(message, rndis::PACKET_DATA_LENGTH, static_cast<u32>(frame.size()));
-    std::copy(frame.begin(), frame.end(), message.begin() + rndis::HEADER_SIZE + rndis::PACKET_SIZE);
+    if (checksum) {
+        const unsigned at = rndis::HEADER_SIZE + rndis::PACKET_SIZE;
+        store_le32(message, rndis::PACKET_INFO_OFFSET, rndis::PACKET_SIZE);
+        store_le32(message, rndis::PACKET_INFO_LENGTH, info);
+        store_le32(message, at, info);
+        store_le32(message, at + 4, rndis::INFO_CHECKSUM);
+        store_le32(message, at + 8, rndis::INFO_HEADER_SIZE);
+        store_le32(message, at + 12, checksum);
+    }
+    std::copy(frame.begin(), frame.end(), message.begin() + rndis::HEADER_SIZE + rndis::PACKET_SIZE + info);
     if (deliver(message, nvsp::CHANNEL_DATA))
         ++m_counters.rx_frames;
     else

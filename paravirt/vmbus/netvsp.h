@@ -98,7 +98,16 @@ constexpr unsigned HEADER_SIZE = 8; // {u32 type, u32 length of the whole messag
 // count, per-packet-info offset and length, vc_handle, reserved; its offsets
 // count from the rndis_packet, not from the header.
 constexpr unsigned PACKET_SIZE = 36;
-constexpr unsigned PACKET_DATA_OFFSET = 8, PACKET_DATA_LENGTH = 12;
+constexpr unsigned PACKET_DATA_OFFSET = 8, PACKET_DATA_LENGTH = 12, PACKET_INFO_OFFSET = 28,
+                   PACKET_INFO_LENGTH = 32;
+// A per-packet information record: {size, type (bit 31: internal), offset of
+// its value}; TCPIP_CHKSUM_PKTINFO (type 0) holds one u32. Transmit bits:
+// IPv4 0, IPv6 1, TCP 2, UDP 3, the L4 header's offset in bits 16-25;
+// receive bits: TCP checksum succeeded 3, UDP 4.
+constexpr unsigned INFO_HEADER_SIZE = 12, CHECKSUM_INFO_SIZE = INFO_HEADER_SIZE + 4;
+constexpr u32 INFO_CHECKSUM = 0;
+constexpr u32 CHECKSUM_TX_TCP = 1u << 2, CHECKSUM_TX_UDP = 1u << 3, CHECKSUM_RX_TCP_OK = 1u << 3,
+              CHECKSUM_RX_UDP_OK = 1u << 4;
 // Requests: request id @8; QUERY and SET: oid @12, info length @16, info
 // offset @20 (from byte 8).
 constexpr unsigned REQUEST_ID = 8, REQUEST_OID = 12, REQUEST_INFO_LENGTH = 16, REQUEST_INFO_OFFSET = 20;
@@ -149,7 +158,8 @@ public:
     // 64 KiB frame and its headers); the largest frame the host delivers
     // fits one receive section with its RNDIS header.
     static constexpr u32 MAX_TRANSFER = 0x10000 + 0x1000;
-    static constexpr u32 MAX_RECEIVE_FRAME = RECEIVE_SECTION_SIZE - rndis::HEADER_SIZE - rndis::PACKET_SIZE;
+    static constexpr u32 MAX_RECEIVE_FRAME =
+        RECEIVE_SECTION_SIZE - rndis::HEADER_SIZE - rndis::PACKET_SIZE - rndis::CHECKSUM_INFO_SIZE;
     static constexpr u32 MTU = 1500;
     // RNDIS messages waiting for a free receive section (control
     // completions, status indications), at most; and completions waiting
@@ -230,6 +240,11 @@ private:
     void rndis_query(std::span<const u8> message);
     void rndis_set(std::span<const u8> message);
     std::optional<std::vector<u8>> query_oid(u32 oid) const;
+    // Checksum offload: fills the L4 checksum a transmitted packet's
+    // per-packet information asks for (false: it cannot be done), and the
+    // receive information for a frame whose checksum the host verified.
+    bool fill_checksum(std::span<const u8> message, std::vector<u8>& frame) const;
+    static u32 verified_checksum(std::span<const u8> frame);
     u32 set_oid(u32 oid, std::span<const u8> info);
     void send_control(std::vector<u8> message);
     void indicate_link();

@@ -3,6 +3,8 @@
 // queries and sets). Answers go back through the receive buffer like frames.
 #include "paravirt/vmbus/netvsp.h"
 
+#include "platform/net/frame_bytes.h"
+
 namespace {
 
 // RNDIS_MSG_INIT_C after the header: request id, status, version 1.0,
@@ -27,6 +29,22 @@ constexpr u8 OBJECT_TYPE_OFFLOAD = 0xA7;
 // change, 1 disabled, more enables.
 constexpr unsigned OFFLOAD_SWITCHES_FIRST = 4, OFFLOAD_SWITCHES_LAST = 14, OFFLOAD_RSC_FIRST = 22,
                    OFFLOAD_RSC_LAST = 23;
+// Of those, the TCP and UDP checksums over IPv4 and IPv6 (5-8) may be on
+// (up to 4: both ways); the IPv4 header checksum (4), LSO, IPsec,
+// connection offload and RSC may not.
+constexpr unsigned OFFLOAD_L4_CHECKSUMS_FIRST = 5, OFFLOAD_L4_CHECKSUMS_LAST = 8;
+constexpr u8 OFFLOAD_TX_RX_ENABLED = 4;
+// NDIS_OFFLOAD's checksum part: {IPv4 transmit encapsulation, IPv4
+// transmit capabilities, IPv4 receive encapsulation and capabilities, the
+// same four for IPv6} from byte 4.
+constexpr unsigned CAPS_IP4_TX = 4, CAPS_IP6_TX = 20;
+constexpr u32 ENCAP_802_3 = 2;
+constexpr u32 CSUM_TCP_OPTIONS = 0x4, CSUM_TCP = 0x10, CSUM_UDP = 0x40, CSUM_IP6_EXTENSIONS = 0x1;
+// Ethernet and IP fields the checksums need (RFC 791, RFC 8200, RFC 768/793).
+constexpr unsigned ETH_HEADER = 14;
+constexpr u16 ETHERTYPE_IPV4 = 0x0800, ETHERTYPE_IPV6 = 0x86DD;
+constexpr u8 PROTOCOL_TCP = 6, PROTOCOL_UDP = 17;
+constexpr unsigned TCP_CHECKSUM = 16, UDP_CHECKSUM = 6;
 
 std::vector<u8> u32_value(u32 value)
 {
@@ -101,11 +119,96 @@ bool Netvsp::rndis_packet(std::span<const u8> message)
         return false;
     // Per-packet information is ignored: no offload was offered, so it can
     // only be a VLAN tag or a hash (the tag is lost: docs/network.md).
-    if (m_link_up && m_transmit) {
-        m_transmit(message.subspan(static_cast<size_t>(start), length));
-        ++m_counters.tx_frames;
+    if (!m_link_up || !m_transmit)
+        return true;
+    std::vector<u8> frame(message.begin() + static_cast<std::ptrdiff_t>(start),
+                          message.begin() + static_cast<std::ptrdiff_t>(start + length));
+    if (!fill_checksum(message, frame))
+        return false;
+    m_transmit(frame);
+    ++m_counters.tx_frames;
+    return true;
+}
+
+bool Netvsp::fill_checksum(std::span<const u8> message, std::vector<u8>& frame) const
+{
+    // The per-packet information records, inside the message; a record
+    // too short to step over ends the walk.
+    const u64 info = u64{rndis::HEADER_SIZE} + load_le32(message, rndis::PACKET_INFO_OFFSET);
+    const u64 info_length = load_le32(message, rndis::PACKET_INFO_LENGTH);
+    if (info == rndis::HEADER_SIZE || info > message.size() || info_length > message.size() - info)
+        return true;
+    for (u64 at = info; at + rndis::INFO_HEADER_SIZE <= info + info_length;) {
+        const u32 size = load_le32(message, at), type = load_le32(message, at + 4);
+        const u32 value_offset = load_le32(message, at + 8);
+        if (size < rndis::INFO_HEADER_SIZE || size > info + info_length - at)
+            return true;
+        if (type == rndis::INFO_CHECKSUM && value_offset >= rndis::INFO_HEADER_SIZE && value_offset <= size - 4) {
+            const u32 value = load_le32(message, at + value_offset);
+            if (!(value & (rndis::CHECKSUM_TX_TCP | rndis::CHECKSUM_TX_UDP)))
+                return true;
+            // The stack left the pseudo-header's sum in the field (NDIS
+            // checksum offload, as the e1000's TXSM); the host sums the
+            // rest of the segment over it.
+            const bool tcp = value & rndis::CHECKSUM_TX_TCP;
+            const size_t l4 = (value >> 16) & 0x3FF, field = l4 + (tcp ? TCP_CHECKSUM : UDP_CHECKSUM);
+            if (field + 2 > frame.size())
+                return false;
+            const std::span<const u8> segment = std::span<const u8>(frame).subspan(l4);
+            u16 sum = net::checksum_finish(net::checksum_add(segment));
+            if (!tcp && sum == 0)
+                sum = 0xFFFF; // UDP's "no checksum" is 0 (RFC 768)
+            store_be16(frame, field, sum);
+            return true;
+        }
+        at += size;
     }
     return true;
+}
+
+u32 Netvsp::verified_checksum(std::span<const u8> frame)
+{
+    // What the host can vouch for: an unfragmented IPv4 packet or an IPv6
+    // one without extension headers, carrying TCP or UDP whose checksum over
+    // the pseudo-header adds up. Anything else the guest checks itself.
+    if (frame.size() < ETH_HEADER + 20)
+        return 0;
+    const u16 type = load_be16(frame, 12);
+    u64 sum = 0;
+    size_t l4 = 0, l4_length = 0;
+    u8 protocol = 0;
+    if (type == ETHERTYPE_IPV4) {
+        const size_t header = (frame[ETH_HEADER] & 0xF) * 4u;
+        const size_t total = load_be16(frame, ETH_HEADER + 2);
+        if ((frame[ETH_HEADER] >> 4) != 4 || header < 20 || total < header || ETH_HEADER + total > frame.size() ||
+            (load_be16(frame, ETH_HEADER + 6) & 0x3FFF))
+            return 0;
+        protocol = frame[ETH_HEADER + 9];
+        l4 = ETH_HEADER + header;
+        l4_length = total - header;
+        sum = net::checksum_add(frame.subspan(ETH_HEADER + 12, 8));
+    } else if (type == ETHERTYPE_IPV6) {
+        if (frame.size() < ETH_HEADER + 40 || (frame[ETH_HEADER] >> 4) != 6)
+            return 0;
+        protocol = frame[ETH_HEADER + 6];
+        l4 = ETH_HEADER + 40;
+        l4_length = load_be16(frame, ETH_HEADER + 4);
+        if (l4 + l4_length > frame.size())
+            return 0;
+        sum = net::checksum_add(frame.subspan(ETH_HEADER + 8, 32));
+    } else {
+        return 0;
+    }
+    const bool tcp = protocol == PROTOCOL_TCP;
+    if ((!tcp && protocol != PROTOCOL_UDP) || l4_length < (tcp ? 20u : 8u))
+        return 0;
+    if (!tcp && load_be16(frame, l4 + UDP_CHECKSUM) == 0)
+        return 0; // sent without a checksum: nothing to vouch for
+    sum += protocol + l4_length;
+    sum = net::checksum_add(frame.subspan(l4, l4_length), sum);
+    if (net::checksum_finish(sum) != 0)
+        return 0;
+    return tcp ? rndis::CHECKSUM_RX_TCP_OK : rndis::CHECKSUM_RX_UDP_OK;
 }
 
 void Netvsp::rndis_initialize(std::span<const u8> message)
@@ -185,15 +288,25 @@ std::optional<std::vector<u8>> Netvsp::query_oid(u32 oid) const
     case rndis::CURRENT_ADDRESS:
         return std::vector<u8>(m_mac.begin(), m_mac.end());
     case rndis::OFFLOAD_HARDWARE_CAPABILITIES: {
-        // Honestly none: frames come with their checksums done and are cut
-        // to the MTU by the guest; received ones are checked by its stack.
-        // The revision and size the guest's NDIS version knows (Linux asks
-        // with the same ones and takes no larger answer).
+        // TCP and UDP checksums both ways over IPv4 and IPv6 (the host
+        // fills them in transmitted packets and vouches for the received
+        // ones it verified); not the IPv4 header checksum, which Linux
+        // always does itself, nor segmentation (the guest cuts packets to
+        // the MTU) or coalescing. The revision and size the guest's NDIS
+        // version knows (Linux asks with the same ones and takes no
+        // larger answer).
         const u8 revision = m_version >= nvsp::VERSION_5 ? 3 : m_version >= nvsp::VERSION_4 ? 2 : 1;
         std::vector<u8> caps(revision == 3 ? 156 : revision == 2 ? 144 : 112);
         caps[0] = OBJECT_TYPE_OFFLOAD;
         caps[1] = revision;
         store_le16(caps, 2, static_cast<u16>(caps.size()));
+        for (unsigned at : {CAPS_IP4_TX, CAPS_IP6_TX}) {
+            const u32 extra = at == CAPS_IP4_TX ? 0 : CSUM_IP6_EXTENSIONS;
+            store_le32(caps, at, ENCAP_802_3);
+            store_le32(caps, at + 4, CSUM_TCP | CSUM_TCP_OPTIONS | CSUM_UDP | extra);
+            store_le32(caps, at + 8, ENCAP_802_3);
+            store_le32(caps, at + 12, CSUM_TCP | CSUM_UDP);
+        }
         return caps;
     }
     default: // RSS capabilities among them: one channel, no vRSS
@@ -230,12 +343,16 @@ u32 Netvsp::set_oid(u32 oid, std::span<const u8> info)
         m_packet_filter = load_le32(info, 0);
         return rndis::STATUS_SUCCESS;
     case rndis::OFFLOAD_PARAMETERS:
-        // Turning offloads off (or leaving them) is fine; none can be on.
+        // Turning offloads off (or leaving them) is fine; only the L4
+        // checksums can be on.
         if (info.size() < 4)
             return rndis::STATUS_INVALID_DATA;
-        for (size_t i = OFFLOAD_SWITCHES_FIRST; i < info.size() && i <= OFFLOAD_RSC_LAST; ++i)
-            if ((i <= OFFLOAD_SWITCHES_LAST || i >= OFFLOAD_RSC_FIRST) && info[i] > 1)
+        for (size_t i = OFFLOAD_SWITCHES_FIRST; i < info.size() && i <= OFFLOAD_RSC_LAST; ++i) {
+            const bool checksum = i >= OFFLOAD_L4_CHECKSUMS_FIRST && i <= OFFLOAD_L4_CHECKSUMS_LAST;
+            if ((i <= OFFLOAD_SWITCHES_LAST || i >= OFFLOAD_RSC_FIRST) &&
+                info[i] > (checksum ? OFFLOAD_TX_RX_ENABLED : 1))
                 return rndis::STATUS_NOT_SUPPORTED;
+        }
         return rndis::STATUS_SUCCESS;
     case rndis::MULTICAST_LIST: // the filter's multicast bits decide
         return rndis::STATUS_SUCCESS;

@@ -4,6 +4,7 @@
 // page ranges; transfer-page receives and their completions), the link,
 // hostile values, and a saved channel with frames in flight.
 #include "paravirt/vmbus/netvsp.h"
+#include "platform/net/frame_bytes.h"
 #include "tests/paravirt/vmbus_guest_ring.h"
 
 #include <deque>
@@ -326,13 +327,19 @@ TEST_CASE("netvsp: RNDIS initialize and the OIDs Linux queries and sets are answ
     CHECK(load_le32(query_value(h.query(rndis::GEN_MAXIMUM_FRAME_SIZE)), 0) == 1500);
     CHECK(load_le32(query_value(h.query(rndis::GEN_LINK_SPEED)), 0) == 100'000'000);
     CHECK(load_le32(query_value(h.query(rndis::GEN_MEDIA_CONNECT_STATUS)), 0) == 0); // connected
-    // Offload capabilities: an NDIS_OFFLOAD of the revision NVSP 6.1 implies, offering nothing.
+    // Offload capabilities: an NDIS_OFFLOAD of the revision NVSP 6.1 implies,
+    // offering TCP and UDP checksums both ways (what Linux needs to use them:
+    // TCP with options, and IPv6 extension headers) and nothing else.
     const std::vector<u8> caps = query_value(h.query(rndis::OFFLOAD_HARDWARE_CAPABILITIES));
     REQUIRE(caps.size() == 156);
     CHECK(caps[0] == 0xA7);
     CHECK(caps[1] == 3);
     CHECK(load_le16(caps, 2) == 156);
-    CHECK(std::all_of(caps.begin() + 4, caps.end(), [](u8 b) { return b == 0; }));
+    CHECK(load_le32(caps, 8) == 0x54);  // IPv4 transmit: TCP, TCP options, UDP
+    CHECK(load_le32(caps, 16) == 0x50); // IPv4 receive: TCP, UDP
+    CHECK(load_le32(caps, 24) == 0x55); // IPv6 transmit: and extension headers
+    CHECK(load_le32(caps, 32) == 0x50);
+    CHECK(std::all_of(caps.begin() + 36, caps.end(), [](u8 b) { return b == 0; })); // no LSO, IPsec, RSC
     // RSS capabilities are not offered: one channel. The offset is still valid.
     const std::vector<u8> rss = h.query(rndis::GEN_RECEIVE_SCALE_CAPABILITIES);
     CHECK(load_le32(rss, 12) == rndis::STATUS_NOT_SUPPORTED);
@@ -345,15 +352,17 @@ TEST_CASE("netvsp: RNDIS initialize and the OIDs Linux queries and sets are answ
     CHECK(load_le32(set, 8) == 9);
     CHECK(load_le32(set, 12) == rndis::STATUS_SUCCESS);
     CHECK(h.vsp.packet_filter() == filter);
-    // Offload parameters: turning offloads off is accepted, turning one on is not.
+    // Offload parameters as Linux sets them: the IPv4 header checksum off,
+    // TCP and UDP checksums on both ways. Large send cannot be turned on.
     std::vector<u8> params(26);
     params[0] = 0x80;
     params[1] = 3;
     params[2] = 26;
-    params[4] = 1; // IPv4 checksum: disabled, as Linux asks
+    params[4] = 1;
+    std::fill(params.begin() + 5, params.begin() + 9, 4);
     CHECK(load_le32(h.control(rndis_request(rndis::SET, 10, rndis::OFFLOAD_PARAMETERS, params)), 12) ==
           rndis::STATUS_SUCCESS);
-    params[5] = 4; // TCP/IPv4 checksum on both ways
+    params[11] = 2; // LSO v2 over IPv4
     CHECK(load_le32(h.control(rndis_request(rndis::SET, 11, rndis::OFFLOAD_PARAMETERS, params)), 12) ==
           rndis::STATUS_NOT_SUPPORTED);
     CHECK(h.vsp.sections_in_flight() == 0);
@@ -481,6 +490,133 @@ TEST_CASE("netvsp: a control answer waits for a free section instead of being dr
     REQUIRE(r);
     CHECK(r->channel_type == nvsp::CHANNEL_CONTROL);
     CHECK(load_le32(r->message, 8) == 44);
+}
+
+namespace {
+
+// An Ethernet frame with an IPv4 (or IPv6) header and a TCP (or UDP)
+// segment of `payload` bytes, its L4 checksum right when `good`, or the
+// pseudo-header's sum left in it when `seeded` (what a stack offloading the
+// checksum leaves).
+std::vector<u8> ip_frame(bool ipv6, bool tcp, size_t payload, bool good, bool seeded = false)
+{
+    const size_t ip = ipv6 ? 40 : 20, l4_header = tcp ? 20 : 8, l4_length = l4_header + payload;
+    std::vector<u8> f(14 + ip + l4_length);
+    std::copy(MAC.begin(), MAC.end(), f.begin());
+    store_be16(f, 12, ipv6 ? 0x86DD : 0x0800);
+    const u8 protocol = tcp ? 6 : 17;
+    u64 pseudo = protocol + l4_length;
+    if (ipv6) {
+        f[14] = 0x60;
+        store_be16(f, 18, static_cast<u16>(l4_length));
+        f[20] = protocol;
+        f[21] = 64;
+        for (size_t i = 0; i < 32; ++i)
+            f[22 + i] = static_cast<u8>(i * 3 + 1);
+        pseudo = net::checksum_add(std::span<const u8>(f).subspan(22, 32), pseudo);
+    } else {
+        f[14] = 0x45;
+        store_be16(f, 16, static_cast<u16>(ip + l4_length));
+        f[22] = 64;
+        f[23] = protocol;
+        const u8 addresses[8] = {10, 0, 2, 2, 10, 0, 2, 15};
+        std::copy(addresses, addresses + 8, f.begin() + 26);
+        pseudo = net::checksum_add(std::span<const u8>(f).subspan(26, 8), pseudo);
+    }
+    const size_t l4 = 14 + ip;
+    store_be16(f, l4, 80);
+    store_be16(f, l4 + 2, 5555);
+    if (tcp)
+        f[l4 + 12] = 0x50;
+    else
+        store_be16(f, l4 + 4, static_cast<u16>(l4_length));
+    for (size_t i = 0; i < payload; ++i)
+        f[l4 + l4_header + i] = static_cast<u8>(i * 11 + 3);
+    const size_t field = l4 + (tcp ? 16 : 6);
+    if (seeded) {
+        // The folded pseudo-header sum, not complemented.
+        store_be16(f, field, static_cast<u16>(~net::checksum_finish(pseudo)));
+        return f;
+    }
+    u16 sum = net::checksum_finish(net::checksum_add(std::span<const u8>(f).subspan(l4), pseudo));
+    if (!tcp && sum == 0)
+        sum = 0xFFFF;
+    store_be16(f, field, static_cast<u16>(good ? sum : sum ^ 0x0101));
+    return f;
+}
+
+// RNDIS_MSG_PACKET with a TCPIP_CHKSUM_PKTINFO asking for the L4 checksum.
+std::vector<u8> rndis_packet_with_checksum(const std::vector<u8>& data, bool tcp, u32 l4)
+{
+    std::vector<u8> m(rndis::HEADER_SIZE + rndis::PACKET_SIZE + rndis::CHECKSUM_INFO_SIZE + data.size());
+    store_le32(m, 0, rndis::PACKET);
+    store_le32(m, 4, static_cast<u32>(m.size()));
+    store_le32(m, rndis::PACKET_DATA_OFFSET, rndis::PACKET_SIZE + rndis::CHECKSUM_INFO_SIZE);
+    store_le32(m, rndis::PACKET_DATA_LENGTH, static_cast<u32>(data.size()));
+    store_le32(m, rndis::PACKET_INFO_OFFSET, rndis::PACKET_SIZE);
+    store_le32(m, rndis::PACKET_INFO_LENGTH, rndis::CHECKSUM_INFO_SIZE);
+    const unsigned at = rndis::HEADER_SIZE + rndis::PACKET_SIZE;
+    store_le32(m, at, rndis::CHECKSUM_INFO_SIZE);
+    store_le32(m, at + 4, rndis::INFO_CHECKSUM);
+    store_le32(m, at + 8, rndis::INFO_HEADER_SIZE);
+    store_le32(m, at + 12, (tcp ? rndis::CHECKSUM_TX_TCP : rndis::CHECKSUM_TX_UDP) | 1u | l4 << 16);
+    std::copy(data.begin(), data.end(), m.begin() + at + rndis::CHECKSUM_INFO_SIZE);
+    return m;
+}
+
+} // namespace
+
+TEST_CASE("netvsp: transmitted TCP and UDP packets get the checksum their per-packet information asks for")
+{
+    Harness h;
+    h.bring_up();
+    for (bool ipv6 : {false, true})
+        for (bool tcp : {false, true}) {
+            const std::vector<u8> seeded = ip_frame(ipv6, tcp, 333, false, true);
+            const u32 l4 = ipv6 ? 54 : 34;
+            CHECK(h.send_rndis(rndis_packet_with_checksum(seeded, tcp, l4), nvsp::CHANNEL_DATA) ==
+                  nvsp::STATUS_SUCCESS);
+            REQUIRE_FALSE(h.sent.empty());
+            CHECK(h.sent.back() == ip_frame(ipv6, tcp, 333, true));
+        }
+    // A checksum field beyond the frame: refused, nothing sent.
+    const size_t sent = h.sent.size();
+    CHECK(h.send_rndis(rndis_packet_with_checksum(ip_frame(false, true, 0, false, true), true, 50),
+                       nvsp::CHANNEL_DATA) == nvsp::STATUS_FAIL);
+    CHECK(h.sent.size() == sent);
+}
+
+TEST_CASE("netvsp: a received frame whose checksum the host verified carries that in its per-packet information")
+{
+    Harness h;
+    h.bring_up();
+    struct Case {
+        bool ipv6, tcp, good;
+        u32 expected;
+    };
+    for (const Case c : {Case{false, true, true, rndis::CHECKSUM_RX_TCP_OK}, Case{false, false, true, rndis::CHECKSUM_RX_UDP_OK},
+                         Case{true, true, true, rndis::CHECKSUM_RX_TCP_OK}, Case{false, true, false, 0},
+                         Case{true, false, false, 0}}) {
+        const std::vector<u8> f = ip_frame(c.ipv6, c.tcp, 500, c.good);
+        h.vsp.receive(f);
+        std::optional<Harness::Received> r = h.receive_packet();
+        REQUIRE(r);
+        const u32 data_offset = load_le32(r->message, rndis::PACKET_DATA_OFFSET);
+        REQUIRE(u64{8} + data_offset + f.size() == r->message.size());
+        CHECK(std::equal(f.begin(), f.end(), r->message.begin() + 8 + data_offset));
+        if (!c.expected) {
+            CHECK(data_offset == rndis::PACKET_SIZE); // the guest checks it
+            CHECK(load_le32(r->message, rndis::PACKET_INFO_OFFSET) == 0);
+        } else {
+            CHECK(load_le32(r->message, rndis::PACKET_INFO_OFFSET) == rndis::PACKET_SIZE);
+            CHECK(load_le32(r->message, rndis::PACKET_INFO_LENGTH) == 16);
+            CHECK(load_le32(r->message, 44) == 16); // size
+            CHECK(load_le32(r->message, 48) == 0);  // TCPIP_CHKSUM_PKTINFO
+            CHECK(load_le32(r->message, 52) == 12); // its value's offset
+            CHECK(load_le32(r->message, 56) == c.expected);
+        }
+        h.complete_receive(r->transaction_id);
+    }
 }
 
 TEST_CASE("netvsp: the link going down and up reaches the guest as media indications")
