@@ -58,6 +58,17 @@ std::vector<u8> rndis_message(FuzzInput& in)
         store_le32(m, rndis::PACKET_DATA_OFFSET, wild ? in.dword() : rndis::PACKET_SIZE);
         store_le32(m, rndis::PACKET_DATA_LENGTH, wild ? in.dword() : static_cast<u32>(frame.size()));
         std::copy(frame.begin(), frame.end(), m.begin() + rndis::HEADER_SIZE + rndis::PACKET_SIZE);
+        if (in.byte() % 4 == 0) { // per-packet information somewhere in it (a checksum request, mostly)
+            const u32 at = in.byte() % 64, length = in.byte() % 40;
+            store_le32(m, rndis::PACKET_INFO_OFFSET, at);
+            store_le32(m, rndis::PACKET_INFO_LENGTH, length);
+            if (rndis::HEADER_SIZE + at + rndis::CHECKSUM_INFO_SIZE <= m.size() && in.byte() % 2) {
+                store_le32(m, rndis::HEADER_SIZE + at, rndis::CHECKSUM_INFO_SIZE);
+                store_le32(m, rndis::HEADER_SIZE + at + 4, rndis::INFO_CHECKSUM);
+                store_le32(m, rndis::HEADER_SIZE + at + 8, rndis::INFO_HEADER_SIZE);
+                store_le32(m, rndis::HEADER_SIZE + at + 12, in.dword());
+            }
+        }
         break;
     }
     case 2:
