@@ -351,15 +351,22 @@ int main(int argc, char** argv)
     // --nic user: the backend runs on this thread's loop and serves the
     // machines of every reboot; finish_loop closes it.
     std::shared_ptr<SlirpBackend> user_network;
+    // netvsc unless asked otherwise; without the enlightenments there is no
+    // VMBus for it, and an e1000 stands in unless netvsc was asked for.
+    const MachineNic::Model nic_model =
+        options.nic && (options.nic->model == NicSpec::Model::Netvsc &&
+                        (options.enlightenments || options.nic->model_given))
+            ? MachineNic::Model::Netvsc
+            : MachineNic::Model::E1000;
     if (options.nic && options.replay) {
         // Received frames come from the recording; sent ones go nowhere.
-        config.nic = MachineNic{std::make_shared<replay::DiscardingNetBackend>(), options.nic->mac};
+        config.nic = MachineNic{std::make_shared<replay::DiscardingNetBackend>(), options.nic->mac, nic_model};
     } else if (options.nic) {
         ErrorOr<std::unique_ptr<SlirpBackend>> created = SlirpBackend::create(loop, options.nic->user);
         if (created.is_error())
             return fail("--nic: " + created.error().message);
         user_network = created.release_value();
-        config.nic = MachineNic{user_network, options.nic->mac};
+        config.nic = MachineNic{user_network, options.nic->mac, nic_model};
     }
     // Typed input reaches COM1; Ctrl-A x and SIGINT/SIGTERM end the run.
     Console console(true);
@@ -588,7 +595,7 @@ int main(int argc, char** argv)
         // machine.
         // set_link: kept across reboots, as QEMU keeps a link down.
         if (options.nic)
-            hooks.nic_names = {"e1000.0", "__org.qemu.nic0"};
+            hooks.nic_names = {nic_model == MachineNic::Model::Netvsc ? "netvsc.0" : "e1000.0", "__org.qemu.nic0"};
         hooks.set_link = [&](bool up) {
             return commands.post([&, up] {
                 nic_link_up = up;

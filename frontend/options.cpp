@@ -548,11 +548,10 @@ ErrorOr<std::optional<NicSpec>> parse_nic_spec(std::string_view text)
             return bad(quoted(item) + " is not KEY=VALUE");
         const std::string_view key = item.substr(0, eq), value = item.substr(eq + 1);
         if (key == "model") {
-            if (value == "netvsc")
-                return bad("model=netvsc: the VMBus network adapter is not available yet; use model=e1000");
-            if (value != "e1000")
-                return bad("model=" + quoted(value) + " is not e1000");
-            nic.model = NicSpec::Model::E1000;
+            if (value != "e1000" && value != "netvsc")
+                return bad("model=" + quoted(value) + " is not netvsc or e1000");
+            nic.model = value == "e1000" ? NicSpec::Model::E1000 : NicSpec::Model::Netvsc;
+            nic.model_given = true;
         } else if (key == "mac") {
             const std::optional<std::array<u8, 6>> mac = parse_mac(value);
             if (!mac)
@@ -841,11 +840,12 @@ std::string usage_text()
            "                           a disk or CD-ROM on the IDE controller (index 0-3), or a disk on\n"
            "                           the synthetic SCSI controller on VMBus (if=scsi, index = LUN 0-63);\n"
            "                           repeatable (docs/storage.md, docs/vmbus.md)\n"
-           "  --nic user[,model=e1000][,mac=52:54:00:XX:XX:XX][,restrict=on]\n"
+           "  --nic user[,model=netvsc|e1000][,mac=52:54:00:XX:XX:XX][,restrict=on]\n"
            "        [,hostfwd=[tcp|udp]:[HOSTADDR]:HOSTPORT-[GUESTADDR]:GUESTPORT]...\n"
-           "  --nic none               an e1000 on user-mode networking (libslirp: DHCP gives the guest\n"
-           "                           10.0.2.15, the host is 10.0.2.2, DNS 10.0.2.3), or no adapter,\n"
-           "                           the default (docs/network.md)\n"
+           "  --nic none               a network adapter on user-mode networking (libslirp: DHCP gives\n"
+           "                           the guest 10.0.2.15, the host is 10.0.2.2, DNS 10.0.2.3): the\n"
+           "                           synthetic netvsc on VMBus (an e1000 with --enlightenments off),\n"
+           "                           or no adapter, the default (docs/network.md)\n"
            "  --gdb tcp::PORT | tcp:HOST:PORT | unix:PATH\n"
            "                           serve the gdb remote protocol there (docs/gdb.md)\n"
            "  -s                       --gdb tcp::1234\n"

@@ -81,12 +81,14 @@ struct DriveSpec {
 ErrorOr<DriveSpec> parse_drive_spec(std::string_view text);
 
 // --nic, in QEMU's -nic spelling (docs/network.md): `none`, or
-// `user[,model=e1000][,mac=52:54:00:XX:XX:XX][,hostfwd=[tcp|udp]:[HOSTADDR]:
-// HOSTPORT-[GUESTADDR]:GUESTPORT]...[,restrict=on|off]`. The model is e1000
-// until the VMBus adapter (netvsc, the default) exists.
+// `user[,model=netvsc|e1000][,mac=52:54:00:XX:XX:XX][,hostfwd=[tcp|udp]:[HOSTADDR]:
+// HOSTPORT-[GUESTADDR]:GUESTPORT]...[,restrict=on|off]`. Without model= the
+// adapter is netvsc, the Hyper-V machine's own, or the e1000 when
+// --enlightenments off leaves no VMBus (main.cpp decides).
 struct NicSpec {
-    enum class Model : u8 { E1000 };
-    Model model = Model::E1000;
+    enum class Model : u8 { E1000, Netvsc };
+    Model model = Model::Netvsc;
+    bool model_given = false;
     std::array<u8, 6> mac = {0x52, 0x54, 0x00, 0x12, 0x34, 0x56}; // QEMU's first NIC's
     SlirpOptions user;
 };

@@ -2,7 +2,7 @@
 # Builds the fuzz targets in tests/fuzz with clang 14's libFuzzer, AddressSanitizer
 # and UndefinedBehaviorSanitizer into build-fuzz/, and runs each for a bounded time.
 #
-#   scripts/fuzz.sh [SECONDS] [TARGET...]    (defaults: 60; interpreter hypercall qmp gdb snapshot snapshot-file vhd vhdx ide vmbus scsi-disk vmbus-channel e1000 recording)
+#   scripts/fuzz.sh [SECONDS] [TARGET...]    (defaults: 60; interpreter hypercall qmp gdb snapshot snapshot-file vhd vhdx ide vmbus scsi-disk vmbus-channel netvsp e1000 recording)
 #
 # Each target runs SECONDS seconds. New inputs go to build-fuzz/corpus/TARGET,
 # seeded from tests/fuzz/corpus/TARGET when that exists; a crash, hang (10 s per
@@ -18,7 +18,7 @@ cd "$(dirname "$0")/.."
 seconds=${1:-60}
 shift || true
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(interpreter hypercall qmp gdb snapshot snapshot-file vhd vhdx ide vmbus scsi-disk vmbus-channel e1000 recording)
+[ ${#targets[@]} -gt 0 ] || targets=(interpreter hypercall qmp gdb snapshot snapshot-file vhd vhdx ide vmbus scsi-disk vmbus-channel netvsp e1000 recording)
 build=build-fuzz
 
 PACKAGES=(clang-14 libclang-rt-14-dev)

@@ -131,7 +131,7 @@ void Storvsp::execute_srb(const Packet& packet, std::vector<u8> reply)
         pending->buffer.resize(length);
         pending->to_guest = data_in == vstor::DATA_READ;
         direction = pending->to_guest ? ScsiTarget::Direction::FromDevice : ScsiTarget::Direction::ToDevice;
-        if (!pending->to_guest && !copy_guest(pending->ranges, pending->buffer, false))
+        if (!pending->to_guest && !copy_ranges(m_memory, pending->ranges, pending->buffer, false))
             return refuse(vstor::SRB_ERROR);
     }
     const bool addressed = reply[vstor::SRB_PATH] == 0 && reply[vstor::SRB_TARGET] == 0;
@@ -154,7 +154,7 @@ void Storvsp::srb_done(const std::shared_ptr<Pending>& pending, const ScsiTarget
     const u32 moved = std::min<u32>(result.transferred, static_cast<u32>(pending->buffer.size()));
     u8 srb_status = result.status == 0 ? vstor::SRB_SUCCESS : vstor::SRB_ERROR;
     if (pending->to_guest && moved > 0 &&
-        !copy_guest(pending->ranges, std::span<u8>(pending->buffer).first(moved), true))
+        !copy_ranges(m_memory, pending->ranges, std::span<u8>(pending->buffer).first(moved), true))
         srb_status = vstor::SRB_ERROR;
     reply[vstor::SRB_SCSI_STATUS] = result.status;
     store_le32(reply, vstor::SRB_TRANSFER_LENGTH, moved);
@@ -169,29 +169,6 @@ void Storvsp::srb_done(const std::shared_ptr<Pending>& pending, const ScsiTarget
     }
     reply[vstor::SRB_STATUS] = srb_status;
     complete(pending->transaction_id, std::move(reply), vstor::STATUS_SUCCESS);
-}
-
-bool Storvsp::copy_guest(const std::vector<GpaRange>& ranges, std::span<u8> buffer, bool to_guest)
-{
-    size_t done = 0;
-    for (const GpaRange& r : ranges) {
-        u64 offset = r.byte_offset;
-        u64 left = std::min<u64>(r.byte_count, buffer.size() - done);
-        while (left > 0) {
-            const u64 page = offset / PAGE_SIZE, in_page = offset % PAGE_SIZE;
-            const size_t chunk = static_cast<size_t>(std::min<u64>(left, PAGE_SIZE - in_page));
-            const GuestPhys at = r.pfns[page] * PAGE_SIZE + in_page;
-            const std::span<u8> piece = buffer.subspan(done, chunk);
-            if (!(to_guest ? m_memory.write(at, piece) : m_memory.read(at, piece)))
-                return false;
-            done += chunk;
-            offset += chunk;
-            left -= chunk;
-        }
-        if (done == buffer.size())
-            return true;
-    }
-    return done == buffer.size();
 }
 
 void Storvsp::complete(u64 transaction_id, std::vector<u8> reply, u32 status)
@@ -210,15 +187,7 @@ void Storvsp::send(u64 transaction_id, std::vector<u8> body)
 
 void Storvsp::flush_backlog()
 {
-    while (m_rings && !m_backlog.empty()) {
-        bool wake = false;
-        const auto& [id, body] = m_backlog.front();
-        if (!m_rings->write(PACKET_COMPLETION, 0, id, {}, body, wake))
-            return; // full: the guest signals when it has read (pending_send_sz)
-        m_backlog.pop_front();
-        if (wake)
-            m_signal_guest();
-    }
+    write_completions(m_rings, m_backlog, m_signal_guest);
 }
 
 void Storvsp::visit_state(StateVisitor& v)
@@ -226,19 +195,7 @@ void Storvsp::visit_state(StateVisitor& v)
     v.section("storvsp", 1);
     v.field("version", m_version);
     RingPair::visit_state(v, m_memory, m_rings);
-    u32 backlog = static_cast<u32>(m_backlog.size());
-    v.field("backlog", backlog);
-    if (v.loading()) {
-        if (backlog > 4096)
-            return v.fail("storvsp: too many completions waiting");
-        m_backlog.resize(backlog);
-    }
-    for (auto& [id, body] : m_backlog) {
-        v.field("transaction_id", id);
-        v.field("body", body);
-        if (v.loading() && body.size() > vstor::PACKET_SIZE)
-            return v.fail("storvsp: a waiting completion of a bad size");
-    }
-    if (v.loading())
+    visit_completions(v, m_backlog, 4096, vstor::PACKET_SIZE, "storvsp");
+    if (v.loading() && v.ok())
         ++m_generation; // nothing in flight belongs to the loaded channel
 }

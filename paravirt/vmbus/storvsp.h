@@ -89,7 +89,6 @@ private:
     void handle(const vmbus::Packet& packet);
     void execute_srb(const vmbus::Packet& packet, std::vector<u8> reply);
     void srb_done(const std::shared_ptr<Pending>& pending, const ScsiTarget::Result& result);
-    bool copy_guest(const std::vector<vmbus::GpaRange>& ranges, std::span<u8> buffer, bool to_guest);
     void complete(u64 transaction_id, std::vector<u8> reply, u32 status);
     void send(u64 transaction_id, std::vector<u8> body);
     void flush_backlog();
@@ -103,5 +102,5 @@ private:
     unsigned m_in_flight = 0;
     // Completions the full ring refused, in order; sent when the guest
     // signals that it made room.
-    std::deque<std::pair<u64, std::vector<u8>>> m_backlog;
+    vmbus::CompletionBacklog m_backlog;
 };

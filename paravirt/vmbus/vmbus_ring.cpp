@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <string>
 
 namespace vmbus {
 
@@ -50,6 +51,30 @@ std::optional<std::vector<GpaRange>> parse_gpa_ranges(std::span<const u8> extra)
         ranges.push_back(std::move(r));
     }
     return ranges;
+}
+
+bool copy_ranges(GuestMemory memory, const std::vector<GpaRange>& ranges, std::span<u8> buffer,
+                 bool to_guest)
+{
+    size_t done = 0;
+    for (const GpaRange& r : ranges) {
+        u64 offset = r.byte_offset;
+        u64 left = std::min<u64>(r.byte_count, buffer.size() - done);
+        while (left > 0) {
+            const u64 page = offset / PAGE_SIZE, in_page = offset % PAGE_SIZE;
+            const size_t chunk = static_cast<size_t>(std::min<u64>(left, PAGE_SIZE - in_page));
+            const GuestPhys at = r.pfns[page] * PAGE_SIZE + in_page;
+            const std::span<u8> piece = buffer.subspan(done, chunk);
+            if (!(to_guest ? memory.write(at, piece) : memory.read(at, piece)))
+                return false;
+            done += chunk;
+            offset += chunk;
+            left -= chunk;
+        }
+        if (done == buffer.size())
+            return true;
+    }
+    return done == buffer.size();
 }
 
 std::optional<RingPair> RingPair::create(GuestMemory memory, std::span<const u64> pfns,
@@ -229,6 +254,38 @@ void RingPair::visit_state(StateVisitor& v, GuestMemory memory, std::optional<Ri
     rings.reset();
     if (open && !(rings = create(memory, pfns, downstream_offset)))
         v.fail("vmbus: a channel's saved rings do not make a ring pair");
+}
+
+void write_completions(std::optional<RingPair>& rings, CompletionBacklog& backlog,
+                       const std::function<void()>& signal_reader)
+{
+    while (rings && !backlog.empty()) {
+        bool wake = false;
+        const auto& [id, body] = backlog.front();
+        if (!rings->write(PACKET_COMPLETION, 0, id, {}, body, wake))
+            return;
+        backlog.pop_front();
+        if (wake)
+            signal_reader();
+    }
+}
+
+void visit_completions(StateVisitor& v, CompletionBacklog& backlog, size_t max_count, size_t max_body,
+                       const char* device)
+{
+    u32 count = static_cast<u32>(backlog.size());
+    v.field("backlog", count);
+    if (v.loading()) {
+        if (count > max_count)
+            return v.fail(std::string(device) + ": too many completions waiting");
+        backlog.resize(count);
+    }
+    for (auto& [id, body] : backlog) {
+        v.field("transaction_id", id);
+        v.field("body", body);
+        if (v.loading() && body.size() > max_body)
+            return v.fail(std::string(device) + ": a waiting completion of a bad size");
+    }
 }
 
 } // namespace vmbus

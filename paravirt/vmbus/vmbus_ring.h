@@ -20,6 +20,7 @@
 #include "paravirt/vmbus/vmbus_protocol.h"
 
 #include <array>
+#include <deque>
 #include <functional>
 #include <optional>
 #include <span>
@@ -57,6 +58,10 @@ struct GpaRange {
 // The ranges of a GPA-direct packet's `extra` bytes {u32 reserved, u32
 // range_count, ranges}; nothing when a count or length does not fit.
 std::optional<std::vector<GpaRange>> parse_gpa_ranges(std::span<const u8> extra);
+// Copies between `buffer` and the ranges' bytes in order, until the buffer
+// is full; false when the ranges hold fewer bytes or a page is not RAM.
+bool copy_ranges(GuestMemory memory, const std::vector<GpaRange>& ranges, std::span<u8> buffer,
+                 bool to_guest);
 
 class RingPair {
 public:
@@ -122,5 +127,18 @@ private:
     Ring m_out; // host to guest
     bool m_broken = false;
 };
+
+// Completions a device owes the guest that the ring could not take yet, in
+// order: {transaction id, body}.
+using CompletionBacklog = std::deque<std::pair<u64, std::vector<u8>>>;
+// Writes the backlog's completions while they fit, running `signal_reader`
+// when the guest must be interrupted; a full ring keeps the rest (the guest
+// signals when it has read: pending_send_sz).
+void write_completions(std::optional<RingPair>& rings, CompletionBacklog& backlog,
+                       const std::function<void()>& signal_reader);
+// Saves or loads a backlog; a load fails (naming `device`) beyond
+// `max_count` completions or a body longer than `max_body`.
+void visit_completions(StateVisitor& v, CompletionBacklog& backlog, size_t max_count, size_t max_body,
+                       const char* device);
 
 } // namespace vmbus

@@ -311,6 +311,14 @@ bool VmbusServer::finish_gpadl(Gpadl& g) const
     return true;
 }
 
+const std::vector<u64>* VmbusServer::gpadl_pages(u32 relid, u32 handle) const
+{
+    auto it = m_gpadls.find(handle);
+    if (it == m_gpadls.end() || !it->second.complete || it->second.relid != relid)
+        return nullptr;
+    return &it->second.pfns;
+}
+
 void VmbusServer::gpadl_created(u32 relid, u32 handle, bool ok)
 {
     if (!ok) {

@@ -83,6 +83,10 @@ public:
     // The negotiated version; 0 before contact and after UNLOAD.
     u32 version() const { return m_version; }
     bool channel_open(u32 relid) const;
+    // The pages of a complete GPADL the guest made for `relid`'s channel
+    // (a device's own buffers beside its rings: netvsp's receive and send
+    // buffers); null when there is none. Valid until the next message.
+    const std::vector<u64>* gpadl_pages(u32 relid, u32 handle) const;
     const Counters& counters() const { return m_counters; }
 
     // Machine reset: every channel closed, GPADLs forgotten, no contact.

@@ -136,11 +136,27 @@ void Machine::attach_nic()
     constexpr u32 NIC_MMIO = 0xFEBC0000;
     constexpr u16 NIC_IO = 0xC040;
     std::shared_ptr<NetBackend> backend = m_config.nic->backend;
-    m_nic = std::make_shared<E1000>(GuestMemory(m_memory), m_clock, m_config.nic->mac);
-    m_board->attach_pci_device(NIC_SLOT, *m_nic);
-    m_nic->program_as_firmware_does(NIC_MMIO, NIC_IO);
-    m_nic->set_link_up(backend->link_up()); // the cable as the backend has it at power-on
-    m_nic->set_transmit([backend](std::span<const u8> frame) { backend->send(frame); });
+    if (m_config.nic->model == MachineNic::Model::Netvsc) {
+        // The synthetic adapter, offered on VMBus (Machine::create refused it
+        // without the enlightenments). Its GPADLs are the server's.
+        m_netvsp = std::make_unique<Netvsp>(
+            m_memory, m_config.nic->mac,
+            [this](u32 handle) { return m_vmbus->gpadl_pages(m_netvsp_relid, handle); },
+            [this] { m_vmbus->signal_guest(m_netvsp_relid); });
+        m_netvsp->set_link_up(backend->link_up());
+        m_netvsp->set_transmit([backend](std::span<const u8> frame) { backend->send(frame); });
+        VmbusServer::Offer offer;
+        offer.type = vmbus::parse_guid(nvsp::NIC_CLASS_GUID);
+        // Fixed, so that a guest sees the same adapter on every boot.
+        offer.instance = vmbus::parse_guid("3c9d6a1e-5b27-4f80-9e41-d2a7b8c05f14");
+        m_netvsp_relid = m_vmbus->add_channel(offer, *m_netvsp);
+    } else {
+        m_nic = std::make_shared<E1000>(GuestMemory(m_memory), m_clock, m_config.nic->mac);
+        m_board->attach_pci_device(NIC_SLOT, *m_nic);
+        m_nic->program_as_firmware_does(NIC_MMIO, NIC_IO);
+        m_nic->set_link_up(backend->link_up()); // the cable as the backend has it at power-on
+        m_nic->set_transmit([backend](std::span<const u8> frame) { backend->send(frame); });
+    }
     // Frames arrive on the backend's thread and are taken to this one.
     // The receiver keeps the machine's own queue alive: a copy of it may
     // still be called after this machine ended (the host's queue outlives
@@ -206,10 +222,14 @@ void Machine::apply_input(const HostInput& input)
     case HostInput::Kind::SetLink:
         if (m_nic)
             m_nic->set_link_up(input.value != 0);
+        if (m_netvsp)
+            m_netvsp->set_link_up(input.value != 0);
         return;
     case HostInput::Kind::NetFrame:
         if (m_nic)
             m_nic->receive(input.bytes);
+        if (m_netvsp)
+            m_netvsp->receive(input.bytes);
         return;
     }
 }
@@ -492,6 +512,9 @@ ErrorOr<std::unique_ptr<Machine>> Machine::create(const MachineConfig& config)
         if (drive.scsi && !config.enlightenments)
             return make_error("--drive: if=scsi is the Hyper-V synthetic SCSI controller, on VMBus, "
                               "which --enlightenments off removes");
+    if (config.nic && config.nic->model == MachineNic::Model::Netvsc && !config.enlightenments)
+        return make_error("--nic: model=netvsc is the Hyper-V synthetic network adapter, on VMBus, "
+                          "which --enlightenments off removes; use model=e1000");
     std::unique_ptr<Machine> machine;
     try {
         machine.reset(new Machine(config));

@@ -16,6 +16,7 @@
 #include "paravirt/vmbus/kvp_ic.h"
 #include "paravirt/vmbus/shutdown_ic.h"
 #include "paravirt/vmbus/timesync_ic.h"
+#include "paravirt/vmbus/netvsp.h"
 #include "paravirt/vmbus/storvsp.h"
 #include "paravirt/vmbus/vmbus_server.h"
 #include "platform/block/block_image.h"
@@ -75,12 +76,15 @@ enum class TrayAction : u8 {
     Insert, // puts the image in and closes the tray
 };
 
-// A network adapter (--nic): an e1000 at 00:03.0 with this MAC address,
-// plugged into `backend`, which the frontend made and which outlives the
-// machines of every reboot.
+// A network adapter (--nic): an e1000 at 00:03.0 or the synthetic adapter
+// on VMBus (netvsp; needs the enlightenments) with this MAC address, plugged
+// into `backend`, which the frontend made and which outlives the machines of
+// every reboot.
 struct MachineNic {
+    enum class Model : u8 { E1000, Netvsc };
     std::shared_ptr<NetBackend> backend;
     MacAddress mac{};
+    Model model = Model::E1000;
 };
 
 struct MachineConfig {
@@ -482,8 +486,10 @@ private:
     u32 m_storvsp_relid = 0;
     std::unique_ptr<PcTestdev> m_pc_testdev;
     // The network adapter, shared so that a frame posted for it finds it
-    // gone (a weak pointer) after this machine ends.
+    // gone (a weak pointer) after this machine ends; or the synthetic one.
     std::shared_ptr<E1000> m_nic;
+    std::unique_ptr<Netvsp> m_netvsp;
+    u32 m_netvsp_relid = 0;
     // Why the run ends, once a device or the guest has said so.
     std::optional<RunOutcome> m_ending;
     std::optional<u64> m_stop_at;

@@ -147,9 +147,15 @@ if command -v script >/dev/null; then
     check "Ctrl-A x on a terminal quits with status 0 and restores the terminal" \
         eval 'status_is 0 && stdout_has "quit from the console (Ctrl-A x)" && [ "$(grep -c " icanon" "$work/out")" -eq 2 ]'
 fi
-# --nic: QEMU's spelling; what is not there yet says so in one line.
-run --kernel "$exit_guest" --nic user,model=netvsc
-check "--nic model=netvsc exits 2 with one line" eval 'status_is 2 && stderr_is_one_line && stderr_has "netvsc"'
+# --nic: QEMU's spelling; what is not there says so in one line.
+run --kernel "$exit_guest" --nic user,model=virtio
+check "--nic model=virtio exits 2 with one line" eval 'status_is 2 && stderr_is_one_line && stderr_has "virtio"'
+run --kernel "$exit_guest" --enlightenments off --nic user,model=netvsc
+check "model=netvsc without the enlightenments (no VMBus) is refused with one line" eval 'status_is 2 && stderr_is_one_line && stderr_has "netvsc"'
+run --kernel "$exit_guest" --enlightenments off --nic user
+check "--nic user without the enlightenments runs a guest with an e1000" eval 'status_is 33'
+run --kernel "$exit_guest" --nic user,model=e1000
+check "--nic user,model=e1000 runs a guest to its exit" eval 'status_is 33'
 run --kernel "$exit_guest" --nic user,hostfwd=tcp::99999-:22
 check "a bad --nic hostfwd rule exits 2 with one line" eval 'status_is 2 && stderr_is_one_line && stderr_has "hostfwd"'
 run --kernel "$exit_guest" --nic user

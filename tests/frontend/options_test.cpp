@@ -324,21 +324,22 @@ TEST_CASE("--nic user takes QEMU's model, mac, hostfwd and restrict keys")
     CHECK(udp.guest_port == 7000);
 }
 
-TEST_CASE("--nic user defaults to an e1000 with QEMU's first MAC address, and no --nic or --nic none to no adapter")
+TEST_CASE("--nic user defaults to netvsc with QEMU's first MAC address, and no --nic or --nic none to no adapter")
 {
     Options o = parse_ok({"--nic", "user"});
     REQUIRE(o.nic.has_value());
-    CHECK(o.nic->model == NicSpec::Model::E1000);
+    CHECK(o.nic->model == NicSpec::Model::Netvsc);
+    CHECK_FALSE(o.nic->model_given);
+    CHECK(parse_ok({"--nic", "user,model=netvsc"}).nic->model_given);
     CHECK(o.nic->mac == std::array<u8, 6>{0x52, 0x54, 0x00, 0x12, 0x34, 0x56});
     CHECK_FALSE(o.nic->user.restricted);
     CHECK_FALSE(parse_ok({}).nic.has_value());
     CHECK_FALSE(parse_ok({"--nic", "none"}).nic.has_value());
 }
 
-TEST_CASE("--nic rejects netvsc for now, other backends, bad MACs and bad hostfwd rules in one line")
+TEST_CASE("--nic rejects other models and backends, bad MACs and bad hostfwd rules in one line")
 {
-    CHECK(contains(parse_error({"--nic", "user,model=netvsc"}), "not available yet"));
-    CHECK(contains(parse_error({"--nic", "user,model=virtio"}), "is not e1000"));
+    CHECK(contains(parse_error({"--nic", "user,model=virtio"}), "is not netvsc or e1000"));
     CHECK(contains(parse_error({"--nic", "tap,ifname=tap0"}), "not available yet"));
     CHECK(contains(parse_error({"--nic", "bogus"}), "is not user or none"));
     CHECK(contains(parse_error({"--nic", "none,model=e1000"}), "none takes no options"));

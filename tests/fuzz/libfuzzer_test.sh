@@ -16,4 +16,4 @@ if [ -n "$(packages_missing clang-14 libclang-rt-14-dev)" ]; then
     echo "clang-14 / libclang-rt-14-dev not installed: skipped"
     exit 77
 fi
-FUZZ_SEED=${FUZZ_SEED:-1} exec "$source_root/scripts/fuzz.sh" "${FUZZ_SECONDS:-40}" interpreter hypercall qmp gdb snapshot snapshot-file vhd vhdx ide vmbus scsi-disk vmbus-channel e1000 recording
+FUZZ_SEED=${FUZZ_SEED:-1} exec "$source_root/scripts/fuzz.sh" "${FUZZ_SECONDS:-40}" interpreter hypercall qmp gdb snapshot snapshot-file vhd vhdx ide vmbus scsi-disk vmbus-channel netvsp e1000 recording

@@ -15,6 +15,7 @@
 #include "paravirt/vmbus/storvsp.h"
 #include "paravirt/vmbus/timesync_ic.h"
 #include "tests/fuzz/fuzz_input.h"
+#include "tests/fuzz/vmbus_fuzz_guest.h"
 
 #include <cstdio>
 #include <cstdlib>
@@ -22,12 +23,6 @@
 #include <vector>
 
 namespace {
-
-[[noreturn]] void fail(const char* what)
-{
-    std::fprintf(stderr, "vmbus_channel_fuzz: %s\n", what);
-    std::abort();
-}
 
 constexpr u64 RAM = 4ull << 20;
 constexpr u64 RING_PFN = 0x100;    // storvsp's ring GPADL: 8 pages
@@ -67,34 +62,6 @@ struct Target : ScsiTarget {
     }
 };
 
-// The guest's writer (Linux's hv_ringbuffer_write) on the first ring of the
-// GPADL at `pfn`, its `data_pages` data pages contiguous.
-void guest_write(GuestMemory m, u64 pfn, u32 data_pages, u16 type, u16 flags, const std::vector<u8>& extra,
-                 const std::vector<u8>& body)
-{
-    const u64 header = pfn * PAGE_SIZE, data = header + PAGE_SIZE;
-    const u32 size = data_pages * PAGE_SIZE;
-    u32 w = 0, r = 0;
-    if (!m.read(header, &w, 4) || !m.read(header + 4, &r, 4) || w >= size || r >= size || (w | r) % 8)
-        return; // the guest broke its own ring: nothing to write
-    const size_t offset = 16 + (extra.size() & ~size_t{7});
-    const size_t length = (offset + body.size() + 7) & ~size_t{7};
-    if (length + 8 >= size - (w + size - r) % size)
-        return;
-    std::vector<u8> p(length + 8);
-    store_le16(p, 0, type);
-    store_le16(p, 2, static_cast<u16>(offset / 8));
-    store_le16(p, 4, static_cast<u16>(length / 8));
-    store_le16(p, 6, flags);
-    std::copy_n(extra.begin(), offset - 16, p.begin() + 16);
-    std::copy(body.begin(), body.end(), p.begin() + static_cast<std::ptrdiff_t>(offset));
-    store_le64(p, length, u64{w} << 32);
-    for (size_t i = 0; i < p.size(); ++i)
-        (void)m.write(data + (w + i) % size, &p[i], 1);
-    const u32 next = static_cast<u32>((w + p.size()) % size);
-    (void)m.write(header, &next, 4);
-}
-
 // The guest's reader (hv_pkt_iter) on the second ring of the 4-page GPADL
 // at `pfn` (header, one data page): the next packet's body, consumed.
 std::optional<std::vector<u8>> guest_read(GuestMemory m, u64 pfn)
@@ -116,31 +83,6 @@ std::optional<std::vector<u8>> guest_read(GuestMemory m, u64 pfn)
     const u32 next = (r + length + 8) % PAGE_SIZE;
     (void)m.write(header + 4, &next, 4);
     return body;
-}
-
-VmbusServer::OpenRequest ring(u64 pfn, u32 pages, u32 downstream)
-{
-    VmbusServer::OpenRequest r;
-    for (u32 i = 0; i < pages; ++i)
-        r.ring_pfns.push_back(pfn + i);
-    r.downstream_offset = downstream;
-    return r;
-}
-
-template <class Device>
-void round_trip(Device& device, const std::function<std::unique_ptr<Device>()>& fresh)
-{
-    StateVisitor saver = StateVisitor::saver();
-    device.visit_state(saver);
-    auto copy = fresh();
-    StateVisitor loader = StateVisitor::loader(saver.bytes());
-    copy->visit_state(loader);
-    if (!loader.ok() || !loader.at_end())
-        fail("a saved state does not load");
-    StateVisitor again = StateVisitor::saver();
-    copy->visit_state(again);
-    if (again.bytes() != saver.bytes())
-        fail("save, load, save gives other bytes");
 }
 
 } // namespace

@@ -44,3 +44,53 @@ begin_guest_test() {
     }
     has() { grep -qE -- "$1" "$work/out"; }
 }
+
+# start_net_helper [NIC_NAME]: the host side of the network tests
+# (net_helper.py, set_link by NIC_NAME) on the loopback, and what they
+# check. Sets port and hostfwd_port; data_sum, upload_sum and www_sum (the
+# sha256 of the 3 MB download, the 2 MB upload and the 1 MB hostfwd file);
+# dhcp, the guest's commands to wait for eth0, print its driver, bring it
+# up and lease an address with busybox udhcpc (whose "bound" script
+# configures it: the initramfs has none); and transfers, the guest's
+# commands that move the data and flap the link. No double quotes: the
+# kernel's command line cannot hold them inside viridian.run.
+start_net_helper() {
+    head -c 3000000 /dev/urandom >"$work/data"
+    data_sum=$(sha256sum <"$work/data" | cut -d' ' -f1)
+    upload_sum=$(yes viridian-net-upload | head -c 2000000 | sha256sum | cut -d' ' -f1)
+    www_sum=$(yes viridian-net-www | head -c 1000000 | sha256sum | cut -d' ' -f1)
+    hostfwd_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+    python3 "$(dirname "${BASH_SOURCE[0]}")/net_helper.py" "$work/port" "$work/data" "$hostfwd_port" \
+        "$work/qmp.sock" "${1:-e1000.0}" &
+    helper_pid=$!
+    trap 'kill $helper_pid 2>/dev/null; rm -rf "$work"' EXIT
+    for _ in $(seq 50); do [ -s "$work/port" ] && break; sleep 0.1; done
+    port=$(cat "$work/port" 2>/dev/null) || fail "the host server did not start"
+    dhcp="echo '[ \$1 = bound ] || exit 0' >/tmp/s; echo 'ifconfig \$interface \$ip netmask \$subnet; route add default gw \$router' >>/tmp/s; chmod +x /tmp/s; \
+for i in \$(seq 50); do [ -e /sys/class/net/eth0 ] && break; sleep 0.2; done; \
+echo driver: \$(basename \$(readlink /sys/class/net/eth0/device/driver)); \
+ip link set eth0 up; udhcpc -i eth0 -n -q -t 10 -s /tmp/s; ip addr show eth0"
+    transfers="wget -q -O - http://10.0.2.2:$port/data | sha256sum; \
+yes viridian-net-upload | head -c 2000000 >/tmp/up; wget -q -O - --post-file /tmp/up http://10.0.2.2:$port/upload; \
+mkdir /tmp/www; yes viridian-net-www | head -c 1000000 >/tmp/www/f; httpd -p 8080 -h /tmp/www; \
+wget -q -O - http://10.0.2.2:$port/hostfwd/f; \
+carrier=/sys/class/net/eth0/carrier; wget -q -O - http://10.0.2.2:$port/flap; \
+until grep -q 0 \$carrier; do sleep 0.2; done; echo link-went-down; \
+until grep -q 1 \$carrier; do sleep 0.2; done; echo link-came-up; \
+wget -q -O - http://10.0.2.2:$port/data | sha256sum"
+}
+
+# check_net_transfers DRIVER: what start_net_helper's commands must have
+# printed in $work/out, with eth0 bound by DRIVER.
+check_net_transfers() {
+    has "viridian-guest: exit status 0" || fail "the guest's command failed"
+    has "^driver: $1[[:space:]]*$" || fail "$1 did not bind the adapter"
+    has "link/ether 52:54:00:12:34:56" || fail "eth0 does not have the adapter's MAC address"
+    has "lease of 10.0.2.15 obtained" || fail "udhcpc got no lease of 10.0.2.15"
+    has "inet 10.0.2.15/24" || fail "eth0 was not configured"
+    has "^$data_sum " || fail "the download from the host was not the host's data"
+    has "^upload-sha256 $upload_sum 2000000" || fail "the host did not receive the guest's upload"
+    has "^hostfwd-sha256 $www_sum" || fail "the host did not fetch the guest's file through hostfwd"
+    has "^link-went-down" && has "^link-came-up" || fail "the guest did not see set_link down and up"
+    [ "$(grep -c "^$data_sum " "$work/out")" -eq 2 ] || fail "the download after the link came back failed"
+}

@@ -1,8 +1,11 @@
 #!/usr/bin/env python3
-"""The host side of the e1000 guest test (linux_e1000_test.sh): an HTTP server
-on 127.0.0.1 that the guest reaches as 10.0.2.2 through user-mode networking.
+"""The host side of the network guest tests (linux_e1000_test.sh,
+linux_netvsc_test.sh): an HTTP server on 127.0.0.1 that the guest reaches as
+10.0.2.2 through user-mode networking.
 
-  net_helper.py PORT_FILE DATA_FILE HOSTFWD_PORT QMP_SOCKET
+  net_helper.py PORT_FILE DATA_FILE HOSTFWD_PORT QMP_SOCKET [NIC_NAME]
+
+NIC_NAME is the adapter's QMP name for set_link (default e1000.0).
 
 Writes the port it bound to PORT_FILE, then serves:
   GET  /data      DATA_FILE's bytes (the guest checks their sha256)
@@ -40,10 +43,11 @@ def qmp(command, arguments):
 
 
 def flap():
+    name = sys.argv[5] if len(sys.argv) > 5 else "e1000.0"
     time.sleep(0.5)
-    qmp("set_link", {"name": "e1000.0", "up": False})
+    qmp("set_link", {"name": name, "up": False})
     time.sleep(3)
-    qmp("set_link", {"name": "e1000.0", "up": True})
+    qmp("set_link", {"name": name, "up": True})
 
 
 class Handler(http.server.BaseHTTPRequestHandler):

@@ -27,7 +27,7 @@ for _ in $(seq 50); do
 done
 
 dhcp="echo '[ \$1 = bound ] || exit 0' >/tmp/s; echo 'ifconfig \$interface \$ip netmask \$subnet; route add default gw \$router' >>/tmp/s; chmod +x /tmp/s; ip link set eth0 up; udhcpc -i eth0 -n -q -t 10 -s /tmp/s"
-timeout 900 "$viridian" --enlightenments off --cpus 2 --nic user --stats --record "$work/net.vrr" \
+timeout 900 "$viridian" --enlightenments off --cpus 2 --nic user,model=e1000 --stats --record "$work/net.vrr" \
     --kernel "$guest/vmlinuz" --initrd "$guest/initramfs.cpio.gz" \
     --append "console=ttyS0 panic=-1 viridian.modules=e1000 viridian.run=\"$dhcp; wget -q -O - http://10.0.2.2:$port/data | sha256sum\"" \
     >"$work/out" 2>"$work/record.err" </dev/null

@@ -72,8 +72,9 @@ struct GuestRings {
         set(true, 0, (w + length + 8) % DATA);
         return true;
     }
-    // One packet from the guest's inbound ring: {type, transaction id, body, trailer}.
-    std::optional<std::tuple<u16, u64, std::vector<u8>, u64>> guest_read()
+    // One packet from the guest's inbound ring: {type, transaction id, body,
+    // trailer}; `extra` gets the bytes between the descriptor and the body.
+    std::optional<std::tuple<u16, u64, std::vector<u8>, u64>> guest_read(std::vector<u8>* extra = nullptr)
     {
         const u32 w = get(false, 0), r = get(false, 4);
         if (w == r)
@@ -86,6 +87,10 @@ struct GuestRings {
         std::memcpy(&off8, d + 2, 2);
         std::memcpy(&len8, d + 4, 2);
         std::memcpy(&trans, d + 8, 8);
+        if (extra) {
+            extra->resize(off8 * 8u - 16);
+            ring_copy(false, r + 16, extra->data(), extra->size(), false);
+        }
         std::vector<u8> body(len8 * 8u - off8 * 8u);
         ring_copy(false, r + off8 * 8u, body.data(), body.size(), false);
         u64 trailer;

@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# netvsc test: the Debian kernel's hv_netvsc binds the synthetic network
+# adapter netvsp offers on VMBus (--nic user,model=netvsc), negotiates NVSP and
+# RNDIS, brings eth0 up, gets 10.0.2.15 from slirp's DHCP with busybox
+# udhcpc, then moves data both ways through user-mode networking and checks
+# every byte:
+#   - an HTTP download of 3 MB from a server on the host's loopback (10.0.2.2),
+#   - an HTTP upload of 2 MB to it (the server answers with the body's sha256),
+#   - a connection from the host into the guest through hostfwd,
+#   - QMP set_link down and up (the host server asks for it): the guest sees
+#     its carrier go and come back (RNDIS media indications), and downloads
+#     again.
+#
+#   linux_netvsc_test.sh VIRIDIAN GUEST_DIR [CPUS]
+#
+# Exits 77 (skipped) when the guest has not been built.
+set -u
+viridian=$1
+guest=$2
+cpus=${3:-1}
+# shellcheck source=tests/guest/common.sh
+source "$(dirname "$0")/common.sh"
+begin_guest_test linux-netvsc "$guest"
+
+start_net_helper netvsc.0
+
+timeout 600 "$viridian" --cpus "$cpus" --nic "user,model=netvsc,hostfwd=tcp:127.0.0.1:$hostfwd_port-:8080" \
+    --qmp "unix:$work/qmp.sock,server,wait=off" \
+    --kernel "$guest/vmlinuz" --initrd "$guest/initramfs.cpio.gz" \
+    --append "console=ttyS0 panic=-1 viridian.modules=hv_vmbus,hv_netvsc viridian.run=\"$dhcp; $transfers\"" \
+    >"$work/out" 2>&1 </dev/null
+status=$?
+cat "$work/out"
+[ "$status" -eq 0 ] || fail "viridian exited with status $status"
+check_net_transfers hv_netvsc
+has "hv_netvsc.*(rndis|nvsp|Invalid|unable|Unable|fail)" && fail "hv_netvsc reported a problem"
+fail_on_complaints "$work/out" "${DEVICE_COMPLAINTS[@]}"
+echo "linux-netvsc: ok"
