@@ -37,6 +37,16 @@ std::string MachineDebugger::thread_state(unsigned vcpu)
     return *result;
 }
 
+std::string MachineDebugger::replay_info()
+{
+    if (!m_hooks.replay_info)
+        return GdbTarget::replay_info();
+    auto result = std::make_shared<std::string>("the machine has stopped running\n");
+    const auto info = m_hooks.replay_info;
+    m_commands.call([info, result] { *result = info(); }, CALL_TIMEOUT_NS);
+    return *result;
+}
+
 bool MachineDebugger::set_registers(unsigned vcpu, const CpuState& state)
 {
     if (vcpu >= m_vcpu_count || m_hooks.replaying)

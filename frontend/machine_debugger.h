@@ -31,6 +31,8 @@ struct MachineDebuggerHooks {
     // gdb's bs/bc for the frontend) it can go back.
     bool replaying = false;
     std::function<void(unsigned vcpu, bool step)> request_reverse;
+    // The machine's thread: `monitor info replay`'s text.
+    std::function<std::string()> replay_info;
 };
 
 class MachineDebugger final : public GdbTarget {
@@ -45,6 +47,7 @@ public:
     bool reverse(unsigned vcpu, bool step) override;
     std::optional<CpuState> registers(unsigned vcpu) override;
     std::string thread_state(unsigned vcpu) override;
+    std::string replay_info() override;
     bool set_registers(unsigned vcpu, const CpuState& state) override;
     size_t read_memory(unsigned vcpu, u64 address, std::span<u8> out, bool physical) override;
     size_t write_memory(unsigned vcpu, u64 address, std::span<const u8> data, bool physical) override;

@@ -680,6 +680,12 @@ int main(int argc, char** argv)
         hooks.run_state_changed = note_run_state;
         hooks.kill = [&] { request_stop({exit_status::SUCCESS, "", ShutdownCause::HostQmpQuit}); };
         hooks.replaying = options.replay.has_value();
+        if (session)
+            hooks.replay_info = [&] {
+                return std::string(options.replay ? "Replaying" : "Recording") + " execution '" +
+                       options.replay.value_or(options.record.value_or("")) +
+                       "': instruction count = " + std::to_string(output_mark()) + "\n";
+            };
         if (session && session->can_reverse())
             hooks.request_reverse = [&](unsigned vcpu, bool step) { session->request_reverse(vcpu, step); };
         hooks.report_stop = [&](const GdbStop& stop) {

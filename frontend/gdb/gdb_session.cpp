@@ -579,6 +579,7 @@ std::string GdbSession::monitor_command(std::string_view command)
                "  help                 this text\n"
                "  info registers       the selected vCPU's registers, system ones included\n"
                "  info cpus            every vCPU: thread, RIP, halted or running\n"
+               "  info replay          record or replay, its file, the instruction count now\n"
                "  phys on|off          m/M/X packets address physical (on) or virtual (off) memory\n"
                "  phys                 which of the two is in effect\n";
     if (command == "phys on" || command == "phys off") {
@@ -617,6 +618,8 @@ std::string GdbSession::monitor_command(std::string_view command)
             out += line(cat({"dr", std::to_string(i)}).c_str(), s->dr[i]);
         return out;
     }
+    if (command == "info replay")
+        return m_target.replay_info();
     if (command == "info cpus") {
         std::string out;
         for (unsigned i = 0; i < m_target.vcpu_count(); ++i) {

@@ -55,6 +55,10 @@ public:
         return !state ? "" : state->events.halted ? "halted" : "running";
     }
     virtual bool set_registers(unsigned vcpu, const CpuState& state) = 0;
+    // `monitor info replay`, as QEMU's HMP words it: whether the run is
+    // recorded or replayed, its file, and the instruction count now (the
+    // count --mark-output prints, --replay-goto and QMP replay-seek take).
+    virtual std::string replay_info() { return "Record/replay is not active\n"; }
     // Guest memory at a virtual address through `vcpu`'s page tables (or a
     // physical one): how many bytes from the start were read or written
     // before an unmapped page or a hole (a short count, never a guest fault).

@@ -35,6 +35,9 @@ check(value("$pc") == START, "the replay starts paused at _start")
 run("reverse-stepi")
 check(value("$pc") == START, "reverse-stepi at the start stays at _start (no history)")
 
+info = run("monitor info replay")
+check(info.startswith("Replaying execution '") and "instruction count = 0" in info,
+      "monitor info replay names the replay and the count (%r)" % info)
 run("break *%#x" % AFTER_INC)
 for _ in range(3):
     run("continue")

@@ -368,3 +368,13 @@ TEST_CASE("bs and bc run the target backwards; the start of its history is repla
     CHECK(session.take_output().find("T05replaylog:begin;thread:1;") != std::string::npos);
     CHECK(one(session, "bx").empty());
 }
+
+TEST_CASE("monitor info replay asks the target, which says when record/replay is not active")
+{
+    FakeTarget target;
+    GdbSession session(target);
+    const std::vector<std::string> replies = exchange(session, cat("qRcmd,", gdb_hex("info replay")));
+    REQUIRE(replies.size() == 2);
+    CHECK(replies[0] == cat("O", gdb_hex("Record/replay is not active\n")));
+    CHECK(replies[1] == "OK");
+}
