@@ -445,8 +445,7 @@ RunExit Cpu::run(u64 budget)
     // early (after STAC, for one), so where blocks begin differs between
     // the interpreter and the JIT, and the count must not.
     const u64 end = units() + budget;
-    auto used = [&] { return units(); };
-    while (used() < end) {
+    while (units() < end) {
         if (m_triple_fault || m_stop_requested) [[unlikely]]
             break; // reported below
         if (!check_pending_events()) {
@@ -489,7 +488,7 @@ RunExit Cpu::run(u64 budget)
         // fetch_block (here or on another vCPU) may have made a page code:
         // stores to it must now take the slow path that invalidates its blocks.
         drop_stale_writes();
-        const u64 used_before = used();
+        const u64 used_before = units();
         const Block* last = execute_block(*block, end - (used_before - m_retired));
         if (m_step_trap_requested) [[unlikely]] {
             // Ran on the fast path (TF was clear when the block began).
@@ -501,7 +500,7 @@ RunExit Cpu::run(u64 budget)
         // A debugger's breakpoint on the block's first instruction (or any
         // stop asked for before it ran) ends the run without progress: no
         // stall, which would count a unit the instruction has not used.
-        if (used() == used_before && !m_stop_requested) [[unlikely]]
+        if (units() == used_before && !m_stop_requested) [[unlikely]]
             ++m_stalls;
         // A block that may be freed (uncached, or invalidated while running) is never chained.
         previous = (last == m_uncached.get() || m_blocks.generation() != generation) ? nullptr
@@ -515,7 +514,7 @@ RunExit Cpu::run(u64 budget)
         return RunExit::DebugStop;
     // The step is done once it retired an instruction or delivered an event
     // (stepping into an interrupt handler, as gdb expects on hardware).
-    if (m_guest_debug.single_step && used() != end - budget) [[unlikely]] {
+    if (m_guest_debug.single_step && units() != end - budget) [[unlikely]] {
         m_debug_event = DebugEvent{DebugEvent::Kind::Step, s.rip, WatchKind::Write};
         return RunExit::DebugStop;
     }

@@ -347,8 +347,6 @@ public:
     u64 units() const;
     // Where the machine stands for a debugger that last stopped on `vcpu`.
     Position position_of(unsigned vcpu) const { return {vcpu, vcpu_units(vcpu)}; }
-    // Between rounds of the run loop (a snapshot may be taken, a host poll is due).
-    bool between_rounds() const { return !m_round.active; }
     // run() returns Checkpoint at the first boundary between rounds where
     // every vCPU's units together reach `units` (where a replay snapshot
     // with that key was taken). Once.

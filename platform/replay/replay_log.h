@@ -79,8 +79,6 @@ public:
     const RecordingHeader& header() const { return m_recording.header; }
     // The recording was cut short (recording.h): replayed to its last sync record.
     bool cut_short() const { return m_recording.cut_short; }
-    // Where the replay ends: the End record's machine instruction count.
-    u64 end_retired() const { return m_recording.records.back().retired; }
     // For tests of divergence: the n-th typed byte (from 0) of the log is
     // delivered with its low bit flipped.
     void alter_serial_input(u64 n) { m_alter = n; }
@@ -95,7 +93,6 @@ public:
     // Keeps in-memory snapshots along the replay, at the machine's first
     // host poll and at every sync record, in at most `max_bytes`.
     void keep_snapshots(u64 max_bytes);
-    bool keeps_snapshots() const { return m_snapshots != nullptr; }
     size_t snapshot_count() const { return m_snapshots ? m_snapshots->count() : 0; }
     // Each vCPU's units at snapshot `index`.
     const std::vector<u64>& snapshot_units(size_t index) const;

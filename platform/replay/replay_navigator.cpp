@@ -19,6 +19,17 @@ bool is_debug_stop(const RunOutcome& outcome, DebugEvent::Kind kind)
     return outcome.kind == RunOutcome::Kind::DebugStop && outcome.debug.kind == kind;
 }
 
+// A snapshot that would not load ends the run as a divergence would.
+Navigator::Stop rewind_failed() { return Navigator::Stop{RunOutcome::of(RunOutcome::Kind::HostStop, DIVERGED), false}; }
+
+// Going backwards, a watchpoint's hit is before the access it stopped after,
+// where the value is still the old one (gdb then says "Old value" and "New
+// value", as with rr).
+Machine::Position before_access(const Machine& machine, unsigned vcpu)
+{
+    return Machine::Position{vcpu, machine.vcpu_units(vcpu) - 1};
+}
+
 } // namespace
 
 std::optional<size_t> Navigator::snapshot_before(unsigned vcpu, u64 units) const
@@ -38,11 +49,8 @@ Navigator::Stop Navigator::history_begin(Machine& machine, unsigned vcpu)
     stop.history_begin = true;
     if (m_replayer.snapshot_count() == 0)
         return stop; // nothing kept: the machine stays where it is
-    if (ErrorOr<void> back = m_replayer.rewind(0, machine); back.is_error()) {
-        stop.outcome = RunOutcome::of(RunOutcome::Kind::HostStop, DIVERGED);
-        stop.history_begin = false;
-        return stop;
-    }
+    if (m_replayer.rewind(0, machine).is_error())
+        return rewind_failed();
     stop.outcome.debug.address = machine.vcpu_state(vcpu).rip;
     return stop;
 }
@@ -70,8 +78,8 @@ Navigator::Stop Navigator::go_to(Machine& machine, Machine::Position position)
     const std::optional<size_t> index = snapshot_before(position.vcpu, position.units);
     if (!index)
         return history_begin(machine, position.vcpu);
-    if (ErrorOr<void> back = m_replayer.rewind(*index, machine); back.is_error())
-        return Stop{RunOutcome::of(RunOutcome::Kind::HostStop, DIVERGED), false};
+    if (m_replayer.rewind(*index, machine).is_error())
+        return rewind_failed();
     return run_to(machine, position);
 }
 
@@ -84,8 +92,8 @@ Navigator::Stop Navigator::seek(Machine& machine, u64 retired)
             --index;
         if (index == 0)
             return history_begin(machine, 0);
-        if (ErrorOr<void> back = m_replayer.rewind(index - 1, machine); back.is_error())
-            return Stop{RunOutcome::of(RunOutcome::Kind::HostStop, DIVERGED), false};
+        if (m_replayer.rewind(index - 1, machine).is_error())
+            return rewind_failed();
     }
     return run_to(machine, std::nullopt, retired);
 }
@@ -104,8 +112,8 @@ std::optional<std::vector<Navigator::Hit>> Navigator::hits_after(Machine& machin
                                                                  const std::vector<Watchpoint>& watchpoints,
                                                                  RunOutcome& failure)
 {
-    if (ErrorOr<void> back = m_replayer.rewind(index, machine); back.is_error()) {
-        failure = RunOutcome::of(RunOutcome::Kind::HostStop, DIVERGED);
+    if (m_replayer.rewind(index, machine).is_error()) {
+        failure = rewind_failed().outcome;
         return std::nullopt;
     }
     const auto arm_end = [&] {
@@ -127,11 +135,9 @@ std::optional<std::vector<Navigator::Hit>> Navigator::hits_after(Machine& machin
         }
         const Machine::Position here = machine.position_of(outcome.vcpu);
         if (outcome.debug.kind != DebugEvent::Kind::Breakpoint) {
-            // A watchpoint stops after the access; going backwards, the stop
-            // is before it, where the value is the old one (gdb then says
-            // "Old value" and "New value" as in rr). An access that ended
-            // where the search began is the first one behind it.
-            hits.push_back({Machine::Position{here.vcpu, here.units - 1}, outcome});
+            // An access that ended where the search began is the first one
+            // behind it.
+            hits.push_back({before_access(machine, outcome.vcpu), outcome});
             if (end && here == *end)
                 break;
             continue;
@@ -149,8 +155,7 @@ std::optional<std::vector<Navigator::Hit>> Navigator::hits_after(Machine& machin
                 failure = off;
                 return std::nullopt;
             }
-            const Machine::Position access = machine.position_of(off.vcpu);
-            hits.push_back({Machine::Position{access.vcpu, access.units - 1}, off});
+            hits.push_back({before_access(machine, off.vcpu), off});
         }
         machine.set_debug_points(breakpoints, watchpoints);
         arm_end();
@@ -184,8 +189,8 @@ Navigator::Stop Navigator::continue_back(Machine& machine, unsigned vcpu, const 
         if (hits->empty())
             continue;
         const Hit last = hits->back();
-        if (ErrorOr<void> back = m_replayer.rewind(index, machine); back.is_error())
-            return Stop{RunOutcome::of(RunOutcome::Kind::HostStop, DIVERGED), false};
+        if (m_replayer.rewind(index, machine).is_error())
+            return rewind_failed();
         Stop stop = run_to(machine, last.position);
         if (is_debug_stop(stop.outcome, DebugEvent::Kind::Step))
             stop.outcome = last.outcome; // reported as what it was
