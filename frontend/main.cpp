@@ -302,18 +302,11 @@ int main(int argc, char** argv)
     // has been before was shown already (set once the session exists).
     std::function<bool()> output_shown_before;
     auto sink_to = [&](std::FILE* file) -> ByteSink {
-        if (!options.mark_output)
-            return [file, &output_shown_before](u8 byte) {
-                if (output_shown_before && output_shown_before())
-                    return;
-                std::fputc(byte, file);
-                if (byte == '\n')
-                    std::fflush(file);
-            };
-        return [file, &output_mark, &output_shown_before, line_start = true](u8 byte) mutable {
+        return [file, mark = options.mark_output, &output_mark, &output_shown_before,
+                line_start = true](u8 byte) mutable {
             if (output_shown_before && output_shown_before())
                 return;
-            if (line_start)
+            if (mark && line_start)
                 std::fprintf(file, "[%llu] ", static_cast<unsigned long long>(output_mark()));
             line_start = byte == '\n';
             std::fputc(byte, file);
@@ -416,6 +409,9 @@ int main(int argc, char** argv)
         session->enable_reverse(REVERSE_SNAPSHOT_BYTES);
         output_shown_before = [&] { return running && session->output_shown_before(*running); };
     }
+    // --record's or --replay's file, as QMP's query-replay and gdb's
+    // `monitor info replay` name it.
+    const std::string recording_file = options.replay.value_or(options.record.value_or(""));
     bool paused = options.start_paused; // kept across a reset, as QEMU keeps a stopped VM stopped
     // QMP replay-break or --replay-goto: the run's instruction count where
     // the replay stops next (kept across reboots until reached).
@@ -536,7 +532,7 @@ int main(int argc, char** argv)
         }
         if (session) {
             hooks.replay_mode = session->replaying() ? "play" : "record";
-            hooks.replay_file = options.replay ? *options.replay : options.record.value_or("");
+            hooks.replay_file = recording_file;
         }
         hooks.replay_icount = [&](u64& icount) {
             auto count = std::make_shared<u64>(0);
@@ -682,8 +678,7 @@ int main(int argc, char** argv)
         hooks.replaying = options.replay.has_value();
         if (session)
             hooks.replay_info = [&] {
-                return std::string(options.replay ? "Replaying" : "Recording") + " execution '" +
-                       options.replay.value_or(options.record.value_or("")) +
+                return std::string(options.replay ? "Replaying" : "Recording") + " execution '" + recording_file +
                        "': instruction count = " + std::to_string(output_mark()) + "\n";
             };
         if (session && session->can_reverse())
