@@ -91,10 +91,9 @@ private:
     {
         if (const auto it = m_clusters.find(index); it != m_clusters.end())
             return it->second.get();
-        auto bytes = std::make_unique<u8[]>(CLUSTER);
+        auto bytes = std::make_unique<u8[]>(CLUSTER); // zeroed: the disk's short last cluster ends in zeros
         const u64 start = index * CLUSTER;
         const u64 length = std::min(CLUSTER, m_info.virtual_size - start);
-        std::memset(bytes.get(), 0, CLUSTER);
         TRY(m_base->read(start, std::span<u8>(bytes.get(), length)));
         return m_clusters.emplace(index, std::move(bytes)).first->second.get();
     }
