@@ -469,11 +469,13 @@ int main(int argc, char** argv)
                 monitor->migration_update(failed);
         });
     };
-    // One slice of the outgoing migration's sending; false when none runs.
-    const auto migration_slice = [&](u64 budget_ns) {
+    // One slice of the outgoing migration's sending, for `budget_ns` or,
+    // without one, as long as the guest ran since the last; false when no
+    // migration runs.
+    const auto migration_slice = [&](std::optional<u64> budget_ns) {
         if (!migration || !running)
             return false;
-        const bool done = migration->step(budget_ns);
+        const bool done = budget_ns ? migration->step(*budget_ns) : migration->step_beside_guest();
         report_migration();
         if (done) {
             if (migration->progress().status == MigrationProgress::Status::Completed) {
@@ -497,9 +499,9 @@ int main(int argc, char** argv)
         }
         if (migration && running) {
             // A paused guest gives the migration all the time it wants; a
-            // running one gets most of it back between slices.
-            constexpr u64 RUNNING_SLICE_NS = 5'000'000, PAUSED_SLICE_NS = 100'000'000;
-            migration_slice(running->paused() ? PAUSED_SLICE_NS : RUNNING_SLICE_NS);
+            // running one shares the thread with it.
+            constexpr u64 PAUSED_SLICE_NS = 100'000'000;
+            migration_slice(running->paused() ? std::optional<u64>(PAUSED_SLICE_NS) : std::nullopt);
         }
         if (!host_stop)
             return std::nullopt;

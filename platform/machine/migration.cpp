@@ -1,6 +1,7 @@
 #include "platform/machine/migration.h"
 
 #include <arpa/inet.h>
+#include <algorithm>
 #include <bit>
 #include <cerrno>
 #include <cstring>
@@ -184,6 +185,19 @@ void MigrationSender::stop_and_copy()
     m_progress.downtime_bytes = m_writer.bytes_written() - bytes_before;
     end(MigrationProgress::Status::Completed);
     m_progress.downtime_ms = (monotonic_ns() - start) / 1'000'000;
+}
+
+u64 MigrationSender::running_slice_ns(u64 guest_ran_ns)
+{
+    return std::clamp(guest_ran_ns, MIN_RUNNING_SLICE_NS, MAX_RUNNING_SLICE_NS);
+}
+
+bool MigrationSender::step_beside_guest()
+{
+    const u64 ran = m_last_step_end_ns ? monotonic_ns() - m_last_step_end_ns : 0;
+    const bool done = step(running_slice_ns(ran));
+    m_last_step_end_ns = monotonic_ns();
+    return done;
 }
 
 bool MigrationSender::step(u64 budget_ns)
