@@ -18,6 +18,7 @@ PACKAGES=(
     seabios # the system ROM a machine boots through without --kernel (/usr/share/seabios/bios.bin)
     xorriso # El Torito ISO images for the CD-ROM boot test (tests/frontend/cdrom_boot_test.sh)
     gdb # the gdb stub tests (tests/frontend/gdb_test.py, docs/gdb.md)
+    lldb # the same stub under LLDB (tests/frontend/lldb_test.py)
 )
 
 # shellcheck source=scripts/packages.sh

@@ -15,12 +15,8 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import time
 
-
-def symbols(elf):
-    out = subprocess.run(["nm", elf], check=True, capture_output=True, text=True).stdout
-    return {name: address for address, kind, name in (line.split() for line in out.splitlines()) if kind in "TDB"}
+from stub_machine import start_machine, symbols
 
 
 def run_case(viridian, elf, script, cpus, jit, qmp, replay=False):
@@ -40,13 +36,8 @@ def run_case(viridian, elf, script, cpus, jit, qmp, replay=False):
         qmp_sock = os.path.join(tmp, "qmp.sock")
         if qmp:
             args += ["--qmp", "unix:%s,server,wait=off" % qmp_sock]
-        machine = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                   stderr=subprocess.STDOUT, text=True)
+        machine = start_machine(args, sock)
         try:
-            for _ in range(200):
-                if os.path.exists(sock):
-                    break
-                time.sleep(0.05)
             env = dict(os.environ, GDB_CPUS=str(cpus), QMP_SOCK=qmp_sock if qmp else "")
             for name, address in symbols(elf).items():
                 env["ADDR_" + name] = address
