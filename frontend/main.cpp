@@ -16,6 +16,7 @@
 #include "platform/machine/migration.h"
 #include "platform/machine/snapshot.h"
 #include "platform/net/slirp_backend.h"
+#include "platform/net/switch_port.h"
 
 #include <atomic>
 #include <cerrno>
@@ -87,6 +88,14 @@ double monotonic_seconds()
     timespec now;
     clock_gettime(CLOCK_MONOTONIC, &now);
     return static_cast<double>(now.tv_sec) + static_cast<double>(now.tv_nsec) * 1e-9;
+}
+
+// The backend --nic names, on the loop's thread.
+ErrorOr<std::shared_ptr<NetBackend>> open_network(EventLoop& loop, const NicSpec& nic)
+{
+    if (nic.backend == NicSpec::Backend::Switch)
+        return std::shared_ptr<NetBackend>(TRY(SwitchPort::create(loop, nic.network_switch)));
+    return std::shared_ptr<NetBackend>(TRY(SlirpBackend::create(loop, nic.user)));
 }
 
 int fail(const std::string& message)
@@ -341,9 +350,9 @@ int main(int argc, char** argv)
     EventLoop loop;
     CommandQueue commands;
     config.commands = &commands;
-    // --nic user: the backend runs on this thread's loop and serves the
-    // machines of every reboot; finish_loop closes it.
-    std::shared_ptr<SlirpBackend> user_network;
+    // --nic user or switch: the backend runs on this thread's loop and
+    // serves the machines of every reboot; finish_loop closes it.
+    std::shared_ptr<NetBackend> network;
     // netvsc unless asked otherwise; without the enlightenments there is no
     // VMBus for it, and an e1000 stands in unless netvsc was asked for.
     const MachineNic::Model nic_model =
@@ -355,11 +364,11 @@ int main(int argc, char** argv)
         // Received frames come from the recording; sent ones go nowhere.
         config.nic = MachineNic{std::make_shared<replay::DiscardingNetBackend>(), options.nic->mac, nic_model};
     } else if (options.nic) {
-        ErrorOr<std::unique_ptr<SlirpBackend>> created = SlirpBackend::create(loop, options.nic->user);
+        ErrorOr<std::shared_ptr<NetBackend>> created = open_network(loop, *options.nic);
         if (created.is_error())
             return fail("--nic: " + created.error().message);
-        user_network = created.release_value();
-        config.nic = MachineNic{user_network, options.nic->mac, nic_model};
+        network = created.release_value();
+        config.nic = MachineNic{network, options.nic->mac, nic_model};
     }
     // Typed input reaches COM1; Ctrl-A x and SIGINT/SIGTERM end the run.
     Console console(true);
@@ -745,7 +754,7 @@ int main(int argc, char** argv)
         stdin_watcher.reset();
         signals.clear();
         config.nic.reset();
-        user_network.reset();
+        network.reset();
         loop.finish_when_idle();
     };
     // With --stats, SIGUSR1 prints the counters so far, as at exit, taken on

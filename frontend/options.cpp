@@ -535,12 +535,13 @@ ErrorOr<std::optional<NicSpec>> parse_nic_spec(std::string_view text)
             return bad("none takes no options");
         return std::optional<NicSpec>();
     }
-    if (type == "tap" || type == "socket" || type == "switch" || type == "bridge" || type == "stream" ||
-        type == "dgram")
-        return bad(quoted(type) + " networking is not available yet; use user or none");
-    if (type != "user")
-        return bad(quoted(type) + " is not user or none");
+    if (type == "tap" || type == "socket" || type == "bridge" || type == "stream" || type == "dgram")
+        return bad(quoted(type) + " networking is not available yet; use user, switch or none");
+    if (type != "user" && type != "switch")
+        return bad(quoted(type) + " is not user, switch or none");
     NicSpec nic;
+    nic.backend = type == "switch" ? NicSpec::Backend::Switch : NicSpec::Backend::User;
+    const bool user = nic.backend == NicSpec::Backend::User;
     while (!rest.empty()) {
         const std::string_view item = take_item(rest);
         const size_t eq = item.find('=');
@@ -559,20 +560,35 @@ ErrorOr<std::optional<NicSpec>> parse_nic_spec(std::string_view text)
             if ((*mac)[0] & 1)
                 return bad("mac=" + quoted(value) + " is a multicast address");
             nic.mac = *mac;
-        } else if (key == "hostfwd") {
+        } else if (key == "name" && !user) {
+            if (!SwitchPort::valid_name(value))
+                return bad("name=" + quoted(value) + " is not 1 to 32 of A-Z a-z 0-9 _ . -");
+            nic.network_switch.name = value;
+        } else if (key == "type" && !user) {
+            // Hyper-V's internal switch also gives the host a port; only
+            // machines meet on this one.
+            if (value != "private")
+                return bad("type=" + quoted(value) + " is not available; the switch is private");
+        } else if (key == "hostfwd" && user) {
             const std::optional<SlirpOptions::HostForward> forward = parse_hostfwd(value);
             if (!forward)
                 return bad("hostfwd=" + quoted(value) +
                            " is not [tcp|udp]:[HOSTADDR]:HOSTPORT-[GUESTADDR]:GUESTPORT");
             nic.user.forwards.push_back(*forward);
-        } else if (key == "restrict") {
+        } else if (key == "restrict" && user) {
             if (value != "on" && value != "off" && value != "yes" && value != "no")
                 return bad("restrict=" + quoted(value) + " is not 'on' or 'off'");
             nic.user.restricted = value == "on" || value == "yes";
         } else {
+            if (key == "hostfwd" || key == "restrict")
+                return bad(quoted(key) + " is for user networking, not a switch");
+            if (key == "name" || key == "type")
+                return bad(quoted(key) + " is for a switch, not user networking");
             return bad("unknown key " + quoted(key));
         }
     }
+    if (!user && nic.network_switch.name.empty())
+        return bad("a switch needs name=NAME");
     return std::optional<NicSpec>(std::move(nic));
 }
 
@@ -842,8 +858,10 @@ std::string usage_text()
            "                           repeatable (docs/storage.md, docs/vmbus.md)\n"
            "  --nic user[,model=netvsc|e1000][,mac=52:54:00:XX:XX:XX][,restrict=on]\n"
            "        [,hostfwd=[tcp|udp]:[HOSTADDR]:HOSTPORT-[GUESTADDR]:GUESTPORT]...\n"
+           "  --nic switch,name=NAME[,type=private][,model=netvsc|e1000][,mac=52:54:00:XX:XX:XX]\n"
            "  --nic none               a network adapter on user-mode networking (libslirp: DHCP gives\n"
-           "                           the guest 10.0.2.15, the host is 10.0.2.2, DNS 10.0.2.3): the\n"
+           "                           the guest 10.0.2.15, the host is 10.0.2.2, DNS 10.0.2.3) or on\n"
+           "                           the virtual switch NAME that this user's machines share: the\n"
            "                           synthetic netvsc on VMBus (an e1000 with --enlightenments off),\n"
            "                           or no adapter, the default (docs/network.md)\n"
            "  --gdb tcp::PORT | tcp:HOST:PORT | unix:PATH\n"

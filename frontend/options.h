@@ -9,6 +9,7 @@
 #include "mmu/base/error_or.h"
 #include "platform/host/event_loop.h"
 #include "platform/net/slirp_backend.h"
+#include "platform/net/switch_port.h"
 
 #include <array>
 
@@ -85,12 +86,18 @@ ErrorOr<DriveSpec> parse_drive_spec(std::string_view text);
 // HOSTPORT-[GUESTADDR]:GUESTPORT]...[,restrict=on|off]`. Without model= the
 // adapter is netvsc, the Hyper-V machine's own, or the e1000 when
 // --enlightenments off leaves no VMBus (main.cpp decides).
+// Or `switch,name=NAME[,type=private][,model=...][,mac=...]`: a port on the
+// virtual switch NAME that other viridian machines of this user share
+// (platform/net/switch_port.h).
 struct NicSpec {
     enum class Model : u8 { E1000, Netvsc };
+    enum class Backend : u8 { User, Switch };
     Model model = Model::Netvsc;
     bool model_given = false;
     std::array<u8, 6> mac = {0x52, 0x54, 0x00, 0x12, 0x34, 0x56}; // QEMU's first NIC's
+    Backend backend = Backend::User;
     SlirpOptions user;
+    SwitchOptions network_switch;
 };
 ErrorOr<std::optional<NicSpec>> parse_nic_spec(std::string_view text);
 

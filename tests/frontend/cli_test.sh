@@ -160,6 +160,12 @@ run --kernel "$exit_guest" --nic user,hostfwd=tcp::99999-:22
 check "a bad --nic hostfwd rule exits 2 with one line" eval 'status_is 2 && stderr_is_one_line && stderr_has "hostfwd"'
 run --kernel "$exit_guest" --nic user
 check "--nic user runs a guest to its exit" eval 'status_is 33'
+XDG_RUNTIME_DIR=$work run --kernel "$exit_guest" --nic switch,name=cli
+check "--nic switch runs a guest to its exit and takes its port away" \
+    eval 'status_is 33 && [ -d "$work/viridian/switch/cli" ] && [ -z "$(ls "$work/viridian/switch/cli")" ]'
+XDG_RUNTIME_DIR=/proc run --kernel "$exit_guest" --nic switch,name=cli
+check "a switch folder that cannot be made exits 2 with one line" \
+    eval 'status_is 2 && stderr_is_one_line && stderr_has "/proc/viridian"'
 # --drive: the image is opened before anything runs.
 run --kernel "$exit_guest" --drive file="$work/no-such.img"
 check "a missing drive image exits 2 with one line" eval 'status_is 2 && stderr_is_one_line && stderr_has "no-such.img"'

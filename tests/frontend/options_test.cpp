@@ -341,7 +341,7 @@ TEST_CASE("--nic rejects other models and backends, bad MACs and bad hostfwd rul
 {
     CHECK(contains(parse_error({"--nic", "user,model=virtio"}), "is not netvsc or e1000"));
     CHECK(contains(parse_error({"--nic", "tap,ifname=tap0"}), "not available yet"));
-    CHECK(contains(parse_error({"--nic", "bogus"}), "is not user or none"));
+    CHECK(contains(parse_error({"--nic", "bogus"}), "is not user, switch or none"));
     CHECK(contains(parse_error({"--nic", "none,model=e1000"}), "none takes no options"));
     CHECK(contains(parse_error({"--nic", "user,mac=52:54:00:12:34"}), "mac="));
     CHECK(contains(parse_error({"--nic", "user,mac=01:54:00:12:34:56"}), "multicast"));
@@ -381,4 +381,20 @@ TEST_CASE("--gdb refuses other transports, bad ports and empty paths with one me
     CHECK(contains(parse_error({"--gdb", "tcp:localhost"}), "no port"));
     CHECK(contains(parse_error({"--gdb", "unix:"}), "no socket path"));
     CHECK(contains(parse_error({"-x"}), "unexpected argument"));
+}
+
+TEST_CASE("--nic switch takes a name, type=private, a model and a MAC, and refuses user networking's keys")
+{
+    Options o = parse_ok({"--nic", "switch,name=lab-1,type=private,model=e1000,mac=52:54:00:00:00:02"});
+    REQUIRE(o.nic.has_value());
+    CHECK(o.nic->backend == NicSpec::Backend::Switch);
+    CHECK(o.nic->network_switch.name == "lab-1");
+    CHECK(o.nic->model == NicSpec::Model::E1000);
+    CHECK(o.nic->mac[5] == 2);
+    CHECK(parse_ok({"--nic", "user"}).nic->backend == NicSpec::Backend::User);
+    CHECK(contains(parse_error({"--nic", "switch"}), "a switch needs name=NAME"));
+    CHECK(contains(parse_error({"--nic", "switch,name=a/b"}), "name='a/b' is not 1 to 32"));
+    CHECK(contains(parse_error({"--nic", "switch,name=lab,type=internal"}), "the switch is private"));
+    CHECK(contains(parse_error({"--nic", "switch,name=lab,hostfwd=tcp::1-:2"}), "is for user networking"));
+    CHECK(contains(parse_error({"--nic", "user,name=lab"}), "is for a switch"));
 }
