@@ -16,7 +16,7 @@
 #include "platform/machine/migration.h"
 #include "platform/machine/snapshot.h"
 #include "platform/net/slirp_backend.h"
-#include "platform/net/switch_port.h"
+#include "platform/net/switch_host_port.h"
 
 #include <atomic>
 #include <cerrno>
@@ -353,6 +353,9 @@ int main(int argc, char** argv)
     // --nic user or switch: the backend runs on this thread's loop and
     // serves the machines of every reboot; finish_loop closes it.
     std::shared_ptr<NetBackend> network;
+    // --nic switch,type=internal: the switch's host port, if this process
+    // is the one that plugged it in.
+    std::unique_ptr<SwitchHostPort> switch_host;
     // netvsc unless asked otherwise; without the enlightenments there is no
     // VMBus for it, and an e1000 stands in unless netvsc was asked for.
     const MachineNic::Model nic_model =
@@ -369,6 +372,13 @@ int main(int argc, char** argv)
             return fail("--nic: " + created.error().message);
         network = created.release_value();
         config.nic = MachineNic{network, options.nic->mac, nic_model};
+        if (options.nic->internal_switch) {
+            ErrorOr<std::unique_ptr<SwitchHostPort>> host =
+                SwitchHostPort::create(loop, options.nic->network_switch, options.nic->user);
+            if (host.is_error())
+                return fail("--nic: " + host.error().message);
+            switch_host = host.release_value();
+        }
     }
     // Typed input reaches COM1; Ctrl-A x and SIGINT/SIGTERM end the run.
     Console console(true);
@@ -755,6 +765,7 @@ int main(int argc, char** argv)
         signals.clear();
         config.nic.reset();
         network.reset();
+        switch_host.reset();
         loop.finish_when_idle();
     };
     // With --stats, SIGUSR1 prints the counters so far, as at exit, taken on

@@ -565,23 +565,20 @@ ErrorOr<std::optional<NicSpec>> parse_nic_spec(std::string_view text)
                 return bad("name=" + quoted(value) + " is not 1 to 32 of A-Z a-z 0-9 _ . -");
             nic.network_switch.name = value;
         } else if (key == "type" && !user) {
-            // Hyper-V's internal switch also gives the host a port; only
-            // machines meet on this one.
-            if (value != "private")
-                return bad("type=" + quoted(value) + " is not available; the switch is private");
-        } else if (key == "hostfwd" && user) {
+            if (value != "private" && value != "internal")
+                return bad("type=" + quoted(value) + " is not private or internal");
+            nic.internal_switch = value == "internal";
+        } else if (key == "hostfwd") {
             const std::optional<SlirpOptions::HostForward> forward = parse_hostfwd(value);
             if (!forward)
                 return bad("hostfwd=" + quoted(value) +
                            " is not [tcp|udp]:[HOSTADDR]:HOSTPORT-[GUESTADDR]:GUESTPORT");
             nic.user.forwards.push_back(*forward);
-        } else if (key == "restrict" && user) {
+        } else if (key == "restrict") {
             if (value != "on" && value != "off" && value != "yes" && value != "no")
                 return bad("restrict=" + quoted(value) + " is not 'on' or 'off'");
             nic.user.restricted = value == "on" || value == "yes";
         } else {
-            if (key == "hostfwd" || key == "restrict")
-                return bad(quoted(key) + " is for user networking, not a switch");
             if (key == "name" || key == "type")
                 return bad(quoted(key) + " is for a switch, not user networking");
             return bad("unknown key " + quoted(key));
@@ -589,6 +586,8 @@ ErrorOr<std::optional<NicSpec>> parse_nic_spec(std::string_view text)
     }
     if (!user && nic.network_switch.name.empty())
         return bad("a switch needs name=NAME");
+    if (!user && !nic.internal_switch && (nic.user.restricted || !nic.user.forwards.empty()))
+        return bad("hostfwd and restrict are for user networking or an internal switch");
     return std::optional<NicSpec>(std::move(nic));
 }
 
@@ -858,7 +857,8 @@ std::string usage_text()
            "                           repeatable (docs/storage.md, docs/vmbus.md)\n"
            "  --nic user[,model=netvsc|e1000][,mac=52:54:00:XX:XX:XX][,restrict=on]\n"
            "        [,hostfwd=[tcp|udp]:[HOSTADDR]:HOSTPORT-[GUESTADDR]:GUESTPORT]...\n"
-           "  --nic switch,name=NAME[,type=private][,model=netvsc|e1000][,mac=52:54:00:XX:XX:XX]\n"
+           "  --nic switch,name=NAME[,type=private|internal][,model=netvsc|e1000][,mac=...]\n"
+           "        [,hostfwd=...][,restrict=on] (hostfwd and restrict: internal only)\n"
            "  --nic none               a network adapter on user-mode networking (libslirp: DHCP gives\n"
            "                           the guest 10.0.2.15, the host is 10.0.2.2, DNS 10.0.2.3) or on\n"
            "                           the virtual switch NAME that this user's machines share: the\n"

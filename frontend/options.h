@@ -86,9 +86,11 @@ ErrorOr<DriveSpec> parse_drive_spec(std::string_view text);
 // HOSTPORT-[GUESTADDR]:GUESTPORT]...[,restrict=on|off]`. Without model= the
 // adapter is netvsc, the Hyper-V machine's own, or the e1000 when
 // --enlightenments off leaves no VMBus (main.cpp decides).
-// Or `switch,name=NAME[,type=private][,model=...][,mac=...]`: a port on the
-// virtual switch NAME that other viridian machines of this user share
-// (platform/net/switch_port.h).
+// Or `switch,name=NAME[,type=private|internal][,model=...][,mac=...]`: a port
+// on the virtual switch NAME that other viridian machines of this user share
+// (platform/net/switch_port.h); internal gives the switch a host port with
+// user-mode networking, which takes hostfwd and restrict
+// (platform/net/switch_host_port.h).
 struct NicSpec {
     enum class Model : u8 { E1000, Netvsc };
     enum class Backend : u8 { User, Switch };
@@ -98,6 +100,7 @@ struct NicSpec {
     Backend backend = Backend::User;
     SlirpOptions user;
     SwitchOptions network_switch;
+    bool internal_switch = false;
 };
 ErrorOr<std::optional<NicSpec>> parse_nic_spec(std::string_view text);
 

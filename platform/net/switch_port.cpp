@@ -71,6 +71,18 @@ std::optional<sockaddr_un> unix_address(const std::string& path)
     return address;
 }
 
+// Whether a process reads the socket at `address` (connecting to a socket
+// file nobody has open is refused).
+bool port_alive(const sockaddr_un& address)
+{
+    const int probe = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (probe < 0)
+        return false;
+    const bool alive = ::connect(probe, reinterpret_cast<const sockaddr*>(&address), sizeof address) == 0;
+    ::close(probe);
+    return alive;
+}
+
 } // namespace
 
 struct SwitchPort::Impl {
@@ -212,16 +224,30 @@ ErrorOr<std::unique_ptr<SwitchPort>> SwitchPort::create(EventLoop& loop, const S
     TRY(make_directories(impl->directory));
     // Unique among this host's ports: the process and a counter.
     static std::atomic<u32> ports_made{0};
-    impl->path = impl->directory + "/" + PORT_PREFIX + std::to_string(::getpid()) + "-" +
-                 std::to_string(ports_made++);
+    impl->path = impl->directory + "/" + PORT_PREFIX +
+                 (options.port.empty() ? std::to_string(::getpid()) + "-" + std::to_string(ports_made++)
+                                       : options.port);
     const std::optional<sockaddr_un> address = unix_address(impl->path);
     if (!address)
         return make_error("the switch's directory " + impl->directory + " is too long for a socket name");
     const int fd = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0)
         return make_error(std::string("cannot create a socket: ") + std::strerror(errno));
-    ::unlink(impl->path.c_str()); // a port of an earlier process with this pid
-    if (::bind(fd, reinterpret_cast<const sockaddr*>(&*address), sizeof *address) != 0) {
+    const auto bind_port = [&] {
+        return ::bind(fd, reinterpret_cast<const sockaddr*>(&*address), sizeof *address) == 0;
+    };
+    // A file of this name is left by an ended process (this pid's earlier
+    // life, or a named port's last holder), unless a live one holds it.
+    bool bound = bind_port();
+    if (!bound && errno == EADDRINUSE) {
+        if (!options.port.empty() && port_alive(*address)) {
+            ::close(fd);
+            return std::unique_ptr<SwitchPort>();
+        }
+        ::unlink(impl->path.c_str());
+        bound = bind_port();
+    }
+    if (!bound) {
         const int error = errno;
         ::close(fd);
         return make_error("cannot bind " + impl->path + ": " + std::strerror(error));

@@ -28,13 +28,18 @@ class EventLoop;
 struct SwitchOptions {
     std::string name;      // [A-Za-z0-9_.-], 1 to MAX_NAME characters
     std::string directory; // where the ports live; empty: directory_for(name)
+    // A port with a fixed name, of which the switch has at most one (the
+    // host's port of an internal switch, switch_host_port.h); empty: a
+    // machine's port, unique by process and count.
+    std::string port;
     static constexpr size_t MAX_NAME = 32;
 };
 
 class SwitchPort final : public NetBackend {
 public:
     // On the loop's thread. Fails (with a message) when the directory or the
-    // socket cannot be made.
+    // socket cannot be made. A named port that a live process holds gives
+    // nullptr; one left behind by a dead process is taken over.
     static ErrorOr<std::unique_ptr<SwitchPort>> create(EventLoop& loop, const SwitchOptions& options);
     // On the loop's thread: the socket closes and its file goes.
     ~SwitchPort() override;

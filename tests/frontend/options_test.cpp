@@ -383,7 +383,7 @@ TEST_CASE("--gdb refuses other transports, bad ports and empty paths with one me
     CHECK(contains(parse_error({"-x"}), "unexpected argument"));
 }
 
-TEST_CASE("--nic switch takes a name, type=private, a model and a MAC, and refuses user networking's keys")
+TEST_CASE("--nic switch takes a name, a type, a model and a MAC, and hostfwd and restrict only when internal")
 {
     Options o = parse_ok({"--nic", "switch,name=lab-1,type=private,model=e1000,mac=52:54:00:00:00:02"});
     REQUIRE(o.nic.has_value());
@@ -394,7 +394,12 @@ TEST_CASE("--nic switch takes a name, type=private, a model and a MAC, and refus
     CHECK(parse_ok({"--nic", "user"}).nic->backend == NicSpec::Backend::User);
     CHECK(contains(parse_error({"--nic", "switch"}), "a switch needs name=NAME"));
     CHECK(contains(parse_error({"--nic", "switch,name=a/b"}), "name='a/b' is not 1 to 32"));
-    CHECK(contains(parse_error({"--nic", "switch,name=lab,type=internal"}), "the switch is private"));
-    CHECK(contains(parse_error({"--nic", "switch,name=lab,hostfwd=tcp::1-:2"}), "is for user networking"));
+    CHECK(contains(parse_error({"--nic", "switch,name=lab,type=external"}), "is not private or internal"));
+    CHECK(contains(parse_error({"--nic", "switch,name=lab,hostfwd=tcp::1-:2"}), "or an internal switch"));
+    CHECK(contains(parse_error({"--nic", "switch,name=lab,restrict=on,type=private"}), "or an internal switch"));
+    Options internal = parse_ok({"--nic", "switch,hostfwd=tcp::2222-:22,name=lab,type=internal"});
+    CHECK(internal.nic->internal_switch);
+    CHECK(internal.nic->user.forwards.size() == 1);
+    CHECK_FALSE(o.nic->internal_switch);
     CHECK(contains(parse_error({"--nic", "user,name=lab"}), "is for a switch"));
 }

@@ -4,6 +4,8 @@
 #include "platform/net/switch_port.h"
 
 #include "platform/host/event_loop.h"
+#include "platform/net/switch_host_port.h"
+#include "tests/platform/net/arp_frames.h"
 
 #include <doctest/doctest.h>
 
@@ -50,7 +52,10 @@ struct Port {
 
 std::unique_ptr<Port> plug(EventLoop& loop, const std::string& directory)
 {
-    auto made = SwitchPort::create(loop, {"test", directory});
+    SwitchOptions options;
+    options.name = "test";
+    options.directory = directory;
+    auto made = SwitchPort::create(loop, options);
     REQUIRE_FALSE(made.is_error());
     auto port = std::make_unique<Port>();
     port->port = made.release_value();
@@ -160,4 +165,37 @@ TEST_CASE("Switch names are short and safe as a directory name")
     CHECK_FALSE(SwitchPort::valid_name("a/b"));
     CHECK_FALSE(SwitchPort::valid_name(std::string(33, 'x')));
     CHECK(SwitchPort::directory_for("lab").ends_with("/switch/lab"));
+}
+
+TEST_CASE("An internal switch's host port answers its machines as user-mode networking, and a switch has one")
+{
+    TempDirectory dir;
+    EventLoop loop;
+    SwitchOptions options;
+    options.name = "test";
+    options.directory = dir.path;
+    auto made = SwitchHostPort::create(loop, options, {});
+    REQUIRE_FALSE(made.is_error());
+    std::unique_ptr<SwitchHostPort> host = made.release_value();
+    REQUIRE(host);
+    // A second machine asking for the host port finds it taken.
+    auto second = SwitchHostPort::create(loop, options, {});
+    REQUIRE_FALSE(second.is_error());
+    CHECK_FALSE(second.value());
+
+    auto machine = plug(loop, dir.path);
+    machine->port->send(test_frames::arp_request(0x0A00020F, 0x0A000202));
+    settle(loop);
+    REQUIRE(machine->received.size() == 1);
+    const std::vector<u8>& reply = machine->received[0];
+    REQUIRE(reply.size() >= 42);
+    CHECK(load_be16(reply, 20) == 2); // an ARP reply
+    CHECK(load_be32(reply, 28) == 0x0A000202);
+    CHECK(std::equal(test_frames::GUEST_MAC, test_frames::GUEST_MAC + 6, reply.begin()));
+
+    // Once its holder is gone, the next one plugs the host port in again.
+    host.reset();
+    auto again = SwitchHostPort::create(loop, options, {});
+    REQUIRE_FALSE(again.is_error());
+    CHECK(again.value());
 }
