@@ -231,6 +231,11 @@ void Machine::apply_input(const HostInput& input)
         if (m_netvsp)
             m_netvsp->receive(input.bytes);
         return;
+    case HostInput::Kind::Medium:
+        // A recorded one (the live ones come through tray(), with their image).
+        if (const std::optional<MediumChange> change = decode_medium(input.bytes))
+            apply_medium(input.value, *change, nullptr);
+        return;
     }
 }
 

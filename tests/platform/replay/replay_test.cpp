@@ -4,6 +4,9 @@
 #include "platform/replay/replay_log.h"
 #include "platform/replay/replay_navigator.h"
 
+#include "platform/block/image_format.h"
+#include "tests/platform/block/temp_dir.h"
+
 #include <doctest/doctest.h>
 
 #include <cstdio>
@@ -73,12 +76,13 @@ struct EchoMachine {
     std::string com1;
     std::unique_ptr<Machine> machine;
 
-    explicit EchoMachine(bool jit = true)
+    explicit EchoMachine(bool jit = true, std::vector<MachineDrive> drives = {})
     {
         MachineConfig config;
         config.memory_bytes = 32ull << 20;
         config.deterministic = true;
         config.jit = jit;
+        config.drives = std::move(drives);
         config.com1_output = [this](u8 byte) { com1.push_back(static_cast<char>(byte)); };
         ErrorOr<std::unique_ptr<Machine>> created = Machine::create(config);
         REQUIRE_FALSE(created.is_error());
@@ -193,7 +197,7 @@ TEST_CASE("A recording of another format version is refused with both versions")
 {
     std::vector<u8> bytes = serialize_recording(sample_recording());
     bytes[8] = 99;
-    CHECK(refusal(bytes).find("format version 99; this viridian reads version 1") != std::string::npos);
+    CHECK(refusal(bytes).find("format version 99; this viridian reads versions 1 to 2") != std::string::npos);
 }
 
 TEST_CASE("A recording made by another build is refused")
@@ -472,4 +476,219 @@ TEST_CASE("Reverse execution comes back to the states the replay passed: a step 
         CHECK_FALSE(replayer.check_end(end.kind, 0, machine.retired()));
     }
     std::remove(path.c_str());
+}
+
+// ---- QMP tray and medium commands as recorded inputs (HostInput::Kind::Medium) ----
+
+namespace {
+
+// The echo machine with a CD-ROM drive (secondary master) holding disc A.
+struct CdEchoMachine : EchoMachine {
+    CdEchoMachine(const std::string& disc_a, bool jit = true) : EchoMachine(jit, {{disc(disc_a), 2, true, false}}) {}
+    static std::shared_ptr<BlockImage> disc(const std::string& path)
+    {
+        OpenOptions open;
+        open.format = "raw";
+        open.read_only = true;
+        BlockResult<OpenedImage> opened = open_image(path, open);
+        REQUIRE_FALSE(opened.is_error());
+        return std::shared_ptr<BlockImage>(std::move(opened.value().image));
+    }
+};
+
+void write_file(const std::string& path, size_t size, char fill)
+{
+    std::FILE* f = std::fopen(path.c_str(), "wb");
+    REQUIRE(f);
+    const std::string bytes(size, fill);
+    REQUIRE(std::fwrite(bytes.data(), 1, bytes.size(), f) == bytes.size());
+    std::fclose(f);
+}
+
+// What the drive went through, as the machine's medium listener heard it.
+struct MediumSeen {
+    TrayAction action;
+    u64 retired;
+    u64 disc_bytes; // the inserted image's size (0: none)
+    bool open;
+    bool operator==(const MediumSeen&) const = default;
+};
+
+void listen_media(Machine& machine, std::vector<MediumSeen>& seen)
+{
+    machine.set_medium_listener([&machine, &seen](size_t drive, const MediumChange& change,
+                                                  const std::shared_ptr<BlockImage>& image, const TrayState& state) {
+        CHECK(drive == 0);
+        seen.push_back({change.action, machine.retired(), image ? image->info().virtual_size : 0, state.open});
+    });
+}
+
+// Records the CD echo machine: at poll 3 the host ejects disc A (the tray
+// opens, the disc goes), at poll 5 blockdev-change-medium puts `disc_b` in
+// (the tray shuts), at poll 7 'q' ends the run.
+Recorded record_medium_change(const std::string& path, const std::string& disc_a, const std::string& disc_b,
+                              std::vector<MediumSeen>& seen)
+{
+    RecordingHeader header;
+    header.build = recording_build_identity();
+    header.sync_interval = 50000;
+    ErrorOr<std::unique_ptr<RecordingWriter>> writer = RecordingWriter::create(path, header);
+    REQUIRE_FALSE(writer.is_error());
+    Recorder recorder(writer.release_value(), header.sync_interval);
+    CdEchoMachine t(disc_a);
+    t.machine->set_input_log(&recorder);
+    listen_media(*t.machine, seen);
+    recorder.begin(*t.machine);
+    unsigned polls = 0;
+    const RunOutcome outcome = t.machine->run([&]() -> std::optional<int> {
+        ++polls;
+        if (polls == 3) {
+            CHECK(t.machine->tray(0, TrayAction::Open).moved);
+            t.machine->tray(0, TrayAction::Remove);
+        }
+        if (polls == 5) {
+            MediumChange insert(TrayAction::Insert);
+            insert.file = disc_b;
+            insert.format = "raw";
+            CHECK(t.machine->tray(0, insert, CdEchoMachine::disc(disc_b)).moved);
+        }
+        if (polls == 7)
+            t.machine->serial_input('q');
+        return polls == 1000 ? std::optional<int>(7) : std::nullopt;
+    });
+    REQUIRE_FALSE(recorder.finish(outcome.kind, 0, t.machine->retired(), t.machine->retired()).is_error());
+    CHECK(recorder.inputs() == 4);
+    return {t.com1, outcome, t.machine->retired()};
+}
+
+Replayed replay_medium_change(const std::string& path, const std::string& disc_a, std::vector<MediumSeen>& seen,
+                              bool jit = true)
+{
+    ErrorOr<Recording> rec = read_recording(path);
+    REQUIRE_FALSE(rec.is_error());
+    Replayer replayer(rec.release_value());
+    CdEchoMachine t(disc_a, jit);
+    t.machine->set_input_log(&replayer);
+    listen_media(*t.machine, seen);
+    replayer.begin(*t.machine);
+    const RunOutcome outcome = t.machine->run([&]() -> std::optional<int> {
+        // A live tray command in a replay is dropped: the tray stays as the recording has it.
+        const bool open = t.machine->tray(0, TrayAction::Query).open;
+        CHECK(t.machine->tray(0, open ? TrayAction::Close : TrayAction::Open).open == open);
+        return std::nullopt;
+    });
+    const int status = outcome.kind == RunOutcome::Kind::HostStop ? outcome.status : 0;
+    return {t.com1, outcome, t.machine->retired(), replayer.divergence(),
+            replayer.check_end(outcome.kind, status, t.machine->retired())};
+}
+
+} // namespace
+
+TEST_CASE("A tray or medium input survives a round trip through the file, the insert's file and identity with it")
+{
+    Recording rec = sample_recording();
+    MediumChange insert(TrayAction::Insert);
+    insert.file = "/discs/b.iso";
+    insert.format = "raw";
+    insert.read_only = true;
+    insert.size = 1 << 20;
+    insert.hash = 0x0123456789ABCDEFull;
+    Record medium = rec.records[0];
+    medium.input = {HostInput::Kind::Medium, 1, encode_medium(insert)};
+    Record eject = rec.records[0];
+    eject.input = {HostInput::Kind::Medium, 1, encode_medium(TrayAction::ForceOpen)};
+    rec.records.insert(rec.records.begin() + 1, {eject, medium});
+    ErrorOr<Recording> parsed = parse_recording(serialize_recording(rec));
+    REQUIRE_FALSE(parsed.is_error());
+    REQUIRE(parsed.value().records.size() == 6);
+    const HostInput& back_eject = parsed.value().records[1].input;
+    CHECK(back_eject.kind == HostInput::Kind::Medium);
+    CHECK(back_eject.value == 1);
+    REQUIRE(decode_medium(back_eject.bytes));
+    CHECK(decode_medium(back_eject.bytes)->action == TrayAction::ForceOpen);
+    const std::optional<MediumChange> back = decode_medium(parsed.value().records[2].input.bytes);
+    REQUIRE(back);
+    CHECK(back->action == TrayAction::Insert);
+    CHECK(back->file == "/discs/b.iso");
+    CHECK(back->format == "raw");
+    CHECK(back->read_only);
+    CHECK(back->size == 1 << 20);
+    CHECK(back->hash == 0x0123456789ABCDEFull);
+
+    // A damaged medium input, and one in a version 1 file (which knew no such kind), are refused.
+    rec.records[2].input.bytes.pop_back();
+    CHECK(refusal(serialize_recording(rec)).find("tray or medium input does not parse") != std::string::npos);
+    rec.records[2].input.bytes = encode_medium(insert);
+    std::vector<u8> old = serialize_recording(rec);
+    old[8] = 1;
+    CHECK(refusal(old).find("an input of unknown kind 7") != std::string::npos);
+}
+
+TEST_CASE("A recording of format version 1 (before the tray and medium inputs) still loads")
+{
+    std::vector<u8> bytes = serialize_recording(sample_recording());
+    REQUIRE(bytes[8] == FORMAT_VERSION);
+    bytes[8] = 1;
+    ErrorOr<Recording> parsed = parse_recording(bytes);
+    REQUIRE_FALSE(parsed.is_error());
+    CHECK(parsed.value().records.size() == 4);
+}
+
+TEST_CASE("A recorded disc change replays at the same point: the drive gets the new disc where it did")
+{
+    TempDir dir;
+    write_file(dir.file("a.iso"), 64 << 10, 'a');
+    write_file(dir.file("b.iso"), 128 << 10, 'b');
+    const std::string path = dir.file("cd.vrr");
+    std::vector<MediumSeen> recorded_media, replayed_media;
+    const Recorded recorded = record_medium_change(path, dir.file("a.iso"), dir.file("b.iso"), recorded_media);
+    CHECK(recorded.outcome.kind == RunOutcome::Kind::GuestExit);
+    REQUIRE(recorded_media.size() == 3);
+    CHECK(recorded_media[0].action == TrayAction::Open);
+    CHECK(recorded_media[0].open);
+    CHECK(recorded_media[1].action == TrayAction::Remove);
+    CHECK(recorded_media[2].action == TrayAction::Insert);
+    CHECK(recorded_media[2].disc_bytes == 128 << 10);
+    CHECK_FALSE(recorded_media[2].open);
+    CHECK(recorded_media[2].retired > recorded_media[0].retired);
+    for (const bool jit : {true, false}) {
+        CAPTURE(jit);
+        replayed_media.clear();
+        const Replayed replayed = replay_medium_change(path, dir.file("a.iso"), replayed_media, jit);
+        CHECK_FALSE(replayed.divergence);
+        CHECK_FALSE(replayed.end_differs);
+        CHECK(replayed.com1 == recorded.com1);
+        CHECK(replayed.retired == recorded.retired);
+        // The same actions at the same instruction counts, disc B opened again by the machine.
+        CHECK(replayed_media == recorded_media);
+    }
+}
+
+TEST_CASE("A replay whose inserted disc changed or went missing stops there with one line")
+{
+    TempDir dir;
+    write_file(dir.file("a.iso"), 64 << 10, 'a');
+    write_file(dir.file("b.iso"), 128 << 10, 'b');
+    const std::string path = dir.file("cd.vrr");
+    std::vector<MediumSeen> recorded_media, replayed_media;
+    record_medium_change(path, dir.file("a.iso"), dir.file("b.iso"), recorded_media);
+    REQUIRE(recorded_media.size() == 3);
+
+    write_file(dir.file("b.iso"), 128 << 10, 'c'); // the same size, other bytes
+    Replayed replayed = replay_medium_change(path, dir.file("a.iso"), replayed_media);
+    REQUIRE(replayed.divergence);
+    CHECK(replayed.outcome.kind == RunOutcome::Kind::HostStop);
+    CHECK(replayed.outcome.status == DIVERGED);
+    CHECK(replayed.divergence->find("instruction " + std::to_string(recorded_media[2].retired)) != std::string::npos);
+    CHECK(replayed.divergence->find("the medium '" + dir.file("b.iso") + "' put into drive 0 changed since the "
+                                    "recording") != std::string::npos);
+    CHECK(replayed.divergence->find('\n') == std::string::npos);
+    CHECK(replayed_media.size() == 2); // opened and emptied; never the other disc
+
+    std::remove(dir.file("b.iso").c_str());
+    replayed_media.clear();
+    replayed = replay_medium_change(path, dir.file("a.iso"), replayed_media);
+    REQUIRE(replayed.divergence);
+    CHECK(replayed.outcome.status == DIVERGED);
+    CHECK(replayed.divergence->find("No such file") != std::string::npos);
 }
