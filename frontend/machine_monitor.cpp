@@ -514,8 +514,10 @@ void MachineMonitor::medium_replayed(size_t drive, const MediumChange& change, s
 {
     if (drive >= m_hooks.drives.size())
         return;
+    const bool first = change.file.empty() && drive < m_first_media.size();
     if (change.action == TrayAction::Remove || change.action == TrayAction::Insert)
-        set_medium(drive, std::move(image), change.file, change.read_only);
+        set_medium(drive, std::move(image), first ? m_first_media[drive].file : change.file,
+                   first ? m_first_media[drive].read_only : change.read_only);
     if (state.moved)
         tray_moved(drive, state.open);
 }
@@ -634,6 +636,7 @@ void MachineMonitor::add_block_commands()
     for (MonitorDrive& d : m_hooks.drives)
         if (d.node_name.empty())
             d.node_name = "#block" + std::to_string(++m_next_node);
+    m_first_media = m_hooks.drives;
     m_commands.add("query-block", {}, [this](const Json&) -> QmpResult {
         Json list = Json::array();
         for (size_t i = 0; i < m_hooks.drives.size(); ++i)

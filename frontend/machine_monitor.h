@@ -154,7 +154,8 @@ public:
     void tray_moved(size_t drive, bool open);
     // A replay applied a recorded tray or medium command (Machine's medium
     // listener): query-block shows its medium, and a tray it moved sends
-    // DEVICE_TRAY_MOVED as the command did when recorded.
+    // DEVICE_TRAY_MOVED as the command did when recorded. An Insert that
+    // names no file puts back the drive's first disc (a replay gone back).
     void medium_replayed(size_t drive, const MediumChange& change, std::shared_ptr<BlockImage> image,
                          const TrayState& state);
 
@@ -185,6 +186,7 @@ private:
 
     EventLoop& m_loop;
     MachineMonitorHooks m_hooks;
+    std::vector<MonitorDrive> m_first_media; // the drives as they started (file, mode)
     QmpCommands m_commands;
     QmpMonitor m_monitor;
     std::vector<std::unique_ptr<QmpServer>> m_servers;

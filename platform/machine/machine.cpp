@@ -37,6 +37,8 @@ Machine::Machine(const MachineConfig& config)
     create_vcpus();
     connect_board();
     attach_drives();
+    for (const MachineDrive& drive : m_config.drives)
+        m_discs.push_back({drive.image, {}});
     attach_nic();
 }
 

@@ -304,6 +304,17 @@ public:
     using MediumListener = std::function<void(size_t drive, const MediumChange& change,
                                               const std::shared_ptr<BlockImage>& image, const TrayState& state)>;
     void set_medium_listener(MediumListener listener) { m_medium_listener = std::move(listener); }
+    // Each drive's disc (null: none) and the insert that put it there
+    // (action Query: the disc the machine started with).
+    struct DriveDisc {
+        std::shared_ptr<BlockImage> image;
+        MediumChange inserted;
+    };
+    const std::vector<DriveDisc>& discs() const { return m_discs; }
+    // A replay going back (replay_log.cpp): the discs of an earlier point go
+    // back in their drives before that point's state is loaded (which sets
+    // the trays); the medium listener hears of each (an Insert, or Remove).
+    void restore_discs(const std::vector<DriveDisc>& discs);
     // A disk for `image`, made as the machine makes its drives' (the I/O
     // off the vCPU thread).
     std::unique_ptr<BlockDevice> make_block_device(std::shared_ptr<BlockImage> image);
@@ -511,6 +522,7 @@ private:
     std::unique_ptr<ClockTimer> m_disk_timer;
     MachineInputLog* m_input_log = nullptr;
     MediumListener m_medium_listener;
+    std::vector<DriveDisc> m_discs; // by config.drives index
     bool m_poll_again = false; // the next poll is the same point (paused)
     // Live frames for the adapter come through host_input; a frame posted
     // after this machine ended finds the token gone.

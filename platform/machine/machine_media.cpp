@@ -124,10 +124,12 @@ TrayState Machine::apply_medium(size_t drive, const MediumChange& change, std::s
         break;
     case TrayAction::Remove:
         cd->remove_disc();
+        m_discs[drive] = {};
         break;
     case TrayAction::Insert:
         state.moved = cd->tray_open();
         cd->insert_disc(image ? make_block_device(image) : nullptr);
+        m_discs[drive] = {image, change};
         break;
     }
     state.open = cd->tray_open();
@@ -135,6 +137,22 @@ TrayState Machine::apply_medium(size_t drive, const MediumChange& change, std::s
     if (change.action != TrayAction::Query && m_medium_listener)
         m_medium_listener(drive, change, change.action == TrayAction::Insert ? image : nullptr, state);
     return state;
+}
+
+void Machine::restore_discs(const std::vector<DriveDisc>& discs)
+{
+    for (size_t drive = 0; drive < discs.size() && drive < m_discs.size(); ++drive) {
+        AtapiCdrom* cd = cdrom_of(m_config, *m_board, drive);
+        const std::shared_ptr<BlockImage>& image = discs[drive].image;
+        if (!cd || image == m_discs[drive].image)
+            continue;
+        cd->insert_disc(image ? make_block_device(image) : nullptr);
+        m_discs[drive] = discs[drive];
+        MediumChange change = discs[drive].inserted;
+        change.action = image ? TrayAction::Insert : TrayAction::Remove;
+        if (m_medium_listener)
+            m_medium_listener(drive, change, image, TrayState{cd->tray_open(), cd->locked(), false});
+    }
 }
 
 void Machine::set_tray_listener(std::function<void(size_t drive, bool open)> listener)

@@ -194,7 +194,7 @@ void Replayer::take_snapshot(Machine& machine)
     const u64 key = machine.units();
     if (m_snapshots->count() > 0 && m_snapshots->key(m_snapshots->count() - 1) >= key)
         return;
-    SnapshotPoint point{m_next, m_poll, m_serial_seen, m_syncs, m_link_up, machine.retired(), {}};
+    SnapshotPoint point{m_next, m_poll, m_serial_seen, m_syncs, m_link_up, machine.retired(), {}, machine.discs()};
     for (unsigned i = 0; i < machine.vcpu_count(); ++i)
         point.units.push_back(machine.vcpu_units(i));
     if (m_snapshots->take(machine, key, {}))
@@ -204,6 +204,7 @@ void Replayer::take_snapshot(Machine& machine)
 ErrorOr<void> Replayer::rewind(size_t index, Machine& machine)
 {
     const SnapshotPoint& point = m_snapshot_points.at(m_snapshots->key(index));
+    machine.restore_discs(point.discs);
     TRY(m_snapshots->restore(index, machine));
     machine.forget_round();
     m_next = point.next;

@@ -391,4 +391,7 @@ TEST_CASE("A replayed disc change shows in query-block, and its tray moves come 
     CHECK(cd["inserted"]["image"]["virtual-size"] == 2 << 20);
     f.monitor->medium_replayed(1, TrayAction::Remove, nullptr, TrayState{true, false, false});
     CHECK_FALSE(f.command("query-block")["return"][1].contains("inserted"));
+    // Gone back to before the change (an insert that names no file): the first disc again.
+    f.monitor->medium_replayed(1, TrayAction::Insert, f.disc, TrayState{false, false, false});
+    CHECK(f.command("query-block")["return"][1]["inserted"]["file"] == f.dir.file("a.iso"));
 }

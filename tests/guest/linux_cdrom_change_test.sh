@@ -154,28 +154,17 @@ run+=" [ \$(cat /sys/block/sr0/size) = $b_sectors ] && break; sleep 0.5; i=\$((i
 run+=" echo size: \$(cat /sys/block/sr0/size); dd if=/dev/sr0 bs=64k 2>/dev/null | sha256sum"
 a_iso_sum=$(sha256sum <"$work/a.iso" | cut -d' ' -f1)
 rm -f "$socket"
-python3 - "$work" "$socket" "$viridian" --enlightenments off --drive file="$work/a.iso,media=cdrom,index=2" \
+python3 - "$(dirname "$0")" "$work" "$socket" "$viridian" --enlightenments off --drive file="$work/a.iso,media=cdrom,index=2" \
     --qmp "unix:$socket,server,wait=off" --kernel "$guest/vmlinuz" --initrd "$guest/initramfs.cpio.gz" \
     --append "console=ttyS0 panic=-1 viridian.modules=ata_piix,sr_mod viridian.run=\"$run\"" \
     --stats --record "$work/cd.vrr" >"$work/record.qmp" 2>&1 <<'PY' || { cat "$work/record.qmp" "$work/record.err"; fail "the recorded disc change failed"; }
-import json, os, re, select, socket, subprocess, sys, time
-work, path, argv = sys.argv[1], sys.argv[2], sys.argv[3:]
-process = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                           stderr=open(os.path.join(work, 'record.err'), 'wb'))
-os.set_blocking(process.stdout.fileno(), False)
-text = b''
-def expect(pattern, seconds):
-    global text
-    end = time.time() + seconds
-    while time.time() < end and not re.search(pattern, text):
-        ready, _, _ = select.select([process.stdout], [], [], 0.5)
-        data = process.stdout.read() if ready else None
-        if data == b'':
-            break
-        text += data or b''
-    if not re.search(pattern, text):
-        sys.exit('never saw %r; the console ends with %r' % (pattern, text[-300:]))
-expect(rb'\ncd-ready', 300)
+import json, os, socket, sys, time
+sys.dont_write_bytecode = True  # no __pycache__ in the source tree
+sys.path.insert(0, sys.argv[1])
+from serial_console import SerialConsole
+work, path, argv = sys.argv[2], sys.argv[3], sys.argv[4:]
+console = SerialConsole(argv, os.path.join(work, 'record.out'), os.path.join(work, 'record.err'))
+console.expect(r'\ncd-ready', 300)
 s = socket.socket(socket.AF_UNIX)
 s.connect(path)
 s.settimeout(120)
@@ -198,19 +187,9 @@ else:
 if 'return' not in execute('blockdev-change-medium', device='ide1-cd0', filename=work + '/b.iso', format='raw'):
     sys.exit('blockdev-change-medium failed')
 print('inserted:', execute('query-block')['return'][0].get('inserted', {}).get('file'), flush=True)
-process.stdin.write(b'go\n')
-process.stdin.flush()
-process.stdin.close()
-deadline = time.time() + 300
-while process.poll() is None:
-    if time.time() > deadline:
-        process.kill()
-        sys.exit('the recorded guest did not power off')
-    ready, _, _ = select.select([process.stdout], [], [], 1)
-    text += (process.stdout.read() if ready else None) or b''
-text += process.stdout.read() or b''
-open(os.path.join(work, 'record.out'), 'wb').write(text)
-sys.exit(process.returncode)
+console.send('go\n')
+console.process.stdin.close()
+sys.exit(console.wait(300))
 PY
 grep -q "recorded [0-9]* inputs" "$work/record.err" || { cat "$work/record.err"; fail "no recording summary"; }
 grep -q "^inserted: $work/b.iso" "$work/record.qmp" || fail "query-block does not show disc B while recording"

@@ -692,3 +692,47 @@ TEST_CASE("A replay whose inserted disc changed or went missing stops there with
     CHECK(replayed.outcome.status == DIVERGED);
     CHECK(replayed.divergence->find("No such file") != std::string::npos);
 }
+
+TEST_CASE("Going back in a replay across a recorded disc change puts the earlier disc back, and forward again the new one")
+{
+    TempDir dir;
+    write_file(dir.file("a.iso"), 64 << 10, 'a');
+    write_file(dir.file("b.iso"), 128 << 10, 'b');
+    const std::string path = dir.file("cd.vrr");
+    std::vector<MediumSeen> recorded_media;
+    const Recorded recorded = record_medium_change(path, dir.file("a.iso"), dir.file("b.iso"), recorded_media);
+    REQUIRE(recorded_media.size() == 3);
+    ErrorOr<Recording> rec = read_recording(path);
+    REQUIRE_FALSE(rec.is_error());
+    Replayer replayer(rec.release_value());
+    replayer.keep_snapshots(64ull << 20);
+    CdEchoMachine t(dir.file("a.iso"));
+    Machine& machine = *t.machine;
+    std::vector<MediumSeen> seen;
+    listen_media(machine, seen);
+    machine.set_input_log(&replayer);
+    replayer.begin(machine);
+    // Forward past the change, then back to before the eject.
+    machine.stop_at_retired(recorded_media[2].retired + 1000);
+    REQUIRE(machine.run().kind == RunOutcome::Kind::DebugStop);
+    REQUIRE(machine.discs()[0].image->info().virtual_size == 128 << 10);
+    Navigator navigator(replayer);
+    Navigator::Stop stop = navigator.seek(machine, recorded_media[0].retired - 1);
+    REQUIRE(stop.outcome.kind == RunOutcome::Kind::DebugStop);
+    REQUIRE(machine.discs()[0].image);
+    CHECK(machine.discs()[0].image->info().virtual_size == 64 << 10);
+    CHECK(machine.discs()[0].inserted.action == TrayAction::Query); // the disc it started with
+    CHECK_FALSE(machine.tray(0, TrayAction::Query).open);
+    REQUIRE(seen.size() == 4);
+    CHECK(seen[3].action == TrayAction::Insert); // the listener heard disc A go back in
+    CHECK(seen[3].disc_bytes == 64 << 10);
+    // On to the end as recorded: the change comes again at its point.
+    seen.clear();
+    machine.resume();
+    const RunOutcome end = machine.run();
+    CHECK_FALSE(replayer.divergence());
+    CHECK(end.kind == RunOutcome::Kind::GuestExit);
+    CHECK(machine.retired() == recorded.retired);
+    CHECK(t.com1 == recorded.com1);
+    CHECK(seen == recorded_media);
+}
