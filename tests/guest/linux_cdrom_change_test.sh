@@ -62,26 +62,18 @@ wait_for() { # wait_for PATTERN: until the guest prints it (or 300 s)
     fail "the guest did not print '$1'"
 }
 wait_for "^cd-locked"
-python3 - "$socket" "$work" >"$work/qmp" 2>&1 <<'PY' || { cat "$work/out" "$work/qmp"; fail "QMP failed"; }
-import json, os, socket, sys, time
-s = socket.socket(socket.AF_UNIX)
-s.connect(sys.argv[1])
-s.settimeout(120)
-stream = s.makefile('rb')
-work = sys.argv[2]
-def execute(command, **arguments):
-    s.sendall(json.dumps({'execute': command, 'arguments': arguments}).encode())
-    while True:
-        message = json.loads(stream.readline())
-        print(json.dumps(message), flush=True)
-        if 'return' in message or 'error' in message:
-            return message
+python3 - "$(dirname "$0")" "$socket" "$work" >"$work/qmp" 2>&1 <<'PY' || { cat "$work/out" "$work/qmp"; fail "QMP failed"; }
+import sys, time
+sys.dont_write_bytecode = True  # no __pycache__ in the source tree
+sys.path.insert(0, sys.argv[1])
+from qmp_client import Qmp
+qmp = Qmp(sys.argv[2])
+execute = qmp.execute
+work = sys.argv[3]
 def printed(line):
     """Whether the guest printed `line` (the kernel's command line names it too)."""
     with open(work + '/out', errors='replace') as f:
         return any(l.strip() == line for l in f)
-stream.readline()  # greeting
-execute('qmp_capabilities')
 refused = execute('eject', device='ide1-cd0')
 if refused.get('error', {}).get('desc') != ("Device 'ide1-cd0' is locked and force was not specified, "
                                             "wait for tray to open and try again"):
@@ -110,10 +102,9 @@ for _ in range(1200):
     time.sleep(0.1)
 execute('blockdev-open-tray', device='ide1-cd0')
 print('host-opened', flush=True)
-s.settimeout(60)
+qmp.sock.settimeout(60)
 while True:  # the guest's own close
-    message = json.loads(stream.readline())
-    print(json.dumps(message), flush=True)
+    message = qmp.read()
     if message.get('event') == 'DEVICE_TRAY_MOVED' and not message['data']['tray-open']:
         break
 for _ in range(600):
@@ -158,26 +149,15 @@ python3 - "$(dirname "$0")" "$work" "$socket" "$viridian" --enlightenments off -
     --qmp "unix:$socket,server,wait=off" --kernel "$guest/vmlinuz" --initrd "$guest/initramfs.cpio.gz" \
     --append "console=ttyS0 panic=-1 viridian.modules=ata_piix,sr_mod viridian.run=\"$run\"" \
     --stats --record "$work/cd.vrr" >"$work/record.qmp" 2>&1 <<'PY' || { cat "$work/record.qmp" "$work/record.err"; fail "the recorded disc change failed"; }
-import json, os, socket, sys, time
+import os, sys, time
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, sys.argv[1])
+from qmp_client import Qmp
 from serial_console import SerialConsole
 work, path, argv = sys.argv[2], sys.argv[3], sys.argv[4:]
 console = SerialConsole(argv, os.path.join(work, 'record.out'), os.path.join(work, 'record.err'))
 console.expect(r'\ncd-ready', 300)
-s = socket.socket(socket.AF_UNIX)
-s.connect(path)
-s.settimeout(120)
-stream = s.makefile('rb')
-def execute(command, **arguments):
-    s.sendall(json.dumps({'execute': command, 'arguments': arguments}).encode())
-    while True:
-        message = json.loads(stream.readline())
-        print(json.dumps(message), flush=True)
-        if 'return' in message or 'error' in message:
-            return message
-stream.readline()  # greeting
-execute('qmp_capabilities')
+execute = Qmp(path).execute
 for _ in range(100):  # the guest may hold the drive open (the tray locked) a moment longer
     if 'return' in execute('eject', device='ide1-cd0'):
         break

@@ -4,13 +4,14 @@
 #include "platform/replay/replay_log.h"
 #include "platform/replay/replay_navigator.h"
 
-#include "platform/block/image_format.h"
 #include "tests/platform/block/temp_dir.h"
+#include "tests/platform/block/test_image.h"
 
 #include <doctest/doctest.h>
 
 #include <cstdio>
 #include <cstring>
+#include <functional>
 #include <map>
 #include <string>
 #include <unistd.h>
@@ -102,18 +103,25 @@ struct Recorded {
     u64 retired = 0;
 };
 
-// Records the echo machine with `typed` bytes typed at those host polls
-// (counted from 1); the host stops it at poll `stop_at` if the guest has not
-// ended the run by then.
-Recorded record_echo(const std::string& path, const std::map<unsigned, char>& typed, unsigned stop_at = 1000,
-                     unsigned reset_at = 0)
+// A recorder writing `path`, a sync record every 50,000 instructions.
+std::unique_ptr<Recorder> recorder_at(const std::string& path)
 {
     RecordingHeader header;
     header.build = recording_build_identity();
     header.sync_interval = 50000;
     ErrorOr<std::unique_ptr<RecordingWriter>> writer = RecordingWriter::create(path, header);
     REQUIRE_FALSE(writer.is_error());
-    Recorder recorder(writer.release_value(), header.sync_interval);
+    return std::make_unique<Recorder>(writer.release_value(), header.sync_interval);
+}
+
+// Records the echo machine with `typed` bytes typed at those host polls
+// (counted from 1); the host stops it at poll `stop_at` if the guest has not
+// ended the run by then.
+Recorded record_echo(const std::string& path, const std::map<unsigned, char>& typed, unsigned stop_at = 1000,
+                     unsigned reset_at = 0)
+{
+    const std::unique_ptr<Recorder> log = recorder_at(path);
+    Recorder& recorder = *log;
     EchoMachine t;
     t.machine->set_input_log(&recorder);
     recorder.begin(*t.machine);
@@ -142,24 +150,31 @@ struct Replayed {
     std::optional<std::string> end_differs;
 };
 
-Replayed replay_echo(const std::string& path, std::optional<u64> alter = {}, bool jit = true)
+// Replays `path` on `t`'s machine; `live` runs at every host poll (its
+// input is dropped).
+Replayed replay_on(EchoMachine& t, const std::string& path, const std::function<void()>& live,
+                   std::optional<u64> alter = {})
 {
     ErrorOr<Recording> rec = read_recording(path);
     REQUIRE_FALSE(rec.is_error());
     Replayer replayer(rec.release_value());
     if (alter)
         replayer.alter_serial_input(*alter);
-    EchoMachine t(jit);
     t.machine->set_input_log(&replayer);
     replayer.begin(*t.machine);
-    // Live input during a replay is dropped.
     const RunOutcome outcome = t.machine->run([&]() -> std::optional<int> {
-        t.machine->serial_input('z');
+        live();
         return std::nullopt;
     });
     const int status = outcome.kind == RunOutcome::Kind::HostStop ? outcome.status : 0;
     return {t.com1, outcome, t.machine->retired(), replayer.divergence(),
             replayer.check_end(outcome.kind, status, t.machine->retired())};
+}
+
+Replayed replay_echo(const std::string& path, std::optional<u64> alter = {}, bool jit = true)
+{
+    EchoMachine t(jit);
+    return replay_on(t, path, [&] { t.machine->serial_input('z'); }, alter);
 }
 
 } // namespace
@@ -484,15 +499,9 @@ namespace {
 
 // The echo machine with a CD-ROM drive (secondary master) holding disc A.
 struct CdEchoMachine : EchoMachine {
-    CdEchoMachine(const std::string& disc_a, bool jit = true) : EchoMachine(jit, {{disc(disc_a), 2, true, false}}) {}
-    static std::shared_ptr<BlockImage> disc(const std::string& path)
+    explicit CdEchoMachine(const std::string& disc_a, bool jit = true)
+        : EchoMachine(jit, {{open_raw_image(disc_a, true), 2, true, false}})
     {
-        OpenOptions open;
-        open.format = "raw";
-        open.read_only = true;
-        BlockResult<OpenedImage> opened = open_image(path, open);
-        REQUIRE_FALSE(opened.is_error());
-        return std::shared_ptr<BlockImage>(std::move(opened.value().image));
     }
 };
 
@@ -529,12 +538,8 @@ void listen_media(Machine& machine, std::vector<MediumSeen>& seen)
 Recorded record_medium_change(const std::string& path, const std::string& disc_a, const std::string& disc_b,
                               std::vector<MediumSeen>& seen)
 {
-    RecordingHeader header;
-    header.build = recording_build_identity();
-    header.sync_interval = 50000;
-    ErrorOr<std::unique_ptr<RecordingWriter>> writer = RecordingWriter::create(path, header);
-    REQUIRE_FALSE(writer.is_error());
-    Recorder recorder(writer.release_value(), header.sync_interval);
+    const std::unique_ptr<Recorder> log = recorder_at(path);
+    Recorder& recorder = *log;
     CdEchoMachine t(disc_a);
     t.machine->set_input_log(&recorder);
     listen_media(*t.machine, seen);
@@ -550,7 +555,7 @@ Recorded record_medium_change(const std::string& path, const std::string& disc_a
             MediumChange insert(TrayAction::Insert);
             insert.file = disc_b;
             insert.format = "raw";
-            CHECK(t.machine->tray(0, insert, CdEchoMachine::disc(disc_b)).moved);
+            CHECK(t.machine->tray(0, insert, open_raw_image(disc_b, true)).moved);
         }
         if (polls == 7)
             t.machine->serial_input('q');
@@ -561,25 +566,33 @@ Recorded record_medium_change(const std::string& path, const std::string& disc_a
     return {t.com1, outcome, t.machine->retired()};
 }
 
+// Discs A (64 KiB) and B (128 KiB) in a fresh directory, and the CD echo
+// machine's disc change recorded in cd.vrr there.
+struct RecordedDiscChange {
+    TempDir dir;
+    std::string path = dir.file("cd.vrr");
+    std::vector<MediumSeen> media; // as the recording's machine heard them
+    Recorded recorded;
+
+    RecordedDiscChange()
+    {
+        write_file(dir.file("a.iso"), 64 << 10, 'a');
+        write_file(dir.file("b.iso"), 128 << 10, 'b');
+        recorded = record_medium_change(path, dir.file("a.iso"), dir.file("b.iso"), media);
+        REQUIRE(media.size() == 3);
+    }
+};
+
 Replayed replay_medium_change(const std::string& path, const std::string& disc_a, std::vector<MediumSeen>& seen,
                               bool jit = true)
 {
-    ErrorOr<Recording> rec = read_recording(path);
-    REQUIRE_FALSE(rec.is_error());
-    Replayer replayer(rec.release_value());
     CdEchoMachine t(disc_a, jit);
-    t.machine->set_input_log(&replayer);
     listen_media(*t.machine, seen);
-    replayer.begin(*t.machine);
-    const RunOutcome outcome = t.machine->run([&]() -> std::optional<int> {
+    return replay_on(t, path, [&] {
         // A live tray command in a replay is dropped: the tray stays as the recording has it.
         const bool open = t.machine->tray(0, TrayAction::Query).open;
         CHECK(t.machine->tray(0, open ? TrayAction::Close : TrayAction::Open).open == open);
-        return std::nullopt;
     });
-    const int status = outcome.kind == RunOutcome::Kind::HostStop ? outcome.status : 0;
-    return {t.com1, outcome, t.machine->retired(), replayer.divergence(),
-            replayer.check_end(outcome.kind, status, t.machine->retired())};
 }
 
 } // namespace
@@ -636,14 +649,11 @@ TEST_CASE("A recording of format version 1 (before the tray and medium inputs) s
 
 TEST_CASE("A recorded disc change replays at the same point: the drive gets the new disc where it did")
 {
-    TempDir dir;
-    write_file(dir.file("a.iso"), 64 << 10, 'a');
-    write_file(dir.file("b.iso"), 128 << 10, 'b');
-    const std::string path = dir.file("cd.vrr");
-    std::vector<MediumSeen> recorded_media, replayed_media;
-    const Recorded recorded = record_medium_change(path, dir.file("a.iso"), dir.file("b.iso"), recorded_media);
-    CHECK(recorded.outcome.kind == RunOutcome::Kind::GuestExit);
-    REQUIRE(recorded_media.size() == 3);
+    const RecordedDiscChange r;
+    const TempDir& dir = r.dir;
+    const std::vector<MediumSeen>& recorded_media = r.media;
+    std::vector<MediumSeen> replayed_media;
+    CHECK(r.recorded.outcome.kind == RunOutcome::Kind::GuestExit);
     CHECK(recorded_media[0].action == TrayAction::Open);
     CHECK(recorded_media[0].open);
     CHECK(recorded_media[1].action == TrayAction::Remove);
@@ -654,11 +664,11 @@ TEST_CASE("A recorded disc change replays at the same point: the drive gets the 
     for (const bool jit : {true, false}) {
         CAPTURE(jit);
         replayed_media.clear();
-        const Replayed replayed = replay_medium_change(path, dir.file("a.iso"), replayed_media, jit);
+        const Replayed replayed = replay_medium_change(r.path, dir.file("a.iso"), replayed_media, jit);
         CHECK_FALSE(replayed.divergence);
         CHECK_FALSE(replayed.end_differs);
-        CHECK(replayed.com1 == recorded.com1);
-        CHECK(replayed.retired == recorded.retired);
+        CHECK(replayed.com1 == r.recorded.com1);
+        CHECK(replayed.retired == r.recorded.retired);
         // The same actions at the same instruction counts, disc B opened again by the machine.
         CHECK(replayed_media == recorded_media);
     }
@@ -666,20 +676,16 @@ TEST_CASE("A recorded disc change replays at the same point: the drive gets the 
 
 TEST_CASE("A replay whose inserted disc changed or went missing stops there with one line")
 {
-    TempDir dir;
-    write_file(dir.file("a.iso"), 64 << 10, 'a');
-    write_file(dir.file("b.iso"), 128 << 10, 'b');
-    const std::string path = dir.file("cd.vrr");
-    std::vector<MediumSeen> recorded_media, replayed_media;
-    record_medium_change(path, dir.file("a.iso"), dir.file("b.iso"), recorded_media);
-    REQUIRE(recorded_media.size() == 3);
-
+    const RecordedDiscChange r;
+    const TempDir& dir = r.dir;
+    const std::string& path = r.path;
+    std::vector<MediumSeen> replayed_media;
     write_file(dir.file("b.iso"), 128 << 10, 'c'); // the same size, other bytes
     Replayed replayed = replay_medium_change(path, dir.file("a.iso"), replayed_media);
     REQUIRE(replayed.divergence);
     CHECK(replayed.outcome.kind == RunOutcome::Kind::HostStop);
     CHECK(replayed.outcome.status == DIVERGED);
-    CHECK(replayed.divergence->find("instruction " + std::to_string(recorded_media[2].retired)) != std::string::npos);
+    CHECK(replayed.divergence->find("instruction " + std::to_string(r.media[2].retired)) != std::string::npos);
     CHECK(replayed.divergence->find("the medium '" + dir.file("b.iso") + "' put into drive 0 changed since the "
                                     "recording") != std::string::npos);
     CHECK(replayed.divergence->find('\n') == std::string::npos);
@@ -693,20 +699,16 @@ TEST_CASE("A replay whose inserted disc changed or went missing stops there with
     CHECK(replayed.divergence->find("No such file") != std::string::npos);
 }
 
-TEST_CASE("Going back in a replay across a recorded disc change puts the earlier disc back, and forward again the new one")
+TEST_CASE("Going back across a recorded disc change puts the earlier disc back, and forward again the new one")
 {
-    TempDir dir;
-    write_file(dir.file("a.iso"), 64 << 10, 'a');
-    write_file(dir.file("b.iso"), 128 << 10, 'b');
-    const std::string path = dir.file("cd.vrr");
-    std::vector<MediumSeen> recorded_media;
-    const Recorded recorded = record_medium_change(path, dir.file("a.iso"), dir.file("b.iso"), recorded_media);
-    REQUIRE(recorded_media.size() == 3);
-    ErrorOr<Recording> rec = read_recording(path);
+    const RecordedDiscChange r;
+    const std::vector<MediumSeen>& recorded_media = r.media;
+    const Recorded& recorded = r.recorded;
+    ErrorOr<Recording> rec = read_recording(r.path);
     REQUIRE_FALSE(rec.is_error());
     Replayer replayer(rec.release_value());
     replayer.keep_snapshots(64ull << 20);
-    CdEchoMachine t(dir.file("a.iso"));
+    CdEchoMachine t(r.dir.file("a.iso"));
     Machine& machine = *t.machine;
     std::vector<MediumSeen> seen;
     listen_media(machine, seen);
