@@ -507,6 +507,8 @@ void MachineMonitor::set_medium(size_t drive, std::shared_ptr<BlockImage> image,
     d.file = file;
     d.read_only = read_only;
     d.node_name = "#block" + std::to_string(++m_next_node);
+    std::erase_if(m_known_media, [](const KnownMedium& known) { return known.image.expired(); });
+    m_known_media.push_back({d.image, file, read_only});
 }
 
 void MachineMonitor::medium_replayed(size_t drive, const MediumChange& change, std::shared_ptr<BlockImage> image,
@@ -514,10 +516,15 @@ void MachineMonitor::medium_replayed(size_t drive, const MediumChange& change, s
 {
     if (drive >= m_hooks.drives.size())
         return;
-    const bool first = change.file.empty() && drive < m_first_media.size();
+    std::string file = change.file;
+    bool read_only = change.read_only;
+    for (const KnownMedium& known : m_known_media)
+        if (file.empty() && image && known.image.lock() == image) {
+            file = known.file;
+            read_only = known.read_only;
+        }
     if (change.action == TrayAction::Remove || change.action == TrayAction::Insert)
-        set_medium(drive, std::move(image), first ? m_first_media[drive].file : change.file,
-                   first ? m_first_media[drive].read_only : change.read_only);
+        set_medium(drive, std::move(image), file, read_only);
     if (state.moved)
         tray_moved(drive, state.open);
 }
@@ -636,7 +643,9 @@ void MachineMonitor::add_block_commands()
     for (MonitorDrive& d : m_hooks.drives)
         if (d.node_name.empty())
             d.node_name = "#block" + std::to_string(++m_next_node);
-    m_first_media = m_hooks.drives;
+    for (const MonitorDrive& d : m_hooks.drives)
+        if (d.image)
+            m_known_media.push_back({d.image, d.file, d.read_only});
     m_commands.add("query-block", {}, [this](const Json&) -> QmpResult {
         Json list = Json::array();
         for (size_t i = 0; i < m_hooks.drives.size(); ++i)

@@ -155,7 +155,7 @@ public:
     // A replay applied a recorded tray or medium command (Machine's medium
     // listener): query-block shows its medium, and a tray it moved sends
     // DEVICE_TRAY_MOVED as the command did when recorded. An Insert that
-    // names no file puts back the drive's first disc (a replay gone back).
+    // names no file puts back a disc shown before (a replay gone back).
     void medium_replayed(size_t drive, const MediumChange& change, std::shared_ptr<BlockImage> image,
                          const TrayState& state);
 
@@ -186,7 +186,14 @@ private:
 
     EventLoop& m_loop;
     MachineMonitorHooks m_hooks;
-    std::vector<MonitorDrive> m_first_media; // the drives as they started (file, mode)
+    // Every medium query-block has shown, by image: a replay going back
+    // puts one in again without naming its file.
+    struct KnownMedium {
+        std::weak_ptr<BlockImage> image;
+        std::string file;
+        bool read_only = false;
+    };
+    std::vector<KnownMedium> m_known_media;
     QmpCommands m_commands;
     QmpMonitor m_monitor;
     std::vector<std::unique_ptr<QmpServer>> m_servers;

@@ -1,9 +1,9 @@
 // What the host gives a running machine (docs/replay.md): typed bytes, QMP
-// commands that change the guest (tray and medium commands included),
-// received network frames. Everything else
-// a deterministic run does follows from its configuration and its files, so
-// these inputs, each keyed by the host-poll point where it entered, are all
-// a recording needs (platform/replay/).
+// commands that change the guest (the tray and medium commands too),
+// received network frames. Everything else a deterministic run does
+// follows from its configuration and its files, so these inputs, each
+// keyed by the host-poll point where it entered, are all a recording needs
+// (platform/replay/).
 #pragma once
 
 #include "mmu/base/types.h"

@@ -394,4 +394,6 @@ TEST_CASE("A replayed disc change shows in query-block, and its tray moves come 
     // Gone back to before the change (an insert that names no file): the first disc again.
     f.monitor->medium_replayed(1, TrayAction::Insert, f.disc, TrayState{false, false, false});
     CHECK(f.command("query-block")["return"][1]["inserted"]["file"] == f.dir.file("a.iso"));
+    f.monitor->medium_replayed(1, TrayAction::Insert, b, TrayState{false, false, false});
+    CHECK(f.command("query-block")["return"][1]["inserted"]["file"] == f.dir.file("b.iso"));
 }
