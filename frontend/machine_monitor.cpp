@@ -446,8 +446,9 @@ std::vector<MonitorDrive> monitor_drives(const std::vector<MachineDrive>& drives
 }
 
 TrayState apply_tray_action(Machine* machine, std::vector<MachineDrive>& drives, size_t drive,
-                            TrayAction action, std::shared_ptr<BlockImage> image)
+                            const MediumChange& change, std::shared_ptr<BlockImage> image)
 {
+    const TrayAction action = change.action;
     if (drive < drives.size()) {
         if (action == TrayAction::Remove)
             drives[drive].image.reset();
@@ -457,7 +458,7 @@ TrayState apply_tray_action(Machine* machine, std::vector<MachineDrive>& drives,
     if (!machine) // between two machines: the next starts with its tray shut
         return TrayState{action == TrayAction::Open || action == TrayAction::ForceOpen, false,
                          false};
-    return machine->tray(drive, action, std::move(image));
+    return machine->tray(drive, change, std::move(image));
 }
 
 void MachineMonitor::tray_moved(size_t drive, bool open)
@@ -485,15 +486,47 @@ ErrorOr<size_t, QmpError> MachineMonitor::find_drive(const Json& args) const
     return QmpError{QmpErrorClass::DeviceNotFound, "Device '" + name + "' not found"};
 }
 
-ErrorOr<TrayState, QmpError> MachineMonitor::tray(size_t drive, TrayAction action,
+ErrorOr<TrayState, QmpError> MachineMonitor::tray(size_t drive, const MediumChange& change,
                                                   std::shared_ptr<BlockImage> image)
 {
-    if (action != TrayAction::Query && !m_hooks.tray_refused.empty())
+    if (change.action != TrayAction::Query && !m_hooks.tray_refused.empty())
         return qmp_error(m_hooks.tray_refused);
     TrayState state;
-    if (!m_hooks.tray || !m_hooks.tray(drive, action, std::move(image), state))
+    if (!m_hooks.tray || !m_hooks.tray(drive, change, std::move(image), state))
         return machine_gone();
     return state;
+}
+
+void MachineMonitor::set_medium(size_t drive, std::shared_ptr<BlockImage> image, const std::string& file,
+                                bool read_only)
+{
+    MonitorDrive& d = m_hooks.drives[drive];
+    d.image = std::move(image);
+    if (!d.image)
+        return;
+    d.file = file;
+    d.read_only = read_only;
+    d.node_name = "#block" + std::to_string(++m_next_node);
+    std::erase_if(m_known_media, [](const KnownMedium& known) { return known.image.expired(); });
+    m_known_media.push_back({d.image, file, read_only});
+}
+
+void MachineMonitor::medium_replayed(size_t drive, const MediumChange& change, std::shared_ptr<BlockImage> image,
+                                     const TrayState& state)
+{
+    if (drive >= m_hooks.drives.size())
+        return;
+    std::string file = change.file;
+    bool read_only = change.read_only;
+    for (const KnownMedium& known : m_known_media)
+        if (file.empty() && image && known.image.lock() == image) {
+            file = known.file;
+            read_only = known.read_only;
+        }
+    if (change.action == TrayAction::Remove || change.action == TrayAction::Insert)
+        set_medium(drive, std::move(image), file, read_only);
+    if (state.moved)
+        tray_moved(drive, state.open);
 }
 
 ErrorOr<void, QmpError> MachineMonitor::open_tray(size_t drive, const std::string& name, bool force,
@@ -525,7 +558,7 @@ ErrorOr<void, QmpError> MachineMonitor::remove_medium(size_t drive, const std::s
     if (!d.image)
         return {};
     TRY(tray(drive, TrayAction::Remove));
-    d.image.reset();
+    set_medium(drive, nullptr, {}, false);
     return {};
 }
 
@@ -610,6 +643,9 @@ void MachineMonitor::add_block_commands()
     for (MonitorDrive& d : m_hooks.drives)
         if (d.node_name.empty())
             d.node_name = "#block" + std::to_string(++m_next_node);
+    for (const MonitorDrive& d : m_hooks.drives)
+        if (d.image)
+            m_known_media.push_back({d.image, d.file, d.read_only});
     m_commands.add("query-block", {}, [this](const Json&) -> QmpResult {
         Json list = Json::array();
         for (size_t i = 0; i < m_hooks.drives.size(); ++i)
@@ -681,6 +717,8 @@ void MachineMonitor::add_block_commands()
                                  "'");
             const size_t drive = TRY(find_drive(args));
             MonitorDrive& d = m_hooks.drives[drive];
+            if (!m_hooks.tray_refused.empty()) // before the file is opened
+                return qmp_error(m_hooks.tray_refused);
             const std::string filename = args["filename"].get<std::string>();
             OpenOptions open;
             open.format = args.value("format", "");
@@ -702,11 +740,14 @@ void MachineMonitor::add_block_commands()
             bool locked = false;
             TRY(open_tray(drive, name_given(args), args.value("force", false), locked));
             TRY(remove_medium(drive, name_given(args)));
-            const TrayState state = TRY(tray(drive, TrayAction::Insert, image));
-            d.image = image;
-            d.file = filename;
-            d.read_only = open.read_only;
-            d.node_name = "#block" + std::to_string(++m_next_node);
+            // A recording keeps the file's name, format and mode: its replay
+            // opens the image again at the same point.
+            MediumChange insert(TrayAction::Insert);
+            insert.file = filename;
+            insert.format = open.format;
+            insert.read_only = open.read_only;
+            const TrayState state = TRY(tray(drive, insert, image));
+            set_medium(drive, image, filename, open.read_only);
             if (state.moved)
                 tray_moved(drive, false);
             return Json::object();

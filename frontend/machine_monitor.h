@@ -44,11 +44,11 @@ struct MonitorDrive {
 std::vector<MonitorDrive> monitor_drives(const std::vector<MachineDrive>& drives, unsigned cpus,
                                          bool nic);
 
-// Runs `action` on CD drive `drive` of the running machine (null between
+// Runs `change` on CD drive `drive` of the running machine (null between
 // two machines) and keeps `drives` (what the next machine starts with)
 // holding the drive's disc. On the machine's thread.
 TrayState apply_tray_action(Machine* machine, std::vector<MachineDrive>& drives, size_t drive,
-                            TrayAction action, std::shared_ptr<BlockImage> image);
+                            const MediumChange& change, std::shared_ptr<BlockImage> image);
 
 // What the commands ask of the machine. Each returns false when the
 // machine's thread has ended (the command then fails with an error).
@@ -82,13 +82,14 @@ struct MachineMonitorHooks {
     // Non-empty: migrate fails with this (a recording hashes the dirty log
     // that migration reads).
     std::string migration_refused;
-    // Non-empty: the tray and medium commands fail with this (a recording
-    // does not log them yet, and a replay takes no live input).
+    // Non-empty: the tray and medium commands fail with this (a replay
+    // takes no live input; a recording records them).
     std::string tray_refused;
     // The drives (query-block, eject, blockdev-*), and what a tray command
-    // does, on the machine's thread (apply_tray_action).
+    // does, on the machine's thread (apply_tray_action). An insert's change
+    // names the file, format and read-only mode the image was opened with.
     std::vector<MonitorDrive> drives;
-    std::function<bool(size_t drive, TrayAction action, std::shared_ptr<BlockImage> image,
+    std::function<bool(size_t drive, const MediumChange& change, std::shared_ptr<BlockImage> image,
                        TrayState& out)>
         tray;
     // Record and replay (qapi/replay.json; frontend/machine_monitor_replay.cpp):
@@ -151,6 +152,12 @@ public:
 
     // The guest moved CD drive `drive`'s tray: DEVICE_TRAY_MOVED.
     void tray_moved(size_t drive, bool open);
+    // A replay applied a recorded tray or medium command (Machine's medium
+    // listener): query-block shows its medium, and a tray it moved sends
+    // DEVICE_TRAY_MOVED as the command did when recorded. An Insert that
+    // names no file puts back a disc shown before (a replay gone back).
+    void medium_replayed(size_t drive, const MediumChange& change, std::shared_ptr<BlockImage> image,
+                         const TrayState& state);
 
     // Where more commands plug in.
     QmpCommands& commands() { return m_commands; }
@@ -165,8 +172,10 @@ private:
     void add_replay_commands();
     ErrorOr<size_t, QmpError> find_drive(const Json& args) const;
     Json block_info(size_t drive);
-    ErrorOr<TrayState, QmpError> tray(size_t drive, TrayAction action,
+    ErrorOr<TrayState, QmpError> tray(size_t drive, const MediumChange& change,
                                       std::shared_ptr<BlockImage> image = {});
+    // Drive `drive` holds `image` (null: none), opened from `file`.
+    void set_medium(size_t drive, std::shared_ptr<BlockImage> image, const std::string& file, bool read_only);
     // QEMU's do_open_tray and blockdev_remove_medium (blockdev.c): `name`
     // is the device or id the client gave.
     ErrorOr<void, QmpError> open_tray(size_t drive, const std::string& name, bool force,
@@ -177,6 +186,14 @@ private:
 
     EventLoop& m_loop;
     MachineMonitorHooks m_hooks;
+    // Every medium query-block has shown, by image: a replay going back
+    // puts one in again without naming its file.
+    struct KnownMedium {
+        std::weak_ptr<BlockImage> image;
+        std::string file;
+        bool read_only = false;
+    };
+    std::vector<KnownMedium> m_known_media;
     QmpCommands m_commands;
     QmpMonitor m_monitor;
     std::vector<std::unique_ptr<QmpServer>> m_servers;

@@ -547,10 +547,12 @@ int main(int argc, char** argv)
         hooks.cpu_count = options.cpus;
         if (options.replay)
             hooks.guest_input_refused = "replaying a recording: the guest's input comes from it";
-        if (session) {
+        if (session)
             hooks.migration_refused = "not while recording or replaying (docs/replay.md)";
-            hooks.tray_refused = "the tray and medium commands are not recorded yet (docs/replay.md)";
-        }
+        // A recording records the tray and medium commands; a replay applies
+        // the recorded ones and takes no live one.
+        if (options.replay)
+            hooks.tray_refused = hooks.guest_input_refused;
         if (session) {
             hooks.replay_mode = session->replaying() ? "play" : "record";
             hooks.replay_file = recording_file;
@@ -652,12 +654,12 @@ int main(int argc, char** argv)
             hooks.drives[i].file = options.drives[i].file;
             hooks.drives[i].cache = cache_mode(options.drives[i]);
         }
-        hooks.tray = [&](size_t drive, TrayAction action, std::shared_ptr<BlockImage> image,
+        hooks.tray = [&](size_t drive, const MediumChange& change, std::shared_ptr<BlockImage> image,
                          TrayState& out) {
             auto result = std::make_shared<TrayState>();
             if (!commands.call(
-                    [&running, &config, result, drive, action, image] {
-                        *result = apply_tray_action(running, config.drives, drive, action, image);
+                    [&running, &config, result, drive, change, image] {
+                        *result = apply_tray_action(running, config.drives, drive, change, image);
                     },
                     COMMAND_TIMEOUT_NS))
                 return false;
@@ -827,6 +829,20 @@ int main(int argc, char** argv)
                             monitor->tray_moved(drive, open);
                     });
                 });
+            // A medium changed, live or (replaying) from the recording: the
+            // machine of the next reboot starts with it, and in a replay QMP
+            // shows it as the recorded commands did.
+            machine.set_medium_listener([&](size_t drive, const MediumChange& change,
+                                            const std::shared_ptr<BlockImage>& image, const TrayState& state) {
+                if (drive < config.drives.size() &&
+                    (change.action == TrayAction::Remove || change.action == TrayAction::Insert))
+                    config.drives[drive].image = image;
+                if (monitor && session && session->replaying())
+                    loop.post([&monitor, drive, change, image, state] {
+                        if (monitor)
+                            monitor->medium_replayed(drive, change, image, state);
+                    });
+            });
             // An idle guest's waits go to the migration (docs/snapshots.md).
             machine.set_idle_work(migration_slice);
             // --incoming restores the first machine; a reboot boots the kernel,

@@ -37,6 +37,8 @@ Machine::Machine(const MachineConfig& config)
     create_vcpus();
     connect_board();
     attach_drives();
+    for (const MachineDrive& drive : m_config.drives)
+        m_discs.push_back({drive.image, {}});
     attach_nic();
 }
 
@@ -230,6 +232,11 @@ void Machine::apply_input(const HostInput& input)
             m_nic->receive(input.bytes);
         if (m_netvsp)
             m_netvsp->receive(input.bytes);
+        return;
+    case HostInput::Kind::Medium:
+        // A recorded one (the live ones come through tray(), with their image).
+        if (const std::optional<MediumChange> change = decode_medium(input.bytes))
+            apply_medium(input.value, *change, nullptr);
         return;
     }
 }

@@ -67,14 +67,7 @@ struct TrayState {
     bool locked = false;
     bool moved = false; // the action opened or closed it
 };
-enum class TrayAction : u8 {
-    Query,
-    Open,      // unless locked (then the guest is only asked to eject)
-    ForceOpen, // unlocks and opens
-    Close,
-    Remove, // takes the disc out
-    Insert, // puts the image in and closes the tray
-};
+// TrayAction and MediumChange: platform/machine/machine_input.h.
 
 // A network adapter (--nic): an e1000 at 00:03.0 or the synthetic adapter
 // on VMBus (netvsp; needs the enlightenments) with this MAC address, plugged
@@ -298,9 +291,30 @@ public:
     // QMP's tray and medium commands on the CD-ROM drive of
     // config.drives[drive] (platform/machine/machine_media.cpp); a drive
     // that is not one reports a closed, unlocked tray and does nothing.
-    TrayState tray(size_t drive, TrayAction action, std::shared_ptr<BlockImage> image = {});
+    // Every action but Query is a host input (Kind::Medium): recorded, or
+    // dropped while replaying. An Insert puts `image` in, which the host
+    // opened from `change.file`; a recorded insert, with no image, is
+    // opened here from the file the change names.
+    TrayState tray(size_t drive, const MediumChange& change, std::shared_ptr<BlockImage> image = {});
     // Told when the guest opens or closes a CD-ROM tray itself.
     void set_tray_listener(std::function<void(size_t drive, bool open)> listener);
+    // Told of every tray or medium action applied, live or replayed, with
+    // the image an Insert put in and the tray after it: the host's view of
+    // the drives (QMP query-block, the next reboot's drives) follows it.
+    using MediumListener = std::function<void(size_t drive, const MediumChange& change,
+                                              const std::shared_ptr<BlockImage>& image, const TrayState& state)>;
+    void set_medium_listener(MediumListener listener) { m_medium_listener = std::move(listener); }
+    // Each drive's disc (null: none) and the insert that put it there
+    // (action Query: the disc the machine started with).
+    struct DriveDisc {
+        std::shared_ptr<BlockImage> image;
+        MediumChange inserted;
+    };
+    const std::vector<DriveDisc>& discs() const { return m_discs; }
+    // A replay going back (replay_log.cpp): the discs of an earlier point go
+    // back in their drives before that point's state is loaded (which sets
+    // the trays); the medium listener hears of each (an Insert, or Remove).
+    void restore_discs(const std::vector<DriveDisc>& discs);
     // A disk for `image`, made as the machine makes its drives' (the I/O
     // off the vCPU thread).
     std::unique_ptr<BlockDevice> make_block_device(std::shared_ptr<BlockImage> image);
@@ -444,6 +458,8 @@ private:
     void stop_running_vcpu() { m_vcpus[m_running]->backend->request_stop(); }
     void end_run(RunOutcome outcome);
     void host_input(HostInput input);
+    // A tray or medium action applied (machine_media.cpp), live or recorded.
+    TrayState apply_medium(size_t drive, const MediumChange& change, std::shared_ptr<BlockImage> image);
     // While paused: waits for a host command and takes it.
     std::optional<RunOutcome> wait_while_paused(const HostPoll& poll);
     // The debugger (machine_debug.cpp): each vCPU's set; whether run_round
@@ -505,6 +521,8 @@ private:
     std::deque<std::pair<u64, std::function<void()>>> m_disk_deliveries;
     std::unique_ptr<ClockTimer> m_disk_timer;
     MachineInputLog* m_input_log = nullptr;
+    MediumListener m_medium_listener;
+    std::vector<DriveDisc> m_discs; // by config.drives index
     bool m_poll_again = false; // the next poll is the same point (paused)
     // Live frames for the adapter come through host_input; a frame posted
     // after this machine ended finds the token gone.

@@ -108,7 +108,12 @@ void encode_record(std::string& out, const Record& r, u64& last_poll)
     }
 }
 
-bool valid_input_kind(u8 kind) { return kind >= 1 && kind <= 6; }
+bool valid_input_kind(u8 kind, u32 version)
+{
+    if (kind == static_cast<u8>(HostInput::Kind::Medium))
+        return version >= 2;
+    return kind >= 1 && kind <= 6;
+}
 
 // The decompressed event stream; `cut_short` says the input ended inside
 // it (the bytes decoded up to there are returned: the writer flushes at
@@ -235,9 +240,10 @@ ErrorOr<Recording> parse_recording(std::span<const u8> bytes)
     ByteReader pre(bytes.subspan(sizeof MAGIC, 8));
     const u32 version = static_cast<u32>(pre.fixed(4));
     const u32 header_length = static_cast<u32>(pre.fixed(4));
-    if (version != FORMAT_VERSION)
+    if (version < OLDEST_FORMAT_VERSION || version > FORMAT_VERSION)
         return make_error("a recording of format version " + std::to_string(version) +
-                          "; this viridian reads version " + std::to_string(FORMAT_VERSION));
+                          "; this viridian reads versions " + std::to_string(OLDEST_FORMAT_VERSION) + " to " +
+                          std::to_string(FORMAT_VERSION));
     if (header_length > MAX_HEADER || bytes.size() - PREAMBLE < u64{header_length} + 4)
         return make_error("truncated or damaged: the header is cut short");
     const std::span<const u8> body = bytes.subspan(PREAMBLE, header_length);
@@ -288,7 +294,7 @@ ErrorOr<Recording> parse_recording(std::span<const u8> bytes)
         case static_cast<u8>(Record::Type::Input): {
             rr.type = Record::Type::Input;
             const u8 kind = s.u8_();
-            if (!valid_input_kind(kind))
+            if (!valid_input_kind(kind, version))
                 return make_error("damaged: an input of unknown kind " + std::to_string(kind));
             rr.input.kind = static_cast<HostInput::Kind>(kind);
             const u64 value = s.varint();
@@ -296,6 +302,8 @@ ErrorOr<Recording> parse_recording(std::span<const u8> bytes)
                 return make_error("damaged: an input's value is out of range");
             rr.input.value = static_cast<u32>(value);
             rr.input.bytes = s.bytes(s.count(MAX_FRAME));
+            if (s.ok() && rr.input.kind == HostInput::Kind::Medium && !decode_medium(rr.input.bytes))
+                return make_error("damaged: a tray or medium input does not parse");
             break;
         }
         case static_cast<u8>(Record::Type::Sync): {

@@ -18,7 +18,10 @@
 
 namespace replay {
 
-constexpr u32 FORMAT_VERSION = 1;
+// 2: Kind::Medium inputs (QMP tray and medium commands), which version 1
+// readers do not know. A version 1 file holds none and reads as ever.
+constexpr u32 FORMAT_VERSION = 2;
+constexpr u32 OLDEST_FORMAT_VERSION = 1;
 
 // A file the recorded machine read (kernel, initrd, firmware, a read-only
 // disk): a replay refuses to run when it changed.

@@ -29,6 +29,19 @@ std::string where(u64 poll, u64 retired)
     return "instruction " + std::to_string(retired) + " (host poll " + std::to_string(poll) + ")";
 }
 
+// The medium a Kind::Medium input puts in, if it is an insert.
+std::optional<MediumChange> medium_insert(const HostInput& input)
+{
+    if (input.kind != HostInput::Kind::Medium)
+        return std::nullopt;
+    std::optional<MediumChange> change = decode_medium(input.bytes);
+    if (!change || change->action != TrayAction::Insert)
+        return std::nullopt;
+    return change;
+}
+
+std::string medium_role(u32 drive) { return "the medium of drive " + std::to_string(drive); }
+
 } // namespace
 
 u64 hash_cpu_state(const CpuState& s)
@@ -117,6 +130,18 @@ bool Recorder::live_input(Machine& machine, const HostInput& input)
     r.poll = m_poll;
     r.retired = machine.retired();
     r.input = input;
+    // A medium put in: the file's identity, as the header has the drives'
+    // (the replay refuses a changed file).
+    if (std::optional<MediumChange> change = medium_insert(input)) {
+        ErrorOr<FileIdentity> identity = identify_file(medium_role(input.value), change->file);
+        if (identity.is_error() && m_failure.empty())
+            m_failure = identity.error().message;
+        if (!identity.is_error()) {
+            change->size = identity.value().size;
+            change->hash = identity.value().hash;
+            r.input.bytes = encode_medium(*change);
+        }
+    }
     write(r);
     ++m_inputs;
     if (input.kind == HostInput::Kind::SetLink)
@@ -169,7 +194,7 @@ void Replayer::take_snapshot(Machine& machine)
     const u64 key = machine.units();
     if (m_snapshots->count() > 0 && m_snapshots->key(m_snapshots->count() - 1) >= key)
         return;
-    SnapshotPoint point{m_next, m_poll, m_serial_seen, m_syncs, m_link_up, machine.retired(), {}};
+    SnapshotPoint point{m_next, m_poll, m_serial_seen, m_syncs, m_link_up, machine.retired(), {}, machine.discs()};
     for (unsigned i = 0; i < machine.vcpu_count(); ++i)
         point.units.push_back(machine.vcpu_units(i));
     if (m_snapshots->take(machine, key, {}))
@@ -179,6 +204,7 @@ void Replayer::take_snapshot(Machine& machine)
 ErrorOr<void> Replayer::rewind(size_t index, Machine& machine)
 {
     const SnapshotPoint& point = m_snapshot_points.at(m_snapshots->key(index));
+    machine.restore_discs(point.discs);
     TRY(m_snapshots->restore(index, machine));
     machine.forget_round();
     m_next = point.next;
@@ -270,6 +296,18 @@ std::optional<int> Replayer::deliver(Machine& machine)
                 input.value ^= 1;
             if (input.kind == HostInput::Kind::SetLink)
                 m_link_up = input.value != 0;
+            // The file a recorded medium change put in must be the one recorded.
+            if (const std::optional<MediumChange> change = medium_insert(input)) {
+                const std::string at = "replay stopped at " + where(m_poll, retired) + ": ";
+                ErrorOr<FileIdentity> now = identify_file(medium_role(input.value), change->file);
+                if (now.is_error())
+                    return diverge(at + now.error().message);
+                if (now.value().size != change->size || now.value().hash != change->hash)
+                    return diverge(at + "the medium '" + change->file + "' put into drive " +
+                                   std::to_string(input.value) + " changed since the recording (" +
+                                   std::to_string(change->size) + " bytes then, " +
+                                   std::to_string(now.value().size) + " now, or other content)");
+            }
             machine.apply_input(input);
         }
         ++m_next;

@@ -117,6 +117,7 @@ private:
         bool link_up = true;
         u64 retired = 0;        // by the machine's vCPUs together
         std::vector<u64> units; // each vCPU's
+        std::vector<Machine::DriveDisc> discs; // recorded disc changes are undone too
     };
     std::unique_ptr<ReplaySnapshots> m_snapshots;
     std::map<u64, SnapshotPoint> m_snapshot_points; // by the snapshot's key

@@ -20,6 +20,7 @@ struct Fixture {
     // The CD-ROM drive's tray, as the guest left it.
     bool tray_open = false, locked = false, eject_requested = false;
     std::shared_ptr<BlockImage> disc;
+    std::vector<MediumChange> changes; // every action but Query, in order
     bool machine_alive = true;
     std::unique_ptr<MachineMonitor> monitor;
     std::unique_ptr<QmpSession> session;
@@ -35,9 +36,12 @@ struct Fixture {
         hooks.drives = monitor_drives(drives, 1, false);
         hooks.drives[0].file = dir.file("disk.img");
         hooks.drives[1].file = dir.file("a.iso");
-        hooks.tray = [this](size_t drive, TrayAction action, std::shared_ptr<BlockImage> image,
+        hooks.tray = [this](size_t drive, const MediumChange& change, std::shared_ptr<BlockImage> image,
                             TrayState& out) {
             REQUIRE(drive == 1);
+            const TrayAction action = change.action;
+            if (action != TrayAction::Query)
+                changes.push_back(change);
             out.moved = false;
             switch (action) {
             case TrayAction::Query:
@@ -279,6 +283,7 @@ TEST_CASE("blockdev-change-medium leaves the drive alone when the image does not
     CHECK(reply["error"]["desc"] == "Parameter 'read-only-mode' does not accept value 'maybe'");
     CHECK_FALSE(f.tray_open);
     CHECK(f.disc);
+    CHECK(f.changes.empty()); // nothing asked of the machine, so nothing recorded
 }
 
 TEST_CASE("blockdev-change-medium of a locked tray fails as eject does and keeps the old disc")
@@ -323,17 +328,72 @@ TEST_CASE("A changed or ejected disc is what the machine of the next reboot star
     CHECK_FALSE(drives[0].image);
 }
 
-TEST_CASE("While recording or replaying, the tray commands fail and the tray stays as it was")
+TEST_CASE("blockdev-change-medium hands the machine the file, format and mode it opened (what a recording keeps)")
 {
-    Fixture f("the tray and medium commands are not recorded yet (docs/replay.md)");
+    Fixture f;
+    make_raw_image(f.dir.file("b.iso"), 2 << 20, true);
+    REQUIRE(f.command("blockdev-change-medium", {{"device", "ide1-cd0"},
+                                                 {"filename", f.dir.file("b.iso")},
+                                                 {"format", "raw"},
+                                                 {"read-only-mode", "read-only"}})
+                .contains("return"));
+    REQUIRE(f.changes.size() == 3);
+    CHECK(f.changes[0].action == TrayAction::Open);
+    CHECK(f.changes[1].action == TrayAction::Remove);
+    CHECK(f.changes[2].action == TrayAction::Insert);
+    CHECK(f.changes[2].file == f.dir.file("b.iso"));
+    CHECK(f.changes[2].format == "raw");
+    CHECK(f.changes[2].read_only);
+    f.changes.clear();
+    REQUIRE(f.command("eject", {{"device", "ide1-cd0"}, {"force", true}}).contains("return"));
+    REQUIRE(f.changes.size() == 2);
+    CHECK(f.changes[0].action == TrayAction::ForceOpen);
+    CHECK(f.changes[1].action == TrayAction::Remove);
+}
+
+TEST_CASE("While replaying, the tray commands fail before anything is opened and the tray stays as it was")
+{
+    const std::string refused = "replaying a recording: the guest's input comes from it";
+    Fixture f(refused);
     for (const char* command : {"eject", "blockdev-open-tray", "blockdev-close-tray"}) {
         CAPTURE(command);
         const Json reply = f.command(command, Json{{"device", "ide1-cd0"}});
         REQUIRE(reply.contains("error"));
-        CHECK(reply["error"]["desc"] == "the tray and medium commands are not recorded yet (docs/replay.md)");
+        CHECK(reply["error"]["desc"] == refused);
     }
+    const Json reply =
+        f.command("blockdev-change-medium", {{"device", "ide1-cd0"}, {"filename", f.dir.file("none.iso")}});
+    CHECK(reply["error"]["desc"] == refused);
     CHECK_FALSE(f.tray_open);
     CHECK(f.disc != nullptr);
+    CHECK(f.changes.empty());
     // Reading the tray is no input: query-block still answers.
     CHECK(f.command("query-block")["return"][1]["tray_open"] == false);
+}
+
+TEST_CASE("A replayed disc change shows in query-block, and its tray moves come as DEVICE_TRAY_MOVED")
+{
+    Fixture f("replaying a recording: the guest's input comes from it");
+    const std::shared_ptr<BlockImage> b = make_raw_image(f.dir.file("b.iso"), 2 << 20, true);
+    f.monitor->medium_replayed(1, TrayAction::Open, nullptr, TrayState{true, false, true});
+    f.monitor->medium_replayed(1, TrayAction::Remove, nullptr, TrayState{true, false, false});
+    MediumChange insert(TrayAction::Insert);
+    insert.file = f.dir.file("b.iso");
+    insert.read_only = true;
+    f.monitor->medium_replayed(1, insert, b, TrayState{false, false, true});
+    const std::vector<Json> out = f.execute(Json{{"execute", "query-block"}});
+    REQUIRE(out.size() == 3);
+    CHECK(out[0]["event"] == "DEVICE_TRAY_MOVED");
+    CHECK(out[0]["data"] == Fixture::tray_event(true));
+    CHECK(out[1]["data"] == Fixture::tray_event(false));
+    const Json cd = out[2]["return"][1];
+    CHECK(cd["inserted"]["file"] == f.dir.file("b.iso"));
+    CHECK(cd["inserted"]["image"]["virtual-size"] == 2 << 20);
+    f.monitor->medium_replayed(1, TrayAction::Remove, nullptr, TrayState{true, false, false});
+    CHECK_FALSE(f.command("query-block")["return"][1].contains("inserted"));
+    // Gone back to before the change (an insert that names no file): the first disc again.
+    f.monitor->medium_replayed(1, TrayAction::Insert, f.disc, TrayState{false, false, false});
+    CHECK(f.command("query-block")["return"][1]["inserted"]["file"] == f.dir.file("a.iso"));
+    f.monitor->medium_replayed(1, TrayAction::Insert, b, TrayState{false, false, false});
+    CHECK(f.command("query-block")["return"][1]["inserted"]["file"] == f.dir.file("b.iso"));
 }

@@ -27,6 +27,17 @@ replay::Recording valid_recording()
     input.poll = 2;
     input.retired = 100;
     input.input = {HostInput::Kind::NetFrame, 0, {1, 2, 3}};
+    // A disc change (QMP blockdev-change-medium): byte flips reach its file
+    // name, format and identity.
+    replay::Record eject = input;
+    eject.input = {HostInput::Kind::Medium, 1, encode_medium(TrayAction::Open)};
+    MediumChange change(TrayAction::Insert);
+    change.file = "b.iso";
+    change.format = "raw";
+    change.size = 4096;
+    change.hash = 0x1234;
+    replay::Record insert = input;
+    insert.input = {HostInput::Kind::Medium, 1, encode_medium(change)};
     replay::Record sync;
     sync.type = replay::Record::Type::Sync;
     sync.poll = 3;
@@ -34,7 +45,7 @@ replay::Recording valid_recording()
     replay::Record end;
     end.type = replay::Record::Type::End;
     end.poll = 4;
-    rec.records = {input, sync, end};
+    rec.records = {input, eject, insert, sync, end};
     return rec;
 }
 

@@ -4,10 +4,14 @@
 #include "platform/replay/replay_log.h"
 #include "platform/replay/replay_navigator.h"
 
+#include "tests/platform/block/temp_dir.h"
+#include "tests/platform/block/test_image.h"
+
 #include <doctest/doctest.h>
 
 #include <cstdio>
 #include <cstring>
+#include <functional>
 #include <map>
 #include <string>
 #include <unistd.h>
@@ -73,12 +77,13 @@ struct EchoMachine {
     std::string com1;
     std::unique_ptr<Machine> machine;
 
-    explicit EchoMachine(bool jit = true)
+    explicit EchoMachine(bool jit = true, std::vector<MachineDrive> drives = {})
     {
         MachineConfig config;
         config.memory_bytes = 32ull << 20;
         config.deterministic = true;
         config.jit = jit;
+        config.drives = std::move(drives);
         config.com1_output = [this](u8 byte) { com1.push_back(static_cast<char>(byte)); };
         ErrorOr<std::unique_ptr<Machine>> created = Machine::create(config);
         REQUIRE_FALSE(created.is_error());
@@ -98,18 +103,25 @@ struct Recorded {
     u64 retired = 0;
 };
 
-// Records the echo machine with `typed` bytes typed at those host polls
-// (counted from 1); the host stops it at poll `stop_at` if the guest has not
-// ended the run by then.
-Recorded record_echo(const std::string& path, const std::map<unsigned, char>& typed, unsigned stop_at = 1000,
-                     unsigned reset_at = 0)
+// A recorder writing `path`, a sync record every 50,000 instructions.
+std::unique_ptr<Recorder> recorder_at(const std::string& path)
 {
     RecordingHeader header;
     header.build = recording_build_identity();
     header.sync_interval = 50000;
     ErrorOr<std::unique_ptr<RecordingWriter>> writer = RecordingWriter::create(path, header);
     REQUIRE_FALSE(writer.is_error());
-    Recorder recorder(writer.release_value(), header.sync_interval);
+    return std::make_unique<Recorder>(writer.release_value(), header.sync_interval);
+}
+
+// Records the echo machine with `typed` bytes typed at those host polls
+// (counted from 1); the host stops it at poll `stop_at` if the guest has not
+// ended the run by then.
+Recorded record_echo(const std::string& path, const std::map<unsigned, char>& typed, unsigned stop_at = 1000,
+                     unsigned reset_at = 0)
+{
+    const std::unique_ptr<Recorder> log = recorder_at(path);
+    Recorder& recorder = *log;
     EchoMachine t;
     t.machine->set_input_log(&recorder);
     recorder.begin(*t.machine);
@@ -138,24 +150,31 @@ struct Replayed {
     std::optional<std::string> end_differs;
 };
 
-Replayed replay_echo(const std::string& path, std::optional<u64> alter = {}, bool jit = true)
+// Replays `path` on `t`'s machine; `live` runs at every host poll (its
+// input is dropped).
+Replayed replay_on(EchoMachine& t, const std::string& path, const std::function<void()>& live,
+                   std::optional<u64> alter = {})
 {
     ErrorOr<Recording> rec = read_recording(path);
     REQUIRE_FALSE(rec.is_error());
     Replayer replayer(rec.release_value());
     if (alter)
         replayer.alter_serial_input(*alter);
-    EchoMachine t(jit);
     t.machine->set_input_log(&replayer);
     replayer.begin(*t.machine);
-    // Live input during a replay is dropped.
     const RunOutcome outcome = t.machine->run([&]() -> std::optional<int> {
-        t.machine->serial_input('z');
+        live();
         return std::nullopt;
     });
     const int status = outcome.kind == RunOutcome::Kind::HostStop ? outcome.status : 0;
     return {t.com1, outcome, t.machine->retired(), replayer.divergence(),
             replayer.check_end(outcome.kind, status, t.machine->retired())};
+}
+
+Replayed replay_echo(const std::string& path, std::optional<u64> alter = {}, bool jit = true)
+{
+    EchoMachine t(jit);
+    return replay_on(t, path, [&] { t.machine->serial_input('z'); }, alter);
 }
 
 } // namespace
@@ -193,7 +212,7 @@ TEST_CASE("A recording of another format version is refused with both versions")
 {
     std::vector<u8> bytes = serialize_recording(sample_recording());
     bytes[8] = 99;
-    CHECK(refusal(bytes).find("format version 99; this viridian reads version 1") != std::string::npos);
+    CHECK(refusal(bytes).find("format version 99; this viridian reads versions 1 to 2") != std::string::npos);
 }
 
 TEST_CASE("A recording made by another build is refused")
@@ -472,4 +491,250 @@ TEST_CASE("Reverse execution comes back to the states the replay passed: a step 
         CHECK_FALSE(replayer.check_end(end.kind, 0, machine.retired()));
     }
     std::remove(path.c_str());
+}
+
+// ---- QMP tray and medium commands as recorded inputs (HostInput::Kind::Medium) ----
+
+namespace {
+
+// The echo machine with a CD-ROM drive (secondary master) holding disc A.
+struct CdEchoMachine : EchoMachine {
+    explicit CdEchoMachine(const std::string& disc_a, bool jit = true)
+        : EchoMachine(jit, {{open_raw_image(disc_a, true), 2, true, false}})
+    {
+    }
+};
+
+void write_file(const std::string& path, size_t size, char fill)
+{
+    std::FILE* f = std::fopen(path.c_str(), "wb");
+    REQUIRE(f);
+    const std::string bytes(size, fill);
+    REQUIRE(std::fwrite(bytes.data(), 1, bytes.size(), f) == bytes.size());
+    std::fclose(f);
+}
+
+// What the drive went through, as the machine's medium listener heard it.
+struct MediumSeen {
+    TrayAction action;
+    u64 retired;
+    u64 disc_bytes; // the inserted image's size (0: none)
+    bool open;
+    bool operator==(const MediumSeen&) const = default;
+};
+
+void listen_media(Machine& machine, std::vector<MediumSeen>& seen)
+{
+    machine.set_medium_listener([&machine, &seen](size_t drive, const MediumChange& change,
+                                                  const std::shared_ptr<BlockImage>& image, const TrayState& state) {
+        CHECK(drive == 0);
+        seen.push_back({change.action, machine.retired(), image ? image->info().virtual_size : 0, state.open});
+    });
+}
+
+// Records the CD echo machine: at poll 3 the host ejects disc A (the tray
+// opens, the disc goes), at poll 5 blockdev-change-medium puts `disc_b` in
+// (the tray shuts), at poll 7 'q' ends the run.
+Recorded record_medium_change(const std::string& path, const std::string& disc_a, const std::string& disc_b,
+                              std::vector<MediumSeen>& seen)
+{
+    const std::unique_ptr<Recorder> log = recorder_at(path);
+    Recorder& recorder = *log;
+    CdEchoMachine t(disc_a);
+    t.machine->set_input_log(&recorder);
+    listen_media(*t.machine, seen);
+    recorder.begin(*t.machine);
+    unsigned polls = 0;
+    const RunOutcome outcome = t.machine->run([&]() -> std::optional<int> {
+        ++polls;
+        if (polls == 3) {
+            CHECK(t.machine->tray(0, TrayAction::Open).moved);
+            t.machine->tray(0, TrayAction::Remove);
+        }
+        if (polls == 5) {
+            MediumChange insert(TrayAction::Insert);
+            insert.file = disc_b;
+            insert.format = "raw";
+            CHECK(t.machine->tray(0, insert, open_raw_image(disc_b, true)).moved);
+        }
+        if (polls == 7)
+            t.machine->serial_input('q');
+        return polls == 1000 ? std::optional<int>(7) : std::nullopt;
+    });
+    REQUIRE_FALSE(recorder.finish(outcome.kind, 0, t.machine->retired(), t.machine->retired()).is_error());
+    CHECK(recorder.inputs() == 4);
+    return {t.com1, outcome, t.machine->retired()};
+}
+
+// Discs A (64 KiB) and B (128 KiB) in a fresh directory, and the CD echo
+// machine's disc change recorded in cd.vrr there.
+struct RecordedDiscChange {
+    TempDir dir;
+    std::string path = dir.file("cd.vrr");
+    std::vector<MediumSeen> media; // as the recording's machine heard them
+    Recorded recorded;
+
+    RecordedDiscChange()
+    {
+        write_file(dir.file("a.iso"), 64 << 10, 'a');
+        write_file(dir.file("b.iso"), 128 << 10, 'b');
+        recorded = record_medium_change(path, dir.file("a.iso"), dir.file("b.iso"), media);
+        REQUIRE(media.size() == 3);
+    }
+};
+
+Replayed replay_medium_change(const std::string& path, const std::string& disc_a, std::vector<MediumSeen>& seen,
+                              bool jit = true)
+{
+    CdEchoMachine t(disc_a, jit);
+    listen_media(*t.machine, seen);
+    return replay_on(t, path, [&] {
+        // A live tray command in a replay is dropped: the tray stays as the recording has it.
+        const bool open = t.machine->tray(0, TrayAction::Query).open;
+        CHECK(t.machine->tray(0, open ? TrayAction::Close : TrayAction::Open).open == open);
+    });
+}
+
+} // namespace
+
+TEST_CASE("A tray or medium input survives a round trip through the file, the insert's file and identity with it")
+{
+    Recording rec = sample_recording();
+    MediumChange insert(TrayAction::Insert);
+    insert.file = "/discs/b.iso";
+    insert.format = "raw";
+    insert.read_only = true;
+    insert.size = 1 << 20;
+    insert.hash = 0x0123456789ABCDEFull;
+    Record medium = rec.records[0];
+    medium.input = {HostInput::Kind::Medium, 1, encode_medium(insert)};
+    Record eject = rec.records[0];
+    eject.input = {HostInput::Kind::Medium, 1, encode_medium(TrayAction::ForceOpen)};
+    rec.records.insert(rec.records.begin() + 1, {eject, medium});
+    ErrorOr<Recording> parsed = parse_recording(serialize_recording(rec));
+    REQUIRE_FALSE(parsed.is_error());
+    REQUIRE(parsed.value().records.size() == 6);
+    const HostInput& back_eject = parsed.value().records[1].input;
+    CHECK(back_eject.kind == HostInput::Kind::Medium);
+    CHECK(back_eject.value == 1);
+    REQUIRE(decode_medium(back_eject.bytes));
+    CHECK(decode_medium(back_eject.bytes)->action == TrayAction::ForceOpen);
+    const std::optional<MediumChange> back = decode_medium(parsed.value().records[2].input.bytes);
+    REQUIRE(back);
+    CHECK(back->action == TrayAction::Insert);
+    CHECK(back->file == "/discs/b.iso");
+    CHECK(back->format == "raw");
+    CHECK(back->read_only);
+    CHECK(back->size == 1 << 20);
+    CHECK(back->hash == 0x0123456789ABCDEFull);
+
+    // A damaged medium input, and one in a version 1 file (which knew no such kind), are refused.
+    rec.records[2].input.bytes.pop_back();
+    CHECK(refusal(serialize_recording(rec)).find("tray or medium input does not parse") != std::string::npos);
+    rec.records[2].input.bytes = encode_medium(insert);
+    std::vector<u8> old = serialize_recording(rec);
+    old[8] = 1;
+    CHECK(refusal(old).find("an input of unknown kind 7") != std::string::npos);
+}
+
+TEST_CASE("A recording of format version 1 (before the tray and medium inputs) still loads")
+{
+    std::vector<u8> bytes = serialize_recording(sample_recording());
+    REQUIRE(bytes[8] == FORMAT_VERSION);
+    bytes[8] = 1;
+    ErrorOr<Recording> parsed = parse_recording(bytes);
+    REQUIRE_FALSE(parsed.is_error());
+    CHECK(parsed.value().records.size() == 4);
+}
+
+TEST_CASE("A recorded disc change replays at the same point: the drive gets the new disc where it did")
+{
+    const RecordedDiscChange r;
+    const TempDir& dir = r.dir;
+    const std::vector<MediumSeen>& recorded_media = r.media;
+    std::vector<MediumSeen> replayed_media;
+    CHECK(r.recorded.outcome.kind == RunOutcome::Kind::GuestExit);
+    CHECK(recorded_media[0].action == TrayAction::Open);
+    CHECK(recorded_media[0].open);
+    CHECK(recorded_media[1].action == TrayAction::Remove);
+    CHECK(recorded_media[2].action == TrayAction::Insert);
+    CHECK(recorded_media[2].disc_bytes == 128 << 10);
+    CHECK_FALSE(recorded_media[2].open);
+    CHECK(recorded_media[2].retired > recorded_media[0].retired);
+    for (const bool jit : {true, false}) {
+        CAPTURE(jit);
+        replayed_media.clear();
+        const Replayed replayed = replay_medium_change(r.path, dir.file("a.iso"), replayed_media, jit);
+        CHECK_FALSE(replayed.divergence);
+        CHECK_FALSE(replayed.end_differs);
+        CHECK(replayed.com1 == r.recorded.com1);
+        CHECK(replayed.retired == r.recorded.retired);
+        // The same actions at the same instruction counts, disc B opened again by the machine.
+        CHECK(replayed_media == recorded_media);
+    }
+}
+
+TEST_CASE("A replay whose inserted disc changed or went missing stops there with one line")
+{
+    const RecordedDiscChange r;
+    const TempDir& dir = r.dir;
+    const std::string& path = r.path;
+    std::vector<MediumSeen> replayed_media;
+    write_file(dir.file("b.iso"), 128 << 10, 'c'); // the same size, other bytes
+    Replayed replayed = replay_medium_change(path, dir.file("a.iso"), replayed_media);
+    REQUIRE(replayed.divergence);
+    CHECK(replayed.outcome.kind == RunOutcome::Kind::HostStop);
+    CHECK(replayed.outcome.status == DIVERGED);
+    CHECK(replayed.divergence->find("instruction " + std::to_string(r.media[2].retired)) != std::string::npos);
+    CHECK(replayed.divergence->find("the medium '" + dir.file("b.iso") + "' put into drive 0 changed since the "
+                                    "recording") != std::string::npos);
+    CHECK(replayed.divergence->find('\n') == std::string::npos);
+    CHECK(replayed_media.size() == 2); // opened and emptied; never the other disc
+
+    std::remove(dir.file("b.iso").c_str());
+    replayed_media.clear();
+    replayed = replay_medium_change(path, dir.file("a.iso"), replayed_media);
+    REQUIRE(replayed.divergence);
+    CHECK(replayed.outcome.status == DIVERGED);
+    CHECK(replayed.divergence->find("No such file") != std::string::npos);
+}
+
+TEST_CASE("Going back across a recorded disc change puts the earlier disc back, and forward again the new one")
+{
+    const RecordedDiscChange r;
+    const std::vector<MediumSeen>& recorded_media = r.media;
+    const Recorded& recorded = r.recorded;
+    ErrorOr<Recording> rec = read_recording(r.path);
+    REQUIRE_FALSE(rec.is_error());
+    Replayer replayer(rec.release_value());
+    replayer.keep_snapshots(64ull << 20);
+    CdEchoMachine t(r.dir.file("a.iso"));
+    Machine& machine = *t.machine;
+    std::vector<MediumSeen> seen;
+    listen_media(machine, seen);
+    machine.set_input_log(&replayer);
+    replayer.begin(machine);
+    // Forward past the change, then back to before the eject.
+    machine.stop_at_retired(recorded_media[2].retired + 1000);
+    REQUIRE(machine.run().kind == RunOutcome::Kind::DebugStop);
+    REQUIRE(machine.discs()[0].image->info().virtual_size == 128 << 10);
+    Navigator navigator(replayer);
+    Navigator::Stop stop = navigator.seek(machine, recorded_media[0].retired - 1);
+    REQUIRE(stop.outcome.kind == RunOutcome::Kind::DebugStop);
+    REQUIRE(machine.discs()[0].image);
+    CHECK(machine.discs()[0].image->info().virtual_size == 64 << 10);
+    CHECK(machine.discs()[0].inserted.action == TrayAction::Query); // the disc it started with
+    CHECK_FALSE(machine.tray(0, TrayAction::Query).open);
+    REQUIRE(seen.size() == 4);
+    CHECK(seen[3].action == TrayAction::Insert); // the listener heard disc A go back in
+    CHECK(seen[3].disc_bytes == 64 << 10);
+    // On to the end as recorded: the change comes again at its point.
+    seen.clear();
+    machine.resume();
+    const RunOutcome end = machine.run();
+    CHECK_FALSE(replayer.divergence());
+    CHECK(end.kind == RunOutcome::Kind::GuestExit);
+    CHECK(machine.retired() == recorded.retired);
+    CHECK(t.com1 == recorded.com1);
+    CHECK(seen == recorded_media);
 }
