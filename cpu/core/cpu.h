@@ -261,7 +261,9 @@ public:
     // FS/GS base), so a TLB hit there is a tag compare and a host load/store.
     // Alignment checking needs CR0.AM and EFLAGS.AC (and CPL 3): Linux keeps
     // CR0.AM set, so the fast paths test both (CR0.AM is bit 18 too).
-    bool alignment_checks_armed() const { return (s.cr0 & s.rflags) & rf::AC; }
+    // #AC needs CR0.AM, EFLAGS.AC and CPL 3 (SDM Vol 3A 6.15): a kernel
+    // between STAC and CLAC (AC set for SMAP) keeps the fast paths.
+    bool alignment_checks_armed() const { return ((s.cr0 & s.rflags) & rf::AC) && s.cpl() == 3; }
     bool flat_linear(unsigned seg, u64 offset, u64& linear) const
     {
         if (!s.in_64bit_code() || alignment_checks_armed()) [[unlikely]]

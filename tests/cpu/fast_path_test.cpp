@@ -98,3 +98,18 @@ TEST_CASE("a user page the supervisor wrote between STAC and CLAC faults on the 
     CHECK(h.cpu.read_linear(0x50000, 1, value, false));
     CHECK(value == 1);
 }
+
+TEST_CASE("a kernel with CR0.AM and EFLAGS.AC set keeps the fast paths, since #AC needs CPL 3")
+{
+    // Linux sets CR0.AM, and STAC sets EFLAGS.AC around every user copy:
+    // that must not send the copy down the checked path.
+    CpuHarness h;
+    h.enter_long64();
+    h.state.cr0 |= cr::CR0_AM;
+    h.state.rflags |= rf::AC;
+    u64 value = 0;
+    REQUIRE(h.cpu.read_linear(0x50000, 8, value, false)); // fills the TLB
+    u64 len = 0;
+    CHECK(h.cpu.fast_read_span(DS, 0x50000, 64, len) != nullptr);
+    CHECK(len == 64);
+}
