@@ -20,19 +20,38 @@ u64 linear_page(const SoftTlb::Entry& e)
 
 } // namespace
 
+template <typename F> void SoftTlb::for_each_part(F f)
+{
+    f(m_entries[0]);
+    f(m_entries[1]);
+    if (m_override_used)
+        f(m_entries[OVERRIDE]);
+}
+
 void SoftTlb::flush_all()
 {
     for (auto& half : m_entries)
         half.fill(Entry{});
+    m_override_used = false;
 }
 
 void SoftTlb::flush_non_global()
 {
     // MOV to CR3 without PCID keeps global translations (SDM Vol 3A 4.10.4.1).
-    for (auto& half : m_entries)
-        for (Entry& e : half)
+    bool global_left = false;
+    for_each_part([&global_left](auto& half) {
+        global_left = false;
+        for (Entry& e : half) {
             if (!e.global)
                 e = Entry{};
+            else
+                global_left = true;
+        }
+    });
+    // The override part (flushed last) holds user pages, which a guest
+    // seldom makes global: once empty, later flushes skip it.
+    if (!global_left)
+        m_override_used = false;
 }
 
 void SoftTlb::flush_page(GuestVirt vaddr)
@@ -42,7 +61,7 @@ void SoftTlb::flush_page(GuestVirt vaddr)
     // slots (SDM Vol 3A 4.10.4.1), global or not. The TLB does not see fills, so
     // it cannot know where large-page pieces are: scan all 512 entries, which
     // costs less than the walks a full flush would cause afterwards.
-    for (auto& half : m_entries)
+    for_each_part([vaddr](auto& half) {
         for (Entry& e : half) {
             if (!is_valid(e))
                 continue;
@@ -51,6 +70,7 @@ void SoftTlb::flush_page(GuestVirt vaddr)
             if (((base ^ vaddr) & ~(size - 1)) == 0)
                 e = Entry{};
         }
+    });
 }
 
 void SoftTlb::drop_stale_writes(const PhysicalMemory& memory)

@@ -1,5 +1,9 @@
 // A per-vCPU software TLB of linear page → host pointer / physical page,
-// split into user and supervisor halves so that a CPL change needs no flush.
+// split into user and supervisor halves so that a CPL change needs no flush,
+// plus a third part for supervisor accesses to user pages that SMAP allows
+// only while EFLAGS.AC is set (copy_to_user and friends between STAC and
+// CLAC): those are looked up only while the override holds, so a CLAC needs
+// no flush either.
 // It caches only successful walks; the CPU flushes it on CR3 writes, INVLPG
 // and changes of the CR0/CR4/EFER bits that affect translation.
 #pragma once
@@ -29,6 +33,18 @@ public:
     {
         return m_entries[user][(vaddr >> 12) % ENTRIES];
     }
+    // Supervisor data accesses to user pages under SMAP's EFLAGS.AC
+    // override (SDM Vol 3A 4.6.1): valid only while the override holds, so
+    // only the CPU's override-aware paths look here.
+    Entry& override_slot(GuestVirt vaddr)
+    {
+        m_override_used = true;
+        return m_entries[OVERRIDE][(vaddr >> 12) % ENTRIES];
+    }
+    Entry* find_override(GuestVirt vaddr)
+    {
+        return m_override_used ? &m_entries[OVERRIDE][(vaddr >> 12) % ENTRIES] : nullptr;
+    }
     // The supervisor or user half (translated code indexes it itself).
     const Entry* half(bool user) const { return m_entries[user].data(); }
     void flush_all();
@@ -40,5 +56,12 @@ public:
     void drop_stale_writes(const PhysicalMemory& memory);
 
 private:
-    std::array<std::array<Entry, ENTRIES>, 2> m_entries{};
+    static constexpr unsigned OVERRIDE = 2;
+    // [0] supervisor, [1] user (half() hands these to translated code),
+    // [OVERRIDE] supervisor with the SMAP override.
+    std::array<std::array<Entry, ENTRIES>, 3> m_entries{};
+    // Whether the override part may hold entries: flushes skip it when not,
+    // so a guest without SMAP pays nothing for it on every CR3 write.
+    bool m_override_used = false;
+    template <typename F> void for_each_part(F f);
 };

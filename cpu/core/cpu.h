@@ -261,7 +261,9 @@ public:
     // FS/GS base), so a TLB hit there is a tag compare and a host load/store.
     // Alignment checking needs CR0.AM and EFLAGS.AC (and CPL 3): Linux keeps
     // CR0.AM set, so the fast paths test both (CR0.AM is bit 18 too).
-    bool alignment_checks_armed() const { return (s.cr0 & s.rflags) & rf::AC; }
+    // #AC needs CR0.AM, EFLAGS.AC and CPL 3 (SDM Vol 3A 6.15): a kernel
+    // between STAC and CLAC (AC set for SMAP) keeps the fast paths.
+    bool alignment_checks_armed() const { return ((s.cr0 & s.rflags) & rf::AC) && s.cpl() == 3; }
     bool flat_linear(unsigned seg, u64 offset, u64& linear) const
     {
         if (!s.in_64bit_code() || alignment_checks_armed()) [[unlikely]]
@@ -328,24 +330,41 @@ public:
         u64 linear;
         if (!flat_linear(seg, offset, linear))
             return nullptr;
-        const SoftTlb::Entry& e = m_tlb.slot(s.cpl() == 3, linear);
-        if (e.write_tag != (linear >> 12))
-            return nullptr;
+        const SoftTlb::Entry* e = &m_tlb.slot(s.cpl() == 3, linear);
+        if (e->write_tag != (linear >> 12)) {
+            e = smap_override_entry(linear);
+            if (!e || e->write_tag != (linear >> 12))
+                return nullptr;
+        }
         const u64 in_page = linear & 0xFFF;
         len = max_len < PAGE_SIZE - in_page ? max_len : PAGE_SIZE - in_page;
-        return e.host_page + in_page;
+        return e->host_page + in_page;
     }
     const u8* fast_read_span(unsigned seg, u64 offset, u64 max_len, u64& len)
     {
         u64 linear;
         if (!flat_linear(seg, offset, linear))
             return nullptr;
-        const SoftTlb::Entry& e = m_tlb.slot(s.cpl() == 3, linear);
-        if (e.read_tag != (linear >> 12) || !e.host_page)
+        const SoftTlb::Entry* e = &m_tlb.slot(s.cpl() == 3, linear);
+        if (e->read_tag != (linear >> 12)) {
+            e = smap_override_entry(linear);
+            if (!e || e->read_tag != (linear >> 12))
+                return nullptr;
+        }
+        if (!e->host_page)
             return nullptr;
         const u64 in_page = linear & 0xFFF;
         len = max_len < PAGE_SIZE - in_page ? max_len : PAGE_SIZE - in_page;
-        return e.host_page + in_page;
+        return e->host_page + in_page;
+    }
+    // The TLB's entry for a supervisor data access to a user page that
+    // SMAP's EFLAGS.AC override allows now (SDM Vol 3A 4.6.1), or nullptr
+    // when the override does not hold (CPL 3, AC clear, SMAP off).
+    SoftTlb::Entry* smap_override_entry(u64 linear)
+    {
+        if (s.cpl() == 3 || !(s.rflags & rf::AC) || !(s.cr4 & cr::CR4_SMAP))
+            return nullptr;
+        return m_tlb.find_override(linear);
     }
     // True when a store of `size` bytes would take write_mem's fast path
     // (and so cannot fault); false means "not known".

@@ -32,62 +32,77 @@ bool Cpu::translate(u64 linear, Access access, bool user, SoftTlb::Entry*& entry
         return true;
     }
 
+    // A supervisor data access to a user page that SMAP allows because
+    // EFLAGS.AC is set (copy_to_user and friends) has its own part of the
+    // TLB, looked up only while that holds.
+    const bool implicit_supervisor = !user && s.cpl() == 3;
+    const bool smap_override = !user && !implicit_supervisor && (s.rflags & rf::AC);
+    if (smap_override && access != Access::Execute && (s.cr4 & cr::CR4_SMAP))
+        if (SoftTlb::Entry* o = m_tlb.find_override(linear))
+            if ((access == Access::Read ? o->read_tag : o->write_tag) == vpn) {
+                entry = o;
+                return true;
+            }
+
     // The fast paths in cpu.h skip the canonical check because no entry is
     // ever filled for a non-canonical page; callers check it before this
     // with the right fault (#SS for the stack), so this is a backstop.
     if (s.long_mode_active() && !is_canonical(linear)) [[unlikely]]
         return raise_gp(0);
-    const bool implicit_supervisor = !user && s.cpl() == 3;
     WalkRequest req;
     req.vaddr = linear;
     req.access = access;
     req.user = user;
-    req.smap_override = !user && !implicit_supervisor && (s.rflags & rf::AC);
+    req.smap_override = smap_override;
     Translation tr;
     PagingRegs regs{s.cr0, s.cr3, s.cr4, s.msr.efer};
     if (auto fault = walk_page_tables(mem, regs, req, tr))
         return raise(*fault);
 
-    const GuestPhys page = tr.phys & PAGE_MASK;
-    if (e.read_tag != vpn && e.write_tag != vpn && e.exec_tag != vpn) {
-        e = SoftTlb::Entry{};
-    } else if (e.phys_page != page) {
-        e = SoftTlb::Entry{};
-    }
-    e.phys_page = page;
-    e.page_size = tr.page_size;
-    e.global = tr.global;
-    u8* ram = mem.ram_page(page);
-    e.host_page = ram ? ram : const_cast<u8*>(mem.readable_page(page));
-    // SMAP's answer for a supervisor data access depends on EFLAGS.AC, which
-    // the tag does not capture: such translations are walked every time.
-    const bool smap_sensitive = !user && tr.user && (s.cr4 & cr::CR4_SMAP);
+    // A data access that SMAP let through to a user page got there by the
+    // override (the walk faults otherwise): it goes to the override part,
+    // never to the supervisor half, where it would pass with AC clear too.
     // Pages with a data breakpoint stay out of the read/write tags, so that
     // every access to them reaches slow_read/slow_write, which report it.
-    const bool uncached_data = smap_sensitive || (any_page_watched() && page_watched(vpn));
+    const bool smap_sensitive = !user && tr.user && (s.cr4 & cr::CR4_SMAP);
+    const bool watched = any_page_watched() && page_watched(vpn);
+    const bool to_override = smap_sensitive && access != Access::Execute && !watched;
+    SoftTlb::Entry& t = to_override ? m_tlb.override_slot(linear) : e;
+    const bool uncached_data = watched || (smap_sensitive && !to_override);
+    const GuestPhys page = tr.phys & PAGE_MASK;
+    if (t.read_tag != vpn && t.write_tag != vpn && t.exec_tag != vpn) {
+        t = SoftTlb::Entry{};
+    } else if (t.phys_page != page) {
+        t = SoftTlb::Entry{};
+    }
+    t.phys_page = page;
+    t.page_size = tr.page_size;
+    t.global = tr.global;
+    u8* ram = mem.ram_page(page);
+    t.host_page = ram ? ram : const_cast<u8*>(mem.readable_page(page));
     switch (access) {
     case Access::Execute:
-        e.exec_tag = vpn;
+        t.exec_tag = vpn;
         break;
     case Access::Write:
         if (!uncached_data) {
-            e.read_tag = vpn;
+            t.read_tag = vpn;
             if (ram && mem.may_cache_writes(page))
-                e.write_tag = vpn;
+                t.write_tag = vpn;
         }
         break;
     case Access::Read:
         if (!uncached_data) {
-            e.read_tag = vpn;
+            t.read_tag = vpn;
             if (ram && tr.writable && tr.dirty && mem.may_cache_writes(page))
-                e.write_tag = vpn;
+                t.write_tag = vpn;
         }
         break;
     }
-    entry = &e;
-    if (smap_sensitive && access != Access::Execute) {
+    entry = &t;
+    if (uncached_data && access != Access::Execute) {
         // Hand back a private copy so the tags stay unset.
-        m_scratch_entry = e;
+        m_scratch_entry = t;
         m_scratch_entry.read_tag = m_scratch_entry.write_tag = SoftTlb::INVALID;
         entry = &m_scratch_entry;
     }

@@ -826,10 +826,18 @@ void Emitter::emit_handler_call(size_t i)
     jne(m_exit); // the handler moved RIP elsewhere without ending the block
     // The inlined memory accesses assume no alignment checking and the TLB
     // half of the CPL they were entered with: re-check after a handler.
+    // (#AC also needs CPL 3: a kernel's STAC does not end the block.)
+    Label unarmed;
     mov(rax, qword[rbx + m_layout.cr0]);
     and_(rax, qword[rbx + m_layout.rflags]);
-    test(eax, static_cast<u32>(rf::AC)); // CR0.AM & EFLAGS.AC: Cpu::alignment_checks_armed
-    jnz(m_exit);
+    test(eax, static_cast<u32>(rf::AC)); // CR0.AM & EFLAGS.AC & CPL 3: Cpu::alignment_checks_armed
+    jz(unarmed);
+    mov(eax, dword[rbx + m_layout.ss_attr]);
+    shr(eax, 5);
+    and_(eax, 3);
+    cmp(eax, 3);
+    je(m_exit);
+    L(unarmed);
     select_tlb_half();
 }
 

@@ -55,3 +55,61 @@ TEST_CASE("REP STOSQ fills across a page boundary")
     CHECK(h.state.gpr[RDI] == 0x41010);
     CHECK(h.state.gpr[RCX] == 0);
 }
+
+TEST_CASE("REP MOVSB from the kernel to a user page between STAC and CLAC copies through host spans")
+{
+    // copy_to_user under SMAP: the destination is a user page the
+    // supervisor may write only while EFLAGS.AC is set. Its translation is
+    // cached for that case, so a copy's later pages need no page walk and
+    // whole pages move at once (the bulk path) instead of byte by byte.
+    CpuHarness h;
+    h.enter_long64(); // the 1 GiB identity page is a user page
+    h.state.cr4 |= cr::CR4_SMAP;
+    for (u64 i = 0; i < 64; ++i)
+        h.put(0x40000 + i, {static_cast<u8>(i + 1)});
+    // stac ; mov esi, 0x40000 ; mov edi, 0x50000 ; mov ecx, 64 ; rep movsb ; clac
+    CHECK(h.run_code({0x0F, 0x01, 0xCB, 0xBE, 0, 0, 4, 0, 0xBF, 0, 0, 5, 0, 0xB9, 64, 0, 0, 0, 0xF3,
+                      0xA4, 0x0F, 0x01, 0xCA}) == RunExit::Halted);
+    for (u64 i = 0; i < 64; ++i) {
+        u8 b = 0;
+        h.mem.read_bytes(0x50000 + i, &b, 1);
+        CHECK(b == i + 1);
+    }
+    u64 len = 0;
+    CHECK(h.cpu.fast_write_span(DS, 0x50000, 4096, len) == nullptr); // AC is clear again
+    h.state.rflags |= rf::AC;
+    CHECK(h.cpu.fast_write_span(DS, 0x50040, 4096, len) != nullptr);
+    CHECK(len == 4096 - 0x40);
+}
+
+TEST_CASE("a user page the supervisor wrote between STAC and CLAC faults on the next access after CLAC")
+{
+    CpuHarness h;
+    h.enter_long64(); // the 1 GiB identity page is a user page
+    h.state.cr4 |= cr::CR4_SMAP;
+    // stac ; mov byte [0x50000], 1 ; mov al, [0x50000] ; clac
+    CHECK(h.run_code({0x0F, 0x01, 0xCB, 0xC6, 0x04, 0x25, 0, 0, 5, 0, 1, 0x8A, 0x04, 0x25, 0, 0, 5, 0,
+                      0x0F, 0x01, 0xCA}) == RunExit::Halted);
+    CHECK((h.state.gpr[RAX] & 0xFF) == 1);
+    u64 value = 0;
+    CHECK_FALSE(h.cpu.read_linear(0x50000, 1, value, false)); // #PF: SMAP, AC clear
+    CHECK_FALSE(h.cpu.write_linear(0x50000, 1, 2, false));
+    h.state.rflags |= rf::AC;
+    CHECK(h.cpu.read_linear(0x50000, 1, value, false));
+    CHECK(value == 1);
+}
+
+TEST_CASE("a kernel with CR0.AM and EFLAGS.AC set keeps the fast paths, since #AC needs CPL 3")
+{
+    // Linux sets CR0.AM, and STAC sets EFLAGS.AC around every user copy:
+    // that must not send the copy down the checked path.
+    CpuHarness h;
+    h.enter_long64();
+    h.state.cr0 |= cr::CR0_AM;
+    h.state.rflags |= rf::AC;
+    u64 value = 0;
+    REQUIRE(h.cpu.read_linear(0x50000, 8, value, false)); // fills the TLB
+    u64 len = 0;
+    CHECK(h.cpu.fast_read_span(DS, 0x50000, 64, len) != nullptr);
+    CHECK(len == 64);
+}

@@ -131,3 +131,19 @@ TEST_CASE("flush_page drops entries with only some access tags valid")
     tlb.flush_page(0x21'0000);
     CHECK(tlb.slot(true, 0x20'0000).write_tag == SoftTlb::INVALID);
 }
+
+TEST_CASE("flushes drop the SMAP override entries with the rest")
+{
+    SoftTlb tlb;
+    CHECK(tlb.find_override(0x5000) == nullptr); // nothing ever filled there
+    tlb.override_slot(0x5000).read_tag = 5;
+    REQUIRE(tlb.find_override(0x5000) != nullptr);
+    CHECK(tlb.find_override(0x5000)->read_tag == 5);
+    tlb.flush_non_global();
+    CHECK(tlb.find_override(0x5000) == nullptr);
+    tlb.override_slot(0x5000).read_tag = 5;
+    tlb.flush_page(0x5000);
+    CHECK(tlb.find_override(0x5000)->read_tag == SoftTlb::INVALID);
+    tlb.flush_all();
+    CHECK(tlb.find_override(0x5000) == nullptr);
+}

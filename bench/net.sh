@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Network benchmark: download, upload and ping through user-mode networking
+# (libslirp) for viridian's e1000 and netvsc and QEMU TCG's e1000 and
+# virtio-net, one after the other against the same HTTP server on the host's
+# loopback, with ratios against QEMU's virtio-net (bench/net.py says how;
+# docs/benchmarks.md "Network" has the figures, docs/network.md the method).
+#
+#   bench/net.sh [--build DIR] [--quick] [--only 'NAME,NAME'] [--baseline DIR] [--json FILE]
+#
+#   --quick   8 MB down and 4 MB up once each: checks the script end to end
+#   --only    some of: viridian e1000, viridian netvsc, QEMU TCG e1000,
+#             QEMU TCG virtio-net
+#   --baseline DIR  viridian's adapters once more from another build (an
+#             older commit's): before and after under the same host load
+#
+# Needs the default guest (scripts/fetch-guest.sh: guest/vmlinuz, the
+# initramfs and the kernel package in guest/cache) and a built viridian;
+# installs QEMU and cpio from Debian's archive when they are missing (as
+# root). About 5 minutes on a loaded 2-core machine.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+build=build
+args=()
+while [ $# -gt 0 ]; do
+    case $1 in
+    --build) build=$2; shift 2 ;;
+    -h | --help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
+    *) args+=("$1"); shift ;;
+    esac
+done
+guest=${VIRIDIAN_GUEST_DIR:-guest}
+# shellcheck source=scripts/packages.sh
+source scripts/packages.sh
+install_packages net.sh qemu-system-x86 cpio
+for f in "$build/viridian" "$guest/vmlinuz" "$guest/initramfs.cpio.gz" "$guest/kernel-release"; do
+    [ -e "$f" ] || { echo "net.sh: $f is missing (build, and run scripts/fetch-guest.sh)" >&2; exit 1; }
+done
+exec python3 bench/net.py "$build" "$guest" ${args[@]+"${args[@]}"}
