@@ -187,6 +187,7 @@ def goals(results):
 
 def plot(results, svg_dir, work, stamp):
     """Clustered bar charts, log scale (the jobs span three decades)."""
+    os.makedirs(svg_dir, exist_ok=True)
     plots = [('io-comparison-throughput.svg', 'mib_s', "MiB/s, fio's figure (log scale)", DISKS),
              ('io-comparison-throughput-host.svg', 'host_mib_s', 'MiB/s by the host clock (log scale)', DISKS),
              ('io-comparison-latency.svg', 'lat_us', 'mean latency, us (log scale)', DISKS),
@@ -302,11 +303,13 @@ def main():
             remove_tree(run_dir)
         host.setdefault('load_end', os.getloadavg())
         stamp = '%s, %s, %d CPUs, loaded' % (host['date'][:10], host['cpu'], host['cpus'])
-        svgs = plot(results, args.svg_dir, work, stamp)
+        # The figures are saved before plotting, so that a plot that fails
+        # does not take a run's half hour with it (--from-json redraws).
         if args.json:
             with open(args.json, 'w') as f:
                 json.dump({'host': host, 'boots': boots, 'args': vars(args),
                            'results': [dict(disk=d, job=j, **r) for (d, j), r in results.items()]}, f, indent=1)
+        svgs = plot(results, args.svg_dir, work, stamp)
         print()
         print(report(host, boots, results, args))
         print('\nPlots: ' + ', '.join(svgs))
