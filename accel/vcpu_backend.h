@@ -110,6 +110,10 @@ public:
     virtual const char* name() const = 0;
     // vCPU `index` (also its initial APIC ID).
     virtual std::unique_ptr<VcpuBackend> create_vcpu(unsigned index) = 0;
+    // The rate the guest's TSC counts at. The interpreter's counts virtual
+    // nanoseconds (1 GHz); a hardware backend's runs at the host's rate
+    // unless the hardware can scale it.
+    virtual u64 tsc_hz() const { return 1'000'000'000; }
 };
 
 // Everything a backend needs from the machine to make vCPUs.

@@ -38,6 +38,7 @@ enum class Opt : u8 {
     Jit,
     HypervTestDevice,
     PcTestdev,
+    Accel,
     MaxInstructions,
     Incoming,
     SaveAt,
@@ -71,6 +72,7 @@ constexpr OptionSpec OPTION_SPECS[] = {
     {"deterministic", Opt::Deterministic, false},
     {"enlightenments", Opt::Enlightenments, true},
     {"jit", Opt::Jit, true},
+    {"accel", Opt::Accel, true},
     {"hyperv-test-device", Opt::HypervTestDevice, false},
     {"pc-testdev", Opt::PcTestdev, false},
     {"max-instructions", Opt::MaxInstructions, true},
@@ -237,6 +239,12 @@ ErrorOr<void> apply(Options& options, Opt id, std::string_view value)
         break;
     case Opt::PcTestdev:
         options.pc_testdev = true;
+        break;
+    case Opt::Accel:
+        // QEMU's spelling names TCG "tcg"; viridian's own backend is "interp".
+        if (value != "interp" && value != "kvm")
+            return make_error("--accel: " + quoted(value) + " is not 'interp' or 'kvm'");
+        options.kvm = value == "kvm";
         break;
     case Opt::HypervTestDevice:
         options.hyperv_test_device = true;
@@ -802,6 +810,19 @@ ErrorOr<Options> parse_options(std::span<const std::string_view> args)
         return make_error("--replay takes the machine from the recording; --" + std::string(*machine_option) +
                           " does not go with it (only --serial, --serial2, --debugcon, --qmp, --stats, "
                           "--trace, --jit, --mark-output, --gdb, -S, --replay-goto)");
+    if (options.kvm) {
+        // What needs the interpreter: instruction counts, single instructions.
+        const char* needs_interp = options.deterministic    ? "--deterministic"
+                                   : options.record         ? "--record"
+                                   : options.replay         ? "--replay"
+                                   : options.trace          ? "--trace"
+                                   : options.gdb            ? "--gdb"
+                                   : options.max_instructions ? "--max-instructions"
+                                                            : nullptr;
+        if (needs_interp)
+            return make_error(std::string("--accel kvm: ") + needs_interp +
+                              " needs instruction counts that only --accel interp keeps");
+    }
     if (options.replay_alter_input && !options.replay)
         return make_error("--replay-alter-input needs --replay");
     if (options.replay_goto && !options.replay)
@@ -886,6 +907,9 @@ std::string usage_text()
            "  --deterministic          virtual time from retired instructions: a run repeats exactly\n"
            "  --enlightenments on|off  the Hyper-V interface: CPUID leaves, synthetic MSRs,\n"
            "                           hypercalls, SynIC, timers (default on)\n"
+           "  --accel interp|kvm       what runs the vCPUs: viridian's interpreter and JIT, or the\n"
+           "                           host's hardware assist through /dev/kvm (default interp;\n"
+           "                           docs/kvm.md)\n"
            "  --jit on|off             translate hot blocks of 64-bit code to host code\n"
            "                           (default on; off interprets everything, same results)\n"
            "  --hyperv-test-device     the Hyper-V test device kvm-unit-tests drive (port 0x3000)\n"

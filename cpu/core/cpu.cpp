@@ -21,22 +21,9 @@ Cpu::Cpu(CpuState& state, PhysicalMemory& memory, PortBus& port_bus, MsrBus& msr
 void Cpu::reset()
 {
     const bool ferr = s.events.ferr;
-    s = CpuState{};
+    s = power_on_state(apic_id);
     if (ferr && m_fpu_pins) // the x87 is reset: its error is gone
         m_fpu_pins->set_ferr(false);
-    if (apic_id != 0)
-        s.msr.apic_base &= ~(1ull << 8);
-    // Power-on: real mode, CS = F000 with base FFFF0000, IP = FFF0 (SDM Vol 3A 9.1.4).
-    for (auto& seg : s.seg) {
-        seg = Segment{};
-        seg.attr = Segment::P | Segment::S | 0x3; // read/write data, accessed
-    }
-    s.seg[CS].selector = 0xF000;
-    s.seg[CS].base = 0xFFFF0000;
-    s.seg[CS].attr = Segment::P | Segment::S | 0xB; // execute/read, accessed
-    s.ldtr.attr = Segment::P | 0x2;
-    s.tr.attr = Segment::P | 0xB;
-    s.gpr[RDX] = 0x600; // family 6 reset signature
     lf = LazyFlags{};
     m_tlb.flush_all();
     m_translation_epoch = m_blocks.new_translation_epoch();

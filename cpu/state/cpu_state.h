@@ -156,3 +156,8 @@ struct CpuState {
     bool v86_mode() const { return rflags & rf::VM; }
     bool in_64bit_code() const { return long_mode_active() && (seg[CS].attr & Segment::L); }
 };
+
+// The state after power-on or INIT (SDM Vol 3A 9.1.1, Table 9-1): real mode,
+// CS = F000 with base FFFF0000, IP = FFF0, EDX the reset signature. Every
+// vCPU but the bootstrap one (APIC ID 0) has IA32_APIC_BASE.BSP clear.
+CpuState power_on_state(unsigned apic_id);

@@ -47,6 +47,19 @@ public:
         return false;
     }
 
+    // The claimed index ranges, in claim order: a hardware backend tells its
+    // hypervisor to leave these MSRs to the devices here.
+    struct Claim {
+        u32 first, count;
+    };
+    std::vector<Claim> claims() const
+    {
+        std::vector<Claim> out;
+        for (const Range& r : m_ranges)
+            out.push_back({r.first, r.count});
+        return out;
+    }
+
 private:
     struct Range {
         u32 first, count;

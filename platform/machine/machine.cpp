@@ -3,6 +3,7 @@
 #include "platform/boot/linux_boot.h"
 #include "platform/boot/multiboot.h"
 #include "accel/interp/interp_backend.h"
+#include "accel/kvm/kvm_backend.h"
 #include "platform/storage/ata_disk.h"
 #include "platform/storage/atapi_cdrom.h"
 
@@ -28,10 +29,7 @@ Machine::Machine(const MachineConfig& config)
         m_debugcon = std::make_unique<DebugConsole>(config.debugcon_output);
         m_ports.map(DebugConsole::DEFAULT_BASE, DebugConsole::PORT_COUNT, m_debugcon.get());
     }
-    InterpOptions interp;
-    interp.jit = config.jit;
-    m_accel = make_interp_accelerator(
-        AcceleratorWiring{m_memory, m_ports, m_msrs, m_cpuid, config.cpu_count}, interp);
+    m_accel = make_accelerator();
     m_commands = config.commands ? config.commands
                                  : (config.drives.empty() && !config.nic ? nullptr : m_own_commands.get());
     create_vcpus();
@@ -367,6 +365,7 @@ void Machine::connect_board()
     hv.enabled = m_config.enlightenments;
     hv.vp_count = board.cpu_count;
     hv.apic_frequency_hz = LocalApic::TIMER_HZ;
+    hv.tsc_frequency_hz = m_accel->tsc_hz();
     // The hypercall page holds the instruction of the vendor's hardware assist.
     hv.hypercall_instruction = m_config.cpu_vendor == CpuVendor::Amd
                                    ? HypercallInstruction::Vmmcall
@@ -474,13 +473,14 @@ void Machine::connect_vcpu(unsigned index)
     Vcpu& vcpu = *m_vcpus[index];
     VcpuBackend& backend = *vcpu.backend;
     LocalApic& lapic = m_board->lapic(index);
-    // The TSC runs at 1 GHz of virtual time on every vCPU; the LAPIC's
-    // TSC-deadline timer must read exactly what RDTSC returns.
+    // The TSC runs at 1 GHz of virtual time on every vCPU (on KVM where the
+    // hardware scales it); the LAPIC's TSC-deadline timer must read exactly
+    // what RDTSC returns.
     backend.set_tsc_source([this] { return m_clock.now_ns(); });
     backend.set_interrupt_source(&lapic);
     if (index == 0) // FERR#/IGNNE# are wired to the boot processor only
         backend.set_fpu_error_pins(&m_board->fpu_error_pins());
-    lapic.set_tsc([&backend] { return backend.read_tsc(); }, 1'000'000'000);
+    lapic.set_tsc([&backend] { return backend.read_tsc(); }, m_accel->tsc_hz());
     m_hyperv->attach_vcpu(index, backend, lapic, m_msrs);
     // INIT and SIPI arrive while another vCPU (or this one) is inside an
     // instruction: remember them and apply them before this vCPU runs next.
@@ -513,8 +513,34 @@ void Machine::apply_startup_requests(Vcpu& vcpu)
     }
 }
 
+namespace {
+
+// A backend the host cannot give (no /dev/kvm): Machine::create's error.
+struct AcceleratorUnavailable {
+    Error error;
+};
+
+} // namespace
+
+std::unique_ptr<Accelerator> Machine::make_accelerator()
+{
+    const AcceleratorWiring wiring{m_memory, m_ports, m_msrs, m_cpuid, m_config.cpu_count};
+    if (m_config.accel == MachineConfig::Accel::Kvm) {
+        ErrorOr<std::unique_ptr<Accelerator>> kvm = make_kvm_accelerator(wiring);
+        if (kvm.is_error())
+            throw AcceleratorUnavailable{kvm.release_error()};
+        return kvm.release_value();
+    }
+    InterpOptions interp;
+    interp.jit = m_config.jit;
+    return make_interp_accelerator(wiring, interp);
+}
+
 ErrorOr<std::unique_ptr<Machine>> Machine::create(const MachineConfig& config)
 {
+    if (config.accel == MachineConfig::Accel::Kvm && config.deterministic)
+        return make_error("--accel kvm: a KVM vCPU cannot count instructions, so its runs are not "
+                          "deterministic; drop --deterministic or use --accel interp");
     for (const MachineDrive& drive : config.drives)
         if (drive.scsi && !config.enlightenments)
             return make_error("--drive: if=scsi is the Hyper-V synthetic SCSI controller, on VMBus, "
@@ -529,6 +555,8 @@ ErrorOr<std::unique_ptr<Machine>> Machine::create(const MachineConfig& config)
         // PhysicalMemory reserves the guest RAM up front.
         return make_error("cannot allocate " + std::to_string(config.memory_bytes >> 20) +
                           " MiB of guest memory");
+    } catch (AcceleratorUnavailable& unavailable) {
+        return std::move(unavailable.error);
     }
     if (!config.cpu_features.empty()) {
         ErrorOr<void> narrowed = machine->m_cpuid.apply_feature_spec(config.cpu_features);

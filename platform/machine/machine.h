@@ -92,6 +92,10 @@ struct MachineConfig {
     // The Hyper-V partition interface (--enlightenments on|off).
     bool enlightenments = true;
     bool jit = true; // block translation (cpu/jit/); off: interpreter only
+    // What runs the vCPUs (--accel): the interpreter and JIT, or Linux KVM
+    // (docs/kvm.md); the devices are the same either way.
+    enum class Accel : u8 { Interp, Kvm };
+    Accel accel = Accel::Interp;
     // kvm-unit-tests' Hyper-V test device at port 0x3000 (--hyperv-test-device).
     bool hyperv_test_device = false;
     bool pc_testdev = false;
@@ -415,6 +419,7 @@ private:
 
     explicit Machine(const MachineConfig& config);
     ErrorOr<void> boot_linux(const KernelSpec& kernel);
+    std::unique_ptr<Accelerator> make_accelerator();
     void create_vcpus();
     void connect_board();
     void offer_integration_services();

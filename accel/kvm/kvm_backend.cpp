@@ -1,0 +1,865 @@
+#include "accel/kvm/kvm_backend.h"
+
+#include "accel/kvm/kvm_abi.h"
+#include "accel/kvm/kvm_cpuid.h"
+#include "accel/kvm/kvm_state.h"
+#include "cpu/core/cpu_state_check.h"
+
+#include <linux/kvm.h>
+
+#include <atomic>
+#include <cerrno>
+#include <csignal>
+#include <cstddef>
+#include <cstdio>
+#include <cstring>
+#include <ctime>
+#include <fcntl.h>
+#include <mutex>
+#include <pthread.h>
+#include <string>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#include <algorithm>
+#include <vector>
+
+namespace {
+
+// A file descriptor that closes itself.
+class Fd {
+public:
+    Fd() = default;
+    explicit Fd(int fd) : m_fd(fd) {}
+    Fd(Fd&& other) noexcept : m_fd(std::exchange(other.m_fd, -1)) {}
+    Fd& operator=(Fd&& other) noexcept
+    {
+        std::swap(m_fd, other.m_fd);
+        return *this;
+    }
+    ~Fd()
+    {
+        if (m_fd >= 0)
+            ::close(m_fd);
+    }
+    int get() const { return m_fd; }
+
+private:
+    int m_fd = -1;
+};
+
+std::string errno_text() { return std::strerror(errno); }
+
+// What KVM must offer for this backend (Documentation/virt/kvm/api.rst 8.x).
+struct NeededCapability {
+    int cap;
+    const char* name;
+};
+constexpr NeededCapability NEEDED[] = {
+    {KVM_CAP_USER_MEMORY, "KVM_CAP_USER_MEMORY"},
+    {KVM_CAP_IMMEDIATE_EXIT, "KVM_CAP_IMMEDIATE_EXIT"},
+    {KVM_CAP_X86_USER_SPACE_MSR, "KVM_CAP_X86_USER_SPACE_MSR"},
+    {KVM_CAP_X86_MSR_FILTER, "KVM_CAP_X86_MSR_FILTER"},
+    {KVM_CAP_XSAVE, "KVM_CAP_XSAVE"},
+    {KVM_CAP_XCRS, "KVM_CAP_XCRS"},
+    {KVM_CAP_VCPU_EVENTS, "KVM_CAP_VCPU_EVENTS"},
+    {KVM_CAP_DEBUGREGS, "KVM_CAP_DEBUGREGS"},
+    {KVM_CAP_EXT_CPUID, "KVM_CAP_EXT_CPUID"},
+};
+
+// Where KVM puts the real-mode TSS and identity page table VT-x needs
+// (below the system ROM, inside the PCI hole; the addresses QEMU uses).
+constexpr u64 TSS_ADDRESS = 0xFEFFD000, IDENTITY_MAP_ADDRESS = 0xFEFFC000;
+// The legacy VGA and ROM window: not RAM to the guest (PhysicalMemory).
+constexpr u64 LEGACY_HOLE_START = 0xA0000, LEGACY_HOLE_END = 0x100000;
+constexpr u32 MSR_IA32_TSC = 0x10;
+
+// The kick: a signal blocked on the vCPU's thread except inside KVM_RUN
+// (KVM_SET_SIGNAL_MASK), so that one sent at any time ends the next or
+// current KVM_RUN with EINTR and is never lost.
+int kick_signal() { return SIGRTMIN + 2; }
+
+void install_kick_handler()
+{
+    static std::once_flag once;
+    std::call_once(once, [] {
+        struct sigaction action {};
+        action.sa_handler = [](int) {};
+        sigemptyset(&action.sa_mask);
+        ::sigaction(kick_signal(), &action, nullptr);
+    });
+}
+
+// The VM and what its vCPUs share.
+class KvmVm {
+public:
+    KvmVm(const AcceleratorWiring& wiring, Fd kvm, Fd vm, size_t run_size,
+          std::vector<kvm_cpuid_entry2> supported)
+        : wiring(wiring), kvm(std::move(kvm)), vm(std::move(vm)), run_size(run_size),
+          supported_cpuid(std::move(supported))
+    {
+    }
+
+    // Memory slots and the MSR filter, made when the first vCPU first runs:
+    // by then the machine has claimed every MSR its devices serve.
+    bool prepare()
+    {
+        if (m_prepared)
+            return true;
+        m_prepared = true;
+        return map_ram() && filter_device_msrs();
+    }
+
+    AcceleratorWiring wiring;
+    Fd kvm, vm;
+    size_t run_size;
+    std::vector<kvm_cpuid_entry2> supported_cpuid;
+
+private:
+    bool add_slot(u64 base, u64 size, u8* host)
+    {
+        if (size == 0)
+            return true;
+        kvm_userspace_memory_region region{};
+        region.slot = m_next_slot++;
+        region.guest_phys_addr = base;
+        region.memory_size = size;
+        region.userspace_addr = reinterpret_cast<u64>(host);
+        if (ioctl(vm.get(), KVM_SET_USER_MEMORY_REGION, &region) < 0) {
+            std::fprintf(stderr, "viridian: KVM_SET_USER_MEMORY_REGION: %s\n", errno_text().c_str());
+            return false;
+        }
+        return true;
+    }
+
+    bool map_ram()
+    {
+        // Guest RAM is the machine's own host memory: devices and KVM see
+        // the same bytes. The legacy hole stays out (it exits as MMIO to the
+        // ROM and shadow-RAM model, like every other non-RAM address).
+        for (const PhysicalMemory::RamRange& range : wiring.memory.ram_ranges()) {
+            const u64 end = range.base + range.size;
+            if (range.base < LEGACY_HOLE_START && end > LEGACY_HOLE_END) {
+                if (!add_slot(range.base, LEGACY_HOLE_START - range.base, range.host) ||
+                    !add_slot(LEGACY_HOLE_END, end - LEGACY_HOLE_END,
+                              range.host + (LEGACY_HOLE_END - range.base)))
+                    return false;
+            } else if (!add_slot(range.base, range.size, range.host)) {
+                return false;
+            }
+        }
+        return true;
+    }
+
+    bool filter_device_msrs()
+    {
+        // Every MSR a device claims on the MSR bus (the LAPIC's APIC base,
+        // TSC deadline and x2APIC registers, the Hyper-V synthetic MSRs)
+        // leaves KVM and reaches that device; KVM keeps the architectural
+        // rest. MSRs neither knows come out too and fault (#GP) here.
+        kvm_enable_cap cap{};
+        cap.cap = KVM_CAP_X86_USER_SPACE_MSR;
+        cap.args[0] = KVM_MSR_EXIT_REASON_FILTER | KVM_MSR_EXIT_REASON_UNKNOWN;
+        if (ioctl(vm.get(), KVM_ENABLE_CAP, &cap) < 0) {
+            std::fprintf(stderr, "viridian: KVM_CAP_X86_USER_SPACE_MSR: %s\n", errno_text().c_str());
+            return false;
+        }
+        const std::vector<MsrBus::Claim> claims = wiring.msrs.claims();
+        if (claims.size() > KVM_MSR_FILTER_MAX_RANGES) {
+            std::fprintf(stderr, "viridian: KVM takes %d MSR ranges, the devices claim %zu\n",
+                         KVM_MSR_FILTER_MAX_RANGES, claims.size());
+            return false;
+        }
+        kvm_msr_filter filter{};
+        filter.flags = KVM_MSR_FILTER_DEFAULT_ALLOW;
+        std::vector<std::vector<u8>> bitmaps; // all zero: every access denied to KVM
+        for (size_t i = 0; i < claims.size(); ++i) {
+            bitmaps.emplace_back((claims[i].count + 7) / 8, 0);
+            filter.ranges[i].flags = KVM_MSR_FILTER_READ | KVM_MSR_FILTER_WRITE;
+            filter.ranges[i].nmsrs = claims[i].count;
+            filter.ranges[i].base = claims[i].first;
+            filter.ranges[i].bitmap = bitmaps.back().data();
+        }
+        if (ioctl(vm.get(), KVM_X86_SET_MSR_FILTER, &filter) < 0) {
+            std::fprintf(stderr, "viridian: KVM_X86_SET_MSR_FILTER: %s\n", errno_text().c_str());
+            return false;
+        }
+        return true;
+    }
+
+    bool m_prepared = false;
+    u32 m_next_slot = 0;
+};
+
+u64 monotonic_ns()
+{
+    timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return static_cast<u64>(ts.tv_sec) * 1'000'000'000 + static_cast<u64>(ts.tv_nsec);
+}
+
+pid_t current_tid() { return static_cast<pid_t>(syscall(SYS_gettid)); }
+
+class KvmVcpu final : public VcpuBackend {
+public:
+    KvmVcpu(KvmVm& vm, unsigned index, Fd fd, kvm_run* run)
+        : m_vm(vm), m_index(index), m_fd(std::move(fd)), m_run(run)
+    {
+        set_state(power_on_state(index));
+    }
+    ~KvmVcpu() override
+    {
+        if (m_timer_tid)
+            timer_delete(m_timer);
+        munmap(m_run, m_vm.run_size);
+    }
+
+    VcpuExit run(u64 budget) override;
+    void request_stop() override
+    {
+        m_stop.store(true);
+        m_run->immediate_exit = 1;
+        if (const pid_t tid = m_running_tid.load(); tid && tid != current_tid())
+            syscall(SYS_tgkill, getpid(), tid, kick_signal());
+    }
+    u64 retired() const override { return m_units; }
+    u64 units() const override { return m_units; }
+    u64 external_interrupts() const override { return m_external_interrupts; }
+    const Fault& last_fault() const override { return m_fault; }
+
+    void reset() override { set_state(power_on_state(m_index)); }
+    CpuState get_state() override
+    {
+        if (!m_cache_valid)
+            pull_state();
+        return m_cache;
+    }
+    void set_state(const CpuState& state) override
+    {
+        m_cache = state;
+        m_cache_valid = m_cache_dirty = true;
+        m_halted = state.events.halted;
+        m_cr8 = state.cr8;
+    }
+    void visit_state(StateVisitor& v) override;
+
+    void set_interrupt_source(InterruptSource* source) override { m_source = source; }
+    void set_fpu_error_pins(FpuErrorPins*) override {} // FERR# needs CR0.NE = 0 exits KVM does not give
+    void set_tsc_source(std::function<u64()> source) override { m_tsc_source = std::move(source); }
+    u64 read_tsc() override
+    {
+        if (m_cache_dirty)
+            return tsc_now() + m_cache.msr.tsc_offset;
+        u64 tsc = 0;
+        get_msrs(std::span<const u32>(&MSR_IA32_TSC, 1), std::span<u64>(&tsc, 1));
+        return tsc;
+    }
+    void set_hypercall_hook(HypercallHook hook) override { m_hypercall = std::move(hook); }
+    void set_trace_hook(TraceHook) override {} // no instruction trace under KVM (docs/kvm.md)
+    void set_guest_debug(const GuestDebugSet&) override {}
+    DebugEvent debug_event() const override { return {}; }
+
+    // KVM flushes the guest TLB itself when the guest's CR3/INVLPG say so;
+    // a flush on the guest's behalf (a Hyper-V flush hypercall) needs a
+    // request KVM offers only to its own Hyper-V emulation: a full flush at
+    // the next entry is what KVM_SET_SREGS forces.
+    void flush_tlb(bool) override { m_flush_pending = true; }
+    void invalidate_page(u64) override { m_flush_pending = true; }
+
+private:
+    bool vcpu_ioctl(unsigned long request, void* arg, const char* name)
+    {
+        if (ioctl(m_fd.get(), request, arg) >= 0)
+            return true;
+        std::fprintf(stderr, "viridian: vCPU %u: %s: %s\n", m_index, name, errno_text().c_str());
+        return false;
+    }
+    u64 tsc_now() const { return m_tsc_source ? m_tsc_source() : 0; }
+    bool prepare_to_run();
+    bool set_cpuid();
+    void pull_state();
+    bool push_state();
+    bool get_msrs(std::span<const u32> indices, std::span<u64> values);
+    bool set_msrs(std::span<const u32> indices, std::span<const u64> values);
+    bool arm_kick_timer(u64 ns);
+    void drain_kicks();
+    bool guest_if() const;
+    bool wake_from_halt();
+    void inject_events();
+    void handle_io();
+    void handle_mmio();
+    void handle_msr(bool write);
+    VcpuExit fail(const char* what);
+
+    KvmVm& m_vm;
+    unsigned m_index;
+    Fd m_fd;
+    kvm_run* m_run;
+    InterruptSource* m_source = nullptr;
+    HypercallHook m_hypercall;
+    std::function<u64()> m_tsc_source;
+
+    // The state as the machine last set or read it. Dirty: KVM has not
+    // been given it yet (it is, before the next KVM_RUN). Valid: it is what
+    // KVM holds (no KVM_RUN since it was read or set).
+    CpuState m_cache;
+    bool m_cache_valid = false, m_cache_dirty = false;
+    bool m_cpuid_set = false;
+    bool m_flush_pending = false;
+    bool m_halted = false; // HLT left to userspace: KVM has no halted state without its own LAPIC
+    u64 m_cr8 = 0;         // the TPR KVM gets and gives in kvm_run (no in-kernel LAPIC)
+
+    u64 m_units = 0;
+    u64 m_external_interrupts = 0;
+    Fault m_fault;
+    std::atomic<bool> m_stop{false};
+    std::atomic<pid_t> m_running_tid{0};
+    timer_t m_timer{};
+    pid_t m_timer_tid = 0;
+};
+
+bool KvmVcpu::set_cpuid()
+{
+    const std::vector<kvm_cpuid_entry2> table =
+        kvm_cpuid_table(m_vm.wiring.cpuid, m_index, m_vm.supported_cpuid);
+    std::vector<u8> buffer(kvm_abi::CPUID2_HEADER + table.size() * sizeof(kvm_cpuid_entry2));
+    const u32 count = static_cast<u32>(table.size());
+    std::memcpy(buffer.data(), &count, sizeof count);
+    std::memcpy(buffer.data() + kvm_abi::CPUID2_HEADER, table.data(), table.size() * sizeof(kvm_cpuid_entry2));
+    return vcpu_ioctl(kvm_abi::SET_CPUID2, buffer.data(), "KVM_SET_CPUID2");
+}
+
+namespace {
+
+// A kvm_msrs buffer: the count, then one kvm_msr_entry per index.
+std::vector<u8> msr_buffer(std::span<const u32> indices, std::span<const u64> values = {})
+{
+    std::vector<u8> buffer(kvm_abi::MSRS_HEADER + indices.size() * sizeof(kvm_msr_entry));
+    const u32 count = static_cast<u32>(indices.size());
+    std::memcpy(buffer.data(), &count, sizeof count);
+    for (size_t i = 0; i < indices.size(); ++i) {
+        kvm_msr_entry entry{};
+        entry.index = indices[i];
+        entry.data = i < values.size() ? values[i] : 0;
+        std::memcpy(buffer.data() + kvm_abi::MSRS_HEADER + i * sizeof entry, &entry, sizeof entry);
+    }
+    return buffer;
+}
+
+} // namespace
+
+bool KvmVcpu::get_msrs(std::span<const u32> indices, std::span<u64> values)
+{
+    std::vector<u8> buffer = msr_buffer(indices);
+    const int done = ioctl(m_fd.get(), kvm_abi::GET_MSRS, buffer.data());
+    for (size_t i = 0; i < indices.size(); ++i) {
+        kvm_msr_entry entry{};
+        std::memcpy(&entry, buffer.data() + kvm_abi::MSRS_HEADER + i * sizeof entry, sizeof entry);
+        values[i] = static_cast<int>(i) < done ? entry.data : 0;
+    }
+    return done == static_cast<int>(indices.size());
+}
+
+bool KvmVcpu::set_msrs(std::span<const u32> indices, std::span<const u64> values)
+{
+    std::vector<u8> buffer = msr_buffer(indices, values);
+    return ioctl(m_fd.get(), kvm_abi::SET_MSRS, buffer.data()) == static_cast<int>(indices.size());
+}
+
+void KvmVcpu::pull_state()
+{
+    CpuState s = m_cache;
+    kvm_regs regs;
+    kvm_sregs sregs;
+    kvm_xcrs xcrs;
+    kvm_debugregs debug;
+    kvm_vcpu_events events;
+    auto xsave = std::make_unique<kvm_xsave>();
+    if (vcpu_ioctl(KVM_GET_REGS, &regs, "KVM_GET_REGS"))
+        from_kvm_regs(regs, s);
+    if (vcpu_ioctl(KVM_GET_SREGS, &sregs, "KVM_GET_SREGS"))
+        from_kvm_sregs(sregs, s);
+    if (vcpu_ioctl(KVM_GET_XCRS, &xcrs, "KVM_GET_XCRS"))
+        for (u32 i = 0; i < xcrs.nr_xcrs; ++i)
+            if (xcrs.xcrs[i].xcr == 0)
+                s.xcr0 = xcrs.xcrs[i].value;
+    if (vcpu_ioctl(kvm_abi::GET_XSAVE, xsave.get(), "KVM_GET_XSAVE"))
+        from_kvm_xsave(*xsave, s);
+    if (vcpu_ioctl(KVM_GET_DEBUGREGS, &debug, "KVM_GET_DEBUGREGS"))
+        from_kvm_debugregs(debug, s);
+    if (vcpu_ioctl(KVM_GET_VCPU_EVENTS, &events, "KVM_GET_VCPU_EVENTS"))
+        from_kvm_events(events, s);
+    const std::span<const u32> indices = kvm_state_msr_indices(m_vm.wiring.cpuid.vendor());
+    std::vector<u64> values(indices.size());
+    get_msrs(indices, values);
+    from_kvm_msr_values(values, m_vm.wiring.cpuid.vendor(), s);
+    u64 tsc = 0;
+    if (get_msrs(std::span<const u32>(&MSR_IA32_TSC, 1), std::span<u64>(&tsc, 1)))
+        s.msr.tsc_offset = tsc - tsc_now();
+    s.cr8 = m_cr8;
+    s.events.halted = m_halted;
+    m_cache = s;
+    m_cache_valid = true;
+}
+
+bool KvmVcpu::push_state()
+{
+    // SREGS first: the mode (CR0, CR4, EFER) decides how KVM takes the
+    // rest; XCR0 before the XSAVE area whose components it enables.
+    const CpuState& s = m_cache;
+    kvm_sregs sregs;
+    to_kvm_sregs(s, sregs);
+    kvm_regs regs;
+    to_kvm_regs(s, regs);
+    kvm_xcrs xcrs{};
+    xcrs.nr_xcrs = 1;
+    xcrs.xcrs[0].xcr = 0;
+    xcrs.xcrs[0].value = s.xcr0;
+    auto xsave = std::make_unique<kvm_xsave>();
+    to_kvm_xsave(s, *xsave);
+    kvm_debugregs debug;
+    to_kvm_debugregs(s, debug);
+    kvm_vcpu_events events;
+    to_kvm_events(s, events);
+    const std::vector<u64> values = to_kvm_msr_values(s, m_vm.wiring.cpuid.vendor());
+    const u64 tsc = tsc_now() + s.msr.tsc_offset;
+    bool ok = vcpu_ioctl(KVM_SET_SREGS, &sregs, "KVM_SET_SREGS") &&
+              vcpu_ioctl(KVM_SET_REGS, &regs, "KVM_SET_REGS") &&
+              vcpu_ioctl(KVM_SET_XCRS, &xcrs, "KVM_SET_XCRS") &&
+              vcpu_ioctl(kvm_abi::SET_XSAVE, xsave.get(), "KVM_SET_XSAVE") &&
+              vcpu_ioctl(KVM_SET_DEBUGREGS, &debug, "KVM_SET_DEBUGREGS") &&
+              vcpu_ioctl(KVM_SET_VCPU_EVENTS, &events, "KVM_SET_VCPU_EVENTS");
+    if (ok && !set_msrs(kvm_state_msr_indices(m_vm.wiring.cpuid.vendor()), values)) {
+        std::fprintf(stderr, "viridian: vCPU %u: KVM_SET_MSRS refused a value\n", m_index);
+        ok = false;
+    }
+    if (ok)
+        (void)set_msrs(std::span<const u32>(&MSR_IA32_TSC, 1), std::span<const u64>(&tsc, 1));
+    m_cache_dirty = false;
+    // What KVM said at the last exit no longer holds: whether an
+    // interrupt may be injected is asked afresh (an interrupt window).
+    m_run->ready_for_interrupt_injection = 0;
+    m_run->if_flag = (s.rflags & rf::IF) ? 1 : 0;
+    return ok;
+}
+
+bool KvmVcpu::prepare_to_run()
+{
+    if (!m_vm.prepare())
+        return false;
+    if (!m_cpuid_set) {
+        // The CPU model is final by the first run (--cpu-features narrowed
+        // it, the Hyper-V leaves are installed); KVM takes it once.
+        if (!set_cpuid())
+            return false;
+        m_cpuid_set = true;
+        m_cache_dirty = true; // XCR0 and the XSAVE area are checked against it
+    }
+    if (m_flush_pending && !m_cache_dirty) {
+        // Setting the special registers again makes KVM flush this vCPU's
+        // guest TLB at the next entry.
+        get_state();
+        m_cache_dirty = true;
+    }
+    m_flush_pending = false;
+    if (m_cache_dirty && !push_state())
+        return false;
+    return true;
+}
+
+bool KvmVcpu::arm_kick_timer(u64 ns)
+{
+    const pid_t tid = current_tid();
+    if (m_timer_tid != tid) {
+        if (m_timer_tid)
+            timer_delete(m_timer);
+        m_timer_tid = 0;
+        sigevent event{};
+        event.sigev_notify = SIGEV_THREAD_ID;
+        event.sigev_signo = kick_signal();
+        event._sigev_un._tid = tid; // sigev_notify_thread_id (glibc 2.36 does not name it)
+        if (timer_create(CLOCK_MONOTONIC, &event, &m_timer) < 0)
+            return false;
+        m_timer_tid = tid;
+        // Blocked on this thread except inside KVM_RUN.
+        sigset_t kick;
+        sigemptyset(&kick);
+        sigaddset(&kick, kick_signal());
+        pthread_sigmask(SIG_BLOCK, &kick, nullptr);
+        sigset_t during_run;
+        pthread_sigmask(SIG_BLOCK, nullptr, &during_run);
+        sigdelset(&during_run, kick_signal());
+        // The kernel's sigset is 8 bytes on x86-64.
+        constexpr u32 KERNEL_SIGSET_BYTES = 8;
+        std::vector<u8> buffer(kvm_abi::SIGNAL_MASK_HEADER + KERNEL_SIGSET_BYTES);
+        std::memcpy(buffer.data(), &KERNEL_SIGSET_BYTES, sizeof KERNEL_SIGSET_BYTES);
+        std::memcpy(buffer.data() + kvm_abi::SIGNAL_MASK_HEADER, &during_run, KERNEL_SIGSET_BYTES);
+        if (!vcpu_ioctl(kvm_abi::SET_SIGNAL_MASK, buffer.data(), "KVM_SET_SIGNAL_MASK"))
+            return false;
+    }
+    itimerspec when{};
+    when.it_value.tv_sec = static_cast<time_t>(ns / 1'000'000'000);
+    when.it_value.tv_nsec = static_cast<long>(ns % 1'000'000'000);
+    if (ns == 0)
+        when.it_value.tv_nsec = 1;
+    return timer_settime(m_timer, 0, &when, nullptr) == 0;
+}
+
+void KvmVcpu::drain_kicks()
+{
+    const itimerspec off{};
+    timer_settime(m_timer, 0, &off, nullptr);
+    sigset_t kick;
+    sigemptyset(&kick);
+    sigaddset(&kick, kick_signal());
+    const timespec now{};
+    while (sigtimedwait(&kick, nullptr, &now) > 0) {
+    }
+}
+
+bool KvmVcpu::guest_if() const
+{
+    // RFLAGS.IF as KVM reported it at the last exit, or as the machine set it.
+    return m_cache_valid ? (m_cache.rflags & rf::IF) != 0 : m_run->if_flag != 0;
+}
+
+bool KvmVcpu::wake_from_halt()
+{
+    // A halted vCPU wakes for an NMI, or for an interrupt it may take.
+    if (!m_source)
+        return false;
+    if (m_source->take_nmi()) {
+        if (vcpu_ioctl(KVM_NMI, nullptr, "KVM_NMI"))
+            m_halted = false;
+    } else if (guest_if() && m_source->interrupt_pending()) {
+        m_halted = false;
+    }
+    return !m_halted;
+}
+
+void KvmVcpu::inject_events()
+{
+    if (!m_source)
+        return;
+    if (m_source->take_nmi())
+        (void)vcpu_ioctl(KVM_NMI, nullptr, "KVM_NMI");
+    u64 tpr = 0;
+    if (m_source->read_cr8(tpr))
+        m_cr8 = tpr;
+    m_run->cr8 = m_cr8;
+    if (!m_source->interrupt_pending()) {
+        m_run->request_interrupt_window = 0;
+        return;
+    }
+    if (m_run->ready_for_interrupt_injection && m_run->if_flag) {
+        kvm_interrupt irq{};
+        irq.irq = m_source->acknowledge_interrupt();
+        if (vcpu_ioctl(KVM_INTERRUPT, &irq, "KVM_INTERRUPT"))
+            ++m_external_interrupts;
+        m_run->request_interrupt_window = 0;
+    } else {
+        // Not now (IF = 0, an interrupt shadow, an event being delivered):
+        // KVM exits as soon as the guest can take one.
+        m_run->request_interrupt_window = 1;
+    }
+}
+
+void KvmVcpu::handle_io()
+{
+    auto& io = m_run->io;
+    u8* data = reinterpret_cast<u8*>(m_run) + io.data_offset;
+    const unsigned size = io.size;
+    // String I/O (INS/OUTS, REP included) comes as `count` elements.
+    for (u32 i = 0; i < io.count; ++i, data += size) {
+        if (io.direction == KVM_EXIT_IO_OUT) {
+            u64 value = 0;
+            std::memcpy(&value, data, size);
+            m_vm.wiring.ports.write(io.port, size, value);
+        } else {
+            const u64 value = m_vm.wiring.ports.read(io.port, size);
+            std::memcpy(data, &value, size);
+        }
+    }
+}
+
+void KvmVcpu::handle_mmio()
+{
+    auto& mmio = m_run->mmio;
+    const unsigned len = std::min<unsigned>(mmio.len, 8);
+    const bool whole = len == 1 || len == 2 || len == 4 || len == 8;
+    // The device model takes 1, 2, 4 and 8 bytes; anything else goes byte by byte.
+    if (mmio.is_write) {
+        u64 value = 0;
+        std::memcpy(&value, mmio.data, len);
+        if (whole)
+            m_vm.wiring.memory.write(mmio.phys_addr, len, value, m_index);
+        else
+            for (unsigned i = 0; i < len; ++i)
+                m_vm.wiring.memory.write(mmio.phys_addr + i, 1, mmio.data[i], m_index);
+        return;
+    }
+    if (whole) {
+        const u64 value = m_vm.wiring.memory.read(mmio.phys_addr, len, m_index);
+        std::memcpy(mmio.data, &value, len);
+    } else {
+        for (unsigned i = 0; i < len; ++i)
+            mmio.data[i] = static_cast<u8>(m_vm.wiring.memory.read(mmio.phys_addr + i, 1, m_index));
+    }
+}
+
+void KvmVcpu::handle_msr(bool write)
+{
+    auto& msr = m_run->msr;
+    if (write) {
+        msr.error = m_vm.wiring.msrs.write(m_index, msr.index, msr.data) ? 0 : 1;
+        return;
+    }
+    const std::optional<u64> value = m_vm.wiring.msrs.read(m_index, msr.index);
+    msr.data = value.value_or(0);
+    msr.error = value ? 0 : 1; // #GP, as for an MSR nobody has
+}
+
+VcpuExit KvmVcpu::fail(const char* what)
+{
+    std::fprintf(stderr, "viridian: vCPU %u: KVM %s\n", m_index, what);
+    m_fault = Fault{};
+    m_fault.vector = VEC_DF;
+    return VcpuExit::TripleFault;
+}
+
+VcpuExit KvmVcpu::run(u64 budget)
+{
+    if (!prepare_to_run())
+        return fail("could not take the vCPU's state");
+    install_kick_handler();
+    // A slice ends at its budget (the next timer deadline), and at least
+    // every 10 ms so that the machine hears the host.
+    const u64 slice = std::min<u64>(budget, 10'000'000);
+    if (!arm_kick_timer(slice))
+        return fail("could not arm the vCPU's kick timer");
+    const u64 start = monotonic_ns();
+    m_running_tid.store(current_tid());
+    VcpuExit result = VcpuExit::BudgetExhausted;
+    for (;;) {
+        if (m_stop.exchange(false)) {
+            result = VcpuExit::StopRequested;
+            break;
+        }
+        if (m_halted && !wake_from_halt()) {
+            result = VcpuExit::Halted;
+            break;
+        }
+        inject_events();
+        m_run->immediate_exit = m_stop.load() ? 1 : 0;
+        const u64 before = monotonic_ns();
+        const int ret = ioctl(m_fd.get(), KVM_RUN, 0);
+        const u64 after = monotonic_ns();
+        m_units += after - before;
+        m_cache_valid = false;
+        if (ret < 0 && errno != EINTR && errno != EAGAIN) {
+            result = fail(("KVM_RUN failed: " + errno_text()).c_str());
+            break;
+        }
+        if (ret == 0) {
+            switch (m_run->exit_reason) {
+            case KVM_EXIT_IO:
+                handle_io();
+                break;
+            case KVM_EXIT_MMIO:
+                handle_mmio();
+                break;
+            case KVM_EXIT_X86_RDMSR:
+                handle_msr(false);
+                break;
+            case KVM_EXIT_X86_WRMSR:
+                handle_msr(true);
+                break;
+            case KVM_EXIT_HLT:
+                m_halted = true;
+                break;
+            case KVM_EXIT_IRQ_WINDOW_OPEN:
+            case KVM_EXIT_INTR:
+                break;
+            case KVM_EXIT_SHUTDOWN:
+                // A triple fault: KVM does not say which fault it was.
+                m_fault = Fault{};
+                m_fault.vector = VEC_DF;
+                result = VcpuExit::TripleFault;
+                break;
+            case KVM_EXIT_FAIL_ENTRY:
+                result = fail(("refused to enter the guest, hardware reason " +
+                               std::to_string(m_run->fail_entry.hardware_entry_failure_reason))
+                                  .c_str());
+                break;
+            case KVM_EXIT_INTERNAL_ERROR:
+                result = fail(("internal error, suberror " + std::to_string(m_run->internal.suberror) +
+                               " (an instruction KVM cannot emulate, such as one fetched from MMIO)")
+                                  .c_str());
+                break;
+            default:
+                result = fail(("exit reason " + std::to_string(m_run->exit_reason) + " not handled").c_str());
+                break;
+            }
+            if (result != VcpuExit::BudgetExhausted)
+                break;
+            // A device may have moved the TPR.
+            if (m_source && m_run->cr8 != m_cr8) {
+                m_cr8 = m_run->cr8;
+                m_source->write_cr8(m_cr8);
+            }
+        }
+        if (after - start >= slice) {
+            result = VcpuExit::BudgetExhausted;
+            break;
+        }
+    }
+    m_running_tid.store(0);
+    drain_kicks();
+    m_run->immediate_exit = 0;
+    return result;
+}
+
+void KvmVcpu::visit_state(StateVisitor& v)
+{
+    // The same CpuState bytes the interpreter saves, with the nanoseconds
+    // run in place of retired instructions.
+    v.section("vcpu-kvm", 1);
+    CpuState state = get_state();
+    std::array<u8, sizeof(CpuState)> bytes;
+    std::memcpy(bytes.data(), &state, sizeof state);
+    v.bytes_field(bytes.data(), bytes.size());
+    v.field("units", m_units);
+    if (!v.loading() || !v.ok())
+        return;
+    std::memcpy(&state, bytes.data(), sizeof state);
+    if (std::optional<std::string> problem = cpu_state_problem(state, m_vm.wiring.cpuid))
+        return v.fail("a vCPU's state is invalid: " + *problem);
+    set_state(state);
+}
+
+// A vCPU KVM made, not yet handed to the machine.
+struct MadeVcpu {
+    Fd fd;
+    kvm_run* run = nullptr;
+};
+
+ErrorOr<MadeVcpu> make_vcpu(const KvmVm& vm, unsigned index)
+{
+    MadeVcpu made{Fd(ioctl(vm.vm.get(), KVM_CREATE_VCPU, index)), nullptr};
+    if (made.fd.get() < 0)
+        return make_error("--accel kvm: KVM_CREATE_VCPU " + std::to_string(index) + ": " + errno_text());
+    void* run = mmap(nullptr, vm.run_size, PROT_READ | PROT_WRITE, MAP_SHARED, made.fd.get(), 0);
+    if (run == MAP_FAILED)
+        return make_error("--accel kvm: mapping vCPU " + std::to_string(index) + "'s kvm_run: " + errno_text());
+    made.run = static_cast<kvm_run*>(run);
+    return made;
+}
+
+class KvmAccelerator final : public Accelerator {
+public:
+    KvmAccelerator(std::unique_ptr<KvmVm> vm, std::vector<MadeVcpu> vcpus, u64 tsc_hz)
+        : m_vm(std::move(vm)), m_made(std::move(vcpus)), m_tsc_hz(tsc_hz)
+    {
+    }
+    ~KvmAccelerator() override
+    {
+        for (MadeVcpu& made : m_made)
+            if (made.run)
+                munmap(made.run, m_vm->run_size);
+    }
+    const char* name() const override { return "kvm"; }
+    u64 tsc_hz() const override { return m_tsc_hz; }
+    // The vCPUs were made with the VM (where a failure is an error the
+    // user sees); each is handed out once.
+    std::unique_ptr<VcpuBackend> create_vcpu(unsigned index) override
+    {
+        MadeVcpu& made = m_made.at(index); // the machine asks for each of vcpu_count once
+        auto vcpu = std::make_unique<KvmVcpu>(*m_vm, index, std::move(made.fd), made.run);
+        made.run = nullptr;
+        return vcpu;
+    }
+
+private:
+    std::unique_ptr<KvmVm> m_vm;
+    std::vector<MadeVcpu> m_made;
+    u64 m_tsc_hz;
+};
+
+// The guest's TSC counts virtual nanoseconds (1 GHz) as on the
+// interpreter where the hardware scales TSCs (KVM_SET_TSC_KHZ); elsewhere it
+// runs at the host's rate, which the machine's timers are then told.
+u64 set_tsc_rate(std::span<const MadeVcpu> vcpus)
+{
+    constexpr unsigned long WANTED_KHZ = 1'000'000;
+    bool scaled = true;
+    for (const MadeVcpu& vcpu : vcpus)
+        scaled = scaled && ioctl(vcpu.fd.get(), KVM_SET_TSC_KHZ, WANTED_KHZ) == 0;
+    if (scaled)
+        return WANTED_KHZ * 1000;
+    const int khz = ioctl(vcpus[0].fd.get(), KVM_GET_TSC_KHZ, 0);
+    return khz > 0 ? static_cast<u64>(khz) * 1000 : WANTED_KHZ * 1000;
+}
+
+ErrorOr<std::vector<kvm_cpuid_entry2>> supported_cpuid(int kvm)
+{
+    for (u32 n = 64; n <= 1024; n *= 2) {
+        std::vector<u8> buffer(kvm_abi::CPUID2_HEADER + n * sizeof(kvm_cpuid_entry2));
+        std::memcpy(buffer.data(), &n, sizeof n);
+        if (ioctl(kvm, kvm_abi::GET_SUPPORTED_CPUID, buffer.data()) == 0) {
+            u32 count;
+            std::memcpy(&count, buffer.data(), sizeof count);
+            std::vector<kvm_cpuid_entry2> entries(std::min(count, n));
+            std::memcpy(entries.data(), buffer.data() + kvm_abi::CPUID2_HEADER,
+                        entries.size() * sizeof(kvm_cpuid_entry2));
+            return entries;
+        }
+        if (errno != E2BIG)
+            return make_error("--accel kvm: KVM_GET_SUPPORTED_CPUID: " + errno_text());
+    }
+    return make_error("--accel kvm: KVM_GET_SUPPORTED_CPUID: too many entries");
+}
+
+} // namespace
+
+ErrorOr<std::unique_ptr<Accelerator>> make_kvm_accelerator(const AcceleratorWiring& wiring)
+{
+    Fd kvm(::open("/dev/kvm", O_RDWR | O_CLOEXEC));
+    if (kvm.get() < 0)
+        return make_error("--accel kvm: cannot open /dev/kvm: " + errno_text() +
+                          (errno == ENOENT ? " (no KVM on this host: load kvm_intel or kvm_amd, "
+                                             "or use --accel interp)"
+                                           : ""));
+    if (ioctl(kvm.get(), KVM_GET_API_VERSION, 0) != KVM_API_VERSION)
+        return make_error("--accel kvm: /dev/kvm speaks another API version than 12");
+    for (const NeededCapability& need : NEEDED)
+        if (ioctl(kvm.get(), KVM_CHECK_EXTENSION, need.cap) <= 0)
+            return make_error(std::string("--accel kvm: this host's KVM lacks ") + need.name);
+    const int run_size = ioctl(kvm.get(), KVM_GET_VCPU_MMAP_SIZE, 0);
+    if (run_size <= 0)
+        return make_error("--accel kvm: KVM_GET_VCPU_MMAP_SIZE: " + errno_text());
+    std::vector<kvm_cpuid_entry2> cpuid = TRY(supported_cpuid(kvm.get()));
+    Fd vm(ioctl(kvm.get(), KVM_CREATE_VM, 0));
+    if (vm.get() < 0)
+        return make_error("--accel kvm: KVM_CREATE_VM: " + errno_text());
+    // VT-x needs both for real mode; SVM ignores them.
+    if (ioctl(vm.get(), KVM_SET_TSS_ADDR, TSS_ADDRESS) < 0)
+        return make_error("--accel kvm: KVM_SET_TSS_ADDR: " + errno_text());
+    u64 identity_map = IDENTITY_MAP_ADDRESS;
+    (void)ioctl(vm.get(), KVM_SET_IDENTITY_MAP_ADDR, &identity_map);
+    auto shared = std::make_unique<KvmVm>(wiring, std::move(kvm), std::move(vm), static_cast<size_t>(run_size),
+                                          std::move(cpuid));
+    std::vector<MadeVcpu> vcpus;
+    for (unsigned i = 0; i < wiring.vcpu_count; ++i) {
+        ErrorOr<MadeVcpu> made = make_vcpu(*shared, i);
+        if (made.is_error()) {
+            for (MadeVcpu& done : vcpus)
+                munmap(done.run, shared->run_size);
+            return made.error();
+        }
+        vcpus.push_back(std::move(made.value()));
+    }
+    const u64 tsc_hz = set_tsc_rate(vcpus);
+    return std::unique_ptr<Accelerator>(
+        std::make_unique<KvmAccelerator>(std::move(shared), std::move(vcpus), tsc_hz));
+}
