@@ -27,6 +27,7 @@
 
 #include <functional>
 #include <memory>
+#include <optional>
 
 enum class VcpuExit : u8 {
     BudgetExhausted, // ran the requested number of instructions
@@ -114,6 +115,10 @@ public:
     // nanoseconds (1 GHz); a hardware backend's runs at the host's rate
     // unless the hardware can scale it.
     virtual u64 tsc_hz() const { return 1'000'000'000; }
+    // The port of the hypercall gate, for a backend that cannot see
+    // VMCALL/VMMCALL: the Hyper-V hypercall page then calls with OUT imm8,
+    // AL to this port, which the backend turns into the hypercall hook.
+    virtual std::optional<u8> hypercall_port() const { return std::nullopt; }
 };
 
 // Everything a backend needs from the machine to make vCPUs.

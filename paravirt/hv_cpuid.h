@@ -11,6 +11,10 @@
 enum class HypercallInstruction : u8 {
     Vmcall,  // 0F 01 C1, Intel VMX (and the interpreter)
     Vmmcall, // 0F 01 D9, AMD SVM
+    // E6 ib, OUT imm8 AL to HvConfig::hypercall_port: for a backend that
+    // never sees VMCALL/VMMCALL (KVM answers them itself) but sees every
+    // port write. The instruction changes no register, so the ABI holds.
+    PortOut,
 };
 
 struct HvConfig {
@@ -23,6 +27,7 @@ struct HvConfig {
     u64 apic_frequency_hz = 1'000'000'000;
     // The instruction the hypercall page is filled with.
     HypercallInstruction hypercall_instruction = HypercallInstruction::Vmcall;
+    u8 hypercall_port = 0; // PortOut's port
 
     // Groups the machine may withhold when it cannot back them.
     bool apic_access_msrs = true; // EOI/ICR/TPR MSRs and the VP assist page

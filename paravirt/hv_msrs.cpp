@@ -221,6 +221,20 @@ bool HyperV::write_partition_msr(unsigned vp, u32 index, u64 value)
     }
 }
 
+std::vector<u8> HyperV::hypercall_sequence() const
+{
+    constexpr u8 RET = 0xC3;
+    switch (m_config.hypercall_instruction) {
+    case HypercallInstruction::Vmmcall:
+        return {0x0F, 0x01, 0xD9, RET};
+    case HypercallInstruction::PortOut:
+        return {0xE6, m_config.hypercall_port, RET};
+    case HypercallInstruction::Vmcall:
+        break;
+    }
+    return {0x0F, 0x01, 0xC1, RET};
+}
+
 bool HyperV::write_hypercall_msr(u64 value)
 {
     // A locked MSR is immutable until system reset (TLFS 3.13).
@@ -232,14 +246,13 @@ bool HyperV::write_hypercall_msr(u64 value)
     const u64 old = m_partition.hypercall;
     if ((value & HV_HYPERCALL_ENABLE) &&
         (!(old & HV_HYPERCALL_ENABLE) || page_of(old) != page_of(value))) {
-        // The calling sequence for this backend (VMCALL or VMMCALL; RET),
-        // the rest of the page INT3 so a stray jump into it traps. A page
-        // outside RAM is "beyond the GPA space": #GP.
+        // The calling sequence for this backend (VMCALL, VMMCALL or OUT;
+        // RET), the rest of the page INT3 so a stray jump into it traps. A
+        // page outside RAM is "beyond the GPA space": #GP.
         std::array<u8, PAGE_SIZE> page;
         page.fill(0xCC);
-        const bool vmmcall = m_config.hypercall_instruction == HypercallInstruction::Vmmcall;
-        const u8 sequence[] = {0x0F, 0x01, static_cast<u8>(vmmcall ? 0xD9 : 0xC1), 0xC3};
-        std::memcpy(page.data(), sequence, sizeof sequence);
+        const std::vector<u8> sequence = hypercall_sequence();
+        std::memcpy(page.data(), sequence.data(), sequence.size());
         if (!m_memory.write(page_of(value), page.data(), PAGE_SIZE))
             return false;
     }

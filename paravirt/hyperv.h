@@ -118,6 +118,8 @@ private:
     std::optional<u64> read_partition_msr(u32 index);
     bool write_partition_msr(unsigned vp, u32 index, u64 value);
     bool write_hypercall_msr(u64 value);
+    // The instruction bytes the hypercall page starts with, and its RET.
+    std::vector<u8> hypercall_sequence() const;
     bool write_reference_tsc_msr(u64 value);
     bool write_reference_tsc_page();
     bool write_crash_ctl(unsigned vp, u64 value);

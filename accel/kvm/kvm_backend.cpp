@@ -74,6 +74,13 @@ constexpr u64 TSS_ADDRESS = 0xFEFFD000, IDENTITY_MAP_ADDRESS = 0xFEFFC000;
 // The legacy VGA and ROM window: not RAM to the guest (PhysicalMemory).
 constexpr u64 LEGACY_HOLE_START = 0xA0000, LEGACY_HOLE_END = 0x100000;
 constexpr u32 MSR_IA32_TSC = 0x10;
+// The hypercall gate: the Hyper-V hypercall page calls with OUT 0xEF, AL
+// (KVM answers VMCALL and VMMCALL itself; it hands every port write to
+// userspace). No PC device decodes port 0xEF.
+constexpr u8 HYPERCALL_PORT = 0xEF;
+// A rep hypercall that continues is called again here, up to this many
+// times, rather than re-entering the guest (TLFS 3.9 lets either happen).
+constexpr unsigned MAX_HYPERCALL_CONTINUATIONS = 1 << 16;
 
 // The kick: a signal blocked on the vCPU's thread except inside KVM_RUN
 // (KVM_SET_SIGNAL_MASK), so that one sent at any time ends the next or
@@ -288,6 +295,8 @@ private:
     bool wake_from_halt();
     void inject_events();
     void handle_io();
+    bool complete_pending_exit();
+    void handle_hypercall();
     void handle_mmio();
     void handle_msr(bool write);
     VcpuExit fail(const char* what);
@@ -565,9 +574,64 @@ void KvmVcpu::inject_events()
     }
 }
 
+bool KvmVcpu::complete_pending_exit()
+{
+    // KVM finishes an I/O exit (and steps past its instruction) at the
+    // next KVM_RUN; with immediate_exit it does only that and returns
+    // EINTR. Registers read before it would show the instruction undone.
+    m_run->immediate_exit = 1;
+    const int ret = ioctl(m_fd.get(), KVM_RUN, 0);
+    m_run->immediate_exit = 0;
+    m_cache_valid = false;
+    return ret < 0 && errno == EINTR;
+}
+
+void KvmVcpu::handle_hypercall()
+{
+    if (!complete_pending_exit())
+        return;
+    CpuState s = get_state(); // RIP is past the OUT: where the call returns
+    if (s.cpl() != 0)
+        return; // an ordinary write to an unused port
+    const CpuState before = s;
+    HypercallOutcome outcome = m_hypercall(s);
+    for (unsigned i = 0; outcome == HypercallOutcome::Repeat && i < MAX_HYPERCALL_CONTINUATIONS; ++i)
+        outcome = m_hypercall(s);
+    if (outcome == HypercallOutcome::InvalidOpcode) {
+        // #UD at the gate instruction (OUT imm8 is two bytes).
+        s = before;
+        s.rip -= 2;
+        kvm_vcpu_events events{};
+        if (vcpu_ioctl(KVM_GET_VCPU_EVENTS, &events, "KVM_GET_VCPU_EVENTS")) {
+            events.flags = 0; // only the exception is set
+            events.exception.injected = 1;
+            events.exception.nr = VEC_UD;
+            events.exception.has_error_code = 0;
+            (void)vcpu_ioctl(KVM_SET_VCPU_EVENTS, &events, "KVM_SET_VCPU_EVENTS");
+        }
+    }
+    // Only what a hypercall writes goes back: the general registers and,
+    // for an XMM fast hypercall's output, the XMM registers. The TSC and
+    // the rest stay untouched.
+    kvm_regs regs;
+    to_kvm_regs(s, regs);
+    (void)vcpu_ioctl(KVM_SET_REGS, &regs, "KVM_SET_REGS");
+    if (std::memcmp(&s.fpu, &before.fpu, sizeof s.fpu) != 0) {
+        auto xsave = std::make_unique<kvm_xsave>();
+        to_kvm_xsave(s, *xsave);
+        (void)vcpu_ioctl(kvm_abi::SET_XSAVE, xsave.get(), "KVM_SET_XSAVE");
+    }
+    m_cache = s;
+}
+
 void KvmVcpu::handle_io()
 {
     auto& io = m_run->io;
+    if (io.port == HYPERCALL_PORT && io.direction == KVM_EXIT_IO_OUT && io.size == 1 && io.count == 1 &&
+        m_hypercall) {
+        handle_hypercall();
+        return;
+    }
     u8* data = reinterpret_cast<u8*>(m_run) + io.data_offset;
     const unsigned size = io.size;
     // String I/O (INS/OUTS, REP included) comes as `count` elements.
@@ -770,6 +834,7 @@ public:
     }
     const char* name() const override { return "kvm"; }
     u64 tsc_hz() const override { return m_tsc_hz; }
+    std::optional<u8> hypercall_port() const override { return HYPERCALL_PORT; }
     // The vCPUs were made with the VM (where a failure is an error the
     // user sees); each is handed out once.
     std::unique_ptr<VcpuBackend> create_vcpu(unsigned index) override

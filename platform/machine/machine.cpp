@@ -366,10 +366,15 @@ void Machine::connect_board()
     hv.vp_count = board.cpu_count;
     hv.apic_frequency_hz = LocalApic::TIMER_HZ;
     hv.tsc_frequency_hz = m_accel->tsc_hz();
-    // The hypercall page holds the instruction of the vendor's hardware assist.
+    // The hypercall page holds the instruction of the vendor's hardware
+    // assist, or the port write of a backend that cannot see those (KVM).
     hv.hypercall_instruction = m_config.cpu_vendor == CpuVendor::Amd
                                    ? HypercallInstruction::Vmmcall
                                    : HypercallInstruction::Vmcall;
+    if (const std::optional<u8> port = m_accel->hypercall_port()) {
+        hv.hypercall_instruction = HypercallInstruction::PortOut;
+        hv.hypercall_port = *port;
+    }
     m_hyperv = std::make_unique<HypervGlue>(hv, m_memory, m_clock, m_cpuid);
     m_hyperv->set_crash_handler([this](const HvCrashReport& report) {
         RunOutcome crash = RunOutcome::of(RunOutcome::Kind::GuestCrash);

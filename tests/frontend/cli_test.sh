@@ -42,6 +42,15 @@ run --bogus
 check "an unknown option exits 2 with one line" eval 'status_is 2 && stderr_is_one_line && stderr_has "--bogus"'
 run --cpu pentium
 check "an unknown CPU model exits 2 with one line" eval 'status_is 2 && stderr_is_one_line && stderr_has "pentium"'
+run --accel tcg
+check "an unknown accelerator exits 2 with one line" eval 'status_is 2 && stderr_is_one_line && stderr_has "tcg"'
+run --accel kvm --deterministic --kernel "$exit_guest"
+check "--accel kvm refuses --deterministic with one line" eval 'status_is 2 && stderr_is_one_line && stderr_has "--deterministic"'
+if [ ! -e /dev/kvm ]; then
+    run --accel kvm --kernel "$exit_guest"
+    check "--accel kvm without /dev/kvm exits 2 with one line" \
+        eval 'status_is 2 && stderr_is_one_line && stderr_has "/dev/kvm"'
+fi
 run --kernel
 check "a missing option argument exits 2" eval 'status_is 2 && stderr_is_one_line'
 run --memory 0
