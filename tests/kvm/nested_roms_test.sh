@@ -50,13 +50,21 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 quote() { printf "'%s'" "${1//\'/\'\\\'\'}"; }
 
+# kvm_smoke first: KVM itself running guest code in the nested guest, so
+# that a broken nested KVM is not taken for a broken backend.
+${CC:-cc} -O2 -static -o "$work/kvm_smoke" "$here/kvm_smoke.c" || {
+    echo "$name: cannot build kvm_smoke.c (needs a C compiler and static libc)"
+    exit 1
+}
+
 # The guest's script: every ROM in turn between marker lines. busybox's
 # timeout bounds each; /proc/uptime times them (centiseconds).
-files=()
+files=("$work/kvm_smoke")
 names=()
 {
     echo 'now() { cut -d" " -f1 /proc/uptime; }'
     echo 'elapsed() { awk -v a="$1" -v b="$(now)" '"'"'BEGIN { printf "%.2f", b - a }'"'"'; }'
+    echo './kvm_smoke 10000'
     while [ $# -gt 0 ]; do
         rom=$1 cpus=$2 cmdline=$3
         shift 3
@@ -86,6 +94,11 @@ status=$?
 set -e
 cat "$work/out"
 [ $status -ne 77 ] || exit 77
+
+grep -q '^kvm-smoke: ok' "$work/out" || {
+    echo "$name: KVM does not run guest code in the nested guest (kvm_smoke); nothing judged"
+    exit 1
+}
 
 # Judge each ROM on the lines between its markers.
 passed=0
@@ -118,6 +131,7 @@ for rom in "${names[@]}"; do
         passed=$((passed + 1))
     fi
 done
+echo "$name: $(grep -m1 '^nested-run: /dev/kvm after' "$work/out" | sed 's/^nested-run: //'), $(grep -m1 '^kvm-smoke: ok' "$work/out" | sed 's/^kvm-smoke: ok, //')"
 echo "$name: per ROM (seconds inside the nested guest):" \
     "$(sed -n 's/^nested-rom: end \([^ ]*\) status [0-9]* seconds \([0-9.]*\)$/\1 \2/p' "$work/out" | tr '\n' ',' | sed 's/,$//; s/,/, /g')"
 echo "$name: $passed of ${#names[@]} ROMs passed${failed[*]:+; failed: ${failed[*]}}"

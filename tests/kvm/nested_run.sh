@@ -271,6 +271,9 @@ kernel_args="console=ttyS0 quiet panic=-1"
 # The crypto self-tests and trace set-up are the slowest steps of the boot
 # under TCG (initcall_debug: about 0.6 s); nothing here needs them.
 kernel_args+=" cryptomgr.notests initcall_blacklist=crypto_kdf108_init,init_kprobe_trace"
+# The guest runs nothing untrusted; without the speculation mitigations an
+# exit to viridian costs about a tenth less (kvm_smoke: 41 vs 46 us).
+kernel_args+=" mitigations=off"
 kernel_args+=" ${NESTED_KERNEL_ARGS-} viridian.run=/nested/run"
 # shellcheck disable=SC2206  # NESTED_QEMU_ARGS is split on purpose
 qemu=(qemu-system-x86_64 -machine pc -accel tcg -cpu max -m 1G -smp "$smp"
