@@ -125,7 +125,10 @@ mkdir -p "$cache"
 work=$(mktemp -d "${TMPDIR:-/tmp}/nested-run.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 
-hash_of() { sha256sum "$@" | sha256sum | cut -c1-16; }
+# stat_key FILE: a key from the file's path, size and mtime, for the big
+# inputs fetch-guest.sh writes anew when they change (hashing the kernel
+# package would cost 0.3 s a run).
+stat_key() { stat -L -c '%n %s %Y' "$1" | sha256sum | cut -c1-16; }
 # publish TMP FINAL: moves a finished file into the cache in one step, so
 # that runs side by side (meson runs tests in parallel) never see half of it.
 publish() { mv -f "$1" "$2"; }
@@ -137,7 +140,7 @@ drop_others() { find "$cache" -maxdepth 1 -name "$1*" -mmin +1 -exec rm -rf {} +
 pack() { (cd "$1" && find . -mindepth 1 | LC_ALL=C sort | cpio --quiet -o -H newc -R 0:0); }
 
 # The kernel as an ELF with its PVH entry (Debian's is XZ-compressed).
-kernel_key=$(hash_of "$guest/vmlinuz")
+kernel_key=$(stat_key "$guest/vmlinuz")
 vmlinux=$cache/vmlinux-$kernel_key
 if [ ! -f "$vmlinux" ] && ! python3 - "$guest/vmlinuz" "$work/vmlinux" <<'EOF'; then
 import lzma, struct, sys
@@ -172,7 +175,7 @@ elif [ ! -f "$vmlinux" ]; then
     publish "$work/vmlinux" "$vmlinux"
 fi
 
-base_key=$(hash_of "$guest/initramfs.cpio.gz")
+base_key=$(stat_key "$guest/initramfs.cpio.gz")
 base=$cache/base-$base_key.cpio
 if [ ! -f "$base" ]; then
     gzip -dc "$guest/initramfs.cpio.gz" >"$work/base.cpio" || die "cannot unpack $guest/initramfs.cpio.gz"
@@ -183,7 +186,7 @@ fi
 # The kvm modules, in load order (kvm-amd depends on kvm and ccp, kvm on
 # irqbypass).
 module_paths=(virt/lib/irqbypass drivers/crypto/ccp/ccp arch/x86/kvm/kvm arch/x86/kvm/kvm-amd)
-modules=$cache/modules-$(hash_of "$kernel_deb")
+modules=$cache/modules-$(stat_key "$kernel_deb")
 if [ ! -d "$modules" ]; then
     mkdir -p "$work/deb" "$work/modules"
     patterns=()
@@ -232,36 +235,37 @@ if [ ! -f "$overlay" ]; then
 fi
 
 # The command (and --script), in a small archive of its own so that the
-# overlay is reused across arguments. The kernel's command line cannot carry arbitrary
-# arguments (no double quotes), so they go in the script, single-quoted.
+# overlay is reused across arguments. The kernel's command line cannot carry
+# arbitrary arguments (no double quotes), so they go in the script,
+# single-quoted.
 quote() { printf "'%s'" "${1//\'/\'\\\'\'}"; }
 args=""
 for a in "$@"; do args+=" $(quote "$a")"; done
+if [ -n "$script" ]; then
+    command="VIRIDIAN=/nested/viridian exec sh /nested/script$args </dev/null"
+else
+    command="exec /nested/viridian$args </dev/null"
+fi
+kvm_info_commands=""
+[ $kvm_info = 0 ] || kvm_info_commands='ls -l /dev/kvm; dmesg | grep -E "Nested (Virtualization|Paging)"'
 mkdir -p "$work/run/nested"
-{
-    echo '#!/bin/sh'
-    echo '# Written by tests/kvm/nested_run.sh; run by /init from viridian.run=.'
-    echo 'for m in irqbypass ccp kvm kvm-amd; do'
-    echo '    insmod /nested/modules/$m.ko || echo "nested-run: insmod $m failed"'
-    echo 'done'
-    echo 'if [ -c /dev/kvm ]; then'
-    echo '    echo "nested-run: /dev/kvm after $(cut -d" " -f1 /proc/uptime) s of guest uptime"'
-    echo 'else'
-    echo '    echo "nested-run: no /dev/kvm after loading the modules"'
-    echo '    dmesg | grep -iE "kvm|svm" | tail -n 5'
-    echo 'fi'
-    if [ $kvm_info = 1 ]; then
-        echo 'ls -l /dev/kvm'
-        echo 'dmesg | grep -E "Nested (Virtualization|Paging)"'
-    fi
-    echo 'cd /nested/files'
-    echo 'echo "nested-run: start"'
-    if [ -n "$script" ]; then
-        echo "VIRIDIAN=/nested/viridian exec sh /nested/script$args </dev/null"
-    else
-        echo "exec /nested/viridian$args </dev/null"
-    fi
-} >"$work/run/nested/run"
+cat >"$work/run/nested/run" <<EOF
+#!/bin/sh
+# Written by tests/kvm/nested_run.sh; /init runs it from viridian.run=.
+for m in irqbypass ccp kvm kvm-amd; do
+    insmod /nested/modules/\$m.ko || echo "nested-run: insmod \$m failed"
+done
+if [ -c /dev/kvm ]; then
+    echo "nested-run: /dev/kvm after \$(cut -d' ' -f1 /proc/uptime) s of guest uptime"
+else
+    echo "nested-run: no /dev/kvm after loading the modules"
+    dmesg | grep -iE "kvm|svm" | tail -n 5
+fi
+$kvm_info_commands
+cd /nested/files
+echo "nested-run: start"
+$command
+EOF
 chmod 0755 "$work/run/nested/run"
 [ -z "$script" ] || install -m 0755 "$script" "$work/run/nested/script"
 pack "$work/run" >"$work/run.cpio"
