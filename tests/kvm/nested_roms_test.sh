@@ -119,8 +119,10 @@ for rom in "${names[@]}"; do
         elif [ "$rom_status" != 1 ]; then
             why="exit status $rom_status, expected 1 (debug-exit code 0)"
         fi
-        # --accel kvm that viridian does not take after all: a skip, not a failure.
-        if [ "$mode" = kvm ] && grep -qiE "unknown option.*--accel|--accel.*(unknown|not supported)" "$work/rom"; then
+        # A viridian whose --help names --accel but whose parser does not
+        # take it yet: a skip, not a failure. (Anything else --accel kvm
+        # refuses in the nested guest, which has /dev/kvm, is a failure.)
+        if [ "$mode" = kvm ] && grep -q "unknown option '--accel'" "$work/rom"; then
             echo "$name: viridian does not take --accel kvm; skipped"
             exit 77
         fi
