@@ -13,6 +13,7 @@ PACKAGES=(
     libslirp-dev # user-mode networking (--nic user, platform/net/slirp_backend)
     doctest-dev nlohmann-json3-dev nasm
     qemu-system-x86 qemu-utils
+    cpio # the nested KVM guest's initramfs (tests/kvm/nested_run.sh)
     acpica-tools dmidecode # oracles: iasl for the ACPI tables, dmidecode for SMBIOS
     clang-14 libclang-rt-14-dev # libFuzzer and the sanitizers (the libfuzzer test)
     seabios # the system ROM a machine boots through without --kernel (/usr/share/seabios/bios.bin)
