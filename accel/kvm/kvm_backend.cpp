@@ -316,6 +316,9 @@ private:
     bool m_cache_valid = false, m_cache_dirty = false;
     bool m_cpuid_set = false;
     bool m_flush_pending = false;
+    // A TSC to give KVM (a restored snapshot's). Otherwise KVM keeps the
+    // TSCs it started in step at vCPU creation: INIT and SIPI leave them.
+    bool m_tsc_pending = false;
     bool m_halted = false; // HLT left to userspace: KVM has no halted state without its own LAPIC
     u64 m_cr8 = 0;         // the TPR KVM gets and gives in kvm_run (no in-kernel LAPIC)
 
@@ -443,8 +446,9 @@ bool KvmVcpu::push_state()
         std::fprintf(stderr, "viridian: vCPU %u: KVM_SET_MSRS refused a value\n", m_index);
         ok = false;
     }
-    if (ok)
+    if (ok && m_tsc_pending)
         (void)set_msrs(std::span<const u32>(&MSR_IA32_TSC, 1), std::span<const u64>(&tsc, 1));
+    m_tsc_pending = false;
     m_cache_dirty = false;
     // What KVM said at the last exit no longer holds: whether an
     // interrupt may be injected is asked afresh (an interrupt window).
@@ -800,6 +804,7 @@ void KvmVcpu::visit_state(StateVisitor& v)
     if (std::optional<std::string> problem = cpu_state_problem(state, m_vm.wiring.cpuid))
         return v.fail("a vCPU's state is invalid: " + *problem);
     set_state(state);
+    m_tsc_pending = true;
 }
 
 // A vCPU KVM made, not yet handed to the machine.

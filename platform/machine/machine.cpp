@@ -383,7 +383,11 @@ void Machine::connect_board()
     });
     // Deterministic time counts the instructions of all vCPUs together: it
     // only ever moves forward, whichever vCPU reads it, so the TSCs agree.
-    m_clock.set_instruction_counter([this] { return retired(); });
+    // In host mode the count tells running from preempted time. A KVM vCPU
+    // counts no instructions, and its time in exits to the devices is time
+    // the guest sees pass (as on hardware): nothing is hidden for it.
+    if (m_config.accel != MachineConfig::Accel::Kvm)
+        m_clock.set_instruction_counter([this] { return retired(); });
     for (unsigned i = 0; i < m_vcpus.size(); ++i)
         connect_vcpu(i);
     // The VMBus host (docs/vmbus.md): the DSDT names its device whenever the
@@ -481,7 +485,13 @@ void Machine::connect_vcpu(unsigned index)
     // The TSC runs at 1 GHz of virtual time on every vCPU (on KVM where the
     // hardware scales it); the LAPIC's TSC-deadline timer must read exactly
     // what RDTSC returns.
-    backend.set_tsc_source([this] { return m_clock.now_ns(); });
+    const u64 tsc_hz = m_accel->tsc_hz();
+    if (tsc_hz == 1'000'000'000)
+        backend.set_tsc_source([this] { return m_clock.now_ns(); });
+    else
+        backend.set_tsc_source([this, tsc_hz] {
+            return static_cast<u64>(static_cast<unsigned __int128>(m_clock.now_ns()) * tsc_hz / 1'000'000'000);
+        });
     backend.set_interrupt_source(&lapic);
     if (index == 0) // FERR#/IGNNE# are wired to the boot processor only
         backend.set_fpu_error_pins(&m_board->fpu_error_pins());
