@@ -161,13 +161,16 @@ private:
 
     bool filter_device_msrs()
     {
-        // Every MSR a device claims on the MSR bus (the LAPIC's APIC base,
-        // TSC deadline and x2APIC registers, the Hyper-V synthetic MSRs)
-        // leaves KVM and reaches that device; KVM keeps the architectural
-        // rest. MSRs neither knows come out too and fault (#GP) here.
+        // Every MSR a device claims on the MSR bus (the LAPIC's APIC base
+        // and TSC deadline, the Hyper-V synthetic MSRs) leaves KVM and
+        // reaches that device; KVM keeps the architectural rest. The x2APIC
+        // range cannot be filtered (KVM ignores it in a filter): without an
+        // in-kernel LAPIC, KVM refuses those accesses, and a refused access
+        // (INVAL) comes out too, as does one to an MSR KVM does not know.
+        // Whatever no device claims then faults (#GP) here.
         kvm_enable_cap cap{};
         cap.cap = KVM_CAP_X86_USER_SPACE_MSR;
-        cap.args[0] = KVM_MSR_EXIT_REASON_FILTER | KVM_MSR_EXIT_REASON_UNKNOWN;
+        cap.args[0] = KVM_MSR_EXIT_REASON_FILTER | KVM_MSR_EXIT_REASON_UNKNOWN | KVM_MSR_EXIT_REASON_INVAL;
         if (ioctl(vm.get(), KVM_ENABLE_CAP, &cap) < 0) {
             std::fprintf(stderr, "viridian: KVM_CAP_X86_USER_SPACE_MSR: %s\n", errno_text().c_str());
             return false;

@@ -11,6 +11,7 @@ namespace {
 // tracks; HTT (EDX 28) only describes the topology.
 constexpr u32 OWN_LEAF1_ECX = (1u << 21) | (1u << 24) | (1u << 27) | (1u << 31);
 constexpr u32 OWN_LEAF1_EDX = (1u << 9) | (1u << 28);
+constexpr u32 LEAF1_ECX_AVX = 1u << 28;
 
 kvm_cpuid_entry2 supported_entry(std::span<const kvm_cpuid_entry2> supported, u32 function, u32 index)
 {
@@ -38,9 +39,13 @@ void mask_features(kvm_cpuid_entry2& e, std::span<const kvm_cpuid_entry2> suppor
         if (e.index == 0) {
             e.eax &= host.eax;
             e.edx &= host.edx;
-            // ECX: the area for every offered component; EBX (the enabled
-            // ones) KVM keeps current from the guest's XCR0 itself.
+            // ECX: the area for every offered component. EBX should follow
+            // the guest's XCR0, but the KVM of Linux 6.1 (nested under QEMU
+            // TCG at least) leaves it as set: Linux then finds it smaller
+            // than its enabled components and stops using XSAVE. The
+            // largest size, as QEMU gives under KVM, is never too small.
             e.ecx = CpuidModel::xsave_size(e.eax);
+            e.ebx = e.ecx;
         } else if (e.index == 1) {
             e.eax &= host.eax;
         }
@@ -133,7 +138,18 @@ std::vector<kvm_cpuid_entry2> kvm_cpuid_table(const CpuidModel& model, unsigned 
     std::vector<kvm_cpuid_entry2> entries = table.take();
     for (kvm_cpuid_entry2& e : entries)
         mask_features(e, supported);
-    // The AVX state component goes with AVX in XCR0.
+    // The AVX instructions and the AVX state component go together: a
+    // host whose KVM offers the state but not the instructions (or the
+    // reverse) gets neither, as the guest's XSAVE sizes must agree with
+    // the features it enables.
+    for (kvm_cpuid_entry2& e : entries)
+        if (e.function == 0xD && e.index == 0 && !(supported_entry(entries, 1, 0).ecx & LEAF1_ECX_AVX)) {
+            e.eax &= ~static_cast<u32>(xfeat::AVX);
+            e.ebx = e.ecx = CpuidModel::xsave_size(e.eax);
+        }
+    for (kvm_cpuid_entry2& e : entries)
+        if (e.function == 1 && !(supported_entry(entries, 0xD, 0).eax & xfeat::AVX))
+            e.ecx &= ~LEAF1_ECX_AVX;
     const kvm_cpuid_entry2 xsave = supported_entry(entries, 0xD, 0);
     std::erase_if(entries, [&](const kvm_cpuid_entry2& e) {
         return e.function == 0xD && e.index >= 2 && !((xsave.eax >> e.index) & 1);
