@@ -22,21 +22,9 @@
 # Debian's archive when they are missing (as root). About 25 minutes on a
 # loaded 2-core machine, 15 with --quick (the two boots take 6-8 of them).
 set -euo pipefail
-cd "$(dirname "$0")/.."
-build=build
-args=()
-while [ $# -gt 0 ]; do
-    case $1 in
-    --build) build=$2; shift 2 ;;
-    -h | --help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
-    *) args+=("$1"); shift ;;
-    esac
-done
-guest=${VIRIDIAN_GUEST_DIR:-guest}
-# shellcheck source=scripts/packages.sh
-source scripts/packages.sh
-install_packages io-compare.sh qemu-system-x86 gnuplot-nox linux-perf
-for f in "$build/viridian" "$guest/debian.raw"; do
-    [ -e "$f" ] || { echo "io-compare.sh: $f is missing (build, and run sudo scripts/make-debian-disk.sh)" >&2; exit 1; }
-done
-exec python3 bench/io_compare.py "$build" "$guest" ${args[@]+"${args[@]}"}
+# shellcheck source=bench/common.sh
+source "$(dirname "$0")/common.sh"
+bench_start "$@"
+bench_needs "build, and run sudo scripts/make-debian-disk.sh" qemu-system-x86 gnuplot-nox linux-perf -- \
+    "$build/viridian" "$guest/debian.raw"
+bench_run bench/io_compare.py

@@ -18,21 +18,9 @@
 # installs QEMU and cpio from Debian's archive when they are missing (as
 # root). About 5 minutes on a loaded 2-core machine.
 set -euo pipefail
-cd "$(dirname "$0")/.."
-build=build
-args=()
-while [ $# -gt 0 ]; do
-    case $1 in
-    --build) build=$2; shift 2 ;;
-    -h | --help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
-    *) args+=("$1"); shift ;;
-    esac
-done
-guest=${VIRIDIAN_GUEST_DIR:-guest}
-# shellcheck source=scripts/packages.sh
-source scripts/packages.sh
-install_packages net.sh qemu-system-x86 cpio
-for f in "$build/viridian" "$guest/vmlinuz" "$guest/initramfs.cpio.gz" "$guest/kernel-release"; do
-    [ -e "$f" ] || { echo "net.sh: $f is missing (build, and run scripts/fetch-guest.sh)" >&2; exit 1; }
-done
-exec python3 bench/net.py "$build" "$guest" ${args[@]+"${args[@]}"}
+# shellcheck source=bench/common.sh
+source "$(dirname "$0")/common.sh"
+bench_start "$@"
+bench_needs "build, and run scripts/fetch-guest.sh" qemu-system-x86 cpio -- \
+    "$build/viridian" "$guest/vmlinuz" "$guest/initramfs.cpio.gz" "$guest/kernel-release"
+bench_run bench/net.py
