@@ -72,6 +72,17 @@ def host_description():
             'load_start': os.getloadavg()}
 
 
+def load_note(host):
+    """What the plots' stamp says of the machine's load: the 1-minute load
+    average when the run began (os.getloadavg, read from /proc/loadavg), and
+    "quiet" below half the CPUs, else "loaded". The threshold: below it the
+    others' work fits beside the emulator under test, whose vCPU thread needs
+    one CPU of its own (the shared 2-core VM reads about 0.1 quiet and 8-9
+    loaded); the load at the end counts the run itself, so it is not used."""
+    load = host['load_start'][0]
+    return 'load %.1f at the start: %s' % (load, 'quiet' if load < host['cpus'] / 2 else 'loaded')
+
+
 class Perf:
     """perf record -g on the emulator process over one job (--perf)."""
 
@@ -302,7 +313,7 @@ def main():
             results.update(rows)
             remove_tree(run_dir)
         host.setdefault('load_end', os.getloadavg())
-        stamp = '%s, %s, %d CPUs, loaded' % (host['date'][:10], host['cpu'], host['cpus'])
+        stamp = '%s, %s, %d CPUs, %s' % (host['date'][:10], host['cpu'], host['cpus'], load_note(host))
         # The figures are saved before plotting, so that a plot that fails
         # does not take a run's half hour with it (--from-json redraws).
         if args.json:
