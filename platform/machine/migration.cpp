@@ -192,15 +192,25 @@ u64 MigrationSender::running_slice_ns(u64 guest_ran_ns)
     return std::clamp(guest_ran_ns, MIN_RUNNING_SLICE_NS, MAX_RUNNING_SLICE_NS);
 }
 
-bool MigrationSender::step_beside_guest()
+u64 MigrationSender::guest_ran_ns() const
 {
-    const u64 ran = m_last_step_end_ns ? monotonic_ns() - m_last_step_end_ns : 0;
-    const bool done = step(running_slice_ns(ran));
+    return m_last_step_end_ns ? monotonic_ns() - m_last_step_end_ns : 0;
+}
+
+bool MigrationSender::step_beside_guest() { return step(running_slice_ns(guest_ran_ns())); }
+
+bool MigrationSender::step(u64 budget_ns)
+{
+    // Whichever way the slice ends: a slice in an idle wait that left the
+    // old time would make the next one beside the guest count the wait as
+    // the guest's running time, and take the thread for up to
+    // MAX_RUNNING_SLICE_NS after a guest that ran for a moment.
+    const bool done = send_slice(budget_ns);
     m_last_step_end_ns = monotonic_ns();
     return done;
 }
 
-bool MigrationSender::step(u64 budget_ns)
+bool MigrationSender::send_slice(u64 budget_ns)
 {
     if (finished())
         return true;

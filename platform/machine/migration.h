@@ -54,7 +54,8 @@ public:
 
     // Works for about `budget_ns` and returns true once the migration has
     // ended (progress().status says how). After Completed the machine must
-    // not run on: its state is on the target.
+    // not run on: its state is on the target. Every slice, beside the guest
+    // or in its idle waits, records when it ended, for guest_ran_ns().
     bool step(u64 budget_ns);
     // step() for a guest that runs between slices: the slice lasts as long
     // as the guest ran since the previous one (running_slice_ns), so the
@@ -68,6 +69,9 @@ public:
     // guest's timers and the host's commands are not held up for long.
     static constexpr u64 MIN_RUNNING_SLICE_NS = 5'000'000, MAX_RUNNING_SLICE_NS = 50'000'000;
     static u64 running_slice_ns(u64 guest_ran_ns);
+    // How long the guest has had the thread since the last slice ended (0
+    // before the first): what step_beside_guest() sizes its slice from.
+    u64 guest_ran_ns() const;
     // Abandons the stream (a file: its temporary file goes).
     void cancel();
     void fail(const std::string& why);
@@ -75,6 +79,7 @@ public:
     const MigrationProgress& progress() const { return m_progress; }
 
 private:
+    bool send_slice(u64 budget_ns);
     bool next_page(u64& page);
     void end_round();
     void stop_and_copy();
