@@ -45,6 +45,30 @@ begin_guest_test() {
     has() { grep -qE -- "$1" "$work/out"; }
 }
 
+# check_replay SECONDS RECORDING RECORD_OUT RECORD_ERR [ARG...]: replays
+# RECORDING with $viridian (--stats and ARG, no input, at most SECONDS) into
+# $work/replay.out and $work/replay.err, and fails unless the replay exits
+# 0, prints RECORD_OUT (the recorded run's serial output) byte for byte,
+# ends at the instruction count in RECORD_ERR (the recorded run's --stats)
+# and says it replayed to the recording's end (docs/replay.md). Sets
+# replayed, the "instructions: N" line.
+check_replay() {
+    local seconds=$1 recording=$2 record_out=$3 record_err=$4 status recorded
+    shift 4
+    local what="the replay${*:+ ($*)}"
+    timeout "$seconds" "$viridian" --replay "$recording" --stats "$@" >"$work/replay.out" 2>"$work/replay.err" </dev/null
+    status=$?
+    [ "$status" -eq 0 ] || { cat "$work/replay.err"; fail "$what exited $status"; }
+    cmp -s "$record_out" "$work/replay.out" || {
+        diff "$record_out" "$work/replay.out" | head -20
+        fail "$what printed other serial output"
+    }
+    recorded=$(grep '^instructions:' "$record_err")
+    replayed=$(grep '^instructions:' "$work/replay.err")
+    [ -n "$recorded" ] && [ "$replayed" = "$recorded" ] || fail "$what ended at $replayed, the recording at $recorded"
+    grep -q "replayed to the recording's end" "$work/replay.err" || fail "$what did not say it reached the end"
+}
+
 # start_net_helper [NIC_NAME]: the host side of the network tests
 # (net_helper.py, set_link by NIC_NAME) on the loopback, and what they
 # check. Sets port and hostfwd_port; data_sum, upload_sum and www_sum (the

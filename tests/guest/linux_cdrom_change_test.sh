@@ -179,14 +179,6 @@ grep -q "^$a_iso_sum " "$work/record.out" || fail "the recorded guest did not re
 grep -q "^$b_iso_sum " "$work/record.out" || fail "the recorded guest did not read disc B"
 recorded=$(grep '^instructions:' "$work/record.err")
 echo "linux-cdrom-change: recorded the disc change: $(grep -o 'recorded [0-9]* inputs' "$work/record.err"), $recorded"
-timeout 300 "$viridian" --replay "$work/cd.vrr" --stats >"$work/replay.out" 2>"$work/replay.err" </dev/null
-status=$?
-[ "$status" -eq 0 ] || { cat "$work/replay.err"; fail "the replay exited $status"; }
-cmp -s "$work/record.out" "$work/replay.out" || {
-    diff "$work/record.out" "$work/replay.out" | head -20
-    fail "the replay printed other serial output"
-}
-replayed=$(grep '^instructions:' "$work/replay.err")
-[ -n "$recorded" ] && [ "$replayed" = "$recorded" ] || fail "the replay ended at $replayed, the recording at $recorded"
+check_replay 300 "$work/cd.vrr" "$work/record.out" "$work/record.err"
 echo "linux-cdrom-change: the recorded disc change replays identically ($replayed)"
 echo "linux-cdrom-change: ok"

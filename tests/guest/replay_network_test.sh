@@ -37,11 +37,6 @@ has "^$data_sum " || { cat "$work/out"; fail "the recorded guest did not downloa
 grep "recorded" "$work/record.err"
 kill $server
 
-timeout 900 "$viridian" --replay "$work/net.vrr" --stats >"$work/replay.out" 2>"$work/replay.err" </dev/null
-status=$?
-[ "$status" -eq 0 ] || { cat "$work/replay.err"; fail "the replay exited $status"; }
-cmp -s "$work/out" "$work/replay.out" || { diff "$work/out" "$work/replay.out" | head; fail "the replay printed other output"; }
-[ "$(grep '^instructions:' "$work/record.err")" = "$(grep '^instructions:' "$work/replay.err")" ] ||
-    fail "the replay ended at another instruction count"
+check_replay 900 "$work/net.vrr" "$work/out" "$work/record.err"
 grep "replayed" "$work/replay.err"
 echo "replay-network: the download replayed without a network"

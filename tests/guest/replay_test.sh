@@ -68,17 +68,7 @@ recorded=$(grep '^instructions:' "$work/record.err")
 echo "recorded: $recorded, $(stat -c %s "$work/run.vrr") bytes"
 
 for jit in on off; do
-    timeout 1800 "$viridian" --replay "$work/run.vrr" --stats --jit "$jit" >"$work/replay-$jit.out" \
-        2>"$work/replay-$jit.err" </dev/null
-    status=$?
-    [ "$status" -eq 0 ] || { cat "$work/replay-$jit.err"; fail "the replay (JIT $jit) exited $status"; }
-    cmp -s "$work/record.out" "$work/replay-$jit.out" || {
-        diff "$work/record.out" "$work/replay-$jit.out" | head -20
-        fail "the replay (JIT $jit) printed other serial output"
-    }
-    replayed=$(grep '^instructions:' "$work/replay-$jit.err")
-    [ "$replayed" = "$recorded" ] || fail "the replay (JIT $jit) ended at $replayed, the recording at $recorded"
-    grep -q "replayed to the recording's end" "$work/replay-$jit.err" || fail "no replay summary (JIT $jit)"
+    check_replay 1800 "$work/run.vrr" "$work/record.out" "$work/record.err" --jit "$jit"
     echo "replay with the JIT $jit: identical ($replayed)"
 done
 
