@@ -859,9 +859,10 @@ private:
     u64 m_tsc_hz;
 };
 
-// The guest's TSC counts virtual nanoseconds (1 GHz) as on the
-// interpreter where the hardware scales TSCs (KVM_SET_TSC_KHZ); elsewhere it
-// runs at the host's rate, which the machine's timers are then told.
+// The guest's TSC counts virtual nanoseconds (1 GHz), as on the
+// interpreter, where KVM can scale it (KVM_SET_TSC_KHZ); elsewhere it runs
+// at the host's rate, which the machine's timers and the Hyper-V frequency
+// MSR and TSC page are then given.
 u64 set_tsc_rate(std::span<const MadeVcpu> vcpus)
 {
     constexpr unsigned long WANTED_KHZ = 1'000'000;
