@@ -1,0 +1,83 @@
+#include "accel/kvm/kvm_vm.h"
+
+#include "accel/kvm/kvm_abi.h"
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <fcntl.h>
+
+std::string errno_text() { return std::strerror(errno); }
+
+namespace {
+
+// What KVM must offer for this backend (Documentation/virt/kvm/api.rst 8.x).
+struct NeededCapability {
+    int cap;
+    const char* name;
+};
+constexpr NeededCapability NEEDED[] = {
+    {KVM_CAP_USER_MEMORY, "KVM_CAP_USER_MEMORY"},
+    {KVM_CAP_IMMEDIATE_EXIT, "KVM_CAP_IMMEDIATE_EXIT"},
+    {KVM_CAP_X86_USER_SPACE_MSR, "KVM_CAP_X86_USER_SPACE_MSR"},
+    {KVM_CAP_X86_MSR_FILTER, "KVM_CAP_X86_MSR_FILTER"},
+    {KVM_CAP_XSAVE, "KVM_CAP_XSAVE"},
+    {KVM_CAP_XCRS, "KVM_CAP_XCRS"},
+    {KVM_CAP_VCPU_EVENTS, "KVM_CAP_VCPU_EVENTS"},
+    {KVM_CAP_DEBUGREGS, "KVM_CAP_DEBUGREGS"},
+    {KVM_CAP_EXT_CPUID, "KVM_CAP_EXT_CPUID"},
+};
+
+// Where KVM puts the real-mode TSS and identity page table VT-x needs
+// (below the system ROM, inside the PCI hole; the addresses QEMU uses).
+constexpr u64 TSS_ADDRESS = 0xFEFFD000, IDENTITY_MAP_ADDRESS = 0xFEFFC000;
+
+ErrorOr<std::vector<kvm_cpuid_entry2>> supported_cpuid(int kvm)
+{
+    for (u32 n = 64; n <= 1024; n *= 2) {
+        std::vector<u8> buffer(kvm_abi::CPUID2_HEADER + n * sizeof(kvm_cpuid_entry2));
+        std::memcpy(buffer.data(), &n, sizeof n);
+        if (ioctl(kvm, kvm_abi::GET_SUPPORTED_CPUID, buffer.data()) == 0) {
+            u32 count;
+            std::memcpy(&count, buffer.data(), sizeof count);
+            std::vector<kvm_cpuid_entry2> entries(std::min(count, n));
+            std::memcpy(entries.data(), buffer.data() + kvm_abi::CPUID2_HEADER,
+                        entries.size() * sizeof(kvm_cpuid_entry2));
+            return entries;
+        }
+        if (errno != E2BIG)
+            return make_error("--accel kvm: KVM_GET_SUPPORTED_CPUID: " + errno_text());
+    }
+    return make_error("--accel kvm: KVM_GET_SUPPORTED_CPUID: too many entries");
+}
+
+} // namespace
+
+ErrorOr<std::unique_ptr<KvmVm>> open_kvm_vm(const AcceleratorWiring& wiring)
+{
+    Fd kvm(::open("/dev/kvm", O_RDWR | O_CLOEXEC));
+    if (kvm.get() < 0)
+        return make_error("--accel kvm: cannot open /dev/kvm: " + errno_text() +
+                          (errno == ENOENT ? " (no KVM on this host: load kvm_intel or kvm_amd, "
+                                             "or use --accel interp)"
+                                           : ""));
+    if (ioctl(kvm.get(), KVM_GET_API_VERSION, 0) != KVM_API_VERSION)
+        return make_error("--accel kvm: /dev/kvm speaks another API version than 12");
+    for (const NeededCapability& need : NEEDED)
+        if (ioctl(kvm.get(), KVM_CHECK_EXTENSION, need.cap) <= 0)
+            return make_error(std::string("--accel kvm: this host's KVM lacks ") + need.name);
+    const int run_size = ioctl(kvm.get(), KVM_GET_VCPU_MMAP_SIZE, 0);
+    if (run_size <= 0)
+        return make_error("--accel kvm: KVM_GET_VCPU_MMAP_SIZE: " + errno_text());
+    std::vector<kvm_cpuid_entry2> cpuid = TRY(supported_cpuid(kvm.get()));
+    Fd vm(ioctl(kvm.get(), KVM_CREATE_VM, 0));
+    if (vm.get() < 0)
+        return make_error("--accel kvm: KVM_CREATE_VM: " + errno_text());
+    // VT-x needs both for real mode; SVM ignores them.
+    if (ioctl(vm.get(), KVM_SET_TSS_ADDR, TSS_ADDRESS) < 0)
+        return make_error("--accel kvm: KVM_SET_TSS_ADDR: " + errno_text());
+    u64 identity_map = IDENTITY_MAP_ADDRESS;
+    (void)ioctl(vm.get(), KVM_SET_IDENTITY_MAP_ADDR, &identity_map);
+    return std::make_unique<KvmVm>(wiring, std::move(kvm), std::move(vm), static_cast<size_t>(run_size),
+                                   std::move(cpuid));
+}

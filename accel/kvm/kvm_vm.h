@@ -1,0 +1,156 @@
+// The VM half of the KVM backend (docs/kvm.md): the /dev/kvm and VM file
+// descriptors, the memory slots on the machine's RAM and the MSR filter
+// that every vCPU shares. kvm_vcpu.cpp runs the vCPUs, kvm_backend.cpp
+// makes both behind the Accelerator interface.
+#pragma once
+
+#include "accel/vcpu_backend.h"
+#include "mmu/base/error_or.h"
+
+#include <linux/kvm.h>
+
+#include <cstdio>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+// A file descriptor that closes itself.
+class Fd {
+public:
+    Fd() = default;
+    explicit Fd(int fd) : m_fd(fd) {}
+    Fd(Fd&& other) noexcept : m_fd(std::exchange(other.m_fd, -1)) {}
+    Fd& operator=(Fd&& other) noexcept
+    {
+        std::swap(m_fd, other.m_fd);
+        return *this;
+    }
+    ~Fd()
+    {
+        if (m_fd >= 0)
+            ::close(m_fd);
+    }
+    int get() const { return m_fd; }
+
+private:
+    int m_fd = -1;
+};
+
+// strerror(errno), for the one-line messages.
+std::string errno_text();
+
+// The legacy VGA and ROM window: not RAM to the guest (PhysicalMemory).
+constexpr u64 KVM_LEGACY_HOLE_START = 0xA0000, KVM_LEGACY_HOLE_END = 0x100000;
+
+// The VM and what its vCPUs share.
+class KvmVm {
+public:
+    KvmVm(const AcceleratorWiring& wiring, Fd kvm, Fd vm, size_t run_size,
+          std::vector<kvm_cpuid_entry2> supported)
+        : wiring(wiring), kvm(std::move(kvm)), vm(std::move(vm)), run_size(run_size),
+          supported_cpuid(std::move(supported))
+    {
+    }
+
+    // Memory slots and the MSR filter, made when the first vCPU first runs:
+    // by then the machine has claimed every MSR its devices serve.
+    bool prepare()
+    {
+        if (m_prepared)
+            return true;
+        m_prepared = true;
+        return map_ram() && filter_device_msrs();
+    }
+
+    AcceleratorWiring wiring;
+    Fd kvm, vm;
+    size_t run_size;
+    std::vector<kvm_cpuid_entry2> supported_cpuid;
+
+private:
+    bool add_slot(u64 base, u64 size, u8* host)
+    {
+        if (size == 0)
+            return true;
+        kvm_userspace_memory_region region{};
+        region.slot = m_next_slot++;
+        region.guest_phys_addr = base;
+        region.memory_size = size;
+        region.userspace_addr = reinterpret_cast<u64>(host);
+        if (ioctl(vm.get(), KVM_SET_USER_MEMORY_REGION, &region) < 0) {
+            std::fprintf(stderr, "viridian: KVM_SET_USER_MEMORY_REGION: %s\n", errno_text().c_str());
+            return false;
+        }
+        return true;
+    }
+
+    bool map_ram()
+    {
+        // Guest RAM is the machine's own host memory: devices and KVM see
+        // the same bytes. The legacy hole stays out (it exits as MMIO to the
+        // ROM and shadow-RAM model, like every other non-RAM address).
+        for (const PhysicalMemory::RamRange& range : wiring.memory.ram_ranges()) {
+            const u64 end = range.base + range.size;
+            if (range.base < KVM_LEGACY_HOLE_START && end > KVM_LEGACY_HOLE_END) {
+                if (!add_slot(range.base, KVM_LEGACY_HOLE_START - range.base, range.host) ||
+                    !add_slot(KVM_LEGACY_HOLE_END, end - KVM_LEGACY_HOLE_END,
+                              range.host + (KVM_LEGACY_HOLE_END - range.base)))
+                    return false;
+            } else if (!add_slot(range.base, range.size, range.host)) {
+                return false;
+            }
+        }
+        return true;
+    }
+
+    bool filter_device_msrs()
+    {
+        // Every MSR a device claims on the MSR bus (the LAPIC's APIC base
+        // and TSC deadline, the Hyper-V synthetic MSRs) leaves KVM and
+        // reaches that device; KVM keeps the architectural rest. The x2APIC
+        // range cannot be filtered (KVM ignores it in a filter): without an
+        // in-kernel LAPIC, KVM refuses those accesses, and a refused access
+        // (INVAL) comes out too, as does one to an MSR KVM does not know.
+        // Whatever no device claims then faults (#GP) here.
+        kvm_enable_cap cap{};
+        cap.cap = KVM_CAP_X86_USER_SPACE_MSR;
+        cap.args[0] = KVM_MSR_EXIT_REASON_FILTER | KVM_MSR_EXIT_REASON_UNKNOWN | KVM_MSR_EXIT_REASON_INVAL;
+        if (ioctl(vm.get(), KVM_ENABLE_CAP, &cap) < 0) {
+            std::fprintf(stderr, "viridian: KVM_CAP_X86_USER_SPACE_MSR: %s\n", errno_text().c_str());
+            return false;
+        }
+        const std::vector<MsrBus::Claim> claims = wiring.msrs.claims();
+        if (claims.size() > KVM_MSR_FILTER_MAX_RANGES) {
+            std::fprintf(stderr, "viridian: KVM takes %d MSR ranges, the devices claim %zu\n",
+                         KVM_MSR_FILTER_MAX_RANGES, claims.size());
+            return false;
+        }
+        kvm_msr_filter filter{};
+        filter.flags = KVM_MSR_FILTER_DEFAULT_ALLOW;
+        std::vector<std::vector<u8>> bitmaps; // all zero: every access denied to KVM
+        for (size_t i = 0; i < claims.size(); ++i) {
+            bitmaps.emplace_back((claims[i].count + 7) / 8, 0);
+            filter.ranges[i].flags = KVM_MSR_FILTER_READ | KVM_MSR_FILTER_WRITE;
+            filter.ranges[i].nmsrs = claims[i].count;
+            filter.ranges[i].base = claims[i].first;
+            filter.ranges[i].bitmap = bitmaps.back().data();
+        }
+        if (ioctl(vm.get(), KVM_X86_SET_MSR_FILTER, &filter) < 0) {
+            std::fprintf(stderr, "viridian: KVM_X86_SET_MSR_FILTER: %s\n", errno_text().c_str());
+            return false;
+        }
+        return true;
+    }
+
+    bool m_prepared = false;
+    u32 m_next_slot = 0;
+};
+
+// Opens /dev/kvm, checks that it offers what the backend needs, and makes
+// the VM; an error is one line for the user (no /dev/kvm, no permission, a
+// KVM without a needed capability).
+ErrorOr<std::unique_ptr<KvmVm>> open_kvm_vm(const AcceleratorWiring& wiring);
