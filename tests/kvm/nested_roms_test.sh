@@ -9,8 +9,8 @@
 # kvm runs each ROM with `--accel kvm`; interp without --accel (viridian's
 # interpreter inside the nested guest: the same harness with no KVM backend,
 # and the numbers to compare with). CPUS is the ROM's --cpus (1 or more),
-# CMDLINE its --append ("" for none). Exits 77 (skipped) when viridian has
-# no --accel option yet (issue 17), or QEMU or the guest is missing.
+# CMDLINE its --append ("" for none). Exits 77 (skipped) when QEMU or the
+# guest is missing.
 # ROM_TIMEOUT (seconds, default 60) bounds each ROM inside the guest.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
