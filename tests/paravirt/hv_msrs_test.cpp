@@ -29,6 +29,19 @@ TEST_CASE("The hypercall page holds VMMCALL for an SVM-style backend")
     CHECK(h.peek<u32>(HvHarness::HYPERCALL_PAGE) == 0xC3D9010F);
 }
 
+TEST_CASE("The hypercall page holds OUT imm8, AL for a backend that sees port writes only (KVM)")
+{
+    HvConfig c;
+    c.hypercall_instruction = HypercallInstruction::PortOut;
+    c.hypercall_port = 0xEF;
+    HvHarness h(c);
+    h.enable_hypercalls();
+    CHECK(h.peek<u8>(HvHarness::HYPERCALL_PAGE) == 0xE6);
+    CHECK(h.peek<u8>(HvHarness::HYPERCALL_PAGE + 1) == 0xEF);
+    CHECK(h.peek<u8>(HvHarness::HYPERCALL_PAGE + 2) == 0xC3); // RET
+    CHECK(h.peek<u8>(HvHarness::HYPERCALL_PAGE + 3) == 0xCC);
+}
+
 TEST_CASE("Clearing the guest OS ID disables the hypercall page")
 {
     HvHarness h;
