@@ -115,6 +115,12 @@ public:
     // nanoseconds (1 GHz); a hardware backend's runs at the host's rate
     // unless the hardware can scale it.
     virtual u64 tsc_hz() const { return 1'000'000'000; }
+    // Where the machine's clock reads host time (nanoseconds) when it runs
+    // in host time; empty for CLOCK_MONOTONIC. A hardware backend whose
+    // guest TSC is the host's own counts time by that TSC, so the guest's
+    // TSC, its reference TSC page and the partition's reference counter can
+    // never drift apart.
+    virtual std::function<u64()> host_time_ns() const { return {}; }
     // The port of the hypercall gate, for a backend that cannot see
     // VMCALL/VMMCALL: the Hyper-V hypercall page then calls with OUT imm8,
     // AL to this port, which the backend turns into the hypercall hook.

@@ -3,6 +3,7 @@
 #include "accel/kvm/kvm_vcpu.h"
 
 #include <span>
+#include <x86intrin.h>
 #include <sys/mman.h>
 
 namespace {
@@ -39,6 +40,11 @@ public:
     }
     const char* name() const override { return "kvm"; }
     u64 tsc_hz() const override { return m_tsc_hz; }
+    std::function<u64()> host_time_ns() const override
+    {
+        // The host TSC in nanoseconds at the rate the guest is told.
+        return [hz = m_tsc_hz] { return static_cast<u64>(static_cast<unsigned __int128>(__rdtsc()) * 1'000'000'000 / hz); };
+    }
     std::optional<u8> hypercall_port() const override { return KVM_HYPERCALL_PORT; }
     // The vCPUs were made with the VM (where a failure is an error the
     // user sees); each is handed out once.
@@ -56,20 +62,21 @@ private:
     u64 m_tsc_hz;
 };
 
-// The guest's TSC counts virtual nanoseconds (1 GHz), as on the
-// interpreter, where KVM can scale it (KVM_SET_TSC_KHZ); elsewhere it runs
-// at the host's rate, which the machine's timers and the Hyper-V frequency
-// MSR and TSC page are then given.
-u64 set_tsc_rate(std::span<const MadeVcpu> vcpus)
+// The guest's TSC runs at the host's rate, as under QEMU without a
+// tsc-frequency: KVM cannot be trusted to scale it (a nested SVM under QEMU
+// TCG accepts KVM_SET_TSC_KHZ and ignores the ratio, and the guest's clock
+// then ran twice as fast as the partition's timers). The rate is what the
+// Hyper-V frequency MSR, the reference TSC page and the LAPIC's
+// TSC-deadline timer are given.
+ErrorOr<u64> host_tsc_hz(const MadeVcpu& vcpu)
 {
-    constexpr unsigned long WANTED_KHZ = 1'000'000;
-    bool scaled = true;
-    for (const MadeVcpu& vcpu : vcpus)
-        scaled = scaled && ioctl(vcpu.fd.get(), KVM_SET_TSC_KHZ, WANTED_KHZ) == 0;
-    if (scaled)
-        return WANTED_KHZ * 1000;
-    const int khz = ioctl(vcpus[0].fd.get(), KVM_GET_TSC_KHZ, 0);
-    return khz > 0 ? static_cast<u64>(khz) * 1000 : WANTED_KHZ * 1000;
+    const int khz = ioctl(vcpu.fd.get(), KVM_GET_TSC_KHZ, 0);
+    if (khz <= 0)
+        return make_error("--accel kvm: KVM_GET_TSC_KHZ: the host's TSC rate is unknown");
+    const u64 hz = static_cast<u64>(khz) * 1000;
+    if (hz <= 10'000'000) // the reference TSC page's scale needs more than 10 MHz
+        return make_error("--accel kvm: the host's TSC runs at " + std::to_string(khz) + " kHz, too slow for the reference TSC page");
+    return hz;
 }
 
 } // namespace
@@ -87,8 +94,13 @@ ErrorOr<std::unique_ptr<Accelerator>> make_kvm_accelerator(const AcceleratorWiri
         }
         vcpus.push_back(std::move(made.value()));
     }
-    const u64 tsc_hz = set_tsc_rate(vcpus);
+    ErrorOr<u64> tsc_hz = vcpus.empty() ? ErrorOr<u64>(make_error("--accel kvm: no vCPUs")) : host_tsc_hz(vcpus[0]);
+    if (tsc_hz.is_error()) {
+        for (MadeVcpu& done : vcpus)
+            munmap(done.run, shared->run_size);
+        return tsc_hz.error();
+    }
     return std::unique_ptr<Accelerator>(
-        std::make_unique<KvmAccelerator>(std::move(shared), std::move(vcpus), tsc_hz));
+        std::make_unique<KvmAccelerator>(std::move(shared), std::move(vcpus), tsc_hz.value()));
 }
 

@@ -16,6 +16,7 @@
 #include <pthread.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
+#include <x86intrin.h>
 
 namespace {
 
@@ -129,6 +130,7 @@ private:
     bool push_state();
     bool get_msrs(std::span<const u32> indices, std::span<u64> values);
     bool set_msrs(std::span<const u32> indices, std::span<const u64> values);
+    void set_guest_tsc(u64 offset_from_partition);
     bool arm_kick_timer(u64 ns);
     void drain_kicks();
     bool guest_if() const;
@@ -156,9 +158,10 @@ private:
     bool m_cache_valid = false, m_cache_dirty = false;
     bool m_cpuid_set = false;
     bool m_flush_pending = false;
-    // A TSC to give KVM (a restored snapshot's). Otherwise KVM keeps the
-    // TSCs it started in step at vCPU creation: INIT and SIPI leave them.
-    bool m_tsc_pending = false;
+    // The TSC is given to KVM at the first run (the partition's TSC, which
+    // KVM's own count from vCPU creation lags) and after a restore (the
+    // snapshot's); otherwise KVM keeps it: INIT and SIPI leave it.
+    bool m_tsc_pending = true;
     bool m_halted = false; // HLT left to userspace: KVM has no halted state without its own LAPIC
     u64 m_cr8 = 0;         // the TPR KVM gets and gives in kvm_run (no in-kernel LAPIC)
 
@@ -251,6 +254,25 @@ void KvmVcpu::pull_state()
     m_cache_valid = true;
 }
 
+void KvmVcpu::set_guest_tsc(u64 offset_from_partition)
+{
+    // The guest's TSC is the partition's (tsc_now(), the machine's clock at
+    // the TSC rate) plus this vCPU's offset. Where the clock counts host
+    // TSC ticks (host_time_ns), KVM's offset from the host TSC is exact
+    // with KVM_VCPU_TSC_OFFSET (Linux 5.16); KVM_SET_MSRS would land the
+    // value a system call late, and the guest's reference TSC page would
+    // then lag the reference counter and its timers fire early.
+    const u64 target = tsc_now() + offset_from_partition;
+    u64 host_offset = target - __rdtsc();
+    kvm_device_attr attr{};
+    attr.group = KVM_VCPU_TSC_CTRL;
+    attr.attr = KVM_VCPU_TSC_OFFSET;
+    attr.addr = reinterpret_cast<u64>(&host_offset);
+    if (ioctl(m_fd.get(), KVM_SET_DEVICE_ATTR, &attr) == 0)
+        return;
+    (void)set_msrs(std::span<const u32>(&MSR_IA32_TSC, 1), std::span<const u64>(&target, 1));
+}
+
 bool KvmVcpu::push_state()
 {
     // SREGS first: the mode (CR0, CR4, EFER) decides how KVM takes the
@@ -271,7 +293,6 @@ bool KvmVcpu::push_state()
     kvm_vcpu_events events;
     to_kvm_events(s, events);
     const std::vector<u64> values = to_kvm_msr_values(s, m_vm.wiring.cpuid.vendor());
-    const u64 tsc = tsc_now() + s.msr.tsc_offset;
     bool ok = vcpu_ioctl(KVM_SET_SREGS, &sregs, "KVM_SET_SREGS") &&
               vcpu_ioctl(KVM_SET_REGS, &regs, "KVM_SET_REGS") &&
               vcpu_ioctl(KVM_SET_XCRS, &xcrs, "KVM_SET_XCRS") &&
@@ -283,7 +304,7 @@ bool KvmVcpu::push_state()
         ok = false;
     }
     if (ok && m_tsc_pending)
-        (void)set_msrs(std::span<const u32>(&MSR_IA32_TSC, 1), std::span<const u64>(&tsc, 1));
+        set_guest_tsc(s.msr.tsc_offset);
     m_tsc_pending = false;
     m_cache_dirty = false;
     // What KVM said at the last exit no longer holds: whether an

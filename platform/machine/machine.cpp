@@ -30,6 +30,9 @@ Machine::Machine(const MachineConfig& config)
         m_ports.map(DebugConsole::DEFAULT_BASE, DebugConsole::PORT_COUNT, m_debugcon.get());
     }
     m_accel = make_accelerator();
+    if (std::function<u64()> host_time = m_accel->host_time_ns();
+        host_time && m_clock.mode() == VirtualClock::Mode::Host)
+        m_clock.set_host_time_source(std::move(host_time));
     m_commands = config.commands ? config.commands
                                  : (config.drives.empty() && !config.nic ? nullptr : m_own_commands.get());
     create_vcpus();
@@ -482,8 +485,8 @@ void Machine::connect_vcpu(unsigned index)
     Vcpu& vcpu = *m_vcpus[index];
     VcpuBackend& backend = *vcpu.backend;
     LocalApic& lapic = m_board->lapic(index);
-    // The TSC runs at 1 GHz of virtual time on every vCPU (on KVM where the
-    // hardware scales it); the LAPIC's TSC-deadline timer must read exactly
+    // The TSC runs at 1 GHz of virtual time on the interpreter, at the
+    // host's rate on KVM; the LAPIC's TSC-deadline timer must read exactly
     // what RDTSC returns.
     const u64 tsc_hz = m_accel->tsc_hz();
     if (tsc_hz == 1'000'000'000)

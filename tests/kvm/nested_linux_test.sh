@@ -33,12 +33,25 @@ printf 'pattern-from-the-host' | dd of=disk.raw bs=1M seek=1 conv=notrunc 2>/dev
 guest_cmd="echo kvm-linux: vmbus devices \$(ls /sys/bus/vmbus/devices | wc -l);"
 guest_cmd="$guest_cmd echo kvm-linux: read \$(dd if=/dev/sda bs=1M skip=1 count=1 2>/dev/null | head -c 21);"
 guest_cmd="$guest_cmd printf written-by-the-guest | dd of=/dev/sda bs=1M seek=2 conv=fsync 2>/dev/null;"
-guest_cmd="$guest_cmd grep -E 'HYP|HVS' /proc/interrupts"
-$VIRIDIAN --accel kvm --memory 256M --kernel vmlinuz --initrd initramfs.cpio.gz \
+guest_cmd="$guest_cmd grep -E 'HYP|HVS' /proc/interrupts;"
+guest_cmd="$guest_cmd set -- \$(cat /proc/uptime); echo kvm-linux: clock \$1; sleep 5;"
+guest_cmd="$guest_cmd set -- \$(cat /proc/uptime); echo kvm-linux: clock \$1"
+# Its own time limit, under the nested run's, so that a hang still shows
+# what the inner guest printed. The guest's clock lines get this guest's
+# uptime beside theirs as they arrive.
+{
+timeout -s TERM 360 $VIRIDIAN --accel kvm --memory 256M --kernel vmlinuz --initrd initramfs.cpio.gz \
     --drive file=disk.raw,format=raw,if=scsi \
     --append "console=ttyS0 panic=-1 quiet viridian.modules=hv_vmbus,hv_storvsc,sd_mod viridian.run=\"$guest_cmd\"" \
-    >l2.log 2>&1
-status=$?
+    2>&1
+echo $? >status
+} | while IFS= read -r line; do
+    case "$line" in
+    "kvm-linux: clock "*) echo "$(printf '%s' "$line" | tr -d '\r') host $(cut -d' ' -f1 /proc/uptime)" ;;
+    *) printf '%s\n' "$line" ;;
+    esac
+done >l2.log
+status=$(cat status)
 # The inner guest's console, marked: its own "viridian-guest:" lines must
 # not be taken for the nested guest's.
 sed 's/^/l2| /' l2.log
@@ -70,5 +83,21 @@ check "VMBus interrupts arrive through the SynIC" '^l2\\| *HYP: *[1-9]'
 check "the guest's command ends with status 0" '^l2\\| viridian-guest: exit status 0'
 check "viridian powers off with status 0" '^kvm-linux: viridian exit status 0$'
 check "the guest's write reaches the image" '^kvm-linux: image holds written-by-the-guest$'
+# The guest's clock keeps the host's time: its `sleep 5` lasts as long on
+# the nested guest's clock, within a fifth and half a second. (When KVM's
+# TSC and the partition's reference time disagreed, the guest's clock ran
+# twice as fast in one build and crawled in another.)
+clock=$(sed -n 's/^l2| kvm-linux: clock \([0-9.]*\) host \([0-9.]*\)$/\1 \2/p' "$work/out" | tr '\n' ' ')
+if awk -v c="$clock" 'BEGIN {
+        if (split(c, t, " ") != 4) exit 1
+        guest = t[3] - t[1]; host = t[4] - t[2]
+        printf "guest %.2f s, host %.2f s\n", guest, host
+        exit !(guest >= 4.9 && host <= guest * 1.2 + 0.5 && host >= guest * 0.8 - 0.5)
+    }'; then
+    echo "ok - the guest's clock keeps the host's time"
+else
+    echo "not ok - the guest's clock keeps the host's time (clock lines: '$clock')"
+    failures=$((failures + 1))
+fi
 echo "$failures failure(s)"
 [ "$failures" -eq 0 ]
