@@ -44,6 +44,22 @@ enum class HypercallOutcome : u8 {
     InvalidOpcode, // no hypercall interface for this caller: #UD
 };
 
+// Why a hardware-assisted vCPU came back to viridian (--stats, docs/kvm.md):
+// the cost the interpreter does not have. All zero on the interpreter.
+struct VcpuExitCounts {
+    u64 io = 0, mmio = 0, msr = 0, halt = 0;
+    u64 interrupt_window = 0; // the guest became able to take a pending interrupt
+    u64 kick = 0;             // the slice's timer or a stop request ended KVM_RUN
+    u64 other = 0;            // shutdown, entry failures, errors (a hypercall is an io exit: the gate port)
+    u64 total() const { return io + mmio + msr + halt + interrupt_window + kick + other; }
+    VcpuExitCounts& operator+=(const VcpuExitCounts& b)
+    {
+        io += b.io, mmio += b.mmio, msr += b.msr, halt += b.halt;
+        interrupt_window += b.interrupt_window, kick += b.kick, other += b.other;
+        return *this;
+    }
+};
+
 class VcpuBackend {
 public:
     // The guest's registers before each instruction (--trace).
@@ -64,6 +80,7 @@ public:
     virtual u64 units() const = 0;
     // External (controller) interrupts the vCPU has taken (--stats).
     virtual u64 external_interrupts() const = 0;
+    virtual VcpuExitCounts exit_counts() const { return {}; }
     // The fault that caused the last TripleFault exit.
     virtual const Fault& last_fault() const = 0;
 

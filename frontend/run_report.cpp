@@ -132,6 +132,16 @@ void print_stats(std::FILE* out, u64 retired, const MachineStats& stats)
                  stats.heartbeat.c_str(), static_cast<unsigned long long>(stats.heartbeats_answered),
                  static_cast<unsigned long long>(stats.heartbeats_missed),
                  static_cast<unsigned long long>(stats.time_sync_messages));
+    std::fprintf(out, "msr accesses: %llu\n", static_cast<unsigned long long>(stats.msr_accesses));
+    const VcpuExitCounts& e = stats.exits;
+    if (e.total() != 0)
+        std::fprintf(out,
+                     "exits: %llu (io %llu, mmio %llu, msr %llu, hlt %llu, interrupt window %llu, "
+                     "kick %llu, other %llu)\n",
+                     static_cast<unsigned long long>(e.total()), static_cast<unsigned long long>(e.io),
+                     static_cast<unsigned long long>(e.mmio), static_cast<unsigned long long>(e.msr),
+                     static_cast<unsigned long long>(e.halt), static_cast<unsigned long long>(e.interrupt_window),
+                     static_cast<unsigned long long>(e.kick), static_cast<unsigned long long>(e.other));
     std::fflush(out);
 }
 
@@ -142,5 +152,6 @@ MachineStats operator+(const MachineStats& a, const MachineStats& b)
             a.vmbus_signals_out + b.vmbus_signals_out,
             // The state is the later machine's (the one running after a reboot).
             b.heartbeat, a.heartbeats_answered + b.heartbeats_answered,
-            a.heartbeats_missed + b.heartbeats_missed, a.time_sync_messages + b.time_sync_messages};
+            a.heartbeats_missed + b.heartbeats_missed, a.time_sync_messages + b.time_sync_messages,
+            a.msr_accesses + b.msr_accesses, VcpuExitCounts(a.exits) += b.exits};
 }

@@ -74,6 +74,7 @@ public:
     u64 retired() const override { return m_units; }
     u64 units() const override { return m_units; }
     u64 external_interrupts() const override { return m_external_interrupts; }
+    VcpuExitCounts exit_counts() const override { return m_exits; }
     const Fault& last_fault() const override { return m_fault; }
 
     void reset() override { set_state(power_on_state(m_index)); }
@@ -167,6 +168,7 @@ private:
 
     u64 m_units = 0;
     u64 m_external_interrupts = 0;
+    VcpuExitCounts m_exits;
     Fault m_fault;
     std::atomic<bool> m_stop{false};
     std::atomic<pid_t> m_running_tid{0};
@@ -586,27 +588,38 @@ VcpuExit KvmVcpu::run(u64 budget)
             result = fail(("KVM_RUN failed: " + errno_text()).c_str());
             break;
         }
+        if (ret < 0)
+            ++m_exits.kick;
         if (ret == 0) {
             switch (m_run->exit_reason) {
             case KVM_EXIT_IO:
+                ++m_exits.io;
                 handle_io();
                 break;
             case KVM_EXIT_MMIO:
+                ++m_exits.mmio;
                 handle_mmio();
                 break;
             case KVM_EXIT_X86_RDMSR:
+                ++m_exits.msr;
                 handle_msr(false);
                 break;
             case KVM_EXIT_X86_WRMSR:
+                ++m_exits.msr;
                 handle_msr(true);
                 break;
             case KVM_EXIT_HLT:
+                ++m_exits.halt;
                 m_halted = true;
                 break;
             case KVM_EXIT_IRQ_WINDOW_OPEN:
+                ++m_exits.interrupt_window;
+                break;
             case KVM_EXIT_INTR:
+                ++m_exits.kick;
                 break;
             case KVM_EXIT_SHUTDOWN:
+                ++m_exits.other;
                 // A triple fault: KVM does not say which fault it was.
                 m_fault = Fault{};
                 m_fault.vector = VEC_DF;

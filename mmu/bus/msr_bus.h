@@ -34,6 +34,7 @@ public:
     }
     std::optional<u64> read(unsigned vcpu, u32 index) const
     {
+        ++m_accesses;
         for (const Range& r : m_ranges)
             if (index - r.first < r.count)
                 return r.reader(vcpu, index);
@@ -41,11 +42,15 @@ public:
     }
     bool write(unsigned vcpu, u32 index, u64 value) const
     {
+        ++m_accesses;
         for (const Range& r : m_ranges)
             if (index - r.first < r.count)
                 return r.writer(vcpu, index, value);
         return false;
     }
+
+    // Reads and writes that reached the bus (--stats), claimed or not.
+    u64 accesses() const { return m_accesses; }
 
     // The claimed index ranges, in claim order: a hardware backend tells its
     // hypervisor to leave these MSRs to the devices here.
@@ -67,4 +72,5 @@ private:
         Writer writer;
     };
     std::vector<Range> m_ranges;
+    mutable u64 m_accesses = 0; // a statistic, not the bus's state
 };

@@ -304,9 +304,14 @@ u64 Machine::retired() const
 
 MachineStats Machine::stats() const
 {
-    MachineStats stats{m_ports.accesses(), m_memory.mmio_accesses(), 0};
-    for (const auto& vcpu : m_vcpus)
+    MachineStats stats;
+    stats.port_accesses = m_ports.accesses();
+    stats.mmio_accesses = m_memory.mmio_accesses();
+    stats.msr_accesses = m_msrs.accesses();
+    for (const auto& vcpu : m_vcpus) {
         stats.interrupts += vcpu->backend->external_interrupts();
+        stats.exits += vcpu->backend->exit_counts();
+    }
     if (m_vmbus) {
         const VmbusServer::Counters& c = m_vmbus->counters();
         stats.vmbus_messages = c.messages_in + c.messages_out;

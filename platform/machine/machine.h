@@ -150,6 +150,8 @@ struct MachineStats {
     u64 heartbeats_answered = 0;
     u64 heartbeats_missed = 0;
     u64 time_sync_messages = 0;
+    u64 msr_accesses = 0; // to the devices' MSRs (the LAPIC's, the synthetic ones)
+    VcpuExitCounts exits; // a hardware backend's exits to viridian
 };
 
 // One integration service as QMP x-query-integration-services shows it.

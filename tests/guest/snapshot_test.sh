@@ -48,7 +48,7 @@ for cpus in 1 2; do
     # process's, not machine state (a restored run counts from zero): only
     # `instructions:` is compared.
     for run in full first second; do
-        grep -Ev '^(port accesses|mmio accesses|interrupts|vmbus [a-z ]+|heartbeats? ?[a-z]*|time sync messages):' \
+        grep -Ev '^(port accesses|mmio accesses|msr accesses|interrupts|vmbus [a-z ]+|heartbeats? ?[a-z]*|time sync messages):' \
             "$work/$run$cpus.txt" >"$work/$run$cpus.cmp"
         mv "$work/$run$cpus.cmp" "$work/$run$cpus.txt"
     done
