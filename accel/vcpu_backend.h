@@ -138,6 +138,15 @@ public:
     // TSC, its reference TSC page and the partition's reference counter can
     // never drift apart.
     virtual std::function<u64()> host_time_ns() const { return {}; }
+    // The run loop's round, and each vCPU's turn in a round when there
+    // are several, in the units run() counts; empty for the machine's own
+    // (Machine::QUANTUM, VCPU_SLICE: instructions). A hardware backend
+    // counts nanoseconds, where those would end KVM_RUN with a kick every
+    // 20-100 us.
+    struct RunSlices {
+        u64 round, vcpu_turn;
+    };
+    virtual std::optional<RunSlices> run_slices() const { return std::nullopt; }
     // The port of the hypercall gate, for a backend that cannot see
     // VMCALL/VMMCALL: the Hyper-V hypercall page then calls with OUT imm8,
     // AL to this port, which the backend turns into the hypercall hook.

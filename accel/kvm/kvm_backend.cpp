@@ -46,6 +46,10 @@ public:
         return [hz = m_tsc_hz] { return static_cast<u64>(static_cast<unsigned __int128>(__rdtsc()) * 1'000'000'000 / hz); };
     }
     std::optional<u8> hypercall_port() const override { return KVM_HYPERCALL_PORT; }
+    // 2 ms rounds: host input is still looked at promptly, and timers end
+    // a slice at their deadline anyway. 0.5 ms turns: while the vCPUs take
+    // turns on one thread, an IPI to one waits at most that long.
+    std::optional<RunSlices> run_slices() const override { return RunSlices{2'000'000, 500'000}; }
     // The vCPUs were made with the VM (where a failure is an error the
     // user sees); each is handed out once.
     std::unique_ptr<VcpuBackend> create_vcpu(unsigned index) override

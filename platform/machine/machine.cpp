@@ -33,6 +33,8 @@ Machine::Machine(const MachineConfig& config)
     if (std::function<u64()> host_time = m_accel->host_time_ns();
         host_time && m_clock.mode() == VirtualClock::Mode::Host)
         m_clock.set_host_time_source(std::move(host_time));
+    if (std::optional<Accelerator::RunSlices> slices = m_accel->run_slices())
+        m_slices = *slices;
     m_commands = config.commands ? config.commands
                                  : (config.drives.empty() && !config.nic ? nullptr : m_own_commands.get());
     create_vcpus();
@@ -673,7 +675,7 @@ std::optional<RunOutcome> Machine::begin_round(const HostPoll& poll, std::option
 {
     if (m_resume_pending && !resume_from_suspend())
         return RunOutcome::of(RunOutcome::Kind::Reset);
-    u64 budget = QUANTUM;
+    u64 budget = m_slices.round;
     if (max_instructions) {
         const u64 done = retired() - start;
         if (done >= *max_instructions)
@@ -692,18 +694,19 @@ std::optional<RunOutcome> Machine::begin_round(const HostPoll& poll, std::option
         return wait_while_paused(poll);
     m_round = Round{};
     m_round.active = true;
-    m_round.slice = m_vcpus.size() == 1 ? budget : std::min(budget, VCPU_SLICE);
+    m_round.slice = m_vcpus.size() == 1 ? budget : std::min(budget, m_slices.vcpu_turn);
     return std::nullopt;
 }
 
 std::optional<RunOutcome> Machine::poll_host(const HostPoll& poll)
 {
-    // Polling costs a system call: once per QUANTUM instructions is prompt
-    // enough for typed input, and PAUSE-ended slices do not multiply it.
+    // Polling costs a system call: once a round (QUANTUM instructions) is
+    // prompt enough for typed input, and PAUSE-ended slices do not
+    // multiply it.
     const u64 now = retired();
     if ((!poll && !m_commands && !m_input_log) || now < m_next_host_poll)
         return std::nullopt;
-    m_next_host_poll = now + QUANTUM;
+    m_next_host_poll = now + m_slices.round;
     // Record or replay: this point's inputs come (replaying) before the
     // host's commands, which then bring none.
     if (m_input_log)

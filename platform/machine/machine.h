@@ -518,6 +518,7 @@ private:
     unsigned m_running = 0; // the vCPU whose slice is running
     bool m_paused = false;
     u64 m_next_host_poll = 0;
+    Accelerator::RunSlices m_slices{QUANTUM, VCPU_SLICE}; // the backend's, where it has its own
     // Where disk completions are posted in host mode: the host's queue, or
     // the machine's own when it has none (tests). Shared, because the
     // network backend's receiver may be called after this machine ended.
