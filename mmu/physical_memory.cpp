@@ -135,7 +135,7 @@ void PhysicalMemory::set_shadow(GuestPhys base, u64 size, bool read_ram, bool wr
     // What a CPU decoded or cached a host pointer for may now read from
     // elsewhere.
     note_write(base, size);
-    ++m_layout_generation;
+    layout_changed();
 }
 
 bool PhysicalMemory::overlaps_mmio(GuestPhys addr, u64 len) const
@@ -196,7 +196,7 @@ bool PhysicalMemory::try_map_mmio(GuestPhys base, u64 size, IoDevice* device)
     note_write(base, size);
     m_mmio.push_back({base, size, device});
     update_plain_ram_end();
-    ++m_layout_generation;
+    layout_changed();
     return true;
 }
 
@@ -204,7 +204,7 @@ void PhysicalMemory::unmap_mmio(GuestPhys base, IoDevice* device)
 {
     std::erase_if(m_mmio, [&](const MmioRange& r) { return r.base == base && r.device == device; });
     update_plain_ram_end();
-    ++m_layout_generation;
+    layout_changed();
 }
 
 void PhysicalMemory::update_plain_ram_end()

@@ -83,6 +83,33 @@ public:
     static constexpr GuestPhys SHADOW_BASE = 0xC0000, SHADOW_END = 0x100000;
     static constexpr u64 SHADOW_GRANULE = 0x4000;
     void set_shadow(GuestPhys base, u64 size, bool read_ram, bool write_ram);
+    // Where the granule holding `addr` sends reads and writes now.
+    struct ShadowAccess {
+        bool read_ram, write_ram;
+    };
+    ShadowAccess shadow_access(GuestPhys addr) const
+    {
+        const u8 mode = m_shadow.at((addr - SHADOW_BASE) / SHADOW_GRANULE);
+        return {(mode & SHADOW_READ) != 0, (mode & SHADOW_WRITE) != 0};
+    }
+    // True when an MMIO device has any byte of [addr, addr + len).
+    bool has_mmio(GuestPhys addr, u64 len) const { return overlaps_mmio(addr, len); }
+    // The ROM images, for a hardware backend that maps them read-only.
+    struct RomImage {
+        GuestPhys base;
+        std::span<const u8> bytes;
+    };
+    std::vector<RomImage> roms() const
+    {
+        std::vector<RomImage> out;
+        for (const RomRange& r : m_roms)
+            out.push_back({r.base, r.bytes});
+        return out;
+    }
+    // Called after every change of what an address reaches (shadow RAM,
+    // MMIO ranges moved while the guest runs): a hardware backend's memory
+    // slots follow it.
+    void set_layout_listener(std::function<void()> listener) { m_layout_listener = std::move(listener); }
 
     // Single access of 1, 2, 4 or 8 bytes that does not cross a page. A vCPU
     // names itself (`vcpu`), so that an MMIO access reaches its own local
@@ -208,4 +235,11 @@ private:
     u64 m_plain_high_end = 0;
     u64 m_mmio_accesses = 0;
     std::function<void(GuestPhys)> m_code_write_listener;
+    std::function<void()> m_layout_listener;
+    void layout_changed()
+    {
+        ++m_layout_generation;
+        if (m_layout_listener)
+            m_layout_listener();
+    }
 };

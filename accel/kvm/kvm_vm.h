@@ -4,6 +4,7 @@
 // makes both behind the Accelerator interface.
 #pragma once
 
+#include "accel/kvm/kvm_rom_slots.h"
 #include "accel/vcpu_backend.h"
 #include "mmu/base/error_or.h"
 
@@ -56,14 +57,23 @@ public:
     {
     }
 
+    ~KvmVm() { wiring.memory.set_layout_listener({}); }
+
     // Memory slots and the MSR filter, made when the first vCPU first runs:
-    // by then the machine has claimed every MSR its devices serve.
+    // by then the machine has claimed every MSR its devices serve and
+    // mapped every ROM.
     bool prepare()
     {
         if (m_prepared)
             return true;
         m_prepared = true;
-        return map_ram() && filter_device_msrs();
+        if (!map_ram())
+            return false;
+        m_rom_slots = std::make_unique<KvmRomSlots>(vm.get(), wiring.memory, m_next_slot);
+        if (!m_rom_slots->map())
+            return false;
+        wiring.memory.set_layout_listener([this] { (void)m_rom_slots->update(); });
+        return filter_device_msrs();
     }
 
     AcceleratorWiring wiring;
@@ -148,6 +158,7 @@ private:
 
     bool m_prepared = false;
     u32 m_next_slot = 0;
+    std::unique_ptr<KvmRomSlots> m_rom_slots;
 };
 
 // Opens /dev/kvm, checks that it offers what the backend needs, and makes

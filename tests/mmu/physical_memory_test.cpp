@@ -457,3 +457,31 @@ TEST_CASE("Accesses that reach an MMIO device are counted, RAM accesses are not"
     CHECK(mem.mmio_accesses() == 3);
     CHECK(dev.reads.size() == 2);
 }
+
+TEST_CASE("a hardware backend sees the shadow granules, the ROMs and every layout change")
+{
+    ShadowRig r;
+    unsigned changes = 0;
+    r.mem.set_layout_listener([&] { ++changes; });
+    CHECK_FALSE(r.mem.shadow_access(0xF0000).read_ram);
+    CHECK_FALSE(r.mem.shadow_access(0xF0000).write_ram);
+    r.mem.set_shadow(0xF0000, 0x4000, false, true);
+    CHECK(changes == 1);
+    CHECK_FALSE(r.mem.shadow_access(0xF0000).read_ram);
+    CHECK(r.mem.shadow_access(0xF3FFF).write_ram);
+    CHECK_FALSE(r.mem.shadow_access(0xF4000).write_ram); // the next granule kept its mode
+    r.mem.set_shadow(0xF0000, 0x4000, false, true);
+    CHECK(changes == 1); // no change, no call
+    RecordingDevice device;
+    CHECK(r.mem.try_map_mmio(0xFEE00000, 0x1000, &device));
+    CHECK(changes == 2);
+    CHECK(r.mem.has_mmio(0xFEE00FFF, 1));
+    CHECK_FALSE(r.mem.has_mmio(0xFEE01000, 0x1000));
+    r.mem.unmap_mmio(0xFEE00000, &device);
+    CHECK(changes == 3);
+    const std::vector<PhysicalMemory::RomImage> roms = r.mem.roms();
+    REQUIRE(roms.size() == 1);
+    CHECK(roms[0].base == 0xE0000);
+    CHECK(roms[0].bytes.size() == 0x20000);
+    CHECK(roms[0].bytes[0] == 0xAA);
+}
