@@ -600,6 +600,26 @@ bool agree(const TestCase& tc, const Result& a, const Result& b)
     return judge(tc, decode(tc), a, b, Known::Full, detail) != Verdict::Mismatch;
 }
 
+// True when the host's result differs from ours only by FIP/FDP cut to
+// their low 32 bits: the paravirtualized AMD host does that when the
+// process is switched out between the case's XRSTOR64 and its XSAVE (its
+// kernel saves the 32-bit form), and under load it did so three runs in a
+// row (CI, 2026-12-07: FDP 0x5506cd70b76a came back as 0xcd70b76a). No
+// instruction stores a truncated pointer there: XRSTOR64 loads it whole.
+bool host_cut_fp_pointers(const TestCase& tc, const Result& host, const Result& ours)
+{
+    Result whole = host;
+    bool cut = false;
+    for (unsigned offset : {fpimg::FIP, fpimg::FDP}) {
+        const u64 h = image_bytes(host.fp, offset, 8), o = image_bytes(ours.fp, offset, 8);
+        if (h != o && o > 0xFFFFFFFFu && h == (o & 0xFFFFFFFFu)) {
+            std::memcpy(whole.fp.b.data() + offset, &o, 8);
+            cut = true;
+        }
+    }
+    return cut && agree(tc, whole, ours);
+}
+
 int fail(const std::string& error)
 {
     std::fprintf(stderr, "cpu-difftest: %s\n", error.c_str());
@@ -681,6 +701,13 @@ int run_live(const Options& opt)
                     h = again;
                 else
                     known = Known::Unknown;
+            }
+            if (known == Known::Full && !agree(tc, h, o) && host_cut_fp_pointers(tc, h, o)) {
+                std::fprintf(stderr,
+                             "cpu-difftest: seed %" PRIu64 " case %" PRIu64
+                             ": the host cut FIP/FDP to 32 bits (switched out); left out\n",
+                             opt.seed, i);
+                known = Known::Unknown;
             }
         }
         if (!opt.record.empty())
