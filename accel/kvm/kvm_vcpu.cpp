@@ -15,12 +15,14 @@
 #include <mutex>
 #include <pthread.h>
 #include <sys/mman.h>
+#include <utility>
 #include <sys/syscall.h>
 #include <x86intrin.h>
 
 namespace {
 
 constexpr u32 MSR_IA32_TSC = 0x10;
+constexpr u64 CR4_PGE = 1u << 7;
 // A rep hypercall that continues is called again here, up to this many
 // times, rather than re-entering the guest (TLFS 3.9 lets either happen).
 constexpr unsigned MAX_HYPERCALL_CONTINUATIONS = 1 << 16;
@@ -111,8 +113,8 @@ public:
 
     // KVM flushes the guest TLB itself when the guest's CR3/INVLPG say so;
     // a flush on the guest's behalf (a Hyper-V flush hypercall) needs a
-    // request KVM offers only to its own Hyper-V emulation: a full flush at
-    // the next entry is what KVM_SET_SREGS forces.
+    // request KVM offers only to its own Hyper-V emulation: the flush is
+    // done before the next entry (flush_guest_tlb).
     void flush_tlb(bool) override { m_flush_pending = true; }
     void invalidate_page(u64) override { m_flush_pending = true; }
 
@@ -132,6 +134,7 @@ private:
     bool get_msrs(std::span<const u32> indices, std::span<u64> values);
     bool set_msrs(std::span<const u32> indices, std::span<const u64> values);
     void set_guest_tsc(u64 offset_from_partition);
+    bool flush_guest_tlb();
     bool arm_kick_timer(u64 ns);
     void drain_kicks();
     bool guest_if() const;
@@ -328,16 +331,29 @@ bool KvmVcpu::prepare_to_run()
         m_cpuid_set = true;
         m_cache_dirty = true; // XCR0 and the XSAVE area are checked against it
     }
-    if (m_flush_pending && !m_cache_dirty) {
-        // Setting the special registers again makes KVM flush this vCPU's
-        // guest TLB at the next entry.
-        get_state();
-        m_cache_dirty = true;
-    }
-    m_flush_pending = false;
     if (m_cache_dirty && !push_state())
         return false;
+    if (std::exchange(m_flush_pending, false) && !flush_guest_tlb())
+        return false;
     return true;
+}
+
+bool KvmVcpu::flush_guest_tlb()
+{
+    // KVM resets this vCPU's MMU, and flushes its TLB at the next entry,
+    // only when KVM_SET_SREGS changes CR0, CR3, CR4 or EFER: the same
+    // values again change nothing. CR4.PGE is turned over and back, which
+    // is also how software flushes global entries (SDM Vol 3A 4.10.4.1).
+    // Only the special registers move: a round trip of the whole state
+    // through CpuState would be slower, and lost AVX state once in the
+    // nested guest, whose XCR0 KVM never saw.
+    kvm_sregs sregs;
+    if (!vcpu_ioctl(KVM_GET_SREGS, &sregs, "KVM_GET_SREGS"))
+        return false;
+    kvm_sregs turned = sregs;
+    turned.cr4 ^= CR4_PGE;
+    return vcpu_ioctl(KVM_SET_SREGS, &turned, "KVM_SET_SREGS") &&
+           vcpu_ioctl(KVM_SET_SREGS, &sregs, "KVM_SET_SREGS");
 }
 
 bool KvmVcpu::arm_kick_timer(u64 ns)
