@@ -51,7 +51,7 @@ hyperv) enlightenments=on cpus=2 expected_status=8 run="$show; echo c > /proc/sy
     ;;
 esac
 out=$(mktemp)
-trap 'rm -f "$out"' EXIT
+trap 'rm -f "$out" "$out.complaints"' EXIT
 timeout 900 "$viridian" --kernel "$guest/vmlinuz" --initrd "$guest/initramfs.cpio.gz" \
     --enlightenments "$enlightenments" --cpus "$cpus" --cpu "$vendor" --stats \
     --append "console=ttyS0 panic=-1 viridian.run=\"$run\"" \
@@ -110,5 +110,13 @@ else
     sed -n '/^  message:$/,$p' "$out" | grep -q "Kernel panic - not syncing: sysrq triggered crash" ||
         fail "the crash message does not contain the panic"
 fi
-fail_on_complaints "$out" "${bad_lines[@]}"
+# This run keeps host time: a busy host that preempts viridian during the
+# kernel's fast PIT calibration makes Linux fall back to its slow one
+# ("Fast TSC calibration failed", seen once in CI with every core busy),
+# which says nothing about the devices as long as the slow one finds the
+# TSC's rate. Any other calibration failure still fails.
+has "tsc: Detected [0-9.]+ MHz processor" || fail "Linux did not calibrate the TSC"
+grep -v "tsc: Fast TSC calibration failed" "$out" >"$out.complaints"
+fail_on_complaints "$out.complaints" "${bad_lines[@]}"
+rm -f "$out.complaints"
 echo "linux-boot ($mode, $vendor): ok"
