@@ -51,6 +51,7 @@ MachineMonitor::MachineMonitor(EventLoop& loop, MachineMonitorHooks hooks, QmpCl
     add_network_commands();
     add_block_commands();
     add_replay_commands();
+    add_hotplug_commands();
 }
 
 void MachineMonitor::add_network_commands()
@@ -440,6 +441,8 @@ std::vector<MonitorDrive> monitor_drives(const std::vector<MachineDrive>& drives
             out[i].cdrom = drive.cdrom;
             out[i].image = drive.image;
             out[i].read_only = drive.cdrom || (drive.image && drive.image->info().read_only);
+            if (scsi)
+                out[i].scsi_lun = static_cast<int>(drive.index);
         }
     }
     return out;
@@ -638,6 +641,14 @@ Json MachineMonitor::block_info(size_t drive)
     return info;
 }
 
+QmpError MachineMonitor::could_not_open(const std::string& file, std::string why)
+{
+    for (const std::string& prefix : {file + ": ", std::string("cannot open: ")})
+        if (why.starts_with(prefix))
+            why = why.substr(prefix.size());
+    return qmp_error("Could not open '" + file + "': " + why);
+}
+
 void MachineMonitor::add_block_commands()
 {
     for (MonitorDrive& d : m_hooks.drives)
@@ -727,15 +738,8 @@ void MachineMonitor::add_block_commands()
             open.read_only = mode == "retain" ? d.read_only : mode == "read-only";
             open.cache = d.cache;
             BlockResult<OpenedImage> opened = open_image(filename, open);
-            if (opened.is_error()) {
-                // QEMU's "Could not open 'PATH': REASON" (block.c), the
-                // reason as the block layer words it after the path.
-                std::string why = opened.error().message;
-                for (const std::string& prefix : {filename + ": ", std::string("cannot open: ")})
-                    if (why.starts_with(prefix))
-                        why = why.substr(prefix.size());
-                return qmp_error("Could not open '" + filename + "': " + why);
-            }
+            if (opened.is_error())
+                return could_not_open(filename, opened.error().message);
             std::shared_ptr<BlockImage> image(std::move(opened.value().image));
             bool locked = false;
             TRY(open_tray(drive, name_given(args), args.value("force", false), locked));

@@ -3,9 +3,10 @@
 // query-cpus-fast, migrate, migrate_cancel, query-migrate,
 // migrate-set-capabilities, x-query-integration-services, set_link, and the
 // block commands query-block, eject, blockdev-open-tray, blockdev-close-tray,
-// blockdev-remove-medium, blockdev-change-medium) and its events (STOP,
-// RESUME, RESET, POWERDOWN, SHUTDOWN, MIGRATION, MIGRATION_PASS,
-// DEVICE_TRAY_MOVED).
+// blockdev-remove-medium, blockdev-change-medium, and for disks added
+// while the guest runs blockdev-add, blockdev-del, device_add, device_del)
+// and its events (STOP, RESUME, RESET, POWERDOWN, SHUTDOWN, MIGRATION,
+// MIGRATION_PASS, DEVICE_TRAY_MOVED, DEVICE_DELETED).
 // Runs on the event loop's thread; what a command does to the machine goes
 // through the hooks, which the frontend runs on the machine's thread.
 #pragma once
@@ -19,6 +20,7 @@
 #include <nlohmann/json.hpp>
 
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -35,6 +37,7 @@ struct MonitorDrive {
     std::string node_name;
     bool read_only = false;
     CacheMode cache = CacheMode::Writeback;
+    int scsi_lun = -1; // a disk on the synthetic SCSI controller: its LUN
 };
 
 // The names QEMU 7.2 gives -drive if=ide (index N: "ide<N/2>-hd<N%2>", "cd"
@@ -92,6 +95,15 @@ struct MachineMonitorHooks {
     std::function<bool(size_t drive, const MediumChange& change, std::shared_ptr<BlockImage> image,
                        TrayState& out)>
         tray;
+    // Disks hot-plugged on the synthetic SCSI controller (device_add
+    // scsi-hd, device_del; frontend/machine_monitor_hotplug.cpp), on the
+    // machine's thread: the disk joins (or leaves) the running machine and
+    // the drives the next reboot starts with. `error` is set when the
+    // machine refused. Empty functions: no SCSI controller (enlightenments off).
+    std::function<bool(const MachineDrive& drive, std::optional<std::string>& error)> scsi_attach;
+    std::function<bool(u8 lun, std::optional<std::string>& error)> scsi_detach;
+    // Non-empty: device_add and device_del fail with this (not recorded yet).
+    std::string hotplug_refused;
     // Record and replay (qapi/replay.json; frontend/machine_monitor_replay.cpp):
     // "none", "record" or "play", the recording's file, and on the machine's
     // thread the run's instruction count (--mark-output's). replay_break
@@ -170,6 +182,11 @@ private:
     void add_network_commands();
     void add_block_commands();
     void add_replay_commands();
+    void add_hotplug_commands();
+    QmpResult device_add(const Json& args);
+    // QEMU's "Could not open 'PATH': REASON" (block.c), the reason as the
+    // block layer words it after the path.
+    static QmpError could_not_open(const std::string& file, std::string why);
     ErrorOr<size_t, QmpError> find_drive(const Json& args) const;
     Json block_info(size_t drive);
     ErrorOr<TrayState, QmpError> tray(size_t drive, const MediumChange& change,
@@ -207,4 +224,20 @@ private:
     bool m_migration_events = false; // migrate-set-capabilities "events"
     u64 m_passes_sent = 0;           // MIGRATION_PASS events of this migration
     u64 m_next_node = 0;             // for the "#blockN" node names of new media
+    // blockdev-add's nodes by node-name, and the devices device_add made.
+    struct BlockNode {
+        std::shared_ptr<BlockImage> image;
+        std::string file;
+        bool read_only = false;
+        CacheMode cache = CacheMode::Writeback;
+        std::string user; // the device that has it ("" : none)
+    };
+    std::map<std::string, BlockNode> m_nodes;
+    struct HotDisk {
+        std::string id;
+        std::string node;
+        u8 lun = 0;
+    };
+    std::vector<HotDisk> m_hot_disks;
+    u64 m_anonymous_devices = 0; // QEMU's /machine/peripheral-anon/device[N]
 };

@@ -667,6 +667,42 @@ int main(int argc, char** argv)
             out = *result;
             return true;
         };
+        // Disks hot-plugged on the synthetic SCSI controller: into the
+        // running machine and the drives of the next reboot alike.
+        if (session)
+            hooks.hotplug_refused = "not while recording or replaying: hot-plugged disks are not recorded";
+        if (config.enlightenments) {
+            hooks.scsi_attach = [&](const MachineDrive& drive, std::optional<std::string>& error) {
+                auto result = std::make_shared<std::optional<std::string>>();
+                if (!commands.call(
+                        [&running, &config, result, drive] {
+                            if (running)
+                                *result = running->hot_add_scsi_disk(drive);
+                            if (!*result)
+                                config.drives.push_back(drive);
+                        },
+                        COMMAND_TIMEOUT_NS))
+                    return false;
+                error = *result;
+                return true;
+            };
+            hooks.scsi_detach = [&](u8 lun, std::optional<std::string>& error) {
+                auto result = std::make_shared<std::optional<std::string>>();
+                if (!commands.call(
+                        [&running, &config, result, lun] {
+                            if (running)
+                                *result = running->hot_remove_scsi_disk(lun);
+                            if (!*result)
+                                std::erase_if(config.drives, [lun](const MachineDrive& d) {
+                                    return d.scsi && d.index == lun;
+                                });
+                        },
+                        COMMAND_TIMEOUT_NS))
+                    return false;
+                error = *result;
+                return true;
+            };
+        }
         monitor = std::make_unique<MachineMonitor>(loop, std::move(hooks));
         for (const QmpSpec& spec : options.qmp) {
             ErrorOr<void> listening = monitor->listen(spec.address, [&] {

@@ -92,7 +92,12 @@ ErrorOr<void, QmpError> check_qmp_arguments(const Json& args, const std::vector<
 {
     if (!args.is_object())
         return type_error("<anonymous>", QmpType::Object);
+    bool free_form = false;
     for (const QmpParam& param : params) {
+        if (param.name == QMP_MORE_MEMBERS) {
+            free_form = true;
+            continue;
+        }
         auto it = args.find(param.name);
         if (it == args.end()) {
             if (param.optional)
@@ -110,7 +115,7 @@ ErrorOr<void, QmpError> check_qmp_arguments(const Json& args, const std::vector<
             }
         }
     }
-    for (auto it = args.begin(); it != args.end(); ++it) {
+    for (auto it = args.begin(); it != args.end() && !free_form; ++it) {
         bool declared = false;
         for (const QmpParam& param : params)
             declared = declared || param.name == it.key();

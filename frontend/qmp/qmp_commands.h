@@ -64,6 +64,11 @@ struct QmpParam {
     QmpType element = QmpType::Any; // the element type when type is Array
 };
 
+// A member of this name in a command's params lets any further members
+// through unchecked (QAPI's free-form arguments: device_add's properties,
+// which its handler checks itself).
+inline constexpr const char* QMP_MORE_MEMBERS = "*";
+
 // Checks `args` (an object) against `params` the way QEMU's generated
 // marshallers do: members in declaration order (missing, then wrong type),
 // then any member not declared.

@@ -105,11 +105,34 @@ VmbusServer::~VmbusServer()
 
 u32 VmbusServer::add_channel(const Offer& offer, Device& device)
 {
-    Channel c;
+    const u32 relid = allocate(offer, device, 0);
+    if (relid && m_offers_requested)
+        send_offer(relid);
+    return relid;
+}
+
+u32 VmbusServer::allocate(const Offer& offer, Device& device, u32 primary)
+{
+    auto free_slot = std::find_if(m_channels.begin(), m_channels.end(),
+                                  [](const Channel& c) { return c.state == ChannelState::Free; });
+    u32 relid = static_cast<u32>(free_slot - m_channels.begin()) + 1;
+    if (free_slot == m_channels.end()) {
+        if (m_channels.size() + 1 >= MAX_CHANNEL_RELIDS)
+            return 0;
+        m_channels.emplace_back();
+    }
+    Channel& c = m_channels[relid - 1];
+    c = Channel{};
     c.offer = offer;
     c.device = &device;
-    m_channels.push_back(c);
-    const u32 relid = static_cast<u32>(m_channels.size());
+    c.state = ChannelState::Offered;
+    c.primary = primary;
+    add_event_port(relid);
+    return relid;
+}
+
+void VmbusServer::add_event_port(u32 relid)
+{
     // The guest signals the channel with HvSignalEvent on the connection
     // ID its offer names (flag 0): a dedicated interrupt, no monitor page.
     m_hv.connections().add_event_port(CHANNEL_CONNECTION_ID_BASE + relid, 1,
@@ -121,9 +144,66 @@ u32 VmbusServer::add_channel(const Offer& offer, Device& device)
                                           ch->device->signaled();
                                           return HvStatus::Success;
                                       });
-    if (m_offers_requested)
-        send_offer(relid);
-    return relid;
+}
+
+void VmbusServer::free_channel(u32 relid)
+{
+    m_hv.connections().remove(CHANNEL_CONNECTION_ID_BASE + relid);
+    m_channels[relid - 1] = Channel{};
+    // The guest's buffers for the old channel must not serve one that
+    // takes the relid next.
+    std::erase_if(m_gpadls, [relid](const auto& entry) { return entry.second.relid == relid; });
+}
+
+bool VmbusServer::offer_sub_channels(u32 primary, u16 count)
+{
+    const Channel* p = channel(primary);
+    if (!p || p->primary != 0 || p->state != ChannelState::Open)
+        return false;
+    const Offer offer = p->offer;
+    Device* const device = p->device; // p dangles once a slot is added
+    std::vector<bool> offered(count + 1u, false);
+    for (const Channel& ch : m_channels)
+        if ((ch.state == ChannelState::Offered || ch.state == ChannelState::Open) &&
+            ch.primary == primary && ch.offer.sub_channel_index <= count)
+            offered[ch.offer.sub_channel_index] = true;
+    size_t wanted = 0;
+    for (u16 index = 1; index <= count; ++index)
+        if (!offered[index]) {
+            if (!device->sub_channel(index))
+                return false;
+            ++wanted;
+        }
+    const size_t free_slots =
+        std::count_if(m_channels.begin(), m_channels.end(),
+                      [](const Channel& c) { return c.state == ChannelState::Free; }) +
+        (MAX_CHANNEL_RELIDS - 1 - m_channels.size());
+    if (wanted > free_slots)
+        return false;
+    for (u16 index = 1; index <= count; ++index) {
+        if (offered[index])
+            continue;
+        Offer sub = offer;
+        sub.sub_channel_index = index;
+        send_offer(allocate(sub, *device->sub_channel(index), primary));
+    }
+    return true;
+}
+
+std::vector<u32> VmbusServer::sub_channels(u32 primary) const
+{
+    std::vector<std::pair<u16, u32>> found;
+    for (u32 relid = 1; relid <= m_channels.size(); ++relid) {
+        const Channel& ch = m_channels[relid - 1];
+        if (primary != 0 && ch.primary == primary &&
+            (ch.state == ChannelState::Offered || ch.state == ChannelState::Open))
+            found.emplace_back(ch.offer.sub_channel_index, relid);
+    }
+    std::sort(found.begin(), found.end());
+    std::vector<u32> relids;
+    for (const auto& [index, relid] : found)
+        relids.push_back(relid);
+    return relids;
 }
 
 bool VmbusServer::signal_guest(u32 relid)
@@ -144,7 +224,9 @@ bool VmbusServer::channel_open(u32 relid) const
 
 VmbusServer::Channel* VmbusServer::channel(u32 relid)
 {
-    return relid >= 1 && relid <= m_channels.size() ? &m_channels[relid - 1] : nullptr;
+    if (relid < 1 || relid > m_channels.size() || m_channels[relid - 1].state == ChannelState::Free)
+        return nullptr;
+    return &m_channels[relid - 1];
 }
 
 HvStatus VmbusServer::receive(unsigned /*vp*/, u32 connection_id, std::span<const u8> m)
@@ -180,7 +262,7 @@ HvStatus VmbusServer::receive(unsigned /*vp*/, u32 connection_id, std::span<cons
     case OPEN_CHANNEL: open_channel(m); break;
     case CLOSE_CHANNEL: close_channel(m); break;
     case MODIFY_CHANNEL: modify_channel(m); break;
-    case RELID_RELEASED: break; // the guest is done with a rescinded relid
+    case RELID_RELEASED: relid_released(m); break;
     case UNLOAD: unload(); break;
     }
     return HvStatus::Success;
@@ -222,7 +304,8 @@ void VmbusServer::request_offers()
 {
     m_offers_requested = true;
     for (u32 relid = 1; relid <= m_channels.size(); ++relid)
-        send_offer(relid);
+        if (m_channels[relid - 1].state == ChannelState::Offered)
+            send_offer(relid);
     send(message(ALL_OFFERS_DELIVERED, HEADER_SIZE));
 }
 
@@ -252,7 +335,8 @@ void VmbusServer::gpadl_header(std::span<const u8> m)
     g.relid = relid;
     g.range_buflen = load_le16(m, gpadl_header::RANGE_BUFLEN);
     g.range_count = load_le16(m, gpadl_header::RANGE_COUNT);
-    if (!channel(relid) || m_gpadls.count(handle) || g.range_count == 0 || g.range_buflen < 8 ||
+    const Channel* ch = channel(relid);
+    if (!ch || ch->state == ChannelState::Rescinded || m_gpadls.count(handle) || g.range_count == 0 || g.range_buflen < 8 ||
         m_gpadls.size() >= MAX_GPADLS) {
         refuse();
         // A handle in use stays as it is; any other refusal answers now.
@@ -391,14 +475,57 @@ void VmbusServer::open_channel(std::span<const u8> m)
 
 void VmbusServer::close_channel(std::span<const u8> m)
 {
-    Channel* ch = channel(load_le32(m, relid_message::CHILD_RELID));
+    const u32 relid = load_le32(m, relid_message::CHILD_RELID);
+    Channel* ch = channel(relid);
+    if (ch && ch->state == ChannelState::Rescinded)
+        return; // Linux closes what was rescinded under it; nothing is left to do
     if (!ch || ch->state != ChannelState::Open) {
         refuse();
         return;
     }
-    ch->device->close();
-    ch->state = ChannelState::Offered;
-    ch->ring_gpadl = 0;
+    // A primary's sub-channels go with it (the guest closed them first).
+    if (ch->primary == 0)
+        end_sub_channels(relid, true);
+    close_open_channel(m_channels[relid - 1]);
+}
+
+void VmbusServer::close_open_channel(Channel& ch)
+{
+    ch.device->close();
+    ch.state = ChannelState::Offered;
+    ch.ring_gpadl = 0;
+}
+
+void VmbusServer::end_sub_channels(u32 primary, bool tell_guest)
+{
+    for (u32 relid = 1; relid <= m_channels.size(); ++relid) {
+        Channel& ch = m_channels[relid - 1];
+        if (ch.state == ChannelState::Free || ch.primary != primary)
+            continue;
+        if (ch.state == ChannelState::Open)
+            close_open_channel(ch);
+        if (!tell_guest) {
+            free_channel(relid);
+        } else if (ch.state != ChannelState::Rescinded) {
+            // The guest answers with RELID_RELEASED; until then the relid stays taken.
+            ch.state = ChannelState::Rescinded;
+            ch.device = nullptr;
+            std::vector<u8> rescind = message(RESCIND_CHANNEL_OFFER, relid_message::SIZE);
+            store_le32(rescind, relid_message::CHILD_RELID, relid);
+            send(rescind);
+        }
+    }
+}
+
+void VmbusServer::relid_released(std::span<const u8> m)
+{
+    const u32 relid = load_le32(m, relid_message::CHILD_RELID);
+    const Channel* ch = channel(relid);
+    if (!ch || ch->state != ChannelState::Rescinded) {
+        refuse();
+        return;
+    }
+    free_channel(relid);
 }
 
 void VmbusServer::modify_channel(std::span<const u8> m)
@@ -434,12 +561,15 @@ void VmbusServer::unload()
 
 void VmbusServer::close_all()
 {
-    for (Channel& ch : m_channels)
-        if (ch.state == ChannelState::Open) {
-            ch.device->close();
-            ch.state = ChannelState::Offered;
-            ch.ring_gpadl = 0;
-        }
+    // The guest's connection ends: every channel closes, and sub-channels
+    // (and relids the guest never released) are forgotten without a word.
+    for (u32 relid = 1; relid <= m_channels.size(); ++relid) {
+        Channel& ch = m_channels[relid - 1];
+        if (ch.state == ChannelState::Open)
+            close_open_channel(ch);
+        if (ch.primary != 0 || ch.state == ChannelState::Rescinded)
+            free_channel(relid);
+    }
 }
 
 void VmbusServer::send(std::span<const u8> bytes)
@@ -484,25 +614,97 @@ void VmbusServer::reset()
     m_sint = MESSAGE_SINT;
 }
 
+bool VmbusServer::load_channels(StateVisitor& v, std::vector<Channel> saved)
+{
+    // `saved` holds the snapshot's slots (state, primary, sub-channel
+    // index, target VP, ring); m_channels this machine's channels.
+    auto fail = [&v](const char* why) {
+        v.fail(std::string("vmbus: ") + why);
+        return false;
+    };
+    const std::vector<Channel>& own = m_channels;
+    for (u32 relid = 1; relid <= std::max(saved.size(), own.size()); ++relid) {
+        const bool ours = relid <= own.size() && own[relid - 1].state != ChannelState::Free &&
+                          own[relid - 1].primary == 0 && own[relid - 1].device;
+        const bool theirs = relid <= saved.size() && saved[relid - 1].state != ChannelState::Free &&
+                            saved[relid - 1].primary == 0;
+        if (ours != theirs)
+            return fail("the snapshot's machine has other channels");
+    }
+    for (u32 relid = 1; relid <= saved.size(); ++relid) {
+        Channel& ch = saved[relid - 1];
+        if (ch.state != ChannelState::Offered && ch.state != ChannelState::Open &&
+            ch.state != ChannelState::Free && ch.state != ChannelState::Rescinded)
+            return fail("bad channel state");
+        if (ch.target_vp >= m_hv.config().vp_count)
+            return fail("target VP out of range");
+        if (ch.state == ChannelState::Free) {
+            ch = Channel{};
+            continue;
+        }
+        if (ch.primary == 0) {
+            const u16 index = ch.offer.sub_channel_index;
+            ch.offer = own[relid - 1].offer;
+            ch.device = own[relid - 1].device;
+            if (index != 0 || ch.state == ChannelState::Rescinded)
+                return fail("a primary channel saved as a sub-channel");
+            continue;
+        }
+        // A rescinded sub-channel only waits for its release.
+        const u16 index = ch.offer.sub_channel_index;
+        if (ch.state == ChannelState::Rescinded) {
+            ch.offer = Offer{};
+            ch.offer.sub_channel_index = index;
+            ch.device = nullptr;
+            continue;
+        }
+        // A live sub-channel: its primary is open, its index served and unique.
+        if (ch.primary > saved.size() || saved[ch.primary - 1].primary != 0 ||
+            saved[ch.primary - 1].state != ChannelState::Open || index == 0)
+            return fail("a sub-channel without its open primary");
+        for (u32 other = 1; other < relid; ++other)
+            if ((saved[other - 1].state == ChannelState::Offered ||
+                 saved[other - 1].state == ChannelState::Open) &&
+                saved[other - 1].primary == ch.primary && saved[other - 1].offer.sub_channel_index == index)
+                return fail("two sub-channels with one index");
+        ch.offer = own[ch.primary - 1].offer;
+        ch.offer.sub_channel_index = index;
+        ch.device = own[ch.primary - 1].device->sub_channel(index);
+        if (!ch.device)
+            return fail("a sub-channel its device cannot serve");
+    }
+    m_channels = std::move(saved);
+    return true;
+}
+
 void VmbusServer::visit_state(StateVisitor& v)
 {
-    v.section("vmbus", 1);
+    v.section("vmbus", 2);
     v.field("version", m_version);
     v.field("target_vp", m_target_vp);
     v.field("sint", m_sint);
     v.field("offers_requested", m_offers_requested);
-    u32 channels = static_cast<u32>(m_channels.size());
-    v.field("channels", channels);
-    if (v.loading() && channels != m_channels.size())
-        return v.fail("vmbus: the snapshot has " + std::to_string(channels) +
-                      " channels, this machine " + std::to_string(m_channels.size()));
-    for (Channel& ch : m_channels) {
+    // Every relid's slot: the machine's own channels keep theirs; the
+    // sub-channels the guest asked for are offered again from the saved
+    // table (their devices come from the primary's device).
+    std::vector<Channel> loaded = v.saving() ? std::vector<Channel>{} : m_channels;
+    std::vector<Channel>& table = v.saving() ? m_channels : loaded;
+    u32 slots = static_cast<u32>(table.size());
+    v.field("channels", slots);
+    if (v.loading()) {
+        if (slots >= MAX_CHANNEL_RELIDS)
+            return v.fail("vmbus: too many channels");
+        table.resize(slots);
+    }
+    for (Channel& ch : table) {
         v.field("state", ch.state);
-        if (v.loading() && ch.state != ChannelState::Offered && ch.state != ChannelState::Open)
-            return v.fail("vmbus: bad channel state");
+        v.field("primary", ch.primary);
+        v.field("sub_channel_index", ch.offer.sub_channel_index);
         v.field("target_vp", ch.target_vp);
         v.field("ring_gpadl", ch.ring_gpadl);
     }
+    if (v.loading() && (!v.ok() || !load_channels(v, std::move(loaded))))
+        return;
     u32 gpadls = static_cast<u32>(m_gpadls.size());
     v.field("gpadls", gpadls);
     auto visit_gpadl = [&v](u32& handle, Gpadl& g) {
@@ -550,6 +752,12 @@ void VmbusServer::visit_state(StateVisitor& v)
         v.field("message", m);
         if (v.loading() && (m.size() < HEADER_SIZE || m.size() > HV_MESSAGE_MAX_PAYLOAD))
             return v.fail("vmbus: a queued message of a bad size");
+    }
+    // The guest's signals reach exactly the relids in use.
+    for (u32 relid = 1; v.loading() && relid < MAX_CHANNEL_RELIDS; ++relid) {
+        m_hv.connections().remove(CHANNEL_CONNECTION_ID_BASE + relid);
+        if (channel(relid))
+            add_event_port(relid);
     }
     if (v.loading() && v.ok() &&
         (m_target_vp >= m_hv.config().vp_count || m_sint >= HV_SINT_COUNT))

@@ -32,6 +32,7 @@ public:
     // rest the host-to-guest ring.
     struct OpenRequest {
         u32 relid = 0;
+        u16 sub_channel_index = 0; // 0: the primary channel
         u32 target_vp = 0;
         std::vector<u64> ring_pfns;
         u32 downstream_offset = 0;
@@ -49,6 +50,11 @@ public:
         virtual void close() = 0;
         // The guest signalled the channel (HvSignalEvent on its connection).
         virtual void signaled() = 0;
+        // A multi-channel device (storvsp, netvsp's vRSS) serves each of its
+        // sub-channels with another Device: the one for sub-channel `index`
+        // (1, 2, ...), made on first request and kept as long as this one
+        // lives, or null past the last the device can serve.
+        virtual Device* sub_channel(u16 /*index*/) { return nullptr; }
     };
 
     struct Offer {
@@ -73,9 +79,19 @@ public:
     VmbusServer(const VmbusServer&) = delete;
     VmbusServer& operator=(const VmbusServer&) = delete;
 
-    // Offers a channel; returns its relid (1, 2, ... in the order added).
-    // Channels added after the guest asked for offers are offered at once.
+    // Offers a channel; returns its relid (the lowest free one: 1, 2, ...
+    // in the order added), 0 when all 2047 are taken. Channels added after
+    // the guest asked for offers are offered at once.
     u32 add_channel(const Offer& offer, Device& device);
+    // Offers sub-channels 1 .. `count` of the open channel `primary` that
+    // are not offered yet (same GUIDs, served by the primary device's
+    // sub_channel(index)); what the guest asks its device for (storvsp's
+    // CREATE_SUB_CHANNELS). They live while the primary is open: when the
+    // guest closes it they are rescinded. False (and nothing offered) when
+    // the primary is not open or its device cannot serve that many.
+    bool offer_sub_channels(u32 primary, u16 count);
+    // The relids of `primary`'s sub-channels, by index (for tests and stats).
+    std::vector<u32> sub_channels(u32 primary) const;
     // Host to guest: sets the channel's bit in its target VP's event flags
     // and interrupts when the bit was clear. False when the channel is not open.
     bool signal_guest(u32 relid);
@@ -99,13 +115,16 @@ public:
     void slot_freed(unsigned vp, unsigned sint);
 
 private:
-    enum class ChannelState : u8 { Offered, Open };
+    // Free: no channel has the relid. Rescinded: the guest was told the
+    // channel is gone and has not yet released its relid (RELID_RELEASED).
+    enum class ChannelState : u8 { Offered, Open, Free, Rescinded };
     struct Channel {
         Offer offer;
         Device* device = nullptr;
-        ChannelState state = ChannelState::Offered;
+        ChannelState state = ChannelState::Free;
         u32 target_vp = 0;
         u32 ring_gpadl = 0;
+        u32 primary = 0; // a sub-channel's primary relid
     };
     struct Gpadl {
         u32 relid = 0;
@@ -133,11 +152,18 @@ private:
     void send(std::span<const u8> message);
     void flush_outbox();
     void close_all();
+    u32 allocate(const Offer& offer, Device& device, u32 primary);
+    void free_channel(u32 relid);
+    void close_open_channel(Channel& ch);
+    void end_sub_channels(u32 primary, bool tell_guest);
+    void relid_released(std::span<const u8> m);
+    void add_event_port(u32 relid);
+    bool load_channels(StateVisitor& v, std::vector<Channel> loaded);
     Channel* channel(u32 relid);
     void refuse() { ++m_counters.refused; }
 
     HyperV& m_hv;
-    std::vector<Channel> m_channels; // relid = index + 1
+    std::vector<Channel> m_channels; // relid = index + 1; Free slots are reused
     std::map<u32, Gpadl> m_gpadls;   // by the guest's handle
     u32 m_version = 0;
     u32 m_target_vp = 0;

@@ -113,6 +113,8 @@ void Machine::attach_drives()
 {
     if (m_clock.mode() == VirtualClock::Mode::Deterministic)
         m_disk_timer = std::make_unique<ClockTimer>(m_clock, [this] { run_due_disk_deliveries(); });
+    if (m_vmbus) // Machine::create refused if=scsi without the enlightenments
+        create_scsi_controller();
     for (const MachineDrive& drive : m_config.drives) {
         if (drive.scsi) {
             attach_scsi_disk(drive, make_block_device(drive.image));
@@ -175,19 +177,22 @@ void Machine::attach_nic()
     });
 }
 
+void Machine::create_scsi_controller()
+{
+    // One sub-channel per further vCPU, as Hyper-V offers them.
+    Storvsp::Links links{[this](u32 relid) { m_vmbus->signal_guest(relid); },
+                         [this](u32 primary, u16 count) { return m_vmbus->offer_sub_channels(primary, count); }};
+    m_storvsp = std::make_unique<Storvsp>(m_memory, m_scsi_bus, std::move(links),
+                                          static_cast<u16>(vcpu_count() - 1));
+    VmbusServer::Offer offer;
+    offer.type = vmbus::parse_guid(vstor::SCSI_CLASS_GUID);
+    // Fixed, so that a guest sees the same controller on every boot.
+    offer.instance = vmbus::parse_guid("f8b3781b-1e82-4818-a1c3-63d806ec15bb");
+    m_storvsp_relid = m_vmbus->add_channel(offer, *m_storvsp);
+}
+
 void Machine::attach_scsi_disk(const MachineDrive& drive, std::unique_ptr<BlockDevice> disk)
 {
-    // One controller for all of them, offered when the first disk comes
-    // (Machine::create refused if=scsi without the enlightenments).
-    if (!m_storvsp) {
-        m_storvsp = std::make_unique<Storvsp>(m_memory, m_scsi_bus,
-                                              [this] { m_vmbus->signal_guest(m_storvsp_relid); });
-        VmbusServer::Offer offer;
-        offer.type = vmbus::parse_guid(vstor::SCSI_CLASS_GUID);
-        // Fixed, so that a guest sees the same controller on every boot.
-        offer.instance = vmbus::parse_guid("f8b3781b-1e82-4818-a1c3-63d806ec15bb");
-        m_storvsp_relid = m_vmbus->add_channel(offer, *m_storvsp);
-    }
     ScsiDiskIdentity identity;
     identity.serial = "VIRIDIAN-SCSI" + std::to_string(drive.index);
     identity.naa[15] = static_cast<u8>(drive.index); // unique per LUN (the top nibble is set to 6)

@@ -324,6 +324,15 @@ public:
     // A disk for `image`, made as the machine makes its drives' (the I/O
     // off the vCPU thread).
     std::unique_ptr<BlockDevice> make_block_device(std::shared_ptr<BlockImage> image);
+    // ---- Disks hot-plugged on the synthetic SCSI controller (platform/machine/machine_hotplug.cpp) ----
+    // QMP device_add/device_del, as on Hyper-V a disk added to or removed
+    // from a running machine's SCSI controller: the guest is told to scan
+    // its bus (storvsp's ENUMERATE_BUS). `drive` (scsi, LUN in `index`)
+    // joins the machine's drives (last, as the frontend keeps them for the
+    // next reboot); a removed disk finishes its requests and is flushed
+    // first. The error, worded as QEMU words it, when it cannot be.
+    std::optional<std::string> hot_add_scsi_disk(const MachineDrive& drive);
+    std::optional<std::string> hot_remove_scsi_disk(u8 lun);
     // ---- A debugger (platform/machine/machine_debug.cpp; the gdb stub) ----
     // Breakpoints and watchpoints on every vCPU, kept in the emulator: run()
     // returns DebugStop when one stops a vCPU (all-stop: the others stop
@@ -382,6 +391,7 @@ public:
     // Runs every disk request's completion now (before a snapshot, at exit).
     void drain_disks();
     // Requests submitted to the disks and not yet completed.
+    void create_scsi_controller();
     void attach_scsi_disk(const MachineDrive& drive, std::unique_ptr<BlockDevice> disk);
     size_t disks_in_flight() const;
     // The virtual time a disk request takes with --deterministic: its
@@ -493,8 +503,10 @@ private:
     std::unique_ptr<HypervGlue> m_hyperv;
     std::unique_ptr<HvTestDevice> m_hv_test_device; // after m_hyperv: it uses the partition
     std::unique_ptr<VmbusServer> m_vmbus;           // likewise; with the enlightenments only
-    // The synthetic SCSI controller, when a drive has if=scsi: its disks by
-    // LUN behind one storvsp channel.
+    // The synthetic SCSI controller, always there with the enlightenments
+    // (as in a Hyper-V Generation 2 machine), so disks can be added while
+    // the guest runs: its disks by LUN behind one storvsp channel and its
+    // sub-channels.
     std::vector<std::unique_ptr<ScsiDisk>> m_scsi_disks;
     ScsiBus m_scsi_bus;
     std::unique_ptr<Storvsp> m_storvsp;

@@ -71,8 +71,11 @@ ScsiTarget::Result ScsiBus::report_luns(const Command& c) const
 
 ScsiTarget::Result ScsiBus::absent(const Command& c)
 {
-    if (c.cdb[0] != INQUIRY || c.cdb.size() < 6)
-        return check_condition(ASC_LOGICAL_UNIT_NOT_SUPPORTED);
+    if (c.cdb[0] != INQUIRY || c.cdb.size() < 6) {
+        Result r = check_condition(ASC_LOGICAL_UNIT_NOT_SUPPORTED);
+        r.no_such_lun = true;
+        return r;
+    }
     // Standard INQUIRY data of no device: qualifier 3, type 0x1F; SPC-4 and
     // 31 additional bytes, so the header a scan reads is complete.
     std::vector<u8> inquiry(36, 0);

@@ -15,6 +15,14 @@ public:
     static constexpr unsigned MAX_LUNS = 64;
     // `disk` answers LUN `lun` (below MAX_LUNS), addressed as LUN 0.
     void attach(u8 lun, ScsiTarget& disk) { m_luns[lun] = &disk; }
+    // The LUN answers as absent from now on (a hot-removed disk).
+    void detach(u8 lun) { m_luns.erase(lun); }
+    // What answers `lun`; null when nothing does.
+    ScsiTarget* unit(u8 lun) const
+    {
+        auto it = m_luns.find(lun);
+        return it == m_luns.end() ? nullptr : it->second;
+    }
     void execute(const Command& command, Done done) override;
 
 private:

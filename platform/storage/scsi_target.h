@@ -27,6 +27,10 @@ public:
         u8 status = 0;          // SAM status: 0 GOOD, 2 CHECK CONDITION
         std::vector<u8> sense;  // fixed-format sense data with CHECK CONDITION
         u32 transferred = 0;    // bytes of `data` moved
+        // The LUN has no unit (never had one, or it was removed): a
+        // transport with its own way of saying so uses it (storvsp's
+        // SRB_STATUS_INVALID_LUN, which makes Linux remove the device).
+        bool no_such_lun = false;
     };
     using Done = std::function<void(const Result&)>;
     virtual ~ScsiTarget() = default;

@@ -93,7 +93,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size)
     PhysicalMemory ram{RAM};
     GuestMemory memory{ram};
     Target target;
-    Storvsp vsp(memory, target, [] {});
+    Storvsp vsp(memory, target, {[](u32) {}, [](u32, u16) { return true; }}, 2);
     u64 ns = 0;
     VirtualClock clock(VirtualClock::Mode::Deterministic);
     clock.set_instruction_counter([&ns] { return ns; });
@@ -198,7 +198,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size)
         }
         case 8:
             target.release();
-            round_trip<Storvsp>(vsp, [&] { return std::make_unique<Storvsp>(memory, target, [] {}); });
+            round_trip<Storvsp>(vsp, [&] { return std::make_unique<Storvsp>(memory, target, Storvsp::Links{[](u32) {}, [](u32, u16) { return true; }}, 2); });
             round_trip<ShutdownIc>(shutdown, [&] { return std::make_unique<ShutdownIc>(memory, [] {}); });
             round_trip<HeartbeatIc>(heartbeat, [&] { return std::make_unique<HeartbeatIc>(memory, [] {}, clock); });
             round_trip<TimesyncIc>(timesync,

@@ -77,6 +77,28 @@ struct DeviceState {
 struct FakeDevice final : VmbusServer::Device {
     DeviceState state;
     const std::vector<u8>* posting = nullptr; // the message being posted, if any
+    // A primary serves two sub-channels, each its own FakeDevice.
+    bool is_sub = false;
+    std::array<std::unique_ptr<FakeDevice>, 2> subs;
+
+    VmbusServer::Device* sub_channel(u16 index) override { return sub(index); }
+    FakeDevice* sub(u16 index)
+    {
+        if (is_sub || index == 0 || index > subs.size())
+            return nullptr;
+        if (!subs[index - 1]) {
+            subs[index - 1] = std::make_unique<FakeDevice>();
+            subs[index - 1]->is_sub = true;
+        }
+        return subs[index - 1].get();
+    }
+    void set_posting(const std::vector<u8>* message)
+    {
+        posting = message;
+        for (auto& s : subs)
+            if (s)
+                s->posting = message;
+    }
 
     bool open(const VmbusServer::OpenRequest& r) override
     {
@@ -115,6 +137,10 @@ struct Rig {
     HyperV hv;
     std::array<FakeDevice, MAX_CHANNELS> devices;
     unsigned channels = 0;
+    // Once sub-channels took relids, channels added later would not get the
+    // relids a fresh machine gives them (and its state would not load into
+    // one): the host adds none then.
+    bool sub_channels_offered = false;
     VmbusServer server{hv};
     std::vector<u8> last_post;
     u32 last_connection = MESSAGE_CONNECTION_ID;
@@ -140,7 +166,7 @@ struct Rig {
 
     void add_channel()
     {
-        if (channels == MAX_CHANNELS)
+        if (channels == MAX_CHANNELS || sub_channels_offered)
             return;
         VmbusServer::Offer o;
         o.type = parse_guid("ba6163d9-04a1-4d29-b605-72e2ffb1dc7f");
@@ -171,11 +197,11 @@ struct Rig {
     HvStatus repost()
     {
         for (unsigned i = 0; i < channels; ++i)
-            devices[i].posting = &last_post;
+            devices[i].set_posting(&last_post);
         const HvStatus status =
             hv.connections().post_message(last_vp, last_connection, last_type, last_post);
         for (unsigned i = 0; i < channels; ++i)
-            devices[i].posting = nullptr;
+            devices[i].set_posting(nullptr);
         if (status != HvStatus::Success && status != HvStatus::InsufficientBuffers)
             fail("a post answered with a status the guest does not expect", static_cast<u32>(status));
         return status;
@@ -232,12 +258,24 @@ struct Rig {
             fail("a message whose size is not its type's", type);
     }
 
-    // Devices and server agree on which channels are open.
+    // Devices and server agree on which channels are open, sub-channels
+    // too (offered as 1 .. n, so the server's list is by index); a
+    // sub-channel is never open without its primary.
     void check_open_states() const
     {
-        for (unsigned i = 0; i < channels; ++i)
+        for (unsigned i = 0; i < channels; ++i) {
             if (devices[i].state.open != server.channel_open(i + 1))
                 fail("the device and the server disagree on whether the channel is open", i + 1);
+            const std::vector<u32> subs = server.sub_channels(i + 1);
+            if (!subs.empty() && !devices[i].state.open)
+                fail("sub-channels outlived their primary", i + 1);
+            for (size_t j = 0; j < devices[i].subs.size(); ++j) {
+                const FakeDevice* d = devices[i].subs[j].get();
+                const bool open = j < subs.size() && server.channel_open(subs[j]);
+                if (d ? d->state.open != open : open)
+                    fail("a sub-channel's device and the server disagree on whether it is open", i + 1);
+            }
+        }
     }
 
     // Destructive: every open channel is closed and opened again with its
@@ -290,8 +328,13 @@ std::unique_ptr<Rig> save_load(std::unique_ptr<Rig> old, PhysicalMemory& memory)
     StateVisitor saver = StateVisitor::saver();
     save_both(*old, saver);
     auto fresh = std::make_unique<Rig>(memory, old->channels);
-    for (unsigned i = 0; i < old->channels; ++i)
+    fresh->sub_channels_offered = old->sub_channels_offered;
+    for (unsigned i = 0; i < old->channels; ++i) {
         fresh->devices[i].state = old->devices[i].state;
+        for (u16 index = 1; index <= old->devices[i].subs.size(); ++index)
+            if (const FakeDevice* sub = old->devices[i].subs[index - 1].get())
+                fresh->devices[i].sub(index)->state = sub->state;
+    }
     StateVisitor loader = StateVisitor::loader(saver.bytes());
     save_both(*fresh, loader);
     if (!loader.ok()) {
@@ -402,12 +445,28 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size)
         case 11: // machine reset: partition and server, then the guest sets its SynIC up again
             rig->hv.reset();
             rig->server.reset();
-            for (unsigned i = 0; i < rig->channels; ++i)
+            for (unsigned i = 0; i < rig->channels; ++i) {
                 if (rig->devices[i].state.open)
                     fail("reset left a device open", i + 1);
+                for (const auto& sub : rig->devices[i].subs)
+                    if (sub && sub->state.open)
+                        fail("reset left a sub-channel open", i + 1);
+            }
             if (op & 0x20)
                 rig->enable_synic();
             break;
+        case 12: { // a device asks for sub-channels of its channel (relid 0..7, count 0..3)
+            const u8 b = in.byte();
+            const u32 primary = b & 7;
+            const u16 count = (b >> 3) & 3;
+            const bool can = primary >= 1 && primary <= rig->channels && rig->server.channel_open(primary) &&
+                             count <= 2;
+            const bool offered = rig->server.offer_sub_channels(primary, count);
+            if (offered && !can)
+                fail("sub-channels offered for a channel that cannot have them", b);
+            rig->sub_channels_offered = rig->sub_channels_offered || offered;
+            break;
+        }
         default:
             break;
         }

@@ -74,6 +74,13 @@ def reset(set_up_synic=True):
     return bytes([11 | (0x20 if set_up_synic else 0)])
 
 
+def sub_channels(primary, count):
+    return bytes([12, primary | count << 3])
+
+
+RELID_RELEASED = 13
+
+
 # ---- guest messages, laid out as Linux builds them ----
 
 def header(kind, size):
@@ -135,6 +142,10 @@ def modify(relid, target_vp):
     return post(struct.pack('<IIII', MODIFY_CHANNEL, 0, relid, target_vp))
 
 
+def relid_released(relid):
+    return post(struct.pack('<III', RELID_RELEASED, 0, relid))
+
+
 def unload():
     return post(header(UNLOAD, 8))
 
@@ -173,6 +184,15 @@ SEEDS = {
         linux_start() + gpadl(1, 1, 16) + gpadl(2, 2, 16) + reads(2) + open_channel(1, 1, 0, 8) +
         open_channel(2, 2, 1, 8) + reads(2) + contact(version(5, 3)) + read() + request_offers() +
         reads(4) + reset() + linux_start(version(5, 0)),
+    # storvsc's multi-channel: two sub-channels (relids 4 and 5) offered,
+    # one opened on VP 1 and signalled both ways, saved and loaded; the
+    # primary's close rescinds both, the guest releases them, asks again.
+    'sub-channels-rescind-release':
+        linux_start() + gpadl(1, RING, 64) + read() + open_channel(1, RING, 0, 32) + read() +
+        sub_channels(1, 2) + reads(2) + gpadl(5, 0x200, 8) + read() + open_channel(5, 0x200, 1, 4) +
+        read() + signal(5, vp=1) + host_signal(5) + save_load() + signal(5, vp=1) + close_channel(5) +
+        close_channel(1) + reads(2) + relid_released(4) + relid_released(5) + gpadl(1, 0x300, 8) +
+        read() + open_channel(1, 0x300, 0, 4) + read() + sub_channels(1, 1) + read() + unload() + read(),
     'synic-off-and-moved':
         linux_start() + gpadl(1, 4, 4) + msr(2, 0) + read() + msr(2, 1) + read() + msr(0, 0x41) +
         open_channel(1, 4, 0, 2) + read() + msr(3, 1) + host_signal(1) + msr(3, 0) + msr(1, 0x80) +

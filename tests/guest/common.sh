@@ -118,3 +118,16 @@ check_net_transfers() {
     has "^link-went-down" && has "^link-came-up" || fail "the guest did not see set_link down and up"
     [ "$(grep -c "^$data_sum " "$work/out")" -eq 2 ] || fail "the download after the link came back failed"
 }
+
+# wait_for PATTERN: for a machine running in the background (its process
+# $pid, its output in $work/out), until the guest prints a line matching
+# PATTERN; fails, showing the output, when it ends first or after 300 s.
+wait_for() {
+    for _ in $(seq 3000); do
+        grep -q "$1" "$work/out" && return 0
+        kill -0 "$pid" 2>/dev/null || break
+        sleep 0.1
+    done
+    cat "$work/out"
+    fail "the guest did not print '$1'"
+}

@@ -52,15 +52,6 @@ timeout 300 "$viridian" --enlightenments off --drive file="$work/a.iso,media=cdr
     --append "console=ttyS0 panic=-1 viridian.modules=ata_piix,sr_mod,isofs viridian.run=\"$run\"" \
     >"$work/out" 2>&1 </dev/null &
 pid=$!
-wait_for() { # wait_for PATTERN: until the guest prints it (or 300 s)
-    for _ in $(seq 3000); do
-        grep -q "$1" "$work/out" && return 0
-        kill -0 $pid 2>/dev/null || break
-        sleep 0.1
-    done
-    cat "$work/out"
-    fail "the guest did not print '$1'"
-}
 wait_for "^cd-locked"
 python3 - "$(dirname "$0")" "$socket" "$work" >"$work/qmp" 2>&1 <<'PY' || { cat "$work/out" "$work/qmp"; fail "QMP failed"; }
 import sys, time

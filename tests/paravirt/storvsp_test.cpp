@@ -65,9 +65,20 @@ struct FakeDisk : ScsiTarget {
 struct Harness : GuestRings {
     FakeDisk disk;
     unsigned interrupts = 0;
-    Storvsp vsp{memory, disk, [this] { ++interrupts; }};
+    std::map<u32, unsigned> interrupts_by_relid;
+    std::vector<std::pair<u32, u16>> offered; // the server's offer_sub_channels calls
+    u16 max_subs;
+    Storvsp::Links links{[this](u32 relid) {
+                             ++interrupts;
+                             ++interrupts_by_relid[relid];
+                         },
+                         [this](u32 primary, u16 count) {
+                             offered.emplace_back(primary, count);
+                             return true;
+                         }};
+    Storvsp vsp{memory, disk, links, max_subs};
 
-    Harness()
+    explicit Harness(u16 max_sub_channels = 0) : max_subs(max_sub_channels)
     {
         VmbusServer::OpenRequest open;
         open.relid = 1;
@@ -313,7 +324,7 @@ TEST_CASE("storvsp: a saved channel is loaded with its rings, version and waitin
 
     FakeDisk disk;
     unsigned interrupts = 0;
-    Storvsp loaded(h.memory, disk, [&] { ++interrupts; });
+    Storvsp loaded(h.memory, disk, {[&](u32) { ++interrupts; }, {}});
     StateVisitor loader = StateVisitor::loader(saver.bytes());
     loaded.visit_state(loader);
     REQUIRE(loader.ok());
@@ -333,8 +344,143 @@ TEST_CASE("storvsp: a saved channel is loaded with its rings, version and waitin
     StateVisitor bad_saver = StateVisitor::saver();
     h.vsp.close();
     h.vsp.visit_state(bad_saver); // closed: no rings
-    Storvsp closed(h.memory, disk, [] {});
+    Storvsp closed(h.memory, disk, {[](u32) {}, {}});
     StateVisitor closed_loader = StateVisitor::loader(bad_saver.bytes());
     closed.visit_state(closed_loader);
     CHECK(closed_loader.ok());
+}
+
+TEST_CASE("storvsp: multi-channel as Linux asks for it: sub-channels offered, SRBs answered on the ring they came on")
+{
+    Harness h(2);
+    CHECK(load_le32(h.request(Harness::packet(vstor::BEGIN_INITIALIZATION)), vstor::STATUS) == 0);
+    const std::vector<u8> props = h.request(Harness::packet(vstor::QUERY_PROPERTIES));
+    CHECK(load_le16(props, vstor::PROPERTIES_MAX_CHANNELS) == 2);
+    CHECK(load_le32(props, vstor::PROPERTIES_FLAGS) == vstor::PROPERTIES_MULTI_CHANNEL);
+    CHECK(load_le32(h.request(Harness::packet(vstor::END_INITIALIZATION)), vstor::STATUS) == 0);
+    // handle_multichannel_storage: min(CPUs - 1, the maximum).
+    std::vector<u8> create = Harness::packet(vstor::CREATE_SUB_CHANNELS);
+    store_le16(create, vstor::SUB_CHANNEL_COUNT, 3);
+    CHECK(load_le32(h.request(create), vstor::STATUS) != 0);
+    store_le16(create, vstor::SUB_CHANNEL_COUNT, 0);
+    CHECK(load_le32(h.request(create), vstor::STATUS) != 0);
+    CHECK(h.offered.empty());
+    store_le16(create, vstor::SUB_CHANNEL_COUNT, 2);
+    CHECK(load_le32(h.request(create), vstor::STATUS) == 0);
+    REQUIRE(h.offered.size() == 1);
+    CHECK(h.offered[0] == std::pair<u32, u16>{1, 2});
+    CHECK(h.vsp.sub_channel(0) == nullptr);
+    CHECK(h.vsp.sub_channel(3) == nullptr);
+
+    // The server opens sub-channel 1 on rings of its own.
+    GuestRings sub;
+    sub.place(h.memory, 0x180);
+    VmbusServer::Device* channel = h.vsp.sub_channel(1);
+    REQUIRE(channel);
+    CHECK(h.vsp.sub_channel(1) == channel); // the same device every time
+    VmbusServer::OpenRequest open;
+    open.relid = 7;
+    open.sub_channel_index = 1;
+    open.ring_pfns = sub.pfns;
+    open.downstream_offset = GuestRings::OUT_PAGES;
+    REQUIRE(channel->open(open));
+    h.disk.sectors[512] = 0x5A;
+    REQUIRE(sub.guest_write(PACKET_DATA_USING_GPA_DIRECT, 41, Harness::srb(0x28, 1, 1),
+                            PACKET_FLAG_COMPLETION_REQUESTED, Harness::range(512)));
+    channel->signaled();
+    auto c = sub.guest_read();
+    REQUIRE(c);
+    CHECK(std::get<1>(*c) == 41);
+    CHECK(std::get<2>(*c)[vstor::SRB_STATUS] == vstor::SRB_SUCCESS);
+    u8 first = 0;
+    REQUIRE(h.memory.read(h.data_address(0), &first, 1));
+    CHECK(first == 0x5A);
+    CHECK_FALSE(h.guest_read()); // nothing on the primary's ring
+    CHECK(h.interrupts_by_relid[7] == 1);
+    CHECK(h.vsp.requests_on(1) == 1);
+    CHECK(h.vsp.requests_on(0) == 0);
+    // The handshake belongs to the primary.
+    REQUIRE(sub.guest_write(PACKET_DATA_INBAND, 42, Harness::packet(vstor::BEGIN_INITIALIZATION),
+                            PACKET_FLAG_COMPLETION_REQUESTED));
+    channel->signaled();
+    c = sub.guest_read();
+    REQUIRE(c);
+    CHECK(load_le32(std::get<2>(*c), vstor::STATUS) != 0);
+
+    // Saved and loaded, both channels answer on their rings again.
+    StateVisitor saver = StateVisitor::saver();
+    h.vsp.visit_state(saver);
+    unsigned loaded_interrupts = 0;
+    Storvsp loaded(h.memory, h.disk, {[&](u32) { ++loaded_interrupts; }, {}}, 2);
+    StateVisitor loader = StateVisitor::loader(saver.bytes());
+    loaded.visit_state(loader);
+    REQUIRE(loader.ok());
+    CHECK(loader.at_end());
+    REQUIRE(sub.guest_write(PACKET_DATA_USING_GPA_DIRECT, 43, Harness::srb(0x28, 1, 1),
+                            PACKET_FLAG_COMPLETION_REQUESTED, Harness::range(512)));
+    loaded.sub_channel(1)->signaled();
+    c = sub.guest_read();
+    REQUIRE(c);
+    CHECK(std::get<1>(*c) == 43);
+    CHECK(loaded_interrupts == 1);
+    // A controller with fewer sub-channels refuses the state.
+    Storvsp smaller(h.memory, h.disk, {[](u32) {}, {}}, 0);
+    StateVisitor refused = StateVisitor::loader(saver.bytes());
+    smaller.visit_state(refused);
+    CHECK_FALSE(refused.ok());
+}
+
+TEST_CASE("storvsp: a changed bus is announced with ENUMERATE_BUS once the guest is initialized")
+{
+    Harness h;
+    h.vsp.bus_changed(); // not initialized yet: the first scan finds the disks
+    CHECK_FALSE(h.guest_read());
+    h.initialize();
+    const unsigned before = h.interrupts;
+    h.vsp.bus_changed();
+    auto p = h.guest_read();
+    REQUIRE(p);
+    CHECK(std::get<0>(*p) == PACKET_DATA_INBAND);
+    CHECK(std::get<1>(*p) == 0); // unsolicited: transaction 0, as Linux expects
+    REQUIRE(std::get<2>(*p).size() == vstor::PACKET_SIZE);
+    CHECK(load_le32(std::get<2>(*p), vstor::OPERATION) == vstor::ENUMERATE_BUS);
+    CHECK(h.interrupts == before + 1);
+    // Closed, nothing is sent.
+    h.vsp.close();
+    h.vsp.bus_changed();
+    CHECK_FALSE(h.guest_read());
+}
+
+TEST_CASE("storvsp: a command to a LUN the bus does not have ends in SRB_STATUS_INVALID_LUN")
+{
+    struct NoUnit : ScsiTarget {
+        void execute(const Command&, Done done) override
+        {
+            Result r;
+            r.status = 2;
+            r.sense = {0x70, 0, 0x05, 0, 0, 0, 0, 10, 0, 0, 0, 0, 0x25, 0x00};
+            r.no_such_lun = true;
+            done(r);
+        }
+    };
+    GuestRings rings;
+    NoUnit target;
+    Storvsp vsp(rings.memory, target, {[](u32) {}, {}});
+    VmbusServer::OpenRequest open;
+    open.relid = 1;
+    open.ring_pfns = rings.pfns;
+    open.downstream_offset = GuestRings::OUT_PAGES;
+    REQUIRE(vsp.open(open));
+    std::vector<u8> tur = Harness::packet(vstor::EXECUTE_SRB);
+    tur[vstor::SRB_LUN] = 4;
+    tur[vstor::SRB_CDB_LENGTH] = 6;
+    tur[vstor::SRB_SENSE_LENGTH] = 20;
+    tur[vstor::SRB_DATA_IN] = vstor::DATA_NONE;
+    REQUIRE(rings.guest_write(PACKET_DATA_INBAND, 9, tur, PACKET_FLAG_COMPLETION_REQUESTED));
+    vsp.signaled();
+    auto c = rings.guest_read();
+    REQUIRE(c);
+    // Exactly 0x20, no autosense bit: Linux's storvsc_handle_error then removes the device.
+    CHECK(std::get<2>(*c)[vstor::SRB_STATUS] == vstor::SRB_INVALID_LUN);
+    CHECK(std::get<2>(*c)[vstor::SRB_SCSI_STATUS] == 0);
 }

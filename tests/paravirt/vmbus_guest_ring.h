@@ -2,7 +2,8 @@
 // drivers/hv/ring_buffer.c does it (descriptor, body padded to 8, trailer
 // = old write index << 32, then write_index), for tests of the host side.
 // The ring GPADL is RING_PFN.. in this order: the guest-to-host ring
-// (header + 2 data pages), then the host-to-guest ring (the same).
+// (header + 2 data pages), then the host-to-guest ring (the same); place()
+// puts a further channel's rings elsewhere in another harness's memory.
 #pragma once
 
 #include "paravirt/vmbus/vmbus_ring.h"
@@ -22,13 +23,17 @@ struct GuestRings {
     PhysicalMemory ram{16ull << 20};
     GuestMemory memory{ram};
     std::vector<u64> pfns;
+    u64 base = RING_PFN;
 
-    GuestRings()
+    GuestRings() { place(memory, RING_PFN); }
+    void place(GuestMemory on, u64 base_pfn)
     {
+        memory = on;
+        base = base_pfn;
         pfns.resize(OUT_PAGES + IN_PAGES);
-        std::iota(pfns.begin(), pfns.end(), RING_PFN);
+        std::iota(pfns.begin(), pfns.end(), base);
     }
-    GuestPhys header(bool guest_out) const { return (guest_out ? RING_PFN : RING_PFN + OUT_PAGES) * 4096; }
+    GuestPhys header(bool guest_out) const { return (guest_out ? base : base + OUT_PAGES) * 4096; }
     u32 get(bool guest_out, u32 offset)
     {
         u32 v = 0;

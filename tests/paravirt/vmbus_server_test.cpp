@@ -5,6 +5,7 @@
 #include "paravirt/vmbus/vmbus_server.h"
 #include "tests/paravirt/hv_harness.h"
 
+#include <memory>
 #include <vector>
 
 using namespace vmbus;
@@ -26,6 +27,17 @@ struct FakeDevice : VmbusServer::Device {
     }
     void close() override { ++closes; }
     void signaled() override { ++signals; }
+    // Sub-channels 1 .. max_subs, each its own FakeDevice.
+    unsigned max_subs = 0;
+    std::vector<std::unique_ptr<FakeDevice>> subs;
+    VmbusServer::Device* sub_channel(u16 index) override
+    {
+        if (index == 0 || index > max_subs)
+            return nullptr;
+        while (subs.size() < index)
+            subs.push_back(std::make_unique<FakeDevice>());
+        return subs[index - 1].get();
+    }
 };
 
 struct VmbusHarness : HvHarness {
@@ -106,6 +118,13 @@ struct VmbusHarness : HvHarness {
         }
     }
     static void store_le64(std::vector<u8>& m, unsigned at, u64 v) { std::memcpy(m.data() + at, &v, 8); }
+    // CLOSE_CHANNEL, RELID_RELEASED: a message naming only a relid.
+    void post_relid(u32 type, u32 relid)
+    {
+        std::vector<u8> m = header(type, relid_message::SIZE);
+        store_le32(m, relid_message::CHILD_RELID, relid);
+        REQUIRE(post(m) == HvStatus::Success);
+    }
     std::vector<u8> open(u32 relid, u32 gpadl, u32 target_vp, u32 downstream)
     {
         std::vector<u8> m = header(OPEN_CHANNEL, open_channel::SIZE);
@@ -420,12 +439,13 @@ TEST_CASE("VMBus: a saved state with an open channel whose ring is missing does 
     StateVisitor saver = StateVisitor::saver();
     a.server.visit_state(saver);
     // Damage the ring GPADL handle the channel names (its 4 bytes after the
-    // channel's state and target VP): 8 becomes 9, which does not exist.
+    // channel's state, primary relid, sub-channel index and target VP): 8
+    // becomes 9, which does not exist.
     std::vector<u8> bytes = saver.bytes();
     bool damaged = false;
     for (size_t i = 0; i + 4 <= bytes.size() && !damaged; ++i)
-        if (bytes[i] == 8 && bytes[i + 1] == 0 && bytes[i + 2] == 0 && bytes[i + 3] == 0 && i >= 5 &&
-            bytes[i - 5] == 1 /* Open */) {
+        if (bytes[i] == 8 && bytes[i + 1] == 0 && bytes[i + 2] == 0 && bytes[i + 3] == 0 && i >= 11 &&
+            bytes[i - 11] == 1 /* Open */) {
             bytes[i] = 9;
             damaged = true;
         }
@@ -436,4 +456,227 @@ TEST_CASE("VMBus: a saved state with an open channel whose ring is missing does 
     StateVisitor loader = StateVisitor::loader(bytes);
     b.server.visit_state(loader);
     CHECK_FALSE(loader.ok());
+}
+
+namespace {
+
+// A contacted harness with `primary`'s channel offered and opened on its
+// ring GPADL 1 (pages 0x100..0x103), with the offers read.
+u32 open_primary(VmbusHarness& h, FakeDevice& primary)
+{
+    const u32 relid = h.server.add_channel(scsi_offer(1), primary);
+    h.contact();
+    h.take();
+    REQUIRE(h.post(VmbusHarness::header(REQUEST_OFFERS, HEADER_SIZE)) == HvStatus::Success);
+    h.take();
+    h.take(); // ALLOFFERS_DELIVERED
+    h.create_gpadl(relid, 1, 4);
+    h.take();
+    REQUIRE(load_le32(h.open(relid, 1, 0, 2), open_result::STATUS) == STATUS_SUCCESS);
+    return relid;
+}
+
+// Sub-channels 1 and 2 of the open `primary` offered (the offers read), and
+// the second opened on GPADL 2 (pages 0x200..) with target VP `vp`.
+std::vector<u32> open_second_sub_channel(VmbusHarness& h, u32 primary, u32 vp)
+{
+    REQUIRE(h.server.offer_sub_channels(primary, 2));
+    h.take();
+    h.take();
+    const std::vector<u32> subs = h.server.sub_channels(primary);
+    REQUIRE(subs.size() == 2);
+    h.create_gpadl(subs[1], 2, 4, 0x200);
+    h.take();
+    REQUIRE(load_le32(h.open(subs[1], 2, vp, 2), open_result::STATUS) == STATUS_SUCCESS);
+    return subs;
+}
+
+} // namespace
+
+TEST_CASE("VMBus: sub-channels are offered with the primary's GUIDs, numbered, each with its own relid")
+{
+    VmbusHarness h;
+    FakeDevice primary;
+    primary.max_subs = 3;
+    const u32 relid = open_primary(h, primary);
+    REQUIRE(h.server.offer_sub_channels(relid, 2));
+    const std::vector<u32> subs = h.server.sub_channels(relid);
+    REQUIRE(subs.size() == 2);
+    for (u16 index = 1; index <= 2; ++index) {
+        const std::vector<u8> o = h.take();
+        REQUIRE(o.size() == offer::SIZE);
+        CHECK(load_le32(o, 0) == OFFER_CHANNEL);
+        CHECK(o[offer::IF_TYPE] == 0xd9);
+        CHECK(o[offer::IF_INSTANCE] == 1); // the primary's instance: Linux matches them by it
+        CHECK(load_le16(o, offer::SUB_CHANNEL_INDEX) == index);
+        CHECK(load_le32(o, offer::CHILD_RELID) == subs[index - 1]);
+        CHECK(subs[index - 1] != relid);
+    }
+    // Asked again for 3: only the missing one is offered.
+    REQUIRE(h.server.offer_sub_channels(relid, 3));
+    CHECK(load_le16(h.take(), offer::SUB_CHANNEL_INDEX) == 3);
+    CHECK(h.take().empty());
+    // More than the device serves: nothing offered.
+    CHECK_FALSE(h.server.offer_sub_channels(relid, 4));
+    CHECK(h.take().empty());
+    // A sub-channel opens on its own ring and VP, and its signals reach its own device.
+    h.create_gpadl(subs[0], 2, 4, 0x200);
+    h.take();
+    REQUIRE(load_le32(h.open(subs[0], 2, 1, 2), open_result::STATUS) == STATUS_SUCCESS);
+    REQUIRE(primary.subs[0]->opens.size() == 1);
+    CHECK(primary.subs[0]->opens[0].relid == subs[0]);
+    REQUIRE(h.hv.connections().signal_event(1, CHANNEL_CONNECTION_ID_BASE + subs[0], 0) == HvStatus::Success);
+    CHECK(primary.subs[0]->signals == 1);
+    CHECK(primary.signals == 0);
+    CHECK(h.server.signal_guest(subs[0]));
+    CHECK(h.event_flag(1, subs[0]));
+    CHECK_FALSE(h.event_flag(0, subs[0]));
+}
+
+TEST_CASE("VMBus: no sub-channels for a closed primary or a device without them")
+{
+    VmbusHarness h;
+    FakeDevice primary; // max_subs 0
+    const u32 relid = open_primary(h, primary);
+    CHECK_FALSE(h.server.offer_sub_channels(relid, 1));
+    FakeDevice other;
+    other.max_subs = 2;
+    const u32 closed = h.server.add_channel(scsi_offer(2), other);
+    h.take(); // its offer
+    CHECK_FALSE(h.server.offer_sub_channels(closed, 1));
+    CHECK_FALSE(h.server.offer_sub_channels(999, 1));
+    CHECK(h.take().empty());
+}
+
+TEST_CASE("VMBus: closing the primary closes and rescinds its sub-channels; a relid is reused only once released")
+{
+    VmbusHarness h;
+    FakeDevice primary;
+    primary.max_subs = 2;
+    const u32 relid = open_primary(h, primary);
+    const std::vector<u32> subs = open_second_sub_channel(h, relid, 0);
+    h.post_relid(CLOSE_CHANNEL, relid);
+    CHECK(primary.closes == 1);
+    CHECK(primary.subs[1]->closes == 1);
+    CHECK(primary.subs[0]->closes == 0); // never opened
+    for (u32 sub : subs) {
+        const std::vector<u8> r = h.take();
+        REQUIRE(r.size() == relid_message::SIZE);
+        CHECK(load_le32(r, 0) == RESCIND_CHANNEL_OFFER);
+        CHECK(load_le32(r, relid_message::CHILD_RELID) == sub);
+    }
+    CHECK(h.server.sub_channels(relid).empty());
+    // Signals to a rescinded relid are refused; Linux's late CLOSE is quietly taken.
+    CHECK(h.hv.connections().signal_event(0, CHANNEL_CONNECTION_ID_BASE + subs[1], 0) != HvStatus::Success);
+    const u64 refused = h.server.counters().refused;
+    h.post_relid(CLOSE_CHANNEL, subs[1]);
+    CHECK(h.server.counters().refused == refused);
+
+    // Reopened, the primary asks again: the released relid is taken again,
+    // the one not yet released is not.
+    h.create_gpadl(relid, 3, 4, 0x300);
+    h.take();
+    REQUIRE(load_le32(h.open(relid, 3, 0, 2), open_result::STATUS) == STATUS_SUCCESS);
+    h.post_relid(RELID_RELEASED, subs[0]);
+    REQUIRE(h.server.offer_sub_channels(relid, 2));
+    h.take();
+    h.take();
+    const std::vector<u32> again = h.server.sub_channels(relid);
+    REQUIRE(again.size() == 2);
+    CHECK(again[0] == subs[0]);
+    CHECK(again[1] != subs[1]);
+    // The reused relid starts closed and opens on a ring of its own.
+    CHECK_FALSE(h.server.channel_open(again[0]));
+    h.create_gpadl(again[0], 4, 4, 0x400);
+    CHECK(load_le32(h.take(), gpadl_created::STATUS) == STATUS_SUCCESS);
+    CHECK(load_le32(h.open(again[0], 4, 0, 2), open_result::STATUS) == STATUS_SUCCESS);
+    // The relid still not released keeps its GPADL (handle 2) until then:
+    // a new one under that handle is refused (and, the handle being in use,
+    // not answered).
+    const u64 before = h.server.counters().refused;
+    h.create_gpadl(again[1], 2, 4, 0x500);
+    CHECK(h.take().empty());
+    CHECK(h.server.counters().refused == before + 1);
+}
+
+TEST_CASE("VMBus: UNLOAD forgets sub-channels without rescinding them")
+{
+    VmbusHarness h;
+    FakeDevice primary;
+    primary.max_subs = 1;
+    const u32 relid = open_primary(h, primary);
+    REQUIRE(h.server.offer_sub_channels(relid, 1));
+    h.take();
+    REQUIRE(h.post(VmbusHarness::header(UNLOAD, HEADER_SIZE)) == HvStatus::Success);
+    CHECK(load_le32(h.take(), 0) == UNLOAD_RESPONSE);
+    CHECK(h.take().empty());
+    CHECK(h.server.sub_channels(relid).empty());
+    CHECK(primary.closes == 1);
+    // A new connection offers the primary alone.
+    h.contact();
+    h.take();
+    REQUIRE(h.post(VmbusHarness::header(REQUEST_OFFERS, HEADER_SIZE)) == HvStatus::Success);
+    CHECK(load_le32(h.take(), offer::CHILD_RELID) == relid);
+    CHECK(load_le32(h.take(), 0) == ALL_OFFERS_DELIVERED);
+}
+
+TEST_CASE("VMBus: an open sub-channel is saved and loaded, served by the primary device's sub-channel")
+{
+    VmbusHarness a;
+    FakeDevice pa;
+    pa.max_subs = 2;
+    const u32 relid = open_primary(a, pa);
+    const std::vector<u32> subs = open_second_sub_channel(a, relid, 1);
+    StateVisitor saver = StateVisitor::saver();
+    a.server.visit_state(saver);
+
+    VmbusHarness b;
+    FakeDevice pb;
+    pb.max_subs = 2;
+    REQUIRE(b.server.add_channel(scsi_offer(1), pb) == relid);
+    StateVisitor loader = StateVisitor::loader(saver.bytes());
+    b.server.visit_state(loader);
+    REQUIRE(loader.ok());
+    CHECK(b.server.sub_channels(relid) == subs);
+    CHECK(b.server.channel_open(subs[1]));
+    CHECK_FALSE(b.server.channel_open(subs[0]));
+    REQUIRE(b.hv.connections().signal_event(1, CHANNEL_CONNECTION_ID_BASE + subs[1], 0) == HvStatus::Success);
+    REQUIRE(pb.subs.size() == 2);
+    CHECK(pb.subs[1]->signals == 1);
+
+    // A machine whose device serves fewer sub-channels refuses the state.
+    VmbusHarness c;
+    FakeDevice pc;
+    pc.max_subs = 1;
+    c.server.add_channel(scsi_offer(1), pc);
+    StateVisitor refused = StateVisitor::loader(saver.bytes());
+    c.server.visit_state(refused);
+    CHECK_FALSE(refused.ok());
+}
+
+TEST_CASE("VMBus: a state saved while rescinded sub-channels wait for their release loads, and they are released after")
+{
+    // Found by vmbus-fuzz: the load took a rescinded sub-channel of a
+    // closed primary for a live one and refused the state.
+    VmbusHarness a;
+    FakeDevice pa;
+    pa.max_subs = 2;
+    const u32 relid = open_primary(a, pa);
+    const std::vector<u32> subs = open_second_sub_channel(a, relid, 0);
+    a.post_relid(CLOSE_CHANNEL, relid);
+    StateVisitor saver = StateVisitor::saver();
+    a.server.visit_state(saver);
+
+    VmbusHarness b;
+    FakeDevice pb;
+    pb.max_subs = 2;
+    REQUIRE(b.server.add_channel(scsi_offer(1), pb) == relid);
+    StateVisitor loader = StateVisitor::loader(saver.bytes());
+    b.server.visit_state(loader);
+    REQUIRE(loader.ok());
+    CHECK(b.server.sub_channels(relid).empty());
+    const u64 refused = b.server.counters().refused;
+    for (u32 sub : subs)
+        b.post_relid(RELID_RELEASED, sub);
+    CHECK(b.server.counters().refused == refused); // both were waiting for it
 }

@@ -81,3 +81,27 @@ TEST_CASE("SCSI bus: a LUN with no disk says so to INQUIRY and refuses the rest"
     CHECK(run(bus, 0, {}, data).status == 2);
     CHECK(a.luns_seen.empty());
 }
+
+TEST_CASE("SCSI bus: a detached LUN answers as absent, saying so (no_such_lun), and leaves REPORT LUNS")
+{
+    ScsiBus bus;
+    RecordingDisk a, b;
+    bus.attach(0, a);
+    bus.attach(2, b);
+    CHECK(bus.unit(2) == &b);
+    bus.detach(2);
+    CHECK(bus.unit(2) == nullptr);
+    std::vector<u8> data(64);
+    const ScsiTarget::Result tur = run(bus, 2, {0x00, 0, 0, 0, 0, 0}, data);
+    CHECK(tur.status == 2);
+    CHECK(tur.no_such_lun);
+    CHECK(b.luns_seen.empty());
+    // INQUIRY still answers (the scan reads "no device here"), without the flag.
+    const ScsiTarget::Result inquiry = run(bus, 2, {0x12, 0, 0, 0, 36, 0}, data);
+    CHECK(inquiry.status == 0);
+    CHECK_FALSE(inquiry.no_such_lun);
+    CHECK(data[0] == 0x7F);
+    const ScsiTarget::Result luns = run(bus, 0, {0xA0, 0, 0, 0, 0, 0, 0, 0, 0, 64, 0, 0}, data);
+    CHECK(luns.transferred == 16); // LUN 0 alone
+    CHECK_FALSE(run(bus, 0, {0x00, 0, 0, 0, 0, 0}, data).no_such_lun);
+}
