@@ -54,6 +54,46 @@ MachineMonitor::MachineMonitor(EventLoop& loop, MachineMonitorHooks hooks, QmpCl
     add_hotplug_commands();
 }
 
+// The Hyper-V key-value pair exchange (docs/vmbus.md "Integration
+// services"); QEMU has nothing like it, hence the x- names.
+void MachineMonitor::add_kvp_commands()
+{
+    m_commands.add("x-query-kvp", {{"refresh", QmpType::Boolean, true}}, [this](const Json& args) -> QmpResult {
+        KvpPools pools;
+        if (!m_hooks.kvp_query)
+            return qmp_error("The machine has no Hyper-V enlightenments (--enlightenments off)");
+        // A read changes what the guest runs: not in a recording or replay.
+        const bool refresh = args.value("refresh", true) && m_hooks.kvp_refused.empty();
+        if (!m_hooks.kvp_query(refresh, pools))
+            return machine_gone();
+        return Json{{"state", pools.state},
+                    {"auto", pools.auto_items},
+                    {"guest", pools.guest_items},
+                    {"host", pools.host_items},
+                    {"refreshing", pools.refreshing},
+                    {"reads", pools.reads}};
+    });
+    auto change = [this](const std::string& key, const std::optional<std::string>& value) -> QmpResult {
+        if (!m_hooks.kvp_change)
+            return qmp_error("The machine has no Hyper-V enlightenments (--enlightenments off)");
+        if (!m_hooks.kvp_refused.empty())
+            return qmp_error(m_hooks.kvp_refused);
+        std::string error;
+        if (!m_hooks.kvp_change(key, value, error))
+            return machine_gone();
+        if (!error.empty())
+            return qmp_error(error);
+        return Json::object();
+    };
+    m_commands.add("x-kvp-set", {{"key", QmpType::String}, {"value", QmpType::String}},
+                   [change](const Json& args) -> QmpResult {
+                       return change(args["key"].get<std::string>(), args["value"].get<std::string>());
+                   });
+    m_commands.add("x-kvp-delete", {{"key", QmpType::String}}, [change](const Json& args) -> QmpResult {
+        return change(args["key"].get<std::string>(), std::nullopt);
+    });
+}
+
 void MachineMonitor::add_network_commands()
 {
     // set_link (qapi/net.json): the adapter's link goes down or up, and the
@@ -195,6 +235,7 @@ void MachineMonitor::add_cpu_commands()
         }
         return out;
     });
+    add_kvp_commands();
     // qapi/machine.json CpuInfoFast. The topology is what CPUID describes
     // (cpu/state/cpuid_model.cpp): one socket of N single-threaded cores,
     // which is also QEMU 7.2's default for -smp N on the pc machine. qom-path names the CPU objects as

@@ -53,6 +53,14 @@ std::vector<MonitorDrive> monitor_drives(const std::vector<MachineDrive>& drives
 TrayState apply_tray_action(Machine* machine, std::vector<MachineDrive>& drives, size_t drive,
                             const MediumChange& change, std::shared_ptr<BlockImage> image);
 
+// The KVP service's pools as x-query-kvp reports them.
+struct KvpPools {
+    std::string state; // the integration service's: "closed", "negotiating", "ready"
+    std::map<std::string, std::string> auto_items, guest_items, host_items;
+    bool refreshing = false;
+    u64 reads = 0;
+};
+
 // What the commands ask of the machine. Each returns false when the
 // machine's thread has ended (the command then fails with an error).
 struct MachineMonitorHooks {
@@ -78,6 +86,16 @@ struct MachineMonitorHooks {
     std::function<bool(bool up)> set_link;
     // Fills in the integration services' states, read on the machine's thread.
     std::function<bool(std::vector<IntegrationServiceState>& out)> integration_services;
+    // The key-value pair service on the machine's thread: its pools (and,
+    // with `refresh`, a new read of the guest's asked for), and a change
+    // of the host's pool (a value, or none to delete), which `error`
+    // refuses when set. Empty: no enlightenments.
+    std::function<bool(bool refresh, KvpPools& out)> kvp_query;
+    std::function<bool(const std::string& key, const std::optional<std::string>& value, std::string& error)>
+        kvp_change;
+    // Non-empty: x-kvp-set and x-kvp-delete fail with this, and x-query-kvp
+    // does not read the guest's pools again (not recorded yet).
+    std::string kvp_refused;
     // Non-empty: the commands that would change the guest (system_reset,
     // system_powerdown, set_link, migrate) fail with this (a replay's input
     // is its recording's).
@@ -183,6 +201,7 @@ private:
     void add_block_commands();
     void add_replay_commands();
     void add_hotplug_commands();
+    void add_kvp_commands();
     QmpResult device_add(const Json& args);
     // QEMU's "Could not open 'PATH': REASON" (block.c), the reason as the
     // block layer words it after the path.

@@ -667,6 +667,62 @@ int main(int argc, char** argv)
             out = *result;
             return true;
         };
+        // The key-value pair service: the host's pool lives here across
+        // reboots (config), the guest's pools in the running machine.
+        if (session)
+            hooks.kvp_refused = "not while recording or replaying: key-value pair exchanges are not recorded";
+        if (config.enlightenments) {
+            hooks.kvp_query = [&](bool refresh, KvpPools& out) {
+                auto result = std::make_shared<KvpPools>();
+                if (!commands.call(
+                        [&running, &config, result, refresh] {
+                            result->host_items = config.kvp_host_items;
+                            result->state = "closed";
+                            KvpIc* kvp = running ? running->kvp() : nullptr;
+                            if (!kvp)
+                                return;
+                            if (refresh)
+                                kvp->refresh();
+                            result->state = !kvp->is_open() ? "closed" : !kvp->negotiated() ? "negotiating" : "ready";
+                            result->auto_items = kvp->auto_pool();
+                            result->guest_items = kvp->guest_pool();
+                            result->refreshing = kvp->refreshing();
+                            result->reads = kvp->counters().reads;
+                        },
+                        COMMAND_TIMEOUT_NS))
+                    return false;
+                out = *result;
+                return true;
+            };
+            hooks.kvp_change = [&](const std::string& key, const std::optional<std::string>& value,
+                                   std::string& error) {
+                auto result = std::make_shared<std::string>();
+                if (!commands.call(
+                        [&running, &config, result, key, value] {
+                            KvpIc* kvp = running ? running->kvp() : nullptr;
+                            if (value) {
+                                if (!KvpIc::fits(key, *value)) {
+                                    *result = "A key takes 1 to 255 UTF-16 characters, a value up to 1023";
+                                    return;
+                                }
+                                config.kvp_host_items[key] = *value;
+                                if (kvp)
+                                    kvp->set(key, *value);
+                            } else {
+                                if (!config.kvp_host_items.erase(key)) {
+                                    *result = "Key '" + key + "' is not in the host's pool";
+                                    return;
+                                }
+                                if (kvp)
+                                    kvp->remove(key);
+                            }
+                        },
+                        COMMAND_TIMEOUT_NS))
+                    return false;
+                error = *result;
+                return true;
+            };
+        }
         // Disks hot-plugged on the synthetic SCSI controller: into the
         // running machine and the drives of the next reboot alike.
         if (session)

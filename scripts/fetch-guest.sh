@@ -3,8 +3,11 @@
 # archive alone:
 #   guest/vmlinuz              the stock kernel that linux-image-amd64 depends on
 #   guest/initramfs.cpio.gz    busybox-static, scripts/guest-init/init as /init,
-#                              and the kernel modules named in
-#                              scripts/guest-init/modules.list (with what they need)
+#                              the kernel modules named in
+#                              scripts/guest-init/modules.list (with what they need),
+#                              and the Hyper-V daemons (hyperv-daemons: hv_kvp_daemon,
+#                              hv_vss_daemon, hv_fcopy_daemon) with the two libc6
+#                              files they need
 #   guest/modules.txt          the modules in the initramfs, one path a line
 #   guest/kernel.config, guest/kernel-release   (Debian ships no real System.map)
 #   guest/stamp                what the files were built from
@@ -72,9 +75,11 @@ resolve() {
     kpkg=$(kernel_package)
     kver=${kpkg:+$(candidate "$kpkg")}
     bbver=$(candidate busybox-static)
+    hdver=$(candidate hyperv-daemons)
+    lcver=$(candidate libc6)
 }
 resolve
-if [ -z "$kpkg" ] || [ -z "$kver" ] || [ -z "$bbver" ]; then
+if [ -z "$kpkg" ] || [ -z "$kver" ] || [ -z "$bbver" ] || [ -z "$hdver" ] || [ -z "$lcver" ]; then
     # No package lists yet (a fresh machine), or lists without these.
     if [ -f "$out/stamp" ] && [ "$force" -eq 0 ] &&
         grep -qx "inputs $inputs_hash" "$out/stamp" && [ -f "$out/vmlinuz" ] &&
@@ -89,10 +94,14 @@ if [ -z "$kpkg" ] || [ -z "$kver" ] || [ -z "$bbver" ]; then
     [ -n "$kpkg" ] || die "apt knows no linux-image-amd64 (is this Debian on amd64 with 'main' enabled?)"
     [ -n "$kver" ] || die "apt has no candidate version of $kpkg"
     [ -n "$bbver" ] || die "apt knows no busybox-static"
+    [ -n "$hdver" ] || die "apt knows no hyperv-daemons"
+    [ -n "$lcver" ] || die "apt knows no libc6"
 fi
 
 stamp_text="kernel-package $kpkg $kver
 busybox-static $bbver
+hyperv-daemons $hdver
+libc6 $lcver
 inputs $inputs_hash"
 
 if [ "$force" -eq 0 ] && [ -f "$out/stamp" ] && [ "$(cat "$out/stamp")" = "$stamp_text" ] &&
@@ -139,12 +148,16 @@ fetch() {
 
 kernel_deb=$(fetch "$kpkg" "$kver")
 busybox_deb=$(fetch busybox-static "$bbver")
+daemons_deb=$(fetch hyperv-daemons "$hdver")
+libc_deb=$(fetch libc6 "$lcver")
 
 say "extracting $kpkg $kver"
 dpkg-deb -x "$kernel_deb" "$tmp/kernel"
 dpkg-deb -x "$busybox_deb" "$tmp/busybox"
 busybox=$tmp/busybox/bin/busybox
 [ -x "$busybox" ] || die "busybox-static $bbver has no /bin/busybox"
+dpkg-deb -x "$daemons_deb" "$tmp/daemons"
+dpkg-deb -x "$libc_deb" "$tmp/libc"
 
 vmlinuz=$(find "$tmp/kernel/boot" -maxdepth 1 -name 'vmlinuz-*' | head -n 1)
 [ -n "$vmlinuz" ] || die "$kpkg has no /boot/vmlinuz-*"
@@ -219,6 +232,23 @@ for applet in $("$busybox" --list-full); do
 done
 install -m 0755 "$inputs_dir/init" "$root/init"
 install -m 0644 "$inputs_dir/profile" "$root/etc/profile"
+# The Hyper-V daemons (the guest side of the KVP, VSS and file-copy
+# services; docs/guest.md), dynamically linked against glibc: its loader
+# and libc are all they need.
+mkdir -p "$root/lib/x86_64-linux-gnu" "$root/lib64" "$root/usr/libexec/hypervkvpd" "$root/var/lib/hyperv"
+for daemon in hv_kvp_daemon hv_vss_daemon hv_fcopy_daemon; do
+    install -m 0755 "$tmp/daemons/usr/sbin/$daemon" "$root/usr/sbin/$daemon" ||
+        die "hyperv-daemons $hdver has no /usr/sbin/$daemon"
+done
+cp "$tmp/daemons/usr/libexec/hypervkvpd/"* "$root/usr/libexec/hypervkvpd/"
+for lib in ld-linux-x86-64.so.2 libc.so.6; do
+    install -m 0755 "$tmp/libc/lib/x86_64-linux-gnu/$lib" "$root/lib/x86_64-linux-gnu/$lib" ||
+        die "libc6 $lcver has no /lib/x86_64-linux-gnu/$lib"
+done
+ln -s /lib/x86_64-linux-gnu/ld-linux-x86-64.so.2 "$root/lib64/ld-linux-x86-64.so.2"
+# What hv_kvp_daemon reports as the guest's OS (the KVP Auto pool's OSName, OSVersion).
+printf 'NAME="viridian guest"\nID=viridian-guest\nVERSION_ID="%s"\nPRETTY_NAME="viridian guest (Debian kernel %s)"\n' \
+    "$release" "$release" >"$root/etc/os-release"
 printf 'root:x:0:0:root:/root:/bin/sh\n' >"$root/etc/passwd"
 printf 'root:x:0:\ntty:x:5:\n' >"$root/etc/group"
 if is_root; then
@@ -253,7 +283,10 @@ echo "$stamp_text" >"$out/stamp"
 
 # Keep only the packages this guest was built from.
 for deb in "$cache"/*.deb; do
-    [ "$deb" = "$kernel_deb" ] || [ "$deb" = "$busybox_deb" ] || rm -f "$deb"
+    case $deb in
+    "$kernel_deb" | "$busybox_deb" | "$daemons_deb" | "$libc_deb") ;;
+    *) rm -f "$deb" ;;
+    esac
 done
 
 say "$out/vmlinuz ($release, $(du -h "$out/vmlinuz" | cut -f1)), $out/initramfs.cpio.gz ($(du -h "$out/initramfs.cpio.gz" | cut -f1))"

@@ -1,5 +1,6 @@
 #include "platform/block/vhdx_image.h"
 
+#include "mmu/base/utf16.h"
 #include "platform/block/vhdx_format.h"
 #include "platform/block/vhdx_log.h"
 
@@ -66,64 +67,7 @@ struct ParentLocator {
     std::string absolute_win32_path;
 };
 
-std::string utf16le_to_utf8(std::span<const u8> bytes)
-{
-    std::string out;
-    for (size_t i = 0; i + 1 < bytes.size(); i += 2) {
-        u32 unit = load16(&bytes[i]);
-        u32 code = unit;
-        if (unit >= 0xD800 && unit < 0xDC00 && i + 3 < bytes.size()) {
-            u32 low = load16(&bytes[i + 2]);
-            if (low >= 0xDC00 && low < 0xE000) {
-                code = 0x10000 + ((unit - 0xD800) << 10) + (low - 0xDC00);
-                i += 2;
-            }
-        }
-        if (code < 0x80) {
-            out += static_cast<char>(code);
-        } else if (code < 0x800) {
-            out += static_cast<char>(0xC0 | code >> 6);
-            out += static_cast<char>(0x80 | (code & 0x3F));
-        } else if (code < 0x10000) {
-            out += static_cast<char>(0xE0 | code >> 12);
-            out += static_cast<char>(0x80 | ((code >> 6) & 0x3F));
-            out += static_cast<char>(0x80 | (code & 0x3F));
-        } else {
-            out += static_cast<char>(0xF0 | code >> 18);
-            out += static_cast<char>(0x80 | ((code >> 12) & 0x3F));
-            out += static_cast<char>(0x80 | ((code >> 6) & 0x3F));
-            out += static_cast<char>(0x80 | (code & 0x3F));
-        }
-    }
-    return out;
-}
 
-std::vector<u8> utf8_to_utf16le(const std::string& text)
-{
-    std::vector<u8> out;
-    auto put = [&](u32 unit) {
-        out.push_back(static_cast<u8>(unit));
-        out.push_back(static_cast<u8>(unit >> 8));
-    };
-    for (size_t i = 0; i < text.size();) {
-        u8 c = static_cast<u8>(text[i]);
-        u32 code = c;
-        size_t extra = c >= 0xF0 ? 3 : c >= 0xE0 ? 2 : c >= 0xC0 ? 1 : 0;
-        if (extra)
-            code = c & (0x3F >> extra);
-        for (size_t k = 1; k <= extra && i + k < text.size(); ++k)
-            code = code << 6 | (static_cast<u8>(text[i + k]) & 0x3F);
-        i += extra + 1;
-        if (code >= 0x10000) {
-            code -= 0x10000;
-            put(0xD800 + (code >> 10));
-            put(0xDC00 + (code & 0x3FF));
-        } else {
-            put(code);
-        }
-    }
-    return out;
-}
 
 // Guards against a parent locator that leads back to the image itself
 // (directly or round a loop) when images are opened read-only.
@@ -490,8 +434,8 @@ BlockStatus VhdxImage::load_metadata()
         u64 key_length = load16(e + 8), value_length = load16(e + 10);
         if (key_offset + key_length > item.size() || value_offset + value_length > item.size())
             return corrupt(m_file, "a parent locator key or value runs past the item");
-        std::string key = utf16le_to_utf8(std::span(item).subspan(key_offset, key_length));
-        std::string value = utf16le_to_utf8(std::span(item).subspan(value_offset, value_length));
+        std::string key = utf16_to_utf8(std::span(item).subspan(key_offset, key_length));
+        std::string value = utf16_to_utf8(std::span(item).subspan(value_offset, value_length));
         if (key == "parent_linkage" || key == "parent_linkage2") {
             Guid guid;
             if (!Guid::parse(value, guid))
@@ -1186,8 +1130,8 @@ std::vector<u8> parent_locator_item(const Guid& linkage, const std::string& rela
     std::copy(VHDX_PARENT_LOCATOR_TYPE.bytes.begin(), VHDX_PARENT_LOCATOR_TYPE.bytes.end(), item.begin());
     store16(&item[18], static_cast<u16>(pairs.size()));
     for (size_t i = 0; i < pairs.size(); ++i) {
-        std::vector<u8> key = utf8_to_utf16le(pairs[i].first);
-        std::vector<u8> value = utf8_to_utf16le(pairs[i].second);
+        std::vector<u8> key = utf8_to_utf16(pairs[i].first);
+        std::vector<u8> value = utf8_to_utf16(pairs[i].second);
         u8* e = &item[ParentLocatorHeader::SIZE + i * ParentLocatorEntry::SIZE];
         store32(e, static_cast<u32>(item.size()));
         store16(e + 8, static_cast<u16>(key.size()));
@@ -1300,7 +1244,7 @@ BlockStatus create_vhdx(const std::string& path, const CreateOptions& options)
     std::vector<u8> head(payload_offset - 0, 0);
     // 2.1: the file identifier, with the creator in UTF-16.
     store64(&head[0], FILE_SIGNATURE);
-    std::vector<u8> creator = utf8_to_utf16le("viridian");
+    std::vector<u8> creator = utf8_to_utf16("viridian");
     std::copy(creator.begin(), creator.end(), head.begin() + 8);
     // 2.2.2: both headers; the second current.
     Header header;

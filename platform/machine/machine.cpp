@@ -454,6 +454,8 @@ void Machine::offer_integration_services()
     m_timesync_relid =
         offer(ic::TIMESYNC_CLASS_GUID, "7e5c2f14-93d1-4b8a-b06f-5a2e8c4d1b02", *m_timesync_ic);
     m_kvp_ic = std::make_unique<KvpIc>(m_memory, [this] { m_vmbus->signal_guest(m_kvp_relid); });
+    for (const auto& [key, value] : m_config.kvp_host_items)
+        m_kvp_ic->set(key, value); // sent once the guest's daemon has negotiated
     m_kvp_relid = offer(ic::KVP_CLASS_GUID, "c4d9e0a3-1f62-4e7b-8d35-9b0a6f2e7c03", *m_kvp_ic);
 }
 

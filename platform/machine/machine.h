@@ -37,6 +37,7 @@
 
 #include <deque>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -118,6 +119,9 @@ struct MachineConfig {
     CommandQueue* commands = nullptr;
     std::vector<MachineDrive> drives;
     std::optional<MachineNic> nic;
+    // The host's key-value pool (the KVP service's External pool), kept by
+    // the frontend across reboots as Hyper-V keeps it with the machine.
+    std::map<std::string, std::string> kvp_host_items;
 };
 
 // The kernel a machine boots: a multiboot image or a Linux bzImage, chosen
@@ -258,6 +262,9 @@ public:
     MachineStats stats() const;
     // Shutdown, heartbeat, time sync and KVP, in that order.
     std::vector<IntegrationServiceState> integration_services() const;
+    // The key-value pair service (QMP x-query-kvp, x-kvp-set,
+    // x-kvp-delete; docs/vmbus.md): null without the enlightenments.
+    KvpIc* kvp() { return m_kvp_ic.get(); }
     unsigned vcpu_count() const { return static_cast<unsigned>(m_vcpus.size()); }
     CpuState vcpu_state(unsigned vcpu) const { return m_vcpus[vcpu]->backend->get_state(); }
     void set_vcpu_state(unsigned vcpu, const CpuState& state) { m_vcpus[vcpu]->backend->set_state(state); }

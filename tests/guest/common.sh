@@ -131,3 +131,33 @@ wait_for() {
     cat "$work/out"
     fail "the guest did not print '$1'"
 }
+
+# start_guest_with_qmp TIMEOUT MODULES RUN [OPTIONS...]: starts $viridian
+# on the default guest in $guest in the background, with OPTIONS, a QMP
+# socket at $socket, the modules and the command for the guest's init, and
+# its output in $work/out; $pid is its process, killed at exit.
+start_guest_with_qmp() {
+    local limit=$1 modules=$2 run=$3
+    shift 3
+    socket=$work/qmp.sock
+    trap 'kill $pid 2>/dev/null; rm -rf "$work"' EXIT
+    timeout "$limit" "$viridian" "$@" --qmp "unix:$socket,server,wait=off" \
+        --kernel "$guest/vmlinuz" --initrd "$guest/initramfs.cpio.gz" \
+        --append "console=ttyS0 panic=-1 viridian.modules=$modules viridian.run=\"$run\"" \
+        >"$work/out" 2>&1 </dev/null &
+    pid=$!
+}
+
+# finish_guest_with_qmp: waits for the machine start_guest_with_qmp began,
+# shows its output and the QMP conversation in $work/qmp, and fails unless
+# it exited with status 0.
+finish_guest_with_qmp() {
+    local status
+    wait "$pid"
+    status=$?
+    pid=
+    cat "$work/out"
+    echo "--- QMP"
+    cat "$work/qmp"
+    [ "$status" -eq 0 ] || fail "viridian exited with status $status"
+}

@@ -44,14 +44,8 @@ run+=" dd if=/dev/sr0 bs=64k 2>/dev/null | sha256sum; mount -t iso9660 -o ro /de
 # Then the host opens the tray, and the guest's next open of the drive
 # closes it (the cdrom driver's autoclose: START STOP UNIT), which QMP hears of.
 run+=" umount /mnt; echo cd-wait-open; sleep 5; dd if=/dev/sr0 bs=64k 2>/dev/null | sha256sum; echo cd-reopened"
-socket=$work/qmp.sock
-pid=
-trap 'kill $pid 2>/dev/null; rm -rf "$work"' EXIT
-timeout 300 "$viridian" --enlightenments off --drive file="$work/a.iso,media=cdrom,index=2" \
-    --qmp "unix:$socket,server,wait=off" --kernel "$guest/vmlinuz" --initrd "$guest/initramfs.cpio.gz" \
-    --append "console=ttyS0 panic=-1 viridian.modules=ata_piix,sr_mod,isofs viridian.run=\"$run\"" \
-    >"$work/out" 2>&1 </dev/null &
-pid=$!
+start_guest_with_qmp 300 ata_piix,sr_mod,isofs "$run" --enlightenments off \
+    --drive file="$work/a.iso,media=cdrom,index=2"
 wait_for "^cd-locked"
 python3 - "$(dirname "$0")" "$socket" "$work" >"$work/qmp" 2>&1 <<'PY' || { cat "$work/out" "$work/qmp"; fail "QMP failed"; }
 import sys, time
@@ -103,11 +97,7 @@ for _ in range(600):
         break
     time.sleep(0.1)
 PY
-wait $pid
-status=$?
-pid=
-cat "$work/out" "$work/qmp"
-[ "$status" -eq 0 ] || fail "viridian exited with status $status"
+finish_guest_with_qmp
 has "^$a_sum  /mnt/data.bin" || fail "the guest did not read disc A"
 grep -q "^refused-locked" "$work/qmp" || fail "eject of the locked tray was not refused"
 grep -q '"event": "DEVICE_TRAY_MOVED".*"tray-open": true' "$work/qmp" ||

@@ -2,8 +2,8 @@
 # Integration services test: the Debian kernel's hv_utils binds the
 # shutdown, heartbeat, time sync and KVP channels every enlightened machine
 # offers and negotiates the newest versions (dmesg: Shutdown 3.2, Heartbeat
-# 3.0, TimeSync 4.0, and KVP 4.0 once a stand-in for hv_kvp_daemon, which
-# the initramfs lacks, has registered). The guest sets its clock to 2000
+# 3.0, TimeSync 4.0, and KVP 4.0 once a stand-in for hv_kvp_daemon has
+# registered; linux-kvp runs the real daemon and the exchanges). The guest sets its clock to 2000
 # before it loads hv_utils; the time sync's SYNC must bring it back to the
 # host's time.
 # --stats must show the heartbeat answered ("heartbeat: ok"). Then twice

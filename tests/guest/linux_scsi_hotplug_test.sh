@@ -48,14 +48,7 @@ run+=" yes viridian-hotplug | head -c 1048576 >/tmp/p; dd if=/tmp/p of=/dev/sda 
 run+=" $(wait_for_block '') echo hp-gone; ls /sys/block;"
 run+=" $(wait_for_block '!') echo hp-found-again; cat /sys/block/sda/size;"
 run+=" dd if=/dev/sda bs=1M count=1 iflag=direct 2>/dev/null | sha256sum; echo hp-rebooting; reboot -f"
-socket=$work/qmp.sock
-pid=
-trap 'kill $pid 2>/dev/null; rm -rf "$work"' EXIT
-timeout 400 "$viridian" --cpus 2 --qmp "unix:$socket,server,wait=off" \
-    --kernel "$guest/vmlinuz" --initrd "$guest/initramfs.cpio.gz" \
-    --append "console=ttyS0 panic=-1 viridian.modules=hv_vmbus,hv_storvsc,sd_mod viridian.run=\"$run\"" \
-    >"$work/out" 2>&1 </dev/null &
-pid=$!
+start_guest_with_qmp 400 hv_vmbus,hv_storvsc,sd_mod "$run" --cpus 2
 wait_for "^hp-ready"
 qmp() { # qmp STEP: runs tests/guest/qmp_hotplug_steps.py's step against the machine
     python3 "$(dirname "$0")/qmp_hotplug_steps.py" "$(dirname "$0")" "$socket" "$work" "$1" >>"$work/qmp" 2>&1 ||
@@ -67,12 +60,7 @@ qmp remove-a
 wait_for "^hp-gone"
 qmp add-b
 wait_for "^hp-second-boot"
-wait $pid
-status=$?
-cat "$work/out"
-echo "--- QMP"
-cat "$work/qmp"
-[ "$status" -eq 0 ] || fail "viridian exited with status $status"
+finish_guest_with_qmp
 has "^$a_sum " || fail "the guest did not read the host's data on the hot-added disk"
 has "^32768\s*$" || fail "the hot-added raw disk is not 32768 sectors"
 image_sum=$(dd if="$work/a.img" bs=1M skip=4 count=1 status=none | sha256sum | cut -d' ' -f1)

@@ -111,7 +111,7 @@ TEST_CASE(
     REQUIRE(h.guest_write(PACKET_DATA_INBAND, transaction, exchange));
     h.service.signaled();
     CHECK_FALSE(h.service.negotiated());
-    CHECK(h.service.exchanges() == 0);
+    CHECK(h.service.counters().exchanges == 0);
     CHECK(h.empty());
 }
 
