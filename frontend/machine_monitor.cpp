@@ -92,6 +92,22 @@ void MachineMonitor::add_kvp_commands()
     m_commands.add("x-kvp-delete", {{"key", QmpType::String}}, [change](const Json& args) -> QmpResult {
         return change(args["key"].get<std::string>(), std::nullopt);
     });
+    // The backup service: freeze and thaw are asked, not waited for; the
+    // guest's answer shows in x-query-integration-services ("vss": frozen,
+    // thawed or failed).
+    for (const bool freeze : {true, false})
+        m_commands.add(freeze ? "x-vss-freeze" : "x-vss-thaw", {}, [this, freeze](const Json&) -> QmpResult {
+            if (!m_hooks.vss_request)
+                return qmp_error("The machine has no Hyper-V enlightenments (--enlightenments off)");
+            if (!m_hooks.kvp_refused.empty())
+                return qmp_error(m_hooks.kvp_refused);
+            std::string error;
+            if (!m_hooks.vss_request(freeze, error))
+                return machine_gone();
+            if (!error.empty())
+                return qmp_error(error);
+            return Json::object();
+        });
 }
 
 void MachineMonitor::add_network_commands()

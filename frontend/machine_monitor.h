@@ -93,8 +93,13 @@ struct MachineMonitorHooks {
     std::function<bool(bool refresh, KvpPools& out)> kvp_query;
     std::function<bool(const std::string& key, const std::optional<std::string>& value, std::string& error)>
         kvp_change;
-    // Non-empty: x-kvp-set and x-kvp-delete fail with this, and x-query-kvp
-    // does not read the guest's pools again (not recorded yet).
+    // The backup service on the machine's thread: asks the guest to freeze
+    // (true) or thaw its filesystems; `error` set when it cannot be asked.
+    // Empty: no enlightenments.
+    std::function<bool(bool freeze, std::string& error)> vss_request;
+    // Non-empty: x-kvp-set, x-kvp-delete, x-vss-freeze and x-vss-thaw fail
+    // with this, and x-query-kvp does not read the guest's pools again (not
+    // recorded yet).
     std::string kvp_refused;
     // Non-empty: the commands that would change the guest (system_reset,
     // system_powerdown, set_link, migrate) fail with this (a replay's input

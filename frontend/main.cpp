@@ -723,6 +723,22 @@ int main(int argc, char** argv)
                 return true;
             };
         }
+        if (config.enlightenments)
+            hooks.vss_request = [&](bool freeze, std::string& error) {
+                auto result = std::make_shared<std::string>();
+                if (!commands.call(
+                        [&running, result, freeze] {
+                            VssIc* vss = running ? running->vss() : nullptr;
+                            if (!vss || !vss->negotiated())
+                                *result = "The guest's backup service is not ready (is hv_utils loaded?)";
+                            else if (!(freeze ? vss->freeze() : vss->thaw()))
+                                *result = "The guest is still answering the last backup request";
+                        },
+                        COMMAND_TIMEOUT_NS))
+                    return false;
+                error = *result;
+                return true;
+            };
         // Disks hot-plugged on the synthetic SCSI controller: into the
         // running machine and the drives of the next reboot alike.
         if (session)

@@ -15,6 +15,7 @@
 #include "paravirt/vmbus/heartbeat_ic.h"
 #include "paravirt/vmbus/kvp_ic.h"
 #include "paravirt/vmbus/shutdown_ic.h"
+#include "paravirt/vmbus/vss_ic.h"
 #include "paravirt/vmbus/timesync_ic.h"
 #include "paravirt/vmbus/netvsp.h"
 #include "paravirt/vmbus/storvsp.h"
@@ -160,9 +161,10 @@ struct MachineStats {
 
 // One integration service as QMP x-query-integration-services shows it.
 struct IntegrationServiceState {
-    std::string name;  // "shutdown", "heartbeat", "time-sync", "kvp"
+    std::string name;  // "shutdown", "heartbeat", "time-sync", "kvp", "vss"
     // "not offered" (no enlightenments), "closed", "negotiating", "ready";
-    // the heartbeat's own states (HeartbeatIc::state_name) once negotiated.
+    // the heartbeat's and the backup service's own states
+    // (HeartbeatIc::state_name, VssIc::state_name) once negotiated.
     std::string state;
     u32 version = 0; // the negotiated service version ((major << 16) | minor), 0 before
 };
@@ -265,6 +267,8 @@ public:
     // The key-value pair service (QMP x-query-kvp, x-kvp-set,
     // x-kvp-delete; docs/vmbus.md): null without the enlightenments.
     KvpIc* kvp() { return m_kvp_ic.get(); }
+    // The backup service (QMP x-vss-freeze, x-vss-thaw): null likewise.
+    VssIc* vss() { return m_vss_ic.get(); }
     unsigned vcpu_count() const { return static_cast<unsigned>(m_vcpus.size()); }
     CpuState vcpu_state(unsigned vcpu) const { return m_vcpus[vcpu]->backend->get_state(); }
     void set_vcpu_state(unsigned vcpu, const CpuState& state) { m_vcpus[vcpu]->backend->set_state(state); }
@@ -522,7 +526,8 @@ private:
     std::unique_ptr<HeartbeatIc> m_heartbeat_ic;
     std::unique_ptr<TimesyncIc> m_timesync_ic;
     std::unique_ptr<KvpIc> m_kvp_ic;
-    u32 m_shutdown_relid = 0, m_heartbeat_relid = 0, m_timesync_relid = 0, m_kvp_relid = 0;
+    std::unique_ptr<VssIc> m_vss_ic;
+    u32 m_shutdown_relid = 0, m_heartbeat_relid = 0, m_timesync_relid = 0, m_kvp_relid = 0, m_vss_relid = 0;
     u32 m_storvsp_relid = 0;
     std::unique_ptr<PcTestdev> m_pc_testdev;
     // The network adapter, shared so that a frame posted for it finds it

@@ -1,7 +1,7 @@
 // Fuzz target: the channel side of VMBus devices as a hostile guest drives
 // it — the ring buffers in guest memory (vmbus_ring.h), storvsp's vstor
 // packets and GPA-direct page lists (storvsp.h) and the integration
-// services' IC messages (ic_service.h: shutdown, heartbeat, time sync, KVP),
+// services' IC messages (ic_service.h: shutdown, heartbeat, time sync, KVP, VSS),
 // their timers run on a clock the input moves. The guest writes packets the way Linux does
 // or pokes any bytes into the ring pages (indices, masks, descriptors),
 // reads or ignores the host's packets, re-opens channels on page lists of
@@ -11,6 +11,7 @@
 // the seeded driver fuzz_driver.cpp, like the others.
 #include "paravirt/vmbus/heartbeat_ic.h"
 #include "paravirt/vmbus/kvp_ic.h"
+#include "paravirt/vmbus/vss_ic.h"
 #include "paravirt/vmbus/shutdown_ic.h"
 #include "paravirt/vmbus/storvsp.h"
 #include "paravirt/vmbus/timesync_ic.h"
@@ -27,7 +28,7 @@ namespace {
 constexpr u64 RAM = 4ull << 20;
 constexpr u64 RING_PFN = 0x100;    // storvsp's ring GPADL: 8 pages
 constexpr u64 IC_RING_PFN = 0x110; // the integration services': 4 pages each
-constexpr unsigned IC_COUNT = 4;
+constexpr unsigned IC_COUNT = 5;
 constexpr u64 DATA_PFN = 0x200;    // where SRB data pages point, mostly
 constexpr size_t MAX_STEPS = 1024;
 constexpr u32 KNOWN_OPERATIONS[] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13};
@@ -103,7 +104,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size)
     HeartbeatIc heartbeat(memory, [] {}, clock);
     TimesyncIc timesync(memory, [] {}, clock, utc, reference);
     KvpIc kvp(memory, [] {});
-    IcService* const ics[IC_COUNT] = {&shutdown, &heartbeat, &timesync, &kvp};
+    VssIc vss(memory, [] {});
+    IcService* const ics[IC_COUNT] = {&shutdown, &heartbeat, &timesync, &kvp, &vss};
     if (!vsp.open(ring(RING_PFN, 8, 4)))
         fail("the first open failed");
     for (unsigned i = 0; i < IC_COUNT; ++i) {
@@ -182,6 +184,13 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size)
             (void)shutdown.request_shutdown();
             if (in.byte() % 2)
                 timesync.sync_soon();
+            // The host's own KVP and backup requests, now and then.
+            if (const u8 b = in.byte(); b % 4 == 0) {
+                (void)kvp.set("key" + std::to_string(b), "value");
+                kvp.refresh();
+            } else if (b % 4 == 1) {
+                (void)(b & 0x10 ? vss.freeze() : vss.thaw());
+            }
             ns += u64{in.word()} * 1'000'000;
             clock.run_due();
             break;
@@ -204,6 +213,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size)
             round_trip<TimesyncIc>(timesync,
                                    [&] { return std::make_unique<TimesyncIc>(memory, [] {}, clock, utc, reference); });
             round_trip<KvpIc>(kvp, [&] { return std::make_unique<KvpIc>(memory, [] {}); });
+            round_trip<VssIc>(vss, [&] { return std::make_unique<VssIc>(memory, [] {}); });
             break;
         case 9: {
             const unsigned which = (op >> 4) % IC_COUNT;

@@ -306,13 +306,13 @@ TEST_CASE("The host's power button shows in the guest's PM1 status register")
     CHECK(outcome.status == 3);
 }
 
-TEST_CASE("An enlightened machine offers four integration services, closed until the guest opens them")
+TEST_CASE("An enlightened machine offers five integration services, closed until the guest opens them")
 {
     TestMachine t;
     const std::vector<IntegrationServiceState> services = t.machine->integration_services();
-    REQUIRE(services.size() == 4);
-    const char* names[] = {"shutdown", "heartbeat", "time-sync", "kvp"};
-    for (size_t i = 0; i < 4; ++i) {
+    REQUIRE(services.size() == 5);
+    const char* names[] = {"shutdown", "heartbeat", "time-sync", "kvp", "vss"};
+    for (size_t i = 0; i < 5; ++i) {
         CHECK(services[i].name == names[i]);
         CHECK(services[i].state == "closed");
         CHECK(services[i].version == 0);
