@@ -161,3 +161,12 @@ finish_guest_with_qmp() {
     cat "$work/qmp"
     [ "$status" -eq 0 ] || fail "viridian exited with status $status"
 }
+
+# require_in_guest PATH: after begin_guest_test, skips (77) when the default
+# guest's initramfs has no PATH (a guest built by an older fetch-guest.sh).
+require_in_guest() {
+    zcat "$guest/initramfs.cpio.gz" | cpio -t 2>/dev/null | grep -qx "$1" || {
+        echo "$test_name: the guest has no /$1 (run scripts/fetch-guest.sh again)"
+        exit 77
+    }
+}

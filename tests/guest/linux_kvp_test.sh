@@ -18,8 +18,7 @@ guest=$2
 # shellcheck source=tests/guest/common.sh
 source "$(dirname "$0")/common.sh"
 begin_guest_test linux-kvp "$guest"
-zcat "$guest/initramfs.cpio.gz" | cpio -t 2>/dev/null | grep -q "usr/sbin/hv_kvp_daemon" ||
-    { echo "linux-kvp: the guest has no hv_kvp_daemon (run scripts/fetch-guest.sh again)"; exit 77; }
+require_in_guest usr/sbin/hv_kvp_daemon
 
 # A record of the daemon's pool files: the key in 512 bytes, the value in 2048.
 record="{ printf GuestKey | dd bs=512 conv=sync; printf guest-value | dd bs=2048 conv=sync; } 2>/dev/null"

@@ -17,8 +17,7 @@ guest=$2
 # shellcheck source=tests/guest/common.sh
 source "$(dirname "$0")/common.sh"
 begin_guest_test linux-vss "$guest"
-zcat "$guest/initramfs.cpio.gz" | cpio -t 2>/dev/null | grep -q "usr/sbin/hv_vss_daemon" ||
-    { echo "linux-vss: the guest has no hv_vss_daemon (run scripts/fetch-guest.sh again)"; exit 77; }
+require_in_guest usr/sbin/hv_vss_daemon
 truncate -s 16M "$work/disk.img"
 
 run="modprobe hv_utils; i=0; while [ ! -e /sys/block/sda ] && [ \$i -lt 300 ]; do sleep 0.2; i=\$((i+1)); done;"
