@@ -4,8 +4,9 @@
 # (5.3) on a 2-vCPU machine; a second boot caps it with
 # hv_vmbus.max_version=0x40001 and gets 4.1 (the pre-5.0 path: contact on
 # connection 1, messages on SINT 2). The bus holds the channels every
-# machine offers (the shutdown, heartbeat, time sync and KVP services), and
-# the driver must not complain.
+# machine offers (the shutdown, heartbeat, time sync, KVP and backup
+# services and the synthetic SCSI controller), and the driver must not
+# complain.
 #
 #   linux_vmbus_test.sh VIRIDIAN GUEST_DIR
 #
@@ -28,7 +29,8 @@ boot() { # boot KERNEL_ARGS VIRIDIAN_OPTIONS...
     [ "$status" -eq 0 ] || fail "viridian exited with status $status"
     has "viridian-guest: exit status 0" || fail "the guest's command failed"
     has "modprobe hv_vmbus failed" && fail "hv_vmbus did not load"
-    has "^devices: 4" || fail "the bus is not there, or does not hold the four integration services alone"
+    has "^devices: 6" ||
+        fail "the bus is not there, or does not hold the five integration services and the SCSI controller alone"
     fail_on_complaints "$work/out" "${DEVICE_COMPLAINTS[@]}" "vmbus.*(error|fail|timed out|warn)" \
         "unknown msgtype"
 }
