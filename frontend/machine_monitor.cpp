@@ -63,7 +63,7 @@ void MachineMonitor::add_kvp_commands()
         if (!m_hooks.kvp_query)
             return qmp_error("The machine has no Hyper-V enlightenments (--enlightenments off)");
         // A read changes what the guest runs: not in a recording or replay.
-        const bool refresh = args.value("refresh", true) && m_hooks.kvp_refused.empty();
+        const bool refresh = args.value("refresh", true) && m_hooks.integration_refused.empty();
         if (!m_hooks.kvp_query(refresh, pools))
             return machine_gone();
         return Json{{"state", pools.state},
@@ -76,8 +76,8 @@ void MachineMonitor::add_kvp_commands()
     auto change = [this](const std::string& key, const std::optional<std::string>& value) -> QmpResult {
         if (!m_hooks.kvp_change)
             return qmp_error("The machine has no Hyper-V enlightenments (--enlightenments off)");
-        if (!m_hooks.kvp_refused.empty())
-            return qmp_error(m_hooks.kvp_refused);
+        if (!m_hooks.integration_refused.empty())
+            return qmp_error(m_hooks.integration_refused);
         std::string error;
         if (!m_hooks.kvp_change(key, value, error))
             return machine_gone();
@@ -99,8 +99,8 @@ void MachineMonitor::add_kvp_commands()
         m_commands.add(freeze ? "x-vss-freeze" : "x-vss-thaw", {}, [this, freeze](const Json&) -> QmpResult {
             if (!m_hooks.vss_request)
                 return qmp_error("The machine has no Hyper-V enlightenments (--enlightenments off)");
-            if (!m_hooks.kvp_refused.empty())
-                return qmp_error(m_hooks.kvp_refused);
+            if (!m_hooks.integration_refused.empty())
+                return qmp_error(m_hooks.integration_refused);
             std::string error;
             if (!m_hooks.vss_request(freeze, error))
                 return machine_gone();
@@ -108,6 +108,63 @@ void MachineMonitor::add_kvp_commands()
                 return qmp_error(error);
             return Json::object();
         });
+    add_file_copy_commands();
+}
+
+// Guest file copy (Hyper-V's Copy-VMFile): started, not waited for; the
+// copy's progress and end show in x-query-guest-file-copy.
+void MachineMonitor::add_file_copy_commands()
+{
+    auto refused = [this](bool available) -> std::optional<QmpResult> {
+        if (!available)
+            return qmp_error("The machine has no Hyper-V enlightenments (--enlightenments off)");
+        if (!m_hooks.integration_refused.empty())
+            return qmp_error(m_hooks.integration_refused);
+        return std::nullopt;
+    };
+    m_commands.add("x-guest-file-copy",
+                   {{"source", QmpType::String},
+                    {"destination", QmpType::String},
+                    {"create-full-path", QmpType::Boolean, true},
+                    {"overwrite", QmpType::Boolean, true}},
+                   [this, refused](const Json& args) -> QmpResult {
+                       if (auto r = refused(bool(m_hooks.file_copy_start)))
+                           return *r;
+                       FileCopyRequest request;
+                       request.source = args["source"].get<std::string>();
+                       request.destination = args["destination"].get<std::string>();
+                       request.create_path = args.value("create-full-path", false);
+                       request.overwrite = args.value("overwrite", false);
+                       std::optional<std::string> error;
+                       if (!m_hooks.file_copy_start(request, error))
+                           return machine_gone();
+                       if (error)
+                           return qmp_error(*error);
+                       return Json::object();
+                   });
+    m_commands.add("x-guest-file-copy-cancel", {}, [this, refused](const Json&) -> QmpResult {
+        if (auto r = refused(bool(m_hooks.file_copy_cancel)))
+            return *r;
+        std::optional<std::string> error;
+        if (!m_hooks.file_copy_cancel(error))
+            return machine_gone();
+        if (error)
+            return qmp_error(*error);
+        return Json::object();
+    });
+    m_commands.add("x-query-guest-file-copy", {}, [this](const Json&) -> QmpResult {
+        FileCopyStatus status{"not offered", {}, {}, 0, 0, {}};
+        if (m_hooks.file_copy_status && !m_hooks.file_copy_status(status))
+            return machine_gone();
+        Json out{{"state", status.state}, {"size", status.size}, {"written", status.written}};
+        if (!status.source.empty()) {
+            out["source"] = status.source;
+            out["destination"] = status.destination;
+        }
+        if (!status.error.empty())
+            out["error"] = status.error;
+        return out;
+    });
 }
 
 void MachineMonitor::add_network_commands()

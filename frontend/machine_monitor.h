@@ -97,10 +97,16 @@ struct MachineMonitorHooks {
     // (true) or thaw its filesystems; `error` set when it cannot be asked.
     // Empty: no enlightenments.
     std::function<bool(bool freeze, std::string& error)> vss_request;
-    // Non-empty: x-kvp-set, x-kvp-delete, x-vss-freeze and x-vss-thaw fail
-    // with this, and x-query-kvp does not read the guest's pools again (not
-    // recorded yet).
-    std::string kvp_refused;
+    // Guest file copy on the machine's thread: x-guest-file-copy,
+    // x-guest-file-copy-cancel (`error` set when refused) and
+    // x-query-guest-file-copy. Empty: no enlightenments.
+    std::function<bool(const FileCopyRequest& request, std::optional<std::string>& error)> file_copy_start;
+    std::function<bool(std::optional<std::string>& error)> file_copy_cancel;
+    std::function<bool(FileCopyStatus& out)> file_copy_status;
+    // Non-empty: x-kvp-set, x-kvp-delete, x-vss-freeze, x-vss-thaw,
+    // x-guest-file-copy and its cancel fail with this, and x-query-kvp does
+    // not read the guest's pools again (not recorded yet).
+    std::string integration_refused;
     // Non-empty: the commands that would change the guest (system_reset,
     // system_powerdown, set_link, migrate) fail with this (a replay's input
     // is its recording's).
@@ -207,6 +213,7 @@ private:
     void add_replay_commands();
     void add_hotplug_commands();
     void add_kvp_commands();
+    void add_file_copy_commands();
     QmpResult device_add(const Json& args);
     // QEMU's "Could not open 'PATH': REASON" (block.c), the reason as the
     // block layer words it after the path.

@@ -546,6 +546,17 @@ int main(int argc, char** argv)
         constexpr u64 COMMAND_TIMEOUT_NS = 10'000'000'000;
         MachineMonitorHooks hooks;
         hooks.cpu_count = options.cpus;
+        // Runs `compute` on the machine's thread and puts what it returned
+        // in `out`; false when the machine did not take the command in
+        // time. The result is owned by the command too: it may run after a
+        // timeout here.
+        const auto call_on_machine = [&commands](auto compute, auto& out) {
+            auto result = std::make_shared<std::decay_t<decltype(out)>>();
+            if (!commands.call([compute, result] { *result = compute(); }, COMMAND_TIMEOUT_NS))
+                return false;
+            out = std::move(*result);
+            return true;
+        };
         if (options.replay)
             hooks.guest_input_refused = "replaying a recording: the guest's input comes from it";
         if (session)
@@ -635,18 +646,10 @@ int main(int argc, char** argv)
                 migration.reset();
             });
         };
-        hooks.integration_services = [&](std::vector<IntegrationServiceState>& out) {
-            // Owned by the command too: it may run after a timeout here.
-            auto result = std::make_shared<std::vector<IntegrationServiceState>>();
-            if (!commands.call(
-                    [&running, result] {
-                        if (running)
-                            *result = running->integration_services();
-                    },
-                    COMMAND_TIMEOUT_NS))
-                return false;
-            out = *result;
-            return true;
+        hooks.integration_services = [&, call_on_machine](std::vector<IntegrationServiceState>& out) {
+            return call_on_machine(
+                [&running] { return running ? running->integration_services() : std::vector<IntegrationServiceState>{}; },
+                out);
         };
         // The drives (query-block, eject, blockdev-change-medium): a medium
         // changed here is also the one the machine of the next reboot gets.
@@ -655,124 +658,127 @@ int main(int argc, char** argv)
             hooks.drives[i].file = options.drives[i].file;
             hooks.drives[i].cache = cache_mode(options.drives[i]);
         }
-        hooks.tray = [&](size_t drive, const MediumChange& change, std::shared_ptr<BlockImage> image,
+        hooks.tray = [&, call_on_machine](size_t drive, const MediumChange& change, std::shared_ptr<BlockImage> image,
                          TrayState& out) {
-            auto result = std::make_shared<TrayState>();
-            if (!commands.call(
-                    [&running, &config, result, drive, change, image] {
-                        *result = apply_tray_action(running, config.drives, drive, change, image);
-                    },
-                    COMMAND_TIMEOUT_NS))
-                return false;
-            out = *result;
-            return true;
+            return call_on_machine(
+                [&running, &config, drive, change, image] {
+                    return apply_tray_action(running, config.drives, drive, change, image);
+                },
+                out);
         };
         // The key-value pair service: the host's pool lives here across
         // reboots (config), the guest's pools in the running machine.
         if (session)
-            hooks.kvp_refused = "not while recording or replaying: key-value pair exchanges are not recorded";
+            hooks.integration_refused =
+                "not while recording or replaying: key-value pairs, backups and file copies are not recorded";
         if (config.enlightenments) {
-            hooks.kvp_query = [&](bool refresh, KvpPools& out) {
-                auto result = std::make_shared<KvpPools>();
-                if (!commands.call(
-                        [&running, &config, result, refresh] {
-                            result->host_items = config.kvp_host_items;
-                            result->state = "closed";
-                            KvpIc* kvp = running ? running->kvp() : nullptr;
-                            if (!kvp)
-                                return;
-                            if (refresh)
-                                kvp->refresh();
-                            result->state = !kvp->is_open() ? "closed" : !kvp->negotiated() ? "negotiating" : "ready";
-                            result->auto_items = kvp->auto_pool();
-                            result->guest_items = kvp->guest_pool();
-                            result->refreshing = kvp->refreshing();
-                            result->reads = kvp->counters().reads;
-                        },
-                        COMMAND_TIMEOUT_NS))
-                    return false;
-                out = *result;
-                return true;
+            hooks.kvp_query = [&, call_on_machine](bool refresh, KvpPools& out) {
+                return call_on_machine(
+                    [&running, &config, refresh] {
+                        KvpPools pools;
+                        pools.host_items = config.kvp_host_items;
+                        pools.state = "closed";
+                        KvpIc* kvp = running ? running->kvp() : nullptr;
+                        if (!kvp)
+                            return pools;
+                        if (refresh)
+                            kvp->refresh();
+                        pools.state = !kvp->is_open() ? "closed" : !kvp->negotiated() ? "negotiating" : "ready";
+                        pools.auto_items = kvp->auto_pool();
+                        pools.guest_items = kvp->guest_pool();
+                        pools.refreshing = kvp->refreshing();
+                        pools.reads = kvp->counters().reads;
+                        return pools;
+                    },
+                    out);
             };
-            hooks.kvp_change = [&](const std::string& key, const std::optional<std::string>& value,
+            hooks.kvp_change = [&, call_on_machine](const std::string& key, const std::optional<std::string>& value,
                                    std::string& error) {
-                auto result = std::make_shared<std::string>();
-                if (!commands.call(
-                        [&running, &config, result, key, value] {
-                            KvpIc* kvp = running ? running->kvp() : nullptr;
-                            if (value) {
-                                if (!KvpIc::fits(key, *value)) {
-                                    *result = "A key takes 1 to 255 UTF-16 characters, a value up to 1023";
-                                    return;
-                                }
-                                config.kvp_host_items[key] = *value;
-                                if (kvp)
-                                    kvp->set(key, *value);
-                            } else {
-                                if (!config.kvp_host_items.erase(key)) {
-                                    *result = "Key '" + key + "' is not in the host's pool";
-                                    return;
-                                }
-                                if (kvp)
-                                    kvp->remove(key);
-                            }
-                        },
-                        COMMAND_TIMEOUT_NS))
-                    return false;
-                error = *result;
-                return true;
+                return call_on_machine(
+                    [&running, &config, key, value]() -> std::string {
+                        KvpIc* kvp = running ? running->kvp() : nullptr;
+                        if (value) {
+                            if (!KvpIc::fits(key, *value))
+                                return "A key takes 1 to 255 UTF-16 characters, a value up to 1023";
+                            config.kvp_host_items[key] = *value;
+                            if (kvp)
+                                kvp->set(key, *value);
+                        } else {
+                            if (!config.kvp_host_items.erase(key))
+                                return "Key '" + key + "' is not in the host's pool";
+                            if (kvp)
+                                kvp->remove(key);
+                        }
+                        return "";
+                    },
+                    error);
             };
         }
         if (config.enlightenments)
-            hooks.vss_request = [&](bool freeze, std::string& error) {
-                auto result = std::make_shared<std::string>();
-                if (!commands.call(
-                        [&running, result, freeze] {
-                            VssIc* vss = running ? running->vss() : nullptr;
-                            if (!vss || !vss->negotiated())
-                                *result = "The guest's backup service is not ready (is hv_utils loaded?)";
-                            else if (!(freeze ? vss->freeze() : vss->thaw()))
-                                *result = "The guest is still answering the last backup request";
-                        },
-                        COMMAND_TIMEOUT_NS))
-                    return false;
-                error = *result;
-                return true;
+            hooks.vss_request = [&, call_on_machine](bool freeze, std::string& error) {
+                return call_on_machine(
+                    [&running, freeze]() -> std::string {
+                        VssIc* vss = running ? running->vss() : nullptr;
+                        if (!vss || !vss->negotiated())
+                            return "The guest's backup service is not ready (is hv_utils loaded?)";
+                        if (!(freeze ? vss->freeze() : vss->thaw()))
+                            return "The guest is still answering the last backup request";
+                        return "";
+                    },
+                    error);
             };
+        // Guest file copy: the copy belongs to the running machine (a
+        // reboot ends it).
+        if (config.enlightenments) {
+            hooks.file_copy_start = [&, call_on_machine](const FileCopyRequest& request, std::optional<std::string>& error) {
+                return call_on_machine(
+                    [&running, request]() -> std::optional<std::string> {
+                        return running ? running->start_file_copy(request) : "The machine has stopped running";
+                    },
+                    error);
+            };
+            hooks.file_copy_cancel = [&, call_on_machine](std::optional<std::string>& error) {
+                return call_on_machine(
+                    [&running]() -> std::optional<std::string> {
+                        return running ? running->cancel_file_copy() : "No file copy is under way";
+                    },
+                    error);
+            };
+            hooks.file_copy_status = [&, call_on_machine](FileCopyStatus& out) {
+                return call_on_machine(
+                    [&running] { return running ? running->file_copy_status() : FileCopyStatus{"idle", {}, {}, 0, 0, {}}; },
+                    out);
+            };
+        }
         // Disks hot-plugged on the synthetic SCSI controller: into the
         // running machine and the drives of the next reboot alike.
         if (session)
             hooks.hotplug_refused = "not while recording or replaying: hot-plugged disks are not recorded";
         if (config.enlightenments) {
-            hooks.scsi_attach = [&](const MachineDrive& drive, std::optional<std::string>& error) {
-                auto result = std::make_shared<std::optional<std::string>>();
-                if (!commands.call(
-                        [&running, &config, result, drive] {
-                            if (running)
-                                *result = running->hot_add_scsi_disk(drive);
-                            if (!*result)
-                                config.drives.push_back(drive);
-                        },
-                        COMMAND_TIMEOUT_NS))
-                    return false;
-                error = *result;
-                return true;
+            hooks.scsi_attach = [&, call_on_machine](const MachineDrive& drive, std::optional<std::string>& error) {
+                return call_on_machine(
+                    [&running, &config, drive] {
+                        std::optional<std::string> refused;
+                        if (running)
+                            refused = running->hot_add_scsi_disk(drive);
+                        if (!refused)
+                            config.drives.push_back(drive);
+                        return refused;
+                    },
+                    error);
             };
-            hooks.scsi_detach = [&](u8 lun, std::optional<std::string>& error) {
-                auto result = std::make_shared<std::optional<std::string>>();
-                if (!commands.call(
-                        [&running, &config, result, lun] {
-                            if (running)
-                                *result = running->hot_remove_scsi_disk(lun);
-                            if (!*result)
-                                std::erase_if(config.drives, [lun](const MachineDrive& d) {
-                                    return d.scsi && d.index == lun;
-                                });
-                        },
-                        COMMAND_TIMEOUT_NS))
-                    return false;
-                error = *result;
-                return true;
+            hooks.scsi_detach = [&, call_on_machine](u8 lun, std::optional<std::string>& error) {
+                return call_on_machine(
+                    [&running, &config, lun] {
+                        std::optional<std::string> refused;
+                        if (running)
+                            refused = running->hot_remove_scsi_disk(lun);
+                        if (!refused)
+                            std::erase_if(config.drives,
+                                          [lun](const MachineDrive& d) { return d.scsi && d.index == lun; });
+                        return refused;
+                    },
+                    error);
             };
         }
         monitor = std::make_unique<MachineMonitor>(loop, std::move(hooks));

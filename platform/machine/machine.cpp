@@ -334,7 +334,7 @@ MachineStats Machine::stats() const
 
 std::vector<IntegrationServiceState> Machine::integration_services() const
 {
-    const char* names[] = {"shutdown", "heartbeat", "time-sync", "kvp", "vss"};
+    const char* names[] = {"shutdown", "heartbeat", "time-sync", "kvp", "vss", "fcopy"};
     std::vector<IntegrationServiceState> out;
     if (!m_vmbus) {
         for (const char* name : names)
@@ -342,7 +342,7 @@ std::vector<IntegrationServiceState> Machine::integration_services() const
         return out;
     }
     const IcService* services[] = {m_shutdown_ic.get(), m_heartbeat_ic.get(), m_timesync_ic.get(),
-                                   m_kvp_ic.get(), m_vss_ic.get()};
+                                   m_kvp_ic.get(), m_vss_ic.get(), m_fcopy_ic.get()};
     for (size_t i = 0; i < std::size(services); ++i) {
         const IcService& s = *services[i];
         std::string state = !s.is_open() ? "closed" : !s.negotiated() ? "negotiating" : "ready";
@@ -350,6 +350,8 @@ std::vector<IntegrationServiceState> Machine::integration_services() const
             state = HeartbeatIc::state_name(m_heartbeat_ic->state());
         if (s.negotiated() && &s == m_vss_ic.get())
             state = VssIc::state_name(m_vss_ic->state());
+        if (s.negotiated() && &s == m_fcopy_ic.get() && m_fcopy_ic->state() != FcopyIc::State::Idle)
+            state = FcopyIc::state_name(m_fcopy_ic->state());
         out.push_back({names[i], state, s.service_version()});
     }
     return out;
@@ -461,6 +463,8 @@ void Machine::offer_integration_services()
     m_kvp_relid = offer(ic::KVP_CLASS_GUID, "c4d9e0a3-1f62-4e7b-8d35-9b0a6f2e7c03", *m_kvp_ic);
     m_vss_ic = std::make_unique<VssIc>(m_memory, [this] { m_vmbus->signal_guest(m_vss_relid); });
     m_vss_relid = offer(ic::VSS_CLASS_GUID, "8e3d5f27-4b1c-4a96-b0d2-6c7e9a1f3b05", *m_vss_ic);
+    m_fcopy_ic = std::make_unique<FcopyIc>(m_memory, [this] { m_vmbus->signal_guest(m_fcopy_relid); });
+    m_fcopy_relid = offer(ic::FCOPY_CLASS_GUID, "d2f7a9c1-5e83-4b06-9c4d-3a1b8e6f0d27", *m_fcopy_ic);
 }
 
 u64 Machine::utc_time_ns() const

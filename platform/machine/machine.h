@@ -12,6 +12,7 @@
 #include "mmu/bus/port_bus.h"
 #include "mmu/physical_memory.h"
 #include "paravirt/hv_test_device.h"
+#include "paravirt/vmbus/fcopy_ic.h"
 #include "paravirt/vmbus/heartbeat_ic.h"
 #include "paravirt/vmbus/kvp_ic.h"
 #include "paravirt/vmbus/shutdown_ic.h"
@@ -161,12 +162,28 @@ struct MachineStats {
 
 // One integration service as QMP x-query-integration-services shows it.
 struct IntegrationServiceState {
-    std::string name;  // "shutdown", "heartbeat", "time-sync", "kvp", "vss"
+    std::string name;  // "shutdown", "heartbeat", "time-sync", "kvp", "vss", "fcopy"
     // "not offered" (no enlightenments), "closed", "negotiating", "ready";
-    // the heartbeat's and the backup service's own states
-    // (HeartbeatIc::state_name, VssIc::state_name) once negotiated.
+    // the heartbeat's, the backup service's and the file copy's own states
+    // (HeartbeatIc::state_name, VssIc::state_name, FcopyIc::state_name)
+    // once negotiated.
     std::string state;
     u32 version = 0; // the negotiated service version ((major << 16) | minor), 0 before
+};
+
+// A host file to copy into the guest (QMP x-guest-file-copy; Hyper-V's
+// Copy-VMFile), and how the last copy went (x-query-guest-file-copy).
+struct FileCopyRequest {
+    std::string source;      // the host's file
+    std::string destination; // absolute, with the file name, in the guest
+    bool create_path = false;
+    bool overwrite = false;
+};
+struct FileCopyStatus {
+    std::string state; // FcopyIc::state_name, or "not offered"
+    std::string source, destination;
+    u64 size = 0, written = 0;
+    std::string error; // why it failed, empty otherwise
 };
 
 // Why run() returned.
@@ -262,13 +279,22 @@ public:
     // Instructions retired by all vCPUs together.
     u64 retired() const;
     MachineStats stats() const;
-    // Shutdown, heartbeat, time sync and KVP, in that order.
+    // Shutdown, heartbeat, time sync, KVP, VSS and file copy, in that order.
     std::vector<IntegrationServiceState> integration_services() const;
     // The key-value pair service (QMP x-query-kvp, x-kvp-set,
     // x-kvp-delete; docs/vmbus.md): null without the enlightenments.
     KvpIc* kvp() { return m_kvp_ic.get(); }
     // The backup service (QMP x-vss-freeze, x-vss-thaw): null likewise.
     VssIc* vss() { return m_vss_ic.get(); }
+    // ---- Guest file copy (platform/machine/machine_file_copy.cpp) ----
+    // Opens the host's file and starts copying it into the guest through
+    // the file copy service; the error (one sentence) when it cannot start.
+    // The copy goes on as the guest answers; file_copy_status() tells how
+    // far it got. A reboot ends a copy under way (the new machine has a new
+    // service; the guest's daemon removes nothing it had not finished).
+    std::optional<std::string> start_file_copy(const FileCopyRequest& request);
+    std::optional<std::string> cancel_file_copy();
+    FileCopyStatus file_copy_status() const;
     unsigned vcpu_count() const { return static_cast<unsigned>(m_vcpus.size()); }
     CpuState vcpu_state(unsigned vcpu) const { return m_vcpus[vcpu]->backend->get_state(); }
     void set_vcpu_state(unsigned vcpu, const CpuState& state) { m_vcpus[vcpu]->backend->set_state(state); }
@@ -527,7 +553,10 @@ private:
     std::unique_ptr<TimesyncIc> m_timesync_ic;
     std::unique_ptr<KvpIc> m_kvp_ic;
     std::unique_ptr<VssIc> m_vss_ic;
-    u32 m_shutdown_relid = 0, m_heartbeat_relid = 0, m_timesync_relid = 0, m_kvp_relid = 0, m_vss_relid = 0;
+    std::unique_ptr<FcopyIc> m_fcopy_ic;
+    FileCopyRequest m_file_copy; // the last copy started, for its status
+    u32 m_shutdown_relid = 0, m_heartbeat_relid = 0, m_timesync_relid = 0, m_kvp_relid = 0, m_vss_relid = 0,
+        m_fcopy_relid = 0;
     u32 m_storvsp_relid = 0;
     std::unique_ptr<PcTestdev> m_pc_testdev;
     // The network adapter, shared so that a frame posted for it finds it

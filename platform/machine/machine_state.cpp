@@ -51,6 +51,7 @@ void Machine::visit_state(StateVisitor& v)
         m_timesync_ic->visit_state(v);
         m_kvp_ic->visit_state(v);
         m_vss_ic->visit_state(v);
+        m_fcopy_ic->visit_state(v);
         // The guest's clock stood still while the machine was saved; with
         // host time the world's went on (Hyper-V sends a SYNC after a
         // restore). A deterministic run must go on as if never saved.

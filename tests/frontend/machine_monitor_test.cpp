@@ -18,7 +18,8 @@ struct Fixture {
     std::unique_ptr<MachineMonitor> monitor;
     std::unique_ptr<QmpSession> session;
 
-    Fixture()
+    // `adjust` changes the hooks before the monitor takes them.
+    explicit Fixture(const std::function<void(MachineMonitorHooks&)>& adjust = {})
     {
         MachineMonitorHooks hooks;
         hooks.cpu_count = 2;
@@ -36,6 +37,8 @@ struct Fixture {
             out = {{"shutdown", "ready", 0x30002}, {"heartbeat", "negotiating", 0}};
             return machine_alive;
         };
+        if (adjust)
+            adjust(hooks);
         monitor = std::make_unique<MachineMonitor>(loop, std::move(hooks), [] { return QmpTimestamp{1, 2}; });
         session = std::make_unique<QmpSession>(monitor->monitor());
         session->receive(R"({"execute": "qmp_capabilities"})");
@@ -321,4 +324,61 @@ TEST_CASE("query-replay says none outside a recording, and the replay commands n
     replies = f.execute(R"({"execute": "replay-seek"})");
     REQUIRE(replies.size() == 1);
     CHECK(replies[0].contains("error")); // icount is required
+}
+
+TEST_CASE("x-guest-file-copy hands the request to the machine; its progress shows in x-query-guest-file-copy")
+{
+    std::vector<FileCopyRequest> asked;
+    int cancels = 0;
+    Fixture f([&](MachineMonitorHooks& hooks) {
+        hooks.file_copy_start = [&](const FileCopyRequest& request, std::optional<std::string>& error) {
+            asked.push_back(request);
+            if (request.destination == "bad")
+                error = "The destination must be an absolute path in the guest that names a file";
+            return true;
+        };
+        hooks.file_copy_cancel = [&](std::optional<std::string>& error) {
+            if (++cancels > 1)
+                error = "No file copy is under way";
+            return true;
+        };
+        hooks.file_copy_status = [](FileCopyStatus& out) {
+            out = {"failed", "/h/f", "/g/f", 10, 4, "the guest's disk is full"};
+            return true;
+        };
+    });
+    std::vector<Json> replies = f.execute(
+        R"({"execute": "x-guest-file-copy", "arguments": {"source": "/h/f", "destination": "/g/f", "create-full-path": true}})");
+    CHECK(replies[0] == Json{{"return", Json::object()}});
+    REQUIRE(asked.size() == 1);
+    CHECK(asked[0].source == "/h/f");
+    CHECK(asked[0].destination == "/g/f");
+    CHECK(asked[0].create_path);
+    CHECK_FALSE(asked[0].overwrite);
+    replies = f.execute(R"({"execute": "x-guest-file-copy", "arguments": {"source": "/h/f", "destination": "bad"}})");
+    CHECK(replies[0]["error"]["desc"] == "The destination must be an absolute path in the guest that names a file");
+    replies = f.execute(R"({"execute": "x-guest-file-copy", "arguments": {"source": "/h/f"}})");
+    CHECK(replies[0]["error"]["desc"] == "Parameter 'destination' is missing");
+    CHECK(f.execute(R"({"execute": "x-guest-file-copy-cancel"})")[0] == Json{{"return", Json::object()}});
+    CHECK(f.execute(R"({"execute": "x-guest-file-copy-cancel"})")[0]["error"]["desc"] == "No file copy is under way");
+    CHECK(f.execute(R"({"execute": "x-query-guest-file-copy"})")[0]["return"] ==
+          Json{{"state", "failed"}, {"source", "/h/f"}, {"destination", "/g/f"}, {"size", 10}, {"written", 4},
+               {"error", "the guest's disk is full"}});
+}
+
+TEST_CASE("x-guest-file-copy is refused without the enlightenments and in a recording")
+{
+    Fixture plain;
+    CHECK(plain.execute(R"({"execute": "x-guest-file-copy", "arguments": {"source": "/a", "destination": "/b"}})")[0]
+              ["error"]["desc"] == "The machine has no Hyper-V enlightenments (--enlightenments off)");
+    CHECK(plain.execute(R"({"execute": "x-query-guest-file-copy"})")[0]["return"] ==
+          Json{{"state", "not offered"}, {"size", 0}, {"written", 0}});
+    bool asked = false;
+    Fixture recording([&](MachineMonitorHooks& hooks) {
+        hooks.integration_refused = "not while recording or replaying";
+        hooks.file_copy_start = [&](const FileCopyRequest&, std::optional<std::string>&) { return asked = true; };
+    });
+    CHECK(recording.execute(R"({"execute": "x-guest-file-copy", "arguments": {"source": "/a", "destination": "/b"}})")[0]
+              ["error"]["desc"] == "not while recording or replaying");
+    CHECK_FALSE(asked);
 }

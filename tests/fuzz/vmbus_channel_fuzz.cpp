@@ -1,7 +1,7 @@
 // Fuzz target: the channel side of VMBus devices as a hostile guest drives
 // it — the ring buffers in guest memory (vmbus_ring.h), storvsp's vstor
 // packets and GPA-direct page lists (storvsp.h) and the integration
-// services' IC messages (ic_service.h: shutdown, heartbeat, time sync, KVP, VSS),
+// services' IC messages (ic_service.h: shutdown, heartbeat, time sync, KVP, VSS, file copy),
 // their timers run on a clock the input moves. The guest writes packets the way Linux does
 // or pokes any bytes into the ring pages (indices, masks, descriptors),
 // reads or ignores the host's packets, re-opens channels on page lists of
@@ -9,6 +9,7 @@
 // or later. After each save, a load into fresh devices and a second save
 // must give the same bytes. Built with libFuzzer (scripts/fuzz.sh) and with
 // the seeded driver fuzz_driver.cpp, like the others.
+#include "paravirt/vmbus/fcopy_ic.h"
 #include "paravirt/vmbus/heartbeat_ic.h"
 #include "paravirt/vmbus/kvp_ic.h"
 #include "paravirt/vmbus/vss_ic.h"
@@ -28,7 +29,7 @@ namespace {
 constexpr u64 RAM = 4ull << 20;
 constexpr u64 RING_PFN = 0x100;    // storvsp's ring GPADL: 8 pages
 constexpr u64 IC_RING_PFN = 0x110; // the integration services': 4 pages each
-constexpr unsigned IC_COUNT = 5;
+constexpr unsigned IC_COUNT = 6;
 constexpr u64 DATA_PFN = 0x200;    // where SRB data pages point, mostly
 constexpr size_t MAX_STEPS = 1024;
 constexpr u32 KNOWN_OPERATIONS[] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13};
@@ -105,7 +106,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size)
     TimesyncIc timesync(memory, [] {}, clock, utc, reference);
     KvpIc kvp(memory, [] {});
     VssIc vss(memory, [] {});
-    IcService* const ics[IC_COUNT] = {&shutdown, &heartbeat, &timesync, &kvp, &vss};
+    FcopyIc fcopy(memory, [] {});
+    IcService* const ics[IC_COUNT] = {&shutdown, &heartbeat, &timesync, &kvp, &vss, &fcopy};
     if (!vsp.open(ring(RING_PFN, 8, 4)))
         fail("the first open failed");
     for (unsigned i = 0; i < IC_COUNT; ++i) {
@@ -190,6 +192,14 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size)
                 kvp.refresh();
             } else if (b % 4 == 1) {
                 (void)(b & 0x10 ? vss.freeze() : vss.thaw());
+            } else if (b % 8 == 2) {
+                // A file copy of a few bytes (its writes do not fit this
+                // ring's one data page: they fail the copy) or a cancel.
+                FcopyIc::Copy copy;
+                copy.destination = b & 0x10 ? "/tmp/f" : "relative";
+                copy.size = b & 0x20 ? 0 : in.byte();
+                copy.read = [](u64, std::span<u8> out) { return out.size() < 100; };
+                (void)(b & 0x40 ? fcopy.cancel() : fcopy.start(std::move(copy)).empty());
             }
             ns += u64{in.word()} * 1'000'000;
             clock.run_due();
@@ -214,6 +224,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size)
                                    [&] { return std::make_unique<TimesyncIc>(memory, [] {}, clock, utc, reference); });
             round_trip<KvpIc>(kvp, [&] { return std::make_unique<KvpIc>(memory, [] {}); });
             round_trip<VssIc>(vss, [&] { return std::make_unique<VssIc>(memory, [] {}); });
+            round_trip<FcopyIc>(fcopy, [&] { return std::make_unique<FcopyIc>(memory, [] {}); });
             break;
         case 9: {
             const unsigned which = (op >> 4) % IC_COUNT;

@@ -29,8 +29,8 @@ boot() { # boot KERNEL_ARGS VIRIDIAN_OPTIONS...
     [ "$status" -eq 0 ] || fail "viridian exited with status $status"
     has "viridian-guest: exit status 0" || fail "the guest's command failed"
     has "modprobe hv_vmbus failed" && fail "hv_vmbus did not load"
-    has "^devices: 6" ||
-        fail "the bus is not there, or does not hold the five integration services and the SCSI controller alone"
+    has "^devices: 7" ||
+        fail "the bus is not there, or does not hold the six integration services and the SCSI controller alone"
     fail_on_complaints "$work/out" "${DEVICE_COMPLAINTS[@]}" "vmbus.*(error|fail|timed out|warn)" \
         "unknown msgtype"
 }

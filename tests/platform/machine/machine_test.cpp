@@ -306,18 +306,33 @@ TEST_CASE("The host's power button shows in the guest's PM1 status register")
     CHECK(outcome.status == 3);
 }
 
-TEST_CASE("An enlightened machine offers five integration services, closed until the guest opens them")
+TEST_CASE("An enlightened machine offers six integration services, closed until the guest opens them")
 {
     TestMachine t;
     const std::vector<IntegrationServiceState> services = t.machine->integration_services();
-    REQUIRE(services.size() == 5);
-    const char* names[] = {"shutdown", "heartbeat", "time-sync", "kvp", "vss"};
-    for (size_t i = 0; i < 5; ++i) {
+    REQUIRE(services.size() == 6);
+    const char* names[] = {"shutdown", "heartbeat", "time-sync", "kvp", "vss", "fcopy"};
+    for (size_t i = 0; i < 6; ++i) {
         CHECK(services[i].name == names[i]);
         CHECK(services[i].state == "closed");
         CHECK(services[i].version == 0);
     }
     CHECK(t.machine->stats().heartbeat == "closed");
+}
+
+TEST_CASE("A file copy into a guest that has not opened the service is refused, as is a missing host file")
+{
+    TestMachine t;
+    FileCopyRequest request;
+    request.source = "/nonexistent/viridian-file";
+    request.destination = "/tmp/f";
+    CHECK(t.machine->start_file_copy(request) == "/nonexistent/viridian-file: cannot open: No such file or directory");
+    request.source = "/proc/self/exe"; // any file the test can read
+    CHECK(t.machine->start_file_copy(request) == "The guest's file copy service is not ready (is hv_utils loaded?)");
+    CHECK(t.machine->cancel_file_copy() == "No file copy is under way");
+    const FileCopyStatus status = t.machine->file_copy_status();
+    CHECK(status.state == "idle");
+    CHECK(status.source.empty());
 }
 
 TEST_CASE("A machine without the enlightenments reports its integration services not offered")
