@@ -133,6 +133,12 @@ void print_stats(std::FILE* out, u64 retired, const MachineStats& stats)
                  static_cast<unsigned long long>(stats.heartbeats_missed),
                  static_cast<unsigned long long>(stats.time_sync_messages));
     std::fprintf(out, "msr accesses: %llu\n", static_cast<unsigned long long>(stats.msr_accesses));
+    if (!stats.netvsc_frames_by_channel.empty()) {
+        std::fprintf(out, "netvsc rss: %s\nnetvsc frames by channel:", stats.netvsc_rss ? "on" : "off");
+        for (u64 frames : stats.netvsc_frames_by_channel)
+            std::fprintf(out, " %llu", static_cast<unsigned long long>(frames));
+        std::fputc('\n', out);
+    }
     const VcpuExitCounts& e = stats.exits;
     if (e.total() != 0)
         std::fprintf(out,
@@ -153,5 +159,7 @@ MachineStats operator+(const MachineStats& a, const MachineStats& b)
             // The state is the later machine's (the one running after a reboot).
             b.heartbeat, a.heartbeats_answered + b.heartbeats_answered,
             a.heartbeats_missed + b.heartbeats_missed, a.time_sync_messages + b.time_sync_messages,
-            a.msr_accesses + b.msr_accesses, VcpuExitCounts(a.exits) += b.exits};
+            a.msr_accesses + b.msr_accesses, VcpuExitCounts(a.exits) += b.exits,
+            // The adapter's counts are the later machine's too.
+            b.netvsc_frames_by_channel, b.netvsc_rss};
 }

@@ -27,23 +27,110 @@ constexpr unsigned TRANSFER_PAGES_HEADER = 8, TRANSFER_RANGE = 8;
 
 } // namespace
 
+// One channel of the adapter, the primary or a sub-channel: the rings the
+// guest gave it and the completions it owes (answered on the channel the
+// request came on).
+class Netvsp::Channel final : public VmbusServer::Device {
+public:
+    Channel(Netvsp& device, u16 index) : m_device(device), m_index(index) {}
+
+    bool open(const VmbusServer::OpenRequest& request) override
+    {
+        m_rings = RingPair::create(m_device.m_memory, request.ring_pfns, request.downstream_offset);
+        m_relid = request.relid;
+        m_backlog.clear();
+        return m_rings.has_value();
+    }
+    void close() override
+    {
+        m_rings.reset();
+        m_backlog.clear();
+    }
+    void signaled() override
+    {
+        if (!m_rings)
+            return;
+        // The guest may have made room in the ring, or completed sections.
+        flush();
+        m_device.flush_control();
+        m_rings->drain([this](const Packet& packet) { m_device.handle(*this, packet); }, [this] { signal(); });
+    }
+
+    // A completion; false when too many wait for room in the ring.
+    bool complete(u64 transaction_id, std::vector<u8> body)
+    {
+        if (m_backlog.size() >= MAX_COMPLETION_BACKLOG)
+            return false;
+        m_backlog.emplace_back(transaction_id, std::move(body));
+        flush();
+        return true;
+    }
+    void flush() { write_completions(m_rings, m_backlog, [this] { signal(); }); }
+    void signal() { m_device.m_links.signal_guest(m_relid); }
+
+    void visit_state(StateVisitor& v)
+    {
+        v.field("relid", m_relid);
+        RingPair::visit_state(v, m_device.m_memory, m_rings);
+        visit_completions(v, m_backlog, MAX_COMPLETION_BACKLOG, nvsp::MESSAGE_SIZE, "netvsp");
+    }
+
+    std::optional<RingPair>& rings() { return m_rings; }
+    bool is_open() const { return m_rings.has_value(); }
+    u16 index() const { return m_index; }
+    u32 relid() const { return m_relid; }
+    u64 frames = 0, requests = 0;
+
+private:
+    Netvsp& m_device;
+    u16 m_index;
+    u32 m_relid = 0;
+    std::optional<RingPair> m_rings;
+    CompletionBacklog m_backlog;
+};
+
 Netvsp::Netvsp(GuestMemory memory, const Mac& mac, GpadlPages gpadl_pages, std::function<void()> signal_guest)
-    : m_memory(memory), m_mac(mac), m_gpadl_pages(std::move(gpadl_pages)), m_signal_guest(std::move(signal_guest))
+    : Netvsp(memory, mac, std::move(gpadl_pages),
+             Links{[signal = std::move(signal_guest)](u32) { signal(); }, nullptr}, 0)
 {
+}
+
+Netvsp::Netvsp(GuestMemory memory, const Mac& mac, GpadlPages gpadl_pages, Links links, u16 max_sub_channels)
+    : m_memory(memory), m_mac(mac), m_gpadl_pages(std::move(gpadl_pages)), m_links(std::move(links)),
+      m_max_sub_channels(std::min(max_sub_channels, MAX_SUB_CHANNELS))
+{
+    m_channels.push_back(std::make_unique<Channel>(*this, 0));
 }
 
 Netvsp::~Netvsp() = default;
 
+Netvsp::Channel& Netvsp::channel(u16 index)
+{
+    while (m_channels.size() <= index)
+        m_channels.push_back(std::make_unique<Channel>(*this, static_cast<u16>(m_channels.size())));
+    return *m_channels[index];
+}
+
+VmbusServer::Device* Netvsp::sub_channel(u16 index)
+{
+    if (index == 0 || index > m_max_sub_channels)
+        return nullptr;
+    return &channel(index);
+}
+
+u64 Netvsp::frames_on(u16 index) const { return index < m_channels.size() ? m_channels[index]->frames : 0; }
+
+u64 Netvsp::requests_on(u16 index) const { return index < m_channels.size() ? m_channels[index]->requests : 0; }
+
 bool Netvsp::open(const VmbusServer::OpenRequest& request)
 {
     reset_channel();
-    m_rings = RingPair::create(m_memory, request.ring_pfns, request.downstream_offset);
-    return m_rings.has_value();
+    return channel(0).open(request);
 }
 
 void Netvsp::close()
 {
-    m_rings.reset();
+    channel(0).close();
     reset_channel();
 }
 
@@ -60,21 +147,16 @@ void Netvsp::reset_channel()
     m_section_busy.clear();
     m_next_section = 0;
     m_control.clear();
-    m_backlog.clear();
+    m_rss_hash_info = 0;
+    m_rss_key.clear();
+    m_rss_table.clear();
 }
 
-void Netvsp::signaled()
-{
-    if (!m_rings)
-        return;
-    // The guest may have made room in the ring, or completed sections.
-    flush_backlog();
-    flush_control();
-    m_rings->drain([this](const Packet& packet) { handle(packet); }, m_signal_guest);
-}
+void Netvsp::signaled() { channel(0).signaled(); }
 
-void Netvsp::handle(const Packet& packet)
+void Netvsp::handle(Channel& channel, const Packet& packet)
 {
+    ++channel.requests;
     if (packet.type == PACKET_COMPLETION)
         return handle_completion(packet);
     if ((packet.type != PACKET_DATA_INBAND && packet.type != PACKET_DATA_USING_GPA_DIRECT) ||
@@ -130,9 +212,8 @@ void Netvsp::handle(const Packet& packet)
     case nvsp::SEND_RNDIS_PACKET:
         reply = send_rndis_packet(packet, m);
         break;
-    case nvsp::SUBCHANNEL: // no sub-channels: RSS capabilities are not offered
-        reply = nvsp_message(nvsp::SUBCHANNEL); // {status, sub-channels granted}
-        store_le32(reply, 4, nvsp::STATUS_FAIL);
+    case nvsp::SUBCHANNEL:
+        reply = allocate_sub_channels(channel, m);
         break;
     default:
         ++m_counters.refused;
@@ -141,7 +222,25 @@ void Netvsp::handle(const Packet& packet)
     // Only what the guest asked to have completed is: Linux sends the NDIS
     // version and configuration without, and would not expect an answer.
     if (!reply.empty() && (packet.flags & PACKET_FLAG_COMPLETION_REQUESTED))
-        complete(packet.transaction_id, std::move(reply));
+        complete(channel, packet.transaction_id, std::move(reply));
+}
+
+std::vector<u8> Netvsp::allocate_sub_channels(Channel& channel, std::span<const u8> m)
+{
+    // Asked on the primary, once its protocol is 5 or later: the server
+    // offers them (after this completion, which the guest waits for before
+    // it opens any); the guest's netvsc_sc_open opens each.
+    const u32 count = load_le32(m, nvsp::SUBCHANNEL_COUNT);
+    const bool ok = channel.index() == 0 && m_version >= nvsp::VERSION_5 &&
+                    load_le32(m, nvsp::SUBCHANNEL_OP) == nvsp::SUBCHANNEL_ALLOCATE && count >= 1 &&
+                    count <= m_max_sub_channels && m_links.offer_sub_channels &&
+                    m_links.offer_sub_channels(channel.relid(), static_cast<u16>(count));
+    if (!ok)
+        ++m_counters.refused;
+    std::vector<u8> reply = nvsp_message(nvsp::SUBCHANNEL);
+    store_le32(reply, 4, ok ? nvsp::STATUS_SUCCESS : nvsp::STATUS_FAIL);
+    store_le32(reply, 8, ok ? count : 0);
+    return reply;
 }
 
 std::vector<u8> Netvsp::init(std::span<const u8> m)
@@ -314,6 +413,7 @@ void Netvsp::receive(std::span<const u8> frame)
     }
     // A checksum the host verified goes with the frame, so that the guest's
     // stack need not check it again (receive checksum offload).
+    const u16 target = rss_channel(frame);
     const u32 checksum = verified_checksum(frame);
     const u32 info = checksum ? rndis::CHECKSUM_INFO_SIZE : 0;
     std::vector<u8> message(rndis::HEADER_SIZE + rndis::PACKET_SIZE + info + frame.size());
@@ -331,7 +431,7 @@ void Netvsp::receive(std::span<const u8> frame)
         store_le32(message, at + 12, checksum);
     }
     std::copy(frame.begin(), frame.end(), message.begin() + rndis::HEADER_SIZE + rndis::PACKET_SIZE + info);
-    if (deliver(message, nvsp::CHANNEL_DATA))
+    if (deliver(message, nvsp::CHANNEL_DATA, target))
         ++m_counters.rx_frames;
     else
         ++m_counters.rx_dropped;
@@ -350,10 +450,16 @@ bool Netvsp::accepts(std::span<const u8> frame) const
     return (filter & rndis::FILTER_DIRECTED) && std::equal(destination.begin(), destination.end(), m_mac.begin());
 }
 
-bool Netvsp::deliver(std::vector<u8>& message, u32 channel_type)
+bool Netvsp::deliver(std::vector<u8>& message, u32 channel_type, u16 channel_index)
 {
+    // A sub-channel the guest has not opened (or has closed) leaves its
+    // frames to the primary.
+    Channel& target = channel_index < m_channels.size() && m_channels[channel_index]->is_open()
+                          ? *m_channels[channel_index]
+                          : channel(0);
+    std::optional<RingPair>& rings = target.rings();
     const u32 sections = static_cast<u32>(m_section_busy.size());
-    if (!m_rings || m_receive.pfns.empty() || message.size() > RECEIVE_SECTION_SIZE || !sections)
+    if (!rings || m_receive.pfns.empty() || message.size() > RECEIVE_SECTION_SIZE || !sections)
         return false;
     u32 section = sections;
     for (u32 i = 0; i < sections; ++i) {
@@ -376,13 +482,15 @@ bool Netvsp::deliver(std::vector<u8>& message, u32 channel_type)
     store_le32(body, nvsp::RNDIS_SECTION_INDEX, nvsp::NO_SECTION);
     const u64 id = m_next_transaction++;
     bool wake = false;
-    if (!m_rings->write(PACKET_DATA_USING_TRANSFER_PAGES, PACKET_FLAG_COMPLETION_REQUESTED, id, extra, body, wake))
+    if (!rings->write(PACKET_DATA_USING_TRANSFER_PAGES, PACKET_FLAG_COMPLETION_REQUESTED, id, extra, body, wake))
         return false;
     m_section_busy[section] = 1;
     m_in_flight.emplace(id, section);
     m_next_section = (section + 1) % sections;
+    if (channel_type == nvsp::CHANNEL_DATA)
+        ++target.frames;
     if (wake)
-        m_signal_guest();
+        target.signal();
     return true;
 }
 
@@ -402,19 +510,10 @@ void Netvsp::flush_control()
         m_control.pop_front();
 }
 
-void Netvsp::complete(u64 transaction_id, std::vector<u8> body)
+void Netvsp::complete(Channel& channel, u64 transaction_id, std::vector<u8> body)
 {
-    if (m_backlog.size() >= MAX_COMPLETION_BACKLOG) {
+    if (!channel.complete(transaction_id, std::move(body)))
         ++m_counters.refused; // the guest asks and never reads its ring
-        return;
-    }
-    m_backlog.emplace_back(transaction_id, std::move(body));
-    flush_backlog();
-}
-
-void Netvsp::flush_backlog()
-{
-    write_completions(m_rings, m_backlog, m_signal_guest);
 }
 
 void Netvsp::set_link_up(bool up)
@@ -427,8 +526,23 @@ void Netvsp::set_link_up(bool up)
 
 void Netvsp::visit_state(StateVisitor& v)
 {
-    v.section("netvsp", 1);
-    RingPair::visit_state(v, m_memory, m_rings);
+    v.section("netvsp", 2);
+    // The primary and each sub-channel the guest has had: rings, completions.
+    u32 channels = static_cast<u32>(m_channels.size());
+    v.field("channels", channels);
+    if (v.loading() && (channels == 0 || channels > 1u + m_max_sub_channels))
+        return v.fail("netvsp: the snapshot's adapter has more channels than this one");
+    for (u32 i = 0; i < channels && v.ok(); ++i)
+        channel(static_cast<u16>(i)).visit_state(v);
+    for (u32 i = channels; v.loading() && i < m_channels.size(); ++i)
+        m_channels[i]->close();
+    v.field("rss_hash_info", m_rss_hash_info);
+    v.field("rss_key", m_rss_key);
+    v.field("rss_table", m_rss_table);
+    if (v.loading() && (m_rss_key.size() > rndis::RSS_KEY_BYTES || m_rss_table.size() > rndis::RSS_MAX_TABLE ||
+                        std::any_of(m_rss_table.begin(), m_rss_table.end(),
+                                    [&](u32 c) { return c > m_max_sub_channels; })))
+        return v.fail("netvsp: bad RSS parameters");
     v.field("version", m_version);
     v.field("ndis_version", m_ndis_version);
     v.field("mtu", m_mtu);
@@ -487,5 +601,4 @@ void Netvsp::visit_state(StateVisitor& v)
         if (v.loading() && message.size() > RECEIVE_SECTION_SIZE)
             return v.fail("netvsp: a waiting RNDIS message larger than a section");
     }
-    visit_completions(v, m_backlog, MAX_COMPLETION_BACKLOG, nvsp::MESSAGE_SIZE, "netvsp");
 }

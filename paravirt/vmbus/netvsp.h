@@ -1,6 +1,5 @@
 // netvsp: the host end of Hyper-V's synthetic network adapter (docs/network.md
-// "netvsc"), the VMBus device Linux's hv_netvsc drives. One channel (no vRSS
-// sub-channels yet). On its ring the guest speaks NVSP, the network VSP
+// "netvsc"), the VMBus device Linux's hv_netvsc drives. On its ring the guest speaks NVSP, the network VSP
 // protocol: version negotiation (6.1 down to 2), the NDIS version and
 // configuration, then a receive buffer and a send buffer, each a GPADL of its
 // own. Inside NVSP travels RNDIS: control messages (initialize, query, set,
@@ -12,6 +11,16 @@
 //                  buffer, each holding one RNDIS message (a frame, a control
 //                  completion or a status indication); the guest completes
 //                  it and the sections are free again.
+//
+// vRSS: with sub-channels to offer (one per further vCPU, as Hyper-V), the
+// host announces receive-side scaling; the guest asks for sub-channels
+// (NVSP SUBCHANNEL), opens them and sets the hash key and indirection table
+// (OID_GEN_RECEIVE_SCALE_PARAMETERS). Each received frame then goes on the
+// channel the table names for its Toeplitz hash (IPv4/IPv6 addresses, and
+// TCP ports), so that each vCPU takes its share of the interrupts; frames
+// that do not hash, and RNDIS control messages, go on the primary. The
+// guest sends on any channel and is answered on that one. Both buffers
+// and the receive sections are the device's, shared by its channels.
 //
 // Wire layouts: Linux's drivers/net/hyperv/hyperv_net.h and
 // include/linux/rndis.h (facts only). Everything the guest writes is checked
@@ -28,6 +37,7 @@
 #include <deque>
 #include <functional>
 #include <map>
+#include <memory>
 #include <optional>
 #include <span>
 #include <vector>
@@ -76,6 +86,10 @@ constexpr unsigned RNDIS_CHANNEL_TYPE = 4, RNDIS_SECTION_INDEX = 8, RNDIS_SECTIO
 constexpr unsigned RNDIS_COMPLETE_STATUS = 4;
 constexpr u32 CHANNEL_DATA = 0, CHANNEL_CONTROL = 1;
 constexpr u32 NO_SECTION = 0xFFFFFFFF;
+// SUBCHANNEL (NVSP 5 on): the request {op, count}, ALLOCATE the only op;
+// the completion {status, count granted}.
+constexpr unsigned SUBCHANNEL_OP = 4, SUBCHANNEL_COUNT = 8;
+constexpr u32 SUBCHANNEL_ALLOCATE = 1;
 // The network device's class GUID (Linux's HV_NIC_GUID).
 inline constexpr const char* NIC_CLASS_GUID = "f8615163-df3e-46c5-913f-f2d2f965ed0e";
 } // namespace nvsp
@@ -136,10 +150,33 @@ enum Oid : u32 {
     OFFLOAD_PARAMETERS = 0xFC01020C,
     OFFLOAD_HARDWARE_CAPABILITIES = 0xFC01020D,
 };
+// Receive-side scaling. NDIS_RECEIVE_SCALE_CAPABILITIES (revision 2,
+// packed): {type 0x88, revision, u16 size}, capability flags, interrupt
+// messages, receive queues, u16 indirection table entries.
+constexpr u8 RSS_CAPABILITIES_TYPE = 0x88, RSS_PARAMETERS_TYPE = 0x89, RSS_REVISION = 2;
+constexpr unsigned RSS_CAPABILITIES_SIZE = 18;
+constexpr u32 RSS_CAPS_HASH_TCP_IPV4 = 0x100, RSS_CAPS_HASH_TCP_IPV6 = 0x200;
+// NDIS_RECEIVE_SCALE_PARAMETERS (natural alignment, 40 bytes): header,
+// u16 flags @4, u32 hash information @8, u16 table size in bytes @12, u32
+// its offset @16, u16 key size @20, u32 its offset @24; offsets from the
+// structure's start. Flags: what stays unchanged, and RSS off.
+constexpr unsigned RSS_FLAGS = 4, RSS_HASH_INFO = 8, RSS_TABLE_SIZE = 12, RSS_TABLE_OFFSET = 16,
+                   RSS_KEY_SIZE = 20, RSS_KEY_OFFSET = 24, RSS_PARAMETERS_SIZE = 40;
+constexpr u16 RSS_HASH_INFO_UNCHANGED = 0x2, RSS_TABLE_UNCHANGED = 0x4, RSS_KEY_UNCHANGED = 0x8,
+              RSS_DISABLE = 0x10;
+// Hash information: Toeplitz over IPv4 and IPv6 addresses, with the TCP ports.
+constexpr u32 HASH_TOEPLITZ = 0x1, HASH_IPV4 = 0x100, HASH_TCP_IPV4 = 0x200, HASH_IPV6 = 0x400,
+              HASH_TCP_IPV6 = 0x1000;
+// The largest indirection table (entries) and key (bytes) NDIS 6.30 has.
+constexpr unsigned RSS_MAX_TABLE = 128, RSS_KEY_BYTES = 40;
 // NDIS_PACKET_TYPE_* bits of the packet filter.
 constexpr u32 FILTER_DIRECTED = 0x1, FILTER_MULTICAST = 0x2, FILTER_ALL_MULTICAST = 0x4,
               FILTER_BROADCAST = 0x8, FILTER_PROMISCUOUS = 0x20;
 } // namespace rndis
+
+// The Toeplitz hash of `input` with `key` (Microsoft's RSS hash; the key
+// holds at least input.size() + 4 bytes).
+u32 toeplitz_hash(std::span<const u8> key, std::span<const u8> input);
 
 class Netvsp final : public VmbusServer::Device {
 public:
@@ -176,8 +213,20 @@ public:
         u64 refused = 0;    // malformed or impossible guest requests
     };
 
-    // `signal_guest` interrupts the guest for this channel (VmbusServer::signal_guest).
+    // What the device needs of the VMBus server: interrupting the guest
+    // for one of its channels (VmbusServer::signal_guest) and offering
+    // sub-channels of its primary (VmbusServer::offer_sub_channels).
+    struct Links {
+        std::function<void(u32 relid)> signal_guest;
+        std::function<bool(u32 primary, u16 count)> offer_sub_channels;
+    };
+    static constexpr u16 MAX_SUB_CHANNELS = 63;
+
+    // One channel: `signal_guest` interrupts the guest for it.
     Netvsp(GuestMemory memory, const Mac& mac, GpadlPages gpadl_pages, std::function<void()> signal_guest);
+    // Up to `max_sub_channels` (at most MAX_SUB_CHANNELS) sub-channels for
+    // vRSS; none: RSS is not announced.
+    Netvsp(GuestMemory memory, const Mac& mac, GpadlPages gpadl_pages, Links links, u16 max_sub_channels);
     ~Netvsp() override;
 
     // Where transmitted frames go (without the FCS).
@@ -192,6 +241,8 @@ public:
     bool open(const VmbusServer::OpenRequest& request) override;
     void close() override;
     void signaled() override;
+    // Sub-channel `index` (1 .. max_sub_channels), served like the primary.
+    VmbusServer::Device* sub_channel(u16 index) override;
 
     u32 protocol_version() const { return m_version; }
     bool rndis_initialized() const { return m_rndis_initialized; }
@@ -199,12 +250,18 @@ public:
     // Receive sections the guest holds (announced, not yet completed).
     size_t sections_in_flight() const { return m_in_flight.size(); }
     const Counters& counters() const { return m_counters; }
+    // Frames received and requests taken on channel `index` (0: the primary).
+    u64 frames_on(u16 index) const;
+    u64 requests_on(u16 index) const;
+    // The indirection table the guest set (empty: RSS off).
+    const std::vector<u32>& rss_table() const { return m_rss_table; }
 
     // The channel's state: rings, versions, both buffers, the RNDIS state,
     // the receive sections the guest holds and what waits to be sent.
     void visit_state(StateVisitor& v);
 
 private:
+    class Channel; // one channel: its rings and the completions it owes
     struct Buffer {
         u32 gpadl = 0;
         u16 id = 0;
@@ -213,8 +270,10 @@ private:
     };
 
     // netvsp.cpp: NVSP, the buffers, the data path, the rings.
-    void handle(const vmbus::Packet& packet);
+    Channel& channel(u16 index);
+    void handle(Channel& channel, const vmbus::Packet& packet);
     void handle_completion(const vmbus::Packet& packet);
+    std::vector<u8> allocate_sub_channels(Channel& channel, std::span<const u8> m);
     // Each takes the NVSP message, zero-extended to MESSAGE_SIZE, and
     // returns the completion's body (empty: none).
     std::vector<u8> init(std::span<const u8> m);
@@ -227,11 +286,13 @@ private:
     bool accepts(std::span<const u8> frame) const;
     // Puts one RNDIS message into a free receive section and announces it;
     // false when there is no section, the copy fails or the ring is full.
-    bool deliver(std::vector<u8>& message, u32 channel_type);
+    bool deliver(std::vector<u8>& message, u32 channel_type, u16 channel_index = 0);
     void flush_control();
-    void complete(u64 transaction_id, std::vector<u8> body);
-    void flush_backlog();
+    void complete(Channel& channel, u64 transaction_id, std::vector<u8> body);
     void reset_channel();
+    // The channel a received frame goes on (vRSS), 0 when RSS is off or
+    // the frame does not hash.
+    u16 rss_channel(std::span<const u8> frame) const;
 
     // netvsp_rndis.cpp: the RNDIS messages in a transfer, one after another.
     bool process_rndis(std::span<const u8> bytes);
@@ -246,15 +307,19 @@ private:
     bool fill_checksum(std::span<const u8> message, std::vector<u8>& frame) const;
     static u32 verified_checksum(std::span<const u8> frame);
     u32 set_oid(u32 oid, std::span<const u8> info);
+    // netvsp_rss.cpp: receive-side scaling.
+    std::vector<u8> rss_capabilities() const;
+    u32 set_rss_parameters(std::span<const u8> info);
     void send_control(std::vector<u8> message);
     void indicate_link();
 
     GuestMemory m_memory;
     Mac m_mac;
     GpadlPages m_gpadl_pages;
-    std::function<void()> m_signal_guest;
+    Links m_links;
+    u16 m_max_sub_channels = 0;
     Transmit m_transmit;
-    std::optional<vmbus::RingPair> m_rings;
+    std::vector<std::unique_ptr<Channel>> m_channels; // [0] the primary; made as the guest asks
     u32 m_version = 0; // negotiated NVSP version; 0 before INIT
     u32 m_ndis_version = 0;
     u32 m_mtu = 0; // from SEND_NDIS_CONFIG, 0 before
@@ -269,7 +334,11 @@ private:
     std::vector<u8> m_section_busy;
     u32 m_next_section = 0; // where the search for a free one starts
     u64 m_next_transaction = 1;
-    std::deque<std::vector<u8>> m_control;                   // RNDIS messages without a section yet
-    vmbus::CompletionBacklog m_backlog;                      // completions without room in the ring
+    std::deque<std::vector<u8>> m_control; // RNDIS messages without a section yet
+    // vRSS as the guest set it: the hash types, the key, the table of
+    // channel indexes (empty: off).
+    u32 m_rss_hash_info = 0;
+    std::vector<u8> m_rss_key;
+    std::vector<u32> m_rss_table;
     Counters m_counters;
 };

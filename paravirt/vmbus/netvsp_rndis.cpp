@@ -309,7 +309,11 @@ std::optional<std::vector<u8>> Netvsp::query_oid(u32 oid) const
         }
         return caps;
     }
-    default: // RSS capabilities among them: one channel, no vRSS
+    case rndis::GEN_RECEIVE_SCALE_CAPABILITIES:
+        if (!m_max_sub_channels)
+            return std::nullopt; // one channel: the guest does not ask for more
+        return rss_capabilities();
+    default:
         return std::nullopt;
     }
 }
@@ -356,6 +360,8 @@ u32 Netvsp::set_oid(u32 oid, std::span<const u8> info)
         return rndis::STATUS_SUCCESS;
     case rndis::MULTICAST_LIST: // the filter's multicast bits decide
         return rndis::STATUS_SUCCESS;
+    case rndis::GEN_RECEIVE_SCALE_PARAMETERS:
+        return set_rss_parameters(info);
     default:
         return rndis::STATUS_NOT_SUPPORTED;
     }

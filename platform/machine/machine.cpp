@@ -146,10 +146,13 @@ void Machine::attach_nic()
     if (m_config.nic->model == MachineNic::Model::Netvsc) {
         // The synthetic adapter, offered on VMBus (Machine::create refused it
         // without the enlightenments). Its GPADLs are the server's.
+        // One sub-channel per further vCPU for vRSS, as Hyper-V offers them.
+        Netvsp::Links links{[this](u32 relid) { m_vmbus->signal_guest(relid); },
+                            [this](u32 primary, u16 count) { return m_vmbus->offer_sub_channels(primary, count); }};
         m_netvsp = std::make_unique<Netvsp>(
             m_memory, m_config.nic->mac,
-            [this](u32 handle) { return m_vmbus->gpadl_pages(m_netvsp_relid, handle); },
-            [this] { m_vmbus->signal_guest(m_netvsp_relid); });
+            [this](u32 handle) { return m_vmbus->gpadl_pages(m_netvsp_relid, handle); }, std::move(links),
+            static_cast<u16>(m_config.cpu_count - 1));
         m_netvsp->set_link_up(backend->link_up());
         m_netvsp->set_transmit([backend](std::span<const u8> frame) { backend->send(frame); });
         VmbusServer::Offer offer;
@@ -328,6 +331,12 @@ MachineStats Machine::stats() const
         stats.heartbeats_answered = m_heartbeat_ic->answered();
         stats.heartbeats_missed = m_heartbeat_ic->missed();
         stats.time_sync_messages = m_timesync_ic->syncs_sent() + m_timesync_ic->samples_sent();
+    }
+    if (m_netvsp) {
+        for (u16 i = 0; i <= m_config.cpu_count - 1; ++i)
+            if (i == 0 || m_netvsp->requests_on(i) || m_netvsp->frames_on(i))
+                stats.netvsc_frames_by_channel.push_back(m_netvsp->frames_on(i));
+        stats.netvsc_rss = !m_netvsp->rss_table().empty();
     }
     return stats;
 }

@@ -158,6 +158,11 @@ struct MachineStats {
     u64 time_sync_messages = 0;
     u64 msr_accesses = 0; // to the devices' MSRs (the LAPIC's, the synthetic ones)
     VcpuExitCounts exits; // a hardware backend's exits to viridian
+    // The synthetic network adapter (empty without one): frames received on
+    // each of its channels (the primary first, then the vRSS sub-channels
+    // the guest opened), and whether the guest turned RSS on.
+    std::vector<u64> netvsc_frames_by_channel;
+    bool netvsc_rss = false;
 };
 
 // One integration service as QMP x-query-integration-services shows it.

@@ -23,6 +23,7 @@ constexpr u64 RING_PFN = 0x100;    // the ring GPADL: 8 pages, 4 each way
 constexpr u64 RECEIVE_PFN = 0x200; // 8 pages: 18 receive sections
 constexpr u64 SEND_PFN = 0x210;    // 4 pages: 2 send sections
 constexpr u64 DATA_PFN = 0x300;    // where page ranges point, mostly
+constexpr u64 SUB_RING_PFN = 0x110; // the vRSS sub-channel's ring GPADL: 8 pages
 constexpr size_t MAX_STEPS = 1024;
 constexpr Netvsp::Mac MAC = {0x00, 0x15, 0x5D, 0x11, 0x22, 0x33};
 constexpr u32 KNOWN_MESSAGES[] = {nvsp::INIT,
@@ -40,7 +41,8 @@ constexpr u32 KNOWN_OIDS[] = {rndis::GEN_SUPPORTED_LIST,       rndis::GEN_MAXIMU
                               rndis::GEN_LINK_SPEED,           rndis::GEN_CURRENT_PACKET_FILTER,
                               rndis::GEN_MEDIA_CONNECT_STATUS, rndis::GEN_RECEIVE_SCALE_CAPABILITIES,
                               rndis::PERMANENT_ADDRESS,        rndis::OFFLOAD_PARAMETERS,
-                              rndis::OFFLOAD_HARDWARE_CAPABILITIES, rndis::MULTICAST_LIST};
+                              rndis::OFFLOAD_HARDWARE_CAPABILITIES, rndis::MULTICAST_LIST,
+                              rndis::GEN_RECEIVE_SCALE_PARAMETERS};
 
 // An RNDIS message as rndis_filter.c or netvsc_xmit builds it, its fields
 // from the input, or (sometimes) its lengths and offsets too.
@@ -158,7 +160,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size)
     };
     size_t transmitted = 0;
     std::function<std::unique_ptr<Netvsp>()> make = [&] {
-        auto vsp = std::make_unique<Netvsp>(memory, MAC, lookup, [] {});
+        // One vRSS sub-channel, which the server always grants.
+        auto vsp = std::make_unique<Netvsp>(memory, MAC, lookup,
+                                            Netvsp::Links{[](u32) {}, [](u32, u16) { return true; }}, 1);
         vsp->set_transmit([&transmitted](std::span<const u8> frame) {
             if (frame.size() < 14 || frame.size() > Netvsp::MAX_TRANSFER)
                 fail("a transmitted frame of an impossible size");
@@ -278,6 +282,14 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size)
         }
         case 6:
             vsp->set_link_up(op & 0x10);
+            if (VmbusServer::Device* sub = op & 0x20 ? vsp->sub_channel(1) : nullptr) {
+                // The guest opens (or closes) the sub-channel and signals it.
+                if (op & 0x40)
+                    sub->close();
+                else
+                    (void)sub->open(ring(SUB_RING_PFN, 8, 4));
+                sub->signaled();
+            }
             break;
         case 7: { // close and open again, on the usual pages or the guest's choice
             vsp->close();

@@ -89,14 +89,19 @@ struct Harness : GuestRings {
     unsigned interrupts = 0;
     std::deque<HostPacket> inbox;
     u64 next_transaction = 100;
-    Netvsp vsp{memory, MAC,
-               [this](u32 handle) -> const std::vector<u64>* {
-                   auto it = gpadls.find(handle);
-                   return it == gpadls.end() ? nullptr : &it->second;
-               },
-               [this] { ++interrupts; }};
+    std::vector<std::pair<u32, u16>> offers; // the sub-channels asked of the server: {primary, count}
+    Netvsp vsp;
 
-    Harness()
+    // `sub_channels`: what the adapter may offer for vRSS.
+    explicit Harness(u16 sub_channels = 0)
+        : vsp(memory, MAC,
+              [this](u32 handle) -> const std::vector<u64>* {
+                  auto it = gpadls.find(handle);
+                  return it == gpadls.end() ? nullptr : &it->second;
+              },
+              Netvsp::Links{[this](u32) { ++interrupts; },
+                            [this](u32 primary, u16 count) { return offers.emplace_back(primary, count), true; }},
+              sub_channels)
     {
         for (u32 i = 0; i < RECEIVE_PAGES; ++i)
             gpadls[RECEIVE_GPADL].push_back(RECEIVE_PFN + i);
@@ -766,12 +771,216 @@ TEST_CASE("netvsp: a saved state with an in-flight section outside the buffer do
     StateVisitor saver = StateVisitor::saver();
     h.vsp.visit_state(saver);
     std::vector<u8> bytes = saver.bytes();
-    // The section index is the last u32 before the control and backlog counts (two u32 zeroes).
-    const size_t at = bytes.size() - 12;
+    // The section index is the last u32 before the count of waiting control messages (a u32 zero).
+    const size_t at = bytes.size() - 8;
     REQUIRE(load_le32(bytes, at) < RECEIVE_PAGES * 4096 / Netvsp::RECEIVE_SECTION_SIZE);
     store_le32(bytes, at, 5000);
     Netvsp loaded(h.memory, MAC, [&](u32 handle) -> const std::vector<u64>* { return &h.gpadls[handle]; }, [] {});
     StateVisitor loader = StateVisitor::loader(bytes);
     loaded.visit_state(loader);
     CHECK_FALSE(loader.ok());
+}
+
+namespace {
+
+// Microsoft's RSS key (Linux's netvsc_hash_key) and an IPv4/TCP frame from
+// `source` to `destination` (addresses and ports as the hash reads them).
+constexpr u8 RSS_KEY[40] = {0x6d, 0x5a, 0x56, 0xda, 0x25, 0x5b, 0x0e, 0xc2, 0x41, 0x67, 0x25, 0x3d, 0x43, 0xa3,
+                            0x8f, 0xb0, 0xd0, 0xca, 0x2b, 0xcb, 0xae, 0x7b, 0x30, 0xb4, 0x77, 0xcb, 0x2d, 0xa3,
+                            0x80, 0x30, 0xf2, 0x0c, 0x6a, 0x42, 0xb7, 0x3b, 0xbe, 0xac, 0x01, 0xfa};
+
+std::vector<u8> tcp4_frame(std::array<u8, 4> source, u16 source_port, std::array<u8, 4> destination,
+                           u16 destination_port, u8 protocol = 6)
+{
+    std::vector<u8> f = frame(MAC, 14 + 20 + 20, 0);
+    store_be16(f, 12, 0x0800);
+    std::fill(f.begin() + 14, f.end(), 0);
+    f[14] = 0x45;
+    f[14 + 9] = protocol;
+    std::copy(source.begin(), source.end(), f.begin() + 14 + 12);
+    std::copy(destination.begin(), destination.end(), f.begin() + 14 + 16);
+    store_be16(f, 34, source_port);
+    store_be16(f, 36, destination_port);
+    return f;
+}
+
+// OID_GEN_RECEIVE_SCALE_PARAMETERS as rndis_set_rss_param_msg builds it.
+std::vector<u8> rss_parameters(const std::vector<u32>& table, u16 flags = 0)
+{
+    std::vector<u8> p(rndis::RSS_PARAMETERS_SIZE + 4 * table.size() + sizeof RSS_KEY);
+    p[0] = rndis::RSS_PARAMETERS_TYPE;
+    p[1] = rndis::RSS_REVISION;
+    store_le16(p, 2, rndis::RSS_PARAMETERS_SIZE);
+    store_le16(p, rndis::RSS_FLAGS, flags);
+    store_le32(p, rndis::RSS_HASH_INFO,
+               rndis::HASH_TOEPLITZ | rndis::HASH_IPV4 | rndis::HASH_TCP_IPV4 | rndis::HASH_IPV6 |
+                   rndis::HASH_TCP_IPV6);
+    store_le16(p, rndis::RSS_TABLE_SIZE, static_cast<u16>(4 * table.size()));
+    store_le32(p, rndis::RSS_TABLE_OFFSET, rndis::RSS_PARAMETERS_SIZE);
+    store_le16(p, rndis::RSS_KEY_SIZE, sizeof RSS_KEY);
+    store_le32(p, rndis::RSS_KEY_OFFSET, static_cast<u32>(rndis::RSS_PARAMETERS_SIZE + 4 * table.size()));
+    for (size_t i = 0; i < table.size(); ++i)
+        store_le32(p, rndis::RSS_PARAMETERS_SIZE + 4 * i, table[i]);
+    std::copy(std::begin(RSS_KEY), std::end(RSS_KEY), p.end() - sizeof RSS_KEY);
+    return p;
+}
+
+} // namespace
+
+TEST_CASE("netvsp: the Toeplitz hash gives the values of Microsoft's RSS verification table")
+{
+    struct Case {
+        std::array<u8, 4> source;
+        u16 source_port;
+        std::array<u8, 4> destination;
+        u16 destination_port;
+        u32 ip, tcp;
+    };
+    const Case cases[] = {
+        {{66, 9, 149, 187}, 2794, {161, 142, 100, 80}, 1766, 0x323e8fc2, 0x51ccc178},
+        {{199, 92, 111, 2}, 14230, {65, 69, 140, 83}, 4739, 0xd718262a, 0xc626b0ea},
+        {{24, 19, 198, 95}, 12898, {12, 22, 207, 184}, 38024, 0xd2d0a5de, 0x5c2b394a},
+        {{38, 27, 205, 30}, 48228, {209, 142, 163, 6}, 2217, 0x82989176, 0xafc7327f},
+        {{153, 39, 163, 191}, 44251, {202, 188, 127, 2}, 1303, 0x5d1809c5, 0x10e828a2},
+    };
+    for (const Case& c : cases) {
+        std::vector<u8> input(c.source.begin(), c.source.end());
+        input.insert(input.end(), c.destination.begin(), c.destination.end());
+        CHECK(toeplitz_hash(RSS_KEY, input) == c.ip);
+        input.resize(12);
+        store_be16(input, 8, c.source_port);
+        store_be16(input, 10, c.destination_port);
+        CHECK(toeplitz_hash(RSS_KEY, input) == c.tcp);
+    }
+}
+
+TEST_CASE("netvsp: vRSS: sub-channels on request, frames on the channel the table names, answers on the asking one")
+{
+    Harness h(1);
+    h.bring_up();
+    // One receive queue per channel it can have; Linux's ITAB_NUM entries.
+    const std::vector<u8> caps = query_value(h.query(rndis::GEN_RECEIVE_SCALE_CAPABILITIES));
+    REQUIRE(caps.size() == rndis::RSS_CAPABILITIES_SIZE);
+    CHECK(caps[0] == rndis::RSS_CAPABILITIES_TYPE);
+    CHECK(load_le32(caps, 12) == 2);
+    CHECK(load_le16(caps, 16) == 128);
+    // More than it has is refused; one is granted and asked of the server.
+    std::vector<u8> c = h.request(nvsp_message(nvsp::SUBCHANNEL, {{4, nvsp::SUBCHANNEL_ALLOCATE}, {8, 2}}));
+    CHECK(load_le32(c, 4) == nvsp::STATUS_FAIL);
+    c = h.request(nvsp_message(nvsp::SUBCHANNEL, {{4, nvsp::SUBCHANNEL_ALLOCATE}, {8, 1}}));
+    REQUIRE(c.size() >= 12);
+    CHECK(load_le32(c, 0) == nvsp::SUBCHANNEL);
+    CHECK(load_le32(c, 4) == nvsp::STATUS_SUCCESS);
+    CHECK(load_le32(c, 8) == 1);
+    CHECK(h.offers == std::vector<std::pair<u32, u16>>{{1, 1}});
+    CHECK(h.vsp.sub_channel(2) == nullptr);
+    VmbusServer::Device* sub = h.vsp.sub_channel(1);
+    REQUIRE(sub);
+    GuestRings sub_rings;
+    sub_rings.place(h.memory, 0x180);
+    VmbusServer::OpenRequest open;
+    open.relid = 7;
+    open.ring_pfns = sub_rings.pfns;
+    open.downstream_offset = GuestRings::OUT_PAGES;
+    REQUIRE(sub->open(open));
+
+    // The table sends the hash of the first test vector's flow to channel 1,
+    // everything else to 0; an entry past the channels is refused.
+    std::vector<u32> table(128, 0);
+    table[0x51ccc178 % 128] = 1;
+    std::vector<u32> bad = table;
+    bad[5] = 2;
+    CHECK(load_le32(h.control(rndis_request(rndis::SET, 3, rndis::GEN_RECEIVE_SCALE_PARAMETERS, rss_parameters(bad))),
+                    12) == rndis::STATUS_INVALID_DATA);
+    CHECK(load_le32(h.control(rndis_request(rndis::SET, 4, rndis::GEN_RECEIVE_SCALE_PARAMETERS, rss_parameters(table))),
+                    12) == rndis::STATUS_SUCCESS);
+    CHECK(h.vsp.rss_table() == table);
+
+    const std::vector<u8> to_one = tcp4_frame({66, 9, 149, 187}, 2794, {161, 142, 100, 80}, 1766);
+    h.vsp.receive(to_one);
+    h.vsp.receive(tcp4_frame({199, 92, 111, 2}, 14230, {65, 69, 140, 83}, 4739));
+    h.vsp.receive(tcp4_frame({66, 9, 149, 187}, 2794, {161, 142, 100, 80}, 1766, 17)); // UDP: the addresses only
+    h.vsp.receive(frame(MAC, 60, 3)); // not IP
+    CHECK(h.vsp.frames_on(1) == 1);
+    CHECK(h.vsp.frames_on(0) == 3);
+    for (int i = 0; i < 3; ++i) { // the primary's, taken and completed
+        std::optional<Harness::Received> r = h.receive_packet();
+        REQUIRE(r);
+        h.complete_receive(r->transaction_id);
+    }
+    std::vector<u8> extra;
+    auto p = sub_rings.guest_read(&extra);
+    REQUIRE(p);
+    CHECK(std::get<0>(*p) == PACKET_DATA_USING_TRANSFER_PAGES);
+    REQUIRE(extra.size() == 16);
+    std::vector<u8> message(load_le32(extra, 8));
+    REQUIRE(h.memory.read(RECEIVE_PFN * 4096 + load_le32(extra, 12), message.data(), message.size()));
+    CHECK(std::equal(to_one.begin(), to_one.end(), message.end() - static_cast<long>(to_one.size())));
+    CHECK_FALSE(sub_rings.guest_read());
+    // Its completion may come on the sub-channel.
+    REQUIRE(sub_rings.guest_write(PACKET_COMPLETION, std::get<1>(*p),
+                                  nvsp_message(nvsp::SEND_RNDIS_PACKET_COMPLETE, {{4, nvsp::STATUS_SUCCESS}})));
+    sub->signaled();
+    CHECK(h.vsp.sections_in_flight() == 0);
+
+    // A frame sent on the sub-channel is answered there.
+    const std::vector<u8> f = frame(MAC, 100, 9);
+    const std::vector<u8> rndis = rndis_packet(f);
+    h.write_data(rndis, 0x100);
+    REQUIRE(sub_rings.guest_write(PACKET_DATA_USING_GPA_DIRECT, 77,
+                                  nvsp_message(nvsp::SEND_RNDIS_PACKET, {{8, nvsp::NO_SECTION}}),
+                                  PACKET_FLAG_COMPLETION_REQUESTED,
+                                  Harness::range(static_cast<u32>(rndis.size()), 0x100)));
+    sub->signaled();
+    REQUIRE(h.sent.size() == 1);
+    CHECK(h.sent[0] == f);
+    p = sub_rings.guest_read();
+    REQUIRE(p);
+    CHECK(std::get<0>(*p) == PACKET_COMPLETION);
+    CHECK(std::get<1>(*p) == 77);
+    CHECK(h.vsp.requests_on(1) == 2);
+
+    // Saved and loaded with both channels and the table.
+    StateVisitor saver = StateVisitor::saver();
+    h.vsp.visit_state(saver);
+    Netvsp loaded(h.memory, MAC, [&](u32 handle) -> const std::vector<u64>* { return &h.gpadls[handle]; },
+                  Netvsp::Links{[](u32) {}, nullptr}, 1);
+    StateVisitor loader = StateVisitor::loader(saver.bytes());
+    loaded.visit_state(loader);
+    REQUIRE(loader.ok());
+    CHECK(loader.at_end());
+    StateVisitor again = StateVisitor::saver();
+    loaded.visit_state(again);
+    CHECK(again.bytes() == saver.bytes());
+    CHECK(loaded.rss_table() == table);
+    loaded.receive(to_one);
+    CHECK(loaded.frames_on(1) == 1);
+    // An adapter with no sub-channels does not load it.
+    Netvsp single(h.memory, MAC, [&](u32 handle) -> const std::vector<u64>* { return &h.gpadls[handle]; }, [] {});
+    StateVisitor refused = StateVisitor::loader(saver.bytes());
+    single.visit_state(refused);
+    CHECK_FALSE(refused.ok());
+
+    // RSS off: everything on the primary.
+    CHECK(load_le32(h.control(rndis_request(rndis::SET, 5, rndis::GEN_RECEIVE_SCALE_PARAMETERS,
+                                            rss_parameters(table, rndis::RSS_DISABLE))),
+                    12) == rndis::STATUS_SUCCESS);
+    h.vsp.receive(to_one);
+    CHECK(h.vsp.frames_on(1) == 1);
+}
+
+TEST_CASE("netvsp: without sub-channels, or before NVSP 5, none are granted")
+{
+    Harness single;
+    single.bring_up();
+    std::vector<u8> c = single.request(nvsp_message(nvsp::SUBCHANNEL, {{4, nvsp::SUBCHANNEL_ALLOCATE}, {8, 1}}));
+    CHECK(load_le32(c, 4) == nvsp::STATUS_FAIL);
+    CHECK(load_le32(single.control(rndis_request(rndis::SET, 3, rndis::GEN_RECEIVE_SCALE_PARAMETERS,
+                                                 rss_parameters(std::vector<u32>(128, 0)))),
+                    12) == rndis::STATUS_NOT_SUPPORTED);
+    Harness old(3);
+    old.bring_up(nvsp::VERSION_4);
+    c = old.request(nvsp_message(nvsp::SUBCHANNEL, {{4, nvsp::SUBCHANNEL_ALLOCATE}, {8, 1}}));
+    CHECK(load_le32(c, 4) == nvsp::STATUS_FAIL);
+    CHECK(old.offers.empty());
 }
