@@ -1,5 +1,7 @@
 #include "paravirt/vmbus/netvsp.h"
 
+#include "paravirt/vmbus/device_channel.h"
+
 #include <algorithm>
 
 using namespace vmbus;
@@ -27,66 +29,31 @@ constexpr unsigned TRANSFER_PAGES_HEADER = 8, TRANSFER_RANGE = 8;
 
 } // namespace
 
-// One channel of the adapter, the primary or a sub-channel: the rings the
-// guest gave it and the completions it owes (answered on the channel the
-// request came on).
-class Netvsp::Channel final : public VmbusServer::Device {
+// One channel of the adapter, the primary or a sub-channel (device_channel.h).
+class Netvsp::Channel final : public DeviceChannel {
 public:
-    Channel(Netvsp& device, u16 index) : m_device(device), m_index(index) {}
-
-    bool open(const VmbusServer::OpenRequest& request) override
+    Channel(Netvsp& device, u16 index)
+        : DeviceChannel(device.m_memory, device.m_links.signal_guest, MAX_COMPLETION_BACKLOG, nvsp::MESSAGE_SIZE),
+          m_device(device), m_index(index)
     {
-        m_rings = RingPair::create(m_device.m_memory, request.ring_pfns, request.downstream_offset);
-        m_relid = request.relid;
-        m_backlog.clear();
-        return m_rings.has_value();
-    }
-    void close() override
-    {
-        m_rings.reset();
-        m_backlog.clear();
     }
     void signaled() override
     {
-        if (!m_rings)
+        if (!rings())
             return;
         // The guest may have made room in the ring, or completed sections.
-        flush();
+        flush_completions();
         m_device.flush_control();
-        m_rings->drain([this](const Packet& packet) { m_device.handle(*this, packet); }, [this] { signal(); });
+        rings()->drain([this](const Packet& packet) { m_device.handle(*this, packet); }, [this] { signal(); });
     }
+    void visit_state(StateVisitor& v) { visit_channel_state(v, "netvsp"); }
 
-    // A completion; false when too many wait for room in the ring.
-    bool complete(u64 transaction_id, std::vector<u8> body)
-    {
-        if (m_backlog.size() >= MAX_COMPLETION_BACKLOG)
-            return false;
-        m_backlog.emplace_back(transaction_id, std::move(body));
-        flush();
-        return true;
-    }
-    void flush() { write_completions(m_rings, m_backlog, [this] { signal(); }); }
-    void signal() { m_device.m_links.signal_guest(m_relid); }
-
-    void visit_state(StateVisitor& v)
-    {
-        v.field("relid", m_relid);
-        RingPair::visit_state(v, m_device.m_memory, m_rings);
-        visit_completions(v, m_backlog, MAX_COMPLETION_BACKLOG, nvsp::MESSAGE_SIZE, "netvsp");
-    }
-
-    std::optional<RingPair>& rings() { return m_rings; }
-    bool is_open() const { return m_rings.has_value(); }
     u16 index() const { return m_index; }
-    u32 relid() const { return m_relid; }
     u64 frames = 0, requests = 0;
 
 private:
     Netvsp& m_device;
     u16 m_index;
-    u32 m_relid = 0;
-    std::optional<RingPair> m_rings;
-    CompletionBacklog m_backlog;
 };
 
 Netvsp::Netvsp(GuestMemory memory, const Mac& mac, GpadlPages gpadl_pages, std::function<void()> signal_guest)

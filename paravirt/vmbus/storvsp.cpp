@@ -1,5 +1,7 @@
 #include "paravirt/vmbus/storvsp.h"
 
+#include "paravirt/vmbus/device_channel.h"
+
 #include <algorithm>
 
 using namespace vmbus;
@@ -17,43 +19,39 @@ constexpr u8 ABSENT_LUN = 0xFF;
 
 } // namespace
 
-// One channel of the controller, the primary or a sub-channel: the rings
-// the guest gave it, the completions it owes (answered on the ring the
-// request came on: Linux finds a request by its channel), and a generation
-// that ends the completions of an earlier open.
-class Storvsp::Queue final : public VmbusServer::Device {
+// One channel of the controller, the primary or a sub-channel
+// (device_channel.h), with a packet of the host's own that waits for room,
+// and a generation that ends the completions of an earlier open.
+class Storvsp::Queue final : public DeviceChannel {
 public:
-    Queue(Storvsp& controller, u16 index) : m_controller(controller), m_index(index) {}
+    // The completions a channel may owe: more than the guest's ring holds requests.
+    static constexpr size_t MAX_BACKLOG = 4096;
+
+    Queue(Storvsp& controller, u16 index)
+        : DeviceChannel(controller.m_memory, controller.m_links.signal_guest, MAX_BACKLOG, vstor::PACKET_SIZE),
+          m_controller(controller), m_index(index)
+    {
+    }
 
     bool open(const VmbusServer::OpenRequest& request) override
     {
-        m_rings = RingPair::create(m_controller.m_memory, request.ring_pfns, request.downstream_offset);
-        m_relid = request.relid;
-        m_backlog.clear();
         m_unsolicited.clear();
-        return m_rings.has_value();
+        return DeviceChannel::open(request);
     }
     void close() override
     {
-        m_rings.reset();
-        m_backlog.clear();
+        DeviceChannel::close();
         m_unsolicited.clear();
         ++m_generation;
     }
     void signaled() override
     {
-        if (!m_rings)
+        if (!rings())
             return;
         flush(); // the guest may have made room for refused completions
-        m_rings->drain([this](const Packet& packet) { m_controller.handle(*this, packet); },
-                       [this] { signal(); });
+        rings()->drain([this](const Packet& packet) { m_controller.handle(*this, packet); }, [this] { signal(); });
     }
 
-    void send(u64 transaction_id, std::vector<u8> body)
-    {
-        m_backlog.emplace_back(transaction_id, std::move(body));
-        flush();
-    }
     // A packet of the host's own (no request answered: transaction 0, no
     // completion asked); one of each kind waits while the ring is full.
     void send_unsolicited(std::vector<u8> body)
@@ -63,22 +61,18 @@ public:
     }
     void flush()
     {
-        write_completions(m_rings, m_backlog, [this] { signal(); });
+        flush_completions();
         bool wake = false;
-        if (m_rings && !m_unsolicited.empty() &&
-            m_rings->write(PACKET_DATA_INBAND, 0, 0, {}, m_unsolicited, wake)) {
+        if (rings() && !m_unsolicited.empty() && rings()->write(PACKET_DATA_INBAND, 0, 0, {}, m_unsolicited, wake)) {
             m_unsolicited.clear();
             if (wake)
                 signal();
         }
     }
-    void signal() { m_controller.m_links.signal_guest(m_relid); }
 
     void visit_state(StateVisitor& v)
     {
-        v.field("relid", m_relid);
-        RingPair::visit_state(v, m_controller.m_memory, m_rings);
-        visit_completions(v, m_backlog, 4096, vstor::PACKET_SIZE, "storvsp");
+        visit_channel_state(v, "storvsp");
         v.field("unsolicited", m_unsolicited);
         if (v.loading() && m_unsolicited.size() > vstor::PACKET_SIZE)
             return v.fail("storvsp: a waiting packet is too long");
@@ -86,18 +80,13 @@ public:
             ++m_generation; // nothing in flight belongs to the loaded channel
     }
 
-    bool is_open() const { return m_rings.has_value(); }
     u16 index() const { return m_index; }
-    u32 relid() const { return m_relid; }
     u64 generation() const { return m_generation; }
     u64 requests = 0;
 
 private:
     Storvsp& m_controller;
     u16 m_index;
-    u32 m_relid = 0;
-    std::optional<RingPair> m_rings;
-    CompletionBacklog m_backlog;
     std::vector<u8> m_unsolicited;
     u64 m_generation = 0;
 };
@@ -319,7 +308,7 @@ void Storvsp::complete(Queue& queue, u64 transaction_id, std::vector<u8> reply, 
     store_le32(reply, vstor::OPERATION, vstor::COMPLETE_IO);
     store_le32(reply, vstor::FLAGS, 0);
     store_le32(reply, vstor::STATUS, status);
-    queue.send(transaction_id, std::move(reply));
+    (void)queue.complete(transaction_id, std::move(reply)); // dropped past MAX_BACKLOG: the guest never reads
 }
 
 void Storvsp::visit_state(StateVisitor& v)
