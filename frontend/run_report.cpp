@@ -137,7 +137,7 @@ void print_stats(std::FILE* out, u64 retired, const MachineStats& stats)
         std::fprintf(out, "netvsc rss: %s\nnetvsc frames by channel:", stats.netvsc_rss ? "on" : "off");
         for (u64 frames : stats.netvsc_frames_by_channel)
             std::fprintf(out, " %llu", static_cast<unsigned long long>(frames));
-        std::fputc('\n', out);
+        std::fprintf(out, "\nnetvsc large sends: %llu\n", static_cast<unsigned long long>(stats.netvsc_large_sends));
     }
     const VcpuExitCounts& e = stats.exits;
     if (e.total() != 0)
@@ -161,5 +161,5 @@ MachineStats operator+(const MachineStats& a, const MachineStats& b)
             a.heartbeats_missed + b.heartbeats_missed, a.time_sync_messages + b.time_sync_messages,
             a.msr_accesses + b.msr_accesses, VcpuExitCounts(a.exits) += b.exits,
             // The adapter's counts are the later machine's too.
-            b.netvsc_frames_by_channel, b.netvsc_rss};
+            b.netvsc_frames_by_channel, b.netvsc_rss, b.netvsc_large_sends};
 }

@@ -119,7 +119,7 @@ constexpr unsigned PACKET_DATA_OFFSET = 8, PACKET_DATA_LENGTH = 12, PACKET_INFO_
 // IPv4 0, IPv6 1, TCP 2, UDP 3, the L4 header's offset in bits 16-25;
 // receive bits: TCP checksum succeeded 3, UDP 4.
 constexpr unsigned INFO_HEADER_SIZE = 12, CHECKSUM_INFO_SIZE = INFO_HEADER_SIZE + 4;
-constexpr u32 INFO_CHECKSUM = 0;
+constexpr u32 INFO_CHECKSUM = 0, INFO_LARGE_SEND = 2; // TCPIP_CHKSUM_PKTINFO, TCP_LARGESEND_PKTINFO
 constexpr u32 CHECKSUM_TX_TCP = 1u << 2, CHECKSUM_TX_UDP = 1u << 3, CHECKSUM_RX_TCP_OK = 1u << 3,
               CHECKSUM_RX_UDP_OK = 1u << 4;
 // Requests: request id @8; QUERY and SET: oid @12, info length @16, info
@@ -211,6 +211,7 @@ public:
         u64 rx_frames = 0;
         u64 rx_dropped = 0; // no buffer, no free section, a full ring, filtered, link down
         u64 refused = 0;    // malformed or impossible guest requests
+        u64 large_sends = 0; // packets the host cut into segments (LSO)
     };
 
     // What the device needs of the VMBus server: interrupting the guest
@@ -301,10 +302,13 @@ private:
     void rndis_query(std::span<const u8> message);
     void rndis_set(std::span<const u8> message);
     std::optional<std::vector<u8>> query_oid(u32 oid) const;
-    // Checksum offload: fills the L4 checksum a transmitted packet's
-    // per-packet information asks for (false: it cannot be done), and the
+    // A transmitted packet's per-packet information record of `type` (its
+    // u32 value), if it has one.
+    static std::optional<u32> packet_info(std::span<const u8> message, u32 type);
+    // Checksum offload: fills the L4 checksum `request` (a
+    // TCPIP_CHKSUM_PKTINFO) asks for (false: it cannot be done), and the
     // receive information for a frame whose checksum the host verified.
-    bool fill_checksum(std::span<const u8> message, std::vector<u8>& frame) const;
+    static bool fill_checksum(u32 request, std::vector<u8>& frame);
     static u32 verified_checksum(std::span<const u8> frame);
     u32 set_oid(u32 oid, std::span<const u8> info);
     // netvsp_rss.cpp: receive-side scaling.

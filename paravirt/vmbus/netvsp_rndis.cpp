@@ -4,6 +4,7 @@
 #include "paravirt/vmbus/netvsp.h"
 
 #include "platform/net/frame_bytes.h"
+#include "platform/net/tcp_segmentation.h"
 
 namespace {
 
@@ -30,16 +31,24 @@ constexpr u8 OBJECT_TYPE_OFFLOAD = 0xA7;
 constexpr unsigned OFFLOAD_SWITCHES_FIRST = 4, OFFLOAD_SWITCHES_LAST = 14, OFFLOAD_RSC_FIRST = 22,
                    OFFLOAD_RSC_LAST = 23;
 // Of those, the TCP and UDP checksums over IPv4 and IPv6 (5-8) may be on
-// (up to 4: both ways); the IPv4 header checksum (4), LSO, IPsec,
-// connection offload and RSC may not.
-constexpr unsigned OFFLOAD_L4_CHECKSUMS_FIRST = 5, OFFLOAD_L4_CHECKSUMS_LAST = 8;
-constexpr u8 OFFLOAD_TX_RX_ENABLED = 4;
+// (up to 4: both ways), and large send v2 for IPv4 and IPv6 (11-12, 2:
+// enabled); the IPv4 header checksum (4), LSO v1, IPsec, connection
+// offload and RSC may not.
+constexpr unsigned OFFLOAD_L4_CHECKSUMS_FIRST = 5, OFFLOAD_L4_CHECKSUMS_LAST = 8, OFFLOAD_LSO_V2_FIRST = 11,
+                   OFFLOAD_LSO_V2_LAST = 12;
+constexpr u8 OFFLOAD_TX_RX_ENABLED = 4, OFFLOAD_LSO_V2_ENABLED = 2;
 // NDIS_OFFLOAD's checksum part: {IPv4 transmit encapsulation, IPv4
 // transmit capabilities, IPv4 receive encapsulation and capabilities, the
 // same four for IPv6} from byte 4.
 constexpr unsigned CAPS_IP4_TX = 4, CAPS_IP6_TX = 20;
 constexpr u32 ENCAP_802_3 = 2;
 constexpr u32 CSUM_TCP_OPTIONS = 0x4, CSUM_TCP = 0x10, CSUM_UDP = 0x40, CSUM_IP6_EXTENSIONS = 0x1;
+// NDIS_OFFLOAD's large send v2 part from byte 80: {IPv4 encapsulation,
+// maximum size, minimum segments, IPv6 encapsulation, maximum size,
+// minimum segments, IPv6 options (extension headers, TCP options)}. The
+// largest packet is Hyper-V's; Linux makes it its GSO limit.
+constexpr unsigned CAPS_LSO_V2 = 80;
+constexpr u32 LSO_MAX_SIZE = 62780, LSO_MIN_SEGMENTS = 2, LSO_IP6_OPTIONS = 0x1 | 0x4;
 // Ethernet and IP fields the checksums need (RFC 791, RFC 8200, RFC 768/793).
 constexpr unsigned ETH_HEADER = 14;
 constexpr u16 ETHERTYPE_IPV4 = 0x0800, ETHERTYPE_IPV6 = 0x86DD;
@@ -117,52 +126,70 @@ bool Netvsp::rndis_packet(std::span<const u8> message)
     const u32 length = load_le32(message, rndis::PACKET_DATA_LENGTH);
     if (start > message.size() || length > message.size() - start || length < 14)
         return false;
-    // Per-packet information is ignored: no offload was offered, so it can
-    // only be a VLAN tag or a hash (the tag is lost: docs/network.md).
+    // Per-packet information: checksums to fill in, or a large send to
+    // cut; a VLAN tag or a hash is ignored (the tag is lost:
+    // docs/network.md).
     if (!m_link_up || !m_transmit)
         return true;
     std::vector<u8> frame(message.begin() + static_cast<std::ptrdiff_t>(start),
                           message.begin() + static_cast<std::ptrdiff_t>(start + length));
-    if (!fill_checksum(message, frame))
-        return false;
+    const std::optional<u32> large_send = packet_info(message, rndis::INFO_LARGE_SEND);
+    if (large_send) {
+        // NDIS_TCP_LARGE_SEND_OFFLOAD_V2 (Linux's only kind): the MSS in
+        // bits 0-19, the TCP header's offset in 20-29; IP lengths and
+        // checksums are the host's to fill.
+        const u32 mss = *large_send & 0xFFFFF, tcp = (*large_send >> 20) & 0x3FF;
+        const bool cut = net::segment_tcp(frame, tcp, mss, [this](std::span<const u8> segment) {
+            m_transmit(segment);
+            ++m_counters.tx_frames;
+        });
+        m_counters.large_sends += cut;
+        return cut;
+    }
+    if (const std::optional<u32> checksum = packet_info(message, rndis::INFO_CHECKSUM))
+        if (!fill_checksum(*checksum, frame))
+            return false;
     m_transmit(frame);
     ++m_counters.tx_frames;
     return true;
 }
 
-bool Netvsp::fill_checksum(std::span<const u8> message, std::vector<u8>& frame) const
+std::optional<u32> Netvsp::packet_info(std::span<const u8> message, u32 wanted)
 {
     // The per-packet information records, inside the message; a record
     // too short to step over ends the walk.
     const u64 info = u64{rndis::HEADER_SIZE} + load_le32(message, rndis::PACKET_INFO_OFFSET);
     const u64 info_length = load_le32(message, rndis::PACKET_INFO_LENGTH);
     if (info == rndis::HEADER_SIZE || info > message.size() || info_length > message.size() - info)
-        return true;
+        return std::nullopt;
     for (u64 at = info; at + rndis::INFO_HEADER_SIZE <= info + info_length;) {
         const u32 size = load_le32(message, at), type = load_le32(message, at + 4);
         const u32 value_offset = load_le32(message, at + 8);
         if (size < rndis::INFO_HEADER_SIZE || size > info + info_length - at)
-            return true;
-        if (type == rndis::INFO_CHECKSUM && value_offset >= rndis::INFO_HEADER_SIZE && value_offset <= size - 4) {
-            const u32 value = load_le32(message, at + value_offset);
-            if (!(value & (rndis::CHECKSUM_TX_TCP | rndis::CHECKSUM_TX_UDP)))
-                return true;
-            // The stack left the pseudo-header's sum in the field (NDIS
-            // checksum offload, as the e1000's TXSM); the host sums the
-            // rest of the segment over it.
-            const bool tcp = value & rndis::CHECKSUM_TX_TCP;
-            const size_t l4 = (value >> 16) & 0x3FF, field = l4 + (tcp ? TCP_CHECKSUM : UDP_CHECKSUM);
-            if (field + 2 > frame.size())
-                return false;
-            const std::span<const u8> segment = std::span<const u8>(frame).subspan(l4);
-            u16 sum = net::checksum_finish(net::checksum_add(segment));
-            if (!tcp && sum == 0)
-                sum = 0xFFFF; // UDP's "no checksum" is 0 (RFC 768)
-            store_be16(frame, field, sum);
-            return true;
-        }
+            return std::nullopt;
+        if (type == wanted && value_offset >= rndis::INFO_HEADER_SIZE && value_offset <= size - 4)
+            return load_le32(message, at + value_offset);
         at += size;
     }
+    return std::nullopt;
+}
+
+bool Netvsp::fill_checksum(u32 request, std::vector<u8>& frame)
+{
+    if (!(request & (rndis::CHECKSUM_TX_TCP | rndis::CHECKSUM_TX_UDP)))
+        return true;
+    // The stack left the pseudo-header's sum in the field (NDIS checksum
+    // offload, as the e1000's TXSM); the host sums the rest of the segment
+    // over it.
+    const bool tcp = request & rndis::CHECKSUM_TX_TCP;
+    const size_t l4 = (request >> 16) & 0x3FF, field = l4 + (tcp ? TCP_CHECKSUM : UDP_CHECKSUM);
+    if (field + 2 > frame.size())
+        return false;
+    const std::span<const u8> segment = std::span<const u8>(frame).subspan(l4);
+    u16 sum = net::checksum_finish(net::checksum_add(segment));
+    if (!tcp && sum == 0)
+        sum = 0xFFFF; // UDP's "no checksum" is 0 (RFC 768)
+    store_be16(frame, field, sum);
     return true;
 }
 
@@ -307,6 +334,15 @@ std::optional<std::vector<u8>> Netvsp::query_oid(u32 oid) const
             store_le32(caps, at + 8, ENCAP_802_3);
             store_le32(caps, at + 12, CSUM_TCP | CSUM_UDP);
         }
+        // Large send: the host cuts the guest's TCP packets to its MSS
+        // (rndis_packet), so the guest's stack hands over up to 62,780 bytes
+        // at a time instead of a frame each.
+        for (unsigned at : {CAPS_LSO_V2, CAPS_LSO_V2 + 12}) {
+            store_le32(caps, at, ENCAP_802_3);
+            store_le32(caps, at + 4, LSO_MAX_SIZE);
+            store_le32(caps, at + 8, LSO_MIN_SEGMENTS);
+        }
+        store_le32(caps, CAPS_LSO_V2 + 24, LSO_IP6_OPTIONS);
         return caps;
     }
     case rndis::GEN_RECEIVE_SCALE_CAPABILITIES:
@@ -353,8 +389,9 @@ u32 Netvsp::set_oid(u32 oid, std::span<const u8> info)
             return rndis::STATUS_INVALID_DATA;
         for (size_t i = OFFLOAD_SWITCHES_FIRST; i < info.size() && i <= OFFLOAD_RSC_LAST; ++i) {
             const bool checksum = i >= OFFLOAD_L4_CHECKSUMS_FIRST && i <= OFFLOAD_L4_CHECKSUMS_LAST;
-            if ((i <= OFFLOAD_SWITCHES_LAST || i >= OFFLOAD_RSC_FIRST) &&
-                info[i] > (checksum ? OFFLOAD_TX_RX_ENABLED : 1))
+            const bool large_send = i >= OFFLOAD_LSO_V2_FIRST && i <= OFFLOAD_LSO_V2_LAST;
+            const u8 most = checksum ? OFFLOAD_TX_RX_ENABLED : large_send ? OFFLOAD_LSO_V2_ENABLED : 1;
+            if ((i <= OFFLOAD_SWITCHES_LAST || i >= OFFLOAD_RSC_FIRST) && info[i] > most)
                 return rndis::STATUS_NOT_SUPPORTED;
         }
         return rndis::STATUS_SUCCESS;

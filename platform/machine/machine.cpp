@@ -337,6 +337,7 @@ MachineStats Machine::stats() const
             if (i == 0 || m_netvsp->requests_on(i) || m_netvsp->frames_on(i))
                 stats.netvsc_frames_by_channel.push_back(m_netvsp->frames_on(i));
         stats.netvsc_rss = !m_netvsp->rss_table().empty();
+        stats.netvsc_large_sends = m_netvsp->counters().large_sends;
     }
     return stats;
 }

@@ -163,6 +163,7 @@ struct MachineStats {
     // the guest opened), and whether the guest turned RSS on.
     std::vector<u64> netvsc_frames_by_channel;
     bool netvsc_rss = false;
+    u64 netvsc_large_sends = 0; // the guest's packets the host cut into segments
 };
 
 // One integration service as QMP x-query-integration-services shows it.

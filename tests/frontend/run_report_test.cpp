@@ -11,8 +11,8 @@ TEST_CASE("--stats prints the instructions first, then the device exits, the int
     std::FILE* out = fmemopen(buffer, sizeof buffer, "w");
     REQUIRE(out);
     print_stats(out, 1234,
-                MachineStats{10, 20, 30, 40, 50, 60, "no contact", 70, 80, 90, 0, {}, {}, false} +
-                    MachineStats{1, 2, 3, 4, 5, 6, "ok", 7, 8, 9, 0, {}, {}, false});
+                MachineStats{10, 20, 30, 40, 50, 60, "no contact", 70, 80, 90, 0, {}, {}, false, 0} +
+                    MachineStats{1, 2, 3, 4, 5, 6, "ok", 7, 8, 9, 0, {}, {}, false, 0});
     std::fclose(out);
     CHECK(std::string(buffer) == "instructions: 1234\nport accesses: 11\nmmio accesses: 22\ninterrupts: 33\n"
                                  "vmbus messages: 44\nvmbus signals to host: 55\nvmbus signals to guest: 66\n"
@@ -49,7 +49,9 @@ TEST_CASE("--stats shows the synthetic adapter's frames by channel, the later ma
     MachineStats after;
     after.netvsc_frames_by_channel = {7, 9};
     after.netvsc_rss = true;
+    after.netvsc_large_sends = 3;
     print_stats(out, 1, before + after);
     std::fclose(out);
-    CHECK(std::string(buffer).find("netvsc rss: on\nnetvsc frames by channel: 7 9\n") != std::string::npos);
+    CHECK(std::string(buffer).find("netvsc rss: on\nnetvsc frames by channel: 7 9\nnetvsc large sends: 3\n") !=
+          std::string::npos);
 }

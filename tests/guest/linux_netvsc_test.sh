@@ -36,6 +36,9 @@ status=$?
 cat "$work/out"
 [ "$status" -eq 0 ] || fail "viridian exited with status $status"
 check_net_transfers hv_netvsc
+# The uploads go as large sends the host cuts (LSO v2).
+sends=$(sed -n 's/^netvsc large sends: \([0-9]*\)$/\1/p' "$work/out")
+[ "${sends:-0}" -gt 0 ] || fail "the guest made no large send"
 if [ "$cpus" -ge 2 ]; then
     has "^queues: rx-0 rx-1 tx-0 tx-1" || fail "the guest did not open the vRSS sub-channel"
     has "^netvsc rss: on" || fail "the guest did not turn RSS on"

@@ -344,7 +344,15 @@ TEST_CASE("netvsp: RNDIS initialize and the OIDs Linux queries and sets are answ
     CHECK(load_le32(caps, 16) == 0x50); // IPv4 receive: TCP, UDP
     CHECK(load_le32(caps, 24) == 0x55); // IPv6 transmit: and extension headers
     CHECK(load_le32(caps, 32) == 0x50);
-    CHECK(std::all_of(caps.begin() + 36, caps.end(), [](u8 b) { return b == 0; })); // no LSO, IPsec, RSC
+    CHECK(std::all_of(caps.begin() + 36, caps.begin() + 80, [](u8 b) { return b == 0; })); // no LSO v1, IPsec v1
+    // Large send v2 over IPv4 and IPv6 (with extension headers and TCP options).
+    CHECK(load_le32(caps, 80) == 2);
+    CHECK(load_le32(caps, 84) == 62780);
+    CHECK(load_le32(caps, 88) == 2);
+    CHECK(load_le32(caps, 92) == 2);
+    CHECK(load_le32(caps, 96) == 62780);
+    CHECK(load_le32(caps, 104) == 5);
+    CHECK(std::all_of(caps.begin() + 108, caps.end(), [](u8 b) { return b == 0; })); // no IPsec v2, RSC
     // RSS capabilities are not offered: one channel. The offset is still valid.
     const std::vector<u8> rss = h.query(rndis::GEN_RECEIVE_SCALE_CAPABILITIES);
     CHECK(load_le32(rss, 12) == rndis::STATUS_NOT_SUPPORTED);
@@ -358,7 +366,8 @@ TEST_CASE("netvsp: RNDIS initialize and the OIDs Linux queries and sets are answ
     CHECK(load_le32(set, 12) == rndis::STATUS_SUCCESS);
     CHECK(h.vsp.packet_filter() == filter);
     // Offload parameters as Linux sets them: the IPv4 header checksum off,
-    // TCP and UDP checksums on both ways. Large send cannot be turned on.
+    // TCP and UDP checksums on both ways, then large send v2 on; LSO v1
+    // cannot be turned on.
     std::vector<u8> params(26);
     params[0] = 0x80;
     params[1] = 3;
@@ -367,8 +376,11 @@ TEST_CASE("netvsp: RNDIS initialize and the OIDs Linux queries and sets are answ
     std::fill(params.begin() + 5, params.begin() + 9, 4);
     CHECK(load_le32(h.control(rndis_request(rndis::SET, 10, rndis::OFFLOAD_PARAMETERS, params)), 12) ==
           rndis::STATUS_SUCCESS);
-    params[11] = 2; // LSO v2 over IPv4
+    params[11] = params[12] = 2; // LSO v2 over IPv4 and IPv6
     CHECK(load_le32(h.control(rndis_request(rndis::SET, 11, rndis::OFFLOAD_PARAMETERS, params)), 12) ==
+          rndis::STATUS_SUCCESS);
+    params[9] = 2; // LSO v1
+    CHECK(load_le32(h.control(rndis_request(rndis::SET, 12, rndis::OFFLOAD_PARAMETERS, params)), 12) ==
           rndis::STATUS_NOT_SUPPORTED);
     CHECK(h.vsp.sections_in_flight() == 0);
 }
@@ -550,8 +562,8 @@ std::vector<u8> ip_frame(bool ipv6, bool tcp, size_t payload, bool good, bool se
     return f;
 }
 
-// RNDIS_MSG_PACKET with a TCPIP_CHKSUM_PKTINFO asking for the L4 checksum.
-std::vector<u8> rndis_packet_with_checksum(const std::vector<u8>& data, bool tcp, u32 l4)
+// RNDIS_MSG_PACKET with one per-packet information record of `type`.
+std::vector<u8> rndis_packet_with_info(const std::vector<u8>& data, u32 type, u32 value)
 {
     std::vector<u8> m(rndis::HEADER_SIZE + rndis::PACKET_SIZE + rndis::CHECKSUM_INFO_SIZE + data.size());
     store_le32(m, 0, rndis::PACKET);
@@ -562,11 +574,18 @@ std::vector<u8> rndis_packet_with_checksum(const std::vector<u8>& data, bool tcp
     store_le32(m, rndis::PACKET_INFO_LENGTH, rndis::CHECKSUM_INFO_SIZE);
     const unsigned at = rndis::HEADER_SIZE + rndis::PACKET_SIZE;
     store_le32(m, at, rndis::CHECKSUM_INFO_SIZE);
-    store_le32(m, at + 4, rndis::INFO_CHECKSUM);
+    store_le32(m, at + 4, type);
     store_le32(m, at + 8, rndis::INFO_HEADER_SIZE);
-    store_le32(m, at + 12, (tcp ? rndis::CHECKSUM_TX_TCP : rndis::CHECKSUM_TX_UDP) | 1u | l4 << 16);
+    store_le32(m, at + 12, value);
     std::copy(data.begin(), data.end(), m.begin() + at + rndis::CHECKSUM_INFO_SIZE);
     return m;
+}
+
+// With a TCPIP_CHKSUM_PKTINFO asking for the L4 checksum.
+std::vector<u8> rndis_packet_with_checksum(const std::vector<u8>& data, bool tcp, u32 l4)
+{
+    return rndis_packet_with_info(data, rndis::INFO_CHECKSUM,
+                                  (tcp ? rndis::CHECKSUM_TX_TCP : rndis::CHECKSUM_TX_UDP) | 1u | l4 << 16);
 }
 
 } // namespace
@@ -589,6 +608,40 @@ TEST_CASE("netvsp: transmitted TCP and UDP packets get the checksum their per-pa
     CHECK(h.send_rndis(rndis_packet_with_checksum(ip_frame(false, true, 0, false, true), true, 50),
                        nvsp::CHANNEL_DATA) == nvsp::STATUS_FAIL);
     CHECK(h.sent.size() == sent);
+}
+
+TEST_CASE("netvsp: a large send is cut into MSS-sized TCP segments whose IP and TCP checksums add up")
+{
+    Harness h;
+    h.bring_up();
+    for (bool ipv6 : {false, true}) {
+        h.sent.clear();
+        const u32 l4 = ipv6 ? 54 : 34;
+        // NDIS_TCP_LARGE_SEND_OFFLOAD_V2 as netvsc_xmit fills it.
+        const u32 lso = 1448u | l4 << 20 | 1u << 30 | (ipv6 ? 1u << 31 : 0);
+        const std::vector<u8> packet = ip_frame(ipv6, true, 4000, false, true);
+        CHECK(h.send_rndis(rndis_packet_with_info(packet, rndis::INFO_LARGE_SEND, lso), nvsp::CHANNEL_DATA) ==
+              nvsp::STATUS_SUCCESS);
+        REQUIRE(h.sent.size() == 3);
+        std::vector<u8> payload;
+        for (const std::vector<u8>& s : h.sent) {
+            const std::span<const u8> b(s);
+            CHECK(s.size() <= 14 + (ipv6 ? 40u : 20u) + 20 + 1448);
+            if (!ipv6)
+                CHECK(net::checksum_finish(net::checksum_add(b.subspan(14, 20))) == 0);
+            u64 sum = net::checksum_add(ipv6 ? b.subspan(22, 32) : b.subspan(26, 8)) + 6 + (s.size() - l4);
+            CHECK(net::checksum_finish(net::checksum_add(b.subspan(l4), sum)) == 0);
+            payload.insert(payload.end(), s.begin() + l4 + 20, s.end());
+        }
+        CHECK(std::equal(payload.begin(), payload.end(), packet.begin() + l4 + 20, packet.end()));
+    }
+    CHECK(h.vsp.counters().large_sends == 2);
+    // A header offset that is not the TCP header's: refused, nothing sent.
+    h.sent.clear();
+    CHECK(h.send_rndis(rndis_packet_with_info(ip_frame(false, true, 4000, false), rndis::INFO_LARGE_SEND,
+                                              1448u | 40u << 20 | 1u << 30),
+                       nvsp::CHANNEL_DATA) == nvsp::STATUS_FAIL);
+    CHECK(h.sent.empty());
 }
 
 TEST_CASE("netvsp: a received frame whose checksum the host verified carries that in its per-packet information")
