@@ -54,21 +54,30 @@ std::vector<u8> rndis_message(FuzzInput& in)
     switch (kind % 6) {
     case 0:
     case 1: { // a packet: header, then a frame
-        const std::vector<u8> frame = in.bytes(in.byte() % 2 ? in.word() % 1600 : in.byte());
+        std::vector<u8> frame = in.bytes(in.byte() % 2 ? in.word() % 1600 : in.byte());
+        const bool large_send = in.byte() % 4 == 0;
+        if (large_send && frame.size() >= 54) { // IPv4 and TCP headers the segmentation takes, mostly
+            store_be16(frame, 12, 0x0800);
+            frame[14] = 0x45;
+            frame[14 + 9] = 6;
+            frame[34 + 12] = static_cast<u8>((5 + in.byte() % 3) << 4);
+        }
         m.resize(rndis::HEADER_SIZE + rndis::PACKET_SIZE + frame.size());
         store_le32(m, 0, rndis::PACKET);
         store_le32(m, rndis::PACKET_DATA_OFFSET, wild ? in.dword() : rndis::PACKET_SIZE);
         store_le32(m, rndis::PACKET_DATA_LENGTH, wild ? in.dword() : static_cast<u32>(frame.size()));
         std::copy(frame.begin(), frame.end(), m.begin() + rndis::HEADER_SIZE + rndis::PACKET_SIZE);
-        if (in.byte() % 4 == 0) { // per-packet information somewhere in it (a checksum request, mostly)
+        if (large_send || in.byte() % 4 == 0) { // per-packet information somewhere in it (a checksum request or a large send, mostly)
             const u32 at = in.byte() % 64, length = in.byte() % 40;
             store_le32(m, rndis::PACKET_INFO_OFFSET, at);
             store_le32(m, rndis::PACKET_INFO_LENGTH, length);
             if (rndis::HEADER_SIZE + at + rndis::CHECKSUM_INFO_SIZE <= m.size() && in.byte() % 2) {
                 store_le32(m, rndis::HEADER_SIZE + at, rndis::CHECKSUM_INFO_SIZE);
-                store_le32(m, rndis::HEADER_SIZE + at + 4, rndis::INFO_CHECKSUM);
+                store_le32(m, rndis::HEADER_SIZE + at + 4, large_send ? rndis::INFO_LARGE_SEND : rndis::INFO_CHECKSUM);
                 store_le32(m, rndis::HEADER_SIZE + at + 8, rndis::INFO_HEADER_SIZE);
-                store_le32(m, rndis::HEADER_SIZE + at + 12, in.dword());
+                // A large send's MSS and TCP offset (34) as Linux gives them, or anything.
+                store_le32(m, rndis::HEADER_SIZE + at + 12,
+                           large_send && in.byte() % 2 ? (in.word() % 2000) | 34u << 20 | 1u << 30 : in.dword());
             }
         }
         break;
