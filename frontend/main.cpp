@@ -95,6 +95,8 @@ ErrorOr<std::shared_ptr<NetBackend>> open_network(EventLoop& loop, const NicSpec
 {
     if (nic.backend == NicSpec::Backend::Switch)
         return std::shared_ptr<NetBackend>(TRY(SwitchPort::create(loop, nic.network_switch)));
+    if (nic.backend == NicSpec::Backend::Tap)
+        return std::shared_ptr<NetBackend>(TRY(TapBackend::create(loop, nic.tap)));
     return std::shared_ptr<NetBackend>(TRY(SlirpBackend::create(loop, nic.user)));
 }
 

@@ -543,13 +543,16 @@ ErrorOr<std::optional<NicSpec>> parse_nic_spec(std::string_view text)
             return bad("none takes no options");
         return std::optional<NicSpec>();
     }
-    if (type == "tap" || type == "socket" || type == "bridge" || type == "stream" || type == "dgram")
-        return bad(quoted(type) + " networking is not available yet; use user, switch or none");
-    if (type != "user" && type != "switch")
-        return bad(quoted(type) + " is not user, switch or none");
+    if (type == "socket" || type == "bridge" || type == "stream" || type == "dgram")
+        return bad(quoted(type) + " networking is not available yet; use user, switch, tap or none");
+    if (type != "user" && type != "switch" && type != "tap")
+        return bad(quoted(type) + " is not user, switch, tap or none");
     NicSpec nic;
-    nic.backend = type == "switch" ? NicSpec::Backend::Switch : NicSpec::Backend::User;
+    nic.backend = type == "switch" ? NicSpec::Backend::Switch
+                  : type == "tap"  ? NicSpec::Backend::Tap
+                                   : NicSpec::Backend::User;
     const bool user = nic.backend == NicSpec::Backend::User;
+    const bool tap = nic.backend == NicSpec::Backend::Tap;
     while (!rest.empty()) {
         const std::string_view item = take_item(rest);
         const size_t eq = item.find('=');
@@ -568,11 +571,22 @@ ErrorOr<std::optional<NicSpec>> parse_nic_spec(std::string_view text)
             if ((*mac)[0] & 1)
                 return bad("mac=" + quoted(value) + " is a multicast address");
             nic.mac = *mac;
-        } else if (key == "name" && !user) {
+        } else if (key == "ifname" && tap) {
+            if (!TapBackend::valid_name(value))
+                return bad("ifname=" + quoted(value) + " is not a network interface name (1 to 15 characters)");
+            nic.tap.ifname = value;
+        } else if ((key == "script" || key == "downscript") && tap) {
+            // QEMU runs /etc/qemu-ifup and -ifdown by default; viridian
+            // runs nothing, so only "no" (as QEMU users write it) is taken.
+            if (value != "no")
+                return bad(std::string(key) + "=" + quoted(value) +
+                           " is not supported: configure the interface beforehand and give " + std::string(key) +
+                           "=no");
+        } else if (key == "name" && !user && !tap) {
             if (!SwitchPort::valid_name(value))
                 return bad("name=" + quoted(value) + " is not 1 to 32 of A-Z a-z 0-9 _ . -");
             nic.network_switch.name = value;
-        } else if (key == "type" && !user) {
+        } else if (key == "type" && !user && !tap) {
             if (value != "private" && value != "internal")
                 return bad("type=" + quoted(value) + " is not private or internal");
             nic.internal_switch = value == "internal";
@@ -588,11 +602,15 @@ ErrorOr<std::optional<NicSpec>> parse_nic_spec(std::string_view text)
             nic.user.restricted = value == "on" || value == "yes";
         } else {
             if (key == "name" || key == "type")
-                return bad(quoted(key) + " is for a switch, not user networking");
+                return bad(quoted(key) + " is for a switch, not " + (tap ? "a tap" : "user networking"));
+            if (key == "ifname" || key == "script" || key == "downscript")
+                return bad(quoted(key) + " is for a tap");
             return bad("unknown key " + quoted(key));
         }
     }
-    if (!user && nic.network_switch.name.empty())
+    if (tap && (nic.user.restricted || !nic.user.forwards.empty()))
+        return bad("hostfwd and restrict are for user networking or an internal switch");
+    if (!user && !tap && nic.network_switch.name.empty())
         return bad("a switch needs name=NAME");
     if (!user && !nic.internal_switch && (nic.user.restricted || !nic.user.forwards.empty()))
         return bad("hostfwd and restrict are for user networking or an internal switch");
@@ -880,11 +898,14 @@ std::string usage_text()
            "        [,hostfwd=[tcp|udp]:[HOSTADDR]:HOSTPORT-[GUESTADDR]:GUESTPORT]...\n"
            "  --nic switch,name=NAME[,type=private|internal][,model=netvsc|e1000][,mac=...]\n"
            "        [,hostfwd=...][,restrict=on] (hostfwd and restrict: internal only)\n"
+           "  --nic tap[,ifname=NAME][,script=no][,downscript=no][,model=netvsc|e1000][,mac=...]\n"
            "  --nic none               a network adapter on user-mode networking (libslirp: DHCP gives\n"
-           "                           the guest 10.0.2.15, the host is 10.0.2.2, DNS 10.0.2.3) or on\n"
-           "                           the virtual switch NAME that this user's machines share: the\n"
-           "                           synthetic netvsc on VMBus (an e1000 with --enlightenments off),\n"
-           "                           or no adapter, the default (docs/network.md)\n"
+           "                           the guest 10.0.2.15, the host is 10.0.2.2, DNS 10.0.2.3), on\n"
+           "                           the virtual switch NAME that this user's machines share, or on\n"
+           "                           the host's tap interface NAME (made and configured beforehand:\n"
+           "                           no scripts run): the synthetic netvsc on VMBus (an e1000 with\n"
+           "                           --enlightenments off), or no adapter, the default\n"
+           "                           (docs/network.md)\n"
            "  --gdb tcp::PORT | tcp:HOST:PORT | unix:PATH\n"
            "                           serve the gdb remote protocol there (docs/gdb.md)\n"
            "  -s                       --gdb tcp::1234\n"

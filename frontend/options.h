@@ -10,6 +10,7 @@
 #include "platform/host/event_loop.h"
 #include "platform/net/slirp_backend.h"
 #include "platform/net/switch_port.h"
+#include "platform/net/tap_backend.h"
 
 #include <array>
 
@@ -93,13 +94,14 @@ ErrorOr<DriveSpec> parse_drive_spec(std::string_view text);
 // (platform/net/switch_host_port.h).
 struct NicSpec {
     enum class Model : u8 { E1000, Netvsc };
-    enum class Backend : u8 { User, Switch };
+    enum class Backend : u8 { User, Switch, Tap };
     Model model = Model::Netvsc;
     bool model_given = false;
     std::array<u8, 6> mac = {0x52, 0x54, 0x00, 0x12, 0x34, 0x56}; // QEMU's first NIC's
     Backend backend = Backend::User;
     SlirpOptions user;
     SwitchOptions network_switch;
+    TapOptions tap;
     bool internal_switch = false;
 };
 ErrorOr<std::optional<NicSpec>> parse_nic_spec(std::string_view text);

@@ -337,11 +337,26 @@ TEST_CASE("--nic user defaults to netvsc with QEMU's first MAC address, and no -
     CHECK_FALSE(parse_ok({"--nic", "none"}).nic.has_value());
 }
 
+TEST_CASE("--nic tap takes QEMU's ifname, script=no and downscript=no")
+{
+    const Options o = parse_ok({"--nic", "tap,ifname=vtap0,script=no,downscript=no,model=e1000"});
+    REQUIRE(o.nic.has_value());
+    CHECK(o.nic->backend == NicSpec::Backend::Tap);
+    CHECK(o.nic->tap.ifname == "vtap0");
+    CHECK(o.nic->model == NicSpec::Model::E1000);
+    CHECK(parse_ok({"--nic", "tap"}).nic->tap.ifname.empty()); // the kernel names it
+}
+
 TEST_CASE("--nic rejects other models and backends, bad MACs and bad hostfwd rules in one line")
 {
     CHECK(contains(parse_error({"--nic", "user,model=virtio"}), "is not netvsc or e1000"));
-    CHECK(contains(parse_error({"--nic", "tap,ifname=tap0"}), "not available yet"));
-    CHECK(contains(parse_error({"--nic", "bogus"}), "is not user, switch or none"));
+    CHECK(contains(parse_error({"--nic", "socket,listen=:1234"}), "not available yet"));
+    CHECK(contains(parse_error({"--nic", "bogus"}), "is not user, switch, tap or none"));
+    CHECK(contains(parse_error({"--nic", "tap,ifname=tap0,script=/etc/qemu-ifup"}), "is not supported"));
+    CHECK(contains(parse_error({"--nic", "tap,ifname=much-too-long-name"}), "ifname="));
+    CHECK(contains(parse_error({"--nic", "tap,ifname=a/b"}), "ifname="));
+    CHECK(contains(parse_error({"--nic", "tap,name=x"}), "not a tap"));
+    CHECK(contains(parse_error({"--nic", "tap,hostfwd=tcp::5555-:22"}), "hostfwd and restrict"));
     CHECK(contains(parse_error({"--nic", "none,model=e1000"}), "none takes no options"));
     CHECK(contains(parse_error({"--nic", "user,mac=52:54:00:12:34"}), "mac="));
     CHECK(contains(parse_error({"--nic", "user,mac=01:54:00:12:34:56"}), "multicast"));
@@ -352,7 +367,7 @@ TEST_CASE("--nic rejects other models and backends, bad MACs and bad hostfwd rul
     CHECK(contains(parse_error({"--nic", "user,hostfwd=tcp::5555-:0"}), "hostfwd="));
     CHECK(contains(parse_error({"--nic", "user,hostfwd=tcp:1.2.3:5555-:22"}), "hostfwd="));
     CHECK(contains(parse_error({"--nic", "user,restrict=maybe"}), "restrict="));
-    CHECK(contains(parse_error({"--nic", "user,ifname=x"}), "unknown key"));
+    CHECK(contains(parse_error({"--nic", "user,ifname=x"}), "is for a tap"));
     CHECK(contains(parse_error({"--nic", "user", "--nic", "user"}), "second --nic"));
 }
 

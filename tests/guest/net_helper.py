@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """The host side of the network guest tests (linux_e1000_test.sh,
 linux_netvsc_test.sh): an HTTP server on 127.0.0.1 that the guest reaches as
-10.0.2.2 through user-mode networking.
+10.0.2.2 through user-mode networking (or on the address NET_HELPER_ADDRESS
+says, for linux_tap_test.sh).
 
   net_helper.py PORT_FILE DATA_FILE HOSTFWD_PORT QMP_SOCKET [NIC_NAME]
 
@@ -20,6 +21,7 @@ Writes the port it bound to PORT_FILE, then serves:
 import hashlib
 import http.server
 import json
+import os
 import socket
 import sys
 import threading
@@ -84,7 +86,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
         pass
 
 
-server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+# NET_HELPER_ADDRESS: where to listen instead (a tap interface's address).
+server = http.server.ThreadingHTTPServer((os.environ.get("NET_HELPER_ADDRESS", "127.0.0.1"), 0), Handler)
 with open(sys.argv[1], "w") as f:
     f.write("%d\n" % server.server_address[1])
 server.serve_forever()
