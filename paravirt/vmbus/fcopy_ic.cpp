@@ -103,7 +103,7 @@ std::string FcopyIc::start(Copy copy)
     m_failure = Failure::None;
     m_last_status = 0;
     if (!ask(fcopy::START_FILE_COPY, std::move(m), State::Starting))
-        return "The guest's file copy channel is full";
+        return "The guest's file copy service is not ready (is hv_utils loaded?)";
     return "";
 }
 
@@ -117,12 +117,20 @@ bool FcopyIc::cancel()
 
 bool FcopyIc::ask(u32 operation, std::vector<u8> message, State state)
 {
-    if (!send(message))
+    if (!is_open())
         return false;
     m_in_flight = operation;
     m_in_flight_transaction = message[ic::TRANSACTION];
     m_state = state;
+    if (!send(message))
+        m_unsent = std::move(message); // a full ring, which says when it has room
     return true;
+}
+
+void FcopyIc::on_room()
+{
+    if (!m_unsent.empty() && send(m_unsent))
+        m_unsent.clear();
 }
 
 void FcopyIc::send_cancel(Failure failure)
@@ -137,6 +145,7 @@ void FcopyIc::send_cancel(Failure failure)
 void FcopyIc::finish(State state, Failure failure)
 {
     m_in_flight.reset();
+    m_unsent.clear();
     m_read = nullptr;
     m_state = state;
     m_failure = failure;
@@ -179,6 +188,7 @@ void FcopyIc::on_response(u16 type, std::span<const u8> m)
     const u32 operation = *m_in_flight;
     const u32 status = load_le32(m, ic::STATUS);
     m_in_flight.reset();
+    m_unsent.clear(); // answered before it was sent: a guest that guessed, and it counts
     if (operation == fcopy::CANCEL_FCOPY)
         return finish(m_failure == Failure::None ? State::Cancelled : State::Failed, m_failure);
     if (status != 0) {
@@ -225,6 +235,9 @@ void FcopyIc::visit_state(StateVisitor& v)
         m_read = nullptr;
     }
     v.field("in_flight_transaction", m_in_flight_transaction);
+    v.field("unsent", m_unsent);
+    if (v.loading() && m_unsent.size() > ic::HEADER_END + fcopy::WRITE_SIZE)
+        return v.fail("fcopy-ic: a waiting request too long");
     v.field("chunk", m_chunk);
     v.field("written", m_written);
     v.field("size", m_size);

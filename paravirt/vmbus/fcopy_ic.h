@@ -111,9 +111,12 @@ public:
 private:
     void on_response(u16 type, std::span<const u8> message) override;
     void on_close() override;
+    void on_room() override;
     // Sends the request that follows an answered one: the next write, the
     // completion, or a cancel.
     void next();
+    // Sends a request, or keeps it until the guest makes room in the ring
+    // (on_room); false only when the channel is closed.
     bool ask(u32 operation, std::vector<u8> message, State state);
     void send_cancel(Failure failure);
     void finish(State state, Failure failure);
@@ -121,6 +124,7 @@ private:
     State m_state = State::Idle;
     Reader m_read; // empty after a restore: the host's file is not in a snapshot
     std::optional<u32> m_in_flight; // the operation asked, until answered
+    std::vector<u8> m_unsent;       // the request asked, while the ring has no room for it
     u8 m_in_flight_transaction = 0;
     u32 m_chunk = 0;     // bytes in the write in flight
     u64 m_written = 0;   // bytes the guest has written

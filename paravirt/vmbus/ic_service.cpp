@@ -102,8 +102,11 @@ bool IcService::send(std::span<const u8> message)
 
 void IcService::signaled()
 {
+    if (!m_rings)
+        return;
+    m_rings->drain([this](const Packet& packet) { receive(packet); }, m_signal_guest);
     if (m_rings)
-        m_rings->drain([this](const Packet& packet) { receive(packet); }, m_signal_guest);
+        on_room();
 }
 
 void IcService::receive(const Packet& packet)

@@ -92,6 +92,10 @@ protected:
     // The channel opened (before the NEGOTIATE goes) or closed.
     virtual void on_open() {}
     virtual void on_close() {}
+    // The guest signalled after reading: a request that found the ring full
+    // (send false: the ring then asks the guest to signal when it has made
+    // room) may go now.
+    virtual void on_room() {}
 
     // The channel's state: rings, negotiation, transaction number (the
     // layout of the shutdown service's section, v1).

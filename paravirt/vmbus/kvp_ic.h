@@ -98,6 +98,7 @@ private:
     void on_negotiated() override;
     void on_response(u16 type, std::span<const u8> message) override;
     void on_close() override;
+    void on_room() override { send_next(); }
     void queue(Request request);
     void send_next();
     void enumerated(std::span<const u8> body);

@@ -247,3 +247,29 @@ TEST_CASE("File copy service: a copy saved under way is cancelled after the load
     CHECK(g.fcopy.failure() == FcopyIc::Failure::ChannelClosed);
     CHECK_FALSE(g.fcopy.start(copy_of(data, "/f")).empty()); // not open
 }
+
+TEST_CASE("File copy service: a request that finds the ring full goes when the guest has made room")
+{
+    FcopyGuest g;
+    const std::vector<u8> data = pattern(20'000);
+    REQUIRE(g.fcopy.start(copy_of(data, "/f")).empty());
+    FcopyGuest::Request start = g.next_request();
+    // The guest's reader stands just past where the host writes: no room.
+    constexpr u32 WRITE_INDEX = 0, READ_INDEX = 4;
+    const u32 write_index = g.get(false, WRITE_INDEX);
+    g.set(false, READ_INDEX, (write_index + 64) % GuestRings::DATA);
+    g.answer(start, 0);
+    CHECK(g.fcopy.state() == FcopyIc::State::Writing);
+    CHECK(g.get(false, WRITE_INDEX) == write_index); // nothing written
+    // Saved while it waits, the request is in the snapshot.
+    FcopyIc copy(g.memory, g.signal);
+    check_round_trip(g.fcopy, copy);
+    // The guest catches up and signals: the write goes.
+    g.set(false, READ_INDEX, write_index);
+    g.fcopy.signaled();
+    FcopyGuest::Request write = g.next_request();
+    CHECK(write.operation() == fcopy::WRITE_TO_FILE);
+    CHECK(load_le64(write.body(), fcopy::OFFSET) == 0);
+    g.answer(write, 0);
+    CHECK(g.next_request().operation() == fcopy::WRITE_TO_FILE);
+}

@@ -221,3 +221,23 @@ TEST_CASE("KVP service: save and load give the same bytes, in the middle of a re
     daemon.serve(g, copy);
     CHECK(copy.auto_pool().size() == 2);
 }
+
+TEST_CASE("KVP service: a request that finds the ring full goes when the guest signals that it has made room")
+{
+    IcGuest g;
+    KvpIc kvp(g.memory, g.signal);
+    g.open(kvp);
+    g.negotiate(kvp, LINUX_FRAMEWORKS, {0x40000});
+    FakeDaemon daemon;
+    daemon.serve(g, kvp); // the first reads of the pools
+    // The guest's reader stands just past where the host writes: no room.
+    constexpr u32 WRITE_INDEX = 0, READ_INDEX = 4;
+    const u32 write_index = g.get(false, WRITE_INDEX);
+    g.set(false, READ_INDEX, (write_index + 64) % GuestRings::DATA);
+    CHECK(kvp.set("k", "v"));
+    CHECK(g.get(false, WRITE_INDEX) == write_index);
+    g.set(false, READ_INDEX, write_index);
+    kvp.signaled();
+    daemon.serve(g, kvp);
+    CHECK(daemon.external == std::map<std::string, std::string>{{"k", "v"}});
+}
