@@ -5,7 +5,10 @@
 # synthetic SCSI disk. Before the daemon runs, QMP x-vss-freeze ends in
 # "failed" (the kernel answers HV_E_FAIL). With it, x-vss-freeze freezes
 # the filesystem (FIFREEZE): a write the guest starts then waits until
-# x-vss-thaw, and lands once thawed.
+# x-vss-thaw, and lands once thawed. A copy of the disk image taken while
+# frozen is a backup as Hyper-V makes one: e2fsck finds it clean, and it
+# holds what the guest wrote just before the freeze (not synced: the
+# freeze flushed it) and not the write that waited for the thaw.
 #
 #   linux_vss_test.sh VIRIDIAN GUEST_DIR
 #
@@ -22,13 +25,13 @@ truncate -s 16M "$work/disk.img"
 
 run="modprobe hv_utils; i=0; while [ ! -e /sys/block/sda ] && [ \$i -lt 300 ]; do sleep 0.2; i=\$((i+1)); done;"
 run+=" mke2fs -q /dev/sda && mount /dev/sda /mnt && echo vss-no-daemon; sleep 4;"
-run+=" hv_vss_daemon -n & sleep 1; echo vss-ready; sleep 5;"
+run+=" hv_vss_daemon -n & sleep 1; echo written-before-the-freeze >/mnt/before; echo vss-ready; sleep 5;"
 run+=" t0=\$(date +%s); echo written-while-frozen >/mnt/f; sync; t1=\$(date +%s);"
 run+=" echo write-took: \$((t1 - t0)); cat /mnt/f; umount /mnt; sleep 3"
 start_guest_with_qmp 300 hv_vmbus,hv_storvsc,sd_mod,ext4 "$run" --drive file="$work/disk.img,format=raw,if=scsi"
 qmp_step() { # qmp_step PYTHON: runs it with `qmp` connected and `vss_state()` defined
     python3 - "$(dirname "$0")" "$socket" "$1" >>"$work/qmp" 2>&1 <<'PY' ||
-import sys, time
+import shutil, sys, time
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, sys.argv[1])
 from qmp_client import Qmp
@@ -58,12 +61,18 @@ wait_for "^vss-ready"
 qmp_step "
 if qmp.execute('x-vss-freeze') != {'return': {}}: sys.exit('x-vss-freeze was refused')
 wait_state('frozen')
+shutil.copyfile('$work/disk.img', '$work/backup.img')
 time.sleep(10)
 if qmp.execute('x-vss-thaw') != {'return': {}}: sys.exit('x-vss-thaw was refused')
 wait_state('thawed')"
 finish_guest_with_qmp
 has "viridian-guest: exit status 0" || fail "the guest's command failed"
 has "^written-while-frozen" || fail "the write did not land after the thaw"
+e2fsck -fn "$work/backup.img" >"$work/fsck" 2>&1 || { cat "$work/fsck"; fail "the backup taken while frozen is not clean"; }
+[ "$(debugfs -R 'cat /before' "$work/backup.img" 2>/dev/null)" = written-before-the-freeze ] ||
+    fail "the backup does not hold what the guest wrote before the freeze"
+debugfs -R 'stat /f' "$work/backup.img" 2>&1 | grep -q "not found" ||
+    fail "the backup holds a write made while frozen"
 took=$(sed -n 's/^write-took: \([0-9]*\).*/\1/p' "$work/out")
 [ "${took:-0}" -ge 3 ] || fail "the write was not held while the filesystem was frozen (took ${took:-?} s)"
 fail_on_complaints "$work/out" "${DEVICE_COMPLAINTS[@]}" "hv_utils.*(invalid|error|fail|too small)" \
