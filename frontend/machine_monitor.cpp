@@ -167,6 +167,49 @@ void MachineMonitor::add_file_copy_commands()
     });
 }
 
+namespace {
+
+std::string mac_text(const RxFilter::Mac& mac)
+{
+    char text[18];
+    std::snprintf(text, sizeof text, "%02x:%02x:%02x:%02x:%02x:%02x", mac[0], mac[1], mac[2], mac[3], mac[4],
+                  mac[5]);
+    return text;
+}
+
+const char* rx_mode(RxFilter::Mode mode)
+{
+    switch (mode) {
+    case RxFilter::Mode::Normal: return "normal";
+    case RxFilter::Mode::None: return "none";
+    case RxFilter::Mode::All: return "all";
+    }
+    return "normal";
+}
+
+Json rx_filter_json(const std::string& name, const RxFilter& f)
+{
+    Json unicast = Json::array(), multicast = Json::array();
+    for (const RxFilter::Mac& mac : f.unicast_table)
+        unicast.push_back(mac_text(mac));
+    for (const RxFilter::Mac& mac : f.multicast_table)
+        multicast.push_back(mac_text(mac));
+    return Json{{"name", name},
+                {"promiscuous", f.promiscuous},
+                {"multicast", rx_mode(f.multicast)},
+                {"unicast", rx_mode(f.unicast)},
+                {"vlan", rx_mode(f.vlan)},
+                {"broadcast-allowed", f.broadcast_allowed},
+                {"multicast-overflow", f.multicast_overflow},
+                {"unicast-overflow", f.unicast_overflow},
+                {"main-mac", mac_text(f.main_mac)},
+                {"vlan-table", Json::array()},
+                {"unicast-table", unicast},
+                {"multicast-table", multicast}};
+}
+
+} // namespace
+
 void MachineMonitor::add_network_commands()
 {
     // set_link (qapi/net.json): the adapter's link goes down or up, and the
@@ -185,6 +228,31 @@ void MachineMonitor::add_network_commands()
                            return machine_gone();
                        return Json::object();
                    });
+    // query-rx-filter (qapi/net.json): the adapter's receive filter, listed
+    // under the NIC's name; the backend's name is not a NIC (QEMU's texts).
+    m_commands.add("query-rx-filter", {{"name", QmpType::String, true}}, [this](const Json& args) -> QmpResult {
+        Json out = Json::array();
+        if (m_hooks.nic_names.empty()) {
+            if (args.contains("name"))
+                return qmp_error("invalid net client name: " + args["name"].get<std::string>());
+            return out;
+        }
+        const std::string nic = m_hooks.nic_names.front();
+        if (args.contains("name")) {
+            const std::string name = args["name"].get<std::string>();
+            if (name != nic)
+                return qmp_error(std::find(m_hooks.nic_names.begin(), m_hooks.nic_names.end(), name) !=
+                                         m_hooks.nic_names.end()
+                                     ? "net client(" + name + ") isn't a NIC"
+                                     : "invalid net client name: " + name);
+        }
+        std::optional<RxFilter> filter;
+        if (!m_hooks.rx_filter || !m_hooks.rx_filter(filter))
+            return machine_gone();
+        if (filter)
+            out.push_back(rx_filter_json(nic, *filter));
+        return out;
+    });
 }
 
 MachineMonitor::~MachineMonitor() = default;

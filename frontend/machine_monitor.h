@@ -84,6 +84,9 @@ struct MachineMonitorHooks {
     // and the cable: up or down, as the guest will see it.
     std::vector<std::string> nic_names;
     std::function<bool(bool up)> set_link;
+    // The adapter's receive filter, read on the machine's thread (nothing
+    // while no machine runs).
+    std::function<bool(std::optional<RxFilter>& out)> rx_filter;
     // Fills in the integration services' states, read on the machine's thread.
     std::function<bool(std::vector<IntegrationServiceState>& out)> integration_services;
     // The key-value pair service on the machine's thread: its pools (and,

@@ -636,6 +636,9 @@ int main(int argc, char** argv)
                     running->set_nic_link(up);
             });
         };
+        hooks.rx_filter = [&, call_on_machine](std::optional<RxFilter>& out) {
+            return call_on_machine([&running] { return running ? running->nic_rx_filter() : std::nullopt; }, out);
+        };
         hooks.migrate = [&](const std::string& text) {
             return commands.post([&, text] { pending_migration = text; });
         };

@@ -404,6 +404,23 @@ void Netvsp::receive(std::span<const u8> frame)
         ++m_counters.rx_dropped;
 }
 
+RxFilter Netvsp::rx_filter() const
+{
+    const u32 filter = m_packet_filter;
+    RxFilter f;
+    f.main_mac = m_mac;
+    f.promiscuous = filter & rndis::FILTER_PROMISCUOUS;
+    f.unicast = f.promiscuous ? RxFilter::Mode::All
+                : filter & rndis::FILTER_DIRECTED ? RxFilter::Mode::Normal
+                                                   : RxFilter::Mode::None;
+    // The multicast list is taken but not kept: the filter's bits decide.
+    f.multicast = filter & (rndis::FILTER_MULTICAST | rndis::FILTER_ALL_MULTICAST | rndis::FILTER_PROMISCUOUS)
+                      ? RxFilter::Mode::All
+                      : RxFilter::Mode::None;
+    f.broadcast_allowed = filter & (rndis::FILTER_BROADCAST | rndis::FILTER_PROMISCUOUS);
+    return f;
+}
+
 bool Netvsp::accepts(std::span<const u8> frame) const
 {
     const u32 filter = m_packet_filter;

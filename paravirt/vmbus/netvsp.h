@@ -32,6 +32,7 @@
 #include "mmu/base/state_visitor.h"
 #include "paravirt/vmbus/vmbus_ring.h"
 #include "paravirt/vmbus/vmbus_server.h"
+#include "platform/net/rx_filter.h"
 
 #include <array>
 #include <deque>
@@ -254,6 +255,9 @@ public:
     // Frames received and requests taken on channel `index` (0: the primary).
     u64 frames_on(u16 index) const;
     u64 requests_on(u16 index) const;
+    // The receive filter as the guest's packet filter (OID
+    // GEN_CURRENT_PACKET_FILTER) has it (QMP query-rx-filter).
+    RxFilter rx_filter() const;
     // The indirection table the guest set (empty: RSS off).
     const std::vector<u32>& rss_table() const { return m_rss_table; }
 

@@ -342,6 +342,15 @@ MachineStats Machine::stats() const
     return stats;
 }
 
+std::optional<RxFilter> Machine::nic_rx_filter() const
+{
+    if (m_netvsp)
+        return m_netvsp->rx_filter();
+    if (m_nic)
+        return m_nic->rx_filter();
+    return std::nullopt;
+}
+
 std::vector<IntegrationServiceState> Machine::integration_services() const
 {
     const char* names[] = {"shutdown", "heartbeat", "time-sync", "kvp", "vss", "fcopy"};

@@ -337,6 +337,9 @@ public:
     void request_reset() { host_input({HostInput::Kind::Reset, 0, {}}); }
     // QMP set_link: the network adapter's cable (no adapter: nothing).
     void set_nic_link(bool up) { host_input({HostInput::Kind::SetLink, up ? 1u : 0u, {}}); }
+    // The network adapter's receive filter (QMP query-rx-filter); nothing
+    // without an adapter.
+    std::optional<RxFilter> nic_rx_filter() const;
     // QMP's tray and medium commands on the CD-ROM drive of
     // config.drives[drive] (platform/machine/machine_media.cpp); a drive
     // that is not one reports a closed, unlocked tray and does nothing.

@@ -21,6 +21,7 @@
 #include "platform/chipset/pci_device.h"
 #include "platform/clock/virtual_clock.h"
 #include "platform/net/e1000_registers.h"
+#include "platform/net/rx_filter.h"
 
 #include <array>
 #include <deque>
@@ -62,6 +63,9 @@ public:
     bool link_up() const { return m_link_up; }
     const MacAddress& mac() const { return m_mac; }
     size_t rx_backlog() const { return m_rx_backlog.size(); }
+    // The receive filter as RCTL, the receive addresses and the multicast
+    // table have it (QMP query-rx-filter).
+    RxFilter rx_filter() const;
 
     // Register access as the guest makes it (dword offsets into BAR 0).
     u32 read_register(u32 offset);

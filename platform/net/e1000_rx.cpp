@@ -78,6 +78,39 @@ bool E1000::accepts(std::span<const u8> frame) const
     return false;
 }
 
+RxFilter E1000::rx_filter() const
+{
+    const u32 rctl = reg(RCTL);
+    RxFilter f;
+    f.main_mac = m_mac;
+    f.unicast = rctl & RCTL_UPE ? RxFilter::Mode::All : RxFilter::Mode::Normal;
+    f.promiscuous = (rctl & RCTL_UPE) && (rctl & RCTL_MPE);
+    f.broadcast_allowed = rctl & (RCTL_BAM | RCTL_MPE);
+    // Receive addresses past the first (the adapter's own) that are valid:
+    // Linux's driver puts further unicast and then multicast addresses there
+    // before it hashes the rest into the multicast table.
+    for (u32 i = 1; i < RA_ENTRIES; ++i) {
+        const u32 low = reg(RAL0 + 8 * i), rah = reg(RAH0 + 8 * i);
+        if (!(rah & RAH_AV))
+            continue;
+        RxFilter::Mac mac{};
+        for (u32 b = 0; b < 4; ++b)
+            mac[b] = static_cast<u8>(low >> (8 * b));
+        mac[4] = static_cast<u8>(rah);
+        mac[5] = static_cast<u8>(rah >> 8);
+        (mac[0] & 1 ? f.multicast_table : f.unicast_table).push_back(mac);
+    }
+    // The multicast table is a hash: whether any bit is set is all that can be said.
+    bool any_multicast = false;
+    for (u32 i = 0; i < MTA_ENTRIES; ++i)
+        any_multicast = any_multicast || reg(MTA + 4 * i) != 0;
+    f.multicast = rctl & RCTL_MPE                                   ? RxFilter::Mode::All
+                  : any_multicast || !f.multicast_table.empty() ? RxFilter::Mode::Normal
+                                                                 : RxFilter::Mode::None;
+    f.multicast_overflow = !(rctl & RCTL_MPE) && any_multicast;
+    return f;
+}
+
 u32 E1000::rx_buffer_size() const
 {
     // RCTL.BSIZE, scaled by 16 with BSEX (SDM 13.4.22).

@@ -382,3 +382,41 @@ TEST_CASE("x-guest-file-copy is refused without the enlightenments and in a reco
               ["error"]["desc"] == "not while recording or replaying");
     CHECK_FALSE(asked);
 }
+
+TEST_CASE("query-rx-filter lists the adapter's filter under its name, in QEMU's shape and with its errors")
+{
+    Fixture none;
+    CHECK(none.execute(R"({"execute": "query-rx-filter"})")[0] == Json{{"return", Json::array()}});
+    CHECK(none.execute(R"({"execute": "query-rx-filter", "arguments": {"name": "e1000.0"}})")[0]["error"]["desc"] ==
+          "invalid net client name: e1000.0");
+    Fixture f([](MachineMonitorHooks& hooks) {
+        hooks.nic_names = {"e1000.0", "__org.qemu.nic0"};
+        hooks.rx_filter = [](std::optional<RxFilter>& out) {
+            RxFilter filter;
+            filter.main_mac = {0x52, 0x54, 0x00, 0x12, 0x34, 0x56};
+            filter.broadcast_allowed = true;
+            filter.multicast_table = {{0x01, 0x00, 0x5E, 0x00, 0x00, 0x01}};
+            filter.multicast = RxFilter::Mode::Normal;
+            out = filter;
+            return true;
+        };
+    });
+    const Json expected = Json::array({Json{{"name", "e1000.0"},
+                                            {"promiscuous", false},
+                                            {"multicast", "normal"},
+                                            {"unicast", "normal"},
+                                            {"vlan", "all"},
+                                            {"broadcast-allowed", true},
+                                            {"multicast-overflow", false},
+                                            {"unicast-overflow", false},
+                                            {"main-mac", "52:54:00:12:34:56"},
+                                            {"vlan-table", Json::array()},
+                                            {"unicast-table", Json::array()},
+                                            {"multicast-table", {"01:00:5e:00:00:01"}}}});
+    CHECK(f.execute(R"({"execute": "query-rx-filter"})")[0]["return"] == expected);
+    CHECK(f.execute(R"({"execute": "query-rx-filter", "arguments": {"name": "e1000.0"}})")[0]["return"] == expected);
+    CHECK(f.execute(R"({"execute": "query-rx-filter", "arguments": {"name": "__org.qemu.nic0"}})")[0]["error"]["desc"] ==
+          "net client(__org.qemu.nic0) isn't a NIC");
+    CHECK(f.execute(R"({"execute": "query-rx-filter", "arguments": {"name": "nic9"}})")[0]["error"]["desc"] ==
+          "invalid net client name: nic9");
+}

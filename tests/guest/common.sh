@@ -97,7 +97,7 @@ ip link set eth0 up; udhcpc -i eth0 -n -q -t 10 -s /tmp/s; ip addr show eth0"
     transfers="wget -q -O - http://10.0.2.2:$port/data | sha256sum; \
 yes viridian-net-upload | head -c 2000000 >/tmp/up; wget -q -O - --post-file /tmp/up http://10.0.2.2:$port/upload; \
 mkdir /tmp/www; yes viridian-net-www | head -c 1000000 >/tmp/www/f; httpd -p 8080 -h /tmp/www; \
-wget -q -O - http://10.0.2.2:$port/hostfwd/f; \
+wget -q -O - http://10.0.2.2:$port/hostfwd/f; wget -q -O - http://10.0.2.2:$port/rx-filter; \
 carrier=/sys/class/net/eth0/carrier; wget -q -O - http://10.0.2.2:$port/flap; \
 until grep -q 0 \$carrier; do sleep 0.2; done; echo link-went-down; \
 until grep -q 1 \$carrier; do sleep 0.2; done; echo link-came-up; \
@@ -115,6 +115,15 @@ check_net_transfers() {
     has "^$data_sum " || fail "the download from the host was not the host's data"
     has "^upload-sha256 $upload_sum 2000000" || fail "the host did not receive the guest's upload"
     has "^hostfwd-sha256 $www_sum" || fail "the host did not fetch the guest's file through hostfwd"
+    # The receive filter the guest's driver programmed: its own address and
+    # broadcasts (ARP, DHCP), as QMP query-rx-filter reports it.
+    local filter property
+    filter=$(grep '^rx-filter ' "$work/out")
+    for property in '"name": "[a-z0-9]+\.0"' '"promiscuous": false' '"unicast": "normal"' \
+        '"broadcast-allowed": true' '"main-mac": "52:54:00:12:34:56"'; do
+        grep -qE -- "$property" <<<"$filter" ||
+            fail "query-rx-filter does not show the filter the guest's driver set ($property): $filter"
+    done
     has "^link-went-down" && has "^link-came-up" || fail "the guest did not see set_link down and up"
     [ "$(grep -c "^$data_sum " "$work/out")" -eq 2 ] || fail "the download after the link came back failed"
 }

@@ -15,6 +15,7 @@ Writes the port it bound to PORT_FILE, then serves:
                   fetches http://127.0.0.1:HOSTFWD_PORT/NAME, which the
                   guest's httpd serves through the hostfwd rule, and answers
                   with its sha256 (or "error ...")
+  GET  /rx-filter answers with viridian's QMP query-rx-filter reply
   GET  /flap      answers, then through viridian's QMP socket takes the
                   guest's link down (set_link) and after 3 s up again
 """
@@ -71,6 +72,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 return self.reply(("hostfwd-sha256 %s\n" % digest).encode())
             except Exception as e:  # the guest prints what went wrong
                 return self.reply(("hostfwd error %s\n" % e).encode())
+        if self.path == "/rx-filter":  # what the guest's driver programmed, one line
+            return self.reply(("rx-filter %s\n" % json.dumps(qmp("query-rx-filter", {}))).encode())
         if self.path == "/flap":
             self.reply(b"flapping\n")
             threading.Thread(target=flap, daemon=True).start()

@@ -365,6 +365,13 @@ TEST_CASE("netvsp: RNDIS initialize and the OIDs Linux queries and sets are answ
     CHECK(load_le32(set, 8) == 9);
     CHECK(load_le32(set, 12) == rndis::STATUS_SUCCESS);
     CHECK(h.vsp.packet_filter() == filter);
+    // As QMP query-rx-filter shows it.
+    const RxFilter rx = h.vsp.rx_filter();
+    CHECK(rx.main_mac == MAC);
+    CHECK(rx.unicast == RxFilter::Mode::Normal);
+    CHECK(rx.multicast == RxFilter::Mode::None);
+    CHECK(rx.broadcast_allowed);
+    CHECK_FALSE(rx.promiscuous);
     // Offload parameters as Linux sets them: the IPv4 header checksum off,
     // TCP and UDP checksums on both ways, then large send v2 on; LSO v1
     // cannot be turned on.

@@ -582,3 +582,35 @@ TEST_CASE("The e1000's PCI header names the 82540EM: 8086:100E, revision 3, an E
     CHECK(rig.nic.config_read(PciDevice::SUBSYSTEM_VENDOR, 4) == 0x001E8086);
     CHECK(rig.nic.interrupt_pin() == 1);
 }
+
+TEST_CASE("The e1000's receive filter reads back as Linux's driver programs it (QMP query-rx-filter)")
+{
+    Rig r;
+    RxFilter f = r.nic.rx_filter();
+    CHECK(f.main_mac == MAC);
+    CHECK_FALSE(f.broadcast_allowed);
+    CHECK(f.multicast == RxFilter::Mode::None);
+    // e1000_set_rx_mode: broadcasts on, a second unicast address and a
+    // multicast one in the receive addresses, one more multicast hashed.
+    r.wr(RCTL, RCTL_EN | RCTL_BAM);
+    r.wr(RAL0 + 8, 0x00005452);
+    r.wr(RAH0 + 8, RAH_AV | 0x0201);
+    r.wr(RAL0 + 16, 0x01005E01);
+    r.wr(RAH0 + 16, RAH_AV | 0x0100);
+    f = r.nic.rx_filter();
+    CHECK(f.broadcast_allowed);
+    CHECK(f.unicast == RxFilter::Mode::Normal);
+    REQUIRE(f.unicast_table.size() == 1);
+    CHECK(f.unicast_table[0] == RxFilter::Mac{0x52, 0x54, 0, 0, 0x01, 0x02});
+    REQUIRE(f.multicast_table.size() == 1);
+    CHECK(f.multicast_table[0] == RxFilter::Mac{0x01, 0x5E, 0x00, 0x01, 0x00, 0x01});
+    CHECK(f.multicast == RxFilter::Mode::Normal);
+    CHECK_FALSE(f.multicast_overflow);
+    r.wr(MTA + 12, 0x10);
+    CHECK(r.nic.rx_filter().multicast_overflow); // hashed: not listed
+    r.wr(RCTL, RCTL_EN | RCTL_UPE | RCTL_MPE);
+    f = r.nic.rx_filter();
+    CHECK(f.promiscuous);
+    CHECK(f.unicast == RxFilter::Mode::All);
+    CHECK(f.multicast == RxFilter::Mode::All);
+}
