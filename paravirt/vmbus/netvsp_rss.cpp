@@ -5,6 +5,7 @@
 #include "paravirt/vmbus/netvsp.h"
 
 #include <algorithm>
+#include <array>
 
 u32 toeplitz_hash(std::span<const u8> key, std::span<const u8> input)
 {
@@ -93,29 +94,36 @@ u16 Netvsp::rss_channel(std::span<const u8> frame) const
     // addresses only) or IPv6 whose first header is TCP.
     constexpr size_t IP = 14;
     const u16 type = frame.size() >= IP ? load_be16(frame, 12) : 0;
-    std::vector<u8> input;
+    // The hash input, without a heap allocation per frame: the source and
+    // destination addresses (IPv6's at most), then maybe the two ports.
+    std::array<u8, 36> bytes{};
+    size_t length = 0;
+    const auto append = [&](std::span<const u8> part) {
+        std::copy(part.begin(), part.end(), bytes.begin() + static_cast<std::ptrdiff_t>(length));
+        length += part.size();
+    };
     size_t l4 = 0;
     bool tcp = false;
     if (type == 0x0800 && frame.size() >= IP + 20 && (frame[IP] >> 4) == 4) {
         if (!(m_rss_hash_info & (rndis::HASH_IPV4 | rndis::HASH_TCP_IPV4)))
             return 0;
-        input.assign(frame.begin() + IP + 12, frame.begin() + IP + 20);
+        append(frame.subspan(IP + 12, 8));
         const bool fragment = (load_be16(frame, IP + 6) & 0x3FFF) != 0;
         tcp = frame[IP + 9] == 6 && !fragment && (m_rss_hash_info & rndis::HASH_TCP_IPV4);
         l4 = IP + 4u * (frame[IP] & 0xF);
     } else if (type == 0x86DD && frame.size() >= IP + 40 && (frame[IP] >> 4) == 6) {
         if (!(m_rss_hash_info & (rndis::HASH_IPV6 | rndis::HASH_TCP_IPV6)))
             return 0;
-        input.assign(frame.begin() + IP + 8, frame.begin() + IP + 40);
+        append(frame.subspan(IP + 8, 32));
         tcp = frame[IP + 6] == 6 && (m_rss_hash_info & rndis::HASH_TCP_IPV6);
         l4 = IP + 40;
     } else {
         return 0;
     }
     if (tcp && frame.size() >= l4 + 4)
-        input.insert(input.end(), frame.begin() + static_cast<long>(l4), frame.begin() + static_cast<long>(l4) + 4);
+        append(frame.subspan(l4, 4));
     else if (!(m_rss_hash_info & (type == 0x0800 ? rndis::HASH_IPV4 : rndis::HASH_IPV6)))
         return 0; // only TCP hashing asked for, and this is not TCP
-    const u32 hash = toeplitz_hash(m_rss_key, input);
+    const u32 hash = toeplitz_hash(m_rss_key, std::span<const u8>(bytes).first(length));
     return static_cast<u16>(m_rss_table[hash % m_rss_table.size()]);
 }
