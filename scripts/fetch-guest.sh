@@ -7,7 +7,8 @@
 #                              scripts/guest-init/modules.list (with what they need),
 #                              and the Hyper-V daemons (hyperv-daemons: hv_kvp_daemon,
 #                              hv_vss_daemon, hv_fcopy_daemon) with the two libc6
-#                              files they need
+#                              files they need, and iperf3 (iperf3, libiperf0,
+#                              libsctp1, libssl3's libcrypto, libc6's libm)
 #   guest/modules.txt          the modules in the initramfs, one path a line
 #   guest/kernel.config, guest/kernel-release   (Debian ships no real System.map)
 #   guest/stamp                what the files were built from
@@ -77,9 +78,14 @@ resolve() {
     bbver=$(candidate busybox-static)
     hdver=$(candidate hyperv-daemons)
     lcver=$(candidate libc6)
+    ipver=$(candidate iperf3)
+    lipver=$(candidate libiperf0)
+    sctpver=$(candidate libsctp1)
+    sslver=$(candidate libssl3)
 }
 resolve
-if [ -z "$kpkg" ] || [ -z "$kver" ] || [ -z "$bbver" ] || [ -z "$hdver" ] || [ -z "$lcver" ]; then
+if [ -z "$kpkg" ] || [ -z "$kver" ] || [ -z "$bbver" ] || [ -z "$hdver" ] || [ -z "$lcver" ] ||
+    [ -z "$ipver" ] || [ -z "$lipver" ] || [ -z "$sctpver" ] || [ -z "$sslver" ]; then
     # No package lists yet (a fresh machine), or lists without these.
     if [ -f "$out/stamp" ] && [ "$force" -eq 0 ] &&
         grep -qx "inputs $inputs_hash" "$out/stamp" && [ -f "$out/vmlinuz" ] &&
@@ -96,12 +102,15 @@ if [ -z "$kpkg" ] || [ -z "$kver" ] || [ -z "$bbver" ] || [ -z "$hdver" ] || [ -
     [ -n "$bbver" ] || die "apt knows no busybox-static"
     [ -n "$hdver" ] || die "apt knows no hyperv-daemons"
     [ -n "$lcver" ] || die "apt knows no libc6"
+    [ -n "$ipver" ] && [ -n "$lipver" ] && [ -n "$sctpver" ] && [ -n "$sslver" ] ||
+        die "apt knows no iperf3, libiperf0, libsctp1 or libssl3"
 fi
 
 stamp_text="kernel-package $kpkg $kver
 busybox-static $bbver
 hyperv-daemons $hdver
 libc6 $lcver
+iperf3 $ipver libiperf0 $lipver libsctp1 $sctpver libssl3 $sslver
 inputs $inputs_hash"
 
 if [ "$force" -eq 0 ] && [ -f "$out/stamp" ] && [ "$(cat "$out/stamp")" = "$stamp_text" ] &&
@@ -150,6 +159,8 @@ kernel_deb=$(fetch "$kpkg" "$kver")
 busybox_deb=$(fetch busybox-static "$bbver")
 daemons_deb=$(fetch hyperv-daemons "$hdver")
 libc_deb=$(fetch libc6 "$lcver")
+iperf_debs=("$(fetch iperf3 "$ipver")" "$(fetch libiperf0 "$lipver")" "$(fetch libsctp1 "$sctpver")"
+    "$(fetch libssl3 "$sslver")")
 
 say "extracting $kpkg $kver"
 dpkg-deb -x "$kernel_deb" "$tmp/kernel"
@@ -158,6 +169,9 @@ busybox=$tmp/busybox/bin/busybox
 [ -x "$busybox" ] || die "busybox-static $bbver has no /bin/busybox"
 dpkg-deb -x "$daemons_deb" "$tmp/daemons"
 dpkg-deb -x "$libc_deb" "$tmp/libc"
+for deb in "${iperf_debs[@]}"; do
+    dpkg-deb -x "$deb" "$tmp/iperf"
+done
 
 vmlinuz=$(find "$tmp/kernel/boot" -maxdepth 1 -name 'vmlinuz-*' | head -n 1)
 [ -n "$vmlinuz" ] || die "$kpkg has no /boot/vmlinuz-*"
@@ -246,6 +260,15 @@ for lib in ld-linux-x86-64.so.2 libc.so.6; do
         die "libc6 $lcver has no /lib/x86_64-linux-gnu/$lib"
 done
 ln -s /lib/x86_64-linux-gnu/ld-linux-x86-64.so.2 "$root/lib64/ld-linux-x86-64.so.2"
+# iperf3 for the network tests and benchmarks (docs/network.md), with the
+# libraries it links (each by its soname; cp -L follows the versioned links).
+install -m 0755 "$tmp/iperf/usr/bin/iperf3" "$root/usr/bin/iperf3" || die "iperf3 $ipver has no /usr/bin/iperf3"
+for lib in libiperf.so.0 libsctp.so.1 libcrypto.so.3; do
+    cp -L "$tmp/iperf/usr/lib/x86_64-linux-gnu/$lib" "$root/lib/x86_64-linux-gnu/$lib" ||
+        die "the iperf3 packages have no /usr/lib/x86_64-linux-gnu/$lib"
+done
+install -m 0755 "$tmp/libc/lib/x86_64-linux-gnu/libm.so.6" "$root/lib/x86_64-linux-gnu/libm.so.6" ||
+    die "libc6 $lcver has no /lib/x86_64-linux-gnu/libm.so.6"
 # What hv_kvp_daemon reports as the guest's OS (the KVP Auto pool's OSName, OSVersion).
 printf 'NAME="viridian guest"\nID=viridian-guest\nVERSION_ID="%s"\nPRETTY_NAME="viridian guest (Debian kernel %s)"\n' \
     "$release" "$release" >"$root/etc/os-release"
