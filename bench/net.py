@@ -10,7 +10,10 @@ udhcpc and then, against an HTTP server of ours on the host's loopback
     guest -> adapter -> slirp -> adapter -> guest, no host socket),
   - downloads DOWN_MB with busybox wget to /dev/null, REPEAT times,
   - uploads UP_MB (a file in the guest's tmpfs, written beforehand) with
-    wget --post-file, REPEAT times.
+    wget --post-file, REPEAT times,
+  - runs iperf3 (Debian's, in the default guest) for IPERF_S seconds against
+    an iperf3 server on the host's loopback, guest to host and then host to
+    guest (-R); the figure is iperf3's own "receiver" line.
 
 The server times the transfers, not the guest: a download runs from the
 request to the guest closing its end after the last byte, an upload from the
@@ -122,7 +125,7 @@ class Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
     daemon_threads = True
 
 
-def guest_commands(port, down, up, repeat, pings):
+def guest_commands(port, down, up, repeat, pings, iperf_port, iperf_seconds):
     # No double quotes: the kernel's command line cannot hold them inside
     # viridian.run (as tests/guest/common.sh).
     dhcp = ("echo '[ $1 = bound ] || exit 0' >/tmp/s; "
@@ -134,6 +137,9 @@ def guest_commands(port, down, up, repeat, pings):
              'yes viridian-net-upload | head -c %d >/tmp/up' % up]
     steps += ['wget -q -O /dev/null %s/data/%d' % (url, down)] * repeat
     steps += ['wget -q -O /dev/null --post-file /tmp/up %s/upload' % url] * repeat
+    for direction, flag in (('up', ''), ('down', ' -R')):
+        steps.append("iperf3 -c 10.0.2.2 -p %d -t %d -f m%s | grep receiver | sed 's/^/iperf-%s: /'" %
+                     (iperf_port, iperf_seconds, flag, direction))
     return '; '.join(steps)
 
 
@@ -203,11 +209,14 @@ def measure(name, argv, work, expected):
     echoes = [float(t) for t in re.findall(r'bytes from 10\.0\.2\.2: seq=\d+ ttl=\d+ time=([\d.]+) ms', output)]
     down = [size / seconds / MB for kind, seconds, size in rows if kind == 'down']
     up = [size / seconds / MB for kind, seconds, size in rows if kind == 'up']
+    iperf = {d: float(m) for d, m in re.findall(r'iperf-(up|down): .* ([\d.]+) Mbits/sec .*receiver', output)}
     row = {'name': name, 'down_mb_s': statistics.median(down), 'up_mb_s': statistics.median(up),
            'rtt_ms': statistics.median(echoes) if echoes else None, 'down_all': down, 'up_all': up,
+           'iperf_up_mbit_s': iperf.get('up'), 'iperf_down_mbit_s': iperf.get('down'),
            'wall_s': time.monotonic() - started}
-    print('  %-20s down %6.1f MB/s  up %6.1f MB/s  ping %s ms' %
-          (name, row['down_mb_s'], row['up_mb_s'], '%.2f' % row['rtt_ms'] if echoes else '?'), flush=True)
+    print('  %-20s down %6.1f MB/s  up %6.1f MB/s  ping %s ms  iperf3 up %s down %s Mbit/s' %
+          (name, row['down_mb_s'], row['up_mb_s'], '%.2f' % row['rtt_ms'] if echoes else '?',
+           iperf.get('up', '?'), iperf.get('down', '?')), flush=True)
     return row
 
 
@@ -223,15 +232,19 @@ def report(rows, args):
           (datetime.date.today().isoformat(), 'quick run' if args.quick else 'full run', args.down, args.up,
            args.repeat, args.pings))
     print()
-    print('| adapter | download MB/s | upload MB/s | ping 10.0.2.2 ms (median) | download vs %s | upload vs %s '
-          '| ping vs %s |' % ((qemu['name'],) * 3 if qemu else ('QEMU',) * 3))
-    print('|---|---|---|---|---|---|---|')
+    print('| adapter | download MB/s | upload MB/s | ping 10.0.2.2 ms (median) | iperf3 guest to host Mbit/s '
+          '| iperf3 host to guest Mbit/s | download vs %s | upload vs %s | ping vs %s | iperf3 up vs %s '
+          '| iperf3 down vs %s |' % ((qemu['name'],) * 5 if qemu else ('QEMU',) * 5))
+    print('|---|---|---|---|---|---|---|---|---|---|---|')
     for r in rows:
         # The ping ratio is QEMU's time over this one's: above 1 is faster, as for the others.
-        print('| %s | %.1f | %.1f | %s | %s | %s | %s |' %
+        print('| %s | %.1f | %.1f | %s | %s | %s | %s | %s | %s | %s | %s |' %
               (r['name'], r['down_mb_s'], r['up_mb_s'], '%.2f' % r['rtt_ms'] if r['rtt_ms'] is not None else '-',
+               r['iperf_up_mbit_s'] or '-', r['iperf_down_mbit_s'] or '-',
                ratio(r['down_mb_s'], qemu and qemu['down_mb_s']), ratio(r['up_mb_s'], qemu and qemu['up_mb_s']),
-               ratio(qemu and qemu['rtt_ms'], r['rtt_ms'])))
+               ratio(qemu and qemu['rtt_ms'], r['rtt_ms']),
+               ratio(r['iperf_up_mbit_s'], qemu and qemu['iperf_up_mbit_s']),
+               ratio(r['iperf_down_mbit_s'], qemu and qemu['iperf_down_mbit_s'])))
 
 
 def main():
@@ -244,10 +257,18 @@ def main():
     parser.add_argument('--baseline', help="another build directory whose viridian runs too")
     args = parser.parse_args()
     args.down, args.up, args.repeat, args.pings = (8, 4, 1, 5) if args.quick else (32, 16, 3, 20)
+    args.iperf_seconds = 2 if args.quick else 5
     server = Server(('127.0.0.1', 0), Handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     port = server.server_address[1]
-    run = guest_commands(port, args.down * MB, args.up * MB, args.repeat, args.pings)
+    # The host's iperf3 server (Debian's iperf3), one client at a time.
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        iperf_port = s.getsockname()[1]
+    iperf_server = subprocess.Popen(['iperf3', '-s', '-B', '127.0.0.1', '-p', str(iperf_port)],
+                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    run = guest_commands(port, args.down * MB, args.up * MB, args.repeat, args.pings, iperf_port,
+                         args.iperf_seconds)
     wanted = set(args.only.split(',')) if args.only else None
     rows = []
     with tempfile.TemporaryDirectory(prefix='viridian-net-bench-') as work:
@@ -266,6 +287,7 @@ def main():
             argv = command_line(build, args.guest, emulator, adapter, run, initrd)
             rows.append(measure(name, argv, work, 2 * args.repeat))
     server.shutdown()
+    iperf_server.kill()
     if args.json:
         with open(args.json, 'w') as f:
             json.dump(rows, f, indent=1)

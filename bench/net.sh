@@ -16,11 +16,11 @@
 # Needs the default guest (scripts/fetch-guest.sh: guest/vmlinuz, the
 # initramfs and the kernel package in guest/cache) and a built viridian;
 # installs QEMU and cpio from Debian's archive when they are missing (as
-# root). About 5 minutes on a loaded 2-core machine.
+# root). About 6 minutes on a loaded 2-core machine.
 set -euo pipefail
 # shellcheck source=bench/common.sh
 source "$(dirname "$0")/common.sh"
 bench_start "$@"
-bench_needs "build, and run scripts/fetch-guest.sh" qemu-system-x86 cpio -- \
+bench_needs "build, and run scripts/fetch-guest.sh" qemu-system-x86 cpio iperf3 -- \
     "$build/viridian" "$guest/vmlinuz" "$guest/initramfs.cpio.gz" "$guest/kernel-release"
 bench_run bench/net.py
