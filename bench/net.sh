@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Network benchmark: download, upload and ping through user-mode networking
-# (libslirp) for viridian's e1000 and netvsc and QEMU TCG's e1000 and
+# Network benchmark: download, upload, iperf3 both ways and ping through
+# user-mode networking (libslirp) for viridian's e1000 and netvsc and QEMU TCG's e1000 and
 # virtio-net, one after the other against the same HTTP server on the host's
 # loopback, with ratios against QEMU's virtio-net (bench/net.py says how;
 # docs/benchmarks.md "Network" has the figures, docs/network.md the method).
