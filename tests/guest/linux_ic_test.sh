@@ -31,7 +31,7 @@ kvp_daemon="printf d >/tmp/reg; head -c 16383 /dev/zero >>/tmp/reg; exec 3<>/dev
 kvp_daemon+=" dd if=/tmp/reg bs=16384 count=1 >&3 2>/dev/null; dd of=/dev/null bs=16384 count=1 <&3 2>/dev/null;"
 run="date -s '2000-01-01 00:00:00' >/dev/null; modprobe hv_utils; $kvp_daemon sleep 5; dmesg | grep hv_utils;"
 run+=" for d in /sys/bus/vmbus/devices/*; do echo device \$(cat \$d/class_id) \$(basename \$(readlink \$d/driver)); done;"
-run+=" ls /dev/vmbus; echo guest-time: \$(date +%s)"
+run+=" ls -1 /dev/vmbus; echo guest-time: \$(date +%s)"
 
 boot() { # boot LOG VIRIDIAN_OPTIONS...
     local log=$1
