@@ -110,6 +110,7 @@ private:
     BlockStatus update_headers(const Header& next);
     BlockStatus begin_writes(bool user_data);
     BlockStatus log_pages(std::span<const LogWriter::Page> pages, bool flush_data_first);
+    BlockStatus start_new_log();
     BlockResult<std::vector<u8>> bat_page(u64 index) const;
     BlockResult<u64> allocate(u64 length);
 
@@ -686,6 +687,18 @@ BlockStatus VhdxImage::begin_writes(bool user_data)
     return {};
 }
 
+// Everything logged so far is applied and flushed: a new LogGuid makes the
+// old entries invalid for every reader, and the log starts again at its
+// beginning.
+BlockStatus VhdxImage::start_new_log()
+{
+    Header next = m_header;
+    next.log_guid = Guid::random();
+    TRY(update_headers(next));
+    m_log = LogWriter(m_log_region, m_header.log_guid);
+    return {};
+}
+
 BlockStatus VhdxImage::log_pages(std::span<const LogWriter::Page> pages, bool flush_data_first)
 {
     if (!m_log.could_fit(pages.size()))
@@ -693,11 +706,13 @@ BlockStatus VhdxImage::log_pages(std::span<const LogWriter::Page> pages, bool fl
                           "a metadata update does not fit in the VHDX log");
     // New payload and bitmap blocks reach the disk before the BAT entries
     // that point at them can.
-    if (flush_data_first || !m_log.fits(pages.size())) {
+    if (flush_data_first || !m_log.fits(pages.size()) || m_log.would_lap(pages.size())) {
         TRY(m_file.flush());
         m_flushed_size = m_file_size;
         m_log.all_applied();
     }
+    if (m_log.would_lap(pages.size()))
+        TRY(start_new_log());
     TRY(m_log.write_entry(m_file, pages, m_file_size, m_flushed_size));
     for (const LogWriter::Page& page : pages)
         TRY(m_file.write_at(page.file_offset, page.data));

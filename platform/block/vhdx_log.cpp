@@ -298,6 +298,11 @@ bool LogWriter::could_fit(size_t pages) const
     return u64{entry_length(pages)} + SECTOR <= m_region.length;
 }
 
+bool LogWriter::would_lap(size_t pages) const
+{
+    return m_written + entry_length(pages) + SECTOR > m_region.length;
+}
+
 bool LogWriter::fits(size_t pages) const
 {
     return u64{entry_length(pages)} + SECTOR + m_used <= m_region.length;
@@ -353,6 +358,7 @@ BlockStatus LogWriter::write_entry(HostFile& file, std::span<const Page> pages, 
         m_tail = m_head;
     m_head = circular_add(m_region, m_head, length);
     m_used += length;
+    m_written += length;
     m_sequence = sequence;
     return {};
 }

@@ -79,6 +79,12 @@ public:
     bool fits(size_t pages) const;
     // Whether an entry of `pages` fits in the log at all.
     bool could_fit(size_t pages) const;
+    // Whether an entry of `pages` would overwrite a sector an earlier entry
+    // under this log GUID wrote. Before it does, the caller flushes the file
+    // and starts a new log GUID: QEMU chains entries by sequence number alone
+    // and refuses a log whose chain runs all the way round (EINVAL), which is
+    // what a lap under one GUID leaves behind after a crash.
+    bool would_lap(size_t pages) const;
     // Writes one entry holding `pages` at the head and flushes the file.
     // `file_size` is the file's size now, `flushed_size` what of it is known
     // to be on the disk (the entry's LastFileOffset and FlushedFileOffset).
@@ -97,6 +103,7 @@ private:
     u32 m_head = 0;    // where the next entry goes
     u32 m_tail = 0;    // the oldest entry not known to be applied
     u32 m_used = 0;    // bytes from tail to head
+    u64 m_written = 0; // bytes written under this log GUID
     u64 m_sequence = 0; // of the last entry written
 };
 
