@@ -1,5 +1,7 @@
 #include "mmu/soft_tlb.h"
 
+#include <utility>
+
 namespace {
 
 bool is_valid(const SoftTlb::Entry& e)
@@ -28,30 +30,81 @@ template <typename F> void SoftTlb::for_each_part(F f)
         f(m_entries[OVERRIDE]);
 }
 
+void SoftTlb::log_slot(Entry& e)
+{
+    if (e.logged)
+        return;
+    e.logged = true;
+    if (m_fill_count < FILL_LOG_CAPACITY)
+        m_fill_log[m_fill_count++] = static_cast<u16>(&e - &m_entries[0][0]);
+    else
+        m_fill_log_overflowed = true;
+}
+
+SoftTlb::Entry& SoftTlb::begin_fill(Entry& e, u64 vpn, GuestPhys phys_page)
+{
+    const bool same_page = (e.read_tag == vpn || e.write_tag == vpn || e.exec_tag == vpn) &&
+                           e.phys_page == phys_page;
+    if (!same_page)
+        clear_keeping_log(e);
+    log_slot(e);
+    return e;
+}
+
+void SoftTlb::clear_keeping_log(Entry& e)
+{
+    const bool logged = e.logged;
+    e = Entry{};
+    e.logged = logged; // its index is still in the log
+}
+
 void SoftTlb::flush_all()
 {
     for (auto& half : m_entries)
         half.fill(Entry{});
     m_override_used = false;
+    m_override_global = false;
+    m_fill_count = 0;
+    m_fill_log_overflowed = false;
 }
 
 void SoftTlb::flush_non_global()
 {
     // MOV to CR3 without PCID keeps global translations (SDM Vol 3A 4.10.4.1).
+    // Every slot that may hold a non-global one is in the fill log unless it
+    // overflowed; the global ones a flush keeps leave the log.
+    auto flush = [](Entry& e) {
+        if (e.global && is_valid(e))
+            e.logged = false;
+        else
+            e = Entry{};
+    };
+    if (!std::exchange(m_fill_log_overflowed, false)) {
+        for (unsigned i = 0; i < m_fill_count; ++i) {
+            const unsigned part = m_fill_log[i] / ENTRIES;
+            Entry& e = m_entries[part][m_fill_log[i] % ENTRIES];
+            flush(e);
+            if (part == OVERRIDE && e.global)
+                m_override_global = true;
+        }
+        m_fill_count = 0;
+        m_override_used = m_override_global;
+        return;
+    }
+    m_fill_count = 0;
     bool global_left = false;
-    for_each_part([&global_left](auto& half) {
+    for_each_part([&](auto& half) {
         global_left = false;
         for (Entry& e : half) {
-            if (!e.global)
-                e = Entry{};
-            else
-                global_left = true;
+            flush(e);
+            global_left = global_left || e.global;
         }
     });
     // The override part (flushed last) holds user pages, which a guest
     // seldom makes global: once empty, later flushes skip it.
     if (!global_left)
         m_override_used = false;
+    m_override_global = m_override_used;
 }
 
 void SoftTlb::flush_page(GuestVirt vaddr)
@@ -68,7 +121,7 @@ void SoftTlb::flush_page(GuestVirt vaddr)
             u64 size = e.page_size >= PAGE_SIZE ? e.page_size : PAGE_SIZE;
             u64 base = linear_page(e) << 12;
             if (((base ^ vaddr) & ~(size - 1)) == 0)
-                e = Entry{};
+                clear_keeping_log(e);
         }
     });
 }

@@ -27,6 +27,7 @@ public:
         // INVLPG of any address inside a large page drops all its 4 KiB entries.
         u64 page_size = PAGE_SIZE;
         bool global = false;
+        bool logged = false; // in the fill log (SoftTlb::begin_fill)
     };
 
     Entry& slot(bool user, GuestVirt vaddr)
@@ -45,6 +46,10 @@ public:
     {
         return m_override_used ? &m_entries[OVERRIDE][(vaddr >> 12) % ENTRIES] : nullptr;
     }
+    // The slot `e` (from slot() or override_slot()) about to cache the
+    // translation of linear page `vpn` to `phys_page`: emptied first when it
+    // holds another, and noted in the fill log so that flushes find it.
+    Entry& begin_fill(Entry& e, u64 vpn, GuestPhys phys_page);
     // The supervisor or user half (translated code indexes it itself).
     const Entry* half(bool user) const { return m_entries[user].data(); }
     void flush_all();
@@ -63,5 +68,19 @@ private:
     // Whether the override part may hold entries: flushes skip it when not,
     // so a guest without SMAP pays nothing for it on every CR3 write.
     bool m_override_used = false;
+    // Whether a flush kept a global entry in the override part.
+    bool m_override_global = false;
+    // The fill log: the slots filled since the last non-global flush, so
+    // that a CR3 write clears those few instead of scanning every slot
+    // (Linux's page-table isolation writes CR3 twice a system call, and
+    // scanning all 6,144 slots each time was a fifth of a syscall-heavy
+    // guest's time). Global entries that a flush keeps leave the log; past
+    // its capacity the next flush scans again.
+    static constexpr unsigned FILL_LOG_CAPACITY = 512;
+    std::array<u16, FILL_LOG_CAPACITY> m_fill_log{};
+    unsigned m_fill_count = 0;
+    bool m_fill_log_overflowed = false;
     template <typename F> void for_each_part(F f);
+    void log_slot(Entry& e);
+    static void clear_keeping_log(Entry& e);
 };

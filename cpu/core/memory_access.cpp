@@ -67,14 +67,9 @@ bool Cpu::translate(u64 linear, Access access, bool user, SoftTlb::Entry*& entry
     const bool smap_sensitive = !user && tr.user && (s.cr4 & cr::CR4_SMAP);
     const bool watched = any_page_watched() && page_watched(vpn);
     const bool to_override = smap_sensitive && access != Access::Execute && !watched;
-    SoftTlb::Entry& t = to_override ? m_tlb.override_slot(linear) : e;
     const bool uncached_data = watched || (smap_sensitive && !to_override);
     const GuestPhys page = tr.phys & PAGE_MASK;
-    if (t.read_tag != vpn && t.write_tag != vpn && t.exec_tag != vpn) {
-        t = SoftTlb::Entry{};
-    } else if (t.phys_page != page) {
-        t = SoftTlb::Entry{};
-    }
+    SoftTlb::Entry& t = m_tlb.begin_fill(to_override ? m_tlb.override_slot(linear) : e, vpn, page);
     t.phys_page = page;
     t.page_size = tr.page_size;
     t.global = tr.global;

@@ -50,6 +50,9 @@ constexpr u32 LEAF7_EBX = (1u << 0) | (1u << 3) | (1u << 5) | (1u << 7) | (1u <<
                           (1u << 18) | (1u << 19) | (1u << 20);
 // Leaf 7.0 ECX: LA57 (16).
 constexpr u32 LEAF7_ECX = (1u << 16);
+// Leaf 7.0 EDX: IA32_ARCH_CAPABILITIES (29), which says the CPU has none of
+// the speculative-execution flaws Linux otherwise assumes of an Intel part.
+constexpr u32 LEAF7_EDX = (1u << 29);
 // 0x80000001 EDX: SYSCALL (11), NX (20), Page1GB (26), RDTSCP (27), LM (29).
 constexpr u32 EXT1_EDX = (1u << 11) | (1u << 20) | (1u << 26) | (1u << 27) | (1u << 29);
 // 0x80000001 ECX: LAHF/SAHF in 64-bit mode (0), LZCNT/ABM (5).
@@ -61,7 +64,7 @@ constexpr u32 AMD_LEAF1_EDX_MIRROR = 0x0183F3FF;
 constexpr u32 LEAFD1_EAX = (1u << 0) | (1u << 1) | (1u << 2) | (1u << 3);
 
 constexpr std::array<u32, static_cast<size_t>(FeatureWord::Count)> IMPLEMENTED = {
-    LEAF1_ECX, LEAF1_EDX, LEAF7_EBX, LEAF7_ECX, EXT1_ECX, EXT1_EDX, LEAFD1_EAX,
+    LEAF1_ECX, LEAF1_EDX, LEAF7_EBX, LEAF7_ECX, LEAF7_EDX, EXT1_ECX, EXT1_EDX, LEAFD1_EAX,
 };
 
 // Flags that depend on the machine rather than on the interpreter: x2APIC,
@@ -78,6 +81,7 @@ constexpr FeatureBit f1c(u8 b) { return {FeatureWord::Leaf1Ecx, b}; }
 constexpr FeatureBit f1d(u8 b) { return {FeatureWord::Leaf1Edx, b}; }
 constexpr FeatureBit f7b(u8 b) { return {FeatureWord::Leaf7Ebx, b}; }
 constexpr FeatureBit f7c(u8 b) { return {FeatureWord::Leaf7Ecx, b}; }
+constexpr FeatureBit f7d(u8 b) { return {FeatureWord::Leaf7Edx, b}; }
 constexpr FeatureBit x1c(u8 b) { return {FeatureWord::Ext1Ecx, b}; }
 constexpr FeatureBit x1d(u8 b) { return {FeatureWord::Ext1Edx, b}; }
 constexpr FeatureBit xd1(u8 b) { return {FeatureWord::LeafDEax1, b}; }
@@ -98,6 +102,7 @@ constexpr NamedFeature NAMED_FEATURES[] = {
     {"fsgsbase", f7b(0)}, {"bmi1", f7b(3)}, {"avx2", f7b(5)}, {"smep", f7b(7)}, {"bmi2", f7b(8)},
     {"erms", f7b(9)}, {"rdseed", f7b(18)}, {"adx", f7b(19)}, {"smap", f7b(20)},
     {"la57", f7c(16)},
+    {"arch_capabilities", f7d(29)},
     {"lahf_lm", x1c(0)}, {"abm", x1c(5)},
     {"syscall", x1d(11)}, {"nx", x1d(20)}, {"pdpe1gb", x1d(26)}, {"rdtscp", x1d(27)},
     {"lm", x1d(29)},
@@ -316,7 +321,11 @@ ErrorOr<void> CpuidModel::apply_feature_spec(std::string_view spec)
 u32 CpuidModel::word(FeatureWord w) const
 {
     const auto i = static_cast<size_t>(w);
-    return IMPLEMENTED[i] & ~m_removed[i];
+    u32 offered = IMPLEMENTED[i];
+    // AMD's parts enumerate no IA32_ARCH_CAPABILITIES (APM Vol 3, CPUID Fn0000_0007).
+    if (m_vendor == CpuVendor::Amd && w == FeatureWord::Leaf7Edx)
+        offered &= ~(1u << cpufeat::ARCH_CAPABILITIES.bit);
+    return offered & ~m_removed[i];
 }
 
 bool CpuidModel::has(FeatureBit f) const
@@ -378,6 +387,7 @@ CpuidResult CpuidModel::query(u32 leaf, u32 subleaf, unsigned apic_id, const Cpu
         if (subleaf == 0) {
             r.ebx = word(FeatureWord::Leaf7Ebx);
             r.ecx = word(FeatureWord::Leaf7Ecx);
+            r.edx = word(FeatureWord::Leaf7Edx);
         }
         break;
     case 0xD: // XSAVE state components (SDM Vol 1 13.2, Vol 2A CPUID)

@@ -21,6 +21,7 @@ enum class FeatureWord : u8 {
     Leaf1Edx,
     Leaf7Ebx,
     Leaf7Ecx,
+    Leaf7Edx,
     Ext1Ecx, // 0x80000001 ECX
     Ext1Edx, // 0x80000001 EDX
     LeafDEax1, // 0xD sub-leaf 1 EAX (XSAVE extensions)
@@ -46,6 +47,8 @@ constexpr FeatureBit LA57{FeatureWord::Leaf7Ecx, 16};
 constexpr FeatureBit MCA{FeatureWord::Leaf1Edx, 14}; // the machine-check MSRs
 constexpr FeatureBit VME{FeatureWord::Leaf1Edx, 1};  // CR4.VME and CR4.PVI
 constexpr FeatureBit X2APIC{FeatureWord::Leaf1Ecx, 21}; // IA32_APIC_BASE.EXTD exists
+// IA32_ARCH_CAPABILITIES exists (Intel's model only; see Cpu::read_msr).
+constexpr FeatureBit ARCH_CAPABILITIES{FeatureWord::Leaf7Edx, 29};
 } // namespace cpufeat
 
 // XCR0 state components (SDM Vol 1 13.1).

@@ -15,11 +15,34 @@ namespace {
 constexpr u32 MSR_TSC = 0x10, MSR_PLATFORM_ID = 0x17, MSR_BIOS_SIGN_ID = 0x8B, MSR_MTRRCAP = 0xFE,
               MSR_SYSENTER_CS = 0x174, MSR_SYSENTER_ESP = 0x175, MSR_SYSENTER_EIP = 0x176,
               MSR_MISC_ENABLE = 0x1A0, MSR_PAT = 0x277, MSR_MTRR_DEF_TYPE = 0x2FF,
-              MSR_XSS = 0xDA0,
+              MSR_XSS = 0xDA0, MSR_ARCH_CAPABILITIES = 0x10A,
               MSR_EFER = 0xC0000080, MSR_STAR = 0xC0000081, MSR_LSTAR = 0xC0000082,
               MSR_CSTAR = 0xC0000083, MSR_SFMASK = 0xC0000084, MSR_FS_BASE = 0xC0000100,
               MSR_GS_BASE = 0xC0000101, MSR_KERNEL_GS_BASE = 0xC0000102,
               MSR_TSC_AUX = 0xC0000103;
+
+// IA32_ARCH_CAPABILITIES (SDM Vol 4 2-1; Linux's msr-index.h names the same
+// bits): an interpreter executes nothing speculatively, so every "not
+// affected" bit holds. Without them Linux takes a GenuineIntel CPU for one
+// with Meltdown, MDS and the rest, and pays page-table isolation (two CR3
+// writes a system call), VERW on every return to user mode and the
+// indirect-branch thunks for nothing. IBRS_ALL, RSBA, TSX_CTRL and
+// FB_CLEAR stay clear: they promise controls the model does not have.
+constexpr u64 ARCH_CAPABILITIES =
+    (1ull << 0)     // RDCL_NO: no rogue data cache load (Meltdown), nor L1TF
+    | (1ull << 3)   // SKIP_L1DFL_VMENTRY: no L1D flush needed on VM entry
+    | (1ull << 4)   // SSB_NO: no speculative store bypass
+    | (1ull << 5)   // MDS_NO: no microarchitectural data sampling
+    | (1ull << 6)   // IF_PSCHANGE_MC_NO: no machine check on page-size changes
+    | (1ull << 8)   // TAA_NO: no TSX asynchronous abort
+    | (1ull << 13)  // SBDR_SSDP_NO: no shared-buffer stale data
+    | (1ull << 14)  // FBSDP_NO: no fill-buffer stale data propagation
+    | (1ull << 15)  // PSDP_NO: no primary stale data propagation
+    | (1ull << 20)  // BHI_NO: no branch history injection
+    | (1ull << 24)  // PBRSB_NO: no post-barrier return stack buffer predictions
+    | (1ull << 26)  // GDS_NO: no gather data sampling
+    | (1ull << 27)  // RFDS_NO: no register file data sampling
+    | (1ull << 62); // ITS_NO: no indirect target selection
 
 bool require_cpl0(Cpu& cpu)
 {
@@ -334,6 +357,11 @@ bool Cpu::read_msr(u32 index, u64& value)
         if (!cpuid.has(cpufeat::XSAVES))
             return raise_gp(0);
         value = s.msr.xss;
+        return true;
+    case MSR_ARCH_CAPABILITIES:
+        if (!cpuid.has(cpufeat::ARCH_CAPABILITIES))
+            return raise_gp(0);
+        value = ARCH_CAPABILITIES;
         return true;
     default:
         if (cpuid.has(cpufeat::MCA))

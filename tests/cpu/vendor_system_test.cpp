@@ -169,6 +169,30 @@ TEST_CASE("IA32_MISC_ENABLE and IA32_PLATFORM_ID exist on the Intel model only")
     CHECK_FALSE(amd.cpu.read_msr(0x17, v));
 }
 
+TEST_CASE("IA32_ARCH_CAPABILITIES says the Intel model has no speculative flaws; AMD's has no such MSR")
+{
+    constexpr u32 MSR_ARCH_CAPABILITIES = 0x10A;
+    constexpr u64 RDCL_NO = 1ull << 0, MDS_NO = 1ull << 5, TAA_NO = 1ull << 8, ITS_NO = 1ull << 62,
+                  IBRS_ALL = 1ull << 1, TSX_CTRL = 1ull << 7;
+    u64 v = 0;
+    CpuHarness intel(CpuVendor::Intel);
+    CHECK((intel.cpuid.query(7, 0, 0).edx >> 29 & 1) == 1);
+    REQUIRE(intel.cpu.read_msr(MSR_ARCH_CAPABILITIES, v));
+    // What Linux reads to skip page-table isolation, VERW and the thunks.
+    CHECK((v & (RDCL_NO | MDS_NO | TAA_NO | ITS_NO)) == (RDCL_NO | MDS_NO | TAA_NO | ITS_NO));
+    // No promise of controls the model lacks (IA32_SPEC_CTRL, TSX_CTRL).
+    CHECK((v & (IBRS_ALL | TSX_CTRL)) == 0);
+    CHECK_FALSE(intel.cpu.write_msr(MSR_ARCH_CAPABILITIES, v)); // read-only
+    // --cpu-features -arch_capabilities takes both away.
+    CpuHarness narrowed(CpuVendor::Intel);
+    REQUIRE_FALSE(narrowed.cpuid.apply_feature_spec("-arch_capabilities").is_error());
+    CHECK((narrowed.cpuid.query(7, 0, 0).edx >> 29 & 1) == 0);
+    CHECK_FALSE(narrowed.cpu.read_msr(MSR_ARCH_CAPABILITIES, v));
+    CpuHarness amd(CpuVendor::Amd);
+    CHECK((amd.cpuid.query(7, 0, 0).edx >> 29 & 1) == 0);
+    CHECK_FALSE(amd.cpu.read_msr(MSR_ARCH_CAPABILITIES, v));
+}
+
 TEST_CASE("RDPMC reads the AMD model's legacy counters and raises #GP on the Intel model")
 {
     for (CpuVendor vendor : {CpuVendor::Intel, CpuVendor::Amd}) {

@@ -8,8 +8,8 @@ namespace {
 SoftTlb::Entry& fill(SoftTlb& tlb, bool user, GuestVirt vaddr, u64 page_size = PAGE_SIZE,
                      bool global = false)
 {
-    SoftTlb::Entry& e = tlb.slot(user, vaddr);
     u64 tag = vaddr >> 12;
+    SoftTlb::Entry& e = tlb.begin_fill(tlb.slot(user, vaddr), tag, 0x1000'0000 + (vaddr & PAGE_MASK & (page_size - 1)));
     e.read_tag = tag;
     e.write_tag = tag;
     e.exec_tag = tag;
@@ -120,12 +120,12 @@ TEST_CASE("flush_page drops every 4 KiB piece of a large page that covers the ad
 TEST_CASE("flush_page drops entries with only some access tags valid")
 {
     SoftTlb tlb;
-    SoftTlb::Entry& e = tlb.slot(false, 0x9000);
+    SoftTlb::Entry& e = tlb.begin_fill(tlb.slot(false, 0x9000), 0x9, 0x9000);
     e.exec_tag = 0x9; // fetch-only entry, e.g. a code page that must not take writes
     tlb.flush_page(0x9000);
     CHECK(tlb.slot(false, 0x9000).exec_tag == SoftTlb::INVALID);
 
-    SoftTlb::Entry& w = tlb.slot(true, 0x20'0000);
+    SoftTlb::Entry& w = tlb.begin_fill(tlb.slot(true, 0x20'0000), 0x200, 0x20'0000);
     w.write_tag = 0x200;
     w.page_size = 2ull << 20;
     tlb.flush_page(0x21'0000);
@@ -136,14 +136,45 @@ TEST_CASE("flushes drop the SMAP override entries with the rest")
 {
     SoftTlb tlb;
     CHECK(tlb.find_override(0x5000) == nullptr); // nothing ever filled there
-    tlb.override_slot(0x5000).read_tag = 5;
+    tlb.begin_fill(tlb.override_slot(0x5000), 5, 0x5000).read_tag = 5;
     REQUIRE(tlb.find_override(0x5000) != nullptr);
     CHECK(tlb.find_override(0x5000)->read_tag == 5);
     tlb.flush_non_global();
     CHECK(tlb.find_override(0x5000) == nullptr);
-    tlb.override_slot(0x5000).read_tag = 5;
+    tlb.begin_fill(tlb.override_slot(0x5000), 5, 0x5000).read_tag = 5;
     tlb.flush_page(0x5000);
-    CHECK(tlb.find_override(0x5000)->read_tag == SoftTlb::INVALID);
+    // Emptied, the part is not looked in at all.
+    const SoftTlb::Entry* after = tlb.find_override(0x5000);
+    CHECK((after == nullptr || after->read_tag == SoftTlb::INVALID));
     tlb.flush_all();
     CHECK(tlb.find_override(0x5000) == nullptr);
+}
+
+TEST_CASE("Flushes clear every filled slot, past the fill log's capacity too")
+{
+    // The fill log holds a few hundred slots; more fills than that make the
+    // next flush scan every slot, after which the log serves again.
+    for (unsigned fills : {10u, 600u, 6000u}) {
+        CAPTURE(fills);
+        SoftTlb tlb;
+        for (int round = 0; round < 3; ++round) {
+            for (unsigned i = 0; i < fills; ++i) {
+                const bool user = i % 2;
+                const GuestVirt page = (0x10'0000ull + i) << 12;
+                fill(tlb, user, page, PAGE_SIZE, i % 7 == 0);
+                fill(tlb, user, page); // refilling a slot logs it once
+            }
+            // Slots filled again after a flush, and global ones kept by it.
+            tlb.flush_non_global();
+            unsigned left = 0;
+            for (unsigned i = 0; i < fills; ++i)
+                left += hits(tlb, i % 2, (0x10'0000ull + i) << 12);
+            CHECK(left == 0); // the refill made none of them global
+            fill(tlb, false, 0xffff'8000'0000'0000, PAGE_SIZE, true);
+            tlb.flush_non_global();
+            CHECK(hits(tlb, false, 0xffff'8000'0000'0000));
+            tlb.flush_all();
+            CHECK_FALSE(hits(tlb, false, 0xffff'8000'0000'0000));
+        }
+    }
 }
