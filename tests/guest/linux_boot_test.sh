@@ -41,7 +41,7 @@ vendor=${4:-intel}
 # shellcheck source=tests/guest/common.sh
 source "$(dirname "$0")/common.sh"
 require_guest "$guest"
-show='grep -m1 vendor_id /proc/cpuinfo; cat /proc/interrupts /sys/devices/system/clocksource/clocksource0/current_clocksource; grep Clock.Event.Device /proc/timer_list'
+show='grep -m1 vendor_id /proc/cpuinfo; grep -H . /sys/devices/system/cpu/vulnerabilities/meltdown /sys/devices/system/cpu/vulnerabilities/mds; cat /proc/interrupts /sys/devices/system/clocksource/clocksource0/current_clocksource; grep Clock.Event.Device /proc/timer_list'
 case $mode in
 plain) enlightenments=off cpus=1 expected_status=0 run=$show ;;
 hyperv) enlightenments=on cpus=2 expected_status=8 run="$show; echo c > /proc/sysrq-trigger" ;;
@@ -72,6 +72,11 @@ amd) vendor_id=AuthenticAMD ;;
 *) fail "unknown CPU model '$vendor' (intel or amd)" ;;
 esac
 has "^vendor_id\s*: $vendor_id" || fail "/proc/cpuinfo does not name $vendor_id"
+# Neither model has Meltdown or MDS (the Intel one says so in
+# IA32_ARCH_CAPABILITIES; Linux knows AMD's): no page-table isolation, no VERW.
+for flaw in meltdown mds; do
+    has "vulnerabilities/$flaw:Not affected" || fail "Linux takes the CPU for one with $flaw"
+done
 has "IO-APIC +4-edge +ttyS0" || fail "the UART is not routed through the IOAPIC"
 # CPUID offers XSAVES, so Linux keeps its FPU state in the compacted format.
 has "x86/fpu: Enabled xstate features 0x[0-9a-f]+, context size is [0-9]+ bytes, using 'compacted' format" ||
