@@ -17,6 +17,14 @@ namespace {
 
 constexpr char MAGIC[8] = {'V', 'R', 'D', 'N', 'R', 'P', 'L', 'Y'};
 constexpr size_t PREAMBLE = sizeof MAGIC + 4 + 4; // magic, version, header length
+// After a finished recording's event stream (version 3 on), which a killed
+// recording never has: the marker, then the CRC-32 and the length of the
+// stream as decompressed. zlib's Adler-32 lets some damage through on
+// repetitive records (a changed back-reference whose sums still match);
+// the CRC-32 does not.
+constexpr char END_MARKER[8] = {'V', 'R', 'D', 'N', 'D', 'O', 'N', 'E'};
+constexpr size_t END_TRAILER = sizeof END_MARKER + 4 + 8;
+constexpr u32 FIRST_VERSION_WITH_END_MARKER = 3;
 // Larger than these is not a recording of ours.
 constexpr u32 MAX_HEADER = 1 << 20;
 constexpr u64 MAX_STRING = 1 << 16;
@@ -36,6 +44,14 @@ void put_u64(std::string& out, u64 v)
     for (int i = 0; i < 8; ++i)
         out.push_back(static_cast<char>(v >> (8 * i)));
 }
+std::string end_trailer(u32 stream_crc, u64 stream_length)
+{
+    std::string out(END_MARKER, sizeof END_MARKER);
+    put_u32(out, stream_crc);
+    put_u64(out, stream_length);
+    return out;
+}
+
 // LEB128: most numbers in the stream (deltas, small counts) take a byte.
 void put_varint(std::string& out, u64 v)
 {
@@ -277,10 +293,27 @@ ErrorOr<Recording> parse_recording(std::span<const u8> bytes)
     if (!r.ok() || !r.at_end() || can_wake > 1)
         return make_error("damaged: the header does not parse");
 
+    std::span<const u8> packed = bytes.subspan(PREAMBLE + header_length + 4);
+    const bool marked = version >= FIRST_VERSION_WITH_END_MARKER && packed.size() >= END_TRAILER &&
+                        std::memcmp(packed.data() + packed.size() - END_TRAILER, END_MARKER,
+                                    sizeof END_MARKER) == 0;
+    std::span<const u8> trailer;
+    if (marked) {
+        trailer = packed.last(END_TRAILER).subspan(sizeof END_MARKER);
+        packed = packed.first(packed.size() - END_TRAILER);
+    }
     bool cut_short = false;
-    ErrorOr<std::vector<u8>> stream = inflate_stream(bytes.subspan(PREAMBLE + header_length + 4), cut_short);
+    ErrorOr<std::vector<u8>> stream = inflate_stream(packed, cut_short);
     if (stream.is_error())
         return stream.error();
+    if (marked) { // it finished: its stream is whole, and says so
+        ByteReader t(trailer);
+        const u64 crc = t.fixed(4), length = t.fixed(8);
+        const std::vector<u8>& raw = stream.value();
+        if (cut_short || length != raw.size() ||
+            crc != crc32(0, raw.data(), static_cast<uInt>(raw.size())))
+            return make_error("damaged: the event stream does not match its checksum");
+    }
     ByteReader s(stream.value());
     u64 poll = 0;
     bool ended = false;
@@ -379,6 +412,11 @@ std::vector<u8> serialize_recording(const Recording& recording)
               Z_BEST_SPEED);
     std::vector<u8> bytes(out.begin(), out.end());
     bytes.insert(bytes.end(), packed.begin(), packed.begin() + static_cast<std::ptrdiff_t>(length));
+    const std::string trailer =
+        end_trailer(static_cast<u32>(crc32(0, reinterpret_cast<const Bytef*>(stream.data()),
+                                          static_cast<uInt>(stream.size()))),
+                    stream.size());
+    bytes.insert(bytes.end(), trailer.begin(), trailer.end());
     return bytes;
 }
 
@@ -390,6 +428,8 @@ struct RecordingWriter::Impl {
     u64 last_poll = 0;
     u64 written = 0;
     std::string pending; // encoded records not yet deflated
+    u32 stream_crc = 0;     // of every record deflated so far, as encoded
+    u64 stream_length = 0;
 
     ~Impl()
     {
@@ -401,6 +441,9 @@ struct RecordingWriter::Impl {
 
     ErrorOr<void> pump(int flush)
     {
+        stream_crc = static_cast<u32>(crc32(stream_crc, reinterpret_cast<const Bytef*>(pending.data()),
+                                            static_cast<uInt>(pending.size())));
+        stream_length += pending.size();
         z.next_in = reinterpret_cast<Bytef*>(pending.data());
         z.avail_in = static_cast<uInt>(pending.size());
         std::array<u8, 1 << 16> chunk;
@@ -464,6 +507,10 @@ ErrorOr<void> RecordingWriter::finish(const Record& end)
 {
     encode_record(m_impl->pending, end, m_impl->last_poll);
     TRY(m_impl->pump(Z_FINISH));
+    const std::string trailer = end_trailer(m_impl->stream_crc, m_impl->stream_length);
+    if (std::fwrite(trailer.data(), 1, trailer.size(), m_impl->file) != trailer.size())
+        return make_error(m_impl->temporary + ": cannot write: " + std::strerror(errno));
+    m_impl->written += trailer.size();
     std::FILE* file = std::exchange(m_impl->file, nullptr);
     const bool synced = std::fflush(file) == 0 && ::fsync(fileno(file)) == 0;
     if (std::fclose(file) != 0 || !synced)

@@ -20,7 +20,10 @@ namespace replay {
 
 // 2: Kind::Medium inputs (QMP tray and medium commands), which version 1
 // readers do not know. A version 1 file holds none and reads as ever.
-constexpr u32 FORMAT_VERSION = 2;
+// 3: a finished recording ends with an 8-byte end marker after the event
+// stream, so that damage near its end is not taken for a killed
+// recording's missing tail (zlib alone cannot tell the two apart).
+constexpr u32 FORMAT_VERSION = 3;
 constexpr u32 OLDEST_FORMAT_VERSION = 1;
 
 // A file the recorded machine read (kernel, initrd, firmware, a read-only

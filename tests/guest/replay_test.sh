@@ -88,7 +88,10 @@ grep -E "^viridian: replay diverged at instruction [0-9]+ " "$work/altered.err" 
 # A byte of the event stream changed: zlib's checksum or the parser refuses it.
 cp "$work/run.vrr" "$work/damaged.vrr"
 size=$(stat -c %s "$work/damaged.vrr")
-printf '\xff' | dd of="$work/damaged.vrr" bs=1 seek=$((size - 40)) conv=notrunc status=none
+# Every bit of one byte near the end of the stream flipped (setting it to a
+# fixed value would change nothing where the byte already has it).
+byte=$(od -An -tu1 -j $((size - 40)) -N1 "$work/damaged.vrr" | tr -d ' ')
+printf "\\x$(printf %02x $((byte ^ 0xff)))" | dd of="$work/damaged.vrr" bs=1 seek=$((size - 40)) conv=notrunc status=none
 "$viridian" --replay "$work/damaged.vrr" >"$work/damaged.out" 2>&1 </dev/null
 status=$?
 [ "$status" -eq 2 ] && [ "$(wc -l <"$work/damaged.out")" -eq 1 ] ||
