@@ -111,9 +111,10 @@ void SoftTlb::flush_page(GuestVirt vaddr)
 {
     // INVLPG drops every translation for the page containing vaddr, and that
     // page may be a 2 MiB, 4 MiB or 1 GiB one whose 4 KiB pieces sit in other
-    // slots (SDM Vol 3A 4.10.4.1), global or not. The TLB does not see fills, so
-    // it cannot know where large-page pieces are: scan all 512 entries, which
-    // costs less than the walks a full flush would cause afterwards.
+    // slots (SDM Vol 3A 4.10.4.1), global or not. The fill log does not hold
+    // the global entries a CR3 write kept, so it cannot say where every piece
+    // is: scan every slot, which costs less than the walks a full flush
+    // would cause afterwards. A cleared slot stays in the log it is in.
     for_each_part([vaddr](auto& half) {
         for (Entry& e : half) {
             if (!is_valid(e))

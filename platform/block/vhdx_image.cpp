@@ -705,13 +705,16 @@ BlockStatus VhdxImage::log_pages(std::span<const LogWriter::Page> pages, bool fl
         return file_error(BlockErrorKind::NoSpace, m_file.path(),
                           "a metadata update does not fit in the VHDX log");
     // New payload and bitmap blocks reach the disk before the BAT entries
-    // that point at them can.
-    if (flush_data_first || !m_log.fits(pages.size()) || m_log.would_lap(pages.size())) {
+    // that point at them can. An entry that would lap the log (which also
+    // covers one that no longer fits its free part) goes after a flush,
+    // under a new LogGuid.
+    const bool lap = m_log.would_lap(pages.size());
+    if (flush_data_first || lap) {
         TRY(m_file.flush());
         m_flushed_size = m_file_size;
         m_log.all_applied();
     }
-    if (m_log.would_lap(pages.size()))
+    if (lap)
         TRY(start_new_log());
     TRY(m_log.write_entry(m_file, pages, m_file_size, m_flushed_size));
     for (const LogWriter::Page& page : pages)

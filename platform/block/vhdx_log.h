@@ -74,8 +74,8 @@ public:
     LogWriter(LogRegion region, Guid log_guid) : m_region(region), m_guid(log_guid) {}
 
     const Guid& guid() const { return m_guid; }
-    // Whether an entry of `pages` fits in the free part of the log now. When
-    // not, the caller flushes the file and calls all_applied().
+    // Whether an entry of `pages` fits in the free part of the log now
+    // (write_entry refuses one that does not). would_lap() implies it.
     bool fits(size_t pages) const;
     // Whether an entry of `pages` fits in the log at all.
     bool could_fit(size_t pages) const;

@@ -20,9 +20,10 @@ namespace replay {
 
 // 2: Kind::Medium inputs (QMP tray and medium commands), which version 1
 // readers do not know. A version 1 file holds none and reads as ever.
-// 3: a finished recording ends with an 8-byte end marker after the event
-// stream, so that damage near its end is not taken for a killed
-// recording's missing tail (zlib alone cannot tell the two apart).
+// 3: a finished recording ends with a trailer after the event stream (a
+// marker, the stream's CRC-32 and length), so that damage near its end is
+// not taken for a killed recording's missing tail (zlib alone cannot tell
+// the two apart) and damage Adler-32 misses is caught.
 constexpr u32 FORMAT_VERSION = 3;
 constexpr u32 OLDEST_FORMAT_VERSION = 1;
 
