@@ -233,6 +233,7 @@ int main(int argc, char** argv)
     config.deterministic = options.deterministic;
     config.enlightenments = options.enlightenments;
     config.jit = options.jit;
+    config.perf_map = options.perfmap;
     config.accel = options.kvm ? MachineConfig::Accel::Kvm : MachineConfig::Accel::Interp;
     config.hyperv_test_device = options.hyperv_test_device;
     config.pc_testdev = options.pc_testdev;

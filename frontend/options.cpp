@@ -36,6 +36,7 @@ enum class Opt : u8 {
     Deterministic,
     Enlightenments,
     Jit,
+    Perfmap,
     HypervTestDevice,
     PcTestdev,
     Accel,
@@ -72,6 +73,7 @@ constexpr OptionSpec OPTION_SPECS[] = {
     {"deterministic", Opt::Deterministic, false},
     {"enlightenments", Opt::Enlightenments, true},
     {"jit", Opt::Jit, true},
+    {"perfmap", Opt::Perfmap, false},
     {"accel", Opt::Accel, true},
     {"hyperv-test-device", Opt::HypervTestDevice, false},
     {"pc-testdev", Opt::PcTestdev, false},
@@ -236,6 +238,9 @@ ErrorOr<void> apply(Options& options, Opt id, std::string_view value)
         if (value != "on" && value != "off")
             return make_error("--jit: " + quoted(value) + " is not 'on' or 'off'");
         options.jit = value == "on";
+        break;
+    case Opt::Perfmap:
+        options.perfmap = true;
         break;
     case Opt::PcTestdev:
         options.pc_testdev = true;
@@ -806,6 +811,7 @@ ErrorOr<Options> parse_options(std::span<const std::string_view> args)
         switch (spec->id) {
         case Opt::Replay: case Opt::ReplayAlterInput: case Opt::ReplayGoto: case Opt::Serial: case Opt::Serial2:
         case Opt::Debugcon: case Opt::Qmp: case Opt::Stats: case Opt::Trace: case Opt::Jit:
+        case Opt::Perfmap:
         case Opt::MarkOutput: case Opt::Gdb:
         case Opt::Help: case Opt::Version:
             break;
@@ -827,7 +833,7 @@ ErrorOr<Options> parse_options(std::span<const std::string_view> args)
     if (options.replay && machine_option)
         return make_error("--replay takes the machine from the recording; --" + std::string(*machine_option) +
                           " does not go with it (only --serial, --serial2, --debugcon, --qmp, --stats, "
-                          "--trace, --jit, --mark-output, --gdb, -S, --replay-goto)");
+                          "--trace, --jit, --perfmap, --mark-output, --gdb, -S, --replay-goto)");
     if (options.kvm) {
         // What needs the interpreter: instruction counts, single instructions.
         const char* needs_interp = options.deterministic    ? "--deterministic"
@@ -933,6 +939,8 @@ std::string usage_text()
            "                           docs/kvm.md)\n"
            "  --jit on|off             translate hot blocks of 64-bit code to host code\n"
            "                           (default on; off interprets everything, same results)\n"
+           "  --perfmap                write /tmp/perf-PID.map, which names each translated block\n"
+           "                           by its guest address in Linux perf's profiles (QEMU's -perfmap)\n"
            "  --hyperv-test-device     the Hyper-V test device kvm-unit-tests drive (port 0x3000)\n"
            "  --pc-testdev             QEMU's pc-testdev for kvm-unit-tests (ports 0xE0-0xEB and\n"
            "                           0x2000-0x2017, 64 KiB of MMIO at 0xFF000000)\n"

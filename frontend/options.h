@@ -128,6 +128,7 @@ struct Options {
     bool deterministic = false; // virtual time from retired instructions
     bool enlightenments = true;
     bool jit = true; // translate hot 64-bit blocks to host code (cpu/jit/) // the Hyper-V partition interface (docs/hyperv.md)
+    bool perfmap = false; // name translated blocks for perf (/tmp/perf-PID.map)
     bool kvm = false; // --accel kvm: vCPUs on the host's hardware assist (docs/kvm.md)
     bool hyperv_test_device = false; // kvm-unit-tests' control port at 0x3000
     bool pc_testdev = false;         // QEMU's pc-testdev (kvm-unit-tests)

@@ -67,6 +67,7 @@ ErrorOr<Options> replay_options(const replay::RecordingHeader& header, const Opt
     options.qmp = host.qmp;
     options.stats = host.stats;
     options.trace = host.trace;
+    options.perfmap = host.perfmap;
     if (given(host_args, "--jit"))
         options.jit = host.jit; // the JIT changes nothing the guest sees
     options.replay = host.replay;

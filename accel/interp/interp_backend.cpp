@@ -3,6 +3,7 @@
 #include "cpu/core/block_cache.h"
 #include "cpu/core/cpu.h"
 #include "cpu/core/cpu_state_check.h"
+#include "cpu/jit/perf_map.h"
 
 #include <array>
 #include <cstddef>
@@ -132,6 +133,7 @@ public:
         wiring.memory.set_code_write_listener([&blocks](GuestPhys page) { blocks.invalidate_page(page); });
     }
     ~InterpAccelerator() override { m_wiring.memory.set_code_write_listener({}); }
+    void set_perf_map(PerfMap* map) { m_blocks.set_perf_map(map); }
 
     const char* name() const override { return "interp"; }
     std::unique_ptr<VcpuBackend> create_vcpu(unsigned index) override
@@ -152,8 +154,19 @@ private:
 
 } // namespace
 
-std::unique_ptr<Accelerator> make_interp_accelerator(const AcceleratorWiring& wiring,
-                                                     const InterpOptions& options)
+ErrorOr<std::unique_ptr<Accelerator>> make_interp_accelerator(const AcceleratorWiring& wiring,
+                                                              const InterpOptions& options)
 {
-    return std::make_unique<InterpAccelerator>(wiring, options);
+    PerfMap* perf_map = nullptr;
+    if (options.perf_map) {
+        // One map per process, as perf expects: the machines of later
+        // reboots add to the first one's file rather than truncating it.
+        static PerfMap process_map(PerfMap::default_path());
+        if (!process_map.usable())
+            return make_error("--perfmap: cannot write " + PerfMap::default_path());
+        perf_map = &process_map;
+    }
+    auto accel = std::make_unique<InterpAccelerator>(wiring, options);
+    accel->set_perf_map(perf_map);
+    return std::unique_ptr<Accelerator>(std::move(accel));
 }

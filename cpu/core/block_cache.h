@@ -12,6 +12,8 @@
 #include <unordered_map>
 #include <vector>
 
+class PerfMap;
+
 // A block translated to host code (cpu/jit/block_translator.h).
 using NativeBlock = void (*)(Cpu* cpu, CpuState* state);
 
@@ -33,14 +35,18 @@ struct Block {
     mutable u32 runs = 0;
     // The two blocks that last followed this one (a conditional branch has
     // two), remembered so the run loop can skip translation and lookup. A
-    // link is valid only while the linear address, the CPU's translation
-    // epoch, the cache generation and the CPL are all unchanged.
+    // link is valid only while the linear address, the CPU's link epoch of
+    // its kind, the cache generation and the CPL are all unchanged. A link
+    // to code the TLB translated through a global entry (kernel text) keeps
+    // the global epoch, which a CR3 write leaves alone, as it leaves the
+    // entry: the link lives as long as the translation it stands for.
     struct Link {
         const Block* block = nullptr;
         u64 linear = ~0ull;
         u64 epoch = ~0ull;
         u64 generation = ~0ull;
         u8 cpl = 0xFF;
+        u8 global = 0; // which of Cpu's link epochs `epoch` is (Cpu::LinkEpoch)
     };
     mutable Link successors[2];
 };
@@ -67,9 +73,9 @@ public:
     // The same counter, for loops that re-read it after every instruction.
     const u64& generation_counter() const { return m_generation; }
     size_t size() const { return m_blocks.size(); }
-    // A translation epoch no vCPU sharing this cache has used: chained
-    // successors record the epoch of the vCPU that linked them, and vCPUs
-    // with different page tables must never match each other's links.
+    // A link epoch no vCPU sharing this cache has used: chained successors
+    // record the epoch of the vCPU that linked them, and vCPUs with
+    // different page tables must never match each other's links.
     u64 new_translation_epoch() { return ++m_translation_epochs; }
 
     // Executable memory for the translations of these blocks, shared by the
@@ -78,6 +84,10 @@ public:
     // until they are translated again).
     CodeArena& code_arena() { return m_code; }
     void drop_translations();
+    // Where each new translation is announced for host profilers (none by
+    // default; the machine's --perfmap option sets one).
+    void set_perf_map(PerfMap* map) { m_perf_map = map; }
+    PerfMap* perf_map() const { return m_perf_map; }
 
 private:
     static u64 key(GuestPhys phys, unsigned code_size) { return (phys << 2) | (code_size >> 2); }
@@ -87,4 +97,5 @@ private:
     u64 m_generation = 0;
     u64 m_translation_epochs = 0;
     CodeArena m_code{64u << 20};
+    PerfMap* m_perf_map = nullptr;
 };

@@ -4,6 +4,7 @@
 #include "cpu/core/fast_handlers.h"
 #include "cpu/decoder/handler_table.h"
 #include "cpu/jit/block_translator.h"
+#include "cpu/jit/perf_map.h"
 
 Cpu::Cpu(CpuState& state, PhysicalMemory& memory, PortBus& port_bus, MsrBus& msr_bus,
          const CpuidModel& cpuid_model, unsigned apic, BlockCache* shared_blocks)
@@ -26,7 +27,7 @@ void Cpu::reset()
         m_fpu_pins->set_ferr(false);
     lf = LazyFlags{};
     m_tlb.flush_all();
-    m_translation_epoch = m_blocks.new_translation_epoch();
+    new_link_epochs(true);
     sync_debug_registers(); // DR7 is back to no breakpoints: nothing watched
 }
 
@@ -39,7 +40,7 @@ void Cpu::load_state(const CpuState& state)
     // fault at the same retired count undo it.
     m_mmx_undo.armed = false;
     m_tlb.flush_all();
-    m_translation_epoch = m_blocks.new_translation_epoch();
+    new_link_epochs(true);
     sync_debug_registers();
     if (m_fpu_pins)
         m_fpu_pins->set_ferr(s.events.ferr);
@@ -185,6 +186,7 @@ u64 Cpu::next_page(u64 linear) const
 
 bool Cpu::fetch_block(const Block*& block, u64 linear)
 {
+    ++m_block_lookups;
     SoftTlb::Entry* e;
     if (!translate(linear, Access::Execute, access_is_user(false), e))
         return false;
@@ -199,11 +201,16 @@ bool Cpu::fetch_block(const Block*& block, u64 linear)
         if ((block = m_blocks.find(phys, csize)))
             fast = FastBlock{key, generation, block};
     }
+    // Links to this block keep the global epoch when its page translated
+    // through a global entry (link_successor); a block that straddles two
+    // pages depends on two translations, so its links never do.
+    m_fetched_global_size = e->global && e != &m_scratch_entry ? e->page_size : 0;
     if (block) {
         // Only an instruction starting in a page's last 14 bytes can reach
         // the next page: other blocks are not even touched here.
         if ((phys & 0xFFF) <= PAGE_SIZE - 15 || block->tail_page == Block::NO_TAIL)
             return true;
+        m_fetched_global_size = 0;
         // Its one instruction ends on the next page: valid while that page
         // maps to the frame it was decoded from (a fault there is the fetch's).
         SoftTlb::Entry* tail;
@@ -239,6 +246,7 @@ bool Cpu::fetch_block(const Block*& block, u64 linear)
             SoftTlb::Entry* tail;
             if (!translate(next_page(at), Access::Execute, access_is_user(false), tail))
                 return false;
+            m_fetched_global_size = 0;
             if (tail->host_page)
                 fresh->tail_page = tail->phys_page;
             else
@@ -299,14 +307,48 @@ bool Cpu::check_pending_events()
     return true;
 }
 
-const Block* Cpu::chained_successor(const Block& previous, u64 linear, u64 epoch,
-                                    u64 generation, u8 cpl, unsigned csize) const
+const Block* Cpu::chained_successor(const Block& previous, u64 linear, u64 generation, u8 cpl,
+                                    unsigned csize) const
 {
     for (const Block::Link& link : previous.successors)
-        if (link.linear == linear && link.epoch == epoch && link.generation == generation &&
-            link.cpl == cpl && link.block->code_size == csize)
+        if (link.linear == linear && link.epoch == m_link_epochs[link.global] &&
+            link.generation == generation && link.cpl == cpl && link.block->code_size == csize)
             return link.block;
     return nullptr;
+}
+
+void Cpu::link_successor(const Block& previous, const Block& block, u64 linear, u64 generation,
+                         u8 cpl)
+{
+    const u8 global = m_fetched_global_size ? 1 : 0;
+    if (global) {
+        if (m_fetched_global_size > (2u << 20))
+            m_global_link_huge = true;
+        m_global_link_regions.set((linear >> 21) % m_global_link_regions.size());
+    }
+    Block::Link* links = previous.successors;
+    links[1] = links[0];
+    links[0] = Block::Link{&block, linear, m_link_epochs[global], generation, cpl, global};
+}
+
+void Cpu::new_link_epochs(bool include_global)
+{
+    m_link_epochs[0] = m_blocks.new_translation_epoch();
+    if (include_global) {
+        m_link_epochs[1] = m_blocks.new_translation_epoch();
+        m_global_link_regions.reset();
+        m_global_link_huge = false;
+    }
+}
+
+void Cpu::invalidate_page(u64 linear)
+{
+    m_tlb.flush_page(linear);
+    // A global link into the page's region (or through a 1 GiB page, which
+    // any INVLPG in it drops) must go with the TLB entry.
+    const bool global_link_there =
+        m_global_link_huge || m_global_link_regions.test((linear >> 21) % m_global_link_regions.size());
+    new_link_epochs(global_link_there);
 }
 
 const Block* Cpu::execute_block(const Block& block, u64 end)
@@ -348,9 +390,17 @@ const Block* Cpu::execute_block(const Block& block, u64 end)
 
 void Cpu::translate_to_host(const Block& block)
 {
-    if (translate_block(*this, block, m_blocks.code_arena()) == TranslateResult::ArenaFull) {
+    CodeArena& arena = m_blocks.code_arena();
+    if (translate_block(*this, block, arena) == TranslateResult::ArenaFull) {
         m_blocks.drop_translations(); // start the arena afresh; this block comes round again
-        translate_block(*this, block, m_blocks.code_arena());
+        if (translate_block(*this, block, arena) == TranslateResult::ArenaFull)
+            return;
+    }
+    if (PerfMap* map = m_blocks.perf_map(); map && block.native) [[unlikely]] {
+        // The translation is the last thing committed to the arena; the
+        // block starts at s.rip (execute_block is called at its start).
+        const u8* start = reinterpret_cast<const u8*>(block.native);
+        map->add(start, static_cast<size_t>(arena.cursor() - start), s.rip, block.phys);
     }
 }
 
@@ -374,7 +424,7 @@ Cpu::JitLayout Cpu::jit_layout() const
     l.tlb_supervisor = from(this, m_tlb.half(false));
     l.tlb_user = from(this, m_tlb.half(true));
     l.native_end = from(this, &m_native_end);
-    l.translation_epoch = from(this, &m_translation_epoch);
+    l.link_epochs = from(this, m_link_epochs.data());
     l.last_native_block = from(this, &m_last_native_block);
     l.generation = &m_blocks.generation_counter();
     return l;
@@ -453,24 +503,22 @@ RunExit Cpu::run(u64 budget)
         u64 linear = s.seg[CS].base + s.rip;
         if (!s.in_64bit_code())
             linear &= 0xFFFFFFFF;
-        const u64 epoch = m_translation_epoch;
+        const u64 epoch = m_link_epochs[0];
         const u64 generation = m_blocks.generation();
         const u8 cpl = static_cast<u8>(s.cpl());
         const Block* block =
-            previous ? chained_successor(*previous, linear, epoch, generation, cpl, code_size())
-                     : nullptr;
+            previous ? chained_successor(*previous, linear, generation, cpl, code_size()) : nullptr;
         if (!block) {
             if (!fetch_block(block, linear)) {
                 previous = nullptr;
                 handle_fault();
                 continue;
             }
-            if (previous && block != m_uncached.get() && m_translation_epoch == epoch &&
-                m_blocks.generation() == generation) {
-                Block::Link* links = previous->successors;
-                links[1] = links[0];
-                links[0] = Block::Link{block, linear, epoch, generation, cpl};
-            }
+            // Not when the fetch itself flushed (a fault's handler cannot
+            // run in between, but a fetch from MMIO can move a range).
+            if (previous && block != m_uncached.get() && m_link_epochs[0] == epoch &&
+                m_blocks.generation() == generation)
+                link_successor(*previous, *block, linear, generation, cpl);
         }
         // fetch_block (here or on another vCPU) may have made a page code:
         // stores to it must now take the slow path that invalidates its blocks.

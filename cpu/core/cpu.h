@@ -14,6 +14,8 @@
 #include "mmu/bus/port_bus.h"
 #include "mmu/soft_tlb.h"
 
+#include <array>
+#include <bitset>
 #include <functional>
 
 enum class RunExit : u8 {
@@ -55,6 +57,9 @@ public:
     // Blocks decoded from guest memory (cached or not): how often the
     // block cache missed, for tests and profiling.
     u64 blocks_decoded() const { return m_blocks_decoded; }
+    // Blocks looked up by address (translation and the cache) because no
+    // chain from the block before led to them: how often chaining missed.
+    u64 block_lookups() const { return m_block_lookups; }
     // Architectural reset (power-on or INIT state).
     void reset();
     // Replaces the whole architectural state (a snapshot, a backend switch,
@@ -134,7 +139,7 @@ public:
     struct JitLayout {
         i32 gpr, rip, rflags, cr0, ss_attr, seg_base, seg_stride;
         i32 retired, end_block, next_rip, lazy_flags, tlb_supervisor, tlb_user;
-        i32 native_end, translation_epoch, last_native_block;
+        i32 native_end, link_epochs, last_native_block;
         const u64* generation; // the block cache's
     };
     JitLayout jit_layout() const;
@@ -441,11 +446,7 @@ public:
     bool read_msr(u32 index, u64& value);
     bool write_msr(u32 index, u64 value);
     void flush_tlb(bool include_global);
-    void invalidate_page(u64 linear)
-    {
-        m_tlb.flush_page(linear);
-        m_translation_epoch = m_blocks.new_translation_epoch();
-    }
+    void invalidate_page(u64 linear);
     u64 read_tsc();
     bool check_io_permission(u16 port, unsigned size);
     // CR0.EM/TS/MP and CR4.OSFXSR checks for x87/SIMD instructions (#NM/#UD).
@@ -495,8 +496,14 @@ public:
     u64 next_page(u64 linear) const;
     // The per-block steps of run(), defined in cpu.cpp and inlined there only.
     [[gnu::always_inline]] inline const Block* chained_successor(const Block& previous, u64 linear,
-                                                                 u64 epoch, u64 generation, u8 cpl,
+                                                                 u64 generation, u8 cpl,
                                                                  unsigned csize) const;
+    // Makes `block` the first remembered successor of `previous`.
+    void link_successor(const Block& previous, const Block& block, u64 linear, u64 generation,
+                        u8 cpl);
+    // New link epochs: every link made so far stops matching (all of them,
+    // or only those to non-global translations).
+    void new_link_epochs(bool include_global);
     // Returns the block that ran last: `block`, or the last of the
     // translated blocks that ran chained from it.
     [[gnu::always_inline]] inline const Block* execute_block(const Block& block, u64 end);
@@ -629,9 +636,21 @@ private:
         const Block* block = nullptr;
     };
     std::unique_ptr<FastBlock[]> m_fast_blocks = std::make_unique<FastBlock[]>(FAST_BLOCKS);
-    // Bumped on every TLB flush: chained successors are only trusted while the
-    // code's linear-to-physical mapping cannot have changed.
-    u64 m_translation_epoch = 0;
+    // Chained successors are only trusted while the code's linear-to-physical
+    // mapping cannot have changed: the first epoch changes at every TLB
+    // flush, the second (links to global translations) only when global
+    // translations may have changed (Block::Link). Translated code reads
+    // them as an array indexed by Link::global.
+    std::array<u64, 2> m_link_epochs{};
+    // The page size of the global TLB entry through which fetch_block found
+    // the last block, or 0 when it was not global (or the block straddles
+    // two pages): a link to that block may keep the global epoch.
+    u64 m_fetched_global_size = 0;
+    // The 2 MiB regions (hashed) that global links point into, so that an
+    // INVLPG elsewhere keeps them; any link through a 1 GiB page makes every
+    // INVLPG count.
+    std::bitset<4096> m_global_link_regions;
+    bool m_global_link_huge = false;
     std::unique_ptr<Block> m_uncached; // a block that straddles pages, decoded for one run
     SoftTlb m_tlb;
     u64 m_layout_seen = 0;     // PhysicalMemory::layout_generation() when the TLB was last flushed for it
@@ -650,6 +669,7 @@ private:
     u64 m_retired = 0;
     u64 m_external_interrupts = 0;
     u64 m_blocks_decoded = 0;
+    u64 m_block_lookups = 0;
     // Events delivered that no instruction retires with: exceptions, external
     // interrupts, NMIs (not INT n, INT3, INTO, ICEBP, which are instructions).
     // run() counts them against its budget.

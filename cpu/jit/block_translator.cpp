@@ -681,7 +681,9 @@ void Emitter::emit_chain()
         Label next;
         cmp(qword[rdx + link + static_cast<i32>(offsetof(Block::Link, linear))], rax);
         jne(next);
-        mov(rcx, qword[rbp + m_layout.translation_epoch]);
+        // The vCPU's link epoch of this link's kind (Cpu::m_link_epochs).
+        movzx(ecx, byte[rdx + link + static_cast<i32>(offsetof(Block::Link, global))]);
+        mov(rcx, qword[rbp + rcx * 8 + m_layout.link_epochs]);
         cmp(qword[rdx + link + static_cast<i32>(offsetof(Block::Link, epoch))], rcx);
         jne(next);
         cmp(qword[rdx + link + static_cast<i32>(offsetof(Block::Link, generation))], r15);

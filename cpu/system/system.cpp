@@ -218,7 +218,7 @@ std::optional<std::string> cpu_state_problem(const CpuState& s, const CpuidModel
 
 void Cpu::flush_tlb(bool include_global)
 {
-    m_translation_epoch = m_blocks.new_translation_epoch();
+    new_link_epochs(include_global);
     if (include_global)
         m_tlb.flush_all();
     else

@@ -592,7 +592,11 @@ std::unique_ptr<Accelerator> Machine::make_accelerator()
     }
     InterpOptions interp;
     interp.jit = m_config.jit;
-    return make_interp_accelerator(wiring, interp);
+    interp.perf_map = m_config.perf_map;
+    ErrorOr<std::unique_ptr<Accelerator>> made = make_interp_accelerator(wiring, interp);
+    if (made.is_error())
+        throw AcceleratorUnavailable{made.release_error()};
+    return made.release_value();
 }
 
 ErrorOr<std::unique_ptr<Machine>> Machine::create(const MachineConfig& config)

@@ -95,6 +95,8 @@ struct MachineConfig {
     // The Hyper-V partition interface (--enlightenments on|off).
     bool enlightenments = true;
     bool jit = true; // block translation (cpu/jit/); off: interpreter only
+    // Name translated blocks for host profilers in /tmp/perf-PID.map (--perfmap).
+    bool perf_map = false;
     // What runs the vCPUs (--accel): the interpreter and JIT, or Linux KVM
     // (docs/kvm.md); the devices are the same either way.
     enum class Accel : u8 { Interp, Kvm };

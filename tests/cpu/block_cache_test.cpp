@@ -58,16 +58,18 @@ TEST_CASE("a store into the running block takes effect on the next instruction")
 namespace {
 
 // Long mode with 4 KiB pages for the code under test: linear 0x400000 and
-// 0x401000 map to frames the test chooses; the first 4 MiB stay identity-
-// mapped (2 MiB pages) for the harness's GDT, stack and page tables.
-struct TwoPageCode : CpuHarness {
+// 0x401000 map to frames the test chooses (through global PTEs when asked,
+// with CR4.PGE on); the first 4 MiB stay identity-mapped (2 MiB pages) for
+// the harness's GDT, stack and page tables.
+struct PagedCode : CpuHarness {
     static constexpr u64 PDPT = 0x21000, PD = 0x22000, PT = 0x23000;
     static constexpr u64 FIRST = 0x400000, SECOND = 0x401000;
     static constexpr u64 FRAME_A = 0x200000, FRAME_B = 0x201000, FRAME_C = 0x202000;
 
-    explicit TwoPageCode(bool jit)
+    PagedCode(bool jit, bool global) : global(global)
     {
         enter_long64();
+        state.cr4 |= cr::CR4_PGE;
         cpu.set_jit_enabled(jit);
         put64(PML4, PDPT | 0x7);
         put64(PDPT, PD | 0x7);
@@ -76,6 +78,18 @@ struct TwoPageCode : CpuHarness {
         put64(PD + 16, PT | 0x7);
         map(FIRST, FRAME_A);
         map(SECOND, FRAME_B);
+    }
+    void map(u64 linear, u64 frame)
+    {
+        put64(PT + ((linear >> 12) & 0x1FF) * 8, frame | 0x7 | (global ? 0x100 : 0));
+    }
+    bool global;
+};
+
+// An instruction straddling FIRST and SECOND.
+struct TwoPageCode : PagedCode {
+    explicit TwoPageCode(bool jit) : PagedCode(jit, false)
+    {
         // mov eax, imm32 at 0x400FFE: B8 and one byte of the immediate on the
         // first page, three on the second; then add edx, eax; dec ecx;
         // jnz back to the MOV; hlt.
@@ -83,7 +97,6 @@ struct TwoPageCode : CpuHarness {
         put(FRAME_B, {0x22, 0x33, 0x44, 0x01, 0xC2, 0xFF, 0xC9, 0x75, 0xF5, 0xF4});
         state.rip = FIRST + 0xFFE;
     }
-    void map(u64 linear, u64 frame) { put64(PT + ((linear >> 12) & 0x1FF) * 8, frame | 0x7); }
     // Runs the loop `count` times from the MOV and returns EDX (the sum).
     u32 run_loop(u32 count)
     {
@@ -145,4 +158,90 @@ TEST_CASE("A store to the second page of a straddling instruction changes what i
         REQUIRE(h.cpu.run(100) == RunExit::Halted);
         CHECK(h.run_loop(100) == 100u * 0x44772211u);
     }
+}
+
+namespace {
+
+// Chained successors across changes of the code's mapping: the block at
+// FIRST jumps to the block at SECOND, which adds its page's constant to EDX
+// and loops back. SECOND maps FRAME_B (adds 1) or FRAME_C (adds 0x100),
+// through a global PTE or not; CR4.PGE is on.
+struct ChainedRemap : PagedCode {
+    ChainedRemap(bool jit, bool global) : PagedCode(jit, global)
+    {
+        cpu.set_jit_threshold(1);
+        // FIRST: jmp SECOND (E9 rel32 = 0x1000 - 5).
+        put(FRAME_A, {0xE9, 0xFB, 0x0F, 0x00, 0x00});
+        // SECOND: add edx, imm32; dec ecx; jnz FIRST; hlt.
+        put(FRAME_B, {0x81, 0xC2, 0x01, 0x00, 0x00, 0x00, 0xFF, 0xC9, 0x0F, 0x85, 0xF2, 0xEF, 0xFF, 0xFF, 0xF4});
+        put(FRAME_C, {0x81, 0xC2, 0x00, 0x01, 0x00, 0x00, 0xFF, 0xC9, 0x0F, 0x85, 0xF2, 0xEF, 0xFF, 0xFF, 0xF4});
+        cpu.flush_tlb(true);
+    }
+    // Runs the loop `count` times; returns EDX (the sum of the constants).
+    u32 run_loop(u32 count)
+    {
+        state.rip = FIRST;
+        state.events.halted = false;
+        state.gpr[RCX] = count;
+        state.gpr[RDX] = 0;
+        REQUIRE(cpu.run(100000) == RunExit::Halted);
+        return static_cast<u32>(state.gpr[RDX]);
+    }
+    // The block lookups of one more run of the loop.
+    u64 lookups_of_a_run()
+    {
+        const u64 before = cpu.block_lookups();
+        REQUIRE(run_loop(50) != 0);
+        return cpu.block_lookups() - before;
+    }
+};
+
+} // namespace
+
+TEST_CASE("A chained jump follows its target's new mapping after a CR3 write, INVLPG or a global flush")
+{
+    for (bool jit : {false, true})
+        for (bool global : {false, true}) {
+            CAPTURE(jit);
+            CAPTURE(global);
+            ChainedRemap h(jit, global);
+            CHECK(h.run_loop(100) == 100u);
+            // INVLPG of the target's page drops any link into it.
+            h.map(ChainedRemap::SECOND, ChainedRemap::FRAME_C);
+            h.cpu.invalidate_page(ChainedRemap::SECOND);
+            CHECK(h.run_loop(100) == 0x100u * 100);
+            // A flush of everything, global entries too (CR4.PGE toggled).
+            h.map(ChainedRemap::SECOND, ChainedRemap::FRAME_B);
+            h.cpu.flush_tlb(true);
+            CHECK(h.run_loop(100) == 100u);
+            if (!global) {
+                // A CR3 write drops non-global translations and the links to them.
+                h.map(ChainedRemap::SECOND, ChainedRemap::FRAME_C);
+                h.cpu.flush_tlb(false);
+                CHECK(h.run_loop(100) == 0x100u * 100);
+            }
+        }
+}
+
+TEST_CASE("Chains into global pages survive CR3 writes and INVLPG elsewhere; others are looked up again")
+{
+    for (bool jit : {false, true})
+        for (bool global : {false, true}) {
+            CAPTURE(jit);
+            CAPTURE(global);
+            ChainedRemap h(jit, global);
+            h.run_loop(100);
+            const u64 warm = h.lookups_of_a_run(); // the first block of the run, no more
+            h.cpu.flush_tlb(false);
+            const u64 after_cr3 = h.lookups_of_a_run();
+            h.cpu.invalidate_page(0x100000); // another 2 MiB region
+            const u64 after_invlpg = h.lookups_of_a_run();
+            if (global) {
+                CHECK(after_cr3 == warm);
+                CHECK(after_invlpg == warm);
+            } else {
+                CHECK(after_cr3 > warm);
+                CHECK(after_invlpg > warm);
+            }
+        }
 }

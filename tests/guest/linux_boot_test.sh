@@ -15,6 +15,7 @@
 # exit status 8.
 # Checked in the console output, both ways:
 #   - the initramfs ready marker,
+#   - --perfmap's /tmp/perf-PID.map, in perf's format, naming kernel code,
 #   - the IOAPIC routing the UART (/proc/interrupts),
 #   - the FPU state in the compacted XSAVE format (Linux uses XSAVES),
 #   - the SMBIOS tables naming the machine ("DMI: viridian ..."),
@@ -51,12 +52,17 @@ hyperv) enlightenments=on cpus=2 expected_status=8 run="$show; echo c > /proc/sy
     ;;
 esac
 out=$(mktemp)
-trap 'rm -f "$out" "$out.complaints"' EXIT
-timeout 900 "$viridian" --kernel "$guest/vmlinuz" --initrd "$guest/initramfs.cpio.gz" \
-    --enlightenments "$enlightenments" --cpus "$cpus" --cpu "$vendor" --stats \
+perf_map=
+trap 'rm -f "$out" "$out.complaints" "$out.pid" $perf_map' EXIT
+# --perfmap: the translated blocks named for perf in /tmp/perf-PID.map (the
+# shell execs viridian, so the PID is the one it writes down).
+timeout 900 bash -c 'echo $$ >"$0"; exec "$@"' "$out.pid" \
+    "$viridian" --kernel "$guest/vmlinuz" --initrd "$guest/initramfs.cpio.gz" \
+    --enlightenments "$enlightenments" --cpus "$cpus" --cpu "$vendor" --stats --perfmap \
     --append "console=ttyS0 panic=-1 viridian.run=\"$run\"" \
     >"$out" 2>&1 </dev/null
 status=$?
+perf_map=/tmp/perf-$(cat "$out.pid").map
 cat "$out"
 fail() {
     echo "linux-boot ($mode, $vendor): $*"
@@ -66,6 +72,12 @@ has() { grep -qE -- "$1" "$out"; }
 [ "$status" -eq "$expected_status" ] ||
     fail "viridian exited with status $status, expected $expected_status"
 has "viridian-guest: ready" || fail "no ready marker"
+# Every line "START SIZE NAME" in hex, as perf reads them; the kernel's own
+# code (its text at 0xffffffff8...) among the names.
+kernel_blocks=$(grep -cE '^[0-9a-f]+ [0-9a-f]+ guest_ffffffff[0-9a-f]{8} \[phys [0-9a-f]+\]$' "$perf_map")
+[ "$kernel_blocks" -ge 1000 ] || fail "--perfmap named $kernel_blocks blocks of kernel code in $perf_map"
+grep -qvE '^[0-9a-f]+ [0-9a-f]+ guest_[0-9a-f]+ \[phys [0-9a-f]+\]$' "$perf_map" &&
+    fail "$perf_map has lines perf cannot read"
 case $vendor in
 intel) vendor_id=GenuineIntel ;;
 amd) vendor_id=AuthenticAMD ;;

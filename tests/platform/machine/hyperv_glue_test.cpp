@@ -20,7 +20,7 @@ struct TwoVcpus {
     LocalApic apic0{apic_bus, clock, LocalApic::Config{0, true}};
     LocalApic apic1{apic_bus, clock, LocalApic::Config{1, false}};
     std::unique_ptr<Accelerator> accel =
-        make_interp_accelerator(AcceleratorWiring{memory, ports, msrs, cpuid, 2}, InterpOptions{});
+        make_interp_accelerator(AcceleratorWiring{memory, ports, msrs, cpuid, 2}, InterpOptions{}).release_value();
     std::unique_ptr<VcpuBackend> cpu0 = accel->create_vcpu(0);
     std::unique_ptr<VcpuBackend> cpu1 = accel->create_vcpu(1);
     u64 instructions = 0;
