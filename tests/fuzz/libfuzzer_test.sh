@@ -2,7 +2,8 @@
 # The fuzz targets under clang 14's libFuzzer with AddressSanitizer and
 # UndefinedBehaviorSanitizer, each for a bounded time (FUZZ_SECONDS, default
 # 40: the CI run holds the whole suite under 45 minutes; a longer run is
-# `scripts/fuzz.sh SECONDS TARGET`), through scripts/fuzz.sh: a crash, a hang or a sanitizer report fails.
+# `scripts/fuzz.sh SECONDS TARGET`), through scripts/fuzz.sh, one target per
+# processor at a time: a crash, a hang or a sanitizer report fails.
 # The seed is fixed (FUZZ_SEED, default 1) so that every run of the suite tries
 # the same inputs in the same order and a red run is reproducible: finding new
 # bugs is the job of longer, unseeded runs of scripts/fuzz.sh.
