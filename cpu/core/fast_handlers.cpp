@@ -673,6 +673,14 @@ FastForm generic_form_of(const Insn& insn)
         if (insn.handler == op_sub) return {FastKind::AluMem, d.size, Alu::Sub, src};
         if (insn.handler == op_xor) return {FastKind::AluMem, d.size, Alu::Xor, src};
     }
+    // INC/DEC of memory: reference counts (LOCK INC/DEC; one thread runs
+    // every vCPU, so the prefix changes nothing here).
+    if ((insn.handler == op_inc || insn.handler == op_dec) && insn.operand_count >= 1 &&
+        d.kind == OpKind::Mem) {
+        FastForm f{FastKind::IncDecMem, d.size};
+        f.sbb = insn.handler == op_dec;
+        return f;
+    }
     // The generic MOV between 8/16-bit registers, immediates and memory.
     if (insn.handler == handler_for(ZYDIS_MNEMONIC_MOV) && insn.operand_count == 2 &&
         d.kind == OpKind::Gpr && (d.size == 1 || d.size == 2)) {

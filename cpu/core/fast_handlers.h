@@ -34,6 +34,7 @@ enum class FastKind : u8 {
     RotateImm,  // ROL/ROR of a 32/64-bit register by an immediate; shift says which
     IncDecReg,  // INC/DEC of a 32/64-bit register; sbb = true for DEC
     AluMem,     // ADD/OR/AND/SUB/XOR with a memory destination; src Reg or Imm
+    IncDecMem,  // INC/DEC of memory (any size, LOCK or not); sbb = true for DEC
     // MovRegReg, MovRegImm and MovRegMem also come with size 1 or 2 (the
     // generic MOV into AL..R15B or AX..R15W, merged into the register).
 };

@@ -252,6 +252,10 @@ private:
     void emit_rotate(size_t i, const FastForm& f);
     void emit_inc_dec(size_t i, const FastForm& f);
     void emit_alu_mem(size_t i, const FastForm& f);
+    void emit_inc_dec_mem(size_t i, const FastForm& f);
+    void emit_rmw_load(size_t i, unsigned size);
+    void emit_load_host(unsigned size, const Reg64& at);
+    void emit_store_host(unsigned size, const Reg64& at, const Reg64& value);
     void emit_simple_generic(size_t i, const FastForm& f);
     void emit_imul(size_t i, const FastForm& f);
     void emit_stack(size_t i, const FastForm& f);
@@ -428,17 +432,7 @@ void Emitter::emit_alu_mem(size_t i, const FastForm& f)
         load_gpr(r8, insn.op[1].reg, size);
     else
         load_imm(r8, insn.imm & size_mask(size));
-    emit_effective_address(insn, i);
-    emit_linear(insn);
-    emit_tlb_hit(offsetof(SoftTlb::Entry, write_tag), size, m_slow[i]);
-    lea(r9, ptr[rax + rdx]); // the host address
-    switch (size) {
-    case 1: movzx(eax, byte[r9]); break;
-    case 2: movzx(eax, word[r9]); break;
-    case 4: mov(eax, dword[r9]); break;
-    default: mov(rax, qword[r9]); break;
-    }
-    mov(rcx, rax);
+    emit_rmw_load(i, size);
     mov(rdx, r8);
     const Reg r = sized(rcx, size);
     const Reg b = sized(rdx, size);
@@ -449,13 +443,63 @@ void Emitter::emit_alu_mem(size_t i, const FastForm& f)
     case FastAlu::Sub: sub(r, b); break;
     default: xor_(r, b); break;
     }
-    switch (size) {
-    case 1: mov(byte[r9], r.cvt8()); break;
-    case 2: mov(word[r9], r.cvt16()); break;
-    case 4: mov(dword[r9], r.cvt32()); break;
-    default: mov(qword[r9], rcx); break;
-    }
+    emit_store_host(size, r9, rcx);
     emit_lazy_flags(flag_op_of(f.alu), size);
+}
+
+// The read of a read-modify-write of instruction i's memory operand: its
+// host address in r9 (through the soft TLB's write entry, which implies the
+// page is RAM and writable), the `size` bytes there in rax and rcx.
+void Emitter::emit_rmw_load(size_t i, unsigned size)
+{
+    const Insn& insn = m_block.insns[i];
+    emit_effective_address(insn, i);
+    emit_linear(insn);
+    emit_tlb_hit(offsetof(SoftTlb::Entry, write_tag), size, m_slow[i]);
+    lea(r9, ptr[rax + rdx]);
+    emit_load_host(size, r9);
+    mov(rcx, rax);
+}
+
+// rax = `size` bytes at the host address in `at`, zero-extended.
+void Emitter::emit_load_host(unsigned size, const Reg64& at)
+{
+    switch (size) {
+    case 1: movzx(eax, byte[at]); break;
+    case 2: movzx(eax, word[at]); break;
+    case 4: mov(eax, dword[at]); break;
+    default: mov(rax, qword[at]); break;
+    }
+}
+
+// The low `size` bytes of `value` to the host address in `at`.
+void Emitter::emit_store_host(unsigned size, const Reg64& at, const Reg64& value)
+{
+    switch (size) {
+    case 1: mov(byte[at], value.cvt8()); break;
+    case 2: mov(word[at], value.cvt16()); break;
+    case 4: mov(dword[at], value.cvt32()); break;
+    default: mov(qword[at], value); break;
+    }
+}
+
+// INC/DEC [m]: the read-modify-write of emit_alu_mem with CF kept, as
+// emit_inc_dec keeps it (the carry is read first: asking the Cpu for it is a
+// call, which would clobber the host address).
+void Emitter::emit_inc_dec_mem(size_t i, const FastForm& f)
+{
+    const unsigned size = f.size;
+    const bool dec = f.sbb;
+    emit_current_carry(); // r8
+    emit_rmw_load(i, size);
+    if (dec)
+        sub(sized(rcx, size), 1);
+    else
+        add(sized(rcx, size), 1);
+    emit_store_host(size, r9, rcx);
+    mov(edx, 1);
+    emit_lazy_flags(dec ? FlagOp::Dec : FlagOp::Inc, size, PreservedCfR8);
+    m_flags = KnownFlags{}; // INC/DEC flags: conditions ask the Cpu
 }
 
 // SHL/SHR/SAR by CL: a count of zero (after masking) changes no flag and
@@ -735,6 +779,7 @@ bool Emitter::native(size_t i) const
                          f.kind == FastKind::MovMemImm || f.kind == FastKind::MovzxRegMem ||
                          f.kind == FastKind::Lea || f.kind == FastKind::CompareMem ||
                          f.kind == FastKind::MovsxMem || f.kind == FastKind::AluMem ||
+                         f.kind == FastKind::IncDecMem ||
                          ((f.kind == FastKind::Alu || f.kind == FastKind::Imul) &&
                           f.src == FastSrc::Mem);
     if (has_mem) {
@@ -1226,6 +1271,7 @@ void Emitter::emit_insn(size_t i)
     case FastKind::RotateImm: emit_rotate(i, f); break;
     case FastKind::IncDecReg: emit_inc_dec(i, f); break;
     case FastKind::AluMem: emit_alu_mem(i, f); break;
+    case FastKind::IncDecMem: emit_inc_dec_mem(i, f); break;
     case FastKind::Nop:
     case FastKind::MovsxReg:
     case FastKind::MovsxMem:

@@ -255,10 +255,17 @@ private:
         }
             c.push_back(static_cast<u8>(pick(0, 70)));
             break;
-        case 18: // INC/DEC r / IMUL r, r
-            if (pick(0, 1)) { // INC or DEC
+        case 18: // INC/DEC r / INC/DEC [m] (8/16/32/64, LOCK or not) / IMUL r, r
+            if (pick(0, 2) == 0) { // INC or DEC
                 prefix(c, size, 0, 0, d);
                 append(c, {0xFF, static_cast<u8>((pick(0, 1) ? 0xC8 : 0xC0) | (d & 7))});
+            } else if (pick(0, 1)) {
+                const unsigned ms = 1u << pick(0, 3);
+                if (pick(0, 1))
+                    c.push_back(0xF0); // LOCK
+                prefix(c, ms, 0, RDI, RSI);
+                c.push_back(ms == 1 ? 0xFE : 0xFF);
+                memory(c, pick(0, 1), ms, 0); // /0 INC, /1 DEC
             } else {
                 prefix(c, size, d, 0, s);
                 append(c, {0x0F, 0xAF, static_cast<u8>(0xC0 | ((d & 7) << 3) | (s & 7))});
