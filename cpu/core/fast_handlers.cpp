@@ -384,7 +384,11 @@ Handler mov_for(const Insn& insn)
 {
     const Operand& d = insn.op[0];
     const Operand& s = insn.op[1];
-    if (is_wide_gpr(d) && s.size == d.size) {
+    // MOV r/m64, imm32 (REX.W C7) has a 4-byte immediate, which the decoder
+    // has sign-extended into Insn::imm as the instruction does: it is the
+    // same MOV as one with an immediate of the destination's size.
+    const bool same_size = s.size == d.size || (s.kind == OpKind::Imm && s.size < d.size);
+    if (is_wide_gpr(d) && same_size) {
         const bool q = d.size == 8;
         if (s.kind == OpKind::Gpr)
             return q ? mov_reg_reg<8> : mov_reg_reg<4>;
@@ -393,7 +397,7 @@ Handler mov_for(const Insn& insn)
         if (s.kind == OpKind::Mem)
             return q ? mov_reg_mem<8> : mov_reg_mem<4>;
     }
-    if (d.kind == OpKind::Mem && s.size == d.size) {
+    if (d.kind == OpKind::Mem && same_size) {
         if (s.kind == OpKind::Gpr) {
             switch (d.size) {
             case 1: return mov_mem_reg<1>;

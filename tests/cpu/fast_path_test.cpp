@@ -1,6 +1,8 @@
 // The interpreter's fast paths (cpu/core/fast_handlers.cpp, the TLB's direct
 // stores, bulk REP MOVS/STOS) must behave exactly like the general ones in
 // the cases where they are tempting to get wrong.
+#include "cpu/core/fast_handlers.h"
+#include "cpu/decoder/decoder.h"
 #include "tests/cpu/cpu_harness.h"
 
 #include <doctest/doctest.h>
@@ -112,4 +114,41 @@ TEST_CASE("a kernel with CR0.AM and EFLAGS.AC set keeps the fast paths, since #A
     u64 len = 0;
     CHECK(h.cpu.fast_read_span(DS, 0x50000, 64, len) != nullptr);
     CHECK(len == 64);
+}
+
+TEST_CASE("MOV r/m64, imm32 takes the fast handlers and sign-extends its immediate")
+{
+    // mov rax, -2 (48 C7 C0 imm32) and mov qword [0x30000], -3 (48 C7 04 25
+    // disp32 imm32): a 4-byte immediate into 8 bytes. They were left to the
+    // generic MOV, a call from translated code each time.
+    const std::vector<std::vector<u8>> forms = {
+        {0x48, 0xC7, 0xC0, 0xFE, 0xFF, 0xFF, 0xFF},
+        {0x48, 0xC7, 0x04, 0x25, 0x00, 0x00, 0x03, 0x00, 0xFD, 0xFF, 0xFF, 0xFF},
+    };
+    for (const std::vector<u8>& bytes : forms) {
+        Insn insn;
+        REQUIRE(decode_insn(8, bytes.data(), static_cast<unsigned>(bytes.size()), insn) == DecodeStatus::Ok);
+        specialize_handler(insn, 8);
+        const FastForm form = fast_form_of(insn);
+        CHECK((form.kind == FastKind::MovRegImm || form.kind == FastKind::MovMemImm));
+        CHECK(form.size == 8);
+    }
+    for (bool jit : {false, true}) {
+        CAPTURE(jit);
+        CpuHarness h;
+        h.enter_long64();
+        h.cpu.set_jit_enabled(jit);
+        h.cpu.set_jit_threshold(1);
+        // Twice round a loop, so that the translated block runs too.
+        CHECK(h.run_code({
+                  0xB9, 0x02, 0x00, 0x00, 0x00,                   // mov ecx, 2
+                  0x48, 0xC7, 0xC0, 0xFE, 0xFF, 0xFF, 0xFF,       // mov rax, -2
+                  0x48, 0xC7, 0x04, 0x25, 0x00, 0x00, 0x03, 0x00, // mov qword [0x30000], -3
+                  0xFD, 0xFF, 0xFF, 0xFF,
+                  0xFF, 0xC9,                                     // dec ecx
+                  0x75, 0xE9,                                     // jnz to the first MOV
+              }) == RunExit::Halted);
+        CHECK(h.state.gpr[RAX] == ~u64{1});
+        CHECK(h.get64(0x30000) == ~u64{2});
+    }
 }
