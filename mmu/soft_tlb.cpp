@@ -41,14 +41,28 @@ void SoftTlb::log_slot(Entry& e)
         m_fill_log_overflowed = true;
 }
 
-SoftTlb::Entry& SoftTlb::begin_fill(Entry& e, u64 vpn, GuestPhys phys_page)
+SoftTlb::Entry& SoftTlb::begin_fill(Entry& e, u64 vpn, GuestPhys phys_page, u64 page_size)
 {
     const bool same_page = (e.read_tag == vpn || e.write_tag == vpn || e.exec_tag == vpn) &&
                            e.phys_page == phys_page;
     if (!same_page)
         clear_keeping_log(e);
     log_slot(e);
+    e.page_size = page_size;
+    if (page_size > PAGE_SIZE) {
+        // Any size above 4 KiB is marked by the class that contains it.
+        const unsigned size_class = page_size <= (2ull << 20) ? 0 : page_size <= (4ull << 20) ? 1 : 2;
+        m_large_regions[size_class].set(((vpn << 12) >> LARGE_SHIFTS[size_class]) % LARGE_REGIONS);
+    }
     return e;
+}
+
+bool SoftTlb::large_page_may_cover(GuestVirt vaddr) const
+{
+    for (unsigned size_class = 0; size_class < 3; ++size_class)
+        if (m_large_regions[size_class].test((vaddr >> LARGE_SHIFTS[size_class]) % LARGE_REGIONS))
+            return true;
+    return false;
 }
 
 void SoftTlb::clear_keeping_log(Entry& e)
@@ -66,6 +80,8 @@ void SoftTlb::flush_all()
     m_override_global = false;
     m_fill_count = 0;
     m_fill_log_overflowed = false;
+    for (auto& regions : m_large_regions)
+        regions.reset();
 }
 
 void SoftTlb::flush_non_global()
@@ -115,6 +131,17 @@ void SoftTlb::flush_page(GuestVirt vaddr)
     // the global entries a CR3 write kept, so it cannot say where every piece
     // is: scan every slot, which costs less than the walks a full flush
     // would cause afterwards. A cleared slot stays in the log it is in.
+    // Unless no large page can cover vaddr: then only its own slots can
+    // hold it.
+    if (!large_page_may_cover(vaddr)) {
+        const u64 vpn = vaddr >> 12;
+        for_each_part([vpn](auto& half) {
+            Entry& e = half[vpn % ENTRIES];
+            if (is_valid(e) && linear_page(e) == vpn)
+                clear_keeping_log(e);
+        });
+        return;
+    }
     for_each_part([vaddr](auto& half) {
         for (Entry& e : half) {
             if (!is_valid(e))

@@ -11,6 +11,7 @@
 #include "mmu/page_walker.h"
 
 #include <array>
+#include <bitset>
 
 class SoftTlb {
 public:
@@ -47,9 +48,10 @@ public:
         return m_override_used ? &m_entries[OVERRIDE][(vaddr >> 12) % ENTRIES] : nullptr;
     }
     // The slot `e` (from slot() or override_slot()) about to cache the
-    // translation of linear page `vpn` to `phys_page`: emptied first when it
-    // holds another, and noted in the fill log so that flushes find it.
-    Entry& begin_fill(Entry& e, u64 vpn, GuestPhys phys_page);
+    // translation of linear page `vpn` to `phys_page`, a 4 KiB piece of a
+    // page of `page_size` bytes: emptied first when it holds another, noted
+    // in the fill log so that flushes find it, and its page size set.
+    Entry& begin_fill(Entry& e, u64 vpn, GuestPhys phys_page, u64 page_size = PAGE_SIZE);
     // The supervisor or user half (translated code indexes it itself).
     const Entry* half(bool user) const { return m_entries[user].data(); }
     void flush_all();
@@ -80,6 +82,14 @@ private:
     std::array<u16, FILL_LOG_CAPACITY> m_fill_log{};
     unsigned m_fill_count = 0;
     bool m_fill_log_overflowed = false;
+    // Where pieces of large pages may be cached, by size (2 MiB, 4 MiB,
+    // 1 GiB) and the page's number modulo the bitmap's size: an INVLPG
+    // outside all of them has one slot a part to clear, not every slot
+    // (SoftTlb::flush_page). Cleared only by flush_all.
+    static constexpr unsigned LARGE_REGIONS = 1024;
+    static constexpr unsigned LARGE_SHIFTS[3] = {21, 22, 30};
+    std::array<std::bitset<LARGE_REGIONS>, 3> m_large_regions{};
+    bool large_page_may_cover(GuestVirt vaddr) const;
     template <typename F> void for_each_part(F f);
     void log_slot(Entry& e);
     static void clear_keeping_log(Entry& e);

@@ -69,9 +69,9 @@ bool Cpu::translate(u64 linear, Access access, bool user, SoftTlb::Entry*& entry
     const bool to_override = smap_sensitive && access != Access::Execute && !watched;
     const bool uncached_data = watched || (smap_sensitive && !to_override);
     const GuestPhys page = tr.phys & PAGE_MASK;
-    SoftTlb::Entry& t = m_tlb.begin_fill(to_override ? m_tlb.override_slot(linear) : e, vpn, page);
+    SoftTlb::Entry& t =
+        m_tlb.begin_fill(to_override ? m_tlb.override_slot(linear) : e, vpn, page, tr.page_size);
     t.phys_page = page;
-    t.page_size = tr.page_size;
     t.global = tr.global;
     u8* ram = mem.ram_page(page);
     t.host_page = ram ? ram : const_cast<u8*>(mem.readable_page(page));

@@ -9,12 +9,12 @@ SoftTlb::Entry& fill(SoftTlb& tlb, bool user, GuestVirt vaddr, u64 page_size = P
                      bool global = false)
 {
     u64 tag = vaddr >> 12;
-    SoftTlb::Entry& e = tlb.begin_fill(tlb.slot(user, vaddr), tag, 0x1000'0000 + (vaddr & PAGE_MASK & (page_size - 1)));
+    SoftTlb::Entry& e = tlb.begin_fill(tlb.slot(user, vaddr), tag, 0x1000'0000 + (vaddr & PAGE_MASK & (page_size - 1)),
+                                       page_size);
     e.read_tag = tag;
     e.write_tag = tag;
     e.exec_tag = tag;
     e.phys_page = 0x1000'0000 + (vaddr & PAGE_MASK & (page_size - 1));
-    e.page_size = page_size;
     e.global = global;
     return e;
 }
@@ -125,9 +125,8 @@ TEST_CASE("flush_page drops entries with only some access tags valid")
     tlb.flush_page(0x9000);
     CHECK(tlb.slot(false, 0x9000).exec_tag == SoftTlb::INVALID);
 
-    SoftTlb::Entry& w = tlb.begin_fill(tlb.slot(true, 0x20'0000), 0x200, 0x20'0000);
+    SoftTlb::Entry& w = tlb.begin_fill(tlb.slot(true, 0x20'0000), 0x200, 0x20'0000, 2ull << 20);
     w.write_tag = 0x200;
-    w.page_size = 2ull << 20;
     tlb.flush_page(0x21'0000);
     CHECK(tlb.slot(true, 0x20'0000).write_tag == SoftTlb::INVALID);
 }
@@ -177,4 +176,22 @@ TEST_CASE("Flushes clear every filled slot, past the fill log's capacity too")
             CHECK_FALSE(hits(tlb, false, 0xffff'8000'0000'0000));
         }
     }
+}
+
+TEST_CASE("flush_page finds the pieces of a large page cached after flush_all, and 4 KiB pages beside it")
+{
+    SoftTlb tlb;
+    fill(tlb, false, 0x40'1000, 2ull << 20);
+    tlb.flush_all(); // forgets where large pages were
+    fill(tlb, false, 0x20'0000); // a 4 KiB page
+    fill(tlb, true, 0x60'3000, 4ull << 20); // a piece of a 4 MiB page (32-bit paging)
+    fill(tlb, false, 0x8000'2000, 1ull << 30);
+    tlb.flush_page(0x20'0000);
+    CHECK_FALSE(hits(tlb, false, 0x20'0000));
+    CHECK(hits(tlb, true, 0x60'3000));
+    tlb.flush_page(0x7f'f000); // inside the 4 MiB page [0x40'0000, 0x80'0000)
+    CHECK_FALSE(hits(tlb, true, 0x60'3000));
+    CHECK(hits(tlb, false, 0x8000'2000));
+    tlb.flush_page(0xbfff'f000); // inside the 1 GiB page
+    CHECK_FALSE(hits(tlb, false, 0x8000'2000));
 }
