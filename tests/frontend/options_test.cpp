@@ -60,8 +60,10 @@ TEST_CASE("options accept the flags")
 {
     Options o = parse_ok(
         {"--trace", "--stats", "--help", "--version", "--cpus", "4", "--max-instructions=1000",
-         "--no-reboot", "--deterministic", "--cpu-features=-avx2,-aes"});
+         "--no-reboot", "--deterministic", "--cpu-features=-avx2,-aes", "--perfmap"});
     CHECK(o.cpu_features == "-avx2,-aes");
+    CHECK(o.perfmap);
+    CHECK_FALSE(parse_ok({"--stats"}).perfmap);
     CHECK(o.trace);
     CHECK(o.no_reboot);
     CHECK(o.deterministic);
