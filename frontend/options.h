@@ -126,8 +126,8 @@ struct Options {
     // (--mark-output), as rr's --mark-stdio: where to seek a replay to.
     bool mark_output = false;
     bool deterministic = false; // virtual time from retired instructions
-    bool enlightenments = true;
-    bool jit = true; // translate hot 64-bit blocks to host code (cpu/jit/) // the Hyper-V partition interface (docs/hyperv.md)
+    bool enlightenments = true; // the Hyper-V partition interface (docs/hyperv.md)
+    bool jit = true; // translate hot 64-bit blocks to host code (cpu/jit/)
     bool perfmap = false; // name translated blocks for perf (/tmp/perf-PID.map)
     bool kvm = false; // --accel kvm: vCPUs on the host's hardware assist (docs/kvm.md)
     bool hyperv_test_device = false; // kvm-unit-tests' control port at 0x3000

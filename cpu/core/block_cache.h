@@ -46,7 +46,7 @@ struct Block {
         u64 epoch = ~0ull;
         u64 generation = ~0ull;
         u8 cpl = 0xFF;
-        u8 global = 0; // which of Cpu's link epochs `epoch` is (Cpu::LinkEpoch)
+        u8 global = 0; // 1: `epoch` is the vCPU's global link epoch (Cpu::m_link_epochs)
     };
     mutable Link successors[2];
 };

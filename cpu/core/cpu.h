@@ -647,8 +647,8 @@ private:
     // two pages): a link to that block may keep the global epoch.
     u64 m_fetched_global_size = 0;
     // The 2 MiB regions (hashed) that global links point into, so that an
-    // INVLPG elsewhere keeps them; any link through a 1 GiB page makes every
-    // INVLPG count.
+    // INVLPG elsewhere keeps them; a link through a page larger than 2 MiB
+    // makes every INVLPG count.
     std::bitset<4096> m_global_link_regions;
     bool m_global_link_huge = false;
     std::unique_ptr<Block> m_uncached; // a block that straddles pages, decoded for one run
