@@ -49,5 +49,9 @@ void BlockCache::drop_translations()
         b->native = nullptr;
         b->native_chained = nullptr;
     }
-    m_code.reset();
+    // With a profiler's map, translations must never share an address.
+    if (m_perf_map)
+        m_code.reset_at_new_addresses();
+    else
+        m_code.reset();
 }

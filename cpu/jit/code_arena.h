@@ -6,6 +6,7 @@
 #include "mmu/base/types.h"
 
 #include <cstddef>
+#include <vector>
 
 class CodeArena {
 public:
@@ -20,9 +21,15 @@ public:
     // Keeps the `bytes` just written at cursor() (16-byte aligned after).
     void commit(size_t bytes);
     void reset() { m_used = 0; }
+    // Starts afresh at addresses never used before: the old mapping stays
+    // reserved (inaccessible, its memory returned), so that a profiler's
+    // map of translations (cpu/jit/perf_map.h) never names two of them at
+    // one address. Falls back to reset() when no new mapping can be made.
+    void reset_at_new_addresses();
 
 private:
     u8* m_base = nullptr;
     size_t m_size = 0;
     size_t m_used = 0;
+    std::vector<u8*> m_retired; // earlier mappings, kept reserved (reset_at_new_addresses)
 };

@@ -1,6 +1,7 @@
 // The block cache: decoded blocks are reused until the code they came from
 // changes, including the one kind of block that depends on two pages, an
 // instruction straddling a page boundary.
+#include "cpu/jit/perf_map.h"
 #include "tests/cpu/cpu_harness.h"
 
 #include <doctest/doctest.h>
@@ -244,4 +245,28 @@ TEST_CASE("Chains into global pages survive CR3 writes and INVLPG elsewhere; oth
                 CHECK(after_invlpg > warm);
             }
         }
+}
+
+TEST_CASE("With a perf map, the code arena starts over at addresses never used before")
+{
+    CodeArena arena(1 << 20);
+    REQUIRE(arena.usable());
+    const u8* first = arena.cursor();
+    arena.commit(4096);
+    arena.reset_at_new_addresses();
+    u8* second = arena.cursor();
+    CHECK((second < first || second >= first + (1 << 20)));
+    second[0] = 0xC3; // the new mapping takes code
+    arena.commit(16);
+    arena.reset();
+    CHECK(arena.cursor() == second); // without a map it starts over in place
+
+    BlockCache cache;
+    const u8* before = cache.code_arena().cursor();
+    cache.drop_translations();
+    CHECK(cache.code_arena().cursor() == before);
+    PerfMap map("/dev/null");
+    cache.set_perf_map(&map);
+    cache.drop_translations();
+    CHECK(cache.code_arena().cursor() != before);
 }
