@@ -202,15 +202,13 @@ bool Cpu::fetch_block(const Block*& block, u64 linear)
             fast = FastBlock{key, generation, block};
     }
     // Links to this block keep the global epoch when its page translated
-    // through a global entry (link_successor); a block that straddles two
-    // pages depends on two translations, so its links never do.
+    // through a global entry (link_successor).
     m_fetched_global_size = e->global && e != &m_scratch_entry ? e->page_size : 0;
     if (block) {
         // Only an instruction starting in a page's last 14 bytes can reach
         // the next page: other blocks are not even touched here.
         if ((phys & 0xFFF) <= PAGE_SIZE - 15 || block->tail_page == Block::NO_TAIL)
             return true;
-        m_fetched_global_size = 0;
         // Its one instruction ends on the next page: valid while that page
         // maps to the frame it was decoded from (a fault there is the fetch's).
         SoftTlb::Entry* tail;
@@ -246,7 +244,6 @@ bool Cpu::fetch_block(const Block*& block, u64 linear)
             SoftTlb::Entry* tail;
             if (!translate(next_page(at), Access::Execute, access_is_user(false), tail))
                 return false;
-            m_fetched_global_size = 0;
             if (tail->host_page)
                 fresh->tail_page = tail->phys_page;
             else
@@ -320,11 +317,13 @@ const Block* Cpu::chained_successor(const Block& previous, u64 linear, u64 gener
 void Cpu::link_successor(const Block& previous, const Block& block, u64 linear, u64 generation,
                          u8 cpl)
 {
-    const u8 global = m_fetched_global_size ? 1 : 0;
+    // A block that straddles two pages depends on two translations: its
+    // links never keep the global epoch.
+    const u8 global = m_fetched_global_size && block.tail_page == Block::NO_TAIL ? 1 : 0;
     if (global) {
         if (m_fetched_global_size > (2u << 20))
             m_global_link_huge = true;
-        m_global_link_regions.set((linear >> 21) % m_global_link_regions.size());
+        m_global_link_regions.set(global_link_region(linear));
     }
     Block::Link* links = previous.successors;
     links[1] = links[0];
@@ -344,10 +343,9 @@ void Cpu::new_link_epochs(bool include_global)
 void Cpu::invalidate_page(u64 linear)
 {
     m_tlb.flush_page(linear);
-    // A global link into the page's region (or through a 1 GiB page, which
-    // any INVLPG in it drops) must go with the TLB entry.
-    const bool global_link_there =
-        m_global_link_huge || m_global_link_regions.test((linear >> 21) % m_global_link_regions.size());
+    // A global link into the page's region (or through a page larger than
+    // 2 MiB, which an INVLPG anywhere in it drops) must go with the TLB entry.
+    const bool global_link_there = m_global_link_huge || m_global_link_regions.test(global_link_region(linear));
     new_link_epochs(global_link_there);
 }
 

@@ -643,13 +643,15 @@ private:
     // them as an array indexed by Link::global.
     std::array<u64, 2> m_link_epochs{};
     // The page size of the global TLB entry through which fetch_block found
-    // the last block, or 0 when it was not global (or the block straddles
-    // two pages): a link to that block may keep the global epoch.
+    // the last block, or 0 when it was not global: a link to that block may
+    // keep the global epoch.
     u64 m_fetched_global_size = 0;
     // The 2 MiB regions (hashed) that global links point into, so that an
     // INVLPG elsewhere keeps them; a link through a page larger than 2 MiB
     // makes every INVLPG count.
-    std::bitset<4096> m_global_link_regions;
+    static constexpr size_t GLOBAL_LINK_REGIONS = 4096;
+    static size_t global_link_region(u64 linear) { return (linear >> 21) % GLOBAL_LINK_REGIONS; }
+    std::bitset<GLOBAL_LINK_REGIONS> m_global_link_regions;
     bool m_global_link_huge = false;
     std::unique_ptr<Block> m_uncached; // a block that straddles pages, decoded for one run
     SoftTlb m_tlb;
