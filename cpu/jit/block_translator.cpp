@@ -254,8 +254,8 @@ private:
     void emit_alu_mem(size_t i, const FastForm& f);
     void emit_inc_dec_mem(size_t i, const FastForm& f);
     void emit_rmw_load(size_t i, unsigned size);
-    void emit_load_host(unsigned size, const Reg64& at);
-    void emit_store_host(unsigned size, const Reg64& at, const Reg64& value);
+    void emit_load_host(unsigned size, const Xbyak::RegExp& at);
+    void emit_store_host(unsigned size, const Xbyak::RegExp& at, const Reg64& value);
     void emit_simple_generic(size_t i, const FastForm& f);
     void emit_imul(size_t i, const FastForm& f);
     void emit_stack(size_t i, const FastForm& f);
@@ -461,8 +461,8 @@ void Emitter::emit_rmw_load(size_t i, unsigned size)
     mov(rcx, rax);
 }
 
-// rax = `size` bytes at the host address in `at`, zero-extended.
-void Emitter::emit_load_host(unsigned size, const Reg64& at)
+// rax = `size` bytes at the host address `at`, zero-extended.
+void Emitter::emit_load_host(unsigned size, const Xbyak::RegExp& at)
 {
     switch (size) {
     case 1: movzx(eax, byte[at]); break;
@@ -472,8 +472,8 @@ void Emitter::emit_load_host(unsigned size, const Reg64& at)
     }
 }
 
-// The low `size` bytes of `value` to the host address in `at`.
-void Emitter::emit_store_host(unsigned size, const Reg64& at, const Reg64& value)
+// The low `size` bytes of `value` to the host address `at`.
+void Emitter::emit_store_host(unsigned size, const Xbyak::RegExp& at, const Reg64& value)
 {
     switch (size) {
     case 1: mov(byte[at], value.cvt8()); break;
@@ -959,24 +959,14 @@ void Emitter::emit_load(unsigned size, Label& miss)
     emit_tlb_hit(offsetof(SoftTlb::Entry, read_tag), size, miss);
     test(rax, rax);
     jz(miss); // MMIO
-    switch (size) {
-    case 1: movzx(eax, byte[rax + rdx]); break;
-    case 2: movzx(eax, word[rax + rdx]); break;
-    case 4: mov(eax, dword[rax + rdx]); break;
-    default: mov(rax, qword[rax + rdx]); break;
-    }
+    emit_load_host(size, rax + rdx);
 }
 
 void Emitter::emit_store(unsigned size, const Reg64& value, Label& miss)
 {
     // Write entries never cover code pages or MMIO (SoftTlb).
     emit_tlb_hit(offsetof(SoftTlb::Entry, write_tag), size, miss);
-    switch (size) {
-    case 1: mov(byte[rax + rdx], sized(value, 1).cvt8()); break;
-    case 2: mov(word[rax + rdx], sized(value, 2).cvt16()); break;
-    case 4: mov(dword[rax + rdx], sized(value, 4).cvt32()); break;
-    default: mov(qword[rax + rdx], value); break;
-    }
+    emit_store_host(size, rax + rdx, value);
 }
 
 void Emitter::emit_lazy_flags(FlagOp op, unsigned size, LazyExtra extra)
