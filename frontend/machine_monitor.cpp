@@ -52,6 +52,7 @@ MachineMonitor::MachineMonitor(EventLoop& loop, MachineMonitorHooks hooks, QmpCl
     add_block_commands();
     add_replay_commands();
     add_hotplug_commands();
+    add_netdev_commands();
 }
 
 // The Hyper-V key-value pair exchange (docs/vmbus.md "Integration
@@ -289,6 +290,8 @@ void MachineMonitor::close()
 {
     for (auto& server : m_servers)
         server->close();
+    // The networks end on the loop's thread, while it still runs.
+    m_netdevs.clear();
 }
 
 void MachineMonitor::add_run_state_commands()

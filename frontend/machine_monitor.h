@@ -16,6 +16,7 @@
 #include "platform/block/image_format.h"
 #include "platform/machine/machine.h"
 #include "platform/machine/migration.h"
+#include "platform/net/slirp_backend.h"
 
 #include <nlohmann/json.hpp>
 
@@ -46,6 +47,10 @@ struct MonitorDrive {
 // unattached after the vCPUs (and the NIC), the IDE ones in index order.
 std::vector<MonitorDrive> monitor_drives(const std::vector<MachineDrive>& drives, unsigned cpus,
                                          bool nic);
+
+// QEMU's id_wellformed (util/id.c), for device, node and netdev ids: a
+// letter, then letters, digits, '-', '.', '_'.
+bool well_formed_id(const std::string& id);
 
 // Runs `change` on CD drive `drive` of the running machine (null between
 // two machines) and keeps `drives` (what the next machine starts with)
@@ -134,6 +139,15 @@ struct MachineMonitorHooks {
     // machine refused. Empty functions: no SCSI controller (enlightenments off).
     std::function<bool(const MachineDrive& drive, std::optional<std::string>& error)> scsi_attach;
     std::function<bool(u8 lun, std::optional<std::string>& error)> scsi_detach;
+    // Network adapters added while the guest runs (netdev_add, device_add
+    // netvsc, device_del, netdev_del; frontend/machine_monitor_nic_hotplug.cpp):
+    // a user-mode network opened on the loop's thread, and on the machine's
+    // thread the adapter joining (or leaving) the running machine and the
+    // adapters the next reboot starts with; `error` is set when the machine
+    // refused. Empty functions: no VMBus (enlightenments off).
+    std::function<ErrorOr<std::shared_ptr<NetBackend>>(const SlirpOptions& options)> open_user_network;
+    std::function<bool(const MachineNic& nic, std::optional<std::string>& error)> nic_attach;
+    std::function<bool(const std::string& id, std::optional<std::string>& error)> nic_detach;
     // Non-empty: device_add and device_del fail with this (not recorded yet).
     std::string hotplug_refused;
     // Record and replay (qapi/replay.json; frontend/machine_monitor_replay.cpp):
@@ -215,6 +229,11 @@ private:
     void add_block_commands();
     void add_replay_commands();
     void add_hotplug_commands();
+    void add_netdev_commands();
+    QmpResult device_add_nic(const Json& args);
+    QmpResult device_del_nic(const std::string& id);
+    // QEMU's device ids are one namespace: disks and adapters alike.
+    bool device_id_taken(const std::string& id) const;
     void add_kvp_commands();
     void add_file_copy_commands();
     QmpResult device_add(const Json& args);
@@ -274,4 +293,16 @@ private:
     };
     std::vector<HotDisk> m_hot_disks;
     u64 m_anonymous_devices = 0; // QEMU's /machine/peripheral-anon/device[N]
+    // netdev_add's networks by id, and the adapters device_add put on them.
+    struct Netdev {
+        std::shared_ptr<NetBackend> backend;
+        std::string user; // the adapter on it ("": none)
+    };
+    std::map<std::string, Netdev> m_netdevs;
+    struct HotNic {
+        std::string id;
+        std::string netdev;
+    };
+    std::vector<HotNic> m_hot_nics;
+    unsigned m_macs_given = 0; // QEMU's 52:54:00:12:34:56 + N for adapters without one
 };

@@ -1,6 +1,7 @@
 // Disks added to and removed from the running machine (docs/qmp.md
-// "Hot-plugged disks"), in QEMU 7.2's two steps: blockdev-add opens an
-// image as a named node, device_add puts a scsi-hd on that node at a LUN
+// "Devices added while the guest runs"; network adapters:
+// machine_monitor_nic_hotplug.cpp), in QEMU 7.2's two steps: blockdev-add
+// opens an image as a named node, device_add puts a scsi-hd on that node at a LUN
 // of the synthetic SCSI controller; device_del takes the disk away again
 // (DEVICE_DELETED once the machine has let go of it) and blockdev-del
 // closes the node. Replies and error texts are QEMU's for the same
@@ -12,9 +13,6 @@
 #include <algorithm>
 #include <cctype>
 
-namespace {
-
-// QEMU's id_wellformed (util/id.c): a letter, then letters, digits, '-', '.', '_'.
 bool well_formed_id(const std::string& id)
 {
     if (id.empty() || !std::isalpha(static_cast<unsigned char>(id[0])))
@@ -23,6 +21,17 @@ bool well_formed_id(const std::string& id)
         return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '.' || c == '_';
     });
 }
+
+bool MachineMonitor::device_id_taken(const std::string& id) const
+{
+    const auto drive = std::find_if(m_hooks.drives.begin(), m_hooks.drives.end(),
+                                    [&id](const MonitorDrive& d) { return d.qdev == id; });
+    const auto nic = std::find_if(m_hot_nics.begin(), m_hot_nics.end(),
+                                  [&id](const HotNic& n) { return n.id == id; });
+    return drive != m_hooks.drives.end() || nic != m_hot_nics.end();
+}
+
+namespace {
 
 // blockdev-add's "cache" member: {direct, no-flush}, as -drive's cache= modes.
 CacheMode cache_mode_of(const Json& args)
@@ -121,7 +130,7 @@ void MachineMonitor::add_hotplug_commands()
         auto disk = std::find_if(m_hot_disks.begin(), m_hot_disks.end(),
                                  [&id](const HotDisk& d) { return d.id == id; });
         if (disk == m_hot_disks.end())
-            return QmpError{QmpErrorClass::DeviceNotFound, "Device '" + id + "' not found"};
+            return device_del_nic(id);
         if (!m_hooks.hotplug_refused.empty())
             return qmp_error(m_hooks.hotplug_refused);
         std::optional<std::string> refused;
@@ -144,6 +153,8 @@ void MachineMonitor::add_hotplug_commands()
 QmpResult MachineMonitor::device_add(const Json& args)
 {
     const std::string driver = args["driver"].get<std::string>();
+    if (driver == "netvsc")
+        return device_add_nic(args);
     if (driver != "scsi-hd")
         return qmp_error("'" + driver + "' is not a valid device model name");
     const std::string id = args.value("id", "");
@@ -158,10 +169,8 @@ QmpResult MachineMonitor::device_add(const Json& args)
         if (it.key() == "drive" && !it->is_string())
             return qmp_error("Parameter 'drive' expects a string");
     }
-    if (!id.empty())
-        for (const MonitorDrive& d : m_hooks.drives)
-            if (d.qdev == id)
-                return qmp_error("Duplicate device ID '" + id + "'");
+    if (!id.empty() && device_id_taken(id))
+        return qmp_error("Duplicate device ID '" + id + "'");
     if (!m_hooks.scsi_attach)
         return qmp_error("No 'SCSI' bus found for device 'scsi-hd'");
     if (args.contains("bus") && args["bus"] != "scsi0.0")

@@ -369,13 +369,13 @@ int main(int argc, char** argv)
             : MachineNic::Model::E1000;
     if (options.nic && options.replay) {
         // Received frames come from the recording; sent ones go nowhere.
-        config.nic = MachineNic{std::make_shared<replay::DiscardingNetBackend>(), options.nic->mac, nic_model};
+        config.nic = MachineNic{std::make_shared<replay::DiscardingNetBackend>(), options.nic->mac, nic_model, {}};
     } else if (options.nic) {
         ErrorOr<std::shared_ptr<NetBackend>> created = open_network(loop, *options.nic);
         if (created.is_error())
             return fail("--nic: " + created.error().message);
         network = created.release_value();
-        config.nic = MachineNic{network, options.nic->mac, nic_model};
+        config.nic = MachineNic{network, options.nic->mac, nic_model, {}};
         if (options.nic->internal_switch) {
             ErrorOr<std::unique_ptr<SwitchHostPort>> host =
                 SwitchHostPort::create(loop, options.nic->network_switch, options.nic->user);
@@ -759,7 +759,7 @@ int main(int argc, char** argv)
         // Disks hot-plugged on the synthetic SCSI controller: into the
         // running machine and the drives of the next reboot alike.
         if (session)
-            hooks.hotplug_refused = "not while recording or replaying: hot-plugged disks are not recorded";
+            hooks.hotplug_refused = "not while recording or replaying: hot-plugged devices are not recorded";
         if (config.enlightenments) {
             hooks.scsi_attach = [&, call_on_machine](const MachineDrive& drive, std::optional<std::string>& error) {
                 return call_on_machine(
@@ -769,6 +769,33 @@ int main(int argc, char** argv)
                             refused = running->hot_add_scsi_disk(drive);
                         if (!refused)
                             config.drives.push_back(drive);
+                        return refused;
+                    },
+                    error);
+            };
+            hooks.open_user_network = [&loop](const SlirpOptions& user) -> ErrorOr<std::shared_ptr<NetBackend>> {
+                return std::shared_ptr<NetBackend>(TRY(SlirpBackend::create(loop, user)));
+            };
+            hooks.nic_attach = [&, call_on_machine](const MachineNic& nic, std::optional<std::string>& error) {
+                return call_on_machine(
+                    [&running, &config, nic] {
+                        std::optional<std::string> refused;
+                        if (running)
+                            refused = running->hot_add_nic(nic);
+                        if (!refused)
+                            config.added_nics.push_back(nic);
+                        return refused;
+                    },
+                    error);
+            };
+            hooks.nic_detach = [&, call_on_machine](const std::string& id, std::optional<std::string>& error) {
+                return call_on_machine(
+                    [&running, &config, id] {
+                        std::optional<std::string> refused;
+                        if (running)
+                            refused = running->hot_remove_nic(id);
+                        if (!refused)
+                            std::erase_if(config.added_nics, [&id](const MachineNic& n) { return n.id == id; });
                         return refused;
                     },
                     error);
@@ -887,6 +914,7 @@ int main(int argc, char** argv)
         stdin_watcher.reset();
         signals.clear();
         config.nic.reset();
+        config.added_nics.clear();
         network.reset();
         switch_host.reset();
         loop.finish_when_idle();

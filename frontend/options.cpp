@@ -487,6 +487,8 @@ bool is_ipv4(std::string_view text)
     return inet_pton(AF_INET, std::string(text).c_str(), &address) == 1;
 }
 
+} // namespace
+
 // hostfwd=[tcp|udp]:[HOSTADDR]:HOSTPORT-[GUESTADDR]:GUESTPORT (QEMU's
 // slirp_hostfwd): an empty host address is every address, an empty guest
 // address the DHCP address.
@@ -533,8 +535,6 @@ std::optional<std::array<u8, 6>> parse_mac(std::string_view text)
     }
     return mac;
 }
-
-} // namespace
 
 ErrorOr<std::optional<NicSpec>> parse_nic_spec(std::string_view text)
 {

@@ -105,6 +105,11 @@ struct NicSpec {
     bool internal_switch = false;
 };
 ErrorOr<std::optional<NicSpec>> parse_nic_spec(std::string_view text);
+// hostfwd=[tcp|udp]:[HOSTADDR]:HOSTPORT-[GUESTADDR]:GUESTPORT, as --nic
+// and QMP's netdev_add take it; nothing when it is not one.
+std::optional<SlirpOptions::HostForward> parse_hostfwd(std::string_view text);
+// 52:54:00:12:34:56; nothing when it is not six hex pairs.
+std::optional<std::array<u8, 6>> parse_mac(std::string_view text);
 
 struct Options {
     static constexpr u64 DEFAULT_MEMORY = 512ull << 20;

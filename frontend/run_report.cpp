@@ -122,10 +122,13 @@ void print_stats(std::FILE* out, u64 retired, const MachineStats& stats)
                  static_cast<unsigned long long>(retired), static_cast<unsigned long long>(stats.port_accesses),
                  static_cast<unsigned long long>(stats.mmio_accesses),
                  static_cast<unsigned long long>(stats.interrupts));
-    std::fprintf(out, "vmbus messages: %llu\nvmbus signals to host: %llu\nvmbus signals to guest: %llu\n",
+    std::fprintf(out,
+                 "vmbus messages: %llu\nvmbus signals to host: %llu\nvmbus signals to guest: %llu\n"
+                 "vmbus requests refused: %llu\n",
                  static_cast<unsigned long long>(stats.vmbus_messages),
                  static_cast<unsigned long long>(stats.vmbus_signals_in),
-                 static_cast<unsigned long long>(stats.vmbus_signals_out));
+                 static_cast<unsigned long long>(stats.vmbus_signals_out),
+                 static_cast<unsigned long long>(stats.vmbus_refused));
     std::fprintf(out,
                  "heartbeat: %s\nheartbeats answered: %llu\nheartbeats missed: %llu\n"
                  "time sync messages: %llu\n",
@@ -155,7 +158,7 @@ MachineStats operator+(const MachineStats& a, const MachineStats& b)
 {
     return {a.port_accesses + b.port_accesses, a.mmio_accesses + b.mmio_accesses, a.interrupts + b.interrupts,
             a.vmbus_messages + b.vmbus_messages, a.vmbus_signals_in + b.vmbus_signals_in,
-            a.vmbus_signals_out + b.vmbus_signals_out,
+            a.vmbus_signals_out + b.vmbus_signals_out, a.vmbus_refused + b.vmbus_refused,
             // The state is the later machine's (the one running after a reboot).
             b.heartbeat, a.heartbeats_answered + b.heartbeats_answered,
             a.heartbeats_missed + b.heartbeats_missed, a.time_sync_messages + b.time_sync_messages,

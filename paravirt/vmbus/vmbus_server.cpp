@@ -504,17 +504,39 @@ void VmbusServer::end_sub_channels(u32 primary, bool tell_guest)
             continue;
         if (ch.state == ChannelState::Open)
             close_open_channel(ch);
-        if (!tell_guest) {
+        if (!tell_guest)
             free_channel(relid);
-        } else if (ch.state != ChannelState::Rescinded) {
-            // The guest answers with RELID_RELEASED; until then the relid stays taken.
-            ch.state = ChannelState::Rescinded;
-            ch.device = nullptr;
-            std::vector<u8> rescind = message(RESCIND_CHANNEL_OFFER, relid_message::SIZE);
-            store_le32(rescind, relid_message::CHILD_RELID, relid);
-            send(rescind);
-        }
+        else if (ch.state != ChannelState::Rescinded)
+            rescind(relid);
     }
+}
+
+void VmbusServer::rescind(u32 relid)
+{
+    // The guest answers with RELID_RELEASED; until then the relid stays taken.
+    Channel& ch = m_channels[relid - 1];
+    ch.state = ChannelState::Rescinded;
+    ch.device = nullptr;
+    std::vector<u8> message_out = message(RESCIND_CHANNEL_OFFER, relid_message::SIZE);
+    store_le32(message_out, relid_message::CHILD_RELID, relid);
+    send(message_out);
+}
+
+bool VmbusServer::remove_channel(u32 relid)
+{
+    Channel* ch = channel(relid);
+    if (!ch || ch->primary != 0 || ch->state == ChannelState::Rescinded)
+        return false;
+    // Sub-channels first: Linux's close of the primary waits for each
+    // rescinded sub-channel's own rescind (vmbus_disconnect_ring).
+    end_sub_channels(relid, m_offers_requested);
+    if (ch->state == ChannelState::Open)
+        close_open_channel(*ch);
+    if (m_offers_requested)
+        rescind(relid);
+    else
+        free_channel(relid);
+    return true;
 }
 
 void VmbusServer::relid_released(std::span<const u8> m)
@@ -626,8 +648,10 @@ bool VmbusServer::load_channels(StateVisitor& v, std::vector<Channel> saved)
     for (u32 relid = 1; relid <= std::max(saved.size(), own.size()); ++relid) {
         const bool ours = relid <= own.size() && own[relid - 1].state != ChannelState::Free &&
                           own[relid - 1].primary == 0 && own[relid - 1].device;
+        // A rescinded primary (a device removed at run time) only waits for
+        // its release: the machine loading it has no device there.
         const bool theirs = relid <= saved.size() && saved[relid - 1].state != ChannelState::Free &&
-                            saved[relid - 1].primary == 0;
+                            saved[relid - 1].state != ChannelState::Rescinded && saved[relid - 1].primary == 0;
         if (ours != theirs)
             return fail("the snapshot's machine has other channels");
     }
@@ -642,20 +666,19 @@ bool VmbusServer::load_channels(StateVisitor& v, std::vector<Channel> saved)
             ch = Channel{};
             continue;
         }
-        if (ch.primary == 0) {
-            const u16 index = ch.offer.sub_channel_index;
-            ch.offer = own[relid - 1].offer;
-            ch.device = own[relid - 1].device;
-            if (index != 0 || ch.state == ChannelState::Rescinded)
-                return fail("a primary channel saved as a sub-channel");
-            continue;
-        }
-        // A rescinded sub-channel only waits for its release.
         const u16 index = ch.offer.sub_channel_index;
+        if (ch.primary == 0 && index != 0)
+            return fail("a primary channel saved as a sub-channel");
+        // A rescinded channel only waits for its release.
         if (ch.state == ChannelState::Rescinded) {
             ch.offer = Offer{};
             ch.offer.sub_channel_index = index;
             ch.device = nullptr;
+            continue;
+        }
+        if (ch.primary == 0) {
+            ch.offer = own[relid - 1].offer;
+            ch.device = own[relid - 1].device;
             continue;
         }
         // A live sub-channel: its primary is open, its index served and unique.

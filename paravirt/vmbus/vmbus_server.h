@@ -90,6 +90,15 @@ public:
     // guest closes it they are rescinded. False (and nothing offered) when
     // the primary is not open or its device cannot serve that many.
     bool offer_sub_channels(u32 primary, u16 count);
+    // Takes a device away while the guest runs (a hot-removed adapter or
+    // controller): its sub-channels and then the channel itself are closed
+    // if open and rescinded. The device is not called again once this
+    // returns; the relid stays taken until the guest releases it
+    // (RELID_RELEASED), so a device added next cannot get a relid the guest
+    // still uses. A guest that was never offered the channel forgets
+    // nothing: the relid is free at once. False when `relid` is not a
+    // primary channel in use.
+    bool remove_channel(u32 relid);
     // The relids of `primary`'s sub-channels, by index (for tests and stats).
     std::vector<u32> sub_channels(u32 primary) const;
     // Host to guest: sets the channel's bit in its target VP's event flags
@@ -156,6 +165,7 @@ private:
     void free_channel(u32 relid);
     void close_open_channel(Channel& ch);
     void end_sub_channels(u32 primary, bool tell_guest);
+    void rescind(u32 relid);
     void relid_released(std::span<const u8> m);
     void add_event_port(u32 relid);
     bool load_channels(StateVisitor& v, std::vector<Channel> loaded);

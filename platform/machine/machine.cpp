@@ -36,7 +36,9 @@ Machine::Machine(const MachineConfig& config)
     if (std::optional<Accelerator::RunSlices> slices = m_accel->run_slices())
         m_slices = *slices;
     m_commands = config.commands ? config.commands
-                                 : (config.drives.empty() && !config.nic ? nullptr : m_own_commands.get());
+                                 : (config.drives.empty() && !config.nic && config.added_nics.empty()
+                                        ? nullptr
+                                        : m_own_commands.get());
     create_vcpus();
     connect_board();
     attach_drives();
@@ -47,9 +49,11 @@ Machine::Machine(const MachineConfig& config)
 
 Machine::~Machine()
 {
-    // No frame reaches this machine's adapter from now on.
+    // No frame reaches this machine's adapters from now on.
     if (m_config.nic)
         m_config.nic->backend->set_receiver({});
+    for (const MachineNic& added : m_config.added_nics)
+        added.backend->set_receiver({});
     // Every write the guest saw completed reaches the image, and the image
     // is flushed: it outlives this machine (a reboot makes the next one).
     drain_disks();
@@ -133,53 +137,6 @@ void Machine::attach_drives()
     }
 }
 
-void Machine::attach_nic()
-{
-    if (!m_config.nic)
-        return;
-    // QEMU's pc puts the first NIC at 00:03.0 and SeaBIOS its BARs here;
-    // a kernel booted without firmware finds them assigned the same way.
-    constexpr u8 NIC_SLOT = 3;
-    constexpr u32 NIC_MMIO = 0xFEBC0000;
-    constexpr u16 NIC_IO = 0xC040;
-    std::shared_ptr<NetBackend> backend = m_config.nic->backend;
-    if (m_config.nic->model == MachineNic::Model::Netvsc) {
-        // The synthetic adapter, offered on VMBus (Machine::create refused it
-        // without the enlightenments). Its GPADLs are the server's.
-        // One sub-channel per further vCPU for vRSS, as Hyper-V offers them.
-        Netvsp::Links links{[this](u32 relid) { m_vmbus->signal_guest(relid); },
-                            [this](u32 primary, u16 count) { return m_vmbus->offer_sub_channels(primary, count); }};
-        m_netvsp = std::make_unique<Netvsp>(
-            m_memory, m_config.nic->mac,
-            [this](u32 handle) { return m_vmbus->gpadl_pages(m_netvsp_relid, handle); }, std::move(links),
-            static_cast<u16>(m_config.cpu_count - 1));
-        m_netvsp->set_link_up(backend->link_up());
-        m_netvsp->set_transmit([backend](std::span<const u8> frame) { backend->send(frame); });
-        VmbusServer::Offer offer;
-        offer.type = vmbus::parse_guid(nvsp::NIC_CLASS_GUID);
-        // Fixed, so that a guest sees the same adapter on every boot.
-        offer.instance = vmbus::parse_guid("3c9d6a1e-5b27-4f80-9e41-d2a7b8c05f14");
-        m_netvsp_relid = m_vmbus->add_channel(offer, *m_netvsp);
-    } else {
-        m_nic = std::make_shared<E1000>(GuestMemory(m_memory), m_clock, m_config.nic->mac);
-        m_board->attach_pci_device(NIC_SLOT, *m_nic);
-        m_nic->program_as_firmware_does(NIC_MMIO, NIC_IO);
-        m_nic->set_link_up(backend->link_up()); // the cable as the backend has it at power-on
-        m_nic->set_transmit([backend](std::span<const u8> frame) { backend->send(frame); });
-    }
-    // Frames arrive on the backend's thread and are taken to this one.
-    // The receiver keeps the machine's own queue alive: a copy of it may
-    // still be called after this machine ended (the host's queue outlives
-    // every machine). What it posts then is never run.
-    backend->set_receiver([queue = m_commands, keep = m_own_commands,
-                           machine = std::weak_ptr<Machine*>(m_alive)](std::vector<u8> frame) {
-        queue->post([machine, frame = std::move(frame)]() mutable {
-            if (std::shared_ptr<Machine*> alive = machine.lock())
-                (*alive)->host_input({HostInput::Kind::NetFrame, 0, std::move(frame)});
-        });
-    });
-}
-
 void Machine::create_scsi_controller()
 {
     // One sub-channel per further vCPU, as Hyper-V offers them.
@@ -233,16 +190,18 @@ void Machine::apply_input(const HostInput& input)
         return;
     }
     case HostInput::Kind::SetLink:
-        if (m_nic)
-            m_nic->set_link_up(input.value != 0);
-        if (m_netvsp)
-            m_netvsp->set_link_up(input.value != 0);
+        // `value`: bit 0 up, the rest the adapter's tag (0: --nic's).
+        if (m_nic && input.value >> 1 == 0)
+            m_nic->set_link_up((input.value & 1) != 0);
+        if (Netvsp* adapter = netvsc(input.value >> 1))
+            adapter->set_link_up((input.value & 1) != 0);
         return;
     case HostInput::Kind::NetFrame:
-        if (m_nic)
+        // `value`: the adapter's tag.
+        if (m_nic && input.value == 0)
             m_nic->receive(input.bytes);
-        if (m_netvsp)
-            m_netvsp->receive(input.bytes);
+        if (Netvsp* adapter = netvsc(input.value))
+            adapter->receive(input.bytes);
         return;
     case HostInput::Kind::Medium:
         // A recorded one (the live ones come through tray(), with their image).
@@ -327,28 +286,20 @@ MachineStats Machine::stats() const
         stats.vmbus_messages = c.messages_in + c.messages_out;
         stats.vmbus_signals_in = c.signals_in;
         stats.vmbus_signals_out = c.signals_out;
+        stats.vmbus_refused = c.refused;
         stats.heartbeat = HeartbeatIc::state_name(m_heartbeat_ic->state());
         stats.heartbeats_answered = m_heartbeat_ic->answered();
         stats.heartbeats_missed = m_heartbeat_ic->missed();
         stats.time_sync_messages = m_timesync_ic->syncs_sent() + m_timesync_ic->samples_sent();
     }
-    if (m_netvsp) {
+    if (const Netvsp* adapter = netvsc(0)) {
         for (u16 i = 0; i <= m_config.cpu_count - 1; ++i)
-            if (i == 0 || m_netvsp->requests_on(i) || m_netvsp->frames_on(i))
-                stats.netvsc_frames_by_channel.push_back(m_netvsp->frames_on(i));
-        stats.netvsc_rss = !m_netvsp->rss_table().empty();
-        stats.netvsc_large_sends = m_netvsp->counters().large_sends;
+            if (i == 0 || adapter->requests_on(i) || adapter->frames_on(i))
+                stats.netvsc_frames_by_channel.push_back(adapter->frames_on(i));
+        stats.netvsc_rss = !adapter->rss_table().empty();
+        stats.netvsc_large_sends = adapter->counters().large_sends;
     }
     return stats;
-}
-
-std::optional<RxFilter> Machine::nic_rx_filter() const
-{
-    if (m_netvsp)
-        return m_netvsp->rx_filter();
-    if (m_nic)
-        return m_nic->rx_filter();
-    return std::nullopt;
 }
 
 std::vector<IntegrationServiceState> Machine::integration_services() const

@@ -81,6 +81,9 @@ struct MachineNic {
     std::shared_ptr<NetBackend> backend;
     MacAddress mac{};
     Model model = Model::E1000;
+    // The QMP device id of a synthetic adapter added while the machine runs
+    // (device_add; empty for --nic's).
+    std::string id;
 };
 
 struct MachineConfig {
@@ -123,6 +126,10 @@ struct MachineConfig {
     CommandQueue* commands = nullptr;
     std::vector<MachineDrive> drives;
     std::optional<MachineNic> nic;
+    // Synthetic adapters added at run time (Machine::hot_add_nic), in the
+    // order added; the frontend keeps them for the next reboot, as Hyper-V
+    // keeps an added adapter with the machine.
+    std::vector<MachineNic> added_nics;
     // The host's key-value pool (the KVP service's External pool), kept by
     // the frontend across reboots as Hyper-V keeps it with the machine.
     std::map<std::string, std::string> kvp_host_items;
@@ -151,6 +158,9 @@ struct MachineStats {
     u64 vmbus_messages = 0;
     u64 vmbus_signals_in = 0;
     u64 vmbus_signals_out = 0;
+    // Guest requests the VMBus host refused (malformed or impossible; a
+    // well-behaved guest makes none).
+    u64 vmbus_refused = 0;
     // The heartbeat integration service: the state the guest left it in
     // (HeartbeatIc::state_name, or "not offered" without the
     // enlightenments), requests answered and missed; time-sync messages sent.
@@ -381,6 +391,13 @@ public:
     // first. The error, worded as QEMU words it, when it cannot be.
     std::optional<std::string> hot_add_scsi_disk(const MachineDrive& drive);
     std::optional<std::string> hot_remove_scsi_disk(u8 lun);
+    // A synthetic network adapter (netvsc) added to the running machine:
+    // offered on VMBus at once, and joining the machine's added_nics. Its
+    // removal rescinds the channel (the guest's driver lets go of it; the
+    // relid is reused only after the guest released it) and stops its
+    // frames. platform/machine/machine_network.cpp.
+    std::optional<std::string> hot_add_nic(const MachineNic& nic);
+    std::optional<std::string> hot_remove_nic(const std::string& id);
     // ---- A debugger (platform/machine/machine_debug.cpp; the gdb stub) ----
     // Breakpoints and watchpoints on every vCPU, kept in the emulator: run()
     // returns DebugStop when one stops a vCPU (all-stop: the others stop
@@ -490,6 +507,20 @@ private:
     void apply_startup_requests(Vcpu& vcpu);
     void attach_drives();
     void attach_nic();
+    void attach_boot_nic();
+    // A synthetic adapter: the channel it is offered on, the frames it is
+    // sent tagged with.
+    struct SyntheticNic {
+        MachineNic nic;
+        u32 tag = 0;
+        u32 relid = 0;
+        std::unique_ptr<Netvsp> device;
+    };
+    std::unique_ptr<SyntheticNic> make_netvsc(const MachineNic& nic, u32 tag);
+    // Frames the backend receives reach the adapter `tag` names (0: --nic's)
+    // on the machine's thread.
+    void route_frames(NetBackend& backend, u32 tag);
+    Netvsp* netvsc(u32 tag) const;
     // RunOnMachine in deterministic mode: `deliver` runs at a fixed point
     // of virtual time.
     void deliver_at_disk_latency(std::function<void()> deliver);
@@ -573,8 +604,11 @@ private:
     // The network adapter, shared so that a frame posted for it finds it
     // gone (a weak pointer) after this machine ends; or the synthetic one.
     std::shared_ptr<E1000> m_nic;
-    std::unique_ptr<Netvsp> m_netvsp;
-    u32 m_netvsp_relid = 0;
+    // The synthetic adapters: --nic's (tag 0) when it is one, then those
+    // added at run time (tags 1, 2, ... never reused in a machine's life,
+    // so neither a frame nor a VMBus instance can reach the wrong one).
+    std::vector<std::unique_ptr<SyntheticNic>> m_netvsc;
+    u32 m_next_nic_tag = 1;
     // Why the run ends, once a device or the guest has said so.
     std::optional<RunOutcome> m_ending;
     std::optional<u64> m_stop_at;

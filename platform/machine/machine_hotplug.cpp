@@ -1,5 +1,5 @@
 // Disks added to and removed from the running machine's synthetic SCSI
-// controller (QMP device_add/device_del; docs/qmp.md "Hot-plugged disks").
+// controller (QMP device_add/device_del; docs/qmp.md "Devices added while the guest runs").
 #include "platform/machine/machine.h"
 
 #include <algorithm>

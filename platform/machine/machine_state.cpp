@@ -66,6 +66,6 @@ void Machine::visit_state(StateVisitor& v)
     // saves nothing here, as before adapters existed).
     if (m_nic)
         m_nic->visit_state(v);
-    if (m_netvsp)
-        m_netvsp->visit_state(v);
+    for (const auto& adapter : m_netvsc)
+        adapter->device->visit_state(v);
 }

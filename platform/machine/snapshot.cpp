@@ -201,7 +201,10 @@ std::string snapshot_configuration(const MachineConfig& c)
     return "memory=" + std::to_string(c.memory_bytes) + "\ncpus=" + std::to_string(c.cpu_count) +
            "\ncpu=" + std::string(cpu_vendor_name(c.cpu_vendor)) + "\ncpu-features=" + c.cpu_features +
            "\ndeterministic=" + (c.deterministic ? "on" : "off") +
-           "\nenlightenments=" + (c.enlightenments ? "on" : "off") + "\n";
+           "\nenlightenments=" + (c.enlightenments ? "on" : "off") + "\n" +
+           // Adapters added at run time: a machine started from the command
+           // line has none, so their state has nowhere to go.
+           (c.added_nics.empty() ? "" : "added-network-adapters=" + std::to_string(c.added_nics.size()) + "\n");
 }
 
 struct SnapshotWriter::Impl {

@@ -15,32 +15,9 @@ from qmp_client import Qmp  # noqa: E402
 
 socket_path, work, step = sys.argv[2], sys.argv[3], sys.argv[4]
 qmp = Qmp(socket_path)
-events = []
-plain_read = qmp.read
-
-
-def read():
-    message = plain_read()
-    if 'event' in message:
-        events.append(message)
-    return message
-
-
-qmp.read = read
-
-
-def ok(command, **arguments):
-    reply = qmp.execute(command, **arguments)
-    if reply.get('return') != {}:
-        sys.exit('%s %s: expected {}, got %s' % (command, arguments, reply))
-
-
-def refused(text, command, **arguments):
-    reply = qmp.execute(command, **arguments)
-    desc = reply.get('error', {}).get('desc')
-    if desc != text:
-        sys.exit('%s %s: expected the error %r, got %s' % (command, arguments, text, reply))
-    return reply['error']['class']
+events = qmp.events
+ok = qmp.ok
+refused = qmp.refused
 
 
 def file_node(name, path, driver='raw'):

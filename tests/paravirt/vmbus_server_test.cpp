@@ -680,3 +680,117 @@ TEST_CASE("VMBus: a state saved while rescinded sub-channels wait for their rele
         b.post_relid(RELID_RELEASED, sub);
     CHECK(b.server.counters().refused == refused); // both were waiting for it
 }
+
+TEST_CASE("VMBus: a device removed at run time is closed and rescinded, sub-channels first, and its relid waits for the release")
+{
+    VmbusHarness h;
+    FakeDevice other, primary;
+    primary.max_subs = 2;
+    const u32 first = h.server.add_channel(scsi_offer(2), other);
+    const u32 relid = open_primary(h, primary);
+    h.take(); // the first device's offer came before the primary's
+    const std::vector<u32> subs = open_second_sub_channel(h, relid, 1);
+    h.create_gpadl(relid, 7, 2, 0x700); // a device buffer beside the ring
+    h.take();
+
+    CHECK_FALSE(h.server.remove_channel(subs[0])); // a sub-channel is not a device
+    CHECK_FALSE(h.server.remove_channel(99));
+    REQUIRE(h.server.remove_channel(relid));
+    CHECK(primary.closes == 1);
+    CHECK(primary.subs[1]->closes == 1);
+    CHECK_FALSE(h.server.channel_open(relid));
+    std::vector<u32> rescinded;
+    for (std::vector<u8> r = h.take(); !r.empty(); r = h.take()) {
+        REQUIRE(load_le32(r, 0) == RESCIND_CHANNEL_OFFER);
+        rescinded.push_back(load_le32(r, relid_message::CHILD_RELID));
+    }
+    CHECK(rescinded == std::vector<u32>{subs[0], subs[1], relid});
+    CHECK_FALSE(h.server.remove_channel(relid)); // once
+    // The device hears nothing more: signals refused, the guest's late
+    // CLOSE taken quietly, its buffer no longer the device's.
+    const unsigned signals = primary.signals;
+    CHECK(h.hv.connections().signal_event(0, CHANNEL_CONNECTION_ID_BASE + relid, 0) != HvStatus::Success);
+    CHECK(primary.signals == signals);
+    const u64 refused = h.server.counters().refused;
+    h.post_relid(CLOSE_CHANNEL, relid);
+    h.post_relid(CLOSE_CHANNEL, subs[1]);
+    CHECK(h.server.counters().refused == refused);
+    CHECK(h.take().empty());
+    // Nothing can be opened or made on the rescinded relid.
+    h.create_gpadl(relid, 8, 2, 0x800);
+    CHECK(load_le32(h.take(), gpadl_created::STATUS) != STATUS_SUCCESS);
+    const u64 settled = h.server.counters().refused;
+
+    // A device added before the release gets another relid; after it, the
+    // released one, offered at once, without the old buffers.
+    FakeDevice next;
+    const u32 before_release = h.server.add_channel(scsi_offer(3), next);
+    CHECK(before_release != relid);
+    CHECK(before_release != subs[0]);
+    CHECK(before_release != subs[1]);
+    CHECK(load_le32(h.take(), offer::CHILD_RELID) == before_release);
+    for (u32 r : {subs[0], subs[1], relid})
+        h.post_relid(RELID_RELEASED, r);
+    CHECK(h.server.counters().refused == settled); // each was waiting for its release
+    FakeDevice last;
+    const u32 reused = h.server.add_channel(scsi_offer(4), last);
+    CHECK(reused == std::min({relid, subs[0], subs[1]}));
+    CHECK(load_le32(h.take(), offer::CHILD_RELID) == reused);
+    CHECK(h.server.gpadl_pages(relid, 7) == nullptr);
+    CHECK(h.server.remove_channel(first));
+    CHECK(load_le32(h.take(), relid_message::CHILD_RELID) == first);
+}
+
+TEST_CASE("VMBus: a device removed before the guest asked for offers is forgotten without a word")
+{
+    VmbusHarness h;
+    FakeDevice a, b;
+    const u32 relid = h.server.add_channel(scsi_offer(1), a);
+    REQUIRE(h.server.remove_channel(relid));
+    CHECK(h.take().empty());
+    CHECK(h.server.add_channel(scsi_offer(2), b) == relid);
+    h.contact();
+    h.take();
+    REQUIRE(h.post(VmbusHarness::header(REQUEST_OFFERS, HEADER_SIZE)) == HvStatus::Success);
+    const std::vector<u8> offer_message = h.take();
+    CHECK(load_le32(offer_message, offer::CHILD_RELID) == relid);
+    CHECK(offer_message[offer::IF_INSTANCE] == 2);
+    CHECK(load_le32(h.take(), 0) == ALL_OFFERS_DELIVERED);
+}
+
+TEST_CASE("VMBus: a state saved while a removed device waits for its release loads on a machine without that device")
+{
+    VmbusHarness a;
+    FakeDevice kept, removed;
+    removed.max_subs = 2;
+    const u32 kept_relid = a.server.add_channel(scsi_offer(1), kept);
+    const u32 relid = a.server.add_channel(scsi_offer(2), removed);
+    a.contact();
+    a.take();
+    REQUIRE(a.post(VmbusHarness::header(REQUEST_OFFERS, HEADER_SIZE)) == HvStatus::Success);
+    while (!a.take().empty()) {}
+    a.create_gpadl(relid, 1, 4);
+    a.take();
+    REQUIRE(load_le32(a.open(relid, 1, 0, 2), open_result::STATUS) == STATUS_SUCCESS);
+    REQUIRE(a.server.remove_channel(relid));
+    StateVisitor saver = StateVisitor::saver();
+    a.server.visit_state(saver);
+
+    VmbusHarness b;
+    FakeDevice kept_b;
+    REQUIRE(b.server.add_channel(scsi_offer(1), kept_b) == kept_relid);
+    StateVisitor loader = StateVisitor::loader(saver.bytes());
+    b.server.visit_state(loader);
+    REQUIRE(loader.ok());
+    const u64 refused = b.server.counters().refused;
+    b.post_relid(RELID_RELEASED, relid);
+    CHECK(b.server.counters().refused == refused);
+    // A machine that still has a device at the relid refuses the state.
+    VmbusHarness c;
+    FakeDevice c1, c2;
+    c.server.add_channel(scsi_offer(1), c1);
+    c.server.add_channel(scsi_offer(2), c2);
+    StateVisitor refused_loader = StateVisitor::loader(saver.bytes());
+    c.server.visit_state(refused_loader);
+    CHECK_FALSE(refused_loader.ok());
+}

@@ -1,6 +1,7 @@
 // A machine with a network adapter (MachineConfig::nic): the e1000 on the
 // board's PCI bus, frames to and from its backend, its saved state.
 #include "platform/machine/machine.h"
+#include "platform/machine/snapshot.h"
 
 #include "mmu/base/state_visitor.h"
 #include "platform/net/frame_bytes.h"
@@ -44,7 +45,7 @@ std::unique_ptr<Machine> make_machine(std::shared_ptr<FakeBackend> backend,
     config.memory_bytes = 32ull << 20;
     config.deterministic = true;
     if (backend)
-        config.nic = MachineNic{backend, {0x52, 0x54, 0x00, 0x12, 0x34, 0x56}, model};
+        config.nic = MachineNic{backend, {0x52, 0x54, 0x00, 0x12, 0x34, 0x56}, model, {}};
     ErrorOr<std::unique_ptr<Machine>> created = Machine::create(config);
     REQUIRE_FALSE(created.is_error());
     std::unique_ptr<Machine> machine = created.release_value();
@@ -167,7 +168,7 @@ TEST_CASE("The synthetic adapter needs the enlightenments, and a machine saves i
     config.memory_bytes = 32ull << 20;
     config.enlightenments = false;
     config.nic = MachineNic{std::make_shared<FakeBackend>(), {0x52, 0x54, 0x00, 0x12, 0x34, 0x56},
-                            MachineNic::Model::Netvsc};
+                            MachineNic::Model::Netvsc, {}};
     ErrorOr<std::unique_ptr<Machine>> refused = Machine::create(config);
     REQUIRE(refused.is_error());
     CHECK(refused.error().message.find("model=netvsc") != std::string::npos);
@@ -246,4 +247,51 @@ TEST_CASE("A received frame is recorded with its bytes and replayed into the rin
     CHECK(nic_read(*m, RDH) == 1);
     CHECK(m->memory().read(BUFFER + 59, 1) == 0x5A);
     CHECK_FALSE(replayer.check_end(RunOutcome::Kind::InstructionLimit, 5, m->retired()));
+}
+
+TEST_CASE("Synthetic adapters added and removed at run time: frames, ids, the next boot, snapshots")
+{
+    auto boot = std::make_shared<FakeBackend>();
+    std::unique_ptr<Machine> m = make_machine(boot, MachineNic::Model::Netvsc);
+    auto added = std::make_shared<FakeBackend>();
+    MachineNic nic{added, {0x52, 0x54, 0x00, 0x12, 0x34, 0x57}, MachineNic::Model::Netvsc, "nic1"};
+    CHECK(m->hot_add_nic(nic) == std::nullopt);
+    CHECK(added->receiver); // its frames are taken to the machine's thread
+    CHECK(m->hot_add_nic(nic) == "Duplicate device ID 'nic1'");
+    MachineNic e1000 = nic;
+    e1000.id = "nic2";
+    e1000.model = MachineNic::Model::E1000;
+    CHECK(m->hot_add_nic(e1000).has_value());
+    REQUIRE(m->config().added_nics.size() == 1);
+    CHECK(m->config().added_nics[0].id == "nic1");
+
+    // The next boot's machine has it, and a snapshot says so: one without it refuses.
+    ErrorOr<std::unique_ptr<Machine>> reboot = Machine::create(m->config());
+    REQUIRE_FALSE(reboot.is_error());
+    StateVisitor saver = StateVisitor::saver();
+    m->visit_state(saver);
+    REQUIRE(saver.ok());
+    StateVisitor loader = StateVisitor::loader(saver.bytes());
+    reboot.value()->visit_state(loader);
+    CHECK((loader.ok() && loader.at_end()));
+    std::unique_ptr<Machine> without = make_machine(std::make_shared<FakeBackend>(), MachineNic::Model::Netvsc);
+    StateVisitor refused = StateVisitor::loader(saver.bytes());
+    without->visit_state(refused);
+    CHECK_FALSE((refused.ok() && refused.at_end()));
+    CHECK(snapshot_configuration(m->config()) != snapshot_configuration(without->config()));
+
+    CHECK(m->hot_remove_nic("nic9") == "Device 'nic9' not found");
+    CHECK(m->hot_remove_nic("") == "Device '' not found"); // --nic's adapter stays
+    CHECK(m->hot_remove_nic("nic1") == std::nullopt);
+    CHECK_FALSE(added->receiver);
+    CHECK(m->config().added_nics.empty());
+    CHECK(boot->receiver);
+
+    // Without the enlightenments there is no bus to add it to.
+    MachineConfig plain;
+    plain.memory_bytes = 32ull << 20;
+    plain.enlightenments = false;
+    ErrorOr<std::unique_ptr<Machine>> p = Machine::create(plain);
+    REQUIRE_FALSE(p.is_error());
+    CHECK(p.value()->hot_add_nic(nic) == "a synthetic network adapter needs the enlightenments");
 }
