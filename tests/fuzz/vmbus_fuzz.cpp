@@ -3,7 +3,7 @@
 // posted to connections 1 and 4 (HvPostMessage, type 1), HvSignalEvent on
 // channel connections, the SynIC MSRs and EOM of a 2-VP partition, and
 // reading the SINT message slots. The host's side joins in: it signals
-// channels, adds channels at run time, resets, and saves the whole
+// channels, adds and removes channels at run time, resets, and saves the whole
 // partition and server and loads them into a fresh one that carries on
 // with the rest of the input. Three fake devices to start (the third
 // refuses every open), up to six.
@@ -34,6 +34,7 @@
 #include "tests/fuzz/fuzz_input.h"
 #include "tests/fuzz/null_apic.h"
 
+#include <algorithm>
 #include <array>
 #include <cstdint>
 #include <cstdio>
@@ -141,6 +142,9 @@ struct Rig {
     // relids a fresh machine gives them (and its state would not load into
     // one): the host adds none then.
     bool sub_channels_offered = false;
+    // Devices the host took away (remove_channel): none is added after, for
+    // the same reason (a released relid is handed out again).
+    std::array<bool, MAX_CHANNELS> removed{};
     VmbusServer server{hv};
     std::vector<u8> last_post;
     u32 last_connection = MESSAGE_CONNECTION_ID;
@@ -166,7 +170,8 @@ struct Rig {
 
     void add_channel()
     {
-        if (channels == MAX_CHANNELS || sub_channels_offered)
+        if (channels == MAX_CHANNELS || sub_channels_offered ||
+            std::find(removed.begin(), removed.end(), true) != removed.end())
             return;
         VmbusServer::Offer o;
         o.type = parse_guid("ba6163d9-04a1-4d29-b605-72e2ffb1dc7f");
@@ -174,6 +179,21 @@ struct Rig {
         if (server.add_channel(o, devices[channels]) != channels + 1)
             fail("relids are not handed out in order", channels);
         ++channels;
+    }
+
+    // The host takes device `index` away: refused only for one already
+    // gone; afterwards neither it nor its sub-channels are open.
+    void remove_channel(unsigned index)
+    {
+        const u32 relid = index + 1;
+        if (server.remove_channel(relid) == removed[index])
+            fail("remove_channel refused a device in use, or took one already gone", relid);
+        removed[index] = true;
+        if (devices[index].state.open || server.channel_open(relid) || !server.sub_channels(relid).empty())
+            fail("a removed device's channel is still open", relid);
+        for (const auto& sub : devices[index].subs)
+            if (sub && sub->state.open)
+                fail("a removed device's sub-channel is still open", relid);
     }
 
     void enable_synic()
@@ -329,6 +349,13 @@ std::unique_ptr<Rig> save_load(std::unique_ptr<Rig> old, PhysicalMemory& memory)
     save_both(*old, saver);
     auto fresh = std::make_unique<Rig>(memory, old->channels);
     fresh->sub_channels_offered = old->sub_channels_offered;
+    // A machine that had them removed: their relids free (no guest has
+    // asked the fresh server for offers), and the saved state says how the
+    // guest left them.
+    fresh->removed = old->removed;
+    for (unsigned i = 0; i < old->channels; ++i)
+        if (old->removed[i] && !fresh->server.remove_channel(i + 1))
+            fail("a fresh server refused to remove a device", i + 1);
     for (unsigned i = 0; i < old->channels; ++i) {
         fresh->devices[i].state = old->devices[i].state;
         for (u16 index = 1; index <= old->devices[i].subs.size(); ++index)
@@ -465,6 +492,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size)
             if (offered && !can)
                 fail("sub-channels offered for a channel that cannot have them", b);
             rig->sub_channels_offered = rig->sub_channels_offered || offered;
+            break;
+        }
+        case 13: { // the host removes a device (a hot-unplug; relid 1..channels)
+            const u8 b = in.byte();
+            rig->remove_channel(b % rig->channels);
             break;
         }
         default:

@@ -83,6 +83,10 @@ RELID_RELEASED = 13
 
 # ---- guest messages, laid out as Linux builds them ----
 
+def remove_device(relid):
+    return bytes([13, relid - 1])
+
+
 def header(kind, size):
     return struct.pack('<II', kind, 0).ljust(size, b'\0')
 
@@ -193,6 +197,16 @@ SEEDS = {
         read() + signal(5, vp=1) + host_signal(5) + save_load() + signal(5, vp=1) + close_channel(5) +
         close_channel(1) + reads(2) + relid_released(4) + relid_released(5) + gpadl(1, 0x300, 8) +
         read() + open_channel(1, 0x300, 0, 4) + read() + sub_channels(1, 1) + read() + unload() + read(),
+    # A device removed at run time (a hot-unplugged adapter): its open
+    # sub-channel and then the channel rescinded, saved and loaded while
+    # the guest has not released them, the guest's late close, the
+    # releases, and a GPADL for the gone relid refused.
+    'device-removed':
+        linux_start() + gpadl(2, RING, 64) + read() + open_channel(2, RING, 0, 32) + read() +
+        sub_channels(2, 2) + reads(2) + gpadl(5, 0x200, 8) + read() + open_channel(5, 0x200, 1, 4) +
+        read() + remove_device(2) + reads(3) + save_load() + signal(2) + close_channel(5) +
+        close_channel(2) + relid_released(4) + relid_released(5) + relid_released(2) +
+        gpadl(2, 0x300, 4) + read() + remove_device(2) + remove_device(1) + read() + unload() + read(),
     'synic-off-and-moved':
         linux_start() + gpadl(1, 4, 4) + msr(2, 0) + read() + msr(2, 1) + read() + msr(0, 0x41) +
         open_channel(1, 4, 0, 2) + read() + msr(3, 1) + host_signal(1) + msr(3, 0) + msr(1, 0x80) +
