@@ -170,6 +170,8 @@ public:
     // read() and write() accesses that reached an MMIO device: the guest's
     // MMIO exits (--stats).
     u64 mmio_accesses() const { return m_mmio_accesses; }
+    // The counter itself, for translated code that compares it before and after.
+    const u64* mmio_access_counter() const { return &m_mmio_accesses; }
 
 private:
     struct MmioRange {

@@ -10,7 +10,7 @@ Cpu::Cpu(CpuState& state, PhysicalMemory& memory, PortBus& port_bus, MsrBus& msr
          const CpuidModel& cpuid_model, unsigned apic, BlockCache* shared_blocks)
     : s(state), mem(memory), ports(port_bus), msrs(msr_bus), cpuid(cpuid_model), apic_id(apic),
       m_own_blocks(shared_blocks ? nullptr : std::make_unique<BlockCache>()),
-      m_blocks(shared_blocks ? *shared_blocks : *m_own_blocks)
+      m_blocks(shared_blocks ? *shared_blocks : *m_own_blocks), m_device_accesses(memory.mmio_access_counter())
 {
     // Writes to pages we decoded from (stores, DMA, loaders) drop those blocks.
     if (!shared_blocks) {
@@ -376,6 +376,7 @@ const Block* Cpu::execute_block(const Block& block, u64 end)
             // With debugger breakpoints set, translated code goes into no
             // successor: that block may hold one (gdb_block_needs_care).
             m_native_end = m_gdb_any ? m_retired : end;
+            ++m_native_entries;
             block.native(this, &s);
             return m_last_native_block;
         }
@@ -424,6 +425,7 @@ Cpu::JitLayout Cpu::jit_layout() const
     l.native_end = from(this, &m_native_end);
     l.link_epochs = from(this, m_link_epochs.data());
     l.last_native_block = from(this, &m_last_native_block);
+    l.device_accesses = from(this, &m_device_accesses);
     l.generation = &m_blocks.generation_counter();
     return l;
 }

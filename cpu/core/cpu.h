@@ -57,6 +57,9 @@ public:
     // Blocks decoded from guest memory (cached or not): how often the
     // block cache missed, for tests and profiling.
     u64 blocks_decoded() const { return m_blocks_decoded; }
+    // How often the run loop entered translated code (a chain of
+    // translated blocks counts once).
+    u64 native_entries() const { return m_native_entries; }
     // Blocks looked up by address (translation and the cache) because no
     // chain from the block before led to them: how often chaining missed.
     u64 block_lookups() const { return m_block_lookups; }
@@ -140,6 +143,7 @@ public:
         i32 gpr, rip, rflags, cr0, ss_attr, seg_base, seg_stride;
         i32 retired, end_block, next_rip, lazy_flags, tlb_supervisor, tlb_user;
         i32 native_end, link_epochs, last_native_block;
+        i32 device_accesses; // a `const u64*`: PhysicalMemory's count of device (MMIO) accesses
         const u64* generation; // the block cache's
     };
     JitLayout jit_layout() const;
@@ -670,7 +674,11 @@ private:
     std::function<u64()> m_tsc_source;
     u64 m_retired = 0;
     u64 m_external_interrupts = 0;
+    // What translated code reads to see whether a handler reached a device
+    // (PhysicalMemory::mmio_accesses' counter).
+    const u64* m_device_accesses = nullptr;
     u64 m_blocks_decoded = 0;
+    u64 m_native_entries = 0;
     u64 m_block_lookups = 0;
     // Events delivered that no instruction retires with: exceptions, external
     // interrupts, NMIs (not INT n, INT3, INTO, ICEBP, which are instructions).

@@ -44,31 +44,106 @@ FlagOp flag_op_of(FastAlu alu)
 
 bool fits_i32(i64 v) { return v == static_cast<i32>(v); }
 
-// Handlers that, on registers alone, change nothing but registers and
-// flags: after one of these the block may still chain (emit_chain). Any
-// memory operand could be MMIO (a device, an interrupt), and every other
-// instruction may change what the run loop checks between blocks.
-bool register_only_alu(const Insn& insn)
+// Instructions whose handler changes nothing the run loop checks between
+// blocks (events, paging, mode, CPL, debug state) except through a device
+// access, which the chain's compare of the device-access count catches:
+// data movement, arithmetic, string instructions, atomics, and the x87,
+// MMX, SSE and AVX instructions. After one of these the block may still
+// chain when no device was reached. Segment, control and debug registers,
+// POPF, port I/O, PAUSE, the time-stamp counter and the like are not here.
+// A near JMP, CALL or RET through its handler (an indirect one, or a RET
+// that pops more): it changes RIP and the stack, not the CPL or the mode.
+bool near_branch(const Insn& insn)
 {
-    for (unsigned k = 0; k < insn.operand_count; ++k) {
-        const OpKind kind = insn.op[k].kind;
-        if (kind != OpKind::Gpr && kind != OpKind::GprHigh8 && kind != OpKind::Imm)
-            return false;
-    }
     switch (static_cast<ZydisMnemonic>(insn.mnemonic)) {
-    case ZYDIS_MNEMONIC_ADD: case ZYDIS_MNEMONIC_OR: case ZYDIS_MNEMONIC_ADC:
-    case ZYDIS_MNEMONIC_SBB: case ZYDIS_MNEMONIC_AND: case ZYDIS_MNEMONIC_SUB:
-    case ZYDIS_MNEMONIC_XOR: case ZYDIS_MNEMONIC_CMP: case ZYDIS_MNEMONIC_TEST:
-    case ZYDIS_MNEMONIC_NOT: case ZYDIS_MNEMONIC_NEG: case ZYDIS_MNEMONIC_INC:
-    case ZYDIS_MNEMONIC_DEC: case ZYDIS_MNEMONIC_SHL: case ZYDIS_MNEMONIC_SHR:
-    case ZYDIS_MNEMONIC_SAR: case ZYDIS_MNEMONIC_ROL: case ZYDIS_MNEMONIC_ROR:
-    case ZYDIS_MNEMONIC_RCL: case ZYDIS_MNEMONIC_RCR: case ZYDIS_MNEMONIC_SHLD:
-    case ZYDIS_MNEMONIC_SHRD: case ZYDIS_MNEMONIC_MOV: case ZYDIS_MNEMONIC_MOVZX:
-    case ZYDIS_MNEMONIC_MOVSX: case ZYDIS_MNEMONIC_MOVSXD: case ZYDIS_MNEMONIC_XCHG:
-    case ZYDIS_MNEMONIC_BSWAP: case ZYDIS_MNEMONIC_IMUL: case ZYDIS_MNEMONIC_BT:
-    case ZYDIS_MNEMONIC_BTS: case ZYDIS_MNEMONIC_BTR: case ZYDIS_MNEMONIC_BTC:
-    case ZYDIS_MNEMONIC_BSF: case ZYDIS_MNEMONIC_BSR: case ZYDIS_MNEMONIC_CDQE:
-    case ZYDIS_MNEMONIC_CWDE: case ZYDIS_MNEMONIC_CBW:
+    case ZYDIS_MNEMONIC_JMP:
+    case ZYDIS_MNEMONIC_CALL: {
+        const u8 far_reg = insn.mnemonic == ZYDIS_MNEMONIC_JMP ? 5 : 3; // FF /5, FF /3: through m16:xx
+        return insn.op[0].kind != OpKind::FarPtr &&
+               !(insn.op[0].kind == OpKind::Mem && insn.opcode == 0xFF && insn.modrm_reg == far_reg);
+    }
+    case ZYDIS_MNEMONIC_RET:
+        return insn.opcode == 0xC3 || insn.opcode == 0xC2;
+    default:
+        return false;
+    }
+}
+
+bool chains_unless_device(const Insn& insn)
+{
+    if (near_branch(insn))
+        return true;
+    // Reading a segment, control or debug register changes nothing.
+    const bool reads_system_register = insn.mnemonic == ZYDIS_MNEMONIC_MOV && insn.operand_count == 2 &&
+                                       (insn.op[0].kind == OpKind::Gpr || insn.op[0].kind == OpKind::Mem);
+    bool vector = false;
+    for (unsigned k = 0; k < insn.operand_count; ++k)
+        switch (insn.op[k].kind) {
+        case OpKind::Seg: case OpKind::Cr: case OpKind::Dr:
+            if (!reads_system_register)
+                return false;
+            break;
+        case OpKind::FarPtr: case OpKind::Other:
+            return false;
+        case OpKind::X87: case OpKind::Mmx: case OpKind::Xmm: case OpKind::Ymm:
+            vector = true;
+            break;
+        default:
+            break;
+        }
+    if (vector)
+        return true;
+    switch (static_cast<ZydisMnemonic>(insn.mnemonic)) {
+    case ZYDIS_MNEMONIC_MOV: case ZYDIS_MNEMONIC_MOVZX: case ZYDIS_MNEMONIC_MOVSX:
+    case ZYDIS_MNEMONIC_MOVSXD: case ZYDIS_MNEMONIC_MOVBE: case ZYDIS_MNEMONIC_LEA:
+    case ZYDIS_MNEMONIC_PUSH: case ZYDIS_MNEMONIC_POP: case ZYDIS_MNEMONIC_XCHG:
+    case ZYDIS_MNEMONIC_XADD: case ZYDIS_MNEMONIC_CMPXCHG: case ZYDIS_MNEMONIC_CMPXCHG8B:
+    case ZYDIS_MNEMONIC_CMPXCHG16B:
+    case ZYDIS_MNEMONIC_ADD: case ZYDIS_MNEMONIC_OR: case ZYDIS_MNEMONIC_ADC: case ZYDIS_MNEMONIC_SBB:
+    case ZYDIS_MNEMONIC_AND: case ZYDIS_MNEMONIC_SUB: case ZYDIS_MNEMONIC_XOR: case ZYDIS_MNEMONIC_CMP:
+    case ZYDIS_MNEMONIC_TEST: case ZYDIS_MNEMONIC_INC: case ZYDIS_MNEMONIC_DEC: case ZYDIS_MNEMONIC_NEG:
+    case ZYDIS_MNEMONIC_NOT: case ZYDIS_MNEMONIC_MUL: case ZYDIS_MNEMONIC_IMUL: case ZYDIS_MNEMONIC_DIV:
+    case ZYDIS_MNEMONIC_IDIV: case ZYDIS_MNEMONIC_SHL: case ZYDIS_MNEMONIC_SHR: case ZYDIS_MNEMONIC_SAR:
+    case ZYDIS_MNEMONIC_ROL: case ZYDIS_MNEMONIC_ROR: case ZYDIS_MNEMONIC_RCL: case ZYDIS_MNEMONIC_RCR:
+    case ZYDIS_MNEMONIC_SHLD: case ZYDIS_MNEMONIC_SHRD: case ZYDIS_MNEMONIC_BT: case ZYDIS_MNEMONIC_BTS:
+    case ZYDIS_MNEMONIC_BTR: case ZYDIS_MNEMONIC_BTC: case ZYDIS_MNEMONIC_BSF: case ZYDIS_MNEMONIC_BSR:
+    case ZYDIS_MNEMONIC_TZCNT: case ZYDIS_MNEMONIC_LZCNT: case ZYDIS_MNEMONIC_POPCNT:
+    case ZYDIS_MNEMONIC_BSWAP: case ZYDIS_MNEMONIC_CBW: case ZYDIS_MNEMONIC_CWDE: case ZYDIS_MNEMONIC_CDQE:
+    case ZYDIS_MNEMONIC_CWD: case ZYDIS_MNEMONIC_CDQ: case ZYDIS_MNEMONIC_CQO:
+    case ZYDIS_MNEMONIC_SETB: case ZYDIS_MNEMONIC_SETBE: case ZYDIS_MNEMONIC_SETL: case ZYDIS_MNEMONIC_SETLE:
+    case ZYDIS_MNEMONIC_SETNB: case ZYDIS_MNEMONIC_SETNBE: case ZYDIS_MNEMONIC_SETNL:
+    case ZYDIS_MNEMONIC_SETNLE: case ZYDIS_MNEMONIC_SETNO: case ZYDIS_MNEMONIC_SETNP:
+    case ZYDIS_MNEMONIC_SETNS: case ZYDIS_MNEMONIC_SETNZ: case ZYDIS_MNEMONIC_SETO: case ZYDIS_MNEMONIC_SETP:
+    case ZYDIS_MNEMONIC_SETS: case ZYDIS_MNEMONIC_SETZ:
+    case ZYDIS_MNEMONIC_CMOVB: case ZYDIS_MNEMONIC_CMOVBE: case ZYDIS_MNEMONIC_CMOVL:
+    case ZYDIS_MNEMONIC_CMOVLE: case ZYDIS_MNEMONIC_CMOVNB: case ZYDIS_MNEMONIC_CMOVNBE:
+    case ZYDIS_MNEMONIC_CMOVNL: case ZYDIS_MNEMONIC_CMOVNLE: case ZYDIS_MNEMONIC_CMOVNO:
+    case ZYDIS_MNEMONIC_CMOVNP: case ZYDIS_MNEMONIC_CMOVNS: case ZYDIS_MNEMONIC_CMOVNZ:
+    case ZYDIS_MNEMONIC_CMOVO: case ZYDIS_MNEMONIC_CMOVP: case ZYDIS_MNEMONIC_CMOVS: case ZYDIS_MNEMONIC_CMOVZ:
+    case ZYDIS_MNEMONIC_MOVSB: case ZYDIS_MNEMONIC_MOVSW: case ZYDIS_MNEMONIC_MOVSD: case ZYDIS_MNEMONIC_MOVSQ:
+    case ZYDIS_MNEMONIC_STOSB: case ZYDIS_MNEMONIC_STOSW: case ZYDIS_MNEMONIC_STOSD: case ZYDIS_MNEMONIC_STOSQ:
+    case ZYDIS_MNEMONIC_LODSB: case ZYDIS_MNEMONIC_LODSW: case ZYDIS_MNEMONIC_LODSD: case ZYDIS_MNEMONIC_LODSQ:
+    case ZYDIS_MNEMONIC_CMPSB: case ZYDIS_MNEMONIC_CMPSW: case ZYDIS_MNEMONIC_CMPSD: case ZYDIS_MNEMONIC_CMPSQ:
+    case ZYDIS_MNEMONIC_SCASB: case ZYDIS_MNEMONIC_SCASW: case ZYDIS_MNEMONIC_SCASD: case ZYDIS_MNEMONIC_SCASQ:
+    case ZYDIS_MNEMONIC_ANDN: case ZYDIS_MNEMONIC_BEXTR: case ZYDIS_MNEMONIC_BLSI: case ZYDIS_MNEMONIC_BLSR:
+    case ZYDIS_MNEMONIC_BLSMSK: case ZYDIS_MNEMONIC_BZHI: case ZYDIS_MNEMONIC_PDEP: case ZYDIS_MNEMONIC_PEXT:
+    case ZYDIS_MNEMONIC_RORX: case ZYDIS_MNEMONIC_SARX: case ZYDIS_MNEMONIC_SHLX: case ZYDIS_MNEMONIC_SHRX:
+    case ZYDIS_MNEMONIC_MULX: case ZYDIS_MNEMONIC_ADCX: case ZYDIS_MNEMONIC_ADOX: case ZYDIS_MNEMONIC_CRC32:
+    case ZYDIS_MNEMONIC_LAHF: case ZYDIS_MNEMONIC_SAHF: case ZYDIS_MNEMONIC_CLC: case ZYDIS_MNEMONIC_STC:
+    case ZYDIS_MNEMONIC_CMC: case ZYDIS_MNEMONIC_CLD: case ZYDIS_MNEMONIC_STD: case ZYDIS_MNEMONIC_XLAT:
+    case ZYDIS_MNEMONIC_NOP: case ZYDIS_MNEMONIC_ENDBR64: case ZYDIS_MNEMONIC_ENDBR32:
+    case ZYDIS_MNEMONIC_LFENCE: case ZYDIS_MNEMONIC_MFENCE: case ZYDIS_MNEMONIC_SFENCE:
+    case ZYDIS_MNEMONIC_PREFETCHT0: case ZYDIS_MNEMONIC_PREFETCHT1: case ZYDIS_MNEMONIC_PREFETCHT2:
+    case ZYDIS_MNEMONIC_PREFETCHNTA: case ZYDIS_MNEMONIC_PREFETCHW:
+    case ZYDIS_MNEMONIC_VZEROUPPER: case ZYDIS_MNEMONIC_VZEROALL: case ZYDIS_MNEMONIC_EMMS:
+    case ZYDIS_MNEMONIC_LEAVE: case ZYDIS_MNEMONIC_PUSHF: case ZYDIS_MNEMONIC_PUSHFQ:
+    // Interrupts off can make none deliverable; AC is checked after every
+    // handler (emit_handler_call); FS/GS bases are read at each access;
+    // PAUSE that yields ends the block; reading the clock arms nothing.
+    case ZYDIS_MNEMONIC_CLI: case ZYDIS_MNEMONIC_CLAC: case ZYDIS_MNEMONIC_STAC:
+    case ZYDIS_MNEMONIC_SWAPGS: case ZYDIS_MNEMONIC_RDFSBASE: case ZYDIS_MNEMONIC_RDGSBASE:
+    case ZYDIS_MNEMONIC_WRFSBASE: case ZYDIS_MNEMONIC_WRGSBASE: case ZYDIS_MNEMONIC_PAUSE:
+    case ZYDIS_MNEMONIC_RDTSC: case ZYDIS_MNEMONIC_RDTSCP: case ZYDIS_MNEMONIC_CPUID:
         return true;
     default:
         return false;
@@ -81,6 +156,8 @@ bool register_only_alu(const Insn& insn)
 //   cache generation at entry.
 class Emitter : public CodeGenerator {
 public:
+    // The stack frame below the six saved registers (see emit_prologue).
+    static constexpr int FRAME_BYTES = 24;
     const void* chained_entry() const { return m_chained_entry.getAddress(); }
     Emitter(const Cpu& cpu, const Block& block, u8* where, size_t room)
         : CodeGenerator(room, where), m_block(block), m_layout(cpu.jit_layout())
@@ -692,9 +769,14 @@ void Emitter::emit_prologue()
     push(r13);
     push(r14);
     push(r15);
-    sub(rsp, 8); // 16-byte alignment for the calls
+    // [rsp]: whether a handler ran that may have changed what the run loop
+    // checks; [rsp + 8]: the device-access count when the chain began.
+    sub(rsp, FRAME_BYTES); // and 16-byte alignment for the calls
     mov(rbp, rdi);
     mov(rbx, rsi);
+    mov(rax, cpu_field(m_layout.device_accesses));
+    mov(rax, qword[rax]);
+    mov(qword[rsp + 8], rax);
     L(m_chained_entry); // a translated predecessor jumps here (emit_chain)
     mov(qword[rsp], 0); // no handler has run: the block may chain at its end
     mov(r13, qword[rbx + m_layout.rip]);
@@ -716,6 +798,10 @@ void Emitter::emit_chain()
     L(m_chain);
     cmp(byte[rsp], 0);
     jne(m_exit);
+    mov(rcx, cpu_field(m_layout.device_accesses));
+    mov(rcx, qword[rcx]);
+    cmp(rcx, qword[rsp + 8]);
+    jne(m_exit); // a device was reached: it may have raised an interrupt
     mov(rdx, reinterpret_cast<u64>(&m_block.successors[0]));
     mov(r8d, dword[rbx + m_layout.ss_attr]);
     shr(r8d, 5);
@@ -759,7 +845,7 @@ void Emitter::emit_epilogue()
     L(m_exit);
     mov(rax, reinterpret_cast<u64>(&m_block));
     mov(cpu_field(m_layout.last_native_block), rax);
-    add(rsp, 8);
+    add(rsp, FRAME_BYTES);
     pop(r15);
     pop(r14);
     pop(r13);
@@ -844,7 +930,7 @@ void Emitter::emit_handler_call(size_t i)
 {
     const Insn& insn = m_block.insns[i];
     const bool last = i + 1 == m_block.insns.size();
-    if (!register_only_alu(insn))
+    if (!chains_unless_device(insn))
         mov(byte[rsp], 1); // a handler ran: return to the run loop at the end
     set_rip(m_offsets[i]);
     lea(rcx, ptr[rax + insn.length]);
@@ -859,12 +945,16 @@ void Emitter::emit_handler_call(size_t i)
     mov(rax, cpu_field(m_layout.next_rip));
     mov(qword[rbx + m_layout.rip], rax);
     set_retired(i + 1);
-    if (last) {
-        jmp(m_exit);
-        return;
-    }
     cmp(cpu_field(m_layout.end_block, 1), 0);
     jne(m_exit);
+    if (last) {
+        // An indirect near branch goes on to its target as a native one does.
+        if (near_branch(insn))
+            jmp(m_chain);
+        else
+            jmp(m_exit);
+        return;
+    }
     mov(rcx, reinterpret_cast<u64>(m_layout.generation));
     cmp(r15, qword[rcx]);
     jne(m_exit); // this block's code was overwritten

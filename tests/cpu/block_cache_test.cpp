@@ -247,6 +247,54 @@ TEST_CASE("Chains into global pages survive CR3 writes and INVLPG elsewhere; oth
         }
 }
 
+namespace {
+
+// A device that counts its reads (and answers 0).
+struct CountingDevice final : IoDevice {
+    u64 reads = 0;
+    u64 io_read(u64, unsigned) override { return ++reads, 0; }
+    void io_write(u64, unsigned, u64) override {}
+};
+
+// The loop of ChainedRemap with a CMPXCHG (which translated code runs
+// through its handler) on memory at `data` in the block at SECOND.
+struct HandlerInLoop : ChainedRemap {
+    HandlerInLoop(bool jit, u32 data) : ChainedRemap(jit, false)
+    {
+        // mov esi, data; cmpxchg [rsi], ecx; add edx, 1; dec ecx; jnz FIRST; hlt.
+        put(FRAME_B, {0xBE, u8(data), u8(data >> 8), u8(data >> 16), u8(data >> 24), 0x0F, 0xB1, 0x0E,
+                      0x81, 0xC2, 0x01, 0x00, 0x00, 0x00, 0xFF, 0xC9, 0x0F, 0x85, 0xEA, 0xEF, 0xFF, 0xFF, 0xF4});
+        cpu.flush_tlb(true);
+    }
+};
+
+} // namespace
+
+TEST_CASE("Translated blocks chain past a handler that reaches no device, and stop after one that does")
+{
+    // Entries into translated code from the run loop in one run of the loop.
+    auto entries_of_a_run = [](HandlerInLoop& h) {
+        const u64 before = h.cpu.native_entries();
+        h.run_loop(100);
+        return h.cpu.native_entries() - before;
+    };
+    // RAM: after the first runs the loop's blocks go from one to the next
+    // in translated code.
+    HandlerInLoop ram(true, 0x300000);
+    ram.run_loop(100);
+    CHECK(entries_of_a_run(ram) <= 2);
+    CHECK(ram.run_loop(100) == 100u);
+    // MMIO: every read may have changed what the run loop checks (a device
+    // can raise an interrupt), so each iteration goes back to it.
+    HandlerInLoop mmio(true, 0x402000);
+    mmio.map(0x402000, 0xFEB00000);
+    CountingDevice device;
+    mmio.mem.map_mmio(0xFEB00000, 0x1000, &device);
+    mmio.run_loop(100);
+    CHECK(entries_of_a_run(mmio) >= 100);
+    CHECK(device.reads >= 200);
+}
+
 TEST_CASE("With a perf map, the code arena starts over at addresses never used before")
 {
     CodeArena arena(1 << 20);
