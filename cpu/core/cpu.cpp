@@ -202,7 +202,7 @@ bool Cpu::fetch_block(const Block*& block, u64 linear)
             fast = FastBlock{key, generation, block};
     }
     // Links to this block keep the global epoch when its page translated
-    // through a global entry (link_successor).
+    // through a global entry (link_to_fetched).
     m_fetched_global_size = e->global && e != &m_scratch_entry ? e->page_size : 0;
     if (block) {
         // Only an instruction starting in a page's last 14 bytes can reach
@@ -314,8 +314,7 @@ const Block* Cpu::chained_successor(const Block& previous, u64 linear, u64 gener
     return nullptr;
 }
 
-void Cpu::link_successor(const Block& previous, const Block& block, u64 linear, u64 generation,
-                         u8 cpl)
+Block::Link Cpu::link_to_fetched(const Block& block, u64 linear, u64 generation, u8 cpl)
 {
     // A block that straddles two pages depends on two translations: its
     // links never keep the global epoch.
@@ -325,9 +324,14 @@ void Cpu::link_successor(const Block& previous, const Block& block, u64 linear, 
             m_global_link_huge = true;
         m_global_link_regions.set(global_link_region(linear));
     }
+    return Block::Link{&block, linear, m_link_epochs[global], generation, cpl, global};
+}
+
+void Cpu::link_successor(const Block& previous, const Block::Link& link)
+{
     Block::Link* links = previous.successors;
     links[1] = links[0];
-    links[0] = Block::Link{&block, linear, m_link_epochs[global], generation, cpl, global};
+    links[0] = link;
 }
 
 void Cpu::new_link_epochs(bool include_global)
@@ -506,8 +510,17 @@ RunExit Cpu::run(u64 budget)
         const u64 epoch = m_link_epochs[0];
         const u64 generation = m_blocks.generation();
         const u8 cpl = static_cast<u8>(s.cpl());
-        const Block* block =
-            previous ? chained_successor(*previous, linear, generation, cpl, code_size()) : nullptr;
+        const unsigned csize = code_size();
+        const Block* block = previous ? chained_successor(*previous, linear, generation, cpl, csize) : nullptr;
+        Block::Link& cached = jump_cache_slot(linear);
+        if (!block && cached.linear == linear && cached.epoch == m_link_epochs[cached.global] &&
+            cached.generation == generation && cached.cpl == cpl && cached.block->code_size == csize) {
+            // Found without a page walk or a hash; the previous block links
+            // to it under the same rules.
+            block = cached.block;
+            if (previous)
+                link_successor(*previous, cached);
+        }
         if (!block) {
             if (!fetch_block(block, linear)) {
                 previous = nullptr;
@@ -516,9 +529,11 @@ RunExit Cpu::run(u64 budget)
             }
             // Not when the fetch itself flushed (a fault's handler cannot
             // run in between, but a fetch from MMIO can move a range).
-            if (previous && block != m_uncached.get() && m_link_epochs[0] == epoch &&
-                m_blocks.generation() == generation)
-                link_successor(*previous, *block, linear, generation, cpl);
+            if (block != m_uncached.get() && m_link_epochs[0] == epoch && m_blocks.generation() == generation) {
+                cached = link_to_fetched(*block, linear, generation, cpl);
+                if (previous)
+                    link_successor(*previous, cached);
+            }
         }
         // fetch_block (here or on another vCPU) may have made a page code:
         // stores to it must now take the slow path that invalidates its blocks.

@@ -502,9 +502,19 @@ public:
     [[gnu::always_inline]] inline const Block* chained_successor(const Block& previous, u64 linear,
                                                                  u64 generation, u8 cpl,
                                                                  unsigned csize) const;
-    // Makes `block` the first remembered successor of `previous`.
-    void link_successor(const Block& previous, const Block& block, u64 linear, u64 generation,
-                        u8 cpl);
+    // The link fetch_block's last block gets: the epoch its translation
+    // allows (a global one marks its 2 MiB region).
+    Block::Link link_to_fetched(const Block& block, u64 linear, u64 generation, u8 cpl);
+    // Makes `link` the first remembered successor of `previous`.
+    static void link_successor(const Block& previous, const Block::Link& link);
+    // The jump cache: per slot the block last fetched at a linear address,
+    // valid under the same rules as a link; it finds the successors no link
+    // of the previous block names (returns and indirect jumps with many
+    // targets) without a page walk or a hash.
+    Block::Link& jump_cache_slot(u64 linear)
+    {
+        return m_jump_cache[(linear ^ (linear >> 12)) % JUMP_CACHE_SIZE];
+    }
     // New link epochs: every link made so far stops matching (all of them,
     // or only those to non-global translations).
     void new_link_epochs(bool include_global);
@@ -646,6 +656,8 @@ private:
     // translations may have changed (Block::Link). Translated code reads
     // them as an array indexed by Link::global.
     std::array<u64, 2> m_link_epochs{};
+    static constexpr size_t JUMP_CACHE_SIZE = 4096;
+    std::unique_ptr<Block::Link[]> m_jump_cache = std::make_unique<Block::Link[]>(JUMP_CACHE_SIZE);
     // The page size of the global TLB entry through which fetch_block found
     // the last block, or 0 when it was not global: a link to that block may
     // keep the global epoch.

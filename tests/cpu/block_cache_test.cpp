@@ -295,6 +295,56 @@ TEST_CASE("Translated blocks chain past a handler that reaches no device, and st
     CHECK(device.reads >= 200);
 }
 
+namespace {
+
+// Three calls in a row to a function at SECOND that adds its page's
+// constant to EDX: its RET goes back to three places, more than a block's
+// two links remember.
+struct ThreeCallers : PagedCode {
+    ThreeCallers(bool jit) : PagedCode(jit, false)
+    {
+        cpu.set_jit_threshold(1);
+        // FIRST: call SECOND (three times); dec ecx; jnz FIRST; hlt.
+        put(FRAME_A, {0xE8, 0xFB, 0x0F, 0x00, 0x00, 0xE8, 0xF6, 0x0F, 0x00, 0x00, 0xE8, 0xF1, 0x0F, 0x00, 0x00,
+                      0xFF, 0xC9, 0x75, 0xED, 0xF4});
+        // SECOND: add edx, 1; ret. FRAME_C: add edx, 0x100; ret.
+        put(FRAME_B, {0x81, 0xC2, 0x01, 0x00, 0x00, 0x00, 0xC3});
+        put(FRAME_C, {0x81, 0xC2, 0x00, 0x01, 0x00, 0x00, 0xC3});
+        cpu.flush_tlb(true);
+    }
+    u32 run_loop(u32 count)
+    {
+        state.rip = FIRST;
+        state.events.halted = false;
+        state.gpr[RCX] = count;
+        state.gpr[RDX] = 0;
+        REQUIRE(cpu.run(100000) == RunExit::Halted);
+        return static_cast<u32>(state.gpr[RDX]);
+    }
+};
+
+} // namespace
+
+TEST_CASE("Returns to more places than a block links are found in the jump cache, which follows remaps")
+{
+    for (bool jit : {false, true}) {
+        CAPTURE(jit);
+        ThreeCallers h(jit);
+        CHECK(h.run_loop(50) == 150u);
+        const u64 before = h.cpu.block_lookups();
+        CHECK(h.run_loop(50) == 150u);
+        CHECK(h.cpu.block_lookups() - before <= 3); // without the cache: 151, one a return
+        // The function's page remapped: a CR3 write and an INVLPG each
+        // make every cached block be looked up again.
+        h.map(PagedCode::SECOND, PagedCode::FRAME_C);
+        h.cpu.flush_tlb(false);
+        CHECK(h.run_loop(50) == 0x100u * 150);
+        h.map(PagedCode::SECOND, PagedCode::FRAME_B);
+        h.cpu.invalidate_page(PagedCode::SECOND);
+        CHECK(h.run_loop(50) == 150u);
+    }
+}
+
 TEST_CASE("With a perf map, the code arena starts over at addresses never used before")
 {
     CodeArena arena(1 << 20);
