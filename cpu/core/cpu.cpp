@@ -304,12 +304,18 @@ bool Cpu::check_pending_events()
     return true;
 }
 
+bool Cpu::link_leads_to(const Block::Link& link, u64 linear, u64 generation, u8 cpl, unsigned csize) const
+{
+    // The block is read only once the generation says it is still alive.
+    return link.linear == linear && link.epoch == m_link_epochs[link.global] && link.generation == generation &&
+           link.cpl == cpl && link.block->code_size == csize;
+}
+
 const Block* Cpu::chained_successor(const Block& previous, u64 linear, u64 generation, u8 cpl,
                                     unsigned csize) const
 {
     for (const Block::Link& link : previous.successors)
-        if (link.linear == linear && link.epoch == m_link_epochs[link.global] &&
-            link.generation == generation && link.cpl == cpl && link.block->code_size == csize)
+        if (link_leads_to(link, linear, generation, cpl, csize))
             return link.block;
     return nullptr;
 }
@@ -513,8 +519,7 @@ RunExit Cpu::run(u64 budget)
         const unsigned csize = code_size();
         const Block* block = previous ? chained_successor(*previous, linear, generation, cpl, csize) : nullptr;
         Block::Link& cached = jump_cache_slot(linear);
-        if (!block && cached.linear == linear && cached.epoch == m_link_epochs[cached.global] &&
-            cached.generation == generation && cached.cpl == cpl && cached.block->code_size == csize) {
+        if (!block && link_leads_to(cached, linear, generation, cpl, csize)) {
             // Found without a page walk or a hash; the previous block links
             // to it under the same rules.
             block = cached.block;

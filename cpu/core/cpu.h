@@ -499,6 +499,11 @@ public:
     bool fetch_block(const Block*& block, u64 linear);
     u64 next_page(u64 linear) const;
     // The per-block steps of run(), defined in cpu.cpp and inlined there only.
+    // Whether `link` still stands for the block at `linear` for this vCPU
+    // (its epoch, the cache generation, CPL and code size): the rule for
+    // block links and the jump cache alike.
+    [[gnu::always_inline]] inline bool link_leads_to(const Block::Link& link, u64 linear, u64 generation, u8 cpl,
+                                                     unsigned csize) const;
     [[gnu::always_inline]] inline const Block* chained_successor(const Block& previous, u64 linear,
                                                                  u64 generation, u8 cpl,
                                                                  unsigned csize) const;

@@ -44,13 +44,6 @@ FlagOp flag_op_of(FastAlu alu)
 
 bool fits_i32(i64 v) { return v == static_cast<i32>(v); }
 
-// Instructions whose handler changes nothing the run loop checks between
-// blocks (events, paging, mode, CPL, debug state) except through a device
-// access, which the chain's compare of the device-access count catches:
-// data movement, arithmetic, string instructions, atomics, and the x87,
-// MMX, SSE and AVX instructions. After one of these the block may still
-// chain when no device was reached. Segment, control and debug registers,
-// POPF, port I/O, PAUSE, the time-stamp counter and the like are not here.
 // A near JMP, CALL or RET through its handler (an indirect one, or a RET
 // that pops more): it changes RIP and the stack, not the CPL or the mode.
 bool near_branch(const Insn& insn)
@@ -69,6 +62,14 @@ bool near_branch(const Insn& insn)
     }
 }
 
+// Instructions whose handler changes nothing the run loop checks between
+// blocks (events, paging, mode, CPL, debug state) except through a device
+// access, which the chain's compare of the device-access count catches:
+// data movement, arithmetic, string instructions, atomics, the x87, MMX,
+// SSE and AVX instructions, near branches, reads of system registers, and
+// the few system instructions listed below. After one of these the block
+// may still chain when no device was reached. Writes to segment, control
+// and debug registers, POPF, port I/O and the like are not here.
 bool chains_unless_device(const Insn& insn)
 {
     if (near_branch(insn))

@@ -80,6 +80,17 @@ struct PagedCode : CpuHarness {
         map(FIRST, FRAME_A);
         map(SECOND, FRAME_B);
     }
+    // Runs the loop under test `count` times (ECX) from `rip` to its HLT;
+    // returns EDX, which the loop adds to.
+    u32 run_loop_from(u64 rip, u32 count)
+    {
+        state.rip = rip;
+        state.events.halted = false;
+        state.gpr[RCX] = count;
+        state.gpr[RDX] = 0;
+        REQUIRE(cpu.run(100000) == RunExit::Halted);
+        return static_cast<u32>(state.gpr[RDX]);
+    }
     void map(u64 linear, u64 frame)
     {
         put64(PT + ((linear >> 12) & 0x1FF) * 8, frame | 0x7 | (global ? 0x100 : 0));
@@ -99,15 +110,7 @@ struct TwoPageCode : PagedCode {
         state.rip = FIRST + 0xFFE;
     }
     // Runs the loop `count` times from the MOV and returns EDX (the sum).
-    u32 run_loop(u32 count)
-    {
-        state.rip = FIRST + 0xFFE;
-        state.events.halted = false;
-        state.gpr[RCX] = count;
-        state.gpr[RDX] = 0;
-        REQUIRE(cpu.run(100000) == RunExit::Halted);
-        return static_cast<u32>(state.gpr[RDX]);
-    }
+    u32 run_loop(u32 count) { return run_loop_from(FIRST + 0xFFE, count); }
 };
 
 } // namespace
@@ -179,15 +182,7 @@ struct ChainedRemap : PagedCode {
         cpu.flush_tlb(true);
     }
     // Runs the loop `count` times; returns EDX (the sum of the constants).
-    u32 run_loop(u32 count)
-    {
-        state.rip = FIRST;
-        state.events.halted = false;
-        state.gpr[RCX] = count;
-        state.gpr[RDX] = 0;
-        REQUIRE(cpu.run(100000) == RunExit::Halted);
-        return static_cast<u32>(state.gpr[RDX]);
-    }
+    u32 run_loop(u32 count) { return run_loop_from(FIRST, count); }
     // The block lookups of one more run of the loop.
     u64 lookups_of_a_run()
     {
@@ -312,15 +307,7 @@ struct ThreeCallers : PagedCode {
         put(FRAME_C, {0x81, 0xC2, 0x00, 0x01, 0x00, 0x00, 0xC3});
         cpu.flush_tlb(true);
     }
-    u32 run_loop(u32 count)
-    {
-        state.rip = FIRST;
-        state.events.halted = false;
-        state.gpr[RCX] = count;
-        state.gpr[RDX] = 0;
-        REQUIRE(cpu.run(100000) == RunExit::Halted);
-        return static_cast<u32>(state.gpr[RDX]);
-    }
+    u32 run_loop(u32 count) { return run_loop_from(FIRST, count); }
 };
 
 } // namespace
