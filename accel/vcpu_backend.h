@@ -10,6 +10,10 @@
 // an interrupt window; INIT and SIPI are reset() and set_state() by the
 // machine between runs.
 //
+// A machine started on KVM can move its vCPUs to the interpreter and back
+// while the guest runs (Machine::switch_accelerator, docs/kvm.md
+// "Switching"): quiesce(), get_state(), then set_state() on the other.
+//
 // Threading: today every vCPU runs on the machine's one thread in turns.
 // docs/architecture.md "Threads" has the plan for one host thread per vCPU:
 // request_stop() is the only call that may come from another thread.
@@ -87,6 +91,12 @@ public:
     // ---- State ----
     // Power-on or INIT state (SDM Vol 3A 9.1.1).
     virtual void reset() = 0;
+    // Brings the vCPU to an instruction boundary with nothing half done,
+    // before get_state() hands it to the other backend: an I/O exit
+    // completed, an interrupt or exception the hardware was delivering when
+    // the vCPU stopped delivered (CpuState has no field for one in flight).
+    // The interpreter stops only between instructions: nothing to do.
+    virtual void quiesce() {}
     virtual CpuState get_state() = 0;
     virtual void set_state(const CpuState& state) = 0;
     // The whole vCPU for a snapshot: the CpuState and whatever else the
@@ -151,6 +161,10 @@ public:
     // VMCALL/VMMCALL: the Hyper-V hypercall page then calls with OUT imm8,
     // AL to this port, which the backend turns into the hypercall hook.
     virtual std::optional<u8> hypercall_port() const { return std::nullopt; }
+    // Takes out of the CPU model what this backend cannot run. A machine
+    // whose vCPUs may move to the other backend (one started on KVM) has
+    // its model narrowed so, and then both backends offer the same flags.
+    virtual void narrow_cpuid(CpuidModel& model) const { (void)model; }
 };
 
 // Everything a backend needs from the machine to make vCPUs.

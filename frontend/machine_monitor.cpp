@@ -380,6 +380,7 @@ void MachineMonitor::add_cpu_commands()
         return out;
     });
     add_kvp_commands();
+    add_accel_commands();
     // qapi/machine.json CpuInfoFast. The topology is what CPUID describes
     // (cpu/state/cpuid_model.cpp): one socket of N single-threaded cores,
     // which is also QEMU 7.2's default for -smp N on the pc machine. qom-path names the CPU objects as
@@ -395,6 +396,43 @@ void MachineMonitor::add_cpu_commands()
                                 {"target", "x86_64"}});
         }
         return cpus;
+    });
+}
+
+void MachineMonitor::add_accel_commands()
+{
+    const auto read_state = [this](MachineMonitorHooks::AccelState& out) {
+        return m_hooks.accel_state && m_hooks.accel_state(out);
+    };
+    // qapi/machine.json KvmInfo: whether the vCPUs run on KVM now; KVM
+    // support is built in (QEMU's `present`).
+    m_commands.add("query-kvm", {}, [read_state](const Json&) -> QmpResult {
+        MachineMonitorHooks::AccelState state;
+        if (!read_state(state))
+            return machine_gone();
+        return Json{{"enabled", state.running == "kvm"}, {"present", true}};
+    });
+    // viridian's own (docs/kvm.md "Switching"): the backend, whether the
+    // vCPUs can move, and a move of every vCPU to the other one.
+    m_commands.add("x-query-accel", {}, [read_state](const Json&) -> QmpResult {
+        MachineMonitorHooks::AccelState state;
+        if (!read_state(state))
+            return machine_gone();
+        Json out{{"accel", state.running}, {"switchable", state.switchable}, {"switches", state.switches}};
+        if (state.switches)
+            out["last-switch-us"] = state.last_switch_ns / 1000;
+        return out;
+    });
+    m_commands.add("x-switch-accel", {{"accel", QmpType::String}}, [this](const Json& args) -> QmpResult {
+        const std::string accel = args["accel"].get<std::string>();
+        if (accel != "kvm" && accel != "interp")
+            return qmp_error("Parameter 'accel' does not accept value '" + accel + "'");
+        std::optional<std::string> error;
+        if (!m_hooks.switch_accel || !m_hooks.switch_accel(accel, error))
+            return machine_gone();
+        if (error)
+            return qmp_error(*error);
+        return Json::object();
     });
 }
 

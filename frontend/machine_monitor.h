@@ -1,6 +1,7 @@
 // The machine's QMP monitor (docs/qmp.md): the QMP sockets, the machine's
 // commands (query-status, stop, cont, system_reset, system_powerdown, quit,
-// query-cpus-fast, migrate, migrate_cancel, query-migrate,
+// query-cpus-fast, query-kvm, x-query-accel, x-switch-accel, migrate,
+// migrate_cancel, query-migrate,
 // migrate-set-capabilities, x-query-integration-services, set_link, and the
 // block commands query-block, eject, blockdev-open-tray, blockdev-close-tray,
 // blockdev-remove-medium, blockdev-change-medium, and for disks added
@@ -138,6 +139,18 @@ struct MachineMonitorHooks {
     // the drives the next reboot starts with. `error` is set when the
     // machine refused. Empty functions: no SCSI controller (enlightenments off).
     std::function<bool(const MachineDrive& drive, std::optional<std::string>& error)> scsi_attach;
+    // The backend that runs the vCPUs ("kvm" or "interp"), whether they can
+    // move to the other (a machine started with --accel kvm) and how often
+    // they have, read on the machine's thread (query-kvm, x-query-accel);
+    // x-switch-accel's move there, `error` set when the machine refused.
+    struct AccelState {
+        std::string running;
+        bool switchable = false;
+        u64 switches = 0;
+        u64 last_switch_ns = 0; // how long the last move kept the guest stopped
+    };
+    std::function<bool(AccelState& out)> accel_state;
+    std::function<bool(const std::string& accel, std::optional<std::string>& error)> switch_accel;
     std::function<bool(u8 lun, std::optional<std::string>& error)> scsi_detach;
     // Network adapters added while the guest runs (netdev_add, device_add
     // netvsc, device_del, netdev_del; frontend/machine_monitor_nic_hotplug.cpp):
@@ -224,6 +237,7 @@ public:
 private:
     void add_run_state_commands();
     void add_cpu_commands();
+    void add_accel_commands();
     void add_migration_commands();
     void add_network_commands();
     void add_block_commands();

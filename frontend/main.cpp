@@ -448,6 +448,9 @@ int main(int argc, char** argv)
         return std::nullopt;
     };
     bool nic_link_up = true; // QMP set_link, likewise kept
+    // QMP x-switch-accel's choice, likewise kept: a reboot's machine is made
+    // on --accel's backend (a KVM VM, to be able to move) and moved at once.
+    MachineConfig::Accel chosen_accel = config.accel;
     std::atomic<long> vcpu_thread{0};
     // The loop asks the machine to end the run; the first reason wins.
     const auto request_stop = [&](HostStop stop) {
@@ -651,6 +654,34 @@ int main(int argc, char** argv)
                 report_migration();
                 migration.reset();
             });
+        };
+        hooks.accel_state = [&, call_on_machine](MachineMonitorHooks::AccelState& out) {
+            return call_on_machine(
+                [&running, &chosen_accel, &config] {
+                    MachineMonitorHooks::AccelState state;
+                    state.running = chosen_accel == MachineConfig::Accel::Kvm ? "kvm" : "interp";
+                    state.switchable = config.accel == MachineConfig::Accel::Kvm;
+                    if (running) {
+                        state.switches = running->accelerator_switches();
+                        state.last_switch_ns = running->last_switch_ns();
+                    }
+                    return state;
+                },
+                out);
+        };
+        hooks.switch_accel = [&, call_on_machine](const std::string& accel, std::optional<std::string>& error) {
+            const MachineConfig::Accel target =
+                accel == "kvm" ? MachineConfig::Accel::Kvm : MachineConfig::Accel::Interp;
+            return call_on_machine(
+                [&running, &chosen_accel, target]() -> std::optional<std::string> {
+                    if (!running)
+                        return "The machine has stopped running";
+                    std::optional<std::string> refused = running->switch_accelerator(target);
+                    if (!refused)
+                        chosen_accel = target;
+                    return refused;
+                },
+                error);
         };
         hooks.integration_services = [&, call_on_machine](std::vector<IntegrationServiceState>& out) {
             return call_on_machine(
@@ -1020,6 +1051,9 @@ int main(int argc, char** argv)
                 machine.stop_at(options.save_at->instructions);
             if (session)
                 session->begin(machine);
+            if (chosen_accel != machine.accelerator())
+                if (std::optional<std::string> refused = machine.switch_accelerator(chosen_accel))
+                    return {fail(*refused), ShutdownCause::HostError};
             running = &machine;
             if (debugger)
                 debugger->machine_started(machine);

@@ -1,25 +1,14 @@
 #include "accel/interp/interp_backend.h"
 
+#include "accel/vcpu_snapshot.h"
 #include "cpu/core/block_cache.h"
 #include "cpu/core/cpu.h"
-#include "cpu/core/cpu_state_check.h"
 #include "cpu/jit/perf_map.h"
 
-#include <array>
-#include <cstddef>
-#include <cstring>
 #include <optional>
 #include <string>
 
 namespace {
-
-// The bools of CpuState (all in PendingEvents; a new one belongs here too).
-constexpr size_t EVENT_FLAGS[] = {
-    offsetof(PendingEvents, nmi),           offsetof(PendingEvents, interrupt_shadow),
-    offsetof(PendingEvents, mov_ss_blocking), offsetof(PendingEvents, nmi_blocked),
-    offsetof(PendingEvents, halted),        offsetof(PendingEvents, ferr),
-    offsetof(PendingEvents, task_switch_trap),
-};
 
 class InterpBackend final : public VcpuBackend {
 public:
@@ -60,29 +49,19 @@ public:
     void set_state(const CpuState& state) override { m_cpu.load_state(state); }
     void visit_state(StateVisitor& v) override
     {
-        v.section("vcpu-interp", 2);
-        // CpuState as it lies in memory (the snapshot's build identity names
-        // its size). A loaded one is checked as bytes before it becomes a
-        // CpuState: a byte other than 0 or 1 in a bool is no bool.
         CpuState state = get_state();
-        std::array<u8, sizeof(CpuState)> bytes;
-        std::memcpy(bytes.data(), &state, sizeof state);
-        v.bytes_field(bytes.data(), bytes.size());
-        Cpu::InternalState internal = m_cpu.internal_state();
-        v.field("retired", internal.retired);
-        v.field("random_state", internal.random_state);
-        v.field("x87_frozen", internal.x87_frozen);
-        v.field("events", internal.events);
+        Cpu::InternalState internal = v.loading() ? Cpu::InternalState{} : m_cpu.internal_state();
+        const bool own = visit_vcpu_snapshot(v, "interp", state, m_cpu.cpuid, [&internal](StateVisitor& fields) {
+            fields.field("retired", internal.retired);
+            fields.field("random_state", internal.random_state);
+            fields.field("x87_frozen", internal.x87_frozen);
+            fields.field("events", internal.events);
+        });
         if (!v.loading() || !v.ok())
             return;
-        for (size_t offset : EVENT_FLAGS)
-            if (bytes[offsetof(CpuState, events) + offset] > 1)
-                return v.fail("a vCPU's pending-event flags are not 0 or 1");
-        std::memcpy(&state, bytes.data(), sizeof state);
-        if (std::optional<std::string> problem = cpu_state_problem(state, m_cpu.cpuid))
-            return v.fail("a vCPU's state is invalid: " + *problem);
         m_cpu.load_state(state);
-        m_cpu.set_internal_state(internal);
+        if (own)
+            m_cpu.set_internal_state(internal);
     }
 
     void set_interrupt_source(InterruptSource* source) override { m_cpu.set_interrupt_source(source); }
@@ -143,6 +122,7 @@ public:
         // hint) ends the turn so the vCPU being waited for gets to run.
         vcpu->cpu().set_pause_yields(m_wiring.vcpu_count > 1);
         vcpu->cpu().set_jit_enabled(m_options.jit);
+        vcpu->cpu().set_hypercall_gate(m_options.hypercall_gate);
         return vcpu;
     }
 

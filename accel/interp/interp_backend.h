@@ -4,10 +4,15 @@
 
 #include "accel/vcpu_backend.h"
 
+#include <optional>
+
 struct InterpOptions {
     bool jit = true; // block translation (cpu/jit/); off: interpreter only
     // Name translations for perf in /tmp/perf-PID.map (cpu/jit/perf_map.h).
     bool perf_map = false;
+    // A port whose one-byte OUT at CPL 0 is a hypercall: the gate of the
+    // KVM backend, whose hypercall page a machine switched from KVM keeps.
+    std::optional<u8> hypercall_gate;
 };
 
 // The vCPUs of one machine share one decoded-block cache (decoded code is

@@ -1,5 +1,6 @@
 #include "accel/kvm/kvm_backend.h"
 
+#include "accel/kvm/kvm_cpuid.h"
 #include "accel/kvm/kvm_vcpu.h"
 
 #include <span>
@@ -46,6 +47,7 @@ public:
         return [hz = m_tsc_hz] { return static_cast<u64>(static_cast<unsigned __int128>(__rdtsc()) * 1'000'000'000 / hz); };
     }
     std::optional<u8> hypercall_port() const override { return KVM_HYPERCALL_PORT; }
+    void narrow_cpuid(CpuidModel& model) const override { narrow_to_kvm(model, m_vm->supported_cpuid); }
     // 2 ms rounds: host input is still looked at promptly, and timers end
     // a slice at their deadline anyway. 0.5 ms turns: while the vCPUs take
     // turns on one thread, an IPI to one waits at most that long.

@@ -156,3 +156,21 @@ std::vector<kvm_cpuid_entry2> kvm_cpuid_table(const CpuidModel& model, unsigned 
     });
     return entries;
 }
+
+void narrow_to_kvm(CpuidModel& model, std::span<const kvm_cpuid_entry2> supported)
+{
+    const kvm_cpuid_entry2 leaf1 = supported_entry(supported, 1, 0);
+    const kvm_cpuid_entry2 leaf7 = supported_entry(supported, 7, 0);
+    const kvm_cpuid_entry2 ext1 = supported_entry(supported, 0x80000001, 0);
+    model.keep_only(FeatureWord::Leaf1Ecx, leaf1.ecx | OWN_LEAF1_ECX);
+    model.keep_only(FeatureWord::Leaf1Edx, leaf1.edx | OWN_LEAF1_EDX);
+    model.keep_only(FeatureWord::Leaf7Ebx, leaf7.ebx);
+    model.keep_only(FeatureWord::Leaf7Ecx, leaf7.ecx);
+    model.keep_only(FeatureWord::Leaf7Edx, leaf7.edx);
+    model.keep_only(FeatureWord::Ext1Ecx, ext1.ecx);
+    model.keep_only(FeatureWord::Ext1Edx, ext1.edx);
+    model.keep_only(FeatureWord::LeafDEax1, supported_entry(supported, 0xD, 1).eax);
+    // The AVX instructions go with the AVX state component.
+    if (!(supported_entry(supported, 0xD, 0).eax & xfeat::AVX))
+        model.keep_only(FeatureWord::Leaf1Ecx, ~LEAF1_ECX_AVX);
+}

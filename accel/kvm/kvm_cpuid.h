@@ -17,3 +17,9 @@
 
 std::vector<kvm_cpuid_entry2> kvm_cpuid_table(const CpuidModel& model, unsigned apic_id,
                                               std::span<const kvm_cpuid_entry2> supported);
+
+// Narrows `model` itself to what KVM offers (the same rule, flag by flag, as
+// kvm_cpuid_table, with what needs a removed flag removed too), so that the
+// interpreter of a machine that can switch backends offers no flag the
+// guest would lose on going back to KVM.
+void narrow_to_kvm(CpuidModel& model, std::span<const kvm_cpuid_entry2> supported);

@@ -3,10 +3,9 @@
 #include "accel/kvm/kvm_abi.h"
 #include "accel/kvm/kvm_cpuid.h"
 #include "accel/kvm/kvm_state.h"
-#include "cpu/core/cpu_state_check.h"
+#include "accel/vcpu_snapshot.h"
 
 #include <algorithm>
-#include <array>
 #include <atomic>
 #include <cerrno>
 #include <csignal>
@@ -79,7 +78,14 @@ public:
     VcpuExitCounts exit_counts() const override { return m_exits; }
     const Fault& last_fault() const override { return m_fault; }
 
-    void reset() override { set_state(power_on_state(m_index)); }
+    void reset() override
+    {
+        // INIT leaves the TSC (SDM Vol 3A 9.1.1): KVM keeps counting it.
+        CpuState s = power_on_state(m_index);
+        s.msr.tsc_offset = get_state().msr.tsc_offset;
+        set_state(s);
+    }
+    void quiesce() override;
     CpuState get_state() override
     {
         if (!m_cache_valid)
@@ -88,6 +94,11 @@ public:
     }
     void set_state(const CpuState& state) override
     {
+        // A TSC other than the one KVM counts (a guest's write on the
+        // interpreter before a switch back; a snapshot's) is given to KVM
+        // at the next entry; the same one is left running, exact.
+        if (state.msr.tsc_offset != m_cache.msr.tsc_offset)
+            m_tsc_pending = true;
         m_cache = state;
         m_cache_valid = m_cache_dirty = true;
         m_halted = state.events.halted;
@@ -142,6 +153,7 @@ private:
     void inject_events();
     void handle_io();
     bool complete_pending_exit();
+    bool event_in_flight();
     void handle_hypercall();
     void handle_mmio();
     void handle_msr(bool write);
@@ -465,6 +477,34 @@ bool KvmVcpu::complete_pending_exit()
     return ret < 0 && errno == EINTR;
 }
 
+bool KvmVcpu::event_in_flight()
+{
+    kvm_vcpu_events events{};
+    if (!vcpu_ioctl(KVM_GET_VCPU_EVENTS, &events, "KVM_GET_VCPU_EVENTS"))
+        return false;
+    return events.interrupt.injected || events.exception.injected || events.nmi.injected;
+}
+
+void KvmVcpu::quiesce()
+{
+    if (m_cache_dirty)
+        return; // KVM has not run since the state was set: nothing is under way
+    // An I/O or MMIO instruction is finished by the next KVM_RUN (an IN's
+    // value reaches RAX then); without it the other backend would run the
+    // instruction, and the device access, again.
+    (void)complete_pending_exit();
+    // An interrupt or exception KVM was delivering when the vCPU exited (a
+    // nested page fault on the IDT or the stack, say) is delivered again at
+    // the next entry, and CpuState has nowhere to keep it: the vCPU runs
+    // until the hardware is done with it, a few microseconds at a time.
+    constexpr unsigned MAX_RUNS = 100;
+    constexpr u64 RUN_NS = 50'000;
+    for (unsigned i = 0; i < MAX_RUNS && event_in_flight(); ++i)
+        if (run(RUN_NS) == VcpuExit::TripleFault)
+            break;
+    m_cache_valid = false;
+}
+
 void KvmVcpu::handle_hypercall()
 {
     if (!complete_pending_exit())
@@ -676,21 +716,17 @@ VcpuExit KvmVcpu::run(u64 budget)
 
 void KvmVcpu::visit_state(StateVisitor& v)
 {
-    // The same CpuState bytes the interpreter saves, with the nanoseconds
-    // run in place of retired instructions.
-    v.section("vcpu-kvm", 1);
+    // KVM's own field: the nanoseconds run, in place of retired instructions.
     CpuState state = get_state();
-    std::array<u8, sizeof(CpuState)> bytes;
-    std::memcpy(bytes.data(), &state, sizeof state);
-    v.bytes_field(bytes.data(), bytes.size());
-    v.field("units", m_units);
+    u64 units = m_units;
+    const bool own = visit_vcpu_snapshot(v, "kvm", state, m_vm.wiring.cpuid,
+                                         [&units](StateVisitor& fields) { fields.field("units", units); });
     if (!v.loading() || !v.ok())
         return;
-    std::memcpy(&state, bytes.data(), sizeof state);
-    if (std::optional<std::string> problem = cpu_state_problem(state, m_vm.wiring.cpuid))
-        return v.fail("a vCPU's state is invalid: " + *problem);
     set_state(state);
     m_tsc_pending = true;
+    if (own)
+        m_units = units;
 }
 
 } // namespace

@@ -17,6 +17,7 @@
 #include <array>
 #include <bitset>
 #include <functional>
+#include <optional>
 
 enum class RunExit : u8 {
     BudgetExhausted, // executed the requested number of instructions
@@ -117,6 +118,14 @@ public:
     void set_hypercall_handler(HypercallHandler handler) { m_hypercall = std::move(handler); }
     bool has_hypercall_handler() const { return static_cast<bool>(m_hypercall); }
     bool call_hypercall_handler() { return m_hypercall(*this); }
+    // A port whose one-byte OUT at CPL 0 is a hypercall too: the gate of a
+    // hypercall page written for the KVM backend (OUT imm8, AL), which a
+    // machine switched from KVM to the interpreter keeps (docs/kvm.md).
+    void set_hypercall_gate(std::optional<u16> port) { m_hypercall_gate = port; }
+    bool is_hypercall_gate(u16 port, unsigned size) const
+    {
+        return m_hypercall_gate == port && size == 1 && m_hypercall && s.cpl() == 0;
+    }
     // The fault that caused the last TripleFault exit.
     const Fault& last_fault() const { return m_last_fault; }
     // A debugger's own breakpoints, watchpoints and single-step
@@ -688,6 +697,7 @@ private:
     Fault m_last_fault{};
     TraceHook m_trace;
     HypercallHandler m_hypercall;
+    std::optional<u16> m_hypercall_gate;
     std::function<u64()> m_tsc_source;
     u64 m_retired = 0;
     u64 m_external_interrupts = 0;

@@ -302,20 +302,34 @@ ErrorOr<void> CpuidModel::apply_feature_spec(std::string_view spec)
                     pending = d.needs;
         }
     }
+    remove_dependents(removed);
+    m_removed = removed;
+    return {};
+}
+
+void CpuidModel::remove_dependents(RemovedWords& removed)
+{
     // Removing a feature removes what needs it, transitively.
+    const auto is_removed = [&removed](FeatureBit f) {
+        return (removed[static_cast<size_t>(f.word)] >> f.bit) & 1;
+    };
     for (bool changed = true; changed;) {
         changed = false;
         for (const Dependency& d : DEPENDENCIES) {
             const FeatureBit need = find_feature(d.needs)->bit;
             const FeatureBit user = find_feature(d.feature)->bit;
             if (is_removed(need) && !is_removed(user)) {
-                set_removed(user, true);
+                removed[static_cast<size_t>(user.word)] |= 1u << user.bit;
                 changed = true;
             }
         }
     }
-    m_removed = removed;
-    return {};
+}
+
+void CpuidModel::keep_only(FeatureWord w, u32 offered)
+{
+    m_removed[static_cast<size_t>(w)] |= ~offered;
+    remove_dependents(m_removed);
 }
 
 u32 CpuidModel::word(FeatureWord w) const

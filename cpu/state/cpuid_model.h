@@ -100,6 +100,11 @@ public:
     // #UD). Other instructions of a removed feature still execute.
     ErrorOr<void> apply_feature_spec(std::string_view spec);
 
+    // Narrows the model to the flags of `w` that `offered` has (and what
+    // needs a flag taken away goes too): a machine whose vCPUs move between
+    // the interpreter and KVM offers only what both can run.
+    void keep_only(FeatureWord w, u32 offered);
+
     // Whether the model currently offers a feature (after any narrowing).
     bool has(FeatureBit f) const;
     // The XCR0 bits XSETBV accepts: x87 and SSE always, AVX when offered.
@@ -137,5 +142,7 @@ private:
     bool m_local_apic = false;
     // Flags removed by narrowing; they mask both the implemented set and the
     // flags that depend on the machine (APIC, x2APIC, hypervisor, HTT).
-    std::array<u32, static_cast<size_t>(FeatureWord::Count)> m_removed{};
+    using RemovedWords = std::array<u32, static_cast<size_t>(FeatureWord::Count)>;
+    static void remove_dependents(RemovedWords& removed);
+    RemovedWords m_removed{};
 };

@@ -822,6 +822,12 @@ HANDLER(op_out)
     CPU_TRY(cpu.read_operand(insn, 0, port));
     port &= 0xFFFF;
     CPU_TRY(cpu.check_io_permission(static_cast<u16>(port), size));
+    if (cpu.is_hypercall_gate(static_cast<u16>(port), size)) {
+        // As the KVM backend takes it: after the permission check, from
+        // CPL 0 only (elsewhere an ordinary write to an unused port).
+        cpu.end_block();
+        return cpu.call_hypercall_handler();
+    }
     cpu.ports.write(static_cast<u16>(port), size, cpu.gpr(RAX, size));
     cpu.note_io_access(static_cast<u16>(port), size);
     cpu.end_block();

@@ -30,6 +30,8 @@ Machine::Machine(const MachineConfig& config)
         m_ports.map(DebugConsole::DEFAULT_BASE, DebugConsole::PORT_COUNT, m_debugcon.get());
     }
     m_accel = make_accelerator();
+    m_running_accel = config.accel;
+    m_tsc_hz = m_accel->tsc_hz();
     if (std::function<u64()> host_time = m_accel->host_time_ns();
         host_time && m_clock.mode() == VirtualClock::Mode::Host)
         m_clock.set_host_time_source(std::move(host_time));
@@ -277,10 +279,13 @@ MachineStats Machine::stats() const
     stats.port_accesses = m_ports.accesses();
     stats.mmio_accesses = m_memory.mmio_accesses();
     stats.msr_accesses = m_msrs.accesses();
-    for (const auto& vcpu : m_vcpus) {
-        stats.interrupts += vcpu->backend->external_interrupts();
-        stats.exits += vcpu->backend->exit_counts();
-    }
+    stats.interrupts = m_dropped_interrupts;
+    for (const auto& vcpu : m_vcpus)
+        for (const VcpuBackend* backend : {vcpu->backend.get(), vcpu->parked.get()})
+            if (backend) {
+                stats.interrupts += backend->external_interrupts();
+                stats.exits += backend->exit_counts();
+            }
     if (m_vmbus) {
         const VmbusServer::Counters& c = m_vmbus->counters();
         stats.vmbus_messages = c.messages_in + c.messages_out;
@@ -354,7 +359,7 @@ void Machine::connect_board()
     hv.enabled = m_config.enlightenments;
     hv.vp_count = board.cpu_count;
     hv.apic_frequency_hz = LocalApic::TIMER_HZ;
-    hv.tsc_frequency_hz = m_accel->tsc_hz();
+    hv.tsc_frequency_hz = m_tsc_hz;
     // The hypercall page holds the instruction of the vendor's hardware
     // assist, or the port write of a backend that cannot see those (KVM).
     hv.hypercall_instruction = m_config.cpu_vendor == CpuVendor::Amd
@@ -480,7 +485,7 @@ void Machine::connect_vcpu(unsigned index)
     // The TSC runs at 1 GHz of virtual time on the interpreter, at the
     // host's rate on KVM; the LAPIC's TSC-deadline timer must read exactly
     // what RDTSC returns.
-    const u64 tsc_hz = m_accel->tsc_hz();
+    const u64 tsc_hz = m_tsc_hz;
     if (tsc_hz == 1'000'000'000)
         backend.set_tsc_source([this] { return m_clock.now_ns(); });
     else
@@ -490,7 +495,7 @@ void Machine::connect_vcpu(unsigned index)
     backend.set_interrupt_source(&lapic);
     if (index == 0) // FERR#/IGNNE# are wired to the boot processor only
         backend.set_fpu_error_pins(&m_board->fpu_error_pins());
-    lapic.set_tsc([&backend] { return backend.read_tsc(); }, m_accel->tsc_hz());
+    lapic.set_tsc([&backend] { return backend.read_tsc(); }, m_tsc_hz);
     m_hyperv->attach_vcpu(index, backend, lapic, m_msrs);
     // INIT and SIPI arrive while another vCPU (or this one) is inside an
     // instruction: remember them and apply them before this vCPU runs next.
@@ -532,9 +537,14 @@ struct AcceleratorUnavailable {
 
 } // namespace
 
+AcceleratorWiring Machine::accelerator_wiring()
+{
+    return {m_memory, m_ports, m_msrs, m_cpuid, m_config.cpu_count};
+}
+
 std::unique_ptr<Accelerator> Machine::make_accelerator()
 {
-    const AcceleratorWiring wiring{m_memory, m_ports, m_msrs, m_cpuid, m_config.cpu_count};
+    const AcceleratorWiring wiring = accelerator_wiring();
     if (m_config.accel == MachineConfig::Accel::Kvm) {
         ErrorOr<std::unique_ptr<Accelerator>> kvm = make_kvm_accelerator(wiring);
         if (kvm.is_error())
@@ -576,10 +586,13 @@ ErrorOr<std::unique_ptr<Machine>> Machine::create(const MachineConfig& config)
         ErrorOr<void> narrowed = machine->m_cpuid.apply_feature_spec(config.cpu_features);
         if (narrowed.is_error())
             return make_error("--cpu-features: " + narrowed.error().message);
-        // The LAPICs follow the narrowed model (`-x2apic`: EXTD reserved).
-        for (unsigned i = 0; i < config.cpu_count; ++i)
-            machine->m_board->lapic(i).set_x2apic_supported(machine->m_cpuid.has(cpufeat::X2APIC));
     }
+    // A machine started on KVM may move to the interpreter: both then offer
+    // what KVM can run (KVM's vCPUs take their CPUID at their first run).
+    machine->m_accel->narrow_cpuid(machine->m_cpuid);
+    // The LAPICs follow the narrowed model (`-x2apic`: EXTD reserved).
+    for (unsigned i = 0; i < config.cpu_count; ++i)
+        machine->m_board->lapic(i).set_x2apic_supported(machine->m_cpuid.has(cpufeat::X2APIC));
     return machine;
 }
 

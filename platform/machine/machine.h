@@ -398,6 +398,26 @@ public:
     // frames. platform/machine/machine_network.cpp.
     std::optional<std::string> hot_add_nic(const MachineNic& nic);
     std::optional<std::string> hot_remove_nic(const std::string& id);
+    // ---- Backends (platform/machine/machine_accel.cpp; docs/kvm.md "Switching") ----
+    // The backend that runs the vCPUs now.
+    MachineConfig::Accel accelerator() const { return m_running_accel; }
+    // A machine started on KVM can move its vCPUs to the interpreter and
+    // back (its CPU model is what both run, its hypercall page the KVM
+    // gate, which the interpreter takes too); one started on the
+    // interpreter has no KVM VM to move to.
+    bool can_switch_accelerator() const { return m_config.accel == MachineConfig::Accel::Kvm; }
+    // Moves every vCPU to `target` between rounds (on the machine's thread,
+    // as a host command): each finishes what it had under way (quiesce), and
+    // its state goes to the other backend, where it goes on. The KVM vCPUs
+    // wait, parked, while the interpreter runs; the interpreter's are made
+    // afresh each time, so no translation of code that the guest rewrote
+    // under KVM survives. The devices, clock and partition stay as they are.
+    // Returns the reason, worded for QMP, when it cannot be done.
+    std::optional<std::string> switch_accelerator(MachineConfig::Accel target);
+    u64 accelerator_switches() const { return m_accel_switches; }
+    // How long the last switch kept the guest stopped, in host nanoseconds.
+    u64 last_switch_ns() const { return m_last_switch_ns; }
+
     // ---- A debugger (platform/machine/machine_debug.cpp; the gdb stub) ----
     // Breakpoints and watchpoints on every vCPU, kept in the emulator: run()
     // returns DebugStop when one stops a vCPU (all-stop: the others stop
@@ -490,6 +510,8 @@ private:
     // between slices, never inside another vCPU's instruction).
     struct Vcpu {
         std::unique_ptr<VcpuBackend> backend;
+        // Its KVM vCPU while the interpreter runs it (switch_accelerator).
+        std::unique_ptr<VcpuBackend> parked;
         bool pending_init = false;
         std::optional<u8> pending_sipi;
     };
@@ -497,6 +519,7 @@ private:
     explicit Machine(const MachineConfig& config);
     ErrorOr<void> boot_linux(const KernelSpec& kernel);
     std::unique_ptr<Accelerator> make_accelerator();
+    AcceleratorWiring accelerator_wiring();
     void create_vcpus();
     void connect_board();
     void offer_integration_services();
@@ -572,6 +595,12 @@ private:
     VirtualClock m_clock;
     CpuidModel m_cpuid;
     std::unique_ptr<Accelerator> m_accel; // before m_vcpus: they use what it shares
+    std::unique_ptr<Accelerator> m_parked_accel; // KVM's, while the interpreter runs the vCPUs
+    MachineConfig::Accel m_running_accel = MachineConfig::Accel::Interp;
+    u64 m_tsc_hz = 0; // the guest's TSC rate: the first backend's, whichever runs later
+    u64 m_accel_switches = 0;
+    u64 m_last_switch_ns = 0;
+    u64 m_dropped_interrupts = 0; // taken by interpreter vCPUs since switched away
     std::vector<std::unique_ptr<Vcpu>> m_vcpus;
     Uart16550 m_uart;
     // COM2 at 0x2F8, IRQ 3 (declared in the DSDT).

@@ -156,3 +156,40 @@ TEST_CASE("AVX without its XSAVE component, or the component without AVX, gives 
     table = kvm_cpuid_table(model, 0, host);
     CHECK((find(table, 1)->ecx & (1u << 28)) == 0);
 }
+
+TEST_CASE("The model narrowed to KVM offers what KVM's table offers, and what needs a removed flag goes")
+{
+    // A machine that switches between KVM and the interpreter: the
+    // interpreter must not offer a flag the guest loses back on KVM.
+    std::vector<kvm_cpuid_entry2> host = generous_host();
+    set_host(host, 7, 0, &kvm_cpuid_entry2::ebx, ~(1u << 5)); // no AVX2
+    set_host(host, 1, 0, &kvm_cpuid_entry2::ecx, ~((1u << 25) | (1u << 21) | (1u << 31))); // no AES, x2APIC, hypervisor
+    set_host(host, 0xD, 0, &kvm_cpuid_entry2::eax, 0x3);    // no AVX state
+    CpuidModel model(2, CpuVendor::Intel);
+    model.set_hypervisor_leaves([](u32, u32, unsigned) { return CpuidResult{}; });
+    model.set_local_apic(true);
+    const std::vector<kvm_cpuid_entry2> table = kvm_cpuid_table(model, 0, host);
+    narrow_to_kvm(model, host);
+    const CpuidResult leaf1 = model.query(1, 0, 0), leaf7 = model.query(7, 0, 0);
+    CHECK(!((leaf1.ecx >> 25) & 1)); // aes
+    CHECK(!((leaf1.ecx >> 28) & 1)); // avx, with its state component
+    CHECK(!((leaf1.ecx >> 12) & 1)); // fma needs avx
+    CHECK(!((leaf7.ebx >> 5) & 1));  // avx2
+    CHECK(model.xcr0_supported() == (xfeat::X87 | xfeat::SSE));
+    CHECK(((leaf1.ecx >> 21) & 1)); // x2APIC: viridian's LAPIC, whatever KVM has
+    CHECK(((leaf1.ecx >> 31) & 1)); // the partition's hypervisor bit
+    CHECK(((leaf1.ecx >> 20) & 1)); // sse4_2 offered by both
+    // KVM's own table from the narrowed model offers nothing more than
+    // before, and less only where a flag's prerequisite was gone: FMA and
+    // F16C need AVX (the table alone keeps them, the narrowed model not).
+    const std::vector<kvm_cpuid_entry2> again = kvm_cpuid_table(model, 0, host);
+    for (u32 leaf : {1u, 7u, 0x80000001u}) {
+        CAPTURE(leaf);
+        const std::optional<kvm_cpuid_entry2> a = find(table, leaf), b = find(again, leaf);
+        REQUIRE((a && b));
+        const u32 dropped_with_avx = leaf == 1 ? (1u << 12) | (1u << 29) : 0;
+        CHECK(b->ecx == (a->ecx & ~dropped_with_avx));
+        CHECK(a->edx == b->edx);
+        CHECK(a->ebx == b->ebx);
+    }
+}

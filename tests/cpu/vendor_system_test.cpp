@@ -138,6 +138,54 @@ TEST_CASE("each model's hypercall instruction is the other model's #UD")
     }
 }
 
+namespace {
+
+// Counts the writes that reach the port bus.
+struct CountingPort final : IoDevice {
+    unsigned writes = 0;
+    u64 io_read(u64, unsigned) override { return ~0ull; }
+    void io_write(u64, unsigned, u64) override { ++writes; }
+};
+
+} // namespace
+
+TEST_CASE("a one-byte OUT at CPL 0 to the hypercall gate is a hypercall; elsewhere it is port I/O")
+{
+    // A machine switched from KVM to the interpreter keeps its hypercall
+    // page's OUT 0xEF, AL (docs/kvm.md): the interpreter takes it as KVM does.
+    VendorHarness h(CpuVendor::Intel);
+    CountingPort port;
+    h.ports.map(0xEF, 2, &port);
+    unsigned calls = 0;
+    h.cpu.set_hypercall_handler([&calls](Cpu& cpu) {
+        ++calls;
+        cpu.s.gpr[RAX] = 0x1234; // the hypercall's result
+        return true;
+    });
+    CHECK(h.run_to_vector({0xE6, 0xEF}) == -1); // no gate yet: a port write
+    CHECK((calls == 0 && port.writes == 1));
+    h.cpu.set_hypercall_gate(0xEF);
+    CHECK(h.run_to_vector({0xE6, 0xEF}) == -1); // OUT imm8, AL
+    CHECK((calls == 1 && port.writes == 1));
+    CHECK(h.state.gpr[RAX] == 0x1234);
+    h.state.gpr[RDX] = 0xEF;
+    CHECK(h.run_to_vector({0xEE}) == -1); // OUT DX, AL: the same
+    CHECK(calls == 2);
+    CHECK(h.run_to_vector({0x66, 0xE7, 0xEF}) == -1); // two bytes: port I/O
+    CHECK(h.run_to_vector({0xE6, 0xF0}) == -1);       // another port
+    CHECK((calls == 2 && port.writes == 3));
+    // From CPL 3 with IOPL 3 the write reaches the port, as under KVM.
+    h.enter_cpl3();
+    h.state.rflags |= 3ull << 12;
+    CHECK(h.run_to_vector({0xE6, 0xEF}) == VEC_GP); // the final HLT at CPL 3
+    CHECK((calls == 2 && port.writes == 4));
+    // A hypercall the partition refuses is #UD at the OUT.
+    VendorHarness refused(CpuVendor::Amd);
+    refused.cpu.set_hypercall_gate(0xEF);
+    refused.cpu.set_hypercall_handler([](Cpu& cpu) { return cpu.raise_ud(); });
+    CHECK(refused.run_to_vector({0xE6, 0xEF}) == VEC_UD);
+}
+
 TEST_CASE("the AMD model has HWCR, NB_CFG and the legacy performance counters")
 {
     CpuHarness amd(CpuVendor::Amd);

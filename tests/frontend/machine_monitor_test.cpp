@@ -420,3 +420,39 @@ TEST_CASE("query-rx-filter lists the adapter's filter under its name, in QEMU's 
     CHECK(f.execute(R"({"execute": "query-rx-filter", "arguments": {"name": "nic9"}})")[0]["error"]["desc"] ==
           "invalid net client name: nic9");
 }
+
+TEST_CASE("x-switch-accel moves the vCPUs through the hook; query-kvm and x-query-accel report the backend")
+{
+    std::string running = "kvm";
+    std::vector<std::string> asked;
+    Fixture f([&](MachineMonitorHooks& hooks) {
+        hooks.accel_state = [&](MachineMonitorHooks::AccelState& out) {
+            out = {running, true, asked.size(), 2500 * asked.size()};
+            return true;
+        };
+        hooks.switch_accel = [&](const std::string& accel, std::optional<std::string>& error) {
+            asked.push_back(accel);
+            if (accel == running)
+                error = "refused by the machine";
+            else
+                running = accel;
+            return true;
+        };
+    });
+    CHECK(f.execute(R"({"execute": "query-kvm"})")[0] == Json{{"return", {{"enabled", true}, {"present", true}}}});
+    CHECK(f.execute(R"({"execute": "x-switch-accel", "arguments": {"accel": "interp"}})")[0] ==
+          Json{{"return", Json::object()}});
+    CHECK(f.execute(R"({"execute": "query-kvm"})")[0] == Json{{"return", {{"enabled", false}, {"present", true}}}});
+    CHECK(f.execute(R"({"execute": "x-query-accel"})")[0] ==
+          Json{{"return", {{"accel", "interp"}, {"last-switch-us", 2}, {"switchable", true}, {"switches", 1}}}});
+    // The machine's refusal is the command's error; a name it does not know
+    // is refused before the machine is asked, in QEMU's words for an enum.
+    const Json refused = f.execute(R"({"execute": "x-switch-accel", "arguments": {"accel": "interp"}})")[0];
+    CHECK(refused["error"]["desc"] == "refused by the machine");
+    const Json unknown = f.execute(R"({"execute": "x-switch-accel", "arguments": {"accel": "tcg"}})")[0];
+    CHECK(unknown["error"]["class"] == "GenericError");
+    CHECK(unknown["error"]["desc"] == "Parameter 'accel' does not accept value 'tcg'");
+    CHECK(asked == std::vector<std::string>{"interp", "interp"});
+    const Json missing = f.execute(R"({"execute": "x-switch-accel"})")[0];
+    CHECK(missing["error"]["desc"] == "Parameter 'accel' is missing");
+}

@@ -87,48 +87,25 @@ cat "$work/out"
 echo "$name: nested run status $status in $(($(date +%s) - start)) s"
 [ "$status" -ne 77 ] || exit 77
 
-failures=0
-check() { # check DESCRIPTION PATTERN: PATTERN is a line of the output
-    if grep -qE -- "$2" "$work/out"; then
-        echo "ok - $1"
-    else
-        echo "not ok - $1"
-        failures=$((failures + 1))
-    fi
-}
-check "Linux reaches its shell on KVM" '^l2\\| viridian-guest: ready'
-check "hv_vmbus binds and sees the offered devices" '^l2\\| kvm-linux: vmbus devices [1-9]'
-check "the guest reads the host's pattern through storvsc" '^l2\\| kvm-linux: read pattern-from-the-host$'
-check "VMBus interrupts arrive through the SynIC" '^l2\\| *HYP: *[1-9]'
-check "the guest's command ends with status 0" '^l2\\| viridian-guest: exit status 0'
+out=$work/out
+. "$here/nested_checks.sh"
+check "Linux reaches its shell on KVM" '^l2\| viridian-guest: ready'
+check "hv_vmbus binds and sees the offered devices" '^l2\| kvm-linux: vmbus devices [1-9]'
+check "the guest reads the host's pattern through storvsc" '^l2\| kvm-linux: read pattern-from-the-host$'
+check "VMBus interrupts arrive through the SynIC" '^l2\| *HYP: *[1-9]'
+check "the guest's command ends with status 0" '^l2\| viridian-guest: exit status 0'
 check "viridian powers off with status 0" '^kvm-linux: viridian exit status 0$'
 check "the guest's write reaches the image" '^kvm-linux: image holds written-by-the-guest$'
 check "SeaBIOS runs on KVM to its boot handler" '^kvm-bios: enter handle_19'
-check "both vCPUs are online" '^l2\\| kvm-linux: cpus 2$'
+check "both vCPUs are online" '^l2\| kvm-linux: cpus 2$'
 # With two vCPUs Linux flushes the other's TLB by hypercall; when a flush
 # went through the whole register state, the nested guest lost its AVX
 # registers and init's programs crashed.
-if grep -qE '^l2\| .*(Segmentation fault|Illegal instruction)' "$work/out"; then
-    echo "not ok - no program in the guest crashed"
-    failures=$((failures + 1))
-else
-    echo "ok - no program in the guest crashed"
-fi
+check_absent "no program in the guest crashed" '^l2\| .*(Segmentation fault|Illegal instruction)'
 # The guest's clock keeps the host's time: its `sleep 5` lasts as long on
 # the nested guest's clock, within a fifth and half a second. (When KVM's
 # TSC and the partition's reference time disagreed, the guest's clock ran
 # twice as fast in one build and crawled in another.)
 clock=$(sed -n 's/^l2| kvm-linux: clock \([0-9.]*\) host \([0-9.]*\)$/\1 \2/p' "$work/out" | tr '\n' ' ')
-if awk -v c="$clock" 'BEGIN {
-        if (split(c, t, " ") != 4) exit 1
-        guest = t[3] - t[1]; host = t[4] - t[2]
-        printf "guest %.2f s, host %.2f s\n", guest, host
-        exit !(guest >= 4.9 && host <= guest * 1.2 + 0.5 && host >= guest * 0.8 - 0.5)
-    }'; then
-    echo "ok - the guest's clock keeps the host's time"
-else
-    echo "not ok - the guest's clock keeps the host's time (clock lines: '$clock')"
-    failures=$((failures + 1))
-fi
-echo "$failures failure(s)"
-[ "$failures" -eq 0 ]
+check_clock "the guest's clock keeps the host's time" "$clock" 4.9 0.5
+finish_checks

@@ -174,7 +174,7 @@ TEST_CASE("A machine refuses a saved vCPU state with a flag that is no bool or r
     t.machine->visit_state(save);
     REQUIRE(save.ok());
     // The machine's section and vCPU count, then vCPU 0's section and its CpuState.
-    const size_t cpu = section_bytes("machine") + 4 + section_bytes("vcpu-interp");
+    const size_t cpu = section_bytes("machine") + 4 + section_bytes("vcpu");
     struct Bad {
         size_t offset;
         u64 value;
