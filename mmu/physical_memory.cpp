@@ -366,17 +366,23 @@ void PhysicalMemory::start_dirty_log()
     m_dirty_logging = true;
     // Every page is clean now: no CPU may keep storing past note_write().
     ++m_write_barrier;
+    if (m_external_dirty_log.set_logging)
+        m_external_dirty_log.set_logging(true);
 }
 
 void PhysicalMemory::stop_dirty_log()
 {
     m_dirty_logging = false;
+    if (m_external_dirty_log.set_logging)
+        m_external_dirty_log.set_logging(false);
 }
 
 void PhysicalMemory::collect_dirty(DirtyBitmap& out)
 {
     out = m_dirty_pages;
     std::fill(m_dirty_pages.begin(), m_dirty_pages.end(), 0);
+    if (m_external_dirty_log.collect)
+        m_external_dirty_log.collect(out);
     if (m_dirty_logging)
         ++m_write_barrier;
 }

@@ -146,6 +146,16 @@ public:
     // Hands the pages written since the last call (or since start) to `out`,
     // one bit per RAM page, and starts a new round with every page clean.
     void collect_dirty(DirtyBitmap& out);
+    // A hardware backend whose guest stores RAM without passing here (KVM,
+    // through its own page tables) keeps a log of its own: started and
+    // stopped with this one, its pages added to each collect_dirty.
+    struct ExternalDirtyLog {
+        std::function<void(bool on)> set_logging;
+        // ORs the pages written since the last call into `bits` (numbered
+        // by ram_page_index) and starts its own new round.
+        std::function<void(DirtyBitmap& bits)> collect;
+    };
+    void set_external_dirty_log(ExternalDirtyLog log) { m_external_dirty_log = std::move(log); }
     static bool test_bit(const DirtyBitmap& bits, u64 index)
     {
         return index < bits.size() * 64 && ((bits[index >> 6] >> (index & 63)) & 1);
@@ -238,6 +248,7 @@ private:
     u64 m_mmio_accesses = 0;
     std::function<void(GuestPhys)> m_code_write_listener;
     std::function<void()> m_layout_listener;
+    ExternalDirtyLog m_external_dirty_log;
     void layout_changed()
     {
         ++m_layout_generation;

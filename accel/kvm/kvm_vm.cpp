@@ -3,6 +3,7 @@
 #include "accel/kvm/kvm_abi.h"
 
 #include <algorithm>
+#include <bit>
 #include <cerrno>
 #include <cstring>
 #include <fcntl.h>
@@ -80,4 +81,58 @@ ErrorOr<std::unique_ptr<KvmVm>> open_kvm_vm(const AcceleratorWiring& wiring)
     (void)ioctl(vm.get(), KVM_SET_IDENTITY_MAP_ADDR, &identity_map);
     return std::make_unique<KvmVm>(wiring, std::move(kvm), std::move(vm), static_cast<size_t>(run_size),
                                    std::move(cpuid));
+}
+
+bool KvmVm::register_slot(const RamSlot& slot)
+{
+    kvm_userspace_memory_region region{};
+    region.slot = slot.slot;
+    region.flags = m_log_dirty ? KVM_MEM_LOG_DIRTY_PAGES : 0;
+    region.guest_phys_addr = slot.base;
+    region.memory_size = slot.size;
+    region.userspace_addr = reinterpret_cast<u64>(slot.host);
+    if (ioctl(vm.get(), KVM_SET_USER_MEMORY_REGION, &region) < 0) {
+        std::fprintf(stderr, "viridian: KVM_SET_USER_MEMORY_REGION: %s\n", errno_text().c_str());
+        return false;
+    }
+    return true;
+}
+
+void KvmVm::set_dirty_logging(bool on)
+{
+    if (m_log_dirty == on)
+        return;
+    m_log_dirty = on;
+    // Slots not made yet (no vCPU has run) take the flag when they are.
+    for (const RamSlot& slot : m_ram_slots)
+        (void)register_slot(slot);
+}
+
+void KvmVm::collect_dirty(PhysicalMemory::DirtyBitmap& bits)
+{
+    if (!m_log_dirty)
+        return;
+    for (const RamSlot& slot : m_ram_slots) {
+        // One bit per page of the slot, in 64-bit words; KVM clears them
+        // and write-protects the pages again as it hands them over.
+        const u64 pages = slot.size >> 12;
+        std::vector<u64> slot_bits((pages + 63) / 64, 0);
+        kvm_dirty_log log{};
+        log.slot = slot.slot;
+        log.dirty_bitmap = slot_bits.data();
+        if (ioctl(vm.get(), KVM_GET_DIRTY_LOG, &log) < 0) {
+            // Pages not known to be clean are sent again rather than lost.
+            std::fprintf(stderr, "viridian: KVM_GET_DIRTY_LOG: %s\n", errno_text().c_str());
+            std::fill(slot_bits.begin(), slot_bits.end(), ~0ull);
+        }
+        for (u64 word = 0; word < slot_bits.size(); ++word)
+            for (u64 w = slot_bits[word]; w; w &= w - 1) {
+                const u64 page = word * 64 + static_cast<u64>(std::countr_zero(w));
+                if (page >= pages)
+                    break;
+                const u64 index = wiring.memory.ram_page_index(slot.base + (page << 12));
+                if (index / 64 < bits.size())
+                    bits[index / 64] |= 1ull << (index % 64);
+            }
+    }
 }

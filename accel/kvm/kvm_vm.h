@@ -55,9 +55,17 @@ public:
         : wiring(wiring), kvm(std::move(kvm)), vm(std::move(vm)), run_size(run_size),
           supported_cpuid(std::move(supported))
     {
+        // The guest's stores under KVM never pass PhysicalMemory: KVM logs
+        // them itself, for snapshots and live migration.
+        this->wiring.memory.set_external_dirty_log(
+            {[this](bool on) { set_dirty_logging(on); }, [this](PhysicalMemory::DirtyBitmap& bits) { collect_dirty(bits); }});
     }
 
-    ~KvmVm() { wiring.memory.set_layout_listener({}); }
+    ~KvmVm()
+    {
+        wiring.memory.set_layout_listener({});
+        wiring.memory.set_external_dirty_log({});
+    }
 
     // Memory slots and the MSR filter, made when the first vCPU first runs:
     // by then the machine has claimed every MSR its devices serve and
@@ -82,21 +90,27 @@ public:
     std::vector<kvm_cpuid_entry2> supported_cpuid;
 
 private:
+    // A slot on guest RAM, kept for the dirty log.
+    struct RamSlot {
+        u32 slot;
+        u64 base, size;
+        u8* host;
+    };
     bool add_slot(u64 base, u64 size, u8* host)
     {
         if (size == 0)
             return true;
-        kvm_userspace_memory_region region{};
-        region.slot = m_next_slot++;
-        region.guest_phys_addr = base;
-        region.memory_size = size;
-        region.userspace_addr = reinterpret_cast<u64>(host);
-        if (ioctl(vm.get(), KVM_SET_USER_MEMORY_REGION, &region) < 0) {
-            std::fprintf(stderr, "viridian: KVM_SET_USER_MEMORY_REGION: %s\n", errno_text().c_str());
+        const RamSlot slot{m_next_slot++, base, size, host};
+        if (!register_slot(slot))
             return false;
-        }
+        m_ram_slots.push_back(slot);
         return true;
     }
+    // KVM_SET_USER_MEMORY_REGION for `slot`, logging its writes while the
+    // machine's dirty log is on (KVM lets a slot's flags change in place).
+    bool register_slot(const RamSlot& slot);
+    void set_dirty_logging(bool on);
+    void collect_dirty(PhysicalMemory::DirtyBitmap& bits);
 
     bool map_ram()
     {
@@ -157,7 +171,9 @@ private:
     }
 
     bool m_prepared = false;
+    bool m_log_dirty = false;
     u32 m_next_slot = 0;
+    std::vector<RamSlot> m_ram_slots;
     std::unique_ptr<KvmRomSlots> m_rom_slots;
 };
 

@@ -10,7 +10,7 @@ void Machine::visit_state(StateVisitor& v)
     // (docs/storage.md); the IDE registers are, with the board's devices.
     if (v.saving())
         drain_disks();
-    v.section("machine", 1);
+    v.section("machine", 2);
     if (m_hv_test_device || m_pc_testdev)
         return v.fail("the kvm-unit-tests test devices (--pc-testdev, --hyperv-test-device) "
                       "have no saved state");
@@ -30,6 +30,16 @@ void Machine::visit_state(StateVisitor& v)
             vcpu->pending_sipi = sipi ? std::optional<u8>(vector) : std::nullopt;
     }
     v.field("resume_pending", m_resume_pending);
+    // The guest calibrated its clocks against this TSC rate (the reference
+    // TSC page, the TSC-deadline timer, its own measurement): a machine
+    // whose TSC runs at another rate cannot take the state.
+    u64 tsc_hz = m_tsc_hz;
+    v.field("tsc_hz", tsc_hz);
+    if (v.loading() && v.ok() && tsc_hz != m_tsc_hz)
+        return v.fail("the snapshot's guest TSC runs at " + std::to_string(tsc_hz / 1000) + " kHz, this machine's at " +
+                      std::to_string(m_tsc_hz / 1000) +
+                      " kHz (a machine saved under --accel kvm restores under --accel kvm, on a host with the "
+                      "same TSC rate; x-switch-accel then moves it to the interpreter)");
     m_clock.visit_state(v);
     m_board->visit_state(v);
     m_uart.visit_state(v);

@@ -6,6 +6,8 @@
 
 #include <doctest/doctest.h>
 
+#include <algorithm>
+
 #include <chrono>
 #include <cstddef>
 #include <initializer_list>
@@ -205,6 +207,32 @@ TEST_CASE("A machine refuses a saved vCPU state with a flag that is no bool or r
     StateVisitor load = StateVisitor::loader(save.bytes());
     fresh.machine->visit_state(load);
     CHECK(load.ok());
+}
+
+TEST_CASE("A machine refuses a state whose guest TSC ran at another rate")
+{
+    // A KVM machine's guest TSC runs at the host's rate, the interpreter's
+    // at 1 GHz: the guest calibrated its clocks against the one it had.
+    TestMachine t;
+    StateVisitor save = StateVisitor::saver();
+    t.machine->visit_state(save);
+    REQUIRE(save.ok());
+    // The rate lies just before the clock's section.
+    const std::string clock = "virtual-clock";
+    std::vector<u8> bytes = save.bytes();
+    const auto at = std::search(bytes.begin(), bytes.end(), clock.begin(), clock.end());
+    REQUIRE(at != bytes.end());
+    const size_t rate = static_cast<size_t>(at - bytes.begin()) - 4 - 8;
+    u64 hz = 0;
+    std::memcpy(&hz, bytes.data() + rate, 8);
+    REQUIRE(hz == 1'000'000'000);
+    hz = 2'994'000'000;
+    std::memcpy(bytes.data() + rate, &hz, 8);
+    TestMachine fresh;
+    StateVisitor load = StateVisitor::loader(bytes);
+    fresh.machine->visit_state(load);
+    CHECK_FALSE(load.ok());
+    CHECK(load.error().find("the snapshot's guest TSC runs at 2994000 kHz, this machine's at 1000000 kHz") == 0);
 }
 
 TEST_CASE("A paused machine retires nothing until a host command resumes it")
