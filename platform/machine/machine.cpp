@@ -482,9 +482,10 @@ void Machine::connect_vcpu(unsigned index)
     Vcpu& vcpu = *m_vcpus[index];
     VcpuBackend& backend = *vcpu.backend;
     LocalApic& lapic = m_board->lapic(index);
-    // The TSC runs at 1 GHz of virtual time on the interpreter, at the
-    // host's rate on KVM; the LAPIC's TSC-deadline timer must read exactly
-    // what RDTSC returns.
+    // The TSC runs at the machine's rate: 1 GHz of virtual time for one
+    // started on the interpreter, the host's for one started on KVM (on
+    // either backend after a switch). The LAPIC's TSC-deadline timer must
+    // read exactly what RDTSC returns.
     const u64 tsc_hz = m_tsc_hz;
     if (tsc_hz == 1'000'000'000)
         backend.set_tsc_source([this] { return m_clock.now_ns(); });
