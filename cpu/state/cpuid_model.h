@@ -105,6 +105,10 @@ public:
     // the interpreter and KVM offers only what both can run.
     void keep_only(FeatureWord w, u32 offered);
 
+    // The flags of `w` the model offers (after any narrowing), without the
+    // machine-dependent ones (APIC, x2APIC, hypervisor, HTT).
+    u32 features(FeatureWord w) const { return word(w); }
+
     // Whether the model currently offers a feature (after any narrowing).
     bool has(FeatureBit f) const;
     // The XCR0 bits XSETBV accepts: x87 and SSE always, AVX when offered.

@@ -4,6 +4,9 @@
 // their timers are absolute times on it.
 #include "platform/machine/machine.h"
 
+#include <cstdio>
+#include <iterator>
+
 void Machine::visit_state(StateVisitor& v)
 {
     // The disks' requests complete first: what is in flight is not state
@@ -40,6 +43,25 @@ void Machine::visit_state(StateVisitor& v)
                       std::to_string(m_tsc_hz / 1000) +
                       " kHz (a machine saved under --accel kvm restores under --accel kvm, on a host with the "
                       "same TSC rate; x-switch-accel then moves it to the interpreter)");
+    // The CPU features the guest may have found and be using: a machine
+    // without one of them would fault on its instructions (a KVM host
+    // offering less, other --cpu-features).
+    static constexpr const char* WORD_NAMES[] = {
+        "CPUID.01H:ECX",      "CPUID.01H:EDX",      "CPUID.(07H,0):EBX",  "CPUID.(07H,0):ECX",
+        "CPUID.(07H,0):EDX",  "CPUID.80000001H:ECX", "CPUID.80000001H:EDX", "CPUID.(0DH,1):EAX"};
+    static_assert(std::size(WORD_NAMES) == static_cast<size_t>(FeatureWord::Count));
+    for (size_t i = 0; i < std::size(WORD_NAMES); ++i) {
+        const u32 ours = m_cpuid.features(static_cast<FeatureWord>(i));
+        u32 saved = ours;
+        v.field("cpu_features", saved);
+        if (v.loading() && v.ok() && (saved & ~ours)) {
+            char bits[16];
+            std::snprintf(bits, sizeof bits, "0x%x", saved & ~ours);
+            return v.fail(std::string("the snapshot's CPU offers features this machine's does not (") +
+                          WORD_NAMES[i] + " bits " + bits +
+                          "): restore it with the source's --cpu and --cpu-features, on a host that has them");
+        }
+    }
     m_clock.visit_state(v);
     m_board->visit_state(v);
     m_uart.visit_state(v);

@@ -217,12 +217,13 @@ TEST_CASE("A machine refuses a state whose guest TSC ran at another rate")
     StateVisitor save = StateVisitor::saver();
     t.machine->visit_state(save);
     REQUIRE(save.ok());
-    // The rate lies just before the clock's section.
+    // The rate lies before the CPU's feature words, which come just before
+    // the clock's section (its name's length, then the name).
     const std::string clock = "virtual-clock";
     std::vector<u8> bytes = save.bytes();
     const auto at = std::search(bytes.begin(), bytes.end(), clock.begin(), clock.end());
     REQUIRE(at != bytes.end());
-    const size_t rate = static_cast<size_t>(at - bytes.begin()) - 4 - 8;
+    const size_t rate = static_cast<size_t>(at - bytes.begin()) - 4 - 4 * static_cast<size_t>(FeatureWord::Count) - 8;
     u64 hz = 0;
     std::memcpy(&hz, bytes.data() + rate, 8);
     REQUIRE(hz == 1'000'000'000);
@@ -233,6 +234,37 @@ TEST_CASE("A machine refuses a state whose guest TSC ran at another rate")
     fresh.machine->visit_state(load);
     CHECK_FALSE(load.ok());
     CHECK(load.error().find("the snapshot's guest TSC runs at 2994000 kHz, this machine's at 1000000 kHz") == 0);
+}
+
+TEST_CASE("A machine refuses a state whose CPU offered a feature it lacks, and takes one that offered fewer")
+{
+    // The guest may be using any feature it found: a restore on a machine
+    // without it (a KVM host offering less, other --cpu-features) would
+    // make its instructions fault.
+    const auto make = [](const char* features) {
+        MachineConfig config;
+        config.memory_bytes = 32ull << 20;
+        config.deterministic = true;
+        config.cpu_features = features;
+        ErrorOr<std::unique_ptr<Machine>> created = Machine::create(config);
+        REQUIRE_FALSE(created.is_error());
+        return created.release_value();
+    };
+    const auto state_of = [](Machine& machine) {
+        StateVisitor save = StateVisitor::saver();
+        machine.visit_state(save);
+        REQUIRE(save.ok());
+        return save.bytes();
+    };
+    std::unique_ptr<Machine> full = make(""), narrow = make("-aes");
+    StateVisitor refused = StateVisitor::loader(state_of(*full));
+    make("-aes")->visit_state(refused);
+    CHECK_FALSE(refused.ok());
+    CHECK(refused.error() == "the snapshot's CPU offers features this machine's does not (CPUID.01H:ECX bits "
+                             "0x2000000): restore it with the source's --cpu and --cpu-features, on a host that has them");
+    StateVisitor taken = StateVisitor::loader(state_of(*narrow));
+    make("")->visit_state(taken);
+    CHECK(taken.ok());
 }
 
 TEST_CASE("A paused machine retires nothing until a host command resumes it")
