@@ -1,7 +1,19 @@
-# nested_checks.sh — the checks the nested-guest tests make on what they
-# captured (sourced; `out` names the captured output). Each prints
-# "ok - ..." or "not ok - ..."; `failures` counts the second kind, and
-# finish_checks ends the test with it.
+# nested_checks.sh — what the nested-guest tests share (sourced): the skip
+# when the guest is not built, and the checks they make on what they
+# captured (`out` names the captured output). Each check prints "ok - ..."
+# or "not ok - ..."; `failures` counts the second kind, and finish_checks
+# ends the test with it.
+
+# skip_without_guest NAME GUEST_DIR: exits 77 when fetch-guest.sh has not
+# built the guest.
+skip_without_guest() {
+    for f in "$2/vmlinuz" "$2/initramfs.cpio.gz"; do
+        [ -f "$f" ] || {
+            echo "$1: $f missing (scripts/fetch-guest.sh); skipped"
+            exit 77
+        }
+    done
+}
 failures=0
 fail_check() {
     echo "not ok - $1"

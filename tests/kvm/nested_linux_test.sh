@@ -16,12 +16,8 @@ set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 viridian=$1 guest=$2
 name=kvm-nested-linux
-for f in "$guest/vmlinuz" "$guest/initramfs.cpio.gz"; do
-    [ -f "$f" ] || {
-        echo "$name: $f missing (scripts/fetch-guest.sh); skipped"
-        exit 77
-    }
-done
+. "$here/nested_checks.sh"
+skip_without_guest "$name" "$guest"
 bios=/usr/share/seabios/bios.bin # Debian's seabios (scripts/setup.sh)
 [ -f "$bios" ] || {
     echo "$name: $bios missing (scripts/setup.sh installs seabios); skipped"
@@ -88,7 +84,6 @@ echo "$name: nested run status $status in $(($(date +%s) - start)) s"
 [ "$status" -ne 77 ] || exit 77
 
 out=$work/out
-. "$here/nested_checks.sh"
 check "Linux reaches its shell on KVM" '^l2\| viridian-guest: ready'
 check "hv_vmbus binds and sees the offered devices" '^l2\| kvm-linux: vmbus devices [1-9]'
 check "the guest reads the host's pattern through storvsc" '^l2\| kvm-linux: read pattern-from-the-host$'

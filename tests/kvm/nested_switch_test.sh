@@ -21,12 +21,8 @@ set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 viridian=$1 guest=$2
 name=kvm-nested-switch
-for f in "$guest/vmlinuz" "$guest/initramfs.cpio.gz"; do
-    [ -f "$f" ] || {
-        echo "$name: $f missing (scripts/fetch-guest.sh); skipped"
-        exit 77
-    }
-done
+. "$here/nested_checks.sh"
+skip_without_guest "$name" "$guest"
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
@@ -120,7 +116,6 @@ echo "$name: nested run status $status in $(($(date +%s) - start)) s"
 [ "$status" -ne 77 ] || exit 77
 
 out=$work/out
-. "$here/nested_checks.sh"
 for r in 1 2 3 4 5 6 7 8 9 10; do
     check "round $r's checksum is right" "^l2\\| sw: round $r sum ee976274 "
 done
