@@ -6,6 +6,7 @@
 #include "cpu/simd/simd.h"
 
 #include <algorithm>
+#include <optional>
 #include <type_traits>
 
 using namespace simd;
@@ -611,26 +612,48 @@ HANDLER(op_vinsertps)
     });
 }
 
-// Checks that a masked store can write one selected element. An element
-// that runs onto a page that faults: AMD reports that page's first byte, as
-// for any split store (AMD host); Intel reports the element's last byte
-// (Intel host: seed 1 case 72822 `vpmaskmovd [r10-0x23], ymm12, ymm10`,
-// element 7 at 0x10020FFF, CR2 0x10021002 where AMD's is 0x10021000; seed 6
-// case 172302 `vmaskmovpd`, element 0 at 0x10020FFE, CR2 0x10021005). An
-// element that starts on the faulting page reports its first byte on both.
-static bool probe_masked_element(Cpu& cpu, unsigned seg, u64 offset, unsigned size)
+// Checks that a masked store can write its selected elements before any is
+// written. AMD checks each element as a store of its own: one that runs onto
+// a page that faults reports that page's first byte, as any split store
+// does (AMD host). Intel checks the selected elements as one store from the
+// first selected byte to the last: when that store runs onto a second page
+// that faults, CR2 is the last selected byte (Intel host: seed 1 case 72822
+// `vpmaskmovd [r10-0x23], ymm12, ymm10`, element 7 at 0x10020FFF, CR2
+// 0x10021002 where AMD's is 0x10021000; seed 6 case 172302 `vmaskmovpd`,
+// element 0 at 0x10020FFE, CR2 0x10021005; Intel Xeon host, seed 105 case
+// 1500 `vpmaskmovd`, elements 6 and 7 at 0x10020FFE and 0x10021002, CR2
+// 0x10021005, and seed 106 case 59009, elements 0 and 2 at 0x10020FFE and
+// 0x10021006, CR2 0x10021009). A store that lies on one page reports its
+// first byte on both.
+template <class Selected>
+static bool probe_masked_store(Cpu& cpu, unsigned seg, u64 ea, u64 addr_mask, unsigned size,
+                               const Selected& selected, unsigned count)
 {
-    if (cpu.amd() || cpu.write_hits_tlb(seg, offset, size))
-        return probe_write(cpu, seg, offset, size);
-    u64 linear;
-    CPU_TRY(cpu.segment_linear(seg, offset, size, true, linear));
-    if (cpu.s.cr0 & cr::CR0_AM)
-        CPU_TRY(cpu.check_alignment(linear, size));
+    if (cpu.amd()) {
+        for (unsigned i = 0; i < count; ++i)
+            if (selected(i))
+                CPU_TRY(probe_write(cpu, seg, (ea + i * size) & addr_mask, size));
+        return true;
+    }
+    std::optional<u64> first;
+    u64 last = 0;
+    for (unsigned i = 0; i < count; ++i) {
+        if (!selected(i))
+            continue;
+        u64 linear;
+        CPU_TRY(cpu.segment_linear(seg, (ea + i * size) & addr_mask, size, true, linear));
+        if (cpu.s.cr0 & cr::CR0_AM)
+            CPU_TRY(cpu.check_alignment(linear, size));
+        if (!first)
+            first = linear;
+        last = (linear + size - 1) & cpu.linear_wrap();
+    }
+    if (!first)
+        return true;
     const bool user = cpu.access_is_user(false);
     SoftTlb::Entry* e;
-    CPU_TRY(cpu.translate(linear, Access::Write, user, e));
-    const u64 last = (linear + size - 1) & cpu.linear_wrap();
-    if ((last >> 12) != (linear >> 12))
+    CPU_TRY(cpu.translate(*first, Access::Write, user, e));
+    if ((last >> 12) != (*first >> 12))
         CPU_TRY(cpu.translate(last, Access::Write, user, e));
     return true;
 }
@@ -654,10 +677,7 @@ static bool masked_move(Cpu& cpu, const Insn& insn)
     };
     if (store) {
         CPU_TRY(vex_read(cpu, insn, 2, data));
-        for (unsigned i = 0; i < count; ++i)
-            if (selected(i))
-                CPU_TRY(probe_masked_element(cpu, insn.mem.seg, (ea + i * sizeof(T)) & addr_mask,
-                                         sizeof(T)));
+        CPU_TRY(probe_masked_store(cpu, insn.mem.seg, ea, addr_mask, sizeof(T), selected, count));
         for (unsigned i = 0; i < count; ++i)
             if (selected(i))
                 CPU_TRY(cpu.write_mem(insn.mem.seg, (ea + i * sizeof(T)) & addr_mask, sizeof(T),
@@ -697,24 +717,34 @@ HANDLER(op_vmpsadbw)
 
 // The mask a gather leaves when element `first` faults, on Intel: the
 // SDM's operation first sets each mask element to its top bit extended
-// (all ones or zero) and zeroes the mask register past its width (an XMM
-// mask's bits 255:128), then clears each element as it completes; the
-// elements past `count` of a QPS/QD mask are zeroed too (SDM Vol 2C
-// VPGATHERDD: "may update these unused elements ... even if the
-// instruction triggers an exception"). Intel host, seed 2 case 192525
-// `vgatherqpd xmm13, [r14+xmm2+0x32], xmm8`: XMM8 0x94eb06cae8dc85f3_0 →
+// (all ones or zero) across the instruction's vector length, then clears
+// each element as it completes; bits past the vector length are zeroed
+// (an XMM mask's bits 255:128 under VEX.128). The vector length covers
+// the elements a QPS/QD form does not use: VEX.128 `vgatherqps xmm13,
+// [r10+xmm10*8], xmm11` normalizes all four dwords of XMM11, VEX.256
+// `vpgatherqd xmm14, [rdi+ymm13], xmm1` all eight of YMM1 (Intel Xeon
+// host, seed 101 cases 13892 and 36692). Seed 2 case 192525 `vgatherqpd
+// xmm13, [r14+xmm2+0x32], xmm8`: XMM8 0x94eb06cae8dc85f3_0 →
 // 0xffffffffffffffff_0, YMM8.hi → 0. AMD leaves the elements not yet
 // done and the upper half as they were (AMD host).
-// (The mask is as wide as the destination, so `count` covers both.)
 template <class T>
-static void normalize_gather_mask(Vec k[2], unsigned first, unsigned count)
+static void normalize_gather_mask(Vec k[2], unsigned first, unsigned vector_elements)
 {
     constexpr unsigned per_lane = 16 / sizeof(T);
     for (unsigned i = 0; i < 32 / sizeof(T); ++i) {
-        const bool live = i >= first && i < count;
+        const bool live = i >= first && i < vector_elements;
         const bool set = live && (k[i / per_lane].get<T>(i % per_lane) >> (sizeof(T) * 8 - 1));
         k[i / per_lane].set<T>(i % per_lane, set ? static_cast<T>(~T{0}) : T{0});
     }
+}
+
+// Clears the elements of T from `first` to the end of a 256-bit register.
+template <class T>
+static void clear_elements_from(Vec v[2], unsigned first)
+{
+    constexpr unsigned per_lane = 16 / sizeof(T);
+    for (unsigned i = first; i < 32 / sizeof(T); ++i)
+        v[i / per_lane].set<T>(i % per_lane, T{0});
 }
 
 // VGATHERDPS/DPD/QPS/QPD and VPGATHERDD/DQ/QD/QQ (SDM Vol 2C): element i of
@@ -733,6 +763,8 @@ static bool gather(Cpu& cpu, const Insn& insn)
         return cpu.raise_ud();
     const unsigned dst_bytes = insn.op[0].kind == OpKind::Ymm ? 32 : 16;
     const unsigned count = std::min(m.vsib_bytes / unsigned{sizeof(I)}, dst_bytes / unsigned{sizeof(T)});
+    // VEX.L: the wider of the destination and the index register.
+    const unsigned vector_elements = std::max(dst_bytes, unsigned{m.vsib_bytes}) / unsigned{sizeof(T)};
     const u64 base = cpu.effective_address(insn); // base + disp (the VSIB index is not a GPR)
     const u64 addr_mask = insn.addrsize == 8 ? ~0ull : insn.addrsize == 4 ? 0xFFFFFFFFull : 0xFFFF;
     const auto lanes_of = [&cpu](unsigned r, Vec v[2]) {
@@ -758,20 +790,25 @@ static bool gather(Cpu& cpu, const Insn& insn)
                           sizeof(T), value)) {
             k[i / per_lane].set<T>(i % per_lane, mask_element); // not done
             if (cpu.intel())
-                normalize_gather_mask<T>(k, i, count);
+                normalize_gather_mask<T>(k, i, vector_elements);
             set_xmm(cpu, mask, k[0]);
             set_ymm_high(cpu, mask, k[1]);
             return false;
         }
         d[i / per_lane].set<T>(i % per_lane, static_cast<T>(value));
+        // Intel's first loaded element also clears the destination past
+        // its width, so a later fault leaves it cleared (Intel host, seed
+        // 101 case 143338 `vgatherdpd xmm6, ...`: YMM6.hi 0 after a #PF
+        // on element 1). An element-0 fault leaves it as it was (case 13892).
+        if (cpu.intel())
+            clear_elements_from<T>(d, count);
         set_xmm(cpu, dst, d[0]);
         set_ymm_high(cpu, dst, d[1]);
         set_xmm(cpu, mask, k[0]);
         set_ymm_high(cpu, mask, k[1]);
     }
     // Elements past `count` (and bits 255:128 of an XMM destination) are cleared.
-    for (unsigned i = count; i < 32 / sizeof(T); ++i)
-        d[i / per_lane].set<T>(i % per_lane, T{0});
+    clear_elements_from<T>(d, count);
     set_xmm(cpu, dst, d[0]);
     set_ymm_high(cpu, dst, d[1]);
     set_xmm(cpu, mask, Vec{});

@@ -72,11 +72,23 @@ u64 round_shift(u64 mant, unsigned shift, unsigned rc, bool negative, bool& inex
     return kept + (up ? 1 : 0);
 }
 
+// Whether `mant` · 2^e loses bits when rounded to a multiple of 2^lsb_exp.
+bool drops_bits(u64 mant, int e, int lsb_exp)
+{
+    const int dropped = lsb_exp - e;
+    if (dropped <= 0)
+        return false;
+    return dropped >= 64 ? mant != 0 : (mant & ((u64{1} << dropped) - 1)) != 0;
+}
+
 // binary32 → binary16 under rounding control `rc`; `daz` treats denormal
 // inputs as zero. Underflow is tininess after rounding and inexact, or any
-// tininess when UE is in `unmasked` (the MXCSR exceptions not masked), where
-// an overflow or underflow reports PE only for an inexact significand.
-Converted single_to_half(u32 f, unsigned rc, bool daz, u32 unmasked)
+// tininess when UE is in `unmasked` (the MXCSR exceptions not masked). There
+// an overflow or underflow reports PE for an inexact significand; Intel's
+// underflow also for a result that is inexact once denormalized, as the
+// masked result would be (Intel Xeon host, seed 102 case 191341: 0x10000000
+// and 0x00000001, exact in 11 bits, flush to 0 with UE and PE).
+Converted single_to_half(u32 f, unsigned rc, bool daz, u32 unmasked, bool intel)
 {
     const u16 sign = static_cast<u16>((f >> 31) << 15);
     const bool negative = f >> 31;
@@ -111,9 +123,12 @@ Converted single_to_half(u32 f, unsigned rc, bool daz, u32 unmasked)
         ++r_exp;
     }
     const bool tiny = r_exp < -14;
-    if ((r_exp > 15 && (unmasked & mxcsr::OE)) || (tiny && (unmasked & mxcsr::UE)))
-        return {0, flags | (r_exp > 15 ? mxcsr::OE : mxcsr::UE) |
-                       (inexact_unbounded ? mxcsr::PE : 0u)};
+    if (r_exp > 15 && (unmasked & mxcsr::OE))
+        return {0, flags | mxcsr::OE | (inexact_unbounded ? mxcsr::PE : 0u)};
+    if (tiny && (unmasked & mxcsr::UE)) {
+        const bool inexact = inexact_unbounded || (intel && drops_bits(mant, e - 23, -24));
+        return {0, flags | mxcsr::UE | (inexact ? mxcsr::PE : 0u)};
+    }
     if (r_exp > 15) { // overflow
         flags |= mxcsr::OE | mxcsr::PE;
         const bool to_inf = rc == 0 || (rc == 1 && negative) || (rc == 2 && !negative);
@@ -235,7 +250,7 @@ HANDLER(op_vcvtps2ph)
     u32 flags = 0;
     for (unsigned i = 0; i < count; ++i) {
         const Converted c = single_to_half(s[i / 4].get<u32>(i % 4), rc, csr & mxcsr::DAZ,
-                                           ~(csr >> mxcsr::MASK_SHIFT) & mxcsr::FLAGS);
+                                           ~(csr >> mxcsr::MASK_SHIFT) & mxcsr::FLAGS, cpu.intel());
         out[0].set<u16>(i, static_cast<u16>(c.value));
         flags |= c.flags;
     }

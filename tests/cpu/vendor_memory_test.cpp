@@ -292,3 +292,113 @@ TEST_CASE("A gather that faults: Intel leaves the mask sign-extended and its upp
         }
     }
 }
+
+TEST_CASE("A gather that faults: Intel sign-extends the mask across the vector length, unused elements too")
+{
+    for (CpuVendor vendor : {CpuVendor::Intel, CpuVendor::Amd}) {
+        Avx64 m{vendor};
+        FpuState& f = m.h.state.fpu;
+        m.h.state.gpr[RAX] = 0x8000000000000000ull; // non-canonical: element 0 faults
+        f.xmm[1] = {0, 0};
+        // VEX.128 vgatherqps xmm0, [rax + xmm1], xmm2: two elements, four mask
+        // dwords (Intel Xeon host: seed 101 case 13892)
+        f.xmm[2] = {0x7FFCD557FFA95211ull, 0x3F042A5CC0000000ull};
+        f.ymm_high[2] = {0x1111, 0x2222};
+        f.ymm_high[0] = {0x3333, 0x4444};
+        CHECK(m.h.run_to_vector({0xC4, 0xE2, 0x69, 0x93, 0x04, 0x08}) == VEC_GP);
+        if (vendor == CpuVendor::Intel) {
+            CHECK(f.xmm[2][0] == 0x00000000FFFFFFFFull);
+            CHECK(f.xmm[2][1] == 0x00000000FFFFFFFFull);
+            CHECK(f.ymm_high[2][0] == 0);
+        } else {
+            CHECK(f.xmm[2][1] == 0x3F042A5CC0000000ull);
+            CHECK(f.ymm_high[2][0] == 0x1111);
+        }
+        CHECK(f.ymm_high[0][1] == 0x4444); // nothing loaded: the destination as it was
+    }
+    for (CpuVendor vendor : {CpuVendor::Intel, CpuVendor::Amd}) {
+        Avx64 m{vendor};
+        FpuState& f = m.h.state.fpu;
+        m.h.state.gpr[RAX] = 0x8000000000000000ull;
+        f.xmm[1] = {0, 0};
+        f.ymm_high[1] = {0, 0};
+        // VEX.256 vpgatherqd xmm0, [rax + ymm1], xmm2: an XMM mask, a 256-bit
+        // vector length (Intel Xeon host: seed 101 case 36692)
+        f.xmm[2] = {0x5009C00080000000ull, 0xC82C0000807D5860ull};
+        f.ymm_high[2] = {0x00000000BF800000ull, 0xFFD82848731E4326ull};
+        CHECK(m.h.run_to_vector({0xC4, 0xE2, 0x6D, 0x91, 0x04, 0x08}) == VEC_GP);
+        if (vendor == CpuVendor::Intel) {
+            CHECK(f.ymm_high[2][0] == 0x00000000FFFFFFFFull);
+            CHECK(f.ymm_high[2][1] == 0xFFFFFFFF00000000ull);
+        } else {
+            CHECK(f.ymm_high[2][0] == 0x00000000BF800000ull);
+        }
+    }
+}
+
+TEST_CASE("A gather that faults after loading an element: Intel has cleared the destination's upper half")
+{
+    for (CpuVendor vendor : {CpuVendor::Intel, CpuVendor::Amd}) {
+        Avx64 m{vendor};
+        FpuState& f = m.h.state.fpu;
+        m.h.put64(0x30000, 0x1234);
+        m.h.state.gpr[RAX] = 0x30000;
+        f.xmm[1] = {0x4000000000000000ull, 0}; // element 1 at 0x40030000: not mapped
+        f.xmm[2] = {0x8000000000000000ull, 0x8000000000000000ull};
+        f.ymm_high[0] = {0x5555, 0x6666};
+        // VEX.128 vgatherdpd xmm0, [rax + xmm1], xmm2 (Intel Xeon host: seed 101
+        // case 143338, YMM6.hi 0 after #PF on element 1)
+        CHECK(m.h.run_to_vector({0xC4, 0xE2, 0xE9, 0x92, 0x04, 0x08}) == VEC_PF);
+        CHECK(f.xmm[0][0] == 0x1234);
+        CHECK(f.ymm_high[0][0] == (vendor == CpuVendor::Intel ? 0u : 0x5555u));
+    }
+}
+
+TEST_CASE("Intel: a misaligned access running past the canonical lower half raises #AC before #GP")
+{
+    for (CpuVendor vendor : {CpuVendor::Intel, CpuVendor::Amd}) {
+        Avx64 m{vendor, true};
+        m.h.state.gpr[RSI] = 0x7FFFFFFFFFFFull;
+        // cvtpi2pd xmm0, [rsi] (Intel Xeon host: seed 101 case 27730)
+        CHECK(m.h.run_to_vector({0x66, 0x0F, 0x2A, 0x06}) ==
+              (vendor == CpuVendor::Intel ? VEC_AC : VEC_GP));
+    }
+}
+
+TEST_CASE("VCVTPS2PH with UE unmasked: Intel reports PE for a result inexact once denormalized")
+{
+    for (CpuVendor vendor : {CpuVendor::Intel, CpuVendor::Amd}) {
+        Avx64 m{vendor};
+        FpuState& f = m.h.state.fpu;
+        f.mxcsr = 0x6101; // round toward zero, only DM masked, IE already set
+        // 2^-95 and the smallest denormal: exact in 11 bits, 0 as binary16
+        f.xmm[0] = {0x0000000010000000ull, 0xFFF23F0000000001ull};
+        // vcvtps2ph xmm1, xmm0, 4 (Intel Xeon host: seed 102 case 191341, 0x6133)
+        CHECK(m.h.run_to_vector({0xC4, 0xE3, 0x79, 0x1D, 0xC1, 0x04}) == VEC_XM);
+        CHECK(f.mxcsr == (vendor == CpuVendor::Intel ? 0x6133u : 0x6113u));
+    }
+}
+
+TEST_CASE("VPMASKMOVD store running onto a faulting page: Intel reports the last selected byte")
+{
+    for (CpuVendor vendor : {CpuVendor::Intel, CpuVendor::Amd}) {
+        Avx64 m{vendor};
+        FpuState& f = m.h.state.fpu;
+        f.xmm[1] = {0, 0};
+        f.ymm_high[1] = {0, 0x8000000080000000ull}; // mask: elements 6 and 7
+        m.h.state.gpr[RAX] = 0x3FFFFFE6;            // element 6 split, element 7 at 0x40000002
+        // vpmaskmovd [rax], ymm1, ymm2 (Intel Xeon host: seed 105 case 1500, CR2
+        // at element 7's last byte; AMD: the unmapped page's first byte)
+        CHECK(m.h.run_to_vector({0xC4, 0xE2, 0x75, 0x8E, 0x10}) == VEC_PF);
+        CHECK(m.h.state.cr2 == (vendor == CpuVendor::Intel ? 0x40000005u : 0x40000000u));
+    }
+    for (CpuVendor vendor : {CpuVendor::Intel, CpuVendor::Amd}) {
+        Avx64 m{vendor};
+        FpuState& f = m.h.state.fpu;
+        f.xmm[1] = {0x0000000080000000ull, 0}; // mask: element 0 only, on the unmapped page
+        f.ymm_high[1] = {0, 0};
+        m.h.state.gpr[RAX] = 0x40000004;
+        CHECK(m.h.run_to_vector({0xC4, 0xE2, 0x75, 0x8E, 0x10}) == VEC_PF);
+        CHECK(m.h.state.cr2 == 0x40000004u); // one page: the first byte on both
+    }
+}
