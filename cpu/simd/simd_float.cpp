@@ -6,10 +6,12 @@
 // loaded around the one instruction (inline asm, so the compiler can neither
 // move the operation across LDMXCSR nor fold it). IEEE 754 fixes every
 // result bit, NaN propagation and flag that x86 defines, so this is bit-exact
-// and deterministic on any x86-64 host with SSE4.1. RCPPS/RSQRTPS are the
-// exception: their approximations differ between Intel and AMD, and the guest
-// sees the host's. A portable soft-float fallback for non-x86 hosts is out of
-// scope.
+// and deterministic on any x86-64 host with SSE4.1. Two exceptions:
+// RCPPS/RSQRTPS, whose approximations differ between Intel and AMD, run in
+// software (simd_approx.cpp); and which NaN DPPS/DPPD return when several
+// products are NaN or invalid is the host's (an Intel and an AMD host pick
+// different ones, and Intel's differs from lane to lane: not modelled). A
+// portable soft-float fallback for non-x86 hosts is out of scope.
 //
 // Unmasked exceptions (SDM Vol 1 11.5.2): the host always runs with every
 // exception masked. When the guest unmasks one, each element is run alone to
@@ -23,6 +25,7 @@
 // what the hardware does: tests/cpu/simd_host_test.cpp compares it with the
 // host CPU, traps included.
 #include "cpu/simd/simd.h"
+#include "cpu/simd/simd_approx.h"
 
 #include <emmintrin.h>
 
@@ -138,8 +141,21 @@ XMM_KERNEL(k_maxps, "maxps") XMM_KERNEL(k_maxss, "maxss")
 XMM_KERNEL(k_maxpd, "maxpd") XMM_KERNEL(k_maxsd, "maxsd")
 XMM_KERNEL(k_sqrtps, "sqrtps") XMM_KERNEL(k_sqrtss, "sqrtss")
 XMM_KERNEL(k_sqrtpd, "sqrtpd") XMM_KERNEL(k_sqrtsd, "sqrtsd")
-XMM_KERNEL(k_rcpps, "rcpps") XMM_KERNEL(k_rcpss, "rcpss")
-XMM_KERNEL(k_rsqrtps, "rsqrtps") XMM_KERNEL(k_rsqrtss, "rsqrtss")
+// RCPPS/RSQRTPS and their scalar forms: no flags, MXCSR unchanged.
+template <u32 (*Approx)(u32)>
+u32 k_approx_packed(Vec& d, const Vec& s, u32 csr)
+{
+    for (unsigned i = 0; i < 4; ++i)
+        d.set<u32>(i, Approx(s.get<u32>(i)));
+    return csr;
+}
+template <u32 (*Approx)(u32)>
+u32 k_approx_scalar(Vec& d, const Vec& s, u32 csr)
+{
+    d.set<u32>(0, Approx(s.get<u32>(0)));
+    return csr;
+}
+
 XMM_KERNEL(k_addsubps, "addsubps") XMM_KERNEL(k_addsubpd, "addsubpd")
 XMM_KERNEL(k_haddps, "haddps") XMM_KERNEL(k_haddpd, "haddpd")
 XMM_KERNEL(k_hsubps, "hsubps") XMM_KERNEL(k_hsubpd, "hsubpd")
@@ -788,10 +804,10 @@ HANDLER(op_sqrtps) { return fp<k_sqrtps, ps()>(cpu, insn); }
 HANDLER(op_sqrtss) { return fp<k_sqrtss, ss()>(cpu, insn); }
 HANDLER(op_sqrtpd) { return fp<k_sqrtpd, pd()>(cpu, insn); }
 HANDLER(op_sqrtsd) { return fp<k_sqrtsd, sd()>(cpu, insn); }
-HANDLER(op_rcpps) { return fp<k_rcpps, ps()>(cpu, insn); }
-HANDLER(op_rcpss) { return fp<k_rcpss, ss()>(cpu, insn); }
-HANDLER(op_rsqrtps) { return fp<k_rsqrtps, ps()>(cpu, insn); }
-HANDLER(op_rsqrtss) { return fp<k_rsqrtss, ss()>(cpu, insn); }
+HANDLER(op_rcpps) { return fp<k_approx_packed<approx_reciprocal>, ps()>(cpu, insn); }
+HANDLER(op_rcpss) { return fp<k_approx_scalar<approx_reciprocal>, ss()>(cpu, insn); }
+HANDLER(op_rsqrtps) { return fp<k_approx_packed<approx_reciprocal_sqrt>, ps()>(cpu, insn); }
+HANDLER(op_rsqrtss) { return fp<k_approx_scalar<approx_reciprocal_sqrt>, ss()>(cpu, insn); }
 HANDLER(op_addsubps) { return fp<k_addsubps, ps(AddSub)>(cpu, insn); }
 HANDLER(op_addsubpd) { return fp<k_addsubpd, pd(AddSub)>(cpu, insn); }
 HANDLER(op_haddps) { return fp_horizontal<k_haddps, k_addps, Add, u32>(cpu, insn); }

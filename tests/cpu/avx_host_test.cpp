@@ -333,8 +333,10 @@ std::vector<Form> forms()
                     v.push_back(f);
                 }
     }
-    for (u8 pp : {2}) { // vrcpps/ss and vrsqrtps/ss (ps forms two-operand)
-        (void)pp;
+    // vrcpps/ss and vrsqrtps/ss (ps forms two-operand): both models compute
+    // Intel's approximations (cpu/simd/simd_approx.cpp), compared with an
+    // Intel host only.
+    if (host_cpu_vendor() == CpuVendor::Intel) {
         for (u8 op : {0x52, 0x53}) {
             Form f{"vrcp/vrsqrt ps", 1, 0, op};
             f.vvvv = Kind::None;

@@ -174,10 +174,14 @@ std::vector<Form> forms()
         scalar(a.name, {0xF3, 0x0F, a.op}, F32);
         scalar(a.name, {0xF2, 0x0F, a.op}, F64);
     }
-    sse("rcpps", {0x0F, 0x53}, F32);
-    scalar("rcpss", {0xF3, 0x0F, 0x53}, F32);
-    sse("rsqrtps", {0x0F, 0x52}, F32);
-    scalar("rsqrtss", {0xF3, 0x0F, 0x52}, F32);
+    // Both models compute Intel's approximations (cpu/simd/simd_approx.cpp):
+    // compared with an Intel host only.
+    if (host_cpu_vendor() == CpuVendor::Intel) {
+        sse("rcpps", {0x0F, 0x53}, F32);
+        scalar("rcpss", {0xF3, 0x0F, 0x53}, F32);
+        sse("rsqrtps", {0x0F, 0x52}, F32);
+        scalar("rsqrtss", {0xF3, 0x0F, 0x52}, F32);
+    }
     sse("cmpps", {0x0F, 0xC2}, F32, true, true);
     sse("cmppd", {0x66, 0x0F, 0xC2}, F64, true, true);
     scalar("cmpss", {0xF3, 0x0F, 0xC2}, F32, true);
