@@ -7,6 +7,7 @@
 #include <cerrno>
 #include <cstring>
 #include <fcntl.h>
+#include <unistd.h>
 
 std::string errno_text() { return std::strerror(errno); }
 
@@ -54,8 +55,24 @@ ErrorOr<std::vector<kvm_cpuid_entry2>> supported_cpuid(int kvm)
 
 } // namespace
 
+KvmKind kvm_kind(const std::string& sys_module)
+{
+    const auto loaded = [&sys_module](const char* module) {
+        return ::access((sys_module + "/" + module).c_str(), F_OK) == 0;
+    };
+    if (loaded("kvm_intel") || loaded("kvm_amd"))
+        return KvmKind::Hardware;
+    return loaded("kvm_pvm") ? KvmKind::Pvm : KvmKind::Unknown;
+}
+
 ErrorOr<std::unique_ptr<KvmVm>> open_kvm_vm(const AcceleratorWiring& wiring)
 {
+    // PVM's /dev/kvm opens and passes every check below, then fails the
+    // machine's first real-mode or firmware instruction in KVM's emulator
+    // (a test ROM stops with an emulation error, Linux prints nothing).
+    if (kvm_kind() == KvmKind::Pvm)
+        return make_error("--accel kvm: this host's KVM is PVM (kvm_pvm), which runs only "
+                          "PVM-enabled guest kernels, not a PC's firmware or real mode; use --accel interp");
     Fd kvm(::open("/dev/kvm", O_RDWR | O_CLOEXEC));
     if (kvm.get() < 0)
         return make_error("--accel kvm: cannot open /dev/kvm: " + errno_text() +

@@ -181,3 +181,11 @@ private:
 // the VM; an error is one line for the user (no /dev/kvm, no permission, a
 // KVM without a needed capability).
 ErrorOr<std::unique_ptr<KvmVm>> open_kvm_vm(const AcceleratorWiring& wiring);
+
+// Whether this host's /dev/kvm is hardware virtualization (kvm_intel's VT-x
+// or kvm_amd's SVM) or PVM (kvm_pvm: guests run in ring 3 under shadow page
+// tables and KVM's emulator; it runs only PVM-enabled guest kernels, not
+// real mode, firmware or the stock Debian kernel), read off the modules in
+// `sys_module` (/sys/module; a built-in module with parameters is there too).
+enum class KvmKind { Hardware, Pvm, Unknown };
+KvmKind kvm_kind(const std::string& sys_module = "/sys/module");

@@ -50,6 +50,10 @@ if [ ! -e /dev/kvm ]; then
     run --accel kvm --kernel "$exit_guest"
     check "--accel kvm without /dev/kvm exits 2 with one line" \
         eval 'status_is 2 && stderr_is_one_line && stderr_has "/dev/kvm"'
+elif [ -d /sys/module/kvm_pvm ] && [ ! -d /sys/module/kvm_intel ] && [ ! -d /sys/module/kvm_amd ]; then
+    run --accel kvm --kernel "$exit_guest"
+    check "--accel kvm on PVM's /dev/kvm exits 2 with one line" \
+        eval 'status_is 2 && stderr_is_one_line && stderr_has "PVM"'
 fi
 run --kernel
 check "a missing option argument exits 2" eval 'status_is 2 && stderr_is_one_line'
