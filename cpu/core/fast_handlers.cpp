@@ -133,7 +133,7 @@ bool shift_reg(Cpu& cpu, const Insn& insn)
     if constexpr (K == Shift::Shl) {
         r = (a << count) & mask;
         cf = (a >> (bits - count)) & 1;
-        of = ((r >> (bits - 1)) & 1) ^ cf;
+        of = count > 1 && cpu.intel() ? intel_left_shift_of(a, bits) : ((r >> (bits - 1)) & 1) ^ cf;
     } else if constexpr (K == Shift::Shr) {
         r = a >> count;
         cf = (a >> (count - 1)) & 1;
@@ -189,7 +189,7 @@ bool imul_reg(Cpu& cpu, const Insn& insn)
     const u64 lo = static_cast<u64>(p) & size_mask(Size);
     const bool overflow = p != static_cast<__int128>(static_cast<i64>(sign_extend(lo, Size)));
     cpu.s.gpr[insn.op[0].reg] = lo;
-    cpu.set_rflags_arith(zf_sf_pf(lo, Size) | (overflow ? rf::CF | rf::OF : 0));
+    cpu.set_rflags_arith(multiply_flags(lo, Size, overflow, cpu.intel()));
     return true;
 }
 

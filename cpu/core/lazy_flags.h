@@ -35,3 +35,19 @@ inline u64 zf_sf_pf(u64 result, unsigned size)
     return (result == 0 ? rf::ZF : 0) | ((result & sign_bit(size)) ? rf::SF : 0) |
            (parity_even(result) ? rf::PF : 0);
 }
+
+// Flags the SDM leaves undefined, as the vendor's processors set them
+// (docs/testing.md "Vendor differences"; Intel Xeon host, 2026-12-08).
+// MUL/IMUL: CF = OF = the product does not fit; SF and PF of the low half;
+// Intel clears ZF and AF (AMD's are not modelled: ZF of the low half).
+inline u64 multiply_flags(u64 low_half, unsigned size, bool overflow, bool intel)
+{
+    const u64 f = zf_sf_pf(low_half, size) | (overflow ? rf::CF | rf::OF : 0);
+    return intel ? f & ~rf::ZF : f;
+}
+// OF of SHL/SAL, ROL and RCL by more than one bit on Intel: the first
+// one-bit step's, the operand's top bit against the next one.
+inline bool intel_left_shift_of(u64 operand, unsigned bits)
+{
+    return ((operand >> (bits - 1)) ^ (operand >> (bits - 2))) & 1;
+}

@@ -161,7 +161,7 @@ public:
     static constexpr int FRAME_BYTES = 24;
     const void* chained_entry() const { return m_chained_entry.getAddress(); }
     Emitter(const Cpu& cpu, const Block& block, u8* where, size_t room)
-        : CodeGenerator(room, where), m_block(block), m_layout(cpu.jit_layout())
+        : CodeGenerator(room, where), m_block(block), m_layout(cpu.jit_layout()), m_intel(cpu.intel())
     {
         setDefaultJmpNEAR(true);
     }
@@ -171,6 +171,7 @@ public:
 private:
     const Block& m_block;
     Cpu::JitLayout m_layout;
+    bool m_intel; // the model's vendor: Intel sets some undefined flags its own way
     std::vector<u32> m_offsets; // each instruction's byte offset from the block's RIP
     std::vector<Label> m_slow;  // per instruction: call its handler instead
     std::vector<Label> m_next;  // per instruction: the code after it
@@ -305,8 +306,16 @@ private:
     void emit_shift_by_cl(size_t i, const FastForm& f);
     void emit_shift_flags(unsigned reg, FastShift shift);
     void emit_shift_flags_of_result(FastShift shift);
+    // Whether OF is taken from the source before the shift (in edx) rather
+    // than from the result: SHR's (the source's MSB), and the Intel model's
+    // SHL's (the source's top two bits differ: the first one-bit step's OF,
+    // which is the SDM's for a count of 1 and Intel's for any other).
+    bool of_from_source(FastShift shift) const
+    {
+        return shift == FastShift::Shr || (shift == FastShift::Shl && m_intel);
+    }
     // The host shift of rax's low `size` bytes by `count` (an immediate or
-    // CL), with OF of SHR (the source's MSB) put in edx first.
+    // CL), with OF taken from the source put in edx first.
     template <typename Count>
     void emit_host_shift(FastShift shift, unsigned size, Count count)
     {
@@ -314,6 +323,14 @@ private:
         if (shift == FastShift::Shr) {
             mov(rdx, rax);
             shr(rdx, size * 8 - 1);
+            shl(edx, 11);
+        } else if (of_from_source(shift)) {
+            mov(rdx, rax);
+            shr(rdx, size * 8 - 2); // the top two bits
+            mov(r8, rdx);
+            shr(r8, 1);
+            xor_(edx, r8d);
+            and_(edx, 1);
             shl(edx, 11);
         }
         switch (shift) {
@@ -471,9 +488,12 @@ void Emitter::emit_rotate(size_t i, const FastForm& f)
     }
     xor_(edx, ecx);
     shl(edx, 11);
-    or_(ecx, edx);
+    // Intel's rotate of a register by an immediate past one bit keeps OF.
+    const bool keeps_of = m_intel && count > 1;
+    if (!keeps_of)
+        or_(ecx, edx);
     mov(rdx, qword[rbx + m_layout.rflags]);
-    and_(rdx, static_cast<u32>(~(rf::CF | rf::OF)));
+    and_(rdx, static_cast<u32>(~(keeps_of ? rf::CF : rf::CF | rf::OF)));
     or_(rdx, rcx);
     mov(qword[rbx + m_layout.rflags], rdx);
     m_flags = KnownFlags{};
@@ -615,14 +635,14 @@ void Emitter::emit_shift_flags_of_result(FastShift shift)
     lahf();
     movzx(ecx, ah);
     and_(ecx, static_cast<u32>(rf::SF | rf::ZF | rf::PF | rf::CF));
-    if (shift == FastShift::Shl) { // OF = SF ^ CF
+    if (of_from_source(shift)) {
+        or_(ecx, edx);
+    } else if (shift == FastShift::Shl) { // OF = SF ^ CF
         mov(edx, ecx);
         shr(edx, 7);
         xor_(edx, ecx);
         and_(edx, 1);
         shl(edx, 11);
-        or_(ecx, edx);
-    } else if (shift == FastShift::Shr) {
         or_(ecx, edx);
     }
     emit_set_arith_flags();
@@ -708,7 +728,8 @@ void Emitter::emit_imul(size_t i, const FastForm& f)
     test(a, a);
     lahf();
     movzx(ecx, ah);
-    and_(ecx, static_cast<u32>(rf::SF | rf::ZF | rf::PF));
+    // Intel's ZF is clear (lazy_flags.h multiply_flags).
+    and_(ecx, static_cast<u32>(m_intel ? rf::SF | rf::PF : rf::SF | rf::ZF | rf::PF));
     imul(edx, edx, static_cast<int>(rf::CF | rf::OF));
     or_(ecx, edx);
     emit_set_arith_flags();

@@ -400,3 +400,58 @@ TEST_CASE("LZCNT and TZCNT flags match the host CPU in the model of its vendor")
         }
     }
 }
+
+namespace {
+
+// One instruction on the Intel model from RAX, RCX, RDX and the arithmetic
+// flags given; the six arithmetic flags after it.
+u64 intel_flags_after(std::initializer_list<u8> code, u64 rax, u64 rcx, u64 rdx, u64 flags)
+{
+    Machine m{CpuVendor::Intel};
+    m.h.state.gpr[RAX] = rax;
+    m.h.state.gpr[RCX] = rcx;
+    m.h.state.gpr[RDX] = rdx;
+    m.h.state.rflags = 0x2 | flags;
+    REQUIRE(m.run(code) == -1);
+    return m.h.cpu.rflags() & (rf::CF | rf::PF | rf::AF | rf::ZF | rf::SF | rf::OF);
+}
+
+} // namespace
+
+TEST_CASE("Intel's undefined flags: what an Intel Xeon leaves in them")
+{
+    // Each expected value is the Intel Xeon host's for the same registers
+    // and flags (2026-12-08); the rules are in cpu/integer/alu.cpp.
+    constexpr u64 CF = rf::CF, PF = rf::PF, AF = rf::AF, ZF = rf::ZF, OF = rf::OF, SF = rf::SF;
+    // MUL/IMUL: ZF and AF clear even for a zero product.
+    CHECK(intel_flags_after({0x48, 0xF7, 0xE1}, 3, 0, 0, ZF | AF) == PF);             // mul rcx
+    CHECK(intel_flags_after({0x48, 0x0F, 0xAF, 0xC1}, 3, 0, 0, ZF | AF) == PF);       // imul rax, rcx
+    // BSF/BSR: PF is the parity of the index, the rest clear.
+    CHECK(intel_flags_after({0x48, 0x0F, 0xBC, 0xC1}, 0, 8, 0, CF | SF | OF) == PF);  // bsf rax, rcx
+    CHECK(intel_flags_after({0x48, 0x0F, 0xBD, 0xC1}, 0, 1, 0, 0) == PF);            // bsr rax, rcx
+    // Shifts and rotates past one bit: OF of the first one-bit step.
+    CHECK(intel_flags_after({0x48, 0xD3, 0xE0}, 0x2000000000000000, 2, 0, 0) == (SF | PF)); // shl rax, cl
+    CHECK(intel_flags_after({0x48, 0xD3, 0xC0}, 0x4000000000000000, 5, 0, 0) == OF);  // rol rax, cl
+    CHECK(intel_flags_after({0x48, 0xD3, 0xC8}, 1, 5, 0, 0) == OF);                   // ror rax, cl
+    CHECK(intel_flags_after({0x48, 0xD3, 0xD8}, 0, 3, 0, CF) == OF);                  // rcr rax, cl
+    // ... except ROL/ROR of a register by an immediate, and RCL/RCR by a
+    // multiple of 9 or 17 bits: OF as it was.
+    CHECK(intel_flags_after({0x48, 0xC1, 0xC0, 0x05}, 0x4000000000000000, 0, 0, 0) == 0); // rol rax, 5
+    CHECK(intel_flags_after({0xD2, 0xD0}, 0x40, 9, 0, 0) == 0);                           // rcl al, cl
+    // SHLD/SHRD past one bit: the first step's OF too.
+    CHECK(intel_flags_after({0x48, 0x0F, 0xA5, 0xD0}, 0x4000000000000000, 4, 0, 0) == (OF | ZF | PF));
+    CHECK(intel_flags_after({0x48, 0x0F, 0xAD, 0xD0}, 0, 4, 1, 0) == (OF | PF));
+}
+
+TEST_CASE("Intel's AAD sets OF, AF and CF as the byte ADD it does; AMD's model clears them")
+{
+    for (CpuVendor vendor : {CpuVendor::Intel, CpuVendor::Amd}) {
+        CpuHarness h{vendor};
+        h.enter_protected32();
+        h.state.gpr[RAX] = 0x02F0; // AL 0xF0 + AH 2 * 10 = 0x104: a carry out of AL
+        h.state.rflags = 0x2;
+        REQUIRE(h.run_code({0xD5, 0x0A}) == RunExit::Halted); // aad 10
+        CHECK((h.state.gpr[RAX] & 0xFFFF) == 0x0004);
+        CHECK((h.cpu.rflags() & (rf::CF | rf::AF | rf::OF)) == (vendor == CpuVendor::Intel ? rf::CF : 0u));
+    }
+}

@@ -1,5 +1,5 @@
 // cpu-difftest --seed N --cases M [--case I] [--only FAMILY] [--mode 64|32|both] [--verbose]
-//              [--coverage] [--cpu intel|amd] [--record FILE [--record-oracle interp]
+//              [--coverage] [--strict-flags] [--cpu intel|amd] [--record FILE [--record-oracle interp]
 //              [--record-host VENDOR,FAMILY,MODEL,STEPPING,BRAND]]
 // cpu-difftest --replay FILE [--replay FILE...] [--case I] [--verbose] [--cpu intel|amd]
 // cpu-difftest --replay IN --amend NOTES [--sparse] --record OUT
@@ -56,6 +56,7 @@ struct Options {
     unsigned modes = MODE_64 | MODE_32;
     bool verbose = false;
     bool coverage = false; // count the x87/SIMD cases per extension and mnemonic
+    bool strict_flags = false; // --strict-flags: compare the flags the SDM leaves undefined too
     std::optional<CpuVendor> vendor;
     std::string record;
     bool oracle_interp = false; // --record-oracle interp
@@ -125,6 +126,8 @@ bool parse_options(int argc, char** argv, Options& o)
                 return false;
         } else if (arg == "--verbose" || arg == "-v") {
             o.verbose = true;
+        } else if (arg == "--strict-flags") {
+            o.strict_flags = true;
         } else if (arg == "--cpu" && has_value) {
             o.vendor = parse_cpu_vendor(argv[++i]);
             if (!o.vendor)
@@ -169,7 +172,7 @@ void usage()
 {
     std::fprintf(stderr,
                  "usage: cpu-difftest [--seed N] [--cases M] [--case I] [--only FAMILY]\n"
-                 "                    [--mode 64|32|both] [--verbose] [--coverage]\n"
+                 "                    [--mode 64|32|both] [--verbose] [--coverage] [--strict-flags]\n"
                  "                    [--cpu intel|amd] [--record FILE [--record-oracle interp]\n"
                  "                    [--record-host VENDOR,FAMILY,MODEL,STEPPING,BRAND]]\n"
                  "       cpu-difftest --replay FILE [--replay FILE...] [--case I] [--verbose]\n"
@@ -352,8 +355,16 @@ bool model_leaves_to_host(const Decoded& d, const Result& host, CpuVendor model)
     }
 }
 
+// How a case is judged: the model compared, and whether the flags the SDM
+// leaves undefined are compared too (always for the Intel model, which sets
+// them as Intel's processors do; --strict-flags for the AMD one, to study AMD's).
+struct JudgeRules {
+    CpuVendor model;
+    bool strict_flags = false;
+};
+
 Verdict judge(const TestCase& tc, const Decoded& d, Result host, const Result& ours, Known known,
-              std::string& detail, CpuVendor model)
+              std::string& detail, const JudgeRules& rules)
 {
     // A branch to an unmapped target faults on the host when the target is
     // fetched; the interpreter stops after the branch, before that fetch.
@@ -368,7 +379,7 @@ Verdict judge(const TestCase& tc, const Decoded& d, Result host, const Result& o
     if (tc.may_be_unimplemented && ours.faulted && ours.vector == 6 &&
         !(host.faulted && host.vector == 6))
         return Verdict::Skip;
-    if (known == Known::Full && !ours.faulted && model_leaves_to_host(d, host, model))
+    if (known == Known::Full && !ours.faulted && model_leaves_to_host(d, host, rules.model))
         return Verdict::Skip;
     const Undefined undefined = d.valid ? undefined_for(d.insn, d.ops, tc.init) : Undefined{};
     if (undefined.result && !host.faulted && !ours.faulted)
@@ -445,7 +456,9 @@ Verdict judge(const TestCase& tc, const Decoded& d, Result host, const Result& o
     if (host.regs.rip != ours.regs.rip)
         add("RIP host=" + hex(host.regs.rip) + " ours=" + hex(ours.regs.rip));
     // A fault leaves every flag as it was; otherwise undefined ones are not compared.
-    const u64 mask = FLAGS_COMPARED & ~(host.faulted ? 0 : undefined.flags);
+    // The Intel model sets them as Intel's processors do: compared too.
+    const bool all_flags = host.faulted || rules.strict_flags || rules.model == CpuVendor::Intel;
+    const u64 mask = FLAGS_COMPARED & ~(all_flags ? 0 : undefined.flags);
     const u64 flag_diff = (host.regs.rflags ^ ours.regs.rflags) & mask;
     static constexpr struct {
         u64 bit;
@@ -543,7 +556,7 @@ public:
                 ++st.completed;
         }
         std::string detail;
-        switch (judge(tc, d, h, o, known, detail, model)) {
+        switch (judge(tc, d, h, o, known, detail, JudgeRules{model, m_opt.strict_flags})) {
         case Verdict::Match:
             if (m_opt.single)
                 std::printf("seed=%" PRIu64 " case=%" PRIu64 " %s [%s] %s: match (%s)%s\n", seed, i,
@@ -639,7 +652,7 @@ private:
 bool agree(const TestCase& tc, const Result& a, const Result& b, CpuVendor model)
 {
     std::string detail;
-    return judge(tc, decode(tc), a, b, Known::Full, detail, model) != Verdict::Mismatch;
+    return judge(tc, decode(tc), a, b, Known::Full, detail, JudgeRules{model}) != Verdict::Mismatch;
 }
 
 // True when the host's result differs from ours only by FIP/FDP cut to
