@@ -797,11 +797,15 @@ static bool gather(Cpu& cpu, const Insn& insn)
         }
         d[i / per_lane].set<T>(i % per_lane, static_cast<T>(value));
         // Intel's first loaded element also clears the destination past
-        // its width, so a later fault leaves it cleared (Intel host, seed
-        // 101 case 143338 `vgatherdpd xmm6, ...`: YMM6.hi 0 after a #PF
-        // on element 1). An element-0 fault leaves it as it was (case 13892).
+        // the vector length, so a later fault leaves it cleared (Intel host,
+        // seed 101 case 143338 VEX.128 `vgatherdpd xmm6, ...`: YMM6.hi 0
+        // after a #PF on element 1). An element-0 fault leaves it as it was
+        // (case 13892), and so does one after a VEX.256 QPS/QD element, whose
+        // XMM destination's bits 255:128 are inside the vector length until
+        // the instruction completes (seed 22 case 143592 `vgatherqps xmm13,
+        // [rbx+ymm2*4], xmm0`, #GP on element 1: YMM13.hi kept).
         if (cpu.intel())
-            clear_elements_from<T>(d, count);
+            clear_elements_from<T>(d, vector_elements);
         set_xmm(cpu, dst, d[0]);
         set_ymm_high(cpu, dst, d[1]);
         set_xmm(cpu, mask, k[0]);

@@ -720,10 +720,20 @@ bool store(Cpu& cpu, const Insn& insn, StoreKind kind, bool pop)
             break;
         }
     }
-    if (ok && !check_first)
-        CPU_TRY(probe_write(cpu, insn, ea, size, size > 8 ? 8 : size));
-    if (ok)
-        CPU_TRY(write_bytes(cpu, insn, ea, bytes, size));
+    if (ok && kind == StoreKind::Bcd && cpu.intel()) {
+        // Intel's FBSTP stores 8 bytes and then 2: when only the last two
+        // fault, the first eight are written (Intel Xeon host, seed 10 case
+        // 42045 `fbstp [rsi-0x53]` at 0x10020FF7, #PF at 0x10021000 with
+        // 0x10020FF7..FFE written).
+        CPU_TRY(probe_write(cpu, insn, ea, 8, 8));
+        CPU_TRY(write_bytes(cpu, insn, ea, bytes, 8));
+        CPU_TRY(write_bytes(cpu, insn, ea + 8, bytes + 8, 2));
+    } else {
+        if (ok && !check_first)
+            CPU_TRY(probe_write(cpu, insn, ea, size, size > 8 ? 8 : size));
+        if (ok)
+            CPU_TRY(write_bytes(cpu, insn, ea, bytes, size));
+    }
     note_instruction(cpu, insn, true);
     if (empty) {
         s.underflow();

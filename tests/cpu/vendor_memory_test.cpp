@@ -402,3 +402,20 @@ TEST_CASE("VPMASKMOVD store running onto a faulting page: Intel reports the last
         CHECK(m.h.state.cr2 == 0x40000004u); // one page: the first byte on both
     }
 }
+
+TEST_CASE("A VEX.256 QPS gather that faults after an element: Intel keeps the XMM destination's upper half")
+{
+    Avx64 m{CpuVendor::Intel};
+    FpuState& f = m.h.state.fpu;
+    m.h.put64(0x30000, 0x1234);
+    m.h.state.gpr[RAX] = 0x30000;
+    f.xmm[1] = {0, 0x0400000000000000ull}; // element 1 at 0x30000 + 2^58: non-canonical
+    f.ymm_high[1] = {0, 0};
+    f.xmm[2] = {0x8000000080000000ull, 0x8000000080000000ull};
+    f.ymm_high[0] = {0x5555, 0x6666};
+    // VEX.256 vgatherqps xmm0, [rax + ymm1], xmm2 (Intel Xeon host: seed 22
+    // case 143592, YMM13.hi kept after #GP on element 1)
+    CHECK(m.h.run_to_vector({0xC4, 0xE2, 0x6D, 0x93, 0x04, 0x08}) == VEC_GP);
+    CHECK(f.xmm[0][0] == 0x1234);
+    CHECK(f.ymm_high[0][0] == 0x5555);
+}

@@ -187,3 +187,31 @@ TEST_CASE("On Intel a faulting MMX load puts back TOP and the tags as on AMD")
     CHECK(top(h) == 3);
     CHECK(h.state.fpu.ftw == 0xFFFF);
 }
+
+TEST_CASE("On Intel an FBSTP whose last two bytes fault has stored its first eight")
+{
+    // Intel Xeon host, seed 10 case 42045: `fbstp [rsi-0x53]` at 0x10020FF7,
+    // #PF at 0x10021000, 0x10020FF7..0x10020FFE written. AMD checks the
+    // whole operand first (AMD host).
+    constexpr u64 PD = 0x22000, PT = 0x23000, HOLE = 0x60000;
+    for (CpuVendor vendor : {CpuVendor::Intel, CpuVendor::Amd}) {
+        CpuHarness h{vendor};
+        h.enter_long64_with_vector_stubs();
+        // 4 KiB pages over the first 2 MiB, HOLE not present.
+        h.put64(CpuHarness::PML4 + 0x1000, PD | 7);
+        h.put64(PD, PT | 7);
+        for (u64 page = 0; page < 512; ++page)
+            h.put64(PT + 8 * page, page * 0x1000 == HOLE ? 0 : (page * 0x1000) | 7);
+        fresh_fpu(h, 0x037F);
+        h.put64(HOLE - 9, 0xAAAAAAAAAAAAAAAAull);
+        h.put(HOLE - 1, {0xAA});
+        h.state.gpr[RCX] = HOLE - 9;
+        // fld1 ; fbstp [rcx]: BCD 1 is 01 00 00 00 00 00 00 00 | 00 00
+        CHECK(h.run_to_vector({0xD9, 0xE8, 0xDF, 0x31}) == VEC_PF);
+        CHECK(h.state.cr2 == HOLE);
+        CHECK(h.get64(HOLE - 9) == (vendor == CpuVendor::Intel ? 1u : 0xAAAAAAAAAAAAAAAAull));
+        u8 last = 0;
+        h.mem.read_bytes(HOLE - 1, &last, 1);
+        CHECK(last == 0xAA); // the two-byte store faulted
+    }
+}
