@@ -137,7 +137,7 @@ bool shift_reg(Cpu& cpu, const Insn& insn)
     } else if constexpr (K == Shift::Shr) {
         r = a >> count;
         cf = (a >> (count - 1)) & 1;
-        of = (a >> (bits - 1)) & 1;
+        of = count == 1 || cpu.intel() ? (a >> (bits - 1)) & 1 : 0; // AMD: the last step's
     } else {
         const i64 sa = static_cast<i64>(sign_extend(a, Size));
         r = static_cast<u64>(sa >> count) & mask;
@@ -145,7 +145,9 @@ bool shift_reg(Cpu& cpu, const Insn& insn)
         of = false;
     }
     reg = r;
-    cpu.set_rflags_arith(zf_sf_pf(r, Size) | (cf ? rf::CF : 0) | (of ? rf::OF : 0));
+    // AF: Intel's clear, AMD's set (alu.cpp shift_op).
+    cpu.set_rflags_arith(zf_sf_pf(r, Size) | (cf ? rf::CF : 0) | (of ? rf::OF : 0) |
+                         (cpu.amd() ? rf::AF : 0));
     return true;
 }
 
@@ -189,7 +191,7 @@ bool imul_reg(Cpu& cpu, const Insn& insn)
     const u64 lo = static_cast<u64>(p) & size_mask(Size);
     const bool overflow = p != static_cast<__int128>(static_cast<i64>(sign_extend(lo, Size)));
     cpu.s.gpr[insn.op[0].reg] = lo;
-    cpu.set_rflags_arith(multiply_flags(lo, Size, overflow, cpu.intel()));
+    cpu.set_rflags_arith(multiply_flags(cpu.rflags(), lo, Size, overflow, cpu.intel()));
     return true;
 }
 

@@ -157,7 +157,9 @@ bool shift_op(Cpu& cpu, const Insn& insn)
     case Shift::Shr:
         r = count < 64 ? a >> count : 0;
         cf = (a >> (count - 1)) & 1;
-        of = (a >> (bits - 1)) & 1;
+        // One bit: the source's top bit. More: Intel's is still that (the
+        // first step's), AMD's the last step's, 0 (AMD corpus).
+        of = count == 1 || cpu.intel() ? (a >> (bits - 1)) & 1 : 0;
         break;
     case Shift::Sar: {
         const i64 sa = static_cast<i64>(sign_extend(a, size));
@@ -223,7 +225,9 @@ bool shift_op(Cpu& cpu, const Insn& insn)
     if (K == Shift::Rol || K == Shift::Ror)
         set_cf_of(cpu, cf, of);
     else
-        set_result_flags(cpu, r, size, cf, of, false);
+        // AF is undefined: Intel's is clear, AMD's set (AMD corpus: every
+        // SHL/SHR/SAR with a non-zero count).
+        set_result_flags(cpu, r, size, cf, of, cpu.amd());
     return true;
 }
 
@@ -264,11 +268,19 @@ bool double_shift(Cpu& cpu, const Insn& insn)
     // OF past one bit is undefined; Intel's is the first one-bit step's:
     // SHLD moves a's bit w-2 to the top, SHRD b's bit 0 (Intel Xeon host,
     // 2026-12-08, counts 2-31 and 2-63 of each width).
+    // AMD's is the last step's: SHLD the result's top bit against the bit
+    // shifted out (CF), SHRD the result's top two bits (AMD corpus), and its
+    // AF is set. (Not matched: 14 of the corpus's 16-bit SHLDs by 16 or more,
+    // whose OF follows neither rule.)
     const bool first_step_top = Left ? (a >> (bits - 2)) & 1 : b & 1;
-    const bool of = count > 1 && cpu.intel() ? ((a >> (bits - 1)) & 1) ^ first_step_top
-                                             : ((r ^ a) >> (bits - 1)) & 1;
+    const bool r_top = (r >> (bits - 1)) & 1;
+    bool of = ((r ^ a) >> (bits - 1)) & 1;
+    if (count > 1 && cpu.intel())
+        of = ((a >> (bits - 1)) & 1) ^ first_step_top;
+    else if (count > 1 && count <= bits)
+        of = Left ? r_top ^ cf : r_top ^ ((r >> (bits - 2)) & 1);
     CPU_TRY(cpu.write_operand(insn, 0, r));
-    set_result_flags(cpu, r, size, cf, of);
+    set_result_flags(cpu, r, size, cf, of, cpu.amd());
     return true;
 }
 
@@ -355,7 +367,16 @@ void write_pair(Cpu& cpu, unsigned size, u64 lo, u64 hi)
 // 20,000 products of each form).
 void set_multiply_flags(Cpu& cpu, u64 lo, unsigned size, bool overflow)
 {
-    cpu.set_rflags_arith(multiply_flags(lo, size, overflow, cpu.intel()));
+    cpu.set_rflags_arith(multiply_flags(cpu.rflags(), lo, size, overflow, cpu.intel()));
+}
+
+// DIV/IDIV leave every arithmetic flag undefined. Intel's stay as they were
+// (Intel Xeon host); AMD's: CF and OF as they were, AF set, SF, ZF and PF
+// clear (AMD corpus: 1,832 divisions).
+void set_divide_flags(Cpu& cpu)
+{
+    if (cpu.amd())
+        cpu.set_rflags_arith((cpu.rflags() & (rf::CF | rf::OF)) | rf::AF);
 }
 
 } // namespace
@@ -424,6 +445,7 @@ HANDLER(op_div)
     if (q > size_mask(size))
         return cpu.raise_de();
     write_pair(cpu, size, static_cast<u64>(q), r);
+    set_divide_flags(cpu);
     return true;
 }
 
@@ -452,6 +474,7 @@ HANDLER(op_idiv)
     if (q > max || q < min)
         return cpu.raise_de();
     write_pair(cpu, size, static_cast<u64>(q) & size_mask(size), static_cast<u64>(r) & size_mask(size));
+    set_divide_flags(cpu);
     return true;
 }
 
@@ -516,13 +539,12 @@ HANDLER(op_btc) { return bit_op<BitOp::Complement>(cpu, insn); }
 namespace {
 
 // BSF/BSR of a non-zero source: ZF clear; CF, OF, SF, AF and PF undefined.
-// Intel's are clear but PF, the parity of the bit index (Intel Xeon host,
-// 2026-12-08, 20,000 scans of each width); AMD's PF is left as before.
+// Both vendors clear them but PF, the parity of the bit index (Intel Xeon
+// host, 2026-12-08, 20,000 scans of each width; AMD corpus, 535 scans).
 void set_bit_scan_flags(Cpu& cpu, u64 index, unsigned size)
 {
-    set_result_flags(cpu, cpu.intel() ? index : 1, size, false, false);
-    if (cpu.intel())
-        cpu.set_rflags_arith(cpu.rflags() & ~rf::ZF);
+    set_result_flags(cpu, index, size, false, false);
+    cpu.set_rflags_arith(cpu.rflags() & ~rf::ZF);
 }
 
 } // namespace

@@ -8,6 +8,7 @@
 #include <xbyak/xbyak.h>
 
 #include <cstddef>
+#include <type_traits>
 #include <vector>
 
 namespace {
@@ -320,7 +321,12 @@ private:
     void emit_host_shift(FastShift shift, unsigned size, Count count)
     {
         const Reg a = sized(rax, size);
-        if (shift == FastShift::Shr) {
+        bool amd_shr_past_one = false; // AMD's OF is the last step's: 0
+        if constexpr (std::is_integral_v<Count>)
+            amd_shr_past_one = shift == FastShift::Shr && !m_intel && count > 1;
+        if (amd_shr_past_one) {
+            xor_(edx, edx);
+        } else if (shift == FastShift::Shr) {
             mov(rdx, rax);
             shr(rdx, size * 8 - 1);
             shl(edx, 11);
@@ -635,6 +641,8 @@ void Emitter::emit_shift_flags_of_result(FastShift shift)
     lahf();
     movzx(ecx, ah);
     and_(ecx, static_cast<u32>(rf::SF | rf::ZF | rf::PF | rf::CF));
+    if (!m_intel)
+        or_(ecx, static_cast<u32>(rf::AF)); // AMD sets the undefined AF
     if (of_from_source(shift)) {
         or_(ecx, edx);
     } else if (shift == FastShift::Shl) { // OF = SF ^ CF
@@ -882,6 +890,11 @@ bool Emitter::native(size_t i) const
     const Insn& insn = m_block.insns[i];
     const FastForm& f = m_forms[i];
     if (f.kind == FastKind::None)
+        return false;
+    // The AMD model's IMUL keeps SF, ZF, AF and PF, and its SHR by CL takes
+    // OF from the count: the handlers do those.
+    if (!m_intel && (f.kind == FastKind::Imul ||
+                     (f.kind == FastKind::ShiftCl && f.shift == FastShift::Shr)))
         return false;
     const bool has_mem = f.kind == FastKind::MovRegMem || f.kind == FastKind::MovMemReg ||
                          f.kind == FastKind::MovMemImm || f.kind == FastKind::MovzxRegMem ||

@@ -455,3 +455,40 @@ TEST_CASE("Intel's AAD sets OF, AF and CF as the byte ADD it does; AMD's model c
         CHECK((h.cpu.rflags() & (rf::CF | rf::AF | rf::OF)) == (vendor == CpuVendor::Intel ? rf::CF : 0u));
     }
 }
+
+namespace {
+
+// The same on the AMD model.
+u64 amd_flags_after(std::initializer_list<u8> code, u64 rax, u64 rcx, u64 rdx, u64 flags)
+{
+    Machine m{CpuVendor::Amd};
+    m.h.state.gpr[RAX] = rax;
+    m.h.state.gpr[RCX] = rcx;
+    m.h.state.gpr[RDX] = rdx;
+    m.h.state.rflags = 0x2 | flags;
+    REQUIRE(m.run(code) == -1);
+    return m.h.cpu.rflags() & (rf::CF | rf::PF | rf::AF | rf::ZF | rf::SF | rf::OF);
+}
+
+} // namespace
+
+TEST_CASE("AMD's undefined flags: what the AMD corpus's host left in them")
+{
+    // Rules fitted to tests/difftest/corpus/amd-epyc-*.rec with
+    // `cpu-difftest --cpu amd --strict-flags` (cpu/integer/alu.cpp).
+    constexpr u64 CF = rf::CF, PF = rf::PF, AF = rf::AF, ZF = rf::ZF, OF = rf::OF, SF = rf::SF;
+    // MUL/IMUL keep SF, ZF, AF and PF.
+    CHECK(amd_flags_after({0x48, 0xF7, 0xE1}, 3, 0, 0, ZF | AF | SF) == (ZF | AF | SF)); // mul rcx
+    CHECK(amd_flags_after({0x48, 0x0F, 0xAF, 0xC1}, 3, 5, 0, PF) == PF);               // imul rax, rcx
+    // DIV/IDIV: CF and OF kept, AF set, SF, ZF and PF clear.
+    CHECK(amd_flags_after({0x48, 0xF7, 0xF1}, 100, 7, 0, CF | ZF | SF | PF) == (CF | AF)); // div rcx
+    // SHL/SHR/SAR set AF; SHR past one bit clears OF (the last step's).
+    CHECK(amd_flags_after({0x48, 0xD1, 0xE0}, 1, 0, 0, 0) == AF);                            // shl rax, 1
+    CHECK(amd_flags_after({0x48, 0xC1, 0xE8, 0x02}, 0x8000000000000000, 0, 0, 0) == (AF | PF)); // shr rax, 2
+    CHECK(amd_flags_after({0x48, 0xD3, 0xE8}, 0x8000000000000000, 2, 0, 0) == (AF | PF));       // shr rax, cl
+    CHECK(amd_flags_after({0x48, 0xD1, 0xE8}, 0x8000000000000000, 0, 0, 0) == (OF | AF | PF));  // shr rax, 1
+    // SHRD past one bit: OF of the result's top two bits; AF set.
+    CHECK(amd_flags_after({0x48, 0x0F, 0xAD, 0xD0}, 0, 2, 2, 0) == (SF | OF | AF | PF)); // shrd rax, rdx, cl
+    // BSF: PF of the index, as on Intel.
+    CHECK(amd_flags_after({0x48, 0x0F, 0xBC, 0xC1}, 0, 8, 0, CF | SF | OF) == PF);
+}
