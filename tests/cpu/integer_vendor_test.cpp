@@ -403,17 +403,26 @@ TEST_CASE("LZCNT and TZCNT flags match the host CPU in the model of its vendor")
 
 namespace {
 
-// One instruction on the Intel model from RAX, RCX, RDX and the arithmetic
-// flags given; the six arithmetic flags after it.
-u64 intel_flags_after(std::initializer_list<u8> code, u64 rax, u64 rcx, u64 rdx, u64 flags)
+// One instruction on the model of `vendor` from RAX, RCX, RDX and the
+// arithmetic flags given; the six arithmetic flags after it.
+u64 flags_after(CpuVendor vendor, std::initializer_list<u8> code, u64 rax, u64 rcx, u64 rdx,
+                u64 flags)
 {
-    Machine m{CpuVendor::Intel};
+    Machine m{vendor};
     m.h.state.gpr[RAX] = rax;
     m.h.state.gpr[RCX] = rcx;
     m.h.state.gpr[RDX] = rdx;
     m.h.state.rflags = 0x2 | flags;
     REQUIRE(m.run(code) == -1);
     return m.h.cpu.rflags() & (rf::CF | rf::PF | rf::AF | rf::ZF | rf::SF | rf::OF);
+}
+u64 intel_flags_after(std::initializer_list<u8> code, u64 rax, u64 rcx, u64 rdx, u64 flags)
+{
+    return flags_after(CpuVendor::Intel, code, rax, rcx, rdx, flags);
+}
+u64 amd_flags_after(std::initializer_list<u8> code, u64 rax, u64 rcx, u64 rdx, u64 flags)
+{
+    return flags_after(CpuVendor::Amd, code, rax, rcx, rdx, flags);
 }
 
 } // namespace
@@ -456,21 +465,6 @@ TEST_CASE("Intel's AAD sets OF, AF and CF as the byte ADD it does; AMD's model c
     }
 }
 
-namespace {
-
-// The same on the AMD model.
-u64 amd_flags_after(std::initializer_list<u8> code, u64 rax, u64 rcx, u64 rdx, u64 flags)
-{
-    Machine m{CpuVendor::Amd};
-    m.h.state.gpr[RAX] = rax;
-    m.h.state.gpr[RCX] = rcx;
-    m.h.state.gpr[RDX] = rdx;
-    m.h.state.rflags = 0x2 | flags;
-    REQUIRE(m.run(code) == -1);
-    return m.h.cpu.rflags() & (rf::CF | rf::PF | rf::AF | rf::ZF | rf::SF | rf::OF);
-}
-
-} // namespace
 
 TEST_CASE("AMD's undefined flags: what the AMD corpus's host left in them")
 {
