@@ -147,7 +147,6 @@ bool shift_op(Cpu& cpu, const Insn& insn)
     }
     u64 r = 0;
     bool cf = false, of = false;
-    const bool in_cf = current_cf(cpu);
     switch (K) {
     case Shift::Shl:
         r = count < 64 ? (a << count) & mask : 0;
@@ -185,7 +184,8 @@ bool shift_op(Cpu& cpu, const Insn& insn)
     case Shift::Rcl:
     case Shift::Rcr: {
         const unsigned n = size < 4 ? count % (bits + 1) : count;
-        bool carry = current_cf(cpu);
+        const bool in_cf = current_cf(cpu);
+        bool carry = in_cf;
         r = a;
         for (unsigned i = 0; i < n; ++i) {
             if (K == Shift::Rcl) {
@@ -219,7 +219,7 @@ bool shift_op(Cpu& cpu, const Insn& insn)
         const bool rotate = K == Shift::Rol || K == Shift::Ror;
         of = rotate && by_immediate && insn.op[0].kind != OpKind::Mem
                  ? cpu.flag(rf::OF)
-                 : intel_multibit_of<K>(a, bits, in_cf);
+                 : intel_multibit_of<K>(a, bits, false); // CF matters to RCR only
     }
     CPU_TRY(cpu.write_operand(insn, 0, r));
     if (K == Shift::Rol || K == Shift::Ror)
