@@ -14,9 +14,13 @@
 // while the guest runs (Machine::switch_accelerator, docs/kvm.md
 // "Switching"): quiesce(), get_state(), then set_state() on the other.
 //
-// Threading: today every vCPU runs on the machine's one thread in turns.
-// docs/architecture.md "Threads" has the plan for one host thread per vCPU:
-// request_stop() is the only call that may come from another thread.
+// Threading (docs/architecture.md "Threads"): the interpreter's vCPUs take
+// turns on the machine's thread; KVM's run at once, one host thread each.
+// A backend that runs so takes AcceleratorWiring::device_lock around every
+// device access and interrupt-controller query, and leaves it only while
+// the guest runs. From another thread, with that lock held, only
+// request_stop(), kick(), flush_tlb(), invalidate_page() and read_tsc() may
+// be called; everything else only while the vCPU is not running.
 #pragma once
 
 #include "cpu/state/cpu_state.h"
@@ -31,6 +35,7 @@
 
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <optional>
 
 enum class VcpuExit : u8 {
@@ -77,6 +82,10 @@ public:
     // ---- Running ----
     virtual VcpuExit run(u64 budget) = 0;
     virtual void request_stop() = 0;
+    // An interrupt or NMI arrived for this vCPU from another thread: a vCPU
+    // inside the guest leaves it to look at its interrupt source, and goes
+    // on running (run() does not return for it).
+    virtual void kick() {}
     virtual u64 retired() const = 0;
     // What run()'s budget counts, since power-on: retired instructions plus
     // events delivered without one (interrupts, exceptions). A point of a
@@ -157,6 +166,11 @@ public:
         u64 round, vcpu_turn;
     };
     virtual std::optional<RunSlices> run_slices() const { return std::nullopt; }
+    // Whether the vCPUs run at once, one host thread each, for the round's
+    // time (a backend whose run() blocks while the guest runs: KVM), rather
+    // than in turns on the machine's thread (the interpreter: one thread
+    // keeps a deterministic run deterministic).
+    virtual bool vcpus_on_threads() const { return false; }
     // The port of the hypercall gate, for a backend that cannot see
     // VMCALL/VMMCALL: the Hyper-V hypercall page then calls with OUT imm8,
     // AL to this port, which the backend turns into the hypercall hook.
@@ -174,4 +188,7 @@ struct AcceleratorWiring {
     MsrBus& msrs;
     const CpuidModel& cpuid;
     unsigned vcpu_count = 1;
+    // The machine's device lock (QEMU's big lock): held by a vCPU thread
+    // around every exit to the devices. Null: the backend keeps its own.
+    std::mutex* device_lock = nullptr;
 };

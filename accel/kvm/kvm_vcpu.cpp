@@ -72,6 +72,14 @@ public:
         if (const pid_t tid = m_running_tid.load(); tid && tid != current_tid())
             syscall(SYS_tgkill, getpid(), tid, kick_signal());
     }
+    void kick() override
+    {
+        // Called with the device lock held, so m_in_guest is exact: outside
+        // the guest the vCPU's thread asks its interrupt source before it
+        // enters again.
+        if (m_in_guest)
+            signal_thread();
+    }
     u64 retired() const override { return m_units; }
     u64 units() const override { return m_units; }
     u64 external_interrupts() const override { return m_external_interrupts; }
@@ -103,6 +111,7 @@ public:
         m_cache_valid = m_cache_dirty = true;
         m_halted = state.events.halted;
         m_cr8 = state.cr8;
+        m_tsc_offset_seen.store(state.msr.tsc_offset);
     }
     void visit_state(StateVisitor& v) override;
 
@@ -111,8 +120,11 @@ public:
     void set_tsc_source(std::function<u64()> source) override { m_tsc_source = std::move(source); }
     u64 read_tsc() override
     {
-        if (m_cache_dirty)
-            return tsc_now() + m_cache.msr.tsc_offset;
+        // KVM's count cannot be read while the vCPU runs on its own thread
+        // (a timer on the machine's thread asks): the offset last seen is
+        // exact unless the guest has written its TSC since.
+        if (m_cache_dirty || running_elsewhere())
+            return tsc_now() + m_tsc_offset_seen.load();
         u64 tsc = 0;
         get_msrs(std::span<const u32>(&MSR_IA32_TSC, 1), std::span<u64>(&tsc, 1));
         return tsc;
@@ -126,8 +138,8 @@ public:
     // a flush on the guest's behalf (a Hyper-V flush hypercall) needs a
     // request KVM offers only to its own Hyper-V emulation: the flush is
     // done before the next entry (flush_guest_tlb).
-    void flush_tlb(bool) override { m_flush_pending = true; }
-    void invalidate_page(u64) override { m_flush_pending = true; }
+    void flush_tlb(bool) override { request_flush(); }
+    void invalidate_page(u64) override { request_flush(); }
 
 private:
     bool vcpu_ioctl(unsigned long request, void* arg, const char* name)
@@ -138,6 +150,17 @@ private:
         return false;
     }
     u64 tsc_now() const { return m_tsc_source ? m_tsc_source() : 0; }
+    bool running_elsewhere() const
+    {
+        const pid_t tid = m_running_tid.load();
+        return tid && tid != current_tid();
+    }
+    void signal_thread()
+    {
+        if (running_elsewhere())
+            syscall(SYS_tgkill, getpid(), m_running_tid.load(), kick_signal());
+    }
+    void request_flush();
     bool prepare_to_run();
     bool set_cpuid();
     void pull_state();
@@ -148,6 +171,9 @@ private:
     bool flush_guest_tlb();
     bool arm_kick_timer(u64 ns);
     void drain_kicks();
+    // A kick stays pending once KVM_RUN has returned for it (the signal is
+    // blocked outside KVM_RUN) and would end every later KVM_RUN at once.
+    void take_pending_kicks();
     bool guest_if() const;
     bool wake_from_halt();
     void inject_events();
@@ -179,6 +205,11 @@ private:
     // snapshot's); otherwise KVM keeps it: INIT and SIPI leave it.
     bool m_tsc_pending = true;
     bool m_halted = false; // HLT left to userspace: KVM has no halted state without its own LAPIC
+    // Inside KVM_RUN (set and cleared under the device lock), and how many
+    // times it has left it: what a TLB flush from another vCPU waits for.
+    std::atomic<bool> m_in_guest{false};
+    u64 m_guest_exits = 0;
+    std::atomic<u64> m_tsc_offset_seen{0}; // CpuState's tsc_offset as last set or read
     u64 m_cr8 = 0;         // the TPR KVM gets and gives in kvm_run (no in-kernel LAPIC)
 
     u64 m_units = 0;
@@ -265,6 +296,7 @@ void KvmVcpu::pull_state()
     u64 tsc = 0;
     if (get_msrs(std::span<const u32>(&MSR_IA32_TSC, 1), std::span<u64>(&tsc, 1)))
         s.msr.tsc_offset = tsc - tsc_now();
+    m_tsc_offset_seen.store(s.msr.tsc_offset);
     s.cr8 = m_cr8;
     s.events.halted = m_halted;
     m_cache = s;
@@ -345,9 +377,25 @@ bool KvmVcpu::prepare_to_run()
     }
     if (m_cache_dirty && !push_state())
         return false;
-    if (std::exchange(m_flush_pending, false) && !flush_guest_tlb())
-        return false;
     return true;
+}
+
+void KvmVcpu::request_flush()
+{
+    // Done before the vCPU next enters the guest (run()).
+    m_flush_pending = true;
+    if (!m_in_guest || !running_elsewhere())
+        return;
+    // Another vCPU's flush hypercall while this one is inside the guest on
+    // its own thread: the flush must be complete when that hypercall
+    // returns (the TLFS's HvCallFlushVirtualAddressSpace), so this one is
+    // taken out of the guest, and the caller waits (giving up the device
+    // lock it holds) until it has left. It flushes before it enters again.
+    const u64 exits = m_guest_exits;
+    signal_thread();
+    std::unique_lock devices(m_vm.device_lock(), std::adopt_lock);
+    m_vm.left_guest.wait(devices, [&] { return !m_in_guest || m_guest_exits != exits; });
+    devices.release();
 }
 
 bool KvmVcpu::flush_guest_tlb()
@@ -410,6 +458,11 @@ void KvmVcpu::drain_kicks()
 {
     const itimerspec off{};
     timer_settime(m_timer, 0, &off, nullptr);
+    take_pending_kicks();
+}
+
+void KvmVcpu::take_pending_kicks()
+{
     sigset_t kick;
     sigemptyset(&kick);
     sigaddset(&kick, kick_signal());
@@ -613,6 +666,10 @@ VcpuExit KvmVcpu::fail(const char* what)
 
 VcpuExit KvmVcpu::run(u64 budget)
 {
+    // Everything but KVM_RUN itself runs under the device lock: the exits
+    // reach devices other vCPUs' threads share, and interrupts are taken
+    // from the interrupt controllers.
+    std::unique_lock devices(m_vm.device_lock());
     if (!prepare_to_run())
         return fail("could not take the vCPU's state");
     install_kick_handler();
@@ -633,19 +690,36 @@ VcpuExit KvmVcpu::run(u64 budget)
             result = VcpuExit::Halted;
             break;
         }
+        if (std::exchange(m_flush_pending, false) && !flush_guest_tlb()) {
+            result = fail("could not flush the vCPU's TLB");
+            break;
+        }
         inject_events();
         m_run->immediate_exit = m_stop.load() ? 1 : 0;
+        m_in_guest = true;
+        devices.unlock();
         const u64 before = monotonic_ns();
         const int ret = ioctl(m_fd.get(), KVM_RUN, 0);
-        const u64 after = monotonic_ns();
+        const int run_errno = errno;
+        u64 after = monotonic_ns();
+        devices.lock();
+        m_in_guest = false;
+        ++m_guest_exits;
+        m_vm.left_guest.notify_all();
         m_units += after - before;
         m_cache_valid = false;
-        if (ret < 0 && errno != EINTR && errno != EAGAIN) {
+        if (ret < 0 && run_errno != EINTR && run_errno != EAGAIN) {
+            errno = run_errno;
             result = fail(("KVM_RUN failed: " + errno_text()).c_str());
             break;
         }
-        if (ret < 0)
+        if (ret < 0 && run_errno == EINTR) {
             ++m_exits.kick;
+            // The slice's timer may be the signal taken: the time is read
+            // after it, so that the slice still ends.
+            take_pending_kicks();
+            after = monotonic_ns();
+        }
         if (ret == 0) {
             switch (m_run->exit_reason) {
             case KVM_EXIT_IO:

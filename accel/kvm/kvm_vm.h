@@ -10,8 +10,10 @@
 
 #include <linux/kvm.h>
 
+#include <condition_variable>
 #include <cstdio>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <utility>
 #include <vector>
@@ -84,10 +86,17 @@ public:
         return filter_device_msrs();
     }
 
+    // Held around every exit to the devices: the machine's (its vCPUs run on
+    // threads of their own) or the VM's own.
+    std::mutex& device_lock() { return wiring.device_lock ? *wiring.device_lock : m_own_device_lock; }
+
     AcceleratorWiring wiring;
     Fd kvm, vm;
     size_t run_size;
     std::vector<kvm_cpuid_entry2> supported_cpuid;
+    // Notified, under the device lock, whenever a vCPU leaves the guest: a
+    // TLB flush for a vCPU inside the guest waits for it.
+    std::condition_variable left_guest;
 
 private:
     // A slot on guest RAM, kept for the dirty log.
@@ -171,6 +180,7 @@ private:
     }
 
     bool m_prepared = false;
+    std::mutex m_own_device_lock;
     bool m_log_dirty = false;
     u32 m_next_slot = 0;
     std::vector<RamSlot> m_ram_slots;

@@ -24,6 +24,8 @@ void ClockTimer::arm(u64 deadline_ns)
 {
     m_deadline = deadline_ns;
     m_armed = true;
+    if (m_clock.m_arm_listener)
+        m_clock.m_arm_listener(deadline_ns);
 }
 
 VirtualClock::VirtualClock(Mode mode)

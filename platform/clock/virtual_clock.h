@@ -72,6 +72,10 @@ public:
     u64 instructions_until_next_deadline() const;
     // Fires every timer whose deadline has passed (a callback may re-arm its timer).
     void run_due();
+    // Told of every deadline a timer is armed for: a run loop that sleeps
+    // until the next deadline while vCPUs run on their own threads wakes
+    // for an earlier one (Machine::run_parallel_round).
+    void set_arm_listener(std::function<void(u64 deadline_ns)> listener) { m_arm_listener = std::move(listener); }
 
     // The clock's own state (the timers are their devices'). Load it after
     // the vCPUs' retired counts: in deterministic mode time is computed from
@@ -94,4 +98,5 @@ private:
     u64 m_idle_ns = 0; // deterministic mode: time skipped while all vCPUs were idle
     std::function<u64()> m_instructions;
     std::vector<ClockTimer*> m_timers;
+    std::function<void(u64)> m_arm_listener;
 };

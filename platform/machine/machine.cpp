@@ -37,6 +37,12 @@ Machine::Machine(const MachineConfig& config)
         m_clock.set_host_time_source(std::move(host_time));
     if (std::optional<Accelerator::RunSlices> slices = m_accel->run_slices())
         m_slices = *slices;
+    // A timer armed by a vCPU thread earlier than the machine thread's next
+    // wake-up (the deadlines it sleeps for while vCPUs run at once).
+    m_clock.set_arm_listener([this](u64 deadline) {
+        if (m_parallel.active && deadline < m_parallel.wake_at)
+            m_machine_wake.notify_all();
+    });
     m_commands = config.commands ? config.commands
                                  : (config.drives.empty() && !config.nic && config.added_nics.empty()
                                         ? nullptr
@@ -503,10 +509,11 @@ void Machine::connect_vcpu(unsigned index)
     lapic.set_init_handler([this, &vcpu, index] {
         vcpu.pending_init = true;
         vcpu.pending_sipi.reset();
-        if (index == m_running)
+        if (m_parallel.active || index == m_running)
             vcpu.backend->request_stop();
     });
     lapic.set_sipi_handler([&vcpu](u8 vector) { vcpu.pending_sipi = vector; });
+    lapic.set_wakeup_handler([this, index] { vcpu_woken(index); });
 }
 
 void Machine::apply_startup_requests(Vcpu& vcpu)
@@ -540,12 +547,14 @@ struct AcceleratorUnavailable {
 
 AcceleratorWiring Machine::accelerator_wiring()
 {
-    return {m_memory, m_ports, m_msrs, m_cpuid, m_config.cpu_count};
+    return {m_memory, m_ports, m_msrs, m_cpuid, m_config.cpu_count, &m_device_lock};
 }
 
 std::unique_ptr<Accelerator> Machine::make_accelerator()
 {
     const AcceleratorWiring wiring = accelerator_wiring();
+    if (m_config.make_accelerator)
+        return m_config.make_accelerator(wiring);
     if (m_config.accel == MachineConfig::Accel::Kvm) {
         ErrorOr<std::unique_ptr<Accelerator>> kvm = make_kvm_accelerator(wiring);
         if (kvm.is_error())
@@ -761,6 +770,8 @@ std::optional<RunOutcome> Machine::run_round()
         m_round.active = false;
         return std::nullopt;
     }
+    if (runs_in_parallel())
+        return run_parallel_round();
     for (; m_round.next < m_vcpus.size(); ++m_round.next) {
         const unsigned i = m_round.next;
         // A round a debug stop left goes on inside the slice it stopped in.

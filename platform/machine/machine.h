@@ -28,6 +28,7 @@
 #include "platform/host/command_queue.h"
 #include "platform/machine/hyperv_glue.h"
 #include "platform/machine/machine_input.h"
+#include "platform/machine/vcpu_threads.h"
 #include "platform/net/e1000.h"
 #include "platform/net/net_backend.h"
 #include "platform/serial/uart16550.h"
@@ -37,10 +38,12 @@
 #include "platform/testdev/debug_exit.h"
 #include "platform/testdev/pc_testdev.h"
 
+#include <condition_variable>
 #include <deque>
 #include <functional>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
@@ -104,6 +107,8 @@ struct MachineConfig {
     // (docs/kvm.md); the devices are the same either way.
     enum class Accel : u8 { Interp, Kvm };
     Accel accel = Accel::Interp;
+    // Tests: makes the accelerator in place of `accel`'s.
+    std::function<std::unique_ptr<Accelerator>(const AcceleratorWiring&)> make_accelerator;
     // kvm-unit-tests' Hyper-V test device at port 0x3000 (--hyperv-test-device).
     bool hyperv_test_device = false;
     bool pc_testdev = false;
@@ -514,6 +519,10 @@ private:
         std::unique_ptr<VcpuBackend> parked;
         bool pending_init = false;
         std::optional<u8> pending_sipi;
+        // On a thread of its own: how many times its local APIC has had
+        // something new for it (an interrupt, NMI, INIT or SIPI). A halted
+        // vCPU's thread waits for this to change.
+        u64 wakes = 0;
     };
 
     explicit Machine(const MachineConfig& config);
@@ -573,8 +582,22 @@ private:
     // Back from ACPI S3: the vCPUs reset, the BSP in real mode at the OS's
     // waking vector; false when the OS set none (then the machine resets).
     bool resume_from_suspend();
-    // Ends the slice of the vCPU that is running (a device asked to stop).
-    void stop_running_vcpu() { m_vcpus[m_running]->backend->request_stop(); }
+    // Ends the slice of the vCPU that is running (a device asked to stop),
+    // or, when they run at once, the round.
+    void stop_running_vcpu();
+    // ---- vCPUs on threads of their own (KVM; docs/architecture.md "Threads") ----
+    bool runs_in_parallel() const { return m_accel->vcpus_on_threads(); }
+    // One round with every vCPU on its own thread for the round's time,
+    // while this thread fires the timers.
+    std::optional<RunOutcome> run_parallel_round();
+    // vCPU `index`'s part of it, on its thread.
+    void run_vcpu_thread(unsigned index);
+    // Until vCPU `vcpu`'s wakes differ from `wakes` or the round ends.
+    void wait_for_vcpu_wake(std::unique_lock<std::mutex>& devices, const Vcpu& vcpu, u64 wakes);
+    // Its local APIC has something new for vCPU `index` (device lock held).
+    void vcpu_woken(unsigned index);
+    // Ends the parallel round now: every vCPU leaves the guest.
+    void stop_all_vcpus();
     void end_run(RunOutcome outcome);
     void host_input(HostInput input);
     // A tray or medium action applied (machine_media.cpp), live or recorded.
@@ -589,6 +612,12 @@ private:
     RunOutcome debug_stop(unsigned index);
 
     MachineConfig m_config;
+    // The device lock (QEMU's big lock): while vCPUs run on threads of their
+    // own, every device access, timer and interrupt goes under it. Before
+    // everything it guards.
+    std::mutex m_device_lock;
+    std::condition_variable m_vcpu_wake;    // a vCPU thread's wait: its wakes, the round's end
+    std::condition_variable m_machine_wake; // the machine thread's: an earlier deadline, the vCPUs done
     PhysicalMemory m_memory;
     PortBus m_ports;
     MsrBus m_msrs;
@@ -678,4 +707,17 @@ private:
         bool progressed = false; // some vCPU retired an instruction
     };
     Round m_round;
+    // The parallel round under way (run_parallel_round), under the device lock.
+    struct ParallelRound {
+        bool active = false;
+        bool over = false;        // the vCPUs stop (its time is up, or the run ends)
+        bool progressed = false;  // some vCPU was not idle (halted, before its SIPI) at the end
+        u64 end_ns = 0;           // steady clock
+        u64 wake_at = ~0ull;      // the machine thread's next wake-up, in virtual time
+        unsigned running = 0;     // vCPU threads still in the round
+        std::optional<RunOutcome> fault; // the first vCPU's triple fault
+    };
+    ParallelRound m_parallel;
+    // Last: its threads are joined before anything they use goes.
+    VcpuThreads m_vcpu_threads;
 };

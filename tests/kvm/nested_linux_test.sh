@@ -51,7 +51,16 @@ timeout -s TERM 360 $VIRIDIAN --accel kvm --cpus 2 --memory 256M --kernel vmlinu
 echo $? >status
 } | while IFS= read -r line; do
     case "$line" in
-    "kvm-linux: clock "*) echo "$(printf '%s' "$line" | tr -d '\r') host $(cut -d' ' -f1 /proc/uptime)" ;;
+    "kvm-linux: clock "*)
+        echo "$(printf '%s' "$line" | tr -d '\r') host $(cut -d' ' -f1 /proc/uptime)"
+        # viridian's threads while the guest runs: one per vCPU, each with
+        # time inside the guest (its stat's guest_time, in clock ticks).
+        [ -s threads.log ] || for task in /proc/[0-9]*/task/*; do
+            case "$(cat "$task/comm" 2>/dev/null)" in
+            "vcpu "*) echo "kvm-threads: $(cat "$task/comm") guest-ticks $(sed 's/^.*) //' "$task/stat" | cut -d' ' -f41)" ;;
+            esac
+        done >threads.log
+        ;;
     *) printf '%s\n' "$line" ;;
     esac
 done >l2.log
@@ -60,6 +69,7 @@ status=$(cat status)
 # not be taken for the nested guest's.
 sed 's/^/l2| /' l2.log
 echo "kvm-linux: viridian exit status $status"
+cat threads.log 2>/dev/null
 echo "kvm-linux: image holds $(dd if=disk.raw bs=1M skip=2 count=1 2>/dev/null | head -c 20)"
 # The firmware on KVM: SeaBIOS runs from the ROM and shadow RAM slots,
 # through its POST to the boot handler (no disk: it finds nothing to boot).
@@ -93,6 +103,10 @@ check "viridian powers off with status 0" '^kvm-linux: viridian exit status 0$'
 check "the guest's write reaches the image" '^kvm-linux: image holds written-by-the-guest$'
 check "SeaBIOS runs on KVM to its boot handler" '^kvm-bios: enter handle_19'
 check "both vCPUs are online" '^l2\| kvm-linux: cpus 2$'
+# One host thread per vCPU, each of which has run the guest (KVM_RUN):
+# the vCPUs run at once, not in turns on one thread.
+check "vCPU 0 runs the guest on a thread of its own" '^kvm-threads: vcpu 0 guest-ticks [1-9]'
+check "vCPU 1 runs the guest on a thread of its own" '^kvm-threads: vcpu 1 guest-ticks [1-9]'
 # With two vCPUs Linux flushes the other's TLB by hypercall; when a flush
 # went through the whole register state, the nested guest lost its AVX
 # registers and init's programs crashed.
