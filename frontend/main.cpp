@@ -235,6 +235,7 @@ int main(int argc, char** argv)
     config.jit = options.jit;
     config.perf_map = options.perfmap;
     config.accel = options.kvm ? MachineConfig::Accel::Kvm : MachineConfig::Accel::Interp;
+    config.vcpu_threads = options.vcpu_threads;
     config.hyperv_test_device = options.hyperv_test_device;
     config.pc_testdev = options.pc_testdev;
     // --drive: every image is opened (and locked) once, here, before

@@ -245,12 +245,24 @@ ErrorOr<void> apply(Options& options, Opt id, std::string_view value)
     case Opt::PcTestdev:
         options.pc_testdev = true;
         break;
-    case Opt::Accel:
+    case Opt::Accel: {
         // QEMU's spelling names TCG "tcg"; viridian's own backend is "interp".
-        if (value != "interp" && value != "kvm")
-            return make_error("--accel: " + quoted(value) + " is not 'interp' or 'kvm'");
-        options.kvm = value == "kvm";
+        // `thread=single|multi` is QEMU's -accel tcg property: here it says
+        // whether KVM's vCPUs take turns on one thread or run at once.
+        const size_t comma = value.find(',');
+        const std::string name(value.substr(0, comma));
+        if (name != "interp" && name != "kvm")
+            return make_error("--accel: " + quoted(name) + " is not 'interp' or 'kvm'");
+        options.kvm = name == "kvm";
+        if (comma != std::string::npos) {
+            const std::string property(value.substr(comma + 1));
+            if (!options.kvm || (property != "thread=single" && property != "thread=multi"))
+                return make_error("--accel: " + quoted(property) +
+                                  " is not a property viridian knows (kvm takes thread=single or thread=multi)");
+            options.vcpu_threads = property == "thread=multi";
+        }
         break;
+    }
     case Opt::HypervTestDevice:
         options.hyperv_test_device = true;
         break;
@@ -934,9 +946,11 @@ std::string usage_text()
            "  --deterministic          virtual time from retired instructions: a run repeats exactly\n"
            "  --enlightenments on|off  the Hyper-V interface: CPUID leaves, synthetic MSRs,\n"
            "                           hypercalls, SynIC, timers (default on)\n"
-           "  --accel interp|kvm       what runs the vCPUs: viridian's interpreter and JIT, or the\n"
+           "  --accel interp|kvm[,thread=single|multi]\n"
+           "                           what runs the vCPUs: viridian's interpreter and JIT, or the\n"
            "                           host's hardware assist through /dev/kvm (default interp;\n"
-           "                           docs/kvm.md)\n"
+           "                           docs/kvm.md); KVM's vCPUs take turns on one thread, or with\n"
+           "                           thread=multi run at once, a host thread each\n"
            "  --jit on|off             translate hot blocks of 64-bit code to host code\n"
            "                           (default on; off interprets everything, same results)\n"
            "  --perfmap                write /tmp/perf-PID.map, which names each translated block\n"

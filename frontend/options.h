@@ -135,6 +135,7 @@ struct Options {
     bool jit = true; // translate hot 64-bit blocks to host code (cpu/jit/)
     bool perfmap = false; // name translated blocks for perf (/tmp/perf-PID.map)
     bool kvm = false; // --accel kvm: vCPUs on the host's hardware assist (docs/kvm.md)
+    bool vcpu_threads = false; // --accel kvm,thread=multi: a host thread per vCPU
     bool hyperv_test_device = false; // kvm-unit-tests' control port at 0x3000
     bool pc_testdev = false;         // QEMU's pc-testdev (kvm-unit-tests)
     bool demo = false; // run the built-in demo rather than the default Linux guest

@@ -48,10 +48,12 @@ public:
     }
     std::optional<u8> hypercall_port() const override { return KVM_HYPERCALL_PORT; }
     void narrow_cpuid(CpuidModel& model) const override { narrow_to_kvm(model, m_vm->supported_cpuid); }
-    // 2 ms rounds: host input is looked at promptly between them. The
-    // vCPUs run at once on threads of their own (the turn is not used):
-    // the machine's thread fires the timers meanwhile, and an interrupt
-    // for a vCPU inside the guest kicks it out to take it.
+    // 2 ms rounds: host input is looked at promptly between them. 0.5 ms
+    // turns: while the vCPUs take turns on one thread, an IPI to one waits
+    // at most that long. With thread=multi they run at once instead, on
+    // threads of their own (the turn is not used): the machine's thread
+    // fires the timers meanwhile, and an interrupt for a vCPU inside the
+    // guest kicks it out to take it.
     std::optional<RunSlices> run_slices() const override { return RunSlices{2'000'000, 500'000}; }
     bool vcpus_on_threads() const override { return true; }
     // The vCPUs were made with the VM (where a failure is an error the

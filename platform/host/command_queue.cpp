@@ -4,16 +4,28 @@
 #include <future>
 #include <memory>
 
-bool CommandQueue::post(Command command)
+bool CommandQueue::post(Command command) { return push(std::move(command), false); }
+
+bool CommandQueue::post_device_work(Command command) { return push(std::move(command), true); }
+
+bool CommandQueue::push(Command command, bool device_work)
 {
     {
         std::lock_guard lock(m_mutex);
         if (m_closed)
             return false;
-        m_commands.push_back(std::move(command));
+        m_commands.push_back({std::move(command), device_work});
+        if (m_post_listener)
+            m_post_listener();
     }
     m_posted.notify_all();
     return true;
+}
+
+void CommandQueue::set_post_listener(std::function<void()> listener)
+{
+    std::lock_guard lock(m_mutex);
+    m_post_listener = std::move(listener);
 }
 
 bool CommandQueue::call(Command command, u64 timeout_ns)
@@ -40,13 +52,28 @@ bool CommandQueue::call(Command command, u64 timeout_ns)
 
 size_t CommandQueue::run_pending()
 {
-    std::deque<Command> ready;
+    std::deque<Entry> ready;
     {
         std::lock_guard lock(m_mutex);
         ready.swap(m_commands);
     }
-    for (Command& command : ready)
-        command();
+    for (Entry& entry : ready)
+        entry.command();
+    return ready.size();
+}
+
+size_t CommandQueue::run_device_work()
+{
+    std::deque<Entry> ready;
+    {
+        std::lock_guard lock(m_mutex);
+        std::deque<Entry> others;
+        for (Entry& entry : m_commands)
+            (entry.device_work ? ready : others).push_back(std::move(entry));
+        m_commands.swap(others);
+    }
+    for (Entry& entry : ready)
+        entry.command();
     return ready.size();
 }
 
@@ -59,7 +86,7 @@ void CommandQueue::wait_for(u64 timeout_ns)
 
 void CommandQueue::close()
 {
-    std::deque<Command> dropped;
+    std::deque<Entry> dropped;
     {
         std::lock_guard lock(m_mutex);
         m_closed = true;

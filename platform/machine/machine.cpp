@@ -113,7 +113,7 @@ std::unique_ptr<BlockDevice> Machine::make_block_device(std::shared_ptr<BlockIma
         };
     else
         run_on_machine = [queue = m_commands](std::function<void()> deliver) {
-            queue->post(std::move(deliver));
+            queue->post_device_work(std::move(deliver));
         };
     return std::make_unique<BlockDevice>(std::make_unique<SharedImage>(std::move(image)),
                                          deterministic ? BlockDevice::Execution::Inline

@@ -107,6 +107,10 @@ struct MachineConfig {
     // (docs/kvm.md); the devices are the same either way.
     enum class Accel : u8 { Interp, Kvm };
     Accel accel = Accel::Interp;
+    // A backend whose vCPUs can run at once on threads of their own (KVM)
+    // does so (--accel kvm,thread=multi); otherwise they take turns on the
+    // machine's thread. Off by default: docs/kvm.md "Threads".
+    bool vcpu_threads = false;
     // Tests: makes the accelerator in place of `accel`'s.
     std::function<std::unique_ptr<Accelerator>(const AcceleratorWiring&)> make_accelerator;
     // kvm-unit-tests' Hyper-V test device at port 0x3000 (--hyperv-test-device).
@@ -586,7 +590,7 @@ private:
     // or, when they run at once, the round.
     void stop_running_vcpu();
     // ---- vCPUs on threads of their own (KVM; docs/architecture.md "Threads") ----
-    bool runs_in_parallel() const { return m_accel->vcpus_on_threads(); }
+    bool runs_in_parallel() const { return m_config.vcpu_threads && m_accel->vcpus_on_threads(); }
     // One round with every vCPU on its own thread for the round's time,
     // while this thread fires the timers.
     std::optional<RunOutcome> run_parallel_round();

@@ -86,7 +86,7 @@ void Machine::route_frames(NetBackend& backend, u32 tag)
     // every machine). What it posts then is never run.
     backend.set_receiver([queue = m_commands, keep = m_own_commands, tag,
                           machine = std::weak_ptr<Machine*>(m_alive)](std::vector<u8> frame) {
-        queue->post([machine, tag, frame = std::move(frame)]() mutable {
+        queue->post_device_work([machine, tag, frame = std::move(frame)]() mutable {
             if (std::shared_ptr<Machine*> alive = machine.lock())
                 (*alive)->host_input({HostInput::Kind::NetFrame, tag, std::move(frame)});
         });

@@ -67,7 +67,16 @@ std::optional<RunOutcome> Machine::run_parallel_round()
     m_parallel.end_ns = steady_ns() + m_slices.round;
     m_parallel.running = vcpu_count();
     m_vcpu_threads.start(vcpu_count(), [this](unsigned index) { run_vcpu_thread(index); });
+    // A disk's completion or a received frame is run at once (the vCPUs
+    // need not stop for it); every other command waits for the round's end.
+    // (The listener does not take the device lock, so a post that comes
+    // just as this thread goes to sleep waits for its next wake-up: the
+    // next deadline or the round's end.)
+    if (m_commands)
+        m_commands->set_post_listener([this] { m_machine_wake.notify_all(); });
     while (m_parallel.running > 0) {
+        if (m_commands && !m_input_log)
+            m_commands->run_device_work();
         m_clock.run_due();
         const u64 now = steady_ns();
         if (!m_parallel.over && now >= m_parallel.end_ns) {
@@ -83,6 +92,8 @@ std::optional<RunOutcome> Machine::run_parallel_round()
         m_machine_wake.wait_for(devices, std::chrono::nanoseconds(wait_ns));
     }
     m_parallel.active = false;
+    if (m_commands)
+        m_commands->set_post_listener({});
     devices.unlock();
     m_vcpu_threads.wait();
     m_round.active = false;

@@ -420,3 +420,15 @@ TEST_CASE("--nic switch takes a name, a type, a model and a MAC, and hostfwd and
     CHECK_FALSE(o.nic->internal_switch);
     CHECK(contains(parse_error({"--nic", "user,name=lab"}), "is for a switch"));
 }
+
+TEST_CASE("--accel kvm takes QEMU's thread=single|multi; nothing else takes properties")
+{
+    CHECK_FALSE(parse_ok({"--accel", "kvm"}).vcpu_threads);
+    CHECK_FALSE(parse_ok({"--accel", "kvm,thread=single"}).vcpu_threads);
+    const Options multi = parse_ok({"--accel", "kvm,thread=multi"});
+    CHECK(multi.kvm);
+    CHECK(multi.vcpu_threads);
+    CHECK(parse_error({"--accel", "kvm,thread=many"}).find("thread=many") != std::string::npos);
+    CHECK(parse_error({"--accel", "interp,thread=multi"}).find("thread=multi") != std::string::npos);
+    CHECK(parse_error({"--accel", "tcg"}).find("'tcg'") != std::string::npos);
+}

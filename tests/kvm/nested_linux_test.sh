@@ -44,7 +44,7 @@ guest_cmd="$guest_cmd set -- \$(cat /proc/uptime); echo kvm-linux: clock \$1"
 # what the inner guest printed. The guest's clock lines get this guest's
 # uptime beside theirs as they arrive.
 {
-timeout -s TERM 360 $VIRIDIAN --accel kvm --cpus 2 --memory 256M --kernel vmlinuz --initrd initramfs.cpio.gz \
+timeout -s TERM 360 $VIRIDIAN --accel @ACCEL@ --cpus 2 --memory 256M --kernel vmlinuz --initrd initramfs.cpio.gz \
     --drive file=disk.raw,format=raw,if=scsi \
     --append "console=ttyS0 panic=-1 quiet viridian.modules=hv_vmbus,hv_storvsc,sd_mod viridian.run=\"$guest_cmd\"" \
     2>&1
@@ -84,6 +84,10 @@ kill $bios_pid 2>/dev/null
 wait $bios_pid
 grep -m1 '^enter handle_19' bios.log | sed 's/^/kvm-bios: /'
 EOS
+# NESTED_KVM_ACCEL=kvm,thread=multi runs the vCPUs on threads of their own
+# and checks that they do (docs/kvm.md "Threads": not the default yet).
+accel=${NESTED_KVM_ACCEL:-kvm}
+sed -i "s/@ACCEL@/$accel/" "$work/run.sh"
 
 start=$(date +%s)
 "$here/nested_run.sh" --file "$guest/vmlinuz" --file "$guest/initramfs.cpio.gz" --file "$bios" --script "$work/run.sh" \
@@ -103,10 +107,15 @@ check "viridian powers off with status 0" '^kvm-linux: viridian exit status 0$'
 check "the guest's write reaches the image" '^kvm-linux: image holds written-by-the-guest$'
 check "SeaBIOS runs on KVM to its boot handler" '^kvm-bios: enter handle_19'
 check "both vCPUs are online" '^l2\| kvm-linux: cpus 2$'
-# One host thread per vCPU, each of which has run the guest (KVM_RUN):
-# the vCPUs run at once, not in turns on one thread.
-check "vCPU 0 runs the guest on a thread of its own" '^kvm-threads: vcpu 0 guest-ticks [1-9]'
-check "vCPU 1 runs the guest on a thread of its own" '^kvm-threads: vcpu 1 guest-ticks [1-9]'
+# With thread=multi, one host thread per vCPU, each of which has run the
+# guest (KVM_RUN): the vCPUs run at once, not in turns on one thread.
+case "$accel" in
+*thread=multi*)
+    check "vCPU 0 runs the guest on a thread of its own" '^kvm-threads: vcpu 0 guest-ticks [1-9]'
+    check "vCPU 1 runs the guest on a thread of its own" '^kvm-threads: vcpu 1 guest-ticks [1-9]'
+    ;;
+*) check_absent "the vCPUs take turns on the machine's thread" '^kvm-threads: vcpu' ;;
+esac
 # With two vCPUs Linux flushes the other's TLB by hypercall; when a flush
 # went through the whole register state, the nested guest lost its AVX
 # registers and init's programs crashed.

@@ -258,3 +258,24 @@ TEST_CASE("call() on a queue that closes with the command unrun returns false at
     closer.join();
     CHECK_FALSE(queue.post([] {}));
 }
+
+TEST_CASE("Device work runs on its own, in order, and leaves the other commands queued in theirs")
+{
+    CommandQueue queue;
+    std::vector<std::string> ran;
+    int heard = 0;
+    queue.set_post_listener([&] { ++heard; });
+    queue.post([&] { ran.push_back("stop"); });
+    queue.post_device_work([&] { ran.push_back("disk 1"); });
+    queue.post([&] { ran.push_back("cont"); });
+    queue.post_device_work([&] { ran.push_back("frame 2"); });
+    CHECK(heard == 4);
+    CHECK(queue.run_device_work() == 2);
+    CHECK(ran == std::vector<std::string>{"disk 1", "frame 2"});
+    CHECK(queue.run_device_work() == 0);
+    queue.set_post_listener({});
+    queue.post_device_work([&] { ran.push_back("disk 3"); });
+    CHECK(heard == 4);
+    CHECK(queue.run_pending() == 3);
+    CHECK(ran == std::vector<std::string>{"disk 1", "frame 2", "stop", "cont", "disk 3"});
+}
