@@ -4,6 +4,7 @@
 #include "accel/kvm/kvm_cpuid.h"
 #include "accel/kvm/kvm_state.h"
 #include "accel/vcpu_snapshot.h"
+#include "mmu/base/host_time.h"
 
 #include <algorithm>
 #include <atomic>
@@ -40,12 +41,6 @@ void install_kick_handler()
         sigemptyset(&action.sa_mask);
         ::sigaction(kick_signal(), &action, nullptr);
     });
-}
-u64 monotonic_ns()
-{
-    timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return static_cast<u64>(ts.tv_sec) * 1'000'000'000 + static_cast<u64>(ts.tv_nsec);
 }
 
 pid_t current_tid() { return static_cast<pid_t>(syscall(SYS_gettid)); }
@@ -678,7 +673,7 @@ VcpuExit KvmVcpu::run(u64 budget)
     const u64 slice = std::min<u64>(budget, 10'000'000);
     if (!arm_kick_timer(slice))
         return fail("could not arm the vCPU's kick timer");
-    const u64 start = monotonic_ns();
+    const u64 start = host_monotonic_ns();
     m_running_tid.store(current_tid());
     VcpuExit result = VcpuExit::BudgetExhausted;
     for (;;) {
@@ -698,10 +693,10 @@ VcpuExit KvmVcpu::run(u64 budget)
         m_run->immediate_exit = m_stop.load() ? 1 : 0;
         m_in_guest = true;
         devices.unlock();
-        const u64 before = monotonic_ns();
+        const u64 before = host_monotonic_ns();
         const int ret = ioctl(m_fd.get(), KVM_RUN, 0);
         const int run_errno = errno;
-        u64 after = monotonic_ns();
+        u64 after = host_monotonic_ns();
         devices.lock();
         m_in_guest = false;
         ++m_guest_exits;
@@ -718,7 +713,7 @@ VcpuExit KvmVcpu::run(u64 budget)
             // The slice's timer may be the signal taken: the time is read
             // after it, so that the slice still ends.
             take_pending_kicks();
-            after = monotonic_ns();
+            after = host_monotonic_ns();
         }
         if (ret == 0) {
             switch (m_run->exit_reason) {

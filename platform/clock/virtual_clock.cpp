@@ -1,16 +1,8 @@
 #include "platform/clock/virtual_clock.h"
 
-#include <algorithm>
-#include <time.h>
+#include "mmu/base/host_time.h"
 
-namespace {
-u64 host_monotonic_ns()
-{
-    timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return u64(ts.tv_sec) * 1000000000ull + u64(ts.tv_nsec);
-}
-} // namespace
+#include <algorithm>
 
 ClockTimer::ClockTimer(VirtualClock& clock, std::function<void()> callback)
     : m_clock(clock), m_callback(std::move(callback))

@@ -716,7 +716,7 @@ private:
         bool active = false;
         bool over = false;        // the vCPUs stop (its time is up, or the run ends)
         bool progressed = false;  // some vCPU was not idle (halted, before its SIPI) at the end
-        u64 end_ns = 0;           // steady clock
+        u64 end_ns = 0;           // host_monotonic_ns()
         u64 wake_at = ~0ull;      // the machine thread's next wake-up, in virtual time
         unsigned running = 0;     // vCPU threads still in the round
         std::optional<RunOutcome> fault; // the first vCPU's triple fault

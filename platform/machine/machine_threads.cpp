@@ -7,17 +7,12 @@
 // need nothing new.
 #include "platform/machine/machine.h"
 
+#include "mmu/base/host_time.h"
+
 #include <algorithm>
 #include <chrono>
 
 namespace {
-
-u64 steady_ns()
-{
-    return static_cast<u64>(std::chrono::duration_cast<std::chrono::nanoseconds>(
-                                std::chrono::steady_clock::now().time_since_epoch())
-                                .count());
-}
 
 // The machine thread sleeps at least this long between two looks at the
 // timers, so that one re-armed in the past cannot make it spin.
@@ -64,7 +59,7 @@ std::optional<RunOutcome> Machine::run_parallel_round()
     std::unique_lock devices(m_device_lock);
     m_parallel = ParallelRound{};
     m_parallel.active = true;
-    m_parallel.end_ns = steady_ns() + m_slices.round;
+    m_parallel.end_ns = host_monotonic_ns() + m_slices.round;
     m_parallel.running = vcpu_count();
     m_vcpu_threads.start(vcpu_count(), [this](unsigned index) { run_vcpu_thread(index); });
     // A disk's completion or a received frame is run at once (the vCPUs
@@ -78,7 +73,7 @@ std::optional<RunOutcome> Machine::run_parallel_round()
         if (m_commands && !m_input_log)
             m_commands->run_device_work();
         m_clock.run_due();
-        const u64 now = steady_ns();
+        const u64 now = host_monotonic_ns();
         if (!m_parallel.over && now >= m_parallel.end_ns) {
             m_parallel.over = true;
             m_vcpu_wake.notify_all(); // the halted ones; the running ones stop at end_ns themselves
@@ -122,7 +117,7 @@ void Machine::run_vcpu_thread(unsigned index)
             wait_for_vcpu_wake(devices, vcpu, wakes);
             continue;
         }
-        const u64 now = steady_ns();
+        const u64 now = host_monotonic_ns();
         if (now >= m_parallel.end_ns)
             break;
         devices.unlock();

@@ -1,11 +1,12 @@
 #include "platform/machine/migration.h"
 
+#include "mmu/base/host_time.h"
+
 #include <arpa/inet.h>
 #include <algorithm>
 #include <bit>
 #include <cerrno>
 #include <cstring>
-#include <ctime>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -15,13 +16,6 @@
 namespace {
 
 constexpr u64 PAGE_BYTES = 4096;
-
-u64 monotonic_ns()
-{
-    timespec now;
-    clock_gettime(CLOCK_MONOTONIC, &now);
-    return static_cast<u64>(now.tv_sec) * 1'000'000'000 + static_cast<u64>(now.tv_nsec);
-}
 
 } // namespace
 
@@ -43,7 +37,7 @@ const char* migration_status_name(MigrationProgress::Status status)
 }
 
 MigrationSender::MigrationSender(Machine& machine, std::unique_ptr<SnapshotSink> sink)
-    : m_machine(machine), m_sink(std::move(sink)), m_writer(m_sink->stream()), m_start_ns(monotonic_ns())
+    : m_machine(machine), m_sink(std::move(sink)), m_writer(m_sink->stream()), m_start_ns(host_monotonic_ns())
 {
     m_progress.total_bytes = machine.memory().ram_page_count() * PAGE_BYTES;
     m_progress.remaining = m_progress.total_bytes;
@@ -92,7 +86,7 @@ void MigrationSender::fail(const std::string& why)
 
 void MigrationSender::update_rates()
 {
-    const u64 elapsed = monotonic_ns() - m_start_ns;
+    const u64 elapsed = host_monotonic_ns() - m_start_ns;
     m_progress.total_ms = elapsed / 1'000'000;
     if (elapsed == 0)
         return;
@@ -144,7 +138,7 @@ bool MigrationSender::next_page(u64& page)
 
 void MigrationSender::end_round()
 {
-    const u64 now = monotonic_ns();
+    const u64 now = host_monotonic_ns();
     m_machine.memory().collect_dirty(m_dirty);
     u64 dirty = 0;
     for (u64 word : m_dirty)
@@ -171,7 +165,7 @@ void MigrationSender::stop_and_copy()
 {
     // The guest does not run until step() returns, and then no more: what
     // is sent now is the machine's final state.
-    const u64 start = monotonic_ns();
+    const u64 start = host_monotonic_ns();
     const u64 bytes_before = m_writer.bytes_written();
     ++m_progress.dirty_sync_count;
     u64 page = 0;
@@ -184,7 +178,7 @@ void MigrationSender::stop_and_copy()
     m_progress.remaining = 0;
     m_progress.downtime_bytes = m_writer.bytes_written() - bytes_before;
     end(MigrationProgress::Status::Completed);
-    m_progress.downtime_ms = (monotonic_ns() - start) / 1'000'000;
+    m_progress.downtime_ms = (host_monotonic_ns() - start) / 1'000'000;
 }
 
 u64 MigrationSender::running_slice_ns(u64 guest_ran_ns)
@@ -194,7 +188,7 @@ u64 MigrationSender::running_slice_ns(u64 guest_ran_ns)
 
 u64 MigrationSender::guest_ran_ns() const
 {
-    return m_last_step_end_ns ? monotonic_ns() - m_last_step_end_ns : 0;
+    return m_last_step_end_ns ? host_monotonic_ns() - m_last_step_end_ns : 0;
 }
 
 bool MigrationSender::step_beside_guest() { return step(running_slice_ns(guest_ran_ns())); }
@@ -206,7 +200,7 @@ bool MigrationSender::step(u64 budget_ns)
     // the guest's running time, and take the thread for up to
     // MAX_RUNNING_SLICE_NS after a guest that ran for a moment.
     const bool done = send_slice(budget_ns);
-    m_last_step_end_ns = monotonic_ns();
+    m_last_step_end_ns = host_monotonic_ns();
     return done;
 }
 
@@ -214,7 +208,7 @@ bool MigrationSender::send_slice(u64 budget_ns)
 {
     if (finished())
         return true;
-    const u64 start = monotonic_ns();
+    const u64 start = host_monotonic_ns();
     if (m_progress.status == MigrationProgress::Status::Setup) {
         if (ErrorOr<void> begun = m_writer.begin(m_machine.config()); begun.is_error()) {
             fail(begun.error().message);
@@ -241,7 +235,7 @@ bool MigrationSender::send_slice(u64 budget_ns)
     const u64 normal_before = m_progress.normal;
     for (;;) {
         // The clock is read every few pages: a page costs about a microsecond.
-        if ((looked & 31) == 0 && looked && monotonic_ns() - start >= budget_ns)
+        if ((looked & 31) == 0 && looked && host_monotonic_ns() - start >= budget_ns)
             break;
         u64 page = 0;
         if (!next_page(page)) {
@@ -261,7 +255,7 @@ bool MigrationSender::send_slice(u64 budget_ns)
     }
     // The rate of pages sent with their bytes: the last copy is mostly
     // such pages, and zero pages would make it look far faster than it is.
-    m_busy_ns += monotonic_ns() - start;
+    m_busy_ns += host_monotonic_ns() - start;
     m_busy_pages += m_progress.normal - normal_before;
     m_progress.remaining = m_round_left * PAGE_BYTES;
     m_progress.transferred = m_writer.bytes_written();
