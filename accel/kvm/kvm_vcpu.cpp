@@ -64,8 +64,7 @@ public:
     {
         m_stop.store(true);
         m_run->immediate_exit = 1;
-        if (const pid_t tid = m_running_tid.load(); tid && tid != current_tid())
-            syscall(SYS_tgkill, getpid(), tid, kick_signal());
+        signal_thread();
     }
     void kick() override
     {
@@ -150,10 +149,11 @@ private:
         const pid_t tid = m_running_tid.load();
         return tid && tid != current_tid();
     }
+    // The kick signal to the thread running this vCPU, unless that is this one.
     void signal_thread()
     {
-        if (running_elsewhere())
-            syscall(SYS_tgkill, getpid(), m_running_tid.load(), kick_signal());
+        if (const pid_t tid = m_running_tid.load(); tid && tid != current_tid())
+            syscall(SYS_tgkill, getpid(), tid, kick_signal());
     }
     void request_flush();
     bool prepare_to_run();

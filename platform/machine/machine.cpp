@@ -816,18 +816,22 @@ std::optional<RunOutcome> Machine::run_slice(unsigned i)
             m_round.in_slice = true;
             return debug_stop(i);
         }
-        if (exit == VcpuExit::TripleFault) {
-            RunOutcome fault = RunOutcome::of(RunOutcome::Kind::TripleFault);
-            fault.vcpu = i;
-            fault.fault = backend.last_fault();
-            return fault;
-        }
+        if (exit == VcpuExit::TripleFault)
+            return triple_fault(i);
         // Only a stop point makes the slice go on here (it stops there next
         // time round, or, for an instruction count, events used the units);
         // a slice that ends at one stops at this vCPU's next turn instead.
         if (exit != VcpuExit::BudgetExhausted || end == m_round.slice_end)
             return std::nullopt;
     }
+}
+
+RunOutcome Machine::triple_fault(unsigned i) const
+{
+    RunOutcome fault = RunOutcome::of(RunOutcome::Kind::TripleFault);
+    fault.vcpu = i;
+    fault.fault = m_vcpus[i]->backend->last_fault();
+    return fault;
 }
 
 u64 Machine::stop_cap(unsigned i, u64 now) const

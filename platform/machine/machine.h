@@ -576,6 +576,8 @@ private:
     std::optional<RunOutcome> run_round();
     // The rest of vCPU `i`'s slice, up to a stop point.
     std::optional<RunOutcome> run_slice(unsigned i);
+    // The outcome of vCPU `i`'s TripleFault exit.
+    RunOutcome triple_fault(unsigned i) const;
     // The units vCPU `i` (now at `now`) may reach before a stop point.
     u64 stop_cap(unsigned i, u64 now) const;
     RunOutcome position_stop(unsigned i);

@@ -125,12 +125,8 @@ void Machine::run_vcpu_thread(unsigned index)
         devices.lock();
         idle = exit == VcpuExit::Halted;
         if (exit == VcpuExit::TripleFault) {
-            if (!m_parallel.fault) {
-                RunOutcome fault = RunOutcome::of(RunOutcome::Kind::TripleFault);
-                fault.vcpu = index;
-                fault.fault = backend.last_fault();
-                m_parallel.fault = fault;
-            }
+            if (!m_parallel.fault)
+                m_parallel.fault = triple_fault(index);
             stop_all_vcpus();
             break;
         }
