@@ -37,12 +37,6 @@ Machine::Machine(const MachineConfig& config)
         m_clock.set_host_time_source(std::move(host_time));
     if (std::optional<Accelerator::RunSlices> slices = m_accel->run_slices())
         m_slices = *slices;
-    // A timer armed by a vCPU thread earlier than the machine thread's next
-    // wake-up (the deadlines it sleeps for while vCPUs run at once).
-    m_clock.set_arm_listener([this](u64 deadline) {
-        if (m_parallel.active && deadline < m_parallel.wake_at)
-            m_machine_wake.notify_all();
-    });
     m_commands = config.commands ? config.commands
                                  : (config.drives.empty() && !config.nic && config.added_nics.empty()
                                         ? nullptr

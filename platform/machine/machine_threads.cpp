@@ -69,6 +69,13 @@ std::optional<RunOutcome> Machine::run_parallel_round()
     // next deadline or the round's end.)
     if (m_commands)
         m_commands->set_post_listener([this] { m_machine_wake.notify_all(); });
+    // A timer a vCPU arms earlier than this thread's next wake-up wakes it
+    // (armed under the device lock, so none is missed). Only for the round:
+    // the interpreter's timers never pay for the call.
+    m_clock.set_arm_listener([this](u64 deadline) {
+        if (deadline < m_parallel.wake_at)
+            m_machine_wake.notify_all();
+    });
     while (m_parallel.running > 0) {
         if (m_commands && !m_input_log)
             m_commands->run_device_work();
@@ -87,6 +94,7 @@ std::optional<RunOutcome> Machine::run_parallel_round()
         m_machine_wake.wait_for(devices, std::chrono::nanoseconds(wait_ns));
     }
     m_parallel.active = false;
+    m_clock.set_arm_listener({});
     if (m_commands)
         m_commands->set_post_listener({});
     devices.unlock();
